@@ -1,0 +1,112 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as internal from 'azure-pipelines-task-lib/internal';
+import * as tl from 'azure-pipelines-task-lib/task';
+import type { Annotation, Host, ProgressReport, RunInfo, ServiceConnection } from '../../shared/core/host';
+import { SecretMasker } from '../../shared/core/mask';
+import { formatProgress, percentOf, ProgressThrottle } from '../../shared/core/progress';
+
+/** Endpoint data keys the steps read from AzureRM and AWS service connections. */
+const ENDPOINT_DATA_KEYS = ['subscriptionId', 'subscriptionName', 'environment', 'scopeLevel', 'resourceGroupName', 'workspaceName', 'region'];
+
+/**
+ * Azure DevOps host: inputs through azure-pipelines-task-lib (camelCase names, as task.json declares them),
+ * outputs as output variables (`isOutput=true`, read as `$(stepName.outputName)` in later jobs), logging commands
+ * for masks, issues, progress and the summary.
+ */
+export class AzureHost implements Host {
+  readonly platform = 'azure' as const;
+  readonly workspace = tl.getVariable('System.DefaultWorkingDirectory') ?? process.cwd();
+  readonly tempDir = tl.getVariable('Agent.TempDirectory') ?? os.tmpdir();
+  readonly env = process.env;
+  readonly run: RunInfo;
+  private readonly masker = new SecretMasker();
+  private readonly throttle = new ProgressThrottle();
+
+  constructor() {
+    const v = (name: string) => tl.getVariable(name) || undefined;
+    const collection = v('System.CollectionUri');
+    const project = v('System.TeamProject');
+    const buildId = v('Build.BuildId');
+    this.run = {
+      id: buildId ?? `azure-${process.pid}`,
+      attempt: Number(v('System.JobAttempt') ?? 1),
+      repository: v('Build.Repository.Name'),
+      commit: v('Build.SourceVersion'),
+      ref: v('Build.SourceBranch'),
+      actor: v('Build.RequestedForEmail') ?? v('Build.RequestedFor'),
+      workflow: v('Build.DefinitionName'),
+      job: [v('System.StageName'), v('System.JobName'), v('System.TaskInstanceName')].filter(Boolean).join('.') || undefined,
+      url: collection && project && buildId ? `${collection.replace(/\/$/, '')}/${encodeURIComponent(project)}/_build/results?buildId=${buildId}` : undefined,
+    };
+  }
+
+  inputLabel(key: string): string {
+    return key;
+  }
+  getInput(key: string, options: { secret?: boolean } = {}): string | undefined {
+    // tl.getInput echoes the value to the debug log; a secret is read from the task-lib's vault instead.
+    const v = options.secret ? internal._vault.retrieveSecret(`INPUT_${internal._getVariableKey(key)}`) : tl.getInput(key, false);
+    return v === undefined || v === '' ? undefined : v;
+  }
+  setOutput(key: string, value: string): void {
+    tl.setVariable(key, value, false, true);
+  }
+  setSecret(value: string): void {
+    this.masker.add(value);
+    for (const line of value.split(/\r?\n/)) if (line.trim()) tl.setSecret(line.trim());
+  }
+  debug(message: string): void {
+    tl.debug(this.masker.mask(message));
+  }
+  info(message: string): void {
+    console.log(this.masker.mask(message));
+  }
+  warning(message: string, a?: Annotation): void {
+    tl.logIssue(tl.IssueType.Warning, this.masker.mask(message), a?.file, a?.line, a?.column);
+  }
+  error(message: string, a?: Annotation): void {
+    tl.logIssue(tl.IssueType.Error, this.masker.mask(message), a?.file, a?.line, a?.column);
+  }
+  startGroup(title: string): void {
+    console.log(`##[group]${this.masker.mask(title)}`);
+  }
+  endGroup(): void {
+    console.log('##[endgroup]');
+  }
+  appendSummary(markdown: string): void {
+    // The agent reads the file after the task ends, so it must outlive the process: Agent.TempDirectory does.
+    const file = path.join(this.tempDir, `mlship-summary-${process.pid}-${Date.now()}.md`);
+    fs.writeFileSync(file, this.masker.mask(markdown));
+    tl.uploadSummary(file);
+  }
+  progress(report: ProgressReport): void {
+    if (!this.throttle.shouldPrint(report)) return;
+    const percent = percentOf(report);
+    if (percent !== undefined) tl.setProgress(percent, this.masker.mask(report.label));
+    console.log(this.masker.mask(formatProgress(report)));
+  }
+  setFailed(message: string): void {
+    tl.setResult(tl.TaskResult.Failed, this.masker.mask(message));
+  }
+  saveState(key: string, value: string): void {
+    tl.setTaskVariable(key, value);
+  }
+  getState(key: string): string | undefined {
+    return tl.getTaskVariable(key) || undefined;
+  }
+  getServiceConnection(id: string): ServiceConnection | undefined {
+    const scheme = tl.getEndpointAuthorizationScheme(id, true);
+    if (!scheme) return undefined;
+    const auth = tl.getEndpointAuthorization(id, true);
+    const parameters = { ...(auth?.parameters ?? {}) };
+    for (const value of Object.values(parameters)) if (value) this.setSecret(value);
+    const data: Record<string, string> = {};
+    for (const key of ENDPOINT_DATA_KEYS) {
+      const value = tl.getEndpointDataParameter(id, key, true);
+      if (value) data[key] = value;
+    }
+    return { id, url: tl.getEndpointUrl(id, true), scheme, parameters, data };
+  }
+}

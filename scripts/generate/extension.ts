@@ -1,0 +1,26 @@
+import { azureTaskFolder } from '../../shared/core/names';
+import type { AnyStep } from '../../shared/core/step';
+
+/** `azure-tasks/vss-extension.json`: one Marketplace extension carrying every task. */
+export function extensionManifest(steps: readonly AnyStep[], version: string): Record<string, unknown> {
+  return {
+    manifestVersion: 1,
+    id: 'mlship-tasks',
+    publisher: 'mlship',
+    version,
+    name: 'mlship: ship vision models to biodevices',
+    description: 'Validate data, train, gate, export to ONNX, benchmark on GPU runners, package, stage OTA and promote releases.',
+    public: false,
+    categories: ['Azure Pipelines'],
+    targets: [{ id: 'Microsoft.VisualStudio.Services' }],
+    tags: ['mlops', 'onnx', 'computer-vision', 'edge'],
+    content: { details: { path: 'README.md' } },
+    files: [{ path: 'README.md' }, ...steps.map((s) => ({ path: azureTaskFolder(s.name, s.azure.major) }))],
+    contributions: steps.map((s) => ({
+      id: `${s.name}-task`,
+      type: 'ms.vss-distributed-task.task',
+      targets: ['ms.vss-distributed-task.tasks'],
+      properties: { name: azureTaskFolder(s.name, s.azure.major) },
+    })),
+  };
+}

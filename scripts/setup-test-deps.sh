@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Debian packages the tests need, installed only when missing:
+#   python3-torch, python3-onnx: export-onnx tests export real PyTorch models (/usr/bin/python3);
+#   chromium: the release report is rendered in headless Chromium.
+set -euo pipefail
+missing=()
+/usr/bin/python3 -c 'import torch, onnx' 2>/dev/null || missing+=(python3-torch python3-onnx python3-numpy)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null; then
+  echo "setup-test-deps: need root (or sudo) to install: ${missing[*]}" >&2
+  exit 1
+fi
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+echo "setup-test-deps: installing ${missing[*]} (one time)"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,83 @@
+import { InputError } from '../core/errors';
+import { camelCase, kebabCase } from '../core/names';
+import type { AnyStep, InputSpec } from '../core/step';
+
+export interface ParsedStepArgs {
+  /** Raw input values keyed by camelCase input key. */
+  inputs: Record<string, string>;
+  json: boolean;
+  help: boolean;
+  verbose: boolean;
+  summaryFile?: string;
+}
+
+const GLOBAL_FLAGS = new Set(['json', 'help', 'verbose']);
+
+/**
+ * `--ground-truth gt.json`, `--ground-truth=gt.json`, `--shout`, `--no-shout`; a list input may be repeated.
+ * Unknown flags are usage errors with a suggestion, because a silently ignored typo would run the step with a
+ * default the user did not mean.
+ */
+export function parseStepArgs(step: AnyStep, argv: readonly string[]): ParsedStepArgs {
+  const specs = step.inputs as Record<string, InputSpec>;
+  const parsed: ParsedStepArgs = { inputs: {}, json: false, help: false, verbose: false };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '-h') {
+      parsed.help = true;
+      continue;
+    }
+    if (!arg.startsWith('--')) throw new InputError(`Unexpected argument "${arg}".`, { hint: `Inputs are given as --name value. Run "mlship ${step.name} --help".` });
+    const eq = arg.indexOf('=');
+    let name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+    let value: string | undefined = eq === -1 ? undefined : arg.slice(eq + 1);
+    if (GLOBAL_FLAGS.has(name) && value === undefined) {
+      if (name === 'json') parsed.json = true;
+      if (name === 'help') parsed.help = true;
+      if (name === 'verbose') parsed.verbose = true;
+      continue;
+    }
+    if (name === 'summary') {
+      parsed.summaryFile = value ?? argv[++i];
+      continue;
+    }
+    let negated = false;
+    if (name.startsWith('no-') && !specs[camelCase(name)] && specs[camelCase(name.slice(3))]?.type === 'boolean') {
+      name = name.slice(3);
+      negated = true;
+    }
+    const key = camelCase(name);
+    const spec = specs[key];
+    if (!spec || kebabCase(key) !== name) throw new InputError(`Unknown option "--${name}" for "mlship ${step.name}".`, { hint: suggest(name, Object.keys(specs).map(kebabCase), step.name) });
+    if (spec.type === 'boolean' && value === undefined) {
+      const next = argv[i + 1];
+      value = next !== undefined && /^(true|false|yes|no|on|off|1|0)$/i.test(next) && !negated ? argv[++i] : String(!negated);
+    }
+    if (value === undefined) {
+      if (i + 1 >= argv.length) throw new InputError(`Option "--${name}" needs a value.`, { hint: spec.description });
+      value = argv[++i];
+    }
+    parsed.inputs[key] = spec.type === 'list' && parsed.inputs[key] !== undefined ? `${parsed.inputs[key]}\n${value}` : value;
+  }
+  return parsed;
+}
+
+function suggest(name: string, known: string[], step: string): string {
+  const close = known.filter((k) => distance(k, name) <= Math.max(2, Math.floor(name.length / 4)));
+  const list = close.length ? `Did you mean ${close.map((c) => `--${c}`).join(' or ')}?` : `Known options: ${known.map((k) => `--${k}`).join(', ')}.`;
+  return `${list} Run "mlship ${step} --help".`;
+}
+
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return row[b.length];
+}

@@ -1,0 +1,4 @@
+import type { AnyStep } from '../core/step';
+
+/** Every shipped step, in pipeline order. Generators, bundles and the CLI all read this list. */
+export const steps: readonly AnyStep[] = [];
