@@ -162,3 +162,11 @@ function unescapeVso(text: string): string {
 export function runCli(args: string[], options: { entry?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<ProcessResult> {
   return runNode(options.entry ?? path.join(ROOT, 'bin/mlship.js'), args, { ...baseEnv(), ...options.env }, options.cwd ?? ROOT);
 }
+
+/** The committed bundle of a shipped step, as a runner would execute it from a checkout of the repository. */
+export function shippedBundle(platform: 'github' | 'azure', step: string): string {
+  if (platform === 'github') return path.join(ROOT, 'actions', step, 'dist/index.js');
+  const folder = fs.readdirSync(path.join(ROOT, 'azure-tasks')).find((d) => d.toLowerCase() === `${step.replace(/-/g, '')}v1`);
+  if (!folder) throw new Error(`no Azure task folder for ${step}`);
+  return path.join(ROOT, 'azure-tasks', folder, 'dist/index.js');
+}

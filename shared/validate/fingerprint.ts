@@ -1,0 +1,115 @@
+import { createHash } from 'node:crypto';
+import * as path from 'node:path';
+import type { FileRole } from './dataset';
+import type { PoolOptions } from './file-pool';
+import { hashFiles } from './file-pool';
+import { compareCodePoints, isImageFile, pathKind, walkFiles, writeFileAtomic } from './files';
+import { StepError } from '../core/errors';
+
+export interface ManifestFile {
+  /** '/'-separated, relative to the dataset root (the deepest folder holding every file). */
+  path: string;
+  size: number;
+  sha256: string;
+  role: FileRole;
+}
+
+/**
+ * Exactly which bytes a dataset is made of. `digest` covers every split, path, role, size and hash, and
+ * nothing about where the dataset lives or the order the file system listed it in.
+ */
+export interface DatasetManifest {
+  version: 1;
+  algorithm: 'sha256';
+  digest: string;
+  files: number;
+  bytes: number;
+  /** Split name (train, val, test; "shared" for files of every split) → files sorted by path. */
+  splits: Record<string, ManifestFile[]>;
+}
+
+export interface HashedFile {
+  split: string;
+  role: FileRole;
+  /** Absolute path. */
+  path: string;
+  size: number;
+  sha256: string;
+}
+
+/** Builds the manifest from hashed files; a file listed twice in one split counts once. */
+export function buildManifest(files: readonly HashedFile[]): DatasetManifest {
+  const root = commonRoot(files.map((f) => f.path));
+  const splits: Record<string, ManifestFile[]> = {};
+  const seen = new Set<string>();
+  for (const f of files) {
+    const rel = path.relative(root, f.path).split(path.sep).join('/');
+    const key = `${f.split}\0${rel}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    (splits[f.split] ??= []).push({ path: rel, size: f.size, sha256: f.sha256, role: f.role });
+  }
+  const sorted: Record<string, ManifestFile[]> = {};
+  for (const split of Object.keys(splits).sort(compareCodePoints)) sorted[split] = splits[split].sort((a, b) => compareCodePoints(a.path, b.path));
+  const all = Object.values(sorted).flat();
+  const bytes = all.reduce((sum, f) => sum + f.size, 0);
+  return { version: 1, algorithm: 'sha256', digest: manifestDigest(sorted), files: all.length, bytes, splits: sorted };
+}
+
+/**
+ * sha256 over a canonical text: a version line, then one line per file in split and path order (code points,
+ * never locale), fields tab-separated and the path JSON-quoted so no name can forge a line. Roles are
+ * descriptive and left out: the digest is the bytes and the layout, nothing else.
+ */
+export function manifestDigest(splits: Readonly<Record<string, readonly ManifestFile[]>>): string {
+  const hash = createHash('sha256').update('mlship-dataset-manifest v1\n');
+  for (const split of Object.keys(splits).sort(compareCodePoints)) {
+    const files = [...splits[split]].sort((a, b) => compareCodePoints(a.path, b.path));
+    for (const f of files) hash.update(`${JSON.stringify(split)}\t${JSON.stringify(f.path)}\t${f.size}\t${f.sha256}\n`);
+  }
+  return `sha256:${hash.digest('hex')}`;
+}
+
+/** Deepest folder that holds every path. */
+export function commonRoot(paths: readonly string[]): string {
+  if (paths.length === 0) return path.resolve('.');
+  let root = path.dirname(path.resolve(paths[0]));
+  for (const p of paths) {
+    const abs = path.resolve(p);
+    while (abs !== root && !abs.startsWith(root.endsWith(path.sep) ? root : root + path.sep)) root = path.dirname(root);
+  }
+  return root;
+}
+
+export async function writeManifest(file: string, manifest: DatasetManifest): Promise<void> {
+  await writeFileAtomic(file, JSON.stringify(manifest, null, 2) + '\n');
+}
+
+/**
+ * Fingerprint of any set of files or folders, for steps that record what data they used (train, package,
+ * release). Folders are walked recursively; every file is hashed on all cores.
+ *
+ *   const m = await fingerprintDataset({ splits: { train: ['data/train'], val: ['data/val'] } });
+ *   m.digest // "sha256:…", the same on any machine for the same bytes and layout
+ */
+export async function fingerprintDataset(input: { splits: Record<string, readonly string[]> } & PoolOptions): Promise<DatasetManifest> {
+  const listed: { split: string; path: string }[] = [];
+  for (const split of Object.keys(input.splits).sort(compareCodePoints)) {
+    for (const entry of input.splits[split]) {
+      const kind = await pathKind(entry);
+      if (kind === undefined) throw new StepError(`Cannot fingerprint ${entry}: it does not exist.`, { hint: `Check the ${split} path.` });
+      const files = kind === 'dir' ? await walkFiles(entry) : [path.resolve(entry)];
+      for (const file of files) listed.push({ split, path: file });
+    }
+  }
+  const digests = await hashFiles(
+    listed.map((f) => f.path),
+    input,
+  );
+  return buildManifest(listed.map((f, i) => ({ split: f.split, role: roleOf(f.path), path: f.path, size: digests[i].size, sha256: digests[i].sha256 })));
+}
+
+function roleOf(file: string): FileRole {
+  if (isImageFile(file)) return 'image';
+  return /\.ya?ml$/i.test(file) ? 'config' : 'annotation';
+}

@@ -1,0 +1,59 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { chromium } from 'playwright-core';
+import { Summary } from '../../shared/core/summary';
+import { renderReleaseReport, writeReleaseReport } from '../../shared/report/release-report';
+import { ROOT } from '../support/runners';
+
+const CHART = '<svg xmlns="http://www.w3.org/2000/svg" width="200" height="100"><rect x="10" y="20" width="40" height="80" fill="#0969da"/><text x="10" y="15">Dice</text></svg>';
+
+function sampleReport() {
+  const gate = new Summary().heading('Gate').table(['metric', 'candidate', 'production', 'verdict'], [['dice', '0.846', '0.820', 'pass']]).image('Dice by model', { svg: CHART });
+  return {
+    title: 'Release cell-segmenter 1.2.0',
+    subtitle: 'lab/cells @ 0123456',
+    generatedAt: '2026-11-21T12:00:00Z',
+    sections: [
+      { step: 'validate-data', title: 'Data checks', status: 'passed' as const, seconds: 1.2, markdown: new Summary().heading('Checks').table(['check', 'count'], [['image.missing', 0]]).toMarkdown(), outputs: { fingerprint: 'sha256:abc' } },
+      { step: 'gate-metrics', title: 'Gate', status: 'failed' as const, markdown: gate.toMarkdown() },
+    ],
+  };
+}
+
+describe('release report', () => {
+  it('is one self-contained page: inline styles, data-URI images, no script, nothing external', () => {
+    const html = renderReleaseReport(sampleReport());
+    expect(html).toContain('<table>');
+    expect(html).toContain('src="data:image/svg+xml;base64,');
+    expect(html).not.toMatch(/<script|<link|src="http|href="http|@import/);
+    expect(html).toContain("default-src 'none'");
+    expect(html).toContain('<span class="badge failed">failed</span>');
+  });
+
+  it('renders in headless Chromium without errors or network requests', async () => {
+    const file = path.join(ROOT, 'test-output', 'release-report.html');
+    writeReleaseReport(file, sampleReport());
+    const browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+      const problems: string[] = [];
+      const requests: string[] = [];
+      page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
+      page.on('pageerror', (e) => problems.push(e.message));
+      page.on('request', (r) => requests.push(r.url()));
+      await page.goto(`file://${file}`);
+      expect(problems).toEqual([]);
+      expect(requests.filter((u) => !u.startsWith('file://') && !u.startsWith('data:'))).toEqual([]);
+      expect(await page.locator('section').count()).toBe(2);
+      const img = page.locator('img[alt="Dice by model"]');
+      expect(await img.evaluate((el) => (el as HTMLImageElement).naturalWidth)).toBe(200);
+      await page.screenshot({ path: path.join(ROOT, 'test-output', 'release-report.png'), fullPage: true });
+      expect(fs.statSync(path.join(ROOT, 'test-output', 'release-report.png')).size).toBeGreaterThan(1000);
+    } finally {
+      await browser.close();
+    }
+  });
+});
