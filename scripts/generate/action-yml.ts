@@ -8,16 +8,16 @@ export function actionYml(step: AnyStep): string {
   const inputs: Record<string, Record<string, unknown>> = {};
   for (const [key, spec] of Object.entries(step.inputs as Record<string, InputSpec>)) {
     inputs[kebabCase(key)] = {
-      description: inputHelp(spec),
+      description: literal(inputHelp(spec)),
       required: spec.required === true,
       ...(spec.default !== undefined ? { default: String(spec.default) } : {}),
     };
   }
   const outputs: Record<string, { description: string }> = {};
-  for (const [key, spec] of Object.entries(step.outputs as Record<string, { description: string }>)) outputs[kebabCase(key)] = { description: spec.description };
+  for (const [key, spec] of Object.entries(step.outputs as Record<string, { description: string }>)) outputs[kebabCase(key)] = { description: literal(spec.description) };
   const doc = {
     name: `mlship ${step.title}`,
-    description: oneLine(step.description),
+    description: literal(oneLine(step.description)),
     author: 'mlship',
     branding: step.branding ?? { icon: 'box', color: 'blue' },
     inputs,
@@ -29,6 +29,12 @@ export function actionYml(step: AnyStep): string {
     },
   };
   return `# Generated from shared/steps by "npm run generate". Do not edit.\n${stringify(doc, { lineWidth: 0 })}`;
+}
+
+/** GitHub parses `${{` anywhere in action.yml and allows no expression in a description, not even an escaped one. */
+function literal(text: string): string {
+  if (text.includes('${{')) throw new Error(`A description may not contain "\${{" (GitHub rejects it in action.yml): ${text}`);
+  return text;
 }
 
 function oneLine(text: string): string {

@@ -1,5 +1,4 @@
-import * as fs from 'node:fs';
-import { describeStepError, InputError, isStepError } from '../core/errors';
+import { describeStepError, isStepError } from '../core/errors';
 import { kebabCase } from '../core/names';
 import { runStep } from '../core/runtime';
 import type { AnyStep } from '../core/step';
@@ -56,12 +55,9 @@ async function runStepCommand(step: AnyStep, argv: readonly string[], io: CliIo)
   }
   const host = new LocalHost({ inputs: args.inputs, summaryFile: args.summaryFile, verbose: args.verbose, write: (line) => io.stderr(line + '\n') });
   const outcome = await runStep(step, host);
-  fs.rmSync(host.tempDir, { recursive: true, force: true });
   if (!outcome.ok) return outcome.usage ? 2 : 1;
   const named = Object.fromEntries(Object.entries(outcome.values).map(([k, v]) => [kebabCase(k), v]));
   if (args.json) io.stdout(JSON.stringify(named, null, 2) + '\n');
   else for (const [k, v] of Object.entries(outcome.outputs)) io.stdout(`${kebabCase(k)}=${v}\n`);
   return 0;
 }
-
-export { InputError };

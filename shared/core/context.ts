@@ -58,7 +58,9 @@ export function createContext(host: Host, signal: AbortSignal, summary = new Sum
     setSecret: (v) => host.setSecret(v),
     inputLabel: (k) => host.inputLabel(k),
     workspace: host.workspace,
-    tempDir: host.tempDir,
+    get tempDir() {
+      return host.tempDir;
+    },
     run: host.run,
     env: host.env,
     signal,

@@ -23,7 +23,6 @@ export class LocalHost implements Host {
   readonly platform = 'local' as const;
   readonly outputs: Record<string, string> = {};
   readonly workspace: string;
-  readonly tempDir: string;
   readonly run: RunInfo;
   readonly env: NodeJS.ProcessEnv;
   failure?: string;
@@ -36,12 +35,18 @@ export class LocalHost implements Host {
     this.write = options.write ?? ((line) => process.stderr.write(line + '\n'));
     this.workspace = path.resolve(options.workspace ?? process.cwd());
     this.env = options.env ?? process.env;
-    this.tempDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlship-'));
     this.run = {
       id: this.env.MLSHIP_RUN_ID ?? `local-${process.pid}-${Date.now()}`,
       attempt: Number(this.env.MLSHIP_RUN_ATTEMPT ?? 1),
       actor: this.env.USER,
     };
+  }
+
+  private temp?: string;
+  /** Created on first use, so a step that needs none leaves nothing behind. */
+  get tempDir(): string {
+    this.temp ??= fs.mkdtempSync(path.join(os.tmpdir(), 'mlship-'));
+    return this.temp;
   }
 
   inputLabel(key: string): string {

@@ -20,16 +20,21 @@ export class MemoryHost implements Host {
   summary = '';
   failure?: string;
   readonly workspace: string;
-  readonly tempDir: string;
   readonly run: RunInfo;
   readonly env: NodeJS.ProcessEnv;
   private readonly masker = new SecretMasker();
 
   constructor(private readonly inputs: Record<string, string | number | boolean> = {}, options: { workspace?: string; run?: Partial<RunInfo>; env?: NodeJS.ProcessEnv } = {}) {
     this.workspace = options.workspace ?? process.cwd();
-    this.tempDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlship-mem-'));
     this.run = { id: 'memory-run', attempt: 1, ...options.run };
     this.env = options.env ?? {};
+  }
+
+  private temp?: string;
+  /** Created on first use: most steps never need one, and tests create thousands of hosts. */
+  get tempDir(): string {
+    this.temp ??= fs.mkdtempSync(path.join(os.tmpdir(), 'mlship-mem-'));
+    return this.temp;
   }
 
   inputLabel(key: string): string {

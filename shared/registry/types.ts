@@ -28,6 +28,8 @@ export interface ModelVersion {
   createdAt: string;
   /** Free-form extra properties (tags). */
   properties: Record<string, string>;
+  /** Who approved the last stage change, when one was recorded. */
+  evidence?: ApprovalEvidence;
 }
 
 export interface RegisterModelInput {

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -13,21 +13,43 @@ export interface ProcessResult {
   lines: string[];
 }
 
-export function runNode(script: string, args: string[], env: NodeJS.ProcessEnv, cwd = ROOT, stdin?: string): Promise<ProcessResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], { cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
+export interface RunningProcess {
+  child: ChildProcess;
+  /** Resolves when the process has exited; `output()` reads what it printed so far. */
+  done: Promise<ProcessResult>;
+  output(): string;
+}
+
+export function startNode(script: string, args: string[], env: NodeJS.ProcessEnv, cwd = ROOT, stdin?: string): RunningProcess {
+  const child = spawn(process.execPath, [script, ...args], { cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  const done = new Promise<ProcessResult>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr, lines: `${stdout}\n${stderr}`.split('\n').filter(Boolean) }));
-    child.stdin.end(stdin ?? '');
   });
+  child.stdin!.end(stdin ?? '');
+  return { child, done, output: () => stdout + stderr };
+}
+
+export function runNode(script: string, args: string[], env: NodeJS.ProcessEnv, cwd = ROOT, stdin?: string): Promise<ProcessResult> {
+  return startNode(script, args, env, cwd, stdin).done;
+}
+
+/** Waits until the process has printed `text` (or exited), polling its output. */
+export async function waitForOutput(p: RunningProcess, text: string | RegExp, timeoutMs = 30000): Promise<void> {
+  const started = Date.now();
+  while (!(typeof text === 'string' ? p.output().includes(text) : text.test(p.output()))) {
+    if (p.child.exitCode !== null) throw new Error(`process exited before printing ${text}:\n${p.output()}`);
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${text}:\n${p.output()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 /** A clean environment: no INPUT_* or runner variables leak in from the machine running the tests. */
-function baseEnv(): NodeJS.ProcessEnv {
+export function baseEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const key of ['PATH', 'HOME', 'TMPDIR', 'LANG', 'SYSTEMROOT']) if (process.env[key]) env[key] = process.env[key];
   return env;
@@ -44,7 +66,23 @@ export interface GitHubRun extends ProcessResult {
  * Runs an action bundle the way the GitHub runner does: `node dist/index.js` with INPUT_<NAME> (upper case,
  * spaces as underscores, hyphens kept) and the runner's files for outputs, summary and state.
  */
-export async function runGitHubAction(bundle: string, inputs: Record<string, string>, options: { env?: NodeJS.ProcessEnv; workspace?: string; state?: Record<string, string> } = {}): Promise<GitHubRun> {
+export interface RunOptions {
+  env?: NodeJS.ProcessEnv;
+  workspace?: string;
+  /** Cancel the way a runner does: send `signal` once the output shows `when`. */
+  cancel?: { when: string | RegExp; signal?: NodeJS.Signals };
+}
+
+async function runWithCancel(script: string, env: NodeJS.ProcessEnv, cwd: string, cancel?: RunOptions['cancel']): Promise<ProcessResult> {
+  const p = startNode(script, [], env, cwd);
+  if (cancel) {
+    await waitForOutput(p, cancel.when);
+    p.child.kill(cancel.signal ?? 'SIGINT');
+  }
+  return p.done;
+}
+
+export async function runGitHubAction(bundle: string, inputs: Record<string, string>, options: RunOptions & { state?: Record<string, string> } = {}): Promise<GitHubRun> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gh-runner-'));
   const workspace = options.workspace ?? fs.mkdtempSync(path.join(os.tmpdir(), 'gh-ws-'));
   const files = { GITHUB_OUTPUT: path.join(dir, 'output'), GITHUB_STEP_SUMMARY: path.join(dir, 'summary'), GITHUB_STATE: path.join(dir, 'state') };
@@ -67,7 +105,7 @@ export async function runGitHubAction(bundle: string, inputs: Record<string, str
     ...Object.fromEntries(Object.entries(inputs).map(([k, v]) => [`INPUT_${k.replace(/ /g, '_').toUpperCase()}`, v])),
     ...options.env,
   };
-  const result = await runNode(bundle, [], env, workspace);
+  const result = await runWithCancel(bundle, env, workspace, options.cancel);
   return {
     ...result,
     outputs: parseFileCommands(fs.readFileSync(files.GITHUB_OUTPUT, 'utf8')),
@@ -112,7 +150,7 @@ export interface AzureRun extends ProcessResult {
 }
 
 /** Runs a task bundle the way the agent does: INPUT_<NAME> upper-cased, then reads the logging commands. */
-export async function runAzureTask(bundle: string, inputs: Record<string, string>, options: { env?: NodeJS.ProcessEnv; workspace?: string } = {}): Promise<AzureRun> {
+export async function runAzureTask(bundle: string, inputs: Record<string, string>, options: RunOptions = {}): Promise<AzureRun> {
   const temp = fs.mkdtempSync(path.join(os.tmpdir(), 'azp-agent-'));
   const workspace = options.workspace ?? fs.mkdtempSync(path.join(os.tmpdir(), 'azp-ws-'));
   const env: NodeJS.ProcessEnv = {
@@ -129,7 +167,7 @@ export async function runAzureTask(bundle: string, inputs: Record<string, string
     ...Object.fromEntries(Object.entries(inputs).map(([k, v]) => [`INPUT_${k.replace(/\./g, '_').toUpperCase()}`, v])),
     ...options.env,
   };
-  const result = await runNode(bundle, [], env, workspace);
+  const result = await runWithCancel(bundle, env, workspace, options.cancel);
   const commands = result.stdout.split('\n').flatMap((line) => {
     const m = /^##vso\[([\w.]+)([^\]]*)\](.*)$/.exec(line);
     if (!m) return [];

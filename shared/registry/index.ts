@@ -1,0 +1,138 @@
+import * as path from 'node:path';
+import type { StepContext } from '../core/context';
+import { StepError } from '../core/errors';
+import { CloudConnections, type CloudSettings } from '../training/connections';
+import { AzureMlRegistry, type AzureMlRegistryOptions } from './azureml';
+import { LocalRegistry, type LocalRegistryOptions } from './local';
+import { SageMakerRegistry, type SageMakerRegistryOptions } from './sagemaker';
+import type { ModelRegistry } from './types';
+
+export type RegistryKind = ModelRegistry['kind'];
+
+/**
+ * Options any step can build without knowing the backend: `uri` is the local registry folder, or the Azure ML
+ * workspace (ARM id or azureml://subscriptions/…/resourcegroups/…/workspaces/…); credentials come from the
+ * step's context when given (OIDC, service connections), else from the environment's default chains.
+ */
+export interface GenericRegistryOptions {
+  uri?: string;
+  region?: string;
+  /** The step's workspace folder, against which a relative local `uri` is resolved. */
+  workspace?: string;
+  env?: NodeJS.ProcessEnv;
+  ctx?: StepContext;
+  metricsS3Prefix?: string;
+}
+
+type AnyRegistryOptions = LocalRegistryOptions | SageMakerRegistryOptions | AzureMlRegistryOptions | GenericRegistryOptions;
+
+export function createRegistry(kind: 'local', options: LocalRegistryOptions | GenericRegistryOptions): ModelRegistry;
+export function createRegistry(kind: 'sagemaker', options: SageMakerRegistryOptions | GenericRegistryOptions): ModelRegistry;
+export function createRegistry(kind: 'azureml', options: AzureMlRegistryOptions | GenericRegistryOptions): ModelRegistry;
+export function createRegistry(kind: RegistryKind, options: AnyRegistryOptions): ModelRegistry;
+export function createRegistry(kind: RegistryKind, options: AnyRegistryOptions): ModelRegistry {
+  if (!('root' in options) && !('auth' in options)) return fromGeneric(kind, options);
+  switch (kind) {
+    case 'local':
+      return new LocalRegistry(options as LocalRegistryOptions);
+    case 'sagemaker':
+      return new SageMakerRegistry(options as SageMakerRegistryOptions);
+    case 'azureml':
+      return new AzureMlRegistry(options as AzureMlRegistryOptions);
+  }
+}
+
+function fromGeneric(kind: RegistryKind, o: GenericRegistryOptions): ModelRegistry {
+  const env = o.ctx?.env ?? o.env ?? process.env;
+  const workspace = o.ctx?.workspace ?? o.workspace ?? process.cwd();
+  const ctx: StepContext = o.ctx ?? ({
+    env,
+    workspace,
+    platform: 'local',
+    run: { id: 'registry', attempt: 1 },
+    log: { debug() {}, info() {}, warning() {}, error() {} },
+    setSecret() {},
+    inputLabel: (k: string) => k,
+  } as unknown as StepContext);
+  if (kind === 'local') return new LocalRegistry({ root: path.resolve(workspace, o.uri ?? '.mlship/registry') });
+  const azure = kind === 'azureml' ? parseWorkspaceUri(o.uri) : undefined;
+  const connections = new CloudConnections(ctx, { region: o.region, azure });
+  return openRegistry({ kind, metricsS3Prefix: o.metricsS3Prefix }, connections, ctx);
+}
+
+/** `/subscriptions/s/resourceGroups/g/providers/Microsoft.MachineLearningServices/workspaces/w` or `azureml://subscriptions/s/resourcegroups/g/workspaces/w`. */
+export function parseWorkspaceUri(uri: string | undefined): { subscriptionId: string; resourceGroup: string; workspace: string } {
+  const m = uri ? /subscriptions\/([^/]+)\/resource[gG]roups\/([^/]+)\/(?:providers\/Microsoft\.MachineLearningServices\/)?workspaces\/([^/?#]+)/i.exec(uri) : null;
+  if (!m) {
+    throw new StepError(`"${uri ?? ''}" does not name an Azure ML workspace.`, {
+      hint: 'Use /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.MachineLearningServices/workspaces/<name> or azureml://subscriptions/<id>/resourcegroups/<group>/workspaces/<name>.',
+    });
+  }
+  return { subscriptionId: m[1], resourceGroup: m[2], workspace: m[3] };
+}
+
+export interface OpenRegistryOptions {
+  kind: RegistryKind;
+  /** Local registry folder (absolute, or relative to the workspace). */
+  path?: string;
+  metricsS3Prefix?: string;
+}
+
+/** A registry with credentials resolved from the step's context, shared with `connections` when given. */
+export function openRegistry(options: OpenRegistryOptions, connections: CloudConnections, ctx: Pick<StepContext, 'workspace' | 'log'>): ModelRegistry {
+  switch (options.kind) {
+    case 'local':
+      return createRegistry('local', { root: path.resolve(ctx.workspace, options.path ?? '.mlship/registry') });
+    case 'sagemaker': {
+      const aws = connections.aws();
+      return createRegistry('sagemaker', {
+        region: aws.region,
+        auth: aws.auth,
+        endpoint: aws.sagemakerEndpoint,
+        s3Endpoint: aws.s3Endpoint,
+        retry: connections.retry,
+        log: ctx.log,
+        metricsS3Prefix: options.metricsS3Prefix,
+      });
+    }
+    case 'azureml': {
+      const az = connections.azure();
+      return createRegistry('azureml', { ...az.workspace, auth: az.auth, armEndpoint: az.armEndpoint, retry: connections.retry, log: ctx.log });
+    }
+  }
+}
+
+/** Values of `cloudInputs` + `registryInputs` (see shared/training/inputs.ts) as a step receives them. */
+export interface RegistryInputValues {
+  registry: RegistryKind;
+  registryPath: string;
+  registryMetricsS3Prefix?: string;
+  region?: string;
+  roleToAssume?: string;
+  azureSubscriptionId?: string;
+  azureResourceGroup?: string;
+  azureWorkspace?: string;
+  azureClientId?: string;
+  azureTenantId?: string;
+  azureServiceConnection?: string;
+}
+
+/** For gate-metrics, promote-release and friends: spread `cloudInputs` and `registryInputs` into the step, then call this. */
+export function openRegistryFromInputs(inputs: RegistryInputValues, ctx: StepContext, settings: Pick<CloudSettings, 'identityOptions' | 'retry'> = {}): ModelRegistry {
+  const connections = new CloudConnections(ctx, {
+    region: inputs.region,
+    roleToAssume: inputs.roleToAssume,
+    azure: {
+      subscriptionId: inputs.azureSubscriptionId,
+      resourceGroup: inputs.azureResourceGroup,
+      workspace: inputs.azureWorkspace,
+      clientId: inputs.azureClientId,
+      tenantId: inputs.azureTenantId,
+      serviceConnection: inputs.azureServiceConnection,
+    },
+    ...settings,
+  });
+  return openRegistry({ kind: inputs.registry, path: inputs.registryPath, metricsS3Prefix: inputs.registryMetricsS3Prefix }, connections, ctx);
+}
+
+export type { ApprovalEvidence, ApprovalStatus, ModelRegistry, ModelStage, ModelVersion, RegisterModelInput } from './types';

@@ -1,0 +1,174 @@
+import { AssumeRoleWithWebIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { fromNodeProviderChain, fromTemporaryCredentials } from '@aws-sdk/credential-providers';
+import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
+import { StepError } from '../../core/errors';
+import type { AuthContext } from './context';
+
+/** Refresh this long before expiry, as the SDK does: a request signed now must still be valid when it lands. */
+const REFRESH_MARGIN_MS = 5 * 60_000;
+
+export interface AwsAuthOptions {
+  region: string;
+  /** Role for AssumeRoleWithWebIdentity with the platform's OIDC token (GitHub), or AssumeRole elsewhere. */
+  roleToAssume?: string;
+  /** Seconds each assumed session lasts; long trainings simply refresh. */
+  sessionSeconds?: number;
+}
+
+export interface AwsAuth {
+  readonly credentials: AwsCredentialIdentityProvider;
+  /** Where the credentials come from, for logs (never the credentials themselves). */
+  readonly source: string;
+  /** Forgets cached credentials after a service rejected them as expired; the next call fetches new ones. */
+  invalidate(): void;
+  /** Resolves credentials once, turning "none found" into a StepError that says how to set them up. */
+  check(): Promise<void>;
+}
+
+/** SDK endpoint overrides (`AWS_ENDPOINT_URL_<SERVICE>`, `AWS_ENDPOINT_URL`), read from the step's env. */
+export function awsEndpoint(env: NodeJS.ProcessEnv, service: 'SAGEMAKER' | 'STS' | 'S3'): string | undefined {
+  return env[`AWS_ENDPOINT_URL_${service}`] || env.AWS_ENDPOINT_URL || undefined;
+}
+
+/**
+ * Picks the credential source the way CI users expect:
+ * 1. `role-to-assume` with a fresh OIDC token from the platform on every refresh (GitHub `id-token: write`),
+ * 2. `role-to-assume` assumed from the default chain where the platform has no OIDC token,
+ * 3. access keys in the step's environment (what aws-actions/configure-aws-credentials exports),
+ * 4. the SDK default chain (profiles, SSO, web identity token file, container and instance metadata).
+ */
+export function resolveAwsAuth(ctx: AuthContext, options: AwsAuthOptions): AwsAuth {
+  const env = ctx.env;
+  if (options.roleToAssume && ctx.getIdToken) return webIdentityAuth(ctx, options);
+  if (options.roleToAssume) {
+    const base = fromNodeProviderChain();
+    return refreshing(
+      `role ${options.roleToAssume} assumed from the default AWS credential chain`,
+      () =>
+        fromTemporaryCredentials({
+          masterCredentials: base,
+          params: { RoleArn: options.roleToAssume!, RoleSessionName: sessionName(ctx), DurationSeconds: options.sessionSeconds ?? 3600 },
+          clientConfig: { region: options.region, endpoint: awsEndpoint(env, 'STS') },
+        }),
+      ctx,
+      options,
+    );
+  }
+  if (env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY) {
+    const creds: AwsCredentialIdentity = {
+      accessKeyId: env.AWS_ACCESS_KEY_ID,
+      secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+      sessionToken: env.AWS_SESSION_TOKEN || undefined,
+      expiration: env.AWS_CREDENTIAL_EXPIRATION ? new Date(env.AWS_CREDENTIAL_EXPIRATION) : undefined,
+    };
+    ctx.setSecret(creds.secretAccessKey);
+    if (creds.sessionToken) ctx.setSecret(creds.sessionToken);
+    const provider: AwsCredentialIdentityProvider = async () => creds;
+    return { credentials: provider, source: 'AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY in the environment', invalidate() {}, check: async () => {} };
+  }
+  return refreshing('the AWS SDK default credential chain', () => fromNodeProviderChain(), ctx, options);
+}
+
+function webIdentityAuth(ctx: AuthContext, options: AwsAuthOptions): AwsAuth {
+  const sts = new STSClient({ region: options.region, endpoint: awsEndpoint(ctx.env, 'STS'), maxAttempts: 4 });
+  const roleArn = options.roleToAssume!;
+  const assume = async (): Promise<AwsCredentialIdentity> => {
+    let token: string;
+    try {
+      token = await ctx.getIdToken!('sts.amazonaws.com');
+    } catch (error) {
+      throw new StepError(`Could not get an OIDC token for role ${roleArn}: ${(error as Error).message}`, {
+        hint: 'On GitHub add `permissions: id-token: write` to the workflow or job; the step exchanges that token for AWS credentials.',
+        cause: error,
+      });
+    }
+    ctx.setSecret(token);
+    const out = await sts
+      .send(new AssumeRoleWithWebIdentityCommand({ RoleArn: roleArn, RoleSessionName: sessionName(ctx), WebIdentityToken: token, DurationSeconds: options.sessionSeconds ?? 3600 }))
+      .catch((error: Error) => {
+        throw new StepError(`AWS STS refused AssumeRoleWithWebIdentity for ${roleArn}: ${error.name}: ${error.message}`, {
+          hint: `The role's trust policy must allow sts:AssumeRoleWithWebIdentity for the OIDC provider and this repository's subject, with audience sts.amazonaws.com; see docs/permissions.md.`,
+          cause: error,
+        });
+      });
+    const c = out.Credentials;
+    if (!c?.AccessKeyId || !c.SecretAccessKey) throw new StepError(`AssumeRoleWithWebIdentity for ${roleArn} returned no credentials.`);
+    ctx.setSecret(c.SecretAccessKey);
+    if (c.SessionToken) ctx.setSecret(c.SessionToken);
+    return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken, expiration: c.Expiration };
+  };
+  return refreshing(`role ${roleArn} via the platform's OIDC token`, () => assume, ctx, options);
+}
+
+/**
+ * Wraps a provider with a cache shared by every client of one step, refreshed ahead of expiry and
+ * dropped on demand, so a wait of many hours keeps working after each one-hour session ends.
+ */
+function refreshing(source: string, make: () => AwsCredentialIdentityProvider, ctx: AuthContext, options: AwsAuthOptions): AwsAuth {
+  let inner = make();
+  let cached: AwsCredentialIdentity | undefined;
+  let pending: Promise<AwsCredentialIdentity> | undefined;
+  const fresh = (c: AwsCredentialIdentity) => !c.expiration || c.expiration.getTime() - Date.now() > REFRESH_MARGIN_MS;
+  const credentials: AwsCredentialIdentityProvider = async () => {
+    if (cached && fresh(cached)) return cached;
+    pending ??= inner()
+      .then((c) => {
+        ctx.setSecret(c.secretAccessKey);
+        if (c.sessionToken) ctx.setSecret(c.sessionToken);
+        cached = c;
+        return c;
+      })
+      .finally(() => {
+        pending = undefined;
+      });
+    return pending;
+  };
+  return {
+    credentials,
+    source,
+    invalidate() {
+      cached = undefined;
+      inner = make();
+    },
+    async check() {
+      try {
+        await credentials();
+      } catch (error) {
+        if (error instanceof StepError) throw error;
+        throw missingAwsCredentials(ctx, options, error);
+      }
+    },
+  };
+}
+
+function sessionName(ctx: AuthContext): string {
+  return `mlship-${ctx.run.id}`.replace(/[^\w+=,.@-]/g, '-').slice(0, 64);
+}
+
+export function missingAwsCredentials(ctx: AuthContext, options: AwsAuthOptions, error: unknown): StepError {
+  const reason = error instanceof Error ? error.message : String(error);
+  const tried = [
+    options.roleToAssume
+      ? `role-to-assume ${options.roleToAssume}: ${ctx.getIdToken ? 'the OIDC exchange failed' : 'assumed from the default chain, which had no base credentials'}`
+      : `role-to-assume with the platform's OIDC token: not set`,
+    `AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY in the environment: ${ctx.env.AWS_ACCESS_KEY_ID ? 'incomplete' : 'not set'}`,
+    `the AWS SDK default chain (AWS_PROFILE and ~/.aws files, SSO, AWS_WEB_IDENTITY_TOKEN_FILE, ECS/EC2 metadata): ${reason}`,
+  ];
+  return new StepError(`No AWS credentials found. Tried:\n${tried.map((t, i) => `  ${i + 1}. ${t}`).join('\n')}`, {
+    hint:
+      'GitHub: add `permissions: id-token: write` and set the input role-to-assume to an IAM role whose trust policy allows ' +
+      'token.actions.githubusercontent.com for this repository (or run aws-actions/configure-aws-credentials first). ' +
+      'Azure DevOps: run the step after an AWS Toolkit task that exports credentials from an AWS service connection, or map secret ' +
+      'variables into env as AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. Locally: `aws configure` or `aws sso login`. See docs/permissions.md.',
+    cause: error,
+  });
+}
+
+/** Region from the spec or input, else the environment the AWS CLI and SDKs read. */
+export function resolveAwsRegion(env: NodeJS.ProcessEnv, explicit: string | undefined, inputLabel: string): string {
+  const region = explicit || env.AWS_REGION || env.AWS_DEFAULT_REGION;
+  if (!region) {
+    throw new StepError('No AWS region is set.', { hint: `Set the input ${inputLabel} (or sagemaker.region in the job spec), or AWS_REGION in the environment.` });
+  }
+  return region;
+}

@@ -1,0 +1,172 @@
+import {
+  CreateTrainingJobCommand,
+  DescribeTrainingJobCommand,
+  SageMakerClient,
+  StopTrainingJobCommand,
+  type CreateTrainingJobRequest,
+  type DescribeTrainingJobResponse,
+} from '@aws-sdk/client-sagemaker';
+import type { Logger } from '../../core/context';
+import type { AwsAuth } from '../auth/aws';
+import { AwsCaller } from '../aws-call';
+import { awsErrorName } from '../aws-errors';
+import type { RetryPolicy } from '../retry';
+import type { JobOutputs, JobSpec, JobState, JobStatus, TrainingBackend } from '../types';
+
+export interface SageMakerBackendOptions {
+  region: string;
+  auth: AwsAuth;
+  /** Endpoint override (VPC endpoint, FIPS, or a test fake). */
+  endpoint?: string;
+  retry: RetryPolicy;
+  log: Logger;
+  /** Tags tying the job to the commit and run that started it. */
+  runTags?: Record<string, string>;
+  /** Ends retry backoff of status polls when the step is cancelled; stopping the job ignores it. */
+  signal?: AbortSignal;
+}
+
+const STATES: Record<string, JobState> = { InProgress: 'running', Stopping: 'stopping', Completed: 'completed', Failed: 'failed', Stopped: 'stopped' };
+
+export class SageMakerBackend implements TrainingBackend {
+  readonly kind = 'sagemaker' as const;
+  private readonly aws: AwsCaller<SageMakerClient>;
+  /** Last description per job, so outputs() need not describe again. */
+  private readonly described = new Map<string, DescribeTrainingJobResponse>();
+
+  constructor(private readonly options: SageMakerBackendOptions) {
+    this.aws = new AwsCaller(
+      'SageMaker',
+      () => new SageMakerClient({ region: options.region, endpoint: options.endpoint, credentials: options.auth.credentials, maxAttempts: 1 }),
+      options.auth,
+      options.retry,
+      options.log,
+    );
+  }
+
+  preflight(): Promise<void> {
+    return this.options.auth.check();
+  }
+
+  async submit(name: string, spec: JobSpec): Promise<{ created: boolean }> {
+    const request = createTrainingJobRequest(name, spec, this.options.runTags ?? {}, this.options.region);
+    return this.aws.call<{ created: boolean }>(
+      'CreateTrainingJob',
+      async (c) => {
+        await c.send(new CreateTrainingJobCommand(request));
+        return { created: true };
+      },
+      // A create that timed out but went through, or a concurrent attempt, both surface as ResourceInUse.
+      (error) => (awsErrorName(error) === 'ResourceInUse' ? { value: { created: false } } : undefined),
+    );
+  }
+
+  async status(name: string): Promise<JobStatus | undefined> {
+    const job = await this.aws.call(
+      'DescribeTrainingJob',
+      (c) => c.send(new DescribeTrainingJobCommand({ TrainingJobName: name })) as Promise<DescribeTrainingJobResponse | undefined>,
+      (error) => (isNotFound(error) ? { value: undefined } : undefined),
+      this.options.signal,
+    );
+    if (!job) return undefined;
+    this.described.set(name, job);
+    return toStatus(name, job);
+  }
+
+  async cancel(name: string): Promise<void> {
+    await this.aws.call(
+      'StopTrainingJob',
+      async (c) => {
+        await c.send(new StopTrainingJobCommand({ TrainingJobName: name }));
+      },
+      // Already finished or already stopping: nothing left to stop.
+      (error) => (awsErrorName(error) === 'ValidationException' ? { value: undefined } : undefined),
+    );
+  }
+
+  async outputs(name: string): Promise<JobOutputs> {
+    const job = this.described.get(name) ?? (await this.status(name), this.described.get(name));
+    const metrics: Record<string, number> = {};
+    for (const m of job?.FinalMetricDataList ?? []) {
+      if (m.MetricName && typeof m.Value === 'number' && Number.isFinite(m.Value)) metrics[m.MetricName] = m.Value;
+    }
+    return { modelUri: job?.ModelArtifacts?.S3ModelArtifacts, metrics };
+  }
+
+  consoleUrl(name: string): string {
+    const r = this.options.region;
+    return `https://${r}.console.aws.amazon.com/sagemaker/home?region=${r}#/jobs/${encodeURIComponent(name)}`;
+  }
+
+  /** CloudWatch Logs console link for the job's streams (the step does not stream SageMaker logs itself). */
+  logsUrl(name: string): string {
+    const r = this.options.region;
+    return `https://${r}.console.aws.amazon.com/cloudwatch/home?region=${r}#logsV2:log-groups/log-group/$252Faws$252Fsagemaker$252FTrainingJobs$3FlogStreamNameFilter$3D${encodeURIComponent(name)}`;
+  }
+}
+
+function isNotFound(error: unknown): boolean {
+  const name = awsErrorName(error);
+  // DescribeTrainingJob answers ValidationException "Requested resource not found." for unknown names.
+  return name === 'ResourceNotFound' || (name === 'ValidationException' && /not found/i.test((error as Error).message));
+}
+
+function toStatus(name: string, job: DescribeTrainingJobResponse): JobStatus {
+  const status = job.TrainingJobStatus ?? 'InProgress';
+  const transitions = job.SecondaryStatusTransitions ?? [];
+  return {
+    name,
+    state: STATES[status] ?? 'running',
+    status,
+    secondaryStatus: job.SecondaryStatus,
+    message: transitions[transitions.length - 1]?.StatusMessage,
+    failureReason: job.FailureReason,
+    createdAt: job.CreationTime,
+    startedAt: job.TrainingStartTime,
+    endedAt: job.TrainingEndTime,
+    billableSeconds: job.BillableTimeInSeconds,
+    modelUri: job.ModelArtifacts?.S3ModelArtifacts,
+  };
+}
+
+/** Maps a job spec onto CreateTrainingJob; exported for tests and for `--dry-run` style inspection. */
+export function createTrainingJobRequest(name: string, spec: JobSpec, runTags: Record<string, string>, region: string): CreateTrainingJobRequest {
+  const sm = spec.sagemaker ?? {};
+  const framework = Boolean(sm.entryPoint);
+  const hyperparameters: Record<string, string> = {};
+  for (const [k, v] of Object.entries(spec.hyperparameters)) {
+    // Framework (script mode) containers JSON-decode every hyperparameter, as the SageMaker Python SDK encodes them.
+    hyperparameters[k] = framework ? JSON.stringify(v) : String(v);
+  }
+  if (framework) {
+    hyperparameters.sagemaker_program = JSON.stringify(sm.entryPoint);
+    if (sm.sourceDir) hyperparameters.sagemaker_submit_directory = JSON.stringify(sm.sourceDir);
+    hyperparameters.sagemaker_region = JSON.stringify(region);
+  }
+  const maxRuntime = Math.round((spec.maxRuntimeMinutes ?? 24 * 60) * 60);
+  const tags = { ...spec.tags, ...runTags };
+  return {
+    TrainingJobName: name,
+    RoleArn: sm.roleArn,
+    AlgorithmSpecification: {
+      TrainingImage: sm.image,
+      TrainingInputMode: sm.inputMode ?? 'File',
+      MetricDefinitions: sm.metricDefinitions?.map((m) => ({ Name: m.name, Regex: m.regex })),
+      ...(spec.command && !framework ? { ContainerEntrypoint: ['/bin/sh', '-c'], ContainerArguments: [spec.command] } : {}),
+    },
+    InputDataConfig: Object.entries(spec.inputs).map(([channel, input]) => ({
+      ChannelName: channel,
+      DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: input.uri, S3DataDistributionType: 'FullyReplicated' } },
+    })),
+    OutputDataConfig: { S3OutputPath: spec.outputPath, KmsKeyId: sm.outputKmsKeyId },
+    ResourceConfig: { InstanceType: sm.instanceType as never, InstanceCount: sm.instanceCount ?? 1, VolumeSizeInGB: sm.volumeSizeGb ?? 30 },
+    StoppingCondition: { MaxRuntimeInSeconds: maxRuntime, ...(sm.spot ? { MaxWaitTimeInSeconds: Math.max(maxRuntime, Math.round(sm.spot.maxWaitMinutes * 60)) } : {}) },
+    EnableManagedSpotTraining: sm.spot ? true : undefined,
+    CheckpointConfig: sm.spot ? { S3Uri: sm.spot.checkpointS3Uri, LocalPath: sm.spot.checkpointLocalPath } : undefined,
+    HyperParameters: Object.keys(hyperparameters).length ? hyperparameters : undefined,
+    Environment: Object.keys(spec.environment).length ? spec.environment : undefined,
+    EnableNetworkIsolation: sm.enableNetworkIsolation,
+    VpcConfig: sm.vpc ? { Subnets: sm.vpc.subnets, SecurityGroupIds: sm.vpc.securityGroupIds } : undefined,
+    Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
+  };
+}
