@@ -12,5 +12,3 @@ export interface CliIo {
   stdout(text: string): void;
   stderr(text: string): void;
 }
-
-export const commands: CliCommand[] = [];

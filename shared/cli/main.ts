@@ -5,7 +5,8 @@ import type { AnyStep } from '../core/step';
 import { LocalHost } from '../hosts/local-host';
 import { steps as shippedSteps } from '../steps';
 import { parseStepArgs } from './args';
-import { type CliCommand, type CliIo, commands as shippedCommands } from './commands';
+import { commands as shippedCommands } from './command-list';
+import type { CliCommand, CliIo } from './commands';
 import { programHelp, stepHelp } from './help';
 
 export interface CliOptions {

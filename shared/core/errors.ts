@@ -8,14 +8,20 @@ export class StepError extends Error {
   readonly file?: string;
   readonly line?: number;
   readonly column?: number;
+  /**
+   * Outputs still set when the step fails, so a later step that runs anyway (`if: always()`, `condition:
+   * always()`, `continue-on-error`) can read e.g. `passed=false` and the figures that failed.
+   */
+  readonly outputs?: Record<string, unknown>;
 
-  constructor(message: string, options: { hint?: string; file?: string; line?: number; column?: number; cause?: unknown } = {}) {
+  constructor(message: string, options: { hint?: string; file?: string; line?: number; column?: number; cause?: unknown; outputs?: Record<string, unknown> } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'StepError';
     this.hint = options.hint;
     this.file = options.file;
     this.line = options.line;
     this.column = options.column;
+    this.outputs = options.outputs;
   }
 }
 

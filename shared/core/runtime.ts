@@ -17,17 +17,9 @@ export async function runStep(step: AnyStep, host: Host, signal: AbortSignal = c
     const inputs = parseInputs(step, host);
     const ctx = createContext(host, signal, summary);
     const result = (await step.run(inputs, ctx)) ?? {};
-    const outputs: Record<string, string> = {};
-    const values: Record<string, unknown> = {};
-    for (const key of Object.keys(step.outputs)) {
-      const value = (result as Record<string, unknown>)[key];
-      if (value === undefined) continue;
-      values[key] = value;
-      outputs[key] = typeof value === 'string' ? value : JSON.stringify(value);
-      host.setOutput(key, outputs[key]);
-    }
-    return { ok: true, outputs, values };
+    return { ok: true, ...writeOutputs(step, host, result) };
   } catch (error) {
+    if (isStepError(error) && error.outputs) writeOutputs(step, host, error.outputs);
     const message = isStepError(error) ? describeStepError(error) : error instanceof Error ? (error.stack ?? error.message) : String(error);
     if (isStepError(error) && error.file) host.error(error.message, { file: error.file, line: error.line, column: error.column });
     host.setFailed(message);
@@ -35,6 +27,19 @@ export async function runStep(step: AnyStep, host: Host, signal: AbortSignal = c
   } finally {
     if (!summary.isEmpty) await host.appendSummary(summary.toMarkdown());
   }
+}
+
+function writeOutputs(step: AnyStep, host: Host, result: Record<string, unknown>): { outputs: Record<string, string>; values: Record<string, unknown> } {
+  const outputs: Record<string, string> = {};
+  const values: Record<string, unknown> = {};
+  for (const key of Object.keys(step.outputs)) {
+    const value = result[key];
+    if (value === undefined) continue;
+    values[key] = value;
+    outputs[key] = typeof value === 'string' ? value : JSON.stringify(value);
+    host.setOutput(key, outputs[key]);
+  }
+  return { outputs, values };
 }
 
 /** Aborts on the signals runners send when a job is cancelled, so steps can stop cloud work first. */

@@ -51,6 +51,7 @@ describe('GitHub Action bundle', () => {
     expect(run.stdout).toMatch(/::error::Echo failed on purpose for "x".%0A {2}→ Set mode to pass./);
     expect(run.stdout).not.toMatch(/at .*echo-step/);
     expect(run.summary).toContain('## Echo');
+    expect(run.outputs).toEqual({ echoed: 'partial' });
     expect(leaks(run.lines)).toEqual([]);
   });
 

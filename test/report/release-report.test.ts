@@ -49,7 +49,7 @@ describe('release report', () => {
       expect(requests.filter((u) => !u.startsWith('file://') && !u.startsWith('data:'))).toEqual([]);
       expect(await page.locator('section').count()).toBe(2);
       const img = page.locator('img[alt="Dice by model"]');
-      expect(await img.evaluate((el) => (el as HTMLImageElement).naturalWidth)).toBe(200);
+      expect(await img.evaluate((el) => (el as unknown as { naturalWidth: number }).naturalWidth)).toBe(200);
       await page.screenshot({ path: path.join(ROOT, 'test-output', 'release-report.png'), fullPage: true });
       expect(fs.statSync(path.join(ROOT, 'test-output', 'release-report.png')).size).toBeGreaterThan(1000);
     } finally {

@@ -1,0 +1,91 @@
+import { elementCount, type PlainTensor, valueAt } from './tensors';
+
+/**
+ * Agreement between a reference output (PyTorch, or the FP32 model) and ONNX Runtime's, by numpy.allclose's rule:
+ * |actual - expected| <= atol + rtol * |expected|, NaN equal to NaN, infinities equal when their signs are.
+ */
+export interface Tolerance {
+  atol: number;
+  rtol: number;
+}
+
+export interface OutputParity {
+  output: string;
+  ok: boolean;
+  elements: number;
+  mismatches: number;
+  maxAbs: number;
+  /** Largest |actual - expected| / |expected| over elements with |expected| > atol (smaller ones make any ratio). */
+  maxRel: number;
+  /** The element furthest outside the tolerance, by flat index and as a multi-index. */
+  worst?: { index: number[]; expected: number; actual: number };
+  /** Set when the shapes differ; nothing else is compared then. */
+  shape?: { expected: number[]; actual: number[] };
+}
+
+export function compareTensors(output: string, expected: PlainTensor, actual: PlainTensor, tol: Tolerance): OutputParity {
+  if (expected.dims.length !== actual.dims.length || expected.dims.some((d, i) => d !== actual.dims[i])) {
+    return { output, ok: false, elements: elementCount(expected.dims), mismatches: elementCount(expected.dims), maxAbs: Infinity, maxRel: Infinity, shape: { expected: expected.dims, actual: actual.dims } };
+  }
+  const n = elementCount(expected.dims);
+  let maxAbs = 0;
+  let maxRel = 0;
+  let mismatches = 0;
+  let worstExcess = -Infinity;
+  let worst = -1;
+  for (let i = 0; i < n; i++) {
+    const e = valueAt(expected, i);
+    const a = valueAt(actual, i);
+    let diff: number;
+    if (Number.isNaN(e) || Number.isNaN(a)) diff = Number.isNaN(e) && Number.isNaN(a) ? 0 : Infinity;
+    else if (!Number.isFinite(e) || !Number.isFinite(a)) diff = e === a ? 0 : Infinity;
+    else diff = Math.abs(a - e);
+    const allowed = tol.atol + tol.rtol * (Number.isFinite(e) ? Math.abs(e) : 0);
+    if (diff > maxAbs) maxAbs = diff;
+    if (Math.abs(e) > tol.atol && Number.isFinite(diff)) {
+      const rel = diff / Math.abs(e);
+      if (rel > maxRel) maxRel = rel;
+    }
+    if (diff > allowed) {
+      mismatches++;
+      if (diff - allowed > worstExcess) {
+        worstExcess = diff - allowed;
+        worst = i;
+      }
+    }
+  }
+  const result: OutputParity = { output, ok: mismatches === 0, elements: n, mismatches, maxAbs, maxRel };
+  if (worst >= 0) result.worst = { index: unravel(worst, expected.dims), expected: valueAt(expected, worst), actual: valueAt(actual, worst) };
+  return result;
+}
+
+export function unravel(flat: number, dims: readonly number[]): number[] {
+  const index = new Array<number>(dims.length);
+  let rest = flat;
+  for (let d = dims.length - 1; d >= 0; d--) {
+    index[d] = rest % dims[d];
+    rest = Math.floor(rest / dims[d]);
+  }
+  return index;
+}
+
+/** Worst figures per output over several cases. */
+export function summarizeParity(cases: readonly { outputs: readonly OutputParity[] }[]): Record<string, { maxAbs: number; maxRel: number; mismatches: number; ok: boolean }> {
+  const out: Record<string, { maxAbs: number; maxRel: number; mismatches: number; ok: boolean }> = {};
+  for (const c of cases) {
+    for (const o of c.outputs) {
+      const s = (out[o.output] ??= { maxAbs: 0, maxRel: 0, mismatches: 0, ok: true });
+      s.maxAbs = Math.max(s.maxAbs, o.maxAbs);
+      s.maxRel = Math.max(s.maxRel, o.maxRel);
+      s.mismatches += o.mismatches;
+      s.ok &&= o.ok;
+    }
+  }
+  return out;
+}
+
+export function formatError(x: number): string {
+  if (!Number.isFinite(x)) return String(x);
+  if (x === 0) return '0';
+  return x.toExponential(2);
+}

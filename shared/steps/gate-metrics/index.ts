@@ -1,0 +1,168 @@
+import * as path from 'node:path';
+import { InputError, StepError } from '../../core/errors';
+import { defineStep } from '../../core/step';
+import { pairedBootstrap, type BootstrapResult } from '../../metrics/bootstrap';
+import { loadGroundTruth, readJsonFile, type CocoGroundTruth } from '../../metrics/coco/load';
+import { STAT_NAMES, type StatName } from '../../metrics/coco/params';
+import { countMaskFiles, pairMaskFolders } from '../../metrics/masks/evaluate';
+import { EMPTY_RULES } from '../../metrics/masks/scores';
+import { parseStoredMetrics } from './production-metrics';
+import { writeReport, writeSummary } from './report';
+import { applyRules, fmt } from './rules';
+import { scoreDetections, scoreMasks, sharedClasses, type ModelScores } from './scores';
+
+const METRICS = [...STAT_NAMES, 'dice', 'iou'] as const;
+
+export const gateMetricsStep = defineStep({
+  name: 'gate-metrics',
+  title: 'Gate on model metrics',
+  description:
+    'Compares a candidate model with the production model on a test set (COCO mAP identical to pycocotools, or Dice/IoU of label masks) and fails on a metric floor, a maximum drop, a per-class drop, or a paired-bootstrap non-inferiority test.',
+  azure: { id: '987f5977-8b13-470d-a5a4-8e467f237ead', major: 1, minor: 0, patch: 0, category: 'Test' },
+  branding: { icon: 'check-circle', color: 'green' },
+  inputs: {
+    task: { type: 'enum', options: ['detection', 'segmentation'], default: 'detection', description: 'detection: COCO boxes or instance masks; segmentation: semantic label masks.' },
+    groundTruth: { type: 'path', required: true, description: 'COCO instances JSON (detection) or folder of PNG/TIFF label masks (segmentation).' },
+    candidatePredictions: { type: 'path', required: true, description: 'Candidate model output on the test set: COCO results JSON, or a folder of label masks named like the ground truth.' },
+    productionPredictions: { type: 'path', description: 'Production model output on the same test set, same format. Needed for the bootstrap (margin).' },
+    productionMetrics: { type: 'path', description: "Production model's stored metrics (this step's report, or `mlship eval --json` output), used when its predictions are not given." },
+    iouType: { type: 'enum', options: ['bbox', 'segm'], default: 'bbox', description: 'Detection: evaluate boxes (bbox) or instance masks (segm).' },
+    metric: { type: 'enum', options: METRICS, description: 'Headline metric: AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl (detection; default AP) or dice, iou (segmentation; default dice).' },
+    minMetric: { type: 'number', min: 0, max: 1, description: 'Floor: the candidate headline metric must be at least this (0..1).' },
+    maxDrop: { type: 'number', min: 0, max: 1, description: 'Largest allowed drop of the headline metric from production to candidate (0.02 = 2 points).' },
+    maxClassDrop: { type: 'number', min: 0, max: 1, description: 'Largest allowed drop of any single class (same scale).' },
+    margin: { type: 'number', min: 0, max: 1, description: 'Non-inferiority margin: fail when the lower bound of the bootstrap interval of (candidate − production) is below −margin.' },
+    bootstrapResamples: { type: 'number', integer: true, min: 0, max: 100000, default: 1000, description: 'Paired bootstrap resamples of the test images (0 = no interval).' },
+    confidence: { type: 'number', min: 0.5, max: 0.9999, default: 0.95, description: 'Two-sided level of the bootstrap interval.' },
+    seed: { type: 'number', integer: true, min: 0, max: 4294967295, default: 1, description: 'Seed of the bootstrap generator (xoshiro128**); the same seed gives the same interval.' },
+    emptyRule: { type: 'enum', options: EMPTY_RULES, default: 'skip', description: 'Segmentation: score of a class absent from an image\'s ground truth: skip (both empty → left out), one, zero, skip-empty-truth.' },
+    binary: { type: 'boolean', default: false, description: 'Segmentation: any non-zero pixel is foreground (one class).' },
+    includeBackground: { type: 'boolean', default: false, description: 'Segmentation: also score label 0.' },
+    reportFile: { type: 'path', default: 'gate-metrics-report.json', description: 'Where to write the JSON report.' },
+    failOnGate: { type: 'boolean', default: true, description: 'Fail the step when a rule fails; false only reports (output passed=false).' },
+  },
+  outputs: {
+    passed: { description: 'true when every rule that was set passed.' },
+    candidateMetric: { description: 'Headline metric of the candidate.' },
+    productionMetric: { description: 'Headline metric of production (empty without production).' },
+    difference: { description: 'candidate − production.' },
+    ciLower: { description: 'Lower bound of the bootstrap interval of the difference.' },
+    ciUpper: { description: 'Upper bound of the bootstrap interval of the difference.' },
+    report: { description: 'Path of the JSON report.' },
+  },
+  async run(inputs, ctx) {
+    const task = inputs.task;
+    const metric = inputs.metric ?? (task === 'detection' ? 'AP' : 'dice');
+    const L = (k: string) => ctx.inputLabel(k);
+    if (task === 'detection' && !STAT_NAMES.includes(metric as StatName)) throw new InputError(`Input "${L('metric')}" is "${metric}", which is not a detection metric.`, { hint: `Use one of ${STAT_NAMES.join(', ')}.` });
+    if (task === 'segmentation' && metric !== 'dice' && metric !== 'iou') throw new InputError(`Input "${L('metric')}" is "${metric}", which is not a segmentation metric.`, { hint: 'Use dice or iou.' });
+    const hasProduction = inputs.productionPredictions !== undefined || inputs.productionMetrics !== undefined;
+    for (const key of ['maxDrop', 'maxClassDrop'] as const) {
+      if (inputs[key] !== undefined && !hasProduction) throw new InputError(`Input "${L(key)}" compares with production, but neither "${L('productionPredictions')}" nor "${L('productionMetrics')}" is given.`, { hint: 'Give the production model\'s predictions on the test set, or its stored metrics.' });
+    }
+    if (inputs.margin !== undefined && inputs.productionPredictions === undefined) {
+      throw new InputError(`Input "${L('margin')}" needs "${L('productionPredictions')}": the bootstrap resamples test images, so it needs both models' predictions on them.`, { hint: `Give the production predictions, or drop "${L('margin')}" and use "${L('maxDrop')}" with stored metrics.` });
+    }
+    if (inputs.margin !== undefined && inputs.bootstrapResamples === 0) throw new InputError(`Input "${L('margin')}" needs a bootstrap, but "${L('bootstrapResamples')}" is 0.`, { hint: 'Use e.g. 1000 resamples.' });
+    if (inputs.productionPredictions !== undefined && inputs.productionMetrics !== undefined) ctx.log.warning(`Both "${L('productionPredictions')}" and "${L('productionMetrics')}" are given; the predictions are used.`);
+    if ([inputs.minMetric, inputs.maxDrop, inputs.maxClassDrop, inputs.margin].every((v) => v === undefined)) ctx.log.warning('No gate rule is set (min-metric, max-drop, max-class-drop, margin): the step only reports.');
+
+    let candidate: ModelScores;
+    let production: ModelScores | undefined;
+    if (task === 'detection') {
+      const iouType = inputs.iouType;
+      const gt: CocoGroundTruth = await ctx.group('Load ground truth', async () => loadGroundTruth(readJsonFile(inputs.groundTruth, 'Ground-truth'), inputs.groundTruth, iouType));
+      ctx.log.info(`Ground truth: ${gt.imgIds.length} images, ${gt.n} annotations, ${gt.catIds.length} categories (${iouType}).`);
+      candidate = await ctx.group('Evaluate candidate', async () => scoreDetections(gt, inputs.candidatePredictions, readJsonFile(inputs.candidatePredictions, 'Candidate predictions'), iouType, metric as StatName));
+      if (inputs.productionPredictions) {
+        const file = inputs.productionPredictions;
+        production = await ctx.group('Evaluate production', async () => scoreDetections(gt, file, readJsonFile(file, 'Production predictions'), iouType, metric as StatName));
+      }
+    } else {
+      const opts = { binary: inputs.binary, includeBackground: inputs.includeBackground, emptyRule: inputs.emptyRule };
+      const candPairs = await pairMaskFolders(inputs.groundTruth, inputs.candidatePredictions);
+      const prodPairs = inputs.productionPredictions ? await pairMaskFolders(inputs.groundTruth, inputs.productionPredictions) : undefined;
+      const progress = (label: string) => (done: number, total: number) => ctx.progress({ label, done, total, unit: 'items' });
+      const candCounts = await ctx.group('Score candidate masks', () => countMaskFiles(candPairs, inputs.binary, progress('candidate masks')));
+      const prodCounts = prodPairs ? await ctx.group('Score production masks', () => countMaskFiles(prodPairs, inputs.binary, progress('production masks'))) : undefined;
+      const classes = sharedClasses(prodCounts ? [candCounts, prodCounts] : [candCounts], inputs.includeBackground);
+      const names = candPairs.map((p) => p.name);
+      candidate = scoreMasks(names, candCounts, metric as 'dice' | 'iou', { ...opts, classes });
+      if (prodCounts) production = scoreMasks(names, prodCounts, metric as 'dice' | 'iou', { ...opts, classes });
+    }
+    if (candidate.value < 0) throw new StepError(`The candidate's ${metric} is undefined: the ground truth ${inputs.groundTruth} has nothing to score for it.`, { hint: 'Check the test set has annotations in the area range/classes the metric uses.' });
+
+    let productionValue: number | undefined = production?.value;
+    let productionClasses = production?.perClass ?? null;
+    let productionSource = production ? inputs.productionPredictions : undefined;
+    if (!production && inputs.productionMetrics) {
+      const file = inputs.productionMetrics;
+      const stored = parseStoredMetrics(readJsonFile(file, 'Production metrics'), file, metric);
+      const fp = stored.testSet?.fingerprint;
+      if (fp !== undefined && fp !== candidate.testSet.fingerprint) {
+        throw new StepError(`Production metrics ${file} were computed on a different test set (${stored.testSet?.images ?? '?'} images, fingerprint ${fp}) than ${inputs.groundTruth} (${candidate.testSet.images} images, fingerprint ${candidate.testSet.fingerprint}).`, {
+          file,
+          hint: 'Compare both models on the same test set: re-evaluate production on it, or pass its predictions.',
+        });
+      }
+      if (fp === undefined) ctx.log.warning(`Production metrics ${file} do not record their test set; make sure they were computed on ${inputs.groundTruth}.`);
+      productionValue = stored.value;
+      productionClasses = stored.perClass;
+      productionSource = file;
+    }
+
+    let bootstrap: BootstrapResult | undefined;
+    if (production && inputs.bootstrapResamples > 0) {
+      bootstrap = await ctx.group('Paired bootstrap', async () => pairedBootstrap(candidate.images!, candidate.weighted!, production!.weighted!, { resamples: inputs.bootstrapResamples, confidence: inputs.confidence, seed: inputs.seed }));
+      ctx.log.info(`Bootstrap: ${metric} difference ${fmt(bootstrap.difference)}, ${Math.round(inputs.confidence * 1000) / 10}% interval [${fmt(bootstrap.lower)}, ${fmt(bootstrap.upper)}] over ${bootstrap.resamples} resamples (seed ${inputs.seed}).`);
+      if (bootstrap.dropped > 0) ctx.log.warning(`${bootstrap.dropped} resamples had no defined ${metric} and were left out.`);
+    }
+
+    const outcome = applyRules({
+      metric,
+      candidate: candidate.value,
+      production: productionValue,
+      candidateClasses: candidate.perClass,
+      productionClasses,
+      bootstrap,
+      rules: { minMetric: inputs.minMetric, maxDrop: inputs.maxDrop, maxClassDrop: inputs.maxClassDrop, margin: inputs.margin },
+      label: L,
+    });
+    ctx.log.info(`Candidate ${metric} ${fmt(candidate.value)}${productionValue !== undefined ? `, production ${fmt(productionValue)}` : ''}: gate ${outcome.passed ? 'passed' : 'failed'}.`);
+
+    const reportPath = inputs.reportFile;
+    const report = {
+      passed: outcome.passed,
+      task,
+      metric,
+      iouType: task === 'detection' ? inputs.iouType : undefined,
+      candidate: { source: inputs.candidatePredictions, metric, value: candidate.value, perClass: candidate.perClass, testSet: candidate.testSet, details: candidate.details },
+      production: productionValue === undefined ? null : { source: productionSource, metric, value: productionValue, perClass: productionClasses, details: production?.details },
+      difference: productionValue === undefined ? null : candidate.value - productionValue,
+      bootstrap: bootstrap ?? null,
+      rules: outcome.results,
+      classes: outcome.classes,
+      groundTruth: inputs.groundTruth,
+      emptyRule: task === 'segmentation' ? inputs.emptyRule : undefined,
+    };
+    await writeReport(reportPath, report);
+    writeSummary(ctx.summary, { metric, candidate, production, productionValue, outcome, bootstrap, task });
+    ctx.log.info(`Report: ${path.relative(ctx.workspace, reportPath) || reportPath}`);
+
+    const outputs = {
+      passed: outcome.passed,
+      candidateMetric: candidate.value,
+      productionMetric: productionValue,
+      difference: productionValue === undefined ? undefined : candidate.value - productionValue,
+      ciLower: bootstrap?.lower,
+      ciUpper: bootstrap?.upper,
+      report: reportPath,
+    };
+    if (!outcome.passed && inputs.failOnGate) {
+      const failures = outcome.results.filter((r) => !r.passed).map((r) => r.failure);
+      throw new StepError(`Metrics gate failed: ${failures.join(' ')}`, { hint: `See the job summary and ${reportPath}; set "${L('failOnGate')}" to false to report without failing.`, outputs });
+    }
+    return outputs;
+  },
+});
+

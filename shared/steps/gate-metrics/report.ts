@@ -1,0 +1,74 @@
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { StepError } from '../../core/errors';
+import type { Summary } from '../../core/summary';
+import type { BootstrapResult } from '../../metrics/bootstrap';
+import { barChartSvg, CANDIDATE_COLOR, lineChartSvg, PRODUCTION_COLOR, type LineSeries } from '../../metrics/charts/svg';
+import { fmt, type GateOutcome } from './rules';
+import type { ModelScores } from './scores';
+
+/** Writes the report next to its final name and renames it, so a reader never sees half a file. */
+export async function writeReport(file: string, report: object): Promise<void> {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  try {
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    await fs.writeFile(tmp, JSON.stringify(report, null, 2) + '\n');
+    await fs.rename(tmp, file);
+  } catch (error) {
+    await fs.rm(tmp, { force: true });
+    throw new StepError(`Cannot write the report ${file}: ${(error as Error).message}.`, { file, hint: 'Choose a writable reportFile path.' });
+  }
+}
+
+const signed = (v: number | null) => (v === null ? 'n/a' : `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(4)}`);
+
+export function writeSummary(
+  summary: Summary,
+  s: { metric: string; candidate: ModelScores; production?: ModelScores; productionValue?: number; outcome: GateOutcome; bootstrap?: BootstrapResult; task: string },
+): void {
+  const { metric, candidate, outcome, bootstrap } = s;
+  summary.heading(`Metrics gate: ${outcome.passed ? 'passed ✅' : 'failed ❌'}`);
+  let line = `Candidate **${metric} ${fmt(candidate.value)}**`;
+  if (s.productionValue !== undefined) line += ` vs production ${fmt(s.productionValue)} (Δ ${signed(candidate.value - s.productionValue)})`;
+  if (bootstrap) line += `, ${Math.round(bootstrap.confidence * 1000) / 10}% bootstrap interval of Δ [${fmt(bootstrap.lower)}, ${fmt(bootstrap.upper)}] (${bootstrap.resamples} resamples, seed ${bootstrap.seed})`;
+  summary.paragraph(`${line}; ${candidate.testSet.images} test images.`);
+  if (outcome.results.length) {
+    summary.table(
+      ['rule', 'limit', 'observed', 'verdict'],
+      outcome.results.map((r) => [r.rule, r.limit, r.observed, r.passed ? 'pass' : 'FAIL']),
+    );
+  }
+  const rows = [
+    ['**overall**', fmt(candidate.value), fmt(s.productionValue ?? null), s.productionValue === undefined ? 'n/a' : signed(candidate.value - s.productionValue), outcome.passed ? 'pass' : 'FAIL'],
+    ...outcome.classes.map((c) => [`${c.name} (${c.id})`, fmt(c.candidate), fmt(c.production), signed(c.delta), c.verdict === 'fail' ? 'FAIL' : c.verdict]),
+  ];
+  const header = ['class', `candidate ${metric}`, `production ${metric}`, 'Δ', 'verdict'];
+  if (outcome.classes.length <= 30) summary.table(header, rows);
+  else {
+    summary.table(header, rows.slice(0, 1));
+    const failing = outcome.classes.filter((c) => c.verdict === 'fail');
+    if (failing.length) summary.paragraph(`Classes over the drop limit: ${failing.map((c) => c.name).join(', ')}.`);
+    const md = [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`, ...rows.slice(1).map((r) => `| ${r.join(' | ')} |`)].join('\n');
+    summary.details(`Per class (${outcome.classes.length} classes)`, md);
+  }
+  if (s.task === 'detection' && candidate.curves) {
+    const series: LineSeries[] = [];
+    const add = (m: ModelScores, name: string, color: string) => {
+      const c = m.curves!;
+      series.push({ name: `${name} IoU=.50`, color, points: c.recall.map((r, i) => [r, c.precision50[i]] as const) });
+      series.push({ name: `${name} IoU=.50:.95`, color, dashed: true, points: c.recall.map((r, i) => [r, c.precision[i]] as const) });
+    };
+    add(candidate, 'candidate', CANDIDATE_COLOR);
+    if (s.production?.curves) add(s.production, 'production', PRODUCTION_COLOR);
+    summary.image('Precision-recall curves', { svg: lineChartSvg({ title: 'Precision–recall (mean over classes, all areas, 100 dets)', xLabel: 'recall', yLabel: 'precision', series }) });
+  } else if (outcome.classes.length) {
+    const series = [{ name: 'candidate', color: CANDIDATE_COLOR, values: outcome.classes.map((c) => c.candidate) }];
+    if (s.productionValue !== undefined) series.push({ name: 'production', color: PRODUCTION_COLOR, values: outcome.classes.map((c) => c.production) });
+    summary.image(`Per-class ${metric}`, { svg: barChartSvg({ title: `${metric} per class`, yLabel: metric, categories: outcome.classes.map((c) => String(c.id)), series }) });
+  }
+  const keys = Object.keys(candidate.details);
+  summary.details(
+    'All metrics',
+    [`| metric | candidate | production |`, `| --- | --- | --- |`, ...keys.map((k) => `| ${k} | ${fmt(candidate.details[k])} | ${fmt(s.production?.details[k] ?? null)} |`)].join('\n'),
+  );
+}

@@ -1,0 +1,191 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { PNG } from 'pngjs';
+import { runStep } from '../../shared/core/runtime';
+import { MemoryHost } from '../../shared/hosts/memory-host';
+import { evaluateCocoFiles } from '../../shared/metrics';
+import { gateMetricsStep } from '../../shared/steps/gate-metrics';
+
+const COCO = path.resolve(__dirname, '../../../shared/fixtures/coco/bbox-basic');
+const GT = path.join(COCO, 'gt.json');
+const DT = path.join(COCO, 'dt.json');
+
+let ws: string;
+beforeEach(() => {
+  ws = fs.mkdtempSync(path.join(os.tmpdir(), 'mlship-gate-'));
+});
+afterEach(() => fs.rmSync(ws, { recursive: true, force: true }));
+
+/** The fixture's detections with every third one removed: a clearly weaker model. */
+function weaker(): string {
+  const dets = JSON.parse(fs.readFileSync(DT, 'utf8')) as object[];
+  const file = path.join(ws, 'weaker.json');
+  fs.writeFileSync(file, JSON.stringify(dets.filter((_, i) => i % 3 !== 0)));
+  return file;
+}
+
+async function run(inputs: Record<string, string | number | boolean>) {
+  const host = new MemoryHost(inputs, { workspace: ws });
+  const outcome = await runStep(gateMetricsStep, host, new AbortController().signal);
+  return { host, outcome };
+}
+
+const baseline = evaluateCocoFiles({ groundTruth: GT, predictions: DT, iouType: 'bbox' });
+
+describe('gate-metrics step definition', () => {
+  it('keeps its Azure identity and input names', () => {
+    expect(gateMetricsStep.name).toBe('gate-metrics');
+    expect(gateMetricsStep.azure).toEqual({ id: '987f5977-8b13-470d-a5a4-8e467f237ead', major: 1, minor: 0, patch: 0, category: 'Test' });
+    expect(Object.keys(gateMetricsStep.inputs)).toEqual(
+      expect.arrayContaining(['task', 'groundTruth', 'candidatePredictions', 'productionPredictions', 'productionMetrics', 'iouType', 'metric', 'minMetric', 'maxDrop', 'maxClassDrop', 'margin', 'bootstrapResamples', 'confidence', 'seed', 'reportFile']),
+    );
+    expect(Object.keys(gateMetricsStep.outputs)).toEqual(['passed', 'candidateMetric', 'productionMetric', 'difference', 'ciLower', 'ciUpper', 'report']);
+  });
+});
+
+describe('gate-metrics, detection', () => {
+  it('passes a better candidate and reports both models, the interval, a table and a PR chart', async () => {
+    const { host, outcome } = await run({ groundTruth: GT, candidatePredictions: DT, productionPredictions: weaker(), minMetric: 0.3, maxDrop: 0.01, maxClassDrop: 0.05, margin: 0.02, bootstrapResamples: 300, seed: 5 });
+    expect(host.failure).toBeUndefined();
+    expect(outcome.ok).toBe(true);
+    expect(host.outputs.passed).toBe('true');
+    expect(Number(host.outputs.candidateMetric)).toBe(baseline.stats[0]);
+    const prod = Number(host.outputs.productionMetric);
+    expect(prod).toBeLessThan(baseline.stats[0]);
+    expect(Number(host.outputs.difference)).toBeCloseTo(baseline.stats[0] - prod, 15);
+    expect(Number(host.outputs.ciLower)).toBeLessThan(Number(host.outputs.difference));
+    expect(Number(host.outputs.ciUpper)).toBeGreaterThan(Number(host.outputs.difference));
+    const report = JSON.parse(fs.readFileSync(host.outputs.report, 'utf8'));
+    expect(host.outputs.report).toBe(path.join(ws, 'gate-metrics-report.json'));
+    expect(report.passed).toBe(true);
+    expect(report.candidate.details.AP).toBe(baseline.stats[0]);
+    expect(report.rules.map((r: { rule: string; passed: boolean }) => [r.rule, r.passed])).toEqual([
+      ['floor', true],
+      ['max-drop', true],
+      ['class-drop', true],
+      ['non-inferiority', true],
+    ]);
+    expect(report.bootstrap).toMatchObject({ resamples: 300, seed: 5, confidence: 0.95, generator: 'xoshiro128**/splitmix32' });
+    expect(report.classes).toHaveLength(6);
+    expect(host.summary).toContain('## Metrics gate: passed ✅');
+    expect(host.summary).toContain('| rule | limit | observed | verdict |');
+    expect(host.summary).toContain(`| **overall** | ${baseline.stats[0].toFixed(4)} |`);
+    expect(host.summary).toContain('<img alt="Precision-recall curves" src="data:image/svg+xml;base64,');
+    expect(fs.readdirSync(ws).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('fails a weaker candidate naming the rule, the numbers and the margin', async () => {
+    const { host, outcome } = await run({ groundTruth: GT, candidatePredictions: weaker(), productionPredictions: DT, maxDrop: 0.01, margin: 0.02, bootstrapResamples: 300 });
+    expect(outcome.ok).toBe(false);
+    const report = JSON.parse(fs.readFileSync(path.join(ws, 'gate-metrics-report.json'), 'utf8'));
+    const cand = report.candidate.value as number;
+    expect(host.failure).toContain(`Metrics gate failed: max-drop: AP fell by ${(baseline.stats[0] - cand).toFixed(4)} (production ${baseline.stats[0].toFixed(4)} → candidate ${cand.toFixed(4)}), more than the allowed 0.0100 (max-drop).`);
+    expect(host.failure).toContain(`non-inferiority: the 95% bootstrap interval of AP (candidate − production) is [${report.bootstrap.lower.toFixed(4)}, ${report.bootstrap.upper.toFixed(4)}] (300 resamples, seed 1); its lower bound ${report.bootstrap.lower.toFixed(4)} is below −0.0200, the allowed margin (margin).`);
+    expect(report.passed).toBe(false);
+    expect(host.summary).toContain('## Metrics gate: failed ❌');
+    expect(host.summary).toContain('| max-drop | drop ≤ 0.0100 |');
+  });
+
+  it('fails on the floor and on a class drop', async () => {
+    const floor = await run({ groundTruth: GT, candidatePredictions: DT, minMetric: 0.9, bootstrapResamples: 0 });
+    expect(floor.host.failure).toContain(`Metrics gate failed: floor: candidate AP ${baseline.stats[0].toFixed(4)} is below the minimum 0.9000 (min-metric).`);
+    // production: the fixture; candidate: the fixture without any category-2 detection
+    const dets = (JSON.parse(fs.readFileSync(DT, 'utf8')) as { category_id: number }[]).filter((d) => d.category_id !== 2);
+    const cand = path.join(ws, 'no-cat2.json');
+    fs.writeFileSync(cand, JSON.stringify(dets));
+    const cls = await run({ groundTruth: GT, candidatePredictions: cand, productionPredictions: DT, maxClassDrop: 0.05, bootstrapResamples: 0 });
+    const ap2 = baseline.perCategory.find((c) => c.id === 2)!.AP;
+    expect(cls.host.failure).toContain(`class-drop: class "${baseline.perCategory.find((c) => c.id === 2)!.name}" (id 2) AP fell by ${ap2.toFixed(4)} (production ${ap2.toFixed(4)} → candidate 0.0000), more than the allowed 0.0500 (max-class-drop).`);
+  });
+
+  it('reports without failing when failOnGate is false', async () => {
+    const { host, outcome } = await run({ groundTruth: GT, candidatePredictions: DT, minMetric: 0.9, failOnGate: false });
+    expect(outcome.ok).toBe(true);
+    expect(host.outputs.passed).toBe('false');
+    expect(host.outputs.productionMetric).toBeUndefined();
+  });
+
+  it('compares with stored production metrics, and refuses metrics of another test set', async () => {
+    const first = await run({ groundTruth: GT, candidatePredictions: DT, reportFile: 'prod-report.json' });
+    expect(first.outcome.ok).toBe(true);
+    const stored = path.join(ws, 'prod-report.json');
+    const { host } = await run({ groundTruth: GT, candidatePredictions: weaker(), productionMetrics: stored, maxDrop: 0.5, maxClassDrop: 0.5 });
+    expect(host.failure).toBeUndefined();
+    expect(Number(host.outputs.productionMetric)).toBe(baseline.stats[0]);
+    expect(host.outputs.ciLower).toBeUndefined();
+    const other = JSON.parse(fs.readFileSync(stored, 'utf8'));
+    other.candidate.testSet = { images: 59, fingerprint: '0123456789abcdef' };
+    fs.writeFileSync(stored, JSON.stringify(other));
+    const mismatch = await run({ groundTruth: GT, candidatePredictions: DT, productionMetrics: stored, maxDrop: 0.1 });
+    expect(mismatch.host.failure).toContain(`Production metrics ${stored} were computed on a different test set (59 images, fingerprint 0123456789abcdef) than ${GT} (60 images`);
+    // `mlship eval coco --json` output is accepted too
+    const evalJson = path.join(ws, 'eval.json');
+    fs.writeFileSync(evalJson, JSON.stringify({ stats: baseline.stats, perCategory: baseline.perCategory }));
+    const fromEval = await run({ groundTruth: GT, candidatePredictions: DT, productionMetrics: evalJson, metric: 'AP50', maxDrop: 0 });
+    expect(fromEval.host.outputs.productionMetric).toBe(String(baseline.stats[1]));
+    expect(fromEval.host.outputs.difference).toBe('0');
+  });
+
+  it('rejects inconsistent inputs before reading any file', async () => {
+    const margin = await run({ groundTruth: GT, candidatePredictions: DT, margin: 0.01 });
+    expect(margin.outcome).toMatchObject({ ok: false, usage: true });
+    expect(margin.host.failure).toContain('Input "margin" needs "production-predictions"');
+    const drop = await run({ groundTruth: GT, candidatePredictions: DT, maxDrop: 0.01 });
+    expect(drop.host.failure).toContain('Input "max-drop" compares with production, but neither "production-predictions" nor "production-metrics" is given.');
+    const metric = await run({ groundTruth: GT, candidatePredictions: DT, metric: 'dice' });
+    expect(metric.host.failure).toContain('Input "metric" is "dice", which is not a detection metric.');
+  });
+
+  it('names the file and entry of bad predictions', async () => {
+    const bad = path.join(ws, 'bad.json');
+    fs.writeFileSync(bad, JSON.stringify([{ image_id: 1, category_id: 1, bbox: [1, 1, 5, 5], score: 0.4 }, { image_id: 1, category_id: 1, bbox: [1, 1, 5, 5], score: 1.2 }]));
+    const { host } = await run({ groundTruth: GT, candidatePredictions: bad });
+    expect(host.failure).toContain(`${bad}: [1] (image_id 1, category_id 1) has score 1.2; scores must be numbers in [0, 1].`);
+    const empty = path.join(ws, 'empty.json');
+    fs.writeFileSync(empty, '[]');
+    expect((await run({ groundTruth: GT, candidatePredictions: DT, productionPredictions: empty })).host.failure).toContain(`${empty}: has no detections (an empty results list).`);
+  });
+});
+
+describe('gate-metrics, semantic segmentation', () => {
+  const W = 8;
+  const write = (dir: string, name: string, fill: (x: number, y: number) => number) => {
+    fs.mkdirSync(path.join(ws, dir), { recursive: true });
+    const data = Buffer.alloc(W * W);
+    for (let y = 0; y < W; y++) for (let x = 0; x < W; x++) data[y * W + x] = fill(x, y);
+    fs.writeFileSync(path.join(ws, dir, name), PNG.sync.write({ width: W, height: W, data } as unknown as PNG, { colorType: 0, inputColorType: 0, inputHasAlpha: false, bitDepth: 8 }));
+  };
+  // ground truth: class 1 left half, class 2 bottom-right quarter
+  const truth = (x: number, y: number) => (x < 4 ? 1 : y >= 4 ? 2 : 0);
+
+  beforeEach(() => {
+    for (const n of ['a.png', 'b.png', 'c.png']) {
+      write('gt', n, truth);
+      write('good', n, truth);
+      // loses class 2 entirely, keeps class 1
+      write('bad', n, (x) => (x < 4 ? 1 : 0));
+    }
+  });
+
+  it('passes identical masks with Dice 1 and a per-class bar chart', async () => {
+    const { host } = await run({ task: 'segmentation', groundTruth: 'gt', candidatePredictions: 'good', productionPredictions: 'good', minMetric: 0.8, maxClassDrop: 0.01, margin: 0.01, bootstrapResamples: 100 });
+    expect(host.failure).toBeUndefined();
+    expect(host.outputs).toMatchObject({ passed: 'true', candidateMetric: '1', productionMetric: '1', difference: '0', ciLower: '0', ciUpper: '0' });
+    expect(host.summary).toContain('| class 2 (2) | 1.0000 | 1.0000 | +0.0000 | pass |');
+    expect(host.summary).toContain('<img alt="Per-class dice"');
+  });
+
+  it('fails the class that was lost', async () => {
+    const { host } = await run({ task: 'segmentation', groundTruth: 'gt', candidatePredictions: 'bad', productionPredictions: 'good', maxClassDrop: 0.1, bootstrapResamples: 0 });
+    expect(host.failure).toContain('Metrics gate failed: class-drop: class "class 2" (id 2) dice fell by 1.0000 (production 1.0000 → candidate 0.0000), more than the allowed 0.1000 (max-class-drop).');
+  });
+
+  it('refuses production masks for other images', async () => {
+    write('other', 'a.png', truth);
+    write('other', 'b.png', truth);
+    write('other', 'z.png', truth);
+    const { host } = await run({ task: 'segmentation', groundTruth: 'gt', candidatePredictions: 'good', productionPredictions: 'other' });
+    expect(host.failure).toContain(`Predictions folder ${path.join(ws, 'other')} has no mask for ground truth ${path.join(ws, 'gt', 'c.png')} ("c").`);
+  });
+});
