@@ -27,6 +27,10 @@ export function parseStepArgs(step: AnyStep, argv: readonly string[]): ParsedSte
       parsed.help = true;
       continue;
     }
+    if (!arg.startsWith('--') && step.cliPositional && parsed.inputs[step.cliPositional] === undefined) {
+      parsed.inputs[step.cliPositional] = arg;
+      continue;
+    }
     if (!arg.startsWith('--')) throw new InputError(`Unexpected argument "${arg}".`, { hint: `Inputs are given as --name value. Run "mlship ${step.name} --help".` });
     const eq = arg.indexOf('=');
     let name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);

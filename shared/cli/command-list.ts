@@ -1,5 +1,8 @@
+import { deviceAgentCommand } from '../agent';
+import { demoCommand } from '../demo/command';
+import { rollbackCommand } from '../steps/promote-release/rollback-command';
 import type { CliCommand } from './commands';
 import { evalCommand } from './eval-command';
 
 /** The commands `mlship` offers besides the steps. */
-export const commands: readonly CliCommand[] = [evalCommand];
+export const commands: readonly CliCommand[] = [evalCommand, rollbackCommand, deviceAgentCommand, demoCommand];

@@ -63,6 +63,8 @@ export interface StepDefinition<I extends InputSpecs = InputSpecs, O extends Out
   readonly inputs: I;
   readonly outputs: O;
   readonly azure: AzureTaskIdentity;
+  /** Input the CLI also takes as a bare argument (`mlship verify-package pkg.tar.gz`). */
+  readonly cliPositional?: keyof I & string;
   /** GitHub Marketplace branding. */
   readonly branding?: { icon: string; color: string };
   run(inputs: InputValues<I>, ctx: StepContext): Promise<OutputValues<O>>;

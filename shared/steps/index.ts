@@ -1,9 +1,23 @@
 import type { AnyStep } from '../core/step';
 import { benchmarkModelStep } from './benchmark-model';
+import { buildDevicePackageStep } from './build-device-package';
 import { exportOnnxStep } from './export-onnx';
 import { gateMetricsStep } from './gate-metrics';
+import { promoteReleaseStep } from './promote-release';
+import { stageOtaStep } from './stage-ota';
 import { submitTrainingStep } from './submit-training';
 import { validateDataStep } from './validate-data';
+import { verifyPackageStep } from './verify-package';
 
 /** Every shipped step, in pipeline order. Generators, bundles and the CLI all read this list. */
-export const steps: readonly AnyStep[] = [validateDataStep, submitTrainingStep, gateMetricsStep, exportOnnxStep, benchmarkModelStep];
+export const steps: readonly AnyStep[] = [
+  validateDataStep,
+  submitTrainingStep,
+  gateMetricsStep,
+  exportOnnxStep,
+  benchmarkModelStep,
+  buildDevicePackageStep,
+  verifyPackageStep,
+  stageOtaStep,
+  promoteReleaseStep,
+];

@@ -1,0 +1,73 @@
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+
+/**
+ * When an instrument may change its model: not while it analyses samples (a busy command or a lock file the
+ * analysis software holds) and, when a maintenance window is set, only inside it.
+ */
+export interface InstallWindow {
+  /** Shell command; exit status 0 means "busy, do not install now". */
+  busyCommand?: string;
+  /** The instrument is busy while this file exists. */
+  busyFile?: string;
+  /** "HH:MM-HH:MM" in the device's local time; may wrap midnight ("22:00-06:00"). */
+  maintenanceWindow?: string;
+}
+
+export interface CommandResult {
+  code: number | null;
+  output: string;
+  timedOut: boolean;
+}
+
+/** Runs a shell command with a time limit, keeping the last few KB of its output for the report. */
+export function runCommand(command: string, options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs: number }): Promise<CommandResult> {
+  return new Promise((resolve) => {
+    const child = spawn(command, { shell: true, cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const keep = (d: Buffer) => {
+      output = (output + d.toString()).slice(-4096);
+    };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, options.timeoutMs);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      resolve({ code: null, output: error.message, timedOut });
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output: output.trim(), timedOut });
+    });
+  });
+}
+
+export function parseWindow(text: string): { start: number; end: number } {
+  const match = /^(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$/.exec(text.trim());
+  const minutes = (h: string, m: string) => Number(h) * 60 + Number(m);
+  if (!match || Number(match[1]) > 23 || Number(match[3]) > 24 || Number(match[2]) > 59 || Number(match[4]) > 59) {
+    throw new Error(`maintenance window "${text}" is not HH:MM-HH:MM (e.g. 22:00-06:00)`);
+  }
+  return { start: minutes(match[1], match[2]), end: minutes(match[3], match[4]) };
+}
+
+export function insideWindow(text: string, now: Date): boolean {
+  const { start, end } = parseWindow(text);
+  const t = now.getHours() * 60 + now.getMinutes();
+  return start <= end ? t >= start && t < end : t >= start || t < end;
+}
+
+/** Why installing must wait, or undefined when it may go ahead now. */
+export async function deferReason(window: InstallWindow, now: Date): Promise<string | undefined> {
+  if (window.maintenanceWindow && !insideWindow(window.maintenanceWindow, now)) return `outside the maintenance window ${window.maintenanceWindow}`;
+  if (window.busyFile && fs.existsSync(window.busyFile)) return `busy: ${window.busyFile} exists`;
+  if (window.busyCommand) {
+    const result = await runCommand(window.busyCommand, { timeoutMs: 30_000 });
+    if (result.code === 0) return `busy: "${window.busyCommand}" says so${result.output ? ` (${result.output.split('\n').at(-1)})` : ''}`;
+  }
+  return undefined;
+}

@@ -1,0 +1,44 @@
+import type { StepContext } from '../core/context';
+import { openStore } from './open-store';
+import type { OtaStore, StoreKind } from './store';
+
+/** Inputs that say where the OTA store is, shared by stage-ota and promote-release. */
+export const storeInputs = {
+  store: { type: 'enum', options: ['local', 's3', 'azure-blob'], default: 'local', description: 'Kind of OTA store: a folder (local), Amazon S3 or an S3-compatible server (s3), or Azure Blob Storage (azure-blob).' },
+  storeUri: {
+    type: 'string',
+    description: 'Where the store is: a folder for local (default .mlship/ota), s3://bucket/prefix for s3, container/prefix (with azure-connection-string) or https://account.blob.core.windows.net/container/prefix for azure-blob.',
+  },
+  endpoint: { type: 'string', description: 'Endpoint of an S3-compatible server (MinIO, an emulator); objects are then addressed path-style.' },
+  region: { type: 'string', description: 'AWS region of the bucket; default AWS_REGION, else us-east-1.' },
+  publicBaseUrl: { type: 'string', description: 'Base URL devices download from (a CDN in front of the store); recorded as the package URL.' },
+  azureConnectionString: { type: 'secret', description: 'Azure Storage connection string, for azure-blob with storeUri given as container/prefix.' },
+} as const;
+
+export interface StoreInputValues {
+  store: string;
+  storeUri?: string;
+  endpoint?: string;
+  region?: string;
+  publicBaseUrl?: string;
+  azureConnectionString?: string;
+}
+
+export function storeFromInputs(inputs: StoreInputValues, ctx: StepContext): OtaStore {
+  return openStore(
+    {
+      kind: inputs.store as StoreKind,
+      uri: inputs.storeUri,
+      endpoint: inputs.endpoint,
+      region: inputs.region,
+      publicBaseUrl: inputs.publicBaseUrl,
+      azureConnectionString: inputs.azureConnectionString,
+      env: ctx.env,
+      workspace: ctx.workspace,
+    },
+    (key) => ctx.inputLabel(key),
+  );
+}
+
+/** `expires-in-hours` default: a month, so a forgotten channel goes stale before it can be replayed for long. */
+export const DEFAULT_EXPIRY_HOURS = 720;

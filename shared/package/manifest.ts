@@ -1,0 +1,120 @@
+import Ajv2020, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020';
+import type { OnnxModelInfo } from './onnx-header';
+import manifestSchema from './manifest.schema.json';
+import signatureSchema from './signature.schema.json';
+
+/** Types of manifest.json; manifest.schema.json is the contract for readers in other languages. */
+
+export const MANIFEST_FILE = 'manifest.json';
+export const SIGNATURE_FILE = 'manifest.sig';
+
+export type FileRole = 'model' | 'external-data' | 'preprocessing' | 'labels' | 'tensorrt-cache';
+
+export interface PackageFile {
+  path: string;
+  size: number;
+  sha256: string;
+  role: FileRole;
+}
+
+export interface PackageModel extends Omit<OnnxModelInfo, 'producerName' | 'producerVersion'> {
+  path: string;
+  format: 'onnx';
+  producer: { name: string; version: string };
+}
+
+export interface PackageLabels {
+  path: string;
+  format: 'json' | 'txt';
+  classes: number;
+}
+
+export interface Compatibility {
+  deviceModels: string[];
+  minDriverVersion: string | null;
+  minCudaVersion: string | null;
+  minOnnxRuntimeVersion: string | null;
+  minComputeCapability: string | null;
+  minGpuMemoryMb: number | null;
+}
+
+export interface TensorRtCache {
+  path: string;
+  model: string;
+  gpuModel: string;
+  computeCapability: string;
+  tensorrtVersion: string;
+  onnxruntimeVersion: string | null;
+  precision: string | null;
+  files: string[];
+}
+
+export interface WorkflowRun {
+  id: string;
+  attempt: number;
+  url: string | null;
+  workflow: string | null;
+  job: string | null;
+}
+
+export interface Provenance {
+  gitCommit: string | null;
+  repository: string | null;
+  workflowRun: WorkflowRun | null;
+  trainingJob: string | null;
+  dataFingerprint: string | null;
+  gateReport: Record<string, unknown> | null;
+  benchmarkReport: Record<string, unknown> | null;
+}
+
+export interface PackageManifest {
+  format: 'mlship-device-package';
+  schemaVersion: 1;
+  name: string;
+  version: string;
+  releaseNotes: string;
+  files: PackageFile[];
+  models: PackageModel[];
+  preprocessing: string | null;
+  labels: PackageLabels | null;
+  compatibility: Compatibility;
+  tensorrtCaches: TensorRtCache[];
+  provenance: Provenance;
+}
+
+export interface SignatureDocument {
+  algorithm: 'ed25519';
+  keyId: string;
+  manifestSha256: string;
+  signature: string;
+}
+
+export { manifestSchema, signatureSchema };
+
+let validators: { manifest: ValidateFunction; signature: ValidateFunction } | undefined;
+
+function compiled(): { manifest: ValidateFunction; signature: ValidateFunction } {
+  if (!validators) {
+    const ajv = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true });
+    validators = { manifest: ajv.compile(manifestSchema), signature: ajv.compile(signatureSchema) };
+  }
+  return validators;
+}
+
+/** Schema problems as short lines (`/files/2/sha256: must match pattern …`), or an empty list. */
+export function manifestSchemaErrors(value: unknown): string[] {
+  const validate = compiled().manifest;
+  return validate(value) ? [] : describe(validate.errors);
+}
+
+export function signatureSchemaErrors(value: unknown): string[] {
+  const validate = compiled().signature;
+  return validate(value) ? [] : describe(validate.errors);
+}
+
+function describe(errors: ErrorObject[] | null | undefined): string[] {
+  return (errors ?? []).map((e) => {
+    const extra = e.keyword === 'additionalProperties' ? ` "${(e.params as { additionalProperty: string }).additionalProperty}"` : '';
+    return `${e.instancePath || '/'}: ${e.message ?? e.keyword}${extra}`;
+  });
+}
