@@ -11,7 +11,7 @@ const run = (cmd, args, env = {}) => {
   if (r.status !== 0) process.exit(r.status ?? 1);
 };
 
-if (!fs.existsSync(path.join(root, 'node_modules', '.package-lock.json'))) run('npm', ['ci'], { ONNXRUNTIME_NODE_INSTALL_CUDA: 'skip' });
+if (!fs.existsSync(path.join(root, 'node_modules', '.package-lock.json'))) run('npm', ['install', '--no-audit', '--no-fund'], { ONNXRUNTIME_NODE_INSTALL_CUDA: 'skip' });
 run('bash', [path.join(root, 'scripts', 'setup-test-deps.sh')]);
 run('npx', ['tsc', '-p', 'tsconfig.json']);
 run('npx', ['eslint', '.']);
