@@ -6,6 +6,8 @@ set -euo pipefail
 missing=()
 /usr/bin/python3 -c 'import torch, onnx' 2>/dev/null || missing+=(python3-torch python3-onnx python3-numpy)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# Step summaries use emoji (as GitHub renders them); the report screenshot needs a font for them.
+[ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || missing+=(fonts-noto-color-emoji)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null; then
   echo "setup-test-deps: need root (or sudo) to install: ${missing[*]}" >&2

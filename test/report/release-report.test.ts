@@ -1,6 +1,5 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { chromium } from 'playwright-core';
+import { launchChromium, renderPage } from '../support/chromium';
 import { Summary } from '../../shared/core/summary';
 import { renderReleaseReport, writeReleaseReport } from '../../shared/report/release-report';
 import { ROOT } from '../support/runners';
@@ -31,27 +30,16 @@ describe('release report', () => {
   });
 
   it('renders in headless Chromium without errors or network requests', async () => {
-    const file = path.join(ROOT, 'test-output', 'release-report.html');
+    const file = path.join(ROOT, 'test-output', 'sample-report.html');
     writeReleaseReport(file, sampleReport());
-    const browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    const browser = await launchChromium();
     try {
-      const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
-      const problems: string[] = [];
-      const requests: string[] = [];
-      page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
-      page.on('pageerror', (e) => problems.push(e.message));
-      page.on('request', (r) => requests.push(r.url()));
+      const page = await browser.newPage();
       await page.goto(`file://${file}`);
-      expect(problems).toEqual([]);
-      expect(requests.filter((u) => !u.startsWith('file://') && !u.startsWith('data:'))).toEqual([]);
-      expect(await page.locator('section').count()).toBe(2);
       const img = page.locator('img[alt="Dice by model"]');
       expect(await img.evaluate((el) => (el as unknown as { naturalWidth: number }).naturalWidth)).toBe(200);
-      await page.screenshot({ path: path.join(ROOT, 'test-output', 'release-report.png'), fullPage: true });
-      expect(fs.statSync(path.join(ROOT, 'test-output', 'release-report.png')).size).toBeGreaterThan(1000);
+      const result = await renderPage(browser, file, path.join(ROOT, 'test-output', 'sample-report.png'));
+      expect(result).toEqual({ problems: [], externalRequests: [], sections: 2 });
     } finally {
       await browser.close();
     }

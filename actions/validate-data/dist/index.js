@@ -43452,7 +43452,9 @@ function createContext(host, signal, summary = new summary_1.Summary()) {
         setSecret: (v) => host.setSecret(v),
         inputLabel: (k) => host.inputLabel(k),
         workspace: host.workspace,
-        tempDir: host.tempDir,
+        get tempDir() {
+            return host.tempDir;
+        },
         run: host.run,
         env: host.env,
         signal,
@@ -43485,6 +43487,11 @@ class StepError extends Error {
     file;
     line;
     column;
+    /**
+     * Outputs still set when the step fails, so a later step that runs anyway (`if: always()`, `condition:
+     * always()`, `continue-on-error`) can read e.g. `passed=false` and the figures that failed.
+     */
+    outputs;
     constructor(message, options = {}) {
         super(message, options.cause === undefined ? undefined : { cause: options.cause });
         this.name = 'StepError';
@@ -43492,6 +43499,7 @@ class StepError extends Error {
         this.file = options.file;
         this.line = options.line;
         this.column = options.column;
+        this.outputs = options.outputs;
     }
 }
 exports.StepError = StepError;
@@ -43778,19 +43786,11 @@ async function runStep(step, host, signal = cancellationSignal()) {
         const inputs = (0, inputs_1.parseInputs)(step, host);
         const ctx = (0, context_1.createContext)(host, signal, summary);
         const result = (await step.run(inputs, ctx)) ?? {};
-        const outputs = {};
-        const values = {};
-        for (const key of Object.keys(step.outputs)) {
-            const value = result[key];
-            if (value === undefined)
-                continue;
-            values[key] = value;
-            outputs[key] = typeof value === 'string' ? value : JSON.stringify(value);
-            host.setOutput(key, outputs[key]);
-        }
-        return { ok: true, outputs, values };
+        return { ok: true, ...writeOutputs(step, host, result) };
     }
     catch (error) {
+        if ((0, errors_1.isStepError)(error) && error.outputs)
+            writeOutputs(step, host, error.outputs);
         const message = (0, errors_1.isStepError)(error) ? (0, errors_1.describeStepError)(error) : error instanceof Error ? (error.stack ?? error.message) : String(error);
         if ((0, errors_1.isStepError)(error) && error.file)
             host.error(error.message, { file: error.file, line: error.line, column: error.column });
@@ -43801,6 +43801,19 @@ async function runStep(step, host, signal = cancellationSignal()) {
         if (!summary.isEmpty)
             await host.appendSummary(summary.toMarkdown());
     }
+}
+function writeOutputs(step, host, result) {
+    const outputs = {};
+    const values = {};
+    for (const key of Object.keys(step.outputs)) {
+        const value = result[key];
+        if (value === undefined)
+            continue;
+        values[key] = value;
+        outputs[key] = typeof value === 'string' ? value : JSON.stringify(value);
+        host.setOutput(key, outputs[key]);
+    }
+    return { outputs, values };
 }
 /** Aborts on the signals runners send when a job is cancelled, so steps can stop cloud work first. */
 function cancellationSignal() {
