@@ -1,4 +1,4 @@
-import { seededRandom } from '../onnx/tensors';
+import { seededRandom } from '../core/random';
 import { quantile } from './stats';
 
 /**

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PNG } from 'pngjs';
-import { gaussian, seededRandom } from './random';
+import { gaussian, seededRandom } from '../core/random';
 
 export interface CellDatasetOptions {
   /** Images per split. */

@@ -1,5 +1,5 @@
 import { onnx } from 'onnx-proto';
-import { gaussian, seededRandom } from './random';
+import { gaussian, seededRandom } from '../core/random';
 
 /**
  * The demo's cell segmenter: conv 3×3 (1→H) → ReLU → conv 1×1 (H→1) → sigmoid, a per-pixel cell probability.

@@ -1,3 +1,5 @@
+import { seededRandom } from '../core/random';
+
 /** Plain tensors (typed array + dims) as mlship passes them between npy files, preprocessing and ONNX Runtime. */
 export type TensorType = 'float32' | 'float16' | 'float64' | 'uint8' | 'int8' | 'int32' | 'int64' | 'bool' | 'uint16' | 'int16';
 
@@ -82,18 +84,6 @@ export function valueAt(t: Pick<PlainTensor, 'type' | 'data'>, i: number): numbe
   const v = t.data[i];
   if (typeof v === 'bigint') return Number(v);
   return t.type === 'float16' ? fromFloat16Bits(v) : v;
-}
-
-/** Deterministic uniform [0, 1) generator (mulberry32), so benchmark inputs are the same on every runner. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** A seeded input tensor: floats in [-1, 1), uint8 over 0..255, integers 0..9, bools. */

@@ -3,6 +3,7 @@ import * as fs from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import * as path from 'node:path';
 import { StepError } from '../core/errors';
+import { readOnnxModelInfo } from '../onnx/model-info';
 import { chunkHash } from './background-hash';
 import { ParallelGzipWriter, type Compression } from './block-gzip';
 import { canonicalJson } from './canonical-json';
@@ -21,8 +22,7 @@ import {
   slug,
   TENSORRT_SIDECAR,
 } from './contents';
-import { MANIFEST_FILE, SIGNATURE_FILE, type FileRole, type PackageFile, type PackageManifest, type PackageModel, type TensorRtCache, type WorkflowRun } from './manifest';
-import { readOnnxModelInfo } from './onnx-header';
+import { MANIFEST_FILE, packageModel, SIGNATURE_FILE, type FileRole, type PackageFile, type PackageManifest, type PackageModel, type TensorRtCache, type WorkflowRun } from './manifest';
 import { keyIdOf, loadPrivateKey, sha256Hex, signManifest } from './signing';
 import { BLOCK, fileHeader, padding } from './tar-format';
 
@@ -130,7 +130,7 @@ export async function buildPackage(options: BuildPackageOptions): Promise<BuiltP
       throw new StepError(`The model ${modelFile} is listed twice.`, { hint: 'List each model once in "models".' });
     }
     await add(archivePath, modelFile, 'model');
-    const info = await readOnnxModelInfo(modelFile);
+    const info = readOnnxModelInfo(modelFile);
     const externalData: string[] = [];
     for (const location of info.externalData) {
       const target = `models/${location}`;
@@ -140,8 +140,7 @@ export async function buildPackage(options: BuildPackageOptions): Promise<BuiltP
       await add(target, path.resolve(path.dirname(modelFile), location), 'external-data');
       externalData.push(target);
     }
-    const { producerName, producerVersion, ...rest } = info;
-    models.push({ path: archivePath, format: 'onnx', ...rest, producer: { name: producerName, version: producerVersion }, externalData });
+    models.push(packageModel(archivePath, info, externalData));
   }
 
   let preprocessing: string | null = null;

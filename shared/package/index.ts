@@ -5,7 +5,7 @@
 export { buildPackage, type BuildPackageOptions, type BuiltPackage } from './build';
 export { verifyPackage, extractVerifiedPackage, type VerifiedPackage, type VerifyOptions } from './verify';
 export { generateSigningKeyPair, loadPrivateKey, loadPublicKey, keyIdOf, sha256Hex } from './signing';
-export { readOnnxModelInfo, type OnnxModelInfo, type OnnxValueInfo, type OnnxOpset, type OnnxDim } from './onnx-header';
+export { readOnnxModelInfo, type OnnxModelInfo, type OnnxValueInfo, type OnnxOpset, type OnnxDim } from '../onnx/model-info';
 export { canonicalJson } from './canonical-json';
 export { COMPRESSIONS, type Compression } from './block-gzip';
 export {

@@ -1,5 +1,5 @@
 import Ajv2020, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020';
-import type { OnnxModelInfo } from './onnx-header';
+import type { OnnxModelInfo, OnnxOpset, OnnxValueInfo } from '../onnx/model-info';
 import manifestSchema from './manifest.schema.json';
 import signatureSchema from './signature.schema.json';
 
@@ -17,10 +17,32 @@ export interface PackageFile {
   role: FileRole;
 }
 
-export interface PackageModel extends Omit<OnnxModelInfo, 'producerName' | 'producerVersion'> {
+export interface PackageModel {
   path: string;
   format: 'onnx';
+  irVersion: number;
   producer: { name: string; version: string };
+  graphName: string;
+  opsets: OnnxOpset[];
+  inputs: OnnxValueInfo[];
+  outputs: OnnxValueInfo[];
+  /** Package paths of the model's external data files. */
+  externalData: string[];
+}
+
+/** The manifest's entry for a model: the fields manifest.schema.json defines, out of all the model reader reports. */
+export function packageModel(archivePath: string, info: OnnxModelInfo, externalData: string[]): PackageModel {
+  return {
+    path: archivePath,
+    format: 'onnx',
+    irVersion: info.irVersion,
+    graphName: info.graphName,
+    opsets: info.opsets,
+    inputs: info.inputs,
+    outputs: info.outputs,
+    externalData,
+    producer: { name: info.producerName, version: info.producerVersion },
+  };
 }
 
 export interface PackageLabels {

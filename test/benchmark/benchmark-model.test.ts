@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { runStep } from '../../shared/core/runtime';
 import { MemoryHost } from '../../shared/hosts/memory-host';
 import { benchmarkModelStep } from '../../shared/steps/benchmark-model';
-import { seededRandom } from '../../shared/onnx/tensors';
+import { seededRandom } from '../../shared/core/random';
 import { getOnnxRuntime } from '../../shared/onnx/runtime';
 import { toOrtTensor } from '../../shared/onnx/session';
 import { preprocessImage } from '../../shared/preprocess/image';

@@ -2,7 +2,7 @@
  * A small convolutional ONNX model written in TypeScript (protobuf by hand), for tests and benches that must not
  * depend on Python: Conv(3→16) + 4 × [Conv(16→16)] with Relu, fixed 1×3×64×64 input "input", about 40 MFLOP.
  */
-import { seededRandom } from '../../shared/onnx/tensors';
+import { seededRandom } from '../../shared/core/random';
 
 function varint(n: number): Buffer {
   const out: number[] = [];

@@ -1,6 +1,6 @@
 import { bootstrapQuantileRatio, erfc, mannWhitneyGreater, normalSf, regressionVerdict } from '../../shared/benchmark/regression';
 import { latencyStats, quantile } from '../../shared/benchmark/stats';
-import { seededRandom } from '../../shared/onnx/tensors';
+import { seededRandom } from '../../shared/core/random';
 
 /** Latency-like samples: a base time with right-skewed noise (exponential), as a busy runner produces. */
 function samples(n: number, base: number, seed: number, noise = 0.08): number[] {

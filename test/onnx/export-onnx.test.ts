@@ -75,7 +75,7 @@ describeTorch('export-onnx with PyTorch', () => {
     expect(host.failure).toBeUndefined();
     const info = readOnnxModelInfo(path.join(ws, 'det/detector.onnx'));
     expect(info.opTypes.NonMaxSuppression).toBe(1);
-    expect(info.outputs.map((o) => `${o.name}:${o.type}`)).toEqual(['boxes:float32', 'scores:float32', 'labels:int64']);
+    expect(info.outputs.map((o) => `${o.name}:${o.dtype}`)).toEqual(['boxes:float32', 'scores:float32', 'labels:int64']);
     const parity = JSON.parse(host.outputs.parity);
     expect(parity.fp32.cases).toBe(5);
     expect(parity.fp32.outputs.labels).toMatchObject({ ok: true, maxAbs: 0, mismatches: 0 });

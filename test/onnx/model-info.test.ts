@@ -51,18 +51,23 @@ describe('ONNX model reader', () => {
       producerVersion: '0.1',
       domain: '',
       modelVersion: 42,
-      opsets: { '': 11, 'com.microsoft': 1 },
+      graphName: 'g',
+      opsets: [
+        { domain: 'ai.onnx', version: 11 },
+        { domain: 'com.microsoft', version: 1 },
+      ],
       // IR 3 lists initializers among the inputs; W is a weight, not an input.
-      inputs: [{ name: 'x', type: 'float32', shape: ['N', 3, 8, 8] }],
+      inputs: [{ name: 'x', kind: 'tensor', dtype: 'float32', shape: ['N', 3, 8, 8] }],
       outputs: [
-        { name: 'sel', type: 'int64', shape: undefined },
-        { name: 'y', type: 'float16', shape: [1, 2, 'h', 'w'] },
+        { name: 'sel', kind: 'tensor', dtype: 'int64', shape: null },
+        { name: 'y', kind: 'tensor', dtype: 'float16', shape: [1, 2, 'h', 'w'] },
       ],
       metadata: { 'mlship.version': '1.0.0', 'mlship.preprocessing': '{"version":1}' },
       nodeCount: 2,
       opTypes: { Conv: 1, NonMaxSuppression: 1 },
       initializerCount: 2,
       parameterCount: 26,
+      externalData: [],
     });
     expect(formatSignature(info.outputs[1])).toBe('y: float16[1,2,h,w]');
     expect(formatSignature(info.outputs[0])).toBe('sel: int64[?]');
@@ -73,9 +78,9 @@ describe('ONNX model reader', () => {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mlship-mi-')), 'big.onnx');
     fs.writeFileSync(file, big);
     const info = readOnnxModelInfo(file);
-    expect(info.inputs).toEqual([{ name: 'in', type: 'uint8', shape: [1, 64, 64, 3] }]);
+    expect(info.inputs).toEqual([{ name: 'in', kind: 'tensor', dtype: 'uint8', shape: [1, 64, 64, 3] }]);
     expect(info.parameterCount).toBe(300000);
-    expect(info.opsets).toEqual({ '': 17 });
+    expect(info.opsets).toEqual([{ domain: 'ai.onnx', version: 17 }]);
     expect(info.metadata).toEqual({ k: 'v' });
   });
 
@@ -83,10 +88,10 @@ describe('ONNX model reader', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlship-mi-'));
     const truncated = path.join(dir, 'cut.onnx');
     fs.writeFileSync(truncated, model().subarray(0, 60));
-    expect(() => readOnnxModelInfo(truncated)).toThrow(/^.*cut\.onnx is not a valid ONNX model: field 7 of length \d+ at byte \d+ runs past byte 60\.$/);
+    expect(() => readOnnxModelInfo(truncated)).toThrow(/^.*cut\.onnx is not a readable ONNX model: field 7 of length \d+ at byte \d+ runs past byte 60\.$/);
     const text = path.join(dir, 'readme.onnx');
     fs.writeFileSync(text, 'hello');
-    expect(() => readOnnxModelInfo(text)).toThrow('readme.onnx is not a valid ONNX model');
-    expect(() => readOnnxModelInfo(path.join(dir, 'missing.onnx'))).toThrow(`Cannot open ONNX model ${path.join(dir, 'missing.onnx')}: ENOENT.`);
+    expect(() => readOnnxModelInfo(text)).toThrow('readme.onnx is not a readable ONNX model');
+    expect(() => readOnnxModelInfo(path.join(dir, 'missing.onnx'))).toThrow(`Cannot open the ONNX model ${path.join(dir, 'missing.onnx')}: ENOENT.`);
   });
 });

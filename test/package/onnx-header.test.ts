@@ -2,8 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { StepError } from '../../shared/core/errors';
-import { parseOnnxModel, readOnnxModelInfo } from '../../shared/package/onnx-header';
-import { PositionedReader } from '../../shared/package/positioned-reader';
+import { parseOnnxModel, readOnnxModelInfo } from '../../shared/onnx/model-info';
+import { PositionedReader } from '../../shared/onnx/positioned-reader';
 import { tempDir } from './helpers';
 import { Message, modelMessage, segmentationModel, writeModel } from './onnx-fixture';
 
@@ -14,15 +14,22 @@ describe('ONNX header reader', () => {
   test('reads the signature onnxruntime reports, without onnxruntime', async () => {
     const file = path.join(dir, 'seg.onnx');
     await writeModel(file, segmentationModel());
-    const info = await readOnnxModelInfo(file);
+    const info = readOnnxModelInfo(file);
     expect(info).toEqual({
       irVersion: 8,
       producerName: 'pytorch',
       producerVersion: '2.3.0',
+      domain: '',
+      modelVersion: 0,
       graphName: 'main_graph',
       opsets: [{ domain: 'ai.onnx', version: 17 }],
       inputs: [{ name: 'image', kind: 'tensor', dtype: 'float32', shape: [1, 3, 'height', 'width'] }],
       outputs: [{ name: 'mask', kind: 'tensor', dtype: 'float32', shape: [1, 3, 'height', 'width'] }],
+      metadata: {},
+      nodeCount: 1,
+      opTypes: { Add: 1 },
+      initializerCount: 1,
+      parameterCount: 1,
       externalData: [],
     });
 
@@ -42,7 +49,7 @@ describe('ONNX header reader', () => {
     const spec = segmentationModel({ irVersion: 3, opsets: [{ domain: '', version: 9 }] });
     spec.inputs.push({ name: 'bias', elemType: 1, shape: [1] });
     await writeModel(file, spec);
-    const info = await readOnnxModelInfo(file);
+    const info = readOnnxModelInfo(file);
     expect(info.irVersion).toBe(3);
     expect(info.inputs.map((i) => i.name)).toEqual(['image']);
     const session = await ort.InferenceSession.create(file);
@@ -50,7 +57,7 @@ describe('ONNX header reader', () => {
     await session.release();
   });
 
-  test('handles field order, unknown fields, several opsets and non-tensor values', async () => {
+  test('handles field order, unknown fields, several opsets and non-tensor values', () => {
     const file = path.join(dir, 'mixed.onnx');
     const model = modelMessage({
       inputsFirst: true,
@@ -68,7 +75,7 @@ describe('ONNX header reader', () => {
     });
     model.fixed32(99, 7).int(100, 5);
     fs.writeFileSync(file, model.toBuffer());
-    const info = await readOnnxModelInfo(file);
+    const info = readOnnxModelInfo(file);
     expect(info.opsets).toEqual([
       { domain: 'ai.onnx', version: 18 },
       { domain: 'com.microsoft', version: 1 },
@@ -94,10 +101,10 @@ describe('ONNX header reader', () => {
         ],
       }),
     );
-    expect((await readOnnxModelInfo(file)).externalData).toEqual(['weights-1.bin', 'weights-2.bin']);
+    expect(readOnnxModelInfo(file).externalData).toEqual(['weights-1.bin', 'weights-2.bin']);
   });
 
-  test('skips a 1 GiB initializer without reading it', async () => {
+  test('skips a 1 GiB initializer without reading it', () => {
     // The initializer's payload is a hole in a sparse file: a reader that loaded it would read 1 GiB.
     const size = 1 << 30;
     const head = new Message().int(1, 1).int(2, 1).bytes(8, 'weights');
@@ -124,16 +131,16 @@ describe('ONNX header reader', () => {
     fs.writeSync(fd, suffix, 0, suffix.length, prefix.length + size);
     fs.closeSync(fd);
 
-    const handle = await fs.promises.open(file, 'r');
+    const handle = fs.openSync(file, 'r');
     try {
       const reader = new PositionedReader(handle, prefix.length + size + suffix.length);
-      const info = await parseOnnxModel(reader);
+      const info = parseOnnxModel(reader);
       expect(info.inputs.map((i) => i.name)).toEqual(['image']);
       expect(info.outputs.map((o) => o.name)).toEqual(['mask']);
       expect(info.opsets).toEqual([{ domain: 'ai.onnx', version: 17 }]);
       expect(reader.bytesRead).toBeLessThan(256 * 1024);
     } finally {
-      await handle.close();
+      fs.closeSync(handle);
     }
   });
 
@@ -142,21 +149,30 @@ describe('ONNX header reader', () => {
     ['a JSON file', Buffer.from('{"model": "cellseg"}')],
     ['a truncated model', modelMessage(segmentationModel()).toBuffer().subarray(0, 60)],
     ['a model without a graph', new Message().int(1, 8).bytes(2, 'x').toBuffer()],
-  ])('refuses %s with a clear message', async (_what, bytes) => {
+  ])('refuses %s with a clear message', (_what, bytes) => {
     const file = path.join(dir, 'bad.onnx');
     fs.writeFileSync(file, bytes);
-    const error = await readOnnxModelInfo(file, 'model/bad.onnx').catch((e: unknown) => e);
+    const error = thrown(() => readOnnxModelInfo(file, 'model/bad.onnx'));
     expect(error).toBeInstanceOf(StepError);
     expect((error as StepError).message).toMatch(/^model\/bad\.onnx is not a readable ONNX model: .+/);
     expect((error as StepError).hint).toContain('.onnx file itself');
   });
 
-  test('names a missing or empty file', async () => {
-    await expect(readOnnxModelInfo(path.join(dir, 'missing.onnx'), 'missing.onnx')).rejects.toThrow('Cannot open the ONNX model missing.onnx');
+  test('names a missing or empty file', () => {
+    expect(() => readOnnxModelInfo(path.join(dir, 'missing.onnx'), 'missing.onnx')).toThrow('Cannot open the ONNX model missing.onnx');
     fs.writeFileSync(path.join(dir, 'empty.onnx'), '');
-    await expect(readOnnxModelInfo(path.join(dir, 'empty.onnx'), 'empty.onnx')).rejects.toThrow('The ONNX model empty.onnx is empty.');
+    expect(() => readOnnxModelInfo(path.join(dir, 'empty.onnx'), 'empty.onnx')).toThrow('The ONNX model empty.onnx is empty.');
   });
 });
+
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
 
 function encodeVarint(n: number): Buffer {
   const bytes: number[] = [];

@@ -38950,6 +38950,511 @@ function escapeHtml(text) {
 
 /***/ }),
 
+/***/ 8222:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.elementTypeName = elementTypeName;
+exports.opsetVersion = opsetVersion;
+exports.tensorSignature = tensorSignature;
+exports.formatSignature = formatSignature;
+exports.parseOnnxModel = parseOnnxModel;
+exports.readOnnxModelInfo = readOnnxModelInfo;
+exports.parseOnnxModelInfo = parseOnnxModelInfo;
+const fs = __importStar(__nccwpck_require__(3024));
+const errors_1 = __nccwpck_require__(6677);
+const positioned_reader_1 = __nccwpck_require__(9050);
+/** TensorProto.DataType, named as onnxruntime names them. */
+const ELEMENT_TYPES = {
+    1: 'float32',
+    2: 'uint8',
+    3: 'int8',
+    4: 'uint16',
+    5: 'int16',
+    6: 'int32',
+    7: 'int64',
+    8: 'string',
+    9: 'bool',
+    10: 'float16',
+    11: 'float64',
+    12: 'uint32',
+    13: 'uint64',
+    14: 'complex64',
+    15: 'complex128',
+    16: 'bfloat16',
+    17: 'float8e4m3fn',
+    18: 'float8e4m3fnuz',
+    19: 'float8e5m2',
+    20: 'float8e5m2fnuz',
+    21: 'uint4',
+    22: 'int4',
+    23: 'float4e2m1',
+};
+function elementTypeName(code) {
+    return ELEMENT_TYPES[code] ?? `type${code}`;
+}
+/** Version of the opset imported for `domain`, undefined when the model imports none. */
+function opsetVersion(info, domain = 'ai.onnx') {
+    return info.opsets.find((o) => o.domain === domain)?.version;
+}
+function tensorSignature(v) {
+    return { name: v.name, type: v.kind === 'tensor' ? (v.dtype ?? 'unknown') : v.kind, shape: v.shape?.map((d) => d ?? '?') };
+}
+/** "image: float32[batch,3,height,width]" */
+function formatSignature(v) {
+    const s = tensorSignature(v);
+    return `${s.name}: ${s.type}[${s.shape ? s.shape.join(',') : '?'}]`;
+}
+/** Names and opset domains are short; a longer one means the bytes are not what they claim. */
+const MAX_NAME = 64 * 1024;
+/** metadata_props values may carry a JSON document (preprocessing spec, class map). */
+const MAX_METADATA_VALUE = 16 * 1024 * 1024;
+const WIRE_VARINT = 0;
+const WIRE_I64 = 1;
+const WIRE_LEN = 2;
+const WIRE_I32 = 5;
+const DATA_LOCATION_EXTERNAL = 1;
+class WireError extends Error {
+}
+function readVarint(r, pos, limit) {
+    const { buffer, offset, available } = r.view(pos, Math.min(10, limit - pos));
+    let result = 0n;
+    let shift = 0n;
+    for (let i = 0; i < available; i++) {
+        const byte = buffer[offset + i];
+        result |= BigInt(byte & 0x7f) << shift;
+        if (byte < 0x80)
+            return [result, pos + i + 1];
+        shift += 7n;
+    }
+    throw new WireError(`truncated or over-long varint at byte ${pos}`);
+}
+/** Walks the fields of one message occupying `[start, end)`. */
+function* fields(r, start, end) {
+    let pos = start;
+    while (pos < end) {
+        const [tag, afterTag] = readVarint(r, pos, end);
+        const number = Number(tag >> 3n);
+        const wire = Number(tag & 7n);
+        if (number === 0)
+            throw new WireError(`field number 0 at byte ${pos}`);
+        switch (wire) {
+            case WIRE_VARINT: {
+                const [value, next] = readVarint(r, afterTag, end);
+                yield { number, wire, value, start: afterTag, end: next };
+                pos = next;
+                break;
+            }
+            case WIRE_LEN: {
+                const [length, payload] = readVarint(r, afterTag, end);
+                const payloadEnd = payload + Number(length);
+                if (payloadEnd > end)
+                    throw new WireError(`field ${number} of length ${length} at byte ${payload} runs past byte ${end}`);
+                yield { number, wire, value: 0n, start: payload, end: payloadEnd };
+                pos = payloadEnd;
+                break;
+            }
+            case WIRE_I64:
+            case WIRE_I32: {
+                const next = afterTag + (wire === WIRE_I64 ? 8 : 4);
+                if (next > end)
+                    throw new WireError(`fixed-size field ${number} at byte ${afterTag} runs past byte ${end}`);
+                yield { number, wire, value: 0n, start: afterTag, end: next };
+                pos = next;
+                break;
+            }
+            default:
+                throw new WireError(`field ${number} at byte ${pos} has wire type ${wire}, which ONNX never uses`);
+        }
+    }
+}
+function expectWire(field, wire, what) {
+    if (field.wire !== wire)
+        throw new WireError(`${what} (field ${field.number} at byte ${field.start}) has wire type ${field.wire}, expected ${wire}`);
+}
+function readString(r, field, what, max = MAX_NAME) {
+    expectWire(field, WIRE_LEN, what);
+    if (field.end - field.start > max)
+        throw new WireError(`${what} at byte ${field.start} is ${field.end - field.start} bytes long, more than ${max}`);
+    return r.bytes(field.start, field.end).toString('utf8');
+}
+function int64(field, what) {
+    expectWire(field, WIRE_VARINT, what);
+    return Number(BigInt.asIntN(64, field.value));
+}
+/** A repeated int64, packed or not. */
+function int64s(r, field, what) {
+    if (field.wire !== WIRE_LEN)
+        return [int64(field, what)];
+    const out = [];
+    for (let pos = field.start; pos < field.end;) {
+        const [value, next] = readVarint(r, pos, field.end);
+        out.push(Number(BigInt.asIntN(64, value)));
+        pos = next;
+    }
+    return out;
+}
+function parseDim(r, start, end) {
+    let dim = null;
+    for (const f of fields(r, start, end)) {
+        if (f.number === 1)
+            dim = int64(f, 'dim_value');
+        else if (f.number === 2)
+            dim = readString(r, f, 'dim_param') || null;
+    }
+    return dim;
+}
+function parseTensorType(r, start, end) {
+    let dtype = null;
+    let shape = null;
+    for (const f of fields(r, start, end)) {
+        if (f.number === 1)
+            dtype = elementTypeName(int64(f, 'elem_type'));
+        else if (f.number === 2) {
+            expectWire(f, WIRE_LEN, 'shape');
+            shape = [];
+            for (const d of fields(r, f.start, f.end)) {
+                if (d.number !== 1)
+                    continue;
+                expectWire(d, WIRE_LEN, 'dim');
+                shape.push(parseDim(r, d.start, d.end));
+            }
+        }
+    }
+    return { dtype, shape };
+}
+const TYPE_KINDS = { 1: 'tensor', 4: 'sequence', 5: 'map', 8: 'sparse_tensor', 9: 'optional' };
+function parseValueInfo(r, field, what) {
+    expectWire(field, WIRE_LEN, what);
+    const info = { name: '', kind: 'unknown', dtype: null, shape: null };
+    for (const f of fields(r, field.start, field.end)) {
+        if (f.number === 1)
+            info.name = readString(r, f, 'value name');
+        else if (f.number === 2) {
+            expectWire(f, WIRE_LEN, 'type');
+            for (const t of fields(r, f.start, f.end)) {
+                const kind = TYPE_KINDS[t.number];
+                if (!kind)
+                    continue;
+                info.kind = kind;
+                if (kind === 'tensor' || kind === 'sparse_tensor') {
+                    expectWire(t, WIRE_LEN, 'tensor_type');
+                    Object.assign(info, parseTensorType(r, t.start, t.end));
+                }
+            }
+        }
+    }
+    return info;
+}
+/** A StringStringEntryProto (metadata_props, external_data). */
+function parseEntry(r, field, what, maxValue = MAX_NAME) {
+    expectWire(field, WIRE_LEN, what);
+    let key = '';
+    let value = '';
+    for (const f of fields(r, field.start, field.end)) {
+        if (f.number === 1)
+            key = readString(r, f, `${what} key`);
+        else if (f.number === 2)
+            value = readString(r, f, `${what} value`, maxValue);
+    }
+    return [key, value];
+}
+/** Name, element count and external-data location of an initializer; its payload (raw_data, float_data, …) is skipped. */
+function parseInitializer(r, field) {
+    expectWire(field, WIRE_LEN, 'initializer');
+    let name = '';
+    let elements = 1;
+    let location;
+    let external = false;
+    for (const f of fields(r, field.start, field.end)) {
+        if (f.number === 1)
+            for (const d of int64s(r, f, 'dims'))
+                elements *= d;
+        else if (f.number === 8)
+            name = readString(r, f, 'initializer name');
+        else if (f.number === 14)
+            external = int64(f, 'data_location') === DATA_LOCATION_EXTERNAL;
+        else if (f.number === 13) {
+            const [key, value] = parseEntry(r, f, 'external_data');
+            if (key === 'location')
+                location = value;
+        }
+    }
+    return { name, elements, location: external ? location : undefined };
+}
+function parseOpType(r, field) {
+    expectWire(field, WIRE_LEN, 'node');
+    let op;
+    for (const f of fields(r, field.start, field.end))
+        if (f.number === 4)
+            op = readString(r, f, 'op_type');
+    return op;
+}
+function parseGraph(r, graph) {
+    const info = { graphName: '', inputs: [], outputs: [], nodeCount: 0, opTypes: {}, initializerCount: 0, parameterCount: 0, externalData: [] };
+    // Maps, not object keys, while counting: an op or key named like an Object.prototype member must count as itself.
+    const opTypes = new Map();
+    const initializers = new Set();
+    const external = new Set();
+    const inputs = [];
+    for (const f of fields(r, graph.start, graph.end)) {
+        if (f.number === 1) {
+            info.nodeCount++;
+            const op = parseOpType(r, f);
+            if (op !== undefined)
+                opTypes.set(op, (opTypes.get(op) ?? 0) + 1);
+        }
+        else if (f.number === 2)
+            info.graphName = readString(r, f, 'graph name');
+        else if (f.number === 5) {
+            const init = parseInitializer(r, f);
+            info.initializerCount++;
+            info.parameterCount += init.elements;
+            initializers.add(init.name);
+            if (init.location !== undefined)
+                external.add(init.location);
+        }
+        else if (f.number === 11)
+            inputs.push(parseValueInfo(r, f, 'graph input'));
+        else if (f.number === 12)
+            info.outputs.push(parseValueInfo(r, f, 'graph output'));
+    }
+    info.inputs = inputs.filter((i) => !initializers.has(i.name));
+    info.opTypes = Object.fromEntries(opTypes);
+    info.externalData = [...external].sort();
+    if (info.outputs.length === 0)
+        throw new WireError(`the graph at byte ${graph.start} declares no outputs`);
+    return info;
+}
+/** Parses a model through `r`; readOnnxModelInfo and parseOnnxModelInfo wrap it with file handling and messages. */
+function parseOnnxModel(r) {
+    let irVersion;
+    let graph;
+    const head = { producerName: '', producerVersion: '', domain: '', modelVersion: 0 };
+    const opsets = [];
+    const metadata = new Map();
+    for (const f of fields(r, 0, r.size)) {
+        switch (f.number) {
+            case 1:
+                irVersion = int64(f, 'ir_version');
+                break;
+            case 2:
+                head.producerName = readString(r, f, 'producer_name');
+                break;
+            case 3:
+                head.producerVersion = readString(r, f, 'producer_version');
+                break;
+            case 4:
+                head.domain = readString(r, f, 'domain');
+                break;
+            case 5:
+                head.modelVersion = int64(f, 'model_version');
+                break;
+            case 7:
+                expectWire(f, WIRE_LEN, 'graph');
+                graph = f;
+                break;
+            case 8: {
+                expectWire(f, WIRE_LEN, 'opset_import');
+                const opset = { domain: '', version: 0 };
+                for (const o of fields(r, f.start, f.end)) {
+                    if (o.number === 1)
+                        opset.domain = readString(r, o, 'opset domain');
+                    else if (o.number === 2)
+                        opset.version = int64(o, 'opset version');
+                }
+                opsets.push({ domain: opset.domain || 'ai.onnx', version: opset.version });
+                break;
+            }
+            case 14:
+                metadata.set(...parseEntry(r, f, 'metadata_props', MAX_METADATA_VALUE));
+                break;
+        }
+    }
+    if (irVersion === undefined)
+        throw new WireError('no ir_version field');
+    if (irVersion < 1)
+        throw new WireError(`ir_version is ${irVersion}`);
+    if (!graph)
+        throw new WireError('no graph field');
+    const graphInfo = parseGraph(r, graph);
+    if (opsets.length === 0)
+        throw new WireError('no opset_import field');
+    return { irVersion, ...head, opsets, metadata: Object.fromEntries(metadata), ...graphInfo };
+}
+const MALFORMED_HINT = 'Pass the .onnx file itself (not a PyTorch checkpoint or an archive); a truncated copy or an interrupted export also ends up here.';
+function parseNamed(r, label) {
+    try {
+        return parseOnnxModel(r);
+    }
+    catch (error) {
+        if (error instanceof WireError || error instanceof RangeError)
+            throw new errors_1.StepError(`${label} is not a readable ONNX model: ${error.message}.`, { hint: MALFORMED_HINT, file: label });
+        throw error;
+    }
+}
+/** Reads the ONNX model at `file` (a few kilobytes of it, whatever its size); `label` is how error messages name it. */
+function readOnnxModelInfo(file, label = file) {
+    let fd;
+    try {
+        fd = fs.openSync(file, 'r');
+    }
+    catch (error) {
+        throw new errors_1.StepError(`Cannot open the ONNX model ${label}: ${error.code ?? String(error)}.`, { hint: 'Check the model path; step inputs are relative to the workspace.', cause: error });
+    }
+    try {
+        const { size } = fs.fstatSync(fd);
+        if (size === 0)
+            throw new errors_1.StepError(`The ONNX model ${label} is empty.`, { hint: 'Export the model again.', file: label });
+        return parseNamed(new positioned_reader_1.PositionedReader(fd, size), label);
+    }
+    finally {
+        fs.closeSync(fd);
+    }
+}
+function parseOnnxModelInfo(buffer, label = 'buffer') {
+    return parseNamed(new positioned_reader_1.BufferReader(buffer), label);
+}
+
+
+/***/ }),
+
+/***/ 9050:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.BufferReader = exports.PositionedReader = void 0;
+const fs = __importStar(__nccwpck_require__(3024));
+/**
+ * Reads an open file through one small window, so walking the headers of a multi-GB file costs a few
+ * kilobytes of reads. Synchronous: each read is one small pread, and sync callers (step checks) need the result inline.
+ */
+class PositionedReader {
+    fd;
+    size;
+    window;
+    windowStart = 0;
+    windowLength = 0;
+    /** Bytes read from the file so far. */
+    bytesRead = 0;
+    constructor(fd, size, windowSize = 64 * 1024) {
+        this.fd = fd;
+        this.size = size;
+        this.window = Buffer.alloc(windowSize);
+    }
+    view(pos, length) {
+        const wanted = Math.min(length, this.size - pos);
+        if (pos < this.windowStart || pos + wanted > this.windowStart + this.windowLength) {
+            if (wanted > this.window.length)
+                this.window = Buffer.alloc(wanted);
+            const bytesRead = fs.readSync(this.fd, this.window, 0, Math.min(this.window.length, this.size - pos), pos);
+            this.windowStart = pos;
+            this.windowLength = bytesRead;
+            this.bytesRead += bytesRead;
+        }
+        const offset = pos - this.windowStart;
+        return { buffer: this.window, offset, available: Math.max(0, Math.min(wanted, this.windowLength - offset)) };
+    }
+    bytes(start, end) {
+        const { buffer, offset, available } = this.view(start, end - start);
+        if (available < end - start)
+            throw new RangeError(`file ends at byte ${this.size}, before byte ${end}`);
+        return Buffer.from(buffer.subarray(offset, offset + (end - start)));
+    }
+}
+exports.PositionedReader = PositionedReader;
+class BufferReader {
+    buffer;
+    constructor(buffer) {
+        this.buffer = buffer;
+    }
+    get size() {
+        return this.buffer.length;
+    }
+    view(pos, length) {
+        return { buffer: this.buffer, offset: pos, available: Math.max(0, Math.min(length, this.buffer.length - pos)) };
+    }
+    bytes(start, end) {
+        if (end > this.buffer.length)
+            throw new RangeError(`buffer ends at byte ${this.buffer.length}, before byte ${end}`);
+        return this.buffer.subarray(start, end);
+    }
+}
+exports.BufferReader = BufferReader;
+
+
+/***/ }),
+
 /***/ 7154:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
@@ -39355,12 +39860,12 @@ const fs = __importStar(__nccwpck_require__(1455));
 const node_fs_1 = __nccwpck_require__(3024);
 const path = __importStar(__nccwpck_require__(6760));
 const errors_1 = __nccwpck_require__(6677);
+const model_info_1 = __nccwpck_require__(8222);
 const background_hash_1 = __nccwpck_require__(7154);
 const block_gzip_1 = __nccwpck_require__(4305);
 const canonical_json_1 = __nccwpck_require__(8434);
 const contents_1 = __nccwpck_require__(8475);
 const manifest_1 = __nccwpck_require__(3580);
-const onnx_header_1 = __nccwpck_require__(8086);
 const signing_1 = __nccwpck_require__(2118);
 const tar_format_1 = __nccwpck_require__(2028);
 const READ_CHUNK = 1 << 20;
@@ -39410,7 +39915,7 @@ async function buildPackage(options) {
             throw new errors_1.StepError(`The model ${modelFile} is listed twice.`, { hint: 'List each model once in "models".' });
         }
         await add(archivePath, modelFile, 'model');
-        const info = await (0, onnx_header_1.readOnnxModelInfo)(modelFile);
+        const info = (0, model_info_1.readOnnxModelInfo)(modelFile);
         const externalData = [];
         for (const location of info.externalData) {
             const target = `models/${location}`;
@@ -39420,8 +39925,7 @@ async function buildPackage(options) {
             await add(target, path.resolve(path.dirname(modelFile), location), 'external-data');
             externalData.push(target);
         }
-        const { producerName, producerVersion, ...rest } = info;
-        models.push({ path: archivePath, format: 'onnx', ...rest, producer: { name: producerName, version: producerVersion }, externalData });
+        models.push((0, manifest_1.packageModel)(archivePath, info, externalData));
     }
     let preprocessing = null;
     if (options.preprocessing) {
@@ -39865,8 +40369,8 @@ Object.defineProperty(exports, "loadPrivateKey", ({ enumerable: true, get: funct
 Object.defineProperty(exports, "loadPublicKey", ({ enumerable: true, get: function () { return signing_1.loadPublicKey; } }));
 Object.defineProperty(exports, "keyIdOf", ({ enumerable: true, get: function () { return signing_1.keyIdOf; } }));
 Object.defineProperty(exports, "sha256Hex", ({ enumerable: true, get: function () { return signing_1.sha256Hex; } }));
-var onnx_header_1 = __nccwpck_require__(8086);
-Object.defineProperty(exports, "readOnnxModelInfo", ({ enumerable: true, get: function () { return onnx_header_1.readOnnxModelInfo; } }));
+var model_info_1 = __nccwpck_require__(8222);
+Object.defineProperty(exports, "readOnnxModelInfo", ({ enumerable: true, get: function () { return model_info_1.readOnnxModelInfo; } }));
 var canonical_json_1 = __nccwpck_require__(8434);
 Object.defineProperty(exports, "canonicalJson", ({ enumerable: true, get: function () { return canonical_json_1.canonicalJson; } }));
 var block_gzip_1 = __nccwpck_require__(4305);
@@ -39964,6 +40468,7 @@ var __importDefault = (this && this.__importDefault) || function (mod) {
 };
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.signatureSchema = exports.manifestSchema = exports.SIGNATURE_FILE = exports.MANIFEST_FILE = void 0;
+exports.packageModel = packageModel;
 exports.manifestSchemaErrors = manifestSchemaErrors;
 exports.signatureSchemaErrors = signatureSchemaErrors;
 const _2020_1 = __importDefault(__nccwpck_require__(2210));
@@ -39974,6 +40479,20 @@ exports.signatureSchema = signature_schema_json_1.default;
 /** Types of manifest.json; manifest.schema.json is the contract for readers in other languages. */
 exports.MANIFEST_FILE = 'manifest.json';
 exports.SIGNATURE_FILE = 'manifest.sig';
+/** The manifest's entry for a model: the fields manifest.schema.json defines, out of all the model reader reports. */
+function packageModel(archivePath, info, externalData) {
+    return {
+        path: archivePath,
+        format: 'onnx',
+        irVersion: info.irVersion,
+        graphName: info.graphName,
+        opsets: info.opsets,
+        inputs: info.inputs,
+        outputs: info.outputs,
+        externalData,
+        producer: { name: info.producerName, version: info.producerVersion },
+    };
+}
 let validators;
 function compiled() {
     if (!validators) {
@@ -39997,387 +40516,6 @@ function describe(errors) {
         return `${e.instancePath || '/'}: ${e.message ?? e.keyword}${extra}`;
     });
 }
-
-
-/***/ }),
-
-/***/ 8086:
-/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
-
-"use strict";
-
-var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
-    if (k2 === undefined) k2 = k;
-    var desc = Object.getOwnPropertyDescriptor(m, k);
-    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
-      desc = { enumerable: true, get: function() { return m[k]; } };
-    }
-    Object.defineProperty(o, k2, desc);
-}) : (function(o, m, k, k2) {
-    if (k2 === undefined) k2 = k;
-    o[k2] = m[k];
-}));
-var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
-    Object.defineProperty(o, "default", { enumerable: true, value: v });
-}) : function(o, v) {
-    o["default"] = v;
-});
-var __importStar = (this && this.__importStar) || (function () {
-    var ownKeys = function(o) {
-        ownKeys = Object.getOwnPropertyNames || function (o) {
-            var ar = [];
-            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
-            return ar;
-        };
-        return ownKeys(o);
-    };
-    return function (mod) {
-        if (mod && mod.__esModule) return mod;
-        var result = {};
-        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
-        __setModuleDefault(result, mod);
-        return result;
-    };
-})();
-Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.parseOnnxModel = parseOnnxModel;
-exports.readOnnxModelInfo = readOnnxModelInfo;
-const fs = __importStar(__nccwpck_require__(1455));
-const errors_1 = __nccwpck_require__(6677);
-const positioned_reader_1 = __nccwpck_require__(3671);
-/** TensorProto.DataType, named as onnxruntime names them. */
-const DTYPES = {
-    1: 'float32',
-    2: 'uint8',
-    3: 'int8',
-    4: 'uint16',
-    5: 'int16',
-    6: 'int32',
-    7: 'int64',
-    8: 'string',
-    9: 'bool',
-    10: 'float16',
-    11: 'float64',
-    12: 'uint32',
-    13: 'uint64',
-    14: 'complex64',
-    15: 'complex128',
-    16: 'bfloat16',
-    17: 'float8e4m3fn',
-    18: 'float8e4m3fnuz',
-    19: 'float8e5m2',
-    20: 'float8e5m2fnuz',
-    21: 'uint4',
-    22: 'int4',
-    23: 'float4e2m1',
-};
-const MAX_STRING = 64 * 1024;
-const WIRE_VARINT = 0;
-const WIRE_I64 = 1;
-const WIRE_LEN = 2;
-const WIRE_I32 = 5;
-class WireError extends Error {
-    pos;
-    constructor(message, pos) {
-        super(message);
-        this.pos = pos;
-    }
-}
-async function readVarint(r, pos, limit) {
-    const { buffer, offset, available } = await r.view(pos, Math.min(10, limit - pos));
-    let result = 0n;
-    let shift = 0n;
-    for (let i = 0; i < available; i++) {
-        const byte = buffer[offset + i];
-        result |= BigInt(byte & 0x7f) << shift;
-        if (byte < 0x80)
-            return [result, pos + i + 1];
-        shift += 7n;
-    }
-    throw new WireError('truncated or over-long varint', pos);
-}
-/** Walks the fields of one message occupying `[start, end)`. */
-async function* fields(r, start, end) {
-    let pos = start;
-    while (pos < end) {
-        const [tag, afterTag] = await readVarint(r, pos, end);
-        const number = Number(tag >> 3n);
-        const wire = Number(tag & 7n);
-        if (number === 0)
-            throw new WireError('field number 0', pos);
-        switch (wire) {
-            case WIRE_VARINT: {
-                const [value, next] = await readVarint(r, afterTag, end);
-                yield { number, wire, value, start: afterTag, end: next };
-                pos = next;
-                break;
-            }
-            case WIRE_LEN: {
-                const [length, payload] = await readVarint(r, afterTag, end);
-                const payloadEnd = payload + Number(length);
-                if (payloadEnd > end)
-                    throw new WireError(`field ${number} is ${length} bytes long but its message ends ${end - payload} bytes later`, pos);
-                yield { number, wire, value: 0n, start: payload, end: payloadEnd };
-                pos = payloadEnd;
-                break;
-            }
-            case WIRE_I64:
-            case WIRE_I32: {
-                const next = afterTag + (wire === WIRE_I64 ? 8 : 4);
-                if (next > end)
-                    throw new WireError(`fixed-size field ${number} runs past its message`, pos);
-                yield { number, wire, value: 0n, start: afterTag, end: next };
-                pos = next;
-                break;
-            }
-            default:
-                throw new WireError(`field ${number} has wire type ${wire}, which ONNX never uses`, pos);
-        }
-    }
-}
-function expectWire(field, wire, what) {
-    if (field.wire !== wire)
-        throw new WireError(`${what} (field ${field.number}) has wire type ${field.wire}, expected ${wire}`, field.start);
-}
-async function readString(r, field, what) {
-    expectWire(field, WIRE_LEN, what);
-    if (field.end - field.start > MAX_STRING)
-        throw new WireError(`${what} is ${field.end - field.start} bytes long, more than a name can be`, field.start);
-    return (await r.bytes(field.start, field.end)).toString('utf8');
-}
-function int64(field, what) {
-    expectWire(field, WIRE_VARINT, what);
-    return Number(BigInt.asIntN(64, field.value));
-}
-async function parseDim(r, start, end) {
-    let dim = null;
-    for await (const f of fields(r, start, end)) {
-        if (f.number === 1)
-            dim = int64(f, 'dim_value');
-        else if (f.number === 2)
-            dim = (await readString(r, f, 'dim_param')) || null;
-    }
-    return dim;
-}
-async function parseTensorType(r, start, end) {
-    let dtype = null;
-    let shape = null;
-    for await (const f of fields(r, start, end)) {
-        if (f.number === 1) {
-            const code = int64(f, 'elem_type');
-            dtype = DTYPES[code] ?? `type${code}`;
-        }
-        else if (f.number === 2) {
-            expectWire(f, WIRE_LEN, 'shape');
-            shape = [];
-            for await (const d of fields(r, f.start, f.end)) {
-                if (d.number !== 1)
-                    continue;
-                expectWire(d, WIRE_LEN, 'dim');
-                shape.push(await parseDim(r, d.start, d.end));
-            }
-        }
-    }
-    return { dtype, shape };
-}
-const TYPE_KINDS = { 1: 'tensor', 4: 'sequence', 5: 'map', 8: 'sparse_tensor', 9: 'optional' };
-async function parseValueInfo(r, start, end) {
-    const info = { name: '', kind: 'unknown', dtype: null, shape: null };
-    for await (const f of fields(r, start, end)) {
-        if (f.number === 1)
-            info.name = await readString(r, f, 'value name');
-        else if (f.number === 2) {
-            expectWire(f, WIRE_LEN, 'type');
-            for await (const t of fields(r, f.start, f.end)) {
-                const kind = TYPE_KINDS[t.number];
-                if (!kind)
-                    continue;
-                info.kind = kind;
-                if (kind === 'tensor' || kind === 'sparse_tensor') {
-                    expectWire(t, WIRE_LEN, 'tensor_type');
-                    Object.assign(info, await parseTensorType(r, t.start, t.end));
-                }
-            }
-        }
-    }
-    return info;
-}
-const DATA_LOCATION_EXTERNAL = 1;
-/** Name and external-data location of an initializer; its payload (raw_data, float_data, …) is skipped. */
-async function parseInitializer(r, start, end) {
-    let name = '';
-    let location;
-    let external = false;
-    for await (const f of fields(r, start, end)) {
-        if (f.number === 8)
-            name = await readString(r, f, 'initializer name');
-        else if (f.number === 14)
-            external = int64(f, 'data_location') === DATA_LOCATION_EXTERNAL;
-        else if (f.number === 13) {
-            expectWire(f, WIRE_LEN, 'external_data');
-            let key = '';
-            let value = '';
-            for await (const kv of fields(r, f.start, f.end)) {
-                if (kv.number === 1)
-                    key = await readString(r, kv, 'external_data key');
-                else if (kv.number === 2)
-                    value = await readString(r, kv, 'external_data value');
-            }
-            if (key === 'location')
-                location = value;
-        }
-    }
-    return { name, location: external ? location : undefined };
-}
-/** Parses a model through `r`; readOnnxModelInfo wraps it with file handling and messages. */
-async function parseOnnxModel(r) {
-    let irVersion;
-    let graph;
-    const info = { irVersion: 0, producerName: '', producerVersion: '', graphName: '', opsets: [], inputs: [], outputs: [], externalData: [] };
-    for await (const f of fields(r, 0, r.size)) {
-        switch (f.number) {
-            case 1:
-                irVersion = int64(f, 'ir_version');
-                break;
-            case 2:
-                info.producerName = await readString(r, f, 'producer_name');
-                break;
-            case 3:
-                info.producerVersion = await readString(r, f, 'producer_version');
-                break;
-            case 7:
-                expectWire(f, WIRE_LEN, 'graph');
-                graph = f;
-                break;
-            case 8: {
-                expectWire(f, WIRE_LEN, 'opset_import');
-                const opset = { domain: '', version: 0 };
-                for await (const o of fields(r, f.start, f.end)) {
-                    if (o.number === 1)
-                        opset.domain = await readString(r, o, 'opset domain');
-                    else if (o.number === 2)
-                        opset.version = int64(o, 'opset version');
-                }
-                info.opsets.push({ domain: opset.domain || 'ai.onnx', version: opset.version });
-                break;
-            }
-        }
-    }
-    if (irVersion === undefined)
-        throw new WireError('no ir_version field', 0);
-    if (!graph)
-        throw new WireError('no graph field', 0);
-    info.irVersion = irVersion;
-    const initializers = new Set();
-    const external = new Set();
-    const inputs = [];
-    for await (const f of fields(r, graph.start, graph.end)) {
-        if (f.number === 2)
-            info.graphName = await readString(r, f, 'graph name');
-        else if (f.number === 5) {
-            expectWire(f, WIRE_LEN, 'initializer');
-            const init = await parseInitializer(r, f.start, f.end);
-            initializers.add(init.name);
-            if (init.location !== undefined)
-                external.add(init.location);
-        }
-        else if (f.number === 11) {
-            expectWire(f, WIRE_LEN, 'graph input');
-            inputs.push(await parseValueInfo(r, f.start, f.end));
-        }
-        else if (f.number === 12) {
-            expectWire(f, WIRE_LEN, 'graph output');
-            info.outputs.push(await parseValueInfo(r, f.start, f.end));
-        }
-    }
-    info.inputs = inputs.filter((i) => !initializers.has(i.name));
-    info.externalData = [...external].sort();
-    if (info.opsets.length === 0)
-        throw new WireError('no opset_import field', 0);
-    if (info.outputs.length === 0)
-        throw new WireError('the graph declares no outputs', graph.start);
-    return info;
-}
-/** Reads the signature of the ONNX model at `file`; `label` is how error messages name it. */
-async function readOnnxModelInfo(file, label = file) {
-    let handle;
-    try {
-        handle = await fs.open(file, 'r');
-    }
-    catch (error) {
-        throw new errors_1.StepError(`Cannot open the ONNX model ${label}: ${error.message}`, { hint: 'Check the path; list inputs are relative to the workspace.', cause: error });
-    }
-    try {
-        const { size } = await handle.stat();
-        if (size === 0)
-            throw new errors_1.StepError(`The ONNX model ${label} is empty.`, { hint: 'Export the model again.', file: label });
-        return await parseOnnxModel(new positioned_reader_1.PositionedReader(handle, size));
-    }
-    catch (error) {
-        if (error instanceof WireError || error instanceof RangeError) {
-            const at = error instanceof WireError ? ` (at byte ${error.pos})` : '';
-            throw new errors_1.StepError(`${label} is not a readable ONNX model: ${error.message}${at}.`, {
-                hint: 'Pass the .onnx file itself (not a PyTorch checkpoint or an archive); a truncated copy or an interrupted export also ends up here.',
-                file: label,
-            });
-        }
-        throw error;
-    }
-    finally {
-        await handle.close();
-    }
-}
-
-
-/***/ }),
-
-/***/ 3671:
-/***/ ((__unused_webpack_module, exports) => {
-
-"use strict";
-
-Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.PositionedReader = void 0;
-/**
- * Random-access reads through one small window, so a parser can walk the headers of a multi-GB file and
- * jump over large payloads without reading them.
- */
-class PositionedReader {
-    handle;
-    size;
-    window;
-    windowStart = 0;
-    windowLength = 0;
-    /** Bytes read from the file so far. */
-    bytesRead = 0;
-    constructor(handle, size, windowSize = 64 * 1024) {
-        this.handle = handle;
-        this.size = size;
-        this.window = Buffer.alloc(windowSize);
-    }
-    /** Returns the window holding `[pos, pos + length)`, clipped at the end of the file, and the offset of `pos` in it. */
-    async view(pos, length) {
-        const wanted = Math.min(length, this.size - pos);
-        if (pos < this.windowStart || pos + wanted > this.windowStart + this.windowLength) {
-            if (wanted > this.window.length)
-                this.window = Buffer.alloc(wanted);
-            const { bytesRead } = await this.handle.read(this.window, 0, Math.min(this.window.length, this.size - pos), pos);
-            this.windowStart = pos;
-            this.windowLength = bytesRead;
-            this.bytesRead += bytesRead;
-        }
-        const offset = pos - this.windowStart;
-        return { buffer: this.window, offset, available: Math.max(0, Math.min(wanted, this.windowLength - offset)) };
-    }
-    /** A copy of `[start, end)`; callers bound the length. */
-    async bytes(start, end) {
-        const { buffer, offset, available } = await this.view(start, end - start);
-        if (available < end - start)
-            throw new RangeError(`file ends at byte ${this.size}, before byte ${end}`);
-        return Buffer.from(buffer.subarray(offset, offset + (end - start)));
-    }
-}
-exports.PositionedReader = PositionedReader;
 
 
 /***/ }),

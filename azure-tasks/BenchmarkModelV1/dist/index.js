@@ -29476,7 +29476,7 @@ exports.normalSf = normalSf;
 exports.erfc = erfc;
 exports.bootstrapQuantileRatio = bootstrapQuantileRatio;
 exports.regressionVerdict = regressionVerdict;
-const tensors_1 = __nccwpck_require__(1862);
+const random_1 = __nccwpck_require__(4641);
 const stats_1 = __nccwpck_require__(6637);
 /** Mann–Whitney U of x against y, normal approximation with tie and continuity correction (as scipy's asymptotic). */
 function mannWhitneyGreater(x, y) {
@@ -29520,7 +29520,7 @@ function erfc(x) {
 }
 /** Percentile-bootstrap interval of quantile(candidate, q) / quantile(baseline, q); seeded, so reproducible. */
 function bootstrapQuantileRatio(candidate, baseline, q, confidence, resamples = 1000, seed = 12345) {
-    const rnd = (0, tensors_1.seededRandom)(seed);
+    const rnd = (0, random_1.seededRandom)(seed);
     const ratios = new Float64Array(resamples);
     // Typed arrays sort numerically in native code: 1000 resamples of 1000 samples take well under a second.
     const a = new Float64Array(candidate.length);
@@ -30122,6 +30122,38 @@ function formatProgress(report) {
     const counts = report.total !== undefined ? `${amount(report.done)}/${amount(report.total)}` : amount(report.done);
     const head = percent !== undefined ? `${percent}% ${counts}` : counts;
     return `${report.label}: ${head}${report.message ? ` — ${report.message}` : ''}`;
+}
+
+
+/***/ }),
+
+/***/ 4641:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+/**
+ * Seeded random numbers, so benchmark inputs, bootstrap resamples and demo datasets are the same on every run
+ * and every runner.
+ */
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.seededRandom = seededRandom;
+exports.gaussian = gaussian;
+/** Uniform [0, 1) from a 32-bit seed (mulberry32: tiny and fast, good enough for test data, not for secrets). */
+function seededRandom(seed) {
+    let a = seed >>> 0;
+    return () => {
+        a = (a + 0x6d2b79f5) >>> 0;
+        let t = a;
+        t = Math.imul(t ^ (t >>> 15), t | 1);
+        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+}
+/** Standard normal by Box–Muller. */
+function gaussian(random) {
+    const u = Math.max(random(), 1e-12);
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
 }
 
 
@@ -32632,11 +32664,16 @@ var __importStar = (this && this.__importStar) || (function () {
 })();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.elementTypeName = elementTypeName;
+exports.opsetVersion = opsetVersion;
+exports.tensorSignature = tensorSignature;
+exports.formatSignature = formatSignature;
+exports.parseOnnxModel = parseOnnxModel;
 exports.readOnnxModelInfo = readOnnxModelInfo;
 exports.parseOnnxModelInfo = parseOnnxModelInfo;
-exports.formatSignature = formatSignature;
 const fs = __importStar(__nccwpck_require__(3024));
 const errors_1 = __nccwpck_require__(6677);
+const positioned_reader_1 = __nccwpck_require__(9050);
+/** TensorProto.DataType, named as onnxruntime names them. */
 const ELEMENT_TYPES = {
     1: 'float32',
     2: 'uint8',
@@ -32660,296 +32697,332 @@ const ELEMENT_TYPES = {
     20: 'float8e5m2fnuz',
     21: 'uint4',
     22: 'int4',
+    23: 'float4e2m1',
 };
 function elementTypeName(code) {
     return ELEMENT_TYPES[code] ?? `type${code}`;
 }
-class FileSource {
-    fd;
-    size;
-    block = Buffer.alloc(0);
-    blockStart = 0;
-    static BLOCK = 65536;
-    constructor(fd, size) {
-        this.fd = fd;
-        this.size = size;
-    }
-    byte(pos) {
-        if (pos < this.blockStart || pos >= this.blockStart + this.block.length)
-            this.load(pos);
-        return this.block[pos - this.blockStart];
-    }
-    bytes(pos, length) {
-        if (pos >= this.blockStart && pos + length <= this.blockStart + this.block.length)
-            return this.block.subarray(pos - this.blockStart, pos - this.blockStart + length);
-        if (length <= FileSource.BLOCK) {
-            this.load(pos);
-            return this.block.subarray(0, length);
-        }
-        const out = Buffer.alloc(length);
-        fs.readSync(this.fd, out, 0, length, pos);
-        return out;
-    }
-    load(pos) {
-        const length = Math.min(FileSource.BLOCK, this.size - pos);
-        const buf = Buffer.alloc(Math.max(0, length));
-        fs.readSync(this.fd, buf, 0, buf.length, pos);
-        this.block = buf;
-        this.blockStart = pos;
-    }
+/** Version of the opset imported for `domain`, undefined when the model imports none. */
+function opsetVersion(info, domain = 'ai.onnx') {
+    return info.opsets.find((o) => o.domain === domain)?.version;
 }
-class BufferSource {
-    buffer;
-    constructor(buffer) {
-        this.buffer = buffer;
-    }
-    get size() {
-        return this.buffer.length;
-    }
-    byte(pos) {
-        return this.buffer[pos];
-    }
-    bytes(pos, length) {
-        return this.buffer.subarray(pos, pos + length);
-    }
+function tensorSignature(v) {
+    return { name: v.name, type: v.kind === 'tensor' ? (v.dtype ?? 'unknown') : v.kind, shape: v.shape?.map((d) => d ?? '?') };
 }
-class MalformedProto extends Error {
+/** "image: float32[batch,3,height,width]" */
+function formatSignature(v) {
+    const s = tensorSignature(v);
+    return `${s.name}: ${s.type}[${s.shape ? s.shape.join(',') : '?'}]`;
 }
-function readVarint(src, pos, limit) {
-    let result = 0;
-    let multiplier = 1;
-    for (let i = 0; i < 10; i++) {
-        if (pos >= limit)
-            throw new MalformedProto(`varint runs past byte ${limit}`);
-        const b = src.byte(pos++);
-        result += (b & 0x7f) * multiplier;
-        if ((b & 0x80) === 0)
-            return [result, pos];
-        multiplier *= 128;
+/** Names and opset domains are short; a longer one means the bytes are not what they claim. */
+const MAX_NAME = 64 * 1024;
+/** metadata_props values may carry a JSON document (preprocessing spec, class map). */
+const MAX_METADATA_VALUE = 16 * 1024 * 1024;
+const WIRE_VARINT = 0;
+const WIRE_I64 = 1;
+const WIRE_LEN = 2;
+const WIRE_I32 = 5;
+const DATA_LOCATION_EXTERNAL = 1;
+class WireError extends Error {
+}
+function readVarint(r, pos, limit) {
+    const { buffer, offset, available } = r.view(pos, Math.min(10, limit - pos));
+    let result = 0n;
+    let shift = 0n;
+    for (let i = 0; i < available; i++) {
+        const byte = buffer[offset + i];
+        result |= BigInt(byte & 0x7f) << shift;
+        if (byte < 0x80)
+            return [result, pos + i + 1];
+        shift += 7n;
     }
-    throw new MalformedProto('varint longer than 10 bytes');
+    throw new WireError(`truncated or over-long varint at byte ${pos}`);
 }
-function* fields(src, start, end) {
+/** Walks the fields of one message occupying `[start, end)`. */
+function* fields(r, start, end) {
     let pos = start;
     while (pos < end) {
-        const [key, afterKey] = readVarint(src, pos, end);
-        const number = Math.floor(key / 8);
-        const wire = key % 8;
-        pos = afterKey;
-        if (wire === 0) {
-            const [value, next] = readVarint(src, pos, end);
-            yield { number, wire, value, start: pos, end: next };
-            pos = next;
-        }
-        else if (wire === 2) {
-            const [length, next] = readVarint(src, pos, end);
-            if (next + length > end)
-                throw new MalformedProto(`field ${number} of length ${length} at byte ${next} runs past byte ${end}`);
-            yield { number, wire, value: length, start: next, end: next + length };
-            pos = next + length;
-        }
-        else if (wire === 1) {
-            yield { number, wire, value: 0, start: pos, end: pos + 8 };
-            pos += 8;
-        }
-        else if (wire === 5) {
-            yield { number, wire, value: 0, start: pos, end: pos + 4 };
-            pos += 4;
-        }
-        else {
-            throw new MalformedProto(`unsupported wire type ${wire} for field ${number} at byte ${pos}`);
+        const [tag, afterTag] = readVarint(r, pos, end);
+        const number = Number(tag >> 3n);
+        const wire = Number(tag & 7n);
+        if (number === 0)
+            throw new WireError(`field number 0 at byte ${pos}`);
+        switch (wire) {
+            case WIRE_VARINT: {
+                const [value, next] = readVarint(r, afterTag, end);
+                yield { number, wire, value, start: afterTag, end: next };
+                pos = next;
+                break;
+            }
+            case WIRE_LEN: {
+                const [length, payload] = readVarint(r, afterTag, end);
+                const payloadEnd = payload + Number(length);
+                if (payloadEnd > end)
+                    throw new WireError(`field ${number} of length ${length} at byte ${payload} runs past byte ${end}`);
+                yield { number, wire, value: 0n, start: payload, end: payloadEnd };
+                pos = payloadEnd;
+                break;
+            }
+            case WIRE_I64:
+            case WIRE_I32: {
+                const next = afterTag + (wire === WIRE_I64 ? 8 : 4);
+                if (next > end)
+                    throw new WireError(`fixed-size field ${number} at byte ${afterTag} runs past byte ${end}`);
+                yield { number, wire, value: 0n, start: afterTag, end: next };
+                pos = next;
+                break;
+            }
+            default:
+                throw new WireError(`field ${number} at byte ${pos} has wire type ${wire}, which ONNX never uses`);
         }
     }
 }
-function text(src, f) {
-    return src.bytes(f.start, f.end - f.start).toString('utf8');
+function expectWire(field, wire, what) {
+    if (field.wire !== wire)
+        throw new WireError(`${what} (field ${field.number} at byte ${field.start}) has wire type ${field.wire}, expected ${wire}`);
 }
-/** Varint fields that may be packed (repeated int64 in proto3 style) or not. */
-function varints(src, f) {
-    if (f.wire === 0)
-        return [f.value];
+function readString(r, field, what, max = MAX_NAME) {
+    expectWire(field, WIRE_LEN, what);
+    if (field.end - field.start > max)
+        throw new WireError(`${what} at byte ${field.start} is ${field.end - field.start} bytes long, more than ${max}`);
+    return r.bytes(field.start, field.end).toString('utf8');
+}
+function int64(field, what) {
+    expectWire(field, WIRE_VARINT, what);
+    return Number(BigInt.asIntN(64, field.value));
+}
+/** A repeated int64, packed or not. */
+function int64s(r, field, what) {
+    if (field.wire !== WIRE_LEN)
+        return [int64(field, what)];
     const out = [];
-    let pos = f.start;
-    while (pos < f.end) {
-        const [v, next] = readVarint(src, pos, f.end);
-        out.push(v);
+    for (let pos = field.start; pos < field.end;) {
+        const [value, next] = readVarint(r, pos, field.end);
+        out.push(Number(BigInt.asIntN(64, value)));
         pos = next;
     }
     return out;
 }
-function readValueInfo(src, f) {
-    let name = '';
-    let type = 'unknown';
-    let shape;
-    for (const vf of fields(src, f.start, f.end)) {
-        if (vf.number === 1)
-            name = text(src, vf);
-        else if (vf.number === 2) {
-            for (const tf of fields(src, vf.start, vf.end)) {
-                if (tf.number === 1) {
-                    // TypeProto.Tensor
-                    for (const t of fields(src, tf.start, tf.end)) {
-                        if (t.number === 1)
-                            type = elementTypeName(t.value);
-                        else if (t.number === 2) {
-                            shape = [];
-                            for (const dim of fields(src, t.start, t.end)) {
-                                if (dim.number !== 1)
-                                    continue;
-                                let size = '?';
-                                for (const d of fields(src, dim.start, dim.end)) {
-                                    if (d.number === 1)
-                                        size = d.value;
-                                    else if (d.number === 2)
-                                        size = text(src, d);
-                                }
-                                shape.push(size);
-                            }
-                        }
-                    }
-                }
-                else if (tf.number === 4)
-                    type = 'sequence';
-                else if (tf.number === 5)
-                    type = 'map';
-                else if (tf.number === 9)
-                    type = 'optional';
-            }
-        }
+function parseDim(r, start, end) {
+    let dim = null;
+    for (const f of fields(r, start, end)) {
+        if (f.number === 1)
+            dim = int64(f, 'dim_value');
+        else if (f.number === 2)
+            dim = readString(r, f, 'dim_param') || null;
     }
-    return { name, type, shape };
+    return dim;
 }
-function parse(src) {
-    const info = {
-        irVersion: 0,
-        producerName: '',
-        producerVersion: '',
-        domain: '',
-        modelVersion: 0,
-        opsets: {},
-        inputs: [],
-        outputs: [],
-        metadata: {},
-        nodeCount: 0,
-        opTypes: {},
-        initializerCount: 0,
-        parameterCount: 0,
-    };
-    let graphSeen = false;
-    const initializerNames = new Set();
-    const graphInputs = [];
-    for (const f of fields(src, 0, src.size)) {
-        switch (f.number) {
-            case 1:
-                info.irVersion = f.value;
-                break;
-            case 2:
-                info.producerName = text(src, f);
-                break;
-            case 3:
-                info.producerVersion = text(src, f);
-                break;
-            case 4:
-                info.domain = text(src, f);
-                break;
-            case 5:
-                info.modelVersion = f.value;
-                break;
-            case 8: {
-                let domain = '';
-                let version = 0;
-                for (const o of fields(src, f.start, f.end)) {
-                    if (o.number === 1)
-                        domain = text(src, o);
-                    else if (o.number === 2)
-                        version = o.value;
-                }
-                info.opsets[domain === 'ai.onnx' ? '' : domain] = version;
-                break;
+function parseTensorType(r, start, end) {
+    let dtype = null;
+    let shape = null;
+    for (const f of fields(r, start, end)) {
+        if (f.number === 1)
+            dtype = elementTypeName(int64(f, 'elem_type'));
+        else if (f.number === 2) {
+            expectWire(f, WIRE_LEN, 'shape');
+            shape = [];
+            for (const d of fields(r, f.start, f.end)) {
+                if (d.number !== 1)
+                    continue;
+                expectWire(d, WIRE_LEN, 'dim');
+                shape.push(parseDim(r, d.start, d.end));
             }
-            case 14: {
-                let key = '';
-                let value = '';
-                for (const e of fields(src, f.start, f.end)) {
-                    if (e.number === 1)
-                        key = text(src, e);
-                    else if (e.number === 2)
-                        value = text(src, e);
-                }
-                info.metadata[key] = value;
-                break;
-            }
-            case 7:
-                graphSeen = true;
-                for (const g of fields(src, f.start, f.end)) {
-                    if (g.number === 1) {
-                        info.nodeCount++;
-                        for (const n of fields(src, g.start, g.end)) {
-                            if (n.number === 4) {
-                                const op = text(src, n);
-                                info.opTypes[op] = (info.opTypes[op] ?? 0) + 1;
-                            }
-                        }
-                    }
-                    else if (g.number === 5) {
-                        info.initializerCount++;
-                        let elements = 1;
-                        for (const t of fields(src, g.start, g.end)) {
-                            if (t.number === 1)
-                                for (const d of varints(src, t))
-                                    elements *= d;
-                            else if (t.number === 8)
-                                initializerNames.add(text(src, t));
-                        }
-                        info.parameterCount += elements;
-                    }
-                    else if (g.number === 11)
-                        graphInputs.push(readValueInfo(src, g));
-                    else if (g.number === 12)
-                        info.outputs.push(readValueInfo(src, g));
-                }
-                break;
         }
     }
-    if (!graphSeen || info.irVersion === 0)
-        throw new MalformedProto(`no ${graphSeen ? 'ir_version' : 'graph'} field`);
-    // IR < 4 lists initializers among the graph inputs; they are weights, not inputs a caller feeds.
-    info.inputs = graphInputs.filter((i) => !initializerNames.has(i.name));
+    return { dtype, shape };
+}
+const TYPE_KINDS = { 1: 'tensor', 4: 'sequence', 5: 'map', 8: 'sparse_tensor', 9: 'optional' };
+function parseValueInfo(r, field, what) {
+    expectWire(field, WIRE_LEN, what);
+    const info = { name: '', kind: 'unknown', dtype: null, shape: null };
+    for (const f of fields(r, field.start, field.end)) {
+        if (f.number === 1)
+            info.name = readString(r, f, 'value name');
+        else if (f.number === 2) {
+            expectWire(f, WIRE_LEN, 'type');
+            for (const t of fields(r, f.start, f.end)) {
+                const kind = TYPE_KINDS[t.number];
+                if (!kind)
+                    continue;
+                info.kind = kind;
+                if (kind === 'tensor' || kind === 'sparse_tensor') {
+                    expectWire(t, WIRE_LEN, 'tensor_type');
+                    Object.assign(info, parseTensorType(r, t.start, t.end));
+                }
+            }
+        }
+    }
     return info;
 }
-function readOnnxModelInfo(file) {
+/** A StringStringEntryProto (metadata_props, external_data). */
+function parseEntry(r, field, what, maxValue = MAX_NAME) {
+    expectWire(field, WIRE_LEN, what);
+    let key = '';
+    let value = '';
+    for (const f of fields(r, field.start, field.end)) {
+        if (f.number === 1)
+            key = readString(r, f, `${what} key`);
+        else if (f.number === 2)
+            value = readString(r, f, `${what} value`, maxValue);
+    }
+    return [key, value];
+}
+/** Name, element count and external-data location of an initializer; its payload (raw_data, float_data, …) is skipped. */
+function parseInitializer(r, field) {
+    expectWire(field, WIRE_LEN, 'initializer');
+    let name = '';
+    let elements = 1;
+    let location;
+    let external = false;
+    for (const f of fields(r, field.start, field.end)) {
+        if (f.number === 1)
+            for (const d of int64s(r, f, 'dims'))
+                elements *= d;
+        else if (f.number === 8)
+            name = readString(r, f, 'initializer name');
+        else if (f.number === 14)
+            external = int64(f, 'data_location') === DATA_LOCATION_EXTERNAL;
+        else if (f.number === 13) {
+            const [key, value] = parseEntry(r, f, 'external_data');
+            if (key === 'location')
+                location = value;
+        }
+    }
+    return { name, elements, location: external ? location : undefined };
+}
+function parseOpType(r, field) {
+    expectWire(field, WIRE_LEN, 'node');
+    let op;
+    for (const f of fields(r, field.start, field.end))
+        if (f.number === 4)
+            op = readString(r, f, 'op_type');
+    return op;
+}
+function parseGraph(r, graph) {
+    const info = { graphName: '', inputs: [], outputs: [], nodeCount: 0, opTypes: {}, initializerCount: 0, parameterCount: 0, externalData: [] };
+    // Maps, not object keys, while counting: an op or key named like an Object.prototype member must count as itself.
+    const opTypes = new Map();
+    const initializers = new Set();
+    const external = new Set();
+    const inputs = [];
+    for (const f of fields(r, graph.start, graph.end)) {
+        if (f.number === 1) {
+            info.nodeCount++;
+            const op = parseOpType(r, f);
+            if (op !== undefined)
+                opTypes.set(op, (opTypes.get(op) ?? 0) + 1);
+        }
+        else if (f.number === 2)
+            info.graphName = readString(r, f, 'graph name');
+        else if (f.number === 5) {
+            const init = parseInitializer(r, f);
+            info.initializerCount++;
+            info.parameterCount += init.elements;
+            initializers.add(init.name);
+            if (init.location !== undefined)
+                external.add(init.location);
+        }
+        else if (f.number === 11)
+            inputs.push(parseValueInfo(r, f, 'graph input'));
+        else if (f.number === 12)
+            info.outputs.push(parseValueInfo(r, f, 'graph output'));
+    }
+    info.inputs = inputs.filter((i) => !initializers.has(i.name));
+    info.opTypes = Object.fromEntries(opTypes);
+    info.externalData = [...external].sort();
+    if (info.outputs.length === 0)
+        throw new WireError(`the graph at byte ${graph.start} declares no outputs`);
+    return info;
+}
+/** Parses a model through `r`; readOnnxModelInfo and parseOnnxModelInfo wrap it with file handling and messages. */
+function parseOnnxModel(r) {
+    let irVersion;
+    let graph;
+    const head = { producerName: '', producerVersion: '', domain: '', modelVersion: 0 };
+    const opsets = [];
+    const metadata = new Map();
+    for (const f of fields(r, 0, r.size)) {
+        switch (f.number) {
+            case 1:
+                irVersion = int64(f, 'ir_version');
+                break;
+            case 2:
+                head.producerName = readString(r, f, 'producer_name');
+                break;
+            case 3:
+                head.producerVersion = readString(r, f, 'producer_version');
+                break;
+            case 4:
+                head.domain = readString(r, f, 'domain');
+                break;
+            case 5:
+                head.modelVersion = int64(f, 'model_version');
+                break;
+            case 7:
+                expectWire(f, WIRE_LEN, 'graph');
+                graph = f;
+                break;
+            case 8: {
+                expectWire(f, WIRE_LEN, 'opset_import');
+                const opset = { domain: '', version: 0 };
+                for (const o of fields(r, f.start, f.end)) {
+                    if (o.number === 1)
+                        opset.domain = readString(r, o, 'opset domain');
+                    else if (o.number === 2)
+                        opset.version = int64(o, 'opset version');
+                }
+                opsets.push({ domain: opset.domain || 'ai.onnx', version: opset.version });
+                break;
+            }
+            case 14:
+                metadata.set(...parseEntry(r, f, 'metadata_props', MAX_METADATA_VALUE));
+                break;
+        }
+    }
+    if (irVersion === undefined)
+        throw new WireError('no ir_version field');
+    if (irVersion < 1)
+        throw new WireError(`ir_version is ${irVersion}`);
+    if (!graph)
+        throw new WireError('no graph field');
+    const graphInfo = parseGraph(r, graph);
+    if (opsets.length === 0)
+        throw new WireError('no opset_import field');
+    return { irVersion, ...head, opsets, metadata: Object.fromEntries(metadata), ...graphInfo };
+}
+const MALFORMED_HINT = 'Pass the .onnx file itself (not a PyTorch checkpoint or an archive); a truncated copy or an interrupted export also ends up here.';
+function parseNamed(r, label) {
+    try {
+        return parseOnnxModel(r);
+    }
+    catch (error) {
+        if (error instanceof WireError || error instanceof RangeError)
+            throw new errors_1.StepError(`${label} is not a readable ONNX model: ${error.message}.`, { hint: MALFORMED_HINT, file: label });
+        throw error;
+    }
+}
+/** Reads the ONNX model at `file` (a few kilobytes of it, whatever its size); `label` is how error messages name it. */
+function readOnnxModelInfo(file, label = file) {
     let fd;
     try {
         fd = fs.openSync(file, 'r');
     }
     catch (error) {
-        throw new errors_1.StepError(`Cannot open ONNX model ${file}: ${error.code ?? String(error)}.`, { hint: 'Check the model path.' });
+        throw new errors_1.StepError(`Cannot open the ONNX model ${label}: ${error.code ?? String(error)}.`, { hint: 'Check the model path; step inputs are relative to the workspace.', cause: error });
     }
     try {
-        return parse(new FileSource(fd, fs.fstatSync(fd).size));
-    }
-    catch (error) {
-        if (error instanceof MalformedProto)
-            throw new errors_1.StepError(`${file} is not a valid ONNX model: ${error.message}.`, { hint: 'Export the model again; the file may be truncated or not an .onnx file.', file });
-        throw error;
+        const { size } = fs.fstatSync(fd);
+        if (size === 0)
+            throw new errors_1.StepError(`The ONNX model ${label} is empty.`, { hint: 'Export the model again.', file: label });
+        return parseNamed(new positioned_reader_1.PositionedReader(fd, size), label);
     }
     finally {
         fs.closeSync(fd);
     }
 }
-function parseOnnxModelInfo(buffer, where = 'buffer') {
-    try {
-        return parse(new BufferSource(buffer));
-    }
-    catch (error) {
-        if (error instanceof MalformedProto)
-            throw new errors_1.StepError(`${where} is not a valid ONNX model: ${error.message}.`, { hint: 'Export the model again.' });
-        throw error;
-    }
-}
-/** "image: float32[batch,3,height,width]" */
-function formatSignature(s) {
-    return `${s.name}: ${s.type}[${s.shape ? s.shape.join(',') : '?'}]`;
+function parseOnnxModelInfo(buffer, label = 'buffer') {
+    return parseNamed(new positioned_reader_1.BufferReader(buffer), label);
 }
 
 
@@ -33273,6 +33346,107 @@ function formatError(x) {
         return '0';
     return x.toExponential(2);
 }
+
+
+/***/ }),
+
+/***/ 9050:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.BufferReader = exports.PositionedReader = void 0;
+const fs = __importStar(__nccwpck_require__(3024));
+/**
+ * Reads an open file through one small window, so walking the headers of a multi-GB file costs a few
+ * kilobytes of reads. Synchronous: each read is one small pread, and sync callers (step checks) need the result inline.
+ */
+class PositionedReader {
+    fd;
+    size;
+    window;
+    windowStart = 0;
+    windowLength = 0;
+    /** Bytes read from the file so far. */
+    bytesRead = 0;
+    constructor(fd, size, windowSize = 64 * 1024) {
+        this.fd = fd;
+        this.size = size;
+        this.window = Buffer.alloc(windowSize);
+    }
+    view(pos, length) {
+        const wanted = Math.min(length, this.size - pos);
+        if (pos < this.windowStart || pos + wanted > this.windowStart + this.windowLength) {
+            if (wanted > this.window.length)
+                this.window = Buffer.alloc(wanted);
+            const bytesRead = fs.readSync(this.fd, this.window, 0, Math.min(this.window.length, this.size - pos), pos);
+            this.windowStart = pos;
+            this.windowLength = bytesRead;
+            this.bytesRead += bytesRead;
+        }
+        const offset = pos - this.windowStart;
+        return { buffer: this.window, offset, available: Math.max(0, Math.min(wanted, this.windowLength - offset)) };
+    }
+    bytes(start, end) {
+        const { buffer, offset, available } = this.view(start, end - start);
+        if (available < end - start)
+            throw new RangeError(`file ends at byte ${this.size}, before byte ${end}`);
+        return Buffer.from(buffer.subarray(offset, offset + (end - start)));
+    }
+}
+exports.PositionedReader = PositionedReader;
+class BufferReader {
+    buffer;
+    constructor(buffer) {
+        this.buffer = buffer;
+    }
+    get size() {
+        return this.buffer.length;
+    }
+    view(pos, length) {
+        return { buffer: this.buffer, offset: pos, available: Math.max(0, Math.min(length, this.buffer.length - pos)) };
+    }
+    bytes(start, end) {
+        if (end > this.buffer.length)
+            throw new RangeError(`buffer ends at byte ${this.buffer.length}, before byte ${end}`);
+        return this.buffer.subarray(start, end);
+    }
+}
+exports.BufferReader = BufferReader;
 
 
 /***/ }),
@@ -33677,7 +33851,7 @@ function firstLine(error) {
 /***/ }),
 
 /***/ 1862:
-/***/ ((__unused_webpack_module, exports) => {
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
@@ -33687,8 +33861,8 @@ exports.allocate = allocate;
 exports.toFloat16Bits = toFloat16Bits;
 exports.fromFloat16Bits = fromFloat16Bits;
 exports.valueAt = valueAt;
-exports.seededRandom = seededRandom;
 exports.randomTensor = randomTensor;
+const random_1 = __nccwpck_require__(4641);
 function elementCount(dims) {
     return dims.reduce((a, b) => a * b, 1);
 }
@@ -33765,22 +33939,11 @@ function valueAt(t, i) {
         return Number(v);
     return t.type === 'float16' ? fromFloat16Bits(v) : v;
 }
-/** Deterministic uniform [0, 1) generator (mulberry32), so benchmark inputs are the same on every runner. */
-function seededRandom(seed) {
-    let a = seed >>> 0;
-    return () => {
-        a = (a + 0x6d2b79f5) >>> 0;
-        let t = a;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-}
 /** A seeded input tensor: floats in [-1, 1), uint8 over 0..255, integers 0..9, bools. */
 function randomTensor(type, dims, seed) {
     const n = elementCount(dims);
     const data = allocate(type, n);
-    const rnd = seededRandom(seed);
+    const rnd = (0, random_1.seededRandom)(seed);
     for (let i = 0; i < n; i++) {
         const r = rnd();
         switch (type) {
@@ -34245,14 +34408,15 @@ exports.benchmarkModelStep = (0, step_1.defineStep)({
         if (inputs.baselineModel && inputs.baselineReport)
             throw new errors_1.InputError(`Give "${label('baselineModel')}" or "${label('baselineReport')}", not both.`, { hint: 'The baseline model is measured interleaved; a report is for when the model is not at hand.' });
         const info = (0, model_info_1.readOnnxModelInfo)(inputs.model);
+        const signature = { inputs: info.inputs.map(model_info_1.tensorSignature), outputs: info.outputs.map(model_info_1.tensorSignature) };
         const need = inputs.provider === 'auto' ? 'cpu' : inputs.provider;
         const runtime = await (0, runtime_1.getOnnxRuntime)({ explicitPath: inputs.onnxruntimePath, env, need, version: inputs.onnxruntimeVersion, install: inputs.installOnnxruntime, log: (m) => ctx.log.info(m) });
         ctx.log.info(`onnxruntime-node ${runtime.version} from ${runtime.packageDir} (${runtime.source}${runtime.providerLibraries.length ? `; ${runtime.providerLibraries.join(', ')}` : '; CPU only'})`);
-        if (!(0, input_shapes_1.batchIsDynamic)(info.inputs) && batchSizes.some((b) => b !== (info.inputs[0]?.shape?.[0] ?? 1))) {
-            throw new errors_1.InputError(`${inputs.model} has a fixed batch of ${info.inputs[0]?.shape?.[0]}, but ${label('batchSizes')} asks for ${batchSizes.join(', ')}.`, { hint: 'Export with dynamic-axes batch, or measure the fixed batch only.' });
+        if (!(0, input_shapes_1.batchIsDynamic)(signature.inputs) && batchSizes.some((b) => b !== (signature.inputs[0]?.shape?.[0] ?? 1))) {
+            throw new errors_1.InputError(`${inputs.model} has a fixed batch of ${signature.inputs[0]?.shape?.[0]}, but ${label('batchSizes')} asks for ${batchSizes.join(', ')}.`, { hint: 'Export with dynamic-axes batch, or measure the fixed batch only.' });
         }
         const failures = [];
-        const plan = (batch) => (0, input_shapes_1.planInputs)(inputs.model, info.inputs, batch, shapeHint, spec);
+        const plan = (batch) => (0, input_shapes_1.planInputs)(inputs.model, signature.inputs, batch, shapeHint, spec);
         const feedsFor = (planned) => Object.fromEntries(planned.map((p, i) => [p.name, (0, session_1.toOrtTensor)(runtime.ort, (0, tensors_1.randomTensor)(p.type, p.dims, inputs.seed + i))]));
         // 1. Load on the asked provider (fails here, naming the CPU fallback, if the provider cannot be enabled).
         const opened = await (0, providers_1.openSession)(runtime, inputs.model, inputs.provider, inputs.deviceId, inputs.threads);
@@ -34346,7 +34510,7 @@ exports.benchmarkModelStep = (0, step_1.defineStep)({
             }
             const report = {
                 format: 'mlship-benchmark/1',
-                model: { path: inputs.model, opset: info.opsets[''], inputs: info.inputs, outputs: info.outputs, metadata: info.metadata },
+                model: { path: inputs.model, opset: (0, model_info_1.opsetVersion)(info), inputs: signature.inputs, outputs: signature.outputs, metadata: info.metadata },
                 provider,
                 loadMs: opened.loadMs,
                 placement,

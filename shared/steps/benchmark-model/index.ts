@@ -15,7 +15,7 @@ import { analyzeSoak, soak, type SoakAnalysis } from '../../benchmark/soak';
 import { latencyStats, type LatencyStats, ms } from '../../benchmark/stats';
 import { parseShape } from '../../onnx/export-plan';
 import { writeJsonAtomic } from '../../onnx/files';
-import { readOnnxModelInfo } from '../../onnx/model-info';
+import { opsetVersion, readOnnxModelInfo, tensorSignature } from '../../onnx/model-info';
 import { formatError, summarizeParity } from '../../onnx/parity';
 import { type CaseParity, checkAgainstReference, readReferenceIndex } from '../../onnx/reference';
 import { getOnnxRuntime, type LoadedRuntime, ONNXRUNTIME_NODE_VERSION } from '../../onnx/runtime';
@@ -111,15 +111,16 @@ export const benchmarkModelStep = defineStep({
     if (inputs.baselineModel && inputs.baselineReport) throw new InputError(`Give "${label('baselineModel')}" or "${label('baselineReport')}", not both.`, { hint: 'The baseline model is measured interleaved; a report is for when the model is not at hand.' });
 
     const info = readOnnxModelInfo(inputs.model);
+    const signature = { inputs: info.inputs.map(tensorSignature), outputs: info.outputs.map(tensorSignature) };
     const need = inputs.provider === 'auto' ? 'cpu' : inputs.provider;
     const runtime = await getOnnxRuntime({ explicitPath: inputs.onnxruntimePath, env, need, version: inputs.onnxruntimeVersion, install: inputs.installOnnxruntime, log: (m) => ctx.log.info(m) });
     ctx.log.info(`onnxruntime-node ${runtime.version} from ${runtime.packageDir} (${runtime.source}${runtime.providerLibraries.length ? `; ${runtime.providerLibraries.join(', ')}` : '; CPU only'})`);
-    if (!batchIsDynamic(info.inputs) && batchSizes.some((b) => b !== (info.inputs[0]?.shape?.[0] ?? 1))) {
-      throw new InputError(`${inputs.model} has a fixed batch of ${info.inputs[0]?.shape?.[0]}, but ${label('batchSizes')} asks for ${batchSizes.join(', ')}.`, { hint: 'Export with dynamic-axes batch, or measure the fixed batch only.' });
+    if (!batchIsDynamic(signature.inputs) && batchSizes.some((b) => b !== (signature.inputs[0]?.shape?.[0] ?? 1))) {
+      throw new InputError(`${inputs.model} has a fixed batch of ${signature.inputs[0]?.shape?.[0]}, but ${label('batchSizes')} asks for ${batchSizes.join(', ')}.`, { hint: 'Export with dynamic-axes batch, or measure the fixed batch only.' });
     }
 
     const failures: string[] = [];
-    const plan = (batch: number) => planInputs(inputs.model, info.inputs, batch, shapeHint, spec);
+    const plan = (batch: number) => planInputs(inputs.model, signature.inputs, batch, shapeHint, spec);
     const feedsFor = (planned: PlannedInput[]) => Object.fromEntries(planned.map((p, i) => [p.name, toOrtTensor(runtime.ort, randomTensor(p.type, p.dims, inputs.seed + i))]));
 
     // 1. Load on the asked provider (fails here, naming the CPU fallback, if the provider cannot be enabled).
@@ -217,7 +218,7 @@ export const benchmarkModelStep = defineStep({
 
       const report = {
         format: 'mlship-benchmark/1',
-        model: { path: inputs.model, opset: info.opsets[''], inputs: info.inputs, outputs: info.outputs, metadata: info.metadata },
+        model: { path: inputs.model, opset: opsetVersion(info), inputs: signature.inputs, outputs: signature.outputs, metadata: info.metadata },
         provider,
         loadMs: opened.loadMs,
         placement,

@@ -5,7 +5,7 @@ import { InputError, StepError } from '../../core/errors';
 import { defineStep } from '../../core/step';
 import { parseDynamicAxes, parseShape, requireFile } from '../../onnx/export-plan';
 import { publishDir, publishFile, sha256File } from '../../onnx/files';
-import { formatSignature, type OnnxModelInfo, readOnnxModelInfo } from '../../onnx/model-info';
+import { formatSignature, type OnnxModelInfo, opsetVersion, readOnnxModelInfo, tensorSignature } from '../../onnx/model-info';
 import { writeNpy } from '../../onnx/npy';
 import { formatError, summarizeParity, type Tolerance } from '../../onnx/parity';
 import { exportScriptPath, runPython } from '../../onnx/python-runner';
@@ -181,9 +181,9 @@ export const exportOnnxStep = defineStep({
       modelPath: inputs.output,
       sha256,
       size,
-      opset: info.opsets[''] ?? 0,
+      opset: opsetVersion(info) ?? 0,
       irVersion: info.irVersion,
-      signature: { inputs: info.inputs, outputs: info.outputs },
+      signature: { inputs: info.inputs.map(tensorSignature), outputs: info.outputs.map(tensorSignature) },
       metadata: info.metadata,
       parity,
       referenceDir,
@@ -254,7 +254,8 @@ function checkSignature(info: OnnxModelInfo, inputName: string, dynamic: Record<
   }
   for (const [axis, name] of Object.entries(dynamic)) {
     const dim = input.shape?.[Number(axis)];
-    if (typeof dim !== 'string') problems.push(`axis ${axis} (${name}) of input ${inputName} was declared dynamic but the exported graph fixes it to ${dim}`);
+    // A symbolic name or an open (null) size is dynamic; a number or a missing axis is not.
+    if (typeof dim === 'number' || dim === undefined) problems.push(`axis ${axis} (${name}) of input ${inputName} was declared dynamic but the exported graph fixes it to ${dim}`);
   }
 }
 
@@ -282,7 +283,7 @@ function writeSummary(ctx: StepContext, output: string, info: OnnxModelInfo, var
   s.table(
     ['property', 'value'],
     [
-      ['opset', Object.entries(info.opsets).map(([d, v]) => `${d || 'ai.onnx'} ${v}`).join(', ')],
+      ['opset', info.opsets.map((o) => `${o.domain} ${o.version}`).join(', ')],
       ['IR version', info.irVersion],
       ['producer', `${info.producerName} ${info.producerVersion}`],
       ['exporter', `torch ${result.torchVersion}, onnx ${result.onnxVersion}`],

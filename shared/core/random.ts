@@ -1,4 +1,9 @@
-/** mulberry32: tiny, fast and seedable, so every demo run draws the same dataset. */
+/**
+ * Seeded random numbers, so benchmark inputs, bootstrap resamples and demo datasets are the same on every run
+ * and every runner.
+ */
+
+/** Uniform [0, 1) from a 32-bit seed (mulberry32: tiny and fast, good enough for test data, not for secrets). */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
