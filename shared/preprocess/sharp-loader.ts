@@ -25,10 +25,19 @@ export function resolveSharpDir(env: NodeJS.ProcessEnv = process.env, resolveFro
   return dir;
 }
 
+/** sharp, loaded on first use; any failure (missing, or a native library that will not load) is a StepError. */
 export function loadSharp(env: NodeJS.ProcessEnv = process.env): Sharp {
   const dir = resolveSharpDir(env);
   if (cached?.dir === dir) return cached.sharp;
-  const mod = requirePackageDir<Sharp | { default: Sharp }>(dir);
+  let mod: Sharp | { default: Sharp };
+  try {
+    mod = requirePackageDir<Sharp | { default: Sharp }>(dir);
+  } catch (error) {
+    throw new StepError(`The image library sharp in ${dir} cannot be loaded: ${(error as Error).message.split('\n')[0]}`, {
+      hint: 'Reinstall it for this platform ("npm install --prefix <folder> sharp") and set MLSHIP_SHARP_PATH to that folder.',
+      cause: error,
+    });
+  }
   const sharp = (typeof mod === 'function' ? mod : mod.default) as Sharp;
   cached = { sharp, dir };
   return sharp;

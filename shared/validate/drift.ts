@@ -1,6 +1,6 @@
 import * as fs from 'node:fs/promises';
 import { StepError } from '../core/errors';
-import type { Sharp } from './sharp';
+import type { Sharp } from '../preprocess/sharp-loader';
 import type { Findings } from './checks';
 import { mapLimit } from './files';
 import type { ImageHeader } from './image-header';

@@ -1,4 +1,4 @@
-import { loadSharp } from './sharp';
+import { loadSharp } from '../preprocess/sharp-loader';
 import type { CheckId, Findings } from './checks';
 import type { ImageRef } from './dataset';
 import type { FileProbe } from './file-pool';

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { InputError, isStepError, StepError } from '../core/errors';
-import type { Sharp } from './sharp';
-import { loadSharp } from './sharp';
+import type { Sharp } from '../preprocess/sharp-loader';
+import { loadSharp } from '../preprocess/sharp-loader';
 import type { ProgressReport } from '../core/host';
 import type { CheckId, Severity } from './checks';
 import { Findings } from './checks';

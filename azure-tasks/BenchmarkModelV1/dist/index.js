@@ -34125,11 +34125,21 @@ function resolveSharpDir(env = process.env, resolveFrom) {
     }
     return dir;
 }
+/** sharp, loaded on first use; any failure (missing, or a native library that will not load) is a StepError. */
 function loadSharp(env = process.env) {
     const dir = resolveSharpDir(env);
     if (cached?.dir === dir)
         return cached.sharp;
-    const mod = (0, native_module_1.requirePackageDir)(dir);
+    let mod;
+    try {
+        mod = (0, native_module_1.requirePackageDir)(dir);
+    }
+    catch (error) {
+        throw new errors_1.StepError(`The image library sharp in ${dir} cannot be loaded: ${error.message.split('\n')[0]}`, {
+            hint: 'Reinstall it for this platform ("npm install --prefix <folder> sharp") and set MLSHIP_SHARP_PATH to that folder.',
+            cause: error,
+        });
+    }
     const sharp = (typeof mod === 'function' ? mod : mod.default);
     cached = { sharp, dir };
     return sharp;

@@ -23331,6 +23331,154 @@ function escapeHtml(text) {
 
 /***/ }),
 
+/***/ 5718:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.findPackageDir = findPackageDir;
+exports.readManifest = readManifest;
+exports.resolveInstalledPackageDir = resolveInstalledPackageDir;
+exports.requirePackageDir = requirePackageDir;
+const fs = __importStar(__nccwpck_require__(3024));
+const node_module_1 = __nccwpck_require__(8995);
+const path = __importStar(__nccwpck_require__(6760));
+/**
+ * Native add-ons (onnxruntime-node, sharp) cannot be bundled by @vercel/ncc: they are loaded at run time from a
+ * folder found on the machine. These helpers keep every such `require` invisible to the bundler's static analysis.
+ */
+// eval keeps the bundler from seeing (and trying to bundle) what is required through it.
+const nodeRequire = eval('require');
+/**
+ * The package folder `name` at `location`: either the package folder itself, or a folder whose
+ * node_modules/<name> holds it (an `npm install --prefix` folder). Undefined when neither is there.
+ */
+function findPackageDir(location, name) {
+    for (const dir of [location, path.join(location, 'node_modules', name)]) {
+        const manifest = readManifest(dir);
+        if (manifest?.name === name)
+            return dir;
+    }
+    return undefined;
+}
+function readManifest(dir) {
+    try {
+        return JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'));
+    }
+    catch {
+        return undefined;
+    }
+}
+/** Package folder that plain `require(name)` would load from here (the repository, or the CLI's install). */
+function resolveInstalledPackageDir(name, from) {
+    let entry;
+    try {
+        // The main entry, not package.json: packages with an `exports` map (sharp) do not export their manifest.
+        entry = from ? (0, node_module_1.createRequire)(path.join(from, 'noop.js')).resolve(name) : nodeRequire.resolve(name);
+    }
+    catch {
+        return undefined;
+    }
+    for (let dir = path.dirname(entry); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+        if (readManifest(dir)?.name === name)
+            return dir;
+    }
+    return undefined;
+}
+/**
+ * Loads the package in `packageDir` through its own package.json `main`, by absolute path through the caller's
+ * own `require` (under jest that keeps typed arrays of one realm on both sides of the binding).
+ */
+function requirePackageDir(packageDir) {
+    return nodeRequire(path.resolve(packageDir));
+}
+
+
+/***/ }),
+
+/***/ 9065:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.resolveSharpDir = resolveSharpDir;
+exports.loadSharp = loadSharp;
+const errors_1 = __nccwpck_require__(6677);
+const native_module_1 = __nccwpck_require__(5718);
+let cached;
+function resolveSharpDir(env = process.env, resolveFrom) {
+    if (env.MLSHIP_SHARP_PATH) {
+        const dir = (0, native_module_1.findPackageDir)(env.MLSHIP_SHARP_PATH, 'sharp');
+        if (!dir)
+            throw new errors_1.StepError(`MLSHIP_SHARP_PATH is "${env.MLSHIP_SHARP_PATH}", but neither that folder nor its node_modules/sharp holds the sharp package.`, { hint: 'Point it at an "npm install --prefix <folder> sharp" folder.' });
+        return dir;
+    }
+    const dir = (0, native_module_1.resolveInstalledPackageDir)('sharp', resolveFrom);
+    if (!dir) {
+        throw new errors_1.StepError('The image library sharp is not installed where mlship runs.', {
+            hint: 'Run "npm install --prefix <folder> sharp" on the runner and set MLSHIP_SHARP_PATH to that folder.',
+        });
+    }
+    return dir;
+}
+/** sharp, loaded on first use; any failure (missing, or a native library that will not load) is a StepError. */
+function loadSharp(env = process.env) {
+    const dir = resolveSharpDir(env);
+    if (cached?.dir === dir)
+        return cached.sharp;
+    let mod;
+    try {
+        mod = (0, native_module_1.requirePackageDir)(dir);
+    }
+    catch (error) {
+        throw new errors_1.StepError(`The image library sharp in ${dir} cannot be loaded: ${error.message.split('\n')[0]}`, {
+            hint: 'Reinstall it for this platform ("npm install --prefix <folder> sharp") and set MLSHIP_SHARP_PATH to that folder.',
+            cause: error,
+        });
+    }
+    const sharp = (typeof mod === 'function' ? mod : mod.default);
+    cached = { sharp, dir };
+    return sharp;
+}
+
+
+/***/ }),
+
 /***/ 3764:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
@@ -25259,7 +25407,7 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.interpretProbe = interpretProbe;
 exports.checkImages = checkImages;
 exports.decodeImages = decodeImages;
-const sharp_1 = __nccwpck_require__(7813);
+const sharp_loader_1 = __nccwpck_require__(9065);
 const files_1 = __nccwpck_require__(6694);
 const image_header_1 = __nccwpck_require__(5612);
 /** Turns a probe into a record; the head bytes are read here and then dropped with the probe. */
@@ -25362,7 +25510,7 @@ async function decodeImages(refs, records, concurrency, onProgress, signal) {
         const record = records.get(r.path);
         return record?.header && !record.problem && record.header.format !== 'bmp';
     });
-    const sharp = (0, sharp_1.loadSharp)();
+    const sharp = (0, sharp_loader_1.loadSharp)();
     let done = 0;
     const failures = await (0, files_1.mapLimit)(targets, concurrency, async (ref) => {
         signal?.throwIfAborted();
@@ -26290,82 +26438,6 @@ function writeSummary(summary, report, files) {
 
 /***/ }),
 
-/***/ 7813:
-/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
-
-"use strict";
-
-var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
-    if (k2 === undefined) k2 = k;
-    var desc = Object.getOwnPropertyDescriptor(m, k);
-    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
-      desc = { enumerable: true, get: function() { return m[k]; } };
-    }
-    Object.defineProperty(o, k2, desc);
-}) : (function(o, m, k, k2) {
-    if (k2 === undefined) k2 = k;
-    o[k2] = m[k];
-}));
-var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
-    Object.defineProperty(o, "default", { enumerable: true, value: v });
-}) : function(o, v) {
-    o["default"] = v;
-});
-var __importStar = (this && this.__importStar) || (function () {
-    var ownKeys = function(o) {
-        ownKeys = Object.getOwnPropertyNames || function (o) {
-            var ar = [];
-            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
-            return ar;
-        };
-        return ownKeys(o);
-    };
-    return function (mod) {
-        if (mod && mod.__esModule) return mod;
-        var result = {};
-        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
-        __setModuleDefault(result, mod);
-        return result;
-    };
-})();
-Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.loadSharp = loadSharp;
-const node_module_1 = __nccwpck_require__(8995);
-const path = __importStar(__nccwpck_require__(6760));
-const errors_1 = __nccwpck_require__(6677);
-// Hidden from ncc's static analysis: sharp is native and stays out of the bundles (scripts/build.ts EXTERNALS).
-const nodeRequire = eval('require');
-let cached;
-/**
- * sharp, loaded on first use: from MLSHIP_SHARP_PATH (a package folder or an `npm install --prefix` folder) when
- * set, else by ordinary resolution. Resolves the package's main entry, since sharp's `exports` map does not
- * expose package.json.
- */
-function loadSharp(env = process.env) {
-    if (cached)
-        return cached;
-    const location = env.MLSHIP_SHARP_PATH;
-    try {
-        const mod = location ? (0, node_module_1.createRequire)(path.join(path.resolve(location), 'noop.js'))(findIn(location)) : nodeRequire('sharp');
-        cached = (typeof mod === 'function' ? mod : mod.default);
-        return cached;
-    }
-    catch (error) {
-        throw new errors_1.StepError(`The image library sharp cannot be loaded${location ? ` from MLSHIP_SHARP_PATH=${location}` : ''}: ${error.message.split('\n')[0]}`, {
-            hint: 'Run "npm install --prefix <folder> sharp" on the runner and set MLSHIP_SHARP_PATH to that folder.',
-            cause: error,
-        });
-    }
-}
-/** The folder itself when it is the sharp package, else its node_modules/sharp. */
-function findIn(location) {
-    const abs = path.resolve(location);
-    return path.basename(abs) === 'sharp' ? abs : path.join(abs, 'node_modules', 'sharp');
-}
-
-
-/***/ }),
-
 /***/ 3794:
 /***/ ((__unused_webpack_module, exports) => {
 
@@ -26538,7 +26610,7 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.validateDataset = validateDataset;
 const path = __importStar(__nccwpck_require__(6760));
 const errors_1 = __nccwpck_require__(6677);
-const sharp_1 = __nccwpck_require__(7813);
+const sharp_loader_1 = __nccwpck_require__(9065);
 const checks_1 = __nccwpck_require__(8152);
 const dataset_1 = __nccwpck_require__(8409);
 const distribution_1 = __nccwpck_require__(6619);
@@ -26661,7 +26733,7 @@ async function validateDataset(options, hooks = {}) {
  */
 function optionalSharp(hooks) {
     try {
-        return (0, sharp_1.loadSharp)();
+        return (0, sharp_loader_1.loadSharp)();
     }
     catch (error) {
         if (!(0, errors_1.isStepError)(error))
