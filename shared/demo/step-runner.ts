@@ -46,7 +46,7 @@ export class DemoStepRunner {
     this.sections.push(section);
     if (!outcome.ok) {
       this.print(`${prefix} failed (${seconds.toFixed(1)} s)\n${indent(outcome.message)}\n    log: ${logFile}`);
-      if (!options.mayFail) throw new DemoFailure(`${label} failed`);
+      if (!options.mayFail) throw new DemoFailure(`${label} failed: ${outcome.message}`);
       return { outputs: {}, section };
     }
     this.print(`${prefix} ok (${seconds.toFixed(1)} s)`);
