@@ -1,10 +1,21 @@
-import { createHash } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { buildPackage, generateSigningKeyPair } from '../../../shared/package';
+import { buildPackage } from '../../../shared/package';
 import { segmentationModel, writeModel } from '../../package/onnx-fixture';
 
-export const KEYS = generateSigningKeyPair();
+/**
+ * A fixed Ed25519 test key (PKCS#8 DER of a constant seed), so packages, and with them the rollout salt derived
+ * from their sha256, are the same on every run: which devices fall in a 10% rollout is then reproducible rather
+ * than a fresh binomial draw (sd ≈ 2.1 points for 200 devices) each time the tests run.
+ */
+function fixedKeyPair(seed: string): { privateKeyPem: string; publicKeyPem: string } {
+  const der = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), createHash('sha256').update(seed).digest()]);
+  const key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  return { privateKeyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString(), publicKeyPem: createPublicKey(key).export({ type: 'spki', format: 'pem' }).toString() };
+}
+
+export const KEYS = fixedKeyPair('mlship test release key');
 
 /**
  * A real signed device package (build-device-package's builder) around a tiny ONNX model whose weights are
