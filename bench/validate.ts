@@ -1,7 +1,8 @@
 /**
  * Benchmark of validate-data on a generated COCO dataset of 1024×1024 PNGs (~15 boxes each):
- *   node -r esbuild-register bench/validate.ts [--images 20000] [--annotations-mb 200] [--threads 0] [--keep]
- * (or MLSHIP_BENCH_IMAGES / MLSHIP_BENCH_ANNOTATIONS_MB). Prints a markdown table:
+ *   node -r esbuild-register bench/validate.ts [--images 20000] [--size 1024] [--annotations-mb 200] [--threads 0] [--keep]
+ * (or MLSHIP_BENCH_IMAGES / MLSHIP_BENCH_SIZE / MLSHIP_BENCH_ANNOTATIONS_MB). A small --size (e.g. 64) makes a
+ * quick run that isolates the per-image and per-annotation costs from the image bytes. Prints a markdown table:
  *   - header checks + hashing (validate-data's probe pass) on the full set and on a quarter of it, with images/s,
  *     MB/s and the peak RSS of a fresh process each, to show memory does not grow with the image bytes;
  *   - sha256sum over the same image files, one process and one per core, as the disk + sha256 reference;
@@ -18,16 +19,18 @@ import { Findings } from '../shared/validate/checks';
 import { loadCoco } from '../shared/validate/formats/coco';
 import { validateDataset } from '../shared/validate/validate';
 
-const SIZE = 1024;
-const BOXES = 15;
-const CATEGORIES = 10;
-const DISTINCT = 8;
-
 function arg(name: string, env: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
   const raw = i !== -1 ? process.argv[i + 1] : process.env[env];
   return raw === undefined ? fallback : Number(raw);
 }
+
+const SIZE = arg('size', 'MLSHIP_BENCH_SIZE', 1024);
+const BOXES = 15;
+/** Box sides up to 208 px on a 1024 px image, scaled with --size. */
+const MAX_BOX = Math.round((SIZE * 200) / 1024);
+const CATEGORIES = 10;
+const DISTINCT = 8;
 
 /** Deterministic pseudo-random numbers, so every run generates the same dataset. */
 function lcg(seed: number): () => number {
@@ -90,8 +93,8 @@ function generate(dir: string, images: number): { bytes: number; files: string[]
     const image = { id: i + 1, file_name: name, width: SIZE, height: SIZE };
     const annotations = [];
     for (let b = 0; b < BOXES; b++) {
-      const w = 8 + Math.floor(rnd() * 200);
-      const h = 8 + Math.floor(rnd() * 200);
+      const w = 8 + Math.floor(rnd() * MAX_BOX);
+      const h = 8 + Math.floor(rnd() * MAX_BOX);
       const x = Math.floor(rnd() * (SIZE - w));
       const y = Math.floor(rnd() * (SIZE - h));
       annotations.push({ id: annId++, image_id: i + 1, category_id: 1 + ((i + b) % CATEGORIES), bbox: [x, y, w, h], area: w * h, iscrowd: 0 });
@@ -124,7 +127,7 @@ function generateLargeAnnotations(file: string, mb: number): number {
   let written = 0;
   const put = (s: string) => (written += fs.writeSync(fd, s));
   put('{"categories":' + JSON.stringify(emptyDoc().categories) + ',"images":[');
-  for (let i = 0; i < images; i++) put((i ? ',' : '') + JSON.stringify({ id: i + 1, file_name: `img_${String(i).padStart(6, '0')}.png`, width: SIZE, height: SIZE }));
+  for (let i = 0; i < images; i++) put((i ? ',' : '') + JSON.stringify({ id: i + 1, file_name: `img_${String(i).padStart(6, '0')}.png`, width: 1024, height: 1024 }));
   put('],"annotations":[');
   let id = 1;
   while (written < mb * 1e6) {

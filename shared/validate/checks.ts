@@ -96,6 +96,24 @@ export class Findings {
     this.examples.set(id, list);
   }
 
+  /**
+   * A fresh collector with the same limits. A loader reports into one and hands it over with `absorb` only
+   * when its file turned out readable, so a syntax error near the end does not come with half a file's findings.
+   */
+  scope(): Findings {
+    return new Findings(this.maxExamples, this.severities);
+  }
+
+  absorb(other: Findings): void {
+    for (const id of other.evaluated) this.evaluated.add(id);
+    for (const [id, count] of other.counts) this.counts.set(id, this.count(id) + count);
+    for (const [id, examples] of other.examples) {
+      const list = this.examples.get(id) ?? [];
+      list.push(...examples.slice(0, Math.max(0, this.maxExamples - list.length)));
+      this.examples.set(id, list);
+    }
+  }
+
   count(id: CheckId): number {
     return this.counts.get(id) ?? 0;
   }

@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import type { Example, Findings } from './checks';
 import type { ImageHeader } from './image-header';
 
@@ -44,8 +45,8 @@ export interface ProbedImage {
 }
 
 export interface FinishContext {
-  /** Header of every readable image, by absolute path. */
-  probed: ReadonlyMap<string, ProbedImage>;
+  /** Header of a readable image, by absolute path; undefined when it was missing or broken. */
+  probed(file: string): ProbedImage | undefined;
 }
 
 export interface LoadedSplit {
@@ -102,6 +103,17 @@ export class StatsBuilder {
 
 /** Where a finding is, minus the message. */
 export type Where = Omit<Example, 'message' | 'value' | 'field'> & { field?: string };
+
+/**
+ * Absolute path of a file named in an annotation. path.resolve returns a tree of string pieces (a V8 cons
+ * string) that costs several times the flat string; a path is kept for every image, so it is flattened here
+ * (a numeric conversion flattens a string in place; the tree is then dropped by the next GC).
+ */
+export function resolveFile(root: string, name: string): string {
+  const resolved = path.resolve(root, name);
+  void Number(resolved);
+  return resolved;
+}
 
 export function resolveImagesRoot(template: string | undefined, split: SplitName): string | undefined {
   return template?.split('{split}').join(split);

@@ -36,18 +36,27 @@ export interface MeasuredImage {
 const DECODABLE = new Set(['png', 'jpeg', 'tiff', 'webp']);
 
 /** `sharp` undefined: sizes only (the sample is reported as 0 images). */
-export async function measureProperties(images: readonly MeasuredImage[], sampleSize: number, concurrency: number, sharp: Sharp | undefined, signal?: AbortSignal): Promise<SplitProperties> {
+export async function measureProperties(images: Iterable<MeasuredImage>, sampleSize: number, concurrency: number, sharp: Sharp | undefined, signal?: AbortSignal): Promise<SplitProperties> {
   const sizeBins: Record<string, number> = {};
-  for (const { header } of images) {
+  const widths: number[] = [];
+  const heights: number[] = [];
+  // The sample: distinct decodable images with the smallest sha256, kept sorted while the images go by, so
+  // only `sampleSize` of them are held however large the split is.
+  const sample: MeasuredImage[] = [];
+  const limit = sharp ? sampleSize : 0;
+  for (const im of images) {
+    const { header } = im;
     const bin = (Math.round(2 * Math.log2(header.width * header.height)) / 2).toFixed(1);
     sizeBins[bin] = (sizeBins[bin] ?? 0) + 1;
+    widths.push(header.width);
+    heights.push(header.height);
+    if (limit === 0 || !DECODABLE.has(header.format) || header.truncated) continue;
+    if (sample.length === limit && im.sha256 >= sample[limit - 1].sha256) continue;
+    const at = lowerBound(sample, im.sha256);
+    if (sample[at]?.sha256 === im.sha256) continue;
+    sample.splice(at, 0, im);
+    if (sample.length > limit) sample.pop();
   }
-  const seen = new Set<string>();
-  const sample = [...images]
-    .filter((im) => DECODABLE.has(im.header.format) && !im.header.truncated)
-    .sort((a, b) => (a.sha256 < b.sha256 ? -1 : a.sha256 > b.sha256 ? 1 : 0))
-    .filter((im) => !seen.has(im.sha256) && seen.add(im.sha256))
-    .slice(0, sharp ? sampleSize : 0);
   const measured = await mapLimit(sample, concurrency, async (im) => {
     signal?.throwIfAborted();
     return luminance(sharp as Sharp, im.path);
@@ -56,9 +65,9 @@ export async function measureProperties(images: readonly MeasuredImage[], sample
   const means = ok.map((m) => m.mean);
   const stds = ok.map((m) => m.std);
   return {
-    images: images.length,
-    width: round(meanStd(images.map((im) => im.header.width))),
-    height: round(meanStd(images.map((im) => im.header.height))),
+    images: widths.length,
+    width: round(meanStd(widths)),
+    height: round(meanStd(heights)),
     sizeBins,
     sample: ok.length,
     brightness: round(meanStd(means)),
@@ -66,6 +75,18 @@ export async function measureProperties(images: readonly MeasuredImage[], sample
     brightnessBins: histogram(means, 16, 0, 1),
     contrastBins: histogram(stds, 16, 0, 0.5),
   };
+}
+
+/** First index whose sha256 is not below `sha256`, in a list sorted by it. */
+function lowerBound(sorted: readonly MeasuredImage[], sha256: string): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid].sha256 < sha256) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** Mean and std of the 8-bit luminance, scaled to [0, 1]; undefined when sharp cannot decode the file. */

@@ -48,7 +48,7 @@ export function stemKey(root: string, file: string): string {
 }
 
 /** Writes through a temporary file and a rename, so readers never see half a file. */
-export async function writeFileAtomic(file: string, data: string): Promise<void> {
+export async function writeFileAtomic(file: string, data: string | Iterable<string>): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true });
   const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {

@@ -37,23 +37,27 @@ export interface HashedFile {
   sha256: string;
 }
 
-/** Builds the manifest from hashed files; a file listed twice in one split counts once. */
-export function buildManifest(files: readonly HashedFile[]): DatasetManifest {
-  const root = commonRoot(files.map((f) => f.path));
+/**
+ * Builds the manifest from hashed files; a file listed twice in one split counts once. `files` is walked twice
+ * (common root, then entries), so a caller can pass a generator-backed iterable instead of a list.
+ */
+export function buildManifest(files: Iterable<HashedFile>): DatasetManifest {
+  const root = commonRoot(files);
   const splits: Record<string, ManifestFile[]> = {};
-  const seen = new Set<string>();
-  for (const f of files) {
-    const rel = path.relative(root, f.path).split(path.sep).join('/');
-    const key = `${f.split}\0${rel}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    (splits[f.split] ??= []).push({ path: rel, size: f.size, sha256: f.sha256, role: f.role });
-  }
+  for (const f of files) (splits[f.split] ??= []).push({ path: path.relative(root, f.path).split(path.sep).join('/'), size: f.size, sha256: f.sha256, role: f.role });
   const sorted: Record<string, ManifestFile[]> = {};
-  for (const split of Object.keys(splits).sort(compareCodePoints)) sorted[split] = splits[split].sort((a, b) => compareCodePoints(a.path, b.path));
-  const all = Object.values(sorted).flat();
-  const bytes = all.reduce((sum, f) => sum + f.size, 0);
-  return { version: 1, algorithm: 'sha256', digest: manifestDigest(sorted), files: all.length, bytes, splits: sorted };
+  let count = 0;
+  let bytes = 0;
+  for (const split of Object.keys(splits).sort(compareCodePoints)) {
+    const list = splits[split].sort((a, b) => compareCodePoints(a.path, b.path));
+    // Listed twice (two annotations naming one file): the copies are next to each other once sorted.
+    sorted[split] = list.filter((f, i) => i === 0 || list[i - 1].path !== f.path);
+    for (const f of sorted[split]) {
+      count++;
+      bytes += f.size;
+    }
+  }
+  return { version: 1, algorithm: 'sha256', digest: manifestDigest(sorted), files: count, bytes, splits: sorted };
 }
 
 /**
@@ -71,18 +75,38 @@ export function manifestDigest(splits: Readonly<Record<string, readonly Manifest
 }
 
 /** Deepest folder that holds every path. */
-export function commonRoot(paths: readonly string[]): string {
-  if (paths.length === 0) return path.resolve('.');
-  let root = path.dirname(path.resolve(paths[0]));
-  for (const p of paths) {
-    const abs = path.resolve(p);
+export function commonRoot(files: Iterable<string | { path: string }>): string {
+  let root: string | undefined;
+  for (const entry of files) {
+    const abs = path.resolve(typeof entry === 'string' ? entry : entry.path);
+    if (root === undefined) root = path.dirname(abs);
     while (abs !== root && !abs.startsWith(root.endsWith(path.sep) ? root : root + path.sep)) root = path.dirname(root);
   }
-  return root;
+  return root ?? path.resolve('.');
 }
 
+/** Writes the manifest as `JSON.stringify(manifest, null, 2)` would, in pieces, never as one string per dataset. */
 export async function writeManifest(file: string, manifest: DatasetManifest): Promise<void> {
-  await writeFileAtomic(file, JSON.stringify(manifest, null, 2) + '\n');
+  await writeFileAtomic(file, manifestText(manifest));
+}
+
+export function* manifestText(manifest: DatasetManifest): Generator<string> {
+  const { splits, ...head } = manifest;
+  const names = Object.keys(splits);
+  let out = `${JSON.stringify(head, null, 2).slice(0, -2)},\n  "splits": {`;
+  for (const [i, name] of names.entries()) {
+    const files = splits[name];
+    out += `${i ? ',' : ''}\n    ${JSON.stringify(name)}: [`;
+    for (const [k, f] of files.entries()) {
+      out += `${k ? ',' : ''}\n      ${JSON.stringify(f, null, 2).split('\n').join('\n      ')}`;
+      if (out.length >= 1 << 16) {
+        yield out;
+        out = '';
+      }
+    }
+    out += files.length ? '\n    ]' : ']';
+  }
+  yield out + (names.length ? '\n  }\n}\n' : '}\n}\n');
 }
 
 /**

@@ -5,10 +5,10 @@ import { loadSharp } from '../preprocess/sharp-loader';
 import type { ProgressReport } from '../core/host';
 import type { CheckId, Severity } from './checks';
 import { Findings } from './checks';
-import type { DataFile, DatasetFormat, LoadedDataset, LoadedSplit, LoaderContext, LoadOptions, ProbedImage, SplitName } from './dataset';
+import type { DataFile, DatasetFormat, ImageRef, LoadedDataset, LoadedSplit, LoaderContext, LoadOptions, ProbedImage, SplitName } from './dataset';
 import { parseClassList, SPLITS } from './dataset';
 import { checkDistribution } from './distribution';
-import type { DriftThresholds } from './drift';
+import type { DriftThresholds, MeasuredImage } from './drift';
 import { compareDrift, measureProperties, readBaseline } from './drift';
 import { defaultThreads, probeFiles } from './file-pool';
 import { displayPath } from './files';
@@ -79,29 +79,17 @@ export async function validateDataset(options: ValidateOptions, hooks: ValidateH
   const dataset = await loadDataset(options, ctx);
   for (const s of dataset.splits) hooks.info?.(`${s.split}: ${s.stats.images} images, ${s.stats.annotations} ${dataset.format === 'segmentation' ? 'masks' : 'labels'}`);
 
-  // One streaming pass over every file: sha256 for leakage and the fingerprint, header checks for images.
   const refs = dataset.splits.flatMap((s) => s.images);
-  const imagePaths = [...new Set(refs.map((r) => r.path))];
-  const dataFiles = [...new Set([...dataset.splits.flatMap((s) => s.files), ...dataset.sharedFiles].map((f) => f.path))];
-  const records = new Map<string, ImageRecord>();
-  const digests = new Map<string, { size: number; sha256: string }>();
-  const jobs = [...imagePaths.map((p) => ({ path: p, head: true })), ...dataFiles.map((p) => ({ path: p, head: false }))];
-  const every = Math.max(1, Math.floor(jobs.length / 200));
-  const onProgress = (done: number, total: number) => {
-    if (done % every === 0 || done === total) hooks.progress?.({ label: 'hash and check headers', done, total, unit: 'items' });
-  };
-  await probeFiles(jobs, { threads, signal: hooks.signal, onProgress }, (probe, index) => {
-    if (jobs[index].head) records.set(probe.path, interpretProbe(probe));
-    else if (probe.error) throw new StepError(`Cannot read ${display(probe.path)} (${probe.error.code}) while fingerprinting it.`, { hint: 'Keep the dataset unchanged while the step runs.', file: display(probe.path) });
-    else digests.set(probe.path, { size: probe.size ?? 0, sha256: probe.sha256 ?? '' });
-  });
+  const { records, digests } = await probeDataset(dataset, refs, threads, hooks, display);
 
   if (options.fullDecode) {
     await decodeImages(refs, records, threads, (done, total) => hooks.progress?.({ label: 'decode images', done, total, unit: 'items' }), hooks.signal);
   }
   checkImages(refs, records, findings, display);
-  const probed = new Map<string, ProbedImage>();
-  for (const [p, r] of records) if (!r.problem) probed.set(p, { header: r.header, sha256: r.sha256 });
+  const probed = (file: string): ProbedImage | undefined => {
+    const r = records.get(file);
+    return r && !r.problem ? r : undefined;
+  };
   for (const s of dataset.splits) await s.finish?.({ probed });
 
   checkLeakage(refs, records, findings, display);
@@ -110,31 +98,27 @@ export async function validateDataset(options: ValidateOptions, hooks: ValidateH
   const sharp = options.sampleSize > 0 ? optionalSharp(hooks) : undefined;
   const splits: Record<string, SplitReport> = {};
   for (const s of dataset.splits) {
-    const seen = new Set<string>();
-    const measurable = s.images.flatMap((r) => {
-      const record = records.get(r.path);
-      if (r.role !== 'image' || seen.has(r.path) || !record?.header || !record.sha256 || record.problem) return [];
-      seen.add(r.path);
-      return [{ path: r.path, header: record.header, sha256: record.sha256 }];
-    });
-    splits[s.split] = { ...s.stats, properties: await measureProperties(measurable, options.sampleSize, threads, sharp, hooks.signal) };
+    splits[s.split] = { ...s.stats, properties: await measureProperties(measurable(s, records), options.sampleSize, threads, sharp, hooks.signal) };
   }
-
   let drift: ValidationReport['drift'];
   if (options.baseline) {
     const baseline = await readBaseline(options.baseline, display(options.baseline));
     drift = { baseline: display(options.baseline), thresholds: options.drift, splits: compareDrift({ splits }, baseline, options.drift, findings) };
   }
 
-  const hashed: HashedFile[] = [];
-  for (const s of dataset.splits) {
-    for (const ref of s.images) {
-      const r = records.get(ref.path);
-      if (r?.sha256 !== undefined && r.size !== undefined) hashed.push({ split: s.split, role: ref.role, path: ref.path, size: r.size, sha256: r.sha256 });
-    }
-    for (const f of s.files) pushFile(hashed, s.split, f, digests);
-  }
-  for (const f of dataset.sharedFiles) pushFile(hashed, 'shared', f, digests);
+  // Walked twice by buildManifest (common root, then entries) rather than copied into a list per image.
+  const hashed: Iterable<HashedFile> = {
+    *[Symbol.iterator]() {
+      for (const s of dataset.splits) {
+        for (const ref of s.images) {
+          const r = records.get(ref.path);
+          if (r?.sha256 !== undefined && r.size !== undefined) yield { split: s.split, role: ref.role, path: ref.path, size: r.size, sha256: r.sha256 };
+        }
+        for (const f of s.files) yield* digested(s.split, f, digests);
+      }
+      for (const f of dataset.sharedFiles) yield* digested('shared', f, digests);
+    },
+  };
   const manifest = buildManifest(hashed);
 
   const checks = findings.results();
@@ -159,6 +143,28 @@ export async function validateDataset(options: ValidateOptions, hooks: ValidateH
 }
 
 /**
+ * One streaming pass over every file: sha256 for leakage and the fingerprint, header checks for images. The
+ * job list lives only as long as this call; what is kept per image is its record.
+ */
+async function probeDataset(dataset: LoadedDataset, refs: readonly ImageRef[], threads: number, hooks: ValidateHooks, display: (file: string) => string) {
+  const imagePaths = [...new Set(refs.map((r) => r.path))];
+  const dataFiles = [...new Set([...dataset.splits.flatMap((s) => s.files), ...dataset.sharedFiles].map((f) => f.path))];
+  const records = new Map<string, ImageRecord>();
+  const digests = new Map<string, { size: number; sha256: string }>();
+  const jobs = [...imagePaths.map((p) => ({ path: p, head: true })), ...dataFiles.map((p) => ({ path: p, head: false }))];
+  const every = Math.max(1, Math.floor(jobs.length / 200));
+  const onProgress = (done: number, total: number) => {
+    if (done % every === 0 || done === total) hooks.progress?.({ label: 'hash and check headers', done, total, unit: 'items' });
+  };
+  await probeFiles(jobs, { threads, signal: hooks.signal, onProgress }, (probe, index) => {
+    if (jobs[index].head) records.set(probe.path, interpretProbe(probe));
+    else if (probe.error) throw new StepError(`Cannot read ${display(probe.path)} (${probe.error.code}) while fingerprinting it.`, { hint: 'Keep the dataset unchanged while the step runs.', file: display(probe.path) });
+    else digests.set(probe.path, { size: probe.size ?? 0, sha256: probe.sha256 ?? '' });
+  });
+  return { records, digests };
+}
+
+/**
  * Brightness and contrast need pixel decoding (sharp, a native module the bundled actions load at run time).
  * Without it the integrity checks still run in full; only the sampled image statistics are left out, and the
  * log says so.
@@ -173,9 +179,20 @@ function optionalSharp(hooks: ValidateHooks): Sharp | undefined {
   }
 }
 
-function pushFile(out: HashedFile[], split: string, file: DataFile, digests: ReadonlyMap<string, { size: number; sha256: string }>): void {
+function* digested(split: string, file: DataFile, digests: ReadonlyMap<string, { size: number; sha256: string }>): Generator<HashedFile> {
   const d = digests.get(file.path);
-  if (d) out.push({ split, role: file.role, path: file.path, size: d.size, sha256: d.sha256 });
+  if (d) yield { split, role: file.role, path: file.path, size: d.size, sha256: d.sha256 };
+}
+
+/** A split's measurable images, each file once, made as they are read rather than kept in a list. */
+function* measurable(split: LoadedSplit, records: ReadonlyMap<string, ImageRecord>): Generator<MeasuredImage> {
+  const seen = new Set<string>();
+  for (const r of split.images) {
+    const record = records.get(r.path);
+    if (r.role !== 'image' || !record?.header || !record.sha256 || record.problem || seen.has(r.path)) continue;
+    seen.add(r.path);
+    yield { path: r.path, header: record.header, sha256: record.sha256 };
+  }
 }
 
 async function loadDataset(options: ValidateOptions, ctx: LoaderContext): Promise<LoadedDataset> {

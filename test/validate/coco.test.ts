@@ -25,6 +25,56 @@ describe('COCO: a clean dataset', () => {
   });
 });
 
+describe('COCO: large files are streamed', () => {
+  /** The train file in the member order pycocotools writes (categories last), with `extra` annotations on its images. */
+  function writeLarge(set: ReturnType<typeof cocoDataset>, extra: number, edit: (annotations: Record<string, unknown>[]) => void = () => undefined, tail = ''): string {
+    const doc = set.docs.train;
+    const annotations: Record<string, unknown>[] = doc.annotations.map((a) => ({ ...a }));
+    for (let i = 0; i < extra; i++) annotations.push({ id: 1000 + i, image_id: 1 + (i % 4), category_id: 1 + (i % 2), bbox: [1 + (i % 7), 2, 10, 8], area: 80, iscrowd: 0 });
+    edit(annotations);
+    const text = `{"info": {"description": "large"}, "licenses": [], "images": ${JSON.stringify(doc.images, null, 1)},\n "annotations": [\n${annotations.map((a) => JSON.stringify(a)).join(',\n')}\n],\n "categories": ${JSON.stringify(doc.categories)}${tail}}`;
+    fs.writeFileSync(set.train, text);
+    expect(text.length).toBeGreaterThan(4 * 65536);
+    return text;
+  }
+
+  it('finds defects anywhere in a file of many slices, with categories after the annotations', async () => {
+    const set = cocoDataset(temp.make());
+    writeLarge(set, 5000, (annotations) => {
+      annotations[4000].bbox = [50, 40, 30, 30];
+      annotations[4500].category_id = 9;
+      annotations[annotations.length - 1].id = 1000;
+    });
+    const report = await validateCoco(set);
+    expect(found(report)).toEqual({ 'geometry.box-outside': 1, 'coco.unknown-category': 1, 'coco.duplicate-annotation-id': 1 });
+    expect(firstExample(report, 'geometry.box-outside')).toMatchObject({ split: 'train', file: 'annotations/train.json', id: 4992, field: 'bbox', value: [50, 40, 30, 30] });
+    expect(firstExample(report, 'coco.unknown-category')).toMatchObject({ id: 5492, field: 'category_id', value: 9 });
+    expect(firstExample(report, 'coco.duplicate-annotation-id')).toMatchObject({ id: 1000, field: 'id', value: 1000 });
+    // 8 clean annotations + 5000 added, less the cat box whose category became unknown.
+    expect(report.splits.train).toMatchObject({ images: 4, annotations: 5007, unlabeledImages: 0, classCounts: { cat: 2503, dog: 2504 }, imagesPerClass: { cat: 4, dog: 4 } });
+  });
+
+  it('a syntax error at the end of a large file is the only finding for it, at its line and column', async () => {
+    const set = cocoDataset(temp.make());
+    const text = writeLarge(set, 5000, (annotations) => (annotations[10].bbox = [50, 40, 30, 30]), ',\n "licenses": [1, 2,]');
+    const report = await validateCoco(set);
+    expect(found(report)).toEqual({ 'structure.parse-error': 1 });
+    const at = text.lastIndexOf(']');
+    const position = { line: text.slice(0, at).split('\n').length, column: at - text.lastIndexOf('\n', at) };
+    expect(position.line).toBeGreaterThan(5000);
+    expect(firstExample(report, 'structure.parse-error')).toMatchObject({ split: 'train', file: 'annotations/train.json', ...position, message: expect.stringContaining('"]" where a value was expected') });
+    // Nothing of the unreadable file is used: its images are not hashed into the fingerprint.
+    expect(report.fingerprint.files).toBe(2 + 2);
+  });
+
+  it('structure.schema when a member is not an array, naming what it is', async () => {
+    const set = cocoDataset(temp.make());
+    fs.writeFileSync(set.val, JSON.stringify({ images: { id: 1 }, annotations: [], categories: [] }));
+    const report = await validateCoco(set);
+    expect(check(report, 'structure.schema').examples).toEqual([expect.objectContaining({ split: 'val', field: 'images', value: 'object', message: '"images" must be an array' })]);
+  });
+});
+
 describe('COCO: structure', () => {
   it('structure.parse-error gives the line and column of the syntax error', async () => {
     const set = cocoDataset(temp.make());

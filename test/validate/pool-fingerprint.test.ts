@@ -5,8 +5,8 @@ import { PNG } from 'pngjs';
 import sharp from 'sharp';
 import { hashFiles, probeFiles } from '../../shared/validate/file-pool';
 import type { FileProbe } from '../../shared/validate/file-pool';
-import { buildManifest, fingerprintDataset, manifestDigest } from '../../shared/validate/fingerprint';
-import type { HashedFile } from '../../shared/validate/fingerprint';
+import { buildManifest, fingerprintDataset, manifestDigest, manifestText, writeManifest } from '../../shared/validate/fingerprint';
+import type { DatasetManifest, HashedFile } from '../../shared/validate/fingerprint';
 import { interpretProbe } from '../../shared/validate/image-checks';
 import { walkPngChunks } from '../../shared/validate/image-header';
 import { parseJsonText, positionAt, readTextFile } from '../../shared/validate/json-text';
@@ -117,6 +117,23 @@ describe('dataset fingerprint', () => {
     expect(buildManifest(files.map((f, i) => (i === 0 ? { ...f, sha256: sha('bbc') } : f))).digest).not.toBe(digest);
     expect(buildManifest(files.map((f, i) => (i === 0 ? { ...f, split: 'test' } : f))).digest).not.toBe(digest);
     expect(manifestDigest(buildManifest(files).splits)).toBe(digest);
+  });
+
+  it('writeManifest writes what JSON.stringify would, in pieces, for empty, small and many-file manifests', async () => {
+    const dir = temp.make();
+    const many: HashedFile[] = Array.from({ length: 3000 }, (_, i) => ({ split: i % 3 ? 'train' : 'test', role: 'image', path: `/d/img "${i}".png`, size: i, sha256: sha(String(i)) }));
+    const cases: [string, DatasetManifest][] = [
+      ['empty', buildManifest([])],
+      ['small', buildManifest(files)],
+      ['many', buildManifest(many)],
+      ['empty split', { ...buildManifest(files), splits: { train: [], val: buildManifest(files).splits.val } }],
+    ];
+    for (const [name, manifest] of cases) {
+      const file = path.join(dir, `${name}.json`);
+      await writeManifest(file, manifest);
+      expect(fs.readFileSync(file, 'utf8')).toBe(JSON.stringify(manifest, null, 2) + '\n');
+    }
+    expect([...manifestText(buildManifest(many))].length).toBeGreaterThan(3);
   });
 
   it('validate-data gives the same digest for a copy written in another order elsewhere, and a new one after a change', async () => {

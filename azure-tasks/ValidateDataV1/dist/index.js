@@ -23719,6 +23719,24 @@ class Findings {
             list.push(compactExample(example));
         this.examples.set(id, list);
     }
+    /**
+     * A fresh collector with the same limits. A loader reports into one and hands it over with `absorb` only
+     * when its file turned out readable, so a syntax error near the end does not come with half a file's findings.
+     */
+    scope() {
+        return new Findings(this.maxExamples, this.severities);
+    }
+    absorb(other) {
+        for (const id of other.evaluated)
+            this.evaluated.add(id);
+        for (const [id, count] of other.counts)
+            this.counts.set(id, this.count(id) + count);
+        for (const [id, examples] of other.examples) {
+            const list = this.examples.get(id) ?? [];
+            list.push(...examples.slice(0, Math.max(0, this.maxExamples - list.length)));
+            this.examples.set(id, list);
+        }
+    }
     count(id) {
         return this.counts.get(id) ?? 0;
     }
@@ -23767,14 +23785,49 @@ function compactValue(value, depth) {
 /***/ }),
 
 /***/ 8409:
-/***/ ((__unused_webpack_module, exports) => {
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
 "use strict";
 
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.StatsBuilder = exports.SPLITS = void 0;
+exports.resolveFile = resolveFile;
 exports.resolveImagesRoot = resolveImagesRoot;
 exports.parseClassList = parseClassList;
+const path = __importStar(__nccwpck_require__(6760));
 exports.SPLITS = ['train', 'val', 'test'];
 /** Counts instances per class while a loader walks its images. */
 class StatsBuilder {
@@ -23792,6 +23845,16 @@ class StatsBuilder {
     }
 }
 exports.StatsBuilder = StatsBuilder;
+/**
+ * Absolute path of a file named in an annotation. path.resolve returns a tree of string pieces (a V8 cons
+ * string) that costs several times the flat string; a path is kept for every image, so it is flattened here
+ * (a numeric conversion flattens a string in place; the tree is then dropped by the next GC).
+ */
+function resolveFile(root, name) {
+    const resolved = path.resolve(root, name);
+    void Number(resolved);
+    return resolved;
+}
 function resolveImagesRoot(template, split) {
     return template?.split('{split}').join(split);
 }
@@ -23921,16 +23984,29 @@ const DECODABLE = new Set(['png', 'jpeg', 'tiff', 'webp']);
 /** `sharp` undefined: sizes only (the sample is reported as 0 images). */
 async function measureProperties(images, sampleSize, concurrency, sharp, signal) {
     const sizeBins = {};
-    for (const { header } of images) {
+    const widths = [];
+    const heights = [];
+    // The sample: distinct decodable images with the smallest sha256, kept sorted while the images go by, so
+    // only `sampleSize` of them are held however large the split is.
+    const sample = [];
+    const limit = sharp ? sampleSize : 0;
+    for (const im of images) {
+        const { header } = im;
         const bin = (Math.round(2 * Math.log2(header.width * header.height)) / 2).toFixed(1);
         sizeBins[bin] = (sizeBins[bin] ?? 0) + 1;
+        widths.push(header.width);
+        heights.push(header.height);
+        if (limit === 0 || !DECODABLE.has(header.format) || header.truncated)
+            continue;
+        if (sample.length === limit && im.sha256 >= sample[limit - 1].sha256)
+            continue;
+        const at = lowerBound(sample, im.sha256);
+        if (sample[at]?.sha256 === im.sha256)
+            continue;
+        sample.splice(at, 0, im);
+        if (sample.length > limit)
+            sample.pop();
     }
-    const seen = new Set();
-    const sample = [...images]
-        .filter((im) => DECODABLE.has(im.header.format) && !im.header.truncated)
-        .sort((a, b) => (a.sha256 < b.sha256 ? -1 : a.sha256 > b.sha256 ? 1 : 0))
-        .filter((im) => !seen.has(im.sha256) && seen.add(im.sha256))
-        .slice(0, sharp ? sampleSize : 0);
     const measured = await (0, files_1.mapLimit)(sample, concurrency, async (im) => {
         signal?.throwIfAborted();
         return luminance(sharp, im.path);
@@ -23939,9 +24015,9 @@ async function measureProperties(images, sampleSize, concurrency, sharp, signal)
     const means = ok.map((m) => m.mean);
     const stds = ok.map((m) => m.std);
     return {
-        images: images.length,
-        width: round((0, statistics_1.meanStd)(images.map((im) => im.header.width))),
-        height: round((0, statistics_1.meanStd)(images.map((im) => im.header.height))),
+        images: widths.length,
+        width: round((0, statistics_1.meanStd)(widths)),
+        height: round((0, statistics_1.meanStd)(heights)),
         sizeBins,
         sample: ok.length,
         brightness: round((0, statistics_1.meanStd)(means)),
@@ -23949,6 +24025,19 @@ async function measureProperties(images, sampleSize, concurrency, sharp, signal)
         brightnessBins: (0, statistics_1.histogram)(means, 16, 0, 1),
         contrastBins: (0, statistics_1.histogram)(stds, 16, 0, 0.5),
     };
+}
+/** First index whose sha256 is not below `sha256`, in a list sorted by it. */
+function lowerBound(sorted, sha256) {
+    let lo = 0;
+    let hi = sorted.length;
+    while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (sorted[mid].sha256 < sha256)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
 }
 /** Mean and std of the 8-bit luminance, scaled to [0, 1]; undefined when sharp cannot decode the file. */
 async function luminance(sharp, file) {
@@ -24393,31 +24482,35 @@ exports.buildManifest = buildManifest;
 exports.manifestDigest = manifestDigest;
 exports.commonRoot = commonRoot;
 exports.writeManifest = writeManifest;
+exports.manifestText = manifestText;
 exports.fingerprintDataset = fingerprintDataset;
 const node_crypto_1 = __nccwpck_require__(7598);
 const path = __importStar(__nccwpck_require__(6760));
 const file_pool_1 = __nccwpck_require__(9214);
 const files_1 = __nccwpck_require__(6694);
 const errors_1 = __nccwpck_require__(6677);
-/** Builds the manifest from hashed files; a file listed twice in one split counts once. */
+/**
+ * Builds the manifest from hashed files; a file listed twice in one split counts once. `files` is walked twice
+ * (common root, then entries), so a caller can pass a generator-backed iterable instead of a list.
+ */
 function buildManifest(files) {
-    const root = commonRoot(files.map((f) => f.path));
+    const root = commonRoot(files);
     const splits = {};
-    const seen = new Set();
-    for (const f of files) {
-        const rel = path.relative(root, f.path).split(path.sep).join('/');
-        const key = `${f.split}\0${rel}`;
-        if (seen.has(key))
-            continue;
-        seen.add(key);
-        (splits[f.split] ??= []).push({ path: rel, size: f.size, sha256: f.sha256, role: f.role });
-    }
+    for (const f of files)
+        (splits[f.split] ??= []).push({ path: path.relative(root, f.path).split(path.sep).join('/'), size: f.size, sha256: f.sha256, role: f.role });
     const sorted = {};
-    for (const split of Object.keys(splits).sort(files_1.compareCodePoints))
-        sorted[split] = splits[split].sort((a, b) => (0, files_1.compareCodePoints)(a.path, b.path));
-    const all = Object.values(sorted).flat();
-    const bytes = all.reduce((sum, f) => sum + f.size, 0);
-    return { version: 1, algorithm: 'sha256', digest: manifestDigest(sorted), files: all.length, bytes, splits: sorted };
+    let count = 0;
+    let bytes = 0;
+    for (const split of Object.keys(splits).sort(files_1.compareCodePoints)) {
+        const list = splits[split].sort((a, b) => (0, files_1.compareCodePoints)(a.path, b.path));
+        // Listed twice (two annotations naming one file): the copies are next to each other once sorted.
+        sorted[split] = list.filter((f, i) => i === 0 || list[i - 1].path !== f.path);
+        for (const f of sorted[split]) {
+            count++;
+            bytes += f.size;
+        }
+    }
+    return { version: 1, algorithm: 'sha256', digest: manifestDigest(sorted), files: count, bytes, splits: sorted };
 }
 /**
  * sha256 over a canonical text: a version line, then one line per file in split and path order (code points,
@@ -24434,19 +24527,38 @@ function manifestDigest(splits) {
     return `sha256:${hash.digest('hex')}`;
 }
 /** Deepest folder that holds every path. */
-function commonRoot(paths) {
-    if (paths.length === 0)
-        return path.resolve('.');
-    let root = path.dirname(path.resolve(paths[0]));
-    for (const p of paths) {
-        const abs = path.resolve(p);
+function commonRoot(files) {
+    let root;
+    for (const entry of files) {
+        const abs = path.resolve(typeof entry === 'string' ? entry : entry.path);
+        if (root === undefined)
+            root = path.dirname(abs);
         while (abs !== root && !abs.startsWith(root.endsWith(path.sep) ? root : root + path.sep))
             root = path.dirname(root);
     }
-    return root;
+    return root ?? path.resolve('.');
 }
+/** Writes the manifest as `JSON.stringify(manifest, null, 2)` would, in pieces, never as one string per dataset. */
 async function writeManifest(file, manifest) {
-    await (0, files_1.writeFileAtomic)(file, JSON.stringify(manifest, null, 2) + '\n');
+    await (0, files_1.writeFileAtomic)(file, manifestText(manifest));
+}
+function* manifestText(manifest) {
+    const { splits, ...head } = manifest;
+    const names = Object.keys(splits);
+    let out = `${JSON.stringify(head, null, 2).slice(0, -2)},\n  "splits": {`;
+    for (const [i, name] of names.entries()) {
+        const files = splits[name];
+        out += `${i ? ',' : ''}\n    ${JSON.stringify(name)}: [`;
+        for (const [k, f] of files.entries()) {
+            out += `${k ? ',' : ''}\n      ${JSON.stringify(f, null, 2).split('\n').join('\n      ')}`;
+            if (out.length >= 1 << 16) {
+                yield out;
+                out = '';
+            }
+        }
+        out += files.length ? '\n    ]' : ']';
+    }
+    yield out + (names.length ? '\n  }\n}\n' : '}\n}\n');
 }
 /**
  * Fingerprint of any set of files or folders, for steps that record what data they used (train, package,
@@ -24522,74 +24634,198 @@ exports.loadCoco = loadCoco;
 const path = __importStar(__nccwpck_require__(6760));
 const geometry_1 = __nccwpck_require__(3457);
 const dataset_1 = __nccwpck_require__(8409);
+const id_sets_1 = __nccwpck_require__(3952);
+const json_sections_1 = __nccwpck_require__(4684);
 const json_text_1 = __nccwpck_require__(4175);
 const isObject = (v) => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isId = (v) => (typeof v === 'number' && Number.isFinite(v)) || (typeof v === 'string' && v !== '');
 const isPositiveInt = (v) => typeof v === 'number' && Number.isInteger(v) && v > 0;
+/** The members the checks read, in the order they must be read: annotations refer to the other two. */
+const MEMBERS = ['categories', 'images', 'annotations'];
 /**
- * One COCO instances file (detection boxes, polygons, RLE). The parsed document is walked once and dropped;
- * geometry is checked against the size each image entry declares, and the image files themselves are checked
- * against those sizes later from their headers.
+ * One COCO instances file (detection boxes, polygons, RLE), streamed: a first pass finds where categories,
+ * images and annotations lie, then each is parsed a slice at a time, categories and images first whatever
+ * their order in the file. Per annotation only bits are kept (its id, which classes its image has), so memory
+ * follows the number of images, not the size of the file. Geometry is checked against the size each image
+ * entry declares, and the image files themselves are checked against those sizes later from their headers.
  */
 async function loadCoco(split, file, ctx) {
     const { findings } = ctx;
     const shown = ctx.display(file);
-    const stats = new dataset_1.StatsBuilder();
-    const loaded = { split, images: [], files: [{ path: file, role: 'annotation' }], stats: stats.stats };
+    const loaded = { split, images: [], files: [{ path: file, role: 'annotation' }], stats: new dataset_1.StatsBuilder().stats };
     const result = { loaded, categories: [] };
     findings.ran('structure.parse-error', 'structure.schema', 'coco.duplicate-image-id', 'coco.duplicate-annotation-id', 'coco.duplicate-category-id', 'coco.unknown-image', 'coco.unknown-category');
     findings.ran('geometry.non-finite', 'geometry.box-degenerate', 'geometry.box-outside', 'geometry.polygon-too-few-points', 'geometry.polygon-outside', 'geometry.rle-size-mismatch');
     if (ctx.options.minBoxSize > 0)
         findings.ran('geometry.box-tiny');
-    const text = await (0, json_text_1.readTextFile)(file, (done, total) => ctx.progress(`read ${shown}`, done, total, 'bytes'), ctx.signal);
-    const parsed = (0, json_text_1.parseJsonText)(text);
-    if (!parsed.ok) {
-        findings.add('structure.parse-error', { split, file: shown, line: parsed.line, column: parsed.column, message: `invalid JSON at line ${parsed.line}, column ${parsed.column}: ${parsed.message}` });
-        loaded.unusable = true;
-        return result;
-    }
-    const doc = parsed.value;
     const base = { split, file: shown };
-    if (!isObject(doc)) {
-        findings.add('structure.schema', { ...base, field: '(root)', value: Array.isArray(doc) ? 'array' : typeof doc, message: 'a COCO file is an object with images, annotations and categories' });
+    const unusable = (failure) => {
+        findings.add('structure.parse-error', { ...base, line: failure.line, column: failure.column, message: `invalid JSON at line ${failure.line}, column ${failure.column}: ${failure.message}` });
+        loaded.unusable = true;
+        return result;
+    };
+    const scan = await (0, json_sections_1.scanSections)(file, { onProgress: (done, total) => ctx.progress(`read ${shown}`, done, total, 'bytes'), signal: ctx.signal });
+    if (scan.kind === 'other') {
+        // Not an object, so not COCO; read whole (such files are small) to tell a syntax error from a wrong shape.
+        const parsed = (0, json_text_1.parseJsonText)(await (0, json_text_1.readTextFile)(file, undefined, ctx.signal));
+        if (!parsed.ok)
+            return unusable(parsed);
+        findings.add('structure.schema', { ...base, field: '(root)', value: Array.isArray(parsed.value) ? 'array' : typeof parsed.value, message: 'a COCO file is an object with images, annotations and categories' });
         loaded.unusable = true;
         return result;
     }
-    const list = (key) => {
-        if (Array.isArray(doc[key]))
-            return doc[key];
-        findings.add('structure.schema', { ...base, field: key, value: doc[key] === undefined ? 'missing' : typeof doc[key], message: `"${key}" must be an array` });
-        return [];
-    };
-    const rawCategories = list('categories');
-    const rawImages = list('images');
-    const rawAnnotations = list('annotations');
-    const categories = new Map();
-    rawCategories.forEach((c, i) => {
+    if (scan.error)
+        return unusable(await (0, json_sections_1.firstError)(file, scan.sections, scan.error, ctx.signal));
+    const local = findings.scope();
+    const walk = new CocoWalk(file, { ...ctx, findings: local }, loaded, result.categories);
+    const members = new Map(scan.sections.map((s) => [s.key, s]));
+    for (const name of MEMBERS) {
+        const section = members.get(name);
+        let failure;
+        if (section?.array)
+            failure = await walk.read(name, section);
+        else {
+            let value;
+            if (section) {
+                for await (const slice of (0, json_sections_1.readSlices)(file, section, ctx.signal)) {
+                    if (!slice.ok)
+                        failure = slice.error;
+                    else
+                        value = slice.values[0];
+                }
+            }
+            if (!failure)
+                local.add('structure.schema', { ...base, field: name, value: section ? typeof value : 'missing', message: `"${name}" must be an array` });
+        }
+        if (failure)
+            return unusable(failure);
+        walk.sealed(name);
+    }
+    // Members no check reads (info, licenses) are parsed too, so every syntax error in the file is reported.
+    for (const section of scan.sections) {
+        if (MEMBERS.includes(section.key))
+            continue;
+        for await (const slice of (0, json_sections_1.readSlices)(file, section, ctx.signal))
+            if (!slice.ok)
+                return unusable(slice.error);
+    }
+    walk.finish();
+    findings.absorb(local);
+    return result;
+}
+/** What one file's walk keeps: a few numbers per image and a few bits per annotation. */
+class CocoWalk {
+    file;
+    ctx;
+    loaded;
+    categoryNames;
+    base;
+    root;
+    /** Category id → index of its name in `classes` (two ids may share a name; counts are per name). */
+    categoryIds = new Map();
+    classes = [];
+    imageIds = new Map();
+    frames = [];
+    labels = new Uint32Array(0);
+    imageClasses = new id_sets_1.PairSet(0, 1);
+    instances = new Float64Array(0);
+    imagesWith = new Float64Array(0);
+    annotationIds = new id_sets_1.IdSet();
+    constructor(file, ctx, loaded, categoryNames) {
+        this.file = file;
+        this.ctx = ctx;
+        this.loaded = loaded;
+        this.categoryNames = categoryNames;
+        this.base = { split: loaded.split, file: ctx.display(file) };
+        this.root = (0, dataset_1.resolveImagesRoot)(ctx.options.imagesRoot, loaded.split) ?? path.dirname(file);
+    }
+    async read(name, section) {
+        const label = `check ${this.base.file} annotations`;
+        const step = Math.max(1, Math.floor(section.elements / 100));
+        let done = 0;
+        let reported = 0;
+        if (name === 'annotations')
+            this.ctx.progress(label, 0, section.elements, 'items');
+        for await (const slice of (0, json_sections_1.readSlices)(this.file, section, this.ctx.signal)) {
+            if (!slice.ok)
+                return slice.error;
+            for (let k = 0; k < slice.values.length; k++) {
+                if (name === 'categories')
+                    this.category(slice.values[k], slice.first + k);
+                else if (name === 'images')
+                    this.image(slice.values[k], slice.first + k);
+                else
+                    this.annotation(slice.values[k], slice.first + k);
+            }
+            done += slice.values.length;
+            if (name === 'annotations' && (done - reported >= step || done === section.elements)) {
+                reported = done;
+                this.ctx.progress(label, done, section.elements, 'items');
+            }
+        }
+        return undefined;
+    }
+    /** A member is read (or found missing): size the tables the next one fills. */
+    sealed(name) {
+        if (name === 'categories') {
+            this.instances = new Float64Array(this.classes.length);
+            this.imagesWith = new Float64Array(this.classes.length);
+        }
+        else if (name === 'images') {
+            this.labels = new Uint32Array(this.frames.length);
+            this.imageClasses = new id_sets_1.PairSet(this.frames.length, Math.max(1, this.classes.length));
+        }
+    }
+    finish() {
+        const stats = this.loaded.stats;
+        stats.images = this.frames.length;
+        for (const n of this.labels) {
+            stats.annotations += n;
+            if (n === 0)
+                stats.unlabeledImages++;
+        }
+        this.classes.forEach((name, c) => {
+            if (this.instances[c] > 0)
+                stats.classCounts[name] = this.instances[c];
+            if (this.imagesWith[c] > 0)
+                stats.imagesPerClass[name] = this.imagesWith[c];
+        });
+    }
+    /**
+     * Where an item is. A plain literal on purpose: V8 allocated `{ ...base, id }` clones, made for every
+     * annotation, straight into the old generation, which tripled the peak memory of a large file.
+     */
+    at(id) {
+        return { split: this.base.split, file: this.base.file, id };
+    }
+    category(c, i) {
+        const { findings } = this.ctx;
         if (!isObject(c) || !isId(c.id)) {
-            findings.add('structure.schema', { ...base, field: `categories[${i}].id`, value: isObject(c) ? c.id : c, message: 'category needs an id (number or string)' });
+            findings.add('structure.schema', { ...this.base, field: `categories[${i}].id`, value: isObject(c) ? c.id : c, message: 'category needs an id (number or string)' });
             return;
         }
-        const where = { ...base, id: c.id };
-        if (categories.has(c.id)) {
+        const where = this.at(c.id);
+        if (this.categoryIds.has(c.id)) {
             findings.add('coco.duplicate-category-id', { ...where, field: 'id', value: c.id, message: `category id ${c.id} is declared more than once` });
             return;
         }
         if (typeof c.name !== 'string' || c.name === '')
             findings.add('structure.schema', { ...where, field: 'name', value: c.name, message: 'category needs a non-empty name' });
         const name = typeof c.name === 'string' && c.name !== '' ? c.name : `#${c.id}`;
-        categories.set(c.id, name);
-        result.categories.push(name);
-    });
-    const root = (0, dataset_1.resolveImagesRoot)(ctx.options.imagesRoot, split) ?? path.dirname(file);
-    const images = new Map();
-    rawImages.forEach((im, i) => {
+        let index = this.classes.indexOf(name);
+        if (index === -1)
+            index = this.classes.push(name) - 1;
+        this.categoryIds.set(c.id, index);
+        this.categoryNames.push(name);
+    }
+    image(im, i) {
+        const { findings } = this.ctx;
         if (!isObject(im) || !isId(im.id)) {
-            findings.add('structure.schema', { ...base, field: `images[${i}].id`, value: isObject(im) ? im.id : im, message: 'image needs an id (number or string)' });
+            findings.add('structure.schema', { ...this.base, field: `images[${i}].id`, value: isObject(im) ? im.id : im, message: 'image needs an id (number or string)' });
             return;
         }
-        const where = { ...base, id: im.id };
-        if (images.has(im.id)) {
+        const where = this.at(im.id);
+        if (this.imageIds.has(im.id)) {
             findings.add('coco.duplicate-image-id', { ...where, field: 'id', value: im.id, message: `image id ${im.id} is used by more than one image` });
             return;
         }
@@ -24598,67 +24834,55 @@ async function loadCoco(split, file, ctx) {
             frame = { width: im.width, height: im.height };
         else
             findings.add('structure.schema', { ...where, field: isPositiveInt(im.width) ? 'height' : 'width', value: isPositiveInt(im.width) ? im.height : im.width, message: 'image width and height must be positive integers' });
-        images.set(im.id, { frame, labels: [] });
+        this.imageIds.set(im.id, this.frames.push(frame) - 1);
         if (typeof im.file_name !== 'string' || im.file_name === '') {
             findings.add('structure.schema', { ...where, field: 'file_name', value: im.file_name, message: 'image needs a non-empty file_name' });
             return;
         }
-        const ref = { split, path: path.resolve(root, im.file_name), file: shown, id: im.id, field: 'file_name', role: 'image' };
-        if (frame)
-            ref.declared = frame;
-        loaded.images.push(ref);
-    });
-    const annotationIds = new Set();
-    const total = rawAnnotations.length;
-    const minBox = ctx.options.minBoxSize;
-    for (let i = 0; i < total; i++) {
-        if (i % 20000 === 0) {
-            ctx.signal?.throwIfAborted();
-            ctx.progress(`check ${shown} annotations`, i, total, 'items');
-        }
-        const a = rawAnnotations[i];
+        this.loaded.images.push({ split: this.loaded.split, path: (0, dataset_1.resolveFile)(this.root, im.file_name), file: this.base.file, id: im.id, field: 'file_name', declared: frame, role: 'image' });
+    }
+    annotation(a, i) {
+        const { findings } = this.ctx;
         if (!isObject(a)) {
-            findings.add('structure.schema', { ...base, field: `annotations[${i}]`, value: a, message: 'annotation must be an object' });
-            continue;
+            findings.add('structure.schema', { ...this.base, field: `annotations[${i}]`, value: a, message: 'annotation must be an object' });
+            return;
         }
-        const where = { ...base, id: isId(a.id) ? a.id : `annotations[${i}]` };
+        const where = this.at(isId(a.id) ? a.id : `annotations[${i}]`);
         if (!isId(a.id))
             findings.add('structure.schema', { ...where, field: 'id', value: a.id, message: 'annotation needs an id (number or string)' });
-        else if (annotationIds.has(a.id))
+        else if (!this.annotationIds.add(a.id))
             findings.add('coco.duplicate-annotation-id', { ...where, field: 'id', value: a.id, message: `annotation id ${a.id} is used more than once` });
-        else
-            annotationIds.add(a.id);
         let image;
         if (!isId(a.image_id))
             findings.add('structure.schema', { ...where, field: 'image_id', value: a.image_id, message: 'annotation needs an image_id' });
-        else if (!(image = images.get(a.image_id)))
+        else if ((image = this.imageIds.get(a.image_id)) === undefined)
             findings.add('coco.unknown-image', { ...where, field: 'image_id', value: a.image_id, message: `image_id ${a.image_id} is not in "images"` });
         let category;
         if (!isId(a.category_id))
             findings.add('structure.schema', { ...where, field: 'category_id', value: a.category_id, message: 'annotation needs a category_id' });
-        else if ((category = categories.get(a.category_id)) === undefined) {
+        else if ((category = this.categoryIds.get(a.category_id)) === undefined) {
             findings.add('coco.unknown-category', { ...where, field: 'category_id', value: a.category_id, message: `category_id ${a.category_id} is not in "categories"` });
         }
-        const frame = image?.frame;
+        const frame = image === undefined ? undefined : this.frames[image];
         if (a.bbox !== undefined) {
             const box = Array.isArray(a.bbox) ? a.bbox.map(json_text_1.numberOf) : [];
             if (box.length !== 4 || box.some((v) => v === undefined))
                 findings.add('structure.schema', { ...where, field: 'bbox', value: a.bbox, message: 'bbox must be [x, y, width, height] numbers' });
             else
-                (0, geometry_1.checkBox)(findings, where, 'bbox', box, frame, minBox);
+                (0, geometry_1.checkBox)(findings, where, 'bbox', box, frame, this.ctx.options.minBoxSize);
         }
         if (a.segmentation !== undefined)
-            checkSegmentation(ctx, where, a.segmentation, frame);
+            checkSegmentation(this.ctx, where, a.segmentation, frame);
         if (a.bbox === undefined && a.segmentation === undefined) {
             findings.add('structure.schema', { ...where, field: 'bbox', value: 'missing', message: 'annotation has neither bbox nor segmentation' });
         }
-        if (image && category !== undefined)
-            image.labels.push(category);
+        if (image !== undefined && category !== undefined) {
+            this.labels[image]++;
+            this.instances[category]++;
+            if (this.imageClasses.add(image, category))
+                this.imagesWith[category]++;
+        }
     }
-    ctx.progress(`check ${shown} annotations`, total, total, 'items');
-    for (const image of images.values())
-        stats.image(image.labels);
-    return result;
 }
 function checkSegmentation(ctx, where, segmentation, frame) {
     const { findings } = ctx;
@@ -24797,12 +25021,12 @@ async function loadSegmentation(split, source, classes, ctx) {
             ctx.signal?.throwIfAborted();
             const batch = pairs.slice(start, start + 64);
             const buffers = await (0, files_1.mapLimit)(batch, 8, async ({ mask }) => {
-                const header = probed.get(mask.path)?.header;
+                const header = probed(mask.path)?.header;
                 return header && !header.truncated && (header.format === 'png' || header.format === 'tiff') ? fs.readFile(mask.path) : undefined;
             });
             batch.forEach(({ image, mask }, k) => {
-                const imageHeader = probed.get(image.path)?.header;
-                const maskHeader = probed.get(mask.path)?.header;
+                const imageHeader = probed(image.path)?.header;
+                const maskHeader = probed(mask.path)?.header;
                 if (!maskHeader || maskHeader.truncated)
                     return stats.image([]);
                 if (imageHeader && (imageHeader.width !== maskHeader.width || imageHeader.height !== maskHeader.height)) {
@@ -25255,7 +25479,7 @@ async function loadYolo(split, sources, names, ctx) {
         findings.ran('geometry.box-tiny');
         loaded.finish = async ({ probed }) => {
             for (const box of tinyCandidates) {
-                const header = probed.get(box.image.path)?.header;
+                const header = probed(box.image.path)?.header;
                 if (!header)
                     continue;
                 const w = box.w * header.width;
@@ -25394,6 +25618,79 @@ function parseNumberToken(token) {
     const n = Number(t);
     return t !== '' && !Number.isNaN(n) ? n : undefined;
 }
+
+
+/***/ }),
+
+/***/ 3952:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+/**
+ * Compact sets for per-annotation bookkeeping, so checking a million annotations costs bits, not a hash-table
+ * entry each. Integer ids (what every COCO exporter writes) go into a bitmap; anything else into a Set.
+ */
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.PairSet = exports.IdSet = void 0;
+/** Integer ids below this are kept as bits: at most 32 MiB however sparse the ids are. */
+const DENSE_LIMIT = 2 ** 28;
+class IdSet {
+    bits = new Uint8Array(1 << 12);
+    others = new Set();
+    /** Adds `id`; false when it was already there. The number 1 and the string "1" are different ids. */
+    add(id) {
+        if (typeof id === 'number' && Number.isInteger(id) && id >= 0 && id < DENSE_LIMIT) {
+            const byte = id >>> 3;
+            if (byte >= this.bits.length) {
+                const grown = new Uint8Array(Math.max(byte + 1, this.bits.length * 2));
+                grown.set(this.bits);
+                this.bits = grown;
+            }
+            const bit = 1 << (id & 7);
+            if (this.bits[byte] & bit)
+                return false;
+            this.bits[byte] |= bit;
+            return true;
+        }
+        if (this.others.has(id))
+            return false;
+        this.others.add(id);
+        return true;
+    }
+}
+exports.IdSet = IdSet;
+/** Pairs (row, column) of small indexes, e.g. (image, class): which classes each image has. */
+class PairSet {
+    columns;
+    bits;
+    sparse;
+    constructor(rows, columns) {
+        this.columns = columns;
+        // A bitmap while it stays under 32 MiB (100k images × 2,600 classes); beyond that only the pairs seen.
+        if (rows * columns <= DENSE_LIMIT)
+            this.bits = new Uint8Array(Math.ceil((rows * columns) / 8));
+        else
+            this.sparse = new Set();
+    }
+    /** Adds the pair; false when it was already there. */
+    add(row, column) {
+        const key = row * this.columns + column;
+        if (this.bits) {
+            const bit = 1 << (key & 7);
+            if (this.bits[key >>> 3] & bit)
+                return false;
+            this.bits[key >>> 3] |= bit;
+            return true;
+        }
+        const set = this.sparse;
+        if (set.has(key))
+            return false;
+        set.add(key);
+        return true;
+    }
+}
+exports.PairSet = PairSet;
 
 
 /***/ }),
@@ -25836,6 +26133,444 @@ function walkPngChunks(buffer) {
             return offset <= buffer.length ? 'complete' : 'truncated';
     }
     return 'truncated';
+}
+
+
+/***/ }),
+
+/***/ 4684:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.SectionScanner = exports.SLICE_BYTES = void 0;
+exports.scanSections = scanSections;
+exports.readSlices = readSlices;
+exports.firstError = firstError;
+const fs = __importStar(__nccwpck_require__(1455));
+const json_text_1 = __nccwpck_require__(4175);
+/**
+ * Streaming access to the top-level members of a large JSON object (a COCO file: images, annotations,
+ * categories), so memory does not grow with the file.
+ *
+ * Pass 1 (`scanSections`) reads the file in blocks and only tracks strings, brackets and the top-level
+ * grammar. It records where each member's value lies and cuts array values into slices of whole elements
+ * (about 64 KiB each). Pass 2 (`readSlices`) reads one slice at a time and hands it to V8's JSON.parse,
+ * which validates it: a byte loop to find cut points plus the native parser is several times faster than a
+ * streaming parser written in JavaScript, and the members can be read in any order the caller needs (COCO
+ * writes categories after annotations).
+ */
+/**
+ * Small enough that a slice's text and parsed objects stay in V8's young generation (strings over 128 KiB are
+ * allocated as old "large objects") and die there, large enough that JSON.parse call overhead does not show.
+ */
+exports.SLICE_BYTES = 64 << 10;
+const BLOCK = 1 << 20;
+const isBlank = (c) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+/** Bytes of numbers and literals (true, NaN, -Infinity, 1e-5): a top-level primitive ends at any other. */
+const isPrimitiveByte = (c) => (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x2e || c === 0x2b || c === 0x2d;
+const ESCAPES = new Set([...'"\\/bfnrt'].map((c) => c.charCodeAt(0)));
+const isHex = (c) => (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46);
+const describe = (c) => JSON.stringify(String.fromCharCode(c));
+/**
+ * The pass-1 state machine, fed block by block. Inside member values it only follows strings and bracket
+ * depth; everything it does not check there, JSON.parse checks in pass 2 with an exact position.
+ */
+class SectionScanner {
+    sliceBytes;
+    sections = new Map();
+    error;
+    state = 'start';
+    offset = 0;
+    line = 1;
+    lineStart = 0;
+    previousLineStart = 0;
+    /** Bytes of the current line that are not UTF-16 units of their own (see feed). */
+    lineAdjust = 0;
+    previousLineAdjust = 0;
+    depth = 0;
+    inString = false;
+    escaped = false;
+    keyBytes = [];
+    escapeAt = 0;
+    hexLeft = 0;
+    section;
+    opener = 0;
+    /** Brackets open inside the current member value, below its own. */
+    openers = [];
+    sliceStart = 0;
+    sliceLine = 1;
+    sliceColumn = 1;
+    sliceFirst = 0;
+    elements = 0;
+    /** Non-blank bytes seen in the current element: an array of only blanks has no element. */
+    elementHasContent = false;
+    /** Primitive member values (numbers, literals) end at the first byte that cannot belong to them. */
+    primitive = false;
+    firstByte = -1;
+    constructor(sliceBytes = exports.SLICE_BYTES) {
+        this.sliceBytes = sliceBytes;
+    }
+    /** Scans `chunk`, the next bytes of the file; returns false once an error is found or the root is not an object. */
+    feed(chunk) {
+        for (let i = 0; i < chunk.length; i++) {
+            const c = chunk[i];
+            const at = this.offset + i;
+            if (c === 0x0a) {
+                this.line++;
+                this.previousLineStart = this.lineStart;
+                this.previousLineAdjust = this.lineAdjust;
+                this.lineStart = at + 1;
+                this.lineAdjust = 0;
+            }
+            else if (c >= 0x80) {
+                // Columns count UTF-16 units, as editors and JSON.parse do: a continuation byte adds none, a 4-byte
+                // sequence adds two.
+                if (c < 0xc0)
+                    this.lineAdjust++;
+                else if (c >= 0xf0)
+                    this.lineAdjust--;
+            }
+            if (this.inString) {
+                if (this.state === 'in-key') {
+                    if (!this.keyByte(c, at))
+                        return false;
+                }
+                else if (this.escaped)
+                    this.escaped = false;
+                else if (c === 0x5c)
+                    this.escaped = true;
+                else if (c === 0x22) {
+                    this.inString = false;
+                    if (this.depth === 1)
+                        this.endValue(at + 1);
+                }
+                continue;
+            }
+            if (this.state === 'in-value' && this.primitive) {
+                if (isPrimitiveByte(c))
+                    continue;
+                // The delimiter ends the value and is then read at the top level below.
+                this.endValue(at);
+            }
+            if (this.state === 'in-value') {
+                switch (c) {
+                    case 0x22:
+                        this.inString = true;
+                        this.elementHasContent = true;
+                        break;
+                    case 0x5b:
+                    case 0x7b:
+                        this.openers.push(c);
+                        this.depth++;
+                        this.elementHasContent = true;
+                        break;
+                    case 0x5d:
+                    case 0x7d: {
+                        // Bracket kinds are checked at every depth: a stray "}" must not look like the end of the document.
+                        const expected = (this.depth === 2 ? this.opener : this.openers.pop()) === 0x5b ? 0x5d : 0x7d;
+                        if (c !== expected)
+                            return this.fail(`expected ',' or '${String.fromCharCode(expected)}', found ${describe(c)}`, at);
+                        if (this.depth === 2) {
+                            if (this.section?.array && this.elements > 0 && !this.elementHasContent)
+                                return this.fail(`unexpected character "]" where a value was expected`, at);
+                            this.depth = 1;
+                            this.endValue(at + 1);
+                        }
+                        else
+                            this.depth--;
+                        break;
+                    }
+                    case 0x2c:
+                        if (this.depth === 2 && this.section?.array) {
+                            // An empty element ("[,", ",,"): caught here, since a cut at this comma would hide it from JSON.parse.
+                            if (!this.elementHasContent)
+                                return this.fail(`unexpected character "," where a value was expected`, at);
+                            this.elements++;
+                            this.elementHasContent = false;
+                            if (at - this.sliceStart >= this.sliceBytes)
+                                this.cut(at, at + 1);
+                        }
+                        break;
+                    default:
+                        if (!isBlank(c))
+                            this.elementHasContent = true;
+                }
+                continue;
+            }
+            if (isBlank(c))
+                continue;
+            if (this.firstByte === -1) {
+                // A UTF-8 byte order mark before the document.
+                if (at === 0 && c === 0xef && chunk[i + 1] === 0xbb && chunk[i + 2] === 0xbf) {
+                    i += 2;
+                    this.lineAdjust += 3; // no column of its own, as when the text is decoded without it
+                    continue;
+                }
+                this.firstByte = c;
+            }
+            switch (this.state) {
+                case 'start':
+                    if (c !== 0x7b) {
+                        this.state = 'done';
+                        return false;
+                    }
+                    this.depth = 1;
+                    this.state = 'first-key';
+                    break;
+                case 'first-key':
+                case 'key':
+                    if (c === 0x7d && this.state === 'first-key') {
+                        this.depth = 0;
+                        this.state = 'done';
+                    }
+                    else if (c === 0x22) {
+                        this.inString = true;
+                        this.keyBytes = [];
+                        this.state = 'in-key';
+                    }
+                    else
+                        return this.fail(`expected a double-quoted property name, found ${describe(c)}`, at);
+                    break;
+                case 'colon':
+                    if (c !== 0x3a)
+                        return this.fail(`expected ':' after the property name, found ${describe(c)}`, at);
+                    this.state = 'value';
+                    break;
+                case 'value':
+                    this.startValue(c, at);
+                    break;
+                case 'after-value':
+                    if (c === 0x2c)
+                        this.state = 'key';
+                    else if (c === 0x7d) {
+                        this.depth = 0;
+                        this.state = 'done';
+                    }
+                    else
+                        return this.fail(`expected ',' or '}', found ${describe(c)}`, at);
+                    break;
+                case 'done':
+                    return this.fail(`unexpected ${describe(c)} after the end of the JSON document`, at);
+            }
+        }
+        this.offset += chunk.length;
+        return true;
+    }
+    /** Call after the last block: anything but a closed root object is cut short. */
+    end() {
+        if (this.error || this.state === 'done')
+            return;
+        if (this.state === 'in-value' && this.primitive)
+            this.endValue(this.offset);
+        this.fail('unexpected end of file', this.offset, false);
+    }
+    /**
+     * One byte of a property name, checked with the rules and at the positions of a whole-text parse (inside
+     * values that is JSON.parse's job in pass 2).
+     */
+    keyByte(c, at) {
+        if (this.hexLeft > 0) {
+            if (!isHex(c))
+                return this.fail('invalid property name string', this.escapeAt);
+            this.hexLeft--;
+        }
+        else if (this.escaped) {
+            this.escaped = false;
+            if (c === 0x75)
+                this.hexLeft = 4;
+            else if (!ESCAPES.has(c))
+                return this.fail('invalid property name string', this.escapeAt);
+        }
+        else if (c === 0x5c) {
+            this.escaped = true;
+            this.escapeAt = at;
+        }
+        else if (c === 0x22) {
+            this.inString = false;
+            this.state = 'colon';
+            return true;
+        }
+        else if (c < 0x20)
+            return this.fail('invalid property name string', at);
+        this.keyBytes.push(c);
+        return true;
+    }
+    startValue(c, at) {
+        // The bytes were checked as they came, so the escapes decode.
+        const name = JSON.parse(`"${Buffer.from(this.keyBytes).toString('utf8')}"`);
+        this.section = { key: name, array: c === 0x5b, slices: [], elements: 0 };
+        this.sections.set(name, this.section);
+        this.opener = c;
+        this.sliceStart = c === 0x5b ? at + 1 : at;
+        this.sliceLine = this.line;
+        this.sliceColumn = this.sliceStart - this.lineStart + 1 - this.lineAdjust;
+        this.sliceFirst = 0;
+        this.elements = 0;
+        this.elementHasContent = false;
+        this.primitive = false;
+        this.state = 'in-value';
+        if (c === 0x5b || c === 0x7b)
+            this.depth = 2;
+        else if (c === 0x22)
+            this.inString = true;
+        else
+            this.primitive = true;
+    }
+    endValue(end) {
+        const section = this.section;
+        if (section.array) {
+            if (this.elementHasContent)
+                this.elements++;
+            this.cut(end - 1, end);
+            section.elements = this.elements;
+        }
+        else
+            section.slices.push({ start: this.sliceStart, end, line: this.sliceLine, column: this.sliceColumn, first: 0, count: 1 });
+        this.primitive = false;
+        this.section = undefined;
+        this.state = 'after-value';
+    }
+    /** Closes the current slice at `end` (exclusive) and opens the next one at `next`. */
+    cut(end, next) {
+        const section = this.section;
+        const count = this.elements - this.sliceFirst;
+        if (count > 0 || this.elementHasContent)
+            section.slices.push({ start: this.sliceStart, end, line: this.sliceLine, column: this.sliceColumn, first: this.sliceFirst, count });
+        this.sliceStart = next;
+        this.sliceLine = this.line;
+        this.sliceColumn = next - this.lineStart + 1 - this.lineAdjust;
+        this.sliceFirst = this.elements;
+    }
+    /** `atByte`: the error is a byte of the file (false at the end of the file). */
+    fail(message, offset, atByte = true) {
+        // A newline that is itself the error belongs to the line it ends, which was already counted.
+        const onNewline = offset < this.lineStart;
+        const lineStart = onNewline ? this.previousLineStart : this.lineStart;
+        const adjust = onNewline ? this.previousLineAdjust : this.lineAdjust;
+        this.error = { message, offset, line: onNewline ? this.line - 1 : this.line, column: offset - lineStart + 1 - adjust };
+        // The value being read stays readable up to here, so pass 2 can find an earlier, more exact error in it.
+        if (this.section && this.state === 'in-value') {
+            this.section.slices.push({ start: this.sliceStart, end: atByte ? offset + 1 : offset, line: this.sliceLine, column: this.sliceColumn, first: this.sliceFirst, count: this.elements - this.sliceFirst + 1 });
+        }
+        this.state = 'done';
+        return false;
+    }
+}
+exports.SectionScanner = SectionScanner;
+/** Pass 1 over a file: where every top-level member's value lies. */
+async function scanSections(file, options = {}) {
+    const handle = await fs.open(file, 'r');
+    try {
+        const { size } = await handle.stat();
+        const scanner = new SectionScanner(options.sliceBytes);
+        const block = Buffer.allocUnsafe(Math.min(BLOCK, Math.max(size, 1)));
+        let done = 0;
+        while (done < size) {
+            options.signal?.throwIfAborted();
+            const { bytesRead } = await handle.read(block, 0, Math.min(block.length, size - done), done);
+            if (bytesRead === 0)
+                break;
+            const going = scanner.feed(block.subarray(0, bytesRead));
+            done += bytesRead;
+            options.onProgress?.(done, size);
+            if (!going)
+                break;
+        }
+        if (scanner.firstByte !== -1 && scanner.firstByte !== 0x7b)
+            return { kind: 'other', first: String.fromCharCode(scanner.firstByte), size };
+        scanner.end();
+        return { kind: 'object', sections: [...scanner.sections.values()], size, error: scanner.error };
+    }
+    finally {
+        await handle.close();
+    }
+}
+/**
+ * Pass 2: parses the given slices one at a time, in order. Array slices yield their elements; a value slice
+ * yields its value as the single element. A syntax error ends the walk with its position in the file.
+ */
+async function* readSlices(file, section, signal) {
+    const handle = await fs.open(file, 'r');
+    try {
+        let buffer = Buffer.allocUnsafe(0);
+        for (const slice of section.slices) {
+            signal?.throwIfAborted();
+            const length = slice.end - slice.start;
+            if (buffer.length < length)
+                buffer = Buffer.allocUnsafe(Math.max(length, exports.SLICE_BYTES + 4096));
+            let done = 0;
+            while (done < length) {
+                const { bytesRead } = await handle.read(buffer, done, length - done, slice.start + done);
+                if (bytesRead === 0)
+                    throw new Error(`${file} changed while it was read (expected ${length} bytes at offset ${slice.start}).`);
+                done += bytesRead;
+            }
+            const text = buffer.toString('utf8', 0, length);
+            // Parsed inside the bracket that holds it in the file ("[" for elements, the root "{" for a member
+            // value), so JSON.parse's messages read as they would for the whole document.
+            const prefix = section.array ? '[' : '{"":';
+            const parsed = (0, json_text_1.parseJsonText)(`${prefix}${text}${section.array ? ']' : '}'}`);
+            if (!parsed.ok) {
+                const line = slice.line + parsed.line - 1;
+                const column = parsed.line === 1 ? slice.column + parsed.column - 1 - prefix.length : parsed.column;
+                yield { ok: false, error: { message: parsed.message, offset: slice.start + Math.max(0, parsed.offset - prefix.length), line, column } };
+                return;
+            }
+            yield { ok: true, values: section.array ? parsed.value : [parsed.value['']], first: slice.first };
+        }
+    }
+    finally {
+        await handle.close();
+    }
+}
+/**
+ * The error to report for a file pass 1 rejected: pass 1 only follows the top level, so JSON.parse may find
+ * an earlier error inside a member value read so far. Slices are checked in file order; the first failure wins.
+ */
+async function firstError(file, sections, scanError, signal) {
+    for (const section of sections) {
+        // The last slice ends just after the byte pass 1 stopped at, so JSON.parse may complain about its end; an
+        // error at or before that byte comes with JSON.parse's exact message.
+        for await (const slice of readSlices(file, section, signal))
+            if (!slice.ok)
+                return slice.error.offset <= scanError.offset ? slice.error : scanError;
+    }
+    return scanError;
 }
 
 
@@ -26642,34 +27377,16 @@ async function validateDataset(options, hooks = {}) {
     const dataset = await loadDataset(options, ctx);
     for (const s of dataset.splits)
         hooks.info?.(`${s.split}: ${s.stats.images} images, ${s.stats.annotations} ${dataset.format === 'segmentation' ? 'masks' : 'labels'}`);
-    // One streaming pass over every file: sha256 for leakage and the fingerprint, header checks for images.
     const refs = dataset.splits.flatMap((s) => s.images);
-    const imagePaths = [...new Set(refs.map((r) => r.path))];
-    const dataFiles = [...new Set([...dataset.splits.flatMap((s) => s.files), ...dataset.sharedFiles].map((f) => f.path))];
-    const records = new Map();
-    const digests = new Map();
-    const jobs = [...imagePaths.map((p) => ({ path: p, head: true })), ...dataFiles.map((p) => ({ path: p, head: false }))];
-    const every = Math.max(1, Math.floor(jobs.length / 200));
-    const onProgress = (done, total) => {
-        if (done % every === 0 || done === total)
-            hooks.progress?.({ label: 'hash and check headers', done, total, unit: 'items' });
-    };
-    await (0, file_pool_1.probeFiles)(jobs, { threads, signal: hooks.signal, onProgress }, (probe, index) => {
-        if (jobs[index].head)
-            records.set(probe.path, (0, image_checks_1.interpretProbe)(probe));
-        else if (probe.error)
-            throw new errors_1.StepError(`Cannot read ${display(probe.path)} (${probe.error.code}) while fingerprinting it.`, { hint: 'Keep the dataset unchanged while the step runs.', file: display(probe.path) });
-        else
-            digests.set(probe.path, { size: probe.size ?? 0, sha256: probe.sha256 ?? '' });
-    });
+    const { records, digests } = await probeDataset(dataset, refs, threads, hooks, display);
     if (options.fullDecode) {
         await (0, image_checks_1.decodeImages)(refs, records, threads, (done, total) => hooks.progress?.({ label: 'decode images', done, total, unit: 'items' }), hooks.signal);
     }
     (0, image_checks_1.checkImages)(refs, records, findings, display);
-    const probed = new Map();
-    for (const [p, r] of records)
-        if (!r.problem)
-            probed.set(p, { header: r.header, sha256: r.sha256 });
+    const probed = (file) => {
+        const r = records.get(file);
+        return r && !r.problem ? r : undefined;
+    };
     for (const s of dataset.splits)
         await s.finish?.({ probed });
     (0, leakage_1.checkLeakage)(refs, records, findings, display);
@@ -26677,33 +27394,29 @@ async function validateDataset(options, hooks = {}) {
     const sharp = options.sampleSize > 0 ? optionalSharp(hooks) : undefined;
     const splits = {};
     for (const s of dataset.splits) {
-        const seen = new Set();
-        const measurable = s.images.flatMap((r) => {
-            const record = records.get(r.path);
-            if (r.role !== 'image' || seen.has(r.path) || !record?.header || !record.sha256 || record.problem)
-                return [];
-            seen.add(r.path);
-            return [{ path: r.path, header: record.header, sha256: record.sha256 }];
-        });
-        splits[s.split] = { ...s.stats, properties: await (0, drift_1.measureProperties)(measurable, options.sampleSize, threads, sharp, hooks.signal) };
+        splits[s.split] = { ...s.stats, properties: await (0, drift_1.measureProperties)(measurable(s, records), options.sampleSize, threads, sharp, hooks.signal) };
     }
     let drift;
     if (options.baseline) {
         const baseline = await (0, drift_1.readBaseline)(options.baseline, display(options.baseline));
         drift = { baseline: display(options.baseline), thresholds: options.drift, splits: (0, drift_1.compareDrift)({ splits }, baseline, options.drift, findings) };
     }
-    const hashed = [];
-    for (const s of dataset.splits) {
-        for (const ref of s.images) {
-            const r = records.get(ref.path);
-            if (r?.sha256 !== undefined && r.size !== undefined)
-                hashed.push({ split: s.split, role: ref.role, path: ref.path, size: r.size, sha256: r.sha256 });
-        }
-        for (const f of s.files)
-            pushFile(hashed, s.split, f, digests);
-    }
-    for (const f of dataset.sharedFiles)
-        pushFile(hashed, 'shared', f, digests);
+    // Walked twice by buildManifest (common root, then entries) rather than copied into a list per image.
+    const hashed = {
+        *[Symbol.iterator]() {
+            for (const s of dataset.splits) {
+                for (const ref of s.images) {
+                    const r = records.get(ref.path);
+                    if (r?.sha256 !== undefined && r.size !== undefined)
+                        yield { split: s.split, role: ref.role, path: ref.path, size: r.size, sha256: r.sha256 };
+                }
+                for (const f of s.files)
+                    yield* digested(s.split, f, digests);
+            }
+            for (const f of dataset.sharedFiles)
+                yield* digested('shared', f, digests);
+        },
+    };
     const manifest = (0, fingerprint_1.buildManifest)(hashed);
     const checks = findings.results();
     const { errors, warnings } = (0, report_1.totals)(checks);
@@ -26727,6 +27440,31 @@ async function validateDataset(options, hooks = {}) {
     return { report, manifest };
 }
 /**
+ * One streaming pass over every file: sha256 for leakage and the fingerprint, header checks for images. The
+ * job list lives only as long as this call; what is kept per image is its record.
+ */
+async function probeDataset(dataset, refs, threads, hooks, display) {
+    const imagePaths = [...new Set(refs.map((r) => r.path))];
+    const dataFiles = [...new Set([...dataset.splits.flatMap((s) => s.files), ...dataset.sharedFiles].map((f) => f.path))];
+    const records = new Map();
+    const digests = new Map();
+    const jobs = [...imagePaths.map((p) => ({ path: p, head: true })), ...dataFiles.map((p) => ({ path: p, head: false }))];
+    const every = Math.max(1, Math.floor(jobs.length / 200));
+    const onProgress = (done, total) => {
+        if (done % every === 0 || done === total)
+            hooks.progress?.({ label: 'hash and check headers', done, total, unit: 'items' });
+    };
+    await (0, file_pool_1.probeFiles)(jobs, { threads, signal: hooks.signal, onProgress }, (probe, index) => {
+        if (jobs[index].head)
+            records.set(probe.path, (0, image_checks_1.interpretProbe)(probe));
+        else if (probe.error)
+            throw new errors_1.StepError(`Cannot read ${display(probe.path)} (${probe.error.code}) while fingerprinting it.`, { hint: 'Keep the dataset unchanged while the step runs.', file: display(probe.path) });
+        else
+            digests.set(probe.path, { size: probe.size ?? 0, sha256: probe.sha256 ?? '' });
+    });
+    return { records, digests };
+}
+/**
  * Brightness and contrast need pixel decoding (sharp, a native module the bundled actions load at run time).
  * Without it the integrity checks still run in full; only the sampled image statistics are left out, and the
  * log says so.
@@ -26742,10 +27480,21 @@ function optionalSharp(hooks) {
         return undefined;
     }
 }
-function pushFile(out, split, file, digests) {
+function* digested(split, file, digests) {
     const d = digests.get(file.path);
     if (d)
-        out.push({ split, role: file.role, path: file.path, size: d.size, sha256: d.sha256 });
+        yield { split, role: file.role, path: file.path, size: d.size, sha256: d.sha256 };
+}
+/** A split's measurable images, each file once, made as they are read rather than kept in a list. */
+function* measurable(split, records) {
+    const seen = new Set();
+    for (const r of split.images) {
+        const record = records.get(r.path);
+        if (r.role !== 'image' || !record?.header || !record.sha256 || record.problem || seen.has(r.path))
+            continue;
+        seen.add(r.path);
+        yield { path: r.path, header: record.header, sha256: record.sha256 };
+    }
 }
 async function loadDataset(options, ctx) {
     const given = dataset_1.SPLITS.filter((s) => options.splits[s]);

@@ -1,8 +1,11 @@
 import * as path from 'node:path';
 import type { Frame } from '../geometry';
 import { checkBox, checkPolygon, checkRle } from '../geometry';
-import type { ImageRef, LoadedSplit, LoaderContext, SplitName, Where } from '../dataset';
-import { resolveImagesRoot, StatsBuilder } from '../dataset';
+import type { LoadedSplit, LoaderContext, SplitName, Where } from '../dataset';
+import { resolveFile, resolveImagesRoot, StatsBuilder } from '../dataset';
+import { IdSet, PairSet } from '../id-sets';
+import type { JsonFailure, Section } from '../json-sections';
+import { firstError, readSlices, scanSections } from '../json-sections';
 import { numberOf, parseJsonText, readTextFile } from '../json-text';
 
 type Id = string | number;
@@ -18,128 +21,228 @@ export interface CocoSplit {
   categories: string[];
 }
 
+/** The members the checks read, in the order they must be read: annotations refer to the other two. */
+const MEMBERS = ['categories', 'images', 'annotations'] as const;
+type Member = (typeof MEMBERS)[number];
+
 /**
- * One COCO instances file (detection boxes, polygons, RLE). The parsed document is walked once and dropped;
- * geometry is checked against the size each image entry declares, and the image files themselves are checked
- * against those sizes later from their headers.
+ * One COCO instances file (detection boxes, polygons, RLE), streamed: a first pass finds where categories,
+ * images and annotations lie, then each is parsed a slice at a time, categories and images first whatever
+ * their order in the file. Per annotation only bits are kept (its id, which classes its image has), so memory
+ * follows the number of images, not the size of the file. Geometry is checked against the size each image
+ * entry declares, and the image files themselves are checked against those sizes later from their headers.
  */
 export async function loadCoco(split: SplitName, file: string, ctx: LoaderContext): Promise<CocoSplit> {
   const { findings } = ctx;
   const shown = ctx.display(file);
-  const stats = new StatsBuilder();
-  const loaded: LoadedSplit = { split, images: [], files: [{ path: file, role: 'annotation' }], stats: stats.stats };
+  const loaded: LoadedSplit = { split, images: [], files: [{ path: file, role: 'annotation' }], stats: new StatsBuilder().stats };
   const result: CocoSplit = { loaded, categories: [] };
   findings.ran('structure.parse-error', 'structure.schema', 'coco.duplicate-image-id', 'coco.duplicate-annotation-id', 'coco.duplicate-category-id', 'coco.unknown-image', 'coco.unknown-category');
   findings.ran('geometry.non-finite', 'geometry.box-degenerate', 'geometry.box-outside', 'geometry.polygon-too-few-points', 'geometry.polygon-outside', 'geometry.rle-size-mismatch');
   if (ctx.options.minBoxSize > 0) findings.ran('geometry.box-tiny');
-
-  const text = await readTextFile(file, (done, total) => ctx.progress(`read ${shown}`, done, total, 'bytes'), ctx.signal);
-  const parsed = parseJsonText(text);
-  if (!parsed.ok) {
-    findings.add('structure.parse-error', { split, file: shown, line: parsed.line, column: parsed.column, message: `invalid JSON at line ${parsed.line}, column ${parsed.column}: ${parsed.message}` });
-    loaded.unusable = true;
-    return result;
-  }
-  const doc = parsed.value;
   const base: Where = { split, file: shown };
-  if (!isObject(doc)) {
-    findings.add('structure.schema', { ...base, field: '(root)', value: Array.isArray(doc) ? 'array' : typeof doc, message: 'a COCO file is an object with images, annotations and categories' });
+  const unusable = (failure: JsonFailure): CocoSplit => {
+    findings.add('structure.parse-error', { ...base, line: failure.line, column: failure.column, message: `invalid JSON at line ${failure.line}, column ${failure.column}: ${failure.message}` });
+    loaded.unusable = true;
+    return result;
+  };
+
+  const scan = await scanSections(file, { onProgress: (done, total) => ctx.progress(`read ${shown}`, done, total, 'bytes'), signal: ctx.signal });
+  if (scan.kind === 'other') {
+    // Not an object, so not COCO; read whole (such files are small) to tell a syntax error from a wrong shape.
+    const parsed = parseJsonText(await readTextFile(file, undefined, ctx.signal));
+    if (!parsed.ok) return unusable(parsed);
+    findings.add('structure.schema', { ...base, field: '(root)', value: Array.isArray(parsed.value) ? 'array' : typeof parsed.value, message: 'a COCO file is an object with images, annotations and categories' });
     loaded.unusable = true;
     return result;
   }
-  const list = (key: string): unknown[] => {
-    if (Array.isArray(doc[key])) return doc[key] as unknown[];
-    findings.add('structure.schema', { ...base, field: key, value: doc[key] === undefined ? 'missing' : typeof doc[key], message: `"${key}" must be an array` });
-    return [];
-  };
-  const rawCategories = list('categories');
-  const rawImages = list('images');
-  const rawAnnotations = list('annotations');
+  if (scan.error) return unusable(await firstError(file, scan.sections, scan.error, ctx.signal));
 
-  const categories = new Map<Id, string>();
-  rawCategories.forEach((c, i) => {
+  const local = findings.scope();
+  const walk = new CocoWalk(file, { ...ctx, findings: local }, loaded, result.categories);
+  const members = new Map(scan.sections.map((s) => [s.key, s]));
+  for (const name of MEMBERS) {
+    const section = members.get(name);
+    let failure: JsonFailure | undefined;
+    if (section?.array) failure = await walk.read(name, section);
+    else {
+      let value: unknown;
+      if (section) {
+        for await (const slice of readSlices(file, section, ctx.signal)) {
+          if (!slice.ok) failure = slice.error;
+          else value = slice.values[0];
+        }
+      }
+      if (!failure) local.add('structure.schema', { ...base, field: name, value: section ? typeof value : 'missing', message: `"${name}" must be an array` });
+    }
+    if (failure) return unusable(failure);
+    walk.sealed(name);
+  }
+  // Members no check reads (info, licenses) are parsed too, so every syntax error in the file is reported.
+  for (const section of scan.sections) {
+    if ((MEMBERS as readonly string[]).includes(section.key)) continue;
+    for await (const slice of readSlices(file, section, ctx.signal)) if (!slice.ok) return unusable(slice.error);
+  }
+  walk.finish();
+  findings.absorb(local);
+  return result;
+}
+
+/** What one file's walk keeps: a few numbers per image and a few bits per annotation. */
+class CocoWalk {
+  private readonly base: Where;
+  private readonly root: string;
+  /** Category id → index of its name in `classes` (two ids may share a name; counts are per name). */
+  private readonly categoryIds = new Map<Id, number>();
+  private readonly classes: string[] = [];
+  private readonly imageIds = new Map<Id, number>();
+  private readonly frames: (Frame | undefined)[] = [];
+  private labels = new Uint32Array(0);
+  private imageClasses = new PairSet(0, 1);
+  private instances = new Float64Array(0);
+  private imagesWith = new Float64Array(0);
+  private readonly annotationIds = new IdSet();
+
+  constructor(
+    private readonly file: string,
+    private readonly ctx: LoaderContext,
+    private readonly loaded: LoadedSplit,
+    private readonly categoryNames: string[],
+  ) {
+    this.base = { split: loaded.split, file: ctx.display(file) };
+    this.root = resolveImagesRoot(ctx.options.imagesRoot, loaded.split) ?? path.dirname(file);
+  }
+
+  async read(name: Member, section: Section): Promise<JsonFailure | undefined> {
+    const label = `check ${this.base.file} annotations`;
+    const step = Math.max(1, Math.floor(section.elements / 100));
+    let done = 0;
+    let reported = 0;
+    if (name === 'annotations') this.ctx.progress(label, 0, section.elements, 'items');
+    for await (const slice of readSlices(this.file, section, this.ctx.signal)) {
+      if (!slice.ok) return slice.error;
+      for (let k = 0; k < slice.values.length; k++) {
+        if (name === 'categories') this.category(slice.values[k], slice.first + k);
+        else if (name === 'images') this.image(slice.values[k], slice.first + k);
+        else this.annotation(slice.values[k], slice.first + k);
+      }
+      done += slice.values.length;
+      if (name === 'annotations' && (done - reported >= step || done === section.elements)) {
+        reported = done;
+        this.ctx.progress(label, done, section.elements, 'items');
+      }
+    }
+    return undefined;
+  }
+
+  /** A member is read (or found missing): size the tables the next one fills. */
+  sealed(name: Member): void {
+    if (name === 'categories') {
+      this.instances = new Float64Array(this.classes.length);
+      this.imagesWith = new Float64Array(this.classes.length);
+    } else if (name === 'images') {
+      this.labels = new Uint32Array(this.frames.length);
+      this.imageClasses = new PairSet(this.frames.length, Math.max(1, this.classes.length));
+    }
+  }
+
+  finish(): void {
+    const stats = this.loaded.stats;
+    stats.images = this.frames.length;
+    for (const n of this.labels) {
+      stats.annotations += n;
+      if (n === 0) stats.unlabeledImages++;
+    }
+    this.classes.forEach((name, c) => {
+      if (this.instances[c] > 0) stats.classCounts[name] = this.instances[c];
+      if (this.imagesWith[c] > 0) stats.imagesPerClass[name] = this.imagesWith[c];
+    });
+  }
+
+  /**
+   * Where an item is. A plain literal on purpose: V8 allocated `{ ...base, id }` clones, made for every
+   * annotation, straight into the old generation, which tripled the peak memory of a large file.
+   */
+  private at(id: Id): Where {
+    return { split: this.base.split, file: this.base.file, id };
+  }
+
+  private category(c: unknown, i: number): void {
+    const { findings } = this.ctx;
     if (!isObject(c) || !isId(c.id)) {
-      findings.add('structure.schema', { ...base, field: `categories[${i}].id`, value: isObject(c) ? c.id : c, message: 'category needs an id (number or string)' });
+      findings.add('structure.schema', { ...this.base, field: `categories[${i}].id`, value: isObject(c) ? c.id : c, message: 'category needs an id (number or string)' });
       return;
     }
-    const where: Where = { ...base, id: c.id };
-    if (categories.has(c.id)) {
+    const where = this.at(c.id);
+    if (this.categoryIds.has(c.id)) {
       findings.add('coco.duplicate-category-id', { ...where, field: 'id', value: c.id, message: `category id ${c.id} is declared more than once` });
       return;
     }
     if (typeof c.name !== 'string' || c.name === '') findings.add('structure.schema', { ...where, field: 'name', value: c.name, message: 'category needs a non-empty name' });
     const name = typeof c.name === 'string' && c.name !== '' ? c.name : `#${c.id}`;
-    categories.set(c.id, name);
-    result.categories.push(name);
-  });
+    let index = this.classes.indexOf(name);
+    if (index === -1) index = this.classes.push(name) - 1;
+    this.categoryIds.set(c.id, index);
+    this.categoryNames.push(name);
+  }
 
-  const root = resolveImagesRoot(ctx.options.imagesRoot, split) ?? path.dirname(file);
-  const images = new Map<Id, { frame?: Frame; labels: string[] }>();
-  rawImages.forEach((im, i) => {
+  private image(im: unknown, i: number): void {
+    const { findings } = this.ctx;
     if (!isObject(im) || !isId(im.id)) {
-      findings.add('structure.schema', { ...base, field: `images[${i}].id`, value: isObject(im) ? im.id : im, message: 'image needs an id (number or string)' });
+      findings.add('structure.schema', { ...this.base, field: `images[${i}].id`, value: isObject(im) ? im.id : im, message: 'image needs an id (number or string)' });
       return;
     }
-    const where: Where = { ...base, id: im.id };
-    if (images.has(im.id)) {
+    const where = this.at(im.id);
+    if (this.imageIds.has(im.id)) {
       findings.add('coco.duplicate-image-id', { ...where, field: 'id', value: im.id, message: `image id ${im.id} is used by more than one image` });
       return;
     }
     let frame: Frame | undefined;
     if (isPositiveInt(im.width) && isPositiveInt(im.height)) frame = { width: im.width, height: im.height };
     else findings.add('structure.schema', { ...where, field: isPositiveInt(im.width) ? 'height' : 'width', value: isPositiveInt(im.width) ? im.height : im.width, message: 'image width and height must be positive integers' });
-    images.set(im.id, { frame, labels: [] });
+    this.imageIds.set(im.id, this.frames.push(frame) - 1);
     if (typeof im.file_name !== 'string' || im.file_name === '') {
       findings.add('structure.schema', { ...where, field: 'file_name', value: im.file_name, message: 'image needs a non-empty file_name' });
       return;
     }
-    const ref: ImageRef = { split, path: path.resolve(root, im.file_name), file: shown, id: im.id, field: 'file_name', role: 'image' };
-    if (frame) ref.declared = frame;
-    loaded.images.push(ref);
-  });
+    this.loaded.images.push({ split: this.loaded.split, path: resolveFile(this.root, im.file_name), file: this.base.file as string, id: im.id, field: 'file_name', declared: frame, role: 'image' });
+  }
 
-  const annotationIds = new Set<Id>();
-  const total = rawAnnotations.length;
-  const minBox = ctx.options.minBoxSize;
-  for (let i = 0; i < total; i++) {
-    if (i % 20000 === 0) {
-      ctx.signal?.throwIfAborted();
-      ctx.progress(`check ${shown} annotations`, i, total, 'items');
-    }
-    const a = rawAnnotations[i];
+  private annotation(a: unknown, i: number): void {
+    const { findings } = this.ctx;
     if (!isObject(a)) {
-      findings.add('structure.schema', { ...base, field: `annotations[${i}]`, value: a, message: 'annotation must be an object' });
-      continue;
+      findings.add('structure.schema', { ...this.base, field: `annotations[${i}]`, value: a, message: 'annotation must be an object' });
+      return;
     }
-    const where: Where = { ...base, id: isId(a.id) ? a.id : `annotations[${i}]` };
+    const where = this.at(isId(a.id) ? a.id : `annotations[${i}]`);
     if (!isId(a.id)) findings.add('structure.schema', { ...where, field: 'id', value: a.id, message: 'annotation needs an id (number or string)' });
-    else if (annotationIds.has(a.id)) findings.add('coco.duplicate-annotation-id', { ...where, field: 'id', value: a.id, message: `annotation id ${a.id} is used more than once` });
-    else annotationIds.add(a.id);
+    else if (!this.annotationIds.add(a.id)) findings.add('coco.duplicate-annotation-id', { ...where, field: 'id', value: a.id, message: `annotation id ${a.id} is used more than once` });
 
-    let image: { frame?: Frame; labels: string[] } | undefined;
+    let image: number | undefined;
     if (!isId(a.image_id)) findings.add('structure.schema', { ...where, field: 'image_id', value: a.image_id, message: 'annotation needs an image_id' });
-    else if (!(image = images.get(a.image_id))) findings.add('coco.unknown-image', { ...where, field: 'image_id', value: a.image_id, message: `image_id ${a.image_id} is not in "images"` });
-    let category: string | undefined;
+    else if ((image = this.imageIds.get(a.image_id)) === undefined) findings.add('coco.unknown-image', { ...where, field: 'image_id', value: a.image_id, message: `image_id ${a.image_id} is not in "images"` });
+    let category: number | undefined;
     if (!isId(a.category_id)) findings.add('structure.schema', { ...where, field: 'category_id', value: a.category_id, message: 'annotation needs a category_id' });
-    else if ((category = categories.get(a.category_id)) === undefined) {
+    else if ((category = this.categoryIds.get(a.category_id)) === undefined) {
       findings.add('coco.unknown-category', { ...where, field: 'category_id', value: a.category_id, message: `category_id ${a.category_id} is not in "categories"` });
     }
-    const frame = image?.frame;
+    const frame = image === undefined ? undefined : this.frames[image];
 
     if (a.bbox !== undefined) {
       const box = Array.isArray(a.bbox) ? a.bbox.map(numberOf) : [];
       if (box.length !== 4 || box.some((v) => v === undefined)) findings.add('structure.schema', { ...where, field: 'bbox', value: a.bbox, message: 'bbox must be [x, y, width, height] numbers' });
-      else checkBox(findings, where, 'bbox', box as number[], frame, minBox);
+      else checkBox(findings, where, 'bbox', box as number[], frame, this.ctx.options.minBoxSize);
     }
-    if (a.segmentation !== undefined) checkSegmentation(ctx, where, a.segmentation, frame);
+    if (a.segmentation !== undefined) checkSegmentation(this.ctx, where, a.segmentation, frame);
     if (a.bbox === undefined && a.segmentation === undefined) {
       findings.add('structure.schema', { ...where, field: 'bbox', value: 'missing', message: 'annotation has neither bbox nor segmentation' });
     }
-    if (image && category !== undefined) image.labels.push(category);
+    if (image !== undefined && category !== undefined) {
+      this.labels[image]++;
+      this.instances[category]++;
+      if (this.imageClasses.add(image, category)) this.imagesWith[category]++;
+    }
   }
-  ctx.progress(`check ${shown} annotations`, total, total, 'items');
-  for (const image of images.values()) stats.image(image.labels);
-  return result;
 }
 
 function checkSegmentation(ctx: LoaderContext, where: Where, segmentation: unknown, frame: Frame | undefined): void {

@@ -63,12 +63,12 @@ export async function loadSegmentation(split: SplitName, source: string, classes
       ctx.signal?.throwIfAborted();
       const batch = pairs.slice(start, start + 64);
       const buffers = await mapLimit(batch, 8, async ({ mask }) => {
-        const header = probed.get(mask.path)?.header;
+        const header = probed(mask.path)?.header;
         return header && !header.truncated && (header.format === 'png' || header.format === 'tiff') ? fs.readFile(mask.path) : undefined;
       });
       batch.forEach(({ image, mask }, k) => {
-        const imageHeader = probed.get(image.path)?.header;
-        const maskHeader = probed.get(mask.path)?.header;
+        const imageHeader = probed(image.path)?.header;
+        const maskHeader = probed(mask.path)?.header;
         if (!maskHeader || maskHeader.truncated) return stats.image([]);
         if (imageHeader && (imageHeader.width !== maskHeader.width || imageHeader.height !== maskHeader.height)) {
           findings.add('mask.size-mismatch', {

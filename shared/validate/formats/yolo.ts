@@ -185,7 +185,7 @@ export async function loadYolo(split: SplitName, sources: readonly string[], nam
     findings.ran('geometry.box-tiny');
     loaded.finish = async ({ probed }: FinishContext) => {
       for (const box of tinyCandidates) {
-        const header = probed.get(box.image.path)?.header;
+        const header = probed(box.image.path)?.header;
         if (!header) continue;
         const w = box.w * header.width;
         const h = box.h * header.height;
