@@ -1,4 +1,5 @@
 import * as fs from 'node:fs/promises';
+import { StepError } from '../core/errors';
 import type { JsonParse } from './json-text';
 import { parseJsonText } from './json-text';
 
@@ -66,6 +67,7 @@ type State = 'start' | 'first-key' | 'key' | 'in-key' | 'colon' | 'value' | 'in-
 const isBlank = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 /** Bytes of numbers and literals (true, NaN, -Infinity, 1e-5): a top-level primitive ends at any other. */
 const isPrimitiveByte = (c: number) => (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x2e || c === 0x2b || c === 0x2d;
+const BOM = [0xef, 0xbb, 0xbf];
 const ESCAPES = new Set([...'"\\/bfnrt'].map((c) => c.charCodeAt(0)));
 const isHex = (c: number) => (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46);
 const describe = (c: number) => JSON.stringify(String.fromCharCode(c));
@@ -75,7 +77,8 @@ const describe = (c: number) => JSON.stringify(String.fromCharCode(c));
  * depth; everything it does not check there, JSON.parse checks in pass 2 with an exact position.
  */
 export class SectionScanner {
-  readonly sections = new Map<string, Section>();
+  /** Every member in file order; a key given twice appears twice (a reader takes the last, as JSON.parse does). */
+  readonly sections: Section[] = [];
   error?: JsonFailure;
   private state: State = 'start';
   private offset = 0;
@@ -105,6 +108,7 @@ export class SectionScanner {
   /** Primitive member values (numbers, literals) end at the first byte that cannot belong to them. */
   private primitive = false;
   firstByte = -1;
+  private bomBytes = 0;
 
   constructor(private readonly sliceBytes = SLICE_BYTES) {}
 
@@ -181,13 +185,15 @@ export class SectionScanner {
       }
       if (isBlank(c)) continue;
       if (this.firstByte === -1) {
-        // A UTF-8 byte order mark before the document.
-        if (at === 0 && c === 0xef && chunk[i + 1] === 0xbb && chunk[i + 2] === 0xbf) {
-          i += 2;
-          this.lineAdjust += 3; // no column of its own, as when the text is decoded without it
+        // A UTF-8 byte order mark before the document, possibly split across chunks. It has no column of its
+        // own, as when the text is decoded without it (its two continuation bytes were counted above).
+        if (at === this.bomBytes && at < 3 && c === BOM[at]) {
+          if (at === 0) this.lineAdjust++;
+          this.bomBytes++;
           continue;
         }
-        this.firstByte = c;
+        // Half a BOM: the document starts with a stray byte.
+        this.firstByte = this.bomBytes > 0 && this.bomBytes < 3 ? 0xef : c;
       }
       switch (this.state) {
         case 'start':
@@ -235,6 +241,11 @@ export class SectionScanner {
   end(): void {
     if (this.error || this.state === 'done') return;
     if (this.state === 'in-value' && this.primitive) this.endValue(this.offset);
+    if (this.state === 'in-key' && (this.escaped || this.hexLeft > 0)) {
+      this.fail('invalid property name string', this.escapeAt);
+      return;
+    }
+    if (this.firstByte === -1 && this.bomBytes > 0 && this.bomBytes < 3) this.firstByte = 0xef;
     this.fail('unexpected end of file', this.offset, false);
   }
 
@@ -266,7 +277,7 @@ export class SectionScanner {
     // The bytes were checked as they came, so the escapes decode.
     const name = JSON.parse(`"${Buffer.from(this.keyBytes).toString('utf8')}"`) as string;
     this.section = { key: name, array: c === 0x5b, slices: [], elements: 0 };
-    this.sections.set(name, this.section);
+    this.sections.push(this.section);
     this.opener = c;
     this.sliceStart = c === 0x5b ? at + 1 : at;
     this.sliceLine = this.line;
@@ -339,13 +350,14 @@ export async function scanSections(file: string, options: ScanOptions = {}): Pro
     }
     if (scanner.firstByte !== -1 && scanner.firstByte !== 0x7b) return { kind: 'other', first: String.fromCharCode(scanner.firstByte), size };
     scanner.end();
-    return { kind: 'object', sections: [...scanner.sections.values()], size, error: scanner.error };
+    return { kind: 'object', sections: scanner.sections, size, error: scanner.error };
   } finally {
     await handle.close();
   }
 }
 
-export type SliceParse = { ok: true; values: unknown[]; first: number } | { ok: false; error: JsonFailure };
+/** `atSliceEnd`: the error is at the bracket added around the slice (the slice ended, e.g. cut short by pass 1). */
+export type SliceParse = { ok: true; values: unknown[]; first: number } | { ok: false; error: JsonFailure; atSliceEnd: boolean };
 
 /**
  * Pass 2: parses the given slices one at a time, in order. Array slices yield their elements; a value slice
@@ -362,7 +374,7 @@ export async function* readSlices(file: string, section: Section, signal?: Abort
       let done = 0;
       while (done < length) {
         const { bytesRead } = await handle.read(buffer, done, length - done, slice.start + done);
-        if (bytesRead === 0) throw new Error(`${file} changed while it was read (expected ${length} bytes at offset ${slice.start}).`);
+        if (bytesRead === 0) throw new StepError(`${file} got shorter while it was read (expected ${length} bytes at offset ${slice.start}).`, { hint: 'Keep the dataset unchanged while the step runs.', file });
         done += bytesRead;
       }
       const text = buffer.toString('utf8', 0, length);
@@ -373,7 +385,10 @@ export async function* readSlices(file: string, section: Section, signal?: Abort
       if (!parsed.ok) {
         const line = slice.line + parsed.line - 1;
         const column = parsed.line === 1 ? slice.column + parsed.column - 1 - prefix.length : parsed.column;
-        yield { ok: false, error: { message: parsed.message, offset: slice.start + Math.max(0, parsed.offset - prefix.length), line, column } };
+        // JSON.parse counts UTF-16 units; the file is addressed in bytes.
+        const units = parsed.offset - prefix.length;
+        const offset = slice.start + Buffer.byteLength(text.slice(0, Math.max(0, Math.min(units, text.length))));
+        yield { ok: false, error: { message: parsed.message, offset, line, column }, atSliceEnd: units >= text.length };
         return;
       }
       yield { ok: true, values: section.array ? (parsed.value as unknown[]) : [(parsed.value as Record<string, unknown>)['']], first: slice.first };
@@ -384,14 +399,19 @@ export async function* readSlices(file: string, section: Section, signal?: Abort
 }
 
 /**
- * The error to report for a file pass 1 rejected: pass 1 only follows the top level, so JSON.parse may find
- * an earlier error inside a member value read so far. Slices are checked in file order; the first failure wins.
+ * The error to report for a file: the first one in file order. Pass 1 only follows the top level, so when it
+ * stopped (`scanError`), JSON.parse may still find an earlier error inside a member value read so far; when it
+ * did not, this finds the first of the errors JSON.parse sees, whatever order the caller read the members in.
  */
-export async function firstError(file: string, sections: readonly Section[], scanError: JsonFailure, signal?: AbortSignal): Promise<JsonFailure> {
+export async function firstError(file: string, sections: readonly Section[], scanError: JsonFailure | undefined, signal?: AbortSignal): Promise<JsonFailure | undefined> {
   for (const section of sections) {
-    // The last slice ends just after the byte pass 1 stopped at, so JSON.parse may complain about its end; an
-    // error at or before that byte comes with JSON.parse's exact message.
-    for await (const slice of readSlices(file, section, signal)) if (!slice.ok) return slice.error.offset <= scanError.offset ? slice.error : scanError;
+    for await (const slice of readSlices(file, section, signal)) {
+      if (slice.ok) continue;
+      if (!scanError) return slice.error;
+      // The value pass 1 stopped in ends just after the byte it stopped at: an error at or before that byte
+      // comes with JSON.parse's exact message; running off the end of the slice is pass 1's error.
+      return !slice.atSliceEnd && slice.error.offset <= scanError.offset ? slice.error : scanError;
+    }
   }
   return scanError;
 }

@@ -67,6 +67,14 @@ describe('COCO: large files are streamed', () => {
     expect(report.fingerprint.files).toBe(2 + 2);
   });
 
+  it('of several syntax errors, the first in the file is reported, whatever order the members are read in', async () => {
+    const set = cocoDataset(temp.make());
+    fs.writeFileSync(set.val, '{"info": {"v": 01}, "images": [], "annotations": [01], "categories": [01]}');
+    const report = await validateCoco(set);
+    expect(found(report)).toEqual({ 'structure.parse-error': 1 });
+    expect(firstExample(report, 'structure.parse-error')).toMatchObject({ split: 'val', line: 1, column: 17 });
+  });
+
   it('structure.schema when a member is not an array, naming what it is', async () => {
     const set = cocoDataset(temp.make());
     fs.writeFileSync(set.val, JSON.stringify({ images: { id: 1 }, annotations: [], categories: [] }));

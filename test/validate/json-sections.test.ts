@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { seededRandom } from '../../shared/core/random';
 import type { JsonFailure, SectionScan } from '../../shared/validate/json-sections';
-import { firstError, readSlices, scanSections } from '../../shared/validate/json-sections';
+import { firstError, readSlices, scanSections, SectionScanner } from '../../shared/validate/json-sections';
 import { parseJsonText } from '../../shared/validate/json-text';
 import { TempDirs, write } from './fixtures';
 
@@ -16,7 +16,7 @@ async function streamed(file: string, sliceBytes: number): Promise<Streamed> {
   const scan = await scanSections(file, { sliceBytes });
   if (scan.kind !== 'object') throw new Error(`not an object: ${scan.first}`);
   if (scan.error) {
-    const { line, column, message } = await firstError(file, scan.sections, scan.error);
+    const { line, column, message } = (await firstError(file, scan.sections, scan.error)) ?? scan.error;
     return { ok: false, error: { line, column, message } };
   }
   const value: Record<string, unknown> = {};
@@ -122,6 +122,14 @@ describe('scanSections + readSlices', () => {
     ['{"images": [] "x": 1}', 1, 15, `expected ',' or '}', found "\\""`],
     ['{"a": 1} x', 1, 10, 'unexpected "x" after the end of the JSON document'],
     ['{"a": "unterminated}', 1, 21, 'unexpected end of file'],
+    ['{"a": [{"b": 1', 1, 15, 'unexpected end of file'],
+    ['{"a": {"b": [1', 1, 15, 'unexpected end of file'],
+    ['{"a": ["é', 1, 10, 'unexpected end of file'],
+    ['{"a": ["é", 01]}', 1, 14, `expected ',' or ']', found "1"`],
+    ['{"\\', 1, 3, 'invalid property name string'],
+    ['{"\\u12', 1, 3, 'invalid property name string'],
+    ['{"a": [01], "a": []}', 1, 9, `expected ',' or ']', found "1"`],
+    ['{"a": 1, "b": [01], "a": [1,,]}', 1, 17, `expected ',' or ']', found "1"`],
   ])('%j → line %d, column %d', async (text, line, column, message) => {
     const file = write(path.join(temp.make(), 'e.json'), text);
     expect(await streamed(file, 8)).toEqual({ ok: false, error: { line, column, message } });
@@ -135,6 +143,27 @@ describe('scanSections + readSlices', () => {
     expect(await streamed(bomError, 8)).toEqual({ ok: false, error: { line: 1, column: 15, message: 'unexpected character "]" where a value was expected' } });
     const array = write(path.join(dir, 'array.json'), '  [1, 2]');
     expect(await scanSections(array)).toEqual<SectionScan>({ kind: 'other', first: '[', size: 8 });
+  });
+
+  it('gives the same result fed in chunks of any size (state carried across block boundaries)', () => {
+    const random = seededRandom(5);
+    const docs = [document(random), document(random), '\ufeff{"k\\u00e9y": [1, "a,]}", {"b": [NaN]}], "n": -1.5e3}', '{"a": [{"x":1]]}', '{"a"  :  tr', '\ufeff{"a": "é🧫",,}'];
+    const scan = (bytes: Buffer, sizes: () => number) => {
+      const scanner = new SectionScanner(16);
+      for (let at = 0; at < bytes.length; ) {
+        const n = sizes();
+        if (!scanner.feed(bytes.subarray(at, at + n))) break;
+        at += n;
+      }
+      scanner.end();
+      return { sections: scanner.sections, error: scanner.error, first: scanner.firstByte };
+    };
+    for (const doc of docs) {
+      const bytes = Buffer.from(doc);
+      const whole = scan(bytes, () => bytes.length);
+      for (const size of [1, 2, 3, 5]) expect(scan(bytes, () => size)).toEqual(whole);
+      expect(scan(bytes, () => 1 + Math.floor(random() * 7))).toEqual(whole);
+    }
   });
 
   it('reports read progress in bytes up to the file size', async () => {

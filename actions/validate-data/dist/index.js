@@ -45274,7 +45274,9 @@ async function loadCoco(split, file, ctx) {
         return result;
     }
     if (scan.error)
-        return unusable(await (0, json_sections_1.firstError)(file, scan.sections, scan.error, ctx.signal));
+        return unusable((await (0, json_sections_1.firstError)(file, scan.sections, scan.error, ctx.signal)) ?? scan.error);
+    // Members are read in the order the checks need; a syntax error is reported as the first in file order.
+    const unreadable = async (failure) => unusable((await (0, json_sections_1.firstError)(file, scan.sections, undefined, ctx.signal)) ?? failure);
     const local = findings.scope();
     const walk = new CocoWalk(file, { ...ctx, findings: local }, loaded, result.categories);
     const members = new Map(scan.sections.map((s) => [s.key, s]));
@@ -45297,16 +45299,17 @@ async function loadCoco(split, file, ctx) {
                 local.add('structure.schema', { ...base, field: name, value: section ? typeof value : 'missing', message: `"${name}" must be an array` });
         }
         if (failure)
-            return unusable(failure);
+            return unreadable(failure);
         walk.sealed(name);
     }
-    // Members no check reads (info, licenses) are parsed too, so every syntax error in the file is reported.
+    // Everything else is parsed too (info, licenses, an earlier copy of a key given twice), so every syntax
+    // error in the file is reported.
     for (const section of scan.sections) {
-        if (MEMBERS.includes(section.key))
+        if (members.get(section.key) === section && MEMBERS.includes(section.key))
             continue;
         for await (const slice of (0, json_sections_1.readSlices)(file, section, ctx.signal))
             if (!slice.ok)
-                return unusable(slice.error);
+                return unreadable(slice.error);
     }
     walk.finish();
     findings.absorb(local);
@@ -46781,6 +46784,7 @@ exports.scanSections = scanSections;
 exports.readSlices = readSlices;
 exports.firstError = firstError;
 const fs = __importStar(__nccwpck_require__(1455));
+const errors_1 = __nccwpck_require__(6677);
 const json_text_1 = __nccwpck_require__(4175);
 /**
  * Streaming access to the top-level members of a large JSON object (a COCO file: images, annotations,
@@ -46802,6 +46806,7 @@ const BLOCK = 1 << 20;
 const isBlank = (c) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 /** Bytes of numbers and literals (true, NaN, -Infinity, 1e-5): a top-level primitive ends at any other. */
 const isPrimitiveByte = (c) => (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x2e || c === 0x2b || c === 0x2d;
+const BOM = [0xef, 0xbb, 0xbf];
 const ESCAPES = new Set([...'"\\/bfnrt'].map((c) => c.charCodeAt(0)));
 const isHex = (c) => (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46);
 const describe = (c) => JSON.stringify(String.fromCharCode(c));
@@ -46811,7 +46816,8 @@ const describe = (c) => JSON.stringify(String.fromCharCode(c));
  */
 class SectionScanner {
     sliceBytes;
-    sections = new Map();
+    /** Every member in file order; a key given twice appears twice (a reader takes the last, as JSON.parse does). */
+    sections = [];
     error;
     state = 'start';
     offset = 0;
@@ -46841,6 +46847,7 @@ class SectionScanner {
     /** Primitive member values (numbers, literals) end at the first byte that cannot belong to them. */
     primitive = false;
     firstByte = -1;
+    bomBytes = 0;
     constructor(sliceBytes = exports.SLICE_BYTES) {
         this.sliceBytes = sliceBytes;
     }
@@ -46934,13 +46941,16 @@ class SectionScanner {
             if (isBlank(c))
                 continue;
             if (this.firstByte === -1) {
-                // A UTF-8 byte order mark before the document.
-                if (at === 0 && c === 0xef && chunk[i + 1] === 0xbb && chunk[i + 2] === 0xbf) {
-                    i += 2;
-                    this.lineAdjust += 3; // no column of its own, as when the text is decoded without it
+                // A UTF-8 byte order mark before the document, possibly split across chunks. It has no column of its
+                // own, as when the text is decoded without it (its two continuation bytes were counted above).
+                if (at === this.bomBytes && at < 3 && c === BOM[at]) {
+                    if (at === 0)
+                        this.lineAdjust++;
+                    this.bomBytes++;
                     continue;
                 }
-                this.firstByte = c;
+                // Half a BOM: the document starts with a stray byte.
+                this.firstByte = this.bomBytes > 0 && this.bomBytes < 3 ? 0xef : c;
             }
             switch (this.state) {
                 case 'start':
@@ -46996,6 +47006,12 @@ class SectionScanner {
             return;
         if (this.state === 'in-value' && this.primitive)
             this.endValue(this.offset);
+        if (this.state === 'in-key' && (this.escaped || this.hexLeft > 0)) {
+            this.fail('invalid property name string', this.escapeAt);
+            return;
+        }
+        if (this.firstByte === -1 && this.bomBytes > 0 && this.bomBytes < 3)
+            this.firstByte = 0xef;
         this.fail('unexpected end of file', this.offset, false);
     }
     /**
@@ -47033,7 +47049,7 @@ class SectionScanner {
         // The bytes were checked as they came, so the escapes decode.
         const name = JSON.parse(`"${Buffer.from(this.keyBytes).toString('utf8')}"`);
         this.section = { key: name, array: c === 0x5b, slices: [], elements: 0 };
-        this.sections.set(name, this.section);
+        this.sections.push(this.section);
         this.opener = c;
         this.sliceStart = c === 0x5b ? at + 1 : at;
         this.sliceLine = this.line;
@@ -47113,7 +47129,7 @@ async function scanSections(file, options = {}) {
         if (scanner.firstByte !== -1 && scanner.firstByte !== 0x7b)
             return { kind: 'other', first: String.fromCharCode(scanner.firstByte), size };
         scanner.end();
-        return { kind: 'object', sections: [...scanner.sections.values()], size, error: scanner.error };
+        return { kind: 'object', sections: scanner.sections, size, error: scanner.error };
     }
     finally {
         await handle.close();
@@ -47136,7 +47152,7 @@ async function* readSlices(file, section, signal) {
             while (done < length) {
                 const { bytesRead } = await handle.read(buffer, done, length - done, slice.start + done);
                 if (bytesRead === 0)
-                    throw new Error(`${file} changed while it was read (expected ${length} bytes at offset ${slice.start}).`);
+                    throw new errors_1.StepError(`${file} got shorter while it was read (expected ${length} bytes at offset ${slice.start}).`, { hint: 'Keep the dataset unchanged while the step runs.', file });
                 done += bytesRead;
             }
             const text = buffer.toString('utf8', 0, length);
@@ -47147,7 +47163,10 @@ async function* readSlices(file, section, signal) {
             if (!parsed.ok) {
                 const line = slice.line + parsed.line - 1;
                 const column = parsed.line === 1 ? slice.column + parsed.column - 1 - prefix.length : parsed.column;
-                yield { ok: false, error: { message: parsed.message, offset: slice.start + Math.max(0, parsed.offset - prefix.length), line, column } };
+                // JSON.parse counts UTF-16 units; the file is addressed in bytes.
+                const units = parsed.offset - prefix.length;
+                const offset = slice.start + Buffer.byteLength(text.slice(0, Math.max(0, Math.min(units, text.length))));
+                yield { ok: false, error: { message: parsed.message, offset, line, column }, atSliceEnd: units >= text.length };
                 return;
             }
             yield { ok: true, values: section.array ? parsed.value : [parsed.value['']], first: slice.first };
@@ -47158,16 +47177,21 @@ async function* readSlices(file, section, signal) {
     }
 }
 /**
- * The error to report for a file pass 1 rejected: pass 1 only follows the top level, so JSON.parse may find
- * an earlier error inside a member value read so far. Slices are checked in file order; the first failure wins.
+ * The error to report for a file: the first one in file order. Pass 1 only follows the top level, so when it
+ * stopped (`scanError`), JSON.parse may still find an earlier error inside a member value read so far; when it
+ * did not, this finds the first of the errors JSON.parse sees, whatever order the caller read the members in.
  */
 async function firstError(file, sections, scanError, signal) {
     for (const section of sections) {
-        // The last slice ends just after the byte pass 1 stopped at, so JSON.parse may complain about its end; an
-        // error at or before that byte comes with JSON.parse's exact message.
-        for await (const slice of readSlices(file, section, signal))
-            if (!slice.ok)
-                return slice.error.offset <= scanError.offset ? slice.error : scanError;
+        for await (const slice of readSlices(file, section, signal)) {
+            if (slice.ok)
+                continue;
+            if (!scanError)
+                return slice.error;
+            // The value pass 1 stopped in ends just after the byte it stopped at: an error at or before that byte
+            // comes with JSON.parse's exact message; running off the end of the slice is pass 1's error.
+            return !slice.atSliceEnd && slice.error.offset <= scanError.offset ? slice.error : scanError;
+        }
     }
     return scanError;
 }

@@ -56,7 +56,9 @@ export async function loadCoco(split: SplitName, file: string, ctx: LoaderContex
     loaded.unusable = true;
     return result;
   }
-  if (scan.error) return unusable(await firstError(file, scan.sections, scan.error, ctx.signal));
+  if (scan.error) return unusable((await firstError(file, scan.sections, scan.error, ctx.signal)) ?? scan.error);
+  // Members are read in the order the checks need; a syntax error is reported as the first in file order.
+  const unreadable = async (failure: JsonFailure) => unusable((await firstError(file, scan.sections, undefined, ctx.signal)) ?? failure);
 
   const local = findings.scope();
   const walk = new CocoWalk(file, { ...ctx, findings: local }, loaded, result.categories);
@@ -75,13 +77,14 @@ export async function loadCoco(split: SplitName, file: string, ctx: LoaderContex
       }
       if (!failure) local.add('structure.schema', { ...base, field: name, value: section ? typeof value : 'missing', message: `"${name}" must be an array` });
     }
-    if (failure) return unusable(failure);
+    if (failure) return unreadable(failure);
     walk.sealed(name);
   }
-  // Members no check reads (info, licenses) are parsed too, so every syntax error in the file is reported.
+  // Everything else is parsed too (info, licenses, an earlier copy of a key given twice), so every syntax
+  // error in the file is reported.
   for (const section of scan.sections) {
-    if ((MEMBERS as readonly string[]).includes(section.key)) continue;
-    for await (const slice of readSlices(file, section, ctx.signal)) if (!slice.ok) return unusable(slice.error);
+    if (members.get(section.key) === section && (MEMBERS as readonly string[]).includes(section.key)) continue;
+    for await (const slice of readSlices(file, section, ctx.signal)) if (!slice.ok) return unreadable(slice.error);
   }
   walk.finish();
   findings.absorb(local);
