@@ -3,23 +3,7 @@
  * depend on Python: Conv(3→16) + 4 × [Conv(16→16)] with Relu, fixed 1×3×64×64 input "input", about 40 MFLOP.
  */
 import { seededRandom } from '../../shared/core/random';
-
-function varint(n: number): Buffer {
-  const out: number[] = [];
-  let v = n;
-  while (v >= 128) {
-    out.push((v % 128) | 128);
-    v = Math.floor(v / 128);
-  }
-  out.push(v);
-  return Buffer.from(out);
-}
-const int = (field: number, value: number) => Buffer.concat([varint(field * 8), varint(value)]);
-const len = (field: number, value: Buffer | string) => {
-  const b = typeof value === 'string' ? Buffer.from(value) : value;
-  return Buffer.concat([varint(field * 8 + 2), varint(b.length), b]);
-};
-const cat = (...parts: Buffer[]) => Buffer.concat(parts);
+import { cat, int, len } from '../support/protobuf';
 
 function tensor(name: string, dims: number[], seed: number): Buffer {
   const n = dims.reduce((a, b) => a * b, 1);

@@ -2,24 +2,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { formatSignature, parseOnnxModelInfo, readOnnxModelInfo } from '../../shared/onnx/model-info';
+import { len as bytes, cat as msg, int as num, varint } from '../support/protobuf';
 
-// A minimal protobuf writer, enough to hand-build ONNX ModelProtos with the fields the reader must handle.
-function varint(n: number): Buffer {
-  const out: number[] = [];
-  let v = n;
-  while (v >= 128) {
-    out.push((v % 128) | 128);
-    v = Math.floor(v / 128);
-  }
-  out.push(v);
-  return Buffer.from(out);
-}
-const num = (field: number, value: number) => Buffer.concat([varint(field * 8), varint(value)]);
-const bytes = (field: number, value: Buffer | string) => {
-  const b = typeof value === 'string' ? Buffer.from(value) : value;
-  return Buffer.concat([varint(field * 8 + 2), varint(b.length), b]);
-};
-const msg = (...parts: Buffer[]) => Buffer.concat(parts);
 const dim = (d: number | string) => bytes(1, typeof d === 'number' ? num(1, d) : bytes(2, d));
 const valueInfo = (name: string, elemType: number, shape?: (number | string)[]) => msg(bytes(1, name), bytes(2, bytes(1, msg(num(1, elemType), ...(shape ? [bytes(2, msg(...shape.map(dim)))] : [])))));
 

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs/promises';
+import { varint } from '../support/protobuf';
 
 /**
  * Writes ONNX models in protobuf wire format for tests and the benchmark, including models whose
@@ -10,18 +11,6 @@ export interface Big {
   fill(write: (chunk: Buffer) => Promise<void>): Promise<void>;
 }
 type Part = Buffer | Big;
-
-function varint(value: number | bigint): Buffer {
-  let v = BigInt.asUintN(64, BigInt(value));
-  const bytes: number[] = [];
-  do {
-    let byte = Number(v & 0x7fn);
-    v >>= 7n;
-    if (v > 0n) byte |= 0x80;
-    bytes.push(byte);
-  } while (v > 0n);
-  return Buffer.from(bytes);
-}
 
 export class Message {
   readonly parts: Part[] = [];
