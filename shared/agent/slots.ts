@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { writeFileAtomic } from '../ota/files';
+import { writeFileAtomic } from '../core/atomic-write';
 
 export type SlotName = 'a' | 'b';
 

@@ -1,15 +1,7 @@
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 
-/** File helpers the export and benchmark steps share: streamed hashing and publishing without half-written files. */
-
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  await pipeline(fs.createReadStream(file), hash);
-  return hash.digest('hex');
-}
+/** Publishing export-onnx's outputs without half-written files. */
 
 /** Copies to `<dest>.tmp-<pid>` and renames, so readers never see a partial file. */
 export async function publishFile(source: string, dest: string): Promise<void> {
@@ -26,11 +18,4 @@ export async function publishDir(source: string, dest: string): Promise<void> {
   await fs.promises.cp(source, tmp, { recursive: true });
   await fs.promises.rm(dest, { recursive: true, force: true });
   await fs.promises.rename(tmp, dest);
-}
-
-export function writeJsonAtomic(file: string, value: unknown): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
-  fs.renameSync(tmp, file);
 }

@@ -1,4 +1,5 @@
-import { createHash, randomUUID, type Hash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
+import { tempSibling } from '../core/atomic-write';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
@@ -19,42 +20,6 @@ export class HashingStream extends Transform {
     this.bytes += chunk.length;
     this.onBytes?.(this.bytes);
     done(null, chunk);
-  }
-}
-
-export function sha256Hex(data: Buffer | string): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
-export async function sha256OfFile(file: string): Promise<{ sha256: string; size: number }> {
-  const hasher = new HashingStream();
-  await pipeline(fs.createReadStream(file), hasher, async function* (source) {
-    for await (const _ of source) void _;
-  });
-  return { sha256: hasher.sha256.digest('hex'), size: hasher.bytes };
-}
-
-/** A sibling temp name in the same folder, so the final rename is atomic (same filesystem). */
-export function tempSibling(target: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.${randomUUID()}.tmp`);
-}
-
-/** Writes the whole file under a temp name, flushes it, then renames: readers see the old or the new file. */
-export async function writeFileAtomic(target: string, data: Buffer | string): Promise<void> {
-  await fsp.mkdir(path.dirname(target), { recursive: true });
-  const temp = tempSibling(target);
-  try {
-    const handle = await fsp.open(temp, 'w');
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await fsp.rename(temp, target);
-  } catch (error) {
-    await fsp.rm(temp, { force: true });
-    throw error;
   }
 }
 

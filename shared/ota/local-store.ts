@@ -3,7 +3,9 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { withFileLock } from './file-lock';
-import { sha256Hex, streamToFileVerified, writeFileAtomic } from './files';
+import { writeFileAtomic } from '../core/atomic-write';
+import { sha256Hex } from '../core/sha256';
+import { streamToFileVerified } from './files';
 import { type BlobInfo, type OtaStore, type PutBlobOptions, type PutBlobResult, type StoredDocument, type WriteCondition, WriteConflict } from './store';
 
 /**

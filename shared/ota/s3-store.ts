@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { HashingStream, IntegrityError, sha256Hex, streamToFileVerified } from './files';
+import { sha256Hex } from '../core/sha256';
+import { HashingStream, IntegrityError, streamToFileVerified } from './files';
 import { type BlobInfo, joinKey, type OtaStore, type PutBlobOptions, type PutBlobResult, type StoredDocument, type WriteCondition, WriteConflict } from './store';
 
 export interface S3StoreOptions {

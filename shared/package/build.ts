@@ -23,7 +23,8 @@ import {
   TENSORRT_SIDECAR,
 } from './contents';
 import { MANIFEST_FILE, packageModel, SIGNATURE_FILE, type FileRole, type PackageFile, type PackageManifest, type PackageModel, type TensorRtCache, type WorkflowRun } from './manifest';
-import { keyIdOf, loadPrivateKey, sha256Hex, signManifest } from './signing';
+import { sha256Hex } from '../core/sha256';
+import { keyIdOf, loadPrivateKey, signManifest } from './signing';
 import { BLOCK, fileHeader, padding } from './tar-format';
 
 export interface BuildPackageOptions {

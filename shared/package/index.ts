@@ -4,7 +4,8 @@
  */
 export { buildPackage, type BuildPackageOptions, type BuiltPackage } from './build';
 export { verifyPackage, extractVerifiedPackage, type VerifiedPackage, type VerifyOptions } from './verify';
-export { generateSigningKeyPair, loadPrivateKey, loadPublicKey, keyIdOf, sha256Hex } from './signing';
+export { generateSigningKeyPair, loadPrivateKey, loadPublicKey, keyIdOf } from './signing';
+export { sha256Hex } from '../core/sha256';
 export { readOnnxModelInfo, type OnnxModelInfo, type OnnxValueInfo, type OnnxOpset, type OnnxDim } from '../onnx/model-info';
 export { canonicalJson } from './canonical-json';
 export { COMPRESSIONS, type Compression } from './block-gzip';

@@ -1,5 +1,6 @@
 import * as crypto from 'node:crypto';
 import { StepError } from '../core/errors';
+import { sha256Hex } from '../core/sha256';
 import { canonicalJson } from './canonical-json';
 import type { SignatureDocument } from './manifest';
 
@@ -76,10 +77,6 @@ export function rawPublicKey(key: crypto.KeyObject): Buffer {
 /** Lower-case hex SHA-256 of the raw 32-byte public key. */
 export function keyIdOf(key: crypto.KeyObject): string {
   return sha256Hex(rawPublicKey(key));
-}
-
-export function sha256Hex(data: Buffer | string): string {
-  return crypto.createHash('sha256').update(data).digest('hex');
 }
 
 /** manifest.sig for the exact manifest bytes. */

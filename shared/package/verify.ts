@@ -6,7 +6,8 @@ import { StepError } from '../core/errors';
 import { chunkHash } from './background-hash';
 import { gunzipStream, GzipFormatError } from './block-gzip';
 import { MANIFEST_FILE, manifestSchemaErrors, SIGNATURE_FILE, signatureSchemaErrors, type PackageManifest, type SignatureDocument } from './manifest';
-import { keyIdOf, loadPublicKey, sha256Hex, verifySignature } from './signing';
+import { sha256Hex } from '../core/sha256';
+import { keyIdOf, loadPublicKey, verifySignature } from './signing';
 import { RefusedEntryError, TarWalker, type EntrySink, type WalkedEntry } from './tar-walker';
 
 export interface VerifiedPackage {

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 
@@ -45,19 +44,6 @@ export async function pathKind(p: string): Promise<'file' | 'dir' | undefined> {
 export function stemKey(root: string, file: string): string {
   const rel = path.relative(root, file);
   return rel.slice(0, rel.length - path.extname(rel).length).split(path.sep).join('/');
-}
-
-/** Writes through a temporary file and a rename, so readers never see half a file. */
-export async function writeFileAtomic(file: string, data: string | Iterable<string>): Promise<void> {
-  await fs.mkdir(path.dirname(file), { recursive: true });
-  const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    await fs.writeFile(temp, data);
-    await fs.rename(temp, file);
-  } catch (error) {
-    await fs.rm(temp, { force: true });
-    throw error;
-  }
 }
 
 /** Path as shown in findings: relative to the workspace when inside it, '/'-separated. */

@@ -3,7 +3,8 @@ import * as path from 'node:path';
 import type { FileRole } from './dataset';
 import type { PoolOptions } from './file-pool';
 import { hashFiles } from './file-pool';
-import { compareCodePoints, isImageFile, pathKind, walkFiles, writeFileAtomic } from './files';
+import { writeFileAtomic } from '../core/atomic-write';
+import { compareCodePoints, isImageFile, pathKind, walkFiles } from './files';
 import { StepError } from '../core/errors';
 
 export interface ManifestFile {

@@ -29,9 +29,8 @@ export interface Slice {
   /** 1-based position of `start`; columns count UTF-16 units, like an editor. */
   line: number;
   column: number;
-  /** Index of the slice's first element in its array, and how many elements it holds. */
+  /** Index of the slice's first element in its array. */
   first: number;
-  count: number;
 }
 
 export interface Section {
@@ -298,7 +297,7 @@ export class SectionScanner {
       if (this.elementHasContent) this.elements++;
       this.cut(end - 1, end);
       section.elements = this.elements;
-    } else section.slices.push({ start: this.sliceStart, end, line: this.sliceLine, column: this.sliceColumn, first: 0, count: 1 });
+    } else this.pushSlice(end);
     this.primitive = false;
     this.section = undefined;
     this.state = 'after-value';
@@ -306,13 +305,16 @@ export class SectionScanner {
 
   /** Closes the current slice at `end` (exclusive) and opens the next one at `next`. */
   private cut(end: number, next: number): void {
-    const section = this.section as Section;
-    const count = this.elements - this.sliceFirst;
-    if (count > 0 || this.elementHasContent) section.slices.push({ start: this.sliceStart, end, line: this.sliceLine, column: this.sliceColumn, first: this.sliceFirst, count });
+    if (this.elements > this.sliceFirst || this.elementHasContent) this.pushSlice(end);
     this.sliceStart = next;
     this.sliceLine = this.line;
     this.sliceColumn = next - this.lineStart + 1 - this.lineAdjust;
     this.sliceFirst = this.elements;
+  }
+
+  /** Records the current slice, from its start to `end` (exclusive). */
+  private pushSlice(end: number): void {
+    (this.section as Section).slices.push({ start: this.sliceStart, end, line: this.sliceLine, column: this.sliceColumn, first: this.sliceFirst });
   }
 
   /** `atByte`: the error is a byte of the file (false at the end of the file). */
@@ -323,9 +325,7 @@ export class SectionScanner {
     const adjust = onNewline ? this.previousLineAdjust : this.lineAdjust;
     this.error = { message, offset, line: onNewline ? this.line - 1 : this.line, column: offset - lineStart + 1 - adjust };
     // The value being read stays readable up to here, so pass 2 can find an earlier, more exact error in it.
-    if (this.section && this.state === 'in-value') {
-      this.section.slices.push({ start: this.sliceStart, end: atByte ? offset + 1 : offset, line: this.sliceLine, column: this.sliceColumn, first: this.sliceFirst, count: this.elements - this.sliceFirst + 1 });
-    }
+    if (this.section && this.state === 'in-value') this.pushSlice(atByte ? offset + 1 : offset);
     this.state = 'done';
     return false;
   }

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { DeviceAgent, type DeviceAgentOptions } from '../../shared/agent';
 import { deviceAgentCommand } from '../../shared/agent/command';
 import { type ReleaseRef, rolloutSalt } from '../../shared/ota/channel';
-import { sha256OfFile } from '../../shared/ota/files';
+import { sha256File } from '../../shared/core/sha256';
 import { updateChannel } from '../../shared/ota/publish';
 import { blobKey } from '../../shared/ota/store';
 import { generateSigningKeyPair, loadPrivateKey } from '../../shared/package';
@@ -37,7 +37,8 @@ function setup(channel: string, options: Partial<DeviceAgentOptions> = {}) {
 
 /** Puts bytes in the store and points the channel at them without stage-ota's package check (a hostile store). */
 async function publishUnchecked(channel: string, archive: string, name: string, version: string) {
-  const { sha256, size } = await sha256OfFile(archive);
+  const sha256 = await sha256File(archive);
+  const { size } = fs.statSync(archive);
   await kit.store.putBlob(blobKey(sha256), archive, { sha256, size });
   const release: ReleaseRef = { name, version, sha256, size, key: blobKey(sha256), url: '' };
   await updateChannel(kit.publisher, channel, (current) => ({

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseChannel } from '../../shared/ota/channel';
-import { sha256OfFile } from '../../shared/ota/files';
+import { sha256File } from '../../shared/core/sha256';
 import type { OtaStore, StoreKind } from '../../shared/ota/store';
 import { loadPublicKey } from '../../shared/package';
 import { TsChild } from './support/child';
@@ -86,6 +87,6 @@ async function checkChannel(store: OtaStore, scratch: string): Promise<{ sequenc
   const doc = parseChannel(stored.body, publicKey, 'staging');
   const copy = path.join(scratch, `${doc.sequence}.tar.gz`);
   await store.download(doc.current.key, copy);
-  expect(await sha256OfFile(copy)).toEqual({ sha256: doc.current.sha256, size: doc.current.size });
+  expect({ sha256: await sha256File(copy), size: fs.statSync(copy).size }).toEqual({ sha256: doc.current.sha256, size: doc.current.size });
   return { sequence: doc.sequence, version: doc.current.version };
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { sha256Hex } from '../../shared/ota/files';
+import { sha256Hex } from '../../shared/core/sha256';
 import { isWriteConflict, type StoreKind, type UploadProgress } from '../../shared/ota/store';
 import { StoreBackends } from './support/stores';
 

@@ -43421,6 +43421,86 @@ async function runOnGitHub(step) {
 
 /***/ }),
 
+/***/ 1709:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.tempSibling = tempSibling;
+exports.writeFileAtomic = writeFileAtomic;
+const node_crypto_1 = __nccwpck_require__(7598);
+const fsp = __importStar(__nccwpck_require__(1455));
+const path = __importStar(__nccwpck_require__(6760));
+/** A sibling temp name in the same folder, so the final rename is atomic (same filesystem). */
+function tempSibling(target) {
+    return path.join(path.dirname(target), `.${path.basename(target)}.${(0, node_crypto_1.randomUUID)()}.tmp`);
+}
+/**
+ * Writes the whole file under a temp name, flushes it, then renames: readers see the old or the new file,
+ * never half of one. `data` may come in pieces (an iterable of strings), so a large document need not be one
+ * string in memory.
+ */
+async function writeFileAtomic(target, data) {
+    await fsp.mkdir(path.dirname(target), { recursive: true });
+    const temp = tempSibling(target);
+    try {
+        const handle = await fsp.open(temp, 'w');
+        try {
+            if (typeof data === 'string' || Buffer.isBuffer(data))
+                await handle.writeFile(data);
+            else
+                for (const piece of data)
+                    await handle.write(piece);
+            await handle.sync();
+        }
+        finally {
+            await handle.close();
+        }
+        await fsp.rename(temp, target);
+    }
+    catch (error) {
+        await fsp.rm(temp, { force: true });
+        throw error;
+    }
+}
+
+
+/***/ }),
+
 /***/ 8367:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
@@ -46723,61 +46803,23 @@ function parsePerClass(list, file, pick) {
 /***/ }),
 
 /***/ 9271:
-/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
-var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
-    if (k2 === undefined) k2 = k;
-    var desc = Object.getOwnPropertyDescriptor(m, k);
-    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
-      desc = { enumerable: true, get: function() { return m[k]; } };
-    }
-    Object.defineProperty(o, k2, desc);
-}) : (function(o, m, k, k2) {
-    if (k2 === undefined) k2 = k;
-    o[k2] = m[k];
-}));
-var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
-    Object.defineProperty(o, "default", { enumerable: true, value: v });
-}) : function(o, v) {
-    o["default"] = v;
-});
-var __importStar = (this && this.__importStar) || (function () {
-    var ownKeys = function(o) {
-        ownKeys = Object.getOwnPropertyNames || function (o) {
-            var ar = [];
-            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
-            return ar;
-        };
-        return ownKeys(o);
-    };
-    return function (mod) {
-        if (mod && mod.__esModule) return mod;
-        var result = {};
-        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
-        __setModuleDefault(result, mod);
-        return result;
-    };
-})();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.writeReport = writeReport;
 exports.writeSummary = writeSummary;
-const fs = __importStar(__nccwpck_require__(1455));
-const path = __importStar(__nccwpck_require__(6760));
+const atomic_write_1 = __nccwpck_require__(1709);
 const errors_1 = __nccwpck_require__(6677);
 const svg_1 = __nccwpck_require__(3006);
 const rules_1 = __nccwpck_require__(1907);
 /** Writes the report next to its final name and renames it, so a reader never sees half a file. */
 async function writeReport(file, report) {
-    const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
     try {
-        await fs.mkdir(path.dirname(file), { recursive: true });
-        await fs.writeFile(tmp, JSON.stringify(report, null, 2) + '\n');
-        await fs.rename(tmp, file);
+        await (0, atomic_write_1.writeFileAtomic)(file, JSON.stringify(report, null, 2) + '\n');
     }
     catch (error) {
-        await fs.rm(tmp, { force: true });
         throw new errors_1.StepError(`Cannot write the report ${file}: ${error.message}.`, { file, hint: 'Choose a writable reportFile path.' });
     }
 }

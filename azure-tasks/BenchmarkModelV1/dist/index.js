@@ -29819,6 +29819,86 @@ function ms(x, digits = 3) {
 
 /***/ }),
 
+/***/ 1709:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.tempSibling = tempSibling;
+exports.writeFileAtomic = writeFileAtomic;
+const node_crypto_1 = __nccwpck_require__(7598);
+const fsp = __importStar(__nccwpck_require__(1455));
+const path = __importStar(__nccwpck_require__(6760));
+/** A sibling temp name in the same folder, so the final rename is atomic (same filesystem). */
+function tempSibling(target) {
+    return path.join(path.dirname(target), `.${path.basename(target)}.${(0, node_crypto_1.randomUUID)()}.tmp`);
+}
+/**
+ * Writes the whole file under a temp name, flushes it, then renames: readers see the old or the new file,
+ * never half of one. `data` may come in pieces (an iterable of strings), so a large document need not be one
+ * string in memory.
+ */
+async function writeFileAtomic(target, data) {
+    await fsp.mkdir(path.dirname(target), { recursive: true });
+    const temp = tempSibling(target);
+    try {
+        const handle = await fsp.open(temp, 'w');
+        try {
+            if (typeof data === 'string' || Buffer.isBuffer(data))
+                await handle.writeFile(data);
+            else
+                for (const piece of data)
+                    await handle.write(piece);
+            await handle.sync();
+        }
+        finally {
+            await handle.close();
+        }
+        await fsp.rename(temp, target);
+    }
+    catch (error) {
+        await fsp.rm(temp, { force: true });
+        throw error;
+    }
+}
+
+
+/***/ }),
+
 /***/ 8367:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
@@ -32546,84 +32626,6 @@ function requireFile(file, label) {
 
 /***/ }),
 
-/***/ 8719:
-/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
-
-"use strict";
-
-var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
-    if (k2 === undefined) k2 = k;
-    var desc = Object.getOwnPropertyDescriptor(m, k);
-    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
-      desc = { enumerable: true, get: function() { return m[k]; } };
-    }
-    Object.defineProperty(o, k2, desc);
-}) : (function(o, m, k, k2) {
-    if (k2 === undefined) k2 = k;
-    o[k2] = m[k];
-}));
-var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
-    Object.defineProperty(o, "default", { enumerable: true, value: v });
-}) : function(o, v) {
-    o["default"] = v;
-});
-var __importStar = (this && this.__importStar) || (function () {
-    var ownKeys = function(o) {
-        ownKeys = Object.getOwnPropertyNames || function (o) {
-            var ar = [];
-            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
-            return ar;
-        };
-        return ownKeys(o);
-    };
-    return function (mod) {
-        if (mod && mod.__esModule) return mod;
-        var result = {};
-        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
-        __setModuleDefault(result, mod);
-        return result;
-    };
-})();
-Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.sha256File = sha256File;
-exports.publishFile = publishFile;
-exports.publishDir = publishDir;
-exports.writeJsonAtomic = writeJsonAtomic;
-const node_crypto_1 = __nccwpck_require__(7598);
-const fs = __importStar(__nccwpck_require__(3024));
-const path = __importStar(__nccwpck_require__(6760));
-const promises_1 = __nccwpck_require__(6466);
-/** File helpers the export and benchmark steps share: streamed hashing and publishing without half-written files. */
-async function sha256File(file) {
-    const hash = (0, node_crypto_1.createHash)('sha256');
-    await (0, promises_1.pipeline)(fs.createReadStream(file), hash);
-    return hash.digest('hex');
-}
-/** Copies to `<dest>.tmp-<pid>` and renames, so readers never see a partial file. */
-async function publishFile(source, dest) {
-    fs.mkdirSync(path.dirname(dest), { recursive: true });
-    const tmp = `${dest}.tmp-${process.pid}`;
-    await fs.promises.copyFile(source, tmp);
-    await fs.promises.rename(tmp, dest);
-}
-/** Replaces folder `dest` with a copy of `source` (copied beside it, then swapped in by rename). */
-async function publishDir(source, dest) {
-    const tmp = `${dest}.tmp-${process.pid}`;
-    await fs.promises.rm(tmp, { recursive: true, force: true });
-    await fs.promises.cp(source, tmp, { recursive: true });
-    await fs.promises.rm(dest, { recursive: true, force: true });
-    await fs.promises.rename(tmp, dest);
-}
-function writeJsonAtomic(file, value) {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    const tmp = `${file}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
-    fs.renameSync(tmp, file);
-}
-
-
-/***/ }),
-
 /***/ 8222:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
@@ -34318,7 +34320,7 @@ const regression_1 = __nccwpck_require__(8545);
 const soak_1 = __nccwpck_require__(3586);
 const stats_1 = __nccwpck_require__(6637);
 const export_plan_1 = __nccwpck_require__(3130);
-const files_1 = __nccwpck_require__(8719);
+const atomic_write_1 = __nccwpck_require__(1709);
 const model_info_1 = __nccwpck_require__(8222);
 const parity_1 = __nccwpck_require__(235);
 const reference_1 = __nccwpck_require__(861);
@@ -34533,7 +34535,7 @@ exports.benchmarkModelStep = (0, step_1.defineStep)({
                 soak: soakAnalysis,
                 failures,
             };
-            (0, files_1.writeJsonAtomic)(inputs.report, report);
+            await (0, atomic_write_1.writeFileAtomic)(inputs.report, JSON.stringify(report, null, 2) + '\n');
             writeSummary(ctx, inputs.model, provider, opened.loadMs, environment, placement, latency, endToEnd, reference, accuracy, metricCheck, regression, soakAnalysis, failures);
             if (failures.length) {
                 throw new errors_1.StepError(`benchmark-model failed for ${path.basename(inputs.model)} on ${provider}:\n- ${failures.join('\n- ')}`, { hint: `The full report is in ${inputs.report}.` });
@@ -34790,14 +34792,6 @@ module.exports = require("node:os");
 
 "use strict";
 module.exports = require("node:path");
-
-/***/ }),
-
-/***/ 6466:
-/***/ ((module) => {
-
-"use strict";
-module.exports = require("node:stream/promises");
 
 /***/ }),
 

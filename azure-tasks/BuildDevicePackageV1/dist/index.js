@@ -18266,6 +18266,63 @@ async function runPost(step, host, signal = new AbortController().signal) {
 
 /***/ }),
 
+/***/ 2289:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.sha256Hex = sha256Hex;
+exports.sha256File = sha256File;
+const node_crypto_1 = __nccwpck_require__(7598);
+const fs = __importStar(__nccwpck_require__(3024));
+const promises_1 = __nccwpck_require__(6466);
+function sha256Hex(data) {
+    return (0, node_crypto_1.createHash)('sha256').update(data).digest('hex');
+}
+/** Lower-case hex sha256 of a file, streamed. */
+async function sha256File(file) {
+    const hash = (0, node_crypto_1.createHash)('sha256');
+    await (0, promises_1.pipeline)(fs.createReadStream(file), hash);
+    return hash.digest('hex');
+}
+
+
+/***/ }),
+
 /***/ 4804:
 /***/ ((__unused_webpack_module, exports) => {
 
@@ -19267,6 +19324,7 @@ const block_gzip_1 = __nccwpck_require__(4305);
 const canonical_json_1 = __nccwpck_require__(8434);
 const contents_1 = __nccwpck_require__(8475);
 const manifest_1 = __nccwpck_require__(3580);
+const sha256_1 = __nccwpck_require__(2289);
 const signing_1 = __nccwpck_require__(2118);
 const tar_format_1 = __nccwpck_require__(2028);
 const READ_CHUNK = 1 << 20;
@@ -19447,7 +19505,7 @@ async function buildPackage(options) {
         await out.close();
         const sha256 = await archiveHash.digest();
         await fs.rename(temporary, archivePath);
-        return { archivePath, sha256, size: archiveSize, manifest, manifestDigest: (0, signing_1.sha256Hex)(manifestBytes), keyId: (0, signing_1.keyIdOf)(privateKey) };
+        return { archivePath, sha256, size: archiveSize, manifest, manifestDigest: (0, sha256_1.sha256Hex)(manifestBytes), keyId: (0, signing_1.keyIdOf)(privateKey) };
     }
     catch (error) {
         await syncing.catch(() => undefined);
@@ -19769,7 +19827,8 @@ Object.defineProperty(exports, "generateSigningKeyPair", ({ enumerable: true, ge
 Object.defineProperty(exports, "loadPrivateKey", ({ enumerable: true, get: function () { return signing_1.loadPrivateKey; } }));
 Object.defineProperty(exports, "loadPublicKey", ({ enumerable: true, get: function () { return signing_1.loadPublicKey; } }));
 Object.defineProperty(exports, "keyIdOf", ({ enumerable: true, get: function () { return signing_1.keyIdOf; } }));
-Object.defineProperty(exports, "sha256Hex", ({ enumerable: true, get: function () { return signing_1.sha256Hex; } }));
+var sha256_1 = __nccwpck_require__(2289);
+Object.defineProperty(exports, "sha256Hex", ({ enumerable: true, get: function () { return sha256_1.sha256Hex; } }));
 var model_info_1 = __nccwpck_require__(8222);
 Object.defineProperty(exports, "readOnnxModelInfo", ({ enumerable: true, get: function () { return model_info_1.readOnnxModelInfo; } }));
 var canonical_json_1 = __nccwpck_require__(8434);
@@ -19965,11 +20024,11 @@ exports.loadPrivateKey = loadPrivateKey;
 exports.loadPublicKey = loadPublicKey;
 exports.rawPublicKey = rawPublicKey;
 exports.keyIdOf = keyIdOf;
-exports.sha256Hex = sha256Hex;
 exports.signManifest = signManifest;
 exports.verifySignature = verifySignature;
 const crypto = __importStar(__nccwpck_require__(7598));
 const errors_1 = __nccwpck_require__(6677);
+const sha256_1 = __nccwpck_require__(2289);
 const canonical_json_1 = __nccwpck_require__(8434);
 /** Ed25519 keys and the detached manifest signature. Key material never appears in a message. */
 function generateSigningKeyPair() {
@@ -20043,17 +20102,14 @@ function rawPublicKey(key) {
 }
 /** Lower-case hex SHA-256 of the raw 32-byte public key. */
 function keyIdOf(key) {
-    return sha256Hex(rawPublicKey(key));
-}
-function sha256Hex(data) {
-    return crypto.createHash('sha256').update(data).digest('hex');
+    return (0, sha256_1.sha256Hex)(rawPublicKey(key));
 }
 /** manifest.sig for the exact manifest bytes. */
 function signManifest(manifestBytes, privateKey) {
     const doc = {
         algorithm: 'ed25519',
         keyId: keyIdOf(privateKey),
-        manifestSha256: sha256Hex(manifestBytes),
+        manifestSha256: (0, sha256_1.sha256Hex)(manifestBytes),
         signature: crypto.sign(null, manifestBytes, privateKey).toString('base64'),
     };
     return Buffer.from((0, canonical_json_1.canonicalJson)(doc));
@@ -20384,6 +20440,7 @@ const errors_1 = __nccwpck_require__(6677);
 const background_hash_1 = __nccwpck_require__(7154);
 const block_gzip_1 = __nccwpck_require__(4305);
 const manifest_1 = __nccwpck_require__(3580);
+const sha256_1 = __nccwpck_require__(2289);
 const signing_1 = __nccwpck_require__(2118);
 const tar_walker_1 = __nccwpck_require__(917);
 const MAX_MANIFEST_BYTES = 16 << 20;
@@ -20466,7 +20523,7 @@ function checkScan(archivePath, scan, publicKey) {
         fail(`it was signed with key ${sig.keyId}, but the public key given has id ${givenKeyId}.`, 'Verify with the public key matching the signing key the package was built with; if you did, this package is not from you.');
     }
     if (!(0, signing_1.verifySignature)(manifestBytes, sig.signature, publicKey)) {
-        const actual = (0, signing_1.sha256Hex)(manifestBytes);
+        const actual = (0, sha256_1.sha256Hex)(manifestBytes);
         if (actual !== sig.manifestSha256) {
             fail(`${manifest_1.MANIFEST_FILE} does not match ${manifest_1.SIGNATURE_FILE}: the manifest's sha256 is ${actual} but the signature was made over ${sig.manifestSha256}, so the manifest was changed after it was signed (or the signature belongs to another manifest).`);
         }
@@ -20829,6 +20886,14 @@ module.exports = require("node:path");
 
 "use strict";
 module.exports = require("node:stream");
+
+/***/ }),
+
+/***/ 6466:
+/***/ ((module) => {
+
+"use strict";
+module.exports = require("node:stream/promises");
 
 /***/ }),
 

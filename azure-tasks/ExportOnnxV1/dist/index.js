@@ -17892,6 +17892,63 @@ async function runPost(step, host, signal = new AbortController().signal) {
 
 /***/ }),
 
+/***/ 2289:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.sha256Hex = sha256Hex;
+exports.sha256File = sha256File;
+const node_crypto_1 = __nccwpck_require__(7598);
+const fs = __importStar(__nccwpck_require__(3024));
+const promises_1 = __nccwpck_require__(6466);
+function sha256Hex(data) {
+    return (0, node_crypto_1.createHash)('sha256').update(data).digest('hex');
+}
+/** Lower-case hex sha256 of a file, streamed. */
+async function sha256File(file) {
+    const hash = (0, node_crypto_1.createHash)('sha256');
+    await (0, promises_1.pipeline)(fs.createReadStream(file), hash);
+    return hash.digest('hex');
+}
+
+
+/***/ }),
+
 /***/ 4804:
 /***/ ((__unused_webpack_module, exports) => {
 
@@ -18107,20 +18164,11 @@ var __importStar = (this && this.__importStar) || (function () {
     };
 })();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.sha256File = sha256File;
 exports.publishFile = publishFile;
 exports.publishDir = publishDir;
-exports.writeJsonAtomic = writeJsonAtomic;
-const node_crypto_1 = __nccwpck_require__(7598);
 const fs = __importStar(__nccwpck_require__(3024));
 const path = __importStar(__nccwpck_require__(6760));
-const promises_1 = __nccwpck_require__(6466);
-/** File helpers the export and benchmark steps share: streamed hashing and publishing without half-written files. */
-async function sha256File(file) {
-    const hash = (0, node_crypto_1.createHash)('sha256');
-    await (0, promises_1.pipeline)(fs.createReadStream(file), hash);
-    return hash.digest('hex');
-}
+/** Publishing export-onnx's outputs without half-written files. */
 /** Copies to `<dest>.tmp-<pid>` and renames, so readers never see a partial file. */
 async function publishFile(source, dest) {
     fs.mkdirSync(path.dirname(dest), { recursive: true });
@@ -18135,12 +18183,6 @@ async function publishDir(source, dest) {
     await fs.promises.cp(source, tmp, { recursive: true });
     await fs.promises.rm(dest, { recursive: true, force: true });
     await fs.promises.rename(tmp, dest);
-}
-function writeJsonAtomic(file, value) {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    const tmp = `${file}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
-    fs.renameSync(tmp, file);
 }
 
 
@@ -19915,6 +19957,7 @@ const path = __importStar(__nccwpck_require__(6760));
 const errors_1 = __nccwpck_require__(6677);
 const step_1 = __nccwpck_require__(4804);
 const export_plan_1 = __nccwpck_require__(3130);
+const sha256_1 = __nccwpck_require__(2289);
 const files_1 = __nccwpck_require__(8719);
 const model_info_1 = __nccwpck_require__(8222);
 const npy_1 = __nccwpck_require__(3793);
@@ -20078,7 +20121,7 @@ exports.exportOnnxStep = (0, step_1.defineStep)({
             outputs.fp16ModelPath = `${stem}.fp16.onnx`;
             await (0, files_1.publishFile)(result.fp16.path, outputs.fp16ModelPath);
         }
-        const sha256 = await (0, files_1.sha256File)(inputs.output);
+        const sha256 = await (0, sha256_1.sha256File)(inputs.output);
         const size = fs.statSync(inputs.output).size;
         ctx.log.info(`wrote ${inputs.output} (${size} bytes, sha256 ${sha256})`);
         const parity = {};

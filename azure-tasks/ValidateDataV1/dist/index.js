@@ -22856,6 +22856,86 @@ async function runOnAzure(step) {
 
 /***/ }),
 
+/***/ 1709:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.tempSibling = tempSibling;
+exports.writeFileAtomic = writeFileAtomic;
+const node_crypto_1 = __nccwpck_require__(7598);
+const fsp = __importStar(__nccwpck_require__(1455));
+const path = __importStar(__nccwpck_require__(6760));
+/** A sibling temp name in the same folder, so the final rename is atomic (same filesystem). */
+function tempSibling(target) {
+    return path.join(path.dirname(target), `.${path.basename(target)}.${(0, node_crypto_1.randomUUID)()}.tmp`);
+}
+/**
+ * Writes the whole file under a temp name, flushes it, then renames: readers see the old or the new file,
+ * never half of one. `data` may come in pieces (an iterable of strings), so a large document need not be one
+ * string in memory.
+ */
+async function writeFileAtomic(target, data) {
+    await fsp.mkdir(path.dirname(target), { recursive: true });
+    const temp = tempSibling(target);
+    try {
+        const handle = await fsp.open(temp, 'w');
+        try {
+            if (typeof data === 'string' || Buffer.isBuffer(data))
+                await handle.writeFile(data);
+            else
+                for (const piece of data)
+                    await handle.write(piece);
+            await handle.sync();
+        }
+        finally {
+            await handle.close();
+        }
+        await fsp.rename(temp, target);
+    }
+    catch (error) {
+        await fsp.rm(temp, { force: true });
+        throw error;
+    }
+}
+
+
+/***/ }),
+
 /***/ 8367:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
@@ -23488,6 +23568,7 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.validateDataStep = void 0;
 const errors_1 = __nccwpck_require__(6677);
 const step_1 = __nccwpck_require__(4804);
+const atomic_write_1 = __nccwpck_require__(1709);
 const files_1 = __nccwpck_require__(6694);
 const fingerprint_1 = __nccwpck_require__(2933);
 const report_1 = __nccwpck_require__(6515);
@@ -23551,7 +23632,7 @@ exports.validateDataStep = (0, step_1.defineStep)({
             workspace: ctx.workspace,
         }, { progress: (r) => ctx.progress(r), info: (m) => ctx.log.info(m), warning: (m) => ctx.log.warning(m), signal: ctx.signal }));
         await (0, fingerprint_1.writeManifest)(inputs.fingerprintFile, manifest);
-        await (0, files_1.writeFileAtomic)(inputs.reportFile, JSON.stringify(report, null, 2) + '\n');
+        await (0, atomic_write_1.writeFileAtomic)(inputs.reportFile, JSON.stringify(report, null, 2) + '\n');
         const shownReport = (0, files_1.displayPath)(ctx.workspace, inputs.reportFile);
         (0, report_1.writeSummary)(ctx.summary, report, { report: shownReport, fingerprint: (0, files_1.displayPath)(ctx.workspace, inputs.fingerprintFile) });
         for (const check of report.checks) {
@@ -24353,10 +24434,8 @@ exports.walkFiles = walkFiles;
 exports.compareCodePoints = compareCodePoints;
 exports.pathKind = pathKind;
 exports.stemKey = stemKey;
-exports.writeFileAtomic = writeFileAtomic;
 exports.displayPath = displayPath;
 exports.mapLimit = mapLimit;
-const node_crypto_1 = __nccwpck_require__(7598);
 const fs = __importStar(__nccwpck_require__(1455));
 const path = __importStar(__nccwpck_require__(6760));
 exports.IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp', '.webp']);
@@ -24401,19 +24480,6 @@ async function pathKind(p) {
 function stemKey(root, file) {
     const rel = path.relative(root, file);
     return rel.slice(0, rel.length - path.extname(rel).length).split(path.sep).join('/');
-}
-/** Writes through a temporary file and a rename, so readers never see half a file. */
-async function writeFileAtomic(file, data) {
-    await fs.mkdir(path.dirname(file), { recursive: true });
-    const temp = `${file}.${process.pid}.${(0, node_crypto_1.randomBytes)(4).toString('hex')}.tmp`;
-    try {
-        await fs.writeFile(temp, data);
-        await fs.rename(temp, file);
-    }
-    catch (error) {
-        await fs.rm(temp, { force: true });
-        throw error;
-    }
 }
 /** Path as shown in findings: relative to the workspace when inside it, '/'-separated. */
 function displayPath(workspace, file) {
@@ -24487,6 +24553,7 @@ exports.fingerprintDataset = fingerprintDataset;
 const node_crypto_1 = __nccwpck_require__(7598);
 const path = __importStar(__nccwpck_require__(6760));
 const file_pool_1 = __nccwpck_require__(9214);
+const atomic_write_1 = __nccwpck_require__(1709);
 const files_1 = __nccwpck_require__(6694);
 const errors_1 = __nccwpck_require__(6677);
 /**
@@ -24540,7 +24607,7 @@ function commonRoot(files) {
 }
 /** Writes the manifest as `JSON.stringify(manifest, null, 2)` would, in pieces, never as one string per dataset. */
 async function writeManifest(file, manifest) {
-    await (0, files_1.writeFileAtomic)(file, manifestText(manifest));
+    await (0, atomic_write_1.writeFileAtomic)(file, manifestText(manifest));
 }
 function* manifestText(manifest) {
     const { splits, ...head } = manifest;
@@ -26476,21 +26543,23 @@ class SectionScanner {
             section.elements = this.elements;
         }
         else
-            section.slices.push({ start: this.sliceStart, end, line: this.sliceLine, column: this.sliceColumn, first: 0, count: 1 });
+            this.pushSlice(end);
         this.primitive = false;
         this.section = undefined;
         this.state = 'after-value';
     }
     /** Closes the current slice at `end` (exclusive) and opens the next one at `next`. */
     cut(end, next) {
-        const section = this.section;
-        const count = this.elements - this.sliceFirst;
-        if (count > 0 || this.elementHasContent)
-            section.slices.push({ start: this.sliceStart, end, line: this.sliceLine, column: this.sliceColumn, first: this.sliceFirst, count });
+        if (this.elements > this.sliceFirst || this.elementHasContent)
+            this.pushSlice(end);
         this.sliceStart = next;
         this.sliceLine = this.line;
         this.sliceColumn = next - this.lineStart + 1 - this.lineAdjust;
         this.sliceFirst = this.elements;
+    }
+    /** Records the current slice, from its start to `end` (exclusive). */
+    pushSlice(end) {
+        this.section.slices.push({ start: this.sliceStart, end, line: this.sliceLine, column: this.sliceColumn, first: this.sliceFirst });
     }
     /** `atByte`: the error is a byte of the file (false at the end of the file). */
     fail(message, offset, atByte = true) {
@@ -26500,9 +26569,8 @@ class SectionScanner {
         const adjust = onNewline ? this.previousLineAdjust : this.lineAdjust;
         this.error = { message, offset, line: onNewline ? this.line - 1 : this.line, column: offset - lineStart + 1 - adjust };
         // The value being read stays readable up to here, so pass 2 can find an earlier, more exact error in it.
-        if (this.section && this.state === 'in-value') {
-            this.section.slices.push({ start: this.sliceStart, end: atByte ? offset + 1 : offset, line: this.sliceLine, column: this.sliceColumn, first: this.sliceFirst, count: this.elements - this.sliceFirst + 1 });
-        }
+        if (this.section && this.state === 'in-value')
+            this.pushSlice(atByte ? offset + 1 : offset);
         this.state = 'done';
         return false;
     }

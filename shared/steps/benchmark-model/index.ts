@@ -14,7 +14,7 @@ import { regressionVerdict, type RegressionVerdict } from '../../benchmark/regre
 import { analyzeSoak, soak, type SoakAnalysis } from '../../benchmark/soak';
 import { latencyStats, type LatencyStats, ms } from '../../benchmark/stats';
 import { parseShape } from '../../onnx/export-plan';
-import { writeJsonAtomic } from '../../onnx/files';
+import { writeFileAtomic } from '../../core/atomic-write';
 import { opsetVersion, readOnnxModelInfo, tensorSignature } from '../../onnx/model-info';
 import { formatError, summarizeParity } from '../../onnx/parity';
 import { type CaseParity, checkAgainstReference, readReferenceIndex } from '../../onnx/reference';
@@ -231,7 +231,7 @@ export const benchmarkModelStep = defineStep({
         soak: soakAnalysis,
         failures,
       };
-      writeJsonAtomic(inputs.report, report);
+      await writeFileAtomic(inputs.report, JSON.stringify(report, null, 2) + '\n');
       writeSummary(ctx, inputs.model, provider, opened.loadMs, environment, placement, latency, endToEnd, reference, accuracy, metricCheck, regression, soakAnalysis, failures);
 
       if (failures.length) {

@@ -1,5 +1,4 @@
-import * as fs from 'node:fs/promises';
-import * as path from 'node:path';
+import { writeFileAtomic } from '../../core/atomic-write';
 import { StepError } from '../../core/errors';
 import type { Summary } from '../../core/summary';
 import type { BootstrapResult } from '../../metrics/bootstrap';
@@ -9,13 +8,9 @@ import type { ModelScores } from './scores';
 
 /** Writes the report next to its final name and renames it, so a reader never sees half a file. */
 export async function writeReport(file: string, report: object): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
   try {
-    await fs.mkdir(path.dirname(file), { recursive: true });
-    await fs.writeFile(tmp, JSON.stringify(report, null, 2) + '\n');
-    await fs.rename(tmp, file);
+    await writeFileAtomic(file, JSON.stringify(report, null, 2) + '\n');
   } catch (error) {
-    await fs.rm(tmp, { force: true });
     throw new StepError(`Cannot write the report ${file}: ${(error as Error).message}.`, { file, hint: 'Choose a writable reportFile path.' });
   }
 }

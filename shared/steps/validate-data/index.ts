@@ -1,7 +1,8 @@
 import { StepError } from '../../core/errors';
 import { defineStep } from '../../core/step';
 import type { SplitName } from '../../validate/dataset';
-import { displayPath, writeFileAtomic } from '../../validate/files';
+import { writeFileAtomic } from '../../core/atomic-write';
+import { displayPath } from '../../validate/files';
 import { writeManifest } from '../../validate/fingerprint';
 import { describeExample, failureMessage, writeSummary } from '../../validate/report';
 import { validateDataset } from '../../validate/validate';
