@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm test`: installs what the tests need (npm packages when missing, Debian packages through
-// scripts/setup-test-deps.sh), then type-checks, lints and runs the whole jest suite.
+// scripts/setup-test-deps.sh, the Python test environment through scripts/setup-python-env.sh), then type-checks, lints and runs the whole jest suite.
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -11,8 +11,9 @@ const run = (cmd, args, env = {}) => {
   if (r.status !== 0) process.exit(r.status ?? 1);
 };
 
-if (!fs.existsSync(path.join(root, 'node_modules', '.package-lock.json'))) run('npm', ['install', '--no-audit', '--no-fund'], { ONNXRUNTIME_NODE_INSTALL_CUDA: 'skip' });
+if (!fs.existsSync(path.join(root, 'node_modules', '.package-lock.json'))) run('npm', ['install', '--no-audit', '--no-fund']);
 run('bash', [path.join(root, 'scripts', 'setup-test-deps.sh')]);
+run('bash', [path.join(root, 'scripts', 'setup-python-env.sh')]);
 run('npx', ['tsc', '-p', 'tsconfig.json']);
 run('npx', ['eslint', '.']);
 run('npx', ['jest', ...process.argv.slice(2)]);

@@ -1,0 +1,25 @@
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/**
+ * The pinned Python test environment (.venv-test, built from requirements/test.txt by scripts/setup-python-env.sh,
+ * which `npm test` runs first). Tests that need it call `requirePython()`: a missing environment is a failure,
+ * never a silent skip, so CI cannot pass without having run them.
+ */
+
+const ROOT = path.resolve(__dirname, '..', '..');
+export const VENV = process.env.MLSHIP_TEST_VENV ?? path.join(ROOT, '.venv-test');
+export const VENV_PYTHON = path.join(VENV, 'bin', 'python');
+export const VENV_BIN = path.join(VENV, 'bin');
+
+export function requirePython(modules: string[] = []): string {
+  if (!fs.existsSync(VENV_PYTHON)) {
+    throw new Error(`the Python test environment is missing at ${VENV}: run "bash scripts/setup-python-env.sh" (npm test does)`);
+  }
+  if (modules.length) {
+    const r = spawnSync(VENV_PYTHON, ['-c', modules.map((m) => `import ${m}`).join('; ')], { encoding: 'utf8', timeout: 120_000 });
+    if (r.status !== 0) throw new Error(`the Python test environment lacks ${modules.join(', ')}: ${r.stderr.trim().split('\n').pop()}`);
+  }
+  return VENV_PYTHON;
+}
