@@ -1,9 +1,9 @@
 import type { Logger } from '../core/context';
 import { StepError } from '../core/errors';
-import type { AzureAuth } from '../training/auth/azure';
-import { ArmClient, AzureServiceError } from '../training/azure/arm';
-import { AZUREML_API_VERSION, workspacePath, type AzureWorkspace } from '../training/backends/azureml';
-import type { RetryPolicy } from '../training/retry';
+import type { AzureAuth } from '../cloud/auth/azure';
+import { ArmClient, AzureServiceError } from '../cloud/azure-arm';
+import { AZUREML_API_VERSION, workspacePath, type AzureWorkspace } from '../cloud/azureml-workspace';
+import type { RetryPolicy } from '../cloud/retry';
 import type { ApprovalEvidence, ApprovalStatus, ModelRegistry, ModelStage, ModelVersion, RegisterModelInput } from './types';
 
 export interface AzureMlRegistryOptions extends AzureWorkspace {

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import type { StepContext } from '../core/context';
 import { StepError } from '../core/errors';
-import { CloudConnections, type CloudSettings } from '../training/connections';
+import { CloudConnections, type CloudSettings } from '../cloud/connections';
 import { AzureMlRegistry, type AzureMlRegistryOptions } from './azureml';
 import { LocalRegistry, type LocalRegistryOptions } from './local';
 import { SageMakerRegistry, type SageMakerRegistryOptions } from './sagemaker';

@@ -13,10 +13,10 @@ import {
 } from '@aws-sdk/client-sagemaker';
 import type { Logger } from '../core/context';
 import { StepError } from '../core/errors';
-import type { AwsAuth } from '../training/auth/aws';
-import { AwsCaller } from '../training/aws-call';
-import { awsErrorName } from '../training/aws-errors';
-import type { RetryPolicy } from '../training/retry';
+import type { AwsAuth } from '../cloud/auth/aws';
+import { AwsCaller } from '../cloud/aws-call';
+import { awsErrorName } from '../cloud/aws-errors';
+import type { RetryPolicy } from '../cloud/retry';
 import type { ApprovalEvidence, ApprovalStatus, ModelRegistry, ModelStage, ModelVersion, RegisterModelInput } from './types';
 
 export interface SageMakerRegistryOptions {

@@ -3,7 +3,7 @@ import type { Logger } from '../core/context';
 import { AzureMlBackend } from './backends/azureml';
 import { LocalBackend } from './backends/local';
 import { SageMakerBackend } from './backends/sagemaker';
-import type { CloudConnections } from './connections';
+import type { CloudConnections } from '../cloud/connections';
 import type { BackendKind, JobSpec, TrainingBackend } from './types';
 
 export interface BackendContext {
@@ -40,6 +40,6 @@ export function createBackend(kind: BackendKind, spec: Partial<JobSpec> | undefi
   }
 }
 
-export { CloudConnections } from './connections';
-export { DEFAULT_RETRY, type RetryPolicy } from './retry';
+export { CloudConnections } from '../cloud/connections';
+export { DEFAULT_RETRY, type RetryPolicy } from '../cloud/retry';
 export type { BackendKind, JobOutputs, JobSpec, JobStatus, TrainingBackend } from './types';

@@ -1,4 +1,4 @@
-import type { IdentityOptions } from '../../shared/training/auth/azure';
+import type { IdentityOptions } from '../../shared/cloud/auth/azure';
 import { createHttpHeaders, type HttpClient } from '@azure/core-rest-pipeline';
 import { FakeServer, sleep, type RawRequest, type RawResponse } from './http';
 

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { createRegistry } from '../../shared/registry';
 import type { ApprovalEvidence, ModelRegistry } from '../../shared/registry/types';
-import type { AzureAuth } from '../../shared/training/auth/azure';
+import type { AzureAuth } from '../../shared/cloud/auth/azure';
 import { AwsFake, STATIC_KEY } from '../fakes/aws-fake';
 import { AzureFake, SUB } from '../fakes/azure-fake';
 import { FAST_RETRY, tempWorkspace, write } from './helpers';

@@ -7,7 +7,7 @@ import { privateKeyInput } from '../../package/key-inputs';
 import { type ChannelPublisher, readChannel } from '../../ota/publish';
 import { promoteChannel, rollbackChannel } from '../../ota/release';
 import { DEFAULT_EXPIRY_HOURS, storeFromInputs, storeInputs } from '../../ota/step-inputs';
-import { cloudInputs, registryInputs } from '../../training/inputs';
+import { cloudInputs, registryInputs } from '../../cloud/inputs';
 import { releaseKey } from '../../ota/store';
 import type { ApprovalEvidence, ModelRegistry, ModelStage } from '../../registry/types';
 import { azureDevOpsApprovals, enforceApprovalPolicy, githubApprovals } from './approvals';

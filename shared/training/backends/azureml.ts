@@ -1,17 +1,10 @@
 import type { Logger } from '../../core/context';
 import { StepError } from '../../core/errors';
-import type { AzureAuth } from '../auth/azure';
-import { ArmClient } from '../azure/arm';
-import type { RetryPolicy } from '../retry';
+import type { AzureAuth } from '../../cloud/auth/azure';
+import { ArmClient } from '../../cloud/azure-arm';
+import { AZUREML_API_VERSION, workspacePath, type AzureWorkspace } from '../../cloud/azureml-workspace';
+import type { RetryPolicy } from '../../cloud/retry';
 import type { AzureMlSection, JobOutputs, JobSpec, JobState, JobStatus, TrainingBackend } from '../types';
-
-export const AZUREML_API_VERSION = '2024-04-01';
-
-export interface AzureWorkspace {
-  subscriptionId: string;
-  resourceGroup: string;
-  workspace: string;
-}
 
 export interface AzureMlBackendOptions extends AzureWorkspace {
   auth: AzureAuth;
@@ -50,10 +43,6 @@ const STATES: Record<string, JobState> = {
   Failed: 'failed',
   Canceled: 'stopped',
 };
-
-export function workspacePath(w: AzureWorkspace): string {
-  return `/subscriptions/${w.subscriptionId}/resourceGroups/${w.resourceGroup}/providers/Microsoft.MachineLearningServices/workspaces/${w.workspace}`;
-}
 
 /**
  * Azure ML command jobs through ARM (`Microsoft.MachineLearningServices/workspaces/jobs`). The job name is

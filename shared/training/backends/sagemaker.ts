@@ -7,10 +7,10 @@ import {
   type DescribeTrainingJobResponse,
 } from '@aws-sdk/client-sagemaker';
 import type { Logger } from '../../core/context';
-import type { AwsAuth } from '../auth/aws';
-import { AwsCaller } from '../aws-call';
-import { awsErrorName } from '../aws-errors';
-import type { RetryPolicy } from '../retry';
+import type { AwsAuth } from '../../cloud/auth/aws';
+import { AwsCaller } from '../../cloud/aws-call';
+import { awsErrorName } from '../../cloud/aws-errors';
+import type { RetryPolicy } from '../../cloud/retry';
 import type { JobOutputs, JobSpec, JobState, JobStatus, TrainingBackend } from '../types';
 
 export interface SageMakerBackendOptions {

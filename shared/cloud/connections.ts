@@ -3,7 +3,7 @@ import { StepError } from '../core/errors';
 import { awsEndpoint, resolveAwsAuth, resolveAwsRegion, type AwsAuth } from './auth/aws';
 import { resolveAzureAuth, type AzureAuth } from './auth/azure';
 import type { AuthContext } from './auth/context';
-import type { AzureWorkspace } from './backends/azureml';
+import type { AzureWorkspace } from './azureml-workspace';
 import { DEFAULT_RETRY, type RetryPolicy } from './retry';
 
 export interface CloudSettings {
