@@ -2,7 +2,7 @@
 const tseslint = require('typescript-eslint');
 
 module.exports = tseslint.config(
-  { ignores: ['**/dist/**', 'node_modules/**', '.mlship/**', 'test-output/**', 'coverage/**'] },
+  { ignores: ['**/dist/**', '**/node_modules/**', 'lib/**', '.venv-test/**', '.mlship/**', 'test-output/**', 'coverage/**'] },
   ...tseslint.configs.recommended,
   {
     rules: {

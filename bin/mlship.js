@@ -1,8 +1,13 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly (transpiled on load), so the CLI is always the code under review.
-require('esbuild-register/dist/node').register({ target: 'node20' });
-require('../shared/cli/main')
-  .main(process.argv.slice(2))
-  .then((code) => {
-    process.exitCode = code;
-  });
+// The published package runs the compiled CLI (lib/, built by `npm run build:cli` before packing). A clone of the
+// repository has the TypeScript sources and runs those, transpiled on load, so there the CLI is always the code
+// under review.
+const fs = require('node:fs');
+const path = require('node:path');
+
+if (fs.existsSync(path.join(__dirname, '..', 'shared', 'cli', 'main.ts'))) {
+  require('esbuild-register/dist/node').register({ target: 'node20' });
+  require('../shared/cli/run');
+} else {
+  require('../lib/mlship.js');
+}

@@ -56,9 +56,10 @@ async function runStepCommand(step: AnyStep, argv: readonly string[], io: CliIo)
   }
   const host = new LocalHost({ inputs: args.inputs, summaryFile: args.summaryFile, verbose: args.verbose, write: (line) => io.stderr(line + '\n') });
   const outcome = await runStep(step, host);
-  if (!outcome.ok) return outcome.usage ? 2 : 1;
-  const named = Object.fromEntries(Object.entries(outcome.values).map(([k, v]) => [kebabCase(k), v]));
+  const named: Record<string, unknown> = Object.fromEntries(Object.entries(outcome.values).map(([k, v]) => [kebabCase(k), v]));
+  // A script reading --json gets what the runners get on failure too: the outputs set so far, and the error.
+  if (!outcome.ok) named.error = outcome.message;
   if (args.json) io.stdout(JSON.stringify(named, null, 2) + '\n');
   else for (const [k, v] of Object.entries(outcome.outputs)) io.stdout(`${kebabCase(k)}=${v}\n`);
-  return 0;
+  return outcome.ok ? 0 : outcome.usage ? 2 : 1;
 }

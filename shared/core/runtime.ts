@@ -5,7 +5,13 @@ import { parseInputs } from './inputs';
 import type { AnyStep } from './step';
 import { Summary } from './summary';
 
-export type StepOutcome = { ok: true; outputs: Record<string, string>; values: Record<string, unknown> } | { ok: false; usage: boolean; message: string };
+interface Written {
+  outputs: Record<string, string>;
+  values: Record<string, unknown>;
+}
+
+/** A failed run still carries the outputs the step set before failing (e.g. `passed: false` and the metrics). */
+export type StepOutcome = ({ ok: true } & Written) | ({ ok: false; usage: boolean; message: string } & Written);
 
 /**
  * The one place a step runs: parse inputs, run, write outputs and summary, and turn any failure into the
@@ -19,17 +25,17 @@ export async function runStep(step: AnyStep, host: Host, signal: AbortSignal = c
     const result = (await step.run(inputs, ctx)) ?? {};
     return { ok: true, ...writeOutputs(step, host, result) };
   } catch (error) {
-    if (isStepError(error) && error.outputs) writeOutputs(step, host, error.outputs);
+    const written = isStepError(error) && error.outputs ? writeOutputs(step, host, error.outputs) : { outputs: {}, values: {} };
     const message = isStepError(error) ? describeStepError(error) : error instanceof Error ? (error.stack ?? error.message) : String(error);
     if (isStepError(error) && error.file) host.error(error.message, { file: error.file, line: error.line, column: error.column });
     host.setFailed(message);
-    return { ok: false, usage: error instanceof InputError, message };
+    return { ok: false, usage: error instanceof InputError, message, ...written };
   } finally {
     if (!summary.isEmpty) await host.appendSummary(summary.toMarkdown());
   }
 }
 
-function writeOutputs(step: AnyStep, host: Host, result: Record<string, unknown>): { outputs: Record<string, string>; values: Record<string, unknown> } {
+function writeOutputs(step: AnyStep, host: Host, result: Record<string, unknown>): Written {
   const outputs: Record<string, string> = {};
   const values: Record<string, unknown> = {};
   for (const key of Object.keys(step.outputs)) {

@@ -52,8 +52,7 @@ export async function runDemo(options: DemoOptions): Promise<{ reportPath: strin
   fs.writeFileSync(publicKeyFile, keys.publicKeyPem);
   const preprocessingFile = path.join(dir, 'preprocessing.json');
   fs.writeFileSync(preprocessingFile, JSON.stringify(PREPROCESSING, null, 2) + '\n');
-  const trainScript = path.resolve(__dirname, 'train-cells.ts');
-  const register = require.resolve('esbuild-register');
+  const trainCommand = trainingCommand();
   const jobSpec = (name: string, steps: number) => {
     const file = path.join(dir, `${name}.job.yml`);
     fs.writeFileSync(
@@ -61,7 +60,7 @@ export async function runDemo(options: DemoOptions): Promise<{ reportPath: strin
       [
         `name: ${name}`,
         'backend: local',
-        `command: '"${process.execPath}" -r "${register}" "${trainScript}"'`,
+        `command: '${trainCommand}'`,
         'inputs:',
         `  train: ${path.join(data, 'train')}`,
         `  val: ${path.join(data, 'val')}`,
@@ -215,4 +214,14 @@ function describeFleet(versions: Record<string, number>): string {
     .sort()
     .map(([v, n]) => `${n} on ${v}`)
     .join(', ');
+}
+
+/**
+ * How the local backend starts the demo's training script: the compiled CLI ships it as lib/train-cells.js beside
+ * itself; from the sources it is the TypeScript file, transpiled on load.
+ */
+function trainingCommand(): string {
+  const compiled = path.join(__dirname, 'train-cells.js');
+  if (!__filename.endsWith('.ts') && fs.existsSync(compiled)) return `"${process.execPath}" "${compiled}"`;
+  return `"${process.execPath}" -r "${require.resolve('esbuild-register')}" "${path.resolve(__dirname, 'train-cells.ts')}"`;
 }

@@ -70,6 +70,22 @@ describe('gate-metrics and eval from the CLI', () => {
     expect(fail.stderr).toMatch(/max.?drop/i);
   });
 
+  it('--json on a failed gate prints the outputs that were set and the error, and exits 1', async () => {
+    const ws = workspace();
+    const run = await runCli(['gate-metrics', '--ground-truth', 'gt.json', '--candidate-predictions', 'worse.json', '--production-predictions', 'production.json', '--max-drop', '0.01', '--bootstrap-resamples', '0', '--json'], { cwd: ws });
+    expect(run.code).toBe(1);
+    const printed = JSON.parse(run.stdout) as Record<string, unknown>;
+    expect(printed).toMatchObject({ passed: false, report: expect.stringContaining('gate-metrics-report.json') });
+    expect(printed['candidate-metric']).toBeLessThan(printed['production-metric'] as number);
+    expect(printed.error).toMatch(/^Metrics gate failed: max-drop: AP fell by/);
+  });
+
+  it('--json on bad usage prints the error and exits 2', async () => {
+    const run = await runCli(['gate-metrics', '--ground-truth', 'missing.json', '--candidate-predictions', 'x.json', '--iou-type', 'nope', '--json']);
+    expect(run.code).toBe(2);
+    expect(JSON.parse(run.stdout)).toEqual({ error: expect.stringContaining('iou-type') });
+  });
+
   it('mlship eval coco prints the 12 stats in pycocotools order, equal to pycocotools', async () => {
     const expected = JSON.parse(fs.readFileSync(path.resolve(FIXTURE, '../expected.json'), 'utf8')) as { cases: { folder: string; iouType: string; stats: number[] }[] };
     const reference = expected.cases.find((c) => c.folder === 'bbox-basic' && c.iouType === 'bbox')!;
