@@ -25,6 +25,12 @@ export class AzureHost implements Host {
   private readonly throttle = new ProgressThrottle();
 
   constructor() {
+    // task-lib fills its vault (inputs, endpoint credentials) once per process, in the first copy that loads. A
+    // bundle carries its own copy, so if another copy loaded first (TaskMockRunner.run() without noMockTask
+    // loads one) the inputs are in that copy's vault and unreachable from here: say so instead of a TypeError.
+    if (!internal._vault) {
+      throw new Error('azure-pipelines-task-lib was loaded by another module before this task, so the task cannot read its inputs. In L0 tests run the bundle with TaskMockRunner.run(true).');
+    }
     const v = (name: string) => tl.getVariable(name) || undefined;
     const collection = v('System.CollectionUri');
     const project = v('System.TeamProject');

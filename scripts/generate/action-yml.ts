@@ -1,12 +1,12 @@
 import { stringify } from 'yaml';
 import { kebabCase } from '../../shared/core/names';
-import type { AnyStep, InputSpec } from '../../shared/core/step';
+import { inputsOn, type AnyStep } from '../../shared/core/step';
 import { inputHelp } from './describe';
 
 /** `actions/<step>/action.yml`: runs the committed ncc bundle on the runner's Node 24. */
 export function actionYml(step: AnyStep): string {
   const inputs: Record<string, Record<string, unknown>> = {};
-  for (const [key, spec] of Object.entries(step.inputs as Record<string, InputSpec>)) {
+  for (const [key, spec] of inputsOn(step, 'github')) {
     inputs[kebabCase(key)] = {
       description: literal(inputHelp(spec)),
       required: spec.required === true,

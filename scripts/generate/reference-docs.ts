@@ -1,5 +1,5 @@
 import { azureTaskFolder, camelCase, kebabCase } from '../../shared/core/names';
-import type { AnyStep, InputSpec } from '../../shared/core/step';
+import { inputsOn, type AnyStep, type InputSpec } from '../../shared/core/step';
 import { inputHelp } from './describe';
 
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
@@ -10,7 +10,7 @@ export function stepsTable(steps: readonly AnyStep[]): string {
     const task = `${azureTaskFolder(s.name, s.azure.major).replace(/V(\d+)$/, '@$1')}`;
     return `| [\`${s.name}\`](docs/reference/${s.name}.md) | ${cell(s.title)} | \`mlship/mlship/actions/${s.name}@v1\` | \`${task}\` | \`npx mlship ${s.name}\` |`;
   });
-  const inputs = steps.map((s) => `- **${s.name}**: ${Object.keys(s.inputs).map((k) => `\`${kebabCase(k)}\``).join(', ')}`);
+  const inputs = steps.map((s) => `- **${s.name}**: ${inputsOn(s, 'github').map(([k]) => `\`${kebabCase(k)}\``).join(', ')}`);
   return ['| step | what it does | GitHub Action | Azure DevOps task | CLI |', '| --- | --- | --- | --- | --- |', ...rows, '', 'Inputs of each step (GitHub and CLI spelling; Azure DevOps uses the camelCase form):', '', ...inputs].join('\n');
 }
 
@@ -29,7 +29,7 @@ export function referenceDoc(step: AnyStep): string {
     '',
     '| GitHub / CLI | Azure DevOps | type | required | default | description |',
     '| --- | --- | --- | --- | --- | --- |',
-    ...specs.map(([k, s]) => `| \`${kebabCase(k)}\` | \`${camelCase(kebabCase(k))}\` | ${s.type} | ${s.required ? 'yes' : 'no'} | ${s.default === undefined ? '' : `\`${s.default}\``} | ${cell(inputHelp(s))} |`),
+    ...specs.map(([k, s]) => `| ${s.type === 'connection' ? '—' : `\`${kebabCase(k)}\``} | \`${camelCase(kebabCase(k))}\` | ${s.type === 'connection' ? `service connection (${s.connection})` : s.type} | ${s.required ? 'yes' : 'no'} | ${s.default === undefined ? '' : `\`${s.default}\``} | ${cell(inputHelp(s))} |`),
     '',
     '## Outputs',
     '',

@@ -42,6 +42,8 @@ function azureType(spec: InputSpec): string {
       return 'pickList';
     case 'list':
       return 'multiLine';
+    case 'connection':
+      return `connectedService:${spec.connection}`;
     // `filePath` is avoided on purpose: the agent fills an empty filePath input with the sources folder,
     // which would turn "not given" into a directory path.
     default:
@@ -49,7 +51,15 @@ function azureType(spec: InputSpec): string {
   }
 }
 
+/** Words shown in capitals in the task's form labels. */
+const ACRONYMS = new Set(['aws', 'arn', 'gpu', 'cuda', 'onnx', 'ota', 'iou', 'url', 'uri', 'id', 'mb', 'cpu', 'rss', 'psi', 'sas', 'oidc', 's3', 'fp16', 'ml']);
+
 function label(key: string): string {
-  const words = key.replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase();
-  return words.charAt(0).toUpperCase() + words.slice(1);
+  const words = key
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .toLowerCase()
+    .split(' ')
+    .map((w) => (ACRONYMS.has(w) ? w.toUpperCase() : w));
+  const text = words.join(' ');
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }

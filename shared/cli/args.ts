@@ -1,6 +1,6 @@
 import { InputError } from '../core/errors';
 import { camelCase, kebabCase } from '../core/names';
-import type { AnyStep, InputSpec } from '../core/step';
+import { inputsOn, type AnyStep, type InputSpec } from '../core/step';
 
 export interface ParsedStepArgs {
   /** Raw input values keyed by camelCase input key. */
@@ -19,7 +19,7 @@ const GLOBAL_FLAGS = new Set(['json', 'help', 'verbose']);
  * default the user did not mean.
  */
 export function parseStepArgs(step: AnyStep, argv: readonly string[]): ParsedStepArgs {
-  const specs = step.inputs as Record<string, InputSpec>;
+  const specs: Record<string, InputSpec> = Object.fromEntries(inputsOn(step, 'cli'));
   const parsed: ParsedStepArgs = { inputs: {}, json: false, help: false, verbose: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];

@@ -1,5 +1,5 @@
 import { kebabCase } from '../core/names';
-import type { AnyStep, InputSpec } from '../core/step';
+import { inputsOn, type AnyStep, type InputSpec } from '../core/step';
 import type { CliCommand } from './commands';
 
 export function programHelp(steps: readonly AnyStep[], commands: readonly CliCommand[]): string {
@@ -13,7 +13,7 @@ export function programHelp(steps: readonly AnyStep[], commands: readonly CliCom
 
 export function stepHelp(step: AnyStep): string {
   const lines = [`mlship ${step.name}: ${step.title}`, '', step.description, '', 'Inputs:'];
-  for (const [key, spec] of Object.entries(step.inputs as Record<string, InputSpec>)) {
+  for (const [key, spec] of inputsOn(step, 'cli')) {
     lines.push(`  --${kebabCase(key)} <${typeLabel(spec)}>${spec.required ? ' (required)' : ''}${spec.default !== undefined ? ` (default: ${spec.default})` : ''}`);
     lines.push(`      ${spec.description}`);
   }

@@ -9,6 +9,8 @@ import { DEFAULT_RETRY, type RetryPolicy } from './retry';
 export interface CloudSettings {
   region?: string;
   roleToAssume?: string;
+  /** Azure DevOps: AWS service connection id (input awsServiceConnection). */
+  awsServiceConnection?: string;
   azure?: Partial<AzureWorkspace> & { clientId?: string; tenantId?: string; serviceConnection?: string; armEndpoint?: string };
   /** Passed to @azure/identity credentials (sovereign-cloud authority host, or a test transport). */
   identityOptions?: IdentityOptions;
@@ -47,7 +49,7 @@ export class CloudConnections {
   aws(): AwsConnection {
     if (this.awsConnection) return this.awsConnection;
     const region = resolveAwsRegion(this.ctx.env, this.settings.region, this.ctx.inputLabel('region'));
-    const auth = resolveAwsAuth(this.ctx, { region, roleToAssume: this.settings.roleToAssume });
+    const auth = resolveAwsAuth(this.ctx, { region, roleToAssume: this.settings.roleToAssume, serviceConnection: this.settings.awsServiceConnection, serviceConnectionLabel: this.ctx.inputLabel('awsServiceConnection') });
     this.awsConnection = { region, auth, sagemakerEndpoint: awsEndpoint(this.ctx.env, 'SAGEMAKER'), s3Endpoint: awsEndpoint(this.ctx.env, 'S3') };
     return this.awsConnection;
   }
@@ -55,7 +57,13 @@ export class CloudConnections {
   azure(): AzureConnection {
     if (this.azureConnection) return this.azureConnection;
     const a = this.settings.azure ?? {};
-    const auth = resolveAzureAuth(this.ctx, { clientId: a.clientId, tenantId: a.tenantId, serviceConnection: a.serviceConnection, identityOptions: this.settings.identityOptions });
+    const auth = resolveAzureAuth(this.ctx, {
+      clientId: a.clientId,
+      tenantId: a.tenantId,
+      serviceConnection: a.serviceConnection,
+      serviceConnectionLabel: this.ctx.inputLabel('azureServiceConnection'),
+      identityOptions: this.settings.identityOptions,
+    });
     const subscriptionId = a.subscriptionId ?? auth.subscriptionId ?? this.ctx.env.AZURE_SUBSCRIPTION_ID;
     const missing = [
       ['subscriptionId', 'azureSubscriptionId', subscriptionId],

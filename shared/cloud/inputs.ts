@@ -13,7 +13,16 @@ export const cloudInputs = {
   azureWorkspace: { type: 'string', description: 'Azure ML workspace name.' },
   azureClientId: { type: 'string', description: 'App (client) id for OIDC federation on GitHub (default: AZURE_CLIENT_ID).' },
   azureTenantId: { type: 'string', description: 'Tenant id for OIDC federation on GitHub (default: AZURE_TENANT_ID).' },
-  azureServiceConnection: { type: 'string', description: 'Azure DevOps: Azure Resource Manager service connection (name or id). Needs SYSTEM_ACCESSTOKEN mapped into env.' },
+  azureServiceConnection: {
+    type: 'connection',
+    connection: 'AzureRM',
+    description: 'Azure Resource Manager service connection (workload identity federation recommended; also service principal secret or certificate, and managed identity). Workload identity federation needs `SYSTEM_ACCESSTOKEN: $(System.AccessToken)` in the task env.',
+  },
+  awsServiceConnection: {
+    type: 'connection',
+    connection: 'AWS',
+    description: 'AWS service connection of the AWS Toolkit for Azure DevOps: access keys (optionally assuming the connection’s role) or OpenID Connect with a role (needs `SYSTEM_ACCESSTOKEN: $(System.AccessToken)` in the task env).',
+  },
 } as const;
 
 export const registryInputs = {

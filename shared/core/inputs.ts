@@ -37,6 +37,8 @@ function convert(raw: string, spec: InputSpec, label: string, workspace: string)
   switch (spec.type) {
     case 'string':
     case 'secret':
+    // A service connection's id, as the agent fills a connectedService input; its credentials come from the host.
+    case 'connection':
       return value;
     case 'path':
       return path.resolve(workspace, value);

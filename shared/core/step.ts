@@ -1,7 +1,17 @@
 import type { StepContext } from './context';
 
 /** How an input's raw string is parsed and how each platform presents it. */
-export type InputType = 'string' | 'number' | 'boolean' | 'path' | 'enum' | 'secret' | 'list';
+export type InputType = 'string' | 'number' | 'boolean' | 'path' | 'enum' | 'secret' | 'list' | 'connection';
+
+/**
+ * Service-connection types an Azure DevOps task input can select (`connectedService:<type>`): the agent hands a
+ * task a connection's credentials only through an input of that type. `AzureRM` is built in; `AWS` comes with the
+ * AWS Toolkit for Azure DevOps.
+ */
+export type ConnectionType = 'AzureRM' | 'AWS';
+
+/** Where an input exists: `connection` inputs only on Azure DevOps (GitHub and the CLI use OIDC and the environment). */
+export type InputPlatform = 'github' | 'azure' | 'cli';
 
 export interface InputSpec {
   readonly type: InputType;
@@ -14,6 +24,8 @@ export interface InputSpec {
   readonly integer?: boolean;
   readonly min?: number;
   readonly max?: number;
+  /** The service-connection type of a `connection` input. */
+  readonly connection?: ConnectionType;
 }
 
 export interface OutputSpec {
@@ -73,6 +85,11 @@ export interface StepDefinition<I extends InputSpecs = InputSpecs, O extends Out
    * Sees the state `run` saved with ctx.saveState, e.g. a cloud job to stop.
    */
   post?(inputs: InputValues<I>, ctx: StepContext): Promise<void>;
+}
+
+/** The inputs a platform presents, in definition order. */
+export function inputsOn(step: AnyStep, platform: InputPlatform): [string, InputSpec][] {
+  return Object.entries(step.inputs as Record<string, InputSpec>).filter(([, spec]) => spec.type !== 'connection' || platform === 'azure');
 }
 
 /** Identity function that keeps the literal types of a definition, so `run` sees typed inputs. */

@@ -115,6 +115,7 @@ export interface RegistryInputValues {
   azureClientId?: string;
   azureTenantId?: string;
   azureServiceConnection?: string;
+  awsServiceConnection?: string;
 }
 
 /** For gate-metrics, promote-release and friends: spread `cloudInputs` and `registryInputs` into the step, then call this. */
@@ -122,6 +123,7 @@ export function openRegistryFromInputs(inputs: RegistryInputValues, ctx: StepCon
   const connections = new CloudConnections(ctx, {
     region: inputs.region,
     roleToAssume: inputs.roleToAssume,
+    awsServiceConnection: inputs.awsServiceConnection,
     azure: {
       subscriptionId: inputs.azureSubscriptionId,
       resourceGroup: inputs.azureResourceGroup,

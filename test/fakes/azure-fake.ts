@@ -44,6 +44,8 @@ export class AzureFake extends FakeServer {
   readonly models = new Map<string, FakeModelVersion[]>();
   /** Client assertions (the platform's OIDC tokens) Entra ID received, in order. */
   readonly assertions: string[] = [];
+  /** Client secrets Entra ID received (service principal secret connections), in order. */
+  readonly secrets: string[] = [];
   plan: AzureJobPlan = { outcome: 'Completed', phaseMs: 10, trainingMs: 30, metrics: { mAP: 0.488, dice: 0.861 } };
   tickMs = 10;
   /** Seconds an issued access token claims to live. */
@@ -89,6 +91,7 @@ export class AzureFake extends FakeServer {
     const p = req.url.pathname;
     if (p.startsWith('/aad/')) return this.aad(req);
     if (p.startsWith('/devops/')) return this.devops(req);
+    if (p === '/msi') return this.managedIdentity(req);
     const action = `${req.method} ${p.replace(/\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.MachineLearningServices\/workspaces\/[^/]+/, '{ws}')}`;
     const auth = this.checkToken(req);
     const record = (out: RawResponse) => {
@@ -116,11 +119,25 @@ export class AzureFake extends FakeServer {
     }
     const form = new URLSearchParams(req.body.toString());
     const assertion = form.get('client_assertion');
-    this.calls.push({ service: 'aad', action: 'token', status: assertion ? 200 : 400, body: { client_id: form.get('client_id'), scope: form.get('scope') }, at: Date.now() });
-    if (!assertion) return json(400, { error: 'invalid_client', error_description: 'AADSTS7000216: client_assertion is required.' });
-    this.assertions.push(assertion);
+    const secret = form.get('client_secret');
+    // Entra ID takes a client assertion (federated token, or a JWT signed with the app's certificate) or a secret.
+    const grant = assertion ? 'assertion' : secret ? 'secret' : undefined;
+    this.calls.push({ service: 'aad', action: 'token', status: grant ? 200 : 400, body: { client_id: form.get('client_id'), scope: form.get('scope'), grant }, at: Date.now() });
+    if (!grant) return json(400, { error: 'invalid_client', error_description: 'AADSTS7000216: client_assertion or client_secret is required.' });
+    if (assertion) this.assertions.push(assertion);
+    else this.secrets.push(secret!);
     const t = this.mintToken();
     return json(200, { token_type: 'Bearer', expires_in: this.tokenLifetimeSeconds, ext_expires_in: this.tokenLifetimeSeconds, access_token: t.token });
+  }
+
+  /** The App Service managed-identity endpoint (IDENTITY_ENDPOINT + IDENTITY_HEADER), which agents on Azure VMs and App Service use. */
+  readonly identityHeader = 'msi-identity-header';
+  private managedIdentity(req: RawRequest): RawResponse {
+    const ok = req.headers['x-identity-header'] === this.identityHeader;
+    this.calls.push({ service: 'msi', action: 'token', status: ok ? 200 : 401, body: { resource: req.url.searchParams.get('resource') }, at: Date.now() });
+    if (!ok) return json(401, { error: 'unauthorized', error_description: 'X-IDENTITY-HEADER is missing or wrong.' });
+    const t = this.mintToken();
+    return json(200, { access_token: t.token, expires_on: String(Math.floor(t.expiresOnTimestamp / 1000)), resource: req.url.searchParams.get('resource'), token_type: 'Bearer' });
   }
 
   private devops(req: RawRequest): RawResponse {

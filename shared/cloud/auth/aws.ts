@@ -1,7 +1,9 @@
 import { AssumeRoleWithWebIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { fromNodeProviderChain, fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@aws-sdk/types';
+import type { ServiceConnection } from '../../core/host';
 import { StepError } from '../../core/errors';
+import { azureDevOpsOidcToken, requireServiceConnection, unsupportedScheme } from './azure-devops';
 import type { AuthContext } from './context';
 
 /** Refresh this long before expiry, as the SDK does: a request signed now must still be valid when it lands. */
@@ -13,6 +15,10 @@ export interface AwsAuthOptions {
   roleToAssume?: string;
   /** Seconds each assumed session lasts; long trainings simply refresh. */
   sessionSeconds?: number;
+  /** Azure DevOps: an AWS service connection (AWS Toolkit for Azure DevOps), by id. */
+  serviceConnection?: string;
+  /** How the user spells the service-connection input, for messages. */
+  serviceConnectionLabel?: string;
 }
 
 export interface AwsAuth {
@@ -39,6 +45,7 @@ export function awsEndpoint(env: NodeJS.ProcessEnv, service: 'SAGEMAKER' | 'STS'
  */
 export function resolveAwsAuth(ctx: AuthContext, options: AwsAuthOptions): AwsAuth {
   const env = ctx.env;
+  if (options.serviceConnection) return serviceConnectionAuth(ctx, options, options.serviceConnection);
   if (options.roleToAssume && ctx.getIdToken) return webIdentityAuth(ctx, options);
   if (options.roleToAssume) {
     const base = fromNodeProviderChain();
@@ -69,14 +76,61 @@ export function resolveAwsAuth(ctx: AuthContext, options: AwsAuthOptions): AwsAu
   return refreshing('the AWS SDK default credential chain', () => fromNodeProviderChain(), ctx, options);
 }
 
-function webIdentityAuth(ctx: AuthContext, options: AwsAuthOptions): AwsAuth {
+/**
+ * An AWS service connection as the AWS Toolkit for Azure DevOps defines it: scheme `UsernamePassword` with access
+ * keys (`username`, `password`, optional `sessionToken`), optionally assuming `assumeRoleArn` with them
+ * (`externalId`, `roleSessionName`); or scheme `None` with a `role` assumed with the connection's OIDC token.
+ */
+function serviceConnectionAuth(ctx: AuthContext, options: AwsAuthOptions, id: string): AwsAuth {
+  const label = options.serviceConnectionLabel ?? 'awsServiceConnection';
+  const connection = requireServiceConnection(ctx, id, label, 'AWS');
+  const p = connection.parameters;
+  const name = `AWS service connection "${id}"`;
+  if (connection.scheme.toLowerCase() === 'none' && p.role) {
+    return webIdentityAuth(ctx, { ...options, roleToAssume: p.role, roleSessionName: p.roleSessionName }, () => azureDevOpsOidcToken(ctx, connection, label), `${name} (OpenID Connect)`);
+  }
+  if (connection.scheme.toLowerCase() !== 'usernamepassword') throw unsupportedScheme(connection, label, 'an AWS connection with access keys (UsernamePassword) or with OpenID Connect and a role');
+  if (!p.username || !p.password) {
+    throw new StepError(`${name} (input ${label}) has ${p.username ? 'no secret access key' : 'no access key id'}.`, { hint: 'Edit the connection: give both "Access Key ID" and "Secret Access Key", or switch it to OpenID Connect with a role.' });
+  }
+  const keys: AwsCredentialIdentity = { accessKeyId: p.username, secretAccessKey: p.password, sessionToken: p.sessionToken || undefined };
+  for (const secret of [keys.secretAccessKey, keys.sessionToken]) if (secret) ctx.setSecret(secret);
+  if (!p.assumeRoleArn) {
+    const provider: AwsCredentialIdentityProvider = async () => keys;
+    return { credentials: provider, source: `${name} (access keys)`, invalidate() {}, check: async () => {} };
+  }
+  return assumedWithKeys(ctx, options, connection, keys);
+}
+
+function assumedWithKeys(ctx: AuthContext, options: AwsAuthOptions, connection: ServiceConnection, keys: AwsCredentialIdentity): AwsAuth {
+  const p = connection.parameters;
+  return refreshing(
+    `role ${p.assumeRoleArn} assumed with AWS service connection "${connection.id}"`,
+    () =>
+      fromTemporaryCredentials({
+        masterCredentials: keys,
+        params: { RoleArn: p.assumeRoleArn, RoleSessionName: p.roleSessionName || sessionName(ctx), DurationSeconds: options.sessionSeconds ?? 3600, ...(p.externalId ? { ExternalId: p.externalId } : {}) },
+        clientConfig: { region: options.region, endpoint: awsEndpoint(ctx.env, 'STS') },
+      }),
+    ctx,
+    options,
+  );
+}
+
+function webIdentityAuth(
+  ctx: AuthContext,
+  options: AwsAuthOptions & { roleSessionName?: string },
+  idToken: () => Promise<string> = () => ctx.getIdToken!('sts.amazonaws.com'),
+  source = `role ${options.roleToAssume} via the platform's OIDC token`,
+): AwsAuth {
   const sts = new STSClient({ region: options.region, endpoint: awsEndpoint(ctx.env, 'STS'), maxAttempts: 4 });
   const roleArn = options.roleToAssume!;
   const assume = async (): Promise<AwsCredentialIdentity> => {
     let token: string;
     try {
-      token = await ctx.getIdToken!('sts.amazonaws.com');
+      token = await idToken();
     } catch (error) {
+      if (error instanceof StepError) throw error;
       throw new StepError(`Could not get an OIDC token for role ${roleArn}: ${(error as Error).message}`, {
         hint: 'On GitHub add `permissions: id-token: write` to the workflow or job; the step exchanges that token for AWS credentials.',
         cause: error,
@@ -84,7 +138,7 @@ function webIdentityAuth(ctx: AuthContext, options: AwsAuthOptions): AwsAuth {
     }
     ctx.setSecret(token);
     const out = await sts
-      .send(new AssumeRoleWithWebIdentityCommand({ RoleArn: roleArn, RoleSessionName: sessionName(ctx), WebIdentityToken: token, DurationSeconds: options.sessionSeconds ?? 3600 }))
+      .send(new AssumeRoleWithWebIdentityCommand({ RoleArn: roleArn, RoleSessionName: options.roleSessionName || sessionName(ctx), WebIdentityToken: token, DurationSeconds: options.sessionSeconds ?? 3600 }))
       .catch((error: Error) => {
         throw new StepError(`AWS STS refused AssumeRoleWithWebIdentity for ${roleArn}: ${error.name}: ${error.message}`, {
           hint: `The role's trust policy must allow sts:AssumeRoleWithWebIdentity for the OIDC provider and this repository's subject, with audience sts.amazonaws.com; see docs/permissions.md.`,
@@ -97,7 +151,7 @@ function webIdentityAuth(ctx: AuthContext, options: AwsAuthOptions): AwsAuth {
     if (c.SessionToken) ctx.setSecret(c.SessionToken);
     return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken, expiration: c.Expiration };
   };
-  return refreshing(`role ${roleArn} via the platform's OIDC token`, () => assume, ctx, options);
+  return refreshing(source, () => assume, ctx, options);
 }
 
 /**

@@ -1,6 +1,7 @@
 import {
   AzurePipelinesCredential,
   ClientAssertionCredential,
+  ClientCertificateCredential,
   ClientSecretCredential,
   DefaultAzureCredential,
   ManagedIdentityCredential,
@@ -10,6 +11,7 @@ import {
   type TokenCredentialOptions,
 } from '@azure/identity';
 import { StepError } from '../../core/errors';
+import { requireServiceConnection, unsupportedScheme } from './azure-devops';
 import type { AuthContext } from './context';
 
 /** Options handed to every @azure/identity credential the step builds. */
@@ -23,6 +25,8 @@ export interface AzureAuthOptions {
   clientId?: string;
   /** Azure DevOps service connection (id or name) of type Azure Resource Manager. */
   serviceConnection?: string;
+  /** How the user spells the service-connection input, for messages. */
+  serviceConnectionLabel?: string;
   /** Passed to every @azure/identity credential: authority host for sovereign clouds, or a test transport. */
   identityOptions?: IdentityOptions;
 }
@@ -97,15 +101,8 @@ function pick(ctx: AuthContext, options: AzureAuthOptions): Resolved {
   const identity = options.identityOptions ?? {};
   const tried: string[] = [];
   if (options.serviceConnection) {
-    const connection = ctx.getServiceConnection?.(options.serviceConnection);
-    if (!connection) {
-      throw new StepError(
-        ctx.getServiceConnection
-          ? `Azure DevOps service connection "${options.serviceConnection}" was not found or this pipeline may not use it.`
-          : `The input azure-service-connection ("${options.serviceConnection}") works only in Azure Pipelines; this run is on ${ctx.platform}.`,
-        { hint: 'In Azure DevOps, authorise the pipeline for the service connection (Project settings → Service connections → Security). Elsewhere leave it empty.' },
-      );
-    }
+    const label = options.serviceConnectionLabel ?? 'azureServiceConnection';
+    const connection = requireServiceConnection(ctx, options.serviceConnection, label, 'AzureRM');
     const p = connection.parameters;
     const tenantId = p.tenantid ?? p.tenantId;
     const clientId = p.serviceprincipalid ?? p.serviceprincipalId ?? p.clientid;
@@ -127,6 +124,17 @@ function pick(ctx: AuthContext, options: AzureAuthOptions): Resolved {
         tried,
       };
     }
+    if (scheme === 'serviceprincipal' && p.authenticationType?.toLowerCase() === 'spncertificate' && p.servicePrincipalCertificate) {
+      if (!tenantId || !clientId) throw new StepError(`Service connection "${options.serviceConnection}" has no tenant or service principal id.`);
+      // The agent hands the certificate as PEM (certificate and private key together).
+      const certificate = p.servicePrincipalCertificate;
+      return {
+        source: `Azure DevOps service connection "${options.serviceConnection}" (service principal certificate)`,
+        make: () => new ClientCertificateCredential(tenantId, clientId, { certificate }, identity),
+        subscriptionId,
+        tried,
+      };
+    }
     if (scheme === 'serviceprincipal' && p.serviceprincipalkey) {
       if (!tenantId || !clientId) throw new StepError(`Service connection "${options.serviceConnection}" has no tenant or service principal id.`);
       return {
@@ -139,9 +147,7 @@ function pick(ctx: AuthContext, options: AzureAuthOptions): Resolved {
     if (scheme === 'managedserviceidentity') {
       return { source: `Azure DevOps service connection "${options.serviceConnection}" (managed identity)`, make: () => new ManagedIdentityCredential(identity), subscriptionId, tried };
     }
-    throw new StepError(`Service connection "${options.serviceConnection}" uses the "${connection.scheme}" scheme, which this step cannot use.`, {
-      hint: 'Use an Azure Resource Manager connection with workload identity federation (recommended), a service principal secret, or a managed identity.',
-    });
+    throw unsupportedScheme(connection, label, 'an Azure Resource Manager connection with workload identity federation (recommended), a service principal secret or certificate, or a managed identity');
   }
   tried.push('azure-service-connection (Azure DevOps): not set');
   const clientId = options.clientId ?? ctx.env.AZURE_CLIENT_ID;

@@ -112,7 +112,7 @@ async function submitTraining(values: Inputs, ctx: StepContext, options: SubmitT
   requireBackendFields(spec, kind, attachOnly ? 'attach' : 'submit', values.jobSpec, (p) => inputForPath(p, ctx.inputLabel));
 
   const connection: SavedConnection = { region: spec.sagemaker?.region ?? values.region, azure: azureSettings(spec, values), jobsDir: spec.local?.jobsDir, modelOutput: spec.azureml?.modelOutput };
-  const connections = new CloudConnections(ctx, { region: connection.region, roleToAssume: values.roleToAssume, azure: connection.azure, identityOptions: options.azureIdentityOptions, retry: options.retry ?? DEFAULT_RETRY });
+  const connections = new CloudConnections(ctx, { region: connection.region, roleToAssume: values.roleToAssume, awsServiceConnection: values.awsServiceConnection, azure: connection.azure, identityOptions: options.azureIdentityOptions, retry: options.retry ?? DEFAULT_RETRY });
   const backend = createBackend(kind, spec, connections, { workspace: ctx.workspace, env: ctx.env, log: ctx.log, signal: ctx.signal, runTags: runTags(ctx) });
   await backend.preflight();
 
@@ -259,7 +259,7 @@ async function stopOrphanedJob(values: Inputs, ctx: StepContext, options: Submit
   const kind = ctx.getState(STATE.backend) as BackendKind | undefined;
   if (!kind) return;
   const saved = JSON.parse(ctx.getState(STATE.connection) ?? '{}') as SavedConnection;
-  const connections = new CloudConnections(ctx, { region: saved.region, roleToAssume: values.roleToAssume, azure: saved.azure, identityOptions: options.azureIdentityOptions, retry: options.retry ?? DEFAULT_RETRY });
+  const connections = new CloudConnections(ctx, { region: saved.region, roleToAssume: values.roleToAssume, awsServiceConnection: values.awsServiceConnection, azure: saved.azure, identityOptions: options.azureIdentityOptions, retry: options.retry ?? DEFAULT_RETRY });
   const spec: Partial<JobSpec> = { local: { jobsDir: saved.jobsDir }, azureml: { modelOutput: saved.modelOutput } };
   const backend = createBackend(kind, spec, connections, { workspace: ctx.workspace, env: ctx.env, log: ctx.log });
   const status = await backend.status(name);
