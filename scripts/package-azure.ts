@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import sharp from 'sharp';
 
 const ROOT = path.resolve(__dirname, '..');
 const TASKS = path.join(ROOT, 'azure-tasks');
@@ -30,7 +31,6 @@ export async function packageAzureExtension(options: { publisher?: string; outDi
   const stage = fs.mkdtempSync(path.join(ROOT, '.mlship', 'vsix-stage-'));
   try {
     fs.cpSync(TASKS, stage, { recursive: true, filter: (src) => !src.includes(`${path.sep}_host`) });
-    const sharp = require('sharp') as typeof import('sharp');
     const svg = fs.readFileSync(path.join(TASKS, 'images', 'icon.svg'));
     await sharp(svg).resize(128, 128).png().toFile(path.join(stage, 'images', 'icon.png'));
     // Azure DevOps shows a task's icon.png (32 px and up) in the task picker and the run log.
