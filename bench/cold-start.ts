@@ -1,12 +1,14 @@
 /**
  * Cold start of a bundled action that does nothing heavy: wall time of `node dist/index.js` as the runner
- * starts it, against bare `node -e ""`, plus the size of every committed bundle.
+ * starts it, against bare `node -e ""`; the same for the compiled CLI (`mlship --help` from lib/, as the installed
+ * package runs it) and for the CLI run from the sources in a clone; plus the size of every committed bundle.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildBundle } from '../scripts/build';
+import { buildCli, LIB } from '../scripts/build-cli';
 
 const ROOT = path.resolve(__dirname, '..');
 const RUNS = Number(process.env.RUNS ?? 20);
@@ -40,6 +42,13 @@ async function main(): Promise<void> {
     const s = time([bundle], env);
     rows.push([`echo step, ${platform} bundle`, median(s).toFixed(1), p90(s).toFixed(1), `${(fs.statSync(bundle).size / 1024).toFixed(0)} KiB`]);
   }
+  await buildCli();
+  const plain = { PATH: process.env.PATH, HOME: process.env.HOME };
+  const cli = time([path.join(LIB, 'mlship.js'), '--help'], plain);
+  rows.push(['mlship --help, compiled (lib/mlship.js)', median(cli).toFixed(1), p90(cli).toFixed(1), `${(fs.statSync(path.join(LIB, 'mlship.js')).size / 1024).toFixed(0)} KiB`]);
+  const sources = time([path.join(ROOT, 'bin', 'mlship.js'), '--help'], plain);
+  rows.push(['mlship --help, from the sources (a clone)', median(sources).toFixed(1), p90(sources).toFixed(1), '']);
+  console.log(`\nmlship --help is ${(median(cli) / median(base)).toFixed(2)}× node -e "" (target ≤ 3×).\n`);
   console.log(`Cold start, ${RUNS} runs each, ${os.cpus().length} × ${os.cpus()[0].model}, Node ${process.version}\n`);
   console.log('| what | median ms | p90 ms | bundle |');
   console.log('| --- | --- | --- | --- |');
