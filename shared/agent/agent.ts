@@ -111,6 +111,11 @@ export class DeviceAgent {
     if (options.deviceKey) this.deviceKey = createPrivateKey(options.deviceKey);
   }
 
+  /** The folder this agent owns. */
+  get root(): string {
+    return this.options.root;
+  }
+
   private now(): Date {
     return this.options.now?.() ?? new Date();
   }
