@@ -231,8 +231,9 @@ export class DeviceAgent {
   /** Temp files of writes that were killed (state, pointer, lock attempts); the agent lock is held, so none is live. */
   private async sweepTemps(): Promise<void> {
     const names = await fsp.readdir(this.options.root).catch(() => [] as string[]);
+    const outbox = (await fsp.readdir(this.outbox.dir).catch(() => [] as string[])).map((n) => path.join('reports', 'outbox', n));
     const now = Date.now();
-    for (const name of names) {
+    for (const name of [...names, ...outbox]) {
       if (!name.endsWith('.tmp')) continue;
       const file = path.join(this.options.root, name);
       // Another agent may be trying to take the lock right now with its own agent.lock.<uuid>.tmp: only old ones go.

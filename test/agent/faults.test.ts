@@ -11,6 +11,7 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as AgentModule from '../../shared/agent';
 import { type AgentReport, DeviceAgent, runDeviceAgent } from '../../shared/agent';
@@ -216,6 +217,21 @@ describe('a damaged state file', () => {
     fs.writeFileSync(channelFile, old);
     expect(await agent.pollOnce()).toMatchObject({ status: 'refused', activeSlot: 'b' });
   });
+});
+
+test('temp files and a lock left by a killed agent are cleaned up by the next poll', async () => {
+  const root = rootFor('stale');
+  await kit.stage(v1, 'stale');
+  const agent = new DeviceAgent({ channelUrl: kit.channelUrl('stale'), deviceId: 'dev-stale', publicKey: KEYS.publicKeyPem, root, reportSink: { description: 'nowhere', put: async () => 'stored' } });
+  fs.mkdirSync(path.join(root, 'reports', 'outbox'), { recursive: true });
+  // What a SIGKILL in the middle of writes leaves: a state temp, a pointer temp, an outbox temp, and the lock of a dead process.
+  fs.writeFileSync(path.join(root, '.state.json.0b8c.tmp'), '{"half": ');
+  fs.writeFileSync(path.join(root, '.current.slot.77aa.tmp'), 'b');
+  fs.writeFileSync(path.join(root, 'reports', 'outbox', '.20261201T100000000Z-000001.json.1c2d.tmp'), '{');
+  fs.writeFileSync(path.join(root, 'agent.lock'), `999999999@${os.hostname()}#dead`);
+  expect(await agent.pollOnce()).toMatchObject({ status: 'installed' });
+  expect(leftovers(root)).toEqual([]);
+  expect(fs.readdirSync(path.join(root, 'reports', 'outbox'))).toEqual([]);
 });
 
 describe('a full disk (injected ENOSPC)', () => {
