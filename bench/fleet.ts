@@ -3,6 +3,11 @@
  * `interval` seconds with ±10% jitter, as `mlship device-agent` does. For each release event the table shows
  * how long after publishing each device ran its target release (p50 / p95 / max over devices), and how many
  * polls that took. Run: node -r esbuild-register bench/fleet.ts [devices=200] [interval-seconds=1] [payload-MiB=1]
+ *
+ * Phased rollout with health gate (test/agent/support/fleet-sim.ts): real agents, a real folder store, real
+ * promote-release runs through 1% → 10% → 50% → 100% with auto-rollback, under a scenario:
+ *   npm run bench:fleet -- --devices 500 --scenario crash-on-gpu-model --json   (one JSON object)
+ *   npm run bench:fleet -- --devices 500 --scenario all                         (a markdown table)
  */
 import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
@@ -12,10 +17,13 @@ import { targetRelease } from '../shared/ota/channel';
 import type { ChannelDocument } from '../shared/ota/channel';
 import { ChannelKit, Fleet } from '../test/agent/support/fleet';
 import { KEYS, makePackage } from '../test/ota/support/packages';
+import { parseArgs } from 'node:util';
+import { SCENARIOS, type Scenario, simulateFleet } from '../test/agent/support/fleet-sim';
 
-const devices = Number(process.argv[2] ?? 200);
-const intervalMs = Number(process.argv[3] ?? 1) * 1000;
-const payloadMiB = Number(process.argv[4] ?? 1);
+const args = parseArgs({ options: { devices: { type: 'string' }, scenario: { type: 'string' }, json: { type: 'boolean' } }, allowPositionals: true });
+const devices = Number(args.values.devices ?? args.positionals[0] ?? 200);
+const intervalMs = Number(args.positionals[1] ?? 1) * 1000;
+const payloadMiB = Number(args.positionals[2] ?? 1);
 
 interface Row {
   event: string;
@@ -104,7 +112,30 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: Error) => {
+async function scenarios(names: readonly Scenario[]): Promise<void> {
+  const rows = [];
+  for (const scenario of names) {
+    const result = await simulateFleet({ devices, scenario, log: args.values.json ? undefined : (line) => console.error(`[${scenario}] ${line}`) });
+    const { promotions: _promotions, ...summary } = result;
+    if (args.values.json) console.log(JSON.stringify(summary));
+    rows.push(result);
+  }
+  if (args.values.json) return;
+  console.log(`Phased rollout 1% → 10% → 50% → 100% with health gate and auto-rollback: ${devices} in-process devices, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'cpu'})\n`);
+  console.log('| scenario | peak share on new | final share on new | rolled back | phases reached | incompatible installs | incompatible refusals | polls | wall (s) |');
+  console.log('| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |');
+  for (const r of rows) console.log(`| ${r.scenario} | ${r.peakShareOnNew} | ${r.finalShareOnNew} | ${r.rolledBack} | ${r.phasesCompleted} | ${r.incompatibleInstalls} | ${r.incompatibleRefusals} | ${r.polls} | ${r.wallSeconds.toFixed(1)} |`);
+}
+
+const run = (): Promise<void> => {
+  const scenario = args.values.scenario;
+  if (scenario === undefined) return main();
+  if (scenario === 'all') return scenarios(SCENARIOS);
+  if (!SCENARIOS.includes(scenario as Scenario)) throw new Error(`--scenario "${scenario}" is not one of ${SCENARIOS.join(', ')}, all`);
+  return scenarios([scenario as Scenario]);
+};
+
+run().catch((error: Error) => {
   console.error(error.stack ?? error.message);
   process.exit(1);
 });

@@ -20,10 +20,16 @@ export interface CommandResult {
   timedOut: boolean;
 }
 
-/** Runs a shell command with a time limit, keeping the last few KB of its output for the report. */
+/**
+ * Runs a shell command with a time limit, keeping the last few KB of its output for the report. The command
+ * gets a process group of its own, and at the timeout the whole group is killed: a health check that started
+ * a server or a `sleep` in the background must not keep the device on an unverified release. The result comes
+ * when the shell exits, not when every pipe closes, since a surviving grandchild elsewhere may hold them open.
+ */
 export function runCommand(command: string, options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs: number }): Promise<CommandResult> {
   return new Promise((resolve) => {
-    const child = spawn(command, { shell: true, cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const detached = process.platform !== 'win32';
+    const child = spawn(command, { shell: true, detached, cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     const keep = (d: Buffer) => {
       output = (output + d.toString()).slice(-4096);
@@ -31,17 +37,34 @@ export function runCommand(command: string, options: { cwd?: string; env?: NodeJ
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
     let timedOut = false;
+    const killGroup = () => {
+      try {
+        if (detached && child.pid) process.kill(-child.pid, 'SIGKILL');
+        else child.kill('SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    };
     const timer = setTimeout(() => {
       timedOut = true;
-      child.kill('SIGKILL');
+      killGroup();
     }, options.timeoutMs);
-    child.on('error', (error) => {
+    let settled = false;
+    const finish = (result: CommandResult) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
-      resolve({ code: null, output: error.message, timedOut });
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output: output.trim(), timedOut });
+      resolve(result);
+    };
+    child.on('error', (error) => finish({ code: null, output: error.message, timedOut }));
+    child.on('exit', (code) => {
+      // Whatever the shell left behind in its group goes with it, then the pipes get a moment to drain.
+      if (timedOut) killGroup();
+      setTimeout(() => {
+        child.stdout.destroy();
+        child.stderr.destroy();
+        finish({ code, output: output.trim(), timedOut });
+      }, 50);
     });
   });
 }

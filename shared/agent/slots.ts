@@ -57,6 +57,20 @@ export class Slots {
     }
   }
 
+  /** What the agent installed in `slot` (slots/<x>.json), kept next to the slot so a damaged state.json can be rebuilt. */
+  async writeMarker(slot: SlotName, content: object): Promise<void> {
+    await writeFileAtomic(path.join(this.root, 'slots', `${slot}.json`), JSON.stringify(content, null, 2) + '\n');
+  }
+
+  async readMarker(slot: SlotName): Promise<unknown> {
+    const text = await fsp.readFile(path.join(this.root, 'slots', `${slot}.json`), 'utf8').catch(() => undefined);
+    try {
+      return text === undefined ? undefined : JSON.parse(text);
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Points `current` at `slot` in one rename. */
   async activate(slot: SlotName): Promise<void> {
     if (process.platform !== 'win32') {

@@ -128,6 +128,16 @@ export class AzureBlobStore implements OtaStore {
       throw error;
     }
   }
+
+  async listKeys(prefix: string, limit: number): Promise<string[]> {
+    const keys: string[] = [];
+    const root = (this.options.prefix ?? '').replace(/^\/+|\/+$/g, '');
+    for await (const blob of this.options.container.listBlobsFlat({ prefix: joinKey(this.options.prefix ?? '', prefix) })) {
+      keys.push(root ? blob.name.slice(root.length + 1) : blob.name);
+      if (keys.length >= limit) break;
+    }
+    return keys.sort();
+  }
 }
 
 function statusOf(error: unknown): number | undefined {

@@ -30,6 +30,8 @@ export interface RolloutPlan {
   /** The phase plan, when the release goes out in phases, and which phase (1-based) this is. */
   phases?: number[];
   phase?: number;
+  /** When this percentage (phase) was first published: the start of its bake time. */
+  startedAt?: string;
 }
 
 export interface ChannelOrigin {
@@ -44,6 +46,8 @@ export interface ChannelOrigin {
   reason?: string;
   /** On a rollback, the release that was withdrawn. */
   rolledBack?: ReleaseRef;
+  /** On an automatic rollback, the health checks that failed (rule, limit, observed). */
+  evidence?: { rule: string; limit: string; observed: string }[];
 }
 
 export interface ChannelSignature {

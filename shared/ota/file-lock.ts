@@ -37,7 +37,11 @@ async function acquire(lockPath: string, timeoutMs: number, staleAfterMs: number
   const started = Date.now();
   for (let attempt = 0; ; attempt++) {
     const temp = `${lockPath}.${randomUUID()}.tmp`;
-    await fs.writeFile(temp, token);
+    // A full disk fails this write after the file was created: the temp must not stay behind.
+    await fs.writeFile(temp, token).catch(async (error: Error) => {
+      await fs.unlink(temp).catch(() => undefined);
+      throw error;
+    });
     try {
       await fs.link(temp, lockPath);
       return async () => {

@@ -75,4 +75,25 @@ export class LocalFolderStore implements OtaStore {
       return { etag: sha256Hex(body) };
     });
   }
+
+  async listKeys(prefix: string, limit: number): Promise<string[]> {
+    const keys: string[] = [];
+    const base = prefix.replace(/\/+$/, '');
+    const walk = async (key: string): Promise<void> => {
+      const entries = await fsp.readdir(key ? this.pathOf(key) : this.root, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return [];
+        throw error;
+      });
+      for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+        if (keys.length >= limit) return;
+        // Temp and lock files of writes in progress are not documents.
+        if (entry.name.startsWith('.') || entry.name.endsWith('.lock')) continue;
+        const child = key ? `${key}/${entry.name}` : entry.name;
+        if (entry.isDirectory()) await walk(child);
+        else if (entry.isFile()) keys.push(child);
+      }
+    };
+    await walk(base);
+    return keys;
+  }
 }

@@ -85,6 +85,12 @@ export interface PromoteOptions {
   approvals: ApprovalEvidence | null;
   origin?: OriginInfo;
   registry?: ReleaseRef['registry'];
+  /**
+   * Sequence of the target channel this run looked at (and judged, with a health gate) before advancing. When
+   * the channel moved on since and carries this release, another run advanced it already: this one changes
+   * nothing, so two concurrent "advance one phase" runs make one step, not two. Read here when not given.
+   */
+  observedSequence?: number;
 }
 
 export interface PromoteResult {
@@ -108,10 +114,15 @@ export async function promoteChannel(options: PromoteOptions): Promise<PromoteRe
   await requireBlob(publisher, staged, from);
   const release: ReleaseRef = options.registry ? { ...staged, registry: options.registry } : staged;
   const groups = options.deviceGroups ?? [];
+  const advancing = options.rolloutPercent === undefined && options.phase === undefined && (options.phases ?? []).length > 0;
+  const observed = options.observedSequence ?? (advancing ? ((await readChannel(publisher.store, to, publisher.publicKey))?.doc.sequence ?? 0) : undefined);
   const update = await updateChannel(publisher, to, (current) => {
     const same = current?.current.sha256 === release.sha256;
+    if (advancing && same && observed !== undefined && current.sequence !== observed) return undefined;
     const { percent, phase } = choosePercent(options, same ? current : undefined);
-    const rollout: RolloutPlan = { percent, groups, salt: rolloutSalt(to, release), ...(phase ? { phases: options.phases, phase } : {}) };
+    const samePhase = same && current.rollout.percent === percent && (current.rollout.phase ?? 0) === (phase ?? 0);
+    const startedAt = samePhase ? (current.rollout.startedAt ?? current.issuedAt) : (publisher.now?.() ?? new Date()).toISOString();
+    const rollout: RolloutPlan = { percent, groups, salt: rolloutSalt(to, release), ...(phase ? { phases: options.phases, phase } : {}), startedAt };
     if (same && samePlan(current.rollout, rollout) && !nearExpiry(current, publisher)) return undefined;
     const draft: ChannelDraft = {
       current: same && !options.registry ? { ...release, registry: current.current.registry } : release,
@@ -148,16 +159,20 @@ export interface RollbackOptions {
   reason?: string;
   approvals?: ApprovalEvidence | null;
   origin?: OriginInfo;
+  /** Withdraw only this release (sha256): when the channel already moved away from it, nothing changes. */
+  onlyIf?: string;
+  evidence?: ChannelOrigin['evidence'];
 }
 
 /** Points the channel back at its previous release, for every device, with a new sequence number. */
-export async function rollbackChannel(options: RollbackOptions): Promise<{ restored: ReleaseRef; withdrawn: ReleaseRef; update: ChannelUpdate }> {
+export async function rollbackChannel(options: RollbackOptions): Promise<{ restored: ReleaseRef; withdrawn: ReleaseRef | undefined; update: ChannelUpdate }> {
   const { publisher, channel } = options;
   let withdrawn: ReleaseRef | undefined;
   const existing = await readChannel(publisher.store, channel, publisher.publicKey);
   if (existing?.doc.previous) await requireBlob(publisher, existing.doc.previous, channel);
   const update = await updateChannel(publisher, channel, (current) => {
     if (!current) throw new StepError(`Channel "${channel}" does not exist in ${publisher.store.location}; there is nothing to roll back.`, { hint: 'Check the channel name and the store.' });
+    if (options.onlyIf !== undefined && current.current.sha256 !== options.onlyIf) return undefined;
     if (!current.previous) {
       throw new StepError(`Channel "${channel}" (sequence ${current.sequence}, ${current.current.name} ${current.current.version}) has no previous version to roll back to.`, {
         hint: current.origin.event === 'rollback' ? 'It was rolled back already; promote the wanted version again instead.' : 'Only one release was ever published on it; promote the wanted version instead.',
@@ -169,10 +184,10 @@ export async function rollbackChannel(options: RollbackOptions): Promise<{ resto
       previous: null,
       rollout: { percent: 100, groups: [], salt: rolloutSalt(channel, current.previous) },
       approvals: options.approvals ?? null,
-      origin: { event: 'rollback', ...options.origin, ...(options.reason ? { reason: options.reason } : {}), rolledBack: current.current },
+      origin: { event: 'rollback', ...options.origin, ...(options.reason ? { reason: options.reason } : {}), rolledBack: current.current, ...(options.evidence ? { evidence: options.evidence } : {}) },
     };
   });
-  return { restored: update.doc.current, withdrawn: withdrawn!, update };
+  return { restored: update.doc.current, withdrawn, update };
 }
 
 async function requireBlob(publisher: ChannelPublisher, release: ReleaseRef, channel: string): Promise<void> {

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import type { Readable } from 'node:stream';
-import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { sha256Hex } from '../core/sha256';
 import { HashingStream, IntegrityError, streamToFileVerified } from './files';
@@ -163,6 +163,20 @@ export class S3Store implements OtaStore {
       if (status === 412 || status === 409 || ('ifMatch' in condition && status === 404)) throw new WriteConflict(key, `S3 answered ${status} ${(error as Error).name}`);
       throw error;
     }
+  }
+
+  async listKeys(prefix: string, limit: number): Promise<string[]> {
+    const keys: string[] = [];
+    const root = (this.options.prefix ?? '').replace(/^\/+|\/+$/g, '');
+    let token: string | undefined;
+    do {
+      const page = await this.options.client.send(
+        new ListObjectsV2Command({ Bucket: this.options.bucket, Prefix: joinKey(this.options.prefix ?? '', prefix), ContinuationToken: token, MaxKeys: Math.min(1000, limit - keys.length) }),
+      );
+      for (const object of page.Contents ?? []) if (object.Key) keys.push(root ? object.Key.slice(root.length + 1) : object.Key);
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token && keys.length < limit);
+    return keys.sort();
   }
 }
 

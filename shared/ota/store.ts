@@ -56,6 +56,8 @@ export interface OtaStore {
   readDocument(key: string): Promise<StoredDocument | undefined>;
   /** Throws WriteConflict when the condition does not hold; never overwrites a newer version. */
   writeDocument(key: string, body: Buffer, condition: WriteCondition): Promise<{ etag: string }>;
+  /** Keys under `prefix` (relative to the store root, sorted), at most `limit`: device reports are read this way. */
+  listKeys(prefix: string, limit: number): Promise<string[]>;
 }
 
 /** A conditional write lost a race or found the object changed since it was read. */

@@ -2,6 +2,7 @@ import type { AnyStep } from '../core/step';
 import { benchmarkModelStep } from './benchmark-model';
 import { buildDevicePackageStep } from './build-device-package';
 import { exportOnnxStep } from './export-onnx';
+import { fleetStatusStep } from './fleet-status';
 import { gateMetricsStep } from './gate-metrics';
 import { promoteReleaseStep } from './promote-release';
 import { stageOtaStep } from './stage-ota';
@@ -20,4 +21,5 @@ export const steps: readonly AnyStep[] = [
   verifyPackageStep,
   stageOtaStep,
   promoteReleaseStep,
+  fleetStatusStep,
 ];

@@ -9,12 +9,20 @@ import { promoteChannel, rollbackChannel } from '../../ota/release';
 import { DEFAULT_EXPIRY_HOURS, storeFromInputs, storeInputs } from '../../ota/step-inputs';
 import { cloudInputs, registryInputs } from '../../cloud/inputs';
 import { releaseKey } from '../../ota/store';
+import { evaluateHealth, hasHealthPolicy, type HealthPolicy } from '../../fleet/health-gate';
+import { loadFleetStatus, reportInputs } from '../../fleet/step-inputs';
+import type { OriginInfo } from '../../ota/release';
 import type { ApprovalEvidence, ModelRegistry, ModelStage } from '../../registry/types';
 import { azureDevOpsApprovals, enforceApprovalPolicy, githubApprovals } from './approvals';
 import { openRegistry, recordPromotion, recordRollback } from './registry-link';
 
 const promoteInputs = {
-  mode: { type: 'enum', options: ['promote', 'rollback'], default: 'promote', description: 'promote: copy the release of "from" onto "to"; rollback: point "to" back at its previous release.' },
+  mode: {
+    type: 'enum',
+    options: ['promote', 'rollback', 'health-check'],
+    default: 'promote',
+    description: 'promote: copy the release of "from" onto "to" (advancing a phase only when the health gate passes); rollback: point "to" back at its previous release; health-check: only judge the current phase (for a schedule), rolling back on a breach with auto-rollback.',
+  },
   from: { type: 'string', default: 'staging', description: 'Channel whose current release is promoted.' },
   to: { type: 'string', default: 'production', description: 'Channel that receives the release (or is rolled back).' },
   version: { type: 'string', description: 'Refuse unless "from" carries this version (guards against promoting something staged since).' },
@@ -37,6 +45,13 @@ const promoteInputs = {
   azureDevopsProject: { type: 'string', description: 'Azure DevOps project; default SYSTEM_TEAMPROJECT.' },
   approvedBy: { type: 'list', description: 'CLI only: approvers (login, or login:comment) recorded as evidence, one per line.' },
   reason: { type: 'string', description: 'Why (recorded with a rollback).' },
+  ...reportInputs,
+  minDevicesReporting: { type: 'number', integer: true, min: 0, description: 'Health gate: devices that run the new release and report, at least, before the next phase.' },
+  minBakeMinutes: { type: 'number', min: 0, description: 'Health gate: minutes since the current phase started, at least.' },
+  maxFailureRate: { type: 'number', min: 0, max: 1, description: 'Health gate: share of devices that tried the new release and failed its health check, reverted or crashed, at most (0.05 = 5%).' },
+  maxLatencyRatio: { type: 'number', min: 1, description: 'Health gate: p50 latency new/previous on the same devices, worst GPU model × driver group, at most (1.2 = 20% slower).' },
+  maxOutputDrift: { type: 'number', min: 0, description: 'Health gate: PSI of each output statistic (new vs previous, same devices), at most (0.2: a shifted distribution).' },
+  autoRollback: { type: 'boolean', default: false, description: 'On a health-gate breach, publish a signed rollback of "to" (as mlship rollback does), recorded with the evidence.' },
   ...cloudInputs,
   ...registryInputs,
   registry: { type: 'enum', options: ['none', 'local', 'sagemaker', 'azureml'], default: 'none', description: 'Model registry to update with the promotion: none, a local folder, SageMaker Model Registry or Azure ML models.' },
@@ -63,6 +78,8 @@ export const promoteReleaseStep = defineStep({
     previousVersion: { description: 'Rollback target (empty after a rollback).' },
     approvers: { description: 'Approval evidence recorded, as JSON.' },
     releaseRecord: { description: 'Key of the release record in the store.' },
+    healthy: { description: 'Health gate verdict: true, false, or empty when no gate ran.' },
+    rolledBack: { description: 'true when this run rolled the channel back after a health-gate breach.' },
   },
   async run(inputs, ctx) {
     const signingKey = privateKeyInput(inputs.signingKey, ctx.inputLabel('signingKey'), ctx.workspace);
@@ -78,12 +95,19 @@ export const promoteReleaseStep = defineStep({
 
     if (inputs.mode === 'rollback') {
       const { restored, withdrawn, update } = await rollbackChannel({ publisher, channel: inputs.to, reason: inputs.reason, approvals, origin });
+      if (!withdrawn) throw new Error('rollback without a withdrawn release');
       ctx.log.info(`Channel "${inputs.to}" rolled back from ${withdrawn.name} ${withdrawn.version} to ${restored.version} for all devices (sequence ${update.doc.sequence}).`);
       if (registry) await recordRollback(registry, restored, withdrawn, stage, approvals, ctx);
       summarize(ctx, `Rolled back ${inputs.to} to ${restored.name} ${restored.version}`, update.doc, approvals, [['withdrawn', `${withdrawn.name} ${withdrawn.version}`], ['reason', inputs.reason ?? '']]);
       return outputsOf(update.doc, approvals);
     }
 
+    const gate = await healthGate(inputs, ctx, publisher, origin);
+    if (inputs.mode === 'health-check') {
+      const doc = gate?.doc ?? (await readChannel(store, inputs.to, publisher.publicKey))?.doc;
+      if (!doc) throw new StepError(`Channel "${inputs.to}" does not exist in ${store.location}; there is nothing to check.`, { hint: 'Check the channel name and the store.' });
+      return { ...outputsOf(doc, approvals), healthy: gate ? true : '', rolledBack: false };
+    }
     const registryRef = registry ? await registryEntry(inputs, registry, publisher, ctx) : undefined;
     const { release, update } = await promoteChannel({
       publisher,
@@ -97,6 +121,7 @@ export const promoteReleaseStep = defineStep({
       approvals,
       origin,
       registry: registryRef,
+      observedSequence: gate?.doc.sequence,
     });
     const doc = update.doc;
     ctx.log.info(
@@ -106,9 +131,65 @@ export const promoteReleaseStep = defineStep({
     );
     if (registry && registryRef) await recordPromotion(registry, registryRef, stage, approvals);
     summarize(ctx, `Promoted ${release.name} ${release.version} from ${inputs.from} to ${doc.channel}`, doc, approvals, [['from', `${inputs.from}`]]);
-    return outputsOf(doc, approvals);
+    return { ...outputsOf(doc, approvals), healthy: gate ? true : '', rolledBack: false };
   },
 });
+
+/**
+ * The health gate before a phase moves on (and for mode health-check): when "to" already carries the release
+ * being promoted, its devices' reports must pass the policy. Undefined when no gate applies (no policy, or the
+ * release is not on "to" yet: nothing to judge before its first phase). On a breach with auto-rollback, the
+ * channel is rolled back (only if it still carries the judged release), and the step fails either way.
+ */
+async function healthGate(inputs: Inputs, ctx: StepContext, publisher: ChannelPublisher, origin: OriginInfo): Promise<{ doc: ChannelDocument } | undefined> {
+  const policy: HealthPolicy = {
+    minDevicesReporting: inputs.minDevicesReporting,
+    minBakeMinutes: inputs.minBakeMinutes,
+    maxFailureRate: inputs.maxFailureRate,
+    maxLatencyRatio: inputs.maxLatencyRatio,
+    maxOutputDrift: inputs.maxOutputDrift,
+  };
+  if (!hasHealthPolicy(policy)) {
+    if (inputs.mode === 'health-check') throw new InputError('Mode health-check needs a health policy.', { hint: 'Set at least one of min-devices-reporting, min-bake-minutes, max-failure-rate, max-latency-ratio, max-output-drift.' });
+    return undefined;
+  }
+  const target = await readChannel(publisher.store, inputs.to, publisher.publicKey);
+  if (!target) return undefined;
+  if (inputs.mode !== 'health-check') {
+    const source = await readChannel(publisher.store, inputs.from, publisher.publicKey);
+    if (source?.doc.current.sha256 !== target.doc.current.sha256) {
+      ctx.log.info(`"${inputs.to}" does not carry ${source?.doc.current.version ?? 'the release'} yet: no phase to judge before its first one.`);
+      return undefined;
+    }
+  }
+  const doc = target.doc;
+  const status = await ctx.group(`Health of ${doc.current.name} ${doc.current.version} on ${doc.channel} (${doc.rollout.percent}%)`, () => loadFleetStatus(inputs, ctx, doc.channel, doc, 'for the health gate'));
+  const verdict = evaluateHealth(status, policy, new Date());
+  ctx.summary.heading(`Health gate: ${verdict.passed ? 'passed ✅' : verdict.breached ? 'breached ❌' : 'not yet ⏳'}`, 3).table(
+    ['rule', 'limit', 'observed', 'verdict'],
+    verdict.checks.map((c) => [c.rule, c.limit, c.observed, c.passed ? 'pass' : c.kind === 'breach' ? 'FAIL' : 'wait']),
+  );
+  if (verdict.passed) {
+    ctx.log.info(`Health gate passed for ${doc.current.version} at ${doc.rollout.percent}% (sequence ${doc.sequence}).`);
+    return { doc };
+  }
+  const failing = verdict.checks.filter((c) => !c.passed);
+  const what = failing.map((c) => `${c.rule} ${c.observed} (limit ${c.limit})`).join('; ');
+  const outputs = { ...outputsOf(doc, null), healthy: false, rolledBack: false };
+  if (verdict.breached && inputs.autoRollback) {
+    const evidence = failing.map(({ rule, limit, observed }) => ({ rule, limit, observed }));
+    const { update, withdrawn } = await rollbackChannel({ publisher, channel: doc.channel, onlyIf: doc.current.sha256, reason: `health gate breached: ${what}`.slice(0, 1000), evidence, origin });
+    if (withdrawn) {
+      ctx.log.warning(`Rolled "${doc.channel}" back from ${withdrawn.version} to ${update.doc.current.version} for all devices (sequence ${update.doc.sequence}).`);
+      ctx.summary.paragraph(`Rolled back to ${update.doc.current.name} ${update.doc.current.version} (sequence ${update.doc.sequence}); the evidence is in the channel's origin and release record.`);
+      Object.assign(outputs, outputsOf(update.doc, null), { rolledBack: true });
+    } else ctx.log.warning(`"${doc.channel}" no longer carries ${doc.current.version}: someone else changed it; no rollback.`);
+  }
+  throw new StepError(`Health gate ${verdict.breached ? 'breached' : 'not met yet'} for ${doc.current.name} ${doc.current.version} on "${doc.channel}" at ${doc.rollout.percent}%: ${what}.`, {
+    hint: verdict.breached ? (inputs.autoRollback ? 'The channel was rolled back; see the job summary for the evidence.' : 'Roll back (mlship rollback, or set auto-rollback), or fix the release.') : 'Run again later, when more devices have installed and reported the release.',
+    outputs,
+  });
+}
 
 function outputsOf(doc: ChannelDocument, approvals: ApprovalEvidence | null) {
   return {

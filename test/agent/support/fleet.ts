@@ -49,9 +49,10 @@ export function deviceIds(count: number): string[] {
 export class Fleet {
   readonly agents: DeviceAgent[];
 
-  constructor(readonly kit: ChannelKit, count: number, options: Partial<DeviceAgentOptions> = {}) {
+  /** `options` apply to every device, or are given per device by a function of its id and index. */
+  constructor(readonly kit: ChannelKit, count: number, options: Partial<DeviceAgentOptions> | ((deviceId: string, i: number) => Partial<DeviceAgentOptions>) = {}) {
     this.agents = deviceIds(count).map(
-      (deviceId) => new DeviceAgent({ channelUrl: kit.channelUrl(), deviceId, publicKey: KEYS.publicKeyPem, root: path.join(kit.dir, 'devices', deviceId), ...options }),
+      (deviceId, i) => new DeviceAgent({ channelUrl: kit.channelUrl(), deviceId, publicKey: KEYS.publicKeyPem, root: path.join(kit.dir, 'devices', deviceId), ...(typeof options === 'function' ? options(deviceId, i) : options) }),
     );
   }
 

@@ -1,7 +1,7 @@
 import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { buildPackage } from '../../../shared/package';
+import { buildPackage, type BuildPackageOptions } from '../../../shared/package';
 import { segmentationModel, writeModel } from '../../package/onnx-fixture';
 
 /**
@@ -21,7 +21,11 @@ export const KEYS = fixedKeyPair('mlship test release key');
  * A real signed device package (build-device-package's builder) around a tiny ONNX model whose weights are
  * `payloadBytes` of deterministic bytes (or the given `payload`), so each version has distinct content and a chosen size.
  */
-export async function makePackage(dir: string, version: string, options: { name?: string; payloadBytes?: number; payload?: Buffer; privateKeyPem?: string } = {}): Promise<string> {
+export async function makePackage(
+  dir: string,
+  version: string,
+  options: { name?: string; payloadBytes?: number; payload?: Buffer; privateKeyPem?: string; compatibility?: BuildPackageOptions['compatibility']; gitCommit?: string; dataFingerprint?: string } = {},
+): Promise<string> {
   const name = options.name ?? 'cellseg';
   const work = path.join(dir, `src-${name}-${version}`);
   fs.mkdirSync(work, { recursive: true });
@@ -29,7 +33,15 @@ export async function makePackage(dir: string, version: string, options: { name?
   const raw = options.payload?.subarray(0, floats * 4) ?? deterministicBytes(`${name}@${version}`, floats * 4);
   const model = path.join(work, 'model.onnx');
   await writeModel(model, segmentationModel({ initializers: [{ name: 'bias', dims: [floats], raw }] }));
-  const built = await buildPackage({ name, version, models: [model], signingKey: options.privateKeyPem ?? KEYS.privateKeyPem, outputDir: path.join(dir, 'packages') });
+  const built = await buildPackage({
+    name,
+    version,
+    models: [model],
+    signingKey: options.privateKeyPem ?? KEYS.privateKeyPem,
+    outputDir: path.join(dir, 'packages'),
+    compatibility: options.compatibility,
+    provenance: { gitCommit: options.gitCommit, dataFingerprint: options.dataFingerprint },
+  });
   return built.archivePath;
 }
 

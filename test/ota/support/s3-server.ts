@@ -12,7 +12,8 @@ import { XMLParser } from 'fast-xml-parser';
  * against it. What it implements, as S3 does:
  *   CreateBucket, HeadBucket, PutObject (If-Match, If-None-Match: *, Content-MD5 and x-amz-checksum-sha256 /
  *   crc32 verification, aws-chunked bodies with trailing checksums), HeadObject, GetObject, DeleteObject,
- *   CreateMultipartUpload, UploadPart (per-part checksums), CompleteMultipartUpload (If-None-Match), Abort.
+ *   CreateMultipartUpload, UploadPart (per-part checksums), CompleteMultipartUpload (If-None-Match), Abort,
+ *   ListObjectsV2 (prefix, max-keys, continuation token; keys in UTF-8 binary order).
  * Requests are not authenticated (signatures are not checked). Listens on 127.0.0.1 only.
  */
 interface StoredObject {
@@ -78,6 +79,26 @@ export class TestS3Server {
     return [...(this.buckets.get(bucket)?.keys() ?? [])].sort();
   }
 
+  private listObjects(res: http.ServerResponse, bucket: string, q: URLSearchParams): void {
+    const objects = this.buckets.get(bucket);
+    if (!objects) return sendError(res, 404, 'NoSuchBucket', `The specified bucket does not exist: ${bucket}`);
+    const prefix = q.get('prefix') ?? '';
+    const max = Math.min(1000, Number(q.get('max-keys') ?? 1000));
+    const after = q.get('continuation-token') ? Buffer.from(q.get('continuation-token')!, 'base64').toString() : (q.get('start-after') ?? '');
+    const keys = [...objects.keys()].filter((k) => k.startsWith(prefix) && k > after).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    const page = keys.slice(0, max);
+    const truncated = keys.length > page.length;
+    const contents = page
+      .map((k) => {
+        const o = objects.get(k)!;
+        return `<Contents><Key>${escapeXml(k)}</Key><LastModified>${o.lastModified.toISOString()}</LastModified><ETag>${escapeXml(o.etag)}</ETag><Size>${o.body.length}</Size><StorageClass>STANDARD</StorageClass></Contents>`;
+      })
+      .join('');
+    const token = truncated ? `<NextContinuationToken>${Buffer.from(page.at(-1)!).toString('base64')}</NextContinuationToken>` : '';
+    const body = `<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>${escapeXml(bucket)}</Name><Prefix>${escapeXml(prefix)}</Prefix><KeyCount>${page.length}</KeyCount><MaxKeys>${max}</MaxKeys><IsTruncated>${truncated}</IsTruncated>${contents}${token}</ListBucketResult>`;
+    res.writeHead(200, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(body) }).end(body);
+  }
+
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const [bucketName, ...keyParts] = url.pathname.slice(1).split('/');
@@ -96,6 +117,7 @@ export class TestS3Server {
         res.writeHead(this.buckets.has(bucket) ? 200 : 404).end();
         return;
       }
+      if (method === 'GET' && q.get('list-type') === '2') return this.listObjects(res, bucket, q);
       return sendError(res, 501, 'NotImplemented', `${method} on a bucket is not implemented by the test server`);
     }
     const objects = this.buckets.get(bucket);
