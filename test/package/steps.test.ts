@@ -54,7 +54,7 @@ describe('build-device-package and verify-package steps', () => {
       workflowRun: { id: '9001', attempt: 2, url: 'https://ci/9001', workflow: 'release', job: 'package' },
       trainingJob: 'azureml:cellseg-77',
       dataFingerprint: null,
-      gateReport: { passed: true, metrics: { mAP: 0.612, dice: 0.871 } },
+      gateReport: { passed: true, task: 'segmentation', model: { path: path.join(ws, 'model', 'cellseg.onnx'), sha256: expect.stringMatching(/^[0-9a-f]{64}$/) }, metrics: { mAP: 0.612, dice: 0.871 } },
       benchmarkReport: null,
     });
     expect(manifest.releaseNotes).toBe('Retrained on 2024-Q2 data.');
