@@ -52,6 +52,32 @@ describe('mlship self-test on the demo package', () => {
     expect((await cli([copy, '--public-key', publicKey])).code).toBe(0);
   });
 
+  it('is the device agent\'s health check: a fresh instrument installs the release after `mlship self-test .` passes in the new slot', async () => {
+    const { runDeviceAgent } = await import('../../shared/agent');
+    const cliPath = path.resolve(__dirname, '../../bin/mlship.js');
+    const report = await runDeviceAgent({
+      channelUrl: `file://${path.join(dir, 'demo', 'ota', 'channels', 'production.json')}`,
+      deviceId: 'scope-health',
+      publicKey: fs.readFileSync(publicKey, 'utf8'),
+      root: path.join(dir, 'agent'),
+      healthCommand: `"${process.execPath}" "${cliPath}" self-test .`,
+      healthTimeoutSeconds: 300,
+      once: true,
+    });
+    expect(report.status).toBe('installed');
+    expect(report.activeSlot && report.slots[report.activeSlot]?.version).toBe('1.1.0');
+    // The same wiring with a self-test that cannot pass (a bad usage exits 2): the agent reverts.
+    const refused = await runDeviceAgent({
+      channelUrl: `file://${path.join(dir, 'demo', 'ota', 'channels', 'production.json')}`,
+      deviceId: 'scope-health',
+      publicKey: fs.readFileSync(publicKey, 'utf8'),
+      root: path.join(dir, 'agent-2'),
+      healthCommand: `"${process.execPath}" "${cliPath}" self-test . --provider nope`,
+      once: true,
+    });
+    expect(refused.status).toBe('reverted');
+  }, 300_000);
+
   it('fails when the model inside an extracted copy is swapped for another with the same shapes', async () => {
     const copy = path.join(dir, 'swapped');
     const { manifest } = await extractVerifiedPackage(archive, copy, { publicKey: fs.readFileSync(publicKey, 'utf8') });
