@@ -153,6 +153,41 @@ describe('build-device-package cross-checks', () => {
     await expect(buildPackage({ ...base, preprocessing: undefined, golden, outputDir: path.join(root, 'g3') })).rejects.toThrow('Golden vectors (golden images) need the preprocessing spec.');
   });
 
+  it('refuses a detector whose predicted label ids on the golden images are not in the class map', async () => {
+    // boxes/scores/labels as constants: what the model "detects" does not depend on the image, only on its graph.
+    const detector = path.join(root, 'detector.onnx');
+    const f32 = (values: number[]) => Buffer.from(new Float32Array(values).buffer);
+    await writeModel(detector, {
+      inputs: [{ name: 'image', elemType: 1, shape: [1, 3, 'height', 'width'] }],
+      outputs: [
+        { name: 'boxes', elemType: 1, shape: [3, 4] },
+        { name: 'scores', elemType: 1, shape: [3] },
+        { name: 'labels', elemType: 7, shape: [3] },
+      ],
+      initializers: [
+        { name: 'b', dims: [3, 4], raw: f32([0, 0, 4, 4, 1, 1, 5, 5, 2, 2, 6, 6]) },
+        { name: 's', dims: [3], raw: f32([0.9, 0.8, 0.7]) },
+        { name: 'l', dims: [3], dataType: 7, raw: Buffer.from(new BigInt64Array([0n, 2n, 7n]).buffer) },
+      ],
+      nodes: [
+        ['Identity', ['b'], ['boxes']],
+        ['Identity', ['s'], ['scores']],
+        ['Identity', ['l'], ['labels']],
+      ],
+    });
+    const images = path.join(root, 'rgb-samples');
+    fs.mkdirSync(images);
+    await sharp(Buffer.alloc(8 * 8 * 3, 90), { raw: { width: 8, height: 8, channels: 3 } }).png().toFile(path.join(images, 'a.png'));
+    const labels = file('det-labels.json', [{ id: 0, name: 'cell' }, { id: 1, name: 'nucleus' }, { id: 2, name: 'debris' }]);
+    const spec = file('rgb.json', { version: 1, color: 'rgb', layout: 'NCHW', dtype: 'float32' });
+    const options = { models: [detector], preprocessing: spec, labels, provenance: {}, golden: { imagesDir: images, count: 4, tolerance: { atol: 1e-4, rtol: 1e-3 }, workDir: path.join(root, 'det-work') } };
+    expect(await failure(options)).toBe(
+      `The package would contradict itself (1 mismatch):\n- labels-output: output labels of ${detector} predicted label(s) 7 on golden case 000, which the labels file ${labels} does not define (ids 0, 1, 2)`,
+    );
+    const fine = await buildPackage({ ...base, ...options, labels: file('det-labels-8.txt', 'a\nb\nc\nd\ne\nf\ng\nh\n'), golden: { ...options.golden, workDir: path.join(root, 'det-work-2') }, outputDir: path.join(root, 'det-ok') });
+    expect(fine.manifest.golden).toEqual({ index: 'golden/index.json', cases: 1 });
+  });
+
   it('names the unknown check in allow-mismatch', () => {
     const { parseAllowedMismatches } = require('../../shared/package/cross-checks') as typeof import('../../shared/package/cross-checks');
     expect(() => parseAllowedMismatches(['labels'], 'allow-mismatch')).toThrow('"allow-mismatch" names the check "labels", which does not exist.');
