@@ -23,7 +23,8 @@ export function modelTask(info: Pick<OnnxModelInfo, 'metadata' | 'inputs' | 'out
   if (stamped === 'segmentation' || stamped === 'detection') return { task: stamped, source: 'metadata mlship.task' };
   const ultralytics = ULTRALYTICS[info.metadata.task ?? ''];
   if (ultralytics) return { task: ultralytics, source: `metadata task "${info.metadata.task}" (ultralytics)` };
-  const boxes = info.outputs.find((o) => BOX_OUTPUT.test(o.name) || (o.shape !== null && o.shape.length >= 2 && o.shape.length <= 3 && o.shape[o.shape.length - 1] === 4));
+  // By name, or a [batch, N, 4] tensor; a rank-2 [batch, 4] is as likely a 4-class classifier, so it needs the name.
+  const boxes = info.outputs.find((o) => BOX_OUTPUT.test(o.name) || (o.shape?.length === 3 && o.shape[2] === 4));
   if (boxes) return { task: 'detection', source: `output ${describe(boxes)}` };
   const input = info.inputs[0];
   const dense = info.outputs.find((o) => o.shape?.length === 4 && input?.shape?.length === 4 && sameSpatial(o.shape, input.shape));
@@ -32,8 +33,10 @@ export function modelTask(info: Pick<OnnxModelInfo, 'metadata' | 'inputs' | 'out
 }
 
 function sameSpatial(out: readonly unknown[], inp: readonly unknown[]): boolean {
-  // NCHW on both sides: height and width are the last two axes; symbolic names or sizes must agree.
-  return out[2] !== null && out[3] !== null && out[2] === inp[2] && out[3] === inp[3];
+  // NCHW on both sides: height and width are the last two axes. Sizes or symbolic names agree, or the output's is an
+  // expression of the input's (torch.export writes `4*((height//4))` for a UNet's padded output).
+  const related = (o: unknown, i: unknown) => o !== null && (o === i || (typeof o === 'string' && typeof i === 'string' && new RegExp(`(^|[^A-Za-z0-9_])${i.replace(/[^A-Za-z0-9_]/g, '\\$&')}([^A-Za-z0-9_]|$)`).test(o)));
+  return related(out[2], inp[2]) && related(out[3], inp[3]);
 }
 
 function describe(v: OnnxValueInfo): string {
