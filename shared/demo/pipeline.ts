@@ -141,6 +141,8 @@ export async function runDemo(options: DemoOptions): Promise<{ reportPath: strin
     margin: 0.02,
     bootstrapResamples: 500,
     seed: 7,
+    model: candidateModel,
+    dataFingerprint: fingerprint,
     reportFile: path.join(dir, 'reports', 'gate.json'),
   });
 
@@ -162,6 +164,7 @@ export async function runDemo(options: DemoOptions): Promise<{ reportPath: strin
     metricTolerance: 0.01,
     baselineModel: productionModel,
     regressionMargin: 25,
+    dataFingerprint: fingerprint,
     report: path.join(dir, 'reports', 'benchmark.json'),
   });
 
@@ -178,6 +181,8 @@ export async function runDemo(options: DemoOptions): Promise<{ reportPath: strin
     dataFingerprint: fingerprint,
     gateReport: gate.outputs.report,
     benchmarkReport: benchmark.outputs.report,
+    // Golden vectors for the instrument's self-test: four test images, their tensors and the expected outputs.
+    goldenImages: path.join(data, 'test', 'images'),
     outputDir: path.join(dir, 'packages'),
   });
 

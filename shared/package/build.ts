@@ -4,9 +4,29 @@ import { createReadStream } from 'node:fs';
 import * as path from 'node:path';
 import { StepError } from '../core/errors';
 import { readOnnxModelInfo } from '../onnx/model-info';
+import type { Tolerance } from '../onnx/parity';
+import { validatePreprocessSpec } from '../preprocess/spec';
 import { chunkHash } from './background-hash';
 import { ParallelGzipWriter, type Compression } from './block-gzip';
 import { canonicalJson } from './canonical-json';
+import {
+  checkDataFingerprints,
+  checkDetectedLabels,
+  checkLabelsAgainstOutputs,
+  checkReportModels,
+  checkSpecAgainstInput,
+  checkSpecAgainstMetadata,
+  checkTasks,
+  type CheckedModel,
+  type Mismatch,
+  type MismatchCheck,
+  settleMismatches,
+  type SourcedLabels,
+  type SourcedReport,
+  type SourcedSpec,
+  taskOf,
+} from './cross-checks';
+import { buildGoldenVectors, GOLDEN_INDEX } from './golden';
 import {
   checkArchivePath,
   checkName,
@@ -56,6 +76,20 @@ export interface BuildPackageOptions {
     gateReport?: string;
     benchmarkReport?: string;
   };
+  /** Golden test vectors from sample images (needs preprocessing): see golden.ts. */
+  golden?: {
+    imagesDir: string;
+    /** How the input is named in messages (`golden-images`). */
+    label?: string;
+    count: number;
+    tolerance: Tolerance;
+    /** Scratch folder for the vector files before they are packaged. */
+    workDir: string;
+  };
+  /** Cross-checks (cross-checks.ts) allowed to mismatch; what they found is recorded in the manifest. */
+  allowMismatch?: ReadonlySet<MismatchCheck>;
+  /** How the allow-mismatch input is named in messages. */
+  allowMismatchLabel?: string;
   /** TensorRT engine cache folders (each with a tensorrt-cache.json), or engine files with a `<file>.tensorrt-cache.json` beside them. */
   tensorrtCaches?: string[];
   /** Ed25519 private key: PEM (PKCS#8), base64 of the PEM, or a KeyObject. */
@@ -124,6 +158,7 @@ export async function buildPackage(options: BuildPackageOptions): Promise<BuiltP
   };
 
   const models: PackageModel[] = [];
+  const checked: CheckedModel[] = [];
   for (const modelFile of options.models) {
     const archivePath = `models/${path.basename(modelFile)}`;
     const previous = files.get(archivePath);
@@ -142,20 +177,62 @@ export async function buildPackage(options: BuildPackageOptions): Promise<BuiltP
       externalData.push(target);
     }
     models.push(packageModel(archivePath, info, externalData));
+    checked.push({ archivePath, source: modelFile, info });
   }
 
   let preprocessing: string | null = null;
+  let spec: SourcedSpec | undefined;
   if (options.preprocessing) {
-    await readJsonObject(options.preprocessing, 'preprocessing spec');
+    const value = await readJsonObject(options.preprocessing, 'preprocessing spec');
     preprocessing = 'preprocessing.json';
+    spec = { spec: validatePreprocessSpec(value, options.preprocessing), source: `the preprocessing spec ${options.preprocessing}` };
     await add(preprocessing, options.preprocessing, 'preprocessing');
   }
 
   let labels: PackageManifest['labels'] = null;
+  let sourcedLabels: SourcedLabels | undefined;
   if (options.labels) {
-    const parsed = await readLabels(options.labels);
+    const { ids, ...parsed } = await readLabels(options.labels);
     labels = { path: `labels.${parsed.format}`, ...parsed };
+    sourcedLabels = { classes: parsed.classes, ids, source: `the labels file ${options.labels}` };
     await add(labels.path, options.labels, 'labels');
+  }
+
+  const p = options.provenance ?? {};
+  const gateReport = await readReport(p.gateReport, 'gate report');
+  const benchmarkReport = await readReport(p.benchmarkReport, 'benchmark report');
+  const reports: SourcedReport[] = [];
+  if (gateReport) reports.push({ kind: 'gate report', file: p.gateReport!, value: gateReport });
+  if (benchmarkReport) reports.push({ kind: 'benchmark report', file: p.benchmarkReport!, value: benchmarkReport });
+
+  // Cross-checks that need only the files' contents; the report-to-model binding is checked once the models are hashed.
+  const mismatches: Mismatch[] = [];
+  const task = taskOf(checked, reports);
+  for (const model of checked) {
+    if (spec) mismatches.push(...checkSpecAgainstMetadata(model, spec), ...checkSpecAgainstInput(model, spec));
+    if (sourcedLabels) mismatches.push(...checkLabelsAgainstOutputs(model, sourcedLabels, task));
+  }
+  mismatches.push(...checkTasks(checked, reports), ...checkDataFingerprints(p.dataFingerprint || undefined, checked, reports));
+  const allowed = options.allowMismatch ?? new Set<MismatchCheck>();
+  const allowLabel = options.allowMismatchLabel ?? 'allowMismatch';
+  settleMismatches(mismatches, allowed, allowLabel);
+
+  let golden: PackageManifest['golden'];
+  if (options.golden) {
+    const g = options.golden;
+    if (!spec || !preprocessing) throw new StepError(`Golden vectors (${g.label ?? 'golden images'}) need the preprocessing spec.`, { hint: 'Give "preprocessing": the vectors are the tensors it makes of the sample images.' });
+    const measuredAtol = referenceMaxAbs(benchmarkReport);
+    const vectors = await buildGoldenVectors({ models: checked, spec: spec.spec, specArchivePath: preprocessing, imagesDir: g.imagesDir, imagesLabel: g.label ?? 'golden images', count: g.count, tolerance: g.tolerance, measuredAtol, workDir: g.workDir });
+    for (const f of vectors.files) await add(f.archivePath, f.source, 'golden');
+    golden = { index: GOLDEN_INDEX, cases: vectors.index.cases.length };
+    if (sourcedLabels && task === 'detection') {
+      for (const c of vectors.outputs) {
+        const model = checked.find((m) => m.archivePath === c.model)!;
+        const labelsOutput = Object.keys(c.tensors).find((n) => /^(labels|classes|class_ids)$/i.test(n));
+        if (labelsOutput) mismatches.push(...checkDetectedLabels(model, sourcedLabels, labelsOutput, Array.from(c.tensors[labelsOutput].data as ArrayLike<number | bigint>, Number), c.name));
+      }
+      settleMismatches(mismatches, allowed, allowLabel);
+    }
   }
 
   const tensorrtCaches: TensorRtCache[] = [];
@@ -165,7 +242,6 @@ export async function buildPackage(options: BuildPackageOptions): Promise<BuiltP
   if (clash) throw new StepError(`Two TensorRT caches are for the same model and hardware (${clash.path}).`, { hint: 'Keep one cache per model, GPU model, compute capability and TensorRT version.' });
 
   const c = options.compatibility ?? {};
-  const p = options.provenance ?? {};
   const gitCommit = p.gitCommit ? p.gitCommit.toLowerCase() : null;
   if (gitCommit !== null && !/^[0-9a-f]{7,64}$/.test(gitCommit)) throw new StepError(`Git commit "${p.gitCommit}" is not a commit hash.`, { hint: 'Pass the full hex SHA (git rev-parse HEAD).' });
   const manifestBase = {
@@ -192,8 +268,8 @@ export async function buildPackage(options: BuildPackageOptions): Promise<BuiltP
       workflowRun: p.workflowRun ?? null,
       trainingJob: p.trainingJob || null,
       dataFingerprint: p.dataFingerprint || null,
-      gateReport: await readReport(p.gateReport, 'gate report'),
-      benchmarkReport: await readReport(p.benchmarkReport, 'benchmark report'),
+      gateReport,
+      benchmarkReport,
     },
   };
 
@@ -247,7 +323,11 @@ export async function buildPackage(options: BuildPackageOptions): Promise<BuiltP
       packaged.push({ path: file.path, size: file.size, sha256: hash.digest('hex'), role: file.role });
     }
 
-    const manifest: PackageManifest = { ...manifestBase, files: packaged };
+    const modelHashes = packaged.filter((f) => f.role === 'model').map((f) => ({ path: f.path, sha256: f.sha256 }));
+    mismatches.push(...checkReportModels(reports, modelHashes));
+    const recorded = settleMismatches(mismatches, allowed, allowLabel);
+    // Optional fields appear only when used, so a package without them is byte-identical to one built before they existed.
+    const manifest: PackageManifest = { ...manifestBase, files: packaged, ...(golden ? { golden } : {}), ...(recorded.length ? { allowedMismatches: recorded } : {}) };
     const manifestBytes = Buffer.from(canonicalJson(manifest));
     const signatureBytes = signManifest(manifestBytes, privateKey);
     for (const [name, bytes] of [
@@ -273,6 +353,15 @@ export async function buildPackage(options: BuildPackageOptions): Promise<BuiltP
     await fs.rm(temporary, { force: true });
     throw error;
   }
+}
+
+/** Largest device-vs-reference difference per output a benchmark report measured, to widen the golden tolerances. */
+function referenceMaxAbs(report: Record<string, unknown> | null): Record<string, number> | undefined {
+  const outputs = (report?.reference as { outputs?: Record<string, { maxAbs?: unknown }> } | undefined)?.outputs;
+  if (!outputs) return undefined;
+  const out: Record<string, number> = {};
+  for (const [name, v] of Object.entries(outputs)) if (typeof v.maxAbs === 'number' && Number.isFinite(v.maxAbs)) out[name] = v.maxAbs;
+  return out;
 }
 
 async function planTensorRtCache(item: string, models: PackageModel[], add: (archivePath: string, source: string, role: FileRole) => Promise<void>): Promise<TensorRtCache> {

@@ -75,7 +75,7 @@ export async function readReport(file: string | undefined, label: string): Promi
  * Counts the classes of a class map: a text file with one name per line, or JSON holding an array of
  * names, an array of `{id, name}` (COCO categories) or an object mapping ids to names.
  */
-export async function readLabels(file: string): Promise<Omit<PackageLabels, 'path'>> {
+export async function readLabels(file: string): Promise<Omit<PackageLabels, 'path'> & { ids: number[] }> {
   const hint = 'Use a .txt file with one class name per line, or JSON: ["cell", "nucleus"], [{"id": 1, "name": "cell"}] or {"1": "cell"}.';
   if (path.extname(file).toLowerCase() !== '.json') {
     const lines = (await readSmall(file, 'labels file')).toString('utf8').split(/\r?\n/);
@@ -83,7 +83,7 @@ export async function readLabels(file: string): Promise<Omit<PackageLabels, 'pat
     const blank = lines.findIndex((l) => l.trim() === '');
     if (blank >= 0) throw new StepError(`The labels file ${file} has an empty class name on line ${blank + 1}.`, { hint, file, line: blank + 1 });
     if (lines.length === 0) throw new StepError(`The labels file ${file} is empty.`, { hint, file });
-    return { format: 'txt', classes: lines.length };
+    return { format: 'txt', classes: lines.length, ids: lines.map((_, i) => i) };
   }
   const value = await readJsonFile(file, 'labels file');
   const named = (v: unknown) => (typeof v === 'string' && v !== '') || (typeof v === 'object' && v !== null && typeof (v as { name?: unknown }).name === 'string');
@@ -93,7 +93,11 @@ export async function readLabels(file: string): Promise<Omit<PackageLabels, 'pat
     const what = entries.length === 0 ? 'no class names' : `entry ${bad} without a name (${JSON.stringify(entries[bad])})`;
     throw new StepError(`The labels file ${file} has ${what}.`, { hint, file });
   }
-  return { format: 'json', classes: entries.length };
+  // Class ids: COCO categories carry their own, {"1": "cell"} keys them; a plain list is indexed from 0.
+  const ids = Array.isArray(value)
+    ? value.map((v, i) => (typeof v === 'object' && v !== null && Number.isInteger((v as { id?: unknown }).id) ? (v as { id: number }).id : i))
+    : Object.keys(value as object).map((k, i) => (/^\d+$/.test(k) ? Number(k) : i));
+  return { format: 'json', classes: entries.length, ids };
 }
 
 export interface TensorRtSidecar {

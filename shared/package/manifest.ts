@@ -8,7 +8,7 @@ import signatureSchema from './signature.schema.json';
 export const MANIFEST_FILE = 'manifest.json';
 export const SIGNATURE_FILE = 'manifest.sig';
 
-export type FileRole = 'model' | 'external-data' | 'preprocessing' | 'labels' | 'tensorrt-cache';
+export type FileRole = 'model' | 'external-data' | 'preprocessing' | 'labels' | 'tensorrt-cache' | 'golden';
 
 export interface PackageFile {
   path: string;
@@ -102,6 +102,10 @@ export interface PackageManifest {
   compatibility: Compatibility;
   tensorrtCaches: TensorRtCache[];
   provenance: Provenance;
+  /** Golden test vectors (golden/index.json), when the package was built with sample images. */
+  golden?: { index: string; cases: number };
+  /** Cross-checks the build was told to let through, with what each found. */
+  allowedMismatches?: { check: string; message: string }[];
 }
 
 export interface SignatureDocument {

@@ -136,7 +136,7 @@ function checkScan(archivePath: string, scan: Scan, publicKey: crypto.KeyObject)
     fail(`${mismatches.length === 1 ? 'a file' : `${mismatches.length} files`} ${mismatches.length === 1 ? 'does' : 'do'} not match the signed manifest: ${mismatches.slice(0, 10).join('; ')}${more}.`);
   }
 
-  const referenced = [...m.models.flatMap((x) => [x.path, ...x.externalData]), ...(m.preprocessing ? [m.preprocessing] : []), ...(m.labels ? [m.labels.path] : []), ...m.tensorrtCaches.flatMap((t) => t.files)];
+  const referenced = [...m.models.flatMap((x) => [x.path, ...x.externalData]), ...(m.preprocessing ? [m.preprocessing] : []), ...(m.labels ? [m.labels.path] : []), ...m.tensorrtCaches.flatMap((t) => t.files), ...(m.golden ? [m.golden.index] : [])];
   const dangling = referenced.find((p) => !listed.has(p));
   if (dangling) fail(`${MANIFEST_FILE} refers to "${dangling}", which is not in its file list.`);
   return m;

@@ -5,7 +5,7 @@ import { latencyHistogramSvg } from '../../shared/benchmark/histogram';
 import { planInputs } from '../../shared/benchmark/input-shapes';
 import { parseSampleLine, queryGpu, throttleNames } from '../../shared/benchmark/nvidia-smi';
 import { autoOrder, judgePlacement, placementFromProfile, providerUnavailable } from '../../shared/benchmark/providers';
-import { analyzeSoak, type SoakRaw } from '../../shared/benchmark/soak';
+import { analyzeSoak, SoakRecorder, type SoakRaw } from '../../shared/benchmark/soak';
 import type { Ort } from '../../shared/onnx/runtime';
 
 const node = (name: string, op: string, provider: string, dur = 10) => ({ cat: 'Node', name: `${name}_kernel_time`, dur, args: { op_name: op, provider } });
@@ -95,17 +95,46 @@ describe('nvidia-smi', () => {
 
 describe('soak analysis', () => {
   function raw(durationS: number, latencyAt: (t: number) => number, rssAt: (t: number) => number, gpu: SoakRaw['gpu'] = []): SoakRaw {
-    const latency = [];
+    const latency = new SoakRecorder(60000);
     const rss = [];
-    for (let t = 0; t <= durationS * 1000; t += 10) latency.push({ t, ms: latencyAt(t) });
+    for (let t = 0; t <= durationS * 1000; t += 10) latency.add(t, latencyAt(t));
     for (let t = 0; t <= durationS * 1000; t += 1000) rss.push({ t, mb: rssAt(t) });
-    return { durationMs: durationS * 1000, windowMs: 60000, latency, rss, gpu };
+    return { durationMs: durationS * 1000, windowMs: 60000, latency: latency.finish(), rss, gpu };
   }
-  const limits = { maxDriftPercent: 10, maxRssGrowthMb: 64, maxGpuMemoryGrowthMb: 64, failOnThrottle: true };
+  const limits = { maxDriftPercent: 10, maxTailDriftPercent: 1000, maxRssGrowthMb: 64, maxGpuMemoryGrowthMb: 64, failOnThrottle: true };
 
   it('passes a steady run', () => {
     const a = analyzeSoak(raw(300, () => 5, () => 400), limits);
-    expect(a).toMatchObject({ durationS: 300, windowS: 60, iterations: 30001, driftPercent: 0, rssStartMb: 400, rssGrowthMb: 0, failures: [], warnings: [] });
+    expect(a).toMatchObject({ durationS: 300, windowS: 60, iterations: 30001, driftPercent: 0, tailDriftPercent: { p95: 0, p99: 0 }, rssStartMb: 400, rssGrowthMb: 0, failures: [], warnings: [] });
+    // One timeline row per 60 s window (the last holds the single sample at t = 300 s), and every run in the histogram.
+    expect(a.timeline.map((w) => [w.startS, w.count])).toEqual([[0, 6000], [60, 6000], [120, 6000], [180, 6000], [240, 6000], [300, 1]]);
+    expect(a.histogram.counts.reduce((x, y) => x + y, 0)).toBe(30001);
+  });
+
+  it('fails a run whose p95 grows while its median stays flat', () => {
+    // 1 run in 10 is slow; from 120 s on the slow runs take 3× as long. Median 5 ms throughout, p95 10 → 30 ms.
+    const tailGrows = (t: number) => (Math.round(t / 10) % 10 === 0 ? (t < 120000 ? 10 : 30) : 5);
+    const a = analyzeSoak(raw(300, tailGrows, () => 400), { ...limits, maxTailDriftPercent: 30 });
+    expect(a.driftPercent).toBe(0);
+    expect(a.first.p95).toBe(10);
+    expect(a.last.p95).toBe(30);
+    expect(a.failures).toEqual([
+      'p95 latency drifted 200.0% (10.000 ms in the first 60 s, 30.000 ms in the last; median +0.0%), more than max-tail-drift-percent 30',
+      'p99 latency drifted 200.0% (10.000 ms in the first 60 s, 30.000 ms in the last; median +0.0%), more than max-tail-drift-percent 30',
+    ]);
+    // The same run passes a median-only limit, as every soak did before tails were gated.
+    expect(analyzeSoak(raw(300, tailGrows, () => 400), limits).failures).toEqual([]);
+  });
+
+  it('does not gate a tail that its windows hold too few samples for, and says so', () => {
+    const latency = new SoakRecorder(1000);
+    for (let t = 0; t <= 3000; t += 20) latency.add(t, t < 1500 ? 5 : t % 200 === 0 ? 50 : 5);
+    const a = analyzeSoak({ durationMs: 3000, windowMs: 1000, latency: latency.finish(), rss: [], gpu: [] }, { ...limits, maxTailDriftPercent: 30 });
+    expect(a.tailDriftPercent).toEqual({ p95: null, p99: null });
+    expect(a.warnings).toEqual([
+      'p95 drift is not gated: a window holds 51 samples, fewer than the 100 a p95 needs; lengthen soak-window',
+      'p99 drift is not gated: a window holds 51 samples, fewer than the 500 a p99 needs; lengthen soak-window',
+    ]);
   });
 
   it('fails latency drift and a leak, and names the figures', () => {

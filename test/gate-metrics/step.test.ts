@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -73,6 +74,20 @@ describe('gate-metrics, detection', () => {
     expect(host.summary).toContain(`| **overall** | ${baseline.stats[0].toFixed(4)} |`);
     expect(host.summary).toContain('<img alt="Precision-recall curves" src="data:image/svg+xml;base64,');
     expect(fs.readdirSync(ws).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('records the task and the sha256 of the model it gated, so a device package can bind the report to its model', async () => {
+    const model = path.join(ws, 'detector.onnx');
+    fs.writeFileSync(model, Buffer.from('stand-in bytes: gate-metrics hashes the file, it does not load it'));
+    const { host } = await run({ groundTruth: GT, candidatePredictions: DT, minMetric: 0.1, model, dataFingerprint: 'sha256:coco-basic' });
+    expect(host.failure).toBeUndefined();
+    const report = JSON.parse(fs.readFileSync(host.outputs.report, 'utf8'));
+    expect(report).toMatchObject({ task: 'detection', model: { path: model, sha256: createHash('sha256').update(fs.readFileSync(model)).digest('hex') }, dataFingerprint: 'sha256:coco-basic' });
+    const without = await run({ groundTruth: GT, candidatePredictions: DT, minMetric: 0.1, reportFile: 'anon.json' });
+    expect(JSON.parse(fs.readFileSync(without.host.outputs.report, 'utf8')).model).toBeNull();
+    expect(without.host.text).toContain('"model" is not given: the report does not name the model it gated');
+    const missing = await run({ groundTruth: GT, candidatePredictions: DT, model: path.join(ws, 'absent.onnx') });
+    expect(missing.host.failure).toContain(`Cannot read the model ${path.join(ws, 'absent.onnx')} given in "model": ENOENT.`);
   });
 
   it('fails a weaker candidate naming the rule, the numbers and the margin', async () => {

@@ -39,6 +39,8 @@ describe('buildPackage', () => {
     };
   });
   afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+  /** For builds of another model than the workspace's: its reports are about that one, so they stay out. */
+  const unbound = { get provenance() { return { ...base.provenance, gateReport: undefined, benchmarkReport: undefined }; } };
 
   test('writes a signed archive whose manifest describes every file', async () => {
     const built = await buildPackage(base);
@@ -67,12 +69,15 @@ describe('buildPackage', () => {
         externalData: [],
       },
     ]);
-    expect(m.labels).toEqual({ path: 'labels.json', format: 'json', classes: 2 });
+    expect(m.labels).toEqual({ path: 'labels.json', format: 'json', classes: 3 });
     expect(m.preprocessing).toBe('preprocessing.json');
     expect(m.compatibility).toEqual({ deviceModels: ['BioScope X2'], minDriverVersion: '535.104.05', minCudaVersion: '12.2', minOnnxRuntimeVersion: '1.17.0', minComputeCapability: '7.5', minGpuMemoryMb: 2048 });
     expect(m.provenance.gitCommit).toBe('a1b2c3d4e5f60718293a4b5c6d7e8f9012345678');
-    expect(m.provenance.gateReport).toEqual({ passed: true, metrics: { mAP: 0.612, dice: 0.871 } });
-    expect(m.provenance.benchmarkReport).toEqual({ provider: 'cuda', p50Ms: 12.5, p95Ms: 14.1 });
+    const bound = { task: 'segmentation', model: { path: ws.model, sha256: sha256(ws.model) } };
+    expect(m.provenance.gateReport).toEqual({ passed: true, ...bound, metrics: { mAP: 0.612, dice: 0.871 } });
+    expect(m.provenance.benchmarkReport).toEqual({ format: 'mlship-benchmark/1', ...bound, provider: 'cuda', p50Ms: 12.5, p95Ms: 14.1 });
+    expect(m.golden).toBeUndefined();
+    expect(m.allowedMismatches).toBeUndefined();
 
     // Sorted content first, then the manifest and its signature; each entry with fixed metadata.
     const entries = readEntries(built.archivePath);
@@ -122,7 +127,7 @@ describe('buildPackage', () => {
     const weights = crypto.randomBytes(3 * 1024 * 1024 + 77);
     await writeModel(file, segmentationModel({ initializers: [{ name: 'bias', dims: [1], raw: Buffer.alloc(4) }, { name: 'w', dims: [weights.length], dataType: 2, raw: weights }] }));
     const progress: number[] = [];
-    const built = await buildPackage({ ...base, models: [file], labels: undefined, preprocessing: undefined, outputDir: path.join(root, 'big-out'), onProgress: (done) => progress.push(done) });
+    const built = await buildPackage({ ...base, ...unbound, models: [file], labels: undefined, preprocessing: undefined, outputDir: path.join(root, 'big-out'), onProgress: (done) => progress.push(done) });
     expect(progress[progress.length - 1]).toBe(fs.statSync(file).size);
     expect(progress.length).toBeGreaterThanOrEqual(4);
     expect(zlib.gunzipSync(fs.readFileSync(built.archivePath)).length).toBeGreaterThan(weights.length);
@@ -139,7 +144,7 @@ describe('buildPackage', () => {
     const model = path.join(dir, 'detector.onnx');
     await writeModel(model, segmentationModel({ initializers: [{ name: 'bias', dims: [1], externalLocation: 'detector.weights' }] }));
     fs.writeFileSync(path.join(dir, 'detector.weights'), Buffer.alloc(4, 1));
-    const built = await buildPackage({ ...base, models: [model], labels: undefined, preprocessing: undefined, outputDir: path.join(root, 'ext-out') });
+    const built = await buildPackage({ ...base, ...unbound, models: [model], labels: undefined, preprocessing: undefined, outputDir: path.join(root, 'ext-out') });
     expect(built.manifest.files.map((f) => [f.path, f.role])).toEqual([
       ['models/detector.onnx', 'model'],
       ['models/detector.weights', 'external-data'],
@@ -147,7 +152,7 @@ describe('buildPackage', () => {
     expect(built.manifest.models[0].externalData).toEqual(['models/detector.weights']);
 
     fs.rmSync(path.join(dir, 'detector.weights'));
-    await expect(buildPackage({ ...base, models: [model], outputDir: path.join(root, 'ext-out2') })).rejects.toThrow(`Cannot read ${path.join(dir, 'detector.weights')}`);
+    await expect(buildPackage({ ...base, ...unbound, models: [model], outputDir: path.join(root, 'ext-out2') })).rejects.toThrow(`Cannot read ${path.join(dir, 'detector.weights')}`);
 
     const escaping = path.join(dir, 'escaping.onnx');
     await writeModel(escaping, segmentationModel({ initializers: [{ name: 'bias', dims: [1], externalLocation: '../secrets.bin' }] }));

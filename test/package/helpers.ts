@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -63,13 +64,16 @@ export async function makeWorkspace(dir: string): Promise<{ model: string; label
   const model = path.join(dir, 'model', 'cellseg.onnx');
   await writeModel(model, segmentationModel());
   const labels = path.join(dir, 'model', 'classes.json');
-  fs.writeFileSync(labels, JSON.stringify([{ id: 1, name: 'cell' }, { id: 2, name: 'nucleus' }]));
+  // The fixture's output has 3 channels: one class each.
+  fs.writeFileSync(labels, JSON.stringify([{ id: 0, name: 'background' }, { id: 1, name: 'cell' }, { id: 2, name: 'nucleus' }]));
   const preprocessing = path.join(dir, 'model', 'preprocessing.json');
-  fs.writeFileSync(preprocessing, JSON.stringify({ resize: [512, 512], mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }));
+  fs.writeFileSync(preprocessing, JSON.stringify({ version: 1, color: 'rgb', resize: { width: 512, height: 512 }, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], layout: 'NCHW', dtype: 'float32' }));
+  // Reports as gate-metrics and benchmark-model write them: bound to the model file by its sha256.
+  const bound = { task: 'segmentation', model: { path: model, sha256: crypto.createHash('sha256').update(fs.readFileSync(model)).digest('hex') } };
   const gateReport = path.join(dir, 'gate.json');
-  fs.writeFileSync(gateReport, JSON.stringify({ passed: true, metrics: { mAP: 0.612, dice: 0.871 } }));
+  fs.writeFileSync(gateReport, JSON.stringify({ passed: true, ...bound, metrics: { mAP: 0.612, dice: 0.871 } }));
   const benchmarkReport = path.join(dir, 'bench.json');
-  fs.writeFileSync(benchmarkReport, JSON.stringify({ provider: 'cuda', p50Ms: 12.5, p95Ms: 14.1 }));
+  fs.writeFileSync(benchmarkReport, JSON.stringify({ format: 'mlship-benchmark/1', ...bound, provider: 'cuda', p50Ms: 12.5, p95Ms: 14.1 }));
   return { model, labels, preprocessing, gateReport, benchmarkReport };
 }
 

@@ -130,6 +130,8 @@ export interface ModelSpec {
   nodes?: [string, string[], string[]][];
   /** Puts graph inputs before initializers, as some exporters do. */
   inputsFirst?: boolean;
+  /** metadata_props (ModelProto field 14). */
+  metadata?: Record<string, string>;
 }
 
 export function modelMessage(spec: ModelSpec): Message {
@@ -153,6 +155,7 @@ export function modelMessage(spec: ModelSpec): Message {
     .bytes(3, spec.producerVersion ?? '2.3.0')
     .bytes(7, graph);
   for (const o of spec.opsets ?? [{ domain: '', version: 17 }]) model.bytes(8, new Message().bytes(1, o.domain).int(2, o.version));
+  for (const [key, value] of Object.entries(spec.metadata ?? {})) model.bytes(14, new Message().bytes(1, key).bytes(2, value));
   return model;
 }
 

@@ -1,3 +1,4 @@
+/** @jest-environment ./test/onnx/ort-environment.js */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runStep } from '../../shared/core/runtime';
@@ -34,6 +35,30 @@ describe('build-device-package and verify-package steps', () => {
     outputDir: 'dist',
   };
 
+  test('fails on a mismatch naming both sides, passes it when allow-mismatch names the check, and makes golden vectors', async () => {
+    fs.writeFileSync(path.join(ws, 'model', 'two.txt'), 'background\ncell\n');
+    const inputs = { ...buildInputs, labels: 'model/two.txt', outputDir: 'mismatch' };
+    const refused = new MemoryHost(inputs, { workspace: ws });
+    await runStep(buildDevicePackageStep, refused);
+    expect(refused.failure).toContain(`- labels-output: the labels file ${path.join(ws, 'model', 'two.txt')} has 2 classes, but output mask [1, 3, height, width] of ${path.join(ws, 'model', 'cellseg.onnx')} has 3 channel(s), which fits 3`);
+    expect(refused.failure).toContain('list the check in "allow-mismatch" (labels-output)');
+    const typo = new MemoryHost({ ...inputs, allowMismatch: 'labels' }, { workspace: ws });
+    await runStep(buildDevicePackageStep, typo);
+    expect(typo.failure).toContain('"allow-mismatch" names the check "labels", which does not exist.');
+
+    const allowed = new MemoryHost({ ...inputs, allowMismatch: 'labels-output', goldenImages: 'samples', goldenCount: 1 }, { workspace: ws });
+    const sharp = (await import('sharp')).default;
+    fs.mkdirSync(path.join(ws, 'samples'), { recursive: true });
+    await sharp(Buffer.alloc(512 * 512 * 3, 128), { raw: { width: 512, height: 512, channels: 3 } }).png().toFile(path.join(ws, 'samples', 'one.png'));
+    await runStep(buildDevicePackageStep, allowed);
+    expect(allowed.failure).toBeUndefined();
+    expect(allowed.text).toContain('Allowed mismatch (labels-output), recorded in the manifest: the labels file');
+    expect(allowed.summary).toContain('Golden test vectors: 1 case(s) in golden/index.json');
+    const manifest = JSON.parse(readEntries(allowed.outputs.archive).find((e) => e.path === 'manifest.json')!.data!.toString()) as PackageManifest;
+    expect(manifest.allowedMismatches?.map((m) => m.check)).toEqual(['labels-output']);
+    expect(manifest.golden).toEqual({ index: 'golden/index.json', cases: 1 });
+  });
+
   test('builds the package, reports it, and never prints the key', async () => {
     const host = new MemoryHost(buildInputs, { workspace: ws, run: { id: '9001', attempt: 2, commit: COMMIT, repository: 'lab/cellseg', url: 'https://ci/9001', workflow: 'release', job: 'package' } });
     const outcome = await runStep(buildDevicePackageStep, host);
@@ -54,7 +79,7 @@ describe('build-device-package and verify-package steps', () => {
       workflowRun: { id: '9001', attempt: 2, url: 'https://ci/9001', workflow: 'release', job: 'package' },
       trainingJob: 'azureml:cellseg-77',
       dataFingerprint: null,
-      gateReport: { passed: true, metrics: { mAP: 0.612, dice: 0.871 } },
+      gateReport: { passed: true, task: 'segmentation', model: { path: path.join(ws, 'model', 'cellseg.onnx'), sha256: expect.stringMatching(/^[0-9a-f]{64}$/) }, metrics: { mAP: 0.612, dice: 0.871 } },
       benchmarkReport: null,
     });
     expect(manifest.releaseNotes).toBe('Retrained on 2024-Q2 data.');

@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { defineStep } from '../../core/step';
 import { COMPRESSIONS, buildPackage, type BuiltPackage } from '../../package';
+import { parseAllowedMismatches } from '../../package/cross-checks';
 import { privateKeyInput } from '../../package/key-inputs';
 import type { Summary } from '../../core/summary';
 
@@ -34,6 +35,18 @@ export const buildDevicePackageStep = defineStep({
     dataFingerprint: { type: 'string', description: 'Fingerprint of the training/evaluation data, recorded as provenance.' },
     gateReport: { type: 'path', description: 'Metrics gate report (JSON) to embed as provenance.' },
     benchmarkReport: { type: 'path', description: 'Benchmark report (JSON) to embed as provenance.' },
+    goldenImages: {
+      type: 'path',
+      description: 'Folder of sample images (PNG, JPEG, TIFF): the first golden-count, sorted by name, become golden test vectors (image, preprocessed input, expected ONNX Runtime CPU outputs) that `mlship self-test` and the device check. Needs preprocessing.',
+    },
+    goldenCount: { type: 'number', integer: true, min: 1, max: 64, default: 4, description: 'How many sample images become golden vectors.' },
+    goldenAtol: { type: 'number', min: 0, default: 1e-4, description: 'Absolute tolerance of the golden outputs; widened per output to twice the device-vs-reference difference a benchmark report measured.' },
+    goldenRtol: { type: 'number', min: 0, default: 1e-3, description: 'Relative tolerance of the golden outputs.' },
+    allowMismatch: {
+      type: 'list',
+      description:
+        'Cross-checks allowed to find a contradiction, one per line, for a deliberate exception (recorded in the manifest): preprocessing-metadata, preprocessing-input, labels-output, task, report-model, data-fingerprint.',
+    },
     compression: {
       type: 'enum',
       options: COMPRESSIONS,
@@ -79,6 +92,9 @@ export const buildDevicePackageStep = defineStep({
           benchmarkReport: inputs.benchmarkReport,
         },
         tensorrtCaches: inputs.tensorrtCaches.map(resolve),
+        golden: inputs.goldenImages ? { imagesDir: inputs.goldenImages, label: ctx.inputLabel('goldenImages'), count: inputs.goldenCount, tolerance: { atol: inputs.goldenAtol, rtol: inputs.goldenRtol }, workDir: path.join(ctx.tempDir, 'golden') } : undefined,
+        allowMismatch: parseAllowedMismatches(inputs.allowMismatch, ctx.inputLabel('allowMismatch')),
+        allowMismatchLabel: ctx.inputLabel('allowMismatch'),
         signingKey: privateKeyInput(inputs.signingKey, ctx.inputLabel('signingKey'), ctx.workspace),
         outputDir: inputs.outputDir,
         compression: inputs.compression,
@@ -86,6 +102,7 @@ export const buildDevicePackageStep = defineStep({
         onProgress: (done, total) => ctx.progress({ label: `package ${inputs.name}`, done, total, unit: 'bytes' }),
       }),
     );
+    for (const m of built.manifest.allowedMismatches ?? []) ctx.log.warning(`Allowed mismatch (${m.check}), recorded in the manifest: ${m.message}`);
     ctx.log.info(`Wrote ${built.archivePath} (${built.size} bytes, sha256 ${built.sha256}), signed with key ${built.keyId}.`);
     writeSummary(ctx.summary, built);
     return {
@@ -120,6 +137,8 @@ function writeSummary(summary: Summary, built: BuiltPackage): void {
         model.outputs.map((o) => `${o.name}: ${o.dtype ?? o.kind} ${shape(o.shape)}`).join('; '),
       ]),
     );
+  if (m.golden) summary.paragraph(`Golden test vectors: ${m.golden.cases} case(s) in ${m.golden.index}; run \`mlship self-test\` on the package or an installed copy.`);
+  if (m.allowedMismatches?.length) summary.heading('Allowed mismatches', 3).list(m.allowedMismatches.map((x) => `${x.check}: ${x.message}`));
   if (m.tensorrtCaches.length > 0) {
     summary.table(
       ['TensorRT cache', 'GPU', 'compute capability', 'TensorRT'],

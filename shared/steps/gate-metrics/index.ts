@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import { InputError, StepError } from '../../core/errors';
+import { sha256File } from '../../core/sha256';
 import { defineStep } from '../../core/step';
 import { pairedBootstrap, type BootstrapResult } from '../../metrics/bootstrap';
 import { loadGroundTruth, readJsonFile, type CocoGroundTruth } from '../../metrics/coco/load';
@@ -38,6 +39,8 @@ export const gateMetricsStep = defineStep({
     emptyRule: { type: 'enum', options: EMPTY_RULES, default: 'skip', description: 'Segmentation: score of a class absent from an image\'s ground truth: skip (both empty → left out), one, zero, skip-empty-truth.' },
     binary: { type: 'boolean', default: false, description: 'Segmentation: any non-zero pixel is foreground (one class).' },
     includeBackground: { type: 'boolean', default: false, description: 'Segmentation: also score label 0.' },
+    model: { type: 'path', description: 'The candidate model file (ONNX) the candidate predictions came from; its sha256 goes into the report, so a device package can prove it ships the model that passed.' },
+    dataFingerprint: { type: 'string', description: 'Fingerprint of the data the candidate was trained and tested on (validate-data), recorded in the report.' },
     reportFile: { type: 'path', default: 'gate-metrics-report.json', description: 'Where to write the JSON report.' },
     failOnGate: { type: 'boolean', default: true, description: 'Fail the step when a rule fails; false only reports (output passed=false).' },
   },
@@ -131,9 +134,15 @@ export const gateMetricsStep = defineStep({
     ctx.log.info(`Candidate ${metric} ${fmt(candidate.value)}${productionValue !== undefined ? `, production ${fmt(productionValue)}` : ''}: gate ${outcome.passed ? 'passed' : 'failed'}.`);
 
     const reportPath = inputs.reportFile;
+    const modelSha256 = inputs.model ? await sha256File(inputs.model).catch((error: NodeJS.ErrnoException) => {
+      throw new InputError(`Cannot read the model ${inputs.model} given in "${L('model')}": ${error.code ?? error.message}.`, { hint: 'Give the ONNX file the candidate predictions were made with.' });
+    }) : undefined;
+    if (!inputs.model) ctx.log.warning(`"${L('model')}" is not given: the report does not name the model it gated, and build-device-package refuses to embed it unless that check is allowed to mismatch.`);
     const report = {
       passed: outcome.passed,
       task,
+      model: inputs.model ? { path: inputs.model, sha256: modelSha256 } : null,
+      dataFingerprint: inputs.dataFingerprint ?? null,
       metric,
       iouType: task === 'detection' ? inputs.iouType : undefined,
       candidate: { source: inputs.candidatePredictions, metric, value: candidate.value, perClass: candidate.perClass, testSet: candidate.testSet, details: candidate.details },
