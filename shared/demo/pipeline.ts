@@ -108,7 +108,8 @@ export async function runDemo(options: DemoOptions): Promise<{ reportPath: strin
   const poll = async () => {
     const versions: Record<string, number> = {};
     for (const deviceId of fleet) {
-      const report = await runDeviceAgent({ channelUrl: `file://${path.join(store, 'channels', 'production.json')}`, deviceId, publicKey: keys.publicKeyPem, root: path.join(dir, 'devices', deviceId), once: true });
+      // The instruments name their model: 1.1.0 is built for biodevice-demo, and the agent checks that before installing.
+      const report = await runDeviceAgent({ channelUrl: `file://${path.join(store, 'channels', 'production.json')}`, deviceId, deviceModel: 'biodevice-demo', publicKey: keys.publicKeyPem, root: path.join(dir, 'devices', deviceId), once: true });
       const active = report.activeSlot ? report.slots[report.activeSlot]?.version : undefined;
       versions[active ?? 'none'] = (versions[active ?? 'none'] ?? 0) + 1;
     }

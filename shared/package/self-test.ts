@@ -71,9 +71,9 @@ function readBounded(file: string, limit: number, what: string): Buffer {
   try {
     size = fs.statSync(file).size;
   } catch (error) {
-    throw new StepError(`Cannot read ${what} ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}.`, { hint: 'Run self-test on an extracted device package (the folder with manifest.json), or on the .tar.gz with --public-key.', file });
+    throw new StepError(`Cannot read the ${what} ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}.`, { hint: 'Run self-test on an extracted device package (the folder with manifest.json), or on the .tar.gz with --public-key.', file });
   }
-  if (size > limit) throw new StepError(`${what} ${file} is ${size} bytes, more than the ${limit} allowed.`, { hint: 'This is not a file build-device-package wrote.', file });
+  if (size > limit) throw new StepError(`The ${what} ${file} is ${size} bytes, more than the ${limit} allowed.`, { hint: 'This is not a file build-device-package wrote.', file });
   return fs.readFileSync(file);
 }
 
@@ -81,21 +81,21 @@ function parseJson(bytes: Buffer, file: string, what: string): unknown {
   try {
     return JSON.parse(bytes.toString('utf8'));
   } catch (error) {
-    throw new StepError(`${what} ${file} is not valid JSON: ${(error as Error).message}.`, { hint: 'Reinstall the package; the copy on this device is damaged.', file });
+    throw new StepError(`The ${what} ${file} is not valid JSON: ${(error as Error).message}.`, { hint: 'Reinstall the package; the copy on this device is damaged.', file });
   }
 }
 
 export async function runSelfTest(options: SelfTestOptions): Promise<SelfTestReport> {
   const dir = path.resolve(options.dir);
   const manifestFile = path.join(dir, MANIFEST_FILE);
-  const manifestBytes = readBounded(manifestFile, MAX_JSON, 'The package manifest');
+  const manifestBytes = readBounded(manifestFile, MAX_JSON, 'package manifest');
   if (options.publicKey) {
-    const signature = parseJson(readBounded(path.join(dir, SIGNATURE_FILE), 4096, 'The manifest signature'), path.join(dir, SIGNATURE_FILE), 'The manifest signature') as { signature?: unknown };
+    const signature = parseJson(readBounded(path.join(dir, SIGNATURE_FILE), 4096, 'manifest signature'), path.join(dir, SIGNATURE_FILE), 'manifest signature') as { signature?: unknown };
     if (typeof signature.signature !== 'string' || !verifySignature(manifestBytes, signature.signature, loadPublicKey(options.publicKey))) {
       throw new StepError(`${manifestFile} is not signed by the given public key (${SIGNATURE_FILE} does not verify).`, { hint: 'Do not trust this copy: reinstall the package from the release store.', file: manifestFile });
     }
   }
-  const manifest = parseJson(manifestBytes, manifestFile, 'The package manifest') as PackageManifest;
+  const manifest = parseJson(manifestBytes, manifestFile, 'package manifest') as PackageManifest;
   const problems = manifestSchemaErrors(manifest);
   if (problems.length) throw new StepError(`${manifestFile} does not follow the manifest schema (${problems.slice(0, 3).join('; ')}).`, { hint: 'Rebuild the package with this mlship version.', file: manifestFile });
   if (!manifest.golden) {
@@ -109,23 +109,23 @@ export async function runSelfTest(options: SelfTestOptions): Promise<SelfTestRep
   const resolve = async (rel: string, what: string): Promise<string> => {
     const problem = archivePathProblem(rel);
     const entry = listed.get(rel);
-    if (problem || !entry) throw new StepError(`${what} "${rel}" is ${problem ? `not a package path (${problem})` : 'not listed in the manifest'}.`, { hint: 'Reinstall the package; this copy was altered.', file: manifestFile });
+    if (problem || !entry) throw new StepError(`The ${what} "${rel}" is ${problem ? `not a package path (${problem})` : 'not listed in the manifest'}.`, { hint: 'Reinstall the package; this copy was altered.', file: manifestFile });
     const file = path.join(dir, ...rel.split('/'));
     if (!checkedHashes.has(rel)) {
       checkedHashes.add(rel);
       const actual = await sha256File(file).catch((error: NodeJS.ErrnoException) => {
-        throw new StepError(`${what} ${file} cannot be read: ${error.code ?? error.message}.`, { hint: 'Reinstall the package; this copy is incomplete.', file });
+        throw new StepError(`The ${what} ${file} cannot be read: ${error.code ?? error.message}.`, { hint: 'Reinstall the package; this copy is incomplete.', file });
       });
       if (actual !== entry.sha256) failures.push(`${rel} has sha256 ${actual}, but the manifest says ${entry.sha256}: the file was changed after the package was built`);
     }
     return file;
   };
 
-  const indexFile = await resolve(manifest.golden.index, 'The golden index');
-  const index = parseJson(readBounded(indexFile, MAX_JSON, 'The golden index'), indexFile, 'The golden index') as GoldenIndex;
+  const indexFile = await resolve(manifest.golden.index, 'golden index');
+  const index = parseJson(readBounded(indexFile, MAX_JSON, 'golden index'), indexFile, 'golden index') as GoldenIndex;
   if (index.format !== GOLDEN_FORMAT || !Array.isArray(index.cases)) throw new StepError(`${indexFile} has format ${JSON.stringify(index.format)}, expected "${GOLDEN_FORMAT}".`, { hint: 'Use an mlship version that knows this package format.', file: indexFile });
-  const specFile = await resolve(index.preprocessing, 'The preprocessing spec');
-  const spec = validatePreprocessSpec(parseJson(readBounded(specFile, MAX_JSON, 'The preprocessing spec'), specFile, 'The preprocessing spec'), specFile);
+  const specFile = await resolve(index.preprocessing, 'preprocessing spec');
+  const spec = validatePreprocessSpec(parseJson(readBounded(specFile, MAX_JSON, 'preprocessing spec'), specFile, 'preprocessing spec'), specFile);
 
   const runtime = await getOnnxRuntime({ explicitPath: options.onnxruntimePath, need: options.provider === undefined || options.provider === 'auto' ? 'cpu' : options.provider });
   const sharp = loadSharp();
@@ -138,19 +138,19 @@ export async function runSelfTest(options: SelfTestOptions): Promise<SelfTestRep
       if (!modelEntry) throw new StepError(`Golden case ${c.name} is for model ${c.model}, which the manifest does not list.`, { hint: 'Reinstall the package; this copy was altered.', file: indexFile });
       let session = sessions.get(c.model);
       if (!session) {
-        const modelFile = await resolve(c.model, 'The model');
-        for (const extra of modelEntry.externalData) await resolve(extra, 'The external weights');
+        const modelFile = await resolve(c.model, 'model');
+        for (const extra of modelEntry.externalData) await resolve(extra, 'external weights');
         const opened = await openSession(runtime, modelFile, options.provider ?? 'cpu', options.deviceId ?? 0, 0);
         provider = opened.provider;
         session = opened.session;
         sessions.set(c.model, session);
       }
-      const image = await resolve(c.image, 'The golden image');
+      const image = await resolve(c.image, 'golden image');
       const prepared = await preprocessImage(image, spec, sharp);
       const tensors: TensorCheck[] = [];
       const feeds: Record<string, ReturnType<typeof toOrtTensor>> = {};
       for (const [name, ref] of Object.entries(c.inputs)) {
-        const expected = parseNpy(readBounded(await resolve(ref.file, 'A golden input'), MAX_TENSOR, 'A golden input'), ref.file);
+        const expected = parseNpy(readBounded(await resolve(ref.file, 'golden input'), MAX_TENSOR, 'golden input'), ref.file);
         tensors.push(check(name, 'input', compareTensors(name, expected, prepared.tensor, ref), ref));
         feeds[name] = toOrtTensor(runtime.ort, prepared.tensor);
       }
@@ -165,7 +165,7 @@ export async function runSelfTest(options: SelfTestOptions): Promise<SelfTestRep
         continue;
       }
       for (const [name, ref] of Object.entries(c.outputs)) {
-        const expected = parseNpy(readBounded(await resolve(ref.file, 'A golden output'), MAX_TENSOR, 'A golden output'), ref.file);
+        const expected = parseNpy(readBounded(await resolve(ref.file, 'golden output'), MAX_TENSOR, 'golden output'), ref.file);
         const actual = got[name];
         if (!actual) {
           failures.push(`case ${c.name}: the model has no output "${name}" (outputs: ${Object.keys(got).join(', ')})`);

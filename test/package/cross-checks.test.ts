@@ -149,6 +149,18 @@ describe('build-device-package cross-checks', () => {
       ['001', ['input image 0', 'output logits 0']],
       ['002', ['input image 0', 'output logits 0']],
     ]);
+    // A package without vectors says so; an archive is only tested once verified; a missing folder is named.
+    const plain = path.join(root, 'plain-x');
+    const built = await buildPackage({ ...base, outputDir: path.join(root, 'plain') });
+    await extractVerifiedPackage(built.archivePath, plain, { publicKey: keys.publicKeyPem });
+    await expect(runSelfTest({ dir: plain })).rejects.toThrow(`The package cells 2.0.0 in ${plain} has no golden test vectors.`);
+    const { selfTestCommand } = await import('../../shared/package/self-test-command');
+    const err: string[] = [];
+    const io = { stdout: () => undefined, stderr: (t: string) => void err.push(t) };
+    expect(await selfTestCommand.run([a.archivePath], io)).toBe(2);
+    expect(err.join('')).toContain('a .tar.gz is verified before it is tested: give --public-key');
+    expect(await selfTestCommand.run([path.join(root, 'nowhere')], io)).toBe(2);
+    expect(err.join('')).toContain(`error: Cannot read the package manifest ${path.join(root, 'nowhere', 'manifest.json')}: ENOENT.`);
     // Golden vectors need the spec that makes their inputs.
     await expect(buildPackage({ ...base, preprocessing: undefined, golden, outputDir: path.join(root, 'g3') })).rejects.toThrow('Golden vectors (golden images) need the preprocessing spec.');
   });

@@ -58,6 +58,7 @@ describe('mlship self-test on the demo package', () => {
     const report = await runDeviceAgent({
       channelUrl: `file://${path.join(dir, 'demo', 'ota', 'channels', 'production.json')}`,
       deviceId: 'scope-health',
+      deviceModel: 'biodevice-demo',
       publicKey: fs.readFileSync(publicKey, 'utf8'),
       root: path.join(dir, 'agent'),
       healthCommand: `"${process.execPath}" "${cliPath}" self-test .`,
@@ -70,6 +71,7 @@ describe('mlship self-test on the demo package', () => {
     const refused = await runDeviceAgent({
       channelUrl: `file://${path.join(dir, 'demo', 'ota', 'channels', 'production.json')}`,
       deviceId: 'scope-health',
+      deviceModel: 'biodevice-demo',
       publicKey: fs.readFileSync(publicKey, 'utf8'),
       root: path.join(dir, 'agent-2'),
       healthCommand: `"${process.execPath}" "${cliPath}" self-test . --provider nope`,
