@@ -22,7 +22,7 @@ describe('generated files', () => {
 
   it('drift is detected when a description changes without regenerating', () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'gen-'));
-    fs.writeFileSync(path.join(root, 'package.json'), JSON.stringify({ version: '1.2.3' }));
+    fs.writeFileSync(path.join(root, 'package.json'), JSON.stringify({ version: '1.2.3', config: { azurePublisher: 'contoso' } }));
     for (const [rel, content] of generatedFiles([echoStep], root)) {
       fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
       fs.writeFileSync(path.join(root, rel), content);
