@@ -156,6 +156,29 @@ describe('report sinks', () => {
   });
 });
 
+test('mlship device-agent --report-sink folder --device-key … --once writes a signed report', async () => {
+  const { deviceAgentCommand } = await import('../../shared/agent/command');
+  const dir = path.join(kit.dir, 'reports-cli');
+  const keys = generateSigningKeyPair();
+  const keyFile = path.join(kit.dir, 'device.key.pem');
+  fs.writeFileSync(keyFile, keys.privateKeyPem);
+  const publicKeyFile = path.join(kit.dir, 'release.pub.pem');
+  fs.writeFileSync(publicKeyFile, KEYS.publicKeyPem);
+  const out: string[] = [];
+  const io = { stdout: (t: string) => out.push(t), stderr: () => undefined };
+  const args = ['--channel-url', kit.channelUrl('production'), '--device-id', 'SN-CLI', '--public-key', publicKeyFile, '--root', path.join(kit.dir, 'devices', `cli-${n++}`), '--once'];
+  expect(await deviceAgentCommand.run([...args, '--report-sink', 'folder', '--report-uri', dir, '--device-key', keyFile, '--device-model', 'CellScope 5', '--nvidia-smi', '/nonexistent/nvidia-smi'], io)).toBe(0);
+  const { reports, rejected } = await readReports(new LocalFolderStore(dir), { deviceKeys: new Map([['SN-CLI', loadPublicKey(keys.publicKeyPem)]]) });
+  expect(rejected).toEqual([]);
+  expect(reports).toMatchObject([{ deviceId: 'SN-CLI', event: 'install', hardware: { deviceModel: 'CellScope 5', source: 'none' }, signature: { algorithm: 'ed25519' } }]);
+  const err: string[] = [];
+  const bad = { stdout: () => undefined, stderr: (t: string) => err.push(t) };
+  expect(await deviceAgentCommand.run([...args, '--report-sink', 'ftp', '--report-uri', dir], bad)).toBe(2);
+  expect(await deviceAgentCommand.run([...args, '--report-sink', 'folder'], bad)).toBe(2);
+  expect(err.join('')).toContain('error: --report-sink is "ftp"; use folder, s3, azure-blob or https');
+  expect(err.join('')).toContain('error: --report-sink and --report-uri go together');
+});
+
 describe('offline buffer', () => {
   test('bounded: the oldest reports go first and are counted; once online, the rest arrive oldest first', async () => {
     let online = false;
