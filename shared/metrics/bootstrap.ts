@@ -1,7 +1,7 @@
 import { fillPrecision } from './coco/accumulate';
 import type { MatchTable } from './coco/match';
 import { meanOfValid } from './coco/numeric';
-import { STAT_SPECS, thresholdIndices, type StatName } from './coco/params';
+import { statSpecs, thresholdIndices, type StatName } from './coco/params';
 import { macroAverage, scoreMatrix, type CountTable, type EmptyRule, type MaskMetric } from './masks/scores';
 import { Xoshiro128 } from './random';
 
@@ -89,7 +89,7 @@ export function pairedBootstrap(units: number, candidate: WeightedMetric, produc
  */
 export function cocoStatMetric(table: MatchTable, name: StatName, category?: number): WeightedMetric {
   const p = table.params;
-  const spec = STAT_SPECS[name];
+  const spec = statSpecs(p)[name];
   const a = p.areaRngLbl.indexOf(spec.area);
   const maxDet = spec.maxDets;
   const ts = thresholdIndices(p, spec.iouThr);
