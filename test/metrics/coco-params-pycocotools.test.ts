@@ -55,7 +55,6 @@ function makeSet(segm: boolean) {
     const id = 10 + i * 7;
     images.push({ id, width, height, file_name: `${id}.png` });
     const cells = 40 + Math.floor(u() * 110);
-    let nDet = 0;
     for (let c = 0; c < cells; c++) {
       const w = 4 + u() * 34;
       const h = 4 + u() * 34;
@@ -71,7 +70,6 @@ function makeSet(segm: boolean) {
         const dw = Math.max(2, w * (1 + (u() - 0.5) * j)), dh = Math.max(2, h * (1 + (u() - 0.5) * j));
         const dx = Math.max(0, x + w * (u() - 0.5) * j), dy = Math.max(0, y + h * (u() - 0.5) * j);
         dets.push(det(id, u() < 0.9 ? cat : 1 + Math.floor(u() * 3), [dx, dy, dw, dh], round(0.2 + 0.8 * u(), 3), width, height, segm));
-        nDet++;
       }
     }
     // clutter, mostly class 1, so that some (image, class) pairs hold more than 300 detections
@@ -79,7 +77,6 @@ function makeSet(segm: boolean) {
     for (let c = 0; c < clutter; c++) {
       const w = 3 + u() * 20, h = 3 + u() * 20;
       dets.push(det(id, u() < 0.85 ? 1 : 1 + Math.floor(u() * 3), [u() * (width - w), u() * (height - h), w, h], round(0.3 * u(), 2), width, height, segm));
-      nDet++;
     }
   }
   return { gt: { images, annotations: anns, categories: [1, 2, 3].map((id) => ({ id, name: `cell${id}` })) }, dets };
