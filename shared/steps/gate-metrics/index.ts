@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { InputError, StepError } from '../../core/errors';
 import { sha256File } from '../../core/sha256';
 import { defineStep } from '../../core/step';
-import { pairedBootstrap, type BootstrapResult } from '../../metrics/bootstrap';
+import { pairedBootstrapParallel, type BootstrapResult } from '../../metrics/bootstrap';
 import { loadGroundTruth, readJsonFile, type CocoGroundTruth } from '../../metrics/coco/load';
 import { CocoParamsError, describeParams, parseCocoParams, STAT_NAMES, statSpecs, type CocoParams, type StatName } from '../../metrics/coco/params';
 import { parseClassList, type ClassEntry } from '../../metrics/masks/classes';
@@ -41,7 +41,8 @@ export const gateMetricsStep = defineStep({
     margin: { type: 'number', min: 0, max: 1, description: 'Non-inferiority margin: fail when the lower bound of the bootstrap interval of (candidate − production) is below −margin.' },
     bootstrapResamples: { type: 'number', integer: true, min: 0, max: 100000, default: 1000, description: 'Paired bootstrap resamples of the test images (0 = no interval).' },
     confidence: { type: 'number', min: 0.5, max: 0.9999, default: 0.95, description: 'Two-sided level of the bootstrap interval.' },
-    seed: { type: 'number', integer: true, min: 0, max: 4294967295, default: 1, description: 'Seed of the bootstrap generator (xoshiro128**); the same seed gives the same interval.' },
+    seed: { type: 'number', integer: true, min: 0, max: 4294967295, default: 1, description: 'Seed of the bootstrap generator (xoshiro128**); the same seed gives the same interval, whatever the thread count.' },
+    threads: { type: 'number', integer: true, min: 0, max: 256, default: 0, description: 'Worker threads for the bootstrap resamples; 0 = one per CPU core, 1 = no workers.' },
     emptyRule: { type: 'enum', options: EMPTY_RULES, default: 'skip', description: 'Segmentation: score of a class absent from an image\'s ground truth: skip (both empty → left out), one, zero, skip-empty-truth.' },
     classes: { type: 'list', description: 'Segmentation: the labels to score, one per line, "value: name" or "name" (value = line position), as validate-data reads them. A listed label absent from every image is scored under the empty rule, as MONAI does. Default: every label in a ground truth or prediction.' },
     classesFile: { type: 'path', description: 'Segmentation: a labels file giving the classes (one "name" or "value: name" per line; line position = value, as in the package labels.txt).' },
@@ -132,8 +133,8 @@ export const gateMetricsStep = defineStep({
 
     let bootstrap: BootstrapResult | undefined;
     if (production && inputs.bootstrapResamples > 0) {
-      bootstrap = await ctx.group('Paired bootstrap', async () => pairedBootstrap(candidate.images!, candidate.weighted!, production!.weighted!, { resamples: inputs.bootstrapResamples, confidence: inputs.confidence, seed: inputs.seed }));
-      ctx.log.info(`Bootstrap: ${metric} difference ${fmt(bootstrap.difference)}, ${Math.round(inputs.confidence * 1000) / 10}% interval [${fmt(bootstrap.lower)}, ${fmt(bootstrap.upper)}] over ${bootstrap.resamples} resamples (seed ${inputs.seed}).`);
+      bootstrap = await ctx.group('Paired bootstrap', async () => pairedBootstrapParallel(candidate.images!, candidate.weighted!, production!.weighted!, { resamples: inputs.bootstrapResamples, confidence: inputs.confidence, seed: inputs.seed, threads: inputs.threads }));
+      ctx.log.info(`Bootstrap: ${metric} difference ${fmt(bootstrap.difference)}, ${Math.round(inputs.confidence * 1000) / 10}% interval [${fmt(bootstrap.lower)}, ${fmt(bootstrap.upper)}] over ${bootstrap.resamples} resamples (seed ${inputs.seed}, ${bootstrap.threads} thread${bootstrap.threads === 1 ? '' : 's'}).`);
       if (bootstrap.dropped > 0) ctx.log.warning(`${bootstrap.dropped} resamples had no defined ${metric} and were left out.`);
     }
 
