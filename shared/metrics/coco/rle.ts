@@ -268,6 +268,11 @@ export function bboxIou(d0: number, d1: number, d2: number, d3: number, g0: numb
   return i / u;
 }
 
+let polyScratch = new Int32Array(4096);
+let polyScratchV = new Int32Array(4096);
+let polyScratchX = new Int32Array(4096);
+let polyScratchY = new Int32Array(4096);
+
 /**
  * Rasterises one polygon [x0,y0,x1,y1,...] exactly as rleFrPoly: boundary traced at 5× resolution, then the
  * pixel columns it crosses are turned into run boundaries.
@@ -283,8 +288,11 @@ export function rleFromPolygon(xy: ArrayLike<number>, h: number, w: number): Rle
   y[k] = y[0];
   let m = 0;
   for (let j = 0; j < k; j++) m += Math.max(Math.abs(x[j] - x[j + 1]), Math.abs(y[j] - y[j + 1])) + 1;
-  const u = new Int32Array(m);
-  const v = new Int32Array(m);
+  // the traced boundary lives in reused buffers: polygons are rasterised by the thousand while loading
+  if (polyScratch.length < m) polyScratch = new Int32Array(Math.max(m, polyScratch.length * 2));
+  if (polyScratchV.length < m) polyScratchV = new Int32Array(polyScratch.length);
+  const u = polyScratch;
+  const v = polyScratchV;
   m = 0;
   for (let j = 0; j < k; j++) {
     let xs = x[j], xe = x[j + 1], ys = y[j], ye = y[j + 1];
@@ -314,8 +322,10 @@ export function rleFromPolygon(xy: ArrayLike<number>, h: number, w: number): Rle
   }
   // points where the boundary crosses a pixel column, downsampled back to pixel coordinates
   const kk = m;
-  const bx = new Int32Array(kk);
-  const by = new Int32Array(kk);
+  if (polyScratchX.length < kk) polyScratchX = new Int32Array(polyScratch.length);
+  if (polyScratchY.length < kk) polyScratchY = new Int32Array(polyScratch.length);
+  const bx = polyScratchX;
+  const by = polyScratchY;
   m = 0;
   for (let j = 1; j < kk; j++) {
     if (u[j] === u[j - 1]) continue;
