@@ -234,7 +234,7 @@ describe('gate-metrics, semantic segmentation', () => {
     const list = await run({ task: 'segmentation', groundTruth: 'gt', candidatePredictions: 'good', classes: '1: cell\n2: nucleus\n3: mitosis', emptyRule: 'one', bootstrapResamples: 0 });
     expect(list.host.failure).toBeUndefined();
     const report = JSON.parse(fs.readFileSync(list.host.outputs.report, 'utf8'));
-    expect(report.candidate.perClass.map((c: { id: number; value: number }) => [c.id, c.value])).toEqual([[1, 1], [2, 1], [3, 1]]);
+    expect(report.candidate.perClass.map((c: { id: number; name: string; value: number }) => [c.id, c.name, c.value])).toEqual([[1, 'cell', 1], [2, 'nucleus', 1], [3, 'mitosis', 1]]);
     fs.writeFileSync(path.join(ws, 'labels.txt'), 'background\ncell\nnucleus\nmitosis\n');
     const file = await run({ task: 'segmentation', groundTruth: 'gt', candidatePredictions: 'bad', classesFile: 'labels.txt', emptyRule: 'skip-empty-truth', bootstrapResamples: 0 });
     const fromFile = JSON.parse(fs.readFileSync(file.host.outputs.report, 'utf8'));

@@ -105,10 +105,11 @@ export const gateMetricsStep = defineStep({
       const candCounts = await ctx.group('Score candidate masks', () => countMaskFiles(candPairs, inputs.binary, progress('candidate masks')));
       const prodCounts = prodPairs ? await ctx.group('Score production masks', () => countMaskFiles(prodPairs, inputs.binary, progress('production masks'))) : undefined;
       const declared = await declaredClasses(inputs.classes, inputs.classesFile, L);
-      const classes = declared ? declared.filter((c) => inputs.includeBackground || c !== 0) : sharedClasses(prodCounts ? [candCounts, prodCounts] : [candCounts], inputs.includeBackground);
+      const classes = declared ? declared.map((c) => c.index).filter((c) => inputs.includeBackground || c !== 0) : sharedClasses(prodCounts ? [candCounts, prodCounts] : [candCounts], inputs.includeBackground);
+      const classNames = new Map(declared?.map((c) => [c.index, c.name]));
       const names = candPairs.map((p) => p.name);
-      candidate = scoreMasks(names, candCounts, metric as 'dice' | 'iou', { ...opts, classes });
-      if (prodCounts) production = scoreMasks(names, prodCounts, metric as 'dice' | 'iou', { ...opts, classes });
+      candidate = scoreMasks(names, candCounts, metric as 'dice' | 'iou', { ...opts, classes, classNames });
+      if (prodCounts) production = scoreMasks(names, prodCounts, metric as 'dice' | 'iou', { ...opts, classes, classNames });
     }
     if (candidate.value < 0) throw new StepError(`The candidate's ${metric} is undefined: the ground truth ${inputs.groundTruth} has nothing to score for it.`, { hint: 'Check the test set has annotations in the area range/classes the metric uses.' });
 
@@ -205,7 +206,7 @@ function cocoParamsFromInputs(inputs: { maxDets: string; iouThrs: string; areaRn
 }
 
 /** The classes the user declared (input list, or a labels file), or undefined to score the labels present. */
-async function declaredClasses(list: readonly string[], file: string | undefined, L: (k: string) => string): Promise<number[] | undefined> {
+async function declaredClasses(list: readonly string[], file: string | undefined, L: (k: string) => string): Promise<ClassEntry[] | undefined> {
   if (list.length && file) throw new InputError(`Inputs "${L('classes')}" and "${L('classesFile')}" are both given.`, { hint: 'Give the classes one way.' });
   let entries: ClassEntry[] | undefined;
   if (list.length) entries = parseClassList({ lines: list }, `input "${L('classes')}"`);
@@ -218,6 +219,6 @@ async function declaredClasses(list: readonly string[], file: string | undefined
     }
     entries = parseClassList({ file, text }, `input "${L('classesFile')}"`);
   }
-  return entries?.map((e) => e.index).sort((a, b) => a - b);
+  return entries?.slice().sort((a, b) => a.index - b.index);
 }
 

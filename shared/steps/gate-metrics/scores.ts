@@ -64,13 +64,13 @@ export function sharedClasses(countSets: readonly (readonly LabelCounts[])[], in
   return [...seen].sort((a, b) => a - b);
 }
 
-export function scoreMasks(names: readonly string[], counts: readonly LabelCounts[], metric: 'dice' | 'iou', options: MaskEvalOptions & { emptyRule: EmptyRule; classes: readonly number[] }): ModelScores {
+export function scoreMasks(names: readonly string[], counts: readonly LabelCounts[], metric: 'dice' | 'iou', options: MaskEvalOptions & { emptyRule: EmptyRule; classes: readonly number[]; classNames?: ReadonlyMap<number, string> }): ModelScores {
   const ev = evaluateCounts(names, counts, options);
   const value = metric === 'dice' ? ev.dice : ev.iou;
   return {
     metric,
     value: value ?? -1,
-    perClass: ev.perClass.map((c) => ({ id: c.label, name: `class ${c.label}`, value: metric === 'dice' ? c.dice : c.iou })),
+    perClass: ev.perClass.map((c) => ({ id: c.label, name: options.classNames?.get(c.label) ?? `class ${c.label}`, value: metric === 'dice' ? c.dice : c.iou })),
     testSet: testSetId(names),
     details: { dice: ev.dice, iou: ev.iou, microDice: ev.microDice, microIou: ev.microIou, meanDice: ev.meanDice, meanIou: ev.meanIou },
     weighted: maskMetric(ev.table, metric, options.emptyRule),
