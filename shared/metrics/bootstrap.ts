@@ -2,11 +2,11 @@ import * as os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { fillPrecision } from './coco/accumulate';
 import type { MatchTable } from './coco/match';
-import { EPS, meanOfValid } from './coco/numeric';
+import { meanOfValid } from './coco/numeric';
 import { statSpecs, thresholdIndices, type StatName } from './coco/params';
 import { scoreMatrix, type CountTable, type EmptyRule, type MaskMetric } from './masks/scores';
 import { Xoshiro128 } from './random';
-import { RESAMPLE_WORKER_SOURCE, resampleDifference as differenceOf, resampleValue } from './resample-kernel';
+import { curvePoints, prefixCommon, RESAMPLE_WORKER_SOURCE, resampleDifference as differenceOf, resampleValue, weightedGroundTruth } from './resample-kernel';
 
 /**
  * What a resample needs to score one model, as plain typed arrays, so it can be posted to a worker thread
@@ -18,17 +18,25 @@ export interface CocoResampleData {
   readonly kind: 'coco';
   readonly ap: boolean;
   readonly recThrs: Float64Array;
-  /** Categories (KK) × thresholds (TT) lists, list (kk, ti) = lists[listStart[kk*TT + ti] .. listStart[kk*TT + ti + 1]). */
+  /** Categories (KK) and thresholds (TT) of the stat. */
   readonly KK: number;
   readonly TT: number;
-  readonly listStart: Int32Array;
-  /** Counted entries in score order, as image*2 + isTruePositive, cut after the last true positive. */
-  readonly lists: Int32Array;
+  /** Category kk's entries (score order, within maxDets) are ents[entStart[kk] .. entStart[kk+1]), as image*2 + countsAtEveryThreshold. */
+  readonly entStart: Int32Array;
+  readonly ents: Int32Array;
+  /** Per (kk, ti) slot kk*TT + ti: positions (within the category) of its true positives, tpPos[tpStart[slot] ..). */
+  readonly tpStart: Int32Array;
+  readonly tpPos: Int32Array;
+  /** Per slot: positions of entries counted at this threshold but not at every one. */
+  readonly varStart: Int32Array;
+  readonly varPos: Int32Array;
   /** Per category, the images holding counted ground truth and how many: gtImg/gtCount[gtStart[kk] .. gtStart[kk+1]). */
   readonly gtStart: Int32Array;
   readonly gtImg: Int32Array;
   readonly gtCount: Float64Array;
+  /** Most true positives of a slot, and most entries of a category (scratch sizes). */
   readonly longest: number;
+  readonly entries: number;
 }
 
 export interface MaskResampleData {
@@ -130,6 +138,7 @@ export function pairedBootstrap(units: number, candidate: WeightedMetric, produc
 }
 
 const longestOf = (d: ResampleData) => (d.kind === 'coco' ? d.longest : 1);
+const entriesOf = (d: ResampleData) => (d.kind === 'coco' ? d.entries : 1);
 
 /** Resamples per message to a worker: big enough that posting costs little, small enough to balance the threads. */
 const BLOCK = 16;
@@ -162,7 +171,7 @@ export async function pairedBootstrapParallel(units: number, candidate: Weighted
         worker.postMessage({ first, count, weights }, [weights.buffer]);
       };
       for (let t = 0; t < threads; t++) {
-        const worker = new Worker(RESAMPLE_WORKER_SOURCE, { eval: true, workerData: { units, candidate: candidate.data, production: production.data, longest: Math.max(1, longestOf(candidate.data!), longestOf(production.data!)) } });
+        const worker = new Worker(RESAMPLE_WORKER_SOURCE, { eval: true, workerData: { units, candidate: candidate.data, production: production.data, longest: Math.max(1, longestOf(candidate.data!), longestOf(production.data!)), entries: Math.max(1, entriesOf(candidate.data!), entriesOf(production.data!)) } });
         workers.push(worker);
         worker.on('message', (m: { first: number; diffs: Float64Array }) => {
           diffs.set(m.diffs, m.first);
@@ -197,35 +206,51 @@ export function cocoStatMetric(table: MatchTable, name: StatName, category?: num
   const ks = category === undefined ? Array.from({ length: K }, (_, k) => k) : [category];
   const KK = ks.length;
   const TT = ts.length;
-  // Per (category, threshold): the counted entries, as image*2 + isTruePositive, in score order, cut after the
-  // last true positive (later false positives change no recorded point).
-  const listStart = new Int32Array(KK * TT + 1);
-  const parts: Int32Array[] = [];
-  let total = 0;
-  let longest = 1;
-  ks.forEach((k, kk) =>
-    ts.forEach((t, ti) => {
-      const s0 = table.catStart[k];
-      const s1 = table.catStart[k + 1];
-      const out = new Int32Array(s1 - s0);
-      let n = 0;
-      let end = 0;
-      for (let e = s0; e < s1; e++) {
-        if (table.rank[e] >= maxDet) continue;
-        const code = table.codes[(e * A + a) * T + t];
-        if (code === 2) continue;
-        out[n++] = table.img[e] * 2 + (code === 1 ? 1 : 0);
-        if (code === 1) end = n;
+  const entStart = new Int32Array(KK + 1);
+  const ents: number[] = [];
+  const tpLists: number[][] = Array.from({ length: KK * TT }, () => []);
+  const varLists: number[][] = Array.from({ length: KK * TT }, () => []);
+  let entries = 1;
+  ks.forEach((k, kk) => {
+    entStart[kk] = ents.length;
+    const s0 = table.catStart[k];
+    const s1 = table.catStart[k + 1];
+    let q = 0;
+    let end = 0;
+    for (let e = s0; e < s1; e++) {
+      if (table.rank[e] >= maxDet) continue;
+      let common = 1;
+      for (let ti = 0; ti < TT; ti++) if (table.codes[(e * A + a) * T + ts[ti]] === 2) common = 0;
+      for (let ti = 0; ti < TT; ti++) {
+        const code = table.codes[(e * A + a) * T + ts[ti]];
+        if (code === 1) {
+          tpLists[kk * TT + ti].push(q);
+          end = q + 1;
+        }
+        if (code !== 2 && !common) varLists[kk * TT + ti].push(q);
       }
-      parts.push(out.subarray(0, end));
-      listStart[kk * TT + ti] = total;
-      total += end;
-      longest = Math.max(longest, end);
-    }),
-  );
-  listStart[KK * TT] = total;
-  const lists = new Int32Array(total);
-  parts.forEach((l, j) => lists.set(l, listStart[j]));
+      ents.push(table.img[e] * 2 + common);
+      q++;
+    }
+    // entries after the category's last true positive (at any threshold) change no curve point: cut them
+    ents.length = entStart[kk] + end;
+    for (let ti = 0; ti < TT; ti++) {
+      const v = varLists[kk * TT + ti];
+      while (v.length && v[v.length - 1] >= end) v.pop();
+    }
+    entries = Math.max(entries, end);
+  });
+  entStart[KK] = ents.length;
+  const flatten = (lists: number[][]) => {
+    const start = new Int32Array(lists.length + 1);
+    lists.forEach((l, j) => (start[j + 1] = start[j] + l.length));
+    const out = new Int32Array(start[lists.length]);
+    lists.forEach((l, j) => out.set(l, start[j]));
+    return [start, out] as const;
+  };
+  const [tpStart, tpPos] = flatten(tpLists);
+  const [varStart, varPos] = flatten(varLists);
+  const longest = Math.max(1, ...tpLists.map((l) => l.length));
   // Per category: images holding counted ground truth, and how many (npig of a resample = sum of weight * count).
   const gtStart = new Int32Array(KK + 1);
   const gtImgs: number[] = [];
@@ -242,31 +267,22 @@ export function cocoStatMetric(table: MatchTable, name: StatName, category?: num
     }
   });
   gtStart[KK] = gtImgs.length;
-  const data: CocoResampleData = { kind: 'coco', ap: spec.ap, recThrs: p.recThrs, KK, TT, listStart, lists, gtStart, gtImg: Int32Array.from(gtImgs), gtCount: Float64Array.from(gtCounts), longest };
+  const data: CocoResampleData = { kind: 'coco', ap: spec.ap, recThrs: p.recThrs, KK, TT, entStart, ents: Int32Array.from(ents), tpStart, tpPos, varStart, varPos, gtStart, gtImg: Int32Array.from(gtImgs), gtCount: Float64Array.from(gtCounts), longest, entries };
   const pr = new Float64Array(longest);
   const rc = new Float64Array(longest);
+  const cum = new Float64Array(entries);
   const values = new Float64Array(spec.ap ? TT * R * KK : TT * KK);
   const unit = new Float64Array(I).fill(1);
   const metric = (weights: ArrayLike<number> | null): number => {
-    if (weights !== null) return resampleValue(data, weights, pr, rc);
+    if (weights !== null) return resampleValue(data, weights, pr, rc, cum);
     // the exact path: numpy's value order and pairwise mean, identical to summarize()
     values.fill(-1);
     for (let kk = 0; kk < KK; kk++) {
-      let npig = 0;
-      for (let j = data.gtStart[kk]; j < data.gtStart[kk + 1]; j++) npig += unit[data.gtImg[j]] * data.gtCount[j];
+      const npig = weightedGroundTruth(data, kk, unit);
       if (npig === 0) continue;
+      prefixCommon(data, kk, unit, cum);
       for (let ti = 0; ti < TT; ti++) {
-        let tp = 0, fp = 0, n = 0;
-        for (let j = listStart[kk * TT + ti]; j < listStart[kk * TT + ti + 1]; j++) {
-          const v = lists[j];
-          if ((v & 1) === 0) fp += 1;
-          else {
-            tp += 1;
-            pr[n] = tp / (fp + tp + EPS);
-            rc[n] = tp / npig;
-            n++;
-          }
-        }
+        const n = curvePoints(data, kk, ti, unit, npig, pr, rc, cum);
         if (spec.ap) fillPrecision(pr, rc, n, p.recThrs, values, ti * R * KK + kk, KK);
         else values[ti * KK + kk] = n ? rc[n - 1] : 0;
       }
@@ -279,7 +295,8 @@ export function cocoStatMetric(table: MatchTable, name: StatName, category?: num
 /** Macro Dice or IoU of semantic masks as a weighted metric (per class mean over images, then over classes). */
 export function maskMetric(table: CountTable, metric: MaskMetric, rule: EmptyRule, classIndex?: number): WeightedMetric {
   const data: MaskResampleData = { kind: 'mask', matrix: scoreMatrix(table, metric, rule), I: table.images.length, C: table.classes.length, classIndex: classIndex ?? -1 };
-  return Object.assign((w: ArrayLike<number> | null) => (w === null ? resampleValue(data, new Float64Array(data.I).fill(1), new Float64Array(1), new Float64Array(1)) : resampleValue(data, w, EMPTY, EMPTY)), { data });
+  const unit = new Float64Array(data.I).fill(1);
+  return Object.assign((w: ArrayLike<number> | null) => resampleValue(data, w ?? unit, EMPTY, EMPTY, EMPTY), { data });
 }
 
 const EMPTY = new Float64Array(1);

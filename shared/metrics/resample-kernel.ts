@@ -54,8 +54,12 @@ interface KernelData {
   recThrs?: Float64Array;
   KK?: number;
   TT?: number;
-  listStart?: Int32Array;
-  lists?: Int32Array;
+  entStart?: Int32Array;
+  ents?: Int32Array;
+  tpStart?: Int32Array;
+  tpPos?: Int32Array;
+  varStart?: Int32Array;
+  varPos?: Int32Array;
   gtStart?: Int32Array;
   gtImg?: Int32Array;
   gtCount?: Float64Array;
@@ -65,13 +69,72 @@ interface KernelData {
   classIndex?: number;
 }
 
+/** Weighted ground truth that counts in category kk (npig of the resample). */
+export function weightedGroundTruth(d: KernelData, kk: number, w: ArrayLike<number>): number {
+  const gtStart = d.gtStart!;
+  const gtImg = d.gtImg!;
+  const gtCount = d.gtCount!;
+  let npig = 0;
+  for (let j = gtStart[kk]; j < gtStart[kk + 1]; j++) npig += w[gtImg[j]] * gtCount[j];
+  return npig;
+}
+
 /**
- * One model's metric on one resample (weights = how often each image was drawn). COCO: each category's
- * score-ordered counted entries re-walked with the weights (recorded at true positives only; see curve() in
- * coco/accumulate.ts), the mean of the interpolated precision (AP) or the final recall (AR) over categories and
- * thresholds, -1 when nothing counts. Masks: the macro average, or one class's mean.
+ * cum[q] = weight of the category's entries before entry q that count at every threshold (the common ones): one
+ * pass over the category shared by all thresholds, instead of one walk per threshold.
  */
-export function resampleValue(d: KernelData, w: ArrayLike<number>, pr: Float64Array, rc: Float64Array): number {
+export function prefixCommon(d: KernelData, kk: number, w: ArrayLike<number>, cum: Float64Array): void {
+  const ents = d.ents!;
+  const e0 = d.entStart![kk];
+  const e1 = d.entStart![kk + 1];
+  let acc = 0;
+  for (let e = e0; e < e1; e++) {
+    cum[e - e0] = acc;
+    const v = ents[e];
+    if (v & 1) acc += w[v >> 1];
+  }
+}
+
+/**
+ * The points of one precision/recall curve (category kk, threshold ti) at its true positives, written to pr/rc;
+ * returns how many. Only true positives are visited: the false-positive weight before one is (counted weight
+ * before it) − (true-positive weight before it), the counted weight being cum (common entries) plus the few
+ * entries counted at this threshold only (a match to a crowd or out-of-range ground truth ignores a detection at
+ * some thresholds and not others). With whole-number weights (bootstrap draw counts) every sum is an exact integer,
+ * so pr = tp / (fp + tp + eps) is bit for bit what a walk over every entry gives (curve() in coco/accumulate.ts).
+ */
+export function curvePoints(d: KernelData, kk: number, ti: number, w: ArrayLike<number>, npig: number, pr: Float64Array, rc: Float64Array, cum: Float64Array): number {
+  const ents = d.ents!;
+  const e0 = d.entStart![kk];
+  const slot = kk * d.TT! + ti;
+  const tpPos = d.tpPos!;
+  const varPos = d.varPos!;
+  let vi = d.varStart![slot];
+  const vEnd = d.varStart![slot + 1];
+  let extra = 0;
+  let tp = 0;
+  let n = 0;
+  for (let j = d.tpStart![slot]; j < d.tpStart![slot + 1]; j++) {
+    const q = tpPos[j];
+    while (vi < vEnd && varPos[vi] < q) extra += w[ents[e0 + varPos[vi++]] >> 1];
+    const x = w[ents[e0 + q] >> 1];
+    if (x === 0) continue;
+    const fp = cum[q] + extra - tp;
+    tp += x;
+    pr[n] = tp / (fp + tp + 2.220446049250313e-16);
+    rc[n] = tp / npig;
+    n++;
+  }
+  return n;
+}
+
+/**
+ * One model's metric on one resample (weights = how often each image was drawn). COCO: per category and
+ * threshold the curve points at the true positives (curvePoints), then the mean of the interpolated precision (AP)
+ * or the final recall (AR) over categories and thresholds, -1 when nothing counts. Masks: the macro average, or
+ * one class's mean.
+ */
+export function resampleValue(d: KernelData, w: ArrayLike<number>, pr: Float64Array, rc: Float64Array, cum: Float64Array): number {
   if (d.kind === 'mask') {
     if (d.classIndex! < 0) return macroAverage(d.matrix!, d.I!, d.C!, w);
     const perClass = new Float64Array(d.C!);
@@ -80,39 +143,27 @@ export function resampleValue(d: KernelData, w: ArrayLike<number>, pr: Float64Ar
   }
   const KK = d.KK!;
   const TT = d.TT!;
-  const lists = d.lists!;
-  const listStart = d.listStart!;
-  const gtStart = d.gtStart!;
-  const gtImg = d.gtImg!;
-  const gtCount = d.gtCount!;
   const recThrs = d.recThrs!;
   const R = recThrs.length;
   let sum = 0;
   let count = 0;
   for (let kk = 0; kk < KK; kk++) {
-    let npig = 0;
-    for (let j = gtStart[kk]; j < gtStart[kk + 1]; j++) npig += w[gtImg[j]] * gtCount[j];
+    const npig = weightedGroundTruth(d, kk, w);
     if (npig === 0) continue;
+    if (d.ap) prefixCommon(d, kk, w, cum);
     for (let ti = 0; ti < TT; ti++) {
-      const l0 = listStart[kk * TT + ti];
-      const l1 = listStart[kk * TT + ti + 1];
-      let tp = 0, fp = 0, n = 0;
-      for (let j = l0; j < l1; j++) {
-        const v = lists[j];
-        const x = w[v >> 1];
-        if ((v & 1) === 0) fp += x;
-        else if (x !== 0) {
-          tp += x;
-          pr[n] = tp / (fp + tp + 2.220446049250313e-16);
-          rc[n] = tp / npig;
-          n++;
-        }
-      }
       if (d.ap) {
+        const n = curvePoints(d, kk, ti, w, npig, pr, rc, cum);
         sum += precisionSum(pr, rc, n, recThrs);
         count += R;
       } else {
-        sum += n ? rc[n - 1] : 0;
+        // recall only needs the true-positive weight
+        const ents = d.ents!;
+        const e0 = d.entStart![kk];
+        const slot = kk * TT + ti;
+        let tp = 0;
+        for (let j = d.tpStart![slot]; j < d.tpStart![slot + 1]; j++) tp += w[ents[e0 + d.tpPos![j]] >> 1];
+        sum += tp / npig;
         count++;
       }
     }
@@ -134,16 +185,20 @@ export const RESAMPLE_WORKER_SOURCE = `'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
 ${precisionSum.toString()}
 ${macroAverage.toString()}
+${weightedGroundTruth.toString()}
+${prefixCommon.toString()}
+${curvePoints.toString()}
 ${resampleValue.toString()}
 ${resampleDifference.toString()}
-const { units, candidate, production, longest } = workerData;
+const { units, candidate, production, longest, entries } = workerData;
 const pr = new Float64Array(longest);
 const rc = new Float64Array(longest);
+const cum = new Float64Array(entries);
 parentPort.on('message', (m) => {
   const diffs = new Float64Array(m.count);
   for (let b = 0; b < m.count; b++) {
     const w = m.weights.subarray(b * units, (b + 1) * units);
-    diffs[b] = ${resampleDifference.name}(${resampleValue.name}(candidate, w, pr, rc), ${resampleValue.name}(production, w, pr, rc));
+    diffs[b] = ${resampleDifference.name}(${resampleValue.name}(candidate, w, pr, rc, cum), ${resampleValue.name}(production, w, pr, rc, cum));
   }
   parentPort.postMessage({ first: m.first, diffs }, [diffs.buffer]);
 });
