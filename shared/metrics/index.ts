@@ -75,6 +75,6 @@ export { readLabelImage, decodeLabelImage, type LabelImage } from './masks/read'
 export { countLabels, type LabelCounts } from './masks/overlap';
 export { diceScore, iouScore, reduceScores, EMPTY_RULES, type EmptyRule, type MaskMetric, type Reduction } from './masks/scores';
 export { evaluateCoco, precisionRecallCurve, loadGroundTruth, loadDetections, readJsonFile, STAT_NAMES, cocoParams, parseCocoParams, CocoParamsError, summaryLines, type CocoEvaluation, type CocoParams, type IouType, type StatName } from './coco';
-export { pairedBootstrap, cocoStatMetric, maskMetric, quantileSorted, type BootstrapResult, type BootstrapOptions, type WeightedMetric } from './bootstrap';
+export { pairedBootstrap, pairedBootstrapParallel, cocoStatMetric, maskMetric, quantileSorted, type BootstrapResult, type BootstrapOptions, type WeightedMetric } from './bootstrap';
 export { Xoshiro128 } from './random';
 export { testSetId, type TestSetId } from './test-set';
