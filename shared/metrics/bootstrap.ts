@@ -57,7 +57,7 @@ export interface BootstrapOptions {
   /** Two-sided level of the percentile interval, e.g. 0.95. */
   readonly confidence: number;
   readonly seed: number;
-  /** Worker threads for the resamples; 0 or undefined = one per core, 1 = this thread only. */
+  /** Worker threads for the resamples; 0 or undefined = one per core for a large run (one thread for a small one), 1 = this thread only. */
   readonly threads?: number;
 }
 
@@ -140,6 +140,11 @@ export function pairedBootstrap(units: number, candidate: WeightedMetric, produc
 const longestOf = (d: ResampleData) => (d.kind === 'coco' ? d.longest : 1);
 const entriesOf = (d: ResampleData) => (d.kind === 'coco' ? d.entries : 1);
 
+/** Entries a resample visits for one model, roughly. */
+const workOf = (d: ResampleData) => (d.kind === 'coco' ? d.ents.length + d.tpPos.length : d.matrix.length);
+/** Below this many visited entries in all (about half a second on one core), threads 0 means one thread. */
+const AUTO_THREADS_WORK = 2e8;
+
 /** Resamples per message to a worker: big enough that posting costs little, small enough to balance the threads. */
 const BLOCK = 16;
 
@@ -150,8 +155,12 @@ const BLOCK = 16;
  * whatever the thread count. Falls back to this thread for metrics without ResampleData or tiny runs.
  */
 export async function pairedBootstrapParallel(units: number, candidate: WeightedMetric, production: WeightedMetric, options: BootstrapOptions): Promise<BootstrapResult> {
-  const threads = Math.min(options.threads || os.availableParallelism(), Math.ceil(options.resamples / BLOCK));
-  if (threads <= 1 || !candidate.data || !production.data) return pairedBootstrap(units, candidate, production, options);
+  if (!candidate.data || !production.data) return pairedBootstrap(units, candidate, production, options);
+  // left to choose (threads 0), small runs stay on this thread: a worker costs tens of milliseconds to start
+  const auto = !options.threads;
+  const work = options.resamples * (workOf(candidate.data) + workOf(production.data));
+  const threads = auto && work < AUTO_THREADS_WORK ? 1 : Math.min(options.threads || os.availableParallelism(), Math.ceil(options.resamples / BLOCK));
+  if (threads <= 1) return pairedBootstrap(units, candidate, production, options);
   const c0 = candidate(null);
   const p0 = production(null);
   const rng = new Xoshiro128(options.seed);

@@ -42,7 +42,7 @@ export const gateMetricsStep = defineStep({
     bootstrapResamples: { type: 'number', integer: true, min: 0, max: 100000, default: 1000, description: 'Paired bootstrap resamples of the test images (0 = no interval).' },
     confidence: { type: 'number', min: 0.5, max: 0.9999, default: 0.95, description: 'Two-sided level of the bootstrap interval.' },
     seed: { type: 'number', integer: true, min: 0, max: 4294967295, default: 1, description: 'Seed of the bootstrap generator (xoshiro128**); the same seed gives the same interval, whatever the thread count.' },
-    threads: { type: 'number', integer: true, min: 0, max: 256, default: 0, description: 'Worker threads for the bootstrap resamples; 0 = one per CPU core, 1 = no workers.' },
+    threads: { type: 'number', integer: true, min: 0, max: 256, default: 0, description: 'Worker threads for the bootstrap resamples; 0 = one per CPU core when the run is large (about half a second of work or more), 1 = no workers. The interval is the same either way.' },
     emptyRule: { type: 'enum', options: EMPTY_RULES, default: 'skip', description: 'Segmentation: score of a class absent from an image\'s ground truth: skip (both empty → left out), one, zero, skip-empty-truth.' },
     classes: { type: 'list', description: 'Segmentation: the labels to score, one per line, "value: name" or "name" (value = line position), as validate-data reads them. A listed label absent from every image is scored under the empty rule, as MONAI does. Default: every label in a ground truth or prediction.' },
     classesFile: { type: 'path', description: 'Segmentation: a labels file giving the classes (one "name" or "value: name" per line; line position = value, as in the package labels.txt).' },
