@@ -5,6 +5,7 @@
  */
 import { evaluateCoco, type CocoEvaluation } from './coco/evaluate';
 import { loadDetections, loadGroundTruth, readJsonFile, type IouType } from './coco/load';
+import { describeParams, summaryLines, type CocoParams } from './coco/params';
 import { evaluateMaskFolders, type MaskEvaluation, type MaskEvalOptions } from './masks/evaluate';
 import { testSetId, type TestSetId } from './test-set';
 
@@ -19,15 +20,19 @@ export interface CocoFilesResult {
   readonly counts: CocoEvaluation['counts'];
   /** Fingerprint of the ground truth's image ids; the gate refuses stored metrics of another test set. */
   readonly testSet: TestSetId;
+  /** The COCOeval parameters used (maxDets sorted, as evaluate() sorts them). */
+  readonly params: ReturnType<typeof describeParams>;
+  /** The 12 lines pycocotools' summarize() prints for these parameters. */
+  readonly summary: string[];
   /** Full evaluation (precision/recall arrays, match table); not part of the JSON output. */
   readonly evaluation: CocoEvaluation;
 }
 
 /** `mlship eval coco`: loads a COCO ground truth and a results file and evaluates them as COCOeval does. */
-export function evaluateCocoFiles(options: { groundTruth: string; predictions: string; iouType: IouType; useCats?: boolean }): CocoFilesResult {
+export function evaluateCocoFiles(options: { groundTruth: string; predictions: string; iouType: IouType; useCats?: boolean; params?: CocoParams }): CocoFilesResult {
   const gt = loadGroundTruth(readJsonFile(options.groundTruth, 'Ground-truth'), options.groundTruth, options.iouType);
   const dt = loadDetections(readJsonFile(options.predictions, 'Predictions'), options.predictions, gt, options.iouType);
-  const ev = evaluateCoco(gt, dt, { iouType: options.iouType, useCats: options.useCats });
+  const ev = evaluateCoco(gt, dt, { iouType: options.iouType, useCats: options.useCats, params: options.params });
   return {
     iouType: ev.iouType,
     useCats: ev.useCats,
@@ -36,13 +41,15 @@ export function evaluateCocoFiles(options: { groundTruth: string; predictions: s
     perCategory: ev.perCategory.map((c) => ({ id: c.id, name: c.name, AP: c.AP, AP50: c.AP50, AP75: c.AP75, AR100: c.AR100, stats: c.stats })),
     counts: ev.counts,
     testSet: testSetId(gt.imgIds),
+    params: describeParams(ev.params),
+    summary: summaryLines(ev.params, ev.stats),
     evaluation: ev,
   };
 }
 
 /** JSON-ready form of a COCO result (what `mlship eval coco --json` prints). */
 export function cocoResultJson(r: CocoFilesResult): object {
-  return { iouType: r.iouType, useCats: r.useCats, stats: r.stats, metrics: r.metrics, perCategory: r.perCategory, counts: r.counts, testSet: r.testSet };
+  return { iouType: r.iouType, useCats: r.useCats, stats: r.stats, metrics: r.metrics, perCategory: r.perCategory, counts: r.counts, testSet: r.testSet, params: r.params };
 }
 
 /** JSON-ready form of a mask evaluation (what `mlship eval masks --json` prints). */
@@ -67,7 +74,7 @@ export { evaluateMaskPairs, evaluateCounts, pairMaskFolders, countMaskFiles } fr
 export { readLabelImage, decodeLabelImage, type LabelImage } from './masks/read';
 export { countLabels, type LabelCounts } from './masks/overlap';
 export { diceScore, iouScore, reduceScores, EMPTY_RULES, type EmptyRule, type MaskMetric, type Reduction } from './masks/scores';
-export { evaluateCoco, precisionRecallCurve, loadGroundTruth, loadDetections, readJsonFile, STAT_NAMES, type CocoEvaluation, type IouType, type StatName } from './coco';
-export { pairedBootstrap, cocoStatMetric, maskMetric, quantileSorted, type BootstrapResult, type BootstrapOptions, type WeightedMetric } from './bootstrap';
+export { evaluateCoco, precisionRecallCurve, loadGroundTruth, loadDetections, readJsonFile, STAT_NAMES, cocoParams, parseCocoParams, CocoParamsError, summaryLines, type CocoEvaluation, type CocoParams, type IouType, type StatName } from './coco';
+export { pairedBootstrap, pairedBootstrapParallel, cocoStatMetric, maskMetric, quantileSorted, type BootstrapResult, type BootstrapOptions, type WeightedMetric } from './bootstrap';
 export { Xoshiro128 } from './random';
 export { testSetId, type TestSetId } from './test-set';

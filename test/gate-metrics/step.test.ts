@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { PNG } from 'pngjs';
 import { runStep } from '../../shared/core/runtime';
 import { MemoryHost } from '../../shared/hosts/memory-host';
-import { evaluateCocoFiles } from '../../shared/metrics';
+import { evaluateCocoFiles, parseCocoParams } from '../../shared/metrics';
 import { gateMetricsStep } from '../../shared/steps/gate-metrics';
 
 const COCO = path.resolve(__dirname, '../../../shared/fixtures/coco/bbox-basic');
@@ -163,6 +163,32 @@ describe('gate-metrics, detection', () => {
   });
 });
 
+describe('gate-metrics, COCOeval parameters', () => {
+  it('gates on AR at maxDets 300 with custom thresholds and areas, and records the parameters', async () => {
+    const params = { maxDets: '1,10,300', iouThrs: '0.5,0.75', areaRng: 'all=0:1e10,small=0:2000,medium=2000:8000,large=8000:1e10' };
+    const { host } = await run({ groundTruth: GT, candidatePredictions: DT, metric: 'AR100', minMetric: 0.1, ...params });
+    expect(host.failure).toBeUndefined();
+    const expected = evaluateCocoFiles({ groundTruth: GT, predictions: DT, iouType: 'bbox', params: parseCocoParams(params) });
+    expect(Number(host.outputs.candidateMetric)).toBe(expected.stats[8]);
+    expect(expected.stats[8]).not.toBe(baseline.stats[8]);
+    const report = JSON.parse(fs.readFileSync(host.outputs.report, 'utf8'));
+    expect(report.params).toEqual({ maxDets: [1, 10, 300], iouThrs: [0.5, 0.75], areaRng: { all: [0, 1e10], small: [0, 2000], medium: [2000, 8000], large: [8000, 1e10] }, useCats: true });
+  });
+
+  it('refuses AP without a maxDets of 100 (pycocotools reads AP there) and names a bad parameter input', async () => {
+    expect((await run({ groundTruth: GT, candidatePredictions: DT, maxDets: '1,10,300' })).host.failure).toContain('Input "metric" is AP, which pycocotools\' summarize() reads at maxDets=100, but "max-dets" is 1,10,300: it would be -1.');
+    expect((await run({ groundTruth: GT, candidatePredictions: DT, metric: 'AP', maxDets: '1,10,300' })).host.failure).toContain('pycocotools\' summarize() reads at maxDets=100');
+    expect((await run({ groundTruth: GT, candidatePredictions: DT, iouThrs: '0.5:0.4:0.05' })).host.failure).toContain('Input "iou-thrs" has value "0.5:0.4:0.05": iouThrs "0.5:0.4:0.05" is not start:stop:step');
+  });
+
+  it('pools categories with use-cats false (no per-class values)', async () => {
+    const { host } = await run({ groundTruth: GT, candidatePredictions: DT, useCats: false });
+    expect(host.failure).toBeUndefined();
+    expect(Number(host.outputs.candidateMetric)).toBe(evaluateCocoFiles({ groundTruth: GT, predictions: DT, iouType: 'bbox', useCats: false }).stats[0]);
+    expect(JSON.parse(fs.readFileSync(host.outputs.report, 'utf8')).candidate.perClass).toEqual([]);
+  });
+});
+
 describe('gate-metrics, semantic segmentation', () => {
   const W = 8;
   const write = (dir: string, name: string, fill: (x: number, y: number) => number) => {
@@ -203,4 +229,19 @@ describe('gate-metrics, semantic segmentation', () => {
     const { host } = await run({ task: 'segmentation', groundTruth: 'gt', candidatePredictions: 'good', productionPredictions: 'other' });
     expect(host.failure).toContain(`Predictions folder ${path.join(ws, 'other')} has no mask for ground truth ${path.join(ws, 'gt', 'c.png')} ("c").`);
   });
+
+  it('scores declared classes, also one absent from every image, from the input list or a labels file', async () => {
+    const list = await run({ task: 'segmentation', groundTruth: 'gt', candidatePredictions: 'good', classes: '1: cell\n2: nucleus\n3: mitosis', emptyRule: 'one', bootstrapResamples: 0 });
+    expect(list.host.failure).toBeUndefined();
+    const report = JSON.parse(fs.readFileSync(list.host.outputs.report, 'utf8'));
+    expect(report.candidate.perClass.map((c: { id: number; name: string; value: number }) => [c.id, c.name, c.value])).toEqual([[1, 'cell', 1], [2, 'nucleus', 1], [3, 'mitosis', 1]]);
+    fs.writeFileSync(path.join(ws, 'labels.txt'), 'background\ncell\nnucleus\nmitosis\n');
+    const file = await run({ task: 'segmentation', groundTruth: 'gt', candidatePredictions: 'bad', classesFile: 'labels.txt', emptyRule: 'skip-empty-truth', bootstrapResamples: 0 });
+    const fromFile = JSON.parse(fs.readFileSync(file.host.outputs.report, 'utf8'));
+    // background (line 0) is dropped without include-background; mitosis has no ground truth anywhere: left out
+    expect(fromFile.candidate.perClass.map((c: { id: number; value: number | null }) => [c.id, c.value])).toEqual([[1, 1], [2, 0], [3, null]]);
+    const missing = await run({ task: 'segmentation', groundTruth: 'gt', candidatePredictions: 'good', classes: '1: cell' });
+    expect(missing.host.failure).toContain('holds label 2, which the classes to score (1) do not list.');
+  });
 });
+

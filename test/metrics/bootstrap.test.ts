@@ -1,7 +1,7 @@
 import * as path from 'node:path';
-import { cocoStatMetric, drawWeights, maskMetric, pairedBootstrap, quantileSorted } from '../../shared/metrics/bootstrap';
+import { cocoStatMetric, drawWeights, maskMetric, pairedBootstrap, pairedBootstrapParallel, quantileSorted } from '../../shared/metrics/bootstrap';
 import { evaluateCoco, loadDetections, loadGroundTruth, readJsonFile, STAT_NAMES } from '../../shared/metrics/coco';
-import { evaluateMaskPairs } from '../../shared/metrics';
+import { countLabels, evaluateCounts, evaluateMaskPairs } from '../../shared/metrics';
 import { Xoshiro128 } from '../../shared/metrics/random';
 
 const FIXTURES = path.resolve(__dirname, '../../../shared/fixtures');
@@ -110,5 +110,35 @@ describe('paired bootstrap', () => {
     expect(m(null)).toBeCloseTo((1 + 2 / 3) / 2, 15);
     expect(m(Float64Array.of(2, 0))).toBe(1);
     expect(m(Float64Array.of(1, 3))).toBeCloseTo((1 + 3 * (2 / 3)) / 4, 15);
+  });
+});
+
+describe('bootstrap on worker threads', () => {
+  it('gives bit-identical intervals on 1, 2 and 3 threads for COCO and mask metrics', async () => {
+    const gtFile = path.join(FIXTURES, 'coco/bbox-basic/gt.json');
+    const dtFile = path.join(FIXTURES, 'coco/bbox-basic/dt.json');
+    const gt = loadGroundTruth(readJsonFile(gtFile, 'gt'), gtFile, 'bbox');
+    const dt = loadDetections(readJsonFile(dtFile, 'dt'), dtFile, gt, 'bbox');
+    const ev = evaluateCoco(gt, dt, { iouType: 'bbox' });
+    const weaker = evaluateCoco(gt, { ...dt, score: dt.score.map((s, i) => (i % 3 === 0 ? s / 4 : s)) }, { iouType: 'bbox' });
+    const I = gt.imgIds.length;
+    for (const name of ['AP', 'AR10', 'APs'] as const) {
+      const cand = cocoStatMetric(ev.table, name);
+      const prod = cocoStatMetric(weaker.table, name);
+      const options = { resamples: 101, confidence: 0.9, seed: 3 };
+      const one = pairedBootstrap(I, cand, prod, options);
+      expect(one.threads).toBe(1);
+      for (const threads of [2, 3]) {
+        const many = await pairedBootstrapParallel(I, cand, prod, { ...options, threads });
+        expect(many.threads).toBe(threads);
+        expect({ ...many, threads: 1 }).toEqual(one);
+      }
+    }
+    const counts = [0, 1, 2, 3, 4, 5].map((i) => countLabels(Uint8Array.from([0, 1, 1, 2, i % 3, 2]), Uint8Array.from([0, 1, i % 2, 2, 2, i % 4])));
+    const table = evaluateCounts(['a', 'b', 'c', 'd', 'e', 'f'], counts).table;
+    const m = maskMetric(table, 'dice', 'one');
+    const m2 = maskMetric(table, 'iou', 'one', 1);
+    const seq = pairedBootstrap(6, m, m2, { resamples: 64, confidence: 0.95, seed: 9 });
+    expect({ ...(await pairedBootstrapParallel(6, m, m2, { resamples: 64, confidence: 0.95, seed: 9, threads: 2 })), threads: 1 }).toEqual(seq);
   });
 });

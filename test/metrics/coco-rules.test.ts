@@ -274,3 +274,14 @@ describe('score order', () => {
     }
   });
 });
+
+describe('polygons pycocotools refuses', () => {
+  it('refuses a first polygon of 4 numbers or fewer, naming the annotation; later short parts are read as frPoly reads them', () => {
+    const seg = (s: unknown) => dataset([{ id: 7, image_id: 1, category_id: 1, bbox: [1, 2, 10, 20], segmentation: s }]);
+    expect(() => loadGroundTruth(seg([[1, 2, 10, 20]]), 'gt.json', 'segm')).toThrow('gt.json: annotations[0] (id 7, image_id 1) has a first polygon of 4 numbers ([1,2,10,20]); pycocotools refuses it (frPyObjects reads 4 numbers as a box and raises a TypeError)');
+    expect(() => loadGroundTruth(seg([[1, 2]]), 'gt.json', 'segm')).toThrow('pycocotools refuses it ("input type is not supported")');
+    // pycocotools: merge(frPyObjects([[1,2,10,20,5,30],[1,2,3,4]], 100, 100)) has area 88
+    const gt = loadGroundTruth(seg([[1, 2, 10, 20, 5, 30], [1, 2, 3, 4]]), 'gt.json', 'segm');
+    expect(gt.rle![0].counts.filter((_, j) => j % 2 === 1).reduce((a, b) => a + b, 0)).toBe(88);
+  });
+});

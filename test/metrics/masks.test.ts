@@ -230,6 +230,22 @@ describe('reading label images', () => {
     expect(Array.from(decodeLabelImage(file, 'p.png').data)).toEqual([2, 1]);
   });
 
+  it('reads palette indices whatever the palette holds: repeated colours, transparency, 4-bit packing', () => {
+    // 3x1, 8-bit: indices 0, 1, 2 into a palette whose entries are all the same colour, with a tRNS chunk
+    const ihdr = Buffer.alloc(13);
+    ihdr.writeUInt32BE(3, 0);
+    ihdr.writeUInt32BE(1, 4);
+    ihdr[8] = 8;
+    ihdr[9] = 3;
+    const same = Buffer.from([9, 9, 9, 9, 9, 9, 9, 9, 9]);
+    expect(Array.from(decodeLabelImage(handPng(ihdr, [['PLTE', same], ['tRNS', Buffer.from([0, 128, 255])]], Buffer.from([0, 0, 1, 2])), 'same.png').data)).toEqual([0, 1, 2]);
+    // 4x1, 4-bit: indices 5, 0, 15, 3 packed two per byte, into a 16-entry all-black palette
+    const ihdr4 = Buffer.from(ihdr);
+    ihdr4.writeUInt32BE(4, 0);
+    ihdr4[8] = 4;
+    expect(Array.from(decodeLabelImage(handPng(ihdr4, [['PLTE', Buffer.alloc(48)]], Buffer.from([0, 0x50, 0xf3])), 'four.png').data)).toEqual([5, 0, 15, 3]);
+  });
+
   it('keeps the label of a grey tRNS (transparent) value', () => {
     const ihdr = Buffer.alloc(13);
     ihdr.writeUInt32BE(3, 0);

@@ -1,7 +1,7 @@
 import { accumulate, type Accumulated } from './accumulate';
 import type { CocoDetections, CocoGroundTruth, Id, IouType } from './load';
 import { matchDetections, type MatchTable } from './match';
-import { defaultParams, STAT_NAMES, type CocoParams, type StatName } from './params';
+import { cocoParams, STAT_NAMES, type CocoParams, type StatName } from './params';
 import { summarize, summarizeStat } from './summarize';
 
 export interface CategoryStats {
@@ -30,10 +30,14 @@ export interface CocoEvaluation {
   readonly counts: { images: number; categories: number; groundTruth: number; detections: number };
 }
 
-/** evaluate() + accumulate() + summarize() of pycocotools COCOeval with default parameters. */
-export function evaluateCoco(gt: CocoGroundTruth, dt: CocoDetections, options: { iouType: IouType; useCats?: boolean }): CocoEvaluation {
-  const useCats = options.useCats ?? true;
-  const params = defaultParams(useCats);
+/**
+ * evaluate() + accumulate() + summarize() of pycocotools COCOeval. `params` are COCOeval's Params (built and
+ * checked by cocoParams or parseCocoParams; the defaults when left out); `useCats`, when given, overrides theirs.
+ */
+export function evaluateCoco(gt: CocoGroundTruth, dt: CocoDetections, options: { iouType: IouType; useCats?: boolean; params?: CocoParams }): CocoEvaluation {
+  const base = options.params ?? cocoParams();
+  const params = options.useCats === undefined || options.useCats === base.useCats ? base : { ...base, useCats: options.useCats };
+  const useCats = params.useCats;
   const table = matchDetections(gt, dt, options.iouType, params);
   const acc = accumulate(table);
   const stats = summarize(acc, params);
@@ -56,10 +60,14 @@ export function evaluateCoco(gt: CocoGroundTruth, dt: CocoDetections, options: {
   };
 }
 
-/** Mean precision over categories at each recall threshold (area all, maxDets 100), for one IoU index or all. */
+/**
+ * Mean precision over categories at each recall threshold (area "all", or the first range without one; the
+ * maxDets the AP50/AP75 stats read, maxDets[2]), for one IoU index or all.
+ */
 export function precisionRecallCurve(ev: CocoEvaluation, options: { iouIndex?: number; category?: number } = {}): { recall: number[]; precision: number[] } {
   const { precision, T, R, K, A, M } = ev.accumulated;
-  const m = ev.params.maxDets.indexOf(100);
+  const m = 2;
+  const area = Math.max(0, ev.params.areaRngLbl.indexOf('all'));
   const ts = options.iouIndex === undefined ? Array.from({ length: T }, (_, t) => t) : [options.iouIndex];
   const ks = options.category === undefined ? Array.from({ length: K }, (_, k) => k) : [options.category];
   const out: number[] = [];
@@ -68,7 +76,7 @@ export function precisionRecallCurve(ev: CocoEvaluation, options: { iouIndex?: n
     let n = 0;
     for (const t of ts)
       for (const k of ks) {
-        const v = precision[((t * R + r) * K + k) * A * M + 0 * M + m];
+        const v = precision[((t * R + r) * K + k) * A * M + area * M + m];
         if (v > -1) {
           sum += v;
           n++;

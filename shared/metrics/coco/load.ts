@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { StepError } from '../../core/errors';
-import { rleArea, rleFromBbox, rleFromCounts, rleFromPolygon, rleFromString, rleLength, rleMerge, rleToBboxInto, type Rle } from './rle';
+import { LazyRle, rleArea, rleFromCounts, rleFromPolygon, rleLength, rleMerge, rleToBboxInto, type Rle } from './rle';
 
 export type IouType = 'bbox' | 'segm';
 /** COCO ids are numbers; string ids are accepted when a whole file uses them consistently. */
@@ -99,25 +99,31 @@ function num(v: unknown): number | undefined {
 type Segmentation = unknown;
 
 /**
- * annToRLE: polygons are rasterised per part and merged; a first part of exactly 4 numbers makes pycocotools
- * read every part as a box (frPyObjects), so it is done here too. Uncompressed RLE keeps its own size.
+ * annToRLE: polygons are rasterised per part and merged. A first part of 4 numbers or fewer is refused: pycocotools'
+ * frPyObjects sends a 4-number first part to frBbox, which raises a TypeError for a list (it wants an ndarray), and
+ * anything shorter to "input type is not supported"; faster-coco-eval scores the 4-number case a third way. With
+ * no reference to agree with, any number mlship gave would be unverifiable, and the input is ambiguous anyway
+ * (a box [x, y, w, h], or a degenerate 2-point polygon). Later parts may be any even length, as frPoly takes them.
+ * Uncompressed RLE keeps its own size.
  */
 function segmentationToRle(seg: Segmentation, h: number, w: number, where: () => string, file: string): Rle {
   if (Array.isArray(seg)) {
     if (seg.length === 0) fail(file, `${where()} has an empty polygon list as segmentation.`, 'Give at least one polygon [x0, y0, x1, y1, ...] or an RLE.');
     if (!(h > 0 && w > 0)) fail(file, `${where()} has a polygon segmentation but its image has no height/width.`, 'Add "height" and "width" to the image entry in the ground truth.');
-    const asBoxes = Array.isArray(seg[0]) && seg[0].length === 4;
+    const first = seg[0] as unknown;
+    if (Array.isArray(first) && first.length <= 4) {
+      fail(
+        file,
+        `${where()} has a first polygon of ${first.length} numbers (${show(first)}); pycocotools refuses it (${first.length === 4 ? 'frPyObjects reads 4 numbers as a box and raises a TypeError' : '"input type is not supported"'}), so there is no reference score for it.`,
+        'Give polygons of at least 3 points (6 numbers); give a box as "bbox" (or as the 4-corner polygon [x, y, x, y+h, x+w, y+h, x+w, y]).',
+      );
+    }
     const parts: Rle[] = [];
     for (let p = 0; p < seg.length; p++) {
       const part = seg[p] as unknown;
       if (!Array.isArray(part) || part.some((v) => num(v) === undefined)) fail(file, `${where()} has polygon ${p} = ${show(part)}, which is not a list of finite numbers.`, 'Polygons are flat lists [x0, y0, x1, y1, ...].');
-      if (asBoxes) {
-        if (part.length !== 4) fail(file, `${where()} mixes a 4-number part (read as a box by pycocotools) with polygon ${p} of ${part.length} numbers.`, 'Give polygons of at least 3 points (6 numbers).');
-        parts.push(rleFromBbox(part as number[], h, w));
-      } else {
-        if (part.length % 2 !== 0 || part.length < 2) fail(file, `${where()} has polygon ${p} with ${part.length} numbers; a polygon needs x, y pairs.`, 'Polygons are flat lists [x0, y0, x1, y1, ...] of even length.');
-        parts.push(rleFromPolygon(part as number[], h, w));
-      }
+      if (part.length % 2 !== 0 || part.length < 2) fail(file, `${where()} has polygon ${p} with ${part.length} numbers; a polygon needs x, y pairs.`, 'Polygons are flat lists [x0, y0, x1, y1, ...] of even length.');
+      parts.push(rleFromPolygon(part as number[], h, w));
     }
     return rleMerge(parts);
   }
@@ -131,7 +137,7 @@ function segmentationToRle(seg: Segmentation, h: number, w: number, where: () =>
     let rle: Rle;
     if (typeof o.counts === 'string') {
       try {
-        rle = rleFromString(o.counts, rh, rw);
+        rle = new LazyRle(rh, rw, o.counts);
       } catch {
         fail(file, `${where()} has a truncated compressed RLE string.`, 'Encode masks with pycocotools.mask.encode and keep the whole "counts" string.');
       }

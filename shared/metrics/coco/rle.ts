@@ -13,6 +13,12 @@ export interface Rle {
 let decodeScratch = new Uint32Array(1024);
 
 export function rleFromString(s: string, h: number, w: number): Rle {
+  const m = decodeIntoScratch(s);
+  return { h, w, counts: decodeScratch.slice(0, m) };
+}
+
+/** Decodes into the shared scratch buffer (no allocation) and returns the number of runs. */
+function decodeIntoScratch(s: string): number {
   if (decodeScratch.length < s.length) decodeScratch = new Uint32Array(Math.max(s.length, decodeScratch.length * 2));
   const cnts = decodeScratch;
   let m = 0;
@@ -47,7 +53,47 @@ export function rleFromString(s: string, h: number, w: number): Rle {
     if (m > 2) x += cnts[m - 2];
     cnts[m++] = x >>> 0; // (uint) cast: wraps modulo 2^32
   }
-  return { h, w, counts: cnts.slice(0, m) };
+  return m;
+}
+
+/**
+ * A compressed-RLE mask whose runs are decoded only when an IoU needs them. Loading needs just the area, the
+ * tight box and the pixel total of each mask, which one decode into a reused buffer gives without keeping the
+ * runs; most detections of a crowded image never overlap a ground truth of their category, so their runs are
+ * never built (no allocation, nothing for the garbage collector).
+ */
+export class LazyRle implements Rle {
+  /** Foreground pixels (rleArea). */
+  readonly area: number;
+  /** Sum of all runs (must be h*w). */
+  readonly length: number;
+  /** Tight box x, y, w, h (rleToBbox). */
+  readonly box = new Float64Array(4);
+  private decoded?: Uint32Array;
+
+  /** Throws RangeError on a truncated string, as rleFromString does. */
+  constructor(
+    readonly h: number,
+    readonly w: number,
+    private readonly text: string,
+  ) {
+    const m = decodeIntoScratch(text);
+    const c = decodeScratch;
+    let length = 0;
+    let area = 0;
+    for (let j = 0; j < m; j++) {
+      length += c[j];
+      if (j & 1) area += c[j];
+    }
+    this.length = length;
+    this.area = area >>> 0;
+    bboxOfRuns(c, m, h, w, this.box, 0);
+  }
+
+  get counts(): Uint32Array {
+    if (!this.decoded) this.decoded = decodeScratch.slice(0, decodeIntoScratch(this.text));
+    return this.decoded;
+  }
 }
 
 /** Encodes counts as the COCO string (rleToString). */
@@ -74,6 +120,7 @@ export function rleFromCounts(counts: ArrayLike<number>, h: number, w: number): 
 
 /** Foreground pixel count (rleArea). */
 export function rleArea(r: Rle): number {
+  if (r instanceof LazyRle) return r.area;
   const c = r.counts;
   let a = 0;
   for (let j = 1; j < c.length; j += 2) a += c[j];
@@ -82,6 +129,7 @@ export function rleArea(r: Rle): number {
 
 /** Sum of all runs: must equal h*w for a well-formed mask. */
 export function rleLength(r: Rle): number {
+  if (r instanceof LazyRle) return r.length;
   let s = 0;
   for (let j = 0; j < r.counts.length; j++) s += r.counts[j];
   return s;
@@ -95,10 +143,16 @@ export function rleToBbox(r: Rle): [number, number, number, number] {
 }
 
 export function rleToBboxInto(r: Rle, bb: Float64Array, at: number): void {
-  const h = r.h;
-  const w = r.w;
-  const cnts = r.counts;
-  const m = Math.floor(cnts.length / 2) * 2;
+  if (r instanceof LazyRle) {
+    bb.set(r.box, at);
+    return;
+  }
+  bboxOfRuns(r.counts, r.counts.length, r.h, r.w, bb, at);
+}
+
+/** rleToBbox over the first `len` runs of `cnts`. */
+function bboxOfRuns(cnts: Uint32Array, len: number, h: number, w: number, bb: Float64Array, at: number): void {
+  const m = Math.floor(len / 2) * 2;
   let xs = w, ys = h, xe = 0, ye = 0, cc = 0;
   if (m === 0) {
     bb[at] = bb[at + 1] = bb[at + 2] = bb[at + 3] = 0;
@@ -214,6 +268,11 @@ export function bboxIou(d0: number, d1: number, d2: number, d3: number, g0: numb
   return i / u;
 }
 
+let polyScratch = new Int32Array(4096);
+let polyScratchV = new Int32Array(4096);
+let polyScratchX = new Int32Array(4096);
+let polyScratchY = new Int32Array(4096);
+
 /**
  * Rasterises one polygon [x0,y0,x1,y1,...] exactly as rleFrPoly: boundary traced at 5× resolution, then the
  * pixel columns it crosses are turned into run boundaries.
@@ -229,8 +288,11 @@ export function rleFromPolygon(xy: ArrayLike<number>, h: number, w: number): Rle
   y[k] = y[0];
   let m = 0;
   for (let j = 0; j < k; j++) m += Math.max(Math.abs(x[j] - x[j + 1]), Math.abs(y[j] - y[j + 1])) + 1;
-  const u = new Int32Array(m);
-  const v = new Int32Array(m);
+  // the traced boundary lives in reused buffers: polygons are rasterised by the thousand while loading
+  if (polyScratch.length < m) polyScratch = new Int32Array(Math.max(m, polyScratch.length * 2));
+  if (polyScratchV.length < m) polyScratchV = new Int32Array(polyScratch.length);
+  const u = polyScratch;
+  const v = polyScratchV;
   m = 0;
   for (let j = 0; j < k; j++) {
     let xs = x[j], xe = x[j + 1], ys = y[j], ye = y[j + 1];
@@ -260,8 +322,10 @@ export function rleFromPolygon(xy: ArrayLike<number>, h: number, w: number): Rle
   }
   // points where the boundary crosses a pixel column, downsampled back to pixel coordinates
   const kk = m;
-  const bx = new Int32Array(kk);
-  const by = new Int32Array(kk);
+  if (polyScratchX.length < kk) polyScratchX = new Int32Array(polyScratch.length);
+  if (polyScratchY.length < kk) polyScratchY = new Int32Array(polyScratch.length);
+  const bx = polyScratchX;
+  const by = polyScratchY;
   m = 0;
   for (let j = 1; j < kk; j++) {
     if (u[j] === u[j - 1]) continue;

@@ -1,13 +1,13 @@
 import type { Accumulated } from './accumulate';
 import { meanOfValid } from './numeric';
-import { STAT_NAMES, STAT_SPECS, thresholdIndices, type CocoParams, type StatName } from './params';
+import { STAT_NAMES, statSpecs, thresholdIndices, type CocoParams, type StatName } from './params';
 
 /**
  * One summarize() number: the mean of the selected precision (or recall) values above -1, in numpy's C order
  * (threshold, recall threshold, category), or -1 when none is left. `k` restricts it to one category.
  */
 export function summarizeStat(acc: Accumulated, p: CocoParams, name: StatName, k?: number): number {
-  const spec = STAT_SPECS[name];
+  const spec = statSpecs(p)[name];
   const a = p.areaRngLbl.indexOf(spec.area);
   const m = p.maxDets.indexOf(spec.maxDets);
   if (a < 0 || m < 0) return -1;

@@ -10,7 +10,11 @@ export interface MaskEvalOptions {
   readonly binary?: boolean;
   /** Score label 0 too. Default false. */
   readonly includeBackground?: boolean;
-  /** Labels to score; default every label present in a ground truth or prediction. */
+  /**
+   * Labels to score; default every label present in a ground truth or prediction. A listed label absent from
+   * every image is scored under the empty rule (MONAI scores every one-hot channel); a present label that is not
+   * listed is an error.
+   */
   readonly classes?: readonly number[];
   readonly emptyRule?: EmptyRule;
 }
@@ -61,6 +65,7 @@ export function evaluateCounts(names: readonly string[], counts: readonly LabelC
   const rule = options.emptyRule ?? 'skip';
   const includeBackground = options.includeBackground ?? false;
   const classes = options.classes ? [...options.classes] : options.binary ? (includeBackground ? [0, 1] : [1]) : presentLabels(counts, includeBackground);
+  if (options.classes) checkListed(names, counts, classes, includeBackground);
   const table = buildCountTable(names, counts, classes);
   const I = names.length;
   const C = classes.length;
@@ -113,6 +118,18 @@ export function evaluateCounts(names: readonly string[], counts: readonly LabelC
     diceMatrix,
     iouMatrix,
   };
+}
+
+/** A label present in a mask but missing from the given classes would silently drop out of the score: refuse it. */
+function checkListed(names: readonly string[], counts: readonly LabelCounts[], classes: readonly number[], includeBackground: boolean): void {
+  const listed = new Set(classes);
+  counts.forEach((c, i) => {
+    for (let l = includeBackground ? 0 : 1; l < c.size; l++) {
+      if ((c.truth[l] > 0 || c.predicted[l] > 0) && !listed.has(l)) {
+        throw new StepError(`Mask "${names[i]}" (ground truth or prediction) holds label ${l}, which the classes to score (${classes.join(', ')}) do not list.`, { hint: `Add label ${l} to the classes, or check that the masks hold class indices.` });
+      }
+    }
+  });
 }
 
 /** Scores label images held in memory (raw arrays). */

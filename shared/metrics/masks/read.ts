@@ -1,5 +1,6 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import { PNG } from 'pngjs';
 import * as UTIF from 'utif2';
 import { StepError } from '../../core/errors';
@@ -35,7 +36,7 @@ function decodePng(buf: Buffer, file: string): LabelImage {
   // pngjs returns its parse metadata too; at run time `palette` holds the RGBA entries.
   let png: { width: number; height: number; data: unknown; colorType?: number; depth?: number; palette?: number[][]; transColor?: number[] };
   try {
-    png = PNG.sync.read(buf, { skipRescale: true }) as unknown as typeof png;
+    png = PNG.sync.read(isPalettePng(buf) ? indexPalette(buf) : buf, { skipRescale: true }) as unknown as typeof png;
   } catch (error) {
     throw new StepError(`Mask ${file} is not a readable PNG: ${(error as Error).message}.`, { file });
   }
@@ -44,18 +45,9 @@ function decodePng(buf: Buffer, file: string): LabelImage {
   const rgba = png.data as unknown as Uint8Array | Uint16Array;
   const colorType = png.colorType ?? 0;
   if (colorType === 3) {
-    // pngjs expands palette images to RGBA; map each colour back to its palette index.
-    const palette = png.palette ?? [];
-    const index = new Map<number, number>();
-    palette.forEach((c, i) => {
-      const key = ((c[0] << 24) | (c[1] << 16) | (c[2] << 8) | c[3]) >>> 0;
-      if (!index.has(key)) index.set(key, i);
-    });
-    if (index.size !== palette.length) {
-      throw new StepError(`Mask ${file} is a palette PNG with repeated colours, so its class indices cannot be recovered.`, { file, hint: 'Save the mask as 8-bit greyscale with the class index as the grey value.' });
-    }
+    // decoded through indexPalette(): red holds the palette index
     const out = new Uint8Array(n);
-    for (let i = 0, p = 0; i < n; i++, p += 4) out[i] = index.get(((rgba[p] << 24) | (rgba[p + 1] << 16) | (rgba[p + 2] << 8) | rgba[p + 3]) >>> 0)!;
+    for (let i = 0, p = 0; i < n; i++, p += 4) out[i] = rgba[p];
     return { width, height, data: out };
   }
   if (colorType === 2 || colorType === 6) {
@@ -74,6 +66,43 @@ function decodePng(buf: Buffer, file: string): LabelImage {
   const trans = colorType === 0 ? png.transColor?.[0] : undefined;
   if (trans !== undefined) for (let i = 0, p = 3; i < n; i++, p += 4) if (rgba[p] === 0) out[i] = trans;
   return { width, height, data: out };
+}
+
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/** Colour type 3 in the IHDR chunk, which the PNG format requires to come first. */
+function isPalettePng(buf: Buffer): boolean {
+  return buf.length > 25 && buf.subarray(0, 8).equals(PNG_SIGNATURE) && buf.toString('latin1', 12, 16) === 'IHDR' && buf[25] === 3;
+}
+
+/**
+ * A copy of a palette PNG whose palette is replaced by entry i = (i, 0, 0) and whose tRNS chunk is dropped, so
+ * that the decoder's RGBA output carries each pixel's palette index in red. The label is the index, whatever
+ * colours the palette holds (repeated colours, unused entries, transparency).
+ */
+function indexPalette(buf: Buffer): Buffer {
+  const parts: Buffer[] = [buf.subarray(0, 8)];
+  let at = 8;
+  while (at + 12 <= buf.length) {
+    const len = buf.readUInt32BE(at);
+    const type = buf.toString('latin1', at + 4, at + 8);
+    const end = at + 12 + len;
+    if (end > buf.length) break; // truncated: let the decoder report it
+    if (type === 'PLTE') {
+      const entries = Math.floor(len / 3);
+      const data = Buffer.alloc(entries * 3);
+      for (let i = 0; i < entries; i++) data[i * 3] = i;
+      const head = Buffer.alloc(8);
+      head.writeUInt32BE(data.length, 0);
+      head.write('PLTE', 4, 'latin1');
+      const crc = Buffer.alloc(4);
+      crc.writeUInt32BE(zlib.crc32(Buffer.concat([head.subarray(4), data])) >>> 0, 0);
+      parts.push(head, data, crc);
+    } else if (type !== 'tRNS') parts.push(buf.subarray(at, end));
+    at = end;
+  }
+  if (at < buf.length) parts.push(buf.subarray(at));
+  return Buffer.concat(parts);
 }
 
 function decodeTiff(buf: Buffer, file: string): LabelImage {

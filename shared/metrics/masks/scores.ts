@@ -65,32 +65,7 @@ export function scoreMatrix(table: CountTable, metric: MaskMetric, rule: EmptyRu
   return out;
 }
 
-/**
- * Macro average: per class, the (weighted) mean over images where it is scored; then the mean over classes that
- * have any. `weights[i]` counts image i that many times (bootstrap); null = 1 each. NaN when nothing is scored.
- */
-export function macroAverage(matrix: Float64Array, images: number, classes: number, weights: ArrayLike<number> | null, perClass?: Float64Array): number {
-  let total = 0;
-  let nClasses = 0;
-  for (let c = 0; c < classes; c++) {
-    let sum = 0;
-    let wsum = 0;
-    for (let i = 0; i < images; i++) {
-      const v = matrix[i * classes + c];
-      if (v !== v) continue; // NaN: left out
-      const w = weights ? weights[i] : 1;
-      sum += w * v;
-      wsum += w;
-    }
-    const mean = wsum > 0 ? sum / wsum : NaN;
-    if (perClass) perClass[c] = mean;
-    if (wsum > 0) {
-      total += mean;
-      nClasses++;
-    }
-  }
-  return nClasses ? total / nClasses : NaN;
-}
+export { macroAverage } from '../resample-kernel';
 
 /** Pooled score of summed counts (micro average) for a class, or over all classes with c = -1. */
 export function microScore(table: CountTable, metric: MaskMetric, rule: EmptyRule, c: number): number {

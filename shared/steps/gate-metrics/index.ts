@@ -1,10 +1,12 @@
+import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { InputError, StepError } from '../../core/errors';
 import { sha256File } from '../../core/sha256';
 import { defineStep } from '../../core/step';
-import { pairedBootstrap, type BootstrapResult } from '../../metrics/bootstrap';
+import { pairedBootstrapParallel, type BootstrapResult } from '../../metrics/bootstrap';
 import { loadGroundTruth, readJsonFile, type CocoGroundTruth } from '../../metrics/coco/load';
-import { STAT_NAMES, type StatName } from '../../metrics/coco/params';
+import { CocoParamsError, describeParams, parseCocoParams, STAT_NAMES, statSpecs, type CocoParams, type StatName } from '../../metrics/coco/params';
+import { parseClassList, type ClassEntry } from '../../metrics/masks/classes';
 import { countMaskFiles, pairMaskFolders } from '../../metrics/masks/evaluate';
 import { EMPTY_RULES } from '../../metrics/masks/scores';
 import { parseStoredMetrics } from './production-metrics';
@@ -28,6 +30,10 @@ export const gateMetricsStep = defineStep({
     productionPredictions: { type: 'path', description: 'Production model output on the same test set, same format. Needed for the bootstrap (margin).' },
     productionMetrics: { type: 'path', description: "Production model's stored metrics (this step's report, or `mlship eval --json` output), used when its predictions are not given." },
     iouType: { type: 'enum', options: ['bbox', 'segm'], default: 'bbox', description: 'Detection: evaluate boxes (bbox) or instance masks (segm).' },
+    maxDets: { type: 'string', default: '1,10,100', description: 'Detection: COCOeval params.maxDets, at least three limits per image (sorted). AR1/AR10/AR100 and AP50..APl read the first three; AP reads 100, as pycocotools does, so it is -1 without a 100.' },
+    iouThrs: { type: 'string', default: '0.5:0.95:0.05', description: 'Detection: COCOeval params.iouThrs, start:stop:step (np.linspace, as pycocotools builds the default) or a list such as 0.5,0.75.' },
+    areaRng: { type: 'string', default: 'all=0:1e10,small=0:1024,medium=1024:9216,large=9216:1e10', description: 'Detection: COCOeval params.areaRng with its labels, label=low:high in square pixels. APs/APm/APl and ARs/ARm/ARl read the labels small, medium, large; the others read all.' },
+    useCats: { type: 'boolean', default: true, description: 'Detection: COCOeval params.useCats; false matches detections to ground truth of any category (no per-class values).' },
     metric: { type: 'enum', options: METRICS, description: 'Headline metric: AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl (detection; default AP) or dice, iou (segmentation; default dice).' },
     minMetric: { type: 'number', min: 0, max: 1, description: 'Floor: the candidate headline metric must be at least this (0..1).' },
     maxDrop: { type: 'number', min: 0, max: 1, description: 'Largest allowed drop of the headline metric from production to candidate (0.02 = 2 points).' },
@@ -35,8 +41,11 @@ export const gateMetricsStep = defineStep({
     margin: { type: 'number', min: 0, max: 1, description: 'Non-inferiority margin: fail when the lower bound of the bootstrap interval of (candidate − production) is below −margin.' },
     bootstrapResamples: { type: 'number', integer: true, min: 0, max: 100000, default: 1000, description: 'Paired bootstrap resamples of the test images (0 = no interval).' },
     confidence: { type: 'number', min: 0.5, max: 0.9999, default: 0.95, description: 'Two-sided level of the bootstrap interval.' },
-    seed: { type: 'number', integer: true, min: 0, max: 4294967295, default: 1, description: 'Seed of the bootstrap generator (xoshiro128**); the same seed gives the same interval.' },
+    seed: { type: 'number', integer: true, min: 0, max: 4294967295, default: 1, description: 'Seed of the bootstrap generator (xoshiro128**); the same seed gives the same interval, whatever the thread count.' },
+    threads: { type: 'number', integer: true, min: 0, max: 256, default: 0, description: 'Worker threads for the bootstrap resamples; 0 = one per CPU core when the run is large (about half a second of work or more), 1 = no workers. The interval is the same either way.' },
     emptyRule: { type: 'enum', options: EMPTY_RULES, default: 'skip', description: 'Segmentation: score of a class absent from an image\'s ground truth: skip (both empty → left out), one, zero, skip-empty-truth.' },
+    classes: { type: 'list', description: 'Segmentation: the labels to score, one per line, "value: name" or "name" (value = line position), as validate-data reads them. A listed label absent from every image is scored under the empty rule, as MONAI does. Default: every label in a ground truth or prediction.' },
+    classesFile: { type: 'path', description: 'Segmentation: a labels file giving the classes (one "name" or "value: name" per line; line position = value, as in the package labels.txt).' },
     binary: { type: 'boolean', default: false, description: 'Segmentation: any non-zero pixel is foreground (one class).' },
     includeBackground: { type: 'boolean', default: false, description: 'Segmentation: also score label 0.' },
     model: { type: 'path', description: 'The candidate model file (ONNX) the candidate predictions came from; its sha256 goes into the report, so a device package can prove it ships the model that passed.' },
@@ -72,14 +81,21 @@ export const gateMetricsStep = defineStep({
 
     let candidate: ModelScores;
     let production: ModelScores | undefined;
+    let params: CocoParams | undefined;
     if (task === 'detection') {
       const iouType = inputs.iouType;
+      const p = cocoParamsFromInputs(inputs, L);
+      params = p;
+      const specAt = statSpecs(p)[metric as StatName];
+      if (specAt.maxDets === 100 && !p.maxDets.includes(100)) {
+        throw new InputError(`Input "${L('metric')}" is ${metric}, which pycocotools' summarize() reads at maxDets=100, but "${L('maxDets')}" is ${p.maxDets.join(',')}: it would be -1.`, { hint: `Add 100 to "${L('maxDets')}" (e.g. 1,10,100,300), or gate on AP50, AP75 or AR100, which read maxDets[2] = ${p.maxDets[2]}.` });
+      }
       const gt: CocoGroundTruth = await ctx.group('Load ground truth', async () => loadGroundTruth(readJsonFile(inputs.groundTruth, 'Ground-truth'), inputs.groundTruth, iouType));
       ctx.log.info(`Ground truth: ${gt.imgIds.length} images, ${gt.n} annotations, ${gt.catIds.length} categories (${iouType}).`);
-      candidate = await ctx.group('Evaluate candidate', async () => scoreDetections(gt, inputs.candidatePredictions, readJsonFile(inputs.candidatePredictions, 'Candidate predictions'), iouType, metric as StatName));
+      candidate = await ctx.group('Evaluate candidate', async () => scoreDetections(gt, inputs.candidatePredictions, readJsonFile(inputs.candidatePredictions, 'Candidate predictions'), iouType, metric as StatName, p));
       if (inputs.productionPredictions) {
         const file = inputs.productionPredictions;
-        production = await ctx.group('Evaluate production', async () => scoreDetections(gt, file, readJsonFile(file, 'Production predictions'), iouType, metric as StatName));
+        production = await ctx.group('Evaluate production', async () => scoreDetections(gt, file, readJsonFile(file, 'Production predictions'), iouType, metric as StatName, p));
       }
     } else {
       const opts = { binary: inputs.binary, includeBackground: inputs.includeBackground, emptyRule: inputs.emptyRule };
@@ -88,10 +104,12 @@ export const gateMetricsStep = defineStep({
       const progress = (label: string) => (done: number, total: number) => ctx.progress({ label, done, total, unit: 'items' });
       const candCounts = await ctx.group('Score candidate masks', () => countMaskFiles(candPairs, inputs.binary, progress('candidate masks')));
       const prodCounts = prodPairs ? await ctx.group('Score production masks', () => countMaskFiles(prodPairs, inputs.binary, progress('production masks'))) : undefined;
-      const classes = sharedClasses(prodCounts ? [candCounts, prodCounts] : [candCounts], inputs.includeBackground);
+      const declared = await declaredClasses(inputs.classes, inputs.classesFile, L);
+      const classes = declared ? declared.map((c) => c.index).filter((c) => inputs.includeBackground || c !== 0) : sharedClasses(prodCounts ? [candCounts, prodCounts] : [candCounts], inputs.includeBackground);
+      const classNames = new Map(declared?.map((c) => [c.index, c.name]));
       const names = candPairs.map((p) => p.name);
-      candidate = scoreMasks(names, candCounts, metric as 'dice' | 'iou', { ...opts, classes });
-      if (prodCounts) production = scoreMasks(names, prodCounts, metric as 'dice' | 'iou', { ...opts, classes });
+      candidate = scoreMasks(names, candCounts, metric as 'dice' | 'iou', { ...opts, classes, classNames });
+      if (prodCounts) production = scoreMasks(names, prodCounts, metric as 'dice' | 'iou', { ...opts, classes, classNames });
     }
     if (candidate.value < 0) throw new StepError(`The candidate's ${metric} is undefined: the ground truth ${inputs.groundTruth} has nothing to score for it.`, { hint: 'Check the test set has annotations in the area range/classes the metric uses.' });
 
@@ -116,8 +134,8 @@ export const gateMetricsStep = defineStep({
 
     let bootstrap: BootstrapResult | undefined;
     if (production && inputs.bootstrapResamples > 0) {
-      bootstrap = await ctx.group('Paired bootstrap', async () => pairedBootstrap(candidate.images!, candidate.weighted!, production!.weighted!, { resamples: inputs.bootstrapResamples, confidence: inputs.confidence, seed: inputs.seed }));
-      ctx.log.info(`Bootstrap: ${metric} difference ${fmt(bootstrap.difference)}, ${Math.round(inputs.confidence * 1000) / 10}% interval [${fmt(bootstrap.lower)}, ${fmt(bootstrap.upper)}] over ${bootstrap.resamples} resamples (seed ${inputs.seed}).`);
+      bootstrap = await ctx.group('Paired bootstrap', async () => pairedBootstrapParallel(candidate.images!, candidate.weighted!, production!.weighted!, { resamples: inputs.bootstrapResamples, confidence: inputs.confidence, seed: inputs.seed, threads: inputs.threads }));
+      ctx.log.info(`Bootstrap: ${metric} difference ${fmt(bootstrap.difference)}, ${Math.round(inputs.confidence * 1000) / 10}% interval [${fmt(bootstrap.lower)}, ${fmt(bootstrap.upper)}] over ${bootstrap.resamples} resamples (seed ${inputs.seed}, ${bootstrap.threads} thread${bootstrap.threads === 1 ? '' : 's'}).`);
       if (bootstrap.dropped > 0) ctx.log.warning(`${bootstrap.dropped} resamples had no defined ${metric} and were left out.`);
     }
 
@@ -145,6 +163,7 @@ export const gateMetricsStep = defineStep({
       dataFingerprint: inputs.dataFingerprint ?? null,
       metric,
       iouType: task === 'detection' ? inputs.iouType : undefined,
+      params: params ? describeParams(params) : undefined,
       candidate: { source: inputs.candidatePredictions, metric, value: candidate.value, perClass: candidate.perClass, testSet: candidate.testSet, details: candidate.details },
       production: productionValue === undefined ? null : { source: productionSource, metric, value: productionValue, perClass: productionClasses, details: production?.details },
       difference: productionValue === undefined ? null : candidate.value - productionValue,
@@ -174,4 +193,32 @@ export const gateMetricsStep = defineStep({
     return outputs;
   },
 });
+
+
+/** COCOeval parameters from the step's inputs; an impossible set names the input and its value. */
+function cocoParamsFromInputs(inputs: { maxDets: string; iouThrs: string; areaRng: string; useCats: boolean }, L: (k: string) => string): CocoParams {
+  try {
+    return parseCocoParams({ maxDets: inputs.maxDets, iouThrs: inputs.iouThrs, areaRng: inputs.areaRng, useCats: inputs.useCats });
+  } catch (error) {
+    if (!(error instanceof CocoParamsError)) throw error;
+    throw new InputError(`Input "${L(error.param)}" has value "${inputs[error.param]}": ${error.message}`, { hint: error.hint });
+  }
+}
+
+/** The classes the user declared (input list, or a labels file), or undefined to score the labels present. */
+async function declaredClasses(list: readonly string[], file: string | undefined, L: (k: string) => string): Promise<ClassEntry[] | undefined> {
+  if (list.length && file) throw new InputError(`Inputs "${L('classes')}" and "${L('classesFile')}" are both given.`, { hint: 'Give the classes one way.' });
+  let entries: ClassEntry[] | undefined;
+  if (list.length) entries = parseClassList({ lines: list }, `input "${L('classes')}"`);
+  else if (file) {
+    let text: string;
+    try {
+      text = await fs.readFile(file, 'utf8');
+    } catch (error) {
+      throw new StepError(`The labels file ${file} (input "${L('classesFile')}") cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)}).`, { file, hint: 'Check the path; relative paths are resolved against the workspace.' });
+    }
+    entries = parseClassList({ file, text }, `input "${L('classesFile')}"`);
+  }
+  return entries?.slice().sort((a, b) => a.index - b.index);
+}
 

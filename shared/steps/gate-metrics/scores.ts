@@ -1,7 +1,7 @@
 import { cocoStatMetric, maskMetric, type WeightedMetric } from '../../metrics/bootstrap';
 import { evaluateCoco, precisionRecallCurve } from '../../metrics/coco/evaluate';
 import { loadDetections, type CocoGroundTruth, type IouType } from '../../metrics/coco/load';
-import { STAT_NAMES, type StatName } from '../../metrics/coco/params';
+import { STAT_NAMES, type CocoParams, type StatName } from '../../metrics/coco/params';
 import { summarizeStat } from '../../metrics/coco/summarize';
 import { evaluateCounts, type MaskEvalOptions } from '../../metrics/masks/evaluate';
 import type { LabelCounts } from '../../metrics/masks/overlap';
@@ -33,20 +33,22 @@ export interface ModelScores {
 
 const orNull = (v: number) => (v < 0 || Number.isNaN(v) ? null : v);
 
-export function scoreDetections(gt: CocoGroundTruth, predictions: string, json: unknown, iouType: IouType, metric: StatName): ModelScores {
+export function scoreDetections(gt: CocoGroundTruth, predictions: string, json: unknown, iouType: IouType, metric: StatName, params?: CocoParams): ModelScores {
   const dt = loadDetections(json, predictions, gt, iouType);
-  const ev = evaluateCoco(gt, dt, { iouType });
+  const ev = evaluateCoco(gt, dt, { iouType, params });
   const acc = ev.accumulated;
   const t50 = ev.params.iouThrs.indexOf(0.5);
   const all = precisionRecallCurve(ev);
-  const at50 = precisionRecallCurve(ev, { iouIndex: t50 });
+  // the chart shows IoU .50 and the whole range; without a .50 threshold there is no chart (per-class bars instead)
+  const at50 = t50 >= 0 ? precisionRecallCurve(ev, { iouIndex: t50 }) : undefined;
   return {
     metric,
     value: ev.stats[STAT_NAMES.indexOf(metric)],
-    perClass: gt.catIds.map((id, k) => ({ id, name: gt.catNames[k], value: orNull(summarizeStat(acc, ev.params, metric, k)) })),
+    // with useCats off there is one pooled "category": no per-class values
+    perClass: ev.useCats ? gt.catIds.map((id, k) => ({ id, name: gt.catNames[k], value: orNull(summarizeStat(acc, ev.params, metric, k)) })) : [],
     testSet: testSetId(gt.imgIds),
     details: Object.fromEntries(STAT_NAMES.map((n, i) => [n, ev.stats[i]])),
-    curves: { recall: all.recall, precision50: at50.precision, precision: all.precision },
+    curves: at50 && { recall: all.recall, precision50: at50.precision, precision: all.precision },
     weighted: cocoStatMetric(ev.table, metric),
     images: gt.imgIds.length,
   };
@@ -62,13 +64,13 @@ export function sharedClasses(countSets: readonly (readonly LabelCounts[])[], in
   return [...seen].sort((a, b) => a - b);
 }
 
-export function scoreMasks(names: readonly string[], counts: readonly LabelCounts[], metric: 'dice' | 'iou', options: MaskEvalOptions & { emptyRule: EmptyRule; classes: readonly number[] }): ModelScores {
+export function scoreMasks(names: readonly string[], counts: readonly LabelCounts[], metric: 'dice' | 'iou', options: MaskEvalOptions & { emptyRule: EmptyRule; classes: readonly number[]; classNames?: ReadonlyMap<number, string> }): ModelScores {
   const ev = evaluateCounts(names, counts, options);
   const value = metric === 'dice' ? ev.dice : ev.iou;
   return {
     metric,
     value: value ?? -1,
-    perClass: ev.perClass.map((c) => ({ id: c.label, name: `class ${c.label}`, value: metric === 'dice' ? c.dice : c.iou })),
+    perClass: ev.perClass.map((c) => ({ id: c.label, name: options.classNames?.get(c.label) ?? `class ${c.label}`, value: metric === 'dice' ? c.dice : c.iou })),
     testSet: testSetId(names),
     details: { dice: ev.dice, iou: ev.iou, microDice: ev.microDice, microIou: ev.microIou, meanDice: ev.meanDice, meanIou: ev.meanIou },
     weighted: maskMetric(ev.table, metric, options.emptyRule),
