@@ -112,7 +112,13 @@ function renderValue(value: string): string {
       parsed = undefined;
     }
   }
-  return parsed !== undefined && typeof parsed === 'object' && parsed !== null ? valueTable(parsed, 0) : escapeHtml(shorten(value));
+  if (parsed !== undefined && typeof parsed === 'object' && parsed !== null) {
+    const n = Array.isArray(parsed) ? `${parsed.length} entries` : `${Object.keys(parsed).length} fields`;
+    return `<details><summary>${n}</summary>${valueTable(parsed, 0)}</details>`;
+  }
+  // Outputs carry full float precision for machines; people read five significant digits.
+  if (/^-?\d+\.\d{6,}$/.test(value)) return escapeHtml(String(Number(Number(value).toPrecision(5))));
+  return escapeHtml(shorten(value));
 }
 
 function scalar(v: unknown): string {
@@ -122,7 +128,8 @@ function scalar(v: unknown): string {
 
 function valueTable(v: unknown, depth: number): string {
   if (v === null || typeof v !== 'object') return scalar(v);
-  if (depth >= 2) return `<code>${escapeHtml(shorten(JSON.stringify(v)))}</code>`;
+  if (depth >= 1 && !Array.isArray(v)) return escapeHtml(shorten(Object.entries(v as Record<string, unknown>).map(([k, x]) => `${k}: ${typeof x === 'object' && x !== null ? '…' : typeof x === 'number' ? scalar(x) : String(x)}`).join(', ')));
+  if (depth >= 1) return escapeHtml(`${(v as unknown[]).length} values`);
   const rows = Array.isArray(v) ? v : [v];
   const objects = rows.every((r) => r !== null && typeof r === 'object' && !Array.isArray(r));
   if (Array.isArray(v) && objects && rows.length > 0) {

@@ -7,6 +7,7 @@ import { loadGroundTruth, readJsonFile, type CocoGroundTruth } from '../../metri
 import { STAT_NAMES, type StatName } from '../../metrics/coco/params';
 import { countMaskFiles, pairMaskFolders } from '../../metrics/masks/evaluate';
 import { EMPTY_RULES } from '../../metrics/masks/scores';
+import { type Gallery, galleryParts, imageScore, writeSegmentationGallery } from '../../report/gallery';
 import { parseStoredMetrics } from './production-metrics';
 import { writeReport, writeSummary } from './report';
 import { applyRules, fmt } from './rules';
@@ -42,6 +43,8 @@ export const gateMetricsStep = defineStep({
     model: { type: 'path', description: 'The candidate model file (ONNX) the candidate predictions came from; its sha256 goes into the report, so a device package can prove it ships the model that passed.' },
     dataFingerprint: { type: 'string', description: 'Fingerprint of the data the candidate was trained and tested on (validate-data), recorded in the report.' },
     reportFile: { type: 'path', default: 'gate-metrics-report.json', description: 'Where to write the JSON report.' },
+    testImages: { type: 'path', description: 'Segmentation: folder of the test images (same names as the masks); with it the step writes a gallery of ground truth / candidate / production overlays, worst regressions first, next to the report.' },
+    galleryMax: { type: 'number', integer: true, min: 1, max: 200, default: 12, description: 'Most images in the gallery.' },
     failOnGate: { type: 'boolean', default: true, description: 'Fail the step when a rule fails; false only reports (output passed=false).' },
   },
   outputs: {
@@ -52,6 +55,7 @@ export const gateMetricsStep = defineStep({
     ciLower: { description: 'Lower bound of the bootstrap interval of the difference.' },
     ciUpper: { description: 'Upper bound of the bootstrap interval of the difference.' },
     report: { description: 'Path of the JSON report.' },
+    gallery: { description: 'Folder of the prediction gallery (PNG overlays and gallery.json), when test-images is given.' },
   },
   async run(inputs, ctx) {
     const task = inputs.task;
@@ -70,8 +74,10 @@ export const gateMetricsStep = defineStep({
     if (inputs.productionPredictions !== undefined && inputs.productionMetrics !== undefined) ctx.log.warning(`Both "${L('productionPredictions')}" and "${L('productionMetrics')}" are given; the predictions are used.`);
     if ([inputs.minMetric, inputs.maxDrop, inputs.maxClassDrop, inputs.margin].every((v) => v === undefined)) ctx.log.warning('No gate rule is set (min-metric, max-drop, max-class-drop, margin): the step only reports.');
 
+    if (inputs.testImages !== undefined && task !== 'segmentation') ctx.log.warning(`Input "${L('testImages')}" draws mask overlays; it is ignored for task ${task}.`);
     let candidate: ModelScores;
     let production: ModelScores | undefined;
+    let gallery: { dir: string; value: Gallery } | undefined;
     if (task === 'detection') {
       const iouType = inputs.iouType;
       const gt: CocoGroundTruth = await ctx.group('Load ground truth', async () => loadGroundTruth(readJsonFile(inputs.groundTruth, 'Ground-truth'), inputs.groundTruth, iouType));
@@ -92,6 +98,18 @@ export const gateMetricsStep = defineStep({
       const names = candPairs.map((p) => p.name);
       candidate = scoreMasks(names, candCounts, metric as 'dice' | 'iou', { ...opts, classes });
       if (prodCounts) production = scoreMasks(names, prodCounts, metric as 'dice' | 'iou', { ...opts, classes });
+      if (inputs.testImages) {
+        const m = metric as 'dice' | 'iou';
+        const scores = names.map((name, i) => ({ name, candidate: imageScore(candCounts[i], m, inputs.includeBackground), production: prodCounts ? imageScore(prodCounts[i], m, inputs.includeBackground) : null }));
+        const dir = inputs.reportFile.replace(/\.json$/i, '') + '-gallery';
+        const byName = (pairs: { name: string; truth: string; prediction: string }[], key: 'truth' | 'prediction') => new Map(pairs.map((p) => [p.name, p[key]]));
+        const images = inputs.testImages;
+        const value = await ctx.group('Prediction gallery', () =>
+          writeSegmentationGallery({ dir, imagesDir: images, groundTruth: byName(candPairs, 'truth'), candidate: byName(candPairs, 'prediction'), production: prodPairs && byName(prodPairs, 'prediction'), scores, metric, max: inputs.galleryMax }),
+        );
+        ctx.log.info(`Gallery: ${value.items.length} of ${value.total} images in ${path.relative(ctx.workspace, dir) || dir}`);
+        gallery = { dir, value };
+      }
     }
     if (candidate.value < 0) throw new StepError(`The candidate's ${metric} is undefined: the ground truth ${inputs.groundTruth} has nothing to score for it.`, { hint: 'Check the test set has annotations in the area range/classes the metric uses.' });
 
@@ -156,6 +174,10 @@ export const gateMetricsStep = defineStep({
     };
     await writeReport(reportPath, report);
     writeSummary(ctx.summary, { metric, candidate, production, productionValue, outcome, bootstrap, task });
+    if (gallery) {
+      const parts = galleryParts(gallery.value, gallery.dir, path.relative(ctx.workspace, gallery.dir) || gallery.dir);
+      ctx.summary.rich(parts.html, parts.markdown);
+    }
     ctx.log.info(`Report: ${path.relative(ctx.workspace, reportPath) || reportPath}`);
 
     const outputs = {
@@ -166,6 +188,7 @@ export const gateMetricsStep = defineStep({
       ciLower: bootstrap?.lower,
       ciUpper: bootstrap?.upper,
       report: reportPath,
+      gallery: gallery?.dir,
     };
     if (!outcome.passed && inputs.failOnGate) {
       const failures = outcome.results.filter((r) => !r.passed).map((r) => r.failure);
