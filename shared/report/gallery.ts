@@ -107,7 +107,7 @@ export async function writeSegmentationGallery(options: {
   fs.mkdirSync(options.dir, { recursive: true });
   const items: GalleryItem[] = [];
   for (const [k, s] of chosen.entries()) {
-    const stem = s.name.replace(/\.[^.]+$/, '');
+    const stem = s.name; // mask names are paired without their extension
     const imageFile = findImage(options.imagesDir, stem);
     if (!imageFile) {
       throw new StepError(`The gallery needs the test image of "${s.name}", but ${options.imagesDir} has no ${stem} with any of ${GALLERY_IMAGE_EXTENSIONS.join(', ')}.`, {

@@ -60,8 +60,8 @@ describe('demo and its release report', () => {
       }
       expect(azure).not.toContain('```mermaid');
     }
-    // validate-data class counts, gate-metrics Dice per class, benchmark-model latency.
-    expect(mermaid).toBe(3);
+    // validate-data class counts, the loss curves of both trainings, gate-metrics Dice per class, benchmark-model latency.
+    expect(mermaid).toBe(5);
     const gateGithub = fs.readFileSync(path.join(logs, 'gate-metrics.summary.github.md'), 'utf8');
     expect(gateGithub).toContain('### Prediction gallery: 8 of 8 test images, worst regressions first');
 
@@ -74,7 +74,7 @@ describe('demo and its release report', () => {
       expect(await overflowing(page)).toEqual([]);
       // Every chart has both axis labels and a title.
       const charts = await page.evaluate(`[...document.querySelectorAll('svg.chart')].map((s) => ({ kind: s.dataset.chart, title: !!s.querySelector('.chart-title')?.textContent, x: !!s.querySelector('.x-label')?.textContent, y: !!s.querySelector('.y-label')?.textContent }))`);
-      expect(charts).toEqual(['bar', 'bar', 'latency'].map((kind) => ({ kind, title: true, x: true, y: true })));
+      expect(charts).toEqual(['bar', 'line', 'line', 'bar', 'latency'].map((kind) => ({ kind, title: true, x: true, y: true })));
       // The gallery: 8 images, each with three panels (ground truth, candidate, production), decoded by the browser.
       const gallery = await page.evaluate(`[...document.querySelectorAll('img.gallery-image')].map((i) => ({ loaded: i.complete && i.naturalWidth > 0, w: i.naturalWidth, h: i.naturalHeight }))`);
       expect(gallery).toHaveLength(8);
