@@ -93,6 +93,8 @@ export async function writeSegmentationGallery(options: {
   groundTruth: ReadonlyMap<string, string>;
   candidate: ReadonlyMap<string, string>;
   production?: ReadonlyMap<string, string>;
+  /** What the candidate's panel is called (benchmark-model: the device's predictions). */
+  candidateName?: string;
   scores: readonly { name: string; candidate: number; production: number | null }[];
   metric: string;
   max: number;
@@ -101,7 +103,7 @@ export async function writeSegmentationGallery(options: {
   const chosen = worstFirst(options.scores).slice(0, options.max);
   const panels = [
     { name: 'ground truth', color: PALETTE.groundTruth },
-    { name: 'candidate', color: PALETTE.candidate },
+    { name: options.candidateName ?? 'candidate', color: PALETTE.candidate },
     ...(options.production ? [{ name: 'production', color: PALETTE.production }] : []),
   ];
   fs.mkdirSync(options.dir, { recursive: true });
@@ -149,6 +151,7 @@ const signed = (v: number | null) => (v === null ? '—' : `${v >= 0 ? '+' : '�
  */
 export function galleryParts(gallery: Gallery, dir: string, shownDir: string): { html: string; markdown: string } {
   const title = `Prediction gallery: ${gallery.items.length} of ${gallery.total} test images, worst ${gallery.items.some((i) => i.production !== null) ? 'regressions' : 'scores'} first`;
+  const candidate = gallery.panels[1]?.name ?? 'candidate';
   const legend = gallery.panels.map((p) => `<span class="legend-swatch" style="background:${p.color}"></span>${escapeHtml(p.name)}`).join('');
   const figures = gallery.items
     .map((i) => {
@@ -164,9 +167,9 @@ export function galleryParts(gallery: Gallery, dir: string, shownDir: string): {
     '',
     `Overlays (${gallery.panels.map((p) => p.name).join(' | ')}) are PNG files in \`${shownDir}\`; upload that folder as an artifact to look at them.`,
     '',
-    `| image | candidate ${gallery.metric} | production ${gallery.metric} | Δ | file |`,
-    '| --- | --- | --- | --- | --- |',
-    ...rows,
+    ...(gallery.panels.length > 2
+      ? [`| image | ${candidate} ${gallery.metric} | production ${gallery.metric} | Δ | file |`, '| --- | --- | --- | --- | --- |', ...rows]
+      : [`| image | ${candidate} ${gallery.metric} | file |`, '| --- | --- | --- |', ...gallery.items.map((i) => `| ${i.name.replace(/\|/g, '\\|')} | ${f4(i.candidate)} | \`${i.file}\` |`)]),
     '',
   ].join('\n');
   return { html, markdown };

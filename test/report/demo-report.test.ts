@@ -64,6 +64,9 @@ describe('demo and its release report', () => {
     expect(mermaid).toBe(5);
     const gateGithub = fs.readFileSync(path.join(logs, 'gate-metrics.summary.github.md'), 'utf8');
     expect(gateGithub).toContain('### Prediction gallery: 8 of 8 test images, worst regressions first');
+    const benchGithub = fs.readFileSync(path.join(logs, 'benchmark-model.summary.github.md'), 'utf8');
+    expect(benchGithub).toContain('### Prediction gallery: 8 of 8 test images, worst scores first');
+    expect(benchGithub).toContain('| image | device dice | file |');
 
     const browser = await launchChromium();
     try {
@@ -75,10 +78,12 @@ describe('demo and its release report', () => {
       // Every chart has both axis labels and a title.
       const charts = await page.evaluate(`[...document.querySelectorAll('svg.chart')].map((s) => ({ kind: s.dataset.chart, title: !!s.querySelector('.chart-title')?.textContent, x: !!s.querySelector('.x-label')?.textContent, y: !!s.querySelector('.y-label')?.textContent }))`);
       expect(charts).toEqual(['bar', 'line', 'line', 'bar', 'latency'].map((kind) => ({ kind, title: true, x: true, y: true })));
-      // The gallery: 8 images, each with three panels (ground truth, candidate, production), decoded by the browser.
-      const gallery = await page.evaluate(`[...document.querySelectorAll('img.gallery-image')].map((i) => ({ loaded: i.complete && i.naturalWidth > 0, w: i.naturalWidth, h: i.naturalHeight }))`);
-      expect(gallery).toHaveLength(8);
-      for (const g of gallery as { loaded: boolean; w: number; h: number }[]) expect(g).toEqual({ loaded: true, w: 3 * 192 + 2 * 8, h: 192 }); // 96 px tiles and 4 px gaps, enlarged twice
+      // The galleries, decoded by the browser: gate-metrics shows the 8 test images with three panels (ground truth,
+      // candidate, production), benchmark-model the same 8 with two (ground truth, device); 96 px tiles and 4 px
+      // gaps, enlarged twice.
+      const gallery = (await page.evaluate(`[...document.querySelectorAll('img.gallery-image')].map((i) => ({ step: i.closest('section').querySelector('.meta').textContent.split(' ')[0], loaded: i.complete && i.naturalWidth > 0, w: i.naturalWidth, h: i.naturalHeight }))`)) as { step: string }[];
+      expect(gallery.filter((g) => g.step === 'gate-metrics')).toEqual(Array.from({ length: 8 }, () => ({ step: 'gate-metrics', loaded: true, w: 3 * 192 + 2 * 8, h: 192 })));
+      expect(gallery.filter((g) => g.step === 'benchmark-model')).toEqual(Array.from({ length: 8 }, () => ({ step: 'benchmark-model', loaded: true, w: 2 * 192 + 8, h: 192 })));
       await page.locator('section', { hasText: 'Prediction gallery' }).first().screenshot({ path: path.join(out, 'gate-metrics-section.png') });
       await page.locator('section', { hasText: 'Latency regression gate' }).first().screenshot({ path: path.join(out, 'benchmark-model-section.png') });
       expect(await page.locator('header dl.provenance dt').allTextContents()).toEqual(['commit', 'data fingerprint', 'candidate model (1.1.0)', 'production model (1.0.0)', 'package']);
