@@ -174,3 +174,123 @@ export function galleryParts(gallery: Gallery, dir: string, shownDir: string): {
   ].join('\n');
   return { html, markdown };
 }
+
+/** A box in image pixels, COCO layout [x, y, width, height]. */
+export interface GalleryBox {
+  bbox: readonly [number, number, number, number] | readonly number[];
+  category: number | string;
+  score?: number;
+}
+
+/** Detections below this score are neither drawn nor counted in the per-image score. */
+export const GALLERY_SCORE_THRESHOLD = 0.5;
+const MAX_BOXES = 100;
+const DETECTION_PANEL_SIDE = 320;
+
+function iou(a: readonly number[], b: readonly number[]): number {
+  const x0 = Math.max(a[0], b[0]);
+  const y0 = Math.max(a[1], b[1]);
+  const x1 = Math.min(a[0] + a[2], b[0] + b[2]);
+  const y1 = Math.min(a[1] + a[3], b[1] + b[3]);
+  const inter = Math.max(0, x1 - x0) * Math.max(0, y1 - y0);
+  const union = a[2] * a[3] + b[2] * b[3] - inter;
+  return union > 0 ? inter / union : 0;
+}
+
+/**
+ * Per-image F1 at IoU ≥ 0.5 of the detections scoring at least 0.5, matched greedily by score within a category
+ * (what a person checks by eye); 1 when the image has neither ground truth nor such detections.
+ */
+export function detectionImageScore(truth: readonly GalleryBox[], detections: readonly GalleryBox[]): number {
+  const dets = detections.filter((d) => (d.score ?? 1) >= GALLERY_SCORE_THRESHOLD).sort((a, b) => (b.score ?? 1) - (a.score ?? 1));
+  const used = new Set<number>();
+  let tp = 0;
+  for (const d of dets) {
+    let best = -1;
+    let bestIou = 0.5;
+    truth.forEach((t, i) => {
+      if (used.has(i) || t.category !== d.category) return;
+      const v = iou(t.bbox, d.bbox);
+      if (v >= bestIou) [best, bestIou] = [i, v];
+    });
+    if (best >= 0) {
+      used.add(best);
+      tp++;
+    }
+  }
+  const denominator = dets.length + truth.length;
+  return denominator === 0 ? 1 : (2 * tp) / denominator;
+}
+
+function boxesSvg(width: number, height: number, scale: number, boxes: readonly GalleryBox[], color: string, names: ReadonlyMap<number | string, string>): string {
+  const parts = boxes.slice(0, MAX_BOXES).map((b) => {
+    const [x, y, w, h] = b.bbox.map((v) => v * scale);
+    const label = `${names.get(b.category) ?? String(b.category)}${b.score !== undefined ? ` ${b.score.toFixed(2)}` : ''}`;
+    const ty = y > 14 ? y - 3 : y + 12;
+    // Labels stay inside the panel: a box at the right edge gets its label moved left.
+    const lw = label.length * 6.2 + 4;
+    const lx = Math.max(0, Math.min(x, width - lw));
+    return `<rect x="${r2(x)}" y="${r2(y)}" width="${r2(w)}" height="${r2(h)}" fill="none" stroke="${color}" stroke-width="2"/><rect x="${r2(lx)}" y="${r2(ty - 11)}" width="${r2(lw)}" height="13" fill="#000000" fill-opacity="0.55"/><text x="${r2(lx + 2)}" y="${r2(ty)}" font-family="sans-serif" font-size="11" fill="${color}">${escapeHtml(label)}</text>`;
+  });
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${parts.join('')}</svg>`;
+}
+
+const r2 = (v: number) => (Math.round(v * 10) / 10).toString();
+
+/**
+ * The detection gallery: each image with ground-truth boxes, candidate boxes and production boxes (score ≥ 0.5,
+ * labelled with class and score) in three panels, worst per-image F1 regression first.
+ */
+export async function writeDetectionGallery(options: {
+  dir: string;
+  imagesDir: string;
+  images: readonly { id: number | string; file: string }[];
+  categories: ReadonlyMap<number | string, string>;
+  groundTruth: ReadonlyMap<number | string, GalleryBox[]>;
+  candidate: ReadonlyMap<number | string, GalleryBox[]>;
+  production?: ReadonlyMap<number | string, GalleryBox[]>;
+  max: number;
+}): Promise<Gallery> {
+  const sharp = loadSharp();
+  const none: GalleryBox[] = [];
+  const scored = options.images.map((im) => ({
+    name: im.file,
+    id: im.id,
+    candidate: detectionImageScore(options.groundTruth.get(im.id) ?? none, options.candidate.get(im.id) ?? none),
+    production: options.production ? detectionImageScore(options.groundTruth.get(im.id) ?? none, options.production.get(im.id) ?? none) : null,
+  }));
+  const panels = [
+    { name: 'ground truth', color: PALETTE.groundTruth, boxes: options.groundTruth },
+    { name: 'candidate', color: PALETTE.candidate, boxes: options.candidate },
+    ...(options.production ? [{ name: 'production', color: PALETTE.production, boxes: options.production }] : []),
+  ];
+  fs.mkdirSync(options.dir, { recursive: true });
+  const items: GalleryItem[] = [];
+  for (const [k, s] of worstFirst(scored).slice(0, options.max).entries()) {
+    const imageFile = path.join(options.imagesDir, s.name);
+    if (!fs.existsSync(imageFile)) {
+      throw new StepError(`The gallery needs image ${s.name} (id ${s.id}) of the ground truth, but it is not in ${options.imagesDir}.`, { file: options.imagesDir, hint: 'Point the test-images input at the folder that holds the images[].file_name of the ground truth.' });
+    }
+    const meta = await sharp(imageFile).metadata();
+    const scale = DETECTION_PANEL_SIDE / Math.max(meta.width ?? 1, meta.height ?? 1);
+    const pw = Math.max(1, Math.round((meta.width ?? 1) * scale));
+    const ph = Math.max(1, Math.round((meta.height ?? 1) * scale));
+    const tiles = await Promise.all(
+      panels.map((p) => {
+        const boxes = (p.boxes.get(s.id) ?? none).filter((b) => (b.score ?? 1) >= GALLERY_SCORE_THRESHOLD).sort((a, b) => (b.score ?? 1) - (a.score ?? 1));
+        return sharp(imageFile).resize(pw, ph, { fit: 'fill' }).removeAlpha().composite([{ input: Buffer.from(boxesSvg(pw, ph, scale, boxes, p.color, options.categories)) }]).png().toBuffer();
+      }),
+    );
+    const gap = GAP * 2;
+    const png = await sharp({ create: { width: pw * panels.length + gap * (panels.length - 1), height: ph, channels: 3, background: '#ffffff' } })
+      .composite(tiles.map((input, i) => ({ input, left: i * (pw + gap), top: 0 })))
+      .png({ compressionLevel: 9 })
+      .toBuffer();
+    const file = `${String(k + 1).padStart(2, '0')}-${s.name.replace(/\.[^.]+$/, '').replace(/[^A-Za-z0-9._-]/g, '_')}.png`;
+    await writeFileAtomic(path.join(options.dir, file), png);
+    items.push({ name: s.name, file, candidate: s.candidate, production: s.production, delta: s.production === null ? null : s.candidate - s.production });
+  }
+  const gallery: Gallery = { format: 'mlship-gallery/1', metric: 'F1@.5', panels: panels.map(({ name, color }) => ({ name, color })), total: scored.length, items };
+  await writeFileAtomic(path.join(options.dir, 'gallery.json'), JSON.stringify(gallery, null, 2) + '\n');
+  return gallery;
+}

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PNG } from 'pngjs';
+import sharp from 'sharp';
 import { runStep } from '../../shared/core/runtime';
 import { MemoryHost } from '../../shared/hosts/memory-host';
 import { evaluateCocoFiles } from '../../shared/metrics';
@@ -151,6 +152,34 @@ describe('gate-metrics, detection', () => {
     expect(drop.host.failure).toContain('Input "max-drop" compares with production, but neither "production-predictions" nor "production-metrics" is given.');
     const metric = await run({ groundTruth: GT, candidatePredictions: DT, metric: 'dice' });
     expect(metric.host.failure).toContain('Input "metric" is "dice", which is not a detection metric.');
+  });
+
+  it('writes a gallery of boxes with labels and scores, worst F1 regression first', async () => {
+    const gt = JSON.parse(fs.readFileSync(GT, 'utf8')) as { images: { id: number; width: number; height: number; file_name: string }[]; annotations: { image_id: number; bbox: number[]; iscrowd?: number }[] };
+    const images = path.join(ws, 'images');
+    fs.mkdirSync(images);
+    for (const im of gt.images) await sharp({ create: { width: im.width, height: im.height, channels: 3, background: '#303030' } }).jpeg().toFile(path.join(images, im.file_name));
+    const { host } = await run({ groundTruth: GT, candidatePredictions: weaker(), productionPredictions: DT, testImages: images, galleryMax: 3, bootstrapResamples: 0, reportFile: 'gate.json' });
+    expect(host.failure).toBeUndefined();
+    const dir = path.join(ws, 'gate-gallery');
+    const gallery = JSON.parse(fs.readFileSync(path.join(dir, 'gallery.json'), 'utf8'));
+    expect(gallery).toMatchObject({ metric: 'F1@.5', total: 60, panels: [{ name: 'ground truth' }, { name: 'candidate' }, { name: 'production' }] });
+    expect(gallery.items).toHaveLength(3);
+    const deltas = gallery.items.map((i: { delta: number }) => i.delta);
+    expect(deltas).toEqual([...deltas].sort((a, b) => a - b));
+    expect(deltas[0]).toBeLessThan(0);
+    // 501×396 images shown 320 wide: three panels with 8 px gaps; the first ground-truth box's left edge is green.
+    const first = gt.images.find((im) => im.file_name === gallery.items[0].name)!;
+    const png = await sharp(path.join(dir, gallery.items[0].file)).raw().toBuffer({ resolveWithObject: true });
+    const scale = 320 / Math.max(first.width, first.height);
+    expect([png.info.width, png.info.height]).toEqual([3 * 320 + 2 * 8, Math.round(first.height * scale)]);
+    const box = gt.annotations.find((a) => a.image_id === first.id && !a.iscrowd)!.bbox;
+    const at = (x: number, y: number) => [...png.data.subarray((y * png.info.width + x) * png.info.channels, (y * png.info.width + x) * png.info.channels + 3)];
+    const [r, g, b] = at(Math.round(box[0] * scale), Math.round((box[1] + box[3] / 2) * scale));
+    expect(g).toBeGreaterThan(r + 60);
+    expect(g).toBeGreaterThan(b + 60);
+    expect(host.summary).toContain('### Prediction gallery: 3 of 60 test images, worst regressions first');
+    expect(host.summary).toContain('| image | candidate F1@.5 | production F1@.5 | Δ | file |');
   });
 
   it('names the file and entry of bad predictions', async () => {

@@ -7,7 +7,7 @@ import { loadGroundTruth, readJsonFile, type CocoGroundTruth } from '../../metri
 import { STAT_NAMES, type StatName } from '../../metrics/coco/params';
 import { countMaskFiles, pairMaskFolders } from '../../metrics/masks/evaluate';
 import { EMPTY_RULES } from '../../metrics/masks/scores';
-import { type Gallery, galleryParts, imageScore, writeSegmentationGallery } from '../../report/gallery';
+import { type Gallery, type GalleryBox, galleryParts, imageScore, writeDetectionGallery, writeSegmentationGallery } from '../../report/gallery';
 import { parseStoredMetrics } from './production-metrics';
 import { writeReport, writeSummary } from './report';
 import { applyRules, fmt } from './rules';
@@ -43,7 +43,7 @@ export const gateMetricsStep = defineStep({
     model: { type: 'path', description: 'The candidate model file (ONNX) the candidate predictions came from; its sha256 goes into the report, so a device package can prove it ships the model that passed.' },
     dataFingerprint: { type: 'string', description: 'Fingerprint of the data the candidate was trained and tested on (validate-data), recorded in the report.' },
     reportFile: { type: 'path', default: 'gate-metrics-report.json', description: 'Where to write the JSON report.' },
-    testImages: { type: 'path', description: 'Segmentation: folder of the test images (same names as the masks); with it the step writes a gallery of ground truth / candidate / production overlays, worst regressions first, next to the report.' },
+    testImages: { type: 'path', description: 'Folder of the test images (segmentation: same names as the masks; detection: the ground truth\'s images[].file_name); with it the step writes a gallery of ground truth / candidate / production overlays, worst regressions first, next to the report.' },
     galleryMax: { type: 'number', integer: true, min: 1, max: 200, default: 12, description: 'Most images in the gallery.' },
     failOnGate: { type: 'boolean', default: true, description: 'Fail the step when a rule fails; false only reports (output passed=false).' },
   },
@@ -74,18 +74,48 @@ export const gateMetricsStep = defineStep({
     if (inputs.productionPredictions !== undefined && inputs.productionMetrics !== undefined) ctx.log.warning(`Both "${L('productionPredictions')}" and "${L('productionMetrics')}" are given; the predictions are used.`);
     if ([inputs.minMetric, inputs.maxDrop, inputs.maxClassDrop, inputs.margin].every((v) => v === undefined)) ctx.log.warning('No gate rule is set (min-metric, max-drop, max-class-drop, margin): the step only reports.');
 
-    if (inputs.testImages !== undefined && task !== 'segmentation') ctx.log.warning(`Input "${L('testImages')}" draws mask overlays; it is ignored for task ${task}.`);
     let candidate: ModelScores;
     let production: ModelScores | undefined;
     let gallery: { dir: string; value: Gallery } | undefined;
     if (task === 'detection') {
       const iouType = inputs.iouType;
-      const gt: CocoGroundTruth = await ctx.group('Load ground truth', async () => loadGroundTruth(readJsonFile(inputs.groundTruth, 'Ground-truth'), inputs.groundTruth, iouType));
+      const gtJson = readJsonFile(inputs.groundTruth, 'Ground-truth');
+      const gt: CocoGroundTruth = await ctx.group('Load ground truth', async () => loadGroundTruth(gtJson, inputs.groundTruth, iouType));
       ctx.log.info(`Ground truth: ${gt.imgIds.length} images, ${gt.n} annotations, ${gt.catIds.length} categories (${iouType}).`);
-      candidate = await ctx.group('Evaluate candidate', async () => scoreDetections(gt, inputs.candidatePredictions, readJsonFile(inputs.candidatePredictions, 'Candidate predictions'), iouType, metric as StatName));
+      const candJson = readJsonFile(inputs.candidatePredictions, 'Candidate predictions');
+      candidate = await ctx.group('Evaluate candidate', async () => scoreDetections(gt, inputs.candidatePredictions, candJson, iouType, metric as StatName));
+      let prodJson: unknown;
       if (inputs.productionPredictions) {
         const file = inputs.productionPredictions;
-        production = await ctx.group('Evaluate production', async () => scoreDetections(gt, file, readJsonFile(file, 'Production predictions'), iouType, metric as StatName));
+        prodJson = readJsonFile(file, 'Production predictions');
+        production = await ctx.group('Evaluate production', async () => scoreDetections(gt, file, prodJson, iouType, metric as StatName));
+      }
+      if (inputs.testImages) {
+        // The JSON files are valid here: loadGroundTruth and scoreDetections checked every field they read.
+        const raw = gtJson as { images: { id: number | string; file_name?: string }[]; annotations: (GalleryBox & { image_id: number | string; category_id: number | string; iscrowd?: number })[]; categories: { id: number | string; name?: string }[] };
+        const byImage = (list: readonly { image_id: number | string; category_id: number | string; bbox: readonly number[]; score?: number; iscrowd?: number }[]) => {
+          const m = new Map<number | string, GalleryBox[]>();
+          for (const d of list) if (!d.iscrowd) m.set(d.image_id, [...(m.get(d.image_id) ?? []), { bbox: d.bbox, category: d.category_id, score: d.score }]);
+          return m;
+        };
+        const missing = raw.images.find((im) => !im.file_name);
+        if (missing) throw new StepError(`${inputs.groundTruth}: image ${missing.id} has no file_name, so the gallery cannot find it in "${L('testImages')}".`, { file: inputs.groundTruth, hint: 'Give every images[] entry its file_name, or drop test-images.' });
+        const dir = inputs.reportFile.replace(/\.json$/i, '') + '-gallery';
+        const images = inputs.testImages;
+        const value = await ctx.group('Prediction gallery', () =>
+          writeDetectionGallery({
+            dir,
+            imagesDir: images,
+            images: raw.images.map((im) => ({ id: im.id, file: im.file_name! })),
+            categories: new Map(raw.categories.map((c) => [c.id, c.name ?? String(c.id)])),
+            groundTruth: byImage(raw.annotations),
+            candidate: byImage(candJson as never),
+            production: prodJson === undefined ? undefined : byImage(prodJson as never),
+            max: inputs.galleryMax,
+          }),
+        );
+        ctx.log.info(`Gallery: ${value.items.length} of ${value.total} images in ${path.relative(ctx.workspace, dir) || dir}`);
+        gallery = { dir, value };
       }
     } else {
       const opts = { binary: inputs.binary, includeBackground: inputs.includeBackground, emptyRule: inputs.emptyRule };
