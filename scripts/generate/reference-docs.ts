@@ -44,7 +44,7 @@ export function referenceDoc(step: AnyStep): string {
     '```yaml',
     `- uses: mlship/mlship/actions/${step.name}@v1`,
     `  id: ${camelCase(step.name)}`,
-    ...(required.length ? ['  with:', ...required.map(([k]) => `    ${kebabCase(k)}: ...`)] : []),
+    ...(required.length ? ['  with:', ...required.map(([k, s]) => `    ${kebabCase(k)}: ${placeholder(k, s, 'github')}`)] : []),
     '```',
     '',
     'Azure DevOps:',
@@ -52,7 +52,7 @@ export function referenceDoc(step: AnyStep): string {
     '```yaml',
     `- task: ${task}`,
     `  name: ${camelCase(step.name)}`,
-    ...(required.length ? ['  inputs:', ...required.map(([k]) => `    ${k}: ...`)] : []),
+    ...(required.length ? ['  inputs:', ...required.map(([k, s]) => `    ${k}: ${placeholder(k, s, 'azure')}`)] : []),
     '```',
     '',
     'CLI:',
@@ -63,4 +63,11 @@ export function referenceDoc(step: AnyStep): string {
     '',
   ];
   return lines.join('\n');
+}
+
+/** A value the snippet can be copied with: secrets read from the platform's secret store, an enum's first option. */
+function placeholder(key: string, spec: InputSpec, platform: 'github' | 'azure'): string {
+  if (spec.type === 'secret') return platform === 'github' ? `\${{ secrets.${kebabCase(key).replace(/-/g, '_').toUpperCase()} }}` : `$(${key})`;
+  if (spec.type === 'enum' && spec.options?.length) return String(spec.options[0]);
+  return '...';
 }

@@ -78,14 +78,21 @@ export interface SegmentationAccuracy {
   microDice: number | null;
   microIou: number | null;
   perClass: MaskClassResult[];
+  /** Per test image (file name without extension): the mask the device predicted and the image's pixel counts. */
+  perImage?: { name: string; mask: string; truth: string; counts: LabelCounts }[];
 }
 
-export async function segmentationAccuracy(o: Common & { masksDir: string; outputName: string; mode: SegmentationMode; threshold: number; classes?: number }): Promise<SegmentationAccuracy> {
+/**
+ * `predictionsDir`: where to write each image's predicted labels as an 8-bit PNG (labels above 255 are drawn as 255),
+ * for the prediction gallery.
+ */
+export async function segmentationAccuracy(o: Common & { masksDir: string; outputName: string; mode: SegmentationMode; threshold: number; classes?: number; predictionsDir?: string }): Promise<SegmentationAccuracy> {
   const sharp = loadSharp();
   const images = listImages(o.imagesDir, 'test-images');
   const masks = listImages(o.masksDir, 'test-masks');
   const names: string[] = [];
   const counts: LabelCounts[] = [];
+  const perImage: NonNullable<SegmentationAccuracy['perImage']> = [];
   let binary = false;
   for (const image of images) {
     const { out, geometry } = await predict(o, image, sharp);
@@ -99,7 +106,15 @@ export async function segmentationAccuracy(o: Common & { masksDir: string; outpu
     if (truth.width !== geometry.sourceWidth || truth.height !== geometry.sourceHeight) {
       throw new StepError(`Mask ${maskFile} is ${truth.width}x${truth.height}, but its image is ${geometry.sourceWidth}x${geometry.sourceHeight}.`, { hint: 'Each mask must have the size of its image.', file: maskFile });
     }
-    const c = countLabels(truth.data, projectPrediction(pred, geometry).data, binary);
+    const projected = projectPrediction(pred, geometry);
+    const c = countLabels(truth.data, projected.data, binary);
+    if (o.predictionsDir) {
+      const stem = path.basename(image).replace(/\.[^.]+$/, '');
+      const file = path.join(o.predictionsDir, `${stem}.png`);
+      const bytes = Uint8Array.from(projected.data, (v) => Math.min(255, v));
+      await sharp(Buffer.from(bytes), { raw: { width: projected.width, height: projected.height, channels: 1 } }).png().toFile(file);
+      perImage.push({ name: stem, mask: file, truth: maskFile, counts: c });
+    }
     if (!binary) {
       for (let label = classes; label < c.size; label++) {
         if (c.truth[label] > 0) throw new StepError(`Mask ${maskFile} has label ${label}, but the model predicts ${classes} classes (0..${classes - 1}).`, { hint: 'Masks hold class indices; check the mask files and the model output.', file: maskFile });
@@ -109,7 +124,7 @@ export async function segmentationAccuracy(o: Common & { masksDir: string; outpu
     counts.push(c);
   }
   const ev = evaluateCounts(names, counts, { binary });
-  return { kind: 'segmentation', images: images.length, output: o.outputName, mode: o.mode, classes: [...ev.classes], dice: ev.dice, iou: ev.iou, microDice: ev.microDice, microIou: ev.microIou, perClass: ev.perClass };
+  return { kind: 'segmentation', images: images.length, output: o.outputName, mode: o.mode, classes: [...ev.classes], dice: ev.dice, iou: ev.iou, microDice: ev.microDice, microIou: ev.microIou, perClass: ev.perClass, ...(o.predictionsDir ? { perImage } : {}) };
 }
 
 export interface DetectionAccuracy {

@@ -1,3 +1,4 @@
+import type { Summary, SummaryFlavor } from './summary';
 /**
  * Everything platform-specific a step may touch. GitHub Actions, Azure DevOps, the local CLI and the
  * in-memory test host each implement it; step logic only ever sees a `StepContext` built over it.
@@ -55,8 +56,14 @@ export interface Host {
   error(message: string, annotation?: Annotation): void;
   startGroup(title: string): void;
   endGroup(): void;
-  /** Appends markdown to the job summary. */
-  appendSummary(markdown: string): void | Promise<void>;
+  /**
+   * Appends markdown to the job summary, rendered for `summaryFlavor` (GitHub: Mermaid charts; Azure DevOps:
+   * tables; the local and memory hosts: GitHub's unless told otherwise). `summary` is the builder it came from,
+   * for hosts that keep other renderings too.
+   */
+  appendSummary(markdown: string, summary?: Summary): void | Promise<void>;
+  /** How this host's summaries are read; the runtime derives it from `platform` when absent. */
+  readonly summaryFlavor?: SummaryFlavor;
   progress(report: ProgressReport): void;
   /** The step failed; hosts print it and set the exit status their runner expects. */
   setFailed(message: string): void;

@@ -3,7 +3,7 @@ import { describeStepError, InputError, isStepError } from './errors';
 import type { Host } from './host';
 import { parseInputs } from './inputs';
 import type { AnyStep } from './step';
-import { Summary } from './summary';
+import { Summary, type SummaryFlavor } from './summary';
 
 interface Written {
   outputs: Record<string, string>;
@@ -31,8 +31,12 @@ export async function runStep(step: AnyStep, host: Host, signal: AbortSignal = c
     host.setFailed(message);
     return { ok: false, usage: error instanceof InputError, message, ...written };
   } finally {
-    if (!summary.isEmpty) await host.appendSummary(summary.toMarkdown());
+    if (!summary.isEmpty) await host.appendSummary(summary.toMarkdown(summaryFlavorOf(host)), summary);
   }
+}
+
+export function summaryFlavorOf(host: Host): SummaryFlavor {
+  return host.summaryFlavor ?? (host.platform === 'azure' ? 'azure-devops' : 'github');
 }
 
 function writeOutputs(step: AnyStep, host: Host, result: Record<string, unknown>): Written {

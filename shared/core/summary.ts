@@ -1,8 +1,22 @@
-/** Platform-neutral builder for a markdown job summary (GitHub step summary, Azure uploadsummary). */
+/** Platform-neutral builder for a job summary (GitHub step summary, Azure uploadsummary, the HTML release report). */
+import { type Chart, chartMermaid, chartSvg, chartTable } from '../report/charts';
+import { escapeHtml } from './html';
+
+export { escapeHtml } from './html';
+
 export type Cell = string | number | boolean | null | undefined;
 
+/**
+ * Where a summary is read, which decides how charts are drawn: GitHub renders Mermaid fences in job summaries but
+ * strips `data:` images and inline SVG; Azure DevOps build summaries document neither, so charts become tables;
+ * the HTML release report draws inline SVG.
+ */
+export type SummaryFlavor = 'github' | 'azure-devops' | 'html';
+
+type Part = string | { chart: Chart } | { html: string; markdown: string };
+
 export class Summary {
-  private readonly parts: string[] = [];
+  private readonly parts: Part[] = [];
 
   heading(text: string, level: 1 | 2 | 3 | 4 = 2): this {
     this.parts.push(`${'#'.repeat(level)} ${text}\n`);
@@ -21,9 +35,13 @@ export class Summary {
 
   /** A markdown table; numbers are printed as given, so format them before. */
   table(header: readonly string[], rows: readonly (readonly Cell[])[]): this {
-    const line = (cells: readonly Cell[]) => `| ${cells.map(formatCell).join(' | ')} |`;
-    this.parts.push([line(header), `| ${header.map(() => '---').join(' | ')} |`, ...rows.map(line)].join('\n') + '\n');
+    this.parts.push(markdownTable(header, rows));
     return this;
+  }
+
+  /** Two-column table of labelled values (instead of a table with an empty header row). */
+  fields(rows: readonly (readonly [string, Cell])[], header: readonly [string, string] = ['field', 'value']): this {
+    return this.table(header, rows.filter(([, v]) => v !== undefined && v !== null && v !== ''));
   }
 
   code(text: string, language = ''): this {
@@ -37,13 +55,15 @@ export class Summary {
     return this;
   }
 
-  /**
-   * An image embedded as a data URI, so the summary needs no artifact store or external host
-   * (private repositories and offline labs render it too).
-   */
-  image(alt: string, content: { svg: string } | { png: Buffer }): this {
-    const uri = 'svg' in content ? `data:image/svg+xml;base64,${Buffer.from(content.svg).toString('base64')}` : `data:image/png;base64,${content.png.toString('base64')}`;
-    this.parts.push(`<img alt="${escapeHtml(alt)}" src="${uri}">\n`);
+  /** A chart, drawn for the flavor the summary is rendered in (see `SummaryFlavor`). */
+  chart(chart: Chart): this {
+    this.parts.push({ chart });
+    return this;
+  }
+
+  /** Content that differs by flavor: `html` in the HTML report (e.g. an embedded image gallery), `markdown` elsewhere. */
+  rich(html: string, markdown: string): this {
+    this.parts.push({ html, markdown });
     return this;
   }
 
@@ -56,9 +76,23 @@ export class Summary {
     return this.parts.length === 0;
   }
 
-  toMarkdown(): string {
-    return this.parts.join('\n');
+  toMarkdown(flavor: SummaryFlavor = 'github'): string {
+    return this.parts
+      .map((p) => {
+        if (typeof p === 'string') return p;
+        if ('chart' in p) {
+          if (flavor === 'html') return `<figure class="chart">${chartSvg(p.chart)}</figure>\n`;
+          return flavor === 'github' ? chartMermaid(p.chart) : chartTable(p.chart);
+        }
+        return flavor === 'html' ? `${p.html.replace(/\n\s*\n/g, '\n')}\n` : p.markdown;
+      })
+      .join('\n');
   }
+}
+
+export function markdownTable(header: readonly string[], rows: readonly (readonly Cell[])[]): string {
+  const line = (cells: readonly Cell[]) => `| ${cells.map(formatCell).join(' | ')} |`;
+  return [line(header), `| ${header.map(() => '---').join(' | ')} |`, ...rows.map(line)].join('\n') + '\n';
 }
 
 function formatCell(cell: Cell): string {
@@ -66,6 +100,15 @@ function formatCell(cell: Cell): string {
   return String(cell).replace(/\|/g, '\\|').replace(/\r?\n/g, '<br>');
 }
 
-export function escapeHtml(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+/** A byte count in the unit that keeps it readable: 812 B, 19.4 KiB, 3.2 MiB, 1.05 GiB. */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)} ${units[u]}`;
 }

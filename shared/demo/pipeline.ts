@@ -1,6 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runDeviceAgent } from '../agent';
+import { sha256File } from '../core/sha256';
 import { Summary } from '../core/summary';
 import { generateSigningKeyPair } from '../package';
 import { createRegistry } from '../registry';
@@ -145,6 +147,7 @@ export async function runDemo(options: DemoOptions): Promise<{ reportPath: strin
     model: candidateModel,
     dataFingerprint: fingerprint,
     reportFile: path.join(dir, 'reports', 'gate.json'),
+    testImages: path.join(data, 'test', 'images'),
   });
 
   const benchmark = await runner.run(benchmarkModelStep, {
@@ -206,9 +209,26 @@ export async function runDemo(options: DemoOptions): Promise<{ reportPath: strin
     title: `Release ${MODEL} 1.1.0`,
     subtitle: `local demo · gate Dice ${Number(gate.outputs.candidateMetric).toFixed(3)} vs ${Number(gate.outputs.productionMetric).toFixed(3)} · ${canary['1.1.0'] ?? 0}/${devices} then ${all['1.1.0'] ?? 0}/${devices} instruments on 1.1.0`,
     generatedAt: new Date().toISOString(),
+    provenance: [
+      { label: 'commit', value: gitCommit() },
+      { label: 'data fingerprint', value: fingerprint },
+      { label: 'candidate model (1.1.0)', value: `sha256:${await sha256File(candidateModel)}` },
+      { label: 'production model (1.0.0)', value: `sha256:${await sha256File(productionModel)}` },
+      { label: 'package', value: `${path.basename(pkg.outputs.archive)} sha256:${pkg.outputs.sha256}` },
+    ],
     sections: runner.sections,
   });
   return { reportPath };
+}
+
+/** The commit the demo runs from (GITHUB_SHA in CI, else git), so the report says which code produced it. */
+function gitCommit(): string {
+  if (process.env.GITHUB_SHA) return process.env.GITHUB_SHA;
+  try {
+    return execFileSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return 'not a git checkout';
+  }
 }
 
 function fleetTable(versions: Record<string, number>): string {

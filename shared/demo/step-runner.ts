@@ -12,7 +12,8 @@ export interface DemoStepResult {
 
 /**
  * Runs a shipped step in-process on the local host, exactly as `mlship <step>` does, with its log in
- * `<dir>/logs/<label>.log` and its job summary kept for the release report.
+ * `<dir>/logs/<label>.log` and its job summary kept for the release report (`<label>.summary.md`, HTML flavor)
+ * and as GitHub and Azure DevOps would show it (`<label>.summary.github.md`, `<label>.summary.azure-devops.md`).
  */
 export class DemoStepRunner {
   readonly sections: ReportSection[] = [];
@@ -27,9 +28,12 @@ export class DemoStepRunner {
     const summaryFile = path.join(this.dir, 'logs', `${label}.summary.md`);
     fs.mkdirSync(path.dirname(logFile), { recursive: true });
     fs.writeFileSync(logFile, '');
-    fs.writeFileSync(summaryFile, '');
+    // The report needs the HTML rendering (inline SVG, embedded galleries); the two CI renderings are kept beside
+    // it, as GitHub (Mermaid) and Azure DevOps (tables) would show them.
+    const extraSummaryFiles = { github: path.join(this.dir, 'logs', `${label}.summary.github.md`), 'azure-devops': path.join(this.dir, 'logs', `${label}.summary.azure-devops.md`) };
+    for (const file of [summaryFile, ...Object.values(extraSummaryFiles)]) fs.writeFileSync(file, '');
     const raw = Object.fromEntries(Object.entries(inputs).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]));
-    const host = new LocalHost({ inputs: raw, workspace: this.dir, summaryFile, write: (line) => fs.appendFileSync(logFile, line + '\n') });
+    const host = new LocalHost({ inputs: raw, workspace: this.dir, summaryFile, summaryFlavor: 'html', extraSummaryFiles, write: (line) => fs.appendFileSync(logFile, line + '\n') });
     const started = Date.now();
     this.index++;
     const prefix = `[${String(this.index).padStart(2)}/${this.total}] ${label.padEnd(22)}`;

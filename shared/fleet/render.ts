@@ -1,5 +1,5 @@
 import { type Cell, escapeHtml, type Summary } from '../core/summary';
-import { barChartSvg, CANDIDATE_COLOR } from '../metrics/charts/svg';
+import { chartSvg, PALETTE } from '../report/charts';
 import type { DeviceRow, FleetStatus } from './aggregate';
 
 const n = (v: number | null | undefined, digits = 2) => (v === null || v === undefined || !Number.isFinite(v) ? 'n/a' : Number(v.toFixed(digits)).toString());
@@ -86,7 +86,7 @@ function htmlTable(header: string[], rows: Cell[][], rowClass?: (i: number) => s
 export function fleetHtml(s: FleetStatus): string {
   const total = s.devices.total || 1;
   const chart = s.byRelease.length
-    ? barChartSvg({ title: 'Share of devices per release', yLabel: 'share', categories: s.byRelease.map((r) => r.version), series: [{ name: 'devices', color: CANDIDATE_COLOR, values: s.byRelease.map((r) => r.devices / total) }] })
+    ? chartSvg({ kind: 'bar', title: 'Share of devices per release', category: 'release', categories: s.byRelease.map((r) => r.version), value: { label: 'share', min: 0, max: 1 }, series: [{ name: 'devices', color: PALETTE.candidate, values: s.byRelease.map((r) => r.devices / total) }] })
     : '';
   const sections = fleetTables(s)
     .filter((t) => t.rows.length)

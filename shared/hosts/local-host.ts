@@ -5,6 +5,7 @@ import type { Annotation, Host, ProgressReport, RunInfo } from '../core/host';
 import { SecretMasker } from '../core/mask';
 import { kebabCase } from '../core/names';
 import { formatProgress, ProgressThrottle } from '../core/progress';
+import type { Summary, SummaryFlavor } from '../core/summary';
 
 export interface LocalHostOptions {
   /** Inputs keyed by their camelCase key. */
@@ -13,6 +14,10 @@ export interface LocalHostOptions {
   write?: (line: string) => void;
   /** Job summary file to append to, if any. */
   summaryFile?: string;
+  /** How summaryFile is rendered (default github: Mermaid charts, as GitHub shows them). */
+  summaryFlavor?: SummaryFlavor;
+  /** Other renderings of the same summary to append, e.g. what Azure DevOps would show. */
+  extraSummaryFiles?: Partial<Record<SummaryFlavor, string>>;
   workspace?: string;
   env?: NodeJS.ProcessEnv;
   verbose?: boolean;
@@ -90,8 +95,15 @@ export class LocalHost implements Host {
   endGroup(): void {
     this.depth = Math.max(0, this.depth - 1);
   }
-  appendSummary(markdown: string): void {
+  get summaryFlavor(): SummaryFlavor {
+    return this.options.summaryFlavor ?? 'github';
+  }
+
+  appendSummary(markdown: string, summary?: Summary): void {
     if (this.options.summaryFile) fs.appendFileSync(this.options.summaryFile, this.masker.mask(markdown) + '\n');
+    for (const [flavor, file] of Object.entries(this.options.extraSummaryFiles ?? {})) {
+      if (summary && file) fs.appendFileSync(file, this.masker.mask(summary.toMarkdown(flavor as SummaryFlavor)) + '\n');
+    }
   }
   progress(report: ProgressReport): void {
     if (this.throttle.shouldPrint(report)) this.print('', formatProgress(report));

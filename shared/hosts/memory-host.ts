@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import type { Annotation, Host, ProgressReport, RunInfo } from '../core/host';
 import { SecretMasker } from '../core/mask';
 import { kebabCase } from '../core/names';
+import type { SummaryFlavor } from '../core/summary';
 
 export interface LogEntry {
   level: 'debug' | 'info' | 'warning' | 'error' | 'group';
@@ -24,7 +25,10 @@ export class MemoryHost implements Host {
   readonly env: NodeJS.ProcessEnv;
   private readonly masker = new SecretMasker();
 
-  constructor(private readonly inputs: Record<string, string | number | boolean> = {}, options: { workspace?: string; run?: Partial<RunInfo>; env?: NodeJS.ProcessEnv } = {}) {
+  readonly summaryFlavor: SummaryFlavor;
+
+  constructor(private readonly inputs: Record<string, string | number | boolean> = {}, options: { workspace?: string; run?: Partial<RunInfo>; env?: NodeJS.ProcessEnv; summaryFlavor?: SummaryFlavor } = {}) {
+    this.summaryFlavor = options.summaryFlavor ?? 'github';
     this.workspace = options.workspace ?? process.cwd();
     this.run = { id: 'memory-run', attempt: 1, ...options.run };
     this.env = options.env ?? {};

@@ -30,6 +30,14 @@ export interface JobOutputs {
   modelUri?: string;
   /** Final metrics, flattened to name → number. */
   metrics: Record<string, number>;
+  /** Metrics per epoch (or logged step), oldest first, where the backend has them. */
+  history?: MetricPoint[];
+}
+
+export interface MetricPoint {
+  /** Epoch or step number. */
+  step: number;
+  values: Record<string, number>;
 }
 
 export interface LogChunk {

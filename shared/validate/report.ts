@@ -1,5 +1,5 @@
-import type { Summary } from '../core/summary';
-import { classBarChart } from './chart';
+import { formatBytes, type Summary } from '../core/summary';
+import { classCountsChart } from './chart';
 import type { CheckResult, Example } from './checks';
 import type { DatasetFormat, SplitStats } from './dataset';
 import type { DriftSplit, DriftThresholds, SplitProperties } from './drift';
@@ -59,7 +59,6 @@ export function failureMessage(report: ValidationReport): string {
   return [head, ...first.slice(0, 3).map((line, i) => `  ${i + 1}. ${line}`)].join('\n');
 }
 
-const fmtBytes = (n: number) => (n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(2)} GiB` : `${(n / (1 << 20)).toFixed(1)} MiB`);
 const fmtPct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
 export function writeSummary(summary: Summary, report: ValidationReport, files: { report: string; fingerprint: string }): void {
@@ -70,7 +69,7 @@ export function writeSummary(summary: Summary, report: ValidationReport, files: 
       .map(([s, r]) => `${s}: ${r.images} images`)
       .join(', ')}. **${report.errors}** error(s), **${report.warnings}** warning(s), fail-on \`${report.failOn}\`.`,
   );
-  summary.paragraph(`Fingerprint \`${report.fingerprint.digest}\` over ${report.fingerprint.files} files (${fmtBytes(report.fingerprint.bytes)}). Report: \`${files.report}\`, manifest: \`${files.fingerprint}\`.`);
+  summary.paragraph(`Fingerprint \`${report.fingerprint.digest}\` over ${report.fingerprint.files} files (${formatBytes(report.fingerprint.bytes)}). Report: \`${files.report}\`, manifest: \`${files.fingerprint}\`.`);
 
   const failing = report.checks.filter((c) => c.count > 0);
   if (failing.length > 0) {
@@ -87,7 +86,7 @@ export function writeSummary(summary: Summary, report: ValidationReport, files: 
     Object.entries(report.splits).map(([s, r]) => [s, r.images, r.annotations, `${r.unlabeledImages} (${fmtPct(r.images ? r.unlabeledImages / r.images : 0)})`, Object.keys(r.classCounts).length]),
   );
   const series = Object.entries(report.splits).map(([name, r]) => ({ name, counts: r.classCounts }));
-  if (series.some((s) => Object.keys(s.counts).length > 0)) summary.image('class distribution', { svg: classBarChart(series, report.classCountUnit === 'images' ? 'Images' : 'Instances') });
+  if (series.some((s) => Object.keys(s.counts).length > 0)) summary.chart(classCountsChart(series, report.classCountUnit === 'images' ? 'Images' : 'Instances'));
 
   if (report.drift) {
     const rows = Object.entries(report.drift.splits).map(([s, d]) => [

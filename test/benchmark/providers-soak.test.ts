@@ -1,7 +1,6 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { latencyHistogramSvg } from '../../shared/benchmark/histogram';
 import { planInputs } from '../../shared/benchmark/input-shapes';
 import { parseSampleLine, queryGpu, throttleNames } from '../../shared/benchmark/nvidia-smi';
 import { autoOrder, judgePlacement, placementFromProfile, providerUnavailable } from '../../shared/benchmark/providers';
@@ -160,27 +159,5 @@ describe('soak analysis', () => {
     ]);
     expect(a.warnings).toEqual(['GPU reported sw_power_cap in 1 of 300 samples (first at 10 s, max 89.9 °C)']);
     expect(analyzeSoak(raw(300, () => 5, () => 400, gpu), { ...limits, failOnThrottle: false, maxGpuMemoryGrowthMb: 1000 }).failures).toEqual([]);
-  });
-});
-
-describe('latency histogram', () => {
-  it('draws one bar series per batch size with percentile lines and a legend', () => {
-    const svg = latencyHistogramSvg(
-      [
-        { label: 'batch 1', samples: [1, 1.1, 1.2, 1.2, 1.3, 5] },
-        { label: 'batch <2>', samples: [2, 2.2, 2.4] },
-      ],
-      'model.onnx on cpu',
-      10,
-    );
-    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg" width="640" height="220"')).toBe(true);
-    expect(svg).toContain('>model.onnx on cpu</text>');
-    expect(svg).toContain('>batch &lt;2&gt;</text>');
-    // Axis 1 … 4.896 ms (p99.5 of all samples) in 10 bins: batch 1 fills bin 0 (four runs) and, clipped, bin 9 (5 ms);
-    // batch 2 fills bins 2 and 3.
-    expect(svg.match(/fill="#2f6fdf" fill-opacity/g)).toHaveLength(2);
-    expect(svg.match(/fill="#e8742c" fill-opacity/g)).toHaveLength(2);
-    expect(svg.match(/stroke-dasharray="4 3"/g)).toHaveLength(2);
-    expect(latencyHistogramSvg([], 'x')).toContain('no samples');
   });
 });

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PNG } from 'pngjs';
+import sharp from 'sharp';
 import { runStep } from '../../shared/core/runtime';
 import { MemoryHost } from '../../shared/hosts/memory-host';
 import { evaluateCocoFiles, parseCocoParams } from '../../shared/metrics';
@@ -41,7 +42,7 @@ describe('gate-metrics step definition', () => {
     expect(Object.keys(gateMetricsStep.inputs)).toEqual(
       expect.arrayContaining(['task', 'groundTruth', 'candidatePredictions', 'productionPredictions', 'productionMetrics', 'iouType', 'metric', 'minMetric', 'maxDrop', 'maxClassDrop', 'margin', 'bootstrapResamples', 'confidence', 'seed', 'reportFile']),
     );
-    expect(Object.keys(gateMetricsStep.outputs)).toEqual(['passed', 'candidateMetric', 'productionMetric', 'difference', 'ciLower', 'ciUpper', 'report']);
+    expect(Object.keys(gateMetricsStep.outputs)).toEqual(['passed', 'candidateMetric', 'productionMetric', 'difference', 'ciLower', 'ciUpper', 'report', 'gallery']);
   });
 });
 
@@ -72,7 +73,8 @@ describe('gate-metrics, detection', () => {
     expect(host.summary).toContain('## Metrics gate: passed ✅');
     expect(host.summary).toContain('| rule | limit | observed | verdict |');
     expect(host.summary).toContain(`| **overall** | ${baseline.stats[0].toFixed(4)} |`);
-    expect(host.summary).toContain('<img alt="Precision-recall curves" src="data:image/svg+xml;base64,');
+    expect(host.summary).toContain('  x-axis "recall" 0 --> 1\n  y-axis "precision" 0 --> 1\n');
+    expect(host.summary).not.toContain('data:');
     expect(fs.readdirSync(ws).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 
@@ -152,6 +154,34 @@ describe('gate-metrics, detection', () => {
     expect(metric.host.failure).toContain('Input "metric" is "dice", which is not a detection metric.');
   });
 
+  it('writes a gallery of boxes with labels and scores, worst F1 regression first', async () => {
+    const gt = JSON.parse(fs.readFileSync(GT, 'utf8')) as { images: { id: number; width: number; height: number; file_name: string }[]; annotations: { image_id: number; bbox: number[]; iscrowd?: number }[] };
+    const images = path.join(ws, 'images');
+    fs.mkdirSync(images);
+    for (const im of gt.images) await sharp({ create: { width: im.width, height: im.height, channels: 3, background: '#303030' } }).jpeg().toFile(path.join(images, im.file_name));
+    const { host } = await run({ groundTruth: GT, candidatePredictions: weaker(), productionPredictions: DT, testImages: images, galleryMax: 3, bootstrapResamples: 0, reportFile: 'gate.json' });
+    expect(host.failure).toBeUndefined();
+    const dir = path.join(ws, 'gate-gallery');
+    const gallery = JSON.parse(fs.readFileSync(path.join(dir, 'gallery.json'), 'utf8'));
+    expect(gallery).toMatchObject({ metric: 'F1@.5', total: 60, panels: [{ name: 'ground truth' }, { name: 'candidate' }, { name: 'production' }] });
+    expect(gallery.items).toHaveLength(3);
+    const deltas = gallery.items.map((i: { delta: number }) => i.delta);
+    expect(deltas).toEqual([...deltas].sort((a, b) => a - b));
+    expect(deltas[0]).toBeLessThan(0);
+    // 501×396 images shown 320 wide: three panels with 8 px gaps; the first ground-truth box's left edge is green.
+    const first = gt.images.find((im) => im.file_name === gallery.items[0].name)!;
+    const png = await sharp(path.join(dir, gallery.items[0].file)).raw().toBuffer({ resolveWithObject: true });
+    const scale = 320 / Math.max(first.width, first.height);
+    expect([png.info.width, png.info.height]).toEqual([3 * 320 + 2 * 8, Math.round(first.height * scale)]);
+    const box = gt.annotations.find((a) => a.image_id === first.id && !a.iscrowd)!.bbox;
+    const at = (x: number, y: number) => [...png.data.subarray((y * png.info.width + x) * png.info.channels, (y * png.info.width + x) * png.info.channels + 3)];
+    const [r, g, b] = at(Math.round(box[0] * scale), Math.round((box[1] + box[3] / 2) * scale));
+    expect(g).toBeGreaterThan(r + 60);
+    expect(g).toBeGreaterThan(b + 60);
+    expect(host.summary).toContain('### Prediction gallery: 3 of 60 test images, worst regressions first');
+    expect(host.summary).toContain('| image | candidate F1@.5 | production F1@.5 | Δ | file |');
+  });
+
   it('names the file and entry of bad predictions', async () => {
     const bad = path.join(ws, 'bad.json');
     fs.writeFileSync(bad, JSON.stringify([{ image_id: 1, category_id: 1, bbox: [1, 1, 5, 5], score: 0.4 }, { image_id: 1, category_id: 1, bbox: [1, 1, 5, 5], score: 1.2 }]));
@@ -214,7 +244,41 @@ describe('gate-metrics, semantic segmentation', () => {
     expect(host.failure).toBeUndefined();
     expect(host.outputs).toMatchObject({ passed: 'true', candidateMetric: '1', productionMetric: '1', difference: '0', ciLower: '0', ciUpper: '0' });
     expect(host.summary).toContain('| class 2 (2) | 1.0000 | 1.0000 | +0.0000 | pass |');
-    expect(host.summary).toContain('<img alt="Per-class dice"');
+    expect(host.summary).toContain('  x-axis "class" ["class 1", "class 2"]\n  y-axis "dice" 0 --> 1\n  bar [1, 1]\n  line [1, 1]');
+  });
+
+  it('writes a gallery of overlays, worst regression first, capped, and lists it in the summary', async () => {
+    // Production perfect everywhere; the candidate loses class 2 in b only, and all of class 1 in c: c is worst.
+    write('cand', 'a.png', truth);
+    write('cand', 'b.png', (x) => (x < 4 ? 1 : 0));
+    write('cand', 'c.png', (x, y) => (x >= 4 && y >= 4 ? 2 : 0));
+    for (const n of ['a', 'b', 'c']) write('images', `${n}.png`, (x, y) => (x * 16 + y * 8) % 256);
+    const { host } = await run({ task: 'segmentation', groundTruth: 'gt', candidatePredictions: 'cand', productionPredictions: 'good', testImages: 'images', galleryMax: 2, bootstrapResamples: 0, reportFile: 'out/gate.json' });
+    expect(host.failure).toBeUndefined();
+    const dir = path.join(ws, 'out', 'gate-gallery');
+    expect(host.outputs.gallery).toBe(dir);
+    const gallery = JSON.parse(fs.readFileSync(path.join(dir, 'gallery.json'), 'utf8'));
+    expect(gallery).toMatchObject({ format: 'mlship-gallery/1', metric: 'dice', total: 3, panels: [{ name: 'ground truth' }, { name: 'candidate' }, { name: 'production' }] });
+    // Foreground Dice of c: 16 of 48 truth pixels predicted, none wrong → 2·16/(16+48) = 0.5; b: 2·32/(32+48) = 0.8.
+    expect(gallery.items.map((i: { name: string; file: string; candidate: number; delta: number }) => [i.name, i.file, i.candidate, i.delta])).toEqual([
+      ['c', '01-c.png', 0.5, -0.5],
+      ['b', '02-b.png', 0.8, expect.closeTo(-0.2, 9)],
+    ]);
+    // Three 8-pixel panels with 4-pixel gaps, enlarged to 192-pixel panels (×24).
+    const png = PNG.sync.read(fs.readFileSync(path.join(dir, '01-c.png')));
+    expect([png.width, png.height]).toEqual([(3 * 8 + 2 * 4) * 24, 8 * 24]);
+    // Top-left pixel of the ground-truth panel is class 1's contour: solid ground-truth green.
+    expect([...png.data.subarray(0, 3)]).toEqual([0x2c, 0xa0, 0x2c]);
+    expect(host.summary).toContain('### Prediction gallery: 2 of 3 test images, worst regressions first');
+    expect(host.summary).toContain('| c | 0.5000 | 1.0000 | −0.5000 | `01-c.png` |');
+    expect(host.summary).not.toContain('data:');
+  });
+
+  it('names the missing test image of the gallery', async () => {
+    fs.mkdirSync(path.join(ws, 'images'));
+    const { host } = await run({ task: 'segmentation', groundTruth: 'gt', candidatePredictions: 'good', testImages: 'images', bootstrapResamples: 0 });
+    expect(host.failure).toContain(`The gallery needs the test image of "a", but ${path.join(ws, 'images')} has no a with any of .png, .jpg`);
+    expect(host.failure).toContain('Point the test-images input at the folder of the images the masks were made from');
   });
 
   it('fails the class that was lost', async () => {

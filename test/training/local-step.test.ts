@@ -18,10 +18,11 @@ const data = process.env.MLSHIP_INPUT_TRAIN;
 const images = fs.readdirSync(data).length;
 fs.appendFileSync(path.join(process.cwd(), 'runs.txt'), 'run\\n');
 let loss = 1;
-for (let e = 1; e <= epochs; e++) { loss /= 2; console.log('epoch ' + e + '/' + epochs + ' loss=' + loss.toFixed(4) + ' images=' + images); }
+const history = [];
+for (let e = 1; e <= epochs; e++) { loss /= 2; history.push({ epoch: e, loss, dice: 0.8 + e / 100 }); console.log('epoch ' + e + '/' + epochs + ' loss=' + loss.toFixed(4) + ' images=' + images); }
 const hps = JSON.parse(process.env.MLSHIP_HYPERPARAMETERS);
 fs.writeFileSync(path.join(process.env.MLSHIP_OUTPUT_DIR, 'model.onnx'), Buffer.from('fake-onnx-' + hps.lr));
-fs.writeFileSync(process.env.MLSHIP_METRICS_FILE, JSON.stringify({ dice: 0.83, iou: 0.71, perClass: { cell: 0.8, nucleus: 0.62 }, note: 'text is ignored' }));
+fs.writeFileSync(process.env.MLSHIP_METRICS_FILE, JSON.stringify({ dice: 0.83, iou: 0.71, perClass: { cell: 0.8, nucleus: 0.62 }, note: 'text is ignored', history }));
 `;
 
 let workspace: string;
@@ -75,6 +76,12 @@ describe('submit-training with the local backend', () => {
       properties: { backend: 'local', repository: 'acme/cells' },
     });
     expect(h.summary).toContain(`| Registered | cellseg v1 (candidate) |`);
+    // The training section: hyperparameters, and one curve per metric from the metrics file's history.
+    expect(h.summary).toContain('### Hyperparameters\n\n| name | value |\n| --- | --- |\n| epochs | 3 |\n| lr | 0.01 |');
+    expect(h.summary).toContain('### Training curves (3 points)');
+    expect(h.summary).toContain('  title "loss during training"\n  x-axis "epoch or step" 1 --> 3\n  y-axis "loss" 0 --> 0.5\n');
+    expect(h.summary).toContain('  title "dice during training"');
+    expect(h.summary).not.toMatch(/\| {2}\| {2}\|/);
   });
 
   it('a re-run attaches to the finished job: no second training, same registry version', async () => {

@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InputError, StepError } from '../../core/errors';
 import { defineStep } from '../../core/step';
@@ -7,6 +8,7 @@ import { readOnnxModelInfo, tensorSignature } from '../../onnx/model-info';
 import { getOnnxRuntime } from '../../onnx/runtime';
 import { loadPreprocessSpec } from '../../preprocess/spec';
 import { benchmarkFailures } from './gates';
+import { type Gallery, galleryParts, imageScore, writeSegmentationGallery } from '../../report/gallery';
 import { benchmarkInputs } from './inputs';
 import { measureModel } from './measure';
 import { benchmarkReport, defaultSamplesFile, samplesDocument, writeBenchmarkFiles, writeSummary } from './report';
@@ -32,6 +34,7 @@ export const benchmarkModelStep = defineStep({
     regression: { description: 'Regression gate verdict (JSON), when a baseline was given.' },
     soak: { description: 'Soak analysis (JSON), when soak-duration > 0.' },
     report: { description: 'Path of the JSON report.' },
+    gallery: { description: 'Folder of the prediction gallery (segmentation accuracy), when one was written.' },
   },
   async run(inputs, ctx) {
     const label = (k: string) => ctx.inputLabel(k);
@@ -57,11 +60,39 @@ export const benchmarkModelStep = defineStep({
     }
 
     const result = await measureModel(inputs, { runtime, batchSizes, shapeHint, spec, nvidiaSmi }, info, signature, ctx);
+    let gallery: { dir: string; value: Gallery } | undefined;
+    if (result.accuracy?.kind === 'segmentation' && result.accuracy.perImage) {
+      const { perImage, ...accuracy } = result.accuracy;
+      result.accuracy = accuracy;
+      const dir = inputs.report.replace(/\.json$/i, '') + '-gallery';
+      const images = inputs.testImages!;
+      try {
+        const value = await ctx.group('Prediction gallery', () =>
+          writeSegmentationGallery({
+            dir,
+            imagesDir: images,
+            groundTruth: new Map(perImage.map((p) => [p.name, p.truth])),
+            candidate: new Map(perImage.map((p) => [p.name, p.mask])),
+            candidateName: 'device',
+            scores: perImage.map((p) => ({ name: p.name, candidate: imageScore(p.counts, 'dice', false), production: null })),
+            metric: 'dice',
+            max: inputs.galleryMax,
+          }),
+        );
+        gallery = { dir, value };
+      } finally {
+        if (perImage[0]) fs.rmSync(path.dirname(perImage[0].mask), { recursive: true, force: true });
+      }
+    }
     const failures = benchmarkFailures(result, inputs, label);
     const samplesFile = inputs.samplesFile ?? defaultSamplesFile(inputs.report);
     const report = benchmarkReport(result, failures, { dataFingerprint: inputs.dataFingerprint, samplesFile, report: inputs.report });
     await writeBenchmarkFiles(inputs.report, report, samplesFile, samplesDocument(result));
     writeSummary(ctx.summary, result, failures);
+    if (gallery) {
+      const parts = galleryParts(gallery.value, gallery.dir, path.relative(ctx.workspace, gallery.dir) || gallery.dir);
+      ctx.summary.rich(parts.html, parts.markdown);
+    }
 
     if (failures.length) {
       throw new StepError(`benchmark-model failed for ${path.basename(inputs.model)} on ${result.provider}:\n- ${failures.join('\n- ')}`, { hint: `The full report is in ${inputs.report}.` });
@@ -79,6 +110,7 @@ export const benchmarkModelStep = defineStep({
       regression: report.regression,
       soak: result.soak,
       report: inputs.report,
+      gallery: gallery?.dir,
     };
   },
 });

@@ -54,6 +54,7 @@ export const benchmarkInputs = {
   onnxruntimeVersion: { type: 'string', default: ONNXRUNTIME_NODE_VERSION, description: 'onnxruntime-node version for the tool cache and install.' },
   dataFingerprint: { type: 'string', description: 'Fingerprint of the data the model was trained and tested on (validate-data), recorded in the report so a device package can check it matches.' },
   report: { type: 'path', default: 'mlship-benchmark.json', description: 'Where to write the report (JSON; compact: percentiles, fixed-bin histograms, summary statistics; usable as baseline-report later).' },
+  galleryMax: { type: 'number', integer: true, min: 0, max: 200, default: 12, description: 'Segmentation accuracy: most test images in the gallery of ground truth / device overlays written next to the report, worst first (0: no gallery).' },
   samplesFile: { type: 'path', description: 'Where to write every raw latency sample (JSON, not embedded in device packages; baseline-report reads it). Default: the report path with .samples.json.' },
 } as const satisfies InputSpecs;
 

@@ -150,7 +150,16 @@ export async function measureModel(inputs: BenchmarkInputs, setup: MeasureSetup,
       accuracy = await ctx.group<SegmentationAccuracy | DetectionAccuracy>('Accuracy on the test set', () =>
         inputs.testAnnotations
           ? detectionAccuracy({ ...common, annotations: inputs.testAnnotations, boxesOutput: inputs.boxesOutput, scoresOutput: inputs.scoresOutput, labelsOutput: inputs.labelsOutput, boxFormat: inputs.boxFormat, labelMapping: inputs.labelMapping })
-          : segmentationAccuracy({ ...common, masksDir: inputs.testMasks!, outputName: inputs.accuracyOutput ?? info.outputs[0].name, mode: inputs.segmentationMode, threshold: inputs.threshold, classes: inputs.classes }),
+          : segmentationAccuracy({
+              ...common,
+              masksDir: inputs.testMasks!,
+              outputName: inputs.accuracyOutput ?? info.outputs[0].name,
+              mode: inputs.segmentationMode,
+              threshold: inputs.threshold,
+              classes: inputs.classes,
+              // The device's masks, for the prediction gallery the step draws (index.ts); removed once drawn.
+              predictionsDir: inputs.galleryMax > 0 ? fs.mkdtempSync(path.join(ctx.tempDir, 'mlship-device-masks-')) : undefined,
+            }),
       );
       ctx.log.info(accuracy.kind === 'detection' ? `device mAP ${accuracy.map.toFixed(4)} (${accuracy.detections} detections on ${accuracy.images} images)` : `device Dice ${fmt(accuracy.dice)}, IoU ${fmt(accuracy.iou)} on ${accuracy.images} images`);
       if (inputs.cloudMetric !== undefined) {

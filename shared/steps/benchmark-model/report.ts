@@ -3,7 +3,6 @@ import { writeFileAtomic } from '../../core/atomic-write';
 import { StepError } from '../../core/errors';
 import type { Summary } from '../../core/summary';
 import { fingerprintRows } from '../../benchmark/environment';
-import { latencyHistogramSvg } from '../../benchmark/histogram';
 import { latencyHistogram } from '../../benchmark/latency-histogram';
 import { ms } from '../../benchmark/stats';
 import { opsetVersion } from '../../onnx/model-info';
@@ -73,9 +72,16 @@ export async function writeBenchmarkFiles(reportFile: string, report: BenchmarkR
   }
 }
 
+/** A ratio interval as a change in percent; an interval too wide to mean anything says so instead of "0.032–66.570". */
+function ratioInterval(r: { low: number; high: number }): string {
+  const pct = (v: number) => `${v >= 1 ? '+' : '−'}${Math.abs((v - 1) * 100).toFixed(1)}%`;
+  if (!(r.low > 0) || r.high / r.low > 4) return `too wide to judge (${r.low.toFixed(2)}× to ${r.high.toFixed(2)}×): measure more runs`;
+  return `${pct(r.low)} to ${pct(r.high)}`;
+}
+
 export function writeSummary(s: Summary, r: BenchmarkResult, failures: string[]): void {
   s.heading(`Benchmark: ${path.basename(r.model)} on ${r.provider} ${failures.length ? '❌' : '✅'}`);
-  s.table(['environment', ''], fingerprintRows(r.environment));
+  s.table(['environment', 'value'], fingerprintRows(r.environment));
   if (r.placement) {
     s.table(['execution provider', 'nodes', 'operators'], Object.entries(r.placement.providers).map(([p, v]) => [p, v.nodes, Object.entries(v.ops).map(([op, n]) => `${op}×${n}`).join(', ')]));
   }
@@ -85,12 +91,19 @@ export function writeSummary(s: Summary, r: BenchmarkResult, failures: string[])
     ['batch', 'first', 'mean', 'stddev', 'p50', 'p90', 'p95', 'p99', 'max', 'runs', 'items/s'],
     r.latency.map((l) => [l.batch, `${ms(l.firstMs)}${l.cold ? ' (cold)' : ''}`, ms(l.stats.mean), ms(l.stats.stddev), ms(l.stats.p50), ms(l.stats.p90), ms(l.stats.p95), ms(l.stats.p99), ms(l.stats.max), l.stats.count, l.throughput.toFixed(1)]),
   );
-  const series = r.latency.map((l) => ({ label: `batch ${l.batch}`, samples: l.samples }));
-  if (r.endToEnd) series.push({ label: 'end to end, batch 1', samples: r.endToEnd.samples });
-  s.image('latency histogram', { svg: latencyHistogramSvg(series, `${path.basename(r.model)} on ${r.provider}`) });
+  // The chart draws from the report's compact data (percentiles + the fixed-bin histogram), not raw samples.
+  const hist = (samples: readonly number[]) => {
+    const h = latencyHistogram(samples);
+    return { edges: h.edgesMs, counts: h.counts };
+  };
+  const series = r.latency.map((l) => ({ name: `batch ${l.batch}`, percentiles: l.stats, histogram: hist(l.samples) }));
+  if (r.endToEnd) series.push({ name: 'end to end, batch 1', percentiles: r.endToEnd.stats, histogram: hist(r.endToEnd.samples) });
+  s.chart({ kind: 'latency', title: `Latency of ${path.basename(r.model)} on ${r.provider}`, unit: 'ms', series });
   const e = r.endToEnd;
   if (e) {
     s.paragraph(`End to end (decode + preprocessing + inference, ${e.images} image(s)): p50 ${ms(e.stats.p50)} ms, p95 ${ms(e.stats.p95)} ms, p99 ${ms(e.stats.p99)} ms; of which decode/resize ${ms(e.decodeMs)} ms and normalize/layout ${ms(e.normalizeMs)} ms on average.`);
+    const inference = Math.max(0, e.stats.mean - e.decodeMs - e.normalizeMs);
+    s.chart({ kind: 'share', title: 'Where end-to-end time goes (mean per image)', unit: 'ms', parts: [{ name: 'decode + resize', value: e.decodeMs }, { name: 'normalize + layout', value: e.normalizeMs }, { name: 'inference', value: inference }] });
   }
   if (r.reference) {
     const summary = summarizeParity(r.reference);
@@ -112,10 +125,10 @@ export function writeSummary(s: Summary, r: BenchmarkResult, failures: string[])
   if (g) {
     s.heading('Latency regression gate', 3);
     s.table(
-      ['', 'baseline', 'candidate', 'ratio', `${Math.round(g.confidence * 100)}% CI`],
+      ['latency', 'baseline', 'candidate', 'ratio', `change, ${Math.round(g.confidence * 100)}% CI`],
       [
-        ['p50 (ms)', ms(g.baselineStats.p50), ms(g.candidateStats.p50), g.p50.ratio.toFixed(3), `${g.p50.low.toFixed(3)}–${g.p50.high.toFixed(3)}`],
-        ['p95 (ms)', ms(g.baselineStats.p95), ms(g.candidateStats.p95), g.p95.ratio.toFixed(3), `${g.p95.low.toFixed(3)}–${g.p95.high.toFixed(3)}`],
+        ['p50 (ms)', ms(g.baselineStats.p50), ms(g.candidateStats.p50), g.p50.ratio.toFixed(3), ratioInterval(g.p50)],
+        ['p95 (ms)', ms(g.baselineStats.p95), ms(g.candidateStats.p95), g.p95.ratio.toFixed(3), ratioInterval(g.p95)],
       ],
     );
     s.paragraph(`Margin ${(g.margin * 100).toFixed(1)}%, ${g.interleaved ? 'interleaved' : 'against a stored report'}; Mann–Whitney p(slower beyond margin) = ${g.pSlower.toExponential(2)}: ${g.slower ? '❌ slower' : '✅ not slower'}.`);
@@ -134,7 +147,7 @@ export function writeSummary(s: Summary, r: BenchmarkResult, failures: string[])
     if (gpu?.memoryGrowthMb !== undefined) rows.push(['GPU memory', '', '', `${gpu.memoryGrowthMb >= 0 ? '+' : ''}${gpu.memoryGrowthMb.toFixed(0)} MiB`]);
     if (gpu?.temperature) rows.push(['GPU temperature', `${gpu.temperature.start} °C`, `${gpu.temperature.end} °C`, `max ${gpu.temperature.max} °C`]);
     if (gpu?.smClockMHz) rows.push(['SM clock', `${gpu.smClockMHz.first} MHz`, `${gpu.smClockMHz.last} MHz`, '']);
-    s.table(['', `first ${k.windowS.toFixed(0)} s`, `last ${k.windowS.toFixed(0)} s`, 'change'], rows);
+    s.table(['measure', `first ${k.windowS.toFixed(0)} s`, `last ${k.windowS.toFixed(0)} s`, 'change'], rows);
     if (gpu?.throttle.length) s.list(gpu.throttle.map((t) => `${t.reason}: ${t.samples} samples${t.fails ? ' (fails)' : ''}`));
   }
   if (failures.length) s.heading('Failures', 3).list(failures);

@@ -3,7 +3,7 @@ import { defineStep } from '../../core/step';
 import { COMPRESSIONS, buildPackage, type BuiltPackage } from '../../package';
 import { parseAllowedMismatches } from '../../package/cross-checks';
 import { privateKeyInput } from '../../package/key-inputs';
-import type { Summary } from '../../core/summary';
+import { formatBytes, type Summary } from '../../core/summary';
 
 export const buildDevicePackageStep = defineStep({
   name: 'build-device-package',
@@ -126,7 +126,7 @@ function writeSummary(summary: Summary, built: BuiltPackage): void {
     .heading(`Device package ${m.name} ${m.version}`)
     .table(
       ['archive', 'size', 'sha256', 'signing key'],
-      [[path.basename(built.archivePath), `${(built.size / 1048576).toFixed(1)} MiB`, built.sha256, built.keyId.slice(0, 16)]],
+      [[path.basename(built.archivePath), formatBytes(built.size), built.sha256, built.keyId.slice(0, 16)]],
     )
     .table(
       ['model', 'opsets', 'inputs', 'outputs'],
@@ -147,6 +147,6 @@ function writeSummary(summary: Summary, built: BuiltPackage): void {
   }
   summary.details(
     `${m.files.length} files`,
-    ['| path | size | sha256 |', '| --- | --- | --- |', ...m.files.map((f) => `| ${f.path} | ${f.size} | ${f.sha256} |`)].join('\n'),
+    ['| path | size | sha256 |', '| --- | --- | --- |', ...m.files.map((f) => `| ${f.path} | ${formatBytes(f.size)} | \`${f.sha256.slice(0, 16)}…\` |`)].join('\n'),
   );
 }

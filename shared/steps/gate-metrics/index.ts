@@ -9,6 +9,7 @@ import { CocoParamsError, describeParams, parseCocoParams, STAT_NAMES, statSpecs
 import { parseClassList, type ClassEntry } from '../../metrics/masks/classes';
 import { countMaskFiles, pairMaskFolders } from '../../metrics/masks/evaluate';
 import { EMPTY_RULES } from '../../metrics/masks/scores';
+import { type Gallery, type GalleryBox, galleryParts, imageScore, writeDetectionGallery, writeSegmentationGallery } from '../../report/gallery';
 import { parseStoredMetrics } from './production-metrics';
 import { writeReport, writeSummary } from './report';
 import { applyRules, fmt } from './rules';
@@ -51,6 +52,8 @@ export const gateMetricsStep = defineStep({
     model: { type: 'path', description: 'The candidate model file (ONNX) the candidate predictions came from; its sha256 goes into the report, so a device package can prove it ships the model that passed.' },
     dataFingerprint: { type: 'string', description: 'Fingerprint of the data the candidate was trained and tested on (validate-data), recorded in the report.' },
     reportFile: { type: 'path', default: 'gate-metrics-report.json', description: 'Where to write the JSON report.' },
+    testImages: { type: 'path', description: 'Folder of the test images (segmentation: same names as the masks; detection: the ground truth\'s images[].file_name); with it the step writes a gallery of ground truth / candidate / production overlays, worst regressions first, next to the report.' },
+    galleryMax: { type: 'number', integer: true, min: 1, max: 200, default: 12, description: 'Most images in the gallery.' },
     failOnGate: { type: 'boolean', default: true, description: 'Fail the step when a rule fails; false only reports (output passed=false).' },
   },
   outputs: {
@@ -61,6 +64,7 @@ export const gateMetricsStep = defineStep({
     ciLower: { description: 'Lower bound of the bootstrap interval of the difference.' },
     ciUpper: { description: 'Upper bound of the bootstrap interval of the difference.' },
     report: { description: 'Path of the JSON report.' },
+    gallery: { description: 'Folder of the prediction gallery (PNG overlays and gallery.json), when test-images is given.' },
   },
   async run(inputs, ctx) {
     const task = inputs.task;
@@ -82,6 +86,7 @@ export const gateMetricsStep = defineStep({
     let candidate: ModelScores;
     let production: ModelScores | undefined;
     let params: CocoParams | undefined;
+    let gallery: { dir: string; value: Gallery } | undefined;
     if (task === 'detection') {
       const iouType = inputs.iouType;
       const p = cocoParamsFromInputs(inputs, L);
@@ -90,12 +95,43 @@ export const gateMetricsStep = defineStep({
       if (specAt.maxDets === 100 && !p.maxDets.includes(100)) {
         throw new InputError(`Input "${L('metric')}" is ${metric}, which pycocotools' summarize() reads at maxDets=100, but "${L('maxDets')}" is ${p.maxDets.join(',')}: it would be -1.`, { hint: `Add 100 to "${L('maxDets')}" (e.g. 1,10,100,300), or gate on AP50, AP75 or AR100, which read maxDets[2] = ${p.maxDets[2]}.` });
       }
-      const gt: CocoGroundTruth = await ctx.group('Load ground truth', async () => loadGroundTruth(readJsonFile(inputs.groundTruth, 'Ground-truth'), inputs.groundTruth, iouType));
+      const gtJson = readJsonFile(inputs.groundTruth, 'Ground-truth');
+      const gt: CocoGroundTruth = await ctx.group('Load ground truth', async () => loadGroundTruth(gtJson, inputs.groundTruth, iouType));
       ctx.log.info(`Ground truth: ${gt.imgIds.length} images, ${gt.n} annotations, ${gt.catIds.length} categories (${iouType}).`);
-      candidate = await ctx.group('Evaluate candidate', async () => scoreDetections(gt, inputs.candidatePredictions, readJsonFile(inputs.candidatePredictions, 'Candidate predictions'), iouType, metric as StatName, p));
+      const candJson = readJsonFile(inputs.candidatePredictions, 'Candidate predictions');
+      candidate = await ctx.group('Evaluate candidate', async () => scoreDetections(gt, inputs.candidatePredictions, candJson, iouType, metric as StatName, p));
+      let prodJson: unknown;
       if (inputs.productionPredictions) {
         const file = inputs.productionPredictions;
-        production = await ctx.group('Evaluate production', async () => scoreDetections(gt, file, readJsonFile(file, 'Production predictions'), iouType, metric as StatName, p));
+        prodJson = readJsonFile(file, 'Production predictions');
+        production = await ctx.group('Evaluate production', async () => scoreDetections(gt, file, prodJson, iouType, metric as StatName, p));
+      }
+      if (inputs.testImages) {
+        // The JSON files are valid here: loadGroundTruth and scoreDetections checked every field they read.
+        const raw = gtJson as { images: { id: number | string; file_name?: string }[]; annotations: (GalleryBox & { image_id: number | string; category_id: number | string; iscrowd?: number })[]; categories: { id: number | string; name?: string }[] };
+        const byImage = (list: readonly { image_id: number | string; category_id: number | string; bbox: readonly number[]; score?: number; iscrowd?: number }[]) => {
+          const m = new Map<number | string, GalleryBox[]>();
+          for (const d of list) if (!d.iscrowd) m.set(d.image_id, [...(m.get(d.image_id) ?? []), { bbox: d.bbox, category: d.category_id, score: d.score }]);
+          return m;
+        };
+        const missing = raw.images.find((im) => !im.file_name);
+        if (missing) throw new StepError(`${inputs.groundTruth}: image ${missing.id} has no file_name, so the gallery cannot find it in "${L('testImages')}".`, { file: inputs.groundTruth, hint: 'Give every images[] entry its file_name, or drop test-images.' });
+        const dir = inputs.reportFile.replace(/\.json$/i, '') + '-gallery';
+        const images = inputs.testImages;
+        const value = await ctx.group('Prediction gallery', () =>
+          writeDetectionGallery({
+            dir,
+            imagesDir: images,
+            images: raw.images.map((im) => ({ id: im.id, file: im.file_name! })),
+            categories: new Map(raw.categories.map((c) => [c.id, c.name ?? String(c.id)])),
+            groundTruth: byImage(raw.annotations),
+            candidate: byImage(candJson as never),
+            production: prodJson === undefined ? undefined : byImage(prodJson as never),
+            max: inputs.galleryMax,
+          }),
+        );
+        ctx.log.info(`Gallery: ${value.items.length} of ${value.total} images in ${path.relative(ctx.workspace, dir) || dir}`);
+        gallery = { dir, value };
       }
     } else {
       const opts = { binary: inputs.binary, includeBackground: inputs.includeBackground, emptyRule: inputs.emptyRule };
@@ -110,6 +146,18 @@ export const gateMetricsStep = defineStep({
       const names = candPairs.map((p) => p.name);
       candidate = scoreMasks(names, candCounts, metric as 'dice' | 'iou', { ...opts, classes, classNames });
       if (prodCounts) production = scoreMasks(names, prodCounts, metric as 'dice' | 'iou', { ...opts, classes, classNames });
+      if (inputs.testImages) {
+        const m = metric as 'dice' | 'iou';
+        const scores = names.map((name, i) => ({ name, candidate: imageScore(candCounts[i], m, inputs.includeBackground), production: prodCounts ? imageScore(prodCounts[i], m, inputs.includeBackground) : null }));
+        const dir = inputs.reportFile.replace(/\.json$/i, '') + '-gallery';
+        const byName = (pairs: { name: string; truth: string; prediction: string }[], key: 'truth' | 'prediction') => new Map(pairs.map((p) => [p.name, p[key]]));
+        const images = inputs.testImages;
+        const value = await ctx.group('Prediction gallery', () =>
+          writeSegmentationGallery({ dir, imagesDir: images, groundTruth: byName(candPairs, 'truth'), candidate: byName(candPairs, 'prediction'), production: prodPairs && byName(prodPairs, 'prediction'), scores, metric, max: inputs.galleryMax }),
+        );
+        ctx.log.info(`Gallery: ${value.items.length} of ${value.total} images in ${path.relative(ctx.workspace, dir) || dir}`);
+        gallery = { dir, value };
+      }
     }
     if (candidate.value < 0) throw new StepError(`The candidate's ${metric} is undefined: the ground truth ${inputs.groundTruth} has nothing to score for it.`, { hint: 'Check the test set has annotations in the area range/classes the metric uses.' });
 
@@ -175,6 +223,10 @@ export const gateMetricsStep = defineStep({
     };
     await writeReport(reportPath, report);
     writeSummary(ctx.summary, { metric, candidate, production, productionValue, outcome, bootstrap, task });
+    if (gallery) {
+      const parts = galleryParts(gallery.value, gallery.dir, path.relative(ctx.workspace, gallery.dir) || gallery.dir);
+      ctx.summary.rich(parts.html, parts.markdown);
+    }
     ctx.log.info(`Report: ${path.relative(ctx.workspace, reportPath) || reportPath}`);
 
     const outputs = {
@@ -185,6 +237,7 @@ export const gateMetricsStep = defineStep({
       ciLower: bootstrap?.lower,
       ciUpper: bootstrap?.upper,
       report: reportPath,
+      gallery: gallery?.dir,
     };
     if (!outcome.passed && inputs.failOnGate) {
       const failures = outcome.results.filter((r) => !r.passed).map((r) => r.failure);

@@ -2,7 +2,7 @@ import { writeFileAtomic } from '../../core/atomic-write';
 import { StepError } from '../../core/errors';
 import type { Summary } from '../../core/summary';
 import type { BootstrapResult } from '../../metrics/bootstrap';
-import { barChartSvg, CANDIDATE_COLOR, lineChartSvg, PRODUCTION_COLOR, type LineSeries } from '../../metrics/charts/svg';
+import { type BarSeries, type LineSeries, PALETTE } from '../../report/charts';
 import { fmt, type GateOutcome } from './rules';
 import type { ModelScores } from './scores';
 
@@ -53,13 +53,13 @@ export function writeSummary(
       series.push({ name: `${name} IoU=.50`, color, points: c.recall.map((r, i) => [r, c.precision50[i]] as const) });
       series.push({ name: `${name} IoU=.50:.95`, color, dashed: true, points: c.recall.map((r, i) => [r, c.precision[i]] as const) });
     };
-    add(candidate, 'candidate', CANDIDATE_COLOR);
-    if (s.production?.curves) add(s.production, 'production', PRODUCTION_COLOR);
-    summary.image('Precision-recall curves', { svg: lineChartSvg({ title: 'Precision–recall (mean over classes, all areas, 100 dets)', xLabel: 'recall', yLabel: 'precision', series }) });
+    add(candidate, 'candidate', PALETTE.candidate);
+    if (s.production?.curves) add(s.production, 'production', PALETTE.production);
+    summary.chart({ kind: 'line', title: 'Precision–recall (mean over classes, all areas, 100 detections)', x: { label: 'recall', min: 0, max: 1 }, y: { label: 'precision', min: 0, max: 1 }, series });
   } else if (outcome.classes.length) {
-    const series = [{ name: 'candidate', color: CANDIDATE_COLOR, values: outcome.classes.map((c) => c.candidate) }];
-    if (s.productionValue !== undefined) series.push({ name: 'production', color: PRODUCTION_COLOR, values: outcome.classes.map((c) => c.production) });
-    summary.image(`Per-class ${metric}`, { svg: barChartSvg({ title: `${metric} per class`, yLabel: metric, categories: outcome.classes.map((c) => String(c.id)), series }) });
+    const series: BarSeries[] = [{ name: 'candidate', color: PALETTE.candidate, values: outcome.classes.map((c) => c.candidate) }];
+    if (s.productionValue !== undefined) series.push({ name: 'production', color: PALETTE.production, values: outcome.classes.map((c) => c.production) });
+    summary.chart({ kind: 'bar', title: `${metric} per class`, category: 'class', categories: outcome.classes.map((c) => c.name), value: { label: metric, min: 0, max: 1 }, series, horizontal: outcome.classes.length > 12 });
   }
   const keys = Object.keys(candidate.details);
   summary.details(

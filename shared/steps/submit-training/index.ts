@@ -11,7 +11,9 @@ import { cloudInputs, registryInputs } from '../../cloud/inputs';
 import { attemptName, deriveJobName, isValidJobName, jobKey } from '../../training/job-name';
 import { AbortedError, DEFAULT_RETRY, type RetryPolicy } from '../../cloud/retry';
 import { loadJobSpec, requireBackendFields } from '../../training/spec';
-import { TERMINAL_STATES, type BackendKind, type JobSpec, type JobStatus, type TrainingBackend } from '../../training/types';
+import { TERMINAL_STATES, type BackendKind, type JobSpec, type JobStatus, type MetricPoint, type TrainingBackend } from '../../training/types';
+import { markdownTable } from '../../core/summary';
+import { PALETTE } from '../../report/charts';
 import { describeStatus, formatDuration, waitForJob } from '../../training/wait';
 import { inputForPath, overridesFrom } from './overrides';
 
@@ -144,7 +146,7 @@ async function submitTraining(values: Inputs, ctx: StepContext, options: SubmitT
 
   if (!values.wait) {
     const now = (await backend.status(name)) ?? target.status;
-    ctx.summary.heading('Training job submitted').table(['', ''], [['Job', name], ['Backend', kind], ['Status', now?.status ?? 'Submitted'], ['Console', backend.consoleUrl(name)]]);
+    ctx.summary.heading('Training job submitted').fields([['Job', name], ['Backend', kind], ['Status', now?.status ?? 'Submitted'], ['Console', backend.consoleUrl(name)]]);
     ctx.log.info(`Not waiting (wait: false). Attach later with ${ctx.inputLabel('jobName')}: ${name}`);
     return { jobName: name, status: now?.status ?? 'Submitted', consoleUrl: backend.consoleUrl(name) };
   }
@@ -160,7 +162,7 @@ async function submitTraining(values: Inputs, ctx: StepContext, options: SubmitT
   if (result.kind !== 'finished') return cancelled(backend, name, values, ctx, result.kind);
   const status = result.status;
   if (status.state !== 'completed') {
-    summarise(ctx, kind, backend, name, status);
+    summarise(ctx, kind, backend, name, status, { hyperparameters: spec.hyperparameters });
     const verb = status.state === 'stopped' ? 'was stopped' : 'failed';
     throw new StepError(`Training job ${name} ${verb} (${status.status}): ${status.failureReason ?? 'no reason given by the service'}`, {
       hint: `Logs and details: ${backend.consoleUrl(name)}. To train again in this run, re-run with ${ctx.inputLabel('rerunFailed')}: true.`,
@@ -186,7 +188,7 @@ async function submitTraining(values: Inputs, ctx: StepContext, options: SubmitT
     });
     ctx.log.info(`Registered ${registered.name} version ${registered.version} in the ${registry.kind} registry (stage ${registered.stage}).`);
   }
-  summarise(ctx, kind, backend, name, status, out.metrics, modelUri, registered);
+  summarise(ctx, kind, backend, name, status, { metrics: out.metrics, history: out.history, modelUri, registered, hyperparameters: spec.hyperparameters });
   return {
     jobName: name,
     status: status.status,
@@ -289,7 +291,15 @@ function runTags(ctx: StepContext): Record<string, string> {
   return Object.fromEntries(Object.entries(tags).filter(([, v]) => v).map(([k, v]) => [k, clean(v!)]));
 }
 
-function summarise(ctx: StepContext, kind: BackendKind, backend: TrainingBackend, name: string, status: JobStatus, metrics?: Record<string, number>, modelUri?: string, registered?: ModelVersion): void {
+function summarise(
+  ctx: StepContext,
+  kind: BackendKind,
+  backend: TrainingBackend,
+  name: string,
+  status: JobStatus,
+  r: { metrics?: Record<string, number>; history?: MetricPoint[]; modelUri?: string; registered?: ModelVersion; hyperparameters?: Record<string, string | number | boolean> },
+): void {
+  const { metrics, modelUri, registered } = r;
   const elapsed = status.startedAt && status.endedAt ? formatDuration(status.endedAt.getTime() - status.startedAt.getTime()) : undefined;
   const rows: (string | number | undefined)[][] = [
     ['Job', name],
@@ -303,11 +313,26 @@ function summarise(ctx: StepContext, kind: BackendKind, backend: TrainingBackend
     ['Logs', backend.logsUrl?.(name)],
   ];
   if (status.failureReason) rows.push(['Failure', status.failureReason]);
-  ctx.summary.heading(`Training ${status.state === 'completed' ? 'completed' : status.state}`).table(['', ''], rows.filter((r) => r[1] !== undefined));
+  ctx.summary.heading(`Training ${status.state === 'completed' ? 'completed' : status.state}`).fields(rows.filter((row) => row[1] !== undefined) as [string, string | number][]);
+  const hps = Object.entries(r.hyperparameters ?? {});
+  if (hps.length) ctx.summary.heading('Hyperparameters', 3).table(['name', 'value'], hps);
   const entries = Object.entries(metrics ?? {});
   if (entries.length) {
-    const rows = entries.slice(0, 20).map(([k, v]) => [k, Number(v.toFixed(4))]);
-    ctx.summary.table(['Metric', 'Value'], rows);
-    if (entries.length > 20) ctx.summary.details(`All ${entries.length} metrics`, '```json\n' + JSON.stringify(metrics, null, 2) + '\n```');
+    const table = (list: [string, number][]) => list.map(([k, v]) => [k, Number(v.toPrecision(5))]);
+    ctx.summary.heading('Final metrics', 3).table(['metric', 'value'], table(entries.slice(0, 20)));
+    if (entries.length > 20) ctx.summary.details(`All ${entries.length} metrics`, markdownTable(['metric', 'value'], table(entries)));
+  }
+  trainingCurves(ctx, r.history ?? []);
+}
+
+/** One line chart per metric over epochs: loss and validation scores live on different scales. */
+function trainingCurves(ctx: StepContext, history: MetricPoint[]): void {
+  if (history.length < 2) return;
+  const names = [...new Set(history.flatMap((p) => Object.keys(p.values)))].slice(0, 6);
+  ctx.summary.heading(`Training curves (${history.length} points)`, 3);
+  for (const [i, metric] of names.entries()) {
+    const points = history.filter((p) => metric in p.values).map((p) => [p.step, p.values[metric]] as const);
+    if (points.length < 2) continue;
+    ctx.summary.chart({ kind: 'line', title: `${metric} during training`, x: { label: 'epoch or step' }, y: { label: metric }, series: [{ name: metric, points, color: PALETTE.series[i % PALETTE.series.length] }] });
   }
 }

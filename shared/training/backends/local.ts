@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { StepError } from '../../core/errors';
-import type { JobOutputs, JobSpec, JobState, JobStatus, LogChunk, TrainingBackend } from '../types';
+import type { JobOutputs, JobSpec, JobState, JobStatus, LogChunk, MetricPoint, TrainingBackend } from '../types';
 import { TERMINAL_STATES } from '../types';
 import { SUPERVISOR_SOURCE } from './local-supervisor';
 
@@ -180,7 +180,8 @@ export class LocalBackend implements TrainingBackend {
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
       throw new StepError(`The metrics file ${job.metricsFile} of job ${name} must hold a JSON object of metric names to numbers.`, { file: job.metricsFile });
     }
-    return { modelUri: job.outputDir, metrics: flattenMetrics(parsed as Record<string, unknown>) };
+    const { history, ...final } = parsed as Record<string, unknown>;
+    return { modelUri: job.outputDir, metrics: flattenMetrics(final), history: readHistory(history, job.metricsFile) };
   }
 
   async logs(name: string, cursor?: string): Promise<LogChunk> {
@@ -217,6 +218,24 @@ export class LocalBackend implements TrainingBackend {
 }
 
 /** `{"mAP": 0.5, "perClass": {"cell": 0.7}}` → `{mAP: 0.5, "perClass.cell": 0.7}`; non-numbers are left out. */
+/** Bounds a history a script writes: more points than a chart can show are not read. */
+const MAX_HISTORY = 10_000;
+
+/**
+ * The optional `history` of a local metrics file: `[{"epoch": 1, "loss": 0.52, "dice": 0.61}, …]` (or `step`),
+ * one object per epoch. Entries without a number for epoch/step take their position.
+ */
+export function readHistory(value: unknown, file: string): MetricPoint[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value)) throw new StepError(`The metrics file ${file} has "history" that is not a list.`, { file, hint: 'Write "history": [{"epoch": 1, "loss": 0.52}, …], one object per epoch.' });
+  return value.slice(0, MAX_HISTORY).flatMap((entry, i) => {
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return [];
+    const { epoch, step, ...rest } = entry as Record<string, unknown>;
+    const at = typeof epoch === 'number' ? epoch : typeof step === 'number' ? step : i + 1;
+    return [{ step: at, values: flattenMetrics(rest) }];
+  });
+}
+
 export function flattenMetrics(obj: Record<string, unknown>, prefix = ''): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(obj)) {
