@@ -34,7 +34,7 @@ describe('the Azure DevOps example pipeline', () => {
     expect(train.map((j) => j.steps.map((s) => s.task ?? s.kind))).toEqual([
       backend === 'azureml'
         ? ['checkout', 'SubmitTraining@1', 'AzureCLI@2', 'publish', 'publish']
-        : ['checkout', 'AWSShellScript@1', 'SubmitTraining@1', 'AWSShellScript@1', 'publish', 'publish'],
+        : ['checkout', 'SubmitTraining@1', 'AWSShellScript@1', 'publish', 'publish'],
     ]);
   });
 
