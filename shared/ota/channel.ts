@@ -4,6 +4,7 @@ import { StepError } from '../core/errors';
 import type { ApprovalEvidence } from '../registry/types';
 import { canonicalJson } from './canonical-json';
 import { channelDocumentSchema } from './channel-schema';
+import { parseJsonBounded } from '../core/json-depth';
 
 export const CHANNEL_SCHEMA = 'mlship.channel/v1';
 
@@ -103,7 +104,7 @@ const validate = new Ajv({ allErrors: true, strict: false }).compile(channelDocu
 export function parseChannel(bytes: Buffer | string, publicKey: KeyObject, source: string): ChannelDocument {
   let value: unknown;
   try {
-    value = JSON.parse(bytes.toString());
+    value = parseJsonBounded(bytes.toString());
   } catch (error) {
     throw new StepError(`Channel document ${source} is not valid JSON (${(error as Error).message}).`, { hint: 'It was damaged or is not a channel document; publish the channel again with stage-ota.' });
   }

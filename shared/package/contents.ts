@@ -5,6 +5,7 @@ import { StepError } from '../core/errors';
 import type { PackageLabels } from './manifest';
 import { archivePathProblem } from './tar-format';
 import tensorrtCacheSchema from './tensorrt-cache.schema.json';
+import { parseJsonBounded } from '../core/json-depth';
 
 /** Reads and checks the small files that go into a package, with messages naming the file and the fix. */
 
@@ -51,7 +52,7 @@ async function readSmall(file: string, label: string, limit = MAX_SMALL_FILE_BYT
 export async function readJsonFile(file: string, label: string, limit?: number): Promise<unknown> {
   const text = (await readSmall(file, label, limit)).toString('utf8');
   try {
-    return JSON.parse(text);
+    return parseJsonBounded(text);
   } catch (error) {
     const position = /position (\d+)/.exec((error as Error).message);
     const line = position ? text.slice(0, Number(position[1])).split('\n').length : undefined;

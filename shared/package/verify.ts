@@ -9,6 +9,7 @@ import { MANIFEST_FILE, manifestSchemaErrors, SIGNATURE_FILE, signatureSchemaErr
 import { sha256Hex } from '../core/sha256';
 import { keyIdOf, loadPublicKey, verifySignature } from './signing';
 import { RefusedEntryError, TarWalker, type EntrySink, type WalkedEntry } from './tar-walker';
+import { parseJsonBounded } from '../core/json-depth';
 
 export interface VerifiedPackage {
   manifest: PackageManifest;
@@ -82,7 +83,7 @@ async function scanArchive(archivePath: string, open: (entryPath: string, size: 
 
 function parseJson(bytes: Buffer, what: string, archivePath: string): unknown {
   try {
-    return JSON.parse(bytes.toString('utf8'));
+    return parseJsonBounded(bytes.toString('utf8'));
   } catch (error) {
     throw new StepError(`Package ${archivePath}: ${what} is not valid JSON (${(error as Error).message}).`, { hint: TAMPERED_HINT });
   }

@@ -1,5 +1,6 @@
 import { StepError } from '../../core/errors';
 import type { ApprovalEvidence } from '../../registry/types';
+import { parseJsonBounded } from '../../core/json-depth';
 
 /**
  * Who approved this run, read from the CI platform's REST API. Plain fetch rather than Octokit: @octokit/core 7
@@ -97,7 +98,7 @@ async function getJson(url: string, headers: Record<string, string>, service: st
     throw new StepError(`${service} answered ${response.status} to GET ${url}${detail ? `: ${detail}` : ''}.`, { hint: response.status === 401 || response.status === 403 || response.status === 404 ? authHint : 'Try again; if it persists, check the service status.' });
   }
   try {
-    return JSON.parse(text);
+    return parseJsonBounded(text);
   } catch {
     throw new StepError(`${service} answered GET ${url} with something that is not JSON.`, { hint: 'Check the API URL input: it must be the REST API root.' });
   }
