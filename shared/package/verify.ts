@@ -8,8 +8,9 @@ import { gunzipStream, GzipFormatError } from './block-gzip';
 import { MANIFEST_FILE, manifestSchemaErrors, SIGNATURE_FILE, signatureSchemaErrors, type PackageManifest, type SignatureDocument } from './manifest';
 import { sha256Hex } from '../core/sha256';
 import { keyIdOf, loadPublicKey, verifySignature } from './signing';
-import { RefusedEntryError, TarWalker, type EntrySink, type WalkedEntry } from './tar-walker';
+import { DEFAULT_TAR_LIMITS, RefusedEntryError, TarWalker, type EntrySink, type TarLimits, type WalkedEntry } from './tar-walker';
 import { parseJsonBounded } from '../core/json-depth';
+import { sweepStaleFiles } from '../core/stale-files';
 
 export interface VerifiedPackage {
   manifest: PackageManifest;
@@ -22,6 +23,8 @@ export interface VerifiedPackage {
 export interface VerifyOptions {
   /** Ed25519 public key: PEM, base64 of the raw 32 bytes, or a KeyObject. */
   publicKey: string | crypto.KeyObject;
+  /** Caps on entries and unpacked bytes (default DEFAULT_TAR_LIMITS); extraction writes at most these. */
+  limits?: Partial<TarLimits>;
 }
 
 const MAX_MANIFEST_BYTES = 16 << 20;
@@ -38,7 +41,7 @@ interface Scan {
 }
 
 /** One pass over the archive: archive digest, decompression, strict tar walk, per-entry digests. */
-async function scanArchive(archivePath: string, open: (entryPath: string, size: number) => Promise<EntrySink | undefined>): Promise<Scan> {
+async function scanArchive(archivePath: string, open: (entryPath: string, size: number) => Promise<EntrySink | undefined>, limits: Partial<TarLimits> = {}): Promise<Scan> {
   const archiveHash = chunkHash(await fs.stat(archivePath).then((s) => s.size, () => 0));
   let size = 0;
   const small = new Map<string, Buffer[]>();
@@ -56,7 +59,7 @@ async function scanArchive(archivePath: string, open: (entryPath: string, size: 
       },
       close: async () => sink?.close(),
     };
-  });
+  }, { ...DEFAULT_TAR_LIMITS, ...limits });
 
   const source = (async function* () {
     for await (const chunk of createReadStream(archivePath, { highWaterMark: READ_CHUNK })) {
@@ -146,24 +149,33 @@ function checkScan(archivePath: string, scan: Scan, publicKey: crypto.KeyObject)
 /** Verifies signature, schema and every file hash of a package without extracting it. */
 export async function verifyPackage(archivePath: string, options: VerifyOptions): Promise<VerifiedPackage> {
   const publicKey = loadPublicKey(options.publicKey);
-  const scan = await scanArchive(archivePath, async () => undefined);
+  const scan = await scanArchive(archivePath, async () => undefined, options.limits);
   return { manifest: checkScan(archivePath, scan, publicKey), archivePath, sha256: scan.sha256, size: scan.size };
 }
 
 /**
- * Verifies while extracting into a sibling temporary folder, then renames it to `destDir`; nothing
- * appears at `destDir` unless every check passed. `destDir` must not exist or be an empty folder.
+ * Verifies while extracting into a sibling quarantine folder (`<destDir>.partial-…`), then renames it to `destDir`;
+ * nothing appears at `destDir` unless every check passed. The signature covers the manifest, which comes last in
+ * the archive, so entries land in the quarantine before it can be checked: the tar walker's caps on entry count
+ * and unpacked bytes (`limits`) bound what an unsigned or hostile archive can write there, and the quarantine is
+ * removed on any refusal. Quarantines a killed run left behind are swept first. `destDir` must not exist or be
+ * an empty folder.
  */
 export async function extractVerifiedPackage(archivePath: string, destDir: string, options: VerifyOptions): Promise<VerifiedPackage> {
   const publicKey = loadPublicKey(options.publicKey);
   const target = path.resolve(destDir);
   const existing = await fs.readdir(target).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return undefined;
-    throw error;
+    if (error.code === 'ENOTDIR') throw new StepError(`Cannot extract ${archivePath} into ${target}: it is a file, not a folder.`, { hint: 'Give a new folder (or an empty one) to extract into.' });
+    throw new StepError(`Cannot extract ${archivePath} into ${target}: ${error.code ?? error.message}.`, { hint: 'Give a new folder (or an empty one) the runner can write.' });
   });
   if (existing && existing.length > 0) throw new StepError(`Cannot extract ${archivePath} into ${target}: the folder is not empty.`, { hint: 'Extract into a new folder (e.g. the inactive A/B slot after clearing it).' });
 
-  await fs.mkdir(path.dirname(target), { recursive: true });
+  await fs.mkdir(path.dirname(target), { recursive: true }).catch((error: NodeJS.ErrnoException) => {
+    throw new StepError(`Cannot extract ${archivePath} into ${target}: its parent folder cannot be created (${error.code}: a file is in the way?).`, { hint: 'Give a folder path whose parents are folders.' });
+  });
+  const quarantine = `${path.basename(target)}.partial-`;
+  await sweepStaleFiles(path.dirname(target), (name) => name.startsWith(quarantine));
   const temporary = `${target}.partial-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
   await fs.mkdir(temporary);
   let open: fs.FileHandle | undefined;
@@ -182,7 +194,7 @@ export async function extractVerifiedPackage(archivePath: string, destDir: strin
           await handle.close();
         },
       };
-    });
+    }, options.limits);
     const manifest = checkScan(archivePath, scan, publicKey);
     if (existing) await fs.rmdir(target);
     await fs.rename(temporary, target);

@@ -126,6 +126,13 @@ export interface ApprovalPolicy {
  * policy asks for more. Returns the evidence de-duplicated; a self-approval stays on record, it just does not count.
  */
 export function enforceApprovalPolicy(evidence: ApprovalEvidence, policy: ApprovalPolicy): ApprovalEvidence {
+  // Without the actor, "not by the person who started the run" cannot be checked; counting every approval would
+  // silently drop the rule the pipeline asked for.
+  if (policy.noSelfApproval && !policy.actor?.trim()) {
+    throw new StepError('no-self-approval is set, but who started this run is unknown, so a self-approval cannot be told apart from an independent one.', {
+      hint: 'Run where the platform names the actor (GitHub: github.actor; Azure DevOps: Build.RequestedFor; the CLI: USER), or leave no-self-approval off.',
+    });
+  }
   const seen = new Set<string>();
   const counted = evidence.approvers.filter((a) => {
     const key = a.login.toLowerCase();
