@@ -42,7 +42,9 @@ interface Scan {
 
 /** One pass over the archive: archive digest, decompression, strict tar walk, per-entry digests. */
 async function scanArchive(archivePath: string, open: (entryPath: string, size: number) => Promise<EntrySink | undefined>, limits: Partial<TarLimits> = {}): Promise<Scan> {
-  const archiveHash = chunkHash(await fs.stat(archivePath).then((s) => s.size, () => 0));
+  const stat = await fs.stat(archivePath).catch(() => undefined);
+  if (stat?.isDirectory()) throw new StepError(`Package ${archivePath} is a folder, not a .tar.gz archive.`, { hint: 'Give the path of the package file (<name>-<version>.tar.gz).' });
+  const archiveHash = chunkHash(stat?.size ?? 0);
   let size = 0;
   const small = new Map<string, Buffer[]>();
   const walker = new TarWalker(async (entryPath, entrySize) => {

@@ -225,6 +225,12 @@ async function loadDataset(options: ValidateOptions, ctx: LoaderContext): Promis
         });
       }
       const sources = SPLITS.map((s) => [s, options.splits[s] ? [options.splits[s] as string] : (config?.splits[s] ?? [])] as const).filter(([, list]) => list.length > 0);
+      if (sources.length === 0 && options.dataYaml) {
+        throw new StepError(`No split to validate: ${ctx.display(options.dataYaml)} sets no usable train, val or test path, and none is given as an input.`, {
+          hint: 'Set train/val/test in data.yaml to image folders (or .txt lists), or give train as an input.',
+          file: ctx.display(options.dataYaml),
+        });
+      }
       if (sources.length === 0) requireSplits([], 'a YOLO images folder (or set train/val/test in data.yaml)');
       for (const [split, list] of sources) splits.push(await loadYolo(split, list, names, ctx));
       return { format: 'yolo', classes: names.filter((n) => n !== undefined), splits, sharedFiles: options.dataYaml ? [{ path: options.dataYaml, role: 'config' }] : [] };
