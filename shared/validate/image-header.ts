@@ -333,7 +333,8 @@ export function checkBeforeDecode(src: ByteSource, hints: HeaderHints): ImageHea
     header = readImageHeader(src, hints);
   } catch (error) {
     // A header so short that a field read runs off the buffer.
-    if (error instanceof RangeError) throw new HeaderError('corrupt', `the header is cut off or corrupt (${error.message})`);
+    // By name: Buffer's reads throw the RangeError of Node's own realm, which a sandbox (jest's vm) does not share.
+    if ((error as Error | undefined)?.name === 'RangeError') throw new HeaderError('corrupt', `the header is cut off or corrupt (${(error as Error).message})`);
     throw error;
   }
   if (header.width * header.height > MAX_DECODE_PIXELS) {
