@@ -50,10 +50,10 @@ export class LocalFolderStore implements OtaStore {
   }
 
   async putBlob(key: string, file: string, options: PutBlobOptions): Promise<PutBlobResult> {
+    await this.sweep(path.dirname(this.pathOf(key)));
     const existing = await this.headBlob(key);
     // The blob name is its sha256 and it only ever appears by rename after a verified copy.
     if (existing && existing.size === options.size) return { bytesUploaded: 0 };
-    await this.sweep(path.dirname(this.pathOf(key)));
     const source = fs.createReadStream(file);
     options.signal?.addEventListener('abort', () => source.destroy(new Error('upload cancelled')), { once: true });
     await streamToFileVerified(source, this.pathOf(key), { sha256: options.sha256, size: options.size }, (done) => options.onProgress?.({ done, total: options.size }));

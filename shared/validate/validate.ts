@@ -219,7 +219,9 @@ async function loadDataset(options: ValidateOptions, ctx: LoaderContext): Promis
       const config = options.dataYaml ? await readDataYaml(options.dataYaml, ctx) : undefined;
       const names = declared.length > 0 ? byValue(declared) : config?.names;
       if (!names || names.length === 0) {
-        throw new StepError(options.dataYaml && !config ? `${ctx.display(options.dataYaml)} could not be read, so the YOLO class names are unknown.` : 'The YOLO class names are unknown.', {
+        // The reason data.yaml could not be read (a syntax error, an alias bomb) is its parse-error finding.
+        const reason = ctx.findings.results().find((r) => r.id === 'structure.parse-error' && r.count > 0)?.examples[0]?.message;
+        throw new StepError(options.dataYaml && !config ? `${ctx.display(options.dataYaml)} could not be read${reason ? ` (${reason})` : ''}, so the YOLO class names are unknown.` : 'The YOLO class names are unknown.', {
           hint: 'Give data-yaml with a valid `names` list, or the classes input (one name per line, in class-index order).',
           file: options.dataYaml ? ctx.display(options.dataYaml) : undefined,
         });

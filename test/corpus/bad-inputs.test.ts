@@ -77,7 +77,8 @@ function problems(c: BadCase, o: Outcome, expectedExit: number | 'failed' = c.ex
   if (o.code === 0) out.push('accepted silently (exit 0)');
   else if (expectedExit !== 'failed' && o.code !== expectedExit) out.push(`exit ${o.code}, expected ${expectedExit}`);
   if (STACK.test(text)) out.push(`stack trace: ${STACK.exec(text)![0].trim()}`);
-  if (!text.includes(c.names)) out.push(`message does not name "${c.names}"`);
+  // Azure DevOps spells inputs in camelCase (instanceCount for --instance-count).
+  if (!text.includes(c.names) && !text.includes(camelCase(c.names))) out.push(`message does not name "${c.names}"`);
   for (const p of c.absent ?? []) if (fs.existsSync(p)) out.push(`left ${p} behind`);
   return out.length ? [`${c.id}: ${out.join('; ')}\n    ${text.trim().split('\n').slice(-6).join('\n    ')}`] : [];
 }
@@ -121,9 +122,9 @@ function sample(per: number, salt: number): BadCase[] {
   return out;
 }
 
-test('a sample as child processes of bin/mlship.js, heap capped at 512 MB', async () => {
+test('a sample (one case per step) as child processes of bin/mlship.js, heap capped at 512 MB', async () => {
   const failures: string[] = [];
-  for (const c of sample(2, 1)) {
+  for (const c of sample(1, 1)) {
     const result = await runCli(c.argv, { cwd: workspace, env: { NODE_OPTIONS: '--max-old-space-size=512' } });
     failures.push(...problems(c, { code: result.code ?? -1, stdout: result.stdout, stderr: result.stderr }));
   }
