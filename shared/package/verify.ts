@@ -23,11 +23,20 @@ export interface VerifiedPackage {
 export interface VerifyOptions {
   /** Ed25519 public key: PEM, base64 of the raw 32 bytes, or a KeyObject. */
   publicKey: string | crypto.KeyObject;
-  /** Caps on entries and unpacked bytes (default DEFAULT_TAR_LIMITS); extraction writes at most these. */
+  /** Caps on entries and unpacked bytes (default: effectiveLimits); extraction writes at most these. */
   limits?: Partial<TarLimits>;
+  /** Extraction progress: files created and bytes written so far (in the quarantine). */
+  onExtracted?(progress: { files: number; bytes: number }): void;
 }
 
 const MAX_MANIFEST_BYTES = 16 << 20;
+/**
+ * Unpacked bytes allowed per archive byte. Models and TensorRT engines compress by 1.1–3×, so 32× is far above
+ * any package, while a gzip bomb (1 MB of gzip → 1 GiB of zeros is 1000×) is refused once it has unpacked 32 MB
+ * (or EXPANSION_FLOOR, for tiny archives), long before the absolute cap.
+ */
+export const MAX_EXPANSION = 32;
+const EXPANSION_FLOOR = 64 << 20;
 const MAX_SIGNATURE_BYTES = 4096;
 const READ_CHUNK = 1 << 20;
 const TAMPERED_HINT = 'The package was changed after it was signed. Do not install it; download it again from the release store, or rebuild it.';
@@ -61,7 +70,7 @@ async function scanArchive(archivePath: string, open: (entryPath: string, size: 
       },
       close: async () => sink?.close(),
     };
-  }, { ...DEFAULT_TAR_LIMITS, ...limits });
+  }, effectiveLimits(stat?.size ?? 0, limits));
 
   const source = (async function* () {
     for await (const chunk of createReadStream(archivePath, { highWaterMark: READ_CHUNK })) {
@@ -84,6 +93,12 @@ async function scanArchive(archivePath: string, open: (entryPath: string, size: 
   }
   const joined = (name: string) => (small.has(name) ? Buffer.concat(small.get(name)!) : undefined);
   return { entries: walker.entries, manifestBytes: joined(MANIFEST_FILE), signatureBytes: joined(SIGNATURE_FILE), sha256: await archiveHash.digest(), size };
+}
+
+/** The caps for one archive: the given (or default) ones, with total bytes also bounded by MAX_EXPANSION × its size. */
+export function effectiveLimits(archiveSize: number, limits: Partial<TarLimits> = {}): TarLimits {
+  const maxBytes = limits.maxBytes ?? Math.min(DEFAULT_TAR_LIMITS.maxBytes, Math.max(EXPANSION_FLOOR, MAX_EXPANSION * archiveSize));
+  return { maxEntries: limits.maxEntries ?? DEFAULT_TAR_LIMITS.maxEntries, maxBytes };
 }
 
 function parseJson(bytes: Buffer, what: string, archivePath: string): unknown {
@@ -181,15 +196,20 @@ export async function extractVerifiedPackage(archivePath: string, destDir: strin
   const temporary = `${target}.partial-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
   await fs.mkdir(temporary);
   let open: fs.FileHandle | undefined;
+  const written = { files: 0, bytes: 0 };
   try {
     const scan = await scanArchive(archivePath, async (entryPath) => {
       const file = path.join(temporary, ...entryPath.split('/'));
       await fs.mkdir(path.dirname(file), { recursive: true });
       const handle = await fs.open(file, 'wx', 0o644);
       open = handle;
+      written.files++;
+      options.onExtracted?.(written);
       return {
         write: async (chunk) => {
           await handle.write(chunk);
+          written.bytes += chunk.length;
+          options.onExtracted?.(written);
         },
         close: async () => {
           open = undefined;

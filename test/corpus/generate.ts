@@ -368,7 +368,7 @@ export async function generateCorpus(root: string, seed = 17): Promise<Corpus> {
   build('model-is-dir', 'path', ['--models', path.join(root, 'build')], 1, 'build');
   build('model-missing', 'path', ['--models', path.join(root, 'build/none.onnx')], 1, 'none.onnx');
   build('preprocessing-deep', 'json-deep', ['--models', model, '--preprocessing', file('build/pre-deep.json', withDeep({ layout: 'DEEP' }, nested(4000, 'NCHW')))], 1, 'pre-deep.json');
-  build('preprocessing-wrong-type', 'json', ['--models', model, '--preprocessing', file('build/pre-type.json', '{"layout": 5, "dtype": "float32"}')], 1, 'pre-type.json');
+  build('preprocessing-not-object', 'json', ['--models', model, '--preprocessing', file('build/pre-type.json', '["NCHW"]')], 1, 'pre-type.json');
   build('preprocessing-truncated', 'json', ['--models', model, '--preprocessing', file('build/pre-trunc.json', '{"layout": "NC')], 1, 'pre-trunc.json');
   build('labels-missing', 'path', ['--models', model, '--labels', path.join(root, 'build/labels.txt')], 1, 'labels.txt');
   build('signing-key-garbage', 'key', ['--models', model, '--signing-key', garbageKey], 1, 'signing-key');
