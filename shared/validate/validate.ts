@@ -221,7 +221,7 @@ async function loadDataset(options: ValidateOptions, ctx: LoaderContext): Promis
       if (!names || names.length === 0) {
         // The reason data.yaml could not be read (a syntax error, an alias bomb) is its parse-error finding.
         const reason = ctx.findings.results().find((r) => r.id === 'structure.parse-error' && r.count > 0)?.examples[0]?.message;
-        throw new StepError(options.dataYaml && !config ? `${ctx.display(options.dataYaml)} could not be read${reason ? ` (${reason})` : ''}, so the YOLO class names are unknown.` : 'The YOLO class names are unknown.', {
+        throw new StepError(options.dataYaml && !config ? `${ctx.display(options.dataYaml)} could not be read, so the YOLO class names are unknown.${reason ? ` ${reason}.` : ''}` : 'The YOLO class names are unknown.', {
           hint: 'Give data-yaml with a valid `names` list, or the classes input (one name per line, in class-index order).',
           file: options.dataYaml ? ctx.display(options.dataYaml) : undefined,
         });
