@@ -106,7 +106,7 @@ export function parseChannel(bytes: Buffer | string, publicKey: KeyObject, sourc
   try {
     value = parseJsonBounded(bytes.toString());
   } catch (error) {
-    throw new StepError(`Channel document ${source} is not valid JSON (${(error as Error).message}).`, { hint: 'It was damaged or is not a channel document; publish the channel again with stage-ota.' });
+    throw new StepError(`Channel document ${source} is not valid JSON (${(error as Error).message}).`, { hint: `It was damaged or is not a channel document. stage-ota and promote-release refuse to replace a channel they cannot verify: restore the signed document from the newest release record (the "document" field of releases/<channel>/<sequence>.json in the store) and run the step again.` });
   }
   if (!validate(value)) {
     const first = validate.errors?.[0];
@@ -122,7 +122,7 @@ export function parseChannel(bytes: Buffer | string, publicKey: KeyObject, sourc
     });
   }
   if (!verify(null, Buffer.from(canonicalJson(unsigned)), publicKey, Buffer.from(signature.value, 'base64'))) {
-    throw new StepError(`Channel document ${source} has an invalid signature: its content was changed after it was signed.`, { hint: 'Do not use this channel; publish it again with stage-ota or promote-release.' });
+    throw new StepError(`Channel document ${source} has an invalid signature: its content was changed after it was signed.`, { hint: `Do not use this channel. stage-ota and promote-release refuse to replace a channel they cannot verify: restore the signed document from the newest release record (the "document" field of releases/<channel>/<sequence>.json in the store) and run the step again.` });
   }
   return doc;
 }

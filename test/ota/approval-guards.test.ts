@@ -69,3 +69,19 @@ test('a token read from GITHUB_TOKEN is masked when an API error echoes it', asy
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 });
+
+test('rollback of a channel whose changes all kept one release says so, not "only one release was ever published"', async () => {
+  const inputs = await staged();
+  for (const rolloutPercent of [10, 50]) expect((await runInMemory(promoteReleaseStep, { ...inputs, rolloutPercent }, { run: { actor: 'bob' } })).failure).toBeUndefined();
+  const host = await runInMemory(promoteReleaseStep, { ...inputs, mode: 'rollback' }, { run: { actor: 'bob' } });
+  expect(host.failure).toContain('Channel "production" (sequence 2, cellseg 7.1.0) has no previous version to roll back to.');
+  expect(host.failure).toContain('Every change since the channel started (or since its last rollback) kept cellseg 7.1.0');
+});
+
+test('a damaged channel document points at the release records, not at stage-ota (which refuses it)', async () => {
+  const inputs = await staged();
+  require('node:fs').writeFileSync(require('node:path').join(inputs.storeUri, 'channels', 'staging.json'), '{"schema": "mlship.channel/v1", "seq');
+  const host = await runInMemory(stageOtaStep, { ...inputs, package: pkg, rolloutPercent: 20 });
+  expect(host.failure).toContain('staging.json is not valid JSON');
+  expect(host.failure).toContain('restore the signed document from the newest release record');
+});

@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { StepError } from '../../shared/core/errors';
 import { MAX_JSON_DEPTH } from '../../shared/core/json-depth';
+import { readJsonFile } from '../../shared/metrics/coco/load';
 import { decodeLabelImage } from '../../shared/metrics/masks/read';
 import { loadJobSpec } from '../../shared/training/spec';
 import { Findings } from '../../shared/validate/checks';
@@ -96,4 +97,18 @@ describe('hostile XML and YAML', () => {
     expect(() => loadJobSpec(file, [])).toThrow(StepError);
     expect(() => loadJobSpec(file, [])).toThrow(/The job spec .*job\.yaml cannot be read: its aliases/);
   });
+});
+
+test("predictions with NaN: the hint says JSON has no NaN (which Python's json.dump writes), not to use json.dump", () => {
+  const root = temp.make();
+  const file = write(path.join(root, 'pred.json'), '[{"image_id": 1, "category_id": 1, "bbox": [0, 0, 2, 2], "score": NaN}]');
+  let error: StepError | undefined;
+  try {
+    readJsonFile(file, 'Predictions');
+  } catch (e) {
+    error = e as StepError;
+  }
+  expect(error?.message).toContain('pred.json is not valid JSON');
+  expect(error?.hint).toContain('JSON has no NaN or Infinity');
+  expect(error?.hint).toContain('allow_nan=False');
 });

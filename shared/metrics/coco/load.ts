@@ -60,7 +60,7 @@ export function readJsonFile(file: string, what: string): unknown {
   try {
     return parseJsonBounded(text);
   } catch (error) {
-    throw new StepError(`${what} file ${file} is not valid JSON: ${(error as Error).message}.`, { hint: 'Write the file with a JSON encoder (json.dump) and check it is complete.', file });
+    throw new StepError(`${what} file ${file} is not valid JSON: ${(error as Error).message}.`, { hint: /\b(NaN|-?Infinity)\b/.test(text) ? 'JSON has no NaN or Infinity, which Python\'s json.dump writes for non-finite floats: drop or fix those values (json.dump(..., allow_nan=False) finds them).' : 'Write the file with a JSON encoder (Python: json.dump(..., allow_nan=False)) and check it is complete.', file });
   }
 }
 
