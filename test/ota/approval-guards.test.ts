@@ -1,5 +1,6 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { compareVersions } from '../../shared/package/contents';
 import { promoteReleaseStep } from '../../shared/steps/promote-release';
 import { stageOtaStep } from '../../shared/steps/stage-ota';
 import { KEYS, makePackage } from './support/packages';
@@ -84,4 +85,23 @@ test('a damaged channel document points at the release records, not at stage-ota
   const host = await runInMemory(stageOtaStep, { ...inputs, package: pkg, rolloutPercent: 20 });
   expect(host.failure).toContain('staging.json is not valid JSON');
   expect(host.failure).toContain('restore the signed document from the newest release record');
+});
+
+test('staging a lower version over a higher one is allowed but warned about', async () => {
+  const inputs = await staged();
+  const lower = await makePackage(backends.folder, '7.0.9');
+  const host = await runInMemory(stageOtaStep, { ...inputs, package: lower });
+  expect(host.failure).toBeUndefined();
+  expect(host.text).toContain('Staged cellseg 7.0.9 over the higher version 7.1.0 on "staging": devices that follow it will downgrade.');
+  const higher = await makePackage(backends.folder, '7.2.0-rc.1');
+  expect((await runInMemory(stageOtaStep, { ...inputs, package: higher })).text).not.toContain('downgrade');
+});
+
+test('semantic-version precedence', () => {
+  const ordered = ['1.0.0-alpha', '1.0.0-alpha.1', '1.0.0-alpha.beta', '1.0.0-beta', '1.0.0-beta.2', '1.0.0-beta.11', '1.0.0-rc.1', '1.0.0', '1.0.1', '1.2.0', '1.10.0', '2.0.0'];
+  for (let i = 1; i < ordered.length; i++) {
+    expect(compareVersions(ordered[i - 1], ordered[i])).toBeLessThan(0);
+    expect(compareVersions(ordered[i], ordered[i - 1])).toBeGreaterThan(0);
+  }
+  expect(compareVersions('1.0.0+build.5', '1.0.0')).toBe(0);
 });
