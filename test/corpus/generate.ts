@@ -414,7 +414,10 @@ export async function generateCorpus(root: string, seed = 17): Promise<Corpus> {
   for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : bombHeader[i];
   bombHeader.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
   verify('declared-20-gib', 'bomb', zlib.gzipSync(Buffer.concat([bombHeader, Buffer.alloc(1 << 16)])));
-  verify('many-entries', 'bomb', zlib.gzipSync(tarBytes(Array.from({ length: 10_001 }, (_, i) => ({ path: `f/${i}` })))));
+  // Verified without extraction here (the walk refuses at entry 10,001 before writing anything): extracting it
+  // creates the 10,000 files the cap allows, which test/package/caps-and-sweeps.test.ts checks with a smaller cap.
+  const many = file('verify/many-entries.tar.gz', zlib.gzipSync(tarBytes(Array.from({ length: 10_001 }, (_, i) => ({ path: `f/${i}` })))));
+  add({ id: 'verify-package/many-entries', step: 'verify-package', kind: 'bomb', argv: ['verify-package', many, '--public-key', publicKey], exit: 1, names: 'many-entries.tar.gz' });
   verify('bad-public-key', 'key', undefined, ['--public-key', 'not-a-key'], 1, 'public-key', good);
   verify('wrong-public-key', 'key', undefined, ['--public-key', otherPublic], 1, 'key', good);
   const notEmpty = path.join(root, 'verify-out/not-empty');
@@ -468,6 +471,16 @@ export async function generateCorpus(root: string, seed = 17): Promise<Corpus> {
   promote('no-self-approval-unknown-actor', 'ci', ['--from', 'canary', '--to', 'production', '--require-approval', '--no-self-approval', '--approved-by', 'alice'], 1, 'no-self-approval', { USER: undefined });
   promote('signing-key-garbage', 'key', ['--from', 'canary', '--to', 'production', '--signing-key', garbageKey], 1, 'signing-key');
   promote('signing-key-other', 'key', ['--from', 'canary', '--to', 'production', '--signing-key', otherPrivate], 1, 'canary.json');
+
+  // fleet-status: the channel it reads and the files it writes.
+  const fleet = (id: string, kind: string, args: string[], exit: 1 | 2, names: string) => {
+    const json = path.join(root, `fleet-out/${id}.json`);
+    add({ id: `fleet-status/${id}`, step: 'fleet-status', kind, argv: ['fleet-status', '--store', 'local', '--store-uri', promoteStore, '--json-file', json, '--html-file', path.join(root, `fleet-out/${id}.html`), ...args], exit, names, absent: [json] });
+  };
+  fleet('channel-deep-json', 'json-deep', ['--channel', 'staging', '--public-key', publicKey], 1, 'staging.json');
+  fleet('channel-wrong-schema', 'json', ['--channel', 'canary', '--public-key', publicKey], 1, 'canary.json');
+  fleet('public-key-garbage', 'key', ['--channel', 'canary', '--public-key', 'not-a-key'], 1, 'public-key');
+  fleet('store-bogus', 'enum', ['--store', 'ftp'], 2, 'store');
 
   // benchmark-model and export-onnx: model files and shapes.
   for (const [id, args, exit, names] of [
