@@ -70,3 +70,15 @@ export function createContext(host: Host, signal: AbortSignal, summary = new Sum
     getServiceConnection: host.getServiceConnection?.bind(host),
   };
 }
+
+/**
+ * A credential read from the environment (GITHUB_TOKEN, SYSTEM_ACCESSTOKEN, AWS_SECRET_ACCESS_KEY…), registered as
+ * a secret before anything can print it: an API error that echoes the request would otherwise show it in clear.
+ * Inputs of type secret are registered when parsed; this is the same rule for values that never were inputs.
+ */
+export function secretFromEnv(ctx: Pick<StepContext, 'env' | 'setSecret'>, name: string): string | undefined {
+  const value = ctx.env[name];
+  if (!value) return undefined;
+  ctx.setSecret(value);
+  return value;
+}

@@ -92,3 +92,14 @@ export interface ServiceConnection {
   /** Connection data (subscriptionid, workspace, …). */
   data: Record<string, string>;
 }
+
+/**
+ * The CI system a process runs under, from the variables the runners set in every job (GitHub: GITHUB_ACTIONS=true;
+ * Azure Pipelines: TF_BUILD=True), whatever host adapter runs the step: the CLI run inside a pipeline is still a
+ * pipeline run, and must not accept what only a workstation may (approvals typed on the command line).
+ */
+export function ciPlatformOf(env: NodeJS.ProcessEnv): 'github' | 'azure' | undefined {
+  if (env.GITHUB_ACTIONS?.toLowerCase() === 'true') return 'github';
+  if (env.TF_BUILD?.toLowerCase() === 'true') return 'azure';
+  return undefined;
+}

@@ -12,8 +12,17 @@ export function parseShape(text: string, label: string): number[] {
   if (dims.length === 0 || dims.some((d) => !Number.isInteger(d) || d <= 0)) {
     throw new InputError(`Input "${label}" has value "${text}", which is not a shape of positive whole numbers.`, { hint: 'Write the example input shape like 1,3,256,256 (batch, channels, height, width).' });
   }
+  const elements = dims.reduce((a, b) => a * b, 1);
+  if (elements > MAX_SHAPE_ELEMENTS) {
+    throw new InputError(`Input "${label}" has value "${text}": ${elements.toExponential(2)} elements, more than the ${MAX_SHAPE_ELEMENTS} (1 GiB of float32) an example input may have.`, {
+      hint: 'The example input is one batch of the size the model runs at, e.g. 1,3,512,512; dynamic axes cover other sizes.',
+    });
+  }
   return dims;
 }
+
+/** Example inputs are allocated (seeded parity inputs, then PyTorch and ONNX Runtime buffers): 2^28 floats is 1 GiB. */
+export const MAX_SHAPE_ELEMENTS = 2 ** 28;
 
 const AXIS_NAMES = ['batch', 'channels', 'height', 'width'] as const;
 

@@ -397,7 +397,9 @@ export function readOnnxModelInfo(file: string, label = file): OnnxModelInfo {
     throw new StepError(`Cannot open the ONNX model ${label}: ${(error as NodeJS.ErrnoException).code ?? String(error)}.`, { hint: 'Check the model path; step inputs are relative to the workspace.', cause: error });
   }
   try {
-    const { size } = fs.fstatSync(fd);
+    const stat = fs.fstatSync(fd);
+    if (stat.isDirectory()) throw new StepError(`The ONNX model ${label} is a folder, not a file.`, { hint: 'Give the path of the .onnx file.', file: label });
+    const { size } = stat;
     if (size === 0) throw new StepError(`The ONNX model ${label} is empty.`, { hint: 'Export the model again.', file: label });
     return parseNamed(new PositionedReader(fd, size), label);
   } finally {

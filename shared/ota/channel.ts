@@ -4,6 +4,7 @@ import { StepError } from '../core/errors';
 import type { ApprovalEvidence } from '../registry/types';
 import { canonicalJson } from './canonical-json';
 import { channelDocumentSchema } from './channel-schema';
+import { parseJsonBounded } from '../core/json-depth';
 
 export const CHANNEL_SCHEMA = 'mlship.channel/v1';
 
@@ -103,9 +104,9 @@ const validate = new Ajv({ allErrors: true, strict: false }).compile(channelDocu
 export function parseChannel(bytes: Buffer | string, publicKey: KeyObject, source: string): ChannelDocument {
   let value: unknown;
   try {
-    value = JSON.parse(bytes.toString());
+    value = parseJsonBounded(bytes.toString());
   } catch (error) {
-    throw new StepError(`Channel document ${source} is not valid JSON (${(error as Error).message}).`, { hint: 'It was damaged or is not a channel document; publish the channel again with stage-ota.' });
+    throw new StepError(`Channel document ${source} is not valid JSON (${(error as Error).message}).`, { hint: `It was damaged or is not a channel document. stage-ota and promote-release refuse to replace a channel they cannot verify: restore the signed document from the newest release record (the "document" field of releases/<channel>/<sequence>.json in the store) and run the step again.` });
   }
   if (!validate(value)) {
     const first = validate.errors?.[0];
@@ -121,7 +122,7 @@ export function parseChannel(bytes: Buffer | string, publicKey: KeyObject, sourc
     });
   }
   if (!verify(null, Buffer.from(canonicalJson(unsigned)), publicKey, Buffer.from(signature.value, 'base64'))) {
-    throw new StepError(`Channel document ${source} has an invalid signature: its content was changed after it was signed.`, { hint: 'Do not use this channel; publish it again with stage-ota or promote-release.' });
+    throw new StepError(`Channel document ${source} has an invalid signature: its content was changed after it was signed.`, { hint: `Do not use this channel. stage-ota and promote-release refuse to replace a channel they cannot verify: restore the signed document from the newest release record (the "document" field of releases/<channel>/<sequence>.json in the store) and run the step again.` });
   }
   return doc;
 }

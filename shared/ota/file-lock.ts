@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
+import * as path from 'node:path';
 
 /**
  * An exclusive lock file for compare-and-swap on a local or network folder, where POSIX offers no atomic
@@ -62,6 +63,24 @@ async function acquire(lockPath: string, timeoutMs: number, staleAfterMs: number
     // Holders keep the lock for one read and one rename; a short jittered wait avoids lock-step retries.
     await new Promise((r) => setTimeout(r, Math.min(50, 1 + attempt) * (0.5 + Math.random())));
   }
+}
+
+/**
+ * Removes the `.lock` files in `dir` whose holder is gone, by the same rule and the same safe break as a writer
+ * waiting for the lock: locks of release records are taken once per key, so no later writer would ever find
+ * (and break) one its killed owner left. Returns the lock names removed.
+ */
+export async function sweepStaleLocks(dir: string, staleAfterMs = 60_000): Promise<string[]> {
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  const removed: string[] = [];
+  for (const name of names.filter((n) => n.endsWith('.lock'))) {
+    const lockPath = path.join(dir, name);
+    const holder = await fs.readFile(lockPath, 'utf8').catch(() => undefined);
+    if (holder === undefined || !(await isStale(lockPath, holder, staleAfterMs))) continue;
+    await breakLock(lockPath, holder).catch(() => undefined);
+    removed.push(name);
+  }
+  return removed;
 }
 
 async function isStale(lockPath: string, holder: string, staleAfterMs: number): Promise<boolean> {

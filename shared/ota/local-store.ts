@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { withFileLock } from './file-lock';
+import { sweepStaleLocks, withFileLock } from './file-lock';
+import { sweepStaleFiles } from '../core/stale-files';
 import { writeFileAtomic } from '../core/atomic-write';
 import { sha256Hex } from '../core/sha256';
 import { streamToFileVerified } from './files';
@@ -16,7 +17,18 @@ import { type BlobInfo, type OtaStore, type PutBlobOptions, type PutBlobResult, 
 export class LocalFolderStore implements OtaStore {
   readonly kind = 'local' as const;
 
+  /** Folders swept of stale temp and lock files by this instance (once each: a sweep is a readdir). */
+  private readonly swept = new Set<string>();
+
   constructor(readonly root: string) {}
+
+  /** Leftovers of killed writers in the folder about to be written: temp files older than STALE_AFTER_MS, dead locks. */
+  private async sweep(dir: string): Promise<void> {
+    if (this.swept.has(dir)) return;
+    this.swept.add(dir);
+    await sweepStaleFiles(dir);
+    await sweepStaleLocks(dir);
+  }
 
   get location(): string {
     return this.root;
@@ -38,6 +50,7 @@ export class LocalFolderStore implements OtaStore {
   }
 
   async putBlob(key: string, file: string, options: PutBlobOptions): Promise<PutBlobResult> {
+    await this.sweep(path.dirname(this.pathOf(key)));
     const existing = await this.headBlob(key);
     // The blob name is its sha256 and it only ever appears by rename after a verified copy.
     if (existing && existing.size === options.size) return { bytesUploaded: 0 };
@@ -62,6 +75,7 @@ export class LocalFolderStore implements OtaStore {
   async writeDocument(key: string, body: Buffer, condition: WriteCondition): Promise<{ etag: string }> {
     const target = this.pathOf(key);
     await fsp.mkdir(path.dirname(target), { recursive: true });
+    await this.sweep(path.dirname(target));
     return withFileLock(`${target}.lock`, async () => {
       const current = await this.readDocument(key);
       if ('ifNoneMatch' in condition) {

@@ -54,6 +54,9 @@ export async function updateChannel(
   const maxAttempts = publisher.maxAttempts ?? 50;
   for (let attempt = 0; attempt < maxAttempts; attempt++) {
     const existing = await readChannel(store, channel, publisher.publicKey);
+    // A run killed between its channel write and its release record left this sequence without one: every
+    // later writer reads the channel first, so the gap is repaired here before anything else is published.
+    if (existing) await ensureReleaseRecord(store, existing.doc);
     const draft = decide(existing?.doc);
     if (!draft) {
       if (!existing) throw new Error(`decide() left channel ${channel} unchanged, but it does not exist`);
@@ -86,18 +89,50 @@ export async function updateChannel(
 }
 
 /**
- * One record per sequence number, written create-only after the channel write that owns that number: the
- * audit trail of who released what, when, with which approvals. The sequence is unique to the winning writer,
- * so a collision here means the store was edited by hand.
+ * Writes the release record of a published sequence when it is missing, marked as repaired. Losing the
+ * create-only race to another repairer (or to the late original writer) is fine: either record is the same
+ * signed document.
  */
-async function writeReleaseRecord(store: OtaStore, doc: ChannelDocument): Promise<void> {
-  const record = Buffer.from(JSON.stringify({ schema: 'mlship.release/v1', recordedAt: new Date().toISOString(), document: doc }, null, 2) + '\n');
+async function ensureReleaseRecord(store: OtaStore, doc: ChannelDocument): Promise<void> {
+  const key = releaseKey(doc.channel, doc.sequence);
+  if (await store.readDocument(key)) return;
   try {
-    await store.writeDocument(releaseKey(doc.channel, doc.sequence), record, { ifNoneMatch: '*' });
+    await store.writeDocument(key, releaseRecord(doc, true), { ifNoneMatch: '*' });
   } catch (error) {
     if (!isWriteConflict(error)) throw error;
+  }
+}
+
+function releaseRecord(doc: ChannelDocument, repaired = false): Buffer {
+  return Buffer.from(JSON.stringify({ schema: 'mlship.release/v1', recordedAt: new Date().toISOString(), ...(repaired ? { repaired: true } : {}), document: doc }, null, 2) + '\n');
+}
+
+/**
+ * One record per sequence number, written create-only after the channel write that owns that number: the
+ * audit trail of who released what, when, with which approvals. The sequence is unique to the winning writer,
+ * so a collision here means the store was edited by hand, unless the record holds this very document (another
+ * writer repaired it in between). A kill between the two writes is repaired by the next update of the channel
+ * (ensureReleaseRecord).
+ */
+async function writeReleaseRecord(store: OtaStore, doc: ChannelDocument): Promise<void> {
+  try {
+    await store.writeDocument(releaseKey(doc.channel, doc.sequence), releaseRecord(doc), { ifNoneMatch: '*' });
+  } catch (error) {
+    if (!isWriteConflict(error)) throw error;
+    // Another writer may have read the channel between our two writes and repaired the record: same document.
+    if (await recordHolds(store, doc)) return;
     throw new StepError(`Release record ${releaseKey(doc.channel, doc.sequence)} already exists in ${store.location}, although sequence ${doc.sequence} was just published.`, {
       hint: 'Someone wrote release records by hand; compare them with the channel document before the next release.',
     });
+  }
+}
+
+async function recordHolds(store: OtaStore, doc: ChannelDocument): Promise<boolean> {
+  const stored = await store.readDocument(releaseKey(doc.channel, doc.sequence));
+  try {
+    const record = stored && (JSON.parse(stored.body.toString('utf8')) as { document?: ChannelDocument });
+    return record?.document?.signature?.value === doc.signature.value;
+  } catch {
+    return false;
   }
 }

@@ -175,7 +175,12 @@ export async function rollbackChannel(options: RollbackOptions): Promise<{ resto
     if (options.onlyIf !== undefined && current.current.sha256 !== options.onlyIf) return undefined;
     if (!current.previous) {
       throw new StepError(`Channel "${channel}" (sequence ${current.sequence}, ${current.current.name} ${current.current.version}) has no previous version to roll back to.`, {
-        hint: current.origin.event === 'rollback' ? 'It was rolled back already; promote the wanted version again instead.' : 'Only one release was ever published on it; promote the wanted version instead.',
+        hint:
+          current.origin.event === 'rollback'
+            ? 'It was rolled back already; promote the wanted version again instead.'
+            : current.sequence > 1
+              ? `Every change since the channel started (or since its last rollback) kept ${current.current.name} ${current.current.version}, changing only its rollout, so there is no earlier release to return to; promote the wanted version instead.`
+              : 'Only one release was ever published on it; promote the wanted version instead.',
       });
     }
     withdrawn = current.current;

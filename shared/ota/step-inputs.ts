@@ -1,4 +1,4 @@
-import type { StepContext } from '../core/context';
+import { secretFromEnv, type StepContext } from '../core/context';
 import { openStore } from './open-store';
 import type { OtaStore, StoreKind } from './store';
 
@@ -25,6 +25,14 @@ export interface StoreInputValues {
 }
 
 export function storeFromInputs(inputs: StoreInputValues, ctx: StepContext): OtaStore {
+  // Credentials the store reads besides secret inputs: AWS keys from the environment, a SAS token in the URI.
+  if (inputs.store === 's3') for (const name of ['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']) secretFromEnv(ctx, name);
+  const sas = inputs.store === 'azure-blob' && /^https?:\/\/[^?]*\?(.+)$/.exec(inputs.storeUri ?? '');
+  if (sas) {
+    ctx.setSecret(sas[1]);
+    const signature = new URLSearchParams(sas[1]).get('sig');
+    if (signature) ctx.setSecret(signature);
+  }
   return openStore(
     {
       kind: inputs.store as StoreKind,

@@ -46,6 +46,7 @@ import { MANIFEST_FILE, packageModel, SIGNATURE_FILE, type FileRole, type Packag
 import { sha256Hex } from '../core/sha256';
 import { keyIdOf, loadPrivateKey, signManifest } from './signing';
 import { BLOCK, fileHeader, padding } from './tar-format';
+import { sweepStaleFiles } from '../core/stale-files';
 
 export interface BuildPackageOptions {
   name: string;
@@ -274,8 +275,12 @@ export async function buildPackage(options: BuildPackageOptions): Promise<BuiltP
   };
 
   const planned = [...files.values()].sort((a, b) => (a.path < b.path ? -1 : 1));
-  await fs.mkdir(options.outputDir, { recursive: true });
+  await fs.mkdir(options.outputDir, { recursive: true }).catch((error: NodeJS.ErrnoException) => {
+    throw new StepError(`Cannot write the package into ${options.outputDir}: ${error.code === 'EEXIST' || error.code === 'ENOTDIR' ? 'it (or a folder above it) is a file, not a folder' : (error.code ?? error.message)}.`, { hint: 'Give an output-dir that is a folder (it is created when missing).' });
+  });
   const archivePath = path.join(options.outputDir, `${options.name}-${options.version}.tar.gz`);
+  // Partial archives of killed builds (up to the size of the package each) go first.
+  await sweepStaleFiles(options.outputDir, (name) => name.startsWith('.') && name.endsWith('.partial'));
   const temporary = path.join(options.outputDir, `.${path.basename(archivePath)}.${process.pid}-${crypto.randomBytes(4).toString('hex')}.partial`);
   const out = await fs.open(temporary, 'wx');
   const total = planned.reduce((sum, f) => sum + f.size, 0);

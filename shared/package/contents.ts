@@ -5,6 +5,7 @@ import { StepError } from '../core/errors';
 import type { PackageLabels } from './manifest';
 import { archivePathProblem } from './tar-format';
 import tensorrtCacheSchema from './tensorrt-cache.schema.json';
+import { parseJsonBounded } from '../core/json-depth';
 
 /** Reads and checks the small files that go into a package, with messages naming the file and the fix. */
 
@@ -30,6 +31,30 @@ export function checkVersion(version: string): void {
   }
 }
 
+/**
+ * Semantic-version precedence (semver.org §11): MAJOR.MINOR.PATCH numerically, a pre-release below its release,
+ * pre-release identifiers numeric < alphanumeric, build metadata ignored. Negative when a < b.
+ */
+export function compareVersions(a: string, b: string): number {
+  const parse = (v: string) => {
+    const [core, pre] = v.split('+')[0].split(/-(.*)/s);
+    return { core: core.split('.').map(Number), pre: pre ? pre.split('.') : [] };
+  };
+  const x = parse(a);
+  const y = parse(b);
+  for (let i = 0; i < 3; i++) if (x.core[i] !== y.core[i]) return (x.core[i] ?? 0) - (y.core[i] ?? 0);
+  if (!x.pre.length || !y.pre.length) return y.pre.length - x.pre.length;
+  for (let i = 0; i < Math.min(x.pre.length, y.pre.length); i++) {
+    const [p, q] = [x.pre[i], y.pre[i]];
+    if (p === q) continue;
+    const [pn, qn] = [/^\d+$/.test(p), /^\d+$/.test(q)];
+    if (pn && qn) return Number(p) - Number(q);
+    if (pn !== qn) return pn ? -1 : 1;
+    return p < q ? -1 : 1;
+  }
+  return x.pre.length - y.pre.length;
+}
+
 export function checkPattern(value: string | undefined, pattern: RegExp, what: string, example: string): string | null {
   if (value === undefined || value === '') return null;
   if (!pattern.test(value)) throw new StepError(`${what} "${value}" is not a version like ${example}.`, { hint: `Write it as ${example}.` });
@@ -51,7 +76,7 @@ async function readSmall(file: string, label: string, limit = MAX_SMALL_FILE_BYT
 export async function readJsonFile(file: string, label: string, limit?: number): Promise<unknown> {
   const text = (await readSmall(file, label, limit)).toString('utf8');
   try {
-    return JSON.parse(text);
+    return parseJsonBounded(text);
   } catch (error) {
     const position = /position (\d+)/.exec((error as Error).message);
     const line = position ? text.slice(0, Number(position[1])).split('\n').length : undefined;

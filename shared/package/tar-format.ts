@@ -60,7 +60,13 @@ export type DecodedHeader = { kind: 'end' } | { kind: 'file'; path: string; size
 /** Decodes one header block strictly: anything but a checksummed ustar regular file is refused. */
 export function decodeHeader(block: Buffer): DecodedHeader {
   if (block.every((b) => b === 0)) return { kind: 'end' };
-  const header = new Header(block);
+  let header: Header;
+  try {
+    header = new Header(block);
+  } catch (error) {
+    // node-tar throws on some malformed numeric fields (a base-256 size or checksum it cannot read).
+    return { kind: 'refused', path: '', reason: `its header cannot be decoded (${(error as Error).message})` };
+  }
   const path = header.path ?? '';
   if (!header.cksumValid) return { kind: 'refused', path, reason: 'its header checksum is wrong (the archive is corrupt or not a tar file)' };
   if (block.toString('latin1', 257, 263) !== 'ustar\0') return { kind: 'refused', path, reason: 'its header is not a POSIX ustar header' };

@@ -21,10 +21,25 @@ export interface WalkedEntry {
   sha256: string;
 }
 
+/** Caps on what one archive may unpack to: checked on each header, before any byte of the entry is passed on. */
+export interface TarLimits {
+  maxEntries: number;
+  /** Sum of the entries' sizes. */
+  maxBytes: number;
+}
+
+/**
+ * Defaults for device packages: a package holds a few models, caches and metadata files (tens of entries), and
+ * its models plus TensorRT caches stay well under 16 GiB. A 1 MB gzip of 1 GiB of zeros, or an archive of
+ * 100,000 empty files, is refused at the header that crosses a cap.
+ */
+export const DEFAULT_TAR_LIMITS: TarLimits = { maxEntries: 10_000, maxBytes: 16 * 1024 ** 3 };
+
 /**
  * Reads a tar stream strictly, hashing each entry's content as it passes. Every header is checked
  * before any byte of its entry reaches `open`: unsafe paths, links, devices, duplicates and entries
- * that would collide on a case-insensitive file system are refused on the spot.
+ * that would collide on a case-insensitive file system are refused on the spot, and so is an entry that would
+ * take the archive over its caps on entry count or unpacked bytes (TarLimits).
  */
 export class TarWalker {
   readonly entries: WalkedEntry[] = [];
@@ -36,8 +51,12 @@ export class TarWalker {
   private readonly seenFiles = new Set<string>();
   private readonly seenDirs = new Set<string>();
   private offset = 0;
+  private declaredBytes = 0;
 
-  constructor(private readonly open: (path: string, size: number) => Promise<EntrySink | undefined>) {}
+  constructor(
+    private readonly open: (path: string, size: number) => Promise<EntrySink | undefined>,
+    private readonly limits: TarLimits = DEFAULT_TAR_LIMITS,
+  ) {}
 
   async push(chunk: Buffer): Promise<void> {
     let at = 0;
@@ -104,6 +123,11 @@ export class TarWalker {
     const { path, size } = decoded;
     const problem = archivePathProblem(path);
     if (problem) throw new RefusedEntryError(path, problem);
+    if (this.entries.length + 1 > this.limits.maxEntries) throw new RefusedEntryError(path, `the archive holds more than ${this.limits.maxEntries} entries, the most allowed`);
+    if (this.declaredBytes + size > this.limits.maxBytes) {
+      throw new RefusedEntryError(path, `with its ${size} bytes the archive would unpack to more than the ${this.limits.maxBytes} bytes allowed`);
+    }
+    this.declaredBytes += size;
     this.checkCollisions(path);
     this.current = { path, size, hash: crypto.createHash('sha256'), sink: await this.open(path, size) };
     this.remaining = size;

@@ -8,7 +8,9 @@ import { gunzipStream, GzipFormatError } from './block-gzip';
 import { MANIFEST_FILE, manifestSchemaErrors, SIGNATURE_FILE, signatureSchemaErrors, type PackageManifest, type SignatureDocument } from './manifest';
 import { sha256Hex } from '../core/sha256';
 import { keyIdOf, loadPublicKey, verifySignature } from './signing';
-import { RefusedEntryError, TarWalker, type EntrySink, type WalkedEntry } from './tar-walker';
+import { DEFAULT_TAR_LIMITS, RefusedEntryError, TarWalker, type EntrySink, type TarLimits, type WalkedEntry } from './tar-walker';
+import { parseJsonBounded } from '../core/json-depth';
+import { sweepStaleFiles } from '../core/stale-files';
 
 export interface VerifiedPackage {
   manifest: PackageManifest;
@@ -21,9 +23,20 @@ export interface VerifiedPackage {
 export interface VerifyOptions {
   /** Ed25519 public key: PEM, base64 of the raw 32 bytes, or a KeyObject. */
   publicKey: string | crypto.KeyObject;
+  /** Caps on entries and unpacked bytes (default: effectiveLimits); extraction writes at most these. */
+  limits?: Partial<TarLimits>;
+  /** Extraction progress: files created and bytes written so far (in the quarantine). */
+  onExtracted?(progress: { files: number; bytes: number }): void;
 }
 
 const MAX_MANIFEST_BYTES = 16 << 20;
+/**
+ * Unpacked bytes allowed per archive byte. Models and TensorRT engines compress by 1.1–3×, so 32× is far above
+ * any package, while a gzip bomb (1 MB of gzip → 1 GiB of zeros is 1000×) is refused once it has unpacked 32 MB
+ * (or EXPANSION_FLOOR, for tiny archives), long before the absolute cap.
+ */
+export const MAX_EXPANSION = 32;
+const EXPANSION_FLOOR = 64 << 20;
 const MAX_SIGNATURE_BYTES = 4096;
 const READ_CHUNK = 1 << 20;
 const TAMPERED_HINT = 'The package was changed after it was signed. Do not install it; download it again from the release store, or rebuild it.';
@@ -37,8 +50,10 @@ interface Scan {
 }
 
 /** One pass over the archive: archive digest, decompression, strict tar walk, per-entry digests. */
-async function scanArchive(archivePath: string, open: (entryPath: string, size: number) => Promise<EntrySink | undefined>): Promise<Scan> {
-  const archiveHash = chunkHash(await fs.stat(archivePath).then((s) => s.size, () => 0));
+async function scanArchive(archivePath: string, open: (entryPath: string, size: number) => Promise<EntrySink | undefined>, limits: Partial<TarLimits> = {}): Promise<Scan> {
+  const stat = await fs.stat(archivePath).catch(() => undefined);
+  if (stat?.isDirectory()) throw new StepError(`Package ${archivePath} is a folder, not a .tar.gz archive.`, { hint: 'Give the path of the package file (<name>-<version>.tar.gz).' });
+  const archiveHash = chunkHash(stat?.size ?? 0);
   let size = 0;
   const small = new Map<string, Buffer[]>();
   const walker = new TarWalker(async (entryPath, entrySize) => {
@@ -55,7 +70,7 @@ async function scanArchive(archivePath: string, open: (entryPath: string, size: 
       },
       close: async () => sink?.close(),
     };
-  });
+  }, effectiveLimits(stat?.size ?? 0, limits));
 
   const source = (async function* () {
     for await (const chunk of createReadStream(archivePath, { highWaterMark: READ_CHUNK })) {
@@ -80,9 +95,15 @@ async function scanArchive(archivePath: string, open: (entryPath: string, size: 
   return { entries: walker.entries, manifestBytes: joined(MANIFEST_FILE), signatureBytes: joined(SIGNATURE_FILE), sha256: await archiveHash.digest(), size };
 }
 
+/** The caps for one archive: the given (or default) ones, with total bytes also bounded by MAX_EXPANSION × its size. */
+export function effectiveLimits(archiveSize: number, limits: Partial<TarLimits> = {}): TarLimits {
+  const maxBytes = limits.maxBytes ?? Math.min(DEFAULT_TAR_LIMITS.maxBytes, Math.max(EXPANSION_FLOOR, MAX_EXPANSION * archiveSize));
+  return { maxEntries: limits.maxEntries ?? DEFAULT_TAR_LIMITS.maxEntries, maxBytes };
+}
+
 function parseJson(bytes: Buffer, what: string, archivePath: string): unknown {
   try {
-    return JSON.parse(bytes.toString('utf8'));
+    return parseJsonBounded(bytes.toString('utf8'));
   } catch (error) {
     throw new StepError(`Package ${archivePath}: ${what} is not valid JSON (${(error as Error).message}).`, { hint: TAMPERED_HINT });
   }
@@ -145,43 +166,57 @@ function checkScan(archivePath: string, scan: Scan, publicKey: crypto.KeyObject)
 /** Verifies signature, schema and every file hash of a package without extracting it. */
 export async function verifyPackage(archivePath: string, options: VerifyOptions): Promise<VerifiedPackage> {
   const publicKey = loadPublicKey(options.publicKey);
-  const scan = await scanArchive(archivePath, async () => undefined);
+  const scan = await scanArchive(archivePath, async () => undefined, options.limits);
   return { manifest: checkScan(archivePath, scan, publicKey), archivePath, sha256: scan.sha256, size: scan.size };
 }
 
 /**
- * Verifies while extracting into a sibling temporary folder, then renames it to `destDir`; nothing
- * appears at `destDir` unless every check passed. `destDir` must not exist or be an empty folder.
+ * Verifies while extracting into a sibling quarantine folder (`<destDir>.partial-…`), then renames it to `destDir`;
+ * nothing appears at `destDir` unless every check passed. The signature covers the manifest, which comes last in
+ * the archive, so entries land in the quarantine before it can be checked: the tar walker's caps on entry count
+ * and unpacked bytes (`limits`) bound what an unsigned or hostile archive can write there, and the quarantine is
+ * removed on any refusal. Quarantines a killed run left behind are swept first. `destDir` must not exist or be
+ * an empty folder.
  */
 export async function extractVerifiedPackage(archivePath: string, destDir: string, options: VerifyOptions): Promise<VerifiedPackage> {
   const publicKey = loadPublicKey(options.publicKey);
   const target = path.resolve(destDir);
   const existing = await fs.readdir(target).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return undefined;
-    throw error;
+    if (error.code === 'ENOTDIR') throw new StepError(`Cannot extract ${archivePath} into ${target}: it is a file, not a folder.`, { hint: 'Give a new folder (or an empty one) to extract into.' });
+    throw new StepError(`Cannot extract ${archivePath} into ${target}: ${error.code ?? error.message}.`, { hint: 'Give a new folder (or an empty one) the runner can write.' });
   });
   if (existing && existing.length > 0) throw new StepError(`Cannot extract ${archivePath} into ${target}: the folder is not empty.`, { hint: 'Extract into a new folder (e.g. the inactive A/B slot after clearing it).' });
 
-  await fs.mkdir(path.dirname(target), { recursive: true });
+  await fs.mkdir(path.dirname(target), { recursive: true }).catch((error: NodeJS.ErrnoException) => {
+    throw new StepError(`Cannot extract ${archivePath} into ${target}: its parent folder cannot be created (${error.code}: a file is in the way?).`, { hint: 'Give a folder path whose parents are folders.' });
+  });
+  const quarantine = `${path.basename(target)}.partial-`;
+  await sweepStaleFiles(path.dirname(target), (name) => name.startsWith(quarantine));
   const temporary = `${target}.partial-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
   await fs.mkdir(temporary);
   let open: fs.FileHandle | undefined;
+  const written = { files: 0, bytes: 0 };
   try {
     const scan = await scanArchive(archivePath, async (entryPath) => {
       const file = path.join(temporary, ...entryPath.split('/'));
       await fs.mkdir(path.dirname(file), { recursive: true });
       const handle = await fs.open(file, 'wx', 0o644);
       open = handle;
+      written.files++;
+      options.onExtracted?.(written);
       return {
         write: async (chunk) => {
           await handle.write(chunk);
+          written.bytes += chunk.length;
+          options.onExtracted?.(written);
         },
         close: async () => {
           open = undefined;
           await handle.close();
         },
       };
-    });
+    }, options.limits);
     const manifest = checkScan(archivePath, scan, publicKey);
     if (existing) await fs.rmdir(target);
     await fs.rename(temporary, target);

@@ -1,4 +1,5 @@
 import { StepError } from '../core/errors';
+import { checkFileBeforeDecode, HeaderError } from '../validate/image-header';
 import { allocate, type PlainTensor, toFloat16Bits } from '../onnx/tensors';
 import { loadSharp, type Sharp } from './sharp-loader';
 import { channelsOf, type PreprocessSpec } from './spec';
@@ -36,8 +37,11 @@ export async function preprocessImage(file: string, spec: PreprocessSpec, sharp:
   const t0 = process.hrtime.bigint();
   let meta;
   try {
+    // The bounded header/IFD walk before libvips sees the file.
+    checkFileBeforeDecode(file);
     meta = await sharp(file).metadata();
   } catch (error) {
+    if (!(error instanceof HeaderError) && (error as NodeJS.ErrnoException).code === 'ENOENT') throw new StepError(`Image ${file} does not exist.`, { hint: 'Check the images input.', file });
     throw new StepError(`Cannot decode image ${file}: ${(error as Error).message}.`, { hint: 'Images must be PNG, JPEG or TIFF (8 or 16 bits per sample).', file });
   }
   const depth = meta.depth === 'ushort' ? 16 : meta.depth === 'uchar' ? 8 : undefined;

@@ -2,6 +2,7 @@ import Ajv from 'ajv';
 import * as fs from 'node:fs';
 import { StepError } from '../core/errors';
 import schema from './spec.schema.json';
+import { parseJsonBounded } from '../core/json-depth';
 
 /** TypeScript form of spec.schema.json: how an image becomes the model's input tensor. */
 export interface PreprocessSpec {
@@ -74,7 +75,7 @@ export function loadPreprocessSpec(file: string): PreprocessSpec {
   }
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = parseJsonBounded(text);
   } catch (error) {
     throw new StepError(`Preprocessing spec ${file} is not valid JSON: ${(error as Error).message}.`, { hint: 'Fix the JSON syntax.', file });
   }

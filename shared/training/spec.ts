@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import Ajv, { type ErrorObject } from 'ajv';
 import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
+import { yamlValue } from '../core/yaml-value';
 import { StepError } from '../core/errors';
 import { jobSpecSchema } from './spec-schema';
 import type { BackendKind, DataInput, JobSpec } from './types';
@@ -53,7 +54,9 @@ export function loadJobSpec(file: string | undefined, overrides: SpecOverride[] 
         hint: 'Fix the syntax at that line.',
       });
     }
-    const value = doc.toJS() as unknown;
+    const expanded = yamlValue(doc);
+    if (!expanded.ok) throw new StepError(`The job spec ${file} cannot be read: ${expanded.message}.`, { file, hint: 'A job spec needs no YAML aliases; write the values out.' });
+    const value = expanded.value;
     if (value !== null && value !== undefined && (typeof value !== 'object' || Array.isArray(value))) {
       throw new StepError(`The job spec ${file} must be a mapping of fields (name, command, inputs, sagemaker, azureml, …), not a ${Array.isArray(value) ? 'list' : typeof value}.`, { file, line: 1 });
     }

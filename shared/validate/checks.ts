@@ -142,6 +142,8 @@ function compactValue(value: unknown, depth: number): unknown {
   if (typeof value === 'number') return Number.isFinite(value) ? value : String(value);
   if (typeof value === 'string') return value.length > 200 ? `${value.slice(0, 200)}…` : value;
   if (Array.isArray(value)) {
+    // Arrays count towards the depth too: a finding's value may be a slice of a hostile file nested 5,000 deep.
+    if (depth > 8) return value.length ? `[…(${value.length} items)]` : [];
     const head = value.slice(0, 12).map((v) => compactValue(v, depth + 1));
     return value.length > 12 ? [...head, `…(${value.length} items)`] : head;
   }

@@ -6,6 +6,7 @@ import { mapLimit } from './files';
 import type { ImageHeader } from './image-header';
 import type { ChiSquare, MeanStd } from './statistics';
 import { chiSquareHomogeneity, histogram, meanStd, psi } from './statistics';
+import { parseJsonBounded } from '../core/json-depth';
 
 /** Image-property distribution of one split, kept in the report so a later run can compare against it. */
 export interface SplitProperties {
@@ -136,7 +137,7 @@ export interface DriftThresholds {
 export async function readBaseline(file: string, shown: string): Promise<DriftInput> {
   let value: unknown;
   try {
-    value = JSON.parse(await fs.readFile(file, 'utf8'));
+    value = parseJsonBounded(await fs.readFile(file, 'utf8'));
   } catch (error) {
     throw new StepError(`The baseline report ${shown} cannot be read as JSON: ${(error as Error).message}`, {
       hint: 'Pass the report.json a previous validate-data run wrote (its report output).',

@@ -140,32 +140,84 @@ function hasEoi(tail: Buffer): boolean {
   return false;
 }
 
-const TIFF_TYPE_SIZE: Record<number, number> = { 1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 16: 8 };
+const TIFF_TYPE_SIZE: Record<number, number> = { 1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8 };
 
-function readTiff(src: ByteSource): ImageHeader {
+/**
+ * Bounds of the TIFF structure walk. Decoders (utif2, libtiff) follow every IFD pointer they find; a chain that
+ * points back at itself, or a count of 4 billion values, makes them loop or allocate until the heap is gone.
+ * Real microscopy stacks have a few thousand pages at most; no tag we or the decoders read needs more values.
+ */
+export const TIFF_LIMITS = { maxIfds: 4096, maxEntriesPerIfd: 1024, maxSubIfdDepth: 4, maxValuesPerTag: 1 << 20 } as const;
+/** Tags whose values are offsets of further IFDs (SubIFDs, Exif, GPS, DNG private, Fuji), as utif2 follows them. */
+const TIFF_IFD_POINTER_TAGS = new Set([330, 34665, 34853, 61440]);
+const TIFF_HEADER_TAGS = new Set([256, 257, 258, 262, 273, 277, 279, 324, 325]);
+
+/**
+ * Walks every IFD a decoder would visit (the main chain and the sub-IFDs it points to) with a visited set and
+ * the bounds above, and returns the tags of the first IFD. Every entry's values must lie inside the file.
+ * Throws a HeaderError on a loop, an offset outside the file or a count over the limits: the caller reports
+ * the image as unreadable instead of handing it to a decoder.
+ */
+function walkTiff(src: ByteSource): Map<number, number[]> {
   const le = src.read(0, 2).toString('latin1') === 'II';
   const u16 = (b: Buffer, o: number) => (le ? b.readUInt16LE(o) : b.readUInt16BE(o));
   const u32 = (b: Buffer, o: number) => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
-  const ifd = u32(src.read(4, 4), 0);
-  if (ifd + 2 > src.size) return truncatedTiff(`its first IFD offset ${ifd} is past the end of the file`);
-  const count = u16(src.read(ifd, 2), 0);
-  const entries = src.read(ifd + 2, count * 12);
-  if (entries.length < count * 12) return truncatedTiff('its IFD is cut off');
-  const tags = new Map<number, number[]>();
-  for (let e = 0; e < count; e++) {
-    const o = e * 12;
-    const tag = u16(entries, o);
-    const type = u16(entries, o + 2);
-    const n = u32(entries, o + 4);
-    const size = TIFF_TYPE_SIZE[type];
-    if (!size || ![256, 257, 258, 262, 273, 277, 279, 324, 325].includes(tag)) continue;
-    const bytes = size * n;
-    const data = bytes <= 4 ? entries.subarray(o + 8, o + 12) : src.read(u32(entries, o + 8), bytes);
-    if (data.length < bytes) return truncatedTiff(`tag ${tag} points past the end of the file`);
-    const values: number[] = [];
-    for (let k = 0; k < n; k++) values.push(size === 1 ? data[k] : size === 2 ? u16(data, k * 2) : u32(data, k * size));
-    tags.set(tag, values);
+  const first = u32(src.read(4, 4), 0);
+  if (first + 2 > src.size) return truncatedTiff(`its first IFD offset ${first} is past the end of the file`);
+  const visited = new Set<number>();
+  let firstTags: Map<number, number[]> | undefined;
+  // Explicit stack of [offset, depth, follow the next-IFD pointer]: no recursion, however the file is built.
+  const pending: [number, number, boolean][] = [[first, 0, true]];
+  while (pending.length > 0) {
+    const [ifd, depth, chain] = pending.pop()!;
+    if (visited.has(ifd)) throw new HeaderError('corrupt', `TIFF IFD chain loops: the IFD at byte ${ifd} is reached twice`);
+    visited.add(ifd);
+    if (visited.size > TIFF_LIMITS.maxIfds) throw new HeaderError('corrupt', `TIFF has more than ${TIFF_LIMITS.maxIfds} IFDs`);
+    if (ifd + 2 > src.size) throw new HeaderError('corrupt', `TIFF IFD offset ${ifd} is past the end of the file (${src.size} bytes)`);
+    const count = u16(src.read(ifd, 2), 0);
+    if (count > TIFF_LIMITS.maxEntriesPerIfd) throw new HeaderError('corrupt', `TIFF IFD at byte ${ifd} claims ${count} entries (at most ${TIFF_LIMITS.maxEntriesPerIfd} are read)`);
+    const entries = src.read(ifd + 2, count * 12 + 4);
+    if (entries.length < count * 12) {
+      if (firstTags === undefined) return truncatedTiff('its IFD is cut off');
+      throw new HeaderError('corrupt', `TIFF IFD at byte ${ifd} is cut off`);
+    }
+    const tags = new Map<number, number[]>();
+    for (let e = 0; e < count; e++) {
+      const o = e * 12;
+      const tag = u16(entries, o);
+      const type = u16(entries, o + 2);
+      const n = u32(entries, o + 4);
+      const size = TIFF_TYPE_SIZE[type];
+      if (!size) continue;
+      if (n > TIFF_LIMITS.maxValuesPerTag) throw new HeaderError('corrupt', `TIFF tag ${tag} at byte ${ifd + 2 + o} claims ${n} values (at most ${TIFF_LIMITS.maxValuesPerTag})`);
+      const bytes = size * n;
+      const at = bytes <= 4 ? -1 : u32(entries, o + 8);
+      if (at >= 0 && at + bytes > src.size) {
+        if (firstTags === undefined && TIFF_HEADER_TAGS.has(tag)) return truncatedTiff(`tag ${tag} points past the end of the file`);
+        throw new HeaderError('corrupt', `TIFF tag ${tag} points to bytes ${at}–${at + bytes}, past the end of the file (${src.size} bytes)`);
+      }
+      const wanted = (firstTags === undefined && TIFF_HEADER_TAGS.has(tag)) || TIFF_IFD_POINTER_TAGS.has(tag);
+      if (!wanted || (size !== 1 && size !== 2 && size !== 4)) continue;
+      const data = at < 0 ? entries.subarray(o + 8, o + 12) : src.read(at, bytes);
+      const values: number[] = [];
+      for (let k = 0; k < n; k++) values.push(size === 1 ? data[k] : size === 2 ? u16(data, k * 2) : u32(data, k * size));
+      if (TIFF_IFD_POINTER_TAGS.has(tag)) {
+        if (depth + 1 > TIFF_LIMITS.maxSubIfdDepth) throw new HeaderError('corrupt', `TIFF sub-IFDs are nested more than ${TIFF_LIMITS.maxSubIfdDepth} deep`);
+        for (const offset of values) pending.push([offset, depth + 1, false]);
+      }
+      tags.set(tag, values);
+    }
+    if (firstTags === undefined) firstTags = tags;
+    if (chain && entries.length >= count * 12 + 4) {
+      const next = u32(entries, count * 12);
+      if (next !== 0) pending.push([next, depth, true]);
+    }
   }
+  return firstTags!;
+}
+
+function readTiff(src: ByteSource): ImageHeader {
+  const tags = walkTiff(src);
   const width = tags.get(256)?.[0];
   const height = tags.get(257)?.[0];
   if (!width || !height) throw new HeaderError('corrupt', 'TIFF without ImageWidth/ImageLength');
@@ -266,4 +318,52 @@ export function walkPngChunks(buffer: Buffer): PngChunkStatus {
     if (type === 'IEND') return offset <= buffer.length ? 'complete' : 'truncated';
   }
   return 'truncated';
+}
+
+/** The most pixels a decoder is handed: sharp's own default limitInputPixels (0x3FFF × 0x3FFF). */
+export const MAX_DECODE_PIXELS = 0x3fff * 0x3fff;
+
+/**
+ * The gate in front of every decoder (pngjs, utif2, sharp): the bounded header and IFD walk above, and a pixel
+ * count a decoder can allocate. Throws a HeaderError saying what is wrong; the caller names the file.
+ */
+export function checkBeforeDecode(src: ByteSource, hints: HeaderHints): ImageHeader {
+  let header: ImageHeader;
+  try {
+    header = readImageHeader(src, hints);
+  } catch (error) {
+    // A header so short that a field read runs off the buffer.
+    // By name: Buffer's reads throw the RangeError of Node's own realm, which a sandbox (jest's vm) does not share.
+    if ((error as Error | undefined)?.name === 'RangeError') throw new HeaderError('corrupt', `the header is cut off or corrupt (${(error as Error).message})`);
+    throw error;
+  }
+  if (header.width * header.height > MAX_DECODE_PIXELS) {
+    throw new HeaderError('corrupt', `the image says it is ${header.width}×${header.height} pixels, more than the ${MAX_DECODE_PIXELS} a decoder is given`);
+  }
+  return header;
+}
+
+/** checkBeforeDecode over a file in memory. */
+export function checkBufferBeforeDecode(buffer: Buffer): ImageHeader {
+  const source: ByteSource = { size: buffer.length, read: (o, l) => buffer.subarray(o, Math.min(buffer.length, o + l)) };
+  return checkBeforeDecode(source, { tail: buffer.subarray(Math.max(0, buffer.length - 64)), png: sniffFormat(buffer) === 'png' ? walkPngChunks(buffer) : undefined });
+}
+
+/** checkBeforeDecode over a file on disk, reading only the bytes the walk needs. */
+export function checkFileBeforeDecode(file: string): ImageHeader {
+  const size = fs.statSync(file).size;
+  const fd = fs.openSync(file, 'r');
+  let head: Buffer;
+  let tail: Buffer;
+  try {
+    head = Buffer.alloc(Math.min(size, 64 * 1024));
+    fs.readSync(fd, head, 0, head.length, 0);
+    tail = Buffer.alloc(Math.min(size, 64));
+    fs.readSync(fd, tail, 0, tail.length, Math.max(0, size - tail.length));
+  } finally {
+    fs.closeSync(fd);
+  }
+  // A PNG's chunk walk needs the whole file; masks and model inputs are small enough to read for it.
+  const png = sniffFormat(head) === 'png' ? walkPngChunks(fs.readFileSync(file)) : undefined;
+  return checkBeforeDecode(headSource(file, head, size), { tail, png });
 }

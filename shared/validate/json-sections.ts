@@ -1,5 +1,6 @@
 import * as fs from 'node:fs/promises';
 import { StepError } from '../core/errors';
+import { jsonDepthMessage, MAX_JSON_DEPTH } from '../core/json-depth';
 import type { JsonParse } from './json-text';
 import { parseJsonText } from './json-text';
 
@@ -152,6 +153,8 @@ export class SectionScanner {
             break;
           case 0x5b:
           case 0x7b:
+            // The one depth limit of every JSON walk (core/json-depth), enforced here for streamed files.
+            if (this.depth >= MAX_JSON_DEPTH) return this.fail(jsonDepthMessage(), at);
             this.openers.push(c);
             this.depth++;
             this.elementHasContent = true;
@@ -381,7 +384,7 @@ export async function* readSlices(file: string, section: Section, signal?: Abort
       // Parsed inside the bracket that holds it in the file ("[" for elements, the root "{" for a member
       // value), so JSON.parse's messages read as they would for the whole document.
       const prefix = section.array ? '[' : '{"":';
-      const parsed: JsonParse = parseJsonText(`${prefix}${text}${section.array ? ']' : '}'}`);
+      const parsed: JsonParse = parseJsonText(`${prefix}${text}${section.array ? ']' : '}'}`, { checkDepth: false });
       if (!parsed.ok) {
         const line = slice.line + parsed.line - 1;
         const column = parsed.line === 1 ? slice.column + parsed.column - 1 - prefix.length : parsed.column;

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs/promises';
 import { StepError } from '../core/errors';
+import { jsonDepthMessage, jsonDepthViolation } from '../core/json-depth';
 
 export interface TextPosition {
   line: number;
@@ -57,8 +58,15 @@ export type JsonParse = { ok: true; value: unknown; nonFinite: number } | { ok: 
  * JSON.parse with two additions annotation files need: the line and column of a syntax error (V8 does not
  * always give a position), and Python's NaN / Infinity tokens, which json.dump writes by default. Those are
  * turned into the strings "NaN" / "Infinity" / "-Infinity" so the geometry checks can report them by field.
+ * Documents nested deeper than MAX_JSON_DEPTH are refused before parsing, with the position of the bracket.
  */
-export function parseJsonText(text: string): JsonParse {
+export function parseJsonText(text: string, options: { checkDepth?: boolean } = {}): JsonParse {
+  // Streamed sections skip this: their scanner (json-sections.ts) enforces the same limit as it reads.
+  const tooDeep = options.checkDepth === false ? -1 : jsonDepthViolation(text);
+  if (tooDeep !== -1) {
+    const { line, column } = positionAt(text, tooDeep);
+    return { ok: false, message: `${jsonDepthMessage()} (annotation files need far fewer)`, offset: tooDeep, line, column };
+  }
   try {
     return { ok: true, value: JSON.parse(text), nonFinite: 0 };
   } catch {

@@ -1,5 +1,7 @@
 import { PNG } from 'pngjs';
 import * as UTIF from 'utif2';
+import { decodeTiffDirectories } from './tiff-decode';
+import { checkBufferBeforeDecode } from './image-header';
 
 export interface MaskValues {
   width: number;
@@ -13,6 +15,8 @@ export interface MaskValues {
  * annotation tools save class masks). Multi-channel masks are read from their first channel.
  */
 export function readMaskValues(buffer: Buffer, format: 'png' | 'tiff'): MaskValues {
+  // The bounded structure walk first: utif2 follows IFD loops forever and pngjs allocates whatever IHDR says.
+  checkBufferBeforeDecode(buffer);
   return format === 'png' ? readPngMask(buffer) : readTiffMask(buffer);
 }
 
@@ -47,7 +51,7 @@ function readPngMask(buffer: Buffer): MaskValues {
 }
 
 function readTiffMask(buffer: Buffer): MaskValues {
-  const ifds = UTIF.decode(buffer);
+  const ifds = decodeTiffDirectories(buffer);
   if (ifds.length === 0) throw new Error('TIFF has no image');
   const ifd = ifds[0];
   UTIF.decodeImage(buffer, ifd);

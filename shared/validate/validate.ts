@@ -219,12 +219,20 @@ async function loadDataset(options: ValidateOptions, ctx: LoaderContext): Promis
       const config = options.dataYaml ? await readDataYaml(options.dataYaml, ctx) : undefined;
       const names = declared.length > 0 ? byValue(declared) : config?.names;
       if (!names || names.length === 0) {
-        throw new StepError(options.dataYaml && !config ? `${ctx.display(options.dataYaml)} could not be read, so the YOLO class names are unknown.` : 'The YOLO class names are unknown.', {
+        // The reason data.yaml could not be read (a syntax error, an alias bomb) is its parse-error finding.
+        const reason = ctx.findings.results().find((r) => r.id === 'structure.parse-error' && r.count > 0)?.examples[0]?.message;
+        throw new StepError(options.dataYaml && !config ? `${ctx.display(options.dataYaml)} could not be read, so the YOLO class names are unknown.${reason ? ` ${reason}.` : ''}` : 'The YOLO class names are unknown.', {
           hint: 'Give data-yaml with a valid `names` list, or the classes input (one name per line, in class-index order).',
           file: options.dataYaml ? ctx.display(options.dataYaml) : undefined,
         });
       }
       const sources = SPLITS.map((s) => [s, options.splits[s] ? [options.splits[s] as string] : (config?.splits[s] ?? [])] as const).filter(([, list]) => list.length > 0);
+      if (sources.length === 0 && options.dataYaml) {
+        throw new StepError(`No split to validate: ${ctx.display(options.dataYaml)} sets no usable train, val or test path, and none is given as an input.`, {
+          hint: 'Set train/val/test in data.yaml to image folders (or .txt lists), or give train as an input.',
+          file: ctx.display(options.dataYaml),
+        });
+      }
       if (sources.length === 0) requireSplits([], 'a YOLO images folder (or set train/val/test in data.yaml)');
       for (const [split, list] of sources) splits.push(await loadYolo(split, list, names, ctx));
       return { format: 'yolo', classes: names.filter((n) => n !== undefined), splits, sharedFiles: options.dataYaml ? [{ path: options.dataYaml, role: 'config' }] : [] };

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import { StepError } from '../../core/errors';
 import { LazyRle, rleArea, rleFromCounts, rleFromPolygon, rleLength, rleMerge, rleToBboxInto, type Rle } from './rle';
+import { parseJsonBounded } from '../../core/json-depth';
 
 export type IouType = 'bbox' | 'segm';
 /** COCO ids are numbers; string ids are accepted when a whole file uses them consistently. */
@@ -57,9 +58,9 @@ export function readJsonFile(file: string, what: string): unknown {
     throw new StepError(`${what} file ${file} cannot be read (${code ?? String(error)}).`, { hint: 'Check the path; relative paths are resolved against the workspace.', file });
   }
   try {
-    return JSON.parse(text);
+    return parseJsonBounded(text);
   } catch (error) {
-    throw new StepError(`${what} file ${file} is not valid JSON: ${(error as Error).message}.`, { hint: 'Write the file with a JSON encoder (json.dump) and check it is complete.', file });
+    throw new StepError(`${what} file ${file} is not valid JSON: ${(error as Error).message}.`, { hint: /\b(NaN|-?Infinity)\b/.test(text) ? 'JSON has no NaN or Infinity, which Python\'s json.dump writes for non-finite floats: drop or fix those values (json.dump(..., allow_nan=False) finds them).' : 'Write the file with a JSON encoder (Python: json.dump(..., allow_nan=False)) and check it is complete.', file });
   }
 }
 

@@ -3,7 +3,9 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { PNG } from 'pngjs';
 import * as UTIF from 'utif2';
+import { decodeTiffDirectories } from '../../validate/tiff-decode';
 import { StepError } from '../../core/errors';
+import { checkBufferBeforeDecode, HeaderError } from '../../validate/image-header';
 
 /** A label image: one integer class per pixel, row-major. */
 export interface LabelImage {
@@ -27,6 +29,15 @@ export async function readLabelImage(file: string): Promise<LabelImage> {
 
 export function decodeLabelImage(buf: Buffer, file: string): LabelImage {
   const ext = path.extname(file).toLowerCase();
+  if (ext === '.png' || ext === '.tif' || ext === '.tiff') {
+    // The bounded structure walk before any decoder: utif2 follows IFD loops forever, pngjs allocates what IHDR says.
+    try {
+      checkBufferBeforeDecode(buf);
+    } catch (error) {
+      if (!(error instanceof HeaderError)) throw error;
+      throw new StepError(`Mask ${file} cannot be read: ${error.message}.`, { file, hint: 'Re-save the mask as a single-page PNG or TIFF with one integer class per pixel.' });
+    }
+  }
   if (ext === '.png') return decodePng(buf, file);
   if (ext === '.tif' || ext === '.tiff') return decodeTiff(buf, file);
   throw new StepError(`Mask ${file} has extension "${ext}"; label masks are read from ${MASK_EXTENSIONS.join(', ')}.`, { file, hint: 'Save label masks as PNG or TIFF with one integer class per pixel.' });
@@ -109,7 +120,7 @@ function decodeTiff(buf: Buffer, file: string): LabelImage {
   let ifd: UTIF.IFD;
   try {
     const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
-    const ifds = UTIF.decode(ab);
+    const ifds = decodeTiffDirectories(ab);
     if (ifds.length === 0) throw new Error('no image directory');
     ifd = ifds[0];
     UTIF.decodeImage(ab, ifd);

@@ -1,5 +1,6 @@
 import { StepError } from '../../core/errors';
 import type { ApprovalEvidence } from '../../registry/types';
+import { parseJsonBounded } from '../../core/json-depth';
 
 /**
  * Who approved this run, read from the CI platform's REST API. Plain fetch rather than Octokit: @octokit/core 7
@@ -97,7 +98,7 @@ async function getJson(url: string, headers: Record<string, string>, service: st
     throw new StepError(`${service} answered ${response.status} to GET ${url}${detail ? `: ${detail}` : ''}.`, { hint: response.status === 401 || response.status === 403 || response.status === 404 ? authHint : 'Try again; if it persists, check the service status.' });
   }
   try {
-    return JSON.parse(text);
+    return parseJsonBounded(text);
   } catch {
     throw new StepError(`${service} answered GET ${url} with something that is not JSON.`, { hint: 'Check the API URL input: it must be the REST API root.' });
   }
@@ -125,6 +126,13 @@ export interface ApprovalPolicy {
  * policy asks for more. Returns the evidence de-duplicated; a self-approval stays on record, it just does not count.
  */
 export function enforceApprovalPolicy(evidence: ApprovalEvidence, policy: ApprovalPolicy): ApprovalEvidence {
+  // Without the actor, "not by the person who started the run" cannot be checked; counting every approval would
+  // silently drop the rule the pipeline asked for.
+  if (policy.noSelfApproval && !policy.actor?.trim()) {
+    throw new StepError('no-self-approval is set, but who started this run is unknown, so a self-approval cannot be told apart from an independent one.', {
+      hint: 'Run where the platform names the actor (GitHub: github.actor; Azure DevOps: Build.RequestedFor; the CLI: USER), or leave no-self-approval off.',
+    });
+  }
   const seen = new Set<string>();
   const counted = evidence.approvers.filter((a) => {
     const key = a.login.toLowerCase();

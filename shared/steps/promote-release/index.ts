@@ -1,6 +1,7 @@
 import { createPublicKey } from 'node:crypto';
-import type { StepContext } from '../../core/context';
+import { secretFromEnv, type StepContext } from '../../core/context';
 import { InputError, StepError } from '../../core/errors';
+import { ciPlatformOf } from '../../core/host';
 import { defineStep, type InputValues } from '../../core/step';
 import type { ChannelDocument, ReleaseRef } from '../../ota/channel';
 import { privateKeyInput } from '../../package/key-inputs';
@@ -221,8 +222,9 @@ async function collectApprovals(inputs: Inputs, ctx: StepContext): Promise<Appro
     case 'none':
       return inputs.requireApproval ? { approvers: [], source: 'none' } : null;
     case 'cli': {
-      if (ctx.platform === 'github' || ctx.platform === 'azure') {
-        throw new InputError(`Input "${ctx.inputLabel('approvedBy')}" (approval source cli) is for runs on a workstation; in a pipeline, approvals come from the platform.`, {
+      const ci = ciOf(ctx);
+      if (ci) {
+        throw new InputError(`Input "${ctx.inputLabel('approvedBy')}" (approval source cli) is for runs on a workstation, but this run is inside ${ci === 'github' ? 'GitHub Actions (GITHUB_ACTIONS=true)' : 'Azure Pipelines (TF_BUILD=True)'}; in a pipeline, approvals come from the platform.`, {
           hint: 'Use approval-source auto, with environment reviewers (GitHub) or an Approvals check (Azure DevOps).',
         });
       }
@@ -234,7 +236,7 @@ async function collectApprovals(inputs: Inputs, ctx: StepContext): Promise<Appro
       return { approvers, source: 'cli', ...(runUrl ? { runUrl } : {}) };
     }
     case 'github': {
-      const token = inputs.githubToken ?? ctx.env.GITHUB_TOKEN;
+      const token = inputs.githubToken ?? secretFromEnv(ctx, 'GITHUB_TOKEN');
       if (!token) {
         if (inputs.requireApproval) throw new InputError(`Approvals are required, but no "${ctx.inputLabel('githubToken')}" was given to read them.`, { hint: 'Pass github-token: ${{ github.token }} with permissions actions: read.' });
         ctx.log.warning('No GitHub token given: approval evidence is not recorded.');
@@ -250,7 +252,7 @@ async function collectApprovals(inputs: Inputs, ctx: StepContext): Promise<Appro
       });
     }
     case 'azure-devops': {
-      const token = inputs.azureDevopsToken ?? ctx.env.SYSTEM_ACCESSTOKEN;
+      const token = inputs.azureDevopsToken ?? secretFromEnv(ctx, 'SYSTEM_ACCESSTOKEN');
       const collectionUri = inputs.azureDevopsUrl ?? ctx.env.SYSTEM_COLLECTIONURI;
       const project = inputs.azureDevopsProject ?? ctx.env.SYSTEM_TEAMPROJECT;
       if (!token || !collectionUri || !project) {
@@ -266,9 +268,15 @@ async function collectApprovals(inputs: Inputs, ctx: StepContext): Promise<Appro
   }
 }
 
+/** The CI system of this run: the host's platform, or the CI environment a CLI run sits in. */
+function ciOf(ctx: StepContext): 'github' | 'azure' | undefined {
+  return ctx.platform === 'github' || ctx.platform === 'azure' ? ctx.platform : ciPlatformOf(ctx.env);
+}
+
 function autoSource(inputs: Inputs, ctx: StepContext): string {
-  if (ctx.platform === 'github') return 'github';
-  if (ctx.platform === 'azure') return 'azure-devops';
+  const ci = ciOf(ctx);
+  if (ci === 'github') return 'github';
+  if (ci === 'azure') return 'azure-devops';
   if (inputs.approvedBy.length) return 'cli';
   return 'none';
 }

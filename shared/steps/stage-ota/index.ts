@@ -1,6 +1,7 @@
 import { createPublicKey } from 'node:crypto';
 import * as path from 'node:path';
 import { defineStep } from '../../core/step';
+import { compareVersions } from '../../package/contents';
 import { privateKeyInput, publicKeyInput } from '../../package/key-inputs';
 import { stagePackage } from '../../ota/release';
 import { DEFAULT_EXPIRY_HOURS, storeFromInputs, storeInputs } from '../../ota/step-inputs';
@@ -50,6 +51,11 @@ export const stageOtaStep = defineStep({
     );
     const { release, bytesUploaded, update } = result;
     const doc = update.doc;
+    // Allowed (a deliberate downgrade is how a bad release is replaced without rollback), but never silent.
+    const replaced = update.changed ? doc.previous : null;
+    if (replaced && replaced.name === release.name && compareVersions(release.version, replaced.version) < 0) {
+      ctx.log.warning(`Staged ${release.name} ${release.version} over the higher version ${replaced.version} on "${doc.channel}": devices that follow it will downgrade.`);
+    }
     ctx.log.info(bytesUploaded ? `Uploaded ${bytesUploaded} bytes to ${release.url}.` : `The store already holds ${release.key}; nothing uploaded.`);
     ctx.log.info(
       update.changed

@@ -27,7 +27,7 @@ export const verifyPackageStep = defineStep({
   async run(inputs, ctx) {
     const publicKey = publicKeyInput(inputs.publicKey, ctx.inputLabel('publicKey'), ctx.workspace);
     const verified = inputs.extractTo
-      ? await extractVerifiedPackage(inputs.archive, inputs.extractTo, { publicKey })
+      ? await extractVerifiedPackage(inputs.archive, inputs.extractTo, { publicKey, onExtracted: ({ bytes }) => ctx.progress({ label: `extract ${path.basename(inputs.archive)}`, done: bytes, unit: 'bytes' }) })
       : await verifyPackage(inputs.archive, { publicKey });
     const m = verified.manifest;
     ctx.log.info(`${inputs.archive}: signature, schema and ${m.files.length} file hashes verified (${m.name} ${m.version}).`);

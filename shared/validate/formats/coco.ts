@@ -1,4 +1,6 @@
 import * as path from 'node:path';
+import { StepError } from '../../core/errors';
+import { pathKind } from '../files';
 import type { Frame } from '../geometry';
 import { checkBox, checkPolygon, checkRle } from '../geometry';
 import type { LoadedSplit, LoaderContext, SplitName, Where } from '../dataset';
@@ -47,6 +49,9 @@ export async function loadCoco(split: SplitName, file: string, ctx: LoaderContex
     return result;
   };
 
+  if ((await pathKind(file)) === 'dir') {
+    throw new StepError(`The ${split} split ${shown} is a folder; a COCO split is one annotation JSON file.`, { hint: `Give the path of the ${split} annotations file, e.g. annotations/instances_${split}.json.`, file: shown });
+  }
   const scan = await scanSections(file, { onProgress: (done, total) => ctx.progress(`read ${shown}`, done, total, 'bytes'), signal: ctx.signal });
   if (scan.kind === 'other') {
     // Not an object, so not COCO; read whole (such files are small) to tell a syntax error from a wrong shape.
@@ -237,6 +242,13 @@ class CocoWalk {
       else checkBox(findings, where, 'bbox', box as number[], frame, this.ctx.options.minBoxSize);
     }
     if (a.segmentation !== undefined) checkSegmentation(this.ctx, where, a.segmentation, frame);
+    // COCO evaluation buckets annotations by area (small/medium/large): NaN or a negative area silently drops one.
+    if (a.area !== undefined) {
+      const area = numberOf(a.area);
+      if (area === undefined) findings.add('structure.schema', { ...where, field: 'area', value: a.area, message: 'area must be a number' });
+      else if (!Number.isFinite(area)) findings.add('geometry.non-finite', { ...where, field: 'area', value: a.area, message: 'area is NaN or infinite' });
+      else if (area < 0) findings.add('geometry.box-degenerate', { ...where, field: 'area', value: area, message: 'area is negative' });
+    }
     if (a.bbox === undefined && a.segmentation === undefined) {
       findings.add('structure.schema', { ...where, field: 'bbox', value: 'missing', message: 'annotation has neither bbox nor segmentation' });
     }

@@ -67,7 +67,15 @@ export async function loadVoc(split: SplitName, source: string, declared: readon
         findings.add('structure.parse-error', { split, file: shown, line, column: col, message: `invalid XML at line ${line}, column ${col}: ${msg}` });
         return;
       }
-      const doc = parser.parse(text) as { annotation?: Record<string, unknown> };
+      let doc: { annotation?: Record<string, unknown> };
+      try {
+        doc = parser.parse(text) as typeof doc;
+      } catch (error) {
+        // fast-xml-parser refuses external entities and entities over its size limits (XXE, "billion laughs")
+        // by throwing; the file is not read further, and the finding names it.
+        findings.add('structure.parse-error', { split, file: shown, message: `XML refused: ${(error as Error).message} (VOC annotations need no DOCTYPE or entities)` });
+        return;
+      }
       const ann = doc.annotation;
       const base: Where = { split, file: shown };
       if (!ann || typeof ann !== 'object') {

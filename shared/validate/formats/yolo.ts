@@ -2,6 +2,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { StepError } from '../../core/errors';
+import { yamlValue } from '../../core/yaml-value';
 import { parseNumberToken } from '../geometry';
 import type { FinishContext, ImageRef, LoadedSplit, LoaderContext, SplitName, Where } from '../dataset';
 import { SPLITS, StatsBuilder } from '../dataset';
@@ -20,14 +21,26 @@ export async function readDataYaml(file: string, ctx: LoaderContext): Promise<Yo
   const shown = ctx.display(file);
   findings.ran('structure.parse-error', 'structure.schema');
   const lineCounter = new LineCounter();
-  const doc = parseDocument(await fs.readFile(file, 'utf8'), { lineCounter });
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new StepError(`Cannot read the data.yaml ${shown} (${code === 'EISDIR' ? 'it is a folder' : code === 'ENOENT' ? 'it does not exist' : code}).`, { hint: 'Give the path of the Ultralytics data.yaml file.', file: shown, cause: error });
+  }
+  const doc = parseDocument(text, { lineCounter });
   if (doc.errors.length > 0) {
     const error = doc.errors[0];
     const at = error.linePos?.[0];
     findings.add('structure.parse-error', { file: shown, line: at?.line, column: at?.col, message: `invalid YAML${at ? ` at line ${at.line}, column ${at.col}` : ''}: ${error.message.split('\n')[0]}` });
     return undefined;
   }
-  const value = doc.toJS() as unknown;
+  const expanded = yamlValue(doc);
+  if (!expanded.ok) {
+    findings.add('structure.parse-error', { file: shown, message: `invalid YAML: ${expanded.message}` });
+    return undefined;
+  }
+  const value = expanded.value;
   const positionOf = (key: string) => {
     const node = doc.get(key, true) as { range?: [number, number, number] } | undefined;
     const pos = node?.range ? lineCounter.linePos(node.range[0]) : undefined;

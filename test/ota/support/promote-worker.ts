@@ -8,7 +8,7 @@ import { promoteReleaseStep } from '../../../shared/steps/promote-release';
 import { runInMemory } from './run-step';
 
 interface WorkerConfig {
-  inputs: Record<string, string>;
+  inputs: Record<string, string | number>;
   env: Record<string, string>;
   iterations: number;
   name: string;
@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   const runs: { sequence: number; version: string }[] = [];
   for (let i = 0; i < config.iterations; i++) {
     // A different percentage each time makes every run a real change, even right after its own last one.
-    const host = await runInMemory(promoteReleaseStep, { ...config.inputs, rolloutPercent: 51 + (i % 49) }, { env: config.env, run: { id: `${config.name}-${i}`, actor: config.name } });
+    const host = await runInMemory(promoteReleaseStep, { rolloutPercent: 51 + (i % 49), ...config.inputs }, { env: config.env, run: { id: `${config.name}-${i}`, actor: config.name } });
     if (host.failure) throw new Error(`${config.name} run ${i}: ${host.failure}`);
     runs.push({ sequence: Number(host.outputs.sequence), version: host.outputs.version });
   }
