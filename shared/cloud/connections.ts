@@ -4,7 +4,7 @@ import { awsEndpoint, resolveAwsAuth, resolveAwsRegion, type AwsAuth } from './a
 import { resolveAzureAuth, type AzureAuth } from './auth/azure';
 import type { AuthContext } from './auth/context';
 import type { AzureWorkspace } from './azureml-workspace';
-import { DEFAULT_RETRY, type RetryPolicy } from './retry';
+import { DEFAULT_RETRY, type RetryPolicy } from '../core/retry';
 
 export interface CloudSettings {
   region?: string;

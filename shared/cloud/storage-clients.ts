@@ -5,7 +5,7 @@ import { StepError } from '../core/errors';
 import { asTokenCredential } from './auth/azure';
 import { AwsCaller } from './aws-call';
 import type { CloudConnections } from './connections';
-import { AbortedError, isTransientNetworkError, withRetry, type RetryDecision, type RetryPolicy } from './retry';
+import { AbortedError, isTransientNetworkError, withRetry, type RetryDecision, type RetryPolicy } from '../core/retry';
 
 /**
  * The object-storage clients of the OTA stores, built from the run's CloudConnections so S3 and Blob staging

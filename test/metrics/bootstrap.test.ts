@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { cocoStatMetric, drawWeights, maskMetric, pairedBootstrap, pairedBootstrapParallel, quantileSorted } from '../../shared/metrics/bootstrap';
 import { evaluateCoco, loadDetections, loadGroundTruth, readJsonFile, STAT_NAMES } from '../../shared/metrics/coco';
 import { countLabels, evaluateCounts, evaluateMaskPairs } from '../../shared/metrics';
-import { Xoshiro128 } from '../../shared/metrics/random';
+import { Xoshiro128 } from '../../shared/core/random';
 
 const FIXTURES = path.resolve(__dirname, '../../../shared/fixtures');
 

@@ -10,7 +10,7 @@ import { CloudConnections, type CloudSettings } from '../../cloud/connections';
 import { mergeInputs } from '../../core/merge-inputs';
 import { cloudInputs, registryInputs } from '../../cloud/inputs';
 import { attemptName, deriveJobName, isValidJobName, jobKey } from '../../training/job-name';
-import { AbortedError, DEFAULT_RETRY, type RetryPolicy } from '../../cloud/retry';
+import { AbortedError, DEFAULT_RETRY, type RetryPolicy } from '../../core/retry';
 import { loadJobSpec, requireBackendFields } from '../../training/spec';
 import { TERMINAL_STATES, type BackendKind, type JobSpec, type JobStatus, type MetricPoint, type TrainingBackend } from '../../training/types';
 import { markdownTable } from '../../core/summary';

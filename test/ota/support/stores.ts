@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { CloudConnections } from '../../../shared/cloud/connections';
-import type { RetryPolicy } from '../../../shared/cloud/retry';
+import type { RetryPolicy } from '../../../shared/core/retry';
 import { createContext } from '../../../shared/core/context';
 import { MemoryHost } from '../../../shared/hosts/memory-host';
 import { openStore } from '../../../shared/ota/open-store';
