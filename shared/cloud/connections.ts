@@ -144,3 +144,19 @@ export function connectionsFromInputs(
     ...settings,
   });
 }
+
+/**
+ * Connections for code that runs outside a step (the device agent's report sink): credentials from the
+ * environment and the default chains, as a step on a laptop would get them; nothing is logged.
+ */
+export function connectionsFromEnv(env: NodeJS.ProcessEnv, settings: CloudSettings = {}): CloudConnections {
+  const ctx = {
+    env,
+    platform: 'local' as const,
+    run: { id: `device-${process.pid}`, attempt: 1 },
+    log: { debug() {}, info() {}, warning() {}, error() {} },
+    setSecret() {},
+    inputLabel: (key: string) => key,
+  };
+  return new CloudConnections(ctx, settings);
+}

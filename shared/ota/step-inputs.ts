@@ -26,7 +26,7 @@ export const storeInputs = {
  * (role-to-assume with the platform's OIDC token; Azure OIDC federation or a service connection), without the
  * Azure ML workspace ones.
  */
-export const storeCloudInputs = pickInputs(cloudInputs, 'region', 'roleToAssume', 'azureClientId', 'azureTenantId', 'azureServiceConnection');
+export const storeCloudInputs = pickInputs(cloudInputs, 'region', 'roleToAssume', 'azureClientId', 'azureTenantId', 'azureServiceConnection', 'awsServiceConnection');
 
 export interface StoreInputValues extends CloudInputValues {
   store: string;

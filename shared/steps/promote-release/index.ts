@@ -10,7 +10,7 @@ import { type ChannelPublisher, readChannel } from '../../ota/publish';
 import { promoteChannel, rollbackChannel } from '../../ota/release';
 import { DEFAULT_EXPIRY_HOURS, storeFromInputs, storeInputs } from '../../ota/step-inputs';
 import { cloudInputs, registryInputs } from '../../cloud/inputs';
-import { connectionsFromInputs } from '../../cloud/connections';
+import { connectionsFromInputs, type CloudConnections } from '../../cloud/connections';
 import { releaseKey } from '../../ota/store';
 import { evaluateHealth, hasHealthPolicy, type HealthPolicy } from '../../fleet/health-gate';
 import { loadFleetStatus, reportInputs } from '../../fleet/step-inputs';
@@ -116,7 +116,7 @@ export const promoteReleaseStep = defineStep({
       return outputsOf(update.doc, approvals);
     }
 
-    const gate = await healthGate(inputs, ctx, publisher, origin);
+    const gate = await healthGate(inputs, ctx, publisher, origin, connections);
     if (inputs.mode === 'health-check') {
       const doc = gate?.doc ?? (await readChannel(store, inputs.to, publisher.publicKey))?.doc;
       if (!doc) throw new StepError(`Channel "${inputs.to}" does not exist in ${store.location}; there is nothing to check.`, { hint: 'Check the channel name and the store.' });
@@ -155,7 +155,7 @@ export const promoteReleaseStep = defineStep({
  * release is not on "to" yet: nothing to judge before its first phase). On a breach with auto-rollback, the
  * channel is rolled back (only if it still carries the judged release), and the step fails either way.
  */
-async function healthGate(inputs: Inputs, ctx: StepContext, publisher: ChannelPublisher, origin: OriginInfo): Promise<{ doc: ChannelDocument } | undefined> {
+async function healthGate(inputs: Inputs, ctx: StepContext, publisher: ChannelPublisher, origin: OriginInfo, connections: CloudConnections): Promise<{ doc: ChannelDocument } | undefined> {
   const policy: HealthPolicy = {
     minDevicesReporting: inputs.minDevicesReporting,
     minBakeMinutes: inputs.minBakeMinutes,
@@ -177,7 +177,7 @@ async function healthGate(inputs: Inputs, ctx: StepContext, publisher: ChannelPu
     }
   }
   const doc = target.doc;
-  const status = await ctx.group(`Health of ${doc.current.name} ${doc.current.version} on ${doc.channel} (${doc.rollout.percent}%)`, () => loadFleetStatus(inputs, ctx, doc.channel, doc, 'for the health gate'));
+  const status = await ctx.group(`Health of ${doc.current.name} ${doc.current.version} on ${doc.channel} (${doc.rollout.percent}%)`, () => loadFleetStatus(inputs, ctx, doc.channel, doc, 'for the health gate', connections));
   const verdict = evaluateHealth(status, policy, new Date());
   ctx.summary.heading(`Health gate: ${verdict.passed ? 'passed ✅' : verdict.breached ? 'breached ❌' : 'not yet ⏳'}`, 3).table(
     ['rule', 'limit', 'observed', 'verdict'],
