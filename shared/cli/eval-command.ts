@@ -8,12 +8,19 @@ import { commandHelp, runCommand, type CommandSpec, type OptionValues } from './
 
 const JSON_OPTION = { json: { type: 'boolean', description: 'print the result as JSON' } } as const;
 
+/** The two required options of both evaluations: what is compared with what. */
+function sources(value: 'file' | 'DIR', truth: string, predictions: string): CommandSpec['options'] {
+  return {
+    'ground-truth': { type: 'string', value: value === 'DIR' ? 'DIR' : 'gt.json', required: true, description: truth },
+    predictions: { type: 'string', value: value === 'DIR' ? 'DIR' : 'dt.json', required: true, description: predictions },
+  };
+}
+
 const COCO: CommandSpec = {
   command: 'mlship eval coco',
   summary: 'COCO evaluation with pycocotools COCOeval semantics; without --json the 12 lines summarize() prints.',
   options: {
-    'ground-truth': { type: 'string', value: 'gt.json', required: true, description: 'COCO instances JSON' },
-    predictions: { type: 'string', value: 'dt.json', required: true, description: 'COCO results list' },
+    ...sources('file', 'COCO instances JSON', 'COCO results list'),
     'iou-type': { type: 'string', value: 'bbox|segm', description: 'boxes or instance masks (default bbox)' },
     'max-dets': { type: 'string', value: '1,10,100', description: 'COCOeval params.maxDets: at least three limits; AR1/AR10/AR100 read the first three (sorted), AP reads 100 as pycocotools does' },
     'iou-thrs': { type: 'string', value: '0.5:0.95:0.05', description: 'params.iouThrs: start:stop:step (np.linspace, as the default is built) or a list 0.5,0.75' },
@@ -28,8 +35,7 @@ const MASKS: CommandSpec = {
   command: 'mlship eval masks',
   summary: 'Dice and IoU of label masks, per class, micro and macro.',
   options: {
-    'ground-truth': { type: 'string', value: 'DIR', required: true, description: 'folder of label masks' },
-    predictions: { type: 'string', value: 'DIR', required: true, description: 'folder of predicted masks named like the ground truth' },
+    ...sources('DIR', 'folder of label masks', 'folder of predicted masks named like the ground truth'),
     classes: { type: 'string', value: '1,2,5|labels.txt', description: 'labels to score, also those absent from every image (a list, or a labels file: one "index name" or name per line, line number = index)' },
     binary: { type: 'boolean', description: 'any non-zero pixel is foreground' },
     'include-background': { type: 'boolean', description: 'also score label 0' },
