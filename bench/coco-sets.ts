@@ -3,7 +3,7 @@
  * crowd, noisy detections with 3-decimal scores; boxes, or polygon ground truth with compressed-RLE detections.
  */
 import { rleFromPolygon, rleToString } from '../shared/metrics/coco/rle';
-import { Xoshiro128 } from '../shared/metrics/random';
+import { Xoshiro128 } from '../shared/core/random';
 
 export class Rand {
   private r: Xoshiro128;

@@ -1,25 +1,23 @@
 import * as core from '@actions/core';
 import { Context } from '@actions/github/lib/context';
-import type { Annotation, Host, ProgressReport, RunInfo } from '../../shared/core/host';
-import { SecretMasker } from '../../shared/core/mask';
+import type { Annotation, RunInfo } from '../../shared/core/host';
+import { HostBase, type LogLevel } from '../../shared/core/host-base';
 import { kebabCase } from '../../shared/core/names';
-import { formatProgress, ProgressThrottle } from '../../shared/core/progress';
 
 /**
  * GitHub Actions host: inputs from INPUT_*, outputs to GITHUB_OUTPUT, summary to GITHUB_STEP_SUMMARY, workflow
  * commands for masks, groups and annotations. Log text is also masked here, so a secret never reaches the log
  * even where the runner's own masking does not apply (e.g. a local act run).
  */
-export class GitHubHost implements Host {
+export class GitHubHost extends HostBase {
   readonly platform = 'github' as const;
   readonly workspace = process.env.GITHUB_WORKSPACE ?? process.cwd();
   readonly tempDir = process.env.RUNNER_TEMP ?? require('node:os').tmpdir();
   readonly env = process.env;
   readonly run: RunInfo;
-  private readonly masker = new SecretMasker();
-  private readonly throttle = new ProgressThrottle();
 
   constructor() {
+    super();
     const c = new Context();
     this.run = {
       id: String(process.env.GITHUB_RUN_ID ?? c.runId),
@@ -44,42 +42,33 @@ export class GitHubHost implements Host {
   setOutput(key: string, value: string): void {
     core.setOutput(kebabCase(key), value);
   }
-  setSecret(value: string): void {
-    this.masker.add(value);
-    for (const line of value.split(/\r?\n/)) if (line.trim()) core.setSecret(line.trim());
+  protected override registerSecretLine(line: string): void {
+    core.setSecret(line);
   }
-  debug(message: string): void {
-    core.debug(this.masker.mask(message));
+  protected emit(level: LogLevel, text: string, a?: Annotation): void {
+    if (level === 'debug') core.debug(text);
+    else if (level === 'info') core.info(text);
+    else if (level === 'warning') core.warning(text, annotation(a));
+    else core.error(text, annotation(a));
   }
-  info(message: string): void {
-    core.info(this.masker.mask(message));
+  protected emitGroupStart(title: string): void {
+    core.startGroup(title);
   }
-  warning(message: string, a?: Annotation): void {
-    core.warning(this.masker.mask(message), annotation(a));
-  }
-  error(message: string, a?: Annotation): void {
-    core.error(this.masker.mask(message), annotation(a));
-  }
-  startGroup(title: string): void {
-    core.startGroup(this.masker.mask(title));
-  }
-  endGroup(): void {
+  protected emitGroupEnd(): void {
     core.endGroup();
   }
-  async appendSummary(markdown: string): Promise<void> {
+  protected async emitSummary(markdown: string): Promise<void> {
     if (!process.env.GITHUB_STEP_SUMMARY) return;
-    await core.summary.addRaw(this.masker.mask(markdown), true).write();
+    await core.summary.addRaw(markdown, true).write();
   }
-  progress(report: ProgressReport): void {
-    if (this.throttle.shouldPrint(report)) core.info(this.masker.mask(formatProgress(report)));
+  protected emitFailed(message: string): void {
+    core.setFailed(message);
   }
-  setFailed(message: string): void {
-    core.setFailed(this.masker.mask(message));
-  }
-  saveState(key: string, value: string): void {
+  /** In GITHUB_STATE, so the `post:` entry (another process) reads what the main entry kept. */
+  override saveState(key: string, value: string): void {
     core.saveState(key, value);
   }
-  getState(key: string): string | undefined {
+  override getState(key: string): string | undefined {
     return core.getState(key) || undefined;
   }
   async getIdToken(audience: string): Promise<string> {

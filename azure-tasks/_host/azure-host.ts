@@ -3,9 +3,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as internal from 'azure-pipelines-task-lib/internal';
 import * as tl from 'azure-pipelines-task-lib/task';
-import type { Annotation, Host, ProgressReport, RunInfo, ServiceConnection } from '../../shared/core/host';
-import { SecretMasker } from '../../shared/core/mask';
-import { formatProgress, percentOf, ProgressThrottle } from '../../shared/core/progress';
+import type { Annotation, ProgressReport, RunInfo, ServiceConnection } from '../../shared/core/host';
+import { HostBase, type LogLevel } from '../../shared/core/host-base';
+import { percentOf } from '../../shared/core/progress';
 
 /** Endpoint data keys the steps read from AzureRM and AWS service connections. */
 const ENDPOINT_DATA_KEYS = ['subscriptionId', 'subscriptionName', 'environment', 'scopeLevel', 'resourceGroupName', 'workspaceName', 'region'];
@@ -15,16 +15,15 @@ const ENDPOINT_DATA_KEYS = ['subscriptionId', 'subscriptionName', 'environment',
  * outputs as output variables (`isOutput=true`, read as `$(stepName.outputName)` in later jobs), logging commands
  * for masks, issues, progress and the summary.
  */
-export class AzureHost implements Host {
+export class AzureHost extends HostBase {
   readonly platform = 'azure' as const;
   readonly workspace = tl.getVariable('System.DefaultWorkingDirectory') ?? process.cwd();
   readonly tempDir = tl.getVariable('Agent.TempDirectory') ?? os.tmpdir();
   readonly env = process.env;
   readonly run: RunInfo;
-  private readonly masker = new SecretMasker();
-  private readonly throttle = new ProgressThrottle();
 
   constructor() {
+    super();
     // task-lib fills its vault (inputs, endpoint credentials) once per process, in the first copy that loads. A
     // bundle carries its own copy, so if another copy loaded first (TaskMockRunner.run() without noMockTask
     // loads one) the inputs are in that copy's vault and unreachable from here: say so instead of a TypeError.
@@ -59,47 +58,39 @@ export class AzureHost implements Host {
   setOutput(key: string, value: string): void {
     tl.setVariable(key, value, false, true);
   }
-  setSecret(value: string): void {
-    this.masker.add(value);
-    for (const line of value.split(/\r?\n/)) if (line.trim()) tl.setSecret(line.trim());
+  protected override registerSecretLine(line: string): void {
+    tl.setSecret(line);
   }
-  debug(message: string): void {
-    tl.debug(this.masker.mask(message));
+  protected emit(level: LogLevel, text: string, a?: Annotation): void {
+    if (level === 'debug') tl.debug(text);
+    else if (level === 'info') console.log(text);
+    else tl.logIssue(level === 'warning' ? tl.IssueType.Warning : tl.IssueType.Error, text, a?.file, a?.line, a?.column);
   }
-  info(message: string): void {
-    console.log(this.masker.mask(message));
+  protected emitGroupStart(title: string): void {
+    console.log(`##[group]${title}`);
   }
-  warning(message: string, a?: Annotation): void {
-    tl.logIssue(tl.IssueType.Warning, this.masker.mask(message), a?.file, a?.line, a?.column);
-  }
-  error(message: string, a?: Annotation): void {
-    tl.logIssue(tl.IssueType.Error, this.masker.mask(message), a?.file, a?.line, a?.column);
-  }
-  startGroup(title: string): void {
-    console.log(`##[group]${this.masker.mask(title)}`);
-  }
-  endGroup(): void {
+  protected emitGroupEnd(): void {
     console.log('##[endgroup]');
   }
-  appendSummary(markdown: string): void {
+  protected emitSummary(markdown: string): void {
     // The agent reads the file after the task ends, so it must outlive the process: Agent.TempDirectory does.
     const file = path.join(this.tempDir, `mlship-summary-${process.pid}-${Date.now()}.md`);
-    fs.writeFileSync(file, this.masker.mask(markdown));
+    fs.writeFileSync(file, markdown);
     tl.uploadSummary(file);
   }
-  progress(report: ProgressReport): void {
-    if (!this.throttle.shouldPrint(report)) return;
+  protected override emitProgress(report: ProgressReport, line: string): void {
     const percent = percentOf(report);
-    if (percent !== undefined) tl.setProgress(percent, this.masker.mask(report.label));
-    console.log(this.masker.mask(formatProgress(report)));
+    if (percent !== undefined) tl.setProgress(percent, report.label);
+    console.log(line);
   }
-  setFailed(message: string): void {
-    tl.setResult(tl.TaskResult.Failed, this.masker.mask(message));
+  protected emitFailed(message: string): void {
+    tl.setResult(tl.TaskResult.Failed, message);
   }
-  saveState(key: string, value: string): void {
+  /** Task variables: the only state the agent keeps between a task's entries. */
+  override saveState(key: string, value: string): void {
     tl.setTaskVariable(key, value);
   }
-  getState(key: string): string | undefined {
+  override getState(key: string): string | undefined {
     return tl.getTaskVariable(key) || undefined;
   }
   getServiceConnection(id: string): ServiceConnection | undefined {

@@ -9,7 +9,7 @@ import { type ChannelDocument, inRollout, parseChannel, type ReleaseRef } from '
 import { type DeviceReport, type HardwareFacts, type ReportedRelease, type ReportEvent, reportIdOf, signReport, type Telemetry, telemetrySchemaError } from '../fleet/report';
 import { DEVICE_ID, MAX_REPORT_BYTES, REPORT_SCHEMA } from '../fleet/report-schema';
 import type { PackageManifest } from '../package/manifest';
-import { LockTimeout, withFileLock } from '../ota/file-lock';
+import { LockTimeout, withFileLock } from '../core/file-lock';
 import { writeFileAtomic } from '../core/atomic-write';
 import { IntegrityError } from '../ota/files';
 import { deferReason, type InstallWindow, runCommand } from './conditions';

@@ -85,7 +85,10 @@ export interface ReportSinkConfig {
 
 export function openReportSink(config: ReportSinkConfig): ReportSink {
   if (config.kind === 'https') return new HttpsReportSink(config.uri, config.token);
-  const store: StoreConfig = { kind: config.kind === 'folder' ? 'local' : config.kind, uri: config.uri, endpoint: config.endpoint, region: config.region, azureConnectionString: config.azureConnectionString, env: config.env };
+  const kind = config.kind === 'folder' ? 'local' : config.kind;
+  // The cloud clients come from the one cloud layer (credentials from the device's environment, one retry policy).
+  const connections = kind === 'local' ? undefined : (require('../cloud/connections') as typeof import('../cloud/connections')).connectionsFromEnv(config.env ?? process.env);
+  const store: StoreConfig = { kind, uri: config.uri, endpoint: config.endpoint, region: config.region, azureConnectionString: config.azureConnectionString, connections };
   return new StoreReportSink(openStore(store, (key) => `report-${key === 'storeUri' ? 'uri' : key}`));
 }
 

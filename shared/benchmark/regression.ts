@@ -16,23 +16,34 @@ export interface MannWhitneyResult {
   p: number;
 }
 
+/**
+ * Mid-ranks (1-based; tied values share the mean of their ranks) of values sorted ascending, with the tie
+ * correction term Σ(t³ − t) over groups of t equal values: what rank tests (Mann–Whitney, Wilcoxon) need.
+ */
+export function midRanks(sorted: readonly number[]): { ranks: Float64Array; tieTerm: number } {
+  const n = sorted.length;
+  const ranks = new Float64Array(n);
+  let tieTerm = 0;
+  for (let i = 0; i < n; ) {
+    let j = i;
+    while (j + 1 < n && sorted[j + 1] === sorted[i]) j++;
+    const t = j - i + 1;
+    tieTerm += t ** 3 - t;
+    ranks.fill((i + j) / 2 + 1, i, j + 1);
+    i = j + 1;
+  }
+  return { ranks, tieTerm };
+}
+
 /** Mann–Whitney U of x against y, normal approximation with tie and continuity correction (as scipy's asymptotic). */
 export function mannWhitneyGreater(x: readonly number[], y: readonly number[]): MannWhitneyResult {
   const n1 = x.length;
   const n2 = y.length;
   const all = [...x.map((v) => ({ v, g: 0 })), ...y.map((v) => ({ v, g: 1 }))].sort((a, b) => a.v - b.v);
   const n = all.length;
+  const { ranks, tieTerm } = midRanks(all.map((a) => a.v));
   let rankSumX = 0;
-  let tieTerm = 0;
-  for (let i = 0; i < n; ) {
-    let j = i;
-    while (j + 1 < n && all[j + 1].v === all[i].v) j++;
-    const rank = (i + j) / 2 + 1;
-    const t = j - i + 1;
-    tieTerm += t ** 3 - t;
-    for (let k = i; k <= j; k++) if (all[k].g === 0) rankSumX += rank;
-    i = j + 1;
-  }
+  for (let k = 0; k < n; k++) if (all[k].g === 0) rankSumX += ranks[k];
   const u = rankSumX - (n1 * (n1 + 1)) / 2;
   const mu = (n1 * n2) / 2;
   const sigma = Math.sqrt(((n1 * n2) / 12) * (n + 1 - tieTerm / (n * (n - 1))));

@@ -1,6 +1,7 @@
 import { InputError } from '../core/errors';
 import { camelCase, kebabCase } from '../core/names';
 import { inputsOn, type AnyStep, type InputSpec } from '../core/step';
+import { suggestOption } from './options';
 
 export interface ParsedStepArgs {
   /** Raw input values keyed by camelCase input key. */
@@ -52,7 +53,7 @@ export function parseStepArgs(step: AnyStep, argv: readonly string[]): ParsedSte
     }
     const key = camelCase(name);
     const spec = specs[key];
-    if (!spec || kebabCase(key) !== name) throw new InputError(`Unknown option "--${name}" for "mlship ${step.name}".`, { hint: suggest(name, Object.keys(specs).map(kebabCase), step.name) });
+    if (!spec || kebabCase(key) !== name) throw new InputError(`Unknown option "--${name}" for "mlship ${step.name}".`, { hint: suggestOption(name, Object.keys(specs).map(kebabCase), `mlship ${step.name}`) });
     if (spec.type === 'boolean' && value === undefined) {
       const next = argv[i + 1];
       value = next !== undefined && /^(true|false|yes|no|on|off|1|0)$/i.test(next) && !negated ? argv[++i] : String(!negated);
@@ -64,24 +65,4 @@ export function parseStepArgs(step: AnyStep, argv: readonly string[]): ParsedSte
     parsed.inputs[key] = spec.type === 'list' && parsed.inputs[key] !== undefined ? `${parsed.inputs[key]}\n${value}` : value;
   }
   return parsed;
-}
-
-function suggest(name: string, known: string[], step: string): string {
-  const close = known.filter((k) => distance(k, name) <= Math.max(2, Math.floor(name.length / 4)));
-  const list = close.length ? `Did you mean ${close.map((c) => `--${c}`).join(' or ')}?` : `Known options: ${known.map((k) => `--${k}`).join(', ')}.`;
-  return `${list} Run "mlship ${step} --help".`;
-}
-
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0];
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j];
-      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return row[b.length];
 }

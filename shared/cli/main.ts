@@ -1,13 +1,9 @@
-import { describeStepError, isStepError } from '../core/errors';
-import { kebabCase } from '../core/names';
-import { runStep } from '../core/runtime';
 import type { AnyStep } from '../core/step';
-import { LocalHost } from '../hosts/local-host';
 import { steps as shippedSteps } from '../steps';
-import { parseStepArgs } from './args';
 import { commands as shippedCommands } from './command-list';
 import type { CliCommand, CliIo } from './commands';
-import { programHelp, stepHelp } from './help';
+import { programHelp } from './help';
+import { runStepCommand } from './run-step';
 
 export interface CliOptions {
   steps?: readonly AnyStep[];
@@ -39,27 +35,4 @@ export async function main(argv: readonly string[], options: CliOptions = {}): P
     return 2;
   }
   return runStepCommand(step, rest, io);
-}
-
-async function runStepCommand(step: AnyStep, argv: readonly string[], io: CliIo): Promise<number> {
-  let args;
-  try {
-    args = parseStepArgs(step, argv);
-  } catch (error) {
-    if (!isStepError(error)) throw error;
-    io.stderr(`error: ${describeStepError(error)}\n`);
-    return 2;
-  }
-  if (args.help) {
-    io.stdout(stepHelp(step) + '\n');
-    return 0;
-  }
-  const host = new LocalHost({ inputs: args.inputs, summaryFile: args.summaryFile, verbose: args.verbose, write: (line) => io.stderr(line + '\n') });
-  const outcome = await runStep(step, host);
-  const named: Record<string, unknown> = Object.fromEntries(Object.entries(outcome.values).map(([k, v]) => [kebabCase(k), v]));
-  // A script reading --json gets what the runners get on failure too: the outputs set so far, and the error.
-  if (!outcome.ok) named.error = outcome.message;
-  if (args.json) io.stdout(JSON.stringify(named, null, 2) + '\n');
-  else for (const [k, v] of Object.entries(outcome.outputs)) io.stdout(`${kebabCase(k)}=${v}\n`);
-  return outcome.ok ? 0 : outcome.usage ? 2 : 1;
 }

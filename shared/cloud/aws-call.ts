@@ -1,7 +1,7 @@
 import type { Logger } from '../core/context';
 import type { AwsAuth } from './auth/aws';
 import { awsStepError, classifyAwsError, isExpiredCredentials } from './aws-errors';
-import { AbortedError, withRetry, type RetryPolicy } from './retry';
+import { AbortedError, withRetry, type RetryPolicy } from '../core/retry';
 
 /**
  * One AWS SDK client with the step's retry policy around every call. The SDK's own retries are off

@@ -1,5 +1,5 @@
 import { StepError } from '../core/errors';
-import { isTransientNetworkError, type RetryDecision } from './retry';
+import { isTransientNetworkError, type RetryDecision } from '../core/retry';
 
 /** Error names AWS uses for "slow down"; SageMaker answers 400 ThrottlingException. */
 const THROTTLING = new Set([

@@ -1,6 +1,6 @@
 import { StepError } from '../core/errors';
 import type { AzureAuth } from './auth/azure';
-import { isTransientNetworkError, sleep, withRetry, type RetryPolicy } from './retry';
+import { isTransientNetworkError, sleep, withRetry, type RetryPolicy } from '../core/retry';
 
 export const ARM_PUBLIC = 'https://management.azure.com';
 

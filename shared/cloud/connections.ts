@@ -4,7 +4,7 @@ import { awsEndpoint, resolveAwsAuth, resolveAwsRegion, type AwsAuth } from './a
 import { resolveAzureAuth, type AzureAuth } from './auth/azure';
 import type { AuthContext } from './auth/context';
 import type { AzureWorkspace } from './azureml-workspace';
-import { DEFAULT_RETRY, type RetryPolicy } from './retry';
+import { DEFAULT_RETRY, type RetryPolicy } from '../core/retry';
 
 export interface CloudSettings {
   region?: string;
@@ -37,6 +37,8 @@ export interface AzureConnection {
 export class CloudConnections {
   readonly retry: RetryPolicy;
   private awsConnection?: AwsConnection;
+  private awsCredentials?: AwsAuth;
+  private azureCredentials?: AzureAuth;
   private azureConnection?: AzureConnection;
 
   constructor(
@@ -49,21 +51,49 @@ export class CloudConnections {
   aws(): AwsConnection {
     if (this.awsConnection) return this.awsConnection;
     const region = resolveAwsRegion(this.ctx.env, this.settings.region, this.ctx.inputLabel('region'));
-    const auth = resolveAwsAuth(this.ctx, { region, roleToAssume: this.settings.roleToAssume, serviceConnection: this.settings.awsServiceConnection, serviceConnectionLabel: this.ctx.inputLabel('awsServiceConnection') });
-    this.awsConnection = { region, auth, sagemakerEndpoint: awsEndpoint(this.ctx.env, 'SAGEMAKER'), s3Endpoint: awsEndpoint(this.ctx.env, 'S3') };
+    this.awsConnection = { region, auth: this.awsAuth(region), sagemakerEndpoint: awsEndpoint(this.ctx.env, 'SAGEMAKER'), s3Endpoint: awsEndpoint(this.ctx.env, 'S3') };
     return this.awsConnection;
   }
 
-  azure(): AzureConnection {
-    if (this.azureConnection) return this.azureConnection;
+  /**
+   * AWS for an S3 bucket whose region may differ from the region of the rest of the run (an OTA bucket in
+   * us-east-1 behind a CDN, a registry in eu-west-1). The bucket falls back to the run's region, then to the
+   * environment, then to us-east-1, as S3 itself does; the credentials are the run's.
+   */
+  s3(bucketRegion?: string): AwsConnection {
+    const env = this.ctx.env;
+    const region = bucketRegion || this.settings.region || env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1';
+    return { region, auth: this.awsAuth(this.settings.region || env.AWS_REGION || env.AWS_DEFAULT_REGION || region), s3Endpoint: awsEndpoint(env, 'S3') };
+  }
+
+  /** One credential source per run: the region only picks the STS endpoint, so the first caller's is kept. */
+  private awsAuth(region: string): AwsAuth {
+    this.awsCredentials ??= resolveAwsAuth(this.ctx, {
+      region,
+      roleToAssume: this.settings.roleToAssume,
+      serviceConnection: this.settings.awsServiceConnection,
+      serviceConnectionLabel: this.ctx.inputLabel('awsServiceConnection'),
+    });
+    return this.awsCredentials;
+  }
+
+  /** The run's Azure identity alone, for services outside an Azure ML workspace (Blob Storage). */
+  azureAuth(): AzureAuth {
     const a = this.settings.azure ?? {};
-    const auth = resolveAzureAuth(this.ctx, {
+    this.azureCredentials ??= resolveAzureAuth(this.ctx, {
       clientId: a.clientId,
       tenantId: a.tenantId,
       serviceConnection: a.serviceConnection,
       serviceConnectionLabel: this.ctx.inputLabel('azureServiceConnection'),
       identityOptions: this.settings.identityOptions,
     });
+    return this.azureCredentials;
+  }
+
+  azure(): AzureConnection {
+    if (this.azureConnection) return this.azureConnection;
+    const a = this.settings.azure ?? {};
+    const auth = this.azureAuth();
     const subscriptionId = a.subscriptionId ?? auth.subscriptionId ?? this.ctx.env.AZURE_SUBSCRIPTION_ID;
     const missing = [
       ['subscriptionId', 'azureSubscriptionId', subscriptionId],
@@ -78,4 +108,55 @@ export class CloudConnections {
     this.azureConnection = { auth, workspace: { subscriptionId: subscriptionId!, resourceGroup: a.resourceGroup!, workspace: a.workspace! }, armEndpoint: a.armEndpoint };
     return this.azureConnection;
   }
+}
+
+/** Values of `cloudInputs` (shared/cloud/inputs.ts), or the subset a step picks, as a step receives them. */
+export interface CloudInputValues {
+  region?: string;
+  roleToAssume?: string;
+  awsServiceConnection?: string;
+  azureSubscriptionId?: string;
+  azureResourceGroup?: string;
+  azureWorkspace?: string;
+  azureClientId?: string;
+  azureTenantId?: string;
+  azureServiceConnection?: string;
+}
+
+/** The connections a step's cloud inputs describe; one per run, shared by its store, registry and backend. */
+export function connectionsFromInputs(
+  inputs: CloudInputValues,
+  ctx: AuthContext & { inputLabel(key: string): string },
+  settings: Pick<CloudSettings, 'identityOptions' | 'retry'> = {},
+): CloudConnections {
+  return new CloudConnections(ctx, {
+    region: inputs.region,
+    roleToAssume: inputs.roleToAssume,
+    awsServiceConnection: inputs.awsServiceConnection,
+    azure: {
+      subscriptionId: inputs.azureSubscriptionId,
+      resourceGroup: inputs.azureResourceGroup,
+      workspace: inputs.azureWorkspace,
+      clientId: inputs.azureClientId,
+      tenantId: inputs.azureTenantId,
+      serviceConnection: inputs.azureServiceConnection,
+    },
+    ...settings,
+  });
+}
+
+/**
+ * Connections for code that runs outside a step (the device agent's report sink): credentials from the
+ * environment and the default chains, as a step on a laptop would get them; nothing is logged.
+ */
+export function connectionsFromEnv(env: NodeJS.ProcessEnv, settings: CloudSettings = {}): CloudConnections {
+  const ctx = {
+    env,
+    platform: 'local' as const,
+    run: { id: `device-${process.pid}`, attempt: 1 },
+    log: { debug() {}, info() {}, warning() {}, error() {} },
+    setSecret() {},
+    inputLabel: (key: string) => key,
+  };
+  return new CloudConnections(ctx, settings);
 }

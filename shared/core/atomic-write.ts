@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 
@@ -27,6 +28,25 @@ export async function writeFileAtomic(target: string, data: Buffer | string | It
     await fsp.rename(temp, target);
   } catch (error) {
     await fsp.rm(temp, { force: true });
+    throw error;
+  }
+}
+
+/** The same for synchronous callers (a status file written from a timer, a report at the end of a sync run). */
+export function writeFileAtomicSync(target: string, data: Buffer | string): void {
+  fs.mkdirSync(path.dirname(target), { recursive: true });
+  const temp = tempSibling(target);
+  try {
+    const fd = fs.openSync(temp, 'w');
+    try {
+      fs.writeFileSync(fd, data);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(temp, target);
+  } catch (error) {
+    fs.rmSync(temp, { force: true });
     throw error;
   }
 }

@@ -1,7 +1,7 @@
 import { createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
 import Ajv from 'ajv';
 import { keyIdOf } from '../ota/channel';
-import { canonicalJson } from '../ota/canonical-json';
+import { canonicalJson } from '../core/canonical-json';
 import { deviceReportSchema, MAX_REPORT_BYTES, REPORT_SCHEMA, telemetrySchema } from './report-schema';
 
 export type ReportEvent = 'install' | 'revert' | 'refusal' | 'incompatible' | 'error' | 'heartbeat';

@@ -1,4 +1,4 @@
-import { normalSf } from '../benchmark/regression';
+import { midRanks, normalSf } from '../benchmark/regression';
 
 export interface SignedRankResult {
   /** Pairs with a non-zero difference. */
@@ -21,17 +21,9 @@ export function wilcoxonSignedRank(differences: readonly number[]): SignedRankRe
   const n = d.length;
   if (n < 6) return undefined;
   d.sort((x, y) => x.a - y.a);
+  const { ranks, tieTerm } = midRanks(d.map((x) => x.a));
   let wPlus = 0;
-  let tieTerm = 0;
-  for (let i = 0; i < n; ) {
-    let j = i;
-    while (j + 1 < n && d[j + 1].a === d[i].a) j++;
-    const rank = (i + j) / 2 + 1;
-    const t = j - i + 1;
-    tieTerm += t ** 3 - t;
-    for (let k = i; k <= j; k++) if (d[k].pos) wPlus += rank;
-    i = j + 1;
-  }
+  for (let k = 0; k < n; k++) if (d[k].pos) wPlus += ranks[k];
   const mu = (n * (n + 1)) / 4;
   const sigma = Math.sqrt((n * (n + 1) * (2 * n + 1)) / 24 - tieTerm / 48);
   if (sigma === 0) return { n, wPlus, z: 0, p: 1 };

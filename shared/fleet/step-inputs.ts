@@ -1,6 +1,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { connectionsFromInputs, type CloudConnections, type CloudInputValues } from '../cloud/connections';
 import type { StepContext } from '../core/context';
 import { InputError } from '../core/errors';
 import type { ChannelDocument } from '../ota/channel';
@@ -18,25 +19,26 @@ export const reportInputs = {
   inventory: { type: 'path', description: 'Text file with the ids of the devices expected to report, one per line, to name the ones that never did.' },
 } as const;
 
-export interface ReportInputValues {
+export interface ReportInputValues extends CloudInputValues {
   store: string;
   reportsStore: string;
   reportsUri?: string;
   endpoint?: string;
-  region?: string;
+  storeRegion?: string;
   azureConnectionString?: string;
   silentAfterHours: number;
   deviceKeys?: string;
   inventory?: string;
 }
 
-export function reportsStoreFromInputs(inputs: ReportInputValues, ctx: StepContext, why: string): OtaStore {
+/** The reports store, reached with the OTA store's endpoint, bucket region and credentials (`connections`). */
+export function reportsStoreFromInputs(inputs: ReportInputValues, ctx: StepContext, why: string, connections: CloudConnections = connectionsFromInputs(inputs, ctx)): OtaStore {
   if (!inputs.reportsUri) {
     throw new InputError(`Input "${ctx.inputLabel('reportsUri')}" is required ${why}.`, { hint: 'Give the folder, s3://bucket/prefix or Azure container the devices of this channel send their reports to.' });
   }
   const kind = (inputs.reportsStore === 'same' ? inputs.store : inputs.reportsStore) as StoreKind;
   return openStore(
-    { kind, uri: inputs.reportsUri, endpoint: inputs.endpoint, region: inputs.region, azureConnectionString: inputs.azureConnectionString, env: ctx.env, workspace: ctx.workspace },
+    { kind, uri: inputs.reportsUri, endpoint: inputs.endpoint, region: inputs.storeRegion, azureConnectionString: inputs.azureConnectionString, connections, log: ctx.log, workspace: ctx.workspace },
     (key) => ctx.inputLabel(key === 'storeUri' ? 'reportsUri' : key),
   );
 }
@@ -77,8 +79,9 @@ export async function loadFleetStatus(
   channel: string,
   doc: ChannelDocument | undefined,
   why: string,
+  connections?: CloudConnections,
 ): Promise<FleetStatus> {
-  const store = reportsStoreFromInputs(inputs, ctx, why);
+  const store = reportsStoreFromInputs(inputs, ctx, why, connections);
   const deviceKeys = parseDeviceKeys(inputs.deviceKeys, ctx.inputLabel('deviceKeys'));
   const { reports, rejected, listed } = await readReports(store, { deviceKeys, onProgress: (done, total) => ctx.progress({ label: 'device reports', done, total, unit: 'items' }) });
   ctx.log.info(`Read ${reports.length} device reports from ${store.location} (${listed} objects listed, ${rejected.length} rejected).`);

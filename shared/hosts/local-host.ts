@@ -1,10 +1,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Annotation, Host, ProgressReport, RunInfo } from '../core/host';
-import { SecretMasker } from '../core/mask';
+import type { Annotation, RunInfo } from '../core/host';
+import { HostBase, type LogLevel } from '../core/host-base';
 import { kebabCase } from '../core/names';
-import { formatProgress, ProgressThrottle } from '../core/progress';
 import type { Summary, SummaryFlavor } from '../core/summary';
 
 export interface LocalHostOptions {
@@ -24,19 +23,18 @@ export interface LocalHostOptions {
 }
 
 /** The host behind `mlship <step>` on a laptop: inputs from flags, logs to stderr, outputs returned. */
-export class LocalHost implements Host {
+export class LocalHost extends HostBase {
   readonly platform = 'local' as const;
   readonly outputs: Record<string, string> = {};
   readonly workspace: string;
   readonly run: RunInfo;
   readonly env: NodeJS.ProcessEnv;
   failure?: string;
-  private readonly masker = new SecretMasker();
-  private readonly throttle = new ProgressThrottle(2000);
   private readonly write: (line: string) => void;
   private depth = 0;
 
   constructor(private readonly options: LocalHostOptions) {
+    super(2000);
     this.write = options.write ?? ((line) => process.stderr.write(line + '\n'));
     this.workspace = path.resolve(options.workspace ?? process.cwd());
     this.env = options.env ?? process.env;
@@ -67,56 +65,35 @@ export class LocalHost implements Host {
     this.outputs[key] = value;
   }
 
-  setSecret(value: string): void {
-    this.masker.add(value);
-  }
-
-  private print(prefix: string, message: string): void {
+  private print(prefix: string, text: string): void {
     const indent = '  '.repeat(this.depth);
-    for (const line of this.masker.mask(message).split('\n')) this.write(`${indent}${prefix}${line}`);
+    for (const line of text.split('\n')) this.write(`${indent}${prefix}${line}`);
   }
 
-  debug(message: string): void {
-    if (this.options.verbose) this.print('debug: ', message);
+  protected emit(level: LogLevel, text: string, a?: Annotation): void {
+    if (level === 'debug') {
+      if (this.options.verbose) this.print('debug: ', text);
+    } else this.print(level === 'info' ? '' : `${level}${where(a)}: `, text);
   }
-  info(message: string): void {
-    this.print('', message);
-  }
-  warning(message: string, a?: Annotation): void {
-    this.print(`warning${where(a)}: `, message);
-  }
-  error(message: string, a?: Annotation): void {
-    this.print(`error${where(a)}: `, message);
-  }
-  startGroup(title: string): void {
+  protected emitGroupStart(title: string): void {
     this.print('▸ ', title);
     this.depth++;
   }
-  endGroup(): void {
+  protected emitGroupEnd(): void {
     this.depth = Math.max(0, this.depth - 1);
   }
   get summaryFlavor(): SummaryFlavor {
     return this.options.summaryFlavor ?? 'github';
   }
 
-  appendSummary(markdown: string, summary?: Summary): void {
-    if (this.options.summaryFile) fs.appendFileSync(this.options.summaryFile, this.masker.mask(markdown) + '\n');
+  protected emitSummary(markdown: string, summary?: Summary): void {
+    if (this.options.summaryFile) fs.appendFileSync(this.options.summaryFile, markdown + '\n');
     for (const [flavor, file] of Object.entries(this.options.extraSummaryFiles ?? {})) {
-      if (summary && file) fs.appendFileSync(file, this.masker.mask(summary.toMarkdown(flavor as SummaryFlavor)) + '\n');
+      if (summary && file) fs.appendFileSync(file, this.mask(summary.toMarkdown(flavor as SummaryFlavor)) + '\n');
     }
   }
-  progress(report: ProgressReport): void {
-    if (this.throttle.shouldPrint(report)) this.print('', formatProgress(report));
-  }
-  private readonly state = new Map<string, string>();
-  saveState(key: string, value: string): void {
-    this.state.set(key, value);
-  }
-  getState(key: string): string | undefined {
-    return this.state.get(key);
-  }
-  setFailed(message: string): void {
-    this.failure = this.masker.mask(message);
+  protected emitFailed(message: string): void {
+    this.failure = message;
     this.print('error: ', message);
   }
 }

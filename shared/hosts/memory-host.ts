@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Annotation, Host, ProgressReport, RunInfo } from '../core/host';
-import { SecretMasker } from '../core/mask';
+import type { Annotation, ProgressReport, RunInfo } from '../core/host';
+import { HostBase, type LogLevel } from '../core/host-base';
 import { kebabCase } from '../core/names';
 import type { SummaryFlavor } from '../core/summary';
 
@@ -13,7 +13,7 @@ export interface LogEntry {
 }
 
 /** Records everything a step does, for unit tests of step logic and for running steps in-process. */
-export class MemoryHost implements Host {
+export class MemoryHost extends HostBase {
   readonly platform = 'memory' as const;
   readonly outputs: Record<string, string> = {};
   readonly logs: LogEntry[] = [];
@@ -23,11 +23,11 @@ export class MemoryHost implements Host {
   readonly workspace: string;
   readonly run: RunInfo;
   readonly env: NodeJS.ProcessEnv;
-  private readonly masker = new SecretMasker();
 
   readonly summaryFlavor: SummaryFlavor;
 
   constructor(private readonly inputs: Record<string, string | number | boolean> = {}, options: { workspace?: string; run?: Partial<RunInfo>; env?: NodeJS.ProcessEnv; summaryFlavor?: SummaryFlavor } = {}) {
+    super();
     this.summaryFlavor = options.summaryFlavor ?? 'github';
     this.workspace = options.workspace ?? process.cwd();
     this.run = { id: 'memory-run', attempt: 1, ...options.run };
@@ -51,43 +51,22 @@ export class MemoryHost implements Host {
   setOutput(key: string, value: string): void {
     this.outputs[key] = value;
   }
-  setSecret(value: string): void {
-    this.masker.add(value);
+  protected emit(level: LogLevel, message: string, annotation?: Annotation): void {
+    this.logs.push({ level, message, annotation });
   }
-  private log(level: LogEntry['level'], message: string, annotation?: Annotation): void {
-    this.logs.push({ level, message: this.masker.mask(message), annotation });
+  protected emitGroupStart(title: string): void {
+    this.logs.push({ level: 'group', message: title });
   }
-  debug(m: string): void {
-    this.log('debug', m);
+  protected emitGroupEnd(): void {}
+  protected emitSummary(markdown: string): void {
+    this.summary += markdown;
   }
-  info(m: string): void {
-    this.log('info', m);
+  protected emitFailed(message: string): void {
+    this.failure = message;
   }
-  warning(m: string, a?: Annotation): void {
-    this.log('warning', m, a);
-  }
-  error(m: string, a?: Annotation): void {
-    this.log('error', m, a);
-  }
-  startGroup(title: string): void {
-    this.log('group', title);
-  }
-  endGroup(): void {}
-  appendSummary(markdown: string): void {
-    this.summary += this.masker.mask(markdown);
-  }
-  progress(report: ProgressReport): void {
+  /** Every report, unthrottled: tests assert on the sequence a step reported. */
+  override progress(report: ProgressReport): void {
     this.progressReports.push(report);
-  }
-  private readonly state = new Map<string, string>();
-  saveState(key: string, value: string): void {
-    this.state.set(key, value);
-  }
-  getState(key: string): string | undefined {
-    return this.state.get(key);
-  }
-  setFailed(message: string): void {
-    this.failure = this.masker.mask(message);
   }
   /** All log text, one entry per line, as a test would grep it. */
   get text(): string {

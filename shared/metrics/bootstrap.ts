@@ -5,7 +5,7 @@ import type { MatchTable } from './coco/match';
 import { meanOfValid } from './coco/numeric';
 import { statSpecs, thresholdIndices, type StatName } from './coco/params';
 import { scoreMatrix, type CountTable, type EmptyRule, type MaskMetric } from './masks/scores';
-import { Xoshiro128 } from './random';
+import { Xoshiro128 } from '../core/random';
 import { curvePoints, prefixCommon, RESAMPLE_WORKER_SOURCE, resampleDifference as differenceOf, resampleValue, weightedGroundTruth } from './resample-kernel';
 
 /**

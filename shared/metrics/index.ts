@@ -76,5 +76,5 @@ export { countLabels, type LabelCounts } from './masks/overlap';
 export { diceScore, iouScore, reduceScores, EMPTY_RULES, type EmptyRule, type MaskMetric, type Reduction } from './masks/scores';
 export { evaluateCoco, precisionRecallCurve, loadGroundTruth, loadDetections, readJsonFile, STAT_NAMES, cocoParams, parseCocoParams, CocoParamsError, summaryLines, type CocoEvaluation, type CocoParams, type IouType, type StatName } from './coco';
 export { pairedBootstrap, pairedBootstrapParallel, cocoStatMetric, maskMetric, quantileSorted, type BootstrapResult, type BootstrapOptions, type WeightedMetric } from './bootstrap';
-export { Xoshiro128 } from './random';
+export { Xoshiro128 } from '../core/random';
 export { testSetId, type TestSetId } from './test-set';

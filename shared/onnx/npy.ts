@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import { StepError } from '../core/errors';
 import { allocate, elementCount, type PlainTensor, type TensorType } from './tensors';
+import { writeFileAtomicSync } from '../core/atomic-write';
 
 /** NumPy .npy files (format 1.0-3.0, little-endian, C order): how reference tensors travel between Python and Node. */
 
@@ -84,7 +85,5 @@ export function encodeNpy(tensor: PlainTensor): Buffer {
 }
 
 export function writeNpy(file: string, tensor: PlainTensor): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, encodeNpy(tensor));
-  fs.renameSync(tmp, file);
+  writeFileAtomicSync(file, encodeNpy(tensor));
 }

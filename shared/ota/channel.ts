@@ -2,7 +2,7 @@ import { createHash, createPublicKey, type KeyObject, sign, verify } from 'node:
 import Ajv from 'ajv';
 import { StepError } from '../core/errors';
 import type { ApprovalEvidence } from '../registry/types';
-import { canonicalJson } from './canonical-json';
+import { canonicalJson } from '../core/canonical-json';
 import { channelDocumentSchema } from './channel-schema';
 import { parseJsonBounded } from '../core/json-depth';
 

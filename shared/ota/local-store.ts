@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { sweepStaleLocks, withFileLock } from './file-lock';
+import { sweepStaleLocks, withFileLock } from '../core/file-lock';
 import { sweepStaleFiles } from '../core/stale-files';
 import { writeFileAtomic } from '../core/atomic-write';
 import { sha256Hex } from '../core/sha256';

@@ -1,13 +1,16 @@
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ContainerClient } from '@azure/storage-blob';
+import type { BlobContainerAccess } from '../cloud/storage-clients';
+import type { CloudConnections } from '../cloud/connections';
+import type { Logger } from '../core/context';
 import { InputError } from '../core/errors';
 import { LocalFolderStore } from './local-store';
 import type { OtaStore, StoreKind } from './store';
 
 // Cloud SDKs load only for the store in use: a CLI run against a folder (or a device) does not pay for them.
-const s3 = () => ({ ...(require('@aws-sdk/client-s3') as typeof import('@aws-sdk/client-s3')), ...(require('./s3-store') as typeof import('./s3-store')) });
-const azure = () => ({ ...(require('@azure/storage-blob') as typeof import('@azure/storage-blob')), ...(require('./azure-blob-store') as typeof import('./azure-blob-store')) });
+const clients = () => require('../cloud/storage-clients') as typeof import('../cloud/storage-clients');
+const s3 = () => require('./s3-store') as typeof import('./s3-store');
+const azure = () => require('./azure-blob-store') as typeof import('./azure-blob-store');
 
 export interface StoreConfig {
   kind: StoreKind;
@@ -15,11 +18,13 @@ export interface StoreConfig {
   uri?: string;
   /** S3-compatible endpoint, e.g. MinIO or a test server. */
   endpoint?: string;
+  /** Region of the bucket, when it differs from the run's AWS region. */
   region?: string;
   publicBaseUrl?: string;
   azureConnectionString?: string;
-  /** Environment to read AWS keys from when they are set explicitly (AWS_ACCESS_KEY_ID, …). */
-  env?: NodeJS.ProcessEnv;
+  /** The run's credentials and retry policy (role-to-assume / OIDC, Azure identity); needed by s3 and azure-blob. */
+  connections?: CloudConnections;
+  log?: Logger;
   /** Folder that a relative local path is resolved against. */
   workspace?: string;
   /** Multipart part / block size in bytes. */
@@ -41,22 +46,24 @@ export function openStore(config: StoreConfig, labelOf: (key: string) => string 
       if (!match) {
         throw new InputError(`Input "${labelOf('storeUri')}" has value "${config.uri ?? ''}", which is not an S3 location.`, { hint: 'Use s3://bucket/prefix, e.g. s3://acme-ota/cellseg.' });
       }
-      const env = config.env ?? {};
-      const region = config.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1';
-      const credentials = env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY ? { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, sessionToken: env.AWS_SESSION_TOKEN } : undefined;
-      const { S3Client, S3Store } = s3();
-      const client = new S3Client({ region, ...(config.endpoint ? { endpoint: config.endpoint, forcePathStyle: true } : {}), ...(credentials ? { credentials } : {}) });
-      return new S3Store({ client, bucket: match[1], prefix: match[2] ?? '', endpoint: config.endpoint, region, publicBaseUrl: config.publicBaseUrl, partSize: config.partSize });
+      const { caller, region, endpoint } = clients().s3Caller(needConnections(config), { region: config.region, endpoint: config.endpoint }, config.log);
+      return new (s3().S3Store)({ s3: caller, bucket: match[1], prefix: match[2] ?? '', endpoint, region, publicBaseUrl: config.publicBaseUrl, partSize: config.partSize });
     }
     case 'azure-blob': {
-      const { container, prefix } = azureContainer(config, labelOf);
-      return new (azure().AzureBlobStore)({ container, prefix, blockSize: config.partSize });
+      const { access, prefix } = azureContainer(config, labelOf);
+      const { container, caller } = clients().blobContainer(needConnections(config), access, config.log);
+      return new (azure().AzureBlobStore)({ container, caller, prefix, blockSize: config.partSize });
     }
   }
 }
 
-function azureContainer(config: StoreConfig, labelOf: (key: string) => string): { container: ContainerClient; prefix: string } {
-  const { BlobServiceClient, ContainerClient } = azure();
+function needConnections(config: StoreConfig): CloudConnections {
+  // A programming error, not a user one: every caller that opens a cloud store passes the run's connections.
+  if (!config.connections) throw new Error(`openStore(): a ${config.kind} store needs the run's CloudConnections.`);
+  return config.connections;
+}
+
+function azureContainer(config: StoreConfig, labelOf: (key: string) => string): { access: BlobContainerAccess; prefix: string } {
   const uri = config.uri ?? '';
   if (/^https?:\/\//.test(uri)) {
     const url = new URL(uri);
@@ -66,9 +73,9 @@ function azureContainer(config: StoreConfig, labelOf: (key: string) => string): 
     const [container, ...rest] = accountInPath ? parts.slice(1) : parts;
     if (!container) throw new InputError(`Input "${labelOf('storeUri')}" has value "${uri}", which names no container.`, { hint: 'Use https://account.blob.core.windows.net/container/prefix.' });
     const containerUrl = `${url.origin}/${(accountInPath ? parts.slice(0, 1) : []).concat(container).join('/')}${url.search}`;
-    // A SAS query authorizes by itself; otherwise the Azure identity of the runner (OIDC login, managed identity).
-    const client = url.search ? new ContainerClient(containerUrl) : new ContainerClient(containerUrl, new (require('@azure/identity') as typeof import('@azure/identity')).DefaultAzureCredential());
-    return { container: client, prefix: rest.join('/') };
+    // A SAS query authorizes by itself; otherwise the run's Azure identity (OIDC federation, service connection,
+    // managed identity, az login), as for Azure ML.
+    return { access: url.search ? { kind: 'sas', containerUrl } : { kind: 'identity', containerUrl }, prefix: rest.join('/') };
   }
   const [container, ...rest] = uri.split('/').filter(Boolean);
   if (!container || !config.azureConnectionString) {
@@ -76,5 +83,5 @@ function azureContainer(config: StoreConfig, labelOf: (key: string) => string): 
       hint: `Give "${labelOf('storeUri')}" as container/prefix together with "${labelOf('azureConnectionString')}", or a container URL (https://account.blob.core.windows.net/container/prefix, with a SAS query or an Azure login).`,
     });
   }
-  return { container: BlobServiceClient.fromConnectionString(config.azureConnectionString).getContainerClient(container), prefix: rest.join('/') };
+  return { access: { kind: 'connection-string', connectionString: config.azureConnectionString, container }, prefix: rest.join('/') };
 }

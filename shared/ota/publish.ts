@@ -2,6 +2,10 @@ import type { KeyObject } from 'node:crypto';
 import { StepError } from '../core/errors';
 import { CHANNEL_SCHEMA, type ChannelDocument, parseChannel, serializeChannel, signChannel, type UnsignedChannelDocument } from './channel';
 import { channelKey, CHANNEL_NAME, isWriteConflict, type OtaStore, releaseKey } from './store';
+import { backoffDelay, sleep } from '../core/retry';
+
+/** After a lost conditional write: short, jittered, so two writers that collided do not collide again in lock-step. */
+const CONFLICT_BACKOFF = { baseMs: 5, maxMs: 200 };
 
 export interface ChannelPublisher {
   store: OtaStore;
@@ -76,8 +80,7 @@ export async function updateChannel(
       await store.writeDocument(channelKey(channel), serializeChannel(doc), existing ? { ifMatch: existing.etag } : { ifNoneMatch: '*' });
     } catch (error) {
       if (!isWriteConflict(error)) throw error;
-      // Random back-off so two writers that collided do not collide again in lock-step.
-      await new Promise((r) => setTimeout(r, Math.random() * Math.min(200, 5 * 2 ** Math.min(attempt, 5))));
+      await sleep(backoffDelay(attempt + 1, CONFLICT_BACKOFF));
       continue;
     }
     await writeReleaseRecord(store, doc);

@@ -1,13 +1,15 @@
 import * as fs from 'node:fs';
 import type { Readable } from 'node:stream';
-import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type PutObjectCommandInput, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import type { AwsCaller } from '../cloud/aws-call';
 import { sha256Hex } from '../core/sha256';
 import { HashingStream, IntegrityError, streamToFileVerified } from './files';
 import { type BlobInfo, joinKey, type OtaStore, type PutBlobOptions, type PutBlobResult, type StoredDocument, type WriteCondition, WriteConflict } from './store';
 
 export interface S3StoreOptions {
-  client: S3Client;
+  /** The S3 client with the run's credentials and retry policy (shared/cloud/storage-clients.ts). */
+  s3: AwsCaller<S3Client>;
   bucket: string;
   prefix?: string;
   /** Base URL devices download from (CloudFront, a public bucket); defaults to the bucket's S3 URL. */
@@ -25,7 +27,8 @@ export interface S3StoreOptions {
  * Amazon S3 (or an S3-compatible server) as an OTA store. Packages are uploaded with SHA-256 checksums that S3
  * verifies on arrival: a single PUT carries the package's own sha256, so S3 rejects any other bytes; a multipart
  * upload carries one checksum per part, and the whole stream is hashed on the way and compared before the
- * upload counts. Channel documents use conditional PUTs (If-Match / If-None-Match, S3 since 2024).
+ * upload counts. Channel documents use conditional PUTs (If-Match / If-None-Match, S3 since 2024). Every call
+ * goes through the run's AwsCaller: throttling and 5xx are retried with backoff, expired credentials refreshed.
  */
 export class S3Store implements OtaStore {
   readonly kind = 's3' as const;
@@ -52,13 +55,14 @@ export class S3Store implements OtaStore {
   }
 
   async headBlob(key: string): Promise<BlobInfo | undefined> {
-    try {
-      const head = await this.options.client.send(new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.full(key) }));
-      return { size: head.ContentLength ?? 0, sha256: head.Metadata?.sha256 };
-    } catch (error) {
-      if (statusOf(error) === 404) return undefined;
-      throw error;
-    }
+    return this.options.s3.call(
+      'HeadObject',
+      async (c) => {
+        const head = await c.send(new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.full(key) }));
+        return { size: head.ContentLength ?? 0, sha256: head.Metadata?.sha256 } as BlobInfo | undefined;
+      },
+      (error) => (statusOf(error) === 404 ? { value: undefined } : undefined),
+    );
   }
 
   async putBlob(key: string, file: string, options: PutBlobOptions): Promise<PutBlobResult> {
@@ -74,30 +78,36 @@ export class S3Store implements OtaStore {
   }
 
   private async putSingle(key: string, file: string, options: PutBlobOptions): Promise<void> {
-    const body = fs.createReadStream(file);
-    await this.options.client.send(
-      new PutObjectCommand({
-        Bucket: this.options.bucket,
-        Key: this.full(key),
-        Body: body,
-        ContentLength: options.size,
-        ContentType: 'application/gzip',
-        // S3 recomputes SHA-256 over what arrives and refuses the PUT unless it equals the package's digest.
-        ChecksumSHA256: Buffer.from(options.sha256, 'hex').toString('base64'),
-        Metadata: { sha256: options.sha256 },
-      }),
-      { abortSignal: options.signal },
-    );
+    // A fresh stream per attempt: a retried PUT must send the file from its first byte. S3 recomputes SHA-256
+    // over what arrives and refuses the PUT unless it equals the package's digest.
+    const put = () => ({ Body: fs.createReadStream(file), ContentLength: options.size, ContentType: 'application/gzip', Metadata: { sha256: options.sha256 } });
+    await this.putObject(key, options.sha256, put, undefined, options.signal);
     options.onProgress?.({ done: options.size, total: options.size });
   }
 
+  /** PutObject with the body's SHA-256 for S3 to check; `fields` is called once per attempt. */
+  private putObject(key: string, sha256: string, fields: () => Omit<PutObjectCommandInput, 'Bucket' | 'Key' | 'ChecksumSHA256'>, expected?: (error: unknown) => undefined, signal?: AbortSignal) {
+    const command = () => new PutObjectCommand({ Bucket: this.options.bucket, Key: this.full(key), ChecksumSHA256: Buffer.from(sha256, 'hex').toString('base64'), ...fields() });
+    return this.options.s3.call('PutObject', (c) => c.send(command(), { abortSignal: signal }), expected, signal);
+  }
+
+  /** A throttled or failed multipart upload is aborted (leavePartsOnError false) and retried whole. */
   private async putMultipart(key: string, file: string, options: PutBlobOptions): Promise<void> {
+    const sent = await this.options.s3.call('multipart upload', (c) => this.uploadParts(c, key, file, options), undefined, options.signal);
+    if (sent.sha256 !== options.sha256 || sent.bytes !== options.size) {
+      // The file changed between hashing and upload: the object must not stay under a key that names another digest.
+      await this.options.s3.call('DeleteObject', (c) => c.send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.full(key) })));
+      throw new IntegrityError(`${file} changed during the upload: sent ${sent.bytes} bytes with sha256 ${sent.sha256}, expected ${options.size} bytes with sha256 ${options.sha256}`);
+    }
+  }
+
+  private async uploadParts(client: S3Client, key: string, file: string, options: PutBlobOptions): Promise<{ sha256: string; bytes: number }> {
     const hasher = new HashingStream();
     const source = fs.createReadStream(file);
     source.on('error', (error) => hasher.destroy(error));
     source.pipe(hasher);
     const upload = new Upload({
-      client: this.options.client,
+      client,
       params: {
         Bucket: this.options.bucket,
         Key: this.full(key),
@@ -118,51 +128,36 @@ export class S3Store implements OtaStore {
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
     }
-    const sha256 = hasher.sha256.digest('hex');
-    if (sha256 !== options.sha256 || hasher.bytes !== options.size) {
-      // The file changed between hashing and upload: the object must not stay under a key that names another digest.
-      await this.options.client.send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.full(key) }));
-      throw new IntegrityError(`${file} changed during the upload: sent ${hasher.bytes} bytes with sha256 ${sha256}, expected ${options.size} bytes with sha256 ${options.sha256}`);
-    }
+    return { sha256: hasher.sha256.digest('hex'), bytes: hasher.bytes };
   }
 
   async download(key: string, destination: string): Promise<void> {
-    const object = await this.options.client.send(new GetObjectCommand({ Bucket: this.options.bucket, Key: this.full(key) }));
+    const object = await this.options.s3.call('GetObject', (c) => c.send(new GetObjectCommand({ Bucket: this.options.bucket, Key: this.full(key) })));
     await streamToFileVerified(object.Body as Readable, destination, { size: object.ContentLength });
   }
 
   async readDocument(key: string): Promise<StoredDocument | undefined> {
-    try {
-      const object = await this.options.client.send(new GetObjectCommand({ Bucket: this.options.bucket, Key: this.full(key) }));
-      const body = Buffer.from(await object.Body!.transformToByteArray());
-      return { body, etag: object.ETag ?? '' };
-    } catch (error) {
-      if (statusOf(error) === 404) return undefined;
-      throw error;
-    }
+    return this.options.s3.call(
+      'GetObject',
+      async (c) => {
+        const object = await c.send(new GetObjectCommand({ Bucket: this.options.bucket, Key: this.full(key) }));
+        const body = Buffer.from(await object.Body!.transformToByteArray());
+        return { body, etag: object.ETag ?? '' } as StoredDocument | undefined;
+      },
+      (error) => (statusOf(error) === 404 ? { value: undefined } : undefined),
+    );
   }
 
   async writeDocument(key: string, body: Buffer, condition: WriteCondition): Promise<{ etag: string }> {
-    try {
-      const result = await this.options.client.send(
-        new PutObjectCommand({
-          Bucket: this.options.bucket,
-          Key: this.full(key),
-          Body: body,
-          ContentType: 'application/json',
-          CacheControl: 'no-cache',
-          ChecksumSHA256: Buffer.from(sha256Hex(body), 'hex').toString('base64'),
-          ...('ifMatch' in condition ? { IfMatch: condition.ifMatch } : { IfNoneMatch: '*' }),
-        }),
-      );
-      return { etag: result.ETag ?? '' };
-    } catch (error) {
+    const fields = () => ({ Body: body, ContentType: 'application/json', CacheControl: 'no-cache', ...('ifMatch' in condition ? { IfMatch: condition.ifMatch } : { IfNoneMatch: '*' }) });
+    const result = await this.putObject(key, sha256Hex(body), fields, (error) => {
       // 412 PreconditionFailed: the ETag moved on; 409 ConditionalRequestConflict: a concurrent conditional write
       // won; 404 on If-Match: the object was deleted since it was read.
       const status = statusOf(error);
       if (status === 412 || status === 409 || ('ifMatch' in condition && status === 404)) throw new WriteConflict(key, `S3 answered ${status} ${(error as Error).name}`);
-      throw error;
-    }
+      return undefined;
+    });
+    return { etag: result.ETag ?? '' };
   }
 
   async listKeys(prefix: string, limit: number): Promise<string[]> {
@@ -170,8 +165,9 @@ export class S3Store implements OtaStore {
     const root = (this.options.prefix ?? '').replace(/^\/+|\/+$/g, '');
     let token: string | undefined;
     do {
-      const page = await this.options.client.send(
-        new ListObjectsV2Command({ Bucket: this.options.bucket, Prefix: joinKey(this.options.prefix ?? '', prefix), ContinuationToken: token, MaxKeys: Math.min(1000, limit - keys.length) }),
+      const continuation = token;
+      const page = await this.options.s3.call('ListObjectsV2', (c) =>
+        c.send(new ListObjectsV2Command({ Bucket: this.options.bucket, Prefix: joinKey(this.options.prefix ?? '', prefix), ContinuationToken: continuation, MaxKeys: Math.min(1000, limit - keys.length) })),
       );
       for (const object of page.Contents ?? []) if (object.Key) keys.push(root ? object.Key.slice(root.length + 1) : object.Key);
       token = page.IsTruncated ? page.NextContinuationToken : undefined;

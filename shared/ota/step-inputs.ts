@@ -1,8 +1,14 @@
+import { connectionsFromInputs, type CloudConnections, type CloudInputValues } from '../cloud/connections';
+import { cloudInputs } from '../cloud/inputs';
 import { secretFromEnv, type StepContext } from '../core/context';
+import { pickInputs } from '../core/merge-inputs';
 import { openStore } from './open-store';
 import type { OtaStore, StoreKind } from './store';
 
-/** Inputs that say where the OTA store is, shared by stage-ota and promote-release. */
+/**
+ * Inputs that say where the OTA store is, shared by stage-ota and promote-release. `storeRegion` is the
+ * bucket's own: the run's AWS region (`region`, from cloudInputs) may be another, e.g. for a SageMaker registry.
+ */
 export const storeInputs = {
   store: { type: 'enum', options: ['local', 's3', 'azure-blob'], default: 'local', description: 'Kind of OTA store: a folder (local), Amazon S3 or an S3-compatible server (s3), or Azure Blob Storage (azure-blob).' },
   storeUri: {
@@ -10,21 +16,29 @@ export const storeInputs = {
     description: 'Where the store is: a folder for local (default .mlship/ota), s3://bucket/prefix for s3, container/prefix (with azure-connection-string) or https://account.blob.core.windows.net/container/prefix for azure-blob.',
   },
   endpoint: { type: 'string', description: 'Endpoint of an S3-compatible server (MinIO, an emulator); objects are then addressed path-style.' },
-  region: { type: 'string', description: 'AWS region of the bucket; default AWS_REGION, else us-east-1.' },
+  storeRegion: { type: 'string', description: 'AWS region of the S3 bucket; default the input region, else AWS_REGION, else us-east-1.' },
   publicBaseUrl: { type: 'string', description: 'Base URL devices download from (a CDN in front of the store); recorded as the package URL.' },
   azureConnectionString: { type: 'secret', description: 'Azure Storage connection string, for azure-blob with storeUri given as container/prefix.' },
 } as const;
 
-export interface StoreInputValues {
+/**
+ * How a store-only step (stage-ota) reaches the cloud: the credential inputs of submit-training
+ * (role-to-assume with the platform's OIDC token; Azure OIDC federation or a service connection), without the
+ * Azure ML workspace ones.
+ */
+export const storeCloudInputs = pickInputs(cloudInputs, 'region', 'roleToAssume', 'azureClientId', 'azureTenantId', 'azureServiceConnection', 'awsServiceConnection');
+
+export interface StoreInputValues extends CloudInputValues {
   store: string;
   storeUri?: string;
   endpoint?: string;
-  region?: string;
+  storeRegion?: string;
   publicBaseUrl?: string;
   azureConnectionString?: string;
 }
 
-export function storeFromInputs(inputs: StoreInputValues, ctx: StepContext): OtaStore {
+/** The store the inputs name, reached with `connections` (default: those the cloud inputs describe). */
+export function storeFromInputs(inputs: StoreInputValues, ctx: StepContext, connections: CloudConnections = connectionsFromInputs(inputs, ctx)): OtaStore {
   // Credentials the store reads besides secret inputs: AWS keys from the environment, a SAS token in the URI.
   if (inputs.store === 's3') for (const name of ['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']) secretFromEnv(ctx, name);
   const sas = inputs.store === 'azure-blob' && /^https?:\/\/[^?]*\?(.+)$/.exec(inputs.storeUri ?? '');
@@ -38,10 +52,11 @@ export function storeFromInputs(inputs: StoreInputValues, ctx: StepContext): Ota
       kind: inputs.store as StoreKind,
       uri: inputs.storeUri,
       endpoint: inputs.endpoint,
-      region: inputs.region,
+      region: inputs.storeRegion,
       publicBaseUrl: inputs.publicBaseUrl,
       azureConnectionString: inputs.azureConnectionString,
-      env: ctx.env,
+      connections,
+      log: ctx.log,
       workspace: ctx.workspace,
     },
     (key) => ctx.inputLabel(key),

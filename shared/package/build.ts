@@ -8,7 +8,7 @@ import type { Tolerance } from '../onnx/parity';
 import { validatePreprocessSpec } from '../preprocess/spec';
 import { chunkHash } from './background-hash';
 import { ParallelGzipWriter, type Compression } from './block-gzip';
-import { canonicalJson } from './canonical-json';
+import { stableJson } from './stable-json';
 import {
   checkDataFingerprints,
   checkDetectedLabels,
@@ -333,7 +333,7 @@ export async function buildPackage(options: BuildPackageOptions): Promise<BuiltP
     const recorded = settleMismatches(mismatches, allowed, allowLabel);
     // Optional fields appear only when used, so a package without them is byte-identical to one built before they existed.
     const manifest: PackageManifest = { ...manifestBase, files: packaged, ...(golden ? { golden } : {}), ...(recorded.length ? { allowedMismatches: recorded } : {}) };
-    const manifestBytes = Buffer.from(canonicalJson(manifest));
+    const manifestBytes = Buffer.from(stableJson(manifest));
     const signatureBytes = signManifest(manifestBytes, privateKey);
     for (const [name, bytes] of [
       [MANIFEST_FILE, manifestBytes],

@@ -10,7 +10,7 @@ import type { PlainTensor } from '../onnx/tensors';
 import { preprocessImage } from '../preprocess/image';
 import { loadSharp } from '../preprocess/sharp-loader';
 import type { PreprocessSpec } from '../preprocess/spec';
-import { canonicalJson } from './canonical-json';
+import { stableJson } from './stable-json';
 
 /**
  * Golden test vectors: a few real sample images, the input tensors the packaged preprocessing makes of them, and
@@ -126,6 +126,6 @@ export async function buildGoldenVectors(o: GoldenOptions): Promise<GoldenFiles>
   }
   if (cases.length === 0) throw new StepError(`No golden vectors were made from ${o.imagesDir}.`, { hint: 'Give at least one sample image.' });
   const index: GoldenIndex = { format: GOLDEN_FORMAT, preprocessing: o.specArchivePath, runtime: { name: 'onnxruntime', version: runtime.version, provider: 'cpu', threads: 1 }, cases };
-  write(GOLDEN_INDEX, Buffer.from(canonicalJson(index)));
+  write(GOLDEN_INDEX, Buffer.from(stableJson(index)));
   return { index, files, outputs };
 }

@@ -7,7 +7,7 @@ export { verifyPackage, extractVerifiedPackage, type VerifiedPackage, type Verif
 export { generateSigningKeyPair, loadPrivateKey, loadPublicKey, keyIdOf } from './signing';
 export { sha256Hex } from '../core/sha256';
 export { readOnnxModelInfo, type OnnxModelInfo, type OnnxValueInfo, type OnnxOpset, type OnnxDim } from '../onnx/model-info';
-export { canonicalJson } from './canonical-json';
+export { stableJson } from './stable-json';
 export { COMPRESSIONS, type Compression } from './block-gzip';
 export {
   MANIFEST_FILE,

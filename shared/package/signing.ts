@@ -1,7 +1,7 @@
 import * as crypto from 'node:crypto';
 import { StepError } from '../core/errors';
 import { sha256Hex } from '../core/sha256';
-import { canonicalJson } from './canonical-json';
+import { stableJson } from './stable-json';
 import type { SignatureDocument } from './manifest';
 
 /** Ed25519 keys and the detached manifest signature. Key material never appears in a message. */
@@ -87,7 +87,7 @@ export function signManifest(manifestBytes: Buffer, privateKey: crypto.KeyObject
     manifestSha256: sha256Hex(manifestBytes),
     signature: crypto.sign(null, manifestBytes, privateKey).toString('base64'),
   };
-  return Buffer.from(canonicalJson(doc));
+  return Buffer.from(stableJson(doc));
 }
 
 export function verifySignature(manifestBytes: Buffer, signature: string, publicKey: crypto.KeyObject): boolean {

@@ -3,7 +3,7 @@ import { StepError } from '../core/errors';
 import type { AzureAuth } from '../cloud/auth/azure';
 import { ArmClient, AzureServiceError } from '../cloud/azure-arm';
 import { AZUREML_API_VERSION, workspacePath, type AzureWorkspace } from '../cloud/azureml-workspace';
-import type { RetryPolicy } from '../cloud/retry';
+import type { RetryPolicy } from '../core/retry';
 import type { ApprovalEvidence, ApprovalStatus, ModelRegistry, ModelStage, ModelVersion, RegisterModelInput } from './types';
 
 export interface AzureMlRegistryOptions extends AzureWorkspace {

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import type { StepContext } from '../core/context';
 import { StepError } from '../core/errors';
-import { CloudConnections, type CloudSettings } from '../cloud/connections';
+import { CloudConnections, connectionsFromInputs, type CloudInputValues, type CloudSettings } from '../cloud/connections';
 import { AzureMlRegistry, type AzureMlRegistryOptions } from './azureml';
 import { LocalRegistry, type LocalRegistryOptions } from './local';
 import { SageMakerRegistry, type SageMakerRegistryOptions } from './sagemaker';
@@ -102,38 +102,23 @@ export function openRegistry(options: OpenRegistryOptions, connections: CloudCon
   }
 }
 
-/** Values of `cloudInputs` + `registryInputs` (see shared/training/inputs.ts) as a step receives them. */
-export interface RegistryInputValues {
+/** Values of `cloudInputs` + `registryInputs` (see shared/cloud/inputs.ts) as a step receives them. */
+export interface RegistryInputValues extends CloudInputValues {
   registry: RegistryKind;
   registryPath: string;
   registryMetricsS3Prefix?: string;
-  region?: string;
-  roleToAssume?: string;
-  azureSubscriptionId?: string;
-  azureResourceGroup?: string;
-  azureWorkspace?: string;
-  azureClientId?: string;
-  azureTenantId?: string;
-  azureServiceConnection?: string;
-  awsServiceConnection?: string;
 }
 
-/** For gate-metrics, promote-release and friends: spread `cloudInputs` and `registryInputs` into the step, then call this. */
-export function openRegistryFromInputs(inputs: RegistryInputValues, ctx: StepContext, settings: Pick<CloudSettings, 'identityOptions' | 'retry'> = {}): ModelRegistry {
-  const connections = new CloudConnections(ctx, {
-    region: inputs.region,
-    roleToAssume: inputs.roleToAssume,
-    awsServiceConnection: inputs.awsServiceConnection,
-    azure: {
-      subscriptionId: inputs.azureSubscriptionId,
-      resourceGroup: inputs.azureResourceGroup,
-      workspace: inputs.azureWorkspace,
-      clientId: inputs.azureClientId,
-      tenantId: inputs.azureTenantId,
-      serviceConnection: inputs.azureServiceConnection,
-    },
-    ...settings,
-  });
+/**
+ * For gate-metrics, promote-release and friends: merge `cloudInputs` and `registryInputs` into the step, then
+ * call this; pass the step's `connections` when another part of it (an OTA store) already talks to the cloud.
+ */
+export function openRegistryFromInputs(
+  inputs: RegistryInputValues,
+  ctx: StepContext,
+  settings: Pick<CloudSettings, 'identityOptions' | 'retry'> = {},
+  connections: CloudConnections = connectionsFromInputs(inputs, ctx, settings),
+): ModelRegistry {
   return openRegistry({ kind: inputs.registry, path: inputs.registryPath, metricsS3Prefix: inputs.registryMetricsS3Prefix }, connections, ctx);
 }
 

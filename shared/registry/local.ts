@@ -2,6 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { StepError } from '../core/errors';
 import type { ApprovalEvidence, ApprovalStatus, ModelRegistry, ModelStage, ModelVersion, RegisterModelInput } from './types';
+import { writeFileAtomicSync } from '../core/atomic-write';
+import { LockTimeout, withFileLock } from '../core/file-lock';
 
 export interface LocalRegistryOptions {
   /** Folder holding one `<model>.json` per model. */
@@ -113,37 +115,23 @@ export class LocalRegistry implements ModelRegistry {
 
   private async update<T>(name: string, change: (file: ModelFile) => T): Promise<T> {
     fs.mkdirSync(this.options.root, { recursive: true });
-    const release = await this.lock(name);
-    try {
-      const file = this.read(name);
-      const result = change(file);
-      const target = this.file(name);
-      const tmp = `${target}.${process.pid}.${Date.now()}.tmp`;
-      fs.writeFileSync(tmp, JSON.stringify(file, null, 2) + '\n');
-      fs.renameSync(tmp, target);
-      return structuredClone(result);
-    } finally {
-      release();
-    }
-  }
-
-  private async lock(name: string): Promise<() => void> {
     const lockFile = path.join(this.options.root, `${name}.lock`);
-    const deadline = Date.now() + (this.options.lockTimeoutMs ?? 30_000);
-    for (;;) {
-      try {
-        const fd = fs.openSync(lockFile, 'wx');
-        fs.writeSync(fd, String(process.pid));
-        fs.closeSync(fd);
-        return () => fs.rmSync(lockFile, { force: true });
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-        // A lock older than any registration could take was left by a killed process.
-        const age = Date.now() - (fs.statSync(lockFile, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
-        if (age > STALE_LOCK_MS) fs.rmSync(lockFile, { force: true });
-        else if (Date.now() > deadline) throw new StepError(`The local registry is locked by another process: ${lockFile}.`, { hint: 'Wait for the other registration to finish, or delete the lock file if no process holds it.' });
-        else await new Promise((r) => setTimeout(r, 20 + Math.random() * 30));
-      }
+    const timeoutMs = this.options.lockTimeoutMs ?? 30_000;
+    try {
+      return await withFileLock(
+        lockFile,
+        async () => {
+          const file = this.read(name);
+          const result = change(file);
+          writeFileAtomicSync(this.file(name), JSON.stringify(file, null, 2) + '\n');
+          return structuredClone(result);
+        },
+        // A lock of a process that is gone, or older than any registration could take, was left by a killed process.
+        { timeoutMs, staleAfterMs: STALE_LOCK_MS },
+      );
+    } catch (error) {
+      if (!(error instanceof LockTimeout)) throw error;
+      throw new StepError(`The local registry is locked by another process: ${lockFile}.`, { hint: 'Wait for the other registration to finish, or delete the lock file if no process holds it.', cause: error });
     }
   }
 }

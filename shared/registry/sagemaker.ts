@@ -16,7 +16,7 @@ import { StepError } from '../core/errors';
 import type { AwsAuth } from '../cloud/auth/aws';
 import { AwsCaller } from '../cloud/aws-call';
 import { awsErrorName } from '../cloud/aws-errors';
-import type { RetryPolicy } from '../cloud/retry';
+import type { RetryPolicy } from '../core/retry';
 import type { ApprovalEvidence, ApprovalStatus, ModelRegistry, ModelStage, ModelVersion, RegisterModelInput } from './types';
 
 export interface SageMakerRegistryOptions {

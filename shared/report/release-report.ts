@@ -1,7 +1,6 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import MarkdownIt from 'markdown-it';
 import { escapeHtml } from '../core/html';
+import { writeFileAtomicSync } from '../core/atomic-write';
 
 export interface ReportSection {
   /** The step that produced it, e.g. `gate-metrics`. */
@@ -151,8 +150,5 @@ function tidyTables(html: string): string {
 }
 
 export function writeReleaseReport(file: string, report: ReleaseReport): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, renderReleaseReport(report));
-  fs.renameSync(tmp, file);
+  writeFileAtomicSync(file, renderReleaseReport(report));
 }

@@ -41,5 +41,5 @@ export function createBackend(kind: BackendKind, spec: Partial<JobSpec> | undefi
 }
 
 export { CloudConnections } from '../cloud/connections';
-export { DEFAULT_RETRY, type RetryPolicy } from '../cloud/retry';
+export { DEFAULT_RETRY, type RetryPolicy } from '../core/retry';
 export type { BackendKind, JobOutputs, JobSpec, JobStatus, TrainingBackend } from './types';

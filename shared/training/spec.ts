@@ -5,6 +5,7 @@ import { yamlValue } from '../core/yaml-value';
 import { StepError } from '../core/errors';
 import { jobSpecSchema } from './spec-schema';
 import type { BackendKind, DataInput, JobSpec } from './types';
+import { editDistance } from '../core/names';
 
 /** A value set by a direct step input, written into the spec before validation. */
 export interface SpecOverride {
@@ -263,18 +264,4 @@ export function closest(word: string, candidates: string[]): string | undefined 
     }
   }
   return bestDistance <= Math.min(3, Math.max(1, Math.floor(word.length / 2))) ? best : undefined;
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let previous = row[0];
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const current = row[j];
-      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
-      previous = current;
-    }
-  }
-  return row[b.length];
 }

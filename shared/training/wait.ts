@@ -1,7 +1,7 @@
 import type { Logger } from '../core/context';
 import { StepError } from '../core/errors';
 import type { ProgressReport } from '../core/host';
-import { AbortedError, sleep } from '../cloud/retry';
+import { AbortedError, sleep } from '../core/retry';
 import { TERMINAL_STATES, type JobStatus, type TrainingBackend } from './types';
 
 export type WaitResult = { kind: 'finished'; status: JobStatus } | { kind: 'cancelled'; status?: JobStatus } | { kind: 'timeout'; status?: JobStatus };

@@ -1,5 +1,6 @@
 import type { Findings } from './checks';
 import type { Where } from './dataset';
+import { rleFromString } from '../metrics/coco/rle';
 
 /** Coordinates this far outside the frame are float noise from converters, not real errors. */
 const PIXEL_TOLERANCE = 0.01;
@@ -82,29 +83,21 @@ export function checkRle(findings: Findings, where: Where, field: string, size: 
   }
 }
 
-/** pycocotools' rleFrString: 6-bit groups, 5 data bits each, with deltas from the run two back. */
-export function decodeRleString(s: string): number[] | undefined {
-  const counts: number[] = [];
-  let p = 0;
-  while (p < s.length) {
-    let x = 0;
-    let k = 0;
-    let more = true;
-    while (more) {
-      if (p >= s.length) return undefined;
-      const c = s.charCodeAt(p) - 48;
-      if (c < 0 || c > 63) return undefined;
-      x |= (c & 0x1f) << (5 * k);
-      more = (c & 0x20) !== 0;
-      p++;
-      k++;
-      if (!more && c & 0x10) x |= -1 << (5 * k);
-    }
-    if (counts.length > 2) x += counts[counts.length - 2];
-    counts.push(x);
+/**
+ * The runs of a compressed RLE string, by the decoder the metrics use (shared/metrics/coco/rle.ts, pycocotools'
+ * rleFrString), or undefined when the string is malformed: a character outside '0'..'o' or a truncated value.
+ */
+export function decodeRleString(s: string): readonly number[] | undefined {
+  if (!RLE_CHARS.test(s)) return undefined;
+  try {
+    return Array.from(rleFromString(s, 0, 0).counts);
+  } catch (error) {
+    if (error instanceof RangeError) return undefined;
+    throw error;
   }
-  return counts;
 }
+
+const RLE_CHARS = /^[0-o]*$/;
 
 const NON_FINITE_TOKEN = /^[+-]?(nan|inf|infinity)$/i;
 

@@ -1,8 +1,8 @@
 import * as fs from 'node:fs/promises';
 import { StepError } from '../core/errors';
 import { jsonDepthMessage, MAX_JSON_DEPTH } from '../core/json-depth';
-import type { JsonParse } from './json-text';
-import { parseJsonText } from './json-text';
+import type { JsonParse } from '../core/json-text';
+import { parseJsonText } from '../core/json-text';
 
 /**
  * Streaming access to the top-level members of a large JSON object (a COCO file: images, annotations,

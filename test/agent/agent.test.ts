@@ -263,8 +263,8 @@ describe('mlship device-agent', () => {
     expect(err.join('')).toContain('[lab7-scope] installed: installed cellseg 1.0.0 in slot a (sequence 1)');
 
     expect(await deviceAgentCommand.run(['--device-id', 'x'], io)).toBe(2);
-    expect(err.join('')).toContain('error: missing --channel-url, --public-key, --root');
+    expect(err.join('')).toContain('error: "mlship device-agent" needs --channel-url, --public-key, --root.');
     expect(await deviceAgentCommand.run(['--chanel-url', 'x'], io)).toBe(2);
-    expect(err.join('')).toContain("Unknown option '--chanel-url'");
+    expect(err.join('')).toContain('error: Unknown option "--chanel-url" for "mlship device-agent".\n  → Did you mean --channel-url? Run "mlship device-agent --help".');
   });
 });

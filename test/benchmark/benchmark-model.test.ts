@@ -11,6 +11,7 @@ import { toOrtTensor } from '../../shared/onnx/session';
 import { preprocessImage } from '../../shared/preprocess/image';
 import { loadPreprocessSpec } from '../../shared/preprocess/spec';
 import { describeTorch, runExport, tempDir } from '../onnx/torch-python';
+import { CUDA } from '../support/gpu';
 
 async function bench(inputs: Record<string, string | number | boolean>, ws: string, env: NodeJS.ProcessEnv = {}): Promise<MemoryHost> {
   const host = new MemoryHost({ warmup: 3, iterations: 20, ...inputs }, { workspace: ws, env });
@@ -86,8 +87,13 @@ describeTorch('benchmark-model on the CPU with exported models', () => {
     expect(host.summary).toContain('End to end (decode + preprocessing + inference, 3 image(s))');
   });
 
-  it('fails when asked for cuda where ONNX Runtime has no CUDA provider, naming the CPU fallback', async () => {
+  it(`provider cuda: ${CUDA.available ? 'runs every node on CUDA' : 'fails where ONNX Runtime has no CUDA provider, naming the CPU fallback'}`, async () => {
     const host = await bench({ model: 'unet.onnx', provider: 'cuda', inputShape: '1,3,64,64' }, ws);
+    if (CUDA.available) {
+      expect(host.failure).toBeUndefined();
+      expect(host.outputs.provider).toBe('cuda');
+      return;
+    }
     expect(host.failure).toContain('Execution provider cuda (CUDAExecutionProvider) is not available: OrtSessionOptionsAppendExecutionProvider_Cuda: Failed to load shared library.');
     expect(host.failure).toContain('ONNX Runtime would fall back to CPUExecutionProvider, so the model would run on the CPU, not the GPU; this step refuses that fallback.');
     expect(host.failure).toContain('→ Run on a GPU runner');

@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { runAzureTask, runCli, runGitHubAction, shippedBundle } from '../support/runners';
 import { convNetOnnx } from './conv-model';
+import { CUDA } from '../support/gpu';
 
 const FALLBACK = 'Execution provider cuda (CUDAExecutionProvider) is not available: OrtSessionOptionsAppendExecutionProvider_Cuda: Failed to load shared library. ONNX Runtime would fall back to CPUExecutionProvider';
 
@@ -26,8 +27,13 @@ describe('benchmark-model as a GitHub Action (ncc bundle, onnxruntime-node loade
     expect(run.summary).toContain('<img alt="latency histogram"');
   });
 
-  it('fails on cuda without a CUDA provider, naming the fallback', async () => {
+  it(`provider cuda: ${CUDA.available ? 'runs on the GPU' : 'fails without a CUDA provider, naming the fallback'} (${CUDA.detail})`, async () => {
     const run = await runGitHubAction(bundle, { model: 'conv.onnx', provider: 'cuda' }, { workspace: workspace() });
+    if (CUDA.available) {
+      expect(run.code).toBe(0);
+      expect(run.outputs.provider).toBe('cuda');
+      return;
+    }
     expect(run.code).toBe(1);
     expect(run.stdout).toContain(`::error::${FALLBACK}`);
     expect(run.stdout).not.toMatch(/\n\s+at /);
@@ -63,11 +69,14 @@ describe('benchmark-model from the CLI', () => {
     expect(fs.existsSync(path.join(ws, 'r.json'))).toBe(true);
   });
 
-  it('exits 1 on cuda without a CUDA provider, 2 on a bad enum value', async () => {
+  it(`exits ${CUDA.available ? '0 on cuda (a GPU is present)' : '1 on cuda without a CUDA provider'}, 2 on a bad enum value`, async () => {
     const ws = workspace();
     const cuda = await runCli(['benchmark-model', '--model', 'conv.onnx', '--provider', 'cuda'], { cwd: ws });
-    expect(cuda.code).toBe(1);
-    expect(cuda.stderr).toContain(FALLBACK);
+    if (CUDA.available) expect(cuda.code).toBe(0);
+    else {
+      expect(cuda.code).toBe(1);
+      expect(cuda.stderr).toContain(FALLBACK);
+    }
     const bad = await runCli(['benchmark-model', '--model', 'conv.onnx', '--provider', 'CUDA'], { cwd: ws });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('Input "--provider" has value "CUDA", which is not one of the allowed values: auto, cuda, tensorrt, cpu.');

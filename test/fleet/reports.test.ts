@@ -24,7 +24,7 @@ import { LocalFolderStore } from '../../shared/ota/local-store';
 import { generateSigningKeyPair, loadPrivateKey, loadPublicKey } from '../../shared/package';
 import { ChannelKit } from '../agent/support/fleet';
 import { KEYS, makePackage } from '../ota/support/packages';
-import { BUCKET, S3_ENV, StoreBackends } from '../ota/support/stores';
+import { BUCKET, S3_ENV, StoreBackends, testConnections } from '../ota/support/stores';
 import { openStore } from '../../shared/ota/open-store';
 
 const backends = new StoreBackends();
@@ -113,7 +113,7 @@ describe('report sinks', () => {
     const azLogs: string[] = [];
     expect((await agent('SN-AZ', { reportSink: azure, log: (l) => azLogs.push(l) }).pollOnce()).status).toBe('installed');
     expect(azLogs.filter((l) => l.includes('report'))).toEqual([]);
-    const fromAzure = await readReports(openStore({ kind: 'azure-blob', uri: 'reports/production', azureConnectionString: backends.azurite.connectionString }));
+    const fromAzure = await readReports(openStore({ kind: 'azure-blob', uri: 'reports/production', azureConnectionString: backends.azurite.connectionString, connections: testConnections({}) }));
     expect(fromAzure.reports.map((r) => [r.deviceId, r.event])).toEqual([['SN-AZ', 'install']]);
     // The device's SAS writes; it cannot read what it (or another device) wrote.
     const key = `production/SN-AZ/${fromAzure.reports[0].reportId}.json`;

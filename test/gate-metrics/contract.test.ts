@@ -1,9 +1,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { runAzureTask, runCli, runGitHubAction, ROOT, shippedBundle } from '../support/runners';
+import { SHARED_FIXTURES } from '../support/paths';
+import { runAzureTask, runCli, runGitHubAction, shippedBundle } from '../support/runners';
 
-const FIXTURE = path.resolve(ROOT, '../shared/fixtures/coco/bbox-basic');
+const FIXTURE = path.join(SHARED_FIXTURES, 'coco/bbox-basic');
 
 /** A workspace with ground truth, the production detections, and a candidate that lost every other detection. */
 function workspace(): string {

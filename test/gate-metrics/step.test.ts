@@ -8,8 +8,9 @@ import { runStep } from '../../shared/core/runtime';
 import { MemoryHost } from '../../shared/hosts/memory-host';
 import { evaluateCocoFiles, parseCocoParams } from '../../shared/metrics';
 import { gateMetricsStep } from '../../shared/steps/gate-metrics';
+import { SHARED_FIXTURES } from '../support/paths';
 
-const COCO = path.resolve(__dirname, '../../../shared/fixtures/coco/bbox-basic');
+const COCO = path.join(SHARED_FIXTURES, 'coco/bbox-basic');
 const GT = path.join(COCO, 'gt.json');
 const DT = path.join(COCO, 'dt.json');
 

@@ -2,9 +2,10 @@ import * as path from 'node:path';
 import { cocoStatMetric, drawWeights, maskMetric, pairedBootstrap, pairedBootstrapParallel, quantileSorted } from '../../shared/metrics/bootstrap';
 import { evaluateCoco, loadDetections, loadGroundTruth, readJsonFile, STAT_NAMES } from '../../shared/metrics/coco';
 import { countLabels, evaluateCounts, evaluateMaskPairs } from '../../shared/metrics';
-import { Xoshiro128 } from '../../shared/metrics/random';
+import { Xoshiro128 } from '../../shared/core/random';
+import { SHARED_FIXTURES } from '../support/paths';
 
-const FIXTURES = path.resolve(__dirname, '../../../shared/fixtures');
+const FIXTURES = SHARED_FIXTURES;
 
 describe('xoshiro128**', () => {
   it('matches the reference implementation from state (1, 2, 3, 4)', () => {

@@ -4,8 +4,9 @@ import * as path from 'node:path';
 import { PNG } from 'pngjs';
 import { evalCommand } from '../../shared/cli/eval-command';
 import { cocoResultJson, evaluateCocoFiles, evaluateMaskFolders, maskResultJson, testSetId } from '../../shared/metrics';
+import { SHARED_FIXTURES } from '../support/paths';
 
-const COCO = path.resolve(__dirname, '../../../shared/fixtures/coco/bbox-gaps-maxdets');
+const COCO = path.join(SHARED_FIXTURES, 'coco/bbox-gaps-maxdets');
 
 describe('functions behind `mlship eval`', () => {
   it('coco: the 12 stats under "stats" in pycocotools order, named metrics, per category and the test set', () => {

@@ -2,8 +2,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { evaluateCocoFiles } from '../../shared/metrics';
 import type { IouType } from '../../shared/metrics/coco/load';
+import { SHARED_FIXTURES } from '../support/paths';
 
-const FIXTURES = path.resolve(__dirname, '../../../shared/fixtures');
+const FIXTURES = SHARED_FIXTURES;
 
 interface SyntheticCase {
   name: string;

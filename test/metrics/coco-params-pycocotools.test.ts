@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { evaluateCocoFiles, parseCocoParams } from '../../shared/metrics';
 import { rleFromPolygon, rleToString } from '../../shared/metrics/coco/rle';
-import { Xoshiro128 } from '../../shared/metrics/random';
+import { Xoshiro128 } from '../../shared/core/random';
 import { requirePython } from '../support/python-env';
 
 interface ParamCase {

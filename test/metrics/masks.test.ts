@@ -5,8 +5,9 @@ import * as zlib from 'node:zlib';
 import { PNG } from 'pngjs';
 import { StepError } from '../../shared/core/errors';
 import { countLabels, decodeLabelImage, diceScore, evaluateMaskFolders, evaluateMaskPairs, iouScore, reduceScores, type EmptyRule, type Reduction } from '../../shared/metrics';
+import { SHARED_FIXTURES } from '../support/paths';
 
-const FIXTURES = path.resolve(__dirname, '../../../shared/fixtures');
+const FIXTURES = SHARED_FIXTURES;
 
 interface MonaiCase {
   name: string;

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { PNG } from 'pngjs';
 import { evaluateMaskFolders, type EmptyRule } from '../../shared/metrics';
-import { Xoshiro128 } from '../../shared/metrics/random';
+import { Xoshiro128 } from '../../shared/core/random';
 import { requirePython } from '../support/python-env';
 
 const W = 24;

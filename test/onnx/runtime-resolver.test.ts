@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { StepError } from '../../shared/core/errors';
 import { type InstallCommand, loadOnnxRuntime, ONNXRUNTIME_NODE_VERSION, providerLibraryNames, resetLoadedOnnxRuntimeForTests, resolveOnnxRuntime, toolCacheDir } from '../../shared/onnx/runtime';
 import { loadSharp, resolveSharpDir } from '../../shared/preprocess/sharp-loader';
+import { repoPath } from '../support/paths';
 
 const CUDA_LIBS = ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'];
 const ALL_GPU_LIBS = [...CUDA_LIBS, 'libonnxruntime_providers_tensorrt.so'];
@@ -29,7 +30,7 @@ describe('onnxruntime-node resolution', () => {
   afterEach(() => resetLoadedOnnxRuntimeForTests());
 
   it('pins the same onnxruntime-node version as package.json', () => {
-    const pkg = JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../package.json'), 'utf8'));
+    const pkg = JSON.parse(fs.readFileSync(repoPath('package.json'), 'utf8'));
     expect(pkg.dependencies['onnxruntime-node']).toBe(ONNXRUNTIME_NODE_VERSION);
   });
 
@@ -173,7 +174,7 @@ describe('sharp resolution', () => {
     fs.writeFileSync(path.join(pkg, 'index.js'), 'module.exports = function fakeSharp() { return "fake"; };');
     expect(resolveSharpDir({ MLSHIP_SHARP_PATH: dir })).toBe(pkg);
     expect((loadSharp({ MLSHIP_SHARP_PATH: dir }) as unknown as () => string)()).toBe('fake');
-    expect(resolveSharpDir({})).toBe(path.resolve(__dirname, '../../node_modules/sharp'));
+    expect(resolveSharpDir({})).toBe(repoPath('node_modules/sharp'));
     expect(() => resolveSharpDir({ MLSHIP_SHARP_PATH: path.join(dir, 'nothing') })).toThrow('but neither that folder nor its node_modules/sharp holds the sharp package.');
   });
 });

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { LockTimeout, withFileLock } from '../../shared/ota/file-lock';
+import { LockTimeout, withFileLock } from '../../shared/core/file-lock';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlship-lock-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import * as tar from 'tar';
 import { StepError } from '../../shared/core/errors';
-import { buildPackage, canonicalJson, generateSigningKeyPair, manifestSchemaErrors, verifyPackage, type BuildPackageOptions } from '../../shared/package';
+import { buildPackage, stableJson, generateSigningKeyPair, manifestSchemaErrors, verifyPackage, type BuildPackageOptions } from '../../shared/package';
 import { listTree, makeWorkspace, readEntries, tempDir } from './helpers';
 import { Message, segmentationModel, writeMessage, modelMessage, writeModel } from './onnx-fixture';
 
@@ -133,7 +133,7 @@ describe('buildPackage', () => {
     expect(zlib.gunzipSync(fs.readFileSync(built.archivePath)).length).toBeGreaterThan(weights.length);
     const listed: string[] = [];
     await tar.t({ file: built.archivePath, onReadEntry: (e) => void listed.push(`${e.path} ${e.size}`) });
-    expect(listed).toEqual([`models/big.onnx ${fs.statSync(file).size}`, `manifest.json ${Buffer.byteLength(canonicalJson(built.manifest))}`, expect.stringMatching(/^manifest\.sig \d+$/)]);
+    expect(listed).toEqual([`models/big.onnx ${fs.statSync(file).size}`, `manifest.json ${Buffer.byteLength(stableJson(built.manifest))}`, expect.stringMatching(/^manifest\.sig \d+$/)]);
     const verified = await verifyPackage(built.archivePath, { publicKey: keys.publicKeyPem });
     expect(verified.manifest.files[0]).toEqual({ path: 'models/big.onnx', size: fs.statSync(file).size, sha256: sha256(file), role: 'model' });
   });

@@ -2,7 +2,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { StepError } from '../../shared/core/errors';
-import { buildPackage, canonicalJson, extractVerifiedPackage, generateSigningKeyPair, keyIdOf, loadPublicKey, verifyPackage, type BuiltPackage } from '../../shared/package';
+import { buildPackage, stableJson, extractVerifiedPackage, generateSigningKeyPair, keyIdOf, loadPublicKey, verifyPackage, type BuiltPackage } from '../../shared/package';
 import { ParallelGzipWriter } from '../../shared/package/block-gzip';
 import { gzipTar, listTree, makeWorkspace, readEntries, tarBytes, tempDir, writeArchive, type RawEntry } from './helpers';
 
@@ -69,7 +69,7 @@ describe('verifyPackage', () => {
     const archive = repack('manifest.tar.gz', (e) => {
       const m = JSON.parse(e[3].data!.toString());
       m.compatibility.minGpuMemoryMb = 1;
-      e[3].data = Buffer.from(canonicalJson(m));
+      e[3].data = Buffer.from(stableJson(m));
       return e;
     });
     const error = await failure(verifyPackage(archive, { publicKey: keys.publicKeyPem }));
@@ -82,7 +82,7 @@ describe('verifyPackage', () => {
     const archive = repack('signature.tar.gz', (e) => {
       const sig = JSON.parse(e[4].data!.toString());
       sig.signature = crypto.sign(null, Buffer.from('something else'), crypto.createPrivateKey(keys.privateKeyPem)).toString('base64');
-      e[4].data = Buffer.from(canonicalJson(sig));
+      e[4].data = Buffer.from(stableJson(sig));
       return e;
     });
     const error = await failure(verifyPackage(archive, { publicKey: keys.publicKeyPem }));
@@ -93,10 +93,10 @@ describe('verifyPackage', () => {
     const archive = repack('resigned.tar.gz', (e) => {
       const m = JSON.parse(e[3].data!.toString());
       m.releaseNotes = 'trust me';
-      e[3].data = Buffer.from(canonicalJson(m));
+      e[3].data = Buffer.from(stableJson(m));
       const signature = crypto.sign(null, e[3].data, crypto.createPrivateKey(otherKeys.privateKeyPem)).toString('base64');
       const sig = { algorithm: 'ed25519', keyId: keyIdOf(loadPublicKey(otherKeys.publicKeyPem)), manifestSha256: crypto.createHash('sha256').update(e[3].data).digest('hex'), signature };
-      e[4].data = Buffer.from(canonicalJson(sig));
+      e[4].data = Buffer.from(stableJson(sig));
       return e;
     });
     const mine = keyIdOf(loadPublicKey(keys.publicKeyPem));
@@ -135,9 +135,9 @@ describe('verifyPackage', () => {
       m.files[0].sha256 = 'not-a-hash';
       delete m.compatibility;
       m.extra = true;
-      e[3].data = Buffer.from(canonicalJson(m));
+      e[3].data = Buffer.from(stableJson(m));
       e[4].data = Buffer.from(
-        canonicalJson({
+        stableJson({
           algorithm: 'ed25519',
           keyId: keyIdOf(loadPublicKey(keys.publicKeyPem)),
           manifestSha256: crypto.createHash('sha256').update(e[3].data).digest('hex'),

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ROOT } from './paths';
 
 /**
  * The pinned Python test environment (.venv-test, built from requirements/test.txt by scripts/setup-python-env.sh,
@@ -8,7 +9,7 @@ import * as path from 'node:path';
  * never a silent skip, so CI cannot pass without having run them.
  */
 
-const ROOT = path.resolve(__dirname, '..', '..');
+
 export const VENV = process.env.MLSHIP_TEST_VENV ?? path.join(ROOT, '.venv-test');
 export const VENV_PYTHON = path.join(VENV, 'bin', 'python');
 export const VENV_BIN = path.join(VENV, 'bin');

@@ -2,8 +2,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { ROOT } from './paths';
 
-export const ROOT = path.resolve(__dirname, '../..');
+export { ROOT };
 
 export interface ProcessResult {
   code: number | null;

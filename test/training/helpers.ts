@@ -7,7 +7,7 @@ import { parseInputs } from '../../shared/core/inputs';
 import { runStep, type StepOutcome } from '../../shared/core/runtime';
 import type { AnyStep } from '../../shared/core/step';
 import { MemoryHost } from '../../shared/hosts/memory-host';
-import type { RetryPolicy } from '../../shared/cloud/retry';
+import type { RetryPolicy } from '../../shared/core/retry';
 
 const created: string[] = [];
 

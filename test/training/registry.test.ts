@@ -8,6 +8,7 @@ import type { AzureAuth } from '../../shared/cloud/auth/azure';
 import { AwsFake, STATIC_KEY } from '../fakes/aws-fake';
 import { AzureFake, SUB } from '../fakes/azure-fake';
 import { FAST_RETRY, tempWorkspace, write } from './helpers';
+import { repoPath, ROOT } from '../support/paths';
 
 const evidence: ApprovalEvidence = { approvers: [{ login: 'qa-lead', at: '2025-01-02T03:04:05Z', comment: 'validated on 3 devices' }], source: 'github-environment', runUrl: 'https://github.com/acme/cells/actions/runs/1' };
 
@@ -56,7 +57,7 @@ describe('local file registry', () => {
   it('hands out unique, monotonic versions to four processes registering at once', async () => {
     const root = path.join(tempWorkspace('mlship-reg-'), 'registry');
     const script = `
-      const { LocalRegistry } = require(${JSON.stringify(path.resolve(__dirname, '../../shared/registry/local.ts'))});
+      const { LocalRegistry } = require(${JSON.stringify(repoPath('shared/registry/local.ts'))});
       (async () => {
         const r = new LocalRegistry({ root: process.argv[1] });
         const out = [];
@@ -64,7 +65,7 @@ describe('local file registry', () => {
         console.log(JSON.stringify(out));
       })();`;
     const run = promisify(execFile);
-    const results = await Promise.all([1, 2, 3, 4].map((p) => run(process.execPath, ['-r', 'esbuild-register', '-e', script, root, String(p)], { cwd: path.resolve(__dirname, '../..') })));
+    const results = await Promise.all([1, 2, 3, 4].map((p) => run(process.execPath, ['-r', 'esbuild-register', '-e', script, root, String(p)], { cwd: ROOT })));
     const versions = results.flatMap((r) => JSON.parse(r.stdout) as string[]).map(Number);
     expect(versions.sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     for (const r of results) {

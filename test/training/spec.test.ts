@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { StepError } from '../../shared/core/errors';
 import { attemptName, deriveJobName, isValidJobName } from '../../shared/training/job-name';
-import { AbortedError, withRetry } from '../../shared/cloud/retry';
+import { AbortedError, withRetry } from '../../shared/core/retry';
 import { loadJobSpec, requireBackendFields } from '../../shared/training/spec';
 import { tempWorkspace, write } from './helpers';
 

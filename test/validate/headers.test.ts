@@ -7,8 +7,9 @@ import { decodeRleString } from '../../shared/validate/geometry';
 import { HeaderError, readImageHeaderFromBuffer, walkPngChunks } from '../../shared/validate/image-header';
 import { readMaskValues } from '../../shared/validate/masks';
 import { maskPng, pixels, pngImage, tiffImage } from './fixtures';
+import { SHARED_FIXTURES } from '../support/paths';
 
-const FIXTURES = path.resolve(__dirname, '../../../shared/fixtures');
+const FIXTURES = SHARED_FIXTURES;
 
 /** A 24-bit BMP, rows padded to 4 bytes, bottom-up. */
 function bmp(width: number, height: number): Buffer {

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { seededRandom } from '../../shared/core/random';
 import type { JsonFailure, SectionScan } from '../../shared/validate/json-sections';
 import { firstError, readSlices, scanSections, SectionScanner } from '../../shared/validate/json-sections';
-import { parseJsonText } from '../../shared/validate/json-text';
+import { parseJsonText } from '../../shared/core/json-text';
 import { TempDirs, write } from './fixtures';
 
 const temp = new TempDirs();

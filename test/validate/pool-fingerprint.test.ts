@@ -9,7 +9,7 @@ import { buildManifest, fingerprintDataset, manifestDigest, manifestText, writeM
 import type { DatasetManifest, HashedFile } from '../../shared/validate/fingerprint';
 import { interpretProbe } from '../../shared/validate/image-checks';
 import { walkPngChunks } from '../../shared/validate/image-header';
-import { parseJsonText, positionAt, readTextFile } from '../../shared/validate/json-text';
+import { parseJsonText, positionAt, readTextFile } from '../../shared/core/json-text';
 import { cocoDataset, TempDirs, validateCoco, write } from './fixtures';
 
 const temp = new TempDirs();

@@ -35,6 +35,8 @@ export interface AzureAuth {
   readonly source: string;
   /** A bearer token for `scope`, cached until shortly before it expires. */
   token(scope: string): Promise<string>;
+  /** The same token with its expiry, for SDK clients that take a TokenCredential (see `asTokenCredential`). */
+  accessToken?(scope: string): Promise<AccessToken>;
   /** Forgets cached tokens and starts over with a new credential (and a fresh OIDC token) after a 401. */
   invalidate(): void;
   /** Subscription of the service connection, when one was used. */
@@ -60,8 +62,8 @@ export function resolveAzureAuth(ctx: AuthContext, options: AzureAuthOptions): A
   const resolved = pick(ctx, options);
   let credential: TokenCredential | undefined;
   const cache = new Map<string, AccessToken>();
-  const pending = new Map<string, Promise<string>>();
-  const fetchToken = async (scope: string): Promise<string> => {
+  const pending = new Map<string, Promise<AccessToken>>();
+  const fetchToken = async (scope: string): Promise<AccessToken> => {
     credential ??= resolved.make();
     let token: AccessToken | null;
     try {
@@ -75,24 +77,43 @@ export function resolveAzureAuth(ctx: AuthContext, options: AzureAuthOptions): A
     if (!token) throw missingAzureCredential(resolved, new Error('the credential returned no token'));
     ctx.setSecret(token.token);
     cache.set(scope, token);
-    return token.token;
+    return token;
+  };
+  const accessToken = async (scope: string): Promise<AccessToken> => {
+    const cached = cache.get(scope);
+    if (cached && cached.expiresOnTimestamp - Date.now() > REFRESH_MARGIN_MS) return cached;
+    let p = pending.get(scope);
+    if (!p) {
+      p = fetchToken(scope).finally(() => pending.delete(scope));
+      pending.set(scope, p);
+    }
+    return p;
   };
   return {
     source: resolved.source,
     subscriptionId: resolved.subscriptionId,
+    accessToken,
     async token(scope: string) {
-      const cached = cache.get(scope);
-      if (cached && cached.expiresOnTimestamp - Date.now() > REFRESH_MARGIN_MS) return cached.token;
-      let p = pending.get(scope);
-      if (!p) {
-        p = fetchToken(scope).finally(() => pending.delete(scope));
-        pending.set(scope, p);
-      }
-      return p;
+      return (await accessToken(scope)).token;
     },
     invalidate() {
       cache.clear();
       credential = undefined;
+    },
+  };
+}
+
+/**
+ * The step's Azure identity as a TokenCredential for Azure SDK clients (Blob Storage), drawing on the same
+ * token cache as the ARM client, so one run resolves one credential and renews it ahead of expiry.
+ */
+export function asTokenCredential(auth: AzureAuth): TokenCredential {
+  return {
+    async getToken(scopes: string | string[]): Promise<AccessToken> {
+      const scope = Array.isArray(scopes) ? scopes[0] : scopes;
+      if (auth.accessToken) return auth.accessToken(scope);
+      // An AzureAuth without expiries (a test double): claim a short life so the SDK asks again soon.
+      return { token: await auth.token(scope), expiresOnTimestamp: Date.now() + REFRESH_MARGIN_MS * 2 };
     },
   };
 }

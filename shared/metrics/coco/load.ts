@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import { StepError } from '../../core/errors';
 import { LazyRle, rleArea, rleFromCounts, rleFromPolygon, rleLength, rleMerge, rleToBboxInto, type Rle } from './rle';
 import { parseJsonBounded } from '../../core/json-depth';
+import { parseJsonText } from '../../core/json-text';
 
 export type IouType = 'bbox' | 'segm';
 /** COCO ids are numbers; string ids are accepted when a whole file uses them consistently. */
@@ -60,7 +61,23 @@ export function readJsonFile(file: string, what: string): unknown {
   try {
     return parseJsonBounded(text);
   } catch (error) {
-    throw new StepError(`${what} file ${file} is not valid JSON: ${(error as Error).message}.`, { hint: /\b(NaN|-?Infinity)\b/.test(text) ? 'JSON has no NaN or Infinity, which Python\'s json.dump writes for non-finite floats: drop or fix those values (json.dump(..., allow_nan=False) finds them).' : 'Write the file with a JSON encoder (Python: json.dump(..., allow_nan=False)) and check it is complete.', file });
+    // Only bad files get here: the shared JSON reader (shared/core/json-text.ts) says where the problem is.
+    const parsed = parseJsonText(text);
+    if (parsed.ok && parsed.nonFinite) {
+      throw new StepError(`${what} file ${file} holds NaN or Infinity (${parsed.nonFinite} value(s)), which JSON does not allow.`, {
+        hint: "JSON has no NaN or Infinity, which Python's json.dump writes for non-finite floats: drop or fix those values (json.dump(..., allow_nan=False) finds them).",
+        file,
+      });
+    }
+    if (!parsed.ok) {
+      throw new StepError(`${what} file ${file} is not valid JSON: ${parsed.message} at line ${parsed.line}, column ${parsed.column}.`, {
+        hint: 'Write the file with a JSON encoder (Python: json.dump(..., allow_nan=False)) and check it is complete.',
+        file,
+        line: parsed.line,
+        column: parsed.column,
+      });
+    }
+    throw new StepError(`${what} file ${file} is not valid JSON: ${(error as Error).message}.`, { hint: 'Write the file with a JSON encoder (Python: json.dump(..., allow_nan=False)) and check it is complete.', file });
   }
 }
 

@@ -1,13 +1,15 @@
 import * as path from 'node:path';
 import { writeFileAtomic } from '../../core/atomic-write';
 import { StepError } from '../../core/errors';
+import { connectionsFromInputs } from '../../cloud/connections';
+import { mergeInputs } from '../../core/merge-inputs';
 import { defineStep } from '../../core/step';
 import { fleetHtml, writeFleetSummary } from '../../fleet/render';
 import { loadFleetStatus, reportInputs } from '../../fleet/step-inputs';
 import type { ChannelDocument } from '../../ota/channel';
 import { publicKeyInput } from '../../package/key-inputs';
 import { readChannel } from '../../ota/publish';
-import { storeFromInputs, storeInputs } from '../../ota/step-inputs';
+import { storeCloudInputs, storeFromInputs, storeInputs } from '../../ota/step-inputs';
 
 export const fleetStatusStep = defineStep({
   name: 'fleet-status',
@@ -16,15 +18,18 @@ export const fleetStatusStep = defineStep({
     'Reads the device reports of an OTA channel and writes a job summary, JSON and an HTML page: devices per release and phase, install and health outcomes, reverts, incompatible and silent devices, latency/FPS and output drift of the new release against the previous one on the same devices, and which device runs what.',
   azure: { id: 'fd505ceb-7ad7-4a05-b72a-94d45bfb0539', major: 1, minor: 0, patch: 0, category: 'Deploy' },
   branding: { icon: 'activity', color: 'blue' },
-  inputs: {
-    channel: { type: 'string', default: 'production', description: 'Channel whose devices are shown.' },
-    ...storeInputs,
-    publicKey: { type: 'string', description: 'Public key (PEM or file) the channel document is signed with; without it the channel is not read and the status has no current/previous release.' },
-    ...reportInputs,
-    device: { type: 'string', description: 'A device id to answer "what runs on this instrument, from which data and commit?" in the summary.' },
-    jsonFile: { type: 'path', default: 'fleet-status.json', description: 'Where to write the status as JSON (mlship.fleet-status/v1).' },
-    htmlFile: { type: 'path', default: 'fleet-status.html', description: 'Where to write the self-contained HTML page.' },
-  },
+  inputs: mergeInputs(
+    { channel: { type: 'string', default: 'production', description: 'Channel whose devices are shown.' } },
+    storeInputs,
+    { publicKey: { type: 'string', description: 'Public key (PEM or file) the channel document is signed with; without it the channel is not read and the status has no current/previous release.' } },
+    reportInputs,
+    {
+      device: { type: 'string', description: 'A device id to answer "what runs on this instrument, from which data and commit?" in the summary.' },
+      jsonFile: { type: 'path', default: 'fleet-status.json', description: 'Where to write the status as JSON (mlship.fleet-status/v1).' },
+      htmlFile: { type: 'path', default: 'fleet-status.html', description: 'Where to write the self-contained HTML page.' },
+    },
+    storeCloudInputs,
+  ),
   outputs: {
     devices: { description: 'Devices seen (and in the inventory).' },
     reporting: { description: 'Devices that reported within silent-after-hours.' },
@@ -36,13 +41,15 @@ export const fleetStatusStep = defineStep({
     html: { description: 'Path of the HTML page.' },
   },
   async run(inputs, ctx) {
+    // One set of connections for the channel store and the reports store.
+    const connections = connectionsFromInputs(inputs, ctx);
     let doc: ChannelDocument | undefined;
     if (inputs.publicKey) {
       const key = publicKeyInput(inputs.publicKey, ctx.inputLabel('publicKey'), ctx.workspace);
-      doc = (await readChannel(storeFromInputs(inputs, ctx), inputs.channel, key))?.doc;
+      doc = (await readChannel(storeFromInputs(inputs, ctx, connections), inputs.channel, key))?.doc;
       if (!doc) ctx.log.warning(`Channel "${inputs.channel}" does not exist in the store; showing the reports without it.`);
     } else ctx.log.warning(`No "${ctx.inputLabel('publicKey')}" given: the channel document is not read, so current and previous release are unknown.`);
-    const status = await ctx.group(`Reports of ${inputs.channel}`, () => loadFleetStatus(inputs, ctx, inputs.channel, doc, 'to read the device reports'));
+    const status = await ctx.group(`Reports of ${inputs.channel}`, () => loadFleetStatus(inputs, ctx, inputs.channel, doc, 'to read the device reports', connections));
     const device = inputs.device ? status.table.find((d) => d.deviceId === inputs.device) : undefined;
     if (inputs.device && !device) ctx.log.warning(`Device ${inputs.device} has no report on channel ${inputs.channel}.`);
     if (device) ctx.log.info(`${device.deviceId} runs ${device.version ?? 'nothing'} (commit ${device.gitCommit ?? 'unknown'}, data ${device.dataFingerprint ?? 'unknown'}, training job ${device.trainingJob ?? 'unknown'}); last report ${device.lastSeen}: ${device.status}.`);

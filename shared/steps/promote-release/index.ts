@@ -2,6 +2,7 @@ import { createPublicKey } from 'node:crypto';
 import { secretFromEnv, type StepContext } from '../../core/context';
 import { InputError, StepError } from '../../core/errors';
 import { ciPlatformOf } from '../../core/host';
+import { mergeInputs, omitInputs } from '../../core/merge-inputs';
 import { defineStep, type InputValues } from '../../core/step';
 import type { ChannelDocument, ReleaseRef } from '../../ota/channel';
 import { privateKeyInput } from '../../package/key-inputs';
@@ -9,6 +10,7 @@ import { type ChannelPublisher, readChannel } from '../../ota/publish';
 import { promoteChannel, rollbackChannel } from '../../ota/release';
 import { DEFAULT_EXPIRY_HOURS, storeFromInputs, storeInputs } from '../../ota/step-inputs';
 import { cloudInputs, registryInputs } from '../../cloud/inputs';
+import { connectionsFromInputs, type CloudConnections } from '../../cloud/connections';
 import { releaseKey } from '../../ota/store';
 import { evaluateHealth, hasHealthPolicy, type HealthPolicy } from '../../fleet/health-gate';
 import { loadFleetStatus, reportInputs } from '../../fleet/step-inputs';
@@ -17,49 +19,58 @@ import type { ApprovalEvidence, ModelRegistry, ModelStage } from '../../registry
 import { azureDevOpsApprovals, enforceApprovalPolicy, githubApprovals } from './approvals';
 import { openRegistry, recordPromotion, recordRollback } from './registry-link';
 
-const promoteInputs = {
-  mode: {
-    type: 'enum',
-    options: ['promote', 'rollback', 'health-check'],
-    default: 'promote',
-    description: 'promote: copy the release of "from" onto "to" (advancing a phase only when the health gate passes); rollback: point "to" back at its previous release; health-check: only judge the current phase (for a schedule), rolling back on a breach with auto-rollback.',
+const promoteInputs = mergeInputs(
+  {
+    mode: {
+      type: 'enum',
+      options: ['promote', 'rollback', 'health-check'],
+      default: 'promote',
+      description: 'promote: copy the release of "from" onto "to" (advancing a phase only when the health gate passes); rollback: point "to" back at its previous release; health-check: only judge the current phase (for a schedule), rolling back on a breach with auto-rollback.',
+    },
+    from: { type: 'string', default: 'staging', description: 'Channel whose current release is promoted.' },
+    to: { type: 'string', default: 'production', description: 'Channel that receives the release (or is rolled back).' },
+    version: { type: 'string', description: 'Refuse unless "from" carries this version (guards against promoting something staged since).' },
+    phases: { type: 'string', description: 'Phase plan as percentages, e.g. "10,50,100". Each run without phase moves the same release one phase further.' },
+    phase: { type: 'number', integer: true, min: 1, description: 'Phase of the plan to set (1-based) instead of advancing one phase.' },
+    rolloutPercent: { type: 'number', min: 0, max: 100, description: 'Explicit share of devices, instead of phases; default 100.' },
+    deviceGroups: { type: 'list', description: 'Device groups that take the release whatever the percentage, one per line.' },
   },
-  from: { type: 'string', default: 'staging', description: 'Channel whose current release is promoted.' },
-  to: { type: 'string', default: 'production', description: 'Channel that receives the release (or is rolled back).' },
-  version: { type: 'string', description: 'Refuse unless "from" carries this version (guards against promoting something staged since).' },
-  phases: { type: 'string', description: 'Phase plan as percentages, e.g. "10,50,100". Each run without phase moves the same release one phase further.' },
-  phase: { type: 'number', integer: true, min: 1, description: 'Phase of the plan to set (1-based) instead of advancing one phase.' },
-  rolloutPercent: { type: 'number', min: 0, max: 100, description: 'Explicit share of devices, instead of phases; default 100.' },
-  deviceGroups: { type: 'list', description: 'Device groups that take the release whatever the percentage, one per line.' },
-  ...storeInputs,
-  expiresInHours: { type: 'number', min: 1, max: 87600, default: DEFAULT_EXPIRY_HOURS, description: 'Devices refuse the channel document this many hours after it was signed.' },
-  signingKey: { type: 'secret', required: true, description: 'Ed25519 private key (PEM) that signs channel documents (the key devices trust).' },
-  requireApproval: { type: 'boolean', default: false, description: 'Refuse to promote without approval evidence (GitHub environment reviewers, Azure DevOps approvals, or approved-by on the CLI).' },
-  minApprovals: { type: 'number', integer: true, min: 1, max: 20, default: 1, description: 'Distinct approvers needed when require-approval is set.' },
-  noSelfApproval: { type: 'boolean', default: false, description: 'An approval by the person who started the run does not count.' },
-  approvalSource: { type: 'enum', options: ['auto', 'github', 'azure-devops', 'cli', 'none'], default: 'auto', description: 'Where approvals are read: auto picks the platform the step runs on (cli when run locally).' },
-  githubToken: { type: 'secret', description: 'Token that can read the run (actions: read), to read environment approvals on GitHub.' },
-  githubApiUrl: { type: 'string', description: 'GitHub REST API root; default GITHUB_API_URL, else https://api.github.com.' },
-  environment: { type: 'string', description: 'Count only approvals of this GitHub environment.' },
-  azureDevopsToken: { type: 'secret', description: 'Azure DevOps token that can read pipeline approvals; default SYSTEM_ACCESSTOKEN.' },
-  azureDevopsUrl: { type: 'string', description: 'Azure DevOps collection URL; default SYSTEM_COLLECTIONURI.' },
-  azureDevopsProject: { type: 'string', description: 'Azure DevOps project; default SYSTEM_TEAMPROJECT.' },
-  approvedBy: { type: 'list', description: 'CLI only: approvers (login, or login:comment) recorded as evidence, one per line.' },
-  reason: { type: 'string', description: 'Why (recorded with a rollback).' },
-  ...reportInputs,
-  minDevicesReporting: { type: 'number', integer: true, min: 0, description: 'Health gate: devices that run the new release and report, at least, before the next phase.' },
-  minBakeMinutes: { type: 'number', min: 0, description: 'Health gate: minutes since the current phase started, at least.' },
-  maxFailureRate: { type: 'number', min: 0, max: 1, description: 'Health gate: share of devices that tried the new release and failed its health check, reverted or crashed, at most (0.05 = 5%).' },
-  maxLatencyRatio: { type: 'number', min: 1, description: 'Health gate: p50 latency new/previous on the same devices, worst GPU model × driver group, at most (1.2 = 20% slower).' },
-  maxOutputDrift: { type: 'number', min: 0, description: 'Health gate: PSI of each output statistic (new vs previous, same devices), at most (0.2: a shifted distribution).' },
-  autoRollback: { type: 'boolean', default: false, description: 'On a health-gate breach, publish a signed rollback of "to" (as mlship rollback does), recorded with the evidence.' },
-  ...cloudInputs,
-  ...registryInputs,
-  registry: { type: 'enum', options: ['none', 'local', 'sagemaker', 'azureml'], default: 'none', description: 'Model registry to update with the promotion: none, a local folder, SageMaker Model Registry or Azure ML models.' },
-  modelName: { type: 'string', description: 'Registry model name; default the package name.' },
-  modelVersion: { type: 'string', description: 'Registry model version of this release (needed to update a registry on promote).' },
-  registryStage: { type: 'enum', options: ['staging', 'production'], description: 'Registry stage for the promoted version; default production when "to" is production, else staging.' },
-} as const;
+  storeInputs,
+  {
+    expiresInHours: { type: 'number', min: 1, max: 87600, default: DEFAULT_EXPIRY_HOURS, description: 'Devices refuse the channel document this many hours after it was signed.' },
+    signingKey: { type: 'secret', required: true, description: 'Ed25519 private key (PEM) that signs channel documents (the key devices trust).' },
+    requireApproval: { type: 'boolean', default: false, description: 'Refuse to promote without approval evidence (GitHub environment reviewers, Azure DevOps approvals, or approved-by on the CLI).' },
+    minApprovals: { type: 'number', integer: true, min: 1, max: 20, default: 1, description: 'Distinct approvers needed when require-approval is set.' },
+    noSelfApproval: { type: 'boolean', default: false, description: 'An approval by the person who started the run does not count.' },
+    approvalSource: { type: 'enum', options: ['auto', 'github', 'azure-devops', 'cli', 'none'], default: 'auto', description: 'Where approvals are read: auto picks the platform the step runs on (cli when run locally).' },
+    githubToken: { type: 'secret', description: 'Token that can read the run (actions: read), to read environment approvals on GitHub.' },
+    githubApiUrl: { type: 'string', description: 'GitHub REST API root; default GITHUB_API_URL, else https://api.github.com.' },
+    environment: { type: 'string', description: 'Count only approvals of this GitHub environment.' },
+    azureDevopsToken: { type: 'secret', description: 'Azure DevOps token that can read pipeline approvals; default SYSTEM_ACCESSTOKEN.' },
+    azureDevopsUrl: { type: 'string', description: 'Azure DevOps collection URL; default SYSTEM_COLLECTIONURI.' },
+    azureDevopsProject: { type: 'string', description: 'Azure DevOps project; default SYSTEM_TEAMPROJECT.' },
+    approvedBy: { type: 'list', description: 'CLI only: approvers (login, or login:comment) recorded as evidence, one per line.' },
+    reason: { type: 'string', description: 'Why (recorded with a rollback).' },
+  },
+  reportInputs,
+  {
+    minDevicesReporting: { type: 'number', integer: true, min: 0, description: 'Health gate: devices that run the new release and report, at least, before the next phase.' },
+    minBakeMinutes: { type: 'number', min: 0, description: 'Health gate: minutes since the current phase started, at least.' },
+    maxFailureRate: { type: 'number', min: 0, max: 1, description: 'Health gate: share of devices that tried the new release and failed its health check, reverted or crashed, at most (0.05 = 5%).' },
+    maxLatencyRatio: { type: 'number', min: 1, description: 'Health gate: p50 latency new/previous on the same devices, worst GPU model × driver group, at most (1.2 = 20% slower).' },
+    maxOutputDrift: { type: 'number', min: 0, description: 'Health gate: PSI of each output statistic (new vs previous, same devices), at most (0.2: a shifted distribution).' },
+    autoRollback: { type: 'boolean', default: false, description: 'On a health-gate breach, publish a signed rollback of "to" (as mlship rollback does), recorded with the evidence.' },
+  },
+  cloudInputs,
+  // Promotions update no registry unless asked: `registry` adds "none" and defaults to it.
+  { registry: { type: 'enum', options: ['none', 'local', 'sagemaker', 'azureml'], default: 'none', description: 'Model registry to update with the promotion: none, a local folder, SageMaker Model Registry or Azure ML models.' } },
+  omitInputs(registryInputs, 'registry'),
+  {
+    modelName: { type: 'string', description: 'Registry model name; default the package name.' },
+    modelVersion: { type: 'string', description: 'Registry model version of this release (needed to update a registry on promote).' },
+    registryStage: { type: 'enum', options: ['staging', 'production'], description: 'Registry stage for the promoted version; default production when "to" is production, else staging.' },
+  },
+);
 
 type Inputs = InputValues<typeof promoteInputs>;
 
@@ -84,13 +95,15 @@ export const promoteReleaseStep = defineStep({
   },
   async run(inputs, ctx) {
     const signingKey = privateKeyInput(inputs.signingKey, ctx.inputLabel('signingKey'), ctx.workspace);
-    const store = storeFromInputs(inputs, ctx);
+    // One set of connections for the store and the registry: one credential resolution, one OIDC exchange.
+    const connections = connectionsFromInputs(inputs, ctx);
+    const store = storeFromInputs(inputs, ctx, connections);
     const publisher: ChannelPublisher = { store, signingKey, publicKey: createPublicKey(signingKey), expiresInHours: inputs.expiresInHours };
     const policy = { requireApproval: inputs.requireApproval, minApprovals: inputs.minApprovals, noSelfApproval: inputs.noSelfApproval, actor: ctx.run.actor };
     const collected = await ctx.group('Approval evidence', () => collectApprovals(inputs, ctx));
     const approvals = collected && enforceApprovalPolicy(collected, policy);
     if (approvals) ctx.log.info(approvals.approvers.length ? `Approved by ${approvals.approvers.map((a) => a.login).join(', ')} (${approvals.source}).` : `No approvals found (${approvals.source}).`);
-    const registry = inputs.registry === 'none' ? undefined : openRegistry({ ...inputs, registry: inputs.registry }, ctx);
+    const registry = inputs.registry === 'none' ? undefined : openRegistry({ ...inputs, registry: inputs.registry }, ctx, connections);
     const origin = { actor: ctx.run.actor, runId: ctx.run.id, runUrl: ctx.run.url, repository: ctx.run.repository, commit: ctx.run.commit };
     const stage: ModelStage = (inputs.registryStage as ModelStage | undefined) ?? (inputs.to === 'production' ? 'production' : 'staging');
 
@@ -103,7 +116,7 @@ export const promoteReleaseStep = defineStep({
       return outputsOf(update.doc, approvals);
     }
 
-    const gate = await healthGate(inputs, ctx, publisher, origin);
+    const gate = await healthGate(inputs, ctx, publisher, origin, connections);
     if (inputs.mode === 'health-check') {
       const doc = gate?.doc ?? (await readChannel(store, inputs.to, publisher.publicKey))?.doc;
       if (!doc) throw new StepError(`Channel "${inputs.to}" does not exist in ${store.location}; there is nothing to check.`, { hint: 'Check the channel name and the store.' });
@@ -142,7 +155,7 @@ export const promoteReleaseStep = defineStep({
  * release is not on "to" yet: nothing to judge before its first phase). On a breach with auto-rollback, the
  * channel is rolled back (only if it still carries the judged release), and the step fails either way.
  */
-async function healthGate(inputs: Inputs, ctx: StepContext, publisher: ChannelPublisher, origin: OriginInfo): Promise<{ doc: ChannelDocument } | undefined> {
+async function healthGate(inputs: Inputs, ctx: StepContext, publisher: ChannelPublisher, origin: OriginInfo, connections: CloudConnections): Promise<{ doc: ChannelDocument } | undefined> {
   const policy: HealthPolicy = {
     minDevicesReporting: inputs.minDevicesReporting,
     minBakeMinutes: inputs.minBakeMinutes,
@@ -164,7 +177,7 @@ async function healthGate(inputs: Inputs, ctx: StepContext, publisher: ChannelPu
     }
   }
   const doc = target.doc;
-  const status = await ctx.group(`Health of ${doc.current.name} ${doc.current.version} on ${doc.channel} (${doc.rollout.percent}%)`, () => loadFleetStatus(inputs, ctx, doc.channel, doc, 'for the health gate'));
+  const status = await ctx.group(`Health of ${doc.current.name} ${doc.current.version} on ${doc.channel} (${doc.rollout.percent}%)`, () => loadFleetStatus(inputs, ctx, doc.channel, doc, 'for the health gate', connections));
   const verdict = evaluateHealth(status, policy, new Date());
   ctx.summary.heading(`Health gate: ${verdict.passed ? 'passed ✅' : verdict.breached ? 'breached ❌' : 'not yet ⏳'}`, 3).table(
     ['rule', 'limit', 'observed', 'verdict'],

@@ -1,6 +1,7 @@
 import type { StepContext } from '../../core/context';
 import { StepError } from '../../core/errors';
 import type { ReleaseRef } from '../../ota/channel';
+import type { CloudConnections } from '../../cloud/connections';
 import type { RegistryInputValues } from '../../registry';
 import type { ApprovalEvidence, ModelRegistry, ModelStage } from '../../registry/types';
 
@@ -8,9 +9,9 @@ import type { ApprovalEvidence, ModelRegistry, ModelStage } from '../../registry
  * Opens the model registry the step's cloud and registry inputs describe. The registry module is loaded on
  * demand, so promotions that do not touch a registry do not load cloud SDKs.
  */
-export function openRegistry(inputs: RegistryInputValues, ctx: StepContext): ModelRegistry {
+export function openRegistry(inputs: RegistryInputValues, ctx: StepContext, connections: CloudConnections): ModelRegistry {
   const { openRegistryFromInputs } = require('../../registry') as typeof import('../../registry');
-  return openRegistryFromInputs(inputs, ctx);
+  return openRegistryFromInputs(inputs, ctx, {}, connections);
 }
 
 /**

@@ -1,10 +1,11 @@
 import { createPublicKey } from 'node:crypto';
 import * as path from 'node:path';
+import { mergeInputs } from '../../core/merge-inputs';
 import { defineStep } from '../../core/step';
 import { compareVersions } from '../../package/contents';
 import { privateKeyInput, publicKeyInput } from '../../package/key-inputs';
 import { stagePackage } from '../../ota/release';
-import { DEFAULT_EXPIRY_HOURS, storeFromInputs, storeInputs } from '../../ota/step-inputs';
+import { DEFAULT_EXPIRY_HOURS, storeCloudInputs, storeFromInputs, storeInputs } from '../../ota/step-inputs';
 
 export const stageOtaStep = defineStep({
   name: 'stage-ota',
@@ -12,16 +13,19 @@ export const stageOtaStep = defineStep({
   description: 'Uploads a signed device package to an OTA store (folder, S3, Azure Blob) under its sha256 and points a signed channel (e.g. staging) at it.',
   azure: { id: 'cfde078a-8841-4120-9d24-6790e2e00892', major: 1, minor: 0, patch: 0, category: 'Deploy' },
   branding: { icon: 'upload-cloud', color: 'blue' },
-  inputs: {
-    package: { type: 'path', required: true, description: 'The device package archive (<name>-<version>.tar.gz from build-device-package).' },
-    ...storeInputs,
-    channel: { type: 'string', default: 'staging', description: 'Channel to put the package on.' },
-    rolloutPercent: { type: 'number', min: 0, max: 100, description: 'Share of devices that take the package; default 100, or 0 when device groups are given.' },
-    deviceGroups: { type: 'list', description: 'Device groups that take the package whatever the percentage, one per line.' },
-    expiresInHours: { type: 'number', min: 1, max: 87600, default: DEFAULT_EXPIRY_HOURS, description: 'Devices refuse the channel document this many hours after it was signed; republish before then.' },
-    signingKey: { type: 'secret', required: true, description: 'Ed25519 private key (PEM) that signs the channel document; the package must be signed with the same key unless package-public-key is given.' },
-    packagePublicKey: { type: 'string', description: 'Public key (PEM or file) the package is signed with, when it differs from the channel signing key.' },
-  },
+  inputs: mergeInputs(
+    { package: { type: 'path', required: true, description: 'The device package archive (<name>-<version>.tar.gz from build-device-package).' } },
+    storeInputs,
+    {
+      channel: { type: 'string', default: 'staging', description: 'Channel to put the package on.' },
+      rolloutPercent: { type: 'number', min: 0, max: 100, description: 'Share of devices that take the package; default 100, or 0 when device groups are given.' },
+      deviceGroups: { type: 'list', description: 'Device groups that take the package whatever the percentage, one per line.' },
+      expiresInHours: { type: 'number', min: 1, max: 87600, default: DEFAULT_EXPIRY_HOURS, description: 'Devices refuse the channel document this many hours after it was signed; republish before then.' },
+      signingKey: { type: 'secret', required: true, description: 'Ed25519 private key (PEM) that signs the channel document; the package must be signed with the same key unless package-public-key is given.' },
+      packagePublicKey: { type: 'string', description: 'Public key (PEM or file) the package is signed with, when it differs from the channel signing key.' },
+    },
+    storeCloudInputs,
+  ),
   outputs: {
     packageUrl: { description: 'Where the package is stored.' },
     sha256: { description: 'sha256 of the package archive.' },

@@ -7,9 +7,10 @@ import { openRegistry } from '../../registry';
 import type { ModelVersion } from '../../registry/types';
 import { createBackend } from '../../training';
 import { CloudConnections, type CloudSettings } from '../../cloud/connections';
+import { mergeInputs } from '../../core/merge-inputs';
 import { cloudInputs, registryInputs } from '../../cloud/inputs';
 import { attemptName, deriveJobName, isValidJobName, jobKey } from '../../training/job-name';
-import { AbortedError, DEFAULT_RETRY, type RetryPolicy } from '../../cloud/retry';
+import { AbortedError, DEFAULT_RETRY, type RetryPolicy } from '../../core/retry';
 import { loadJobSpec, requireBackendFields } from '../../training/spec';
 import { TERMINAL_STATES, type BackendKind, type JobSpec, type JobStatus, type MetricPoint, type TrainingBackend } from '../../training/types';
 import { markdownTable } from '../../core/summary';
@@ -17,33 +18,37 @@ import { PALETTE } from '../../report/charts';
 import { describeStatus, formatDuration, waitForJob } from '../../training/wait';
 import { inputForPath, overridesFrom } from './overrides';
 
-const inputs = {
-  backend: { type: 'enum', options: ['local', 'sagemaker', 'azureml'], description: 'Where to train: local (a child process, the default), sagemaker or azureml. Overrides `backend` in the job spec.' },
-  jobSpec: { type: 'path', description: 'Job spec, YAML or JSON (see docs/submit-training.md). Direct inputs below override its fields.' },
-  command: { type: 'string', description: 'Training command (local and Azure ML; on SageMaker the container entry point). Azure ML-style placeholders for inputs.NAME and outputs.model are substituted (see docs/submit-training.md).' },
-  image: { type: 'string', description: 'SageMaker training image URI.' },
-  roleArn: { type: 'string', description: 'SageMaker execution role ARN the job runs as.' },
-  instanceType: { type: 'string', description: 'Instance type (ml.g5.2xlarge on SageMaker, a VM size on Azure ML).' },
-  instanceCount: { type: 'number', integer: true, min: 1, description: 'Number of instances.' },
-  dataInputs: { type: 'list', description: 'Input channels, one name=uri per line (s3://, azureml://, or a local path for the local backend).' },
-  outputPath: { type: 'string', description: 'Where the model goes: s3:// prefix on SageMaker, a datastore URI on Azure ML, a folder locally.' },
-  hyperparameters: { type: 'list', description: 'One name=value per line; numbers and true/false keep their type.' },
-  compute: { type: 'string', description: 'Azure ML compute cluster name or ARM id.' },
-  azureEnvironment: { type: 'string', description: 'Azure ML environment as name:version, a registry URI or an ARM id.' },
-  maxRuntimeMinutes: { type: 'number', min: 1, description: 'Longest the training itself may run before the service stops it.' },
-  ...cloudInputs,
-  wait: { type: 'boolean', default: true, description: 'Wait for the job to finish. false submits, prints the job name and returns (detached mode).' },
-  timeoutMinutes: { type: 'number', min: 0, default: 0, description: 'Stop waiting after this long (0: no limit); the job is then stopped unless keep-running-on-cancel is true.' },
-  pollInterval: { type: 'number', min: 0, description: 'Seconds between status checks (default 30 in the cloud, 1 locally).' },
-  jobName: { type: 'string', description: 'Job to attach to (without a spec), or the exact name to submit under. Default: derived from the repository, run id and job, so re-runs attach.' },
-  idempotencyKey: { type: 'string', description: 'Tells two submit-training steps in one job apart (default: the spec name or file).' },
-  keepRunningOnCancel: { type: 'boolean', default: false, description: 'Leave the cloud job running when the pipeline is cancelled or the wait times out.' },
-  rerunFailed: { type: 'boolean', default: false, description: 'When this run’s job already failed or was stopped, start a new one (name suffix -r2, -r3, …) instead of failing.' },
-  register: { type: 'boolean', default: false, description: 'Register the trained model (artifact, metrics, commit, data fingerprint, job) in the model registry.' },
-  modelName: { type: 'string', description: 'Registry model name (default: the spec name).' },
-  dataFingerprint: { type: 'string', description: 'Fingerprint of the training data, recorded with the model.' },
-  ...registryInputs,
-} as const;
+const inputs = mergeInputs(
+  {
+    backend: { type: 'enum', options: ['local', 'sagemaker', 'azureml'], description: 'Where to train: local (a child process, the default), sagemaker or azureml. Overrides `backend` in the job spec.' },
+    jobSpec: { type: 'path', description: 'Job spec, YAML or JSON (see docs/submit-training.md). Direct inputs below override its fields.' },
+    command: { type: 'string', description: 'Training command (local and Azure ML; on SageMaker the container entry point). Azure ML-style placeholders for inputs.NAME and outputs.model are substituted (see docs/submit-training.md).' },
+    image: { type: 'string', description: 'SageMaker training image URI.' },
+    roleArn: { type: 'string', description: 'SageMaker execution role ARN the job runs as.' },
+    instanceType: { type: 'string', description: 'Instance type (ml.g5.2xlarge on SageMaker, a VM size on Azure ML).' },
+    instanceCount: { type: 'number', integer: true, min: 1, description: 'Number of instances.' },
+    dataInputs: { type: 'list', description: 'Input channels, one name=uri per line (s3://, azureml://, or a local path for the local backend).' },
+    outputPath: { type: 'string', description: 'Where the model goes: s3:// prefix on SageMaker, a datastore URI on Azure ML, a folder locally.' },
+    hyperparameters: { type: 'list', description: 'One name=value per line; numbers and true/false keep their type.' },
+    compute: { type: 'string', description: 'Azure ML compute cluster name or ARM id.' },
+    azureEnvironment: { type: 'string', description: 'Azure ML environment as name:version, a registry URI or an ARM id.' },
+    maxRuntimeMinutes: { type: 'number', min: 1, description: 'Longest the training itself may run before the service stops it.' },
+  },
+  cloudInputs,
+  {
+    wait: { type: 'boolean', default: true, description: 'Wait for the job to finish. false submits, prints the job name and returns (detached mode).' },
+    timeoutMinutes: { type: 'number', min: 0, default: 0, description: 'Stop waiting after this long (0: no limit); the job is then stopped unless keep-running-on-cancel is true.' },
+    pollInterval: { type: 'number', min: 0, description: 'Seconds between status checks (default 30 in the cloud, 1 locally).' },
+    jobName: { type: 'string', description: 'Job to attach to (without a spec), or the exact name to submit under. Default: derived from the repository, run id and job, so re-runs attach.' },
+    idempotencyKey: { type: 'string', description: 'Tells two submit-training steps in one job apart (default: the spec name or file).' },
+    keepRunningOnCancel: { type: 'boolean', default: false, description: 'Leave the cloud job running when the pipeline is cancelled or the wait times out.' },
+    rerunFailed: { type: 'boolean', default: false, description: 'When this run’s job already failed or was stopped, start a new one (name suffix -r2, -r3, …) instead of failing.' },
+    register: { type: 'boolean', default: false, description: 'Register the trained model (artifact, metrics, commit, data fingerprint, job) in the model registry.' },
+    modelName: { type: 'string', description: 'Registry model name (default: the spec name).' },
+    dataFingerprint: { type: 'string', description: 'Fingerprint of the training data, recorded with the model.' },
+  },
+  registryInputs,
+);
 
 const outputs = {
   jobName: { description: 'Training job name (pass as job-name to attach later).' },

@@ -3,7 +3,7 @@ import { StepError } from '../../core/errors';
 import type { AzureAuth } from '../../cloud/auth/azure';
 import { ArmClient } from '../../cloud/azure-arm';
 import { AZUREML_API_VERSION, workspacePath, type AzureWorkspace } from '../../cloud/azureml-workspace';
-import type { RetryPolicy } from '../../cloud/retry';
+import type { RetryPolicy } from '../../core/retry';
 import type { AzureMlSection, JobOutputs, JobSpec, JobState, JobStatus, TrainingBackend } from '../types';
 
 export interface AzureMlBackendOptions extends AzureWorkspace {

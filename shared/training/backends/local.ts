@@ -6,6 +6,8 @@ import { StepError } from '../../core/errors';
 import type { JobOutputs, JobSpec, JobState, JobStatus, LogChunk, MetricPoint, TrainingBackend } from '../types';
 import { TERMINAL_STATES } from '../types';
 import { SUPERVISOR_SOURCE } from './local-supervisor';
+import { writeFileAtomicSync } from '../../core/atomic-write';
+import { processAlive } from '../../core/process-alive';
 
 export interface LocalBackendOptions {
   /** Folder holding one sub-folder per job (status.json, train.log, job.json, output/). */
@@ -117,13 +119,13 @@ export class LocalBackend implements TrainingBackend {
     if (!TERMINAL_STATES.has(s.state)) {
       const pid = s.pid ?? readPid(dir);
       const neverStarted = pid === undefined && Date.now() - Date.parse(s.createdAt ?? '') > 60_000;
-      if (neverStarted || (pid !== undefined && !alive(pid))) {
+      if (neverStarted || (pid !== undefined && !processAlive(pid))) {
         // The supervisor may have written its last status just before exiting; read once more before deciding.
         s = readStatus(dir) ?? s;
         if (!TERMINAL_STATES.has(s.state)) {
           const why = pid === undefined ? 'never started (the submitting process ended first)' : `(pid ${pid}) exited without a result: the machine restarted or the process was killed`;
           s = { ...s, state: 'failed', status: 'Failed', endedAt: new Date().toISOString(), failureReason: `the local training supervisor ${why}` };
-          writeAtomic(path.join(dir, 'status.json'), JSON.stringify(s));
+          writeFileAtomicSync(path.join(dir, 'status.json'), JSON.stringify(s));
         }
       }
     }
@@ -149,7 +151,7 @@ export class LocalBackend implements TrainingBackend {
     if (process.platform === 'win32') {
       // Windows has no SIGTERM handler to run: end the tree, then record the stop ourselves.
       spawnSync('taskkill', ['/pid', String(pid), '/T', '/F']);
-      writeAtomic(path.join(dir, 'status.json'), JSON.stringify({ ...s, state: 'stopped', status: 'Stopped', endedAt: new Date().toISOString() }));
+      writeFileAtomicSync(path.join(dir, 'status.json'), JSON.stringify({ ...s, state: 'stopped', status: 'Stopped', endedAt: new Date().toISOString() }));
       return;
     }
     try {
@@ -292,17 +294,3 @@ function readPid(dir: string): number | undefined {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-export function writeAtomic(file: string, text: string): void {
-  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-  fs.writeFileSync(tmp, text);
-  fs.renameSync(tmp, file);
-}

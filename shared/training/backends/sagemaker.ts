@@ -10,7 +10,7 @@ import type { Logger } from '../../core/context';
 import type { AwsAuth } from '../../cloud/auth/aws';
 import { AwsCaller } from '../../cloud/aws-call';
 import { awsErrorName } from '../../cloud/aws-errors';
-import type { RetryPolicy } from '../../cloud/retry';
+import type { RetryPolicy } from '../../core/retry';
 import type { JobOutputs, JobSpec, JobState, JobStatus, TrainingBackend } from '../types';
 
 export interface SageMakerBackendOptions {

@@ -8,7 +8,7 @@ import { resolveFile, resolveImagesRoot, StatsBuilder } from '../dataset';
 import { IdSet, PairSet } from '../id-sets';
 import type { JsonFailure, Section } from '../json-sections';
 import { firstError, readSlices, scanSections } from '../json-sections';
-import { numberOf, parseJsonText, readTextFile } from '../json-text';
+import { numberOf, parseJsonText, readTextFile } from '../../core/json-text';
 
 type Id = string | number;
 type Json = Record<string, unknown>;

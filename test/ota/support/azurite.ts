@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as net from 'node:net';
-import * as path from 'node:path';
+import { repoPath } from '../../support/paths';
 
 /**
  * Starts Azurite's blob service on a free 127.0.0.1 port, in memory, with a throw-away account, and stops it.
@@ -23,7 +23,7 @@ export class AzuriteBlob {
 
   async start(): Promise<void> {
     this.port = await freePort();
-    const bin = path.resolve(__dirname, '../../../node_modules/.bin/azurite-blob');
+    const bin = repoPath('node_modules/.bin/azurite-blob');
     const args = ['--silent', '--inMemoryPersistence', '--extentMemoryLimit', '512', '--disableTelemetry', '--blobHost', '127.0.0.1', '--blobPort', String(this.port), '--skipApiVersionCheck', '--loose'];
     this.child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, AZURITE_ACCOUNTS: `${this.account}:${this.key}` } });
     let stderr = '';

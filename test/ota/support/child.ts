@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import * as path from 'node:path';
+import { ROOT } from '../../support/paths';
 
-export const ROOT = path.resolve(__dirname, '../../..');
+export { ROOT };
 
 /** A TypeScript child process run through esbuild-register, with its stdout collected line by line. */
 export class TsChild {

@@ -5,6 +5,8 @@ import type { AddressInfo } from 'node:net';
  * The two REST endpoints promote-release reads approvals from, with the response shapes of the real services:
  *   GitHub       GET /repos/{owner}/{repo}/actions/runs/{run_id}/approvals            (Bearer token)
  *   Azure DevOps GET /{org}/{project}/_apis/pipelines/approvals?$expand=steps&…      (Bearer System.AccessToken)
+ * and the Actions runner's OIDC token endpoint that @actions/core getIDToken calls
+ * (ACTIONS_ID_TOKEN_REQUEST_URL, `?api-version=2.0&audience=…`, Bearer ACTIONS_ID_TOKEN_REQUEST_TOKEN → `{ value }`).
  * Listens on 127.0.0.1; records every request for header assertions.
  */
 export interface GitHubReview {
@@ -33,6 +35,13 @@ export class FakeCiApi {
   readonly azure = new Map<string, AzureApprovalStep[]>();
   /** Status to answer instead of data, for error tests. */
   failWith?: number;
+  /** OIDC tokens issued, with their audience, in order. */
+  readonly idTokens: { audience: string; token: string }[] = [];
+
+  /** The environment a GitHub runner gives a job with `permissions: id-token: write`. */
+  get idTokenEnv(): Record<string, string> {
+    return { ACTIONS_ID_TOKEN_REQUEST_URL: `${this.url}/_apis/oidc/idtoken?api-version=2.0`, ACTIONS_ID_TOKEN_REQUEST_TOKEN: this.token };
+  }
 
   async start(): Promise<string> {
     this.server = http.createServer((req, res) => this.handle(req, res));
@@ -55,6 +64,14 @@ export class FakeCiApi {
     if (req.headers.authorization !== `Bearer ${this.token}`) return send(401, { message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest', status: '401' });
     if (this.failWith) return send(this.failWith, { message: 'Server Error' });
     const url = new URL(req.url ?? '/', this.url);
+    if (url.pathname === '/_apis/oidc/idtoken') {
+      const audience = url.searchParams.get('audience') ?? '';
+      // A JWT's shape (header.payload.signature); the fake STS does not verify the signature, the real one would.
+      const part = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+      const token = `${part({ alg: 'RS256', typ: 'JWT' })}.${part({ iss: 'https://token.actions.githubusercontent.com', aud: audience, sub: 'repo:lab/cells:ref:refs/heads/main', n: this.idTokens.length + 1 })}.c2lnbmF0dXJl`;
+      this.idTokens.push({ audience, token });
+      return send(200, { count: 1, value: token });
+    }
     const gh = /^\/repos\/([^/]+)\/([^/]+)\/actions\/runs\/(\d+)\/approvals$/.exec(url.pathname);
     if (gh) {
       const reviews = this.github.get(gh[3]);

@@ -14,7 +14,8 @@ import { XMLParser } from 'fast-xml-parser';
  *   crc32 verification, aws-chunked bodies with trailing checksums), HeadObject, GetObject, DeleteObject,
  *   CreateMultipartUpload, UploadPart (per-part checksums), CompleteMultipartUpload (If-None-Match), Abort,
  *   ListObjectsV2 (prefix, max-keys, continuation token; keys in UTF-8 binary order).
- * Requests are not authenticated (signatures are not checked). Listens on 127.0.0.1 only.
+ * Requests are not authenticated (signatures are not checked), but the access key each request was signed
+ * with is recorded, so a test can tell which credentials a client used. Listens on 127.0.0.1 only.
  */
 interface StoredObject {
   body: Buffer;
@@ -47,6 +48,10 @@ export class TestS3Server {
   private readonly buckets = new Map<string, Map<string, StoredObject>>();
   private readonly uploads = new Map<string, Upload>();
   readonly stats: S3ServerStats = { bytesReceived: 0, putObjects: 0, uploadParts: 0, completedMultipart: 0, preconditionFailures: 0 };
+  /** Access key ids of the SigV4 signatures seen (`Credential=<key>/<date>/…`), in order of first use. */
+  readonly accessKeys = new Set<string>();
+  /** Regions of those signatures' credential scopes (`Credential=<key>/<date>/<region>/s3/…`). */
+  readonly signingRegions = new Set<string>();
   endpoint = '';
 
   async start(): Promise<string> {
@@ -101,6 +106,11 @@ export class TestS3Server {
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
+    const scope = /Credential=([^/]+)\/\d{8}\/([^/]+)\//.exec(String(req.headers.authorization ?? ''));
+    if (scope) {
+      this.accessKeys.add(scope[1]);
+      this.signingRegions.add(scope[2]);
+    }
     const [bucketName, ...keyParts] = url.pathname.slice(1).split('/');
     const bucket = decodeURIComponent(bucketName ?? '');
     const key = keyParts.map(decodeURIComponent).join('/');

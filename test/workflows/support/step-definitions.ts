@@ -3,10 +3,11 @@ import * as path from 'node:path';
 import { parseInputs } from '../../../shared/core/inputs';
 import { kebabCase, pascalCase } from '../../../shared/core/names';
 import type { AnyStep, InputSpec } from '../../../shared/core/step';
+import { repoPath } from '../../support/paths';
 
 // Read from the step modules themselves, not from shared/steps/index.ts or the generated action.yml/task.json:
 // the examples may use a step before it is registered and generated.
-const STEPS_DIR = path.resolve(__dirname, '../../../shared/steps');
+const STEPS_DIR = repoPath('shared/steps');
 /** The steps the examples compose; any other step folder (e.g. verify-package) is loaded too. */
 export const PIPELINE_STEPS = ['validate-data', 'submit-training', 'gate-metrics', 'export-onnx', 'benchmark-model', 'build-device-package', 'stage-ota', 'promote-release'];
 

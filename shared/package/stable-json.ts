@@ -1,9 +1,10 @@
 /**
- * One fixed serialisation for signed documents: keys sorted in UTF-16 code unit order (JavaScript's default sort) at every level, two-space
- * indent, a final newline. Numbers use JavaScript's shortest round-trip form. The signature covers
- * the exact bytes written, so a reader never re-serialises; this only makes builds reproducible.
+ * Stable pretty JSON for the files of a device package (manifest, signature file): keys sorted in UTF-16 code
+ * unit order at every level, two-space indent, a final newline, so two builds of the same inputs are byte for
+ * byte the same. Not canonical JSON (RFC 8785, shared/core/canonical-json.ts): the package signature covers the
+ * exact bytes written, so a reader never re-serialises.
  */
-export function canonicalJson(value: unknown): string {
+export function stableJson(value: unknown): string {
   return JSON.stringify(sortKeys(value), null, 2) + '\n';
 }
 

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs/promises';
-import { StepError } from '../core/errors';
-import { jsonDepthMessage, jsonDepthViolation } from '../core/json-depth';
+import { StepError } from './errors';
+import { jsonDepthMessage, jsonDepthViolation } from './json-depth';
 
 export interface TextPosition {
   line: number;

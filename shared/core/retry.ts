@@ -1,4 +1,7 @@
+import { setTimeout as delay } from 'node:timers/promises';
+
 /**
+ * The one backoff of the code base: cloud calls (withRetry), conditional-write conflicts, lock waits.
  * Backoff with full jitter for throttled and flaky cloud APIs. Retries are bounded by time, not by count:
  * a burst of 20 throttles must not fail a job that will train for hours, but a service that stays down
  * for the whole budget must.
@@ -30,8 +33,7 @@ export async function withRetry<T>(fn: () => Promise<T>, options: RetryOptions):
     } catch (error) {
       const decision = options.classify(error);
       if (!decision.retry) throw error;
-      const ceiling = Math.min(options.policy.maxMs, options.policy.baseMs * 2 ** Math.min(attempt - 1, 30));
-      const delayMs = Math.max(decision.afterMs ?? 0, Math.random() * ceiling);
+      const delayMs = Math.max(decision.afterMs ?? 0, backoffDelay(attempt, options.policy));
       if (Date.now() - started + delayMs > options.policy.budgetMs) throw error;
       options.onRetry?.({ attempt, delayMs, reason: decision.reason });
       await sleep(delayMs, options.signal);
@@ -39,20 +41,22 @@ export async function withRetry<T>(fn: () => Promise<T>, options: RetryOptions):
   }
 }
 
-/** Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortError(signal));
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(abortError(signal!));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+/**
+ * Full-jitter delay before retry `attempt` (1-based): uniform in [0, min(maxMs, baseMs · 2^(attempt-1))), so
+ * writers that collided spread out instead of retrying in lock-step.
+ */
+export function backoffDelay(attempt: number, policy: Pick<RetryPolicy, 'baseMs' | 'maxMs'>): number {
+  return Math.random() * Math.min(policy.maxMs, policy.baseMs * 2 ** Math.min(Math.max(attempt - 1, 0), 30));
+}
+
+/** Resolves after `ms`, or rejects with an AbortedError carrying the signal's reason as soon as it aborts. */
+export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  try {
+    await delay(ms, undefined, { signal });
+  } catch (error) {
+    if (signal?.aborted) throw abortError(signal);
+    throw error;
+  }
 }
 
 export class AbortedError extends Error {

@@ -2,6 +2,10 @@ import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { processAlive } from './process-alive';
+import { backoffDelay, sleep } from './retry';
+
+const LOCK_BACKOFF = { baseMs: 2, maxMs: 50 };
 
 /**
  * An exclusive lock file for compare-and-swap on a local or network folder, where POSIX offers no atomic
@@ -60,8 +64,8 @@ async function acquire(lockPath: string, timeoutMs: number, staleAfterMs: number
       continue;
     }
     if (Date.now() - started > timeoutMs) throw new LockTimeout(`timed out after ${timeoutMs} ms waiting for the lock ${lockPath}, held by ${holder ?? 'nobody (it kept changing)'}`);
-    // Holders keep the lock for one read and one rename; a short jittered wait avoids lock-step retries.
-    await new Promise((r) => setTimeout(r, Math.min(50, 1 + attempt) * (0.5 + Math.random())));
+    // Holders keep the lock for one read and one rename: short jittered waits.
+    await sleep(backoffDelay(attempt + 1, LOCK_BACKOFF));
   }
 }
 
@@ -88,15 +92,6 @@ async function isStale(lockPath: string, holder: string, staleAfterMs: number): 
   if (match && match[2] === os.hostname()) return !processAlive(Number(match[1]));
   const stat = await fs.stat(lockPath).catch(() => undefined);
   return stat !== undefined && Date.now() - stat.mtimeMs > staleAfterMs;
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**
