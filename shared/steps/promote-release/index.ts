@@ -55,7 +55,7 @@ const promoteInputs = {
   autoRollback: { type: 'boolean', default: false, description: 'On a health-gate breach, publish a signed rollback of "to" (as mlship rollback does), recorded with the evidence.' },
   ...cloudInputs,
   ...registryInputs,
-  registry: { type: 'enum', options: ['none', 'local', 'sagemaker', 'azureml'], default: 'none', description: 'Model registry to update with the promotion: none, a local folder, SageMaker Model Registry or Azure ML models.' },
+  registry: { type: 'enum', options: ['none', 'local', 'sagemaker', 'azureml', 'mlflow'], default: 'none', description: 'Model registry to update with the promotion: none, a local folder, SageMaker Model Registry, Azure ML models or MLflow (moves the registry-alias to the promoted version).' },
   modelName: { type: 'string', description: 'Registry model name; default the package name.' },
   modelVersion: { type: 'string', description: 'Registry model version of this release (needed to update a registry on promote).' },
   registryStage: { type: 'enum', options: ['staging', 'production'], description: 'Registry stage for the promoted version; default production when "to" is production, else staging.' },

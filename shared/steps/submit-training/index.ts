@@ -3,7 +3,7 @@ import type { IdentityOptions } from '../../cloud/auth/azure';
 import type { StepContext } from '../../core/context';
 import { InputError, StepError } from '../../core/errors';
 import { defineStep, type InputValues } from '../../core/step';
-import { openRegistry } from '../../registry';
+import { mlflowSettings, openRegistry } from '../../registry';
 import type { ModelVersion } from '../../registry/types';
 import { createBackend } from '../../training';
 import { CloudConnections, type CloudSettings } from '../../cloud/connections';
@@ -176,7 +176,7 @@ async function submitTraining(values: Inputs, ctx: StepContext, options: SubmitT
     const modelName = values.modelName ?? spec.name;
     if (!modelName) throw new InputError(`Input "${ctx.inputLabel('modelName')}" is required to register the model (the job spec has no name either).`, { hint: 'Set model-name, or name: in the job spec.' });
     if (!modelUri) throw new StepError(`Training job ${name} completed but reported no model artifact, so there is nothing to register.`, { hint: 'Make the training write its model to the output folder.' });
-    const registry = openRegistry({ kind: values.registry, path: values.registryPath, metricsS3Prefix: values.registryMetricsS3Prefix }, connections, ctx);
+    const registry = openRegistry({ kind: values.registry, path: values.registryPath, metricsS3Prefix: values.registryMetricsS3Prefix, mlflow: mlflowSettings(values) }, connections, ctx);
     registered = await registry.register({
       name: modelName,
       artifactUri: modelUri,

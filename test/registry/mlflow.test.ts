@@ -1,0 +1,77 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { MlflowClient } from '../../shared/cloud/mlflow-client';
+import { createRegistry } from '../../shared/registry';
+import { MlflowRegistry } from '../../shared/registry/mlflow';
+import { freePort } from '../ota/support/azurite';
+import { MlflowServer } from '../support/mlflow';
+import { evidence, exerciseRegistry } from '../support/registry-contract';
+import { FAST_RETRY, tempWorkspace, write } from '../training/helpers';
+
+/** Everything here runs against a real `mlflow server` (SQLite store, proxied artifacts) on loopback. */
+const server = new MlflowServer();
+beforeAll(() => server.start(), 200_000);
+afterAll(() => server.stop());
+
+const open = (alias?: string) => new MlflowRegistry({ trackingUri: server.url, retry: FAST_RETRY, alias });
+
+describe('MLflow Model Registry (REST against a real mlflow server)', () => {
+  it('keeps the registry contract: versions, the champion alias moving, approval evidence in tags', async () => {
+    const registry = open();
+    await exerciseRegistry(registry, (n) => `s3://mlship-models/cellseg/job-${n}/output/model.tar.gz`);
+    // What MLflow itself now says, read with its own REST API: the alias, the lineage tags, the run's metrics.
+    const client = new MlflowClient({ trackingUri: server.url, retry: FAST_RETRY });
+    const { model_version: champion } = await client.get<{ model_version: { version: string; run_id: string; tags: { key: string; value: string }[] } }>('registered-models/alias', { name: 'cellseg', alias: 'champion' });
+    expect(champion.version).toBe('3');
+    const { model_version: v2 } = await client.get<{ model_version: { tags: { key: string; value: string }[]; source: string } }>('model-versions/get', { name: 'cellseg', version: '2' });
+    const tags = Object.fromEntries(v2.tags.map((t) => [t.key, t.value]));
+    expect(tags).toMatchObject({ 'mlship.stage': 'archived', 'mlship.approval': 'approved', 'mlship.gitCommit': 'bbb222', 'mlship.trainingJob': 'job-2' });
+    expect(JSON.parse(tags['mlship.evidence'])).toEqual(evidence);
+    expect(v2.source).toBe('s3://mlship-models/cellseg/job-2/output/model.tar.gz');
+    const { run } = await client.get<{ run: { data: { metrics: { key: string; value: number }[] } } }>('runs/get', { run_id: champion.run_id });
+    expect(run.data.metrics.map((m) => [m.key, m.value])).toEqual([['dice', 0.86]]);
+  });
+
+  it('uploads a local model folder into the registration run and points the version at it', async () => {
+    const ws = tempWorkspace('mlship-mlflow-');
+    write(ws, 'out/model/model.onnx', 'onnx-bytes-'.repeat(1000));
+    write(ws, 'out/model/labels.json', '["cell"]');
+    const registry = new MlflowRegistry({ trackingUri: server.url, retry: FAST_RETRY, workspace: ws });
+    const v = await registry.register({ name: 'uploaded', artifactUri: 'out/model', metrics: { dice: 0.8, 'dice/class-1': 0.79 }, trainingJob: 'local-1', gitCommit: 'abc', dataFingerprint: 'sha256:dd' });
+    expect(v.artifactUri).toMatch(/^mlflow-artifacts:\/.+\/artifacts\/model$/);
+    expect(v).toMatchObject({ version: '1', metrics: { dice: 0.8, 'dice/class-1': 0.79 }, dataFingerprint: 'sha256:dd', gitCommit: 'abc', trainingJob: 'local-1', stage: 'candidate' });
+    const rel = v.artifactUri.replace(/^mlflow-artifacts:\/+/, '');
+    expect((await registry.client.downloadArtifact(`${rel}/model.onnx`)).toString()).toBe(fs.readFileSync(path.join(ws, 'out/model/model.onnx'), 'utf8'));
+    expect((await registry.client.downloadArtifact(`${rel}/labels.json`)).toString()).toBe('["cell"]');
+    // A re-run registering the same job's model again gets the same version, and uploads nothing new.
+    expect((await registry.register({ name: 'uploaded', artifactUri: 'out/model', metrics: { dice: 0.8 }, trainingJob: 'local-1' })).version).toBe('1');
+    expect(await registry.list('uploaded')).toHaveLength(1);
+  });
+
+  it('uses a configurable alias, and opens from the generic options (uri = tracking server)', async () => {
+    const registry = createRegistry('mlflow', { uri: server.url, mlflow: { alias: 'production' } });
+    expect(registry.kind).toBe('mlflow');
+    await registry.register({ name: 'aliased', artifactUri: 's3://b/m1.tar.gz', metrics: { AP: 0.5 } });
+    await registry.setStage('aliased', '1', 'production', { approval: 'approved', evidence });
+    expect((await registry.production('aliased'))?.version).toBe('1');
+    expect(await open('champion').production('aliased')).toBeUndefined();
+    // Rolling back to staging takes the alias away again.
+    await registry.setStage('aliased', '1', 'archived');
+    expect(await registry.production('aliased')).toBeUndefined();
+  });
+
+  it('names the server and the fix when it cannot be reached, and never prints the token', async () => {
+    const token = 'mlflow-secret-token-123';
+    const closed = `http://127.0.0.1:${await freePort()}`;
+    const registry = new MlflowRegistry({ trackingUri: closed, token, retry: FAST_RETRY });
+    const error = await registry.list('x').catch((e: Error & { hint?: string }) => e);
+    expect(error).toMatchObject({ name: 'StepError', message: `Cannot reach the MLflow tracking server at ${closed} (ECONNREFUSED).` });
+    expect((error as { hint: string }).hint).toContain('MLFLOW_TRACKING_URI');
+    expect(JSON.stringify({ m: (error as Error).message, h: (error as { hint: string }).hint })).not.toContain(token);
+    expect(() => new MlflowRegistry({ trackingUri: 'file:///tmp/mlruns', retry: FAST_RETRY })).toThrow('The MLflow tracking URI "file:///tmp/mlruns" is not an http(s) server.');
+    expect(() => new MlflowRegistry({ trackingUri: server.url, alias: 'latest', retry: FAST_RETRY })).toThrow('"latest" cannot be an MLflow model alias.');
+    const withUser = new MlflowRegistry({ trackingUri: server.url.replace('http://', 'http://ci:hunter2@'), retry: FAST_RETRY });
+    expect(withUser.location).toBe(server.url);
+    await expect(open().setStage('nope', '1', 'production')).rejects.toThrow(`MLflow model nope has no version 1 at ${server.url}.`);
+  });
+});
