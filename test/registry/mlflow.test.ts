@@ -1,10 +1,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MlflowClient } from '../../shared/cloud/mlflow-client';
+import { runStep } from '../../shared/core/runtime';
+import { MemoryHost } from '../../shared/hosts/memory-host';
+import { gateMetricsStep } from '../../shared/steps/gate-metrics';
 import { createRegistry } from '../../shared/registry';
 import { MlflowRegistry } from '../../shared/registry/mlflow';
 import { freePort } from '../ota/support/azurite';
 import { MlflowServer } from '../support/mlflow';
+import { gateAgainstRegistry } from '../support/gate-registry';
 import { evidence, exerciseRegistry } from '../support/registry-contract';
 import { FAST_RETRY, tempWorkspace, write } from '../training/helpers';
 
@@ -73,5 +77,16 @@ describe('MLflow Model Registry (REST against a real mlflow server)', () => {
     const withUser = new MlflowRegistry({ trackingUri: server.url.replace('http://', 'http://ci:hunter2@'), retry: FAST_RETRY });
     expect(withUser.location).toBe(server.url);
     await expect(open().setStage('nope', '1', 'production')).rejects.toThrow(`MLflow model nope has no version 1 at ${server.url}.`);
+  });
+});
+
+describe('gate-metrics against the production version in MLflow', () => {
+  it('reads the alias holder’s run metrics, and names the alias when nothing holds it', async () => {
+    const ws = tempWorkspace('mlship-mlflow-gate-');
+    await gateAgainstRegistry(open(), ws, { registry: 'mlflow', mlflowTrackingUri: server.url }, {}, (n) => `s3://b/gate/${n}/model.tar.gz`);
+    const host = new MemoryHost({ groundTruth: path.join(ws, 'gate-gt.json'), candidatePredictions: path.join(ws, 'gate-half.json'), productionModel: 'gate-model', maxDrop: 0.05, registry: 'mlflow', registryAlias: 'production', bootstrapResamples: 0 }, { workspace: ws, env: { MLFLOW_TRACKING_URI: server.url } });
+    await runStep(gateMetricsStep, host, new AbortController().signal);
+    expect(host.failure).toContain(`Model "gate-model" has no production version in the mlflow registry (alias "production" at ${server.url})`);
+    expect(host.failure).toContain('registry-alias');
   });
 });
