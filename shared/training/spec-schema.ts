@@ -52,7 +52,7 @@ export const jobSpecSchema = {
         volumeSizeGb: { type: 'integer', minimum: 1 },
         inputMode: { enum: ['File', 'FastFile', 'Pipe'] },
         entryPoint: { type: 'string', minLength: 1 },
-        sourceDir: s3Uri,
+        sourceDir: { type: 'string', minLength: 1, description: 'an s3:// tarball, or a local folder packed and uploaded at submit' },
         spot: {
           type: 'object',
           additionalProperties: false,

@@ -83,7 +83,7 @@ export interface SageMakerSection {
   instanceCount?: number;
   volumeSizeGb?: number;
   inputMode?: 'File' | 'FastFile' | 'Pipe';
-  /** Framework containers: script inside `sourceDir` (an S3 tar.gz), passed as sagemaker_program. */
+  /** Framework containers: script inside `sourceDir`, passed as sagemaker_program. `sourceDir` is an S3 tar.gz, or a local folder that submit packs and uploads under `<outputPath>/<job>/source/` (as the SDK's source_dir). */
   entryPoint?: string;
   sourceDir?: string;
   spot?: { maxWaitMinutes: number; checkpointS3Uri: string; checkpointLocalPath?: string };

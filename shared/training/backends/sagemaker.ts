@@ -6,18 +6,25 @@ import {
   type CreateTrainingJobRequest,
   type DescribeTrainingJobResponse,
 } from '@aws-sdk/client-sagemaker';
+import * as path from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from '../../core/context';
 import type { AwsAuth } from '../../cloud/auth/aws';
 import { AwsCaller } from '../../cloud/aws-call';
 import { awsErrorName } from '../../cloud/aws-errors';
 import type { RetryPolicy } from '../../cloud/retry';
 import type { JobOutputs, JobSpec, JobState, JobStatus, TrainingBackend } from '../types';
+import { uploadSourceDir } from './sagemaker-source';
 
 export interface SageMakerBackendOptions {
   region: string;
   auth: AwsAuth;
   /** Endpoint override (VPC endpoint, FIPS, or a test fake). */
   endpoint?: string;
+  /** S3 endpoint override, for the source folder upload. */
+  s3Endpoint?: string;
+  /** Folder against which a local sagemaker.sourceDir is resolved. */
+  workspace?: string;
   retry: RetryPolicy;
   log: Logger;
   /** Tags tying the job to the commit and run that started it. */
@@ -33,6 +40,7 @@ export class SageMakerBackend implements TrainingBackend {
   private readonly aws: AwsCaller<SageMakerClient>;
   /** Last description per job, so outputs() need not describe again. */
   private readonly described = new Map<string, DescribeTrainingJobResponse>();
+  private s3Caller?: AwsCaller<S3Client>;
 
   constructor(private readonly options: SageMakerBackendOptions) {
     this.aws = new AwsCaller(
@@ -44,11 +52,23 @@ export class SageMakerBackend implements TrainingBackend {
     );
   }
 
+  private s3(): AwsCaller<S3Client> {
+    const o = this.options;
+    this.s3Caller ??= new AwsCaller('S3', () => new S3Client({ region: o.region, endpoint: o.s3Endpoint, forcePathStyle: Boolean(o.s3Endpoint), credentials: o.auth.credentials, maxAttempts: 1 }), o.auth, o.retry, o.log);
+    return this.s3Caller;
+  }
+
   preflight(): Promise<void> {
     return this.options.auth.check();
   }
 
   async submit(name: string, spec: JobSpec): Promise<{ created: boolean }> {
+    const sourceDir = spec.sagemaker?.sourceDir;
+    if (sourceDir && !sourceDir.startsWith('s3://')) {
+      // A local folder: packed and uploaded as the SDK does, then referenced like any S3 source_dir.
+      const uploaded = await uploadSourceDir({ dir: path.resolve(this.options.workspace ?? process.cwd(), sourceDir), entryPoint: spec.sagemaker?.entryPoint, outputPath: spec.outputPath!, jobName: name, s3: this.s3(), log: this.options.log });
+      spec = { ...spec, sagemaker: { ...spec.sagemaker, sourceDir: uploaded.uri } };
+    }
     const request = createTrainingJobRequest(name, spec, this.options.runTags ?? {}, this.options.region);
     return this.aws.call<{ created: boolean }>(
       'CreateTrainingJob',
