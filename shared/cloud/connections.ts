@@ -22,6 +22,8 @@ export interface AwsConnection {
   auth: AwsAuth;
   sagemakerEndpoint?: string;
   s3Endpoint?: string;
+  /** CloudWatch Logs endpoint override (AWS_ENDPOINT_URL_CLOUDWATCH_LOGS), for streaming training logs. */
+  logsEndpoint?: string;
 }
 
 export interface AzureConnection {
@@ -50,7 +52,7 @@ export class CloudConnections {
     if (this.awsConnection) return this.awsConnection;
     const region = resolveAwsRegion(this.ctx.env, this.settings.region, this.ctx.inputLabel('region'));
     const auth = resolveAwsAuth(this.ctx, { region, roleToAssume: this.settings.roleToAssume, serviceConnection: this.settings.awsServiceConnection, serviceConnectionLabel: this.ctx.inputLabel('awsServiceConnection') });
-    this.awsConnection = { region, auth, sagemakerEndpoint: awsEndpoint(this.ctx.env, 'SAGEMAKER'), s3Endpoint: awsEndpoint(this.ctx.env, 'S3') };
+    this.awsConnection = { region, auth, sagemakerEndpoint: awsEndpoint(this.ctx.env, 'SAGEMAKER'), s3Endpoint: awsEndpoint(this.ctx.env, 'S3'), logsEndpoint: awsEndpoint(this.ctx.env, 'CLOUDWATCH_LOGS') };
     return this.awsConnection;
   }
 
