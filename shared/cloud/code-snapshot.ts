@@ -44,7 +44,7 @@ export async function snapshotCodeFolder(dir: string, options: SnapshotOptions):
   try {
     stat = fs.statSync(dir);
   } catch {
-    throw new StepError(`The code folder ${dir} (${options.field}) does not exist.`, { hint: `Point ${options.field} at the folder that holds the training script, relative to the workspace.` });
+    throw new StepError(`The code folder ${dir} (${options.field}) does not exist.`, { hint: `Point ${options.field} at the folder that holds the training script.` });
   }
   if (!stat.isDirectory()) throw new StepError(`${dir} (${options.field}) is a file, not a folder.`, { hint: `Give the folder that holds the training script as ${options.field}.` });
   const rules: Ignore = ignore().add(ALWAYS_LEFT_OUT);

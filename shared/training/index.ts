@@ -35,6 +35,7 @@ export function createBackend(kind: BackendKind, spec: Partial<JobSpec> | undefi
         runTags: ctx.runTags,
         modelOutput: spec?.azureml?.modelOutput,
         signal: ctx.signal,
+        checkoutDir: ctx.workspace,
       });
     }
   }

@@ -99,9 +99,13 @@ export interface AzureMlSection {
   workspace?: string;
   compute?: string;
   environment?: string;
-  /** Existing code asset (ARM id or azureml: reference); uploading a folder is `az ml code create`'s job. */
+  /** Existing code asset (ARM id or azureml: reference). */
   code?: string;
+  /** Local code folder, uploaded at submit to the default datastore as a content-hashed code asset. */
+  codePath?: string;
   experimentName?: string;
+  displayName?: string;
+  description?: string;
   instanceType?: string;
   instanceCount?: number;
   distribution?: { type: 'pytorch' | 'mpi' | 'tensorflow'; processCountPerInstance?: number; workerCount?: number; parameterServerCount?: number };

@@ -32,6 +32,7 @@ const inputs = {
   azureEnvironment: { type: 'string', description: 'Azure ML environment as name:version, a registry URI or an ARM id.' },
   maxRuntimeMinutes: { type: 'number', min: 1, description: 'Longest the training itself may run before the service stops it.' },
   ...cloudInputs,
+  azureArmEndpoint: { type: 'string', description: 'Azure Resource Manager endpoint for sovereign clouds (default https://management.azure.com); sets azureml.armEndpoint, also for a standard Azure ML job YAML.' },
   wait: { type: 'boolean', default: true, description: 'Wait for the job to finish. false submits, prints the job name and returns (detached mode).' },
   timeoutMinutes: { type: 'number', min: 0, default: 0, description: 'Stop waiting after this long (0: no limit); the job is then stopped unless keep-running-on-cancel is true.' },
   pollInterval: { type: 'number', min: 0, description: 'Seconds between status checks (default 30 in the cloud, 1 locally).' },

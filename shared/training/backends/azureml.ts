@@ -3,6 +3,8 @@ import { StepError } from '../../core/errors';
 import type { AzureAuth } from '../../cloud/auth/azure';
 import { ArmClient } from '../../cloud/azure-arm';
 import { AZUREML_API_VERSION, workspacePath, type AzureWorkspace } from '../../cloud/azureml-workspace';
+import * as path from 'node:path';
+import { uploadCodeFolder } from '../../cloud/azureml-code';
 import type { RetryPolicy } from '../../cloud/retry';
 import type { AzureMlSection, JobOutputs, JobSpec, JobState, JobStatus, TrainingBackend } from '../types';
 
@@ -16,6 +18,8 @@ export interface AzureMlBackendOptions extends AzureWorkspace {
   modelOutput?: string;
   /** Ends retry backoff of status polls when the step is cancelled; cancelling the job ignores it. */
   signal?: AbortSignal;
+  /** Checkout folder against which a local `code:` folder is resolved. */
+  checkoutDir?: string;
 }
 
 /** Azure ML v2 job as ARM returns it (the fields this backend reads). */
@@ -66,6 +70,12 @@ export class AzureMlBackend implements TrainingBackend {
   }
 
   async submit(name: string, spec: JobSpec): Promise<{ created: boolean }> {
+    const codePath = spec.azureml?.codePath;
+    if (codePath) {
+      const dir = path.resolve(this.options.checkoutDir ?? process.cwd(), codePath);
+      const { codeId } = await uploadCodeFolder({ arm: this.arm, ws: this.ws, dir, log: this.options.log });
+      spec = { ...spec, azureml: { ...spec.azureml, code: codeId } };
+    }
     const body = commandJobBody(spec, this.ws, this.options.runTags ?? {});
     const res = await this.arm.put<ArmJob>(`${this.ws}/jobs/${name}`, body);
     if (res.body) this.jobs.set(name, res.body);
@@ -157,9 +167,9 @@ export function commandJobBody(spec: JobSpec, ws: string, runTags: Record<string
   return {
     properties: {
       jobType: 'Command',
-      displayName: spec.name,
+      displayName: az.displayName ?? spec.name,
       experimentName: az.experimentName ?? spec.name ?? 'mlship',
-      description: 'Submitted by mlship submit-training',
+      description: az.description ?? 'Submitted by mlship submit-training',
       tags: { ...spec.tags, ...runTags },
       command: spec.command,
       codeId: az.code ? armId(az.code, ws, 'codes') : undefined,
