@@ -14,6 +14,8 @@ export interface AzureJobPlan {
   phaseMs: number;
   trainingMs: number;
   metrics: Record<string, number>;
+  /** Lines of user_logs/std_log.txt; one more becomes visible per status poll while the job runs. */
+  logLines?: string[];
 }
 
 interface FakeJob {
@@ -94,6 +96,8 @@ export class AzureFake extends FakeServer {
   protected async handle(req: RawRequest): Promise<RawResponse> {
     const p = req.url.pathname;
     if (p.startsWith('/aad/')) return this.aad(req);
+    // Log files are read with the SAS URL run history hands out: no bearer token.
+    if (p.startsWith('/joblogs/')) return this.jobLog(req);
     if (p.startsWith('/devops/')) return this.devops(req);
     if (p === '/msi') return this.managedIdentity(req);
     const action = `${req.method} ${p.replace(/\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.MachineLearningServices\/workspaces\/[^/]+/, '{ws}')}`;
@@ -300,7 +304,27 @@ export class AzureFake extends FakeServer {
 
   // --- data plane ------------------------------------------------------------------------------------------
 
+  private jobLog(req: RawRequest): RawResponse {
+    const job = this.jobs.get(decodeURIComponent(req.url.pathname.split('/')[2]));
+    if (!job || req.url.searchParams.get('sig') !== 'fake-sas') return { status: 403, headers: {}, body: 'AuthenticationFailed' };
+    const lines = job.plan.logLines ?? [];
+    const done = ['Completed', 'Failed', 'Canceled'].includes(this.jobStatus(job));
+    const text = Buffer.from(lines.slice(0, done ? lines.length : Math.floor(job.elapsed / this.tickMs)).map((l) => `${l}\n`).join(''));
+    const range = /^bytes=(\d+)-(\d*)$/.exec(String(req.headers.range ?? ''));
+    if (!range) return { status: 200, headers: { 'content-type': 'text/plain' }, body: text };
+    const start = Number(range[1]);
+    if (start >= text.length) return { status: 416, headers: { 'content-range': `bytes */${text.length}` } };
+    const end = Math.min(text.length - 1, range[2] ? Number(range[2]) : text.length - 1);
+    return { status: 206, headers: { 'content-type': 'text/plain', 'content-range': `bytes ${start}-${end}/${text.length}` }, body: text.subarray(start, end + 1) };
+  }
+
   private dataPlane(req: RawRequest): RawResponse {
+    const details = /\/runs\/([^/]+)\/details$/.exec(req.url.pathname);
+    if (details) {
+      const job = this.jobs.get(decodeURIComponent(details[1]));
+      if (!job) return json(404, { error: { code: 'UserError', message: 'Run not found' } });
+      return json(200, { runId: job.id, status: this.jobStatus(job), logFiles: job.plan.logLines ? { 'user_logs/std_log.txt': `${this.url}/joblogs/${job.id}/std_log.txt?sig=fake-sas` } : {} });
+    }
     if (req.url.pathname.endsWith('/api/2.0/mlflow/runs/get')) {
       const job = this.jobs.get(req.url.searchParams.get('run_id') ?? '');
       if (!job) return json(404, { error_code: 'RESOURCE_DOES_NOT_EXIST', message: 'Run not found' });

@@ -38,7 +38,7 @@ const inputs = {
   wait: { type: 'boolean', default: true, description: 'Wait for the job to finish. false submits, prints the job name and returns (detached mode).' },
   timeoutMinutes: { type: 'number', min: 0, default: 0, description: 'Stop waiting after this long (0: no limit); the job is then stopped unless keep-running-on-cancel is true.' },
   pollInterval: { type: 'number', min: 0, description: 'Seconds between status checks (default 30 in the cloud, 1 locally).' },
-  streamLogs: { type: 'boolean', default: true, description: 'While waiting, print the training log into the CI log (local job log; SageMaker CloudWatch Logs streams), one collapsible group per poll.' },
+  streamLogs: { type: 'boolean', default: true, description: 'While waiting, print the training log into the CI log (local job log, SageMaker CloudWatch Logs streams, Azure ML user logs), one collapsible group per poll.' },
   logLinesPerPoll: { type: 'number', integer: true, min: 1, max: 10000, default: 200, description: 'Most training-log lines printed per poll; more wait for the next poll.' },
   jobName: { type: 'string', description: 'Job to attach to (without a spec), or the exact name to submit under. Default: derived from the repository, run id and job, so re-runs attach.' },
   idempotencyKey: { type: 'string', description: 'Tells two submit-training steps in one job apart (default: the spec name or file).' },
