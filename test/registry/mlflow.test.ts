@@ -1,4 +1,6 @@
 import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { MlflowClient } from '../../shared/cloud/mlflow-client';
 import { runStep } from '../../shared/core/runtime';
@@ -7,6 +9,11 @@ import { gateMetricsStep } from '../../shared/steps/gate-metrics';
 import { createRegistry } from '../../shared/registry';
 import { MlflowRegistry } from '../../shared/registry/mlflow';
 import { freePort } from '../ota/support/azurite';
+import { KEYS, makePackage } from '../ota/support/packages';
+import { runInMemory } from '../ota/support/run-step';
+import { StoreBackends } from '../ota/support/stores';
+import { promoteReleaseStep } from '../../shared/steps/promote-release';
+import { stageOtaStep } from '../../shared/steps/stage-ota';
 import { MlflowServer } from '../support/mlflow';
 import { gateAgainstRegistry } from '../support/gate-registry';
 import { evidence, exerciseRegistry } from '../support/registry-contract';
@@ -77,6 +84,89 @@ describe('MLflow Model Registry (REST against a real mlflow server)', () => {
     const withUser = new MlflowRegistry({ trackingUri: server.url.replace('http://', 'http://ci:hunter2@'), retry: FAST_RETRY });
     expect(withUser.location).toBe(server.url);
     await expect(open().setStage('nope', '1', 'production')).rejects.toThrow(`MLflow model nope has no version 1 at ${server.url}.`);
+  });
+});
+
+/**
+ * The pinned environment's mlflow lacks the basic-auth app's extra (Flask-WTF), so an authenticating front is a
+ * small proxy that demands one Authorization header and forwards to the real server, as a reverse proxy in front
+ * of a self-hosted MLflow does.
+ */
+async function authProxy(expected: string): Promise<{ url: string; seen: string[]; close(): Promise<void> }> {
+  const seen: string[] = [];
+  const upstream = new URL(server.url);
+  const proxy = http.createServer((req, res) => {
+    seen.push(String(req.headers.authorization ?? ''));
+    if (req.headers.authorization !== expected) {
+      req.resume();
+      res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Basic realm="mlflow"' });
+      res.end('{"error_code":"UNAUTHENTICATED","message":"You are not authenticated."}');
+      return;
+    }
+    const forward = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host } }, (up) => {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      up.pipe(res);
+    });
+    req.pipe(forward);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+    seen,
+    close: () => new Promise<void>((resolve) => {
+      proxy.closeAllConnections();
+      proxy.close(() => resolve());
+    }),
+  };
+}
+
+describe('MLflow credentials', () => {
+  it('sends the bearer token or basic auth, and names the server and the fix on 401 without printing secrets', async () => {
+    const token = 'mlflow-pat-0123456789';
+    const bearer = await authProxy(`Bearer ${token}`);
+    try {
+      const registry = createRegistry('mlflow', { uri: bearer.url, env: { MLFLOW_TRACKING_TOKEN: token } });
+      await registry.register({ name: 'authed', artifactUri: 's3://b/authed.tar.gz', metrics: { AP: 0.4 } });
+      expect((await registry.list('authed')).map((v) => v.version)).toEqual(['1']);
+      const denied = await createRegistry('mlflow', { uri: bearer.url, env: { MLFLOW_TRACKING_TOKEN: 'wrong-token-value' } }).list('authed').catch((e: Error & { hint?: string }) => e);
+      expect((denied as Error).message).toBe(`The MLflow server at ${bearer.url} refused the request (401, not authenticated) for GET /api/2.0/mlflow/model-versions/search.`);
+      expect((denied as { hint: string }).hint).toContain('MLFLOW_TRACKING_TOKEN');
+      expect(`${(denied as Error).message} ${(denied as { hint: string }).hint}`).not.toContain('wrong-token-value');
+    } finally {
+      await bearer.close();
+    }
+    const basic = await authProxy(`Basic ${Buffer.from('ci-bot:pa55:word').toString('base64')}`);
+    try {
+      const registry = createRegistry('mlflow', { uri: basic.url, env: { MLFLOW_TRACKING_USERNAME: 'ci-bot', MLFLOW_TRACKING_PASSWORD: 'pa55:word' } });
+      expect((await registry.list('authed')).map((v) => v.version)).toEqual(['1']);
+      expect(basic.seen.every((h) => h.startsWith('Basic '))).toBe(true);
+    } finally {
+      await basic.close();
+    }
+  });
+});
+
+describe('promote-release with the MLflow registry', () => {
+  const backends = new StoreBackends();
+  afterAll(() => backends.stop());
+
+  it('moves the champion alias with the channel, with the approval evidence, and back on rollback', async () => {
+    const registry = open();
+    const r1 = await registry.register({ name: 'fleet-model', artifactUri: 's3://b/fleet/1.tar.gz', metrics: { dice: 0.81 } });
+    const r2 = await registry.register({ name: 'fleet-model', artifactUri: 's3://b/fleet/2.tar.gz', metrics: { dice: 0.86 } });
+    const store = { ...backends.inputs('local', 'mlflow'), signingKey: KEYS.privateKeyPem };
+    const promote = (extra: Record<string, string | boolean>) =>
+      runInMemory(promoteReleaseStep, { ...store, registry: 'mlflow', mlflowTrackingUri: server.url, modelName: 'fleet-model', approvedBy: 'grace:ok', ...extra }, { run: { id: 'run-9', actor: 'ada' } });
+    await runInMemory(stageOtaStep, { ...store, package: await makePackage(backends.folder, '1.0.0') });
+    expect((await promote({ modelVersion: r1.version })).failure).toBeUndefined();
+    expect(await registry.production('fleet-model')).toMatchObject({ version: r1.version, approval: 'approved', evidence: { source: 'cli', approvers: [{ login: 'grace', comment: 'ok' }] } });
+    await runInMemory(stageOtaStep, { ...store, package: await makePackage(backends.folder, '2.0.0') });
+    expect((await promote({ modelVersion: r2.version })).failure).toBeUndefined();
+    expect((await registry.production('fleet-model'))?.version).toBe(r2.version);
+    expect((await registry.get('fleet-model', r1.version))?.stage).toBe('archived');
+    expect((await promote({ mode: 'rollback' })).failure).toBeUndefined();
+    expect((await registry.production('fleet-model'))?.version).toBe(r1.version);
+    expect((await registry.get('fleet-model', r2.version))?.stage).toBe('archived');
   });
 });
 
