@@ -19,8 +19,9 @@ export class MlflowServer {
     this.process = new ServerProcess('mlflow server', path.join(VENV_BIN, 'mlflow'), args, /Uvicorn running on (http:\/\/127\.0\.0\.1:\d+)/, {
       cwd: this.dir,
       timeoutMs: 180_000,
-      // No telemetry or update checks: tests never reach outside the machine.
-      env: { MLFLOW_DISABLE_TELEMETRY: 'true', DO_NOT_TRACK: 'true', MLFLOW_TRACKING_URI: '' },
+      // No telemetry (tests never reach outside the machine) and no background job runner (MLflow 3's huey
+      // workers: seven processes the registry never uses).
+      env: { MLFLOW_DISABLE_TELEMETRY: 'true', DO_NOT_TRACK: 'true', MLFLOW_TRACKING_URI: '', MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false' },
     });
   }
 
