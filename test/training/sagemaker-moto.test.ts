@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CloudWatchLogsClient, CreateLogGroupCommand, CreateLogStreamCommand, PutLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { DescribeTrainingJobCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
+import { DescribeModelPackageCommand, DescribeTrainingJobCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { list as listTar } from 'tar';
 import { AwsCaller } from '../../shared/cloud/aws-call';
 import type { AwsAuth } from '../../shared/cloud/auth/aws';
@@ -131,6 +131,23 @@ describe('SageMaker Model Registry against moto', () => {
     await bucket('mlship-models');
     const env = moto.env(REGION);
     await gateAgainstRegistry(createRegistry('sagemaker', { region: REGION, env }), tempWorkspace('mlship-moto-gate-'), { registry: 'sagemaker', region: REGION }, env, (n) => `s3://mlship-models/gate/job-${n}/output/model.tar.gz`);
+  });
+
+  it('keeps all per-class metrics in the S3 document while the metadata holds the first 40', async () => {
+    await bucket('mlship-models');
+    const metrics = Object.fromEntries(Array.from({ length: 80 }, (_, i) => [`AP/class-${i}`, i / 100]));
+    const registry = createRegistry('sagemaker', { region: REGION, auth, endpoint: moto.url, s3Endpoint: moto.url, retry: FAST_RETRY });
+    const v = await registry.register({ name: 'detector', artifactUri: 's3://mlship-models/det/job/output/model.tar.gz', metrics, trainingJob: 'job' });
+    expect(Object.keys(v.metrics)).toHaveLength(80);
+    const arn = v.properties.modelPackageArn;
+    const described = await new SageMakerClient({ region: REGION, endpoint: moto.url, credentials: MOTO_KEY }).send(new DescribeModelPackageCommand({ ModelPackageName: arn }));
+    expect(Object.keys(described.CustomerMetadataProperties ?? {}).filter((k) => k.startsWith('metric:'))).toHaveLength(40);
+    expect(described.ModelMetrics?.ModelQuality?.Statistics?.S3Uri).toMatch(/^s3:\/\/mlship-models\/det\/job\/output\/mlship-metrics-[0-9a-f]{12}\.json$/);
+  });
+
+  it('asks for an S3 prefix when the artifact is not in S3', async () => {
+    const registry = createRegistry('sagemaker', { region: REGION, auth, endpoint: moto.url, s3Endpoint: moto.url, retry: FAST_RETRY });
+    await expect(registry.register({ name: 'cellseg', artifactUri: '/local/model', metrics: {} })).rejects.toThrow('The SageMaker registry stores model metrics in S3, but the artifact /local/model is not in S3 and no metrics S3 prefix is set.');
   });
 
   it('registers through 12 injected throttles and two 500s (a proxy in front of moto)', async () => {
