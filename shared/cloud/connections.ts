@@ -22,6 +22,8 @@ export interface AwsConnection {
   auth: AwsAuth;
   sagemakerEndpoint?: string;
   s3Endpoint?: string;
+  /** CloudWatch Logs endpoint override (AWS_ENDPOINT_URL_CLOUDWATCH_LOGS), for streaming training logs. */
+  logsEndpoint?: string;
 }
 
 export interface AzureConnection {
@@ -51,7 +53,7 @@ export class CloudConnections {
   aws(): AwsConnection {
     if (this.awsConnection) return this.awsConnection;
     const region = resolveAwsRegion(this.ctx.env, this.settings.region, this.ctx.inputLabel('region'));
-    this.awsConnection = { region, auth: this.awsAuth(region), sagemakerEndpoint: awsEndpoint(this.ctx.env, 'SAGEMAKER'), s3Endpoint: awsEndpoint(this.ctx.env, 'S3') };
+    this.awsConnection = { region, auth: this.awsAuth(region), sagemakerEndpoint: awsEndpoint(this.ctx.env, 'SAGEMAKER'), s3Endpoint: awsEndpoint(this.ctx.env, 'S3'), logsEndpoint: awsEndpoint(this.ctx.env, 'CLOUDWATCH_LOGS') };
     return this.awsConnection;
   }
 

@@ -26,7 +26,12 @@ export const cloudInputs = {
 } as const;
 
 export const registryInputs = {
-  registry: { type: 'enum', options: ['local', 'sagemaker', 'azureml'], default: 'local', description: 'Model registry: a local folder, SageMaker Model Registry or Azure ML models.' },
+  registry: { type: 'enum', options: ['local', 'sagemaker', 'azureml', 'mlflow'], default: 'local', description: 'Model registry: a local folder, SageMaker Model Registry, Azure ML models or an MLflow Model Registry.' },
   registryPath: { type: 'path', default: '.mlship/registry', description: 'Folder of the local registry (one JSON file per model).' },
   registryMetricsS3Prefix: { type: 'string', description: 'SageMaker registry: s3://bucket/prefix/ for metrics documents when the model artifact is not in S3.' },
+  mlflowTrackingUri: { type: 'string', description: 'MLflow registry: tracking server URL (default MLFLOW_TRACKING_URI); an Azure ML workspace’s azureml://… MLflow URI uses the Azure credentials.' },
+  mlflowToken: { type: 'secret', description: 'MLflow registry: bearer token (default MLFLOW_TRACKING_TOKEN).' },
+  mlflowUsername: { type: 'string', description: 'MLflow registry: basic-auth user (default MLFLOW_TRACKING_USERNAME).' },
+  mlflowPassword: { type: 'secret', description: 'MLflow registry: basic-auth password (default MLFLOW_TRACKING_PASSWORD).' },
+  registryAlias: { type: 'string', default: 'champion', description: 'MLflow registry: alias that marks the production version; promote-release moves it.' },
 } as const;

@@ -4,6 +4,7 @@ import { StepError } from '../core/errors';
 import { CloudConnections, connectionsFromInputs, type CloudInputValues, type CloudSettings } from '../cloud/connections';
 import { AzureMlRegistry, type AzureMlRegistryOptions } from './azureml';
 import { LocalRegistry, type LocalRegistryOptions } from './local';
+import { MlflowRegistry, type MlflowRegistryOptions } from './mlflow';
 import { SageMakerRegistry, type SageMakerRegistryOptions } from './sagemaker';
 import type { ModelRegistry } from './types';
 
@@ -22,16 +23,19 @@ export interface GenericRegistryOptions {
   env?: NodeJS.ProcessEnv;
   ctx?: StepContext;
   metricsS3Prefix?: string;
+  /** MLflow: token/basic auth and the production alias (the tracking URI is `uri`). */
+  mlflow?: MlflowSettings;
 }
 
-type AnyRegistryOptions = LocalRegistryOptions | SageMakerRegistryOptions | AzureMlRegistryOptions | GenericRegistryOptions;
+type AnyRegistryOptions = LocalRegistryOptions | SageMakerRegistryOptions | AzureMlRegistryOptions | MlflowRegistryOptions | GenericRegistryOptions;
 
 export function createRegistry(kind: 'local', options: LocalRegistryOptions | GenericRegistryOptions): ModelRegistry;
 export function createRegistry(kind: 'sagemaker', options: SageMakerRegistryOptions | GenericRegistryOptions): ModelRegistry;
 export function createRegistry(kind: 'azureml', options: AzureMlRegistryOptions | GenericRegistryOptions): ModelRegistry;
+export function createRegistry(kind: 'mlflow', options: MlflowRegistryOptions | GenericRegistryOptions): ModelRegistry;
 export function createRegistry(kind: RegistryKind, options: AnyRegistryOptions): ModelRegistry;
 export function createRegistry(kind: RegistryKind, options: AnyRegistryOptions): ModelRegistry {
-  if (!('root' in options) && !('auth' in options)) return fromGeneric(kind, options);
+  if (!('root' in options) && !('auth' in options) && !('trackingUri' in options)) return fromGeneric(kind, options);
   switch (kind) {
     case 'local':
       return new LocalRegistry(options as LocalRegistryOptions);
@@ -39,6 +43,8 @@ export function createRegistry(kind: RegistryKind, options: AnyRegistryOptions):
       return new SageMakerRegistry(options as SageMakerRegistryOptions);
     case 'azureml':
       return new AzureMlRegistry(options as AzureMlRegistryOptions);
+    case 'mlflow':
+      return new MlflowRegistry(options as MlflowRegistryOptions);
   }
 }
 
@@ -57,7 +63,7 @@ function fromGeneric(kind: RegistryKind, o: GenericRegistryOptions): ModelRegist
   if (kind === 'local') return new LocalRegistry({ root: path.resolve(workspace, o.uri ?? '.mlship/registry') });
   const azure = kind === 'azureml' ? parseWorkspaceUri(o.uri) : undefined;
   const connections = new CloudConnections(ctx, { region: o.region, azure });
-  return openRegistry({ kind, metricsS3Prefix: o.metricsS3Prefix }, connections, ctx);
+  return openRegistry({ kind, metricsS3Prefix: o.metricsS3Prefix, mlflow: kind === 'mlflow' ? { trackingUri: o.uri, ...o.mlflow } : undefined }, connections, ctx);
 }
 
 /** `/subscriptions/s/resourceGroups/g/providers/Microsoft.MachineLearningServices/workspaces/w` or `azureml://subscriptions/s/resourcegroups/g/workspaces/w`. */
@@ -71,15 +77,28 @@ export function parseWorkspaceUri(uri: string | undefined): { subscriptionId: st
   return { subscriptionId: m[1], resourceGroup: m[2], workspace: m[3] };
 }
 
+export interface MlflowSettings {
+  /** Default MLFLOW_TRACKING_URI. An Azure ML workspace's `azureml://…` URI is reached with the Azure credentials. */
+  trackingUri?: string;
+  /** Default MLFLOW_TRACKING_TOKEN. */
+  token?: string;
+  /** Default MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD. */
+  username?: string;
+  password?: string;
+  /** Production alias; default champion. */
+  alias?: string;
+}
+
 export interface OpenRegistryOptions {
   kind: RegistryKind;
   /** Local registry folder (absolute, or relative to the workspace). */
   path?: string;
   metricsS3Prefix?: string;
+  mlflow?: MlflowSettings;
 }
 
 /** A registry with credentials resolved from the step's context, shared with `connections` when given. */
-export function openRegistry(options: OpenRegistryOptions, connections: CloudConnections, ctx: Pick<StepContext, 'workspace' | 'log'>): ModelRegistry {
+export function openRegistry(options: OpenRegistryOptions, connections: CloudConnections, ctx: Pick<StepContext, 'workspace' | 'log' | 'env' | 'setSecret' | 'inputLabel'>): ModelRegistry {
   switch (options.kind) {
     case 'local':
       return createRegistry('local', { root: path.resolve(ctx.workspace, options.path ?? '.mlship/registry') });
@@ -99,7 +118,28 @@ export function openRegistry(options: OpenRegistryOptions, connections: CloudCon
       const az = connections.azure();
       return createRegistry('azureml', { ...az.workspace, auth: az.auth, armEndpoint: az.armEndpoint, retry: connections.retry, log: ctx.log });
     }
+    case 'mlflow':
+      return openMlflow(options.mlflow ?? {}, connections, ctx);
   }
+}
+
+function openMlflow(m: MlflowSettings, connections: CloudConnections, ctx: Pick<StepContext, 'workspace' | 'log' | 'env' | 'setSecret' | 'inputLabel'>): ModelRegistry {
+  const label = ctx.inputLabel('mlflowTrackingUri');
+  const uri = m.trackingUri ?? ctx.env.MLFLOW_TRACKING_URI;
+  if (!uri) {
+    throw new StepError('The MLflow registry needs a tracking server, but none is set.', { hint: `Set ${label} (or MLFLOW_TRACKING_URI) to the server's URL, e.g. https://mlflow.example.com.` });
+  }
+  const token = m.token ?? ctx.env.MLFLOW_TRACKING_TOKEN;
+  const password = m.password ?? ctx.env.MLFLOW_TRACKING_PASSWORD;
+  for (const secret of [token, password]) if (secret) ctx.setSecret(secret);
+  const common = { alias: m.alias, workspace: ctx.workspace, retry: connections.retry, log: ctx.log, uriLabel: label };
+  if (uri.startsWith('azureml://')) {
+    // An Azure ML workspace's MLflow endpoint: https on the regional host, with the workspace's ARM-scoped token.
+    const az = connections.azure();
+    const scope = `${(az.armEndpoint ?? 'https://management.azure.com').replace(/\/+$/, '')}/.default`;
+    return new MlflowRegistry({ ...common, trackingUri: uri.replace(/^azureml:\/\//, 'https://'), token: () => az.auth.token(scope) });
+  }
+  return new MlflowRegistry({ ...common, trackingUri: uri, token, username: m.username ?? ctx.env.MLFLOW_TRACKING_USERNAME, password });
 }
 
 /** Values of `cloudInputs` + `registryInputs` (see shared/cloud/inputs.ts) as a step receives them. */
@@ -107,6 +147,11 @@ export interface RegistryInputValues extends CloudInputValues {
   registry: RegistryKind;
   registryPath: string;
   registryMetricsS3Prefix?: string;
+  mlflowTrackingUri?: string;
+  mlflowToken?: string;
+  mlflowUsername?: string;
+  mlflowPassword?: string;
+  registryAlias?: string;
 }
 
 /**
@@ -119,7 +164,12 @@ export function openRegistryFromInputs(
   settings: Pick<CloudSettings, 'identityOptions' | 'retry'> = {},
   connections: CloudConnections = connectionsFromInputs(inputs, ctx, settings),
 ): ModelRegistry {
-  return openRegistry({ kind: inputs.registry, path: inputs.registryPath, metricsS3Prefix: inputs.registryMetricsS3Prefix }, connections, ctx);
+  return openRegistry({ kind: inputs.registry, path: inputs.registryPath, metricsS3Prefix: inputs.registryMetricsS3Prefix, mlflow: mlflowSettings(inputs) }, connections, ctx);
+}
+
+/** The MLflow part of `registryInputs`. */
+export function mlflowSettings(inputs: Pick<RegistryInputValues, 'mlflowTrackingUri' | 'mlflowToken' | 'mlflowUsername' | 'mlflowPassword' | 'registryAlias'>): MlflowSettings {
+  return { trackingUri: inputs.mlflowTrackingUri, token: inputs.mlflowToken, username: inputs.mlflowUsername, password: inputs.mlflowPassword, alias: inputs.registryAlias };
 }
 
 export type { ApprovalEvidence, ApprovalStatus, ModelRegistry, ModelStage, ModelVersion, RegisterModelInput } from './types';

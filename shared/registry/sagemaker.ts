@@ -162,13 +162,16 @@ export class SageMakerRegistry implements ModelRegistry {
 
   private async update(name: string, version: string, stage: ModelStage, options: { approval?: ApprovalStatus; evidence?: ApprovalEvidence }): Promise<void> {
     const arn = (await this.groupArn(name))!.replace(':model-package-group/', ':model-package/') + `/${version}`;
+    // The full state goes with every update (status, description, metadata merged here): AWS keeps omitted
+    // fields, but other implementations of the API (moto) reset them, and sending them is correct for both.
+    const current = await this.sm.call('DescribeModelPackage', (c) => c.send(new DescribeModelPackageCommand({ ModelPackageName: arn })));
     await this.sm.call('UpdateModelPackage', (c) =>
       c.send(
         new UpdateModelPackageCommand({
           ModelPackageArn: arn,
-          ModelApprovalStatus: options.approval ? APPROVAL_TO_SM[options.approval] : undefined,
-          ApprovalDescription: options.evidence ? JSON.stringify(options.evidence).slice(0, 1024) : undefined,
-          CustomerMetadataProperties: { [META.stage]: stage },
+          ModelApprovalStatus: options.approval ? APPROVAL_TO_SM[options.approval] : current.ModelApprovalStatus,
+          ApprovalDescription: options.evidence ? JSON.stringify(options.evidence).slice(0, 1024) : current.ApprovalDescription,
+          CustomerMetadataProperties: { ...(current.CustomerMetadataProperties ?? {}), [META.stage]: stage },
         }),
       ),
     );

@@ -1,7 +1,7 @@
 /**
  * The model registry seen by every step: submit-training registers candidates, gate-metrics reads the
  * production model's metrics, promote-release moves stages. Local file registry is the default; SageMaker
- * Model Registry and Azure ML model versions implement the same interface.
+ * Model Registry, Azure ML model versions and the MLflow Model Registry implement the same interface.
  */
 export type ModelStage = 'candidate' | 'staging' | 'production' | 'archived';
 export type ApprovalStatus = 'pending' | 'approved' | 'rejected';
@@ -43,7 +43,9 @@ export interface RegisterModelInput {
 }
 
 export interface ModelRegistry {
-  readonly kind: 'local' | 'sagemaker' | 'azureml';
+  readonly kind: 'local' | 'sagemaker' | 'azureml' | 'mlflow';
+  /** Where the production version is looked up, for messages (e.g. `alias "champion" at https://…`). */
+  readonly productionMarker?: string;
   register(input: RegisterModelInput): Promise<ModelVersion>;
   get(name: string, version: string): Promise<ModelVersion | undefined>;
   list(name: string): Promise<ModelVersion[]>;

@@ -22,7 +22,7 @@ export function createBackend(kind: BackendKind, spec: Partial<JobSpec> | undefi
       return new LocalBackend({ jobsDir: path.resolve(ctx.workspace, spec?.local?.jobsDir ?? '.mlship/jobs'), workspace: ctx.workspace, env: ctx.env });
     case 'sagemaker': {
       const aws = connections.aws();
-      return new SageMakerBackend({ region: aws.region, auth: aws.auth, endpoint: aws.sagemakerEndpoint, retry: connections.retry, log: ctx.log, runTags: ctx.runTags, signal: ctx.signal });
+      return new SageMakerBackend({ region: aws.region, auth: aws.auth, endpoint: aws.sagemakerEndpoint, s3Endpoint: aws.s3Endpoint, logsEndpoint: aws.logsEndpoint, workspace: ctx.workspace, retry: connections.retry, log: ctx.log, runTags: ctx.runTags, signal: ctx.signal });
     }
     case 'azureml': {
       const az = connections.azure();
@@ -35,6 +35,7 @@ export function createBackend(kind: BackendKind, spec: Partial<JobSpec> | undefi
         runTags: ctx.runTags,
         modelOutput: spec?.azureml?.modelOutput,
         signal: ctx.signal,
+        checkoutDir: ctx.workspace,
       });
     }
   }

@@ -52,7 +52,7 @@ export const jobSpecSchema = {
         volumeSizeGb: { type: 'integer', minimum: 1 },
         inputMode: { enum: ['File', 'FastFile', 'Pipe'] },
         entryPoint: { type: 'string', minLength: 1 },
-        sourceDir: s3Uri,
+        sourceDir: { type: 'string', minLength: 1, description: 'an s3:// tarball, or a local folder packed and uploaded at submit' },
         spot: {
           type: 'object',
           additionalProperties: false,
@@ -83,7 +83,10 @@ export const jobSpecSchema = {
         compute: { type: 'string', minLength: 1 },
         environment: { type: 'string', minLength: 1 },
         code: { type: 'string', minLength: 1 },
+        codePath: { type: 'string', minLength: 1, description: 'a local folder, uploaded as a content-hashed code asset' },
         experimentName: { type: 'string', minLength: 1 },
+        displayName: { type: 'string' },
+        description: { type: 'string' },
         instanceType: { type: 'string' },
         instanceCount: { type: 'integer', minimum: 1 },
         distribution: {

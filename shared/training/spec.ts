@@ -3,6 +3,7 @@ import Ajv, { type ErrorObject } from 'ajv';
 import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import { yamlValue } from '../core/yaml-value';
 import { StepError } from '../core/errors';
+import { fromAzureMlJobYaml, isAzureMlJobYaml } from './azureml-yaml';
 import { jobSpecSchema } from './spec-schema';
 import type { BackendKind, DataInput, JobSpec } from './types';
 import { editDistance } from '../core/names';
@@ -62,6 +63,8 @@ export function loadJobSpec(file: string | undefined, overrides: SpecOverride[] 
       throw new StepError(`The job spec ${file} must be a mapping of fields (name, command, inputs, sagemaker, azureml, …), not a ${Array.isArray(value) ? 'list' : typeof value}.`, { file, line: 1 });
     }
     raw = (value as Record<string, unknown>) ?? {};
+    // A standard Azure ML command-job YAML (`az ml job create --file`) is read as it is.
+    if (isAzureMlJobYaml(raw)) raw = fromAzureMlJobYaml(raw, { file, doc, lineCounter });
   }
   const origins = new Map<string, string>();
   const fileBackend = ['local', 'sagemaker', 'azureml'].includes(raw.backend as string) ? (raw.backend as BackendKind) : undefined;

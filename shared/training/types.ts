@@ -83,7 +83,7 @@ export interface SageMakerSection {
   instanceCount?: number;
   volumeSizeGb?: number;
   inputMode?: 'File' | 'FastFile' | 'Pipe';
-  /** Framework containers: script inside `sourceDir` (an S3 tar.gz), passed as sagemaker_program. */
+  /** Framework containers: script inside `sourceDir`, passed as sagemaker_program. `sourceDir` is an S3 tar.gz, or a local folder that submit packs and uploads under `<outputPath>/<job>/source/` (as the SDK's source_dir). */
   entryPoint?: string;
   sourceDir?: string;
   spot?: { maxWaitMinutes: number; checkpointS3Uri: string; checkpointLocalPath?: string };
@@ -99,9 +99,13 @@ export interface AzureMlSection {
   workspace?: string;
   compute?: string;
   environment?: string;
-  /** Existing code asset (ARM id or azureml: reference); uploading a folder is `az ml code create`'s job. */
+  /** Existing code asset (ARM id or azureml: reference). */
   code?: string;
+  /** Local code folder, uploaded at submit to the default datastore as a content-hashed code asset. */
+  codePath?: string;
   experimentName?: string;
+  displayName?: string;
+  description?: string;
   instanceType?: string;
   instanceCount?: number;
   distribution?: { type: 'pytorch' | 'mpi' | 'tensorflow'; processCountPerInstance?: number; workerCount?: number; parameterServerCount?: number };

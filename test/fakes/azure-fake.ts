@@ -5,7 +5,7 @@ import { FakeServer, sleep, type RawRequest, type RawResponse } from './http';
 /**
  * A small Azure for the real @azure/identity credentials and the ARM client: Entra ID's token endpoint (client
  * assertions), Azure DevOps' OIDC endpoint, ARM for Azure ML workspaces, jobs (with a cancel LRO) and model
- * versions, and the MLflow / run-history data plane. Bearer tokens are checked and can be expired; jobs move
+ * versions, the default datastore and code assets, and the MLflow / run-history data plane. Bearer tokens are checked and can be expired; jobs move
  * on a clock advanced per job GET; 429/5xx/slow answers can be injected; every call is recorded.
  */
 export interface AzureJobPlan {
@@ -14,6 +14,8 @@ export interface AzureJobPlan {
   phaseMs: number;
   trainingMs: number;
   metrics: Record<string, number>;
+  /** Lines of user_logs/std_log.txt; one more becomes visible per status poll while the job runs. */
+  logLines?: string[];
 }
 
 interface FakeJob {
@@ -42,6 +44,10 @@ export const API = '2024-04-01';
 export class AzureFake extends FakeServer {
   readonly jobs = new Map<string, FakeJob>();
   readonly models = new Map<string, FakeModelVersion[]>();
+  /** Code assets by ARM path (…/codes/<name>/versions/<v>). */
+  readonly codes = new Map<string, Record<string, unknown>>();
+  /** The workspace's default blob datastore; tests point it at Azurite. */
+  datastore?: { name: string; accountName: string; containerName: string; endpoint: string; protocol: string; key: string };
   /** Client assertions (the platform's OIDC tokens) Entra ID received, in order. */
   readonly assertions: string[] = [];
   /** Client secrets Entra ID received (service principal secret connections), in order. */
@@ -90,6 +96,8 @@ export class AzureFake extends FakeServer {
   protected async handle(req: RawRequest): Promise<RawResponse> {
     const p = req.url.pathname;
     if (p.startsWith('/aad/')) return this.aad(req);
+    // Log files are read with the SAS URL run history hands out: no bearer token.
+    if (p.startsWith('/joblogs/')) return this.jobLog(req);
     if (p.startsWith('/devops/')) return this.devops(req);
     if (p === '/msi') return this.managedIdentity(req);
     const action = `${req.method} ${p.replace(/\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.MachineLearningServices\/workspaces\/[^/]+/, '{ws}')}`;
@@ -173,6 +181,23 @@ export class AzureFake extends FakeServer {
     let r: RegExpExecArray | null;
     if ((r = /^\/jobs\/([^/]+)$/.exec(rest))) return req.method === 'PUT' ? this.putJob(r[1], wsPath, req) : this.getJob(r[1], wsPath);
     if ((r = /^\/jobs\/([^/]+)\/cancel$/.exec(rest)) && req.method === 'POST') return this.cancelJob(r[1], m[1], m[2]);
+    if (rest === '/datastores' && req.method === 'GET') {
+      const d = this.datastore;
+      return json(200, { value: d && req.url.searchParams.get('isDefault') === 'true' ? [{ id: `${wsPath}/datastores/${d.name}`, name: d.name, properties: { datastoreType: 'AzureBlob', accountName: d.accountName, containerName: d.containerName, endpoint: d.endpoint, protocol: d.protocol, isDefault: true, credentials: { credentialsType: 'AccountKey' } } }] : [] });
+    }
+    if ((r = /^\/datastores\/([^/]+)\/listSecrets$/.exec(rest)) && req.method === 'POST') {
+      return this.datastore?.name === r[1] ? json(200, { secretsType: 'AccountKey', key: this.datastore.key }) : armError(404, 'UserError', `Datastore ${r[1]} not found`);
+    }
+    if ((r = /^\/codes\/([^/]+)\/versions\/([^/]+)$/.exec(rest))) {
+      const key = `${wsPath}${rest}`;
+      if (req.method === 'PUT') {
+        const created = !this.codes.has(key);
+        this.codes.set(key, JSON.parse(req.body.toString()).properties);
+        return json(created ? 201 : 200, { id: key, name: r[2], properties: this.codes.get(key) });
+      }
+      const code = this.codes.get(key);
+      return code ? json(200, { id: key, name: r[2], properties: code }) : armError(404, 'UserError', `Code ${r[1]}:${r[2]} not found`);
+    }
     if ((r = /^\/models\/([^/]+)$/.exec(rest)) && req.method === 'PUT') return json(200, { name: r[1], properties: JSON.parse(req.body.toString()).properties });
     if ((r = /^\/models\/([^/]+)\/versions$/.exec(rest))) return this.listVersions(r[1], wsPath, req);
     if ((r = /^\/models\/([^/]+)\/versions\/([^/]+)$/.exec(rest))) return req.method === 'PUT' ? this.putVersion(r[1], r[2], wsPath, req) : this.getVersion(r[1], r[2], wsPath);
@@ -279,7 +304,27 @@ export class AzureFake extends FakeServer {
 
   // --- data plane ------------------------------------------------------------------------------------------
 
+  private jobLog(req: RawRequest): RawResponse {
+    const job = this.jobs.get(decodeURIComponent(req.url.pathname.split('/')[2]));
+    if (!job || req.url.searchParams.get('sig') !== 'fake-sas') return { status: 403, headers: {}, body: 'AuthenticationFailed' };
+    const lines = job.plan.logLines ?? [];
+    const done = ['Completed', 'Failed', 'Canceled'].includes(this.jobStatus(job));
+    const text = Buffer.from(lines.slice(0, done ? lines.length : Math.floor(job.elapsed / this.tickMs)).map((l) => `${l}\n`).join(''));
+    const range = /^bytes=(\d+)-(\d*)$/.exec(String(req.headers.range ?? ''));
+    if (!range) return { status: 200, headers: { 'content-type': 'text/plain' }, body: text };
+    const start = Number(range[1]);
+    if (start >= text.length) return { status: 416, headers: { 'content-range': `bytes */${text.length}` } };
+    const end = Math.min(text.length - 1, range[2] ? Number(range[2]) : text.length - 1);
+    return { status: 206, headers: { 'content-type': 'text/plain', 'content-range': `bytes ${start}-${end}/${text.length}` }, body: text.subarray(start, end + 1) };
+  }
+
   private dataPlane(req: RawRequest): RawResponse {
+    const details = /\/runs\/([^/]+)\/details$/.exec(req.url.pathname);
+    if (details) {
+      const job = this.jobs.get(decodeURIComponent(details[1]));
+      if (!job) return json(404, { error: { code: 'UserError', message: 'Run not found' } });
+      return json(200, { runId: job.id, status: this.jobStatus(job), logFiles: job.plan.logLines ? { 'user_logs/std_log.txt': `${this.url}/joblogs/${job.id}/std_log.txt?sig=fake-sas` } : {} });
+    }
     if (req.url.pathname.endsWith('/api/2.0/mlflow/runs/get')) {
       const job = this.jobs.get(req.url.searchParams.get('run_id') ?? '');
       if (!job) return json(404, { error_code: 'RESOURCE_DOES_NOT_EXIST', message: 'Run not found' });

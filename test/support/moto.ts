@@ -1,54 +1,63 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import * as net from 'node:net';
-import { requirePython, VENV_BIN } from './python-env';
 import * as path from 'node:path';
+import { requirePython, VENV_BIN } from './python-env';
+import { ServerProcess } from './server-process';
 
-/**
- * moto_server (the moto project's emulator of the AWS wire protocols) from the pinned Python environment, on a free
- * loopback port, for the real @aws-sdk clients. Stopped with `stop()`; jest's afterAll must call it.
- */
 export interface Moto {
   url: string;
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
+/** Any key works with moto; these are what the SDK clients sign with. */
+export const MOTO_KEY = { accessKeyId: 'AKIAMOTOTESTKEY00001', secretAccessKey: 'moto-test-secret' };
+export const MOTO_ACCOUNT = '123456789012';
+
+/**
+ * moto_server (the AWS wire-protocol emulator, from the pinned Python test environment) on a free loopback
+ * port, one per test file: SageMaker, S3, STS and CloudWatch Logs share it, as one AWS account does.
+ */
+export class MotoServer {
+  private readonly process: ServerProcess;
+
+  constructor() {
+    requirePython(['moto.server']);
+    this.process = new ServerProcess('moto_server', path.join(VENV_BIN, 'moto_server'), ['-H', '127.0.0.1', '-p', '0'], /Running on (http:\/\/127\.0\.0\.1:\d+)/);
+  }
+
+  get url(): string {
+    return this.process.url;
+  }
+
+  start(): Promise<string> {
+    return this.process.start();
+  }
+
+  stop(): Promise<void> {
+    return this.process.stop();
+  }
+
+  /** Forgets every resource (moto's own reset endpoint), so tests in a file do not see each other's. */
+  async reset(): Promise<void> {
+    const res = await fetch(`${this.url}/moto-api/reset`, { method: 'POST' });
+    if (!res.ok) throw new Error(`moto reset answered ${res.status}`);
+  }
+
+  /** The environment a step needs to reach this server with static keys: every AWS endpoint points here. */
+  env(region = 'eu-west-1'): NodeJS.ProcessEnv {
+    return {
+      AWS_REGION: region,
+      AWS_ACCESS_KEY_ID: MOTO_KEY.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: MOTO_KEY.secretAccessKey,
+      AWS_ENDPOINT_URL_SAGEMAKER: this.url,
+      AWS_ENDPOINT_URL_S3: this.url,
+      AWS_ENDPOINT_URL_STS: this.url,
+      AWS_ENDPOINT_URL_CLOUDWATCH_LOGS: this.url,
+    };
+  }
 }
 
+/** The function form: a started server and how to stop it (jest's afterAll must call `stop`). */
 export async function startMoto(): Promise<Moto> {
-  requirePython(['moto']);
-  const port = await freePort();
-  const child: ChildProcess = spawn(path.join(VENV_BIN, 'moto_server'), ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  child.stdout!.on('data', (d) => (log += d));
-  child.stderr!.on('data', (d) => (log += d));
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`moto_server exited (${child.exitCode}):\n${log}`);
-    const up = await fetch(`${url}/moto-api/`).then((r) => r.ok, () => false);
-    if (up) break;
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`moto_server did not answer on ${url} within 60 s:\n${log}`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return {
-    url,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-  };
+  const moto = new MotoServer();
+  await moto.start();
+  return { url: moto.url, stop: () => moto.stop() };
 }

@@ -45,6 +45,19 @@ afterEach(() => fake.close());
 const jobPuts = () => fake.calls.filter((c) => /^PUT \{ws\}\/jobs\//.test(c.action));
 
 describe('submit-training on Azure ML (ARM REST + real @azure/identity against the fake)', () => {
+  it('streams the job’s user log from run history during the wait, in groups of at most log-lines-per-poll lines', async () => {
+    fake.plan = { ...fake.plan, trainingMs: 80, logLines: Array.from({ length: 9 }, (_, i) => `epoch ${i + 1}/9 dice=0.${70 + i}`) };
+    const h = ciHost({ ...github, logLinesPerPoll: 2 }, workspace, {});
+    await run(step, h);
+    expect(h.failure).toBeUndefined();
+    const printed = h.logs.filter((l) => l.message.startsWith('  | epoch')).map((l) => l.message);
+    expect(printed).toEqual(Array.from({ length: 9 }, (_, i) => `  | epoch ${i + 1}/9 dice=0.${70 + i}`));
+    const groups = h.logs.filter((l) => l.level === 'group' && l.message.startsWith('Training log ')).length;
+    expect(groups).toBeGreaterThanOrEqual(3);
+    const firstLine = h.logs.findIndex((l) => l.message.startsWith('  | epoch 1/9'));
+    expect(firstLine).toBeLessThan(h.logs.findIndex((l) => / Completed/.test(l.message)));
+  });
+
   it('PUTs a command job, waits, and reads metrics from MLflow; tokens come from GitHub OIDC', async () => {
     const h = ciHost(github, workspace, {});
     await run(step, h);

@@ -47,6 +47,35 @@ hyperparameters: { epochs: 3, lr: 0.01 }
 const base = { jobSpec: 'local.yml', pollInterval: 0.01 };
 
 describe('submit-training with the local backend', () => {
+  it('streams the log during the wait in one collapsible group per poll, at most log-lines-per-poll lines each', async () => {
+    write(workspace, 'chatty.js', "let i = 0; const t = setInterval(() => { for (let k = 0; k < 3; k++) console.log('step ' + ++i); if (i >= 12) { clearInterval(t); require('fs').writeFileSync(process.env.MLSHIP_METRICS_FILE, '{}'); } }, 120);");
+    const h = host({ command: 'node chatty.js', pollInterval: 0.05, logLinesPerPoll: 2 }, workspace, process.env);
+    await run(step, h);
+    expect(h.failure).toBeUndefined();
+    const groups: string[][] = [];
+    for (const entry of h.logs) {
+      if (entry.level === 'group' && entry.message.startsWith('Training log ')) groups.push([]);
+      else if (entry.level === 'group') groups.push(['(other group)']);
+      else if (entry.message.startsWith('  | step ') && groups.length) groups[groups.length - 1].push(entry.message);
+    }
+    const logGroups = groups.filter((g) => g[0] !== '(other group)');
+    expect(logGroups.length).toBeGreaterThanOrEqual(3);
+    // Polls while the job runs print at most 2 lines; only the final drain after it ended may print up to 5 × 2.
+    for (const g of logGroups.slice(0, -1)) expect(g.length).toBeLessThanOrEqual(2);
+    expect(logGroups.flat()).toEqual(Array.from({ length: 12 }, (_, i) => `  | step ${i + 1}`).slice(0, logGroups.flat().length));
+    const completed = h.logs.findIndex((l) => / Completed/.test(l.message));
+    const firstGroup = h.logs.findIndex((l) => l.level === 'group' && l.message.startsWith('Training log '));
+    expect(firstGroup).toBeLessThan(completed);
+    expect(h.text).toContain('… more lines waiting; the next poll continues (at most 2 lines per poll)');
+  });
+
+  it('prints no training log with stream-logs false', async () => {
+    const h = host({ ...base, streamLogs: false }, workspace, process.env);
+    await run(step, h);
+    expect(h.failure).toBeUndefined();
+    expect(h.text).not.toContain('  | epoch');
+  });
+
   it('trains, streams the log, and registers the model with its metrics in the local registry', async () => {
     const h = host({ ...base, register: true, dataFingerprint: 'sha256:1f2e3d' }, workspace, process.env);
     await run(step, h);

@@ -3,47 +3,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { createRegistry } from '../../shared/registry';
-import type { ApprovalEvidence, ModelRegistry } from '../../shared/registry/types';
 import type { AzureAuth } from '../../shared/cloud/auth/azure';
-import { AwsFake, STATIC_KEY } from '../fakes/aws-fake';
 import { AzureFake, SUB } from '../fakes/azure-fake';
+import { evidence, exerciseRegistry } from '../support/registry-contract';
 import { FAST_RETRY, tempWorkspace, write } from './helpers';
 import { repoPath, ROOT } from '../support/paths';
-
-const evidence: ApprovalEvidence = { approvers: [{ login: 'qa-lead', at: '2025-01-02T03:04:05Z', comment: 'validated on 3 devices' }], source: 'github-environment', runUrl: 'https://github.com/acme/cells/actions/runs/1' };
-
-/** The contract every registry backend keeps; run against each one below. */
-async function exerciseRegistry(registry: ModelRegistry, artifact: (n: number) => string): Promise<void> {
-  const a = await registry.register({ name: 'cellseg', artifactUri: artifact(1), metrics: { dice: 0.81 }, trainingJob: 'job-1', gitCommit: 'aaa111', dataFingerprint: 'sha256:d1' });
-  const b = await registry.register({ name: 'cellseg', artifactUri: artifact(2), metrics: { dice: 0.84 }, trainingJob: 'job-2', gitCommit: 'bbb222' });
-  const c = await registry.register({ name: 'cellseg', artifactUri: artifact(3), metrics: { dice: 0.86 }, trainingJob: 'job-3', gitCommit: 'ccc333' });
-  expect([a.version, b.version, c.version]).toEqual(['1', '2', '3']);
-  expect(a).toMatchObject({ name: 'cellseg', artifactUri: artifact(1), metrics: { dice: 0.81 }, trainingJob: 'job-1', gitCommit: 'aaa111', dataFingerprint: 'sha256:d1', stage: 'candidate', approval: 'pending' });
-
-  // Registering the same job's artifact again (a re-run) returns the version it already has.
-  const again = await registry.register({ name: 'cellseg', artifactUri: artifact(2), metrics: { dice: 0.84 }, trainingJob: 'job-2' });
-  expect(again.version).toBe('2');
-  expect((await registry.list('cellseg')).map((v) => v.version)).toEqual(['1', '2', '3']);
-
-  expect(await registry.production('cellseg')).toBeUndefined();
-  const promoted = await registry.setStage('cellseg', '2', 'production', { approval: 'approved', evidence });
-  expect(promoted).toMatchObject({ version: '2', stage: 'production', approval: 'approved', evidence });
-  expect((await registry.production('cellseg'))?.metrics).toEqual({ dice: 0.84 });
-
-  // Promoting another version archives the previous production one.
-  await registry.setStage('cellseg', '3', 'production', { approval: 'approved' });
-  const all = await registry.list('cellseg');
-  expect(all.map((v) => [v.version, v.stage, v.approval])).toEqual([
-    ['1', 'candidate', 'pending'],
-    ['2', 'archived', 'approved'],
-    ['3', 'production', 'approved'],
-  ]);
-  expect((await registry.production('cellseg'))?.version).toBe('3');
-  await registry.setStage('cellseg', '1', 'candidate', { approval: 'rejected' });
-  expect((await registry.get('cellseg', '1'))?.approval).toBe('rejected');
-  expect(await registry.get('cellseg', '9')).toBeUndefined();
-  expect(await registry.list('unknown-model')).toEqual([]);
-}
 
 describe('local file registry', () => {
   it('keeps the registry contract', async () => {
@@ -93,67 +57,7 @@ describe('local file registry', () => {
   });
 });
 
-describe('SageMaker Model Registry (real SDK against the fake)', () => {
-  let fake: AwsFake;
-  beforeEach(async () => {
-    fake = await new AwsFake().start();
-  });
-  afterEach(() => fake.close());
-
-  const open = () =>
-    createRegistry('sagemaker', {
-      region: 'eu-west-1',
-      env: { AWS_ENDPOINT_URL_SAGEMAKER: fake.url, AWS_ENDPOINT_URL_S3: fake.url, AWS_ACCESS_KEY_ID: STATIC_KEY.accessKeyId, AWS_SECRET_ACCESS_KEY: STATIC_KEY.secretAccessKey },
-    });
-
-  it('keeps the registry contract with model package groups, ModelMetrics in S3 and approval status', async () => {
-    await exerciseRegistry(open(), (n) => `s3://mlship-models/cellseg/job-${n}/output/model.tar.gz`);
-    expect(fake.callsOf('CreateModelPackageGroup')).toHaveLength(1);
-    expect(fake.callsOf('CreateModelPackage')).toHaveLength(3);
-    const first = fake.packages[0];
-    expect(first.input.ModelApprovalStatus).toBe('PendingManualApproval');
-    const statistics = (first.input.ModelMetrics as { ModelQuality: { Statistics: { ContentType: string; S3Uri: string } } }).ModelQuality.Statistics;
-    expect(statistics.ContentType).toBe('application/json');
-    expect(statistics.S3Uri).toMatch(/^s3:\/\/mlship-models\/cellseg\/job-1\/output\/mlship-metrics-[0-9a-f]{12}\.json$/);
-    const doc = JSON.parse(fake.s3.get(statistics.S3Uri.slice(5))!.toString());
-    expect(doc).toMatchObject({ metrics: { dice: 0.81 }, artifactUri: 's3://mlship-models/cellseg/job-1/output/model.tar.gz', gitCommit: 'aaa111', trainingJob: 'job-1' });
-    expect(first.input.MetadataProperties).toEqual({ CommitId: 'aaa111', GeneratedBy: 'job-1' });
-    expect(fake.packages.map((p) => [p.version, p.approval, p.metadata['mlship:stage']])).toEqual([
-      [1, 'Rejected', 'candidate'],
-      [2, 'Approved', 'archived'],
-      [3, 'Approved', 'production'],
-    ]);
-    expect(JSON.parse(fake.packages[1].approvalDescription!)).toEqual(evidence);
-    // ListModelPackages answers two per page; every version was still found.
-    expect(fake.callsOf('ListModelPackages').some((c) => (c.body as { NextToken?: string }).NextToken === '2')).toBe(true);
-  });
-
-  it('keeps all per-class metrics in the S3 document while the metadata holds the first 40', async () => {
-    const metrics = Object.fromEntries(Array.from({ length: 80 }, (_, i) => [`AP/class-${i}`, i / 100]));
-    const registry = open();
-    const v = await registry.register({ name: 'detector', artifactUri: 's3://mlship-models/det/job/output/model.tar.gz', metrics, trainingJob: 'job' });
-    expect(Object.keys(v.metrics)).toHaveLength(80);
-    expect(Object.keys(fake.packages[0].metadata).filter((k) => k.startsWith('metric:'))).toHaveLength(40);
-  });
-
-  it('survives throttling while registering', async () => {
-    fake.throttle(12);
-    const registry = createRegistry('sagemaker', {
-      region: 'eu-west-1',
-      auth: { credentials: async () => STATIC_KEY, source: 'test', invalidate() {}, check: async () => {} },
-      endpoint: fake.url,
-      s3Endpoint: fake.url,
-      retry: FAST_RETRY,
-    });
-    const v = await registry.register({ name: 'cellseg', artifactUri: 's3://b/k/model.tar.gz', metrics: { dice: 0.9 }, trainingJob: 'j' });
-    expect(v.version).toBe('1');
-    expect(fake.calls.filter((c) => c.error === 'ThrottlingException')).toHaveLength(12);
-  });
-
-  it('asks for an S3 prefix when the artifact is not in S3', async () => {
-    await expect(open().register({ name: 'cellseg', artifactUri: '/local/model', metrics: {} })).rejects.toThrow('The SageMaker registry stores model metrics in S3, but the artifact /local/model is not in S3 and no metrics S3 prefix is set.');
-  });
-});
+// The SageMaker Model Registry runs against moto_server: test/training/sagemaker-moto.test.ts.
 
 describe('Azure ML model registry (ARM REST against the fake)', () => {
   let fake: AzureFake;

@@ -40,7 +40,9 @@ beforeEach(async () => {
 
 afterEach(() => fake.close());
 
-const base = { backend: 'sagemaker', jobSpec: 'train/sagemaker.yml', pollInterval: 0.005 };
+// The fake speaks SageMaker, S3 and STS only; log streaming from CloudWatch Logs is tested against moto
+// (test/training/sagemaker-moto.test.ts).
+const base = { backend: 'sagemaker', jobSpec: 'train/sagemaker.yml', pollInterval: 0.005, streamLogs: false };
 
 describe('submit-training on SageMaker (real SDK against the fake)', () => {
   it('submits the full CreateTrainingJob request, waits, and returns the model and final metrics', async () => {
@@ -204,7 +206,7 @@ describe('submit-training on SageMaker (real SDK against the fake)', () => {
     expect(submit.outputs.status).toBe('InProgress');
     expect(submit.outputs.metrics).toBeUndefined();
 
-    const attach = host({ backend: 'sagemaker', jobName: name, pollInterval: 0.005 }, workspace, env, { id: 'another-run' });
+    const attach = host({ backend: 'sagemaker', jobName: name, pollInterval: 0.005, streamLogs: false }, workspace, env, { id: 'another-run' });
     await run(step, attach);
     expect(attach.failure).toBeUndefined();
     expect(attach.outputs.jobName).toBe(name);

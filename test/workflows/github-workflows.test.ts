@@ -21,7 +21,7 @@ describe("GitHub's workflow parser (@actions/workflow-parser)", () => {
   it('rejects an unknown key, a broken expression, an unknown context and a bad permission', async () => {
     const pr = byFile['pr.yml']!;
     const line = (text: string, part: string) => text.slice(0, text.indexOf(part)).split('\n').length;
-    const unknownKey = mutate(pr, '    timeout-minutes: 600\n', '    timeout-minute: 600\n');
+    const unknownKey = mutate(pr, '    timeout-minutes: 350\n', '    timeout-minute: 350\n');
     expect(await parser.validate('pr.yml', unknownKey)).toEqual([`pr.yml (Line: ${line(unknownKey, 'timeout-minute:')}, Col: 5): Unexpected value 'timeout-minute'`]);
     const broken = mutate(pr, "if: always() && needs.gate.result != 'skipped'", 'if: always() && needs.gate.result != ');
     expect(await parser.validate('pr.yml', broken)).toEqual([`pr.yml (Line: ${line(broken, 'if: always() &&')}, Col: 9): Unexpected end of expression: '!='`]);
@@ -61,7 +61,7 @@ describe('mlship steps, outputs and artifacts in the GitHub examples', () => {
     }
     expect(Object.fromEntries(used)).toEqual({
       'validate-data': 3,
-      'submit-training': 3,
+      'submit-training': 4,
       'gate-metrics': 3,
       'export-onnx': 2,
       'benchmark-model': 2,

@@ -32,7 +32,7 @@ export interface AwsAuth {
 }
 
 /** SDK endpoint overrides (`AWS_ENDPOINT_URL_<SERVICE>`, `AWS_ENDPOINT_URL`), read from the step's env. */
-export function awsEndpoint(env: NodeJS.ProcessEnv, service: 'SAGEMAKER' | 'STS' | 'S3'): string | undefined {
+export function awsEndpoint(env: NodeJS.ProcessEnv, service: 'SAGEMAKER' | 'STS' | 'S3' | 'CLOUDWATCH_LOGS'): string | undefined {
   return env[`AWS_ENDPOINT_URL_${service}`] || env.AWS_ENDPOINT_URL || undefined;
 }
 

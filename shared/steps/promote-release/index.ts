@@ -63,7 +63,7 @@ const promoteInputs = mergeInputs(
   },
   cloudInputs,
   // Promotions update no registry unless asked: `registry` adds "none" and defaults to it.
-  { registry: { type: 'enum', options: ['none', 'local', 'sagemaker', 'azureml'], default: 'none', description: 'Model registry to update with the promotion: none, a local folder, SageMaker Model Registry or Azure ML models.' } },
+  { registry: { type: 'enum', options: ['none', 'local', 'sagemaker', 'azureml', 'mlflow'], default: 'none', description: 'Model registry to update with the promotion: none, a local folder, SageMaker Model Registry, Azure ML models or MLflow (moves the registry-alias to the promoted version).' } },
   omitInputs(registryInputs, 'registry'),
   {
     modelName: { type: 'string', description: 'Registry model name; default the package name.' },

@@ -19,6 +19,7 @@ export interface DirectInputs {
   azureSubscriptionId?: string;
   azureResourceGroup?: string;
   azureWorkspace?: string;
+  azureArmEndpoint?: string;
   dataFingerprint?: string;
 }
 
@@ -37,6 +38,7 @@ const FIXED: Record<string, keyof DirectInputs> = {
   'azureml.subscriptionId': 'azureSubscriptionId',
   'azureml.resourceGroup': 'azureResourceGroup',
   'azureml.workspace': 'azureWorkspace',
+  'azureml.armEndpoint': 'azureArmEndpoint',
   dataFingerprint: 'dataFingerprint',
 };
 

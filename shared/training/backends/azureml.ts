@@ -3,8 +3,10 @@ import { StepError } from '../../core/errors';
 import type { AzureAuth } from '../../cloud/auth/azure';
 import { ArmClient } from '../../cloud/azure-arm';
 import { AZUREML_API_VERSION, workspacePath, type AzureWorkspace } from '../../cloud/azureml-workspace';
+import * as path from 'node:path';
+import { uploadCodeFolder } from '../../cloud/azureml-code';
 import type { RetryPolicy } from '../../core/retry';
-import type { AzureMlSection, JobOutputs, JobSpec, JobState, JobStatus, TrainingBackend } from '../types';
+import type { AzureMlSection, JobOutputs, JobSpec, JobState, JobStatus, LogChunk, TrainingBackend } from '../types';
 
 export interface AzureMlBackendOptions extends AzureWorkspace {
   auth: AzureAuth;
@@ -16,6 +18,8 @@ export interface AzureMlBackendOptions extends AzureWorkspace {
   modelOutput?: string;
   /** Ends retry backoff of status polls when the step is cancelled; cancelling the job ignores it. */
   signal?: AbortSignal;
+  /** Checkout folder against which a local `code:` folder is resolved. */
+  checkoutDir?: string;
 }
 
 /** Azure ML v2 job as ARM returns it (the fields this backend reads). */
@@ -66,6 +70,12 @@ export class AzureMlBackend implements TrainingBackend {
   }
 
   async submit(name: string, spec: JobSpec): Promise<{ created: boolean }> {
+    const codePath = spec.azureml?.codePath;
+    if (codePath) {
+      const dir = path.resolve(this.options.checkoutDir ?? process.cwd(), codePath);
+      const { codeId } = await uploadCodeFolder({ arm: this.arm, ws: this.ws, dir, log: this.options.log });
+      spec = { ...spec, azureml: { ...spec.azureml, code: codeId } };
+    }
     const body = commandJobBody(spec, this.ws, this.options.runTags ?? {});
     const res = await this.arm.put<ArmJob>(`${this.ws}/jobs/${name}`, body);
     if (res.body) this.jobs.set(name, res.body);
@@ -102,6 +112,34 @@ export class AzureMlBackend implements TrainingBackend {
     return { modelUri: job ? this.modelUri(name, job) : undefined, metrics };
   }
 
+  /**
+   * New lines of the job's user logs (`user_logs/std_log.txt`, one `std_log_process_N.txt` per process of a
+   * distributed job), as `az ml job stream` shows them: run history lists the files with read-only SAS URLs,
+   * which are read from the last offset on with a Range request, 1 MiB at most per file and call.
+   */
+  async logs(name: string, cursor?: string): Promise<LogChunk> {
+    const offsets = (cursor ? JSON.parse(cursor) : {}) as Record<string, number>;
+    const dp = await this.endpoints();
+    const res = await this.arm.send<{ logFiles?: Record<string, string> }>('GET', `${dp.history}/runs/${encodeURIComponent(name)}/details`, undefined, { allowNotFound: true, signal: this.options.signal });
+    const files = Object.entries(res.body?.logFiles ?? {}).filter(([f]) => /^user_logs\/std_log(_process_\d+)?\.txt$/.test(f)).sort(([a], [b]) => (a < b ? -1 : 1));
+    const lines: string[] = [];
+    for (const [file, url] of files) {
+      const offset = offsets[file] ?? 0;
+      const r = await fetch(url, { headers: { range: `bytes=${offset}-${offset + LOG_READ_BYTES - 1}` }, signal: this.options.signal });
+      if (r.status === 416 || r.status === 404) continue;
+      if (!r.ok) throw new StepError(`Reading the Azure ML log ${file} of ${name} failed: ${r.status} ${r.statusText}.`);
+      let bytes = Buffer.from(await r.arrayBuffer());
+      if (r.status === 200) bytes = bytes.subarray(offset); // the server ignored the range
+      // Only whole lines; a partial last line waits for the next call.
+      const end = bytes.lastIndexOf(0x0a) + 1;
+      if (end === 0) continue;
+      offsets[file] = offset + end;
+      const process = /_process_(\d+)/.exec(file)?.[1];
+      for (const line of bytes.subarray(0, end).toString('utf8').split('\n').slice(0, -1)) lines.push(`${files.length > 1 && process !== undefined ? `[process ${process}] ` : ''}${line.replace(/\r$/, '')}`);
+    }
+    return { lines, cursor: JSON.stringify(offsets) };
+  }
+
   consoleUrl(name: string): string {
     const studio = this.jobs.get(name)?.properties.services?.Studio?.endpoint;
     return studio ?? `https://ml.azure.com/runs/${encodeURIComponent(name)}?wsid=${encodeURIComponent(this.ws)}`;
@@ -136,6 +174,8 @@ export class AzureMlBackend implements TrainingBackend {
   }
 }
 
+const LOG_READ_BYTES = 1024 * 1024;
+
 const INPUT_MODES = { ro_mount: 'ReadOnlyMount', download: 'Download', direct: 'Direct' } as const;
 const OUTPUT_MODES = { rw_mount: 'ReadWriteMount', upload: 'Upload' } as const;
 
@@ -157,9 +197,9 @@ export function commandJobBody(spec: JobSpec, ws: string, runTags: Record<string
   return {
     properties: {
       jobType: 'Command',
-      displayName: spec.name,
+      displayName: az.displayName ?? spec.name,
       experimentName: az.experimentName ?? spec.name ?? 'mlship',
-      description: 'Submitted by mlship submit-training',
+      description: az.description ?? 'Submitted by mlship submit-training',
       tags: { ...spec.tags, ...runTags },
       command: spec.command,
       codeId: az.code ? armId(az.code, ws, 'codes') : undefined,

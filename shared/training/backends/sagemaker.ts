@@ -6,18 +6,28 @@ import {
   type CreateTrainingJobRequest,
   type DescribeTrainingJobResponse,
 } from '@aws-sdk/client-sagemaker';
+import * as path from 'node:path';
+import { CloudWatchLogsClient, DescribeLogStreamsCommand, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
+import { S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from '../../core/context';
 import type { AwsAuth } from '../../cloud/auth/aws';
 import { AwsCaller } from '../../cloud/aws-call';
 import { awsErrorName } from '../../cloud/aws-errors';
 import type { RetryPolicy } from '../../core/retry';
-import type { JobOutputs, JobSpec, JobState, JobStatus, TrainingBackend } from '../types';
+import type { JobOutputs, JobSpec, JobState, JobStatus, LogChunk, TrainingBackend } from '../types';
+import { uploadSourceDir } from './sagemaker-source';
 
 export interface SageMakerBackendOptions {
   region: string;
   auth: AwsAuth;
   /** Endpoint override (VPC endpoint, FIPS, or a test fake). */
   endpoint?: string;
+  /** S3 endpoint override, for the source folder upload. */
+  s3Endpoint?: string;
+  /** CloudWatch Logs endpoint override, for streaming the job's logs. */
+  logsEndpoint?: string;
+  /** Folder against which a local sagemaker.sourceDir is resolved. */
+  workspace?: string;
   retry: RetryPolicy;
   log: Logger;
   /** Tags tying the job to the commit and run that started it. */
@@ -26,6 +36,8 @@ export interface SageMakerBackendOptions {
   signal?: AbortSignal;
 }
 
+const LOG_GROUP = '/aws/sagemaker/TrainingJobs';
+
 const STATES: Record<string, JobState> = { InProgress: 'running', Stopping: 'stopping', Completed: 'completed', Failed: 'failed', Stopped: 'stopped' };
 
 export class SageMakerBackend implements TrainingBackend {
@@ -33,6 +45,8 @@ export class SageMakerBackend implements TrainingBackend {
   private readonly aws: AwsCaller<SageMakerClient>;
   /** Last description per job, so outputs() need not describe again. */
   private readonly described = new Map<string, DescribeTrainingJobResponse>();
+  private s3Caller?: AwsCaller<S3Client>;
+  private logsCaller?: AwsCaller<CloudWatchLogsClient>;
 
   constructor(private readonly options: SageMakerBackendOptions) {
     this.aws = new AwsCaller(
@@ -44,11 +58,23 @@ export class SageMakerBackend implements TrainingBackend {
     );
   }
 
+  private s3(): AwsCaller<S3Client> {
+    const o = this.options;
+    this.s3Caller ??= new AwsCaller('S3', () => new S3Client({ region: o.region, endpoint: o.s3Endpoint, forcePathStyle: Boolean(o.s3Endpoint), credentials: o.auth.credentials, maxAttempts: 1 }), o.auth, o.retry, o.log);
+    return this.s3Caller;
+  }
+
   preflight(): Promise<void> {
     return this.options.auth.check();
   }
 
   async submit(name: string, spec: JobSpec): Promise<{ created: boolean }> {
+    const sourceDir = spec.sagemaker?.sourceDir;
+    if (sourceDir && !sourceDir.startsWith('s3://')) {
+      // A local folder: packed and uploaded as the SDK does, then referenced like any S3 source_dir.
+      const uploaded = await uploadSourceDir({ dir: path.resolve(this.options.workspace ?? process.cwd(), sourceDir), entryPoint: spec.sagemaker?.entryPoint, outputPath: spec.outputPath!, jobName: name, s3: this.s3(), log: this.options.log });
+      spec = { ...spec, sagemaker: { ...spec.sagemaker, sourceDir: uploaded.uri } };
+    }
     const request = createTrainingJobRequest(name, spec, this.options.runTags ?? {}, this.options.region);
     return this.aws.call<{ created: boolean }>(
       'CreateTrainingJob',
@@ -98,7 +124,30 @@ export class SageMakerBackend implements TrainingBackend {
     return `https://${r}.console.aws.amazon.com/sagemaker/home?region=${r}#/jobs/${encodeURIComponent(name)}`;
   }
 
-  /** CloudWatch Logs console link for the job's streams (the step does not stream SageMaker logs itself). */
+  /**
+   * New lines of the job's CloudWatch Logs streams (`/aws/sagemaker/TrainingJobs`, one `<job>/algo-N-…` stream
+   * per instance), as the SDK's `logs=True` shows them. The cursor keeps each stream's forward token.
+   */
+  async logs(name: string, cursor?: string): Promise<LogChunk> {
+    const o = this.options;
+    this.logsCaller ??= new AwsCaller('CloudWatch Logs', () => new CloudWatchLogsClient({ region: o.region, endpoint: o.logsEndpoint, credentials: o.auth.credentials, maxAttempts: 1 }), o.auth, o.retry, o.log);
+    const logs = this.logsCaller;
+    const tokens = (cursor ? JSON.parse(cursor) : {}) as Record<string, string>;
+    const notYet = (error: unknown) => (awsErrorName(error) === 'ResourceNotFoundException' ? { value: undefined } : undefined);
+    const found = await logs.call('DescribeLogStreams', (c) => c.send(new DescribeLogStreamsCommand({ logGroupName: LOG_GROUP, logStreamNamePrefix: `${name}/` })), notYet, o.signal);
+    const streams = (found?.logStreams ?? []).map((s) => s.logStreamName!).filter(Boolean).sort();
+    const lines: string[] = [];
+    for (const stream of streams) {
+      const page = await logs.call('GetLogEvents', (c) => c.send(new GetLogEventsCommand({ logGroupName: LOG_GROUP, logStreamName: stream, startFromHead: true, nextToken: tokens[stream], limit: 500 })), notYet, o.signal);
+      if (!page) continue;
+      if (page.nextForwardToken) tokens[stream] = page.nextForwardToken;
+      const host = streams.length > 1 ? `[${stream.slice(name.length + 1).split('-').slice(0, 2).join('-')}] ` : '';
+      for (const e of page.events ?? []) for (const line of (e.message ?? '').replace(/\n$/, '').split('\n')) lines.push(host + line);
+    }
+    return { lines, cursor: JSON.stringify(tokens) };
+  }
+
+  /** CloudWatch Logs console link for the job's streams. */
   logsUrl(name: string): string {
     const r = this.options.region;
     return `https://${r}.console.aws.amazon.com/cloudwatch/home?region=${r}#logsV2:log-groups/log-group/$252Faws$252Fsagemaker$252FTrainingJobs$3FlogStreamNameFilter$3D${encodeURIComponent(name)}`;
@@ -107,8 +156,9 @@ export class SageMakerBackend implements TrainingBackend {
 
 function isNotFound(error: unknown): boolean {
   const name = awsErrorName(error);
-  // DescribeTrainingJob answers ValidationException "Requested resource not found." for unknown names.
-  return name === 'ResourceNotFound' || (name === 'ValidationException' && /not found/i.test((error as Error).message));
+  // DescribeTrainingJob answers ValidationException "Requested resource not found." for unknown names
+  // (moto: "Could not find training job …").
+  return name === 'ResourceNotFound' || (name === 'ValidationException' && /not found|could not find/i.test((error as Error).message));
 }
 
 function toStatus(name: string, job: DescribeTrainingJobResponse): JobStatus {
