@@ -1,5 +1,5 @@
 import { createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
-import Ajv from 'ajv';
+import { lazySchema } from '../core/lazy-schema';
 import { keyIdOf } from '../ota/channel';
 import { canonicalJson } from '../core/canonical-json';
 import { deviceReportSchema, MAX_REPORT_BYTES, REPORT_SCHEMA, telemetrySchema } from './report-schema';
@@ -72,18 +72,19 @@ export interface DeviceReport {
   signature?: { algorithm: 'ed25519'; keyId: string; value: string };
 }
 
-const ajv = new Ajv({ allErrors: false, strict: false });
-const validateReport = ajv.compile(deviceReportSchema);
-const validateTelemetry = ajv.compile(telemetrySchema);
+const reportValidator = lazySchema(deviceReportSchema, { allErrors: false, strict: false });
+const telemetryValidator = lazySchema(telemetrySchema, { allErrors: false, strict: false });
 
 /** First schema problem as "/field: message", or undefined when the value is a valid report. */
 export function reportSchemaError(value: unknown): string | undefined {
+  const validateReport = reportValidator();
   if (validateReport(value)) return undefined;
   const first = validateReport.errors?.[0];
   return `${first?.instancePath || '/'}: ${first?.message ?? 'invalid'}${first?.params && 'additionalProperty' in first.params ? ` (${String(first.params.additionalProperty)})` : ''}`;
 }
 
 export function telemetrySchemaError(value: unknown): string | undefined {
+  const validateTelemetry = telemetryValidator();
   if (validateTelemetry(value)) return undefined;
   const first = validateTelemetry.errors?.[0];
   return `${first?.instancePath || '/'}: ${first?.message ?? 'invalid'}${first?.params && 'additionalProperty' in first.params ? ` (${String(first.params.additionalProperty)})` : ''}`;

@@ -1,5 +1,5 @@
 import { createHash, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
-import Ajv from 'ajv';
+import { lazySchema } from '../core/lazy-schema';
 import { StepError } from '../core/errors';
 import type { ApprovalEvidence } from '../registry/types';
 import { canonicalJson } from '../core/canonical-json';
@@ -94,7 +94,7 @@ export function serializeChannel(doc: ChannelDocument): Buffer {
   return Buffer.from(JSON.stringify(doc, null, 2) + '\n');
 }
 
-const validate = new Ajv({ allErrors: true, strict: false }).compile(channelDocumentSchema);
+const channelValidator = lazySchema(channelDocumentSchema, { allErrors: true, strict: false });
 
 /**
  * Parses and checks a channel document: schema, then the Ed25519 signature with `publicKey`. It does not judge
@@ -108,6 +108,7 @@ export function parseChannel(bytes: Buffer | string, publicKey: KeyObject, sourc
   } catch (error) {
     throw new StepError(`Channel document ${source} is not valid JSON (${(error as Error).message}).`, { hint: `It was damaged or is not a channel document. stage-ota and promote-release refuse to replace a channel they cannot verify: restore the signed document from the newest release record (the "document" field of releases/<channel>/<sequence>.json in the store) and run the step again.` });
   }
+  const validate = channelValidator();
   if (!validate(value)) {
     const first = validate.errors?.[0];
     const where = first?.instancePath || '/';

@@ -1,4 +1,4 @@
-import Ajv2020 from 'ajv/dist/2020';
+import type { ValidateFunction } from 'ajv/dist/2020';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { StepError } from '../core/errors';
@@ -135,10 +135,11 @@ export interface TensorRtSidecar {
 }
 
 export const TENSORRT_SIDECAR = 'tensorrt-cache.json';
-let sidecarValidator: ReturnType<Ajv2020['compile']> | undefined;
+let sidecarValidator: ValidateFunction | undefined;
 
 export async function readTensorRtSidecar(file: string): Promise<TensorRtSidecar> {
   const value = await readJsonFile(file, 'TensorRT cache description');
+  const Ajv2020 = (require('ajv/dist/2020') as typeof import('ajv/dist/2020')).default;
   sidecarValidator ??= new Ajv2020({ allErrors: true, strict: true }).compile(tensorrtCacheSchema);
   if (!sidecarValidator(value)) {
     const problems = (sidecarValidator.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`).join('; ');

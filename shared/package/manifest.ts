@@ -1,4 +1,4 @@
-import Ajv2020, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020';
+import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020';
 import type { OnnxModelInfo, OnnxOpset, OnnxValueInfo } from '../onnx/model-info';
 import manifestSchema from './manifest.schema.json';
 import signatureSchema from './signature.schema.json';
@@ -121,6 +121,8 @@ let validators: { manifest: ValidateFunction; signature: ValidateFunction } | un
 
 function compiled(): { manifest: ValidateFunction; signature: ValidateFunction } {
   if (!validators) {
+    // Loaded here, on first use: loading ajv is most of what an idle CLI start would otherwise spend.
+    const Ajv2020 = (require('ajv/dist/2020') as typeof import('ajv/dist/2020')).default;
     const ajv = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true });
     validators = { manifest: ajv.compile(manifestSchema), signature: ajv.compile(signatureSchema) };
   }

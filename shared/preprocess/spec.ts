@@ -1,4 +1,4 @@
-import Ajv from 'ajv';
+import { lazySchema } from '../core/lazy-schema';
 import * as fs from 'node:fs';
 import { StepError } from '../core/errors';
 import schema from './spec.schema.json';
@@ -28,8 +28,7 @@ export interface ResizeSpec {
 
 export const preprocessSpecSchema = schema;
 
-const ajv = new Ajv({ allErrors: true, strict: false });
-const validateSchema = ajv.compile(schema);
+const schemaValidator = lazySchema(schema, { allErrors: true, strict: false });
 
 export function channelsOf(spec: Pick<PreprocessSpec, 'color'>): 1 | 3 {
   return spec.color === 'gray' ? 1 : 3;
@@ -40,6 +39,7 @@ export function channelsOf(spec: Pick<PreprocessSpec, 'color'>): 1 | 3 {
  * `where` names the file (or input) in messages.
  */
 export function validatePreprocessSpec(value: unknown, where: string): PreprocessSpec {
+  const validateSchema = schemaValidator();
   if (!validateSchema(value)) {
     const first = validateSchema.errors?.[0];
     const field = first?.instancePath ? first.instancePath.slice(1).replace(/\//g, '.') : '(top level)';

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
-import Ajv, { type ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
+import { lazySchema } from '../core/lazy-schema';
 import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import { yamlValue } from '../core/yaml-value';
 import { StepError } from '../core/errors';
@@ -25,8 +26,7 @@ export interface LoadedSpec {
   backend?: BackendKind;
 }
 
-const ajv = new Ajv({ allErrors: true, verbose: true, strict: false });
-const validate = ajv.compile(jobSpecSchema);
+const specValidator = lazySchema(jobSpecSchema, { allErrors: true, verbose: true, strict: false });
 
 /**
  * Reads a job spec (YAML or JSON: JSON is YAML), applies direct inputs, and validates the result. Errors name
@@ -73,6 +73,7 @@ export function loadJobSpec(file: string | undefined, overrides: SpecOverride[] 
     setPath(raw, o.path, o.value);
     origins.set(o.path.join('.'), o.label);
   }
+  const validate = specValidator();
   if (!validate(raw)) {
     throw specError(validate.errors ?? [], { file, doc, lineCounter, origins });
   }

@@ -8,7 +8,9 @@ import { mapLimit, pathKind, walkFiles } from '../files';
 import type { Frame } from '../geometry';
 import { checkBox, parseNumberToken } from '../geometry';
 
-const parser = new XMLParser({ isArray: (_name, jpath) => jpath === 'annotation.object', parseTagValue: false, trimValues: true, ignoreAttributes: true });
+// Built on first use, so loading this module (every CLI start) does not load the XML parser.
+let parser: XMLParser | undefined;
+const xmlParser = () => (parser ??= new XMLParser({ isArray: (_name, jpath) => jpath === 'annotation.object', parseTagValue: false, trimValues: true, ignoreAttributes: true }));
 
 export interface VocSplit {
   loaded: LoadedSplit;
@@ -69,7 +71,7 @@ export async function loadVoc(split: SplitName, source: string, declared: readon
       }
       let doc: { annotation?: Record<string, unknown> };
       try {
-        doc = parser.parse(text) as typeof doc;
+        doc = xmlParser().parse(text) as typeof doc;
       } catch (error) {
         // fast-xml-parser refuses external entities and entities over its size limits (XXE, "billion laughs")
         // by throwing; the file is not read further, and the finding names it.
