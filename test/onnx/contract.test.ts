@@ -12,6 +12,8 @@ describe('export-onnx as a GitHub Action (ncc bundle with the Python script as a
 
   it('ships export_onnx.py next to the bundle and exports a verified model', async () => {
     expect(fs.existsSync(path.join(path.dirname(bundle), 'export_onnx.py'))).toBe(true);
+    // export_onnx.py imports its FP16 conversion from optimize_model.py beside it.
+    expect(fs.existsSync(path.join(path.dirname(bundle), 'optimize_model.py'))).toBe(true);
     const run = await runGitHubAction(bundle, { python: python, 'source-dir': FIXTURES, 'model-factory': 'tiny_models:unet', exporter: 'torchscript', 'input-shape': '1,3,32,32', 'dynamic-axes': 'batch', output: 'model.onnx', 'parity-inputs': '1', 'model-version': '3.0.0' }, { workspace: ws() });
     expect(run.code).toBe(0);
     expect(run.outputs['model-path']).toBe(path.join(run.workspace, 'model.onnx'));
