@@ -16,7 +16,9 @@ describe('export-onnx on real architectures (torch 2.x)', () => {
   const ws = tempDir('mlship-export-arch-');
 
   it.each(['dynamo', 'torchscript'])('segmentation-models-pytorch U-Net (ResNet-34 encoder) with the %s exporter: dynamic batch/height/width, parity at 64, 96 and 128 px', async (exporter) => {
-    const host = await runExport({ modelFactory: 'real_models:smp_unet', exporter, inputShape: '1,3,64,64', dynamicAxes: 'batch,height,width', outputNames: 'logits', output: `smp/${exporter}.onnx`, parityInputs: 1 }, ws);
+    // atol 1e-3: through 24 M float32 parameters, reordered sums leave ~2e-4 of noise on logits of order 0.1
+    // (measured: 1 value in 98304 beyond 1e-4 at 128 px with the TorchScript exporter).
+    const host = await runExport({ modelFactory: 'real_models:smp_unet', exporter, inputShape: '1,3,64,64', dynamicAxes: 'batch,height,width', outputNames: 'logits', output: `smp/${exporter}.onnx`, parityInputs: 1, atol: 1e-3 }, ws);
     expect(host.failure).toBeUndefined();
     expect(host.outputs.exporter).toBe(exporter);
     const signature = JSON.parse(host.outputs.signature);
@@ -27,16 +29,21 @@ describe('export-onnx on real architectures (torch 2.x)', () => {
     expect(Number(host.outputs.size)).toBeGreaterThan(90e6); // 24 M parameters in one file (no external data)
   });
 
-  it('torchvision Faster R-CNN (MobileNetV3 FPN) with the TorchScript exporter: boxes, scores, labels match PyTorch', async () => {
+  it('torchvision Faster R-CNN (MobileNetV3 FPN) with the TorchScript exporter: exports NMS and RoiAlign; with random weights the tied scores reorder boxes, and the parity proof says so', async () => {
+    // An untrained Faster R-CNN gives every detection the same score (0.385 here), so which of the tied boxes
+    // comes first is up to each runtime's sort: scores and labels agree, boxes come in another order. The step
+    // must not call that verified; a trained model has distinct scores. (Kept as a test of what users will see.)
     const host = await runExport({ modelFactory: 'real_models:faster_rcnn', exporter: 'torchscript', opset: 17, inputShape: '1,3,128,128', outputNames: 'boxes\nscores\nlabels', output: 'frcnn/torchscript.onnx', parityInputs: 1 }, ws);
-    expect(host.failure).toBeUndefined();
-    const info = readOnnxModelInfo(path.join(ws, 'frcnn/torchscript.onnx'));
+    expect(host.failure).toMatch(/^The ONNX export of real_models:faster_rcnn is not faithful:\n- fp32 parity fails \(atol 0\.0001, rtol 0\.001\) in 1 of 1 cases: random-0: output boxes differs in \d+ of 400 values/);
+    const rejected = /The rejected model is at (.+\.onnx)\.\)/.exec(host.failure ?? '')![1];
+    const info = readOnnxModelInfo(rejected);
     expect(info.outputs.map((o) => `${o.name}:${o.dtype}`)).toEqual(['boxes:float32', 'scores:float32', 'labels:int64']);
     expect(info.opTypes.NonMaxSuppression).toBeGreaterThan(0);
     expect(info.opTypes.RoiAlign).toBeGreaterThan(0);
-    const parity = JSON.parse(host.outputs.parity);
-    expect(parity.fp32.outputs.boxes.ok).toBe(true);
-    expect(parity.fp32.outputs.labels).toMatchObject({ ok: true, maxAbs: 0 });
+    // Only the boxes output fails: scores and labels agree.
+    expect(host.summary).toMatch(/\| fp32 \| random-0 \| 1×3×128×128 \| scores \| [^|]+ \| [^|]+ \| 0 \| ✅ \|/);
+    expect(host.summary).toMatch(/\| fp32 \| random-0 \| 1×3×128×128 \| labels \| 0 \| 0 \| 0 \| ✅ \|/);
+    expect(fs.existsSync(path.join(ws, 'frcnn/torchscript.onnx'))).toBe(false);
   });
 
   it('torchvision Faster R-CNN with the dynamo exporter: torch.export refuses the data-dependent NMS, the error names the line and the other exporter', async () => {
@@ -51,8 +58,13 @@ describe('export-onnx on real architectures (torch 2.x)', () => {
     const host = await runExport({ modelFactory: 'real_models:yolov8n', exporter, inputShape: '1,3,64,64', dynamicAxes: 'batch', outputNames: 'predictions', output: `yolo/${exporter}.onnx`, parityInputs: 1 }, ws);
     expect(host.failure).toBeUndefined();
     const signature = JSON.parse(host.outputs.signature);
-    // [batch, 4 box coordinates + 2 classes, 84 anchors at strides 8/16/32 of a 64-pixel input]
-    expect(signature.outputs[0].shape.slice(1)).toEqual([6, 84]);
+    // [batch, 4 box coordinates + 2 classes, 84 anchors at strides 8/16/32 of a 64-pixel input]; the TorchScript
+    // exporter leaves the last two sizes symbolic once batch is dynamic, the reference output has them.
+    expect(signature.outputs[0].name).toBe('predictions');
+    expect(signature.outputs[0].shape).toHaveLength(3);
+    const index = JSON.parse(fs.readFileSync(path.join(ws, `yolo/${exporter}.reference/index.json`), 'utf8'));
+    const npy = fs.readFileSync(path.join(ws, `yolo/${exporter}.reference`, index.cases[0].outputs.predictions)).toString('latin1');
+    expect(npy).toContain("'shape': (1, 6, 84)");
     expect(JSON.parse(host.outputs.parity).fp32.outputs.predictions.ok).toBe(true);
   });
 });
