@@ -10,6 +10,9 @@ import { toOnnx, train } from '../../shared/demo/segmenter';
 import { loadSplit } from '../../shared/demo/train-cells';
 import { MemoryHost } from '../../shared/hosts/memory-host';
 import { readOnnxModelInfo } from '../../shared/onnx/model-info';
+import { generateSigningKeyPair } from '../../shared/package';
+import { benchmarkModelStep } from '../../shared/steps/benchmark-model';
+import { buildDevicePackageStep } from '../../shared/steps/build-device-package';
 import { optimizeModelStep } from '../../shared/steps/optimize-model';
 import { FIXTURES, runExport } from '../onnx/torch-python';
 import { requirePython } from '../support/python-env';
@@ -88,6 +91,17 @@ describe('optimize-model on a segmentation model trained in the test', () => {
     // … more for INT8 than for FP16.
     expect(byName.int8.agreement.outputs.cell_probability.maxAbs).toBeGreaterThan(byName.fp16.agreement.outputs.cell_probability.maxAbs);
     expect(host.summary).toContain('## Model optimization: passed ✅');
+
+    // The variants plug into the next steps: benchmark-model scores the INT8 model on the same test set, and one
+    // device package carries FP32 + FP16 + INT8.
+    const bench = new MemoryHost({ model: out.int8ModelPath, provider: 'cpu', inputShape: '1,1,64,64', warmup: 1, iterations: 3, preprocessing: spec, testImages: path.join(data, 'test', 'images'), testMasks: path.join(data, 'test', 'masks'), segmentationMode: 'threshold', report: path.join(ws, 'seg', 'bench.json') }, { workspace: ws });
+    await runStep(benchmarkModelStep, bench, new AbortController().signal);
+    expect(bench.failure).toBeUndefined();
+    expect(JSON.parse(bench.outputs.accuracy).dice).toBeCloseTo(Number(out.int8Metric), 10);
+    const pkg = new MemoryHost({ models: [model, out.fp16ModelPath, out.int8ModelPath].join('\n'), name: 'cells', version: '1.2.0', preprocessing: spec, signingKey: generateSigningKeyPair().privateKeyPem, outputDir: path.join(ws, 'seg', 'pkg') }, { workspace: ws });
+    await runStep(buildDevicePackageStep, pkg, new AbortController().signal);
+    expect(pkg.failure).toBeUndefined();
+    expect(fs.existsSync(pkg.outputs.archive)).toBe(true);
     process.stdout.write(`segmentation: ${JSON.stringify(report.variants.map((v: { name: string; value: number; size: number; agreement: unknown }) => [v.name, v.value, v.size, v.agreement]))}, fp32 ${report.fp32.value} ${report.fp32.size}\n`);
   });
 
