@@ -38,8 +38,11 @@ describe('export-onnx on real architectures (torch 2.x)', () => {
     const rejected = /The rejected model is at (.+\.onnx)\.\)/.exec(host.failure ?? '')![1];
     const info = readOnnxModelInfo(rejected);
     expect(info.outputs.map((o) => `${o.name}:${o.dtype}`)).toEqual(['boxes:float32', 'scores:float32', 'labels:int64']);
-    expect(info.opTypes.NonMaxSuppression).toBeGreaterThan(0);
-    expect(info.opTypes.RoiAlign).toBeGreaterThan(0);
+    // NMS and RoiAlign sit inside Loop/If bodies (opTypes counts the main graph only); op types are plain strings
+    // in the protobuf, so the bytes show them.
+    const bytes = fs.readFileSync(rejected);
+    expect(bytes.includes('NonMaxSuppression')).toBe(true);
+    expect(bytes.includes('RoiAlign')).toBe(true);
     // Only the boxes output fails: scores and labels agree.
     expect(host.summary).toMatch(/\| fp32 \| random-0 \| 1×3×128×128 \| scores \| [^|]+ \| [^|]+ \| 0 \| ✅ \|/);
     expect(host.summary).toMatch(/\| fp32 \| random-0 \| 1×3×128×128 \| labels \| 0 \| 0 \| 0 \| ✅ \|/);
