@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Debian packages the tests need, installed only when missing:
-#   python3-torch, python3-onnx: export-onnx tests export real PyTorch models (/usr/bin/python3);
 #   chromium: the release report is rendered in headless Chromium.
+# PyTorch, onnx and the other Python packages come from the pinned environment (scripts/setup-python-env.sh,
+# .venv-test), not from Debian: python3-torch (1.13, 2022) is no longer a tested stack (docs/export-onnx.md).
 set -euo pipefail
 missing=()
-/usr/bin/python3 -c 'import torch, onnx' 2>/dev/null || missing+=(python3-torch python3-onnx python3-numpy)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 # Step summaries use emoji (as GitHub renders them); the report screenshot needs a font for them.
 [ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || missing+=(fonts-noto-color-emoji)

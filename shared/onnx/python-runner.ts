@@ -73,15 +73,61 @@ export function runPython(options: PythonOptions): Promise<PythonRun> {
 }
 
 /**
- * Where the export script is: MLSHIP_EXPORT_SCRIPT, else beside this module. The literal
- * path.join(__dirname, ...) lets @vercel/ncc see the file and ship it with the bundle as an asset.
+ * Where a bundled Python script is: the MLSHIP_*_SCRIPT override, else beside this module. The literal
+ * path.join(__dirname, 'python', '<file>') calls let @vercel/ncc see each file and ship it with every bundle that
+ * uses this module (export_onnx.py imports optimize_model.py from its own folder, so both always travel together).
  */
-export function exportScriptPath(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.MLSHIP_EXPORT_SCRIPT) {
-    if (!fs.existsSync(env.MLSHIP_EXPORT_SCRIPT)) throw new StepError(`MLSHIP_EXPORT_SCRIPT is ${env.MLSHIP_EXPORT_SCRIPT}, which does not exist.`, { hint: 'Point it at shared/onnx/python/export_onnx.py, or unset it.' });
-    return env.MLSHIP_EXPORT_SCRIPT;
+function scriptPath(file: string, envName: string, bundled: string, env: NodeJS.ProcessEnv): string {
+  const override = env[envName];
+  if (override) {
+    if (!fs.existsSync(override)) throw new StepError(`${envName} is ${override}, which does not exist.`, { hint: `Point it at shared/onnx/python/${file}, or unset it.` });
+    return override;
   }
-  const script = path.join(__dirname, 'python', 'export_onnx.py');
-  if (!fs.existsSync(script)) throw new StepError(`The export script is missing at ${script}.`, { hint: 'Reinstall mlship, or set MLSHIP_EXPORT_SCRIPT to shared/onnx/python/export_onnx.py.' });
-  return script;
+  if (!fs.existsSync(bundled)) throw new StepError(`The Python script is missing at ${bundled}.`, { hint: `Reinstall mlship, or set ${envName} to shared/onnx/python/${file}.` });
+  return bundled;
+}
+
+export function exportScriptPath(env: NodeJS.ProcessEnv = process.env): string {
+  return scriptPath('export_onnx.py', 'MLSHIP_EXPORT_SCRIPT', path.join(__dirname, 'python', 'export_onnx.py'), env);
+}
+
+export function optimizeScriptPath(env: NodeJS.ProcessEnv = process.env): string {
+  return scriptPath('optimize_model.py', 'MLSHIP_OPTIMIZE_SCRIPT', path.join(__dirname, 'python', 'optimize_model.py'), env);
+}
+
+export interface PythonJob {
+  python: string;
+  script: string;
+  /** The folder the script writes result.json or error.json ({kind, message, hint}) into. */
+  workDir: string;
+  configFile: string;
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  onLine: (line: string) => void;
+  signal?: AbortSignal;
+  timeoutMinutes: number;
+  /** What failed, for messages: "Export", "Optimization". */
+  what: string;
+  /** Hint when the script died without explaining itself. */
+  crashHint: string;
+}
+
+/**
+ * Runs one of the bundled scripts on its config file and reads result.json. An expected failure (error.json)
+ * becomes a StepError with the script's own message and hint, plus the last lines of its output.
+ */
+export async function runPythonJob<T>(job: PythonJob): Promise<T> {
+  const outcome = await runPython({ python: job.python, script: job.script, args: [job.configFile], cwd: job.cwd, env: job.env, onLine: (line) => job.onLine(line), signal: job.signal, timeoutMs: job.timeoutMinutes * 60000 });
+  if (outcome.code === 0) return JSON.parse(fs.readFileSync(path.join(job.workDir, 'result.json'), 'utf8')) as T;
+  const tail = outcome.stderrTail.filter((l) => l.trim() !== '').slice(-12);
+  const traceback = tail.length ? `\nLast lines of the Python output:\n  ${tail.join('\n  ')}` : '';
+  const errorFile = path.join(job.workDir, 'error.json');
+  if (fs.existsSync(errorFile)) {
+    const e = JSON.parse(fs.readFileSync(errorFile, 'utf8')) as { kind: string; message: string; hint?: string };
+    throw new StepError(`${job.what} failed (${e.kind}): ${e.message}${traceback}`, { hint: e.hint ?? undefined });
+  }
+  if (outcome.signal || outcome.code === null) {
+    throw new StepError(`The Python ${job.what.toLowerCase()} was stopped (${outcome.signal ?? 'killed'}) before it finished.${traceback}`, { hint: `If it ran out of time, raise timeout-minutes (now ${job.timeoutMinutes}).` });
+  }
+  throw new StepError(`The Python ${job.what.toLowerCase()} failed with exit code ${outcome.code}.${traceback}`, { hint: job.crashHint });
 }

@@ -4,6 +4,7 @@ import { buildDevicePackageStep } from './build-device-package';
 import { exportOnnxStep } from './export-onnx';
 import { fleetStatusStep } from './fleet-status';
 import { gateMetricsStep } from './gate-metrics';
+import { optimizeModelStep } from './optimize-model';
 import { promoteReleaseStep } from './promote-release';
 import { stageOtaStep } from './stage-ota';
 import { submitTrainingStep } from './submit-training';
@@ -16,6 +17,7 @@ export const steps: readonly AnyStep[] = [
   submitTrainingStep,
   gateMetricsStep,
   exportOnnxStep,
+  optimizeModelStep,
   benchmarkModelStep,
   buildDevicePackageStep,
   verifyPackageStep,

@@ -19,7 +19,9 @@ export function requirePython(modules: string[] = []): string {
     throw new Error(`the Python test environment is missing at ${VENV}: run "bash scripts/setup-python-env.sh" (npm test does)`);
   }
   if (modules.length) {
-    const r = spawnSync(VENV_PYTHON, ['-c', modules.map((m) => `import ${m}`).join('; ')], { encoding: 'utf8', timeout: 120_000 });
+    // Importing torch can take minutes on a loaded two-core runner; a timeout is not a missing package.
+    const r = spawnSync(VENV_PYTHON, ['-c', modules.map((m) => `import ${m}`).join('; ')], { encoding: 'utf8', timeout: 600_000 });
+    if (r.status === null) throw new Error(`importing ${modules.join(', ')} in the Python test environment did not finish (${r.error?.message ?? r.signal})`);
     if (r.status !== 0) throw new Error(`the Python test environment lacks ${modules.join(', ')}: ${r.stderr.trim().split('\n').pop()}`);
   }
   return VENV_PYTHON;
