@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm test`: installs what the tests need (npm packages when missing, Debian packages through
 // scripts/setup-test-deps.sh, the Python test environment through scripts/setup-python-env.sh, Node 24 from the
-// npm registry into test/node24), then type-checks, lints, runs the whole jest suite on this Node, and runs the
+// npm registry into test/node24), then type-checks, lints, checks the formatting (Prettier), runs the whole jest suite on this Node, and runs the
 // contract tests (the built bundles and the CLI as the runners start them) again on Node 24, what GitHub's
 // `node24` actions and Azure DevOps' Node24 handler run. Arguments go to the first jest run only.
 const { spawnSync } = require('node:child_process');
@@ -27,6 +27,7 @@ if (hasNode24Build && !fs.existsSync(node24)) npmInstall(node24Dir);
 
 run('npx', ['tsc', '-p', 'tsconfig.json']);
 run('npx', ['eslint', '.']);
+run('npx', ['prettier', '--check', '.']);
 const jest = path.join(root, 'node_modules', 'jest', 'bin', 'jest.js');
 run(process.execPath, [jest, ...process.argv.slice(2)]);
 if (process.argv.length > 2) process.exit(0);
