@@ -16,11 +16,24 @@ module.exports = tseslint.config(
     // The core library must not depend on a CI platform: adapters live in actions/_host and azure-tasks/_host.
     files: ['shared/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['@actions/*', 'azure-pipelines-task-lib', 'azure-pipelines-task-lib/*'], message: 'The core never imports a CI platform; use the Host interface.' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['@actions/*', 'azure-pipelines-task-lib', 'azure-pipelines-task-lib/*'],
+              message: 'The core never imports a CI platform; use the Host interface.',
+            },
+          ],
+        },
+      ],
     },
   },
   {
     files: ['**/*.js'],
-    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable', process: 'readonly', __dirname: 'readonly', console: 'readonly' } },
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: { require: 'readonly', module: 'writable', process: 'readonly', __dirname: 'readonly', console: 'readonly' },
+    },
   },
 );

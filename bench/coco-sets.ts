@@ -34,7 +34,15 @@ interface Gt {
 }
 
 /** A COCO-like set: skewed classes, COCO's small/medium/large mix, 1% crowd, noisy detections, 3-decimal scores. */
-export function makeDetectionSet(seed: number, images: number, classes: number, gtPerImage: number, detsPerImage: number, segm: boolean, detSeed = seed + 1) {
+export function makeDetectionSet(
+  seed: number,
+  images: number,
+  classes: number,
+  gtPerImage: number,
+  detsPerImage: number,
+  segm: boolean,
+  detSeed = seed + 1,
+) {
   const r = new Rand(seed);
   const imgs: { id: number; width: number; height: number; file_name: string }[] = [];
   const anns: Gt[] = [];
@@ -47,7 +55,8 @@ export function makeDetectionSet(seed: number, images: number, classes: number, 
   };
   const ellipse = (cx: number, cy: number, rx: number, ry: number, n: number) => {
     const pts: number[] = [];
-    for (let j = 0; j < n; j++) pts.push(round(cx + rx * Math.cos((2 * Math.PI * j) / n), 2), round(cy + ry * Math.sin((2 * Math.PI * j) / n), 2));
+    for (let j = 0; j < n; j++)
+      pts.push(round(cx + rx * Math.cos((2 * Math.PI * j) / n), 2), round(cy + ry * Math.sin((2 * Math.PI * j) / n), 2));
     return pts;
   };
   for (let i = 0; i < images; i++) {
@@ -64,12 +73,23 @@ export function makeDetectionSet(seed: number, images: number, classes: number, 
       const h = Math.min(height - 2, area / w);
       const x = r.range(0, width - w);
       const y = r.range(0, height - h);
-      const g: Gt = { id: anns.length + 1, image_id: id, category_id: pickClass(r), bbox: [round(x, 2), round(y, 2), round(w, 2), round(h, 2)], area: round(w * h * (segm ? Math.PI / 4 : 0.85), 2), iscrowd: r.u() < 0.01 ? 1 : 0 };
+      const g: Gt = {
+        id: anns.length + 1,
+        image_id: id,
+        category_id: pickClass(r),
+        bbox: [round(x, 2), round(y, 2), round(w, 2), round(h, 2)],
+        area: round(w * h * (segm ? Math.PI / 4 : 0.85), 2),
+        iscrowd: r.u() < 0.01 ? 1 : 0,
+      };
       if (segm) g.segmentation = [ellipse(x + w / 2, y + h / 2, w / 2, h / 2, 24)];
       anns.push(g);
     }
   }
-  const gt = { images: imgs, annotations: anns, categories: Array.from({ length: classes }, (_, k) => ({ id: k + 1, name: `class${k + 1}` })) };
+  const gt = {
+    images: imgs,
+    annotations: anns,
+    categories: Array.from({ length: classes }, (_, k) => ({ id: k + 1, name: `class${k + 1}` })),
+  };
 
   const d = new Rand(detSeed);
   const dets: object[] = [];
@@ -107,4 +127,3 @@ export function makeDetectionSet(seed: number, images: number, classes: number, 
   }
   return { gt, dets };
 }
-

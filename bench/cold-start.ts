@@ -40,12 +40,22 @@ async function main(): Promise<void> {
     const bundle = path.join(ROOT, outDir, 'index.js');
     const env = { PATH: process.env.PATH, ...files, RUNNER_TEMP: dir, AGENT_TEMPDIRECTORY: dir, INPUT_MESSAGE: 'hi' };
     const s = time([bundle], env);
-    rows.push([`echo step, ${platform} bundle`, median(s).toFixed(1), p90(s).toFixed(1), `${(fs.statSync(bundle).size / 1024).toFixed(0)} KiB`]);
+    rows.push([
+      `echo step, ${platform} bundle`,
+      median(s).toFixed(1),
+      p90(s).toFixed(1),
+      `${(fs.statSync(bundle).size / 1024).toFixed(0)} KiB`,
+    ]);
   }
   await buildCli();
   const plain = { PATH: process.env.PATH, HOME: process.env.HOME };
   const cli = time([path.join(LIB, 'mlship.js'), '--help'], plain);
-  rows.push(['mlship --help, compiled (lib/mlship.js)', median(cli).toFixed(1), p90(cli).toFixed(1), `${(fs.statSync(path.join(LIB, 'mlship.js')).size / 1024).toFixed(0)} KiB`]);
+  rows.push([
+    'mlship --help, compiled (lib/mlship.js)',
+    median(cli).toFixed(1),
+    p90(cli).toFixed(1),
+    `${(fs.statSync(path.join(LIB, 'mlship.js')).size / 1024).toFixed(0)} KiB`,
+  ]);
   const sources = time([path.join(ROOT, 'bin', 'mlship.js'), '--help'], plain);
   rows.push(['mlship --help, from the sources (a clone)', median(sources).toFixed(1), p90(sources).toFixed(1), '']);
   console.log(`\nmlship --help is ${(median(cli) / median(base)).toFixed(2)}× node -e "" (target ≤ 3×).\n`);
@@ -53,7 +63,10 @@ async function main(): Promise<void> {
   console.log('| what | median ms | p90 ms | bundle |');
   console.log('| --- | --- | --- | --- |');
   for (const r of rows) console.log(`| ${r.join(' | ')} |`);
-  const bundles = [...fs.readdirSync(path.join(ROOT, 'actions')).map((d) => `actions/${d}/dist/index.js`), ...fs.readdirSync(path.join(ROOT, 'azure-tasks')).map((d) => `azure-tasks/${d}/dist/index.js`)].filter((f) => fs.existsSync(path.join(ROOT, f)));
+  const bundles = [
+    ...fs.readdirSync(path.join(ROOT, 'actions')).map((d) => `actions/${d}/dist/index.js`),
+    ...fs.readdirSync(path.join(ROOT, 'azure-tasks')).map((d) => `azure-tasks/${d}/dist/index.js`),
+  ].filter((f) => fs.existsSync(path.join(ROOT, f)));
   if (bundles.length) {
     console.log('\n| committed bundle | size |');
     console.log('| --- | --- |');

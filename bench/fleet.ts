@@ -20,7 +20,10 @@ import { KEYS, makePackage } from '../test/ota/support/packages';
 import { parseArgs } from 'node:util';
 import { SCENARIOS, type Scenario, simulateFleet } from '../test/agent/support/fleet-sim';
 
-const args = parseArgs({ options: { devices: { type: 'string' }, scenario: { type: 'string' }, json: { type: 'boolean' } }, allowPositionals: true });
+const args = parseArgs({
+  options: { devices: { type: 'string' }, scenario: { type: 'string' }, json: { type: 'boolean' } },
+  allowPositionals: true,
+});
 const devices = Number(args.values.devices ?? args.positionals[0] ?? 200);
 const intervalMs = Number(args.positionals[1] ?? 1) * 1000;
 const payloadMiB = Number(args.positionals[2] ?? 1);
@@ -35,7 +38,12 @@ interface Row {
 }
 
 /** Polls every device in a loop until each one runs what `doc` names for it; returns seconds per moving device. */
-async function converge(agents: DeviceAgent[], ids: string[], doc: ChannelDocument, published: number): Promise<{ times: number[]; polls: number }> {
+async function converge(
+  agents: DeviceAgent[],
+  ids: string[],
+  doc: ChannelDocument,
+  published: number,
+): Promise<{ times: number[]; polls: number }> {
   const times: number[] = [];
   let polls = 0;
   await Promise.all(
@@ -81,7 +89,14 @@ async function main(): Promise<void> {
       const published = Date.now();
       const doc = await publish();
       const { times, polls } = await converge(fleet.agents, ids, doc, published);
-      rows.push({ event: name, moving: times.length, p50: quantile(times, 0.5), p95: quantile(times, 0.95), max: times.at(-1) ?? 0, polls });
+      rows.push({
+        event: name,
+        moving: times.length,
+        p50: quantile(times, 0.5),
+        p95: quantile(times, 0.95),
+        max: times.at(-1) ?? 0,
+        polls,
+      });
     };
     await event('first install 1.0.0 (100%)', async () => {
       await kit.stage(v1);
@@ -96,17 +111,25 @@ async function main(): Promise<void> {
 
     // One device alone, for scale: in the simulation every device shares this machine's cores, on a real fleet
     // each has its own, so convergence there is about one poll interval plus this.
-    const solo = new DeviceAgent({ channelUrl: kit.channelUrl(), deviceId: 'solo', publicKey: KEYS.publicKeyPem, root: path.join(kit.dir, 'devices', 'solo') });
+    const solo = new DeviceAgent({
+      channelUrl: kit.channelUrl(),
+      deviceId: 'solo',
+      publicKey: KEYS.publicKeyPem,
+      root: path.join(kit.dir, 'devices', 'solo'),
+    });
     const soloStart = Date.now();
     const soloReport = await solo.pollOnce();
     if (soloReport.status !== 'installed') throw new Error(`solo device: ${soloReport.message}`);
     const soloSeconds = (Date.now() - soloStart) / 1000;
 
-    console.log(`Fleet convergence: ${devices} in-process devices, poll every ${intervalMs / 1000} s ±10%, package ${payloadMiB} MiB, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'cpu'})`);
+    console.log(
+      `Fleet convergence: ${devices} in-process devices, poll every ${intervalMs / 1000} s ±10%, package ${payloadMiB} MiB, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'cpu'})`,
+    );
     console.log(`One device alone: download, verify, extract, switch in ${soloSeconds.toFixed(3)} s.\n`);
     console.log('| event | devices that move | p50 (s) | p95 (s) | max (s) | polls |');
     console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
-    for (const r of rows) console.log(`| ${r.event} | ${r.moving} | ${r.p50.toFixed(2)} | ${r.p95.toFixed(2)} | ${r.max.toFixed(2)} | ${r.polls} |`);
+    for (const r of rows)
+      console.log(`| ${r.event} | ${r.moving} | ${r.p50.toFixed(2)} | ${r.p95.toFixed(2)} | ${r.max.toFixed(2)} | ${r.polls} |`);
   } finally {
     kit.cleanup();
   }
@@ -115,16 +138,27 @@ async function main(): Promise<void> {
 async function scenarios(names: readonly Scenario[]): Promise<void> {
   const rows = [];
   for (const scenario of names) {
-    const result = await simulateFleet({ devices, scenario, log: args.values.json ? undefined : (line) => console.error(`[${scenario}] ${line}`) });
+    const result = await simulateFleet({
+      devices,
+      scenario,
+      log: args.values.json ? undefined : (line) => console.error(`[${scenario}] ${line}`),
+    });
     const { promotions: _promotions, ...summary } = result;
     if (args.values.json) console.log(JSON.stringify(summary));
     rows.push(result);
   }
   if (args.values.json) return;
-  console.log(`Phased rollout 1% → 10% → 50% → 100% with health gate and auto-rollback: ${devices} in-process devices, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'cpu'})\n`);
-  console.log('| scenario | peak share on new | final share on new | rolled back | phases reached | incompatible installs | incompatible refusals | polls | wall (s) |');
+  console.log(
+    `Phased rollout 1% → 10% → 50% → 100% with health gate and auto-rollback: ${devices} in-process devices, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'cpu'})\n`,
+  );
+  console.log(
+    '| scenario | peak share on new | final share on new | rolled back | phases reached | incompatible installs | incompatible refusals | polls | wall (s) |',
+  );
   console.log('| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |');
-  for (const r of rows) console.log(`| ${r.scenario} | ${r.peakShareOnNew} | ${r.finalShareOnNew} | ${r.rolledBack} | ${r.phasesCompleted} | ${r.incompatibleInstalls} | ${r.incompatibleRefusals} | ${r.polls} | ${r.wallSeconds.toFixed(1)} |`);
+  for (const r of rows)
+    console.log(
+      `| ${r.scenario} | ${r.peakShareOnNew} | ${r.finalShareOnNew} | ${r.rolledBack} | ${r.phasesCompleted} | ${r.incompatibleInstalls} | ${r.incompatibleRefusals} | ${r.polls} | ${r.wallSeconds.toFixed(1)} |`,
+    );
 }
 
 const run = (): Promise<void> => {

@@ -35,7 +35,11 @@ async function main(): Promise<void> {
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mlship-bench-')), 'convnet.onnx');
   fs.writeFileSync(file, convNetOnnx());
   const runtime = await getOnnxRuntime({});
-  const session = await runtime.ort.InferenceSession.create(file, { executionProviders: ['cpu'], graphOptimizationLevel: 'all', intraOpNumThreads: threads });
+  const session = await runtime.ort.InferenceSession.create(file, {
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: threads,
+  });
   const feeds = { input: toOrtTensor(runtime.ort, randomTensor('float32', [1, 3, 64, 64], 1)) };
   const run = () => session.run(feeds);
   for (let i = 0; i < 50; i++) await run();
@@ -70,10 +74,14 @@ async function main(): Promise<void> {
   const h = latencyStats(harness);
   const pct = (x: number, ref: number) => `${((x / ref - 1) * 100).toFixed(2)}%`;
   const cpu = os.cpus()[0]?.model.trim() ?? 'unknown CPU';
-  process.stdout.write(`## Benchmark harness overhead\n\nModel: 5-layer conv net, 1×3×64×64, CPU provider with ${threads} intra-op thread(s), onnxruntime-node ${runtime.version}; ${blocks} blocks × ${runs} runs per method, bare and harness alternating run by run; ${cpu} × ${os.cpus().length}.\n\n`);
+  process.stdout.write(
+    `## Benchmark harness overhead\n\nModel: 5-layer conv net, 1×3×64×64, CPU provider with ${threads} intra-op thread(s), onnxruntime-node ${runtime.version}; ${blocks} blocks × ${runs} runs per method, bare and harness alternating run by run; ${cpu} × ${os.cpus().length}.\n\n`,
+  );
   process.stdout.write('| method | runs | p50 (ms) | p95 (ms) | mean (ms) | p50 vs bare |\n| --- | --- | --- | --- | --- | --- |\n');
   process.stdout.write(`| bare session.run loop | ${b.count} | ${b.p50.toFixed(4)} | ${b.p95.toFixed(4)} | ${b.mean.toFixed(4)} | — |\n`);
-  process.stdout.write(`| benchmark-model harness | ${h.count} | ${h.p50.toFixed(4)} | ${h.p95.toFixed(4)} | ${h.mean.toFixed(4)} | ${pct(h.p50, b.p50)} |\n`);
+  process.stdout.write(
+    `| benchmark-model harness | ${h.count} | ${h.p50.toFixed(4)} | ${h.p95.toFixed(4)} | ${h.mean.toFixed(4)} | ${pct(h.p50, b.p50)} |\n`,
+  );
   process.stdout.write(`| untimed loop (total / runs) | ${untimed.length * runs} | — | — | ${mean(untimed).toFixed(4)} | — |\n\n`);
   const r50 = quantile(ratios, 0.5);
   const overhead = Math.abs(r50 - 1) * 100;

@@ -32,7 +32,9 @@ const TIME = fs.existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
 /** Runs a command to completion and measures it as a whole process. */
 export function measureProcess(cmd: string, args: string[]): Measured {
   const t0 = process.hrtime.bigint();
-  const r = TIME ? spawnSync(TIME, ['-f', '@@%U %S %M', cmd, ...args], { encoding: 'utf8', maxBuffer: 64 << 20 }) : spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = TIME
+    ? spawnSync(TIME, ['-f', '@@%U %S %M', cmd, ...args], { encoding: 'utf8', maxBuffer: 64 << 20 })
+    : spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr.slice(-2000)}`);
   const m = /@@([\d.]+) ([\d.]+) (\d+)\s*$/.exec(r.stderr ?? '');
@@ -49,7 +51,16 @@ export function compileCli(evalOnly = false): string {
   const esbuild = require('esbuild') as typeof import('esbuild');
   const name = evalOnly ? 'eval-only' : 'main';
   const entry = path.join(ROOT, evalOnly ? 'shared/cli/eval-command.ts' : 'shared/cli/main.ts');
-  esbuild.buildSync({ entryPoints: [entry], bundle: true, platform: 'node', target: 'node20', format: 'cjs', outfile: path.join(out, `${name}.js`), logLevel: 'error', external: ['onnxruntime-node'] });
+  esbuild.buildSync({
+    entryPoints: [entry],
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    outfile: path.join(out, `${name}.js`),
+    logLevel: 'error',
+    external: ['onnxruntime-node'],
+  });
   const call = evalOnly
     ? `require('./${name}.js').evalCommand.run(process.argv.slice(3), { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) })`
     : `require('./${name}.js').main(process.argv.slice(2))`;
@@ -95,19 +106,39 @@ export function wholeProcessSegm(dir: string, images: number, rounds: number, lo
   const compiled = compileCli();
   const evalOnly = compileCli(true);
   const tools: { name: string; run: () => Measured; stats: (out: string) => number[] }[] = [
-    { name: 'mlship, eval command alone compiled (start-up of a CLI that loads only the command it runs)', run: () => measureProcess(process.execPath, [evalOnly, ...evalArgs]), stats: (o) => JSON.parse(o).stats },
-    { name: 'mlship, compiled CLI (esbuild bundle)', run: () => measureProcess(process.execPath, [compiled, ...evalArgs]), stats: (o) => JSON.parse(o).stats },
-    { name: 'mlship, CLI as shipped today (bin/mlship.js, transpiles at start)', run: () => measureProcess(process.execPath, [path.join(ROOT, 'bin/mlship.js'), ...evalArgs]), stats: (o) => JSON.parse(o).stats },
+    {
+      name: 'mlship, eval command alone compiled (start-up of a CLI that loads only the command it runs)',
+      run: () => measureProcess(process.execPath, [evalOnly, ...evalArgs]),
+      stats: (o) => JSON.parse(o).stats,
+    },
+    {
+      name: 'mlship, compiled CLI (esbuild bundle)',
+      run: () => measureProcess(process.execPath, [compiled, ...evalArgs]),
+      stats: (o) => JSON.parse(o).stats,
+    },
+    {
+      name: 'mlship, CLI as shipped today (bin/mlship.js, transpiles at start)',
+      run: () => measureProcess(process.execPath, [path.join(ROOT, 'bin/mlship.js'), ...evalArgs]),
+      stats: (o) => JSON.parse(o).stats,
+    },
   ];
   for (const [name, module] of [
     ['faster-coco-eval', 'faster_coco_eval'],
     ['pycocotools', 'pycocotools'],
   ] as const) {
-    if (hasPython(module)) tools.push({ name: `${name} ${pyVersion(module)}`, run: () => measureProcess(PYTHON, ['-c', PY_EVAL, name, gt, dt, 'segm']), stats: (o) => JSON.parse(o) });
+    if (hasPython(module))
+      tools.push({
+        name: `${name} ${pyVersion(module)}`,
+        run: () => measureProcess(PYTHON, ['-c', PY_EVAL, name, gt, dt, 'segm']),
+        stats: (o) => JSON.parse(o),
+      });
     else log(`${name} is not installed in ${PYTHON}: left out`);
   }
   // start-up alone: the compiled CLI printing its eval help, and bare node
-  const startup = { name: 'start-up only: compiled CLI `eval --help`', run: () => measureProcess(process.execPath, [compiled, 'eval', '--help']) };
+  const startup = {
+    name: 'start-up only: compiled CLI `eval --help`',
+    run: () => measureProcess(process.execPath, [compiled, 'eval', '--help']),
+  };
   const bare = { name: 'start-up only: `node -e ""`', run: () => measureProcess(process.execPath, ['-e', '']) };
   const samples = new Map<string, Measured[]>();
   const stats = new Map<string, number[]>();
@@ -130,15 +161,27 @@ export function wholeProcessSegm(dir: string, images: number, rounds: number, lo
     const wall = median(s.map((m) => m.wall));
     const cpu = median(s.map((m) => m.cpu));
     const rss = Math.max(...s.map((m) => m.rssMb));
-    const agree = py && stats.has(name) && name !== py.name ? `; stats vs pycocotools max |Δ| ${Math.max(...stats.get(name)!.map((v, i) => Math.abs(v - stats.get(py.name)![i]))).toExponential(1)}` : '';
-    const ratio = ref && stats.has(name) ? `; ${(wall / refWall).toFixed(2)}× faster-coco-eval's wall, ${(cpu / refCpu).toFixed(2)}× its CPU` : '';
-    rows.push([`whole process, segm ${images} images × 100 RLE: ${name}`, `${wall.toFixed(2)} s`, `CPU ${cpu.toFixed(2)} s, peak RSS ${rss.toFixed(0)} MB (medians of ${rounds} interleaved rounds)${ratio}${agree}`]);
+    const agree =
+      py && stats.has(name) && name !== py.name
+        ? `; stats vs pycocotools max |Δ| ${Math.max(...stats.get(name)!.map((v, i) => Math.abs(v - stats.get(py.name)![i]))).toExponential(1)}`
+        : '';
+    const ratio =
+      ref && stats.has(name) ? `; ${(wall / refWall).toFixed(2)}× faster-coco-eval's wall, ${(cpu / refCpu).toFixed(2)}× its CPU` : '';
+    rows.push([
+      `whole process, segm ${images} images × 100 RLE: ${name}`,
+      `${wall.toFixed(2)} s`,
+      `CPU ${cpu.toFixed(2)} s, peak RSS ${rss.toFixed(0)} MB (medians of ${rounds} interleaved rounds)${ratio}${agree}`,
+    ]);
   }
   return rows;
 }
 
 function pyVersion(module: string): string {
-  const r = spawnSync(PYTHON, ['-c', `import importlib.metadata as m; print(m.version('${module === 'faster_coco_eval' ? 'faster-coco-eval' : module}'))`], { encoding: 'utf8' });
+  const r = spawnSync(
+    PYTHON,
+    ['-c', `import importlib.metadata as m; print(m.version('${module === 'faster_coco_eval' ? 'faster-coco-eval' : module}'))`],
+    { encoding: 'utf8' },
+  );
   return r.status === 0 ? r.stdout.trim() : '';
 }
 
@@ -168,7 +211,15 @@ export async function bootstrapThreads(dir: string, images: number, log: (s: str
   log(`bootstrap, ${many.threads} threads: ${wn.toFixed(2)} s`);
   const same = one.lower === many.lower && one.upper === many.upper && one.resamples === many.resamples;
   return [
-    [`bootstrap only: ${images} images (val2017-shaped), 1,000 resamples, AP, both models, 1 thread`, `${w1.toFixed(2)} s`, `CPU ${c1.toFixed(2)} s; interval [${one.lower.toFixed(4)}, ${one.upper.toFixed(4)}]`],
-    [`bootstrap only: the same on ${many.threads} worker threads`, `${wn.toFixed(2)} s`, `CPU ${cn.toFixed(2)} s (all threads); ${(wn / w1).toFixed(2)}× the one-thread wall time; interval ${same ? 'bit-identical' : 'DIFFERENT'}; ${os.availableParallelism()} cores`],
+    [
+      `bootstrap only: ${images} images (val2017-shaped), 1,000 resamples, AP, both models, 1 thread`,
+      `${w1.toFixed(2)} s`,
+      `CPU ${c1.toFixed(2)} s; interval [${one.lower.toFixed(4)}, ${one.upper.toFixed(4)}]`,
+    ],
+    [
+      `bootstrap only: the same on ${many.threads} worker threads`,
+      `${wn.toFixed(2)} s`,
+      `CPU ${cn.toFixed(2)} s (all threads); ${(wn / w1).toFixed(2)}× the one-thread wall time; interval ${same ? 'bit-identical' : 'DIFFERENT'}; ${os.availableParallelism()} cores`,
+    ],
   ];
 }

@@ -74,7 +74,9 @@ async function main(): Promise<void> {
 
   console.log(`\n| measurement | time | notes |\n| --- | --- | --- |`);
   for (const [a, b, c] of rows) console.log(`| ${a} | ${b} | ${c} |`);
-  console.log(`\nNode ${process.version}, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown'}), load average at the end ${os.loadavg()[0].toFixed(1)}${quick ? ', --quick' : ''}`);
+  console.log(
+    `\nNode ${process.version}, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown'}), load average at the end ${os.loadavg()[0].toFixed(1)}${quick ? ', --quick' : ''}`,
+  );
   if (!keep) fs.rmSync(dir, { recursive: true, force: true });
   else console.log(`files kept in ${dir}`);
 }
@@ -99,7 +101,11 @@ async function engine(): Promise<void> {
     const [st, ta] = time(() => summarize(accumulate(table), params));
     return [st, tm, ta] as const;
   });
-  row('bbox: evaluate + accumulate + summarize (target < 3 s)', `${tEval.toFixed(2)} s`, `${cpuNote()}; matching ${tMatch.toFixed(2)} s, accumulate ${tAcc.toFixed(2)} s; AP ${stats[0].toFixed(4)}; pycocotools ~68 s, faster-coco-eval ~6 s on this machine class`);
+  row(
+    'bbox: evaluate + accumulate + summarize (target < 3 s)',
+    `${tEval.toFixed(2)} s`,
+    `${cpuNote()}; matching ${tMatch.toFixed(2)} s, accumulate ${tAcc.toFixed(2)} s; AP ${stats[0].toFixed(4)}; pycocotools ~68 s, faster-coco-eval ~6 s on this machine class`,
+  );
   const [whole, tWhole] = time(() => evaluateCocoFiles({ groundTruth: gtFile, predictions: dtFile, iouType: 'bbox' }));
   row('bbox: whole CLI run, evaluateCocoFiles (target < 8 s)', `${tWhole.toFixed(2)} s`, `${cpuNote()}; AP ${whole.stats[0].toFixed(4)}`);
   row('peak RSS after bbox', `${mb(process.resourceUsage().maxRSS * 1024)} MB`, 'target < 2 GB');
@@ -116,7 +122,11 @@ async function engine(): Promise<void> {
   });
   row('segm: load (JSON + RLE decode + polygon rasterising)', `${tSLoad.toFixed(2)} s`, `${cpuNote()}; ${sSizes}`);
   const [sStats, tSEval] = time(() => summarize(accumulate(matchDetections(sgt, sdt, 'segm', params)), params));
-  row('segm: evaluate + accumulate + summarize (target < 1 s)', `${tSEval.toFixed(2)} s`, `${cpuNote()}; AP ${sStats[0].toFixed(4)}; pycocotools ~12.7 s, faster-coco-eval ~2 s`);
+  row(
+    'segm: evaluate + accumulate + summarize (target < 1 s)',
+    `${tSEval.toFixed(2)} s`,
+    `${cpuNote()}; AP ${sStats[0].toFixed(4)}; pycocotools ~12.7 s, faster-coco-eval ~2 s`,
+  );
 
   // 3. paired bootstrap gate: 1,000 images, 1,000 resamples
   const bImg = quick ? 200 : 1000;
@@ -129,9 +139,17 @@ async function engine(): Promise<void> {
     const g = loadGroundTruth(readJsonFile(bgFile, 'gt'), bgFile, 'bbox');
     const tc = matchDetections(g, loadDetections(readJsonFile(bcFile, 'dt'), bcFile, g, 'bbox'), 'bbox', params);
     const tp = matchDetections(g, loadDetections(readJsonFile(bpFile, 'dt'), bpFile, g, 'bbox'), 'bbox', params);
-    return pairedBootstrap(g.imgIds.length, cocoStatMetric(tc, 'AP'), cocoStatMetric(tp, 'AP'), { resamples: 1000, confidence: 0.95, seed: 1 });
+    return pairedBootstrap(g.imgIds.length, cocoStatMetric(tc, 'AP'), cocoStatMetric(tp, 'AP'), {
+      resamples: 1000,
+      confidence: 0.95,
+      seed: 1,
+    });
   });
-  row(`bootstrap gate: ${bImg} images, 1000 resamples, AP, both models`, `${tBoot.toFixed(2)} s`, `${cpuNote()}; incl. loading and matching; diff ${boot.difference.toFixed(4)} [${boot.lower.toFixed(4)}, ${boot.upper.toFixed(4)}]`);
+  row(
+    `bootstrap gate: ${bImg} images, 1000 resamples, AP, both models`,
+    `${tBoot.toFixed(2)} s`,
+    `${cpuNote()}; incl. loading and matching; diff ${boot.difference.toFixed(4)} [${boot.lower.toFixed(4)}, ${boot.upper.toFixed(4)}]`,
+  );
 
   // 4. Dice: 200 masks of 2048x2048 (8-bit labels), 8 distinct pairs cycled so the data never sits in cache
   const W = 2048;
@@ -142,7 +160,10 @@ async function engine(): Promise<void> {
     const g = new Uint8Array(N);
     const p = new Uint8Array(N);
     for (let b = 0; b < 300; b++) {
-      const cx = r.range(0, W), cy = r.range(0, W), rad = r.range(8, 60), c = 1 + (b % 4);
+      const cx = r.range(0, W),
+        cy = r.range(0, W),
+        rad = r.range(8, 60),
+        c = 1 + (b % 4);
       for (let y = Math.max(0, Math.floor(cy - rad)); y < Math.min(W, cy + rad); y++)
         for (let x = Math.max(0, Math.floor(cx - rad)); x < Math.min(W, cx + rad); x++) {
           if ((x - cx) ** 2 + (y - cy) ** 2 < rad * rad) g[y * W + x] = c;
@@ -155,13 +176,24 @@ async function engine(): Promise<void> {
   const [, tDice] = time(() => {
     const counts = [];
     for (let i = 0; i < nMasks; i++) counts.push(countLabels(pairs[i % 8][0], pairs[i % 8][1]));
-    return evaluateCounts(counts.map((_, i) => `m${i}`), counts);
+    return evaluateCounts(
+      counts.map((_, i) => `m${i}`),
+      counts,
+    );
   });
-  row(`Dice/IoU: ${nMasks} masks 2048x2048, 8-bit multi-class (target >= 1 GB/s)`, `${tDice.toFixed(2)} s`, `${cpuNote()}; ${((nMasks * 2 * N) / tDice / 1e9).toFixed(2)} GB/s of mask data (truth + prediction) wall, ${((nMasks * 2 * N) / lastCpu / 1e9).toFixed(2)} GB/s per CPU second; one thread`);
+  row(
+    `Dice/IoU: ${nMasks} masks 2048x2048, 8-bit multi-class (target >= 1 GB/s)`,
+    `${tDice.toFixed(2)} s`,
+    `${cpuNote()}; ${((nMasks * 2 * N) / tDice / 1e9).toFixed(2)} GB/s of mask data (truth + prediction) wall, ${((nMasks * 2 * N) / lastCpu / 1e9).toFixed(2)} GB/s per CPU second; one thread`,
+  );
   const [, tBin] = time(() => {
     for (let i = 0; i < nMasks; i++) countLabels(pairs[i % 8][0], pairs[i % 8][1], true);
   });
-  row(`Dice/IoU: ${nMasks} masks 2048x2048, binary`, `${tBin.toFixed(2)} s`, `${cpuNote()}; ${((nMasks * 2 * N) / tBin / 1e9).toFixed(2)} GB/s wall, ${((nMasks * 2 * N) / lastCpu / 1e9).toFixed(2)} GB/s per CPU second`);
+  row(
+    `Dice/IoU: ${nMasks} masks 2048x2048, binary`,
+    `${tBin.toFixed(2)} s`,
+    `${cpuNote()}; ${((nMasks * 2 * N) / tBin / 1e9).toFixed(2)} GB/s wall, ${((nMasks * 2 * N) / lastCpu / 1e9).toFixed(2)} GB/s per CPU second`,
+  );
 
   // 5. the same from PNG files (decoding included)
   const nPng = quick ? 4 : 20;
@@ -170,13 +202,25 @@ async function engine(): Promise<void> {
   fs.mkdirSync(gDir);
   fs.mkdirSync(pDir);
   for (let i = 0; i < nPng; i++) {
-    for (const [folder, data] of [[gDir, pairs[i % 8][0]], [pDir, pairs[i % 8][1]]] as const) {
-      const png = PNG.sync.write({ width: W, height: W, data: Buffer.from(data), depth: 8 } as unknown as PNG, { colorType: 0, inputColorType: 0, inputHasAlpha: false, bitDepth: 8 });
+    for (const [folder, data] of [
+      [gDir, pairs[i % 8][0]],
+      [pDir, pairs[i % 8][1]],
+    ] as const) {
+      const png = PNG.sync.write({ width: W, height: W, data: Buffer.from(data), depth: 8 } as unknown as PNG, {
+        colorType: 0,
+        inputColorType: 0,
+        inputHasAlpha: false,
+        bitDepth: 8,
+      });
       fs.writeFileSync(path.join(folder, `img${i}.png`), png);
     }
   }
   const [, tFolder] = await timeAsync(() => evaluateMaskFolders({ groundTruth: gDir, predictions: pDir }));
-  row(`masks from PNG folders: ${nPng} pairs 2048x2048 (pngjs decode included)`, `${tFolder.toFixed(2)} s`, `${cpuNote()}; ${((tFolder / nPng) * 1000).toFixed(0)} ms per pair`);
+  row(
+    `masks from PNG folders: ${nPng} pairs 2048x2048 (pngjs decode included)`,
+    `${tFolder.toFixed(2)} s`,
+    `${cpuNote()}; ${((tFolder / nPng) * 1000).toFixed(0)} ms per pair`,
+  );
 }
 
 main().catch((error) => {

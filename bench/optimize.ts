@@ -35,28 +35,72 @@ async function main(): Promise<void> {
   fs.writeFileSync(model, toOnnx(w));
   // The demo's spec: raw 8-bit intensities, normalization inside the graph.
   const spec = path.join(dir, 'preprocessing.json');
-  fs.writeFileSync(spec, JSON.stringify({ version: 1, color: 'gray', bitDepth: 8, maxValue: 1, mean: [0], std: [1], layout: 'NCHW', dtype: 'float32' }));
+  fs.writeFileSync(
+    spec,
+    JSON.stringify({ version: 1, color: 'gray', bitDepth: 8, maxValue: 1, mean: [0], std: [1], layout: 'NCHW', dtype: 'float32' }),
+  );
   const report = path.join(dir, 'report.json');
   const host = new MemoryHost(
-    { python, model, task: 'segmentation', preprocessing: spec, calibrationImages: path.join(data, 'val', 'images'), testImages: path.join(data, 'test', 'images'), testMasks: path.join(data, 'test', 'masks'), segmentationMode: 'threshold', reportFile: report, failOnGate: false },
+    {
+      python,
+      model,
+      task: 'segmentation',
+      preprocessing: spec,
+      calibrationImages: path.join(data, 'val', 'images'),
+      testImages: path.join(data, 'test', 'images'),
+      testMasks: path.join(data, 'test', 'masks'),
+      segmentationMode: 'threshold',
+      reportFile: report,
+      failOnGate: false,
+    },
     { workspace: dir },
   );
   await runStep(optimizeModelStep, host, new AbortController().signal);
   if (host.failure) throw new Error(host.failure);
-  const r = JSON.parse(fs.readFileSync(report, 'utf8')) as { fp32: { path: string; size: number; value: number }; variants: { name: string; path: string; size: number; value: number; drop: number; passed: boolean; agreement: { outputs: Record<string, { maxAbs: number }> } }[] };
+  const r = JSON.parse(fs.readFileSync(report, 'utf8')) as {
+    fp32: { path: string; size: number; value: number };
+    variants: {
+      name: string;
+      path: string;
+      size: number;
+      value: number;
+      drop: number;
+      passed: boolean;
+      agreement: { outputs: Record<string, { maxAbs: number }> };
+    }[];
+  };
 
   const { ort } = await getOnnxRuntime({ need: 'cpu' });
-  const input = new ort.Tensor('float32', Float32Array.from({ length: size * size }, (_, i) => (i * 37) % 256), [1, 1, size, size]);
+  const input = new ort.Tensor(
+    'float32',
+    Float32Array.from({ length: size * size }, (_, i) => (i * 37) % 256),
+    [1, 1, size, size],
+  );
   const rows: string[] = [];
-  for (const v of [{ name: 'fp32', path: r.fp32.path, size: r.fp32.size, value: r.fp32.value, drop: 0, passed: true, agreement: { outputs: {} as Record<string, { maxAbs: number }> } }, ...r.variants]) {
+  for (const v of [
+    {
+      name: 'fp32',
+      path: r.fp32.path,
+      size: r.fp32.size,
+      value: r.fp32.value,
+      drop: 0,
+      passed: true,
+      agreement: { outputs: {} as Record<string, { maxAbs: number }> },
+    },
+    ...r.variants,
+  ]) {
     const file = v.name === 'fp32' ? model : host.outputs[`${v.name}ModelPath`];
     const session = await ort.InferenceSession.create(file, { executionProviders: ['cpu'], intraOpNumThreads: 1, interOpNumThreads: 1 });
     const s = latencyStats(await measure(() => session.run({ image: input }), { warmup: 20, iterations }));
     await session.release();
     const agree = Object.values(v.agreement.outputs)[0];
-    rows.push(`| ${v.name.toUpperCase()} | ${v.size} | ${s.p50.toFixed(2)} | ${s.p90.toFixed(2)} | ${v.value.toFixed(4)} | ${v.name === 'fp32' ? '' : (v.drop >= 0 ? '−' : '+') + Math.abs(v.drop).toFixed(4)} | ${agree ? agree.maxAbs.toExponential(2) : ''} |`);
+    rows.push(
+      `| ${v.name.toUpperCase()} | ${v.size} | ${s.p50.toFixed(2)} | ${s.p90.toFixed(2)} | ${v.value.toFixed(4)} | ${v.name === 'fp32' ? '' : (v.drop >= 0 ? '−' : '+') + Math.abs(v.drop).toFixed(4)} | ${agree ? agree.maxAbs.toExponential(2) : ''} |`,
+    );
   }
-  console.log(`\nExample model: demo cell segmenter, conv 3×3 (1→${hidden}) → ReLU → conv 1×1 → sigmoid, ${size}×${size} gray input, ${iterations} timed runs per variant, 1 thread.\n`);
+  console.log(
+    `\nExample model: demo cell segmenter, conv 3×3 (1→${hidden}) → ReLU → conv 1×1 → sigmoid, ${size}×${size} gray input, ${iterations} timed runs per variant, 1 thread.\n`,
+  );
   console.log('| variant | size (bytes) | CPU p50 ms | CPU p90 ms | Dice (test, 16 images) | Dice drop | max abs diff vs FP32 |');
   console.log('| --- | --- | --- | --- | --- | --- | --- |');
   for (const row of rows) console.log(row);

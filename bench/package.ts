@@ -45,7 +45,14 @@ async function phase(): Promise<void> {
   const result: PhaseResult = { seconds: 0, maxRssMb: 0 };
   if (name === 'build') {
     const [model, outDir, compression, keyFile] = args;
-    const built = await buildPackage({ name: 'bench', version: '1.0.0', models: [model], signingKey: fs.readFileSync(keyFile, 'utf8'), outputDir: outDir, compression: compression as Compression });
+    const built = await buildPackage({
+      name: 'bench',
+      version: '1.0.0',
+      models: [model],
+      signingKey: fs.readFileSync(keyFile, 'utf8'),
+      outputDir: outDir,
+      compression: compression as Compression,
+    });
     result.archive = built.archivePath;
     result.archiveBytes = built.size;
   } else if (name === 'verify') {
@@ -58,7 +65,10 @@ async function phase(): Promise<void> {
 }
 
 function runPhase(...args: string[]): PhaseResult {
-  const child = spawnSync(process.execPath, ['-r', 'esbuild-register', __filename, '--phase', ...args], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  const child = spawnSync(process.execPath, ['-r', 'esbuild-register', __filename, '--phase', ...args], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 20,
+  });
   if (child.status !== 0) throw new Error(`phase ${args[0]} failed:\n${child.stderr}`);
   return JSON.parse(child.stdout) as PhaseResult;
 }
@@ -74,7 +84,15 @@ async function main(): Promise<void> {
   try {
     const model = path.join(dir, 'model.onnx');
     const bias = Buffer.alloc(4);
-    await writeModel(model, segmentationModel({ initializers: [{ name: 'bias', dims: [1], raw: bias }, { name: 'weights', dims: [Math.floor(MODEL_BYTES / 4)], raw: weights(MODEL_BYTES) }] }));
+    await writeModel(
+      model,
+      segmentationModel({
+        initializers: [
+          { name: 'bias', dims: [1], raw: bias },
+          { name: 'weights', dims: [Math.floor(MODEL_BYTES / 4)], raw: weights(MODEL_BYTES) },
+        ],
+      }),
+    );
     const modelBytes = fs.statSync(model).size;
     const keys = generateSigningKeyPair();
     fs.writeFileSync(path.join(dir, 'key.pem'), keys.privateKeyPem);
@@ -90,18 +108,34 @@ async function main(): Promise<void> {
       const sha = timeSha256sum(model);
       const result = run();
       const ratio = ((((archiveBytes ?? result.archiveBytes) as number) / modelBytes) * 100).toFixed(1) + ' %';
-      rows.push([label, ratio, result.seconds.toFixed(2), mbps(result.seconds).toFixed(0), `${sha.toFixed(2)} s (${mbps(sha).toFixed(0)} MB/s)`, (sha / result.seconds).toFixed(2), result.maxRssMb.toFixed(0)]);
+      rows.push([
+        label,
+        ratio,
+        result.seconds.toFixed(2),
+        mbps(result.seconds).toFixed(0),
+        `${sha.toFixed(2)} s (${mbps(sha).toFixed(0)} MB/s)`,
+        (sha / result.seconds).toFixed(2),
+        result.maxRssMb.toFixed(0),
+      ]);
       return result;
     };
     rows.push(['node + esbuild-register, idle', '-', '-', '-', '-', '-', baseline.maxRssMb.toFixed(0)]);
     for (const compression of COMPRESSIONS) {
       const out = path.join(dir, `out-${compression}`);
-      const build = measure(`build, compression \`${compression}\``, () => runPhase('build', model, out, compression, path.join(dir, 'key.pem')));
-      measure(`verify, compression \`${compression}\``, () => runPhase('verify', build.archive!, path.join(dir, 'key.pub.pem')), build.archiveBytes);
+      const build = measure(`build, compression \`${compression}\``, () =>
+        runPhase('build', model, out, compression, path.join(dir, 'key.pem')),
+      );
+      measure(
+        `verify, compression \`${compression}\``,
+        () => runPhase('verify', build.archive!, path.join(dir, 'key.pub.pem')),
+        build.archiveBytes,
+      );
       fs.rmSync(out, { recursive: true, force: true });
     }
 
-    console.log(`### Package and verify a ${(modelBytes / 1e9).toFixed(2)} GB ONNX model (${os.availableParallelism()} cores, Node ${process.version})\n`);
+    console.log(
+      `### Package and verify a ${(modelBytes / 1e9).toFixed(2)} GB ONNX model (${os.availableParallelism()} cores, Node ${process.version})\n`,
+    );
     console.log('| phase | archive / model | seconds | MB/s | sha256sum just before | vs sha256sum | peak RSS (MB) |');
     console.log('| --- | --- | --- | --- | --- | --- | --- |');
     for (const row of rows) console.log(`| ${row.join(' | ')} |`);

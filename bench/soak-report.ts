@@ -38,7 +38,9 @@ for (const [label, seconds] of [
   }
   const rawBytes = raw.length < rawLimit ? JSON.stringify({ samples: raw }, null, 2).length : NaN;
   const compact = JSON.stringify({ stats: latencyStats(raw), histogram: histogram.toJSON(), soak }, null, 2).length;
-  rows.push(`| ${label} | ${soak.iterations.toLocaleString('en-US')} | ${Number.isNaN(rawBytes) ? '> 50 MiB' : kib(rawBytes)} | ${kib(compact)} | ${soak.timeline.length} | ${(soakMs / 1000).toFixed(1)} s |`);
+  rows.push(
+    `| ${label} | ${soak.iterations.toLocaleString('en-US')} | ${Number.isNaN(rawBytes) ? '> 50 MiB' : kib(rawBytes)} | ${kib(compact)} | ${soak.timeline.length} | ${(soakMs / 1000).toFixed(1)} s |`,
+  );
 }
 console.log('| soak length | runs | raw samples (old report) | compact report (latency + soak) | timeline windows | recorder time |');
 console.log('| --- | --- | --- | --- | --- | --- |');

@@ -97,7 +97,14 @@ function generate(dir: string, images: number): { bytes: number; files: string[]
       const h = 8 + Math.floor(rnd() * MAX_BOX);
       const x = Math.floor(rnd() * (SIZE - w));
       const y = Math.floor(rnd() * (SIZE - h));
-      annotations.push({ id: annId++, image_id: i + 1, category_id: 1 + ((i + b) % CATEGORIES), bbox: [x, y, w, h], area: w * h, iscrowd: 0 });
+      annotations.push({
+        id: annId++,
+        image_id: i + 1,
+        category_id: 1 + ((i + b) % CATEGORIES),
+        bbox: [x, y, w, h],
+        area: w * h,
+        iscrowd: 0,
+      });
     }
     docs.full.images.push(image);
     docs.full.annotations.push(...annotations);
@@ -127,7 +134,8 @@ function generateLargeAnnotations(file: string, mb: number): number {
   let written = 0;
   const put = (s: string) => (written += fs.writeSync(fd, s));
   put('{"categories":' + JSON.stringify(emptyDoc().categories) + ',"images":[');
-  for (let i = 0; i < images; i++) put((i ? ',' : '') + JSON.stringify({ id: i + 1, file_name: `img_${String(i).padStart(6, '0')}.png`, width: 1024, height: 1024 }));
+  for (let i = 0; i < images; i++)
+    put((i ? ',' : '') + JSON.stringify({ id: i + 1, file_name: `img_${String(i).padStart(6, '0')}.png`, width: 1024, height: 1024 }));
   put('],"annotations":[');
   let id = 1;
   while (written < mb * 1e6) {
@@ -137,7 +145,17 @@ function generateLargeAnnotations(file: string, mb: number): number {
       const cy = 100 + rnd() * 800;
       const poly: number[] = [];
       for (let p = 0; p < 24; p++) poly.push(+(cx + 60 * Math.cos(p / 3.8)).toFixed(2), +(cy + 60 * Math.sin(p / 3.8)).toFixed(2));
-      chunk.push(JSON.stringify({ id, image_id: 1 + (id % images), category_id: 1 + (id % CATEGORIES), bbox: [cx - 60, cy - 60, 120, 120], area: 11000, iscrowd: 0, segmentation: [poly] }));
+      chunk.push(
+        JSON.stringify({
+          id,
+          image_id: 1 + (id % images),
+          category_id: 1 + (id % CATEGORIES),
+          bbox: [cx - 60, cy - 60, 120, 120],
+          area: 11000,
+          iscrowd: 0,
+          segmentation: [poly],
+        }),
+      );
     }
     put((id > 1001 ? ',' : '') + chunk.join(','));
   }
@@ -228,7 +246,10 @@ async function measure(mode: string, dir: string, file: string, threads: number)
 }
 
 function child(mode: string, dir: string, file: string, threads: number): Measured {
-  const run = spawnSync(process.execPath, ['-r', 'esbuild-register', __filename, '--measure', mode, dir, file, String(threads)], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const run = spawnSync(process.execPath, ['-r', 'esbuild-register', __filename, '--measure', mode, dir, file, String(threads)], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+  });
   if (run.status !== 0) throw new Error(`measurement failed:\n${run.stderr}`);
   return JSON.parse(run.stdout.trim().split('\n').pop() as string) as Measured;
 }
@@ -249,7 +270,9 @@ async function main(): Promise<void> {
   try {
     let t = performance.now();
     const { bytes, files } = generate(dir, images);
-    console.error(`generated ${images} PNGs (${mb(bytes).toFixed(0)} MiB) in ${((performance.now() - t) / 1000).toFixed(1)} s under ${dir}`);
+    console.error(
+      `generated ${images} PNGs (${mb(bytes).toFixed(0)} MiB) in ${((performance.now() - t) / 1000).toFixed(1)} s under ${dir}`,
+    );
     const list = path.join(dir, 'files.txt');
     fs.writeFileSync(list, files.join('\0'));
 
@@ -266,7 +289,9 @@ async function main(): Promise<void> {
       t = performance.now();
       const file = path.join(dir, 'large.json');
       const count = generateLargeAnnotations(file, annotationsMb);
-      console.error(`generated ${(fs.statSync(file).size / 1e6).toFixed(0)} MB COCO file with ${count} polygon annotations in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+      console.error(
+        `generated ${(fs.statSync(file).size / 1e6).toFixed(0)} MB COCO file with ${count} polygon annotations in ${((performance.now() - t) / 1000).toFixed(1)} s`,
+      );
       large = child('annotations', dir, file, 1);
     }
 
@@ -277,9 +302,21 @@ async function main(): Promise<void> {
       '',
       '| run | images | data | time | images/s | MiB/s | peak RSS |',
       '| --- | --- | --- | --- | --- | --- | --- |',
-      row(`header checks + sha256, ${quarter.threads} threads (¼ set)`, quarter.images, quarter.bytes, quarter.probeSeconds, quarter.peakRssMb),
+      row(
+        `header checks + sha256, ${quarter.threads} threads (¼ set)`,
+        quarter.images,
+        quarter.bytes,
+        quarter.probeSeconds,
+        quarter.peakRssMb,
+      ),
       row(`header checks + sha256, ${full.threads} threads`, full.images, full.bytes, full.probeSeconds, full.peakRssMb),
-      row('whole validate-data run (parse, checks, 200-image brightness sample, fingerprint)', full.images, full.bytes, full.seconds, full.peakRssMb),
+      row(
+        'whole validate-data run (parse, checks, 200-image brightness sample, fingerprint)',
+        full.images,
+        full.bytes,
+        full.seconds,
+        full.peakRssMb,
+      ),
       row('sha256sum, 1 process', images, bytes, sumOne),
       row(`sha256sum, ${cores} processes (xargs -P)`, images, bytes, sumAll),
       '',

@@ -42,7 +42,9 @@ function lazyPackages(names: readonly string[]): Plugin {
   return {
     name: 'lazy-packages',
     setup(b) {
-      b.onResolve({ filter }, (args) => (args.namespace === 'lazy-package' ? { path: args.path, external: true } : { path: args.path, namespace: 'lazy-package' }));
+      b.onResolve({ filter }, (args) =>
+        args.namespace === 'lazy-package' ? { path: args.path, external: true } : { path: args.path, namespace: 'lazy-package' },
+      );
       b.onLoad({ filter: /.*/, namespace: 'lazy-package' }, (args) => {
         const real = require(require.resolve(args.path, { paths: [ROOT] })) as Record<string, unknown>;
         const keys = Object.keys(real).filter((k) => k !== '__esModule');

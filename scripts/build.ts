@@ -3,7 +3,10 @@ import * as path from 'node:path';
 import { azureTaskFolder } from '../shared/core/names';
 import type { AnyStep } from '../shared/core/step';
 
-const ncc = require('@vercel/ncc') as (entry: string, options: Record<string, unknown>) => Promise<{ code: string; assets: Record<string, { source: Buffer | string }> }>;
+const ncc = require('@vercel/ncc') as (
+  entry: string,
+  options: Record<string, unknown>,
+) => Promise<{ code: string; assets: Record<string, { source: Buffer | string }> }>;
 
 export const ROOT = path.resolve(__dirname, '..');
 export type Platform = 'github' | 'azure';
@@ -31,7 +34,13 @@ export function shippedTargets(steps: readonly AnyStep[]): BundleTarget[] {
     const exportName = exportNameOf(step);
     return [
       { step: step.name, module, exportName, platform: 'github' as const, outDir: `actions/${step.name}/dist` },
-      { step: step.name, module, exportName, platform: 'azure' as const, outDir: `azure-tasks/${azureTaskFolder(step.name, step.azure.major)}/dist` },
+      {
+        step: step.name,
+        module,
+        exportName,
+        platform: 'azure' as const,
+        outDir: `azure-tasks/${azureTaskFolder(step.name, step.azure.major)}/dist`,
+      },
     ];
   });
 }
@@ -48,8 +57,17 @@ function exportNameOf(step: AnyStep): string {
  * adapter and the step are the only code it names.
  */
 function entrySource(target: BundleTarget): string {
-  const host = target.platform === 'github' ? ['runOnGitHub', '../../actions/_host/run-on-github'] : ['runOnAzure', '../../azure-tasks/_host/run-on-azure'];
-  return [`import { ${host[0]} } from '${host[1]}';`, `import { ${target.exportName} } from '../../${target.module}';`, '', `void ${host[0]}(${target.exportName});`, ''].join('\n');
+  const host =
+    target.platform === 'github'
+      ? ['runOnGitHub', '../../actions/_host/run-on-github']
+      : ['runOnAzure', '../../azure-tasks/_host/run-on-azure'];
+  return [
+    `import { ${host[0]} } from '${host[1]}';`,
+    `import { ${target.exportName} } from '../../${target.module}';`,
+    '',
+    `void ${host[0]}(${target.exportName});`,
+    '',
+  ].join('\n');
 }
 
 export async function buildBundle(target: BundleTarget, root = ROOT): Promise<string[]> {
@@ -58,7 +76,16 @@ export async function buildBundle(target: BundleTarget, root = ROOT): Promise<st
   const entry = path.join(entryDir, `${target.platform}-${target.step}.ts`);
   fs.writeFileSync(entry, entrySource(target));
   // Type-checking is tsc's job (npm run typecheck); ncc only transpiles, which keeps bundling fast.
-  const { code, assets } = await ncc(entry, { externals: EXTERNALS, minify: false, sourceMap: false, quiet: true, license: 'licenses.txt', target: 'es2022', cache: false, transpileOnly: true });
+  const { code, assets } = await ncc(entry, {
+    externals: EXTERNALS,
+    minify: false,
+    sourceMap: false,
+    quiet: true,
+    license: 'licenses.txt',
+    target: 'es2022',
+    cache: false,
+    transpileOnly: true,
+  });
   const outDir = path.join(root, target.outDir);
   fs.rmSync(outDir, { recursive: true, force: true });
   fs.mkdirSync(outDir, { recursive: true });

@@ -10,7 +10,10 @@ async function main(): Promise<void> {
   const { steps } = require('../shared/steps') as { steps: readonly AnyStep[] };
   const targets = shippedTargets(steps);
   for (const target of targets) await buildBundle(target);
-  const status = execFileSync('git', ['status', '--porcelain', '--untracked-files=all', '--', 'actions', 'azure-tasks'], { cwd: ROOT, encoding: 'utf8' });
+  const status = execFileSync('git', ['status', '--porcelain', '--untracked-files=all', '--', 'actions', 'azure-tasks'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
   const stale = status
     .split('\n')
     .filter((line) => /(^|\/)dist\//.test(line.slice(3)))

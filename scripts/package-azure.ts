@@ -20,10 +20,16 @@ export interface PackagedExtension {
 }
 
 export async function packageAzureExtension(options: { publisher?: string; outDir?: string } = {}): Promise<PackagedExtension> {
-  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string; config: { azurePublisher: string } };
+  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+    version: string;
+    config: { azurePublisher: string };
+  };
   const publisher = options.publisher ?? pkg.config.azurePublisher;
-  if (!/^[A-Za-z0-9][A-Za-z0-9-]*$/.test(publisher)) throw new Error(`"${publisher}" is not a Marketplace publisher id (letters, digits and hyphens).`);
-  const manifest = JSON.parse(fs.readFileSync(path.join(TASKS, 'vss-extension.json'), 'utf8')) as { contributions: { properties: { name: string } }[] };
+  if (!/^[A-Za-z0-9][A-Za-z0-9-]*$/.test(publisher))
+    throw new Error(`"${publisher}" is not a Marketplace publisher id (letters, digits and hyphens).`);
+  const manifest = JSON.parse(fs.readFileSync(path.join(TASKS, 'vss-extension.json'), 'utf8')) as {
+    contributions: { properties: { name: string } }[];
+  };
   const tasks = manifest.contributions.map((c) => c.properties.name);
   const missing = tasks.filter((t) => !fs.existsSync(path.join(TASKS, t, 'dist', 'index.js')));
   if (missing.length) throw new Error(`No bundle in ${missing.map((t) => `azure-tasks/${t}/dist`).join(', ')}: run "npm run build" first.`);
@@ -32,7 +38,10 @@ export async function packageAzureExtension(options: { publisher?: string; outDi
   try {
     fs.cpSync(TASKS, stage, { recursive: true, filter: (src) => !src.includes(`${path.sep}_host`) });
     const svg = fs.readFileSync(path.join(TASKS, 'images', 'icon.svg'));
-    await sharp(svg).resize(128, 128).png().toFile(path.join(stage, 'images', 'icon.png'));
+    await sharp(svg)
+      .resize(128, 128)
+      .png()
+      .toFile(path.join(stage, 'images', 'icon.png'));
     // Azure DevOps shows a task's icon.png (32 px and up) in the task picker and the run log.
     const taskIcon = await sharp(svg).resize(64, 64).png().toBuffer();
     for (const t of tasks) fs.writeFileSync(path.join(stage, t, 'icon.png'), taskIcon);
@@ -41,7 +50,25 @@ export async function packageAzureExtension(options: { publisher?: string; outDi
     fs.mkdirSync(outDir, { recursive: true });
     const file = path.join(outDir, `${publisher}.mlship-tasks-${pkg.version}.vsix`);
     const tfx = path.join(ROOT, 'node_modules', 'tfx-cli', '_build', 'tfx-cli.js');
-    const r = spawnSync(process.execPath, [tfx, 'extension', 'create', '--root', stage, '--manifest-globs', 'vss-extension.json', '--publisher', publisher, '--output-path', file, '--no-prompt', '--json'], { encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      [
+        tfx,
+        'extension',
+        'create',
+        '--root',
+        stage,
+        '--manifest-globs',
+        'vss-extension.json',
+        '--publisher',
+        publisher,
+        '--output-path',
+        file,
+        '--no-prompt',
+        '--json',
+      ],
+      { encoding: 'utf8' },
+    );
     if (r.status !== 0 || !fs.existsSync(file)) throw new Error(`tfx extension create failed (exit ${r.status}):\n${r.stderr || r.stdout}`);
     return { file, publisher, tasks };
   } finally {

@@ -8,7 +8,15 @@ import { HostBase, type LogLevel } from '../../shared/core/host-base';
 import { percentOf } from '../../shared/core/progress';
 
 /** Endpoint data keys the steps read from AzureRM and AWS service connections. */
-const ENDPOINT_DATA_KEYS = ['subscriptionId', 'subscriptionName', 'environment', 'scopeLevel', 'resourceGroupName', 'workspaceName', 'region'];
+const ENDPOINT_DATA_KEYS = [
+  'subscriptionId',
+  'subscriptionName',
+  'environment',
+  'scopeLevel',
+  'resourceGroupName',
+  'workspaceName',
+  'region',
+];
 
 /**
  * Azure DevOps host: inputs through azure-pipelines-task-lib (camelCase names, as task.json declares them),
@@ -28,7 +36,9 @@ export class AzureHost extends HostBase {
     // bundle carries its own copy, so if another copy loaded first (TaskMockRunner.run() without noMockTask
     // loads one) the inputs are in that copy's vault and unreachable from here: say so instead of a TypeError.
     if (!internal._vault) {
-      throw new Error('azure-pipelines-task-lib was loaded by another module before this task, so the task cannot read its inputs. In L0 tests run the bundle with TaskMockRunner.run(true).');
+      throw new Error(
+        'azure-pipelines-task-lib was loaded by another module before this task, so the task cannot read its inputs. In L0 tests run the bundle with TaskMockRunner.run(true).',
+      );
     }
     const v = (name: string) => tl.getVariable(name) || undefined;
     const collection = v('System.CollectionUri');
@@ -43,7 +53,10 @@ export class AzureHost extends HostBase {
       actor: v('Build.RequestedForEmail') ?? v('Build.RequestedFor'),
       workflow: v('Build.DefinitionName'),
       job: [v('System.StageName'), v('System.JobName'), v('System.TaskInstanceName')].filter(Boolean).join('.') || undefined,
-      url: collection && project && buildId ? `${collection.replace(/\/$/, '')}/${encodeURIComponent(project)}/_build/results?buildId=${buildId}` : undefined,
+      url:
+        collection && project && buildId
+          ? `${collection.replace(/\/$/, '')}/${encodeURIComponent(project)}/_build/results?buildId=${buildId}`
+          : undefined,
     };
   }
 

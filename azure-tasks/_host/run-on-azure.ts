@@ -9,7 +9,9 @@ export async function runOnAzure(step: AnyStep): Promise<void> {
     host = new AzureHost();
   } catch (error) {
     // Without a host there is no task-lib to report through; the agent reads this command from stdout.
-    console.log(`##vso[task.complete result=Failed;]${(error as Error).message.replace(/%/g, '%AZP25').replace(/\r/g, '%0D').replace(/\n/g, '%0A')}`);
+    console.log(
+      `##vso[task.complete result=Failed;]${(error as Error).message.replace(/%/g, '%AZP25').replace(/\r/g, '%0D').replace(/\n/g, '%0A')}`,
+    );
     process.exitCode = 1;
     return;
   }

@@ -14,7 +14,8 @@ export function actionYml(step: AnyStep): string {
     };
   }
   const outputs: Record<string, { description: string }> = {};
-  for (const [key, spec] of Object.entries(step.outputs as Record<string, { description: string }>)) outputs[kebabCase(key)] = { description: literal(spec.description) };
+  for (const [key, spec] of Object.entries(step.outputs as Record<string, { description: string }>))
+    outputs[kebabCase(key)] = { description: literal(spec.description) };
   const doc = {
     name: `mlship ${step.title}`,
     description: literal(oneLine(step.description)),

@@ -12,6 +12,9 @@ export function inputHelp(spec: InputSpec): string {
     else if (spec.max !== undefined) extra.push(`${kind}, at most ${spec.max}.`);
   }
   if (spec.type === 'secret') extra.push('Secret: pass it from a secret store; it is masked in logs.');
-  if (spec.type === 'connection') extra.push(`Azure DevOps only: a service connection of type ${spec.connection} (the task reads its credentials from the agent; GitHub and the CLI use OIDC or the environment instead).`);
+  if (spec.type === 'connection')
+    extra.push(
+      `Azure DevOps only: a service connection of type ${spec.connection} (the task reads its credentials from the agent; GitHub and the CLI use OIDC or the environment instead).`,
+    );
   return [spec.description, ...extra].join(' ');
 }

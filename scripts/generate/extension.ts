@@ -20,7 +20,11 @@ export function extensionManifest(steps: readonly AnyStep[], version: string, pu
     // images/icon.png and each task's icon.png are rendered from images/icon.svg when the extension is packaged.
     icons: { default: 'images/icon.png' },
     content: { details: { path: 'overview.md' } },
-    files: [{ path: 'overview.md' }, { path: 'images', addressable: true }, ...steps.map((s) => ({ path: azureTaskFolder(s.name, s.azure.major) }))],
+    files: [
+      { path: 'overview.md' },
+      { path: 'images', addressable: true },
+      ...steps.map((s) => ({ path: azureTaskFolder(s.name, s.azure.major) })),
+    ],
     contributions: steps.map((s) => ({
       id: `${s.name}-task`,
       type: 'ms.vss-distributed-task.task',

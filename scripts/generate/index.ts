@@ -13,12 +13,18 @@ const README_END = '<!-- steps:end -->';
 
 /** Every generated file, keyed by its path from the repository root. */
 export function generatedFiles(steps: readonly AnyStep[], root = ROOT): Map<string, string> {
-  const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string; config: { azurePublisher: string } };
+  const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as {
+    version: string;
+    config: { azurePublisher: string };
+  };
   const version = pkg.version;
   const files = new Map<string, string>();
   for (const step of steps) {
     files.set(`actions/${step.name}/action.yml`, actionYml(step));
-    files.set(`azure-tasks/${azureTaskFolder(step.name, step.azure.major)}/task.json`, JSON.stringify(taskJson(step, version), null, 2) + '\n');
+    files.set(
+      `azure-tasks/${azureTaskFolder(step.name, step.azure.major)}/task.json`,
+      JSON.stringify(taskJson(step, version), null, 2) + '\n',
+    );
     files.set(`docs/reference/${step.name}.md`, referenceDoc(step));
   }
   files.set('azure-tasks/vss-extension.json', JSON.stringify(extensionManifest(steps, version, pkg.config.azurePublisher), null, 2) + '\n');

@@ -10,8 +10,21 @@ export function stepsTable(steps: readonly AnyStep[]): string {
     const task = `${azureTaskFolder(s.name, s.azure.major).replace(/V(\d+)$/, '@$1')}`;
     return `| [\`${s.name}\`](docs/reference/${s.name}.md) | ${cell(s.title)} | \`mlship/mlship/actions/${s.name}@v1\` | \`${task}\` | \`npx mlship ${s.name}\` |`;
   });
-  const inputs = steps.map((s) => `- **${s.name}**: ${inputsOn(s, 'github').map(([k]) => `\`${kebabCase(k)}\``).join(', ')}`);
-  return ['| step | what it does | GitHub Action | Azure DevOps task | CLI |', '| --- | --- | --- | --- | --- |', ...rows, '', 'Inputs of each step (GitHub and CLI spelling; Azure DevOps uses the camelCase form):', '', ...inputs].join('\n');
+  const inputs = steps.map(
+    (s) =>
+      `- **${s.name}**: ${inputsOn(s, 'github')
+        .map(([k]) => `\`${kebabCase(k)}\``)
+        .join(', ')}`,
+  );
+  return [
+    '| step | what it does | GitHub Action | Azure DevOps task | CLI |',
+    '| --- | --- | --- | --- | --- |',
+    ...rows,
+    '',
+    'Inputs of each step (GitHub and CLI spelling; Azure DevOps uses the camelCase form):',
+    '',
+    ...inputs,
+  ].join('\n');
 }
 
 /** `docs/reference/<step>.md`: the generated reference for one step on all three platforms. */
@@ -29,13 +42,18 @@ export function referenceDoc(step: AnyStep): string {
     '',
     '| GitHub / CLI | Azure DevOps | type | required | default | description |',
     '| --- | --- | --- | --- | --- | --- |',
-    ...specs.map(([k, s]) => `| ${s.type === 'connection' ? '—' : `\`${kebabCase(k)}\``} | \`${camelCase(kebabCase(k))}\` | ${s.type === 'connection' ? `service connection (${s.connection})` : s.type} | ${s.required ? 'yes' : 'no'} | ${s.default === undefined ? '' : `\`${s.default}\``} | ${cell(inputHelp(s))} |`),
+    ...specs.map(
+      ([k, s]) =>
+        `| ${s.type === 'connection' ? '—' : `\`${kebabCase(k)}\``} | \`${camelCase(kebabCase(k))}\` | ${s.type === 'connection' ? `service connection (${s.connection})` : s.type} | ${s.required ? 'yes' : 'no'} | ${s.default === undefined ? '' : `\`${s.default}\``} | ${cell(inputHelp(s))} |`,
+    ),
     '',
     '## Outputs',
     '',
     '| GitHub / CLI | Azure DevOps | description |',
     '| --- | --- | --- |',
-    ...Object.entries(step.outputs as Record<string, { description: string }>).map(([k, s]) => `| \`${kebabCase(k)}\` | \`${k}\` | ${cell(s.description)} |`),
+    ...Object.entries(step.outputs as Record<string, { description: string }>).map(
+      ([k, s]) => `| \`${kebabCase(k)}\` | \`${k}\` | ${cell(s.description)} |`,
+    ),
     '',
     '## Use it',
     '',
@@ -67,7 +85,8 @@ export function referenceDoc(step: AnyStep): string {
 
 /** A value the snippet can be copied with: secrets read from the platform's secret store, an enum's first option. */
 function placeholder(key: string, spec: InputSpec, platform: 'github' | 'azure'): string {
-  if (spec.type === 'secret') return platform === 'github' ? `\${{ secrets.${kebabCase(key).replace(/-/g, '_').toUpperCase()} }}` : `$(${key})`;
+  if (spec.type === 'secret')
+    return platform === 'github' ? `\${{ secrets.${kebabCase(key).replace(/-/g, '_').toUpperCase()} }}` : `$(${key})`;
   if (spec.type === 'enum' && spec.options?.length) return String(spec.options[0]);
   return '...';
 }

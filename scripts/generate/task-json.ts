@@ -29,7 +29,10 @@ export function taskJson(step: AnyStep, version: string): Record<string, unknown
       helpMarkDown: inputHelp(spec),
       ...(spec.type === 'enum' ? { options: Object.fromEntries((spec.options ?? []).map((o) => [o, o])) } : {}),
     })),
-    outputVariables: Object.entries(step.outputs as Record<string, { description: string }>).map(([key, spec]) => ({ name: camelCase(key), description: spec.description })),
+    outputVariables: Object.entries(step.outputs as Record<string, { description: string }>).map(([key, spec]) => ({
+      name: camelCase(key),
+      description: spec.description,
+    })),
     execution: { Node20_1: EXECUTION, Node24: EXECUTION },
   };
 }
@@ -52,7 +55,27 @@ function azureType(spec: InputSpec): string {
 }
 
 /** Words shown in capitals in the task's form labels. */
-const ACRONYMS = new Set(['aws', 'arn', 'gpu', 'cuda', 'onnx', 'ota', 'iou', 'url', 'uri', 'id', 'mb', 'cpu', 'rss', 'psi', 'sas', 'oidc', 's3', 'fp16', 'ml']);
+const ACRONYMS = new Set([
+  'aws',
+  'arn',
+  'gpu',
+  'cuda',
+  'onnx',
+  'ota',
+  'iou',
+  'url',
+  'uri',
+  'id',
+  'mb',
+  'cpu',
+  'rss',
+  'psi',
+  'sas',
+  'oidc',
+  's3',
+  'fp16',
+  'ml',
+]);
 
 function label(key: string): string {
   const words = key

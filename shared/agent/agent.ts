@@ -6,7 +6,16 @@ import { extractVerifiedPackage } from '../package';
 import { loadPublicKey } from '../package/signing';
 import { createPrivateKey } from 'node:crypto';
 import { type ChannelDocument, inRollout, parseChannel, type ReleaseRef } from '../ota/channel';
-import { type DeviceReport, type HardwareFacts, type ReportedRelease, type ReportEvent, reportIdOf, signReport, type Telemetry, telemetrySchemaError } from '../fleet/report';
+import {
+  type DeviceReport,
+  type HardwareFacts,
+  type ReportedRelease,
+  type ReportEvent,
+  reportIdOf,
+  signReport,
+  type Telemetry,
+  telemetrySchemaError,
+} from '../fleet/report';
 import { DEVICE_ID, MAX_REPORT_BYTES, REPORT_SCHEMA } from '../fleet/report-schema';
 import type { PackageManifest } from '../package/manifest';
 import { LockTimeout, withFileLock } from '../core/file-lock';
@@ -147,7 +156,13 @@ export class DeviceAgent {
     if (text === undefined) return this.emptyState();
     try {
       const parsed = JSON.parse(text) as AgentState;
-      if (parsed?.schema !== 'mlship.device-state/v1' || typeof parsed.highestSequence !== 'number' || typeof parsed.slots !== 'object' || !parsed.failed) throw new Error('not a mlship.device-state/v1 document');
+      if (
+        parsed?.schema !== 'mlship.device-state/v1' ||
+        typeof parsed.highestSequence !== 'number' ||
+        typeof parsed.slots !== 'object' ||
+        !parsed.failed
+      )
+        throw new Error('not a mlship.device-state/v1 document');
       return parsed;
     } catch (error) {
       return this.recoverState(`${(error as Error).message}, ${text.length} bytes`);
@@ -164,7 +179,13 @@ export class DeviceAgent {
     for (const slot of ['a', 'b'] as const) {
       const marker = (await this.slots.readMarker(slot)) as Partial<SlotContent> | undefined;
       if (marker && typeof marker.sha256 === 'string' && typeof marker.version === 'string' && typeof marker.name === 'string') {
-        state.slots[slot] = { name: marker.name, version: marker.version, sha256: marker.sha256, installedAt: String(marker.installedAt ?? ''), sequence: Number(marker.sequence) || 0 };
+        state.slots[slot] = {
+          name: marker.name,
+          version: marker.version,
+          sha256: marker.sha256,
+          installedAt: String(marker.installedAt ?? ''),
+          sequence: Number(marker.sequence) || 0,
+        };
       }
     }
     const active = await this.slots.active();
@@ -193,7 +214,9 @@ export class DeviceAgent {
     } catch (error) {
       const state = await this.state().catch(() => this.emptyState());
       const message =
-        error instanceof LockTimeout ? `another device agent is working in ${this.options.root}: ${error.message}` : `poll failed before it started: ${describeError(error)}`;
+        error instanceof LockTimeout
+          ? `another device agent is working in ${this.options.root}: ${error.message}`
+          : `poll failed before it started: ${describeError(error)}`;
       this.log(`error: ${message}`);
       return { ...state, status: 'error', message, checkedAt: this.now().toISOString() };
     } finally {
@@ -290,12 +313,17 @@ export class DeviceAgent {
   }
 
   private checkFreshness(doc: ChannelDocument, state: AgentState, source: string): void {
-    if (doc.channel !== this.channel) throw new RefusedError(`Channel document ${source} is for channel "${doc.channel}", but this device follows "${this.channel}".`);
+    if (doc.channel !== this.channel)
+      throw new RefusedError(`Channel document ${source} is for channel "${doc.channel}", but this device follows "${this.channel}".`);
     if (Date.parse(doc.expiresAt) <= this.now().getTime()) {
-      throw new RefusedError(`Channel document ${source} (sequence ${doc.sequence}) expired at ${doc.expiresAt}; refusing it. The publisher must re-sign the channel.`);
+      throw new RefusedError(
+        `Channel document ${source} (sequence ${doc.sequence}) expired at ${doc.expiresAt}; refusing it. The publisher must re-sign the channel.`,
+      );
     }
     if (doc.sequence < state.highestSequence) {
-      throw new RefusedError(`Channel document ${source} has sequence ${doc.sequence}, older than sequence ${state.highestSequence} already seen: refusing a replayed (rollback attack) document.`);
+      throw new RefusedError(
+        `Channel document ${source} has sequence ${doc.sequence}, older than sequence ${state.highestSequence} already seen: refusing a replayed (rollback attack) document.`,
+      );
     }
   }
 
@@ -312,13 +340,18 @@ export class DeviceAgent {
       const url = packageUrl(this.options.channelUrl, target.key);
       try {
         await downloadVerified(url, archive, { sha256: target.sha256, size: target.size }, signal).catch((error: Error) => {
-          if (error instanceof IntegrityError) throw new RefusedError(`Package ${target.name} ${target.version} from ${redact(url)} does not match the channel document: ${error.message}.`);
+          if (error instanceof IntegrityError)
+            throw new RefusedError(
+              `Package ${target.name} ${target.version} from ${redact(url)} does not match the channel document: ${error.message}.`,
+            );
           throw error;
         });
         await this.slots.install(slot, async (dir) => {
           const verified = await extractVerifiedPackage(archive, dir, { publicKey: this.publicKey });
           if (verified.manifest.name !== target.name || verified.manifest.version !== target.version) {
-            throw new RefusedError(`Package at ${target.key} is ${verified.manifest.name} ${verified.manifest.version}, but the channel names ${target.name} ${target.version}.`);
+            throw new RefusedError(
+              `Package at ${target.key} is ${verified.manifest.name} ${verified.manifest.version}, but the channel names ${target.name} ${target.version}.`,
+            );
           }
           // Checked on the verified manifest, before the slot is touched: an incompatible package is never installed.
           const { facts } = await this.facts();
@@ -327,7 +360,10 @@ export class DeviceAgent {
         });
       } catch (error) {
         if (!(error instanceof IncompatibleError)) throw error;
-        state.incompatible = { ...state.incompatible, [target.sha256]: { version: target.version, at: this.now().toISOString(), reason: error.message, hardware: error.hardware } };
+        state.incompatible = {
+          ...state.incompatible,
+          [target.sha256]: { version: target.version, at: this.now().toISOString(), reason: error.message, hardware: error.hardware },
+        };
         state.status = 'incompatible';
         state.message = `${target.name} ${target.version} cannot run on this device (${error.message}); not installed, staying on ${state.activeSlot ? state.slots[state.activeSlot]?.version : 'nothing'}`;
         this.acted = 'incompatible';
@@ -335,7 +371,13 @@ export class DeviceAgent {
       } finally {
         await fsp.rm(archive, { force: true });
       }
-      state.slots[slot] = { name: target.name, version: target.version, sha256: target.sha256, installedAt: this.now().toISOString(), sequence: doc.sequence };
+      state.slots[slot] = {
+        name: target.name,
+        version: target.version,
+        sha256: target.sha256,
+        installedAt: this.now().toISOString(),
+        sequence: doc.sequence,
+      };
       await this.slots.writeMarker(slot, state.slots[slot]!);
     }
     await this.slots.activate(slot);
@@ -369,7 +411,12 @@ export class DeviceAgent {
     if (!this.options.healthCommand) return undefined;
     const result = await runCommand(this.options.healthCommand, {
       cwd: this.slots.dir(slot),
-      env: { MLSHIP_MODEL_DIR: this.slots.dir(slot), MLSHIP_MODEL_VERSION: target.version, MLSHIP_MODEL_SHA256: target.sha256, MLSHIP_DEVICE_ID: this.options.deviceId },
+      env: {
+        MLSHIP_MODEL_DIR: this.slots.dir(slot),
+        MLSHIP_MODEL_VERSION: target.version,
+        MLSHIP_MODEL_SHA256: target.sha256,
+        MLSHIP_DEVICE_ID: this.options.deviceId,
+      },
       timeoutMs: (this.options.healthTimeoutSeconds ?? 300) * 1000,
     });
     if (result.timedOut) return `timed out after ${this.options.healthTimeoutSeconds ?? 300} s`;
@@ -379,7 +426,8 @@ export class DeviceAgent {
 
   private async facts(): Promise<{ facts: HardwareFacts; problem?: string }> {
     // nvidia-smi takes tens of milliseconds: asked once per ten minutes (a driver update shows up by then).
-    if (!this.hardware || Date.now() - this.hardware.at > 600_000) this.hardware = { ...(await readHardware(this.options)), at: Date.now() };
+    if (!this.hardware || Date.now() - this.hardware.at > 600_000)
+      this.hardware = { ...(await readHardware(this.options)), at: Date.now() };
     return this.hardware;
   }
 
@@ -412,8 +460,19 @@ export class DeviceAgent {
   private async buildReport(state: AgentState, event: ReportEvent, reportId: string, now: Date): Promise<Buffer> {
     const { facts } = await this.facts();
     const active = state.activeSlot ? state.slots[state.activeSlot] : undefined;
-    const installed: ReportedRelease | null = active ? { name: active.name, version: active.version, sha256: active.sha256, slot: state.activeSlot!, ...(await this.provenance(state.activeSlot!)) } : null;
-    const target = this.target && this.target.sha256 !== active?.sha256 ? { name: this.target.name, version: this.target.version, sha256: this.target.sha256 } : null;
+    const installed: ReportedRelease | null = active
+      ? {
+          name: active.name,
+          version: active.version,
+          sha256: active.sha256,
+          slot: state.activeSlot!,
+          ...(await this.provenance(state.activeSlot!)),
+        }
+      : null;
+    const target =
+      this.target && this.target.sha256 !== active?.sha256
+        ? { name: this.target.name, version: this.target.version, sha256: this.target.sha256 }
+        : null;
     const report: DeviceReport = {
       schema: REPORT_SCHEMA,
       reportId,
@@ -437,7 +496,11 @@ export class DeviceAgent {
     let body = Buffer.from(JSON.stringify(signed));
     if (body.length > MAX_REPORT_BYTES) {
       // Only the telemetry can grow this far (histograms): the report goes without it rather than not at all.
-      const lean = { ...report, telemetry: null, reason: `${report.reason.slice(0, 1500)} (telemetry left out: the report was ${body.length} bytes)` };
+      const lean = {
+        ...report,
+        telemetry: null,
+        reason: `${report.reason.slice(0, 1500)} (telemetry left out: the report was ${body.length} bytes)`,
+      };
       body = Buffer.from(JSON.stringify(this.deviceKey ? signReport(lean, this.deviceKey) : lean));
     }
     return body;
@@ -534,10 +597,14 @@ export async function runDeviceAgent(options: RunAgentOptions): Promise<AgentRep
     const waitMs = (options.intervalSeconds ?? 300) * 1000 * (0.9 + 0.2 * Math.random());
     const aborted = await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), waitMs);
-      options.signal?.addEventListener('abort', () => {
-        clearTimeout(timer);
-        resolve(true);
-      }, { once: true });
+      options.signal?.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(timer);
+          resolve(true);
+        },
+        { once: true },
+      );
     });
     if (aborted) return report;
   }

@@ -10,9 +10,19 @@ const AGENT: CommandSpec = {
   command: 'mlship device-agent',
   summary: 'Polls an OTA channel and keeps this device on the release the channel names for it.',
   options: {
-    'channel-url': { type: 'string', value: 'URL', required: true, description: 'channel document (file://…/channels/production.json, https://…?sas)' },
+    'channel-url': {
+      type: 'string',
+      value: 'URL',
+      required: true,
+      description: 'channel document (file://…/channels/production.json, https://…?sas)',
+    },
     'device-id': { type: 'string', value: 'ID', required: true, description: 'stable id of this instrument (decides rollout membership)' },
-    'public-key': { type: 'string', value: 'KEY', required: true, description: 'Ed25519 public key: PEM file, PEM text, or base64 of the raw 32 bytes' },
+    'public-key': {
+      type: 'string',
+      value: 'KEY',
+      required: true,
+      description: 'Ed25519 public key: PEM file, PEM text, or base64 of the raw 32 bytes',
+    },
     root: { type: 'string', value: 'DIR', required: true, description: 'folder the agent owns (slots, current → slot, state.json)' },
     channel: { type: 'string', value: 'NAME', description: 'channel the device follows (default: from the URL)' },
     'device-group': { type: 'string', value: 'NAME', multiple: true, description: 'group of this device' },
@@ -24,7 +34,11 @@ const AGENT: CommandSpec = {
     'interval-seconds': { type: 'string', value: 'N', description: 'poll interval (default 300)' },
     'device-model': { type: 'string', value: 'NAME', description: "instrument model, checked against the package's device models" },
     'onnxruntime-version': { type: 'string', value: 'V', description: "ONNX Runtime version of the instrument's application" },
-    'hardware-file': { type: 'string', value: 'FILE', description: 'JSON hardware facts where nvidia-smi is missing (gpuModel, driver, cuda, …)' },
+    'hardware-file': {
+      type: 'string',
+      value: 'FILE',
+      description: 'JSON hardware facts where nvidia-smi is missing (gpuModel, driver, cuda, …)',
+    },
     'nvidia-smi': { type: 'string', value: 'PATH', description: 'nvidia-smi to ask (default: on PATH)' },
     'report-sink': { type: 'string', value: 'KIND', description: 'where reports go: folder, s3, azure-blob or https' },
     'report-uri': { type: 'string', value: 'URI', description: 'folder, s3://bucket/prefix, container URL with SAS, or https endpoint' },
@@ -38,7 +52,9 @@ const AGENT: CommandSpec = {
   footer: 'Each poll prints the device state as one JSON line on stdout.',
 };
 
-type AgentValues = { [K in 'channel-url' | 'device-id' | 'public-key' | 'root']: string } & { [K in keyof typeof AGENT.options]?: string } & { 'device-group'?: string[]; once?: boolean };
+type AgentValues = { [K in 'channel-url' | 'device-id' | 'public-key' | 'root']: string } & {
+  [K in keyof typeof AGENT.options]?: string;
+} & { 'device-group'?: string[]; once?: boolean };
 
 /** `mlship device-agent`, for the lead's CLI command list. */
 export const deviceAgentCommand: CliCommand = {
@@ -90,7 +106,14 @@ async function runAgent(values: AgentValues, io: CliIo): Promise<number> {
       hardwareFile: values['hardware-file'],
       nvidiaSmi: values['nvidia-smi'],
       reportSink: sinkKind
-        ? openReportSink({ kind: sinkKind as ReportSinkConfig['kind'], uri: values['report-uri']!, endpoint: values['report-endpoint'], token: readFileArg('report-token-file', values['report-token-file']), env: process.env, azureConnectionString: process.env.AZURE_STORAGE_CONNECTION_STRING })
+        ? openReportSink({
+            kind: sinkKind as ReportSinkConfig['kind'],
+            uri: values['report-uri']!,
+            endpoint: values['report-endpoint'],
+            token: readFileArg('report-token-file', values['report-token-file']),
+            env: process.env,
+            azureConnectionString: process.env.AZURE_STORAGE_CONNECTION_STRING,
+          })
         : undefined,
       deviceKey: readFileArg('device-key', values['device-key']),
       telemetryFile: values['telemetry-file'],

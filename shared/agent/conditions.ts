@@ -29,7 +29,13 @@ export interface CommandResult {
 export function runCommand(command: string, options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs: number }): Promise<CommandResult> {
   return new Promise((resolve) => {
     const detached = process.platform !== 'win32';
-    const child = spawn(command, { shell: true, detached, cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, {
+      shell: true,
+      detached,
+      cwd: options.cwd,
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     const keep = (d: Buffer) => {
       output = (output + d.toString()).slice(-4096);
@@ -86,7 +92,8 @@ export function insideWindow(text: string, now: Date): boolean {
 
 /** Why installing must wait, or undefined when it may go ahead now. */
 export async function deferReason(window: InstallWindow, now: Date): Promise<string | undefined> {
-  if (window.maintenanceWindow && !insideWindow(window.maintenanceWindow, now)) return `outside the maintenance window ${window.maintenanceWindow}`;
+  if (window.maintenanceWindow && !insideWindow(window.maintenanceWindow, now))
+    return `outside the maintenance window ${window.maintenanceWindow}`;
   if (window.busyFile && fs.existsSync(window.busyFile)) return `busy: ${window.busyFile} exists`;
   if (window.busyCommand) {
     const result = await runCommand(window.busyCommand, { timeoutMs: 30_000 });

@@ -62,15 +62,22 @@ export async function fetchSmall(url: string, signal?: AbortSignal): Promise<Buf
     await response.body?.cancel().catch(() => undefined);
     throw new NetworkError(`${redact(url)} is ${declared} bytes, too large for a channel document`);
   }
-  const body = Buffer.from(await response.arrayBuffer().catch((error: unknown) => {
-    throw new NetworkError(`GET ${redact(url)} broke off: ${causeOf(error)}`);
-  }));
+  const body = Buffer.from(
+    await response.arrayBuffer().catch((error: unknown) => {
+      throw new NetworkError(`GET ${redact(url)} broke off: ${causeOf(error)}`);
+    }),
+  );
   if (body.length > MAX_CHANNEL_BYTES) throw new Error(`${redact(url)} is ${body.length} bytes, too large for a channel document`);
   return body;
 }
 
 /** Streams `url` to `destination` (temp + rename); rejects unless size and sha256 are the expected ones. */
-export async function downloadVerified(url: string, destination: string, expected: { sha256: string; size: number }, signal?: AbortSignal): Promise<void> {
+export async function downloadVerified(
+  url: string,
+  destination: string,
+  expected: { sha256: string; size: number },
+  signal?: AbortSignal,
+): Promise<void> {
   let source: Readable;
   if (url.startsWith('file:')) source = fs.createReadStream(fileURLToPath(url));
   else {

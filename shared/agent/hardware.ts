@@ -79,13 +79,20 @@ export function incompatibilities(needs: Compatibility, has: HardwareFacts): str
     if (!have) out.push(`needs ${label} ${need}, but ${unknown}`);
     else if (compareVersions(have, need) < 0) out.push(`needs ${label} ${need} or newer, device has ${have}`);
   };
-  atLeast('NVIDIA driver', needs.minDriverVersion, has.driver, 'no NVIDIA driver was found (no nvidia-smi, no driver in the hardware file)');
+  atLeast(
+    'NVIDIA driver',
+    needs.minDriverVersion,
+    has.driver,
+    'no NVIDIA driver was found (no nvidia-smi, no driver in the hardware file)',
+  );
   atLeast('CUDA', needs.minCudaVersion, has.cuda, 'the CUDA version is unknown');
   atLeast('ONNX Runtime', needs.minOnnxRuntimeVersion, has.onnxruntime, 'the ONNX Runtime version is unknown (set --onnxruntime-version)');
   atLeast('compute capability', needs.minComputeCapability, has.computeCapability, 'the GPU compute capability is unknown');
   if (needs.minGpuMemoryMb !== null) {
-    if (has.gpuMemoryMiB === null || has.gpuMemoryMiB === undefined) out.push(`needs ${needs.minGpuMemoryMb} MiB of GPU memory, but the GPU memory is unknown`);
-    else if (has.gpuMemoryMiB < needs.minGpuMemoryMb) out.push(`needs ${needs.minGpuMemoryMb} MiB of GPU memory, device has ${has.gpuMemoryMiB} MiB`);
+    if (has.gpuMemoryMiB === null || has.gpuMemoryMiB === undefined)
+      out.push(`needs ${needs.minGpuMemoryMb} MiB of GPU memory, but the GPU memory is unknown`);
+    else if (has.gpuMemoryMiB < needs.minGpuMemoryMb)
+      out.push(`needs ${needs.minGpuMemoryMb} MiB of GPU memory, device has ${has.gpuMemoryMiB} MiB`);
   }
   return out;
 }

@@ -1,4 +1,14 @@
-export { type AgentReport, type AgentState, type AgentStatus, channelNameOf, DeviceAgent, type DeviceAgentOptions, RefusedError, runDeviceAgent, type RunAgentOptions } from './agent';
+export {
+  type AgentReport,
+  type AgentState,
+  type AgentStatus,
+  channelNameOf,
+  DeviceAgent,
+  type DeviceAgentOptions,
+  RefusedError,
+  runDeviceAgent,
+  type RunAgentOptions,
+} from './agent';
 export { deviceAgentCommand } from './command';
 export { deferReason, insideWindow, type InstallWindow } from './conditions';
 export { packageUrl } from './fetch';

@@ -58,7 +58,11 @@ export class HttpsReportSink implements ReportSink {
       response = await fetch(url, {
         method: 'PUT',
         body,
-        headers: { 'Content-Type': 'application/json', 'If-None-Match': '*', ...(this.token ? { Authorization: `Bearer ${this.token}` } : {}) },
+        headers: {
+          'Content-Type': 'application/json',
+          'If-None-Match': '*',
+          ...(this.token ? { Authorization: `Bearer ${this.token}` } : {}),
+        },
         signal: AbortSignal.timeout(15_000),
       });
     } catch (error) {
@@ -87,8 +91,18 @@ export function openReportSink(config: ReportSinkConfig): ReportSink {
   if (config.kind === 'https') return new HttpsReportSink(config.uri, config.token);
   const kind = config.kind === 'folder' ? 'local' : config.kind;
   // The cloud clients come from the one cloud layer (credentials from the device's environment, one retry policy).
-  const connections = kind === 'local' ? undefined : (require('../cloud/connections') as typeof import('../cloud/connections')).connectionsFromEnv(config.env ?? process.env);
-  const store: StoreConfig = { kind, uri: config.uri, endpoint: config.endpoint, region: config.region, azureConnectionString: config.azureConnectionString, connections };
+  const connections =
+    kind === 'local'
+      ? undefined
+      : (require('../cloud/connections') as typeof import('../cloud/connections')).connectionsFromEnv(config.env ?? process.env);
+  const store: StoreConfig = {
+    kind,
+    uri: config.uri,
+    endpoint: config.endpoint,
+    region: config.region,
+    azureConnectionString: config.azureConnectionString,
+    connections,
+  };
   return new StoreReportSink(openStore(store, (key) => `report-${key === 'storeUri' ? 'uri' : key}`));
 }
 
@@ -113,7 +127,9 @@ export class ReportOutbox {
 
   private async entries(): Promise<{ name: string; size: number }[]> {
     const names = (await fsp.readdir(this.dir).catch(() => [] as string[])).filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort();
-    return Promise.all(names.map(async (name) => ({ name, size: (await fsp.stat(path.join(this.dir, name)).catch(() => ({ size: 0 }))).size })));
+    return Promise.all(
+      names.map(async (name) => ({ name, size: (await fsp.stat(path.join(this.dir, name)).catch(() => ({ size: 0 }))).size })),
+    );
   }
 
   async pending(): Promise<number> {

@@ -24,7 +24,10 @@ export class Slots {
 
   /** The symlink is the truth (it is what the analysis software opens); current.slot only on Windows. */
   async active(): Promise<SlotName | undefined> {
-    const target = process.platform === 'win32' ? await fsp.readFile(path.join(this.root, 'current.slot'), 'utf8').catch(() => undefined) : await fsp.readlink(this.currentLink).catch(() => undefined);
+    const target =
+      process.platform === 'win32'
+        ? await fsp.readFile(path.join(this.root, 'current.slot'), 'utf8').catch(() => undefined)
+        : await fsp.readlink(this.currentLink).catch(() => undefined);
     const slot = target?.trim().split(/[\\/]/).pop();
     return slot === 'a' || slot === 'b' ? slot : undefined;
   }
@@ -41,7 +44,8 @@ export class Slots {
     const slotsDir = path.join(this.root, 'slots');
     await fsp.mkdir(slotsDir, { recursive: true });
     // Leftovers of an install that was killed (temp and partial folders of this slot) go first.
-    for (const name of await fsp.readdir(slotsDir)) if (name.startsWith(`.${slot}.`)) await fsp.rm(path.join(slotsDir, name), { recursive: true, force: true });
+    for (const name of await fsp.readdir(slotsDir))
+      if (name.startsWith(`.${slot}.`)) await fsp.rm(path.join(slotsDir, name), { recursive: true, force: true });
     const temp = path.join(slotsDir, `.${slot}.${randomUUID()}.tmp`);
     try {
       await fill(temp);

@@ -28,10 +28,13 @@ export function listImages(dir: string, label: string): string[] {
   try {
     entries = fs.readdirSync(dir);
   } catch (error) {
-    throw new StepError(`${label} is ${dir}, which cannot be read: ${(error as NodeJS.ErrnoException).code ?? String(error)}.`, { hint: `Point ${label} at a folder of PNG, JPEG or TIFF images.` });
+    throw new StepError(`${label} is ${dir}, which cannot be read: ${(error as NodeJS.ErrnoException).code ?? String(error)}.`, {
+      hint: `Point ${label} at a folder of PNG, JPEG or TIFF images.`,
+    });
   }
   const files = entries.filter((f) => IMAGE_EXTENSIONS.has(path.extname(f).toLowerCase())).sort();
-  if (files.length === 0) throw new StepError(`${label} (${dir}) holds no PNG, JPEG or TIFF images.`, { hint: `Point ${label} at a folder of images.` });
+  if (files.length === 0)
+    throw new StepError(`${label} (${dir}) holds no PNG, JPEG or TIFF images.`, { hint: `Point ${label} at a folder of images.` });
   return files.map((f) => path.join(dir, f));
 }
 
@@ -42,7 +45,11 @@ export function findMask(image: string, masksDir: string, masks: readonly string
     const s = path.basename(m, path.extname(m));
     return s === stem || s === `${stem}_mask`;
   });
-  if (!found) throw new StepError(`No mask for test image ${image} in ${masksDir} (looked for ${stem}.png/.tif or ${stem}_mask.*).`, { hint: 'Each test image needs a label mask with the same file name.', file: image });
+  if (!found)
+    throw new StepError(`No mask for test image ${image} in ${masksDir} (looked for ${stem}.png/.tif or ${stem}_mask.*).`, {
+      hint: 'Each test image needs a label mask with the same file name.',
+      file: image,
+    });
   return found;
 }
 
@@ -54,7 +61,11 @@ interface Common {
   spec: PreprocessSpec;
 }
 
-async function predict(o: Common, image: string, sharp: ReturnType<typeof loadSharp>): Promise<{ out: Record<string, Tensor>; geometry: Geometry }> {
+async function predict(
+  o: Common,
+  image: string,
+  sharp: ReturnType<typeof loadSharp>,
+): Promise<{ out: Record<string, Tensor>; geometry: Geometry }> {
   const prepared = await preprocessImage(image, o.spec, sharp);
   const out = await runSession(o.session, { [o.inputName]: toOrtTensor(o.ort, prepared.tensor) }, `the model on ${image}`);
   return { out, geometry: prepared.geometry };
@@ -62,7 +73,10 @@ async function predict(o: Common, image: string, sharp: ReturnType<typeof loadSh
 
 function output(out: Record<string, Tensor>, name: string, input: string): Tensor {
   const t = out[name];
-  if (!t) throw new StepError(`The model has no output "${name}" (outputs: ${Object.keys(out).join(', ')}).`, { hint: `Set ${input} to the right output name.` });
+  if (!t)
+    throw new StepError(`The model has no output "${name}" (outputs: ${Object.keys(out).join(', ')}).`, {
+      hint: `Set ${input} to the right output name.`,
+    });
   return t;
 }
 
@@ -86,7 +100,16 @@ export interface SegmentationAccuracy {
  * `predictionsDir`: where to write each image's predicted labels as an 8-bit PNG (labels above 255 are drawn as 255),
  * for the prediction gallery.
  */
-export async function segmentationAccuracy(o: Common & { masksDir: string; outputName: string; mode: SegmentationMode; threshold: number; classes?: number; predictionsDir?: string }): Promise<SegmentationAccuracy> {
+export async function segmentationAccuracy(
+  o: Common & {
+    masksDir: string;
+    outputName: string;
+    mode: SegmentationMode;
+    threshold: number;
+    classes?: number;
+    predictionsDir?: string;
+  },
+): Promise<SegmentationAccuracy> {
   const sharp = loadSharp();
   const images = listImages(o.imagesDir, 'test-images');
   const masks = listImages(o.masksDir, 'test-masks');
@@ -98,13 +121,19 @@ export async function segmentationAccuracy(o: Common & { masksDir: string; outpu
     const { out, geometry } = await predict(o, image, sharp);
     const pred = labelsFromOutput(fromOrtTensor(output(out, o.outputName, 'accuracy-output')), o.mode, o.threshold);
     const classes = pred.classes || o.classes;
-    if (!classes) throw new StepError(`Output ${o.outputName} holds class labels, so the number of classes is not known.`, { hint: 'Set classes to the number of classes, background included.' });
+    if (!classes)
+      throw new StepError(`Output ${o.outputName} holds class labels, so the number of classes is not known.`, {
+        hint: 'Set classes to the number of classes, background included.',
+      });
     // Two classes: any non-zero mask value is foreground, so 0/255 masks work.
     binary = classes <= 2;
     const maskFile = findMask(image, o.masksDir, masks);
     const truth = await readLabelImage(maskFile);
     if (truth.width !== geometry.sourceWidth || truth.height !== geometry.sourceHeight) {
-      throw new StepError(`Mask ${maskFile} is ${truth.width}x${truth.height}, but its image is ${geometry.sourceWidth}x${geometry.sourceHeight}.`, { hint: 'Each mask must have the size of its image.', file: maskFile });
+      throw new StepError(
+        `Mask ${maskFile} is ${truth.width}x${truth.height}, but its image is ${geometry.sourceWidth}x${geometry.sourceHeight}.`,
+        { hint: 'Each mask must have the size of its image.', file: maskFile },
+      );
     }
     const projected = projectPrediction(pred, geometry);
     const c = countLabels(truth.data, projected.data, binary);
@@ -112,19 +141,37 @@ export async function segmentationAccuracy(o: Common & { masksDir: string; outpu
       const stem = path.basename(image).replace(/\.[^.]+$/, '');
       const file = path.join(o.predictionsDir, `${stem}.png`);
       const bytes = Uint8Array.from(projected.data, (v) => Math.min(255, v));
-      await sharp(Buffer.from(bytes), { raw: { width: projected.width, height: projected.height, channels: 1 } }).png().toFile(file);
+      await sharp(Buffer.from(bytes), { raw: { width: projected.width, height: projected.height, channels: 1 } })
+        .png()
+        .toFile(file);
       perImage.push({ name: stem, mask: file, truth: maskFile, counts: c });
     }
     if (!binary) {
       for (let label = classes; label < c.size; label++) {
-        if (c.truth[label] > 0) throw new StepError(`Mask ${maskFile} has label ${label}, but the model predicts ${classes} classes (0..${classes - 1}).`, { hint: 'Masks hold class indices; check the mask files and the model output.', file: maskFile });
+        if (c.truth[label] > 0)
+          throw new StepError(`Mask ${maskFile} has label ${label}, but the model predicts ${classes} classes (0..${classes - 1}).`, {
+            hint: 'Masks hold class indices; check the mask files and the model output.',
+            file: maskFile,
+          });
       }
     }
     names.push(path.basename(image));
     counts.push(c);
   }
   const ev = evaluateCounts(names, counts, { binary });
-  return { kind: 'segmentation', images: images.length, output: o.outputName, mode: o.mode, classes: [...ev.classes], dice: ev.dice, iou: ev.iou, microDice: ev.microDice, microIou: ev.microIou, perClass: ev.perClass, ...(o.predictionsDir ? { perImage } : {}) };
+  return {
+    kind: 'segmentation',
+    images: images.length,
+    output: o.outputName,
+    mode: o.mode,
+    classes: [...ev.classes],
+    dice: ev.dice,
+    iou: ev.iou,
+    microDice: ev.microDice,
+    microIou: ev.microIou,
+    perClass: ev.perClass,
+    ...(o.predictionsDir ? { perImage } : {}),
+  };
 }
 
 export interface DetectionAccuracy {
@@ -143,27 +190,52 @@ export type BoxFormat = 'xyxy' | 'xywh' | 'cxcywh';
  * images[].file_name lie in the images folder. Boxes are mapped from tensor to image pixels through the
  * preprocessing geometry.
  */
-export async function detectionAccuracy(o: Common & { annotations: string; boxesOutput: string; scoresOutput: string; labelsOutput: string; boxFormat: BoxFormat; labelMapping: 'index' | 'id' }): Promise<DetectionAccuracy> {
+export async function detectionAccuracy(
+  o: Common & {
+    annotations: string;
+    boxesOutput: string;
+    scoresOutput: string;
+    labelsOutput: string;
+    boxFormat: BoxFormat;
+    labelMapping: 'index' | 'id';
+  },
+): Promise<DetectionAccuracy> {
   const sharp = loadSharp();
   const json = readJsonFile(o.annotations, 'Test annotations');
   const gt = loadGroundTruth(json, o.annotations, 'bbox');
   const images = ((json as { images?: { id: number | string; file_name?: string }[] }).images ?? []).filter((im) => gt.imgIndex.has(im.id));
   const detections: { image_id: number | string; category_id: number | string; bbox: number[]; score: number }[] = [];
   for (const im of images) {
-    if (!im.file_name) throw new StepError(`${o.annotations}: image ${im.id} has no file_name.`, { hint: 'Each ground-truth image needs the file_name of its image in test-images.', file: o.annotations });
+    if (!im.file_name)
+      throw new StepError(`${o.annotations}: image ${im.id} has no file_name.`, {
+        hint: 'Each ground-truth image needs the file_name of its image in test-images.',
+        file: o.annotations,
+      });
     const file = path.join(o.imagesDir, im.file_name);
-    if (!fs.existsSync(file)) throw new StepError(`Image ${im.file_name} of ${o.annotations} (id ${im.id}) is not in ${o.imagesDir}.`, { hint: 'test-images must hold the images the annotations name.', file: o.annotations });
+    if (!fs.existsSync(file))
+      throw new StepError(`Image ${im.file_name} of ${o.annotations} (id ${im.id}) is not in ${o.imagesDir}.`, {
+        hint: 'test-images must hold the images the annotations name.',
+        file: o.annotations,
+      });
     const { out, geometry: g } = await predict(o, file, sharp);
     const boxes = fromOrtTensor(output(out, o.boxesOutput, 'boxes-output'));
     const scores = fromOrtTensor(output(out, o.scoresOutput, 'scores-output'));
     const labels = fromOrtTensor(output(out, o.labelsOutput, 'labels-output'));
     const n = scores.dims.reduce((a, b) => a * b, 1);
     if (boxes.dims[boxes.dims.length - 1] !== 4 || boxes.data.length !== n * 4 || labels.data.length !== n) {
-      throw new StepError(`Detector outputs disagree: ${o.boxesOutput} [${boxes.dims.join(', ')}], ${o.scoresOutput} [${scores.dims.join(', ')}], ${o.labelsOutput} [${labels.dims.join(', ')}].`, { hint: 'Expected N boxes of 4 numbers, N scores and N labels (a leading batch axis of 1 is fine).' });
+      throw new StepError(
+        `Detector outputs disagree: ${o.boxesOutput} [${boxes.dims.join(', ')}], ${o.scoresOutput} [${scores.dims.join(', ')}], ${o.labelsOutput} [${labels.dims.join(', ')}].`,
+        { hint: 'Expected N boxes of 4 numbers, N scores and N labels (a leading batch axis of 1 is fine).' },
+      );
     }
     for (let i = 0; i < n; i++) {
       const [a, b, c, d] = [0, 1, 2, 3].map((k) => valueAt(boxes, i * 4 + k));
-      let [x1, y1, x2, y2] = o.boxFormat === 'xyxy' ? [a, b, c, d] : o.boxFormat === 'xywh' ? [a, b, a + c, b + d] : [a - c / 2, b - d / 2, a + c / 2, b + d / 2];
+      let [x1, y1, x2, y2] =
+        o.boxFormat === 'xyxy'
+          ? [a, b, c, d]
+          : o.boxFormat === 'xywh'
+            ? [a, b, a + c, b + d]
+            : [a - c / 2, b - d / 2, a + c / 2, b + d / 2];
       // Tensor pixels → image pixels, clipped to the image.
       x1 = clamp((x1 - g.offsetX) / g.scaleX, g.sourceWidth);
       x2 = clamp((x2 - g.offsetX) / g.scaleX, g.sourceWidth);
@@ -171,8 +243,17 @@ export async function detectionAccuracy(o: Common & { annotations: string; boxes
       y2 = clamp((y2 - g.offsetY) / g.scaleY, g.sourceHeight);
       const label = valueAt(labels, i);
       const category = o.labelMapping === 'id' ? label : gt.catIds[label];
-      if (category === undefined) throw new StepError(`The model predicted label ${label}, but ${o.annotations} has ${gt.catIds.length} categories (label-mapping index).`, { hint: 'Use label-mapping id when labels are category ids.' });
-      detections.push({ image_id: im.id, category_id: category, bbox: [x1, y1, Math.max(0, x2 - x1), Math.max(0, y2 - y1)], score: valueAt(scores, i) });
+      if (category === undefined)
+        throw new StepError(
+          `The model predicted label ${label}, but ${o.annotations} has ${gt.catIds.length} categories (label-mapping index).`,
+          { hint: 'Use label-mapping id when labels are category ids.' },
+        );
+      detections.push({
+        image_id: im.id,
+        category_id: category,
+        bbox: [x1, y1, Math.max(0, x2 - x1), Math.max(0, y2 - y1)],
+        score: valueAt(scores, i),
+      });
     }
   }
   const dt = loadDetections(detections, `detections of the model on ${o.imagesDir}`, gt, 'bbox');

@@ -13,12 +13,22 @@ export interface EnvironmentFingerprint {
   node: string;
 }
 
-export async function fingerprint(runtime: LoadedRuntime, provider: string, deviceId: number, nvidiaSmi: string): Promise<EnvironmentFingerprint> {
+export async function fingerprint(
+  runtime: LoadedRuntime,
+  provider: string,
+  deviceId: number,
+  nvidiaSmi: string,
+): Promise<EnvironmentFingerprint> {
   const cpus = os.cpus();
   const ortVersion = (runtime.ort as unknown as { env?: { versions?: { node?: string } } }).env?.versions?.node ?? runtime.version;
   return {
     gpu: await queryGpu(deviceId, nvidiaSmi),
-    onnxruntime: { version: ortVersion, source: runtime.source, packageDir: runtime.packageDir, providerLibraries: runtime.providerLibraries },
+    onnxruntime: {
+      version: ortVersion,
+      source: runtime.source,
+      packageDir: runtime.packageDir,
+      providerLibraries: runtime.providerLibraries,
+    },
     provider,
     cpu: { model: cpus[0]?.model.trim() ?? 'unknown', cores: cpus.length },
     memoryGb: Math.round((os.totalmem() / 1073741824) * 10) / 10,
@@ -30,7 +40,10 @@ export async function fingerprint(runtime: LoadedRuntime, provider: string, devi
 export function fingerprintRows(f: EnvironmentFingerprint): [string, string][] {
   const rows: [string, string][] = [];
   if (f.gpu) {
-    rows.push(['GPU', `${f.gpu.name} (${f.gpu.memoryMiB} MiB${f.gpu.computeCapability ? `, compute capability ${f.gpu.computeCapability}` : ''})`]);
+    rows.push([
+      'GPU',
+      `${f.gpu.name} (${f.gpu.memoryMiB} MiB${f.gpu.computeCapability ? `, compute capability ${f.gpu.computeCapability}` : ''})`,
+    ]);
     rows.push(['NVIDIA driver / CUDA', `${f.gpu.driver} / ${f.gpu.cuda ?? 'unknown'}`]);
   } else rows.push(['GPU', 'none (nvidia-smi not available)']);
   rows.push(['ONNX Runtime', `${f.onnxruntime.version} (${f.onnxruntime.source}: ${f.onnxruntime.packageDir})`]);

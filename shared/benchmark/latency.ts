@@ -45,7 +45,11 @@ export async function measure(run: () => Promise<unknown>, options: MeasureOptio
  * Baseline and candidate alternately (ABBA order), so drift on a shared runner (a neighbour's job, clock changes)
  * hits both alike.
  */
-export async function measureInterleaved(a: () => Promise<unknown>, b: () => Promise<unknown>, options: MeasureOptions): Promise<{ a: number[]; b: number[] }> {
+export async function measureInterleaved(
+  a: () => Promise<unknown>,
+  b: () => Promise<unknown>,
+  options: MeasureOptions,
+): Promise<{ a: number[]; b: number[] }> {
   for (let i = 0; i < options.warmup; i++) {
     await a();
     await b();

@@ -68,17 +68,36 @@ export async function queryGpu(index: number, command = 'nvidia-smi'): Promise<G
     withCap = false;
   }
   if (!out) return undefined;
-  const f = out.trim().split('\n')[0].split(',').map((s) => s.trim());
+  const f = out
+    .trim()
+    .split('\n')[0]
+    .split(',')
+    .map((s) => s.trim());
   const banner = await run(command, []);
   const cuda = banner ? /CUDA Version:\s*([\d.]+)/.exec(banner)?.[1] : undefined;
-  return { index: num(f[0]) ?? index, name: f[1], driver: f[2], memoryMiB: num(f[3]) ?? 0, computeCapability: withCap ? f[4] : undefined, cuda };
+  return {
+    index: num(f[0]) ?? index,
+    name: f[1],
+    driver: f[2],
+    memoryMiB: num(f[3]) ?? 0,
+    computeCapability: withCap ? f[4] : undefined,
+    cuda,
+  };
 }
 
 export function parseSampleLine(line: string, t: number): GpuSample | undefined {
   const f = line.split(',').map((s) => s.trim());
   if (f.length < 7) return undefined;
   const mask = f[6].startsWith('0x') ? parseInt(f[6], 16) : num(f[6]);
-  return { t, temperatureC: num(f[1]), smClockMHz: num(f[2]), memClockMHz: num(f[3]), memoryUsedMiB: num(f[4]), powerW: num(f[5]), throttleMask: Number.isNaN(mask) ? undefined : mask };
+  return {
+    t,
+    temperatureC: num(f[1]),
+    smClockMHz: num(f[2]),
+    memClockMHz: num(f[3]),
+    memoryUsedMiB: num(f[4]),
+    powerW: num(f[5]),
+    throttleMask: Number.isNaN(mask) ? undefined : mask,
+  };
 }
 
 /** Samples the GPU every `intervalMs` with `nvidia-smi -lms` until stopped. */
@@ -97,7 +116,9 @@ export class GpuSampler {
   start(field = 'clocks_throttle_reasons.active'): void {
     this.started = performance.now();
     const query = `--query-gpu=timestamp,temperature.gpu,clocks.sm,clocks.mem,memory.used,power.draw,${field}`;
-    const child = spawn(this.command, [query, '--format=csv,noheader,nounits', '-i', String(this.index), '-lms', String(this.intervalMs)], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn(this.command, [query, '--format=csv,noheader,nounits', '-i', String(this.index), '-lms', String(this.intervalMs)], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     child.on('error', () => undefined);
     child.stdout?.on('data', (chunk: Buffer) => {
       this.buffer += chunk.toString('utf8');

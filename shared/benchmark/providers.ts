@@ -15,7 +15,11 @@ import { firstLine } from '../onnx/session';
 export type Provider = 'cuda' | 'tensorrt' | 'cpu';
 export type ProviderChoice = Provider | 'auto';
 
-export const EP_NAMES: Record<Provider, string> = { cpu: 'CPUExecutionProvider', cuda: 'CUDAExecutionProvider', tensorrt: 'TensorrtExecutionProvider' };
+export const EP_NAMES: Record<Provider, string> = {
+  cpu: 'CPUExecutionProvider',
+  cuda: 'CUDAExecutionProvider',
+  tensorrt: 'TensorrtExecutionProvider',
+};
 
 export function executionProviders(provider: Provider, deviceId: number): InferenceSession.SessionOptions['executionProviders'] {
   if (provider === 'cpu') return ['cpu'];
@@ -25,13 +29,20 @@ export function executionProviders(provider: Provider, deviceId: number): Infere
 }
 
 export function sessionOptions(provider: Provider, deviceId: number, threads: number): InferenceSession.SessionOptions {
-  const options: InferenceSession.SessionOptions = { executionProviders: executionProviders(provider, deviceId), graphOptimizationLevel: 'all' };
+  const options: InferenceSession.SessionOptions = {
+    executionProviders: executionProviders(provider, deviceId),
+    graphOptimizationLevel: 'all',
+  };
   if (threads > 0) options.intraOpNumThreads = threads;
   return options;
 }
 
 /** The failure for a provider ONNX Runtime could not enable, naming the CPU fallback the step refuses. */
-export function providerUnavailable(provider: Provider, runtime: Pick<LoadedRuntime, 'packageDir' | 'version' | 'providerLibraries' | 'notes'>, reason: string): StepError {
+export function providerUnavailable(
+  provider: Provider,
+  runtime: Pick<LoadedRuntime, 'packageDir' | 'version' | 'providerLibraries' | 'notes'>,
+  reason: string,
+): StepError {
   const libs = runtime.providerLibraries.length ? runtime.providerLibraries.join(', ') : 'no GPU provider libraries';
   const looked = runtime.notes.length ? ` Looked at: ${runtime.notes.join('; ')}.` : '';
   return new StepError(
@@ -54,7 +65,14 @@ export interface OpenedSession {
 }
 
 /** Creates the session on the asked provider; under `auto`, the first of tensorrt, cuda, cpu that works. */
-export async function openSession(runtime: LoadedRuntime, model: string, choice: ProviderChoice, deviceId: number, threads: number, extra: InferenceSession.SessionOptions = {}): Promise<OpenedSession> {
+export async function openSession(
+  runtime: LoadedRuntime,
+  model: string,
+  choice: ProviderChoice,
+  deviceId: number,
+  threads: number,
+  extra: InferenceSession.SessionOptions = {},
+): Promise<OpenedSession> {
   const order: Provider[] = choice === 'auto' ? autoOrder(runtime.ort) : [choice];
   const skipped: OpenedSession['skipped'] = [];
   for (const provider of order) {
@@ -64,7 +82,12 @@ export async function openSession(runtime: LoadedRuntime, model: string, choice:
       return { session, provider, loadMs: Number(process.hrtime.bigint() - t0) / 1e6, skipped };
     } catch (error) {
       const reason = firstLine(error);
-      if (provider === 'cpu') throw new StepError(`ONNX Runtime cannot load ${model} on the CPU: ${reason}`, { hint: 'Check that the model is valid and its opset is supported by this ONNX Runtime.', file: model, cause: error });
+      if (provider === 'cpu')
+        throw new StepError(`ONNX Runtime cannot load ${model} on the CPU: ${reason}`, {
+          hint: 'Check that the model is valid and its opset is supported by this ONNX Runtime.',
+          file: model,
+          cause: error,
+        });
       if (choice !== 'auto') throw providerUnavailable(provider, runtime, reason);
       skipped.push({ provider, reason });
     }
@@ -111,7 +134,15 @@ export function placementFromProfile(events: unknown): Placement {
 }
 
 /** Runs the model once in a profiling session and reads where every node ran. */
-export async function probePlacement(runtime: LoadedRuntime, model: string, provider: Provider, deviceId: number, threads: number, feeds: Record<string, Tensor>, dir: string): Promise<Placement> {
+export async function probePlacement(
+  runtime: LoadedRuntime,
+  model: string,
+  provider: Provider,
+  deviceId: number,
+  threads: number,
+  feeds: Record<string, Tensor>,
+  dir: string,
+): Promise<Placement> {
   fs.mkdirSync(dir, { recursive: true });
   const prefix = path.join(dir, `placement-${provider}`);
   const { session } = await openSession(runtime, model, provider, deviceId, threads, { enableProfiling: true, profileFilePrefix: prefix });
@@ -126,7 +157,10 @@ export async function probePlacement(runtime: LoadedRuntime, model: string, prov
     .filter((f) => f.startsWith(`placement-${provider}`) && f.endsWith('.json'))
     .map((f) => path.join(dir, f))
     .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
-  if (!file) throw new StepError(`ONNX Runtime wrote no profile under ${dir}; cannot tell which provider ran the model.`, { hint: 'Check that the temp folder is writable.' });
+  if (!file)
+    throw new StepError(`ONNX Runtime wrote no profile under ${dir}; cannot tell which provider ran the model.`, {
+      hint: 'Check that the temp folder is writable.',
+    });
   return placementFromProfile(JSON.parse(fs.readFileSync(file, 'utf8')));
 }
 
@@ -150,10 +184,22 @@ export function judgePlacement(provider: Provider, placement: Placement, allowPa
   const elsewhere = Object.entries(placement.providers)
     .filter(([p]) => !accepted.includes(p))
     .map(([p, v]) => ({ provider: p, nodes: v.nodes, ops: v.ops }));
-  const describe = elsewhere.map((e) => `${e.nodes} on ${e.provider} (${Object.entries(e.ops).map(([op, n]) => `${op}×${n}`).join(', ')})`).join('; ');
+  const describe = elsewhere
+    .map(
+      (e) =>
+        `${e.nodes} on ${e.provider} (${Object.entries(e.ops)
+          .map(([op, n]) => `${op}×${n}`)
+          .join(', ')})`,
+    )
+    .join('; ');
   if (placement.totalNodes === 0) return { ok: false, share, elsewhere, message: 'the profile recorded no nodes' };
   if (on === 0) {
-    return { ok: false, share, elsewhere, message: `asked for ${provider}, but ${asked} ran none of the ${placement.totalNodes} nodes: ${describe}. ONNX Runtime silently fell back` };
+    return {
+      ok: false,
+      share,
+      elsewhere,
+      message: `asked for ${provider}, but ${asked} ran none of the ${placement.totalNodes} nodes: ${describe}. ONNX Runtime silently fell back`,
+    };
   }
   if (elsewhere.length > 0 && provider !== 'cpu') {
     const message = `${on} of ${placement.totalNodes} nodes ran on ${asked}; ${describe}`;

@@ -24,7 +24,7 @@ export function midRanks(sorted: readonly number[]): { ranks: Float64Array; tieT
   const n = sorted.length;
   const ranks = new Float64Array(n);
   let tieTerm = 0;
-  for (let i = 0; i < n; ) {
+  for (let i = 0; i < n;) {
     let j = i;
     while (j + 1 < n && sorted[j + 1] === sorted[i]) j++;
     const t = j - i + 1;
@@ -63,7 +63,17 @@ export function erfc(x: number): number {
   const t = 1 / (1 + 0.5 * z);
   const r =
     t *
-    Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+    Math.exp(
+      -z * z -
+        1.26551223 +
+        t *
+          (1.00002368 +
+            t *
+              (0.37409196 +
+                t *
+                  (0.09678418 +
+                    t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+    );
   return x >= 0 ? r : 2 - r;
 }
 
@@ -74,7 +84,14 @@ export interface RatioInterval {
 }
 
 /** Percentile-bootstrap interval of quantile(candidate, q) / quantile(baseline, q); seeded, so reproducible. */
-export function bootstrapQuantileRatio(candidate: readonly number[], baseline: readonly number[], q: number, confidence: number, resamples = 1000, seed = 12345): RatioInterval {
+export function bootstrapQuantileRatio(
+  candidate: readonly number[],
+  baseline: readonly number[],
+  q: number,
+  confidence: number,
+  resamples = 1000,
+  seed = 12345,
+): RatioInterval {
   const rnd = seededRandom(seed);
   const ratios = new Float64Array(resamples);
   // Typed arrays sort numerically in native code: 1000 resamples of 1000 samples take well under a second.
@@ -87,7 +104,11 @@ export function bootstrapQuantileRatio(candidate: readonly number[], baseline: r
   }
   ratios.sort();
   const alpha = 1 - confidence;
-  return { ratio: quantile(candidate, q) / quantile(baseline, q), low: sortedQuantile(ratios, alpha / 2), high: sortedQuantile(ratios, 1 - alpha / 2) };
+  return {
+    ratio: quantile(candidate, q) / quantile(baseline, q),
+    low: sortedQuantile(ratios, alpha / 2),
+    high: sortedQuantile(ratios, 1 - alpha / 2),
+  };
 }
 
 function sortedQuantile(sorted: Float64Array, q: number): number {
@@ -110,7 +131,13 @@ export interface RegressionVerdict {
   reasons: string[];
 }
 
-export function regressionVerdict(candidate: readonly number[], baseline: readonly number[], margin: number, confidence: number, seed = 12345): RegressionVerdict {
+export function regressionVerdict(
+  candidate: readonly number[],
+  baseline: readonly number[],
+  margin: number,
+  confidence: number,
+  seed = 12345,
+): RegressionVerdict {
   const scaled = baseline.map((v) => v * (1 + margin));
   const mw = mannWhitneyGreater(candidate, scaled);
   const p50 = bootstrapQuantileRatio(candidate, baseline, 0.5, confidence, 1000, seed);
@@ -118,7 +145,23 @@ export function regressionVerdict(candidate: readonly number[], baseline: readon
   const reasons: string[] = [];
   const alpha = 1 - confidence;
   const pct = (r: number) => `${((r - 1) * 100).toFixed(1)}%`;
-  if (mw.p < alpha) reasons.push(`typical latency is ${pct(p50.ratio)} slower (p50 ratio ${p50.ratio.toFixed(3)}, ${Math.round(confidence * 100)}% CI ${p50.low.toFixed(3)}–${p50.high.toFixed(3)}); Mann–Whitney p = ${mw.p.toExponential(2)} that it is within the ${(margin * 100).toFixed(1)}% margin`);
-  if (p95.low > 1 + margin) reasons.push(`p95 is ${pct(p95.ratio)} slower (ratio ${p95.ratio.toFixed(3)}, ${Math.round(confidence * 100)}% CI ${p95.low.toFixed(3)}–${p95.high.toFixed(3)} lies above ${(1 + margin).toFixed(3)})`);
-  return { margin, confidence, baselineSamples: baseline.length, candidateSamples: candidate.length, p50, p95, pSlower: mw.p, slower: reasons.length > 0, reasons };
+  if (mw.p < alpha)
+    reasons.push(
+      `typical latency is ${pct(p50.ratio)} slower (p50 ratio ${p50.ratio.toFixed(3)}, ${Math.round(confidence * 100)}% CI ${p50.low.toFixed(3)}–${p50.high.toFixed(3)}); Mann–Whitney p = ${mw.p.toExponential(2)} that it is within the ${(margin * 100).toFixed(1)}% margin`,
+    );
+  if (p95.low > 1 + margin)
+    reasons.push(
+      `p95 is ${pct(p95.ratio)} slower (ratio ${p95.ratio.toFixed(3)}, ${Math.round(confidence * 100)}% CI ${p95.low.toFixed(3)}–${p95.high.toFixed(3)} lies above ${(1 + margin).toFixed(3)})`,
+    );
+  return {
+    margin,
+    confidence,
+    baselineSamples: baseline.length,
+    candidateSamples: candidate.length,
+    p50,
+    p95,
+    pSlower: mw.p,
+    slower: reasons.length > 0,
+    reasons,
+  };
 }

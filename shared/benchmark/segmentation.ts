@@ -14,14 +14,21 @@ export type SegmentationMode = 'argmax' | 'threshold';
  * Per-pixel labels from a model output: [1, K, H, W] logits/probabilities (argmax, or threshold on channel
  * K-1 when K <= 2), or [1, H, W] / [1, 1, H, W] already-labelled or single-channel outputs.
  */
-export function labelsFromOutput(out: PlainTensor, mode: SegmentationMode, threshold: number): { labels: Int32Array; width: number; height: number; classes: number } {
+export function labelsFromOutput(
+  out: PlainTensor,
+  mode: SegmentationMode,
+  threshold: number,
+): { labels: Int32Array; width: number; height: number; classes: number } {
   const d = out.dims;
   let K: number;
   let H: number;
   let W: number;
   if (d.length === 4 && d[0] === 1) [K, H, W] = [d[1], d[2], d[3]];
   else if (d.length === 3 && d[0] === 1) [K, H, W] = [1, d[1], d[2]];
-  else throw new StepError(`Segmentation output has shape [${d.join(', ')}]; expected [1, classes, height, width] or [1, height, width].`, { hint: 'Set accuracy-output to the per-pixel output of the model.' });
+  else
+    throw new StepError(`Segmentation output has shape [${d.join(', ')}]; expected [1, classes, height, width] or [1, height, width].`, {
+      hint: 'Set accuracy-output to the per-pixel output of the model.',
+    });
   const labels = new Int32Array(H * W);
   const plane = H * W;
   const integer = !out.type.startsWith('float');
@@ -30,7 +37,10 @@ export function labelsFromOutput(out: PlainTensor, mode: SegmentationMode, thres
     return { labels, width: W, height: H, classes: 0 };
   }
   if (mode === 'threshold' || K === 1) {
-    if (K > 2) throw new StepError(`segmentation-mode threshold needs an output with 1 or 2 channels, this one has ${K}.`, { hint: 'Use segmentation-mode argmax for multi-class outputs.' });
+    if (K > 2)
+      throw new StepError(`segmentation-mode threshold needs an output with 1 or 2 channels, this one has ${K}.`, {
+        hint: 'Use segmentation-mode argmax for multi-class outputs.',
+      });
     const channel = K - 1;
     for (let i = 0; i < plane; i++) labels[i] = valueAt(out, channel * plane + i) > threshold ? 1 : 0;
     return { labels, width: W, height: H, classes: 2 };

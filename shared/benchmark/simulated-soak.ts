@@ -6,7 +6,13 @@ import { analyzeSoak, type SoakAnalysis, type SoakLimits, SoakRecorder } from '.
  * uniform random number. Used to size the report of an hour-long soak (bench/soak-report.ts) and to test the
  * drift gates on shapes a real run cannot be made to produce on purpose.
  */
-export function simulateSoak(durationS: number, windowS: number, latencyAt: (tMs: number, u: number) => number, limits: SoakLimits, seed = 1): SoakAnalysis {
+export function simulateSoak(
+  durationS: number,
+  windowS: number,
+  latencyAt: (tMs: number, u: number) => number,
+  limits: SoakLimits,
+  seed = 1,
+): SoakAnalysis {
   const rnd = seededRandom(seed);
   const recorder = new SoakRecorder(windowS * 1000);
   const rss: { t: number; mb: number }[] = [];

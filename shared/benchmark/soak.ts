@@ -85,13 +85,26 @@ export class SoakRecorder {
 
   finish(): SoakLatency {
     this.closeBucket();
-    return { count: this.count, first: this.first, last: this.last.slice(this.lastHead), timeline: this.timeline, histogram: this.histogram.toJSON() };
+    return {
+      count: this.count,
+      first: this.first,
+      last: this.last.slice(this.lastHead),
+      timeline: this.timeline,
+      histogram: this.histogram.toJSON(),
+    };
   }
 
   private closeBucket(): void {
     if (this.bucket.length === 0) return;
     const s = latencyStats(this.bucket);
-    this.timeline.push({ startS: (this.bucketIndex * this.windowMs) / 1000, count: s.count, p50: s.p50, p95: s.p95, p99: s.p99, max: s.max });
+    this.timeline.push({
+      startS: (this.bucketIndex * this.windowMs) / 1000,
+      count: s.count,
+      p50: s.p50,
+      p95: s.p95,
+      p99: s.p99,
+      max: s.max,
+    });
     this.bucket = [];
   }
 }
@@ -184,13 +197,25 @@ export function analyzeSoak(raw: SoakRaw, limits: SoakLimits): SoakAnalysis {
   const rssGrowthMb = (rssLast.length ? median(rssLast) : (raw.rss[raw.rss.length - 1]?.mb ?? rssStartMb)) - rssStartMb;
   const failures: string[] = [];
   const warnings: string[] = [];
-  if (driftPercent > limits.maxDriftPercent) failures.push(`latency drifted ${driftPercent.toFixed(1)}% (median ${firstStats.p50.toFixed(3)} ms in the first ${(w / 1000).toFixed(0)} s, ${lastStats.p50.toFixed(3)} ms in the last), more than max-drift-percent ${limits.maxDriftPercent}`);
+  if (driftPercent > limits.maxDriftPercent)
+    failures.push(
+      `latency drifted ${driftPercent.toFixed(1)}% (median ${firstStats.p50.toFixed(3)} ms in the first ${(w / 1000).toFixed(0)} s, ${lastStats.p50.toFixed(3)} ms in the last), more than max-drift-percent ${limits.maxDriftPercent}`,
+    );
   for (const q of ['p95', 'p99'] as const) {
     const drift = tailDriftPercent[q];
-    if (drift === null) warnings.push(`${q} drift is not gated: a window holds ${fewest} samples, fewer than the ${MIN_SAMPLES[q]} a ${q} needs; lengthen soak-window`);
-    else if (drift > limits.maxTailDriftPercent) failures.push(`${q} latency drifted ${drift.toFixed(1)}% (${firstStats[q].toFixed(3)} ms in the first ${(w / 1000).toFixed(0)} s, ${lastStats[q].toFixed(3)} ms in the last; median ${driftPercent >= 0 ? '+' : ''}${driftPercent.toFixed(1)}%), more than max-tail-drift-percent ${limits.maxTailDriftPercent}`);
+    if (drift === null)
+      warnings.push(
+        `${q} drift is not gated: a window holds ${fewest} samples, fewer than the ${MIN_SAMPLES[q]} a ${q} needs; lengthen soak-window`,
+      );
+    else if (drift > limits.maxTailDriftPercent)
+      failures.push(
+        `${q} latency drifted ${drift.toFixed(1)}% (${firstStats[q].toFixed(3)} ms in the first ${(w / 1000).toFixed(0)} s, ${lastStats[q].toFixed(3)} ms in the last; median ${driftPercent >= 0 ? '+' : ''}${driftPercent.toFixed(1)}%), more than max-tail-drift-percent ${limits.maxTailDriftPercent}`,
+      );
   }
-  if (rssGrowthMb > limits.maxRssGrowthMb) failures.push(`resident memory grew ${rssGrowthMb.toFixed(1)} MB (from ${rssStartMb.toFixed(1)} MB), more than max-rss-growth-mb ${limits.maxRssGrowthMb}: a leak`);
+  if (rssGrowthMb > limits.maxRssGrowthMb)
+    failures.push(
+      `resident memory grew ${rssGrowthMb.toFixed(1)} MB (from ${rssStartMb.toFixed(1)} MB), more than max-rss-growth-mb ${limits.maxRssGrowthMb}: a leak`,
+    );
 
   let gpu: SoakAnalysis['gpu'];
   if (raw.gpu.length > 0) {
@@ -221,7 +246,10 @@ export function analyzeSoak(raw: SoakRaw, limits: SoakLimits): SoakAnalysis {
       smClockMHz: smFirst !== undefined && smLast !== undefined ? { first: smFirst, last: smLast } : undefined,
       throttle: [...throttle.values()],
     };
-    if (gpu.memoryGrowthMb !== undefined && gpu.memoryGrowthMb > limits.maxGpuMemoryGrowthMb) failures.push(`GPU memory grew ${gpu.memoryGrowthMb.toFixed(0)} MiB, more than max-gpu-memory-growth-mb ${limits.maxGpuMemoryGrowthMb}: a leak`);
+    if (gpu.memoryGrowthMb !== undefined && gpu.memoryGrowthMb > limits.maxGpuMemoryGrowthMb)
+      failures.push(
+        `GPU memory grew ${gpu.memoryGrowthMb.toFixed(0)} MiB, more than max-gpu-memory-growth-mb ${limits.maxGpuMemoryGrowthMb}: a leak`,
+      );
     for (const t of gpu.throttle) {
       const text = `GPU reported ${t.reason} in ${t.samples} of ${g.length} samples (first at ${t.firstAtS.toFixed(0)} s${gpu.temperature ? `, max ${gpu.temperature.max} °C` : ''})`;
       if (t.fails && limits.failOnThrottle) failures.push(`${text}: the device throttles under this load`);

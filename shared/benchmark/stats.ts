@@ -22,7 +22,10 @@ export function quantileSorted(sorted: readonly number[], q: number): number {
 }
 
 export function quantile(samples: readonly number[], q: number): number {
-  return quantileSorted([...samples].sort((a, b) => a - b), q);
+  return quantileSorted(
+    [...samples].sort((a, b) => a - b),
+    q,
+  );
 }
 
 export function mean(samples: readonly number[]): number {

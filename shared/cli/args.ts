@@ -32,7 +32,10 @@ export function parseStepArgs(step: AnyStep, argv: readonly string[]): ParsedSte
       parsed.inputs[step.cliPositional] = arg;
       continue;
     }
-    if (!arg.startsWith('--')) throw new InputError(`Unexpected argument "${arg}".`, { hint: `Inputs are given as --name value. Run "mlship ${step.name} --help".` });
+    if (!arg.startsWith('--'))
+      throw new InputError(`Unexpected argument "${arg}".`, {
+        hint: `Inputs are given as --name value. Run "mlship ${step.name} --help".`,
+      });
     const eq = arg.indexOf('=');
     let name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
     let value: string | undefined = eq === -1 ? undefined : arg.slice(eq + 1);
@@ -53,7 +56,10 @@ export function parseStepArgs(step: AnyStep, argv: readonly string[]): ParsedSte
     }
     const key = camelCase(name);
     const spec = specs[key];
-    if (!spec || kebabCase(key) !== name) throw new InputError(`Unknown option "--${name}" for "mlship ${step.name}".`, { hint: suggestOption(name, Object.keys(specs).map(kebabCase), `mlship ${step.name}`) });
+    if (!spec || kebabCase(key) !== name)
+      throw new InputError(`Unknown option "--${name}" for "mlship ${step.name}".`, {
+        hint: suggestOption(name, Object.keys(specs).map(kebabCase), `mlship ${step.name}`),
+      });
     if (spec.type === 'boolean' && value === undefined) {
       const next = argv[i + 1];
       value = next !== undefined && /^(true|false|yes|no|on|off|1|0)$/i.test(next) && !negated ? argv[++i] : String(!negated);

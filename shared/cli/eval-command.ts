@@ -1,7 +1,16 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describeStepError, InputError, isStepError } from '../core/errors';
-import { CocoParamsError, cocoResultJson, EMPTY_RULES, evaluateCocoFiles, evaluateMaskFolders, maskResultJson, parseCocoParams, type CocoParams } from '../metrics';
+import {
+  CocoParamsError,
+  cocoResultJson,
+  EMPTY_RULES,
+  evaluateCocoFiles,
+  evaluateMaskFolders,
+  maskResultJson,
+  parseCocoParams,
+  type CocoParams,
+} from '../metrics';
 import { parseClassList } from '../metrics/masks/classes';
 import type { CliCommand, CliIo } from './commands';
 import { commandHelp, runCommand, type CommandSpec, type OptionValues } from './options';
@@ -22,9 +31,22 @@ const COCO: CommandSpec = {
   options: {
     ...sources('file', 'COCO instances JSON', 'COCO results list'),
     'iou-type': { type: 'string', value: 'bbox|segm', description: 'boxes or instance masks (default bbox)' },
-    'max-dets': { type: 'string', value: '1,10,100', description: 'COCOeval params.maxDets: at least three limits; AR1/AR10/AR100 read the first three (sorted), AP reads 100 as pycocotools does' },
-    'iou-thrs': { type: 'string', value: '0.5:0.95:0.05', description: 'params.iouThrs: start:stop:step (np.linspace, as the default is built) or a list 0.5,0.75' },
-    'area-rng': { type: 'string', value: 'all=0:1e10,...', description: 'params.areaRng with its labels (square pixels); default all=0:1e10,small=0:1024,medium=1024:9216,large=9216:1e10' },
+    'max-dets': {
+      type: 'string',
+      value: '1,10,100',
+      description:
+        'COCOeval params.maxDets: at least three limits; AR1/AR10/AR100 read the first three (sorted), AP reads 100 as pycocotools does',
+    },
+    'iou-thrs': {
+      type: 'string',
+      value: '0.5:0.95:0.05',
+      description: 'params.iouThrs: start:stop:step (np.linspace, as the default is built) or a list 0.5,0.75',
+    },
+    'area-rng': {
+      type: 'string',
+      value: 'all=0:1e10,...',
+      description: 'params.areaRng with its labels (square pixels); default all=0:1e10,small=0:1024,medium=1024:9216,large=9216:1e10',
+    },
     'use-cats': { type: 'string', value: 'true|false', description: 'params.useCats (default true); false pools every category' },
     'no-use-cats': { type: 'boolean', description: 'the same as --use-cats false' },
     ...JSON_OPTION,
@@ -36,10 +58,19 @@ const MASKS: CommandSpec = {
   summary: 'Dice and IoU of label masks, per class, micro and macro.',
   options: {
     ...sources('DIR', 'folder of label masks', 'folder of predicted masks named like the ground truth'),
-    classes: { type: 'string', value: '1,2,5|labels.txt', description: 'labels to score, also those absent from every image (a list, or a labels file: one "index name" or name per line, line number = index)' },
+    classes: {
+      type: 'string',
+      value: '1,2,5|labels.txt',
+      description:
+        'labels to score, also those absent from every image (a list, or a labels file: one "index name" or name per line, line number = index)',
+    },
     binary: { type: 'boolean', description: 'any non-zero pixel is foreground' },
     'include-background': { type: 'boolean', description: 'also score label 0' },
-    'empty-rule': { type: 'string', value: EMPTY_RULES.join('|'), description: "score of a class absent from an image's ground truth (default skip)" },
+    'empty-rule': {
+      type: 'string',
+      value: EMPTY_RULES.join('|'),
+      description: "score of a class absent from an image's ground truth (default skip)",
+    },
     ...JSON_OPTION,
   },
 };
@@ -65,7 +96,8 @@ function cocoParamsFrom(o: OptionValues): CocoParams {
   const useCatsText = o['use-cats'];
   let useCats = !o['no-use-cats'];
   if (typeof useCatsText === 'string') {
-    if (!['true', 'false', '1', '0'].includes(useCatsText)) throw new InputError(`Option "--use-cats" has value "${useCatsText}"; allowed: true, false.`);
+    if (!['true', 'false', '1', '0'].includes(useCatsText))
+      throw new InputError(`Option "--use-cats" has value "${useCatsText}"; allowed: true, false.`);
     useCats = (useCatsText === 'true' || useCatsText === '1') && useCats;
   }
   const text = (k: string) => (typeof o[k] === 'string' ? (o[k] as string) : undefined);
@@ -82,7 +114,12 @@ async function coco(o: OptionValues, io: CliIo): Promise<void> {
   const iouType = String(o['iou-type'] ?? 'bbox');
   if (iouType !== 'bbox' && iouType !== 'segm') throw new InputError(`Option "--iou-type" has value "${iouType}"; allowed: bbox, segm.`);
   const params = cocoParamsFrom(o);
-  const result = evaluateCocoFiles({ groundTruth: path.resolve(String(o['ground-truth'])), predictions: path.resolve(String(o.predictions)), iouType, params });
+  const result = evaluateCocoFiles({
+    groundTruth: path.resolve(String(o['ground-truth'])),
+    predictions: path.resolve(String(o.predictions)),
+    iouType,
+    params,
+  });
   if (o.json) io.stdout(JSON.stringify(cocoResultJson(result), null, 2) + '\n');
   // The same 12 lines pycocotools' summarize() prints, so results compare at a glance.
   else io.stdout(result.summary.join('\n') + '\n');
@@ -90,7 +127,8 @@ async function coco(o: OptionValues, io: CliIo): Promise<void> {
 
 async function masks(o: OptionValues, io: CliIo): Promise<void> {
   const emptyRule = String(o['empty-rule'] ?? 'skip') as (typeof EMPTY_RULES)[number];
-  if (!EMPTY_RULES.includes(emptyRule)) throw new InputError(`Option "--empty-rule" has value "${emptyRule}"; allowed: ${EMPTY_RULES.join(', ')}.`);
+  if (!EMPTY_RULES.includes(emptyRule))
+    throw new InputError(`Option "--empty-rule" has value "${emptyRule}"; allowed: ${EMPTY_RULES.join(', ')}.`);
   const classes = typeof o.classes === 'string' ? classList(o.classes) : undefined;
   const result = await evaluateMaskFolders({
     groundTruth: path.resolve(String(o['ground-truth'])),

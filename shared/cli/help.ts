@@ -5,7 +5,12 @@ import type { CliCommand } from './commands';
 export function programHelp(steps: readonly AnyStep[], commands: readonly CliCommand[]): string {
   const width = Math.max(...[...steps.map((s) => s.name), ...commands.map((c) => c.name)].map((n) => n.length), 8) + 2;
   const lines = ['Usage: mlship <step> [--input value ...] [--json] [--summary FILE] [--verbose]', '       mlship <command> [...]', ''];
-  if (steps.length) lines.push('Steps (the same as the GitHub Actions and Azure DevOps tasks):', ...steps.map((s) => `  ${s.name.padEnd(width)}${s.title}`), '');
+  if (steps.length)
+    lines.push(
+      'Steps (the same as the GitHub Actions and Azure DevOps tasks):',
+      ...steps.map((s) => `  ${s.name.padEnd(width)}${s.title}`),
+      '',
+    );
   if (commands.length) lines.push('Commands:', ...commands.map((c) => `  ${c.name.padEnd(width)}${c.summary}`), '');
   lines.push('Run "mlship <step> --help" for a step\'s inputs and outputs.');
   return lines.join('\n');
@@ -14,12 +19,21 @@ export function programHelp(steps: readonly AnyStep[], commands: readonly CliCom
 export function stepHelp(step: AnyStep): string {
   const lines = [`mlship ${step.name}: ${step.title}`, '', step.description, '', 'Inputs:'];
   for (const [key, spec] of inputsOn(step, 'cli')) {
-    lines.push(`  --${kebabCase(key)} <${typeLabel(spec)}>${spec.required ? ' (required)' : ''}${spec.default !== undefined ? ` (default: ${spec.default})` : ''}`);
+    lines.push(
+      `  --${kebabCase(key)} <${typeLabel(spec)}>${spec.required ? ' (required)' : ''}${spec.default !== undefined ? ` (default: ${spec.default})` : ''}`,
+    );
     lines.push(`      ${spec.description}`);
   }
   lines.push('', 'Outputs:');
-  for (const [key, spec] of Object.entries(step.outputs as Record<string, { description: string }>)) lines.push(`  ${kebabCase(key)}: ${spec.description}`);
-  lines.push('', 'Global options:', '  --json            print the outputs as one JSON object on stdout', '  --summary FILE    append the job summary (markdown) to FILE', '  --verbose         print debug messages');
+  for (const [key, spec] of Object.entries(step.outputs as Record<string, { description: string }>))
+    lines.push(`  ${kebabCase(key)}: ${spec.description}`);
+  lines.push(
+    '',
+    'Global options:',
+    '  --json            print the outputs as one JSON object on stdout',
+    '  --summary FILE    append the job summary (markdown) to FILE',
+    '  --verbose         print debug messages',
+  );
   return lines.join('\n');
 }
 

@@ -30,7 +30,10 @@ export type OptionValues = Record<string, string | boolean | string[] | undefine
 export function commandHelp(spec: CommandSpec): string {
   const required = Object.entries(spec.options).filter(([, o]) => o.required);
   const usage = [spec.command, ...required.map(([name, o]) => `--${name} ${o.value ?? 'VALUE'}`), '[options]'].join(' ');
-  const rows = Object.entries(spec.options).map(([name, o]) => [`  --${name}${o.type === 'string' ? ` ${o.value ?? 'VALUE'}` : ''}`, `${o.description}${o.multiple ? ' (repeatable)' : ''}`]);
+  const rows = Object.entries(spec.options).map(([name, o]) => [
+    `  --${name}${o.type === 'string' ? ` ${o.value ?? 'VALUE'}` : ''}`,
+    `${o.description}${o.multiple ? ' (repeatable)' : ''}`,
+  ]);
   rows.push(['  --help, -h', 'this help']);
   const width = Math.max(...rows.map(([left]) => left.length)) + 2;
   const lines = rows.map(([left, right]) => left.padEnd(width) + right);
@@ -43,7 +46,9 @@ export function commandHelp(spec: CommandSpec): string {
  * suggestion for a near miss, the same wording as for the steps' options.
  */
 export function parseCommandArgs(spec: CommandSpec, argv: readonly string[]): { help: true } | { help: false; values: OptionValues } {
-  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = { help: { type: 'boolean', short: 'h' } };
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {
+    help: { type: 'boolean', short: 'h' },
+  };
   for (const [name, o] of Object.entries(spec.options)) {
     // parseArgs rejects keys present with an undefined value.
     options[name] = { type: o.type, ...(o.multiple ? { multiple: true } : {}), ...(o.short ? { short: o.short } : {}) };
@@ -54,19 +59,29 @@ export function parseCommandArgs(spec: CommandSpec, argv: readonly string[]): { 
     const parsed = parseArgs({ args: [...argv], options, strict: false, allowPositionals: true, tokens: true });
     values = parsed.values as OptionValues;
     for (const token of parsed.tokens ?? []) {
-      if (token.kind === 'positional') throw new InputError(`Unexpected argument "${token.value}" for "${spec.command}".`, { hint: `Options are given as --name value. Run "${spec.command} --help".` });
+      if (token.kind === 'positional')
+        throw new InputError(`Unexpected argument "${token.value}" for "${spec.command}".`, {
+          hint: `Options are given as --name value. Run "${spec.command} --help".`,
+        });
       if (token.kind !== 'option') continue;
       const declared = options[token.name];
-      if (!declared) throw new InputError(`Unknown option "${token.rawName}" for "${spec.command}".`, { hint: suggestOption(token.name, Object.keys(spec.options), spec.command) });
-      if (declared.type === 'string' && token.value === undefined) throw new InputError(`Option "--${token.name}" needs a value.`, { hint: spec.options[token.name]?.description });
-      if (declared.type === 'boolean' && token.inlineValue) throw new InputError(`Option "--${token.name}" takes no value.`, { hint: `Run "${spec.command} --help".` });
+      if (!declared)
+        throw new InputError(`Unknown option "${token.rawName}" for "${spec.command}".`, {
+          hint: suggestOption(token.name, Object.keys(spec.options), spec.command),
+        });
+      if (declared.type === 'string' && token.value === undefined)
+        throw new InputError(`Option "--${token.name}" needs a value.`, { hint: spec.options[token.name]?.description });
+      if (declared.type === 'boolean' && token.inlineValue)
+        throw new InputError(`Option "--${token.name}" takes no value.`, { hint: `Run "${spec.command} --help".` });
     }
   } catch (error) {
     if (error instanceof InputError) throw error;
     throw new InputError(`${(error as Error).message}`, { hint: `Run "${spec.command} --help".` });
   }
   if (values.help) return { help: true };
-  const missing = Object.entries(spec.options).filter(([name, o]) => o.required && values[name] === undefined).map(([name]) => `--${name}`);
+  const missing = Object.entries(spec.options)
+    .filter(([name, o]) => o.required && values[name] === undefined)
+    .map(([name]) => `--${name}`);
   if (missing.length) throw new InputError(`"${spec.command}" needs ${missing.join(', ')}.`, { hint: `Run "${spec.command} --help".` });
   return { help: false, values };
 }
@@ -75,7 +90,12 @@ export function parseCommandArgs(spec: CommandSpec, argv: readonly string[]): { 
  * The frame of a non-step command: help on --help/-h (exit 0), usage errors on stderr (exit 2), then `body`
  * with the parsed values; `body` returns the exit code.
  */
-export async function runCommand(spec: CommandSpec, argv: readonly string[], io: CliIo, body: (values: OptionValues) => Promise<number>): Promise<number> {
+export async function runCommand(
+  spec: CommandSpec,
+  argv: readonly string[],
+  io: CliIo,
+  body: (values: OptionValues) => Promise<number>,
+): Promise<number> {
   let parsed;
   try {
     parsed = parseCommandArgs(spec, argv);
@@ -94,6 +114,8 @@ export async function runCommand(spec: CommandSpec, argv: readonly string[], io:
 /** "Did you mean --x?" for a near miss, else the known options; shared by steps and commands. */
 export function suggestOption(name: string, known: readonly string[], command: string): string {
   const close = known.filter((k) => editDistance(k, name) <= Math.max(2, Math.floor(name.length / 4)));
-  const list = close.length ? `Did you mean ${close.map((c) => `--${c}`).join(' or ')}?` : `Known options: ${known.map((k) => `--${k}`).join(', ')}.`;
+  const list = close.length
+    ? `Did you mean ${close.map((c) => `--${c}`).join(' or ')}?`
+    : `Known options: ${known.map((k) => `--${k}`).join(', ')}.`;
   return `${list} Run "${command} --help".`;
 }

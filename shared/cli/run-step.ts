@@ -34,7 +34,12 @@ export async function runStepCommand(step: AnyStep, argv: readonly string[], io:
     io.stdout((options.help ?? stepHelp(step)) + '\n');
     return 0;
   }
-  const host = new LocalHost({ inputs: args.inputs, summaryFile: args.summaryFile, verbose: args.verbose, write: (line) => io.stderr(line + '\n') });
+  const host = new LocalHost({
+    inputs: args.inputs,
+    summaryFile: args.summaryFile,
+    verbose: args.verbose,
+    write: (line) => io.stderr(line + '\n'),
+  });
   const outcome = await runStep(step, host);
   fs.rmSync(host.tempDir, { recursive: true, force: true });
   const named: Record<string, unknown> = Object.fromEntries(Object.entries(outcome.values).map(([k, v]) => [kebabCase(k), v]));

@@ -29,7 +29,12 @@ export class AwsCaller<C> {
    * Runs `fn` with retries. `expected` may turn a known error (say, "not found") into a value; anything
    * else becomes a StepError naming the operation.
    */
-  async call<T>(operation: string, fn: (client: C) => Promise<T>, expected?: (error: unknown) => { value: T } | undefined, signal?: AbortSignal): Promise<T> {
+  async call<T>(
+    operation: string,
+    fn: (client: C) => Promise<T>,
+    expected?: (error: unknown) => { value: T } | undefined,
+    signal?: AbortSignal,
+  ): Promise<T> {
     let refreshed = false;
     try {
       return await withRetry(
@@ -50,8 +55,10 @@ export class AwsCaller<C> {
         {
           policy: this.retry,
           signal,
-          classify: (error) => (error instanceof RefreshAndRetry ? { retry: true, reason: 'refreshed credentials', afterMs: 0 } : classifyAwsError(error)),
-          onRetry: ({ attempt, delayMs, reason }) => this.log?.debug(`${this.service} ${operation}: ${reason}; retry ${attempt} in ${Math.round(delayMs)} ms`),
+          classify: (error) =>
+            error instanceof RefreshAndRetry ? { retry: true, reason: 'refreshed credentials', afterMs: 0 } : classifyAwsError(error),
+          onRetry: ({ attempt, delayMs, reason }) =>
+            this.log?.debug(`${this.service} ${operation}: ${reason}; retry ${attempt} in ${Math.round(delayMs)} ms`),
         },
       );
     } catch (error) {

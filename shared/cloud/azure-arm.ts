@@ -82,7 +82,14 @@ export class ArmClient {
       }
       const status = poll.body?.status;
       if (status === undefined || /^(succeeded|failed|canceled|cancelled)$/i.test(status)) {
-        if (status && /^failed$/i.test(status)) throw new AzureServiceError('POST', path, 200, poll.body.error?.code ?? 'OperationFailed', poll.body.error?.message ?? 'the operation failed');
+        if (status && /^failed$/i.test(status))
+          throw new AzureServiceError(
+            'POST',
+            path,
+            200,
+            poll.body.error?.code ?? 'OperationFailed',
+            poll.body.error?.message ?? 'the operation failed',
+          );
         return { done: true };
       }
     }
@@ -90,14 +97,23 @@ export class ArmClient {
   }
 
   /** Any call against ARM or the Azure ML data plane (absolute URL), with the same auth and retries. */
-  async send<T>(method: string, url: string, body: unknown, options: { allowNotFound?: boolean; signal?: AbortSignal } = {}): Promise<ArmResponse<T>> {
+  async send<T>(
+    method: string,
+    url: string,
+    body: unknown,
+    options: { allowNotFound?: boolean; signal?: AbortSignal } = {},
+  ): Promise<ArmResponse<T>> {
     let refreshed = false;
     return withRetry(
       async () => {
         const token = await this.options.auth.token(this.scope);
         const res = await fetch(url, {
           method,
-          headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+          headers: {
+            authorization: `Bearer ${token}`,
+            accept: 'application/json',
+            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          },
           body: body === undefined ? undefined : JSON.stringify(body),
         });
         const text = await res.text();
@@ -110,20 +126,29 @@ export class ArmClient {
         }
         if (res.ok || (res.status === 404 && options.allowNotFound)) return { status: res.status, body: parsed as T, headers: res.headers };
         const err = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
-        throw new AzureServiceError(method, url, res.status, err?.code ?? res.statusText, err?.message ?? text.slice(0, 300), retryAfterMs(res.headers));
+        throw new AzureServiceError(
+          method,
+          url,
+          res.status,
+          err?.code ?? res.statusText,
+          err?.message ?? text.slice(0, 300),
+          retryAfterMs(res.headers),
+        );
       },
       {
         policy: this.options.retry,
         signal: options.signal,
         classify: (error) => {
           if (error instanceof RetryNow) return { retry: true, reason: 'token refresh after 401', afterMs: 0 };
-          if (error instanceof AzureServiceError && error.retryable) return { retry: true, reason: `${error.status} ${error.code}`, afterMs: error.retryAfterMs };
+          if (error instanceof AzureServiceError && error.retryable)
+            return { retry: true, reason: `${error.status} ${error.code}`, afterMs: error.retryAfterMs };
           const status = (error as { statusCode?: number }).statusCode;
           if (status === 429 || (status !== undefined && status >= 500)) return { retry: true, reason: `identity endpoint ${status}` };
           if (isTransientNetworkError(error)) return { retry: true, reason: (error as Error).message };
           return { retry: false };
         },
-        onRetry: ({ attempt, delayMs, reason }) => this.options.onRetry?.(`Azure ${method} ${shortPath(url)}: ${reason}; retry ${attempt} in ${Math.round(delayMs)} ms`),
+        onRetry: ({ attempt, delayMs, reason }) =>
+          this.options.onRetry?.(`Azure ${method} ${shortPath(url)}: ${reason}; retry ${attempt} in ${Math.round(delayMs)} ms`),
       },
     );
   }
@@ -163,9 +188,11 @@ function shortPath(url: string): string {
 
 function hintFor(status: number, code: string): string | undefined {
   if (status === 401) return 'The token was rejected; check the tenant and that the identity exists. See docs/permissions.md.';
-  if (status === 403) return 'The identity lacks an Azure role on the workspace: assign "AzureML Data Scientist" (or the custom role in docs/permissions.md).';
+  if (status === 403)
+    return 'The identity lacks an Azure role on the workspace: assign "AzureML Data Scientist" (or the custom role in docs/permissions.md).';
   if (status === 404) return 'Check the subscription, resource group and workspace names.';
   if (status === 429 || status >= 500) return 'Azure kept throttling or failing for the whole retry budget; try again later.';
-  if (/UserError|BadRequest|Validation/i.test(code)) return 'Azure ML rejected the job definition; check the compute, environment and inputs in the job spec.';
+  if (/UserError|BadRequest|Validation/i.test(code))
+    return 'Azure ML rejected the job definition; check the compute, environment and inputs in the job spec.';
   return undefined;
 }

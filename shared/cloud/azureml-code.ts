@@ -37,18 +37,36 @@ export async function uploadCodeFolder(options: { arm: ArmClient; ws: string; di
   const store = (await arm.get<{ value?: ArmDatastore[] }>(`${ws}/datastores`, { isDefault: 'true' }))?.value?.[0];
   const p = store?.properties;
   if (!store || p?.datastoreType !== 'AzureBlob' || !p.accountName || !p.containerName) {
-    throw new StepError(`The Azure ML workspace has no default Azure Blob datastore to upload the code folder ${dir} to.`, { hint: 'Set a blob datastore as the workspace default (az ml datastore update --set is_default=true), or register the code first (az ml code create) and reference it as azureml:<name>:<version>.' });
+    throw new StepError(`The Azure ML workspace has no default Azure Blob datastore to upload the code folder ${dir} to.`, {
+      hint: 'Set a blob datastore as the workspace default (az ml datastore update --set is_default=true), or register the code first (az ml code create) and reference it as azureml:<name>:<version>.',
+    });
   }
-  const secrets = (await arm.send<{ secretsType?: string; key?: string }>('POST', arm.url(`${ws}/datastores/${store.name}/listSecrets`), {})).body;
+  const secrets = (
+    await arm.send<{ secretsType?: string; key?: string }>('POST', arm.url(`${ws}/datastores/${store.name}/listSecrets`), {})
+  ).body;
   if (secrets?.secretsType !== 'AccountKey' || !secrets.key) {
-    throw new StepError(`The default datastore ${store.name} has no account key mlship can use to upload the code folder (it uses ${secrets?.secretsType ?? 'no stored credential'}).`, { hint: 'Use a datastore with account-key credentials, or register the code first (az ml code create) and reference it as azureml:<name>:<version>.' });
+    throw new StepError(
+      `The default datastore ${store.name} has no account key mlship can use to upload the code folder (it uses ${secrets?.secretsType ?? 'no stored credential'}).`,
+      {
+        hint: 'Use a datastore with account-key credentials, or register the code first (az ml code create) and reference it as azureml:<name>:<version>.',
+      },
+    );
   }
   const account = blobAccountUrl(p.accountName, p.endpoint ?? 'core.windows.net', p.protocol ?? 'https');
   const container = new ContainerClient(`${account}/${p.containerName}`, new StorageSharedKeyCredential(p.accountName, secrets.key));
   const prefix = `LocalUpload/${snapshot.hash.slice(0, 32)}/${path.basename(path.resolve(dir))}`;
   for (const f of snapshot.files) await container.getBlockBlobClient(`${prefix}/${f.rel}`).uploadFile(f.abs);
-  await arm.put(codeId, { properties: { codeUri: `${account}/${p.containerName}/${prefix}`, isAnonymous: true, description: `Code folder ${path.basename(path.resolve(dir))}, uploaded by mlship`, properties: { 'mlship.codeSha256': snapshot.hash } } });
-  log.info(`Uploaded code folder ${dir} (${snapshot.files.length} files, ${(snapshot.bytes / 1024).toFixed(1)} KiB) to datastore ${store.name} as code asset ${name}.`);
+  await arm.put(codeId, {
+    properties: {
+      codeUri: `${account}/${p.containerName}/${prefix}`,
+      isAnonymous: true,
+      description: `Code folder ${path.basename(path.resolve(dir))}, uploaded by mlship`,
+      properties: { 'mlship.codeSha256': snapshot.hash },
+    },
+  });
+  log.info(
+    `Uploaded code folder ${dir} (${snapshot.files.length} files, ${(snapshot.bytes / 1024).toFixed(1)} KiB) to datastore ${store.name} as code asset ${name}.`,
+  );
   return { codeId, uploaded: true, files: snapshot.files.length, bytes: snapshot.bytes, hash: snapshot.hash };
 }
 

@@ -44,9 +44,14 @@ export async function snapshotCodeFolder(dir: string, options: SnapshotOptions):
   try {
     stat = fs.statSync(dir);
   } catch {
-    throw new StepError(`The code folder ${dir} (${options.field}) does not exist.`, { hint: `Point ${options.field} at the folder that holds the training script.` });
+    throw new StepError(`The code folder ${dir} (${options.field}) does not exist.`, {
+      hint: `Point ${options.field} at the folder that holds the training script.`,
+    });
   }
-  if (!stat.isDirectory()) throw new StepError(`${dir} (${options.field}) is a file, not a folder.`, { hint: `Give the folder that holds the training script as ${options.field}.` });
+  if (!stat.isDirectory())
+    throw new StepError(`${dir} (${options.field}) is a file, not a folder.`, {
+      hint: `Give the folder that holds the training script as ${options.field}.`,
+    });
   const rules: Ignore = ignore().add(ALWAYS_LEFT_OUT);
   for (const name of options.ignoreFiles ?? []) {
     const file = path.join(dir, name);
@@ -60,7 +65,9 @@ export async function snapshotCodeFolder(dir: string, options: SnapshotOptions):
   const files: CodeFile[] = [];
   let bytes = 0;
   const walk = async (sub: string) => {
-    const entries = fs.readdirSync(path.join(dir, sub), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const entries = fs
+      .readdirSync(path.join(dir, sub), { withFileTypes: true })
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const entry of entries) {
       const rel = sub ? `${sub}/${entry.name}` : entry.name;
       if (entry.isDirectory()) {
@@ -73,14 +80,20 @@ export async function snapshotCodeFolder(dir: string, options: SnapshotOptions):
       bytes += size;
       files.push({ abs, rel, size, sha256: await sha256File(abs) });
       if (files.length > maxFiles || bytes > maxBytes) {
-        throw new StepError(`The code folder ${dir} (${options.field}) holds more than ${files.length > maxFiles ? `${maxFiles} files` : `${Math.round(maxBytes / 1048576)} MiB`}; code folders are uploaded with every job.`, {
-          hint: `Keep data and checkpoints out of it, or list them in ${(options.ignoreFiles ?? ['an ignore file']).join(' / ')}.`,
-        });
+        throw new StepError(
+          `The code folder ${dir} (${options.field}) holds more than ${files.length > maxFiles ? `${maxFiles} files` : `${Math.round(maxBytes / 1048576)} MiB`}; code folders are uploaded with every job.`,
+          {
+            hint: `Keep data and checkpoints out of it, or list them in ${(options.ignoreFiles ?? ['an ignore file']).join(' / ')}.`,
+          },
+        );
       }
     }
   };
   await walk('');
-  if (files.length === 0) throw new StepError(`The code folder ${dir} (${options.field}) has no files to upload (everything is ignored or it is empty).`, { hint: 'Check the folder and its ignore files.' });
+  if (files.length === 0)
+    throw new StepError(`The code folder ${dir} (${options.field}) has no files to upload (everything is ignored or it is empty).`, {
+      hint: 'Check the folder and its ignore files.',
+    });
   const h = createHash('sha256');
   for (const f of files) h.update(`${f.rel}\0${f.sha256}\n`);
   return { root: dir, files, bytes, hash: h.digest('hex') };

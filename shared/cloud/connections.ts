@@ -53,7 +53,13 @@ export class CloudConnections {
   aws(): AwsConnection {
     if (this.awsConnection) return this.awsConnection;
     const region = resolveAwsRegion(this.ctx.env, this.settings.region, this.ctx.inputLabel('region'));
-    this.awsConnection = { region, auth: this.awsAuth(region), sagemakerEndpoint: awsEndpoint(this.ctx.env, 'SAGEMAKER'), s3Endpoint: awsEndpoint(this.ctx.env, 'S3'), logsEndpoint: awsEndpoint(this.ctx.env, 'CLOUDWATCH_LOGS') };
+    this.awsConnection = {
+      region,
+      auth: this.awsAuth(region),
+      sagemakerEndpoint: awsEndpoint(this.ctx.env, 'SAGEMAKER'),
+      s3Endpoint: awsEndpoint(this.ctx.env, 'S3'),
+      logsEndpoint: awsEndpoint(this.ctx.env, 'CLOUDWATCH_LOGS'),
+    };
     return this.awsConnection;
   }
 
@@ -65,7 +71,11 @@ export class CloudConnections {
   s3(bucketRegion?: string): AwsConnection {
     const env = this.ctx.env;
     const region = bucketRegion || this.settings.region || env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1';
-    return { region, auth: this.awsAuth(this.settings.region || env.AWS_REGION || env.AWS_DEFAULT_REGION || region), s3Endpoint: awsEndpoint(env, 'S3') };
+    return {
+      region,
+      auth: this.awsAuth(this.settings.region || env.AWS_REGION || env.AWS_DEFAULT_REGION || region),
+      s3Endpoint: awsEndpoint(env, 'S3'),
+    };
   }
 
   /** One credential source per run: the region only picks the STS endpoint, so the first caller's is kept. */
@@ -103,11 +113,18 @@ export class CloudConnections {
       ['workspace', 'azureWorkspace', a.workspace],
     ].filter(([, , v]) => !v);
     if (missing.length) {
-      throw new StepError(`The Azure ML workspace is not fully named: ${missing.map(([f]) => f).join(', ')} ${missing.length === 1 ? 'is' : 'are'} missing.`, {
-        hint: `Set ${missing.map(([f, input]) => `azureml.${f} in the job spec or the input ${this.ctx.inputLabel(input!)}`).join('; ')}.`,
-      });
+      throw new StepError(
+        `The Azure ML workspace is not fully named: ${missing.map(([f]) => f).join(', ')} ${missing.length === 1 ? 'is' : 'are'} missing.`,
+        {
+          hint: `Set ${missing.map(([f, input]) => `azureml.${f} in the job spec or the input ${this.ctx.inputLabel(input!)}`).join('; ')}.`,
+        },
+      );
     }
-    this.azureConnection = { auth, workspace: { subscriptionId: subscriptionId!, resourceGroup: a.resourceGroup!, workspace: a.workspace! }, armEndpoint: a.armEndpoint };
+    this.azureConnection = {
+      auth,
+      workspace: { subscriptionId: subscriptionId!, resourceGroup: a.resourceGroup!, workspace: a.workspace! },
+      armEndpoint: a.armEndpoint,
+    };
     return this.azureConnection;
   }
 }

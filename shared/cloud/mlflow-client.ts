@@ -53,7 +53,9 @@ export class MlflowClient {
     try {
       url = new URL(options.trackingUri);
     } catch {
-      throw new StepError(`The MLflow tracking URI "${options.trackingUri}" is not a URL.`, { hint: `Set ${label} to the server's address, e.g. https://mlflow.example.com or http://127.0.0.1:5000.` });
+      throw new StepError(`The MLflow tracking URI "${options.trackingUri}" is not a URL.`, {
+        hint: `Set ${label} to the server's address, e.g. https://mlflow.example.com or http://127.0.0.1:5000.`,
+      });
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
       throw new StepError(`The MLflow tracking URI "${url.protocol}//${url.host}${url.pathname}" is not an http(s) server.`, {
@@ -114,7 +116,10 @@ export class MlflowClient {
       async () => {
         const headers: Record<string, string> = { accept: 'application/json', ...(await this.headers()) };
         let payload: RequestInit['body'];
-        const file = body && typeof body === 'object' && 'file' in body && Object.keys(body).length === 1 ? (body as { file: string }).file : undefined;
+        const file =
+          body && typeof body === 'object' && 'file' in body && Object.keys(body).length === 1
+            ? (body as { file: string }).file
+            : undefined;
         if (file) {
           headers['content-type'] = 'application/octet-stream';
           headers['content-length'] = String(fs.statSync(file).size);
@@ -145,7 +150,12 @@ export class MlflowClient {
         }
         if (res.ok) return (parsed ?? {}) as T;
         if (res.status === 401 || res.status === 403) {
-          throw new MlflowError(res.status, 'UNAUTHENTICATED', `The MLflow server at ${this.location} refused the request (${res.status}${res.status === 401 ? ', not authenticated' : ', not permitted'}) for ${what}.`, 'Set mlflow-token (MLFLOW_TRACKING_TOKEN), or mlflow-username and mlflow-password (MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD), for a user who may edit the model registry.');
+          throw new MlflowError(
+            res.status,
+            'UNAUTHENTICATED',
+            `The MLflow server at ${this.location} refused the request (${res.status}${res.status === 401 ? ', not authenticated' : ', not permitted'}) for ${what}.`,
+            'Set mlflow-token (MLFLOW_TRACKING_TOKEN), or mlflow-username and mlflow-password (MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD), for a user who may edit the model registry.',
+          );
         }
         const code = parsed?.error_code ?? `HTTP_${res.status}`;
         const message = parsed?.message ?? text.slice(0, 300);
@@ -158,7 +168,8 @@ export class MlflowClient {
           if (isTransientNetworkError(error)) return { retry: true, reason: (error as Error).message };
           return { retry: false };
         },
-        onRetry: ({ attempt, delayMs, reason }) => this.options.onRetry?.(`MLflow ${what}: ${reason}; retry ${attempt} in ${Math.round(delayMs)} ms`),
+        onRetry: ({ attempt, delayMs, reason }) =>
+          this.options.onRetry?.(`MLflow ${what}: ${reason}; retry ${attempt} in ${Math.round(delayMs)} ms`),
       },
     );
   }

@@ -20,13 +20,24 @@ export interface S3Location {
   endpoint?: string;
 }
 
-export function s3Caller(connections: CloudConnections, location: S3Location, log?: Logger): { caller: AwsCaller<S3Client>; region: string; endpoint?: string } {
+export function s3Caller(
+  connections: CloudConnections,
+  location: S3Location,
+  log?: Logger,
+): { caller: AwsCaller<S3Client>; region: string; endpoint?: string } {
   const aws = connections.s3(location.region);
   const endpoint = location.endpoint || aws.s3Endpoint;
   // The SDK's own notices (e.g. "non-retryable streaming request") go to the step's debug log, not to stderr.
   const sdkLog = (m: unknown) => log?.debug(`S3 SDK: ${String(m)}`);
   const logger = { trace() {}, debug() {}, info() {}, warn: sdkLog, error: sdkLog };
-  const make = () => new S3Client({ region: aws.region, credentials: aws.auth.credentials, maxAttempts: 1, logger, ...(endpoint ? { endpoint, forcePathStyle: true } : {}) });
+  const make = () =>
+    new S3Client({
+      region: aws.region,
+      credentials: aws.auth.credentials,
+      maxAttempts: 1,
+      logger,
+      ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
+    });
   return { caller: new AwsCaller('S3', make, aws.auth, connections.retry, log), region: aws.region, endpoint };
 }
 
@@ -39,7 +50,11 @@ export type BlobContainerAccess =
   | { kind: 'identity'; containerUrl: string }
   | { kind: 'connection-string'; connectionString: string; container: string };
 
-export function blobContainer(connections: CloudConnections, access: BlobContainerAccess, log?: Logger): { container: ContainerClient; caller: AzureStorageCaller } {
+export function blobContainer(
+  connections: CloudConnections,
+  access: BlobContainerAccess,
+  log?: Logger,
+): { container: ContainerClient; caller: AzureStorageCaller } {
   const caller = new AzureStorageCaller(connections.retry, log);
   switch (access.kind) {
     case 'sas':
@@ -47,7 +62,10 @@ export function blobContainer(connections: CloudConnections, access: BlobContain
     case 'identity':
       return { container: new ContainerClient(access.containerUrl, asTokenCredential(connections.azureAuth()), NO_SDK_RETRY), caller };
     case 'connection-string':
-      return { container: BlobServiceClient.fromConnectionString(access.connectionString, NO_SDK_RETRY).getContainerClient(access.container), caller };
+      return {
+        container: BlobServiceClient.fromConnectionString(access.connectionString, NO_SDK_RETRY).getContainerClient(access.container),
+        caller,
+      };
   }
 }
 
@@ -62,13 +80,19 @@ export class AzureStorageCaller {
   ) {}
 
   /** Like AwsCaller.call: `expected` may turn a known error (404, 412) into a value or its own error. */
-  async call<T>(operation: string, fn: () => Promise<T>, expected?: (error: unknown) => { value: T } | undefined, signal?: AbortSignal): Promise<T> {
+  async call<T>(
+    operation: string,
+    fn: () => Promise<T>,
+    expected?: (error: unknown) => { value: T } | undefined,
+    signal?: AbortSignal,
+  ): Promise<T> {
     try {
       return await withRetry(fn, {
         policy: this.retry,
         signal,
         classify: classifyAzureStorageError,
-        onRetry: ({ attempt, delayMs, reason }) => this.log?.debug(`Azure Blob ${operation}: ${reason}; retry ${attempt} in ${Math.round(delayMs)} ms`),
+        onRetry: ({ attempt, delayMs, reason }) =>
+          this.log?.debug(`Azure Blob ${operation}: ${reason}; retry ${attempt} in ${Math.round(delayMs)} ms`),
       });
     } catch (error) {
       if (error instanceof AbortedError || (error as Error)?.name === 'AbortError') throw error;
@@ -91,7 +115,11 @@ export function classifyAzureStorageError(error: unknown): RetryDecision {
   const status = e?.statusCode;
   if (status === 429 || status === 408 || (status !== undefined && status >= 500)) {
     const after = Number(e.response?.headers?.get('retry-after'));
-    return { retry: true, reason: `${status} ${e.code ?? ''}`.trim(), afterMs: Number.isFinite(after) && after > 0 ? after * 1000 : undefined };
+    return {
+      retry: true,
+      reason: `${status} ${e.code ?? ''}`.trim(),
+      afterMs: Number.isFinite(after) && after > 0 ? after * 1000 : undefined,
+    };
   }
   if (isTransientNetworkError(error)) return { retry: true, reason: (error as Error).message };
   return { retry: false };
@@ -106,8 +134,11 @@ function azureStorageStepError(operation: string, error: unknown): StepError {
   };
   const retried = classifyAzureStorageError(error).retry ? ' (still failing after retrying with backoff)' : '';
   const what = [e?.statusCode, e?.code].filter(Boolean).join(' ');
-  return new StepError(`Azure Blob ${operation} failed: ${what ? `${what}: ` : ''}${(e?.message ?? String(error)).split('\n')[0]}${retried}`, {
-    hint: e?.statusCode ? hints[e.statusCode] : undefined,
-    cause: error,
-  });
+  return new StepError(
+    `Azure Blob ${operation} failed: ${what ? `${what}: ` : ''}${(e?.message ?? String(error)).split('\n')[0]}${retried}`,
+    {
+      hint: e?.statusCode ? hints[e.statusCode] : undefined,
+      cause: error,
+    },
+  );
 }

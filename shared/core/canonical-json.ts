@@ -27,6 +27,7 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 
 function canonicalString(text: string): string {
   // JSON.stringify escapes a lone surrogate as \udXXX (ES2019); RFC 8785 has no form for it.
-  if (LONE_SURROGATE.test(text)) throw new TypeError(`canonical JSON cannot hold the string ${JSON.stringify(text)}: it has a lone surrogate (not I-JSON)`);
+  if (LONE_SURROGATE.test(text))
+    throw new TypeError(`canonical JSON cannot hold the string ${JSON.stringify(text)}: it has a lone surrogate (not I-JSON)`);
   return JSON.stringify(text);
 }

@@ -14,7 +14,10 @@ export class StepError extends Error {
    */
   readonly outputs?: Record<string, unknown>;
 
-  constructor(message: string, options: { hint?: string; file?: string; line?: number; column?: number; cause?: unknown; outputs?: Record<string, unknown> } = {}) {
+  constructor(
+    message: string,
+    options: { hint?: string; file?: string; line?: number; column?: number; cause?: unknown; outputs?: Record<string, unknown> } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'StepError';
     this.hint = options.hint;

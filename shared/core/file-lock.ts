@@ -63,7 +63,10 @@ async function acquire(lockPath: string, timeoutMs: number, staleAfterMs: number
       await breakLock(lockPath, holder);
       continue;
     }
-    if (Date.now() - started > timeoutMs) throw new LockTimeout(`timed out after ${timeoutMs} ms waiting for the lock ${lockPath}, held by ${holder ?? 'nobody (it kept changing)'}`);
+    if (Date.now() - started > timeoutMs)
+      throw new LockTimeout(
+        `timed out after ${timeoutMs} ms waiting for the lock ${lockPath}, held by ${holder ?? 'nobody (it kept changing)'}`,
+      );
     // Holders keep the lock for one read and one rename: short jittered waits.
     await sleep(backoffDelay(attempt + 1, LOCK_BACKOFF));
   }

@@ -76,7 +76,8 @@ export abstract class HostBase implements Host {
     return this.emitSummary(this.mask(markdown), summary);
   }
   progress(report: ProgressReport): void {
-    if (this.throttle.shouldPrint(report)) this.emitProgress({ ...report, label: this.mask(report.label) }, this.mask(formatProgress(report)));
+    if (this.throttle.shouldPrint(report))
+      this.emitProgress({ ...report, label: this.mask(report.label) }, this.mask(formatProgress(report)));
   }
   setFailed(message: string): void {
     this.emitFailed(this.mask(message));

@@ -10,14 +10,18 @@ const FALSE = new Set(['false', 'False', 'FALSE', 'no', 'off', '0']);
  * Reads and validates every input of a step before `run` starts, so a typo fails in seconds with a
  * message naming the input as the user spelled it, the value, and what is allowed.
  */
-export function parseInputs(step: AnyStep, host: Pick<Host, 'getInput' | 'inputLabel' | 'setSecret' | 'workspace'>): Record<string, unknown> {
+export function parseInputs(
+  step: AnyStep,
+  host: Pick<Host, 'getInput' | 'inputLabel' | 'setSecret' | 'workspace'>,
+): Record<string, unknown> {
   const values: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(step.inputs as Record<string, InputSpec>)) {
     const raw = host.getInput(key, { secret: spec.type === 'secret' });
     const label = host.inputLabel(key);
     if (spec.type === 'secret' && raw) host.setSecret(raw);
     if (raw === undefined || raw.trim() === '') {
-      if (spec.required) throw new InputError(`Input "${label}" is required but was not given.`, { hint: `Set "${label}": ${spec.description}` });
+      if (spec.required)
+        throw new InputError(`Input "${label}" is required but was not given.`, { hint: `Set "${label}": ${spec.description}` });
       values[key] = spec.default === undefined ? emptyValue(spec) : convert(String(spec.default), spec, label, host.workspace);
       continue;
     }
@@ -53,8 +57,10 @@ function convert(raw: string, spec: InputSpec, label: string, workspace: string)
       throw new InputError(`Input "${label}" has value "${value}", which is not a boolean.`, { hint: `Use true or false.` });
     case 'number': {
       const n = Number(value);
-      if (value === '' || !Number.isFinite(n)) throw new InputError(`Input "${label}" has value "${value}", which is not a number.`, { hint: describeRange(spec) });
-      if (spec.integer && !Number.isInteger(n)) throw new InputError(`Input "${label}" has value "${value}", which is not a whole number.`, { hint: describeRange(spec) });
+      if (value === '' || !Number.isFinite(n))
+        throw new InputError(`Input "${label}" has value "${value}", which is not a number.`, { hint: describeRange(spec) });
+      if (spec.integer && !Number.isInteger(n))
+        throw new InputError(`Input "${label}" has value "${value}", which is not a whole number.`, { hint: describeRange(spec) });
       if ((spec.min !== undefined && n < spec.min) || (spec.max !== undefined && n > spec.max)) {
         throw new InputError(`Input "${label}" has value "${value}", which is out of range.`, { hint: describeRange(spec) });
       }

@@ -24,7 +24,11 @@ const READ_BLOCK = 16 << 20;
  * Reads a whole text file in blocks so a 200 MB annotation file shows progress while it loads. The buffer is
  * allocated once at the file's size and dropped after decoding, so the peak is file + string, not a list of copies.
  */
-export async function readTextFile(file: string, onProgress?: (done: number, total: number) => void, signal?: AbortSignal): Promise<string> {
+export async function readTextFile(
+  file: string,
+  onProgress?: (done: number, total: number) => void,
+  signal?: AbortSignal,
+): Promise<string> {
   const handle = await fs.open(file, 'r');
   try {
     const { size } = await handle.stat();
@@ -52,7 +56,8 @@ export async function readTextFile(file: string, onProgress?: (done: number, tot
   }
 }
 
-export type JsonParse = { ok: true; value: unknown; nonFinite: number } | { ok: false; message: string; offset: number; line: number; column: number };
+export type JsonParse =
+  { ok: true; value: unknown; nonFinite: number } | { ok: false; message: string; offset: number; line: number; column: number };
 
 /**
  * JSON.parse with two additions annotation files need: the line and column of a syntax error (V8 does not
@@ -110,7 +115,10 @@ function scanJson(text: string): Scan {
   const stack: ('{' | '[')[] = [];
   let i = 0;
   let state: 'value' | 'key' | 'after' = 'value';
-  const fail = (message: string, at = i): Scan => ({ nonFinite, error: { offset: at, message: at >= text.length ? 'unexpected end of file' : message } });
+  const fail = (message: string, at = i): Scan => ({
+    nonFinite,
+    error: { offset: at, message: at >= text.length ? 'unexpected end of file' : message },
+  });
   const ws = () => {
     while (i < text.length) {
       const c = text.charCodeAt(i);
@@ -191,7 +199,8 @@ function scanJson(text: string): Scan {
     }
     const top = stack[stack.length - 1];
     if (!top) {
-      if (i < text.length) return { nonFinite, error: { offset: i, message: `unexpected ${JSON.stringify(text[i])} after the end of the JSON document` } };
+      if (i < text.length)
+        return { nonFinite, error: { offset: i, message: `unexpected ${JSON.stringify(text[i])} after the end of the JSON document` } };
       return { nonFinite };
     }
     const close = top === '{' ? '}' : ']';

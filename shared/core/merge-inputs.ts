@@ -1,6 +1,8 @@
 import type { InputSpecs } from './step';
 
-type Merged<F extends readonly InputSpecs[]> = F extends readonly [infer H extends InputSpecs, ...infer R extends readonly InputSpecs[]] ? H & Merged<R> : unknown;
+type Merged<F extends readonly InputSpecs[]> = F extends readonly [infer H extends InputSpecs, ...infer R extends readonly InputSpecs[]]
+  ? H & Merged<R>
+  : unknown;
 type Flat<T> = { [K in keyof T]: T[K] };
 
 /**
@@ -14,7 +16,9 @@ export function mergeInputs<const F extends readonly InputSpecs[]>(...fragments:
   fragments.forEach((fragment, index) => {
     for (const [key, spec] of Object.entries(fragment)) {
       if (from.has(key)) {
-        throw new Error(`Input "${key}" is defined twice: by input fragment ${from.get(key)! + 1} and by fragment ${index + 1} of mergeInputs(). Rename one of them or leave it out of one fragment (pickInputs / omitInputs).`);
+        throw new Error(
+          `Input "${key}" is defined twice: by input fragment ${from.get(key)! + 1} and by fragment ${index + 1} of mergeInputs(). Rename one of them or leave it out of one fragment (pickInputs / omitInputs).`,
+        );
       }
       from.set(key, index);
       merged[key] = spec;

@@ -1,6 +1,9 @@
 /** `groundTruth` → `ground-truth`, `maxP95Ms` → `max-p95-ms`: GitHub Actions and CLI spelling. */
 export function kebabCase(camel: string): string {
-  return camel.replace(/([a-z0-9])([A-Z])/g, '$1-$2').replace(/([A-Z])([A-Z][a-z])/g, '$1-$2').toLowerCase();
+  return camel
+    .replace(/([a-z0-9])([A-Z])/g, '$1-$2')
+    .replace(/([A-Z])([A-Z][a-z])/g, '$1-$2')
+    .toLowerCase();
 }
 
 /** `gate-metrics` → `GateMetrics`: Azure DevOps task names allow only `^[A-Za-z0-9\-]+$` and read best in PascalCase. */

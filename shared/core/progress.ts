@@ -7,7 +7,10 @@ import type { ProgressReport } from './host';
 export class ProgressThrottle {
   private readonly last = new Map<string, { at: number; percent: number }>();
 
-  constructor(private readonly intervalMs = 5000, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly intervalMs = 5000,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   shouldPrint(report: ProgressReport): boolean {
     const percent = report.total ? Math.floor((100 * report.done) / report.total) : -1;

@@ -17,7 +17,12 @@ export const TEMP_NAME = /(\.[0-9a-f-]{36}\.(tmp|stale)|\.partial(-[0-9]+-[0-9a-
  * Folders (an extraction quarantine) are removed with their contents. Returns the names removed; a folder that
  * does not exist, or an entry another sweeper removed first, is not an error.
  */
-export async function sweepStaleFiles(dir: string, isTemp: (name: string) => boolean = (n) => TEMP_NAME.test(n), olderThanMs = STALE_AFTER_MS, now = Date.now()): Promise<string[]> {
+export async function sweepStaleFiles(
+  dir: string,
+  isTemp: (name: string) => boolean = (n) => TEMP_NAME.test(n),
+  olderThanMs = STALE_AFTER_MS,
+  now = Date.now(),
+): Promise<string[]> {
   const names = await fsp.readdir(dir).catch(() => [] as string[]);
   const removed: string[] = [];
   for (const name of names) {

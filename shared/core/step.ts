@@ -47,7 +47,13 @@ type ValueOf<S extends InputSpec> = S['type'] extends 'number'
           : string
         : string;
 
-type IsPresent<S extends InputSpec> = S['required'] extends true ? true : S extends { default: unknown } ? true : S['type'] extends 'boolean' | 'list' ? true : false;
+type IsPresent<S extends InputSpec> = S['required'] extends true
+  ? true
+  : S extends { default: unknown }
+    ? true
+    : S['type'] extends 'boolean' | 'list'
+      ? true
+      : false;
 
 /** The parsed inputs `run` receives: optional inputs without a default may be undefined. */
 export type InputValues<I extends InputSpecs> = {

@@ -41,7 +41,10 @@ export class Summary {
 
   /** Two-column table of labelled values (instead of a table with an empty header row). */
   fields(rows: readonly (readonly [string, Cell])[], header: readonly [string, string] = ['field', 'value']): this {
-    return this.table(header, rows.filter(([, v]) => v !== undefined && v !== null && v !== ''));
+    return this.table(
+      header,
+      rows.filter(([, v]) => v !== undefined && v !== null && v !== ''),
+    );
   }
 
   code(text: string, language = ''): this {

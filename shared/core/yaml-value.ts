@@ -12,6 +12,11 @@ export function yamlValue(doc: Document): YamlValue {
     return { ok: true, value: doc.toJS({ maxAliasCount: 100 }) as unknown };
   } catch (error) {
     const message = (error as Error).message;
-    return { ok: false, message: /alias/i.test(message) ? `its aliases (*name) expand too often (${message}); write the values out instead of nesting aliases` : message };
+    return {
+      ok: false,
+      message: /alias/i.test(message)
+        ? `its aliases (*name) expand too often (${message}); write the values out instead of nesting aliases`
+        : message,
+    };
   }
 }

@@ -77,8 +77,15 @@ export async function runDemo(options: DemoOptions): Promise<{ reportPath: strin
 
   await runner.task('generate-data', 'Synthetic microscopy dataset', async () => {
     const { splits } = generateCellDataset(data);
-    const md = new Summary().heading('Synthetic cell images').table(['split', 'images'], Object.entries(splits)).paragraph('96×96 8-bit fluorescence-like images with elliptical cells and their label masks (0 background, 1 cell).');
-    return { value: undefined, markdown: md.toMarkdown(), detail: `${Object.values(splits).reduce((a, b) => a + b, 0)} images in train/val/test` };
+    const md = new Summary()
+      .heading('Synthetic cell images')
+      .table(['split', 'images'], Object.entries(splits))
+      .paragraph('96×96 8-bit fluorescence-like images with elliptical cells and their label masks (0 background, 1 cell).');
+    return {
+      value: undefined,
+      markdown: md.toMarkdown(),
+      detail: `${Object.values(splits).reduce((a, b) => a + b, 0)} images in train/val/test`,
+    };
   });
 
   const validated = await runner.run(validateDataStep, {
@@ -95,23 +102,55 @@ export async function runDemo(options: DemoOptions): Promise<{ reportPath: strin
   // The release the instruments run today: a weaker model, already in production.
   const production = await runner.run(
     submitTrainingStep,
-    { jobSpec: jobSpec('cellseg-prod', 25), pollInterval: 0.2, register: true, modelName: MODEL, registry: 'local', registryPath, dataFingerprint: fingerprint, jobName: 'cellseg-production-baseline' },
+    {
+      jobSpec: jobSpec('cellseg-prod', 25),
+      pollInterval: 0.2,
+      register: true,
+      modelName: MODEL,
+      registry: 'local',
+      registryPath,
+      dataFingerprint: fingerprint,
+      jobName: 'cellseg-production-baseline',
+    },
     { label: 'train-production', title: 'Production model (baseline, trained earlier)' },
   );
   const registry = createRegistry('local', { root: registryPath });
-  await registry.setStage(MODEL, production.outputs.modelVersion, 'production', { approval: 'approved', evidence: { approvers: [{ login: 'lab-lead', at: new Date().toISOString() }], source: 'cli' } });
+  await registry.setStage(MODEL, production.outputs.modelVersion, 'production', {
+    approval: 'approved',
+    evidence: { approvers: [{ login: 'lab-lead', at: new Date().toISOString() }], source: 'cli' },
+  });
   const productionPackage = await runner.run(
     buildDevicePackageStep,
-    { models: path.join(production.outputs.modelUri, 'model.onnx'), name: MODEL, version: '1.0.0', preprocessing: preprocessingFile, labels: path.join(data, 'classes.json'), signingKey: keyFile, outputDir: path.join(dir, 'packages'), dataFingerprint: fingerprint },
+    {
+      models: path.join(production.outputs.modelUri, 'model.onnx'),
+      name: MODEL,
+      version: '1.0.0',
+      preprocessing: preprocessingFile,
+      labels: path.join(data, 'classes.json'),
+      signingKey: keyFile,
+      outputDir: path.join(dir, 'packages'),
+      dataFingerprint: fingerprint,
+    },
     { label: 'package-production', title: 'Production package 1.0.0' },
   );
-  await runner.run(stageOtaStep, { package: productionPackage.outputs.archive, storeUri: store, channel: 'production', signingKey: keyFile }, { label: 'ship-production', title: 'Production channel at 1.0.0' });
+  await runner.run(
+    stageOtaStep,
+    { package: productionPackage.outputs.archive, storeUri: store, channel: 'production', signingKey: keyFile },
+    { label: 'ship-production', title: 'Production channel at 1.0.0' },
+  );
   const fleet = Array.from({ length: devices }, (_, i) => `scope-${String(i + 1).padStart(3, '0')}`);
   const poll = async () => {
     const versions: Record<string, number> = {};
     for (const deviceId of fleet) {
       // The instruments name their model: 1.1.0 is built for biodevice-demo, and the agent checks that before installing.
-      const report = await runDeviceAgent({ channelUrl: `file://${path.join(store, 'channels', 'production.json')}`, deviceId, deviceModel: 'biodevice-demo', publicKey: keys.publicKeyPem, root: path.join(dir, 'devices', deviceId), once: true });
+      const report = await runDeviceAgent({
+        channelUrl: `file://${path.join(store, 'channels', 'production.json')}`,
+        deviceId,
+        deviceModel: 'biodevice-demo',
+        publicKey: keys.publicKeyPem,
+        root: path.join(dir, 'devices', deviceId),
+        once: true,
+      });
       const active = report.activeSlot ? report.slots[report.activeSlot]?.version : undefined;
       versions[active ?? 'none'] = (versions[active ?? 'none'] ?? 0) + 1;
     }
@@ -121,7 +160,16 @@ export async function runDemo(options: DemoOptions): Promise<{ reportPath: strin
 
   const candidate = await runner.run(
     submitTrainingStep,
-    { jobSpec: jobSpec('cellseg', 300), pollInterval: 0.2, register: true, modelName: MODEL, registry: 'local', registryPath, dataFingerprint: fingerprint, jobName: 'cellseg-candidate' },
+    {
+      jobSpec: jobSpec('cellseg', 300),
+      pollInterval: 0.2,
+      register: true,
+      modelName: MODEL,
+      registry: 'local',
+      registryPath,
+      dataFingerprint: fingerprint,
+      jobName: 'cellseg-candidate',
+    },
     { title: 'Train the candidate (local backend)' },
   );
   const candidateModel = path.join(candidate.outputs.modelUri, 'model.onnx');
@@ -130,7 +178,13 @@ export async function runDemo(options: DemoOptions): Promise<{ reportPath: strin
   await runner.task('predict-test-split', 'Predictions on the test split', async () => {
     const n = await predictMasks(candidateModel, path.join(data, 'test', 'images'), path.join(dir, 'predictions', 'candidate'));
     await predictMasks(productionModel, path.join(data, 'test', 'images'), path.join(dir, 'predictions', 'production'));
-    return { value: n, markdown: new Summary().paragraph(`Both models segmented the ${n} test images in ONNX Runtime (CPU); the masks are what the gate compares.`).toMarkdown(), detail: `${n} images × 2 models in ONNX Runtime` };
+    return {
+      value: n,
+      markdown: new Summary()
+        .paragraph(`Both models segmented the ${n} test images in ONNX Runtime (CPU); the masks are what the gate compares.`)
+        .toMarkdown(),
+      detail: `${n} images × 2 models in ONNX Runtime`,
+    };
   });
 
   const gate = await runner.run(gateMetricsStep, {
@@ -190,15 +244,41 @@ export async function runDemo(options: DemoOptions): Promise<{ reportPath: strin
     outputDir: path.join(dir, 'packages'),
   });
 
-  await runner.run(stageOtaStep, { package: pkg.outputs.archive, storeUri: store, channel: 'staging', rolloutPercent: 100, signingKey: keyFile });
+  await runner.run(stageOtaStep, {
+    package: pkg.outputs.archive,
+    storeUri: store,
+    channel: 'staging',
+    rolloutPercent: 100,
+    signingKey: keyFile,
+  });
 
-  const promoteInputs = { from: 'staging', to: 'production', storeUri: store, signingKey: keyFile, requireApproval: true, approvedBy: 'grace:reviewed gate and benchmark', phases: '10,100', registry: 'local', registryPath, modelName: MODEL, modelVersion: candidate.outputs.modelVersion };
-  await runner.run(promoteReleaseStep, { ...promoteInputs, phase: 1 }, { label: 'promote-10%', title: 'Promote to production: 10% of instruments' });
+  const promoteInputs = {
+    from: 'staging',
+    to: 'production',
+    storeUri: store,
+    signingKey: keyFile,
+    requireApproval: true,
+    approvedBy: 'grace:reviewed gate and benchmark',
+    phases: '10,100',
+    registry: 'local',
+    registryPath,
+    modelName: MODEL,
+    modelVersion: candidate.outputs.modelVersion,
+  };
+  await runner.run(
+    promoteReleaseStep,
+    { ...promoteInputs, phase: 1 },
+    { label: 'promote-10%', title: 'Promote to production: 10% of instruments' },
+  );
   const canary = await runner.task('devices-canary', 'Instruments after the 10% phase', async () => {
     const v = await poll();
     return { value: v, markdown: fleetTable(v), detail: describeFleet(v) };
   });
-  await runner.run(promoteReleaseStep, { ...promoteInputs, phase: 2 }, { label: 'promote-100%', title: 'Promote to production: all instruments' });
+  await runner.run(
+    promoteReleaseStep,
+    { ...promoteInputs, phase: 2 },
+    { label: 'promote-100%', title: 'Promote to production: all instruments' },
+  );
   const all = await runner.task('devices-all', 'Instruments after the 100% phase', async () => {
     const v = await poll();
     return { value: v, markdown: fleetTable(v), detail: describeFleet(v) };

@@ -13,7 +13,10 @@ export async function predictMasks(modelPath: string, imagesDir: string, outDir:
   const [input] = session.inputNames;
   const [output] = session.outputNames;
   fs.mkdirSync(outDir, { recursive: true });
-  const files = fs.readdirSync(imagesDir).filter((f) => f.endsWith('.png')).sort();
+  const files = fs
+    .readdirSync(imagesDir)
+    .filter((f) => f.endsWith('.png'))
+    .sort();
   for (const file of files) {
     const image = readGrayPng(path.join(imagesDir, file));
     const tensor = new ort.Tensor('float32', Float32Array.from(image.values), [1, 1, image.height, image.width]);

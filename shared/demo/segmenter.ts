@@ -65,7 +65,17 @@ export function predict(image: TrainingImage, w: SegmenterWeights): Float32Array
 }
 
 /** Mini-batch Adam on pixel-wise binary cross-entropy. Deterministic for a given seed. */
-export function train(images: readonly TrainingImage[], options: { hidden?: number; steps?: number; batch?: number; lr?: number; seed?: number; onStep?: (step: number, loss: number) => void } = {}): SegmenterWeights {
+export function train(
+  images: readonly TrainingImage[],
+  options: {
+    hidden?: number;
+    steps?: number;
+    batch?: number;
+    lr?: number;
+    seed?: number;
+    onStep?: (step: number, loss: number) => void;
+  } = {},
+): SegmenterWeights {
   const hidden = options.hidden ?? 4;
   const steps = options.steps ?? 300;
   const batch = options.batch ?? 4096;
@@ -146,22 +156,46 @@ export function train(images: readonly TrainingImage[], options: { hidden?: numb
  * intensities; batch, height and width are dynamic.
  */
 export function toOnnx(w: SegmenterWeights, metadata: Record<string, string> = {}): Uint8Array {
-  const tensor = (name: string, dims: number[], data: Float32Array) => onnx.TensorProto.create({ name, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData: new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)) });
+  const tensor = (name: string, dims: number[], data: Float32Array) =>
+    onnx.TensorProto.create({
+      name,
+      dims,
+      dataType: onnx.TensorProto.DataType.FLOAT,
+      rawData: new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)),
+    });
   const valueInfo = (name: string) =>
     onnx.ValueInfoProto.create({
       name,
-      type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: [{ dimParam: 'batch' }, { dimValue: 1 }, { dimParam: 'height' }, { dimParam: 'width' }] } } },
+      type: {
+        tensorType: {
+          elemType: onnx.TensorProto.DataType.FLOAT,
+          shape: { dim: [{ dimParam: 'batch' }, { dimValue: 1 }, { dimParam: 'height' }, { dimParam: 'width' }] },
+        },
+      },
     });
-  const ints = (name: string, values: number[]) => onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INTS, ints: values });
+  const ints = (name: string, values: number[]) =>
+    onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INTS, ints: values });
   const graph = onnx.GraphProto.create({
     name: 'cell_segmenter',
     node: [
       onnx.NodeProto.create({ opType: 'Div', input: ['image', 'scale'], output: ['unit'], name: 'to_unit' }),
       onnx.NodeProto.create({ opType: 'Sub', input: ['unit', 'mean'], output: ['centered'], name: 'center' }),
       onnx.NodeProto.create({ opType: 'Div', input: ['centered', 'std'], output: ['x'], name: 'scale_std' }),
-      onnx.NodeProto.create({ opType: 'Conv', input: ['x', 'w1', 'b1'], output: ['h'], name: 'conv1', attribute: [ints('kernel_shape', [3, 3]), ints('pads', [1, 1, 1, 1])] }),
+      onnx.NodeProto.create({
+        opType: 'Conv',
+        input: ['x', 'w1', 'b1'],
+        output: ['h'],
+        name: 'conv1',
+        attribute: [ints('kernel_shape', [3, 3]), ints('pads', [1, 1, 1, 1])],
+      }),
       onnx.NodeProto.create({ opType: 'Relu', input: ['h'], output: ['hr'], name: 'relu' }),
-      onnx.NodeProto.create({ opType: 'Conv', input: ['hr', 'w2', 'b2'], output: ['z'], name: 'conv2', attribute: [ints('kernel_shape', [1, 1])] }),
+      onnx.NodeProto.create({
+        opType: 'Conv',
+        input: ['hr', 'w2', 'b2'],
+        output: ['z'],
+        name: 'conv2',
+        attribute: [ints('kernel_shape', [1, 1])],
+      }),
       onnx.NodeProto.create({ opType: 'Sigmoid', input: ['z'], output: ['cell_probability'], name: 'sigmoid' }),
     ],
     initializer: [

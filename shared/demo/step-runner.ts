@@ -18,11 +18,19 @@ export interface DemoStepResult {
 export class DemoStepRunner {
   readonly sections: ReportSection[] = [];
 
-  constructor(private readonly dir: string, private readonly print: (line: string) => void, private readonly total: number) {}
+  constructor(
+    private readonly dir: string,
+    private readonly print: (line: string) => void,
+    private readonly total: number,
+  ) {}
 
   private index = 0;
 
-  async run(step: AnyStep, inputs: Record<string, string | number | boolean | undefined>, options: { label?: string; title?: string; mayFail?: boolean } = {}): Promise<DemoStepResult> {
+  async run(
+    step: AnyStep,
+    inputs: Record<string, string | number | boolean | undefined>,
+    options: { label?: string; title?: string; mayFail?: boolean } = {},
+  ): Promise<DemoStepResult> {
     const label = options.label ?? step.name;
     const logFile = path.join(this.dir, 'logs', `${label}.log`);
     const summaryFile = path.join(this.dir, 'logs', `${label}.summary.md`);
@@ -30,10 +38,24 @@ export class DemoStepRunner {
     fs.writeFileSync(logFile, '');
     // The report needs the HTML rendering (inline SVG, embedded galleries); the two CI renderings are kept beside
     // it, as GitHub (Mermaid) and Azure DevOps (tables) would show them.
-    const extraSummaryFiles = { github: path.join(this.dir, 'logs', `${label}.summary.github.md`), 'azure-devops': path.join(this.dir, 'logs', `${label}.summary.azure-devops.md`) };
+    const extraSummaryFiles = {
+      github: path.join(this.dir, 'logs', `${label}.summary.github.md`),
+      'azure-devops': path.join(this.dir, 'logs', `${label}.summary.azure-devops.md`),
+    };
     for (const file of [summaryFile, ...Object.values(extraSummaryFiles)]) fs.writeFileSync(file, '');
-    const raw = Object.fromEntries(Object.entries(inputs).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]));
-    const host = new LocalHost({ inputs: raw, workspace: this.dir, summaryFile, summaryFlavor: 'html', extraSummaryFiles, write: (line) => fs.appendFileSync(logFile, line + '\n') });
+    const raw = Object.fromEntries(
+      Object.entries(inputs)
+        .filter(([, v]) => v !== undefined)
+        .map(([k, v]) => [k, String(v)]),
+    );
+    const host = new LocalHost({
+      inputs: raw,
+      workspace: this.dir,
+      summaryFile,
+      summaryFlavor: 'html',
+      extraSummaryFiles,
+      write: (line) => fs.appendFileSync(logFile, line + '\n'),
+    });
     const started = Date.now();
     this.index++;
     const prefix = `[${String(this.index).padStart(2)}/${this.total}] ${label.padEnd(22)}`;

@@ -52,7 +52,15 @@ export interface FleetStatus {
   devices: { reporting: number; silent: string[]; neverReported: string[]; total: number };
   byRelease: { version: string; devices: number }[];
   byStatus: Record<string, number>;
-  cohort: { attempted: number; runs: number; runsReporting: number; failed: number; incompatible: number; reverts: number; failureRate: number };
+  cohort: {
+    attempted: number;
+    runs: number;
+    runsReporting: number;
+    failed: number;
+    incompatible: number;
+    reverts: number;
+    failureRate: number;
+  };
   latency: {
     current: { p50: number | null; p95: number | null; devices: number };
     previous: { p50: number | null; p95: number | null; devices: number };
@@ -101,7 +109,8 @@ function sumHistograms(histograms: Histogram[]): Histogram | undefined {
   const counts = first.counts.map(() => 0);
   for (const h of histograms) {
     // Only histograms over the same bins add up; the application keeps its edges fixed per statistic.
-    if (h.edges.length !== first.edges.length || h.edges.some((e, i) => e !== first.edges[i]) || h.counts.length !== counts.length) continue;
+    if (h.edges.length !== first.edges.length || h.edges.some((e, i) => e !== first.edges[i]) || h.counts.length !== counts.length)
+      continue;
     h.counts.forEach((c, i) => (counts[i] += c));
   }
   return { edges: first.edges, counts };
@@ -150,7 +159,9 @@ export function aggregate(reports: DeviceReport[], rejected: RejectedReport[], o
     let onCurrent: DeviceRow['onCurrent'] = 'not yet';
     if (current) {
       const about = list.filter((r) => r.target?.sha256 === current.sha256 || r.installed?.sha256 === current.sha256);
-      const failedHere = about.some((r) => r.status === 'reverted' && r.target?.sha256 === current.sha256) || about.some((r) => r.installed?.sha256 === current.sha256 && (r.telemetry?.crashes ?? 0) > 0);
+      const failedHere =
+        about.some((r) => r.status === 'reverted' && r.target?.sha256 === current.sha256) ||
+        about.some((r) => r.installed?.sha256 === current.sha256 && (r.telemetry?.crashes ?? 0) > 0);
       const incompatible = about.some((r) => r.status === 'incompatible');
       if (about.length) cohort.attempted++;
       if (failedHere) {
@@ -172,7 +183,8 @@ export function aggregate(reports: DeviceReport[], rejected: RejectedReport[], o
         const group = `${latest.hardware.gpuModel ?? 'unknown GPU'} / driver ${latest.hardware.driver ?? 'unknown'}`;
         const a = cur.latencyMs?.p50;
         const b = prev.latencyMs?.p50;
-        if (a !== undefined && b !== undefined && b > 0 && a > 0) paired.push({ device: deviceId, group, ratio: a / b, diff: Math.log(a / b) });
+        if (a !== undefined && b !== undefined && b > 0 && a > 0)
+          paired.push({ device: deviceId, group, ratio: a / b, diff: Math.log(a / b) });
         for (const [name, h] of Object.entries(cur.outputs ?? {})) {
           const p = prev.outputs?.[name];
           if (!p) continue;
@@ -207,7 +219,9 @@ export function aggregate(reports: DeviceReport[], rejected: RejectedReport[], o
 
   const groups = new Map<string, number[]>();
   for (const p of paired) groups.set(p.group, [...(groups.get(p.group) ?? []), p.ratio]);
-  const latencyGroups = [...groups.entries()].map(([group, ratios]) => ({ group, devices: ratios.length, ratio: median(ratios) })).sort((a, b) => b.ratio - a.ratio);
+  const latencyGroups = [...groups.entries()]
+    .map(([group, ratios]) => ({ group, devices: ratios.length, ratio: median(ratios) }))
+    .sort((a, b) => b.ratio - a.ratio);
   const test = wilcoxonSignedRank(paired.map((p) => p.diff));
   const pct = (list: Telemetry[], pick: (t: Telemetry) => number | undefined, q: number) => {
     const values = list.map(pick).filter((v): v is number => v !== undefined);
@@ -220,7 +234,13 @@ export function aggregate(reports: DeviceReport[], rejected: RejectedReport[], o
     const b = sumHistograms(cur);
     if (!a || !b || a.counts.length !== b.counts.length) continue;
     const chi = chiSquareHomogeneity(a.counts, b.counts);
-    drift.push({ statistic, devices: cur.length, psi: psi(a.counts, b.counts), chiSquareP: chi?.pValue ?? null, significant: chi !== undefined && chi.pValue < alpha });
+    drift.push({
+      statistic,
+      devices: cur.length,
+      psi: psi(a.counts, b.counts),
+      chiSquareP: chi?.pValue ?? null,
+      significant: chi !== undefined && chi.pValue < alpha,
+    });
   }
 
   const seen = new Set(byDevice.keys());
@@ -234,19 +254,32 @@ export function aggregate(reports: DeviceReport[], rejected: RejectedReport[], o
     generatedAt: options.now.toISOString(),
     current: ref(current),
     previous: ref(previous),
-    rollout: rollout ? { percent: rollout.percent, phase: rollout.phase ?? null, phases: rollout.phases ?? null, startedAt: options.phaseStartedAt ?? rollout.startedAt ?? null } : null,
+    rollout: rollout
+      ? {
+          percent: rollout.percent,
+          phase: rollout.phase ?? null,
+          phases: rollout.phases ?? null,
+          startedAt: options.phaseStartedAt ?? rollout.startedAt ?? null,
+        }
+      : null,
     devices: { reporting: byDevice.size - silent.length, silent, neverReported, total: byDevice.size + neverReported.length },
     byRelease: [...byRelease.entries()].map(([version, devices]) => ({ version, devices })).sort((a, b) => b.devices - a.devices),
     byStatus,
     cohort,
     latency: {
       current: { p50: pct(latCur, (t) => t.latencyMs?.p50, 0.5), p95: pct(latCur, (t) => t.latencyMs?.p95, 0.5), devices: latCur.length },
-      previous: { p50: pct(latPrev, (t) => t.latencyMs?.p50, 0.5), p95: pct(latPrev, (t) => t.latencyMs?.p95, 0.5), devices: latPrev.length },
+      previous: {
+        p50: pct(latPrev, (t) => t.latencyMs?.p50, 0.5),
+        p95: pct(latPrev, (t) => t.latencyMs?.p95, 0.5),
+        devices: latPrev.length,
+      },
       pairedDevices: paired.length,
       ratio: paired.length ? median(paired.map((p) => p.ratio)) : null,
       worstGroup: latencyGroups[0] ?? null,
       groups: latencyGroups,
-      test: test ? { name: 'Wilcoxon signed-rank on log(p50 new / p50 previous), same devices', n: test.n, p: test.p, significant: test.p < alpha } : null,
+      test: test
+        ? { name: 'Wilcoxon signed-rank on log(p50 new / p50 previous), same devices', n: test.n, p: test.p, significant: test.p < alpha }
+        : null,
     },
     fps: { current: pct(latCur, (t) => t.fps, 0.5), previous: pct(latPrev, (t) => t.fps, 0.5) },
     drift,

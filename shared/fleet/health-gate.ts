@@ -40,12 +40,24 @@ export function evaluateHealth(status: FleetStatus, policy: HealthPolicy, now: D
   const checks: HealthCheck[] = [];
   if (policy.minDevicesReporting !== undefined) {
     const n = status.cohort.runsReporting;
-    checks.push({ rule: 'devices reporting the new release', limit: `≥ ${policy.minDevicesReporting}`, observed: String(n), passed: n >= policy.minDevicesReporting, kind: 'wait' });
+    checks.push({
+      rule: 'devices reporting the new release',
+      limit: `≥ ${policy.minDevicesReporting}`,
+      observed: String(n),
+      passed: n >= policy.minDevicesReporting,
+      kind: 'wait',
+    });
   }
   if (policy.minBakeMinutes !== undefined) {
     const started = status.rollout?.startedAt ? Date.parse(status.rollout.startedAt) : NaN;
     const minutes = Number.isFinite(started) ? (now.getTime() - started) / 60_000 : 0;
-    checks.push({ rule: 'bake time since the phase started (minutes)', limit: `≥ ${policy.minBakeMinutes}`, observed: fmt(minutes, 1), passed: minutes >= policy.minBakeMinutes, kind: 'wait' });
+    checks.push({
+      rule: 'bake time since the phase started (minutes)',
+      limit: `≥ ${policy.minBakeMinutes}`,
+      observed: fmt(minutes, 1),
+      passed: minutes >= policy.minBakeMinutes,
+      kind: 'wait',
+    });
   }
   if (policy.maxFailureRate !== undefined) {
     const { failed, runs, failureRate } = status.cohort;
@@ -73,7 +85,9 @@ export function evaluateHealth(status: FleetStatus, policy: HealthPolicy, now: D
     checks.push({
       rule: 'output drift (PSI) vs previous release, same devices',
       limit: `≤ ${policy.maxOutputDrift}`,
-      observed: worst ? `${fmt(worst.psi)} (${worst.statistic}, ${worst.devices} devices)` : 'no device reported output statistics for both releases',
+      observed: worst
+        ? `${fmt(worst.psi)} (${worst.statistic}, ${worst.devices} devices)`
+        : 'no device reported output statistics for both releases',
       passed: worst !== undefined && worst.psi <= policy.maxOutputDrift,
       kind: worst ? 'breach' : 'wait',
     });

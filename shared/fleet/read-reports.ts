@@ -29,7 +29,10 @@ const KEY = new RegExp(`^(${DEVICE_ID.slice(1, -1)})/([0-9]{8}T[0-9]{9}Z-[0-9]{6
  * sit in the folder of the device it names (and, with device keys, carry that device's signature); anything else
  * is returned in `rejected` with its key and why, and never counts for a device.
  */
-export async function readReports(store: OtaStore, options: ReadReportsOptions = {}): Promise<{ reports: DeviceReport[]; rejected: RejectedReport[]; listed: number }> {
+export async function readReports(
+  store: OtaStore,
+  options: ReadReportsOptions = {},
+): Promise<{ reports: DeviceReport[]; rejected: RejectedReport[]; listed: number }> {
   const keys = await store.listKeys('', options.maxKeys ?? 200_000);
   const rejected: RejectedReport[] = [];
   const byDevice = new Map<string, string[]>();
@@ -63,21 +66,29 @@ export async function readReports(store: OtaStore, options: ReadReportsOptions =
   return { reports, rejected, listed: keys.length };
 }
 
-async function readOne(store: OtaStore, key: string, deviceId: string, deviceKeys?: Map<string, KeyObject>): Promise<DeviceReport | RejectedReport> {
+async function readOne(
+  store: OtaStore,
+  key: string,
+  deviceId: string,
+  deviceKeys?: Map<string, KeyObject>,
+): Promise<DeviceReport | RejectedReport> {
   const reject = (problem: RejectedReport['problem'], detail: string): RejectedReport => ({ key, deviceId, problem, detail });
   const head = await store.headBlob(key).catch(() => undefined);
   if (head && head.size > MAX_REPORT_BYTES) return reject('oversized', `${head.size} bytes, above the ${MAX_REPORT_BYTES}-byte limit`);
   const stored = await store.readDocument(key).catch((error: Error) => error);
-  if (stored instanceof Error || !stored) return reject('malformed', `could not be read (${stored instanceof Error ? stored.message : 'gone'})`);
+  if (stored instanceof Error || !stored)
+    return reject('malformed', `could not be read (${stored instanceof Error ? stored.message : 'gone'})`);
   const parsed = parseReport(stored.body);
   if (!parsed.ok) return reject(parsed.problem, parsed.detail);
   const report = parsed.report;
-  if (report.deviceId !== deviceId) return reject('forged', `claims to be from device ${report.deviceId} but was written under ${deviceId}/`);
+  if (report.deviceId !== deviceId)
+    return reject('forged', `claims to be from device ${report.deviceId} but was written under ${deviceId}/`);
   if (`${deviceId}/${report.reportId}.json` !== key) return reject('forged', `report id ${report.reportId} does not match its name`);
   if (deviceKeys) {
     const publicKey = deviceKeys.get(deviceId);
     if (!publicKey) return reject('forged', `device ${deviceId} has no key in the device keys, so its reports cannot be trusted`);
-    if (!reportSignatureValid(report, publicKey)) return reject('forged', report.signature ? `signature does not verify with the key of device ${deviceId}` : 'not signed');
+    if (!reportSignatureValid(report, publicKey))
+      return reject('forged', report.signature ? `signature does not verify with the key of device ${deviceId}` : 'not signed');
   }
   return report;
 }

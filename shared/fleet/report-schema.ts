@@ -48,18 +48,31 @@ const telemetryBody = {
     gpu: {
       type: 'object',
       additionalProperties: false,
-      properties: { utilizationPercent: { type: 'number', minimum: 0, maximum: 100 }, temperatureC: { type: 'number' }, memoryUsedMiB: nonNegative },
+      properties: {
+        utilizationPercent: { type: 'number', minimum: 0, maximum: 100 },
+        temperatureC: { type: 'number' },
+        memoryUsedMiB: nonNegative,
+      },
     },
     cpuPercent: nonNegative,
     memoryMiB: nonNegative,
     errors: count,
     crashes: count,
     /** Output statistics as histograms, e.g. foregroundFraction, objectsPerImage, meanScore. */
-    outputs: { type: 'object', maxProperties: 8, propertyNames: { pattern: '^[A-Za-z][A-Za-z0-9_.-]{0,63}$' }, additionalProperties: histogram },
+    outputs: {
+      type: 'object',
+      maxProperties: 8,
+      propertyNames: { pattern: '^[A-Za-z][A-Za-z0-9_.-]{0,63}$' },
+      additionalProperties: histogram,
+    },
   },
 } as const;
 
-export const telemetrySchema = { $id: 'https://mlship.dev/schemas/telemetry-v1.json', title: 'mlship inference telemetry (written by the instrument application)', ...telemetryBody } as const;
+export const telemetrySchema = {
+  $id: 'https://mlship.dev/schemas/telemetry-v1.json',
+  title: 'mlship inference telemetry (written by the instrument application)',
+  ...telemetryBody,
+} as const;
 
 const release = {
   type: 'object',
@@ -82,7 +95,25 @@ export const deviceReportSchema = {
   title: 'mlship device report',
   type: 'object',
   additionalProperties: false,
-  required: ['schema', 'reportId', 'deviceId', 'groups', 'agentVersion', 'createdAt', 'channel', 'sequence', 'event', 'status', 'reason', 'installed', 'target', 'health', 'hardware', 'telemetry', 'buffer'],
+  required: [
+    'schema',
+    'reportId',
+    'deviceId',
+    'groups',
+    'agentVersion',
+    'createdAt',
+    'channel',
+    'sequence',
+    'event',
+    'status',
+    'reason',
+    'installed',
+    'target',
+    'health',
+    'hardware',
+    'telemetry',
+    'buffer',
+  ],
   properties: {
     schema: { const: REPORT_SCHEMA },
     /** Also the object name: <createdAt as yyyymmddThhmmssmmmZ>-<counter>; sorts in the order the device wrote them. */
@@ -101,7 +132,15 @@ export const deviceReportSchema = {
     /** The release the channel names for this device, when it differs from what runs (failed, refused, deferred). */
     target: { oneOf: [{ type: 'null' }, release] },
     health: {
-      oneOf: [{ type: 'null' }, { type: 'object', additionalProperties: false, required: ['passed', 'reason'], properties: { passed: { type: 'boolean' }, reason: nullableText(2000) } }],
+      oneOf: [
+        { type: 'null' },
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['passed', 'reason'],
+          properties: { passed: { type: 'boolean' }, reason: nullableText(2000) },
+        },
+      ],
     },
     hardware: {
       type: 'object',

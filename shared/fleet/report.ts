@@ -116,7 +116,8 @@ export type ParsedReport = { ok: true; report: DeviceReport } | { ok: false; pro
 
 /** Bytes from a device: bounded, parsed and schema-checked; never throws. */
 export function parseReport(bytes: Buffer): ParsedReport {
-  if (bytes.length > MAX_REPORT_BYTES) return { ok: false, problem: 'oversized', detail: `${bytes.length} bytes, above the ${MAX_REPORT_BYTES}-byte limit` };
+  if (bytes.length > MAX_REPORT_BYTES)
+    return { ok: false, problem: 'oversized', detail: `${bytes.length} bytes, above the ${MAX_REPORT_BYTES}-byte limit` };
   let value: unknown;
   try {
     value = JSON.parse(bytes.toString('utf8'));

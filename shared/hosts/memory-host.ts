@@ -26,7 +26,10 @@ export class MemoryHost extends HostBase {
 
   readonly summaryFlavor: SummaryFlavor;
 
-  constructor(private readonly inputs: Record<string, string | number | boolean> = {}, options: { workspace?: string; run?: Partial<RunInfo>; env?: NodeJS.ProcessEnv; summaryFlavor?: SummaryFlavor } = {}) {
+  constructor(
+    private readonly inputs: Record<string, string | number | boolean> = {},
+    options: { workspace?: string; run?: Partial<RunInfo>; env?: NodeJS.ProcessEnv; summaryFlavor?: SummaryFlavor } = {},
+  ) {
     super();
     this.summaryFlavor = options.summaryFlavor ?? 'github';
     this.workspace = options.workspace ?? process.cwd();

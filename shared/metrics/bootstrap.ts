@@ -6,7 +6,14 @@ import { meanOfValid } from './coco/numeric';
 import { statSpecs, thresholdIndices, type StatName } from './coco/params';
 import { scoreMatrix, type CountTable, type EmptyRule, type MaskMetric } from './masks/scores';
 import { Xoshiro128 } from '../core/random';
-import { curvePoints, prefixCommon, RESAMPLE_WORKER_SOURCE, resampleDifference as differenceOf, resampleValue, weightedGroundTruth } from './resample-kernel';
+import {
+  curvePoints,
+  prefixCommon,
+  RESAMPLE_WORKER_SOURCE,
+  resampleDifference as differenceOf,
+  resampleValue,
+  weightedGroundTruth,
+} from './resample-kernel';
 
 /**
  * What a resample needs to score one model, as plain typed arrays, so it can be posted to a worker thread
@@ -127,7 +134,12 @@ function finish(c0: number, p0: number, diffs: Float64Array, options: BootstrapO
  * Paired bootstrap over test images, on this thread: each resample draws images with replacement once and scores
  * both models on that same draw, so what is resampled is the difference, not two independent noises.
  */
-export function pairedBootstrap(units: number, candidate: WeightedMetric, production: WeightedMetric, options: BootstrapOptions): BootstrapResult {
+export function pairedBootstrap(
+  units: number,
+  candidate: WeightedMetric,
+  production: WeightedMetric,
+  options: BootstrapOptions,
+): BootstrapResult {
   const c0 = candidate(null);
   const p0 = production(null);
   const rng = new Xoshiro128(options.seed);
@@ -154,12 +166,18 @@ const BLOCK = 16;
  * index. The draws and the scoring function are the same as on one thread, so the interval is bit-identical
  * whatever the thread count. Falls back to this thread for metrics without ResampleData or tiny runs.
  */
-export async function pairedBootstrapParallel(units: number, candidate: WeightedMetric, production: WeightedMetric, options: BootstrapOptions): Promise<BootstrapResult> {
+export async function pairedBootstrapParallel(
+  units: number,
+  candidate: WeightedMetric,
+  production: WeightedMetric,
+  options: BootstrapOptions,
+): Promise<BootstrapResult> {
   if (!candidate.data || !production.data) return pairedBootstrap(units, candidate, production, options);
   // left to choose (threads 0), small runs stay on this thread: a worker costs tens of milliseconds to start
   const auto = !options.threads;
   const work = options.resamples * (workOf(candidate.data) + workOf(production.data));
-  const threads = auto && work < AUTO_THREADS_WORK ? 1 : Math.min(options.threads || os.availableParallelism(), Math.ceil(options.resamples / BLOCK));
+  const threads =
+    auto && work < AUTO_THREADS_WORK ? 1 : Math.min(options.threads || os.availableParallelism(), Math.ceil(options.resamples / BLOCK));
   if (threads <= 1) return pairedBootstrap(units, candidate, production, options);
   const c0 = candidate(null);
   const p0 = production(null);
@@ -180,7 +198,16 @@ export async function pairedBootstrapParallel(units: number, candidate: Weighted
         worker.postMessage({ first, count, weights }, [weights.buffer]);
       };
       for (let t = 0; t < threads; t++) {
-        const worker = new Worker(RESAMPLE_WORKER_SOURCE, { eval: true, workerData: { units, candidate: candidate.data, production: production.data, longest: Math.max(1, longestOf(candidate.data!), longestOf(production.data!)), entries: Math.max(1, entriesOf(candidate.data!), entriesOf(production.data!)) } });
+        const worker = new Worker(RESAMPLE_WORKER_SOURCE, {
+          eval: true,
+          workerData: {
+            units,
+            candidate: candidate.data,
+            production: production.data,
+            longest: Math.max(1, longestOf(candidate.data!), longestOf(production.data!)),
+            entries: Math.max(1, entriesOf(candidate.data!), entriesOf(production.data!)),
+          },
+        });
         workers.push(worker);
         worker.on('message', (m: { first: number; diffs: Float64Array }) => {
           diffs.set(m.diffs, m.first);
@@ -276,7 +303,24 @@ export function cocoStatMetric(table: MatchTable, name: StatName, category?: num
     }
   });
   gtStart[KK] = gtImgs.length;
-  const data: CocoResampleData = { kind: 'coco', ap: spec.ap, recThrs: p.recThrs, KK, TT, entStart, ents: Int32Array.from(ents), tpStart, tpPos, varStart, varPos, gtStart, gtImg: Int32Array.from(gtImgs), gtCount: Float64Array.from(gtCounts), longest, entries };
+  const data: CocoResampleData = {
+    kind: 'coco',
+    ap: spec.ap,
+    recThrs: p.recThrs,
+    KK,
+    TT,
+    entStart,
+    ents: Int32Array.from(ents),
+    tpStart,
+    tpPos,
+    varStart,
+    varPos,
+    gtStart,
+    gtImg: Int32Array.from(gtImgs),
+    gtCount: Float64Array.from(gtCounts),
+    longest,
+    entries,
+  };
   const pr = new Float64Array(longest);
   const rc = new Float64Array(longest);
   const cum = new Float64Array(entries);
@@ -303,7 +347,13 @@ export function cocoStatMetric(table: MatchTable, name: StatName, category?: num
 
 /** Macro Dice or IoU of semantic masks as a weighted metric (per class mean over images, then over classes). */
 export function maskMetric(table: CountTable, metric: MaskMetric, rule: EmptyRule, classIndex?: number): WeightedMetric {
-  const data: MaskResampleData = { kind: 'mask', matrix: scoreMatrix(table, metric, rule), I: table.images.length, C: table.classes.length, classIndex: classIndex ?? -1 };
+  const data: MaskResampleData = {
+    kind: 'mask',
+    matrix: scoreMatrix(table, metric, rule),
+    I: table.images.length,
+    C: table.classes.length,
+    classIndex: classIndex ?? -1,
+  };
   const unit = new Float64Array(data.I).fill(1);
   return Object.assign((w: ArrayLike<number> | null) => resampleValue(data, w ?? unit, EMPTY, EMPTY, EMPTY), { data });
 }

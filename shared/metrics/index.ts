@@ -29,7 +29,13 @@ export interface CocoFilesResult {
 }
 
 /** `mlship eval coco`: loads a COCO ground truth and a results file and evaluates them as COCOeval does. */
-export function evaluateCocoFiles(options: { groundTruth: string; predictions: string; iouType: IouType; useCats?: boolean; params?: CocoParams }): CocoFilesResult {
+export function evaluateCocoFiles(options: {
+  groundTruth: string;
+  predictions: string;
+  iouType: IouType;
+  useCats?: boolean;
+  params?: CocoParams;
+}): CocoFilesResult {
   const gt = loadGroundTruth(readJsonFile(options.groundTruth, 'Ground-truth'), options.groundTruth, options.iouType);
   const dt = loadDetections(readJsonFile(options.predictions, 'Predictions'), options.predictions, gt, options.iouType);
   const ev = evaluateCoco(gt, dt, { iouType: options.iouType, useCats: options.useCats, params: options.params });
@@ -38,7 +44,15 @@ export function evaluateCocoFiles(options: { groundTruth: string; predictions: s
     useCats: ev.useCats,
     stats: ev.stats,
     metrics: Object.fromEntries(ev.statNames.map((n, i) => [n, ev.stats[i]])),
-    perCategory: ev.perCategory.map((c) => ({ id: c.id, name: c.name, AP: c.AP, AP50: c.AP50, AP75: c.AP75, AR100: c.AR100, stats: c.stats })),
+    perCategory: ev.perCategory.map((c) => ({
+      id: c.id,
+      name: c.name,
+      AP: c.AP,
+      AP50: c.AP50,
+      AP75: c.AP75,
+      AR100: c.AR100,
+      stats: c.stats,
+    })),
     counts: ev.counts,
     testSet: testSetId(gt.imgIds),
     params: describeParams(ev.params),
@@ -49,7 +63,16 @@ export function evaluateCocoFiles(options: { groundTruth: string; predictions: s
 
 /** JSON-ready form of a COCO result (what `mlship eval coco --json` prints). */
 export function cocoResultJson(r: CocoFilesResult): object {
-  return { iouType: r.iouType, useCats: r.useCats, stats: r.stats, metrics: r.metrics, perCategory: r.perCategory, counts: r.counts, testSet: r.testSet, params: r.params };
+  return {
+    iouType: r.iouType,
+    useCats: r.useCats,
+    stats: r.stats,
+    metrics: r.metrics,
+    perCategory: r.perCategory,
+    counts: r.counts,
+    testSet: r.testSet,
+    params: r.params,
+  };
 }
 
 /** JSON-ready form of a mask evaluation (what `mlship eval masks --json` prints). */
@@ -74,7 +97,31 @@ export { evaluateMaskPairs, evaluateCounts, pairMaskFolders, countMaskFiles } fr
 export { readLabelImage, decodeLabelImage, type LabelImage } from './masks/read';
 export { countLabels, type LabelCounts } from './masks/overlap';
 export { diceScore, iouScore, reduceScores, EMPTY_RULES, type EmptyRule, type MaskMetric, type Reduction } from './masks/scores';
-export { evaluateCoco, precisionRecallCurve, loadGroundTruth, loadDetections, readJsonFile, STAT_NAMES, cocoParams, parseCocoParams, CocoParamsError, summaryLines, type CocoEvaluation, type CocoParams, type IouType, type StatName } from './coco';
-export { pairedBootstrap, pairedBootstrapParallel, cocoStatMetric, maskMetric, quantileSorted, type BootstrapResult, type BootstrapOptions, type WeightedMetric } from './bootstrap';
+export {
+  evaluateCoco,
+  precisionRecallCurve,
+  loadGroundTruth,
+  loadDetections,
+  readJsonFile,
+  STAT_NAMES,
+  cocoParams,
+  parseCocoParams,
+  CocoParamsError,
+  summaryLines,
+  type CocoEvaluation,
+  type CocoParams,
+  type IouType,
+  type StatName,
+} from './coco';
+export {
+  pairedBootstrap,
+  pairedBootstrapParallel,
+  cocoStatMetric,
+  maskMetric,
+  quantileSorted,
+  type BootstrapResult,
+  type BootstrapOptions,
+  type WeightedMetric,
+} from './bootstrap';
 export { Xoshiro128 } from '../core/random';
 export { testSetId, type TestSetId } from './test-set';

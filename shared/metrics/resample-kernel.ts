@@ -24,7 +24,13 @@ export function precisionSum(pr: Float64Array, rc: Float64Array, n: number, recT
  * Macro average: per class, the (weighted) mean over images where it is scored; then the mean over classes that
  * have any. `weights[i]` counts image i that many times (bootstrap); null = 1 each. NaN when nothing is scored.
  */
-export function macroAverage(matrix: Float64Array, images: number, classes: number, weights: ArrayLike<number> | null, perClass?: Float64Array): number {
+export function macroAverage(
+  matrix: Float64Array,
+  images: number,
+  classes: number,
+  weights: ArrayLike<number> | null,
+  perClass?: Float64Array,
+): number {
   let total = 0;
   let nClasses = 0;
   for (let c = 0; c < classes; c++) {
@@ -103,7 +109,16 @@ export function prefixCommon(d: KernelData, kk: number, w: ArrayLike<number>, cu
  * some thresholds and not others). With whole-number weights (bootstrap draw counts) every sum is an exact integer,
  * so pr = tp / (fp + tp + eps) is bit for bit what a walk over every entry gives (curve() in coco/accumulate.ts).
  */
-export function curvePoints(d: KernelData, kk: number, ti: number, w: ArrayLike<number>, npig: number, pr: Float64Array, rc: Float64Array, cum: Float64Array): number {
+export function curvePoints(
+  d: KernelData,
+  kk: number,
+  ti: number,
+  w: ArrayLike<number>,
+  npig: number,
+  pr: Float64Array,
+  rc: Float64Array,
+  cum: Float64Array,
+): number {
   const ents = d.ents!;
   const e0 = d.entStart![kk];
   const slot = kk * d.TT! + ti;

@@ -10,13 +10,18 @@ export function parseShape(text: string, label: string): number[] {
     .filter((s) => s !== '');
   const dims = parts.map(Number);
   if (dims.length === 0 || dims.some((d) => !Number.isInteger(d) || d <= 0)) {
-    throw new InputError(`Input "${label}" has value "${text}", which is not a shape of positive whole numbers.`, { hint: 'Write the example input shape like 1,3,256,256 (batch, channels, height, width).' });
+    throw new InputError(`Input "${label}" has value "${text}", which is not a shape of positive whole numbers.`, {
+      hint: 'Write the example input shape like 1,3,256,256 (batch, channels, height, width).',
+    });
   }
   const elements = dims.reduce((a, b) => a * b, 1);
   if (elements > MAX_SHAPE_ELEMENTS) {
-    throw new InputError(`Input "${label}" has value "${text}": ${elements.toExponential(2)} elements, more than the ${MAX_SHAPE_ELEMENTS} (1 GiB of float32) an example input may have.`, {
-      hint: 'The example input is one batch of the size the model runs at, e.g. 1,3,512,512; dynamic axes cover other sizes.',
-    });
+    throw new InputError(
+      `Input "${label}" has value "${text}": ${elements.toExponential(2)} elements, more than the ${MAX_SHAPE_ELEMENTS} (1 GiB of float32) an example input may have.`,
+      {
+        hint: 'The example input is one batch of the size the model runs at, e.g. 1,3,512,512; dynamic axes cover other sizes.',
+      },
+    );
   }
   return dims;
 }
@@ -30,7 +35,8 @@ const AXIS_NAMES = ['batch', 'channels', 'height', 'width'] as const;
 export function parseDynamicAxes(text: string | undefined, rank: number, layout: 'NCHW' | 'NHWC', label: string): Record<number, string> {
   const out: Record<number, string> = {};
   if (!text) return out;
-  const positions: Record<string, number> = layout === 'NCHW' ? { batch: 0, channels: 1, height: 2, width: 3 } : { batch: 0, height: 1, width: 2, channels: 3 };
+  const positions: Record<string, number> =
+    layout === 'NCHW' ? { batch: 0, channels: 1, height: 2, width: 3 } : { batch: 0, height: 1, width: 2, channels: 3 };
   for (const raw of text.split(/[\s,]+/).filter(Boolean)) {
     const name = raw.toLowerCase();
     let axis: number;
@@ -38,9 +44,15 @@ export function parseDynamicAxes(text: string | undefined, rank: number, layout:
     else if (name in positions && rank === 4) axis = positions[name];
     else if (name === 'batch') axis = 0;
     else {
-      throw new InputError(`Input "${label}" names axis "${raw}", which is not ${rank === 4 ? AXIS_NAMES.join(', ') : 'batch'} or an axis index.`, { hint: `Use names (batch,height,width) for 4-D image inputs, or axis indices 0..${rank - 1}.` });
+      throw new InputError(
+        `Input "${label}" names axis "${raw}", which is not ${rank === 4 ? AXIS_NAMES.join(', ') : 'batch'} or an axis index.`,
+        { hint: `Use names (batch,height,width) for 4-D image inputs, or axis indices 0..${rank - 1}.` },
+      );
     }
-    if (axis >= rank) throw new InputError(`Input "${label}" names axis ${raw} (index ${axis}), but the input has rank ${rank}.`, { hint: `Use axis indices 0..${rank - 1}.` });
+    if (axis >= rank)
+      throw new InputError(`Input "${label}" names axis ${raw} (index ${axis}), but the input has rank ${rank}.`, {
+        hint: `Use axis indices 0..${rank - 1}.`,
+      });
     out[axis] = /^\d+$/.test(name) ? (axis === 0 ? 'batch' : `dim${axis}`) : name;
   }
   return out;
@@ -48,5 +60,8 @@ export function parseDynamicAxes(text: string | undefined, rank: number, layout:
 
 export function requireFile(file: string | undefined, label: string): void {
   if (!file) return;
-  if (!fs.existsSync(file) || !fs.statSync(file).isFile()) throw new StepError(`Input "${label}" points at ${file}, which is not a file.`, { hint: `Check the path of ${label}; relative paths are resolved against the workspace.` });
+  if (!fs.existsSync(file) || !fs.statSync(file).isFile())
+    throw new StepError(`Input "${label}" points at ${file}, which is not a file.`, {
+      hint: `Check the path of ${label}; relative paths are resolved against the workspace.`,
+    });
 }

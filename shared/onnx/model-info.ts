@@ -181,12 +181,14 @@ function* fields(r: ByteReader, start: number, end: number): Generator<Field> {
 }
 
 function expectWire(field: Field, wire: number, what: string): void {
-  if (field.wire !== wire) throw new WireError(`${what} (field ${field.number} at byte ${field.start}) has wire type ${field.wire}, expected ${wire}`);
+  if (field.wire !== wire)
+    throw new WireError(`${what} (field ${field.number} at byte ${field.start}) has wire type ${field.wire}, expected ${wire}`);
 }
 
 function readString(r: ByteReader, field: Field, what: string, max = MAX_NAME): string {
   expectWire(field, WIRE_LEN, what);
-  if (field.end - field.start > max) throw new WireError(`${what} at byte ${field.start} is ${field.end - field.start} bytes long, more than ${max}`);
+  if (field.end - field.start > max)
+    throw new WireError(`${what} at byte ${field.start} is ${field.end - field.start} bytes long, more than ${max}`);
   return r.bytes(field.start, field.end).toString('utf8');
 }
 
@@ -199,7 +201,7 @@ function int64(field: Field, what: string): number {
 function int64s(r: ByteReader, field: Field, what: string): number[] {
   if (field.wire !== WIRE_LEN) return [int64(field, what)];
   const out: number[] = [];
-  for (let pos = field.start; pos < field.end; ) {
+  for (let pos = field.start; pos < field.end;) {
     const [value, next] = readVarint(r, pos, field.end);
     out.push(Number(BigInt.asIntN(64, value)));
     pos = next;
@@ -295,10 +297,22 @@ function parseOpType(r: ByteReader, field: Field): string | undefined {
   return op;
 }
 
-type GraphInfo = Pick<OnnxModelInfo, 'graphName' | 'inputs' | 'outputs' | 'nodeCount' | 'opTypes' | 'initializerCount' | 'parameterCount' | 'externalData'>;
+type GraphInfo = Pick<
+  OnnxModelInfo,
+  'graphName' | 'inputs' | 'outputs' | 'nodeCount' | 'opTypes' | 'initializerCount' | 'parameterCount' | 'externalData'
+>;
 
 function parseGraph(r: ByteReader, graph: Field): GraphInfo {
-  const info: GraphInfo = { graphName: '', inputs: [], outputs: [], nodeCount: 0, opTypes: {}, initializerCount: 0, parameterCount: 0, externalData: [] };
+  const info: GraphInfo = {
+    graphName: '',
+    inputs: [],
+    outputs: [],
+    nodeCount: 0,
+    opTypes: {},
+    initializerCount: 0,
+    parameterCount: 0,
+    externalData: [],
+  };
   // Maps, not object keys, while counting: an op or key named like an Object.prototype member must count as itself.
   const opTypes = new Map<string, number>();
   const initializers = new Set<string>();
@@ -377,13 +391,15 @@ export function parseOnnxModel(r: ByteReader): OnnxModelInfo {
   return { irVersion, ...head, opsets, metadata: Object.fromEntries(metadata), ...graphInfo };
 }
 
-const MALFORMED_HINT = 'Pass the .onnx file itself (not a PyTorch checkpoint or an archive); a truncated copy or an interrupted export also ends up here.';
+const MALFORMED_HINT =
+  'Pass the .onnx file itself (not a PyTorch checkpoint or an archive); a truncated copy or an interrupted export also ends up here.';
 
 function parseNamed(r: ByteReader, label: string): OnnxModelInfo {
   try {
     return parseOnnxModel(r);
   } catch (error) {
-    if (error instanceof WireError || error instanceof RangeError) throw new StepError(`${label} is not a readable ONNX model: ${error.message}.`, { hint: MALFORMED_HINT, file: label });
+    if (error instanceof WireError || error instanceof RangeError)
+      throw new StepError(`${label} is not a readable ONNX model: ${error.message}.`, { hint: MALFORMED_HINT, file: label });
     throw error;
   }
 }
@@ -394,11 +410,15 @@ export function readOnnxModelInfo(file: string, label = file): OnnxModelInfo {
   try {
     fd = fs.openSync(file, 'r');
   } catch (error) {
-    throw new StepError(`Cannot open the ONNX model ${label}: ${(error as NodeJS.ErrnoException).code ?? String(error)}.`, { hint: 'Check the model path; step inputs are relative to the workspace.', cause: error });
+    throw new StepError(`Cannot open the ONNX model ${label}: ${(error as NodeJS.ErrnoException).code ?? String(error)}.`, {
+      hint: 'Check the model path; step inputs are relative to the workspace.',
+      cause: error,
+    });
   }
   try {
     const stat = fs.fstatSync(fd);
-    if (stat.isDirectory()) throw new StepError(`The ONNX model ${label} is a folder, not a file.`, { hint: 'Give the path of the .onnx file.', file: label });
+    if (stat.isDirectory())
+      throw new StepError(`The ONNX model ${label} is a folder, not a file.`, { hint: 'Give the path of the .onnx file.', file: label });
     const { size } = stat;
     if (size === 0) throw new StepError(`The ONNX model ${label} is empty.`, { hint: 'Export the model again.', file: label });
     return parseNamed(new PositionedReader(fd, size), label);

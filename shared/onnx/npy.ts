@@ -32,7 +32,8 @@ const TYPE_TO_DESCR: Record<TensorType, string> = {
 };
 
 export function parseNpy(buffer: Buffer, file = 'buffer'): PlainTensor {
-  if (buffer.length < 10 || buffer.toString('latin1', 0, 6) !== '\x93NUMPY') throw new StepError(`${file} is not a .npy file (bad magic bytes).`, { hint: 'Save arrays with numpy.save.', file });
+  if (buffer.length < 10 || buffer.toString('latin1', 0, 6) !== '\x93NUMPY')
+    throw new StepError(`${file} is not a .npy file (bad magic bytes).`, { hint: 'Save arrays with numpy.save.', file });
   const major = buffer[6];
   const headerLength = major === 1 ? buffer.readUInt16LE(8) : buffer.readUInt32LE(8);
   const start = major === 1 ? 10 : 12;
@@ -40,10 +41,19 @@ export function parseNpy(buffer: Buffer, file = 'buffer'): PlainTensor {
   const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
   const fortran = /'fortran_order':\s*(True|False)/.exec(header)?.[1];
   const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
-  if (!descr || !fortran || shapeText === undefined) throw new StepError(`${file}: unreadable .npy header ${JSON.stringify(header.trim())}.`, { hint: 'Save arrays with numpy.save.', file });
+  if (!descr || !fortran || shapeText === undefined)
+    throw new StepError(`${file}: unreadable .npy header ${JSON.stringify(header.trim())}.`, {
+      hint: 'Save arrays with numpy.save.',
+      file,
+    });
   const type = DESCR_TO_TYPE[descr];
-  if (!type) throw new StepError(`${file}: .npy dtype ${descr} is not supported.`, { hint: `Save one of ${Object.keys(DESCR_TO_TYPE).join(', ')} (little-endian).`, file });
-  if (fortran === 'True') throw new StepError(`${file}: Fortran-ordered arrays are not supported.`, { hint: 'Save numpy.ascontiguousarray(a).', file });
+  if (!type)
+    throw new StepError(`${file}: .npy dtype ${descr} is not supported.`, {
+      hint: `Save one of ${Object.keys(DESCR_TO_TYPE).join(', ')} (little-endian).`,
+      file,
+    });
+  if (fortran === 'True')
+    throw new StepError(`${file}: Fortran-ordered arrays are not supported.`, { hint: 'Save numpy.ascontiguousarray(a).', file });
   const dims = shapeText
     .split(',')
     .map((s) => s.trim())
@@ -53,7 +63,11 @@ export function parseNpy(buffer: Buffer, file = 'buffer'): PlainTensor {
   const data = allocate(type, n);
   const bytes = data.byteLength;
   const offset = start + headerLength;
-  if (buffer.length - offset < bytes) throw new StepError(`${file}: holds ${buffer.length - offset} data bytes, shape ${JSON.stringify(dims)} ${descr} needs ${bytes}.`, { hint: 'The file is truncated; save it again.', file });
+  if (buffer.length - offset < bytes)
+    throw new StepError(`${file}: holds ${buffer.length - offset} data bytes, shape ${JSON.stringify(dims)} ${descr} needs ${bytes}.`, {
+      hint: 'The file is truncated; save it again.',
+      file,
+    });
   // Copy into the typed array's own (aligned) buffer.
   new Uint8Array(data.buffer).set(buffer.subarray(offset, offset + bytes));
   return { type, dims, data };
@@ -64,7 +78,10 @@ export function readNpy(file: string): PlainTensor {
   try {
     buffer = fs.readFileSync(file);
   } catch (error) {
-    throw new StepError(`Cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}.`, { hint: 'Check that the reference folder is complete.', file });
+    throw new StepError(`Cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}.`, {
+      hint: 'Check that the reference folder is complete.',
+      file,
+    });
   }
   return parseNpy(buffer, file);
 }

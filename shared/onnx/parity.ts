@@ -25,7 +25,15 @@ export interface OutputParity {
 
 export function compareTensors(output: string, expected: PlainTensor, actual: PlainTensor, tol: Tolerance): OutputParity {
   if (expected.dims.length !== actual.dims.length || expected.dims.some((d, i) => d !== actual.dims[i])) {
-    return { output, ok: false, elements: elementCount(expected.dims), mismatches: elementCount(expected.dims), maxAbs: Infinity, maxRel: Infinity, shape: { expected: expected.dims, actual: actual.dims } };
+    return {
+      output,
+      ok: false,
+      elements: elementCount(expected.dims),
+      mismatches: elementCount(expected.dims),
+      maxAbs: Infinity,
+      maxRel: Infinity,
+      shape: { expected: expected.dims, actual: actual.dims },
+    };
   }
   const n = elementCount(expected.dims);
   let maxAbs = 0;
@@ -55,7 +63,8 @@ export function compareTensors(output: string, expected: PlainTensor, actual: Pl
     }
   }
   const result: OutputParity = { output, ok: mismatches === 0, elements: n, mismatches, maxAbs, maxRel };
-  if (worst >= 0) result.worst = { index: unravel(worst, expected.dims), expected: valueAt(expected, worst), actual: valueAt(actual, worst) };
+  if (worst >= 0)
+    result.worst = { index: unravel(worst, expected.dims), expected: valueAt(expected, worst), actual: valueAt(actual, worst) };
   return result;
 }
 
@@ -70,7 +79,9 @@ export function unravel(flat: number, dims: readonly number[]): number[] {
 }
 
 /** Worst figures per output over several cases. */
-export function summarizeParity(cases: readonly { outputs: readonly OutputParity[] }[]): Record<string, { maxAbs: number; maxRel: number; mismatches: number; ok: boolean }> {
+export function summarizeParity(
+  cases: readonly { outputs: readonly OutputParity[] }[],
+): Record<string, { maxAbs: number; maxRel: number; mismatches: number; ok: boolean }> {
   const out: Record<string, { maxAbs: number; maxRel: number; mismatches: number; ok: boolean }> = {};
   for (const c of cases) {
     for (const o of c.outputs) {

@@ -59,7 +59,11 @@ export function runPython(options: PythonOptions): Promise<PythonRun> {
       if (timer) clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
       if (error.code === 'ENOENT') {
-        reject(new StepError(`Python interpreter "${options.python}" was not found.`, { hint: 'Set the python input to an interpreter with PyTorch and onnx installed (e.g. /usr/bin/python3 or .venv/bin/python).' }));
+        reject(
+          new StepError(`Python interpreter "${options.python}" was not found.`, {
+            hint: 'Set the python input to an interpreter with PyTorch and onnx installed (e.g. /usr/bin/python3 or .venv/bin/python).',
+          }),
+        );
       } else reject(error);
     });
     child.on('close', (code, signal) => {
@@ -80,10 +84,16 @@ export function runPython(options: PythonOptions): Promise<PythonRun> {
 function scriptPath(file: string, envName: string, bundled: string, env: NodeJS.ProcessEnv): string {
   const override = env[envName];
   if (override) {
-    if (!fs.existsSync(override)) throw new StepError(`${envName} is ${override}, which does not exist.`, { hint: `Point it at shared/onnx/python/${file}, or unset it.` });
+    if (!fs.existsSync(override))
+      throw new StepError(`${envName} is ${override}, which does not exist.`, {
+        hint: `Point it at shared/onnx/python/${file}, or unset it.`,
+      });
     return override;
   }
-  if (!fs.existsSync(bundled)) throw new StepError(`The Python script is missing at ${bundled}.`, { hint: `Reinstall mlship, or set ${envName} to shared/onnx/python/${file}.` });
+  if (!fs.existsSync(bundled))
+    throw new StepError(`The Python script is missing at ${bundled}.`, {
+      hint: `Reinstall mlship, or set ${envName} to shared/onnx/python/${file}.`,
+    });
   return bundled;
 }
 
@@ -117,7 +127,16 @@ export interface PythonJob {
  * becomes a StepError with the script's own message and hint, plus the last lines of its output.
  */
 export async function runPythonJob<T>(job: PythonJob): Promise<T> {
-  const outcome = await runPython({ python: job.python, script: job.script, args: [job.configFile], cwd: job.cwd, env: job.env, onLine: (line) => job.onLine(line), signal: job.signal, timeoutMs: job.timeoutMinutes * 60000 });
+  const outcome = await runPython({
+    python: job.python,
+    script: job.script,
+    args: [job.configFile],
+    cwd: job.cwd,
+    env: job.env,
+    onLine: (line) => job.onLine(line),
+    signal: job.signal,
+    timeoutMs: job.timeoutMinutes * 60000,
+  });
   if (outcome.code === 0) return JSON.parse(fs.readFileSync(path.join(job.workDir, 'result.json'), 'utf8')) as T;
   const tail = outcome.stderrTail.filter((l) => l.trim() !== '').slice(-12);
   const traceback = tail.length ? `\nLast lines of the Python output:\n  ${tail.join('\n  ')}` : '';
@@ -127,7 +146,10 @@ export async function runPythonJob<T>(job: PythonJob): Promise<T> {
     throw new StepError(`${job.what} failed (${e.kind}): ${e.message}${traceback}`, { hint: e.hint ?? undefined });
   }
   if (outcome.signal || outcome.code === null) {
-    throw new StepError(`The Python ${job.what.toLowerCase()} was stopped (${outcome.signal ?? 'killed'}) before it finished.${traceback}`, { hint: `If it ran out of time, raise timeout-minutes (now ${job.timeoutMinutes}).` });
+    throw new StepError(
+      `The Python ${job.what.toLowerCase()} was stopped (${outcome.signal ?? 'killed'}) before it finished.${traceback}`,
+      { hint: `If it ran out of time, raise timeout-minutes (now ${job.timeoutMinutes}).` },
+    );
   }
   throw new StepError(`The Python ${job.what.toLowerCase()} failed with exit code ${outcome.code}.${traceback}`, { hint: job.crashHint });
 }

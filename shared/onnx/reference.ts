@@ -39,13 +39,19 @@ export function readReferenceIndex(dir: string): ReferenceIndex {
   try {
     index = JSON.parse(fs.readFileSync(file, 'utf8')) as ReferenceIndex;
   } catch (error) {
-    throw new StepError(`Cannot read reference index ${file}: ${error instanceof SyntaxError ? error.message : ((error as NodeJS.ErrnoException).code ?? String(error))}.`, {
-      hint: 'Use the <model>.reference folder that export-onnx wrote next to the model.',
-      file,
-    });
+    throw new StepError(
+      `Cannot read reference index ${file}: ${error instanceof SyntaxError ? error.message : ((error as NodeJS.ErrnoException).code ?? String(error))}.`,
+      {
+        hint: 'Use the <model>.reference folder that export-onnx wrote next to the model.',
+        file,
+      },
+    );
   }
   if (index.format !== 'mlship-reference/1' || !Array.isArray(index.cases)) {
-    throw new StepError(`${file} has format ${JSON.stringify(index.format)}, expected "mlship-reference/1" with a cases list.`, { hint: 'Use the reference folder written by export-onnx.', file });
+    throw new StepError(`${file} has format ${JSON.stringify(index.format)}, expected "mlship-reference/1" with a cases list.`, {
+      hint: 'Use the reference folder written by export-onnx.',
+      file,
+    });
   }
   return index;
 }
@@ -57,7 +63,14 @@ export function loadTensors(dir: string, files: Record<string, string>): Record<
 }
 
 /** Runs every case through `session` and compares each output with the saved one. */
-export async function checkAgainstReference(ort: Ort, session: InferenceSession, dir: string, index: ReferenceIndex, tol: Tolerance, label: string): Promise<CaseParity[]> {
+export async function checkAgainstReference(
+  ort: Ort,
+  session: InferenceSession,
+  dir: string,
+  index: ReferenceIndex,
+  tol: Tolerance,
+  label: string,
+): Promise<CaseParity[]> {
   const results: CaseParity[] = [];
   for (const c of index.cases) {
     const inputs = loadTensors(dir, c.inputs);
@@ -67,9 +80,12 @@ export async function checkAgainstReference(ort: Ort, session: InferenceSession,
     for (const [name, ref] of Object.entries(expected)) {
       const actual = got[name];
       if (!actual) {
-        throw new StepError(`${label} has no output "${name}", which the reference case ${c.name} holds (outputs: ${Object.keys(got).join(', ')}).`, {
-          hint: 'Compare the model with the reference folder it was exported with.',
-        });
+        throw new StepError(
+          `${label} has no output "${name}", which the reference case ${c.name} holds (outputs: ${Object.keys(got).join(', ')}).`,
+          {
+            hint: 'Compare the model with the reference folder it was exported with.',
+          },
+        );
       }
       outputs.push(compareTensors(name, ref, fromOrtTensor(actual), tol));
     }

@@ -73,14 +73,21 @@ export async function resolveOnnxRuntime(options: ResolveOptions = {}): Promise<
   const log = options.log ?? (() => undefined);
   const notes: string[] = [];
 
-  const explicit = options.explicitPath ? { value: options.explicitPath, source: 'input' as const } : env.MLSHIP_ONNXRUNTIME_PATH ? { value: env.MLSHIP_ONNXRUNTIME_PATH, source: 'env' as const } : undefined;
+  const explicit = options.explicitPath
+    ? { value: options.explicitPath, source: 'input' as const }
+    : env.MLSHIP_ONNXRUNTIME_PATH
+      ? { value: env.MLSHIP_ONNXRUNTIME_PATH, source: 'env' as const }
+      : undefined;
   if (explicit) {
     const dir = findPackageDir(explicit.value, PACKAGE);
     const label = explicit.source === 'input' ? 'onnxruntime-path' : 'MLSHIP_ONNXRUNTIME_PATH';
     if (!dir) {
-      throw new StepError(`${label} is "${explicit.value}", but neither that folder nor its node_modules/${PACKAGE} holds an ${PACKAGE} package.`, {
-        hint: `Point ${label} at the ${PACKAGE} package folder, or at the --prefix folder of "npm install --prefix <folder> ${PACKAGE}@${version}".`,
-      });
+      throw new StepError(
+        `${label} is "${explicit.value}", but neither that folder nor its node_modules/${PACKAGE} holds an ${PACKAGE} package.`,
+        {
+          hint: `Point ${label} at the ${PACKAGE} package folder, or at the --prefix folder of "npm install --prefix <folder> ${PACKAGE}@${version}".`,
+        },
+      );
     }
     return describe(dir, explicit.source, platform, arch, notes);
   }
@@ -113,9 +120,12 @@ export async function resolveOnnxRuntime(options: ResolveOptions = {}): Promise<
 
   if (options.install) {
     if (!cacheDir) {
-      throw new StepError(`Cannot install ${PACKAGE} ${version}: neither RUNNER_TOOL_CACHE nor AGENT_TOOLSDIRECTORY is set, so there is no tool cache to install into.`, {
-        hint: `Run on a GitHub or Azure DevOps runner, set RUNNER_TOOL_CACHE, or install it yourself and set onnxruntime-path.`,
-      });
+      throw new StepError(
+        `Cannot install ${PACKAGE} ${version}: neither RUNNER_TOOL_CACHE nor AGENT_TOOLSDIRECTORY is set, so there is no tool cache to install into.`,
+        {
+          hint: `Run on a GitHub or Azure DevOps runner, set RUNNER_TOOL_CACHE, or install it yourself and set onnxruntime-path.`,
+        },
+      );
     }
     const installed = await installToToolCache(cacheDir, version, need, platform, env, options.runInstall ?? runNpm, log);
     const found = describe(installed, 'installed', platform, arch, notes);
@@ -156,7 +166,13 @@ function describe(packageDir: string, source: RuntimeSource, platform: NodeJS.Pl
     // An explicit folder may hold a custom build with another layout; the provider check still tells.
   }
   const gpu = new Set([...providerLibraryNames('tensorrt', platform)]);
-  return { packageDir, version: readManifest(packageDir)?.version ?? 'unknown', source, providerLibraries: files.filter((f) => gpu.has(f)).sort(), notes: [...notes] };
+  return {
+    packageDir,
+    version: readManifest(packageDir)?.version ?? 'unknown',
+    source,
+    providerLibraries: files.filter((f) => gpu.has(f)).sort(),
+    notes: [...notes],
+  };
 }
 
 export function missingLibraries(location: RuntimeLocation, need: ProviderNeed, platform: NodeJS.Platform): string[] {
@@ -201,7 +217,9 @@ async function installToToolCache(
   }
   if (!findPackageDir(staging, PACKAGE)) {
     fs.rmSync(staging, { recursive: true, force: true });
-    throw new StepError(`npm install ${PACKAGE}@${version} finished but ${path.join(staging, 'node_modules', PACKAGE)} is missing.`, { hint: 'Check the npm output above.' });
+    throw new StepError(`npm install ${PACKAGE}@${version} finished but ${path.join(staging, 'node_modules', PACKAGE)} is missing.`, {
+      hint: 'Check the npm output above.',
+    });
   }
   fs.rmSync(cacheDir, { recursive: true, force: true });
   fs.mkdirSync(path.dirname(cacheDir), { recursive: true });
@@ -212,7 +230,11 @@ async function installToToolCache(
 
 function runNpm(command: InstallCommand): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command.command, command.args, { env: command.env, stdio: ['ignore', 'inherit', 'inherit'], shell: process.platform === 'win32' });
+    const child = spawn(command.command, command.args, {
+      env: command.env,
+      stdio: ['ignore', 'inherit', 'inherit'],
+      shell: process.platform === 'win32',
+    });
     child.on('error', reject);
     child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`exit code ${code}`))));
   });
@@ -250,7 +272,8 @@ export function loadOnnxRuntime(location: RuntimeLocation): LoadedRuntime {
 
 /** Resolves and loads in one call: what the steps use. */
 export async function getOnnxRuntime(options: ResolveOptions = {}): Promise<LoadedRuntime> {
-  if (loaded && !options.explicitPath && !(options.env ?? process.env).MLSHIP_ONNXRUNTIME_PATH && (options.need ?? 'cpu') === 'cpu') return loaded;
+  if (loaded && !options.explicitPath && !(options.env ?? process.env).MLSHIP_ONNXRUNTIME_PATH && (options.need ?? 'cpu') === 'cpu')
+    return loaded;
   return loadOnnxRuntime(await resolveOnnxRuntime(options));
 }
 

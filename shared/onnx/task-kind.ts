@@ -35,7 +35,12 @@ export function modelTask(info: Pick<OnnxModelInfo, 'metadata' | 'inputs' | 'out
 function sameSpatial(out: readonly unknown[], inp: readonly unknown[]): boolean {
   // NCHW on both sides: height and width are the last two axes. Sizes or symbolic names agree, or the output's is an
   // expression of the input's (torch.export writes `4*((height//4))` for a UNet's padded output).
-  const related = (o: unknown, i: unknown) => o !== null && (o === i || (typeof o === 'string' && typeof i === 'string' && new RegExp(`(^|[^A-Za-z0-9_])${i.replace(/[^A-Za-z0-9_]/g, '\\$&')}([^A-Za-z0-9_]|$)`).test(o)));
+  const related = (o: unknown, i: unknown) =>
+    o !== null &&
+    (o === i ||
+      (typeof o === 'string' &&
+        typeof i === 'string' &&
+        new RegExp(`(^|[^A-Za-z0-9_])${i.replace(/[^A-Za-z0-9_]/g, '\\$&')}([^A-Za-z0-9_]|$)`).test(o)));
   return related(out[2], inp[2]) && related(out[3], inp[3]);
 }
 

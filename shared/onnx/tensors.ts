@@ -59,14 +59,14 @@ export function toFloat16Bits(value: number): number {
     const half = 1 << (shift - 1);
     let m = mant >>> shift;
     const rest = mant & ((1 << shift) - 1);
-    if (rest > half || (rest === half && (m & 1))) m++;
+    if (rest > half || (rest === half && m & 1)) m++;
     return sign | m;
   }
   const m = mant >>> 13;
   const rest = mant & 0x1fff;
   let out = sign | (e << 10) | m;
   // Rounding up may carry into the exponent, which is the correct next value (65520 and above become Infinity).
-  if (rest > 0x1000 || (rest === 0x1000 && (m & 1))) out++;
+  if (rest > 0x1000 || (rest === 0x1000 && m & 1)) out++;
   return out;
 }
 

@@ -4,7 +4,16 @@ import type { Readable } from 'node:stream';
 import type { ContainerClient } from '@azure/storage-blob';
 import type { AzureStorageCaller } from '../cloud/storage-clients';
 import { IntegrityError, streamToFileVerified } from './files';
-import { type BlobInfo, joinKey, type OtaStore, type PutBlobOptions, type PutBlobResult, type StoredDocument, type WriteCondition, WriteConflict } from './store';
+import {
+  type BlobInfo,
+  joinKey,
+  type OtaStore,
+  type PutBlobOptions,
+  type PutBlobResult,
+  type StoredDocument,
+  type WriteCondition,
+  WriteConflict,
+} from './store';
 
 export interface AzureBlobStoreOptions {
   /** Built by shared/cloud/storage-clients.ts with the run's Azure identity and the SDK's retries off. */
@@ -54,7 +63,8 @@ export class AzureBlobStore implements OtaStore {
 
   async putBlob(key: string, file: string, options: PutBlobOptions): Promise<PutBlobResult> {
     const existing = await this.headBlob(key);
-    if (existing && existing.size === options.size && (existing.sha256 === undefined || existing.sha256 === options.sha256)) return { bytesUploaded: 0 };
+    if (existing && existing.size === options.size && (existing.sha256 === undefined || existing.sha256 === options.sha256))
+      return { bytesUploaded: 0 };
     const blob = this.blob(key);
     const blockSize = this.options.blockSize ?? 8 * 1024 * 1024;
     const concurrency = this.options.concurrency ?? 4;
@@ -73,7 +83,12 @@ export class AzureBlobStore implements OtaStore {
       ids.push(id);
       const blockMd5 = createHash('md5').update(chunk).digest();
       const staged = this.options.caller
-        .call('PutBlock', () => blob.stageBlock(id, chunk, chunk.length, { transactionalContentMD5: blockMd5, abortSignal: options.signal }), undefined, options.signal)
+        .call(
+          'PutBlock',
+          () => blob.stageBlock(id, chunk, chunk.length, { transactionalContentMD5: blockMd5, abortSignal: options.signal }),
+          undefined,
+          options.signal,
+        )
         .then(() => {
           sent += chunk.length;
           options.onProgress?.({ done: sent, total: options.size });
@@ -88,7 +103,9 @@ export class AzureBlobStore implements OtaStore {
     const digest = sha256.digest('hex');
     if (digest !== options.sha256 || read !== options.size) {
       // Nothing was committed: the staged blocks are discarded by the service.
-      throw new IntegrityError(`${file} changed during the upload: read ${read} bytes with sha256 ${digest}, expected ${options.size} bytes with sha256 ${options.sha256}`);
+      throw new IntegrityError(
+        `${file} changed during the upload: read ${read} bytes with sha256 ${digest}, expected ${options.size} bytes with sha256 ${options.sha256}`,
+      );
     }
     const contentMd5 = md5.digest();
     await this.options.caller.call(
@@ -104,7 +121,9 @@ export class AzureBlobStore implements OtaStore {
     );
     const stored = await this.headBlob(key);
     if (!stored || stored.size !== options.size || stored.sha256 !== options.sha256) {
-      throw new IntegrityError(`after upload, ${this.urlOf(key)} holds ${stored ? `${stored.size} bytes` : 'nothing'}, expected ${options.size} bytes with sha256 ${options.sha256}`);
+      throw new IntegrityError(
+        `after upload, ${this.urlOf(key)} holds ${stored ? `${stored.size} bytes` : 'nothing'}, expected ${options.size} bytes with sha256 ${options.sha256}`,
+      );
     }
     return { bytesUploaded: options.size };
   }
@@ -133,13 +152,18 @@ export class AzureBlobStore implements OtaStore {
       () =>
         this.blob(key).upload(body, body.length, {
           conditions: 'ifMatch' in condition ? { ifMatch: condition.ifMatch } : { ifNoneMatch: '*' },
-          blobHTTPHeaders: { blobContentType: 'application/json', blobCacheControl: 'no-cache', blobContentMD5: createHash('md5').update(body).digest() },
+          blobHTTPHeaders: {
+            blobContentType: 'application/json',
+            blobCacheControl: 'no-cache',
+            blobContentMD5: createHash('md5').update(body).digest(),
+          },
         }),
       (error) => {
         // 412 ConditionNotMet: the ETag moved on; 409 BlobAlreadyExists: ifNoneMatch '*' found a blob; 404 on
         // ifMatch: the blob was deleted since it was read.
         const status = statusOf(error);
-        if (status === 412 || status === 409 || ('ifMatch' in condition && status === 404)) throw new WriteConflict(key, `Azure answered ${status} ${(error as { code?: string }).code ?? ''}`.trim());
+        if (status === 412 || status === 409 || ('ifMatch' in condition && status === 404))
+          throw new WriteConflict(key, `Azure answered ${status} ${(error as { code?: string }).code ?? ''}`.trim());
         return undefined;
       },
     );

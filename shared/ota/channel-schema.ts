@@ -27,7 +27,19 @@ export const channelDocumentSchema = {
   $id: 'https://mlship.dev/schemas/channel-v1.json',
   title: 'mlship OTA channel document',
   type: 'object',
-  required: ['schema', 'channel', 'sequence', 'issuedAt', 'expiresAt', 'current', 'previous', 'rollout', 'approvals', 'origin', 'signature'],
+  required: [
+    'schema',
+    'channel',
+    'sequence',
+    'issuedAt',
+    'expiresAt',
+    'current',
+    'previous',
+    'rollout',
+    'approvals',
+    'origin',
+    'signature',
+  ],
   properties: {
     schema: { const: 'mlship.channel/v1' },
     channel: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]{0,62}$' },
@@ -56,7 +68,11 @@ export const channelDocumentSchema = {
           properties: {
             approvers: {
               type: 'array',
-              items: { type: 'object', required: ['login', 'at'], properties: { login: { type: 'string' }, at: { type: 'string' }, comment: { type: 'string' } } },
+              items: {
+                type: 'object',
+                required: ['login', 'at'],
+                properties: { login: { type: 'string' }, at: { type: 'string' }, comment: { type: 'string' } },
+              },
             },
             source: { enum: ['github-environment', 'azure-devops', 'cli', 'none'] },
             runUrl: { type: 'string' },

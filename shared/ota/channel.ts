@@ -81,7 +81,9 @@ export type UnsignedChannelDocument = Omit<ChannelDocument, 'signature'>;
 /** Lower-case hex sha256 of the raw 32-byte Ed25519 public key: the same key id device packages carry. */
 export function keyIdOf(key: KeyObject): string {
   const jwk = (key.type === 'private' ? createPublicKey(key) : key).export({ format: 'jwk' });
-  return createHash('sha256').update(Buffer.from(jwk.x as string, 'base64url')).digest('hex');
+  return createHash('sha256')
+    .update(Buffer.from(jwk.x as string, 'base64url'))
+    .digest('hex');
 }
 
 export function signChannel(doc: UnsignedChannelDocument, privateKey: KeyObject): ChannelDocument {
@@ -106,13 +108,17 @@ export function parseChannel(bytes: Buffer | string, publicKey: KeyObject, sourc
   try {
     value = parseJsonBounded(bytes.toString());
   } catch (error) {
-    throw new StepError(`Channel document ${source} is not valid JSON (${(error as Error).message}).`, { hint: `It was damaged or is not a channel document. stage-ota and promote-release refuse to replace a channel they cannot verify: restore the signed document from the newest release record (the "document" field of releases/<channel>/<sequence>.json in the store) and run the step again.` });
+    throw new StepError(`Channel document ${source} is not valid JSON (${(error as Error).message}).`, {
+      hint: `It was damaged or is not a channel document. stage-ota and promote-release refuse to replace a channel they cannot verify: restore the signed document from the newest release record (the "document" field of releases/<channel>/<sequence>.json in the store) and run the step again.`,
+    });
   }
   const validate = channelValidator();
   if (!validate(value)) {
     const first = validate.errors?.[0];
     const where = first?.instancePath || '/';
-    throw new StepError(`Channel document ${source} does not match the ${CHANNEL_SCHEMA} schema: ${where} ${first?.message ?? ''}.`, { hint: 'It was written by something other than mlship stage-ota/promote-release, or by an incompatible version.' });
+    throw new StepError(`Channel document ${source} does not match the ${CHANNEL_SCHEMA} schema: ${where} ${first?.message ?? ''}.`, {
+      hint: 'It was written by something other than mlship stage-ota/promote-release, or by an incompatible version.',
+    });
   }
   const doc = value as unknown as ChannelDocument;
   const { signature, ...unsigned } = doc;
@@ -123,7 +129,9 @@ export function parseChannel(bytes: Buffer | string, publicKey: KeyObject, sourc
     });
   }
   if (!verify(null, Buffer.from(canonicalJson(unsigned)), publicKey, Buffer.from(signature.value, 'base64'))) {
-    throw new StepError(`Channel document ${source} has an invalid signature: its content was changed after it was signed.`, { hint: `Do not use this channel. stage-ota and promote-release refuse to replace a channel they cannot verify: restore the signed document from the newest release record (the "document" field of releases/<channel>/<sequence>.json in the store) and run the step again.` });
+    throw new StepError(`Channel document ${source} has an invalid signature: its content was changed after it was signed.`, {
+      hint: `Do not use this channel. stage-ota and promote-release refuse to replace a channel they cannot verify: restore the signed document from the newest release record (the "document" field of releases/<channel>/<sequence>.json in the store) and run the step again.`,
+    });
   }
   return doc;
 }

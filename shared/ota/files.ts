@@ -40,8 +40,10 @@ export async function streamToFileVerified(
     const out = fs.createWriteStream(temp);
     await pipeline(source, hasher, out);
     const sha256 = hasher.sha256.digest('hex');
-    if (expected.size !== undefined && hasher.bytes !== expected.size) throw new IntegrityError(`size ${hasher.bytes} bytes, expected ${expected.size}`);
-    if (expected.sha256 !== undefined && sha256 !== expected.sha256) throw new IntegrityError(`sha256 ${sha256}, expected ${expected.sha256}`);
+    if (expected.size !== undefined && hasher.bytes !== expected.size)
+      throw new IntegrityError(`size ${hasher.bytes} bytes, expected ${expected.size}`);
+    if (expected.sha256 !== undefined && sha256 !== expected.sha256)
+      throw new IntegrityError(`sha256 ${sha256}, expected ${expected.sha256}`);
     const handle = await fsp.open(temp, 'r+');
     await handle.sync();
     await handle.close();

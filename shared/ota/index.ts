@@ -3,7 +3,19 @@
  * rollback. The steps stage-ota and promote-release and the device agent are built on these.
  */
 export { canonicalJson } from '../core/canonical-json';
-export { CHANNEL_SCHEMA, type ChannelDocument, type ChannelOrigin, inRollout, keyIdOf, parseChannel, type ReleaseRef, type RolloutPlan, rolloutBucket, signChannel, targetRelease } from './channel';
+export {
+  CHANNEL_SCHEMA,
+  type ChannelDocument,
+  type ChannelOrigin,
+  inRollout,
+  keyIdOf,
+  parseChannel,
+  type ReleaseRef,
+  type RolloutPlan,
+  rolloutBucket,
+  signChannel,
+  targetRelease,
+} from './channel';
 export { channelDocumentSchema } from './channel-schema';
 export { DEFAULT_LOCAL_STORE, openStore, type StoreConfig } from './open-store';
 export { type ChannelPublisher, type ChannelUpdate, readChannel, updateChannel } from './publish';

@@ -7,7 +7,15 @@ import { sweepStaleFiles } from '../core/stale-files';
 import { writeFileAtomic } from '../core/atomic-write';
 import { sha256Hex } from '../core/sha256';
 import { streamToFileVerified } from './files';
-import { type BlobInfo, type OtaStore, type PutBlobOptions, type PutBlobResult, type StoredDocument, type WriteCondition, WriteConflict } from './store';
+import {
+  type BlobInfo,
+  type OtaStore,
+  type PutBlobOptions,
+  type PutBlobResult,
+  type StoredDocument,
+  type WriteCondition,
+  WriteConflict,
+} from './store';
 
 /**
  * A folder (local disk or a mounted share) as an OTA store. Every file appears by rename, so readers never see
@@ -56,7 +64,9 @@ export class LocalFolderStore implements OtaStore {
     if (existing && existing.size === options.size) return { bytesUploaded: 0 };
     const source = fs.createReadStream(file);
     options.signal?.addEventListener('abort', () => source.destroy(new Error('upload cancelled')), { once: true });
-    await streamToFileVerified(source, this.pathOf(key), { sha256: options.sha256, size: options.size }, (done) => options.onProgress?.({ done, total: options.size }));
+    await streamToFileVerified(source, this.pathOf(key), { sha256: options.sha256, size: options.size }, (done) =>
+      options.onProgress?.({ done, total: options.size }),
+    );
     return { bytesUploaded: options.size };
   }
 
@@ -83,7 +93,10 @@ export class LocalFolderStore implements OtaStore {
       } else if (!current) {
         throw new WriteConflict(key, 'it no longer exists');
       } else if (current.etag !== condition.ifMatch) {
-        throw new WriteConflict(key, `it changed since it was read (etag ${current.etag.slice(0, 12)}…, expected ${condition.ifMatch.slice(0, 12)}…)`);
+        throw new WriteConflict(
+          key,
+          `it changed since it was read (etag ${current.etag.slice(0, 12)}…, expected ${condition.ifMatch.slice(0, 12)}…)`,
+        );
       }
       await writeFileAtomic(target, body);
       return { etag: sha256Hex(body) };
@@ -94,10 +107,12 @@ export class LocalFolderStore implements OtaStore {
     const keys: string[] = [];
     const base = prefix.replace(/\/+$/, '');
     const walk = async (key: string): Promise<void> => {
-      const entries = await fsp.readdir(key ? this.pathOf(key) : this.root, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
-        if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return [];
-        throw error;
-      });
+      const entries = await fsp
+        .readdir(key ? this.pathOf(key) : this.root, { withFileTypes: true })
+        .catch((error: NodeJS.ErrnoException) => {
+          if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return [];
+          throw error;
+        });
       for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
         if (keys.length >= limit) return;
         // Temp and lock files of writes in progress are not documents.

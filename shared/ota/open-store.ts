@@ -44,10 +44,24 @@ export function openStore(config: StoreConfig, labelOf: (key: string) => string 
     case 's3': {
       const match = /^(?:s3:\/\/)?([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(config.uri ?? '');
       if (!match) {
-        throw new InputError(`Input "${labelOf('storeUri')}" has value "${config.uri ?? ''}", which is not an S3 location.`, { hint: 'Use s3://bucket/prefix, e.g. s3://acme-ota/cellseg.' });
+        throw new InputError(`Input "${labelOf('storeUri')}" has value "${config.uri ?? ''}", which is not an S3 location.`, {
+          hint: 'Use s3://bucket/prefix, e.g. s3://acme-ota/cellseg.',
+        });
       }
-      const { caller, region, endpoint } = clients().s3Caller(needConnections(config), { region: config.region, endpoint: config.endpoint }, config.log);
-      return new (s3().S3Store)({ s3: caller, bucket: match[1], prefix: match[2] ?? '', endpoint, region, publicBaseUrl: config.publicBaseUrl, partSize: config.partSize });
+      const { caller, region, endpoint } = clients().s3Caller(
+        needConnections(config),
+        { region: config.region, endpoint: config.endpoint },
+        config.log,
+      );
+      return new (s3().S3Store)({
+        s3: caller,
+        bucket: match[1],
+        prefix: match[2] ?? '',
+        endpoint,
+        region,
+        publicBaseUrl: config.publicBaseUrl,
+        partSize: config.partSize,
+      });
     }
     case 'azure-blob': {
       const { access, prefix } = azureContainer(config, labelOf);
@@ -71,7 +85,10 @@ function azureContainer(config: StoreConfig, labelOf: (key: string) => string): 
     // Azurite and other emulators put the account name first in the path.
     const accountInPath = !url.hostname.includes('.blob.');
     const [container, ...rest] = accountInPath ? parts.slice(1) : parts;
-    if (!container) throw new InputError(`Input "${labelOf('storeUri')}" has value "${uri}", which names no container.`, { hint: 'Use https://account.blob.core.windows.net/container/prefix.' });
+    if (!container)
+      throw new InputError(`Input "${labelOf('storeUri')}" has value "${uri}", which names no container.`, {
+        hint: 'Use https://account.blob.core.windows.net/container/prefix.',
+      });
     const containerUrl = `${url.origin}/${(accountInPath ? parts.slice(0, 1) : []).concat(container).join('/')}${url.search}`;
     // A SAS query authorizes by itself; otherwise the run's Azure identity (OIDC federation, service connection,
     // managed identity, az login), as for Azure ML.

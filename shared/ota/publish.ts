@@ -31,11 +31,17 @@ export interface ChannelUpdate {
 
 export function checkChannelName(channel: string, label = 'channel'): void {
   if (!CHANNEL_NAME.test(channel)) {
-    throw new StepError(`Input "${label}" has value "${channel}", which is not a valid channel name.`, { hint: 'Use lower-case letters, digits, ".", "_" and "-", starting with a letter or digit (e.g. staging, canary, production).' });
+    throw new StepError(`Input "${label}" has value "${channel}", which is not a valid channel name.`, {
+      hint: 'Use lower-case letters, digits, ".", "_" and "-", starting with a letter or digit (e.g. staging, canary, production).',
+    });
   }
 }
 
-export async function readChannel(store: OtaStore, channel: string, publicKey: KeyObject): Promise<{ doc: ChannelDocument; etag: string } | undefined> {
+export async function readChannel(
+  store: OtaStore,
+  channel: string,
+  publicKey: KeyObject,
+): Promise<{ doc: ChannelDocument; etag: string } | undefined> {
   const key = channelKey(channel);
   const stored = await store.readDocument(key);
   if (!stored) return undefined;
@@ -107,7 +113,13 @@ async function ensureReleaseRecord(store: OtaStore, doc: ChannelDocument): Promi
 }
 
 function releaseRecord(doc: ChannelDocument, repaired = false): Buffer {
-  return Buffer.from(JSON.stringify({ schema: 'mlship.release/v1', recordedAt: new Date().toISOString(), ...(repaired ? { repaired: true } : {}), document: doc }, null, 2) + '\n');
+  return Buffer.from(
+    JSON.stringify(
+      { schema: 'mlship.release/v1', recordedAt: new Date().toISOString(), ...(repaired ? { repaired: true } : {}), document: doc },
+      null,
+      2,
+    ) + '\n',
+  );
 }
 
 /**
@@ -124,9 +136,12 @@ async function writeReleaseRecord(store: OtaStore, doc: ChannelDocument): Promis
     if (!isWriteConflict(error)) throw error;
     // Another writer may have read the channel between our two writes and repaired the record: same document.
     if (await recordHolds(store, doc)) return;
-    throw new StepError(`Release record ${releaseKey(doc.channel, doc.sequence)} already exists in ${store.location}, although sequence ${doc.sequence} was just published.`, {
-      hint: 'Someone wrote release records by hand; compare them with the channel document before the next release.',
-    });
+    throw new StepError(
+      `Release record ${releaseKey(doc.channel, doc.sequence)} already exists in ${store.location}, although sequence ${doc.sequence} was just published.`,
+      {
+        hint: 'Someone wrote release records by hand; compare them with the channel document before the next release.',
+      },
+    );
   }
 }
 

@@ -100,29 +100,45 @@ export interface PromoteResult {
 
 export async function promoteChannel(options: PromoteOptions): Promise<PromoteResult> {
   const { publisher, from, to } = options;
-  if (from === to) throw new StepError(`Promotion from "${from}" to "${to}": the channels are the same.`, { hint: 'Promote between two channels, e.g. from staging to production.' });
+  if (from === to)
+    throw new StepError(`Promotion from "${from}" to "${to}": the channels are the same.`, {
+      hint: 'Promote between two channels, e.g. from staging to production.',
+    });
   const source = await readChannel(publisher.store, from, publisher.publicKey);
   if (!source) {
-    throw new StepError(`Channel "${from}" does not exist in ${publisher.store.location}, so there is nothing to promote.`, { hint: `Stage a package on "${from}" first with stage-ota.` });
+    throw new StepError(`Channel "${from}" does not exist in ${publisher.store.location}, so there is nothing to promote.`, {
+      hint: `Stage a package on "${from}" first with stage-ota.`,
+    });
   }
   const staged = source.doc.current;
   if (options.expectVersion !== undefined && staged.version !== options.expectVersion) {
-    throw new StepError(`Channel "${from}" carries ${staged.name} ${staged.version} (sequence ${source.doc.sequence}), not version ${options.expectVersion}.`, {
-      hint: `Promote what is staged, or stage ${options.expectVersion} on "${from}" first.`,
-    });
+    throw new StepError(
+      `Channel "${from}" carries ${staged.name} ${staged.version} (sequence ${source.doc.sequence}), not version ${options.expectVersion}.`,
+      {
+        hint: `Promote what is staged, or stage ${options.expectVersion} on "${from}" first.`,
+      },
+    );
   }
   await requireBlob(publisher, staged, from);
   const release: ReleaseRef = options.registry ? { ...staged, registry: options.registry } : staged;
   const groups = options.deviceGroups ?? [];
   const advancing = options.rolloutPercent === undefined && options.phase === undefined && (options.phases ?? []).length > 0;
-  const observed = options.observedSequence ?? (advancing ? ((await readChannel(publisher.store, to, publisher.publicKey))?.doc.sequence ?? 0) : undefined);
+  const observed =
+    options.observedSequence ??
+    (advancing ? ((await readChannel(publisher.store, to, publisher.publicKey))?.doc.sequence ?? 0) : undefined);
   const update = await updateChannel(publisher, to, (current) => {
     const same = current?.current.sha256 === release.sha256;
     if (advancing && same && observed !== undefined && current.sequence !== observed) return undefined;
     const { percent, phase } = choosePercent(options, same ? current : undefined);
     const samePhase = same && current.rollout.percent === percent && (current.rollout.phase ?? 0) === (phase ?? 0);
     const startedAt = samePhase ? (current.rollout.startedAt ?? current.issuedAt) : (publisher.now?.() ?? new Date()).toISOString();
-    const rollout: RolloutPlan = { percent, groups, salt: rolloutSalt(to, release), ...(phase ? { phases: options.phases, phase } : {}), startedAt };
+    const rollout: RolloutPlan = {
+      percent,
+      groups,
+      salt: rolloutSalt(to, release),
+      ...(phase ? { phases: options.phases, phase } : {}),
+      startedAt,
+    };
     if (same && samePlan(current.rollout, rollout) && !nearExpiry(current, publisher)) return undefined;
     const draft: ChannelDraft = {
       current: same && !options.registry ? { ...release, registry: current.current.registry } : release,
@@ -143,7 +159,9 @@ function choosePercent(options: PromoteOptions, sameRelease: ChannelDocument | u
   if (!phases.length) return { percent: 100 };
   if (options.phase !== undefined) {
     if (options.phase < 1 || options.phase > phases.length) {
-      throw new StepError(`Input "phase" is ${options.phase}, but the phase plan ${phases.join(',')} has phases 1 to ${phases.length}.`, { hint: 'Give a phase within the plan, or leave it out to advance one phase.' });
+      throw new StepError(`Input "phase" is ${options.phase}, but the phase plan ${phases.join(',')} has phases 1 to ${phases.length}.`, {
+        hint: 'Give a phase within the plan, or leave it out to advance one phase.',
+      });
     }
     return { percent: phases[options.phase - 1], phase: options.phase };
   }
@@ -165,23 +183,31 @@ export interface RollbackOptions {
 }
 
 /** Points the channel back at its previous release, for every device, with a new sequence number. */
-export async function rollbackChannel(options: RollbackOptions): Promise<{ restored: ReleaseRef; withdrawn: ReleaseRef | undefined; update: ChannelUpdate }> {
+export async function rollbackChannel(
+  options: RollbackOptions,
+): Promise<{ restored: ReleaseRef; withdrawn: ReleaseRef | undefined; update: ChannelUpdate }> {
   const { publisher, channel } = options;
   let withdrawn: ReleaseRef | undefined;
   const existing = await readChannel(publisher.store, channel, publisher.publicKey);
   if (existing?.doc.previous) await requireBlob(publisher, existing.doc.previous, channel);
   const update = await updateChannel(publisher, channel, (current) => {
-    if (!current) throw new StepError(`Channel "${channel}" does not exist in ${publisher.store.location}; there is nothing to roll back.`, { hint: 'Check the channel name and the store.' });
+    if (!current)
+      throw new StepError(`Channel "${channel}" does not exist in ${publisher.store.location}; there is nothing to roll back.`, {
+        hint: 'Check the channel name and the store.',
+      });
     if (options.onlyIf !== undefined && current.current.sha256 !== options.onlyIf) return undefined;
     if (!current.previous) {
-      throw new StepError(`Channel "${channel}" (sequence ${current.sequence}, ${current.current.name} ${current.current.version}) has no previous version to roll back to.`, {
-        hint:
-          current.origin.event === 'rollback'
-            ? 'It was rolled back already; promote the wanted version again instead.'
-            : current.sequence > 1
-              ? `Every change since the channel started (or since its last rollback) kept ${current.current.name} ${current.current.version}, changing only its rollout, so there is no earlier release to return to; promote the wanted version instead.`
-              : 'Only one release was ever published on it; promote the wanted version instead.',
-      });
+      throw new StepError(
+        `Channel "${channel}" (sequence ${current.sequence}, ${current.current.name} ${current.current.version}) has no previous version to roll back to.`,
+        {
+          hint:
+            current.origin.event === 'rollback'
+              ? 'It was rolled back already; promote the wanted version again instead.'
+              : current.sequence > 1
+                ? `Every change since the channel started (or since its last rollback) kept ${current.current.name} ${current.current.version}, changing only its rollout, so there is no earlier release to return to; promote the wanted version instead.`
+                : 'Only one release was ever published on it; promote the wanted version instead.',
+        },
+      );
     }
     withdrawn = current.current;
     return {
@@ -189,7 +215,13 @@ export async function rollbackChannel(options: RollbackOptions): Promise<{ resto
       previous: null,
       rollout: { percent: 100, groups: [], salt: rolloutSalt(channel, current.previous) },
       approvals: options.approvals ?? null,
-      origin: { event: 'rollback', ...options.origin, ...(options.reason ? { reason: options.reason } : {}), rolledBack: current.current, ...(options.evidence ? { evidence: options.evidence } : {}) },
+      origin: {
+        event: 'rollback',
+        ...options.origin,
+        ...(options.reason ? { reason: options.reason } : {}),
+        rolledBack: current.current,
+        ...(options.evidence ? { evidence: options.evidence } : {}),
+      },
     };
   });
   return { restored: update.doc.current, withdrawn, update };
@@ -198,9 +230,12 @@ export async function rollbackChannel(options: RollbackOptions): Promise<{ resto
 async function requireBlob(publisher: ChannelPublisher, release: ReleaseRef, channel: string): Promise<void> {
   const head = await publisher.store.headBlob(release.key);
   if (!head || head.size !== release.size) {
-    throw new StepError(`Channel "${channel}" refers to ${release.name} ${release.version} at ${release.key}, but the store ${publisher.store.location} holds ${head ? `${head.size} bytes there, not ${release.size}` : 'no such blob'}.`, {
-      hint: 'The package was deleted or the store was edited by hand; stage the package again with stage-ota.',
-    });
+    throw new StepError(
+      `Channel "${channel}" refers to ${release.name} ${release.version} at ${release.key}, but the store ${publisher.store.location} holds ${head ? `${head.size} bytes there, not ${release.size}` : 'no such blob'}.`,
+      {
+        hint: 'The package was deleted or the store was edited by hand; stage the package again with stage-ota.',
+      },
+    );
   }
 }
 

@@ -1,11 +1,28 @@
 import * as fs from 'node:fs';
 import type { Readable } from 'node:stream';
-import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type PutObjectCommandInput, type S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type PutObjectCommandInput,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { AwsCaller } from '../cloud/aws-call';
 import { sha256Hex } from '../core/sha256';
 import { HashingStream, IntegrityError, streamToFileVerified } from './files';
-import { type BlobInfo, joinKey, type OtaStore, type PutBlobOptions, type PutBlobResult, type StoredDocument, type WriteCondition, WriteConflict } from './store';
+import {
+  type BlobInfo,
+  joinKey,
+  type OtaStore,
+  type PutBlobOptions,
+  type PutBlobResult,
+  type StoredDocument,
+  type WriteCondition,
+  WriteConflict,
+} from './store';
 
 export interface S3StoreOptions {
   /** The S3 client with the run's credentials and retry policy (shared/cloud/storage-clients.ts). */
@@ -67,12 +84,15 @@ export class S3Store implements OtaStore {
 
   async putBlob(key: string, file: string, options: PutBlobOptions): Promise<PutBlobResult> {
     const existing = await this.headBlob(key);
-    if (existing && existing.size === options.size && (existing.sha256 === undefined || existing.sha256 === options.sha256)) return { bytesUploaded: 0 };
+    if (existing && existing.size === options.size && (existing.sha256 === undefined || existing.sha256 === options.sha256))
+      return { bytesUploaded: 0 };
     if (options.size <= this.partSize) await this.putSingle(key, file, options);
     else await this.putMultipart(key, file, options);
     const stored = await this.headBlob(key);
     if (!stored || stored.size !== options.size || stored.sha256 !== options.sha256) {
-      throw new IntegrityError(`after upload, s3://${this.options.bucket}/${this.full(key)} holds ${stored ? `${stored.size} bytes with sha256 metadata ${stored.sha256}` : 'nothing'}, expected ${options.size} bytes with sha256 ${options.sha256}`);
+      throw new IntegrityError(
+        `after upload, s3://${this.options.bucket}/${this.full(key)} holds ${stored ? `${stored.size} bytes with sha256 metadata ${stored.sha256}` : 'nothing'}, expected ${options.size} bytes with sha256 ${options.sha256}`,
+      );
     }
     return { bytesUploaded: options.size };
   }
@@ -80,14 +100,31 @@ export class S3Store implements OtaStore {
   private async putSingle(key: string, file: string, options: PutBlobOptions): Promise<void> {
     // A fresh stream per attempt: a retried PUT must send the file from its first byte. S3 recomputes SHA-256
     // over what arrives and refuses the PUT unless it equals the package's digest.
-    const put = () => ({ Body: fs.createReadStream(file), ContentLength: options.size, ContentType: 'application/gzip', Metadata: { sha256: options.sha256 } });
+    const put = () => ({
+      Body: fs.createReadStream(file),
+      ContentLength: options.size,
+      ContentType: 'application/gzip',
+      Metadata: { sha256: options.sha256 },
+    });
     await this.putObject(key, options.sha256, put, undefined, options.signal);
     options.onProgress?.({ done: options.size, total: options.size });
   }
 
   /** PutObject with the body's SHA-256 for S3 to check; `fields` is called once per attempt. */
-  private putObject(key: string, sha256: string, fields: () => Omit<PutObjectCommandInput, 'Bucket' | 'Key' | 'ChecksumSHA256'>, expected?: (error: unknown) => undefined, signal?: AbortSignal) {
-    const command = () => new PutObjectCommand({ Bucket: this.options.bucket, Key: this.full(key), ChecksumSHA256: Buffer.from(sha256, 'hex').toString('base64'), ...fields() });
+  private putObject(
+    key: string,
+    sha256: string,
+    fields: () => Omit<PutObjectCommandInput, 'Bucket' | 'Key' | 'ChecksumSHA256'>,
+    expected?: (error: unknown) => undefined,
+    signal?: AbortSignal,
+  ) {
+    const command = () =>
+      new PutObjectCommand({
+        Bucket: this.options.bucket,
+        Key: this.full(key),
+        ChecksumSHA256: Buffer.from(sha256, 'hex').toString('base64'),
+        ...fields(),
+      });
     return this.options.s3.call('PutObject', (c) => c.send(command(), { abortSignal: signal }), expected, signal);
   }
 
@@ -96,12 +133,21 @@ export class S3Store implements OtaStore {
     const sent = await this.options.s3.call('multipart upload', (c) => this.uploadParts(c, key, file, options), undefined, options.signal);
     if (sent.sha256 !== options.sha256 || sent.bytes !== options.size) {
       // The file changed between hashing and upload: the object must not stay under a key that names another digest.
-      await this.options.s3.call('DeleteObject', (c) => c.send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.full(key) })));
-      throw new IntegrityError(`${file} changed during the upload: sent ${sent.bytes} bytes with sha256 ${sent.sha256}, expected ${options.size} bytes with sha256 ${options.sha256}`);
+      await this.options.s3.call('DeleteObject', (c) =>
+        c.send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.full(key) })),
+      );
+      throw new IntegrityError(
+        `${file} changed during the upload: sent ${sent.bytes} bytes with sha256 ${sent.sha256}, expected ${options.size} bytes with sha256 ${options.sha256}`,
+      );
     }
   }
 
-  private async uploadParts(client: S3Client, key: string, file: string, options: PutBlobOptions): Promise<{ sha256: string; bytes: number }> {
+  private async uploadParts(
+    client: S3Client,
+    key: string,
+    file: string,
+    options: PutBlobOptions,
+  ): Promise<{ sha256: string; bytes: number }> {
     const hasher = new HashingStream();
     const source = fs.createReadStream(file);
     source.on('error', (error) => hasher.destroy(error));
@@ -132,7 +178,9 @@ export class S3Store implements OtaStore {
   }
 
   async download(key: string, destination: string): Promise<void> {
-    const object = await this.options.s3.call('GetObject', (c) => c.send(new GetObjectCommand({ Bucket: this.options.bucket, Key: this.full(key) })));
+    const object = await this.options.s3.call('GetObject', (c) =>
+      c.send(new GetObjectCommand({ Bucket: this.options.bucket, Key: this.full(key) })),
+    );
     await streamToFileVerified(object.Body as Readable, destination, { size: object.ContentLength });
   }
 
@@ -149,12 +197,18 @@ export class S3Store implements OtaStore {
   }
 
   async writeDocument(key: string, body: Buffer, condition: WriteCondition): Promise<{ etag: string }> {
-    const fields = () => ({ Body: body, ContentType: 'application/json', CacheControl: 'no-cache', ...('ifMatch' in condition ? { IfMatch: condition.ifMatch } : { IfNoneMatch: '*' }) });
+    const fields = () => ({
+      Body: body,
+      ContentType: 'application/json',
+      CacheControl: 'no-cache',
+      ...('ifMatch' in condition ? { IfMatch: condition.ifMatch } : { IfNoneMatch: '*' }),
+    });
     const result = await this.putObject(key, sha256Hex(body), fields, (error) => {
       // 412 PreconditionFailed: the ETag moved on; 409 ConditionalRequestConflict: a concurrent conditional write
       // won; 404 on If-Match: the object was deleted since it was read.
       const status = statusOf(error);
-      if (status === 412 || status === 409 || ('ifMatch' in condition && status === 404)) throw new WriteConflict(key, `S3 answered ${status} ${(error as Error).name}`);
+      if (status === 412 || status === 409 || ('ifMatch' in condition && status === 404))
+        throw new WriteConflict(key, `S3 answered ${status} ${(error as Error).name}`);
       return undefined;
     });
     return { etag: result.ETag ?? '' };
@@ -167,7 +221,14 @@ export class S3Store implements OtaStore {
     do {
       const continuation = token;
       const page = await this.options.s3.call('ListObjectsV2', (c) =>
-        c.send(new ListObjectsV2Command({ Bucket: this.options.bucket, Prefix: joinKey(this.options.prefix ?? '', prefix), ContinuationToken: continuation, MaxKeys: Math.min(1000, limit - keys.length) })),
+        c.send(
+          new ListObjectsV2Command({
+            Bucket: this.options.bucket,
+            Prefix: joinKey(this.options.prefix ?? '', prefix),
+            ContinuationToken: continuation,
+            MaxKeys: Math.min(1000, limit - keys.length),
+          }),
+        ),
       );
       for (const object of page.Contents ?? []) if (object.Key) keys.push(root ? object.Key.slice(root.length + 1) : object.Key);
       token = page.IsTruncated ? page.NextContinuationToken : undefined;

@@ -10,15 +10,30 @@ import type { OtaStore, StoreKind } from './store';
  * bucket's own: the run's AWS region (`region`, from cloudInputs) may be another, e.g. for a SageMaker registry.
  */
 export const storeInputs = {
-  store: { type: 'enum', options: ['local', 's3', 'azure-blob'], default: 'local', description: 'Kind of OTA store: a folder (local), Amazon S3 or an S3-compatible server (s3), or Azure Blob Storage (azure-blob).' },
+  store: {
+    type: 'enum',
+    options: ['local', 's3', 'azure-blob'],
+    default: 'local',
+    description: 'Kind of OTA store: a folder (local), Amazon S3 or an S3-compatible server (s3), or Azure Blob Storage (azure-blob).',
+  },
   storeUri: {
     type: 'string',
-    description: 'Where the store is: a folder for local (default .mlship/ota), s3://bucket/prefix for s3, container/prefix (with azure-connection-string) or https://account.blob.core.windows.net/container/prefix for azure-blob.',
+    description:
+      'Where the store is: a folder for local (default .mlship/ota), s3://bucket/prefix for s3, container/prefix (with azure-connection-string) or https://account.blob.core.windows.net/container/prefix for azure-blob.',
   },
-  endpoint: { type: 'string', description: 'Endpoint of an S3-compatible server (MinIO, an emulator); objects are then addressed path-style.' },
+  endpoint: {
+    type: 'string',
+    description: 'Endpoint of an S3-compatible server (MinIO, an emulator); objects are then addressed path-style.',
+  },
   storeRegion: { type: 'string', description: 'AWS region of the S3 bucket; default the input region, else AWS_REGION, else us-east-1.' },
-  publicBaseUrl: { type: 'string', description: 'Base URL devices download from (a CDN in front of the store); recorded as the package URL.' },
-  azureConnectionString: { type: 'secret', description: 'Azure Storage connection string, for azure-blob with storeUri given as container/prefix.' },
+  publicBaseUrl: {
+    type: 'string',
+    description: 'Base URL devices download from (a CDN in front of the store); recorded as the package URL.',
+  },
+  azureConnectionString: {
+    type: 'secret',
+    description: 'Azure Storage connection string, for azure-blob with storeUri given as container/prefix.',
+  },
 } as const;
 
 /**
@@ -26,7 +41,15 @@ export const storeInputs = {
  * (role-to-assume with the platform's OIDC token; Azure OIDC federation or a service connection), without the
  * Azure ML workspace ones.
  */
-export const storeCloudInputs = pickInputs(cloudInputs, 'region', 'roleToAssume', 'azureClientId', 'azureTenantId', 'azureServiceConnection', 'awsServiceConnection');
+export const storeCloudInputs = pickInputs(
+  cloudInputs,
+  'region',
+  'roleToAssume',
+  'azureClientId',
+  'azureTenantId',
+  'azureServiceConnection',
+  'awsServiceConnection',
+);
 
 export interface StoreInputValues extends CloudInputValues {
   store: string;
@@ -38,7 +61,11 @@ export interface StoreInputValues extends CloudInputValues {
 }
 
 /** The store the inputs name, reached with `connections` (default: those the cloud inputs describe). */
-export function storeFromInputs(inputs: StoreInputValues, ctx: StepContext, connections: CloudConnections = connectionsFromInputs(inputs, ctx)): OtaStore {
+export function storeFromInputs(
+  inputs: StoreInputValues,
+  ctx: StepContext,
+  connections: CloudConnections = connectionsFromInputs(inputs, ctx),
+): OtaStore {
   // Credentials the store reads besides secret inputs: AWS keys from the environment, a SAS token in the URI.
   if (inputs.store === 's3') for (const name of ['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']) secretFromEnv(ctx, name);
   const sas = inputs.store === 'azure-blob' && /^https?:\/\/[^?]*\?(.+)$/.exec(inputs.storeUri ?? '');

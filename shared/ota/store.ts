@@ -62,7 +62,10 @@ export interface OtaStore {
 
 /** A conditional write lost a race or found the object changed since it was read. */
 export class WriteConflict extends Error {
-  constructor(readonly key: string, detail: string) {
+  constructor(
+    readonly key: string,
+    detail: string,
+  ) {
     super(`conditional write of ${key} refused: ${detail}`);
     this.name = 'WriteConflict';
   }

@@ -162,17 +162,25 @@ export async function* gunzipStream(source: AsyncIterable<Buffer>, parallelism =
     await fill(HEADER_BYTES);
     const head = peek(HEADER_BYTES);
     if (head[0] !== 0x1f || head[1] !== 0x8b || head[2] !== 8) {
-      throw new GzipFormatError(consumed === 0 ? 'it is not a gzip file' : `${bufferedBytes} bytes of data follow the last gzip member (from byte ${consumed})`);
+      throw new GzipFormatError(
+        consumed === 0 ? 'it is not a gzip file' : `${bufferedBytes} bytes of data follow the last gzip member (from byte ${consumed})`,
+      );
     }
     if (head.length < HEADER_BYTES) throw new GzipFormatError(`the archive ends inside a gzip header at byte ${consumed}`);
-    const indexed = head[3] === 0x04 && head.readUInt16LE(10) === 8 && head.toString('latin1', 12, 14) === 'MS' && head.readUInt16LE(14) === 4;
+    const indexed =
+      head[3] === 0x04 && head.readUInt16LE(10) === 8 && head.toString('latin1', 12, 14) === 'MS' && head.readUInt16LE(14) === 4;
     if (!indexed) break;
     const length = head.readUInt32LE(16);
-    if (length < HEADER_BYTES + 8 || length > MAX_MEMBER_BYTES) throw new GzipFormatError(`the gzip member at byte ${consumed} declares a length of ${length} bytes`);
-    if (!(await fill(length))) throw new GzipFormatError(`the archive is truncated: the gzip member at byte ${consumed} needs ${length} bytes, ${bufferedBytes} are left`);
+    if (length < HEADER_BYTES + 8 || length > MAX_MEMBER_BYTES)
+      throw new GzipFormatError(`the gzip member at byte ${consumed} declares a length of ${length} bytes`);
+    if (!(await fill(length)))
+      throw new GzipFormatError(
+        `the archive is truncated: the gzip member at byte ${consumed} needs ${length} bytes, ${bufferedBytes} are left`,
+      );
     const at = consumed;
     const member = take(length);
-    if (member.readUInt32LE(length - 4) > MAX_MEMBER_OUTPUT) throw new GzipFormatError(`the gzip member at byte ${at} expands to more than ${MAX_MEMBER_OUTPUT} bytes`);
+    if (member.readUInt32LE(length - 4) > MAX_MEMBER_OUTPUT)
+      throw new GzipFormatError(`the gzip member at byte ${at} expands to more than ${MAX_MEMBER_OUTPUT} bytes`);
     pending.push(
       gunzip(member, { maxOutputLength: MAX_MEMBER_OUTPUT, chunkSize: MEMBER_SIZE + 64 * 1024 }).catch((error: Error) => {
         throw new GzipFormatError(`the gzip member at byte ${at} is corrupt (${error.message})`);
@@ -201,7 +209,8 @@ export async function* gunzipStream(source: AsyncIterable<Buffer>, parallelism =
   try {
     for await (const chunk of inflater) yield chunk as Buffer;
   } catch (error) {
-    if (String((error as NodeJS.ErrnoException).code).startsWith('Z_')) throw new GzipFormatError(`the gzip stream is corrupt (${(error as Error).message})`);
+    if (String((error as NodeJS.ErrnoException).code).startsWith('Z_'))
+      throw new GzipFormatError(`the gzip stream is corrupt (${(error as Error).message})`);
     throw error;
   }
 }

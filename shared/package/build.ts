@@ -42,7 +42,17 @@ import {
   slug,
   TENSORRT_SIDECAR,
 } from './contents';
-import { MANIFEST_FILE, packageModel, SIGNATURE_FILE, type FileRole, type PackageFile, type PackageManifest, type PackageModel, type TensorRtCache, type WorkflowRun } from './manifest';
+import {
+  MANIFEST_FILE,
+  packageModel,
+  SIGNATURE_FILE,
+  type FileRole,
+  type PackageFile,
+  type PackageManifest,
+  type PackageModel,
+  type TensorRtCache,
+  type WorkflowRun,
+} from './manifest';
 import { sha256Hex } from '../core/sha256';
 import { keyIdOf, loadPrivateKey, signManifest } from './signing';
 import { BLOCK, fileHeader, padding } from './tar-format';
@@ -141,19 +151,27 @@ export async function buildPackage(options: BuildPackageOptions): Promise<BuiltP
     const existing = files.get(archivePath);
     if (existing) {
       if (path.resolve(existing.source) === path.resolve(source)) return;
-      throw new StepError(`Two files would be packaged as "${archivePath}": ${existing.source} and ${source}.`, { hint: 'Rename one of them.' });
+      throw new StepError(`Two files would be packaged as "${archivePath}": ${existing.source} and ${source}.`, {
+        hint: 'Rename one of them.',
+      });
     }
     let stat;
     try {
       stat = await fs.stat(source);
     } catch (error) {
-      throw new StepError(`Cannot read ${source}: ${(error as Error).message}`, { hint: 'Check the path; it is relative to the workspace.', cause: error });
+      throw new StepError(`Cannot read ${source}: ${(error as Error).message}`, {
+        hint: 'Check the path; it is relative to the workspace.',
+        cause: error,
+      });
     }
-    if (!stat.isFile()) throw new StepError(`${source} is not a regular file.`, { hint: 'Pass files, not folders, for models, labels and preprocessing.' });
+    if (!stat.isFile())
+      throw new StepError(`${source} is not a regular file.`, { hint: 'Pass files, not folders, for models, labels and preprocessing.' });
     try {
       fileHeader(archivePath, stat.size);
     } catch (error) {
-      throw new StepError(`Cannot package ${source} as "${archivePath}": ${(error as Error).message}.`, { hint: 'Shorten the file name (at most 100 bytes) or split the file.' });
+      throw new StepError(`Cannot package ${source} as "${archivePath}": ${(error as Error).message}.`, {
+        hint: 'Shorten the file name (at most 100 bytes) or split the file.',
+      });
     }
     files.set(archivePath, { path: archivePath, source, role, size: stat.size, mtimeMs: stat.mtimeMs });
   };
@@ -172,7 +190,9 @@ export async function buildPackage(options: BuildPackageOptions): Promise<BuiltP
     for (const location of info.externalData) {
       const target = `models/${location}`;
       if (path.isAbsolute(location) || location.split(/[\\/]/).includes('..')) {
-        throw new StepError(`The model ${modelFile} keeps weights in "${location}", outside its own folder.`, { hint: 'Save the model with its external data files in the model folder (onnx.save(..., location="weights.bin")).' });
+        throw new StepError(`The model ${modelFile} keeps weights in "${location}", outside its own folder.`, {
+          hint: 'Save the model with its external data files in the model folder (onnx.save(..., location="weights.bin")).',
+        });
       }
       await add(target, path.resolve(path.dirname(modelFile), location), 'external-data');
       externalData.push(target);
@@ -221,16 +241,38 @@ export async function buildPackage(options: BuildPackageOptions): Promise<BuiltP
   let golden: PackageManifest['golden'];
   if (options.golden) {
     const g = options.golden;
-    if (!spec || !preprocessing) throw new StepError(`Golden vectors (${g.label ?? 'golden images'}) need the preprocessing spec.`, { hint: 'Give "preprocessing": the vectors are the tensors it makes of the sample images.' });
+    if (!spec || !preprocessing)
+      throw new StepError(`Golden vectors (${g.label ?? 'golden images'}) need the preprocessing spec.`, {
+        hint: 'Give "preprocessing": the vectors are the tensors it makes of the sample images.',
+      });
     const measuredAtol = referenceMaxAbs(benchmarkReport);
-    const vectors = await buildGoldenVectors({ models: checked, spec: spec.spec, specArchivePath: preprocessing, imagesDir: g.imagesDir, imagesLabel: g.label ?? 'golden images', count: g.count, tolerance: g.tolerance, measuredAtol, workDir: g.workDir });
+    const vectors = await buildGoldenVectors({
+      models: checked,
+      spec: spec.spec,
+      specArchivePath: preprocessing,
+      imagesDir: g.imagesDir,
+      imagesLabel: g.label ?? 'golden images',
+      count: g.count,
+      tolerance: g.tolerance,
+      measuredAtol,
+      workDir: g.workDir,
+    });
     for (const f of vectors.files) await add(f.archivePath, f.source, 'golden');
     golden = { index: GOLDEN_INDEX, cases: vectors.index.cases.length };
     if (sourcedLabels && task === 'detection') {
       for (const c of vectors.outputs) {
         const model = checked.find((m) => m.archivePath === c.model)!;
         const labelsOutput = Object.keys(c.tensors).find((n) => /^(labels|classes|class_ids)$/i.test(n));
-        if (labelsOutput) mismatches.push(...checkDetectedLabels(model, sourcedLabels, labelsOutput, Array.from(c.tensors[labelsOutput].data as ArrayLike<number | bigint>, Number), c.name));
+        if (labelsOutput)
+          mismatches.push(
+            ...checkDetectedLabels(
+              model,
+              sourcedLabels,
+              labelsOutput,
+              Array.from(c.tensors[labelsOutput].data as ArrayLike<number | bigint>, Number),
+              c.name,
+            ),
+          );
       }
       settleMismatches(mismatches, allowed, allowLabel);
     }
@@ -240,11 +282,15 @@ export async function buildPackage(options: BuildPackageOptions): Promise<BuiltP
   for (const item of options.tensorrtCaches ?? []) tensorrtCaches.push(await planTensorRtCache(item, models, add));
   tensorrtCaches.sort((a, b) => (a.path < b.path ? -1 : 1));
   const clash = tensorrtCaches.find((t, i) => i > 0 && tensorrtCaches[i - 1].path === t.path);
-  if (clash) throw new StepError(`Two TensorRT caches are for the same model and hardware (${clash.path}).`, { hint: 'Keep one cache per model, GPU model, compute capability and TensorRT version.' });
+  if (clash)
+    throw new StepError(`Two TensorRT caches are for the same model and hardware (${clash.path}).`, {
+      hint: 'Keep one cache per model, GPU model, compute capability and TensorRT version.',
+    });
 
   const c = options.compatibility ?? {};
   const gitCommit = p.gitCommit ? p.gitCommit.toLowerCase() : null;
-  if (gitCommit !== null && !/^[0-9a-f]{7,64}$/.test(gitCommit)) throw new StepError(`Git commit "${p.gitCommit}" is not a commit hash.`, { hint: 'Pass the full hex SHA (git rev-parse HEAD).' });
+  if (gitCommit !== null && !/^[0-9a-f]{7,64}$/.test(gitCommit))
+    throw new StepError(`Git commit "${p.gitCommit}" is not a commit hash.`, { hint: 'Pass the full hex SHA (git rev-parse HEAD).' });
   const manifestBase = {
     format: 'mlship-device-package' as const,
     schemaVersion: 1 as const,
@@ -276,12 +322,18 @@ export async function buildPackage(options: BuildPackageOptions): Promise<BuiltP
 
   const planned = [...files.values()].sort((a, b) => (a.path < b.path ? -1 : 1));
   await fs.mkdir(options.outputDir, { recursive: true }).catch((error: NodeJS.ErrnoException) => {
-    throw new StepError(`Cannot write the package into ${options.outputDir}: ${error.code === 'EEXIST' || error.code === 'ENOTDIR' ? 'it (or a folder above it) is a file, not a folder' : (error.code ?? error.message)}.`, { hint: 'Give an output-dir that is a folder (it is created when missing).' });
+    throw new StepError(
+      `Cannot write the package into ${options.outputDir}: ${error.code === 'EEXIST' || error.code === 'ENOTDIR' ? 'it (or a folder above it) is a file, not a folder' : (error.code ?? error.message)}.`,
+      { hint: 'Give an output-dir that is a folder (it is created when missing).' },
+    );
   });
   const archivePath = path.join(options.outputDir, `${options.name}-${options.version}.tar.gz`);
   // Partial archives of killed builds (up to the size of the package each) go first.
   await sweepStaleFiles(options.outputDir, (name) => name.startsWith('.') && name.endsWith('.partial'));
-  const temporary = path.join(options.outputDir, `.${path.basename(archivePath)}.${process.pid}-${crypto.randomBytes(4).toString('hex')}.partial`);
+  const temporary = path.join(
+    options.outputDir,
+    `.${path.basename(archivePath)}.${process.pid}-${crypto.randomBytes(4).toString('hex')}.partial`,
+  );
   const out = await fs.open(temporary, 'wx');
   const total = planned.reduce((sum, f) => sum + f.size, 0);
   const archiveHash = chunkHash(total);
@@ -322,7 +374,9 @@ export async function buildPackage(options: BuildPackageOptions): Promise<BuiltP
       }
       const after = await fs.stat(file.source);
       if (read !== file.size || after.size !== file.size || after.mtimeMs !== file.mtimeMs) {
-        throw new StepError(`${file.source} changed while it was being packaged.`, { hint: 'Package files that no other job is writing; run the step again.' });
+        throw new StepError(`${file.source} changed while it was being packaged.`, {
+          hint: 'Package files that no other job is writing; run the step again.',
+        });
       }
       await writer.write(Buffer.alloc(padding(file.size)));
       packaged.push({ path: file.path, size: file.size, sha256: hash.digest('hex'), role: file.role });
@@ -332,7 +386,12 @@ export async function buildPackage(options: BuildPackageOptions): Promise<BuiltP
     mismatches.push(...checkReportModels(reports, modelHashes));
     const recorded = settleMismatches(mismatches, allowed, allowLabel);
     // Optional fields appear only when used, so a package without them is byte-identical to one built before they existed.
-    const manifest: PackageManifest = { ...manifestBase, files: packaged, ...(golden ? { golden } : {}), ...(recorded.length ? { allowedMismatches: recorded } : {}) };
+    const manifest: PackageManifest = {
+      ...manifestBase,
+      files: packaged,
+      ...(golden ? { golden } : {}),
+      ...(recorded.length ? { allowedMismatches: recorded } : {}),
+    };
     const manifestBytes = Buffer.from(stableJson(manifest));
     const signatureBytes = signManifest(manifestBytes, privateKey);
     for (const [name, bytes] of [
@@ -369,20 +428,30 @@ function referenceMaxAbs(report: Record<string, unknown> | null): Record<string,
   return out;
 }
 
-async function planTensorRtCache(item: string, models: PackageModel[], add: (archivePath: string, source: string, role: FileRole) => Promise<void>): Promise<TensorRtCache> {
+async function planTensorRtCache(
+  item: string,
+  models: PackageModel[],
+  add: (archivePath: string, source: string, role: FileRole) => Promise<void>,
+): Promise<TensorRtCache> {
   let stat;
   try {
     stat = await fs.stat(item);
   } catch (error) {
-    throw new StepError(`Cannot read the TensorRT cache ${item}: ${(error as Error).message}`, { hint: 'List engine cache folders (or engine files) that exist.', cause: error });
+    throw new StepError(`Cannot read the TensorRT cache ${item}: ${(error as Error).message}`, {
+      hint: 'List engine cache folders (or engine files) that exist.',
+      cause: error,
+    });
   }
   const isDir = stat.isDirectory();
   const sidecarPath = isDir ? path.join(item, TENSORRT_SIDECAR) : `${item}.${TENSORRT_SIDECAR}`;
   const sidecar = await readTensorRtSidecar(sidecarPath).catch((error: unknown) => {
     if ((error as { cause?: { code?: string } }).cause?.code === 'ENOENT') {
-      throw new StepError(`The TensorRT cache ${item} has no ${path.basename(sidecarPath)} saying which GPU and TensorRT version it was built for.`, {
-        hint: `Write ${sidecarPath} with {"gpuModel": "...", "computeCapability": "8.6", "tensorrtVersion": "10.3.0"} on the runner that built the engines.`,
-      });
+      throw new StepError(
+        `The TensorRT cache ${item} has no ${path.basename(sidecarPath)} saying which GPU and TensorRT version it was built for.`,
+        {
+          hint: `Write ${sidecarPath} with {"gpuModel": "...", "computeCapability": "8.6", "tensorrtVersion": "10.3.0"} on the runner that built the engines.`,
+        },
+      );
     }
     throw error;
   });
@@ -390,14 +459,27 @@ async function planTensorRtCache(item: string, models: PackageModel[], add: (arc
   let model: PackageModel | undefined;
   if (sidecar.model !== undefined) {
     model = models.find((m) => path.posix.basename(m.path) === sidecar.model);
-    if (!model) throw new StepError(`The TensorRT cache ${item} is for model "${sidecar.model}", which is not among the packaged models (${models.map((m) => path.posix.basename(m.path)).join(', ')}).`, { hint: 'Fix "model" in its sidecar, or package that model.', file: sidecarPath });
+    if (!model)
+      throw new StepError(
+        `The TensorRT cache ${item} is for model "${sidecar.model}", which is not among the packaged models (${models.map((m) => path.posix.basename(m.path)).join(', ')}).`,
+        { hint: 'Fix "model" in its sidecar, or package that model.', file: sidecarPath },
+      );
   } else if (models.length === 1) model = models[0];
-  else throw new StepError(`The TensorRT cache ${item} does not say which of the ${models.length} models it was built from.`, { hint: 'Add "model": "<model file name>" to its sidecar.', file: sidecarPath });
+  else
+    throw new StepError(`The TensorRT cache ${item} does not say which of the ${models.length} models it was built from.`, {
+      hint: 'Add "model": "<model file name>" to its sidecar.',
+      file: sidecarPath,
+    });
 
   const stem = path.posix.basename(model.path, '.onnx');
   const dir = `tensorrt/${slug(stem)}/${slug(sidecar.gpuModel)}_sm${sidecar.computeCapability.replace('.', '')}_trt${sidecar.tensorrtVersion}`;
-  const sources = isDir ? await listFiles(item, (rel) => rel === TENSORRT_SIDECAR) : [{ relative: path.basename(item), absolute: item, size: stat.size }];
-  if (sources.length === 0) throw new StepError(`The TensorRT cache folder ${item} holds no engine files.`, { hint: 'Run the benchmark with the tensorrt provider and its engine cache enabled first.' });
+  const sources = isDir
+    ? await listFiles(item, (rel) => rel === TENSORRT_SIDECAR)
+    : [{ relative: path.basename(item), absolute: item, size: stat.size }];
+  if (sources.length === 0)
+    throw new StepError(`The TensorRT cache folder ${item} holds no engine files.`, {
+      hint: 'Run the benchmark with the tensorrt provider and its engine cache enabled first.',
+    });
   const files: string[] = [];
   for (const source of sources) {
     const target = `${dir}/${source.relative}`;

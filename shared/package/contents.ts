@@ -20,14 +20,18 @@ const MAX_SMALL_FILE_BYTES = 16 << 20;
 
 export function checkName(name: string): void {
   if (!NAME.test(name)) {
-    throw new StepError(`Package name "${name}" is not allowed.`, { hint: 'Use 1-64 characters: letters, digits, ".", "_" and "-", starting with a letter or digit.' });
+    throw new StepError(`Package name "${name}" is not allowed.`, {
+      hint: 'Use 1-64 characters: letters, digits, ".", "_" and "-", starting with a letter or digit.',
+    });
   }
 }
 
 export function checkVersion(version: string): void {
   if (version.length > 128 || !SEMVER.test(version)) {
     const near = /^v\d/.test(version) ? ` Drop the leading "v": ${version.slice(1)}.` : '';
-    throw new StepError(`Version "${version}" is not a semantic version (MAJOR.MINOR.PATCH[-prerelease][+build]).${near}`, { hint: 'Use e.g. 1.4.0 or 2.0.0-rc.1; see https://semver.org.' });
+    throw new StepError(`Version "${version}" is not a semantic version (MAJOR.MINOR.PATCH[-prerelease][+build]).${near}`, {
+      hint: 'Use e.g. 1.4.0 or 2.0.0-rc.1; see https://semver.org.',
+    });
   }
 }
 
@@ -57,7 +61,8 @@ export function compareVersions(a: string, b: string): number {
 
 export function checkPattern(value: string | undefined, pattern: RegExp, what: string, example: string): string | null {
   if (value === undefined || value === '') return null;
-  if (!pattern.test(value)) throw new StepError(`${what} "${value}" is not a version like ${example}.`, { hint: `Write it as ${example}.` });
+  if (!pattern.test(value))
+    throw new StepError(`${what} "${value}" is not a version like ${example}.`, { hint: `Write it as ${example}.` });
   return value;
 }
 
@@ -66,10 +71,16 @@ async function readSmall(file: string, label: string, limit = MAX_SMALL_FILE_BYT
   try {
     stat = await fs.stat(file);
   } catch (error) {
-    throw new StepError(`Cannot read the ${label} ${file}: ${(error as Error).message}`, { hint: 'Check the path; it is relative to the workspace.', cause: error });
+    throw new StepError(`Cannot read the ${label} ${file}: ${(error as Error).message}`, {
+      hint: 'Check the path; it is relative to the workspace.',
+      cause: error,
+    });
   }
   if (!stat.isFile()) throw new StepError(`The ${label} ${file} is not a regular file.`, { hint: 'Pass the path of the file itself.' });
-  if (stat.size > limit) throw new StepError(`The ${label} ${file} is ${stat.size} bytes; at most ${limit} are allowed.`, { hint: 'Pass the summary report, not raw per-image data.' });
+  if (stat.size > limit)
+    throw new StepError(`The ${label} ${file} is ${stat.size} bytes; at most ${limit} are allowed.`, {
+      hint: 'Pass the summary report, not raw per-image data.',
+    });
   return fs.readFile(file);
 }
 
@@ -80,14 +91,21 @@ export async function readJsonFile(file: string, label: string, limit?: number):
   } catch (error) {
     const position = /position (\d+)/.exec((error as Error).message);
     const line = position ? text.slice(0, Number(position[1])).split('\n').length : undefined;
-    throw new StepError(`The ${label} ${file} is not valid JSON: ${(error as Error).message}`, { hint: 'Fix the JSON syntax (a JSON linter shows the spot).', file, line });
+    throw new StepError(`The ${label} ${file} is not valid JSON: ${(error as Error).message}`, {
+      hint: 'Fix the JSON syntax (a JSON linter shows the spot).',
+      file,
+      line,
+    });
   }
 }
 
 export async function readJsonObject(file: string, label: string, limit?: number): Promise<Record<string, unknown>> {
   const value = await readJsonFile(file, label, limit);
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new StepError(`The ${label} ${file} must hold a JSON object, but holds ${Array.isArray(value) ? 'an array' : JSON.stringify(value)}.`, { hint: 'Pass the report or spec file written by the step that produces it.', file });
+    throw new StepError(
+      `The ${label} ${file} must hold a JSON object, but holds ${Array.isArray(value) ? 'an array' : JSON.stringify(value)}.`,
+      { hint: 'Pass the report or spec file written by the step that produces it.', file },
+    );
   }
   return value as Record<string, unknown>;
 }
@@ -106,12 +124,14 @@ export async function readLabels(file: string): Promise<Omit<PackageLabels, 'pat
     const lines = (await readSmall(file, 'labels file')).toString('utf8').split(/\r?\n/);
     if (lines[lines.length - 1] === '') lines.pop();
     const blank = lines.findIndex((l) => l.trim() === '');
-    if (blank >= 0) throw new StepError(`The labels file ${file} has an empty class name on line ${blank + 1}.`, { hint, file, line: blank + 1 });
+    if (blank >= 0)
+      throw new StepError(`The labels file ${file} has an empty class name on line ${blank + 1}.`, { hint, file, line: blank + 1 });
     if (lines.length === 0) throw new StepError(`The labels file ${file} is empty.`, { hint, file });
     return { format: 'txt', classes: lines.length, ids: lines.map((_, i) => i) };
   }
   const value = await readJsonFile(file, 'labels file');
-  const named = (v: unknown) => (typeof v === 'string' && v !== '') || (typeof v === 'object' && v !== null && typeof (v as { name?: unknown }).name === 'string');
+  const named = (v: unknown) =>
+    (typeof v === 'string' && v !== '') || (typeof v === 'object' && v !== null && typeof (v as { name?: unknown }).name === 'string');
   const entries = Array.isArray(value) ? value : value !== null && typeof value === 'object' ? Object.values(value) : [];
   const bad = entries.findIndex((v) => !named(v));
   if (entries.length === 0 || bad >= 0) {
@@ -120,7 +140,9 @@ export async function readLabels(file: string): Promise<Omit<PackageLabels, 'pat
   }
   // Class ids: COCO categories carry their own, {"1": "cell"} keys them; a plain list is indexed from 0.
   const ids = Array.isArray(value)
-    ? value.map((v, i) => (typeof v === 'object' && v !== null && Number.isInteger((v as { id?: unknown }).id) ? (v as { id: number }).id : i))
+    ? value.map((v, i) =>
+        typeof v === 'object' && v !== null && Number.isInteger((v as { id?: unknown }).id) ? (v as { id: number }).id : i,
+      )
     : Object.keys(value as object).map((k, i) => (/^\d+$/.test(k) ? Number(k) : i));
   return { format: 'json', classes: entries.length, ids };
 }
@@ -170,9 +192,12 @@ export async function listFiles(dir: string, skip: (relative: string) => boolean
       else if (entry.isFile()) {
         if (!skip(relative)) out.push({ relative, absolute, size: (await fs.stat(absolute)).size });
       } else {
-        throw new StepError(`${absolute} is ${entry.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}; a package holds regular files only.`, {
-          hint: 'Copy the file it points to into the folder instead.',
-        });
+        throw new StepError(
+          `${absolute} is ${entry.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}; a package holds regular files only.`,
+          {
+            hint: 'Copy the file it points to into the folder instead.',
+          },
+        );
       }
     }
   };

@@ -9,7 +9,14 @@ import { channelsOf, type PreprocessSpec, validatePreprocessSpec } from '../prep
  * the user allowed that check to mismatch (`allow-mismatch`), and then the manifest records what was let through.
  */
 
-export const MISMATCH_CHECKS = ['preprocessing-metadata', 'preprocessing-input', 'labels-output', 'task', 'report-model', 'data-fingerprint'] as const;
+export const MISMATCH_CHECKS = [
+  'preprocessing-metadata',
+  'preprocessing-input',
+  'labels-output',
+  'task',
+  'report-model',
+  'data-fingerprint',
+] as const;
 export type MismatchCheck = (typeof MISMATCH_CHECKS)[number];
 
 export interface Mismatch {
@@ -48,7 +55,9 @@ export function parseAllowedMismatches(values: readonly string[], label: string)
   const out = new Set<MismatchCheck>();
   for (const v of values) {
     if (!(MISMATCH_CHECKS as readonly string[]).includes(v)) {
-      throw new StepError(`"${label}" names the check "${v}", which does not exist.`, { hint: `Name one or more of ${MISMATCH_CHECKS.join(', ')}, one per line.` });
+      throw new StepError(`"${label}" names the check "${v}", which does not exist.`, {
+        hint: `Name one or more of ${MISMATCH_CHECKS.join(', ')}, one per line.`,
+      });
     }
     out.add(v as MismatchCheck);
   }
@@ -60,8 +69,15 @@ const show = (v: unknown) => (v === undefined ? '(absent)' : JSON.stringify(v));
 /** Spec fields with their documented defaults filled in, so `{}` and `{"bitDepth": "auto"}` compare equal. */
 function normalizedSpec(spec: PreprocessSpec): Record<string, unknown> {
   const channels = channelsOf(spec);
-  const perChannel = (list: number[] | undefined, fallback: number) => (list === undefined ? Array<number>(channels).fill(fallback) : list.length === 1 ? Array<number>(channels).fill(list[0]) : list);
-  const resize = spec.resize && { width: spec.resize.width, height: spec.resize.height, fit: spec.resize.fit ?? 'stretch', interpolation: spec.resize.interpolation ?? 'linear', padValue: spec.resize.padValue ?? 0 };
+  const perChannel = (list: number[] | undefined, fallback: number) =>
+    list === undefined ? Array<number>(channels).fill(fallback) : list.length === 1 ? Array<number>(channels).fill(list[0]) : list;
+  const resize = spec.resize && {
+    width: spec.resize.width,
+    height: spec.resize.height,
+    fit: spec.resize.fit ?? 'stretch',
+    interpolation: spec.resize.interpolation ?? 'linear',
+    padValue: spec.resize.padValue ?? 0,
+  };
   return {
     inputName: spec.inputName,
     color: spec.color,
@@ -90,7 +106,12 @@ export function checkSpecAgainstMetadata(model: CheckedModel, spec: SourcedSpec)
   try {
     parsed = validatePreprocessSpec(JSON.parse(stamped), where);
   } catch (error) {
-    return [{ check: 'preprocessing-metadata', message: `${where} is not a valid preprocessing spec (${(error as Error).message}), so it cannot be compared with ${spec.source}` }];
+    return [
+      {
+        check: 'preprocessing-metadata',
+        message: `${where} is not a valid preprocessing spec (${(error as Error).message}), so it cannot be compared with ${spec.source}`,
+      },
+    ];
   }
   const a = new Map<string, unknown>();
   const b = new Map<string, unknown>();
@@ -103,7 +124,12 @@ export function checkSpecAgainstMetadata(model: CheckedModel, spec: SourcedSpec)
     if (JSON.stringify(x) !== JSON.stringify(y)) differences.push(`${key} ${show(x)} vs ${show(y)}`);
   }
   if (differences.length === 0) return [];
-  return [{ check: 'preprocessing-metadata', message: `${spec.source} differs from the spec in ${where}: ${differences.join('; ')} (packaged value first)` }];
+  return [
+    {
+      check: 'preprocessing-metadata',
+      message: `${spec.source} differs from the spec in ${where}: ${differences.join('; ')} (packaged value first)`,
+    },
+  ];
 }
 
 function dims(v: OnnxValueInfo): string {
@@ -118,7 +144,9 @@ export function checkSpecAgainstInput(model: CheckedModel, spec: SourcedSpec): M
   const out: Mismatch[] = [];
   const fail = (message: string) => out.push({ check: 'preprocessing-input', message });
   if (!input) {
-    fail(`${spec.source} feeds the input "${name}", but ${model.source} has inputs ${model.info.inputs.map((i) => `"${i.name}"`).join(', ') || '(none)'}`);
+    fail(
+      `${spec.source} feeds the input "${name}", but ${model.source} has inputs ${model.info.inputs.map((i) => `"${i.name}"`).join(', ') || '(none)'}`,
+    );
     return out;
   }
   const where = `input ${input.name} ${dims(input)} of ${model.source}`;
@@ -132,14 +160,17 @@ export function checkSpecAgainstInput(model: CheckedModel, spec: SourcedSpec): M
   const channels = channelsOf(s);
   const dim = input.shape;
   if (typeof dim[c] === 'number' && dim[c] !== channels) {
-    fail(`${spec.source} makes ${channels}-channel tensors (color ${s.color}, layout ${s.layout}: channel axis ${c}), but ${where} takes ${dim[c]} channel(s) on that axis`);
+    fail(
+      `${spec.source} makes ${channels}-channel tensors (color ${s.color}, layout ${s.layout}: channel axis ${c}), but ${where} takes ${dim[c]} channel(s) on that axis`,
+    );
   }
   if (s.resize) {
     for (const [axis, want, what] of [
       [h, s.resize.height, 'height'],
       [w, s.resize.width, 'width'],
     ] as const) {
-      if (typeof dim[axis] === 'number' && dim[axis] !== want) fail(`${spec.source} resizes to ${what} ${want}, but ${where} has a fixed ${what} of ${dim[axis]}`);
+      if (typeof dim[axis] === 'number' && dim[axis] !== want)
+        fail(`${spec.source} resizes to ${what} ${want}, but ${where} has a fixed ${what} of ${dim[axis]}`);
     }
   }
   return out;
@@ -154,7 +185,8 @@ export function checkLabelsAgainstOutputs(model: CheckedModel, labels: SourcedLa
   if (names !== undefined && info.metadata.task !== undefined) {
     // ultralytics: names is a Python dict literal, {0: 'person', 1: 'bicycle', ...}
     const count = (names.match(/(?:^|[{,])\s*\d+\s*:/g) ?? []).length;
-    if (count > 0 && count !== labels.classes) fail(`${labels.source} has ${labels.classes} classes, but metadata names of ${model.source} lists ${count}`);
+    if (count > 0 && count !== labels.classes)
+      fail(`${labels.source} has ${labels.classes} classes, but metadata names of ${model.source} lists ${count}`);
   }
   if (task === 'segmentation') {
     const output = info.outputs.find((o) => o.shape?.length === 4) ?? info.outputs[0];
@@ -163,7 +195,9 @@ export function checkLabelsAgainstOutputs(model: CheckedModel, labels: SourcedLa
       const fits = channels === labels.classes || (channels === 1 && labels.classes === 2);
       if (!fits) {
         const expect = channels === 1 ? '2 (background and foreground: a 1-channel output is a foreground probability)' : String(channels);
-        fail(`${labels.source} has ${labels.classes} classes, but output ${output!.name} ${dims(output!)} of ${model.source} has ${channels} channel(s), which fits ${expect}`);
+        fail(
+          `${labels.source} has ${labels.classes} classes, but output ${output!.name} ${dims(output!)} of ${model.source} has ${channels} channel(s), which fits ${expect}`,
+        );
       }
     }
   }
@@ -171,13 +205,27 @@ export function checkLabelsAgainstOutputs(model: CheckedModel, labels: SourcedLa
 }
 
 /** Label ids a detector produced on the golden images must name classes of the class map. */
-export function checkDetectedLabels(model: CheckedModel, labels: SourcedLabels, output: string, values: Iterable<number>, caseName: string): Mismatch[] {
+export function checkDetectedLabels(
+  model: CheckedModel,
+  labels: SourcedLabels,
+  output: string,
+  values: Iterable<number>,
+  caseName: string,
+): Mismatch[] {
   const known = new Set(labels.ids);
   const bad = new Set<number>();
   for (const v of values) if (!known.has(v)) bad.add(v);
   if (bad.size === 0) return [];
   const ids = labels.ids.length > 12 ? `${labels.ids.slice(0, 12).join(', ')}, …` : labels.ids.join(', ');
-  return [{ check: 'labels-output', message: `output ${output} of ${model.source} predicted label(s) ${[...bad].sort((a, b) => a - b).slice(0, 10).join(', ')} on golden case ${caseName}, which ${labels.source} does not define (ids ${ids})` }];
+  return [
+    {
+      check: 'labels-output',
+      message: `output ${output} of ${model.source} predicted label(s) ${[...bad]
+        .sort((a, b) => a - b)
+        .slice(0, 10)
+        .join(', ')} on golden case ${caseName}, which ${labels.source} does not define (ids ${ids})`,
+    },
+  ];
 }
 
 /** Task kind of each model and report, where each says: all must agree. */
@@ -214,16 +262,26 @@ export function checkReportModels(reports: readonly SourcedReport[], packaged: r
     const model = r.value.model as { sha256?: unknown; path?: unknown } | null | undefined;
     const sha = typeof model?.sha256 === 'string' ? model.sha256 : undefined;
     if (!sha) {
-      out.push({ check: 'report-model', message: `the ${r.kind} ${r.file} does not name the sha256 of the model it evaluated (model.sha256), so it cannot be shown to be about the packaged model (${list})` });
+      out.push({
+        check: 'report-model',
+        message: `the ${r.kind} ${r.file} does not name the sha256 of the model it evaluated (model.sha256), so it cannot be shown to be about the packaged model (${list})`,
+      });
     } else if (!packaged.some((p) => p.sha256 === sha)) {
-      out.push({ check: 'report-model', message: `the ${r.kind} ${r.file} evaluated the model with sha256 ${sha}${typeof model?.path === 'string' ? ` (${model.path})` : ''}, but the package holds ${list}` });
+      out.push({
+        check: 'report-model',
+        message: `the ${r.kind} ${r.file} evaluated the model with sha256 ${sha}${typeof model?.path === 'string' ? ` (${model.path})` : ''}, but the package holds ${list}`,
+      });
     }
   }
   return out;
 }
 
 /** The data fingerprint of the package provenance, the models' metadata and the reports, where each has one. */
-export function checkDataFingerprints(provenance: string | undefined, models: readonly CheckedModel[], reports: readonly SourcedReport[]): Mismatch[] {
+export function checkDataFingerprints(
+  provenance: string | undefined,
+  models: readonly CheckedModel[],
+  reports: readonly SourcedReport[],
+): Mismatch[] {
   const claims: { value: string; source: string }[] = [];
   if (provenance) claims.push({ value: provenance, source: 'the data-fingerprint input' });
   for (const m of models) {

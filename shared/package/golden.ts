@@ -94,7 +94,11 @@ export async function buildGoldenVectors(o: GoldenOptions): Promise<GoldenFiles>
   };
   for (const [m, model] of o.models.entries()) {
     // One thread: the same inputs give the same bytes, so a package rebuilt from the same inputs is identical.
-    const session = await createSession(runtime.ort, model.source, { executionProviders: ['cpu'], intraOpNumThreads: 1, interOpNumThreads: 1 });
+    const session = await createSession(runtime.ort, model.source, {
+      executionProviders: ['cpu'],
+      intraOpNumThreads: 1,
+      interOpNumThreads: 1,
+    });
     try {
       const inputName = o.spec.inputName ?? session.inputNames[0];
       for (const [i, image] of images.entries()) {
@@ -104,7 +108,11 @@ export async function buildGoldenVectors(o: GoldenOptions): Promise<GoldenFiles>
         const imagePath = `${dir}/image${ext}`;
         write(imagePath, fs.readFileSync(image));
         const prepared = await preprocessImage(image, o.spec, sharp);
-        const got = await runSession(session, { [inputName]: toOrtTensor(runtime.ort, prepared.tensor) }, `${model.source} on golden image ${image}`);
+        const got = await runSession(
+          session,
+          { [inputName]: toOrtTensor(runtime.ort, prepared.tensor) },
+          `${model.source} on golden image ${image}`,
+        );
         const inputFile = `${dir}/input-0.npy`;
         write(inputFile, encodeNpy(prepared.tensor));
         const tensors: Record<string, PlainTensor> = {};
@@ -117,15 +125,27 @@ export async function buildGoldenVectors(o: GoldenOptions): Promise<GoldenFiles>
           const atol = Math.max(o.tolerance.atol, 2 * (o.measuredAtol?.[outputName] ?? 0));
           outRefs[outputName] = { file, dtype: t.type, shape: t.dims, atol, rtol: o.tolerance.rtol };
         }
-        cases.push({ name, image: imagePath, model: model.archivePath, inputs: { [inputName]: { file: inputFile, dtype: prepared.tensor.type, shape: prepared.tensor.dims, ...INPUT_TOLERANCE } }, outputs: outRefs });
+        cases.push({
+          name,
+          image: imagePath,
+          model: model.archivePath,
+          inputs: { [inputName]: { file: inputFile, dtype: prepared.tensor.type, shape: prepared.tensor.dims, ...INPUT_TOLERANCE } },
+          outputs: outRefs,
+        });
         outputs.push({ name, model: model.archivePath, tensors });
       }
     } finally {
       await session.release();
     }
   }
-  if (cases.length === 0) throw new StepError(`No golden vectors were made from ${o.imagesDir}.`, { hint: 'Give at least one sample image.' });
-  const index: GoldenIndex = { format: GOLDEN_FORMAT, preprocessing: o.specArchivePath, runtime: { name: 'onnxruntime', version: runtime.version, provider: 'cpu', threads: 1 }, cases };
+  if (cases.length === 0)
+    throw new StepError(`No golden vectors were made from ${o.imagesDir}.`, { hint: 'Give at least one sample image.' });
+  const index: GoldenIndex = {
+    format: GOLDEN_FORMAT,
+    preprocessing: o.specArchivePath,
+    runtime: { name: 'onnxruntime', version: runtime.version, provider: 'cpu', threads: 1 },
+    cases,
+  };
   write(GOLDEN_INDEX, Buffer.from(stableJson(index)));
   return { index, files, outputs };
 }

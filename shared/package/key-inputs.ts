@@ -16,7 +16,9 @@ function keyText(value: string, label: string, workspace: string): string {
     if (fs.existsSync(file) && fs.statSync(file).isFile()) return fs.readFileSync(file, 'utf8');
     // A value that reads as a file name is one: say the file is missing rather than that the "key" is malformed.
     if (/\.(pem|key|pub)$/i.test(trimmed) || /^\.{0,2}\//.test(trimmed)) {
-      throw new StepError(`The key file "${trimmed}" given in input "${label}" does not exist (looked at ${file}).`, { hint: 'Pass the path of an existing key file, or the key itself (PEM text) from a secret.' });
+      throw new StepError(`The key file "${trimmed}" given in input "${label}" does not exist (looked at ${file}).`, {
+        hint: 'Pass the path of an existing key file, or the key itself (PEM text) from a secret.',
+      });
     }
   }
   return value;

@@ -84,14 +84,22 @@ export const selfTestCommand: CliCommand = {
         dir = path.join(scratch, 'package');
         await extractVerifiedPackage(target, dir, { publicKey });
       }
-      const report = await runSelfTest({ dir, provider: provider as 'cpu', deviceId, publicKey, onnxruntimePath: values['onnxruntime-path'] });
+      const report = await runSelfTest({
+        dir,
+        provider: provider as 'cpu',
+        deviceId,
+        publicKey,
+        onnxruntimePath: values['onnxruntime-path'],
+      });
       if (values.json) io.stdout(JSON.stringify(report, null, 2) + '\n');
       else {
         for (const c of report.cases) {
           const worst = c.tensors.filter((t) => t.role === 'output').reduce((m, t) => Math.max(m, t.maxAbs), 0);
           io.stdout(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name} (${c.model}): max output difference ${worst.toExponential(2)}\n`);
         }
-        io.stdout(`${report.package.name} ${report.package.version} on ${report.provider}: ${report.ok ? `all ${report.cases.length} golden cases match` : `${report.failures.length} failure(s)`}\n`);
+        io.stdout(
+          `${report.package.name} ${report.package.version} on ${report.provider}: ${report.ok ? `all ${report.cases.length} golden cases match` : `${report.failures.length} failure(s)`}\n`,
+        );
       }
       for (const f of report.failures) io.stderr(`self-test: ${f}\n`);
       return report.ok ? 0 : 1;

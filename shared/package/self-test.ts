@@ -71,9 +71,16 @@ function readBounded(file: string, limit: number, what: string): Buffer {
   try {
     size = fs.statSync(file).size;
   } catch (error) {
-    throw new StepError(`Cannot read the ${what} ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}.`, { hint: 'Run self-test on an extracted device package (the folder with manifest.json), or on the .tar.gz with --public-key.', file });
+    throw new StepError(`Cannot read the ${what} ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}.`, {
+      hint: 'Run self-test on an extracted device package (the folder with manifest.json), or on the .tar.gz with --public-key.',
+      file,
+    });
   }
-  if (size > limit) throw new StepError(`The ${what} ${file} is ${size} bytes, more than the ${limit} allowed.`, { hint: 'This is not a file build-device-package wrote.', file });
+  if (size > limit)
+    throw new StepError(`The ${what} ${file} is ${size} bytes, more than the ${limit} allowed.`, {
+      hint: 'This is not a file build-device-package wrote.',
+      file,
+    });
   return fs.readFileSync(file);
 }
 
@@ -81,7 +88,10 @@ function parseJson(bytes: Buffer, file: string, what: string): unknown {
   try {
     return JSON.parse(bytes.toString('utf8'));
   } catch (error) {
-    throw new StepError(`The ${what} ${file} is not valid JSON: ${(error as Error).message}.`, { hint: 'Reinstall the package; the copy on this device is damaged.', file });
+    throw new StepError(`The ${what} ${file} is not valid JSON: ${(error as Error).message}.`, {
+      hint: 'Reinstall the package; the copy on this device is damaged.',
+      file,
+    });
   }
 }
 
@@ -90,16 +100,29 @@ export async function runSelfTest(options: SelfTestOptions): Promise<SelfTestRep
   const manifestFile = path.join(dir, MANIFEST_FILE);
   const manifestBytes = readBounded(manifestFile, MAX_JSON, 'package manifest');
   if (options.publicKey) {
-    const signature = parseJson(readBounded(path.join(dir, SIGNATURE_FILE), 4096, 'manifest signature'), path.join(dir, SIGNATURE_FILE), 'manifest signature') as { signature?: unknown };
+    const signature = parseJson(
+      readBounded(path.join(dir, SIGNATURE_FILE), 4096, 'manifest signature'),
+      path.join(dir, SIGNATURE_FILE),
+      'manifest signature',
+    ) as { signature?: unknown };
     if (typeof signature.signature !== 'string' || !verifySignature(manifestBytes, signature.signature, loadPublicKey(options.publicKey))) {
-      throw new StepError(`${manifestFile} is not signed by the given public key (${SIGNATURE_FILE} does not verify).`, { hint: 'Do not trust this copy: reinstall the package from the release store.', file: manifestFile });
+      throw new StepError(`${manifestFile} is not signed by the given public key (${SIGNATURE_FILE} does not verify).`, {
+        hint: 'Do not trust this copy: reinstall the package from the release store.',
+        file: manifestFile,
+      });
     }
   }
   const manifest = parseJson(manifestBytes, manifestFile, 'package manifest') as PackageManifest;
   const problems = manifestSchemaErrors(manifest);
-  if (problems.length) throw new StepError(`${manifestFile} does not follow the manifest schema (${problems.slice(0, 3).join('; ')}).`, { hint: 'Rebuild the package with this mlship version.', file: manifestFile });
+  if (problems.length)
+    throw new StepError(`${manifestFile} does not follow the manifest schema (${problems.slice(0, 3).join('; ')}).`, {
+      hint: 'Rebuild the package with this mlship version.',
+      file: manifestFile,
+    });
   if (!manifest.golden) {
-    throw new StepError(`The package ${manifest.name} ${manifest.version} in ${dir} has no golden test vectors.`, { hint: 'Build it with build-device-package golden-images (a folder of sample images).' });
+    throw new StepError(`The package ${manifest.name} ${manifest.version} in ${dir} has no golden test vectors.`, {
+      hint: 'Build it with build-device-package golden-images (a folder of sample images).',
+    });
   }
 
   const listed = new Map(manifest.files.map((f) => [f.path, f]));
@@ -109,25 +132,45 @@ export async function runSelfTest(options: SelfTestOptions): Promise<SelfTestRep
   const resolve = async (rel: string, what: string): Promise<string> => {
     const problem = archivePathProblem(rel);
     const entry = listed.get(rel);
-    if (problem || !entry) throw new StepError(`The ${what} "${rel}" is ${problem ? `not a package path (${problem})` : 'not listed in the manifest'}.`, { hint: 'Reinstall the package; this copy was altered.', file: manifestFile });
+    if (problem || !entry)
+      throw new StepError(`The ${what} "${rel}" is ${problem ? `not a package path (${problem})` : 'not listed in the manifest'}.`, {
+        hint: 'Reinstall the package; this copy was altered.',
+        file: manifestFile,
+      });
     const file = path.join(dir, ...rel.split('/'));
     if (!checkedHashes.has(rel)) {
       checkedHashes.add(rel);
       const actual = await sha256File(file).catch((error: NodeJS.ErrnoException) => {
-        throw new StepError(`The ${what} ${file} cannot be read: ${error.code ?? error.message}.`, { hint: 'Reinstall the package; this copy is incomplete.', file });
+        throw new StepError(`The ${what} ${file} cannot be read: ${error.code ?? error.message}.`, {
+          hint: 'Reinstall the package; this copy is incomplete.',
+          file,
+        });
       });
-      if (actual !== entry.sha256) failures.push(`${rel} has sha256 ${actual}, but the manifest says ${entry.sha256}: the file was changed after the package was built`);
+      if (actual !== entry.sha256)
+        failures.push(
+          `${rel} has sha256 ${actual}, but the manifest says ${entry.sha256}: the file was changed after the package was built`,
+        );
     }
     return file;
   };
 
   const indexFile = await resolve(manifest.golden.index, 'golden index');
   const index = parseJson(readBounded(indexFile, MAX_JSON, 'golden index'), indexFile, 'golden index') as GoldenIndex;
-  if (index.format !== GOLDEN_FORMAT || !Array.isArray(index.cases)) throw new StepError(`${indexFile} has format ${JSON.stringify(index.format)}, expected "${GOLDEN_FORMAT}".`, { hint: 'Use an mlship version that knows this package format.', file: indexFile });
+  if (index.format !== GOLDEN_FORMAT || !Array.isArray(index.cases))
+    throw new StepError(`${indexFile} has format ${JSON.stringify(index.format)}, expected "${GOLDEN_FORMAT}".`, {
+      hint: 'Use an mlship version that knows this package format.',
+      file: indexFile,
+    });
   const specFile = await resolve(index.preprocessing, 'preprocessing spec');
-  const spec = validatePreprocessSpec(parseJson(readBounded(specFile, MAX_JSON, 'preprocessing spec'), specFile, 'preprocessing spec'), specFile);
+  const spec = validatePreprocessSpec(
+    parseJson(readBounded(specFile, MAX_JSON, 'preprocessing spec'), specFile, 'preprocessing spec'),
+    specFile,
+  );
 
-  const runtime = await getOnnxRuntime({ explicitPath: options.onnxruntimePath, need: options.provider === undefined || options.provider === 'auto' ? 'cpu' : options.provider });
+  const runtime = await getOnnxRuntime({
+    explicitPath: options.onnxruntimePath,
+    need: options.provider === undefined || options.provider === 'auto' ? 'cpu' : options.provider,
+  });
   const sharp = loadSharp();
   const sessions = new Map<string, InferenceSession>();
   let provider = options.provider ?? 'cpu';
@@ -135,7 +178,11 @@ export async function runSelfTest(options: SelfTestOptions): Promise<SelfTestRep
   try {
     for (const c of index.cases) {
       const modelEntry = manifest.models.find((m) => m.path === c.model);
-      if (!modelEntry) throw new StepError(`Golden case ${c.name} is for model ${c.model}, which the manifest does not list.`, { hint: 'Reinstall the package; this copy was altered.', file: indexFile });
+      if (!modelEntry)
+        throw new StepError(`Golden case ${c.name} is for model ${c.model}, which the manifest does not list.`, {
+          hint: 'Reinstall the package; this copy was altered.',
+          file: indexFile,
+        });
       let session = sessions.get(c.model);
       if (!session) {
         const modelFile = await resolve(c.model, 'model');
@@ -183,7 +230,18 @@ export async function runSelfTest(options: SelfTestOptions): Promise<SelfTestRep
 }
 
 function check(tensor: string, role: 'input' | 'output', p: OutputParity, tol: { atol: number; rtol: number }): TensorCheck {
-  return { tensor, role, ok: p.ok, maxAbs: p.maxAbs, mismatches: p.mismatches, elements: p.elements, atol: tol.atol, rtol: tol.rtol, worst: p.worst, shape: p.shape };
+  return {
+    tensor,
+    role,
+    ok: p.ok,
+    maxAbs: p.maxAbs,
+    mismatches: p.mismatches,
+    elements: p.elements,
+    atol: tol.atol,
+    rtol: tol.rtol,
+    worst: p.worst,
+    shape: p.shape,
+  };
 }
 
 export function describeFailure(t: TensorCheck): string {

@@ -14,7 +14,8 @@ export function generateSigningKeyPair(): { privateKeyPem: string; publicKeyPem:
   return { privateKeyPem: privateKey, publicKeyPem: publicKey };
 }
 
-const GENERATE_HINT = 'Generate one with `openssl genpkey -algorithm ed25519 -out signing.pem` and `openssl pkey -in signing.pem -pubout -out signing.pub.pem`.';
+const GENERATE_HINT =
+  'Generate one with `openssl genpkey -algorithm ed25519 -out signing.pem` and `openssl pkey -in signing.pem -pubout -out signing.pub.pem`.';
 
 /** PEM as pasted into a CI secret: with real newlines, `\n` escapes, or base64 of the whole PEM (single-line secrets). */
 function pemText(value: string): string | undefined {
@@ -57,7 +58,8 @@ export function loadPublicKey(key: string | crypto.KeyObject, label = 'public ke
       if (pem) object = crypto.createPublicKey(pem);
       else {
         const raw = Buffer.from(key.trim(), 'base64');
-        if (raw.length === 32) object = crypto.createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: raw.toString('base64url') }, format: 'jwk' });
+        if (raw.length === 32)
+          object = crypto.createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: raw.toString('base64url') }, format: 'jwk' });
       }
     }
   } catch {

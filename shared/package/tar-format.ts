@@ -33,7 +33,8 @@ export function fileHeader(path: string, size: number): Buffer {
   const header = new Header({ path, mode: FILE_MODE, uid: 0, gid: 0, size, mtime: FIXED_MTIME, type: 'File', uname: '', gname: '' });
   const block = Buffer.alloc(BLOCK);
   // encode() reports fields a plain ustar header cannot hold; a package never uses pax to hold them.
-  if (header.encode(block)) throw new RangeError(`"${path}" does not fit a ustar header (a file name over 100 bytes, or a size over 8 GiB)`);
+  if (header.encode(block))
+    throw new RangeError(`"${path}" does not fit a ustar header (a file name over 100 bytes, or a size over 8 GiB)`);
   return block;
 }
 
@@ -55,7 +56,8 @@ const TYPE_NAMES: Record<string, string> = {
   K: 'a GNU long-link header',
 };
 
-export type DecodedHeader = { kind: 'end' } | { kind: 'file'; path: string; size: number } | { kind: 'refused'; path: string; reason: string };
+export type DecodedHeader =
+  { kind: 'end' } | { kind: 'file'; path: string; size: number } | { kind: 'refused'; path: string; reason: string };
 
 /** Decodes one header block strictly: anything but a checksummed ustar regular file is refused. */
 export function decodeHeader(block: Buffer): DecodedHeader {
@@ -68,10 +70,12 @@ export function decodeHeader(block: Buffer): DecodedHeader {
     return { kind: 'refused', path: '', reason: `its header cannot be decoded (${(error as Error).message})` };
   }
   const path = header.path ?? '';
-  if (!header.cksumValid) return { kind: 'refused', path, reason: 'its header checksum is wrong (the archive is corrupt or not a tar file)' };
+  if (!header.cksumValid)
+    return { kind: 'refused', path, reason: 'its header checksum is wrong (the archive is corrupt or not a tar file)' };
   if (block.toString('latin1', 257, 263) !== 'ustar\0') return { kind: 'refused', path, reason: 'its header is not a POSIX ustar header' };
   const flag = String.fromCharCode(block[156]);
-  if (flag !== '0' && flag !== '\0') return { kind: 'refused', path, reason: `it is ${TYPE_NAMES[flag] ?? `an entry of type "${flag}"`}; packages hold regular files only` };
+  if (flag !== '0' && flag !== '\0')
+    return { kind: 'refused', path, reason: `it is ${TYPE_NAMES[flag] ?? `an entry of type "${flag}"`}; packages hold regular files only` };
   const size = header.size;
   if (size === undefined || !Number.isSafeInteger(size)) return { kind: 'refused', path, reason: 'its size field is not a number' };
   return { kind: 'file', path, size };

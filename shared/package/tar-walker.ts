@@ -97,7 +97,8 @@ export class TarWalker {
           // Anything but zero padding after the end marker is content some other reader might extract.
           const rest = chunk.subarray(at);
           const bad = rest.findIndex((b) => b !== 0);
-          if (bad >= 0) throw new RefusedEntryError(undefined, `non-zero data at byte ${this.offset + bad} follows the end-of-archive marker`);
+          if (bad >= 0)
+            throw new RefusedEntryError(undefined, `non-zero data at byte ${this.offset + bad} follows the end-of-archive marker`);
           this.offset += rest.length;
           at = chunk.length;
           break;
@@ -109,8 +110,15 @@ export class TarWalker {
   /** Checks the stream ended at the end-of-archive marker. */
   end(): void {
     if (this.state === 'end') return;
-    if (this.current) throw new RefusedEntryError(this.current.path, `the archive is truncated inside it (${this.remaining} of ${this.current.size} bytes missing)`);
-    throw new RefusedEntryError(undefined, this.offset === 0 ? 'the archive holds no tar data' : 'the archive is truncated: there is no end-of-archive marker');
+    if (this.current)
+      throw new RefusedEntryError(
+        this.current.path,
+        `the archive is truncated inside it (${this.remaining} of ${this.current.size} bytes missing)`,
+      );
+    throw new RefusedEntryError(
+      undefined,
+      this.offset === 0 ? 'the archive holds no tar data' : 'the archive is truncated: there is no end-of-archive marker',
+    );
   }
 
   private async startEntry(): Promise<void> {
@@ -123,9 +131,13 @@ export class TarWalker {
     const { path, size } = decoded;
     const problem = archivePathProblem(path);
     if (problem) throw new RefusedEntryError(path, problem);
-    if (this.entries.length + 1 > this.limits.maxEntries) throw new RefusedEntryError(path, `the archive holds more than ${this.limits.maxEntries} entries, the most allowed`);
+    if (this.entries.length + 1 > this.limits.maxEntries)
+      throw new RefusedEntryError(path, `the archive holds more than ${this.limits.maxEntries} entries, the most allowed`);
     if (this.declaredBytes + size > this.limits.maxBytes) {
-      throw new RefusedEntryError(path, `with its ${size} bytes the archive would unpack to more than the ${this.limits.maxBytes} bytes allowed`);
+      throw new RefusedEntryError(
+        path,
+        `with its ${size} bytes the archive would unpack to more than the ${this.limits.maxBytes} bytes allowed`,
+      );
     }
     this.declaredBytes += size;
     this.checkCollisions(path);
@@ -138,7 +150,12 @@ export class TarWalker {
   private checkCollisions(path: string): void {
     const key = path.toLowerCase();
     if (this.seenFiles.has(key)) {
-      throw new RefusedEntryError(path, this.entries.some((e) => e.path === path) ? 'it appears twice in the archive' : 'another entry has the same name in different letter case');
+      throw new RefusedEntryError(
+        path,
+        this.entries.some((e) => e.path === path)
+          ? 'it appears twice in the archive'
+          : 'another entry has the same name in different letter case',
+      );
     }
     if (this.seenDirs.has(key)) throw new RefusedEntryError(path, 'another entry uses this name as a folder');
     const segments = key.split('/');

@@ -41,16 +41,31 @@ export async function preprocessImage(file: string, spec: PreprocessSpec, sharp:
     checkFileBeforeDecode(file);
     meta = await sharp(file).metadata();
   } catch (error) {
-    if (!(error instanceof HeaderError) && (error as NodeJS.ErrnoException).code === 'ENOENT') throw new StepError(`Image ${file} does not exist.`, { hint: 'Check the images input.', file });
-    throw new StepError(`Cannot decode image ${file}: ${(error as Error).message}.`, { hint: 'Images must be PNG, JPEG or TIFF (8 or 16 bits per sample).', file });
+    if (!(error instanceof HeaderError) && (error as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new StepError(`Image ${file} does not exist.`, { hint: 'Check the images input.', file });
+    throw new StepError(`Cannot decode image ${file}: ${(error as Error).message}.`, {
+      hint: 'Images must be PNG, JPEG or TIFF (8 or 16 bits per sample).',
+      file,
+    });
   }
   const depth = meta.depth === 'ushort' ? 16 : meta.depth === 'uchar' ? 8 : undefined;
-  if (!depth) throw new StepError(`Image ${file} has ${meta.depth} samples; only 8- and 16-bit unsigned images are supported.`, { hint: 'Convert it to 8- or 16-bit unsigned integers.', file });
+  if (!depth)
+    throw new StepError(`Image ${file} has ${meta.depth} samples; only 8- and 16-bit unsigned images are supported.`, {
+      hint: 'Convert it to 8- or 16-bit unsigned integers.',
+      file,
+    });
   const expected = spec.bitDepth ?? 'auto';
   if (expected !== 'auto' && expected !== depth) {
-    throw new StepError(`Image ${file} has ${depth}-bit samples, but the preprocessing spec says bitDepth ${expected}.`, { hint: `Use ${expected}-bit images, or set bitDepth to "auto" if both are valid input.`, file });
+    throw new StepError(`Image ${file} has ${depth}-bit samples, but the preprocessing spec says bitDepth ${expected}.`, {
+      hint: `Use ${expected}-bit images, or set bitDepth to "auto" if both are valid input.`,
+      file,
+    });
   }
-  if (spec.dtype === 'uint8' && depth === 16) throw new StepError(`Image ${file} is 16-bit, but the preprocessing spec feeds raw uint8 pixels.`, { hint: 'Use dtype float32 with maxValue for 16-bit images.', file });
+  if (spec.dtype === 'uint8' && depth === 16)
+    throw new StepError(`Image ${file} is 16-bit, but the preprocessing spec feeds raw uint8 pixels.`, {
+      hint: 'Use dtype float32 with maxValue for 16-bit images.',
+      file,
+    });
   const sw = meta.width ?? 0;
   const sh = meta.height ?? 0;
   const geometry = planGeometry(sw, sh, spec);
@@ -67,9 +82,15 @@ export async function preprocessImage(file: string, spec: PreprocessSpec, sharp:
     .raw({ depth: depth === 16 ? 'ushort' : 'uchar' })
     .toBuffer({ resolveWithObject: true });
   if (info.channels !== channels || info.width !== rw || info.height !== rh) {
-    throw new StepError(`Decoding ${file} gave ${info.width}x${info.height}x${info.channels}, expected ${rw}x${rh}x${channels}.`, { hint: 'The image may have an unusual colour space (CMYK, palette with alpha); convert it to RGB or grayscale.', file });
+    throw new StepError(`Decoding ${file} gave ${info.width}x${info.height}x${info.channels}, expected ${rw}x${rh}x${channels}.`, {
+      hint: 'The image may have an unusual colour space (CMYK, palette with alpha); convert it to RGB or grayscale.',
+      file,
+    });
   }
-  const pixels = depth === 16 ? new Uint16Array(data.buffer, data.byteOffset, data.length / 2) : new Uint8Array(data.buffer, data.byteOffset, data.length);
+  const pixels =
+    depth === 16
+      ? new Uint16Array(data.buffer, data.byteOffset, data.length / 2)
+      : new Uint8Array(data.buffer, data.byteOffset, data.length);
   const t1 = process.hrtime.bigint();
   const tensor = normalize(pixels, rw, rh, geometry, spec, depth);
   const t2 = process.hrtime.bigint();
@@ -81,15 +102,41 @@ export function planGeometry(sw: number, sh: number, spec: Pick<PreprocessSpec, 
   const r = spec.resize;
   if (!r) return { sourceWidth: sw, sourceHeight: sh, width: sw, height: sh, scaleX: 1, scaleY: 1, offsetX: 0, offsetY: 0 };
   const fit = r.fit ?? 'stretch';
-  if (fit === 'stretch') return { sourceWidth: sw, sourceHeight: sh, width: r.width, height: r.height, scaleX: r.width / sw, scaleY: r.height / sh, offsetX: 0, offsetY: 0 };
+  if (fit === 'stretch')
+    return {
+      sourceWidth: sw,
+      sourceHeight: sh,
+      width: r.width,
+      height: r.height,
+      scaleX: r.width / sw,
+      scaleY: r.height / sh,
+      offsetX: 0,
+      offsetY: 0,
+    };
   const s = fit === 'letterbox' ? Math.min(r.width / sw, r.height / sh) : Math.max(r.width / sw, r.height / sh);
   const rw = Math.max(1, Math.round(sw * s));
   const rh = Math.max(1, Math.round(sh * s));
   // Centred; a positive offset is letterbox padding, a negative one the cropped overflow.
-  return { sourceWidth: sw, sourceHeight: sh, width: r.width, height: r.height, scaleX: rw / sw, scaleY: rh / sh, offsetX: Math.floor((r.width - rw) / 2), offsetY: Math.floor((r.height - rh) / 2) };
+  return {
+    sourceWidth: sw,
+    sourceHeight: sh,
+    width: r.width,
+    height: r.height,
+    scaleX: rw / sw,
+    scaleY: rh / sh,
+    offsetX: Math.floor((r.width - rw) / 2),
+    offsetY: Math.floor((r.height - rh) / 2),
+  };
 }
 
-function normalize(pixels: Uint8Array | Uint16Array, rw: number, rh: number, g: Geometry, spec: PreprocessSpec, depth: 8 | 16): PlainTensor {
+function normalize(
+  pixels: Uint8Array | Uint16Array,
+  rw: number,
+  rh: number,
+  g: Geometry,
+  spec: PreprocessSpec,
+  depth: 8 | 16,
+): PlainTensor {
   const C = channelsOf(spec);
   const W = g.width;
   const H = g.height;

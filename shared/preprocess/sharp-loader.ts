@@ -13,7 +13,11 @@ let cached: { sharp: Sharp; dir: string } | undefined;
 export function resolveSharpDir(env: NodeJS.ProcessEnv = process.env, resolveFrom?: string): string {
   if (env.MLSHIP_SHARP_PATH) {
     const dir = findPackageDir(env.MLSHIP_SHARP_PATH, 'sharp');
-    if (!dir) throw new StepError(`MLSHIP_SHARP_PATH is "${env.MLSHIP_SHARP_PATH}", but neither that folder nor its node_modules/sharp holds the sharp package.`, { hint: 'Point it at an "npm install --prefix <folder> sharp" folder.' });
+    if (!dir)
+      throw new StepError(
+        `MLSHIP_SHARP_PATH is "${env.MLSHIP_SHARP_PATH}", but neither that folder nor its node_modules/sharp holds the sharp package.`,
+        { hint: 'Point it at an "npm install --prefix <folder> sharp" folder.' },
+      );
     return dir;
   }
   const dir = resolveInstalledPackageDir('sharp', resolveFrom);

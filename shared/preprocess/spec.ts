@@ -43,25 +43,39 @@ export function validatePreprocessSpec(value: unknown, where: string): Preproces
   if (!validateSchema(value)) {
     const first = validateSchema.errors?.[0];
     const field = first?.instancePath ? first.instancePath.slice(1).replace(/\//g, '.') : '(top level)';
-    const detail = first?.params && 'allowedValues' in first.params ? `${first.message}: ${(first.params.allowedValues as unknown[]).join(', ')}` : first?.params && 'additionalProperty' in first.params ? `unknown field "${String(first.params.additionalProperty)}"` : first?.message;
-    throw new StepError(`Preprocessing spec ${where}: field ${field} ${detail ?? 'is invalid'} (value ${JSON.stringify(valueAt(value, first?.instancePath ?? ''))}).`, {
-      hint: 'See shared/preprocess/spec.schema.json for the fields and their allowed values.',
-      file: where,
-    });
+    const detail =
+      first?.params && 'allowedValues' in first.params
+        ? `${first.message}: ${(first.params.allowedValues as unknown[]).join(', ')}`
+        : first?.params && 'additionalProperty' in first.params
+          ? `unknown field "${String(first.params.additionalProperty)}"`
+          : first?.message;
+    throw new StepError(
+      `Preprocessing spec ${where}: field ${field} ${detail ?? 'is invalid'} (value ${JSON.stringify(valueAt(value, first?.instancePath ?? ''))}).`,
+      {
+        hint: 'See shared/preprocess/spec.schema.json for the fields and their allowed values.',
+        file: where,
+      },
+    );
   }
   const spec = value as unknown as PreprocessSpec;
   const channels = channelsOf(spec);
   for (const key of ['mean', 'std'] as const) {
     const list = spec[key];
     if (list && list.length !== 1 && list.length !== channels) {
-      throw new StepError(`Preprocessing spec ${where}: ${key} has ${list.length} values, but color "${spec.color}" has ${channels} channel(s).`, {
-        hint: `Give one value for all channels or ${channels} values in tensor channel order.`,
-        file: where,
-      });
+      throw new StepError(
+        `Preprocessing spec ${where}: ${key} has ${list.length} values, but color "${spec.color}" has ${channels} channel(s).`,
+        {
+          hint: `Give one value for all channels or ${channels} values in tensor channel order.`,
+          file: where,
+        },
+      );
     }
   }
   if (spec.dtype === 'uint8' && (spec.mean || spec.std || spec.maxValue !== undefined)) {
-    throw new StepError(`Preprocessing spec ${where}: dtype uint8 feeds raw pixels, so mean, std and maxValue cannot apply.`, { hint: 'Use dtype float32 to normalize, or drop mean/std/maxValue.', file: where });
+    throw new StepError(`Preprocessing spec ${where}: dtype uint8 feeds raw pixels, so mean, std and maxValue cannot apply.`, {
+      hint: 'Use dtype float32 to normalize, or drop mean/std/maxValue.',
+      file: where,
+    });
   }
   return spec;
 }
@@ -71,13 +85,18 @@ export function loadPreprocessSpec(file: string): PreprocessSpec {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (error) {
-    throw new StepError(`Cannot read preprocessing spec ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}.`, { hint: 'Check the path of the preprocessing input.' });
+    throw new StepError(`Cannot read preprocessing spec ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}.`, {
+      hint: 'Check the path of the preprocessing input.',
+    });
   }
   let value: unknown;
   try {
     value = parseJsonBounded(text);
   } catch (error) {
-    throw new StepError(`Preprocessing spec ${file} is not valid JSON: ${(error as Error).message}.`, { hint: 'Fix the JSON syntax.', file });
+    throw new StepError(`Preprocessing spec ${file} is not valid JSON: ${(error as Error).message}.`, {
+      hint: 'Fix the JSON syntax.',
+      file,
+    });
   }
   return validatePreprocessSpec(value, file);
 }

@@ -42,12 +42,21 @@ export class AzureMlRegistry implements ModelRegistry {
   private readonly ws: string;
 
   constructor(private readonly options: AzureMlRegistryOptions) {
-    this.arm = new ArmClient({ auth: options.auth, endpoint: options.armEndpoint, apiVersion: AZUREML_API_VERSION, retry: options.retry, onRetry: (m) => options.log?.debug(m) });
+    this.arm = new ArmClient({
+      auth: options.auth,
+      endpoint: options.armEndpoint,
+      apiVersion: AZUREML_API_VERSION,
+      retry: options.retry,
+      onRetry: (m) => options.log?.debug(m),
+    });
     this.ws = workspacePath(options);
   }
 
   async register(input: RegisterModelInput): Promise<ModelVersion> {
-    if (!NAME.test(input.name)) throw new StepError(`Model name "${input.name}" is not a valid Azure ML model name.`, { hint: 'Use letters, digits, dots, hyphens and underscores.' });
+    if (!NAME.test(input.name))
+      throw new StepError(`Model name "${input.name}" is not a valid Azure ML model name.`, {
+        hint: 'Use letters, digits, dots, hyphens and underscores.',
+      });
     const existing = await this.list(input.name);
     const again = existing.find((v) => input.trainingJob && v.trainingJob === input.trainingJob && v.artifactUri === input.artifactUri);
     if (again) return again;
@@ -92,7 +101,9 @@ export class AzureMlRegistry implements ModelRegistry {
     const out: ModelVersion[] = [];
     let url: string | undefined = this.arm.url(`${this.ws}/models/${name}/versions`);
     while (url) {
-      const res: { body?: { value?: ArmModelVersion[]; nextLink?: string } } = await this.arm.send('GET', url, undefined, { allowNotFound: true });
+      const res: { body?: { value?: ArmModelVersion[]; nextLink?: string } } = await this.arm.send('GET', url, undefined, {
+        allowNotFound: true,
+      });
       for (const v of res.body?.value ?? []) out.push(toVersion(name, v));
       url = res.body?.nextLink ?? undefined;
     }
@@ -103,9 +114,17 @@ export class AzureMlRegistry implements ModelRegistry {
     return (await this.list(name)).filter((v) => v.stage === 'production').pop();
   }
 
-  async setStage(name: string, version: string, stage: ModelStage, options: { approval?: ApprovalStatus; evidence?: ApprovalEvidence } = {}): Promise<ModelVersion> {
+  async setStage(
+    name: string,
+    version: string,
+    stage: ModelStage,
+    options: { approval?: ApprovalStatus; evidence?: ApprovalEvidence } = {},
+  ): Promise<ModelVersion> {
     const target = await this.arm.get<ArmModelVersion>(`${this.ws}/models/${name}/versions/${version}`);
-    if (!target) throw new StepError(`Azure ML model ${name} has no version ${version} in workspace ${this.options.workspace}.`, { hint: 'Check the model name and version in Azure ML studio → Models.' });
+    if (!target)
+      throw new StepError(`Azure ML model ${name} has no version ${version} in workspace ${this.options.workspace}.`, {
+        hint: 'Check the model name and version in Azure ML studio → Models.',
+      });
     if (stage === 'production') {
       for (const v of await this.list(name)) {
         if (v.version !== version && v.stage === 'production') {

@@ -27,7 +27,8 @@ export interface GenericRegistryOptions {
   mlflow?: MlflowSettings;
 }
 
-type AnyRegistryOptions = LocalRegistryOptions | SageMakerRegistryOptions | AzureMlRegistryOptions | MlflowRegistryOptions | GenericRegistryOptions;
+type AnyRegistryOptions =
+  LocalRegistryOptions | SageMakerRegistryOptions | AzureMlRegistryOptions | MlflowRegistryOptions | GenericRegistryOptions;
 
 export function createRegistry(kind: 'local', options: LocalRegistryOptions | GenericRegistryOptions): ModelRegistry;
 export function createRegistry(kind: 'sagemaker', options: SageMakerRegistryOptions | GenericRegistryOptions): ModelRegistry;
@@ -51,24 +52,34 @@ export function createRegistry(kind: RegistryKind, options: AnyRegistryOptions):
 function fromGeneric(kind: RegistryKind, o: GenericRegistryOptions): ModelRegistry {
   const env = o.ctx?.env ?? o.env ?? process.env;
   const workspace = o.ctx?.workspace ?? o.workspace ?? process.cwd();
-  const ctx: StepContext = o.ctx ?? ({
-    env,
-    workspace,
-    platform: 'local',
-    run: { id: 'registry', attempt: 1 },
-    log: { debug() {}, info() {}, warning() {}, error() {} },
-    setSecret() {},
-    inputLabel: (k: string) => k,
-  } as unknown as StepContext);
+  const ctx: StepContext =
+    o.ctx ??
+    ({
+      env,
+      workspace,
+      platform: 'local',
+      run: { id: 'registry', attempt: 1 },
+      log: { debug() {}, info() {}, warning() {}, error() {} },
+      setSecret() {},
+      inputLabel: (k: string) => k,
+    } as unknown as StepContext);
   if (kind === 'local') return new LocalRegistry({ root: path.resolve(workspace, o.uri ?? '.mlship/registry') });
   const azure = kind === 'azureml' ? parseWorkspaceUri(o.uri) : undefined;
   const connections = new CloudConnections(ctx, { region: o.region, azure });
-  return openRegistry({ kind, metricsS3Prefix: o.metricsS3Prefix, mlflow: kind === 'mlflow' ? { trackingUri: o.uri, ...o.mlflow } : undefined }, connections, ctx);
+  return openRegistry(
+    { kind, metricsS3Prefix: o.metricsS3Prefix, mlflow: kind === 'mlflow' ? { trackingUri: o.uri, ...o.mlflow } : undefined },
+    connections,
+    ctx,
+  );
 }
 
 /** `/subscriptions/s/resourceGroups/g/providers/Microsoft.MachineLearningServices/workspaces/w` or `azureml://subscriptions/s/resourcegroups/g/workspaces/w`. */
 export function parseWorkspaceUri(uri: string | undefined): { subscriptionId: string; resourceGroup: string; workspace: string } {
-  const m = uri ? /subscriptions\/([^/]+)\/resource[gG]roups\/([^/]+)\/(?:providers\/Microsoft\.MachineLearningServices\/)?workspaces\/([^/?#]+)/i.exec(uri) : null;
+  const m = uri
+    ? /subscriptions\/([^/]+)\/resource[gG]roups\/([^/]+)\/(?:providers\/Microsoft\.MachineLearningServices\/)?workspaces\/([^/?#]+)/i.exec(
+        uri,
+      )
+    : null;
   if (!m) {
     throw new StepError(`"${uri ?? ''}" does not name an Azure ML workspace.`, {
       hint: 'Use /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.MachineLearningServices/workspaces/<name> or azureml://subscriptions/<id>/resourcegroups/<group>/workspaces/<name>.',
@@ -98,7 +109,11 @@ export interface OpenRegistryOptions {
 }
 
 /** A registry with credentials resolved from the step's context, shared with `connections` when given. */
-export function openRegistry(options: OpenRegistryOptions, connections: CloudConnections, ctx: Pick<StepContext, 'workspace' | 'log' | 'env' | 'setSecret' | 'inputLabel'>): ModelRegistry {
+export function openRegistry(
+  options: OpenRegistryOptions,
+  connections: CloudConnections,
+  ctx: Pick<StepContext, 'workspace' | 'log' | 'env' | 'setSecret' | 'inputLabel'>,
+): ModelRegistry {
   switch (options.kind) {
     case 'local':
       return createRegistry('local', { root: path.resolve(ctx.workspace, options.path ?? '.mlship/registry') });
@@ -116,18 +131,30 @@ export function openRegistry(options: OpenRegistryOptions, connections: CloudCon
     }
     case 'azureml': {
       const az = connections.azure();
-      return createRegistry('azureml', { ...az.workspace, auth: az.auth, armEndpoint: az.armEndpoint, retry: connections.retry, log: ctx.log });
+      return createRegistry('azureml', {
+        ...az.workspace,
+        auth: az.auth,
+        armEndpoint: az.armEndpoint,
+        retry: connections.retry,
+        log: ctx.log,
+      });
     }
     case 'mlflow':
       return openMlflow(options.mlflow ?? {}, connections, ctx);
   }
 }
 
-function openMlflow(m: MlflowSettings, connections: CloudConnections, ctx: Pick<StepContext, 'workspace' | 'log' | 'env' | 'setSecret' | 'inputLabel'>): ModelRegistry {
+function openMlflow(
+  m: MlflowSettings,
+  connections: CloudConnections,
+  ctx: Pick<StepContext, 'workspace' | 'log' | 'env' | 'setSecret' | 'inputLabel'>,
+): ModelRegistry {
   const label = ctx.inputLabel('mlflowTrackingUri');
   const uri = m.trackingUri ?? ctx.env.MLFLOW_TRACKING_URI;
   if (!uri) {
-    throw new StepError('The MLflow registry needs a tracking server, but none is set.', { hint: `Set ${label} (or MLFLOW_TRACKING_URI) to the server's URL, e.g. https://mlflow.example.com.` });
+    throw new StepError('The MLflow registry needs a tracking server, but none is set.', {
+      hint: `Set ${label} (or MLFLOW_TRACKING_URI) to the server's URL, e.g. https://mlflow.example.com.`,
+    });
   }
   const token = m.token ?? ctx.env.MLFLOW_TRACKING_TOKEN;
   const password = m.password ?? ctx.env.MLFLOW_TRACKING_PASSWORD;
@@ -164,12 +191,24 @@ export function openRegistryFromInputs(
   settings: Pick<CloudSettings, 'identityOptions' | 'retry'> = {},
   connections: CloudConnections = connectionsFromInputs(inputs, ctx, settings),
 ): ModelRegistry {
-  return openRegistry({ kind: inputs.registry, path: inputs.registryPath, metricsS3Prefix: inputs.registryMetricsS3Prefix, mlflow: mlflowSettings(inputs) }, connections, ctx);
+  return openRegistry(
+    { kind: inputs.registry, path: inputs.registryPath, metricsS3Prefix: inputs.registryMetricsS3Prefix, mlflow: mlflowSettings(inputs) },
+    connections,
+    ctx,
+  );
 }
 
 /** The MLflow part of `registryInputs`. */
-export function mlflowSettings(inputs: Pick<RegistryInputValues, 'mlflowTrackingUri' | 'mlflowToken' | 'mlflowUsername' | 'mlflowPassword' | 'registryAlias'>): MlflowSettings {
-  return { trackingUri: inputs.mlflowTrackingUri, token: inputs.mlflowToken, username: inputs.mlflowUsername, password: inputs.mlflowPassword, alias: inputs.registryAlias };
+export function mlflowSettings(
+  inputs: Pick<RegistryInputValues, 'mlflowTrackingUri' | 'mlflowToken' | 'mlflowUsername' | 'mlflowPassword' | 'registryAlias'>,
+): MlflowSettings {
+  return {
+    trackingUri: inputs.mlflowTrackingUri,
+    token: inputs.mlflowToken,
+    username: inputs.mlflowUsername,
+    password: inputs.mlflowPassword,
+    alias: inputs.registryAlias,
+  };
 }
 
 export type { ApprovalEvidence, ApprovalStatus, ModelRegistry, ModelStage, ModelVersion, RegisterModelInput } from './types';

@@ -34,7 +34,9 @@ export class LocalRegistry implements ModelRegistry {
     checkName(input.name);
     return this.update(input.name, (file) => {
       // The same training job registering the same artifact again (a re-run) gets the version it already has.
-      const existing = file.versions.find((v) => input.trainingJob && v.trainingJob === input.trainingJob && v.artifactUri === input.artifactUri);
+      const existing = file.versions.find(
+        (v) => input.trainingJob && v.trainingJob === input.trainingJob && v.artifactUri === input.artifactUri,
+      );
       if (existing) return existing;
       const next = file.versions.reduce((max, v) => Math.max(max, Number(v.version) || 0), 0) + 1;
       const version: ModelVersion = {
@@ -67,7 +69,12 @@ export class LocalRegistry implements ModelRegistry {
     return (await this.list(name)).filter((v) => v.stage === 'production').pop();
   }
 
-  async setStage(name: string, version: string, stage: ModelStage, options: { approval?: ApprovalStatus; evidence?: ApprovalEvidence } = {}): Promise<ModelVersion> {
+  async setStage(
+    name: string,
+    version: string,
+    stage: ModelStage,
+    options: { approval?: ApprovalStatus; evidence?: ApprovalEvidence } = {},
+  ): Promise<ModelVersion> {
     checkName(name);
     return this.update(name, (file) => {
       const target = file.versions.find((v) => v.version === version);
@@ -131,13 +138,18 @@ export class LocalRegistry implements ModelRegistry {
       );
     } catch (error) {
       if (!(error instanceof LockTimeout)) throw error;
-      throw new StepError(`The local registry is locked by another process: ${lockFile}.`, { hint: 'Wait for the other registration to finish, or delete the lock file if no process holds it.', cause: error });
+      throw new StepError(`The local registry is locked by another process: ${lockFile}.`, {
+        hint: 'Wait for the other registration to finish, or delete the lock file if no process holds it.',
+        cause: error,
+      });
     }
   }
 }
 
 function checkName(name: string): void {
   if (!NAME.test(name)) {
-    throw new StepError(`Model name "${name}" is not allowed.`, { hint: 'Use letters, digits, dots, hyphens and underscores, starting with a letter or digit (at most 128 characters).' });
+    throw new StepError(`Model name "${name}" is not allowed.`, {
+      hint: 'Use letters, digits, dots, hyphens and underscores, starting with a letter or digit (at most 128 characters).',
+    });
   }
 }

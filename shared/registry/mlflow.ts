@@ -71,7 +71,9 @@ export class MlflowRegistry implements ModelRegistry {
   constructor(private readonly options: MlflowRegistryOptions) {
     this.alias = options.alias ?? DEFAULT_ALIAS;
     if (!ALIAS.test(this.alias) || /^v\d+$/i.test(this.alias) || this.alias.toLowerCase() === 'latest') {
-      throw new StepError(`"${this.alias}" cannot be an MLflow model alias.`, { hint: 'Use letters, digits, _ and -, starting with a letter (not "latest" or v<number>, which MLflow reserves); e.g. champion or production.' });
+      throw new StepError(`"${this.alias}" cannot be an MLflow model alias.`, {
+        hint: 'Use letters, digits, _ and -, starting with a letter (not "latest" or v<number>, which MLflow reserves); e.g. champion or production.',
+      });
     }
     this.client = new MlflowClient({ ...options, onRetry: (m) => options.log?.debug(m) });
   }
@@ -86,12 +88,20 @@ export class MlflowRegistry implements ModelRegistry {
   }
 
   async register(input: RegisterModelInput): Promise<ModelVersion> {
-    if (!NAME.test(input.name)) throw new StepError(`Model name "${input.name}" is not a valid MLflow registered model name.`, { hint: 'Leave out / : % and \\; at most 256 characters.' });
+    if (!NAME.test(input.name))
+      throw new StepError(`Model name "${input.name}" is not a valid MLflow registered model name.`, {
+        hint: 'Leave out / : % and \\; at most 256 characters.',
+      });
     const existing = await this.list(input.name);
-    const again = input.trainingJob ? existing.find((v) => v.trainingJob === input.trainingJob && v.properties[TAG.artifact] === input.artifactUri) : undefined;
+    const again = input.trainingJob
+      ? existing.find((v) => v.trainingJob === input.trainingJob && v.properties[TAG.artifact] === input.artifactUri)
+      : undefined;
     if (again) return again;
     const local = localPath(input.artifactUri, this.options.workspace);
-    if (local && !fs.existsSync(local)) throw new StepError(`The model to register, ${local}, does not exist.`, { hint: 'Register the folder or file the training wrote (the modelUri output of submit-training).' });
+    if (local && !fs.existsSync(local))
+      throw new StepError(`The model to register, ${local}, does not exist.`, {
+        hint: 'Register the folder or file the training wrote (the modelUri output of submit-training).',
+      });
 
     try {
       await this.client.post('registered-models/create', { name: input.name, description: 'Registered by mlship' });
@@ -113,7 +123,10 @@ export class MlflowRegistry implements ModelRegistry {
     const runId = run.info.run_id;
     const metrics = Object.entries(input.metrics).filter(([, v]) => Number.isFinite(v));
     for (let i = 0; i < metrics.length; i += 1000) {
-      await this.client.post('runs/log-batch', { run_id: runId, metrics: metrics.slice(i, i + 1000).map(([key, value]) => ({ key, value, timestamp: Date.now(), step: 0 })) });
+      await this.client.post('runs/log-batch', {
+        run_id: runId,
+        metrics: metrics.slice(i, i + 1000).map(([key, value]) => ({ key, value, timestamp: Date.now(), step: 0 })),
+      });
     }
     const source = local ? await this.upload(run, local) : input.artifactUri;
     await this.client.post('runs/update', { run_id: runId, status: 'FINISHED', end_time: Date.now() });
@@ -162,7 +175,10 @@ export class MlflowRegistry implements ModelRegistry {
 
   async production(name: string): Promise<ModelVersion | undefined> {
     try {
-      const { model_version } = await this.client.get<{ model_version: MlflowModelVersion }>('registered-models/alias', { name, alias: this.alias });
+      const { model_version } = await this.client.get<{ model_version: MlflowModelVersion }>('registered-models/alias', {
+        name,
+        alias: this.alias,
+      });
       return this.toVersion(model_version);
     } catch (error) {
       if (isMlflowCode(error, 'RESOURCE_DOES_NOT_EXIST', 'INVALID_PARAMETER_VALUE')) return undefined;
@@ -170,9 +186,17 @@ export class MlflowRegistry implements ModelRegistry {
     }
   }
 
-  async setStage(name: string, version: string, stage: ModelStage, options: { approval?: ApprovalStatus; evidence?: ApprovalEvidence } = {}): Promise<ModelVersion> {
+  async setStage(
+    name: string,
+    version: string,
+    stage: ModelStage,
+    options: { approval?: ApprovalStatus; evidence?: ApprovalEvidence } = {},
+  ): Promise<ModelVersion> {
     const target = await this.getRaw(name, version);
-    if (!target) throw new StepError(`MLflow model ${name} has no version ${version} at ${this.client.location}.`, { hint: 'Check the model name and version in the MLflow UI → Models.' });
+    if (!target)
+      throw new StepError(`MLflow model ${name} has no version ${version} at ${this.client.location}.`, {
+        hint: 'Check the model name and version in the MLflow UI → Models.',
+      });
     const holder = await this.production(name);
     if (stage === 'production') {
       if (holder && holder.version !== version) await this.setTags(name, holder.version, { [TAG.stage]: 'archived' });
@@ -199,7 +223,10 @@ export class MlflowRegistry implements ModelRegistry {
   private async aliases(name: string): Promise<Map<string, string[]>> {
     const byVersion = new Map<string, string[]>();
     try {
-      const { registered_model } = await this.client.get<{ registered_model: { aliases?: { alias: string; version: string }[] } }>('registered-models/get', { name });
+      const { registered_model } = await this.client.get<{ registered_model: { aliases?: { alias: string; version: string }[] } }>(
+        'registered-models/get',
+        { name },
+      );
       for (const a of registered_model.aliases ?? []) byVersion.set(a.version, [...(byVersion.get(a.version) ?? []), a.alias]);
     } catch (error) {
       if (!isMlflowCode(error, 'RESOURCE_DOES_NOT_EXIST')) throw error;
@@ -215,7 +242,9 @@ export class MlflowRegistry implements ModelRegistry {
     if (this.experimentId) return this.experimentId;
     const name = this.options.experimentName ?? 'mlship-model-registry';
     try {
-      this.experimentId = (await this.client.get<{ experiment: { experiment_id: string } }>('experiments/get-by-name', { experiment_name: name })).experiment.experiment_id;
+      this.experimentId = (
+        await this.client.get<{ experiment: { experiment_id: string } }>('experiments/get-by-name', { experiment_name: name })
+      ).experiment.experiment_id;
     } catch (error) {
       if (!isMlflowCode(error, 'RESOURCE_DOES_NOT_EXIST')) throw error;
       try {
@@ -223,7 +252,9 @@ export class MlflowRegistry implements ModelRegistry {
       } catch (again) {
         // Another registration created it in between.
         if (!isMlflowCode(again, 'RESOURCE_ALREADY_EXISTS')) throw again;
-        this.experimentId = (await this.client.get<{ experiment: { experiment_id: string } }>('experiments/get-by-name', { experiment_name: name })).experiment.experiment_id;
+        this.experimentId = (
+          await this.client.get<{ experiment: { experiment_id: string } }>('experiments/get-by-name', { experiment_name: name })
+        ).experiment.experiment_id;
       }
     }
     return this.experimentId;
@@ -234,9 +265,12 @@ export class MlflowRegistry implements ModelRegistry {
     const root = run.info.artifact_uri ?? '';
     const m = /^mlflow-artifacts:\/+(.*)$/.exec(root);
     if (!m) {
-      throw new StepError(`The MLflow server at ${this.client.location} keeps run artifacts at ${root.replace(/\/\/[^@/]*@/, '//')} and does not proxy uploads, so the local model ${local} cannot be stored there.`, {
-        hint: 'Run the server with artifact proxying (`mlflow server --artifacts-destination …`, the default since MLflow 2), or register a model already in object storage (s3://, wasbs://).',
-      });
+      throw new StepError(
+        `The MLflow server at ${this.client.location} keeps run artifacts at ${root.replace(/\/\/[^@/]*@/, '//')} and does not proxy uploads, so the local model ${local} cannot be stored there.`,
+        {
+          hint: 'Run the server with artifact proxying (`mlflow server --artifacts-destination …`, the default since MLflow 2), or register a model already in object storage (s3://, wasbs://).',
+        },
+      );
     }
     const prefix = `${m[1].replace(/\/+$/, '')}/model`;
     const files = listFiles(local);
@@ -245,7 +279,9 @@ export class MlflowRegistry implements ModelRegistry {
       await this.client.uploadArtifact(`${prefix}/${f.rel}`, f.abs);
       bytes += fs.statSync(f.abs).size;
     }
-    this.options.log?.info(`Uploaded ${files.length} model file${files.length === 1 ? '' : 's'} (${(bytes / 1e6).toFixed(1)} MB) to the MLflow run ${run.info.run_id}.`);
+    this.options.log?.info(
+      `Uploaded ${files.length} model file${files.length === 1 ? '' : 's'} (${(bytes / 1e6).toFixed(1)} MB) to the MLflow run ${run.info.run_id}.`,
+    );
     return `${root.replace(/\/+$/, '')}/model`;
   }
 
@@ -262,7 +298,11 @@ export class MlflowRegistry implements ModelRegistry {
     }
     if (!metrics || Object.keys(metrics).length === 0) metrics = parseJson<Record<string, number>>(tags[TAG.metrics]) ?? {};
     const aliased = (v.aliases ?? []).includes(this.alias);
-    const stage = aliased ? 'production' : ((tags[TAG.stage] as ModelStage | undefined) === 'production' ? 'archived' : ((tags[TAG.stage] as ModelStage | undefined) ?? 'candidate'));
+    const stage = aliased
+      ? 'production'
+      : (tags[TAG.stage] as ModelStage | undefined) === 'production'
+        ? 'archived'
+        : ((tags[TAG.stage] as ModelStage | undefined) ?? 'candidate');
     const created = Number(v.creation_timestamp);
     return {
       name: v.name,
@@ -275,7 +315,11 @@ export class MlflowRegistry implements ModelRegistry {
       stage,
       approval: (tags[TAG.approval] as ApprovalStatus | undefined) ?? 'pending',
       createdAt: new Date(Number.isFinite(created) ? created : 0).toISOString(),
-      properties: Object.fromEntries(Object.entries(tags).filter(([k]) => !OWN_TAGS.has(k) || k === TAG.artifact).concat(v.run_id ? [['mlflowRunId', v.run_id]] : [])),
+      properties: Object.fromEntries(
+        Object.entries(tags)
+          .filter(([k]) => !OWN_TAGS.has(k) || k === TAG.artifact)
+          .concat(v.run_id ? [['mlflowRunId', v.run_id]] : []),
+      ),
       evidence: parseJson<ApprovalEvidence>(tags[TAG.evidence]),
     };
   }
@@ -311,7 +355,10 @@ function listFiles(local: string): { abs: string; rel: string }[] {
       const abs = path.join(dir, entry.name);
       if (entry.isDirectory()) walk(abs);
       else if (entry.isFile()) out.push({ abs, rel: path.relative(local, abs).split(path.sep).join('/') });
-      if (out.length > MAX_FILES) throw new StepError(`The model folder ${local} holds more than ${MAX_FILES} files; that is not one model.`, { hint: 'Register the folder the training wrote its model to, not the whole output.' });
+      if (out.length > MAX_FILES)
+        throw new StepError(`The model folder ${local} holds more than ${MAX_FILES} files; that is not one model.`, {
+          hint: 'Register the folder the training wrote its model to, not the whole output.',
+        });
     }
   };
   walk(local);

@@ -32,10 +32,20 @@ export interface SageMakerRegistryOptions {
   metricsS3Prefix?: string;
 }
 
-const APPROVAL_TO_SM: Record<ApprovalStatus, ModelApprovalStatus> = { pending: 'PendingManualApproval', approved: 'Approved', rejected: 'Rejected' };
+const APPROVAL_TO_SM: Record<ApprovalStatus, ModelApprovalStatus> = {
+  pending: 'PendingManualApproval',
+  approved: 'Approved',
+  rejected: 'Rejected',
+};
 const SM_TO_APPROVAL: Record<string, ApprovalStatus> = { PendingManualApproval: 'pending', Approved: 'approved', Rejected: 'rejected' };
 const GROUP_NAME = /^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/;
-const META = { stage: 'mlship:stage', artifact: 'mlship:artifactUri', commit: 'mlship:gitCommit', data: 'mlship:dataFingerprint', job: 'mlship:trainingJob' };
+const META = {
+  stage: 'mlship:stage',
+  artifact: 'mlship:artifactUri',
+  commit: 'mlship:gitCommit',
+  data: 'mlship:dataFingerprint',
+  job: 'mlship:trainingJob',
+};
 /** CustomerMetadataProperties holds at most 50 entries; the full metrics live in the ModelMetrics document. */
 const MAX_HEADLINE_METRICS = 40;
 
@@ -62,10 +72,24 @@ export class SageMakerRegistry implements ModelRegistry {
   private readonly groupArns = new Map<string, string>();
 
   constructor(private readonly options: SageMakerRegistryOptions) {
-    this.sm = new AwsCaller('SageMaker', () => new SageMakerClient({ region: options.region, endpoint: options.endpoint, credentials: options.auth.credentials, maxAttempts: 1 }), options.auth, options.retry, options.log);
+    this.sm = new AwsCaller(
+      'SageMaker',
+      () =>
+        new SageMakerClient({ region: options.region, endpoint: options.endpoint, credentials: options.auth.credentials, maxAttempts: 1 }),
+      options.auth,
+      options.retry,
+      options.log,
+    );
     this.s3 = new AwsCaller(
       'S3',
-      () => new S3Client({ region: options.region, endpoint: options.s3Endpoint, forcePathStyle: Boolean(options.s3Endpoint), credentials: options.auth.credentials, maxAttempts: 1 }),
+      () =>
+        new S3Client({
+          region: options.region,
+          endpoint: options.s3Endpoint,
+          forcePathStyle: Boolean(options.s3Endpoint),
+          credentials: options.auth.credentials,
+          maxAttempts: 1,
+        }),
       options.auth,
       options.retry,
       options.log,
@@ -75,9 +99,18 @@ export class SageMakerRegistry implements ModelRegistry {
   async register(input: RegisterModelInput): Promise<ModelVersion> {
     checkGroupName(input.name);
     await this.ensureGroup(input.name);
-    const again = input.trainingJob ? await this.newest(input.name, 20, (m) => m[META.job] === input.trainingJob && m[META.artifact] === input.artifactUri) : undefined;
+    const again = input.trainingJob
+      ? await this.newest(input.name, 20, (m) => m[META.job] === input.trainingJob && m[META.artifact] === input.artifactUri)
+      : undefined;
     if (again) return again;
-    const doc: MetricsDocument = { metrics: input.metrics, artifactUri: input.artifactUri, gitCommit: input.gitCommit, dataFingerprint: input.dataFingerprint, trainingJob: input.trainingJob, properties: input.properties };
+    const doc: MetricsDocument = {
+      metrics: input.metrics,
+      artifactUri: input.artifactUri,
+      gitCommit: input.gitCommit,
+      dataFingerprint: input.dataFingerprint,
+      trainingJob: input.trainingJob,
+      properties: input.properties,
+    };
     const metricsUri = this.metricsUri(input);
     await this.putJson(metricsUri, doc);
     const metadata: Record<string, string> = { [META.stage]: 'candidate' };
@@ -86,7 +119,10 @@ export class SageMakerRegistry implements ModelRegistry {
     if (input.dataFingerprint) metadata[META.data] = input.dataFingerprint.slice(0, 256);
     if (input.trainingJob) metadata[META.job] = input.trainingJob;
     for (const [k, v] of Object.entries(input.metrics).slice(0, MAX_HEADLINE_METRICS)) metadata[metricKey(k)] = String(v);
-    const token = createHash('sha256').update(JSON.stringify([input.name, input.trainingJob ?? '', input.artifactUri])).digest('hex').slice(0, 32);
+    const token = createHash('sha256')
+      .update(JSON.stringify([input.name, input.trainingJob ?? '', input.artifactUri]))
+      .digest('hex')
+      .slice(0, 32);
     const created = await this.sm.call('CreateModelPackage', (c) =>
       c.send(
         new CreateModelPackageCommand({
@@ -125,7 +161,11 @@ export class SageMakerRegistry implements ModelRegistry {
   }
 
   /** Newest-first search over at most `limit` versions, reading metrics documents only for the match. */
-  private async newest(name: string, limit: number, match: (metadata: Record<string, string>) => boolean): Promise<ModelVersion | undefined> {
+  private async newest(
+    name: string,
+    limit: number,
+    match: (metadata: Record<string, string>) => boolean,
+  ): Promise<ModelVersion | undefined> {
     const arns = (await this.packageArns(name)).reverse().slice(0, limit);
     for (const arn of arns) {
       const p = await this.sm.call('DescribeModelPackage', (c) => c.send(new DescribeModelPackageCommand({ ModelPackageName: arn })));
@@ -140,27 +180,46 @@ export class SageMakerRegistry implements ModelRegistry {
     const arns: string[] = [];
     let next: string | undefined;
     do {
-      const page = await this.sm.call('ListModelPackages', (c) => c.send(new ListModelPackagesCommand({ ModelPackageGroupName: name, SortBy: 'CreationTime', SortOrder: 'Ascending', NextToken: next })));
+      const page = await this.sm.call('ListModelPackages', (c) =>
+        c.send(
+          new ListModelPackagesCommand({ ModelPackageGroupName: name, SortBy: 'CreationTime', SortOrder: 'Ascending', NextToken: next }),
+        ),
+      );
       for (const s of page.ModelPackageSummaryList ?? []) if (s.ModelPackageArn) arns.push(s.ModelPackageArn);
       next = page.NextToken;
     } while (next);
     return arns;
   }
 
-  async setStage(name: string, version: string, stage: ModelStage, options: { approval?: ApprovalStatus; evidence?: ApprovalEvidence } = {}): Promise<ModelVersion> {
+  async setStage(
+    name: string,
+    version: string,
+    stage: ModelStage,
+    options: { approval?: ApprovalStatus; evidence?: ApprovalEvidence } = {},
+  ): Promise<ModelVersion> {
     const target = await this.get(name, version);
-    if (!target) throw new StepError(`SageMaker model package group ${name} has no version ${version}.`, { hint: 'Check the model name and version; list them with `aws sagemaker list-model-packages --model-package-group-name ' + name + '`.' });
+    if (!target)
+      throw new StepError(`SageMaker model package group ${name} has no version ${version}.`, {
+        hint:
+          'Check the model name and version; list them with `aws sagemaker list-model-packages --model-package-group-name ' + name + '`.',
+      });
     if (stage === 'production') {
       for (const arn of await this.packageArns(name)) {
         const p = await this.sm.call('DescribeModelPackage', (c) => c.send(new DescribeModelPackageCommand({ ModelPackageName: arn })));
-        if (String(p.ModelPackageVersion) !== version && p.CustomerMetadataProperties?.[META.stage] === 'production') await this.update(name, String(p.ModelPackageVersion), 'archived', {});
+        if (String(p.ModelPackageVersion) !== version && p.CustomerMetadataProperties?.[META.stage] === 'production')
+          await this.update(name, String(p.ModelPackageVersion), 'archived', {});
       }
     }
     await this.update(name, version, stage, options);
     return (await this.get(name, version))!;
   }
 
-  private async update(name: string, version: string, stage: ModelStage, options: { approval?: ApprovalStatus; evidence?: ApprovalEvidence }): Promise<void> {
+  private async update(
+    name: string,
+    version: string,
+    stage: ModelStage,
+    options: { approval?: ApprovalStatus; evidence?: ApprovalEvidence },
+  ): Promise<void> {
     const arn = (await this.groupArn(name))!.replace(':model-package-group/', ':model-package/') + `/${version}`;
     // The full state goes with every update (status, description, metadata merged here): AWS keeps omitted
     // fields, but other implementations of the API (moto) reset them, and sending them is correct for both.
@@ -178,7 +237,9 @@ export class SageMakerRegistry implements ModelRegistry {
   }
 
   private async describe(arn: string): Promise<ModelVersion> {
-    return this.toVersion(await this.sm.call('DescribeModelPackage', (c) => c.send(new DescribeModelPackageCommand({ ModelPackageName: arn }))));
+    return this.toVersion(
+      await this.sm.call('DescribeModelPackage', (c) => c.send(new DescribeModelPackageCommand({ ModelPackageName: arn }))),
+    );
   }
 
   private async toVersion(p: DescribeModelPackageOutput): Promise<ModelVersion> {
@@ -214,7 +275,10 @@ export class SageMakerRegistry implements ModelRegistry {
     if (known) return known;
     const group = await this.sm.call(
       'DescribeModelPackageGroup',
-      (c) => c.send(new DescribeModelPackageGroupCommand({ ModelPackageGroupName: name })) as Promise<{ ModelPackageGroupArn?: string } | undefined>,
+      (c) =>
+        c.send(new DescribeModelPackageGroupCommand({ ModelPackageGroupName: name })) as Promise<
+          { ModelPackageGroupArn?: string } | undefined
+        >,
       (error) => (isMissing(error) ? { value: undefined } : undefined),
     );
     if (group?.ModelPackageGroupArn) this.groupArns.set(name, group.ModelPackageGroupArn);
@@ -226,10 +290,16 @@ export class SageMakerRegistry implements ModelRegistry {
     await this.sm.call(
       'CreateModelPackageGroup',
       async (c) => {
-        await c.send(new CreateModelPackageGroupCommand({ ModelPackageGroupName: name, ModelPackageGroupDescription: `Models registered by mlship for ${name}` }));
+        await c.send(
+          new CreateModelPackageGroupCommand({
+            ModelPackageGroupName: name,
+            ModelPackageGroupDescription: `Models registered by mlship for ${name}`,
+          }),
+        );
       },
       // Another registration created it first.
-      (error) => (awsErrorName(error) === 'ResourceInUse' || /already exists/i.test((error as Error).message) ? { value: undefined } : undefined),
+      (error) =>
+        awsErrorName(error) === 'ResourceInUse' || /already exists/i.test((error as Error).message) ? { value: undefined } : undefined,
     );
     if (!(await this.groupArn(name))) throw new StepError(`SageMaker did not create model package group ${name}.`);
   }
@@ -237,17 +307,25 @@ export class SageMakerRegistry implements ModelRegistry {
   private metricsUri(input: RegisterModelInput): string {
     const base = input.artifactUri.startsWith('s3://') ? input.artifactUri.replace(/\/[^/]*$/, '/') : this.options.metricsS3Prefix;
     if (!base) {
-      throw new StepError(`The SageMaker registry stores model metrics in S3, but the artifact ${input.artifactUri} is not in S3 and no metrics S3 prefix is set.`, {
-        hint: 'Set the input registry-metrics-s3-prefix to an s3://bucket/prefix/ the identity may write to.',
-      });
+      throw new StepError(
+        `The SageMaker registry stores model metrics in S3, but the artifact ${input.artifactUri} is not in S3 and no metrics S3 prefix is set.`,
+        {
+          hint: 'Set the input registry-metrics-s3-prefix to an s3://bucket/prefix/ the identity may write to.',
+        },
+      );
     }
-    const stamp = createHash('sha256').update(`${input.trainingJob ?? ''}|${input.artifactUri}`).digest('hex').slice(0, 12);
+    const stamp = createHash('sha256')
+      .update(`${input.trainingJob ?? ''}|${input.artifactUri}`)
+      .digest('hex')
+      .slice(0, 12);
     return `${base.replace(/\/?$/, '/')}mlship-metrics-${stamp}.json`;
   }
 
   private async putJson(uri: string, value: unknown): Promise<void> {
     const { bucket, key } = parseS3(uri);
-    await this.s3.call('PutObject', (c) => c.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify(value, null, 2), ContentType: 'application/json' })));
+    await this.s3.call('PutObject', (c) =>
+      c.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify(value, null, 2), ContentType: 'application/json' })),
+    );
   }
 
   private async getJson<T>(uri: string): Promise<T | undefined> {
@@ -272,11 +350,15 @@ function parseS3(uri: string): { bucket: string; key: string } {
 
 function isMissing(error: unknown): boolean {
   const name = awsErrorName(error);
-  return name === 'ResourceNotFound' || (name === 'ValidationException' && /not (be )?found|does not exist/i.test((error as Error).message));
+  return (
+    name === 'ResourceNotFound' || (name === 'ValidationException' && /not (be )?found|does not exist/i.test((error as Error).message))
+  );
 }
 
 function checkGroupName(name: string): void {
   if (!GROUP_NAME.test(name)) {
-    throw new StepError(`Model name "${name}" cannot be a SageMaker model package group name.`, { hint: 'Use letters, digits and hyphens only, at most 63 characters.' });
+    throw new StepError(`Model name "${name}" cannot be a SageMaker model package group name.`, {
+      hint: 'Use letters, digits and hyphens only, at most 63 characters.',
+    });
   }
 }

@@ -182,14 +182,23 @@ function axesSvg(fr: Frame, x: Scale, y: Scale, xLabel: string, yLabel: string, 
     out.push(`<text x="${r1(px)}" y="${bottom + 16}" text-anchor="middle">${escapeHtml(xFormat(t))}</text>`);
   }
   out.push(`<rect x="${fr.left}" y="${fr.top}" width="${fr.plotW}" height="${fr.plotH}" fill="none" stroke="${PALETTE.axis}"/>`);
-  out.push(`<text class="x-label" x="${fr.left + fr.plotW / 2}" y="${bottom + 32}" text-anchor="middle" font-size="12">${escapeHtml(xLabel)}</text>`);
+  out.push(
+    `<text class="x-label" x="${fr.left + fr.plotW / 2}" y="${bottom + 32}" text-anchor="middle" font-size="12">${escapeHtml(xLabel)}</text>`,
+  );
   const cy = fr.top + fr.plotH / 2;
-  out.push(`<text class="y-label" x="14" y="${cy}" text-anchor="middle" font-size="12" transform="rotate(-90 14 ${cy})">${escapeHtml(yLabel)}</text>`);
+  out.push(
+    `<text class="y-label" x="14" y="${cy}" text-anchor="middle" font-size="12" transform="rotate(-90 14 ${cy})">${escapeHtml(yLabel)}</text>`,
+  );
   return out;
 }
 
 /** Legend in its own band under the plot, so it never covers data; wraps into rows. */
-function legendSvg(items: readonly { name: string; color: string; dashed?: boolean; box?: boolean }[], x0: number, y0: number, width: number): { parts: string[]; height: number } {
+function legendSvg(
+  items: readonly { name: string; color: string; dashed?: boolean; box?: boolean }[],
+  x0: number,
+  y0: number,
+  width: number,
+): { parts: string[]; height: number } {
   const parts: string[] = [];
   let x = x0;
   let y = y0 + 10;
@@ -227,7 +236,11 @@ function lineSvg(c: LineChart): string {
   c.series.forEach((s, i) => {
     const pts = s.points.filter(([px, py]) => Number.isFinite(px) && Number.isFinite(py) && py >= ys.lo && py <= ys.hi);
     if (pts.length === 0) return;
-    const d = pts.map(([px, py], k) => `${k ? 'L' : 'M'}${r1(fr.left + fr.plotW * clamp(xs.at(px)))} ${r1(fr.top + fr.plotH * (1 - clamp(ys.at(py))))}`).join(' ');
+    const d = pts
+      .map(
+        ([px, py], k) => `${k ? 'L' : 'M'}${r1(fr.left + fr.plotW * clamp(xs.at(px)))} ${r1(fr.top + fr.plotH * (1 - clamp(ys.at(py))))}`,
+      )
+      .join(' ');
     out.push(`<path d="${d}" fill="none" stroke="${colorOf(i, s.color)}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
   });
   out.push(`<g transform="translate(0 ${fr.top + fr.plotH + 40})">`, ...legend.parts, '</g>', '</svg>');
@@ -276,7 +289,9 @@ function barSvg(c: BarChart): string {
   c.categories.forEach((cat, ci) => {
     if (ci % every === 0) {
       const label = cat.length > 10 ? `${cat.slice(0, 9)}…` : cat;
-      out.push(`<text x="${r1(fr.left + slot * (ci + 0.5))}" y="${fr.top + fr.plotH + 16}" text-anchor="middle">${escapeHtml(label)}</text>`);
+      out.push(
+        `<text x="${r1(fr.left + slot * (ci + 0.5))}" y="${fr.top + fr.plotH + 16}" text-anchor="middle">${escapeHtml(label)}</text>`,
+      );
     }
   });
   const barW = (slot * 0.8) / k;
@@ -284,7 +299,9 @@ function barSvg(c: BarChart): string {
     s.values.forEach((v, ci) => {
       if (v === null || !Number.isFinite(v)) return;
       const h = fr.plotH * Math.min(1, Math.max(0, vs.at(v)));
-      out.push(`<rect x="${r1(fr.left + slot * ci + slot * 0.1 + barW * si)}" y="${r1(fr.top + fr.plotH - h)}" width="${r1(barW)}" height="${r1(h)}" fill="${colorOf(si, s.color)}"/>`);
+      out.push(
+        `<rect x="${r1(fr.left + slot * ci + slot * 0.1 + barW * si)}" y="${r1(fr.top + fr.plotH - h)}" width="${r1(barW)}" height="${r1(h)}" fill="${colorOf(si, s.color)}"/>`,
+      );
     });
   });
   out.push(`<g transform="translate(0 ${fr.top + fr.plotH + 40})">`, ...legend.parts, '</g>', '</svg>');
@@ -314,7 +331,18 @@ function latencySvg(c: LatencyChart): string {
   const lo = Math.min(...values) / 1.15;
   const hi = Math.max(...values) * 1.15;
   const xs = scale(lo, hi, true);
-  const shares = series.map((s) => (s.histogram ? s.histogram.counts.map((n) => (100 * n) / Math.max(1, s.histogram!.counts.reduce((a, b) => a + b, 0))) : []));
+  const shares = series.map((s) =>
+    s.histogram
+      ? s.histogram.counts.map(
+          (n) =>
+            (100 * n) /
+            Math.max(
+              1,
+              s.histogram!.counts.reduce((a, b) => a + b, 0),
+            ),
+        )
+      : [],
+  );
   const peak = Math.max(1, ...shares.flat());
   const ys = scale(0, Math.max(peak, linearTicks(0, peak).at(-1) ?? peak), false);
   // Marker labels need rows above the plot: one per overlap level.
@@ -346,13 +374,17 @@ function latencySvg(c: LatencyChart): string {
       d.push(`${b ? 'L' : `M${r1(x0)} ${fr.top + fr.plotH} L`}${r1(x0)} ${r1(y)} L${r1(x1)} ${r1(y)}`);
       if (b === h.counts.length - 1) d.push(`L${r1(x1)} ${fr.top + fr.plotH} Z`);
     });
-    out.push(`<path d="${d.join(' ')}" fill="${color}" fill-opacity="${series.length > 1 ? 0.35 : 0.6}" stroke="${color}" stroke-width="1.5"/>`);
+    out.push(
+      `<path d="${d.join(' ')}" fill="${color}" fill-opacity="${series.length > 1 ? 0.35 : 0.6}" stroke="${color}" stroke-width="1.5"/>`,
+    );
   });
   markers.forEach((m, i) => {
     const color = colorOf(m.si, series[m.si].color);
     const px = fr.left + fr.plotW * Math.min(1, xs.at(m.v));
     const ly = 28 + labelRows[i] * 14 + 10;
-    out.push(`<line x1="${r1(px)}" y1="${ly + 3}" x2="${r1(px)}" y2="${fr.top + fr.plotH}" stroke="${color}" stroke-width="1.2" stroke-dasharray="${m.q === 'p50' ? '' : m.q === 'p95' ? '5 3' : '2 2'}"/>`);
+    out.push(
+      `<line x1="${r1(px)}" y1="${ly + 3}" x2="${r1(px)}" y2="${fr.top + fr.plotH}" stroke="${color}" stroke-width="1.2" stroke-dasharray="${m.q === 'p50' ? '' : m.q === 'p95' ? '5 3' : '2 2'}"/>`,
+    );
     const name = series.length > 1 ? `${m.q} ${formatNumber(m.v)} (${m.si + 1})` : `${m.q} ${formatNumber(m.v)}`;
     out.push(`<text class="marker" x="${r1(px)}" y="${ly}" text-anchor="middle" fill="${color}">${escapeHtml(name)}</text>`);
   });
@@ -364,7 +396,11 @@ function latencySvg(c: LatencyChart): string {
 function shareSvg(c: ShareChart): string {
   const width = 600;
   const total = c.parts.reduce((a, p) => a + Math.max(0, p.value), 0) || 1;
-  const items = c.parts.map((p, i) => ({ name: `${p.name} ${formatNumber(p.value)} ${c.unit} (${Math.round((100 * p.value) / total)}%)`, color: colorOf(i), box: true }));
+  const items = c.parts.map((p, i) => ({
+    name: `${p.name} ${formatNumber(p.value)} ${c.unit} (${Math.round((100 * p.value) / total)}%)`,
+    color: colorOf(i),
+    box: true,
+  }));
   const legend = legendSvg(items, 20, 0, width - 40);
   const height = 30 + 30 + 16 + 8 + legend.height;
   const out = svgOpen('share', width, height, c.title);
@@ -374,7 +410,9 @@ function shareSvg(c: ShareChart): string {
     out.push(`<rect x="${r1(x)}" y="30" width="${r1(w)}" height="30" fill="${colorOf(i)}"/>`);
     x += w;
   });
-  out.push(`<text class="x-label" x="${width / 2}" y="76" text-anchor="middle">${escapeHtml(`share of ${formatNumber(total)} ${c.unit}`)}</text>`);
+  out.push(
+    `<text class="x-label" x="${width / 2}" y="76" text-anchor="middle">${escapeHtml(`share of ${formatNumber(total)} ${c.unit}`)}</text>`,
+  );
   out.push(`<text class="y-label" x="12" y="48" font-size="10" transform="rotate(-90 12 48)">time</text>`);
   out.push(`<g transform="translate(0 84)">`, ...legend.parts, '</g>', '</svg>');
   return out.join('');
@@ -436,13 +474,21 @@ export function chartMermaid(c: Chart): string {
     const colors = c.series.map((s, i) => colorOf(i, s.color));
     lines.push(mermaidHeader(colors), 'xychart-beta', `  title ${mq(c.title)}`, `  x-axis ${mq(c.x.label)} ${mn(x0)} --> ${mn(x1)}`);
     lines.push(`  y-axis ${mq(c.y.label)} ${mn(c.y.min ?? 0)} --> ${mn(c.y.max ?? Math.max(...all.map((p) => p[1])))}`);
-    for (const s of c.series) lines.push(`  line [${resample(s.points, x0, x1, 21).map((v) => mn(Math.max(c.y.min ?? -Infinity, v))).join(', ')}]`);
+    for (const s of c.series)
+      lines.push(
+        `  line [${resample(s.points, x0, x1, 21)
+          .map((v) => mn(Math.max(c.y.min ?? -Infinity, v)))
+          .join(', ')}]`,
+      );
     legend = c.series.map((s, i) => `${colorDot(colors[i])} ${s.name}${s.dashed ? ' (dashed in the report)' : ''}`).join(' · ');
   } else if (c.kind === 'bar') {
     const colors = c.series.map((s, i) => colorOf(i, s.color));
     const values = c.series.flatMap((s) => s.values.filter((v): v is number => v !== null));
     lines.push(mermaidHeader(colors), `xychart-beta${c.horizontal ? ' horizontal' : ''}`, `  title ${mq(c.title)}`);
-    lines.push(`  x-axis ${mq(c.category)} [${c.categories.map(mq).join(', ')}]`, `  y-axis ${mq(c.value.label)} ${mn(c.value.min ?? 0)} --> ${mn(c.value.max ?? Math.max(1e-9, ...values))}`);
+    lines.push(
+      `  x-axis ${mq(c.category)} [${c.categories.map(mq).join(', ')}]`,
+      `  y-axis ${mq(c.value.label)} ${mn(c.value.min ?? 0)} --> ${mn(c.value.max ?? Math.max(1e-9, ...values))}`,
+    );
     // xychart-beta overlays bar series instead of grouping them: the first series is bars, the others lines.
     c.series.forEach((s, i) => lines.push(`  ${i === 0 ? 'bar' : 'line'} [${s.values.map((v) => mn(v ?? 0)).join(', ')}]`));
     legend = c.series.map((s, i) => `${colorDot(colors[i])} ${s.name} (${i === 0 ? 'bars' : 'line'})`).join(' · ');
@@ -451,20 +497,42 @@ export function chartMermaid(c: Chart): string {
     const colors = c.series.map((s, i) => colorOf(i, s.color));
     const withHist = c.series.filter((s) => s.histogram);
     const bins = commonLogBins(c.series, 16);
-    lines.push(mermaidHeader(colors), 'xychart-beta', `  title ${mq(c.title)}`, `  x-axis ${mq(`${c.unit === 'ms' ? 'latency (ms)' : c.unit}, log-spaced bins`)} [${bins.slice(0, -1).map((e) => mq(formatNumber(e))).join(', ')}]`);
+    lines.push(
+      mermaidHeader(colors),
+      'xychart-beta',
+      `  title ${mq(c.title)}`,
+      `  x-axis ${mq(`${c.unit === 'ms' ? 'latency (ms)' : c.unit}, log-spaced bins`)} [${bins
+        .slice(0, -1)
+        .map((e) => mq(formatNumber(e)))
+        .join(', ')}]`,
+    );
     const shares = withHist.map((s) => rebin(s.histogram!, bins));
     lines.push(`  y-axis "share of runs (%)" 0 --> ${mn(Math.max(1, ...shares.flat()))}`);
     for (const sh of shares) lines.push(`  line [${sh.map(mn).join(', ')}]`);
-    legend = c.series.map((s, i) => `${colorDot(colors[i])} ${s.name}: p50 ${formatNumber(s.percentiles.p50)}, p95 ${formatNumber(s.percentiles.p95)}, p99 ${formatNumber(s.percentiles.p99)} ${c.unit}`).join(' · ');
+    legend = c.series
+      .map(
+        (s, i) =>
+          `${colorDot(colors[i])} ${s.name}: p50 ${formatNumber(s.percentiles.p50)}, p95 ${formatNumber(s.percentiles.p95)}, p99 ${formatNumber(s.percentiles.p99)} ${c.unit}`,
+      )
+      .join(' · ');
   }
   return '```mermaid\n' + lines.join('\n') + '\n```\n\n' + legend + '\n';
 }
 
-const DOTS: Record<string, string> = { '#1f77b4': '🔵', '#ff7f0e': '🟠', '#2ca02c': '🟢', '#9467bd': '🟣', '#8c564b': '🟤', '#e377c2': '🔴' };
+const DOTS: Record<string, string> = {
+  '#1f77b4': '🔵',
+  '#ff7f0e': '🟠',
+  '#2ca02c': '🟢',
+  '#9467bd': '🟣',
+  '#8c564b': '🟤',
+  '#e377c2': '🔴',
+};
 const colorDot = (c: string) => DOTS[c] ?? '⚫';
 
 function commonLogBins(series: readonly LatencySeries[], n: number): number[] {
-  const values = series.flatMap((s) => [...(s.histogram?.edges ?? []), s.percentiles.p50, s.percentiles.p99]).filter((v) => v > 0 && Number.isFinite(v));
+  const values = series
+    .flatMap((s) => [...(s.histogram?.edges ?? []), s.percentiles.p50, s.percentiles.p99])
+    .filter((v) => v > 0 && Number.isFinite(v));
   const lo = Math.min(...values);
   const hi = Math.max(...values) * 1.0001;
   return Array.from({ length: n + 1 }, (_, i) => lo * (hi / lo) ** (i / n));
@@ -472,7 +540,10 @@ function commonLogBins(series: readonly LatencySeries[], n: number): number[] {
 
 /** Shares (%) of a histogram moved onto other bins, assuming runs spread evenly (in log space) inside a bin. */
 function rebin(h: { edges: readonly number[]; counts: readonly number[] }, bins: readonly number[]): number[] {
-  const total = Math.max(1, h.counts.reduce((a, b) => a + b, 0));
+  const total = Math.max(
+    1,
+    h.counts.reduce((a, b) => a + b, 0),
+  );
   const out = new Array<number>(bins.length - 1).fill(0);
   h.counts.forEach((count, b) => {
     const a0 = Math.log(h.edges[b]);
@@ -500,13 +571,21 @@ export function textBar(value: number, max: number, width = 16): string {
 export function chartRows(c: Chart): { header: string[]; rows: string[][] } {
   if (c.kind === 'share') {
     const total = c.parts.reduce((a, p) => a + Math.max(0, p.value), 0) || 1;
-    return { header: ['part', c.unit, 'share'], rows: c.parts.map((p) => [p.name, formatNumber(p.value), `${textBar(p.value, total)} ${Math.round((100 * p.value) / total)}%`]) };
+    return {
+      header: ['part', c.unit, 'share'],
+      rows: c.parts.map((p) => [p.name, formatNumber(p.value), `${textBar(p.value, total)} ${Math.round((100 * p.value) / total)}%`]),
+    };
   }
   if (c.kind === 'bar') {
     const max = c.value.max ?? Math.max(1e-9, ...c.series.flatMap((s) => s.values.filter((v): v is number => v !== null)));
     return {
       header: [c.category, ...c.series.map((s) => `${s.name} (${c.value.label})`)],
-      rows: c.categories.map((cat, i) => [cat, ...c.series.map((s) => (s.values[i] === null || s.values[i] === undefined ? '—' : `${formatNumber(s.values[i]!)} ${textBar(s.values[i]!, max, 10)}`))]),
+      rows: c.categories.map((cat, i) => [
+        cat,
+        ...c.series.map((s) =>
+          s.values[i] === null || s.values[i] === undefined ? '—' : `${formatNumber(s.values[i]!)} ${textBar(s.values[i]!, max, 10)}`,
+        ),
+      ]),
     };
   }
   if (c.kind === 'line') {
@@ -517,14 +596,25 @@ export function chartRows(c: Chart): { header: string[]; rows: string[][] } {
     const max = c.y.max ?? Math.max(...cols.flat());
     return {
       header: [c.x.label, ...c.series.map((s) => `${s.name} (${c.y.label})`)],
-      rows: Array.from({ length: 11 }, (_, i) => [formatNumber(x0 + ((x1 - x0) * i) / 10), ...cols.map((col) => `${formatNumber(col[i])} ${textBar(col[i], max, 8)}`)]),
+      rows: Array.from({ length: 11 }, (_, i) => [
+        formatNumber(x0 + ((x1 - x0) * i) / 10),
+        ...cols.map((col) => `${formatNumber(col[i])} ${textBar(col[i], max, 8)}`),
+      ]),
     };
   }
   const bins = commonLogBins(c.series, 12);
   const shares = c.series.map((s) => (s.histogram ? rebin(s.histogram, bins) : []));
   const max = Math.max(1, ...shares.flat());
-  const rows = bins.slice(0, -1).map((e, b) => [`${formatNumber(e)}–${formatNumber(bins[b + 1])}`, ...shares.map((sh) => (sh.length ? `${textBar(sh[b], max, 12)} ${sh[b].toFixed(1)}%` : ''))]);
-  rows.push(['**p50 / p95 / p99**', ...c.series.map((s) => `${formatNumber(s.percentiles.p50)} / ${formatNumber(s.percentiles.p95)} / ${formatNumber(s.percentiles.p99)}`)]);
+  const rows = bins
+    .slice(0, -1)
+    .map((e, b) => [
+      `${formatNumber(e)}–${formatNumber(bins[b + 1])}`,
+      ...shares.map((sh) => (sh.length ? `${textBar(sh[b], max, 12)} ${sh[b].toFixed(1)}%` : '')),
+    ]);
+  rows.push([
+    '**p50 / p95 / p99**',
+    ...c.series.map((s) => `${formatNumber(s.percentiles.p50)} / ${formatNumber(s.percentiles.p95)} / ${formatNumber(s.percentiles.p99)}`),
+  ]);
   return { header: [`latency (${c.unit})`, ...c.series.map((s) => `${s.name}: share of runs`)], rows };
 }
 
@@ -532,5 +622,13 @@ export function chartRows(c: Chart): { header: string[]; rows: string[][] } {
 export function chartTable(c: Chart): string {
   const { header, rows } = chartRows(c);
   const cell = (s: string) => s.replace(/\|/g, '\\|');
-  return [`**${c.title}**`, '', `| ${header.map(cell).join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n') + '\n';
+  return (
+    [
+      `**${c.title}**`,
+      '',
+      `| ${header.map(cell).join(' | ')} |`,
+      `| ${header.map(() => '---').join(' | ')} |`,
+      ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`),
+    ].join('\n') + '\n'
+  );
 }

@@ -59,7 +59,8 @@ export function worstFirst<T extends { name: string; candidate: number; producti
 }
 
 function findImage(dir: string, stem: string): string | undefined {
-  for (const ext of GALLERY_IMAGE_EXTENSIONS) for (const e of [ext, ext.toUpperCase()]) if (fs.existsSync(path.join(dir, stem + e))) return path.join(dir, stem + e);
+  for (const ext of GALLERY_IMAGE_EXTENSIONS)
+    for (const e of [ext, ext.toUpperCase()]) if (fs.existsSync(path.join(dir, stem + e))) return path.join(dir, stem + e);
   return undefined;
 }
 
@@ -74,7 +75,15 @@ function overlay(rgb: Uint8Array, mask: LabelImage, color: string): void {
       const i = y * w + x;
       const v = data[i];
       if (v === 0) continue;
-      const edge = x === 0 || y === 0 || x === w - 1 || y === h - 1 || data[i - 1] !== v || data[i + 1] !== v || data[i - w] !== v || data[i + w] !== v;
+      const edge =
+        x === 0 ||
+        y === 0 ||
+        x === w - 1 ||
+        y === h - 1 ||
+        data[i - 1] !== v ||
+        data[i + 1] !== v ||
+        data[i - w] !== v ||
+        data[i + w] !== v;
       const a = edge ? 1 : 0.3;
       rgb[i * 3] = Math.round(rgb[i * 3] * (1 - a) + r * a);
       rgb[i * 3 + 1] = Math.round(rgb[i * 3 + 1] * (1 - a) + g * a);
@@ -112,12 +121,19 @@ export async function writeSegmentationGallery(options: {
     const stem = s.name; // mask names are paired without their extension
     const imageFile = findImage(options.imagesDir, stem);
     if (!imageFile) {
-      throw new StepError(`The gallery needs the test image of "${s.name}", but ${options.imagesDir} has no ${stem} with any of ${GALLERY_IMAGE_EXTENSIONS.join(', ')}.`, {
-        file: options.imagesDir,
-        hint: 'Point the test-images input at the folder of the images the masks were made from (same file names).',
-      });
+      throw new StepError(
+        `The gallery needs the test image of "${s.name}", but ${options.imagesDir} has no ${stem} with any of ${GALLERY_IMAGE_EXTENSIONS.join(', ')}.`,
+        {
+          file: options.imagesDir,
+          hint: 'Point the test-images input at the folder of the images the masks were made from (same file names).',
+        },
+      );
     }
-    const masks = await Promise.all([options.groundTruth, options.candidate, options.production].filter((m): m is ReadonlyMap<string, string> => !!m).map((m) => readLabelImage(m.get(s.name)!)));
+    const masks = await Promise.all(
+      [options.groundTruth, options.candidate, options.production]
+        .filter((m): m is ReadonlyMap<string, string> => !!m)
+        .map((m) => readLabelImage(m.get(s.name)!)),
+    );
     const { width: w, height: h } = masks[0];
     const { data, info } = await sharp(imageFile).resize(w, h, { fit: 'fill' }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
     const panelW = w * panels.length + GAP * (panels.length - 1);
@@ -131,11 +147,19 @@ export async function writeSegmentationGallery(options: {
     const factor = PANEL_SIDE / Math.max(w, h);
     const file = `${String(k + 1).padStart(2, '0')}-${stem.replace(/[^A-Za-z0-9._-]/g, '_')}.png`;
     const png = await sharp(Buffer.from(canvas), { raw: { width: panelW, height: h, channels: 3 } })
-      .resize(Math.max(1, Math.round(panelW * factor)), Math.max(1, Math.round(h * factor)), { kernel: factor >= 1 ? 'nearest' : 'lanczos3' })
+      .resize(Math.max(1, Math.round(panelW * factor)), Math.max(1, Math.round(h * factor)), {
+        kernel: factor >= 1 ? 'nearest' : 'lanczos3',
+      })
       .png({ compressionLevel: 9 })
       .toBuffer();
     await writeFileAtomic(path.join(options.dir, file), png);
-    items.push({ name: s.name, file, candidate: s.candidate, production: s.production, delta: s.production === null ? null : s.candidate - s.production });
+    items.push({
+      name: s.name,
+      file,
+      candidate: s.candidate,
+      production: s.production,
+      delta: s.production === null ? null : s.candidate - s.production,
+    });
   }
   const gallery: Gallery = { format: 'mlship-gallery/1', metric: options.metric, panels, total: options.scores.length, items };
   await writeFileAtomic(path.join(options.dir, 'gallery.json'), JSON.stringify(gallery, null, 2) + '\n');
@@ -152,7 +176,9 @@ const signed = (v: number | null) => (v === null ? '—' : `${v >= 0 ? '+' : '�
 export function galleryParts(gallery: Gallery, dir: string, shownDir: string): { html: string; markdown: string } {
   const title = `Prediction gallery: ${gallery.items.length} of ${gallery.total} test images, worst ${gallery.items.some((i) => i.production !== null) ? 'regressions' : 'scores'} first`;
   const candidate = gallery.panels[1]?.name ?? 'candidate';
-  const legend = gallery.panels.map((p) => `<span class="legend-swatch" style="background:${p.color}"></span>${escapeHtml(p.name)}`).join('');
+  const legend = gallery.panels
+    .map((p) => `<span class="legend-swatch" style="background:${p.color}"></span>${escapeHtml(p.name)}`)
+    .join('');
   const figures = gallery.items
     .map((i) => {
       const uri = `data:image/png;base64,${fs.readFileSync(path.join(dir, i.file)).toString('base64')}`;
@@ -161,7 +187,9 @@ export function galleryParts(gallery: Gallery, dir: string, shownDir: string): {
     })
     .join('');
   const html = `<h3>${escapeHtml(title)}</h3><p class="meta">Panels left to right:${legend}</p><div class="gallery">${figures}</div>`;
-  const rows = gallery.items.map((i) => `| ${i.name.replace(/\|/g, '\\|')} | ${f4(i.candidate)} | ${f4(i.production)} | ${signed(i.delta)} | \`${i.file}\` |`);
+  const rows = gallery.items.map(
+    (i) => `| ${i.name.replace(/\|/g, '\\|')} | ${f4(i.candidate)} | ${f4(i.production)} | ${signed(i.delta)} | \`${i.file}\` |`,
+  );
   const markdown = [
     `### ${title}`,
     '',
@@ -169,7 +197,11 @@ export function galleryParts(gallery: Gallery, dir: string, shownDir: string): {
     '',
     ...(gallery.panels.length > 2
       ? [`| image | ${candidate} ${gallery.metric} | production ${gallery.metric} | Δ | file |`, '| --- | --- | --- | --- | --- |', ...rows]
-      : [`| image | ${candidate} ${gallery.metric} | file |`, '| --- | --- | --- |', ...gallery.items.map((i) => `| ${i.name.replace(/\|/g, '\\|')} | ${f4(i.candidate)} | \`${i.file}\` |`)]),
+      : [
+          `| image | ${candidate} ${gallery.metric} | file |`,
+          '| --- | --- | --- |',
+          ...gallery.items.map((i) => `| ${i.name.replace(/\|/g, '\\|')} | ${f4(i.candidate)} | \`${i.file}\` |`),
+        ]),
     '',
   ].join('\n');
   return { html, markdown };
@@ -222,7 +254,14 @@ export function detectionImageScore(truth: readonly GalleryBox[], detections: re
   return denominator === 0 ? 1 : (2 * tp) / denominator;
 }
 
-function boxesSvg(width: number, height: number, scale: number, boxes: readonly GalleryBox[], color: string, names: ReadonlyMap<number | string, string>): string {
+function boxesSvg(
+  width: number,
+  height: number,
+  scale: number,
+  boxes: readonly GalleryBox[],
+  color: string,
+  names: ReadonlyMap<number | string, string>,
+): string {
   const parts = boxes.slice(0, MAX_BOXES).map((b) => {
     const [x, y, w, h] = b.bbox.map((v) => v * scale);
     const label = `${names.get(b.category) ?? String(b.category)}${b.score !== undefined ? ` ${b.score.toFixed(2)}` : ''}`;
@@ -257,7 +296,9 @@ export async function writeDetectionGallery(options: {
     name: im.file,
     id: im.id,
     candidate: detectionImageScore(options.groundTruth.get(im.id) ?? none, options.candidate.get(im.id) ?? none),
-    production: options.production ? detectionImageScore(options.groundTruth.get(im.id) ?? none, options.production.get(im.id) ?? none) : null,
+    production: options.production
+      ? detectionImageScore(options.groundTruth.get(im.id) ?? none, options.production.get(im.id) ?? none)
+      : null,
   }));
   const panels = [
     { name: 'ground truth', color: PALETTE.groundTruth, boxes: options.groundTruth },
@@ -269,7 +310,10 @@ export async function writeDetectionGallery(options: {
   for (const [k, s] of worstFirst(scored).slice(0, options.max).entries()) {
     const imageFile = path.join(options.imagesDir, s.name);
     if (!fs.existsSync(imageFile)) {
-      throw new StepError(`The gallery needs image ${s.name} (id ${s.id}) of the ground truth, but it is not in ${options.imagesDir}.`, { file: options.imagesDir, hint: 'Point the test-images input at the folder that holds the images[].file_name of the ground truth.' });
+      throw new StepError(`The gallery needs image ${s.name} (id ${s.id}) of the ground truth, but it is not in ${options.imagesDir}.`, {
+        file: options.imagesDir,
+        hint: 'Point the test-images input at the folder that holds the images[].file_name of the ground truth.',
+      });
     }
     const meta = await sharp(imageFile).metadata();
     const scale = DETECTION_PANEL_SIDE / Math.max(meta.width ?? 1, meta.height ?? 1);
@@ -277,20 +321,41 @@ export async function writeDetectionGallery(options: {
     const ph = Math.max(1, Math.round((meta.height ?? 1) * scale));
     const tiles = await Promise.all(
       panels.map((p) => {
-        const boxes = (p.boxes.get(s.id) ?? none).filter((b) => (b.score ?? 1) >= GALLERY_SCORE_THRESHOLD).sort((a, b) => (b.score ?? 1) - (a.score ?? 1));
-        return sharp(imageFile).resize(pw, ph, { fit: 'fill' }).removeAlpha().composite([{ input: Buffer.from(boxesSvg(pw, ph, scale, boxes, p.color, options.categories)) }]).png().toBuffer();
+        const boxes = (p.boxes.get(s.id) ?? none)
+          .filter((b) => (b.score ?? 1) >= GALLERY_SCORE_THRESHOLD)
+          .sort((a, b) => (b.score ?? 1) - (a.score ?? 1));
+        return sharp(imageFile)
+          .resize(pw, ph, { fit: 'fill' })
+          .removeAlpha()
+          .composite([{ input: Buffer.from(boxesSvg(pw, ph, scale, boxes, p.color, options.categories)) }])
+          .png()
+          .toBuffer();
       }),
     );
     const gap = GAP * 2;
-    const png = await sharp({ create: { width: pw * panels.length + gap * (panels.length - 1), height: ph, channels: 3, background: '#ffffff' } })
+    const png = await sharp({
+      create: { width: pw * panels.length + gap * (panels.length - 1), height: ph, channels: 3, background: '#ffffff' },
+    })
       .composite(tiles.map((input, i) => ({ input, left: i * (pw + gap), top: 0 })))
       .png({ compressionLevel: 9 })
       .toBuffer();
     const file = `${String(k + 1).padStart(2, '0')}-${s.name.replace(/\.[^.]+$/, '').replace(/[^A-Za-z0-9._-]/g, '_')}.png`;
     await writeFileAtomic(path.join(options.dir, file), png);
-    items.push({ name: s.name, file, candidate: s.candidate, production: s.production, delta: s.production === null ? null : s.candidate - s.production });
+    items.push({
+      name: s.name,
+      file,
+      candidate: s.candidate,
+      production: s.production,
+      delta: s.production === null ? null : s.candidate - s.production,
+    });
   }
-  const gallery: Gallery = { format: 'mlship-gallery/1', metric: 'F1@.5', panels: panels.map(({ name, color }) => ({ name, color })), total: scored.length, items };
+  const gallery: Gallery = {
+    format: 'mlship-gallery/1',
+    metric: 'F1@.5',
+    panels: panels.map(({ name, color }) => ({ name, color })),
+    total: scored.length,
+    items,
+  };
   await writeFileAtomic(path.join(options.dir, 'gallery.json'), JSON.stringify(gallery, null, 2) + '\n');
   return gallery;
 }

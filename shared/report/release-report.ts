@@ -69,11 +69,20 @@ dl.outputs dt { color: var(--muted); } dl.outputs dd { margin: 0; word-break: br
  * chart inline SVG, so it opens offline and in private repositories' artifacts alike. No script runs.
  */
 export function renderReleaseReport(report: ReleaseReport): string {
-  const provenance = report.provenance?.length ? `<dl class="provenance">${report.provenance.map((p) => `<dt>${escapeHtml(p.label)}</dt><dd>${escapeHtml(p.value)}</dd>`).join('')}</dl>` : '';
-  const nav = report.sections.map((s, i) => `<a href="#s${i}"><span class="badge ${s.status}">${s.status}</span> ${escapeHtml(s.step)}</a>`).join('');
+  const provenance = report.provenance?.length
+    ? `<dl class="provenance">${report.provenance.map((p) => `<dt>${escapeHtml(p.label)}</dt><dd>${escapeHtml(p.value)}</dd>`).join('')}</dl>`
+    : '';
+  const nav = report.sections
+    .map((s, i) => `<a href="#s${i}"><span class="badge ${s.status}">${s.status}</span> ${escapeHtml(s.step)}</a>`)
+    .join('');
   const sections = report.sections
     .map((s, i) => {
-      const outputs = s.outputs && Object.keys(s.outputs).length ? `<dl class="outputs">${Object.entries(s.outputs).map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${renderValue(v)}</dd>`).join('')}</dl>` : '';
+      const outputs =
+        s.outputs && Object.keys(s.outputs).length
+          ? `<dl class="outputs">${Object.entries(s.outputs)
+              .map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${renderValue(v)}</dd>`)
+              .join('')}</dl>`
+          : '';
       const body = tidyTables(markdown.render(demoteHeadings(s.markdown)));
       return `<section id="s${i}"><h2>${escapeHtml(s.title)} <span class="badge ${s.status}">${s.status}</span></h2><p class="meta">${escapeHtml(s.step)}${s.seconds !== undefined ? ` · ${s.seconds.toFixed(1)} s` : ''}</p>${outputs}${body}</section>`;
     })
@@ -122,18 +131,28 @@ function renderValue(value: string): string {
 
 function scalar(v: unknown): string {
   if (typeof v === 'number') return escapeHtml(Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(5))));
-  return escapeHtml(shorten(typeof v === 'string' ? v : JSON.stringify(v) ?? ''));
+  return escapeHtml(shorten(typeof v === 'string' ? v : (JSON.stringify(v) ?? '')));
 }
 
 function valueTable(v: unknown, depth: number): string {
   if (v === null || typeof v !== 'object') return scalar(v);
-  if (depth >= 1 && !Array.isArray(v)) return escapeHtml(shorten(Object.entries(v as Record<string, unknown>).map(([k, x]) => `${k}: ${typeof x === 'object' && x !== null ? '…' : typeof x === 'number' ? scalar(x) : String(x)}`).join(', ')));
+  if (depth >= 1 && !Array.isArray(v))
+    return escapeHtml(
+      shorten(
+        Object.entries(v as Record<string, unknown>)
+          .map(([k, x]) => `${k}: ${typeof x === 'object' && x !== null ? '…' : typeof x === 'number' ? scalar(x) : String(x)}`)
+          .join(', '),
+      ),
+    );
   if (depth >= 1) return escapeHtml(`${(v as unknown[]).length} values`);
   const rows = Array.isArray(v) ? v : [v];
   const objects = rows.every((r) => r !== null && typeof r === 'object' && !Array.isArray(r));
   if (Array.isArray(v) && objects && rows.length > 0) {
     const keys = [...new Set(rows.flatMap((r) => Object.keys(r as object)))];
-    const body = rows.slice(0, 20).map((r) => `<tr>${keys.map((k) => `<td>${valueTable((r as Record<string, unknown>)[k], depth + 1)}</td>`).join('')}</tr>`).join('');
+    const body = rows
+      .slice(0, 20)
+      .map((r) => `<tr>${keys.map((k) => `<td>${valueTable((r as Record<string, unknown>)[k], depth + 1)}</td>`).join('')}</tr>`)
+      .join('');
     return `<div class="table-wrap"><table><thead><tr>${keys.map((k) => `<th>${escapeHtml(k)}</th>`).join('')}</tr></thead><tbody>${body}</tbody></table></div>`;
   }
   if (Array.isArray(v)) return escapeHtml(shorten(v.map((x) => (typeof x === 'object' ? JSON.stringify(x) : String(x))).join(', ')));

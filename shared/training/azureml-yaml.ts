@@ -10,7 +10,25 @@ import { closest } from './spec';
  * silently dropped.
  */
 
-const MAPPED = ['$schema', 'type', 'name', 'display_name', 'description', 'experiment_name', 'tags', 'command', 'code', 'environment', 'environment_variables', 'compute', 'inputs', 'outputs', 'distribution', 'resources', 'limits'];
+const MAPPED = [
+  '$schema',
+  'type',
+  'name',
+  'display_name',
+  'description',
+  'experiment_name',
+  'tags',
+  'command',
+  'code',
+  'environment',
+  'environment_variables',
+  'compute',
+  'inputs',
+  'outputs',
+  'distribution',
+  'resources',
+  'limits',
+];
 /** Valid in the Azure ML schema, but nothing mlship submits can express them. */
 const NOT_MAPPED: Record<string, string> = {
   services: 'interactive services (SSH, Jupyter, TensorBoard) are set in the studio or with az ml',
@@ -23,7 +41,12 @@ const NOT_MAPPED: Record<string, string> = {
 };
 
 export function isAzureMlJobYaml(raw: Record<string, unknown>): boolean {
-  return (typeof raw.$schema === 'string' && /azureml/i.test(raw.$schema)) || raw.type === 'command' || raw.type === 'sweep' || raw.type === 'pipeline';
+  return (
+    (typeof raw.$schema === 'string' && /azureml/i.test(raw.$schema)) ||
+    raw.type === 'command' ||
+    raw.type === 'sweep' ||
+    raw.type === 'pipeline'
+  );
 }
 
 interface Where {
@@ -35,16 +58,33 @@ interface Where {
 /** Translates the YAML (already parsed) into the mlship spec shape, then validated by the spec schema. */
 export function fromAzureMlJobYaml(raw: Record<string, unknown>, where: Where): Record<string, unknown> {
   const fail = (path: string[], message: string, hint: string): never => {
-    throw new StepError(`${where.file ? `The Azure ML job YAML ${where.file}` : 'The Azure ML job YAML'}: ${message}`, { file: where.file, line: lineOf(where, path), hint });
+    throw new StepError(`${where.file ? `The Azure ML job YAML ${where.file}` : 'The Azure ML job YAML'}: ${message}`, {
+      file: where.file,
+      line: lineOf(where, path),
+      hint,
+    });
   };
   if (raw.type !== 'command') {
-    fail(['type'], `field "type" is ${JSON.stringify(raw.type ?? null)}; mlship submits command jobs only.`, 'Use type: command (sweep and pipeline jobs: az ml job create).');
+    fail(
+      ['type'],
+      `field "type" is ${JSON.stringify(raw.type ?? null)}; mlship submits command jobs only.`,
+      'Use type: command (sweep and pipeline jobs: az ml job create).',
+    );
   }
   for (const key of Object.keys(raw)) {
-    if (key in NOT_MAPPED) fail([key], `field "${key}" (line ${lineOf(where, [key]) ?? '?'}) is valid Azure ML YAML but mlship cannot map it: ${NOT_MAPPED[key]}.`, `Remove "${key}", or submit this job with az ml job create.`);
+    if (key in NOT_MAPPED)
+      fail(
+        [key],
+        `field "${key}" (line ${lineOf(where, [key]) ?? '?'}) is valid Azure ML YAML but mlship cannot map it: ${NOT_MAPPED[key]}.`,
+        `Remove "${key}", or submit this job with az ml job create.`,
+      );
     if (!MAPPED.includes(key)) {
       const near = closest(key, MAPPED);
-      fail([key], `unknown field "${key}"${near ? `; did you mean "${near}"?` : ''} (command-job fields: ${MAPPED.filter((k) => k !== '$schema').join(', ')}).`, near ? `Rename "${key}" to "${near}".` : `Remove "${key}".`);
+      fail(
+        [key],
+        `unknown field "${key}"${near ? `; did you mean "${near}"?` : ''} (command-job fields: ${MAPPED.filter((k) => k !== '$schema').join(', ')}).`,
+        near ? `Rename "${key}" to "${near}".` : `Remove "${key}".`,
+      );
     }
   }
   const azureml: Record<string, unknown> = {};
@@ -59,14 +99,23 @@ export function fromAzureMlJobYaml(raw: Record<string, unknown>, where: Where): 
   if (raw.compute !== undefined) azureml.compute = typeof raw.compute === 'string' ? raw.compute.replace(/^azureml:/, '') : raw.compute;
   if (raw.environment !== undefined) {
     if (typeof raw.environment !== 'string') {
-      fail(['environment'], 'field "environment" is an inline environment (image / conda_file); mlship references registered environments only.', 'Register it (az ml environment create --file env.yml) and write environment: azureml:<name>:<version>.');
+      fail(
+        ['environment'],
+        'field "environment" is an inline environment (image / conda_file); mlship references registered environments only.',
+        'Register it (az ml environment create --file env.yml) and write environment: azureml:<name>:<version>.',
+      );
     }
     azureml.environment = raw.environment;
   }
   if (raw.code !== undefined) {
     const code = String(raw.code);
     if (/^(azureml:|\/subscriptions\/)/i.test(code)) azureml.code = code;
-    else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(code)) fail(['code'], `field "code" is the remote URI "${code}"; mlship uploads local folders or references code assets.`, 'Use a local folder (uploaded as a code asset) or azureml:<name>:<version>.');
+    else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(code))
+      fail(
+        ['code'],
+        `field "code" is the remote URI "${code}"; mlship uploads local folders or references code assets.`,
+        'Use a local folder (uploaded as a code asset) or azureml:<name>:<version>.',
+      );
     // Relative to the YAML file, as az ml resolves it.
     else azureml.codePath = where.file ? path.resolve(path.dirname(where.file), code) : code;
   }
@@ -78,15 +127,30 @@ export function fromAzureMlJobYaml(raw: Record<string, unknown>, where: Where): 
       continue;
     }
     const v = value as Record<string, unknown>;
-    for (const k of Object.keys(v)) if (!['type', 'path', 'mode', 'value', 'description', 'optional', 'default'].includes(k)) fail(['inputs', name, k], `field "inputs.${name}.${k}" is not an input setting mlship maps (type, path, mode, value).`, `Remove "${k}".`);
+    for (const k of Object.keys(v))
+      if (!['type', 'path', 'mode', 'value', 'description', 'optional', 'default'].includes(k))
+        fail(
+          ['inputs', name, k],
+          `field "inputs.${name}.${k}" is not an input setting mlship maps (type, path, mode, value).`,
+          `Remove "${k}".`,
+        );
     if ('value' in v) {
       hyperparameters[name] = v.value;
       continue;
     }
     const p = String(v.path ?? '');
-    if (!p) fail(['inputs', name], `input "${name}" has no path.`, 'Give path: azureml://datastores/<store>/paths/<folder>/, an https:// URL or azureml:<data asset>:<version>.');
+    if (!p)
+      fail(
+        ['inputs', name],
+        `input "${name}" has no path.`,
+        'Give path: azureml://datastores/<store>/paths/<folder>/, an https:// URL or azureml:<data asset>:<version>.',
+      );
     if (!/^(azureml:|https?:|wasbs?:|abfss?:|adl:)/i.test(p)) {
-      fail(['inputs', name, 'path'], `input "${name}" is the local path "${p}"; mlship does not upload data with the job.`, 'Register the data (az ml data create) and use azureml:<name>:<version>, or a datastore URI.');
+      fail(
+        ['inputs', name, 'path'],
+        `input "${name}" is the local path "${p}"; mlship does not upload data with the job.`,
+        'Register the data (az ml data create) and use azureml:<name>:<version>, or a datastore URI.',
+      );
     }
     inputs[name] = { uri: p, ...(v.type ? { type: v.type } : {}), ...(v.mode ? { mode: v.mode } : {}) };
   }
@@ -95,27 +159,41 @@ export function fromAzureMlJobYaml(raw: Record<string, unknown>, where: Where): 
   const outputs: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(asMap(raw.outputs, ['outputs'], fail))) {
     const v = (value ?? {}) as Record<string, unknown>;
-    for (const k of Object.keys(v)) if (!['type', 'path', 'mode', 'description'].includes(k)) fail(['outputs', name, k], `field "outputs.${name}.${k}" is not an output setting mlship maps (type, path, mode).`, `Remove "${k}".`);
+    for (const k of Object.keys(v))
+      if (!['type', 'path', 'mode', 'description'].includes(k))
+        fail(
+          ['outputs', name, k],
+          `field "outputs.${name}.${k}" is not an output setting mlship maps (type, path, mode).`,
+          `Remove "${k}".`,
+        );
     outputs[name] = { type: v.type ?? 'uri_folder', ...(v.path ? { uri: v.path } : {}), ...(v.mode ? { mode: v.mode } : {}) };
   }
   if (Object.keys(outputs).length) azureml.outputs = outputs;
   if (raw.distribution !== undefined) {
     const d = asMap(raw.distribution, ['distribution'], fail);
     const known = ['type', 'process_count_per_instance', 'worker_count', 'parameter_server_count'];
-    for (const k of Object.keys(d)) if (!known.includes(k)) fail(['distribution', k], `field "distribution.${k}" is not mapped (${known.join(', ')}).`, `Remove "${k}".`);
-    azureml.distribution = { type: d.type, ...(d.process_count_per_instance !== undefined ? { processCountPerInstance: d.process_count_per_instance } : {}), ...(d.worker_count !== undefined ? { workerCount: d.worker_count } : {}), ...(d.parameter_server_count !== undefined ? { parameterServerCount: d.parameter_server_count } : {}) };
+    for (const k of Object.keys(d))
+      if (!known.includes(k)) fail(['distribution', k], `field "distribution.${k}" is not mapped (${known.join(', ')}).`, `Remove "${k}".`);
+    azureml.distribution = {
+      type: d.type,
+      ...(d.process_count_per_instance !== undefined ? { processCountPerInstance: d.process_count_per_instance } : {}),
+      ...(d.worker_count !== undefined ? { workerCount: d.worker_count } : {}),
+      ...(d.parameter_server_count !== undefined ? { parameterServerCount: d.parameter_server_count } : {}),
+    };
   }
   if (raw.resources !== undefined) {
     const r = asMap(raw.resources, ['resources'], fail);
     const known = ['instance_count', 'instance_type', 'shm_size'];
-    for (const k of Object.keys(r)) if (!known.includes(k)) fail(['resources', k], `field "resources.${k}" is not mapped (${known.join(', ')}).`, `Remove "${k}".`);
+    for (const k of Object.keys(r))
+      if (!known.includes(k)) fail(['resources', k], `field "resources.${k}" is not mapped (${known.join(', ')}).`, `Remove "${k}".`);
     if (r.instance_count !== undefined) azureml.instanceCount = r.instance_count;
     if (r.instance_type !== undefined) azureml.instanceType = r.instance_type;
     if (r.shm_size !== undefined) azureml.shmSize = r.shm_size;
   }
   if (raw.limits !== undefined) {
     const l = asMap(raw.limits, ['limits'], fail);
-    for (const k of Object.keys(l)) if (k !== 'timeout') fail(['limits', k], `field "limits.${k}" is not mapped (timeout).`, `Remove "${k}".`);
+    for (const k of Object.keys(l))
+      if (k !== 'timeout') fail(['limits', k], `field "limits.${k}" is not mapped (timeout).`, `Remove "${k}".`);
     if (typeof l.timeout === 'number') spec.maxRuntimeMinutes = l.timeout / 60;
   }
   return spec;
@@ -123,7 +201,8 @@ export function fromAzureMlJobYaml(raw: Record<string, unknown>, where: Where): 
 
 function asMap(v: unknown, path: string[], fail: (path: string[], message: string, hint: string) => never): Record<string, unknown> {
   if (v === undefined || v === null) return {};
-  if (typeof v !== 'object' || Array.isArray(v)) fail(path, `field "${path.join('.')}" must be a mapping.`, 'See the Azure ML command-job schema.');
+  if (typeof v !== 'object' || Array.isArray(v))
+    fail(path, `field "${path.join('.')}" must be a mapping.`, 'See the Azure ML command-job schema.');
   return v as Record<string, unknown>;
 }
 

@@ -16,13 +16,33 @@ export interface BackendContext {
 }
 
 /** The training backend for `kind`, with credentials from `connections`; `spec` may be partial when attaching. */
-export function createBackend(kind: BackendKind, spec: Partial<JobSpec> | undefined, connections: CloudConnections, ctx: BackendContext): TrainingBackend {
+export function createBackend(
+  kind: BackendKind,
+  spec: Partial<JobSpec> | undefined,
+  connections: CloudConnections,
+  ctx: BackendContext,
+): TrainingBackend {
   switch (kind) {
     case 'local':
-      return new LocalBackend({ jobsDir: path.resolve(ctx.workspace, spec?.local?.jobsDir ?? '.mlship/jobs'), workspace: ctx.workspace, env: ctx.env });
+      return new LocalBackend({
+        jobsDir: path.resolve(ctx.workspace, spec?.local?.jobsDir ?? '.mlship/jobs'),
+        workspace: ctx.workspace,
+        env: ctx.env,
+      });
     case 'sagemaker': {
       const aws = connections.aws();
-      return new SageMakerBackend({ region: aws.region, auth: aws.auth, endpoint: aws.sagemakerEndpoint, s3Endpoint: aws.s3Endpoint, logsEndpoint: aws.logsEndpoint, workspace: ctx.workspace, retry: connections.retry, log: ctx.log, runTags: ctx.runTags, signal: ctx.signal });
+      return new SageMakerBackend({
+        region: aws.region,
+        auth: aws.auth,
+        endpoint: aws.sagemakerEndpoint,
+        s3Endpoint: aws.s3Endpoint,
+        logsEndpoint: aws.logsEndpoint,
+        workspace: ctx.workspace,
+        retry: connections.retry,
+        log: ctx.log,
+        runTags: ctx.runTags,
+        signal: ctx.signal,
+      });
     }
     case 'azureml': {
       const az = connections.azure();

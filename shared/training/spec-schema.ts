@@ -5,7 +5,11 @@
  */
 const stringMap = { type: 'object', additionalProperties: { type: 'string' } } as const;
 
-const s3Uri = { type: 'string', pattern: '^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$', description: 'an S3 URI like s3://bucket/prefix/' } as const;
+const s3Uri = {
+  type: 'string',
+  pattern: '^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$',
+  description: 'an S3 URI like s3://bucket/prefix/',
+} as const;
 
 const dataInput = {
   anyOf: [
@@ -46,8 +50,16 @@ export const jobSpecSchema = {
       properties: {
         region: { type: 'string', pattern: '^[a-z]{2}(-[a-z]+)+-\\d$', description: 'an AWS region like eu-west-1' },
         image: { type: 'string', minLength: 1 },
-        roleArn: { type: 'string', pattern: '^arn:aws[a-z-]*:iam::\\d{12}:role/.+$', description: 'an IAM role ARN like arn:aws:iam::123456789012:role/SageMakerTraining' },
-        instanceType: { type: 'string', pattern: '^ml\\.[a-z0-9]+\\.[a-z0-9]+$', description: 'a SageMaker instance type like ml.g5.2xlarge' },
+        roleArn: {
+          type: 'string',
+          pattern: '^arn:aws[a-z-]*:iam::\\d{12}:role/.+$',
+          description: 'an IAM role ARN like arn:aws:iam::123456789012:role/SageMakerTraining',
+        },
+        instanceType: {
+          type: 'string',
+          pattern: '^ml\\.[a-z0-9]+\\.[a-z0-9]+$',
+          description: 'a SageMaker instance type like ml.g5.2xlarge',
+        },
         instanceCount: { type: 'integer', minimum: 1 },
         volumeSizeGb: { type: 'integer', minimum: 1 },
         inputMode: { enum: ['File', 'FastFile', 'Pipe'] },
@@ -57,11 +69,20 @@ export const jobSpecSchema = {
           type: 'object',
           additionalProperties: false,
           required: ['maxWaitMinutes', 'checkpointS3Uri'],
-          properties: { maxWaitMinutes: { type: 'number', exclusiveMinimum: 0 }, checkpointS3Uri: s3Uri, checkpointLocalPath: { type: 'string' } },
+          properties: {
+            maxWaitMinutes: { type: 'number', exclusiveMinimum: 0 },
+            checkpointS3Uri: s3Uri,
+            checkpointLocalPath: { type: 'string' },
+          },
         },
         metricDefinitions: {
           type: 'array',
-          items: { type: 'object', additionalProperties: false, required: ['name', 'regex'], properties: { name: { type: 'string', minLength: 1 }, regex: { type: 'string', minLength: 1 } } },
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['name', 'regex'],
+            properties: { name: { type: 'string', minLength: 1 }, regex: { type: 'string', minLength: 1 } },
+          },
         },
         outputKmsKeyId: { type: 'string' },
         enableNetworkIsolation: { type: 'boolean' },
@@ -69,7 +90,10 @@ export const jobSpecSchema = {
           type: 'object',
           additionalProperties: false,
           required: ['subnets', 'securityGroupIds'],
-          properties: { subnets: { type: 'array', items: { type: 'string' }, minItems: 1 }, securityGroupIds: { type: 'array', items: { type: 'string' }, minItems: 1 } },
+          properties: {
+            subnets: { type: 'array', items: { type: 'string' }, minItems: 1 },
+            securityGroupIds: { type: 'array', items: { type: 'string' }, minItems: 1 },
+          },
         },
       },
     },
@@ -108,7 +132,11 @@ export const jobSpecSchema = {
             type: 'object',
             additionalProperties: false,
             required: ['type'],
-            properties: { type: { enum: ['uri_folder', 'uri_file', 'custom_model', 'mlflow_model'] }, uri: { type: 'string' }, mode: { enum: ['rw_mount', 'upload'] } },
+            properties: {
+              type: { enum: ['uri_folder', 'uri_file', 'custom_model', 'mlflow_model'] },
+              uri: { type: 'string' },
+              mode: { enum: ['rw_mount', 'upload'] },
+            },
           },
         },
         armEndpoint: { type: 'string', pattern: '^https?://', description: 'a URL like https://management.usgovcloudapi.net' },

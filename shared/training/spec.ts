@@ -32,7 +32,10 @@ const specValidator = lazySchema(jobSpecSchema, { allErrors: true, verbose: true
  * Reads a job spec (YAML or JSON: JSON is YAML), applies direct inputs, and validates the result. Errors name
  * the file, the line, the field and what is allowed there.
  */
-export function loadJobSpec(file: string | undefined, overrides: SpecOverride[] | ((fileBackend: BackendKind | undefined) => SpecOverride[])): LoadedSpec {
+export function loadJobSpec(
+  file: string | undefined,
+  overrides: SpecOverride[] | ((fileBackend: BackendKind | undefined) => SpecOverride[]),
+): LoadedSpec {
   const lineCounter = new LineCounter();
   let doc: Document | undefined;
   let raw: Record<string, unknown> = {};
@@ -57,10 +60,17 @@ export function loadJobSpec(file: string | undefined, overrides: SpecOverride[] 
       });
     }
     const expanded = yamlValue(doc);
-    if (!expanded.ok) throw new StepError(`The job spec ${file} cannot be read: ${expanded.message}.`, { file, hint: 'A job spec needs no YAML aliases; write the values out.' });
+    if (!expanded.ok)
+      throw new StepError(`The job spec ${file} cannot be read: ${expanded.message}.`, {
+        file,
+        hint: 'A job spec needs no YAML aliases; write the values out.',
+      });
     const value = expanded.value;
     if (value !== null && value !== undefined && (typeof value !== 'object' || Array.isArray(value))) {
-      throw new StepError(`The job spec ${file} must be a mapping of fields (name, command, inputs, sagemaker, azureml, …), not a ${Array.isArray(value) ? 'list' : typeof value}.`, { file, line: 1 });
+      throw new StepError(
+        `The job spec ${file} must be a mapping of fields (name, command, inputs, sagemaker, azureml, …), not a ${Array.isArray(value) ? 'list' : typeof value}.`,
+        { file, line: 1 },
+      );
     }
     raw = (value as Record<string, unknown>) ?? {};
     // A standard Azure ML command-job YAML (`az ml job create --file`) is read as it is.
@@ -94,7 +104,13 @@ const REQUIRED: Record<BackendKind, Record<SpecMode, string[]>> = {
  * Checks what `backend` needs from the merged spec. `inputFor` maps a spec path to the step input that
  * can also set it, so the hint offers both ways.
  */
-export function requireBackendFields(spec: JobSpec, backend: BackendKind, mode: SpecMode, file: string | undefined, inputFor: (path: string) => string | undefined): void {
+export function requireBackendFields(
+  spec: JobSpec,
+  backend: BackendKind,
+  mode: SpecMode,
+  file: string | undefined,
+  inputFor: (path: string) => string | undefined,
+): void {
   const missing = REQUIRED[backend][mode].filter((p) => getPath(spec as unknown as Record<string, unknown>, p.split('.')) === undefined);
   if (missing.length > 0) {
     const ways = missing.map((p) => {
@@ -109,10 +125,15 @@ export function requireBackendFields(spec: JobSpec, backend: BackendKind, mode: 
     );
   }
   if (backend === 'sagemaker' && mode === 'submit') {
-    const notS3 = [['outputPath', spec.outputPath], ...Object.entries(spec.inputs).map(([k, v]) => [`inputs.${k}`, v.uri])].filter(([, uri]) => uri !== undefined && !String(uri).startsWith('s3://'));
+    const notS3 = [['outputPath', spec.outputPath], ...Object.entries(spec.inputs).map(([k, v]) => [`inputs.${k}`, v.uri])].filter(
+      ([, uri]) => uri !== undefined && !String(uri).startsWith('s3://'),
+    );
     if (notS3.length > 0) {
       const [field, uri] = notS3[0];
-      throw new StepError(`The job spec field "${field}" is "${uri}", but SageMaker reads and writes only S3 URIs.`, { hint: 'Use an s3://bucket/prefix/ URI, or run with backend local for local folders.', file });
+      throw new StepError(`The job spec field "${field}" is "${uri}", but SageMaker reads and writes only S3 URIs.`, {
+        hint: 'Use an s3://bucket/prefix/ URI, or run with backend local for local folders.',
+        file,
+      });
     }
   }
 }
@@ -154,13 +175,18 @@ function specError(errors: ErrorObject[], ctx: ErrorContext): StepError {
   const described = relevant.map((e) => describe(e, ctx)).sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
   const first = described[0];
   const where = ctx.file ? `The job spec ${ctx.file}` : 'The job settings';
-  const lines = described.slice(0, 5).map((d) => `  - ${d.text}${d.line ? ` (line ${d.line})` : ''}${d.origin ? ` (from input "${d.origin}")` : ''}`);
+  const lines = described
+    .slice(0, 5)
+    .map((d) => `  - ${d.text}${d.line ? ` (line ${d.line})` : ''}${d.origin ? ` (from input "${d.origin}")` : ''}`);
   const more = described.length > 5 ? `\n  … and ${described.length - 5} more` : '';
-  return new StepError(`${where} has ${described.length === 1 ? 'an invalid field' : `${described.length} invalid fields`}:\n${lines.join('\n')}${more}`, {
-    file: ctx.file,
-    line: first?.line,
-    hint: first?.hint ?? 'See docs/submit-training.md for the job spec format.',
-  });
+  return new StepError(
+    `${where} has ${described.length === 1 ? 'an invalid field' : `${described.length} invalid fields`}:\n${lines.join('\n')}${more}`,
+    {
+      file: ctx.file,
+      line: first?.line,
+      hint: first?.hint ?? 'See docs/submit-training.md for the job spec format.',
+    },
+  );
 }
 
 function describe(e: ErrorObject, ctx: ErrorContext): { text: string; line?: number; origin?: string; hint?: string } {
@@ -191,17 +217,33 @@ function describe(e: ErrorObject, ctx: ErrorContext): { text: string; line?: num
       };
     }
     case 'type':
-      return { text: `field "${field}" must be ${article((e.params as { type: string | string[] }).type)}, not ${shown(e.data)}`, line: valueLine(ctx, path), origin };
+      return {
+        text: `field "${field}" must be ${article((e.params as { type: string | string[] }).type)}, not ${shown(e.data)}`,
+        line: valueLine(ctx, path),
+        origin,
+      };
     case 'pattern': {
       const description = (e.parentSchema as { description?: string })?.description;
-      return { text: `field "${field}" is ${shown(e.data)}, which is not ${description ?? `matching ${(e.params as { pattern: string }).pattern}`}`, line: valueLine(ctx, path), origin };
+      return {
+        text: `field "${field}" is ${shown(e.data)}, which is not ${description ?? `matching ${(e.params as { pattern: string }).pattern}`}`,
+        line: valueLine(ctx, path),
+        origin,
+      };
     }
     case 'required': {
       const missing = (e.params as { missingProperty: string }).missingProperty;
-      return { text: `field "${[...path, missing].join('.')}" is required${field ? ` in "${field}"` : ''}`, line: valueLine(ctx, path), origin };
+      return {
+        text: `field "${[...path, missing].join('.')}" is required${field ? ` in "${field}"` : ''}`,
+        line: valueLine(ctx, path),
+        origin,
+      };
     }
     case 'anyOf':
-      return { text: `field "${field}" must be a URI string or an object with uri (and optional type, mode), not ${shown(e.data)}`, line: valueLine(ctx, path), origin };
+      return {
+        text: `field "${field}" must be a URI string or an object with uri (and optional type, mode), not ${shown(e.data)}`,
+        line: valueLine(ctx, path),
+        origin,
+      };
     case 'propertyNames':
       return { text: `field "${field}" has a name that is not allowed: ${e.message}`, line: valueLine(ctx, path), origin };
     default:
@@ -211,7 +253,9 @@ function describe(e: ErrorObject, ctx: ErrorContext): { text: string; line?: num
 
 function article(type: string | string[]): string {
   const types = Array.isArray(type) ? type : [type];
-  return types.map((t) => (t === 'integer' ? 'a whole number' : t === 'object' ? 'a mapping' : t === 'array' ? 'a list' : `a ${t}`)).join(' or ');
+  return types
+    .map((t) => (t === 'integer' ? 'a whole number' : t === 'object' ? 'a mapping' : t === 'array' ? 'a list' : `a ${t}`))
+    .join(' or ');
 }
 
 function valueLine(ctx: ErrorContext, path: string[]): number | undefined {

@@ -108,11 +108,19 @@ export interface AzureMlSection {
   description?: string;
   instanceType?: string;
   instanceCount?: number;
-  distribution?: { type: 'pytorch' | 'mpi' | 'tensorflow'; processCountPerInstance?: number; workerCount?: number; parameterServerCount?: number };
+  distribution?: {
+    type: 'pytorch' | 'mpi' | 'tensorflow';
+    processCountPerInstance?: number;
+    workerCount?: number;
+    parameterServerCount?: number;
+  };
   shmSize?: string;
   /** Name of the job output holding the model. */
   modelOutput?: string;
-  outputs?: Record<string, { type: 'uri_folder' | 'uri_file' | 'custom_model' | 'mlflow_model'; uri?: string; mode?: 'rw_mount' | 'upload' }>;
+  outputs?: Record<
+    string,
+    { type: 'uri_folder' | 'uri_file' | 'custom_model' | 'mlflow_model'; uri?: string; mode?: 'rw_mount' | 'upload' }
+  >;
   /** ARM endpoint for sovereign clouds. */
   armEndpoint?: string;
 }

@@ -4,7 +4,8 @@ import type { ProgressReport } from '../core/host';
 import { AbortedError, sleep } from '../core/retry';
 import { TERMINAL_STATES, type JobStatus, type TrainingBackend } from './types';
 
-export type WaitResult = { kind: 'finished'; status: JobStatus } | { kind: 'cancelled'; status?: JobStatus } | { kind: 'timeout'; status?: JobStatus };
+export type WaitResult =
+  { kind: 'finished'; status: JobStatus } | { kind: 'cancelled'; status?: JobStatus } | { kind: 'timeout'; status?: JobStatus };
 
 export interface WaitOptions {
   pollMs: number;
@@ -65,8 +66,10 @@ export async function waitForJob(backend: TrainingBackend, name: string, options
     printed += batch.length;
     const print = async () => {
       for (const line of batch) options.log.info(`  | ${line}`);
-      if (behind && !final) options.log.info(`  | … more lines waiting; the next poll continues (at most ${streaming.maxLinesPerPoll} lines per poll)`);
-      if (behind && final) options.log.info(`  | … the log goes on; read it in full at ${backend.logsUrl?.(name) ?? backend.consoleUrl(name)}`);
+      if (behind && !final)
+        options.log.info(`  | … more lines waiting; the next poll continues (at most ${streaming.maxLinesPerPoll} lines per poll)`);
+      if (behind && final)
+        options.log.info(`  | … the log goes on; read it in full at ${backend.logsUrl?.(name) ?? backend.consoleUrl(name)}`);
     };
     const title = `Training log ${name}: lines ${first}–${printed} (${formatDuration(Date.now() - started)})`;
     if (streaming.group) await streaming.group(title, print);
@@ -75,14 +78,19 @@ export async function waitForJob(backend: TrainingBackend, name: string, options
   try {
     for (;;) {
       status = await backend.status(name);
-      if (!status) throw new StepError(`Training job ${name} disappeared while the step was waiting for it.`, { hint: 'Someone deleted it, or the region/workspace changed between attempts.' });
+      if (!status)
+        throw new StepError(`Training job ${name} disappeared while the step was waiting for it.`, {
+          hint: 'Someone deleted it, or the region/workspace changed between attempts.',
+        });
       try {
         await streamLogs(TERMINAL_STATES.has(status.state));
       } catch (error) {
         if (error instanceof AbortedError || options.signal.aborted) throw error;
         // Logs are a convenience: a role without logs:GetLogEvents must not fail a training that is running fine.
         streaming.enabled = false;
-        options.log.warning(`Cannot stream the training log any more (${(error as Error).message.split('\n')[0]}); the wait goes on. Logs: ${backend.logsUrl?.(name) ?? backend.consoleUrl(name)}`);
+        options.log.warning(
+          `Cannot stream the training log any more (${(error as Error).message.split('\n')[0]}); the wait goes on. Logs: ${backend.logsUrl?.(name) ?? backend.consoleUrl(name)}`,
+        );
       }
       const elapsed = Date.now() - started;
       const key = `${status.status}/${status.secondaryStatus ?? ''}`;

@@ -126,7 +126,13 @@ export class Findings {
   results(): CheckResult[] {
     return (Object.keys(CHECKS) as CheckId[])
       .filter((id) => this.evaluated.has(id))
-      .map((id) => ({ id, severity: this.severity(id), title: CHECKS[id].title, count: this.count(id), examples: this.examples.get(id) ?? [] }));
+      .map((id) => ({
+        id,
+        severity: this.severity(id),
+        title: CHECKS[id].title,
+        count: this.count(id),
+        examples: this.examples.get(id) ?? [],
+      }));
   }
 }
 

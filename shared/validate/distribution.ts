@@ -9,18 +9,36 @@ export interface DistributionLimits {
 }
 
 /** Class balance per split, classes missing from a split, unused classes, and the share of unlabelled images. */
-export function checkDistribution(loaded: readonly LoadedSplit[], classes: readonly string[], limits: DistributionLimits, findings: Findings): void {
+export function checkDistribution(
+  loaded: readonly LoadedSplit[],
+  classes: readonly string[],
+  limits: DistributionLimits,
+  findings: Findings,
+): void {
   const splits = loaded.filter((s) => !s.unusable);
-  findings.ran('structure.category-unused', 'distribution.imbalance', 'distribution.class-missing-in-split', 'distribution.class-missing-in-train');
+  findings.ran(
+    'structure.category-unused',
+    'distribution.imbalance',
+    'distribution.class-missing-in-split',
+    'distribution.class-missing-in-train',
+  );
   if (limits.checkUnlabeled) findings.ran('distribution.unlabeled-share');
   const all = [...new Set([...classes, ...splits.flatMap((s) => Object.keys(s.stats.classCounts))])];
   const count = (s: LoadedSplit, c: string) => s.stats.classCounts[c] ?? 0;
 
   for (const c of classes) {
-    if (splits.every((s) => count(s, c) === 0)) findings.add('structure.category-unused', { field: 'class', value: c, message: `class "${c}" is declared but has no annotation in any split` });
+    if (splits.every((s) => count(s, c) === 0))
+      findings.add('structure.category-unused', {
+        field: 'class',
+        value: c,
+        message: `class "${c}" is declared but has no annotation in any split`,
+      });
   }
   for (const s of splits) {
-    const present = all.filter((c) => count(s, c) > 0).map((c) => [c, count(s, c)] as const).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+    const present = all
+      .filter((c) => count(s, c) > 0)
+      .map((c) => [c, count(s, c)] as const)
+      .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
     if (present.length >= 2) {
       const [most, least] = [present[0], present[present.length - 1]];
       const ratio = most[1] / least[1];
@@ -38,7 +56,12 @@ export function checkDistribution(loaded: readonly LoadedSplit[], classes: reado
       if (share > limits.maxUnlabeledShare) {
         findings.add(
           'distribution.unlabeled-share',
-          { split: s.split, field: 'unlabeledImages', value: +share.toFixed(4), message: `${s.stats.unlabeledImages} of ${s.stats.images} images (${(100 * share).toFixed(1)}%) have no label, over max-unlabeled-share ${limits.maxUnlabeledShare}` },
+          {
+            split: s.split,
+            field: 'unlabeledImages',
+            value: +share.toFixed(4),
+            message: `${s.stats.unlabeledImages} of ${s.stats.images} images (${(100 * share).toFixed(1)}%) have no label, over max-unlabeled-share ${limits.maxUnlabeledShare}`,
+          },
           s.stats.unlabeledImages,
         );
       }
@@ -52,10 +75,20 @@ export function checkDistribution(loaded: readonly LoadedSplit[], classes: reado
       const inTrain = count(train, c);
       const inEval = count(s, c);
       if (inTrain > 0 && inEval === 0) {
-        findings.add('distribution.class-missing-in-split', { split: s.split, field: 'class', value: c, message: `"${c}" has ${inTrain} in train and none in ${s.split}` });
+        findings.add('distribution.class-missing-in-split', {
+          split: s.split,
+          field: 'class',
+          value: c,
+          message: `"${c}" has ${inTrain} in train and none in ${s.split}`,
+        });
       }
       if (inTrain === 0 && inEval > 0) {
-        findings.add('distribution.class-missing-in-train', { split: s.split as SplitName, field: 'class', value: c, message: `"${c}" has ${inEval} in ${s.split} and none in train` });
+        findings.add('distribution.class-missing-in-train', {
+          split: s.split as SplitName,
+          field: 'class',
+          value: c,
+          message: `"${c}" has ${inEval} in ${s.split} and none in train`,
+        });
       }
     }
   }

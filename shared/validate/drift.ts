@@ -37,7 +37,13 @@ export interface MeasuredImage {
 const DECODABLE = new Set(['png', 'jpeg', 'tiff', 'webp']);
 
 /** `sharp` undefined: sizes only (the sample is reported as 0 images). */
-export async function measureProperties(images: Iterable<MeasuredImage>, sampleSize: number, concurrency: number, sharp: Sharp | undefined, signal?: AbortSignal): Promise<SplitProperties> {
+export async function measureProperties(
+  images: Iterable<MeasuredImage>,
+  sampleSize: number,
+  concurrency: number,
+  sharp: Sharp | undefined,
+  signal?: AbortSignal,
+): Promise<SplitProperties> {
   const sizeBins: Record<string, number> = {};
   const widths: number[] = [];
   const heights: number[] = [];
@@ -147,19 +153,30 @@ export async function readBaseline(file: string, shown: string): Promise<DriftIn
   }
   const splits = (value as { splits?: unknown } | null)?.splits;
   if (!splits || typeof splits !== 'object') {
-    throw new StepError(`The baseline report ${shown} has no "splits" object.`, { hint: 'Pass the report.json a previous validate-data run wrote.', file: shown });
+    throw new StepError(`The baseline report ${shown} has no "splits" object.`, {
+      hint: 'Pass the report.json a previous validate-data run wrote.',
+      file: shown,
+    });
   }
   for (const [split, data] of Object.entries(splits as Record<string, unknown>)) {
     const counts = (data as { classCounts?: unknown } | null)?.classCounts;
     if (!counts || typeof counts !== 'object') {
-      throw new StepError(`The baseline report ${shown} has no splits.${split}.classCounts.`, { hint: 'Pass the report.json a previous validate-data run wrote.', file: shown });
+      throw new StepError(`The baseline report ${shown} has no splits.${split}.classCounts.`, {
+        hint: 'Pass the report.json a previous validate-data run wrote.',
+        file: shown,
+      });
     }
   }
   return value as DriftInput;
 }
 
 /** Compares each split present in both reports; warns past the thresholds. */
-export function compareDrift(current: DriftInput, baseline: DriftInput, thresholds: DriftThresholds, findings: Findings): Record<string, DriftSplit> {
+export function compareDrift(
+  current: DriftInput,
+  baseline: DriftInput,
+  thresholds: DriftThresholds,
+  findings: Findings,
+): Record<string, DriftSplit> {
   findings.ran('drift.class-psi', 'drift.class-chi-square', 'drift.image-size', 'drift.brightness', 'drift.contrast');
   const out: Record<string, DriftSplit> = {};
   for (const [split, now] of Object.entries(current.splits)) {
@@ -171,7 +188,9 @@ export function compareDrift(current: DriftInput, baseline: DriftInput, threshol
     const a = classes.map((c) => now.classCounts[c] ?? 0);
     if (sum(a) > 0 && sum(b) > 0) {
       result.classPsi = +psi(b, a).toFixed(6);
-      const shifts = classes.map((c, i) => ({ class: c, baseline: share(b, i), current: share(a, i) })).sort((x, y) => Math.abs(y.current - y.baseline) - Math.abs(x.current - x.baseline));
+      const shifts = classes
+        .map((c, i) => ({ class: c, baseline: share(b, i), current: share(a, i) }))
+        .sort((x, y) => Math.abs(y.current - y.baseline) - Math.abs(x.current - x.baseline));
       if (result.classPsi > thresholds.maxPsi) {
         findings.add('drift.class-psi', {
           split,
@@ -198,12 +217,19 @@ export function compareDrift(current: DriftInput, baseline: DriftInput, threshol
     if (p && q) {
       const bins = [...new Set([...Object.keys(q.sizeBins), ...Object.keys(p.sizeBins)])].sort();
       if (p.images > 0 && q.images > 0) {
-        result.sizePsi = +psi(bins.map((k) => q.sizeBins[k] ?? 0), bins.map((k) => p.sizeBins[k] ?? 0)).toFixed(6);
+        result.sizePsi = +psi(
+          bins.map((k) => q.sizeBins[k] ?? 0),
+          bins.map((k) => p.sizeBins[k] ?? 0),
+        ).toFixed(6);
         if (result.sizePsi > thresholds.maxPsi) {
           findings.add('drift.image-size', {
             split,
             field: 'sizeBins',
-            value: { psi: result.sizePsi, baseline: { width: q.width.mean, height: q.height.mean }, current: { width: p.width.mean, height: p.height.mean } },
+            value: {
+              psi: result.sizePsi,
+              baseline: { width: q.width.mean, height: q.height.mean },
+              current: { width: p.width.mean, height: p.height.mean },
+            },
             message: `image size PSI ${result.sizePsi.toFixed(3)} > ${thresholds.maxPsi}; mean size ${fmt(q.width.mean)}×${fmt(q.height.mean)} → ${fmt(p.width.mean)}×${fmt(p.height.mean)}`,
           });
         }

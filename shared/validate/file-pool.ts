@@ -53,7 +53,11 @@ export function defaultThreads(): number {
  * Results arrive through `onResult` as they finish, so the caller can parse a header and drop its bytes at
  * once: memory stays flat however many files there are.
  */
-export async function probeFiles(jobs: readonly ProbeJob[], options: PoolOptions, onResult: (probe: FileProbe, index: number) => void): Promise<void> {
+export async function probeFiles(
+  jobs: readonly ProbeJob[],
+  options: PoolOptions,
+  onResult: (probe: FileProbe, index: number) => void,
+): Promise<void> {
   if (jobs.length === 0) return;
   options.signal?.throwIfAborted();
   const threads = Math.max(1, Math.min(options.threads || defaultThreads(), Math.ceil(jobs.length / IN_FLIGHT_PER_WORKER)));
@@ -76,7 +80,13 @@ export async function probeFiles(jobs: readonly ProbeJob[], options: PoolOptions
         worker.on('error', reject);
         worker.on('message', (reply: WorkerReply) => {
           try {
-            const probe: FileProbe = { path: jobs[reply.id].path, size: reply.size, sha256: reply.sha256, error: reply.error, png: reply.png };
+            const probe: FileProbe = {
+              path: jobs[reply.id].path,
+              size: reply.size,
+              sha256: reply.sha256,
+              error: reply.error,
+              png: reply.png,
+            };
             if (reply.head) probe.head = Buffer.from(reply.head.buffer, reply.head.byteOffset, reply.head.byteLength);
             if (reply.tail) probe.tail = Buffer.from(reply.tail.buffer, reply.tail.byteOffset, reply.tail.byteLength);
             bytes += reply.size ?? 0;

@@ -43,7 +43,10 @@ export async function pathKind(p: string): Promise<'file' | 'dir' | undefined> {
 /** Relative path without extension, '/'-separated: how an image and its mask or label are paired. */
 export function stemKey(root: string, file: string): string {
   const rel = path.relative(root, file);
-  return rel.slice(0, rel.length - path.extname(rel).length).split(path.sep).join('/');
+  return rel
+    .slice(0, rel.length - path.extname(rel).length)
+    .split(path.sep)
+    .join('/');
 }
 
 /** Path as shown in findings: relative to the workspace when inside it, '/'-separated. */

@@ -45,7 +45,13 @@ export interface HashedFile {
 export function buildManifest(files: Iterable<HashedFile>): DatasetManifest {
   const root = commonRoot(files);
   const splits: Record<string, ManifestFile[]> = {};
-  for (const f of files) (splits[f.split] ??= []).push({ path: path.relative(root, f.path).split(path.sep).join('/'), size: f.size, sha256: f.sha256, role: f.role });
+  for (const f of files)
+    (splits[f.split] ??= []).push({
+      path: path.relative(root, f.path).split(path.sep).join('/'),
+      size: f.size,
+      sha256: f.sha256,
+      role: f.role,
+    });
   const sorted: Record<string, ManifestFile[]> = {};
   let count = 0;
   let bytes = 0;
@@ -131,7 +137,9 @@ export async function fingerprintDataset(input: { splits: Record<string, readonl
     listed.map((f) => f.path),
     input,
   );
-  return buildManifest(listed.map((f, i) => ({ split: f.split, role: roleOf(f.path), path: f.path, size: digests[i].size, sha256: digests[i].sha256 })));
+  return buildManifest(
+    listed.map((f, i) => ({ split: f.split, role: roleOf(f.path), path: f.path, size: digests[i].size, sha256: digests[i].sha256 })),
+  );
 }
 
 function roleOf(file: string): FileRole {

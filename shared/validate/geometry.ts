@@ -14,7 +14,14 @@ export interface Frame {
  * Checks one axis-aligned box given as x, y, width, height in pixels. `frame` is the image size when known.
  * Returns false when the box is unusable (non-finite or degenerate), so callers skip further checks on it.
  */
-export function checkBox(findings: Findings, where: Where, field: string, box: readonly number[], frame: Frame | undefined, minBoxSize: number): boolean {
+export function checkBox(
+  findings: Findings,
+  where: Where,
+  field: string,
+  box: readonly number[],
+  frame: Frame | undefined,
+  minBoxSize: number,
+): boolean {
   const [x, y, w, h] = box;
   if (!box.every(Number.isFinite)) {
     findings.add('geometry.non-finite', { ...where, field, value: box, message: `box has a NaN or infinite value` });
@@ -24,7 +31,10 @@ export function checkBox(findings: Findings, where: Where, field: string, box: r
     findings.add('geometry.box-degenerate', { ...where, field, value: box, message: `box has width ${w} and height ${h}` });
     return false;
   }
-  if (frame && (x < -PIXEL_TOLERANCE || y < -PIXEL_TOLERANCE || x + w > frame.width + PIXEL_TOLERANCE || y + h > frame.height + PIXEL_TOLERANCE)) {
+  if (
+    frame &&
+    (x < -PIXEL_TOLERANCE || y < -PIXEL_TOLERANCE || x + w > frame.width + PIXEL_TOLERANCE || y + h > frame.height + PIXEL_TOLERANCE)
+  ) {
     findings.add('geometry.box-outside', {
       ...where,
       field,
@@ -45,7 +55,12 @@ export function checkPolygon(findings: Findings, where: Where, field: string, co
     return;
   }
   if (coords.length < 6) {
-    findings.add('geometry.polygon-too-few-points', { ...where, field, value: coords, message: `polygon has ${Math.floor(coords.length / 2)} point(s); at least 3 are needed` });
+    findings.add('geometry.polygon-too-few-points', {
+      ...where,
+      field,
+      value: coords,
+      message: `polygon has ${Math.floor(coords.length / 2)} point(s); at least 3 are needed`,
+    });
     return;
   }
   if (!frame) return;
@@ -65,21 +80,43 @@ export function checkPolygon(findings: Findings, where: Where, field: string, co
 }
 
 /** COCO run-length encoding: counts as numbers, or the compressed string form pycocotools writes. */
-export function checkRle(findings: Findings, where: Where, field: string, size: readonly number[], counts: readonly number[] | string, frame: Frame | undefined): void {
+export function checkRle(
+  findings: Findings,
+  where: Where,
+  field: string,
+  size: readonly number[],
+  counts: readonly number[] | string,
+  frame: Frame | undefined,
+): void {
   const [h, w] = size;
   if (frame && (h !== frame.height || w !== frame.width)) {
-    findings.add('geometry.rle-size-mismatch', { ...where, field: `${field}.size`, value: size, message: `RLE size is [${h}, ${w}] but the image is ${frame.height}×${frame.width} (h×w)` });
+    findings.add('geometry.rle-size-mismatch', {
+      ...where,
+      field: `${field}.size`,
+      value: size,
+      message: `RLE size is [${h}, ${w}] but the image is ${frame.height}×${frame.width} (h×w)`,
+    });
     return;
   }
   const runs = typeof counts === 'string' ? decodeRleString(counts) : counts;
   if (!runs) {
-    findings.add('structure.schema', { ...where, field: `${field}.counts`, value: counts, message: 'compressed RLE counts string is malformed' });
+    findings.add('structure.schema', {
+      ...where,
+      field: `${field}.counts`,
+      value: counts,
+      message: 'compressed RLE counts string is malformed',
+    });
     return;
   }
   let sum = 0;
   for (const run of runs) sum += run;
   if (sum !== h * w) {
-    findings.add('geometry.rle-size-mismatch', { ...where, field: `${field}.counts`, value: sum, message: `RLE counts sum to ${sum}, not height × width = ${h * w}` });
+    findings.add('geometry.rle-size-mismatch', {
+      ...where,
+      field: `${field}.counts`,
+      value: sum,
+      message: `RLE counts sum to ${sum}, not height × width = ${h * w}`,
+    });
   }
 }
 

@@ -18,19 +18,33 @@ export interface ImageRecord {
 export function interpretProbe(probe: FileProbe): ImageRecord {
   if (probe.error) {
     const missing = probe.error.code === 'ENOENT';
-    return { problem: { check: missing ? 'image.missing' : 'image.unreadable', message: missing ? 'file not found' : `cannot read the file (${probe.error.code})` } };
+    return {
+      problem: {
+        check: missing ? 'image.missing' : 'image.unreadable',
+        message: missing ? 'file not found' : `cannot read the file (${probe.error.code})`,
+      },
+    };
   }
   const record: ImageRecord = { size: probe.size, sha256: probe.sha256 };
   if (!probe.size) return { ...record, problem: { check: 'image.truncated', message: 'file is empty (0 bytes)' } };
   try {
-    record.header = readImageHeader(headSource(probe.path, probe.head ?? Buffer.alloc(0), probe.size), { tail: probe.tail ?? Buffer.alloc(0), png: probe.png });
+    record.header = readImageHeader(headSource(probe.path, probe.head ?? Buffer.alloc(0), probe.size), {
+      tail: probe.tail ?? Buffer.alloc(0),
+      png: probe.png,
+    });
   } catch (error) {
     if (error instanceof HeaderError) {
-      const check: CheckId = error.problem === 'unsupported' ? 'image.unsupported-format' : error.problem === 'truncated' ? 'image.truncated' : 'image.unreadable';
+      const check: CheckId =
+        error.problem === 'unsupported'
+          ? 'image.unsupported-format'
+          : error.problem === 'truncated'
+            ? 'image.truncated'
+            : 'image.unreadable';
       return { ...record, problem: { check, message: error.message } };
     }
     // A header so short or malformed that a field read runs off the buffer.
-    if (error instanceof RangeError) return { ...record, problem: { check: 'image.unreadable', message: `header is corrupt (${error.message})` } };
+    if (error instanceof RangeError)
+      return { ...record, problem: { check: 'image.unreadable', message: `header is corrupt (${error.message})` } };
     throw error;
   }
   if (record.header.truncated) record.problem = { check: 'image.truncated', message: record.header.truncated };
@@ -38,15 +52,35 @@ export function interpretProbe(probe: FileProbe): ImageRecord {
 }
 
 /** Per-reference checks: missing, unreadable, truncated, unsupported, size versus the annotation. */
-export function checkImages(refs: readonly ImageRef[], records: ReadonlyMap<string, ImageRecord>, findings: Findings, display: (file: string) => string): void {
-  findings.ran('image.missing', 'image.unreadable', 'image.truncated', 'image.unsupported-format', 'image.size-mismatch', 'image.unusual-bit-depth', 'image.unusual-channels');
+export function checkImages(
+  refs: readonly ImageRef[],
+  records: ReadonlyMap<string, ImageRecord>,
+  findings: Findings,
+  display: (file: string) => string,
+): void {
+  findings.ran(
+    'image.missing',
+    'image.unreadable',
+    'image.truncated',
+    'image.unsupported-format',
+    'image.size-mismatch',
+    'image.unusual-bit-depth',
+    'image.unusual-channels',
+  );
   for (const ref of refs) {
     const record = records.get(ref.path);
     if (!record) continue;
     const shown = display(ref.path);
     if (record.problem) {
       if (record.problem.check === 'image.missing') {
-        findings.add('image.missing', { split: ref.split, file: ref.file, id: ref.id, field: ref.field, value: shown, message: `${shown}: ${record.problem.message}` });
+        findings.add('image.missing', {
+          split: ref.split,
+          file: ref.file,
+          id: ref.id,
+          field: ref.field,
+          value: shown,
+          message: `${shown}: ${record.problem.message}`,
+        });
       } else {
         findings.add(record.problem.check, { split: ref.split, file: shown, id: ref.id, message: record.problem.message });
       }
@@ -76,7 +110,14 @@ function uniqueByPath(refs: readonly ImageRef[]): ImageRef[] {
 }
 
 /** Flags files whose depth or channel count differs from the most common value among files of the same role. */
-function flagUnusual(refs: readonly ImageRef[], records: ReadonlyMap<string, ImageRecord>, key: 'bitDepth' | 'channels', check: CheckId, findings: Findings, display: (file: string) => string): void {
+function flagUnusual(
+  refs: readonly ImageRef[],
+  records: ReadonlyMap<string, ImageRecord>,
+  key: 'bitDepth' | 'channels',
+  check: CheckId,
+  findings: Findings,
+  display: (file: string) => string,
+): void {
   const tally = new Map<number, number>();
   for (const ref of refs) {
     const value = records.get(ref.path)?.header?.[key];
@@ -104,7 +145,13 @@ function flagUnusual(refs: readonly ImageRef[], records: ReadonlyMap<string, Ima
  * Full decode with sharp, for damage a header cannot show (bad compressed data, CRC errors). Failures are
  * written into the records, so checkImages reports them like any other unreadable image.
  */
-export async function decodeImages(refs: readonly ImageRef[], records: Map<string, ImageRecord>, concurrency: number, onProgress: (done: number, total: number) => void, signal?: AbortSignal): Promise<void> {
+export async function decodeImages(
+  refs: readonly ImageRef[],
+  records: Map<string, ImageRecord>,
+  concurrency: number,
+  onProgress: (done: number, total: number) => void,
+  signal?: AbortSignal,
+): Promise<void> {
   const targets = uniqueByPath(refs).filter((r) => {
     const record = records.get(r.path);
     return record?.header && !record.problem && record.header.format !== 'bmp';
@@ -125,6 +172,9 @@ export async function decodeImages(refs: readonly ImageRef[], records: Map<strin
   targets.forEach((ref, i) => {
     const failure = failures[i];
     if (failure === undefined) return;
-    records.set(ref.path, { ...records.get(ref.path), problem: { check: 'image.unreadable', message: `decode failed: ${failure.split('\n')[0]}` } });
+    records.set(ref.path, {
+      ...records.get(ref.path),
+      problem: { check: 'image.unreadable', message: `decode failed: ${failure.split('\n')[0]}` },
+    });
   });
 }

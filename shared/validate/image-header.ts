@@ -51,14 +51,24 @@ const OTHER_FORMATS: [string, (b: Buffer) => boolean][] = [
   ['GIF', (b) => b.toString('latin1', 0, 4) === 'GIF8'],
   ['HEIC/AVIF', (b) => b.toString('latin1', 4, 8) === 'ftyp'],
   ['JPEG 2000', (b) => b.readUInt32BE(0) === 0x0000000c && b.toString('latin1', 4, 8) === 'jP  '],
-  ['BigTIFF', (b) => (b.toString('latin1', 0, 2) === 'II' && b.readUInt16LE(2) === 43) || (b.toString('latin1', 0, 2) === 'MM' && b.readUInt16BE(2) === 43)],
+  [
+    'BigTIFF',
+    (b) =>
+      (b.toString('latin1', 0, 2) === 'II' && b.readUInt16LE(2) === 43) ||
+      (b.toString('latin1', 0, 2) === 'MM' && b.readUInt16BE(2) === 43),
+  ],
   ['PDF', (b) => b.toString('latin1', 0, 4) === '%PDF'],
 ];
 
 export function sniffFormat(head: Buffer): ImageFormat | undefined {
   if (head.length >= 8 && head.readUInt32BE(0) === 0x89504e47 && head.readUInt32BE(4) === 0x0d0a1a0a) return 'png';
   if (head.length >= 3 && head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff) return 'jpeg';
-  if (head.length >= 4 && ((head[0] === 0x49 && head[1] === 0x49 && head.readUInt16LE(2) === 42) || (head[0] === 0x4d && head[1] === 0x4d && head.readUInt16BE(2) === 42))) return 'tiff';
+  if (
+    head.length >= 4 &&
+    ((head[0] === 0x49 && head[1] === 0x49 && head.readUInt16LE(2) === 42) ||
+      (head[0] === 0x4d && head[1] === 0x4d && head.readUInt16BE(2) === 42))
+  )
+    return 'tiff';
   if (head.length >= 2 && head[0] === 0x42 && head[1] === 0x4d) return 'bmp';
   if (head.length >= 12 && head.toString('latin1', 0, 4) === 'RIFF' && head.toString('latin1', 8, 12) === 'WEBP') return 'webp';
   return undefined;
@@ -69,7 +79,10 @@ export function readImageHeader(src: ByteSource, hints: HeaderHints): ImageHeade
   const format = sniffFormat(head);
   if (!format) {
     const other = head.length >= 12 ? OTHER_FORMATS.find(([, test]) => test(head))?.[0] : undefined;
-    throw new HeaderError('unsupported', other ? `${other} is not supported (use PNG, JPEG, TIFF, BMP or WebP)` : 'not a PNG, JPEG, TIFF, BMP or WebP file');
+    throw new HeaderError(
+      'unsupported',
+      other ? `${other} is not supported (use PNG, JPEG, TIFF, BMP or WebP)` : 'not a PNG, JPEG, TIFF, BMP or WebP file',
+    );
   }
   switch (format) {
     case 'png':
@@ -125,7 +138,13 @@ function readJpeg(src: ByteSource, hints: HeaderHints): ImageHeader {
     if (code >= 0xc0 && code <= 0xcf && code !== 0xc4 && code !== 0xc8 && code !== 0xcc) {
       const sof = src.read(offset + 4, 6);
       if (sof.length < 6) throw new HeaderError('truncated', 'the JPEG ends inside its frame header');
-      const header: ImageHeader = { format: 'jpeg', bitDepth: sof[0], height: sof.readUInt16BE(1), width: sof.readUInt16BE(3), channels: sof[5] };
+      const header: ImageHeader = {
+        format: 'jpeg',
+        bitDepth: sof[0],
+        height: sof.readUInt16BE(1),
+        width: sof.readUInt16BE(3),
+        channels: sof[5],
+      };
       if (!header.width || !header.height) throw new HeaderError('corrupt', `JPEG frame header has size ${header.width}×${header.height}`);
       if (!hasEoi(hints.tail)) header.truncated = 'the JPEG does not end with an EOI marker (FFD9)';
       return header;
@@ -175,7 +194,11 @@ function walkTiff(src: ByteSource): Map<number, number[]> {
     if (visited.size > TIFF_LIMITS.maxIfds) throw new HeaderError('corrupt', `TIFF has more than ${TIFF_LIMITS.maxIfds} IFDs`);
     if (ifd + 2 > src.size) throw new HeaderError('corrupt', `TIFF IFD offset ${ifd} is past the end of the file (${src.size} bytes)`);
     const count = u16(src.read(ifd, 2), 0);
-    if (count > TIFF_LIMITS.maxEntriesPerIfd) throw new HeaderError('corrupt', `TIFF IFD at byte ${ifd} claims ${count} entries (at most ${TIFF_LIMITS.maxEntriesPerIfd} are read)`);
+    if (count > TIFF_LIMITS.maxEntriesPerIfd)
+      throw new HeaderError(
+        'corrupt',
+        `TIFF IFD at byte ${ifd} claims ${count} entries (at most ${TIFF_LIMITS.maxEntriesPerIfd} are read)`,
+      );
     const entries = src.read(ifd + 2, count * 12 + 4);
     if (entries.length < count * 12) {
       if (firstTags === undefined) return truncatedTiff('its IFD is cut off');
@@ -189,12 +212,19 @@ function walkTiff(src: ByteSource): Map<number, number[]> {
       const n = u32(entries, o + 4);
       const size = TIFF_TYPE_SIZE[type];
       if (!size) continue;
-      if (n > TIFF_LIMITS.maxValuesPerTag) throw new HeaderError('corrupt', `TIFF tag ${tag} at byte ${ifd + 2 + o} claims ${n} values (at most ${TIFF_LIMITS.maxValuesPerTag})`);
+      if (n > TIFF_LIMITS.maxValuesPerTag)
+        throw new HeaderError(
+          'corrupt',
+          `TIFF tag ${tag} at byte ${ifd + 2 + o} claims ${n} values (at most ${TIFF_LIMITS.maxValuesPerTag})`,
+        );
       const bytes = size * n;
       const at = bytes <= 4 ? -1 : u32(entries, o + 8);
       if (at >= 0 && at + bytes > src.size) {
         if (firstTags === undefined && TIFF_HEADER_TAGS.has(tag)) return truncatedTiff(`tag ${tag} points past the end of the file`);
-        throw new HeaderError('corrupt', `TIFF tag ${tag} points to bytes ${at}–${at + bytes}, past the end of the file (${src.size} bytes)`);
+        throw new HeaderError(
+          'corrupt',
+          `TIFF tag ${tag} points to bytes ${at}–${at + bytes}, past the end of the file (${src.size} bytes)`,
+        );
       }
       const wanted = (firstTags === undefined && TIFF_HEADER_TAGS.has(tag)) || TIFF_IFD_POINTER_TAGS.has(tag);
       if (!wanted || (size !== 1 && size !== 2 && size !== 4)) continue;
@@ -202,7 +232,8 @@ function walkTiff(src: ByteSource): Map<number, number[]> {
       const values: number[] = [];
       for (let k = 0; k < n; k++) values.push(size === 1 ? data[k] : size === 2 ? u16(data, k * 2) : u32(data, k * size));
       if (TIFF_IFD_POINTER_TAGS.has(tag)) {
-        if (depth + 1 > TIFF_LIMITS.maxSubIfdDepth) throw new HeaderError('corrupt', `TIFF sub-IFDs are nested more than ${TIFF_LIMITS.maxSubIfdDepth} deep`);
+        if (depth + 1 > TIFF_LIMITS.maxSubIfdDepth)
+          throw new HeaderError('corrupt', `TIFF sub-IFDs are nested more than ${TIFF_LIMITS.maxSubIfdDepth} deep`);
         for (const offset of values) pending.push([offset, depth + 1, false]);
       }
       tags.set(tag, values);
@@ -223,7 +254,13 @@ function readTiff(src: ByteSource): ImageHeader {
   if (!width || !height) throw new HeaderError('corrupt', 'TIFF without ImageWidth/ImageLength');
   const photometric = tags.get(262)?.[0];
   const samples = tags.get(277)?.[0] ?? 1;
-  const header: ImageHeader = { format: 'tiff', width, height, bitDepth: tags.get(258)?.[0] ?? 1, channels: photometric === 3 ? 1 : samples };
+  const header: ImageHeader = {
+    format: 'tiff',
+    width,
+    height,
+    bitDepth: tags.get(258)?.[0] ?? 1,
+    channels: photometric === 3 ? 1 : samples,
+  };
   const offsets = tags.get(273) ?? tags.get(324) ?? [];
   const counts = tags.get(279) ?? tags.get(325) ?? [];
   let end = 0;
@@ -260,7 +297,8 @@ function readBmp(src: ByteSource): ImageHeader {
   const header: ImageHeader = { format: 'bmp', width, height, bitDepth: bits >= 16 ? (bits === 16 ? 5 : 8) : bits, channels };
   const compression = dib >= 40 ? b.readUInt32LE(30) : 0;
   const pixelEnd = compression === 0 ? dataOffset + Math.ceil((width * bits) / 32) * 4 * height : declaredSize;
-  if (pixelEnd > src.size || declaredSize > src.size) header.truncated = `its header says ${Math.max(pixelEnd, declaredSize)} bytes but the file has ${src.size}`;
+  if (pixelEnd > src.size || declaredSize > src.size)
+    header.truncated = `its header says ${Math.max(pixelEnd, declaredSize)} bytes but the file has ${src.size}`;
   return header;
 }
 
@@ -270,10 +308,22 @@ function readWebp(src: ByteSource): ImageHeader {
   const chunk = b.toString('latin1', 12, 16);
   let header: ImageHeader;
   if (chunk === 'VP8X') {
-    header = { format: 'webp', width: 1 + b.readUIntLE(24, 3), height: 1 + b.readUIntLE(27, 3), bitDepth: 8, channels: b[20] & 0x10 ? 4 : 3 };
+    header = {
+      format: 'webp',
+      width: 1 + b.readUIntLE(24, 3),
+      height: 1 + b.readUIntLE(27, 3),
+      bitDepth: 8,
+      channels: b[20] & 0x10 ? 4 : 3,
+    };
   } else if (chunk === 'VP8L') {
     const bits = b.readUInt32LE(21);
-    header = { format: 'webp', width: 1 + (bits & 0x3fff), height: 1 + ((bits >> 14) & 0x3fff), bitDepth: 8, channels: (bits >> 28) & 1 ? 4 : 3 };
+    header = {
+      format: 'webp',
+      width: 1 + (bits & 0x3fff),
+      height: 1 + ((bits >> 14) & 0x3fff),
+      bitDepth: 8,
+      channels: (bits >> 28) & 1 ? 4 : 3,
+    };
   } else if (chunk === 'VP8 ') {
     header = { format: 'webp', width: b.readUInt16LE(26) & 0x3fff, height: b.readUInt16LE(28) & 0x3fff, bitDepth: 8, channels: 3 };
   } else throw new HeaderError('corrupt', `WebP with unknown first chunk "${chunk}"`);
@@ -304,7 +354,10 @@ export function headSource(file: string, head: Buffer, size: number): ByteSource
 /** Header of a file read directly (masks, tests); the tail and PNG walk come from the same read. */
 export function readImageHeaderFromBuffer(buffer: Buffer): ImageHeader {
   const source: ByteSource = { size: buffer.length, read: (o, l) => buffer.subarray(o, Math.min(buffer.length, o + l)) };
-  return readImageHeader(source, { tail: buffer.subarray(Math.max(0, buffer.length - 64)), png: sniffFormat(buffer) === 'png' ? walkPngChunks(buffer) : undefined });
+  return readImageHeader(source, {
+    tail: buffer.subarray(Math.max(0, buffer.length - 64)),
+    png: sniffFormat(buffer) === 'png' ? walkPngChunks(buffer) : undefined,
+  });
 }
 
 /** Same rule as the probe worker's streaming walk, over a buffer in memory. */
@@ -334,11 +387,15 @@ export function checkBeforeDecode(src: ByteSource, hints: HeaderHints): ImageHea
   } catch (error) {
     // A header so short that a field read runs off the buffer.
     // By name: Buffer's reads throw the RangeError of Node's own realm, which a sandbox (jest's vm) does not share.
-    if ((error as Error | undefined)?.name === 'RangeError') throw new HeaderError('corrupt', `the header is cut off or corrupt (${(error as Error).message})`);
+    if ((error as Error | undefined)?.name === 'RangeError')
+      throw new HeaderError('corrupt', `the header is cut off or corrupt (${(error as Error).message})`);
     throw error;
   }
   if (header.width * header.height > MAX_DECODE_PIXELS) {
-    throw new HeaderError('corrupt', `the image says it is ${header.width}×${header.height} pixels, more than the ${MAX_DECODE_PIXELS} a decoder is given`);
+    throw new HeaderError(
+      'corrupt',
+      `the image says it is ${header.width}×${header.height} pixels, more than the ${MAX_DECODE_PIXELS} a decoder is given`,
+    );
   }
   return header;
 }
@@ -346,7 +403,10 @@ export function checkBeforeDecode(src: ByteSource, hints: HeaderHints): ImageHea
 /** checkBeforeDecode over a file in memory. */
 export function checkBufferBeforeDecode(buffer: Buffer): ImageHeader {
   const source: ByteSource = { size: buffer.length, read: (o, l) => buffer.subarray(o, Math.min(buffer.length, o + l)) };
-  return checkBeforeDecode(source, { tail: buffer.subarray(Math.max(0, buffer.length - 64)), png: sniffFormat(buffer) === 'png' ? walkPngChunks(buffer) : undefined });
+  return checkBeforeDecode(source, {
+    tail: buffer.subarray(Math.max(0, buffer.length - 64)),
+    png: sniffFormat(buffer) === 'png' ? walkPngChunks(buffer) : undefined,
+  });
 }
 
 /** checkBeforeDecode over a file on disk, reading only the bytes the walk needs. */

@@ -66,7 +66,8 @@ type State = 'start' | 'first-key' | 'key' | 'in-key' | 'colon' | 'value' | 'in-
 
 const isBlank = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 /** Bytes of numbers and literals (true, NaN, -Infinity, 1e-5): a top-level primitive ends at any other. */
-const isPrimitiveByte = (c: number) => (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x2e || c === 0x2b || c === 0x2d;
+const isPrimitiveByte = (c: number) =>
+  (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x2e || c === 0x2b || c === 0x2d;
 const BOM = [0xef, 0xbb, 0xbf];
 const ESCAPES = new Set([...'"\\/bfnrt'].map((c) => c.charCodeAt(0)));
 const isHex = (c: number) => (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46);
@@ -165,7 +166,8 @@ export class SectionScanner {
             const expected = (this.depth === 2 ? this.opener : this.openers.pop()) === 0x5b ? 0x5d : 0x7d;
             if (c !== expected) return this.fail(`expected ',' or '${String.fromCharCode(expected)}', found ${describe(c)}`, at);
             if (this.depth === 2) {
-              if (this.section?.array && this.elements > 0 && !this.elementHasContent) return this.fail(`unexpected character "]" where a value was expected`, at);
+              if (this.section?.array && this.elements > 0 && !this.elementHasContent)
+                return this.fail(`unexpected character "]" where a value was expected`, at);
               this.depth = 1;
               this.endValue(at + 1);
             } else this.depth--;
@@ -317,7 +319,13 @@ export class SectionScanner {
 
   /** Records the current slice, from its start to `end` (exclusive). */
   private pushSlice(end: number): void {
-    (this.section as Section).slices.push({ start: this.sliceStart, end, line: this.sliceLine, column: this.sliceColumn, first: this.sliceFirst });
+    (this.section as Section).slices.push({
+      start: this.sliceStart,
+      end,
+      line: this.sliceLine,
+      column: this.sliceColumn,
+      first: this.sliceFirst,
+    });
   }
 
   /** `atByte`: the error is a byte of the file (false at the end of the file). */
@@ -351,7 +359,8 @@ export async function scanSections(file: string, options: ScanOptions = {}): Pro
       options.onProgress?.(done, size);
       if (!going) break;
     }
-    if (scanner.firstByte !== -1 && scanner.firstByte !== 0x7b) return { kind: 'other', first: String.fromCharCode(scanner.firstByte), size };
+    if (scanner.firstByte !== -1 && scanner.firstByte !== 0x7b)
+      return { kind: 'other', first: String.fromCharCode(scanner.firstByte), size };
     scanner.end();
     return { kind: 'object', sections: scanner.sections, size, error: scanner.error };
   } finally {
@@ -377,7 +386,11 @@ export async function* readSlices(file: string, section: Section, signal?: Abort
       let done = 0;
       while (done < length) {
         const { bytesRead } = await handle.read(buffer, done, length - done, slice.start + done);
-        if (bytesRead === 0) throw new StepError(`${file} got shorter while it was read (expected ${length} bytes at offset ${slice.start}).`, { hint: 'Keep the dataset unchanged while the step runs.', file });
+        if (bytesRead === 0)
+          throw new StepError(`${file} got shorter while it was read (expected ${length} bytes at offset ${slice.start}).`, {
+            hint: 'Keep the dataset unchanged while the step runs.',
+            file,
+          });
         done += bytesRead;
       }
       const text = buffer.toString('utf8', 0, length);
@@ -394,7 +407,11 @@ export async function* readSlices(file: string, section: Section, signal?: Abort
         yield { ok: false, error: { message: parsed.message, offset, line, column }, atSliceEnd: units >= text.length };
         return;
       }
-      yield { ok: true, values: section.array ? (parsed.value as unknown[]) : [(parsed.value as Record<string, unknown>)['']], first: slice.first };
+      yield {
+        ok: true,
+        values: section.array ? (parsed.value as unknown[]) : [(parsed.value as Record<string, unknown>)['']],
+        first: slice.first,
+      };
     }
   } finally {
     await handle.close();
@@ -406,7 +423,12 @@ export async function* readSlices(file: string, section: Section, signal?: Abort
  * stopped (`scanError`), JSON.parse may still find an earlier error inside a member value read so far; when it
  * did not, this finds the first of the errors JSON.parse sees, whatever order the caller read the members in.
  */
-export async function firstError(file: string, sections: readonly Section[], scanError: JsonFailure | undefined, signal?: AbortSignal): Promise<JsonFailure | undefined> {
+export async function firstError(
+  file: string,
+  sections: readonly Section[],
+  scanError: JsonFailure | undefined,
+  signal?: AbortSignal,
+): Promise<JsonFailure | undefined> {
   for (const section of sections) {
     for await (const slice of readSlices(file, section, signal)) {
       if (slice.ok) continue;

@@ -8,7 +8,12 @@ import type { ImageRecord } from './image-checks';
  * copy in a later split (train < val < test) is flagged against the earliest one, since it is the later
  * split's score that the leak inflates. Masks are left out: identical masks (all background) are normal.
  */
-export function checkLeakage(refs: readonly ImageRef[], records: ReadonlyMap<string, ImageRecord>, findings: Findings, display: (file: string) => string): void {
+export function checkLeakage(
+  refs: readonly ImageRef[],
+  records: ReadonlyMap<string, ImageRecord>,
+  findings: Findings,
+  display: (file: string) => string,
+): void {
   findings.ran('leakage.duplicate-within-split', 'leakage.cross-split');
   const groups = new Map<string, ImageRef[]>();
   for (const ref of refs) {

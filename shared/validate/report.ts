@@ -47,14 +47,21 @@ export function passes(failOn: FailOn, errors: number, warnings: number): boolea
 /** One line per example: "[check] file:line id field=value — message". */
 export function describeExample(check: string, e: Example): string {
   const location = e.file ? `${e.file}${e.line ? `:${e.line}${e.column ? `:${e.column}` : ''}` : ''}` : undefined;
-  const parts = [e.split, location, e.id !== undefined ? `id ${e.id}` : undefined, e.field ? `${e.field}=${JSON.stringify(e.value)}` : undefined];
+  const parts = [
+    e.split,
+    location,
+    e.id !== undefined ? `id ${e.id}` : undefined,
+    e.field ? `${e.field}=${JSON.stringify(e.value)}` : undefined,
+  ];
   return `[${check}] ${parts.filter((p) => p !== undefined).join(' ')} — ${e.message}`;
 }
 
 /** The failure: counts, then the first three examples of the severity that failed the run. */
 export function failureMessage(report: ValidationReport): string {
   const failing = report.errors > 0 ? 'error' : 'warning';
-  const first = report.checks.filter((c) => c.severity === failing && c.count > 0).flatMap((c) => c.examples.map((e) => describeExample(c.id, e)));
+  const first = report.checks
+    .filter((c) => c.severity === failing && c.count > 0)
+    .flatMap((c) => c.examples.map((e) => describeExample(c.id, e)));
   const head = `Dataset validation failed: ${report.errors} error(s), ${report.warnings} warning(s) (fail-on: ${report.failOn}).`;
   return [head, ...first.slice(0, 3).map((line, i) => `  ${i + 1}. ${line}`)].join('\n');
 }
@@ -69,13 +76,20 @@ export function writeSummary(summary: Summary, report: ValidationReport, files: 
       .map(([s, r]) => `${s}: ${r.images} images`)
       .join(', ')}. **${report.errors}** error(s), **${report.warnings}** warning(s), fail-on \`${report.failOn}\`.`,
   );
-  summary.paragraph(`Fingerprint \`${report.fingerprint.digest}\` over ${report.fingerprint.files} files (${formatBytes(report.fingerprint.bytes)}). Report: \`${files.report}\`, manifest: \`${files.fingerprint}\`.`);
+  summary.paragraph(
+    `Fingerprint \`${report.fingerprint.digest}\` over ${report.fingerprint.files} files (${formatBytes(report.fingerprint.bytes)}). Report: \`${files.report}\`, manifest: \`${files.fingerprint}\`.`,
+  );
 
   const failing = report.checks.filter((c) => c.count > 0);
   if (failing.length > 0) {
     summary.table(
       ['check', 'severity', 'count', 'first example'],
-      failing.map((c) => [`\`${c.id}\``, c.severity === 'error' ? '🔴 error' : '🟡 warning', c.count, c.examples[0] ? describeExample(c.id, c.examples[0]).replace(/^\[[^\]]+\] /, '') : '']),
+      failing.map((c) => [
+        `\`${c.id}\``,
+        c.severity === 'error' ? '🔴 error' : '🟡 warning',
+        c.count,
+        c.examples[0] ? describeExample(c.id, c.examples[0]).replace(/^\[[^\]]+\] /, '') : '',
+      ]),
     );
   }
   const passed = report.checks.filter((c) => c.count === 0);
@@ -83,10 +97,17 @@ export function writeSummary(summary: Summary, report: ValidationReport, files: 
 
   summary.table(
     ['split', 'images', report.classCountUnit === 'images' ? 'labelled images' : 'instances', 'unlabelled', 'classes present'],
-    Object.entries(report.splits).map(([s, r]) => [s, r.images, r.annotations, `${r.unlabeledImages} (${fmtPct(r.images ? r.unlabeledImages / r.images : 0)})`, Object.keys(r.classCounts).length]),
+    Object.entries(report.splits).map(([s, r]) => [
+      s,
+      r.images,
+      r.annotations,
+      `${r.unlabeledImages} (${fmtPct(r.images ? r.unlabeledImages / r.images : 0)})`,
+      Object.keys(r.classCounts).length,
+    ]),
   );
   const series = Object.entries(report.splits).map(([name, r]) => ({ name, counts: r.classCounts }));
-  if (series.some((s) => Object.keys(s.counts).length > 0)) summary.chart(classCountsChart(series, report.classCountUnit === 'images' ? 'Images' : 'Instances'));
+  if (series.some((s) => Object.keys(s.counts).length > 0))
+    summary.chart(classCountsChart(series, report.classCountUnit === 'images' ? 'Images' : 'Instances'));
 
   if (report.drift) {
     const rows = Object.entries(report.drift.splits).map(([s, d]) => [
@@ -101,6 +122,16 @@ export function writeSummary(summary: Summary, report: ValidationReport, files: 
     summary.table(['split', 'class PSI', 'chi-square', 'size PSI', 'brightness PSI', 'contrast PSI'], rows);
   }
   for (const c of failing) {
-    summary.details(`${c.id}: ${c.count} (${c.severity})`, c.examples.map((e) => `- ${describeExample(c.id, e).replace(/^\[[^\]]+\] /, '').replace(/\|/g, '\\|')}`).join('\n'));
+    summary.details(
+      `${c.id}: ${c.count} (${c.severity})`,
+      c.examples
+        .map(
+          (e) =>
+            `- ${describeExample(c.id, e)
+              .replace(/^\[[^\]]+\] /, '')
+              .replace(/\|/g, '\\|')}`,
+        )
+        .join('\n'),
+    );
   }
 }

@@ -5,7 +5,17 @@ import { loadSharp } from '../preprocess/sharp-loader';
 import type { ProgressReport } from '../core/host';
 import type { CheckId, Severity } from './checks';
 import { Findings } from './checks';
-import type { DataFile, DatasetFormat, ImageRef, LoadedDataset, LoadedSplit, LoaderContext, LoadOptions, ProbedImage, SplitName } from './dataset';
+import type {
+  DataFile,
+  DatasetFormat,
+  ImageRef,
+  LoadedDataset,
+  LoadedSplit,
+  LoaderContext,
+  LoadOptions,
+  ProbedImage,
+  SplitName,
+} from './dataset';
 import { parseClassList, SPLITS } from './dataset';
 import { checkDistribution } from './distribution';
 import type { DriftThresholds, MeasuredImage } from './drift';
@@ -67,7 +77,12 @@ export async function validateDataset(options: ValidateOptions, hooks: ValidateH
   const findings = new Findings(options.maxExamples ?? 5, overrides);
   const display = (file: string) => displayPath(options.workspace, file);
   const threads = options.threads || defaultThreads();
-  const loadOptions: LoadOptions = { imagesRoot: options.imagesRoot, classes: options.classes, minBoxSize: options.minBoxSize, maxEmptyMaskShare: options.maxEmptyMaskShare };
+  const loadOptions: LoadOptions = {
+    imagesRoot: options.imagesRoot,
+    classes: options.classes,
+    minBoxSize: options.minBoxSize,
+    maxEmptyMaskShare: options.maxEmptyMaskShare,
+  };
   const ctx: LoaderContext = {
     findings,
     options: loadOptions,
@@ -77,13 +92,20 @@ export async function validateDataset(options: ValidateOptions, hooks: ValidateH
   };
 
   const dataset = await loadDataset(options, ctx);
-  for (const s of dataset.splits) hooks.info?.(`${s.split}: ${s.stats.images} images, ${s.stats.annotations} ${dataset.format === 'segmentation' ? 'masks' : 'labels'}`);
+  for (const s of dataset.splits)
+    hooks.info?.(`${s.split}: ${s.stats.images} images, ${s.stats.annotations} ${dataset.format === 'segmentation' ? 'masks' : 'labels'}`);
 
   const refs = dataset.splits.flatMap((s) => s.images);
   const { records, digests } = await probeDataset(dataset, refs, threads, hooks, display);
 
   if (options.fullDecode) {
-    await decodeImages(refs, records, threads, (done, total) => hooks.progress?.({ label: 'decode images', done, total, unit: 'items' }), hooks.signal);
+    await decodeImages(
+      refs,
+      records,
+      threads,
+      (done, total) => hooks.progress?.({ label: 'decode images', done, total, unit: 'items' }),
+      hooks.signal,
+    );
   }
   checkImages(refs, records, findings, display);
   const probed = (file: string): ProbedImage | undefined => {
@@ -93,17 +115,29 @@ export async function validateDataset(options: ValidateOptions, hooks: ValidateH
   for (const s of dataset.splits) await s.finish?.({ probed });
 
   checkLeakage(refs, records, findings, display);
-  checkDistribution(dataset.splits, dataset.classes, { maxImbalance: options.maxImbalance, maxUnlabeledShare: options.maxUnlabeledShare, checkUnlabeled: dataset.format !== 'segmentation' }, findings);
+  checkDistribution(
+    dataset.splits,
+    dataset.classes,
+    { maxImbalance: options.maxImbalance, maxUnlabeledShare: options.maxUnlabeledShare, checkUnlabeled: dataset.format !== 'segmentation' },
+    findings,
+  );
 
   const sharp = options.sampleSize > 0 ? optionalSharp(hooks) : undefined;
   const splits: Record<string, SplitReport> = {};
   for (const s of dataset.splits) {
-    splits[s.split] = { ...s.stats, properties: await measureProperties(measurable(s, records), options.sampleSize, threads, sharp, hooks.signal) };
+    splits[s.split] = {
+      ...s.stats,
+      properties: await measureProperties(measurable(s, records), options.sampleSize, threads, sharp, hooks.signal),
+    };
   }
   let drift: ValidationReport['drift'];
   if (options.baseline) {
     const baseline = await readBaseline(options.baseline, display(options.baseline));
-    drift = { baseline: display(options.baseline), thresholds: options.drift, splits: compareDrift({ splits }, baseline, options.drift, findings) };
+    drift = {
+      baseline: display(options.baseline),
+      thresholds: options.drift,
+      splits: compareDrift({ splits }, baseline, options.drift, findings),
+    };
   }
 
   // Walked twice by buildManifest (common root, then entries) rather than copied into a list per image.
@@ -112,7 +146,8 @@ export async function validateDataset(options: ValidateOptions, hooks: ValidateH
       for (const s of dataset.splits) {
         for (const ref of s.images) {
           const r = records.get(ref.path);
-          if (r?.sha256 !== undefined && r.size !== undefined) yield { split: s.split, role: ref.role, path: ref.path, size: r.size, sha256: r.sha256 };
+          if (r?.sha256 !== undefined && r.size !== undefined)
+            yield { split: s.split, role: ref.role, path: ref.path, size: r.size, sha256: r.sha256 };
         }
         for (const f of s.files) yield* digested(s.split, f, digests);
       }
@@ -146,7 +181,13 @@ export async function validateDataset(options: ValidateOptions, hooks: ValidateH
  * One streaming pass over every file: sha256 for leakage and the fingerprint, header checks for images. The
  * job list lives only as long as this call; what is kept per image is its record.
  */
-async function probeDataset(dataset: LoadedDataset, refs: readonly ImageRef[], threads: number, hooks: ValidateHooks, display: (file: string) => string) {
+async function probeDataset(
+  dataset: LoadedDataset,
+  refs: readonly ImageRef[],
+  threads: number,
+  hooks: ValidateHooks,
+  display: (file: string) => string,
+) {
   const imagePaths = [...new Set(refs.map((r) => r.path))];
   const dataFiles = [...new Set([...dataset.splits.flatMap((s) => s.files), ...dataset.sharedFiles].map((f) => f.path))];
   const records = new Map<string, ImageRecord>();
@@ -158,7 +199,11 @@ async function probeDataset(dataset: LoadedDataset, refs: readonly ImageRef[], t
   };
   await probeFiles(jobs, { threads, signal: hooks.signal, onProgress }, (probe, index) => {
     if (jobs[index].head) records.set(probe.path, interpretProbe(probe));
-    else if (probe.error) throw new StepError(`Cannot read ${display(probe.path)} (${probe.error.code}) while fingerprinting it.`, { hint: 'Keep the dataset unchanged while the step runs.', file: display(probe.path) });
+    else if (probe.error)
+      throw new StepError(`Cannot read ${display(probe.path)} (${probe.error.code}) while fingerprinting it.`, {
+        hint: 'Keep the dataset unchanged while the step runs.',
+        file: display(probe.path),
+      });
     else digests.set(probe.path, { size: probe.size ?? 0, sha256: probe.sha256 ?? '' });
   });
   return { records, digests };
@@ -174,7 +219,9 @@ function optionalSharp(hooks: ValidateHooks): Sharp | undefined {
     return loadSharp();
   } catch (error) {
     if (!isStepError(error)) throw error;
-    hooks.warning?.(`Brightness and contrast are not measured (drift.brightness / drift.contrast skipped): ${error.message} ${error.hint ?? ''}`.trim());
+    hooks.warning?.(
+      `Brightness and contrast are not measured (drift.brightness / drift.contrast skipped): ${error.message} ${error.hint ?? ''}`.trim(),
+    );
     return undefined;
   }
 }
@@ -200,7 +247,10 @@ async function loadDataset(options: ValidateOptions, ctx: LoaderContext): Promis
   const declared = parseClassList(options.classes);
   const values = new Set<number>();
   for (const c of declared) {
-    if (values.has(c.value)) throw new InputError(`The class list gives value ${c.value} twice (second time as "${c.name}").`, { hint: 'Give each class once, as "name" or "value: name".' });
+    if (values.has(c.value))
+      throw new InputError(`The class list gives value ${c.value} twice (second time as "${c.name}").`, {
+        hint: 'Give each class once, as "name" or "value: name".',
+      });
     values.add(c.value);
   }
   const splits: LoadedSplit[] = [];
@@ -221,21 +271,36 @@ async function loadDataset(options: ValidateOptions, ctx: LoaderContext): Promis
       if (!names || names.length === 0) {
         // The reason data.yaml could not be read (a syntax error, an alias bomb) is its parse-error finding.
         const reason = ctx.findings.results().find((r) => r.id === 'structure.parse-error' && r.count > 0)?.examples[0]?.message;
-        throw new StepError(options.dataYaml && !config ? `${ctx.display(options.dataYaml)} could not be read, so the YOLO class names are unknown.${reason ? ` ${reason}.` : ''}` : 'The YOLO class names are unknown.', {
-          hint: 'Give data-yaml with a valid `names` list, or the classes input (one name per line, in class-index order).',
-          file: options.dataYaml ? ctx.display(options.dataYaml) : undefined,
-        });
+        throw new StepError(
+          options.dataYaml && !config
+            ? `${ctx.display(options.dataYaml)} could not be read, so the YOLO class names are unknown.${reason ? ` ${reason}.` : ''}`
+            : 'The YOLO class names are unknown.',
+          {
+            hint: 'Give data-yaml with a valid `names` list, or the classes input (one name per line, in class-index order).',
+            file: options.dataYaml ? ctx.display(options.dataYaml) : undefined,
+          },
+        );
       }
-      const sources = SPLITS.map((s) => [s, options.splits[s] ? [options.splits[s] as string] : (config?.splits[s] ?? [])] as const).filter(([, list]) => list.length > 0);
+      const sources = SPLITS.map((s) => [s, options.splits[s] ? [options.splits[s] as string] : (config?.splits[s] ?? [])] as const).filter(
+        ([, list]) => list.length > 0,
+      );
       if (sources.length === 0 && options.dataYaml) {
-        throw new StepError(`No split to validate: ${ctx.display(options.dataYaml)} sets no usable train, val or test path, and none is given as an input.`, {
-          hint: 'Set train/val/test in data.yaml to image folders (or .txt lists), or give train as an input.',
-          file: ctx.display(options.dataYaml),
-        });
+        throw new StepError(
+          `No split to validate: ${ctx.display(options.dataYaml)} sets no usable train, val or test path, and none is given as an input.`,
+          {
+            hint: 'Set train/val/test in data.yaml to image folders (or .txt lists), or give train as an input.',
+            file: ctx.display(options.dataYaml),
+          },
+        );
       }
       if (sources.length === 0) requireSplits([], 'a YOLO images folder (or set train/val/test in data.yaml)');
       for (const [split, list] of sources) splits.push(await loadYolo(split, list, names, ctx));
-      return { format: 'yolo', classes: names.filter((n) => n !== undefined), splits, sharedFiles: options.dataYaml ? [{ path: options.dataYaml, role: 'config' }] : [] };
+      return {
+        format: 'yolo',
+        classes: names.filter((n) => n !== undefined),
+        splits,
+        sharedFiles: options.dataYaml ? [{ path: options.dataYaml, role: 'config' }] : [],
+      };
     }
     case 'voc': {
       requireSplits(given, 'a folder of VOC XML files (or an ImageSets .txt list)');
@@ -251,7 +316,9 @@ async function loadDataset(options: ValidateOptions, ctx: LoaderContext): Promis
     case 'segmentation': {
       requireSplits(given, 'a split folder with images/ and masks/');
       if (declared.length === 0) {
-        throw new InputError('Segmentation masks need the class list to know which label values are valid.', { hint: 'Set classes, one per line: "0: background", "1: nucleus", … (or names in value order).' });
+        throw new InputError('Segmentation masks need the class list to know which label values are valid.', {
+          hint: 'Set classes, one per line: "0: background", "1: nucleus", … (or names in value order).',
+        });
       }
       for (const split of given) splits.push(await loadSegmentation(split, options.splits[split] as string, declared, ctx));
       return { format: 'segmentation', classes: declared.filter((c) => c.value !== 0).map((c) => c.name), splits, sharedFiles: [] };
@@ -268,5 +335,7 @@ function byValue(declared: readonly { value: number; name: string }[]): string[]
 
 function requireSplits(given: readonly SplitName[], what: string): void {
   if (given.length > 0) return;
-  throw new InputError(`No split given: set at least one of train, val or test to ${what}.`, { hint: `e.g. train: ${path.join('data', 'train')}` });
+  throw new InputError(`No split given: set at least one of train, val or test to ${what}.`, {
+    hint: `e.g. train: ${path.join('data', 'train')}`,
+  });
 }

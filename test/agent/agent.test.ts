@@ -29,7 +29,13 @@ afterAll(() => kit.cleanup());
 /** Each test gets its own channel and device, so their histories do not mix. */
 function setup(channel: string, options: Partial<DeviceAgentOptions> = {}) {
   const root = path.join(kit.dir, 'devices', `${channel}-${device++}`);
-  const agent = new DeviceAgent({ channelUrl: kit.channelUrl(channel), deviceId: `dev-${channel}`, publicKey: KEYS.publicKeyPem, root, ...options });
+  const agent = new DeviceAgent({
+    channelUrl: kit.channelUrl(channel),
+    deviceId: `dev-${channel}`,
+    publicKey: KEYS.publicKeyPem,
+    root,
+    ...options,
+  });
   const publish = async (pkg: string, percent = 100) => (await kit.stage(pkg, channel, percent)).update.doc;
   const model = () => fs.readFileSync(path.join(root, 'current', 'manifest.json'), 'utf8');
   return { agent, root, publish, model };
@@ -55,7 +61,13 @@ describe('install, A/B switch, rollback', () => {
     const { agent, root, publish, model } = setup('ab');
     await publish(v1);
     const first = await agent.pollOnce();
-    expect(first).toMatchObject({ status: 'installed', activeSlot: 'a', highestSequence: 1, inRollout: true, lastKnownGood: { version: '1.0.0', slot: 'a' } });
+    expect(first).toMatchObject({
+      status: 'installed',
+      activeSlot: 'a',
+      highestSequence: 1,
+      inRollout: true,
+      lastKnownGood: { version: '1.0.0', slot: 'a' },
+    });
     expect(fs.readlinkSync(path.join(root, 'current'))).toBe(path.join('slots', 'a'));
     expect(fs.readFileSync(path.join(root, 'current.slot'), 'utf8')).toBe('a\n');
     expect(JSON.parse(model())).toMatchObject({ name: 'cellseg', version: '1.0.0' });
@@ -64,7 +76,12 @@ describe('install, A/B switch, rollback', () => {
 
     await publish(v2);
     const second = await agent.pollOnce();
-    expect(second).toMatchObject({ status: 'installed', activeSlot: 'b', slots: { a: { version: '1.0.0' }, b: { version: '2.0.0' } }, lastKnownGood: { version: '2.0.0', slot: 'b' } });
+    expect(second).toMatchObject({
+      status: 'installed',
+      activeSlot: 'b',
+      slots: { a: { version: '1.0.0' }, b: { version: '2.0.0' } },
+      lastKnownGood: { version: '2.0.0', slot: 'b' },
+    });
     expect(JSON.parse(model()).version).toBe('2.0.0');
 
     await kit.rollback('ab');
@@ -81,7 +98,12 @@ describe('install, A/B switch, rollback', () => {
     await publish(v1);
     await agent.pollOnce();
     await publish(v2, 0);
-    expect(await agent.pollOnce()).toMatchObject({ status: 'not-in-rollout', inRollout: false, activeSlot: 'a', message: 'not in the 0% rollout of 2.0.0; stays on cellseg 1.0.0 (sequence 2)' });
+    expect(await agent.pollOnce()).toMatchObject({
+      status: 'not-in-rollout',
+      inRollout: false,
+      activeSlot: 'a',
+      message: 'not in the 0% rollout of 2.0.0; stays on cellseg 1.0.0 (sequence 2)',
+    });
     await publish(v2, 100);
     expect(await agent.pollOnce()).toMatchObject({ status: 'installed', inRollout: true, activeSlot: 'b' });
   });
@@ -116,7 +138,9 @@ describe('health check and last known good', () => {
 
   test('the health command sees the new slot and its version', async () => {
     const seen = path.join(kit.dir, 'health-env.txt');
-    const { agent, root, publish } = setup('health-env', { healthCommand: `echo "$MLSHIP_MODEL_DIR $MLSHIP_MODEL_VERSION $(pwd)" > ${seen}` });
+    const { agent, root, publish } = setup('health-env', {
+      healthCommand: `echo "$MLSHIP_MODEL_DIR $MLSHIP_MODEL_VERSION $(pwd)" > ${seen}`,
+    });
     await publish(v1);
     await agent.pollOnce();
     const slot = path.join(root, 'slots', 'a');
@@ -126,7 +150,11 @@ describe('health check and last known good', () => {
   test('a first install that fails its health check leaves no model active', async () => {
     const { agent, root, publish } = setup('health-first', { healthCommand: 'exit 1' });
     await publish(v1);
-    expect(await agent.pollOnce()).toMatchObject({ status: 'reverted', activeSlot: null, message: 'cellseg 1.0.0 failed its health check (exit 1); reverted to no model' });
+    expect(await agent.pollOnce()).toMatchObject({
+      status: 'reverted',
+      activeSlot: null,
+      message: 'cellseg 1.0.0 failed its health check (exit 1); reverted to no model',
+    });
     expect(fs.existsSync(path.join(root, 'current'))).toBe(false);
   });
 });
@@ -137,7 +165,11 @@ describe('busy instrument and maintenance window', () => {
     const { agent, publish } = setup('busy-file', { busyFile });
     await publish(v1);
     fs.writeFileSync(busyFile, 'run 42');
-    expect(await agent.pollOnce()).toMatchObject({ status: 'deferred', activeSlot: null, message: `update to cellseg 1.0.0 deferred: busy: ${busyFile} exists` });
+    expect(await agent.pollOnce()).toMatchObject({
+      status: 'deferred',
+      activeSlot: null,
+      message: `update to cellseg 1.0.0 deferred: busy: ${busyFile} exists`,
+    });
     fs.rmSync(busyFile);
     expect(await agent.pollOnce()).toMatchObject({ status: 'installed' });
   });
@@ -147,7 +179,10 @@ describe('busy instrument and maintenance window', () => {
     const { agent, publish } = setup('busy-cmd', { busyCommand: `test -f ${flag} && echo "acquiring plate 7"` });
     await publish(v1);
     fs.writeFileSync(flag, '');
-    expect(await agent.pollOnce()).toMatchObject({ status: 'deferred', message: `update to cellseg 1.0.0 deferred: busy: "test -f ${flag} && echo "acquiring plate 7"" says so (acquiring plate 7)` });
+    expect(await agent.pollOnce()).toMatchObject({
+      status: 'deferred',
+      message: `update to cellseg 1.0.0 deferred: busy: "test -f ${flag} && echo "acquiring plate 7"" says so (acquiring plate 7)`,
+    });
     fs.rmSync(flag);
     expect(await agent.pollOnce()).toMatchObject({ status: 'installed' });
   });
@@ -156,7 +191,10 @@ describe('busy instrument and maintenance window', () => {
     let now = new Date(2026, 0, 10, 14, 30);
     const { agent, publish } = setup('window', { maintenanceWindow: '22:00-06:00', now: () => now });
     await publish(v1);
-    expect(await agent.pollOnce()).toMatchObject({ status: 'deferred', message: 'update to cellseg 1.0.0 deferred: outside the maintenance window 22:00-06:00' });
+    expect(await agent.pollOnce()).toMatchObject({
+      status: 'deferred',
+      message: 'update to cellseg 1.0.0 deferred: outside the maintenance window 22:00-06:00',
+    });
     now = new Date(2026, 0, 11, 1, 15);
     expect(await agent.pollOnce()).toMatchObject({ status: 'installed' });
   });
@@ -173,7 +211,11 @@ describe('tampering and replay are refused', () => {
     flipByte(stored, stored, 100);
     const report = await agent.pollOnce();
     expect(report).toMatchObject({ status: 'refused', activeSlot: 'a', highestSequence: 2 });
-    expect(report.message).toMatch(new RegExp(`^Package cellseg 2\\.0\\.9 from file://.* does not match the channel document: sha256 [0-9a-f]{64}, expected ${doc.current.sha256}\\.$`));
+    expect(report.message).toMatch(
+      new RegExp(
+        `^Package cellseg 2\\.0\\.9 from file://.* does not match the channel document: sha256 [0-9a-f]{64}, expected ${doc.current.sha256}\\.$`,
+      ),
+    );
   });
 
   test('a changed manifest', async () => {
@@ -206,7 +248,9 @@ describe('tampering and replay are refused', () => {
     await publishUnchecked('mislabel', v2, 'cellseg', '1.0.0');
     const report = await agent.pollOnce();
     expect(report).toMatchObject({ status: 'refused', activeSlot: null });
-    expect(report.message).toMatch(/^Package at blobs\/sha256\/[0-9a-f]{64}\.tar\.gz is cellseg 2\.0\.0, but the channel names cellseg 1\.0\.0\.$/);
+    expect(report.message).toMatch(
+      /^Package at blobs\/sha256\/[0-9a-f]{64}\.tar\.gz is cellseg 2\.0\.0, but the channel names cellseg 1\.0\.0\.$/,
+    );
   });
 
   test('an old channel document replayed', async () => {
@@ -219,7 +263,9 @@ describe('tampering and replay are refused', () => {
     fs.writeFileSync(channelFile, old);
     const report = await agent.pollOnce();
     expect(report).toMatchObject({ status: 'refused', highestSequence: 2, activeSlot: 'a' });
-    expect(report.message).toBe(`Channel document ${kit.channelUrl('replay')} has sequence 1, older than sequence 2 already seen: refusing a replayed (rollback attack) document.`);
+    expect(report.message).toBe(
+      `Channel document ${kit.channelUrl('replay')} has sequence 1, older than sequence 2 already seen: refusing a replayed (rollback attack) document.`,
+    );
   });
 
   test('an expired channel document', async () => {
@@ -227,7 +273,9 @@ describe('tampering and replay are refused', () => {
     const doc = await publish(v1);
     const report = await agent.pollOnce();
     expect(report).toMatchObject({ status: 'refused', activeSlot: null, highestSequence: 0 });
-    expect(report.message).toBe(`Channel document ${kit.channelUrl('expired')} (sequence 1) expired at ${doc.expiresAt}; refusing it. The publisher must re-sign the channel.`);
+    expect(report.message).toBe(
+      `Channel document ${kit.channelUrl('expired')} (sequence 1) expired at ${doc.expiresAt}; refusing it. The publisher must re-sign the channel.`,
+    );
   });
 
   test('an edited channel document, one signed by another key, one for another channel', async () => {
@@ -236,14 +284,29 @@ describe('tampering and replay are refused', () => {
     const channelFile = kit.store.pathOf('channels/edited.json');
     const signed = fs.readFileSync(channelFile, 'utf8');
     fs.writeFileSync(channelFile, signed.replace('"percent": 10', '"percent": 100'));
-    expect((await agent.pollOnce()).message).toBe(`Channel document ${kit.channelUrl('edited')} has an invalid signature: its content was changed after it was signed.`);
+    expect((await agent.pollOnce()).message).toBe(
+      `Channel document ${kit.channelUrl('edited')} has an invalid signature: its content was changed after it was signed.`,
+    );
 
-    const stranger = new DeviceAgent({ channelUrl: kit.channelUrl('edited'), deviceId: 'x', publicKey: generateSigningKeyPair().publicKeyPem, root: path.join(kit.dir, 'devices', 'stranger') });
+    const stranger = new DeviceAgent({
+      channelUrl: kit.channelUrl('edited'),
+      deviceId: 'x',
+      publicKey: generateSigningKeyPair().publicKeyPem,
+      root: path.join(kit.dir, 'devices', 'stranger'),
+    });
     fs.writeFileSync(channelFile, signed);
     expect((await stranger.pollOnce()).message).toMatch(/is signed by key [0-9a-f]{64}, not by the trusted key [0-9a-f]{64}\.$/);
 
-    const wrongChannel = new DeviceAgent({ channelUrl: kit.channelUrl('edited'), channel: 'production', deviceId: 'x', publicKey: KEYS.publicKeyPem, root: path.join(kit.dir, 'devices', 'wrong') });
-    expect((await wrongChannel.pollOnce()).message).toBe(`Channel document ${kit.channelUrl('edited')} is for channel "edited", but this device follows "production".`);
+    const wrongChannel = new DeviceAgent({
+      channelUrl: kit.channelUrl('edited'),
+      channel: 'production',
+      deviceId: 'x',
+      publicKey: KEYS.publicKeyPem,
+      root: path.join(kit.dir, 'devices', 'wrong'),
+    });
+    expect((await wrongChannel.pollOnce()).message).toBe(
+      `Channel document ${kit.channelUrl('edited')} is for channel "edited", but this device follows "production".`,
+    );
   });
 });
 
@@ -256,7 +319,10 @@ describe('mlship device-agent', () => {
     const keyFile = path.join(kit.dir, 'device.pub.pem');
     fs.writeFileSync(keyFile, KEYS.publicKeyPem);
     const root = path.join(kit.dir, 'devices', 'cli');
-    const code = await deviceAgentCommand.run(['--channel-url', kit.channelUrl('cli'), '--device-id', 'lab7-scope', '--public-key', keyFile, '--root', root, '--once'], io);
+    const code = await deviceAgentCommand.run(
+      ['--channel-url', kit.channelUrl('cli'), '--device-id', 'lab7-scope', '--public-key', keyFile, '--root', root, '--once'],
+      io,
+    );
     expect(code).toBe(0);
     expect(out).toHaveLength(1);
     expect(JSON.parse(out[0])).toMatchObject({ deviceId: 'lab7-scope', channel: 'cli', status: 'installed', activeSlot: 'a' });
@@ -265,6 +331,8 @@ describe('mlship device-agent', () => {
     expect(await deviceAgentCommand.run(['--device-id', 'x'], io)).toBe(2);
     expect(err.join('')).toContain('error: "mlship device-agent" needs --channel-url, --public-key, --root.');
     expect(await deviceAgentCommand.run(['--chanel-url', 'x'], io)).toBe(2);
-    expect(err.join('')).toContain('error: Unknown option "--chanel-url" for "mlship device-agent".\n  → Did you mean --channel-url? Run "mlship device-agent --help".');
+    expect(err.join('')).toContain(
+      'error: Unknown option "--chanel-url" for "mlship device-agent".\n  → Did you mean --channel-url? Run "mlship device-agent --help".',
+    );
   });
 });

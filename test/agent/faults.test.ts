@@ -94,7 +94,12 @@ class FaultyServer {
 }
 
 /** Runs the agent's daemon loop until `done` says so (or `max` polls), collecting every report and log line. */
-async function daemon(options: ConstructorParameters<typeof DeviceAgent>[0], done: (r: AgentReport, all: AgentReport[]) => boolean, between?: (all: AgentReport[]) => void | Promise<void>, max = 40) {
+async function daemon(
+  options: ConstructorParameters<typeof DeviceAgent>[0],
+  done: (r: AgentReport, all: AgentReport[]) => boolean,
+  between?: (all: AgentReport[]) => void | Promise<void>,
+  max = 40,
+) {
   const reports: AgentReport[] = [];
   const logs: string[] = [];
   const controller = new AbortController();
@@ -133,7 +138,9 @@ describe('network faults', () => {
       },
     );
     expect(reports.slice(0, 2).map((r) => r.status)).toEqual(['error', 'error']);
-    expect(reports[0].message).toMatch(/^GET http:\/\/127\.0\.0\.1:\d+\/blobs\/sha256\/[0-9a-f]{64}\.tar\.gz broke off after the headers: /);
+    expect(reports[0].message).toMatch(
+      /^GET http:\/\/127\.0\.0\.1:\d+\/blobs\/sha256\/[0-9a-f]{64}\.tar\.gz broke off after the headers: /,
+    );
     expect(reports[0].activeSlot).toBeNull();
     expect(reports.at(-1)).toMatchObject({ status: 'installed', activeSlot: 'a', slots: { a: { version: '3.0.0' } } });
     // No stack traces: every log line is one line.
@@ -165,10 +172,17 @@ describe('network faults', () => {
     const closed = new FaultyServer();
     const url = await closed.start();
     await closed.stop();
-    const agent = new DeviceAgent({ channelUrl: `${url}/channels/production.json`, deviceId: 'dev-refused', publicKey: KEYS.publicKeyPem, root: rootFor('refused') });
+    const agent = new DeviceAgent({
+      channelUrl: `${url}/channels/production.json`,
+      deviceId: 'dev-refused',
+      publicKey: KEYS.publicKeyPem,
+      root: rootFor('refused'),
+    });
     const report = await agent.pollOnce();
     expect(report.status).toBe('error');
-    expect(report.message).toMatch(/^GET http:\/\/127\.0\.0\.1:\d+\/channels\/production\.json failed: connect ECONNREFUSED 127\.0\.0\.1:\d+$/);
+    expect(report.message).toMatch(
+      /^GET http:\/\/127\.0\.0\.1:\d+\/channels\/production\.json failed: connect ECONNREFUSED 127\.0\.0\.1:\d+$/,
+    );
   });
 });
 
@@ -179,11 +193,22 @@ describe('a hung health check', () => {
     // The shell starts a grandchild that would outlive a kill of the shell alone, and then waits for it.
     const healthCommand = `test "$MLSHIP_MODEL_VERSION" != "2.0.0" || { sleep 300 & echo $! > ${pidFile}; wait; }`;
     await kit.stage(v1, 'hung');
-    const agent = new DeviceAgent({ channelUrl: kit.channelUrl('hung'), deviceId: 'dev-hung', publicKey: KEYS.publicKeyPem, root, healthCommand, healthTimeoutSeconds: 1 });
+    const agent = new DeviceAgent({
+      channelUrl: kit.channelUrl('hung'),
+      deviceId: 'dev-hung',
+      publicKey: KEYS.publicKeyPem,
+      root,
+      healthCommand,
+      healthTimeoutSeconds: 1,
+    });
     expect(await agent.pollOnce()).toMatchObject({ status: 'installed', activeSlot: 'a' });
     await kit.stage(v2, 'hung');
     const report = await agent.pollOnce();
-    expect(report).toMatchObject({ status: 'reverted', activeSlot: 'a', message: 'cellseg 2.0.0 failed its health check (timed out after 1 s); reverted to cellseg 1.0.0' });
+    expect(report).toMatchObject({
+      status: 'reverted',
+      activeSlot: 'a',
+      message: 'cellseg 2.0.0 failed its health check (timed out after 1 s); reverted to cellseg 1.0.0',
+    });
     // When the poll returns, the grandchild is gone and the device already runs the last good release again.
     const grandchild = Number(fs.readFileSync(pidFile, 'utf8'));
     expect(running(grandchild)).toBe(false);
@@ -209,8 +234,16 @@ describe('a damaged state file', () => {
     fs.writeFileSync(statePath, text.slice(0, text.length >> 1));
 
     const recovered = await agent.pollOnce();
-    expect(recovered).toMatchObject({ status: 'up-to-date', activeSlot: 'b', highestSequence: 2, slots: { a: { version: '1.0.0' }, b: { version: '2.0.0' } }, lastKnownGood: { slot: 'b', version: '2.0.0' } });
-    expect(recovered.message).toMatch(/^runs cellseg 2\.0\.0 \(sequence 2\) \(warning: state\.json was damaged \(.*\); recovered from the slots: runs cellseg 2\.0\.0 in slot b, highest sequence 2\)$/);
+    expect(recovered).toMatchObject({
+      status: 'up-to-date',
+      activeSlot: 'b',
+      highestSequence: 2,
+      slots: { a: { version: '1.0.0' }, b: { version: '2.0.0' } },
+      lastKnownGood: { slot: 'b', version: '2.0.0' },
+    });
+    expect(recovered.message).toMatch(
+      /^runs cellseg 2\.0\.0 \(sequence 2\) \(warning: state\.json was damaged \(.*\); recovered from the slots: runs cellseg 2\.0\.0 in slot b, highest sequence 2\)$/,
+    );
     expect(fs.existsSync(`${statePath}.damaged`)).toBe(true);
     // The state file is whole again, and an old document replayed is still refused.
     expect(JSON.parse(fs.readFileSync(statePath, 'utf8'))).toMatchObject({ activeSlot: 'b' });
@@ -222,7 +255,13 @@ describe('a damaged state file', () => {
 test('temp files and a lock left by a killed agent are cleaned up by the next poll', async () => {
   const root = rootFor('stale');
   await kit.stage(v1, 'stale');
-  const agent = new DeviceAgent({ channelUrl: kit.channelUrl('stale'), deviceId: 'dev-stale', publicKey: KEYS.publicKeyPem, root, reportSink: { description: 'nowhere', put: async () => 'stored' } });
+  const agent = new DeviceAgent({
+    channelUrl: kit.channelUrl('stale'),
+    deviceId: 'dev-stale',
+    publicKey: KEYS.publicKeyPem,
+    root,
+    reportSink: { description: 'nowhere', put: async () => 'stored' },
+  });
   fs.mkdirSync(path.join(root, 'reports', 'outbox'), { recursive: true });
   // What a SIGKILL in the middle of writes leaves: a state temp, a pointer temp, an outbox temp, and the lock of a dead process.
   fs.writeFileSync(path.join(root, '.state.json.0b8c.tmp'), '{"half": ');
@@ -241,7 +280,13 @@ describe('a full disk (injected ENOSPC)', () => {
   /** Writes under this folder fail with ENOSPC after the file was created, as on a full filesystem. */
   let fullUnder: string | undefined;
   const full = (file: unknown) => fullUnder !== undefined && typeof file === 'string' && path.resolve(file).startsWith(fullUnder);
-  const enospc = (file: string) => Object.assign(new Error(`ENOSPC: no space left on device, write '${file}'`), { code: 'ENOSPC', errno: -28, syscall: 'write', path: file });
+  const enospc = (file: string) =>
+    Object.assign(new Error(`ENOSPC: no space left on device, write '${file}'`), {
+      code: 'ENOSPC',
+      errno: -28,
+      syscall: 'write',
+      path: file,
+    });
   const writing = (flags: unknown) => typeof flags === 'string' && /[wa+]/.test(flags);
   let agentModule: typeof AgentModule;
 
@@ -282,7 +327,12 @@ describe('a full disk (injected ENOSPC)', () => {
   test('full while downloading: an error report, state saved, no partial file; after space is freed it installs', async () => {
     const root = rootFor('enospc-download');
     await kit.stage(big, 'enospc');
-    const agent = new agentModule.DeviceAgent({ channelUrl: kit.channelUrl('enospc'), deviceId: 'dev-full', publicKey: KEYS.publicKeyPem, root });
+    const agent = new agentModule.DeviceAgent({
+      channelUrl: kit.channelUrl('enospc'),
+      deviceId: 'dev-full',
+      publicKey: KEYS.publicKeyPem,
+      root,
+    });
     fullUnder = path.join(root, 'downloads');
     const report = await agent.pollOnce();
     expect(report.status).toBe('error');

@@ -14,15 +14,22 @@ test('healthy: all phases, every device on the new release, no rollback', async 
   expect(r.promotions.every((p) => p.ok)).toBe(true);
 });
 
-test.each(['crash-on-gpu-model', 'latency-regression'] as const)('%s: rolled back before the new release passed 10% of the fleet', async (scenario) => {
-  const r = await simulateFleet({ devices: DEVICES, scenario });
-  expect(r.rolledBack).toBe(true);
-  expect(r.finalShareOnNew).toBe(0);
-  expect(r.peakShareOnNew).toBeLessThanOrEqual(0.15);
-  expect(r.phasesCompleted).toBeLessThanOrEqual(2);
-  const breach = r.promotions.at(-1)!;
-  expect(breach.message).toMatch(scenario === 'crash-on-gpu-model' ? /failure\/revert rate on devices that tried it/ : /latency p50 new\/previous, same devices, worst hardware group [\d.]+ \([^)]*driver 550\.54\.15/);
-});
+test.each(['crash-on-gpu-model', 'latency-regression'] as const)(
+  '%s: rolled back before the new release passed 10% of the fleet',
+  async (scenario) => {
+    const r = await simulateFleet({ devices: DEVICES, scenario });
+    expect(r.rolledBack).toBe(true);
+    expect(r.finalShareOnNew).toBe(0);
+    expect(r.peakShareOnNew).toBeLessThanOrEqual(0.15);
+    expect(r.phasesCompleted).toBeLessThanOrEqual(2);
+    const breach = r.promotions.at(-1)!;
+    expect(breach.message).toMatch(
+      scenario === 'crash-on-gpu-model'
+        ? /failure\/revert rate on devices that tried it/
+        : /latency p50 new\/previous, same devices, worst hardware group [\d.]+ \([^)]*driver 550\.54\.15/,
+    );
+  },
+);
 
 test('silent-devices: a fifth of the fleet never reports; the rollout still completes on the evidence of the rest', async () => {
   const r = await simulateFleet({ devices: DEVICES, scenario: 'silent-devices' });
@@ -31,5 +38,11 @@ test('silent-devices: a fifth of the fleet never reports; the rollout still comp
 
 test('incompatible: the devices without the driver refuse the release and never run it; the others take it', async () => {
   const r = await simulateFleet({ devices: DEVICES, scenario: 'incompatible' });
-  expect(r).toMatchObject({ incompatibleInstalls: 0, incompatibleRefusals: DEVICES / 5, rolledBack: false, phasesCompleted: 4, finalShareOnNew: 0.8 });
+  expect(r).toMatchObject({
+    incompatibleInstalls: 0,
+    incompatibleRefusals: DEVICES / 5,
+    rolledBack: false,
+    phasesCompleted: 4,
+    finalShareOnNew: 0.8,
+  });
 });

@@ -23,7 +23,9 @@ test('200 devices: a 10% rollout reaches 10% ± 3%, 100% reaches all, a rollback
   expect(share).toBeLessThanOrEqual(26);
   // Exactly the devices the hash puts inside the rollout moved; the rest stayed and say why.
   expect(canary.filter((r) => r.inRollout).length).toBe(share);
-  expect(canary.filter((r) => !r.inRollout).every((r) => r.status === 'not-in-rollout' && r.message.includes('not in the 10% rollout of 2.0.0'))).toBe(true);
+  expect(
+    canary.filter((r) => !r.inRollout).every((r) => r.status === 'not-in-rollout' && r.message.includes('not in the 10% rollout of 2.0.0')),
+  ).toBe(true);
   // Polling again changes nothing: membership is a stable function of the device id.
   expect(versionsOf(await fleet.pollAll())).toEqual(versionsOf(canary));
 

@@ -38,13 +38,39 @@ describe('benchmark-model on the CPU with exported models', () => {
     const rnd = seededRandom(3);
     for (let i = 0; i < 3; i++) {
       const pixels = Buffer.from(Array.from({ length: 40 * 30 * 3 }, () => Math.floor(rnd() * 256)));
-      await sharp(pixels, { raw: { width: 40, height: 30, channels: 3 } }).png().toFile(path.join(ws, 'images', `img${i}.png`));
+      await sharp(pixels, { raw: { width: 40, height: 30, channels: 3 } })
+        .png()
+        .toFile(path.join(ws, 'images', `img${i}.png`));
     }
-    fs.writeFileSync(path.join(ws, 'spec.json'), JSON.stringify({ version: 1, color: 'rgb', resize: { width: 64, height: 64 }, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], layout: 'NCHW', dtype: 'float32' }));
+    fs.writeFileSync(
+      path.join(ws, 'spec.json'),
+      JSON.stringify({
+        version: 1,
+        color: 'rgb',
+        resize: { width: 64, height: 64 },
+        mean: [0.485, 0.456, 0.406],
+        std: [0.229, 0.224, 0.225],
+        layout: 'NCHW',
+        dtype: 'float32',
+      }),
+    );
   });
 
   it('measures latency per batch size with real numbers, end to end with preprocessing, and checks outputs against the PyTorch reference', async () => {
-    const host = await bench({ model: 'unet.onnx', provider: 'cpu', inputShape: '1,3,64,64', batchSizes: '1\n2', referenceDir: 'unet.reference', preprocessing: 'spec.json', images: 'images', maxP95Ms: 60000, report: 'out/report.json' }, ws);
+    const host = await bench(
+      {
+        model: 'unet.onnx',
+        provider: 'cpu',
+        inputShape: '1,3,64,64',
+        batchSizes: '1\n2',
+        referenceDir: 'unet.reference',
+        preprocessing: 'spec.json',
+        images: 'images',
+        maxP95Ms: 60000,
+        report: 'out/report.json',
+      },
+      ws,
+    );
     expect(host.failure).toBeUndefined();
     const out = host.outputs;
     expect(out.provider).toBe('cpu');
@@ -95,24 +121,47 @@ describe('benchmark-model on the CPU with exported models', () => {
       expect(host.outputs.provider).toBe('cuda');
       return;
     }
-    expect(host.failure).toContain('Execution provider cuda (CUDAExecutionProvider) is not available: OrtSessionOptionsAppendExecutionProvider_Cuda: Failed to load shared library.');
-    expect(host.failure).toContain('ONNX Runtime would fall back to CPUExecutionProvider, so the model would run on the CPU, not the GPU; this step refuses that fallback.');
+    expect(host.failure).toContain(
+      'Execution provider cuda (CUDAExecutionProvider) is not available: OrtSessionOptionsAppendExecutionProvider_Cuda: Failed to load shared library.',
+    );
+    expect(host.failure).toContain(
+      'ONNX Runtime would fall back to CPUExecutionProvider, so the model would run on the CPU, not the GPU; this step refuses that fallback.',
+    );
     expect(host.failure).toContain('→ Run on a GPU runner');
   });
 
   it('fails a latency budget and writes the report anyway', async () => {
-    const host = await bench({ model: 'unet.onnx', provider: 'cpu', inputShape: '1,3,64,64', maxP99Ms: 0.001, minThroughput: 1e9, report: 'budget.json' }, ws);
-    expect(host.failure).toMatch(/- p99 latency [\d.]+ ms \(batch 1\) exceeds max-p99-ms 0\.001 ms\n- throughput [\d.]+ items\/s \(batch 1\) is below min-throughput 1000000000/);
+    const host = await bench(
+      { model: 'unet.onnx', provider: 'cpu', inputShape: '1,3,64,64', maxP99Ms: 0.001, minThroughput: 1e9, report: 'budget.json' },
+      ws,
+    );
+    expect(host.failure).toMatch(
+      /- p99 latency [\d.]+ ms \(batch 1\) exceeds max-p99-ms 0\.001 ms\n- throughput [\d.]+ items\/s \(batch 1\) is below min-throughput 1000000000/,
+    );
     expect(JSON.parse(fs.readFileSync(path.join(ws, 'budget.json'), 'utf8')).failures).toHaveLength(2);
   });
 
   it('passes the regression gate for the same model and fails it for a model several times slower, measured interleaved', async () => {
-    const same = await bench({ model: 'unet.onnx', provider: 'cpu', inputShape: '1,3,64,64', baselineModel: 'unet.onnx', iterations: 40, regressionMargin: 10, report: 'same.json' }, ws);
+    const same = await bench(
+      {
+        model: 'unet.onnx',
+        provider: 'cpu',
+        inputShape: '1,3,64,64',
+        baselineModel: 'unet.onnx',
+        iterations: 40,
+        regressionMargin: 10,
+        report: 'same.json',
+      },
+      ws,
+    );
     expect(same.failure).toBeUndefined();
     const verdict = JSON.parse(same.outputs.regression);
     expect(verdict).toMatchObject({ slower: false, interleaved: true, baselineSamples: 40, candidateSamples: 40, margin: 0.1 });
 
-    const slow = await bench({ model: 'slower.onnx', provider: 'cpu', inputShape: '1,3,64,64', baselineModel: 'unet.onnx', iterations: 40, report: 'slow.json' }, ws);
+    const slow = await bench(
+      { model: 'slower.onnx', provider: 'cpu', inputShape: '1,3,64,64', baselineModel: 'unet.onnx', iterations: 40, report: 'slow.json' },
+      ws,
+    );
     expect(slow.failure).toContain('latency regression against');
     expect(slow.failure).toMatch(/typical latency is [\d.]+% slower \(p50 ratio [\d.]+, 95% CI/);
     const report = JSON.parse(fs.readFileSync(path.join(ws, 'slow.json'), 'utf8'));
@@ -127,7 +176,10 @@ describe('benchmark-model on the CPU with exported models', () => {
     for (const entry of storedSamples.latency) entry.samples = entry.samples.map((ms: number) => ms / 20);
     fs.writeFileSync(path.join(ws, 'earlier.samples.json'), JSON.stringify(storedSamples));
     fs.writeFileSync(path.join(ws, 'earlier.json'), JSON.stringify({ ...stored, samplesFile: 'earlier.samples.json' }));
-    const vsReport = await bench({ model: 'slower.onnx', provider: 'cpu', inputShape: '1,3,64,64', baselineReport: 'earlier.json', report: 'vs-report.json' }, ws);
+    const vsReport = await bench(
+      { model: 'slower.onnx', provider: 'cpu', inputShape: '1,3,64,64', baselineReport: 'earlier.json', report: 'vs-report.json' },
+      ws,
+    );
     expect(vsReport.failure).toContain('latency regression against');
     expect(vsReport.text).toContain('not interleaved');
   });
@@ -151,8 +203,12 @@ describe('benchmark-model on the CPU with exported models', () => {
         foreground[i] += mask[p];
         if (i === 0) firstMask.push(mask[p]);
       }
-      await sharp(rgb, { raw: { width: 20, height: 16, channels: 3 } }).png().toFile(path.join(images, `cell${i}.png`));
-      await sharp(mask, { raw: { width: 20, height: 16, channels: 1 } }).png().toFile(path.join(masks, `cell${i}.png`));
+      await sharp(rgb, { raw: { width: 20, height: 16, channels: 3 } })
+        .png()
+        .toFile(path.join(images, `cell${i}.png`));
+      await sharp(mask, { raw: { width: 20, height: 16, channels: 1 } })
+        .png()
+        .toFile(path.join(masks, `cell${i}.png`));
     }
     // Upscaled ×2 (nearest) and letterboxed: predictions must map back onto the 20×16 masks exactly.
     for (const [name, resize] of [
@@ -160,7 +216,21 @@ describe('benchmark-model on the CPU with exported models', () => {
       ['letterbox.json', { width: 40, height: 40, fit: 'letterbox', interpolation: 'nearest' }],
     ] as const) {
       fs.writeFileSync(path.join(ws, name), JSON.stringify({ version: 1, color: 'rgb', resize, layout: 'NCHW', dtype: 'float32' }));
-      const host = await bench({ model: 'red.onnx', provider: 'cpu', inputShape: '1,3,64,64', iterations: 2, preprocessing: name, testImages: 'test/images', testMasks: 'test/masks', cloudMetric: 1, metricTolerance: 0.001, report: 'acc.json' }, ws);
+      const host = await bench(
+        {
+          model: 'red.onnx',
+          provider: 'cpu',
+          inputShape: '1,3,64,64',
+          iterations: 2,
+          preprocessing: name,
+          testImages: 'test/images',
+          testMasks: 'test/masks',
+          cloudMetric: 1,
+          metricTolerance: 0.001,
+          report: 'acc.json',
+        },
+        ws,
+      );
       expect(host.failure).toBeUndefined();
       const acc = JSON.parse(host.outputs.accuracy);
       expect(acc).toMatchObject({ kind: 'segmentation', images: 3, classes: [1], dice: 1, iou: 1, microDice: 1, microIou: 1 });
@@ -174,17 +244,35 @@ describe('benchmark-model on the CPU with exported models', () => {
         flipped++;
       }
     }
-    await sharp(Buffer.from(firstMask), { raw: { width: 20, height: 16, channels: 1 } }).png().toFile(path.join(masks, 'cell0.png'));
+    await sharp(Buffer.from(firstMask), { raw: { width: 20, height: 16, channels: 1 } })
+      .png()
+      .toFile(path.join(masks, 'cell0.png'));
     // The engine's headline Dice is the mean over images (image 0 loses, the others stay perfect); micro pools pixels.
     const tp0 = foreground[0] - 10;
     const dice = ((2 * tp0) / (2 * tp0 + 10) + 2) / 3;
     const total = foreground[0] + foreground[1] + foreground[2];
-    const host = await bench({ model: 'red.onnx', provider: 'cpu', inputShape: '1,3,64,64', iterations: 2, preprocessing: 'stretch.json', testImages: 'test/images', testMasks: 'test/masks', cloudMetric: 1, metricTolerance: 0.001, report: 'acc2.json' }, ws);
+    const host = await bench(
+      {
+        model: 'red.onnx',
+        provider: 'cpu',
+        inputShape: '1,3,64,64',
+        iterations: 2,
+        preprocessing: 'stretch.json',
+        testImages: 'test/images',
+        testMasks: 'test/masks',
+        cloudMetric: 1,
+        metricTolerance: 0.001,
+        report: 'acc2.json',
+      },
+      ws,
+    );
     const report = JSON.parse(fs.readFileSync(path.join(ws, 'acc2.json'), 'utf8'));
     expect(report.accuracy.dice).toBeCloseTo(dice, 12);
     expect(report.accuracy.iou).toBeCloseTo((tp0 / foreground[0] + 2) / 3, 12);
     expect(report.accuracy.microDice).toBeCloseTo((2 * (total - 10)) / (2 * (total - 10) + 10), 12);
-    expect(host.failure).toContain(`dice on the device is ${dice.toFixed(4)}, the cloud evaluation reported 1.0000: a difference of ${(dice - 1).toFixed(4)}, beyond metric-tolerance 0.001`);
+    expect(host.failure).toContain(
+      `dice on the device is ${dice.toFixed(4)}, the cloud evaluation reported 1.0000: a difference of ${(dice - 1).toFixed(4)}, beyond metric-tolerance 0.001`,
+    );
   });
 
   it('measures COCO mAP of a detector with NMS in its graph, boxes mapped back to image pixels', async () => {
@@ -193,9 +281,14 @@ describe('benchmark-model on the CPU with exported models', () => {
     const rnd = seededRandom(5);
     for (let i = 0; i < 3; i++) {
       const pixels = Buffer.from(Array.from({ length: 48 * 40 * 3 }, () => Math.floor(rnd() * 256)));
-      await sharp(pixels, { raw: { width: 48, height: 40, channels: 3 } }).png().toFile(path.join(images, `frame${i}.png`));
+      await sharp(pixels, { raw: { width: 48, height: 40, channels: 3 } })
+        .png()
+        .toFile(path.join(images, `frame${i}.png`));
     }
-    fs.writeFileSync(path.join(ws, 'det/spec.json'), JSON.stringify({ version: 1, color: 'rgb', resize: { width: 64, height: 64 }, layout: 'NCHW', dtype: 'float32' }));
+    fs.writeFileSync(
+      path.join(ws, 'det/spec.json'),
+      JSON.stringify({ version: 1, color: 'rgb', resize: { width: 64, height: 64 }, layout: 'NCHW', dtype: 'float32' }),
+    );
     // Ground truth = the model's own boxes, scaled from the 64×64 tensor to 48×40 pixels here by hand: mAP must be 1.
     const runtime = await getOnnxRuntime({});
     const session = await runtime.ort.InferenceSession.create(path.join(ws, 'detector.onnx'));
@@ -211,13 +304,38 @@ describe('benchmark-model on the CPU with exported models', () => {
         const y1 = Math.min(Math.max(boxes[k * 4 + 1] * (40 / 64), 0), 40);
         const x2 = Math.min(Math.max(boxes[k * 4 + 2] * (48 / 64), 0), 48);
         const y2 = Math.min(Math.max(boxes[k * 4 + 3] * (40 / 64), 0), 40);
-        annotations.push({ id: annotations.length + 1, image_id: i + 1, category_id: Number(labels[k]) + 1, bbox: [x1, y1, x2 - x1, y2 - y1], area: (x2 - x1) * (y2 - y1), iscrowd: 0 });
+        annotations.push({
+          id: annotations.length + 1,
+          image_id: i + 1,
+          category_id: Number(labels[k]) + 1,
+          bbox: [x1, y1, x2 - x1, y2 - y1],
+          area: (x2 - x1) * (y2 - y1),
+          iscrowd: 0,
+        });
       }
     }
     await session.release();
-    const gt = { images: [0, 1, 2].map((i) => ({ id: i + 1, file_name: `frame${i}.png`, width: 48, height: 40 })), categories: [1, 2, 3].map((id) => ({ id, name: `cell${id}` })), annotations };
+    const gt = {
+      images: [0, 1, 2].map((i) => ({ id: i + 1, file_name: `frame${i}.png`, width: 48, height: 40 })),
+      categories: [1, 2, 3].map((id) => ({ id, name: `cell${id}` })),
+      annotations,
+    };
     fs.writeFileSync(path.join(ws, 'det/gt.json'), JSON.stringify(gt));
-    const host = await bench({ model: 'detector.onnx', provider: 'cpu', iterations: 2, preprocessing: 'det/spec.json', testImages: 'det/images', testAnnotations: 'det/gt.json', cloudMetric: 1, cloudMetricName: 'map', metricTolerance: 0.001, report: 'det.json' }, ws);
+    const host = await bench(
+      {
+        model: 'detector.onnx',
+        provider: 'cpu',
+        iterations: 2,
+        preprocessing: 'det/spec.json',
+        testImages: 'det/images',
+        testAnnotations: 'det/gt.json',
+        cloudMetric: 1,
+        cloudMetricName: 'map',
+        metricTolerance: 0.001,
+        report: 'det.json',
+      },
+      ws,
+    );
     expect(host.failure).toBeUndefined();
     const acc = JSON.parse(host.outputs.accuracy);
     expect(acc).toMatchObject({ kind: 'detection', images: 3, detections: annotations.length, map: 1 });
@@ -225,7 +343,20 @@ describe('benchmark-model on the CPU with exported models', () => {
 
     // Half the ground truth of every image gone: the model's extra boxes are false positives now.
     fs.writeFileSync(path.join(ws, 'det/gt-half.json'), JSON.stringify({ ...gt, annotations: annotations.filter((a) => a.id % 2 === 0) }));
-    const half = await bench({ model: 'detector.onnx', provider: 'cpu', iterations: 2, preprocessing: 'det/spec.json', testImages: 'det/images', testAnnotations: 'det/gt-half.json', cloudMetric: 1, cloudMetricName: 'map', report: 'det2.json' }, ws);
+    const half = await bench(
+      {
+        model: 'detector.onnx',
+        provider: 'cpu',
+        iterations: 2,
+        preprocessing: 'det/spec.json',
+        testImages: 'det/images',
+        testAnnotations: 'det/gt-half.json',
+        cloudMetric: 1,
+        cloudMetricName: 'map',
+        report: 'det2.json',
+      },
+      ws,
+    );
     const map = JSON.parse(fs.readFileSync(path.join(ws, 'det2.json'), 'utf8')).accuracy.map;
     expect(map).toBeLessThan(0.9);
     expect(half.failure).toContain(`map on the device is ${map.toFixed(4)}, the cloud evaluation reported 1.0000`);
@@ -245,14 +376,36 @@ describe('benchmark-model on the CPU with exported models', () => {
       ].join('\n'),
       { mode: 0o755 },
     );
-    const host = await bench({ model: 'unet.onnx', provider: 'cpu', inputShape: '1,3,32,32', soakDuration: 1.5, soakWindow: 0.4, gpuSampleMs: 200, maxDriftPercent: 1000, report: 'soak.json' }, ws, { MLSHIP_NVIDIA_SMI: smi });
+    const host = await bench(
+      {
+        model: 'unet.onnx',
+        provider: 'cpu',
+        inputShape: '1,3,32,32',
+        soakDuration: 1.5,
+        soakWindow: 0.4,
+        gpuSampleMs: 200,
+        maxDriftPercent: 1000,
+        report: 'soak.json',
+      },
+      ws,
+      { MLSHIP_NVIDIA_SMI: smi },
+    );
     const report = JSON.parse(fs.readFileSync(path.join(ws, 'soak.json'), 'utf8'));
-    expect(report.environment.gpu).toEqual({ index: 0, name: 'NVIDIA Test GPU', driver: '550.54.15', memoryMiB: 24576, computeCapability: '8.6', cuda: '12.4' });
+    expect(report.environment.gpu).toEqual({
+      index: 0,
+      name: 'NVIDIA Test GPU',
+      driver: '550.54.15',
+      memoryMiB: 24576,
+      computeCapability: '8.6',
+      cuda: '12.4',
+    });
     expect(report.soak.iterations).toBeGreaterThan(10);
     expect(report.soak.gpu.samples).toBeGreaterThanOrEqual(4);
     expect(report.soak.gpu.temperature.start).toBe(60);
     expect(report.soak.gpu.throttle[0]).toMatchObject({ reason: 'hw_thermal_slowdown', fails: true });
     expect(report.soak.rssStartMb).toBeGreaterThan(10);
-    expect(host.failure).toMatch(/soak: GPU reported hw_thermal_slowdown in \d+ of \d+ samples \(first at \d s, max \d+ °C\): the device throttles under this load/);
+    expect(host.failure).toMatch(
+      /soak: GPU reported hw_thermal_slowdown in \d+ of \d+ samples \(first at \d s, max \d+ °C\): the device throttles under this load/,
+    );
   });
 });

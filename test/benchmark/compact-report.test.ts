@@ -54,7 +54,9 @@ describe('compact benchmark reports', () => {
     expect(JSON.parse(again.outputs.regression)).toMatchObject({ interleaved: false, baselineSamples: 30, slower: false });
     fs.rmSync(path.join(ws, 'out', 'bench.samples.json'));
     const lost = await bench({ report: 'lost.json', baselineReport: 'out/bench.json' });
-    expect(lost.failure).toContain(`Baseline report ${path.join(ws, 'out', 'bench.json')} keeps its raw samples in bench.samples.json, which does not exist`);
+    expect(lost.failure).toContain(
+      `Baseline report ${path.join(ws, 'out', 'bench.json')} keeps its raw samples in bench.samples.json, which does not exist`,
+    );
   });
 
   it('fails a soak whose p95 grows past max-tail-drift-percent while its median stays flat', () => {
@@ -81,7 +83,14 @@ describe('compact benchmark reports', () => {
     fs.writeFileSync(file, JSON.stringify(report, null, 2));
     expect(fs.statSync(file).size).toBeLessThan(64 * 1024);
     const keys = generateSigningKeyPair();
-    const built = await buildPackage({ name: 'conv', version: '1.0.0', models: [path.join(ws, 'conv.onnx')], provenance: { benchmarkReport: file }, signingKey: keys.privateKeyPem, outputDir: path.join(ws, 'pkg') });
+    const built = await buildPackage({
+      name: 'conv',
+      version: '1.0.0',
+      models: [path.join(ws, 'conv.onnx')],
+      provenance: { benchmarkReport: file },
+      signingKey: keys.privateKeyPem,
+      outputDir: path.join(ws, 'pkg'),
+    });
     expect((built.manifest.provenance.benchmarkReport as { soak: { iterations: number } }).soak.iterations).toBe(report.soak.iterations);
   });
 });

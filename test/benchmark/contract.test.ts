@@ -5,7 +5,8 @@ import { runAzureTask, runCli, runGitHubAction, shippedBundle } from '../support
 import { convNetOnnx } from './conv-model';
 import { CUDA } from '../support/gpu';
 
-const FALLBACK = 'Execution provider cuda (CUDAExecutionProvider) is not available: OrtSessionOptionsAppendExecutionProvider_Cuda: Failed to load shared library. ONNX Runtime would fall back to CPUExecutionProvider';
+const FALLBACK =
+  'Execution provider cuda (CUDAExecutionProvider) is not available: OrtSessionOptionsAppendExecutionProvider_Cuda: Failed to load shared library. ONNX Runtime would fall back to CPUExecutionProvider';
 
 function workspace(): string {
   const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'mlship-bench-contract-'));
@@ -17,7 +18,11 @@ describe('benchmark-model as a GitHub Action (ncc bundle, onnxruntime-node loade
   const bundle = shippedBundle('github', 'benchmark-model');
 
   it('benchmarks on the CPU: outputs, report and histogram summary', async () => {
-    const run = await runGitHubAction(bundle, { model: 'conv.onnx', provider: 'cpu', iterations: '15', warmup: '2', 'batch-sizes': '1', 'max-p95-ms': '60000' }, { workspace: workspace() });
+    const run = await runGitHubAction(
+      bundle,
+      { model: 'conv.onnx', provider: 'cpu', iterations: '15', warmup: '2', 'batch-sizes': '1', 'max-p95-ms': '60000' },
+      { workspace: workspace() },
+    );
     expect(run.code).toBe(0);
     expect(run.outputs.provider).toBe('cpu');
     expect(Number(run.outputs['p50-ms'])).toBeGreaterThan(0);
@@ -44,7 +49,11 @@ describe('benchmark-model as an Azure DevOps task', () => {
   const bundle = shippedBundle('azure', 'benchmark-model');
 
   it('sets output variables and uploads the summary', async () => {
-    const run = await runAzureTask(bundle, { model: 'conv.onnx', provider: 'cpu', iterations: '15', warmup: '2' }, { workspace: workspace() });
+    const run = await runAzureTask(
+      bundle,
+      { model: 'conv.onnx', provider: 'cpu', iterations: '15', warmup: '2' },
+      { workspace: workspace() },
+    );
     expect(run.result).not.toBe('Failed');
     expect(run.outputs.provider).toBe('cpu');
     expect(Number(run.outputs.p95Ms)).toBeGreaterThan(0);
@@ -52,16 +61,38 @@ describe('benchmark-model as an Azure DevOps task', () => {
   });
 
   it('fails a latency budget with the task result Failed', async () => {
-    const run = await runAzureTask(bundle, { model: 'conv.onnx', provider: 'cpu', iterations: '5', warmup: '1', maxP95Ms: '0.0001' }, { workspace: workspace() });
+    const run = await runAzureTask(
+      bundle,
+      { model: 'conv.onnx', provider: 'cpu', iterations: '5', warmup: '1', maxP95Ms: '0.0001' },
+      { workspace: workspace() },
+    );
     expect(run.result).toBe('Failed');
-    expect(run.commands.find((c) => c.command === 'task.complete')?.message).toMatch(/p95 latency [\d.]+ ms \(batch 1\) exceeds maxP95Ms 0\.0001 ms/);
+    expect(run.commands.find((c) => c.command === 'task.complete')?.message).toMatch(
+      /p95 latency [\d.]+ ms \(batch 1\) exceeds maxP95Ms 0\.0001 ms/,
+    );
   });
 });
 
 describe('benchmark-model from the CLI', () => {
   it('prints outputs as JSON and exits 0', async () => {
     const ws = workspace();
-    const run = await runCli(['benchmark-model', '--model', path.join(ws, 'conv.onnx'), '--provider', 'cpu', '--iterations', '10', '--warmup', '1', '--report', path.join(ws, 'r.json'), '--json'], { cwd: ws });
+    const run = await runCli(
+      [
+        'benchmark-model',
+        '--model',
+        path.join(ws, 'conv.onnx'),
+        '--provider',
+        'cpu',
+        '--iterations',
+        '10',
+        '--warmup',
+        '1',
+        '--report',
+        path.join(ws, 'r.json'),
+        '--json',
+      ],
+      { cwd: ws },
+    );
     expect(run.code).toBe(0);
     const out = JSON.parse(run.stdout);
     expect(out.provider).toBe('cpu');

@@ -55,21 +55,46 @@ const base: PreprocessSpec = { version: 1, color: 'rgb', layout: 'NCHW', dtype: 
 
 describe('preprocessing spec', () => {
   it('accepts a full spec and names the field, value and allowed values of a bad one', () => {
-    const full = { version: 1, inputName: 'image', color: 'bgr', bitDepth: 16, resize: { width: 512, height: 512, fit: 'letterbox', interpolation: 'cubic', padValue: 114 }, maxValue: 4095, mean: [0.5], std: [0.25], layout: 'NHWC', dtype: 'float16' };
+    const full = {
+      version: 1,
+      inputName: 'image',
+      color: 'bgr',
+      bitDepth: 16,
+      resize: { width: 512, height: 512, fit: 'letterbox', interpolation: 'cubic', padValue: 114 },
+      maxValue: 4095,
+      mean: [0.5],
+      std: [0.25],
+      layout: 'NHWC',
+      dtype: 'float16',
+    };
     expect(validatePreprocessSpec(full, 'spec.json')).toEqual(full);
-    expect(() => validatePreprocessSpec({ ...full, color: 'rgba' }, 'spec.json')).toThrow('Preprocessing spec spec.json: field color must be equal to one of the allowed values: rgb, bgr, gray (value "rgba").');
-    expect(() => validatePreprocessSpec({ ...full, resize: { width: 0, height: 4 } }, 'spec.json')).toThrow('Preprocessing spec spec.json: field resize.width must be >= 1 (value 0).');
-    expect(() => validatePreprocessSpec({ ...full, colour: 'rgb' }, 'spec.json')).toThrow('Preprocessing spec spec.json: field (top level) unknown field "colour"');
-    expect(() => validatePreprocessSpec({ version: 1, color: 'rgb', dtype: 'float32' }, 's.json')).toThrow("field (top level) must have required property 'layout'");
-    expect(() => validatePreprocessSpec({ ...base, mean: [0.4, 0.5] }, 's.json')).toThrow('Preprocessing spec s.json: mean has 2 values, but color "rgb" has 3 channel(s).');
-    expect(() => validatePreprocessSpec({ ...base, dtype: 'uint8', mean: [0.5] }, 's.json')).toThrow('dtype uint8 feeds raw pixels, so mean, std and maxValue cannot apply.');
+    expect(() => validatePreprocessSpec({ ...full, color: 'rgba' }, 'spec.json')).toThrow(
+      'Preprocessing spec spec.json: field color must be equal to one of the allowed values: rgb, bgr, gray (value "rgba").',
+    );
+    expect(() => validatePreprocessSpec({ ...full, resize: { width: 0, height: 4 } }, 'spec.json')).toThrow(
+      'Preprocessing spec spec.json: field resize.width must be >= 1 (value 0).',
+    );
+    expect(() => validatePreprocessSpec({ ...full, colour: 'rgb' }, 'spec.json')).toThrow(
+      'Preprocessing spec spec.json: field (top level) unknown field "colour"',
+    );
+    expect(() => validatePreprocessSpec({ version: 1, color: 'rgb', dtype: 'float32' }, 's.json')).toThrow(
+      "field (top level) must have required property 'layout'",
+    );
+    expect(() => validatePreprocessSpec({ ...base, mean: [0.4, 0.5] }, 's.json')).toThrow(
+      'Preprocessing spec s.json: mean has 2 values, but color "rgb" has 3 channel(s).',
+    );
+    expect(() => validatePreprocessSpec({ ...base, dtype: 'uint8', mean: [0.5] }, 's.json')).toThrow(
+      'dtype uint8 feeds raw pixels, so mean, std and maxValue cannot apply.',
+    );
   });
 
   it('reads spec files with clear errors', () => {
     const bad = path.join(dir, 'bad.json');
     fs.writeFileSync(bad, '{"version": 1,');
     expect(() => loadPreprocessSpec(bad)).toThrow(`Preprocessing spec ${bad} is not valid JSON`);
-    expect(() => loadPreprocessSpec(path.join(dir, 'none.json'))).toThrow(`Cannot read preprocessing spec ${path.join(dir, 'none.json')}: ENOENT.`);
+    expect(() => loadPreprocessSpec(path.join(dir, 'none.json'))).toThrow(
+      `Cannot read preprocessing spec ${path.join(dir, 'none.json')}: ENOENT.`,
+    );
   });
 });
 
@@ -109,15 +134,28 @@ describe('image → tensor', () => {
     // Default maxValue for 16-bit sources is 65535; as RGB the gray value is replicated.
     const rgb = await preprocessImage(tifFile, { ...base });
     expect(rgb.tensor.dims).toEqual([1, 3, 2, 2]);
-    expect(Array.from(rgb.tensor.data as Float32Array).slice(8, 12).map((v) => Math.round(v * 1e6) / 1e6)).toEqual([0, 0.015259, 0.062486, 1]);
-    await expect(preprocessImage(tifFile, { ...spec, bitDepth: 8 })).rejects.toThrow(`Image ${tifFile} has 16-bit samples, but the preprocessing spec says bitDepth 8.`);
-    await expect(preprocessImage(tifFile, { ...base, dtype: 'uint8' })).rejects.toThrow('is 16-bit, but the preprocessing spec feeds raw uint8 pixels.');
+    expect(
+      Array.from(rgb.tensor.data as Float32Array)
+        .slice(8, 12)
+        .map((v) => Math.round(v * 1e6) / 1e6),
+    ).toEqual([0, 0.015259, 0.062486, 1]);
+    await expect(preprocessImage(tifFile, { ...spec, bitDepth: 8 })).rejects.toThrow(
+      `Image ${tifFile} has 16-bit samples, but the preprocessing spec says bitDepth 8.`,
+    );
+    await expect(preprocessImage(tifFile, { ...base, dtype: 'uint8' })).rejects.toThrow(
+      'is 16-bit, but the preprocessing spec feeds raw uint8 pixels.',
+    );
   });
 
   it('letterboxes with padding in source units and crops, and maps tensor pixels back exactly', async () => {
     // 4×2 gray image 10, 20, 30, 40 / 50, 60, 70, 80.
     const file = await png('wide.png', 4, 2, 1, [10, 20, 30, 40, 50, 60, 70, 80]);
-    const box = await preprocessImage(file, { ...base, color: 'gray', dtype: 'uint8', resize: { width: 4, height: 4, fit: 'letterbox', padValue: 7 } });
+    const box = await preprocessImage(file, {
+      ...base,
+      color: 'gray',
+      dtype: 'uint8',
+      resize: { width: 4, height: 4, fit: 'letterbox', padValue: 7 },
+    });
     expect(Array.from(box.tensor.data as Uint8Array)).toEqual([7, 7, 7, 7, 10, 20, 30, 40, 50, 60, 70, 80, 7, 7, 7, 7]);
     expect(box.geometry).toMatchObject({ scaleX: 1, scaleY: 1, offsetX: 0, offsetY: 1 });
     const crop = await preprocessImage(file, { ...base, color: 'gray', dtype: 'uint8', resize: { width: 2, height: 2, fit: 'crop' } });
@@ -132,7 +170,9 @@ describe('image → tensor', () => {
 
   it('decodes JPEG and names undecodable files', async () => {
     const jpg = path.join(dir, 'photo.jpg');
-    await sharp({ create: { width: 8, height: 6, channels: 3, background: { r: 200, g: 100, b: 50 } } }).jpeg().toFile(jpg);
+    await sharp({ create: { width: 8, height: 6, channels: 3, background: { r: 200, g: 100, b: 50 } } })
+      .jpeg()
+      .toFile(jpg);
     const { tensor } = await preprocessImage(jpg, { ...base, resize: { width: 4, height: 4 } });
     expect(tensor.dims).toEqual([1, 3, 4, 4]);
     expect((tensor.data as Float32Array)[0]).toBeCloseTo(200 / 255, 1);
@@ -151,25 +191,36 @@ describe('segmentation metrics', () => {
     expect(labelsFromOutput(prob, 'threshold', 0.5)).toEqual({ labels: new Int32Array([0, 1, 0]), width: 3, height: 1, classes: 2 });
     const labels = { type: 'int64' as const, dims: [1, 1, 2], data: new BigInt64Array([3n, 1n]) };
     expect(labelsFromOutput(labels, 'argmax', 0)).toEqual({ labels: new Int32Array([3, 1]), width: 2, height: 1, classes: 0 });
-    expect(() => labelsFromOutput(logits, 'threshold', 0.5)).toThrow('segmentation-mode threshold needs an output with 1 or 2 channels, this one has 3.');
+    expect(() => labelsFromOutput(logits, 'threshold', 0.5)).toThrow(
+      'segmentation-mode threshold needs an output with 1 or 2 channels, this one has 3.',
+    );
   });
 
   it('projects a prediction back onto the mask grid through the preprocessing geometry', () => {
     // Prediction at 4×4 for a 2×2 image stretched ×2: each mask pixel reads the prediction at (2x + 1, 2y + 1).
     const pred = { labels: new Int32Array([0, 0, 1, 1, 0, 0, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2]), width: 4, height: 4 };
-    expect(projectPrediction(pred, planGeometry(2, 2, { resize: { width: 4, height: 4 } }))).toEqual({ width: 2, height: 2, data: new Uint16Array([0, 1, 2, 2]) });
+    expect(projectPrediction(pred, planGeometry(2, 2, { resize: { width: 4, height: 4 } }))).toEqual({
+      width: 2,
+      height: 2,
+      data: new Uint16Array([0, 1, 2, 2]),
+    });
     // Letterboxed 2×1 into 4×4: scale 2, rows 1..2 hold the image; an output at half resolution (2×2).
     const boxed = planGeometry(2, 1, { resize: { width: 4, height: 4, fit: 'letterbox' } });
     expect(boxed).toMatchObject({ scaleX: 2, scaleY: 2, offsetX: 0, offsetY: 1 });
     expect(projectPrediction({ labels: new Int32Array([5, 6, 7, 8]), width: 2, height: 2 }, boxed).data).toEqual(new Uint16Array([7, 8]));
     // Cropped pixels read background.
     const crop = planGeometry(4, 2, { resize: { width: 2, height: 2, fit: 'crop' } });
-    expect(projectPrediction({ labels: new Int32Array([1, 1, 1, 1]), width: 2, height: 2 }, crop).data).toEqual(new Uint16Array([0, 1, 1, 0, 0, 1, 1, 0]));
+    expect(projectPrediction({ labels: new Int32Array([1, 1, 1, 1]), width: 2, height: 2 }, crop).data).toEqual(
+      new Uint16Array([0, 1, 1, 0, 0, 1, 1, 0]),
+    );
   });
 
   it('scores projected predictions with the core metrics engine, as the cloud evaluation does', () => {
     const truth = new Uint16Array([0, 1, 2, 1]);
-    const pred = projectPrediction({ labels: new Int32Array([0, 0, 1, 1, 0, 0, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2]), width: 4, height: 4 }, planGeometry(2, 2, { resize: { width: 4, height: 4 } }));
+    const pred = projectPrediction(
+      { labels: new Int32Array([0, 0, 1, 1, 0, 0, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2]), width: 4, height: 4 },
+      planGeometry(2, 2, { resize: { width: 4, height: 4 } }),
+    );
     const ev = evaluateCounts(['a.png'], [countLabels(truth, pred.data)]);
     // class 1: truth {1, 3}, predicted {1} → Dice 2/3; class 2: truth {2}, predicted {2, 3} → Dice 2/3.
     expect(ev.classes).toEqual([1, 2]);

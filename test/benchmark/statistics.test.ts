@@ -12,7 +12,17 @@ describe('latency statistics', () => {
   it('computes percentiles by linear interpolation as numpy does, and the sample standard deviation', () => {
     const x = [7, 1, 3, 5, 9, 2, 8, 4, 6, 10];
     // numpy.percentile(x, [50, 90, 95, 99]) = 5.5, 9.1, 9.55, 9.91; numpy.std(x, ddof=1) = 3.0276503540974917
-    expect(latencyStats(x)).toEqual({ count: 10, mean: 5.5, stddev: expect.closeTo(3.0276503540974917, 12), min: 1, p50: 5.5, p90: expect.closeTo(9.1, 12), p95: expect.closeTo(9.55, 12), p99: expect.closeTo(9.91, 12), max: 10 });
+    expect(latencyStats(x)).toEqual({
+      count: 10,
+      mean: 5.5,
+      stddev: expect.closeTo(3.0276503540974917, 12),
+      min: 1,
+      p50: 5.5,
+      p90: expect.closeTo(9.1, 12),
+      p95: expect.closeTo(9.55, 12),
+      p99: expect.closeTo(9.91, 12),
+      max: 10,
+    });
     expect(quantile([3], 0.99)).toBe(3);
   });
 });
@@ -55,7 +65,9 @@ describe('latency regression gate', () => {
     expect(ten.p50.ratio).toBeLessThan(1.12);
     expect(ten.p50.low).toBeGreaterThan(1.05);
     expect(ten.pSlower).toBeLessThan(0.001);
-    expect(ten.reasons[0]).toMatch(/^typical latency is \d+\.\d% slower \(p50 ratio 1\.\d{3}, 95% CI 1\.\d{3}–1\.\d{3}\); Mann–Whitney p = [\d.]+e-\d+ that it is within the 5\.0% margin$/);
+    expect(ten.reasons[0]).toMatch(
+      /^typical latency is \d+\.\d% slower \(p50 ratio 1\.\d{3}, 95% CI 1\.\d{3}–1\.\d{3}\); Mann–Whitney p = [\d.]+e-\d+ that it is within the 5\.0% margin$/,
+    );
     const three = regressionVerdict(samples(200, 10.3, 9), baseline, 0.05, 0.95);
     expect(three.slower).toBe(false);
   });

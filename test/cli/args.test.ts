@@ -3,7 +3,12 @@ import { echoStep } from '../fixtures/echo-step';
 
 describe('parseStepArgs', () => {
   it('reads --name value, --name=value, flags and repeated list options', () => {
-    expect(parseStepArgs(echoStep, ['--message', 'hi', '--repeat=2', '--shout', '--tags', 'a', '--tags=b', '--json']).inputs).toEqual({ message: 'hi', repeat: '2', shout: 'true', tags: 'a\nb' });
+    expect(parseStepArgs(echoStep, ['--message', 'hi', '--repeat=2', '--shout', '--tags', 'a', '--tags=b', '--json']).inputs).toEqual({
+      message: 'hi',
+      repeat: '2',
+      shout: 'true',
+      tags: 'a\nb',
+    });
   });
 
   it('accepts --no-flag and an explicit boolean value', () => {
@@ -12,7 +17,12 @@ describe('parseStepArgs', () => {
   });
 
   it('handles the global options', () => {
-    expect(parseStepArgs(echoStep, ['--json', '--verbose', '--summary', 's.md', '--help'])).toMatchObject({ json: true, verbose: true, summaryFile: 's.md', help: true });
+    expect(parseStepArgs(echoStep, ['--json', '--verbose', '--summary', 's.md', '--help'])).toMatchObject({
+      json: true,
+      verbose: true,
+      summaryFile: 's.md',
+      help: true,
+    });
   });
 
   it.each([

@@ -13,8 +13,18 @@ function capture() {
 // One option parser (node:util parseArgs, options declared as data) behind every non-step command.
 describe.each([
   ['mlship demo', (argv: string[], io: ReturnType<typeof capture>['io']) => demoCommand.run(argv, io), '--dirr', '--dir'],
-  ['mlship device-agent', (argv: string[], io: ReturnType<typeof capture>['io']) => deviceAgentCommand.run(argv, io), '--chanel-url', '--channel-url'],
-  ['mlship eval coco', (argv: string[], io: ReturnType<typeof capture>['io']) => evalCommand.run(['coco', ...argv], io), '--predictons', '--predictions'],
+  [
+    'mlship device-agent',
+    (argv: string[], io: ReturnType<typeof capture>['io']) => deviceAgentCommand.run(argv, io),
+    '--chanel-url',
+    '--channel-url',
+  ],
+  [
+    'mlship eval coco',
+    (argv: string[], io: ReturnType<typeof capture>['io']) => evalCommand.run(['coco', ...argv], io),
+    '--predictons',
+    '--predictions',
+  ],
 ])('%s', (command, run, typo, meant) => {
   it('prints help generated from its options on --help and -h, exit 0', async () => {
     for (const flag of ['--help', '-h']) {
@@ -37,7 +47,9 @@ describe.each([
 test('steps word unknown options the same way', async () => {
   const c = capture();
   expect(await main(['stage-ota', '--pakage', 'x'], { steps: [stageOtaStep], commands: [], io: c.io })).toBe(2);
-  expect(c.err.join('')).toBe('error: Unknown option "--pakage" for "mlship stage-ota".\n  → Did you mean --package? Run "mlship stage-ota --help".\n');
+  expect(c.err.join('')).toBe(
+    'error: Unknown option "--pakage" for "mlship stage-ota".\n  → Did you mean --package? Run "mlship stage-ota --help".\n',
+  );
 });
 
 test('a missing required option and a missing value are usage errors (exit 2)', async () => {

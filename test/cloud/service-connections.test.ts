@@ -105,7 +105,11 @@ const azureSettings = (id = CONN) => ({ azure: { serviceConnection: id, resource
 describe('Azure Resource Manager service connections read from the agent', () => {
   it('workload identity federation: AzurePipelinesCredential with the connection id and System.AccessToken', async () => {
     const { host, stdout } = azureHost({
-      ...agentVariables(CONN, { scheme: 'WorkloadIdentityFederation', parameters: { tenantid: TENANT, serviceprincipalid: APP }, data: { subscriptionId: SUB } }),
+      ...agentVariables(CONN, {
+        scheme: 'WorkloadIdentityFederation',
+        parameters: { tenantid: TENANT, serviceprincipalid: APP },
+        data: { subscriptionId: SUB },
+      }),
       SYSTEM_OIDCREQUESTURI: `${FAKE_DEVOPS}/oidctoken`,
       SYSTEM_ACCESSTOKEN: fake.systemAccessToken,
     });
@@ -128,7 +132,11 @@ describe('Azure Resource Manager service connections read from the agent', () =>
 
   it('service principal with a secret: ClientSecretCredential', async () => {
     const { host, stdout } = azureHost(
-      agentVariables(CONN, { scheme: 'ServicePrincipal', parameters: { tenantid: TENANT, serviceprincipalid: APP, serviceprincipalkey: 'spn-secret-value', authenticationType: 'spnKey' }, data: { subscriptionId: SUB } }),
+      agentVariables(CONN, {
+        scheme: 'ServicePrincipal',
+        parameters: { tenantid: TENANT, serviceprincipalid: APP, serviceprincipalkey: 'spn-secret-value', authenticationType: 'spnKey' },
+        data: { subscriptionId: SUB },
+      }),
     );
     const azure = connections(host, azureSettings()).azure();
     expect(azure.auth.source).toBe(`Azure DevOps service connection "${CONN}" (service principal secret)`);
@@ -139,11 +147,33 @@ describe('Azure Resource Manager service connections read from the agent', () =>
 
   it('service principal with a certificate: ClientCertificateCredential signs a client assertion with it', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spn-cert-'));
-    const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=mlship-test', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { encoding: 'utf8' });
+    const r = spawnSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '2',
+        '-subj',
+        '/CN=mlship-test',
+        '-keyout',
+        path.join(dir, 'key.pem'),
+        '-out',
+        path.join(dir, 'cert.pem'),
+      ],
+      { encoding: 'utf8' },
+    );
     expect(r.status).toBe(0);
     const pem = fs.readFileSync(path.join(dir, 'cert.pem'), 'utf8') + fs.readFileSync(path.join(dir, 'key.pem'), 'utf8');
     const { host } = azureHost(
-      agentVariables(CONN, { scheme: 'ServicePrincipal', parameters: { tenantid: TENANT, serviceprincipalid: APP, authenticationType: 'spnCertificate', servicePrincipalCertificate: pem }, data: { subscriptionId: SUB } }),
+      agentVariables(CONN, {
+        scheme: 'ServicePrincipal',
+        parameters: { tenantid: TENANT, serviceprincipalid: APP, authenticationType: 'spnCertificate', servicePrincipalCertificate: pem },
+        data: { subscriptionId: SUB },
+      }),
     );
     const azure = connections(host, azureSettings()).azure();
     expect(azure.auth.source).toBe(`Azure DevOps service connection "${CONN}" (service principal certificate)`);
@@ -163,7 +193,9 @@ describe('Azure Resource Manager service connections read from the agent', () =>
     const azure = connections(host, azureSettings()).azure();
     expect(azure.auth.source).toBe(`Azure DevOps service connection "${CONN}" (managed identity)`);
     expect(await azure.auth.token(ARM)).toMatch(/^aad-token-/);
-    expect(fake.calls.filter((c) => c.service === 'msi')).toEqual([expect.objectContaining({ status: 200, body: { resource: 'https://management.azure.com' } })]);
+    expect(fake.calls.filter((c) => c.service === 'msi')).toEqual([
+      expect.objectContaining({ status: 200, body: { resource: 'https://management.azure.com' } }),
+    ]);
   });
 
   it('names the connection, the scheme found and what to grant, and prints no secret', async () => {
@@ -177,8 +209,12 @@ describe('Azure Resource Manager service connections read from the agent', () =>
       expect((error as { hint: string }).hint).toContain('an Azure Resource Manager service connection');
       expect((error as { hint: string }).hint).toContain('Pipeline permissions');
     }
-    const other = azureHost(agentVariables(CONN, { scheme: 'UsernamePassword', parameters: { username: 'u', password: 'p4ssw0rd-never-printed' } }));
-    expect(() => connections(other.host, azureSettings()).azure()).toThrow(`Service connection "${CONN}" (input azureServiceConnection) uses the "UsernamePassword" authorization scheme, which this step cannot use.`);
+    const other = azureHost(
+      agentVariables(CONN, { scheme: 'UsernamePassword', parameters: { username: 'u', password: 'p4ssw0rd-never-printed' } }),
+    );
+    expect(() => connections(other.host, azureSettings()).azure()).toThrow(
+      `Service connection "${CONN}" (input azureServiceConnection) uses the "UsernamePassword" authorization scheme, which this step cannot use.`,
+    );
     expect(stdout.join('')).not.toContain('job-token-never-printed');
   });
 });
@@ -187,7 +223,13 @@ describe('AWS service connections (AWS Toolkit for Azure DevOps) read from the a
   const awsEnv = () => ({ AWS_ENDPOINT_URL_STS: moto.url, AWS_REGION: 'eu-west-1' });
 
   it('access keys: used as they are, and masked', async () => {
-    const { host, stdout } = azureHost({ ...awsEnv(), ...agentVariables(CONN, { scheme: 'UsernamePassword', parameters: { username: 'AKIAEXAMPLEKEY00001', password: 'aws-secret-key-value' } }) });
+    const { host, stdout } = azureHost({
+      ...awsEnv(),
+      ...agentVariables(CONN, {
+        scheme: 'UsernamePassword',
+        parameters: { username: 'AKIAEXAMPLEKEY00001', password: 'aws-secret-key-value' },
+      }),
+    });
     const aws = connections(host, { awsServiceConnection: CONN }).aws();
     expect(aws.auth.source).toBe(`AWS service connection "${CONN}" (access keys)`);
     expect(await aws.auth.credentials()).toMatchObject({ accessKeyId: 'AKIAEXAMPLEKEY00001', secretAccessKey: 'aws-secret-key-value' });
@@ -197,7 +239,16 @@ describe('AWS service connections (AWS Toolkit for Azure DevOps) read from the a
   it('access keys with the connection’s role: AssumeRole at STS (moto) with the external id', async () => {
     const { host } = azureHost({
       ...awsEnv(),
-      ...agentVariables(CONN, { scheme: 'UsernamePassword', parameters: { username: 'AKIAEXAMPLEKEY00002', password: 'aws-secret-2', assumeRoleArn: 'arn:aws:iam::123456789012:role/mlship-ci', externalId: 'lab-42', roleSessionName: 'cells-ci' } }),
+      ...agentVariables(CONN, {
+        scheme: 'UsernamePassword',
+        parameters: {
+          username: 'AKIAEXAMPLEKEY00002',
+          password: 'aws-secret-2',
+          assumeRoleArn: 'arn:aws:iam::123456789012:role/mlship-ci',
+          externalId: 'lab-42',
+          roleSessionName: 'cells-ci',
+        },
+      }),
     });
     const aws = connections(host, { awsServiceConnection: CONN }).aws();
     expect(aws.auth.source).toBe(`role arn:aws:iam::123456789012:role/mlship-ci assumed with AWS service connection "${CONN}"`);
@@ -218,18 +269,31 @@ describe('AWS service connections (AWS Toolkit for Azure DevOps) read from the a
     expect(aws.auth.source).toBe(`AWS service connection "${CONN}" (OpenID Connect)`);
     const creds = await aws.auth.credentials();
     expect(creds.accessKeyId).toMatch(/^ASIA/);
-    expect(fake.calls.filter((c) => c.service === 'devops')).toEqual([expect.objectContaining({ status: 200, body: { connection: CONN } })]);
+    expect(fake.calls.filter((c) => c.service === 'devops')).toEqual([
+      expect.objectContaining({ status: 200, body: { connection: CONN } }),
+    ]);
   });
 
   it('OpenID Connect without System.AccessToken says which variable to map', async () => {
-    const { host } = azureHost({ ...awsEnv(), ...agentVariables(CONN, { scheme: 'None', parameters: { role: 'arn:aws:iam::123456789012:role/mlship-oidc' } }), SYSTEM_OIDCREQUESTURI: `${fake.url}/devops/oidctoken` });
+    const { host } = azureHost({
+      ...awsEnv(),
+      ...agentVariables(CONN, { scheme: 'None', parameters: { role: 'arn:aws:iam::123456789012:role/mlship-oidc' } }),
+      SYSTEM_OIDCREQUESTURI: `${fake.url}/devops/oidctoken`,
+    });
     const aws = connections(host, { awsServiceConnection: CONN }).aws();
-    await expect(aws.auth.credentials()).rejects.toThrow(`Service connection "${CONN}" (input awsServiceConnection) uses OpenID Connect, which needs the pipeline's System.AccessToken, but SYSTEM_ACCESSTOKEN is not in the task's environment.`);
+    await expect(aws.auth.credentials()).rejects.toThrow(
+      `Service connection "${CONN}" (input awsServiceConnection) uses OpenID Connect, which needs the pipeline's System.AccessToken, but SYSTEM_ACCESSTOKEN is not in the task's environment.`,
+    );
   });
 
   it('a connection with only one of the two keys is refused naming the missing one', async () => {
-    const { host } = azureHost({ ...awsEnv(), ...agentVariables(CONN, { scheme: 'UsernamePassword', parameters: { username: 'AKIAEXAMPLEKEY00003' } }) });
-    expect(() => connections(host, { awsServiceConnection: CONN }).aws()).toThrow(`AWS service connection "${CONN}" (input awsServiceConnection) has no secret access key.`);
+    const { host } = azureHost({
+      ...awsEnv(),
+      ...agentVariables(CONN, { scheme: 'UsernamePassword', parameters: { username: 'AKIAEXAMPLEKEY00003' } }),
+    });
+    expect(() => connections(host, { awsServiceConnection: CONN }).aws()).toThrow(
+      `AWS service connection "${CONN}" (input awsServiceConnection) has no secret access key.`,
+    );
   });
 });
 
@@ -238,9 +302,24 @@ describe('the built Azure DevOps task and a connection the pipeline may not use'
     const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'conn-ws-'));
     fs.writeFileSync(
       path.join(ws, 'job.yml'),
-      ['name: cellseg', 'backend: azureml', 'command: python train.py', 'azureml:', `  subscriptionId: ${SUB}`, '  resourceGroup: ml-rg', '  workspace: cells-ws', '  compute: gpu-cluster', '  environment: azureml:acpt-pytorch-2.2-cuda12.1:23', ''].join('\n'),
+      [
+        'name: cellseg',
+        'backend: azureml',
+        'command: python train.py',
+        'azureml:',
+        `  subscriptionId: ${SUB}`,
+        '  resourceGroup: ml-rg',
+        '  workspace: cells-ws',
+        '  compute: gpu-cluster',
+        '  environment: azureml:acpt-pytorch-2.2-cuda12.1:23',
+        '',
+      ].join('\n'),
     );
-    const run = await runAzureTask(shippedBundle('azure', 'submit-training'), { backend: 'azureml', jobSpec: 'job.yml', azureServiceConnection: 'ml-prod' }, { workspace: ws, env: { SYSTEM_ACCESSTOKEN: 'job-token-never-printed', AZURE_TOKEN_CREDENTIALS: 'EnvironmentCredential' } });
+    const run = await runAzureTask(
+      shippedBundle('azure', 'submit-training'),
+      { backend: 'azureml', jobSpec: 'job.yml', azureServiceConnection: 'ml-prod' },
+      { workspace: ws, env: { SYSTEM_ACCESSTOKEN: 'job-token-never-printed', AZURE_TOKEN_CREDENTIALS: 'EnvironmentCredential' } },
+    );
     // The agent reads the task's result from ##vso[task.complete], not from its exit code.
     expect(run.result).toBe('Failed');
     const log = run.lines.join('\n');

@@ -10,10 +10,14 @@ import { ROOT } from '../support/runners';
  */
 describe('module boundaries', () => {
   const files = (dir: string): string[] =>
-    fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+    fs
+      .readdirSync(dir, { withFileTypes: true })
+      .flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
 
   it('the core library imports no CI platform', () => {
-    const offenders = files(path.join(ROOT, 'shared')).filter((f) => /from '(@actions\/|azure-pipelines-task-lib)|require\('(@actions\/|azure-pipelines-task-lib)/.test(fs.readFileSync(f, 'utf8')));
+    const offenders = files(path.join(ROOT, 'shared')).filter((f) =>
+      /from '(@actions\/|azure-pipelines-task-lib)|require\('(@actions\/|azure-pipelines-task-lib)/.test(fs.readFileSync(f, 'utf8')),
+    );
     expect(offenders).toEqual([]);
   });
 

@@ -22,7 +22,13 @@ describe('GitHub Action bundle', () => {
     const run = await runGitHubAction(bundle, { message: 'cells', repeat: '2', 'api-token': SECRET, tags: 'a\nb\nc' });
     expect(run.code).toBe(0);
     expect(run.outputs).toMatchObject({ echoed: 'cells cells', 'tag-count': '3' });
-    expect(JSON.parse(run.outputs.report)).toEqual({ text: 'cells', tags: ['a', 'b', 'c'], run: '4242', platform: 'github', hasToken: true });
+    expect(JSON.parse(run.outputs.report)).toEqual({
+      text: 'cells',
+      tags: ['a', 'b', 'c'],
+      run: '4242',
+      platform: 'github',
+      hasToken: true,
+    });
     expect(run.lines).toContain(`::add-mask::${SECRET}`);
     expect(run.lines).toContain('token is ***');
     expect(leaks(run.lines)).toEqual([]);
@@ -82,7 +88,13 @@ describe('Azure DevOps task bundle', () => {
     expect(run.lines).toContain(`##vso[task.setsecret]${SECRET}`);
     expect(run.lines).toContain('token is ***');
     expect(leaks(run.lines)).toEqual([]);
-    expect(run.issues).toEqual([{ command: 'task.logissue', properties: { type: 'warning', sourcepath: 'data/gt.json', linenumber: '7' }, message: 'a warning with an annotation' }]);
+    expect(run.issues).toEqual([
+      {
+        command: 'task.logissue',
+        properties: { type: 'warning', sourcepath: 'data/gt.json', linenumber: '7' },
+        message: 'a warning with an annotation',
+      },
+    ]);
     expect(run.summaries.join('')).toContain('| message | cells |');
   });
 
@@ -102,16 +114,25 @@ describe('Azure DevOps task bundle', () => {
   it('fails an expected failure with an issue pointing at the file', async () => {
     const run = await runAzureTask(bundle, { message: 'x', mode: 'fail', apiToken: SECRET });
     expect(run.result).toBe('Failed');
-    expect(run.issues.some((i) => i.properties.type === 'error' && i.properties.sourcepath === 'echo.txt' && i.properties.linenumber === '3')).toBe(true);
+    expect(
+      run.issues.some((i) => i.properties.type === 'error' && i.properties.sourcepath === 'echo.txt' && i.properties.linenumber === '3'),
+    ).toBe(true);
     expect(leaks(run.lines)).toEqual([]);
   });
 });
 
 describe('CLI', () => {
   it('prints outputs as one JSON object with --json and exits 0', async () => {
-    const run = await runCli(['echo-test', '--message', 'cells', '--repeat=2', '--shout', '--tags', 'a', '--tags', 'b', '--api-token', SECRET, '--json'], { entry: echoCli });
+    const run = await runCli(
+      ['echo-test', '--message', 'cells', '--repeat=2', '--shout', '--tags', 'a', '--tags', 'b', '--api-token', SECRET, '--json'],
+      { entry: echoCli },
+    );
     expect(run.code).toBe(0);
-    expect(JSON.parse(run.stdout)).toEqual({ echoed: 'CELLS CELLS', 'tag-count': 2, report: { text: 'CELLS', tags: ['a', 'b'], run: expect.stringMatching(/^local-/), platform: 'local', hasToken: true } });
+    expect(JSON.parse(run.stdout)).toEqual({
+      echoed: 'CELLS CELLS',
+      'tag-count': 2,
+      report: { text: 'CELLS', tags: ['a', 'b'], run: expect.stringMatching(/^local-/), platform: 'local', hasToken: true },
+    });
     expect(run.stderr).toContain('token is ***');
     expect(leaks(run.lines)).toEqual([]);
   });

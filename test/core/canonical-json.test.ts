@@ -6,7 +6,9 @@ describe('canonicalJson (RFC 8785)', () => {
     const input = JSON.parse(
       '{"numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001], "string": "\\u20ac$\\u000F\\u000aA\'\\u0042\\u0022\\u005c\\\\\\"\\/", "literals": [null, true, false]}',
     );
-    expect(canonicalJson(input)).toBe('{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\\u000f\\nA\'B\\"\\\\\\\\\\"/"}');
+    expect(canonicalJson(input)).toBe(
+      '{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\\u000f\\nA\'B\\"\\\\\\\\\\"/"}',
+    );
   });
 
   it('sorts properties by UTF-16 code units (RFC 8785 section 3.2.3)', () => {
@@ -51,8 +53,12 @@ describe('canonicalJson (RFC 8785)', () => {
   });
 
   it('refuses what RFC 8785 cannot represent: NaN, Infinity (Appendix B) and lone surrogates (I-JSON)', () => {
-    expect(() => canonicalJson(Buffer.from('7fffffffffffffff', 'hex').readDoubleBE(0))).toThrow('canonical JSON cannot hold the number NaN');
-    expect(() => canonicalJson(Buffer.from('7ff0000000000000', 'hex').readDoubleBE(0))).toThrow('canonical JSON cannot hold the number Infinity');
+    expect(() => canonicalJson(Buffer.from('7fffffffffffffff', 'hex').readDoubleBE(0))).toThrow(
+      'canonical JSON cannot hold the number NaN',
+    );
+    expect(() => canonicalJson(Buffer.from('7ff0000000000000', 'hex').readDoubleBE(0))).toThrow(
+      'canonical JSON cannot hold the number Infinity',
+    );
     expect(() => canonicalJson({ name: 'cell\ud800' })).toThrow('lone surrogate');
     expect(() => canonicalJson({ ['\udc00']: 1 })).toThrow('lone surrogate');
   });

@@ -48,7 +48,12 @@ test('HostBase masks every channel, registers a multi-line secret line by line, 
   const pem = '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIKs3cr3t\n-----END PRIVATE KEY-----\n';
   h.setSecret(pem);
   h.setSecret('hunter2-token');
-  expect(h.registered).toEqual(['-----BEGIN PRIVATE KEY-----', 'MC4CAQAwBQYDK2VwBCIEIKs3cr3t', '-----END PRIVATE KEY-----', 'hunter2-token']);
+  expect(h.registered).toEqual([
+    '-----BEGIN PRIVATE KEY-----',
+    'MC4CAQAwBQYDK2VwBCIEIKs3cr3t',
+    '-----END PRIVATE KEY-----',
+    'hunter2-token',
+  ]);
   h.debug('d hunter2-token');
   h.info('key line MC4CAQAwBQYDK2VwBCIEIKs3cr3t');
   h.warning('w hunter2-token', { file: 'a.json' });

@@ -13,7 +13,9 @@ describe('mergeInputs', () => {
   });
 
   it('keeps the order of the fragments and of the inputs within each', () => {
-    const merged = mergeInputs({ a: { type: 'string', description: 'a' } }, pickInputs(cloudInputs, 'roleToAssume', 'region'), { z: { type: 'boolean', description: 'z' } });
+    const merged = mergeInputs({ a: { type: 'string', description: 'a' } }, pickInputs(cloudInputs, 'roleToAssume', 'region'), {
+      z: { type: 'boolean', description: 'z' },
+    });
     expect(Object.keys(merged)).toEqual(['a', 'roleToAssume', 'region', 'z']);
     expect(merged.region).toBe(cloudInputs.region);
   });
@@ -28,7 +30,9 @@ describe('mergeInputs', () => {
     expect(() => mergeInputs(storeInputs, storeCloudInputs)).not.toThrow();
     for (const name of ['stage-ota', 'promote-release']) {
       const step = steps.find((s) => s.name === name)!;
-      expect(Object.keys(step.inputs)).toEqual(expect.arrayContaining(['storeRegion', 'region', 'roleToAssume', 'azureClientId', 'azureTenantId', 'azureServiceConnection']));
+      expect(Object.keys(step.inputs)).toEqual(
+        expect.arrayContaining(['storeRegion', 'region', 'roleToAssume', 'azureClientId', 'azureTenantId', 'azureServiceConnection']),
+      );
     }
   });
 });

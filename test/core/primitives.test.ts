@@ -55,10 +55,14 @@ describe('one JSON reader with positions, one RLE decoder', () => {
   it('readJsonFile names the line and column of a syntax error, and refuses NaN', () => {
     const bad = path.join(dir, 'bad.json');
     fs.writeFileSync(bad, '{\n  "images": [\n    {"id": 1,}\n  ]\n}');
-    expect(() => readJsonFile(bad, 'Ground-truth')).toThrow(new RegExp(`Ground-truth file ${bad} is not valid JSON: .* at line 3, column \\d+\\.`));
+    expect(() => readJsonFile(bad, 'Ground-truth')).toThrow(
+      new RegExp(`Ground-truth file ${bad} is not valid JSON: .* at line 3, column \\d+\\.`),
+    );
     const nan = path.join(dir, 'nan.json');
     fs.writeFileSync(nan, '[{"image_id": 1, "score": NaN}]');
-    expect(() => readJsonFile(nan, 'Predictions')).toThrow(`Predictions file ${nan} holds NaN or Infinity (1 value(s)), which JSON does not allow.`);
+    expect(() => readJsonFile(nan, 'Predictions')).toThrow(
+      `Predictions file ${nan} holds NaN or Infinity (1 value(s)), which JSON does not allow.`,
+    );
   });
 
   it('validate decodes compressed RLE with the metrics decoder and flags malformed strings', () => {

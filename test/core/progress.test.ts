@@ -2,7 +2,9 @@ import { formatProgress, ProgressThrottle } from '../../shared/core/progress';
 
 describe('progress', () => {
   it('formats bytes in MB with a percentage', () => {
-    expect(formatProgress({ label: 'upload model.onnx', done: 52428800, total: 104857600, unit: 'bytes' })).toBe('upload model.onnx: 50% 50.0 MB/100.0 MB');
+    expect(formatProgress({ label: 'upload model.onnx', done: 52428800, total: 104857600, unit: 'bytes' })).toBe(
+      'upload model.onnx: 50% 50.0 MB/100.0 MB',
+    );
     expect(formatProgress({ label: 'training', done: 3, message: 'InProgress' })).toBe('training: 3 — InProgress');
   });
 

@@ -60,7 +60,10 @@ async function runInProcess(c: BadCase): Promise<Outcome> {
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`${c.id}: still running after ${CASE_TIMEOUT_MS} ms`)), CASE_TIMEOUT_MS);
     });
-    const code = await Promise.race([main(c.argv, { io: { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t) } }), timeout]).finally(() => clearTimeout(timer));
+    const code = await Promise.race([
+      main(c.argv, { io: { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t) } }),
+      timeout,
+    ]).finally(() => clearTimeout(timer));
     return { code, stdout, stderr };
   } finally {
     process.chdir(cwd);
@@ -88,7 +91,25 @@ test('the corpus has at least 200 cases, over every step and input kind', () => 
   const covered = new Set(cases.map((c) => c.step));
   for (const step of steps) expect(covered).toContain(step.name);
   const kinds = new Set(cases.map((c) => c.kind));
-  for (const kind of ['json', 'json-deep', 'type', 'range', 'nan', 'huge', 'image', 'xml', 'yaml', 'tar', 'gzip', 'bomb', 'path', 'enum', 'key', 'ci']) expect(kinds).toContain(kind);
+  for (const kind of [
+    'json',
+    'json-deep',
+    'type',
+    'range',
+    'nan',
+    'huge',
+    'image',
+    'xml',
+    'yaml',
+    'tar',
+    'gzip',
+    'bomb',
+    'path',
+    'enum',
+    'key',
+    'ci',
+  ])
+    expect(kinds).toContain(kind);
 });
 
 test('every corpus case through the CLI: a clear error, no stack trace, nothing left under a final name', async () => {
@@ -97,7 +118,11 @@ test('every corpus case through the CLI: a clear error, no stack trace, nothing 
   const slowest: [string, number][] = [];
   for (const c of cases) {
     const t0 = Date.now();
-    const outcome = await runInProcess(c).catch((error: Error) => ({ code: -1, stdout: '', stderr: `crashed: ${error.stack ?? error.message}` }));
+    const outcome = await runInProcess(c).catch((error: Error) => ({
+      code: -1,
+      stdout: '',
+      stderr: `crashed: ${error.stack ?? error.message}`,
+    }));
     failures.push(...problems(c, outcome));
     const tally = byStep.get(c.step) ?? { cases: 0, ms: 0 };
     tally.cases++;
@@ -105,9 +130,17 @@ test('every corpus case through the CLI: a clear error, no stack trace, nothing 
     slowest.push([c.id, Date.now() - t0]);
     byStep.set(c.step, tally);
   }
-  const table = [...byStep].map(([step, t]) => `${step.padEnd(22)} ${String(t.cases).padStart(4)} cases ${(t.ms / 1000).toFixed(1).padStart(6)} s`).join('\n');
-  const slow = slowest.sort((a, b) => b[1] - a[1]).slice(0, 5).map(([id, ms]) => `${id} ${(ms / 1000).toFixed(1)} s`).join(', ');
-  process.stdout.write(`bad-input corpus: ${cases.length} cases in-process, ${((Date.now() - started) / 1000).toFixed(1)} s since generation began\n${table}\nslowest: ${slow}\n`);
+  const table = [...byStep]
+    .map(([step, t]) => `${step.padEnd(22)} ${String(t.cases).padStart(4)} cases ${(t.ms / 1000).toFixed(1).padStart(6)} s`)
+    .join('\n');
+  const slow = slowest
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 5)
+    .map(([id, ms]) => `${id} ${(ms / 1000).toFixed(1)} s`)
+    .join(', ');
+  process.stdout.write(
+    `bad-input corpus: ${cases.length} cases in-process, ${((Date.now() - started) / 1000).toFixed(1)} s since generation began\n${table}\nslowest: ${slow}\n`,
+  );
   expect(failures).toEqual([]);
 }, 900_000);
 
@@ -158,7 +191,11 @@ test('a sample through the shipped GitHub Action and Azure DevOps task bundles',
   const failures: string[] = [];
   for (const c of sample(1, 2).filter((x) => x.step !== 'eval')) {
     const { step, inputs } = inputsOf(c);
-    const gh = await runGitHubAction(shippedBundle('github', step), Object.fromEntries(Object.entries(inputs).map(([k, v]) => [kebab(k), v])), { workspace });
+    const gh = await runGitHubAction(
+      shippedBundle('github', step),
+      Object.fromEntries(Object.entries(inputs).map(([k, v]) => [kebab(k), v])),
+      { workspace },
+    );
     failures.push(...problems({ ...c, id: `github ${c.id}` }, { code: gh.code ?? -1, stdout: gh.stdout, stderr: gh.stderr }, 'failed'));
     const az = await runAzureTask(shippedBundle('azure', step), inputs, { workspace });
     const azCode = az.result === 'Failed' ? 1 : (az.code ?? -1);

@@ -83,7 +83,14 @@ export async function generateCorpus(root: string, seed = 17): Promise<Corpus> {
   const cocoText = JSON.stringify(COCO, null, 1);
   const coco = (id: string, kind: string, text: string, names = `${id}.json`) => {
     const f = file(`coco/${id}.json`, text);
-    add({ id: `validate-data/${id}`, step: 'validate-data', kind, argv: ['validate-data', '--format', 'coco', '--train', f, '--images-root', images], exit: 1, names });
+    add({
+      id: `validate-data/${id}`,
+      step: 'validate-data',
+      kind,
+      argv: ['validate-data', '--format', 'coco', '--train', f, '--images-root', images],
+      exit: 1,
+      names,
+    });
   };
 
   // Truncated at seeded offsets, and with one structural character deleted (always invalid JSON).
@@ -96,7 +103,12 @@ export async function generateCorpus(root: string, seed = 17): Promise<Corpus> {
     const at = structural[pick(structural.length)];
     coco(`malformed-${i}-at-${at}`, 'json', cocoText.slice(0, at) + cocoText.slice(at + 1));
   }
-  for (const bytes of [Buffer.alloc(0), Buffer.from([0xef, 0xbb]), Buffer.from('\u0000\u0001garbage'), Buffer.from([0xff, 0xfe, 0x7b, 0x00])]) {
+  for (const bytes of [
+    Buffer.alloc(0),
+    Buffer.from([0xef, 0xbb]),
+    Buffer.from('\u0000\u0001garbage'),
+    Buffer.from([0xff, 0xfe, 0x7b, 0x00]),
+  ]) {
     coco(`binary-${bytes.length}-${bytes[0] ?? 'empty'}`, 'json', bytes.toString('latin1'));
   }
   // Nesting deep enough to overflow a recursive walk (5,000 is the fault-injection case) in each section.
@@ -153,11 +165,39 @@ export async function generateCorpus(root: string, seed = 17): Promise<Corpus> {
 
   // Paths of the wrong kind, unicode and spaced names.
   const spaced = file('coco/with space/ünïcødé 標本.json', cocoText.slice(0, 40));
-  add({ id: 'validate-data/unicode-spaced-path', step: 'validate-data', kind: 'path', argv: ['validate-data', '--format', 'coco', '--train', spaced, '--images-root', images], exit: 1, names: 'ünïcødé 標本.json' });
-  add({ id: 'validate-data/train-missing', step: 'validate-data', kind: 'path', argv: ['validate-data', '--format', 'coco', '--train', path.join(root, 'coco/nope.json')], exit: 1, names: 'nope.json' });
-  add({ id: 'validate-data/train-is-dir', step: 'validate-data', kind: 'path', argv: ['validate-data', '--format', 'coco', '--train', path.join(root, 'coco')], exit: 1, names: 'coco' });
+  add({
+    id: 'validate-data/unicode-spaced-path',
+    step: 'validate-data',
+    kind: 'path',
+    argv: ['validate-data', '--format', 'coco', '--train', spaced, '--images-root', images],
+    exit: 1,
+    names: 'ünïcødé 標本.json',
+  });
+  add({
+    id: 'validate-data/train-missing',
+    step: 'validate-data',
+    kind: 'path',
+    argv: ['validate-data', '--format', 'coco', '--train', path.join(root, 'coco/nope.json')],
+    exit: 1,
+    names: 'nope.json',
+  });
+  add({
+    id: 'validate-data/train-is-dir',
+    step: 'validate-data',
+    kind: 'path',
+    argv: ['validate-data', '--format', 'coco', '--train', path.join(root, 'coco')],
+    exit: 1,
+    names: 'coco',
+  });
   const goodCoco = file('coco-good/train.json', cocoText);
-  add({ id: 'validate-data/images-root-is-file', step: 'validate-data', kind: 'path', argv: ['validate-data', '--format', 'coco', '--train', goodCoco, '--images-root', goodCoco], exit: 1, names: 'train.json' });
+  add({
+    id: 'validate-data/images-root-is-file',
+    step: 'validate-data',
+    kind: 'path',
+    argv: ['validate-data', '--format', 'coco', '--train', goodCoco, '--images-root', goodCoco],
+    exit: 1,
+    names: 'train.json',
+  });
 
   // Bad flags: enums, numbers, ranges.
   const usage: [string, string[], string][] = [
@@ -169,16 +209,23 @@ export async function generateCorpus(root: string, seed = 17): Promise<Corpus> {
     ['unknown-flag', ['--format', 'coco', '--train', goodCoco, '--trian', goodCoco], 'trian'],
     ['min-box-size-nan', ['--format', 'coco', '--train', goodCoco, '--min-box-size', 'NaN'], 'min-box-size'],
   ];
-  for (const [id, args, names] of usage) add({ id: `validate-data/${id}`, step: 'validate-data', kind: 'enum', argv: ['validate-data', ...args], exit: 2, names });
+  for (const [id, args, names] of usage)
+    add({ id: `validate-data/${id}`, step: 'validate-data', kind: 'enum', argv: ['validate-data', ...args], exit: 2, names });
 
   // YOLO: data.yaml alias bombs and syntax errors, bad label lines.
   const yolo = path.join(root, 'yolo');
   file('yolo/images/train/a.png', pngFile());
   file('yolo/labels/train/a.txt', '0 0.5 0.5 0.2 0.2\n');
-  const bomb = ['a: &a [x, x, x, x, x, x, x, x, x]', ...'bcdefghi'.split('').map((k, i) => `${k}: &${k} [${Array(9).fill(`*${'abcdefghi'[i]}`).join(', ')}]`)].join('\n');
+  const bomb = [
+    'a: &a [x, x, x, x, x, x, x, x, x]',
+    ...'bcdefghi'.split('').map((k, i) => `${k}: &${k} [${Array(9).fill(`*${'abcdefghi'[i]}`).join(', ')}]`),
+  ].join('\n');
   const yamls: [string, string][] = [
     ['alias-bomb', `path: .\ntrain: images/train\nnames: [cell]\n${bomb}\n`],
-    ['alias-bomb-names', `path: .\ntrain: images/train\nx: &x [c, c, c, c, c, c, c, c]\ny: &y [*x, *x, *x, *x, *x, *x, *x, *x]\nz: &z [*y, *y, *y, *y, *y, *y, *y, *y]\nw: &w [*z, *z, *z, *z, *z, *z, *z, *z]\nnames: [*w, *w, *w, *w, *w, *w, *w, *w]\n`],
+    [
+      'alias-bomb-names',
+      `path: .\ntrain: images/train\nx: &x [c, c, c, c, c, c, c, c]\ny: &y [*x, *x, *x, *x, *x, *x, *x, *x]\nz: &z [*y, *y, *y, *y, *y, *y, *y, *y]\nw: &w [*z, *z, *z, *z, *z, *z, *z, *z]\nnames: [*w, *w, *w, *w, *w, *w, *w, *w]\n`,
+    ],
     ['syntax-tab', 'path: .\ntrain: images/train\nnames:\n\t- cell\n'],
     ['syntax-unclosed', 'path: .\ntrain: [images/train\nnames: [cell]\n'],
     ['syntax-duplicate-key', 'path: .\ntrain: images/train\ntrain: images/val\nnames: [cell]\n'],
@@ -188,7 +235,14 @@ export async function generateCorpus(root: string, seed = 17): Promise<Corpus> {
   ];
   for (const [id, text] of yamls) {
     const f = file(`yolo/${id}.yaml`, text);
-    add({ id: `validate-data/yolo-${id}`, step: 'validate-data', kind: 'yaml', argv: ['validate-data', '--format', 'yolo', '--data-yaml', f], exit: 1, names: `${id}.yaml` });
+    add({
+      id: `validate-data/yolo-${id}`,
+      step: 'validate-data',
+      kind: 'yaml',
+      argv: ['validate-data', '--format', 'yolo', '--data-yaml', f],
+      exit: 1,
+      names: `${id}.yaml`,
+    });
   }
   const labels: [string, string][] = [
     ['class-out-of-range', '5 0.5 0.5 0.2 0.2\n'],
@@ -203,17 +257,41 @@ export async function generateCorpus(root: string, seed = 17): Promise<Corpus> {
     file(`${dir}/images/train/a.png`, pngFile());
     file(`${dir}/labels/train/a.txt`, text);
     const f = file(`${dir}/data.yaml`, 'path: .\ntrain: images/train\nnames: [cell]\n');
-    add({ id: `validate-data/yolo-label-${id}`, step: 'validate-data', kind: 'text', argv: ['validate-data', '--format', 'yolo', '--data-yaml', f], exit: 1, names: 'a.txt' });
+    add({
+      id: `validate-data/yolo-label-${id}`,
+      step: 'validate-data',
+      kind: 'text',
+      argv: ['validate-data', '--format', 'yolo', '--data-yaml', f],
+      exit: 1,
+      names: 'a.txt',
+    });
   }
-  add({ id: 'validate-data/yolo-data-yaml-is-dir', step: 'validate-data', kind: 'path', argv: ['validate-data', '--format', 'yolo', '--data-yaml', yolo], exit: 1, names: 'yolo' });
+  add({
+    id: 'validate-data/yolo-data-yaml-is-dir',
+    step: 'validate-data',
+    kind: 'path',
+    argv: ['validate-data', '--format', 'yolo', '--data-yaml', yolo],
+    exit: 1,
+    names: 'yolo',
+  });
 
   // VOC: XXE, entity expansion, broken XML.
-  const vocBase = (inner: string, doctype = '') => `<?xml version="1.0"?>${doctype}<annotation><filename>a.png</filename><size><width>4</width><height>4</height><depth>1</depth></size>${inner}</annotation>`;
+  const vocBase = (inner: string, doctype = '') =>
+    `<?xml version="1.0"?>${doctype}<annotation><filename>a.png</filename><size><width>4</width><height>4</height><depth>1</depth></size>${inner}</annotation>`;
   const obj = '<object><name>cell</name><bndbox><xmin>0</xmin><ymin>0</ymin><xmax>2</xmax><ymax>2</ymax></bndbox></object>';
   const vocs: [string, string][] = [
-    ['external-entity', vocBase('<object><name>&xxe;</name></object>', '<!DOCTYPE annotation [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>')],
+    [
+      'external-entity',
+      vocBase('<object><name>&xxe;</name></object>', '<!DOCTYPE annotation [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'),
+    ],
     ['large-entity', vocBase('<object><name>&big;</name></object>', `<!DOCTYPE annotation [<!ENTITY big "${'x'.repeat(200_000)}">]>`)],
-    ['laughs', vocBase('<object><name>&l4;</name></object>', `<!DOCTYPE annotation [<!ENTITY l0 "lol">${[1, 2, 3, 4].map((i) => `<!ENTITY l${i} "${`&l${i - 1};`.repeat(10)}">`).join('')}]>`)],
+    [
+      'laughs',
+      vocBase(
+        '<object><name>&l4;</name></object>',
+        `<!DOCTYPE annotation [<!ENTITY l0 "lol">${[1, 2, 3, 4].map((i) => `<!ENTITY l${i} "${`&l${i - 1};`.repeat(10)}">`).join('')}]>`,
+      ),
+    ],
     ['unclosed', vocBase(obj).replace('</annotation>', '')],
     ['no-size', vocBase(obj).replace(/<size>.*<\/size>/, '')],
     ['bndbox-nan', vocBase(obj.replace('<xmin>0</xmin>', '<xmin>NaN</xmin>'))],
@@ -224,7 +302,14 @@ export async function generateCorpus(root: string, seed = 17): Promise<Corpus> {
     const dir = `voc-${id}`;
     file(`${dir}/JPEGImages/a.png`, pngFile());
     file(`${dir}/Annotations/${id}.xml`, text);
-    add({ id: `validate-data/voc-${id}`, step: 'validate-data', kind: 'xml', argv: ['validate-data', '--format', 'voc', '--train', path.join(root, dir, 'Annotations'), '--classes', 'cell'], exit: 1, names: `${id}.xml` });
+    add({
+      id: `validate-data/voc-${id}`,
+      step: 'validate-data',
+      kind: 'xml',
+      argv: ['validate-data', '--format', 'voc', '--train', path.join(root, dir, 'Annotations'), '--classes', 'cell'],
+      exit: 1,
+      names: `${id}.xml`,
+    });
   }
 
   // Segmentation masks and images: looping, huge, truncated, corrupt.
@@ -250,26 +335,68 @@ export async function generateCorpus(root: string, seed = 17): Promise<Corpus> {
     const maskName = isMask ? `a${path.extname(name)}` : 'a.png';
     file(`seg-${id}/train/images/${imageName}`, isMask ? pngFile() : bytes);
     file(`seg-${id}/train/masks/${maskName}`, isMask ? bytes : pngFile());
-    add({ id: `validate-data/seg-${id}`, step: 'validate-data', kind: 'image', argv: ['validate-data', '--format', 'segmentation', '--train', path.join(dir, 'train'), '--classes', '0: background', '--classes', '1: cell'], exit: 1, names: isMask ? maskName : imageName });
+    add({
+      id: `validate-data/seg-${id}`,
+      step: 'validate-data',
+      kind: 'image',
+      argv: [
+        'validate-data',
+        '--format',
+        'segmentation',
+        '--train',
+        path.join(dir, 'train'),
+        '--classes',
+        '0: background',
+        '--classes',
+        '1: cell',
+      ],
+      exit: 1,
+      names: isMask ? maskName : imageName,
+    });
   }
 
   // gate-metrics: detection ground truth and predictions.
   const gtGood = file('gate/gt.json', cocoText);
   const predictions = JSON.stringify([{ image_id: 1, category_id: 1, bbox: [0, 0, 2, 2], score: 0.9 }]);
   const predGood = file('gate/pred.json', predictions);
-  const gate = (id: string, kind: string, over: { gt?: string; cand?: string; prod?: string; extra?: string[] }, exit: 1 | 2, names: string) =>
+  const gate = (
+    id: string,
+    kind: string,
+    over: { gt?: string; cand?: string; prod?: string; extra?: string[] },
+    exit: 1 | 2,
+    names: string,
+  ) =>
     add({
       id: `gate-metrics/${id}`,
       step: 'gate-metrics',
       kind,
-      argv: ['gate-metrics', '--task', 'detection', '--ground-truth', over.gt ?? gtGood, '--candidate-predictions', over.cand ?? predGood, '--production-predictions', over.prod ?? predGood, '--report-file', path.join(root, `gate-out/${id}.json`), ...(over.extra ?? [])],
+      argv: [
+        'gate-metrics',
+        '--task',
+        'detection',
+        '--ground-truth',
+        over.gt ?? gtGood,
+        '--candidate-predictions',
+        over.cand ?? predGood,
+        '--production-predictions',
+        over.prod ?? predGood,
+        '--report-file',
+        path.join(root, `gate-out/${id}.json`),
+        ...(over.extra ?? []),
+      ],
       exit,
       names,
       absent: [path.join(root, `gate-out/${id}.json`)],
     });
   for (let i = 0; i < 5; i++) {
     const at = 1 + pick(predictions.length - 2);
-    gate(`pred-truncated-${i}`, 'json', { cand: file(`gate/pred-truncated-${i}.json`, predictions.slice(0, at)) }, 1, `pred-truncated-${i}.json`);
+    gate(
+      `pred-truncated-${i}`,
+      'json',
+      { cand: file(`gate/pred-truncated-${i}.json`, predictions.slice(0, at)) },
+      1,
+      `pred-truncated-${i}.json`,
+    );
   }
   for (let i = 0; i < 4; i++) {
     const at = 1 + pick(cocoText.length - 2);
@@ -284,7 +411,13 @@ export async function generateCorpus(root: string, seed = 17): Promise<Corpus> {
     ['pred-unknown-image', '[{"image_id": 42, "category_id": 1, "bbox": [0, 0, 2, 2], "score": 0.5}]'],
   ];
   for (const [id, text] of predBad) gate(id, 'json', { cand: file(`gate/${id}.json`, text) }, 1, `${id}.json`);
-  gate('gt-deep', 'json-deep', { gt: file('gate/gt-deep.json', withDeep({ ...COCO, images: ['DEEP'] }, nested(5000, 1))) }, 1, 'gt-deep.json');
+  gate(
+    'gt-deep',
+    'json-deep',
+    { gt: file('gate/gt-deep.json', withDeep({ ...COCO, images: ['DEEP'] }, nested(5000, 1))) },
+    1,
+    'gt-deep.json',
+  );
   gate('gt-missing', 'path', { gt: path.join(root, 'gate/none.json') }, 1, 'none.json');
   gate('gt-is-dir', 'path', { gt: path.join(root, 'gate') }, 1, 'gate');
   gate('iou-type-bogus', 'enum', { extra: ['--iou-type', 'boxes'] }, 2, 'iou-type');
@@ -305,18 +438,49 @@ export async function generateCorpus(root: string, seed = 17): Promise<Corpus> {
       id: `gate-metrics/seg-${id}`,
       step: 'gate-metrics',
       kind: 'image',
-      argv: ['gate-metrics', '--task', 'segmentation', '--ground-truth', path.join(dir, 'gt'), '--candidate-predictions', path.join(dir, 'cand'), '--production-predictions', path.join(dir, 'prod')],
+      argv: [
+        'gate-metrics',
+        '--task',
+        'segmentation',
+        '--ground-truth',
+        path.join(dir, 'gt'),
+        '--candidate-predictions',
+        path.join(dir, 'cand'),
+        '--production-predictions',
+        path.join(dir, 'prod'),
+      ],
       exit: 1,
       names: `a${ext}`,
     });
   }
 
   // eval commands.
-  add({ id: 'eval/coco-gt-truncated', step: 'eval', kind: 'json', argv: ['eval', 'coco', '--ground-truth', file('eval/gt.json', cocoText.slice(0, 100)), '--predictions', predGood, '--iou-type', 'bbox'], exit: 1, names: 'gt.json' });
-  add({ id: 'eval/coco-pred-deep', step: 'eval', kind: 'json-deep', argv: ['eval', 'coco', '--ground-truth', gtGood, '--predictions', file('eval/pred-deep.json', nested(5000, 1)), '--iou-type', 'bbox'], exit: 1, names: 'pred-deep.json' });
+  add({
+    id: 'eval/coco-gt-truncated',
+    step: 'eval',
+    kind: 'json',
+    argv: ['eval', 'coco', '--ground-truth', file('eval/gt.json', cocoText.slice(0, 100)), '--predictions', predGood, '--iou-type', 'bbox'],
+    exit: 1,
+    names: 'gt.json',
+  });
+  add({
+    id: 'eval/coco-pred-deep',
+    step: 'eval',
+    kind: 'json-deep',
+    argv: ['eval', 'coco', '--ground-truth', gtGood, '--predictions', file('eval/pred-deep.json', nested(5000, 1)), '--iou-type', 'bbox'],
+    exit: 1,
+    names: 'pred-deep.json',
+  });
   file('eval-masks/gt/a.tif', loopingTiff());
   file('eval-masks/pred/a.png', pngFile());
-  add({ id: 'eval/masks-looping-tiff', step: 'eval', kind: 'image', argv: ['eval', 'masks', '--ground-truth', path.join(root, 'eval-masks/gt'), '--predictions', path.join(root, 'eval-masks/pred')], exit: 1, names: 'a.tif' });
+  add({
+    id: 'eval/masks-looping-tiff',
+    step: 'eval',
+    kind: 'image',
+    argv: ['eval', 'masks', '--ground-truth', path.join(root, 'eval-masks/gt'), '--predictions', path.join(root, 'eval-masks/pred')],
+    exit: 1,
+    names: 'a.tif',
+  });
 
   // submit-training: job specs (YAML) and flags; every case fails before anything is submitted.
   const specs: [string, string][] = [
@@ -329,10 +493,31 @@ export async function generateCorpus(root: string, seed = 17): Promise<Corpus> {
   ];
   for (const [id, text] of specs) {
     const f = file(`training/${id}.yaml`, text);
-    add({ id: `submit-training/spec-${id}`, step: 'submit-training', kind: 'yaml', argv: ['submit-training', '--backend', 'local', '--job-spec', f, '--wait', 'false'], exit: 1, names: `${id}.yaml` });
+    add({
+      id: `submit-training/spec-${id}`,
+      step: 'submit-training',
+      kind: 'yaml',
+      argv: ['submit-training', '--backend', 'local', '--job-spec', f, '--wait', 'false'],
+      exit: 1,
+      names: `${id}.yaml`,
+    });
   }
-  add({ id: 'submit-training/spec-missing', step: 'submit-training', kind: 'path', argv: ['submit-training', '--backend', 'local', '--job-spec', path.join(root, 'training/none.yaml')], exit: 1, names: 'none.yaml' });
-  add({ id: 'submit-training/spec-is-dir', step: 'submit-training', kind: 'path', argv: ['submit-training', '--backend', 'local', '--job-spec', path.join(root, 'training')], exit: 1, names: 'training' });
+  add({
+    id: 'submit-training/spec-missing',
+    step: 'submit-training',
+    kind: 'path',
+    argv: ['submit-training', '--backend', 'local', '--job-spec', path.join(root, 'training/none.yaml')],
+    exit: 1,
+    names: 'none.yaml',
+  });
+  add({
+    id: 'submit-training/spec-is-dir',
+    step: 'submit-training',
+    kind: 'path',
+    argv: ['submit-training', '--backend', 'local', '--job-spec', path.join(root, 'training')],
+    exit: 1,
+    names: 'training',
+  });
   for (const [id, args, names] of [
     ['backend-bogus', ['--backend', 'kubernetes'], 'backend'],
     ['instance-count-negative', ['--backend', 'local', '--command', 'echo', '--instance-count', '-1'], 'instance-count'],
@@ -351,14 +536,35 @@ export async function generateCorpus(root: string, seed = 17): Promise<Corpus> {
   const otherPrivate = file('keys/other.pem', other.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
   const garbageKey = file('keys/garbage.pem', '-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n');
   const good = await makePackage(path.join(root, 'pkg-src'), '1.0.0');
-  const otherSigned = await makePackage(path.join(root, 'pkg-other'), '1.0.1', { privateKeyPem: other.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() });
+  const otherSigned = await makePackage(path.join(root, 'pkg-other'), '1.0.1', {
+    privateKeyPem: other.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+  });
   const goodBytes = fs.readFileSync(good);
 
   // build-device-package.
   const model = path.join(root, 'pkg-src', 'src-cellseg-1.0.0', 'model.onnx');
   const out = (id: string) => path.join(root, `build-out-${id}`);
   const build = (id: string, kind: string, args: string[], exit: 1 | 2, names: string) =>
-    add({ id: `build-device-package/${id}`, step: 'build-device-package', kind, argv: ['build-device-package', '--name', 'cellseg', '--version', '2.0.0', '--signing-key', privateKey, '--output-dir', out(id), ...args], exit, names, absent: [path.join(out(id), 'cellseg-2.0.0.tar.gz')] });
+    add({
+      id: `build-device-package/${id}`,
+      step: 'build-device-package',
+      kind,
+      argv: [
+        'build-device-package',
+        '--name',
+        'cellseg',
+        '--version',
+        '2.0.0',
+        '--signing-key',
+        privateKey,
+        '--output-dir',
+        out(id),
+        ...args,
+      ],
+      exit,
+      names,
+      absent: [path.join(out(id), 'cellseg-2.0.0.tar.gz')],
+    });
   for (let i = 0; i < 4; i++) {
     const bytes = fs.readFileSync(model);
     const at = 1 + pick(bytes.length - 2);
@@ -367,21 +573,74 @@ export async function generateCorpus(root: string, seed = 17): Promise<Corpus> {
   build('model-garbage', 'onnx', ['--models', file('build/garbage.onnx', 'not a model at all')], 1, 'garbage.onnx');
   build('model-is-dir', 'path', ['--models', path.join(root, 'build')], 1, 'build');
   build('model-missing', 'path', ['--models', path.join(root, 'build/none.onnx')], 1, 'none.onnx');
-  build('preprocessing-deep', 'json-deep', ['--models', model, '--preprocessing', file('build/pre-deep.json', withDeep({ layout: 'DEEP' }, nested(4000, 'NCHW')))], 1, 'pre-deep.json');
-  build('preprocessing-not-object', 'json', ['--models', model, '--preprocessing', file('build/pre-type.json', '["NCHW"]')], 1, 'pre-type.json');
-  build('preprocessing-truncated', 'json', ['--models', model, '--preprocessing', file('build/pre-trunc.json', '{"layout": "NC')], 1, 'pre-trunc.json');
+  build(
+    'preprocessing-deep',
+    'json-deep',
+    ['--models', model, '--preprocessing', file('build/pre-deep.json', withDeep({ layout: 'DEEP' }, nested(4000, 'NCHW')))],
+    1,
+    'pre-deep.json',
+  );
+  build(
+    'preprocessing-not-object',
+    'json',
+    ['--models', model, '--preprocessing', file('build/pre-type.json', '["NCHW"]')],
+    1,
+    'pre-type.json',
+  );
+  build(
+    'preprocessing-truncated',
+    'json',
+    ['--models', model, '--preprocessing', file('build/pre-trunc.json', '{"layout": "NC')],
+    1,
+    'pre-trunc.json',
+  );
   build('labels-missing', 'path', ['--models', model, '--labels', path.join(root, 'build/labels.txt')], 1, 'labels.txt');
   build('signing-key-garbage', 'key', ['--models', model, '--signing-key', garbageKey], 1, 'signing-key');
   const blocker = file('build/blocker-file', 'x');
-  add({ id: 'build-device-package/output-dir-is-file', step: 'build-device-package', kind: 'path', argv: ['build-device-package', '--name', 'cellseg', '--version', '2.0.0', '--signing-key', privateKey, '--models', model, '--output-dir', blocker], exit: 1, names: 'blocker-file' });
+  add({
+    id: 'build-device-package/output-dir-is-file',
+    step: 'build-device-package',
+    kind: 'path',
+    argv: [
+      'build-device-package',
+      '--name',
+      'cellseg',
+      '--version',
+      '2.0.0',
+      '--signing-key',
+      privateKey,
+      '--models',
+      model,
+      '--output-dir',
+      blocker,
+    ],
+    exit: 1,
+    names: 'blocker-file',
+  });
   build('version-bad', 'enum', ['--models', model, '--version', '1.0'], 1, '1.0');
   build('name-traversal', 'enum', ['--models', model, '--name', '../evil'], 1, '../evil');
 
   // verify-package: hostile tar and gzip.
-  const verify = (id: string, kind: string, bytes: Buffer | undefined, extra: string[] = [], exit: 1 | 2 = 1, names = `${id}.tar.gz`, archive?: string) => {
+  const verify = (
+    id: string,
+    kind: string,
+    bytes: Buffer | undefined,
+    extra: string[] = [],
+    exit: 1 | 2 = 1,
+    names = `${id}.tar.gz`,
+    archive?: string,
+  ) => {
     const f = archive ?? file(`verify/${id}.tar.gz`, bytes!);
     const dest = path.join(root, `verify-out/${id}`);
-    add({ id: `verify-package/${id}`, step: 'verify-package', kind, argv: ['verify-package', f, '--public-key', publicKey, '--extract-to', dest, ...extra], exit, names, absent: [dest] });
+    add({
+      id: `verify-package/${id}`,
+      step: 'verify-package',
+      kind,
+      argv: ['verify-package', f, '--public-key', publicKey, '--extract-to', dest, ...extra],
+      exit,
+      names,
+      absent: [dest],
+    });
   };
   const data = Buffer.from('payload');
   verify('traversal', 'tar', gzipTar([{ path: '../evil.txt', data }]));
@@ -390,9 +649,30 @@ export async function generateCorpus(root: string, seed = 17): Promise<Corpus> {
   verify('hardlink', 'tar', gzipTar([{ path: 'hard', type: '1', linkpath: 'manifest.json' }]));
   verify('device', 'tar', gzipTar([{ path: 'dev', type: '3' }]));
   verify('fifo', 'tar', gzipTar([{ path: 'pipe', type: '6' }]));
-  verify('duplicate', 'tar', gzipTar([{ path: 'a.txt', data }, { path: 'a.txt', data }]));
-  verify('case-collision', 'tar', gzipTar([{ path: 'A.txt', data }, { path: 'a.txt', data }]));
-  verify('file-then-dir', 'tar', gzipTar([{ path: 'a', data }, { path: 'a/b', data }]));
+  verify(
+    'duplicate',
+    'tar',
+    gzipTar([
+      { path: 'a.txt', data },
+      { path: 'a.txt', data },
+    ]),
+  );
+  verify(
+    'case-collision',
+    'tar',
+    gzipTar([
+      { path: 'A.txt', data },
+      { path: 'a.txt', data },
+    ]),
+  );
+  verify(
+    'file-then-dir',
+    'tar',
+    gzipTar([
+      { path: 'a', data },
+      { path: 'a/b', data },
+    ]),
+  );
   verify('unsigned', 'tar', gzipTar([{ path: 'models/model.onnx', data }]));
   verify('no-end-marker', 'tar', gzipTar([{ path: 'a.txt', data }], { end: false }));
   verify('trailing-data', 'tar', gzipTar([{ path: 'a.txt', data }], { trailing: Buffer.from('MORE') }));
@@ -417,22 +697,87 @@ export async function generateCorpus(root: string, seed = 17): Promise<Corpus> {
   // Verified without extraction here (the walk refuses at entry 10,001 before writing anything): extracting it
   // creates the 10,000 files the cap allows, which test/package/caps-and-sweeps.test.ts checks with a smaller cap.
   const many = file('verify/many-entries.tar.gz', zlib.gzipSync(tarBytes(Array.from({ length: 10_001 }, (_, i) => ({ path: `f/${i}` })))));
-  add({ id: 'verify-package/many-entries', step: 'verify-package', kind: 'bomb', argv: ['verify-package', many, '--public-key', publicKey], exit: 1, names: 'many-entries.tar.gz' });
+  add({
+    id: 'verify-package/many-entries',
+    step: 'verify-package',
+    kind: 'bomb',
+    argv: ['verify-package', many, '--public-key', publicKey],
+    exit: 1,
+    names: 'many-entries.tar.gz',
+  });
   verify('bad-public-key', 'key', undefined, ['--public-key', 'not-a-key'], 1, 'public-key', good);
   verify('wrong-public-key', 'key', undefined, ['--public-key', otherPublic], 1, 'key', good);
   const notEmpty = path.join(root, 'verify-out/not-empty');
   file('verify-out/not-empty/keep.txt', 'x');
-  add({ id: 'verify-package/extract-to-not-empty', step: 'verify-package', kind: 'path', argv: ['verify-package', good, '--public-key', publicKey, '--extract-to', notEmpty], exit: 1, names: 'not-empty' });
+  add({
+    id: 'verify-package/extract-to-not-empty',
+    step: 'verify-package',
+    kind: 'path',
+    argv: ['verify-package', good, '--public-key', publicKey, '--extract-to', notEmpty],
+    exit: 1,
+    names: 'not-empty',
+  });
   const extractFile = file('verify-out/a-file', 'x');
-  add({ id: 'verify-package/extract-to-is-file', step: 'verify-package', kind: 'path', argv: ['verify-package', good, '--public-key', publicKey, '--extract-to', extractFile], exit: 1, names: 'a-file' });
-  add({ id: 'verify-package/extract-to-under-file', step: 'verify-package', kind: 'path', argv: ['verify-package', good, '--public-key', publicKey, '--extract-to', path.join(extractFile, 'sub')], exit: 1, names: 'a-file' });
-  add({ id: 'verify-package/archive-missing', step: 'verify-package', kind: 'path', argv: ['verify-package', path.join(root, 'verify/none.tar.gz'), '--public-key', publicKey], exit: 1, names: 'none.tar.gz' });
-  add({ id: 'verify-package/archive-is-dir', step: 'verify-package', kind: 'path', argv: ['verify-package', path.join(root, 'verify'), '--public-key', publicKey], exit: 1, names: 'verify' });
+  add({
+    id: 'verify-package/extract-to-is-file',
+    step: 'verify-package',
+    kind: 'path',
+    argv: ['verify-package', good, '--public-key', publicKey, '--extract-to', extractFile],
+    exit: 1,
+    names: 'a-file',
+  });
+  add({
+    id: 'verify-package/extract-to-under-file',
+    step: 'verify-package',
+    kind: 'path',
+    argv: ['verify-package', good, '--public-key', publicKey, '--extract-to', path.join(extractFile, 'sub')],
+    exit: 1,
+    names: 'a-file',
+  });
+  add({
+    id: 'verify-package/archive-missing',
+    step: 'verify-package',
+    kind: 'path',
+    argv: ['verify-package', path.join(root, 'verify/none.tar.gz'), '--public-key', publicKey],
+    exit: 1,
+    names: 'none.tar.gz',
+  });
+  add({
+    id: 'verify-package/archive-is-dir',
+    step: 'verify-package',
+    kind: 'path',
+    argv: ['verify-package', path.join(root, 'verify'), '--public-key', publicKey],
+    exit: 1,
+    names: 'verify',
+  });
 
   // stage-ota.
   const stage = (id: string, kind: string, args: string[], exit: 1 | 2, names: string, pkg = good) => {
     const store = path.join(root, `stores/stage-${id}`);
-    add({ id: `stage-ota/${id}`, step: 'stage-ota', kind, argv: ['stage-ota', '--package', pkg, '--store', 'local', '--store-uri', store, '--channel', 'staging', '--signing-key', privateKey, '--package-public-key', publicKey, ...args], exit, names, absent: [path.join(store, 'channels/staging.json')] });
+    add({
+      id: `stage-ota/${id}`,
+      step: 'stage-ota',
+      kind,
+      argv: [
+        'stage-ota',
+        '--package',
+        pkg,
+        '--store',
+        'local',
+        '--store-uri',
+        store,
+        '--channel',
+        'staging',
+        '--signing-key',
+        privateKey,
+        '--package-public-key',
+        publicKey,
+        ...args,
+      ],
+      exit,
+      names,
+      absent: [path.join(store, 'channels/staging.json')],
+    });
   };
   for (let i = 0; i < 3; i++) {
     const tampered = Buffer.from(goodBytes);
@@ -448,17 +793,68 @@ export async function generateCorpus(root: string, seed = 17): Promise<Corpus> {
   stage('signing-key-garbage', 'key', ['--signing-key', garbageKey], 1, 'signing-key');
   stage('package-missing', 'path', [], 1, 'none.tar.gz', path.join(root, 'stage/none.tar.gz'));
   const storeFile = file('stores/a-file', 'x');
-  add({ id: 'stage-ota/store-uri-is-file', step: 'stage-ota', kind: 'path', argv: ['stage-ota', '--package', good, '--store', 'local', '--store-uri', storeFile, '--channel', 'staging', '--signing-key', privateKey, '--package-public-key', publicKey], exit: 1, names: 'a-file' });
+  add({
+    id: 'stage-ota/store-uri-is-file',
+    step: 'stage-ota',
+    kind: 'path',
+    argv: [
+      'stage-ota',
+      '--package',
+      good,
+      '--store',
+      'local',
+      '--store-uri',
+      storeFile,
+      '--channel',
+      'staging',
+      '--signing-key',
+      privateKey,
+      '--package-public-key',
+      publicKey,
+    ],
+    exit: 1,
+    names: 'a-file',
+  });
   const damagedStage = path.join(root, 'stores/stage-damaged');
   file('stores/stage-damaged/channels/staging.json', '{"schema": "mlship.channel/v1", "sequence": ');
-  add({ id: 'stage-ota/channel-damaged', step: 'stage-ota', kind: 'json', argv: ['stage-ota', '--package', good, '--store', 'local', '--store-uri', damagedStage, '--channel', 'staging', '--signing-key', privateKey, '--package-public-key', publicKey], exit: 1, names: 'staging.json' });
+  add({
+    id: 'stage-ota/channel-damaged',
+    step: 'stage-ota',
+    kind: 'json',
+    argv: [
+      'stage-ota',
+      '--package',
+      good,
+      '--store',
+      'local',
+      '--store-uri',
+      damagedStage,
+      '--channel',
+      'staging',
+      '--signing-key',
+      privateKey,
+      '--package-public-key',
+      publicKey,
+    ],
+    exit: 1,
+    names: 'staging.json',
+  });
 
   // promote-release.
   const promoteStore = path.join(root, 'stores/promote');
   file('stores/promote/channels/staging.json', nested(5000, 1));
   file('stores/promote/channels/canary.json', '{"schema": "mlship.channel/v1"}');
   const promote = (id: string, kind: string, args: string[], exit: 1 | 2, names: string, env?: Record<string, string | undefined>) =>
-    add({ id: `promote-release/${id}`, step: 'promote-release', kind, argv: ['promote-release', '--store', 'local', '--store-uri', promoteStore, '--signing-key', privateKey, ...args], exit, names, env, absent: [path.join(promoteStore, 'channels/production.json')] });
+    add({
+      id: `promote-release/${id}`,
+      step: 'promote-release',
+      kind,
+      argv: ['promote-release', '--store', 'local', '--store-uri', promoteStore, '--signing-key', privateKey, ...args],
+      exit,
+      names,
+      env,
+      absent: [path.join(promoteStore, 'channels/production.json')],
+    });
   promote('same-channel', 'enum', ['--from', 'staging', '--to', 'staging'], 1, 'staging');
   promote('from-missing', 'path', ['--from', 'nightly', '--to', 'production'], 1, 'nightly');
   promote('from-deep-json', 'json-deep', ['--from', 'staging', '--to', 'production'], 1, 'staging.json');
@@ -466,16 +862,56 @@ export async function generateCorpus(root: string, seed = 17): Promise<Corpus> {
   promote('phases-decreasing', 'range', ['--from', 'canary', '--to', 'production', '--phases', '50,10'], 2, 'phases');
   promote('mode-bogus', 'enum', ['--mode', 'sideways', '--from', 'canary', '--to', 'production'], 2, 'mode');
   promote('min-approvals-zero', 'range', ['--from', 'canary', '--to', 'production', '--min-approvals', '0'], 2, 'min-approvals');
-  promote('approved-by-in-github-actions', 'ci', ['--from', 'canary', '--to', 'production', '--approval-source', 'cli', '--approved-by', 'alice'], 2, 'approved-by', { GITHUB_ACTIONS: 'true' });
-  promote('approved-by-in-azure-pipelines', 'ci', ['--from', 'canary', '--to', 'production', '--approval-source', 'cli', '--approved-by', 'alice'], 2, 'approved-by', { TF_BUILD: 'True' });
-  promote('no-self-approval-unknown-actor', 'ci', ['--from', 'canary', '--to', 'production', '--require-approval', '--no-self-approval', '--approved-by', 'alice'], 1, 'no-self-approval', { USER: undefined });
+  promote(
+    'approved-by-in-github-actions',
+    'ci',
+    ['--from', 'canary', '--to', 'production', '--approval-source', 'cli', '--approved-by', 'alice'],
+    2,
+    'approved-by',
+    { GITHUB_ACTIONS: 'true' },
+  );
+  promote(
+    'approved-by-in-azure-pipelines',
+    'ci',
+    ['--from', 'canary', '--to', 'production', '--approval-source', 'cli', '--approved-by', 'alice'],
+    2,
+    'approved-by',
+    { TF_BUILD: 'True' },
+  );
+  promote(
+    'no-self-approval-unknown-actor',
+    'ci',
+    ['--from', 'canary', '--to', 'production', '--require-approval', '--no-self-approval', '--approved-by', 'alice'],
+    1,
+    'no-self-approval',
+    { USER: undefined },
+  );
   promote('signing-key-garbage', 'key', ['--from', 'canary', '--to', 'production', '--signing-key', garbageKey], 1, 'signing-key');
   promote('signing-key-other', 'key', ['--from', 'canary', '--to', 'production', '--signing-key', otherPrivate], 1, 'canary.json');
 
   // fleet-status: the channel it reads and the files it writes.
   const fleet = (id: string, kind: string, args: string[], exit: 1 | 2, names: string) => {
     const json = path.join(root, `fleet-out/${id}.json`);
-    add({ id: `fleet-status/${id}`, step: 'fleet-status', kind, argv: ['fleet-status', '--store', 'local', '--store-uri', promoteStore, '--json-file', json, '--html-file', path.join(root, `fleet-out/${id}.html`), ...args], exit, names, absent: [json] });
+    add({
+      id: `fleet-status/${id}`,
+      step: 'fleet-status',
+      kind,
+      argv: [
+        'fleet-status',
+        '--store',
+        'local',
+        '--store-uri',
+        promoteStore,
+        '--json-file',
+        json,
+        '--html-file',
+        path.join(root, `fleet-out/${id}.html`),
+        ...args,
+      ],
+      exit,
+      names,
+      absent: [json],
+    });
   };
   fleet('channel-deep-json', 'json-deep', ['--channel', 'staging', '--public-key', publicKey], 1, 'staging.json');
   fleet('channel-wrong-schema', 'json', ['--channel', 'canary', '--public-key', publicKey], 1, 'canary.json');
@@ -492,7 +928,15 @@ export async function generateCorpus(root: string, seed = 17): Promise<Corpus> {
     ['iterations-negative', ['--model', model, '--iterations', '-1'], 2, 'iterations'],
     ['input-shape-words', ['--model', model, '--input-shape', '1,a,b'], 2, 'input-shape'],
   ] as const) {
-    add({ id: `benchmark-model/${id}`, step: 'benchmark-model', kind: id.startsWith('model') ? 'onnx' : 'enum', argv: ['benchmark-model', ...args, '--report', path.join(root, `bench-out/${id}.json`)], exit, names, absent: [path.join(root, `bench-out/${id}.json`)] });
+    add({
+      id: `benchmark-model/${id}`,
+      step: 'benchmark-model',
+      kind: id.startsWith('model') ? 'onnx' : 'enum',
+      argv: ['benchmark-model', ...args, '--report', path.join(root, `bench-out/${id}.json`)],
+      exit,
+      names,
+      absent: [path.join(root, `bench-out/${id}.json`)],
+    });
   }
   for (const [id, args, exit, names] of [
     ['input-shape-huge', ['--input-shape', '1,1,100000,100000'], 2, 'input-shape'],
@@ -502,7 +946,26 @@ export async function generateCorpus(root: string, seed = 17): Promise<Corpus> {
   ] as const) {
     const output = path.join(root, `export-out/${id}.onnx`);
     const checkpoint = file('export/model.pt', 'not read: the inputs are refused first');
-    add({ id: `export-onnx/${id}`, step: 'export-onnx', kind: 'enum', argv: ['export-onnx', '--model-factory', 'models:build', '--checkpoint', checkpoint, '--input-shape', '1,3,8,8', ...args, '--output', output], exit, names, absent: [output] });
+    add({
+      id: `export-onnx/${id}`,
+      step: 'export-onnx',
+      kind: 'enum',
+      argv: [
+        'export-onnx',
+        '--model-factory',
+        'models:build',
+        '--checkpoint',
+        checkpoint,
+        '--input-shape',
+        '1,3,8,8',
+        ...args,
+        '--output',
+        output,
+      ],
+      exit,
+      names,
+      absent: [output],
+    });
   }
   void keys;
   return { root, cases };

@@ -19,7 +19,9 @@ export interface TiffEntry {
  * A little-endian TIFF with one IFD at byte 8, `pixels` after it, and the IFD's next pointer set to `next`
  * (8 = itself: a loop). Baseline tags describe a width×height 8-bit grey image; `extra` entries are appended.
  */
-export function tiffFile(options: { width?: number; height?: number; next?: number; extra?: TiffEntry[]; entryCount?: number } = {}): Buffer {
+export function tiffFile(
+  options: { width?: number; height?: number; next?: number; extra?: TiffEntry[]; entryCount?: number } = {},
+): Buffer {
   const width = options.width ?? 4;
   const height = options.height ?? 4;
   const base: TiffEntry[] = [
@@ -83,5 +85,10 @@ export function pngWithSize(width: number, height: number): Buffer {
   ihdr.writeUInt32BE(height, 4);
   ihdr[8] = 8;
   ihdr[9] = 0;
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(Buffer.alloc(64))), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', zlib.deflateSync(Buffer.alloc(64))),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }

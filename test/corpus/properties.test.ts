@@ -25,7 +25,10 @@ const runs = (numRuns: number) => ({ seed: SEED, numRuns });
 /** Flips, overwrites or cuts bytes of a valid file: most structure survives, so the readers go deep into it. */
 const mutated = (base: Buffer) =>
   fc
-    .tuple(fc.array(fc.tuple(fc.nat(base.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }), fc.option(fc.nat(base.length), { nil: undefined }))
+    .tuple(
+      fc.array(fc.tuple(fc.nat(base.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }),
+      fc.option(fc.nat(base.length), { nil: undefined }),
+    )
     .map(([edits, cut]) => {
       const out = Buffer.from(base);
       for (const [at, value] of edits) out[at] = value;
@@ -50,7 +53,14 @@ describe('image headers and the TIFF IFD walk', () => {
   });
 
   test('arbitrary bytes behind each magic number: a header or a HeaderError', () => {
-    const magic = fc.constantFrom(Buffer.from('II*\0'), Buffer.from('MM\0*'), Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from([0xff, 0xd8, 0xff]), Buffer.from('BM'), Buffer.from('RIFF\0\0\0\0WEBP'));
+    const magic = fc.constantFrom(
+      Buffer.from('II*\0'),
+      Buffer.from('MM\0*'),
+      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+      Buffer.from([0xff, 0xd8, 0xff]),
+      Buffer.from('BM'),
+      Buffer.from('RIFF\0\0\0\0WEBP'),
+    );
     fc.assert(
       fc.property(magic, fc.uint8Array({ maxLength: 600 }), (head, rest) => {
         try {
@@ -172,49 +182,67 @@ describe('JSON depth and the COCO section scanner', () => {
 
   test('parseJsonBounded: the value, or a SyntaxError, for any text', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string({ maxLength: 200 }), fc.json({ maxDepth: 6 }), fc.nat(200).map((n) => '['.repeat(n + MAX_JSON_DEPTH - 30) + ']'.repeat(n))), (text) => {
-        try {
-          parseJsonBounded(text);
-        } catch (error) {
-          expect(error).toBeInstanceOf(SyntaxError);
-        }
-      }),
+      fc.property(
+        fc.oneof(
+          fc.string({ maxLength: 200 }),
+          fc.json({ maxDepth: 6 }),
+          fc.nat(200).map((n) => '['.repeat(n + MAX_JSON_DEPTH - 30) + ']'.repeat(n)),
+        ),
+        (text) => {
+          try {
+            parseJsonBounded(text);
+          } catch (error) {
+            expect(error).toBeInstanceOf(SyntaxError);
+          }
+        },
+      ),
       runs(500),
     );
   });
 
   test('any valid object, fed in any chunking, is cut into sections that parse back to it', () => {
     fc.assert(
-      fc.property(fc.dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 5 }), { maxKeys: 6 }), fc.array(fc.nat(40), { maxLength: 8 }), fc.integer({ min: 8, max: 256 }), (object, cuts, sliceBytes) => {
-        const bytes = Buffer.from(JSON.stringify(object, null, cuts.length % 2 ? 1 : 0));
-        const scanner = new SectionScanner(sliceBytes);
-        let at = 0;
-        for (const cut of [...cuts, bytes.length]) {
-          const end = Math.min(bytes.length, at + cut);
-          scanner.feed(bytes.subarray(at, end));
-          at = end;
-        }
-        scanner.end();
-        expect(scanner.error).toBeUndefined();
-        const rebuilt: Record<string, unknown> = {};
-        for (const section of scanner.sections) {
-          const parts = section.slices.map((s) => bytes.toString('utf8', s.start, s.end));
-          rebuilt[section.key] = section.array ? JSON.parse(`[${parts.join(',')}]`) : JSON.parse(parts.join(''));
-        }
-        expect(rebuilt).toEqual(JSON.parse(bytes.toString()));
-      }),
+      fc.property(
+        fc.dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 5 }), { maxKeys: 6 }),
+        fc.array(fc.nat(40), { maxLength: 8 }),
+        fc.integer({ min: 8, max: 256 }),
+        (object, cuts, sliceBytes) => {
+          const bytes = Buffer.from(JSON.stringify(object, null, cuts.length % 2 ? 1 : 0));
+          const scanner = new SectionScanner(sliceBytes);
+          let at = 0;
+          for (const cut of [...cuts, bytes.length]) {
+            const end = Math.min(bytes.length, at + cut);
+            scanner.feed(bytes.subarray(at, end));
+            at = end;
+          }
+          scanner.end();
+          expect(scanner.error).toBeUndefined();
+          const rebuilt: Record<string, unknown> = {};
+          for (const section of scanner.sections) {
+            const parts = section.slices.map((s) => bytes.toString('utf8', s.start, s.end));
+            rebuilt[section.key] = section.array ? JSON.parse(`[${parts.join(',')}]`) : JSON.parse(parts.join(''));
+          }
+          expect(rebuilt).toEqual(JSON.parse(bytes.toString()));
+        },
+      ),
       runs(400),
     );
   });
 
   test('the scanner ends on any bytes, with a result or an error position inside the file', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.uint8Array({ maxLength: 400 }).map((b) => Buffer.concat([Buffer.from('{"a":'), Buffer.from(b)])), fc.string({ maxLength: 300 }).map((s) => Buffer.from(`{${s}`))), (bytes) => {
-        const scanner = new SectionScanner(16);
-        scanner.feed(bytes);
-        scanner.end();
-        if (scanner.error) expect(scanner.error.offset).toBeLessThanOrEqual(bytes.length);
-      }),
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 400 }).map((b) => Buffer.concat([Buffer.from('{"a":'), Buffer.from(b)])),
+          fc.string({ maxLength: 300 }).map((s) => Buffer.from(`{${s}`)),
+        ),
+        (bytes) => {
+          const scanner = new SectionScanner(16);
+          scanner.feed(bytes);
+          scanner.end();
+          if (scanner.error) expect(scanner.error.offset).toBeLessThanOrEqual(bytes.length);
+        },
+      ),
       runs(600),
     );
   });
@@ -222,7 +250,10 @@ describe('JSON depth and the COCO section scanner', () => {
 
 describe('tar walker and gzip members', () => {
   const entry = fc.record({
-    path: fc.oneof(fc.string({ minLength: 1, maxLength: 30 }), fc.constantFrom('../x', '/etc/x', 'a/../../b', 'a\\b', 'C:/x', './a', 'a//b', 'A', 'a', 'a/b')),
+    path: fc.oneof(
+      fc.string({ minLength: 1, maxLength: 30 }),
+      fc.constantFrom('../x', '/etc/x', 'a/../../b', 'a\\b', 'C:/x', './a', 'a//b', 'A', 'a', 'a/b'),
+    ),
     type: fc.constantFrom('0', '0', '0', '1', '2', '3', '5', '6', 'x'),
     size: fc.nat(700),
   });
@@ -232,15 +263,26 @@ describe('tar walker and gzip members', () => {
       fc.asyncProperty(fc.array(entry, { maxLength: 8 }), fc.boolean(), async (entries, end) => {
         let bytes: Buffer;
         try {
-          bytes = tarBytes(entries.map((e) => ({ path: e.path, type: e.type, data: Buffer.alloc(e.type === '0' ? e.size : 0, 7), linkpath: e.type === '1' || e.type === '2' ? 'target' : undefined })), { end });
+          bytes = tarBytes(
+            entries.map((e) => ({
+              path: e.path,
+              type: e.type,
+              data: Buffer.alloc(e.type === '0' ? e.size : 0, 7),
+              linkpath: e.type === '1' || e.type === '2' ? 'target' : undefined,
+            })),
+            { end },
+          );
         } catch {
           return; // the tar library cannot encode this header at all
         }
         const opened: string[] = [];
-        const walker = new TarWalker(async (p) => {
-          opened.push(p);
-          return undefined;
-        }, { maxEntries: 5, maxBytes: 2000 });
+        const walker = new TarWalker(
+          async (p) => {
+            opened.push(p);
+            return undefined;
+          },
+          { maxEntries: 5, maxBytes: 2000 },
+        );
         try {
           await walker.push(bytes);
           walker.end();
@@ -279,7 +321,12 @@ describe('tar walker and gzip members', () => {
     await fc.assert(
       fc.asyncProperty(mutated(base), async (bytes) => {
         try {
-          for await (const chunk of gunzipStream((async function* () { yield bytes; })())) void chunk;
+          for await (const chunk of gunzipStream(
+            (async function* () {
+              yield bytes;
+            })(),
+          ))
+            void chunk;
         } catch (error) {
           expect(error).toBeInstanceOf(GzipFormatError);
         }
@@ -294,15 +341,22 @@ describe('channel and manifest documents', () => {
 
   test('parseChannel on any bytes or JSON: a StepError naming the document', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string({ maxLength: 200 }), fc.json({ maxDepth: 6 }), fc.nat(100).map((n) => '['.repeat(n + 60) + ']'.repeat(n + 60))), (text) => {
-        try {
-          parseChannel(text, publicKey, 'store/channels/staging.json');
-          throw new Error('accepted an unsigned document');
-        } catch (error) {
-          expect(error).toBeInstanceOf(StepError);
-          expect((error as Error).message).toContain('store/channels/staging.json');
-        }
-      }),
+      fc.property(
+        fc.oneof(
+          fc.string({ maxLength: 200 }),
+          fc.json({ maxDepth: 6 }),
+          fc.nat(100).map((n) => '['.repeat(n + 60) + ']'.repeat(n + 60)),
+        ),
+        (text) => {
+          try {
+            parseChannel(text, publicKey, 'store/channels/staging.json');
+            throw new Error('accepted an unsigned document');
+          } catch (error) {
+            expect(error).toBeInstanceOf(StepError);
+            expect((error as Error).message).toContain('store/channels/staging.json');
+          }
+        },
+      ),
       runs(400),
     );
   });

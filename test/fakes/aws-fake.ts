@@ -56,10 +56,21 @@ export class AwsFake extends FakeServer {
   readonly packages: FakePackage[] = [];
   /** Web identity tokens STS received, in order. */
   readonly webIdentityTokens: string[] = [];
-  private readonly credentials = new Map<string, IssuedCredential>([[STATIC_KEY.accessKeyId, { secret: STATIC_KEY.secretAccessKey, expiresAt: Infinity, revoked: false }]]);
+  private readonly credentials = new Map<string, IssuedCredential>([
+    [STATIC_KEY.accessKeyId, { secret: STATIC_KEY.secretAccessKey, expiresAt: Infinity, revoked: false }],
+  ]);
   private issued = 0;
   /** What the next training jobs will do. */
-  plan: JobPlan = { outcome: 'Completed', phaseMs: 10, trainingMs: 30, metrics: [{ MetricName: 'mAP', Value: 0.512 }, { MetricName: 'loss', Value: 0.07 }], billableSeconds: 1234 };
+  plan: JobPlan = {
+    outcome: 'Completed',
+    phaseMs: 10,
+    trainingMs: 30,
+    metrics: [
+      { MetricName: 'mAP', Value: 0.512 },
+      { MetricName: 'loss', Value: 0.07 },
+    ],
+    billableSeconds: 1234,
+  };
   /** Job time that passes per DescribeTrainingJob call. */
   tickMs = 10;
   /** Lifetime of STS credentials; the Expiration sent adds the SDK's five-minute refresh margin on top. */
@@ -93,14 +104,26 @@ export class AwsFake extends FakeServer {
     if (fault?.kind === '5xx') return record(awsError(503, 'ServiceUnavailable', 'Service is unavailable, please try again'));
     if (auth.error) return record(auth.error);
     const handler = (this as unknown as Record<string, (b: Record<string, unknown>, region: string) => RawResponse>)[`sm${action}`];
-    return record(handler ? handler.call(this, body, auth.region) : awsError(400, 'UnknownOperationException', `fake does not implement ${action}`));
+    return record(
+      handler ? handler.call(this, body, auth.region) : awsError(400, 'UnknownOperationException', `fake does not implement ${action}`),
+    );
   }
 
   private smCreateTrainingJob(b: Record<string, unknown>, region: string): RawResponse {
     const name = String(b.TrainingJobName);
-    if (this.jobs.has(name)) return awsError(400, 'ResourceInUse', `Training job names must be unique within an AWS account and region, and a training job with this name already exists (${arn(region, 'training-job', name)})`);
+    if (this.jobs.has(name))
+      return awsError(
+        400,
+        'ResourceInUse',
+        `Training job names must be unique within an AWS account and region, and a training job with this name already exists (${arn(region, 'training-job', name)})`,
+      );
     for (const field of ['RoleArn', 'OutputDataConfig', 'AlgorithmSpecification', 'ResourceConfig', 'StoppingCondition']) {
-      if (!b[field]) return awsError(400, 'ValidationException', `1 validation error detected: Value null at '${field}' failed to satisfy constraint: Member must not be null`);
+      if (!b[field])
+        return awsError(
+          400,
+          'ValidationException',
+          `1 validation error detected: Value null at '${field}' failed to satisfy constraint: Member must not be null`,
+        );
     }
     this.jobs.set(name, { request: b, created: Date.now(), plan: { ...this.plan }, elapsed: 0 });
     return ok({ TrainingJobArn: arn(region, 'training-job', name) });
@@ -139,7 +162,8 @@ export class AwsFake extends FakeServer {
     const job = this.jobs.get(String(b.TrainingJobName));
     if (!job) return awsError(400, 'ValidationException', 'Requested resource not found.');
     const s = this.jobState(job);
-    if (s.terminal || job.stoppedAt) return awsError(400, 'ValidationException', `The request was rejected because the training job is in status ${s.status}.`);
+    if (s.terminal || job.stoppedAt)
+      return awsError(400, 'ValidationException', `The request was rejected because the training job is in status ${s.status}.`);
     job.stoppedAt = job.elapsed;
     return ok({});
   }
@@ -161,8 +185,21 @@ export class AwsFake extends FakeServer {
       if (job.stoppedAt !== undefined && job.stoppedAt < t + length) {
         transitions.push({ Status: secondary, StartTime: at(t), EndTime: at(job.stoppedAt), StatusMessage: message });
         const stopDone = job.stoppedAt + p.phaseMs;
-        if (now < stopDone) return { status: 'Stopping', secondary: 'Stopping', terminal: false, endedAt: 0, transitions: [...transitions, { Status: 'Stopping', StartTime: at(job.stoppedAt), StatusMessage: 'Stopping the training job' }] };
-        return { status: 'Stopped', secondary: 'Stopped', terminal: true, endedAt: stopDone, transitions: [...transitions, { Status: 'Stopped', StartTime: at(stopDone), StatusMessage: 'Training job stopped' }] };
+        if (now < stopDone)
+          return {
+            status: 'Stopping',
+            secondary: 'Stopping',
+            terminal: false,
+            endedAt: 0,
+            transitions: [...transitions, { Status: 'Stopping', StartTime: at(job.stoppedAt), StatusMessage: 'Stopping the training job' }],
+          };
+        return {
+          status: 'Stopped',
+          secondary: 'Stopped',
+          terminal: true,
+          endedAt: stopDone,
+          transitions: [...transitions, { Status: 'Stopped', StartTime: at(stopDone), StatusMessage: 'Training job stopped' }],
+        };
       }
       if (now < t + length) {
         transitions.push({ Status: secondary, StartTime: at(t), StatusMessage: message });
@@ -172,19 +209,30 @@ export class AwsFake extends FakeServer {
       t += length;
     }
     const final = p.outcome;
-    transitions.push({ Status: final, StartTime: at(t), StatusMessage: final === 'Completed' ? 'Training job completed' : `Training job failed. Reason: ${p.failureReason}` });
+    transitions.push({
+      Status: final,
+      StartTime: at(t),
+      StatusMessage: final === 'Completed' ? 'Training job completed' : `Training job failed. Reason: ${p.failureReason}`,
+    });
     return { status: final, secondary: final, terminal: true, endedAt: t, transitions };
   }
 
   private smDescribeModelPackageGroup(b: Record<string, unknown>): RawResponse {
     const g = this.groups.get(String(b.ModelPackageGroupName));
     if (!g) return awsError(400, 'ValidationException', `ModelPackageGroup ${String(b.ModelPackageGroupName)} does not exist.`);
-    return ok({ ModelPackageGroupName: b.ModelPackageGroupName, ModelPackageGroupArn: g.arn, CreationTime: g.created / 1000, CreatedBy: {}, ModelPackageGroupStatus: 'Completed' });
+    return ok({
+      ModelPackageGroupName: b.ModelPackageGroupName,
+      ModelPackageGroupArn: g.arn,
+      CreationTime: g.created / 1000,
+      CreatedBy: {},
+      ModelPackageGroupStatus: 'Completed',
+    });
   }
 
   private smCreateModelPackageGroup(b: Record<string, unknown>, region: string): RawResponse {
     const name = String(b.ModelPackageGroupName);
-    if (this.groups.has(name)) return awsError(400, 'ValidationException', `Model Package Group already exists: ${this.groups.get(name)!.arn}`);
+    if (this.groups.has(name))
+      return awsError(400, 'ValidationException', `Model Package Group already exists: ${this.groups.get(name)!.arn}`);
     const g = { arn: arn(region, 'model-package-group', name), created: Date.now() };
     this.groups.set(name, g);
     return ok({ ModelPackageGroupArn: g.arn });
@@ -236,7 +284,14 @@ export class AwsFake extends FakeServer {
     const start = Number(b.NextToken ?? 0);
     const page = all.slice(start, start + 2);
     return ok({
-      ModelPackageSummaryList: page.map((p) => ({ ModelPackageGroupName: p.group, ModelPackageVersion: p.version, ModelPackageArn: p.arn, CreationTime: p.created / 1000, ModelPackageStatus: 'Completed', ModelApprovalStatus: p.approval })),
+      ModelPackageSummaryList: page.map((p) => ({
+        ModelPackageGroupName: p.group,
+        ModelPackageVersion: p.version,
+        ModelPackageArn: p.arn,
+        CreationTime: p.created / 1000,
+        ModelPackageStatus: 'Completed',
+        ModelApprovalStatus: p.approval,
+      })),
       NextToken: start + 2 < all.length ? String(start + 2) : undefined,
     });
   }
@@ -312,9 +367,12 @@ export class AwsFake extends FakeServer {
     if (!m) return { region: 'us-east-1', error: awsError(400, 'MissingAuthenticationTokenException', 'Missing Authentication Token') };
     const [, key, region] = m;
     const cred = this.credentials.get(key);
-    if (!cred) return { key, region, error: awsError(400, 'UnrecognizedClientException', 'The security token included in the request is invalid.') };
-    if (cred.sessionToken && req.headers['x-amz-security-token'] !== cred.sessionToken) return { key, region, error: awsError(400, 'UnrecognizedClientException', 'The security token included in the request is invalid.') };
-    if (cred.revoked || Date.now() > cred.expiresAt) return { key, region, error: awsError(400, 'ExpiredTokenException', 'The security token included in the request is expired') };
+    if (!cred)
+      return { key, region, error: awsError(400, 'UnrecognizedClientException', 'The security token included in the request is invalid.') };
+    if (cred.sessionToken && req.headers['x-amz-security-token'] !== cred.sessionToken)
+      return { key, region, error: awsError(400, 'UnrecognizedClientException', 'The security token included in the request is invalid.') };
+    if (cred.revoked || Date.now() > cred.expiresAt)
+      return { key, region, error: awsError(400, 'ExpiredTokenException', 'The security token included in the request is expired') };
     return { key, region };
   }
 }
@@ -324,15 +382,27 @@ function ok(body: unknown): RawResponse {
 }
 
 function awsError(status: number, type: string, message: string): RawResponse {
-  return { status, headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': 'fake' }, body: JSON.stringify({ __type: type, message }) };
+  return {
+    status,
+    headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': 'fake' },
+    body: JSON.stringify({ __type: type, message }),
+  };
 }
 
 function xmlError(status: number, code: string, message: string): RawResponse {
-  return { status, headers: { 'content-type': 'application/xml' }, body: `<?xml version="1.0" encoding="UTF-8"?><ErrorResponse><Error><Type>Sender</Type><Code>${code}</Code><Message>${message}</Message></Error><RequestId>fake</RequestId></ErrorResponse>` };
+  return {
+    status,
+    headers: { 'content-type': 'application/xml' },
+    body: `<?xml version="1.0" encoding="UTF-8"?><ErrorResponse><Error><Type>Sender</Type><Code>${code}</Code><Message>${message}</Message></Error><RequestId>fake</RequestId></ErrorResponse>`,
+  };
 }
 
 function s3Error(status: number, code: string, message: string): RawResponse {
-  return { status, headers: { 'content-type': 'application/xml' }, body: `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message><RequestId>fake</RequestId></Error>` };
+  return {
+    status,
+    headers: { 'content-type': 'application/xml' },
+    body: `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message><RequestId>fake</RequestId></Error>`,
+  };
 }
 
 function arn(region: string, kind: string, name: string): string {

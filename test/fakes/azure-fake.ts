@@ -84,7 +84,11 @@ export class AzureFake extends FakeServer {
     const httpClient: HttpClient = {
       async sendRequest(request) {
         const url = request.url.replace(FAKE_AUTHORITY, `${target}/aad`).replace(FAKE_DEVOPS, `${target}/devops`);
-        const res = await fetch(url, { method: request.method, headers: request.headers.toJSON(), body: request.body as string | undefined });
+        const res = await fetch(url, {
+          method: request.method,
+          headers: request.headers.toJSON(),
+          body: request.body as string | undefined,
+        });
         const headers = createHttpHeaders();
         res.headers.forEach((v, k) => headers.set(k, v));
         return { request, status: res.status, headers, bodyAsText: await res.text() };
@@ -104,16 +108,32 @@ export class AzureFake extends FakeServer {
     const auth = this.checkToken(req);
     const record = (out: RawResponse) => {
       const error = out.status >= 400 ? (JSON.parse(String(out.body || '{}')) as { error?: { code?: string } }).error?.code : undefined;
-      this.calls.push({ service: 'arm', action, status: out.status, error, body: req.body.length ? JSON.parse(req.body.toString()) : undefined, principal: auth.token, at: Date.now() });
+      this.calls.push({
+        service: 'arm',
+        action,
+        status: out.status,
+        error,
+        body: req.body.length ? JSON.parse(req.body.toString()) : undefined,
+        principal: auth.token,
+        at: Date.now(),
+      });
       return out;
     };
     const fault = this.nextFault(action);
     if (fault?.kind === 'slow') await sleep(fault.delayMs ?? 0);
-    if (fault?.kind === 'throttle') return record({ status: 429, headers: { 'retry-after': '0', 'content-type': 'application/json' }, body: JSON.stringify({ error: { code: 'TooManyRequests', message: 'The request is being throttled.' } }) });
+    if (fault?.kind === 'throttle')
+      return record({
+        status: 429,
+        headers: { 'retry-after': '0', 'content-type': 'application/json' },
+        body: JSON.stringify({ error: { code: 'TooManyRequests', message: 'The request is being throttled.' } }),
+      });
     if (fault?.kind === '5xx') return record(armError(503, 'ServiceUnavailable', 'The service is temporarily unavailable.'));
     if (auth.error) return record(auth.error);
     if (p.startsWith('/mlflow/') || p.startsWith('/history/')) return record(this.dataPlane(req));
-    if (!req.url.searchParams.get('api-version')) return record(armError(400, 'MissingApiVersionParameter', "The api-version query parameter (?api-version=) is required for all requests."));
+    if (!req.url.searchParams.get('api-version'))
+      return record(
+        armError(400, 'MissingApiVersionParameter', 'The api-version query parameter (?api-version=) is required for all requests.'),
+      );
     return record(this.arm(req));
   }
 
@@ -123,29 +143,58 @@ export class AzureFake extends FakeServer {
     const tenant = req.url.pathname.split('/')[2];
     if (req.url.pathname.endsWith('/openid-configuration')) {
       const base = `${FAKE_AUTHORITY}/${tenant}`;
-      return json(200, { token_endpoint: `${base}/oauth2/v2.0/token`, issuer: `${base}/v2.0`, authorization_endpoint: `${base}/oauth2/v2.0/authorize`, end_session_endpoint: `${base}/oauth2/v2.0/logout`, jwks_uri: `${base}/discovery/v2.0/keys` });
+      return json(200, {
+        token_endpoint: `${base}/oauth2/v2.0/token`,
+        issuer: `${base}/v2.0`,
+        authorization_endpoint: `${base}/oauth2/v2.0/authorize`,
+        end_session_endpoint: `${base}/oauth2/v2.0/logout`,
+        jwks_uri: `${base}/discovery/v2.0/keys`,
+      });
     }
     const form = new URLSearchParams(req.body.toString());
     const assertion = form.get('client_assertion');
     const secret = form.get('client_secret');
     // Entra ID takes a client assertion (federated token, or a JWT signed with the app's certificate) or a secret.
     const grant = assertion ? 'assertion' : secret ? 'secret' : undefined;
-    this.calls.push({ service: 'aad', action: 'token', status: grant ? 200 : 400, body: { client_id: form.get('client_id'), scope: form.get('scope'), grant }, at: Date.now() });
-    if (!grant) return json(400, { error: 'invalid_client', error_description: 'AADSTS7000216: client_assertion or client_secret is required.' });
+    this.calls.push({
+      service: 'aad',
+      action: 'token',
+      status: grant ? 200 : 400,
+      body: { client_id: form.get('client_id'), scope: form.get('scope'), grant },
+      at: Date.now(),
+    });
+    if (!grant)
+      return json(400, { error: 'invalid_client', error_description: 'AADSTS7000216: client_assertion or client_secret is required.' });
     if (assertion) this.assertions.push(assertion);
     else this.secrets.push(secret!);
     const t = this.mintToken();
-    return json(200, { token_type: 'Bearer', expires_in: this.tokenLifetimeSeconds, ext_expires_in: this.tokenLifetimeSeconds, access_token: t.token });
+    return json(200, {
+      token_type: 'Bearer',
+      expires_in: this.tokenLifetimeSeconds,
+      ext_expires_in: this.tokenLifetimeSeconds,
+      access_token: t.token,
+    });
   }
 
   /** The App Service managed-identity endpoint (IDENTITY_ENDPOINT + IDENTITY_HEADER), which agents on Azure VMs and App Service use. */
   readonly identityHeader = 'msi-identity-header';
   private managedIdentity(req: RawRequest): RawResponse {
     const ok = req.headers['x-identity-header'] === this.identityHeader;
-    this.calls.push({ service: 'msi', action: 'token', status: ok ? 200 : 401, body: { resource: req.url.searchParams.get('resource') }, at: Date.now() });
+    this.calls.push({
+      service: 'msi',
+      action: 'token',
+      status: ok ? 200 : 401,
+      body: { resource: req.url.searchParams.get('resource') },
+      at: Date.now(),
+    });
     if (!ok) return json(401, { error: 'unauthorized', error_description: 'X-IDENTITY-HEADER is missing or wrong.' });
     const t = this.mintToken();
-    return json(200, { access_token: t.token, expires_on: String(Math.floor(t.expiresOnTimestamp / 1000)), resource: req.url.searchParams.get('resource'), token_type: 'Bearer' });
+    return json(200, {
+      access_token: t.token,
+      expires_on: String(Math.floor(t.expiresOnTimestamp / 1000)),
+      resource: req.url.searchParams.get('resource'),
+      token_type: 'Bearer',
+    });
   }
 
   private devops(req: RawRequest): RawResponse {
@@ -161,7 +210,16 @@ export class AzureFake extends FakeServer {
     const known = token ? this.tokens.get(token) : undefined;
     if (!token || !known) return { token, error: armError(401, 'InvalidAuthenticationToken', 'The access token is invalid.') };
     if (known.revoked || Date.now() > known.expiresAt) {
-      return { token, error: { ...armError(401, 'ExpiredAuthenticationToken', 'The access token expiry UTC time is earlier than current UTC time.'), headers: { 'content-type': 'application/json', 'www-authenticate': 'Bearer error="invalid_token", error_description="The access token has expired."' } } };
+      return {
+        token,
+        error: {
+          ...armError(401, 'ExpiredAuthenticationToken', 'The access token expiry UTC time is earlier than current UTC time.'),
+          headers: {
+            'content-type': 'application/json',
+            'www-authenticate': 'Bearer error="invalid_token", error_description="The access token has expired."',
+          },
+        },
+      };
     }
     return { token };
   }
@@ -169,24 +227,53 @@ export class AzureFake extends FakeServer {
   // --- ARM -----------------------------------------------------------------------------------------------
 
   private arm(req: RawRequest): RawResponse {
-    const m = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.MachineLearningServices\/(workspaces\/([^/]+)|locations\/([^/]+)\/mfeOperationResults\/([^/]+))(\/.*)?$/.exec(req.url.pathname);
+    const m =
+      /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.MachineLearningServices\/(workspaces\/([^/]+)|locations\/([^/]+)\/mfeOperationResults\/([^/]+))(\/.*)?$/.exec(
+        req.url.pathname,
+      );
     if (!m) return armError(404, 'NotFound', `no route for ${req.url.pathname}`);
     const [, , , , ws, , operation, rest = ''] = m;
     const wsPath = req.url.pathname.slice(0, req.url.pathname.length - rest.length);
     if (operation) return this.operation(operation);
     if (rest === '' && req.method === 'GET') {
       const host = new URL(this.url).host;
-      return json(200, { id: wsPath, name: ws, location: 'westeurope', properties: { mlFlowTrackingUri: `azureml://${host}/mlflow/v1.0${wsPath}`, discoveryUrl: `${this.url}/discovery` } });
+      return json(200, {
+        id: wsPath,
+        name: ws,
+        location: 'westeurope',
+        properties: { mlFlowTrackingUri: `azureml://${host}/mlflow/v1.0${wsPath}`, discoveryUrl: `${this.url}/discovery` },
+      });
     }
     let r: RegExpExecArray | null;
     if ((r = /^\/jobs\/([^/]+)$/.exec(rest))) return req.method === 'PUT' ? this.putJob(r[1], wsPath, req) : this.getJob(r[1], wsPath);
     if ((r = /^\/jobs\/([^/]+)\/cancel$/.exec(rest)) && req.method === 'POST') return this.cancelJob(r[1], m[1], m[2]);
     if (rest === '/datastores' && req.method === 'GET') {
       const d = this.datastore;
-      return json(200, { value: d && req.url.searchParams.get('isDefault') === 'true' ? [{ id: `${wsPath}/datastores/${d.name}`, name: d.name, properties: { datastoreType: 'AzureBlob', accountName: d.accountName, containerName: d.containerName, endpoint: d.endpoint, protocol: d.protocol, isDefault: true, credentials: { credentialsType: 'AccountKey' } } }] : [] });
+      return json(200, {
+        value:
+          d && req.url.searchParams.get('isDefault') === 'true'
+            ? [
+                {
+                  id: `${wsPath}/datastores/${d.name}`,
+                  name: d.name,
+                  properties: {
+                    datastoreType: 'AzureBlob',
+                    accountName: d.accountName,
+                    containerName: d.containerName,
+                    endpoint: d.endpoint,
+                    protocol: d.protocol,
+                    isDefault: true,
+                    credentials: { credentialsType: 'AccountKey' },
+                  },
+                },
+              ]
+            : [],
+      });
     }
     if ((r = /^\/datastores\/([^/]+)\/listSecrets$/.exec(rest)) && req.method === 'POST') {
-      return this.datastore?.name === r[1] ? json(200, { secretsType: 'AccountKey', key: this.datastore.key }) : armError(404, 'UserError', `Datastore ${r[1]} not found`);
+      return this.datastore?.name === r[1]
+        ? json(200, { secretsType: 'AccountKey', key: this.datastore.key })
+        : armError(404, 'UserError', `Datastore ${r[1]} not found`);
     }
     if ((r = /^\/codes\/([^/]+)\/versions\/([^/]+)$/.exec(rest))) {
       const key = `${wsPath}${rest}`;
@@ -198,9 +285,11 @@ export class AzureFake extends FakeServer {
       const code = this.codes.get(key);
       return code ? json(200, { id: key, name: r[2], properties: code }) : armError(404, 'UserError', `Code ${r[1]}:${r[2]} not found`);
     }
-    if ((r = /^\/models\/([^/]+)$/.exec(rest)) && req.method === 'PUT') return json(200, { name: r[1], properties: JSON.parse(req.body.toString()).properties });
+    if ((r = /^\/models\/([^/]+)$/.exec(rest)) && req.method === 'PUT')
+      return json(200, { name: r[1], properties: JSON.parse(req.body.toString()).properties });
     if ((r = /^\/models\/([^/]+)\/versions$/.exec(rest))) return this.listVersions(r[1], wsPath, req);
-    if ((r = /^\/models\/([^/]+)\/versions\/([^/]+)$/.exec(rest))) return req.method === 'PUT' ? this.putVersion(r[1], r[2], wsPath, req) : this.getVersion(r[1], r[2], wsPath);
+    if ((r = /^\/models\/([^/]+)\/versions\/([^/]+)$/.exec(rest)))
+      return req.method === 'PUT' ? this.putVersion(r[1], r[2], wsPath, req) : this.getVersion(r[1], r[2], wsPath);
     return armError(404, 'NotFound', `no route for ${req.method} ${rest}`);
   }
 
@@ -230,9 +319,16 @@ export class AzureFake extends FakeServer {
   private cancelJob(id: string, sub: string, rg: string): RawResponse {
     const job = this.jobs.get(id);
     if (!job) return armError(404, 'UserError', `Could not find job with name ${id}`);
-    if (['Completed', 'Failed', 'Canceled'].includes(this.jobStatus(job))) return armError(400, 'UserError', `Job ${id} is already in a terminal state.`);
+    if (['Completed', 'Failed', 'Canceled'].includes(this.jobStatus(job)))
+      return armError(400, 'UserError', `Job ${id} is already in a terminal state.`);
     job.cancelAt ??= job.elapsed;
-    return { status: 202, headers: { location: `${this.url}/subscriptions/${sub}/resourceGroups/${rg}/providers/Microsoft.MachineLearningServices/locations/westeurope/mfeOperationResults/jc:${id}?api-version=${API}`, 'retry-after': '0' } };
+    return {
+      status: 202,
+      headers: {
+        location: `${this.url}/subscriptions/${sub}/resourceGroups/${rg}/providers/Microsoft.MachineLearningServices/locations/westeurope/mfeOperationResults/jc:${id}?api-version=${API}`,
+        'retry-after': '0',
+      },
+    };
   }
 
   /** The cancel LRO: 202 until the job is Canceled, then 200. */
@@ -263,13 +359,20 @@ export class AzureFake extends FakeServer {
 
   private jobResource(job: FakeJob, wsPath: string): unknown {
     const props = job.body.properties;
-    const outputs = Object.fromEntries(Object.entries((props.outputs as Record<string, Record<string, unknown>>) ?? {}).map(([k, v]) => [k, { ...v, uri: v.uri ?? null }]));
+    const outputs = Object.fromEntries(
+      Object.entries((props.outputs as Record<string, Record<string, unknown>>) ?? {}).map(([k, v]) => [k, { ...v, uri: v.uri ?? null }]),
+    );
     return {
       id: `${wsPath}/jobs/${job.id}`,
       name: job.id,
       type: 'Microsoft.MachineLearningServices/workspaces/jobs',
       systemData: { createdAt: job.created, createdByType: 'Application' },
-      properties: { ...props, status: this.jobStatus(job), outputs, services: { Studio: { jobServiceType: 'Studio', endpoint: `https://ml.azure.com/runs/${job.id}?wsid=${wsPath}` } } },
+      properties: {
+        ...props,
+        status: this.jobStatus(job),
+        outputs,
+        services: { Studio: { jobServiceType: 'Studio', endpoint: `https://ml.azure.com/runs/${job.id}?wsid=${wsPath}` } },
+      },
     };
   }
 
@@ -278,7 +381,12 @@ export class AzureFake extends FakeServer {
     const list = this.models.get(name) ?? [];
     const existing = list.find((v) => v.version === version);
     if (existing) {
-      if (existing.properties.modelUri !== body.properties.modelUri) return armError(409, 'Conflict', `Model version ${name}:${version} already exists with a different modelUri; versions are immutable.`);
+      if (existing.properties.modelUri !== body.properties.modelUri)
+        return armError(
+          409,
+          'Conflict',
+          `Model version ${name}:${version} already exists with a different modelUri; versions are immutable.`,
+        );
       existing.properties = { ...existing.properties, tags: body.properties.tags, description: body.properties.description };
       return json(200, versionResource(existing, wsPath));
     }
@@ -309,13 +417,22 @@ export class AzureFake extends FakeServer {
     if (!job || req.url.searchParams.get('sig') !== 'fake-sas') return { status: 403, headers: {}, body: 'AuthenticationFailed' };
     const lines = job.plan.logLines ?? [];
     const done = ['Completed', 'Failed', 'Canceled'].includes(this.jobStatus(job));
-    const text = Buffer.from(lines.slice(0, done ? lines.length : Math.floor(job.elapsed / this.tickMs)).map((l) => `${l}\n`).join(''));
+    const text = Buffer.from(
+      lines
+        .slice(0, done ? lines.length : Math.floor(job.elapsed / this.tickMs))
+        .map((l) => `${l}\n`)
+        .join(''),
+    );
     const range = /^bytes=(\d+)-(\d*)$/.exec(String(req.headers.range ?? ''));
     if (!range) return { status: 200, headers: { 'content-type': 'text/plain' }, body: text };
     const start = Number(range[1]);
     if (start >= text.length) return { status: 416, headers: { 'content-range': `bytes */${text.length}` } };
     const end = Math.min(text.length - 1, range[2] ? Number(range[2]) : text.length - 1);
-    return { status: 206, headers: { 'content-type': 'text/plain', 'content-range': `bytes ${start}-${end}/${text.length}` }, body: text.subarray(start, end + 1) };
+    return {
+      status: 206,
+      headers: { 'content-type': 'text/plain', 'content-range': `bytes ${start}-${end}/${text.length}` },
+      body: text.subarray(start, end + 1),
+    };
   }
 
   private dataPlane(req: RawRequest): RawResponse {
@@ -323,24 +440,41 @@ export class AzureFake extends FakeServer {
     if (details) {
       const job = this.jobs.get(decodeURIComponent(details[1]));
       if (!job) return json(404, { error: { code: 'UserError', message: 'Run not found' } });
-      return json(200, { runId: job.id, status: this.jobStatus(job), logFiles: job.plan.logLines ? { 'user_logs/std_log.txt': `${this.url}/joblogs/${job.id}/std_log.txt?sig=fake-sas` } : {} });
+      return json(200, {
+        runId: job.id,
+        status: this.jobStatus(job),
+        logFiles: job.plan.logLines ? { 'user_logs/std_log.txt': `${this.url}/joblogs/${job.id}/std_log.txt?sig=fake-sas` } : {},
+      });
     }
     if (req.url.pathname.endsWith('/api/2.0/mlflow/runs/get')) {
       const job = this.jobs.get(req.url.searchParams.get('run_id') ?? '');
       if (!job) return json(404, { error_code: 'RESOURCE_DOES_NOT_EXIST', message: 'Run not found' });
-      const metrics = this.jobStatus(job) === 'Completed' ? Object.entries(job.plan.metrics).map(([key, value]) => ({ key, value, timestamp: Date.now(), step: 0 })) : [];
+      const metrics =
+        this.jobStatus(job) === 'Completed'
+          ? Object.entries(job.plan.metrics).map(([key, value]) => ({ key, value, timestamp: Date.now(), step: 0 }))
+          : [];
       return json(200, { run: { info: { run_id: job.id, status: 'FINISHED' }, data: { metrics } } });
     }
     const m = /\/experiments\/([^/]+)\/runs\/([^/]+)$/.exec(req.url.pathname);
     const job = m ? this.jobs.get(decodeURIComponent(m[2])) : undefined;
     if (!job) return json(404, { error: { code: 'UserError', message: 'Run not found' } });
     const status = this.jobStatus(job);
-    return json(200, { runId: job.id, status, experimentId: 'exp-1', ...(status === 'Failed' ? { error: { error: { code: 'UserError', message: job.plan.errorMessage } } } : {}) });
+    return json(200, {
+      runId: job.id,
+      status,
+      experimentId: 'exp-1',
+      ...(status === 'Failed' ? { error: { error: { code: 'UserError', message: job.plan.errorMessage } } } : {}),
+    });
   }
 }
 
 function versionResource(v: FakeModelVersion, wsPath: string): unknown {
-  return { id: `${wsPath}/models/${v.name}/versions/${v.version}`, name: v.version, systemData: { createdAt: v.created }, properties: v.properties };
+  return {
+    id: `${wsPath}/models/${v.name}/versions/${v.version}`,
+    name: v.version,
+    systemData: { createdAt: v.created },
+    properties: v.properties,
+  };
 }
 
 function json(status: number, body: unknown): RawResponse {

@@ -48,7 +48,12 @@ export abstract class FakeServer {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        const raw: RawRequest = { method: req.method ?? 'GET', url: new URL(req.url ?? '/', this.url), headers: req.headers, body: Buffer.concat(chunks) };
+        const raw: RawRequest = {
+          method: req.method ?? 'GET',
+          url: new URL(req.url ?? '/', this.url),
+          headers: req.headers,
+          body: Buffer.concat(chunks),
+        };
         Promise.resolve()
           .then(() => this.handle(raw))
           .then(

@@ -22,7 +22,13 @@ beforeAll(async () => {
   const reports = path.join(kit.dir, 'reports');
   const telemetry = (i: number) => path.join(kit.dir, `telemetry-${i}.json`);
   const sink = openReportSink({ kind: 'folder', uri: reports });
-  const fleet = new Fleet(kit, 12, (_, i) => ({ reportSink: sink, heartbeatSeconds: 0, telemetryFile: telemetry(i), hardwareFile: hardware(i), nvidiaSmi: '/nonexistent/nvidia-smi' }));
+  const fleet = new Fleet(kit, 12, (_, i) => ({
+    reportSink: sink,
+    heartbeatSeconds: 0,
+    telemetryFile: telemetry(i),
+    hardwareFile: hardware(i),
+    nvidiaSmi: '/nonexistent/nvidia-smi',
+  }));
   function hardware(i: number): string {
     const file = path.join(kit.dir, `hw-${i}.json`);
     fs.writeFileSync(file, JSON.stringify({ gpuModel: 'RTX A4000', driver: i % 2 ? '550.54.15' : '535.104.05' }));
@@ -75,7 +81,14 @@ afterAll(() => kit.cleanup());
 
 test('counts releases, outcomes, silent and missing devices, and names bad reports', () => {
   expect(host.failure).toBeUndefined();
-  expect(host.outputs).toMatchObject({ devices: '13', reporting: '12', silent: '0', onCurrent: '12', failureRate: '0', rejectedReports: '1' });
+  expect(host.outputs).toMatchObject({
+    devices: '13',
+    reporting: '12',
+    silent: '0',
+    onCurrent: '12',
+    failureRate: '0',
+    rejectedReports: '1',
+  });
   expect(status).toMatchObject({
     schema: 'mlship.fleet-status/v1',
     current: { version: '2.0.0' },
@@ -93,13 +106,22 @@ test('latency by hardware group, a paired significance test, and output drift ag
     ['RTX A4000 / driver 535.104.05', 6, 1],
   ]);
   expect(status.latency.test).toMatchObject({ n: 6, significant: true });
-  expect(status.drift).toEqual([{ statistic: 'foregroundFraction', devices: 12, psi: expect.any(Number), chiSquareP: expect.any(Number), significant: true }]);
+  expect(status.drift).toEqual([
+    { statistic: 'foregroundFraction', devices: 12, psi: expect.any(Number), chiSquareP: expect.any(Number), significant: true },
+  ]);
   expect(status.drift[0].psi).toBeGreaterThan(0.2);
 });
 
 test('answers what runs on one instrument, from which commit and data', () => {
   const row = status.table.find((d) => d.deviceId === 'biodevice-0003')!;
-  expect(row).toMatchObject({ version: '2.0.0', slot: 'b', gitCommit: 'badcafe', dataFingerprint: 'sha256:bbbb', driver: '550.54.15', onCurrent: 'runs' });
+  expect(row).toMatchObject({
+    version: '2.0.0',
+    slot: 'b',
+    gitCommit: 'badcafe',
+    dataFingerprint: 'sha256:bbbb',
+    driver: '550.54.15',
+    onCurrent: 'runs',
+  });
   expect(host.logs.some((l) => l.message.startsWith('biodevice-0003 runs 2.0.0 (commit badcafe, data sha256:bbbb'))).toBe(true);
 });
 

@@ -44,7 +44,14 @@ afterAll(async () => {
 });
 
 function agent(deviceId: string, options: Partial<DeviceAgentOptions>): DeviceAgent {
-  return new DeviceAgent({ channelUrl: kit.channelUrl('production'), deviceId, publicKey: KEYS.publicKeyPem, root: path.join(kit.dir, 'devices', `${deviceId}-${n++}`), nvidiaSmi: '/nonexistent/nvidia-smi', ...options });
+  return new DeviceAgent({
+    channelUrl: kit.channelUrl('production'),
+    deviceId,
+    publicKey: KEYS.publicKeyPem,
+    root: path.join(kit.dir, 'devices', `${deviceId}-${n++}`),
+    nvidiaSmi: '/nonexistent/nvidia-smi',
+    ...options,
+  });
 }
 
 /** A fake nvidia-smi answering the two queries mlship makes, as driver 535 on an RTX A4000 prints them. */
@@ -68,9 +75,32 @@ describe('report sinks', () => {
     const dir = path.join(kit.dir, 'reports-folder');
     const sink = openReportSink({ kind: 'folder', uri: dir });
     const telemetryFile = path.join(kit.dir, 'telemetry-folder.json');
-    const device = agent('SN-0001', { reportSink: sink, telemetryFile, deviceGroups: ['lab-a'], hardwareFile: writeJson('hw-1.json', { gpuModel: 'RTX A4000', driver: '535.104.05', cuda: '12.2', computeCapability: '8.6', gpuMemoryMiB: 16376 }) });
+    const device = agent('SN-0001', {
+      reportSink: sink,
+      telemetryFile,
+      deviceGroups: ['lab-a'],
+      hardwareFile: writeJson('hw-1.json', {
+        gpuModel: 'RTX A4000',
+        driver: '535.104.05',
+        cuda: '12.2',
+        computeCapability: '8.6',
+        gpuMemoryMiB: 16376,
+      }),
+    });
     expect((await device.pollOnce()).status).toBe('installed');
-    fs.writeFileSync(telemetryFile, JSON.stringify({ schema: 'mlship.telemetry/v1', modelVersion: '1.0.0', windowStart: '2026-12-01T10:00:00.000Z', windowEnd: '2026-12-01T11:00:00.000Z', images: 120, latencyMs: { p50: 31.5, p95: 40.1 }, fps: 31.7, outputs: { foregroundFraction: { edges: [0, 0.5, 1], counts: [70, 50] } } }));
+    fs.writeFileSync(
+      telemetryFile,
+      JSON.stringify({
+        schema: 'mlship.telemetry/v1',
+        modelVersion: '1.0.0',
+        windowStart: '2026-12-01T10:00:00.000Z',
+        windowEnd: '2026-12-01T11:00:00.000Z',
+        images: 120,
+        latencyMs: { p50: 31.5, p95: 40.1 },
+        fps: 31.7,
+        outputs: { foregroundFraction: { edges: [0, 0.5, 1], counts: [70, 50] } },
+      }),
+    );
     // Nothing happened: no report until the heartbeat is due.
     expect((await device.pollOnce()).status).toBe('up-to-date');
     const { reports, rejected } = await readReports(new LocalFolderStore(dir));
@@ -107,18 +137,28 @@ describe('report sinks', () => {
     // A private container: the OTA one is public-read for devices, reports are not.
     const service = BlobServiceClient.fromConnectionString(backends.azurite.connectionString);
     await service.getContainerClient('reports').create();
-    const sas = generateBlobSASQueryParameters({ containerName: 'reports', permissions: BlobSASPermissions.parse('cw'), expiresOn: new Date(Date.now() + 3_600_000) }, credential).toString();
+    const sas = generateBlobSASQueryParameters(
+      { containerName: 'reports', permissions: BlobSASPermissions.parse('cw'), expiresOn: new Date(Date.now() + 3_600_000) },
+      credential,
+    ).toString();
     const containerUrl = `${backends.azurite.blobEndpoint}/reports`;
     const azure = openReportSink({ kind: 'azure-blob', uri: `${containerUrl}/production?${sas}` });
     const azLogs: string[] = [];
     expect((await agent('SN-AZ', { reportSink: azure, log: (l) => azLogs.push(l) }).pollOnce()).status).toBe('installed');
     expect(azLogs.filter((l) => l.includes('report'))).toEqual([]);
-    const fromAzure = await readReports(openStore({ kind: 'azure-blob', uri: 'reports/production', azureConnectionString: backends.azurite.connectionString, connections: testConnections({}) }));
+    const fromAzure = await readReports(
+      openStore({
+        kind: 'azure-blob',
+        uri: 'reports/production',
+        azureConnectionString: backends.azurite.connectionString,
+        connections: testConnections({}),
+      }),
+    );
     expect(fromAzure.reports.map((r) => [r.deviceId, r.event])).toEqual([['SN-AZ', 'install']]);
     // The device's SAS writes; it cannot read what it (or another device) wrote.
     const key = `production/SN-AZ/${fromAzure.reports[0].reportId}.json`;
     expect((await fetch(`${containerUrl}/${key}?${sas}`)).status).toBe(403);
-    expect((await service.getContainerClient('reports').getBlobClient(key).exists())).toBe(true);
+    expect(await service.getContainerClient('reports').getBlobClient(key).exists()).toBe(true);
   });
 
   test('HTTPS endpoint: PUT per report with the device token; a 4xx drops it, a 5xx keeps it for later', async () => {
@@ -128,7 +168,8 @@ describe('report sinks', () => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        if (answer < 300) received.push({ url: req.url ?? '', auth: req.headers.authorization, body: JSON.parse(Buffer.concat(chunks).toString()) });
+        if (answer < 300)
+          received.push({ url: req.url ?? '', auth: req.headers.authorization, body: JSON.parse(Buffer.concat(chunks).toString()) });
         res.writeHead(answer).end();
       });
     });
@@ -149,7 +190,17 @@ describe('report sinks', () => {
       const noisy = agent('SN-HTTP-2', { reportSink: new HttpsReportSink(base), log: (l) => logs.push(l) });
       await noisy.pollOnce();
       expect(logs.some((l) => /report .*\.json rejected by http:\/\/127\.0\.0\.1:\d+\/ingest; dropped/.test(l))).toBe(true);
-      expect(fs.readdirSync(path.join(kit.dir, 'devices', fs.readdirSync(path.join(kit.dir, 'devices')).find((d) => d.startsWith('SN-HTTP-2'))!, 'reports', 'outbox'))).toEqual([]);
+      expect(
+        fs.readdirSync(
+          path.join(
+            kit.dir,
+            'devices',
+            fs.readdirSync(path.join(kit.dir, 'devices')).find((d) => d.startsWith('SN-HTTP-2'))!,
+            'reports',
+            'outbox',
+          ),
+        ),
+      ).toEqual([]);
     } finally {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
@@ -166,11 +217,42 @@ test('mlship device-agent --report-sink folder --device-key … --once writes a 
   fs.writeFileSync(publicKeyFile, KEYS.publicKeyPem);
   const out: string[] = [];
   const io = { stdout: (t: string) => out.push(t), stderr: () => undefined };
-  const args = ['--channel-url', kit.channelUrl('production'), '--device-id', 'SN-CLI', '--public-key', publicKeyFile, '--root', path.join(kit.dir, 'devices', `cli-${n++}`), '--once'];
-  expect(await deviceAgentCommand.run([...args, '--report-sink', 'folder', '--report-uri', dir, '--device-key', keyFile, '--device-model', 'CellScope 5', '--nvidia-smi', '/nonexistent/nvidia-smi'], io)).toBe(0);
-  const { reports, rejected } = await readReports(new LocalFolderStore(dir), { deviceKeys: new Map([['SN-CLI', loadPublicKey(keys.publicKeyPem)]]) });
+  const args = [
+    '--channel-url',
+    kit.channelUrl('production'),
+    '--device-id',
+    'SN-CLI',
+    '--public-key',
+    publicKeyFile,
+    '--root',
+    path.join(kit.dir, 'devices', `cli-${n++}`),
+    '--once',
+  ];
+  expect(
+    await deviceAgentCommand.run(
+      [
+        ...args,
+        '--report-sink',
+        'folder',
+        '--report-uri',
+        dir,
+        '--device-key',
+        keyFile,
+        '--device-model',
+        'CellScope 5',
+        '--nvidia-smi',
+        '/nonexistent/nvidia-smi',
+      ],
+      io,
+    ),
+  ).toBe(0);
+  const { reports, rejected } = await readReports(new LocalFolderStore(dir), {
+    deviceKeys: new Map([['SN-CLI', loadPublicKey(keys.publicKeyPem)]]),
+  });
   expect(rejected).toEqual([]);
-  expect(reports).toMatchObject([{ deviceId: 'SN-CLI', event: 'install', hardware: { deviceModel: 'CellScope 5', source: 'none' }, signature: { algorithm: 'ed25519' } }]);
+  expect(reports).toMatchObject([
+    { deviceId: 'SN-CLI', event: 'install', hardware: { deviceModel: 'CellScope 5', source: 'none' }, signature: { algorithm: 'ed25519' } },
+  ]);
   const err: string[] = [];
   const bad = { stdout: () => undefined, stderr: (t: string) => err.push(t) };
   expect(await deviceAgentCommand.run([...args, '--report-sink', 'ftp', '--report-uri', dir], bad)).toBe(2);
@@ -206,12 +288,30 @@ describe('offline buffer', () => {
 
 describe('compatibility before install', () => {
   test('a package for driver 999, CUDA 99, another model and compute 9.0 is refused as incompatible and never installed', async () => {
-    const needy = await makePackage(kit.dir, '9.0.0', { compatibility: { deviceModels: ['CellScope 7'], minDriverVersion: '999.0', minCudaVersion: '99.0', minComputeCapability: '9.0', minGpuMemoryMb: 81920, minOnnxRuntimeVersion: '1.20.0' } });
+    const needy = await makePackage(kit.dir, '9.0.0', {
+      compatibility: {
+        deviceModels: ['CellScope 7'],
+        minDriverVersion: '999.0',
+        minCudaVersion: '99.0',
+        minComputeCapability: '9.0',
+        minGpuMemoryMb: 81920,
+        minOnnxRuntimeVersion: '1.20.0',
+      },
+    });
     await kit.stage(needy, 'needy');
     const reports = path.join(kit.dir, 'reports-compat');
     const nvidiaSmi = fakeNvidiaSmi(kit.dir, { name: 'NVIDIA RTX A4000', driver: '535.104.05', memory: 16376, cap: '8.6', cuda: '12.2' });
     const root = path.join(kit.dir, 'devices', `compat-${n++}`);
-    const device = new DeviceAgent({ channelUrl: kit.channelUrl('needy'), deviceId: 'SN-OLD', publicKey: KEYS.publicKeyPem, root, nvidiaSmi, deviceModel: 'CellScope 5', onnxruntimeVersion: '1.17.3', reportSink: openReportSink({ kind: 'folder', uri: reports }) });
+    const device = new DeviceAgent({
+      channelUrl: kit.channelUrl('needy'),
+      deviceId: 'SN-OLD',
+      publicKey: KEYS.publicKeyPem,
+      root,
+      nvidiaSmi,
+      deviceModel: 'CellScope 5',
+      onnxruntimeVersion: '1.17.3',
+      reportSink: openReportSink({ kind: 'folder', uri: reports }),
+    });
     const first = await device.pollOnce();
     expect(first).toMatchObject({ status: 'incompatible', activeSlot: null, slots: {} });
     expect(first.message).toBe(
@@ -225,16 +325,37 @@ describe('compatibility before install', () => {
     expect((await device.pollOnce()).status).toBe('incompatible');
     fs.renameSync(`${kit.store.pathOf(doc.current.key)}.away`, kit.store.pathOf(doc.current.key));
     const { reports: sent } = await readReports(new LocalFolderStore(reports));
-    expect(sent[0]).toMatchObject({ event: 'incompatible', status: 'incompatible', installed: null, target: { version: '9.0.0' }, hardware: { source: 'nvidia-smi', gpuModel: 'NVIDIA RTX A4000', driver: '535.104.05', cuda: '12.2', computeCapability: '8.6', gpuMemoryMiB: 16376 } });
+    expect(sent[0]).toMatchObject({
+      event: 'incompatible',
+      status: 'incompatible',
+      installed: null,
+      target: { version: '9.0.0' },
+      hardware: {
+        source: 'nvidia-smi',
+        gpuModel: 'NVIDIA RTX A4000',
+        driver: '535.104.05',
+        cuda: '12.2',
+        computeCapability: '8.6',
+        gpuMemoryMiB: 16376,
+      },
+    });
   });
 
   test('a machine with no GPU at all refuses a package that needs a driver', async () => {
     const needy = await makePackage(kit.dir, '9.1.0', { compatibility: { minDriverVersion: '525.60' } });
     await kit.stage(needy, 'no-gpu');
-    const device = new DeviceAgent({ channelUrl: kit.channelUrl('no-gpu'), deviceId: 'SN-CPU', publicKey: KEYS.publicKeyPem, root: path.join(kit.dir, 'devices', `cpu-${n++}`), nvidiaSmi: '/nonexistent/nvidia-smi' });
+    const device = new DeviceAgent({
+      channelUrl: kit.channelUrl('no-gpu'),
+      deviceId: 'SN-CPU',
+      publicKey: KEYS.publicKeyPem,
+      root: path.join(kit.dir, 'devices', `cpu-${n++}`),
+      nvidiaSmi: '/nonexistent/nvidia-smi',
+    });
     const report = await device.pollOnce();
     expect(report.status).toBe('incompatible');
-    expect(report.message).toContain('needs NVIDIA driver 525.60, but no NVIDIA driver was found (no nvidia-smi, no driver in the hardware file)');
+    expect(report.message).toContain(
+      'needs NVIDIA driver 525.60, but no NVIDIA driver was found (no nvidia-smi, no driver in the hardware file)',
+    );
   });
 });
 
@@ -250,7 +371,10 @@ describe('bad reports in the aggregation', () => {
       fs.writeFileSync(path.join(dir, key), body);
     };
     put('SN-BAD/20261201T100000000Z-000001.json', '{"schema": "mlship.device-report/v1", "deviceId": ');
-    put('SN-BAD/20261201T100000000Z-000002.json', JSON.stringify({ ...good, deviceId: 'SN-BAD', reportId: '20261201T100000000Z-000002', status: 'healthy-trust-me' }));
+    put(
+      'SN-BAD/20261201T100000000Z-000002.json',
+      JSON.stringify({ ...good, deviceId: 'SN-BAD', reportId: '20261201T100000000Z-000002', status: 'healthy-trust-me' }),
+    );
     put('SN-BIG/20261201T100000000Z-000001.json', Buffer.alloc(MAX_REPORT_BYTES + 1, 0x20));
     // Another device's credentials (SN-EVIL's prefix) cannot speak for SN-GOOD.
     put(`SN-EVIL/${good.reportId}.json`, JSON.stringify(good));
@@ -281,7 +405,10 @@ describe('bad reports in the aggregation', () => {
     const store = new LocalFolderStore(dir);
     const plain = (await readReports(store)).reports;
     // A report re-signed by a key that is not SN-SIGNED's, written under its prefix.
-    const forged = signReport({ ...plain[0], reportId: '20261201T100000000Z-000009', status: 'installed' }, loadPrivateKey(other.privateKeyPem));
+    const forged = signReport(
+      { ...plain[0], reportId: '20261201T100000000Z-000009', status: 'installed' },
+      loadPrivateKey(other.privateKeyPem),
+    );
     fs.writeFileSync(path.join(dir, 'SN-SIGNED', '20261201T100000000Z-000009.json'), JSON.stringify(forged));
     const keys = new Map([['SN-SIGNED', loadPublicKey(mine.publicKeyPem)]]);
     const { reports, rejected } = await readReports(store, { deviceKeys: keys });

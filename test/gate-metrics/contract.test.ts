@@ -17,7 +17,14 @@ function workspace(): string {
   return ws;
 }
 
-const inputs = (candidate: string) => ({ 'ground-truth': 'gt.json', 'candidate-predictions': candidate, 'production-predictions': 'production.json', margin: '0.02', 'bootstrap-resamples': '200', 'report-file': 'gate.json' });
+const inputs = (candidate: string) => ({
+  'ground-truth': 'gt.json',
+  'candidate-predictions': candidate,
+  'production-predictions': 'production.json',
+  margin: '0.02',
+  'bootstrap-resamples': '200',
+  'report-file': 'gate.json',
+});
 
 describe('gate-metrics as a GitHub Action', () => {
   const bundle = shippedBundle('github', 'gate-metrics');
@@ -39,13 +46,21 @@ describe('gate-metrics as a GitHub Action', () => {
     expect(run.code).toBe(1);
     expect(run.outputs.passed).toBe('false');
     expect(Number(run.outputs['ci-upper'])).toBeLessThan(0);
-    expect(run.stdout).toMatch(/::error::Metrics gate failed: non-inferiority: .*its lower bound -0\.\d+ is below −0\.0200, the allowed margin/);
+    expect(run.stdout).toMatch(
+      /::error::Metrics gate failed: non-inferiority: .*its lower bound -0\.\d+ is below −0\.0200, the allowed margin/,
+    );
   });
 });
 
 describe('gate-metrics as an Azure DevOps task', () => {
   const bundle = shippedBundle('azure', 'gate-metrics');
-  const camel = (candidate: string) => ({ groundTruth: 'gt.json', candidatePredictions: candidate, productionPredictions: 'production.json', margin: '0.02', bootstrapResamples: '200' });
+  const camel = (candidate: string) => ({
+    groundTruth: 'gt.json',
+    candidatePredictions: candidate,
+    productionPredictions: 'production.json',
+    margin: '0.02',
+    bootstrapResamples: '200',
+  });
 
   it('passes and sets output variables', async () => {
     const run = await runAzureTask(bundle, camel('same.json'), { workspace: workspace() });
@@ -63,17 +78,62 @@ describe('gate-metrics as an Azure DevOps task', () => {
 describe('gate-metrics and eval from the CLI', () => {
   it('exits 0 and 1 for pass and fail', async () => {
     const ws = workspace();
-    const pass = await runCli(['gate-metrics', '--ground-truth', 'gt.json', '--candidate-predictions', 'same.json', '--production-predictions', 'production.json', '--bootstrap-resamples', '100', '--json'], { cwd: ws });
+    const pass = await runCli(
+      [
+        'gate-metrics',
+        '--ground-truth',
+        'gt.json',
+        '--candidate-predictions',
+        'same.json',
+        '--production-predictions',
+        'production.json',
+        '--bootstrap-resamples',
+        '100',
+        '--json',
+      ],
+      { cwd: ws },
+    );
     expect(pass.code).toBe(0);
     expect(JSON.parse(pass.stdout)).toMatchObject({ passed: true });
-    const fail = await runCli(['gate-metrics', '--ground-truth', 'gt.json', '--candidate-predictions', 'worse.json', '--production-predictions', 'production.json', '--max-drop', '0.01', '--bootstrap-resamples', '0'], { cwd: ws });
+    const fail = await runCli(
+      [
+        'gate-metrics',
+        '--ground-truth',
+        'gt.json',
+        '--candidate-predictions',
+        'worse.json',
+        '--production-predictions',
+        'production.json',
+        '--max-drop',
+        '0.01',
+        '--bootstrap-resamples',
+        '0',
+      ],
+      { cwd: ws },
+    );
     expect(fail.code).toBe(1);
     expect(fail.stderr).toMatch(/max.?drop/i);
   });
 
   it('--json on a failed gate prints the outputs that were set and the error, and exits 1', async () => {
     const ws = workspace();
-    const run = await runCli(['gate-metrics', '--ground-truth', 'gt.json', '--candidate-predictions', 'worse.json', '--production-predictions', 'production.json', '--max-drop', '0.01', '--bootstrap-resamples', '0', '--json'], { cwd: ws });
+    const run = await runCli(
+      [
+        'gate-metrics',
+        '--ground-truth',
+        'gt.json',
+        '--candidate-predictions',
+        'worse.json',
+        '--production-predictions',
+        'production.json',
+        '--max-drop',
+        '0.01',
+        '--bootstrap-resamples',
+        '0',
+        '--json',
+      ],
+      { cwd: ws },
+    );
     expect(run.code).toBe(1);
     const printed = JSON.parse(run.stdout) as Record<string, unknown>;
     expect(printed).toMatchObject({ passed: false, report: expect.stringContaining('gate-metrics-report.json') });
@@ -82,15 +142,36 @@ describe('gate-metrics and eval from the CLI', () => {
   });
 
   it('--json on bad usage prints the error and exits 2', async () => {
-    const run = await runCli(['gate-metrics', '--ground-truth', 'missing.json', '--candidate-predictions', 'x.json', '--iou-type', 'nope', '--json']);
+    const run = await runCli([
+      'gate-metrics',
+      '--ground-truth',
+      'missing.json',
+      '--candidate-predictions',
+      'x.json',
+      '--iou-type',
+      'nope',
+      '--json',
+    ]);
     expect(run.code).toBe(2);
     expect(JSON.parse(run.stdout)).toEqual({ error: expect.stringContaining('iou-type') });
   });
 
   it('mlship eval coco prints the 12 stats in pycocotools order, equal to pycocotools', async () => {
-    const expected = JSON.parse(fs.readFileSync(path.resolve(FIXTURE, '../expected.json'), 'utf8')) as { cases: { folder: string; iouType: string; stats: number[] }[] };
+    const expected = JSON.parse(fs.readFileSync(path.resolve(FIXTURE, '../expected.json'), 'utf8')) as {
+      cases: { folder: string; iouType: string; stats: number[] }[];
+    };
     const reference = expected.cases.find((c) => c.folder === 'bbox-basic' && c.iouType === 'bbox')!;
-    const run = await runCli(['eval', 'coco', '--ground-truth', path.join(FIXTURE, 'gt.json'), '--predictions', path.join(FIXTURE, 'dt.json'), '--iou-type', 'bbox', '--json']);
+    const run = await runCli([
+      'eval',
+      'coco',
+      '--ground-truth',
+      path.join(FIXTURE, 'gt.json'),
+      '--predictions',
+      path.join(FIXTURE, 'dt.json'),
+      '--iou-type',
+      'bbox',
+      '--json',
+    ]);
     expect(run.code).toBe(0);
     const stats = JSON.parse(run.stdout).stats as number[];
     expect(stats).toHaveLength(12);

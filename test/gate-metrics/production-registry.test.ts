@@ -22,9 +22,23 @@ describe('gate-metrics reads the production model’s metrics from a registry', 
     const fake = await new AzureFake().start();
     try {
       const auth: AzureAuth = { source: 'test', token: async () => fake.mintToken().token, invalidate() {} };
-      const registry = createRegistry('azureml', { subscriptionId: SUB, resourceGroup: 'ml-rg', workspace: 'cells-ws', auth, armEndpoint: fake.url, retry: FAST_RETRY });
+      const registry = createRegistry('azureml', {
+        subscriptionId: SUB,
+        resourceGroup: 'ml-rg',
+        workspace: 'cells-ws',
+        auth,
+        armEndpoint: fake.url,
+        retry: FAST_RETRY,
+      });
       const step = createGateMetricsStep({ openRegistry: () => registry });
-      await gateAgainstRegistry(registry, tempWorkspace('mlship-gate-reg-'), { registry: 'azureml' }, {}, (n) => `azureml://jobs/gate-${n}/outputs/model`, step);
+      await gateAgainstRegistry(
+        registry,
+        tempWorkspace('mlship-gate-reg-'),
+        { registry: 'azureml' },
+        {},
+        (n) => `azureml://jobs/gate-${n}/outputs/model`,
+        step,
+      );
     } finally {
       await fake.close();
     }
@@ -36,7 +50,10 @@ describe('gate-metrics reads the production model’s metrics from a registry', 
     await registry.register({ name: 'seg', artifactUri: '/m/1', metrics: { dice: 0.8, 'dice/class-1': 0.7, iou: 0.6 }, trainingJob: 'j1' });
     await registry.setStage('seg', '1', 'production');
     const { gt, half } = cocoSet(ws);
-    const host = new MemoryHost({ groundTruth: gt, candidatePredictions: half, productionModel: 'seg', registryPath: 'models', maxDrop: 0.1, bootstrapResamples: 0 }, { workspace: ws });
+    const host = new MemoryHost(
+      { groundTruth: gt, candidatePredictions: half, productionModel: 'seg', registryPath: 'models', maxDrop: 0.1, bootstrapResamples: 0 },
+      { workspace: ws },
+    );
     await runStep(createGateMetricsStep(), host, new AbortController().signal);
     expect(host.failure).toContain('The production version seg v1 in the local registry has no "AP" metric (it has dice, iou).');
   });

@@ -1,5 +1,12 @@
 import * as path from 'node:path';
-import { cocoStatMetric, drawWeights, maskMetric, pairedBootstrap, pairedBootstrapParallel, quantileSorted } from '../../shared/metrics/bootstrap';
+import {
+  cocoStatMetric,
+  drawWeights,
+  maskMetric,
+  pairedBootstrap,
+  pairedBootstrapParallel,
+  quantileSorted,
+} from '../../shared/metrics/bootstrap';
 import { evaluateCoco, loadDetections, loadGroundTruth, readJsonFile, STAT_NAMES } from '../../shared/metrics/coco';
 import { countLabels, evaluateCounts, evaluateMaskPairs } from '../../shared/metrics';
 import { Xoshiro128 } from '../../shared/core/random';
@@ -135,11 +142,15 @@ describe('bootstrap on worker threads', () => {
         expect({ ...many, threads: 1 }).toEqual(one);
       }
     }
-    const counts = [0, 1, 2, 3, 4, 5].map((i) => countLabels(Uint8Array.from([0, 1, 1, 2, i % 3, 2]), Uint8Array.from([0, 1, i % 2, 2, 2, i % 4])));
+    const counts = [0, 1, 2, 3, 4, 5].map((i) =>
+      countLabels(Uint8Array.from([0, 1, 1, 2, i % 3, 2]), Uint8Array.from([0, 1, i % 2, 2, 2, i % 4])),
+    );
     const table = evaluateCounts(['a', 'b', 'c', 'd', 'e', 'f'], counts).table;
     const m = maskMetric(table, 'dice', 'one');
     const m2 = maskMetric(table, 'iou', 'one', 1);
     const seq = pairedBootstrap(6, m, m2, { resamples: 64, confidence: 0.95, seed: 9 });
-    expect({ ...(await pairedBootstrapParallel(6, m, m2, { resamples: 64, confidence: 0.95, seed: 9, threads: 2 })), threads: 1 }).toEqual(seq);
+    expect({ ...(await pairedBootstrapParallel(6, m, m2, { resamples: 64, confidence: 0.95, seed: 9, threads: 2 })), threads: 1 }).toEqual(
+      seq,
+    );
   });
 });

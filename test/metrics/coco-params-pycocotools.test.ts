@@ -30,7 +30,13 @@ const CASES: ParamCase[] = [
   { name: 'iouThrs 0.1:0.9:0.1 (linspace), no .75 threshold', iouThrs: '0.1:0.9:0.1' },
   { name: 'area ranges for cells', areaRng: 'all=0:1e10,small=0:150,medium=150:600,large=600:1e10' },
   { name: 'area ranges without small, with an extra label', areaRng: 'all=0:1e10,medium=0:400,large=400:1e10,huge=2000:1e10' },
-  { name: 'everything at once, useCats=0', maxDets: '1,10,300', iouThrs: '0.25:0.85:0.05', areaRng: 'all=0:1e10,small=0:200,medium=200:800,large=800:1e10', useCats: false },
+  {
+    name: 'everything at once, useCats=0',
+    maxDets: '1,10,300',
+    iouThrs: '0.25:0.85:0.05',
+    areaRng: 'all=0:1e10,small=0:200,medium=200:800,large=800:1e10',
+    useCats: false,
+  },
 ];
 
 let r = new Xoshiro128(2026);
@@ -39,7 +45,8 @@ const round = (v: number, d: number) => Math.round(v * 10 ** d) / 10 ** d;
 
 function ellipse(cx: number, cy: number, rx: number, ry: number): number[] {
   const pts: number[] = [];
-  for (let j = 0; j < 12; j++) pts.push(round(cx + rx * Math.cos((2 * Math.PI * j) / 12), 2), round(cy + ry * Math.sin((2 * Math.PI * j) / 12), 2));
+  for (let j = 0; j < 12; j++)
+    pts.push(round(cx + rx * Math.cos((2 * Math.PI * j) / 12), 2), round(cy + ry * Math.sin((2 * Math.PI * j) / 12), 2));
   return pts;
 }
 
@@ -62,21 +69,41 @@ function makeSet(segm: boolean) {
       const y = u() * (height - h);
       const cat = 1 + Math.floor(u() * u() * 3);
       const crowd = u() < 0.02 ? 1 : 0;
-      const gt: Record<string, unknown> = { id: anns.length + 1, image_id: id, category_id: cat, bbox: [round(x, 2), round(y, 2), round(w, 2), round(h, 2)], area: round(w * h * 0.785, 2), iscrowd: crowd };
+      const gt: Record<string, unknown> = {
+        id: anns.length + 1,
+        image_id: id,
+        category_id: cat,
+        bbox: [round(x, 2), round(y, 2), round(w, 2), round(h, 2)],
+        area: round(w * h * 0.785, 2),
+        iscrowd: crowd,
+      };
       if (segm) gt.segmentation = [ellipse(x + w / 2, y + h / 2, w / 2, h / 2)];
       anns.push(gt);
       for (let k = 0; k < (u() < 0.3 ? 2 : 1) && u() < 0.9; k++) {
         const j = 0.25;
-        const dw = Math.max(2, w * (1 + (u() - 0.5) * j)), dh = Math.max(2, h * (1 + (u() - 0.5) * j));
-        const dx = Math.max(0, x + w * (u() - 0.5) * j), dy = Math.max(0, y + h * (u() - 0.5) * j);
+        const dw = Math.max(2, w * (1 + (u() - 0.5) * j)),
+          dh = Math.max(2, h * (1 + (u() - 0.5) * j));
+        const dx = Math.max(0, x + w * (u() - 0.5) * j),
+          dy = Math.max(0, y + h * (u() - 0.5) * j);
         dets.push(det(id, u() < 0.9 ? cat : 1 + Math.floor(u() * 3), [dx, dy, dw, dh], round(0.2 + 0.8 * u(), 3), width, height, segm));
       }
     }
     // clutter, mostly class 1, so that some (image, class) pairs hold more than 300 detections
     const clutter = 120 + Math.floor(u() * 260);
     for (let c = 0; c < clutter; c++) {
-      const w = 3 + u() * 20, h = 3 + u() * 20;
-      dets.push(det(id, u() < 0.85 ? 1 : 1 + Math.floor(u() * 3), [u() * (width - w), u() * (height - h), w, h], round(0.3 * u(), 2), width, height, segm));
+      const w = 3 + u() * 20,
+        h = 3 + u() * 20;
+      dets.push(
+        det(
+          id,
+          u() < 0.85 ? 1 : 1 + Math.floor(u() * 3),
+          [u() * (width - w), u() * (height - h), w, h],
+          round(0.3 * u(), 2),
+          width,
+          height,
+          segm,
+        ),
+      );
     }
   }
   return { gt: { images, annotations: anns, categories: [1, 2, 3].map((id) => ({ id, name: `cell${id}` })) }, dets };
@@ -145,7 +172,17 @@ describe.each(['bbox', 'segm'] as const)('non-default COCOeval parameters agains
     fs.writeFileSync(path.join(dir, 'gt.json'), JSON.stringify(set.gt));
     fs.writeFileSync(path.join(dir, 'dt.json'), JSON.stringify(set.dets));
     fs.writeFileSync(path.join(dir, 'pycoco_params.py'), PYCOCO);
-    const run = spawnSync(python, [path.join(dir, 'pycoco_params.py'), path.join(dir, 'gt.json'), path.join(dir, 'dt.json'), iouType, JSON.stringify(CASES.map(pythonCase))], { encoding: 'utf8', timeout: 240_000 });
+    const run = spawnSync(
+      python,
+      [
+        path.join(dir, 'pycoco_params.py'),
+        path.join(dir, 'gt.json'),
+        path.join(dir, 'dt.json'),
+        iouType,
+        JSON.stringify(CASES.map(pythonCase)),
+      ],
+      { encoding: 'utf8', timeout: 240_000 },
+    );
     if (run.status !== 0) throw new Error(`pycocotools failed: ${run.stderr}`);
     reference = JSON.parse(run.stdout);
   }, 300_000);

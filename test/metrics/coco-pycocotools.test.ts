@@ -67,7 +67,9 @@ function generate(seed: number, o: GenOptions): { gt: object; dt: object[] } {
     const y = int(0, Math.max(0, H - Math.min(h, H - 2) - 1)) + Math.round(r() * 100) / 100;
     return [x, y, Math.min(w, W - x - 0.5), Math.min(h, H - y - 0.5)];
   };
-  const polygon = (b: number[]) => [[b[0], b[1], b[0] + b[2], b[1] + b[3] * 0.2, b[0] + b[2] * 0.8, b[1] + b[3], b[0] + b[2] * 0.1, b[1] + b[3] * 0.9]];
+  const polygon = (b: number[]) => [
+    [b[0], b[1], b[0] + b[2], b[1] + b[3] * 0.2, b[0] + b[2] * 0.8, b[1] + b[3], b[0] + b[2] * 0.1, b[1] + b[3] * 0.9],
+  ];
   for (const im of images) {
     const gts: { b: number[]; c: number }[] = [];
     if (im.id > o.emptyImages) {
@@ -76,7 +78,14 @@ function generate(seed: number, o: GenOptions): { gt: object; dt: object[] } {
         const c = categories[int(0, o.categories - 1)].id;
         const crowd = r() < o.crowdShare ? 1 : 0;
         gts.push({ b, c });
-        const ann: Record<string, unknown> = { id: annotations.length + 1, image_id: im.id, category_id: c, bbox: b, area: b[2] * b[3] * (0.6 + 0.4 * r()), iscrowd: crowd };
+        const ann: Record<string, unknown> = {
+          id: annotations.length + 1,
+          image_id: im.id,
+          category_id: c,
+          bbox: b,
+          area: b[2] * b[3] * (0.6 + 0.4 * r()),
+          iscrowd: crowd,
+        };
         if (o.iouType === 'segm') ann.segmentation = polygon(b);
         annotations.push(ann);
       }
@@ -102,13 +111,86 @@ function generate(seed: number, o: GenOptions): { gt: object; dt: object[] } {
 }
 
 const SETS: [string, number, GenOptions][] = [
-  ['bbox, 3 categories, a few crowd regions', 1, { images: 12, categories: 3, gtPerImage: [1, 6], dtPerImage: [0, 10], crowdShare: 0.1, emptyImages: 0, scoreLevels: 0, iouType: 'bbox' }],
-  ['bbox, over 100 detections per image (maxDets cut)', 2, { images: 4, categories: 2, gtPerImage: [20, 40], dtPerImage: [110, 160], crowdShare: 0, emptyImages: 0, scoreLevels: 0, iouType: 'bbox' }],
-  ['bbox, images without ground truth and without detections', 3, { images: 15, categories: 4, gtPerImage: [0, 4], dtPerImage: [0, 5], crowdShare: 0.05, emptyImages: 4, scoreLevels: 0, iouType: 'bbox' }],
-  ['bbox, tied scores (5 levels)', 4, { images: 10, categories: 2, gtPerImage: [2, 8], dtPerImage: [2, 12], crowdShare: 0.1, emptyImages: 1, scoreLevels: 5, iouType: 'bbox' }],
-  ['bbox, one category, many small objects', 5, { images: 20, categories: 1, gtPerImage: [5, 15], dtPerImage: [5, 20], crowdShare: 0.02, emptyImages: 0, scoreLevels: 0, iouType: 'bbox' }],
-  ['segm, polygon ground truth vs RLE detections', 6, { images: 6, categories: 2, gtPerImage: [1, 5], dtPerImage: [1, 8], crowdShare: 0.1, emptyImages: 1, scoreLevels: 0, iouType: 'segm' }],
-  ['segm, tied scores and crowd regions', 7, { images: 6, categories: 3, gtPerImage: [2, 6], dtPerImage: [2, 8], crowdShare: 0.2, emptyImages: 0, scoreLevels: 4, iouType: 'segm' }],
+  [
+    'bbox, 3 categories, a few crowd regions',
+    1,
+    {
+      images: 12,
+      categories: 3,
+      gtPerImage: [1, 6],
+      dtPerImage: [0, 10],
+      crowdShare: 0.1,
+      emptyImages: 0,
+      scoreLevels: 0,
+      iouType: 'bbox',
+    },
+  ],
+  [
+    'bbox, over 100 detections per image (maxDets cut)',
+    2,
+    {
+      images: 4,
+      categories: 2,
+      gtPerImage: [20, 40],
+      dtPerImage: [110, 160],
+      crowdShare: 0,
+      emptyImages: 0,
+      scoreLevels: 0,
+      iouType: 'bbox',
+    },
+  ],
+  [
+    'bbox, images without ground truth and without detections',
+    3,
+    {
+      images: 15,
+      categories: 4,
+      gtPerImage: [0, 4],
+      dtPerImage: [0, 5],
+      crowdShare: 0.05,
+      emptyImages: 4,
+      scoreLevels: 0,
+      iouType: 'bbox',
+    },
+  ],
+  [
+    'bbox, tied scores (5 levels)',
+    4,
+    {
+      images: 10,
+      categories: 2,
+      gtPerImage: [2, 8],
+      dtPerImage: [2, 12],
+      crowdShare: 0.1,
+      emptyImages: 1,
+      scoreLevels: 5,
+      iouType: 'bbox',
+    },
+  ],
+  [
+    'bbox, one category, many small objects',
+    5,
+    {
+      images: 20,
+      categories: 1,
+      gtPerImage: [5, 15],
+      dtPerImage: [5, 20],
+      crowdShare: 0.02,
+      emptyImages: 0,
+      scoreLevels: 0,
+      iouType: 'bbox',
+    },
+  ],
+  [
+    'segm, polygon ground truth vs RLE detections',
+    6,
+    { images: 6, categories: 2, gtPerImage: [1, 5], dtPerImage: [1, 8], crowdShare: 0.1, emptyImages: 1, scoreLevels: 0, iouType: 'segm' },
+  ],
+  [
+    'segm, tied scores and crowd regions',
+    7,
+    { images: 6, categories: 3, gtPerImage: [2, 6], dtPerImage: [2, 8], crowdShare: 0.2, emptyImages: 0, scoreLevels: 4, iouType: 'segm' },
+  ],
 ];
 
 interface Case {
@@ -139,7 +221,16 @@ const fixtures: Case[] = fs.existsSync(FIXTURES)
   ? fs
       .readdirSync(FIXTURES)
       .filter((d) => fs.existsSync(path.join(FIXTURES, d, 'gt.json')))
-      .flatMap((d) => (['bbox', 'segm'] as const).filter((t) => t === 'bbox' || d.startsWith('segm')).map((t) => ({ name: `fixture ${d} (${t})`, gt: path.join(FIXTURES, d, 'gt.json'), dt: path.join(FIXTURES, d, 'dt.json'), iouType: t })))
+      .flatMap((d) =>
+        (['bbox', 'segm'] as const)
+          .filter((t) => t === 'bbox' || d.startsWith('segm'))
+          .map((t) => ({
+            name: `fixture ${d} (${t})`,
+            gt: path.join(FIXTURES, d, 'gt.json'),
+            dt: path.join(FIXTURES, d, 'dt.json'),
+            iouType: t,
+          })),
+      )
   : [];
 
 describe('COCO engine vs PyPI pycocotools (default parameters): all 12 stats within 1e-9', () => {

@@ -1,4 +1,12 @@
-import { evaluateCoco, loadDetections, loadGroundTruth, precisionRecallCurve, rleFromCounts, rleToString, type IouType } from '../../shared/metrics/coco';
+import {
+  evaluateCoco,
+  loadDetections,
+  loadGroundTruth,
+  precisionRecallCurve,
+  rleFromCounts,
+  rleToString,
+  type IouType,
+} from '../../shared/metrics/coco';
 import { StepError } from '../../shared/core/errors';
 import { stableOrderByScore } from '../../shared/metrics/coco/match';
 
@@ -35,7 +43,9 @@ const byName = (ev: ReturnType<typeof evaluate>) => Object.fromEntries(ev.statNa
 describe('COCOeval rules, hand-checked', () => {
   it('scores a perfect detector 1 and reports -1 for area ranges without ground truth', () => {
     // one medium object (40x40 = 1600 px)
-    const s = byName(evaluate(dataset([{ id: 1, image_id: 1, category_id: 1, bbox: [10, 10, 40, 40] }]), [det(1, 1, [10, 10, 40, 40], 0.9)]));
+    const s = byName(
+      evaluate(dataset([{ id: 1, image_id: 1, category_id: 1, bbox: [10, 10, 40, 40] }]), [det(1, 1, [10, 10, 40, 40], 0.9)]),
+    );
     // precision is tp / (tp + fp + eps), so a perfect AP is 1 - 2e-16 in pycocotools too
     const want = { AP: 1, AP50: 1, AP75: 1, APs: -1, APm: 1, APl: -1, AR1: 1, AR10: 1, AR100: 1, ARs: -1, ARm: 1, ARl: -1 };
     for (const [k, v] of Object.entries(want)) expect(s[k]).toBeCloseTo(v, 12);
@@ -205,13 +215,28 @@ describe('COCOeval rules, hand-checked', () => {
     };
     // prediction covering x 10..29, y 10..24: IoU 300/400 = 0.75
     const counts = cols(10, 30, 10, 25);
-    const uncompressed = evaluate(gt, [{ image_id: 1, category_id: 1, segmentation: { size: [100, 100], counts }, score: 0.9 }], { iouType: 'segm' });
+    const uncompressed = evaluate(gt, [{ image_id: 1, category_id: 1, segmentation: { size: [100, 100], counts }, score: 0.9 }], {
+      iouType: 'segm',
+    });
     expect(uncompressed.stats[1]).toBeCloseTo(1, 12);
     expect(uncompressed.stats[2]).toBeCloseTo(1, 12); // 0.75 >= .75
     expect(uncompressed.stats[0]).toBeCloseTo(0.6, 12); // thresholds .50-.75 of 10
-    const compressed = evaluate(gt, [{ image_id: 1, category_id: 1, segmentation: { size: [100, 100], counts: rleToString(rleFromCounts(counts, 100, 100)) }, score: 0.9 }], { iouType: 'segm' });
+    const compressed = evaluate(
+      gt,
+      [
+        {
+          image_id: 1,
+          category_id: 1,
+          segmentation: { size: [100, 100], counts: rleToString(rleFromCounts(counts, 100, 100)) },
+          score: 0.9,
+        },
+      ],
+      { iouType: 'segm' },
+    );
     expect(compressed.stats).toEqual(uncompressed.stats);
-    const polygon = evaluate(gt, [{ image_id: 1, category_id: 1, segmentation: [square], bbox: [10, 10, 20, 20], score: 0.9 }], { iouType: 'segm' });
+    const polygon = evaluate(gt, [{ image_id: 1, category_id: 1, segmentation: [square], bbox: [10, 10, 20, 20], score: 0.9 }], {
+      iouType: 'segm',
+    });
     expect(polygon.stats[0]).toBeCloseTo(1, 12);
   });
 });
@@ -222,16 +247,48 @@ describe('bad input: a StepError naming the file and the first offending entry',
   const load = (dets: unknown) => () => loadDetections(dets, 'dt.json', gt, 'bbox');
 
   it.each([
-    ['an unknown image id', [det(1, 1, [0, 0, 1, 1], 0.5), det(9, 1, [0, 0, 1, 1], 0.5)], 'dt.json: [1] (image_id 9, category_id 1) refers to image_id 9, which is not in the ground truth gt.json.'],
-    ['an unknown category', [det(1, 5, [0, 0, 1, 1], 0.5)], 'dt.json: [0] (image_id 1, category_id 5) has category_id 5, which is not a category of gt.json.'],
-    ['a NaN box', [{ image_id: 1, category_id: 1, bbox: [0, NaN, 1, 1], score: 0.5 }], 'has bbox [0,null,1,1]; expected [x, y, width, height] of finite numbers.'],
-    ['a negative box', [det(1, 1, [0, 0, -3, 1], 0.5)], 'dt.json: [0] (image_id 1, category_id 1) has bbox [0,0,-3,1] with a negative width or height.'],
-    ['a score above 1', [det(1, 1, [0, 0, 1, 1], 1.5)], 'dt.json: [0] (image_id 1, category_id 1) has score 1.5; scores must be numbers in [0, 1].'],
+    [
+      'an unknown image id',
+      [det(1, 1, [0, 0, 1, 1], 0.5), det(9, 1, [0, 0, 1, 1], 0.5)],
+      'dt.json: [1] (image_id 9, category_id 1) refers to image_id 9, which is not in the ground truth gt.json.',
+    ],
+    [
+      'an unknown category',
+      [det(1, 5, [0, 0, 1, 1], 0.5)],
+      'dt.json: [0] (image_id 1, category_id 5) has category_id 5, which is not a category of gt.json.',
+    ],
+    [
+      'a NaN box',
+      [{ image_id: 1, category_id: 1, bbox: [0, NaN, 1, 1], score: 0.5 }],
+      'has bbox [0,null,1,1]; expected [x, y, width, height] of finite numbers.',
+    ],
+    [
+      'a negative box',
+      [det(1, 1, [0, 0, -3, 1], 0.5)],
+      'dt.json: [0] (image_id 1, category_id 1) has bbox [0,0,-3,1] with a negative width or height.',
+    ],
+    [
+      'a score above 1',
+      [det(1, 1, [0, 0, 1, 1], 1.5)],
+      'dt.json: [0] (image_id 1, category_id 1) has score 1.5; scores must be numbers in [0, 1].',
+    ],
     ['a missing score', [{ image_id: 1, category_id: 1, bbox: [0, 0, 1, 1] }], 'has score missing; scores must be numbers in [0, 1].'],
     ['an empty file', [], 'dt.json: has no detections (an empty results list).'],
-    ['a string image id against numeric ids', [det('1', 1, [0, 0, 1, 1], 0.5)], 'The ground truth has 1 (a number): ids are compared by value and type.'],
-    ['a box missing where the first had one', [det(1, 1, [0, 0, 1, 1], 0.5), { image_id: 1, category_id: 1, score: 0.5 }], 'dt.json: [1] (image_id 1, category_id 1) has no bbox, but the first detection has one'],
-    ['a results object for other images', { images: [{ id: 1 }, { id: 2 }, { id: 3 }, { id: 4 }], annotations: [det(1, 1, [0, 0, 1, 1], 0.5)] }, 'images[3] has id 4, which is not in the ground truth gt.json: the predictions were made on a different test set.'],
+    [
+      'a string image id against numeric ids',
+      [det('1', 1, [0, 0, 1, 1], 0.5)],
+      'The ground truth has 1 (a number): ids are compared by value and type.',
+    ],
+    [
+      'a box missing where the first had one',
+      [det(1, 1, [0, 0, 1, 1], 0.5), { image_id: 1, category_id: 1, score: 0.5 }],
+      'dt.json: [1] (image_id 1, category_id 1) has no bbox, but the first detection has one',
+    ],
+    [
+      'a results object for other images',
+      { images: [{ id: 1 }, { id: 2 }, { id: 3 }, { id: 4 }], annotations: [det(1, 1, [0, 0, 1, 1], 0.5)] },
+      'images[3] has id 4, which is not in the ground truth gt.json: the predictions were made on a different test set.',
+    ],
   ])('%s', (_what, dets, message) => {
     let error: unknown;
     try {
@@ -247,16 +304,24 @@ describe('bad input: a StepError naming the file and the first offending entry',
   it('rejects a mask whose size differs from its image', () => {
     const sgt = loadGroundTruth({ ...gtJson, annotations: [] }, 'gt.json', 'segm');
     const bad = [{ image_id: 2, category_id: 1, score: 0.5, segmentation: { size: [50, 100], counts: [5000] } }];
-    expect(() => loadDetections(bad, 'dt.json', sgt, 'segm')).toThrow('dt.json: [0] (image_id 2, category_id 1) has a mask of size 50x100 (height x width) but its image is 100x100.');
+    expect(() => loadDetections(bad, 'dt.json', sgt, 'segm')).toThrow(
+      'dt.json: [0] (image_id 2, category_id 1) has a mask of size 50x100 (height x width) but its image is 100x100.',
+    );
     const short = [{ image_id: 2, category_id: 1, score: 0.5, segmentation: { size: [100, 100], counts: [10, 5] } }];
     expect(() => loadDetections(short, 'dt.json', sgt, 'segm')).toThrow('has RLE runs covering 15 pixels but its size 100x100 has 10000.');
   });
 
   it('names ground-truth problems too', () => {
-    expect(() => loadGroundTruth({ ...gtJson, annotations: [{ id: 1, image_id: 1, category_id: 1, bbox: [0, 0, 1, 1], iscrowd: 0 }] }, 'gt.json', 'bbox')).toThrow(
-      'gt.json: annotations[0] (id 1, image_id 1) has area undefined; pycocotools needs a numeric "area"',
-    );
-    expect(() => loadGroundTruth({ ...gtJson, annotations: [...gtJson.annotations, { ...gtJson.annotations[0] }] }, 'gt.json', 'bbox')).toThrow('repeats annotation id 1');
+    expect(() =>
+      loadGroundTruth(
+        { ...gtJson, annotations: [{ id: 1, image_id: 1, category_id: 1, bbox: [0, 0, 1, 1], iscrowd: 0 }] },
+        'gt.json',
+        'bbox',
+      ),
+    ).toThrow('gt.json: annotations[0] (id 1, image_id 1) has area undefined; pycocotools needs a numeric "area"');
+    expect(() =>
+      loadGroundTruth({ ...gtJson, annotations: [...gtJson.annotations, { ...gtJson.annotations[0] }] }, 'gt.json', 'bbox'),
+    ).toThrow('repeats annotation id 1');
     expect(() => loadGroundTruth([], 'gt.json', 'bbox')).toThrow('gt.json: is not a COCO ground-truth object');
   });
 });
@@ -278,10 +343,19 @@ describe('score order', () => {
 describe('polygons pycocotools refuses', () => {
   it('refuses a first polygon of 4 numbers or fewer, naming the annotation; later short parts are read as frPoly reads them', () => {
     const seg = (s: unknown) => dataset([{ id: 7, image_id: 1, category_id: 1, bbox: [1, 2, 10, 20], segmentation: s }]);
-    expect(() => loadGroundTruth(seg([[1, 2, 10, 20]]), 'gt.json', 'segm')).toThrow('gt.json: annotations[0] (id 7, image_id 1) has a first polygon of 4 numbers ([1,2,10,20]); pycocotools refuses it (frPyObjects reads 4 numbers as a box and raises a TypeError)');
+    expect(() => loadGroundTruth(seg([[1, 2, 10, 20]]), 'gt.json', 'segm')).toThrow(
+      'gt.json: annotations[0] (id 7, image_id 1) has a first polygon of 4 numbers ([1,2,10,20]); pycocotools refuses it (frPyObjects reads 4 numbers as a box and raises a TypeError)',
+    );
     expect(() => loadGroundTruth(seg([[1, 2]]), 'gt.json', 'segm')).toThrow('pycocotools refuses it ("input type is not supported")');
     // pycocotools: merge(frPyObjects([[1,2,10,20,5,30],[1,2,3,4]], 100, 100)) has area 88
-    const gt = loadGroundTruth(seg([[1, 2, 10, 20, 5, 30], [1, 2, 3, 4]]), 'gt.json', 'segm');
+    const gt = loadGroundTruth(
+      seg([
+        [1, 2, 10, 20, 5, 30],
+        [1, 2, 3, 4],
+      ]),
+      'gt.json',
+      'segm',
+    );
     expect(gt.rle![0].counts.filter((_, j) => j % 2 === 1).reduce((a, b) => a + b, 0)).toBe(88);
   });
 });

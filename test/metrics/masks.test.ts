@@ -4,7 +4,17 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { PNG } from 'pngjs';
 import { StepError } from '../../shared/core/errors';
-import { countLabels, decodeLabelImage, diceScore, evaluateMaskFolders, evaluateMaskPairs, iouScore, reduceScores, type EmptyRule, type Reduction } from '../../shared/metrics';
+import {
+  countLabels,
+  decodeLabelImage,
+  diceScore,
+  evaluateMaskFolders,
+  evaluateMaskPairs,
+  iouScore,
+  reduceScores,
+  type EmptyRule,
+  type Reduction,
+} from '../../shared/metrics';
 import { SHARED_FIXTURES } from '../support/paths';
 
 const FIXTURES = SHARED_FIXTURES;
@@ -38,7 +48,8 @@ function monaiScores(c: MonaiCase): number[][] {
 }
 
 describe("MONAI's Dice and IoU test cases (shared/fixtures/coco-real/monai_dice_cases.json)", () => {
-  const cases = (JSON.parse(fs.readFileSync(path.join(FIXTURES, 'coco-real/monai_dice_cases.json'), 'utf8')) as { cases: MonaiCase[] }).cases;
+  const cases = (JSON.parse(fs.readFileSync(path.join(FIXTURES, 'coco-real/monai_dice_cases.json'), 'utf8')) as { cases: MonaiCase[] })
+    .cases;
   it('has 22 cases', () => expect(cases).toHaveLength(22));
   it.each(cases.map((c) => [c.name, c] as const))('%s', (_n, c) => {
     const scores = monaiScores(c);
@@ -74,7 +85,7 @@ describe('empty-mask rule', () => {
 describe('label counting', () => {
   it('matches a naive count on 8-bit, 16-bit and binary masks of odd length', () => {
     let seed = 7;
-    const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
     const n = 10007;
     // runs of equal labels, like real masks, plus noise
     const truth = new Uint8Array(n);
@@ -84,7 +95,9 @@ describe('label counting', () => {
       pred[i] = rand() < 0.1 ? Math.floor(rand() * 5) : truth[i];
     }
     const naive = (t: ArrayLike<number>, p: ArrayLike<number>, size: number) => {
-      const inter = new Array(size).fill(0), pr = new Array(size).fill(0), tr = new Array(size).fill(0);
+      const inter = new Array(size).fill(0),
+        pr = new Array(size).fill(0),
+        tr = new Array(size).fill(0);
       for (let i = 0; i < t.length; i++) {
         pr[p[i]]++;
         tr[t[i]]++;
@@ -97,7 +110,10 @@ describe('label counting', () => {
     expect(Array.from(c8.intersection.subarray(0, 5))).toEqual(want.inter);
     expect(Array.from(c8.predicted.subarray(0, 5))).toEqual(want.pr);
     expect(Array.from(c8.truth.subarray(0, 5))).toEqual(want.tr);
-    const c16 = countLabels(Uint16Array.from(truth, (v) => v * 1000), Uint16Array.from(pred, (v) => v * 1000));
+    const c16 = countLabels(
+      Uint16Array.from(truth, (v) => v * 1000),
+      Uint16Array.from(pred, (v) => v * 1000),
+    );
     expect(c16.size).toBe(4001);
     expect(c16.intersection[3000]).toBe(want.inter[3]);
     const bin = countLabels(truth, pred, true);
@@ -122,8 +138,28 @@ describe('Dice / IoU averages', () => {
     // image a: class 1 truth 2 px, predicted 2 px, overlap 1 -> dice 0.5; class 2 absent in both (skipped)
     // image b: class 1 truth 1 px, predicted 1 px, overlap 1 -> dice 1; class 2 truth 2, predicted 1, overlap 1 -> 2/3
     const r = evaluateMaskPairs([
-      { name: 'a', truth: img(2, [[1, 1], [0, 0]]), prediction: img(2, [[0, 1], [1, 0]]) },
-      { name: 'b', truth: img(2, [[1, 2], [2, 0]]), prediction: img(2, [[1, 2], [0, 0]]) },
+      {
+        name: 'a',
+        truth: img(2, [
+          [1, 1],
+          [0, 0],
+        ]),
+        prediction: img(2, [
+          [0, 1],
+          [1, 0],
+        ]),
+      },
+      {
+        name: 'b',
+        truth: img(2, [
+          [1, 2],
+          [2, 0],
+        ]),
+        prediction: img(2, [
+          [1, 2],
+          [0, 0],
+        ]),
+      },
     ]);
     expect(r.classes).toEqual([1, 2]);
     expect(r.perClass.map((c) => [c.label, c.dice, c.images])).toEqual([
@@ -137,12 +173,29 @@ describe('Dice / IoU averages', () => {
     expect(r.perImage.map((p) => p.dice)).toEqual([0.5, (1 + 2 / 3) / 2]);
     expect(r.meanDice).toBeCloseTo((0.5 + (1 + 2 / 3) / 2) / 2, 15);
     // with 'one', the empty class 2 of image a counts 1
-    const one = evaluateMaskPairs([{ name: 'a', truth: img(2, [[1, 1], [0, 0]]), prediction: img(2, [[0, 1], [1, 0]]) }], { classes: [1, 2], emptyRule: 'one' });
+    const one = evaluateMaskPairs(
+      [
+        {
+          name: 'a',
+          truth: img(2, [
+            [1, 1],
+            [0, 0],
+          ]),
+          prediction: img(2, [
+            [0, 1],
+            [1, 0],
+          ]),
+        },
+      ],
+      { classes: [1, 2], emptyRule: 'one' },
+    );
     expect(one.perClass.map((c) => c.dice)).toEqual([0.5, 1]);
   });
 
   it('rejects a prediction whose size differs from the ground truth', () => {
-    expect(() => evaluateMaskPairs([{ name: 'a', truth: img(2, [[1, 1]]), prediction: img(1, [[1], [1]]) }])).toThrow('Mask a: prediction is 1x2 but the ground truth is 2x1.');
+    expect(() => evaluateMaskPairs([{ name: 'a', truth: img(2, [[1, 1]]), prediction: img(1, [[1], [1]]) }])).toThrow(
+      'Mask a: prediction is 1x2 but the ground truth is 2x1.',
+    );
   });
 });
 
@@ -239,12 +292,28 @@ describe('reading label images', () => {
     ihdr[8] = 8;
     ihdr[9] = 3;
     const same = Buffer.from([9, 9, 9, 9, 9, 9, 9, 9, 9]);
-    expect(Array.from(decodeLabelImage(handPng(ihdr, [['PLTE', same], ['tRNS', Buffer.from([0, 128, 255])]], Buffer.from([0, 0, 1, 2])), 'same.png').data)).toEqual([0, 1, 2]);
+    expect(
+      Array.from(
+        decodeLabelImage(
+          handPng(
+            ihdr,
+            [
+              ['PLTE', same],
+              ['tRNS', Buffer.from([0, 128, 255])],
+            ],
+            Buffer.from([0, 0, 1, 2]),
+          ),
+          'same.png',
+        ).data,
+      ),
+    ).toEqual([0, 1, 2]);
     // 4x1, 4-bit: indices 5, 0, 15, 3 packed two per byte, into a 16-entry all-black palette
     const ihdr4 = Buffer.from(ihdr);
     ihdr4.writeUInt32BE(4, 0);
     ihdr4[8] = 4;
-    expect(Array.from(decodeLabelImage(handPng(ihdr4, [['PLTE', Buffer.alloc(48)]], Buffer.from([0, 0x50, 0xf3])), 'four.png').data)).toEqual([5, 0, 15, 3]);
+    expect(
+      Array.from(decodeLabelImage(handPng(ihdr4, [['PLTE', Buffer.alloc(48)]], Buffer.from([0, 0x50, 0xf3])), 'four.png').data),
+    ).toEqual([5, 0, 15, 3]);
   });
 
   it('keeps the label of a grey tRNS (transparent) value', () => {
@@ -299,9 +368,13 @@ describe('mask folders', () => {
     put('pred/a.png', png(2, 2, [1, 1, 0, 0], 8));
     const gt = path.join(dir, 'gt');
     const pred = path.join(dir, 'pred');
-    await expect(evaluateMaskFolders({ groundTruth: gt, predictions: pred })).rejects.toThrow(`Predictions folder ${pred} has no mask for ground truth ${path.join(gt, 'b.png')} ("b").`);
+    await expect(evaluateMaskFolders({ groundTruth: gt, predictions: pred })).rejects.toThrow(
+      `Predictions folder ${pred} has no mask for ground truth ${path.join(gt, 'b.png')} ("b").`,
+    );
     put('pred/b.png', png(1, 2, [1, 1], 8));
-    await expect(evaluateMaskFolders({ groundTruth: gt, predictions: pred })).rejects.toThrow(`Mask ${path.join(pred, 'b.png')} is 1x2 but its ground truth ${path.join(gt, 'b.png')} is 2x2.`);
+    await expect(evaluateMaskFolders({ groundTruth: gt, predictions: pred })).rejects.toThrow(
+      `Mask ${path.join(pred, 'b.png')} is 1x2 but its ground truth ${path.join(gt, 'b.png')} is 2x2.`,
+    );
     put('pred/b.png', png(2, 2, [1, 1, 0, 0], 8));
     put('pred/c.png', png(2, 2, [1, 1, 0, 0], 8));
     const err = await evaluateMaskFolders({ groundTruth: gt, predictions: pred }).catch((e: unknown) => e);

@@ -29,12 +29,18 @@ function masks(): { gt: number[][]; pred: number[][] } {
     // a few rectangles per image; labels 1, 2, 4 in the truth (label 2 missing from some images)
     for (const label of [1, 2, 4]) {
       if (label === 2 && b % 3 === 0) continue;
-      const x0 = r.nextBelow(W - 6), y0 = r.nextBelow(H - 5), w = 3 + r.nextBelow(5), h = 2 + r.nextBelow(4);
+      const x0 = r.nextBelow(W - 6),
+        y0 = r.nextBelow(H - 5),
+        w = 3 + r.nextBelow(5),
+        h = 2 + r.nextBelow(4);
       for (let y = y0; y < y0 + h; y++) for (let x = x0; x < x0 + w; x++) g[y * W + x] = label;
       // the prediction: the same box shifted, sometimes missed, sometimes labelled 5
       if (r.nextBelow(5) === 0) continue;
-      const dx = r.nextBelow(3) - 1, dy = r.nextBelow(3) - 1, out = b % 4 === 1 && label === 4 ? 5 : label;
-      for (let y = Math.max(0, y0 + dy); y < Math.min(H, y0 + h + dy); y++) for (let x = Math.max(0, x0 + dx); x < Math.min(W, x0 + w + dx); x++) p[y * W + x] = out;
+      const dx = r.nextBelow(3) - 1,
+        dy = r.nextBelow(3) - 1,
+        out = b % 4 === 1 && label === 4 ? 5 : label;
+      for (let y = Math.max(0, y0 + dy); y < Math.min(H, y0 + h + dy); y++)
+        for (let x = Math.max(0, x0 + dx); x < Math.min(W, x0 + w + dx); x++) p[y * W + x] = out;
     }
     // label 2 predicted where the truth has none
     if (b % 3 === 0) for (let x = 0; x < 3; x++) p[x] = 2;
@@ -64,7 +70,14 @@ function palettePng(values: number[]): Buffer {
   plte[0] = plte[1] = plte[2] = 255;
   const rows: Buffer[] = [];
   for (let y = 0; y < H; y++) rows.push(Buffer.from([0, ...values.slice(y * W, (y + 1) * W)]));
-  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), crcChunk('IHDR', ihdr), crcChunk('PLTE', plte), crcChunk('tRNS', Buffer.alloc(16, 255)), crcChunk('IDAT', zlib.deflateSync(Buffer.concat(rows))), crcChunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]),
+    crcChunk('IHDR', ihdr),
+    crcChunk('PLTE', plte),
+    crcChunk('tRNS', Buffer.alloc(16, 255)),
+    crcChunk('IDAT', zlib.deflateSync(Buffer.concat(rows))),
+    crcChunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 const MONAI = `
@@ -101,12 +114,23 @@ describe('explicit classes against MONAI (both ignore_empty settings)', () => {
     fs.mkdirSync(path.join(dir, 'gt'));
     fs.mkdirSync(path.join(dir, 'pred'));
     gt.forEach((g, b) => {
-      fs.writeFileSync(path.join(dir, 'gt', `m${b}.png`), PNG.sync.write({ width: W, height: H, data: Buffer.from(g) } as unknown as PNG, { colorType: 0, inputColorType: 0, inputHasAlpha: false, bitDepth: 8 }));
+      fs.writeFileSync(
+        path.join(dir, 'gt', `m${b}.png`),
+        PNG.sync.write({ width: W, height: H, data: Buffer.from(g) } as unknown as PNG, {
+          colorType: 0,
+          inputColorType: 0,
+          inputHasAlpha: false,
+          bitDepth: 8,
+        }),
+      );
       fs.writeFileSync(path.join(dir, 'pred', `m${b}.png`), palettePng(pred[b]));
     });
     fs.writeFileSync(path.join(dir, 'masks.json'), JSON.stringify({ gt, pred }));
     fs.writeFileSync(path.join(dir, 'score_with_monai.py'), MONAI);
-    const r = spawnSync(python, [path.join(dir, 'score_with_monai.py'), path.join(dir, 'masks.json')], { encoding: 'utf8', timeout: 240_000 });
+    const r = spawnSync(python, [path.join(dir, 'score_with_monai.py'), path.join(dir, 'masks.json')], {
+      encoding: 'utf8',
+      timeout: 240_000,
+    });
     if (r.status !== 0) throw new Error(`MONAI script failed: ${r.stderr}`);
     monai = JSON.parse(r.stdout);
   }, 300_000);
@@ -117,14 +141,25 @@ describe('explicit classes against MONAI (both ignore_empty settings)', () => {
     ['one', 'False'],
     ['skip-empty-truth', 'True'],
   ] as [EmptyRule, string][])('empty rule %s = ignore_empty=%s', async (rule, ignore) => {
-    const ev = await evaluateMaskFolders({ groundTruth: path.join(dir, 'gt'), predictions: path.join(dir, 'pred'), classes, emptyRule: rule });
+    const ev = await evaluateMaskFolders({
+      groundTruth: path.join(dir, 'gt'),
+      predictions: path.join(dir, 'pred'),
+      classes,
+      emptyRule: rule,
+    });
     expect(ev.classes).toEqual(classes);
     const m = monai[ignore];
     for (const metric of ['dice', 'iou'] as const) {
       const ours = metric === 'dice' ? ev.diceMatrix : ev.iouMatrix;
       const theirs = m[`${metric}_matrix`] as (number | null)[][];
       // every (image, class), NaN (left out) exactly where MONAI has NaN
-      theirs.forEach((row, b) => row.forEach((v, c) => (v === null ? expect(ours[b * classes.length + c]).toBeNaN() : expect(Math.abs(ours[b * classes.length + c] - v)).toBeLessThanOrEqual(1e-6))));
+      theirs.forEach((row, b) =>
+        row.forEach((v, c) =>
+          v === null
+            ? expect(ours[b * classes.length + c]).toBeNaN()
+            : expect(Math.abs(ours[b * classes.length + c] - v)).toBeLessThanOrEqual(1e-6),
+        ),
+      );
       // reduction "mean": per image over its scored classes, then over images
       expect(Math.abs((metric === 'dice' ? ev.meanDice! : ev.meanIou!) - (m[`${metric}_mean`] as number[])[0])).toBeLessThanOrEqual(1e-6);
       // reduction "mean_batch": per class over images; MONAI writes 0 where nothing is left (not_nans 0), mlship null
@@ -145,7 +180,12 @@ describe('explicit classes against MONAI (both ignore_empty settings)', () => {
   });
 
   it('the headline macro Dice with explicit classes is the mean of MONAI mean_batch under ignore_empty=False', async () => {
-    const ev = await evaluateMaskFolders({ groundTruth: path.join(dir, 'gt'), predictions: path.join(dir, 'pred'), classes, emptyRule: 'one' });
+    const ev = await evaluateMaskFolders({
+      groundTruth: path.join(dir, 'gt'),
+      predictions: path.join(dir, 'pred'),
+      classes,
+      emptyRule: 'one',
+    });
     const batch = monai.False.dice_mean_batch as number[];
     expect(Math.abs(ev.dice! - batch.reduce((s, v) => s + v, 0) / batch.length)).toBeLessThanOrEqual(1e-6);
     // without the declaration label 3 is not scored and the mean differs, which is why classes can be given
@@ -155,6 +195,8 @@ describe('explicit classes against MONAI (both ignore_empty settings)', () => {
   });
 
   it('refuses a label present in the masks but missing from the classes', async () => {
-    await expect(evaluateMaskFolders({ groundTruth: path.join(dir, 'gt'), predictions: path.join(dir, 'pred'), classes: [1, 2, 3, 4] })).rejects.toThrow(/holds label 5, which the classes to score \(1, 2, 3, 4\) do not list/);
+    await expect(
+      evaluateMaskFolders({ groundTruth: path.join(dir, 'gt'), predictions: path.join(dir, 'pred'), classes: [1, 2, 3, 4] }),
+    ).rejects.toThrow(/holds label 5, which the classes to score \(1, 2, 3, 4\) do not list/);
   });
 });

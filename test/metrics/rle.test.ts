@@ -1,6 +1,18 @@
 import { linspace, meanOfValid, pairwiseSum } from '../../shared/metrics/coco/numeric';
 import { defaultParams } from '../../shared/metrics/coco/params';
-import { bboxIou, rleArea, rleDecode, rleEncode, rleFromBbox, rleFromCounts, rleFromString, rleIou, rleMerge, rleToBbox, rleToString } from '../../shared/metrics/coco/rle';
+import {
+  bboxIou,
+  rleArea,
+  rleDecode,
+  rleEncode,
+  rleFromBbox,
+  rleFromCounts,
+  rleFromString,
+  rleIou,
+  rleMerge,
+  rleToBbox,
+  rleToString,
+} from '../../shared/metrics/coco/rle';
 
 /** Column-major mask from rows of '0'/'1' strings (as drawn, row by row). */
 function mask(rows: string[]): { h: number; w: number; data: number[] } {
@@ -31,7 +43,10 @@ describe('numpy reproductions', () => {
   it('sums pairwise like numpy and averages values above -1', () => {
     const v = Array.from({ length: 300 }, (_, i) => 0.1 * ((i % 7) + 1));
     // pairwise differs from a running sum in the last bits; both are close to the exact sum
-    expect(pairwiseSum(v)).toBeCloseTo(v.reduce((a, b) => a + b, 0), 10);
+    expect(pairwiseSum(v)).toBeCloseTo(
+      v.reduce((a, b) => a + b, 0),
+      10,
+    );
     expect(pairwiseSum([1, 2, 3])).toBe(6);
     expect(meanOfValid([-1, 0.5, -1, 1])).toBe(0.75);
     expect(meanOfValid([-1, -1])).toBe(-1);
@@ -49,7 +64,13 @@ describe('RLE string codec (rleToString / rleFrString)', () => {
 
   it('decodes what it encodes, including large and decreasing runs', () => {
     const counts = [0, 1, 70000, 3, 5, 123456, 2, 1, 0xfffffff0 - 70000 - 123456 - 12];
-    const s = rleToString(rleFromCounts(counts, 1, counts.reduce((a, b) => a + b, 0)));
+    const s = rleToString(
+      rleFromCounts(
+        counts,
+        1,
+        counts.reduce((a, b) => a + b, 0),
+      ),
+    );
     expect(Array.from(rleFromString(s, 1, 1).counts)).toEqual(counts);
   });
 
@@ -57,7 +78,9 @@ describe('RLE string codec (rleToString / rleFrString)', () => {
     let seed = 3;
     const rand = () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32;
     for (let t = 0; t < 500; t++) {
-      const counts = Array.from({ length: 1 + Math.floor(rand() * 30) }, () => Math.floor(rand() * [40, 2000, 2 ** 20, 2 ** 32][Math.floor(rand() * 4)]));
+      const counts = Array.from({ length: 1 + Math.floor(rand() * 30) }, () =>
+        Math.floor(rand() * [40, 2000, 2 ** 20, 2 ** 32][Math.floor(rand() * 4)]),
+      );
       const s = rleToString(rleFromCounts(counts, 1, 1));
       expect(Array.from(rleFromString(s, 1, 1).counts)).toEqual(counts);
     }

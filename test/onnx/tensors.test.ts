@@ -44,9 +44,19 @@ describe('.npy files', () => {
     // np.save(f, np.array([1.5, -2], dtype='<f4')): header text as numpy 1.24 writes it.
     const header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }";
     const padded = header + ' '.repeat(128 - 10 - header.length - 1) + '\n';
-    const v1 = Buffer.concat([Buffer.from('\x93NUMPY\x01\x00', 'latin1'), Buffer.from([padded.length, 0]), Buffer.from(padded, 'latin1'), Buffer.from(new Float32Array([1.5, -2]).buffer)]);
+    const v1 = Buffer.concat([
+      Buffer.from('\x93NUMPY\x01\x00', 'latin1'),
+      Buffer.from([padded.length, 0]),
+      Buffer.from(padded, 'latin1'),
+      Buffer.from(new Float32Array([1.5, -2]).buffer),
+    ]);
     expect(parseNpy(v1)).toEqual({ type: 'float32', dims: [2], data: new Float32Array([1.5, -2]) });
-    const v2 = Buffer.concat([Buffer.from('\x93NUMPY\x02\x00', 'latin1'), Buffer.from([padded.length, 0, 0, 0]), Buffer.from(padded, 'latin1'), Buffer.from(new Float32Array([3, 4]).buffer)]);
+    const v2 = Buffer.concat([
+      Buffer.from('\x93NUMPY\x02\x00', 'latin1'),
+      Buffer.from([padded.length, 0, 0, 0]),
+      Buffer.from(padded, 'latin1'),
+      Buffer.from(new Float32Array([3, 4]).buffer),
+    ]);
     expect(Array.from(parseNpy(v2).data as Float32Array)).toEqual([3, 4]);
     const scalar = encodeNpy({ type: 'int64', dims: [], data: new BigInt64Array([7n]) });
     expect(parseNpy(scalar)).toEqual({ type: 'int64', dims: [], data: new BigInt64Array([7n]) });
@@ -54,8 +64,12 @@ describe('.npy files', () => {
 
   it('rejects big-endian, Fortran order and truncated data with the file name', () => {
     const good = encodeNpy({ type: 'float32', dims: [4], data: new Float32Array(4) });
-    expect(() => parseNpy(Buffer.from(good.toString('latin1').replace("'<f4'", "'>f4'"), 'latin1'), 'a.npy')).toThrow('a.npy: .npy dtype >f4 is not supported.');
-    expect(() => parseNpy(Buffer.from(good.toString('latin1').replace('False', 'True '), 'latin1'), 'b.npy')).toThrow('b.npy: Fortran-ordered arrays are not supported.');
+    expect(() => parseNpy(Buffer.from(good.toString('latin1').replace("'<f4'", "'>f4'"), 'latin1'), 'a.npy')).toThrow(
+      'a.npy: .npy dtype >f4 is not supported.',
+    );
+    expect(() => parseNpy(Buffer.from(good.toString('latin1').replace('False', 'True '), 'latin1'), 'b.npy')).toThrow(
+      'b.npy: Fortran-ordered arrays are not supported.',
+    );
     expect(() => parseNpy(good.subarray(0, good.length - 1), 'c.npy')).toThrow('c.npy: holds 15 data bytes, shape [4] <f4 needs 16.');
     expect(() => parseNpy(Buffer.from('PK\x03\x04 not npy'), 'd.npy')).toThrow('d.npy is not a .npy file (bad magic bytes).');
   });
@@ -81,7 +95,10 @@ describe('parity', () => {
     expect(compareTensors('y', t([NaN, Infinity]), t([NaN, Infinity]), { atol: 0, rtol: 0 }).ok).toBe(true);
     const nan = compareTensors('y', t([1, -Infinity]), t([NaN, Infinity]), { atol: 1, rtol: 1 });
     expect(nan).toMatchObject({ ok: false, mismatches: 2, maxAbs: Infinity });
-    expect(compareTensors('boxes', t([1, 2, 3, 4], [1, 4]), t([1, 2, 3, 4, 5, 6, 7, 8], [2, 4]), { atol: 1, rtol: 1 })).toMatchObject({ ok: false, shape: { expected: [1, 4], actual: [2, 4] } });
+    expect(compareTensors('boxes', t([1, 2, 3, 4], [1, 4]), t([1, 2, 3, 4, 5, 6, 7, 8], [2, 4]), { atol: 1, rtol: 1 })).toMatchObject({
+      ok: false,
+      shape: { expected: [1, 4], actual: [2, 4] },
+    });
   });
 
   it('compares integer outputs exactly at zero tolerance and summarizes the worst per output over cases', () => {
@@ -90,7 +107,9 @@ describe('parity', () => {
     const other = compareTensors('labels', labels, { ...labels, data: new BigInt64Array([0n, 1n, 1n]) }, { atol: 0, rtol: 0 });
     expect(same.ok).toBe(true);
     expect(other).toMatchObject({ ok: false, mismatches: 1, maxAbs: 1, worst: { index: [1], expected: 2, actual: 1 } });
-    expect(summarizeParity([{ outputs: [same] }, { outputs: [other] }])).toEqual({ labels: { maxAbs: 1, maxRel: 0.5, mismatches: 1, ok: false } });
+    expect(summarizeParity([{ outputs: [same] }, { outputs: [other] }])).toEqual({
+      labels: { maxAbs: 1, maxRel: 0.5, mismatches: 1, ok: false },
+    });
     expect(unravel(23, [2, 3, 4])).toEqual([1, 2, 3]);
   });
 });

@@ -18,13 +18,24 @@ function workspace(): string {
   const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'mlship-optimize-contract-'));
   generateCellDataset(path.join(ws, 'cells'), { split: { train: 8, val: 4, test: 4 }, size: 48, seed: 3 });
   fs.writeFileSync(path.join(ws, 'cells.onnx'), toOnnx(train(loadSplit(path.join(ws, 'cells', 'train')), { steps: 80, seed: 2 })));
-  fs.writeFileSync(path.join(ws, 'spec.json'), JSON.stringify({ version: 1, color: 'gray', maxValue: 1, layout: 'NCHW', dtype: 'float32' }));
+  fs.writeFileSync(
+    path.join(ws, 'spec.json'),
+    JSON.stringify({ version: 1, color: 'gray', maxValue: 1, layout: 'NCHW', dtype: 'float32' }),
+  );
   fs.mkdirSync(path.join(ws, 'empty'));
   return ws;
 }
 
-const base = { model: 'cells.onnx', task: 'segmentation', preprocessing: 'spec.json', testImages: 'cells/test/images', testMasks: 'cells/test/masks', segmentationMode: 'threshold' };
-const kebab = (o: Record<string, string>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`), v]));
+const base = {
+  model: 'cells.onnx',
+  task: 'segmentation',
+  preprocessing: 'spec.json',
+  testImages: 'cells/test/images',
+  testMasks: 'cells/test/masks',
+  segmentationMode: 'threshold',
+};
+const kebab = (o: Record<string, string>) =>
+  Object.fromEntries(Object.entries(o).map(([k, v]) => [k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`), v]));
 
 describe('optimize-model bundles and CLI', () => {
   it('GitHub Action: ships optimize_model.py and writes a gated FP16 variant', async () => {
@@ -38,7 +49,11 @@ describe('optimize-model bundles and CLI', () => {
   });
 
   it('Azure DevOps task: a calibration folder without images fails with the input named, result Failed', async () => {
-    const run = await runAzureTask(shippedBundle('azure', 'optimize-model'), { ...base, python, variants: 'int8', calibrationImages: 'empty' }, { workspace: workspace() });
+    const run = await runAzureTask(
+      shippedBundle('azure', 'optimize-model'),
+      { ...base, python, variants: 'int8', calibrationImages: 'empty' },
+      { workspace: workspace() },
+    );
     expect(run.result).toBe('Failed');
     const message = run.commands.find((c) => c.command === 'task.complete')?.message ?? '';
     expect(message).toContain('calibrationImages (');
@@ -47,10 +62,15 @@ describe('optimize-model bundles and CLI', () => {
 
   it('CLI: --json outputs, and exit 2 without the required task', async () => {
     const ws = workspace();
-    const run = await runCli(['optimize-model', ...Object.entries(kebab({ ...base, python, variants: 'fp16' })).flatMap(([k, v]) => [`--${k}`, v]), '--json'], { cwd: ws });
+    const run = await runCli(
+      ['optimize-model', ...Object.entries(kebab({ ...base, python, variants: 'fp16' })).flatMap(([k, v]) => [`--${k}`, v]), '--json'],
+      { cwd: ws },
+    );
     expect(run.code).toBe(0);
     expect(JSON.parse(run.stdout).passed).toBe(true);
-    const usage = await runCli(['optimize-model', '--model', 'cells.onnx', '--preprocessing', 'spec.json', '--test-images', 'x'], { cwd: ws });
+    const usage = await runCli(['optimize-model', '--model', 'cells.onnx', '--preprocessing', 'spec.json', '--test-images', 'x'], {
+      cwd: ws,
+    });
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('--task');
   });

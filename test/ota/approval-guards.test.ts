@@ -32,22 +32,38 @@ test.each([
   ['Azure Pipelines', { TF_BUILD: 'True' }, 'TF_BUILD=True'],
 ])('approved-by is refused when the step runs inside %s, whatever the host', async (_ci, env, shown) => {
   const inputs = await staged();
-  const host = await runInMemory(promoteReleaseStep, { ...inputs, approvalSource: 'cli', approvedBy: 'alice' }, { env, run: { actor: 'bob' } });
+  const host = await runInMemory(
+    promoteReleaseStep,
+    { ...inputs, approvalSource: 'cli', approvedBy: 'alice' },
+    { env, run: { actor: 'bob' } },
+  );
   expect(host.failure).toContain('Input "approved-by" (approval source cli) is for runs on a workstation');
   expect(host.failure).toContain(shown);
 });
 
 test('approval-source auto inside GitHub Actions reads the platform, not approved-by', async () => {
   const inputs = await staged();
-  const host = await runInMemory(promoteReleaseStep, { ...inputs, approvedBy: 'alice', requireApproval: true }, { env: { GITHUB_ACTIONS: 'true' }, run: { actor: 'bob' } });
+  const host = await runInMemory(
+    promoteReleaseStep,
+    { ...inputs, approvedBy: 'alice', requireApproval: true },
+    { env: { GITHUB_ACTIONS: 'true' }, run: { actor: 'bob' } },
+  );
   expect(host.failure).toContain('Approvals are required, but no "github-token" was given to read them.');
 });
 
 test('no-self-approval with an unknown actor is refused, not skipped', async () => {
   const inputs = await staged();
-  const host = await runInMemory(promoteReleaseStep, { ...inputs, approvedBy: 'alice', requireApproval: true, noSelfApproval: true }, { run: { actor: undefined } });
+  const host = await runInMemory(
+    promoteReleaseStep,
+    { ...inputs, approvedBy: 'alice', requireApproval: true, noSelfApproval: true },
+    { run: { actor: undefined } },
+  );
   expect(host.failure).toContain('no-self-approval is set, but who started this run is unknown');
-  const known = await runInMemory(promoteReleaseStep, { ...inputs, approvedBy: 'alice', requireApproval: true, noSelfApproval: true }, { run: { actor: 'bob' } });
+  const known = await runInMemory(
+    promoteReleaseStep,
+    { ...inputs, approvedBy: 'alice', requireApproval: true, noSelfApproval: true },
+    { run: { actor: 'bob' } },
+  );
   expect(known.failure).toBeUndefined();
 });
 
@@ -55,13 +71,19 @@ test('a token read from GITHUB_TOKEN is masked when an API error echoes it', asy
   const token = 'ghs_from_the_environment_0123';
   // A real HTTP server that answers like a misbehaving proxy: the request's credentials in its error message.
   const server = http.createServer((req, res) => {
-    res.writeHead(502, { 'Content-Type': 'application/json' }).end(JSON.stringify({ message: `upstream refused ${req.headers.authorization}` }));
+    res
+      .writeHead(502, { 'Content-Type': 'application/json' })
+      .end(JSON.stringify({ message: `upstream refused ${req.headers.authorization}` }));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   try {
     const inputs = await staged();
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const host = await runInMemory(promoteReleaseStep, { ...inputs, approvalSource: 'github', githubApiUrl: url }, { env: { GITHUB_TOKEN: token }, run: { id: '1', repository: 'lab/cells', actor: 'bob' } });
+    const host = await runInMemory(
+      promoteReleaseStep,
+      { ...inputs, approvalSource: 'github', githubApiUrl: url },
+      { env: { GITHUB_TOKEN: token }, run: { id: '1', repository: 'lab/cells', actor: 'bob' } },
+    );
     expect(host.failure).toContain('GitHub answered 502');
     expect(host.failure).toContain('upstream refused Bearer ***');
     expect(host.failure).not.toContain(token);
@@ -73,7 +95,8 @@ test('a token read from GITHUB_TOKEN is masked when an API error echoes it', asy
 
 test('rollback of a channel whose changes all kept one release says so, not "only one release was ever published"', async () => {
   const inputs = await staged();
-  for (const rolloutPercent of [10, 50]) expect((await runInMemory(promoteReleaseStep, { ...inputs, rolloutPercent }, { run: { actor: 'bob' } })).failure).toBeUndefined();
+  for (const rolloutPercent of [10, 50])
+    expect((await runInMemory(promoteReleaseStep, { ...inputs, rolloutPercent }, { run: { actor: 'bob' } })).failure).toBeUndefined();
   const host = await runInMemory(promoteReleaseStep, { ...inputs, mode: 'rollback' }, { run: { actor: 'bob' } });
   expect(host.failure).toContain('Channel "production" (sequence 2, cellseg 7.1.0) has no previous version to roll back to.');
   expect(host.failure).toContain('Every change since the channel started (or since its last rollback) kept cellseg 7.1.0');
@@ -81,7 +104,10 @@ test('rollback of a channel whose changes all kept one release says so, not "onl
 
 test('a damaged channel document points at the release records, not at stage-ota (which refuses it)', async () => {
   const inputs = await staged();
-  require('node:fs').writeFileSync(require('node:path').join(inputs.storeUri, 'channels', 'staging.json'), '{"schema": "mlship.channel/v1", "seq');
+  require('node:fs').writeFileSync(
+    require('node:path').join(inputs.storeUri, 'channels', 'staging.json'),
+    '{"schema": "mlship.channel/v1", "seq',
+  );
   const host = await runInMemory(stageOtaStep, { ...inputs, package: pkg, rolloutPercent: 20 });
   expect(host.failure).toContain('staging.json is not valid JSON');
   expect(host.failure).toContain('restore the signed document from the newest release record');
@@ -98,7 +124,20 @@ test('staging a lower version over a higher one is allowed but warned about', as
 });
 
 test('semantic-version precedence', () => {
-  const ordered = ['1.0.0-alpha', '1.0.0-alpha.1', '1.0.0-alpha.beta', '1.0.0-beta', '1.0.0-beta.2', '1.0.0-beta.11', '1.0.0-rc.1', '1.0.0', '1.0.1', '1.2.0', '1.10.0', '2.0.0'];
+  const ordered = [
+    '1.0.0-alpha',
+    '1.0.0-alpha.1',
+    '1.0.0-alpha.beta',
+    '1.0.0-beta',
+    '1.0.0-beta.2',
+    '1.0.0-beta.11',
+    '1.0.0-rc.1',
+    '1.0.0',
+    '1.0.1',
+    '1.2.0',
+    '1.10.0',
+    '2.0.0',
+  ];
   for (let i = 1; i < ordered.length; i++) {
     expect(compareVersions(ordered[i - 1], ordered[i])).toBeLessThan(0);
     expect(compareVersions(ordered[i], ordered[i - 1])).toBeGreaterThan(0);

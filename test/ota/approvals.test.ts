@@ -36,7 +36,12 @@ function production(inputs: Record<string, string>) {
   return fs.existsSync(file) ? parseChannel(fs.readFileSync(file), publicKey, 'production') : undefined;
 }
 
-const github = (extra: Record<string, string | number | boolean> = {}) => ({ approvalSource: 'github', githubToken: api.token, githubApiUrl: api.url, ...extra });
+const github = (extra: Record<string, string | number | boolean> = {}) => ({
+  approvalSource: 'github',
+  githubToken: api.token,
+  githubApiUrl: api.url,
+  ...extra,
+});
 const ghRun = { id: '4242', repository: 'lab/cells', actor: 'ada', url: 'https://github.com/lab/cells/actions/runs/4242' };
 
 describe('GitHub environment approvals', () => {
@@ -51,7 +56,11 @@ describe('GitHub environment approvals', () => {
 
   test('records who approved into the channel and the release record, and enforces min-approvals', async () => {
     const inputs = await staged();
-    const host = await runInMemory(promoteReleaseStep, { ...inputs, ...github({ environment: 'production', requireApproval: true, minApprovals: 2 }) }, { run: ghRun });
+    const host = await runInMemory(
+      promoteReleaseStep,
+      { ...inputs, ...github({ environment: 'production', requireApproval: true, minApprovals: 2 }) },
+      { run: ghRun },
+    );
     expect(host.failure).toBeUndefined();
     const approvers = JSON.parse(host.outputs.approvers);
     expect(approvers.map((a: { login: string }) => a.login)).toEqual(['grace', 'linus']);
@@ -62,15 +71,25 @@ describe('GitHub environment approvals', () => {
     expect(record.document.approvals.approvers).toEqual(approvers);
     const request = api.requests.at(-1)!;
     expect(request).toMatchObject({ method: 'GET', url: '/repos/lab/cells/actions/runs/4242/approvals' });
-    expect(request.headers).toMatchObject({ authorization: `Bearer ${api.token}`, accept: 'application/vnd.github+json', 'x-github-api-version': '2022-11-28' });
+    expect(request.headers).toMatchObject({
+      authorization: `Bearer ${api.token}`,
+      accept: 'application/vnd.github+json',
+      'x-github-api-version': '2022-11-28',
+    });
     expect(host.summary).toContain('| grace |');
     expect(host.text + host.summary).not.toContain(api.token);
   });
 
   test('no-self-approval: the run actor approving does not count', async () => {
     const inputs = await staged();
-    const host = await runInMemory(promoteReleaseStep, { ...inputs, ...github({ environment: 'production', requireApproval: true, minApprovals: 2, noSelfApproval: true }) }, { run: { ...ghRun, actor: 'grace' } });
-    expect(host.failure).toContain('Promotion needs 2 distinct approval(s) from someone other than grace, but found 1 (source: github-environment; approvers: grace, linus; 1 self-approval not counted).');
+    const host = await runInMemory(
+      promoteReleaseStep,
+      { ...inputs, ...github({ environment: 'production', requireApproval: true, minApprovals: 2, noSelfApproval: true }) },
+      { run: { ...ghRun, actor: 'grace' } },
+    );
+    expect(host.failure).toContain(
+      'Promotion needs 2 distinct approval(s) from someone other than grace, but found 1 (source: github-environment; approvers: grace, linus; 1 self-approval not counted).',
+    );
     expect(host.failure).toContain('Run this job in a GitHub environment with required reviewers');
     expect(production(inputs)).toBeUndefined();
   });
@@ -78,7 +97,11 @@ describe('GitHub environment approvals', () => {
   test('a run without approvals is refused when approval is required', async () => {
     api.github.set('5000', []);
     const inputs = await staged();
-    const host = await runInMemory(promoteReleaseStep, { ...inputs, ...github({ requireApproval: true }) }, { run: { ...ghRun, id: '5000' } });
+    const host = await runInMemory(
+      promoteReleaseStep,
+      { ...inputs, ...github({ requireApproval: true }) },
+      { run: { ...ghRun, id: '5000' } },
+    );
     expect(host.failure).toContain('Promotion needs 1 distinct approval(s), but found 0 (source: github-environment).');
     expect(production(inputs)).toBeUndefined();
   });
@@ -95,18 +118,34 @@ describe('GitHub environment approvals', () => {
     const inputs = await staged();
     const host = await runInMemory(promoteReleaseStep, { ...inputs, approvalSource: 'github' }, { run: ghRun });
     expect(host.failure).toBeUndefined();
-    expect(host.logs.filter((l) => l.level === 'warning').map((l) => l.message)).toEqual(['No GitHub token given: approval evidence is not recorded.']);
+    expect(host.logs.filter((l) => l.level === 'warning').map((l) => l.message)).toEqual([
+      'No GitHub token given: approval evidence is not recorded.',
+    ]);
     expect(production(inputs)!.approvals).toBeNull();
   });
 });
 
 describe('Azure DevOps approvals', () => {
   test('reads the approvers of this build from the Approvals API', async () => {
-    api.azure.set('777', [{ uniqueName: 'ada@lab.example', displayName: 'Ada L', status: 'approved', comment: 'QA passed', lastModifiedOn: '2025-11-19T08:19:02.113Z' }]);
-    api.azure.set('778', [{ uniqueName: 'mallory@lab.example', displayName: 'M', status: 'approved', comment: '', lastModifiedOn: '2025-11-19T09:00:00Z' }]);
+    api.azure.set('777', [
+      {
+        uniqueName: 'ada@lab.example',
+        displayName: 'Ada L',
+        status: 'approved',
+        comment: 'QA passed',
+        lastModifiedOn: '2025-11-19T08:19:02.113Z',
+      },
+    ]);
+    api.azure.set('778', [
+      { uniqueName: 'mallory@lab.example', displayName: 'M', status: 'approved', comment: '', lastModifiedOn: '2025-11-19T09:00:00Z' },
+    ]);
     const inputs = await staged();
     const env = { SYSTEM_ACCESSTOKEN: api.token, SYSTEM_COLLECTIONURI: `${api.url}/lab/`, SYSTEM_TEAMPROJECT: 'cells' };
-    const host = await runInMemory(promoteReleaseStep, { ...inputs, approvalSource: 'azure-devops', requireApproval: true, noSelfApproval: true }, { env, run: { id: '777', actor: 'grace@lab.example', url: 'https://dev.azure.com/lab/cells/_build/results?buildId=777' } });
+    const host = await runInMemory(
+      promoteReleaseStep,
+      { ...inputs, approvalSource: 'azure-devops', requireApproval: true, noSelfApproval: true },
+      { env, run: { id: '777', actor: 'grace@lab.example', url: 'https://dev.azure.com/lab/cells/_build/results?buildId=777' } },
+    );
     expect(host.failure).toBeUndefined();
     expect(production(inputs)!.approvals).toEqual({
       source: 'azure-devops',
@@ -120,10 +159,17 @@ describe('Azure DevOps approvals', () => {
 describe('approvals on the command line', () => {
   test('approved-by names the approvers (login:comment) and counts toward min-approvals', async () => {
     const inputs = await staged();
-    const host = await runInMemory(promoteReleaseStep, { ...inputs, approvedBy: 'grace:looked at the overlays\nlinus', requireApproval: true, minApprovals: 2 }, { run: { id: 'local-1', actor: 'ada' } });
+    const host = await runInMemory(
+      promoteReleaseStep,
+      { ...inputs, approvedBy: 'grace:looked at the overlays\nlinus', requireApproval: true, minApprovals: 2 },
+      { run: { id: 'local-1', actor: 'ada' } },
+    );
     expect(host.failure).toBeUndefined();
     const doc = production(inputs)!;
-    expect(doc.approvals).toMatchObject({ source: 'cli', approvers: [{ login: 'grace', comment: 'looked at the overlays' }, { login: 'linus' }] });
+    expect(doc.approvals).toMatchObject({
+      source: 'cli',
+      approvers: [{ login: 'grace', comment: 'looked at the overlays' }, { login: 'linus' }],
+    });
     expect(doc.origin).toMatchObject({ event: 'promote', actor: 'ada', runId: 'local-1' });
   });
 });

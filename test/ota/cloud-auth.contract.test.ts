@@ -27,7 +27,15 @@ afterAll(async () => {
 });
 
 test('GitHub Actions: stage-ota and promote-release with role-to-assume use the OIDC token and the assumed role on S3', async () => {
-  const store = { store: 's3', 'store-uri': `s3://${BUCKET}/oidc`, endpoint: backends.s3.endpoint, 'store-region': 'eu-central-1', 'role-to-assume': ROLE, region: 'eu-west-1', 'signing-key': KEYS.privateKeyPem };
+  const store = {
+    store: 's3',
+    'store-uri': `s3://${BUCKET}/oidc`,
+    endpoint: backends.s3.endpoint,
+    'store-region': 'eu-central-1',
+    'role-to-assume': ROLE,
+    region: 'eu-west-1',
+    'signing-key': KEYS.privateKeyPem,
+  };
   const env = { ...api.idTokenEnv, AWS_ENDPOINT_URL_STS: aws.url };
 
   const stage = await runGitHubAction(shippedBundle('github', 'stage-ota'), { ...store, package: pkg }, { env });
@@ -59,7 +67,15 @@ test('GitHub Actions: stage-ota and promote-release with role-to-assume use the 
 });
 
 test('GitHub Actions: without id-token permission, role-to-assume fails with a message that says what to add', async () => {
-  const inputs = { store: 's3', 'store-uri': `s3://${BUCKET}/no-oidc`, endpoint: backends.s3.endpoint, 'role-to-assume': ROLE, region: 'eu-west-1', 'signing-key': KEYS.privateKeyPem, package: pkg };
+  const inputs = {
+    store: 's3',
+    'store-uri': `s3://${BUCKET}/no-oidc`,
+    endpoint: backends.s3.endpoint,
+    'role-to-assume': ROLE,
+    region: 'eu-west-1',
+    'signing-key': KEYS.privateKeyPem,
+    package: pkg,
+  };
   // ACTIONS_ID_TOKEN_REQUEST_URL is what GitHub leaves out when the job lacks `permissions: id-token: write`.
   const stage = await runGitHubAction(shippedBundle('github', 'stage-ota'), inputs, { env: { AWS_ENDPOINT_URL_STS: aws.url } });
   expect(stage.code).toBe(1);

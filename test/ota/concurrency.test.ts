@@ -43,7 +43,12 @@ async function race(kind: StoreKind): Promise<void> {
     (i) =>
       new TsChild(path.join(__dirname, 'support/promote-worker.ts'), {
         ...env,
-        MLSHIP_WORKER_CONFIG: JSON.stringify({ inputs: { ...storeInputs, from: `candidate-${i}`, to: 'production' }, env, iterations: ITERATIONS, name: `worker-${i}` }),
+        MLSHIP_WORKER_CONFIG: JSON.stringify({
+          inputs: { ...storeInputs, from: `candidate-${i}`, to: 'production' },
+          env,
+          iterations: ITERATIONS,
+          name: `worker-${i}`,
+        }),
       }),
   );
   await Promise.all(workers.map((w) => w.waitFor('ready')));
@@ -59,7 +64,10 @@ async function race(kind: StoreKind): Promise<void> {
     expect(new Set(mine.map((r) => r.version))).toEqual(new Set([i === 0 ? '3.0.0' : '4.0.0']));
   });
   // Together: every number from 1 to 100 exactly once, no update lost, none published twice.
-  const all = runs.flat().map((r) => r.sequence).sort((a, b) => a - b);
+  const all = runs
+    .flat()
+    .map((r) => r.sequence)
+    .sort((a, b) => a - b);
   expect(all).toEqual(Array.from({ length: 2 * ITERATIONS }, (_, k) => k + 1));
   // They really ran at the same time: each one published both before and after the other's first and last.
   const [a, b] = runs.map((mine) => mine.map((r) => r.sequence));

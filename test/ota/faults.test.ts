@@ -40,7 +40,10 @@ async function killRuns(kind: StoreKind): Promise<void> {
   const scratch = path.join(backends.folder, `scratch-${kind}`);
   const stager = (pkg: string) => {
     const inputs = { ...backends.inputs(kind, `faults-${kind}`), signingKey: KEYS.privateKeyPem, package: pkg };
-    return new TsChild(path.join(__dirname, 'support/stage-worker.ts'), { ...backends.env(kind), MLSHIP_WORKER_CONFIG: JSON.stringify({ inputs, env: backends.env(kind) }) });
+    return new TsChild(path.join(__dirname, 'support/stage-worker.ts'), {
+      ...backends.env(kind),
+      MLSHIP_WORKER_CONFIG: JSON.stringify({ inputs, env: backends.env(kind) }),
+    });
   };
 
   // One undisturbed run tells how long staging takes here, so the kills spread over the whole of it.

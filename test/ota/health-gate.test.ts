@@ -28,7 +28,16 @@ test('two concurrent "advance one phase" runs that judged the same document adva
   const judged = readDoc('race');
   expect(judged.rollout).toMatchObject({ percent: 10, phase: 1 });
   const runs = await Promise.all(
-    [0, 1].map(() => promoteChannel({ publisher: kit.publisher, from: 'staging-a', to: 'race', phases: [10, 50, 100], approvals: null, observedSequence: judged.sequence })),
+    [0, 1].map(() =>
+      promoteChannel({
+        publisher: kit.publisher,
+        from: 'staging-a',
+        to: 'race',
+        phases: [10, 50, 100],
+        approvals: null,
+        observedSequence: judged.sequence,
+      }),
+    ),
   );
   expect(runs.map((r) => r.update.changed).sort()).toEqual([false, true]);
   expect(readDoc('race')).toMatchObject({ sequence: judged.sequence + 1, rollout: { percent: 50, phase: 2 } });
@@ -66,7 +75,9 @@ describe('promote-release health gate', () => {
 
     // Before any device has tried it: not met yet, no rollback, channel unchanged.
     const early = await runInMemory(promoteReleaseStep, inputs({ maxFailureRate: 0.1, minBakeMinutes: 60, autoRollback: true }));
-    expect(early.failure).toMatch(/^Health gate not met yet for cellseg 2\.0\.0 on "gated" at 50%: bake time since the phase started \(minutes\) 0(\.\d)? \(limit ≥ 60\); failure\/revert rate on devices that tried it no device tried it yet \(limit ≤ 0\.1\)\./);
+    expect(early.failure).toMatch(
+      /^Health gate not met yet for cellseg 2\.0\.0 on "gated" at 50%: bake time since the phase started \(minutes\) 0(\.\d)? \(limit ≥ 60\); failure\/revert rate on devices that tried it no device tried it yet \(limit ≤ 0\.1\)\./,
+    );
     expect(early.outputs).toMatchObject({ healthy: 'false', rolledBack: 'false' });
     expect(readDoc('gated').rollout.phase).toBe(1);
 
@@ -74,13 +85,26 @@ describe('promote-release health gate', () => {
     const failedDevices = reports.filter((r) => r.status === 'reverted').length;
     expect(failedDevices).toBeGreaterThan(0);
     const check = await runInMemory(promoteReleaseStep, inputs({ mode: 'health-check', maxFailureRate: 0.1, autoRollback: true }));
-    expect(check.failure).toMatch(/^Health gate breached for cellseg 2\.0\.0 on "gated" at 50%: failure\/revert rate on devices that tried it /);
+    expect(check.failure).toMatch(
+      /^Health gate breached for cellseg 2\.0\.0 on "gated" at 50%: failure\/revert rate on devices that tried it /,
+    );
     expect(check.outputs).toMatchObject({ healthy: 'false', rolledBack: 'true', version: '1.0.0' });
     expect(check.summary).toContain('Health gate: breached ❌');
     const doc = readDoc('gated');
-    expect(doc).toMatchObject({ current: { version: '1.0.0' }, previous: null, rollout: { percent: 100 }, origin: { event: 'rollback', rolledBack: { version: '2.0.0' } } });
+    expect(doc).toMatchObject({
+      current: { version: '1.0.0' },
+      previous: null,
+      rollout: { percent: 100 },
+      origin: { event: 'rollback', rolledBack: { version: '2.0.0' } },
+    });
     expect(doc.origin.reason).toMatch(/^health gate breached: failure\/revert rate/);
-    expect(doc.origin.evidence).toEqual([{ rule: 'failure/revert rate on devices that tried it', limit: '≤ 0.1', observed: expect.stringMatching(/^\d(\.\d+)? \(\d+ of \d+\)$/) }]);
+    expect(doc.origin.evidence).toEqual([
+      {
+        rule: 'failure/revert rate on devices that tried it',
+        limit: '≤ 0.1',
+        observed: expect.stringMatching(/^\d(\.\d+)? \(\d+ of \d+\)$/),
+      },
+    ]);
     const record = JSON.parse(fs.readFileSync(kit.store.pathOf(`releases/gated/${String(doc.sequence).padStart(10, '0')}.json`), 'utf8'));
     expect(record.document.origin.evidence).toEqual(doc.origin.evidence);
     expect(versionsOf(await fleet.pollAll())).toEqual({ '1.0.0': 20 });
@@ -96,7 +120,16 @@ describe('promote-release health gate', () => {
       await promoteChannel({ publisher: kit.publisher, from: 'staging-ok', to: 'ok', rolloutPercent: 100, approvals: null });
       await fleet.pollAll();
       await kit.stage(v2, 'staging-ok');
-      const gate = { from: 'staging-ok', to: 'ok', phases: '50,100', store: 'local', storeUri: kit.store.root, signingKey: KEYS.privateKeyPem, minDevicesReporting: 2, maxFailureRate: 0 };
+      const gate = {
+        from: 'staging-ok',
+        to: 'ok',
+        phases: '50,100',
+        store: 'local',
+        storeUri: kit.store.root,
+        signingKey: KEYS.privateKeyPem,
+        minDevicesReporting: 2,
+        maxFailureRate: 0,
+      };
       expect((await runInMemory(promoteReleaseStep, { ...gate, reportsUri: dir })).outputs.phase).toBe('1');
       await fleet.pollAll();
       const missing = await runInMemory(promoteReleaseStep, gate);

@@ -39,7 +39,9 @@ async function missingRecords(store: OtaStore, channel: string): Promise<number[
 }
 
 function walk(root: string): string[] {
-  return fs.readdirSync(root, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(root, e.name)) : [path.join(root, e.name)]));
+  return fs
+    .readdirSync(root, { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? walk(path.join(root, e.name)) : [path.join(root, e.name)]));
 }
 
 test('a run that dies between the channel write and the release record is repaired by the next update', async () => {
@@ -56,15 +58,31 @@ test('a run that dies between the channel write and the release record is repair
       return store.writeDocument(key, body, condition);
     },
   });
-  const release = { name: 'cellseg', version: '7.0.0', sha256: 'a'.repeat(64), size: 1, key: `blobs/sha256/${'a'.repeat(64)}.tar.gz`, url: 'file:///x' };
-  const draft = (percent: number) => () => ({ current: release, previous: null, rollout: { percent, groups: [], salt: 's' }, approvals: null, origin: { event: 'stage' as const } });
+  const release = {
+    name: 'cellseg',
+    version: '7.0.0',
+    sha256: 'a'.repeat(64),
+    size: 1,
+    key: `blobs/sha256/${'a'.repeat(64)}.tar.gz`,
+    url: 'file:///x',
+  };
+  const draft = (percent: number) => () => ({
+    current: release,
+    previous: null,
+    rollout: { percent, groups: [], salt: 's' },
+    approvals: null,
+    origin: { event: 'stage' as const },
+  });
   const publisher = { store: dying, signingKey, publicKey, expiresInHours: 24 };
   await expect(updateChannel(publisher, 'staging', draft(10))).rejects.toThrow('killed');
   expect(await missingRecords(store, 'staging')).toEqual([1]);
   const next = await updateChannel(publisher, 'staging', draft(20));
   expect(next.doc.sequence).toBe(2);
   expect(await missingRecords(store, 'staging')).toEqual([]);
-  const repaired = JSON.parse((await store.readDocument(releaseKey('staging', 1)))!.body.toString()) as { repaired?: boolean; document: { sequence: number } };
+  const repaired = JSON.parse((await store.readDocument(releaseKey('staging', 1)))!.body.toString()) as {
+    repaired?: boolean;
+    document: { sequence: number };
+  };
   expect(repaired).toMatchObject({ repaired: true, document: { sequence: 1 } });
 });
 
@@ -73,10 +91,20 @@ test('50 random SIGKILLs of stage-ota and promote-release: no sequence without a
   const store = new LocalFolderStore(root);
   const inputs = { store: 'local', storeUri: root, signingKey: KEYS.privateKeyPem };
   const stager = (i: number) =>
-    new TsChild(path.join(__dirname, 'support/stage-worker.ts'), { MLSHIP_WORKER_CONFIG: JSON.stringify({ inputs: { ...inputs, channel: 'staging', package: packages[i % 2], packagePublicKey: KEYS.publicKeyPem }, env: {} }) });
+    new TsChild(path.join(__dirname, 'support/stage-worker.ts'), {
+      MLSHIP_WORKER_CONFIG: JSON.stringify({
+        inputs: { ...inputs, channel: 'staging', package: packages[i % 2], packagePublicKey: KEYS.publicKeyPem },
+        env: {},
+      }),
+    });
   const promoter = (i: number) =>
     new TsChild(path.join(__dirname, 'support/promote-worker.ts'), {
-      MLSHIP_WORKER_CONFIG: JSON.stringify({ inputs: { ...inputs, from: 'staging', to: 'production', rolloutPercent: 1 + (i % 99) }, env: {}, iterations: 1, name: `p${i}` }),
+      MLSHIP_WORKER_CONFIG: JSON.stringify({
+        inputs: { ...inputs, from: 'staging', to: 'production', rolloutPercent: 1 + (i % 99) },
+        env: {},
+        iterations: 1,
+        name: `p${i}`,
+      }),
     });
   const finish = { stage: 'staged', promote: '[{' };
 
@@ -128,8 +156,15 @@ test('50 random SIGKILLs of stage-ota and promote-release: no sequence without a
     expect(await child.exit()).toBe(0);
   }
 
-  expect({ staging: await missingRecords(store, 'staging'), production: await missingRecords(store, 'production') }).toEqual({ staging: [], production: [] });
-  const stale = walk(root).filter((f) => (TEMP_NAME.test(path.basename(f)) || f.endsWith('.lock')) && Date.now() - fs.statSync(f).mtimeMs >= STALE_AFTER_MS);
+  expect({ staging: await missingRecords(store, 'staging'), production: await missingRecords(store, 'production') }).toEqual({
+    staging: [],
+    production: [],
+  });
+  const stale = walk(root).filter(
+    (f) => (TEMP_NAME.test(path.basename(f)) || f.endsWith('.lock')) && Date.now() - fs.statSync(f).mtimeMs >= STALE_AFTER_MS,
+  );
   expect(stale).toEqual([]);
-  process.stdout.write(`kill test: ${killed} kills, ${leftovers.length} leftover temp/lock files aged and swept, stage ${durations.stage} ms, promote ${durations.promote} ms per run\n`);
+  process.stdout.write(
+    `kill test: ${killed} kills, ${leftovers.length} leftover temp/lock files aged and swept, stage ${durations.stage} ms, promote ${durations.promote} ms per run\n`,
+  );
 }, 600_000);

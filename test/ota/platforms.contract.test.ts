@@ -26,7 +26,9 @@ afterAll(async () => {
 
 /** No log line carries the key, except the lines that register it as a secret with the runner. */
 function leaks(lines: string[]): string[] {
-  return lines.filter((l) => keyLines.some((k) => l.includes(k)) && !l.startsWith('::add-mask::') && !l.startsWith('##vso[task.setsecret]'));
+  return lines.filter(
+    (l) => keyLines.some((k) => l.includes(k)) && !l.startsWith('::add-mask::') && !l.startsWith('##vso[task.setsecret]'),
+  );
 }
 
 test('GitHub Actions: stage, then promote with environment approvals read from the run', async () => {
@@ -35,13 +37,30 @@ test('GitHub Actions: stage, then promote with environment approvals read from t
     { login: 'octocat', state: 'approved', comment: '', environment: 'production' },
   ]);
   const storeUri = path.join(backends.folder, 'gh-store');
-  const stage = await runGitHubAction(shippedBundle('github', 'stage-ota'), { package: pkg, 'store-uri': storeUri, 'signing-key': KEYS.privateKeyPem });
+  const stage = await runGitHubAction(shippedBundle('github', 'stage-ota'), {
+    package: pkg,
+    'store-uri': storeUri,
+    'signing-key': KEYS.privateKeyPem,
+  });
   expect(stage.code).toBe(0);
-  expect(stage.outputs).toMatchObject({ channel: 'staging', sequence: '1', version: '8.1.0', 'bytes-uploaded': String(fs.statSync(pkg).size) });
+  expect(stage.outputs).toMatchObject({
+    channel: 'staging',
+    sequence: '1',
+    version: '8.1.0',
+    'bytes-uploaded': String(fs.statSync(pkg).size),
+  });
   expect(stage.summary).toContain('## Staged cellseg 8.1.0 on staging');
   expect(leaks(stage.lines)).toEqual([]);
 
-  const inputs = { 'store-uri': storeUri, 'signing-key': KEYS.privateKeyPem, 'require-approval': 'true', 'min-approvals': '1', 'no-self-approval': 'true', 'github-token': api.token, phases: '10,100' };
+  const inputs = {
+    'store-uri': storeUri,
+    'signing-key': KEYS.privateKeyPem,
+    'require-approval': 'true',
+    'min-approvals': '1',
+    'no-self-approval': 'true',
+    'github-token': api.token,
+    phases: '10,100',
+  };
   const promote = await runGitHubAction(shippedBundle('github', 'promote-release'), inputs, { env: { GITHUB_API_URL: api.url } });
   expect(promote.code).toBe(0);
   expect(promote.outputs).toMatchObject({ channel: 'production', version: '8.1.0', sequence: '1', 'rollout-percent': '10', phase: '1' });
@@ -51,7 +70,11 @@ test('GitHub Actions: stage, then promote with environment approvals read from t
   expect(promote.lines).toContain(`::add-mask::${api.token}`);
   expect(leaks(promote.lines)).toEqual([]);
 
-  const refused = await runGitHubAction(shippedBundle('github', 'promote-release'), { ...inputs, 'min-approvals': '2' }, { env: { GITHUB_API_URL: api.url } });
+  const refused = await runGitHubAction(
+    shippedBundle('github', 'promote-release'),
+    { ...inputs, 'min-approvals': '2' },
+    { env: { GITHUB_API_URL: api.url } },
+  );
   expect(refused.code).toBe(1);
   expect(refused.stdout).toContain('::error::Promotion needs 2 distinct approval(s) from someone other than octocat, but found 1');
 });
@@ -66,7 +89,11 @@ test('Azure DevOps: promote with approvals of this build, outputs as output vari
   expect(stage.code).toBe(0);
   expect(stage.result).not.toBe('Failed');
   const env = { SYSTEM_ACCESSTOKEN: api.token, SYSTEM_COLLECTIONURI: `${api.url}/lab/` };
-  const promote = await runAzureTask(shippedBundle('azure', 'promote-release'), { storeUri, signingKey: KEYS.privateKeyPem, requireApproval: 'true', minApprovals: '1', noSelfApproval: 'true' }, { env });
+  const promote = await runAzureTask(
+    shippedBundle('azure', 'promote-release'),
+    { storeUri, signingKey: KEYS.privateKeyPem, requireApproval: 'true', minApprovals: '1', noSelfApproval: 'true' },
+    { env },
+  );
   expect(promote.code).toBe(0);
   expect(promote.result).not.toBe('Failed');
   expect(promote.outputs).toMatchObject({ channel: 'production', version: '8.1.0', sequence: '1', rolloutPercent: '100' });
@@ -76,7 +103,11 @@ test('Azure DevOps: promote with approvals of this build, outputs as output vari
   ]);
   expect(leaks(stage.lines.concat(promote.lines))).toEqual([]);
 
-  const refused = await runAzureTask(shippedBundle('azure', 'promote-release'), { storeUri, signingKey: KEYS.privateKeyPem, requireApproval: 'true', minApprovals: '2', noSelfApproval: 'true' }, { env });
+  const refused = await runAzureTask(
+    shippedBundle('azure', 'promote-release'),
+    { storeUri, signingKey: KEYS.privateKeyPem, requireApproval: 'true', minApprovals: '2', noSelfApproval: 'true' },
+    { env },
+  );
   expect(refused.result).toBe('Failed');
   expect(refused.stdout).toContain('Promotion needs 2 distinct approval(s) from someone other than ada@lab.example, but found 1');
 });
@@ -85,7 +116,8 @@ test('CLI: stage-ota, promote-release, rollback and device-agent', async () => {
   const out: string[] = [];
   const err: string[] = [];
   const io = { stdout: (t: string) => out.push(t), stderr: (t: string) => err.push(t) };
-  const cli = (args: string[]) => main(args, { steps: [stageOtaStep, promoteReleaseStep], commands: [rollbackCommand, deviceAgentCommand], io });
+  const cli = (args: string[]) =>
+    main(args, { steps: [stageOtaStep, promoteReleaseStep], commands: [rollbackCommand, deviceAgentCommand], io });
   const keyFile = path.join(backends.folder, 'signing.pem');
   fs.writeFileSync(keyFile, KEYS.privateKeyPem);
   const storeUri = path.join(backends.folder, 'cli-store');
@@ -97,7 +129,20 @@ test('CLI: stage-ota, promote-release, rollback and device-agent', async () => {
   expect(await cli(['stage-ota', '--package', v2, '--store-uri', storeUri, '--signing-key', keyFile])).toBe(0);
   expect(await cli(['promote-release', '--store-uri', storeUri, '--signing-key', keyFile, '--version', '8.2.0'])).toBe(0);
   out.length = 0;
-  expect(await cli(['rollback', '--channel', 'production', '--store-uri', storeUri, '--signing-key', keyFile, '--reason', 'halo artefacts', '--json'])).toBe(0);
+  expect(
+    await cli([
+      'rollback',
+      '--channel',
+      'production',
+      '--store-uri',
+      storeUri,
+      '--signing-key',
+      keyFile,
+      '--reason',
+      'halo artefacts',
+      '--json',
+    ]),
+  ).toBe(0);
   expect(JSON.parse(out.join(''))).toMatchObject({ channel: 'production', version: '8.1.0', sequence: 3, 'previous-version': '' });
   expect(await cli(['rollback', '--chanel', 'production'])).toBe(2);
   expect(err.join('')).toContain('Unknown option "--chanel"');
@@ -106,6 +151,19 @@ test('CLI: stage-ota, promote-release, rollback and device-agent', async () => {
   const channelUrl = `file://${storeUri}/channels/production.json`;
   const keyPub = path.join(backends.folder, 'signing.pub.pem');
   fs.writeFileSync(keyPub, KEYS.publicKeyPem);
-  expect(await cli(['device-agent', '--channel-url', channelUrl, '--device-id', 'scope-1', '--public-key', keyPub, '--root', path.join(backends.folder, 'cli-device'), '--once'])).toBe(0);
+  expect(
+    await cli([
+      'device-agent',
+      '--channel-url',
+      channelUrl,
+      '--device-id',
+      'scope-1',
+      '--public-key',
+      keyPub,
+      '--root',
+      path.join(backends.folder, 'cli-device'),
+      '--once',
+    ]),
+  ).toBe(0);
   expect(JSON.parse(out.join(''))).toMatchObject({ status: 'installed', slots: { a: { version: '8.1.0' } } });
 });

@@ -16,11 +16,19 @@ test('promote-release moves the local registry with the channel, and rollback mo
   const r2 = await registry.register({ name: 'cellseg', artifactUri: 'file:///models/2.onnx', metrics: { dice: 0.86 } });
   const store = { ...backends.inputs('local', 'registry'), signingKey: KEYS.privateKeyPem };
   const promote = (extra: Record<string, string | boolean>) =>
-    runInMemory(promoteReleaseStep, { ...store, registry: 'local', registryPath, approvedBy: 'grace:ok', ...extra }, { run: { id: 'run-9', actor: 'ada' } });
+    runInMemory(
+      promoteReleaseStep,
+      { ...store, registry: 'local', registryPath, approvedBy: 'grace:ok', ...extra },
+      { run: { id: 'run-9', actor: 'ada' } },
+    );
 
   await runInMemory(stageOtaStep, { ...store, package: await makePackage(backends.folder, '1.0.0') });
   expect((await promote({ modelVersion: r1.version })).failure).toBeUndefined();
-  expect(await registry.get('cellseg', r1.version)).toMatchObject({ stage: 'production', approval: 'approved', evidence: { source: 'cli', approvers: [{ login: 'grace', comment: 'ok' }] } });
+  expect(await registry.get('cellseg', r1.version)).toMatchObject({
+    stage: 'production',
+    approval: 'approved',
+    evidence: { source: 'cli', approvers: [{ login: 'grace', comment: 'ok' }] },
+  });
 
   await runInMemory(stageOtaStep, { ...store, package: await makePackage(backends.folder, '2.0.0') });
   expect((await promote({ modelVersion: r2.version })).failure).toBeUndefined();

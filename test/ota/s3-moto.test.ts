@@ -13,12 +13,23 @@ import { testConnections } from './support/stores';
 const moto = new MotoServer();
 beforeAll(async () => {
   await moto.start();
-  await new S3Client({ region: 'us-east-1', endpoint: moto.url, forcePathStyle: true, credentials: MOTO_KEY }).send(new CreateBucketCommand({ Bucket: 'mlship-ota' }));
+  await new S3Client({ region: 'us-east-1', endpoint: moto.url, forcePathStyle: true, credentials: MOTO_KEY }).send(
+    new CreateBucketCommand({ Bucket: 'mlship-ota' }),
+  );
 }, 120_000);
 afterAll(() => moto.stop());
 
 const open = (prefix: string) =>
-  openStore({ kind: 's3', uri: `s3://mlship-ota/${prefix}`, endpoint: moto.url, connections: testConnections({ AWS_ACCESS_KEY_ID: MOTO_KEY.accessKeyId, AWS_SECRET_ACCESS_KEY: MOTO_KEY.secretAccessKey, AWS_REGION: 'us-east-1' }) });
+  openStore({
+    kind: 's3',
+    uri: `s3://mlship-ota/${prefix}`,
+    endpoint: moto.url,
+    connections: testConnections({
+      AWS_ACCESS_KEY_ID: MOTO_KEY.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: MOTO_KEY.secretAccessKey,
+      AWS_REGION: 'us-east-1',
+    }),
+  });
 
 describe('S3 OTA store against moto', () => {
   test('conditional document writes: create-only, replace-if-unchanged', async () => {
@@ -26,7 +37,9 @@ describe('S3 OTA store against moto', () => {
     const key = 'channels/test.json';
     expect(await store.readDocument(key)).toBeUndefined();
     const first = await store.writeDocument(key, Buffer.from('{"v":1}'), { ifNoneMatch: '*' });
-    await expect(store.writeDocument(key, Buffer.from('{"v":2}'), { ifNoneMatch: '*' })).rejects.toThrow(/conditional write of channels\/test.json refused/);
+    await expect(store.writeDocument(key, Buffer.from('{"v":2}'), { ifNoneMatch: '*' })).rejects.toThrow(
+      /conditional write of channels\/test.json refused/,
+    );
     expect((await store.readDocument(key))?.etag).toBe(first.etag);
     const second = await store.writeDocument(key, Buffer.from('{"v":2}'), { ifMatch: first.etag });
     expect(second.etag).not.toBe(first.etag);
@@ -38,7 +51,9 @@ describe('S3 OTA store against moto', () => {
     const store = open('race');
     const key = 'channels/race.json';
     const { etag } = await store.writeDocument(key, Buffer.from('start'), { ifNoneMatch: '*' });
-    const results = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => store.writeDocument(key, Buffer.from(`writer ${i}`), { ifMatch: etag })));
+    const results = await Promise.allSettled(
+      Array.from({ length: 8 }, (_, i) => store.writeDocument(key, Buffer.from(`writer ${i}`), { ifMatch: etag })),
+    );
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
     expect(results.filter((r) => r.status === 'rejected' && isWriteConflict(r.reason))).toHaveLength(7);
   });

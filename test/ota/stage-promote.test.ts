@@ -25,8 +25,10 @@ describe.each<StoreKind>(['local', 's3', 'azure-blob'])('%s store', (kind) => {
   const prefix = `flow-${kind}`;
   const base = () => ({ ...backends.inputs(kind, prefix), signingKey: KEYS.privateKeyPem });
   const env = () => backends.env(kind);
-  const stage = (pkg: string, extra: Record<string, string | number> = {}) => runInMemory(stageOtaStep, { ...base(), package: pkg, ...extra }, { env: env(), run: { id: 'run-1', actor: 'ada' } });
-  const promote = (extra: Record<string, string | number | boolean> = {}) => runInMemory(promoteReleaseStep, { ...base(), ...extra }, { env: env(), run: { id: 'run-2', actor: 'ada' } });
+  const stage = (pkg: string, extra: Record<string, string | number> = {}) =>
+    runInMemory(stageOtaStep, { ...base(), package: pkg, ...extra }, { env: env(), run: { id: 'run-1', actor: 'ada' } });
+  const promote = (extra: Record<string, string | number | boolean> = {}) =>
+    runInMemory(promoteReleaseStep, { ...base(), ...extra }, { env: env(), run: { id: 'run-2', actor: 'ada' } });
   const channel = async (name: string) => {
     const stored = await backends.open(kind, prefix).readDocument(`channels/${name}.json`);
     return parseChannel(stored!.body, publicKey, name);
@@ -46,24 +48,48 @@ describe.each<StoreKind>(['local', 's3', 'azure-blob'])('%s store', (kind) => {
     if (kind === 's3') expect(backends.s3.stats.bytesReceived - received).toBe(0);
 
     // 1.0.0 to production at once, then 1.1.0 in phases 10 → 50 → 100.
-    expect((await promote({ version: '1.0.0' })).outputs).toMatchObject({ channel: 'production', version: '1.0.0', sequence: '1', rolloutPercent: '100', previousVersion: '' });
+    expect((await promote({ version: '1.0.0' })).outputs).toMatchObject({
+      channel: 'production',
+      version: '1.0.0',
+      sequence: '1',
+      rolloutPercent: '100',
+      previousVersion: '',
+    });
     expect((await stage(v2)).outputs).toMatchObject({ sequence: '2', version: '1.1.0' });
     const staging = await channel('staging');
     expect(staging.previous?.version).toBe('1.0.0');
 
     const phases = { phases: '10,50,100' };
-    expect((await promote(phases)).outputs).toMatchObject({ version: '1.1.0', sequence: '2', rolloutPercent: '10', phase: '1', previousVersion: '1.0.0' });
+    expect((await promote(phases)).outputs).toMatchObject({
+      version: '1.1.0',
+      sequence: '2',
+      rolloutPercent: '10',
+      phase: '1',
+      previousVersion: '1.0.0',
+    });
     expect((await promote(phases)).outputs).toMatchObject({ sequence: '3', rolloutPercent: '50', phase: '2', previousVersion: '1.0.0' });
     expect((await promote(phases)).outputs).toMatchObject({ sequence: '4', rolloutPercent: '100', phase: '3', previousVersion: '1.0.0' });
     const done = await promote(phases);
     expect(done.outputs).toMatchObject({ sequence: '4', rolloutPercent: '100' });
     expect(done.text).toContain('already carries cellseg 1.1.0 at 100% (sequence 4); left unchanged');
     const production = await channel('production');
-    expect(production).toMatchObject({ channel: 'production', sequence: 4, current: { version: '1.1.0', sha256: staging.current.sha256 }, rollout: { percent: 100, phases: [10, 50, 100], phase: 3 }, origin: { event: 'promote', fromChannel: 'staging', fromSequence: 2, actor: 'ada', runId: 'run-2' } });
+    expect(production).toMatchObject({
+      channel: 'production',
+      sequence: 4,
+      current: { version: '1.1.0', sha256: staging.current.sha256 },
+      rollout: { percent: 100, phases: [10, 50, 100], phase: 3 },
+      origin: { event: 'promote', fromChannel: 'staging', fromSequence: 2, actor: 'ada', runId: 'run-2' },
+    });
 
     const rolled = await promote({ mode: 'rollback', reason: 'dice dropped on lab B' });
     expect(rolled.failure).toBeUndefined();
-    expect(rolled.outputs).toMatchObject({ channel: 'production', version: '1.0.0', sequence: '5', rolloutPercent: '100', previousVersion: '' });
+    expect(rolled.outputs).toMatchObject({
+      channel: 'production',
+      version: '1.0.0',
+      sequence: '5',
+      rolloutPercent: '100',
+      previousVersion: '',
+    });
     const back = await channel('production');
     expect(back.origin).toMatchObject({ event: 'rollback', reason: 'dice dropped on lab B', rolledBack: { version: '1.1.0' } });
     expect(back.previous).toBeNull();
@@ -95,7 +121,9 @@ describe('stage-ota input checks (local store)', () => {
   const inputs = () => ({ ...backends.inputs('local', 'checks'), signingKey: KEYS.privateKeyPem });
 
   test('refuses a package signed with another key before uploading anything', async () => {
-    const other = await makePackage(path.join(backends.folder, 'other'), '2.0.0', { privateKeyPem: generateSigningKeyPair().privateKeyPem });
+    const other = await makePackage(path.join(backends.folder, 'other'), '2.0.0', {
+      privateKeyPem: generateSigningKeyPair().privateKeyPem,
+    });
     const host = await runInMemory(stageOtaStep, { ...inputs(), package: other });
     expect(host.failure).toContain(`cellseg-2.0.0.tar.gz: it was signed with key`);
     expect(host.failure).toContain(`but the public key given has id ${keyIdOf(publicKey)}`);

@@ -64,7 +64,9 @@ describe.each(kinds)('%s store', (kind) => {
     const { size } = digest(smallFile);
     const wrong = '0'.repeat(64);
     const key = `blobs/sha256/${wrong}.tar.gz`;
-    await expect(store.putBlob(key, smallFile, { sha256: wrong, size })).rejects.toThrow(kind === 's3' ? /SHA256 you specified did not match/ : /expected (1000 bytes with sha256 )?0{64}/);
+    await expect(store.putBlob(key, smallFile, { sha256: wrong, size })).rejects.toThrow(
+      kind === 's3' ? /SHA256 you specified did not match/ : /expected (1000 bytes with sha256 )?0{64}/,
+    );
     expect(await store.headBlob(key)).toBeUndefined();
   });
 
@@ -72,7 +74,9 @@ describe.each(kinds)('%s store', (kind) => {
     const store = backends.open(kind, `docs-${kind}`);
     const key = 'channels/test.json';
     expect(await store.readDocument(key)).toBeUndefined();
-    await expect(store.writeDocument(key, Buffer.from('{"v":0}'), { ifMatch: '"nope"' })).rejects.toThrow(/conditional write of channels\/test.json refused/);
+    await expect(store.writeDocument(key, Buffer.from('{"v":0}'), { ifMatch: '"nope"' })).rejects.toThrow(
+      /conditional write of channels\/test.json refused/,
+    );
     const first = await store.writeDocument(key, Buffer.from('{"v":1}'), { ifNoneMatch: '*' });
     await expect(store.writeDocument(key, Buffer.from('{"v":2}'), { ifNoneMatch: '*' })).rejects.toThrow(/refused/);
     const read = await store.readDocument(key);
@@ -88,7 +92,9 @@ describe.each(kinds)('%s store', (kind) => {
     const store = backends.open(kind, `race-${kind}`);
     const key = 'channels/race.json';
     const { etag } = await store.writeDocument(key, Buffer.from('start'), { ifNoneMatch: '*' });
-    const results = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => store.writeDocument(key, Buffer.from(`writer ${i}`), { ifMatch: etag })));
+    const results = await Promise.allSettled(
+      Array.from({ length: 8 }, (_, i) => store.writeDocument(key, Buffer.from(`writer ${i}`), { ifMatch: etag })),
+    );
     const won = results.filter((r) => r.status === 'fulfilled');
     expect(won).toHaveLength(1);
     expect(results.filter((r) => r.status === 'rejected' && isWriteConflict(r.reason))).toHaveLength(7);

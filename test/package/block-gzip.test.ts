@@ -34,16 +34,19 @@ describe('parallel gzip members', () => {
   const data = Buffer.alloc(2 * MEMBER_SIZE + 12345);
   for (let i = 0; i < data.length / 4 - 1; i++) data.writeFloatLE(Math.sin(i) * 0.02, i * 4);
 
-  test.each(['fast', 'balanced', 'best', 'none'] as Compression[])('%s: standard gunzip reads it, and the output does not depend on write sizes or parallelism', async (compression) => {
-    const a = await compress(data, compression, 65536, 4);
-    const b = await compress(data, compression, 999_983, 1);
-    expect(crypto.createHash('sha256').update(a).digest('hex')).toBe(crypto.createHash('sha256').update(b).digest('hex'));
-    expect(zlib.gunzipSync(a).equals(data)).toBe(true);
-    expect(members(a)).toHaveLength(3);
-    expect(a.subarray(0, 10).toString('hex')).toBe('1f8b08040000000000ff');
-    expect((await decompress(a)).equals(data)).toBe(true);
-    if (compression !== 'none') expect(a.length).toBeLessThan(data.length);
-  });
+  test.each(['fast', 'balanced', 'best', 'none'] as Compression[])(
+    '%s: standard gunzip reads it, and the output does not depend on write sizes or parallelism',
+    async (compression) => {
+      const a = await compress(data, compression, 65536, 4);
+      const b = await compress(data, compression, 999_983, 1);
+      expect(crypto.createHash('sha256').update(a).digest('hex')).toBe(crypto.createHash('sha256').update(b).digest('hex'));
+      expect(zlib.gunzipSync(a).equals(data)).toBe(true);
+      expect(members(a)).toHaveLength(3);
+      expect(a.subarray(0, 10).toString('hex')).toBe('1f8b08040000000000ff');
+      expect((await decompress(a)).equals(data)).toBe(true);
+      if (compression !== 'none') expect(a.length).toBeLessThan(data.length);
+    },
+  );
 
   test('empty input is one valid empty member', async () => {
     const gz = await compress(Buffer.alloc(0), 'fast', 1);
@@ -62,8 +65,12 @@ describe('parallel gzip members', () => {
     flipped[members(gz)[1] + 500] ^= 0xff;
     await expect(decompress(flipped)).rejects.toThrow(GzipFormatError);
     await expect(decompress(flipped)).rejects.toThrow(/gzip member at byte \d+ is corrupt/);
-    await expect(decompress(gz.subarray(0, gz.length - 100))).rejects.toThrow(/archive is truncated: the gzip member at byte \d+ needs \d+ bytes/);
-    await expect(decompress(Buffer.concat([gz, Buffer.from('trailing junk here!!')]))).rejects.toThrow('20 bytes of data follow the last gzip member');
+    await expect(decompress(gz.subarray(0, gz.length - 100))).rejects.toThrow(
+      /archive is truncated: the gzip member at byte \d+ needs \d+ bytes/,
+    );
+    await expect(decompress(Buffer.concat([gz, Buffer.from('trailing junk here!!')]))).rejects.toThrow(
+      '20 bytes of data follow the last gzip member',
+    );
     await expect(decompress(Buffer.from('PK\x03\x04 this is a zip file'))).rejects.toThrow('it is not a gzip file');
     await expect(decompress(Buffer.alloc(0))).rejects.toThrow('the archive is empty');
   });
@@ -120,6 +127,9 @@ describe('tar format', () => {
   test('refuses a header with a wrong checksum', () => {
     const block = fileHeader('models/a.onnx', 10);
     block[0] = 'M'.charCodeAt(0);
-    expect(decodeHeader(block)).toMatchObject({ kind: 'refused', reason: 'its header checksum is wrong (the archive is corrupt or not a tar file)' });
+    expect(decodeHeader(block)).toMatchObject({
+      kind: 'refused',
+      reason: 'its header checksum is wrong (the archive is corrupt or not a tar file)',
+    });
   });
 });

@@ -24,12 +24,19 @@ afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
 /** What an extraction wrote into its quarantine, from the extractor's own progress report. */
 function written(): { files: number; bytes: number; onExtracted(p: { files: number; bytes: number }): void } {
-  const seen = { files: 0, bytes: 0, onExtracted: (p: { files: number; bytes: number }) => Object.assign(seen, { files: p.files, bytes: p.bytes }) };
+  const seen = {
+    files: 0,
+    bytes: 0,
+    onExtracted: (p: { files: number; bytes: number }) => Object.assign(seen, { files: p.files, bytes: p.bytes }),
+  };
   return seen;
 }
 
 async function refusal(promise: Promise<unknown>): Promise<StepError> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(StepError);
   return error as StepError;
 }
@@ -53,7 +60,9 @@ test('a 1 MB gzip of 1 GiB of zeros is refused at its header: nothing written, n
   const created = written();
   const dest = path.join(root, 'bomb-out');
   const error = await refusal(extractVerifiedPackage(bomb, dest, { publicKey: keys.publicKeyPem, onExtracted: created.onExtracted }));
-  expect(error.message).toMatch(/entry "models\/zeros\.onnx": with its 1073741824 bytes the archive would unpack to more than the \d+ bytes allowed/);
+  expect(error.message).toMatch(
+    /entry "models\/zeros\.onnx": with its 1073741824 bytes the archive would unpack to more than the \d+ bytes allowed/,
+  );
   expect(created).toMatchObject({ files: 0, bytes: 0 });
   expect(fs.existsSync(dest)).toBe(false);
   expect(fs.readdirSync(root).filter((n) => n.startsWith('bomb-out'))).toEqual([]);
@@ -75,7 +84,9 @@ test('a 1 MB gzip of 1 GiB of zeros is refused at its header: nothing written, n
     fs.createWriteStream(split),
   );
   const splitWritten = written();
-  const splitError = await refusal(extractVerifiedPackage(split, dest, { publicKey: keys.publicKeyPem, onExtracted: splitWritten.onExtracted }));
+  const splitError = await refusal(
+    extractVerifiedPackage(split, dest, { publicKey: keys.publicKeyPem, onExtracted: splitWritten.onExtracted }),
+  );
   expect(splitError.message).toMatch(/would unpack to more than the \d+ bytes allowed/);
   // The default cap for this archive of a few MB: 32 × its size, far below the 1 GiB it would unpack to.
   const cap = effectiveLimits(fs.statSync(split).size).maxBytes;
@@ -92,7 +103,9 @@ test('a 100,000-entry archive writes at most the entry cap, then is refused and 
   const created = written();
   const dest = path.join(root, 'many-out');
   // A configured cap (the default, 10,000, behaves the same and takes longer to fill).
-  const error = await refusal(extractVerifiedPackage(archive, dest, { publicKey: keys.publicKeyPem, limits: { maxEntries: 1000 }, onExtracted: created.onExtracted }));
+  const error = await refusal(
+    extractVerifiedPackage(archive, dest, { publicKey: keys.publicKeyPem, limits: { maxEntries: 1000 }, onExtracted: created.onExtracted }),
+  );
   expect(error.message).toContain('the archive holds more than 1000 entries, the most allowed');
   expect(created.files).toBe(1000);
   expect(fs.readdirSync(root).filter((n) => n.startsWith('many-out'))).toEqual([]);
@@ -100,9 +113,17 @@ test('a 100,000-entry archive writes at most the entry cap, then is refused and 
 
 test('a real package still extracts within the default caps', async () => {
   const ws = await makeWorkspace(path.join(root, 'ws'));
-  const built = await buildPackage({ name: 'cellseg', version: '1.0.0', models: [ws.model], signingKey: keys.privateKeyPem, outputDir: path.join(root, 'pkg') });
+  const built = await buildPackage({
+    name: 'cellseg',
+    version: '1.0.0',
+    models: [ws.model],
+    signingKey: keys.privateKeyPem,
+    outputDir: path.join(root, 'pkg'),
+  });
   const dest = path.join(root, 'ok-out');
-  await expect(extractVerifiedPackage(built.archivePath, dest, { publicKey: keys.publicKeyPem })).resolves.toMatchObject({ sha256: built.sha256 });
+  await expect(extractVerifiedPackage(built.archivePath, dest, { publicKey: keys.publicKeyPem })).resolves.toMatchObject({
+    sha256: built.sha256,
+  });
   expect(fs.existsSync(path.join(dest, 'manifest.json'))).toBe(true);
 });
 
@@ -138,7 +159,13 @@ describe('stale temp files of killed runs are swept, fresh ones of live runs are
 
   test('extraction: an old quarantine of the same destination goes, another folder stays', async () => {
     const ws = await makeWorkspace(path.join(root, 'ws3'));
-    const built = await buildPackage({ name: 'cellseg', version: '1.0.0', models: [ws.model], signingKey: keys.privateKeyPem, outputDir: path.join(root, 'pkg3') });
+    const built = await buildPackage({
+      name: 'cellseg',
+      version: '1.0.0',
+      models: [ws.model],
+      signingKey: keys.privateKeyPem,
+      outputDir: path.join(root, 'pkg3'),
+    });
     const parent = path.join(root, 'slots');
     const quarantine = path.join(parent, 'slot-b.partial-999-deadbeef');
     fs.mkdirSync(path.join(quarantine, 'models'), { recursive: true });

@@ -17,7 +17,14 @@ function workspace(): string {
   return ws;
 }
 
-const buildInputs = { models: 'model.onnx', name: 'cellseg', version: '2.3.0', labels: 'classes.json', 'signing-key': keys.privateKeyPem, 'output-dir': 'out' };
+const buildInputs = {
+  models: 'model.onnx',
+  name: 'cellseg',
+  version: '2.3.0',
+  labels: 'classes.json',
+  'signing-key': keys.privateKeyPem,
+  'output-dir': 'out',
+};
 
 function flipByte(file: string, at: number): void {
   const bytes = fs.readFileSync(file);
@@ -37,7 +44,11 @@ describe('build-device-package and verify-package as GitHub Actions', () => {
     const second = await runGitHubAction(shippedBundle('github', 'build-device-package'), buildInputs, { workspace: ws });
     expect(second.outputs.sha256).toBe(first.outputs.sha256);
 
-    const verified = await runGitHubAction(shippedBundle('github', 'verify-package'), { archive: first.outputs.archive, 'public-key': keys.publicKeyPem }, { workspace: ws });
+    const verified = await runGitHubAction(
+      shippedBundle('github', 'verify-package'),
+      { archive: first.outputs.archive, 'public-key': keys.publicKeyPem },
+      { workspace: ws },
+    );
     expect(verified.code).toBe(0);
     expect(verified.outputs).toMatchObject({ name: 'cellseg', version: '2.3.0', sha256: first.outputs.sha256 });
   });
@@ -46,7 +57,11 @@ describe('build-device-package and verify-package as GitHub Actions', () => {
     const ws = workspace();
     const built = await runGitHubAction(shippedBundle('github', 'build-device-package'), buildInputs, { workspace: ws });
     flipByte(built.outputs.archive, 2000);
-    const verified = await runGitHubAction(shippedBundle('github', 'verify-package'), { archive: built.outputs.archive, 'public-key': 'release.pub.pem' }, { workspace: ws });
+    const verified = await runGitHubAction(
+      shippedBundle('github', 'verify-package'),
+      { archive: built.outputs.archive, 'public-key': 'release.pub.pem' },
+      { workspace: ws },
+    );
     expect(verified.code).toBe(1);
     expect(verified.stdout).toContain('::error::');
     expect(verified.stdout).toMatch(/cellseg-2\.3\.0\.tar\.gz/);
@@ -56,18 +71,34 @@ describe('build-device-package and verify-package as GitHub Actions', () => {
 describe('build-device-package and verify-package as Azure DevOps tasks', () => {
   it('builds, then refuses verification with the wrong public key', async () => {
     const ws = workspace();
-    const built = await runAzureTask(shippedBundle('azure', 'build-device-package'), { models: 'model.onnx', name: 'cellseg', version: '2.3.0', signingKey: keys.privateKeyPem, outputDir: 'out' }, { workspace: ws });
+    const built = await runAzureTask(
+      shippedBundle('azure', 'build-device-package'),
+      { models: 'model.onnx', name: 'cellseg', version: '2.3.0', signingKey: keys.privateKeyPem, outputDir: 'out' },
+      { workspace: ws },
+    );
     expect(built.result).not.toBe('Failed');
     expect(built.outputs.archive).toMatch(/cellseg-2\.3\.0\.tar\.gz$/);
-    const wrong = await runAzureTask(shippedBundle('azure', 'verify-package'), { archive: built.outputs.archive, publicKey: other.publicKeyPem }, { workspace: ws });
+    const wrong = await runAzureTask(
+      shippedBundle('azure', 'verify-package'),
+      { archive: built.outputs.archive, publicKey: other.publicKeyPem },
+      { workspace: ws },
+    );
     expect(wrong.result).toBe('Failed');
-    const right = await runAzureTask(shippedBundle('azure', 'verify-package'), { archive: built.outputs.archive, publicKey: keys.publicKeyPem }, { workspace: ws });
+    const right = await runAzureTask(
+      shippedBundle('azure', 'verify-package'),
+      { archive: built.outputs.archive, publicKey: keys.publicKeyPem },
+      { workspace: ws },
+    );
     expect(right.result).not.toBe('Failed');
     expect(right.outputs.version).toBe('2.3.0');
   });
 
   it('fails on a version that is not semver, naming the input', async () => {
-    const run = await runAzureTask(shippedBundle('azure', 'build-device-package'), { models: 'model.onnx', name: 'cellseg', version: 'v2.3', signingKey: keys.privateKeyPem }, { workspace: workspace() });
+    const run = await runAzureTask(
+      shippedBundle('azure', 'build-device-package'),
+      { models: 'model.onnx', name: 'cellseg', version: 'v2.3', signingKey: keys.privateKeyPem },
+      { workspace: workspace() },
+    );
     expect(run.result).toBe('Failed');
     expect(run.stdout).toContain('version');
   });
@@ -77,7 +108,21 @@ describe('verify-package from the CLI', () => {
   it('takes the archive as a bare argument; exits 0, then 1 once tampered', async () => {
     const ws = workspace();
     fs.writeFileSync(path.join(ws, 'release.pem'), keys.privateKeyPem);
-    const built = await runCli(['build-device-package', '--models', 'model.onnx', '--name', 'cellseg', '--version', '2.3.0', '--signing-key', 'release.pem', '--json'], { cwd: ws });
+    const built = await runCli(
+      [
+        'build-device-package',
+        '--models',
+        'model.onnx',
+        '--name',
+        'cellseg',
+        '--version',
+        '2.3.0',
+        '--signing-key',
+        'release.pem',
+        '--json',
+      ],
+      { cwd: ws },
+    );
     expect(built.code).toBe(0);
     const archive = JSON.parse(built.stdout).archive as string;
     const ok = await runCli(['verify-package', archive, '--public-key', 'release.pub.pem', '--json'], { cwd: ws });

@@ -47,7 +47,12 @@ describe('build-device-package cross-checks', () => {
   };
   let model: string;
   let base: BuildPackageOptions;
-  const bound = (over: Record<string, unknown> = {}) => ({ task: 'segmentation', model: { path: model, sha256: sha256(model) }, dataFingerprint: 'sha256:cells-v3', ...over });
+  const bound = (over: Record<string, unknown> = {}) => ({
+    task: 'segmentation',
+    model: { path: model, sha256: sha256(model) },
+    dataFingerprint: 'sha256:cells-v3',
+    ...over,
+  });
   beforeAll(async () => {
     model = await grayModel('cells.onnx');
     base = {
@@ -56,14 +61,20 @@ describe('build-device-package cross-checks', () => {
       models: [model],
       preprocessing: file('spec.json', STAMPED),
       labels: file('labels.txt', 'background\ncell\n'),
-      provenance: { gateReport: file('gate.json', { passed: true, ...bound() }), benchmarkReport: file('bench.json', { format: 'mlship-benchmark/1', ...bound() }), dataFingerprint: 'sha256:cells-v3' },
+      provenance: {
+        gateReport: file('gate.json', { passed: true, ...bound() }),
+        benchmarkReport: file('bench.json', { format: 'mlship-benchmark/1', ...bound() }),
+        dataFingerprint: 'sha256:cells-v3',
+      },
       signingKey: keys.privateKeyPem,
       outputDir: path.join(root, 'out'),
     };
   });
 
   const failure = async (options: Partial<BuildPackageOptions>): Promise<string> => {
-    const error = (await buildPackage({ ...base, outputDir: path.join(root, 'refused'), ...options }).catch((e: unknown) => e)) as StepError;
+    const error = (await buildPackage({ ...base, outputDir: path.join(root, 'refused'), ...options }).catch(
+      (e: unknown) => e,
+    )) as StepError;
     expect(error).toBeInstanceOf(StepError);
     // A refused build leaves nothing behind.
     expect(fs.existsSync(path.join(root, 'refused')) ? fs.readdirSync(path.join(root, 'refused')) : []).toEqual([]);
@@ -86,18 +97,28 @@ describe('build-device-package cross-checks', () => {
 
   it('refuses an RGB spec for a 1-channel model and a fixed size the spec does not make', async () => {
     const rgb = file('rgb-spec.json', { ...STAMPED, color: 'rgb', mean: [0.2], std: [0.1] });
-    const fixed = await grayModel('fixed.onnx', { inputs: [{ name: 'image', elemType: 1, shape: [1, 1, 256, 256] }], outputs: [{ name: 'logits', elemType: 1, shape: [1, 2, 256, 256] }], metadata: {} });
+    const fixed = await grayModel('fixed.onnx', {
+      inputs: [{ name: 'image', elemType: 1, shape: [1, 1, 256, 256] }],
+      outputs: [{ name: 'logits', elemType: 1, shape: [1, 2, 256, 256] }],
+      metadata: {},
+    });
     const message = await failure({ models: [fixed], preprocessing: rgb, provenance: {} });
-    expect(message).toContain(`- preprocessing-input: the preprocessing spec ${rgb} makes 3-channel tensors (color rgb, layout NCHW: channel axis 1), but input image [1, 1, 256, 256] of ${fixed} takes 1 channel(s) on that axis`);
+    expect(message).toContain(
+      `- preprocessing-input: the preprocessing spec ${rgb} makes 3-channel tensors (color rgb, layout NCHW: channel axis 1), but input image [1, 1, 256, 256] of ${fixed} takes 1 channel(s) on that axis`,
+    );
     const resized = file('resized-spec.json', { ...STAMPED, resize: { width: 512, height: 384 } });
     const sized = await failure({ models: [fixed], preprocessing: resized, provenance: {} });
-    expect(sized).toContain(`the preprocessing spec ${resized} resizes to height 384, but input image [1, 1, 256, 256] of ${fixed} has a fixed height of 256`);
+    expect(sized).toContain(
+      `the preprocessing spec ${resized} resizes to height 384, but input image [1, 1, 256, 256] of ${fixed} has a fixed height of 256`,
+    );
     expect(sized).toContain('resizes to width 512');
   });
 
   it('refuses 4 labels for a 2-channel output', async () => {
     const labels = file('four.txt', 'background\ncell\nnucleus\ndebris\n');
-    expect(await failure({ labels })).toContain(`- labels-output: the labels file ${labels} has 4 classes, but output logits [1, 2, height, width] of ${model} has 2 channel(s), which fits 2`);
+    expect(await failure({ labels })).toContain(
+      `- labels-output: the labels file ${labels} has 4 classes, but output logits [1, 2, height, width] of ${model} has 2 channel(s), which fits 2`,
+    );
   });
 
   it('refuses a detection gate report beside a segmentation model', async () => {
@@ -112,8 +133,12 @@ describe('build-device-package cross-checks', () => {
     const gate = file('other-gate.json', { passed: true, ...bound({ model: { path: 'old.onnx', sha256: other } }) });
     const bench = file('anon-bench.json', { format: 'mlship-benchmark/1', task: 'segmentation' });
     const message = await failure({ provenance: { ...base.provenance, gateReport: gate, benchmarkReport: bench } });
-    expect(message).toContain(`- report-model: the gate report ${gate} evaluated the model with sha256 ${other} (old.onnx), but the package holds models/cells.onnx ${sha256(model)}`);
-    expect(message).toContain(`- report-model: the benchmark report ${bench} does not name the sha256 of the model it evaluated (model.sha256)`);
+    expect(message).toContain(
+      `- report-model: the gate report ${gate} evaluated the model with sha256 ${other} (old.onnx), but the package holds models/cells.onnx ${sha256(model)}`,
+    );
+    expect(message).toContain(
+      `- report-model: the benchmark report ${bench} does not name the sha256 of the model it evaluated (model.sha256)`,
+    );
     const data = await failure({ provenance: { ...base.provenance, dataFingerprint: 'sha256:cells-v4' } });
     expect(data).toContain('- data-fingerprint: the data-fingerprint input is sha256:cells-v4, but metadata mlship.data_fingerprint of');
   });
@@ -122,7 +147,9 @@ describe('build-device-package cross-checks', () => {
     const labels = file('four.txt', 'background\ncell\nnucleus\ndebris\n');
     const allowMismatch = new Set<MismatchCheck>(['labels-output']);
     const built = await buildPackage({ ...base, labels, allowMismatch, outputDir: path.join(root, 'allowed') });
-    expect(built.manifest.allowedMismatches).toEqual([{ check: 'labels-output', message: expect.stringContaining('has 4 classes, but output logits') }]);
+    expect(built.manifest.allowedMismatches).toEqual([
+      { check: 'labels-output', message: expect.stringContaining('has 4 classes, but output logits') },
+    ]);
     expect(manifestSchemaErrors(built.manifest)).toEqual([]);
     expect((await verifyPackage(built.archivePath, { publicKey: keys.publicKeyPem })).manifest.allowedMismatches).toHaveLength(1);
   });
@@ -132,11 +159,17 @@ describe('build-device-package cross-checks', () => {
     fs.mkdirSync(images);
     for (let i = 0; i < 5; i++) {
       const pixels = Buffer.from(Array.from({ length: 24 * 16 }, (_, p) => (p * (i + 3)) % 256));
-      await sharp(pixels, { raw: { width: 24, height: 16, channels: 1 } }).png().toFile(path.join(images, `s${i}.png`));
+      await sharp(pixels, { raw: { width: 24, height: 16, channels: 1 } })
+        .png()
+        .toFile(path.join(images, `s${i}.png`));
     }
     const golden = { imagesDir: images, count: 3, tolerance: { atol: 1e-4, rtol: 1e-3 }, workDir: path.join(root, 'golden-work') };
     const a = await buildPackage({ ...base, golden, outputDir: path.join(root, 'g1') });
-    const b = await buildPackage({ ...base, golden: { ...golden, workDir: path.join(root, 'golden-work2') }, outputDir: path.join(root, 'g2') });
+    const b = await buildPackage({
+      ...base,
+      golden: { ...golden, workDir: path.join(root, 'golden-work2') },
+      outputDir: path.join(root, 'g2'),
+    });
     expect(b.sha256).toBe(a.sha256);
     expect(a.manifest.golden).toEqual({ index: 'golden/index.json', cases: 3 });
     expect(a.manifest.files.filter((f) => f.role === 'golden')).toHaveLength(1 + 3 * 3);
@@ -162,7 +195,9 @@ describe('build-device-package cross-checks', () => {
     expect(await selfTestCommand.run([path.join(root, 'nowhere')], io)).toBe(2);
     expect(err.join('')).toContain(`error: Cannot read the package manifest ${path.join(root, 'nowhere', 'manifest.json')}: ENOENT.`);
     // Golden vectors need the spec that makes their inputs.
-    await expect(buildPackage({ ...base, preprocessing: undefined, golden, outputDir: path.join(root, 'g3') })).rejects.toThrow('Golden vectors (golden images) need the preprocessing spec.');
+    await expect(buildPackage({ ...base, preprocessing: undefined, golden, outputDir: path.join(root, 'g3') })).rejects.toThrow(
+      'Golden vectors (golden images) need the preprocessing spec.',
+    );
   });
 
   it('refuses a detector whose predicted label ids on the golden images are not in the class map', async () => {
@@ -189,19 +224,39 @@ describe('build-device-package cross-checks', () => {
     });
     const images = path.join(root, 'rgb-samples');
     fs.mkdirSync(images);
-    await sharp(Buffer.alloc(8 * 8 * 3, 90), { raw: { width: 8, height: 8, channels: 3 } }).png().toFile(path.join(images, 'a.png'));
-    const labels = file('det-labels.json', [{ id: 0, name: 'cell' }, { id: 1, name: 'nucleus' }, { id: 2, name: 'debris' }]);
+    await sharp(Buffer.alloc(8 * 8 * 3, 90), { raw: { width: 8, height: 8, channels: 3 } })
+      .png()
+      .toFile(path.join(images, 'a.png'));
+    const labels = file('det-labels.json', [
+      { id: 0, name: 'cell' },
+      { id: 1, name: 'nucleus' },
+      { id: 2, name: 'debris' },
+    ]);
     const spec = file('rgb.json', { version: 1, color: 'rgb', layout: 'NCHW', dtype: 'float32' });
-    const options = { models: [detector], preprocessing: spec, labels, provenance: {}, golden: { imagesDir: images, count: 4, tolerance: { atol: 1e-4, rtol: 1e-3 }, workDir: path.join(root, 'det-work') } };
+    const options = {
+      models: [detector],
+      preprocessing: spec,
+      labels,
+      provenance: {},
+      golden: { imagesDir: images, count: 4, tolerance: { atol: 1e-4, rtol: 1e-3 }, workDir: path.join(root, 'det-work') },
+    };
     expect(await failure(options)).toBe(
       `The package would contradict itself (1 mismatch):\n- labels-output: output labels of ${detector} predicted label(s) 7 on golden case 000, which the labels file ${labels} does not define (ids 0, 1, 2)`,
     );
-    const fine = await buildPackage({ ...base, ...options, labels: file('det-labels-8.txt', 'a\nb\nc\nd\ne\nf\ng\nh\n'), golden: { ...options.golden, workDir: path.join(root, 'det-work-2') }, outputDir: path.join(root, 'det-ok') });
+    const fine = await buildPackage({
+      ...base,
+      ...options,
+      labels: file('det-labels-8.txt', 'a\nb\nc\nd\ne\nf\ng\nh\n'),
+      golden: { ...options.golden, workDir: path.join(root, 'det-work-2') },
+      outputDir: path.join(root, 'det-ok'),
+    });
     expect(fine.manifest.golden).toEqual({ index: 'golden/index.json', cases: 1 });
   });
 
   it('names the unknown check in allow-mismatch', () => {
     const { parseAllowedMismatches } = require('../../shared/package/cross-checks') as typeof import('../../shared/package/cross-checks');
-    expect(() => parseAllowedMismatches(['labels'], 'allow-mismatch')).toThrow('"allow-mismatch" names the check "labels", which does not exist.');
+    expect(() => parseAllowedMismatches(['labels'], 'allow-mismatch')).toThrow(
+      '"allow-mismatch" names the check "labels", which does not exist.',
+    );
   });
 });

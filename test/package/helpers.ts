@@ -24,7 +24,18 @@ export function tarBytes(entries: RawEntry[], options: { end?: boolean; trailing
   for (const e of entries) {
     const data = e.data ?? Buffer.alloc(0);
     const block = Buffer.alloc(512);
-    new Header({ path: e.path, mode: 0o644, uid: 0, gid: 0, size: data.length, mtime: new Date(0), type: (e.type ?? '0') as never, linkpath: e.linkpath, uname: '', gname: '' }).encode(block);
+    new Header({
+      path: e.path,
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      size: data.length,
+      mtime: new Date(0),
+      type: (e.type ?? '0') as never,
+      linkpath: e.linkpath,
+      uname: '',
+      gname: '',
+    }).encode(block);
     blocks.push(block, data, Buffer.alloc((512 - (data.length % 512)) % 512));
   }
   if (options.end !== false) blocks.push(Buffer.alloc(1024));
@@ -41,7 +52,7 @@ export function gzipTar(entries: RawEntry[], options?: { end?: boolean; trailing
 export function readEntries(archive: string): RawEntry[] {
   const tar = zlib.gunzipSync(fs.readFileSync(archive));
   const out: RawEntry[] = [];
-  for (let at = 0; at + 512 <= tar.length; ) {
+  for (let at = 0; at + 512 <= tar.length;) {
     const block = tar.subarray(at, at + 512);
     if (block.every((b) => b === 0)) break;
     const header = new Header(block);
@@ -59,17 +70,40 @@ export function writeArchive(dir: string, name: string, bytes: Buffer): string {
 }
 
 /** A workspace with a model, labels, preprocessing and reports, as a training job leaves them. */
-export async function makeWorkspace(dir: string): Promise<{ model: string; labels: string; preprocessing: string; gateReport: string; benchmarkReport: string }> {
+export async function makeWorkspace(
+  dir: string,
+): Promise<{ model: string; labels: string; preprocessing: string; gateReport: string; benchmarkReport: string }> {
   fs.mkdirSync(path.join(dir, 'model'), { recursive: true });
   const model = path.join(dir, 'model', 'cellseg.onnx');
   await writeModel(model, segmentationModel());
   const labels = path.join(dir, 'model', 'classes.json');
   // The fixture's output has 3 channels: one class each.
-  fs.writeFileSync(labels, JSON.stringify([{ id: 0, name: 'background' }, { id: 1, name: 'cell' }, { id: 2, name: 'nucleus' }]));
+  fs.writeFileSync(
+    labels,
+    JSON.stringify([
+      { id: 0, name: 'background' },
+      { id: 1, name: 'cell' },
+      { id: 2, name: 'nucleus' },
+    ]),
+  );
   const preprocessing = path.join(dir, 'model', 'preprocessing.json');
-  fs.writeFileSync(preprocessing, JSON.stringify({ version: 1, color: 'rgb', resize: { width: 512, height: 512 }, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], layout: 'NCHW', dtype: 'float32' }));
+  fs.writeFileSync(
+    preprocessing,
+    JSON.stringify({
+      version: 1,
+      color: 'rgb',
+      resize: { width: 512, height: 512 },
+      mean: [0.485, 0.456, 0.406],
+      std: [0.229, 0.224, 0.225],
+      layout: 'NCHW',
+      dtype: 'float32',
+    }),
+  );
   // Reports as gate-metrics and benchmark-model write them: bound to the model file by its sha256.
-  const bound = { task: 'segmentation', model: { path: model, sha256: crypto.createHash('sha256').update(fs.readFileSync(model)).digest('hex') } };
+  const bound = {
+    task: 'segmentation',
+    model: { path: model, sha256: crypto.createHash('sha256').update(fs.readFileSync(model)).digest('hex') },
+  };
   const gateReport = path.join(dir, 'gate.json');
   fs.writeFileSync(gateReport, JSON.stringify({ passed: true, ...bound, metrics: { mAP: 0.612, dice: 0.871 } }));
   const benchmarkReport = path.join(dir, 'bench.json');

@@ -38,7 +38,10 @@ describe('ONNX header reader', () => {
       expect(info.inputs.map((i) => i.name)).toEqual([...session.inputNames]);
       expect(info.outputs.map((o) => o.name)).toEqual([...session.outputNames]);
       const meta = session.inputMetadata[0];
-      expect(meta.isTensor && { type: meta.type, shape: [...meta.shape] }).toEqual({ type: info.inputs[0].dtype, shape: info.inputs[0].shape });
+      expect(meta.isTensor && { type: meta.type, shape: [...meta.shape] }).toEqual({
+        type: info.inputs[0].dtype,
+        shape: info.inputs[0].shape,
+      });
     } finally {
       await session.release();
     }
@@ -111,7 +114,9 @@ describe('ONNX header reader', () => {
     const tensorLength = head.length + 1 + varintLength(size) + size;
     const spec = segmentationModel();
     const graphTail = new Message();
-    spec.inputs.forEach((i) => graphTail.bytes(11, new Message().bytes(1, i.name).bytes(2, new Message().bytes(1, new Message().int(1, 1)))));
+    spec.inputs.forEach((i) =>
+      graphTail.bytes(11, new Message().bytes(1, i.name).bytes(2, new Message().bytes(1, new Message().int(1, 1)))),
+    );
     spec.outputs.forEach((o) => graphTail.bytes(12, new Message().bytes(1, o.name)));
     const graphLength = 1 + varintLength(tensorLength) + tensorLength + graphTail.length;
     const prefix = Buffer.concat([

@@ -41,9 +41,22 @@ describe('mlship self-test on the demo package', () => {
     expect(manifest.golden).toEqual({ index: 'golden/index.json', cases: 4 });
     expect(manifest.allowedMismatches).toBeUndefined();
     const goldenFiles = manifest.files.filter((f) => f.role === 'golden').map((f) => f.path);
-    expect(goldenFiles).toEqual(expect.arrayContaining(['golden/index.json', 'golden/000/image.png', 'golden/000/input-0.npy', 'golden/000/output-0.npy', 'golden/003/output-0.npy']));
+    expect(goldenFiles).toEqual(
+      expect.arrayContaining([
+        'golden/index.json',
+        'golden/000/image.png',
+        'golden/000/input-0.npy',
+        'golden/000/output-0.npy',
+        'golden/003/output-0.npy',
+      ]),
+    );
     const index = JSON.parse(fs.readFileSync(path.join(copy, 'golden', 'index.json'), 'utf8'));
-    expect(index.cases[0]).toMatchObject({ name: '000', model: 'models/model.onnx', inputs: { image: { dtype: 'float32', shape: [1, 1, 96, 96] } }, outputs: { cell_probability: { dtype: 'float32', shape: [1, 1, 96, 96], rtol: 0.001 } } });
+    expect(index.cases[0]).toMatchObject({
+      name: '000',
+      model: 'models/model.onnx',
+      inputs: { image: { dtype: 'float32', shape: [1, 1, 96, 96] } },
+      outputs: { cell_probability: { dtype: 'float32', shape: [1, 1, 96, 96], rtol: 0.001 } },
+    });
     // Reports inside the package name the model they measured, and it is this one.
     const modelSha = manifest.files.find((f) => f.path === 'models/model.onnx')!.sha256;
     expect((manifest.provenance.gateReport as { model: { sha256: string } }).model.sha256).toBe(modelSha);
@@ -52,7 +65,7 @@ describe('mlship self-test on the demo package', () => {
     expect((await cli([copy, '--public-key', publicKey])).code).toBe(0);
   });
 
-  it('is the device agent\'s health check: a fresh instrument installs the release after `mlship self-test .` passes in the new slot', async () => {
+  it("is the device agent's health check: a fresh instrument installs the release after `mlship self-test .` passes in the new slot", async () => {
     const { runDeviceAgent } = await import('../../shared/agent');
     const cliPath = path.resolve(__dirname, '../../bin/mlship.js');
     const report = await runDeviceAgent({
@@ -87,8 +100,12 @@ describe('mlship self-test on the demo package', () => {
     fs.copyFileSync(production, path.join(copy, 'models', 'model.onnx'));
     const report = await runSelfTest({ dir: copy });
     expect(report.ok).toBe(false);
-    expect(report.failures[0]).toMatch(/^models\/model\.onnx has sha256 [0-9a-f]{64}, but the manifest says [0-9a-f]{64}: the file was changed after the package was built$/);
-    expect(report.failures[1]).toMatch(/^case 000: output cell_probability differs from the golden output: max abs difference \d\.\d\de[-+]\d+ \(worst at \[0, 0, \d+, \d+\]: golden [\d.e-]+, here [\d.e-]+\), \d+ of 9216 values outside atol 0\.0001 \+ rtol 0\.001$/);
+    expect(report.failures[0]).toMatch(
+      /^models\/model\.onnx has sha256 [0-9a-f]{64}, but the manifest says [0-9a-f]{64}: the file was changed after the package was built$/,
+    );
+    expect(report.failures[1]).toMatch(
+      /^case 000: output cell_probability differs from the golden output: max abs difference \d\.\d\de[-+]\d+ \(worst at \[0, 0, \d+, \d+\]: golden [\d.e-]+, here [\d.e-]+\), \d+ of 9216 values outside atol 0\.0001 \+ rtol 0\.001$/,
+    );
     // The inputs still match: it is the model that computes differently.
     expect(report.cases.every((c) => c.tensors.find((t) => t.role === 'input')!.ok)).toBe(true);
     const run = await cli([copy]);
@@ -104,7 +121,12 @@ describe('mlship self-test on the demo package', () => {
     const report = await runSelfTest({ dir: copy });
     expect(report.ok).toBe(false);
     expect(report.failures[0]).toMatch(/^preprocessing\.json has sha256 /);
-    expect(report.failures).toEqual(expect.arrayContaining([expect.stringMatching(/^case 000: input image differs from the golden input: max abs difference /), expect.stringMatching(/^case 000: output cell_probability differs from the golden output: max abs difference /)]));
+    expect(report.failures).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^case 000: input image differs from the golden input: max abs difference /),
+        expect.stringMatching(/^case 000: output cell_probability differs from the golden output: max abs difference /),
+      ]),
+    );
     // With the public key, a copy whose manifest was edited to match is refused before anything runs.
     const manifestFile = path.join(copy, 'manifest.json');
     fs.writeFileSync(manifestFile, fs.readFileSync(manifestFile, 'utf8').replace('"releaseNotes": "', '"releaseNotes": "edited '));

@@ -40,27 +40,49 @@ describe('build-device-package and verify-package steps', () => {
     const inputs = { ...buildInputs, labels: 'model/two.txt', outputDir: 'mismatch' };
     const refused = new MemoryHost(inputs, { workspace: ws });
     await runStep(buildDevicePackageStep, refused);
-    expect(refused.failure).toContain(`- labels-output: the labels file ${path.join(ws, 'model', 'two.txt')} has 2 classes, but output mask [1, 3, height, width] of ${path.join(ws, 'model', 'cellseg.onnx')} has 3 channel(s), which fits 3`);
+    expect(refused.failure).toContain(
+      `- labels-output: the labels file ${path.join(ws, 'model', 'two.txt')} has 2 classes, but output mask [1, 3, height, width] of ${path.join(ws, 'model', 'cellseg.onnx')} has 3 channel(s), which fits 3`,
+    );
     expect(refused.failure).toContain('list the check in "allow-mismatch" (labels-output)');
     const typo = new MemoryHost({ ...inputs, allowMismatch: 'labels' }, { workspace: ws });
     await runStep(buildDevicePackageStep, typo);
     expect(typo.failure).toContain('"allow-mismatch" names the check "labels", which does not exist.');
 
-    const allowed = new MemoryHost({ ...inputs, allowMismatch: 'labels-output', goldenImages: 'samples', goldenCount: 1 }, { workspace: ws });
+    const allowed = new MemoryHost(
+      { ...inputs, allowMismatch: 'labels-output', goldenImages: 'samples', goldenCount: 1 },
+      { workspace: ws },
+    );
     const sharp = (await import('sharp')).default;
     fs.mkdirSync(path.join(ws, 'samples'), { recursive: true });
-    await sharp(Buffer.alloc(512 * 512 * 3, 128), { raw: { width: 512, height: 512, channels: 3 } }).png().toFile(path.join(ws, 'samples', 'one.png'));
+    await sharp(Buffer.alloc(512 * 512 * 3, 128), { raw: { width: 512, height: 512, channels: 3 } })
+      .png()
+      .toFile(path.join(ws, 'samples', 'one.png'));
     await runStep(buildDevicePackageStep, allowed);
     expect(allowed.failure).toBeUndefined();
     expect(allowed.text).toContain('Allowed mismatch (labels-output), recorded in the manifest: the labels file');
     expect(allowed.summary).toContain('Golden test vectors: 1 case(s) in golden/index.json');
-    const manifest = JSON.parse(readEntries(allowed.outputs.archive).find((e) => e.path === 'manifest.json')!.data!.toString()) as PackageManifest;
+    const manifest = JSON.parse(
+      readEntries(allowed.outputs.archive)
+        .find((e) => e.path === 'manifest.json')!
+        .data!.toString(),
+    ) as PackageManifest;
     expect(manifest.allowedMismatches?.map((m) => m.check)).toEqual(['labels-output']);
     expect(manifest.golden).toEqual({ index: 'golden/index.json', cases: 1 });
   });
 
   test('builds the package, reports it, and never prints the key', async () => {
-    const host = new MemoryHost(buildInputs, { workspace: ws, run: { id: '9001', attempt: 2, commit: COMMIT, repository: 'lab/cellseg', url: 'https://ci/9001', workflow: 'release', job: 'package' } });
+    const host = new MemoryHost(buildInputs, {
+      workspace: ws,
+      run: {
+        id: '9001',
+        attempt: 2,
+        commit: COMMIT,
+        repository: 'lab/cellseg',
+        url: 'https://ci/9001',
+        workflow: 'release',
+        job: 'package',
+      },
+    });
     const outcome = await runStep(buildDevicePackageStep, host);
     expect(host.failure).toBeUndefined();
     expect(outcome.ok).toBe(true);
@@ -71,15 +93,31 @@ describe('build-device-package and verify-package steps', () => {
     expect(host.outputs.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(host.outputs.manifestDigest).toMatch(/^[0-9a-f]{64}$/);
 
-    const manifest = JSON.parse(readEntries(archive).find((e) => e.path === 'manifest.json')!.data!.toString()) as PackageManifest;
-    expect(manifest.compatibility).toEqual({ deviceModels: ['BioScope X2', 'BioScope X3'], minDriverVersion: null, minCudaVersion: '12.2', minOnnxRuntimeVersion: null, minComputeCapability: null, minGpuMemoryMb: 3072 });
+    const manifest = JSON.parse(
+      readEntries(archive)
+        .find((e) => e.path === 'manifest.json')!
+        .data!.toString(),
+    ) as PackageManifest;
+    expect(manifest.compatibility).toEqual({
+      deviceModels: ['BioScope X2', 'BioScope X3'],
+      minDriverVersion: null,
+      minCudaVersion: '12.2',
+      minOnnxRuntimeVersion: null,
+      minComputeCapability: null,
+      minGpuMemoryMb: 3072,
+    });
     expect(manifest.provenance).toEqual({
       gitCommit: COMMIT,
       repository: 'lab/cellseg',
       workflowRun: { id: '9001', attempt: 2, url: 'https://ci/9001', workflow: 'release', job: 'package' },
       trainingJob: 'azureml:cellseg-77',
       dataFingerprint: null,
-      gateReport: { passed: true, task: 'segmentation', model: { path: path.join(ws, 'model', 'cellseg.onnx'), sha256: expect.stringMatching(/^[0-9a-f]{64}$/) }, metrics: { mAP: 0.612, dice: 0.871 } },
+      gateReport: {
+        passed: true,
+        task: 'segmentation',
+        model: { path: path.join(ws, 'model', 'cellseg.onnx'), sha256: expect.stringMatching(/^[0-9a-f]{64}$/) },
+        metrics: { mAP: 0.612, dice: 0.871 },
+      },
       benchmarkReport: null,
     });
     expect(manifest.releaseNotes).toBe('Retrained on 2024-Q2 data.');
@@ -89,10 +127,22 @@ describe('build-device-package and verify-package steps', () => {
     expect(host.summary).not.toContain(keyBody);
     expect(host.text).toContain(`Wrote ${archive}`);
     expect(host.summary).toContain('## Device package cellseg 3.1.0');
-    expect(host.summary).toContain('| models/cellseg.onnx | ai.onnx 17 | image: float32 [1, 3, height, width] | mask: float32 [1, 3, height, width] |');
-    expect(host.progressReports[host.progressReports.length - 1]).toMatchObject({ label: 'package cellseg', unit: 'bytes', done: fs.statSync(path.join(ws, 'model', 'cellseg.onnx')).size + fs.statSync(path.join(ws, 'model', 'classes.json')).size + fs.statSync(path.join(ws, 'model', 'preprocessing.json')).size });
+    expect(host.summary).toContain(
+      '| models/cellseg.onnx | ai.onnx 17 | image: float32 [1, 3, height, width] | mask: float32 [1, 3, height, width] |',
+    );
+    expect(host.progressReports[host.progressReports.length - 1]).toMatchObject({
+      label: 'package cellseg',
+      unit: 'bytes',
+      done:
+        fs.statSync(path.join(ws, 'model', 'cellseg.onnx')).size +
+        fs.statSync(path.join(ws, 'model', 'classes.json')).size +
+        fs.statSync(path.join(ws, 'model', 'preprocessing.json')).size,
+    });
 
-    const verify = new MemoryHost({ archive: 'dist/cellseg-3.1.0.tar.gz', publicKey: 'signing.pub.pem', extractTo: 'slots/a' }, { workspace: ws });
+    const verify = new MemoryHost(
+      { archive: 'dist/cellseg-3.1.0.tar.gz', publicKey: 'signing.pub.pem', extractTo: 'slots/a' },
+      { workspace: ws },
+    );
     await runStep(verifyPackageStep, verify);
     expect(verify.failure).toBeUndefined();
     expect(verify.outputs).toMatchObject({ name: 'cellseg', version: '3.1.0', sha256: host.outputs.sha256, files: '3' });
@@ -109,12 +159,18 @@ describe('build-device-package and verify-package steps', () => {
     expect((await runStep(buildDevicePackageStep, badVersion)).ok).toBe(false);
     expect(badVersion.failure).toContain('Version "3.1" is not a semantic version');
 
-    const badKey = new MemoryHost({ ...buildInputs, signingKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyMaterial' }, { workspace: ws });
+    const badKey = new MemoryHost(
+      { ...buildInputs, signingKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyMaterial' },
+      { workspace: ws },
+    );
     await runStep(buildDevicePackageStep, badKey);
     expect(badKey.failure).toContain('The key in input "signing-key" is not an Ed25519 private key in PEM (PKCS#8) form.');
     expect(badKey.failure).not.toContain('FakeKeyMaterial');
 
-    const wrongKey = new MemoryHost({ archive: 'dist/cellseg-3.1.0.tar.gz', publicKey: generateSigningKeyPair().publicKeyPem }, { workspace: ws });
+    const wrongKey = new MemoryHost(
+      { archive: 'dist/cellseg-3.1.0.tar.gz', publicKey: generateSigningKeyPair().publicKeyPem },
+      { workspace: ws },
+    );
     await runStep(verifyPackageStep, wrongKey);
     expect(wrongKey.failure).toMatch(/it was signed with key [0-9a-f]{64}, but the public key given has id [0-9a-f]{64}\./);
 
@@ -124,9 +180,36 @@ describe('build-device-package and verify-package steps', () => {
   });
 
   test('declares the Azure identity and the inputs the issue asks for', () => {
-    expect(buildDevicePackageStep.azure).toEqual({ id: '0c14e229-ab1c-4d0c-b9f4-2a81ddaf7fa3', major: 1, minor: 0, patch: 0, category: 'Deploy' });
+    expect(buildDevicePackageStep.azure).toEqual({
+      id: '0c14e229-ab1c-4d0c-b9f4-2a81ddaf7fa3',
+      major: 1,
+      minor: 0,
+      patch: 0,
+      category: 'Deploy',
+    });
     expect(Object.keys(buildDevicePackageStep.inputs)).toEqual(
-      expect.arrayContaining(['models', 'preprocessing', 'labels', 'name', 'version', 'releaseNotes', 'deviceModel', 'minDriver', 'cuda', 'onnxruntime', 'computeCapability', 'gpuMemoryMb', 'signingKey', 'gitCommit', 'trainingJob', 'dataFingerprint', 'gateReport', 'benchmarkReport', 'tensorrtCaches', 'outputDir']),
+      expect.arrayContaining([
+        'models',
+        'preprocessing',
+        'labels',
+        'name',
+        'version',
+        'releaseNotes',
+        'deviceModel',
+        'minDriver',
+        'cuda',
+        'onnxruntime',
+        'computeCapability',
+        'gpuMemoryMb',
+        'signingKey',
+        'gitCommit',
+        'trainingJob',
+        'dataFingerprint',
+        'gateReport',
+        'benchmarkReport',
+        'tensorrtCaches',
+        'outputDir',
+      ]),
     );
     expect(buildDevicePackageStep.inputs.signingKey.type).toBe('secret');
     expect(Object.keys(buildDevicePackageStep.outputs)).toEqual(['archive', 'sha256', 'size', 'manifestDigest', 'version', 'keyId']);

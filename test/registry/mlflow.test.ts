@@ -32,14 +32,26 @@ describe('MLflow Model Registry (REST against a real mlflow server)', () => {
     await exerciseRegistry(registry, (n) => `s3://mlship-models/cellseg/job-${n}/output/model.tar.gz`);
     // What MLflow itself now says, read with its own REST API: the alias, the lineage tags, the run's metrics.
     const client = new MlflowClient({ trackingUri: server.url, retry: FAST_RETRY });
-    const { model_version: champion } = await client.get<{ model_version: { version: string; run_id: string; tags: { key: string; value: string }[] } }>('registered-models/alias', { name: 'cellseg', alias: 'champion' });
+    const { model_version: champion } = await client.get<{
+      model_version: { version: string; run_id: string; tags: { key: string; value: string }[] };
+    }>('registered-models/alias', { name: 'cellseg', alias: 'champion' });
     expect(champion.version).toBe('3');
-    const { model_version: v2 } = await client.get<{ model_version: { tags: { key: string; value: string }[]; source: string } }>('model-versions/get', { name: 'cellseg', version: '2' });
+    const { model_version: v2 } = await client.get<{ model_version: { tags: { key: string; value: string }[]; source: string } }>(
+      'model-versions/get',
+      { name: 'cellseg', version: '2' },
+    );
     const tags = Object.fromEntries(v2.tags.map((t) => [t.key, t.value]));
-    expect(tags).toMatchObject({ 'mlship.stage': 'archived', 'mlship.approval': 'approved', 'mlship.gitCommit': 'bbb222', 'mlship.trainingJob': 'job-2' });
+    expect(tags).toMatchObject({
+      'mlship.stage': 'archived',
+      'mlship.approval': 'approved',
+      'mlship.gitCommit': 'bbb222',
+      'mlship.trainingJob': 'job-2',
+    });
     expect(JSON.parse(tags['mlship.evidence'])).toEqual(evidence);
     expect(v2.source).toBe('s3://mlship-models/cellseg/job-2/output/model.tar.gz');
-    const { run } = await client.get<{ run: { data: { metrics: { key: string; value: number }[] } } }>('runs/get', { run_id: champion.run_id });
+    const { run } = await client.get<{ run: { data: { metrics: { key: string; value: number }[] } } }>('runs/get', {
+      run_id: champion.run_id,
+    });
     expect(run.data.metrics.map((m) => [m.key, m.value])).toEqual([['dice', 0.86]]);
   });
 
@@ -48,14 +60,32 @@ describe('MLflow Model Registry (REST against a real mlflow server)', () => {
     write(ws, 'out/model/model.onnx', 'onnx-bytes-'.repeat(1000));
     write(ws, 'out/model/labels.json', '["cell"]');
     const registry = new MlflowRegistry({ trackingUri: server.url, retry: FAST_RETRY, workspace: ws });
-    const v = await registry.register({ name: 'uploaded', artifactUri: 'out/model', metrics: { dice: 0.8, 'dice/class-1': 0.79 }, trainingJob: 'local-1', gitCommit: 'abc', dataFingerprint: 'sha256:dd' });
+    const v = await registry.register({
+      name: 'uploaded',
+      artifactUri: 'out/model',
+      metrics: { dice: 0.8, 'dice/class-1': 0.79 },
+      trainingJob: 'local-1',
+      gitCommit: 'abc',
+      dataFingerprint: 'sha256:dd',
+    });
     expect(v.artifactUri).toMatch(/^mlflow-artifacts:\/.+\/artifacts\/model$/);
-    expect(v).toMatchObject({ version: '1', metrics: { dice: 0.8, 'dice/class-1': 0.79 }, dataFingerprint: 'sha256:dd', gitCommit: 'abc', trainingJob: 'local-1', stage: 'candidate' });
+    expect(v).toMatchObject({
+      version: '1',
+      metrics: { dice: 0.8, 'dice/class-1': 0.79 },
+      dataFingerprint: 'sha256:dd',
+      gitCommit: 'abc',
+      trainingJob: 'local-1',
+      stage: 'candidate',
+    });
     const rel = v.artifactUri.replace(/^mlflow-artifacts:\/+/, '');
-    expect((await registry.client.downloadArtifact(`${rel}/model.onnx`)).toString()).toBe(fs.readFileSync(path.join(ws, 'out/model/model.onnx'), 'utf8'));
+    expect((await registry.client.downloadArtifact(`${rel}/model.onnx`)).toString()).toBe(
+      fs.readFileSync(path.join(ws, 'out/model/model.onnx'), 'utf8'),
+    );
     expect((await registry.client.downloadArtifact(`${rel}/labels.json`)).toString()).toBe('["cell"]');
     // A re-run registering the same job's model again gets the same version, and uploads nothing new.
-    expect((await registry.register({ name: 'uploaded', artifactUri: 'out/model', metrics: { dice: 0.8 }, trainingJob: 'local-1' })).version).toBe('1');
+    expect(
+      (await registry.register({ name: 'uploaded', artifactUri: 'out/model', metrics: { dice: 0.8 }, trainingJob: 'local-1' })).version,
+    ).toBe('1');
     expect(await registry.list('uploaded')).toHaveLength(1);
   });
 
@@ -79,8 +109,12 @@ describe('MLflow Model Registry (REST against a real mlflow server)', () => {
     expect(error).toMatchObject({ name: 'StepError', message: `Cannot reach the MLflow tracking server at ${closed} (ECONNREFUSED).` });
     expect((error as { hint: string }).hint).toContain('MLFLOW_TRACKING_URI');
     expect(JSON.stringify({ m: (error as Error).message, h: (error as { hint: string }).hint })).not.toContain(token);
-    expect(() => new MlflowRegistry({ trackingUri: 'file:///tmp/mlruns', retry: FAST_RETRY })).toThrow('The MLflow tracking URI "file:///tmp/mlruns" is not an http(s) server.');
-    expect(() => new MlflowRegistry({ trackingUri: server.url, alias: 'latest', retry: FAST_RETRY })).toThrow('"latest" cannot be an MLflow model alias.');
+    expect(() => new MlflowRegistry({ trackingUri: 'file:///tmp/mlruns', retry: FAST_RETRY })).toThrow(
+      'The MLflow tracking URI "file:///tmp/mlruns" is not an http(s) server.',
+    );
+    expect(() => new MlflowRegistry({ trackingUri: server.url, alias: 'latest', retry: FAST_RETRY })).toThrow(
+      '"latest" cannot be an MLflow model alias.',
+    );
     const withUser = new MlflowRegistry({ trackingUri: server.url.replace('http://', 'http://ci:hunter2@'), retry: FAST_RETRY });
     expect(withUser.location).toBe(server.url);
     await expect(open().setStage('nope', '1', 'production')).rejects.toThrow(`MLflow model nope has no version 1 at ${server.url}.`);
@@ -103,20 +137,24 @@ async function authProxy(expected: string): Promise<{ url: string; seen: string[
       res.end('{"error_code":"UNAUTHENTICATED","message":"You are not authenticated."}');
       return;
     }
-    const forward = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host } }, (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
-    });
+    const forward = http.request(
+      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host } },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      },
+    );
     req.pipe(forward);
   });
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
   return {
     url: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
     seen,
-    close: () => new Promise<void>((resolve) => {
-      proxy.closeAllConnections();
-      proxy.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        proxy.closeAllConnections();
+        proxy.close(() => resolve());
+      }),
   };
 }
 
@@ -128,8 +166,12 @@ describe('MLflow credentials', () => {
       const registry = createRegistry('mlflow', { uri: bearer.url, env: { MLFLOW_TRACKING_TOKEN: token } });
       await registry.register({ name: 'authed', artifactUri: 's3://b/authed.tar.gz', metrics: { AP: 0.4 } });
       expect((await registry.list('authed')).map((v) => v.version)).toEqual(['1']);
-      const denied = await createRegistry('mlflow', { uri: bearer.url, env: { MLFLOW_TRACKING_TOKEN: 'wrong-token-value' } }).list('authed').catch((e: Error & { hint?: string }) => e);
-      expect((denied as Error).message).toBe(`The MLflow server at ${bearer.url} refused the request (401, not authenticated) for GET /api/2.0/mlflow/model-versions/search.`);
+      const denied = await createRegistry('mlflow', { uri: bearer.url, env: { MLFLOW_TRACKING_TOKEN: 'wrong-token-value' } })
+        .list('authed')
+        .catch((e: Error & { hint?: string }) => e);
+      expect((denied as Error).message).toBe(
+        `The MLflow server at ${bearer.url} refused the request (401, not authenticated) for GET /api/2.0/mlflow/model-versions/search.`,
+      );
       expect((denied as { hint: string }).hint).toContain('MLFLOW_TRACKING_TOKEN');
       expect(`${(denied as Error).message} ${(denied as { hint: string }).hint}`).not.toContain('wrong-token-value');
     } finally {
@@ -137,7 +179,10 @@ describe('MLflow credentials', () => {
     }
     const basic = await authProxy(`Basic ${Buffer.from('ci-bot:pa55:word').toString('base64')}`);
     try {
-      const registry = createRegistry('mlflow', { uri: basic.url, env: { MLFLOW_TRACKING_USERNAME: 'ci-bot', MLFLOW_TRACKING_PASSWORD: 'pa55:word' } });
+      const registry = createRegistry('mlflow', {
+        uri: basic.url,
+        env: { MLFLOW_TRACKING_USERNAME: 'ci-bot', MLFLOW_TRACKING_PASSWORD: 'pa55:word' },
+      });
       expect((await registry.list('authed')).map((v) => v.version)).toEqual(['1']);
       expect(basic.seen.every((h) => h.startsWith('Basic '))).toBe(true);
     } finally {
@@ -156,10 +201,18 @@ describe('promote-release with the MLflow registry', () => {
     const r2 = await registry.register({ name: 'fleet-model', artifactUri: 's3://b/fleet/2.tar.gz', metrics: { dice: 0.86 } });
     const store = { ...backends.inputs('local', 'mlflow'), signingKey: KEYS.privateKeyPem };
     const promote = (extra: Record<string, string | boolean>) =>
-      runInMemory(promoteReleaseStep, { ...store, registry: 'mlflow', mlflowTrackingUri: server.url, modelName: 'fleet-model', approvedBy: 'grace:ok', ...extra }, { run: { id: 'run-9', actor: 'ada' } });
+      runInMemory(
+        promoteReleaseStep,
+        { ...store, registry: 'mlflow', mlflowTrackingUri: server.url, modelName: 'fleet-model', approvedBy: 'grace:ok', ...extra },
+        { run: { id: 'run-9', actor: 'ada' } },
+      );
     await runInMemory(stageOtaStep, { ...store, package: await makePackage(backends.folder, '1.0.0') });
     expect((await promote({ modelVersion: r1.version })).failure).toBeUndefined();
-    expect(await registry.production('fleet-model')).toMatchObject({ version: r1.version, approval: 'approved', evidence: { source: 'cli', approvers: [{ login: 'grace', comment: 'ok' }] } });
+    expect(await registry.production('fleet-model')).toMatchObject({
+      version: r1.version,
+      approval: 'approved',
+      evidence: { source: 'cli', approvers: [{ login: 'grace', comment: 'ok' }] },
+    });
     await runInMemory(stageOtaStep, { ...store, package: await makePackage(backends.folder, '2.0.0') });
     expect((await promote({ modelVersion: r2.version })).failure).toBeUndefined();
     expect((await registry.production('fleet-model'))?.version).toBe(r2.version);
@@ -173,10 +226,29 @@ describe('promote-release with the MLflow registry', () => {
 describe('gate-metrics against the production version in MLflow', () => {
   it('reads the alias holder’s run metrics, and names the alias when nothing holds it', async () => {
     const ws = tempWorkspace('mlship-mlflow-gate-');
-    await gateAgainstRegistry(open(), ws, { registry: 'mlflow', mlflowTrackingUri: server.url }, {}, (n) => `s3://b/gate/${n}/model.tar.gz`);
-    const host = new MemoryHost({ groundTruth: path.join(ws, 'gate-gt.json'), candidatePredictions: path.join(ws, 'gate-half.json'), productionModel: 'gate-model', maxDrop: 0.05, registry: 'mlflow', registryAlias: 'production', bootstrapResamples: 0 }, { workspace: ws, env: { MLFLOW_TRACKING_URI: server.url } });
+    await gateAgainstRegistry(
+      open(),
+      ws,
+      { registry: 'mlflow', mlflowTrackingUri: server.url },
+      {},
+      (n) => `s3://b/gate/${n}/model.tar.gz`,
+    );
+    const host = new MemoryHost(
+      {
+        groundTruth: path.join(ws, 'gate-gt.json'),
+        candidatePredictions: path.join(ws, 'gate-half.json'),
+        productionModel: 'gate-model',
+        maxDrop: 0.05,
+        registry: 'mlflow',
+        registryAlias: 'production',
+        bootstrapResamples: 0,
+      },
+      { workspace: ws, env: { MLFLOW_TRACKING_URI: server.url } },
+    );
     await runStep(gateMetricsStep, host, new AbortController().signal);
-    expect(host.failure).toContain(`Model "gate-model" has no production version in the mlflow registry (alias "production" at ${server.url})`);
+    expect(host.failure).toContain(
+      `Model "gate-model" has no production version in the mlflow registry (alias "production" at ${server.url})`,
+    );
     expect(host.failure).toContain('registry-alias');
   });
 });

@@ -6,8 +6,25 @@ const pr: Chart = {
   x: { label: 'recall', min: 0, max: 1 },
   y: { label: 'precision', min: 0, max: 1 },
   series: [
-    { name: 'candidate', color: PALETTE.candidate, points: [[0, 1], [0.5, 0.9], [1, 0]] },
-    { name: 'production', color: PALETTE.production, dashed: true, points: [[0, 0.5], [0.5, -1], [1, 0.2]] },
+    {
+      name: 'candidate',
+      color: PALETTE.candidate,
+      points: [
+        [0, 1],
+        [0.5, 0.9],
+        [1, 0],
+      ],
+    },
+    {
+      name: 'production',
+      color: PALETTE.production,
+      dashed: true,
+      points: [
+        [0, 0.5],
+        [0.5, -1],
+        [1, 0.2],
+      ],
+    },
   ],
 };
 
@@ -53,7 +70,9 @@ describe('chart module', () => {
 
   it('writes GitHub Mermaid: xychart-beta with titled axes, a palette and a legend line; pie for shares', () => {
     const md = chartMermaid(pr);
-    expect(md).toMatch(/^```mermaid\n%%\{init: \{"themeVariables": \{"xyChart": \{"plotColorPalette": "#1f77b4, #ff7f0e"\}\}\}\}%%\nxychart-beta\n/);
+    expect(md).toMatch(
+      /^```mermaid\n%%\{init: \{"themeVariables": \{"xyChart": \{"plotColorPalette": "#1f77b4, #ff7f0e"\}\}\}\}%%\nxychart-beta\n/,
+    );
     expect(md).toContain('  title "PR <candidate & production>"\n  x-axis "recall" 0 --> 1\n  y-axis "precision" 0 --> 1\n');
     // 21 evenly spaced points (xychart spaces line points evenly along the axis).
     expect(md.match(/ {2}line \[([^\]]+)\]/)![1].split(', ')).toHaveLength(21);
@@ -61,7 +80,17 @@ describe('chart module', () => {
     const lat = chartMermaid(latency);
     expect(lat).toContain('y-axis "share of runs (%)" 0 --> ');
     expect(lat).toContain('🔵 batch 1: p50 2, p95 6, p99 6.2 ms');
-    expect(chartMermaid({ kind: 'share', title: 'Time', unit: 'ms', parts: [{ name: 'decode', value: 1.5 }, { name: 'infer', value: 3 }] })).toBe('```mermaid\npie showData title Time\n  "decode (ms)" : 1.5\n  "infer (ms)" : 3\n```\n');
+    expect(
+      chartMermaid({
+        kind: 'share',
+        title: 'Time',
+        unit: 'ms',
+        parts: [
+          { name: 'decode', value: 1.5 },
+          { name: 'infer', value: 3 },
+        ],
+      }),
+    ).toBe('```mermaid\npie showData title Time\n  "decode (ms)" : 1.5\n  "infer (ms)" : 3\n```\n');
   });
 
   it('writes Azure DevOps tables with Unicode bars, keeping the percentiles', () => {

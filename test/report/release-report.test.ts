@@ -4,16 +4,41 @@ import { Summary } from '../../shared/core/summary';
 import { type ReleaseReport, renderReleaseReport, writeReleaseReport } from '../../shared/report/release-report';
 import { ROOT } from '../support/runners';
 
-
 function sampleReport(): ReleaseReport {
-  const gate = new Summary().heading('Gate').table(['metric', 'candidate', 'production', 'verdict'], [['dice', '0.846', '0.820', 'pass']]).chart({ kind: 'bar', title: 'Dice by model', category: 'model', categories: ['candidate', 'production'], value: { label: 'dice', min: 0, max: 1 }, series: [{ name: 'dice', values: [0.846, 0.82] }] });
+  const gate = new Summary()
+    .heading('Gate')
+    .table(['metric', 'candidate', 'production', 'verdict'], [['dice', '0.846', '0.820', 'pass']])
+    .chart({
+      kind: 'bar',
+      title: 'Dice by model',
+      category: 'model',
+      categories: ['candidate', 'production'],
+      value: { label: 'dice', min: 0, max: 1 },
+      series: [{ name: 'dice', values: [0.846, 0.82] }],
+    });
   return {
     title: 'Release cell-segmenter 1.2.0',
     subtitle: 'lab/cells @ 0123456',
     generatedAt: '2026-11-21T12:00:00Z',
     sections: [
-      { step: 'validate-data', title: 'Data checks', status: 'passed', seconds: 1.2, markdown: new Summary().heading('Checks').table(['check', 'count'], [['image.missing', 0]]).toMarkdown(), outputs: { fingerprint: 'sha256:abc' } },
-      { step: 'gate-metrics', title: 'Gate', status: 'failed', markdown: gate.toMarkdown('html'), outputs: { latency: '[{"batch":1,"p50":1.25}]' } },
+      {
+        step: 'validate-data',
+        title: 'Data checks',
+        status: 'passed',
+        seconds: 1.2,
+        markdown: new Summary()
+          .heading('Checks')
+          .table(['check', 'count'], [['image.missing', 0]])
+          .toMarkdown(),
+        outputs: { fingerprint: 'sha256:abc' },
+      },
+      {
+        step: 'gate-metrics',
+        title: 'Gate',
+        status: 'failed',
+        markdown: gate.toMarkdown('html'),
+        outputs: { latency: '[{"batch":1,"p50":1.25}]' },
+      },
     ],
   };
 }
@@ -38,7 +63,9 @@ describe('release report', () => {
       const page = await browser.newPage();
       await page.goto(`file://${file}`);
       const chart = page.locator('svg[aria-label="Dice by model"]');
-      expect(await chart.evaluate((el) => (el as unknown as { getBoundingClientRect(): { width: number } }).getBoundingClientRect().width)).toBeGreaterThan(300);
+      expect(
+        await chart.evaluate((el) => (el as unknown as { getBoundingClientRect(): { width: number } }).getBoundingClientRect().width),
+      ).toBeGreaterThan(300);
       const result = await renderPage(browser, file, path.join(ROOT, 'test-output', 'sample-report.png'));
       expect(result).toEqual({ problems: [], externalRequests: [], sections: 2 });
     } finally {

@@ -7,7 +7,9 @@ import { ROOT } from '../support/runners';
 /** The .vsix is a zip (Open Packaging Conventions); adm-zip reads its entries. */
 const AdmZip = require('adm-zip') as new (file: string) => { getEntries(): { entryName: string }[]; readAsText(name: string): string };
 
-const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'azure-tasks', 'vss-extension.json'), 'utf8')) as { contributions: { properties: { name: string } }[] };
+const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'azure-tasks', 'vss-extension.json'), 'utf8')) as {
+  contributions: { properties: { name: string } }[];
+};
 const tasks = manifest.contributions.map((c) => c.properties.name);
 
 describe('npm run package:azure (tfx extension create)', () => {
@@ -15,10 +17,13 @@ describe('npm run package:azure (tfx extension create)', () => {
 
   it('packs every task with its task.json, bundle and icon, the overview and the extension icon', async () => {
     const packaged = await packageAzureExtension({ outDir: out });
-    expect(path.basename(packaged.file)).toBe(`mlship.mlship-tasks-${JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version}.vsix`);
+    expect(path.basename(packaged.file)).toBe(
+      `mlship.mlship-tasks-${JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version}.vsix`,
+    );
     const zip = new AdmZip(packaged.file);
     const names = new Set(zip.getEntries().map((e) => e.entryName));
-    for (const entry of ['extension.vsixmanifest', 'extension.vsomanifest', 'overview.md', 'images/icon.png']) expect(names).toContain(entry);
+    for (const entry of ['extension.vsixmanifest', 'extension.vsomanifest', 'overview.md', 'images/icon.png'])
+      expect(names).toContain(entry);
     expect(tasks.length).toBeGreaterThanOrEqual(9);
     for (const task of tasks) {
       for (const file of ['task.json', 'dist/index.js', 'icon.png']) expect(names).toContain(`${task}/${file}`);
@@ -34,6 +39,8 @@ describe('npm run package:azure (tfx extension create)', () => {
     const packaged = await packageAzureExtension({ outDir: out, publisher: 'contoso-lab' });
     expect(path.basename(packaged.file)).toMatch(/^contoso-lab\.mlship-tasks-/);
     expect(new AdmZip(packaged.file).readAsText('extension.vsixmanifest')).toContain('Publisher="contoso-lab"');
-    await expect(packageAzureExtension({ outDir: out, publisher: 'bad publisher!' })).rejects.toThrow('"bad publisher!" is not a Marketplace publisher id');
+    await expect(packageAzureExtension({ outDir: out, publisher: 'bad publisher!' })).rejects.toThrow(
+      '"bad publisher!" is not a Marketplace publisher id',
+    );
   });
 });

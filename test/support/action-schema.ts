@@ -21,6 +21,13 @@ export function loadActionValidator(): Validate {
   ].join('\n');
   const esbuild = require('esbuild') as typeof import('esbuild');
   fs.mkdirSync(path.dirname(out), { recursive: true });
-  esbuild.buildSync({ stdin: { contents: source, resolveDir: ROOT, loader: 'js' }, bundle: true, platform: 'node', format: 'cjs', outfile: out, logLevel: 'silent' });
+  esbuild.buildSync({
+    stdin: { contents: source, resolveDir: ROOT, loader: 'js' },
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    outfile: out,
+    logLevel: 'silent',
+  });
   return require(out).validate as Validate;
 }

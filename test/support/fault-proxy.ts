@@ -16,7 +16,12 @@ export class FaultProxy {
 
   /** The next `n` requests whose X-Amz-Target (or method + path) matches get `status` with error `type`. */
   inject(n: number, options: { status?: number; type?: string; match?: (target: string) => boolean } = {}): void {
-    this.faults.push({ left: n, status: options.status ?? 400, type: options.type ?? 'ThrottlingException', match: options.match ?? (() => true) });
+    this.faults.push({
+      left: n,
+      status: options.status ?? 400,
+      type: options.type ?? 'ThrottlingException',
+      match: options.match ?? (() => true),
+    });
   }
 
   async start(): Promise<string> {
@@ -28,15 +33,31 @@ export class FaultProxy {
         fault.left--;
         this.injected++;
         req.resume();
-        const body = JSON.stringify({ __type: fault.type, message: fault.status === 400 ? 'Rate exceeded' : 'We encountered an internal error. Please try again.' });
-        res.writeHead(fault.status, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-errortype': fault.type, 'content-length': Buffer.byteLength(body) });
+        const body = JSON.stringify({
+          __type: fault.type,
+          message: fault.status === 400 ? 'Rate exceeded' : 'We encountered an internal error. Please try again.',
+        });
+        res.writeHead(fault.status, {
+          'content-type': 'application/x-amz-json-1.1',
+          'x-amzn-errortype': fault.type,
+          'content-length': Buffer.byteLength(body),
+        });
         res.end(body);
         return;
       }
-      const forward = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host } }, (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
-      });
+      const forward = http.request(
+        {
+          host: upstream.hostname,
+          port: upstream.port,
+          method: req.method,
+          path: req.url,
+          headers: { ...req.headers, host: upstream.host },
+        },
+        (up) => {
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          up.pipe(res);
+        },
+      );
       forward.on('error', (error) => {
         res.writeHead(502);
         res.end(error.message);

@@ -11,11 +11,21 @@ import { gateMetricsStep } from '../../shared/steps/gate-metrics';
  * backend: a small COCO test set where the candidate finds half the cells, and a production version in the
  * registry that is first much better (the gate fails) and then worse (it passes).
  */
-export async function gateAgainstRegistry(registry: ModelRegistry, workspace: string, registryInputs: Record<string, string>, env: NodeJS.ProcessEnv, artifact: (n: number) => string, step: AnyStep = gateMetricsStep): Promise<void> {
+export async function gateAgainstRegistry(
+  registry: ModelRegistry,
+  workspace: string,
+  registryInputs: Record<string, string>,
+  env: NodeJS.ProcessEnv,
+  artifact: (n: number) => string,
+  step: AnyStep = gateMetricsStep,
+): Promise<void> {
   const { gt, half } = cocoSet(workspace);
   const model = 'gate-model';
   const run = async () => {
-    const host = new MemoryHost({ groundTruth: gt, candidatePredictions: half, productionModel: model, maxDrop: 0.05, bootstrapResamples: 0, ...registryInputs }, { workspace, env });
+    const host = new MemoryHost(
+      { groundTruth: gt, candidatePredictions: half, productionModel: model, maxDrop: 0.05, bootstrapResamples: 0, ...registryInputs },
+      { workspace, env },
+    );
     const outcome = await runStep(step, host, new AbortController().signal);
     return { host, outcome };
   };

@@ -15,14 +15,37 @@ export class MlflowServer {
 
   constructor() {
     requirePython(['mlflow.server']);
-    const args = ['server', '--backend-store-uri', `sqlite:///${path.join(this.dir, 'mlflow.db')}`, '--artifacts-destination', path.join(this.dir, 'artifacts'), '--host', '127.0.0.1', '--port', '0', '--workers', '1'];
-    this.process = new ServerProcess('mlflow server', path.join(VENV_BIN, 'mlflow'), args, /Uvicorn running on (http:\/\/127\.0\.0\.1:\d+)/, {
-      cwd: this.dir,
-      timeoutMs: 180_000,
-      // No telemetry (tests never reach outside the machine) and no background job runner (MLflow 3's huey
-      // workers: seven processes the registry never uses).
-      env: { MLFLOW_DISABLE_TELEMETRY: 'true', DO_NOT_TRACK: 'true', MLFLOW_TRACKING_URI: '', MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false' },
-    });
+    const args = [
+      'server',
+      '--backend-store-uri',
+      `sqlite:///${path.join(this.dir, 'mlflow.db')}`,
+      '--artifacts-destination',
+      path.join(this.dir, 'artifacts'),
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--workers',
+      '1',
+    ];
+    this.process = new ServerProcess(
+      'mlflow server',
+      path.join(VENV_BIN, 'mlflow'),
+      args,
+      /Uvicorn running on (http:\/\/127\.0\.0\.1:\d+)/,
+      {
+        cwd: this.dir,
+        timeoutMs: 180_000,
+        // No telemetry (tests never reach outside the machine) and no background job runner (MLflow 3's huey
+        // workers: seven processes the registry never uses).
+        env: {
+          MLFLOW_DISABLE_TELEMETRY: 'true',
+          DO_NOT_TRACK: 'true',
+          MLFLOW_TRACKING_URI: '',
+          MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false',
+        },
+      },
+    );
   }
 
   get url(): string {

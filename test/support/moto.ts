@@ -20,7 +20,12 @@ export class MotoServer {
 
   constructor() {
     requirePython(['moto.server']);
-    this.process = new ServerProcess('moto_server', path.join(VENV_BIN, 'moto_server'), ['-H', '127.0.0.1', '-p', '0'], /Running on (http:\/\/127\.0\.0\.1:\d+)/);
+    this.process = new ServerProcess(
+      'moto_server',
+      path.join(VENV_BIN, 'moto_server'),
+      ['-H', '127.0.0.1', '-p', '0'],
+      /Running on (http:\/\/127\.0\.0\.1:\d+)/,
+    );
   }
 
   get url(): string {

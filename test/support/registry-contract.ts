@@ -1,14 +1,46 @@
 import type { ApprovalEvidence, ModelRegistry } from '../../shared/registry/types';
 
-export const evidence: ApprovalEvidence = { approvers: [{ login: 'qa-lead', at: '2025-01-02T03:04:05Z', comment: 'validated on 3 devices' }], source: 'github-environment', runUrl: 'https://github.com/acme/cells/actions/runs/1' };
+export const evidence: ApprovalEvidence = {
+  approvers: [{ login: 'qa-lead', at: '2025-01-02T03:04:05Z', comment: 'validated on 3 devices' }],
+  source: 'github-environment',
+  runUrl: 'https://github.com/acme/cells/actions/runs/1',
+};
 
 /** The contract every registry backend keeps; run against each one below. */
 export async function exerciseRegistry(registry: ModelRegistry, artifact: (n: number) => string): Promise<void> {
-  const a = await registry.register({ name: 'cellseg', artifactUri: artifact(1), metrics: { dice: 0.81 }, trainingJob: 'job-1', gitCommit: 'aaa111', dataFingerprint: 'sha256:d1' });
-  const b = await registry.register({ name: 'cellseg', artifactUri: artifact(2), metrics: { dice: 0.84 }, trainingJob: 'job-2', gitCommit: 'bbb222' });
-  const c = await registry.register({ name: 'cellseg', artifactUri: artifact(3), metrics: { dice: 0.86 }, trainingJob: 'job-3', gitCommit: 'ccc333' });
+  const a = await registry.register({
+    name: 'cellseg',
+    artifactUri: artifact(1),
+    metrics: { dice: 0.81 },
+    trainingJob: 'job-1',
+    gitCommit: 'aaa111',
+    dataFingerprint: 'sha256:d1',
+  });
+  const b = await registry.register({
+    name: 'cellseg',
+    artifactUri: artifact(2),
+    metrics: { dice: 0.84 },
+    trainingJob: 'job-2',
+    gitCommit: 'bbb222',
+  });
+  const c = await registry.register({
+    name: 'cellseg',
+    artifactUri: artifact(3),
+    metrics: { dice: 0.86 },
+    trainingJob: 'job-3',
+    gitCommit: 'ccc333',
+  });
   expect([a.version, b.version, c.version]).toEqual(['1', '2', '3']);
-  expect(a).toMatchObject({ name: 'cellseg', artifactUri: artifact(1), metrics: { dice: 0.81 }, trainingJob: 'job-1', gitCommit: 'aaa111', dataFingerprint: 'sha256:d1', stage: 'candidate', approval: 'pending' });
+  expect(a).toMatchObject({
+    name: 'cellseg',
+    artifactUri: artifact(1),
+    metrics: { dice: 0.81 },
+    trainingJob: 'job-1',
+    gitCommit: 'aaa111',
+    dataFingerprint: 'sha256:d1',
+    stage: 'candidate',
+    approval: 'pending',
+  });
 
   // Registering the same job's artifact again (a re-run) returns the version it already has.
   const again = await registry.register({ name: 'cellseg', artifactUri: artifact(2), metrics: { dice: 0.84 }, trainingJob: 'job-2' });

@@ -83,10 +83,18 @@ async function runWithCancel(script: string, env: NodeJS.ProcessEnv, cwd: string
   return p.done;
 }
 
-export async function runGitHubAction(bundle: string, inputs: Record<string, string>, options: RunOptions & { state?: Record<string, string> } = {}): Promise<GitHubRun> {
+export async function runGitHubAction(
+  bundle: string,
+  inputs: Record<string, string>,
+  options: RunOptions & { state?: Record<string, string> } = {},
+): Promise<GitHubRun> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gh-runner-'));
   const workspace = options.workspace ?? fs.mkdtempSync(path.join(os.tmpdir(), 'gh-ws-'));
-  const files = { GITHUB_OUTPUT: path.join(dir, 'output'), GITHUB_STEP_SUMMARY: path.join(dir, 'summary'), GITHUB_STATE: path.join(dir, 'state') };
+  const files = {
+    GITHUB_OUTPUT: path.join(dir, 'output'),
+    GITHUB_STEP_SUMMARY: path.join(dir, 'summary'),
+    GITHUB_STATE: path.join(dir, 'state'),
+  };
   for (const f of Object.values(files)) fs.writeFileSync(f, '');
   const env: NodeJS.ProcessEnv = {
     ...baseEnv(),
@@ -182,7 +190,8 @@ export async function runAzureTask(bundle: string, inputs: Record<string, string
     return [{ command: m[1], properties, message: unescapeVso(m[3]) }];
   });
   const outputs: Record<string, string> = {};
-  for (const c of commands) if (c.command === 'task.setvariable' && c.properties.isOutput === 'true') outputs[c.properties.variable] = c.message;
+  for (const c of commands)
+    if (c.command === 'task.setvariable' && c.properties.isOutput === 'true') outputs[c.properties.variable] = c.message;
   return {
     ...result,
     commands,
@@ -194,7 +203,12 @@ export async function runAzureTask(bundle: string, inputs: Record<string, string
 }
 
 function unescapeVso(text: string): string {
-  return text.replace(/%0D/g, '\r').replace(/%0A/g, '\n').replace(/%5D/g, ']').replace(/%3B/g, ';').replace(/%AZP25/g, '%');
+  return text
+    .replace(/%0D/g, '\r')
+    .replace(/%0A/g, '\n')
+    .replace(/%5D/g, ']')
+    .replace(/%3B/g, ';')
+    .replace(/%AZP25/g, '%');
 }
 
 /** Runs `mlship …` through bin/mlship.js, or another CLI entry (the test-step CLI). */

@@ -20,11 +20,19 @@ export class ServerProcess {
   ) {}
 
   async start(): Promise<string> {
-    const child = spawn(this.command, this.args, { cwd: this.options.cwd, env: { ...process.env, ...this.options.env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(this.command, this.args, {
+      cwd: this.options.cwd,
+      env: { ...process.env, ...this.options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     this.child = child;
     const timeoutMs = this.options.timeoutMs ?? 90_000;
     this.url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => fail(new Error(`${this.name} did not announce its address within ${timeoutMs / 1000} s:\n${this.tail()}`)), timeoutMs);
+      const timer = setTimeout(
+        () => fail(new Error(`${this.name} did not announce its address within ${timeoutMs / 1000} s:\n${this.tail()}`)),
+        timeoutMs,
+      );
       const fail = (error: Error) => {
         clearTimeout(timer);
         this.signal('SIGKILL');

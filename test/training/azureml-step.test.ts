@@ -31,7 +31,12 @@ azureml:
   armEndpoint: ${armEndpoint}
 `;
 
-const github = { jobSpec: 'azureml.yml', pollInterval: 0.005, azureClientId: '11111111-2222-3333-4444-555555555555', azureTenantId: '99999999-8888-7777-6666-555555555555' };
+const github = {
+  jobSpec: 'azureml.yml',
+  pollInterval: 0.005,
+  azureClientId: '11111111-2222-3333-4444-555555555555',
+  azureTenantId: '99999999-8888-7777-6666-555555555555',
+};
 
 beforeEach(async () => {
   fake = await new AzureFake().start();
@@ -96,13 +101,20 @@ describe('submit-training on Azure ML (ARM REST + real @azure/identity against t
     expect(fake.calls.filter((c) => c.service === 'arm' && c.status === 400)).toHaveLength(0);
     expect(fake.assertions).toEqual(expect.arrayContaining([h.idTokens[0].token]));
     expect(new Set(h.idTokens.map((t) => t.audience))).toEqual(new Set(['api://AzureADTokenExchange']));
-    const statuses = h.logs.map((l) => l.message).filter((m) => m.includes(`] ${name}: `)).map((m) => m.split(`${name}: `)[1]);
+    const statuses = h.logs
+      .map((l) => l.message)
+      .filter((m) => m.includes(`] ${name}: `))
+      .map((m) => m.split(`${name}: `)[1]);
     expect(statuses).toEqual(['NotStarted', 'Queued', 'Preparing', 'Running', 'Finalizing', 'Completed']);
   });
 
   it('starts one job per workflow run across three re-runs', async () => {
     const names: string[] = [];
-    for (const [attempt, wait] of [[1, false], [2, true], [3, true]] as const) {
+    for (const [attempt, wait] of [
+      [1, false],
+      [2, true],
+      [3, true],
+    ] as const) {
       const h = ciHost({ ...github, wait }, workspace, {}, { attempt });
       await run(step, h);
       expect(h.failure).toBeUndefined();
@@ -140,11 +152,17 @@ describe('submit-training on Azure ML (ARM REST + real @azure/identity against t
   });
 
   it('fails the step with Azure ML’s error message for a failed job', async () => {
-    fake.plan = { ...fake.plan, outcome: 'Failed', errorMessage: 'Execution failed. User process \'python\' exited with status code 1: RuntimeError: CUDA error: out of memory' };
+    fake.plan = {
+      ...fake.plan,
+      outcome: 'Failed',
+      errorMessage: "Execution failed. User process 'python' exited with status code 1: RuntimeError: CUDA error: out of memory",
+    };
     const h = ciHost(github, workspace, {});
     await run(step, h);
     const name = [...fake.jobs.keys()][0];
-    expect(h.failure).toContain(`Training job ${name} failed (Failed): UserError: Execution failed. User process 'python' exited with status code 1: RuntimeError: CUDA error: out of memory`);
+    expect(h.failure).toContain(
+      `Training job ${name} failed (Failed): UserError: Execution failed. User process 'python' exited with status code 1: RuntimeError: CUDA error: out of memory`,
+    );
     expect(fake.calls.some((c) => c.action === `GET /history/v1.0{ws}/experiments/cellseg-ci/runs/${name}`)).toBe(true);
   });
 
@@ -181,8 +199,17 @@ describe('submit-training on Azure ML (ARM REST + real @azure/identity against t
     const saved = process.env.SYSTEM_OIDCREQUESTURI;
     process.env.SYSTEM_OIDCREQUESTURI = `${FAKE_DEVOPS}/oidctoken`;
     try {
-      const h = ciHost({ jobSpec: 'azureml.yml', pollInterval: 0.005, azureServiceConnection: 'ml-conn' }, workspace, { SYSTEM_ACCESSTOKEN: fake.systemAccessToken });
-      h.connections = [{ id: 'ml-conn', scheme: 'WorkloadIdentityFederation', parameters: { tenantid: '99999999-8888-7777-6666-555555555555', serviceprincipalid: 'app-1' }, data: { subscriptionid: SUB } }];
+      const h = ciHost({ jobSpec: 'azureml.yml', pollInterval: 0.005, azureServiceConnection: 'ml-conn' }, workspace, {
+        SYSTEM_ACCESSTOKEN: fake.systemAccessToken,
+      });
+      h.connections = [
+        {
+          id: 'ml-conn',
+          scheme: 'WorkloadIdentityFederation',
+          parameters: { tenantid: '99999999-8888-7777-6666-555555555555', serviceprincipalid: 'app-1' },
+          data: { subscriptionid: SUB },
+        },
+      ];
       await run(step, h);
       expect(h.failure).toBeUndefined();
       expect(h.outputs.status).toBe('Completed');
@@ -200,9 +227,13 @@ describe('submit-training on Azure ML (ARM REST + real @azure/identity against t
 
   it('explains a missing System.AccessToken and where credentials come from', async () => {
     const h = ciHost({ jobSpec: 'azureml.yml', azureServiceConnection: 'ml-conn' }, workspace, {});
-    h.connections = [{ id: 'ml-conn', scheme: 'WorkloadIdentityFederation', parameters: { tenantid: 't', serviceprincipalid: 'app-1' }, data: {} }];
+    h.connections = [
+      { id: 'ml-conn', scheme: 'WorkloadIdentityFederation', parameters: { tenantid: 't', serviceprincipalid: 'app-1' }, data: {} },
+    ];
     await run(step, h);
-    expect(h.failure).toContain('Service connection "ml-conn" uses workload identity federation, which needs the pipeline\'s System.AccessToken, but SYSTEM_ACCESSTOKEN is not in the task\'s environment.');
+    expect(h.failure).toContain(
+      'Service connection "ml-conn" uses workload identity federation, which needs the pipeline\'s System.AccessToken, but SYSTEM_ACCESSTOKEN is not in the task\'s environment.',
+    );
     expect(h.failure).toContain('env: { SYSTEM_ACCESSTOKEN: $(System.AccessToken) }');
     expect(fake.calls).toHaveLength(0);
   });
@@ -230,10 +261,16 @@ describe('submit-training on Azure ML (ARM REST + real @azure/identity against t
   });
 
   it('rejects an unpinned environment label', async () => {
-    write(workspace, 'latest.yml', spec(fake.url).replace('azureml:acpt-pytorch-2.2-cuda12.1:23', 'azureml:acpt-pytorch-2.2-cuda12.1@latest'));
+    write(
+      workspace,
+      'latest.yml',
+      spec(fake.url).replace('azureml:acpt-pytorch-2.2-cuda12.1:23', 'azureml:acpt-pytorch-2.2-cuda12.1@latest'),
+    );
     const h = ciHost({ ...github, jobSpec: 'latest.yml' }, workspace, {});
     await run(step, h);
-    expect(h.failure).toContain('The Azure ML environment "azureml:acpt-pytorch-2.2-cuda12.1@latest" uses a label; the step needs a pinned version.');
+    expect(h.failure).toContain(
+      'The Azure ML environment "azureml:acpt-pytorch-2.2-cuda12.1@latest" uses a label; the step needs a pinned version.',
+    );
     expect(jobPuts()).toHaveLength(0);
   });
 });

@@ -25,7 +25,14 @@ beforeAll(async () => {
 afterAll(() => azurite.stop());
 beforeEach(async () => {
   fake = await new AzureFake().start();
-  fake.datastore = { name: 'workspaceblobstore', accountName: azurite.account, containerName: CONTAINER, endpoint: `127.0.0.1:${azurite.port}`, protocol: 'http', key: azurite.key };
+  fake.datastore = {
+    name: 'workspaceblobstore',
+    accountName: azurite.account,
+    containerName: CONTAINER,
+    endpoint: `127.0.0.1:${azurite.port}`,
+    protocol: 'http',
+    key: azurite.key,
+  };
 });
 afterEach(() => fake.close());
 
@@ -48,14 +55,23 @@ const inputs = () => ({
 
 async function uploadedBlobs(): Promise<string[]> {
   const names: string[] = [];
-  for await (const b of BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(CONTAINER).listBlobsFlat()) names.push(b.name);
+  for await (const b of BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(CONTAINER).listBlobsFlat())
+    names.push(b.name);
   return names.sort();
 }
 
 describe('Azure ML command-job YAML as users write it', () => {
   it('is valid for azure-ai-ml’s own loader', () => {
     const python = requirePython(['azure.ai.ml']);
-    const r = spawnSync(python, ['-c', 'import sys; from azure.ai.ml import load_job; j = load_job(sys.argv[1]); print(j.type, j.code, j.compute, j.resources.instance_count, j.distribution.type)', path.join(FIXTURE, 'command-job.yml')], { encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync(
+      python,
+      [
+        '-c',
+        'import sys; from azure.ai.ml import load_job; j = load_job(sys.argv[1]); print(j.type, j.code, j.compute, j.resources.instance_count, j.distribution.type)',
+        path.join(FIXTURE, 'command-job.yml'),
+      ],
+      { encoding: 'utf8', timeout: 120_000 },
+    );
     expect(r.stderr.trim().split('\n').pop() ?? '').not.toMatch(/Error/);
     expect(r.stdout.trim()).toBe('command ./src gpu-cluster 2 pytorch');
   });
@@ -69,9 +85,16 @@ describe('Azure ML command-job YAML as users write it', () => {
     expect(h.outputs.status).toBe('Completed');
     const blobs = await uploadedBlobs();
     const hash = /^LocalUpload\/([0-9a-f]{32})\/src\//.exec(blobs[0])?.[1];
-    expect(blobs).toEqual([`LocalUpload/${hash}/src/.amlignore`, `LocalUpload/${hash}/src/cells/net.py`, `LocalUpload/${hash}/src/train.py`]);
+    expect(blobs).toEqual([
+      `LocalUpload/${hash}/src/.amlignore`,
+      `LocalUpload/${hash}/src/cells/net.py`,
+      `LocalUpload/${hash}/src/train.py`,
+    ]);
     const codeId = `${fake.workspacePath()}/codes/mlship-${hash}/versions/1`;
-    expect(fake.codes.get(codeId)).toMatchObject({ codeUri: `http://127.0.0.1:${azurite.port}/${azurite.account}/${CONTAINER}/LocalUpload/${hash}/src`, isAnonymous: true });
+    expect(fake.codes.get(codeId)).toMatchObject({
+      codeUri: `http://127.0.0.1:${azurite.port}/${azurite.account}/${CONTAINER}/LocalUpload/${hash}/src`,
+      isAnonymous: true,
+    });
 
     const job = fake.calls.find((c) => /^PUT \{ws\}\/jobs\//.test(c.action))!.body as { properties: Record<string, any> };
     expect(job.properties).toMatchObject({
@@ -87,7 +110,9 @@ describe('Azure ML command-job YAML as users write it', () => {
       resources: { instanceCount: 2, instanceType: 'Standard_NC6s_v3', shmSize: '16g' },
       limits: { jobLimitsType: 'Command', timeout: 'PT7200S' },
     });
-    expect(job.properties.command).toBe('python train.py --data ${{inputs.train}} --epochs ${{inputs.epochs}} --lr ${{inputs.lr}} --out ${{outputs.model}}');
+    expect(job.properties.command).toBe(
+      'python train.py --data ${{inputs.train}} --epochs ${{inputs.epochs}} --lr ${{inputs.lr}} --out ${{outputs.model}}',
+    );
     expect(job.properties.inputs).toEqual({
       train: { jobInputType: 'uri_folder', uri: 'azureml://datastores/workspaceblobstore/paths/cells/train/', mode: 'ReadOnlyMount' },
       epochs: { jobInputType: 'literal', value: '20' },
@@ -108,10 +133,34 @@ describe('Azure ML command-job YAML as users write it', () => {
   });
 
   it.each([
-    ['an unknown key', 'resources:\n', 'resource:\n', 'unknown field "resource"; did you mean "resources"?', 'Rename "resource" to "resources".'],
-    ['a field mlship cannot map', 'limits:\n', 'services:\n  my_jupyter: { type: jupyter_lab }\nlimits:\n', 'field "services" (line 32) is valid Azure ML YAML but mlship cannot map it', 'Remove "services", or submit this job with az ml job create.'],
-    ['a local data path', 'path: azureml://datastores/workspaceblobstore/paths/cells/train/', 'path: ./data/train', 'input "train" is the local path "./data/train"; mlship does not upload data with the job.', 'az ml data create'],
-    ['an inline environment', 'environment: azureml:acpt-pytorch-2.2-cuda12.1:23', 'environment: { image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04 }', 'field "environment" is an inline environment', 'az ml environment create'],
+    [
+      'an unknown key',
+      'resources:\n',
+      'resource:\n',
+      'unknown field "resource"; did you mean "resources"?',
+      'Rename "resource" to "resources".',
+    ],
+    [
+      'a field mlship cannot map',
+      'limits:\n',
+      'services:\n  my_jupyter: { type: jupyter_lab }\nlimits:\n',
+      'field "services" (line 32) is valid Azure ML YAML but mlship cannot map it',
+      'Remove "services", or submit this job with az ml job create.',
+    ],
+    [
+      'a local data path',
+      'path: azureml://datastores/workspaceblobstore/paths/cells/train/',
+      'path: ./data/train',
+      'input "train" is the local path "./data/train"; mlship does not upload data with the job.',
+      'az ml data create',
+    ],
+    [
+      'an inline environment',
+      'environment: azureml:acpt-pytorch-2.2-cuda12.1:23',
+      'environment: { image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04 }',
+      'field "environment" is an inline environment',
+      'az ml environment create',
+    ],
   ])('names %s with its line and the fix', async (_, from, to, message, hint) => {
     const step = createSubmitTrainingStep({ retry: FAST_RETRY, azureIdentityOptions: fake.identityOptions() });
     const ws = workspaceWithFixture();

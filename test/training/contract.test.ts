@@ -51,7 +51,11 @@ describe('submit-training as a GitHub Action', () => {
 
   it('stops the job when the runner cancels the step', async () => {
     const ws = workspace('hang');
-    const run = await runGitHubAction(bundle, { 'job-spec': 'job.yml', 'poll-interval': '0.05' }, { workspace: ws, cancel: { when: 'still training', signal: 'SIGINT' } });
+    const run = await runGitHubAction(
+      bundle,
+      { 'job-spec': 'job.yml', 'poll-interval': '0.05' },
+      { workspace: ws, cancel: { when: 'still training', signal: 'SIGINT' } },
+    );
     expect(run.code).not.toBe(0);
     const pid = Number(fs.readFileSync(path.join(ws, 'pid.txt'), 'utf8'));
     expect(await waitUntilDead(pid)).toBe(true);
@@ -96,6 +100,8 @@ describe('submit-training from the CLI', () => {
   it('exits 2 naming a wrong backend', async () => {
     const run = await runCli(['submit-training', '--backend', 'kubeflow'], { cwd: workspace('ok') });
     expect(run.code).toBe(2);
-    expect(run.stderr).toContain('Input "--backend" has value "kubeflow", which is not one of the allowed values: local, sagemaker, azureml.');
+    expect(run.stderr).toContain(
+      'Input "--backend" has value "kubeflow", which is not one of the allowed values: local, sagemaker, azureml.',
+    );
   });
 });

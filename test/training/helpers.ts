@@ -31,12 +31,30 @@ export class CiHost extends MemoryHost {
 }
 
 /** A plain host without OIDC, like a laptop. */
-export function host(inputs: Record<string, string | number | boolean>, workspace: string, env: NodeJS.ProcessEnv, run: Partial<RunInfo> = {}): MemoryHost {
-  return track(new MemoryHost(inputs, { workspace, env, run: { id: '4242', repository: 'acme/cells', job: 'train', commit: 'c0ffee1234567890', ...run } }));
+export function host(
+  inputs: Record<string, string | number | boolean>,
+  workspace: string,
+  env: NodeJS.ProcessEnv,
+  run: Partial<RunInfo> = {},
+): MemoryHost {
+  return track(
+    new MemoryHost(inputs, {
+      workspace,
+      env,
+      run: { id: '4242', repository: 'acme/cells', job: 'train', commit: 'c0ffee1234567890', ...run },
+    }),
+  );
 }
 
-export function ciHost(inputs: Record<string, string | number | boolean>, workspace: string, env: NodeJS.ProcessEnv, run: Partial<RunInfo> = {}): CiHost {
-  return track(new CiHost(inputs, { workspace, env, run: { id: '4242', repository: 'acme/cells', job: 'train', commit: 'c0ffee1234567890', ...run } }));
+export function ciHost(
+  inputs: Record<string, string | number | boolean>,
+  workspace: string,
+  env: NodeJS.ProcessEnv,
+  run: Partial<RunInfo> = {},
+): CiHost {
+  return track(
+    new CiHost(inputs, { workspace, env, run: { id: '4242', repository: 'acme/cells', job: 'train', commit: 'c0ffee1234567890', ...run } }),
+  );
 }
 
 /** MemoryHost makes a temp folder per host; remove it with the test's workspaces. */

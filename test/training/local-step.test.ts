@@ -48,7 +48,11 @@ const base = { jobSpec: 'local.yml', pollInterval: 0.01 };
 
 describe('submit-training with the local backend', () => {
   it('streams the log during the wait in one collapsible group per poll, at most log-lines-per-poll lines each', async () => {
-    write(workspace, 'chatty.js', "let i = 0; const t = setInterval(() => { for (let k = 0; k < 3; k++) console.log('step ' + ++i); if (i >= 12) { clearInterval(t); require('fs').writeFileSync(process.env.MLSHIP_METRICS_FILE, '{}'); } }, 120);");
+    write(
+      workspace,
+      'chatty.js',
+      "let i = 0; const t = setInterval(() => { for (let k = 0; k < 3; k++) console.log('step ' + ++i); if (i >= 12) { clearInterval(t); require('fs').writeFileSync(process.env.MLSHIP_METRICS_FILE, '{}'); } }, 120);",
+    );
     const h = host({ command: 'node chatty.js', pollInterval: 0.05, logLinesPerPoll: 2 }, workspace, process.env);
     await run(step, h);
     expect(h.failure).toBeUndefined();
@@ -126,10 +130,16 @@ describe('submit-training with the local backend', () => {
   });
 
   it('fails with the exit code and the last log lines of the script', async () => {
-    write(workspace, 'crash.js', `console.log('loading 2 images'); console.error('ValueError: labels and images differ in count (2 vs 3)'); process.exit(3);`);
+    write(
+      workspace,
+      'crash.js',
+      `console.log('loading 2 images'); console.error('ValueError: labels and images differ in count (2 vs 3)'); process.exit(3);`,
+    );
     const h = host({ ...base, command: 'node crash.js' }, workspace, process.env);
     await run(step, h);
-    expect(h.failure).toContain('failed (Failed): the command exited with code 3: loading 2 images | ValueError: labels and images differ in count (2 vs 3)');
+    expect(h.failure).toContain(
+      'failed (Failed): the command exited with code 3: loading 2 images | ValueError: labels and images differ in count (2 vs 3)',
+    );
   });
 
   it('kills the training process when the run is cancelled', async () => {
@@ -152,7 +162,11 @@ describe('submit-training with the local backend', () => {
     });
     const status = JSON.parse(fs.readFileSync(path.join(workspace, '.mlship/jobs', h.getState('jobName')!, 'status.json'), 'utf8'));
     expect(status.state === 'stopped' || status.state === 'stopping').toBe(true);
-    await until(() => JSON.parse(fs.readFileSync(path.join(workspace, '.mlship/jobs', h.getState('jobName')!, 'status.json'), 'utf8')).state === 'stopped');
+    await until(
+      () =>
+        JSON.parse(fs.readFileSync(path.join(workspace, '.mlship/jobs', h.getState('jobName')!, 'status.json'), 'utf8')).state ===
+        'stopped',
+    );
   });
 
   it('says where the metrics file should have been', async () => {

@@ -29,7 +29,9 @@ describe('local file registry', () => {
         console.log(JSON.stringify(out));
       })();`;
     const run = promisify(execFile);
-    const results = await Promise.all([1, 2, 3, 4].map((p) => run(process.execPath, ['-r', 'esbuild-register', '-e', script, root, String(p)], { cwd: ROOT })));
+    const results = await Promise.all(
+      [1, 2, 3, 4].map((p) => run(process.execPath, ['-r', 'esbuild-register', '-e', script, root, String(p)], { cwd: ROOT })),
+    );
     const versions = results.flatMap((r) => JSON.parse(r.stdout) as string[]).map(Number);
     expect(versions.sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     for (const r of results) {
@@ -43,10 +45,16 @@ describe('local file registry', () => {
     const root = tempWorkspace('mlship-reg-');
     const registry = createRegistry('local', { root });
     await registry.register({ name: 'cellseg', artifactUri: '/m/1', metrics: {} });
-    await expect(registry.setStage('cellseg', '7', 'production')).rejects.toThrow(`Model cellseg has no version 7 in the local registry ${path.join(root, 'cellseg.json')}.`);
-    await expect(registry.register({ name: '../escape', artifactUri: 'x', metrics: {} })).rejects.toThrow('Model name "../escape" is not allowed.');
+    await expect(registry.setStage('cellseg', '7', 'production')).rejects.toThrow(
+      `Model cellseg has no version 7 in the local registry ${path.join(root, 'cellseg.json')}.`,
+    );
+    await expect(registry.register({ name: '../escape', artifactUri: 'x', metrics: {} })).rejects.toThrow(
+      'Model name "../escape" is not allowed.',
+    );
     write(root, 'broken.json', '{"name": "broken", "versions": [');
-    await expect(registry.list('broken')).rejects.toThrow(`The local registry file ${path.join(root, 'broken.json')} is not a valid model file`);
+    await expect(registry.list('broken')).rejects.toThrow(
+      `The local registry file ${path.join(root, 'broken.json')} is not a valid model file`,
+    );
   });
 
   it('opens through the generic options other steps pass (uri relative to the workspace)', async () => {
@@ -67,7 +75,15 @@ describe('Azure ML model registry (ARM REST against the fake)', () => {
   afterEach(() => fake.close());
 
   const auth = (): AzureAuth => ({ source: 'test', token: async () => fake.mintToken().token, invalidate() {} });
-  const open = () => createRegistry('azureml', { subscriptionId: SUB, resourceGroup: 'ml-rg', workspace: 'cells-ws', auth: auth(), armEndpoint: fake.url, retry: FAST_RETRY });
+  const open = () =>
+    createRegistry('azureml', {
+      subscriptionId: SUB,
+      resourceGroup: 'ml-rg',
+      workspace: 'cells-ws',
+      auth: auth(),
+      armEndpoint: fake.url,
+      retry: FAST_RETRY,
+    });
 
   it('keeps the registry contract with model versions, lifecycle in tags and lineage in properties', async () => {
     await exerciseRegistry(open(), (n) => `azureml://jobs/job-${n}/outputs/model`);
@@ -81,7 +97,12 @@ describe('Azure ML model registry (ARM REST against the fake)', () => {
       modelUri: 'azureml://jobs/job-1/outputs/model',
       modelType: 'custom_model',
       jobName: 'job-1',
-      properties: { 'mlship.metrics': '{"dice":0.81}', 'mlship.gitCommit': 'aaa111', 'mlship.dataFingerprint': 'sha256:d1', 'mlship.trainingJob': 'job-1' },
+      properties: {
+        'mlship.metrics': '{"dice":0.81}',
+        'mlship.gitCommit': 'aaa111',
+        'mlship.dataFingerprint': 'sha256:d1',
+        'mlship.trainingJob': 'job-1',
+      },
     });
     expect(JSON.parse((versions[1].properties.tags as Record<string, string>)['mlship.evidence'])).toEqual(evidence);
     // Lists come two per page; the registry followed nextLink.
@@ -91,7 +112,15 @@ describe('Azure ML model registry (ARM REST against the fake)', () => {
   it('takes the next number when another registration claimed the version first (409)', async () => {
     const registry = open();
     await registry.register({ name: 'cellseg', artifactUri: 'azureml://jobs/a/outputs/model', metrics: {}, trainingJob: 'a' });
-    fake.models.get('cellseg')!.push({ name: 'cellseg', version: '2', properties: { modelUri: 'azureml://jobs/other/outputs/model' }, created: new Date().toISOString(), hidden: true });
+    fake.models
+      .get('cellseg')!
+      .push({
+        name: 'cellseg',
+        version: '2',
+        properties: { modelUri: 'azureml://jobs/other/outputs/model' },
+        created: new Date().toISOString(),
+        hidden: true,
+      });
     const v = await registry.register({ name: 'cellseg', artifactUri: 'azureml://jobs/b/outputs/model', metrics: {}, trainingJob: 'b' });
     expect(v.version).toBe('3');
     expect(fake.calls.filter((c) => c.error === 'Conflict')).toHaveLength(1);

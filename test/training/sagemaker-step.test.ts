@@ -35,7 +35,14 @@ beforeEach(async () => {
   fake = await new AwsFake().start();
   workspace = tempWorkspace();
   write(workspace, 'train/sagemaker.yml', SPEC);
-  env = { AWS_REGION: 'eu-west-1', AWS_ENDPOINT_URL_SAGEMAKER: fake.url, AWS_ENDPOINT_URL_STS: fake.url, AWS_ENDPOINT_URL_S3: fake.url, AWS_ACCESS_KEY_ID: STATIC_KEY.accessKeyId, AWS_SECRET_ACCESS_KEY: STATIC_KEY.secretAccessKey };
+  env = {
+    AWS_REGION: 'eu-west-1',
+    AWS_ENDPOINT_URL_SAGEMAKER: fake.url,
+    AWS_ENDPOINT_URL_STS: fake.url,
+    AWS_ENDPOINT_URL_S3: fake.url,
+    AWS_ACCESS_KEY_ID: STATIC_KEY.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: STATIC_KEY.secretAccessKey,
+  };
 });
 
 afterEach(() => fake.close());
@@ -76,7 +83,13 @@ describe('submit-training on SageMaker (real SDK against the fake)', () => {
     expect(req.EnableManagedSpotTraining).toBe(true);
     expect(req.CheckpointConfig).toEqual({ S3Uri: 's3://mlship-models/checkpoints/' });
     // Script-mode containers read JSON-encoded hyperparameters.
-    expect(req.HyperParameters).toEqual({ epochs: '20', lr: '0.001', sagemaker_program: '"train.py"', sagemaker_submit_directory: '"s3://mlship-code/cellseg/sourcedir.tar.gz"', sagemaker_region: '"eu-west-1"' });
+    expect(req.HyperParameters).toEqual({
+      epochs: '20',
+      lr: '0.001',
+      sagemaker_program: '"train.py"',
+      sagemaker_submit_directory: '"s3://mlship-code/cellseg/sourcedir.tar.gz"',
+      sagemaker_region: '"eu-west-1"',
+    });
     expect(req.Environment).toEqual({ WANDB_MODE: 'offline' });
     expect(req.Tags).toEqual(
       expect.arrayContaining([
@@ -87,7 +100,10 @@ describe('submit-training on SageMaker (real SDK against the fake)', () => {
       ]),
     );
     // Progress: one log line per phase, one progress report per poll, billable seconds at the end.
-    const transitions = h.logs.map((l) => l.message).filter((m) => m.includes(`] ${name}: `)).map((m) => m.split(`${name}: `)[1]);
+    const transitions = h.logs
+      .map((l) => l.message)
+      .filter((m) => m.includes(`] ${name}: `))
+      .map((m) => m.split(`${name}: `)[1]);
     expect(transitions).toEqual([
       'InProgress / Starting — Launching requested ML instances',
       'InProgress / Downloading — Downloading input data',
@@ -103,7 +119,11 @@ describe('submit-training on SageMaker (real SDK against the fake)', () => {
   it('starts one job per workflow run across three re-runs of it', async () => {
     const names: string[] = [];
     // Attempt 1 submits without waiting (as if its runner died right after), attempts 2 and 3 attach.
-    for (const [attempt, wait] of [[1, false], [2, true], [3, true]] as const) {
+    for (const [attempt, wait] of [
+      [1, false],
+      [2, true],
+      [3, true],
+    ] as const) {
       const h = host({ ...base, wait }, workspace, env, { attempt });
       await run(step, h);
       expect(h.failure).toBeUndefined();
@@ -177,11 +197,17 @@ describe('submit-training on SageMaker (real SDK against the fake)', () => {
   });
 
   it('fails the step with the service’s FailureReason, and re-runs start a new job only when asked', async () => {
-    fake.plan = { ...fake.plan, outcome: 'Failed', failureReason: 'AlgorithmError: CUDA out of memory. Tried to allocate 2.00 GiB, exit code 1' };
+    fake.plan = {
+      ...fake.plan,
+      outcome: 'Failed',
+      failureReason: 'AlgorithmError: CUDA out of memory. Tried to allocate 2.00 GiB, exit code 1',
+    };
     const h = host(base, workspace, env);
     await run(step, h);
     const name = [...fake.jobs.keys()][0];
-    expect(h.failure).toContain(`Training job ${name} failed (Failed): AlgorithmError: CUDA out of memory. Tried to allocate 2.00 GiB, exit code 1`);
+    expect(h.failure).toContain(
+      `Training job ${name} failed (Failed): AlgorithmError: CUDA out of memory. Tried to allocate 2.00 GiB, exit code 1`,
+    );
     expect(h.summary).toContain('| Failure | AlgorithmError: CUDA out of memory');
 
     const rerun = host(base, workspace, env, { attempt: 2 });
@@ -206,7 +232,9 @@ describe('submit-training on SageMaker (real SDK against the fake)', () => {
     expect(submit.outputs.status).toBe('InProgress');
     expect(submit.outputs.metrics).toBeUndefined();
 
-    const attach = host({ backend: 'sagemaker', jobName: name, pollInterval: 0.005, streamLogs: false }, workspace, env, { id: 'another-run' });
+    const attach = host({ backend: 'sagemaker', jobName: name, pollInterval: 0.005, streamLogs: false }, workspace, env, {
+      id: 'another-run',
+    });
     await run(step, attach);
     expect(attach.failure).toBeUndefined();
     expect(attach.outputs.jobName).toBe(name);
@@ -247,9 +275,17 @@ describe('submit-training on SageMaker (real SDK against the fake)', () => {
     expect(h.outputs.modelVersion).toBe('1');
     const pkg = fake.packages[0];
     expect(pkg.group).toBe('cellseg');
-    expect(pkg.metadata).toMatchObject({ 'mlship:stage': 'candidate', 'mlship:trainingJob': h.outputs.jobName, 'mlship:gitCommit': 'c0ffee1234567890', 'mlship:dataFingerprint': 'sha256:abc', 'metric:mAP': '0.512' });
+    expect(pkg.metadata).toMatchObject({
+      'mlship:stage': 'candidate',
+      'mlship:trainingJob': h.outputs.jobName,
+      'mlship:gitCommit': 'c0ffee1234567890',
+      'mlship:dataFingerprint': 'sha256:abc',
+      'metric:mAP': '0.512',
+    });
     expect(h.summary).toContain('| Registered | cellseg v1 (candidate) |');
-    expect(h.summary).toContain('| Logs | https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logsV2:log-groups/log-group/$252Faws$252Fsagemaker$252FTrainingJobs');
+    expect(h.summary).toContain(
+      '| Logs | https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logsV2:log-groups/log-group/$252Faws$252Fsagemaker$252FTrainingJobs',
+    );
   });
 
   it('names the wrong job-spec field, its line and the allowed values', async () => {
@@ -258,7 +294,9 @@ describe('submit-training on SageMaker (real SDK against the fake)', () => {
     const outcome = await run(step, h);
     expect(outcome.ok).toBe(false);
     expect(h.failure).toContain('has 2 invalid fields');
-    expect(h.failure).toContain('unknown field "sagemaker.instanceTyp"; allowed fields under "sagemaker": region, image, roleArn, instanceType, instanceCount');
+    expect(h.failure).toContain(
+      'unknown field "sagemaker.instanceTyp"; allowed fields under "sagemaker": region, image, roleArn, instanceType, instanceCount',
+    );
     expect(h.failure).toContain('Did you mean "instanceType"? (line 14)');
     expect(h.failure).toContain('field "sagemaker.inputMode" is "Fast"; allowed values: File, FastFile, Pipe (line 15)');
     expect(h.logs.find((l) => l.level === 'error')?.annotation).toEqual({ file: `${workspace}/bad.yml`, line: 14, column: undefined });
@@ -268,7 +306,11 @@ describe('submit-training on SageMaker (real SDK against the fake)', () => {
   it('says which AWS credential sources it tried and how to set one up', async () => {
     const saved = { ...process.env };
     for (const k of Object.keys(process.env)) if (k.startsWith('AWS_')) delete process.env[k];
-    Object.assign(process.env, { AWS_EC2_METADATA_DISABLED: 'true', AWS_CONFIG_FILE: `${workspace}/none`, AWS_SHARED_CREDENTIALS_FILE: `${workspace}/none` });
+    Object.assign(process.env, {
+      AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_CONFIG_FILE: `${workspace}/none`,
+      AWS_SHARED_CREDENTIALS_FILE: `${workspace}/none`,
+    });
     try {
       const { AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, ...noKeys } = env;
       void AWS_ACCESS_KEY_ID;

@@ -33,14 +33,18 @@ describe('job spec loading and validation', () => {
   it('explains unknown top-level fields and enum values with the allowed set', () => {
     const file = write(dir, 'typo.yml', 'name: cellseg\nbackends: sagemaker\nazureml:\n  distribution: { type: horovod }\n');
     const e = failure(() => loadJobSpec(file, []));
-    expect(e.message).toContain('unknown field "backends"; allowed fields at the top level: name, backend, command, inputs, outputPath, hyperparameters, environment, tags, maxRuntimeMinutes, metricsFile, dataFingerprint, sagemaker, azureml, local. Did you mean "backend"? (line 2)');
+    expect(e.message).toContain(
+      'unknown field "backends"; allowed fields at the top level: name, backend, command, inputs, outputPath, hyperparameters, environment, tags, maxRuntimeMinutes, metricsFile, dataFingerprint, sagemaker, azureml, local. Did you mean "backend"? (line 2)',
+    );
     expect(e.message).toContain('field "azureml.distribution.type" is "horovod"; allowed values: pytorch, mpi, tensorflow (line 4)');
     expect(e.hint).toBe('Rename "backends" to "backend".');
   });
 
   it('attributes a bad value to the input that set it', () => {
     const e = failure(() => loadJobSpec(undefined, [{ path: ['sagemaker', 'instanceType'], value: 'g5.xlarge', label: 'instance-type' }]));
-    expect(e.message).toBe('The job settings has an invalid field:\n  - field "sagemaker.instanceType" is "g5.xlarge", which is not a SageMaker instance type like ml.g5.2xlarge (from input "instance-type")');
+    expect(e.message).toBe(
+      'The job settings has an invalid field:\n  - field "sagemaker.instanceType" is "g5.xlarge", which is not a SageMaker instance type like ml.g5.2xlarge (from input "instance-type")',
+    );
   });
 
   it('merges map inputs into the file and lets scalar inputs win', () => {
@@ -67,11 +71,31 @@ describe('job spec loading and validation', () => {
 
   it('names what a backend still needs and which input can provide it', () => {
     const { spec } = loadJobSpec(write(dir, 'sm.yml', 'outputPath: s3://bucket/out/\nsagemaker: { image: img }\n'), []);
-    const e = failure(() => requireBackendFields(spec, 'sagemaker', 'submit', 'sm.yml', (p) => ({ 'sagemaker.roleArn': 'role-arn', 'sagemaker.instanceType': 'instance-type' })[p]));
-    expect(e.message).toBe('The sagemaker backend needs "sagemaker.roleArn", "sagemaker.instanceType" to submit a job, but they are not set in sm.yml or the step inputs.');
-    expect(e.hint).toBe('Set "roleArn" under "sagemaker:" in the job spec or the input "role-arn"; "instanceType" under "sagemaker:" in the job spec or the input "instance-type".');
+    const e = failure(() =>
+      requireBackendFields(
+        spec,
+        'sagemaker',
+        'submit',
+        'sm.yml',
+        (p) => ({ 'sagemaker.roleArn': 'role-arn', 'sagemaker.instanceType': 'instance-type' })[p],
+      ),
+    );
+    expect(e.message).toBe(
+      'The sagemaker backend needs "sagemaker.roleArn", "sagemaker.instanceType" to submit a job, but they are not set in sm.yml or the step inputs.',
+    );
+    expect(e.hint).toBe(
+      'Set "roleArn" under "sagemaker:" in the job spec or the input "role-arn"; "instanceType" under "sagemaker:" in the job spec or the input "instance-type".',
+    );
     const local = loadJobSpec(write(dir, 'l.yml', 'command: x\noutputPath: /tmp/out\ninputs: { train: ./data }\n'), []).spec;
-    const notS3 = failure(() => requireBackendFields({ ...local, sagemaker: { image: 'i', roleArn: 'r', instanceType: 'ml.m5.large' } }, 'sagemaker', 'submit', undefined, () => undefined));
+    const notS3 = failure(() =>
+      requireBackendFields(
+        { ...local, sagemaker: { image: 'i', roleArn: 'r', instanceType: 'ml.m5.large' } },
+        'sagemaker',
+        'submit',
+        undefined,
+        () => undefined,
+      ),
+    );
     expect(notS3.message).toBe('The job spec field "outputPath" is "/tmp/out", but SageMaker reads and writes only S3 URIs.');
     expect(() => requireBackendFields(local, 'local', 'submit', undefined, () => undefined)).not.toThrow();
   });
@@ -84,7 +108,11 @@ describe('job names', () => {
     const name = deriveJobName(key, 'cellseg');
     expect(name).toBe(deriveJobName({ ...key }, 'cellseg'));
     expect(name).toMatch(/^cellseg-[0-9a-f]{12}$/);
-    const others = [deriveJobName({ ...key, runId: '124' }, 'cellseg'), deriveJobName({ ...key, job: 'train-2' }, 'cellseg'), deriveJobName({ ...key, step: 'detector' }, 'cellseg')];
+    const others = [
+      deriveJobName({ ...key, runId: '124' }, 'cellseg'),
+      deriveJobName({ ...key, job: 'train-2' }, 'cellseg'),
+      deriveJobName({ ...key, step: 'detector' }, 'cellseg'),
+    ];
     expect(new Set([name, ...others]).size).toBe(4);
   });
 
@@ -119,10 +147,18 @@ describe('retry with backoff', () => {
   });
 
   it('gives up once the budget is spent, and stops waiting when aborted', async () => {
-    await expect(withRetry(async () => Promise.reject(throttled), { policy: { baseMs: 5, maxMs: 5, budgetMs: 30 }, classify })).rejects.toBe(throttled);
-    await expect(withRetry(async () => Promise.reject(new Error('bad request')), { policy: { baseMs: 1, maxMs: 1, budgetMs: 1000 }, classify })).rejects.toThrow('bad request');
+    await expect(
+      withRetry(async () => Promise.reject(throttled), { policy: { baseMs: 5, maxMs: 5, budgetMs: 30 }, classify }),
+    ).rejects.toBe(throttled);
+    await expect(
+      withRetry(async () => Promise.reject(new Error('bad request')), { policy: { baseMs: 1, maxMs: 1, budgetMs: 1000 }, classify }),
+    ).rejects.toThrow('bad request');
     const controller = new AbortController();
-    const pending = withRetry(async () => Promise.reject(throttled), { policy: { baseMs: 60_000, maxMs: 60_000, budgetMs: 600_000 }, classify: () => ({ retry: true, reason: 'x', afterMs: 60_000 }), signal: controller.signal });
+    const pending = withRetry(async () => Promise.reject(throttled), {
+      policy: { baseMs: 60_000, maxMs: 60_000, budgetMs: 600_000 },
+      classify: () => ({ retry: true, reason: 'x', afterMs: 60_000 }),
+      signal: controller.signal,
+    });
     controller.abort();
     await expect(pending).rejects.toBeInstanceOf(AbortedError);
   });

@@ -10,13 +10,40 @@ describe('COCO: a clean dataset', () => {
     const set = cocoDataset(temp.make());
     const report = await validateCoco(set);
     expect(found(report)).toEqual({});
-    expect(report).toMatchObject({ passed: true, errors: 0, warnings: 0, format: 'coco', classes: ['cat', 'dog'], classCountUnit: 'instances' });
+    expect(report).toMatchObject({
+      passed: true,
+      errors: 0,
+      warnings: 0,
+      format: 'coco',
+      classes: ['cat', 'dog'],
+      classCountUnit: 'instances',
+    });
     expect(report.checks.map((c) => c.id)).toEqual(
-      expect.arrayContaining(['structure.parse-error', 'coco.duplicate-image-id', 'image.truncated', 'geometry.box-outside', 'geometry.box-tiny', 'leakage.cross-split', 'distribution.imbalance']),
+      expect.arrayContaining([
+        'structure.parse-error',
+        'coco.duplicate-image-id',
+        'image.truncated',
+        'geometry.box-outside',
+        'geometry.box-tiny',
+        'leakage.cross-split',
+        'distribution.imbalance',
+      ]),
     );
-    expect(report.splits.train).toMatchObject({ images: 4, annotations: 8, unlabeledImages: 0, classCounts: { cat: 4, dog: 4 }, imagesPerClass: { cat: 4, dog: 4 } });
+    expect(report.splits.train).toMatchObject({
+      images: 4,
+      annotations: 8,
+      unlabeledImages: 0,
+      classCounts: { cat: 4, dog: 4 },
+      imagesPerClass: { cat: 4, dog: 4 },
+    });
     expect(report.splits.val).toMatchObject({ images: 2, annotations: 4, classCounts: { cat: 2, dog: 2 } });
-    expect(report.splits.train.properties).toMatchObject({ images: 4, sample: 4, width: { mean: 64, std: 0 }, height: { mean: 48, std: 0 }, sizeBins: { '11.5': 4 } });
+    expect(report.splits.train.properties).toMatchObject({
+      images: 4,
+      sample: 4,
+      width: { mean: 64, std: 0 },
+      height: { mean: 48, std: 0 },
+      sizeBins: { '11.5': 4 },
+    });
     // 4-px checkerboard of 80 and 160 on every channel: mean 120/255, std 40/255 (two seed pixels aside).
     expect(report.splits.train.properties?.brightness.mean).toBeCloseTo(120 / 255, 2);
     expect(report.splits.train.properties?.contrast.mean).toBeCloseTo(40 / 255, 2);
@@ -27,10 +54,23 @@ describe('COCO: a clean dataset', () => {
 
 describe('COCO: large files are streamed', () => {
   /** The train file in the member order pycocotools writes (categories last), with `extra` annotations on its images. */
-  function writeLarge(set: ReturnType<typeof cocoDataset>, extra: number, edit: (annotations: Record<string, unknown>[]) => void = () => undefined, tail = ''): string {
+  function writeLarge(
+    set: ReturnType<typeof cocoDataset>,
+    extra: number,
+    edit: (annotations: Record<string, unknown>[]) => void = () => undefined,
+    tail = '',
+  ): string {
     const doc = set.docs.train;
     const annotations: Record<string, unknown>[] = doc.annotations.map((a) => ({ ...a }));
-    for (let i = 0; i < extra; i++) annotations.push({ id: 1000 + i, image_id: 1 + (i % 4), category_id: 1 + (i % 2), bbox: [1 + (i % 7), 2, 10, 8], area: 80, iscrowd: 0 });
+    for (let i = 0; i < extra; i++)
+      annotations.push({
+        id: 1000 + i,
+        image_id: 1 + (i % 4),
+        category_id: 1 + (i % 2),
+        bbox: [1 + (i % 7), 2, 10, 8],
+        area: 80,
+        iscrowd: 0,
+      });
     edit(annotations);
     const text = `{"info": {"description": "large"}, "licenses": [], "images": ${JSON.stringify(doc.images, null, 1)},\n "annotations": [\n${annotations.map((a) => JSON.stringify(a)).join(',\n')}\n],\n "categories": ${JSON.stringify(doc.categories)}${tail}}`;
     fs.writeFileSync(set.train, text);
@@ -47,11 +87,23 @@ describe('COCO: large files are streamed', () => {
     });
     const report = await validateCoco(set);
     expect(found(report)).toEqual({ 'geometry.box-outside': 1, 'coco.unknown-category': 1, 'coco.duplicate-annotation-id': 1 });
-    expect(firstExample(report, 'geometry.box-outside')).toMatchObject({ split: 'train', file: 'annotations/train.json', id: 4992, field: 'bbox', value: [50, 40, 30, 30] });
+    expect(firstExample(report, 'geometry.box-outside')).toMatchObject({
+      split: 'train',
+      file: 'annotations/train.json',
+      id: 4992,
+      field: 'bbox',
+      value: [50, 40, 30, 30],
+    });
     expect(firstExample(report, 'coco.unknown-category')).toMatchObject({ id: 5492, field: 'category_id', value: 9 });
     expect(firstExample(report, 'coco.duplicate-annotation-id')).toMatchObject({ id: 1000, field: 'id', value: 1000 });
     // 8 clean annotations + 5000 added, less the cat box whose category became unknown.
-    expect(report.splits.train).toMatchObject({ images: 4, annotations: 5007, unlabeledImages: 0, classCounts: { cat: 2503, dog: 2504 }, imagesPerClass: { cat: 4, dog: 4 } });
+    expect(report.splits.train).toMatchObject({
+      images: 4,
+      annotations: 5007,
+      unlabeledImages: 0,
+      classCounts: { cat: 2503, dog: 2504 },
+      imagesPerClass: { cat: 4, dog: 4 },
+    });
   });
 
   it('a syntax error at the end of a large file is the only finding for it, at its line and column', async () => {
@@ -62,7 +114,12 @@ describe('COCO: large files are streamed', () => {
     const at = text.lastIndexOf(']');
     const position = { line: text.slice(0, at).split('\n').length, column: at - text.lastIndexOf('\n', at) };
     expect(position.line).toBeGreaterThan(5000);
-    expect(firstExample(report, 'structure.parse-error')).toMatchObject({ split: 'train', file: 'annotations/train.json', ...position, message: expect.stringContaining('"]" where a value was expected') });
+    expect(firstExample(report, 'structure.parse-error')).toMatchObject({
+      split: 'train',
+      file: 'annotations/train.json',
+      ...position,
+      message: expect.stringContaining('"]" where a value was expected'),
+    });
     // Nothing of the unreadable file is used: its images are not hashed into the fingerprint.
     expect(report.fingerprint.files).toBe(2 + 2);
   });
@@ -79,7 +136,9 @@ describe('COCO: large files are streamed', () => {
     const set = cocoDataset(temp.make());
     fs.writeFileSync(set.val, JSON.stringify({ images: { id: 1 }, annotations: [], categories: [] }));
     const report = await validateCoco(set);
-    expect(check(report, 'structure.schema').examples).toEqual([expect.objectContaining({ split: 'val', field: 'images', value: 'object', message: '"images" must be an array' })]);
+    expect(check(report, 'structure.schema').examples).toEqual([
+      expect.objectContaining({ split: 'val', field: 'images', value: 'object', message: '"images" must be an array' }),
+    ]);
   });
 });
 
@@ -89,8 +148,13 @@ describe('COCO: structure', () => {
     fs.writeFileSync(set.val, '{\n  "images": [],\n  "annotations": [],,\n  "categories": []\n}');
     const report = await validateCoco(set);
     expect(found(report)).toEqual({ 'structure.parse-error': 1 });
-    expect(firstExample(report, 'structure.parse-error')).toMatchObject({ split: 'val', file: 'annotations/val.json', line: 3, column: 21 });
-    expect(firstExample(report, 'structure.parse-error').message).toContain("expected a double-quoted property name");
+    expect(firstExample(report, 'structure.parse-error')).toMatchObject({
+      split: 'val',
+      file: 'annotations/val.json',
+      line: 3,
+      column: 21,
+    });
+    expect(firstExample(report, 'structure.parse-error').message).toContain('expected a double-quoted property name');
   });
 
   it('an unreadable train file is one finding, not also a distribution warning for every val class', async () => {
@@ -98,7 +162,12 @@ describe('COCO: structure', () => {
     fs.writeFileSync(set.train, '[1, 2');
     const report = await validateCoco(set);
     expect(found(report)).toEqual({ 'structure.parse-error': 1 });
-    expect(firstExample(report, 'structure.parse-error')).toMatchObject({ split: 'train', line: 1, column: 6, message: 'invalid JSON at line 1, column 6: unexpected end of file' });
+    expect(firstExample(report, 'structure.parse-error')).toMatchObject({
+      split: 'train',
+      line: 1,
+      column: 6,
+      message: 'invalid JSON at line 1, column 6: unexpected end of file',
+    });
   });
 
   it('structure.schema names the field and value', async () => {
@@ -107,7 +176,13 @@ describe('COCO: structure', () => {
     });
     const report = await validateCoco(set);
     expect(found(report)).toEqual({ 'structure.schema': 1 });
-    expect(firstExample(report, 'structure.schema')).toMatchObject({ split: 'train', file: 'annotations/train.json', id: 3, field: 'bbox', value: [1, 2, 3] });
+    expect(firstExample(report, 'structure.schema')).toMatchObject({
+      split: 'train',
+      file: 'annotations/train.json',
+      id: 3,
+      field: 'bbox',
+      value: [1, 2, 3],
+    });
   });
 
   it('coco.duplicate-image-id', async () => {
@@ -126,7 +201,12 @@ describe('COCO: structure', () => {
     });
     const report = await validateCoco(set);
     expect(found(report)).toEqual({ 'coco.duplicate-annotation-id': 1 });
-    expect(firstExample(report, 'coco.duplicate-annotation-id')).toMatchObject({ file: 'annotations/train.json', id: 1, field: 'id', value: 1 });
+    expect(firstExample(report, 'coco.duplicate-annotation-id')).toMatchObject({
+      file: 'annotations/train.json',
+      id: 1,
+      field: 'id',
+      value: 1,
+    });
   });
 
   it('coco.duplicate-category-id', async () => {
@@ -164,11 +244,20 @@ describe('COCO: images', () => {
   it('image.missing names the annotation file, image id and the missing path', async () => {
     const set = cocoDataset(temp.make(), (s) => {
       s.docs.val.images.push({ id: 150, file_name: 'nowhere.png', width: W, height: H });
-      s.docs.val.annotations.push({ id: 600, image_id: 150, category_id: 1, bbox: [1, 1, 5, 5] }, { id: 601, image_id: 150, category_id: 2, bbox: [1, 1, 5, 5] });
+      s.docs.val.annotations.push(
+        { id: 600, image_id: 150, category_id: 1, bbox: [1, 1, 5, 5] },
+        { id: 601, image_id: 150, category_id: 2, bbox: [1, 1, 5, 5] },
+      );
     });
     const report = await validateCoco(set);
     expect(found(report)).toEqual({ 'image.missing': 1 });
-    expect(firstExample(report, 'image.missing')).toMatchObject({ split: 'val', file: 'annotations/val.json', id: 150, field: 'file_name', value: 'images/nowhere.png' });
+    expect(firstExample(report, 'image.missing')).toMatchObject({
+      split: 'val',
+      file: 'annotations/val.json',
+      id: 150,
+      field: 'file_name',
+      value: 'images/nowhere.png',
+    });
     expect(report.passed).toBe(false);
   });
 
@@ -179,7 +268,12 @@ describe('COCO: images', () => {
     });
     const report = await validateCoco(set);
     expect(found(report)).toEqual({ 'image.truncated': 1 });
-    expect(firstExample(report, 'image.truncated')).toMatchObject({ split: 'train', file: 'images/train_1.png', id: 2, message: 'the PNG ends before its IEND chunk' });
+    expect(firstExample(report, 'image.truncated')).toMatchObject({
+      split: 'train',
+      file: 'images/train_1.png',
+      id: 2,
+      message: 'the PNG ends before its IEND chunk',
+    });
   });
 
   it('image.size-mismatch: a TIFF whose header size disagrees with the annotation', async () => {
@@ -206,7 +300,12 @@ describe('COCO: images', () => {
     });
     const report = await validateCoco(set);
     expect(found(report)).toEqual({ 'image.unsupported-format': 1 });
-    expect(firstExample(report, 'image.unsupported-format')).toMatchObject({ split: 'val', file: 'images/anim.gif', id: 101, message: 'GIF is not supported (use PNG, JPEG, TIFF, BMP or WebP)' });
+    expect(firstExample(report, 'image.unsupported-format')).toMatchObject({
+      split: 'val',
+      file: 'images/anim.gif',
+      id: 101,
+      message: 'GIF is not supported (use PNG, JPEG, TIFF, BMP or WebP)',
+    });
   });
 
   it('image.unreadable: a PNG whose IHDR is damaged', async () => {
@@ -224,14 +323,24 @@ describe('COCO: images', () => {
     const set = cocoDataset(temp.make(), (s) => s.image('train_2.png', pngImage(W, H, { seed: 8000, bitDepth: 16 })));
     const report = await validateCoco(set);
     expect(found(report)).toEqual({ 'image.unusual-bit-depth': 1 });
-    expect(firstExample(report, 'image.unusual-bit-depth')).toMatchObject({ file: 'images/train_2.png', field: 'bitDepth', value: 16, message: 'image has 16 bit while 5 of 6 images have 8' });
+    expect(firstExample(report, 'image.unusual-bit-depth')).toMatchObject({
+      file: 'images/train_2.png',
+      field: 'bitDepth',
+      value: 16,
+      message: 'image has 16 bit while 5 of 6 images have 8',
+    });
   });
 
   it('image.unusual-channels: one grey PNG among RGBA ones', async () => {
     const set = cocoDataset(temp.make(), (s) => s.image('val_1.png', pngImage(W, H, { seed: 8001, colorType: 0 })));
     const report = await validateCoco(set);
     expect(found(report)).toEqual({ 'image.unusual-channels': 1 });
-    expect(firstExample(report, 'image.unusual-channels')).toMatchObject({ split: 'val', file: 'images/val_1.png', field: 'channels', value: 1 });
+    expect(firstExample(report, 'image.unusual-channels')).toMatchObject({
+      split: 'val',
+      file: 'images/val_1.png',
+      field: 'channels',
+      value: 1,
+    });
   });
 
   it('fullDecode finds damaged pixel data that the header check passes', async () => {
@@ -278,8 +387,16 @@ describe('COCO: geometry', () => {
     });
     const report = await validateCoco(set);
     expect(found(report)).toEqual({ 'geometry.polygon-too-few-points': 1, 'geometry.polygon-outside': 1 });
-    expect(firstExample(report, 'geometry.polygon-too-few-points')).toMatchObject({ id: 1, field: 'segmentation[0]', value: [1, 1, 10, 10] });
-    expect(firstExample(report, 'geometry.polygon-outside')).toMatchObject({ id: 3, field: 'segmentation[0]', message: 'polygon point 2 (10, 60) is outside the 64×48 image' });
+    expect(firstExample(report, 'geometry.polygon-too-few-points')).toMatchObject({
+      id: 1,
+      field: 'segmentation[0]',
+      value: [1, 1, 10, 10],
+    });
+    expect(firstExample(report, 'geometry.polygon-outside')).toMatchObject({
+      id: 3,
+      field: 'segmentation[0]',
+      message: 'polygon point 2 (10, 60) is outside the 64×48 image',
+    });
   });
 
   it('geometry.rle-size-mismatch: counts that do not sum to h×w; valid RLE (list and compressed) passes', async () => {
@@ -290,7 +407,12 @@ describe('COCO: geometry', () => {
     });
     const report = await validateCoco(set);
     expect(found(report)).toEqual({ 'geometry.rle-size-mismatch': 1 });
-    expect(firstExample(report, 'geometry.rle-size-mismatch')).toMatchObject({ id: 4, field: 'segmentation.counts', value: 160, message: `RLE counts sum to 160, not height × width = ${W * H}` });
+    expect(firstExample(report, 'geometry.rle-size-mismatch')).toMatchObject({
+      id: 4,
+      field: 'segmentation.counts',
+      value: 160,
+      message: `RLE counts sum to 160, not height × width = ${W * H}`,
+    });
   });
 });
 
@@ -301,7 +423,10 @@ describe('COCO: distribution and leakage', () => {
     });
     const report = await validateCoco(set, { maxImbalance: 1.5 });
     expect(found(report)).toEqual({ 'distribution.imbalance': 1 });
-    expect(firstExample(report, 'distribution.imbalance')).toMatchObject({ split: 'train', value: { most: 'cat', mostCount: 7, least: 'dog', leastCount: 4, ratio: 1.75 } });
+    expect(firstExample(report, 'distribution.imbalance')).toMatchObject({
+      split: 'train',
+      value: { most: 'cat', mostCount: 7, least: 'dog', leastCount: 4, ratio: 1.75 },
+    });
   });
 
   it('distribution.class-missing-in-split: dog in train, not in val', async () => {
@@ -310,7 +435,11 @@ describe('COCO: distribution and leakage', () => {
     });
     const report = await validateCoco(set);
     expect(found(report)).toEqual({ 'distribution.class-missing-in-split': 1 });
-    expect(firstExample(report, 'distribution.class-missing-in-split')).toMatchObject({ split: 'val', value: 'dog', message: '"dog" has 4 in train and none in val' });
+    expect(firstExample(report, 'distribution.class-missing-in-split')).toMatchObject({
+      split: 'val',
+      value: 'dog',
+      message: '"dog" has 4 in train and none in val',
+    });
   });
 
   it('distribution.class-missing-in-train: bird only in val', async () => {
@@ -341,11 +470,20 @@ describe('COCO: distribution and leakage', () => {
     const set = cocoDataset(temp.make(), (s) => {
       s.image('copy.png', fs.readFileSync(path.join(s.imagesRoot, 'train_0.png')));
       s.docs.train.images.push({ id: 300, file_name: 'copy.png', width: W, height: H });
-      s.docs.train.annotations.push({ id: 900, image_id: 300, category_id: 1, bbox: [1, 1, 5, 5] }, { id: 901, image_id: 300, category_id: 2, bbox: [1, 1, 5, 5] });
+      s.docs.train.annotations.push(
+        { id: 900, image_id: 300, category_id: 1, bbox: [1, 1, 5, 5] },
+        { id: 901, image_id: 300, category_id: 2, bbox: [1, 1, 5, 5] },
+      );
     });
     const report = await validateCoco(set);
     expect(found(report)).toEqual({ 'leakage.duplicate-within-split': 1 });
-    expect(firstExample(report, 'leakage.duplicate-within-split')).toMatchObject({ split: 'train', file: 'images/copy.png', id: 300, field: 'sha256', message: 'same bytes as images/train_0.png in train' });
+    expect(firstExample(report, 'leakage.duplicate-within-split')).toMatchObject({
+      split: 'train',
+      file: 'images/copy.png',
+      id: 300,
+      field: 'sha256',
+      message: 'same bytes as images/train_0.png in train',
+    });
   });
 
   it('leakage.cross-split is an error by default and a warning when asked', async () => {
@@ -355,7 +493,12 @@ describe('COCO: distribution and leakage', () => {
     const report = await validateCoco(set);
     expect(found(report)).toEqual({ 'leakage.cross-split': 1 });
     expect(check(report, 'leakage.cross-split').severity).toBe('error');
-    expect(firstExample(report, 'leakage.cross-split')).toMatchObject({ split: 'val', file: 'images/val_1.png', id: 102, message: 'same bytes as train image images/train_2.png' });
+    expect(firstExample(report, 'leakage.cross-split')).toMatchObject({
+      split: 'val',
+      file: 'images/val_1.png',
+      id: 102,
+      message: 'same bytes as train image images/train_2.png',
+    });
     const relaxed = await validateCoco(set, { crossSplitSeverity: 'warning' });
     expect(check(relaxed, 'leakage.cross-split')).toMatchObject({ severity: 'warning', count: 1 });
     expect(relaxed).toMatchObject({ errors: 0, warnings: 1, passed: true });

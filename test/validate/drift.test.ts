@@ -54,26 +54,38 @@ describe('drift versus a baseline report', () => {
   it('the same data shows no drift', async () => {
     const report = await validateCoco(cocoDataset(temp.make()), { baseline });
     expect(found(report)).toEqual({});
-    expect(report.drift?.splits.train).toEqual({ classPsi: 0, chiSquare: { statistic: 0, df: 1, pValue: 1 }, sizePsi: 0, brightnessPsi: 0, contrastPsi: 0 });
+    expect(report.drift?.splits.train).toEqual({
+      classPsi: 0,
+      chiSquare: { statistic: 0, df: 1, pValue: 1 },
+      sizePsi: 0,
+      brightnessPsi: 0,
+      contrastPsi: 0,
+    });
     expect(check(report, 'drift.class-psi').count).toBe(0);
   });
 
   it('drift.class-psi: cats grow from 50% to 89% of train', async () => {
     const set = cocoDataset(temp.make(), (s) => {
-      for (let k = 0; k < 30; k++) s.docs.train.annotations.push({ id: 1000 + k, image_id: 1 + (k % 4), category_id: 1, bbox: [1, 1, 5, 5] });
+      for (let k = 0; k < 30; k++)
+        s.docs.train.annotations.push({ id: 1000 + k, image_id: 1 + (k % 4), category_id: 1, bbox: [1, 1, 5, 5] });
     });
     const report = await validateCoco(set, { baseline });
     expect(found(report)).toEqual({ 'drift.class-psi': 1 });
     const expected = psi([4, 4], [34, 4]);
     expect(report.drift?.splits.train.classPsi).toBeCloseTo(expected, 6);
-    expect(firstExample(report, 'drift.class-psi')).toMatchObject({ split: 'train', field: 'classCounts', value: { psi: +expected.toFixed(6), largestShifts: [{ class: 'cat', baseline: 0.5, current: 0.8947 }, { class: 'dog' }] } });
+    expect(firstExample(report, 'drift.class-psi')).toMatchObject({
+      split: 'train',
+      field: 'classCounts',
+      value: { psi: +expected.toFixed(6), largestShifts: [{ class: 'cat', baseline: 0.5, current: 0.8947 }, { class: 'dog' }] },
+    });
     // p ≈ 0.0074: not below the default alpha of 0.001
     expect(report.drift?.splits.train.chiSquare?.pValue).toBeGreaterThan(0.001);
   });
 
   it('drift.class-chi-square: the same shift under a looser alpha and a PSI limit it does not reach', async () => {
     const set = cocoDataset(temp.make(), (s) => {
-      for (let k = 0; k < 30; k++) s.docs.train.annotations.push({ id: 1000 + k, image_id: 1 + (k % 4), category_id: 1, bbox: [1, 1, 5, 5] });
+      for (let k = 0; k < 30; k++)
+        s.docs.train.annotations.push({ id: 1000 + k, image_id: 1 + (k % 4), category_id: 1, bbox: [1, 1, 5, 5] });
     });
     const report = await validateCoco(set, { baseline, drift: { maxPsi: 10, chiSquareAlpha: 0.01 } });
     expect(found(report)).toEqual({ 'drift.class-chi-square': 1 });

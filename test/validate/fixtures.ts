@@ -127,7 +127,11 @@ export interface CocoSet {
  * dog box, all unique 64×48 RGBA PNGs. `plant` edits the documents (and writes files) before they are saved;
  * `look` changes the size, brightness or contrast of every image (for drift).
  */
-export function cocoDataset(root: string, plant: (set: CocoSet) => void = () => undefined, look: { width?: number; height?: number; base?: number; amplitude?: number } = {}): CocoSet {
+export function cocoDataset(
+  root: string,
+  plant: (set: CocoSet) => void = () => undefined,
+  look: { width?: number; height?: number; base?: number; amplitude?: number } = {},
+): CocoSet {
   const width = look.width ?? W;
   const height = look.height ?? H;
   const imagesRoot = path.join(root, 'images');
@@ -144,7 +148,15 @@ export function cocoDataset(root: string, plant: (set: CocoSet) => void = () => 
       const file = `${prefix}_${i}.png`;
       write(path.join(imagesRoot, file), pngImage(width, height, { seed: seed++, base: look.base, amplitude: look.amplitude }));
       d.images.push({ id, file_name: file, width, height });
-      d.annotations.push({ id: annId++, image_id: id, category_id: 1, bbox: [2, 3, 20, 15], area: 300, iscrowd: 0, segmentation: [[2, 3, 22, 3, 22, 18, 2, 18]] });
+      d.annotations.push({
+        id: annId++,
+        image_id: id,
+        category_id: 1,
+        bbox: [2, 3, 20, 15],
+        area: 300,
+        iscrowd: 0,
+        segmentation: [[2, 3, 22, 3, 22, 18, 2, 18]],
+      });
       d.annotations.push({ id: annId++, image_id: id, category_id: 2, bbox: [30, 20, 25, 20], area: 500, iscrowd: 0 });
     }
     return d;
@@ -184,7 +196,9 @@ export function baseOptions(workspace: string, over: Partial<ValidateOptions> = 
 }
 
 export async function validateCoco(set: CocoSet, over: Partial<ValidateOptions> = {}): Promise<ValidationReport> {
-  const { report } = await validateDataset(baseOptions(set.root, { format: 'coco', splits: { train: set.train, val: set.val }, imagesRoot: set.imagesRoot, ...over }));
+  const { report } = await validateDataset(
+    baseOptions(set.root, { format: 'coco', splits: { train: set.train, val: set.val }, imagesRoot: set.imagesRoot, ...over }),
+  );
   return report;
 }
 

@@ -55,10 +55,34 @@ function palettePng(width: number, height: number, palette: [number, number, num
 
 describe('image headers', () => {
   it('PNG: size, bit depth and channels for each colour type', () => {
-    expect(readImageHeaderFromBuffer(pngImage(64, 48, { seed: 1 }))).toEqual({ format: 'png', width: 64, height: 48, bitDepth: 8, channels: 4 });
-    expect(readImageHeaderFromBuffer(pngImage(20, 10, { seed: 1, colorType: 2 }))).toEqual({ format: 'png', width: 20, height: 10, bitDepth: 8, channels: 3 });
-    expect(readImageHeaderFromBuffer(maskPng(20, 10, () => 3, 16))).toEqual({ format: 'png', width: 20, height: 10, bitDepth: 16, channels: 1 });
-    expect(readImageHeaderFromBuffer(palettePng(5, 4, [[0, 0, 0]], () => 0))).toEqual({ format: 'png', width: 5, height: 4, bitDepth: 8, channels: 1 });
+    expect(readImageHeaderFromBuffer(pngImage(64, 48, { seed: 1 }))).toEqual({
+      format: 'png',
+      width: 64,
+      height: 48,
+      bitDepth: 8,
+      channels: 4,
+    });
+    expect(readImageHeaderFromBuffer(pngImage(20, 10, { seed: 1, colorType: 2 }))).toEqual({
+      format: 'png',
+      width: 20,
+      height: 10,
+      bitDepth: 8,
+      channels: 3,
+    });
+    expect(readImageHeaderFromBuffer(maskPng(20, 10, () => 3, 16))).toEqual({
+      format: 'png',
+      width: 20,
+      height: 10,
+      bitDepth: 16,
+      channels: 1,
+    });
+    expect(readImageHeaderFromBuffer(palettePng(5, 4, [[0, 0, 0]], () => 0))).toEqual({
+      format: 'png',
+      width: 5,
+      height: 4,
+      bitDepth: 8,
+      channels: 1,
+    });
   });
 
   it('PNG truncation: IEND must be inside the file', () => {
@@ -73,8 +97,15 @@ describe('image headers', () => {
   });
 
   it('JPEG: frame size, precision and components; truncation by the EOI marker', async () => {
-    const rgb = await sharp(pixels(33, 17, { seed: 1 }), { raw: { width: 33, height: 17, channels: 4 } }).removeAlpha().jpeg().toBuffer();
-    const grey = await sharp(pixels(8, 9, { seed: 1 }), { raw: { width: 8, height: 9, channels: 4 } }).removeAlpha().toColourspace('b-w').jpeg().toBuffer();
+    const rgb = await sharp(pixels(33, 17, { seed: 1 }), { raw: { width: 33, height: 17, channels: 4 } })
+      .removeAlpha()
+      .jpeg()
+      .toBuffer();
+    const grey = await sharp(pixels(8, 9, { seed: 1 }), { raw: { width: 8, height: 9, channels: 4 } })
+      .removeAlpha()
+      .toColourspace('b-w')
+      .jpeg()
+      .toBuffer();
     expect(readImageHeaderFromBuffer(rgb)).toEqual({ format: 'jpeg', width: 33, height: 17, bitDepth: 8, channels: 3 });
     expect(readImageHeaderFromBuffer(grey)).toMatchObject({ width: 8, height: 9, channels: 1 });
     expect(readImageHeaderFromBuffer(rgb.subarray(0, rgb.length - 10)).truncated).toBe('the JPEG does not end with an EOI marker (FFD9)');
@@ -92,33 +123,92 @@ describe('image headers', () => {
     expect(readImageHeaderFromBuffer(bmp(5, 3))).toEqual({ format: 'bmp', width: 5, height: 3, bitDepth: 8, channels: 3 });
     expect(readImageHeaderFromBuffer(bmp(5, 3).subarray(0, 70)).truncated).toBe('its header says 102 bytes but the file has 70');
     const raw = { raw: { width: 30, height: 20, channels: 4 as const } };
-    expect(readImageHeaderFromBuffer(await sharp(pixels(30, 20, { seed: 1 }), raw).webp({ lossless: true }).toBuffer())).toMatchObject({ format: 'webp', width: 30, height: 20 });
-    expect(readImageHeaderFromBuffer(await sharp(pixels(30, 20, { seed: 1 }), raw).removeAlpha().webp().toBuffer())).toMatchObject({ format: 'webp', width: 30, height: 20, channels: 3 });
+    expect(
+      readImageHeaderFromBuffer(
+        await sharp(pixels(30, 20, { seed: 1 }), raw)
+          .webp({ lossless: true })
+          .toBuffer(),
+      ),
+    ).toMatchObject({ format: 'webp', width: 30, height: 20 });
+    expect(
+      readImageHeaderFromBuffer(
+        await sharp(pixels(30, 20, { seed: 1 }), raw)
+          .removeAlpha()
+          .webp()
+          .toBuffer(),
+      ),
+    ).toMatchObject({ format: 'webp', width: 30, height: 20, channels: 3 });
   });
 
   it('other formats are reported as unsupported, by name when known', () => {
     const gif = Buffer.concat([Buffer.from('GIF89a'), Buffer.alloc(30)]);
-    expect(() => readImageHeaderFromBuffer(gif)).toThrow(new HeaderError('unsupported', 'GIF is not supported (use PNG, JPEG, TIFF, BMP or WebP)'));
-    expect(() => readImageHeaderFromBuffer(Buffer.from('this is a text file, not an image'))).toThrow('not a PNG, JPEG, TIFF, BMP or WebP file');
+    expect(() => readImageHeaderFromBuffer(gif)).toThrow(
+      new HeaderError('unsupported', 'GIF is not supported (use PNG, JPEG, TIFF, BMP or WebP)'),
+    );
+    expect(() => readImageHeaderFromBuffer(Buffer.from('this is a text file, not an image'))).toThrow(
+      'not a PNG, JPEG, TIFF, BMP or WebP file',
+    );
   });
 });
 
 describe('mask label values', () => {
   it('8- and 16-bit grey PNG values, counted per pixel', () => {
-    expect(readMaskValues(maskPng(4, 2, (x) => (x < 1 ? 0 : 7)), 'png')).toEqual({ width: 4, height: 2, histogram: new Map([[0, 2], [7, 6]]) });
-    expect(readMaskValues(maskPng(4, 2, (x, y) => (y === 0 ? 1000 : 65535), 16), 'png').histogram).toEqual(new Map([[1000, 4], [65535, 4]]));
+    expect(
+      readMaskValues(
+        maskPng(4, 2, (x) => (x < 1 ? 0 : 7)),
+        'png',
+      ),
+    ).toEqual({
+      width: 4,
+      height: 2,
+      histogram: new Map([
+        [0, 2],
+        [7, 6],
+      ]),
+    });
+    expect(
+      readMaskValues(
+        maskPng(4, 2, (x, y) => (y === 0 ? 1000 : 65535), 16),
+        'png',
+      ).histogram,
+    ).toEqual(
+      new Map([
+        [1000, 4],
+        [65535, 4],
+      ]),
+    );
   });
 
   it('palette PNGs give palette indices, not colours', () => {
-    const png = palettePng(6, 2, [[0, 0, 0], [255, 0, 0], [0, 255, 0]], (x) => (x < 2 ? 0 : x < 5 ? 2 : 1));
-    expect(readMaskValues(png, 'png').histogram).toEqual(new Map([[0, 4], [1, 2], [2, 6]]));
+    const png = palettePng(
+      6,
+      2,
+      [
+        [0, 0, 0],
+        [255, 0, 0],
+        [0, 255, 0],
+      ],
+      (x) => (x < 2 ? 0 : x < 5 ? 2 : 1),
+    );
+    expect(readMaskValues(png, 'png').histogram).toEqual(
+      new Map([
+        [0, 4],
+        [1, 2],
+        [2, 6],
+      ]),
+    );
   });
 
   it('TIFF masks read the first sample of each pixel', () => {
     const rgba = new Uint8Array(3 * 2 * 4);
     for (let p = 0; p < 6; p++) rgba.set([p < 3 ? 1 : 4, 200, 200, 255], p * 4);
     const tif = Buffer.from(UTIF.encodeImage(rgba, 3, 2));
-    expect(readMaskValues(tif, 'tiff').histogram).toEqual(new Map([[1, 3], [4, 3]]));
+    expect(readMaskValues(tif, 'tiff').histogram).toEqual(
+      new Map([
+        [1, 3],
+        [4, 3],
+      ]),
+    );
   });
 });
 
@@ -128,7 +218,9 @@ describe('COCO compressed RLE', () => {
     let checked = 0;
     for (const file of files) {
       const json = JSON.parse(fs.readFileSync(path.join(FIXTURES, file), 'utf8'));
-      const anns: { segmentation?: { size: [number, number]; counts: string | number[] } }[] = Array.isArray(json) ? json : json.annotations;
+      const anns: { segmentation?: { size: [number, number]; counts: string | number[] } }[] = Array.isArray(json)
+        ? json
+        : json.annotations;
       for (const a of anns) {
         const seg = a.segmentation;
         if (!seg || Array.isArray(seg) || typeof seg.counts !== 'string') continue;

@@ -17,7 +17,10 @@ import { baseOptions, TempDirs, write } from './fixtures';
 const temp = new TempDirs();
 afterAll(() => temp.cleanup());
 
-const billionLaughs = ['a: &a [x, x, x, x, x, x, x, x, x]', ...'bcdefghi'.split('').map((k, i) => `${k}: &${k} [${Array(9).fill(`*${'abcdefghi'[i]}`).join(', ')}]`)].join('\n');
+const billionLaughs = [
+  'a: &a [x, x, x, x, x, x, x, x, x]',
+  ...'bcdefghi'.split('').map((k, i) => `${k}: &${k} [${Array(9).fill(`*${'abcdefghi'[i]}`).join(', ')}]`),
+].join('\n');
 
 describe('the 262-byte TIFF whose IFD chain points at itself', () => {
   test('is 262 bytes and refused by the header walk, before any decoder', () => {
@@ -31,7 +34,9 @@ describe('the 262-byte TIFF whose IFD chain points at itself', () => {
     const root = temp.make();
     write(path.join(root, 'train/images/a.png'), pngFile());
     write(path.join(root, 'train/masks/a.tif'), loopingTiff());
-    const { report } = await validateDataset(baseOptions(root, { format: 'segmentation', splits: { train: path.join(root, 'train') }, classes: ['0: background', '1: cell'] }));
+    const { report } = await validateDataset(
+      baseOptions(root, { format: 'segmentation', splits: { train: path.join(root, 'train') }, classes: ['0: background', '1: cell'] }),
+    );
     const unreadable = report.checks.find((c) => c.id === 'image.unreadable');
     expect(unreadable?.count).toBe(1);
     expect(unreadable?.examples[0].file).toContain('a.tif');
@@ -71,13 +76,23 @@ describe('JSON nested deeper than any annotation needs', () => {
 
 describe('hostile XML and YAML', () => {
   test.each([
-    ['an external entity', '<!DOCTYPE annotation [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>', '&xxe;', /External entities are not supported/],
+    [
+      'an external entity',
+      '<!DOCTYPE annotation [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>',
+      '&xxe;',
+      /External entities are not supported/,
+    ],
     ['a 200 kB internal entity', `<!DOCTYPE annotation [<!ENTITY big "${'x'.repeat(200_000)}">]>`, '&big;', /exceeds maximum allowed size/],
   ])('VOC with %s: a parse-error finding naming the file', async (_what, doctype, use, why) => {
     const root = temp.make();
     write(path.join(root, 'JPEGImages/a.png'), pngFile());
-    write(path.join(root, 'Annotations/hostile.xml'), `<?xml version="1.0"?>${doctype}<annotation><filename>a.png</filename><object><name>${use}</name></object></annotation>`);
-    const { report } = await validateDataset(baseOptions(root, { format: 'voc', splits: { train: path.join(root, 'Annotations') }, classes: ['cell'] }));
+    write(
+      path.join(root, 'Annotations/hostile.xml'),
+      `<?xml version="1.0"?>${doctype}<annotation><filename>a.png</filename><object><name>${use}</name></object></annotation>`,
+    );
+    const { report } = await validateDataset(
+      baseOptions(root, { format: 'voc', splits: { train: path.join(root, 'Annotations') }, classes: ['cell'] }),
+    );
     const parse = report.checks.find((c) => c.id === 'structure.parse-error');
     expect(parse?.examples[0].file).toContain('hostile.xml');
     expect(parse?.examples[0].message).toMatch(why);
@@ -88,7 +103,9 @@ describe('hostile XML and YAML', () => {
     const file = write(path.join(root, 'data.yaml'), `path: .\ntrain: images\nnames: [cell]\n${billionLaughs}\n`);
     const failure = validateDataset(baseOptions(root, { format: 'yolo', dataYaml: file }));
     await expect(failure).rejects.toThrow(StepError);
-    await expect(failure).rejects.toThrow(/data\.yaml could not be read, so the YOLO class names are unknown\. invalid YAML: its aliases \(\*name\) expand too often/);
+    await expect(failure).rejects.toThrow(
+      /data\.yaml could not be read, so the YOLO class names are unknown\. invalid YAML: its aliases \(\*name\) expand too often/,
+    );
   });
 
   test('a YAML alias bomb in --job-spec: a StepError naming the file', () => {

@@ -45,7 +45,12 @@ function whole(text: string): Streamed {
 function document(random: () => number): string {
   const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)];
   const names = ['cell', 'nu"cleus', 'a,b', '[x]', '{y}', 'back\\slash', 'ünïcode', 'tab\there', 'emoji 🧫'];
-  const images = Array.from({ length: 1 + Math.floor(random() * 30) }, (_, i) => ({ id: i + 1, file_name: `${pick(names)}_${i}.png`, width: 64, height: 48 }));
+  const images = Array.from({ length: 1 + Math.floor(random() * 30) }, (_, i) => ({
+    id: i + 1,
+    file_name: `${pick(names)}_${i}.png`,
+    width: 64,
+    height: 48,
+  }));
   const annotations = Array.from({ length: Math.floor(random() * 60) }, (_, i) => ({
     id: i + 1,
     image_id: 1 + Math.floor(random() * images.length),
@@ -97,7 +102,11 @@ describe('scanSections + readSlices', () => {
     for (let n = 0; n < 1500; n++) {
       const text = Buffer.from(document(random));
       const at = 1 + Math.floor(random() * (text.length - 1));
-      const broken = Buffer.concat([text.subarray(0, at), Buffer.from([bytes[Math.floor(random() * bytes.length)]]), text.subarray(at + (random() < 0.5 ? 1 : 0))]);
+      const broken = Buffer.concat([
+        text.subarray(0, at),
+        Buffer.from([bytes[Math.floor(random() * bytes.length)]]),
+        text.subarray(at + (random() < 0.5 ? 1 : 0)),
+      ]);
       // A multi-byte character cut in half is an encoding question, not a JSON one.
       if (broken.toString('utf8').includes('\ufffd')) continue;
       const file = write(path.join(dir, `broken${n}.json`), broken);
@@ -112,7 +121,10 @@ describe('scanSections + readSlices', () => {
 
   it('positions errors by line and column across CRLF lines and slices', async () => {
     const file = write(path.join(temp.make(), 'a.json'), '{\r\n  "images": [\r\n    {"id": 1},\r\n    {"id": 2,}\r\n  ]\r\n}');
-    expect(await streamed(file, 4)).toEqual({ ok: false, error: { line: 4, column: 14, message: 'expected a double-quoted property name, found "}"' } });
+    expect(await streamed(file, 4)).toEqual({
+      ok: false,
+      error: { line: 4, column: 14, message: 'expected a double-quoted property name, found "}"' },
+    });
   });
 
   it.each([
@@ -139,18 +151,31 @@ describe('scanSections + readSlices', () => {
     const dir = temp.make();
     const bom = write(path.join(dir, 'bom.json'), Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"images": [1]}')]));
     expect(await streamed(bom, 8)).toEqual({ ok: true, value: { images: [1] }, slices: 1 });
-    const bomError = write(path.join(dir, 'bom-error.json'), Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"images": [1,]}')]));
-    expect(await streamed(bomError, 8)).toEqual({ ok: false, error: { line: 1, column: 15, message: 'unexpected character "]" where a value was expected' } });
+    const bomError = write(
+      path.join(dir, 'bom-error.json'),
+      Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"images": [1,]}')]),
+    );
+    expect(await streamed(bomError, 8)).toEqual({
+      ok: false,
+      error: { line: 1, column: 15, message: 'unexpected character "]" where a value was expected' },
+    });
     const array = write(path.join(dir, 'array.json'), '  [1, 2]');
     expect(await scanSections(array)).toEqual<SectionScan>({ kind: 'other', first: '[', size: 8 });
   });
 
   it('gives the same result fed in chunks of any size (state carried across block boundaries)', () => {
     const random = seededRandom(5);
-    const docs = [document(random), document(random), '\ufeff{"k\\u00e9y": [1, "a,]}", {"b": [NaN]}], "n": -1.5e3}', '{"a": [{"x":1]]}', '{"a"  :  tr', '\ufeff{"a": "é🧫",,}'];
+    const docs = [
+      document(random),
+      document(random),
+      '\ufeff{"k\\u00e9y": [1, "a,]}", {"b": [NaN]}], "n": -1.5e3}',
+      '{"a": [{"x":1]]}',
+      '{"a"  :  tr',
+      '\ufeff{"a": "é🧫",,}',
+    ];
     const scan = (bytes: Buffer, sizes: () => number) => {
       const scanner = new SectionScanner(16);
-      for (let at = 0; at < bytes.length; ) {
+      for (let at = 0; at < bytes.length;) {
         const n = sizes();
         if (!scanner.feed(bytes.subarray(at, at + n))) break;
         at += n;
@@ -177,7 +202,10 @@ describe('scanSections + readSlices', () => {
   });
 
   it('never holds more than about one slice of the file: slices stay near the target size', async () => {
-    const file = write(path.join(temp.make(), 'big.json'), `{"a": [${Array.from({ length: 20000 }, (_, i) => JSON.stringify({ id: i, name: 'x'.repeat(i % 50) })).join(',')}]}`);
+    const file = write(
+      path.join(temp.make(), 'big.json'),
+      `{"a": [${Array.from({ length: 20000 }, (_, i) => JSON.stringify({ id: i, name: 'x'.repeat(i % 50) })).join(',')}]}`,
+    );
     const scan = await scanSections(file, { sliceBytes: 4096 });
     if (scan.kind !== 'object') throw new Error('expected an object');
     const sizes = scan.sections[0].slices.map((s) => s.end - s.start);

@@ -52,13 +52,19 @@ describe('hashing pool', () => {
   });
 
   it('reads a JPEG frame header that lies beyond the 64 KiB head (large APP segments)', async () => {
-    const jpeg = await sharp(Buffer.alloc(40 * 30 * 3, 90), { raw: { width: 40, height: 30, channels: 3 } }).jpeg().toBuffer();
+    const jpeg = await sharp(Buffer.alloc(40 * 30 * 3, 90), { raw: { width: 40, height: 30, channels: 3 } })
+      .jpeg()
+      .toBuffer();
     const app = (n: number) => Buffer.concat([Buffer.from([0xff, 0xe2, (n + 2) >> 8, (n + 2) & 255]), Buffer.alloc(n, 0x41)]);
     const big = Buffer.concat([jpeg.subarray(0, 2), app(60000), app(60000), jpeg.subarray(2)]);
     const file = write(path.join(temp.make(), 'exif.jpg'), big);
     let record: ReturnType<typeof interpretProbe> | undefined;
     await probeFiles([{ path: file, head: true }], { threads: 1 }, (p) => (record = interpretProbe(p)));
-    expect(record).toEqual({ size: big.length, sha256: sha(big), header: { format: 'jpeg', width: 40, height: 30, bitDepth: 8, channels: 3 } });
+    expect(record).toEqual({
+      size: big.length,
+      sha256: sha(big),
+      header: { format: 'jpeg', width: 40, height: 30, bitDepth: 8, channels: 3 },
+    });
   });
 
   it('reports missing files per file and reports progress', async () => {
@@ -67,7 +73,10 @@ describe('hashing pool', () => {
     const seen: number[] = [];
     const probes: FileProbe[] = [];
     await probeFiles(
-      [{ path: ok, head: false }, { path: path.join(dir, 'gone.bin'), head: true }],
+      [
+        { path: ok, head: false },
+        { path: path.join(dir, 'gone.bin'), head: true },
+      ],
       { threads: 2, onProgress: (done, total) => seen.push(done * 10 + total) },
       (p, i) => (probes[i] = p),
     );
@@ -79,7 +88,9 @@ describe('hashing pool', () => {
   it('stops when the signal aborts', async () => {
     const controller = new AbortController();
     controller.abort(new Error('cancelled by SIGTERM'));
-    await expect(probeFiles([{ path: __filename, head: false }], { signal: controller.signal }, () => undefined)).rejects.toThrow('cancelled by SIGTERM');
+    await expect(probeFiles([{ path: __filename, head: false }], { signal: controller.signal }, () => undefined)).rejects.toThrow(
+      'cancelled by SIGTERM',
+    );
   });
 });
 
@@ -121,7 +132,13 @@ describe('dataset fingerprint', () => {
 
   it('writeManifest writes what JSON.stringify would, in pieces, for empty, small and many-file manifests', async () => {
     const dir = temp.make();
-    const many: HashedFile[] = Array.from({ length: 3000 }, (_, i) => ({ split: i % 3 ? 'train' : 'test', role: 'image', path: `/d/img "${i}".png`, size: i, sha256: sha(String(i)) }));
+    const many: HashedFile[] = Array.from({ length: 3000 }, (_, i) => ({
+      split: i % 3 ? 'train' : 'test',
+      role: 'image',
+      path: `/d/img "${i}".png`,
+      size: i,
+      sha256: sha(String(i)),
+    }));
     const cases: [string, DatasetManifest][] = [
       ['empty', buildManifest([])],
       ['small', buildManifest(files)],
@@ -141,7 +158,13 @@ describe('dataset fingerprint', () => {
     const b = temp.make();
     const all = listFiles(a.root);
     for (const rel of [...all].reverse()) write(path.join(b, rel), fs.readFileSync(path.join(a.root, rel)));
-    const copy = { ...a, root: b, imagesRoot: path.join(b, 'images'), train: path.join(b, 'annotations/train.json'), val: path.join(b, 'annotations/val.json') };
+    const copy = {
+      ...a,
+      root: b,
+      imagesRoot: path.join(b, 'images'),
+      train: path.join(b, 'annotations/train.json'),
+      val: path.join(b, 'annotations/val.json'),
+    };
     const first = await validateCoco(a);
     expect((await validateCoco(a)).fingerprint).toEqual(first.fingerprint);
     expect((await validateCoco(copy)).fingerprint).toEqual(first.fingerprint);
@@ -156,7 +179,10 @@ describe('dataset fingerprint', () => {
     write(path.join(dir, 'train/img/1.png'), 'one');
     write(path.join(dir, 'train/labels.json'), '[]');
     write(path.join(dir, 'val/2.png'), 'two');
-    const manifest = await fingerprintDataset({ splits: { train: [path.join(dir, 'train')], val: [path.join(dir, 'val/2.png')] }, threads: 2 });
+    const manifest = await fingerprintDataset({
+      splits: { train: [path.join(dir, 'train')], val: [path.join(dir, 'val/2.png')] },
+      threads: 2,
+    });
     expect(manifest.splits).toEqual({
       train: [
         { path: 'train/img/1.png', size: 3, sha256: sha('one'), role: 'image' },
@@ -169,7 +195,9 @@ describe('dataset fingerprint', () => {
 });
 
 function listFiles(root: string, rel = ''): string[] {
-  return fs.readdirSync(path.join(root, rel), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? listFiles(root, path.join(rel, e.name)) : [path.join(rel, e.name)]));
+  return fs
+    .readdirSync(path.join(root, rel), { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? listFiles(root, path.join(rel, e.name)) : [path.join(rel, e.name)]));
 }
 
 describe('JSON with positions', () => {

@@ -34,11 +34,24 @@ describe('validate-data step', () => {
     const fingerprintFile = path.join(set.root, '.mlship/validate-data/fingerprint.json');
     const report = JSON.parse(fs.readFileSync(reportFile, 'utf8')) as ValidationReport;
     const manifest = JSON.parse(fs.readFileSync(fingerprintFile, 'utf8'));
-    expect(host.outputs).toEqual({ passed: 'true', errors: '0', warnings: '0', fingerprint: manifest.digest, report: reportFile, fingerprintFile });
+    expect(host.outputs).toEqual({
+      passed: 'true',
+      errors: '0',
+      warnings: '0',
+      fingerprint: manifest.digest,
+      report: reportFile,
+      fingerprintFile,
+    });
     expect(manifest.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(report.fingerprint).toEqual({ digest: manifest.digest, files: 8, bytes: manifest.bytes });
     expect(Object.keys(manifest.splits)).toEqual(['train', 'val']);
-    expect(manifest.splits.train.map((f: { path: string }) => f.path)).toEqual(['annotations/train.json', 'images/train_0.png', 'images/train_1.png', 'images/train_2.png', 'images/train_3.png']);
+    expect(manifest.splits.train.map((f: { path: string }) => f.path)).toEqual([
+      'annotations/train.json',
+      'images/train_0.png',
+      'images/train_1.png',
+      'images/train_2.png',
+      'images/train_3.png',
+    ]);
     expect(host.summary).toContain('## Dataset validation: ✅ passed');
     expect(host.summary).toContain('| train | 4 | 8 | 0 (0.0%) | 2 |');
     expect(host.summary).toMatch(/xychart-beta horizontal\n  title "Instances per class"\n  x-axis "class" \["(cat|dog)", "(cat|dog)"\]/);
@@ -89,7 +102,9 @@ describe('validate-data step', () => {
     });
     const strict = new MemoryHost(inputs(warned, { failOn: 'warning' }), { workspace: warned.root });
     expect((await runStep(validateDataStep, strict)).ok).toBe(false);
-    expect(strict.failure).toMatch(/^Dataset validation failed: 0 error\(s\), 1 warning\(s\) \(fail-on: warning\)\.\n {2}1\. \[leakage\.duplicate-within-split\] train images\/copy\.png id 300/);
+    expect(strict.failure).toMatch(
+      /^Dataset validation failed: 0 error\(s\), 1 warning\(s\) \(fail-on: warning\)\.\n {2}1\. \[leakage\.duplicate-within-split\] train images\/copy\.png id 300/,
+    );
     const lenient = new MemoryHost(inputs(warned), { workspace: warned.root });
     expect((await runStep(validateDataStep, lenient)).ok).toBe(true);
     expect(lenient.outputs).toMatchObject({ passed: 'true', errors: '0', warnings: '1' });

@@ -19,12 +19,18 @@ const CLEAN_OBJECTS = [obj('cat', [2, 3, 22, 18]), obj('dog', [30, 20, 55, 40])]
 async function vocDataset(plant: (root: string) => Promise<void> | void = () => undefined): Promise<string> {
   const root = temp.make();
   let seed = 1;
-  for (const [split, n] of [['train', 4], ['val', 2]] as const) {
+  for (const [split, n] of [
+    ['train', 4],
+    ['val', 2],
+  ] as const) {
     const ids: string[] = [];
     for (let i = 0; i < n; i++) {
       const id = `${split}_${i}`;
       ids.push(id);
-      const jpeg = await sharp(pixels(W, H, { seed: seed++ * 37 }), { raw: { width: W, height: H, channels: 4 } }).removeAlpha().jpeg({ quality: 95 }).toBuffer();
+      const jpeg = await sharp(pixels(W, H, { seed: seed++ * 37 }), { raw: { width: W, height: H, channels: 4 } })
+        .removeAlpha()
+        .jpeg({ quality: 95 })
+        .toBuffer();
       write(path.join(root, 'JPEGImages', `${id}.jpg`), jpeg);
       write(path.join(root, 'Annotations', `${id}.xml`), vocXml(`${id}.jpg`, CLEAN_OBJECTS));
     }
@@ -58,11 +64,19 @@ describe('Pascal VOC', () => {
 
   it('structure.parse-error with line and column from the XML validator', async () => {
     const root = await vocDataset((r) => {
-      write(path.join(r, 'Annotations/val_1.xml'), '<annotation>\n  <filename>val_1.jpg</filename>\n  <size><width>64</width></height>\n</annotation>\n');
+      write(
+        path.join(r, 'Annotations/val_1.xml'),
+        '<annotation>\n  <filename>val_1.jpg</filename>\n  <size><width>64</width></height>\n</annotation>\n',
+      );
     });
     const report = await validateVoc(root);
     expect(found(report)).toEqual({ 'structure.parse-error': 1 });
-    expect(firstExample(report, 'structure.parse-error')).toMatchObject({ split: 'val', file: 'Annotations/val_1.xml', line: 3, column: 26 });
+    expect(firstExample(report, 'structure.parse-error')).toMatchObject({
+      split: 'val',
+      file: 'Annotations/val_1.xml',
+      line: 3,
+      column: 26,
+    });
   });
 
   it('voc.unknown-class when a class list is given', async () => {
@@ -71,7 +85,13 @@ describe('Pascal VOC', () => {
     });
     const report = await validateVoc(root, { classes: ['cat', 'dog'] });
     expect(found(report)).toEqual({ 'voc.unknown-class': 1 });
-    expect(firstExample(report, 'voc.unknown-class')).toMatchObject({ split: 'train', file: 'Annotations/train_2.xml', id: 'train_2.jpg', field: 'object[2].name', value: 'kat' });
+    expect(firstExample(report, 'voc.unknown-class')).toMatchObject({
+      split: 'train',
+      file: 'Annotations/train_2.xml',
+      id: 'train_2.jpg',
+      field: 'object[2].name',
+      value: 'kat',
+    });
   });
 
   it('structure.schema: a bndbox without ymax', async () => {
@@ -81,7 +101,10 @@ describe('Pascal VOC', () => {
     });
     const report = await validateVoc(root);
     expect(found(report)).toEqual({ 'structure.schema': 1 });
-    expect(firstExample(report, 'structure.schema')).toMatchObject({ field: 'object[1].bndbox', value: { xmin: '30', ymin: '20', xmax: '55' } });
+    expect(firstExample(report, 'structure.schema')).toMatchObject({
+      field: 'object[1].bndbox',
+      value: { xmin: '30', ymin: '20', xmax: '55' },
+    });
   });
 
   it('geometry.box-outside and image.size-mismatch read the XML <size>', async () => {
@@ -91,8 +114,16 @@ describe('Pascal VOC', () => {
     });
     const report = await validateVoc(root);
     expect(found(report)).toEqual({ 'geometry.box-outside': 1, 'image.size-mismatch': 1 });
-    expect(firstExample(report, 'geometry.box-outside')).toMatchObject({ split: 'val', field: 'object[1].bndbox', value: [30, 20, 40, 20] });
-    expect(firstExample(report, 'image.size-mismatch')).toMatchObject({ split: 'train', file: 'Annotations/train_3.xml', value: { annotation: [100, 100], image: [64, 48] } });
+    expect(firstExample(report, 'geometry.box-outside')).toMatchObject({
+      split: 'val',
+      field: 'object[1].bndbox',
+      value: [30, 20, 40, 20],
+    });
+    expect(firstExample(report, 'image.size-mismatch')).toMatchObject({
+      split: 'train',
+      file: 'Annotations/train_3.xml',
+      value: { annotation: [100, 100], image: [64, 48] },
+    });
   });
 
   it('image.truncated: a JPEG without its EOI marker', async () => {
@@ -103,7 +134,12 @@ describe('Pascal VOC', () => {
     });
     const report = await validateVoc(root);
     expect(found(report)).toEqual({ 'image.truncated': 1 });
-    expect(firstExample(report, 'image.truncated')).toMatchObject({ split: 'train', file: 'JPEGImages/train_1.jpg', id: 'train_1.jpg', message: 'the JPEG does not end with an EOI marker (FFD9)' });
+    expect(firstExample(report, 'image.truncated')).toMatchObject({
+      split: 'train',
+      file: 'JPEGImages/train_1.jpg',
+      id: 'train_1.jpg',
+      message: 'the JPEG does not end with an EOI marker (FFD9)',
+    });
   });
 });
 
@@ -114,7 +150,10 @@ const label = (x: number) => (x < 20 ? 1 : x >= 40 ? 2 : 0);
 function segDataset(plant: (root: string) => void = () => undefined, bitDepth: 8 | 16 = 8): string {
   const root = temp.make();
   let seed = 1;
-  for (const [split, n] of [['train', 4], ['val', 2]] as const) {
+  for (const [split, n] of [
+    ['train', 4],
+    ['val', 2],
+  ] as const) {
     for (let i = 0; i < n; i++) {
       write(path.join(root, split, 'images', `cell_${i}.png`), pngImage(W, H, { seed: seed++, colorType: 2 }));
       write(path.join(root, split, 'masks', `cell_${i}.png`), maskPng(W, H, label, bitDepth));
@@ -125,7 +164,14 @@ function segDataset(plant: (root: string) => void = () => undefined, bitDepth: 8
 }
 
 async function validateSeg(root: string, over: Partial<ValidateOptions> = {}) {
-  const { report } = await validateDataset(baseOptions(root, { format: 'segmentation', splits: { train: path.join(root, 'train'), val: path.join(root, 'val') }, classes: CLASSES, ...over }));
+  const { report } = await validateDataset(
+    baseOptions(root, {
+      format: 'segmentation',
+      splits: { train: path.join(root, 'train'), val: path.join(root, 'val') },
+      classes: CLASSES,
+      ...over,
+    }),
+  );
   return report;
 }
 
@@ -140,7 +186,14 @@ describe('semantic segmentation folders', () => {
   });
 
   it('mask.undeclared-label: a 16-bit mask holding a value outside the class list', async () => {
-    const root = segDataset((r) => write(path.join(r, 'val/masks/cell_1.png'), maskPng(W, H, (x, y) => (x === 30 && y < 5 ? 1000 : label(x)), 16)), 16);
+    const root = segDataset(
+      (r) =>
+        write(
+          path.join(r, 'val/masks/cell_1.png'),
+          maskPng(W, H, (x, y) => (x === 30 && y < 5 ? 1000 : label(x)), 16),
+        ),
+      16,
+    );
     const report = await validateSeg(root);
     expect(found(report)).toEqual({ 'mask.undeclared-label': 1 });
     expect(firstExample(report, 'mask.undeclared-label')).toEqual({
@@ -156,7 +209,11 @@ describe('semantic segmentation folders', () => {
     const root = segDataset((r) => write(path.join(r, 'train/masks/cell_2.png'), maskPng(32, 32, label)));
     const report = await validateSeg(root);
     expect(found(report)).toEqual({ 'mask.size-mismatch': 1 });
-    expect(firstExample(report, 'mask.size-mismatch')).toMatchObject({ split: 'train', file: 'train/masks/cell_2.png', value: { mask: [32, 32], image: [64, 48] } });
+    expect(firstExample(report, 'mask.size-mismatch')).toMatchObject({
+      split: 'train',
+      file: 'train/masks/cell_2.png',
+      value: { mask: [32, 32], image: [64, 48] },
+    });
   });
 
   it('mask.missing and mask.orphan pair by file stem', async () => {
@@ -168,10 +225,19 @@ describe('semantic segmentation folders', () => {
   });
 
   it('mask.empty-ratio over max-empty-mask-share', async () => {
-    const root = segDataset((r) => write(path.join(r, 'train/masks/cell_0.png'), maskPng(W, H, () => 0)));
+    const root = segDataset((r) =>
+      write(
+        path.join(r, 'train/masks/cell_0.png'),
+        maskPng(W, H, () => 0),
+      ),
+    );
     const report = await validateSeg(root, { maxEmptyMaskShare: 0.2 });
     expect(found(report)).toEqual({ 'mask.empty-ratio': 1 });
-    expect(firstExample(report, 'mask.empty-ratio')).toMatchObject({ split: 'train', value: 0.25, message: '1 of 4 masks (25.0%) hold only background, over max-empty-mask-share 0.2' });
+    expect(firstExample(report, 'mask.empty-ratio')).toMatchObject({
+      split: 'train',
+      value: 0.25,
+      message: '1 of 4 masks (25.0%) hold only background, over max-empty-mask-share 0.2',
+    });
     expect(report.splits.train).toMatchObject({ unlabeledImages: 1, classCounts: { cell: 3, nucleus: 3 } });
   });
 

@@ -14,7 +14,10 @@ function yoloDataset(plant: (root: string) => void = () => undefined): string {
   const root = temp.make();
   write(path.join(root, 'data.yaml'), YAML);
   let seed = 1;
-  for (const [split, n] of [['train', 4], ['val', 2]] as const) {
+  for (const [split, n] of [
+    ['train', 4],
+    ['val', 2],
+  ] as const) {
     for (let i = 0; i < n; i++) {
       write(path.join(root, 'images', split, `${split}${i}.png`), pngImage(W, H, { seed: seed++ }));
       write(path.join(root, 'labels', split, `${split}${i}.txt`), '0 0.25 0.30 0.20 0.20\n1 0.70 0.60 0.30 0.30\n');
@@ -44,7 +47,10 @@ describe('YOLO', () => {
 
   it('structure.parse-error in data.yaml with line and column (classes given as input)', async () => {
     const root = yoloDataset((r) => write(path.join(r, 'data.yaml'), 'path: .\nnames: [cat, dog\ntrain: images/train\n'));
-    const report = await validateYolo(root, { classes: ['cat', 'dog'], splits: { train: path.join(root, 'images/train'), val: path.join(root, 'images/val') } });
+    const report = await validateYolo(root, {
+      classes: ['cat', 'dog'],
+      splits: { train: path.join(root, 'images/train'), val: path.join(root, 'images/val') },
+    });
     expect(found(report)).toEqual({ 'structure.parse-error': 1 });
     expect(firstExample(report, 'structure.parse-error')).toMatchObject({ file: 'data.yaml', line: 3, column: 1 });
   });
@@ -65,7 +71,12 @@ describe('YOLO', () => {
     const root = yoloDataset((r) => label(r, 'train', 'train2.txt', '0 0.25 0.30 0.20 0.20\ndog 0.7 0.6 0.3 0.3\n'));
     const report = await validateYolo(root);
     expect(found(report)).toEqual({ 'structure.schema': 1 });
-    expect(firstExample(report, 'structure.schema')).toMatchObject({ split: 'train', file: 'labels/train/train2.txt', line: 2, value: 'dog 0.7 0.6 0.3 0.3' });
+    expect(firstExample(report, 'structure.schema')).toMatchObject({
+      split: 'train',
+      file: 'labels/train/train2.txt',
+      line: 2,
+      value: 'dog 0.7 0.6 0.3 0.3',
+    });
   });
 
   it.each([
@@ -81,7 +92,13 @@ describe('YOLO', () => {
     const report = await validateYolo(root);
     // The unknown class drops dog from val: nothing else may change, so val keeps a dog in val0.
     expect(found(report)).toEqual({ [id]: 1 });
-    expect(firstExample(report, id)).toMatchObject({ split: 'val', file: 'labels/val/val1.txt', line: 2, field, value: id === 'yolo.unknown-class' ? 5 : line });
+    expect(firstExample(report, id)).toMatchObject({
+      split: 'val',
+      file: 'labels/val/val1.txt',
+      line: 2,
+      field,
+      value: id === 'yolo.unknown-class' ? 5 : line,
+    });
   });
 
   it('geometry.box-tiny measures in pixels from the image header', async () => {
@@ -106,7 +123,13 @@ describe('YOLO', () => {
     });
     const report = await validateYolo(root);
     expect(found(report)).toEqual({ 'image.missing': 1 });
-    expect(firstExample(report, 'image.missing')).toMatchObject({ split: 'val', file: 'val.txt', id: 'line 3', field: 'path', value: 'images/val/gone.png' });
+    expect(firstExample(report, 'image.missing')).toMatchObject({
+      split: 'val',
+      file: 'val.txt',
+      id: 'line 3',
+      field: 'path',
+      value: 'images/val/gone.png',
+    });
   });
 
   it('an image without a label file is a background image (counted, not an error)', async () => {

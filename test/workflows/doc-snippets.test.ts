@@ -19,7 +19,16 @@ const find = (where: string) => {
 describe('YAML snippets in docs/ and README.md', () => {
   it('are found: every step guide has a GitHub and an Azure DevOps snippet', () => {
     const platforms = (file: string) => new Set(snippets.filter((s) => s.where.startsWith(file)).map((s) => s.platform));
-    for (const step of ['validate-data', 'submit-training', 'gate-metrics', 'export-onnx', 'benchmark-model', 'build-device-package', 'stage-ota', 'promote-release']) {
+    for (const step of [
+      'validate-data',
+      'submit-training',
+      'gate-metrics',
+      'export-onnx',
+      'benchmark-model',
+      'build-device-package',
+      'stage-ota',
+      'promote-release',
+    ]) {
       expect({ step, platforms: [...platforms(`docs/${step}.md`)].sort() }).toEqual({ step, platforms: ['azure', 'github'] });
     }
     expect([...platforms('README.md')].sort()).toEqual(['azure', 'github']);
@@ -33,10 +42,17 @@ describe('YAML snippets in docs/ and README.md', () => {
   it('catch a tag name used as a version without stripping its "v"', () => {
     const s = snippets.find((x) => x.where.startsWith('docs/build-device-package.md') && x.platform === 'github')!;
     const broken = { ...s, text: mutate(s.text, 'version: ${{ steps.version.outputs.version }}', 'version: ${{ github.ref_name }}') };
-    expect(check(broken)).toEqual([expect.stringContaining('input "version" is ${{ github.ref_name }}, the tag as is: a v1.4.0 tag is not a version')]);
+    expect(check(broken)).toEqual([
+      expect.stringContaining('input "version" is ${{ github.ref_name }}, the tag as is: a v1.4.0 tag is not a version'),
+    ]);
     const azure = snippets.find((x) => x.where.startsWith('docs/build-device-package.md') && x.platform === 'azure')!;
     const line = azure.text.split('\n').find((l) => /^\s+version:/.test(l))!;
-    expect(checkAzureSnippet({ ...azure, text: mutate(azure.text, line, line.replace(/version: .*/, 'version: $(Build.SourceBranchName)')) }, catalog)).toEqual([expect.stringContaining('the tag as is')]);
+    expect(
+      checkAzureSnippet(
+        { ...azure, text: mutate(azure.text, line, line.replace(/version: .*/, 'version: $(Build.SourceBranchName)')) },
+        catalog,
+      ),
+    ).toEqual([expect.stringContaining('the tag as is')]);
   });
 
   it('catch an output no step has', () => {
@@ -54,7 +70,11 @@ describe('YAML snippets in docs/ and README.md', () => {
       `${azure.where}: GateMetrics@1 has no input "groundTruths" (did you mean "groundTruth"?).`,
       `${azure.where}: GateMetrics@1 requires input "groundTruth", which is not given.`,
     ]);
-    expect(checkAzureSnippet({ ...azure, text: mutate(azure.text, '$(gate.passed)', '$(gate.pass)') }, catalog)).toEqual([expect.stringContaining('task "gate" (gate-metrics) has no output "pass"')]);
-    expect(checkGithubSnippet({ ...s, text: mutate(s.text, 'steps.gate.outputs.passed', 'steps.gate.outputs.pass') }, ctx)).toEqual([expect.stringContaining('step "gate" has no output "pass"')]);
+    expect(checkAzureSnippet({ ...azure, text: mutate(azure.text, '$(gate.passed)', '$(gate.pass)') }, catalog)).toEqual([
+      expect.stringContaining('task "gate" (gate-metrics) has no output "pass"'),
+    ]);
+    expect(checkGithubSnippet({ ...s, text: mutate(s.text, 'steps.gate.outputs.passed', 'steps.gate.outputs.pass') }, ctx)).toEqual([
+      expect.stringContaining('step "gate" has no output "pass"'),
+    ]);
   });
 });

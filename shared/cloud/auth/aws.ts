@@ -71,7 +71,12 @@ export function resolveAwsAuth(ctx: AuthContext, options: AwsAuthOptions): AwsAu
     ctx.setSecret(creds.secretAccessKey);
     if (creds.sessionToken) ctx.setSecret(creds.sessionToken);
     const provider: AwsCredentialIdentityProvider = async () => creds;
-    return { credentials: provider, source: 'AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY in the environment', invalidate() {}, check: async () => {} };
+    return {
+      credentials: provider,
+      source: 'AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY in the environment',
+      invalidate() {},
+      check: async () => {},
+    };
   }
   return refreshing('the AWS SDK default credential chain', () => fromNodeProviderChain(), ctx, options);
 }
@@ -87,11 +92,19 @@ function serviceConnectionAuth(ctx: AuthContext, options: AwsAuthOptions, id: st
   const p = connection.parameters;
   const name = `AWS service connection "${id}"`;
   if (connection.scheme.toLowerCase() === 'none' && p.role) {
-    return webIdentityAuth(ctx, { ...options, roleToAssume: p.role, roleSessionName: p.roleSessionName }, () => azureDevOpsOidcToken(ctx, connection, label), `${name} (OpenID Connect)`);
+    return webIdentityAuth(
+      ctx,
+      { ...options, roleToAssume: p.role, roleSessionName: p.roleSessionName },
+      () => azureDevOpsOidcToken(ctx, connection, label),
+      `${name} (OpenID Connect)`,
+    );
   }
-  if (connection.scheme.toLowerCase() !== 'usernamepassword') throw unsupportedScheme(connection, label, 'an AWS connection with access keys (UsernamePassword) or with OpenID Connect and a role');
+  if (connection.scheme.toLowerCase() !== 'usernamepassword')
+    throw unsupportedScheme(connection, label, 'an AWS connection with access keys (UsernamePassword) or with OpenID Connect and a role');
   if (!p.username || !p.password) {
-    throw new StepError(`${name} (input ${label}) has ${p.username ? 'no secret access key' : 'no access key id'}.`, { hint: 'Edit the connection: give both "Access Key ID" and "Secret Access Key", or switch it to OpenID Connect with a role.' });
+    throw new StepError(`${name} (input ${label}) has ${p.username ? 'no secret access key' : 'no access key id'}.`, {
+      hint: 'Edit the connection: give both "Access Key ID" and "Secret Access Key", or switch it to OpenID Connect with a role.',
+    });
   }
   const keys: AwsCredentialIdentity = { accessKeyId: p.username, secretAccessKey: p.password, sessionToken: p.sessionToken || undefined };
   for (const secret of [keys.secretAccessKey, keys.sessionToken]) if (secret) ctx.setSecret(secret);
@@ -109,7 +122,12 @@ function assumedWithKeys(ctx: AuthContext, options: AwsAuthOptions, connection: 
     () =>
       fromTemporaryCredentials({
         masterCredentials: keys,
-        params: { RoleArn: p.assumeRoleArn, RoleSessionName: p.roleSessionName || sessionName(ctx), DurationSeconds: options.sessionSeconds ?? 3600, ...(p.externalId ? { ExternalId: p.externalId } : {}) },
+        params: {
+          RoleArn: p.assumeRoleArn,
+          RoleSessionName: p.roleSessionName || sessionName(ctx),
+          DurationSeconds: options.sessionSeconds ?? 3600,
+          ...(p.externalId ? { ExternalId: p.externalId } : {}),
+        },
         clientConfig: { region: options.region, endpoint: awsEndpoint(ctx.env, 'STS') },
       }),
     ctx,
@@ -138,7 +156,14 @@ function webIdentityAuth(
     }
     ctx.setSecret(token);
     const out = await sts
-      .send(new AssumeRoleWithWebIdentityCommand({ RoleArn: roleArn, RoleSessionName: options.roleSessionName || sessionName(ctx), WebIdentityToken: token, DurationSeconds: options.sessionSeconds ?? 3600 }))
+      .send(
+        new AssumeRoleWithWebIdentityCommand({
+          RoleArn: roleArn,
+          RoleSessionName: options.roleSessionName || sessionName(ctx),
+          WebIdentityToken: token,
+          DurationSeconds: options.sessionSeconds ?? 3600,
+        }),
+      )
       .catch((error: Error) => {
         throw new StepError(`AWS STS refused AssumeRoleWithWebIdentity for ${roleArn}: ${error.name}: ${error.message}`, {
           hint: `The role's trust policy must allow sts:AssumeRoleWithWebIdentity for the OIDC provider and this repository's subject, with audience sts.amazonaws.com; see docs/permissions.md.`,
@@ -222,7 +247,9 @@ export function missingAwsCredentials(ctx: AuthContext, options: AwsAuthOptions,
 export function resolveAwsRegion(env: NodeJS.ProcessEnv, explicit: string | undefined, inputLabel: string): string {
   const region = explicit || env.AWS_REGION || env.AWS_DEFAULT_REGION;
   if (!region) {
-    throw new StepError('No AWS region is set.', { hint: `Set the input ${inputLabel} (or sagemaker.region in the job spec), or AWS_REGION in the environment.` });
+    throw new StepError('No AWS region is set.', {
+      hint: `Set the input ${inputLabel} (or sagemaker.region in the job spec), or AWS_REGION in the environment.`,
+    });
   }
   return region;
 }

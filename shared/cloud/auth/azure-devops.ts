@@ -15,24 +15,33 @@ const GRANT: Record<ConnectionType, string> = {
  */
 export function requireServiceConnection(ctx: AuthContext, id: string, label: string, type: ConnectionType): ServiceConnection {
   if (!ctx.getServiceConnection) {
-    throw new StepError(`The input ${label} ("${id}") selects an Azure DevOps service connection, which only Azure Pipelines provides; this run is on ${ctx.platform}.`, {
-      hint: 'Leave it empty here: GitHub uses OIDC (role-to-assume, azure-client-id and azure-tenant-id) and the CLI the credentials in its environment.',
-    });
+    throw new StepError(
+      `The input ${label} ("${id}") selects an Azure DevOps service connection, which only Azure Pipelines provides; this run is on ${ctx.platform}.`,
+      {
+        hint: 'Leave it empty here: GitHub uses OIDC (role-to-assume, azure-client-id and azure-tenant-id) and the CLI the credentials in its environment.',
+      },
+    );
   }
   const connection = ctx.getServiceConnection(id);
   if (!connection) {
-    throw new StepError(`Service connection "${id}" (input ${label}) was not handed to the task: the agent provided no authorization scheme for it.`, {
-      hint:
-        `Select ${GRANT[type]} in the task's ${label} input, and authorise this pipeline to use it (Project settings → Service connections → ${id} → ` +
-        'Security → Pipeline permissions; a first run waiting for "Permit" counts too). The agent hands credentials only to a task input of that connection type.',
-    });
+    throw new StepError(
+      `Service connection "${id}" (input ${label}) was not handed to the task: the agent provided no authorization scheme for it.`,
+      {
+        hint:
+          `Select ${GRANT[type]} in the task's ${label} input, and authorise this pipeline to use it (Project settings → Service connections → ${id} → ` +
+          'Security → Pipeline permissions; a first run waiting for "Permit" counts too). The agent hands credentials only to a task input of that connection type.',
+      },
+    );
   }
   return connection;
 }
 
 /** The scheme a connection uses, for messages: never its parameters, which are secrets. */
 export function unsupportedScheme(connection: ServiceConnection, label: string, supported: string): StepError {
-  return new StepError(`Service connection "${connection.id}" (input ${label}) uses the "${connection.scheme}" authorization scheme, which this step cannot use.`, { hint: `Use ${supported}.` });
+  return new StepError(
+    `Service connection "${connection.id}" (input ${label}) uses the "${connection.scheme}" authorization scheme, which this step cannot use.`,
+    { hint: `Use ${supported}.` },
+  );
 }
 
 /**
@@ -43,14 +52,23 @@ export async function azureDevOpsOidcToken(ctx: AuthContext, connection: Service
   const requestUri = ctx.env.SYSTEM_OIDCREQUESTURI;
   const accessToken = ctx.env.SYSTEM_ACCESSTOKEN;
   if (!requestUri || !accessToken) {
-    throw new StepError(`Service connection "${connection.id}" (input ${label}) uses OpenID Connect, which needs the pipeline's System.AccessToken, but ${accessToken ? 'SYSTEM_OIDCREQUESTURI' : 'SYSTEM_ACCESSTOKEN'} is not in the task's environment.`, {
-      hint: 'Add `env: { SYSTEM_ACCESSTOKEN: $(System.AccessToken) }` to the task in the pipeline YAML (agents 3.225 and later set SYSTEM_OIDCREQUESTURI).',
-    });
+    throw new StepError(
+      `Service connection "${connection.id}" (input ${label}) uses OpenID Connect, which needs the pipeline's System.AccessToken, but ${accessToken ? 'SYSTEM_OIDCREQUESTURI' : 'SYSTEM_ACCESSTOKEN'} is not in the task's environment.`,
+      {
+        hint: 'Add `env: { SYSTEM_ACCESSTOKEN: $(System.AccessToken) }` to the task in the pipeline YAML (agents 3.225 and later set SYSTEM_OIDCREQUESTURI).',
+      },
+    );
   }
   ctx.setSecret(accessToken);
   const url = `${requestUri}?api-version=7.1&serviceConnectionId=${encodeURIComponent(connection.id)}`;
-  const res = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json' }, body: '{}' }).catch((error: Error) => {
-    throw new StepError(`Could not reach Azure DevOps for an OIDC token of service connection "${connection.id}": ${error.message}`, { cause: error });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json' },
+    body: '{}',
+  }).catch((error: Error) => {
+    throw new StepError(`Could not reach Azure DevOps for an OIDC token of service connection "${connection.id}": ${error.message}`, {
+      cause: error,
+    });
   });
   const text = await res.text();
   const token = res.ok ? (JSON.parse(text || '{}') as { oidcToken?: string }).oidcToken : undefined;

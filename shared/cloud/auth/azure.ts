@@ -132,11 +132,17 @@ function pick(ctx: AuthContext, options: AzureAuthOptions): Resolved {
     if (scheme === 'workloadidentityfederation') {
       const systemToken = ctx.env.SYSTEM_ACCESSTOKEN;
       if (!systemToken) {
-        throw new StepError(`Service connection "${options.serviceConnection}" uses workload identity federation, which needs the pipeline's System.AccessToken, but SYSTEM_ACCESSTOKEN is not in the task's environment.`, {
-          hint: 'Add `env: { SYSTEM_ACCESSTOKEN: $(System.AccessToken) }` to the task in the pipeline YAML.',
-        });
+        throw new StepError(
+          `Service connection "${options.serviceConnection}" uses workload identity federation, which needs the pipeline's System.AccessToken, but SYSTEM_ACCESSTOKEN is not in the task's environment.`,
+          {
+            hint: 'Add `env: { SYSTEM_ACCESSTOKEN: $(System.AccessToken) }` to the task in the pipeline YAML.',
+          },
+        );
       }
-      if (!tenantId || !clientId) throw new StepError(`Service connection "${options.serviceConnection}" has no tenant or service principal id.`, { hint: 'Recreate it as an Azure Resource Manager connection with workload identity federation.' });
+      if (!tenantId || !clientId)
+        throw new StepError(`Service connection "${options.serviceConnection}" has no tenant or service principal id.`, {
+          hint: 'Recreate it as an Azure Resource Manager connection with workload identity federation.',
+        });
       ctx.setSecret(systemToken);
       return {
         source: `Azure DevOps service connection "${options.serviceConnection}" (workload identity federation)`,
@@ -146,7 +152,8 @@ function pick(ctx: AuthContext, options: AzureAuthOptions): Resolved {
       };
     }
     if (scheme === 'serviceprincipal' && p.authenticationType?.toLowerCase() === 'spncertificate' && p.servicePrincipalCertificate) {
-      if (!tenantId || !clientId) throw new StepError(`Service connection "${options.serviceConnection}" has no tenant or service principal id.`);
+      if (!tenantId || !clientId)
+        throw new StepError(`Service connection "${options.serviceConnection}" has no tenant or service principal id.`);
       // The agent hands the certificate as PEM (certificate and private key together).
       const certificate = p.servicePrincipalCertificate;
       return {
@@ -157,7 +164,8 @@ function pick(ctx: AuthContext, options: AzureAuthOptions): Resolved {
       };
     }
     if (scheme === 'serviceprincipal' && p.serviceprincipalkey) {
-      if (!tenantId || !clientId) throw new StepError(`Service connection "${options.serviceConnection}" has no tenant or service principal id.`);
+      if (!tenantId || !clientId)
+        throw new StepError(`Service connection "${options.serviceConnection}" has no tenant or service principal id.`);
       return {
         source: `Azure DevOps service connection "${options.serviceConnection}" (service principal secret)`,
         make: () => new ClientSecretCredential(tenantId, clientId, p.serviceprincipalkey, identity),
@@ -166,9 +174,18 @@ function pick(ctx: AuthContext, options: AzureAuthOptions): Resolved {
       };
     }
     if (scheme === 'managedserviceidentity') {
-      return { source: `Azure DevOps service connection "${options.serviceConnection}" (managed identity)`, make: () => new ManagedIdentityCredential(identity), subscriptionId, tried };
+      return {
+        source: `Azure DevOps service connection "${options.serviceConnection}" (managed identity)`,
+        make: () => new ManagedIdentityCredential(identity),
+        subscriptionId,
+        tried,
+      };
     }
-    throw unsupportedScheme(connection, label, 'an Azure Resource Manager connection with workload identity federation (recommended), a service principal secret or certificate, or a managed identity');
+    throw unsupportedScheme(
+      connection,
+      label,
+      'an Azure Resource Manager connection with workload identity federation (recommended), a service principal secret or certificate, or a managed identity',
+    );
   }
   tried.push('azure-service-connection (Azure DevOps): not set');
   const clientId = options.clientId ?? ctx.env.AZURE_CLIENT_ID;
@@ -186,7 +203,9 @@ function pick(ctx: AuthContext, options: AzureAuthOptions): Resolved {
       ? `OIDC federation: ${clientId ? '' : 'azure-client-id'}${!clientId && !tenantId ? ' and ' : ''}${tenantId ? '' : 'azure-tenant-id'} not set`
       : `OIDC federation: this platform (${ctx.platform}) issues no OIDC token to the step`,
   );
-  tried.push('DefaultAzureCredential: environment (AZURE_CLIENT_ID + AZURE_TENANT_ID + AZURE_CLIENT_SECRET or certificate), workload identity, managed identity, Azure CLI, Azure Developer CLI, Azure PowerShell');
+  tried.push(
+    'DefaultAzureCredential: environment (AZURE_CLIENT_ID + AZURE_TENANT_ID + AZURE_CLIENT_SECRET or certificate), workload identity, managed identity, Azure CLI, Azure Developer CLI, Azure PowerShell',
+  );
   return { source: 'DefaultAzureCredential', make: () => new DefaultAzureCredential(identity), tried };
 }
 

@@ -78,7 +78,15 @@ export function curve(
 }
 
 /** Envelope (max precision to the right) and precision at each recall threshold, from the true-positive points. */
-export function fillPrecision(pr: Float64Array, rc: Float64Array, n: number, recThrs: Float64Array, q: Float64Array, qOffset: number, qStride: number): void {
+export function fillPrecision(
+  pr: Float64Array,
+  rc: Float64Array,
+  n: number,
+  recThrs: Float64Array,
+  q: Float64Array,
+  qOffset: number,
+  qStride: number,
+): void {
   for (let i = n - 1; i > 0; i--) if (pr[i] > pr[i - 1]) pr[i - 1] = pr[i];
   const R = recThrs.length;
   let pi = 0;
@@ -105,8 +113,21 @@ export function accumulate(table: MatchTable): Accumulated {
       for (let m = 0; m < M; m++) {
         for (let t = 0; t < T; t++) {
           // precision[t, r, k, a, m] at offset ((t*R + r)*K + k)*A*M + a*M + m
-          const off = ((t * R) * K + k) * A * M + a * M + m;
-          recall[((t * K + k) * A + a) * M + m] = curve(table, k, a, p.maxDets[m], t, npig, p.recThrs, precision, off, K * A * M, scratch, null);
+          const off = (t * R * K + k) * A * M + a * M + m;
+          recall[((t * K + k) * A + a) * M + m] = curve(
+            table,
+            k,
+            a,
+            p.maxDets[m],
+            t,
+            npig,
+            p.recThrs,
+            precision,
+            off,
+            K * A * M,
+            scratch,
+            null,
+          );
         }
       }
     }

@@ -34,7 +34,11 @@ export interface CocoEvaluation {
  * evaluate() + accumulate() + summarize() of pycocotools COCOeval. `params` are COCOeval's Params (built and
  * checked by cocoParams or parseCocoParams; the defaults when left out); `useCats`, when given, overrides theirs.
  */
-export function evaluateCoco(gt: CocoGroundTruth, dt: CocoDetections, options: { iouType: IouType; useCats?: boolean; params?: CocoParams }): CocoEvaluation {
+export function evaluateCoco(
+  gt: CocoGroundTruth,
+  dt: CocoDetections,
+  options: { iouType: IouType; useCats?: boolean; params?: CocoParams },
+): CocoEvaluation {
   const base = options.params ?? cocoParams();
   const params = options.useCats === undefined || options.useCats === base.useCats ? base : { ...base, useCats: options.useCats };
   const useCats = params.useCats;
@@ -64,7 +68,10 @@ export function evaluateCoco(gt: CocoGroundTruth, dt: CocoDetections, options: {
  * Mean precision over categories at each recall threshold (area "all", or the first range without one; the
  * maxDets the AP50/AP75 stats read, maxDets[2]), for one IoU index or all.
  */
-export function precisionRecallCurve(ev: CocoEvaluation, options: { iouIndex?: number; category?: number } = {}): { recall: number[]; precision: number[] } {
+export function precisionRecallCurve(
+  ev: CocoEvaluation,
+  options: { iouIndex?: number; category?: number } = {},
+): { recall: number[]; precision: number[] } {
   const { precision, T, R, K, A, M } = ev.accumulated;
   const m = 2;
   const area = Math.max(0, ev.params.areaRngLbl.indexOf('all'));

@@ -56,7 +56,10 @@ export function readJsonFile(file: string, what: string): unknown {
     text = fs.readFileSync(file, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new StepError(`${what} file ${file} cannot be read (${code ?? String(error)}).`, { hint: 'Check the path; relative paths are resolved against the workspace.', file });
+    throw new StepError(`${what} file ${file} cannot be read (${code ?? String(error)}).`, {
+      hint: 'Check the path; relative paths are resolved against the workspace.',
+      file,
+    });
   }
   try {
     return parseJsonBounded(text);
@@ -77,7 +80,10 @@ export function readJsonFile(file: string, what: string): unknown {
         column: parsed.column,
       });
     }
-    throw new StepError(`${what} file ${file} is not valid JSON: ${(error as Error).message}.`, { hint: 'Write the file with a JSON encoder (Python: json.dump(..., allow_nan=False)) and check it is complete.', file });
+    throw new StepError(`${what} file ${file} is not valid JSON: ${(error as Error).message}.`, {
+      hint: 'Write the file with a JSON encoder (Python: json.dump(..., allow_nan=False)) and check it is complete.',
+      file,
+    });
   }
 }
 
@@ -98,14 +104,19 @@ function isId(v: unknown): v is Id {
 function sortIds(ids: Id[], file: string, what: string): Id[] {
   const numeric = ids.every((i) => typeof i === 'number');
   if (!numeric && !ids.every((i) => typeof i === 'string')) {
-    fail(file, `${what} ids mix numbers and strings (e.g. ${show(ids.find((i) => typeof i === 'string'))} and ${show(ids.find((i) => typeof i === 'number'))}).`, 'Use integer ids throughout, as COCO does.');
+    fail(
+      file,
+      `${what} ids mix numbers and strings (e.g. ${show(ids.find((i) => typeof i === 'string'))} and ${show(ids.find((i) => typeof i === 'number'))}).`,
+      'Use integer ids throughout, as COCO does.',
+    );
   }
   return numeric ? (ids as number[]).slice().sort((a, b) => a - b) : (ids as string[]).slice().sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
 function lookupHint(map: ReadonlyMap<Id, number>, value: unknown): string {
   const other = typeof value === 'number' ? String(value) : typeof value === 'string' && value.trim() !== '' ? Number(value) : undefined;
-  if (other !== undefined && map.has(other)) return ` The ground truth has ${show(other)} (a ${typeof other}): ids are compared by value and type.`;
+  if (other !== undefined && map.has(other))
+    return ` The ground truth has ${show(other)} (a ${typeof other}): ids are compared by value and type.`;
   return '';
 }
 
@@ -126,8 +137,14 @@ type Segmentation = unknown;
  */
 function segmentationToRle(seg: Segmentation, h: number, w: number, where: () => string, file: string): Rle {
   if (Array.isArray(seg)) {
-    if (seg.length === 0) fail(file, `${where()} has an empty polygon list as segmentation.`, 'Give at least one polygon [x0, y0, x1, y1, ...] or an RLE.');
-    if (!(h > 0 && w > 0)) fail(file, `${where()} has a polygon segmentation but its image has no height/width.`, 'Add "height" and "width" to the image entry in the ground truth.');
+    if (seg.length === 0)
+      fail(file, `${where()} has an empty polygon list as segmentation.`, 'Give at least one polygon [x0, y0, x1, y1, ...] or an RLE.');
+    if (!(h > 0 && w > 0))
+      fail(
+        file,
+        `${where()} has a polygon segmentation but its image has no height/width.`,
+        'Add "height" and "width" to the image entry in the ground truth.',
+      );
     const first = seg[0] as unknown;
     if (Array.isArray(first) && first.length <= 4) {
       fail(
@@ -139,8 +156,18 @@ function segmentationToRle(seg: Segmentation, h: number, w: number, where: () =>
     const parts: Rle[] = [];
     for (let p = 0; p < seg.length; p++) {
       const part = seg[p] as unknown;
-      if (!Array.isArray(part) || part.some((v) => num(v) === undefined)) fail(file, `${where()} has polygon ${p} = ${show(part)}, which is not a list of finite numbers.`, 'Polygons are flat lists [x0, y0, x1, y1, ...].');
-      if (part.length % 2 !== 0 || part.length < 2) fail(file, `${where()} has polygon ${p} with ${part.length} numbers; a polygon needs x, y pairs.`, 'Polygons are flat lists [x0, y0, x1, y1, ...] of even length.');
+      if (!Array.isArray(part) || part.some((v) => num(v) === undefined))
+        fail(
+          file,
+          `${where()} has polygon ${p} = ${show(part)}, which is not a list of finite numbers.`,
+          'Polygons are flat lists [x0, y0, x1, y1, ...].',
+        );
+      if (part.length % 2 !== 0 || part.length < 2)
+        fail(
+          file,
+          `${where()} has polygon ${p} with ${part.length} numbers; a polygon needs x, y pairs.`,
+          'Polygons are flat lists [x0, y0, x1, y1, ...] of even length.',
+        );
       parts.push(rleFromPolygon(part as number[], h, w));
     }
     return rleMerge(parts);
@@ -149,7 +176,11 @@ function segmentationToRle(seg: Segmentation, h: number, w: number, where: () =>
     const o = seg as { size?: unknown; counts?: unknown };
     const size = o.size;
     if (!Array.isArray(size) || size.length !== 2 || !size.every((v) => Number.isInteger(v) && (v as number) >= 0)) {
-      fail(file, `${where()} has an RLE segmentation with size ${show(size)}; expected [height, width].`, 'RLE masks are {"size": [height, width], "counts": ...}.');
+      fail(
+        file,
+        `${where()} has an RLE segmentation with size ${show(size)}; expected [height, width].`,
+        'RLE masks are {"size": [height, width], "counts": ...}.',
+      );
     }
     const [rh, rw] = size as [number, number];
     let rle: Rle;
@@ -157,25 +188,49 @@ function segmentationToRle(seg: Segmentation, h: number, w: number, where: () =>
       try {
         rle = new LazyRle(rh, rw, o.counts);
       } catch {
-        fail(file, `${where()} has a truncated compressed RLE string.`, 'Encode masks with pycocotools.mask.encode and keep the whole "counts" string.');
+        fail(
+          file,
+          `${where()} has a truncated compressed RLE string.`,
+          'Encode masks with pycocotools.mask.encode and keep the whole "counts" string.',
+        );
       }
     } else if (Array.isArray(o.counts)) {
       if (!o.counts.every((v) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 0xffffffff)) {
-        fail(file, `${where()} has uncompressed RLE counts that are not all non-negative integers.`, 'Counts are run lengths in column-major order, starting with background.');
+        fail(
+          file,
+          `${where()} has uncompressed RLE counts that are not all non-negative integers.`,
+          'Counts are run lengths in column-major order, starting with background.',
+        );
       }
       rle = rleFromCounts(o.counts as number[], rh, rw);
     } else {
-      fail(file, `${where()} has an RLE segmentation whose counts is ${show(o.counts)}.`, 'Counts are a compressed string or a list of run lengths.');
+      fail(
+        file,
+        `${where()} has an RLE segmentation whose counts is ${show(o.counts)}.`,
+        'Counts are a compressed string or a list of run lengths.',
+      );
     }
     if (rleLength(rle) !== rh * rw) {
-      fail(file, `${where()} has RLE runs covering ${rleLength(rle)} pixels but its size ${rh}x${rw} has ${rh * rw}.`, 'The mask is corrupt or was encoded for another image size.');
+      fail(
+        file,
+        `${where()} has RLE runs covering ${rleLength(rle)} pixels but its size ${rh}x${rw} has ${rh * rw}.`,
+        'The mask is corrupt or was encoded for another image size.',
+      );
     }
     if (h > 0 && w > 0 && (rh !== h || rw !== w)) {
-      fail(file, `${where()} has a mask of size ${rh}x${rw} (height x width) but its image is ${h}x${w}.`, 'Encode masks at the resolution of the ground-truth image.');
+      fail(
+        file,
+        `${where()} has a mask of size ${rh}x${rw} (height x width) but its image is ${h}x${w}.`,
+        'Encode masks at the resolution of the ground-truth image.',
+      );
     }
     return rle;
   }
-  return fail(file, `${where()} has segmentation ${show(seg)}, which is neither polygons nor RLE.`, 'Use polygons [[x0, y0, ...]] or {"size": [h, w], "counts": ...}.');
+  return fail(
+    file,
+    `${where()} has segmentation ${show(seg)}, which is neither polygons nor RLE.`,
+    'Use polygons [[x0, y0, ...]] or {"size": [h, w], "counts": ...}.',
+  );
 }
 
 function asRecordArray(value: unknown, file: string, what: string, key: string): Record<string, unknown>[] {
@@ -183,14 +238,19 @@ function asRecordArray(value: unknown, file: string, what: string, key: string):
   if (!Array.isArray(value)) fail(file, `"${key}" is ${show(value)}, not a list.`, `A COCO ${what} file has a list under "${key}".`);
   for (let i = 0; i < value.length; i++) {
     const v = value[i];
-    if (!v || typeof v !== 'object' || Array.isArray(v)) fail(file, `${key}[${i}] is ${show(v)}, not an object.`, `Each entry of "${key}" is a JSON object.`);
+    if (!v || typeof v !== 'object' || Array.isArray(v))
+      fail(file, `${key}[${i}] is ${show(v)}, not an object.`, `Each entry of "${key}" is a JSON object.`);
   }
   return value as Record<string, unknown>[];
 }
 
 export function loadGroundTruth(json: unknown, file: string, iouType: IouType): CocoGroundTruth {
   if (!json || typeof json !== 'object' || Array.isArray(json)) {
-    fail(file, 'is not a COCO ground-truth object (expected {"images": [...], "annotations": [...], "categories": [...]}).', 'Pass the instances JSON as ground truth and the results list as predictions.');
+    fail(
+      file,
+      'is not a COCO ground-truth object (expected {"images": [...], "annotations": [...], "categories": [...]}).',
+      'Pass the instances JSON as ground truth and the results list as predictions.',
+    );
   }
   const data = json as Record<string, unknown>;
   const images = asRecordArray(data.images, file, 'ground-truth', 'images');
@@ -239,15 +299,40 @@ export function loadGroundTruth(json: unknown, file: string, iouType: IouType): 
     const a = anns[i];
     const where = () => `annotations[${i}] (id ${show(a.id)}, image_id ${show(a.image_id)})`;
     const aid = num(a.id);
-    if (aid === undefined) fail(file, `annotations[${i}] has id ${show(a.id)}; annotation ids are numbers.`, 'Give every annotation a unique integer "id" (pycocotools indexes annotations by it).');
-    if (seenIds.has(aid)) fail(file, `${where()} repeats annotation id ${aid}.`, 'Annotation ids must be unique: pycocotools keeps only the last annotation of a repeated id.');
+    if (aid === undefined)
+      fail(
+        file,
+        `annotations[${i}] has id ${show(a.id)}; annotation ids are numbers.`,
+        'Give every annotation a unique integer "id" (pycocotools indexes annotations by it).',
+      );
+    if (seenIds.has(aid))
+      fail(
+        file,
+        `${where()} repeats annotation id ${aid}.`,
+        'Annotation ids must be unique: pycocotools keeps only the last annotation of a repeated id.',
+      );
     seenIds.add(aid);
     const ii = imgIndex.get(a.image_id as Id);
-    if (ii === undefined) fail(file, `${where()} refers to image_id ${show(a.image_id)}, which is not in "images".${lookupHint(imgIndex, a.image_id)}`, 'Every annotation must belong to a listed image.');
+    if (ii === undefined)
+      fail(
+        file,
+        `${where()} refers to image_id ${show(a.image_id)}, which is not in "images".${lookupHint(imgIndex, a.image_id)}`,
+        'Every annotation must belong to a listed image.',
+      );
     const k = catIndex.get(a.category_id as Id);
-    if (k === undefined) fail(file, `${where()} has category_id ${show(a.category_id)}, which is not in "categories".${lookupHint(catIndex, a.category_id)}`, 'Declare every category under "categories".');
+    if (k === undefined)
+      fail(
+        file,
+        `${where()} has category_id ${show(a.category_id)}, which is not in "categories".${lookupHint(catIndex, a.category_id)}`,
+        'Declare every category under "categories".',
+      );
     const ar = num(a.area);
-    if (ar === undefined) fail(file, `${where()} has area ${show(a.area)}; pycocotools needs a numeric "area" to place objects in small/medium/large.`, 'Set "area" to the mask area (or box area for box-only data).');
+    if (ar === undefined)
+      fail(
+        file,
+        `${where()} has area ${show(a.area)}; pycocotools needs a numeric "area" to place objects in small/medium/large.`,
+        'Set "area" to the mask area (or box area for box-only data).',
+      );
     img[i] = ii;
     cat[i] = k;
     id[i] = aid;
@@ -256,15 +341,48 @@ export function loadGroundTruth(json: unknown, file: string, iouType: IouType): 
     crowd[i] = a.iscrowd ? 1 : 0;
     if (iouType === 'bbox') {
       const bb = a.bbox;
-      if (!Array.isArray(bb) || bb.length !== 4 || !bb.every((v) => num(v) !== undefined)) fail(file, `${where()} has bbox ${show(bb)}; expected [x, y, width, height] of finite numbers.`, 'Ground-truth boxes are [x, y, width, height] in pixels.');
-      if ((bb[2] as number) < 0 || (bb[3] as number) < 0) fail(file, `${where()} has bbox ${show(bb)} with a negative size.`, 'Boxes are [x, y, width, height]; convert [x1, y1, x2, y2] boxes first.');
+      if (!Array.isArray(bb) || bb.length !== 4 || !bb.every((v) => num(v) !== undefined))
+        fail(
+          file,
+          `${where()} has bbox ${show(bb)}; expected [x, y, width, height] of finite numbers.`,
+          'Ground-truth boxes are [x, y, width, height] in pixels.',
+        );
+      if ((bb[2] as number) < 0 || (bb[3] as number) < 0)
+        fail(
+          file,
+          `${where()} has bbox ${show(bb)} with a negative size.`,
+          'Boxes are [x, y, width, height]; convert [x1, y1, x2, y2] boxes first.',
+        );
       box.set(bb as number[], i * 4);
     } else {
-      if (a.segmentation === undefined) fail(file, `${where()} has no segmentation, which segm evaluation needs.`, 'Add polygons or RLE masks, or evaluate with iou-type bbox.');
+      if (a.segmentation === undefined)
+        fail(
+          file,
+          `${where()} has no segmentation, which segm evaluation needs.`,
+          'Add polygons or RLE masks, or evaluate with iou-type bbox.',
+        );
       rle![i] = segmentationToRle(a.segmentation, imgHeight[ii], imgWidth[ii], where, file);
     }
   }
-  return { file, imgIds, imgIndex, imgHeight, imgWidth, catIds, catNames, catIndex, n, img, cat, id, area, crowd, box, rle, maskBox: rle && maskBoxes(rle) };
+  return {
+    file,
+    imgIds,
+    imgIndex,
+    imgHeight,
+    imgWidth,
+    catIds,
+    catNames,
+    catIndex,
+    n,
+    img,
+    cat,
+    id,
+    area,
+    crowd,
+    box,
+    rle,
+    maskBox: rle && maskBoxes(rle),
+  };
 }
 
 function maskBoxes(rle: Rle[]): Float64Array {
@@ -279,7 +397,11 @@ function resultsList(json: unknown, file: string): { list: Record<string, unknow
   if (json && typeof json === 'object' && Array.isArray((json as Record<string, unknown>).annotations)) {
     return { list: asRecordArray((json as Record<string, unknown>).annotations, file, 'results', 'annotations'), key: 'annotations' };
   }
-  return fail(file, 'is not a list of detections (expected [{"image_id", "category_id", "bbox" or "segmentation", "score"}, ...]).', 'Pass the detector results list as predictions and the instances JSON as ground truth.');
+  return fail(
+    file,
+    'is not a list of detections (expected [{"image_id", "category_id", "bbox" or "segmentation", "score"}, ...]).',
+    'Pass the detector results list as predictions and the instances JSON as ground truth.',
+  );
 }
 
 /** A results object that lists its images must list exactly the ground truth's: else it is another test set. */
@@ -289,11 +411,21 @@ function checkListedImages(json: unknown, file: string, gt: CocoGroundTruth): vo
   if (!Array.isArray(images)) return;
   const listed = new Set<unknown>(images.map((im) => (im && typeof im === 'object' ? (im as Record<string, unknown>).id : undefined)));
   for (const id of gt.imgIds) {
-    if (!listed.has(id)) fail(file, `lists ${listed.size} images but not ground-truth image ${show(id)}: the predictions were made on a different test set than ${gt.file}.`, 'Run both models on the same test set as the ground truth.');
+    if (!listed.has(id))
+      fail(
+        file,
+        `lists ${listed.size} images but not ground-truth image ${show(id)}: the predictions were made on a different test set than ${gt.file}.`,
+        'Run both models on the same test set as the ground truth.',
+      );
   }
   for (let i = 0; i < images.length; i++) {
     const id = (images[i] as Record<string, unknown> | null)?.id;
-    if (!gt.imgIndex.has(id as Id)) fail(file, `images[${i}] has id ${show(id)}, which is not in the ground truth ${gt.file}: the predictions were made on a different test set.`, 'Run both models on the same test set as the ground truth.');
+    if (!gt.imgIndex.has(id as Id))
+      fail(
+        file,
+        `images[${i}] has id ${show(id)}, which is not in the ground truth ${gt.file}: the predictions were made on a different test set.`,
+        'Run both models on the same test set as the ground truth.',
+      );
   }
 }
 
@@ -305,10 +437,16 @@ export function loadDetections(json: unknown, file: string, gt: CocoGroundTruth,
   const { list, key } = resultsList(json, file);
   checkListedImages(json, file, gt);
   const n = list.length;
-  if (n === 0) fail(file, 'has no detections (an empty results list).', 'Run the model on the test set and write every detection; an empty file usually means the export failed.');
+  if (n === 0)
+    fail(
+      file,
+      'has no detections (an empty results list).',
+      'Run the model on the test set and write every detection; an empty file usually means the export failed.',
+    );
   const first = list[0];
   const branch: 'bbox' | 'segm' = 'bbox' in first && !(Array.isArray(first.bbox) && first.bbox.length === 0) ? 'bbox' : 'segm';
-  if (branch === 'segm' && !('segmentation' in first)) fail(file, `${key}[0] has neither "bbox" nor "segmentation".`, 'Each detection needs a bbox [x, y, w, h] or a segmentation mask.');
+  if (branch === 'segm' && !('segmentation' in first))
+    fail(file, `${key}[0] has neither "bbox" nor "segmentation".`, 'Each detection needs a bbox [x, y, w, h] or a segmentation mask.');
   const img = new Int32Array(n);
   const cat = new Int32Array(n);
   const score = new Float64Array(n);
@@ -320,12 +458,26 @@ export function loadDetections(json: unknown, file: string, gt: CocoGroundTruth,
     const d = list[i];
     const where = () => `${key}[${i}] (image_id ${show(d.image_id)}, category_id ${show(d.category_id)})`;
     const ii = gt.imgIndex.get(d.image_id as Id);
-    if (ii === undefined) fail(file, `${where()} refers to image_id ${show(d.image_id)}, which is not in the ground truth ${gt.file}.${lookupHint(gt.imgIndex, d.image_id)}`, 'Predictions must be made on the ground-truth test set (pycocotools stops with "Results do not correspond to current coco set").');
+    if (ii === undefined)
+      fail(
+        file,
+        `${where()} refers to image_id ${show(d.image_id)}, which is not in the ground truth ${gt.file}.${lookupHint(gt.imgIndex, d.image_id)}`,
+        'Predictions must be made on the ground-truth test set (pycocotools stops with "Results do not correspond to current coco set").',
+      );
     const k = gt.catIndex.get(d.category_id as Id);
-    if (k === undefined) fail(file, `${where()} has category_id ${show(d.category_id)}, which is not a category of ${gt.file}.${lookupHint(gt.catIndex, d.category_id)}`, `Map the model's class indices to the ground-truth category ids (${gt.catIds.slice(0, 8).join(', ')}${gt.catIds.length > 8 ? ', ...' : ''}).`);
+    if (k === undefined)
+      fail(
+        file,
+        `${where()} has category_id ${show(d.category_id)}, which is not a category of ${gt.file}.${lookupHint(gt.catIndex, d.category_id)}`,
+        `Map the model's class indices to the ground-truth category ids (${gt.catIds.slice(0, 8).join(', ')}${gt.catIds.length > 8 ? ', ...' : ''}).`,
+      );
     const s = d.score;
     if (typeof s !== 'number' || !Number.isFinite(s) || s < 0 || s > 1) {
-      fail(file, `${where()} has score ${s === undefined ? 'missing' : show(s)}; scores must be numbers in [0, 1].`, 'Write the detection confidence (after sigmoid/softmax) as "score".');
+      fail(
+        file,
+        `${where()} has score ${s === undefined ? 'missing' : show(s)}; scores must be numbers in [0, 1].`,
+        'Write the detection confidence (after sigmoid/softmax) as "score".',
+      );
     }
     img[i] = ii;
     cat[i] = k;
@@ -335,17 +487,40 @@ export function loadDetections(json: unknown, file: string, gt: CocoGroundTruth,
     const bb = d.bbox;
     const hasBox = bb !== undefined;
     if (hasBox) {
-      if (!Array.isArray(bb) || bb.length !== 4 || !bb.every((v) => num(v) !== undefined)) fail(file, `${where()} has bbox ${show(bb)}; expected [x, y, width, height] of finite numbers.`, 'Boxes are [x, y, width, height] in pixels; NaN or infinite values usually come from a failed export.');
-      if ((bb[2] as number) < 0 || (bb[3] as number) < 0) fail(file, `${where()} has bbox ${show(bb)} with a negative width or height.`, 'Boxes are [x, y, width, height]; convert [x1, y1, x2, y2] boxes first.');
+      if (!Array.isArray(bb) || bb.length !== 4 || !bb.every((v) => num(v) !== undefined))
+        fail(
+          file,
+          `${where()} has bbox ${show(bb)}; expected [x, y, width, height] of finite numbers.`,
+          'Boxes are [x, y, width, height] in pixels; NaN or infinite values usually come from a failed export.',
+        );
+      if ((bb[2] as number) < 0 || (bb[3] as number) < 0)
+        fail(
+          file,
+          `${where()} has bbox ${show(bb)} with a negative width or height.`,
+          'Boxes are [x, y, width, height]; convert [x1, y1, x2, y2] boxes first.',
+        );
       box.set(bb as number[], i * 4);
     }
     if (branch === 'bbox') {
-      if (!hasBox) fail(file, `${where()} has no bbox, but the first detection has one (pycocotools reads every result like the first).`, 'Give every detection a bbox, or none of them.');
+      if (!hasBox)
+        fail(
+          file,
+          `${where()} has no bbox, but the first detection has one (pycocotools reads every result like the first).`,
+          'Give every detection a bbox, or none of them.',
+        );
       area[i] = (bb as number[])[2] * (bb as number[])[3];
       if (rle) {
         if (d.segmentation === undefined) {
-          const x1 = box[i * 4], y1 = box[i * 4 + 1], x2 = x1 + box[i * 4 + 2], y2 = y1 + box[i * 4 + 3];
-          if (!(h > 0 && w > 0)) fail(file, `${where()} has no segmentation and its image has no height/width to draw the box in.`, 'Add "height" and "width" to the ground-truth images.');
+          const x1 = box[i * 4],
+            y1 = box[i * 4 + 1],
+            x2 = x1 + box[i * 4 + 2],
+            y2 = y1 + box[i * 4 + 3];
+          if (!(h > 0 && w > 0))
+            fail(
+              file,
+              `${where()} has no segmentation and its image has no height/width to draw the box in.`,
+              'Add "height" and "width" to the ground-truth images.',
+            );
           rle[i] = rleFromPolygon([x1, y1, x1, y2, x2, y2, x2, y1], h, w);
         } else {
           rle[i] = segmentationToRle(d.segmentation, h, w, where, file);
@@ -353,7 +528,12 @@ export function loadDetections(json: unknown, file: string, gt: CocoGroundTruth,
         rleToBboxInto(rle[i], maskBox!, i * 4);
       }
     } else {
-      if (d.segmentation === undefined) fail(file, `${where()} has no segmentation, but the first detection has one (pycocotools reads every result like the first).`, 'Give every detection a segmentation mask.');
+      if (d.segmentation === undefined)
+        fail(
+          file,
+          `${where()} has no segmentation, but the first detection has one (pycocotools reads every result like the first).`,
+          'Give every detection a segmentation mask.',
+        );
       const mask = segmentationToRle(d.segmentation, h, w, where, file);
       area[i] = rleArea(mask);
       if (maskBox) {

@@ -118,7 +118,8 @@ export function matchDetections(gt: CocoGroundTruth, dt: CocoDetections, iouType
   // Masks are compared only where their boxes overlap (rleIou does the same through bbIou).
   const gtMaskBox = gt.maskBox;
   const dtMaskBox = dt.maskBox;
-  if (iouType === 'segm' && (!gtMaskBox || !dtMaskBox || !gt.rle || !dt.rle)) throw new Error('segm evaluation needs ground truth and detections loaded with iouType segm');
+  if (iouType === 'segm' && (!gtMaskBox || !dtMaskBox || !gt.rle || !dt.rle))
+    throw new Error('segm evaluation needs ground truth and detections loaded with iouType segm');
 
   // Entries in category-then-image order; re-sorted per category at the end.
   let cap = 0;
@@ -166,11 +167,31 @@ export function matchDetections(gt: CocoGroundTruth, dt: CocoDetections, iouType
             const crowd = gt.crowd[gj] === 1;
             let v: number;
             if (iouType === 'bbox') {
-              v = bboxIou(dt.box[dj * 4], dt.box[dj * 4 + 1], dt.box[dj * 4 + 2], dt.box[dj * 4 + 3], gt.box[gj * 4], gt.box[gj * 4 + 1], gt.box[gj * 4 + 2], gt.box[gj * 4 + 3], crowd);
+              v = bboxIou(
+                dt.box[dj * 4],
+                dt.box[dj * 4 + 1],
+                dt.box[dj * 4 + 2],
+                dt.box[dj * 4 + 3],
+                gt.box[gj * 4],
+                gt.box[gj * 4 + 1],
+                gt.box[gj * 4 + 2],
+                gt.box[gj * 4 + 3],
+                crowd,
+              );
             } else {
               const db = dtMaskBox!;
               const gb = gtMaskBox!;
-              v = bboxIou(db[dj * 4], db[dj * 4 + 1], db[dj * 4 + 2], db[dj * 4 + 3], gb[gj * 4], gb[gj * 4 + 1], gb[gj * 4 + 2], gb[gj * 4 + 3], crowd);
+              v = bboxIou(
+                db[dj * 4],
+                db[dj * 4 + 1],
+                db[dj * 4 + 2],
+                db[dj * 4 + 3],
+                gb[gj * 4],
+                gb[gj * 4 + 1],
+                gb[gj * 4 + 2],
+                gb[gj * 4 + 3],
+                crowd,
+              );
               if (v > 0) {
                 const dr = dt.rle![dj];
                 const gr = gt.rle![gj];

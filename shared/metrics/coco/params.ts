@@ -50,22 +50,52 @@ export function defaultParams(useCats = true): CocoParams {
 export function cocoParams(input: CocoParamsInput = {}): CocoParams {
   const maxDets = [...(input.maxDets ?? DEFAULT_MAX_DETS)].sort((a, b) => a - b);
   // summarize() reads maxDets[0], [1] and [2]: fewer than three is an IndexError in pycocotools
-  if (maxDets.length < 3) throw new CocoParamsError('maxDets', `maxDets has ${maxDets.length} value(s); COCOeval.summarize() reads the first three (AR1, AR10 and AR100 positions).`, 'Give at least three increasing limits, e.g. 1,10,300.');
-  for (const m of maxDets) if (!Number.isInteger(m) || m < 1) throw new CocoParamsError('maxDets', `maxDets value ${m} is not a positive whole number.`, 'Give detection limits per image such as 1,10,100.');
-  for (let i = 1; i < maxDets.length; i++) if (maxDets[i] === maxDets[i - 1]) throw new CocoParamsError('maxDets', `maxDets repeats ${maxDets[i]}.`, 'Give each limit once.');
+  if (maxDets.length < 3)
+    throw new CocoParamsError(
+      'maxDets',
+      `maxDets has ${maxDets.length} value(s); COCOeval.summarize() reads the first three (AR1, AR10 and AR100 positions).`,
+      'Give at least three increasing limits, e.g. 1,10,300.',
+    );
+  for (const m of maxDets)
+    if (!Number.isInteger(m) || m < 1)
+      throw new CocoParamsError(
+        'maxDets',
+        `maxDets value ${m} is not a positive whole number.`,
+        'Give detection limits per image such as 1,10,100.',
+      );
+  for (let i = 1; i < maxDets.length; i++)
+    if (maxDets[i] === maxDets[i - 1]) throw new CocoParamsError('maxDets', `maxDets repeats ${maxDets[i]}.`, 'Give each limit once.');
   const iouThrs = input.iouThrs ? Float64Array.from(input.iouThrs) : linspace(0.5, 0.95, Math.round((0.95 - 0.5) / 0.05) + 1);
-  if (iouThrs.length === 0) throw new CocoParamsError('iouThrs', 'iouThrs is empty.', 'Give IoU thresholds such as 0.5:0.95:0.05 or 0.5,0.75.');
-  for (const t of iouThrs) if (!(t >= 0 && t <= 1)) throw new CocoParamsError('iouThrs', `IoU threshold ${t} is outside [0, 1].`, 'IoU thresholds are numbers from 0 to 1.');
+  if (iouThrs.length === 0)
+    throw new CocoParamsError('iouThrs', 'iouThrs is empty.', 'Give IoU thresholds such as 0.5:0.95:0.05 or 0.5,0.75.');
+  for (const t of iouThrs)
+    if (!(t >= 0 && t <= 1))
+      throw new CocoParamsError('iouThrs', `IoU threshold ${t} is outside [0, 1].`, 'IoU thresholds are numbers from 0 to 1.');
   const areaRng = input.areaRng ?? DEFAULT_AREA_RNG;
   const areaRngLbl = input.areaRngLbl ?? (input.areaRng ? undefined : DEFAULT_AREA_LBL);
-  if (!areaRngLbl || areaRngLbl.length !== areaRng.length) throw new CocoParamsError('areaRng', `areaRng has ${areaRng.length} range(s) but ${areaRngLbl?.length ?? 0} label(s).`, 'Name every area range, e.g. all=0:1e10,small=0:1024.');
+  if (!areaRngLbl || areaRngLbl.length !== areaRng.length)
+    throw new CocoParamsError(
+      'areaRng',
+      `areaRng has ${areaRng.length} range(s) but ${areaRngLbl?.length ?? 0} label(s).`,
+      'Name every area range, e.g. all=0:1e10,small=0:1024.',
+    );
   if (areaRng.length === 0) throw new CocoParamsError('areaRng', 'areaRng is empty.', 'Give at least the range "all", e.g. all=0:1e10.');
   areaRng.forEach(([lo, hi], a) => {
-    if (!(lo >= 0) || !(hi >= lo)) throw new CocoParamsError('areaRng', `area range "${areaRngLbl[a]}" is ${lo}:${hi}; a range is low:high with 0 <= low <= high.`, 'Areas are in square pixels, e.g. small=0:1024 (32²).');
+    if (!(lo >= 0) || !(hi >= lo))
+      throw new CocoParamsError(
+        'areaRng',
+        `area range "${areaRngLbl[a]}" is ${lo}:${hi}; a range is low:high with 0 <= low <= high.`,
+        'Areas are in square pixels, e.g. small=0:1024 (32²).',
+      );
   });
   const seen = new Set<string>();
   for (const l of areaRngLbl) {
-    if (seen.has(l)) throw new CocoParamsError('areaRng', `area label "${l}" is used twice.`, 'summarize() selects a range by its label: give each label once.');
+    if (seen.has(l))
+      throw new CocoParamsError(
+        'areaRng',
+        `area label "${l}" is used twice.`,
+        'summarize() selects a range by its label: give each label once.',
+      );
     seen.add(l);
   }
   return {
@@ -87,13 +117,24 @@ export function cocoParams(input: CocoParamsInput = {}): CocoParams {
  * Throws CocoParamsError naming the parameter; callers add the option or input name.
  */
 export function parseCocoParams(text: { maxDets?: string; iouThrs?: string; areaRng?: string; useCats?: boolean }): CocoParams {
-  const input: { maxDets?: number[]; iouThrs?: Float64Array | number[]; areaRng?: [number, number][]; areaRngLbl?: string[]; useCats?: boolean } = { useCats: text.useCats };
+  const input: {
+    maxDets?: number[];
+    iouThrs?: Float64Array | number[];
+    areaRng?: [number, number][];
+    areaRngLbl?: string[];
+    useCats?: boolean;
+  } = { useCats: text.useCats };
   if (text.maxDets !== undefined && text.maxDets.trim() !== '') input.maxDets = numbers(text.maxDets, 'maxDets', 'e.g. 1,10,300');
   if (text.iouThrs !== undefined && text.iouThrs.trim() !== '') {
     const s = text.iouThrs.trim();
     if (s.includes(':')) {
       const parts = numbers(s.replace(/:/g, ','), 'iouThrs', 'start:stop:step, e.g. 0.5:0.95:0.05');
-      if (parts.length !== 3 || !(parts[2] > 0) || parts[1] < parts[0]) throw new CocoParamsError('iouThrs', `iouThrs "${s}" is not start:stop:step with step > 0 and stop >= start.`, 'Use e.g. 0.5:0.95:0.05, or a list 0.5,0.75.');
+      if (parts.length !== 3 || !(parts[2] > 0) || parts[1] < parts[0])
+        throw new CocoParamsError(
+          'iouThrs',
+          `iouThrs "${s}" is not start:stop:step with step > 0 and stop >= start.`,
+          'Use e.g. 0.5:0.95:0.05, or a list 0.5,0.75.',
+        );
       input.iouThrs = linspace(parts[0], parts[1], Math.round((parts[1] - parts[0]) / parts[2]) + 1);
     } else input.iouThrs = numbers(s, 'iouThrs', 'e.g. 0.5,0.75');
   }
@@ -104,7 +145,12 @@ export function parseCocoParams(text: { maxDets?: string; iouThrs?: string; area
       const m = /^([^=\s]+)=([^:]+):(.+)$/.exec(item);
       const lo = m ? Number(m[2]) : NaN;
       const hi = m ? Number(m[3]) : NaN;
-      if (!m || !Number.isFinite(lo) || !Number.isFinite(hi)) throw new CocoParamsError('areaRng', `area range "${item}" is not label=low:high.`, 'Use e.g. all=0:1e10,small=0:1024,medium=1024:9216,large=9216:1e10 (square pixels).');
+      if (!m || !Number.isFinite(lo) || !Number.isFinite(hi))
+        throw new CocoParamsError(
+          'areaRng',
+          `area range "${item}" is not label=low:high.`,
+          'Use e.g. all=0:1e10,small=0:1024,medium=1024:9216,large=9216:1e10 (square pixels).',
+        );
       input.areaRngLbl.push(m[1]);
       input.areaRng.push([lo, hi]);
     }
@@ -115,14 +161,29 @@ export function parseCocoParams(text: { maxDets?: string; iouThrs?: string; area
 function numbers(text: string, param: 'maxDets' | 'iouThrs', example: string): number[] {
   return text.split(',').map((x) => {
     const v = x.trim() === '' ? NaN : Number(x);
-    if (!Number.isFinite(v)) throw new CocoParamsError(param, `${param} "${text}" has "${x.trim()}", which is not a number.`, `Give comma-separated numbers, ${example}.`);
+    if (!Number.isFinite(v))
+      throw new CocoParamsError(
+        param,
+        `${param} "${text}" has "${x.trim()}", which is not a number.`,
+        `Give comma-separated numbers, ${example}.`,
+      );
     return v;
   });
 }
 
 /** Text form of parameters (the inverse of parseCocoParams), for reports. */
-export function describeParams(p: CocoParams): { maxDets: number[]; iouThrs: number[]; areaRng: Record<string, [number, number]>; useCats: boolean } {
-  return { maxDets: [...p.maxDets], iouThrs: Array.from(p.iouThrs), areaRng: Object.fromEntries(p.areaRngLbl.map((l, a) => [l, [p.areaRng[a][0], p.areaRng[a][1]]])), useCats: p.useCats };
+export function describeParams(p: CocoParams): {
+  maxDets: number[];
+  iouThrs: number[];
+  areaRng: Record<string, [number, number]>;
+  useCats: boolean;
+} {
+  return {
+    maxDets: [...p.maxDets],
+    iouThrs: Array.from(p.iouThrs),
+    areaRng: Object.fromEntries(p.areaRngLbl.map((l, a) => [l, [p.areaRng[a][0], p.areaRng[a][1]]])),
+    useCats: p.useCats,
+  };
 }
 
 /** summarize()'s 12 numbers, named by their place: AR1, AR10 and AR100 read maxDets[0], [1] and [2]. */
@@ -190,7 +251,9 @@ export function summaryLines(p: CocoParams, stats: readonly number[]): string[] 
     const s = specs[name];
     const title = (s.ap ? 'Average Precision' : 'Average Recall').padEnd(18);
     const type = s.ap ? '(AP)' : '(AR)';
-    const iou = (s.iouThr === undefined ? `${pyFixed(p.iouThrs[0], 2)}:${pyFixed(p.iouThrs[p.iouThrs.length - 1], 2)}` : pyFixed(s.iouThr, 2)).padEnd(9);
+    const iou = (
+      s.iouThr === undefined ? `${pyFixed(p.iouThrs[0], 2)}:${pyFixed(p.iouThrs[p.iouThrs.length - 1], 2)}` : pyFixed(s.iouThr, 2)
+    ).padEnd(9);
     return ` ${title} ${type} @[ IoU=${iou} | area=${s.area.padStart(6)} | maxDets=${String(s.maxDets).padStart(3)} ] = ${pyFixed(stats[i], 3)}`;
   });
 }

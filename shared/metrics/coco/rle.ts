@@ -153,7 +153,11 @@ export function rleToBboxInto(r: Rle, bb: Float64Array, at: number): void {
 /** rleToBbox over the first `len` runs of `cnts`. */
 function bboxOfRuns(cnts: Uint32Array, len: number, h: number, w: number, bb: Float64Array, at: number): void {
   const m = Math.floor(len / 2) * 2;
-  let xs = w, ys = h, xe = 0, ye = 0, cc = 0;
+  let xs = w,
+    ys = h,
+    xe = 0,
+    ye = 0,
+    cc = 0;
   if (m === 0) {
     bb[at] = bb[at + 1] = bb[at + 2] = bb[at + 3] = 0;
     return;
@@ -202,22 +206,36 @@ export function rleMerge(rles: readonly Rle[], intersect = false): Rle {
     const out = new Uint32Array(A.length + B.counts.length + 1);
     let ca = A.length ? A[0] : 0;
     let cb = B.counts.length ? B.counts[0] : 0;
-    let v = 0, va = 0, vb = 0;
-    let a = 1, b = 1, cc = 0, ct = 1;
+    let v = 0,
+      va = 0,
+      vb = 0;
+    let a = 1,
+      b = 1,
+      cc = 0,
+      ct = 1;
     m = 0;
     while (ct > 0) {
       const c = ca < cb ? ca : cb;
       cc += c;
       ct = 0;
       ca -= c;
-      if (!ca && a < A.length) { ca = A[a++]; va = va ? 0 : 1; }
+      if (!ca && a < A.length) {
+        ca = A[a++];
+        va = va ? 0 : 1;
+      }
       ct += ca;
       cb -= c;
-      if (!cb && b < B.counts.length) { cb = B.counts[b++]; vb = vb ? 0 : 1; }
+      if (!cb && b < B.counts.length) {
+        cb = B.counts[b++];
+        vb = vb ? 0 : 1;
+      }
       ct += cb;
       const vp = v;
       v = intersect ? va & vb : va | vb;
-      if (v !== vp || ct === 0) { out[m++] = cc; cc = 0; }
+      if (v !== vp || ct === 0) {
+        out[m++] = cc;
+        cc = 0;
+      }
     }
     cnts = out;
   }
@@ -235,8 +253,13 @@ export function rleIou(dt: Rle, gt: Rle, crowd: boolean): number {
   const kb = B.length;
   let ca = ka ? A[0] : 0;
   let cb = kb ? B[0] : 0;
-  let va = false, vb = false;
-  let a = 1, b = 1, i = 0, u = 0, ct = 1;
+  let va = false,
+    vb = false;
+  let a = 1,
+    b = 1,
+    i = 0,
+    u = 0,
+    ct = 1;
   while (ct > 0) {
     const c = ca < cb ? ca : cb;
     if (va || vb) {
@@ -245,10 +268,16 @@ export function rleIou(dt: Rle, gt: Rle, crowd: boolean): number {
     }
     ct = 0;
     ca -= c;
-    if (!ca && a < ka) { ca = A[a++]; va = !va; }
+    if (!ca && a < ka) {
+      ca = A[a++];
+      va = !va;
+    }
     ct += ca;
     cb -= c;
-    if (!cb && b < kb) { cb = B[b++]; vb = !vb; }
+    if (!cb && b < kb) {
+      cb = B[b++];
+      vb = !vb;
+    }
     ct += cb;
   }
   if (i === 0) u = 1;
@@ -257,7 +286,17 @@ export function rleIou(dt: Rle, gt: Rle, crowd: boolean): number {
 }
 
 /** Box IoU of one pair (bbIou); a crowd ground truth divides by the detection's area. */
-export function bboxIou(d0: number, d1: number, d2: number, d3: number, g0: number, g1: number, g2: number, g3: number, crowd: boolean): number {
+export function bboxIou(
+  d0: number,
+  d1: number,
+  d2: number,
+  d3: number,
+  g0: number,
+  g1: number,
+  g2: number,
+  g3: number,
+  crowd: boolean,
+): number {
   const w = Math.min(d2 + d0, g2 + g0) - Math.max(d0, g0);
   if (w <= 0) return 0;
   const h = Math.min(d3 + d1, g3 + g1) - Math.max(d1, g1);
@@ -295,13 +334,20 @@ export function rleFromPolygon(xy: ArrayLike<number>, h: number, w: number): Rle
   const v = polyScratchV;
   m = 0;
   for (let j = 0; j < k; j++) {
-    let xs = x[j], xe = x[j + 1], ys = y[j], ye = y[j + 1];
+    let xs = x[j],
+      xe = x[j + 1],
+      ys = y[j],
+      ye = y[j + 1];
     const dx = Math.abs(xe - xs);
     const dy = Math.abs(ys - ye);
     const flip = (dx >= dy && xs > xe) || (dx < dy && ys > ye);
     if (flip) {
-      let t = xs; xs = xe; xe = t;
-      t = ys; ys = ye; ye = t;
+      let t = xs;
+      xs = xe;
+      xe = t;
+      t = ys;
+      ys = ye;
+      ye = t;
     }
     const s = dx >= dy ? (ye - ys) / dx : (xe - xs) / dy;
     if (dx >= dy) {
@@ -368,7 +414,10 @@ export function rleFromPolygon(xy: ArrayLike<number>, h: number, w: number): Rle
 
 /** Box [x, y, w, h] as a mask (rleFrBbox: the box's corners as a polygon). */
 export function rleFromBbox(bb: ArrayLike<number>, h: number, w: number): Rle {
-  const xs = bb[0], xe = xs + bb[2], ys = bb[1], ye = ys + bb[3];
+  const xs = bb[0],
+    xe = xs + bb[2],
+    ys = bb[1],
+    ye = ys + bb[3];
   return rleFromPolygon([xs, ys, xs, ye, xe, ye, xe, ys], h, w);
 }
 

@@ -26,17 +26,34 @@ export function parseClassList(source: { lines: readonly string[] } | { text: st
     if (items[items.length - 1] === '') items.pop();
     const blank = items.findIndex((l) => l.trim() === '');
     // a blank line would shift every later class by one position
-    if (blank >= 0) throw new StepError(`The labels file ${file} (${where}) has an empty line ${blank + 1}.`, { file, line: blank + 1, hint: 'One class per line; the line position is the label value unless written as "value: name".' });
+    if (blank >= 0)
+      throw new StepError(`The labels file ${file} (${where}) has an empty line ${blank + 1}.`, {
+        file,
+        line: blank + 1,
+        hint: 'One class per line; the line position is the label value unless written as "value: name".',
+      });
   } else {
     const parts = source.text.split(',').map((s) => s.trim());
     items = parts.every((s) => /^\d+$/.test(s)) ? parts.map((s) => `${s}: class ${s}`) : parts;
   }
-  if (items.length === 0 || items.some((s) => s.trim() === '')) throw new StepError(`${file ?? where} lists ${items.length === 0 ? 'no classes' : 'an empty class'}.`, { file, hint: 'Give the classes as "1,2,5", or one "value: name" per line.' });
+  if (items.length === 0 || items.some((s) => s.trim() === ''))
+    throw new StepError(`${file ?? where} lists ${items.length === 0 ? 'no classes' : 'an empty class'}.`, {
+      file,
+      hint: 'Give the classes as "1,2,5", or one "value: name" per line.',
+    });
   const out = parseDeclaredClasses(items).map((c) => ({ index: c.value, name: c.name }));
   const seen = new Map<number, string>();
   for (const c of out) {
-    if (!Number.isInteger(c.index) || c.index > MAX_LABEL) throw new StepError(`${file ?? where} gives class "${c.name}" the value ${c.index}; mask labels are 0..${MAX_LABEL}.`, { file, hint: 'Use the pixel value the class has in the masks.' });
-    if (seen.has(c.index)) throw new StepError(`${file ?? where} gives value ${c.index} to both "${seen.get(c.index)}" and "${c.name}".`, { file, hint: 'Each label value names one class.' });
+    if (!Number.isInteger(c.index) || c.index > MAX_LABEL)
+      throw new StepError(`${file ?? where} gives class "${c.name}" the value ${c.index}; mask labels are 0..${MAX_LABEL}.`, {
+        file,
+        hint: 'Use the pixel value the class has in the masks.',
+      });
+    if (seen.has(c.index))
+      throw new StepError(`${file ?? where} gives value ${c.index} to both "${seen.get(c.index)}" and "${c.name}".`, {
+        file,
+        hint: 'Each label value names one class.',
+      });
     seen.set(c.index, c.name);
   }
   return out;

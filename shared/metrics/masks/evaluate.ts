@@ -64,7 +64,13 @@ function presentLabels(counts: readonly LabelCounts[], includeBackground: boolea
 export function evaluateCounts(names: readonly string[], counts: readonly LabelCounts[], options: MaskEvalOptions = {}): MaskEvaluation {
   const rule = options.emptyRule ?? 'skip';
   const includeBackground = options.includeBackground ?? false;
-  const classes = options.classes ? [...options.classes] : options.binary ? (includeBackground ? [0, 1] : [1]) : presentLabels(counts, includeBackground);
+  const classes = options.classes
+    ? [...options.classes]
+    : options.binary
+      ? includeBackground
+        ? [0, 1]
+        : [1]
+      : presentLabels(counts, includeBackground);
   if (options.classes) checkListed(names, counts, classes, includeBackground);
   const table = buildCountTable(names, counts, classes);
   const I = names.length;
@@ -89,10 +95,14 @@ export function evaluateCounts(names: readonly string[], counts: readonly LabelC
   });
   const perImage = names.map((name, i) => {
     const mean = (m: Float64Array) => {
-      let s = 0, n = 0;
+      let s = 0,
+        n = 0;
       for (let c = 0; c < C; c++) {
         const v = m[i * C + c];
-        if (!Number.isNaN(v)) { s += v; n++; }
+        if (!Number.isNaN(v)) {
+          s += v;
+          n++;
+        }
       }
       return n ? s / n : NaN;
     };
@@ -121,24 +131,42 @@ export function evaluateCounts(names: readonly string[], counts: readonly LabelC
 }
 
 /** A label present in a mask but missing from the given classes would silently drop out of the score: refuse it. */
-function checkListed(names: readonly string[], counts: readonly LabelCounts[], classes: readonly number[], includeBackground: boolean): void {
+function checkListed(
+  names: readonly string[],
+  counts: readonly LabelCounts[],
+  classes: readonly number[],
+  includeBackground: boolean,
+): void {
   const listed = new Set(classes);
   counts.forEach((c, i) => {
     for (let l = includeBackground ? 0 : 1; l < c.size; l++) {
       if ((c.truth[l] > 0 || c.predicted[l] > 0) && !listed.has(l)) {
-        throw new StepError(`Mask "${names[i]}" (ground truth or prediction) holds label ${l}, which the classes to score (${classes.join(', ')}) do not list.`, { hint: `Add label ${l} to the classes, or check that the masks hold class indices.` });
+        throw new StepError(
+          `Mask "${names[i]}" (ground truth or prediction) holds label ${l}, which the classes to score (${classes.join(', ')}) do not list.`,
+          { hint: `Add label ${l} to the classes, or check that the masks hold class indices.` },
+        );
       }
     }
   });
 }
 
 /** Scores label images held in memory (raw arrays). */
-export function evaluateMaskPairs(pairs: readonly { name: string; truth: LabelImage; prediction: LabelImage }[], options: MaskEvalOptions = {}): MaskEvaluation {
+export function evaluateMaskPairs(
+  pairs: readonly { name: string; truth: LabelImage; prediction: LabelImage }[],
+  options: MaskEvalOptions = {},
+): MaskEvaluation {
   const counts = pairs.map((p) => {
-    if (p.truth.width !== p.prediction.width || p.truth.height !== p.prediction.height || p.truth.data.length !== p.prediction.data.length) {
-      throw new StepError(`Mask ${p.name}: prediction is ${p.prediction.width}x${p.prediction.height} but the ground truth is ${p.truth.width}x${p.truth.height}.`, {
-        hint: 'Predict masks at the resolution of the ground truth (resize with nearest-neighbour before saving).',
-      });
+    if (
+      p.truth.width !== p.prediction.width ||
+      p.truth.height !== p.prediction.height ||
+      p.truth.data.length !== p.prediction.data.length
+    ) {
+      throw new StepError(
+        `Mask ${p.name}: prediction is ${p.prediction.width}x${p.prediction.height} but the ground truth is ${p.truth.width}x${p.truth.height}.`,
+        {
+          hint: 'Predict masks at the resolution of the ground truth (resize with nearest-neighbour before saving).',
+        },
+      );
     }
     return countLabelsChecked(p.truth, p.prediction, options.binary ?? false, p.name);
   });
@@ -153,7 +181,10 @@ function countLabelsChecked(truth: LabelImage, pred: LabelImage, binary: boolean
   try {
     return countLabels(truth.data, pred.data, binary);
   } catch (error) {
-    if (error instanceof RangeError) throw new StepError(`Mask ${name}: ${error.message}.`, { hint: 'Semantic masks hold class indices; instance label images belong in COCO (segm) evaluation.' });
+    if (error instanceof RangeError)
+      throw new StepError(`Mask ${name}: ${error.message}.`, {
+        hint: 'Semantic masks hold class indices; instance label images belong in COCO (segm) evaluation.',
+      });
     throw error;
   }
 }
@@ -164,14 +195,24 @@ export async function listMasks(dir: string): Promise<Map<string, string>> {
   try {
     entries = (await fs.readdir(dir, { recursive: true })) as string[];
   } catch (error) {
-    throw new StepError(`Mask folder ${dir} cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)}).`, { hint: 'Pass a folder of PNG or TIFF label masks.', file: dir });
+    throw new StepError(`Mask folder ${dir} cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)}).`, {
+      hint: 'Pass a folder of PNG or TIFF label masks.',
+      file: dir,
+    });
   }
   const out = new Map<string, string>();
   for (const rel of entries.sort()) {
     const ext = path.extname(rel).toLowerCase();
     if (!MASK_EXTENSIONS.includes(ext)) continue;
-    const key = rel.slice(0, rel.length - ext.length).split(path.sep).join('/');
-    if (out.has(key)) throw new StepError(`Mask folder ${dir} has two masks for "${key}": ${path.basename(out.get(key)!)} and ${path.basename(rel)}.`, { hint: 'Keep one mask per image.', file: path.join(dir, rel) });
+    const key = rel
+      .slice(0, rel.length - ext.length)
+      .split(path.sep)
+      .join('/');
+    if (out.has(key))
+      throw new StepError(`Mask folder ${dir} has two masks for "${key}": ${path.basename(out.get(key)!)} and ${path.basename(rel)}.`, {
+        hint: 'Keep one mask per image.',
+        file: path.join(dir, rel),
+      });
     out.set(key, path.join(dir, rel));
   }
   return out;
@@ -181,22 +222,45 @@ export async function listMasks(dir: string): Promise<Map<string, string>> {
  * Pairs predictions with ground truth by relative path (extension ignored), so a.png may be scored against
  * a.tif. Every ground-truth mask needs a prediction and every prediction a ground truth.
  */
-export async function pairMaskFolders(groundTruth: string, predictions: string): Promise<{ name: string; truth: string; prediction: string }[]> {
+export async function pairMaskFolders(
+  groundTruth: string,
+  predictions: string,
+): Promise<{ name: string; truth: string; prediction: string }[]> {
   const gt = await listMasks(groundTruth);
   const pred = await listMasks(predictions);
-  if (gt.size === 0) throw new StepError(`Ground-truth folder ${groundTruth} holds no masks (${MASK_EXTENSIONS.join(', ')}).`, { file: groundTruth, hint: 'Point ground-truth at the folder of label masks.' });
-  if (pred.size === 0) throw new StepError(`Predictions folder ${predictions} holds no masks (${MASK_EXTENSIONS.join(', ')}).`, { file: predictions, hint: 'Write one predicted label mask per test image.' });
+  if (gt.size === 0)
+    throw new StepError(`Ground-truth folder ${groundTruth} holds no masks (${MASK_EXTENSIONS.join(', ')}).`, {
+      file: groundTruth,
+      hint: 'Point ground-truth at the folder of label masks.',
+    });
+  if (pred.size === 0)
+    throw new StepError(`Predictions folder ${predictions} holds no masks (${MASK_EXTENSIONS.join(', ')}).`, {
+      file: predictions,
+      hint: 'Write one predicted label mask per test image.',
+    });
   for (const key of gt.keys()) {
-    if (!pred.has(key)) throw new StepError(`Predictions folder ${predictions} has no mask for ground truth ${gt.get(key)} ("${key}").`, { file: gt.get(key), hint: 'Predict every test image; names must match the ground truth (extension may differ).' });
+    if (!pred.has(key))
+      throw new StepError(`Predictions folder ${predictions} has no mask for ground truth ${gt.get(key)} ("${key}").`, {
+        file: gt.get(key),
+        hint: 'Predict every test image; names must match the ground truth (extension may differ).',
+      });
   }
   for (const key of pred.keys()) {
-    if (!gt.has(key)) throw new StepError(`Prediction ${pred.get(key)} ("${key}") has no ground truth in ${groundTruth}.`, { file: pred.get(key), hint: 'Predictions and ground truth must cover the same test images.' });
+    if (!gt.has(key))
+      throw new StepError(`Prediction ${pred.get(key)} ("${key}") has no ground truth in ${groundTruth}.`, {
+        file: pred.get(key),
+        hint: 'Predictions and ground truth must cover the same test images.',
+      });
   }
   return [...gt.keys()].map((name) => ({ name, truth: gt.get(name)!, prediction: pred.get(name)! }));
 }
 
 /** Reads and counts each pair, holding at most two decoded masks at a time. */
-export async function countMaskFiles(pairs: readonly { name: string; truth: string; prediction: string }[], binary: boolean, onProgress?: (done: number, total: number) => void): Promise<LabelCounts[]> {
+export async function countMaskFiles(
+  pairs: readonly { name: string; truth: string; prediction: string }[],
+  binary: boolean,
+  onProgress?: (done: number, total: number) => void,
+): Promise<LabelCounts[]> {
   const out: LabelCounts[] = [];
   if (pairs.length === 0) return out;
   let next = readPair(pairs[0]);
@@ -205,10 +269,13 @@ export async function countMaskFiles(pairs: readonly { name: string; truth: stri
     // read the next pair while this one is counted
     if (i + 1 < pairs.length) next = readPair(pairs[i + 1]);
     if (truth.width !== pred.width || truth.height !== pred.height) {
-      throw new StepError(`Mask ${pairs[i].prediction} is ${pred.width}x${pred.height} but its ground truth ${pairs[i].truth} is ${truth.width}x${truth.height}.`, {
-        file: pairs[i].prediction,
-        hint: 'Predict masks at the resolution of the ground truth (resize with nearest-neighbour before saving).',
-      });
+      throw new StepError(
+        `Mask ${pairs[i].prediction} is ${pred.width}x${pred.height} but its ground truth ${pairs[i].truth} is ${truth.width}x${truth.height}.`,
+        {
+          file: pairs[i].prediction,
+          hint: 'Predict masks at the resolution of the ground truth (resize with nearest-neighbour before saving).',
+        },
+      );
     }
     out.push(countLabelsChecked(truth, pred, binary, pairs[i].prediction));
     onProgress?.(i + 1, pairs.length);
@@ -220,7 +287,9 @@ function readPair(p: { truth: string; prediction: string }): Promise<[LabelImage
   return Promise.all([readLabelImage(p.truth), readLabelImage(p.prediction)]);
 }
 
-export async function evaluateMaskFolders(options: { groundTruth: string; predictions: string } & MaskEvalOptions): Promise<MaskEvaluation> {
+export async function evaluateMaskFolders(
+  options: { groundTruth: string; predictions: string } & MaskEvalOptions,
+): Promise<MaskEvaluation> {
   const pairs = await pairMaskFolders(options.groundTruth, options.predictions);
   const counts = await countMaskFiles(pairs, options.binary ?? false);
   return evaluateCounts(

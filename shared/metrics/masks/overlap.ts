@@ -30,7 +30,10 @@ export function countLabels(truth: Labels, pred: Labels, binary = false): LabelC
   const n = truth.length;
   if (binary) {
     const h = new Float64Array(4);
-    let c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+    let c0 = 0,
+      c1 = 0,
+      c2 = 0,
+      c3 = 0;
     // Four pixels per word: background in both (most of an image) or foreground in both with equal values
     // (object interiors) are counted without looking at single pixels.
     const words = wordViews(truth, pred);
@@ -68,7 +71,10 @@ export function countLabels(truth: Labels, pred: Labels, binary = false): LabelC
       else if (k === 2) c2++;
       else c3++;
     }
-    h[0] = c0; h[1] = c1; h[2] = c2; h[3] = c3;
+    h[0] = c0;
+    h[1] = c1;
+    h[2] = c2;
+    h[3] = c3;
     return fromJoint(h, 2);
   }
   let size: number;
@@ -82,7 +88,8 @@ export function countLabels(truth: Labels, pred: Labels, binary = false): LabelC
   if (shift) {
     // 8-bit fast path: index = pred << 8 | truth. Where four pixels agree in both masks (most of an image:
     // background, object interiors) one word compare replaces four counter updates.
-    const h0 = new Uint32Array(65536), h1 = new Uint32Array(65536);
+    const h0 = new Uint32Array(65536),
+      h1 = new Uint32Array(65536);
     const words = wordViews(truth, pred);
     let zeros = 0;
     let i = 0;
@@ -113,7 +120,8 @@ export function countLabels(truth: Labels, pred: Labels, binary = false): LabelC
     h0[0] += zeros;
     for (let j = 0; j < 65536; j++) joint[j] = h0[j] + h1[j];
   } else {
-    const h0 = new Uint32Array(size * size), h1 = new Uint32Array(size * size);
+    const h0 = new Uint32Array(size * size),
+      h1 = new Uint32Array(size * size);
     const end = n - (n % 2);
     let i = 0;
     for (; i < end; i += 2) {

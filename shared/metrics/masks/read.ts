@@ -35,17 +35,31 @@ export function decodeLabelImage(buf: Buffer, file: string): LabelImage {
       checkBufferBeforeDecode(buf);
     } catch (error) {
       if (!(error instanceof HeaderError)) throw error;
-      throw new StepError(`Mask ${file} cannot be read: ${error.message}.`, { file, hint: 'Re-save the mask as a single-page PNG or TIFF with one integer class per pixel.' });
+      throw new StepError(`Mask ${file} cannot be read: ${error.message}.`, {
+        file,
+        hint: 'Re-save the mask as a single-page PNG or TIFF with one integer class per pixel.',
+      });
     }
   }
   if (ext === '.png') return decodePng(buf, file);
   if (ext === '.tif' || ext === '.tiff') return decodeTiff(buf, file);
-  throw new StepError(`Mask ${file} has extension "${ext}"; label masks are read from ${MASK_EXTENSIONS.join(', ')}.`, { file, hint: 'Save label masks as PNG or TIFF with one integer class per pixel.' });
+  throw new StepError(`Mask ${file} has extension "${ext}"; label masks are read from ${MASK_EXTENSIONS.join(', ')}.`, {
+    file,
+    hint: 'Save label masks as PNG or TIFF with one integer class per pixel.',
+  });
 }
 
 function decodePng(buf: Buffer, file: string): LabelImage {
   // pngjs returns its parse metadata too; at run time `palette` holds the RGBA entries.
-  let png: { width: number; height: number; data: unknown; colorType?: number; depth?: number; palette?: number[][]; transColor?: number[] };
+  let png: {
+    width: number;
+    height: number;
+    data: unknown;
+    colorType?: number;
+    depth?: number;
+    palette?: number[][];
+    transColor?: number[];
+  };
   try {
     png = PNG.sync.read(isPalettePng(buf) ? indexPalette(buf) : buf, { skipRescale: true }) as unknown as typeof png;
   } catch (error) {
@@ -64,10 +78,13 @@ function decodePng(buf: Buffer, file: string): LabelImage {
   if (colorType === 2 || colorType === 6) {
     for (let i = 0, p = 0; i < n; i++, p += 4) {
       if (rgba[p] !== rgba[p + 1] || rgba[p] !== rgba[p + 2]) {
-        throw new StepError(`Mask ${file} is an RGB PNG with colour at pixel (${i % width}, ${Math.floor(i / width)}); label masks hold one class index per pixel.`, {
-          file,
-          hint: 'Save masks as 8/16-bit greyscale (or palette) PNG whose value is the class index.',
-        });
+        throw new StepError(
+          `Mask ${file} is an RGB PNG with colour at pixel (${i % width}, ${Math.floor(i / width)}); label masks hold one class index per pixel.`,
+          {
+            file,
+            hint: 'Save masks as 8/16-bit greyscale (or palette) PNG whose value is the class index.',
+          },
+        );
       }
     }
   }
@@ -133,14 +150,18 @@ function decodeTiff(buf: Buffer, file: string): LabelImage {
   const spp = (ifd.t277 as number[] | undefined)?.[0] ?? 1;
   const format = (ifd.t339 as number[] | undefined)?.[0] ?? 1;
   if (spp !== 1 || format === 3 || ![8, 16, 32].includes(bps)) {
-    throw new StepError(`Mask ${file} is a TIFF with ${spp} sample(s) of ${bps}-bit ${format === 3 ? 'float' : 'integer'} per pixel; label masks need one 8, 16 or 32-bit integer sample.`, {
-      file,
-      hint: 'Save the mask as a single-channel integer TIFF (e.g. tifffile.imwrite(path, labels.astype(np.uint16))).',
-    });
+    throw new StepError(
+      `Mask ${file} is a TIFF with ${spp} sample(s) of ${bps}-bit ${format === 3 ? 'float' : 'integer'} per pixel; label masks need one 8, 16 or 32-bit integer sample.`,
+      {
+        file,
+        hint: 'Save the mask as a single-channel integer TIFF (e.g. tifffile.imwrite(path, labels.astype(np.uint16))).',
+      },
+    );
   }
   const n = width * height;
   const raw = ifd.data;
-  if (raw.length < (n * bps) / 8) throw new StepError(`Mask ${file} holds ${raw.length} bytes of pixels, fewer than ${width}x${height} at ${bps} bits.`, { file });
+  if (raw.length < (n * bps) / 8)
+    throw new StepError(`Mask ${file} holds ${raw.length} bytes of pixels, fewer than ${width}x${height} at ${bps} bits.`, { file });
   if (bps === 8) return { width, height, data: raw.slice(0, n) };
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   if (bps === 16) {

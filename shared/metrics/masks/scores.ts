@@ -70,7 +70,9 @@ export { macroAverage } from '../resample-kernel';
 /** Pooled score of summed counts (micro average) for a class, or over all classes with c = -1. */
 export function microScore(table: CountTable, metric: MaskMetric, rule: EmptyRule, c: number): number {
   const C = table.classes.length;
-  let inter = 0, pred = 0, truth = 0;
+  let inter = 0,
+    pred = 0,
+    truth = 0;
   for (let i = 0; i < table.images.length; i++) {
     for (let cc = c < 0 ? 0 : c; cc < (c < 0 ? C : c + 1); cc++) {
       const o = (i * C + cc) * 3;

@@ -43,20 +43,52 @@ export const benchmarkModelStep = defineStep({
     const batchSizes = inputs.batchSizes.length ? inputs.batchSizes.map((b) => parseBatch(b, label('batchSizes'))) : [1];
     const shapeHint = inputs.inputShape ? parseShape(inputs.inputShape, label('inputShape')) : undefined;
     const spec = inputs.preprocessing ? loadPreprocessSpec(inputs.preprocessing) : undefined;
-    if (inputs.images && !spec) throw new InputError(`"${label('images')}" needs "${label('preprocessing')}" for end-to-end latency.`, { hint: 'Give the preprocessing spec the device package carries.' });
-    if (inputs.testImages && (!(inputs.testMasks || inputs.testAnnotations) || !spec)) throw new InputError(`"${label('testImages')}" needs "${label('testMasks')}" (segmentation) or "${label('testAnnotations')}" (detection), and "${label('preprocessing')}".`, { hint: 'Give the ground truth and the preprocessing spec.' });
-    if (inputs.testMasks && inputs.testAnnotations) throw new InputError(`Give "${label('testMasks')}" or "${label('testAnnotations')}", not both.`, { hint: 'A model is scored as segmentation (masks) or detection (COCO boxes).' });
-    if (inputs.cloudMetric !== undefined && (inputs.cloudMetricName === 'map') !== !!inputs.testAnnotations) throw new InputError(`"${label('cloudMetricName')}" ${inputs.cloudMetricName} does not fit the test set (${inputs.testAnnotations ? 'detection' : 'segmentation'}).`, { hint: 'Use map with test-annotations, dice or iou with test-masks.' });
-    if (inputs.cloudMetric !== undefined && !inputs.testImages) throw new InputError(`"${label('cloudMetric')}" needs a test set ("${label('testImages')}", "${label('testMasks')}").`, { hint: 'The device metric is computed on that test set.' });
-    if (inputs.baselineModel && inputs.baselineReport) throw new InputError(`Give "${label('baselineModel')}" or "${label('baselineReport')}", not both.`, { hint: 'The baseline model is measured interleaved; a report is for when the model is not at hand.' });
+    if (inputs.images && !spec)
+      throw new InputError(`"${label('images')}" needs "${label('preprocessing')}" for end-to-end latency.`, {
+        hint: 'Give the preprocessing spec the device package carries.',
+      });
+    if (inputs.testImages && (!(inputs.testMasks || inputs.testAnnotations) || !spec))
+      throw new InputError(
+        `"${label('testImages')}" needs "${label('testMasks')}" (segmentation) or "${label('testAnnotations')}" (detection), and "${label('preprocessing')}".`,
+        { hint: 'Give the ground truth and the preprocessing spec.' },
+      );
+    if (inputs.testMasks && inputs.testAnnotations)
+      throw new InputError(`Give "${label('testMasks')}" or "${label('testAnnotations')}", not both.`, {
+        hint: 'A model is scored as segmentation (masks) or detection (COCO boxes).',
+      });
+    if (inputs.cloudMetric !== undefined && (inputs.cloudMetricName === 'map') !== !!inputs.testAnnotations)
+      throw new InputError(
+        `"${label('cloudMetricName')}" ${inputs.cloudMetricName} does not fit the test set (${inputs.testAnnotations ? 'detection' : 'segmentation'}).`,
+        { hint: 'Use map with test-annotations, dice or iou with test-masks.' },
+      );
+    if (inputs.cloudMetric !== undefined && !inputs.testImages)
+      throw new InputError(`"${label('cloudMetric')}" needs a test set ("${label('testImages')}", "${label('testMasks')}").`, {
+        hint: 'The device metric is computed on that test set.',
+      });
+    if (inputs.baselineModel && inputs.baselineReport)
+      throw new InputError(`Give "${label('baselineModel')}" or "${label('baselineReport')}", not both.`, {
+        hint: 'The baseline model is measured interleaved; a report is for when the model is not at hand.',
+      });
 
     const info = readOnnxModelInfo(inputs.model);
     const signature = { inputs: info.inputs.map(tensorSignature), outputs: info.outputs.map(tensorSignature) };
     const need = inputs.provider === 'auto' ? 'cpu' : inputs.provider;
-    const runtime = await getOnnxRuntime({ explicitPath: inputs.onnxruntimePath, env, need, version: inputs.onnxruntimeVersion, install: inputs.installOnnxruntime, log: (m) => ctx.log.info(m) });
-    ctx.log.info(`onnxruntime-node ${runtime.version} from ${runtime.packageDir} (${runtime.source}${runtime.providerLibraries.length ? `; ${runtime.providerLibraries.join(', ')}` : '; CPU only'})`);
+    const runtime = await getOnnxRuntime({
+      explicitPath: inputs.onnxruntimePath,
+      env,
+      need,
+      version: inputs.onnxruntimeVersion,
+      install: inputs.installOnnxruntime,
+      log: (m) => ctx.log.info(m),
+    });
+    ctx.log.info(
+      `onnxruntime-node ${runtime.version} from ${runtime.packageDir} (${runtime.source}${runtime.providerLibraries.length ? `; ${runtime.providerLibraries.join(', ')}` : '; CPU only'})`,
+    );
     if (!batchIsDynamic(signature.inputs) && batchSizes.some((b) => b !== (signature.inputs[0]?.shape?.[0] ?? 1))) {
-      throw new InputError(`${inputs.model} has a fixed batch of ${signature.inputs[0]?.shape?.[0]}, but ${label('batchSizes')} asks for ${batchSizes.join(', ')}.`, { hint: 'Export with dynamic-axes batch, or measure the fixed batch only.' });
+      throw new InputError(
+        `${inputs.model} has a fixed batch of ${signature.inputs[0]?.shape?.[0]}, but ${label('batchSizes')} asks for ${batchSizes.join(', ')}.`,
+        { hint: 'Export with dynamic-axes batch, or measure the fixed batch only.' },
+      );
     }
 
     const result = await measureModel(inputs, { runtime, batchSizes, shapeHint, spec, nvidiaSmi }, info, signature, ctx);
@@ -95,7 +127,9 @@ export const benchmarkModelStep = defineStep({
     }
 
     if (failures.length) {
-      throw new StepError(`benchmark-model failed for ${path.basename(inputs.model)} on ${result.provider}:\n- ${failures.join('\n- ')}`, { hint: `The full report is in ${inputs.report}.` });
+      throw new StepError(`benchmark-model failed for ${path.basename(inputs.model)} on ${result.provider}:\n- ${failures.join('\n- ')}`, {
+        hint: `The full report is in ${inputs.report}.`,
+      });
     }
     const head = result.latency[0];
     return {
@@ -117,7 +151,10 @@ export const benchmarkModelStep = defineStep({
 
 function parseBatch(text: string, label: string): number {
   const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new InputError(`Input "${label}" has entry "${text}", which is not a positive whole number.`, { hint: 'One batch size per line, e.g. 1 and 8.' });
+  if (!Number.isInteger(n) || n < 1)
+    throw new InputError(`Input "${label}" has entry "${text}", which is not a positive whole number.`, {
+      hint: 'One batch size per line, e.g. 1 and 8.',
+    });
   return n;
 }
 

@@ -4,7 +4,13 @@ import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import type { StepContext } from '../../core/context';
 import { StepError } from '../../core/errors';
 import { sha256File } from '../../core/sha256';
-import { type DetectionAccuracy, detectionAccuracy, listImages, type SegmentationAccuracy, segmentationAccuracy } from '../../benchmark/accuracy';
+import {
+  type DetectionAccuracy,
+  detectionAccuracy,
+  listImages,
+  type SegmentationAccuracy,
+  segmentationAccuracy,
+} from '../../benchmark/accuracy';
 import { type EnvironmentFingerprint, fingerprint } from '../../benchmark/environment';
 import { type PlannedInput, planInputs } from '../../benchmark/input-shapes';
 import { measure, measureInterleaved, timeOnce } from '../../benchmark/latency';
@@ -90,11 +96,18 @@ export interface MeasureSetup {
 }
 
 /** Runs every measurement the inputs ask for, in order: placement, latency, end to end, reference, accuracy, regression, soak. */
-export async function measureModel(inputs: BenchmarkInputs, setup: MeasureSetup, info: OnnxModelInfo, signature: BenchmarkResult['signature'], ctx: StepContext): Promise<BenchmarkResult> {
+export async function measureModel(
+  inputs: BenchmarkInputs,
+  setup: MeasureSetup,
+  info: OnnxModelInfo,
+  signature: BenchmarkResult['signature'],
+  ctx: StepContext,
+): Promise<BenchmarkResult> {
   const { runtime, batchSizes, shapeHint, spec } = setup;
   const label = (k: string) => ctx.inputLabel(k);
   const plan = (batch: number) => planInputs(inputs.model, signature.inputs, batch, shapeHint, spec);
-  const feedsFor = (planned: PlannedInput[]) => Object.fromEntries(planned.map((p, i) => [p.name, toOrtTensor(runtime.ort, randomTensor(p.type, p.dims, inputs.seed + i))]));
+  const feedsFor = (planned: PlannedInput[]) =>
+    Object.fromEntries(planned.map((p, i) => [p.name, toOrtTensor(runtime.ort, randomTensor(p.type, p.dims, inputs.seed + i))]));
   const modelSha256 = await sha256File(inputs.model);
 
   // 1. Load on the asked provider (fails here, naming the CPU fallback, if the provider cannot be enabled).
@@ -108,11 +121,22 @@ export async function measureModel(inputs: BenchmarkInputs, setup: MeasureSetup,
     // 2. Prove where the nodes ran.
     let placement: Placement | undefined;
     if (provider !== 'cpu') {
-      placement = await probePlacement(runtime, inputs.model, provider, inputs.deviceId, inputs.threads, feedsFor(plan(batchSizes[0])), path.join(ctx.tempDir, 'placement'));
+      placement = await probePlacement(
+        runtime,
+        inputs.model,
+        provider,
+        inputs.deviceId,
+        inputs.threads,
+        feedsFor(plan(batchSizes[0])),
+        path.join(ctx.tempDir, 'placement'),
+      );
       const verdict = judgePlacement(provider, placement, inputs.allowPartialFallback);
       if (!verdict.ok) {
         throw new StepError(`Provider check failed: ${verdict.message}.`, {
-          hint: verdict.share === 0 ? 'The model did not run on the GPU at all: check the CUDA/cuDNN/TensorRT libraries on the runner and the model\'s data types.' : `Set ${label('allowPartialFallback')}: true to accept partial placement, or change the model so these operators run on ${provider}.`,
+          hint:
+            verdict.share === 0
+              ? "The model did not run on the GPU at all: check the CUDA/cuDNN/TensorRT libraries on the runner and the model's data types."
+              : `Set ${label('allowPartialFallback')}: true to accept partial placement, or change the model so these operators run on ${provider}.`,
         });
       }
       if (verdict.message) ctx.log.warning(`Partial fallback: ${verdict.message}.`);
@@ -125,21 +149,46 @@ export async function measureModel(inputs: BenchmarkInputs, setup: MeasureSetup,
       const feeds = feedsFor(plan(batch));
       const run = () => session.run(feeds);
       const firstMs = await timeOnce(run);
-      const samples = await measure(run, { warmup: inputs.warmup, iterations: inputs.iterations, durationMs: inputs.duration ? inputs.duration * 1000 : undefined, signal: ctx.signal });
+      const samples = await measure(run, {
+        warmup: inputs.warmup,
+        iterations: inputs.iterations,
+        durationMs: inputs.duration ? inputs.duration * 1000 : undefined,
+        signal: ctx.signal,
+      });
       const stats = latencyStats(samples);
-      latency.push({ batch, shapes: Object.fromEntries(Object.entries(feeds).map(([n, t]) => [n, [...t.dims]])), firstMs, cold: i === 0, stats, throughput: (batch * 1000) / stats.mean, samples });
-      ctx.log.info(`batch ${batch}: ${i === 0 ? 'cold' : 'first'} ${ms(firstMs)} ms, p50 ${ms(stats.p50)} ms, p95 ${ms(stats.p95)} ms, p99 ${ms(stats.p99)} ms over ${stats.count} runs`);
+      latency.push({
+        batch,
+        shapes: Object.fromEntries(Object.entries(feeds).map(([n, t]) => [n, [...t.dims]])),
+        firstMs,
+        cold: i === 0,
+        stats,
+        throughput: (batch * 1000) / stats.mean,
+        samples,
+      });
+      ctx.log.info(
+        `batch ${batch}: ${i === 0 ? 'cold' : 'first'} ${ms(firstMs)} ms, p50 ${ms(stats.p50)} ms, p95 ${ms(stats.p95)} ms, p99 ${ms(stats.p99)} ms over ${stats.count} runs`,
+      );
     }
     const head = latency[0];
 
     // 4. End to end with preprocessing.
-    const endToEnd = inputs.images && spec ? await measureEndToEnd(runtime, session, inputs.images, spec, info.inputs[0].name, inputs.warmup, inputs.iterations, ctx) : undefined;
+    const endToEnd =
+      inputs.images && spec
+        ? await measureEndToEnd(runtime, session, inputs.images, spec, info.inputs[0].name, inputs.warmup, inputs.iterations, ctx)
+        : undefined;
 
     // 5. Outputs against PyTorch's reference, on this provider.
     let reference: CaseParity[] | undefined;
     if (inputs.referenceDir) {
       const index = readReferenceIndex(inputs.referenceDir);
-      reference = await checkAgainstReference(runtime.ort, session, inputs.referenceDir, index, { atol: inputs.referenceAtol, rtol: inputs.referenceRtol }, `the model on ${provider}`);
+      reference = await checkAgainstReference(
+        runtime.ort,
+        session,
+        inputs.referenceDir,
+        index,
+        { atol: inputs.referenceAtol, rtol: inputs.referenceRtol },
+        `the model on ${provider}`,
+      );
     }
 
     // 6. Accuracy on the test set, scored by the core metrics engine.
@@ -149,7 +198,15 @@ export async function measureModel(inputs: BenchmarkInputs, setup: MeasureSetup,
       const common = { ort: runtime.ort, session, inputName: spec.inputName ?? info.inputs[0].name, imagesDir: inputs.testImages, spec };
       accuracy = await ctx.group<SegmentationAccuracy | DetectionAccuracy>('Accuracy on the test set', () =>
         inputs.testAnnotations
-          ? detectionAccuracy({ ...common, annotations: inputs.testAnnotations, boxesOutput: inputs.boxesOutput, scoresOutput: inputs.scoresOutput, labelsOutput: inputs.labelsOutput, boxFormat: inputs.boxFormat, labelMapping: inputs.labelMapping })
+          ? detectionAccuracy({
+              ...common,
+              annotations: inputs.testAnnotations,
+              boxesOutput: inputs.boxesOutput,
+              scoresOutput: inputs.scoresOutput,
+              labelsOutput: inputs.labelsOutput,
+              boxFormat: inputs.boxFormat,
+              labelMapping: inputs.labelMapping,
+            })
           : segmentationAccuracy({
               ...common,
               masksDir: inputs.testMasks!,
@@ -161,17 +218,29 @@ export async function measureModel(inputs: BenchmarkInputs, setup: MeasureSetup,
               predictionsDir: inputs.galleryMax > 0 ? fs.mkdtempSync(path.join(ctx.tempDir, 'mlship-device-masks-')) : undefined,
             }),
       );
-      ctx.log.info(accuracy.kind === 'detection' ? `device mAP ${accuracy.map.toFixed(4)} (${accuracy.detections} detections on ${accuracy.images} images)` : `device Dice ${fmt(accuracy.dice)}, IoU ${fmt(accuracy.iou)} on ${accuracy.images} images`);
+      ctx.log.info(
+        accuracy.kind === 'detection'
+          ? `device mAP ${accuracy.map.toFixed(4)} (${accuracy.detections} detections on ${accuracy.images} images)`
+          : `device Dice ${fmt(accuracy.dice)}, IoU ${fmt(accuracy.iou)} on ${accuracy.images} images`,
+      );
       if (inputs.cloudMetric !== undefined) {
         const device = accuracy.kind === 'detection' ? accuracy.map : (accuracy[inputs.cloudMetricName as 'dice' | 'iou'] ?? NaN);
-        metricCheck = { device, cloud: inputs.cloudMetric, difference: device - inputs.cloudMetric, tolerance: inputs.metricTolerance, name: inputs.cloudMetricName };
+        metricCheck = {
+          device,
+          cloud: inputs.cloudMetric,
+          difference: device - inputs.cloudMetric,
+          tolerance: inputs.metricTolerance,
+          name: inputs.cloudMetricName,
+        };
       }
     }
 
     // 7. Latency regression against a baseline.
     let regression: Regression | undefined;
     if (inputs.baselineModel || inputs.baselineReport) {
-      regression = await ctx.group('Latency regression gate', () => regressionGate(runtime, session, provider, feedsFor, plan, head, inputs, ctx));
+      regression = await ctx.group('Latency regression gate', () =>
+        regressionGate(runtime, session, provider, feedsFor, plan, head, inputs, ctx),
+      );
     }
 
     // 8. Soak.
@@ -180,13 +249,41 @@ export async function measureModel(inputs: BenchmarkInputs, setup: MeasureSetup,
       const feeds = feedsFor(plan(head.batch));
       const gpu = environment.gpu ? { index: inputs.deviceId, command: setup.nvidiaSmi, intervalMs: inputs.gpuSampleMs } : undefined;
       ctx.log.info(`soak: ${inputs.soakDuration} s of back-to-back inference at batch ${head.batch}${gpu ? ', sampling nvidia-smi' : ''}`);
-      const raw = await soak(() => session.run(feeds), { durationMs: inputs.soakDuration * 1000, windowMs: inputs.soakWindow * 1000, gpu, signal: ctx.signal });
-      soakAnalysis = analyzeSoak(raw, { maxDriftPercent: inputs.maxDriftPercent, maxTailDriftPercent: inputs.maxTailDriftPercent, maxRssGrowthMb: inputs.maxRssGrowthMb, maxGpuMemoryGrowthMb: inputs.maxGpuMemoryGrowthMb, failOnThrottle: inputs.failOnThrottle });
+      const raw = await soak(() => session.run(feeds), {
+        durationMs: inputs.soakDuration * 1000,
+        windowMs: inputs.soakWindow * 1000,
+        gpu,
+        signal: ctx.signal,
+      });
+      soakAnalysis = analyzeSoak(raw, {
+        maxDriftPercent: inputs.maxDriftPercent,
+        maxTailDriftPercent: inputs.maxTailDriftPercent,
+        maxRssGrowthMb: inputs.maxRssGrowthMb,
+        maxGpuMemoryGrowthMb: inputs.maxGpuMemoryGrowthMb,
+        failOnThrottle: inputs.failOnThrottle,
+      });
       for (const w of soakAnalysis.warnings) ctx.log.warning(`Soak: ${w}`);
     }
 
     const task = accuracy?.kind ?? modelTask(info)?.task ?? null;
-    return { model: inputs.model, modelSha256, info, signature, task, provider, loadMs: opened.loadMs, placement, environment, latency, endToEnd, reference, accuracy, metricCheck, regression, soak: soakAnalysis };
+    return {
+      model: inputs.model,
+      modelSha256,
+      info,
+      signature,
+      task,
+      provider,
+      loadMs: opened.loadMs,
+      placement,
+      environment,
+      latency,
+      endToEnd,
+      reference,
+      accuracy,
+      metricCheck,
+      regression,
+      soak: soakAnalysis,
+    };
   } finally {
     await session.release();
   }
@@ -196,7 +293,16 @@ export function fmt(x: number | null): string {
   return x === null ? '—' : x.toFixed(4);
 }
 
-async function measureEndToEnd(runtime: LoadedRuntime, session: InferenceSession, dir: string, spec: PreprocessSpec, defaultInput: string, warmup: number, iterations: number, ctx: StepContext): Promise<EndToEnd> {
+async function measureEndToEnd(
+  runtime: LoadedRuntime,
+  session: InferenceSession,
+  dir: string,
+  spec: PreprocessSpec,
+  defaultInput: string,
+  warmup: number,
+  iterations: number,
+  ctx: StepContext,
+): Promise<EndToEnd> {
   const images = listImages(dir, ctx.inputLabel('images'));
   const sharp = loadSharp();
   const inputName = spec.inputName ?? defaultInput;
@@ -212,7 +318,9 @@ async function measureEndToEnd(runtime: LoadedRuntime, session: InferenceSession
   const samples = await measure(run, { warmup, iterations, signal: ctx.signal });
   const total = warmup + samples.length;
   const stats = latencyStats(samples);
-  ctx.log.info(`end to end (decode + preprocess + inference) over ${images.length} image(s): p50 ${ms(stats.p50)} ms, p95 ${ms(stats.p95)} ms`);
+  ctx.log.info(
+    `end to end (decode + preprocess + inference) over ${images.length} image(s): p50 ${ms(stats.p50)} ms, p95 ${ms(stats.p95)} ms`,
+  );
   return { stats, decodeMs: decode / total, normalizeMs: normalize / total, images: images.length, samples };
 }
 
@@ -240,15 +348,26 @@ async function regressionGate(
         { warmup: inputs.warmup, iterations, durationMs: inputs.duration ? inputs.duration * 1000 : undefined, signal: ctx.signal },
       );
       const verdict = regressionVerdict(b, a, margin, inputs.confidence, inputs.seed + 1);
-      ctx.log.info(`baseline p50 ${ms(latencyStats(a).p50)} ms, candidate p50 ${ms(latencyStats(b).p50)} ms over ${a.length} interleaved pairs; p50 ratio ${verdict.p50.ratio.toFixed(3)} (CI ${verdict.p50.low.toFixed(3)}–${verdict.p50.high.toFixed(3)})`);
-      return { ...verdict, baseline: inputs.baselineModel, interleaved: true, baselineStats: latencyStats(a), candidateStats: latencyStats(b), samples: { baseline: a, candidate: b } };
+      ctx.log.info(
+        `baseline p50 ${ms(latencyStats(a).p50)} ms, candidate p50 ${ms(latencyStats(b).p50)} ms over ${a.length} interleaved pairs; p50 ratio ${verdict.p50.ratio.toFixed(3)} (CI ${verdict.p50.low.toFixed(3)}–${verdict.p50.high.toFixed(3)})`,
+      );
+      return {
+        ...verdict,
+        baseline: inputs.baselineModel,
+        interleaved: true,
+        baselineStats: latencyStats(a),
+        candidateStats: latencyStats(b),
+        samples: { baseline: a, candidate: b },
+      };
     } finally {
       await baseline.session.release();
     }
   }
   const file = inputs.baselineReport!;
   const baselineSamples = readBaselineSamples(file, head.batch, provider);
-  ctx.log.warning(`Comparing with samples from ${path.basename(file)}, measured in another run: not interleaved, so runner load differences count as slowdown. Prefer baseline-model.`);
+  ctx.log.warning(
+    `Comparing with samples from ${path.basename(file)}, measured in another run: not interleaved, so runner load differences count as slowdown. Prefer baseline-model.`,
+  );
   const verdict = regressionVerdict(head.samples, baselineSamples, margin, inputs.confidence, inputs.seed + 1);
   return { ...verdict, baseline: file, interleaved: false, baselineStats: latencyStats(baselineSamples), candidateStats: head.stats };
 }
@@ -258,20 +377,42 @@ async function regressionGate(
  * reports), or from the report itself (reports written before reports became compact).
  */
 function readBaselineSamples(file: string, batch: number, provider: Provider): number[] {
-  const stored = readJson(file, 'baseline report') as { format?: string; provider?: string; samplesFile?: string; latency?: { batch: number; samples?: number[] }[] };
-  if (stored.format !== 'mlship-benchmark/1') throw new StepError(`Baseline report ${file} is not a benchmark-model report (format ${JSON.stringify(stored.format)}).`, { hint: 'Use the report file a previous benchmark-model run wrote.', file });
-  if (stored.provider && stored.provider !== provider) throw new StepError(`Baseline report ${file} was measured on ${stored.provider}, this run is on ${provider}.`, { hint: 'Compare runs on the same provider and runner.', file });
+  const stored = readJson(file, 'baseline report') as {
+    format?: string;
+    provider?: string;
+    samplesFile?: string;
+    latency?: { batch: number; samples?: number[] }[];
+  };
+  if (stored.format !== 'mlship-benchmark/1')
+    throw new StepError(`Baseline report ${file} is not a benchmark-model report (format ${JSON.stringify(stored.format)}).`, {
+      hint: 'Use the report file a previous benchmark-model run wrote.',
+      file,
+    });
+  if (stored.provider && stored.provider !== provider)
+    throw new StepError(`Baseline report ${file} was measured on ${stored.provider}, this run is on ${provider}.`, {
+      hint: 'Compare runs on the same provider and runner.',
+      file,
+    });
   let samples = stored.latency?.find((l) => l.batch === batch)?.samples;
   if (!samples && stored.samplesFile) {
     const samplesFile = path.resolve(path.dirname(file), stored.samplesFile);
     if (!fs.existsSync(samplesFile)) {
-      throw new StepError(`Baseline report ${file} keeps its raw samples in ${stored.samplesFile}, which does not exist (${samplesFile}).`, { hint: 'Keep the .samples.json file benchmark-model wrote beside the report (it is never embedded in a package), or pass baseline-model.', file });
+      throw new StepError(
+        `Baseline report ${file} keeps its raw samples in ${stored.samplesFile}, which does not exist (${samplesFile}).`,
+        {
+          hint: 'Keep the .samples.json file benchmark-model wrote beside the report (it is never embedded in a package), or pass baseline-model.',
+          file,
+        },
+      );
     }
     const raw = readJson(samplesFile, 'baseline samples file') as { latency?: { batch: number; samples?: number[] }[] };
     samples = raw.latency?.find((l) => l.batch === batch)?.samples;
   }
   if (!samples?.length) {
-    throw new StepError(`Baseline report ${file} has no latency samples for batch ${batch}${stored.samplesFile ? ` (nor its samples file ${stored.samplesFile})` : ''}.`, { hint: 'Use a report from benchmark-model measured at the same batch size, with its .samples.json file beside it.', file });
+    throw new StepError(
+      `Baseline report ${file} has no latency samples for batch ${batch}${stored.samplesFile ? ` (nor its samples file ${stored.samplesFile})` : ''}.`,
+      { hint: 'Use a report from benchmark-model measured at the same batch size, with its .samples.json file beside it.', file },
+    );
   }
   return samples;
 }
@@ -280,6 +421,9 @@ function readJson(file: string, what: string): unknown {
   try {
     return JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (error) {
-    throw new StepError(`Cannot read ${what} ${file}: ${error instanceof SyntaxError ? error.message : ((error as NodeJS.ErrnoException).code ?? String(error))}.`, { hint: 'Use the report file a previous benchmark-model run wrote.', file });
+    throw new StepError(
+      `Cannot read ${what} ${file}: ${error instanceof SyntaxError ? error.message : ((error as NodeJS.ErrnoException).code ?? String(error))}.`,
+      { hint: 'Use the report file a previous benchmark-model run wrote.', file },
+    );
   }
 }

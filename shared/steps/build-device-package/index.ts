@@ -13,11 +13,22 @@ export const buildDevicePackageStep = defineStep({
   azure: { id: '0c14e229-ab1c-4d0c-b9f4-2a81ddaf7fa3', major: 1, minor: 0, patch: 0, category: 'Deploy' },
   branding: { icon: 'package', color: 'green' },
   inputs: {
-    models: { type: 'list', required: true, description: 'ONNX model files, one per line (relative to the workspace). External weight files are packaged with them.' },
-    name: { type: 'string', required: true, description: 'Package name (letters, digits, ".", "_", "-"); the archive is <name>-<version>.tar.gz.' },
+    models: {
+      type: 'list',
+      required: true,
+      description: 'ONNX model files, one per line (relative to the workspace). External weight files are packaged with them.',
+    },
+    name: {
+      type: 'string',
+      required: true,
+      description: 'Package name (letters, digits, ".", "_", "-"); the archive is <name>-<version>.tar.gz.',
+    },
     version: { type: 'string', required: true, description: 'Semantic version of the release, e.g. 1.4.0 or 2.0.0-rc.1.' },
     preprocessing: { type: 'path', description: 'Preprocessing spec (JSON) written by benchmark-model; packaged as preprocessing.json.' },
-    labels: { type: 'path', description: 'Class map: .txt with one name per line, or .json (array of names, COCO categories, or {"id": "name"}).' },
+    labels: {
+      type: 'path',
+      description: 'Class map: .txt with one name per line, or .json (array of names, COCO categories, or {"id": "name"}).',
+    },
     releaseNotes: { type: 'string', description: 'Release notes shown to the lab; stored in the manifest.' },
     deviceModel: { type: 'list', description: 'Instrument models the package is for, one per line; empty means any.' },
     minDriver: { type: 'string', description: 'Minimum NVIDIA driver version, e.g. 535.104.05.' },
@@ -27,9 +38,14 @@ export const buildDevicePackageStep = defineStep({
     gpuMemoryMb: { type: 'number', integer: true, min: 0, description: 'GPU memory the model needs, in MiB.' },
     tensorrtCaches: {
       type: 'list',
-      description: 'TensorRT engine cache folders (each with a tensorrt-cache.json naming gpuModel, computeCapability, tensorrtVersion), one per line.',
+      description:
+        'TensorRT engine cache folders (each with a tensorrt-cache.json naming gpuModel, computeCapability, tensorrtVersion), one per line.',
     },
-    signingKey: { type: 'secret', required: true, description: 'Ed25519 private key (PEM, PKCS#8), or base64 of the PEM; on a laptop also the path of a key file. Keep it in a secret.' },
+    signingKey: {
+      type: 'secret',
+      required: true,
+      description: 'Ed25519 private key (PEM, PKCS#8), or base64 of the PEM; on a laptop also the path of a key file. Keep it in a secret.',
+    },
     gitCommit: { type: 'string', description: 'Commit the model was built from; defaults to the commit of this run.' },
     trainingJob: { type: 'string', description: 'Training job id or URL, recorded as provenance.' },
     dataFingerprint: { type: 'string', description: 'Fingerprint of the training/evaluation data, recorded as provenance.' },
@@ -37,10 +53,24 @@ export const buildDevicePackageStep = defineStep({
     benchmarkReport: { type: 'path', description: 'Benchmark report (JSON) to embed as provenance.' },
     goldenImages: {
       type: 'path',
-      description: 'Folder of sample images (PNG, JPEG, TIFF): the first golden-count, sorted by name, become golden test vectors (image, preprocessed input, expected ONNX Runtime CPU outputs) that `mlship self-test` and the device check. Needs preprocessing.',
+      description:
+        'Folder of sample images (PNG, JPEG, TIFF): the first golden-count, sorted by name, become golden test vectors (image, preprocessed input, expected ONNX Runtime CPU outputs) that `mlship self-test` and the device check. Needs preprocessing.',
     },
-    goldenCount: { type: 'number', integer: true, min: 1, max: 64, default: 4, description: 'How many sample images become golden vectors.' },
-    goldenAtol: { type: 'number', min: 0, default: 1e-4, description: 'Absolute tolerance of the golden outputs; widened per output to twice the device-vs-reference difference a benchmark report measured.' },
+    goldenCount: {
+      type: 'number',
+      integer: true,
+      min: 1,
+      max: 64,
+      default: 4,
+      description: 'How many sample images become golden vectors.',
+    },
+    goldenAtol: {
+      type: 'number',
+      min: 0,
+      default: 1e-4,
+      description:
+        'Absolute tolerance of the golden outputs; widened per output to twice the device-vs-reference difference a benchmark report measured.',
+    },
     goldenRtol: { type: 'number', min: 0, default: 1e-3, description: 'Relative tolerance of the golden outputs.' },
     allowMismatch: {
       type: 'list',
@@ -85,14 +115,28 @@ export const buildDevicePackageStep = defineStep({
         provenance: {
           gitCommit: inputs.gitCommit ?? ctx.run.commit,
           repository: ctx.run.repository,
-          workflowRun: { id: ctx.run.id, attempt: ctx.run.attempt, url: ctx.run.url ?? null, workflow: ctx.run.workflow ?? null, job: ctx.run.job ?? null },
+          workflowRun: {
+            id: ctx.run.id,
+            attempt: ctx.run.attempt,
+            url: ctx.run.url ?? null,
+            workflow: ctx.run.workflow ?? null,
+            job: ctx.run.job ?? null,
+          },
           trainingJob: inputs.trainingJob,
           dataFingerprint: inputs.dataFingerprint,
           gateReport: inputs.gateReport,
           benchmarkReport: inputs.benchmarkReport,
         },
         tensorrtCaches: inputs.tensorrtCaches.map(resolve),
-        golden: inputs.goldenImages ? { imagesDir: inputs.goldenImages, label: ctx.inputLabel('goldenImages'), count: inputs.goldenCount, tolerance: { atol: inputs.goldenAtol, rtol: inputs.goldenRtol }, workDir: path.join(ctx.tempDir, 'golden') } : undefined,
+        golden: inputs.goldenImages
+          ? {
+              imagesDir: inputs.goldenImages,
+              label: ctx.inputLabel('goldenImages'),
+              count: inputs.goldenCount,
+              tolerance: { atol: inputs.goldenAtol, rtol: inputs.goldenRtol },
+              workDir: path.join(ctx.tempDir, 'golden'),
+            }
+          : undefined,
         allowMismatch: parseAllowedMismatches(inputs.allowMismatch, ctx.inputLabel('allowMismatch')),
         allowMismatchLabel: ctx.inputLabel('allowMismatch'),
         signingKey: privateKeyInput(inputs.signingKey, ctx.inputLabel('signingKey'), ctx.workspace),
@@ -102,7 +146,8 @@ export const buildDevicePackageStep = defineStep({
         onProgress: (done, total) => ctx.progress({ label: `package ${inputs.name}`, done, total, unit: 'bytes' }),
       }),
     );
-    for (const m of built.manifest.allowedMismatches ?? []) ctx.log.warning(`Allowed mismatch (${m.check}), recorded in the manifest: ${m.message}`);
+    for (const m of built.manifest.allowedMismatches ?? [])
+      ctx.log.warning(`Allowed mismatch (${m.check}), recorded in the manifest: ${m.message}`);
     ctx.log.info(`Wrote ${built.archivePath} (${built.size} bytes, sha256 ${built.sha256}), signed with key ${built.keyId}.`);
     writeSummary(ctx.summary, built);
     return {
@@ -137,8 +182,12 @@ function writeSummary(summary: Summary, built: BuiltPackage): void {
         model.outputs.map((o) => `${o.name}: ${o.dtype ?? o.kind} ${shape(o.shape)}`).join('; '),
       ]),
     );
-  if (m.golden) summary.paragraph(`Golden test vectors: ${m.golden.cases} case(s) in ${m.golden.index}; run \`mlship self-test\` on the package or an installed copy.`);
-  if (m.allowedMismatches?.length) summary.heading('Allowed mismatches', 3).list(m.allowedMismatches.map((x) => `${x.check}: ${x.message}`));
+  if (m.golden)
+    summary.paragraph(
+      `Golden test vectors: ${m.golden.cases} case(s) in ${m.golden.index}; run \`mlship self-test\` on the package or an installed copy.`,
+    );
+  if (m.allowedMismatches?.length)
+    summary.heading('Allowed mismatches', 3).list(m.allowedMismatches.map((x) => `${x.check}: ${x.message}`));
   if (m.tensorrtCaches.length > 0) {
     summary.table(
       ['TensorRT cache', 'GPU', 'compute capability', 'TensorRT'],
@@ -147,6 +196,10 @@ function writeSummary(summary: Summary, built: BuiltPackage): void {
   }
   summary.details(
     `${m.files.length} files`,
-    ['| path | size | sha256 |', '| --- | --- | --- |', ...m.files.map((f) => `| ${f.path} | ${formatBytes(f.size)} | \`${f.sha256.slice(0, 16)}…\` |`)].join('\n'),
+    [
+      '| path | size | sha256 |',
+      '| --- | --- | --- |',
+      ...m.files.map((f) => `| ${f.path} | ${formatBytes(f.size)} | \`${f.sha256.slice(0, 16)}…\` |`),
+    ].join('\n'),
   );
 }

@@ -19,32 +19,86 @@ export const exportOnnxStep = defineStep({
   azure: { id: 'a7ccfa27-9fe9-4630-8f48-42c4c175be30', major: 1, minor: 0, patch: 0, category: 'Build' },
   branding: { icon: 'package', color: 'blue' },
   inputs: {
-    modelFactory: { type: 'string', description: 'Python `module:function` returning the torch.nn.Module, e.g. `models.unet:build` (importable from source-dir).' },
+    modelFactory: {
+      type: 'string',
+      description: 'Python `module:function` returning the torch.nn.Module, e.g. `models.unet:build` (importable from source-dir).',
+    },
     checkpoint: { type: 'path', description: 'State dict (torch.save) loaded into the model from model-factory.' },
     torchscript: { type: 'path', description: 'A TorchScript file to export instead of model-factory.' },
-    sourceDir: { type: 'path', default: '.', description: 'Folder added to the Python path, where model-factory\'s module lives.' },
+    sourceDir: { type: 'path', default: '.', description: "Folder added to the Python path, where model-factory's module lives." },
     inputShape: { type: 'string', required: true, description: 'Example input shape, e.g. `1,3,256,256`.' },
-    inputDtype: { type: 'enum', options: ['float32', 'float16', 'uint8', 'int64'], default: 'float32', description: 'Element type of the model input.' },
+    inputDtype: {
+      type: 'enum',
+      options: ['float32', 'float16', 'uint8', 'int64'],
+      default: 'float32',
+      description: 'Element type of the model input.',
+    },
     inputName: { type: 'string', default: 'input', description: 'Name of the ONNX input.' },
-    inputLayout: { type: 'enum', options: ['NCHW', 'NHWC'], default: 'NCHW', description: 'Layout of the input, for axis names in dynamic-axes.' },
-    outputNames: { type: 'list', description: 'Names of the ONNX outputs, one per line, in the order the model returns them (default: output, or output_0, output_1, …; dict keys for dict outputs).' },
-    dynamicAxes: { type: 'string', description: 'Axes of variable size, e.g. `batch,height,width` (or indices `0,2,3`). Each is verified at two other sizes.' },
-    exporter: { type: 'enum', options: ['auto', 'dynamo', 'torchscript'], default: 'auto', description: "torch.onnx exporter: dynamo (torch.export-based, torch >= 2.5, needs onnxscript), torchscript (tracing), or auto: what the installed torch defaults to (dynamo from torch 2.9 on; torchscript for a TorchScript file or an older torch)." },
-    opset: { type: 'number', integer: true, min: 7, max: 23, description: 'ONNX opset to export with (default: 18 with dynamo, the lowest it emits; 17 with torchscript).' },
+    inputLayout: {
+      type: 'enum',
+      options: ['NCHW', 'NHWC'],
+      default: 'NCHW',
+      description: 'Layout of the input, for axis names in dynamic-axes.',
+    },
+    outputNames: {
+      type: 'list',
+      description:
+        'Names of the ONNX outputs, one per line, in the order the model returns them (default: output, or output_0, output_1, …; dict keys for dict outputs).',
+    },
+    dynamicAxes: {
+      type: 'string',
+      description: 'Axes of variable size, e.g. `batch,height,width` (or indices `0,2,3`). Each is verified at two other sizes.',
+    },
+    exporter: {
+      type: 'enum',
+      options: ['auto', 'dynamo', 'torchscript'],
+      default: 'auto',
+      description:
+        'torch.onnx exporter: dynamo (torch.export-based, torch >= 2.5, needs onnxscript), torchscript (tracing), or auto: what the installed torch defaults to (dynamo from torch 2.9 on; torchscript for a TorchScript file or an older torch).',
+    },
+    opset: {
+      type: 'number',
+      integer: true,
+      min: 7,
+      max: 23,
+      description: 'ONNX opset to export with (default: 18 with dynamo, the lowest it emits; 17 with torchscript).',
+    },
     python: { type: 'string', default: 'python3', description: 'Python interpreter with torch and onnx.' },
-    output: { type: 'path', required: true, description: 'Where to write the ONNX model; the reference folder goes beside it as <name>.reference/.' },
+    output: {
+      type: 'path',
+      required: true,
+      description: 'Where to write the ONNX model; the reference folder goes beside it as <name>.reference/.',
+    },
     atol: { type: 'number', min: 0, default: 1e-4, description: 'Absolute tolerance of the parity check.' },
     rtol: { type: 'number', min: 0, default: 1e-3, description: 'Relative tolerance of the parity check.' },
     parityInputs: { type: 'number', integer: true, min: 1, max: 100, default: 3, description: 'Seeded random inputs checked for parity.' },
     seed: { type: 'number', integer: true, min: 0, default: 0, description: 'Seed of the random inputs.' },
-    sampleImages: { type: 'list', description: 'Real images (one path per line) checked for parity too, prepared by the preprocessing spec.' },
-    preprocessing: { type: 'path', description: 'Preprocessing spec (JSON, shared/preprocess/spec.schema.json): prepares sample-images and is stamped into the model metadata.' },
-    optimize: { type: 'enum', options: ['none', 'basic', 'extended', 'all'], default: 'none', description: 'Also write an ONNX Runtime offline-optimized model at this level (`all` is specific to the CPU that built it), parity-checked.' },
-    fp16: { type: 'boolean', default: false, description: "Also write an FP16 variant (onnxconverter-common's float16 conversion, FP32 inputs/outputs), parity-checked against PyTorch with fp16-atol/fp16-rtol. For FP16/INT8 variants gated on accuracy use optimize-model." },
+    sampleImages: {
+      type: 'list',
+      description: 'Real images (one path per line) checked for parity too, prepared by the preprocessing spec.',
+    },
+    preprocessing: {
+      type: 'path',
+      description:
+        'Preprocessing spec (JSON, shared/preprocess/spec.schema.json): prepares sample-images and is stamped into the model metadata.',
+    },
+    optimize: {
+      type: 'enum',
+      options: ['none', 'basic', 'extended', 'all'],
+      default: 'none',
+      description:
+        'Also write an ONNX Runtime offline-optimized model at this level (`all` is specific to the CPU that built it), parity-checked.',
+    },
+    fp16: {
+      type: 'boolean',
+      default: false,
+      description:
+        "Also write an FP16 variant (onnxconverter-common's float16 conversion, FP32 inputs/outputs), parity-checked against PyTorch with fp16-atol/fp16-rtol. For FP16/INT8 variants gated on accuracy use optimize-model.",
+    },
     fp16Atol: { type: 'number', min: 0, default: 1e-2, description: 'Absolute tolerance for the FP16 variant.' },
     fp16Rtol: { type: 'number', min: 0, default: 1e-2, description: 'Relative tolerance for the FP16 variant.' },
     modelVersion: { type: 'string', description: 'Model version stamped into the metadata.' },
-    gitCommit: { type: 'string', description: 'Commit stamped into the metadata (default: the run\'s commit).' },
+    gitCommit: { type: 'string', description: "Commit stamped into the metadata (default: the run's commit)." },
     trainingJob: { type: 'string', description: 'Training job id stamped into the metadata.' },
     dataFingerprint: { type: 'string', description: 'Dataset fingerprint (validate-data) stamped into the metadata.' },
     timeoutMinutes: { type: 'number', min: 1, default: 30, description: 'Time limit of the Python export.' },
@@ -66,9 +120,14 @@ export const exportOnnxStep = defineStep({
   async run(inputs, ctx) {
     const plan = await planExport(inputs, ctx);
     const env = { ...process.env, ...ctx.env };
-    const python = await ctx.group(`PyTorch → ONNX (${inputs.python})`, () => exportWithPython(inputs.python, plan.configFile, plan.work, inputs.timeoutMinutes, ctx));
+    const python = await ctx.group(`PyTorch → ONNX (${inputs.python})`, () =>
+      exportWithPython(inputs.python, plan.configFile, plan.work, inputs.timeoutMinutes, ctx),
+    );
     for (const w of python.warnings) if (/TracerWarning/.test(w)) ctx.log.warning(`PyTorch tracer: ${w.replace(/^TracerWarning: /, '')}`);
-    if (python.fp16 && python.fp16.clampedValues > 0) ctx.log.warning(`FP16 variant: ${python.fp16.clampedValues} weights exceed ±65504 and were clamped; the parity check shows what that costs.`);
+    if (python.fp16 && python.fp16.clampedValues > 0)
+      ctx.log.warning(
+        `FP16 variant: ${python.fp16.clampedValues} weights exceed ±65504 and were clamped; the parity check shows what that costs.`,
+      );
 
     const runtime = await getOnnxRuntime({ env, need: 'cpu' });
     ctx.log.info(`verifying with onnxruntime-node ${runtime.version} (${runtime.packageDir})`);
@@ -76,7 +135,13 @@ export const exportOnnxStep = defineStep({
       runtime,
       plan.work,
       { output: inputs.output, source: inputs.modelFactory ?? inputs.torchscript ?? '', python, provenance: plan.provenance },
-      { inputName: inputs.inputName, dynamic: plan.dynamic, tol: { atol: inputs.atol, rtol: inputs.rtol }, fp16Tol: { atol: inputs.fp16Atol, rtol: inputs.fp16Rtol }, optimize: inputs.optimize },
+      {
+        inputName: inputs.inputName,
+        dynamic: plan.dynamic,
+        tol: { atol: inputs.atol, rtol: inputs.rtol },
+        fp16Tol: { atol: inputs.fp16Atol, rtol: inputs.fp16Rtol },
+        optimize: inputs.optimize,
+      },
       ctx,
     );
     writeSummary(ctx.summary, result);
@@ -101,7 +166,8 @@ export const exportOnnxStep = defineStep({
     const size = fs.statSync(inputs.output).size;
     ctx.log.info(`wrote ${inputs.output} (${size} bytes, sha256 ${sha256})`);
     const parity: Record<string, unknown> = {};
-    for (const v of result.variants) parity[v.name] = { atol: v.tol.atol, rtol: v.tol.rtol, cases: v.cases.length, outputs: summarizeParity(v.cases) };
+    for (const v of result.variants)
+      parity[v.name] = { atol: v.tol.atol, rtol: v.tol.rtol, cases: v.cases.length, outputs: summarizeParity(v.cases) };
     const { info } = result;
     return {
       ...outputs,
@@ -119,7 +185,13 @@ export const exportOnnxStep = defineStep({
   },
 });
 
-function exportWithPython(python: string, configFile: string, work: string, timeoutMinutes: number, ctx: StepContext): Promise<PythonExportResult> {
+function exportWithPython(
+  python: string,
+  configFile: string,
+  work: string,
+  timeoutMinutes: number,
+  ctx: StepContext,
+): Promise<PythonExportResult> {
   const env = { ...process.env, ...ctx.env };
   return runPythonJob<PythonExportResult>({
     python,
@@ -132,6 +204,7 @@ function exportWithPython(python: string, configFile: string, work: string, time
     signal: ctx.signal,
     timeoutMinutes,
     what: 'Export',
-    crashHint: 'Read the traceback; a model that fails in forward() or uses unsupported Python constructs under tracing is the usual cause.',
+    crashHint:
+      'Read the traceback; a model that fails in forward() or uses unsupported Python constructs under tracing is the usual cause.',
   });
 }

@@ -46,25 +46,47 @@ export interface ExportPlan {
 export async function planExport(inputs: ExportInputs, ctx: StepContext): Promise<ExportPlan> {
   const label = (k: string) => ctx.inputLabel(k);
   if (!!inputs.modelFactory === !!inputs.torchscript) {
-    throw new InputError(`Give exactly one of "${label('modelFactory')}" and "${label('torchscript')}".`, { hint: `Set ${label('modelFactory')} to module:function (with ${label('checkpoint')}), or ${label('torchscript')} to a TorchScript file.` });
+    throw new InputError(`Give exactly one of "${label('modelFactory')}" and "${label('torchscript')}".`, {
+      hint: `Set ${label('modelFactory')} to module:function (with ${label('checkpoint')}), or ${label('torchscript')} to a TorchScript file.`,
+    });
   }
   if (inputs.modelFactory && !/^[A-Za-z_][\w.]*:[A-Za-z_]\w*$/.test(inputs.modelFactory)) {
-    throw new InputError(`Input "${label('modelFactory')}" has value "${inputs.modelFactory}", which is not module:function.`, { hint: 'Example: models.unet:build' });
+    throw new InputError(`Input "${label('modelFactory')}" has value "${inputs.modelFactory}", which is not module:function.`, {
+      hint: 'Example: models.unet:build',
+    });
   }
-  if (inputs.torchscript && inputs.checkpoint) throw new InputError(`"${label('checkpoint')}" applies to ${label('modelFactory')}; a TorchScript file carries its weights.`, { hint: `Remove ${label('checkpoint')}.` });
+  if (inputs.torchscript && inputs.checkpoint)
+    throw new InputError(`"${label('checkpoint')}" applies to ${label('modelFactory')}; a TorchScript file carries its weights.`, {
+      hint: `Remove ${label('checkpoint')}.`,
+    });
   if (inputs.exporter === 'dynamo' && inputs.opset !== undefined && inputs.opset < 18) {
-    throw new InputError(`Input "${label('opset')}" is ${inputs.opset}, but the dynamo exporter emits opset 18 or later.`, { hint: `Set ${label('opset')} to 18 or higher, or set ${label('exporter')} to torchscript for an older opset.` });
+    throw new InputError(`Input "${label('opset')}" is ${inputs.opset}, but the dynamo exporter emits opset 18 or later.`, {
+      hint: `Set ${label('opset')} to 18 or higher, or set ${label('exporter')} to torchscript for an older opset.`,
+    });
   }
   requireFile(inputs.checkpoint, label('checkpoint'));
   requireFile(inputs.torchscript, label('torchscript'));
   const shape = parseShape(inputs.inputShape, label('inputShape'));
   const dynamic = parseDynamicAxes(inputs.dynamicAxes, shape.length, inputs.inputLayout, label('dynamicAxes'));
   const spec = inputs.preprocessing ? loadPreprocessSpec(inputs.preprocessing) : undefined;
-  if (inputs.sampleImages.length && !spec) throw new InputError(`"${label('sampleImages')}" needs "${label('preprocessing')}" to turn images into input tensors.`, { hint: 'Give the preprocessing spec the device uses.' });
-  if (!inputs.output.endsWith('.onnx')) throw new InputError(`Input "${label('output')}" is ${inputs.output}; it must end in .onnx.`, { hint: 'Example: dist/model.onnx' });
+  if (inputs.sampleImages.length && !spec)
+    throw new InputError(`"${label('sampleImages')}" needs "${label('preprocessing')}" to turn images into input tensors.`, {
+      hint: 'Give the preprocessing spec the device uses.',
+    });
+  if (!inputs.output.endsWith('.onnx'))
+    throw new InputError(`Input "${label('output')}" is ${inputs.output}; it must end in .onnx.`, { hint: 'Example: dist/model.onnx' });
 
   const work = fs.mkdtempSync(path.join(ctx.tempDir, 'export-'));
-  const samples = spec ? await prepareSamples(inputs.sampleImages.map((f) => path.resolve(ctx.workspace, f)), spec, shape, dynamic, work, ctx) : [];
+  const samples = spec
+    ? await prepareSamples(
+        inputs.sampleImages.map((f) => path.resolve(ctx.workspace, f)),
+        spec,
+        shape,
+        dynamic,
+        work,
+        ctx,
+      )
+    : [];
   const provenance: Record<string, string | undefined> = {
     'mlship.version': inputs.modelVersion,
     'mlship.git_commit': inputs.gitCommit ?? ctx.run.commit,
@@ -95,7 +117,14 @@ export async function planExport(inputs: ExportInputs, ctx: StepContext): Promis
   return { work, configFile, dynamic, provenance };
 }
 
-async function prepareSamples(files: string[], spec: PreprocessSpec, shape: number[], dynamic: Record<number, string>, work: string, ctx: StepContext): Promise<{ name: string; file: string }[]> {
+async function prepareSamples(
+  files: string[],
+  spec: PreprocessSpec,
+  shape: number[],
+  dynamic: Record<number, string>,
+  work: string,
+  ctx: StepContext,
+): Promise<{ name: string; file: string }[]> {
   const dir = path.join(work, 'samples');
   fs.mkdirSync(dir, { recursive: true });
   const out: { name: string; file: string }[] = [];
@@ -103,10 +132,13 @@ async function prepareSamples(files: string[], spec: PreprocessSpec, shape: numb
     const { tensor } = await preprocessImage(file, spec);
     const fixedMismatch = tensor.dims.findIndex((d, axis) => dynamic[axis] === undefined && d !== shape[axis]);
     if (tensor.dims.length !== shape.length || fixedMismatch >= 0) {
-      throw new StepError(`Sample image ${file} becomes a tensor of shape [${tensor.dims.join(', ')}], but the model input is [${shape.join(', ')}] with fixed axis ${fixedMismatch}.`, {
-        hint: 'Make the preprocessing spec resize to the input size, or declare that axis in dynamic-axes.',
-        file,
-      });
+      throw new StepError(
+        `Sample image ${file} becomes a tensor of shape [${tensor.dims.join(', ')}], but the model input is [${shape.join(', ')}] with fixed axis ${fixedMismatch}.`,
+        {
+          hint: 'Make the preprocessing spec resize to the input size, or declare that axis in dynamic-axes.',
+          file,
+        },
+      );
     }
     const npy = path.join(dir, `sample${i}.npy`);
     writeNpy(npy, tensor);

@@ -15,18 +15,22 @@ export function exportFailure(r: ExportResult): StepError | undefined {
   const failed = failedVariants(r);
   const problems = [...r.problems, ...failed.map(parityProblem)];
   if (!problems.length) return undefined;
-  return new StepError(`The ONNX export of ${r.source} is not faithful:\n- ${problems.join('\n- ')}\n(The rejected model is at ${r.modelFile}.)`, {
-    hint: failed.length
-      ? 'A parity failure means the ONNX graph computes something else than PyTorch: look for operators that trace differently (data-dependent Python branches, torch.onnx.is_in_onnx_export, in-place ops), or loosen atol/rtol only if the differences are numerical noise.'
-      : 'Fix the export inputs named above.',
-  });
+  return new StepError(
+    `The ONNX export of ${r.source} is not faithful:\n- ${problems.join('\n- ')}\n(The rejected model is at ${r.modelFile}.)`,
+    {
+      hint: failed.length
+        ? 'A parity failure means the ONNX graph computes something else than PyTorch: look for operators that trace differently (data-dependent Python branches, torch.onnx.is_in_onnx_export, in-place ops), or loosen atol/rtol only if the differences are numerical noise.'
+        : 'Fix the export inputs named above.',
+    },
+  );
 }
 
 function parityProblem(v: VariantParity): string {
   const bad = v.cases.filter((c) => !c.ok);
   const details = bad.slice(0, 4).map((c) => {
     const o = c.outputs.find((x) => !x.ok)!;
-    if (o.shape) return `${c.name}: output ${o.output} has shape [${o.shape.actual.join(', ')}], PyTorch gave [${o.shape.expected.join(', ')}]`;
+    if (o.shape)
+      return `${c.name}: output ${o.output} has shape [${o.shape.actual.join(', ')}], PyTorch gave [${o.shape.expected.join(', ')}]`;
     const w = o.worst!;
     return `${c.name}: output ${o.output} differs in ${o.mismatches} of ${o.elements} values (max abs ${formatError(o.maxAbs)}, max rel ${formatError(o.maxRel)}; at [${w.index.join(', ')}] PyTorch ${w.expected.toPrecision(6)}, ONNX Runtime ${w.actual.toPrecision(6)})`;
   });
@@ -43,22 +47,54 @@ export function writeSummary(s: Summary, r: ExportResult): void {
       ['IR version', info.irVersion],
       ['producer', `${info.producerName} ${info.producerVersion}`],
       ['exporter', `torch ${python.torchVersion} (${python.exporter}), onnx ${python.onnxVersion}`],
-      ['nodes', `${info.nodeCount} (${Object.entries(info.opTypes).sort((a, b) => b[1] - a[1]).slice(0, 8).map(([op, n]) => `${op}×${n}`).join(', ')})`],
+      [
+        'nodes',
+        `${info.nodeCount} (${Object.entries(info.opTypes)
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 8)
+          .map(([op, n]) => `${op}×${n}`)
+          .join(', ')})`,
+      ],
       ['parameters', info.parameterCount],
-      ...(python.fp16 ? [['FP16 variant', `${python.fp16.convertedNodes} nodes FP16, ${python.fp16.keptNodes} FP32, ${python.fp16.clampedValues} weights clamped`] as [string, string]] : []),
+      ...(python.fp16
+        ? [
+            [
+              'FP16 variant',
+              `${python.fp16.convertedNodes} nodes FP16, ${python.fp16.keptNodes} FP32, ${python.fp16.clampedValues} weights clamped`,
+            ] as [string, string],
+          ]
+        : []),
     ],
   );
-  s.table(['', 'signature'], [...info.inputs.map((i) => ['input', formatSignature(i)]), ...info.outputs.map((o) => ['output', formatSignature(o)])]);
+  s.table(
+    ['', 'signature'],
+    [...info.inputs.map((i) => ['input', formatSignature(i)]), ...info.outputs.map((o) => ['output', formatSignature(o)])],
+  );
   const rows: (string | number)[][] = [];
   for (const v of r.variants) {
     for (const c of v.cases) {
       for (const o of c.outputs) {
-        rows.push([v.name, c.name, Object.values(c.inputShapes).map((d) => d.join('×')).join(', '), o.output, formatError(o.maxAbs), formatError(o.maxRel), o.mismatches, o.ok ? '✅' : '❌']);
+        rows.push([
+          v.name,
+          c.name,
+          Object.values(c.inputShapes)
+            .map((d) => d.join('×'))
+            .join(', '),
+          o.output,
+          formatError(o.maxAbs),
+          formatError(o.maxRel),
+          o.mismatches,
+          o.ok ? '✅' : '❌',
+        ]);
       }
     }
   }
   s.heading('Parity (ONNX Runtime vs PyTorch)', 3);
   s.table(['variant', 'case', 'input', 'output', 'max abs', 'max rel', 'mismatches', ''], rows);
   const prov = Object.entries(r.provenance).filter(([, v]) => v);
-  if (prov.length) s.details('Provenance in metadata_props', prov.map(([k, v]) => `- \`${k}\`: ${String(v).length > 120 ? `${String(v).slice(0, 117)}…` : v}`).join('\n'));
+  if (prov.length)
+    s.details(
+      'Provenance in metadata_props',
+      prov.map(([k, v]) => `- \`${k}\`: ${String(v).length > 120 ? `${String(v).slice(0, 117)}…` : v}`).join('\n'),
+    );
 }

@@ -47,7 +47,13 @@ export interface VerifyOptions {
   optimize: 'none' | 'basic' | 'extended' | 'all';
 }
 
-export async function verifyExport(runtime: LoadedRuntime, work: string, base: Pick<ExportResult, 'output' | 'source' | 'python' | 'provenance'>, o: VerifyOptions, ctx: StepContext): Promise<ExportResult> {
+export async function verifyExport(
+  runtime: LoadedRuntime,
+  work: string,
+  base: Pick<ExportResult, 'output' | 'source' | 'python' | 'provenance'>,
+  o: VerifyOptions,
+  ctx: StepContext,
+): Promise<ExportResult> {
   const modelFile = path.join(work, 'model.onnx');
   const refDir = path.join(work, 'reference');
   const info = readOnnxModelInfo(modelFile);
@@ -65,15 +71,29 @@ export async function verifyExport(runtime: LoadedRuntime, work: string, base: P
       await session.release();
     }
   };
-  variants.push({ name: 'fp32', file: modelFile, tol: o.tol, cases: await ctx.group('Parity: ONNX Runtime vs PyTorch', () => parityOf(modelFile, o.tol, 'the exported model')) });
+  variants.push({
+    name: 'fp32',
+    file: modelFile,
+    tol: o.tol,
+    cases: await ctx.group('Parity: ONNX Runtime vs PyTorch', () => parityOf(modelFile, o.tol, 'the exported model')),
+  });
 
   let optimizedFile: string | undefined;
   if (o.optimize !== 'none') {
     optimizedFile = path.join(work, 'model.optimized.onnx');
-    const sess = await createSession(runtime.ort, modelFile, { executionProviders: ['cpu'], graphOptimizationLevel: o.optimize, optimizedModelFilePath: optimizedFile });
+    const sess = await createSession(runtime.ort, modelFile, {
+      executionProviders: ['cpu'],
+      graphOptimizationLevel: o.optimize,
+      optimizedModelFilePath: optimizedFile,
+    });
     await sess.release();
     checkMetadata(readOnnxModelInfo(optimizedFile), base.provenance, problems, 'optimized model');
-    variants.push({ name: `optimized (${o.optimize})`, file: optimizedFile, tol: o.tol, cases: await parityOf(optimizedFile, o.tol, 'the optimized model') });
+    variants.push({
+      name: `optimized (${o.optimize})`,
+      file: optimizedFile,
+      tol: o.tol,
+      cases: await parityOf(optimizedFile, o.tol, 'the optimized model'),
+    });
   }
   const fp16 = base.python.fp16;
   if (fp16) {
@@ -92,13 +112,17 @@ function checkSignature(info: OnnxModelInfo, inputName: string, dynamic: Record<
   for (const [axis, name] of Object.entries(dynamic)) {
     const dim = input.shape?.[Number(axis)];
     // A symbolic name or an open (null) size is dynamic; a number or a missing axis is not.
-    if (typeof dim === 'number' || dim === undefined) problems.push(`axis ${axis} (${name}) of input ${inputName} was declared dynamic but the exported graph fixes it to ${dim}`);
+    if (typeof dim === 'number' || dim === undefined)
+      problems.push(`axis ${axis} (${name}) of input ${inputName} was declared dynamic but the exported graph fixes it to ${dim}`);
   }
 }
 
 function checkMetadata(info: OnnxModelInfo, provenance: Record<string, string | undefined>, problems: string[], what: string): void {
   for (const [key, value] of Object.entries(provenance)) {
     if (value === undefined || value === '') continue;
-    if (info.metadata[key] !== value) problems.push(`${what}: metadata_props ${key} reads back as ${JSON.stringify(info.metadata[key])}, expected ${JSON.stringify(value)}`);
+    if (info.metadata[key] !== value)
+      problems.push(
+        `${what}: metadata_props ${key} reads back as ${JSON.stringify(info.metadata[key])}, expected ${JSON.stringify(value)}`,
+      );
   }
 }

@@ -21,10 +21,19 @@ export const fleetStatusStep = defineStep({
   inputs: mergeInputs(
     { channel: { type: 'string', default: 'production', description: 'Channel whose devices are shown.' } },
     storeInputs,
-    { publicKey: { type: 'string', description: 'Public key (PEM or file) the channel document is signed with; without it the channel is not read and the status has no current/previous release.' } },
+    {
+      publicKey: {
+        type: 'string',
+        description:
+          'Public key (PEM or file) the channel document is signed with; without it the channel is not read and the status has no current/previous release.',
+      },
+    },
     reportInputs,
     {
-      device: { type: 'string', description: 'A device id to answer "what runs on this instrument, from which data and commit?" in the summary.' },
+      device: {
+        type: 'string',
+        description: 'A device id to answer "what runs on this instrument, from which data and commit?" in the summary.',
+      },
       jsonFile: { type: 'path', default: 'fleet-status.json', description: 'Where to write the status as JSON (mlship.fleet-status/v1).' },
       htmlFile: { type: 'path', default: 'fleet-status.html', description: 'Where to write the self-contained HTML page.' },
     },
@@ -48,11 +57,19 @@ export const fleetStatusStep = defineStep({
       const key = publicKeyInput(inputs.publicKey, ctx.inputLabel('publicKey'), ctx.workspace);
       doc = (await readChannel(storeFromInputs(inputs, ctx, connections), inputs.channel, key))?.doc;
       if (!doc) ctx.log.warning(`Channel "${inputs.channel}" does not exist in the store; showing the reports without it.`);
-    } else ctx.log.warning(`No "${ctx.inputLabel('publicKey')}" given: the channel document is not read, so current and previous release are unknown.`);
-    const status = await ctx.group(`Reports of ${inputs.channel}`, () => loadFleetStatus(inputs, ctx, inputs.channel, doc, 'to read the device reports', connections));
+    } else
+      ctx.log.warning(
+        `No "${ctx.inputLabel('publicKey')}" given: the channel document is not read, so current and previous release are unknown.`,
+      );
+    const status = await ctx.group(`Reports of ${inputs.channel}`, () =>
+      loadFleetStatus(inputs, ctx, inputs.channel, doc, 'to read the device reports', connections),
+    );
     const device = inputs.device ? status.table.find((d) => d.deviceId === inputs.device) : undefined;
     if (inputs.device && !device) ctx.log.warning(`Device ${inputs.device} has no report on channel ${inputs.channel}.`);
-    if (device) ctx.log.info(`${device.deviceId} runs ${device.version ?? 'nothing'} (commit ${device.gitCommit ?? 'unknown'}, data ${device.dataFingerprint ?? 'unknown'}, training job ${device.trainingJob ?? 'unknown'}); last report ${device.lastSeen}: ${device.status}.`);
+    if (device)
+      ctx.log.info(
+        `${device.deviceId} runs ${device.version ?? 'nothing'} (commit ${device.gitCommit ?? 'unknown'}, data ${device.dataFingerprint ?? 'unknown'}, training job ${device.trainingJob ?? 'unknown'}); last report ${device.lastSeen}: ${device.status}.`,
+      );
     for (const [file, body] of [
       [inputs.jsonFile, JSON.stringify(status, null, 2) + '\n'],
       [inputs.htmlFile, fleetHtml(status)],

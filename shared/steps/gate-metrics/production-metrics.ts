@@ -17,7 +17,8 @@ function bad(file: string, message: string): never {
 
 function metricValue(v: unknown, file: string, where: string): number | null {
   if (v === null || v === -1) return null;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1) bad(file, `${where} is ${JSON.stringify(v)}; metrics are numbers in [0, 1].`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1)
+    bad(file, `${where} is ${JSON.stringify(v)}; metrics are numbers in [0, 1].`);
   return v;
 }
 
@@ -57,6 +58,10 @@ function parsePerClass(list: unknown, file: string, pick: (c: Record<string, unk
     const r = c as Record<string, unknown>;
     const id = (r.id ?? r.label) as number | string | undefined;
     if (typeof id !== 'number' && typeof id !== 'string') bad(file, `per-class entry ${i} has no "id".`);
-    return { id, name: typeof r.name === 'string' ? r.name : String(id), value: metricValue(pick(r), file, `per-class entry ${i} (id ${JSON.stringify(id)})`) };
+    return {
+      id,
+      name: typeof r.name === 'string' ? r.name : String(id),
+      value: metricValue(pick(r), file, `per-class entry ${i} (id ${JSON.stringify(id)})`),
+    };
   });
 }

@@ -18,7 +18,13 @@ export interface RegistryProduction {
  * registry marks as production (stage `production`; in MLflow the alias), as registered by submit-training.
  * The registry module is loaded on demand so a gate without a registry does not load cloud SDKs.
  */
-export async function registryProductionMetrics(model: string, metric: string, inputs: RegistryInputValues, ctx: StepContext, open?: () => ModelRegistry): Promise<RegistryProduction> {
+export async function registryProductionMetrics(
+  model: string,
+  metric: string,
+  inputs: RegistryInputValues,
+  ctx: StepContext,
+  open?: () => ModelRegistry,
+): Promise<RegistryProduction> {
   const registry = open ? open() : (require('../../registry') as typeof import('../../registry')).openRegistryFromInputs(inputs, ctx);
   const version = await registry.production(model);
   const where = `the ${registry.kind} registry${registry.productionMarker ? ` (${registry.productionMarker})` : ''}`;
@@ -34,12 +40,25 @@ export async function registryProductionMetrics(model: string, metric: string, i
   const key = names.find((k) => k === metric) ?? names.find((k) => k.toLowerCase() === metric.toLowerCase());
   const label = `${model} v${version.version}`;
   if (key === undefined) {
-    throw new StepError(`The production version ${label} in ${where} has no "${metric}" metric (it has ${names.length ? names.filter((n) => !CLASS_KEY.test(n)).slice(0, 20).join(', ') : 'no metrics'}).`, {
-      hint: `Gate on a metric the training recorded (${ctx.inputLabel('metric')}), or compare with ${ctx.inputLabel('productionPredictions')} / ${ctx.inputLabel('productionMetrics')}.`,
-    });
+    throw new StepError(
+      `The production version ${label} in ${where} has no "${metric}" metric (it has ${
+        names.length
+          ? names
+              .filter((n) => !CLASS_KEY.test(n))
+              .slice(0, 20)
+              .join(', ')
+          : 'no metrics'
+      }).`,
+      {
+        hint: `Gate on a metric the training recorded (${ctx.inputLabel('metric')}), or compare with ${ctx.inputLabel('productionPredictions')} / ${ctx.inputLabel('productionMetrics')}.`,
+      },
+    );
   }
   const value = version.metrics[key];
-  if (!Number.isFinite(value) || value < 0 || value > 1) throw new StepError(`The production version ${label} in ${where} stores ${key} = ${value}; gate metrics are numbers in [0, 1].`, { hint: 'Record metrics on a 0–1 scale when registering.' });
+  if (!Number.isFinite(value) || value < 0 || value > 1)
+    throw new StepError(`The production version ${label} in ${where} stores ${key} = ${value}; gate metrics are numbers in [0, 1].`, {
+      hint: 'Record metrics on a 0–1 scale when registering.',
+    });
   const perClass = names
     .map((n) => [n, CLASS_KEY.exec(n)] as const)
     .filter(([, m]) => m && m[1] === key)

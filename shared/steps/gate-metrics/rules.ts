@@ -51,7 +51,8 @@ export interface GateOutcome {
 
 /** Slack for comparisons, so 0.45 computed as 0.44999999999999996 still meets a floor of 0.45. */
 const SLACK = 1e-12;
-export const fmt = (v: number | null | undefined, digits = 4) => (v === null || v === undefined || Number.isNaN(v) ? 'n/a' : v.toFixed(digits));
+export const fmt = (v: number | null | undefined, digits = 4) =>
+  v === null || v === undefined || Number.isNaN(v) ? 'n/a' : v.toFixed(digits);
 
 export function applyRules(g: GateInput): GateOutcome {
   const { metric, rules, label } = g;
@@ -63,7 +64,9 @@ export function applyRules(g: GateInput): GateOutcome {
       limit: `${metric} ≥ ${fmt(rules.minMetric)}`,
       observed: fmt(g.candidate),
       passed: ok,
-      failure: ok ? undefined : `floor: candidate ${metric} ${fmt(g.candidate)} is below the minimum ${fmt(rules.minMetric)} (${label('minMetric')}).`,
+      failure: ok
+        ? undefined
+        : `floor: candidate ${metric} ${fmt(g.candidate)} is below the minimum ${fmt(rules.minMetric)} (${label('minMetric')}).`,
     });
   }
   if (rules.maxDrop !== undefined && g.production !== undefined) {
@@ -74,7 +77,9 @@ export function applyRules(g: GateInput): GateOutcome {
       limit: `drop ≤ ${fmt(rules.maxDrop)}`,
       observed: `${fmt(g.production)} → ${fmt(g.candidate)} (${drop > 0 ? '−' : '+'}${fmt(Math.abs(drop))})`,
       passed: ok,
-      failure: ok ? undefined : `max-drop: ${metric} fell by ${fmt(drop)} (production ${fmt(g.production)} → candidate ${fmt(g.candidate)}), more than the allowed ${fmt(rules.maxDrop)} (${label('maxDrop')}).`,
+      failure: ok
+        ? undefined
+        : `max-drop: ${metric} fell by ${fmt(drop)} (production ${fmt(g.production)} → candidate ${fmt(g.candidate)}), more than the allowed ${fmt(rules.maxDrop)} (${label('maxDrop')}).`,
     });
   }
   const classes = classRows(g);
@@ -88,7 +93,14 @@ export function applyRules(g: GateInput): GateOutcome {
       observed: failing.length ? `${failing.length} of ${checked} classes dropped more` : `${checked} classes within`,
       passed: failing.length === 0,
       failure: worst
-        ? `class-drop: class "${worst.name}" (id ${worst.id}) ${metric} fell by ${fmt(-(worst.delta ?? 0))} (production ${fmt(worst.production)} → candidate ${fmt(worst.candidate)}), more than the allowed ${fmt(rules.maxClassDrop)} (${label('maxClassDrop')})${failing.length > 1 ? `; ${failing.length - 1} more class(es) too: ${failing.filter((c) => c !== worst).map((c) => c.name).join(', ')}` : ''}.`
+        ? `class-drop: class "${worst.name}" (id ${worst.id}) ${metric} fell by ${fmt(-(worst.delta ?? 0))} (production ${fmt(worst.production)} → candidate ${fmt(worst.candidate)}), more than the allowed ${fmt(rules.maxClassDrop)} (${label('maxClassDrop')})${
+            failing.length > 1
+              ? `; ${failing.length - 1} more class(es) too: ${failing
+                  .filter((c) => c !== worst)
+                  .map((c) => c.name)
+                  .join(', ')}`
+              : ''
+          }.`
         : undefined,
     });
   }

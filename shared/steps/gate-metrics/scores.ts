@@ -33,7 +33,14 @@ export interface ModelScores {
 
 const orNull = (v: number) => (v < 0 || Number.isNaN(v) ? null : v);
 
-export function scoreDetections(gt: CocoGroundTruth, predictions: string, json: unknown, iouType: IouType, metric: StatName, params?: CocoParams): ModelScores {
+export function scoreDetections(
+  gt: CocoGroundTruth,
+  predictions: string,
+  json: unknown,
+  iouType: IouType,
+  metric: StatName,
+  params?: CocoParams,
+): ModelScores {
   const dt = loadDetections(json, predictions, gt, iouType);
   const ev = evaluateCoco(gt, dt, { iouType, params });
   const acc = ev.accumulated;
@@ -45,7 +52,9 @@ export function scoreDetections(gt: CocoGroundTruth, predictions: string, json: 
     metric,
     value: ev.stats[STAT_NAMES.indexOf(metric)],
     // with useCats off there is one pooled "category": no per-class values
-    perClass: ev.useCats ? gt.catIds.map((id, k) => ({ id, name: gt.catNames[k], value: orNull(summarizeStat(acc, ev.params, metric, k)) })) : [],
+    perClass: ev.useCats
+      ? gt.catIds.map((id, k) => ({ id, name: gt.catNames[k], value: orNull(summarizeStat(acc, ev.params, metric, k)) }))
+      : [],
     testSet: testSetId(gt.imgIds),
     details: Object.fromEntries(STAT_NAMES.map((n, i) => [n, ev.stats[i]])),
     curves: at50 && { recall: all.recall, precision50: at50.precision, precision: all.precision },
@@ -58,19 +67,27 @@ export function scoreDetections(gt: CocoGroundTruth, predictions: string, json: 
 export function sharedClasses(countSets: readonly (readonly LabelCounts[])[], includeBackground: boolean): number[] {
   const seen = new Set<number>();
   for (const counts of countSets)
-    for (const c of counts)
-      for (let l = 0; l < c.size; l++) if (c.truth[l] > 0 || c.predicted[l] > 0) seen.add(l);
+    for (const c of counts) for (let l = 0; l < c.size; l++) if (c.truth[l] > 0 || c.predicted[l] > 0) seen.add(l);
   if (!includeBackground) seen.delete(0);
   return [...seen].sort((a, b) => a - b);
 }
 
-export function scoreMasks(names: readonly string[], counts: readonly LabelCounts[], metric: 'dice' | 'iou', options: MaskEvalOptions & { emptyRule: EmptyRule; classes: readonly number[]; classNames?: ReadonlyMap<number, string> }): ModelScores {
+export function scoreMasks(
+  names: readonly string[],
+  counts: readonly LabelCounts[],
+  metric: 'dice' | 'iou',
+  options: MaskEvalOptions & { emptyRule: EmptyRule; classes: readonly number[]; classNames?: ReadonlyMap<number, string> },
+): ModelScores {
   const ev = evaluateCounts(names, counts, options);
   const value = metric === 'dice' ? ev.dice : ev.iou;
   return {
     metric,
     value: value ?? -1,
-    perClass: ev.perClass.map((c) => ({ id: c.label, name: options.classNames?.get(c.label) ?? `class ${c.label}`, value: metric === 'dice' ? c.dice : c.iou })),
+    perClass: ev.perClass.map((c) => ({
+      id: c.label,
+      name: options.classNames?.get(c.label) ?? `class ${c.label}`,
+      value: metric === 'dice' ? c.dice : c.iou,
+    })),
     testSet: testSetId(names),
     details: { dice: ev.dice, iou: ev.iou, microDice: ev.microDice, microIou: ev.microIou, meanDice: ev.meanDice, meanIou: ev.meanIou },
     weighted: maskMetric(ev.table, metric, options.emptyRule),

@@ -28,7 +28,10 @@ export function sampleEvenly<T>(items: readonly T[], count: number): T[] {
   return Array.from({ length: count }, (_, i) => items[Math.floor((i * items.length) / count)]);
 }
 
-export async function prepareCalibration(o: { folder: string; label: string; count: number; spec: PreprocessSpec; input: OnnxValueInfo; method: string; work: string }, ctx: StepContext): Promise<CalibrationSet> {
+export async function prepareCalibration(
+  o: { folder: string; label: string; count: number; spec: PreprocessSpec; input: OnnxValueInfo; method: string; work: string },
+  ctx: StepContext,
+): Promise<CalibrationSet> {
   const all = listImages(o.folder, o.label);
   const images = sampleEvenly(all, o.count);
   const dir = path.join(o.work, 'calibration');
@@ -37,15 +40,23 @@ export async function prepareCalibration(o: { folder: string; label: string; cou
   const files: string[] = [];
   for (const [i, image] of images.entries()) {
     const { tensor } = await preprocessImage(image, o.spec, sharp);
-    const fixed = (o.input.shape ?? []).map((d, axis) => (typeof d === 'number' && d !== tensor.dims[axis] ? axis : -1)).find((a) => a >= 0);
+    const fixed = (o.input.shape ?? [])
+      .map((d, axis) => (typeof d === 'number' && d !== tensor.dims[axis] ? axis : -1))
+      .find((a) => a >= 0);
     if ((o.input.shape && tensor.dims.length !== o.input.shape.length) || fixed !== undefined) {
-      throw new StepError(`Calibration image ${image} becomes a tensor of shape [${tensor.dims.join(', ')}], but model input ${o.input.name} is [${(o.input.shape ?? []).join(', ')}].`, {
-        file: image,
-        hint: 'Use the preprocessing spec the model was exported for (its resize must give the input size).',
-      });
+      throw new StepError(
+        `Calibration image ${image} becomes a tensor of shape [${tensor.dims.join(', ')}], but model input ${o.input.name} is [${(o.input.shape ?? []).join(', ')}].`,
+        {
+          file: image,
+          hint: 'Use the preprocessing spec the model was exported for (its resize must give the input size).',
+        },
+      );
     }
     if (tensor.type !== o.input.dtype) {
-      throw new StepError(`Calibration image ${image} becomes a ${tensor.type} tensor, but model input ${o.input.name} is ${o.input.dtype}.`, { file: image, hint: 'Set the dtype of the preprocessing spec to the model input type.' });
+      throw new StepError(
+        `Calibration image ${image} becomes a ${tensor.type} tensor, but model input ${o.input.name} is ${o.input.dtype}.`,
+        { file: image, hint: 'Set the dtype of the preprocessing spec to the model input type.' },
+      );
     }
     const npy = path.join(dir, `calib${i}.npy`);
     writeNpy(npy, tensor);

@@ -17,7 +17,15 @@ type Variant = (typeof VARIANTS)[number];
 
 interface PythonResult {
   versions: Record<string, string>;
-  fp16: null | { path: string; convertedNodes: number; keptNodes: number; clampedValues: number; flushedToZero: number; casts: number; keepIoTypes: boolean };
+  fp16: null | {
+    path: string;
+    convertedNodes: number;
+    keptNodes: number;
+    clampedValues: number;
+    flushedToZero: number;
+    casts: number;
+    keepIoTypes: boolean;
+  };
   int8: null | { path: string; quantizeNodes: number; dequantizeNodes: number; calibrationImages: number; method: string };
 }
 
@@ -31,36 +39,119 @@ export const optimizeModelStep = defineStep({
   inputs: {
     model: { type: 'path', required: true, description: 'The FP32 ONNX model (export-onnx output).' },
     variants: { type: 'list', default: 'fp16\nint8', description: 'Variants to build, one per line or comma-separated: fp16, int8.' },
-    task: { type: 'enum', options: ['segmentation', 'detection'], required: true, description: 'segmentation: scored by Dice/IoU of label masks; detection: by COCO mAP (boxes, scores, labels outputs).' },
-    preprocessing: { type: 'path', required: true, description: 'Preprocessing spec (JSON) the device uses: prepares the test images and, by default, the calibration images.' },
-    calibrationImages: { type: 'path', description: 'Folder of training/validation images for INT8 calibration (PNG, JPEG, TIFF). Required for int8.' },
-    calibrationCount: { type: 'number', integer: true, min: 1, max: 10000, default: 64, description: 'How many calibration images to use, spread evenly over the sorted folder.' },
-    calibrationMethod: { type: 'enum', options: ['minmax', 'entropy', 'percentile'], default: 'minmax', description: "ONNX Runtime calibration: minmax (activation ranges), entropy (KL divergence) or percentile (clips outliers; see calibration-percentile)." },
-    calibrationPercentile: { type: 'number', min: 90, max: 100, default: 99.999, description: 'Percentile of activations kept by percentile calibration.' },
-    calibrationPreprocessing: { type: 'path', description: 'Another preprocessing spec for the calibration images only (default: preprocessing). Calibrating with other preprocessing than the device uses ruins INT8 accuracy; the gate catches it.' },
-    fp16IoTypes: { type: 'enum', options: ['float32', 'float16'], default: 'float32', description: 'FP16 variant inputs/outputs: float32 (Casts inside the graph; the device code stays the same) or float16.' },
-    fp16OpBlockList: { type: 'list', description: 'Operator types kept in FP32 in the FP16 variant, in addition to onnxconverter-common\'s default list.' },
+    task: {
+      type: 'enum',
+      options: ['segmentation', 'detection'],
+      required: true,
+      description: 'segmentation: scored by Dice/IoU of label masks; detection: by COCO mAP (boxes, scores, labels outputs).',
+    },
+    preprocessing: {
+      type: 'path',
+      required: true,
+      description: 'Preprocessing spec (JSON) the device uses: prepares the test images and, by default, the calibration images.',
+    },
+    calibrationImages: {
+      type: 'path',
+      description: 'Folder of training/validation images for INT8 calibration (PNG, JPEG, TIFF). Required for int8.',
+    },
+    calibrationCount: {
+      type: 'number',
+      integer: true,
+      min: 1,
+      max: 10000,
+      default: 64,
+      description: 'How many calibration images to use, spread evenly over the sorted folder.',
+    },
+    calibrationMethod: {
+      type: 'enum',
+      options: ['minmax', 'entropy', 'percentile'],
+      default: 'minmax',
+      description:
+        'ONNX Runtime calibration: minmax (activation ranges), entropy (KL divergence) or percentile (clips outliers; see calibration-percentile).',
+    },
+    calibrationPercentile: {
+      type: 'number',
+      min: 90,
+      max: 100,
+      default: 99.999,
+      description: 'Percentile of activations kept by percentile calibration.',
+    },
+    calibrationPreprocessing: {
+      type: 'path',
+      description:
+        'Another preprocessing spec for the calibration images only (default: preprocessing). Calibrating with other preprocessing than the device uses ruins INT8 accuracy; the gate catches it.',
+    },
+    fp16IoTypes: {
+      type: 'enum',
+      options: ['float32', 'float16'],
+      default: 'float32',
+      description: 'FP16 variant inputs/outputs: float32 (Casts inside the graph; the device code stays the same) or float16.',
+    },
+    fp16OpBlockList: {
+      type: 'list',
+      description: "Operator types kept in FP32 in the FP16 variant, in addition to onnxconverter-common's default list.",
+    },
     int8ExcludeNodes: { type: 'list', description: 'Node names left unquantized in the INT8 variant.' },
     testImages: { type: 'path', required: true, description: 'Folder of labelled test images.' },
     testMasks: { type: 'path', description: 'Segmentation: folder of label masks named like the test images.' },
     testAnnotations: { type: 'path', description: 'Detection: COCO JSON whose images[].file_name are in test-images.' },
-    metric: { type: 'enum', options: ['dice', 'iou', 'AP', 'AP50', 'AP75'], description: 'Metric gated on: dice or iou (segmentation, default dice), AP, AP50 or AP75 (detection, default AP).' },
-    fp16MaxDrop: { type: 'number', min: 0, max: 1, default: 0.005, description: 'Largest allowed drop of the metric from FP32 to FP16 (0.005 = half a point).' },
+    metric: {
+      type: 'enum',
+      options: ['dice', 'iou', 'AP', 'AP50', 'AP75'],
+      description: 'Metric gated on: dice or iou (segmentation, default dice), AP, AP50 or AP75 (detection, default AP).',
+    },
+    fp16MaxDrop: {
+      type: 'number',
+      min: 0,
+      max: 1,
+      default: 0.005,
+      description: 'Largest allowed drop of the metric from FP32 to FP16 (0.005 = half a point).',
+    },
     int8MaxDrop: { type: 'number', min: 0, max: 1, default: 0.02, description: 'Largest allowed drop of the metric from FP32 to INT8.' },
     accuracyOutput: { type: 'string', description: 'Segmentation: the per-pixel output (default: the first output).' },
-    segmentationMode: { type: 'enum', options: ['argmax', 'threshold'], default: 'argmax', description: 'Segmentation: argmax over classes, or threshold on the foreground channel.' },
-    threshold: { type: 'number', default: 0.5, description: 'Segmentation threshold (segmentation-mode threshold, or single-channel outputs).' },
+    segmentationMode: {
+      type: 'enum',
+      options: ['argmax', 'threshold'],
+      default: 'argmax',
+      description: 'Segmentation: argmax over classes, or threshold on the foreground channel.',
+    },
+    threshold: {
+      type: 'number',
+      default: 0.5,
+      description: 'Segmentation threshold (segmentation-mode threshold, or single-channel outputs).',
+    },
     classes: { type: 'number', integer: true, min: 2, description: 'Segmentation: number of classes, when the output holds labels.' },
     boxesOutput: { type: 'string', default: 'boxes', description: 'Detection: output with [N, 4] boxes.' },
     scoresOutput: { type: 'string', default: 'scores', description: 'Detection: output with N scores.' },
     labelsOutput: { type: 'string', default: 'labels', description: 'Detection: output with N labels.' },
-    boxFormat: { type: 'enum', options: ['xyxy', 'xywh', 'cxcywh'], default: 'xyxy', description: 'Detection: box layout of boxes-output, in input tensor pixels.' },
-    labelMapping: { type: 'enum', options: ['index', 'id'], default: 'index', description: 'Detection: labels are indices into the sorted COCO categories (index) or category ids (id).' },
-    agreementImages: { type: 'number', integer: true, min: 1, max: 1000, default: 8, description: 'Test images on which each variant\'s outputs are compared with FP32\'s (max abs/rel difference).' },
+    boxFormat: {
+      type: 'enum',
+      options: ['xyxy', 'xywh', 'cxcywh'],
+      default: 'xyxy',
+      description: 'Detection: box layout of boxes-output, in input tensor pixels.',
+    },
+    labelMapping: {
+      type: 'enum',
+      options: ['index', 'id'],
+      default: 'index',
+      description: 'Detection: labels are indices into the sorted COCO categories (index) or category ids (id).',
+    },
+    agreementImages: {
+      type: 'number',
+      integer: true,
+      min: 1,
+      max: 1000,
+      default: 8,
+      description: "Test images on which each variant's outputs are compared with FP32's (max abs/rel difference).",
+    },
     outputDir: { type: 'path', description: 'Where to write <model>.fp16.onnx and <model>.int8.onnx (default: beside the model).' },
     python: { type: 'string', default: 'python3', description: 'Python interpreter with onnx, onnxconverter-common and onnxruntime.' },
     reportFile: { type: 'path', default: 'optimize-model-report.json', description: 'Where to write the JSON report.' },
-    failOnGate: { type: 'boolean', default: true, description: 'Fail when a variant drops more than its margin; false writes every variant and reports passed=false.' },
+    failOnGate: {
+      type: 'boolean',
+      default: true,
+      description: 'Fail when a variant drops more than its margin; false writes every variant and reports passed=false.',
+    },
     timeoutMinutes: { type: 'number', min: 1, default: 30, description: 'Time limit of the Python conversion.' },
   },
   outputs: {
@@ -75,22 +166,49 @@ export const optimizeModelStep = defineStep({
   },
   async run(inputs, ctx) {
     const L = (k: string) => ctx.inputLabel(k);
-    const wanted = [...new Set(inputs.variants.flatMap((v) => v.split(',')).map((v) => v.trim().toLowerCase()).filter(Boolean))];
-    for (const v of wanted) if (!VARIANTS.includes(v as Variant)) throw new InputError(`Input "${L('variants')}" names "${v}", which is not a variant.`, { hint: `Use ${VARIANTS.join(', ')}.` });
+    const wanted = [
+      ...new Set(
+        inputs.variants
+          .flatMap((v) => v.split(','))
+          .map((v) => v.trim().toLowerCase())
+          .filter(Boolean),
+      ),
+    ];
+    for (const v of wanted)
+      if (!VARIANTS.includes(v as Variant))
+        throw new InputError(`Input "${L('variants')}" names "${v}", which is not a variant.`, { hint: `Use ${VARIANTS.join(', ')}.` });
     if (!wanted.length) throw new InputError(`Input "${L('variants')}" is empty.`, { hint: 'Give fp16, int8 or both.' });
     const variants = wanted as Variant[];
-    if (!fs.existsSync(inputs.model) || !fs.statSync(inputs.model).isFile()) throw new StepError(`Input "${L('model')}" points at ${inputs.model}, which is not a file.`, { hint: 'Give the FP32 ONNX model export-onnx wrote.' });
-    if (variants.includes('int8') && !inputs.calibrationImages) throw new InputError(`The int8 variant needs "${L('calibrationImages')}".`, { hint: 'Point it at a folder of training or validation images (64 or more is typical).' });
+    if (!fs.existsSync(inputs.model) || !fs.statSync(inputs.model).isFile())
+      throw new StepError(`Input "${L('model')}" points at ${inputs.model}, which is not a file.`, {
+        hint: 'Give the FP32 ONNX model export-onnx wrote.',
+      });
+    if (variants.includes('int8') && !inputs.calibrationImages)
+      throw new InputError(`The int8 variant needs "${L('calibrationImages')}".`, {
+        hint: 'Point it at a folder of training or validation images (64 or more is typical).',
+      });
     const metric: Metric = inputs.metric ?? (inputs.task === 'segmentation' ? 'dice' : 'AP');
-    if (inputs.task === 'segmentation' && metric !== 'dice' && metric !== 'iou') throw new InputError(`Input "${L('metric')}" is ${metric}, which is not a segmentation metric.`, { hint: 'Use dice or iou.' });
-    if (inputs.task === 'detection' && (metric === 'dice' || metric === 'iou')) throw new InputError(`Input "${L('metric')}" is ${metric}, which is not a detection metric.`, { hint: 'Use AP, AP50 or AP75.' });
-    if (inputs.task === 'segmentation' && !inputs.testMasks) throw new InputError(`Segmentation needs "${L('testMasks')}" to score the variants.`, { hint: 'Give the folder of label masks of the test images.' });
-    if (inputs.task === 'detection' && !inputs.testAnnotations) throw new InputError(`Detection needs "${L('testAnnotations')}" to score the variants.`, { hint: 'Give the COCO JSON of the test images.' });
+    if (inputs.task === 'segmentation' && metric !== 'dice' && metric !== 'iou')
+      throw new InputError(`Input "${L('metric')}" is ${metric}, which is not a segmentation metric.`, { hint: 'Use dice or iou.' });
+    if (inputs.task === 'detection' && (metric === 'dice' || metric === 'iou'))
+      throw new InputError(`Input "${L('metric')}" is ${metric}, which is not a detection metric.`, { hint: 'Use AP, AP50 or AP75.' });
+    if (inputs.task === 'segmentation' && !inputs.testMasks)
+      throw new InputError(`Segmentation needs "${L('testMasks')}" to score the variants.`, {
+        hint: 'Give the folder of label masks of the test images.',
+      });
+    if (inputs.task === 'detection' && !inputs.testAnnotations)
+      throw new InputError(`Detection needs "${L('testAnnotations')}" to score the variants.`, {
+        hint: 'Give the COCO JSON of the test images.',
+      });
 
     const info = readOnnxModelInfo(inputs.model);
     const spec = loadPreprocessSpec(inputs.preprocessing);
     const input = info.inputs.find((i) => i.name === (spec.inputName ?? info.inputs[0]?.name));
-    if (!input) throw new StepError(`The preprocessing spec ${inputs.preprocessing} names input ${spec.inputName}, which ${inputs.model} does not have (inputs: ${info.inputs.map((i) => i.name).join(', ')}).`, { file: inputs.preprocessing, hint: 'Set inputName in the spec to the model input.' });
+    if (!input)
+      throw new StepError(
+        `The preprocessing spec ${inputs.preprocessing} names input ${spec.inputName}, which ${inputs.model} does not have (inputs: ${info.inputs.map((i) => i.name).join(', ')}).`,
+        { file: inputs.preprocessing, hint: 'Set inputName in the spec to the model input.' },
+      );
     const test: TestSet = {
       task: inputs.task,
       metric,
@@ -99,8 +217,19 @@ export const optimizeModelStep = defineStep({
       annotations: inputs.testAnnotations,
       spec,
       inputName: input.name,
-      segmentation: { output: inputs.accuracyOutput ?? info.outputs[0].name, mode: inputs.segmentationMode, threshold: inputs.threshold, classes: inputs.classes },
-      detection: { boxes: inputs.boxesOutput, scores: inputs.scoresOutput, labels: inputs.labelsOutput, boxFormat: inputs.boxFormat, labelMapping: inputs.labelMapping },
+      segmentation: {
+        output: inputs.accuracyOutput ?? info.outputs[0].name,
+        mode: inputs.segmentationMode,
+        threshold: inputs.threshold,
+        classes: inputs.classes,
+      },
+      detection: {
+        boxes: inputs.boxesOutput,
+        scores: inputs.scoresOutput,
+        labels: inputs.labelsOutput,
+        boxFormat: inputs.boxFormat,
+        labelMapping: inputs.labelMapping,
+      },
     };
 
     const runtime = await getOnnxRuntime({ env: { ...process.env, ...ctx.env }, need: 'cpu' });
@@ -112,8 +241,24 @@ export const optimizeModelStep = defineStep({
     let calibration: CalibrationSet | undefined;
     if (variants.includes('int8')) {
       const calibSpec = inputs.calibrationPreprocessing ? loadPreprocessSpec(inputs.calibrationPreprocessing) : spec;
-      if (inputs.calibrationPreprocessing) ctx.log.warning(`Calibration images are prepared with ${inputs.calibrationPreprocessing}, not the device's ${inputs.preprocessing}.`);
-      calibration = await ctx.group('Calibration set', () => prepareCalibration({ folder: inputs.calibrationImages!, label: L('calibrationImages'), count: inputs.calibrationCount, spec: calibSpec, input, method: inputs.calibrationMethod, work }, ctx));
+      if (inputs.calibrationPreprocessing)
+        ctx.log.warning(
+          `Calibration images are prepared with ${inputs.calibrationPreprocessing}, not the device's ${inputs.preprocessing}.`,
+        );
+      calibration = await ctx.group('Calibration set', () =>
+        prepareCalibration(
+          {
+            folder: inputs.calibrationImages!,
+            label: L('calibrationImages'),
+            count: inputs.calibrationCount,
+            spec: calibSpec,
+            input,
+            method: inputs.calibrationMethod,
+            work,
+          },
+          ctx,
+        ),
+      );
     }
     const sourceSha = fp32.sha256;
     const names: Record<Variant, string> = { fp16: path.join(work, 'model.fp16.onnx'), int8: path.join(work, 'model.int8.onnx') };
@@ -122,14 +267,39 @@ export const optimizeModelStep = defineStep({
       model: path.resolve(inputs.model),
       outputs: Object.fromEntries(variants.map((v) => [v, names[v]])),
       fp16: { keepIoTypes: inputs.fp16IoTypes === 'float32', opBlockList: inputs.fp16OpBlockList },
-      int8: calibration ? { inputName: input.name, calibration: calibration.files, method: inputs.calibrationMethod, percentile: inputs.calibrationPercentile, excludeNodes: inputs.int8ExcludeNodes, summary: calibration.summary } : null,
-      provenance: { 'mlship.source_sha256': sourceSha, 'mlship.source_model': path.basename(inputs.model), 'mlship.optimize_run': ctx.run.url ?? ctx.run.id },
+      int8: calibration
+        ? {
+            inputName: input.name,
+            calibration: calibration.files,
+            method: inputs.calibrationMethod,
+            percentile: inputs.calibrationPercentile,
+            excludeNodes: inputs.int8ExcludeNodes,
+            summary: calibration.summary,
+          }
+        : null,
+      provenance: {
+        'mlship.source_sha256': sourceSha,
+        'mlship.source_model': path.basename(inputs.model),
+        'mlship.optimize_run': ctx.run.url ?? ctx.run.id,
+      },
     };
     const configFile = path.join(work, 'config.json');
     fs.writeFileSync(configFile, JSON.stringify(config, null, 2));
     const env = { ...process.env, ...ctx.env };
     const python = await ctx.group(`Build ${variants.join(' and ').toUpperCase()} (${inputs.python})`, () =>
-      runPythonJob<PythonResult>({ python: inputs.python, script: optimizeScriptPath(env), workDir: work, configFile, cwd: ctx.workspace, env, onLine: (l) => ctx.log.info(l), signal: ctx.signal, timeoutMinutes: inputs.timeoutMinutes, what: 'Optimization', crashHint: 'Read the traceback above.' }),
+      runPythonJob<PythonResult>({
+        python: inputs.python,
+        script: optimizeScriptPath(env),
+        workDir: work,
+        configFile,
+        cwd: ctx.workspace,
+        env,
+        onLine: (l) => ctx.log.info(l),
+        signal: ctx.signal,
+        timeoutMinutes: inputs.timeoutMinutes,
+        what: 'Optimization',
+        crashHint: 'Read the traceback above.',
+      }),
     );
 
     const results: VariantResult[] = [];
@@ -143,13 +313,25 @@ export const optimizeModelStep = defineStep({
       results.push({ ...m, drop, maxDrop, passed: drop <= maxDrop, agreement: agree, details });
       ctx.log.info(`${v.toUpperCase()} ${metric} ${m.value.toFixed(4)} (drop ${drop.toFixed(4)}, max ${maxDrop}), ${m.size} bytes`);
     }
-    const result: OptimizeResult = { passed: results.every((r) => r.passed), task: inputs.task, metric, fp32, variants: results, calibration: calibration?.summary ?? null, versions: python.versions };
+    const result: OptimizeResult = {
+      passed: results.every((r) => r.passed),
+      task: inputs.task,
+      metric,
+      fp32,
+      variants: results,
+      calibration: calibration?.summary ?? null,
+      versions: python.versions,
+    };
 
     writeSummary(ctx.summary, result);
     await writeReport(inputs.reportFile, result);
     const failures = gateFailures(result);
     const stem = path.join(inputs.outputDir ?? path.dirname(inputs.model), path.basename(inputs.model, '.onnx'));
-    const outputs: Record<string, string | number | boolean | object | undefined> = { passed: result.passed, fp32Metric: fp32.value, report: inputs.reportFile };
+    const outputs: Record<string, string | number | boolean | object | undefined> = {
+      passed: result.passed,
+      fp32Metric: fp32.value,
+      report: inputs.reportFile,
+    };
     for (const r of results) outputs[`${r.name}Metric`] = r.value;
     if (failures.length && inputs.failOnGate) {
       throw new StepError(`Accuracy gate failed: ${failures.join(' ')} No variant was written.`, {
@@ -164,7 +346,16 @@ export const optimizeModelStep = defineStep({
       const dest = `${stem}.${r.name}.onnx`;
       await publishFile(r.file, dest);
       outputs[`${r.name}ModelPath`] = dest;
-      published.push({ name: r.name, path: dest, sha256: await sha256File(dest), size: r.size, metric: r.value, drop: r.drop, passed: r.passed, agreement: r.agreement.outputs });
+      published.push({
+        name: r.name,
+        path: dest,
+        sha256: await sha256File(dest),
+        size: r.size,
+        metric: r.value,
+        drop: r.drop,
+        passed: r.passed,
+        agreement: r.agreement.outputs,
+      });
     }
     outputs.variants = published;
     ctx.log.info(`Report: ${path.relative(ctx.workspace, inputs.reportFile) || inputs.reportFile}`);

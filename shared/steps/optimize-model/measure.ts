@@ -2,7 +2,14 @@ import * as fs from 'node:fs';
 import type { InferenceSession } from 'onnxruntime-node';
 import { StepError } from '../../core/errors';
 import { sha256File } from '../../core/sha256';
-import { type BoxFormat, type DetectionAccuracy, detectionAccuracy, listImages, type SegmentationAccuracy, segmentationAccuracy } from '../../benchmark/accuracy';
+import {
+  type BoxFormat,
+  type DetectionAccuracy,
+  detectionAccuracy,
+  listImages,
+  type SegmentationAccuracy,
+  segmentationAccuracy,
+} from '../../benchmark/accuracy';
 import type { SegmentationMode } from '../../benchmark/segmentation';
 import { compareTensors } from '../../onnx/parity';
 import type { Ort } from '../../onnx/runtime';
@@ -54,10 +61,16 @@ export async function openVariant(ort: Ort, file: string, variant: string): Prom
     const kernel = /Could not find an implementation for (\w+)\((\d+)\) node with name '([^']*)'/.exec(text);
     if (kernel) {
       const [, op, version, node] = kernel;
-      throw new StepError(`The ${variant} variant ${file} uses operator ${op} (opset ${version}, node '${node}') in a type ONNX Runtime's CPU provider has no kernel for, so its accuracy cannot be measured.`, {
-        file,
-        hint: variant === 'fp16' ? `Keep ${op} in FP32: add it to fp16-op-block-list.` : `Leave that node unquantized: add '${node}' to int8-exclude-nodes.`,
-      });
+      throw new StepError(
+        `The ${variant} variant ${file} uses operator ${op} (opset ${version}, node '${node}') in a type ONNX Runtime's CPU provider has no kernel for, so its accuracy cannot be measured.`,
+        {
+          file,
+          hint:
+            variant === 'fp16'
+              ? `Keep ${op} in FP32: add it to fp16-op-block-list.`
+              : `Leave that node unquantized: add '${node}' to int8-exclude-nodes.`,
+        },
+      );
     }
     throw error;
   }
@@ -70,21 +83,42 @@ export async function measure(ort: Ort, name: string, file: string, t: TestSet):
     let accuracy: SegmentationAccuracy | DetectionAccuracy;
     let value: number | null;
     if (t.task === 'segmentation') {
-      const s = await segmentationAccuracy({ ...common, masksDir: t.masks!, outputName: t.segmentation.output, mode: t.segmentation.mode, threshold: t.segmentation.threshold, classes: t.segmentation.classes });
+      const s = await segmentationAccuracy({
+        ...common,
+        masksDir: t.masks!,
+        outputName: t.segmentation.output,
+        mode: t.segmentation.mode,
+        threshold: t.segmentation.threshold,
+        classes: t.segmentation.classes,
+      });
       accuracy = s;
       value = t.metric === 'iou' ? s.iou : s.dice;
     } else {
-      const d = await detectionAccuracy({ ...common, annotations: t.annotations!, boxesOutput: t.detection.boxes, scoresOutput: t.detection.scores, labelsOutput: t.detection.labels, boxFormat: t.detection.boxFormat, labelMapping: t.detection.labelMapping });
+      const d = await detectionAccuracy({
+        ...common,
+        annotations: t.annotations!,
+        boxesOutput: t.detection.boxes,
+        scoresOutput: t.detection.scores,
+        labelsOutput: t.detection.labels,
+        boxFormat: t.detection.boxFormat,
+        labelMapping: t.detection.labelMapping,
+      });
       accuracy = d;
       value = d.metrics[t.metric] ?? null;
       if (value !== null && value < 0) value = null;
     }
     if (value === null || !Number.isFinite(value)) {
       const where = t.task === 'segmentation' ? t.masks : t.annotations;
-      throw new StepError(`The accuracy of the ${name} model ${file} cannot be measured: ${t.metric} is undefined on ${where} (${accuracy.images} test images${t.task === 'detection' ? `, ${(accuracy as DetectionAccuracy).detections} detections` : ''}).`, {
-        file: where,
-        hint: t.task === 'segmentation' ? 'The test masks need labelled pixels of the classes the model predicts; check test-masks and accuracy-output.' : 'The test annotations need boxes in the images of test-images; check test-annotations, and boxes-output/scores-output/labels-output.',
-      });
+      throw new StepError(
+        `The accuracy of the ${name} model ${file} cannot be measured: ${t.metric} is undefined on ${where} (${accuracy.images} test images${t.task === 'detection' ? `, ${(accuracy as DetectionAccuracy).detections} detections` : ''}).`,
+        {
+          file: where,
+          hint:
+            t.task === 'segmentation'
+              ? 'The test masks need labelled pixels of the classes the model predicts; check test-masks and accuracy-output.'
+              : 'The test annotations need boxes in the images of test-images; check test-annotations, and boxes-output/scores-output/labels-output.',
+        },
+      );
     }
     return { name, file, sha256: await sha256File(file), size: fs.statSync(file).size, value, accuracy };
   } finally {

@@ -30,7 +30,10 @@ const mb = (bytes: number) => `${(bytes / 1e6).toFixed(2)} MB`;
 export function gateFailures(r: OptimizeResult): string[] {
   return r.variants
     .filter((v) => !v.passed)
-    .map((v) => `the ${v.name.toUpperCase()} variant's ${r.metric} is ${fmt(v.value)} against FP32 ${fmt(r.fp32.value)}: a drop of ${fmt(v.drop)}, more than the allowed ${fmt(v.maxDrop)}.`);
+    .map(
+      (v) =>
+        `the ${v.name.toUpperCase()} variant's ${r.metric} is ${fmt(v.value)} against FP32 ${fmt(r.fp32.value)}: a drop of ${fmt(v.drop)}, more than the allowed ${fmt(v.maxDrop)}.`,
+    );
 }
 
 export async function writeReport(file: string, r: OptimizeResult): Promise<void> {
@@ -40,14 +43,24 @@ export async function writeReport(file: string, r: OptimizeResult): Promise<void
     task: r.task,
     metric: r.metric,
     fp32: plain(r.fp32),
-    variants: r.variants.map((v) => ({ ...plain(v), drop: v.drop, maxDrop: v.maxDrop, passed: v.passed, agreement: v.agreement, details: v.details })),
+    variants: r.variants.map((v) => ({
+      ...plain(v),
+      drop: v.drop,
+      maxDrop: v.maxDrop,
+      passed: v.passed,
+      agreement: v.agreement,
+      details: v.details,
+    })),
     calibration: r.calibration,
     versions: r.versions,
   };
   try {
     await writeFileAtomic(file, JSON.stringify(report, null, 2) + '\n');
   } catch (error) {
-    throw new StepError(`Cannot write the report ${file}: ${(error as Error).message}.`, { file, hint: 'Choose a writable report-file path.' });
+    throw new StepError(`Cannot write the report ${file}: ${(error as Error).message}.`, {
+      file,
+      hint: 'Choose a writable report-file path.',
+    });
   }
 }
 
@@ -55,8 +68,22 @@ export function writeSummary(s: Summary, r: OptimizeResult): void {
   s.heading(`Model optimization: ${r.passed ? 'passed ✅' : 'failed ❌'}`);
   const rows: (string | number)[][] = [['fp32', mb(r.fp32.size), '1.00×', fmt(r.fp32.value), '', '', '', '']];
   for (const v of r.variants) {
-    const worst = Object.entries(v.agreement.outputs).map(([k, a]) => `${k}: ${a.maxAbs.toExponential(2)} / ${a.maxRel.toExponential(2)}${a.shapeMismatches ? ` (${a.shapeMismatches} shape differences)` : ''}`).join('; ');
-    rows.push([v.name, mb(v.size), `${(r.fp32.size / v.size).toFixed(2)}×`, fmt(v.value), `${v.drop >= 0 ? '−' : '+'}${fmt(Math.abs(v.drop))}`, fmt(v.maxDrop), worst, v.passed ? '✅' : '❌']);
+    const worst = Object.entries(v.agreement.outputs)
+      .map(
+        ([k, a]) =>
+          `${k}: ${a.maxAbs.toExponential(2)} / ${a.maxRel.toExponential(2)}${a.shapeMismatches ? ` (${a.shapeMismatches} shape differences)` : ''}`,
+      )
+      .join('; ');
+    rows.push([
+      v.name,
+      mb(v.size),
+      `${(r.fp32.size / v.size).toFixed(2)}×`,
+      fmt(v.value),
+      `${v.drop >= 0 ? '−' : '+'}${fmt(Math.abs(v.drop))}`,
+      fmt(v.maxDrop),
+      worst,
+      v.passed ? '✅' : '❌',
+    ]);
   }
   s.table(['variant', 'size', 'smaller', r.metric, 'drop', 'max drop', 'max abs / max rel vs FP32', ''], rows);
   for (const f of gateFailures(r)) s.paragraph(`❌ ${f}`);

@@ -33,10 +33,21 @@ interface GitHubEnvironmentApproval {
  */
 export async function githubApprovals(query: GitHubApprovalQuery): Promise<ApprovalEvidence> {
   const [owner, repo] = query.repository.split('/');
-  if (!owner || !repo) throw new StepError(`The repository "${query.repository}" is not owner/repo, so the run's approvals cannot be read.`, { hint: 'Run on GitHub Actions, where GITHUB_REPOSITORY is set.' });
+  if (!owner || !repo)
+    throw new StepError(`The repository "${query.repository}" is not owner/repo, so the run's approvals cannot be read.`, {
+      hint: 'Run on GitHub Actions, where GITHUB_REPOSITORY is set.',
+    });
   const url = `${query.apiUrl.replace(/\/+$/, '')}/repos/${encodeURIComponent(owner)}/${encodeURIComponent(repo)}/actions/runs/${encodeURIComponent(query.runId)}/approvals`;
-  const body = await getJson(url, { Authorization: `Bearer ${query.token}`, Accept: 'application/vnd.github+json', 'X-GitHub-Api-Version': '2022-11-28' }, 'GitHub', 'Give a token that can read Actions (permissions: actions: read), e.g. github.token.');
-  if (!Array.isArray(body)) throw new StepError(`GitHub answered GET ${url} with ${typeof body}, not a list of approvals.`, { hint: 'Check github-api-url: it must be the REST API root (https://api.github.com or https://HOST/api/v3).' });
+  const body = await getJson(
+    url,
+    { Authorization: `Bearer ${query.token}`, Accept: 'application/vnd.github+json', 'X-GitHub-Api-Version': '2022-11-28' },
+    'GitHub',
+    'Give a token that can read Actions (permissions: actions: read), e.g. github.token.',
+  );
+  if (!Array.isArray(body))
+    throw new StepError(`GitHub answered GET ${url} with ${typeof body}, not a list of approvals.`, {
+      hint: 'Check github-api-url: it must be the REST API root (https://api.github.com or https://HOST/api/v3).',
+    });
   const at = (query.now?.() ?? new Date()).toISOString();
   const approvers = (body as GitHubEnvironmentApproval[])
     .filter((r) => r.state === 'approved' && r.user?.login)
@@ -61,7 +72,13 @@ interface AzureApproval {
   id: string;
   status: string;
   pipeline?: { owner?: { id?: number | string } };
-  steps?: { status: string; comment?: string; lastModifiedOn?: string; actualApprover?: { uniqueName?: string; displayName?: string }; assignedApprover?: { uniqueName?: string; displayName?: string } }[];
+  steps?: {
+    status: string;
+    comment?: string;
+    lastModifiedOn?: string;
+    actualApprover?: { uniqueName?: string; displayName?: string };
+    assignedApprover?: { uniqueName?: string; displayName?: string };
+  }[];
 }
 
 /**
@@ -72,14 +89,23 @@ interface AzureApproval {
 export async function azureDevOpsApprovals(query: AzureDevOpsApprovalQuery): Promise<ApprovalEvidence> {
   const base = query.collectionUri.replace(/\/+$/, '');
   const url = `${base}/${encodeURIComponent(query.project)}/_apis/pipelines/approvals?$expand=steps&state=approved&top=500&api-version=7.1`;
-  const body = (await getJson(url, { Authorization: `Bearer ${query.token}`, Accept: 'application/json' }, 'Azure DevOps', 'Map System.AccessToken into the step (env SYSTEM_ACCESSTOKEN) and let the build identity read pipelines.')) as { value?: AzureApproval[] };
+  const body = (await getJson(
+    url,
+    { Authorization: `Bearer ${query.token}`, Accept: 'application/json' },
+    'Azure DevOps',
+    'Map System.AccessToken into the step (env SYSTEM_ACCESSTOKEN) and let the build identity read pipelines.',
+  )) as { value?: AzureApproval[] };
   const approvals = (body.value ?? []).filter((a) => String(a.pipeline?.owner?.id ?? '') === query.buildId && a.status === 'approved');
   const approvers = approvals.flatMap((a) =>
     (a.steps ?? [])
       .filter((s) => s.status === 'approved')
       .map((s) => {
         const who = s.actualApprover ?? s.assignedApprover;
-        return { login: who?.uniqueName ?? who?.displayName ?? 'unknown', at: s.lastModifiedOn ?? '', ...(s.comment ? { comment: s.comment } : {}) };
+        return {
+          login: who?.uniqueName ?? who?.displayName ?? 'unknown',
+          at: s.lastModifiedOn ?? '',
+          ...(s.comment ? { comment: s.comment } : {}),
+        };
       }),
   );
   return { approvers, source: 'azure-devops', ...(query.runUrl ? { runUrl: query.runUrl } : {}) };
@@ -90,17 +116,26 @@ async function getJson(url: string, headers: Record<string, string>, service: st
   try {
     response = await fetch(url, { headers: { 'User-Agent': 'mlship', ...headers }, signal: AbortSignal.timeout(30_000) });
   } catch (error) {
-    throw new StepError(`Could not reach ${service} at ${new URL(url).origin} to read the approvals (${(error as Error).message}).`, { hint: 'Check the API URL input and the network of the runner.' });
+    throw new StepError(`Could not reach ${service} at ${new URL(url).origin} to read the approvals (${(error as Error).message}).`, {
+      hint: 'Check the API URL input and the network of the runner.',
+    });
   }
   const text = await response.text();
   if (!response.ok) {
     const detail = safeMessage(text);
-    throw new StepError(`${service} answered ${response.status} to GET ${url}${detail ? `: ${detail}` : ''}.`, { hint: response.status === 401 || response.status === 403 || response.status === 404 ? authHint : 'Try again; if it persists, check the service status.' });
+    throw new StepError(`${service} answered ${response.status} to GET ${url}${detail ? `: ${detail}` : ''}.`, {
+      hint:
+        response.status === 401 || response.status === 403 || response.status === 404
+          ? authHint
+          : 'Try again; if it persists, check the service status.',
+    });
   }
   try {
     return parseJsonBounded(text);
   } catch {
-    throw new StepError(`${service} answered GET ${url} with something that is not JSON.`, { hint: 'Check the API URL input: it must be the REST API root.' });
+    throw new StepError(`${service} answered GET ${url} with something that is not JSON.`, {
+      hint: 'Check the API URL input: it must be the REST API root.',
+    });
   }
 }
 
@@ -129,9 +164,12 @@ export function enforceApprovalPolicy(evidence: ApprovalEvidence, policy: Approv
   // Without the actor, "not by the person who started the run" cannot be checked; counting every approval would
   // silently drop the rule the pipeline asked for.
   if (policy.noSelfApproval && !policy.actor?.trim()) {
-    throw new StepError('no-self-approval is set, but who started this run is unknown, so a self-approval cannot be told apart from an independent one.', {
-      hint: 'Run where the platform names the actor (GitHub: github.actor; Azure DevOps: Build.RequestedFor; the CLI: USER), or leave no-self-approval off.',
-    });
+    throw new StepError(
+      'no-self-approval is set, but who started this run is unknown, so a self-approval cannot be told apart from an independent one.',
+      {
+        hint: 'Run where the platform names the actor (GitHub: github.actor; Azure DevOps: Build.RequestedFor; the CLI: USER), or leave no-self-approval off.',
+      },
+    );
   }
   const seen = new Set<string>();
   const counted = evidence.approvers.filter((a) => {

@@ -25,24 +25,58 @@ const promoteInputs = mergeInputs(
       type: 'enum',
       options: ['promote', 'rollback', 'health-check'],
       default: 'promote',
-      description: 'promote: copy the release of "from" onto "to" (advancing a phase only when the health gate passes); rollback: point "to" back at its previous release; health-check: only judge the current phase (for a schedule), rolling back on a breach with auto-rollback.',
+      description:
+        'promote: copy the release of "from" onto "to" (advancing a phase only when the health gate passes); rollback: point "to" back at its previous release; health-check: only judge the current phase (for a schedule), rolling back on a breach with auto-rollback.',
     },
     from: { type: 'string', default: 'staging', description: 'Channel whose current release is promoted.' },
     to: { type: 'string', default: 'production', description: 'Channel that receives the release (or is rolled back).' },
-    version: { type: 'string', description: 'Refuse unless "from" carries this version (guards against promoting something staged since).' },
-    phases: { type: 'string', description: 'Phase plan as percentages, e.g. "10,50,100". Each run without phase moves the same release one phase further.' },
+    version: {
+      type: 'string',
+      description: 'Refuse unless "from" carries this version (guards against promoting something staged since).',
+    },
+    phases: {
+      type: 'string',
+      description: 'Phase plan as percentages, e.g. "10,50,100". Each run without phase moves the same release one phase further.',
+    },
     phase: { type: 'number', integer: true, min: 1, description: 'Phase of the plan to set (1-based) instead of advancing one phase.' },
     rolloutPercent: { type: 'number', min: 0, max: 100, description: 'Explicit share of devices, instead of phases; default 100.' },
     deviceGroups: { type: 'list', description: 'Device groups that take the release whatever the percentage, one per line.' },
   },
   storeInputs,
   {
-    expiresInHours: { type: 'number', min: 1, max: 87600, default: DEFAULT_EXPIRY_HOURS, description: 'Devices refuse the channel document this many hours after it was signed.' },
-    signingKey: { type: 'secret', required: true, description: 'Ed25519 private key (PEM) that signs channel documents (the key devices trust).' },
-    requireApproval: { type: 'boolean', default: false, description: 'Refuse to promote without approval evidence (GitHub environment reviewers, Azure DevOps approvals, or approved-by on the CLI).' },
-    minApprovals: { type: 'number', integer: true, min: 1, max: 20, default: 1, description: 'Distinct approvers needed when require-approval is set.' },
+    expiresInHours: {
+      type: 'number',
+      min: 1,
+      max: 87600,
+      default: DEFAULT_EXPIRY_HOURS,
+      description: 'Devices refuse the channel document this many hours after it was signed.',
+    },
+    signingKey: {
+      type: 'secret',
+      required: true,
+      description: 'Ed25519 private key (PEM) that signs channel documents (the key devices trust).',
+    },
+    requireApproval: {
+      type: 'boolean',
+      default: false,
+      description:
+        'Refuse to promote without approval evidence (GitHub environment reviewers, Azure DevOps approvals, or approved-by on the CLI).',
+    },
+    minApprovals: {
+      type: 'number',
+      integer: true,
+      min: 1,
+      max: 20,
+      default: 1,
+      description: 'Distinct approvers needed when require-approval is set.',
+    },
     noSelfApproval: { type: 'boolean', default: false, description: 'An approval by the person who started the run does not count.' },
-    approvalSource: { type: 'enum', options: ['auto', 'github', 'azure-devops', 'cli', 'none'], default: 'auto', description: 'Where approvals are read: auto picks the platform the step runs on (cli when run locally).' },
+    approvalSource: {
+      type: 'enum',
+      options: ['auto', 'github', 'azure-devops', 'cli', 'none'],
+      default: 'auto',
+      description: 'Where approvals are read: auto picks the platform the step runs on (cli when run locally).',
+    },
     githubToken: { type: 'secret', description: 'Token that can read the run (actions: read), to read environment approvals on GitHub.' },
     githubApiUrl: { type: 'string', description: 'GitHub REST API root; default GITHUB_API_URL, else https://api.github.com.' },
     environment: { type: 'string', description: 'Count only approvals of this GitHub environment.' },
@@ -54,21 +88,56 @@ const promoteInputs = mergeInputs(
   },
   reportInputs,
   {
-    minDevicesReporting: { type: 'number', integer: true, min: 0, description: 'Health gate: devices that run the new release and report, at least, before the next phase.' },
+    minDevicesReporting: {
+      type: 'number',
+      integer: true,
+      min: 0,
+      description: 'Health gate: devices that run the new release and report, at least, before the next phase.',
+    },
     minBakeMinutes: { type: 'number', min: 0, description: 'Health gate: minutes since the current phase started, at least.' },
-    maxFailureRate: { type: 'number', min: 0, max: 1, description: 'Health gate: share of devices that tried the new release and failed its health check, reverted or crashed, at most (0.05 = 5%).' },
-    maxLatencyRatio: { type: 'number', min: 1, description: 'Health gate: p50 latency new/previous on the same devices, worst GPU model × driver group, at most (1.2 = 20% slower).' },
-    maxOutputDrift: { type: 'number', min: 0, description: 'Health gate: PSI of each output statistic (new vs previous, same devices), at most (0.2: a shifted distribution).' },
-    autoRollback: { type: 'boolean', default: false, description: 'On a health-gate breach, publish a signed rollback of "to" (as mlship rollback does), recorded with the evidence.' },
+    maxFailureRate: {
+      type: 'number',
+      min: 0,
+      max: 1,
+      description:
+        'Health gate: share of devices that tried the new release and failed its health check, reverted or crashed, at most (0.05 = 5%).',
+    },
+    maxLatencyRatio: {
+      type: 'number',
+      min: 1,
+      description: 'Health gate: p50 latency new/previous on the same devices, worst GPU model × driver group, at most (1.2 = 20% slower).',
+    },
+    maxOutputDrift: {
+      type: 'number',
+      min: 0,
+      description: 'Health gate: PSI of each output statistic (new vs previous, same devices), at most (0.2: a shifted distribution).',
+    },
+    autoRollback: {
+      type: 'boolean',
+      default: false,
+      description: 'On a health-gate breach, publish a signed rollback of "to" (as mlship rollback does), recorded with the evidence.',
+    },
   },
   cloudInputs,
   // Promotions update no registry unless asked: `registry` adds "none" and defaults to it.
-  { registry: { type: 'enum', options: ['none', 'local', 'sagemaker', 'azureml', 'mlflow'], default: 'none', description: 'Model registry to update with the promotion: none, a local folder, SageMaker Model Registry, Azure ML models or MLflow (moves the registry-alias to the promoted version).' } },
+  {
+    registry: {
+      type: 'enum',
+      options: ['none', 'local', 'sagemaker', 'azureml', 'mlflow'],
+      default: 'none',
+      description:
+        'Model registry to update with the promotion: none, a local folder, SageMaker Model Registry, Azure ML models or MLflow (moves the registry-alias to the promoted version).',
+    },
+  },
   omitInputs(registryInputs, 'registry'),
   {
     modelName: { type: 'string', description: 'Registry model name; default the package name.' },
     modelVersion: { type: 'string', description: 'Registry model version of this release (needed to update a registry on promote).' },
-    registryStage: { type: 'enum', options: ['staging', 'production'], description: 'Registry stage for the promoted version; default production when "to" is production, else staging.' },
+    registryStage: {
+      type: 'enum',
+      options: ['staging', 'production'],
+      description: 'Registry stage for the promoted version; default production when "to" is production, else staging.',
+    },
   },
 );
 
@@ -77,7 +146,8 @@ type Inputs = InputValues<typeof promoteInputs>;
 export const promoteReleaseStep = defineStep({
   name: 'promote-release',
   title: 'Promote OTA release',
-  description: 'Moves the release on one OTA channel to another (e.g. staging → production), in phases, with approval evidence; or rolls a channel back to its previous release.',
+  description:
+    'Moves the release on one OTA channel to another (e.g. staging → production), in phases, with approval evidence; or rolls a channel back to its previous release.',
   azure: { id: '6cb7b667-bc57-4c3b-a38e-b36457e18ecf', major: 1, minor: 0, patch: 0, category: 'Deploy' },
   branding: { icon: 'trending-up', color: 'green' },
   inputs: promoteInputs,
@@ -98,28 +168,57 @@ export const promoteReleaseStep = defineStep({
     // One set of connections for the store and the registry: one credential resolution, one OIDC exchange.
     const connections = connectionsFromInputs(inputs, ctx);
     const store = storeFromInputs(inputs, ctx, connections);
-    const publisher: ChannelPublisher = { store, signingKey, publicKey: createPublicKey(signingKey), expiresInHours: inputs.expiresInHours };
-    const policy = { requireApproval: inputs.requireApproval, minApprovals: inputs.minApprovals, noSelfApproval: inputs.noSelfApproval, actor: ctx.run.actor };
+    const publisher: ChannelPublisher = {
+      store,
+      signingKey,
+      publicKey: createPublicKey(signingKey),
+      expiresInHours: inputs.expiresInHours,
+    };
+    const policy = {
+      requireApproval: inputs.requireApproval,
+      minApprovals: inputs.minApprovals,
+      noSelfApproval: inputs.noSelfApproval,
+      actor: ctx.run.actor,
+    };
     const collected = await ctx.group('Approval evidence', () => collectApprovals(inputs, ctx));
     const approvals = collected && enforceApprovalPolicy(collected, policy);
-    if (approvals) ctx.log.info(approvals.approvers.length ? `Approved by ${approvals.approvers.map((a) => a.login).join(', ')} (${approvals.source}).` : `No approvals found (${approvals.source}).`);
+    if (approvals)
+      ctx.log.info(
+        approvals.approvers.length
+          ? `Approved by ${approvals.approvers.map((a) => a.login).join(', ')} (${approvals.source}).`
+          : `No approvals found (${approvals.source}).`,
+      );
     const registry = inputs.registry === 'none' ? undefined : openRegistry({ ...inputs, registry: inputs.registry }, ctx, connections);
     const origin = { actor: ctx.run.actor, runId: ctx.run.id, runUrl: ctx.run.url, repository: ctx.run.repository, commit: ctx.run.commit };
     const stage: ModelStage = (inputs.registryStage as ModelStage | undefined) ?? (inputs.to === 'production' ? 'production' : 'staging');
 
     if (inputs.mode === 'rollback') {
-      const { restored, withdrawn, update } = await rollbackChannel({ publisher, channel: inputs.to, reason: inputs.reason, approvals, origin });
+      const { restored, withdrawn, update } = await rollbackChannel({
+        publisher,
+        channel: inputs.to,
+        reason: inputs.reason,
+        approvals,
+        origin,
+      });
       if (!withdrawn) throw new Error('rollback without a withdrawn release');
-      ctx.log.info(`Channel "${inputs.to}" rolled back from ${withdrawn.name} ${withdrawn.version} to ${restored.version} for all devices (sequence ${update.doc.sequence}).`);
+      ctx.log.info(
+        `Channel "${inputs.to}" rolled back from ${withdrawn.name} ${withdrawn.version} to ${restored.version} for all devices (sequence ${update.doc.sequence}).`,
+      );
       if (registry) await recordRollback(registry, restored, withdrawn, stage, approvals, ctx);
-      summarize(ctx, `Rolled back ${inputs.to} to ${restored.name} ${restored.version}`, update.doc, approvals, [['withdrawn', `${withdrawn.name} ${withdrawn.version}`], ['reason', inputs.reason ?? '']]);
+      summarize(ctx, `Rolled back ${inputs.to} to ${restored.name} ${restored.version}`, update.doc, approvals, [
+        ['withdrawn', `${withdrawn.name} ${withdrawn.version}`],
+        ['reason', inputs.reason ?? ''],
+      ]);
       return outputsOf(update.doc, approvals);
     }
 
     const gate = await healthGate(inputs, ctx, publisher, origin, connections);
     if (inputs.mode === 'health-check') {
       const doc = gate?.doc ?? (await readChannel(store, inputs.to, publisher.publicKey))?.doc;
-      if (!doc) throw new StepError(`Channel "${inputs.to}" does not exist in ${store.location}; there is nothing to check.`, { hint: 'Check the channel name and the store.' });
+      if (!doc)
+        throw new StepError(`Channel "${inputs.to}" does not exist in ${store.location}; there is nothing to check.`, {
+          hint: 'Check the channel name and the store.',
+        });
       return { ...outputsOf(doc, approvals), healthy: gate ? true : '', rolledBack: false };
     }
     const registryRef = registry ? await registryEntry(inputs, registry, publisher, ctx) : undefined;
@@ -144,7 +243,9 @@ export const promoteReleaseStep = defineStep({
         : `Channel "${doc.channel}" already carries ${release.name} ${release.version} at ${doc.rollout.percent}% (sequence ${doc.sequence}); left unchanged.`,
     );
     if (registry && registryRef) await recordPromotion(registry, registryRef, stage, approvals);
-    summarize(ctx, `Promoted ${release.name} ${release.version} from ${inputs.from} to ${doc.channel}`, doc, approvals, [['from', `${inputs.from}`]]);
+    summarize(ctx, `Promoted ${release.name} ${release.version} from ${inputs.from} to ${doc.channel}`, doc, approvals, [
+      ['from', `${inputs.from}`],
+    ]);
     return { ...outputsOf(doc, approvals), healthy: gate ? true : '', rolledBack: false };
   },
 });
@@ -155,7 +256,13 @@ export const promoteReleaseStep = defineStep({
  * release is not on "to" yet: nothing to judge before its first phase). On a breach with auto-rollback, the
  * channel is rolled back (only if it still carries the judged release), and the step fails either way.
  */
-async function healthGate(inputs: Inputs, ctx: StepContext, publisher: ChannelPublisher, origin: OriginInfo, connections: CloudConnections): Promise<{ doc: ChannelDocument } | undefined> {
+async function healthGate(
+  inputs: Inputs,
+  ctx: StepContext,
+  publisher: ChannelPublisher,
+  origin: OriginInfo,
+  connections: CloudConnections,
+): Promise<{ doc: ChannelDocument } | undefined> {
   const policy: HealthPolicy = {
     minDevicesReporting: inputs.minDevicesReporting,
     minBakeMinutes: inputs.minBakeMinutes,
@@ -164,7 +271,10 @@ async function healthGate(inputs: Inputs, ctx: StepContext, publisher: ChannelPu
     maxOutputDrift: inputs.maxOutputDrift,
   };
   if (!hasHealthPolicy(policy)) {
-    if (inputs.mode === 'health-check') throw new InputError('Mode health-check needs a health policy.', { hint: 'Set at least one of min-devices-reporting, min-bake-minutes, max-failure-rate, max-latency-ratio, max-output-drift.' });
+    if (inputs.mode === 'health-check')
+      throw new InputError('Mode health-check needs a health policy.', {
+        hint: 'Set at least one of min-devices-reporting, min-bake-minutes, max-failure-rate, max-latency-ratio, max-output-drift.',
+      });
     return undefined;
   }
   const target = await readChannel(publisher.store, inputs.to, publisher.publicKey);
@@ -172,12 +282,16 @@ async function healthGate(inputs: Inputs, ctx: StepContext, publisher: ChannelPu
   if (inputs.mode !== 'health-check') {
     const source = await readChannel(publisher.store, inputs.from, publisher.publicKey);
     if (source?.doc.current.sha256 !== target.doc.current.sha256) {
-      ctx.log.info(`"${inputs.to}" does not carry ${source?.doc.current.version ?? 'the release'} yet: no phase to judge before its first one.`);
+      ctx.log.info(
+        `"${inputs.to}" does not carry ${source?.doc.current.version ?? 'the release'} yet: no phase to judge before its first one.`,
+      );
       return undefined;
     }
   }
   const doc = target.doc;
-  const status = await ctx.group(`Health of ${doc.current.name} ${doc.current.version} on ${doc.channel} (${doc.rollout.percent}%)`, () => loadFleetStatus(inputs, ctx, doc.channel, doc, 'for the health gate', connections));
+  const status = await ctx.group(`Health of ${doc.current.name} ${doc.current.version} on ${doc.channel} (${doc.rollout.percent}%)`, () =>
+    loadFleetStatus(inputs, ctx, doc.channel, doc, 'for the health gate', connections),
+  );
   const verdict = evaluateHealth(status, policy, new Date());
   ctx.summary.heading(`Health gate: ${verdict.passed ? 'passed ✅' : verdict.breached ? 'breached ❌' : 'not yet ⏳'}`, 3).table(
     ['rule', 'limit', 'observed', 'verdict'],
@@ -192,17 +306,35 @@ async function healthGate(inputs: Inputs, ctx: StepContext, publisher: ChannelPu
   const outputs = { ...outputsOf(doc, null), healthy: false, rolledBack: false };
   if (verdict.breached && inputs.autoRollback) {
     const evidence = failing.map(({ rule, limit, observed }) => ({ rule, limit, observed }));
-    const { update, withdrawn } = await rollbackChannel({ publisher, channel: doc.channel, onlyIf: doc.current.sha256, reason: `health gate breached: ${what}`.slice(0, 1000), evidence, origin });
+    const { update, withdrawn } = await rollbackChannel({
+      publisher,
+      channel: doc.channel,
+      onlyIf: doc.current.sha256,
+      reason: `health gate breached: ${what}`.slice(0, 1000),
+      evidence,
+      origin,
+    });
     if (withdrawn) {
-      ctx.log.warning(`Rolled "${doc.channel}" back from ${withdrawn.version} to ${update.doc.current.version} for all devices (sequence ${update.doc.sequence}).`);
-      ctx.summary.paragraph(`Rolled back to ${update.doc.current.name} ${update.doc.current.version} (sequence ${update.doc.sequence}); the evidence is in the channel's origin and release record.`);
+      ctx.log.warning(
+        `Rolled "${doc.channel}" back from ${withdrawn.version} to ${update.doc.current.version} for all devices (sequence ${update.doc.sequence}).`,
+      );
+      ctx.summary.paragraph(
+        `Rolled back to ${update.doc.current.name} ${update.doc.current.version} (sequence ${update.doc.sequence}); the evidence is in the channel's origin and release record.`,
+      );
       Object.assign(outputs, outputsOf(update.doc, null), { rolledBack: true });
     } else ctx.log.warning(`"${doc.channel}" no longer carries ${doc.current.version}: someone else changed it; no rollback.`);
   }
-  throw new StepError(`Health gate ${verdict.breached ? 'breached' : 'not met yet'} for ${doc.current.name} ${doc.current.version} on "${doc.channel}" at ${doc.rollout.percent}%: ${what}.`, {
-    hint: verdict.breached ? (inputs.autoRollback ? 'The channel was rolled back; see the job summary for the evidence.' : 'Roll back (mlship rollback, or set auto-rollback), or fix the release.') : 'Run again later, when more devices have installed and reported the release.',
-    outputs,
-  });
+  throw new StepError(
+    `Health gate ${verdict.breached ? 'breached' : 'not met yet'} for ${doc.current.name} ${doc.current.version} on "${doc.channel}" at ${doc.rollout.percent}%: ${what}.`,
+    {
+      hint: verdict.breached
+        ? inputs.autoRollback
+          ? 'The channel was rolled back; see the job summary for the evidence.'
+          : 'Roll back (mlship rollback, or set auto-rollback), or fix the release.'
+        : 'Run again later, when more devices have installed and reported the release.',
+      outputs,
+    },
+  );
 }
 
 function outputsOf(doc: ChannelDocument, approvals: ApprovalEvidence | null) {
@@ -220,10 +352,15 @@ function outputsOf(doc: ChannelDocument, approvals: ApprovalEvidence | null) {
 
 export function parsePhases(text: string | undefined, label: string): number[] {
   if (!text?.trim()) return [];
-  const phases = text.split(/[\s,]+/).filter(Boolean).map(Number);
+  const phases = text
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .map(Number);
   const bad = phases.findIndex((p, i) => !Number.isFinite(p) || p <= 0 || p > 100 || (i > 0 && p <= phases[i - 1]));
   if (bad !== -1) {
-    throw new InputError(`Input "${label}" has value "${text}": phase ${bad + 1} is not a percentage above the one before it.`, { hint: 'Give increasing percentages from 1 to 100, e.g. "10,50,100".' });
+    throw new InputError(`Input "${label}" has value "${text}": phase ${bad + 1} is not a percentage above the one before it.`, {
+      hint: 'Give increasing percentages from 1 to 100, e.g. "10,50,100".',
+    });
   }
   return phases;
 }
@@ -237,9 +374,12 @@ async function collectApprovals(inputs: Inputs, ctx: StepContext): Promise<Appro
     case 'cli': {
       const ci = ciOf(ctx);
       if (ci) {
-        throw new InputError(`Input "${ctx.inputLabel('approvedBy')}" (approval source cli) is for runs on a workstation, but this run is inside ${ci === 'github' ? 'GitHub Actions (GITHUB_ACTIONS=true)' : 'Azure Pipelines (TF_BUILD=True)'}; in a pipeline, approvals come from the platform.`, {
-          hint: 'Use approval-source auto, with environment reviewers (GitHub) or an Approvals check (Azure DevOps).',
-        });
+        throw new InputError(
+          `Input "${ctx.inputLabel('approvedBy')}" (approval source cli) is for runs on a workstation, but this run is inside ${ci === 'github' ? 'GitHub Actions (GITHUB_ACTIONS=true)' : 'Azure Pipelines (TF_BUILD=True)'}; in a pipeline, approvals come from the platform.`,
+          {
+            hint: 'Use approval-source auto, with environment reviewers (GitHub) or an Approvals check (Azure DevOps).',
+          },
+        );
       }
       const at = new Date().toISOString();
       const approvers = inputs.approvedBy.map((entry) => {
@@ -251,7 +391,10 @@ async function collectApprovals(inputs: Inputs, ctx: StepContext): Promise<Appro
     case 'github': {
       const token = inputs.githubToken ?? secretFromEnv(ctx, 'GITHUB_TOKEN');
       if (!token) {
-        if (inputs.requireApproval) throw new InputError(`Approvals are required, but no "${ctx.inputLabel('githubToken')}" was given to read them.`, { hint: 'Pass github-token: ${{ github.token }} with permissions actions: read.' });
+        if (inputs.requireApproval)
+          throw new InputError(`Approvals are required, but no "${ctx.inputLabel('githubToken')}" was given to read them.`, {
+            hint: 'Pass github-token: ${{ github.token }} with permissions actions: read.',
+          });
         ctx.log.warning('No GitHub token given: approval evidence is not recorded.');
         return null;
       }
@@ -269,8 +412,13 @@ async function collectApprovals(inputs: Inputs, ctx: StepContext): Promise<Appro
       const collectionUri = inputs.azureDevopsUrl ?? ctx.env.SYSTEM_COLLECTIONURI;
       const project = inputs.azureDevopsProject ?? ctx.env.SYSTEM_TEAMPROJECT;
       if (!token || !collectionUri || !project) {
-        const missing = [!token && 'a token (SYSTEM_ACCESSTOKEN)', !collectionUri && 'the collection URL', !project && 'the project'].filter(Boolean).join(', ');
-        if (inputs.requireApproval) throw new InputError(`Approvals are required, but ${missing} is missing to read them.`, { hint: 'Map System.AccessToken into the step: env: SYSTEM_ACCESSTOKEN: $(System.AccessToken).' });
+        const missing = [!token && 'a token (SYSTEM_ACCESSTOKEN)', !collectionUri && 'the collection URL', !project && 'the project']
+          .filter(Boolean)
+          .join(', ');
+        if (inputs.requireApproval)
+          throw new InputError(`Approvals are required, but ${missing} is missing to read them.`, {
+            hint: 'Map System.AccessToken into the step: env: SYSTEM_ACCESSTOKEN: $(System.AccessToken).',
+          });
         ctx.log.warning(`Approval evidence is not recorded: ${missing} is missing.`);
         return null;
       }
@@ -294,34 +442,58 @@ function autoSource(inputs: Inputs, ctx: StepContext): string {
   return 'none';
 }
 
-async function registryEntry(inputs: Inputs, registry: ModelRegistry, publisher: ChannelPublisher, ctx: StepContext): Promise<ReleaseRef['registry']> {
+async function registryEntry(
+  inputs: Inputs,
+  registry: ModelRegistry,
+  publisher: ChannelPublisher,
+  ctx: StepContext,
+): Promise<ReleaseRef['registry']> {
   if (!inputs.modelVersion) {
-    throw new InputError(`Input "${ctx.inputLabel('modelVersion')}" is required to update the ${registry.kind} registry.`, { hint: 'Give the registry version of the model in this release, or set registry to none.' });
+    throw new InputError(`Input "${ctx.inputLabel('modelVersion')}" is required to update the ${registry.kind} registry.`, {
+      hint: 'Give the registry version of the model in this release, or set registry to none.',
+    });
   }
   let name = inputs.modelName;
   if (!name) {
     const source = await readChannel(publisher.store, inputs.from, publisher.publicKey);
-    if (!source) throw new StepError(`Channel "${inputs.from}" does not exist in ${publisher.store.location}, so there is nothing to promote.`, { hint: `Stage a package on "${inputs.from}" first with stage-ota.` });
+    if (!source)
+      throw new StepError(`Channel "${inputs.from}" does not exist in ${publisher.store.location}, so there is nothing to promote.`, {
+        hint: `Stage a package on "${inputs.from}" first with stage-ota.`,
+      });
     name = source.doc.current.name;
   }
   return { kind: registry.kind, name, version: inputs.modelVersion };
 }
 
-function summarize(ctx: StepContext, title: string, doc: ChannelDocument, approvals: ApprovalEvidence | null, extra: [string, string][]): void {
-  ctx.summary.heading(title).table(
-    ['field', 'value'],
-    [
-      ['channel', doc.channel],
-      ['sequence', doc.sequence],
-      ['version', `${doc.current.name} ${doc.current.version}`],
-      ['sha256', doc.current.sha256],
-      ['rollout', `${doc.rollout.percent}%${doc.rollout.phase ? ` (phase ${doc.rollout.phase} of ${doc.rollout.phases!.join(' → ')})` : ''}${doc.rollout.groups.length ? ` + groups ${doc.rollout.groups.join(', ')}` : ''}`],
-      ['previous', doc.previous ? `${doc.previous.name} ${doc.previous.version}` : 'none'],
-      ...extra,
-      ['expires', doc.expiresAt],
-    ],
-  );
+function summarize(
+  ctx: StepContext,
+  title: string,
+  doc: ChannelDocument,
+  approvals: ApprovalEvidence | null,
+  extra: [string, string][],
+): void {
+  ctx.summary
+    .heading(title)
+    .table(
+      ['field', 'value'],
+      [
+        ['channel', doc.channel],
+        ['sequence', doc.sequence],
+        ['version', `${doc.current.name} ${doc.current.version}`],
+        ['sha256', doc.current.sha256],
+        [
+          'rollout',
+          `${doc.rollout.percent}%${doc.rollout.phase ? ` (phase ${doc.rollout.phase} of ${doc.rollout.phases!.join(' → ')})` : ''}${doc.rollout.groups.length ? ` + groups ${doc.rollout.groups.join(', ')}` : ''}`,
+        ],
+        ['previous', doc.previous ? `${doc.previous.name} ${doc.previous.version}` : 'none'],
+        ...extra,
+        ['expires', doc.expiresAt],
+      ],
+    );
   if (approvals?.approvers.length) {
-    ctx.summary.heading('Approvals', 3).table(['approver', 'at', 'comment'], approvals.approvers.map((a) => [a.login, a.at, a.comment ?? '']));
+    ctx.summary.heading('Approvals', 3).table(
+      ['approver', 'at', 'comment'],
+      approvals.approvers.map((a) => [a.login, a.at, a.comment ?? '']),
+    );
   }
 }

@@ -10,19 +10,45 @@ import { DEFAULT_EXPIRY_HOURS, storeCloudInputs, storeFromInputs, storeInputs } 
 export const stageOtaStep = defineStep({
   name: 'stage-ota',
   title: 'Stage OTA release',
-  description: 'Uploads a signed device package to an OTA store (folder, S3, Azure Blob) under its sha256 and points a signed channel (e.g. staging) at it.',
+  description:
+    'Uploads a signed device package to an OTA store (folder, S3, Azure Blob) under its sha256 and points a signed channel (e.g. staging) at it.',
   azure: { id: 'cfde078a-8841-4120-9d24-6790e2e00892', major: 1, minor: 0, patch: 0, category: 'Deploy' },
   branding: { icon: 'upload-cloud', color: 'blue' },
   inputs: mergeInputs(
-    { package: { type: 'path', required: true, description: 'The device package archive (<name>-<version>.tar.gz from build-device-package).' } },
+    {
+      package: {
+        type: 'path',
+        required: true,
+        description: 'The device package archive (<name>-<version>.tar.gz from build-device-package).',
+      },
+    },
     storeInputs,
     {
       channel: { type: 'string', default: 'staging', description: 'Channel to put the package on.' },
-      rolloutPercent: { type: 'number', min: 0, max: 100, description: 'Share of devices that take the package; default 100, or 0 when device groups are given.' },
+      rolloutPercent: {
+        type: 'number',
+        min: 0,
+        max: 100,
+        description: 'Share of devices that take the package; default 100, or 0 when device groups are given.',
+      },
       deviceGroups: { type: 'list', description: 'Device groups that take the package whatever the percentage, one per line.' },
-      expiresInHours: { type: 'number', min: 1, max: 87600, default: DEFAULT_EXPIRY_HOURS, description: 'Devices refuse the channel document this many hours after it was signed; republish before then.' },
-      signingKey: { type: 'secret', required: true, description: 'Ed25519 private key (PEM) that signs the channel document; the package must be signed with the same key unless package-public-key is given.' },
-      packagePublicKey: { type: 'string', description: 'Public key (PEM or file) the package is signed with, when it differs from the channel signing key.' },
+      expiresInHours: {
+        type: 'number',
+        min: 1,
+        max: 87600,
+        default: DEFAULT_EXPIRY_HOURS,
+        description: 'Devices refuse the channel document this many hours after it was signed; republish before then.',
+      },
+      signingKey: {
+        type: 'secret',
+        required: true,
+        description:
+          'Ed25519 private key (PEM) that signs the channel document; the package must be signed with the same key unless package-public-key is given.',
+      },
+      packagePublicKey: {
+        type: 'string',
+        description: 'Public key (PEM or file) the package is signed with, when it differs from the channel signing key.',
+      },
     },
     storeCloudInputs,
   ),
@@ -37,7 +63,9 @@ export const stageOtaStep = defineStep({
   async run(inputs, ctx) {
     const signingKey = privateKeyInput(inputs.signingKey, ctx.inputLabel('signingKey'), ctx.workspace);
     const publicKey = createPublicKey(signingKey);
-    const packagePublicKey = inputs.packagePublicKey ? publicKeyInput(inputs.packagePublicKey, ctx.inputLabel('packagePublicKey'), ctx.workspace) : publicKey;
+    const packagePublicKey = inputs.packagePublicKey
+      ? publicKeyInput(inputs.packagePublicKey, ctx.inputLabel('packagePublicKey'), ctx.workspace)
+      : publicKey;
     const store = storeFromInputs(inputs, ctx);
     const label = `upload ${path.basename(inputs.package)}`;
     const result = await ctx.group(`Stage ${path.basename(inputs.package)} on ${inputs.channel} (${store.location})`, () =>
@@ -58,29 +86,38 @@ export const stageOtaStep = defineStep({
     // Allowed (a deliberate downgrade is how a bad release is replaced without rollback), but never silent.
     const replaced = update.changed ? doc.previous : null;
     if (replaced && replaced.name === release.name && compareVersions(release.version, replaced.version) < 0) {
-      ctx.log.warning(`Staged ${release.name} ${release.version} over the higher version ${replaced.version} on "${doc.channel}": devices that follow it will downgrade.`);
+      ctx.log.warning(
+        `Staged ${release.name} ${release.version} over the higher version ${replaced.version} on "${doc.channel}": devices that follow it will downgrade.`,
+      );
     }
-    ctx.log.info(bytesUploaded ? `Uploaded ${bytesUploaded} bytes to ${release.url}.` : `The store already holds ${release.key}; nothing uploaded.`);
+    ctx.log.info(
+      bytesUploaded ? `Uploaded ${bytesUploaded} bytes to ${release.url}.` : `The store already holds ${release.key}; nothing uploaded.`,
+    );
     ctx.log.info(
       update.changed
         ? `Channel "${doc.channel}" now carries ${release.name} ${release.version} for ${doc.rollout.percent}% of devices${doc.rollout.groups.length ? ` and groups ${doc.rollout.groups.join(', ')}` : ''} (sequence ${doc.sequence}${update.conflicts ? `, after ${update.conflicts} concurrent update(s)` : ''}).`
         : `Channel "${doc.channel}" already carries ${release.name} ${release.version} with this rollout (sequence ${doc.sequence}); left unchanged.`,
     );
-    ctx.summary
-      .heading(`Staged ${release.name} ${release.version} on ${doc.channel}`)
-      .table(
-        ['field', 'value'],
-        [
-          ['package', release.url],
-          ['sha256', release.sha256],
-          ['size', `${release.size} bytes`],
-          ['uploaded', `${bytesUploaded} bytes`],
-          ['channel sequence', doc.sequence],
-          ['rollout', `${doc.rollout.percent}%${doc.rollout.groups.length ? ` + groups ${doc.rollout.groups.join(', ')}` : ''}`],
-          ['previous', doc.previous ? `${doc.previous.name} ${doc.previous.version}` : 'none'],
-          ['expires', doc.expiresAt],
-        ],
-      );
-    return { packageUrl: release.url, sha256: release.sha256, version: release.version, channel: doc.channel, sequence: doc.sequence, bytesUploaded };
+    ctx.summary.heading(`Staged ${release.name} ${release.version} on ${doc.channel}`).table(
+      ['field', 'value'],
+      [
+        ['package', release.url],
+        ['sha256', release.sha256],
+        ['size', `${release.size} bytes`],
+        ['uploaded', `${bytesUploaded} bytes`],
+        ['channel sequence', doc.sequence],
+        ['rollout', `${doc.rollout.percent}%${doc.rollout.groups.length ? ` + groups ${doc.rollout.groups.join(', ')}` : ''}`],
+        ['previous', doc.previous ? `${doc.previous.name} ${doc.previous.version}` : 'none'],
+        ['expires', doc.expiresAt],
+      ],
+    );
+    return {
+      packageUrl: release.url,
+      sha256: release.sha256,
+      version: release.version,
+      channel: doc.channel,
+      sequence: doc.sequence,
+      bytesUploaded,
+    };
   },
 });

@@ -12,7 +12,10 @@ export interface Target {
 
 export async function attachTarget(backend: TrainingBackend, name: string): Promise<Target> {
   const status = await backend.status(name);
-  if (!status) throw new StepError(`There is no ${backend.kind} training job named ${name} to attach to.`, { hint: 'Check the job name (the jobName output of the step that submitted it) and the region or workspace.' });
+  if (!status)
+    throw new StepError(`There is no ${backend.kind} training job named ${name} to attach to.`, {
+      hint: 'Check the job name (the jobName output of the step that submitted it) and the region or workspace.',
+    });
   return { name, submit: false, status };
 }
 
@@ -31,10 +34,15 @@ export async function chooseJob(backend: TrainingBackend, base: string, rerunFai
   const name = attemptName(base, latest.n);
   if (latest.status.state !== 'failed' && latest.status.state !== 'stopped') return { name, submit: false, status: latest.status };
   if (!rerunFailed) {
-    throw new StepError(`Training job ${name} of this run already ${latest.status.state === 'failed' ? 'failed' : 'was stopped'} (${latest.status.status}): ${latest.status.failureReason ?? 'no reason given'}. A re-run does not start a new paid job by itself.`, {
-      hint: `Set ${ctx.inputLabel('rerunFailed')}: true to start ${attemptName(base, latest.n + 1)}, or fix the cause first. Details: ${backend.consoleUrl(name)}`,
-    });
+    throw new StepError(
+      `Training job ${name} of this run already ${latest.status.state === 'failed' ? 'failed' : 'was stopped'} (${latest.status.status}): ${latest.status.failureReason ?? 'no reason given'}. A re-run does not start a new paid job by itself.`,
+      {
+        hint: `Set ${ctx.inputLabel('rerunFailed')}: true to start ${attemptName(base, latest.n + 1)}, or fix the cause first. Details: ${backend.consoleUrl(name)}`,
+      },
+    );
   }
-  ctx.log.info(`Job ${name} ${latest.status.state}; starting ${attemptName(base, latest.n + 1)} because ${ctx.inputLabel('rerunFailed')} is true.`);
+  ctx.log.info(
+    `Job ${name} ${latest.status.state}; starting ${attemptName(base, latest.n + 1)} because ${ctx.inputLabel('rerunFailed')} is true.`,
+  );
   return { name: attemptName(base, latest.n + 1), submit: true };
 }

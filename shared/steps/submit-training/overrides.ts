@@ -61,8 +61,10 @@ export function overridesFrom(inputs: DirectInputs, backend: BackendKind, label:
     out.push({ path: specPath.split('.'), value, label: label(key) });
   }
   const section = backend === 'azureml' ? 'azureml' : 'sagemaker';
-  if (inputs.instanceType !== undefined && backend !== 'local') out.push({ path: [section, 'instanceType'], value: inputs.instanceType, label: label('instanceType') });
-  if (inputs.instanceCount !== undefined && backend !== 'local') out.push({ path: [section, 'instanceCount'], value: inputs.instanceCount, label: label('instanceCount') });
+  if (inputs.instanceType !== undefined && backend !== 'local')
+    out.push({ path: [section, 'instanceType'], value: inputs.instanceType, label: label('instanceType') });
+  if (inputs.instanceCount !== undefined && backend !== 'local')
+    out.push({ path: [section, 'instanceCount'], value: inputs.instanceCount, label: label('instanceCount') });
   return out;
 }
 
@@ -71,7 +73,10 @@ function pairs(lines: string[], label: string, convert: (v: string) => unknown):
   const out: Record<string, unknown> = {};
   for (const line of lines) {
     const i = line.indexOf('=');
-    if (i <= 0) throw new InputError(`Input "${label}" has the entry "${line}", which is not name=value.`, { hint: `Write one name=value per line, e.g. train=s3://bucket/data/train/.` });
+    if (i <= 0)
+      throw new InputError(`Input "${label}" has the entry "${line}", which is not name=value.`, {
+        hint: `Write one name=value per line, e.g. train=s3://bucket/data/train/.`,
+      });
     out[line.slice(0, i).trim()] = convert(line.slice(i + 1).trim());
   }
   return out;

@@ -14,7 +14,10 @@ export interface SavedConnection {
 }
 
 /** The Azure half of the cloud settings: workspace from the job spec, identity from the inputs. */
-export function azureSettings(spec: JobSpec, values: { azureClientId?: string; azureTenantId?: string; azureServiceConnection?: string }): CloudSettings['azure'] {
+export function azureSettings(
+  spec: JobSpec,
+  values: { azureClientId?: string; azureTenantId?: string; azureServiceConnection?: string },
+): CloudSettings['azure'] {
   const az = spec.azureml ?? {};
   return {
     subscriptionId: az.subscriptionId,
@@ -29,8 +32,17 @@ export function azureSettings(spec: JobSpec, values: { azureClientId?: string; a
 
 /** Tags tying cloud jobs to the run that started them. */
 export function runTags(ctx: StepContext): Record<string, string> {
-  const tags: Record<string, string | undefined> = { 'mlship:repository': ctx.run.repository, 'mlship:run-id': ctx.run.id, 'mlship:commit': ctx.run.commit, 'mlship:workflow': ctx.run.workflow };
+  const tags: Record<string, string | undefined> = {
+    'mlship:repository': ctx.run.repository,
+    'mlship:run-id': ctx.run.id,
+    'mlship:commit': ctx.run.commit,
+    'mlship:workflow': ctx.run.workflow,
+  };
   // SageMaker tag values allow letters, digits, spaces and _.:/=+-@ only, at most 256 characters.
   const clean = (v: string) => v.replace(/[^\p{L}\p{Z}\p{N}_.:/=+\-@]/gu, '-').slice(0, 256);
-  return Object.fromEntries(Object.entries(tags).filter(([, v]) => v).map(([k, v]) => [k, clean(v!)]));
+  return Object.fromEntries(
+    Object.entries(tags)
+      .filter(([, v]) => v)
+      .map(([k, v]) => [k, clean(v!)]),
+  );
 }

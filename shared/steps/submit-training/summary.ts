@@ -34,7 +34,9 @@ export function writeSummary(ctx: Pick<StepContext, 'summary'>, r: TrainingResul
     ['Logs', r.logsUrl],
   ];
   if (status.failureReason) rows.push(['Failure', status.failureReason]);
-  ctx.summary.heading(`Training ${status.state === 'completed' ? 'completed' : status.state}`).fields(rows.filter((row) => row[1] !== undefined) as [string, string | number][]);
+  ctx.summary
+    .heading(`Training ${status.state === 'completed' ? 'completed' : status.state}`)
+    .fields(rows.filter((row) => row[1] !== undefined) as [string, string | number][]);
   const hps = Object.entries(r.hyperparameters ?? {});
   if (hps.length) ctx.summary.heading('Hyperparameters', 3).table(['name', 'value'], hps);
   const entries = Object.entries(metrics ?? {});
@@ -54,6 +56,12 @@ function trainingCurves(ctx: Pick<StepContext, 'summary'>, history: MetricPoint[
   for (const [i, metric] of names.entries()) {
     const points = history.filter((p) => metric in p.values).map((p) => [p.step, p.values[metric]] as const);
     if (points.length < 2) continue;
-    ctx.summary.chart({ kind: 'line', title: `${metric} during training`, x: { label: 'epoch or step' }, y: { label: metric }, series: [{ name: metric, points, color: PALETTE.series[i % PALETTE.series.length] }] });
+    ctx.summary.chart({
+      kind: 'line',
+      title: `${metric} during training`,
+      x: { label: 'epoch or step' },
+      y: { label: metric },
+      series: [{ name: metric, points, color: PALETTE.series[i % PALETTE.series.length] }],
+    });
   }
 }

@@ -13,7 +13,11 @@ export const verifyPackageStep = defineStep({
   cliPositional: 'archive',
   inputs: {
     archive: { type: 'path', required: true, description: 'The package archive (<name>-<version>.tar.gz).' },
-    publicKey: { type: 'string', required: true, description: 'Ed25519 public key: PEM text, base64 of the 32 raw bytes, or the path of a .pem file.' },
+    publicKey: {
+      type: 'string',
+      required: true,
+      description: 'Ed25519 public key: PEM text, base64 of the 32 raw bytes, or the path of a .pem file.',
+    },
     extractTo: { type: 'path', description: 'Extract the verified files into this new (or empty) folder.' },
   },
   outputs: {
@@ -27,7 +31,10 @@ export const verifyPackageStep = defineStep({
   async run(inputs, ctx) {
     const publicKey = publicKeyInput(inputs.publicKey, ctx.inputLabel('publicKey'), ctx.workspace);
     const verified = inputs.extractTo
-      ? await extractVerifiedPackage(inputs.archive, inputs.extractTo, { publicKey, onExtracted: ({ bytes }) => ctx.progress({ label: `extract ${path.basename(inputs.archive)}`, done: bytes, unit: 'bytes' }) })
+      ? await extractVerifiedPackage(inputs.archive, inputs.extractTo, {
+          publicKey,
+          onExtracted: ({ bytes }) => ctx.progress({ label: `extract ${path.basename(inputs.archive)}`, done: bytes, unit: 'bytes' }),
+        })
       : await verifyPackage(inputs.archive, { publicKey });
     const m = verified.manifest;
     ctx.log.info(`${inputs.archive}: signature, schema and ${m.files.length} file hashes verified (${m.name} ${m.version}).`);
@@ -38,6 +45,13 @@ export const verifyPackageStep = defineStep({
         ['archive', 'sha256', 'files', 'models', 'TensorRT caches'],
         [[path.basename(inputs.archive), verified.sha256, m.files.length, m.models.map((x) => x.path).join(', '), m.tensorrtCaches.length]],
       );
-    return { name: m.name, version: m.version, sha256: verified.sha256, size: verified.size, keyId: keyIdOf(publicKey), files: m.files.length };
+    return {
+      name: m.name,
+      version: m.version,
+      sha256: verified.sha256,
+      size: verified.size,
+      keyId: keyIdOf(publicKey),
+      files: m.files.length,
+    };
   },
 });

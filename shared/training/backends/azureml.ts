@@ -61,7 +61,13 @@ export class AzureMlBackend implements TrainingBackend {
   private dataPlane?: { mlflow: string; history: string };
 
   constructor(private readonly options: AzureMlBackendOptions) {
-    this.arm = new ArmClient({ auth: options.auth, endpoint: options.armEndpoint, apiVersion: AZUREML_API_VERSION, retry: options.retry, onRetry: (m) => options.log.debug(m) });
+    this.arm = new ArmClient({
+      auth: options.auth,
+      endpoint: options.armEndpoint,
+      apiVersion: AZUREML_API_VERSION,
+      retry: options.retry,
+      onRetry: (m) => options.log.debug(m),
+    });
     this.ws = workspacePath(options);
   }
 
@@ -106,9 +112,15 @@ export class AzureMlBackend implements TrainingBackend {
   async outputs(name: string): Promise<JobOutputs> {
     const job = this.jobs.get(name) ?? (await this.arm.get<ArmJob>(`${this.ws}/jobs/${name}`));
     const dp = await this.endpoints();
-    const res = await this.arm.send<{ run?: { data?: { metrics?: { key: string; value: number }[] } } }>('GET', `${dp.mlflow}/api/2.0/mlflow/runs/get?run_id=${encodeURIComponent(name)}`, undefined, { allowNotFound: true });
+    const res = await this.arm.send<{ run?: { data?: { metrics?: { key: string; value: number }[] } } }>(
+      'GET',
+      `${dp.mlflow}/api/2.0/mlflow/runs/get?run_id=${encodeURIComponent(name)}`,
+      undefined,
+      { allowNotFound: true },
+    );
     const metrics: Record<string, number> = {};
-    for (const m of res.body?.run?.data?.metrics ?? []) if (typeof m.value === 'number' && Number.isFinite(m.value)) metrics[m.key] = m.value;
+    for (const m of res.body?.run?.data?.metrics ?? [])
+      if (typeof m.value === 'number' && Number.isFinite(m.value)) metrics[m.key] = m.value;
     return { modelUri: job ? this.modelUri(name, job) : undefined, metrics };
   }
 
@@ -120,8 +132,15 @@ export class AzureMlBackend implements TrainingBackend {
   async logs(name: string, cursor?: string): Promise<LogChunk> {
     const offsets = (cursor ? JSON.parse(cursor) : {}) as Record<string, number>;
     const dp = await this.endpoints();
-    const res = await this.arm.send<{ logFiles?: Record<string, string> }>('GET', `${dp.history}/runs/${encodeURIComponent(name)}/details`, undefined, { allowNotFound: true, signal: this.options.signal });
-    const files = Object.entries(res.body?.logFiles ?? {}).filter(([f]) => /^user_logs\/std_log(_process_\d+)?\.txt$/.test(f)).sort(([a], [b]) => (a < b ? -1 : 1));
+    const res = await this.arm.send<{ logFiles?: Record<string, string> }>(
+      'GET',
+      `${dp.history}/runs/${encodeURIComponent(name)}/details`,
+      undefined,
+      { allowNotFound: true, signal: this.options.signal },
+    );
+    const files = Object.entries(res.body?.logFiles ?? {})
+      .filter(([f]) => /^user_logs\/std_log(_process_\d+)?\.txt$/.test(f))
+      .sort(([a], [b]) => (a < b ? -1 : 1));
     const lines: string[] = [];
     for (const [file, url] of files) {
       const offset = offsets[file] ?? 0;
@@ -135,7 +154,8 @@ export class AzureMlBackend implements TrainingBackend {
       if (end === 0) continue;
       offsets[file] = offset + end;
       const process = /_process_(\d+)/.exec(file)?.[1];
-      for (const line of bytes.subarray(0, end).toString('utf8').split('\n').slice(0, -1)) lines.push(`${files.length > 1 && process !== undefined ? `[process ${process}] ` : ''}${line.replace(/\r$/, '')}`);
+      for (const line of bytes.subarray(0, end).toString('utf8').split('\n').slice(0, -1))
+        lines.push(`${files.length > 1 && process !== undefined ? `[process ${process}] ` : ''}${line.replace(/\r$/, '')}`);
     }
     return { lines, cursor: JSON.stringify(offsets) };
   }
@@ -153,7 +173,12 @@ export class AzureMlBackend implements TrainingBackend {
   private async failureReason(name: string, job: ArmJob): Promise<string> {
     const dp = await this.endpoints();
     const experiment = job.properties.experimentName ?? 'Default';
-    const res = await this.arm.send<{ error?: { error?: { code?: string; message?: string } } }>('GET', `${dp.history}/experiments/${encodeURIComponent(experiment)}/runs/${encodeURIComponent(name)}`, undefined, { allowNotFound: true });
+    const res = await this.arm.send<{ error?: { error?: { code?: string; message?: string } } }>(
+      'GET',
+      `${dp.history}/experiments/${encodeURIComponent(experiment)}/runs/${encodeURIComponent(name)}`,
+      undefined,
+      { allowNotFound: true },
+    );
     const e = res.body?.error?.error;
     if (e?.message) return e.code ? `${e.code}: ${e.message}` : e.message;
     return `Azure ML reports the job as Failed without a message; its logs are in the studio: ${this.consoleUrl(name)}`;
@@ -164,7 +189,10 @@ export class AzureMlBackend implements TrainingBackend {
     if (this.dataPlane) return this.dataPlane;
     const ws = await this.arm.get<{ properties?: { mlFlowTrackingUri?: string } }>(this.ws);
     const tracking = ws?.properties?.mlFlowTrackingUri;
-    if (!tracking) throw new StepError(`Azure ML workspace ${this.options.workspace} has no MLflow tracking URI; cannot read the job's metrics.`, { hint: 'Check that the workspace name is right and that it is an Azure ML (not a hub) workspace.' });
+    if (!tracking)
+      throw new StepError(`Azure ML workspace ${this.options.workspace} has no MLflow tracking URI; cannot read the job's metrics.`, {
+        hint: 'Check that the workspace name is right and that it is an Azure ML (not a hub) workspace.',
+      });
     // Data-plane hosts are https in Azure; a plain-http ARM endpoint means a local test fake.
     const scheme = new URL(this.arm.endpoint).protocol.replace(':', '');
     const mlflow = tracking.replace(/^azureml:\/\//, `${scheme}://`);
@@ -184,7 +212,11 @@ export function commandJobBody(spec: JobSpec, ws: string, runTags: Record<string
   const az: AzureMlSection = spec.azureml ?? {};
   const inputs: Record<string, unknown> = {};
   for (const [name, input] of Object.entries(spec.inputs)) {
-    inputs[name] = { jobInputType: input.type ?? (input.uri.endsWith('/') ? 'uri_folder' : 'uri_file'), uri: input.uri, ...(input.mode ? { mode: INPUT_MODES[input.mode] } : {}) };
+    inputs[name] = {
+      jobInputType: input.type ?? (input.uri.endsWith('/') ? 'uri_folder' : 'uri_file'),
+      uri: input.uri,
+      ...(input.mode ? { mode: INPUT_MODES[input.mode] } : {}),
+    };
   }
   // Hyperparameters become literal inputs, so the command refers to them as ${{inputs.lr}}.
   for (const [name, value] of Object.entries(spec.hyperparameters)) inputs[name] = { jobInputType: 'literal', value: String(value) };
@@ -209,7 +241,11 @@ export function commandJobBody(spec: JobSpec, ws: string, runTags: Record<string
       inputs,
       outputs,
       distribution: distribution(az),
-      resources: { instanceCount: az.instanceCount ?? 1, ...(az.instanceType ? { instanceType: az.instanceType } : {}), ...(az.shmSize ? { shmSize: az.shmSize } : {}) },
+      resources: {
+        instanceCount: az.instanceCount ?? 1,
+        ...(az.instanceType ? { instanceType: az.instanceType } : {}),
+        ...(az.shmSize ? { shmSize: az.shmSize } : {}),
+      },
       ...(spec.maxRuntimeMinutes ? { limits: { jobLimitsType: 'Command', timeout: `PT${Math.round(spec.maxRuntimeMinutes * 60)}S` } } : {}),
     },
   };
@@ -232,11 +268,17 @@ export function armId(ref: string, ws: string, kind: 'codes' | 'environments'): 
   if (r.startsWith('/') || r.startsWith('azureml://')) return r;
   const short = r.replace(/^azureml:/, '');
   if (short.includes('@')) {
-    throw new StepError(`The Azure ML ${kind === 'codes' ? 'code' : 'environment'} "${ref}" uses a label; the step needs a pinned version.`, {
-      hint: `Write it as name:version (e.g. ${short.split('@')[0]}:3) or a full ARM id, so every run uses the same ${kind === 'codes' ? 'code' : 'environment'}.`,
-    });
+    throw new StepError(
+      `The Azure ML ${kind === 'codes' ? 'code' : 'environment'} "${ref}" uses a label; the step needs a pinned version.`,
+      {
+        hint: `Write it as name:version (e.g. ${short.split('@')[0]}:3) or a full ARM id, so every run uses the same ${kind === 'codes' ? 'code' : 'environment'}.`,
+      },
+    );
   }
   const [name, version] = short.split(':');
-  if (!name || !version) throw new StepError(`The Azure ML ${kind === 'codes' ? 'code' : 'environment'} "${ref}" is not name:version or an ARM id.`, { hint: 'Use name:version, azureml://registries/<registry>/environments/<name>/versions/<v>, or /subscriptions/… ids.' });
+  if (!name || !version)
+    throw new StepError(`The Azure ML ${kind === 'codes' ? 'code' : 'environment'} "${ref}" is not name:version or an ARM id.`, {
+      hint: 'Use name:version, azureml://registries/<registry>/environments/<name>/versions/<v>, or /subscriptions/… ids.',
+    });
   return `${ws}/${kind}/${name}/versions/${version}`;
 }

@@ -90,7 +90,10 @@ export class LocalBackend implements TrainingBackend {
     fs.mkdirSync(this.options.jobsDir, { recursive: true });
     const staging = fs.mkdtempSync(path.join(this.options.jobsDir, `.${name}-`));
     fs.writeFileSync(path.join(staging, 'job.json'), JSON.stringify(job, null, 2));
-    fs.writeFileSync(path.join(staging, 'status.json'), JSON.stringify({ state: 'pending', status: 'Starting', createdAt: new Date().toISOString() } satisfies StatusFile));
+    fs.writeFileSync(
+      path.join(staging, 'status.json'),
+      JSON.stringify({ state: 'pending', status: 'Starting', createdAt: new Date().toISOString() } satisfies StatusFile),
+    );
     try {
       fs.renameSync(staging, dir);
     } catch (error) {
@@ -115,7 +118,13 @@ export class LocalBackend implements TrainingBackend {
     const dir = this.dir(name);
     if (!fs.existsSync(dir)) return undefined;
     let s = readStatus(dir);
-    if (!s) return { name, state: 'failed', status: 'Failed', failureReason: `the job folder ${dir} has no status.json; delete it to train again` };
+    if (!s)
+      return {
+        name,
+        state: 'failed',
+        status: 'Failed',
+        failureReason: `the job folder ${dir} has no status.json; delete it to train again`,
+      };
     if (!TERMINAL_STATES.has(s.state)) {
       const pid = s.pid ?? readPid(dir);
       const neverStarted = pid === undefined && Date.now() - Date.parse(s.createdAt ?? '') > 60_000;
@@ -123,8 +132,17 @@ export class LocalBackend implements TrainingBackend {
         // The supervisor may have written its last status just before exiting; read once more before deciding.
         s = readStatus(dir) ?? s;
         if (!TERMINAL_STATES.has(s.state)) {
-          const why = pid === undefined ? 'never started (the submitting process ended first)' : `(pid ${pid}) exited without a result: the machine restarted or the process was killed`;
-          s = { ...s, state: 'failed', status: 'Failed', endedAt: new Date().toISOString(), failureReason: `the local training supervisor ${why}` };
+          const why =
+            pid === undefined
+              ? 'never started (the submitting process ended first)'
+              : `(pid ${pid}) exited without a result: the machine restarted or the process was killed`;
+          s = {
+            ...s,
+            state: 'failed',
+            status: 'Failed',
+            endedAt: new Date().toISOString(),
+            failureReason: `the local training supervisor ${why}`,
+          };
           writeFileAtomicSync(path.join(dir, 'status.json'), JSON.stringify(s));
         }
       }
@@ -151,7 +169,10 @@ export class LocalBackend implements TrainingBackend {
     if (process.platform === 'win32') {
       // Windows has no SIGTERM handler to run: end the tree, then record the stop ourselves.
       spawnSync('taskkill', ['/pid', String(pid), '/T', '/F']);
-      writeFileAtomicSync(path.join(dir, 'status.json'), JSON.stringify({ ...s, state: 'stopped', status: 'Stopped', endedAt: new Date().toISOString() }));
+      writeFileAtomicSync(
+        path.join(dir, 'status.json'),
+        JSON.stringify({ ...s, state: 'stopped', status: 'Stopped', endedAt: new Date().toISOString() }),
+      );
       return;
     }
     try {
@@ -177,10 +198,15 @@ export class LocalBackend implements TrainingBackend {
     try {
       parsed = JSON.parse(text);
     } catch (error) {
-      throw new StepError(`The metrics file ${job.metricsFile} of job ${name} is not valid JSON: ${(error as Error).message}`, { file: job.metricsFile, hint: 'Write a JSON object such as {"mAP": 0.51, "dice": 0.83}.' });
+      throw new StepError(`The metrics file ${job.metricsFile} of job ${name} is not valid JSON: ${(error as Error).message}`, {
+        file: job.metricsFile,
+        hint: 'Write a JSON object such as {"mAP": 0.51, "dice": 0.83}.',
+      });
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-      throw new StepError(`The metrics file ${job.metricsFile} of job ${name} must hold a JSON object of metric names to numbers.`, { file: job.metricsFile });
+      throw new StepError(`The metrics file ${job.metricsFile} of job ${name} must hold a JSON object of metric names to numbers.`, {
+        file: job.metricsFile,
+      });
     }
     const { history, ...final } = parsed as Record<string, unknown>;
     return { modelUri: job.outputDir, metrics: flattenMetrics(final), history: readHistory(history, job.metricsFile) };
@@ -229,7 +255,11 @@ const MAX_HISTORY = 10_000;
  */
 export function readHistory(value: unknown, file: string): MetricPoint[] | undefined {
   if (value === undefined) return undefined;
-  if (!Array.isArray(value)) throw new StepError(`The metrics file ${file} has "history" that is not a list.`, { file, hint: 'Write "history": [{"epoch": 1, "loss": 0.52}, …], one object per epoch.' });
+  if (!Array.isArray(value))
+    throw new StepError(`The metrics file ${file} has "history" that is not a list.`, {
+      file,
+      hint: 'Write "history": [{"epoch": 1, "loss": 0.52}, …], one object per epoch.',
+    });
   return value.slice(0, MAX_HISTORY).flatMap((entry, i) => {
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return [];
     const { epoch, step, ...rest } = entry as Record<string, unknown>;
@@ -243,7 +273,8 @@ export function flattenMetrics(obj: Record<string, unknown>, prefix = ''): Recor
   for (const [k, v] of Object.entries(obj)) {
     const key = prefix ? `${prefix}.${k}` : k;
     if (typeof v === 'number' && Number.isFinite(v)) out[key] = v;
-    else if (typeof v === 'object' && v !== null && !Array.isArray(v)) Object.assign(out, flattenMetrics(v as Record<string, unknown>, key));
+    else if (typeof v === 'object' && v !== null && !Array.isArray(v))
+      Object.assign(out, flattenMetrics(v as Record<string, unknown>, key));
   }
   return out;
 }
@@ -253,14 +284,18 @@ function substitute(command: string, inputs: Record<string, string>, hps: Record
     if (kind === 'outputs') return outputDir;
     if (key in inputs) return inputs[key];
     if (key in hps) return String(hps[key]);
-    throw new StepError(`The command refers to \${{inputs.${key}}}, but the job spec has no input or hyperparameter "${key}".`, { hint: `Add "${key}" under inputs: or hyperparameters:, or fix the command.` });
+    throw new StepError(`The command refers to \${{inputs.${key}}}, but the job spec has no input or hyperparameter "${key}".`, {
+      hint: `Add "${key}" under inputs: or hyperparameters:, or fix the command.`,
+    });
   });
 }
 
 function localPath(uri: string, workspace: string, channel: string): string {
   if (uri.startsWith('file://')) return fileURLToPath(uri);
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(uri)) {
-    throw new StepError(`Input "${channel}" is ${uri}, but the local backend reads local folders and files only.`, { hint: 'Download the data first, or use the sagemaker or azureml backend for cloud URIs.' });
+    throw new StepError(`Input "${channel}" is ${uri}, but the local backend reads local folders and files only.`, {
+      hint: 'Download the data first, or use the sagemaker or azureml backend for cloud URIs.',
+    });
   }
   return path.resolve(workspace, uri);
 }
@@ -293,4 +328,3 @@ function readPid(dir: string): number | undefined {
     return undefined;
   }
 }
-

@@ -38,7 +38,13 @@ export interface SageMakerBackendOptions {
 
 const LOG_GROUP = '/aws/sagemaker/TrainingJobs';
 
-const STATES: Record<string, JobState> = { InProgress: 'running', Stopping: 'stopping', Completed: 'completed', Failed: 'failed', Stopped: 'stopped' };
+const STATES: Record<string, JobState> = {
+  InProgress: 'running',
+  Stopping: 'stopping',
+  Completed: 'completed',
+  Failed: 'failed',
+  Stopped: 'stopped',
+};
 
 export class SageMakerBackend implements TrainingBackend {
   readonly kind = 'sagemaker' as const;
@@ -51,7 +57,8 @@ export class SageMakerBackend implements TrainingBackend {
   constructor(private readonly options: SageMakerBackendOptions) {
     this.aws = new AwsCaller(
       'SageMaker',
-      () => new SageMakerClient({ region: options.region, endpoint: options.endpoint, credentials: options.auth.credentials, maxAttempts: 1 }),
+      () =>
+        new SageMakerClient({ region: options.region, endpoint: options.endpoint, credentials: options.auth.credentials, maxAttempts: 1 }),
       options.auth,
       options.retry,
       options.log,
@@ -60,7 +67,20 @@ export class SageMakerBackend implements TrainingBackend {
 
   private s3(): AwsCaller<S3Client> {
     const o = this.options;
-    this.s3Caller ??= new AwsCaller('S3', () => new S3Client({ region: o.region, endpoint: o.s3Endpoint, forcePathStyle: Boolean(o.s3Endpoint), credentials: o.auth.credentials, maxAttempts: 1 }), o.auth, o.retry, o.log);
+    this.s3Caller ??= new AwsCaller(
+      'S3',
+      () =>
+        new S3Client({
+          region: o.region,
+          endpoint: o.s3Endpoint,
+          forcePathStyle: Boolean(o.s3Endpoint),
+          credentials: o.auth.credentials,
+          maxAttempts: 1,
+        }),
+      o.auth,
+      o.retry,
+      o.log,
+    );
     return this.s3Caller;
   }
 
@@ -72,7 +92,14 @@ export class SageMakerBackend implements TrainingBackend {
     const sourceDir = spec.sagemaker?.sourceDir;
     if (sourceDir && !sourceDir.startsWith('s3://')) {
       // A local folder: packed and uploaded as the SDK does, then referenced like any S3 source_dir.
-      const uploaded = await uploadSourceDir({ dir: path.resolve(this.options.workspace ?? process.cwd(), sourceDir), entryPoint: spec.sagemaker?.entryPoint, outputPath: spec.outputPath!, jobName: name, s3: this.s3(), log: this.options.log });
+      const uploaded = await uploadSourceDir({
+        dir: path.resolve(this.options.workspace ?? process.cwd(), sourceDir),
+        entryPoint: spec.sagemaker?.entryPoint,
+        outputPath: spec.outputPath!,
+        jobName: name,
+        s3: this.s3(),
+        log: this.options.log,
+      });
       spec = { ...spec, sagemaker: { ...spec.sagemaker, sourceDir: uploaded.uri } };
     }
     const request = createTrainingJobRequest(name, spec, this.options.runTags ?? {}, this.options.region);
@@ -130,18 +157,53 @@ export class SageMakerBackend implements TrainingBackend {
    */
   async logs(name: string, cursor?: string): Promise<LogChunk> {
     const o = this.options;
-    this.logsCaller ??= new AwsCaller('CloudWatch Logs', () => new CloudWatchLogsClient({ region: o.region, endpoint: o.logsEndpoint, credentials: o.auth.credentials, maxAttempts: 1 }), o.auth, o.retry, o.log);
+    this.logsCaller ??= new AwsCaller(
+      'CloudWatch Logs',
+      () => new CloudWatchLogsClient({ region: o.region, endpoint: o.logsEndpoint, credentials: o.auth.credentials, maxAttempts: 1 }),
+      o.auth,
+      o.retry,
+      o.log,
+    );
     const logs = this.logsCaller;
     const tokens = (cursor ? JSON.parse(cursor) : {}) as Record<string, string>;
     const notYet = (error: unknown) => (awsErrorName(error) === 'ResourceNotFoundException' ? { value: undefined } : undefined);
-    const found = await logs.call('DescribeLogStreams', (c) => c.send(new DescribeLogStreamsCommand({ logGroupName: LOG_GROUP, logStreamNamePrefix: `${name}/` })), notYet, o.signal);
-    const streams = (found?.logStreams ?? []).map((s) => s.logStreamName!).filter(Boolean).sort();
+    const found = await logs.call(
+      'DescribeLogStreams',
+      (c) => c.send(new DescribeLogStreamsCommand({ logGroupName: LOG_GROUP, logStreamNamePrefix: `${name}/` })),
+      notYet,
+      o.signal,
+    );
+    const streams = (found?.logStreams ?? [])
+      .map((s) => s.logStreamName!)
+      .filter(Boolean)
+      .sort();
     const lines: string[] = [];
     for (const stream of streams) {
-      const page = await logs.call('GetLogEvents', (c) => c.send(new GetLogEventsCommand({ logGroupName: LOG_GROUP, logStreamName: stream, startFromHead: true, nextToken: tokens[stream], limit: 500 })), notYet, o.signal);
+      const page = await logs.call(
+        'GetLogEvents',
+        (c) =>
+          c.send(
+            new GetLogEventsCommand({
+              logGroupName: LOG_GROUP,
+              logStreamName: stream,
+              startFromHead: true,
+              nextToken: tokens[stream],
+              limit: 500,
+            }),
+          ),
+        notYet,
+        o.signal,
+      );
       if (!page) continue;
       if (page.nextForwardToken) tokens[stream] = page.nextForwardToken;
-      const host = streams.length > 1 ? `[${stream.slice(name.length + 1).split('-').slice(0, 2).join('-')}] ` : '';
+      const host =
+        streams.length > 1
+          ? `[${stream
+              .slice(name.length + 1)
+              .split('-')
+              .slice(0, 2)
+              .join('-')}] `
+          : '';
       for (const e of page.events ?? []) for (const line of (e.message ?? '').replace(/\n$/, '').split('\n')) lines.push(host + line);
     }
     return { lines, cursor: JSON.stringify(tokens) };
@@ -180,7 +242,12 @@ function toStatus(name: string, job: DescribeTrainingJobResponse): JobStatus {
 }
 
 /** Maps a job spec onto CreateTrainingJob; exported for tests and for `--dry-run` style inspection. */
-export function createTrainingJobRequest(name: string, spec: JobSpec, runTags: Record<string, string>, region: string): CreateTrainingJobRequest {
+export function createTrainingJobRequest(
+  name: string,
+  spec: JobSpec,
+  runTags: Record<string, string>,
+  region: string,
+): CreateTrainingJobRequest {
   const sm = spec.sagemaker ?? {};
   const framework = Boolean(sm.entryPoint);
   const hyperparameters: Record<string, string> = {};
@@ -210,7 +277,10 @@ export function createTrainingJobRequest(name: string, spec: JobSpec, runTags: R
     })),
     OutputDataConfig: { S3OutputPath: spec.outputPath, KmsKeyId: sm.outputKmsKeyId },
     ResourceConfig: { InstanceType: sm.instanceType as never, InstanceCount: sm.instanceCount ?? 1, VolumeSizeInGB: sm.volumeSizeGb ?? 30 },
-    StoppingCondition: { MaxRuntimeInSeconds: maxRuntime, ...(sm.spot ? { MaxWaitTimeInSeconds: Math.max(maxRuntime, Math.round(sm.spot.maxWaitMinutes * 60)) } : {}) },
+    StoppingCondition: {
+      MaxRuntimeInSeconds: maxRuntime,
+      ...(sm.spot ? { MaxWaitTimeInSeconds: Math.max(maxRuntime, Math.round(sm.spot.maxWaitMinutes * 60)) } : {}),
+    },
     EnableManagedSpotTraining: sm.spot ? true : undefined,
     CheckpointConfig: sm.spot ? { S3Uri: sm.spot.checkpointS3Uri, LocalPath: sm.spot.checkpointLocalPath } : undefined,
     HyperParameters: Object.keys(hyperparameters).length ? hyperparameters : undefined,

@@ -39,25 +39,56 @@ export async function loadCoco(split: SplitName, file: string, ctx: LoaderContex
   const shown = ctx.display(file);
   const loaded: LoadedSplit = { split, images: [], files: [{ path: file, role: 'annotation' }], stats: new StatsBuilder().stats };
   const result: CocoSplit = { loaded, categories: [] };
-  findings.ran('structure.parse-error', 'structure.schema', 'coco.duplicate-image-id', 'coco.duplicate-annotation-id', 'coco.duplicate-category-id', 'coco.unknown-image', 'coco.unknown-category');
-  findings.ran('geometry.non-finite', 'geometry.box-degenerate', 'geometry.box-outside', 'geometry.polygon-too-few-points', 'geometry.polygon-outside', 'geometry.rle-size-mismatch');
+  findings.ran(
+    'structure.parse-error',
+    'structure.schema',
+    'coco.duplicate-image-id',
+    'coco.duplicate-annotation-id',
+    'coco.duplicate-category-id',
+    'coco.unknown-image',
+    'coco.unknown-category',
+  );
+  findings.ran(
+    'geometry.non-finite',
+    'geometry.box-degenerate',
+    'geometry.box-outside',
+    'geometry.polygon-too-few-points',
+    'geometry.polygon-outside',
+    'geometry.rle-size-mismatch',
+  );
   if (ctx.options.minBoxSize > 0) findings.ran('geometry.box-tiny');
   const base: Where = { split, file: shown };
   const unusable = (failure: JsonFailure): CocoSplit => {
-    findings.add('structure.parse-error', { ...base, line: failure.line, column: failure.column, message: `invalid JSON at line ${failure.line}, column ${failure.column}: ${failure.message}` });
+    findings.add('structure.parse-error', {
+      ...base,
+      line: failure.line,
+      column: failure.column,
+      message: `invalid JSON at line ${failure.line}, column ${failure.column}: ${failure.message}`,
+    });
     loaded.unusable = true;
     return result;
   };
 
   if ((await pathKind(file)) === 'dir') {
-    throw new StepError(`The ${split} split ${shown} is a folder; a COCO split is one annotation JSON file.`, { hint: `Give the path of the ${split} annotations file, e.g. annotations/instances_${split}.json.`, file: shown });
+    throw new StepError(`The ${split} split ${shown} is a folder; a COCO split is one annotation JSON file.`, {
+      hint: `Give the path of the ${split} annotations file, e.g. annotations/instances_${split}.json.`,
+      file: shown,
+    });
   }
-  const scan = await scanSections(file, { onProgress: (done, total) => ctx.progress(`read ${shown}`, done, total, 'bytes'), signal: ctx.signal });
+  const scan = await scanSections(file, {
+    onProgress: (done, total) => ctx.progress(`read ${shown}`, done, total, 'bytes'),
+    signal: ctx.signal,
+  });
   if (scan.kind === 'other') {
     // Not an object, so not COCO; read whole (such files are small) to tell a syntax error from a wrong shape.
     const parsed = parseJsonText(await readTextFile(file, undefined, ctx.signal));
     if (!parsed.ok) return unusable(parsed);
-    findings.add('structure.schema', { ...base, field: '(root)', value: Array.isArray(parsed.value) ? 'array' : typeof parsed.value, message: 'a COCO file is an object with images, annotations and categories' });
+    findings.add('structure.schema', {
+      ...base,
+      field: '(root)',
+      value: Array.isArray(parsed.value) ? 'array' : typeof parsed.value,
+      message: 'a COCO file is an object with images, annotations and categories',
+    });
     loaded.unusable = true;
     return result;
   }
@@ -80,7 +111,13 @@ export async function loadCoco(split: SplitName, file: string, ctx: LoaderContex
           else value = slice.values[0];
         }
       }
-      if (!failure) local.add('structure.schema', { ...base, field: name, value: section ? typeof value : 'missing', message: `"${name}" must be an array` });
+      if (!failure)
+        local.add('structure.schema', {
+          ...base,
+          field: name,
+          value: section ? typeof value : 'missing',
+          message: `"${name}" must be an array`,
+        });
     }
     if (failure) return unreadable(failure);
     walk.sealed(name);
@@ -178,15 +215,26 @@ class CocoWalk {
   private category(c: unknown, i: number): void {
     const { findings } = this.ctx;
     if (!isObject(c) || !isId(c.id)) {
-      findings.add('structure.schema', { ...this.base, field: `categories[${i}].id`, value: isObject(c) ? c.id : c, message: 'category needs an id (number or string)' });
+      findings.add('structure.schema', {
+        ...this.base,
+        field: `categories[${i}].id`,
+        value: isObject(c) ? c.id : c,
+        message: 'category needs an id (number or string)',
+      });
       return;
     }
     const where = this.at(c.id);
     if (this.categoryIds.has(c.id)) {
-      findings.add('coco.duplicate-category-id', { ...where, field: 'id', value: c.id, message: `category id ${c.id} is declared more than once` });
+      findings.add('coco.duplicate-category-id', {
+        ...where,
+        field: 'id',
+        value: c.id,
+        message: `category id ${c.id} is declared more than once`,
+      });
       return;
     }
-    if (typeof c.name !== 'string' || c.name === '') findings.add('structure.schema', { ...where, field: 'name', value: c.name, message: 'category needs a non-empty name' });
+    if (typeof c.name !== 'string' || c.name === '')
+      findings.add('structure.schema', { ...where, field: 'name', value: c.name, message: 'category needs a non-empty name' });
     const name = typeof c.name === 'string' && c.name !== '' ? c.name : `#${c.id}`;
     let index = this.classes.indexOf(name);
     if (index === -1) index = this.classes.push(name) - 1;
@@ -197,23 +245,47 @@ class CocoWalk {
   private image(im: unknown, i: number): void {
     const { findings } = this.ctx;
     if (!isObject(im) || !isId(im.id)) {
-      findings.add('structure.schema', { ...this.base, field: `images[${i}].id`, value: isObject(im) ? im.id : im, message: 'image needs an id (number or string)' });
+      findings.add('structure.schema', {
+        ...this.base,
+        field: `images[${i}].id`,
+        value: isObject(im) ? im.id : im,
+        message: 'image needs an id (number or string)',
+      });
       return;
     }
     const where = this.at(im.id);
     if (this.imageIds.has(im.id)) {
-      findings.add('coco.duplicate-image-id', { ...where, field: 'id', value: im.id, message: `image id ${im.id} is used by more than one image` });
+      findings.add('coco.duplicate-image-id', {
+        ...where,
+        field: 'id',
+        value: im.id,
+        message: `image id ${im.id} is used by more than one image`,
+      });
       return;
     }
     let frame: Frame | undefined;
     if (isPositiveInt(im.width) && isPositiveInt(im.height)) frame = { width: im.width, height: im.height };
-    else findings.add('structure.schema', { ...where, field: isPositiveInt(im.width) ? 'height' : 'width', value: isPositiveInt(im.width) ? im.height : im.width, message: 'image width and height must be positive integers' });
+    else
+      findings.add('structure.schema', {
+        ...where,
+        field: isPositiveInt(im.width) ? 'height' : 'width',
+        value: isPositiveInt(im.width) ? im.height : im.width,
+        message: 'image width and height must be positive integers',
+      });
     this.imageIds.set(im.id, this.frames.push(frame) - 1);
     if (typeof im.file_name !== 'string' || im.file_name === '') {
       findings.add('structure.schema', { ...where, field: 'file_name', value: im.file_name, message: 'image needs a non-empty file_name' });
       return;
     }
-    this.loaded.images.push({ split: this.loaded.split, path: resolveFile(this.root, im.file_name), file: this.base.file as string, id: im.id, field: 'file_name', declared: frame, role: 'image' });
+    this.loaded.images.push({
+      split: this.loaded.split,
+      path: resolveFile(this.root, im.file_name),
+      file: this.base.file as string,
+      id: im.id,
+      field: 'file_name',
+      declared: frame,
+      role: 'image',
+    });
   }
 
   private annotation(a: unknown, i: number): void {
@@ -223,34 +295,62 @@ class CocoWalk {
       return;
     }
     const where = this.at(isId(a.id) ? a.id : `annotations[${i}]`);
-    if (!isId(a.id)) findings.add('structure.schema', { ...where, field: 'id', value: a.id, message: 'annotation needs an id (number or string)' });
-    else if (!this.annotationIds.add(a.id)) findings.add('coco.duplicate-annotation-id', { ...where, field: 'id', value: a.id, message: `annotation id ${a.id} is used more than once` });
+    if (!isId(a.id))
+      findings.add('structure.schema', { ...where, field: 'id', value: a.id, message: 'annotation needs an id (number or string)' });
+    else if (!this.annotationIds.add(a.id))
+      findings.add('coco.duplicate-annotation-id', {
+        ...where,
+        field: 'id',
+        value: a.id,
+        message: `annotation id ${a.id} is used more than once`,
+      });
 
     let image: number | undefined;
-    if (!isId(a.image_id)) findings.add('structure.schema', { ...where, field: 'image_id', value: a.image_id, message: 'annotation needs an image_id' });
-    else if ((image = this.imageIds.get(a.image_id)) === undefined) findings.add('coco.unknown-image', { ...where, field: 'image_id', value: a.image_id, message: `image_id ${a.image_id} is not in "images"` });
+    if (!isId(a.image_id))
+      findings.add('structure.schema', { ...where, field: 'image_id', value: a.image_id, message: 'annotation needs an image_id' });
+    else if ((image = this.imageIds.get(a.image_id)) === undefined)
+      findings.add('coco.unknown-image', {
+        ...where,
+        field: 'image_id',
+        value: a.image_id,
+        message: `image_id ${a.image_id} is not in "images"`,
+      });
     let category: number | undefined;
-    if (!isId(a.category_id)) findings.add('structure.schema', { ...where, field: 'category_id', value: a.category_id, message: 'annotation needs a category_id' });
+    if (!isId(a.category_id))
+      findings.add('structure.schema', { ...where, field: 'category_id', value: a.category_id, message: 'annotation needs a category_id' });
     else if ((category = this.categoryIds.get(a.category_id)) === undefined) {
-      findings.add('coco.unknown-category', { ...where, field: 'category_id', value: a.category_id, message: `category_id ${a.category_id} is not in "categories"` });
+      findings.add('coco.unknown-category', {
+        ...where,
+        field: 'category_id',
+        value: a.category_id,
+        message: `category_id ${a.category_id} is not in "categories"`,
+      });
     }
     const frame = image === undefined ? undefined : this.frames[image];
 
     if (a.bbox !== undefined) {
       const box = Array.isArray(a.bbox) ? a.bbox.map(numberOf) : [];
-      if (box.length !== 4 || box.some((v) => v === undefined)) findings.add('structure.schema', { ...where, field: 'bbox', value: a.bbox, message: 'bbox must be [x, y, width, height] numbers' });
+      if (box.length !== 4 || box.some((v) => v === undefined))
+        findings.add('structure.schema', { ...where, field: 'bbox', value: a.bbox, message: 'bbox must be [x, y, width, height] numbers' });
       else checkBox(findings, where, 'bbox', box as number[], frame, this.ctx.options.minBoxSize);
     }
     if (a.segmentation !== undefined) checkSegmentation(this.ctx, where, a.segmentation, frame);
     // COCO evaluation buckets annotations by area (small/medium/large): NaN or a negative area silently drops one.
     if (a.area !== undefined) {
       const area = numberOf(a.area);
-      if (area === undefined) findings.add('structure.schema', { ...where, field: 'area', value: a.area, message: 'area must be a number' });
-      else if (!Number.isFinite(area)) findings.add('geometry.non-finite', { ...where, field: 'area', value: a.area, message: 'area is NaN or infinite' });
+      if (area === undefined)
+        findings.add('structure.schema', { ...where, field: 'area', value: a.area, message: 'area must be a number' });
+      else if (!Number.isFinite(area))
+        findings.add('geometry.non-finite', { ...where, field: 'area', value: a.area, message: 'area is NaN or infinite' });
       else if (area < 0) findings.add('geometry.box-degenerate', { ...where, field: 'area', value: area, message: 'area is negative' });
     }
     if (a.bbox === undefined && a.segmentation === undefined) {
-      findings.add('structure.schema', { ...where, field: 'bbox', value: 'missing', message: 'annotation has neither bbox nor segmentation' });
+      findings.add('structure.schema', {
+        ...where,
+        field: 'bbox',
+        value: 'missing',
+        message: 'annotation has neither bbox nor segmentation',
+      });
     }
     if (image !== undefined && category !== undefined) {
       this.labels[image]++;
@@ -267,9 +367,19 @@ function checkSegmentation(ctx: LoaderContext, where: Where, segmentation: unkno
       const field = `segmentation[${k}]`;
       const coords = Array.isArray(polygon) ? polygon.map(numberOf) : undefined;
       if (!coords || coords.some((v) => v === undefined)) {
-        findings.add('structure.schema', { ...where, field, value: polygon, message: 'polygon must be a flat list of numbers [x0, y0, x1, y1, …]' });
+        findings.add('structure.schema', {
+          ...where,
+          field,
+          value: polygon,
+          message: 'polygon must be a flat list of numbers [x0, y0, x1, y1, …]',
+        });
       } else if (coords.length % 2 === 1) {
-        findings.add('structure.schema', { ...where, field, value: polygon, message: `polygon has an odd number of coordinates (${coords.length})` });
+        findings.add('structure.schema', {
+          ...where,
+          field,
+          value: polygon,
+          message: `polygon has an odd number of coordinates (${coords.length})`,
+        });
       } else checkPolygon(findings, where, field, coords as number[], frame);
     });
     return;
@@ -279,11 +389,21 @@ function checkSegmentation(ctx: LoaderContext, where: Where, segmentation: unkno
     const sizeOk = Array.isArray(size) && size.length === 2 && size.every((v) => Number.isInteger(v) && v >= 0);
     const countsOk = typeof counts === 'string' || (Array.isArray(counts) && counts.every((v) => Number.isInteger(v) && v >= 0));
     if (!sizeOk || !countsOk) {
-      findings.add('structure.schema', { ...where, field: sizeOk ? 'segmentation.counts' : 'segmentation.size', value: sizeOk ? counts : size, message: 'RLE needs size [height, width] and counts (integers or a compressed string)' });
+      findings.add('structure.schema', {
+        ...where,
+        field: sizeOk ? 'segmentation.counts' : 'segmentation.size',
+        value: sizeOk ? counts : size,
+        message: 'RLE needs size [height, width] and counts (integers or a compressed string)',
+      });
       return;
     }
     checkRle(findings, where, 'segmentation', size as number[], counts as number[] | string, frame);
     return;
   }
-  findings.add('structure.schema', { ...where, field: 'segmentation', value: segmentation, message: 'segmentation must be a list of polygons or an RLE object' });
+  findings.add('structure.schema', {
+    ...where,
+    field: 'segmentation',
+    value: segmentation,
+    message: 'segmentation must be a list of polygons or an RLE object',
+  });
 }

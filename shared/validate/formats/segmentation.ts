@@ -15,12 +15,19 @@ const BACKGROUND = 0;
  * A semantic-segmentation split: `<split>/images/**` and `<split>/masks/**` (or labels/, annotations/,
  * SegmentationClass/), an image and its mask paired by their relative path without extension.
  */
-export async function loadSegmentation(split: SplitName, source: string, classes: readonly DeclaredClass[], ctx: LoaderContext): Promise<LoadedSplit> {
+export async function loadSegmentation(
+  split: SplitName,
+  source: string,
+  classes: readonly DeclaredClass[],
+  ctx: LoaderContext,
+): Promise<LoadedSplit> {
   const { findings } = ctx;
   findings.ran('mask.missing', 'mask.orphan', 'mask.size-mismatch', 'mask.undeclared-label', 'mask.empty-ratio');
   const imagesDir = path.join(source, 'images');
   if ((await pathKind(imagesDir)) !== 'dir') {
-    throw new StepError(`The ${split} split ${source} has no images/ folder.`, { hint: `Lay the split out as ${split}/images/… and ${split}/masks/…, paired by file name.` });
+    throw new StepError(`The ${split} split ${source} has no images/ folder.`, {
+      hint: `Lay the split out as ${split}/images/… and ${split}/masks/…, paired by file name.`,
+    });
   }
   let masksDir: string | undefined;
   for (const name of MASK_FOLDERS) {
@@ -29,7 +36,10 @@ export async function loadSegmentation(split: SplitName, source: string, classes
       break;
     }
   }
-  if (!masksDir) throw new StepError(`The ${split} split ${source} has no masks folder (looked for ${MASK_FOLDERS.join(', ')}).`, { hint: `Put the label masks in ${split}/masks/, named like their images.` });
+  if (!masksDir)
+    throw new StepError(`The ${split} split ${source} has no masks folder (looked for ${MASK_FOLDERS.join(', ')}).`, {
+      hint: `Put the label masks in ${split}/masks/, named like their images.`,
+    });
 
   const stats = new StatsBuilder();
   const loaded: LoadedSplit = { split, images: [], files: [], stats: stats.stats };
@@ -53,7 +63,8 @@ export async function loadSegmentation(split: SplitName, source: string, classes
     loaded.images.push(maskRef);
     pairs.push({ image: imageRef, mask: maskRef });
   }
-  for (const [key, mask] of masks) if (!paired.has(key)) findings.add('mask.orphan', { split, file: ctx.display(mask), message: `mask has no image named ${key}.*` });
+  for (const [key, mask] of masks)
+    if (!paired.has(key)) findings.add('mask.orphan', { split, file: ctx.display(mask), message: `mask has no image named ${key}.*` });
 
   const byValue = new Map(classes.map((c) => [c.value, c.name]));
   loaded.finish = async ({ probed }: FinishContext) => {
@@ -81,7 +92,13 @@ export async function loadSegmentation(split: SplitName, source: string, classes
         }
         const buffer = buffers[k];
         if (!buffer) {
-          findings.add('image.unsupported-format', { split, file: mask.file, field: 'format', value: maskHeader.format, message: `masks must be PNG or TIFF (lossless); this one is ${maskHeader.format}` });
+          findings.add('image.unsupported-format', {
+            split,
+            file: mask.file,
+            field: 'format',
+            value: maskHeader.format,
+            message: `masks must be PNG or TIFF (lossless); this one is ${maskHeader.format}`,
+          });
           return stats.image([]);
         }
         let histogram: Map<number, number>;
@@ -112,7 +129,12 @@ export async function loadSegmentation(split: SplitName, source: string, classes
     if (share > ctx.options.maxEmptyMaskShare) {
       findings.add(
         'mask.empty-ratio',
-        { split, field: 'emptyMasks', value: +share.toFixed(4), message: `${empty} of ${checked} masks (${(100 * share).toFixed(1)}%) hold only background, over max-empty-mask-share ${ctx.options.maxEmptyMaskShare}` },
+        {
+          split,
+          field: 'emptyMasks',
+          value: +share.toFixed(4),
+          message: `${empty} of ${checked} masks (${(100 * share).toFixed(1)}%) hold only background, over max-empty-mask-share ${ctx.options.maxEmptyMaskShare}`,
+        },
         empty,
       );
     }

@@ -10,7 +10,13 @@ import { checkBox, parseNumberToken } from '../geometry';
 
 // Built on first use, so loading this module (every CLI start) does not load the XML parser.
 let parser: XMLParser | undefined;
-const xmlParser = () => (parser ??= new XMLParser({ isArray: (_name, jpath) => jpath === 'annotation.object', parseTagValue: false, trimValues: true, ignoreAttributes: true }));
+const xmlParser = () =>
+  (parser ??= new XMLParser({
+    isArray: (_name, jpath) => jpath === 'annotation.object',
+    parseTagValue: false,
+    trimValues: true,
+    ignoreAttributes: true,
+  }));
 
 export interface VocSplit {
   loaded: LoadedSplit;
@@ -40,7 +46,10 @@ export async function loadVoc(split: SplitName, source: string, declared: readon
   } else if (kind === 'file') {
     annotationsDir = path.resolve(path.dirname(source), '../../Annotations');
     loaded.files.push({ path: source, role: 'config' });
-    const ids = (await fs.readFile(source, 'utf8')).split(/\r?\n/).map((l) => l.trim().split(/\s+/)[0]).filter((id) => id);
+    const ids = (await fs.readFile(source, 'utf8'))
+      .split(/\r?\n/)
+      .map((l) => l.trim().split(/\s+/)[0])
+      .filter((id) => id);
     xmlFiles = ids.map((id) => path.join(annotationsDir, `${id}.xml`));
   } else {
     throw new StepError(`The ${split} split of the VOC dataset points at ${source}, which does not exist.`, {
@@ -48,7 +57,8 @@ export async function loadVoc(split: SplitName, source: string, declared: readon
     });
   }
   const besideJpeg = path.resolve(annotationsDir, '../JPEGImages');
-  const imagesRoot = resolveImagesRoot(ctx.options.imagesRoot, split) ?? ((await pathKind(besideJpeg)) === 'dir' ? besideJpeg : annotationsDir);
+  const imagesRoot =
+    resolveImagesRoot(ctx.options.imagesRoot, split) ?? ((await pathKind(besideJpeg)) === 'dir' ? besideJpeg : annotationsDir);
   const known = new Set(declared);
 
   for (let start = 0; start < xmlFiles.length; start += 512) {
@@ -59,14 +69,26 @@ export async function loadVoc(split: SplitName, source: string, declared: readon
       const shown = ctx.display(file);
       const text = texts[k];
       if (text === undefined) {
-        findings.add('structure.schema', { split, file: shown, field: 'file', value: 'missing', message: 'annotation XML listed in the split does not exist' });
+        findings.add('structure.schema', {
+          split,
+          file: shown,
+          field: 'file',
+          value: 'missing',
+          message: 'annotation XML listed in the split does not exist',
+        });
         return;
       }
       loaded.files.push({ path: file, role: 'annotation' });
       const valid = XMLValidator.validate(text);
       if (valid !== true) {
         const { line, col, msg } = valid.err;
-        findings.add('structure.parse-error', { split, file: shown, line, column: col, message: `invalid XML at line ${line}, column ${col}: ${msg}` });
+        findings.add('structure.parse-error', {
+          split,
+          file: shown,
+          line,
+          column: col,
+          message: `invalid XML at line ${line}, column ${col}: ${msg}`,
+        });
         return;
       }
       let doc: { annotation?: Record<string, unknown> };
@@ -75,13 +97,22 @@ export async function loadVoc(split: SplitName, source: string, declared: readon
       } catch (error) {
         // fast-xml-parser refuses external entities and entities over its size limits (XXE, "billion laughs")
         // by throwing; the file is not read further, and the finding names it.
-        findings.add('structure.parse-error', { split, file: shown, message: `XML refused: ${(error as Error).message} (VOC annotations need no DOCTYPE or entities)` });
+        findings.add('structure.parse-error', {
+          split,
+          file: shown,
+          message: `XML refused: ${(error as Error).message} (VOC annotations need no DOCTYPE or entities)`,
+        });
         return;
       }
       const ann = doc.annotation;
       const base: Where = { split, file: shown };
       if (!ann || typeof ann !== 'object') {
-        findings.add('structure.schema', { ...base, field: 'annotation', value: 'missing', message: 'VOC XML needs an <annotation> root element' });
+        findings.add('structure.schema', {
+          ...base,
+          field: 'annotation',
+          value: 'missing',
+          message: 'VOC XML needs an <annotation> root element',
+        });
         return;
       }
       const filename = typeof ann.filename === 'string' ? ann.filename : '';
@@ -91,22 +122,47 @@ export async function loadVoc(split: SplitName, source: string, declared: readon
       const height = Number(size.height);
       let frame: Frame | undefined;
       if (Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0) frame = { width, height };
-      else findings.add('structure.schema', { ...where, field: 'size', value: { width: size.width, height: size.height }, message: '<size> needs positive integer <width> and <height>' });
+      else
+        findings.add('structure.schema', {
+          ...where,
+          field: 'size',
+          value: { width: size.width, height: size.height },
+          message: '<size> needs positive integer <width> and <height>',
+        });
       const labels: string[] = [];
       const objects = Array.isArray(ann.object) ? (ann.object as Record<string, unknown>[]) : [];
       objects.forEach((object, o) => {
         const field = `object[${o}]`;
         const name = typeof object?.name === 'string' ? object.name : '';
-        if (!name) findings.add('structure.schema', { ...where, field: `${field}.name`, value: object?.name ?? 'missing', message: 'object needs a <name>' });
+        if (!name)
+          findings.add('structure.schema', {
+            ...where,
+            field: `${field}.name`,
+            value: object?.name ?? 'missing',
+            message: 'object needs a <name>',
+          });
         else {
           seen.add(name);
-          if (declared.length > 0 && !known.has(name)) findings.add('voc.unknown-class', { ...where, field: `${field}.name`, value: name, message: `class "${name}" is not in the declared classes` });
+          if (declared.length > 0 && !known.has(name))
+            findings.add('voc.unknown-class', {
+              ...where,
+              field: `${field}.name`,
+              value: name,
+              message: `class "${name}" is not in the declared classes`,
+            });
           else labels.push(name);
         }
         const bndbox = (object?.bndbox ?? {}) as Record<string, unknown>;
-        const corners = ['xmin', 'ymin', 'xmax', 'ymax'].map((key) => (typeof bndbox[key] === 'string' ? parseNumberToken(bndbox[key] as string) : undefined));
+        const corners = ['xmin', 'ymin', 'xmax', 'ymax'].map((key) =>
+          typeof bndbox[key] === 'string' ? parseNumberToken(bndbox[key] as string) : undefined,
+        );
         if (corners.some((v) => v === undefined)) {
-          findings.add('structure.schema', { ...where, field: `${field}.bndbox`, value: bndbox, message: '<bndbox> needs numeric <xmin>, <ymin>, <xmax>, <ymax>' });
+          findings.add('structure.schema', {
+            ...where,
+            field: `${field}.bndbox`,
+            value: bndbox,
+            message: '<bndbox> needs numeric <xmin>, <ymin>, <xmax>, <ymax>',
+          });
           return;
         }
         const [xmin, ymin, xmax, ymax] = corners as number[];
@@ -114,10 +170,23 @@ export async function loadVoc(split: SplitName, source: string, declared: readon
       });
       stats.image(labels);
       if (!filename) {
-        findings.add('structure.schema', { ...where, field: 'filename', value: ann.filename ?? 'missing', message: 'annotation needs a <filename>' });
+        findings.add('structure.schema', {
+          ...where,
+          field: 'filename',
+          value: ann.filename ?? 'missing',
+          message: 'annotation needs a <filename>',
+        });
         return;
       }
-      loaded.images.push({ split, path: path.resolve(imagesRoot, filename), file: shown, id: filename, field: 'filename', declared: frame, role: 'image' });
+      loaded.images.push({
+        split,
+        path: path.resolve(imagesRoot, filename),
+        file: shown,
+        id: filename,
+        field: 'filename',
+        declared: frame,
+        role: 'image',
+      });
     });
     ctx.progress(`read ${split} XML`, Math.min(start + 512, xmlFiles.length), xmlFiles.length, 'items');
   }
@@ -130,6 +199,10 @@ async function readXml(file: string): Promise<string | undefined> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return undefined;
-    throw new StepError(`Cannot read the annotation ${file} (${code}).`, { hint: 'Make the annotations readable by the runner user.', file, cause: error });
+    throw new StepError(`Cannot read the annotation ${file} (${code}).`, {
+      hint: 'Make the annotations readable by the runner user.',
+      file,
+      cause: error,
+    });
   }
 }

@@ -26,13 +26,21 @@ export async function readDataYaml(file: string, ctx: LoaderContext): Promise<Yo
     text = await fs.readFile(file, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new StepError(`Cannot read the data.yaml ${shown} (${code === 'EISDIR' ? 'it is a folder' : code === 'ENOENT' ? 'it does not exist' : code}).`, { hint: 'Give the path of the Ultralytics data.yaml file.', file: shown, cause: error });
+    throw new StepError(
+      `Cannot read the data.yaml ${shown} (${code === 'EISDIR' ? 'it is a folder' : code === 'ENOENT' ? 'it does not exist' : code}).`,
+      { hint: 'Give the path of the Ultralytics data.yaml file.', file: shown, cause: error },
+    );
   }
   const doc = parseDocument(text, { lineCounter });
   if (doc.errors.length > 0) {
     const error = doc.errors[0];
     const at = error.linePos?.[0];
-    findings.add('structure.parse-error', { file: shown, line: at?.line, column: at?.col, message: `invalid YAML${at ? ` at line ${at.line}, column ${at.col}` : ''}: ${error.message.split('\n')[0]}` });
+    findings.add('structure.parse-error', {
+      file: shown,
+      line: at?.line,
+      column: at?.col,
+      message: `invalid YAML${at ? ` at line ${at.line}, column ${at.col}` : ''}: ${error.message.split('\n')[0]}`,
+    });
     return undefined;
   }
   const expanded = yamlValue(doc);
@@ -47,7 +55,12 @@ export async function readDataYaml(file: string, ctx: LoaderContext): Promise<Yo
     return pos ? { line: pos.line, column: pos.col } : {};
   };
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    findings.add('structure.schema', { file: shown, field: '(root)', value: typeof value, message: 'data.yaml must be a mapping with names and train/val/test' });
+    findings.add('structure.schema', {
+      file: shown,
+      field: '(root)',
+      value: typeof value,
+      message: 'data.yaml must be a mapping with names and train/val/test',
+    });
     return undefined;
   }
   const data = value as Record<string, unknown>;
@@ -59,12 +72,31 @@ export async function readDataYaml(file: string, ctx: LoaderContext): Promise<Yo
     config.names = [];
     for (const [k, v] of entries) config.names[k] = v;
     const holes = config.names.findIndex((n) => n === undefined);
-    if (holes !== -1) findings.add('structure.schema', { file: shown, ...positionOf('names'), field: 'names', value: names, message: `names has no entry for class ${holes}` });
+    if (holes !== -1)
+      findings.add('structure.schema', {
+        file: shown,
+        ...positionOf('names'),
+        field: 'names',
+        value: names,
+        message: `names has no entry for class ${holes}`,
+      });
   } else {
-    findings.add('structure.schema', { file: shown, ...positionOf('names'), field: 'names', value: names ?? 'missing', message: 'names must be a list of class names or a map {index: name}' });
+    findings.add('structure.schema', {
+      file: shown,
+      ...positionOf('names'),
+      field: 'names',
+      value: names ?? 'missing',
+      message: 'names must be a list of class names or a map {index: name}',
+    });
   }
   if (data.nc !== undefined && config.names && data.nc !== config.names.length) {
-    findings.add('structure.schema', { file: shown, ...positionOf('nc'), field: 'nc', value: data.nc, message: `nc is ${String(data.nc)} but names lists ${config.names.length} classes` });
+    findings.add('structure.schema', {
+      file: shown,
+      ...positionOf('nc'),
+      field: 'nc',
+      value: data.nc,
+      message: `nc is ${String(data.nc)} but names lists ${config.names.length} classes`,
+    });
   }
   const root = typeof data.path === 'string' ? path.resolve(path.dirname(file), data.path) : path.dirname(file);
   for (const split of SPLITS) {
@@ -72,7 +104,13 @@ export async function readDataYaml(file: string, ctx: LoaderContext): Promise<Yo
     if (entry === undefined || entry === null) continue;
     const items = Array.isArray(entry) ? entry : [entry];
     if (!items.every((s) => typeof s === 'string')) {
-      findings.add('structure.schema', { file: shown, ...positionOf(split), field: split, value: entry, message: `${split} must be a path or a list of paths` });
+      findings.add('structure.schema', {
+        file: shown,
+        ...positionOf(split),
+        field: split,
+        value: entry,
+        message: `${split} must be a path or a list of paths`,
+      });
       continue;
     }
     config.splits[split] = items.map((s) => path.resolve(root, s));
@@ -98,21 +136,40 @@ async function readLabel(file: string): Promise<string | undefined> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return undefined;
-    throw new StepError(`Cannot read the label file ${file} (${code}).`, { hint: 'Make the labels folder readable by the runner user.', file, cause: error });
+    throw new StepError(`Cannot read the label file ${file} (${code}).`, {
+      hint: 'Make the labels folder readable by the runner user.',
+      file,
+      cause: error,
+    });
   }
 }
 
 /** One YOLO split: image folders or .txt image lists, labels found by Ultralytics' images→labels rule. */
-export async function loadYolo(split: SplitName, sources: readonly string[], names: readonly string[], ctx: LoaderContext): Promise<LoadedSplit> {
+export async function loadYolo(
+  split: SplitName,
+  sources: readonly string[],
+  names: readonly string[],
+  ctx: LoaderContext,
+): Promise<LoadedSplit> {
   const { findings } = ctx;
-  findings.ran('structure.schema', 'yolo.unknown-class', 'yolo.orphan-label', 'geometry.non-finite', 'geometry.box-degenerate', 'geometry.box-outside', 'geometry.yolo-out-of-range', 'geometry.polygon-too-few-points');
+  findings.ran(
+    'structure.schema',
+    'yolo.unknown-class',
+    'yolo.orphan-label',
+    'geometry.non-finite',
+    'geometry.box-degenerate',
+    'geometry.box-outside',
+    'geometry.yolo-out-of-range',
+    'geometry.polygon-too-few-points',
+  );
   const stats = new StatsBuilder();
   const loaded: LoadedSplit = { split, images: [], files: [], stats: stats.stats };
   const labelDirs: string[] = [];
   for (const source of sources) {
     const kind = await pathKind(source);
     if (kind === 'dir') {
-      for (const image of await walkFiles(source, isImageFile)) loaded.images.push({ split, path: image, file: ctx.display(image), role: 'image' });
+      for (const image of await walkFiles(source, isImageFile))
+        loaded.images.push({ split, path: image, file: ctx.display(image), role: 'image' });
       labelDirs.push(path.dirname(labelPathFor(path.join(source, 'x.png'))));
     } else if (kind === 'file') {
       loaded.files.push({ path: source, role: 'config' });
@@ -120,7 +177,14 @@ export async function loadYolo(split: SplitName, sources: readonly string[], nam
       lines.forEach((line, i) => {
         const entry = line.trim();
         if (entry === '' || entry.startsWith('#')) return;
-        loaded.images.push({ split, path: path.resolve(path.dirname(source), entry), file: ctx.display(source), id: `line ${i + 1}`, field: 'path', role: 'image' });
+        loaded.images.push({
+          split,
+          path: path.resolve(path.dirname(source), entry),
+          file: ctx.display(source),
+          id: `line ${i + 1}`,
+          field: 'path',
+          role: 'image',
+        });
       });
     } else {
       throw new StepError(`The ${split} split of the YOLO dataset points at ${source}, which does not exist.`, {
@@ -153,33 +217,69 @@ export async function loadYolo(split: SplitName, sources: readonly string[], nam
         const tokens = line.split(/\s+/);
         const values = tokens.slice(1).map(parseNumberToken);
         if (!/^\d+$/.test(tokens[0]) || values.some((v) => v === undefined) || values.length % 2 === 1 || values.length < 2) {
-          findings.add('structure.schema', { ...where, field: 'line', value: line, message: 'a label line is "class x_center y_center width height" or "class x1 y1 x2 y2 …" (polygon)' });
+          findings.add('structure.schema', {
+            ...where,
+            field: 'line',
+            value: line,
+            message: 'a label line is "class x_center y_center width height" or "class x1 y1 x2 y2 …" (polygon)',
+          });
           return;
         }
         const cls = Number(tokens[0]);
-        if (names[cls] === undefined) findings.add('yolo.unknown-class', { ...where, field: 'class', value: cls, message: `class ${cls} is not in the ${names.length} declared names` });
+        if (names[cls] === undefined)
+          findings.add('yolo.unknown-class', {
+            ...where,
+            field: 'class',
+            value: cls,
+            message: `class ${cls} is not in the ${names.length} declared names`,
+          });
         else labels.push(names[cls]);
         const coords = values as number[];
         if (!coords.every(Number.isFinite)) {
-          findings.add('geometry.non-finite', { ...where, field: 'coordinates', value: line, message: 'label has a NaN or infinite coordinate' });
+          findings.add('geometry.non-finite', {
+            ...where,
+            field: 'coordinates',
+            value: line,
+            message: 'label has a NaN or infinite coordinate',
+          });
           return;
         }
         if (coords.some((v) => v < -EPS || v > 1 + EPS)) {
-          findings.add('geometry.yolo-out-of-range', { ...where, field: 'coordinates', value: line, message: 'normalized coordinates must lie in [0, 1]' });
+          findings.add('geometry.yolo-out-of-range', {
+            ...where,
+            field: 'coordinates',
+            value: line,
+            message: 'normalized coordinates must lie in [0, 1]',
+          });
           return;
         }
         if (coords.length === 4) {
           const [cx, cy, w, h] = coords;
           if (w <= 0 || h <= 0) {
-            findings.add('geometry.box-degenerate', { ...where, field: 'width/height', value: line, message: `box has width ${w} and height ${h}` });
+            findings.add('geometry.box-degenerate', {
+              ...where,
+              field: 'width/height',
+              value: line,
+              message: `box has width ${w} and height ${h}`,
+            });
             return;
           }
           if (cx - w / 2 < -EPS || cy - h / 2 < -EPS || cx + w / 2 > 1 + EPS || cy + h / 2 > 1 + EPS) {
-            findings.add('geometry.box-outside', { ...where, field: 'coordinates', value: line, message: 'box extends past the image edge' });
+            findings.add('geometry.box-outside', {
+              ...where,
+              field: 'coordinates',
+              value: line,
+              message: 'box extends past the image edge',
+            });
           }
           if (ctx.options.minBoxSize > 0) tinyCandidates.push({ image, where, w, h, value: line });
         } else if (coords.length < 6) {
-          findings.add('geometry.polygon-too-few-points', { ...where, field: 'coordinates', value: line, message: `polygon has ${coords.length / 2} point(s); at least 3 are needed` });
+          findings.add('geometry.polygon-too-few-points', {
+            ...where,
+            field: 'coordinates',
+            value: line,
+            message: `polygon has ${coords.length / 2} point(s); at least 3 are needed`,
+          });
         }
       });
       stats.image(labels);
@@ -190,7 +290,8 @@ export async function loadYolo(split: SplitName, sources: readonly string[], nam
   for (const dir of labelDirs) {
     if ((await pathKind(dir)) !== 'dir') continue;
     for (const label of await walkFiles(dir, (f) => f.endsWith('.txt'))) {
-      if (!expectedLabels.has(label)) findings.add('yolo.orphan-label', { split, file: ctx.display(label), message: 'label file has no matching image' });
+      if (!expectedLabels.has(label))
+        findings.add('yolo.orphan-label', { split, file: ctx.display(label), message: 'label file has no matching image' });
     }
   }
 
@@ -203,7 +304,12 @@ export async function loadYolo(split: SplitName, sources: readonly string[], nam
         const w = box.w * header.width;
         const h = box.h * header.height;
         if (w < ctx.options.minBoxSize || h < ctx.options.minBoxSize) {
-          findings.add('geometry.box-tiny', { ...box.where, field: 'width/height', value: box.value, message: `box is ${+w.toFixed(2)}×${+h.toFixed(2)} px, below min-box-size ${ctx.options.minBoxSize}` });
+          findings.add('geometry.box-tiny', {
+            ...box.where,
+            field: 'width/height',
+            value: box.value,
+            message: `box is ${+w.toFixed(2)}×${+h.toFixed(2)} px, below min-box-size ${ctx.options.minBoxSize}`,
+          });
         }
       }
     };

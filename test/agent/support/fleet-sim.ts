@@ -62,7 +62,12 @@ interface SimDevice {
   ranNew: boolean;
 }
 
-export async function simulateFleet(options: { devices: number; scenario: Scenario; concurrency?: number; log?: (line: string) => void }): Promise<SimResult> {
+export async function simulateFleet(options: {
+  devices: number;
+  scenario: Scenario;
+  concurrency?: number;
+  log?: (line: string) => void;
+}): Promise<SimResult> {
   const started = performance.now();
   const { scenario } = options;
   const log = options.log ?? (() => undefined);
@@ -76,7 +81,11 @@ export async function simulateFleet(options: { devices: number; scenario: Scenar
     const reportsDir = path.join(kit.dir, 'reports', 'production');
     const sink = new StoreReportSink(new LocalFolderStore(reportsDir));
     const v1 = await makePackage(kit.dir, '1.0.0', { gitCommit: 'a1b2c3d', dataFingerprint: 'sha256:1111' });
-    const v2 = await makePackage(kit.dir, '2.0.0', { gitCommit: 'e4f5a6b', dataFingerprint: 'sha256:2222', compatibility: scenario === 'incompatible' ? { minDriverVersion: '525.60' } : undefined });
+    const v2 = await makePackage(kit.dir, '2.0.0', {
+      gitCommit: 'e4f5a6b',
+      dataFingerprint: 'sha256:2222',
+      compatibility: scenario === 'incompatible' ? { minDriverVersion: '525.60' } : undefined,
+    });
     const fleet: SimDevice[] = deviceIds(options.devices).map((id, i) => {
       const root = path.join(kit.dir, 'devices', id);
       fs.mkdirSync(root, { recursive: true });
@@ -84,7 +93,10 @@ export async function simulateFleet(options: { devices: number; scenario: Scenar
       const lacksDriver = scenario === 'incompatible' && i % 5 === 0;
       const driver = lacksDriver ? OLD_DRIVER : i % 2 ? SLOW_DRIVER : '535.104.05';
       const hardwareFile = path.join(root, 'hardware.json');
-      fs.writeFileSync(hardwareFile, JSON.stringify({ gpuModel: gpu, driver, cuda: '12.2', computeCapability: '8.6', gpuMemoryMiB: 16384, deviceModel: 'CellScope 5' }));
+      fs.writeFileSync(
+        hardwareFile,
+        JSON.stringify({ gpuModel: gpu, driver, cuda: '12.2', computeCapability: '8.6', gpuMemoryMiB: 16384, deviceModel: 'CellScope 5' }),
+      );
       const silent = scenario === 'silent-devices' && i % 5 === 1;
       const telemetryFile = path.join(root, 'telemetry.json');
       const crashes = scenario === 'crash-on-gpu-model' && gpu === CRASHING_GPU;
@@ -98,7 +110,9 @@ export async function simulateFleet(options: { devices: number; scenario: Scenar
         telemetryFile,
         reportSink: silent ? new HttpsReportSink(deadEndpoint) : sink,
         heartbeatSeconds: 0,
-        healthCommand: crashes ? 'test "$MLSHIP_MODEL_VERSION" != "2.0.0" || { echo "CUDA error: an illegal memory access was encountered"; exit 134; }' : undefined,
+        healthCommand: crashes
+          ? 'test "$MLSHIP_MODEL_VERSION" != "2.0.0" || { echo "CUDA error: an illegal memory access was encountered"; exit 134; }'
+          : undefined,
         healthTimeoutSeconds: 30,
       });
       return { id, agent, gpu, driver, telemetryFile, silent, lacksDriver, ranNew: false };
@@ -192,7 +206,13 @@ export async function simulateFleet(options: { devices: number; scenario: Scenar
         maxOutputDrift: 0.2,
         autoRollback: true,
       });
-      const outcome = { phase: host.outputs.phase ? Number(host.outputs.phase) : null, percent: host.outputs.rolloutPercent ? Number(host.outputs.rolloutPercent) : null, ok: !host.failure, rolledBack: host.outputs.rolledBack === 'true', message: host.failure ?? `phase ${host.outputs.phase} (${host.outputs.rolloutPercent}%)` };
+      const outcome = {
+        phase: host.outputs.phase ? Number(host.outputs.phase) : null,
+        percent: host.outputs.rolloutPercent ? Number(host.outputs.rolloutPercent) : null,
+        ok: !host.failure,
+        rolledBack: host.outputs.rolledBack === 'true',
+        message: host.failure ?? `phase ${host.outputs.phase} (${host.outputs.rolloutPercent}%)`,
+      };
       promotions.push(outcome);
       log(`promote-release: ${outcome.message}`);
       return outcome;
@@ -224,7 +244,9 @@ export async function simulateFleet(options: { devices: number; scenario: Scenar
       rolledBack,
       phasesCompleted,
       incompatibleInstalls: fleet.filter((d) => d.lacksDriver && d.ranNew).length,
-      incompatibleRefusals: (await Promise.all(fleet.map((d) => d.agent.state()))).filter((s) => Object.keys(s.incompatible ?? {}).length > 0).length,
+      incompatibleRefusals: (await Promise.all(fleet.map((d) => d.agent.state()))).filter(
+        (s) => Object.keys(s.incompatible ?? {}).length > 0,
+      ).length,
       promotions,
       polls,
       wallSeconds: round3((performance.now() - started) / 1000),

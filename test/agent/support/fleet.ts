@@ -25,7 +25,14 @@ export class ChannelKit {
   }
 
   stage(archivePath: string, channel = 'staging', rolloutPercent?: number, deviceGroups?: string[]) {
-    return stagePackage({ publisher: this.publisher, archivePath, channel, packagePublicKey: this.publisher.publicKey, rolloutPercent, deviceGroups });
+    return stagePackage({
+      publisher: this.publisher,
+      archivePath,
+      channel,
+      packagePublicKey: this.publisher.publicKey,
+      rolloutPercent,
+      deviceGroups,
+    });
   }
 
   promote(rolloutPercent: number, from = 'staging', to = 'production') {
@@ -50,9 +57,20 @@ export class Fleet {
   readonly agents: DeviceAgent[];
 
   /** `options` apply to every device, or are given per device by a function of its id and index. */
-  constructor(readonly kit: ChannelKit, count: number, options: Partial<DeviceAgentOptions> | ((deviceId: string, i: number) => Partial<DeviceAgentOptions>) = {}) {
+  constructor(
+    readonly kit: ChannelKit,
+    count: number,
+    options: Partial<DeviceAgentOptions> | ((deviceId: string, i: number) => Partial<DeviceAgentOptions>) = {},
+  ) {
     this.agents = deviceIds(count).map(
-      (deviceId, i) => new DeviceAgent({ channelUrl: kit.channelUrl(), deviceId, publicKey: KEYS.publicKeyPem, root: path.join(kit.dir, 'devices', deviceId), ...(typeof options === 'function' ? options(deviceId, i) : options) }),
+      (deviceId, i) =>
+        new DeviceAgent({
+          channelUrl: kit.channelUrl(),
+          deviceId,
+          publicKey: KEYS.publicKeyPem,
+          root: path.join(kit.dir, 'devices', deviceId),
+          ...(typeof options === 'function' ? options(deviceId, i) : options),
+        }),
     );
   }
 

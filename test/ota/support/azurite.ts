@@ -24,8 +24,23 @@ export class AzuriteBlob {
   async start(): Promise<void> {
     this.port = await freePort();
     const bin = repoPath('node_modules/.bin/azurite-blob');
-    const args = ['--silent', '--inMemoryPersistence', '--extentMemoryLimit', '512', '--disableTelemetry', '--blobHost', '127.0.0.1', '--blobPort', String(this.port), '--skipApiVersionCheck', '--loose'];
-    this.child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, AZURITE_ACCOUNTS: `${this.account}:${this.key}` } });
+    const args = [
+      '--silent',
+      '--inMemoryPersistence',
+      '--extentMemoryLimit',
+      '512',
+      '--disableTelemetry',
+      '--blobHost',
+      '127.0.0.1',
+      '--blobPort',
+      String(this.port),
+      '--skipApiVersionCheck',
+      '--loose',
+    ];
+    this.child = spawn(bin, args, {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, AZURITE_ACCOUNTS: `${this.account}:${this.key}` },
+    });
     let stderr = '';
     this.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const deadline = Date.now() + 30_000;

@@ -61,7 +61,8 @@ export class FakeCiApi {
       const text = JSON.stringify(body);
       res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) }).end(text);
     };
-    if (req.headers.authorization !== `Bearer ${this.token}`) return send(401, { message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest', status: '401' });
+    if (req.headers.authorization !== `Bearer ${this.token}`)
+      return send(401, { message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest', status: '401' });
     if (this.failWith) return send(this.failWith, { message: 'Server Error' });
     const url = new URL(req.url ?? '/', this.url);
     if (url.pathname === '/_apis/oidc/idtoken') {
@@ -75,11 +76,26 @@ export class FakeCiApi {
     const gh = /^\/repos\/([^/]+)\/([^/]+)\/actions\/runs\/(\d+)\/approvals$/.exec(url.pathname);
     if (gh) {
       const reviews = this.github.get(gh[3]);
-      if (!reviews) return send(404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest/actions/workflow-runs#get-the-review-history-for-a-workflow-run', status: '404' });
+      if (!reviews)
+        return send(404, {
+          message: 'Not Found',
+          documentation_url: 'https://docs.github.com/rest/actions/workflow-runs#get-the-review-history-for-a-workflow-run',
+          status: '404',
+        });
       return send(
         200,
         reviews.map((r, i) => ({
-          environments: [{ id: 161088068 + i, node_id: 'MDExOkVudmlyb25tZW50MTYxMDg4MDY4', name: r.environment, url: `https://api.github.com/repos/${gh[1]}/${gh[2]}/environments/${r.environment}`, html_url: `https://github.com/${gh[1]}/${gh[2]}/deployments/activity_log?environments_filter=${r.environment}`, created_at: '2025-11-23T22:00:40Z', updated_at: '2025-11-23T22:00:41Z' }],
+          environments: [
+            {
+              id: 161088068 + i,
+              node_id: 'MDExOkVudmlyb25tZW50MTYxMDg4MDY4',
+              name: r.environment,
+              url: `https://api.github.com/repos/${gh[1]}/${gh[2]}/environments/${r.environment}`,
+              html_url: `https://github.com/${gh[1]}/${gh[2]}/deployments/activity_log?environments_filter=${r.environment}`,
+              created_at: '2025-11-23T22:00:40Z',
+              updated_at: '2025-11-23T22:00:41Z',
+            },
+          ],
           state: r.state,
           user: { login: r.login, id: 1000 + i, node_id: 'MDQ6VXNlcjE=', type: 'User', site_admin: false },
           comment: r.comment,
@@ -91,8 +107,18 @@ export class FakeCiApi {
       const value = [...this.azure.entries()].map(([buildId, steps], i) => ({
         id: `aab27959-a5be-4ee3-97ca-f19b3602cd2${i}`,
         steps: steps.map((s) => ({
-          assignedApprover: { displayName: s.displayName, id: '3b3db741-9d03-4e32-a7c0-6c3dfc2013c1', uniqueName: s.uniqueName, descriptor: 'aad.ZmI=' },
-          actualApprover: { displayName: s.displayName, id: '3b3db741-9d03-4e32-a7c0-6c3dfc2013c1', uniqueName: s.uniqueName, descriptor: 'aad.ZmI=' },
+          assignedApprover: {
+            displayName: s.displayName,
+            id: '3b3db741-9d03-4e32-a7c0-6c3dfc2013c1',
+            uniqueName: s.uniqueName,
+            descriptor: 'aad.ZmI=',
+          },
+          actualApprover: {
+            displayName: s.displayName,
+            id: '3b3db741-9d03-4e32-a7c0-6c3dfc2013c1',
+            uniqueName: s.uniqueName,
+            descriptor: 'aad.ZmI=',
+          },
           status: s.status,
           comment: s.comment,
           initiatedOn: '2025-11-19T08:14:49.58Z',

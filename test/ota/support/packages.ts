@@ -12,7 +12,10 @@ import { segmentationModel, writeModel } from '../../package/onnx-fixture';
 function fixedKeyPair(seed: string): { privateKeyPem: string; publicKeyPem: string } {
   const der = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), createHash('sha256').update(seed).digest()]);
   const key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
-  return { privateKeyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString(), publicKeyPem: createPublicKey(key).export({ type: 'spki', format: 'pem' }).toString() };
+  return {
+    privateKeyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    publicKeyPem: createPublicKey(key).export({ type: 'spki', format: 'pem' }).toString(),
+  };
 }
 
 export const KEYS = fixedKeyPair('mlship test release key');
@@ -24,7 +27,15 @@ export const KEYS = fixedKeyPair('mlship test release key');
 export async function makePackage(
   dir: string,
   version: string,
-  options: { name?: string; payloadBytes?: number; payload?: Buffer; privateKeyPem?: string; compatibility?: BuildPackageOptions['compatibility']; gitCommit?: string; dataFingerprint?: string } = {},
+  options: {
+    name?: string;
+    payloadBytes?: number;
+    payload?: Buffer;
+    privateKeyPem?: string;
+    compatibility?: BuildPackageOptions['compatibility'];
+    gitCommit?: string;
+    dataFingerprint?: string;
+  } = {},
 ): Promise<string> {
   const name = options.name ?? 'cellseg';
   const work = path.join(dir, `src-${name}-${version}`);

@@ -24,7 +24,11 @@ async function main(): Promise<void> {
   const runs: { sequence: number; version: string }[] = [];
   for (let i = 0; i < config.iterations; i++) {
     // A different percentage each time makes every run a real change, even right after its own last one.
-    const host = await runInMemory(promoteReleaseStep, { rolloutPercent: 51 + (i % 49), ...config.inputs }, { env: config.env, run: { id: `${config.name}-${i}`, actor: config.name } });
+    const host = await runInMemory(
+      promoteReleaseStep,
+      { rolloutPercent: 51 + (i % 49), ...config.inputs },
+      { env: config.env, run: { id: `${config.name}-${i}`, actor: config.name } },
+    );
     if (host.failure) throw new Error(`${config.name} run ${i}: ${host.failure}`);
     runs.push({ sequence: Number(host.outputs.sequence), version: host.outputs.version });
   }

@@ -89,8 +89,12 @@ export class TestS3Server {
     if (!objects) return sendError(res, 404, 'NoSuchBucket', `The specified bucket does not exist: ${bucket}`);
     const prefix = q.get('prefix') ?? '';
     const max = Math.min(1000, Number(q.get('max-keys') ?? 1000));
-    const after = q.get('continuation-token') ? Buffer.from(q.get('continuation-token')!, 'base64').toString() : (q.get('start-after') ?? '');
-    const keys = [...objects.keys()].filter((k) => k.startsWith(prefix) && k > after).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    const after = q.get('continuation-token')
+      ? Buffer.from(q.get('continuation-token')!, 'base64').toString()
+      : (q.get('start-after') ?? '');
+    const keys = [...objects.keys()]
+      .filter((k) => k.startsWith(prefix) && k > after)
+      .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
     const page = keys.slice(0, max);
     const truncated = keys.length > page.length;
     const contents = page
@@ -157,7 +161,8 @@ export class TestS3Server {
         'Accept-Ranges': 'bytes',
       };
       for (const [name, value] of Object.entries(object.metadata)) headers[`x-amz-meta-${name}`] = value;
-      if (object.checksumSha256 && req.headers['x-amz-checksum-mode'] === 'ENABLED') headers['x-amz-checksum-sha256'] = object.checksumSha256;
+      if (object.checksumSha256 && req.headers['x-amz-checksum-mode'] === 'ENABLED')
+        headers['x-amz-checksum-sha256'] = object.checksumSha256;
       res.writeHead(200, headers);
       res.end(method === 'GET' ? object.body : undefined);
       return;
@@ -165,7 +170,12 @@ export class TestS3Server {
     return sendError(res, 501, 'NotImplemented', `${method} ${url.pathname} is not implemented by the test server`);
   }
 
-  private async putObject(req: http.IncomingMessage, res: http.ServerResponse, objects: Map<string, StoredObject>, key: string): Promise<void> {
+  private async putObject(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    objects: Map<string, StoredObject>,
+    key: string,
+  ): Promise<void> {
     if (req.headers['x-amz-copy-source']) return sendError(res, 501, 'NotImplemented', 'CopyObject is not implemented by the test server');
     const payload = await readPayload(req);
     if ('error' in payload) return sendError(res, 400, payload.error.code, payload.error.message);
@@ -173,7 +183,8 @@ export class TestS3Server {
     const existing = objects.get(key);
     const ifNoneMatch = req.headers['if-none-match'];
     const ifMatch = req.headers['if-match'];
-    if (ifNoneMatch !== undefined && ifNoneMatch !== '*') return sendError(res, 501, 'NotImplemented', 'If-None-Match on PutObject accepts only "*"');
+    if (ifNoneMatch !== undefined && ifNoneMatch !== '*')
+      return sendError(res, 501, 'NotImplemented', 'If-None-Match on PutObject accepts only "*"');
     if (ifNoneMatch === '*' && existing) return this.preconditionFailed(res, 'If-None-Match');
     if (ifMatch !== undefined) {
       if (!existing) return sendError(res, 404, 'NoSuchKey', 'The specified key does not exist.');
@@ -183,20 +194,32 @@ export class TestS3Server {
     this.stats.putObjects++;
     const etag = `"${createHash('md5').update(payload.body).digest('hex')}"`;
     const checksumSha256 = createHash('sha256').update(payload.body).digest('base64');
-    objects.set(key, { body: payload.body, etag, contentType: req.headers['content-type'], metadata: metadataOf(req), checksumSha256, lastModified: new Date() });
+    objects.set(key, {
+      body: payload.body,
+      etag,
+      contentType: req.headers['content-type'],
+      metadata: metadataOf(req),
+      checksumSha256,
+      lastModified: new Date(),
+    });
     res.writeHead(200, { ETag: etag, ...(req.headers['x-amz-checksum-sha256'] ? { 'x-amz-checksum-sha256': checksumSha256 } : {}) }).end();
   }
 
   private preconditionFailed(res: http.ServerResponse, condition: string): void {
     this.stats.preconditionFailures++;
-    sendError(res, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', false, { Condition: condition });
+    sendError(res, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', false, {
+      Condition: condition,
+    });
   }
 
   private async createMultipart(req: http.IncomingMessage, res: http.ServerResponse, bucket: string, key: string): Promise<void> {
     await readBody(req);
     const uploadId = randomUUID();
     this.uploads.set(uploadId, { bucket, key, metadata: metadataOf(req), contentType: req.headers['content-type'], parts: new Map() });
-    sendXml(res, `<InitiateMultipartUploadResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Bucket>${bucket}</Bucket><Key>${escapeXml(key)}</Key><UploadId>${uploadId}</UploadId></InitiateMultipartUploadResult>`);
+    sendXml(
+      res,
+      `<InitiateMultipartUploadResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Bucket>${bucket}</Bucket><Key>${escapeXml(key)}</Key><UploadId>${uploadId}</UploadId></InitiateMultipartUploadResult>`,
+    );
   }
 
   private async uploadPart(req: http.IncomingMessage, res: http.ServerResponse, uploadId: string, partNumber: number): Promise<void> {
@@ -204,20 +227,33 @@ export class TestS3Server {
     const payload = await readPayload(req);
     if (!upload) return sendError(res, 404, 'NoSuchUpload', 'The specified upload does not exist.');
     if ('error' in payload) return sendError(res, 400, payload.error.code, payload.error.message);
-    if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > 10000) return sendError(res, 400, 'InvalidArgument', `Part number must be an integer between 1 and 10000, got ${partNumber}`);
+    if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > 10000)
+      return sendError(res, 400, 'InvalidArgument', `Part number must be an integer between 1 and 10000, got ${partNumber}`);
     this.stats.bytesReceived += payload.body.length;
     this.stats.uploadParts++;
     const etag = `"${createHash('md5').update(payload.body).digest('hex')}"`;
     const sha256 = createHash('sha256').update(payload.body).digest();
     upload.parts.set(partNumber, { body: payload.body, etag, sha256 });
-    res.writeHead(200, { ETag: etag, ...(req.headers['x-amz-checksum-sha256'] ? { 'x-amz-checksum-sha256': sha256.toString('base64') } : {}) }).end();
+    res
+      .writeHead(200, {
+        ETag: etag,
+        ...(req.headers['x-amz-checksum-sha256'] ? { 'x-amz-checksum-sha256': sha256.toString('base64') } : {}),
+      })
+      .end();
   }
 
-  private async completeMultipart(req: http.IncomingMessage, res: http.ServerResponse, objects: Map<string, StoredObject>, uploadId: string): Promise<void> {
+  private async completeMultipart(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    objects: Map<string, StoredObject>,
+    uploadId: string,
+  ): Promise<void> {
     const xml = (await readBody(req)).toString();
     const upload = this.uploads.get(uploadId);
     if (!upload) return sendError(res, 404, 'NoSuchUpload', 'The specified upload does not exist.');
-    const parsed = new XMLParser({ isArray: (name) => name === 'Part' }).parse(xml) as { CompleteMultipartUpload?: { Part?: { PartNumber: number; ETag: string; ChecksumSHA256?: string }[] } };
+    const parsed = new XMLParser({ isArray: (name) => name === 'Part' }).parse(xml) as {
+      CompleteMultipartUpload?: { Part?: { PartNumber: number; ETag: string; ChecksumSHA256?: string }[] };
+    };
     const listed = parsed.CompleteMultipartUpload?.Part ?? [];
     if (!listed.length) return sendError(res, 400, 'MalformedXML', 'The XML you provided did not list any part');
     const bodies: Buffer[] = [];
@@ -228,16 +264,26 @@ export class TestS3Server {
       const stored = upload.parts.get(Number(part.PartNumber));
       if (Number(part.PartNumber) <= last) return sendError(res, 400, 'InvalidPartOrder', 'The list of parts was not in ascending order.');
       last = Number(part.PartNumber);
-      if (!stored || stored.etag !== String(part.ETag)) return sendError(res, 400, 'InvalidPart', `Part ${part.PartNumber} was not uploaded or its ETag does not match.`);
-      if (part.ChecksumSHA256 && part.ChecksumSHA256 !== stored.sha256?.toString('base64')) return sendError(res, 400, 'InvalidPart', `Part ${part.PartNumber} checksum does not match.`);
+      if (!stored || stored.etag !== String(part.ETag))
+        return sendError(res, 400, 'InvalidPart', `Part ${part.PartNumber} was not uploaded or its ETag does not match.`);
+      if (part.ChecksumSHA256 && part.ChecksumSHA256 !== stored.sha256?.toString('base64'))
+        return sendError(res, 400, 'InvalidPart', `Part ${part.PartNumber} checksum does not match.`);
       bodies.push(stored.body);
       md5s.push(Buffer.from(stored.etag.slice(1, -1), 'hex'));
       if (stored.sha256) shas.push(stored.sha256);
     }
     if (req.headers['if-none-match'] === '*' && objects.has(upload.key)) return this.preconditionFailed(res, 'If-None-Match');
     const etag = `"${createHash('md5').update(Buffer.concat(md5s)).digest('hex')}-${listed.length}"`;
-    const checksumSha256 = shas.length === listed.length ? `${createHash('sha256').update(Buffer.concat(shas)).digest('base64')}-${listed.length}` : undefined;
-    objects.set(upload.key, { body: Buffer.concat(bodies), etag, contentType: upload.contentType, metadata: upload.metadata, checksumSha256, lastModified: new Date() });
+    const checksumSha256 =
+      shas.length === listed.length ? `${createHash('sha256').update(Buffer.concat(shas)).digest('base64')}-${listed.length}` : undefined;
+    objects.set(upload.key, {
+      body: Buffer.concat(bodies),
+      etag,
+      contentType: upload.contentType,
+      metadata: upload.metadata,
+      checksumSha256,
+      lastModified: new Date(),
+    });
     this.uploads.delete(uploadId);
     this.stats.completedMultipart++;
     sendXml(
@@ -249,7 +295,8 @@ export class TestS3Server {
 
 function metadataOf(req: http.IncomingMessage): Record<string, string> {
   const metadata: Record<string, string> = {};
-  for (const [name, value] of Object.entries(req.headers)) if (name.startsWith('x-amz-meta-') && typeof value === 'string') metadata[name.slice('x-amz-meta-'.length)] = value;
+  for (const [name, value] of Object.entries(req.headers))
+    if (name.startsWith('x-amz-meta-') && typeof value === 'string') metadata[name.slice('x-amz-meta-'.length)] = value;
   return metadata;
 }
 
@@ -265,9 +312,17 @@ type Payload = { body: Buffer } | { error: { code: string; message: string } };
 async function readPayload(req: http.IncomingMessage): Promise<Payload> {
   const raw = await readBody(req);
   const sha = req.headers['x-amz-content-sha256'];
-  const chunked = (typeof sha === 'string' && sha.startsWith('STREAMING-')) || /aws-chunked/.test(String(req.headers['content-encoding'] ?? ''));
+  const chunked =
+    (typeof sha === 'string' && sha.startsWith('STREAMING-')) || /aws-chunked/.test(String(req.headers['content-encoding'] ?? ''));
   const checksums: Record<string, string> = {};
-  for (const [name, value] of Object.entries(req.headers)) if (name.startsWith('x-amz-checksum-') && name !== 'x-amz-checksum-algorithm' && name !== 'x-amz-checksum-type' && typeof value === 'string') checksums[name] = value;
+  for (const [name, value] of Object.entries(req.headers))
+    if (
+      name.startsWith('x-amz-checksum-') &&
+      name !== 'x-amz-checksum-algorithm' &&
+      name !== 'x-amz-checksum-type' &&
+      typeof value === 'string'
+    )
+      checksums[name] = value;
   let body = raw;
   if (chunked) {
     const decoded = decodeAwsChunked(raw);
@@ -275,14 +330,24 @@ async function readPayload(req: http.IncomingMessage): Promise<Payload> {
     body = decoded.body;
     Object.assign(checksums, decoded.trailers);
     const declared = Number(req.headers['x-amz-decoded-content-length']);
-    if (Number.isFinite(declared) && declared !== body.length) return { error: { code: 'IncompleteBody', message: `Decoded length ${body.length} differs from x-amz-decoded-content-length ${declared}` } };
+    if (Number.isFinite(declared) && declared !== body.length)
+      return {
+        error: { code: 'IncompleteBody', message: `Decoded length ${body.length} differs from x-amz-decoded-content-length ${declared}` },
+      };
   }
   const md5 = req.headers['content-md5'];
-  if (typeof md5 === 'string' && md5 !== createHash('md5').update(body).digest('base64')) return { error: { code: 'BadDigest', message: 'The Content-MD5 you specified did not match what we received.' } };
+  if (typeof md5 === 'string' && md5 !== createHash('md5').update(body).digest('base64'))
+    return { error: { code: 'BadDigest', message: 'The Content-MD5 you specified did not match what we received.' } };
   for (const [name, expected] of Object.entries(checksums)) {
     const actual = computeChecksum(name.slice('x-amz-checksum-'.length), body);
     if (actual === undefined) return { error: { code: 'InvalidRequest', message: `The test server cannot verify ${name}` } };
-    if (actual !== expected) return { error: { code: 'BadDigest', message: `The ${name.slice('x-amz-checksum-'.length).toUpperCase()} you specified did not match the calculated checksum.` } };
+    if (actual !== expected)
+      return {
+        error: {
+          code: 'BadDigest',
+          message: `The ${name.slice('x-amz-checksum-'.length).toUpperCase()} you specified did not match the calculated checksum.`,
+        },
+      };
   }
   return { body };
 }
@@ -328,7 +393,14 @@ function sendXml(res: http.ServerResponse, xml: string): void {
   res.writeHead(200, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(body) }).end(body);
 }
 
-function sendError(res: http.ServerResponse, status: number, code: string, message: string, noBody = false, extra: Record<string, string> = {}): void {
+function sendError(
+  res: http.ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+  noBody = false,
+  extra: Record<string, string> = {},
+): void {
   if (noBody) {
     res.writeHead(status).end();
     return;

@@ -63,7 +63,14 @@ export class StoreBackends {
 
   open(kind: StoreKind, prefix: string, partSize?: number): OtaStore {
     const i = this.inputs(kind, prefix);
-    return openStore({ kind, uri: i.storeUri, endpoint: i.endpoint, azureConnectionString: i.azureConnectionString, connections: testConnections(this.env(kind)), partSize });
+    return openStore({
+      kind,
+      uri: i.storeUri,
+      endpoint: i.endpoint,
+      azureConnectionString: i.azureConnectionString,
+      connections: testConnections(this.env(kind)),
+      partSize,
+    });
   }
 
   /** URL a device polls for `channel`: file:// for the folder, plain HTTP for the servers. */

@@ -21,6 +21,8 @@ export function findActionlint(): string {
 export function loadActionlint(dir: string): (text: string) => Promise<ActionlintFinding[]> {
   // build/run-lint.js, not the package index, which also loads the CLI's chalk. The path must not be a real
   // file: actionlint then stats it to find a project config, and the wasm file-system shim deadlocks on that.
-  const { runLint } = require(path.join(dir, 'build', 'run-lint.js')) as { runLint(text: string, file: string): Promise<ActionlintFinding[] | undefined> };
+  const { runLint } = require(path.join(dir, 'build', 'run-lint.js')) as {
+    runLint(text: string, file: string): Promise<ActionlintFinding[] | undefined>;
+  };
   return async (text) => (await runLint(text, '<stdin>')) ?? [];
 }

@@ -22,40 +22,181 @@ type Mapping = Record<string, unknown>;
 const KNOWN_TASKS: Record<string, { required: string[]; inputs: string[]; agentless?: boolean }> = {
   'AzureCLI@2': {
     required: ['azureSubscription', 'scriptType', 'scriptLocation'],
-    inputs: ['azureSubscription', 'scriptType', 'scriptLocation', 'scriptPath', 'inlineScript', 'arguments', 'powerShellErrorActionPreference', 'addSpnToEnvironment', 'useGlobalConfig', 'workingDirectory', 'failOnStandardError', 'powerShellIgnoreLASTEXITCODE', 'visibleAzLogin', 'keepAzSessionActive'],
+    inputs: [
+      'azureSubscription',
+      'scriptType',
+      'scriptLocation',
+      'scriptPath',
+      'inlineScript',
+      'arguments',
+      'powerShellErrorActionPreference',
+      'addSpnToEnvironment',
+      'useGlobalConfig',
+      'workingDirectory',
+      'failOnStandardError',
+      'powerShellIgnoreLASTEXITCODE',
+      'visibleAzLogin',
+      'keepAzSessionActive',
+    ],
   },
   'AWSShellScript@1': {
     required: ['scriptType'],
-    inputs: ['awsCredentials', 'regionName', 'arguments', 'scriptType', 'filePath', 'inlineScript', 'disableAutoCwd', 'workingDirectory', 'failOnStandardError', 'logRequest', 'logResponse'],
+    inputs: [
+      'awsCredentials',
+      'regionName',
+      'arguments',
+      'scriptType',
+      'filePath',
+      'inlineScript',
+      'disableAutoCwd',
+      'workingDirectory',
+      'failOnStandardError',
+      'logRequest',
+      'logResponse',
+    ],
   },
-  'ManualValidation@1': { required: ['notifyUsers'], inputs: ['notifyUsers', 'approvers', 'allowApproversToApproveTheirOwnRuns', 'instructions', 'onTimeout'], agentless: true },
+  'ManualValidation@1': {
+    required: ['notifyUsers'],
+    inputs: ['notifyUsers', 'approvers', 'allowApproversToApproveTheirOwnRuns', 'instructions', 'onTimeout'],
+    agentless: true,
+  },
   'Delay@1': { required: ['delayForMinutes'], inputs: ['delayForMinutes'], agentless: true },
-  'UsePythonVersion@0': { required: ['versionSpec'], inputs: ['versionSpec', 'disableDownloadFromRegistry', 'allowUnstable', 'githubToken', 'addToPath', 'architecture'] },
-  'PublishPipelineArtifact@1': { required: ['targetPath'], inputs: ['targetPath', 'artifact', 'publishLocation', 'fileSharePath', 'parallel', 'parallelCount', 'properties'] },
-  'DownloadPipelineArtifact@2': { required: [], inputs: ['buildType', 'project', 'definition', 'specificBuildWithTriggering', 'buildVersionToDownload', 'branchName', 'pipelineId', 'tags', 'allowPartiallySucceededBuilds', 'allowFailedBuilds', 'artifact', 'patterns', 'path'] },
+  'UsePythonVersion@0': {
+    required: ['versionSpec'],
+    inputs: ['versionSpec', 'disableDownloadFromRegistry', 'allowUnstable', 'githubToken', 'addToPath', 'architecture'],
+  },
+  'PublishPipelineArtifact@1': {
+    required: ['targetPath'],
+    inputs: ['targetPath', 'artifact', 'publishLocation', 'fileSharePath', 'parallel', 'parallelCount', 'properties'],
+  },
+  'DownloadPipelineArtifact@2': {
+    required: [],
+    inputs: [
+      'buildType',
+      'project',
+      'definition',
+      'specificBuildWithTriggering',
+      'buildVersionToDownload',
+      'branchName',
+      'pipelineId',
+      'tags',
+      'allowPartiallySucceededBuilds',
+      'allowFailedBuilds',
+      'artifact',
+      'patterns',
+      'path',
+    ],
+  },
 };
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const ROOT_KEYS = ['name', 'appendCommitMessageToRunName', 'parameters', 'trigger', 'pr', 'schedules', 'resources', 'variables', 'pool', 'lockBehavior', 'stages', 'jobs', 'steps', 'extends'];
-const STAGE_KEYS = ['stage', 'displayName', 'dependsOn', 'condition', 'variables', 'jobs', 'pool', 'lockBehavior', 'isSkippable', 'templateContext', 'trigger'];
-const JOB_COMMON = ['displayName', 'dependsOn', 'condition', 'continueOnError', 'timeoutInMinutes', 'cancelTimeoutInMinutes', 'variables', 'pool', 'container', 'services', 'workspace', 'uses', 'templateContext'];
+const ROOT_KEYS = [
+  'name',
+  'appendCommitMessageToRunName',
+  'parameters',
+  'trigger',
+  'pr',
+  'schedules',
+  'resources',
+  'variables',
+  'pool',
+  'lockBehavior',
+  'stages',
+  'jobs',
+  'steps',
+  'extends',
+];
+const STAGE_KEYS = [
+  'stage',
+  'displayName',
+  'dependsOn',
+  'condition',
+  'variables',
+  'jobs',
+  'pool',
+  'lockBehavior',
+  'isSkippable',
+  'templateContext',
+  'trigger',
+];
+const JOB_COMMON = [
+  'displayName',
+  'dependsOn',
+  'condition',
+  'continueOnError',
+  'timeoutInMinutes',
+  'cancelTimeoutInMinutes',
+  'variables',
+  'pool',
+  'container',
+  'services',
+  'workspace',
+  'uses',
+  'templateContext',
+];
 const JOB_KEYS = ['job', 'strategy', 'steps', ...JOB_COMMON];
 const DEPLOYMENT_KEYS = ['deployment', 'environment', 'strategy', ...JOB_COMMON];
 const HOOKS = ['preDeploy', 'deploy', 'routeTraffic', 'postRouteTraffic'];
-const STEP_COMMON = ['name', 'displayName', 'condition', 'continueOnError', 'enabled', 'env', 'timeoutInMinutes', 'retryCountOnTaskFailure', 'target'];
+const STEP_COMMON = [
+  'name',
+  'displayName',
+  'condition',
+  'continueOnError',
+  'enabled',
+  'env',
+  'timeoutInMinutes',
+  'retryCountOnTaskFailure',
+  'target',
+];
 const STEP_KINDS: Record<string, string[]> = {
   task: ['inputs'],
   script: ['workingDirectory', 'failOnStderr'],
   bash: ['workingDirectory', 'failOnStderr', 'noProfile', 'noRc'],
-  pwsh: ['workingDirectory', 'failOnStderr', 'errorActionPreference', 'warningPreference', 'informationPreference', 'verbosePreference', 'debugPreference', 'progressPreference', 'ignoreLASTEXITCODE'],
+  pwsh: [
+    'workingDirectory',
+    'failOnStderr',
+    'errorActionPreference',
+    'warningPreference',
+    'informationPreference',
+    'verbosePreference',
+    'debugPreference',
+    'progressPreference',
+    'ignoreLASTEXITCODE',
+  ],
   powershell: ['workingDirectory', 'failOnStderr', 'errorActionPreference', 'ignoreLASTEXITCODE'],
-  checkout: ['clean', 'fetchDepth', 'fetchFilter', 'fetchTags', 'lfs', 'persistCredentials', 'submodules', 'path', 'sparseCheckoutDirectories', 'sparseCheckoutPatterns', 'workspaceRepo'],
+  checkout: [
+    'clean',
+    'fetchDepth',
+    'fetchFilter',
+    'fetchTags',
+    'lfs',
+    'persistCredentials',
+    'submodules',
+    'path',
+    'sparseCheckoutDirectories',
+    'sparseCheckoutPatterns',
+    'workspaceRepo',
+  ],
   download: ['artifact', 'patterns'],
   publish: ['artifact'],
 };
 const SCRIPT_KINDS = ['script', 'bash', 'pwsh', 'powershell'];
 /** Variable namespaces of Azure DevOps itself: `$(Build.BuildId)` is not a step output. */
-const PREDEFINED = new Set(['Agent', 'Build', 'Checks', 'Common', 'Deployment', 'Environment', 'Pipeline', 'Release', 'Resources', 'Strategy', 'System', 'Task', 'TF']);
+const PREDEFINED = new Set([
+  'Agent',
+  'Build',
+  'Checks',
+  'Common',
+  'Deployment',
+  'Environment',
+  'Pipeline',
+  'Release',
+  'Resources',
+  'Strategy',
+  'System',
+  'Task',
+  'TF',
+]);
 
 export interface StepInfo {
   node: Mapping;
@@ -291,7 +432,13 @@ export class PipelineChecker {
     return out;
   }
 
-  private instantiate(ref: string, passed: unknown, from: string, kind: string, where: string): { list: unknown; file: string } | undefined {
+  private instantiate(
+    ref: string,
+    passed: unknown,
+    from: string,
+    kind: string,
+    where: string,
+  ): { list: unknown; file: string } | undefined {
     // Template paths are relative to the file that includes them.
     const file = path.resolve(path.dirname(from), ref);
     if (!fs.existsSync(file)) {
@@ -314,9 +461,12 @@ export class PipelineChecker {
       if (literal && Array.isArray(spec.values) && !spec.values.map(String).includes(String(value))) {
         this.findings.push(`${where}: parameter "${name}" of ${ref} is "${String(value)}", not one of ${spec.values.join(', ')}.`);
       }
-      if (literal && spec.type === 'number' && typeof value !== 'number') this.findings.push(`${where}: parameter "${name}" of ${ref} must be a number, not "${String(value)}".`);
-      if (literal && spec.type === 'boolean' && typeof value !== 'boolean') this.findings.push(`${where}: parameter "${name}" of ${ref} must be a boolean, not "${String(value)}".`);
-      if (literal && spec.type === 'object' && (typeof value !== 'object' || value === null)) this.findings.push(`${where}: parameter "${name}" of ${ref} must be an object or list.`);
+      if (literal && spec.type === 'number' && typeof value !== 'number')
+        this.findings.push(`${where}: parameter "${name}" of ${ref} must be a number, not "${String(value)}".`);
+      if (literal && spec.type === 'boolean' && typeof value !== 'boolean')
+        this.findings.push(`${where}: parameter "${name}" of ${ref} must be a boolean, not "${String(value)}".`);
+      if (literal && spec.type === 'object' && (typeof value !== 'object' || value === null))
+        this.findings.push(`${where}: parameter "${name}" of ${ref} must be an object or list.`);
       values[name] = value;
     }
     for (const [name, spec] of template.declared) {
@@ -344,7 +494,8 @@ export class PipelineChecker {
       const dependsOn = 'dependsOn' in node ? asList(node.dependsOn) : previous ? [previous] : [];
       const stage: StageInfo = { name, file: at, node, dependsOn, jobs: [] };
       this.stages.push(stage);
-      for (const { node: job, file: jobFile } of this.items(node.jobs, at, 'jobs', `${where}: jobs`)) stage.jobs.push(this.readJob(job, jobFile, stage));
+      for (const { node: job, file: jobFile } of this.items(node.jobs, at, 'jobs', `${where}: jobs`))
+        stage.jobs.push(this.readJob(job, jobFile, stage));
       previous = name;
     }
   }
@@ -383,10 +534,13 @@ export class PipelineChecker {
     if (server) {
       if (kind !== 'job') this.findings.push(`${where}: pool: server is for agentless jobs, not deployment jobs.`);
       for (const step of job.steps) {
-        if (!step.task || !KNOWN_TASKS[step.task]?.agentless) this.findings.push(`${where}: an agentless job (pool: server) can only run agentless tasks, not ${step.task ?? step.kind}.`);
+        if (!step.task || !KNOWN_TASKS[step.task]?.agentless)
+          this.findings.push(`${where}: an agentless job (pool: server) can only run agentless tasks, not ${step.task ?? step.kind}.`);
       }
     } else {
-      for (const step of job.steps) if (step.task && KNOWN_TASKS[step.task]?.agentless) this.findings.push(`${where}: ${step.task} runs only in an agentless job (pool: server).`);
+      for (const step of job.steps)
+        if (step.task && KNOWN_TASKS[step.task]?.agentless)
+          this.findings.push(`${where}: ${step.task} runs only in an agentless job (pool: server).`);
     }
     return job;
   }
@@ -397,14 +551,18 @@ export class PipelineChecker {
       const kinds = Object.keys(STEP_KINDS).filter((k) => k in node);
       const label = `${at === file ? where : `${at} (from ${where})`}: step ${String(node.name ?? node.displayName ?? steps.length)}`;
       if (kinds.length !== 1) {
-        this.findings.push(`${label}: a step needs exactly one of ${Object.keys(STEP_KINDS).join(', ')}; found ${kinds.join(', ') || 'none'}.`);
+        this.findings.push(
+          `${label}: a step needs exactly one of ${Object.keys(STEP_KINDS).join(', ')}; found ${kinds.join(', ') || 'none'}.`,
+        );
         continue;
       }
       const kind = kinds[0]!;
       checkKeys(node, [kind, ...STEP_COMMON, ...STEP_KINDS[kind]!], label, this.findings);
       const step: StepInfo = { node, file: at, kind, name: typeof node.name === 'string' ? node.name : undefined };
-      if (step.name !== undefined && !NAME.test(step.name)) this.findings.push(`${label}: step name "${step.name}" must be letters, digits and _.`);
-      if (step.name !== undefined && steps.some((s) => s.name === step.name)) this.findings.push(`${label}: another step of the job is named "${step.name}".`);
+      if (step.name !== undefined && !NAME.test(step.name))
+        this.findings.push(`${label}: step name "${step.name}" must be letters, digits and _.`);
+      if (step.name !== undefined && steps.some((s) => s.name === step.name))
+        this.findings.push(`${label}: another step of the job is named "${step.name}".`);
       if (kind === 'task') {
         step.task = String(node.task);
         this.checkTask(step, label);
@@ -455,9 +613,12 @@ export class PipelineChecker {
         if (error) this.findings.push(`${where}: ${error}`);
       }
     }
-    for (const key of requiredInputs(def)) if (!(key in inputs)) this.findings.push(`${where}: ${task} requires input "${key}", which is not given.`);
+    for (const key of requiredInputs(def))
+      if (!(key in inputs)) this.findings.push(`${where}: ${task} requires input "${key}", which is not given.`);
     // Both read the job's OAuth token: the federated credential of a service connection, and the run's approvals.
-    const needsToken = inputs.azureServiceConnection !== undefined || (def.name === 'promote-release' && String(inputs.requireApproval ?? 'false') !== 'false');
+    const needsToken =
+      inputs.azureServiceConnection !== undefined ||
+      (def.name === 'promote-release' && String(inputs.requireApproval ?? 'false') !== 'false');
     const env = isMapping(step.node.env) ? step.node.env : {};
     if (needsToken && env.SYSTEM_ACCESSTOKEN !== '$(System.AccessToken)') {
       this.findings.push(`${where}: ${task} needs env SYSTEM_ACCESSTOKEN: $(System.AccessToken) (service connection or approvals).`);
@@ -472,15 +633,20 @@ export class PipelineChecker {
     }
     checkKeys(pool, ['name', 'vmImage', 'demands'], where, this.findings);
     for (const demand of asList(pool.demands)) {
-      if (!/^[A-Za-z0-9_.-]+(\s+-equals\s+\S.*)?$/.test(demand)) this.findings.push(`${where}: demand "${demand}" must be "capability" or "capability -equals value".`);
+      if (!/^[A-Za-z0-9_.-]+(\s+-equals\s+\S.*)?$/.test(demand))
+        this.findings.push(`${where}: demand "${demand}" must be "capability" or "capability -equals value".`);
     }
   }
 
   private checkDependencies(): void {
     for (const stage of this.stages) {
-      for (const d of stage.dependsOn) if (!this.stages.some((s) => s.name === d)) this.findings.push(`${stage.file}: stage ${stage.name} depends on "${d}", which is not a stage.`);
+      for (const d of stage.dependsOn)
+        if (!this.stages.some((s) => s.name === d))
+          this.findings.push(`${stage.file}: stage ${stage.name} depends on "${d}", which is not a stage.`);
       for (const job of stage.jobs) {
-        for (const d of job.dependsOn) if (!stage.jobs.some((j) => j.name === d)) this.findings.push(`${job.file}: ${job.kind} ${stage.name}.${job.name} depends on "${d}", which is not a job of the stage.`);
+        for (const d of job.dependsOn)
+          if (!stage.jobs.some((j) => j.name === d))
+            this.findings.push(`${job.file}: ${job.kind} ${stage.name}.${job.name} depends on "${d}", which is not a job of the stage.`);
       }
     }
   }
@@ -503,7 +669,9 @@ export class PipelineChecker {
     const parts = key.split('.');
     if (job.kind === 'deployment') {
       if (parts[0] !== job.name) {
-        this.findings.push(`${where}: outputs of runOnce deployment job "${job.name}" are addressed as '${job.name}.<step>.<variable>', not '${key}'.`);
+        this.findings.push(
+          `${where}: outputs of runOnce deployment job "${job.name}" are addressed as '${job.name}.<step>.<variable>', not '${key}'.`,
+        );
         return;
       }
       parts.shift();
@@ -521,7 +689,9 @@ export class PipelineChecker {
     const outputs = this.outputsOf(step);
     if (outputs && !outputs.has(variable)) {
       const hint = nearest(variable, outputs);
-      this.findings.push(`${where}: step "${stepName}" (${step.task ?? step.kind}) has no output "${variable}"${hint ? ` (did you mean "${hint}"?)` : ''}; it has: ${[...outputs].join(', ') || 'none'}.`);
+      this.findings.push(
+        `${where}: step "${stepName}" (${step.task ?? step.kind}) has no output "${variable}"${hint ? ` (did you mean "${hint}"?)` : ''}; it has: ${[...outputs].join(', ') || 'none'}.`,
+      );
     }
   }
 
@@ -544,7 +714,10 @@ export class PipelineChecker {
       const [, stageName, jobName, key] = m as unknown as [string, string, string, string];
       const source = this.stages.find((s) => s.name === stageName);
       if (!source) this.findings.push(`${where}: stageDependencies.${stageName}: no such stage.`);
-      else if (!stage.dependsOn.includes(stageName)) this.findings.push(`${where}: stageDependencies.${stageName} is only available when stage ${stage.name} depends on ${stageName} directly (dependsOn: ${stage.dependsOn.join(', ') || 'none'}).`);
+      else if (!stage.dependsOn.includes(stageName))
+        this.findings.push(
+          `${where}: stageDependencies.${stageName} is only available when stage ${stage.name} depends on ${stageName} directly (dependsOn: ${stage.dependsOn.join(', ') || 'none'}).`,
+        );
       else {
         const sourceJob = source.jobs.find((j) => j.name === jobName);
         if (!sourceJob) this.findings.push(`${where}: stage ${stageName} has no job "${jobName}".`);
@@ -576,9 +749,13 @@ export class PipelineChecker {
         this.resolveOutput({ ...job, kind: 'job' }, `${stepName}.${variable}`, where);
         continue;
       }
-      const elsewhere = this.stages.flatMap((s) => s.jobs.map((j) => ({ s, j }))).find(({ j }) => j.steps.some((st) => st.name === stepName));
+      const elsewhere = this.stages
+        .flatMap((s) => s.jobs.map((j) => ({ s, j })))
+        .find(({ j }) => j.steps.some((st) => st.name === stepName));
       if (elsewhere) {
-        this.findings.push(`${where}: $(${stepName}.${variable}) is an output of ${elsewhere.s.name}.${elsewhere.j.name}; in another job read it through dependencies/stageDependencies into a variable.`);
+        this.findings.push(
+          `${where}: $(${stepName}.${variable}) is an output of ${elsewhere.s.name}.${elsewhere.j.name}; in another job read it through dependencies/stageDependencies into a variable.`,
+        );
       }
     }
   }
@@ -602,8 +779,13 @@ export class PipelineChecker {
         for (const step of job.steps) {
           if (step.kind !== 'download' || step.node.download !== 'current' || step.node.artifact === undefined) continue;
           const name = String(step.node.artifact);
-          const ok = (publishers.get(name) ?? []).some((p) => before.has(p.stage.name) || (p.stage === stage && job.dependsOn.includes(p.job.name)));
-          if (!ok) this.findings.push(`${job.file}: ${stage.name}.${job.name} downloads artifact "${name}", which no stage it waits for publishes.`);
+          const ok = (publishers.get(name) ?? []).some(
+            (p) => before.has(p.stage.name) || (p.stage === stage && job.dependsOn.includes(p.job.name)),
+          );
+          if (!ok)
+            this.findings.push(
+              `${job.file}: ${stage.name}.${job.name} downloads artifact "${name}", which no stage it waits for publishes.`,
+            );
         }
       }
     }

@@ -27,7 +27,11 @@ export function docSnippets(): Snippet[] {
       const body: string[] = [];
       for (i++; i < lines.length && !/^\s*```\s*$/.test(lines[i]!); i++) body.push(lines[i]!.slice(open[1]!.length));
       const text = body.join('\n');
-      const platform = /uses:\s*mlship\/mlship\/actions\//.test(text) ? 'github' : /task:\s*[A-Z][A-Za-z]+@\d/.test(text) ? 'azure' : undefined;
+      const platform = /uses:\s*mlship\/mlship\/actions\//.test(text)
+        ? 'github'
+        : /task:\s*[A-Z][A-Za-z]+@\d/.test(text)
+          ? 'azure'
+          : undefined;
       if (platform) out.push({ where: `${file}:${start + 1}`, platform, text });
     }
   }
@@ -35,7 +39,9 @@ export function docSnippets(): Snippet[] {
 }
 
 function walk(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : e.name.endsWith('.md') ? [path.join(dir, e.name)] : []));
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : e.name.endsWith('.md') ? [path.join(dir, e.name)] : []));
 }
 
 /** The mlship outputs some step produces: what a `needs.<job>.outputs.<name>` in a fragment can at best refer to. */
@@ -75,7 +81,11 @@ export function checkGithubSnippet(s: Snippet, ctx: GithubCheckContext): string[
   // Jobs outside the snippet: they expose every output an mlship step has and upload every artifact it downloads.
   const downloaded = [...s.text.matchAll(/download-artifact@[^\n]*\n\s*with:\s*\{?\s*name:\s*([A-Za-z0-9_.-]+)/g)].map((m) => m[1]!);
   const outputs = Object.fromEntries([...anyStepOutputs(ctx.catalog, kebabCase)].map((o) => [o, 'from an mlship step']));
-  const stub = (): Job => ({ 'runs-on': 'ubuntu-latest', outputs, steps: downloaded.map((name) => ({ uses: 'actions/upload-artifact@v4', with: { name, path: name } })) });
+  const stub = (): Job => ({
+    'runs-on': 'ubuntu-latest',
+    outputs,
+    steps: downloaded.map((name) => ({ uses: 'actions/upload-artifact@v4', with: { name, path: name } })),
+  });
   if (isMap && 'jobs' in parsed) doc = parsed as Workflow;
   // Entries of `jobs:` shown without it (each value a job with steps).
   else if (isMap && Object.values(parsed).every((j) => !!j && typeof j === 'object' && Array.isArray((j as Job).steps))) {
@@ -146,10 +156,16 @@ export function checkAzureSnippet(s: Snippet, catalog: StepCatalog): string[] {
     }
     for (const key of requiredInputs(def)) if (!(key in inputs)) findings.push(`${where} requires input "${key}", which is not given.`);
   }
-  const refs = [...s.text.matchAll(/\$\(([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\)/g), ...s.text.matchAll(/outputs\['([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)'\]/g)];
+  const refs = [
+    ...s.text.matchAll(/\$\(([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\)/g),
+    ...s.text.matchAll(/outputs\['([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)'\]/g),
+  ];
   for (const [, name, output] of refs) {
     const def = named.get(name!);
-    if (def && !(output! in def.outputs)) findings.push(`${s.where}: task "${name}" (${def.name}) has no output "${output}"; it has: ${Object.keys(def.outputs).map(camelCase).join(', ')}.`);
+    if (def && !(output! in def.outputs))
+      findings.push(
+        `${s.where}: task "${name}" (${def.name}) has no output "${output}"; it has: ${Object.keys(def.outputs).map(camelCase).join(', ')}.`,
+      );
   }
   return findings;
 }

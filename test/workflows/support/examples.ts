@@ -27,7 +27,8 @@ export function githubContext(overrides: Record<string, string> = {}): GithubChe
     accessPaths: parser.accessPaths,
     resolveReusable(uses: string) {
       const file = path.basename(uses.replace(/@[^@]*$/, ''));
-      const text = overrides[file] ?? (fs.existsSync(path.join(GITHUB_DIR, file)) ? fs.readFileSync(path.join(GITHUB_DIR, file), 'utf8') : undefined);
+      const text =
+        overrides[file] ?? (fs.existsSync(path.join(GITHUB_DIR, file)) ? fs.readFileSync(path.join(GITHUB_DIR, file), 'utf8') : undefined);
       return text === undefined ? undefined : { file, doc: parseWorkflowYaml(text) as Workflow };
     },
   };

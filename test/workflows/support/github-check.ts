@@ -59,7 +59,9 @@ export function mlshipStepOf(step: Step, catalog: StepCatalog): AnyStep | undefi
 }
 
 function workflowCall(doc: Workflow): Mapping | undefined {
-  return doc.on && typeof doc.on === 'object' && !Array.isArray(doc.on) ? ((doc.on as Mapping).workflow_call as Mapping | undefined) ?? undefined : undefined;
+  return doc.on && typeof doc.on === 'object' && !Array.isArray(doc.on)
+    ? (((doc.on as Mapping).workflow_call as Mapping | undefined) ?? undefined)
+    : undefined;
 }
 
 /** Outputs a job exposes to `needs.<job>.outputs`: its own map, or the called workflow's declared outputs. */
@@ -95,7 +97,10 @@ export function checkGithubWorkflow(file: string, doc: Workflow, ctx: GithubChec
   const findings: string[] = [];
   const call = workflowCall(doc);
   const declaredInputs = new Set(Object.keys((call?.inputs as Mapping | undefined) ?? {}));
-  const dispatchInputs = doc.on && typeof doc.on === 'object' && !Array.isArray(doc.on) ? ((doc.on as Mapping).workflow_dispatch as Mapping | null | undefined)?.inputs : undefined;
+  const dispatchInputs =
+    doc.on && typeof doc.on === 'object' && !Array.isArray(doc.on)
+      ? ((doc.on as Mapping).workflow_dispatch as Mapping | null | undefined)?.inputs
+      : undefined;
   for (const k of Object.keys((dispatchInputs as Mapping | undefined) ?? {})) declaredInputs.add(k);
   const declaredSecrets = new Set(Object.keys((call?.secrets as Mapping | undefined) ?? {}));
   const hasInputs = !!call || !!dispatchInputs;
@@ -118,7 +123,9 @@ export function checkGithubWorkflow(file: string, doc: Workflow, ctx: GithubChec
             const known = stepOutputs(step, ctx);
             if (known && !known.has(output)) {
               const hint = nearest(output, known);
-              findings.push(`${file}: ${where}: step "${name}" has no output "${output}"${hint ? ` (did you mean "${hint}"?)` : ''}; it has: ${[...known].join(', ') || 'none'}.`);
+              findings.push(
+                `${file}: ${where}: step "${name}" has no output "${output}"${hint ? ` (did you mean "${hint}"?)` : ''}; it has: ${[...known].join(', ') || 'none'}.`,
+              );
             }
           }
         } else if (context === 'needs' && name !== undefined && job) {
@@ -139,8 +146,17 @@ export function checkGithubWorkflow(file: string, doc: Workflow, ctx: GithubChec
           }
         } else if (context === 'inputs' && name !== undefined && hasInputs && !declaredInputs.has(name)) {
           findings.push(`${file}: ${where}: inputs.${name} is not a declared input (${[...declaredInputs].join(', ')}).`);
-        } else if (context === 'secrets' && name !== undefined && call && name !== 'GITHUB_TOKEN' && !declaredSecrets.has(name) && !job?.environment) {
-          findings.push(`${file}: ${where}: secrets.${name} is neither declared under workflow_call.secrets nor read in a job with an environment.`);
+        } else if (
+          context === 'secrets' &&
+          name !== undefined &&
+          call &&
+          name !== 'GITHUB_TOKEN' &&
+          !declaredSecrets.has(name) &&
+          !job?.environment
+        ) {
+          findings.push(
+            `${file}: ${where}: secrets.${name} is neither declared under workflow_call.secrets nor read in a job with an environment.`,
+          );
         }
       }
     }
@@ -161,7 +177,8 @@ export function checkGithubWorkflow(file: string, doc: Workflow, ctx: GithubChec
     steps.forEach((step, index) => {
       const where = `jobs.${jobId}.steps[${index}]${step.id ? ` (${step.id})` : ''}`;
       checkPaths(where, job, steps.slice(0, index), expressionsIn(step));
-      if (typeof step.uses === 'string' && MLSHIP_ACTION.test(step.uses)) findings.push(...checkMlshipStep(`${file}: ${where}`, step, ctx.catalog));
+      if (typeof step.uses === 'string' && MLSHIP_ACTION.test(step.uses))
+        findings.push(...checkMlshipStep(`${file}: ${where}`, step, ctx.catalog));
     });
   }
   findings.push(...checkArtifacts(file, doc));
@@ -209,13 +226,15 @@ function checkReusableCall(file: string, jobId: string, job: Job, ctx: GithubChe
   const given = job.with ?? {};
   for (const k of Object.keys(given)) if (!(k in inputs)) findings.push(`${where}: ${called.file} declares no input "${k}".`);
   for (const [k, spec] of Object.entries(inputs)) {
-    if (spec.required === true && spec.default === undefined && !(k in given)) findings.push(`${where}: required input "${k}" of ${called.file} is not given.`);
+    if (spec.required === true && spec.default === undefined && !(k in given))
+      findings.push(`${where}: required input "${k}" of ${called.file} is not given.`);
   }
   if (job.secrets !== 'inherit') {
     const secrets = (call.secrets as Record<string, Mapping> | undefined) ?? {};
     const passed = job.secrets ?? {};
     for (const k of Object.keys(passed)) if (!(k in secrets)) findings.push(`${where}: ${called.file} declares no secret "${k}".`);
-    for (const [k, spec] of Object.entries(secrets)) if (spec?.required === true && !(k in passed)) findings.push(`${where}: required secret "${k}" is not passed.`);
+    for (const [k, spec] of Object.entries(secrets))
+      if (spec?.required === true && !(k in passed)) findings.push(`${where}: required secret "${k}" is not passed.`);
   }
   return findings;
 }
@@ -249,7 +268,9 @@ function checkArtifacts(file: string, doc: Workflow): string[] {
       const name = String(step.with.name);
       const producers = uploads.get(name) ?? [];
       if (!producers.some((p) => before.has(p))) {
-        findings.push(`${file}: jobs.${jobId} downloads artifact "${name}", which ${producers.length ? `only ${producers.join(', ')} upload(s), and ${jobId} does not wait for them` : 'no job uploads'}.`);
+        findings.push(
+          `${file}: jobs.${jobId} downloads artifact "${name}", which ${producers.length ? `only ${producers.join(', ')} upload(s), and ${jobId} does not wait for them` : 'no job uploads'}.`,
+        );
       }
     }
   }

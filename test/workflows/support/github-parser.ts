@@ -77,7 +77,14 @@ export function loadGithubParser(): GithubParser {
   fs.mkdirSync(path.dirname(out), { recursive: true });
   // Parallel jest workers may build at once: each writes its own file and renames it into place.
   const temp = `${out}.${process.pid}.tmp`;
-  esbuild.buildSync({ stdin: { contents: SOURCE, resolveDir: ROOT, loader: 'js' }, bundle: true, platform: 'node', format: 'cjs', outfile: temp, logLevel: 'silent' });
+  esbuild.buildSync({
+    stdin: { contents: SOURCE, resolveDir: ROOT, loader: 'js' },
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    outfile: temp,
+    logLevel: 'silent',
+  });
   fs.renameSync(temp, out);
   loaded = require(out) as GithubParser;
   return loaded;

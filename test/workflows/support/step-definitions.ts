@@ -9,7 +9,16 @@ import { repoPath } from '../../support/paths';
 // the examples may use a step before it is registered and generated.
 const STEPS_DIR = repoPath('shared/steps');
 /** The steps the examples compose; any other step folder (e.g. verify-package) is loaded too. */
-export const PIPELINE_STEPS = ['validate-data', 'submit-training', 'gate-metrics', 'export-onnx', 'benchmark-model', 'build-device-package', 'stage-ota', 'promote-release'];
+export const PIPELINE_STEPS = [
+  'validate-data',
+  'submit-training',
+  'gate-metrics',
+  'export-onnx',
+  'benchmark-model',
+  'build-device-package',
+  'stage-ota',
+  'promote-release',
+];
 
 export interface StepCatalog {
   /** By kebab-case name: `gate-metrics` (GitHub action folder, CLI command). */
@@ -20,7 +29,9 @@ export interface StepCatalog {
 
 function isStep(value: unknown): value is AnyStep {
   const v = value as Partial<AnyStep> | null;
-  return !!v && typeof v === 'object' && typeof v.name === 'string' && typeof v.run === 'function' && !!v.inputs && !!v.outputs && !!v.azure;
+  return (
+    !!v && typeof v === 'object' && typeof v.name === 'string' && typeof v.run === 'function' && !!v.inputs && !!v.outputs && !!v.azure
+  );
 }
 
 export function loadStepCatalog(): StepCatalog {
@@ -51,7 +62,12 @@ export function literalValueError(step: AnyStep, key: string, raw: string, platf
   if (!spec) throw new Error(`${step.name} has no input ${key}`);
   const single = { ...step, inputs: { [key]: { ...spec, required: false } } } as AnyStep;
   try {
-    parseInputs(single, { getInput: () => raw, inputLabel: (k) => (platform === 'github' ? kebabCase(k) : k), setSecret: () => undefined, workspace: '/workspace' });
+    parseInputs(single, {
+      getInput: () => raw,
+      inputLabel: (k) => (platform === 'github' ? kebabCase(k) : k),
+      setSecret: () => undefined,
+      workspace: '/workspace',
+    });
     return undefined;
   } catch (error) {
     return (error as Error).message;
@@ -73,7 +89,8 @@ function editDistance(a: string, b: string): number {
   let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const current = [i];
-    for (let j = 1; j <= b.length; j++) current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    for (let j = 1; j <= b.length; j++)
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
     previous = current;
   }
   return previous[b.length]!;
