@@ -112,15 +112,13 @@ describe('Azure ML model registry (ARM REST against the fake)', () => {
   it('takes the next number when another registration claimed the version first (409)', async () => {
     const registry = open();
     await registry.register({ name: 'cellseg', artifactUri: 'azureml://jobs/a/outputs/model', metrics: {}, trainingJob: 'a' });
-    fake.models
-      .get('cellseg')!
-      .push({
-        name: 'cellseg',
-        version: '2',
-        properties: { modelUri: 'azureml://jobs/other/outputs/model' },
-        created: new Date().toISOString(),
-        hidden: true,
-      });
+    fake.models.get('cellseg')!.push({
+      name: 'cellseg',
+      version: '2',
+      properties: { modelUri: 'azureml://jobs/other/outputs/model' },
+      created: new Date().toISOString(),
+      hidden: true,
+    });
     const v = await registry.register({ name: 'cellseg', artifactUri: 'azureml://jobs/b/outputs/model', metrics: {}, trainingJob: 'b' });
     expect(v.version).toBe('3');
     expect(fake.calls.filter((c) => c.error === 'Conflict')).toHaveLength(1);
