@@ -3572,6 +3572,63 @@ Object.defineProperty(exports, "MissingRefError", ({ enumerable: true, get: func
 
 /***/ }),
 
+/***/ 2463:
+/***/ ((module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.MissingRefError = exports.ValidationError = exports.CodeGen = exports.Name = exports.nil = exports.stringify = exports.str = exports._ = exports.KeywordCxt = exports.Ajv = void 0;
+const core_1 = __nccwpck_require__(3893);
+const draft7_1 = __nccwpck_require__(9941);
+const discriminator_1 = __nccwpck_require__(8886);
+const draft7MetaSchema = __nccwpck_require__(2079);
+const META_SUPPORT_DATA = ["/properties"];
+const META_SCHEMA_ID = "http://json-schema.org/draft-07/schema";
+class Ajv extends core_1.default {
+    _addVocabularies() {
+        super._addVocabularies();
+        draft7_1.default.forEach((v) => this.addVocabulary(v));
+        if (this.opts.discriminator)
+            this.addKeyword(discriminator_1.default);
+    }
+    _addDefaultMetaSchema() {
+        super._addDefaultMetaSchema();
+        if (!this.opts.meta)
+            return;
+        const metaSchema = this.opts.$data
+            ? this.$dataMetaSchema(draft7MetaSchema, META_SUPPORT_DATA)
+            : draft7MetaSchema;
+        this.addMetaSchema(metaSchema, META_SCHEMA_ID, false);
+        this.refs["http://json-schema.org/schema"] = META_SCHEMA_ID;
+    }
+    defaultMeta() {
+        return (this.opts.defaultMeta =
+            super.defaultMeta() || (this.getSchema(META_SCHEMA_ID) ? META_SCHEMA_ID : undefined));
+    }
+}
+exports.Ajv = Ajv;
+module.exports = exports = Ajv;
+module.exports.Ajv = Ajv;
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports["default"] = Ajv;
+var validate_1 = __nccwpck_require__(7881);
+Object.defineProperty(exports, "KeywordCxt", ({ enumerable: true, get: function () { return validate_1.KeywordCxt; } }));
+var codegen_1 = __nccwpck_require__(1436);
+Object.defineProperty(exports, "_", ({ enumerable: true, get: function () { return codegen_1._; } }));
+Object.defineProperty(exports, "str", ({ enumerable: true, get: function () { return codegen_1.str; } }));
+Object.defineProperty(exports, "stringify", ({ enumerable: true, get: function () { return codegen_1.stringify; } }));
+Object.defineProperty(exports, "nil", ({ enumerable: true, get: function () { return codegen_1.nil; } }));
+Object.defineProperty(exports, "Name", ({ enumerable: true, get: function () { return codegen_1.Name; } }));
+Object.defineProperty(exports, "CodeGen", ({ enumerable: true, get: function () { return codegen_1.CodeGen; } }));
+var validation_error_1 = __nccwpck_require__(3021);
+Object.defineProperty(exports, "ValidationError", ({ enumerable: true, get: function () { return validation_error_1.default; } }));
+var ref_error_1 = __nccwpck_require__(3162);
+Object.defineProperty(exports, "MissingRefError", ({ enumerable: true, get: function () { return ref_error_1.default; } }));
+//# sourceMappingURL=ajv.js.map
+
+/***/ }),
+
 /***/ 567:
 /***/ ((__unused_webpack_module, exports) => {
 
@@ -8662,6 +8719,30 @@ exports["default"] = draft2020Vocabularies;
 
 /***/ }),
 
+/***/ 9941:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+const core_1 = __nccwpck_require__(7397);
+const validation_1 = __nccwpck_require__(5481);
+const applicator_1 = __nccwpck_require__(8775);
+const format_1 = __nccwpck_require__(2601);
+const metadata_1 = __nccwpck_require__(6620);
+const draft7Vocabularies = [
+    core_1.default,
+    validation_1.default,
+    (0, applicator_1.default)(),
+    format_1.default,
+    metadata_1.metadataVocabulary,
+    metadata_1.contentVocabulary,
+];
+exports["default"] = draft7Vocabularies;
+//# sourceMappingURL=draft7.js.map
+
+/***/ }),
+
 /***/ 8639:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
@@ -9777,6 +9858,9602 @@ function _traverse(opts, pre, post, schema, jsonPtr, rootSchema, parentJsonPtr, 
 function escapeJsonPtr(str) {
   return str.replace(/~/g, '~0').replace(/\//g, '~1');
 }
+
+
+/***/ }),
+
+/***/ 3585:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+"use strict";
+// Top level file is just a mixin of submodules & constants
+
+
+var assign    = (__nccwpck_require__(5538).assign);
+
+var deflate   = __nccwpck_require__(9854);
+var inflate   = __nccwpck_require__(7902);
+var constants = __nccwpck_require__(8958);
+
+var pako = {};
+
+assign(pako, deflate, inflate, constants);
+
+module.exports = pako;
+
+
+/***/ }),
+
+/***/ 9854:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+
+
+var zlib_deflate = __nccwpck_require__(9760);
+var utils        = __nccwpck_require__(5538);
+var strings      = __nccwpck_require__(9153);
+var msg          = __nccwpck_require__(2523);
+var ZStream      = __nccwpck_require__(9137);
+
+var toString = Object.prototype.toString;
+
+/* Public constants ==========================================================*/
+/* ===========================================================================*/
+
+var Z_NO_FLUSH      = 0;
+var Z_FINISH        = 4;
+
+var Z_OK            = 0;
+var Z_STREAM_END    = 1;
+var Z_SYNC_FLUSH    = 2;
+
+var Z_DEFAULT_COMPRESSION = -1;
+
+var Z_DEFAULT_STRATEGY    = 0;
+
+var Z_DEFLATED  = 8;
+
+/* ===========================================================================*/
+
+
+/**
+ * class Deflate
+ *
+ * Generic JS-style wrapper for zlib calls. If you don't need
+ * streaming behaviour - use more simple functions: [[deflate]],
+ * [[deflateRaw]] and [[gzip]].
+ **/
+
+/* internal
+ * Deflate.chunks -> Array
+ *
+ * Chunks of output data, if [[Deflate#onData]] not overridden.
+ **/
+
+/**
+ * Deflate.result -> Uint8Array|Array
+ *
+ * Compressed result, generated by default [[Deflate#onData]]
+ * and [[Deflate#onEnd]] handlers. Filled after you push last chunk
+ * (call [[Deflate#push]] with `Z_FINISH` / `true` param)  or if you
+ * push a chunk with explicit flush (call [[Deflate#push]] with
+ * `Z_SYNC_FLUSH` param).
+ **/
+
+/**
+ * Deflate.err -> Number
+ *
+ * Error code after deflate finished. 0 (Z_OK) on success.
+ * You will not need it in real life, because deflate errors
+ * are possible only on wrong options or bad `onData` / `onEnd`
+ * custom handlers.
+ **/
+
+/**
+ * Deflate.msg -> String
+ *
+ * Error message, if [[Deflate.err]] != 0
+ **/
+
+
+/**
+ * new Deflate(options)
+ * - options (Object): zlib deflate options.
+ *
+ * Creates new deflator instance with specified params. Throws exception
+ * on bad params. Supported options:
+ *
+ * - `level`
+ * - `windowBits`
+ * - `memLevel`
+ * - `strategy`
+ * - `dictionary`
+ *
+ * [http://zlib.net/manual.html#Advanced](http://zlib.net/manual.html#Advanced)
+ * for more information on these.
+ *
+ * Additional options, for internal needs:
+ *
+ * - `chunkSize` - size of generated data chunks (16K by default)
+ * - `raw` (Boolean) - do raw deflate
+ * - `gzip` (Boolean) - create gzip wrapper
+ * - `to` (String) - if equal to 'string', then result will be "binary string"
+ *    (each char code [0..255])
+ * - `header` (Object) - custom header for gzip
+ *   - `text` (Boolean) - true if compressed data believed to be text
+ *   - `time` (Number) - modification time, unix timestamp
+ *   - `os` (Number) - operation system code
+ *   - `extra` (Array) - array of bytes with extra data (max 65536)
+ *   - `name` (String) - file name (binary string)
+ *   - `comment` (String) - comment (binary string)
+ *   - `hcrc` (Boolean) - true if header crc should be added
+ *
+ * ##### Example:
+ *
+ * ```javascript
+ * var pako = require('pako')
+ *   , chunk1 = Uint8Array([1,2,3,4,5,6,7,8,9])
+ *   , chunk2 = Uint8Array([10,11,12,13,14,15,16,17,18,19]);
+ *
+ * var deflate = new pako.Deflate({ level: 3});
+ *
+ * deflate.push(chunk1, false);
+ * deflate.push(chunk2, true);  // true -> last chunk
+ *
+ * if (deflate.err) { throw new Error(deflate.err); }
+ *
+ * console.log(deflate.result);
+ * ```
+ **/
+function Deflate(options) {
+  if (!(this instanceof Deflate)) return new Deflate(options);
+
+  this.options = utils.assign({
+    level: Z_DEFAULT_COMPRESSION,
+    method: Z_DEFLATED,
+    chunkSize: 16384,
+    windowBits: 15,
+    memLevel: 8,
+    strategy: Z_DEFAULT_STRATEGY,
+    to: ''
+  }, options || {});
+
+  var opt = this.options;
+
+  if (opt.raw && (opt.windowBits > 0)) {
+    opt.windowBits = -opt.windowBits;
+  }
+
+  else if (opt.gzip && (opt.windowBits > 0) && (opt.windowBits < 16)) {
+    opt.windowBits += 16;
+  }
+
+  this.err    = 0;      // error code, if happens (0 = Z_OK)
+  this.msg    = '';     // error message
+  this.ended  = false;  // used to avoid multiple onEnd() calls
+  this.chunks = [];     // chunks of compressed data
+
+  this.strm = new ZStream();
+  this.strm.avail_out = 0;
+
+  var status = zlib_deflate.deflateInit2(
+    this.strm,
+    opt.level,
+    opt.method,
+    opt.windowBits,
+    opt.memLevel,
+    opt.strategy
+  );
+
+  if (status !== Z_OK) {
+    throw new Error(msg[status]);
+  }
+
+  if (opt.header) {
+    zlib_deflate.deflateSetHeader(this.strm, opt.header);
+  }
+
+  if (opt.dictionary) {
+    var dict;
+    // Convert data if needed
+    if (typeof opt.dictionary === 'string') {
+      // If we need to compress text, change encoding to utf8.
+      dict = strings.string2buf(opt.dictionary);
+    } else if (toString.call(opt.dictionary) === '[object ArrayBuffer]') {
+      dict = new Uint8Array(opt.dictionary);
+    } else {
+      dict = opt.dictionary;
+    }
+
+    status = zlib_deflate.deflateSetDictionary(this.strm, dict);
+
+    if (status !== Z_OK) {
+      throw new Error(msg[status]);
+    }
+
+    this._dict_set = true;
+  }
+}
+
+/**
+ * Deflate#push(data[, mode]) -> Boolean
+ * - data (Uint8Array|Array|ArrayBuffer|String): input data. Strings will be
+ *   converted to utf8 byte sequence.
+ * - mode (Number|Boolean): 0..6 for corresponding Z_NO_FLUSH..Z_TREE modes.
+ *   See constants. Skipped or `false` means Z_NO_FLUSH, `true` means Z_FINISH.
+ *
+ * Sends input data to deflate pipe, generating [[Deflate#onData]] calls with
+ * new compressed chunks. Returns `true` on success. The last data block must have
+ * mode Z_FINISH (or `true`). That will flush internal pending buffers and call
+ * [[Deflate#onEnd]]. For interim explicit flushes (without ending the stream) you
+ * can use mode Z_SYNC_FLUSH, keeping the compression context.
+ *
+ * On fail call [[Deflate#onEnd]] with error code and return false.
+ *
+ * We strongly recommend to use `Uint8Array` on input for best speed (output
+ * array format is detected automatically). Also, don't skip last param and always
+ * use the same type in your code (boolean or number). That will improve JS speed.
+ *
+ * For regular `Array`-s make sure all elements are [0..255].
+ *
+ * ##### Example
+ *
+ * ```javascript
+ * push(chunk, false); // push one of data chunks
+ * ...
+ * push(chunk, true);  // push last chunk
+ * ```
+ **/
+Deflate.prototype.push = function (data, mode) {
+  var strm = this.strm;
+  var chunkSize = this.options.chunkSize;
+  var status, _mode;
+
+  if (this.ended) { return false; }
+
+  _mode = (mode === ~~mode) ? mode : ((mode === true) ? Z_FINISH : Z_NO_FLUSH);
+
+  // Convert data if needed
+  if (typeof data === 'string') {
+    // If we need to compress text, change encoding to utf8.
+    strm.input = strings.string2buf(data);
+  } else if (toString.call(data) === '[object ArrayBuffer]') {
+    strm.input = new Uint8Array(data);
+  } else {
+    strm.input = data;
+  }
+
+  strm.next_in = 0;
+  strm.avail_in = strm.input.length;
+
+  do {
+    if (strm.avail_out === 0) {
+      strm.output = new utils.Buf8(chunkSize);
+      strm.next_out = 0;
+      strm.avail_out = chunkSize;
+    }
+    status = zlib_deflate.deflate(strm, _mode);    /* no bad return value */
+
+    if (status !== Z_STREAM_END && status !== Z_OK) {
+      this.onEnd(status);
+      this.ended = true;
+      return false;
+    }
+    if (strm.avail_out === 0 || (strm.avail_in === 0 && (_mode === Z_FINISH || _mode === Z_SYNC_FLUSH))) {
+      if (this.options.to === 'string') {
+        this.onData(strings.buf2binstring(utils.shrinkBuf(strm.output, strm.next_out)));
+      } else {
+        this.onData(utils.shrinkBuf(strm.output, strm.next_out));
+      }
+    }
+  } while ((strm.avail_in > 0 || strm.avail_out === 0) && status !== Z_STREAM_END);
+
+  // Finalize on the last chunk.
+  if (_mode === Z_FINISH) {
+    status = zlib_deflate.deflateEnd(this.strm);
+    this.onEnd(status);
+    this.ended = true;
+    return status === Z_OK;
+  }
+
+  // callback interim results if Z_SYNC_FLUSH.
+  if (_mode === Z_SYNC_FLUSH) {
+    this.onEnd(Z_OK);
+    strm.avail_out = 0;
+    return true;
+  }
+
+  return true;
+};
+
+
+/**
+ * Deflate#onData(chunk) -> Void
+ * - chunk (Uint8Array|Array|String): output data. Type of array depends
+ *   on js engine support. When string output requested, each chunk
+ *   will be string.
+ *
+ * By default, stores data blocks in `chunks[]` property and glue
+ * those in `onEnd`. Override this handler, if you need another behaviour.
+ **/
+Deflate.prototype.onData = function (chunk) {
+  this.chunks.push(chunk);
+};
+
+
+/**
+ * Deflate#onEnd(status) -> Void
+ * - status (Number): deflate status. 0 (Z_OK) on success,
+ *   other if not.
+ *
+ * Called once after you tell deflate that the input stream is
+ * complete (Z_FINISH) or should be flushed (Z_SYNC_FLUSH)
+ * or if an error happened. By default - join collected chunks,
+ * free memory and fill `results` / `err` properties.
+ **/
+Deflate.prototype.onEnd = function (status) {
+  // On success - join
+  if (status === Z_OK) {
+    if (this.options.to === 'string') {
+      this.result = this.chunks.join('');
+    } else {
+      this.result = utils.flattenChunks(this.chunks);
+    }
+  }
+  this.chunks = [];
+  this.err = status;
+  this.msg = this.strm.msg;
+};
+
+
+/**
+ * deflate(data[, options]) -> Uint8Array|Array|String
+ * - data (Uint8Array|Array|String): input data to compress.
+ * - options (Object): zlib deflate options.
+ *
+ * Compress `data` with deflate algorithm and `options`.
+ *
+ * Supported options are:
+ *
+ * - level
+ * - windowBits
+ * - memLevel
+ * - strategy
+ * - dictionary
+ *
+ * [http://zlib.net/manual.html#Advanced](http://zlib.net/manual.html#Advanced)
+ * for more information on these.
+ *
+ * Sugar (options):
+ *
+ * - `raw` (Boolean) - say that we work with raw stream, if you don't wish to specify
+ *   negative windowBits implicitly.
+ * - `to` (String) - if equal to 'string', then result will be "binary string"
+ *    (each char code [0..255])
+ *
+ * ##### Example:
+ *
+ * ```javascript
+ * var pako = require('pako')
+ *   , data = Uint8Array([1,2,3,4,5,6,7,8,9]);
+ *
+ * console.log(pako.deflate(data));
+ * ```
+ **/
+function deflate(input, options) {
+  var deflator = new Deflate(options);
+
+  deflator.push(input, true);
+
+  // That will never happens, if you don't cheat with options :)
+  if (deflator.err) { throw deflator.msg || msg[deflator.err]; }
+
+  return deflator.result;
+}
+
+
+/**
+ * deflateRaw(data[, options]) -> Uint8Array|Array|String
+ * - data (Uint8Array|Array|String): input data to compress.
+ * - options (Object): zlib deflate options.
+ *
+ * The same as [[deflate]], but creates raw data, without wrapper
+ * (header and adler32 crc).
+ **/
+function deflateRaw(input, options) {
+  options = options || {};
+  options.raw = true;
+  return deflate(input, options);
+}
+
+
+/**
+ * gzip(data[, options]) -> Uint8Array|Array|String
+ * - data (Uint8Array|Array|String): input data to compress.
+ * - options (Object): zlib deflate options.
+ *
+ * The same as [[deflate]], but create gzip wrapper instead of
+ * deflate one.
+ **/
+function gzip(input, options) {
+  options = options || {};
+  options.gzip = true;
+  return deflate(input, options);
+}
+
+
+exports.Deflate = Deflate;
+exports.deflate = deflate;
+exports.deflateRaw = deflateRaw;
+exports.gzip = gzip;
+
+
+/***/ }),
+
+/***/ 7902:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+
+
+var zlib_inflate = __nccwpck_require__(6716);
+var utils        = __nccwpck_require__(5538);
+var strings      = __nccwpck_require__(9153);
+var c            = __nccwpck_require__(8958);
+var msg          = __nccwpck_require__(2523);
+var ZStream      = __nccwpck_require__(9137);
+var GZheader     = __nccwpck_require__(8991);
+
+var toString = Object.prototype.toString;
+
+/**
+ * class Inflate
+ *
+ * Generic JS-style wrapper for zlib calls. If you don't need
+ * streaming behaviour - use more simple functions: [[inflate]]
+ * and [[inflateRaw]].
+ **/
+
+/* internal
+ * inflate.chunks -> Array
+ *
+ * Chunks of output data, if [[Inflate#onData]] not overridden.
+ **/
+
+/**
+ * Inflate.result -> Uint8Array|Array|String
+ *
+ * Uncompressed result, generated by default [[Inflate#onData]]
+ * and [[Inflate#onEnd]] handlers. Filled after you push last chunk
+ * (call [[Inflate#push]] with `Z_FINISH` / `true` param) or if you
+ * push a chunk with explicit flush (call [[Inflate#push]] with
+ * `Z_SYNC_FLUSH` param).
+ **/
+
+/**
+ * Inflate.err -> Number
+ *
+ * Error code after inflate finished. 0 (Z_OK) on success.
+ * Should be checked if broken data possible.
+ **/
+
+/**
+ * Inflate.msg -> String
+ *
+ * Error message, if [[Inflate.err]] != 0
+ **/
+
+
+/**
+ * new Inflate(options)
+ * - options (Object): zlib inflate options.
+ *
+ * Creates new inflator instance with specified params. Throws exception
+ * on bad params. Supported options:
+ *
+ * - `windowBits`
+ * - `dictionary`
+ *
+ * [http://zlib.net/manual.html#Advanced](http://zlib.net/manual.html#Advanced)
+ * for more information on these.
+ *
+ * Additional options, for internal needs:
+ *
+ * - `chunkSize` - size of generated data chunks (16K by default)
+ * - `raw` (Boolean) - do raw inflate
+ * - `to` (String) - if equal to 'string', then result will be converted
+ *   from utf8 to utf16 (javascript) string. When string output requested,
+ *   chunk length can differ from `chunkSize`, depending on content.
+ *
+ * By default, when no options set, autodetect deflate/gzip data format via
+ * wrapper header.
+ *
+ * ##### Example:
+ *
+ * ```javascript
+ * var pako = require('pako')
+ *   , chunk1 = Uint8Array([1,2,3,4,5,6,7,8,9])
+ *   , chunk2 = Uint8Array([10,11,12,13,14,15,16,17,18,19]);
+ *
+ * var inflate = new pako.Inflate({ level: 3});
+ *
+ * inflate.push(chunk1, false);
+ * inflate.push(chunk2, true);  // true -> last chunk
+ *
+ * if (inflate.err) { throw new Error(inflate.err); }
+ *
+ * console.log(inflate.result);
+ * ```
+ **/
+function Inflate(options) {
+  if (!(this instanceof Inflate)) return new Inflate(options);
+
+  this.options = utils.assign({
+    chunkSize: 16384,
+    windowBits: 0,
+    to: ''
+  }, options || {});
+
+  var opt = this.options;
+
+  // Force window size for `raw` data, if not set directly,
+  // because we have no header for autodetect.
+  if (opt.raw && (opt.windowBits >= 0) && (opt.windowBits < 16)) {
+    opt.windowBits = -opt.windowBits;
+    if (opt.windowBits === 0) { opt.windowBits = -15; }
+  }
+
+  // If `windowBits` not defined (and mode not raw) - set autodetect flag for gzip/deflate
+  if ((opt.windowBits >= 0) && (opt.windowBits < 16) &&
+      !(options && options.windowBits)) {
+    opt.windowBits += 32;
+  }
+
+  // Gzip header has no info about windows size, we can do autodetect only
+  // for deflate. So, if window size not set, force it to max when gzip possible
+  if ((opt.windowBits > 15) && (opt.windowBits < 48)) {
+    // bit 3 (16) -> gzipped data
+    // bit 4 (32) -> autodetect gzip/deflate
+    if ((opt.windowBits & 15) === 0) {
+      opt.windowBits |= 15;
+    }
+  }
+
+  this.err    = 0;      // error code, if happens (0 = Z_OK)
+  this.msg    = '';     // error message
+  this.ended  = false;  // used to avoid multiple onEnd() calls
+  this.chunks = [];     // chunks of compressed data
+
+  this.strm   = new ZStream();
+  this.strm.avail_out = 0;
+
+  var status  = zlib_inflate.inflateInit2(
+    this.strm,
+    opt.windowBits
+  );
+
+  if (status !== c.Z_OK) {
+    throw new Error(msg[status]);
+  }
+
+  this.header = new GZheader();
+
+  zlib_inflate.inflateGetHeader(this.strm, this.header);
+
+  // Setup dictionary
+  if (opt.dictionary) {
+    // Convert data if needed
+    if (typeof opt.dictionary === 'string') {
+      opt.dictionary = strings.string2buf(opt.dictionary);
+    } else if (toString.call(opt.dictionary) === '[object ArrayBuffer]') {
+      opt.dictionary = new Uint8Array(opt.dictionary);
+    }
+    if (opt.raw) { //In raw mode we need to set the dictionary early
+      status = zlib_inflate.inflateSetDictionary(this.strm, opt.dictionary);
+      if (status !== c.Z_OK) {
+        throw new Error(msg[status]);
+      }
+    }
+  }
+}
+
+/**
+ * Inflate#push(data[, mode]) -> Boolean
+ * - data (Uint8Array|Array|ArrayBuffer|String): input data
+ * - mode (Number|Boolean): 0..6 for corresponding Z_NO_FLUSH..Z_TREE modes.
+ *   See constants. Skipped or `false` means Z_NO_FLUSH, `true` means Z_FINISH.
+ *
+ * Sends input data to inflate pipe, generating [[Inflate#onData]] calls with
+ * new output chunks. Returns `true` on success. The last data block must have
+ * mode Z_FINISH (or `true`). That will flush internal pending buffers and call
+ * [[Inflate#onEnd]]. For interim explicit flushes (without ending the stream) you
+ * can use mode Z_SYNC_FLUSH, keeping the decompression context.
+ *
+ * On fail call [[Inflate#onEnd]] with error code and return false.
+ *
+ * We strongly recommend to use `Uint8Array` on input for best speed (output
+ * format is detected automatically). Also, don't skip last param and always
+ * use the same type in your code (boolean or number). That will improve JS speed.
+ *
+ * For regular `Array`-s make sure all elements are [0..255].
+ *
+ * ##### Example
+ *
+ * ```javascript
+ * push(chunk, false); // push one of data chunks
+ * ...
+ * push(chunk, true);  // push last chunk
+ * ```
+ **/
+Inflate.prototype.push = function (data, mode) {
+  var strm = this.strm;
+  var chunkSize = this.options.chunkSize;
+  var dictionary = this.options.dictionary;
+  var status, _mode;
+  var next_out_utf8, tail, utf8str;
+
+  // Flag to properly process Z_BUF_ERROR on testing inflate call
+  // when we check that all output data was flushed.
+  var allowBufError = false;
+
+  if (this.ended) { return false; }
+  _mode = (mode === ~~mode) ? mode : ((mode === true) ? c.Z_FINISH : c.Z_NO_FLUSH);
+
+  // Convert data if needed
+  if (typeof data === 'string') {
+    // Only binary strings can be decompressed on practice
+    strm.input = strings.binstring2buf(data);
+  } else if (toString.call(data) === '[object ArrayBuffer]') {
+    strm.input = new Uint8Array(data);
+  } else {
+    strm.input = data;
+  }
+
+  strm.next_in = 0;
+  strm.avail_in = strm.input.length;
+
+  do {
+    if (strm.avail_out === 0) {
+      strm.output = new utils.Buf8(chunkSize);
+      strm.next_out = 0;
+      strm.avail_out = chunkSize;
+    }
+
+    status = zlib_inflate.inflate(strm, c.Z_NO_FLUSH);    /* no bad return value */
+
+    if (status === c.Z_NEED_DICT && dictionary) {
+      status = zlib_inflate.inflateSetDictionary(this.strm, dictionary);
+    }
+
+    if (status === c.Z_BUF_ERROR && allowBufError === true) {
+      status = c.Z_OK;
+      allowBufError = false;
+    }
+
+    if (status !== c.Z_STREAM_END && status !== c.Z_OK) {
+      this.onEnd(status);
+      this.ended = true;
+      return false;
+    }
+
+    if (strm.next_out) {
+      if (strm.avail_out === 0 || status === c.Z_STREAM_END || (strm.avail_in === 0 && (_mode === c.Z_FINISH || _mode === c.Z_SYNC_FLUSH))) {
+
+        if (this.options.to === 'string') {
+
+          next_out_utf8 = strings.utf8border(strm.output, strm.next_out);
+
+          tail = strm.next_out - next_out_utf8;
+          utf8str = strings.buf2string(strm.output, next_out_utf8);
+
+          // move tail
+          strm.next_out = tail;
+          strm.avail_out = chunkSize - tail;
+          if (tail) { utils.arraySet(strm.output, strm.output, next_out_utf8, tail, 0); }
+
+          this.onData(utf8str);
+
+        } else {
+          this.onData(utils.shrinkBuf(strm.output, strm.next_out));
+        }
+      }
+    }
+
+    // When no more input data, we should check that internal inflate buffers
+    // are flushed. The only way to do it when avail_out = 0 - run one more
+    // inflate pass. But if output data not exists, inflate return Z_BUF_ERROR.
+    // Here we set flag to process this error properly.
+    //
+    // NOTE. Deflate does not return error in this case and does not needs such
+    // logic.
+    if (strm.avail_in === 0 && strm.avail_out === 0) {
+      allowBufError = true;
+    }
+
+  } while ((strm.avail_in > 0 || strm.avail_out === 0) && status !== c.Z_STREAM_END);
+
+  if (status === c.Z_STREAM_END) {
+    _mode = c.Z_FINISH;
+  }
+
+  // Finalize on the last chunk.
+  if (_mode === c.Z_FINISH) {
+    status = zlib_inflate.inflateEnd(this.strm);
+    this.onEnd(status);
+    this.ended = true;
+    return status === c.Z_OK;
+  }
+
+  // callback interim results if Z_SYNC_FLUSH.
+  if (_mode === c.Z_SYNC_FLUSH) {
+    this.onEnd(c.Z_OK);
+    strm.avail_out = 0;
+    return true;
+  }
+
+  return true;
+};
+
+
+/**
+ * Inflate#onData(chunk) -> Void
+ * - chunk (Uint8Array|Array|String): output data. Type of array depends
+ *   on js engine support. When string output requested, each chunk
+ *   will be string.
+ *
+ * By default, stores data blocks in `chunks[]` property and glue
+ * those in `onEnd`. Override this handler, if you need another behaviour.
+ **/
+Inflate.prototype.onData = function (chunk) {
+  this.chunks.push(chunk);
+};
+
+
+/**
+ * Inflate#onEnd(status) -> Void
+ * - status (Number): inflate status. 0 (Z_OK) on success,
+ *   other if not.
+ *
+ * Called either after you tell inflate that the input stream is
+ * complete (Z_FINISH) or should be flushed (Z_SYNC_FLUSH)
+ * or if an error happened. By default - join collected chunks,
+ * free memory and fill `results` / `err` properties.
+ **/
+Inflate.prototype.onEnd = function (status) {
+  // On success - join
+  if (status === c.Z_OK) {
+    if (this.options.to === 'string') {
+      // Glue & convert here, until we teach pako to send
+      // utf8 aligned strings to onData
+      this.result = this.chunks.join('');
+    } else {
+      this.result = utils.flattenChunks(this.chunks);
+    }
+  }
+  this.chunks = [];
+  this.err = status;
+  this.msg = this.strm.msg;
+};
+
+
+/**
+ * inflate(data[, options]) -> Uint8Array|Array|String
+ * - data (Uint8Array|Array|String): input data to decompress.
+ * - options (Object): zlib inflate options.
+ *
+ * Decompress `data` with inflate/ungzip and `options`. Autodetect
+ * format via wrapper header by default. That's why we don't provide
+ * separate `ungzip` method.
+ *
+ * Supported options are:
+ *
+ * - windowBits
+ *
+ * [http://zlib.net/manual.html#Advanced](http://zlib.net/manual.html#Advanced)
+ * for more information.
+ *
+ * Sugar (options):
+ *
+ * - `raw` (Boolean) - say that we work with raw stream, if you don't wish to specify
+ *   negative windowBits implicitly.
+ * - `to` (String) - if equal to 'string', then result will be converted
+ *   from utf8 to utf16 (javascript) string. When string output requested,
+ *   chunk length can differ from `chunkSize`, depending on content.
+ *
+ *
+ * ##### Example:
+ *
+ * ```javascript
+ * var pako = require('pako')
+ *   , input = pako.deflate([1,2,3,4,5,6,7,8,9])
+ *   , output;
+ *
+ * try {
+ *   output = pako.inflate(input);
+ * } catch (err)
+ *   console.log(err);
+ * }
+ * ```
+ **/
+function inflate(input, options) {
+  var inflator = new Inflate(options);
+
+  inflator.push(input, true);
+
+  // That will never happens, if you don't cheat with options :)
+  if (inflator.err) { throw inflator.msg || msg[inflator.err]; }
+
+  return inflator.result;
+}
+
+
+/**
+ * inflateRaw(data[, options]) -> Uint8Array|Array|String
+ * - data (Uint8Array|Array|String): input data to decompress.
+ * - options (Object): zlib inflate options.
+ *
+ * The same as [[inflate]], but creates raw data, without wrapper
+ * (header and adler32 crc).
+ **/
+function inflateRaw(input, options) {
+  options = options || {};
+  options.raw = true;
+  return inflate(input, options);
+}
+
+
+/**
+ * ungzip(data[, options]) -> Uint8Array|Array|String
+ * - data (Uint8Array|Array|String): input data to decompress.
+ * - options (Object): zlib inflate options.
+ *
+ * Just shortcut to [[inflate]], because it autodetects format
+ * by header.content. Done for convenience.
+ **/
+
+
+exports.Inflate = Inflate;
+exports.inflate = inflate;
+exports.inflateRaw = inflateRaw;
+exports.ungzip  = inflate;
+
+
+/***/ }),
+
+/***/ 5538:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+
+
+var TYPED_OK =  (typeof Uint8Array !== 'undefined') &&
+                (typeof Uint16Array !== 'undefined') &&
+                (typeof Int32Array !== 'undefined');
+
+function _has(obj, key) {
+  return Object.prototype.hasOwnProperty.call(obj, key);
+}
+
+exports.assign = function (obj /*from1, from2, from3, ...*/) {
+  var sources = Array.prototype.slice.call(arguments, 1);
+  while (sources.length) {
+    var source = sources.shift();
+    if (!source) { continue; }
+
+    if (typeof source !== 'object') {
+      throw new TypeError(source + 'must be non-object');
+    }
+
+    for (var p in source) {
+      if (_has(source, p)) {
+        obj[p] = source[p];
+      }
+    }
+  }
+
+  return obj;
+};
+
+
+// reduce buffer size, avoiding mem copy
+exports.shrinkBuf = function (buf, size) {
+  if (buf.length === size) { return buf; }
+  if (buf.subarray) { return buf.subarray(0, size); }
+  buf.length = size;
+  return buf;
+};
+
+
+var fnTyped = {
+  arraySet: function (dest, src, src_offs, len, dest_offs) {
+    if (src.subarray && dest.subarray) {
+      dest.set(src.subarray(src_offs, src_offs + len), dest_offs);
+      return;
+    }
+    // Fallback to ordinary array
+    for (var i = 0; i < len; i++) {
+      dest[dest_offs + i] = src[src_offs + i];
+    }
+  },
+  // Join array of chunks to single array.
+  flattenChunks: function (chunks) {
+    var i, l, len, pos, chunk, result;
+
+    // calculate data length
+    len = 0;
+    for (i = 0, l = chunks.length; i < l; i++) {
+      len += chunks[i].length;
+    }
+
+    // join chunks
+    result = new Uint8Array(len);
+    pos = 0;
+    for (i = 0, l = chunks.length; i < l; i++) {
+      chunk = chunks[i];
+      result.set(chunk, pos);
+      pos += chunk.length;
+    }
+
+    return result;
+  }
+};
+
+var fnUntyped = {
+  arraySet: function (dest, src, src_offs, len, dest_offs) {
+    for (var i = 0; i < len; i++) {
+      dest[dest_offs + i] = src[src_offs + i];
+    }
+  },
+  // Join array of chunks to single array.
+  flattenChunks: function (chunks) {
+    return [].concat.apply([], chunks);
+  }
+};
+
+
+// Enable/Disable typed arrays use, for testing
+//
+exports.setTyped = function (on) {
+  if (on) {
+    exports.Buf8  = Uint8Array;
+    exports.Buf16 = Uint16Array;
+    exports.Buf32 = Int32Array;
+    exports.assign(exports, fnTyped);
+  } else {
+    exports.Buf8  = Array;
+    exports.Buf16 = Array;
+    exports.Buf32 = Array;
+    exports.assign(exports, fnUntyped);
+  }
+};
+
+exports.setTyped(TYPED_OK);
+
+
+/***/ }),
+
+/***/ 9153:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+// String encode/decode helpers
+
+
+
+var utils = __nccwpck_require__(5538);
+
+
+// Quick check if we can use fast array to bin string conversion
+//
+// - apply(Array) can fail on Android 2.2
+// - apply(Uint8Array) can fail on iOS 5.1 Safari
+//
+var STR_APPLY_OK = true;
+var STR_APPLY_UIA_OK = true;
+
+try { String.fromCharCode.apply(null, [ 0 ]); } catch (__) { STR_APPLY_OK = false; }
+try { String.fromCharCode.apply(null, new Uint8Array(1)); } catch (__) { STR_APPLY_UIA_OK = false; }
+
+
+// Table with utf8 lengths (calculated by first byte of sequence)
+// Note, that 5 & 6-byte values and some 4-byte values can not be represented in JS,
+// because max possible codepoint is 0x10ffff
+var _utf8len = new utils.Buf8(256);
+for (var q = 0; q < 256; q++) {
+  _utf8len[q] = (q >= 252 ? 6 : q >= 248 ? 5 : q >= 240 ? 4 : q >= 224 ? 3 : q >= 192 ? 2 : 1);
+}
+_utf8len[254] = _utf8len[254] = 1; // Invalid sequence start
+
+
+// convert string to array (typed, when possible)
+exports.string2buf = function (str) {
+  var buf, c, c2, m_pos, i, str_len = str.length, buf_len = 0;
+
+  // count binary size
+  for (m_pos = 0; m_pos < str_len; m_pos++) {
+    c = str.charCodeAt(m_pos);
+    if ((c & 0xfc00) === 0xd800 && (m_pos + 1 < str_len)) {
+      c2 = str.charCodeAt(m_pos + 1);
+      if ((c2 & 0xfc00) === 0xdc00) {
+        c = 0x10000 + ((c - 0xd800) << 10) + (c2 - 0xdc00);
+        m_pos++;
+      }
+    }
+    buf_len += c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+  }
+
+  // allocate buffer
+  buf = new utils.Buf8(buf_len);
+
+  // convert
+  for (i = 0, m_pos = 0; i < buf_len; m_pos++) {
+    c = str.charCodeAt(m_pos);
+    if ((c & 0xfc00) === 0xd800 && (m_pos + 1 < str_len)) {
+      c2 = str.charCodeAt(m_pos + 1);
+      if ((c2 & 0xfc00) === 0xdc00) {
+        c = 0x10000 + ((c - 0xd800) << 10) + (c2 - 0xdc00);
+        m_pos++;
+      }
+    }
+    if (c < 0x80) {
+      /* one byte */
+      buf[i++] = c;
+    } else if (c < 0x800) {
+      /* two bytes */
+      buf[i++] = 0xC0 | (c >>> 6);
+      buf[i++] = 0x80 | (c & 0x3f);
+    } else if (c < 0x10000) {
+      /* three bytes */
+      buf[i++] = 0xE0 | (c >>> 12);
+      buf[i++] = 0x80 | (c >>> 6 & 0x3f);
+      buf[i++] = 0x80 | (c & 0x3f);
+    } else {
+      /* four bytes */
+      buf[i++] = 0xf0 | (c >>> 18);
+      buf[i++] = 0x80 | (c >>> 12 & 0x3f);
+      buf[i++] = 0x80 | (c >>> 6 & 0x3f);
+      buf[i++] = 0x80 | (c & 0x3f);
+    }
+  }
+
+  return buf;
+};
+
+// Helper (used in 2 places)
+function buf2binstring(buf, len) {
+  // On Chrome, the arguments in a function call that are allowed is `65534`.
+  // If the length of the buffer is smaller than that, we can use this optimization,
+  // otherwise we will take a slower path.
+  if (len < 65534) {
+    if ((buf.subarray && STR_APPLY_UIA_OK) || (!buf.subarray && STR_APPLY_OK)) {
+      return String.fromCharCode.apply(null, utils.shrinkBuf(buf, len));
+    }
+  }
+
+  var result = '';
+  for (var i = 0; i < len; i++) {
+    result += String.fromCharCode(buf[i]);
+  }
+  return result;
+}
+
+
+// Convert byte array to binary string
+exports.buf2binstring = function (buf) {
+  return buf2binstring(buf, buf.length);
+};
+
+
+// Convert binary string (typed, when possible)
+exports.binstring2buf = function (str) {
+  var buf = new utils.Buf8(str.length);
+  for (var i = 0, len = buf.length; i < len; i++) {
+    buf[i] = str.charCodeAt(i);
+  }
+  return buf;
+};
+
+
+// convert array to string
+exports.buf2string = function (buf, max) {
+  var i, out, c, c_len;
+  var len = max || buf.length;
+
+  // Reserve max possible length (2 words per char)
+  // NB: by unknown reasons, Array is significantly faster for
+  //     String.fromCharCode.apply than Uint16Array.
+  var utf16buf = new Array(len * 2);
+
+  for (out = 0, i = 0; i < len;) {
+    c = buf[i++];
+    // quick process ascii
+    if (c < 0x80) { utf16buf[out++] = c; continue; }
+
+    c_len = _utf8len[c];
+    // skip 5 & 6 byte codes
+    if (c_len > 4) { utf16buf[out++] = 0xfffd; i += c_len - 1; continue; }
+
+    // apply mask on first byte
+    c &= c_len === 2 ? 0x1f : c_len === 3 ? 0x0f : 0x07;
+    // join the rest
+    while (c_len > 1 && i < len) {
+      c = (c << 6) | (buf[i++] & 0x3f);
+      c_len--;
+    }
+
+    // terminated by end of string?
+    if (c_len > 1) { utf16buf[out++] = 0xfffd; continue; }
+
+    if (c < 0x10000) {
+      utf16buf[out++] = c;
+    } else {
+      c -= 0x10000;
+      utf16buf[out++] = 0xd800 | ((c >> 10) & 0x3ff);
+      utf16buf[out++] = 0xdc00 | (c & 0x3ff);
+    }
+  }
+
+  return buf2binstring(utf16buf, out);
+};
+
+
+// Calculate max possible position in utf8 buffer,
+// that will not break sequence. If that's not possible
+// - (very small limits) return max size as is.
+//
+// buf[] - utf8 bytes array
+// max   - length limit (mandatory);
+exports.utf8border = function (buf, max) {
+  var pos;
+
+  max = max || buf.length;
+  if (max > buf.length) { max = buf.length; }
+
+  // go back from last position, until start of sequence found
+  pos = max - 1;
+  while (pos >= 0 && (buf[pos] & 0xC0) === 0x80) { pos--; }
+
+  // Very small and broken sequence,
+  // return max, because we should return something anyway.
+  if (pos < 0) { return max; }
+
+  // If we came to start of buffer - that means buffer is too small,
+  // return max too.
+  if (pos === 0) { return max; }
+
+  return (pos + _utf8len[buf[pos]] > max) ? pos : max;
+};
+
+
+/***/ }),
+
+/***/ 9834:
+/***/ ((module) => {
+
+"use strict";
+
+
+// Note: adler32 takes 12% for level 0 and 2% for level 6.
+// It isn't worth it to make additional optimizations as in original.
+// Small size is preferable.
+
+// (C) 1995-2013 Jean-loup Gailly and Mark Adler
+// (C) 2014-2017 Vitaly Puzrin and Andrey Tupitsin
+//
+// This software is provided 'as-is', without any express or implied
+// warranty. In no event will the authors be held liable for any damages
+// arising from the use of this software.
+//
+// Permission is granted to anyone to use this software for any purpose,
+// including commercial applications, and to alter it and redistribute it
+// freely, subject to the following restrictions:
+//
+// 1. The origin of this software must not be misrepresented; you must not
+//   claim that you wrote the original software. If you use this software
+//   in a product, an acknowledgment in the product documentation would be
+//   appreciated but is not required.
+// 2. Altered source versions must be plainly marked as such, and must not be
+//   misrepresented as being the original software.
+// 3. This notice may not be removed or altered from any source distribution.
+
+function adler32(adler, buf, len, pos) {
+  var s1 = (adler & 0xffff) |0,
+      s2 = ((adler >>> 16) & 0xffff) |0,
+      n = 0;
+
+  while (len !== 0) {
+    // Set limit ~ twice less than 5552, to keep
+    // s2 in 31-bits, because we force signed ints.
+    // in other case %= will fail.
+    n = len > 2000 ? 2000 : len;
+    len -= n;
+
+    do {
+      s1 = (s1 + buf[pos++]) |0;
+      s2 = (s2 + s1) |0;
+    } while (--n);
+
+    s1 %= 65521;
+    s2 %= 65521;
+  }
+
+  return (s1 | (s2 << 16)) |0;
+}
+
+
+module.exports = adler32;
+
+
+/***/ }),
+
+/***/ 8958:
+/***/ ((module) => {
+
+"use strict";
+
+
+// (C) 1995-2013 Jean-loup Gailly and Mark Adler
+// (C) 2014-2017 Vitaly Puzrin and Andrey Tupitsin
+//
+// This software is provided 'as-is', without any express or implied
+// warranty. In no event will the authors be held liable for any damages
+// arising from the use of this software.
+//
+// Permission is granted to anyone to use this software for any purpose,
+// including commercial applications, and to alter it and redistribute it
+// freely, subject to the following restrictions:
+//
+// 1. The origin of this software must not be misrepresented; you must not
+//   claim that you wrote the original software. If you use this software
+//   in a product, an acknowledgment in the product documentation would be
+//   appreciated but is not required.
+// 2. Altered source versions must be plainly marked as such, and must not be
+//   misrepresented as being the original software.
+// 3. This notice may not be removed or altered from any source distribution.
+
+module.exports = {
+
+  /* Allowed flush values; see deflate() and inflate() below for details */
+  Z_NO_FLUSH:         0,
+  Z_PARTIAL_FLUSH:    1,
+  Z_SYNC_FLUSH:       2,
+  Z_FULL_FLUSH:       3,
+  Z_FINISH:           4,
+  Z_BLOCK:            5,
+  Z_TREES:            6,
+
+  /* Return codes for the compression/decompression functions. Negative values
+  * are errors, positive values are used for special but normal events.
+  */
+  Z_OK:               0,
+  Z_STREAM_END:       1,
+  Z_NEED_DICT:        2,
+  Z_ERRNO:           -1,
+  Z_STREAM_ERROR:    -2,
+  Z_DATA_ERROR:      -3,
+  //Z_MEM_ERROR:     -4,
+  Z_BUF_ERROR:       -5,
+  //Z_VERSION_ERROR: -6,
+
+  /* compression levels */
+  Z_NO_COMPRESSION:         0,
+  Z_BEST_SPEED:             1,
+  Z_BEST_COMPRESSION:       9,
+  Z_DEFAULT_COMPRESSION:   -1,
+
+
+  Z_FILTERED:               1,
+  Z_HUFFMAN_ONLY:           2,
+  Z_RLE:                    3,
+  Z_FIXED:                  4,
+  Z_DEFAULT_STRATEGY:       0,
+
+  /* Possible values of the data_type field (though see inflate()) */
+  Z_BINARY:                 0,
+  Z_TEXT:                   1,
+  //Z_ASCII:                1, // = Z_TEXT (deprecated)
+  Z_UNKNOWN:                2,
+
+  /* The deflate compression method */
+  Z_DEFLATED:               8
+  //Z_NULL:                 null // Use -1 or null inline, depending on var type
+};
+
+
+/***/ }),
+
+/***/ 3780:
+/***/ ((module) => {
+
+"use strict";
+
+
+// Note: we can't get significant speed boost here.
+// So write code to minimize size - no pregenerated tables
+// and array tools dependencies.
+
+// (C) 1995-2013 Jean-loup Gailly and Mark Adler
+// (C) 2014-2017 Vitaly Puzrin and Andrey Tupitsin
+//
+// This software is provided 'as-is', without any express or implied
+// warranty. In no event will the authors be held liable for any damages
+// arising from the use of this software.
+//
+// Permission is granted to anyone to use this software for any purpose,
+// including commercial applications, and to alter it and redistribute it
+// freely, subject to the following restrictions:
+//
+// 1. The origin of this software must not be misrepresented; you must not
+//   claim that you wrote the original software. If you use this software
+//   in a product, an acknowledgment in the product documentation would be
+//   appreciated but is not required.
+// 2. Altered source versions must be plainly marked as such, and must not be
+//   misrepresented as being the original software.
+// 3. This notice may not be removed or altered from any source distribution.
+
+// Use ordinary array, since untyped makes no boost here
+function makeTable() {
+  var c, table = [];
+
+  for (var n = 0; n < 256; n++) {
+    c = n;
+    for (var k = 0; k < 8; k++) {
+      c = ((c & 1) ? (0xEDB88320 ^ (c >>> 1)) : (c >>> 1));
+    }
+    table[n] = c;
+  }
+
+  return table;
+}
+
+// Create table on load. Just 255 signed longs. Not a problem.
+var crcTable = makeTable();
+
+
+function crc32(crc, buf, len, pos) {
+  var t = crcTable,
+      end = pos + len;
+
+  crc ^= -1;
+
+  for (var i = pos; i < end; i++) {
+    crc = (crc >>> 8) ^ t[(crc ^ buf[i]) & 0xFF];
+  }
+
+  return (crc ^ (-1)); // >>> 0;
+}
+
+
+module.exports = crc32;
+
+
+/***/ }),
+
+/***/ 9760:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+
+// (C) 1995-2013 Jean-loup Gailly and Mark Adler
+// (C) 2014-2017 Vitaly Puzrin and Andrey Tupitsin
+//
+// This software is provided 'as-is', without any express or implied
+// warranty. In no event will the authors be held liable for any damages
+// arising from the use of this software.
+//
+// Permission is granted to anyone to use this software for any purpose,
+// including commercial applications, and to alter it and redistribute it
+// freely, subject to the following restrictions:
+//
+// 1. The origin of this software must not be misrepresented; you must not
+//   claim that you wrote the original software. If you use this software
+//   in a product, an acknowledgment in the product documentation would be
+//   appreciated but is not required.
+// 2. Altered source versions must be plainly marked as such, and must not be
+//   misrepresented as being the original software.
+// 3. This notice may not be removed or altered from any source distribution.
+
+var utils   = __nccwpck_require__(5538);
+var trees   = __nccwpck_require__(1666);
+var adler32 = __nccwpck_require__(9834);
+var crc32   = __nccwpck_require__(3780);
+var msg     = __nccwpck_require__(2523);
+
+/* Public constants ==========================================================*/
+/* ===========================================================================*/
+
+
+/* Allowed flush values; see deflate() and inflate() below for details */
+var Z_NO_FLUSH      = 0;
+var Z_PARTIAL_FLUSH = 1;
+//var Z_SYNC_FLUSH    = 2;
+var Z_FULL_FLUSH    = 3;
+var Z_FINISH        = 4;
+var Z_BLOCK         = 5;
+//var Z_TREES         = 6;
+
+
+/* Return codes for the compression/decompression functions. Negative values
+ * are errors, positive values are used for special but normal events.
+ */
+var Z_OK            = 0;
+var Z_STREAM_END    = 1;
+//var Z_NEED_DICT     = 2;
+//var Z_ERRNO         = -1;
+var Z_STREAM_ERROR  = -2;
+var Z_DATA_ERROR    = -3;
+//var Z_MEM_ERROR     = -4;
+var Z_BUF_ERROR     = -5;
+//var Z_VERSION_ERROR = -6;
+
+
+/* compression levels */
+//var Z_NO_COMPRESSION      = 0;
+//var Z_BEST_SPEED          = 1;
+//var Z_BEST_COMPRESSION    = 9;
+var Z_DEFAULT_COMPRESSION = -1;
+
+
+var Z_FILTERED            = 1;
+var Z_HUFFMAN_ONLY        = 2;
+var Z_RLE                 = 3;
+var Z_FIXED               = 4;
+var Z_DEFAULT_STRATEGY    = 0;
+
+/* Possible values of the data_type field (though see inflate()) */
+//var Z_BINARY              = 0;
+//var Z_TEXT                = 1;
+//var Z_ASCII               = 1; // = Z_TEXT
+var Z_UNKNOWN             = 2;
+
+
+/* The deflate compression method */
+var Z_DEFLATED  = 8;
+
+/*============================================================================*/
+
+
+var MAX_MEM_LEVEL = 9;
+/* Maximum value for memLevel in deflateInit2 */
+var MAX_WBITS = 15;
+/* 32K LZ77 window */
+var DEF_MEM_LEVEL = 8;
+
+
+var LENGTH_CODES  = 29;
+/* number of length codes, not counting the special END_BLOCK code */
+var LITERALS      = 256;
+/* number of literal bytes 0..255 */
+var L_CODES       = LITERALS + 1 + LENGTH_CODES;
+/* number of Literal or Length codes, including the END_BLOCK code */
+var D_CODES       = 30;
+/* number of distance codes */
+var BL_CODES      = 19;
+/* number of codes used to transfer the bit lengths */
+var HEAP_SIZE     = 2 * L_CODES + 1;
+/* maximum heap size */
+var MAX_BITS  = 15;
+/* All codes must not exceed MAX_BITS bits */
+
+var MIN_MATCH = 3;
+var MAX_MATCH = 258;
+var MIN_LOOKAHEAD = (MAX_MATCH + MIN_MATCH + 1);
+
+var PRESET_DICT = 0x20;
+
+var INIT_STATE = 42;
+var EXTRA_STATE = 69;
+var NAME_STATE = 73;
+var COMMENT_STATE = 91;
+var HCRC_STATE = 103;
+var BUSY_STATE = 113;
+var FINISH_STATE = 666;
+
+var BS_NEED_MORE      = 1; /* block not completed, need more input or more output */
+var BS_BLOCK_DONE     = 2; /* block flush performed */
+var BS_FINISH_STARTED = 3; /* finish started, need only more output at next deflate */
+var BS_FINISH_DONE    = 4; /* finish done, accept no more input or output */
+
+var OS_CODE = 0x03; // Unix :) . Don't detect, use this default.
+
+function err(strm, errorCode) {
+  strm.msg = msg[errorCode];
+  return errorCode;
+}
+
+function rank(f) {
+  return ((f) << 1) - ((f) > 4 ? 9 : 0);
+}
+
+function zero(buf) { var len = buf.length; while (--len >= 0) { buf[len] = 0; } }
+
+
+/* =========================================================================
+ * Flush as much pending output as possible. All deflate() output goes
+ * through this function so some applications may wish to modify it
+ * to avoid allocating a large strm->output buffer and copying into it.
+ * (See also read_buf()).
+ */
+function flush_pending(strm) {
+  var s = strm.state;
+
+  //_tr_flush_bits(s);
+  var len = s.pending;
+  if (len > strm.avail_out) {
+    len = strm.avail_out;
+  }
+  if (len === 0) { return; }
+
+  utils.arraySet(strm.output, s.pending_buf, s.pending_out, len, strm.next_out);
+  strm.next_out += len;
+  s.pending_out += len;
+  strm.total_out += len;
+  strm.avail_out -= len;
+  s.pending -= len;
+  if (s.pending === 0) {
+    s.pending_out = 0;
+  }
+}
+
+
+function flush_block_only(s, last) {
+  trees._tr_flush_block(s, (s.block_start >= 0 ? s.block_start : -1), s.strstart - s.block_start, last);
+  s.block_start = s.strstart;
+  flush_pending(s.strm);
+}
+
+
+function put_byte(s, b) {
+  s.pending_buf[s.pending++] = b;
+}
+
+
+/* =========================================================================
+ * Put a short in the pending buffer. The 16-bit value is put in MSB order.
+ * IN assertion: the stream state is correct and there is enough room in
+ * pending_buf.
+ */
+function putShortMSB(s, b) {
+//  put_byte(s, (Byte)(b >> 8));
+//  put_byte(s, (Byte)(b & 0xff));
+  s.pending_buf[s.pending++] = (b >>> 8) & 0xff;
+  s.pending_buf[s.pending++] = b & 0xff;
+}
+
+
+/* ===========================================================================
+ * Read a new buffer from the current input stream, update the adler32
+ * and total number of bytes read.  All deflate() input goes through
+ * this function so some applications may wish to modify it to avoid
+ * allocating a large strm->input buffer and copying from it.
+ * (See also flush_pending()).
+ */
+function read_buf(strm, buf, start, size) {
+  var len = strm.avail_in;
+
+  if (len > size) { len = size; }
+  if (len === 0) { return 0; }
+
+  strm.avail_in -= len;
+
+  // zmemcpy(buf, strm->next_in, len);
+  utils.arraySet(buf, strm.input, strm.next_in, len, start);
+  if (strm.state.wrap === 1) {
+    strm.adler = adler32(strm.adler, buf, len, start);
+  }
+
+  else if (strm.state.wrap === 2) {
+    strm.adler = crc32(strm.adler, buf, len, start);
+  }
+
+  strm.next_in += len;
+  strm.total_in += len;
+
+  return len;
+}
+
+
+/* ===========================================================================
+ * Set match_start to the longest match starting at the given string and
+ * return its length. Matches shorter or equal to prev_length are discarded,
+ * in which case the result is equal to prev_length and match_start is
+ * garbage.
+ * IN assertions: cur_match is the head of the hash chain for the current
+ *   string (strstart) and its distance is <= MAX_DIST, and prev_length >= 1
+ * OUT assertion: the match length is not greater than s->lookahead.
+ */
+function longest_match(s, cur_match) {
+  var chain_length = s.max_chain_length;      /* max hash chain length */
+  var scan = s.strstart; /* current string */
+  var match;                       /* matched string */
+  var len;                           /* length of current match */
+  var best_len = s.prev_length;              /* best match length so far */
+  var nice_match = s.nice_match;             /* stop if match long enough */
+  var limit = (s.strstart > (s.w_size - MIN_LOOKAHEAD)) ?
+      s.strstart - (s.w_size - MIN_LOOKAHEAD) : 0/*NIL*/;
+
+  var _win = s.window; // shortcut
+
+  var wmask = s.w_mask;
+  var prev  = s.prev;
+
+  /* Stop when cur_match becomes <= limit. To simplify the code,
+   * we prevent matches with the string of window index 0.
+   */
+
+  var strend = s.strstart + MAX_MATCH;
+  var scan_end1  = _win[scan + best_len - 1];
+  var scan_end   = _win[scan + best_len];
+
+  /* The code is optimized for HASH_BITS >= 8 and MAX_MATCH-2 multiple of 16.
+   * It is easy to get rid of this optimization if necessary.
+   */
+  // Assert(s->hash_bits >= 8 && MAX_MATCH == 258, "Code too clever");
+
+  /* Do not waste too much time if we already have a good match: */
+  if (s.prev_length >= s.good_match) {
+    chain_length >>= 2;
+  }
+  /* Do not look for matches beyond the end of the input. This is necessary
+   * to make deflate deterministic.
+   */
+  if (nice_match > s.lookahead) { nice_match = s.lookahead; }
+
+  // Assert((ulg)s->strstart <= s->window_size-MIN_LOOKAHEAD, "need lookahead");
+
+  do {
+    // Assert(cur_match < s->strstart, "no future");
+    match = cur_match;
+
+    /* Skip to next match if the match length cannot increase
+     * or if the match length is less than 2.  Note that the checks below
+     * for insufficient lookahead only occur occasionally for performance
+     * reasons.  Therefore uninitialized memory will be accessed, and
+     * conditional jumps will be made that depend on those values.
+     * However the length of the match is limited to the lookahead, so
+     * the output of deflate is not affected by the uninitialized values.
+     */
+
+    if (_win[match + best_len]     !== scan_end  ||
+        _win[match + best_len - 1] !== scan_end1 ||
+        _win[match]                !== _win[scan] ||
+        _win[++match]              !== _win[scan + 1]) {
+      continue;
+    }
+
+    /* The check at best_len-1 can be removed because it will be made
+     * again later. (This heuristic is not always a win.)
+     * It is not necessary to compare scan[2] and match[2] since they
+     * are always equal when the other bytes match, given that
+     * the hash keys are equal and that HASH_BITS >= 8.
+     */
+    scan += 2;
+    match++;
+    // Assert(*scan == *match, "match[2]?");
+
+    /* We check for insufficient lookahead only every 8th comparison;
+     * the 256th check will be made at strstart+258.
+     */
+    do {
+      /*jshint noempty:false*/
+    } while (_win[++scan] === _win[++match] && _win[++scan] === _win[++match] &&
+             _win[++scan] === _win[++match] && _win[++scan] === _win[++match] &&
+             _win[++scan] === _win[++match] && _win[++scan] === _win[++match] &&
+             _win[++scan] === _win[++match] && _win[++scan] === _win[++match] &&
+             scan < strend);
+
+    // Assert(scan <= s->window+(unsigned)(s->window_size-1), "wild scan");
+
+    len = MAX_MATCH - (strend - scan);
+    scan = strend - MAX_MATCH;
+
+    if (len > best_len) {
+      s.match_start = cur_match;
+      best_len = len;
+      if (len >= nice_match) {
+        break;
+      }
+      scan_end1  = _win[scan + best_len - 1];
+      scan_end   = _win[scan + best_len];
+    }
+  } while ((cur_match = prev[cur_match & wmask]) > limit && --chain_length !== 0);
+
+  if (best_len <= s.lookahead) {
+    return best_len;
+  }
+  return s.lookahead;
+}
+
+
+/* ===========================================================================
+ * Fill the window when the lookahead becomes insufficient.
+ * Updates strstart and lookahead.
+ *
+ * IN assertion: lookahead < MIN_LOOKAHEAD
+ * OUT assertions: strstart <= window_size-MIN_LOOKAHEAD
+ *    At least one byte has been read, or avail_in == 0; reads are
+ *    performed for at least two bytes (required for the zip translate_eol
+ *    option -- not supported here).
+ */
+function fill_window(s) {
+  var _w_size = s.w_size;
+  var p, n, m, more, str;
+
+  //Assert(s->lookahead < MIN_LOOKAHEAD, "already enough lookahead");
+
+  do {
+    more = s.window_size - s.lookahead - s.strstart;
+
+    // JS ints have 32 bit, block below not needed
+    /* Deal with !@#$% 64K limit: */
+    //if (sizeof(int) <= 2) {
+    //    if (more == 0 && s->strstart == 0 && s->lookahead == 0) {
+    //        more = wsize;
+    //
+    //  } else if (more == (unsigned)(-1)) {
+    //        /* Very unlikely, but possible on 16 bit machine if
+    //         * strstart == 0 && lookahead == 1 (input done a byte at time)
+    //         */
+    //        more--;
+    //    }
+    //}
+
+
+    /* If the window is almost full and there is insufficient lookahead,
+     * move the upper half to the lower one to make room in the upper half.
+     */
+    if (s.strstart >= _w_size + (_w_size - MIN_LOOKAHEAD)) {
+
+      utils.arraySet(s.window, s.window, _w_size, _w_size, 0);
+      s.match_start -= _w_size;
+      s.strstart -= _w_size;
+      /* we now have strstart >= MAX_DIST */
+      s.block_start -= _w_size;
+
+      /* Slide the hash table (could be avoided with 32 bit values
+       at the expense of memory usage). We slide even when level == 0
+       to keep the hash table consistent if we switch back to level > 0
+       later. (Using level 0 permanently is not an optimal usage of
+       zlib, so we don't care about this pathological case.)
+       */
+
+      n = s.hash_size;
+      p = n;
+      do {
+        m = s.head[--p];
+        s.head[p] = (m >= _w_size ? m - _w_size : 0);
+      } while (--n);
+
+      n = _w_size;
+      p = n;
+      do {
+        m = s.prev[--p];
+        s.prev[p] = (m >= _w_size ? m - _w_size : 0);
+        /* If n is not on any hash chain, prev[n] is garbage but
+         * its value will never be used.
+         */
+      } while (--n);
+
+      more += _w_size;
+    }
+    if (s.strm.avail_in === 0) {
+      break;
+    }
+
+    /* If there was no sliding:
+     *    strstart <= WSIZE+MAX_DIST-1 && lookahead <= MIN_LOOKAHEAD - 1 &&
+     *    more == window_size - lookahead - strstart
+     * => more >= window_size - (MIN_LOOKAHEAD-1 + WSIZE + MAX_DIST-1)
+     * => more >= window_size - 2*WSIZE + 2
+     * In the BIG_MEM or MMAP case (not yet supported),
+     *   window_size == input_size + MIN_LOOKAHEAD  &&
+     *   strstart + s->lookahead <= input_size => more >= MIN_LOOKAHEAD.
+     * Otherwise, window_size == 2*WSIZE so more >= 2.
+     * If there was sliding, more >= WSIZE. So in all cases, more >= 2.
+     */
+    //Assert(more >= 2, "more < 2");
+    n = read_buf(s.strm, s.window, s.strstart + s.lookahead, more);
+    s.lookahead += n;
+
+    /* Initialize the hash value now that we have some input: */
+    if (s.lookahead + s.insert >= MIN_MATCH) {
+      str = s.strstart - s.insert;
+      s.ins_h = s.window[str];
+
+      /* UPDATE_HASH(s, s->ins_h, s->window[str + 1]); */
+      s.ins_h = ((s.ins_h << s.hash_shift) ^ s.window[str + 1]) & s.hash_mask;
+//#if MIN_MATCH != 3
+//        Call update_hash() MIN_MATCH-3 more times
+//#endif
+      while (s.insert) {
+        /* UPDATE_HASH(s, s->ins_h, s->window[str + MIN_MATCH-1]); */
+        s.ins_h = ((s.ins_h << s.hash_shift) ^ s.window[str + MIN_MATCH - 1]) & s.hash_mask;
+
+        s.prev[str & s.w_mask] = s.head[s.ins_h];
+        s.head[s.ins_h] = str;
+        str++;
+        s.insert--;
+        if (s.lookahead + s.insert < MIN_MATCH) {
+          break;
+        }
+      }
+    }
+    /* If the whole input has less than MIN_MATCH bytes, ins_h is garbage,
+     * but this is not important since only literal bytes will be emitted.
+     */
+
+  } while (s.lookahead < MIN_LOOKAHEAD && s.strm.avail_in !== 0);
+
+  /* If the WIN_INIT bytes after the end of the current data have never been
+   * written, then zero those bytes in order to avoid memory check reports of
+   * the use of uninitialized (or uninitialised as Julian writes) bytes by
+   * the longest match routines.  Update the high water mark for the next
+   * time through here.  WIN_INIT is set to MAX_MATCH since the longest match
+   * routines allow scanning to strstart + MAX_MATCH, ignoring lookahead.
+   */
+//  if (s.high_water < s.window_size) {
+//    var curr = s.strstart + s.lookahead;
+//    var init = 0;
+//
+//    if (s.high_water < curr) {
+//      /* Previous high water mark below current data -- zero WIN_INIT
+//       * bytes or up to end of window, whichever is less.
+//       */
+//      init = s.window_size - curr;
+//      if (init > WIN_INIT)
+//        init = WIN_INIT;
+//      zmemzero(s->window + curr, (unsigned)init);
+//      s->high_water = curr + init;
+//    }
+//    else if (s->high_water < (ulg)curr + WIN_INIT) {
+//      /* High water mark at or above current data, but below current data
+//       * plus WIN_INIT -- zero out to current data plus WIN_INIT, or up
+//       * to end of window, whichever is less.
+//       */
+//      init = (ulg)curr + WIN_INIT - s->high_water;
+//      if (init > s->window_size - s->high_water)
+//        init = s->window_size - s->high_water;
+//      zmemzero(s->window + s->high_water, (unsigned)init);
+//      s->high_water += init;
+//    }
+//  }
+//
+//  Assert((ulg)s->strstart <= s->window_size - MIN_LOOKAHEAD,
+//    "not enough room for search");
+}
+
+/* ===========================================================================
+ * Copy without compression as much as possible from the input stream, return
+ * the current block state.
+ * This function does not insert new strings in the dictionary since
+ * uncompressible data is probably not useful. This function is used
+ * only for the level=0 compression option.
+ * NOTE: this function should be optimized to avoid extra copying from
+ * window to pending_buf.
+ */
+function deflate_stored(s, flush) {
+  /* Stored blocks are limited to 0xffff bytes, pending_buf is limited
+   * to pending_buf_size, and each stored block has a 5 byte header:
+   */
+  var max_block_size = 0xffff;
+
+  if (max_block_size > s.pending_buf_size - 5) {
+    max_block_size = s.pending_buf_size - 5;
+  }
+
+  /* Copy as much as possible from input to output: */
+  for (;;) {
+    /* Fill the window as much as possible: */
+    if (s.lookahead <= 1) {
+
+      //Assert(s->strstart < s->w_size+MAX_DIST(s) ||
+      //  s->block_start >= (long)s->w_size, "slide too late");
+//      if (!(s.strstart < s.w_size + (s.w_size - MIN_LOOKAHEAD) ||
+//        s.block_start >= s.w_size)) {
+//        throw  new Error("slide too late");
+//      }
+
+      fill_window(s);
+      if (s.lookahead === 0 && flush === Z_NO_FLUSH) {
+        return BS_NEED_MORE;
+      }
+
+      if (s.lookahead === 0) {
+        break;
+      }
+      /* flush the current block */
+    }
+    //Assert(s->block_start >= 0L, "block gone");
+//    if (s.block_start < 0) throw new Error("block gone");
+
+    s.strstart += s.lookahead;
+    s.lookahead = 0;
+
+    /* Emit a stored block if pending_buf will be full: */
+    var max_start = s.block_start + max_block_size;
+
+    if (s.strstart === 0 || s.strstart >= max_start) {
+      /* strstart == 0 is possible when wraparound on 16-bit machine */
+      s.lookahead = s.strstart - max_start;
+      s.strstart = max_start;
+      /*** FLUSH_BLOCK(s, 0); ***/
+      flush_block_only(s, false);
+      if (s.strm.avail_out === 0) {
+        return BS_NEED_MORE;
+      }
+      /***/
+
+
+    }
+    /* Flush if we may have to slide, otherwise block_start may become
+     * negative and the data will be gone:
+     */
+    if (s.strstart - s.block_start >= (s.w_size - MIN_LOOKAHEAD)) {
+      /*** FLUSH_BLOCK(s, 0); ***/
+      flush_block_only(s, false);
+      if (s.strm.avail_out === 0) {
+        return BS_NEED_MORE;
+      }
+      /***/
+    }
+  }
+
+  s.insert = 0;
+
+  if (flush === Z_FINISH) {
+    /*** FLUSH_BLOCK(s, 1); ***/
+    flush_block_only(s, true);
+    if (s.strm.avail_out === 0) {
+      return BS_FINISH_STARTED;
+    }
+    /***/
+    return BS_FINISH_DONE;
+  }
+
+  if (s.strstart > s.block_start) {
+    /*** FLUSH_BLOCK(s, 0); ***/
+    flush_block_only(s, false);
+    if (s.strm.avail_out === 0) {
+      return BS_NEED_MORE;
+    }
+    /***/
+  }
+
+  return BS_NEED_MORE;
+}
+
+/* ===========================================================================
+ * Compress as much as possible from the input stream, return the current
+ * block state.
+ * This function does not perform lazy evaluation of matches and inserts
+ * new strings in the dictionary only for unmatched strings or for short
+ * matches. It is used only for the fast compression options.
+ */
+function deflate_fast(s, flush) {
+  var hash_head;        /* head of the hash chain */
+  var bflush;           /* set if current block must be flushed */
+
+  for (;;) {
+    /* Make sure that we always have enough lookahead, except
+     * at the end of the input file. We need MAX_MATCH bytes
+     * for the next match, plus MIN_MATCH bytes to insert the
+     * string following the next match.
+     */
+    if (s.lookahead < MIN_LOOKAHEAD) {
+      fill_window(s);
+      if (s.lookahead < MIN_LOOKAHEAD && flush === Z_NO_FLUSH) {
+        return BS_NEED_MORE;
+      }
+      if (s.lookahead === 0) {
+        break; /* flush the current block */
+      }
+    }
+
+    /* Insert the string window[strstart .. strstart+2] in the
+     * dictionary, and set hash_head to the head of the hash chain:
+     */
+    hash_head = 0/*NIL*/;
+    if (s.lookahead >= MIN_MATCH) {
+      /*** INSERT_STRING(s, s.strstart, hash_head); ***/
+      s.ins_h = ((s.ins_h << s.hash_shift) ^ s.window[s.strstart + MIN_MATCH - 1]) & s.hash_mask;
+      hash_head = s.prev[s.strstart & s.w_mask] = s.head[s.ins_h];
+      s.head[s.ins_h] = s.strstart;
+      /***/
+    }
+
+    /* Find the longest match, discarding those <= prev_length.
+     * At this point we have always match_length < MIN_MATCH
+     */
+    if (hash_head !== 0/*NIL*/ && ((s.strstart - hash_head) <= (s.w_size - MIN_LOOKAHEAD))) {
+      /* To simplify the code, we prevent matches with the string
+       * of window index 0 (in particular we have to avoid a match
+       * of the string with itself at the start of the input file).
+       */
+      s.match_length = longest_match(s, hash_head);
+      /* longest_match() sets match_start */
+    }
+    if (s.match_length >= MIN_MATCH) {
+      // check_match(s, s.strstart, s.match_start, s.match_length); // for debug only
+
+      /*** _tr_tally_dist(s, s.strstart - s.match_start,
+                     s.match_length - MIN_MATCH, bflush); ***/
+      bflush = trees._tr_tally(s, s.strstart - s.match_start, s.match_length - MIN_MATCH);
+
+      s.lookahead -= s.match_length;
+
+      /* Insert new strings in the hash table only if the match length
+       * is not too large. This saves time but degrades compression.
+       */
+      if (s.match_length <= s.max_lazy_match/*max_insert_length*/ && s.lookahead >= MIN_MATCH) {
+        s.match_length--; /* string at strstart already in table */
+        do {
+          s.strstart++;
+          /*** INSERT_STRING(s, s.strstart, hash_head); ***/
+          s.ins_h = ((s.ins_h << s.hash_shift) ^ s.window[s.strstart + MIN_MATCH - 1]) & s.hash_mask;
+          hash_head = s.prev[s.strstart & s.w_mask] = s.head[s.ins_h];
+          s.head[s.ins_h] = s.strstart;
+          /***/
+          /* strstart never exceeds WSIZE-MAX_MATCH, so there are
+           * always MIN_MATCH bytes ahead.
+           */
+        } while (--s.match_length !== 0);
+        s.strstart++;
+      } else
+      {
+        s.strstart += s.match_length;
+        s.match_length = 0;
+        s.ins_h = s.window[s.strstart];
+        /* UPDATE_HASH(s, s.ins_h, s.window[s.strstart+1]); */
+        s.ins_h = ((s.ins_h << s.hash_shift) ^ s.window[s.strstart + 1]) & s.hash_mask;
+
+//#if MIN_MATCH != 3
+//                Call UPDATE_HASH() MIN_MATCH-3 more times
+//#endif
+        /* If lookahead < MIN_MATCH, ins_h is garbage, but it does not
+         * matter since it will be recomputed at next deflate call.
+         */
+      }
+    } else {
+      /* No match, output a literal byte */
+      //Tracevv((stderr,"%c", s.window[s.strstart]));
+      /*** _tr_tally_lit(s, s.window[s.strstart], bflush); ***/
+      bflush = trees._tr_tally(s, 0, s.window[s.strstart]);
+
+      s.lookahead--;
+      s.strstart++;
+    }
+    if (bflush) {
+      /*** FLUSH_BLOCK(s, 0); ***/
+      flush_block_only(s, false);
+      if (s.strm.avail_out === 0) {
+        return BS_NEED_MORE;
+      }
+      /***/
+    }
+  }
+  s.insert = ((s.strstart < (MIN_MATCH - 1)) ? s.strstart : MIN_MATCH - 1);
+  if (flush === Z_FINISH) {
+    /*** FLUSH_BLOCK(s, 1); ***/
+    flush_block_only(s, true);
+    if (s.strm.avail_out === 0) {
+      return BS_FINISH_STARTED;
+    }
+    /***/
+    return BS_FINISH_DONE;
+  }
+  if (s.last_lit) {
+    /*** FLUSH_BLOCK(s, 0); ***/
+    flush_block_only(s, false);
+    if (s.strm.avail_out === 0) {
+      return BS_NEED_MORE;
+    }
+    /***/
+  }
+  return BS_BLOCK_DONE;
+}
+
+/* ===========================================================================
+ * Same as above, but achieves better compression. We use a lazy
+ * evaluation for matches: a match is finally adopted only if there is
+ * no better match at the next window position.
+ */
+function deflate_slow(s, flush) {
+  var hash_head;          /* head of hash chain */
+  var bflush;              /* set if current block must be flushed */
+
+  var max_insert;
+
+  /* Process the input block. */
+  for (;;) {
+    /* Make sure that we always have enough lookahead, except
+     * at the end of the input file. We need MAX_MATCH bytes
+     * for the next match, plus MIN_MATCH bytes to insert the
+     * string following the next match.
+     */
+    if (s.lookahead < MIN_LOOKAHEAD) {
+      fill_window(s);
+      if (s.lookahead < MIN_LOOKAHEAD && flush === Z_NO_FLUSH) {
+        return BS_NEED_MORE;
+      }
+      if (s.lookahead === 0) { break; } /* flush the current block */
+    }
+
+    /* Insert the string window[strstart .. strstart+2] in the
+     * dictionary, and set hash_head to the head of the hash chain:
+     */
+    hash_head = 0/*NIL*/;
+    if (s.lookahead >= MIN_MATCH) {
+      /*** INSERT_STRING(s, s.strstart, hash_head); ***/
+      s.ins_h = ((s.ins_h << s.hash_shift) ^ s.window[s.strstart + MIN_MATCH - 1]) & s.hash_mask;
+      hash_head = s.prev[s.strstart & s.w_mask] = s.head[s.ins_h];
+      s.head[s.ins_h] = s.strstart;
+      /***/
+    }
+
+    /* Find the longest match, discarding those <= prev_length.
+     */
+    s.prev_length = s.match_length;
+    s.prev_match = s.match_start;
+    s.match_length = MIN_MATCH - 1;
+
+    if (hash_head !== 0/*NIL*/ && s.prev_length < s.max_lazy_match &&
+        s.strstart - hash_head <= (s.w_size - MIN_LOOKAHEAD)/*MAX_DIST(s)*/) {
+      /* To simplify the code, we prevent matches with the string
+       * of window index 0 (in particular we have to avoid a match
+       * of the string with itself at the start of the input file).
+       */
+      s.match_length = longest_match(s, hash_head);
+      /* longest_match() sets match_start */
+
+      if (s.match_length <= 5 &&
+         (s.strategy === Z_FILTERED || (s.match_length === MIN_MATCH && s.strstart - s.match_start > 4096/*TOO_FAR*/))) {
+
+        /* If prev_match is also MIN_MATCH, match_start is garbage
+         * but we will ignore the current match anyway.
+         */
+        s.match_length = MIN_MATCH - 1;
+      }
+    }
+    /* If there was a match at the previous step and the current
+     * match is not better, output the previous match:
+     */
+    if (s.prev_length >= MIN_MATCH && s.match_length <= s.prev_length) {
+      max_insert = s.strstart + s.lookahead - MIN_MATCH;
+      /* Do not insert strings in hash table beyond this. */
+
+      //check_match(s, s.strstart-1, s.prev_match, s.prev_length);
+
+      /***_tr_tally_dist(s, s.strstart - 1 - s.prev_match,
+                     s.prev_length - MIN_MATCH, bflush);***/
+      bflush = trees._tr_tally(s, s.strstart - 1 - s.prev_match, s.prev_length - MIN_MATCH);
+      /* Insert in hash table all strings up to the end of the match.
+       * strstart-1 and strstart are already inserted. If there is not
+       * enough lookahead, the last two strings are not inserted in
+       * the hash table.
+       */
+      s.lookahead -= s.prev_length - 1;
+      s.prev_length -= 2;
+      do {
+        if (++s.strstart <= max_insert) {
+          /*** INSERT_STRING(s, s.strstart, hash_head); ***/
+          s.ins_h = ((s.ins_h << s.hash_shift) ^ s.window[s.strstart + MIN_MATCH - 1]) & s.hash_mask;
+          hash_head = s.prev[s.strstart & s.w_mask] = s.head[s.ins_h];
+          s.head[s.ins_h] = s.strstart;
+          /***/
+        }
+      } while (--s.prev_length !== 0);
+      s.match_available = 0;
+      s.match_length = MIN_MATCH - 1;
+      s.strstart++;
+
+      if (bflush) {
+        /*** FLUSH_BLOCK(s, 0); ***/
+        flush_block_only(s, false);
+        if (s.strm.avail_out === 0) {
+          return BS_NEED_MORE;
+        }
+        /***/
+      }
+
+    } else if (s.match_available) {
+      /* If there was no match at the previous position, output a
+       * single literal. If there was a match but the current match
+       * is longer, truncate the previous match to a single literal.
+       */
+      //Tracevv((stderr,"%c", s->window[s->strstart-1]));
+      /*** _tr_tally_lit(s, s.window[s.strstart-1], bflush); ***/
+      bflush = trees._tr_tally(s, 0, s.window[s.strstart - 1]);
+
+      if (bflush) {
+        /*** FLUSH_BLOCK_ONLY(s, 0) ***/
+        flush_block_only(s, false);
+        /***/
+      }
+      s.strstart++;
+      s.lookahead--;
+      if (s.strm.avail_out === 0) {
+        return BS_NEED_MORE;
+      }
+    } else {
+      /* There is no previous match to compare with, wait for
+       * the next step to decide.
+       */
+      s.match_available = 1;
+      s.strstart++;
+      s.lookahead--;
+    }
+  }
+  //Assert (flush != Z_NO_FLUSH, "no flush?");
+  if (s.match_available) {
+    //Tracevv((stderr,"%c", s->window[s->strstart-1]));
+    /*** _tr_tally_lit(s, s.window[s.strstart-1], bflush); ***/
+    bflush = trees._tr_tally(s, 0, s.window[s.strstart - 1]);
+
+    s.match_available = 0;
+  }
+  s.insert = s.strstart < MIN_MATCH - 1 ? s.strstart : MIN_MATCH - 1;
+  if (flush === Z_FINISH) {
+    /*** FLUSH_BLOCK(s, 1); ***/
+    flush_block_only(s, true);
+    if (s.strm.avail_out === 0) {
+      return BS_FINISH_STARTED;
+    }
+    /***/
+    return BS_FINISH_DONE;
+  }
+  if (s.last_lit) {
+    /*** FLUSH_BLOCK(s, 0); ***/
+    flush_block_only(s, false);
+    if (s.strm.avail_out === 0) {
+      return BS_NEED_MORE;
+    }
+    /***/
+  }
+
+  return BS_BLOCK_DONE;
+}
+
+
+/* ===========================================================================
+ * For Z_RLE, simply look for runs of bytes, generate matches only of distance
+ * one.  Do not maintain a hash table.  (It will be regenerated if this run of
+ * deflate switches away from Z_RLE.)
+ */
+function deflate_rle(s, flush) {
+  var bflush;            /* set if current block must be flushed */
+  var prev;              /* byte at distance one to match */
+  var scan, strend;      /* scan goes up to strend for length of run */
+
+  var _win = s.window;
+
+  for (;;) {
+    /* Make sure that we always have enough lookahead, except
+     * at the end of the input file. We need MAX_MATCH bytes
+     * for the longest run, plus one for the unrolled loop.
+     */
+    if (s.lookahead <= MAX_MATCH) {
+      fill_window(s);
+      if (s.lookahead <= MAX_MATCH && flush === Z_NO_FLUSH) {
+        return BS_NEED_MORE;
+      }
+      if (s.lookahead === 0) { break; } /* flush the current block */
+    }
+
+    /* See how many times the previous byte repeats */
+    s.match_length = 0;
+    if (s.lookahead >= MIN_MATCH && s.strstart > 0) {
+      scan = s.strstart - 1;
+      prev = _win[scan];
+      if (prev === _win[++scan] && prev === _win[++scan] && prev === _win[++scan]) {
+        strend = s.strstart + MAX_MATCH;
+        do {
+          /*jshint noempty:false*/
+        } while (prev === _win[++scan] && prev === _win[++scan] &&
+                 prev === _win[++scan] && prev === _win[++scan] &&
+                 prev === _win[++scan] && prev === _win[++scan] &&
+                 prev === _win[++scan] && prev === _win[++scan] &&
+                 scan < strend);
+        s.match_length = MAX_MATCH - (strend - scan);
+        if (s.match_length > s.lookahead) {
+          s.match_length = s.lookahead;
+        }
+      }
+      //Assert(scan <= s->window+(uInt)(s->window_size-1), "wild scan");
+    }
+
+    /* Emit match if have run of MIN_MATCH or longer, else emit literal */
+    if (s.match_length >= MIN_MATCH) {
+      //check_match(s, s.strstart, s.strstart - 1, s.match_length);
+
+      /*** _tr_tally_dist(s, 1, s.match_length - MIN_MATCH, bflush); ***/
+      bflush = trees._tr_tally(s, 1, s.match_length - MIN_MATCH);
+
+      s.lookahead -= s.match_length;
+      s.strstart += s.match_length;
+      s.match_length = 0;
+    } else {
+      /* No match, output a literal byte */
+      //Tracevv((stderr,"%c", s->window[s->strstart]));
+      /*** _tr_tally_lit(s, s.window[s.strstart], bflush); ***/
+      bflush = trees._tr_tally(s, 0, s.window[s.strstart]);
+
+      s.lookahead--;
+      s.strstart++;
+    }
+    if (bflush) {
+      /*** FLUSH_BLOCK(s, 0); ***/
+      flush_block_only(s, false);
+      if (s.strm.avail_out === 0) {
+        return BS_NEED_MORE;
+      }
+      /***/
+    }
+  }
+  s.insert = 0;
+  if (flush === Z_FINISH) {
+    /*** FLUSH_BLOCK(s, 1); ***/
+    flush_block_only(s, true);
+    if (s.strm.avail_out === 0) {
+      return BS_FINISH_STARTED;
+    }
+    /***/
+    return BS_FINISH_DONE;
+  }
+  if (s.last_lit) {
+    /*** FLUSH_BLOCK(s, 0); ***/
+    flush_block_only(s, false);
+    if (s.strm.avail_out === 0) {
+      return BS_NEED_MORE;
+    }
+    /***/
+  }
+  return BS_BLOCK_DONE;
+}
+
+/* ===========================================================================
+ * For Z_HUFFMAN_ONLY, do not look for matches.  Do not maintain a hash table.
+ * (It will be regenerated if this run of deflate switches away from Huffman.)
+ */
+function deflate_huff(s, flush) {
+  var bflush;             /* set if current block must be flushed */
+
+  for (;;) {
+    /* Make sure that we have a literal to write. */
+    if (s.lookahead === 0) {
+      fill_window(s);
+      if (s.lookahead === 0) {
+        if (flush === Z_NO_FLUSH) {
+          return BS_NEED_MORE;
+        }
+        break;      /* flush the current block */
+      }
+    }
+
+    /* Output a literal byte */
+    s.match_length = 0;
+    //Tracevv((stderr,"%c", s->window[s->strstart]));
+    /*** _tr_tally_lit(s, s.window[s.strstart], bflush); ***/
+    bflush = trees._tr_tally(s, 0, s.window[s.strstart]);
+    s.lookahead--;
+    s.strstart++;
+    if (bflush) {
+      /*** FLUSH_BLOCK(s, 0); ***/
+      flush_block_only(s, false);
+      if (s.strm.avail_out === 0) {
+        return BS_NEED_MORE;
+      }
+      /***/
+    }
+  }
+  s.insert = 0;
+  if (flush === Z_FINISH) {
+    /*** FLUSH_BLOCK(s, 1); ***/
+    flush_block_only(s, true);
+    if (s.strm.avail_out === 0) {
+      return BS_FINISH_STARTED;
+    }
+    /***/
+    return BS_FINISH_DONE;
+  }
+  if (s.last_lit) {
+    /*** FLUSH_BLOCK(s, 0); ***/
+    flush_block_only(s, false);
+    if (s.strm.avail_out === 0) {
+      return BS_NEED_MORE;
+    }
+    /***/
+  }
+  return BS_BLOCK_DONE;
+}
+
+/* Values for max_lazy_match, good_match and max_chain_length, depending on
+ * the desired pack level (0..9). The values given below have been tuned to
+ * exclude worst case performance for pathological files. Better values may be
+ * found for specific files.
+ */
+function Config(good_length, max_lazy, nice_length, max_chain, func) {
+  this.good_length = good_length;
+  this.max_lazy = max_lazy;
+  this.nice_length = nice_length;
+  this.max_chain = max_chain;
+  this.func = func;
+}
+
+var configuration_table;
+
+configuration_table = [
+  /*      good lazy nice chain */
+  new Config(0, 0, 0, 0, deflate_stored),          /* 0 store only */
+  new Config(4, 4, 8, 4, deflate_fast),            /* 1 max speed, no lazy matches */
+  new Config(4, 5, 16, 8, deflate_fast),           /* 2 */
+  new Config(4, 6, 32, 32, deflate_fast),          /* 3 */
+
+  new Config(4, 4, 16, 16, deflate_slow),          /* 4 lazy matches */
+  new Config(8, 16, 32, 32, deflate_slow),         /* 5 */
+  new Config(8, 16, 128, 128, deflate_slow),       /* 6 */
+  new Config(8, 32, 128, 256, deflate_slow),       /* 7 */
+  new Config(32, 128, 258, 1024, deflate_slow),    /* 8 */
+  new Config(32, 258, 258, 4096, deflate_slow)     /* 9 max compression */
+];
+
+
+/* ===========================================================================
+ * Initialize the "longest match" routines for a new zlib stream
+ */
+function lm_init(s) {
+  s.window_size = 2 * s.w_size;
+
+  /*** CLEAR_HASH(s); ***/
+  zero(s.head); // Fill with NIL (= 0);
+
+  /* Set the default configuration parameters:
+   */
+  s.max_lazy_match = configuration_table[s.level].max_lazy;
+  s.good_match = configuration_table[s.level].good_length;
+  s.nice_match = configuration_table[s.level].nice_length;
+  s.max_chain_length = configuration_table[s.level].max_chain;
+
+  s.strstart = 0;
+  s.block_start = 0;
+  s.lookahead = 0;
+  s.insert = 0;
+  s.match_length = s.prev_length = MIN_MATCH - 1;
+  s.match_available = 0;
+  s.ins_h = 0;
+}
+
+
+function DeflateState() {
+  this.strm = null;            /* pointer back to this zlib stream */
+  this.status = 0;            /* as the name implies */
+  this.pending_buf = null;      /* output still pending */
+  this.pending_buf_size = 0;  /* size of pending_buf */
+  this.pending_out = 0;       /* next pending byte to output to the stream */
+  this.pending = 0;           /* nb of bytes in the pending buffer */
+  this.wrap = 0;              /* bit 0 true for zlib, bit 1 true for gzip */
+  this.gzhead = null;         /* gzip header information to write */
+  this.gzindex = 0;           /* where in extra, name, or comment */
+  this.method = Z_DEFLATED; /* can only be DEFLATED */
+  this.last_flush = -1;   /* value of flush param for previous deflate call */
+
+  this.w_size = 0;  /* LZ77 window size (32K by default) */
+  this.w_bits = 0;  /* log2(w_size)  (8..16) */
+  this.w_mask = 0;  /* w_size - 1 */
+
+  this.window = null;
+  /* Sliding window. Input bytes are read into the second half of the window,
+   * and move to the first half later to keep a dictionary of at least wSize
+   * bytes. With this organization, matches are limited to a distance of
+   * wSize-MAX_MATCH bytes, but this ensures that IO is always
+   * performed with a length multiple of the block size.
+   */
+
+  this.window_size = 0;
+  /* Actual size of window: 2*wSize, except when the user input buffer
+   * is directly used as sliding window.
+   */
+
+  this.prev = null;
+  /* Link to older string with same hash index. To limit the size of this
+   * array to 64K, this link is maintained only for the last 32K strings.
+   * An index in this array is thus a window index modulo 32K.
+   */
+
+  this.head = null;   /* Heads of the hash chains or NIL. */
+
+  this.ins_h = 0;       /* hash index of string to be inserted */
+  this.hash_size = 0;   /* number of elements in hash table */
+  this.hash_bits = 0;   /* log2(hash_size) */
+  this.hash_mask = 0;   /* hash_size-1 */
+
+  this.hash_shift = 0;
+  /* Number of bits by which ins_h must be shifted at each input
+   * step. It must be such that after MIN_MATCH steps, the oldest
+   * byte no longer takes part in the hash key, that is:
+   *   hash_shift * MIN_MATCH >= hash_bits
+   */
+
+  this.block_start = 0;
+  /* Window position at the beginning of the current output block. Gets
+   * negative when the window is moved backwards.
+   */
+
+  this.match_length = 0;      /* length of best match */
+  this.prev_match = 0;        /* previous match */
+  this.match_available = 0;   /* set if previous match exists */
+  this.strstart = 0;          /* start of string to insert */
+  this.match_start = 0;       /* start of matching string */
+  this.lookahead = 0;         /* number of valid bytes ahead in window */
+
+  this.prev_length = 0;
+  /* Length of the best match at previous step. Matches not greater than this
+   * are discarded. This is used in the lazy match evaluation.
+   */
+
+  this.max_chain_length = 0;
+  /* To speed up deflation, hash chains are never searched beyond this
+   * length.  A higher limit improves compression ratio but degrades the
+   * speed.
+   */
+
+  this.max_lazy_match = 0;
+  /* Attempt to find a better match only when the current match is strictly
+   * smaller than this value. This mechanism is used only for compression
+   * levels >= 4.
+   */
+  // That's alias to max_lazy_match, don't use directly
+  //this.max_insert_length = 0;
+  /* Insert new strings in the hash table only if the match length is not
+   * greater than this length. This saves time but degrades compression.
+   * max_insert_length is used only for compression levels <= 3.
+   */
+
+  this.level = 0;     /* compression level (1..9) */
+  this.strategy = 0;  /* favor or force Huffman coding*/
+
+  this.good_match = 0;
+  /* Use a faster search when the previous match is longer than this */
+
+  this.nice_match = 0; /* Stop searching when current match exceeds this */
+
+              /* used by trees.c: */
+
+  /* Didn't use ct_data typedef below to suppress compiler warning */
+
+  // struct ct_data_s dyn_ltree[HEAP_SIZE];   /* literal and length tree */
+  // struct ct_data_s dyn_dtree[2*D_CODES+1]; /* distance tree */
+  // struct ct_data_s bl_tree[2*BL_CODES+1];  /* Huffman tree for bit lengths */
+
+  // Use flat array of DOUBLE size, with interleaved fata,
+  // because JS does not support effective
+  this.dyn_ltree  = new utils.Buf16(HEAP_SIZE * 2);
+  this.dyn_dtree  = new utils.Buf16((2 * D_CODES + 1) * 2);
+  this.bl_tree    = new utils.Buf16((2 * BL_CODES + 1) * 2);
+  zero(this.dyn_ltree);
+  zero(this.dyn_dtree);
+  zero(this.bl_tree);
+
+  this.l_desc   = null;         /* desc. for literal tree */
+  this.d_desc   = null;         /* desc. for distance tree */
+  this.bl_desc  = null;         /* desc. for bit length tree */
+
+  //ush bl_count[MAX_BITS+1];
+  this.bl_count = new utils.Buf16(MAX_BITS + 1);
+  /* number of codes at each bit length for an optimal tree */
+
+  //int heap[2*L_CODES+1];      /* heap used to build the Huffman trees */
+  this.heap = new utils.Buf16(2 * L_CODES + 1);  /* heap used to build the Huffman trees */
+  zero(this.heap);
+
+  this.heap_len = 0;               /* number of elements in the heap */
+  this.heap_max = 0;               /* element of largest frequency */
+  /* The sons of heap[n] are heap[2*n] and heap[2*n+1]. heap[0] is not used.
+   * The same heap array is used to build all trees.
+   */
+
+  this.depth = new utils.Buf16(2 * L_CODES + 1); //uch depth[2*L_CODES+1];
+  zero(this.depth);
+  /* Depth of each subtree used as tie breaker for trees of equal frequency
+   */
+
+  this.l_buf = 0;          /* buffer index for literals or lengths */
+
+  this.lit_bufsize = 0;
+  /* Size of match buffer for literals/lengths.  There are 4 reasons for
+   * limiting lit_bufsize to 64K:
+   *   - frequencies can be kept in 16 bit counters
+   *   - if compression is not successful for the first block, all input
+   *     data is still in the window so we can still emit a stored block even
+   *     when input comes from standard input.  (This can also be done for
+   *     all blocks if lit_bufsize is not greater than 32K.)
+   *   - if compression is not successful for a file smaller than 64K, we can
+   *     even emit a stored file instead of a stored block (saving 5 bytes).
+   *     This is applicable only for zip (not gzip or zlib).
+   *   - creating new Huffman trees less frequently may not provide fast
+   *     adaptation to changes in the input data statistics. (Take for
+   *     example a binary file with poorly compressible code followed by
+   *     a highly compressible string table.) Smaller buffer sizes give
+   *     fast adaptation but have of course the overhead of transmitting
+   *     trees more frequently.
+   *   - I can't count above 4
+   */
+
+  this.last_lit = 0;      /* running index in l_buf */
+
+  this.d_buf = 0;
+  /* Buffer index for distances. To simplify the code, d_buf and l_buf have
+   * the same number of elements. To use different lengths, an extra flag
+   * array would be necessary.
+   */
+
+  this.opt_len = 0;       /* bit length of current block with optimal trees */
+  this.static_len = 0;    /* bit length of current block with static trees */
+  this.matches = 0;       /* number of string matches in current block */
+  this.insert = 0;        /* bytes at end of window left to insert */
+
+
+  this.bi_buf = 0;
+  /* Output buffer. bits are inserted starting at the bottom (least
+   * significant bits).
+   */
+  this.bi_valid = 0;
+  /* Number of valid bits in bi_buf.  All bits above the last valid bit
+   * are always zero.
+   */
+
+  // Used for window memory init. We safely ignore it for JS. That makes
+  // sense only for pointers and memory check tools.
+  //this.high_water = 0;
+  /* High water mark offset in window for initialized bytes -- bytes above
+   * this are set to zero in order to avoid memory check warnings when
+   * longest match routines access bytes past the input.  This is then
+   * updated to the new high water mark.
+   */
+}
+
+
+function deflateResetKeep(strm) {
+  var s;
+
+  if (!strm || !strm.state) {
+    return err(strm, Z_STREAM_ERROR);
+  }
+
+  strm.total_in = strm.total_out = 0;
+  strm.data_type = Z_UNKNOWN;
+
+  s = strm.state;
+  s.pending = 0;
+  s.pending_out = 0;
+
+  if (s.wrap < 0) {
+    s.wrap = -s.wrap;
+    /* was made negative by deflate(..., Z_FINISH); */
+  }
+  s.status = (s.wrap ? INIT_STATE : BUSY_STATE);
+  strm.adler = (s.wrap === 2) ?
+    0  // crc32(0, Z_NULL, 0)
+  :
+    1; // adler32(0, Z_NULL, 0)
+  s.last_flush = Z_NO_FLUSH;
+  trees._tr_init(s);
+  return Z_OK;
+}
+
+
+function deflateReset(strm) {
+  var ret = deflateResetKeep(strm);
+  if (ret === Z_OK) {
+    lm_init(strm.state);
+  }
+  return ret;
+}
+
+
+function deflateSetHeader(strm, head) {
+  if (!strm || !strm.state) { return Z_STREAM_ERROR; }
+  if (strm.state.wrap !== 2) { return Z_STREAM_ERROR; }
+  strm.state.gzhead = head;
+  return Z_OK;
+}
+
+
+function deflateInit2(strm, level, method, windowBits, memLevel, strategy) {
+  if (!strm) { // === Z_NULL
+    return Z_STREAM_ERROR;
+  }
+  var wrap = 1;
+
+  if (level === Z_DEFAULT_COMPRESSION) {
+    level = 6;
+  }
+
+  if (windowBits < 0) { /* suppress zlib wrapper */
+    wrap = 0;
+    windowBits = -windowBits;
+  }
+
+  else if (windowBits > 15) {
+    wrap = 2;           /* write gzip wrapper instead */
+    windowBits -= 16;
+  }
+
+
+  if (memLevel < 1 || memLevel > MAX_MEM_LEVEL || method !== Z_DEFLATED ||
+    windowBits < 8 || windowBits > 15 || level < 0 || level > 9 ||
+    strategy < 0 || strategy > Z_FIXED) {
+    return err(strm, Z_STREAM_ERROR);
+  }
+
+
+  if (windowBits === 8) {
+    windowBits = 9;
+  }
+  /* until 256-byte window bug fixed */
+
+  var s = new DeflateState();
+
+  strm.state = s;
+  s.strm = strm;
+
+  s.wrap = wrap;
+  s.gzhead = null;
+  s.w_bits = windowBits;
+  s.w_size = 1 << s.w_bits;
+  s.w_mask = s.w_size - 1;
+
+  s.hash_bits = memLevel + 7;
+  s.hash_size = 1 << s.hash_bits;
+  s.hash_mask = s.hash_size - 1;
+  s.hash_shift = ~~((s.hash_bits + MIN_MATCH - 1) / MIN_MATCH);
+
+  s.window = new utils.Buf8(s.w_size * 2);
+  s.head = new utils.Buf16(s.hash_size);
+  s.prev = new utils.Buf16(s.w_size);
+
+  // Don't need mem init magic for JS.
+  //s.high_water = 0;  /* nothing written to s->window yet */
+
+  s.lit_bufsize = 1 << (memLevel + 6); /* 16K elements by default */
+
+  s.pending_buf_size = s.lit_bufsize * 4;
+
+  //overlay = (ushf *) ZALLOC(strm, s->lit_bufsize, sizeof(ush)+2);
+  //s->pending_buf = (uchf *) overlay;
+  s.pending_buf = new utils.Buf8(s.pending_buf_size);
+
+  // It is offset from `s.pending_buf` (size is `s.lit_bufsize * 2`)
+  //s->d_buf = overlay + s->lit_bufsize/sizeof(ush);
+  s.d_buf = 1 * s.lit_bufsize;
+
+  //s->l_buf = s->pending_buf + (1+sizeof(ush))*s->lit_bufsize;
+  s.l_buf = (1 + 2) * s.lit_bufsize;
+
+  s.level = level;
+  s.strategy = strategy;
+  s.method = method;
+
+  return deflateReset(strm);
+}
+
+function deflateInit(strm, level) {
+  return deflateInit2(strm, level, Z_DEFLATED, MAX_WBITS, DEF_MEM_LEVEL, Z_DEFAULT_STRATEGY);
+}
+
+
+function deflate(strm, flush) {
+  var old_flush, s;
+  var beg, val; // for gzip header write only
+
+  if (!strm || !strm.state ||
+    flush > Z_BLOCK || flush < 0) {
+    return strm ? err(strm, Z_STREAM_ERROR) : Z_STREAM_ERROR;
+  }
+
+  s = strm.state;
+
+  if (!strm.output ||
+      (!strm.input && strm.avail_in !== 0) ||
+      (s.status === FINISH_STATE && flush !== Z_FINISH)) {
+    return err(strm, (strm.avail_out === 0) ? Z_BUF_ERROR : Z_STREAM_ERROR);
+  }
+
+  s.strm = strm; /* just in case */
+  old_flush = s.last_flush;
+  s.last_flush = flush;
+
+  /* Write the header */
+  if (s.status === INIT_STATE) {
+
+    if (s.wrap === 2) { // GZIP header
+      strm.adler = 0;  //crc32(0L, Z_NULL, 0);
+      put_byte(s, 31);
+      put_byte(s, 139);
+      put_byte(s, 8);
+      if (!s.gzhead) { // s->gzhead == Z_NULL
+        put_byte(s, 0);
+        put_byte(s, 0);
+        put_byte(s, 0);
+        put_byte(s, 0);
+        put_byte(s, 0);
+        put_byte(s, s.level === 9 ? 2 :
+                    (s.strategy >= Z_HUFFMAN_ONLY || s.level < 2 ?
+                     4 : 0));
+        put_byte(s, OS_CODE);
+        s.status = BUSY_STATE;
+      }
+      else {
+        put_byte(s, (s.gzhead.text ? 1 : 0) +
+                    (s.gzhead.hcrc ? 2 : 0) +
+                    (!s.gzhead.extra ? 0 : 4) +
+                    (!s.gzhead.name ? 0 : 8) +
+                    (!s.gzhead.comment ? 0 : 16)
+        );
+        put_byte(s, s.gzhead.time & 0xff);
+        put_byte(s, (s.gzhead.time >> 8) & 0xff);
+        put_byte(s, (s.gzhead.time >> 16) & 0xff);
+        put_byte(s, (s.gzhead.time >> 24) & 0xff);
+        put_byte(s, s.level === 9 ? 2 :
+                    (s.strategy >= Z_HUFFMAN_ONLY || s.level < 2 ?
+                     4 : 0));
+        put_byte(s, s.gzhead.os & 0xff);
+        if (s.gzhead.extra && s.gzhead.extra.length) {
+          put_byte(s, s.gzhead.extra.length & 0xff);
+          put_byte(s, (s.gzhead.extra.length >> 8) & 0xff);
+        }
+        if (s.gzhead.hcrc) {
+          strm.adler = crc32(strm.adler, s.pending_buf, s.pending, 0);
+        }
+        s.gzindex = 0;
+        s.status = EXTRA_STATE;
+      }
+    }
+    else // DEFLATE header
+    {
+      var header = (Z_DEFLATED + ((s.w_bits - 8) << 4)) << 8;
+      var level_flags = -1;
+
+      if (s.strategy >= Z_HUFFMAN_ONLY || s.level < 2) {
+        level_flags = 0;
+      } else if (s.level < 6) {
+        level_flags = 1;
+      } else if (s.level === 6) {
+        level_flags = 2;
+      } else {
+        level_flags = 3;
+      }
+      header |= (level_flags << 6);
+      if (s.strstart !== 0) { header |= PRESET_DICT; }
+      header += 31 - (header % 31);
+
+      s.status = BUSY_STATE;
+      putShortMSB(s, header);
+
+      /* Save the adler32 of the preset dictionary: */
+      if (s.strstart !== 0) {
+        putShortMSB(s, strm.adler >>> 16);
+        putShortMSB(s, strm.adler & 0xffff);
+      }
+      strm.adler = 1; // adler32(0L, Z_NULL, 0);
+    }
+  }
+
+//#ifdef GZIP
+  if (s.status === EXTRA_STATE) {
+    if (s.gzhead.extra/* != Z_NULL*/) {
+      beg = s.pending;  /* start of bytes to update crc */
+
+      while (s.gzindex < (s.gzhead.extra.length & 0xffff)) {
+        if (s.pending === s.pending_buf_size) {
+          if (s.gzhead.hcrc && s.pending > beg) {
+            strm.adler = crc32(strm.adler, s.pending_buf, s.pending - beg, beg);
+          }
+          flush_pending(strm);
+          beg = s.pending;
+          if (s.pending === s.pending_buf_size) {
+            break;
+          }
+        }
+        put_byte(s, s.gzhead.extra[s.gzindex] & 0xff);
+        s.gzindex++;
+      }
+      if (s.gzhead.hcrc && s.pending > beg) {
+        strm.adler = crc32(strm.adler, s.pending_buf, s.pending - beg, beg);
+      }
+      if (s.gzindex === s.gzhead.extra.length) {
+        s.gzindex = 0;
+        s.status = NAME_STATE;
+      }
+    }
+    else {
+      s.status = NAME_STATE;
+    }
+  }
+  if (s.status === NAME_STATE) {
+    if (s.gzhead.name/* != Z_NULL*/) {
+      beg = s.pending;  /* start of bytes to update crc */
+      //int val;
+
+      do {
+        if (s.pending === s.pending_buf_size) {
+          if (s.gzhead.hcrc && s.pending > beg) {
+            strm.adler = crc32(strm.adler, s.pending_buf, s.pending - beg, beg);
+          }
+          flush_pending(strm);
+          beg = s.pending;
+          if (s.pending === s.pending_buf_size) {
+            val = 1;
+            break;
+          }
+        }
+        // JS specific: little magic to add zero terminator to end of string
+        if (s.gzindex < s.gzhead.name.length) {
+          val = s.gzhead.name.charCodeAt(s.gzindex++) & 0xff;
+        } else {
+          val = 0;
+        }
+        put_byte(s, val);
+      } while (val !== 0);
+
+      if (s.gzhead.hcrc && s.pending > beg) {
+        strm.adler = crc32(strm.adler, s.pending_buf, s.pending - beg, beg);
+      }
+      if (val === 0) {
+        s.gzindex = 0;
+        s.status = COMMENT_STATE;
+      }
+    }
+    else {
+      s.status = COMMENT_STATE;
+    }
+  }
+  if (s.status === COMMENT_STATE) {
+    if (s.gzhead.comment/* != Z_NULL*/) {
+      beg = s.pending;  /* start of bytes to update crc */
+      //int val;
+
+      do {
+        if (s.pending === s.pending_buf_size) {
+          if (s.gzhead.hcrc && s.pending > beg) {
+            strm.adler = crc32(strm.adler, s.pending_buf, s.pending - beg, beg);
+          }
+          flush_pending(strm);
+          beg = s.pending;
+          if (s.pending === s.pending_buf_size) {
+            val = 1;
+            break;
+          }
+        }
+        // JS specific: little magic to add zero terminator to end of string
+        if (s.gzindex < s.gzhead.comment.length) {
+          val = s.gzhead.comment.charCodeAt(s.gzindex++) & 0xff;
+        } else {
+          val = 0;
+        }
+        put_byte(s, val);
+      } while (val !== 0);
+
+      if (s.gzhead.hcrc && s.pending > beg) {
+        strm.adler = crc32(strm.adler, s.pending_buf, s.pending - beg, beg);
+      }
+      if (val === 0) {
+        s.status = HCRC_STATE;
+      }
+    }
+    else {
+      s.status = HCRC_STATE;
+    }
+  }
+  if (s.status === HCRC_STATE) {
+    if (s.gzhead.hcrc) {
+      if (s.pending + 2 > s.pending_buf_size) {
+        flush_pending(strm);
+      }
+      if (s.pending + 2 <= s.pending_buf_size) {
+        put_byte(s, strm.adler & 0xff);
+        put_byte(s, (strm.adler >> 8) & 0xff);
+        strm.adler = 0; //crc32(0L, Z_NULL, 0);
+        s.status = BUSY_STATE;
+      }
+    }
+    else {
+      s.status = BUSY_STATE;
+    }
+  }
+//#endif
+
+  /* Flush as much pending output as possible */
+  if (s.pending !== 0) {
+    flush_pending(strm);
+    if (strm.avail_out === 0) {
+      /* Since avail_out is 0, deflate will be called again with
+       * more output space, but possibly with both pending and
+       * avail_in equal to zero. There won't be anything to do,
+       * but this is not an error situation so make sure we
+       * return OK instead of BUF_ERROR at next call of deflate:
+       */
+      s.last_flush = -1;
+      return Z_OK;
+    }
+
+    /* Make sure there is something to do and avoid duplicate consecutive
+     * flushes. For repeated and useless calls with Z_FINISH, we keep
+     * returning Z_STREAM_END instead of Z_BUF_ERROR.
+     */
+  } else if (strm.avail_in === 0 && rank(flush) <= rank(old_flush) &&
+    flush !== Z_FINISH) {
+    return err(strm, Z_BUF_ERROR);
+  }
+
+  /* User must not provide more input after the first FINISH: */
+  if (s.status === FINISH_STATE && strm.avail_in !== 0) {
+    return err(strm, Z_BUF_ERROR);
+  }
+
+  /* Start a new block or continue the current one.
+   */
+  if (strm.avail_in !== 0 || s.lookahead !== 0 ||
+    (flush !== Z_NO_FLUSH && s.status !== FINISH_STATE)) {
+    var bstate = (s.strategy === Z_HUFFMAN_ONLY) ? deflate_huff(s, flush) :
+      (s.strategy === Z_RLE ? deflate_rle(s, flush) :
+        configuration_table[s.level].func(s, flush));
+
+    if (bstate === BS_FINISH_STARTED || bstate === BS_FINISH_DONE) {
+      s.status = FINISH_STATE;
+    }
+    if (bstate === BS_NEED_MORE || bstate === BS_FINISH_STARTED) {
+      if (strm.avail_out === 0) {
+        s.last_flush = -1;
+        /* avoid BUF_ERROR next call, see above */
+      }
+      return Z_OK;
+      /* If flush != Z_NO_FLUSH && avail_out == 0, the next call
+       * of deflate should use the same flush parameter to make sure
+       * that the flush is complete. So we don't have to output an
+       * empty block here, this will be done at next call. This also
+       * ensures that for a very small output buffer, we emit at most
+       * one empty block.
+       */
+    }
+    if (bstate === BS_BLOCK_DONE) {
+      if (flush === Z_PARTIAL_FLUSH) {
+        trees._tr_align(s);
+      }
+      else if (flush !== Z_BLOCK) { /* FULL_FLUSH or SYNC_FLUSH */
+
+        trees._tr_stored_block(s, 0, 0, false);
+        /* For a full flush, this empty block will be recognized
+         * as a special marker by inflate_sync().
+         */
+        if (flush === Z_FULL_FLUSH) {
+          /*** CLEAR_HASH(s); ***/             /* forget history */
+          zero(s.head); // Fill with NIL (= 0);
+
+          if (s.lookahead === 0) {
+            s.strstart = 0;
+            s.block_start = 0;
+            s.insert = 0;
+          }
+        }
+      }
+      flush_pending(strm);
+      if (strm.avail_out === 0) {
+        s.last_flush = -1; /* avoid BUF_ERROR at next call, see above */
+        return Z_OK;
+      }
+    }
+  }
+  //Assert(strm->avail_out > 0, "bug2");
+  //if (strm.avail_out <= 0) { throw new Error("bug2");}
+
+  if (flush !== Z_FINISH) { return Z_OK; }
+  if (s.wrap <= 0) { return Z_STREAM_END; }
+
+  /* Write the trailer */
+  if (s.wrap === 2) {
+    put_byte(s, strm.adler & 0xff);
+    put_byte(s, (strm.adler >> 8) & 0xff);
+    put_byte(s, (strm.adler >> 16) & 0xff);
+    put_byte(s, (strm.adler >> 24) & 0xff);
+    put_byte(s, strm.total_in & 0xff);
+    put_byte(s, (strm.total_in >> 8) & 0xff);
+    put_byte(s, (strm.total_in >> 16) & 0xff);
+    put_byte(s, (strm.total_in >> 24) & 0xff);
+  }
+  else
+  {
+    putShortMSB(s, strm.adler >>> 16);
+    putShortMSB(s, strm.adler & 0xffff);
+  }
+
+  flush_pending(strm);
+  /* If avail_out is zero, the application will call deflate again
+   * to flush the rest.
+   */
+  if (s.wrap > 0) { s.wrap = -s.wrap; }
+  /* write the trailer only once! */
+  return s.pending !== 0 ? Z_OK : Z_STREAM_END;
+}
+
+function deflateEnd(strm) {
+  var status;
+
+  if (!strm/*== Z_NULL*/ || !strm.state/*== Z_NULL*/) {
+    return Z_STREAM_ERROR;
+  }
+
+  status = strm.state.status;
+  if (status !== INIT_STATE &&
+    status !== EXTRA_STATE &&
+    status !== NAME_STATE &&
+    status !== COMMENT_STATE &&
+    status !== HCRC_STATE &&
+    status !== BUSY_STATE &&
+    status !== FINISH_STATE
+  ) {
+    return err(strm, Z_STREAM_ERROR);
+  }
+
+  strm.state = null;
+
+  return status === BUSY_STATE ? err(strm, Z_DATA_ERROR) : Z_OK;
+}
+
+
+/* =========================================================================
+ * Initializes the compression dictionary from the given byte
+ * sequence without producing any compressed output.
+ */
+function deflateSetDictionary(strm, dictionary) {
+  var dictLength = dictionary.length;
+
+  var s;
+  var str, n;
+  var wrap;
+  var avail;
+  var next;
+  var input;
+  var tmpDict;
+
+  if (!strm/*== Z_NULL*/ || !strm.state/*== Z_NULL*/) {
+    return Z_STREAM_ERROR;
+  }
+
+  s = strm.state;
+  wrap = s.wrap;
+
+  if (wrap === 2 || (wrap === 1 && s.status !== INIT_STATE) || s.lookahead) {
+    return Z_STREAM_ERROR;
+  }
+
+  /* when using zlib wrappers, compute Adler-32 for provided dictionary */
+  if (wrap === 1) {
+    /* adler32(strm->adler, dictionary, dictLength); */
+    strm.adler = adler32(strm.adler, dictionary, dictLength, 0);
+  }
+
+  s.wrap = 0;   /* avoid computing Adler-32 in read_buf */
+
+  /* if dictionary would fill window, just replace the history */
+  if (dictLength >= s.w_size) {
+    if (wrap === 0) {            /* already empty otherwise */
+      /*** CLEAR_HASH(s); ***/
+      zero(s.head); // Fill with NIL (= 0);
+      s.strstart = 0;
+      s.block_start = 0;
+      s.insert = 0;
+    }
+    /* use the tail */
+    // dictionary = dictionary.slice(dictLength - s.w_size);
+    tmpDict = new utils.Buf8(s.w_size);
+    utils.arraySet(tmpDict, dictionary, dictLength - s.w_size, s.w_size, 0);
+    dictionary = tmpDict;
+    dictLength = s.w_size;
+  }
+  /* insert dictionary into window and hash */
+  avail = strm.avail_in;
+  next = strm.next_in;
+  input = strm.input;
+  strm.avail_in = dictLength;
+  strm.next_in = 0;
+  strm.input = dictionary;
+  fill_window(s);
+  while (s.lookahead >= MIN_MATCH) {
+    str = s.strstart;
+    n = s.lookahead - (MIN_MATCH - 1);
+    do {
+      /* UPDATE_HASH(s, s->ins_h, s->window[str + MIN_MATCH-1]); */
+      s.ins_h = ((s.ins_h << s.hash_shift) ^ s.window[str + MIN_MATCH - 1]) & s.hash_mask;
+
+      s.prev[str & s.w_mask] = s.head[s.ins_h];
+
+      s.head[s.ins_h] = str;
+      str++;
+    } while (--n);
+    s.strstart = str;
+    s.lookahead = MIN_MATCH - 1;
+    fill_window(s);
+  }
+  s.strstart += s.lookahead;
+  s.block_start = s.strstart;
+  s.insert = s.lookahead;
+  s.lookahead = 0;
+  s.match_length = s.prev_length = MIN_MATCH - 1;
+  s.match_available = 0;
+  strm.next_in = next;
+  strm.input = input;
+  strm.avail_in = avail;
+  s.wrap = wrap;
+  return Z_OK;
+}
+
+
+exports.deflateInit = deflateInit;
+exports.deflateInit2 = deflateInit2;
+exports.deflateReset = deflateReset;
+exports.deflateResetKeep = deflateResetKeep;
+exports.deflateSetHeader = deflateSetHeader;
+exports.deflate = deflate;
+exports.deflateEnd = deflateEnd;
+exports.deflateSetDictionary = deflateSetDictionary;
+exports.deflateInfo = 'pako deflate (from Nodeca project)';
+
+/* Not implemented
+exports.deflateBound = deflateBound;
+exports.deflateCopy = deflateCopy;
+exports.deflateParams = deflateParams;
+exports.deflatePending = deflatePending;
+exports.deflatePrime = deflatePrime;
+exports.deflateTune = deflateTune;
+*/
+
+
+/***/ }),
+
+/***/ 8991:
+/***/ ((module) => {
+
+"use strict";
+
+
+// (C) 1995-2013 Jean-loup Gailly and Mark Adler
+// (C) 2014-2017 Vitaly Puzrin and Andrey Tupitsin
+//
+// This software is provided 'as-is', without any express or implied
+// warranty. In no event will the authors be held liable for any damages
+// arising from the use of this software.
+//
+// Permission is granted to anyone to use this software for any purpose,
+// including commercial applications, and to alter it and redistribute it
+// freely, subject to the following restrictions:
+//
+// 1. The origin of this software must not be misrepresented; you must not
+//   claim that you wrote the original software. If you use this software
+//   in a product, an acknowledgment in the product documentation would be
+//   appreciated but is not required.
+// 2. Altered source versions must be plainly marked as such, and must not be
+//   misrepresented as being the original software.
+// 3. This notice may not be removed or altered from any source distribution.
+
+function GZheader() {
+  /* true if compressed data believed to be text */
+  this.text       = 0;
+  /* modification time */
+  this.time       = 0;
+  /* extra flags (not used when writing a gzip file) */
+  this.xflags     = 0;
+  /* operating system */
+  this.os         = 0;
+  /* pointer to extra field or Z_NULL if none */
+  this.extra      = null;
+  /* extra field length (valid if extra != Z_NULL) */
+  this.extra_len  = 0; // Actually, we don't need it in JS,
+                       // but leave for few code modifications
+
+  //
+  // Setup limits is not necessary because in js we should not preallocate memory
+  // for inflate use constant limit in 65536 bytes
+  //
+
+  /* space at extra (only when reading header) */
+  // this.extra_max  = 0;
+  /* pointer to zero-terminated file name or Z_NULL */
+  this.name       = '';
+  /* space at name (only when reading header) */
+  // this.name_max   = 0;
+  /* pointer to zero-terminated comment or Z_NULL */
+  this.comment    = '';
+  /* space at comment (only when reading header) */
+  // this.comm_max   = 0;
+  /* true if there was or will be a header crc */
+  this.hcrc       = 0;
+  /* true when done reading gzip header (not used when writing a gzip file) */
+  this.done       = false;
+}
+
+module.exports = GZheader;
+
+
+/***/ }),
+
+/***/ 7894:
+/***/ ((module) => {
+
+"use strict";
+
+
+// (C) 1995-2013 Jean-loup Gailly and Mark Adler
+// (C) 2014-2017 Vitaly Puzrin and Andrey Tupitsin
+//
+// This software is provided 'as-is', without any express or implied
+// warranty. In no event will the authors be held liable for any damages
+// arising from the use of this software.
+//
+// Permission is granted to anyone to use this software for any purpose,
+// including commercial applications, and to alter it and redistribute it
+// freely, subject to the following restrictions:
+//
+// 1. The origin of this software must not be misrepresented; you must not
+//   claim that you wrote the original software. If you use this software
+//   in a product, an acknowledgment in the product documentation would be
+//   appreciated but is not required.
+// 2. Altered source versions must be plainly marked as such, and must not be
+//   misrepresented as being the original software.
+// 3. This notice may not be removed or altered from any source distribution.
+
+// See state defs from inflate.js
+var BAD = 30;       /* got a data error -- remain here until reset */
+var TYPE = 12;      /* i: waiting for type bits, including last-flag bit */
+
+/*
+   Decode literal, length, and distance codes and write out the resulting
+   literal and match bytes until either not enough input or output is
+   available, an end-of-block is encountered, or a data error is encountered.
+   When large enough input and output buffers are supplied to inflate(), for
+   example, a 16K input buffer and a 64K output buffer, more than 95% of the
+   inflate execution time is spent in this routine.
+
+   Entry assumptions:
+
+        state.mode === LEN
+        strm.avail_in >= 6
+        strm.avail_out >= 258
+        start >= strm.avail_out
+        state.bits < 8
+
+   On return, state.mode is one of:
+
+        LEN -- ran out of enough output space or enough available input
+        TYPE -- reached end of block code, inflate() to interpret next block
+        BAD -- error in block data
+
+   Notes:
+
+    - The maximum input bits used by a length/distance pair is 15 bits for the
+      length code, 5 bits for the length extra, 15 bits for the distance code,
+      and 13 bits for the distance extra.  This totals 48 bits, or six bytes.
+      Therefore if strm.avail_in >= 6, then there is enough input to avoid
+      checking for available input while decoding.
+
+    - The maximum bytes that a single length/distance pair can output is 258
+      bytes, which is the maximum length that can be coded.  inflate_fast()
+      requires strm.avail_out >= 258 for each loop to avoid checking for
+      output space.
+ */
+module.exports = function inflate_fast(strm, start) {
+  var state;
+  var _in;                    /* local strm.input */
+  var last;                   /* have enough input while in < last */
+  var _out;                   /* local strm.output */
+  var beg;                    /* inflate()'s initial strm.output */
+  var end;                    /* while out < end, enough space available */
+//#ifdef INFLATE_STRICT
+  var dmax;                   /* maximum distance from zlib header */
+//#endif
+  var wsize;                  /* window size or zero if not using window */
+  var whave;                  /* valid bytes in the window */
+  var wnext;                  /* window write index */
+  // Use `s_window` instead `window`, avoid conflict with instrumentation tools
+  var s_window;               /* allocated sliding window, if wsize != 0 */
+  var hold;                   /* local strm.hold */
+  var bits;                   /* local strm.bits */
+  var lcode;                  /* local strm.lencode */
+  var dcode;                  /* local strm.distcode */
+  var lmask;                  /* mask for first level of length codes */
+  var dmask;                  /* mask for first level of distance codes */
+  var here;                   /* retrieved table entry */
+  var op;                     /* code bits, operation, extra bits, or */
+                              /*  window position, window bytes to copy */
+  var len;                    /* match length, unused bytes */
+  var dist;                   /* match distance */
+  var from;                   /* where to copy match from */
+  var from_source;
+
+
+  var input, output; // JS specific, because we have no pointers
+
+  /* copy state to local variables */
+  state = strm.state;
+  //here = state.here;
+  _in = strm.next_in;
+  input = strm.input;
+  last = _in + (strm.avail_in - 5);
+  _out = strm.next_out;
+  output = strm.output;
+  beg = _out - (start - strm.avail_out);
+  end = _out + (strm.avail_out - 257);
+//#ifdef INFLATE_STRICT
+  dmax = state.dmax;
+//#endif
+  wsize = state.wsize;
+  whave = state.whave;
+  wnext = state.wnext;
+  s_window = state.window;
+  hold = state.hold;
+  bits = state.bits;
+  lcode = state.lencode;
+  dcode = state.distcode;
+  lmask = (1 << state.lenbits) - 1;
+  dmask = (1 << state.distbits) - 1;
+
+
+  /* decode literals and length/distances until end-of-block or not enough
+     input data or output space */
+
+  top:
+  do {
+    if (bits < 15) {
+      hold += input[_in++] << bits;
+      bits += 8;
+      hold += input[_in++] << bits;
+      bits += 8;
+    }
+
+    here = lcode[hold & lmask];
+
+    dolen:
+    for (;;) { // Goto emulation
+      op = here >>> 24/*here.bits*/;
+      hold >>>= op;
+      bits -= op;
+      op = (here >>> 16) & 0xff/*here.op*/;
+      if (op === 0) {                          /* literal */
+        //Tracevv((stderr, here.val >= 0x20 && here.val < 0x7f ?
+        //        "inflate:         literal '%c'\n" :
+        //        "inflate:         literal 0x%02x\n", here.val));
+        output[_out++] = here & 0xffff/*here.val*/;
+      }
+      else if (op & 16) {                     /* length base */
+        len = here & 0xffff/*here.val*/;
+        op &= 15;                           /* number of extra bits */
+        if (op) {
+          if (bits < op) {
+            hold += input[_in++] << bits;
+            bits += 8;
+          }
+          len += hold & ((1 << op) - 1);
+          hold >>>= op;
+          bits -= op;
+        }
+        //Tracevv((stderr, "inflate:         length %u\n", len));
+        if (bits < 15) {
+          hold += input[_in++] << bits;
+          bits += 8;
+          hold += input[_in++] << bits;
+          bits += 8;
+        }
+        here = dcode[hold & dmask];
+
+        dodist:
+        for (;;) { // goto emulation
+          op = here >>> 24/*here.bits*/;
+          hold >>>= op;
+          bits -= op;
+          op = (here >>> 16) & 0xff/*here.op*/;
+
+          if (op & 16) {                      /* distance base */
+            dist = here & 0xffff/*here.val*/;
+            op &= 15;                       /* number of extra bits */
+            if (bits < op) {
+              hold += input[_in++] << bits;
+              bits += 8;
+              if (bits < op) {
+                hold += input[_in++] << bits;
+                bits += 8;
+              }
+            }
+            dist += hold & ((1 << op) - 1);
+//#ifdef INFLATE_STRICT
+            if (dist > dmax) {
+              strm.msg = 'invalid distance too far back';
+              state.mode = BAD;
+              break top;
+            }
+//#endif
+            hold >>>= op;
+            bits -= op;
+            //Tracevv((stderr, "inflate:         distance %u\n", dist));
+            op = _out - beg;                /* max distance in output */
+            if (dist > op) {                /* see if copy from window */
+              op = dist - op;               /* distance back in window */
+              if (op > whave) {
+                if (state.sane) {
+                  strm.msg = 'invalid distance too far back';
+                  state.mode = BAD;
+                  break top;
+                }
+
+// (!) This block is disabled in zlib defaults,
+// don't enable it for binary compatibility
+//#ifdef INFLATE_ALLOW_INVALID_DISTANCE_TOOFAR_ARRR
+//                if (len <= op - whave) {
+//                  do {
+//                    output[_out++] = 0;
+//                  } while (--len);
+//                  continue top;
+//                }
+//                len -= op - whave;
+//                do {
+//                  output[_out++] = 0;
+//                } while (--op > whave);
+//                if (op === 0) {
+//                  from = _out - dist;
+//                  do {
+//                    output[_out++] = output[from++];
+//                  } while (--len);
+//                  continue top;
+//                }
+//#endif
+              }
+              from = 0; // window index
+              from_source = s_window;
+              if (wnext === 0) {           /* very common case */
+                from += wsize - op;
+                if (op < len) {         /* some from window */
+                  len -= op;
+                  do {
+                    output[_out++] = s_window[from++];
+                  } while (--op);
+                  from = _out - dist;  /* rest from output */
+                  from_source = output;
+                }
+              }
+              else if (wnext < op) {      /* wrap around window */
+                from += wsize + wnext - op;
+                op -= wnext;
+                if (op < len) {         /* some from end of window */
+                  len -= op;
+                  do {
+                    output[_out++] = s_window[from++];
+                  } while (--op);
+                  from = 0;
+                  if (wnext < len) {  /* some from start of window */
+                    op = wnext;
+                    len -= op;
+                    do {
+                      output[_out++] = s_window[from++];
+                    } while (--op);
+                    from = _out - dist;      /* rest from output */
+                    from_source = output;
+                  }
+                }
+              }
+              else {                      /* contiguous in window */
+                from += wnext - op;
+                if (op < len) {         /* some from window */
+                  len -= op;
+                  do {
+                    output[_out++] = s_window[from++];
+                  } while (--op);
+                  from = _out - dist;  /* rest from output */
+                  from_source = output;
+                }
+              }
+              while (len > 2) {
+                output[_out++] = from_source[from++];
+                output[_out++] = from_source[from++];
+                output[_out++] = from_source[from++];
+                len -= 3;
+              }
+              if (len) {
+                output[_out++] = from_source[from++];
+                if (len > 1) {
+                  output[_out++] = from_source[from++];
+                }
+              }
+            }
+            else {
+              from = _out - dist;          /* copy direct from output */
+              do {                        /* minimum length is three */
+                output[_out++] = output[from++];
+                output[_out++] = output[from++];
+                output[_out++] = output[from++];
+                len -= 3;
+              } while (len > 2);
+              if (len) {
+                output[_out++] = output[from++];
+                if (len > 1) {
+                  output[_out++] = output[from++];
+                }
+              }
+            }
+          }
+          else if ((op & 64) === 0) {          /* 2nd level distance code */
+            here = dcode[(here & 0xffff)/*here.val*/ + (hold & ((1 << op) - 1))];
+            continue dodist;
+          }
+          else {
+            strm.msg = 'invalid distance code';
+            state.mode = BAD;
+            break top;
+          }
+
+          break; // need to emulate goto via "continue"
+        }
+      }
+      else if ((op & 64) === 0) {              /* 2nd level length code */
+        here = lcode[(here & 0xffff)/*here.val*/ + (hold & ((1 << op) - 1))];
+        continue dolen;
+      }
+      else if (op & 32) {                     /* end-of-block */
+        //Tracevv((stderr, "inflate:         end of block\n"));
+        state.mode = TYPE;
+        break top;
+      }
+      else {
+        strm.msg = 'invalid literal/length code';
+        state.mode = BAD;
+        break top;
+      }
+
+      break; // need to emulate goto via "continue"
+    }
+  } while (_in < last && _out < end);
+
+  /* return unused bytes (on entry, bits < 8, so in won't go too far back) */
+  len = bits >> 3;
+  _in -= len;
+  bits -= len << 3;
+  hold &= (1 << bits) - 1;
+
+  /* update state and return */
+  strm.next_in = _in;
+  strm.next_out = _out;
+  strm.avail_in = (_in < last ? 5 + (last - _in) : 5 - (_in - last));
+  strm.avail_out = (_out < end ? 257 + (end - _out) : 257 - (_out - end));
+  state.hold = hold;
+  state.bits = bits;
+  return;
+};
+
+
+/***/ }),
+
+/***/ 6716:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+
+// (C) 1995-2013 Jean-loup Gailly and Mark Adler
+// (C) 2014-2017 Vitaly Puzrin and Andrey Tupitsin
+//
+// This software is provided 'as-is', without any express or implied
+// warranty. In no event will the authors be held liable for any damages
+// arising from the use of this software.
+//
+// Permission is granted to anyone to use this software for any purpose,
+// including commercial applications, and to alter it and redistribute it
+// freely, subject to the following restrictions:
+//
+// 1. The origin of this software must not be misrepresented; you must not
+//   claim that you wrote the original software. If you use this software
+//   in a product, an acknowledgment in the product documentation would be
+//   appreciated but is not required.
+// 2. Altered source versions must be plainly marked as such, and must not be
+//   misrepresented as being the original software.
+// 3. This notice may not be removed or altered from any source distribution.
+
+var utils         = __nccwpck_require__(5538);
+var adler32       = __nccwpck_require__(9834);
+var crc32         = __nccwpck_require__(3780);
+var inflate_fast  = __nccwpck_require__(7894);
+var inflate_table = __nccwpck_require__(992);
+
+var CODES = 0;
+var LENS = 1;
+var DISTS = 2;
+
+/* Public constants ==========================================================*/
+/* ===========================================================================*/
+
+
+/* Allowed flush values; see deflate() and inflate() below for details */
+//var Z_NO_FLUSH      = 0;
+//var Z_PARTIAL_FLUSH = 1;
+//var Z_SYNC_FLUSH    = 2;
+//var Z_FULL_FLUSH    = 3;
+var Z_FINISH        = 4;
+var Z_BLOCK         = 5;
+var Z_TREES         = 6;
+
+
+/* Return codes for the compression/decompression functions. Negative values
+ * are errors, positive values are used for special but normal events.
+ */
+var Z_OK            = 0;
+var Z_STREAM_END    = 1;
+var Z_NEED_DICT     = 2;
+//var Z_ERRNO         = -1;
+var Z_STREAM_ERROR  = -2;
+var Z_DATA_ERROR    = -3;
+var Z_MEM_ERROR     = -4;
+var Z_BUF_ERROR     = -5;
+//var Z_VERSION_ERROR = -6;
+
+/* The deflate compression method */
+var Z_DEFLATED  = 8;
+
+
+/* STATES ====================================================================*/
+/* ===========================================================================*/
+
+
+var    HEAD = 1;       /* i: waiting for magic header */
+var    FLAGS = 2;      /* i: waiting for method and flags (gzip) */
+var    TIME = 3;       /* i: waiting for modification time (gzip) */
+var    OS = 4;         /* i: waiting for extra flags and operating system (gzip) */
+var    EXLEN = 5;      /* i: waiting for extra length (gzip) */
+var    EXTRA = 6;      /* i: waiting for extra bytes (gzip) */
+var    NAME = 7;       /* i: waiting for end of file name (gzip) */
+var    COMMENT = 8;    /* i: waiting for end of comment (gzip) */
+var    HCRC = 9;       /* i: waiting for header crc (gzip) */
+var    DICTID = 10;    /* i: waiting for dictionary check value */
+var    DICT = 11;      /* waiting for inflateSetDictionary() call */
+var        TYPE = 12;      /* i: waiting for type bits, including last-flag bit */
+var        TYPEDO = 13;    /* i: same, but skip check to exit inflate on new block */
+var        STORED = 14;    /* i: waiting for stored size (length and complement) */
+var        COPY_ = 15;     /* i/o: same as COPY below, but only first time in */
+var        COPY = 16;      /* i/o: waiting for input or output to copy stored block */
+var        TABLE = 17;     /* i: waiting for dynamic block table lengths */
+var        LENLENS = 18;   /* i: waiting for code length code lengths */
+var        CODELENS = 19;  /* i: waiting for length/lit and distance code lengths */
+var            LEN_ = 20;      /* i: same as LEN below, but only first time in */
+var            LEN = 21;       /* i: waiting for length/lit/eob code */
+var            LENEXT = 22;    /* i: waiting for length extra bits */
+var            DIST = 23;      /* i: waiting for distance code */
+var            DISTEXT = 24;   /* i: waiting for distance extra bits */
+var            MATCH = 25;     /* o: waiting for output space to copy string */
+var            LIT = 26;       /* o: waiting for output space to write literal */
+var    CHECK = 27;     /* i: waiting for 32-bit check value */
+var    LENGTH = 28;    /* i: waiting for 32-bit length (gzip) */
+var    DONE = 29;      /* finished check, done -- remain here until reset */
+var    BAD = 30;       /* got a data error -- remain here until reset */
+var    MEM = 31;       /* got an inflate() memory error -- remain here until reset */
+var    SYNC = 32;      /* looking for synchronization bytes to restart inflate() */
+
+/* ===========================================================================*/
+
+
+
+var ENOUGH_LENS = 852;
+var ENOUGH_DISTS = 592;
+//var ENOUGH =  (ENOUGH_LENS+ENOUGH_DISTS);
+
+var MAX_WBITS = 15;
+/* 32K LZ77 window */
+var DEF_WBITS = MAX_WBITS;
+
+
+function zswap32(q) {
+  return  (((q >>> 24) & 0xff) +
+          ((q >>> 8) & 0xff00) +
+          ((q & 0xff00) << 8) +
+          ((q & 0xff) << 24));
+}
+
+
+function InflateState() {
+  this.mode = 0;             /* current inflate mode */
+  this.last = false;          /* true if processing last block */
+  this.wrap = 0;              /* bit 0 true for zlib, bit 1 true for gzip */
+  this.havedict = false;      /* true if dictionary provided */
+  this.flags = 0;             /* gzip header method and flags (0 if zlib) */
+  this.dmax = 0;              /* zlib header max distance (INFLATE_STRICT) */
+  this.check = 0;             /* protected copy of check value */
+  this.total = 0;             /* protected copy of output count */
+  // TODO: may be {}
+  this.head = null;           /* where to save gzip header information */
+
+  /* sliding window */
+  this.wbits = 0;             /* log base 2 of requested window size */
+  this.wsize = 0;             /* window size or zero if not using window */
+  this.whave = 0;             /* valid bytes in the window */
+  this.wnext = 0;             /* window write index */
+  this.window = null;         /* allocated sliding window, if needed */
+
+  /* bit accumulator */
+  this.hold = 0;              /* input bit accumulator */
+  this.bits = 0;              /* number of bits in "in" */
+
+  /* for string and stored block copying */
+  this.length = 0;            /* literal or length of data to copy */
+  this.offset = 0;            /* distance back to copy string from */
+
+  /* for table and code decoding */
+  this.extra = 0;             /* extra bits needed */
+
+  /* fixed and dynamic code tables */
+  this.lencode = null;          /* starting table for length/literal codes */
+  this.distcode = null;         /* starting table for distance codes */
+  this.lenbits = 0;           /* index bits for lencode */
+  this.distbits = 0;          /* index bits for distcode */
+
+  /* dynamic table building */
+  this.ncode = 0;             /* number of code length code lengths */
+  this.nlen = 0;              /* number of length code lengths */
+  this.ndist = 0;             /* number of distance code lengths */
+  this.have = 0;              /* number of code lengths in lens[] */
+  this.next = null;              /* next available space in codes[] */
+
+  this.lens = new utils.Buf16(320); /* temporary storage for code lengths */
+  this.work = new utils.Buf16(288); /* work area for code table building */
+
+  /*
+   because we don't have pointers in js, we use lencode and distcode directly
+   as buffers so we don't need codes
+  */
+  //this.codes = new utils.Buf32(ENOUGH);       /* space for code tables */
+  this.lendyn = null;              /* dynamic table for length/literal codes (JS specific) */
+  this.distdyn = null;             /* dynamic table for distance codes (JS specific) */
+  this.sane = 0;                   /* if false, allow invalid distance too far */
+  this.back = 0;                   /* bits back of last unprocessed length/lit */
+  this.was = 0;                    /* initial length of match */
+}
+
+function inflateResetKeep(strm) {
+  var state;
+
+  if (!strm || !strm.state) { return Z_STREAM_ERROR; }
+  state = strm.state;
+  strm.total_in = strm.total_out = state.total = 0;
+  strm.msg = ''; /*Z_NULL*/
+  if (state.wrap) {       /* to support ill-conceived Java test suite */
+    strm.adler = state.wrap & 1;
+  }
+  state.mode = HEAD;
+  state.last = 0;
+  state.havedict = 0;
+  state.dmax = 32768;
+  state.head = null/*Z_NULL*/;
+  state.hold = 0;
+  state.bits = 0;
+  //state.lencode = state.distcode = state.next = state.codes;
+  state.lencode = state.lendyn = new utils.Buf32(ENOUGH_LENS);
+  state.distcode = state.distdyn = new utils.Buf32(ENOUGH_DISTS);
+
+  state.sane = 1;
+  state.back = -1;
+  //Tracev((stderr, "inflate: reset\n"));
+  return Z_OK;
+}
+
+function inflateReset(strm) {
+  var state;
+
+  if (!strm || !strm.state) { return Z_STREAM_ERROR; }
+  state = strm.state;
+  state.wsize = 0;
+  state.whave = 0;
+  state.wnext = 0;
+  return inflateResetKeep(strm);
+
+}
+
+function inflateReset2(strm, windowBits) {
+  var wrap;
+  var state;
+
+  /* get the state */
+  if (!strm || !strm.state) { return Z_STREAM_ERROR; }
+  state = strm.state;
+
+  /* extract wrap request from windowBits parameter */
+  if (windowBits < 0) {
+    wrap = 0;
+    windowBits = -windowBits;
+  }
+  else {
+    wrap = (windowBits >> 4) + 1;
+    if (windowBits < 48) {
+      windowBits &= 15;
+    }
+  }
+
+  /* set number of window bits, free window if different */
+  if (windowBits && (windowBits < 8 || windowBits > 15)) {
+    return Z_STREAM_ERROR;
+  }
+  if (state.window !== null && state.wbits !== windowBits) {
+    state.window = null;
+  }
+
+  /* update state and reset the rest of it */
+  state.wrap = wrap;
+  state.wbits = windowBits;
+  return inflateReset(strm);
+}
+
+function inflateInit2(strm, windowBits) {
+  var ret;
+  var state;
+
+  if (!strm) { return Z_STREAM_ERROR; }
+  //strm.msg = Z_NULL;                 /* in case we return an error */
+
+  state = new InflateState();
+
+  //if (state === Z_NULL) return Z_MEM_ERROR;
+  //Tracev((stderr, "inflate: allocated\n"));
+  strm.state = state;
+  state.window = null/*Z_NULL*/;
+  ret = inflateReset2(strm, windowBits);
+  if (ret !== Z_OK) {
+    strm.state = null/*Z_NULL*/;
+  }
+  return ret;
+}
+
+function inflateInit(strm) {
+  return inflateInit2(strm, DEF_WBITS);
+}
+
+
+/*
+ Return state with length and distance decoding tables and index sizes set to
+ fixed code decoding.  Normally this returns fixed tables from inffixed.h.
+ If BUILDFIXED is defined, then instead this routine builds the tables the
+ first time it's called, and returns those tables the first time and
+ thereafter.  This reduces the size of the code by about 2K bytes, in
+ exchange for a little execution time.  However, BUILDFIXED should not be
+ used for threaded applications, since the rewriting of the tables and virgin
+ may not be thread-safe.
+ */
+var virgin = true;
+
+var lenfix, distfix; // We have no pointers in JS, so keep tables separate
+
+function fixedtables(state) {
+  /* build fixed huffman tables if first call (may not be thread safe) */
+  if (virgin) {
+    var sym;
+
+    lenfix = new utils.Buf32(512);
+    distfix = new utils.Buf32(32);
+
+    /* literal/length table */
+    sym = 0;
+    while (sym < 144) { state.lens[sym++] = 8; }
+    while (sym < 256) { state.lens[sym++] = 9; }
+    while (sym < 280) { state.lens[sym++] = 7; }
+    while (sym < 288) { state.lens[sym++] = 8; }
+
+    inflate_table(LENS,  state.lens, 0, 288, lenfix,   0, state.work, { bits: 9 });
+
+    /* distance table */
+    sym = 0;
+    while (sym < 32) { state.lens[sym++] = 5; }
+
+    inflate_table(DISTS, state.lens, 0, 32,   distfix, 0, state.work, { bits: 5 });
+
+    /* do this just once */
+    virgin = false;
+  }
+
+  state.lencode = lenfix;
+  state.lenbits = 9;
+  state.distcode = distfix;
+  state.distbits = 5;
+}
+
+
+/*
+ Update the window with the last wsize (normally 32K) bytes written before
+ returning.  If window does not exist yet, create it.  This is only called
+ when a window is already in use, or when output has been written during this
+ inflate call, but the end of the deflate stream has not been reached yet.
+ It is also called to create a window for dictionary data when a dictionary
+ is loaded.
+
+ Providing output buffers larger than 32K to inflate() should provide a speed
+ advantage, since only the last 32K of output is copied to the sliding window
+ upon return from inflate(), and since all distances after the first 32K of
+ output will fall in the output data, making match copies simpler and faster.
+ The advantage may be dependent on the size of the processor's data caches.
+ */
+function updatewindow(strm, src, end, copy) {
+  var dist;
+  var state = strm.state;
+
+  /* if it hasn't been done already, allocate space for the window */
+  if (state.window === null) {
+    state.wsize = 1 << state.wbits;
+    state.wnext = 0;
+    state.whave = 0;
+
+    state.window = new utils.Buf8(state.wsize);
+  }
+
+  /* copy state->wsize or less output bytes into the circular window */
+  if (copy >= state.wsize) {
+    utils.arraySet(state.window, src, end - state.wsize, state.wsize, 0);
+    state.wnext = 0;
+    state.whave = state.wsize;
+  }
+  else {
+    dist = state.wsize - state.wnext;
+    if (dist > copy) {
+      dist = copy;
+    }
+    //zmemcpy(state->window + state->wnext, end - copy, dist);
+    utils.arraySet(state.window, src, end - copy, dist, state.wnext);
+    copy -= dist;
+    if (copy) {
+      //zmemcpy(state->window, end - copy, copy);
+      utils.arraySet(state.window, src, end - copy, copy, 0);
+      state.wnext = copy;
+      state.whave = state.wsize;
+    }
+    else {
+      state.wnext += dist;
+      if (state.wnext === state.wsize) { state.wnext = 0; }
+      if (state.whave < state.wsize) { state.whave += dist; }
+    }
+  }
+  return 0;
+}
+
+function inflate(strm, flush) {
+  var state;
+  var input, output;          // input/output buffers
+  var next;                   /* next input INDEX */
+  var put;                    /* next output INDEX */
+  var have, left;             /* available input and output */
+  var hold;                   /* bit buffer */
+  var bits;                   /* bits in bit buffer */
+  var _in, _out;              /* save starting available input and output */
+  var copy;                   /* number of stored or match bytes to copy */
+  var from;                   /* where to copy match bytes from */
+  var from_source;
+  var here = 0;               /* current decoding table entry */
+  var here_bits, here_op, here_val; // paked "here" denormalized (JS specific)
+  //var last;                   /* parent table entry */
+  var last_bits, last_op, last_val; // paked "last" denormalized (JS specific)
+  var len;                    /* length to copy for repeats, bits to drop */
+  var ret;                    /* return code */
+  var hbuf = new utils.Buf8(4);    /* buffer for gzip header crc calculation */
+  var opts;
+
+  var n; // temporary var for NEED_BITS
+
+  var order = /* permutation of code lengths */
+    [ 16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15 ];
+
+
+  if (!strm || !strm.state || !strm.output ||
+      (!strm.input && strm.avail_in !== 0)) {
+    return Z_STREAM_ERROR;
+  }
+
+  state = strm.state;
+  if (state.mode === TYPE) { state.mode = TYPEDO; }    /* skip check */
+
+
+  //--- LOAD() ---
+  put = strm.next_out;
+  output = strm.output;
+  left = strm.avail_out;
+  next = strm.next_in;
+  input = strm.input;
+  have = strm.avail_in;
+  hold = state.hold;
+  bits = state.bits;
+  //---
+
+  _in = have;
+  _out = left;
+  ret = Z_OK;
+
+  inf_leave: // goto emulation
+  for (;;) {
+    switch (state.mode) {
+      case HEAD:
+        if (state.wrap === 0) {
+          state.mode = TYPEDO;
+          break;
+        }
+        //=== NEEDBITS(16);
+        while (bits < 16) {
+          if (have === 0) { break inf_leave; }
+          have--;
+          hold += input[next++] << bits;
+          bits += 8;
+        }
+        //===//
+        if ((state.wrap & 2) && hold === 0x8b1f) {  /* gzip header */
+          state.check = 0/*crc32(0L, Z_NULL, 0)*/;
+          //=== CRC2(state.check, hold);
+          hbuf[0] = hold & 0xff;
+          hbuf[1] = (hold >>> 8) & 0xff;
+          state.check = crc32(state.check, hbuf, 2, 0);
+          //===//
+
+          //=== INITBITS();
+          hold = 0;
+          bits = 0;
+          //===//
+          state.mode = FLAGS;
+          break;
+        }
+        state.flags = 0;           /* expect zlib header */
+        if (state.head) {
+          state.head.done = false;
+        }
+        if (!(state.wrap & 1) ||   /* check if zlib header allowed */
+          (((hold & 0xff)/*BITS(8)*/ << 8) + (hold >> 8)) % 31) {
+          strm.msg = 'incorrect header check';
+          state.mode = BAD;
+          break;
+        }
+        if ((hold & 0x0f)/*BITS(4)*/ !== Z_DEFLATED) {
+          strm.msg = 'unknown compression method';
+          state.mode = BAD;
+          break;
+        }
+        //--- DROPBITS(4) ---//
+        hold >>>= 4;
+        bits -= 4;
+        //---//
+        len = (hold & 0x0f)/*BITS(4)*/ + 8;
+        if (state.wbits === 0) {
+          state.wbits = len;
+        }
+        else if (len > state.wbits) {
+          strm.msg = 'invalid window size';
+          state.mode = BAD;
+          break;
+        }
+        state.dmax = 1 << len;
+        //Tracev((stderr, "inflate:   zlib header ok\n"));
+        strm.adler = state.check = 1/*adler32(0L, Z_NULL, 0)*/;
+        state.mode = hold & 0x200 ? DICTID : TYPE;
+        //=== INITBITS();
+        hold = 0;
+        bits = 0;
+        //===//
+        break;
+      case FLAGS:
+        //=== NEEDBITS(16); */
+        while (bits < 16) {
+          if (have === 0) { break inf_leave; }
+          have--;
+          hold += input[next++] << bits;
+          bits += 8;
+        }
+        //===//
+        state.flags = hold;
+        if ((state.flags & 0xff) !== Z_DEFLATED) {
+          strm.msg = 'unknown compression method';
+          state.mode = BAD;
+          break;
+        }
+        if (state.flags & 0xe000) {
+          strm.msg = 'unknown header flags set';
+          state.mode = BAD;
+          break;
+        }
+        if (state.head) {
+          state.head.text = ((hold >> 8) & 1);
+        }
+        if (state.flags & 0x0200) {
+          //=== CRC2(state.check, hold);
+          hbuf[0] = hold & 0xff;
+          hbuf[1] = (hold >>> 8) & 0xff;
+          state.check = crc32(state.check, hbuf, 2, 0);
+          //===//
+        }
+        //=== INITBITS();
+        hold = 0;
+        bits = 0;
+        //===//
+        state.mode = TIME;
+        /* falls through */
+      case TIME:
+        //=== NEEDBITS(32); */
+        while (bits < 32) {
+          if (have === 0) { break inf_leave; }
+          have--;
+          hold += input[next++] << bits;
+          bits += 8;
+        }
+        //===//
+        if (state.head) {
+          state.head.time = hold;
+        }
+        if (state.flags & 0x0200) {
+          //=== CRC4(state.check, hold)
+          hbuf[0] = hold & 0xff;
+          hbuf[1] = (hold >>> 8) & 0xff;
+          hbuf[2] = (hold >>> 16) & 0xff;
+          hbuf[3] = (hold >>> 24) & 0xff;
+          state.check = crc32(state.check, hbuf, 4, 0);
+          //===
+        }
+        //=== INITBITS();
+        hold = 0;
+        bits = 0;
+        //===//
+        state.mode = OS;
+        /* falls through */
+      case OS:
+        //=== NEEDBITS(16); */
+        while (bits < 16) {
+          if (have === 0) { break inf_leave; }
+          have--;
+          hold += input[next++] << bits;
+          bits += 8;
+        }
+        //===//
+        if (state.head) {
+          state.head.xflags = (hold & 0xff);
+          state.head.os = (hold >> 8);
+        }
+        if (state.flags & 0x0200) {
+          //=== CRC2(state.check, hold);
+          hbuf[0] = hold & 0xff;
+          hbuf[1] = (hold >>> 8) & 0xff;
+          state.check = crc32(state.check, hbuf, 2, 0);
+          //===//
+        }
+        //=== INITBITS();
+        hold = 0;
+        bits = 0;
+        //===//
+        state.mode = EXLEN;
+        /* falls through */
+      case EXLEN:
+        if (state.flags & 0x0400) {
+          //=== NEEDBITS(16); */
+          while (bits < 16) {
+            if (have === 0) { break inf_leave; }
+            have--;
+            hold += input[next++] << bits;
+            bits += 8;
+          }
+          //===//
+          state.length = hold;
+          if (state.head) {
+            state.head.extra_len = hold;
+          }
+          if (state.flags & 0x0200) {
+            //=== CRC2(state.check, hold);
+            hbuf[0] = hold & 0xff;
+            hbuf[1] = (hold >>> 8) & 0xff;
+            state.check = crc32(state.check, hbuf, 2, 0);
+            //===//
+          }
+          //=== INITBITS();
+          hold = 0;
+          bits = 0;
+          //===//
+        }
+        else if (state.head) {
+          state.head.extra = null/*Z_NULL*/;
+        }
+        state.mode = EXTRA;
+        /* falls through */
+      case EXTRA:
+        if (state.flags & 0x0400) {
+          copy = state.length;
+          if (copy > have) { copy = have; }
+          if (copy) {
+            if (state.head) {
+              len = state.head.extra_len - state.length;
+              if (!state.head.extra) {
+                // Use untyped array for more convenient processing later
+                state.head.extra = new Array(state.head.extra_len);
+              }
+              utils.arraySet(
+                state.head.extra,
+                input,
+                next,
+                // extra field is limited to 65536 bytes
+                // - no need for additional size check
+                copy,
+                /*len + copy > state.head.extra_max - len ? state.head.extra_max : copy,*/
+                len
+              );
+              //zmemcpy(state.head.extra + len, next,
+              //        len + copy > state.head.extra_max ?
+              //        state.head.extra_max - len : copy);
+            }
+            if (state.flags & 0x0200) {
+              state.check = crc32(state.check, input, copy, next);
+            }
+            have -= copy;
+            next += copy;
+            state.length -= copy;
+          }
+          if (state.length) { break inf_leave; }
+        }
+        state.length = 0;
+        state.mode = NAME;
+        /* falls through */
+      case NAME:
+        if (state.flags & 0x0800) {
+          if (have === 0) { break inf_leave; }
+          copy = 0;
+          do {
+            // TODO: 2 or 1 bytes?
+            len = input[next + copy++];
+            /* use constant limit because in js we should not preallocate memory */
+            if (state.head && len &&
+                (state.length < 65536 /*state.head.name_max*/)) {
+              state.head.name += String.fromCharCode(len);
+            }
+          } while (len && copy < have);
+
+          if (state.flags & 0x0200) {
+            state.check = crc32(state.check, input, copy, next);
+          }
+          have -= copy;
+          next += copy;
+          if (len) { break inf_leave; }
+        }
+        else if (state.head) {
+          state.head.name = null;
+        }
+        state.length = 0;
+        state.mode = COMMENT;
+        /* falls through */
+      case COMMENT:
+        if (state.flags & 0x1000) {
+          if (have === 0) { break inf_leave; }
+          copy = 0;
+          do {
+            len = input[next + copy++];
+            /* use constant limit because in js we should not preallocate memory */
+            if (state.head && len &&
+                (state.length < 65536 /*state.head.comm_max*/)) {
+              state.head.comment += String.fromCharCode(len);
+            }
+          } while (len && copy < have);
+          if (state.flags & 0x0200) {
+            state.check = crc32(state.check, input, copy, next);
+          }
+          have -= copy;
+          next += copy;
+          if (len) { break inf_leave; }
+        }
+        else if (state.head) {
+          state.head.comment = null;
+        }
+        state.mode = HCRC;
+        /* falls through */
+      case HCRC:
+        if (state.flags & 0x0200) {
+          //=== NEEDBITS(16); */
+          while (bits < 16) {
+            if (have === 0) { break inf_leave; }
+            have--;
+            hold += input[next++] << bits;
+            bits += 8;
+          }
+          //===//
+          if (hold !== (state.check & 0xffff)) {
+            strm.msg = 'header crc mismatch';
+            state.mode = BAD;
+            break;
+          }
+          //=== INITBITS();
+          hold = 0;
+          bits = 0;
+          //===//
+        }
+        if (state.head) {
+          state.head.hcrc = ((state.flags >> 9) & 1);
+          state.head.done = true;
+        }
+        strm.adler = state.check = 0;
+        state.mode = TYPE;
+        break;
+      case DICTID:
+        //=== NEEDBITS(32); */
+        while (bits < 32) {
+          if (have === 0) { break inf_leave; }
+          have--;
+          hold += input[next++] << bits;
+          bits += 8;
+        }
+        //===//
+        strm.adler = state.check = zswap32(hold);
+        //=== INITBITS();
+        hold = 0;
+        bits = 0;
+        //===//
+        state.mode = DICT;
+        /* falls through */
+      case DICT:
+        if (state.havedict === 0) {
+          //--- RESTORE() ---
+          strm.next_out = put;
+          strm.avail_out = left;
+          strm.next_in = next;
+          strm.avail_in = have;
+          state.hold = hold;
+          state.bits = bits;
+          //---
+          return Z_NEED_DICT;
+        }
+        strm.adler = state.check = 1/*adler32(0L, Z_NULL, 0)*/;
+        state.mode = TYPE;
+        /* falls through */
+      case TYPE:
+        if (flush === Z_BLOCK || flush === Z_TREES) { break inf_leave; }
+        /* falls through */
+      case TYPEDO:
+        if (state.last) {
+          //--- BYTEBITS() ---//
+          hold >>>= bits & 7;
+          bits -= bits & 7;
+          //---//
+          state.mode = CHECK;
+          break;
+        }
+        //=== NEEDBITS(3); */
+        while (bits < 3) {
+          if (have === 0) { break inf_leave; }
+          have--;
+          hold += input[next++] << bits;
+          bits += 8;
+        }
+        //===//
+        state.last = (hold & 0x01)/*BITS(1)*/;
+        //--- DROPBITS(1) ---//
+        hold >>>= 1;
+        bits -= 1;
+        //---//
+
+        switch ((hold & 0x03)/*BITS(2)*/) {
+          case 0:                             /* stored block */
+            //Tracev((stderr, "inflate:     stored block%s\n",
+            //        state.last ? " (last)" : ""));
+            state.mode = STORED;
+            break;
+          case 1:                             /* fixed block */
+            fixedtables(state);
+            //Tracev((stderr, "inflate:     fixed codes block%s\n",
+            //        state.last ? " (last)" : ""));
+            state.mode = LEN_;             /* decode codes */
+            if (flush === Z_TREES) {
+              //--- DROPBITS(2) ---//
+              hold >>>= 2;
+              bits -= 2;
+              //---//
+              break inf_leave;
+            }
+            break;
+          case 2:                             /* dynamic block */
+            //Tracev((stderr, "inflate:     dynamic codes block%s\n",
+            //        state.last ? " (last)" : ""));
+            state.mode = TABLE;
+            break;
+          case 3:
+            strm.msg = 'invalid block type';
+            state.mode = BAD;
+        }
+        //--- DROPBITS(2) ---//
+        hold >>>= 2;
+        bits -= 2;
+        //---//
+        break;
+      case STORED:
+        //--- BYTEBITS() ---// /* go to byte boundary */
+        hold >>>= bits & 7;
+        bits -= bits & 7;
+        //---//
+        //=== NEEDBITS(32); */
+        while (bits < 32) {
+          if (have === 0) { break inf_leave; }
+          have--;
+          hold += input[next++] << bits;
+          bits += 8;
+        }
+        //===//
+        if ((hold & 0xffff) !== ((hold >>> 16) ^ 0xffff)) {
+          strm.msg = 'invalid stored block lengths';
+          state.mode = BAD;
+          break;
+        }
+        state.length = hold & 0xffff;
+        //Tracev((stderr, "inflate:       stored length %u\n",
+        //        state.length));
+        //=== INITBITS();
+        hold = 0;
+        bits = 0;
+        //===//
+        state.mode = COPY_;
+        if (flush === Z_TREES) { break inf_leave; }
+        /* falls through */
+      case COPY_:
+        state.mode = COPY;
+        /* falls through */
+      case COPY:
+        copy = state.length;
+        if (copy) {
+          if (copy > have) { copy = have; }
+          if (copy > left) { copy = left; }
+          if (copy === 0) { break inf_leave; }
+          //--- zmemcpy(put, next, copy); ---
+          utils.arraySet(output, input, next, copy, put);
+          //---//
+          have -= copy;
+          next += copy;
+          left -= copy;
+          put += copy;
+          state.length -= copy;
+          break;
+        }
+        //Tracev((stderr, "inflate:       stored end\n"));
+        state.mode = TYPE;
+        break;
+      case TABLE:
+        //=== NEEDBITS(14); */
+        while (bits < 14) {
+          if (have === 0) { break inf_leave; }
+          have--;
+          hold += input[next++] << bits;
+          bits += 8;
+        }
+        //===//
+        state.nlen = (hold & 0x1f)/*BITS(5)*/ + 257;
+        //--- DROPBITS(5) ---//
+        hold >>>= 5;
+        bits -= 5;
+        //---//
+        state.ndist = (hold & 0x1f)/*BITS(5)*/ + 1;
+        //--- DROPBITS(5) ---//
+        hold >>>= 5;
+        bits -= 5;
+        //---//
+        state.ncode = (hold & 0x0f)/*BITS(4)*/ + 4;
+        //--- DROPBITS(4) ---//
+        hold >>>= 4;
+        bits -= 4;
+        //---//
+//#ifndef PKZIP_BUG_WORKAROUND
+        if (state.nlen > 286 || state.ndist > 30) {
+          strm.msg = 'too many length or distance symbols';
+          state.mode = BAD;
+          break;
+        }
+//#endif
+        //Tracev((stderr, "inflate:       table sizes ok\n"));
+        state.have = 0;
+        state.mode = LENLENS;
+        /* falls through */
+      case LENLENS:
+        while (state.have < state.ncode) {
+          //=== NEEDBITS(3);
+          while (bits < 3) {
+            if (have === 0) { break inf_leave; }
+            have--;
+            hold += input[next++] << bits;
+            bits += 8;
+          }
+          //===//
+          state.lens[order[state.have++]] = (hold & 0x07);//BITS(3);
+          //--- DROPBITS(3) ---//
+          hold >>>= 3;
+          bits -= 3;
+          //---//
+        }
+        while (state.have < 19) {
+          state.lens[order[state.have++]] = 0;
+        }
+        // We have separate tables & no pointers. 2 commented lines below not needed.
+        //state.next = state.codes;
+        //state.lencode = state.next;
+        // Switch to use dynamic table
+        state.lencode = state.lendyn;
+        state.lenbits = 7;
+
+        opts = { bits: state.lenbits };
+        ret = inflate_table(CODES, state.lens, 0, 19, state.lencode, 0, state.work, opts);
+        state.lenbits = opts.bits;
+
+        if (ret) {
+          strm.msg = 'invalid code lengths set';
+          state.mode = BAD;
+          break;
+        }
+        //Tracev((stderr, "inflate:       code lengths ok\n"));
+        state.have = 0;
+        state.mode = CODELENS;
+        /* falls through */
+      case CODELENS:
+        while (state.have < state.nlen + state.ndist) {
+          for (;;) {
+            here = state.lencode[hold & ((1 << state.lenbits) - 1)];/*BITS(state.lenbits)*/
+            here_bits = here >>> 24;
+            here_op = (here >>> 16) & 0xff;
+            here_val = here & 0xffff;
+
+            if ((here_bits) <= bits) { break; }
+            //--- PULLBYTE() ---//
+            if (have === 0) { break inf_leave; }
+            have--;
+            hold += input[next++] << bits;
+            bits += 8;
+            //---//
+          }
+          if (here_val < 16) {
+            //--- DROPBITS(here.bits) ---//
+            hold >>>= here_bits;
+            bits -= here_bits;
+            //---//
+            state.lens[state.have++] = here_val;
+          }
+          else {
+            if (here_val === 16) {
+              //=== NEEDBITS(here.bits + 2);
+              n = here_bits + 2;
+              while (bits < n) {
+                if (have === 0) { break inf_leave; }
+                have--;
+                hold += input[next++] << bits;
+                bits += 8;
+              }
+              //===//
+              //--- DROPBITS(here.bits) ---//
+              hold >>>= here_bits;
+              bits -= here_bits;
+              //---//
+              if (state.have === 0) {
+                strm.msg = 'invalid bit length repeat';
+                state.mode = BAD;
+                break;
+              }
+              len = state.lens[state.have - 1];
+              copy = 3 + (hold & 0x03);//BITS(2);
+              //--- DROPBITS(2) ---//
+              hold >>>= 2;
+              bits -= 2;
+              //---//
+            }
+            else if (here_val === 17) {
+              //=== NEEDBITS(here.bits + 3);
+              n = here_bits + 3;
+              while (bits < n) {
+                if (have === 0) { break inf_leave; }
+                have--;
+                hold += input[next++] << bits;
+                bits += 8;
+              }
+              //===//
+              //--- DROPBITS(here.bits) ---//
+              hold >>>= here_bits;
+              bits -= here_bits;
+              //---//
+              len = 0;
+              copy = 3 + (hold & 0x07);//BITS(3);
+              //--- DROPBITS(3) ---//
+              hold >>>= 3;
+              bits -= 3;
+              //---//
+            }
+            else {
+              //=== NEEDBITS(here.bits + 7);
+              n = here_bits + 7;
+              while (bits < n) {
+                if (have === 0) { break inf_leave; }
+                have--;
+                hold += input[next++] << bits;
+                bits += 8;
+              }
+              //===//
+              //--- DROPBITS(here.bits) ---//
+              hold >>>= here_bits;
+              bits -= here_bits;
+              //---//
+              len = 0;
+              copy = 11 + (hold & 0x7f);//BITS(7);
+              //--- DROPBITS(7) ---//
+              hold >>>= 7;
+              bits -= 7;
+              //---//
+            }
+            if (state.have + copy > state.nlen + state.ndist) {
+              strm.msg = 'invalid bit length repeat';
+              state.mode = BAD;
+              break;
+            }
+            while (copy--) {
+              state.lens[state.have++] = len;
+            }
+          }
+        }
+
+        /* handle error breaks in while */
+        if (state.mode === BAD) { break; }
+
+        /* check for end-of-block code (better have one) */
+        if (state.lens[256] === 0) {
+          strm.msg = 'invalid code -- missing end-of-block';
+          state.mode = BAD;
+          break;
+        }
+
+        /* build code tables -- note: do not change the lenbits or distbits
+           values here (9 and 6) without reading the comments in inftrees.h
+           concerning the ENOUGH constants, which depend on those values */
+        state.lenbits = 9;
+
+        opts = { bits: state.lenbits };
+        ret = inflate_table(LENS, state.lens, 0, state.nlen, state.lencode, 0, state.work, opts);
+        // We have separate tables & no pointers. 2 commented lines below not needed.
+        // state.next_index = opts.table_index;
+        state.lenbits = opts.bits;
+        // state.lencode = state.next;
+
+        if (ret) {
+          strm.msg = 'invalid literal/lengths set';
+          state.mode = BAD;
+          break;
+        }
+
+        state.distbits = 6;
+        //state.distcode.copy(state.codes);
+        // Switch to use dynamic table
+        state.distcode = state.distdyn;
+        opts = { bits: state.distbits };
+        ret = inflate_table(DISTS, state.lens, state.nlen, state.ndist, state.distcode, 0, state.work, opts);
+        // We have separate tables & no pointers. 2 commented lines below not needed.
+        // state.next_index = opts.table_index;
+        state.distbits = opts.bits;
+        // state.distcode = state.next;
+
+        if (ret) {
+          strm.msg = 'invalid distances set';
+          state.mode = BAD;
+          break;
+        }
+        //Tracev((stderr, 'inflate:       codes ok\n'));
+        state.mode = LEN_;
+        if (flush === Z_TREES) { break inf_leave; }
+        /* falls through */
+      case LEN_:
+        state.mode = LEN;
+        /* falls through */
+      case LEN:
+        if (have >= 6 && left >= 258) {
+          //--- RESTORE() ---
+          strm.next_out = put;
+          strm.avail_out = left;
+          strm.next_in = next;
+          strm.avail_in = have;
+          state.hold = hold;
+          state.bits = bits;
+          //---
+          inflate_fast(strm, _out);
+          //--- LOAD() ---
+          put = strm.next_out;
+          output = strm.output;
+          left = strm.avail_out;
+          next = strm.next_in;
+          input = strm.input;
+          have = strm.avail_in;
+          hold = state.hold;
+          bits = state.bits;
+          //---
+
+          if (state.mode === TYPE) {
+            state.back = -1;
+          }
+          break;
+        }
+        state.back = 0;
+        for (;;) {
+          here = state.lencode[hold & ((1 << state.lenbits) - 1)];  /*BITS(state.lenbits)*/
+          here_bits = here >>> 24;
+          here_op = (here >>> 16) & 0xff;
+          here_val = here & 0xffff;
+
+          if (here_bits <= bits) { break; }
+          //--- PULLBYTE() ---//
+          if (have === 0) { break inf_leave; }
+          have--;
+          hold += input[next++] << bits;
+          bits += 8;
+          //---//
+        }
+        if (here_op && (here_op & 0xf0) === 0) {
+          last_bits = here_bits;
+          last_op = here_op;
+          last_val = here_val;
+          for (;;) {
+            here = state.lencode[last_val +
+                    ((hold & ((1 << (last_bits + last_op)) - 1))/*BITS(last.bits + last.op)*/ >> last_bits)];
+            here_bits = here >>> 24;
+            here_op = (here >>> 16) & 0xff;
+            here_val = here & 0xffff;
+
+            if ((last_bits + here_bits) <= bits) { break; }
+            //--- PULLBYTE() ---//
+            if (have === 0) { break inf_leave; }
+            have--;
+            hold += input[next++] << bits;
+            bits += 8;
+            //---//
+          }
+          //--- DROPBITS(last.bits) ---//
+          hold >>>= last_bits;
+          bits -= last_bits;
+          //---//
+          state.back += last_bits;
+        }
+        //--- DROPBITS(here.bits) ---//
+        hold >>>= here_bits;
+        bits -= here_bits;
+        //---//
+        state.back += here_bits;
+        state.length = here_val;
+        if (here_op === 0) {
+          //Tracevv((stderr, here.val >= 0x20 && here.val < 0x7f ?
+          //        "inflate:         literal '%c'\n" :
+          //        "inflate:         literal 0x%02x\n", here.val));
+          state.mode = LIT;
+          break;
+        }
+        if (here_op & 32) {
+          //Tracevv((stderr, "inflate:         end of block\n"));
+          state.back = -1;
+          state.mode = TYPE;
+          break;
+        }
+        if (here_op & 64) {
+          strm.msg = 'invalid literal/length code';
+          state.mode = BAD;
+          break;
+        }
+        state.extra = here_op & 15;
+        state.mode = LENEXT;
+        /* falls through */
+      case LENEXT:
+        if (state.extra) {
+          //=== NEEDBITS(state.extra);
+          n = state.extra;
+          while (bits < n) {
+            if (have === 0) { break inf_leave; }
+            have--;
+            hold += input[next++] << bits;
+            bits += 8;
+          }
+          //===//
+          state.length += hold & ((1 << state.extra) - 1)/*BITS(state.extra)*/;
+          //--- DROPBITS(state.extra) ---//
+          hold >>>= state.extra;
+          bits -= state.extra;
+          //---//
+          state.back += state.extra;
+        }
+        //Tracevv((stderr, "inflate:         length %u\n", state.length));
+        state.was = state.length;
+        state.mode = DIST;
+        /* falls through */
+      case DIST:
+        for (;;) {
+          here = state.distcode[hold & ((1 << state.distbits) - 1)];/*BITS(state.distbits)*/
+          here_bits = here >>> 24;
+          here_op = (here >>> 16) & 0xff;
+          here_val = here & 0xffff;
+
+          if ((here_bits) <= bits) { break; }
+          //--- PULLBYTE() ---//
+          if (have === 0) { break inf_leave; }
+          have--;
+          hold += input[next++] << bits;
+          bits += 8;
+          //---//
+        }
+        if ((here_op & 0xf0) === 0) {
+          last_bits = here_bits;
+          last_op = here_op;
+          last_val = here_val;
+          for (;;) {
+            here = state.distcode[last_val +
+                    ((hold & ((1 << (last_bits + last_op)) - 1))/*BITS(last.bits + last.op)*/ >> last_bits)];
+            here_bits = here >>> 24;
+            here_op = (here >>> 16) & 0xff;
+            here_val = here & 0xffff;
+
+            if ((last_bits + here_bits) <= bits) { break; }
+            //--- PULLBYTE() ---//
+            if (have === 0) { break inf_leave; }
+            have--;
+            hold += input[next++] << bits;
+            bits += 8;
+            //---//
+          }
+          //--- DROPBITS(last.bits) ---//
+          hold >>>= last_bits;
+          bits -= last_bits;
+          //---//
+          state.back += last_bits;
+        }
+        //--- DROPBITS(here.bits) ---//
+        hold >>>= here_bits;
+        bits -= here_bits;
+        //---//
+        state.back += here_bits;
+        if (here_op & 64) {
+          strm.msg = 'invalid distance code';
+          state.mode = BAD;
+          break;
+        }
+        state.offset = here_val;
+        state.extra = (here_op) & 15;
+        state.mode = DISTEXT;
+        /* falls through */
+      case DISTEXT:
+        if (state.extra) {
+          //=== NEEDBITS(state.extra);
+          n = state.extra;
+          while (bits < n) {
+            if (have === 0) { break inf_leave; }
+            have--;
+            hold += input[next++] << bits;
+            bits += 8;
+          }
+          //===//
+          state.offset += hold & ((1 << state.extra) - 1)/*BITS(state.extra)*/;
+          //--- DROPBITS(state.extra) ---//
+          hold >>>= state.extra;
+          bits -= state.extra;
+          //---//
+          state.back += state.extra;
+        }
+//#ifdef INFLATE_STRICT
+        if (state.offset > state.dmax) {
+          strm.msg = 'invalid distance too far back';
+          state.mode = BAD;
+          break;
+        }
+//#endif
+        //Tracevv((stderr, "inflate:         distance %u\n", state.offset));
+        state.mode = MATCH;
+        /* falls through */
+      case MATCH:
+        if (left === 0) { break inf_leave; }
+        copy = _out - left;
+        if (state.offset > copy) {         /* copy from window */
+          copy = state.offset - copy;
+          if (copy > state.whave) {
+            if (state.sane) {
+              strm.msg = 'invalid distance too far back';
+              state.mode = BAD;
+              break;
+            }
+// (!) This block is disabled in zlib defaults,
+// don't enable it for binary compatibility
+//#ifdef INFLATE_ALLOW_INVALID_DISTANCE_TOOFAR_ARRR
+//          Trace((stderr, "inflate.c too far\n"));
+//          copy -= state.whave;
+//          if (copy > state.length) { copy = state.length; }
+//          if (copy > left) { copy = left; }
+//          left -= copy;
+//          state.length -= copy;
+//          do {
+//            output[put++] = 0;
+//          } while (--copy);
+//          if (state.length === 0) { state.mode = LEN; }
+//          break;
+//#endif
+          }
+          if (copy > state.wnext) {
+            copy -= state.wnext;
+            from = state.wsize - copy;
+          }
+          else {
+            from = state.wnext - copy;
+          }
+          if (copy > state.length) { copy = state.length; }
+          from_source = state.window;
+        }
+        else {                              /* copy from output */
+          from_source = output;
+          from = put - state.offset;
+          copy = state.length;
+        }
+        if (copy > left) { copy = left; }
+        left -= copy;
+        state.length -= copy;
+        do {
+          output[put++] = from_source[from++];
+        } while (--copy);
+        if (state.length === 0) { state.mode = LEN; }
+        break;
+      case LIT:
+        if (left === 0) { break inf_leave; }
+        output[put++] = state.length;
+        left--;
+        state.mode = LEN;
+        break;
+      case CHECK:
+        if (state.wrap) {
+          //=== NEEDBITS(32);
+          while (bits < 32) {
+            if (have === 0) { break inf_leave; }
+            have--;
+            // Use '|' instead of '+' to make sure that result is signed
+            hold |= input[next++] << bits;
+            bits += 8;
+          }
+          //===//
+          _out -= left;
+          strm.total_out += _out;
+          state.total += _out;
+          if (_out) {
+            strm.adler = state.check =
+                /*UPDATE(state.check, put - _out, _out);*/
+                (state.flags ? crc32(state.check, output, _out, put - _out) : adler32(state.check, output, _out, put - _out));
+
+          }
+          _out = left;
+          // NB: crc32 stored as signed 32-bit int, zswap32 returns signed too
+          if ((state.flags ? hold : zswap32(hold)) !== state.check) {
+            strm.msg = 'incorrect data check';
+            state.mode = BAD;
+            break;
+          }
+          //=== INITBITS();
+          hold = 0;
+          bits = 0;
+          //===//
+          //Tracev((stderr, "inflate:   check matches trailer\n"));
+        }
+        state.mode = LENGTH;
+        /* falls through */
+      case LENGTH:
+        if (state.wrap && state.flags) {
+          //=== NEEDBITS(32);
+          while (bits < 32) {
+            if (have === 0) { break inf_leave; }
+            have--;
+            hold += input[next++] << bits;
+            bits += 8;
+          }
+          //===//
+          if (hold !== (state.total & 0xffffffff)) {
+            strm.msg = 'incorrect length check';
+            state.mode = BAD;
+            break;
+          }
+          //=== INITBITS();
+          hold = 0;
+          bits = 0;
+          //===//
+          //Tracev((stderr, "inflate:   length matches trailer\n"));
+        }
+        state.mode = DONE;
+        /* falls through */
+      case DONE:
+        ret = Z_STREAM_END;
+        break inf_leave;
+      case BAD:
+        ret = Z_DATA_ERROR;
+        break inf_leave;
+      case MEM:
+        return Z_MEM_ERROR;
+      case SYNC:
+        /* falls through */
+      default:
+        return Z_STREAM_ERROR;
+    }
+  }
+
+  // inf_leave <- here is real place for "goto inf_leave", emulated via "break inf_leave"
+
+  /*
+     Return from inflate(), updating the total counts and the check value.
+     If there was no progress during the inflate() call, return a buffer
+     error.  Call updatewindow() to create and/or update the window state.
+     Note: a memory error from inflate() is non-recoverable.
+   */
+
+  //--- RESTORE() ---
+  strm.next_out = put;
+  strm.avail_out = left;
+  strm.next_in = next;
+  strm.avail_in = have;
+  state.hold = hold;
+  state.bits = bits;
+  //---
+
+  if (state.wsize || (_out !== strm.avail_out && state.mode < BAD &&
+                      (state.mode < CHECK || flush !== Z_FINISH))) {
+    if (updatewindow(strm, strm.output, strm.next_out, _out - strm.avail_out)) {
+      state.mode = MEM;
+      return Z_MEM_ERROR;
+    }
+  }
+  _in -= strm.avail_in;
+  _out -= strm.avail_out;
+  strm.total_in += _in;
+  strm.total_out += _out;
+  state.total += _out;
+  if (state.wrap && _out) {
+    strm.adler = state.check = /*UPDATE(state.check, strm.next_out - _out, _out);*/
+      (state.flags ? crc32(state.check, output, _out, strm.next_out - _out) : adler32(state.check, output, _out, strm.next_out - _out));
+  }
+  strm.data_type = state.bits + (state.last ? 64 : 0) +
+                    (state.mode === TYPE ? 128 : 0) +
+                    (state.mode === LEN_ || state.mode === COPY_ ? 256 : 0);
+  if (((_in === 0 && _out === 0) || flush === Z_FINISH) && ret === Z_OK) {
+    ret = Z_BUF_ERROR;
+  }
+  return ret;
+}
+
+function inflateEnd(strm) {
+
+  if (!strm || !strm.state /*|| strm->zfree == (free_func)0*/) {
+    return Z_STREAM_ERROR;
+  }
+
+  var state = strm.state;
+  if (state.window) {
+    state.window = null;
+  }
+  strm.state = null;
+  return Z_OK;
+}
+
+function inflateGetHeader(strm, head) {
+  var state;
+
+  /* check state */
+  if (!strm || !strm.state) { return Z_STREAM_ERROR; }
+  state = strm.state;
+  if ((state.wrap & 2) === 0) { return Z_STREAM_ERROR; }
+
+  /* save header structure */
+  state.head = head;
+  head.done = false;
+  return Z_OK;
+}
+
+function inflateSetDictionary(strm, dictionary) {
+  var dictLength = dictionary.length;
+
+  var state;
+  var dictid;
+  var ret;
+
+  /* check state */
+  if (!strm /* == Z_NULL */ || !strm.state /* == Z_NULL */) { return Z_STREAM_ERROR; }
+  state = strm.state;
+
+  if (state.wrap !== 0 && state.mode !== DICT) {
+    return Z_STREAM_ERROR;
+  }
+
+  /* check for correct dictionary identifier */
+  if (state.mode === DICT) {
+    dictid = 1; /* adler32(0, null, 0)*/
+    /* dictid = adler32(dictid, dictionary, dictLength); */
+    dictid = adler32(dictid, dictionary, dictLength, 0);
+    if (dictid !== state.check) {
+      return Z_DATA_ERROR;
+    }
+  }
+  /* copy dictionary to window using updatewindow(), which will amend the
+   existing dictionary if appropriate */
+  ret = updatewindow(strm, dictionary, dictLength, dictLength);
+  if (ret) {
+    state.mode = MEM;
+    return Z_MEM_ERROR;
+  }
+  state.havedict = 1;
+  // Tracev((stderr, "inflate:   dictionary set\n"));
+  return Z_OK;
+}
+
+exports.inflateReset = inflateReset;
+exports.inflateReset2 = inflateReset2;
+exports.inflateResetKeep = inflateResetKeep;
+exports.inflateInit = inflateInit;
+exports.inflateInit2 = inflateInit2;
+exports.inflate = inflate;
+exports.inflateEnd = inflateEnd;
+exports.inflateGetHeader = inflateGetHeader;
+exports.inflateSetDictionary = inflateSetDictionary;
+exports.inflateInfo = 'pako inflate (from Nodeca project)';
+
+/* Not implemented
+exports.inflateCopy = inflateCopy;
+exports.inflateGetDictionary = inflateGetDictionary;
+exports.inflateMark = inflateMark;
+exports.inflatePrime = inflatePrime;
+exports.inflateSync = inflateSync;
+exports.inflateSyncPoint = inflateSyncPoint;
+exports.inflateUndermine = inflateUndermine;
+*/
+
+
+/***/ }),
+
+/***/ 992:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+"use strict";
+
+
+// (C) 1995-2013 Jean-loup Gailly and Mark Adler
+// (C) 2014-2017 Vitaly Puzrin and Andrey Tupitsin
+//
+// This software is provided 'as-is', without any express or implied
+// warranty. In no event will the authors be held liable for any damages
+// arising from the use of this software.
+//
+// Permission is granted to anyone to use this software for any purpose,
+// including commercial applications, and to alter it and redistribute it
+// freely, subject to the following restrictions:
+//
+// 1. The origin of this software must not be misrepresented; you must not
+//   claim that you wrote the original software. If you use this software
+//   in a product, an acknowledgment in the product documentation would be
+//   appreciated but is not required.
+// 2. Altered source versions must be plainly marked as such, and must not be
+//   misrepresented as being the original software.
+// 3. This notice may not be removed or altered from any source distribution.
+
+var utils = __nccwpck_require__(5538);
+
+var MAXBITS = 15;
+var ENOUGH_LENS = 852;
+var ENOUGH_DISTS = 592;
+//var ENOUGH = (ENOUGH_LENS+ENOUGH_DISTS);
+
+var CODES = 0;
+var LENS = 1;
+var DISTS = 2;
+
+var lbase = [ /* Length codes 257..285 base */
+  3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31,
+  35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258, 0, 0
+];
+
+var lext = [ /* Length codes 257..285 extra */
+  16, 16, 16, 16, 16, 16, 16, 16, 17, 17, 17, 17, 18, 18, 18, 18,
+  19, 19, 19, 19, 20, 20, 20, 20, 21, 21, 21, 21, 16, 72, 78
+];
+
+var dbase = [ /* Distance codes 0..29 base */
+  1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193,
+  257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145,
+  8193, 12289, 16385, 24577, 0, 0
+];
+
+var dext = [ /* Distance codes 0..29 extra */
+  16, 16, 16, 16, 17, 17, 18, 18, 19, 19, 20, 20, 21, 21, 22, 22,
+  23, 23, 24, 24, 25, 25, 26, 26, 27, 27,
+  28, 28, 29, 29, 64, 64
+];
+
+module.exports = function inflate_table(type, lens, lens_index, codes, table, table_index, work, opts)
+{
+  var bits = opts.bits;
+      //here = opts.here; /* table entry for duplication */
+
+  var len = 0;               /* a code's length in bits */
+  var sym = 0;               /* index of code symbols */
+  var min = 0, max = 0;          /* minimum and maximum code lengths */
+  var root = 0;              /* number of index bits for root table */
+  var curr = 0;              /* number of index bits for current table */
+  var drop = 0;              /* code bits to drop for sub-table */
+  var left = 0;                   /* number of prefix codes available */
+  var used = 0;              /* code entries in table used */
+  var huff = 0;              /* Huffman code */
+  var incr;              /* for incrementing code, index */
+  var fill;              /* index for replicating entries */
+  var low;               /* low bits for current root entry */
+  var mask;              /* mask for low root bits */
+  var next;             /* next available space in table */
+  var base = null;     /* base value table to use */
+  var base_index = 0;
+//  var shoextra;    /* extra bits table to use */
+  var end;                    /* use base and extra for symbol > end */
+  var count = new utils.Buf16(MAXBITS + 1); //[MAXBITS+1];    /* number of codes of each length */
+  var offs = new utils.Buf16(MAXBITS + 1); //[MAXBITS+1];     /* offsets in table for each length */
+  var extra = null;
+  var extra_index = 0;
+
+  var here_bits, here_op, here_val;
+
+  /*
+   Process a set of code lengths to create a canonical Huffman code.  The
+   code lengths are lens[0..codes-1].  Each length corresponds to the
+   symbols 0..codes-1.  The Huffman code is generated by first sorting the
+   symbols by length from short to long, and retaining the symbol order
+   for codes with equal lengths.  Then the code starts with all zero bits
+   for the first code of the shortest length, and the codes are integer
+   increments for the same length, and zeros are appended as the length
+   increases.  For the deflate format, these bits are stored backwards
+   from their more natural integer increment ordering, and so when the
+   decoding tables are built in the large loop below, the integer codes
+   are incremented backwards.
+
+   This routine assumes, but does not check, that all of the entries in
+   lens[] are in the range 0..MAXBITS.  The caller must assure this.
+   1..MAXBITS is interpreted as that code length.  zero means that that
+   symbol does not occur in this code.
+
+   The codes are sorted by computing a count of codes for each length,
+   creating from that a table of starting indices for each length in the
+   sorted table, and then entering the symbols in order in the sorted
+   table.  The sorted table is work[], with that space being provided by
+   the caller.
+
+   The length counts are used for other purposes as well, i.e. finding
+   the minimum and maximum length codes, determining if there are any
+   codes at all, checking for a valid set of lengths, and looking ahead
+   at length counts to determine sub-table sizes when building the
+   decoding tables.
+   */
+
+  /* accumulate lengths for codes (assumes lens[] all in 0..MAXBITS) */
+  for (len = 0; len <= MAXBITS; len++) {
+    count[len] = 0;
+  }
+  for (sym = 0; sym < codes; sym++) {
+    count[lens[lens_index + sym]]++;
+  }
+
+  /* bound code lengths, force root to be within code lengths */
+  root = bits;
+  for (max = MAXBITS; max >= 1; max--) {
+    if (count[max] !== 0) { break; }
+  }
+  if (root > max) {
+    root = max;
+  }
+  if (max === 0) {                     /* no symbols to code at all */
+    //table.op[opts.table_index] = 64;  //here.op = (var char)64;    /* invalid code marker */
+    //table.bits[opts.table_index] = 1;   //here.bits = (var char)1;
+    //table.val[opts.table_index++] = 0;   //here.val = (var short)0;
+    table[table_index++] = (1 << 24) | (64 << 16) | 0;
+
+
+    //table.op[opts.table_index] = 64;
+    //table.bits[opts.table_index] = 1;
+    //table.val[opts.table_index++] = 0;
+    table[table_index++] = (1 << 24) | (64 << 16) | 0;
+
+    opts.bits = 1;
+    return 0;     /* no symbols, but wait for decoding to report error */
+  }
+  for (min = 1; min < max; min++) {
+    if (count[min] !== 0) { break; }
+  }
+  if (root < min) {
+    root = min;
+  }
+
+  /* check for an over-subscribed or incomplete set of lengths */
+  left = 1;
+  for (len = 1; len <= MAXBITS; len++) {
+    left <<= 1;
+    left -= count[len];
+    if (left < 0) {
+      return -1;
+    }        /* over-subscribed */
+  }
+  if (left > 0 && (type === CODES || max !== 1)) {
+    return -1;                      /* incomplete set */
+  }
+
+  /* generate offsets into symbol table for each length for sorting */
+  offs[1] = 0;
+  for (len = 1; len < MAXBITS; len++) {
+    offs[len + 1] = offs[len] + count[len];
+  }
+
+  /* sort symbols by length, by symbol order within each length */
+  for (sym = 0; sym < codes; sym++) {
+    if (lens[lens_index + sym] !== 0) {
+      work[offs[lens[lens_index + sym]]++] = sym;
+    }
+  }
+
+  /*
+   Create and fill in decoding tables.  In this loop, the table being
+   filled is at next and has curr index bits.  The code being used is huff
+   with length len.  That code is converted to an index by dropping drop
+   bits off of the bottom.  For codes where len is less than drop + curr,
+   those top drop + curr - len bits are incremented through all values to
+   fill the table with replicated entries.
+
+   root is the number of index bits for the root table.  When len exceeds
+   root, sub-tables are created pointed to by the root entry with an index
+   of the low root bits of huff.  This is saved in low to check for when a
+   new sub-table should be started.  drop is zero when the root table is
+   being filled, and drop is root when sub-tables are being filled.
+
+   When a new sub-table is needed, it is necessary to look ahead in the
+   code lengths to determine what size sub-table is needed.  The length
+   counts are used for this, and so count[] is decremented as codes are
+   entered in the tables.
+
+   used keeps track of how many table entries have been allocated from the
+   provided *table space.  It is checked for LENS and DIST tables against
+   the constants ENOUGH_LENS and ENOUGH_DISTS to guard against changes in
+   the initial root table size constants.  See the comments in inftrees.h
+   for more information.
+
+   sym increments through all symbols, and the loop terminates when
+   all codes of length max, i.e. all codes, have been processed.  This
+   routine permits incomplete codes, so another loop after this one fills
+   in the rest of the decoding tables with invalid code markers.
+   */
+
+  /* set up for code type */
+  // poor man optimization - use if-else instead of switch,
+  // to avoid deopts in old v8
+  if (type === CODES) {
+    base = extra = work;    /* dummy value--not used */
+    end = 19;
+
+  } else if (type === LENS) {
+    base = lbase;
+    base_index -= 257;
+    extra = lext;
+    extra_index -= 257;
+    end = 256;
+
+  } else {                    /* DISTS */
+    base = dbase;
+    extra = dext;
+    end = -1;
+  }
+
+  /* initialize opts for loop */
+  huff = 0;                   /* starting code */
+  sym = 0;                    /* starting code symbol */
+  len = min;                  /* starting code length */
+  next = table_index;              /* current table to fill in */
+  curr = root;                /* current table index bits */
+  drop = 0;                   /* current bits to drop from code for index */
+  low = -1;                   /* trigger new sub-table when len > root */
+  used = 1 << root;          /* use root table entries */
+  mask = used - 1;            /* mask for comparing low */
+
+  /* check available table space */
+  if ((type === LENS && used > ENOUGH_LENS) ||
+    (type === DISTS && used > ENOUGH_DISTS)) {
+    return 1;
+  }
+
+  /* process all codes and make table entries */
+  for (;;) {
+    /* create table entry */
+    here_bits = len - drop;
+    if (work[sym] < end) {
+      here_op = 0;
+      here_val = work[sym];
+    }
+    else if (work[sym] > end) {
+      here_op = extra[extra_index + work[sym]];
+      here_val = base[base_index + work[sym]];
+    }
+    else {
+      here_op = 32 + 64;         /* end of block */
+      here_val = 0;
+    }
+
+    /* replicate for those indices with low len bits equal to huff */
+    incr = 1 << (len - drop);
+    fill = 1 << curr;
+    min = fill;                 /* save offset to next table */
+    do {
+      fill -= incr;
+      table[next + (huff >> drop) + fill] = (here_bits << 24) | (here_op << 16) | here_val |0;
+    } while (fill !== 0);
+
+    /* backwards increment the len-bit code huff */
+    incr = 1 << (len - 1);
+    while (huff & incr) {
+      incr >>= 1;
+    }
+    if (incr !== 0) {
+      huff &= incr - 1;
+      huff += incr;
+    } else {
+      huff = 0;
+    }
+
+    /* go to next symbol, update count, len */
+    sym++;
+    if (--count[len] === 0) {
+      if (len === max) { break; }
+      len = lens[lens_index + work[sym]];
+    }
+
+    /* create new sub-table if needed */
+    if (len > root && (huff & mask) !== low) {
+      /* if first time, transition to sub-tables */
+      if (drop === 0) {
+        drop = root;
+      }
+
+      /* increment past last table */
+      next += min;            /* here min is 1 << curr */
+
+      /* determine length of next table */
+      curr = len - drop;
+      left = 1 << curr;
+      while (curr + drop < max) {
+        left -= count[curr + drop];
+        if (left <= 0) { break; }
+        curr++;
+        left <<= 1;
+      }
+
+      /* check for enough space */
+      used += 1 << curr;
+      if ((type === LENS && used > ENOUGH_LENS) ||
+        (type === DISTS && used > ENOUGH_DISTS)) {
+        return 1;
+      }
+
+      /* point entry in root table to sub-table */
+      low = huff & mask;
+      /*table.op[low] = curr;
+      table.bits[low] = root;
+      table.val[low] = next - opts.table_index;*/
+      table[low] = (root << 24) | (curr << 16) | (next - table_index) |0;
+    }
+  }
+
+  /* fill in remaining table entry if code is incomplete (guaranteed to have
+   at most one remaining entry, since if the code is incomplete, the
+   maximum code length that was allowed to get this far is one bit) */
+  if (huff !== 0) {
+    //table.op[next + huff] = 64;            /* invalid code marker */
+    //table.bits[next + huff] = len - drop;
+    //table.val[next + huff] = 0;
+    table[next + huff] = ((len - drop) << 24) | (64 << 16) |0;
+  }
+
+  /* set return parameters */
+  //opts.table_index += used;
+  opts.bits = root;
+  return 0;
+};
+
+
+/***/ }),
+
+/***/ 2523:
+/***/ ((module) => {
+
+"use strict";
+
+
+// (C) 1995-2013 Jean-loup Gailly and Mark Adler
+// (C) 2014-2017 Vitaly Puzrin and Andrey Tupitsin
+//
+// This software is provided 'as-is', without any express or implied
+// warranty. In no event will the authors be held liable for any damages
+// arising from the use of this software.
+//
+// Permission is granted to anyone to use this software for any purpose,
+// including commercial applications, and to alter it and redistribute it
+// freely, subject to the following restrictions:
+//
+// 1. The origin of this software must not be misrepresented; you must not
+//   claim that you wrote the original software. If you use this software
+//   in a product, an acknowledgment in the product documentation would be
+//   appreciated but is not required.
+// 2. Altered source versions must be plainly marked as such, and must not be
+//   misrepresented as being the original software.
+// 3. This notice may not be removed or altered from any source distribution.
+
+module.exports = {
+  2:      'need dictionary',     /* Z_NEED_DICT       2  */
+  1:      'stream end',          /* Z_STREAM_END      1  */
+  0:      '',                    /* Z_OK              0  */
+  '-1':   'file error',          /* Z_ERRNO         (-1) */
+  '-2':   'stream error',        /* Z_STREAM_ERROR  (-2) */
+  '-3':   'data error',          /* Z_DATA_ERROR    (-3) */
+  '-4':   'insufficient memory', /* Z_MEM_ERROR     (-4) */
+  '-5':   'buffer error',        /* Z_BUF_ERROR     (-5) */
+  '-6':   'incompatible version' /* Z_VERSION_ERROR (-6) */
+};
+
+
+/***/ }),
+
+/***/ 1666:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+
+// (C) 1995-2013 Jean-loup Gailly and Mark Adler
+// (C) 2014-2017 Vitaly Puzrin and Andrey Tupitsin
+//
+// This software is provided 'as-is', without any express or implied
+// warranty. In no event will the authors be held liable for any damages
+// arising from the use of this software.
+//
+// Permission is granted to anyone to use this software for any purpose,
+// including commercial applications, and to alter it and redistribute it
+// freely, subject to the following restrictions:
+//
+// 1. The origin of this software must not be misrepresented; you must not
+//   claim that you wrote the original software. If you use this software
+//   in a product, an acknowledgment in the product documentation would be
+//   appreciated but is not required.
+// 2. Altered source versions must be plainly marked as such, and must not be
+//   misrepresented as being the original software.
+// 3. This notice may not be removed or altered from any source distribution.
+
+/* eslint-disable space-unary-ops */
+
+var utils = __nccwpck_require__(5538);
+
+/* Public constants ==========================================================*/
+/* ===========================================================================*/
+
+
+//var Z_FILTERED          = 1;
+//var Z_HUFFMAN_ONLY      = 2;
+//var Z_RLE               = 3;
+var Z_FIXED               = 4;
+//var Z_DEFAULT_STRATEGY  = 0;
+
+/* Possible values of the data_type field (though see inflate()) */
+var Z_BINARY              = 0;
+var Z_TEXT                = 1;
+//var Z_ASCII             = 1; // = Z_TEXT
+var Z_UNKNOWN             = 2;
+
+/*============================================================================*/
+
+
+function zero(buf) { var len = buf.length; while (--len >= 0) { buf[len] = 0; } }
+
+// From zutil.h
+
+var STORED_BLOCK = 0;
+var STATIC_TREES = 1;
+var DYN_TREES    = 2;
+/* The three kinds of block type */
+
+var MIN_MATCH    = 3;
+var MAX_MATCH    = 258;
+/* The minimum and maximum match lengths */
+
+// From deflate.h
+/* ===========================================================================
+ * Internal compression state.
+ */
+
+var LENGTH_CODES  = 29;
+/* number of length codes, not counting the special END_BLOCK code */
+
+var LITERALS      = 256;
+/* number of literal bytes 0..255 */
+
+var L_CODES       = LITERALS + 1 + LENGTH_CODES;
+/* number of Literal or Length codes, including the END_BLOCK code */
+
+var D_CODES       = 30;
+/* number of distance codes */
+
+var BL_CODES      = 19;
+/* number of codes used to transfer the bit lengths */
+
+var HEAP_SIZE     = 2 * L_CODES + 1;
+/* maximum heap size */
+
+var MAX_BITS      = 15;
+/* All codes must not exceed MAX_BITS bits */
+
+var Buf_size      = 16;
+/* size of bit buffer in bi_buf */
+
+
+/* ===========================================================================
+ * Constants
+ */
+
+var MAX_BL_BITS = 7;
+/* Bit length codes must not exceed MAX_BL_BITS bits */
+
+var END_BLOCK   = 256;
+/* end of block literal code */
+
+var REP_3_6     = 16;
+/* repeat previous bit length 3-6 times (2 bits of repeat count) */
+
+var REPZ_3_10   = 17;
+/* repeat a zero length 3-10 times  (3 bits of repeat count) */
+
+var REPZ_11_138 = 18;
+/* repeat a zero length 11-138 times  (7 bits of repeat count) */
+
+/* eslint-disable comma-spacing,array-bracket-spacing */
+var extra_lbits =   /* extra bits for each length code */
+  [0,0,0,0,0,0,0,0,1,1,1,1,2,2,2,2,3,3,3,3,4,4,4,4,5,5,5,5,0];
+
+var extra_dbits =   /* extra bits for each distance code */
+  [0,0,0,0,1,1,2,2,3,3,4,4,5,5,6,6,7,7,8,8,9,9,10,10,11,11,12,12,13,13];
+
+var extra_blbits =  /* extra bits for each bit length code */
+  [0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,2,3,7];
+
+var bl_order =
+  [16,17,18,0,8,7,9,6,10,5,11,4,12,3,13,2,14,1,15];
+/* eslint-enable comma-spacing,array-bracket-spacing */
+
+/* The lengths of the bit length codes are sent in order of decreasing
+ * probability, to avoid transmitting the lengths for unused bit length codes.
+ */
+
+/* ===========================================================================
+ * Local data. These are initialized only once.
+ */
+
+// We pre-fill arrays with 0 to avoid uninitialized gaps
+
+var DIST_CODE_LEN = 512; /* see definition of array dist_code below */
+
+// !!!! Use flat array instead of structure, Freq = i*2, Len = i*2+1
+var static_ltree  = new Array((L_CODES + 2) * 2);
+zero(static_ltree);
+/* The static literal tree. Since the bit lengths are imposed, there is no
+ * need for the L_CODES extra codes used during heap construction. However
+ * The codes 286 and 287 are needed to build a canonical tree (see _tr_init
+ * below).
+ */
+
+var static_dtree  = new Array(D_CODES * 2);
+zero(static_dtree);
+/* The static distance tree. (Actually a trivial tree since all codes use
+ * 5 bits.)
+ */
+
+var _dist_code    = new Array(DIST_CODE_LEN);
+zero(_dist_code);
+/* Distance codes. The first 256 values correspond to the distances
+ * 3 .. 258, the last 256 values correspond to the top 8 bits of
+ * the 15 bit distances.
+ */
+
+var _length_code  = new Array(MAX_MATCH - MIN_MATCH + 1);
+zero(_length_code);
+/* length code for each normalized match length (0 == MIN_MATCH) */
+
+var base_length   = new Array(LENGTH_CODES);
+zero(base_length);
+/* First normalized length for each code (0 = MIN_MATCH) */
+
+var base_dist     = new Array(D_CODES);
+zero(base_dist);
+/* First normalized distance for each code (0 = distance of 1) */
+
+
+function StaticTreeDesc(static_tree, extra_bits, extra_base, elems, max_length) {
+
+  this.static_tree  = static_tree;  /* static tree or NULL */
+  this.extra_bits   = extra_bits;   /* extra bits for each code or NULL */
+  this.extra_base   = extra_base;   /* base index for extra_bits */
+  this.elems        = elems;        /* max number of elements in the tree */
+  this.max_length   = max_length;   /* max bit length for the codes */
+
+  // show if `static_tree` has data or dummy - needed for monomorphic objects
+  this.has_stree    = static_tree && static_tree.length;
+}
+
+
+var static_l_desc;
+var static_d_desc;
+var static_bl_desc;
+
+
+function TreeDesc(dyn_tree, stat_desc) {
+  this.dyn_tree = dyn_tree;     /* the dynamic tree */
+  this.max_code = 0;            /* largest code with non zero frequency */
+  this.stat_desc = stat_desc;   /* the corresponding static tree */
+}
+
+
+
+function d_code(dist) {
+  return dist < 256 ? _dist_code[dist] : _dist_code[256 + (dist >>> 7)];
+}
+
+
+/* ===========================================================================
+ * Output a short LSB first on the stream.
+ * IN assertion: there is enough room in pendingBuf.
+ */
+function put_short(s, w) {
+//    put_byte(s, (uch)((w) & 0xff));
+//    put_byte(s, (uch)((ush)(w) >> 8));
+  s.pending_buf[s.pending++] = (w) & 0xff;
+  s.pending_buf[s.pending++] = (w >>> 8) & 0xff;
+}
+
+
+/* ===========================================================================
+ * Send a value on a given number of bits.
+ * IN assertion: length <= 16 and value fits in length bits.
+ */
+function send_bits(s, value, length) {
+  if (s.bi_valid > (Buf_size - length)) {
+    s.bi_buf |= (value << s.bi_valid) & 0xffff;
+    put_short(s, s.bi_buf);
+    s.bi_buf = value >> (Buf_size - s.bi_valid);
+    s.bi_valid += length - Buf_size;
+  } else {
+    s.bi_buf |= (value << s.bi_valid) & 0xffff;
+    s.bi_valid += length;
+  }
+}
+
+
+function send_code(s, c, tree) {
+  send_bits(s, tree[c * 2]/*.Code*/, tree[c * 2 + 1]/*.Len*/);
+}
+
+
+/* ===========================================================================
+ * Reverse the first len bits of a code, using straightforward code (a faster
+ * method would use a table)
+ * IN assertion: 1 <= len <= 15
+ */
+function bi_reverse(code, len) {
+  var res = 0;
+  do {
+    res |= code & 1;
+    code >>>= 1;
+    res <<= 1;
+  } while (--len > 0);
+  return res >>> 1;
+}
+
+
+/* ===========================================================================
+ * Flush the bit buffer, keeping at most 7 bits in it.
+ */
+function bi_flush(s) {
+  if (s.bi_valid === 16) {
+    put_short(s, s.bi_buf);
+    s.bi_buf = 0;
+    s.bi_valid = 0;
+
+  } else if (s.bi_valid >= 8) {
+    s.pending_buf[s.pending++] = s.bi_buf & 0xff;
+    s.bi_buf >>= 8;
+    s.bi_valid -= 8;
+  }
+}
+
+
+/* ===========================================================================
+ * Compute the optimal bit lengths for a tree and update the total bit length
+ * for the current block.
+ * IN assertion: the fields freq and dad are set, heap[heap_max] and
+ *    above are the tree nodes sorted by increasing frequency.
+ * OUT assertions: the field len is set to the optimal bit length, the
+ *     array bl_count contains the frequencies for each bit length.
+ *     The length opt_len is updated; static_len is also updated if stree is
+ *     not null.
+ */
+function gen_bitlen(s, desc)
+//    deflate_state *s;
+//    tree_desc *desc;    /* the tree descriptor */
+{
+  var tree            = desc.dyn_tree;
+  var max_code        = desc.max_code;
+  var stree           = desc.stat_desc.static_tree;
+  var has_stree       = desc.stat_desc.has_stree;
+  var extra           = desc.stat_desc.extra_bits;
+  var base            = desc.stat_desc.extra_base;
+  var max_length      = desc.stat_desc.max_length;
+  var h;              /* heap index */
+  var n, m;           /* iterate over the tree elements */
+  var bits;           /* bit length */
+  var xbits;          /* extra bits */
+  var f;              /* frequency */
+  var overflow = 0;   /* number of elements with bit length too large */
+
+  for (bits = 0; bits <= MAX_BITS; bits++) {
+    s.bl_count[bits] = 0;
+  }
+
+  /* In a first pass, compute the optimal bit lengths (which may
+   * overflow in the case of the bit length tree).
+   */
+  tree[s.heap[s.heap_max] * 2 + 1]/*.Len*/ = 0; /* root of the heap */
+
+  for (h = s.heap_max + 1; h < HEAP_SIZE; h++) {
+    n = s.heap[h];
+    bits = tree[tree[n * 2 + 1]/*.Dad*/ * 2 + 1]/*.Len*/ + 1;
+    if (bits > max_length) {
+      bits = max_length;
+      overflow++;
+    }
+    tree[n * 2 + 1]/*.Len*/ = bits;
+    /* We overwrite tree[n].Dad which is no longer needed */
+
+    if (n > max_code) { continue; } /* not a leaf node */
+
+    s.bl_count[bits]++;
+    xbits = 0;
+    if (n >= base) {
+      xbits = extra[n - base];
+    }
+    f = tree[n * 2]/*.Freq*/;
+    s.opt_len += f * (bits + xbits);
+    if (has_stree) {
+      s.static_len += f * (stree[n * 2 + 1]/*.Len*/ + xbits);
+    }
+  }
+  if (overflow === 0) { return; }
+
+  // Trace((stderr,"\nbit length overflow\n"));
+  /* This happens for example on obj2 and pic of the Calgary corpus */
+
+  /* Find the first bit length which could increase: */
+  do {
+    bits = max_length - 1;
+    while (s.bl_count[bits] === 0) { bits--; }
+    s.bl_count[bits]--;      /* move one leaf down the tree */
+    s.bl_count[bits + 1] += 2; /* move one overflow item as its brother */
+    s.bl_count[max_length]--;
+    /* The brother of the overflow item also moves one step up,
+     * but this does not affect bl_count[max_length]
+     */
+    overflow -= 2;
+  } while (overflow > 0);
+
+  /* Now recompute all bit lengths, scanning in increasing frequency.
+   * h is still equal to HEAP_SIZE. (It is simpler to reconstruct all
+   * lengths instead of fixing only the wrong ones. This idea is taken
+   * from 'ar' written by Haruhiko Okumura.)
+   */
+  for (bits = max_length; bits !== 0; bits--) {
+    n = s.bl_count[bits];
+    while (n !== 0) {
+      m = s.heap[--h];
+      if (m > max_code) { continue; }
+      if (tree[m * 2 + 1]/*.Len*/ !== bits) {
+        // Trace((stderr,"code %d bits %d->%d\n", m, tree[m].Len, bits));
+        s.opt_len += (bits - tree[m * 2 + 1]/*.Len*/) * tree[m * 2]/*.Freq*/;
+        tree[m * 2 + 1]/*.Len*/ = bits;
+      }
+      n--;
+    }
+  }
+}
+
+
+/* ===========================================================================
+ * Generate the codes for a given tree and bit counts (which need not be
+ * optimal).
+ * IN assertion: the array bl_count contains the bit length statistics for
+ * the given tree and the field len is set for all tree elements.
+ * OUT assertion: the field code is set for all tree elements of non
+ *     zero code length.
+ */
+function gen_codes(tree, max_code, bl_count)
+//    ct_data *tree;             /* the tree to decorate */
+//    int max_code;              /* largest code with non zero frequency */
+//    ushf *bl_count;            /* number of codes at each bit length */
+{
+  var next_code = new Array(MAX_BITS + 1); /* next code value for each bit length */
+  var code = 0;              /* running code value */
+  var bits;                  /* bit index */
+  var n;                     /* code index */
+
+  /* The distribution counts are first used to generate the code values
+   * without bit reversal.
+   */
+  for (bits = 1; bits <= MAX_BITS; bits++) {
+    next_code[bits] = code = (code + bl_count[bits - 1]) << 1;
+  }
+  /* Check that the bit counts in bl_count are consistent. The last code
+   * must be all ones.
+   */
+  //Assert (code + bl_count[MAX_BITS]-1 == (1<<MAX_BITS)-1,
+  //        "inconsistent bit counts");
+  //Tracev((stderr,"\ngen_codes: max_code %d ", max_code));
+
+  for (n = 0;  n <= max_code; n++) {
+    var len = tree[n * 2 + 1]/*.Len*/;
+    if (len === 0) { continue; }
+    /* Now reverse the bits */
+    tree[n * 2]/*.Code*/ = bi_reverse(next_code[len]++, len);
+
+    //Tracecv(tree != static_ltree, (stderr,"\nn %3d %c l %2d c %4x (%x) ",
+    //     n, (isgraph(n) ? n : ' '), len, tree[n].Code, next_code[len]-1));
+  }
+}
+
+
+/* ===========================================================================
+ * Initialize the various 'constant' tables.
+ */
+function tr_static_init() {
+  var n;        /* iterates over tree elements */
+  var bits;     /* bit counter */
+  var length;   /* length value */
+  var code;     /* code value */
+  var dist;     /* distance index */
+  var bl_count = new Array(MAX_BITS + 1);
+  /* number of codes at each bit length for an optimal tree */
+
+  // do check in _tr_init()
+  //if (static_init_done) return;
+
+  /* For some embedded targets, global variables are not initialized: */
+/*#ifdef NO_INIT_GLOBAL_POINTERS
+  static_l_desc.static_tree = static_ltree;
+  static_l_desc.extra_bits = extra_lbits;
+  static_d_desc.static_tree = static_dtree;
+  static_d_desc.extra_bits = extra_dbits;
+  static_bl_desc.extra_bits = extra_blbits;
+#endif*/
+
+  /* Initialize the mapping length (0..255) -> length code (0..28) */
+  length = 0;
+  for (code = 0; code < LENGTH_CODES - 1; code++) {
+    base_length[code] = length;
+    for (n = 0; n < (1 << extra_lbits[code]); n++) {
+      _length_code[length++] = code;
+    }
+  }
+  //Assert (length == 256, "tr_static_init: length != 256");
+  /* Note that the length 255 (match length 258) can be represented
+   * in two different ways: code 284 + 5 bits or code 285, so we
+   * overwrite length_code[255] to use the best encoding:
+   */
+  _length_code[length - 1] = code;
+
+  /* Initialize the mapping dist (0..32K) -> dist code (0..29) */
+  dist = 0;
+  for (code = 0; code < 16; code++) {
+    base_dist[code] = dist;
+    for (n = 0; n < (1 << extra_dbits[code]); n++) {
+      _dist_code[dist++] = code;
+    }
+  }
+  //Assert (dist == 256, "tr_static_init: dist != 256");
+  dist >>= 7; /* from now on, all distances are divided by 128 */
+  for (; code < D_CODES; code++) {
+    base_dist[code] = dist << 7;
+    for (n = 0; n < (1 << (extra_dbits[code] - 7)); n++) {
+      _dist_code[256 + dist++] = code;
+    }
+  }
+  //Assert (dist == 256, "tr_static_init: 256+dist != 512");
+
+  /* Construct the codes of the static literal tree */
+  for (bits = 0; bits <= MAX_BITS; bits++) {
+    bl_count[bits] = 0;
+  }
+
+  n = 0;
+  while (n <= 143) {
+    static_ltree[n * 2 + 1]/*.Len*/ = 8;
+    n++;
+    bl_count[8]++;
+  }
+  while (n <= 255) {
+    static_ltree[n * 2 + 1]/*.Len*/ = 9;
+    n++;
+    bl_count[9]++;
+  }
+  while (n <= 279) {
+    static_ltree[n * 2 + 1]/*.Len*/ = 7;
+    n++;
+    bl_count[7]++;
+  }
+  while (n <= 287) {
+    static_ltree[n * 2 + 1]/*.Len*/ = 8;
+    n++;
+    bl_count[8]++;
+  }
+  /* Codes 286 and 287 do not exist, but we must include them in the
+   * tree construction to get a canonical Huffman tree (longest code
+   * all ones)
+   */
+  gen_codes(static_ltree, L_CODES + 1, bl_count);
+
+  /* The static distance tree is trivial: */
+  for (n = 0; n < D_CODES; n++) {
+    static_dtree[n * 2 + 1]/*.Len*/ = 5;
+    static_dtree[n * 2]/*.Code*/ = bi_reverse(n, 5);
+  }
+
+  // Now data ready and we can init static trees
+  static_l_desc = new StaticTreeDesc(static_ltree, extra_lbits, LITERALS + 1, L_CODES, MAX_BITS);
+  static_d_desc = new StaticTreeDesc(static_dtree, extra_dbits, 0,          D_CODES, MAX_BITS);
+  static_bl_desc = new StaticTreeDesc(new Array(0), extra_blbits, 0,         BL_CODES, MAX_BL_BITS);
+
+  //static_init_done = true;
+}
+
+
+/* ===========================================================================
+ * Initialize a new block.
+ */
+function init_block(s) {
+  var n; /* iterates over tree elements */
+
+  /* Initialize the trees. */
+  for (n = 0; n < L_CODES;  n++) { s.dyn_ltree[n * 2]/*.Freq*/ = 0; }
+  for (n = 0; n < D_CODES;  n++) { s.dyn_dtree[n * 2]/*.Freq*/ = 0; }
+  for (n = 0; n < BL_CODES; n++) { s.bl_tree[n * 2]/*.Freq*/ = 0; }
+
+  s.dyn_ltree[END_BLOCK * 2]/*.Freq*/ = 1;
+  s.opt_len = s.static_len = 0;
+  s.last_lit = s.matches = 0;
+}
+
+
+/* ===========================================================================
+ * Flush the bit buffer and align the output on a byte boundary
+ */
+function bi_windup(s)
+{
+  if (s.bi_valid > 8) {
+    put_short(s, s.bi_buf);
+  } else if (s.bi_valid > 0) {
+    //put_byte(s, (Byte)s->bi_buf);
+    s.pending_buf[s.pending++] = s.bi_buf;
+  }
+  s.bi_buf = 0;
+  s.bi_valid = 0;
+}
+
+/* ===========================================================================
+ * Copy a stored block, storing first the length and its
+ * one's complement if requested.
+ */
+function copy_block(s, buf, len, header)
+//DeflateState *s;
+//charf    *buf;    /* the input data */
+//unsigned len;     /* its length */
+//int      header;  /* true if block header must be written */
+{
+  bi_windup(s);        /* align on byte boundary */
+
+  if (header) {
+    put_short(s, len);
+    put_short(s, ~len);
+  }
+//  while (len--) {
+//    put_byte(s, *buf++);
+//  }
+  utils.arraySet(s.pending_buf, s.window, buf, len, s.pending);
+  s.pending += len;
+}
+
+/* ===========================================================================
+ * Compares to subtrees, using the tree depth as tie breaker when
+ * the subtrees have equal frequency. This minimizes the worst case length.
+ */
+function smaller(tree, n, m, depth) {
+  var _n2 = n * 2;
+  var _m2 = m * 2;
+  return (tree[_n2]/*.Freq*/ < tree[_m2]/*.Freq*/ ||
+         (tree[_n2]/*.Freq*/ === tree[_m2]/*.Freq*/ && depth[n] <= depth[m]));
+}
+
+/* ===========================================================================
+ * Restore the heap property by moving down the tree starting at node k,
+ * exchanging a node with the smallest of its two sons if necessary, stopping
+ * when the heap property is re-established (each father smaller than its
+ * two sons).
+ */
+function pqdownheap(s, tree, k)
+//    deflate_state *s;
+//    ct_data *tree;  /* the tree to restore */
+//    int k;               /* node to move down */
+{
+  var v = s.heap[k];
+  var j = k << 1;  /* left son of k */
+  while (j <= s.heap_len) {
+    /* Set j to the smallest of the two sons: */
+    if (j < s.heap_len &&
+      smaller(tree, s.heap[j + 1], s.heap[j], s.depth)) {
+      j++;
+    }
+    /* Exit if v is smaller than both sons */
+    if (smaller(tree, v, s.heap[j], s.depth)) { break; }
+
+    /* Exchange v with the smallest son */
+    s.heap[k] = s.heap[j];
+    k = j;
+
+    /* And continue down the tree, setting j to the left son of k */
+    j <<= 1;
+  }
+  s.heap[k] = v;
+}
+
+
+// inlined manually
+// var SMALLEST = 1;
+
+/* ===========================================================================
+ * Send the block data compressed using the given Huffman trees
+ */
+function compress_block(s, ltree, dtree)
+//    deflate_state *s;
+//    const ct_data *ltree; /* literal tree */
+//    const ct_data *dtree; /* distance tree */
+{
+  var dist;           /* distance of matched string */
+  var lc;             /* match length or unmatched char (if dist == 0) */
+  var lx = 0;         /* running index in l_buf */
+  var code;           /* the code to send */
+  var extra;          /* number of extra bits to send */
+
+  if (s.last_lit !== 0) {
+    do {
+      dist = (s.pending_buf[s.d_buf + lx * 2] << 8) | (s.pending_buf[s.d_buf + lx * 2 + 1]);
+      lc = s.pending_buf[s.l_buf + lx];
+      lx++;
+
+      if (dist === 0) {
+        send_code(s, lc, ltree); /* send a literal byte */
+        //Tracecv(isgraph(lc), (stderr," '%c' ", lc));
+      } else {
+        /* Here, lc is the match length - MIN_MATCH */
+        code = _length_code[lc];
+        send_code(s, code + LITERALS + 1, ltree); /* send the length code */
+        extra = extra_lbits[code];
+        if (extra !== 0) {
+          lc -= base_length[code];
+          send_bits(s, lc, extra);       /* send the extra length bits */
+        }
+        dist--; /* dist is now the match distance - 1 */
+        code = d_code(dist);
+        //Assert (code < D_CODES, "bad d_code");
+
+        send_code(s, code, dtree);       /* send the distance code */
+        extra = extra_dbits[code];
+        if (extra !== 0) {
+          dist -= base_dist[code];
+          send_bits(s, dist, extra);   /* send the extra distance bits */
+        }
+      } /* literal or match pair ? */
+
+      /* Check that the overlay between pending_buf and d_buf+l_buf is ok: */
+      //Assert((uInt)(s->pending) < s->lit_bufsize + 2*lx,
+      //       "pendingBuf overflow");
+
+    } while (lx < s.last_lit);
+  }
+
+  send_code(s, END_BLOCK, ltree);
+}
+
+
+/* ===========================================================================
+ * Construct one Huffman tree and assigns the code bit strings and lengths.
+ * Update the total bit length for the current block.
+ * IN assertion: the field freq is set for all tree elements.
+ * OUT assertions: the fields len and code are set to the optimal bit length
+ *     and corresponding code. The length opt_len is updated; static_len is
+ *     also updated if stree is not null. The field max_code is set.
+ */
+function build_tree(s, desc)
+//    deflate_state *s;
+//    tree_desc *desc; /* the tree descriptor */
+{
+  var tree     = desc.dyn_tree;
+  var stree    = desc.stat_desc.static_tree;
+  var has_stree = desc.stat_desc.has_stree;
+  var elems    = desc.stat_desc.elems;
+  var n, m;          /* iterate over heap elements */
+  var max_code = -1; /* largest code with non zero frequency */
+  var node;          /* new node being created */
+
+  /* Construct the initial heap, with least frequent element in
+   * heap[SMALLEST]. The sons of heap[n] are heap[2*n] and heap[2*n+1].
+   * heap[0] is not used.
+   */
+  s.heap_len = 0;
+  s.heap_max = HEAP_SIZE;
+
+  for (n = 0; n < elems; n++) {
+    if (tree[n * 2]/*.Freq*/ !== 0) {
+      s.heap[++s.heap_len] = max_code = n;
+      s.depth[n] = 0;
+
+    } else {
+      tree[n * 2 + 1]/*.Len*/ = 0;
+    }
+  }
+
+  /* The pkzip format requires that at least one distance code exists,
+   * and that at least one bit should be sent even if there is only one
+   * possible code. So to avoid special checks later on we force at least
+   * two codes of non zero frequency.
+   */
+  while (s.heap_len < 2) {
+    node = s.heap[++s.heap_len] = (max_code < 2 ? ++max_code : 0);
+    tree[node * 2]/*.Freq*/ = 1;
+    s.depth[node] = 0;
+    s.opt_len--;
+
+    if (has_stree) {
+      s.static_len -= stree[node * 2 + 1]/*.Len*/;
+    }
+    /* node is 0 or 1 so it does not have extra bits */
+  }
+  desc.max_code = max_code;
+
+  /* The elements heap[heap_len/2+1 .. heap_len] are leaves of the tree,
+   * establish sub-heaps of increasing lengths:
+   */
+  for (n = (s.heap_len >> 1/*int /2*/); n >= 1; n--) { pqdownheap(s, tree, n); }
+
+  /* Construct the Huffman tree by repeatedly combining the least two
+   * frequent nodes.
+   */
+  node = elems;              /* next internal node of the tree */
+  do {
+    //pqremove(s, tree, n);  /* n = node of least frequency */
+    /*** pqremove ***/
+    n = s.heap[1/*SMALLEST*/];
+    s.heap[1/*SMALLEST*/] = s.heap[s.heap_len--];
+    pqdownheap(s, tree, 1/*SMALLEST*/);
+    /***/
+
+    m = s.heap[1/*SMALLEST*/]; /* m = node of next least frequency */
+
+    s.heap[--s.heap_max] = n; /* keep the nodes sorted by frequency */
+    s.heap[--s.heap_max] = m;
+
+    /* Create a new node father of n and m */
+    tree[node * 2]/*.Freq*/ = tree[n * 2]/*.Freq*/ + tree[m * 2]/*.Freq*/;
+    s.depth[node] = (s.depth[n] >= s.depth[m] ? s.depth[n] : s.depth[m]) + 1;
+    tree[n * 2 + 1]/*.Dad*/ = tree[m * 2 + 1]/*.Dad*/ = node;
+
+    /* and insert the new node in the heap */
+    s.heap[1/*SMALLEST*/] = node++;
+    pqdownheap(s, tree, 1/*SMALLEST*/);
+
+  } while (s.heap_len >= 2);
+
+  s.heap[--s.heap_max] = s.heap[1/*SMALLEST*/];
+
+  /* At this point, the fields freq and dad are set. We can now
+   * generate the bit lengths.
+   */
+  gen_bitlen(s, desc);
+
+  /* The field len is now set, we can generate the bit codes */
+  gen_codes(tree, max_code, s.bl_count);
+}
+
+
+/* ===========================================================================
+ * Scan a literal or distance tree to determine the frequencies of the codes
+ * in the bit length tree.
+ */
+function scan_tree(s, tree, max_code)
+//    deflate_state *s;
+//    ct_data *tree;   /* the tree to be scanned */
+//    int max_code;    /* and its largest code of non zero frequency */
+{
+  var n;                     /* iterates over all tree elements */
+  var prevlen = -1;          /* last emitted length */
+  var curlen;                /* length of current code */
+
+  var nextlen = tree[0 * 2 + 1]/*.Len*/; /* length of next code */
+
+  var count = 0;             /* repeat count of the current code */
+  var max_count = 7;         /* max repeat count */
+  var min_count = 4;         /* min repeat count */
+
+  if (nextlen === 0) {
+    max_count = 138;
+    min_count = 3;
+  }
+  tree[(max_code + 1) * 2 + 1]/*.Len*/ = 0xffff; /* guard */
+
+  for (n = 0; n <= max_code; n++) {
+    curlen = nextlen;
+    nextlen = tree[(n + 1) * 2 + 1]/*.Len*/;
+
+    if (++count < max_count && curlen === nextlen) {
+      continue;
+
+    } else if (count < min_count) {
+      s.bl_tree[curlen * 2]/*.Freq*/ += count;
+
+    } else if (curlen !== 0) {
+
+      if (curlen !== prevlen) { s.bl_tree[curlen * 2]/*.Freq*/++; }
+      s.bl_tree[REP_3_6 * 2]/*.Freq*/++;
+
+    } else if (count <= 10) {
+      s.bl_tree[REPZ_3_10 * 2]/*.Freq*/++;
+
+    } else {
+      s.bl_tree[REPZ_11_138 * 2]/*.Freq*/++;
+    }
+
+    count = 0;
+    prevlen = curlen;
+
+    if (nextlen === 0) {
+      max_count = 138;
+      min_count = 3;
+
+    } else if (curlen === nextlen) {
+      max_count = 6;
+      min_count = 3;
+
+    } else {
+      max_count = 7;
+      min_count = 4;
+    }
+  }
+}
+
+
+/* ===========================================================================
+ * Send a literal or distance tree in compressed form, using the codes in
+ * bl_tree.
+ */
+function send_tree(s, tree, max_code)
+//    deflate_state *s;
+//    ct_data *tree; /* the tree to be scanned */
+//    int max_code;       /* and its largest code of non zero frequency */
+{
+  var n;                     /* iterates over all tree elements */
+  var prevlen = -1;          /* last emitted length */
+  var curlen;                /* length of current code */
+
+  var nextlen = tree[0 * 2 + 1]/*.Len*/; /* length of next code */
+
+  var count = 0;             /* repeat count of the current code */
+  var max_count = 7;         /* max repeat count */
+  var min_count = 4;         /* min repeat count */
+
+  /* tree[max_code+1].Len = -1; */  /* guard already set */
+  if (nextlen === 0) {
+    max_count = 138;
+    min_count = 3;
+  }
+
+  for (n = 0; n <= max_code; n++) {
+    curlen = nextlen;
+    nextlen = tree[(n + 1) * 2 + 1]/*.Len*/;
+
+    if (++count < max_count && curlen === nextlen) {
+      continue;
+
+    } else if (count < min_count) {
+      do { send_code(s, curlen, s.bl_tree); } while (--count !== 0);
+
+    } else if (curlen !== 0) {
+      if (curlen !== prevlen) {
+        send_code(s, curlen, s.bl_tree);
+        count--;
+      }
+      //Assert(count >= 3 && count <= 6, " 3_6?");
+      send_code(s, REP_3_6, s.bl_tree);
+      send_bits(s, count - 3, 2);
+
+    } else if (count <= 10) {
+      send_code(s, REPZ_3_10, s.bl_tree);
+      send_bits(s, count - 3, 3);
+
+    } else {
+      send_code(s, REPZ_11_138, s.bl_tree);
+      send_bits(s, count - 11, 7);
+    }
+
+    count = 0;
+    prevlen = curlen;
+    if (nextlen === 0) {
+      max_count = 138;
+      min_count = 3;
+
+    } else if (curlen === nextlen) {
+      max_count = 6;
+      min_count = 3;
+
+    } else {
+      max_count = 7;
+      min_count = 4;
+    }
+  }
+}
+
+
+/* ===========================================================================
+ * Construct the Huffman tree for the bit lengths and return the index in
+ * bl_order of the last bit length code to send.
+ */
+function build_bl_tree(s) {
+  var max_blindex;  /* index of last bit length code of non zero freq */
+
+  /* Determine the bit length frequencies for literal and distance trees */
+  scan_tree(s, s.dyn_ltree, s.l_desc.max_code);
+  scan_tree(s, s.dyn_dtree, s.d_desc.max_code);
+
+  /* Build the bit length tree: */
+  build_tree(s, s.bl_desc);
+  /* opt_len now includes the length of the tree representations, except
+   * the lengths of the bit lengths codes and the 5+5+4 bits for the counts.
+   */
+
+  /* Determine the number of bit length codes to send. The pkzip format
+   * requires that at least 4 bit length codes be sent. (appnote.txt says
+   * 3 but the actual value used is 4.)
+   */
+  for (max_blindex = BL_CODES - 1; max_blindex >= 3; max_blindex--) {
+    if (s.bl_tree[bl_order[max_blindex] * 2 + 1]/*.Len*/ !== 0) {
+      break;
+    }
+  }
+  /* Update opt_len to include the bit length tree and counts */
+  s.opt_len += 3 * (max_blindex + 1) + 5 + 5 + 4;
+  //Tracev((stderr, "\ndyn trees: dyn %ld, stat %ld",
+  //        s->opt_len, s->static_len));
+
+  return max_blindex;
+}
+
+
+/* ===========================================================================
+ * Send the header for a block using dynamic Huffman trees: the counts, the
+ * lengths of the bit length codes, the literal tree and the distance tree.
+ * IN assertion: lcodes >= 257, dcodes >= 1, blcodes >= 4.
+ */
+function send_all_trees(s, lcodes, dcodes, blcodes)
+//    deflate_state *s;
+//    int lcodes, dcodes, blcodes; /* number of codes for each tree */
+{
+  var rank;                    /* index in bl_order */
+
+  //Assert (lcodes >= 257 && dcodes >= 1 && blcodes >= 4, "not enough codes");
+  //Assert (lcodes <= L_CODES && dcodes <= D_CODES && blcodes <= BL_CODES,
+  //        "too many codes");
+  //Tracev((stderr, "\nbl counts: "));
+  send_bits(s, lcodes - 257, 5); /* not +255 as stated in appnote.txt */
+  send_bits(s, dcodes - 1,   5);
+  send_bits(s, blcodes - 4,  4); /* not -3 as stated in appnote.txt */
+  for (rank = 0; rank < blcodes; rank++) {
+    //Tracev((stderr, "\nbl code %2d ", bl_order[rank]));
+    send_bits(s, s.bl_tree[bl_order[rank] * 2 + 1]/*.Len*/, 3);
+  }
+  //Tracev((stderr, "\nbl tree: sent %ld", s->bits_sent));
+
+  send_tree(s, s.dyn_ltree, lcodes - 1); /* literal tree */
+  //Tracev((stderr, "\nlit tree: sent %ld", s->bits_sent));
+
+  send_tree(s, s.dyn_dtree, dcodes - 1); /* distance tree */
+  //Tracev((stderr, "\ndist tree: sent %ld", s->bits_sent));
+}
+
+
+/* ===========================================================================
+ * Check if the data type is TEXT or BINARY, using the following algorithm:
+ * - TEXT if the two conditions below are satisfied:
+ *    a) There are no non-portable control characters belonging to the
+ *       "black list" (0..6, 14..25, 28..31).
+ *    b) There is at least one printable character belonging to the
+ *       "white list" (9 {TAB}, 10 {LF}, 13 {CR}, 32..255).
+ * - BINARY otherwise.
+ * - The following partially-portable control characters form a
+ *   "gray list" that is ignored in this detection algorithm:
+ *   (7 {BEL}, 8 {BS}, 11 {VT}, 12 {FF}, 26 {SUB}, 27 {ESC}).
+ * IN assertion: the fields Freq of dyn_ltree are set.
+ */
+function detect_data_type(s) {
+  /* black_mask is the bit mask of black-listed bytes
+   * set bits 0..6, 14..25, and 28..31
+   * 0xf3ffc07f = binary 11110011111111111100000001111111
+   */
+  var black_mask = 0xf3ffc07f;
+  var n;
+
+  /* Check for non-textual ("black-listed") bytes. */
+  for (n = 0; n <= 31; n++, black_mask >>>= 1) {
+    if ((black_mask & 1) && (s.dyn_ltree[n * 2]/*.Freq*/ !== 0)) {
+      return Z_BINARY;
+    }
+  }
+
+  /* Check for textual ("white-listed") bytes. */
+  if (s.dyn_ltree[9 * 2]/*.Freq*/ !== 0 || s.dyn_ltree[10 * 2]/*.Freq*/ !== 0 ||
+      s.dyn_ltree[13 * 2]/*.Freq*/ !== 0) {
+    return Z_TEXT;
+  }
+  for (n = 32; n < LITERALS; n++) {
+    if (s.dyn_ltree[n * 2]/*.Freq*/ !== 0) {
+      return Z_TEXT;
+    }
+  }
+
+  /* There are no "black-listed" or "white-listed" bytes:
+   * this stream either is empty or has tolerated ("gray-listed") bytes only.
+   */
+  return Z_BINARY;
+}
+
+
+var static_init_done = false;
+
+/* ===========================================================================
+ * Initialize the tree data structures for a new zlib stream.
+ */
+function _tr_init(s)
+{
+
+  if (!static_init_done) {
+    tr_static_init();
+    static_init_done = true;
+  }
+
+  s.l_desc  = new TreeDesc(s.dyn_ltree, static_l_desc);
+  s.d_desc  = new TreeDesc(s.dyn_dtree, static_d_desc);
+  s.bl_desc = new TreeDesc(s.bl_tree, static_bl_desc);
+
+  s.bi_buf = 0;
+  s.bi_valid = 0;
+
+  /* Initialize the first block of the first file: */
+  init_block(s);
+}
+
+
+/* ===========================================================================
+ * Send a stored block
+ */
+function _tr_stored_block(s, buf, stored_len, last)
+//DeflateState *s;
+//charf *buf;       /* input block */
+//ulg stored_len;   /* length of input block */
+//int last;         /* one if this is the last block for a file */
+{
+  send_bits(s, (STORED_BLOCK << 1) + (last ? 1 : 0), 3);    /* send block type */
+  copy_block(s, buf, stored_len, true); /* with header */
+}
+
+
+/* ===========================================================================
+ * Send one empty static block to give enough lookahead for inflate.
+ * This takes 10 bits, of which 7 may remain in the bit buffer.
+ */
+function _tr_align(s) {
+  send_bits(s, STATIC_TREES << 1, 3);
+  send_code(s, END_BLOCK, static_ltree);
+  bi_flush(s);
+}
+
+
+/* ===========================================================================
+ * Determine the best encoding for the current block: dynamic trees, static
+ * trees or store, and output the encoded block to the zip file.
+ */
+function _tr_flush_block(s, buf, stored_len, last)
+//DeflateState *s;
+//charf *buf;       /* input block, or NULL if too old */
+//ulg stored_len;   /* length of input block */
+//int last;         /* one if this is the last block for a file */
+{
+  var opt_lenb, static_lenb;  /* opt_len and static_len in bytes */
+  var max_blindex = 0;        /* index of last bit length code of non zero freq */
+
+  /* Build the Huffman trees unless a stored block is forced */
+  if (s.level > 0) {
+
+    /* Check if the file is binary or text */
+    if (s.strm.data_type === Z_UNKNOWN) {
+      s.strm.data_type = detect_data_type(s);
+    }
+
+    /* Construct the literal and distance trees */
+    build_tree(s, s.l_desc);
+    // Tracev((stderr, "\nlit data: dyn %ld, stat %ld", s->opt_len,
+    //        s->static_len));
+
+    build_tree(s, s.d_desc);
+    // Tracev((stderr, "\ndist data: dyn %ld, stat %ld", s->opt_len,
+    //        s->static_len));
+    /* At this point, opt_len and static_len are the total bit lengths of
+     * the compressed block data, excluding the tree representations.
+     */
+
+    /* Build the bit length tree for the above two trees, and get the index
+     * in bl_order of the last bit length code to send.
+     */
+    max_blindex = build_bl_tree(s);
+
+    /* Determine the best encoding. Compute the block lengths in bytes. */
+    opt_lenb = (s.opt_len + 3 + 7) >>> 3;
+    static_lenb = (s.static_len + 3 + 7) >>> 3;
+
+    // Tracev((stderr, "\nopt %lu(%lu) stat %lu(%lu) stored %lu lit %u ",
+    //        opt_lenb, s->opt_len, static_lenb, s->static_len, stored_len,
+    //        s->last_lit));
+
+    if (static_lenb <= opt_lenb) { opt_lenb = static_lenb; }
+
+  } else {
+    // Assert(buf != (char*)0, "lost buf");
+    opt_lenb = static_lenb = stored_len + 5; /* force a stored block */
+  }
+
+  if ((stored_len + 4 <= opt_lenb) && (buf !== -1)) {
+    /* 4: two words for the lengths */
+
+    /* The test buf != NULL is only necessary if LIT_BUFSIZE > WSIZE.
+     * Otherwise we can't have processed more than WSIZE input bytes since
+     * the last block flush, because compression would have been
+     * successful. If LIT_BUFSIZE <= WSIZE, it is never too late to
+     * transform a block into a stored block.
+     */
+    _tr_stored_block(s, buf, stored_len, last);
+
+  } else if (s.strategy === Z_FIXED || static_lenb === opt_lenb) {
+
+    send_bits(s, (STATIC_TREES << 1) + (last ? 1 : 0), 3);
+    compress_block(s, static_ltree, static_dtree);
+
+  } else {
+    send_bits(s, (DYN_TREES << 1) + (last ? 1 : 0), 3);
+    send_all_trees(s, s.l_desc.max_code + 1, s.d_desc.max_code + 1, max_blindex + 1);
+    compress_block(s, s.dyn_ltree, s.dyn_dtree);
+  }
+  // Assert (s->compressed_len == s->bits_sent, "bad compressed size");
+  /* The above check is made mod 2^32, for files larger than 512 MB
+   * and uLong implemented on 32 bits.
+   */
+  init_block(s);
+
+  if (last) {
+    bi_windup(s);
+  }
+  // Tracev((stderr,"\ncomprlen %lu(%lu) ", s->compressed_len>>3,
+  //       s->compressed_len-7*last));
+}
+
+/* ===========================================================================
+ * Save the match info and tally the frequency counts. Return true if
+ * the current block must be flushed.
+ */
+function _tr_tally(s, dist, lc)
+//    deflate_state *s;
+//    unsigned dist;  /* distance of matched string */
+//    unsigned lc;    /* match length-MIN_MATCH or unmatched char (if dist==0) */
+{
+  //var out_length, in_length, dcode;
+
+  s.pending_buf[s.d_buf + s.last_lit * 2]     = (dist >>> 8) & 0xff;
+  s.pending_buf[s.d_buf + s.last_lit * 2 + 1] = dist & 0xff;
+
+  s.pending_buf[s.l_buf + s.last_lit] = lc & 0xff;
+  s.last_lit++;
+
+  if (dist === 0) {
+    /* lc is the unmatched char */
+    s.dyn_ltree[lc * 2]/*.Freq*/++;
+  } else {
+    s.matches++;
+    /* Here, lc is the match length - MIN_MATCH */
+    dist--;             /* dist = match distance - 1 */
+    //Assert((ush)dist < (ush)MAX_DIST(s) &&
+    //       (ush)lc <= (ush)(MAX_MATCH-MIN_MATCH) &&
+    //       (ush)d_code(dist) < (ush)D_CODES,  "_tr_tally: bad match");
+
+    s.dyn_ltree[(_length_code[lc] + LITERALS + 1) * 2]/*.Freq*/++;
+    s.dyn_dtree[d_code(dist) * 2]/*.Freq*/++;
+  }
+
+// (!) This block is disabled in zlib defaults,
+// don't enable it for binary compatibility
+
+//#ifdef TRUNCATE_BLOCK
+//  /* Try to guess if it is profitable to stop the current block here */
+//  if ((s.last_lit & 0x1fff) === 0 && s.level > 2) {
+//    /* Compute an upper bound for the compressed length */
+//    out_length = s.last_lit*8;
+//    in_length = s.strstart - s.block_start;
+//
+//    for (dcode = 0; dcode < D_CODES; dcode++) {
+//      out_length += s.dyn_dtree[dcode*2]/*.Freq*/ * (5 + extra_dbits[dcode]);
+//    }
+//    out_length >>>= 3;
+//    //Tracev((stderr,"\nlast_lit %u, in %ld, out ~%ld(%ld%%) ",
+//    //       s->last_lit, in_length, out_length,
+//    //       100L - out_length*100L/in_length));
+//    if (s.matches < (s.last_lit>>1)/*int /2*/ && out_length < (in_length>>1)/*int /2*/) {
+//      return true;
+//    }
+//  }
+//#endif
+
+  return (s.last_lit === s.lit_bufsize - 1);
+  /* We avoid equality with lit_bufsize because of wraparound at 64K
+   * on 16 bit machines and because stored blocks are restricted to
+   * 64K-1 bytes.
+   */
+}
+
+exports._tr_init  = _tr_init;
+exports._tr_stored_block = _tr_stored_block;
+exports._tr_flush_block  = _tr_flush_block;
+exports._tr_tally = _tr_tally;
+exports._tr_align = _tr_align;
+
+
+/***/ }),
+
+/***/ 9137:
+/***/ ((module) => {
+
+"use strict";
+
+
+// (C) 1995-2013 Jean-loup Gailly and Mark Adler
+// (C) 2014-2017 Vitaly Puzrin and Andrey Tupitsin
+//
+// This software is provided 'as-is', without any express or implied
+// warranty. In no event will the authors be held liable for any damages
+// arising from the use of this software.
+//
+// Permission is granted to anyone to use this software for any purpose,
+// including commercial applications, and to alter it and redistribute it
+// freely, subject to the following restrictions:
+//
+// 1. The origin of this software must not be misrepresented; you must not
+//   claim that you wrote the original software. If you use this software
+//   in a product, an acknowledgment in the product documentation would be
+//   appreciated but is not required.
+// 2. Altered source versions must be plainly marked as such, and must not be
+//   misrepresented as being the original software.
+// 3. This notice may not be removed or altered from any source distribution.
+
+function ZStream() {
+  /* next input byte */
+  this.input = null; // JS specific, because we have no pointers
+  this.next_in = 0;
+  /* number of bytes available at input */
+  this.avail_in = 0;
+  /* total number of input bytes read so far */
+  this.total_in = 0;
+  /* next output byte should be put there */
+  this.output = null; // JS specific, because we have no pointers
+  this.next_out = 0;
+  /* remaining free space at output */
+  this.avail_out = 0;
+  /* total number of bytes output so far */
+  this.total_out = 0;
+  /* last error message, NULL if no error */
+  this.msg = ''/*Z_NULL*/;
+  /* not visible by applications */
+  this.state = null;
+  /* best guess about the data type: binary or text */
+  this.data_type = 2/*Z_UNKNOWN*/;
+  /* adler32 value of the uncompressed data */
+  this.adler = 0;
+}
+
+module.exports = ZStream;
+
+
+/***/ }),
+
+/***/ 6106:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+
+let interlaceUtils = __nccwpck_require__(2689);
+
+let pixelBppMapper = [
+  // 0 - dummy entry
+  function () {},
+
+  // 1 - L
+  // 0: 0, 1: 0, 2: 0, 3: 0xff
+  function (pxData, data, pxPos, rawPos) {
+    if (rawPos === data.length) {
+      throw new Error("Ran out of data");
+    }
+
+    let pixel = data[rawPos];
+    pxData[pxPos] = pixel;
+    pxData[pxPos + 1] = pixel;
+    pxData[pxPos + 2] = pixel;
+    pxData[pxPos + 3] = 0xff;
+  },
+
+  // 2 - LA
+  // 0: 0, 1: 0, 2: 0, 3: 1
+  function (pxData, data, pxPos, rawPos) {
+    if (rawPos + 1 >= data.length) {
+      throw new Error("Ran out of data");
+    }
+
+    let pixel = data[rawPos];
+    pxData[pxPos] = pixel;
+    pxData[pxPos + 1] = pixel;
+    pxData[pxPos + 2] = pixel;
+    pxData[pxPos + 3] = data[rawPos + 1];
+  },
+
+  // 3 - RGB
+  // 0: 0, 1: 1, 2: 2, 3: 0xff
+  function (pxData, data, pxPos, rawPos) {
+    if (rawPos + 2 >= data.length) {
+      throw new Error("Ran out of data");
+    }
+
+    pxData[pxPos] = data[rawPos];
+    pxData[pxPos + 1] = data[rawPos + 1];
+    pxData[pxPos + 2] = data[rawPos + 2];
+    pxData[pxPos + 3] = 0xff;
+  },
+
+  // 4 - RGBA
+  // 0: 0, 1: 1, 2: 2, 3: 3
+  function (pxData, data, pxPos, rawPos) {
+    if (rawPos + 3 >= data.length) {
+      throw new Error("Ran out of data");
+    }
+
+    pxData[pxPos] = data[rawPos];
+    pxData[pxPos + 1] = data[rawPos + 1];
+    pxData[pxPos + 2] = data[rawPos + 2];
+    pxData[pxPos + 3] = data[rawPos + 3];
+  },
+];
+
+let pixelBppCustomMapper = [
+  // 0 - dummy entry
+  function () {},
+
+  // 1 - L
+  // 0: 0, 1: 0, 2: 0, 3: 0xff
+  function (pxData, pixelData, pxPos, maxBit) {
+    let pixel = pixelData[0];
+    pxData[pxPos] = pixel;
+    pxData[pxPos + 1] = pixel;
+    pxData[pxPos + 2] = pixel;
+    pxData[pxPos + 3] = maxBit;
+  },
+
+  // 2 - LA
+  // 0: 0, 1: 0, 2: 0, 3: 1
+  function (pxData, pixelData, pxPos) {
+    let pixel = pixelData[0];
+    pxData[pxPos] = pixel;
+    pxData[pxPos + 1] = pixel;
+    pxData[pxPos + 2] = pixel;
+    pxData[pxPos + 3] = pixelData[1];
+  },
+
+  // 3 - RGB
+  // 0: 0, 1: 1, 2: 2, 3: 0xff
+  function (pxData, pixelData, pxPos, maxBit) {
+    pxData[pxPos] = pixelData[0];
+    pxData[pxPos + 1] = pixelData[1];
+    pxData[pxPos + 2] = pixelData[2];
+    pxData[pxPos + 3] = maxBit;
+  },
+
+  // 4 - RGBA
+  // 0: 0, 1: 1, 2: 2, 3: 3
+  function (pxData, pixelData, pxPos) {
+    pxData[pxPos] = pixelData[0];
+    pxData[pxPos + 1] = pixelData[1];
+    pxData[pxPos + 2] = pixelData[2];
+    pxData[pxPos + 3] = pixelData[3];
+  },
+];
+
+function bitRetriever(data, depth) {
+  let leftOver = [];
+  let i = 0;
+
+  function split() {
+    if (i === data.length) {
+      throw new Error("Ran out of data");
+    }
+    let byte = data[i];
+    i++;
+    let byte8, byte7, byte6, byte5, byte4, byte3, byte2, byte1;
+    switch (depth) {
+      default:
+        throw new Error("unrecognised depth");
+      case 16:
+        byte2 = data[i];
+        i++;
+        leftOver.push((byte << 8) + byte2);
+        break;
+      case 4:
+        byte2 = byte & 0x0f;
+        byte1 = byte >> 4;
+        leftOver.push(byte1, byte2);
+        break;
+      case 2:
+        byte4 = byte & 3;
+        byte3 = (byte >> 2) & 3;
+        byte2 = (byte >> 4) & 3;
+        byte1 = (byte >> 6) & 3;
+        leftOver.push(byte1, byte2, byte3, byte4);
+        break;
+      case 1:
+        byte8 = byte & 1;
+        byte7 = (byte >> 1) & 1;
+        byte6 = (byte >> 2) & 1;
+        byte5 = (byte >> 3) & 1;
+        byte4 = (byte >> 4) & 1;
+        byte3 = (byte >> 5) & 1;
+        byte2 = (byte >> 6) & 1;
+        byte1 = (byte >> 7) & 1;
+        leftOver.push(byte1, byte2, byte3, byte4, byte5, byte6, byte7, byte8);
+        break;
+    }
+  }
+
+  return {
+    get: function (count) {
+      while (leftOver.length < count) {
+        split();
+      }
+      let returner = leftOver.slice(0, count);
+      leftOver = leftOver.slice(count);
+      return returner;
+    },
+    resetAfterLine: function () {
+      leftOver.length = 0;
+    },
+    end: function () {
+      if (i !== data.length) {
+        throw new Error("extra data found");
+      }
+    },
+  };
+}
+
+function mapImage8Bit(image, pxData, getPxPos, bpp, data, rawPos) {
+  // eslint-disable-line max-params
+  let imageWidth = image.width;
+  let imageHeight = image.height;
+  let imagePass = image.index;
+  for (let y = 0; y < imageHeight; y++) {
+    for (let x = 0; x < imageWidth; x++) {
+      let pxPos = getPxPos(x, y, imagePass);
+      pixelBppMapper[bpp](pxData, data, pxPos, rawPos);
+      rawPos += bpp; //eslint-disable-line no-param-reassign
+    }
+  }
+  return rawPos;
+}
+
+function mapImageCustomBit(image, pxData, getPxPos, bpp, bits, maxBit) {
+  // eslint-disable-line max-params
+  let imageWidth = image.width;
+  let imageHeight = image.height;
+  let imagePass = image.index;
+  for (let y = 0; y < imageHeight; y++) {
+    for (let x = 0; x < imageWidth; x++) {
+      let pixelData = bits.get(bpp);
+      let pxPos = getPxPos(x, y, imagePass);
+      pixelBppCustomMapper[bpp](pxData, pixelData, pxPos, maxBit);
+    }
+    bits.resetAfterLine();
+  }
+}
+
+exports.dataToBitMap = function (data, bitmapInfo) {
+  let width = bitmapInfo.width;
+  let height = bitmapInfo.height;
+  let depth = bitmapInfo.depth;
+  let bpp = bitmapInfo.bpp;
+  let interlace = bitmapInfo.interlace;
+  let bits;
+
+  if (depth !== 8) {
+    bits = bitRetriever(data, depth);
+  }
+  let pxData;
+  if (depth <= 8) {
+    pxData = Buffer.alloc(width * height * 4);
+  } else {
+    pxData = new Uint16Array(width * height * 4);
+  }
+  let maxBit = Math.pow(2, depth) - 1;
+  let rawPos = 0;
+  let images;
+  let getPxPos;
+
+  if (interlace) {
+    images = interlaceUtils.getImagePasses(width, height);
+    getPxPos = interlaceUtils.getInterlaceIterator(width, height);
+  } else {
+    let nonInterlacedPxPos = 0;
+    getPxPos = function () {
+      let returner = nonInterlacedPxPos;
+      nonInterlacedPxPos += 4;
+      return returner;
+    };
+    images = [{ width: width, height: height }];
+  }
+
+  for (let imageIndex = 0; imageIndex < images.length; imageIndex++) {
+    if (depth === 8) {
+      rawPos = mapImage8Bit(
+        images[imageIndex],
+        pxData,
+        getPxPos,
+        bpp,
+        data,
+        rawPos
+      );
+    } else {
+      mapImageCustomBit(
+        images[imageIndex],
+        pxData,
+        getPxPos,
+        bpp,
+        bits,
+        maxBit
+      );
+    }
+  }
+  if (depth === 8) {
+    if (rawPos !== data.length) {
+      throw new Error("extra data found");
+    }
+  } else {
+    bits.end();
+  }
+
+  return pxData;
+};
+
+
+/***/ }),
+
+/***/ 9889:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+"use strict";
+
+
+let constants = __nccwpck_require__(1929);
+
+module.exports = function (dataIn, width, height, options) {
+  let outHasAlpha =
+    [constants.COLORTYPE_COLOR_ALPHA, constants.COLORTYPE_ALPHA].indexOf(
+      options.colorType
+    ) !== -1;
+  if (options.colorType === options.inputColorType) {
+    let bigEndian = (function () {
+      let buffer = new ArrayBuffer(2);
+      new DataView(buffer).setInt16(0, 256, true /* littleEndian */);
+      // Int16Array uses the platform's endianness.
+      return new Int16Array(buffer)[0] !== 256;
+    })();
+    // If no need to convert to grayscale and alpha is present/absent in both, take a fast route
+    if (options.bitDepth === 8 || (options.bitDepth === 16 && bigEndian)) {
+      return dataIn;
+    }
+  }
+
+  // map to a UInt16 array if data is 16bit, fix endianness below
+  let data = options.bitDepth !== 16 ? dataIn : new Uint16Array(dataIn.buffer);
+
+  let maxValue = 255;
+  let inBpp = constants.COLORTYPE_TO_BPP_MAP[options.inputColorType];
+  if (inBpp === 4 && !options.inputHasAlpha) {
+    inBpp = 3;
+  }
+  let outBpp = constants.COLORTYPE_TO_BPP_MAP[options.colorType];
+  if (options.bitDepth === 16) {
+    maxValue = 65535;
+    outBpp *= 2;
+  }
+  let outData = Buffer.alloc(width * height * outBpp);
+
+  let inIndex = 0;
+  let outIndex = 0;
+
+  let bgColor = options.bgColor || {};
+  if (bgColor.red === undefined) {
+    bgColor.red = maxValue;
+  }
+  if (bgColor.green === undefined) {
+    bgColor.green = maxValue;
+  }
+  if (bgColor.blue === undefined) {
+    bgColor.blue = maxValue;
+  }
+
+  function getRGBA() {
+    let red;
+    let green;
+    let blue;
+    let alpha = maxValue;
+    switch (options.inputColorType) {
+      case constants.COLORTYPE_COLOR_ALPHA:
+        alpha = data[inIndex + 3];
+        red = data[inIndex];
+        green = data[inIndex + 1];
+        blue = data[inIndex + 2];
+        break;
+      case constants.COLORTYPE_COLOR:
+        red = data[inIndex];
+        green = data[inIndex + 1];
+        blue = data[inIndex + 2];
+        break;
+      case constants.COLORTYPE_ALPHA:
+        alpha = data[inIndex + 1];
+        red = data[inIndex];
+        green = red;
+        blue = red;
+        break;
+      case constants.COLORTYPE_GRAYSCALE:
+        red = data[inIndex];
+        green = red;
+        blue = red;
+        break;
+      default:
+        throw new Error(
+          "input color type:" +
+            options.inputColorType +
+            " is not supported at present"
+        );
+    }
+
+    if (options.inputHasAlpha) {
+      if (!outHasAlpha) {
+        alpha /= maxValue;
+        red = Math.min(
+          Math.max(Math.round((1 - alpha) * bgColor.red + alpha * red), 0),
+          maxValue
+        );
+        green = Math.min(
+          Math.max(Math.round((1 - alpha) * bgColor.green + alpha * green), 0),
+          maxValue
+        );
+        blue = Math.min(
+          Math.max(Math.round((1 - alpha) * bgColor.blue + alpha * blue), 0),
+          maxValue
+        );
+      }
+    }
+    return { red: red, green: green, blue: blue, alpha: alpha };
+  }
+
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      let rgba = getRGBA(data, inIndex);
+
+      switch (options.colorType) {
+        case constants.COLORTYPE_COLOR_ALPHA:
+        case constants.COLORTYPE_COLOR:
+          if (options.bitDepth === 8) {
+            outData[outIndex] = rgba.red;
+            outData[outIndex + 1] = rgba.green;
+            outData[outIndex + 2] = rgba.blue;
+            if (outHasAlpha) {
+              outData[outIndex + 3] = rgba.alpha;
+            }
+          } else {
+            outData.writeUInt16BE(rgba.red, outIndex);
+            outData.writeUInt16BE(rgba.green, outIndex + 2);
+            outData.writeUInt16BE(rgba.blue, outIndex + 4);
+            if (outHasAlpha) {
+              outData.writeUInt16BE(rgba.alpha, outIndex + 6);
+            }
+          }
+          break;
+        case constants.COLORTYPE_ALPHA:
+        case constants.COLORTYPE_GRAYSCALE: {
+          // Convert to grayscale and alpha
+          let grayscale = (rgba.red + rgba.green + rgba.blue) / 3;
+          if (options.bitDepth === 8) {
+            outData[outIndex] = grayscale;
+            if (outHasAlpha) {
+              outData[outIndex + 1] = rgba.alpha;
+            }
+          } else {
+            outData.writeUInt16BE(grayscale, outIndex);
+            if (outHasAlpha) {
+              outData.writeUInt16BE(rgba.alpha, outIndex + 2);
+            }
+          }
+          break;
+        }
+        default:
+          throw new Error("unrecognised color Type " + options.colorType);
+      }
+
+      inIndex += inBpp;
+      outIndex += outBpp;
+    }
+  }
+
+  return outData;
+};
+
+
+/***/ }),
+
+/***/ 4369:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+"use strict";
+
+
+let util = __nccwpck_require__(9023);
+let Stream = __nccwpck_require__(2203);
+
+let ChunkStream = (module.exports = function () {
+  Stream.call(this);
+
+  this._buffers = [];
+  this._buffered = 0;
+
+  this._reads = [];
+  this._paused = false;
+
+  this._encoding = "utf8";
+  this.writable = true;
+});
+util.inherits(ChunkStream, Stream);
+
+ChunkStream.prototype.read = function (length, callback) {
+  this._reads.push({
+    length: Math.abs(length), // if length < 0 then at most this length
+    allowLess: length < 0,
+    func: callback,
+  });
+
+  process.nextTick(
+    function () {
+      this._process();
+
+      // its paused and there is not enought data then ask for more
+      if (this._paused && this._reads && this._reads.length > 0) {
+        this._paused = false;
+
+        this.emit("drain");
+      }
+    }.bind(this)
+  );
+};
+
+ChunkStream.prototype.write = function (data, encoding) {
+  if (!this.writable) {
+    this.emit("error", new Error("Stream not writable"));
+    return false;
+  }
+
+  let dataBuffer;
+  if (Buffer.isBuffer(data)) {
+    dataBuffer = data;
+  } else {
+    dataBuffer = Buffer.from(data, encoding || this._encoding);
+  }
+
+  this._buffers.push(dataBuffer);
+  this._buffered += dataBuffer.length;
+
+  this._process();
+
+  // ok if there are no more read requests
+  if (this._reads && this._reads.length === 0) {
+    this._paused = true;
+  }
+
+  return this.writable && !this._paused;
+};
+
+ChunkStream.prototype.end = function (data, encoding) {
+  if (data) {
+    this.write(data, encoding);
+  }
+
+  this.writable = false;
+
+  // already destroyed
+  if (!this._buffers) {
+    return;
+  }
+
+  // enqueue or handle end
+  if (this._buffers.length === 0) {
+    this._end();
+  } else {
+    this._buffers.push(null);
+    this._process();
+  }
+};
+
+ChunkStream.prototype.destroySoon = ChunkStream.prototype.end;
+
+ChunkStream.prototype._end = function () {
+  if (this._reads.length > 0) {
+    this.emit("error", new Error("Unexpected end of input"));
+  }
+
+  this.destroy();
+};
+
+ChunkStream.prototype.destroy = function () {
+  if (!this._buffers) {
+    return;
+  }
+
+  this.writable = false;
+  this._reads = null;
+  this._buffers = null;
+
+  this.emit("close");
+};
+
+ChunkStream.prototype._processReadAllowingLess = function (read) {
+  // ok there is any data so that we can satisfy this request
+  this._reads.shift(); // == read
+
+  // first we need to peek into first buffer
+  let smallerBuf = this._buffers[0];
+
+  // ok there is more data than we need
+  if (smallerBuf.length > read.length) {
+    this._buffered -= read.length;
+    this._buffers[0] = smallerBuf.slice(read.length);
+
+    read.func.call(this, smallerBuf.slice(0, read.length));
+  } else {
+    // ok this is less than maximum length so use it all
+    this._buffered -= smallerBuf.length;
+    this._buffers.shift(); // == smallerBuf
+
+    read.func.call(this, smallerBuf);
+  }
+};
+
+ChunkStream.prototype._processRead = function (read) {
+  this._reads.shift(); // == read
+
+  let pos = 0;
+  let count = 0;
+  let data = Buffer.alloc(read.length);
+
+  // create buffer for all data
+  while (pos < read.length) {
+    let buf = this._buffers[count++];
+    let len = Math.min(buf.length, read.length - pos);
+
+    buf.copy(data, pos, 0, len);
+    pos += len;
+
+    // last buffer wasn't used all so just slice it and leave
+    if (len !== buf.length) {
+      this._buffers[--count] = buf.slice(len);
+    }
+  }
+
+  // remove all used buffers
+  if (count > 0) {
+    this._buffers.splice(0, count);
+  }
+
+  this._buffered -= read.length;
+
+  read.func.call(this, data);
+};
+
+ChunkStream.prototype._process = function () {
+  try {
+    // as long as there is any data and read requests
+    while (this._buffered > 0 && this._reads && this._reads.length > 0) {
+      let read = this._reads[0];
+
+      // read any data (but no more than length)
+      if (read.allowLess) {
+        this._processReadAllowingLess(read);
+      } else if (this._buffered >= read.length) {
+        // ok we can meet some expectations
+
+        this._processRead(read);
+      } else {
+        // not enought data to satisfy first request in queue
+        // so we need to wait for more
+        break;
+      }
+    }
+
+    if (this._buffers && !this.writable) {
+      this._end();
+    }
+  } catch (ex) {
+    this.emit("error", ex);
+  }
+};
+
+
+/***/ }),
+
+/***/ 1929:
+/***/ ((module) => {
+
+"use strict";
+
+
+module.exports = {
+  PNG_SIGNATURE: [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a],
+
+  TYPE_IHDR: 0x49484452,
+  TYPE_IEND: 0x49454e44,
+  TYPE_IDAT: 0x49444154,
+  TYPE_PLTE: 0x504c5445,
+  TYPE_tRNS: 0x74524e53, // eslint-disable-line camelcase
+  TYPE_gAMA: 0x67414d41, // eslint-disable-line camelcase
+
+  // color-type bits
+  COLORTYPE_GRAYSCALE: 0,
+  COLORTYPE_PALETTE: 1,
+  COLORTYPE_COLOR: 2,
+  COLORTYPE_ALPHA: 4, // e.g. grayscale and alpha
+
+  // color-type combinations
+  COLORTYPE_PALETTE_COLOR: 3,
+  COLORTYPE_COLOR_ALPHA: 6,
+
+  COLORTYPE_TO_BPP_MAP: {
+    0: 1,
+    2: 3,
+    3: 1,
+    4: 2,
+    6: 4,
+  },
+
+  GAMMA_DIVISION: 100000,
+};
+
+
+/***/ }),
+
+/***/ 2918:
+/***/ ((module) => {
+
+"use strict";
+
+
+let crcTable = [];
+
+(function () {
+  for (let i = 0; i < 256; i++) {
+    let currentCrc = i;
+    for (let j = 0; j < 8; j++) {
+      if (currentCrc & 1) {
+        currentCrc = 0xedb88320 ^ (currentCrc >>> 1);
+      } else {
+        currentCrc = currentCrc >>> 1;
+      }
+    }
+    crcTable[i] = currentCrc;
+  }
+})();
+
+let CrcCalculator = (module.exports = function () {
+  this._crc = -1;
+});
+
+CrcCalculator.prototype.write = function (data) {
+  for (let i = 0; i < data.length; i++) {
+    this._crc = crcTable[(this._crc ^ data[i]) & 0xff] ^ (this._crc >>> 8);
+  }
+  return true;
+};
+
+CrcCalculator.prototype.crc32 = function () {
+  return this._crc ^ -1;
+};
+
+CrcCalculator.crc32 = function (buf) {
+  let crc = -1;
+  for (let i = 0; i < buf.length; i++) {
+    crc = crcTable[(crc ^ buf[i]) & 0xff] ^ (crc >>> 8);
+  }
+  return crc ^ -1;
+};
+
+
+/***/ }),
+
+/***/ 8696:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+"use strict";
+
+
+let paethPredictor = __nccwpck_require__(9635);
+
+function filterNone(pxData, pxPos, byteWidth, rawData, rawPos) {
+  for (let x = 0; x < byteWidth; x++) {
+    rawData[rawPos + x] = pxData[pxPos + x];
+  }
+}
+
+function filterSumNone(pxData, pxPos, byteWidth) {
+  let sum = 0;
+  let length = pxPos + byteWidth;
+
+  for (let i = pxPos; i < length; i++) {
+    sum += Math.abs(pxData[i]);
+  }
+  return sum;
+}
+
+function filterSub(pxData, pxPos, byteWidth, rawData, rawPos, bpp) {
+  for (let x = 0; x < byteWidth; x++) {
+    let left = x >= bpp ? pxData[pxPos + x - bpp] : 0;
+    let val = pxData[pxPos + x] - left;
+
+    rawData[rawPos + x] = val;
+  }
+}
+
+function filterSumSub(pxData, pxPos, byteWidth, bpp) {
+  let sum = 0;
+  for (let x = 0; x < byteWidth; x++) {
+    let left = x >= bpp ? pxData[pxPos + x - bpp] : 0;
+    let val = pxData[pxPos + x] - left;
+
+    sum += Math.abs(val);
+  }
+
+  return sum;
+}
+
+function filterUp(pxData, pxPos, byteWidth, rawData, rawPos) {
+  for (let x = 0; x < byteWidth; x++) {
+    let up = pxPos > 0 ? pxData[pxPos + x - byteWidth] : 0;
+    let val = pxData[pxPos + x] - up;
+
+    rawData[rawPos + x] = val;
+  }
+}
+
+function filterSumUp(pxData, pxPos, byteWidth) {
+  let sum = 0;
+  let length = pxPos + byteWidth;
+  for (let x = pxPos; x < length; x++) {
+    let up = pxPos > 0 ? pxData[x - byteWidth] : 0;
+    let val = pxData[x] - up;
+
+    sum += Math.abs(val);
+  }
+
+  return sum;
+}
+
+function filterAvg(pxData, pxPos, byteWidth, rawData, rawPos, bpp) {
+  for (let x = 0; x < byteWidth; x++) {
+    let left = x >= bpp ? pxData[pxPos + x - bpp] : 0;
+    let up = pxPos > 0 ? pxData[pxPos + x - byteWidth] : 0;
+    let val = pxData[pxPos + x] - ((left + up) >> 1);
+
+    rawData[rawPos + x] = val;
+  }
+}
+
+function filterSumAvg(pxData, pxPos, byteWidth, bpp) {
+  let sum = 0;
+  for (let x = 0; x < byteWidth; x++) {
+    let left = x >= bpp ? pxData[pxPos + x - bpp] : 0;
+    let up = pxPos > 0 ? pxData[pxPos + x - byteWidth] : 0;
+    let val = pxData[pxPos + x] - ((left + up) >> 1);
+
+    sum += Math.abs(val);
+  }
+
+  return sum;
+}
+
+function filterPaeth(pxData, pxPos, byteWidth, rawData, rawPos, bpp) {
+  for (let x = 0; x < byteWidth; x++) {
+    let left = x >= bpp ? pxData[pxPos + x - bpp] : 0;
+    let up = pxPos > 0 ? pxData[pxPos + x - byteWidth] : 0;
+    let upleft =
+      pxPos > 0 && x >= bpp ? pxData[pxPos + x - (byteWidth + bpp)] : 0;
+    let val = pxData[pxPos + x] - paethPredictor(left, up, upleft);
+
+    rawData[rawPos + x] = val;
+  }
+}
+
+function filterSumPaeth(pxData, pxPos, byteWidth, bpp) {
+  let sum = 0;
+  for (let x = 0; x < byteWidth; x++) {
+    let left = x >= bpp ? pxData[pxPos + x - bpp] : 0;
+    let up = pxPos > 0 ? pxData[pxPos + x - byteWidth] : 0;
+    let upleft =
+      pxPos > 0 && x >= bpp ? pxData[pxPos + x - (byteWidth + bpp)] : 0;
+    let val = pxData[pxPos + x] - paethPredictor(left, up, upleft);
+
+    sum += Math.abs(val);
+  }
+
+  return sum;
+}
+
+let filters = {
+  0: filterNone,
+  1: filterSub,
+  2: filterUp,
+  3: filterAvg,
+  4: filterPaeth,
+};
+
+let filterSums = {
+  0: filterSumNone,
+  1: filterSumSub,
+  2: filterSumUp,
+  3: filterSumAvg,
+  4: filterSumPaeth,
+};
+
+module.exports = function (pxData, width, height, options, bpp) {
+  let filterTypes;
+  if (!("filterType" in options) || options.filterType === -1) {
+    filterTypes = [0, 1, 2, 3, 4];
+  } else if (typeof options.filterType === "number") {
+    filterTypes = [options.filterType];
+  } else {
+    throw new Error("unrecognised filter types");
+  }
+
+  if (options.bitDepth === 16) {
+    bpp *= 2;
+  }
+  let byteWidth = width * bpp;
+  let rawPos = 0;
+  let pxPos = 0;
+  let rawData = Buffer.alloc((byteWidth + 1) * height);
+
+  let sel = filterTypes[0];
+
+  for (let y = 0; y < height; y++) {
+    if (filterTypes.length > 1) {
+      // find best filter for this line (with lowest sum of values)
+      let min = Infinity;
+
+      for (let i = 0; i < filterTypes.length; i++) {
+        let sum = filterSums[filterTypes[i]](pxData, pxPos, byteWidth, bpp);
+        if (sum < min) {
+          sel = filterTypes[i];
+          min = sum;
+        }
+      }
+    }
+
+    rawData[rawPos] = sel;
+    rawPos++;
+    filters[sel](pxData, pxPos, byteWidth, rawData, rawPos, bpp);
+    rawPos += byteWidth;
+    pxPos += byteWidth;
+  }
+  return rawData;
+};
+
+
+/***/ }),
+
+/***/ 8539:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+"use strict";
+
+
+let util = __nccwpck_require__(9023);
+let ChunkStream = __nccwpck_require__(4369);
+let Filter = __nccwpck_require__(3054);
+
+let FilterAsync = (module.exports = function (bitmapInfo) {
+  ChunkStream.call(this);
+
+  let buffers = [];
+  let that = this;
+  this._filter = new Filter(bitmapInfo, {
+    read: this.read.bind(this),
+    write: function (buffer) {
+      buffers.push(buffer);
+    },
+    complete: function () {
+      that.emit("complete", Buffer.concat(buffers));
+    },
+  });
+
+  this._filter.start();
+});
+util.inherits(FilterAsync, ChunkStream);
+
+
+/***/ }),
+
+/***/ 8056:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+
+let SyncReader = __nccwpck_require__(8613);
+let Filter = __nccwpck_require__(3054);
+
+exports.process = function (inBuffer, bitmapInfo) {
+  let outBuffers = [];
+  let reader = new SyncReader(inBuffer);
+  let filter = new Filter(bitmapInfo, {
+    read: reader.read.bind(reader),
+    write: function (bufferPart) {
+      outBuffers.push(bufferPart);
+    },
+    complete: function () {},
+  });
+
+  filter.start();
+  reader.process();
+
+  return Buffer.concat(outBuffers);
+};
+
+
+/***/ }),
+
+/***/ 3054:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+"use strict";
+
+
+let interlaceUtils = __nccwpck_require__(2689);
+let paethPredictor = __nccwpck_require__(9635);
+
+function getByteWidth(width, bpp, depth) {
+  let byteWidth = width * bpp;
+  if (depth !== 8) {
+    byteWidth = Math.ceil(byteWidth / (8 / depth));
+  }
+  return byteWidth;
+}
+
+let Filter = (module.exports = function (bitmapInfo, dependencies) {
+  let width = bitmapInfo.width;
+  let height = bitmapInfo.height;
+  let interlace = bitmapInfo.interlace;
+  let bpp = bitmapInfo.bpp;
+  let depth = bitmapInfo.depth;
+
+  this.read = dependencies.read;
+  this.write = dependencies.write;
+  this.complete = dependencies.complete;
+
+  this._imageIndex = 0;
+  this._images = [];
+  if (interlace) {
+    let passes = interlaceUtils.getImagePasses(width, height);
+    for (let i = 0; i < passes.length; i++) {
+      this._images.push({
+        byteWidth: getByteWidth(passes[i].width, bpp, depth),
+        height: passes[i].height,
+        lineIndex: 0,
+      });
+    }
+  } else {
+    this._images.push({
+      byteWidth: getByteWidth(width, bpp, depth),
+      height: height,
+      lineIndex: 0,
+    });
+  }
+
+  // when filtering the line we look at the pixel to the left
+  // the spec also says it is done on a byte level regardless of the number of pixels
+  // so if the depth is byte compatible (8 or 16) we subtract the bpp in order to compare back
+  // a pixel rather than just a different byte part. However if we are sub byte, we ignore.
+  if (depth === 8) {
+    this._xComparison = bpp;
+  } else if (depth === 16) {
+    this._xComparison = bpp * 2;
+  } else {
+    this._xComparison = 1;
+  }
+});
+
+Filter.prototype.start = function () {
+  this.read(
+    this._images[this._imageIndex].byteWidth + 1,
+    this._reverseFilterLine.bind(this)
+  );
+};
+
+Filter.prototype._unFilterType1 = function (
+  rawData,
+  unfilteredLine,
+  byteWidth
+) {
+  let xComparison = this._xComparison;
+  let xBiggerThan = xComparison - 1;
+
+  for (let x = 0; x < byteWidth; x++) {
+    let rawByte = rawData[1 + x];
+    let f1Left = x > xBiggerThan ? unfilteredLine[x - xComparison] : 0;
+    unfilteredLine[x] = rawByte + f1Left;
+  }
+};
+
+Filter.prototype._unFilterType2 = function (
+  rawData,
+  unfilteredLine,
+  byteWidth
+) {
+  let lastLine = this._lastLine;
+
+  for (let x = 0; x < byteWidth; x++) {
+    let rawByte = rawData[1 + x];
+    let f2Up = lastLine ? lastLine[x] : 0;
+    unfilteredLine[x] = rawByte + f2Up;
+  }
+};
+
+Filter.prototype._unFilterType3 = function (
+  rawData,
+  unfilteredLine,
+  byteWidth
+) {
+  let xComparison = this._xComparison;
+  let xBiggerThan = xComparison - 1;
+  let lastLine = this._lastLine;
+
+  for (let x = 0; x < byteWidth; x++) {
+    let rawByte = rawData[1 + x];
+    let f3Up = lastLine ? lastLine[x] : 0;
+    let f3Left = x > xBiggerThan ? unfilteredLine[x - xComparison] : 0;
+    let f3Add = Math.floor((f3Left + f3Up) / 2);
+    unfilteredLine[x] = rawByte + f3Add;
+  }
+};
+
+Filter.prototype._unFilterType4 = function (
+  rawData,
+  unfilteredLine,
+  byteWidth
+) {
+  let xComparison = this._xComparison;
+  let xBiggerThan = xComparison - 1;
+  let lastLine = this._lastLine;
+
+  for (let x = 0; x < byteWidth; x++) {
+    let rawByte = rawData[1 + x];
+    let f4Up = lastLine ? lastLine[x] : 0;
+    let f4Left = x > xBiggerThan ? unfilteredLine[x - xComparison] : 0;
+    let f4UpLeft = x > xBiggerThan && lastLine ? lastLine[x - xComparison] : 0;
+    let f4Add = paethPredictor(f4Left, f4Up, f4UpLeft);
+    unfilteredLine[x] = rawByte + f4Add;
+  }
+};
+
+Filter.prototype._reverseFilterLine = function (rawData) {
+  let filter = rawData[0];
+  let unfilteredLine;
+  let currentImage = this._images[this._imageIndex];
+  let byteWidth = currentImage.byteWidth;
+
+  if (filter === 0) {
+    unfilteredLine = rawData.slice(1, byteWidth + 1);
+  } else {
+    unfilteredLine = Buffer.alloc(byteWidth);
+
+    switch (filter) {
+      case 1:
+        this._unFilterType1(rawData, unfilteredLine, byteWidth);
+        break;
+      case 2:
+        this._unFilterType2(rawData, unfilteredLine, byteWidth);
+        break;
+      case 3:
+        this._unFilterType3(rawData, unfilteredLine, byteWidth);
+        break;
+      case 4:
+        this._unFilterType4(rawData, unfilteredLine, byteWidth);
+        break;
+      default:
+        throw new Error("Unrecognised filter type - " + filter);
+    }
+  }
+
+  this.write(unfilteredLine);
+
+  currentImage.lineIndex++;
+  if (currentImage.lineIndex >= currentImage.height) {
+    this._lastLine = null;
+    this._imageIndex++;
+    currentImage = this._images[this._imageIndex];
+  } else {
+    this._lastLine = unfilteredLine;
+  }
+
+  if (currentImage) {
+    // read, using the byte width that may be from the new current image
+    this.read(currentImage.byteWidth + 1, this._reverseFilterLine.bind(this));
+  } else {
+    this._lastLine = null;
+    this.complete();
+  }
+};
+
+
+/***/ }),
+
+/***/ 998:
+/***/ ((module) => {
+
+"use strict";
+
+
+function dePalette(indata, outdata, width, height, palette) {
+  let pxPos = 0;
+  // use values from palette
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      let color = palette[indata[pxPos]];
+
+      if (!color) {
+        throw new Error("index " + indata[pxPos] + " not in palette");
+      }
+
+      for (let i = 0; i < 4; i++) {
+        outdata[pxPos + i] = color[i];
+      }
+      pxPos += 4;
+    }
+  }
+}
+
+function replaceTransparentColor(indata, outdata, width, height, transColor) {
+  let pxPos = 0;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      let makeTrans = false;
+
+      if (transColor.length === 1) {
+        if (transColor[0] === indata[pxPos]) {
+          makeTrans = true;
+        }
+      } else if (
+        transColor[0] === indata[pxPos] &&
+        transColor[1] === indata[pxPos + 1] &&
+        transColor[2] === indata[pxPos + 2]
+      ) {
+        makeTrans = true;
+      }
+      if (makeTrans) {
+        for (let i = 0; i < 4; i++) {
+          outdata[pxPos + i] = 0;
+        }
+      }
+      pxPos += 4;
+    }
+  }
+}
+
+function scaleDepth(indata, outdata, width, height, depth) {
+  let maxOutSample = 255;
+  let maxInSample = Math.pow(2, depth) - 1;
+  let pxPos = 0;
+
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      for (let i = 0; i < 4; i++) {
+        outdata[pxPos + i] = Math.floor(
+          (indata[pxPos + i] * maxOutSample) / maxInSample + 0.5
+        );
+      }
+      pxPos += 4;
+    }
+  }
+}
+
+module.exports = function (indata, imageData, skipRescale = false) {
+  let depth = imageData.depth;
+  let width = imageData.width;
+  let height = imageData.height;
+  let colorType = imageData.colorType;
+  let transColor = imageData.transColor;
+  let palette = imageData.palette;
+
+  let outdata = indata; // only different for 16 bits
+
+  if (colorType === 3) {
+    // paletted
+    dePalette(indata, outdata, width, height, palette);
+  } else {
+    if (transColor) {
+      replaceTransparentColor(indata, outdata, width, height, transColor);
+    }
+    // if it needs scaling
+    if (depth !== 8 && !skipRescale) {
+      // if we need to change the buffer size
+      if (depth === 16) {
+        outdata = Buffer.alloc(width * height * 4);
+      }
+      scaleDepth(indata, outdata, width, height, depth);
+    }
+  }
+  return outdata;
+};
+
+
+/***/ }),
+
+/***/ 2689:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+
+// Adam 7
+//   0 1 2 3 4 5 6 7
+// 0 x 6 4 6 x 6 4 6
+// 1 7 7 7 7 7 7 7 7
+// 2 5 6 5 6 5 6 5 6
+// 3 7 7 7 7 7 7 7 7
+// 4 3 6 4 6 3 6 4 6
+// 5 7 7 7 7 7 7 7 7
+// 6 5 6 5 6 5 6 5 6
+// 7 7 7 7 7 7 7 7 7
+
+let imagePasses = [
+  {
+    // pass 1 - 1px
+    x: [0],
+    y: [0],
+  },
+  {
+    // pass 2 - 1px
+    x: [4],
+    y: [0],
+  },
+  {
+    // pass 3 - 2px
+    x: [0, 4],
+    y: [4],
+  },
+  {
+    // pass 4 - 4px
+    x: [2, 6],
+    y: [0, 4],
+  },
+  {
+    // pass 5 - 8px
+    x: [0, 2, 4, 6],
+    y: [2, 6],
+  },
+  {
+    // pass 6 - 16px
+    x: [1, 3, 5, 7],
+    y: [0, 2, 4, 6],
+  },
+  {
+    // pass 7 - 32px
+    x: [0, 1, 2, 3, 4, 5, 6, 7],
+    y: [1, 3, 5, 7],
+  },
+];
+
+exports.getImagePasses = function (width, height) {
+  let images = [];
+  let xLeftOver = width % 8;
+  let yLeftOver = height % 8;
+  let xRepeats = (width - xLeftOver) / 8;
+  let yRepeats = (height - yLeftOver) / 8;
+  for (let i = 0; i < imagePasses.length; i++) {
+    let pass = imagePasses[i];
+    let passWidth = xRepeats * pass.x.length;
+    let passHeight = yRepeats * pass.y.length;
+    for (let j = 0; j < pass.x.length; j++) {
+      if (pass.x[j] < xLeftOver) {
+        passWidth++;
+      } else {
+        break;
+      }
+    }
+    for (let j = 0; j < pass.y.length; j++) {
+      if (pass.y[j] < yLeftOver) {
+        passHeight++;
+      } else {
+        break;
+      }
+    }
+    if (passWidth > 0 && passHeight > 0) {
+      images.push({ width: passWidth, height: passHeight, index: i });
+    }
+  }
+  return images;
+};
+
+exports.getInterlaceIterator = function (width) {
+  return function (x, y, pass) {
+    let outerXLeftOver = x % imagePasses[pass].x.length;
+    let outerX =
+      ((x - outerXLeftOver) / imagePasses[pass].x.length) * 8 +
+      imagePasses[pass].x[outerXLeftOver];
+    let outerYLeftOver = y % imagePasses[pass].y.length;
+    let outerY =
+      ((y - outerYLeftOver) / imagePasses[pass].y.length) * 8 +
+      imagePasses[pass].y[outerYLeftOver];
+    return outerX * 4 + outerY * width * 4;
+  };
+};
+
+
+/***/ }),
+
+/***/ 281:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+"use strict";
+
+
+let util = __nccwpck_require__(9023);
+let Stream = __nccwpck_require__(2203);
+let constants = __nccwpck_require__(1929);
+let Packer = __nccwpck_require__(1736);
+
+let PackerAsync = (module.exports = function (opt) {
+  Stream.call(this);
+
+  let options = opt || {};
+
+  this._packer = new Packer(options);
+  this._deflate = this._packer.createDeflate();
+
+  this.readable = true;
+});
+util.inherits(PackerAsync, Stream);
+
+PackerAsync.prototype.pack = function (data, width, height, gamma) {
+  // Signature
+  this.emit("data", Buffer.from(constants.PNG_SIGNATURE));
+  this.emit("data", this._packer.packIHDR(width, height));
+
+  if (gamma) {
+    this.emit("data", this._packer.packGAMA(gamma));
+  }
+
+  let filteredData = this._packer.filterData(data, width, height);
+
+  // compress it
+  this._deflate.on("error", this.emit.bind(this, "error"));
+
+  this._deflate.on(
+    "data",
+    function (compressedData) {
+      this.emit("data", this._packer.packIDAT(compressedData));
+    }.bind(this)
+  );
+
+  this._deflate.on(
+    "end",
+    function () {
+      this.emit("data", this._packer.packIEND());
+      this.emit("end");
+    }.bind(this)
+  );
+
+  this._deflate.end(filteredData);
+};
+
+
+/***/ }),
+
+/***/ 8562:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+"use strict";
+
+
+let hasSyncZlib = true;
+let zlib = __nccwpck_require__(3106);
+if (!zlib.deflateSync) {
+  hasSyncZlib = false;
+}
+let constants = __nccwpck_require__(1929);
+let Packer = __nccwpck_require__(1736);
+
+module.exports = function (metaData, opt) {
+  if (!hasSyncZlib) {
+    throw new Error(
+      "To use the sync capability of this library in old node versions, please pin pngjs to v2.3.0"
+    );
+  }
+
+  let options = opt || {};
+
+  let packer = new Packer(options);
+
+  let chunks = [];
+
+  // Signature
+  chunks.push(Buffer.from(constants.PNG_SIGNATURE));
+
+  // Header
+  chunks.push(packer.packIHDR(metaData.width, metaData.height));
+
+  if (metaData.gamma) {
+    chunks.push(packer.packGAMA(metaData.gamma));
+  }
+
+  let filteredData = packer.filterData(
+    metaData.data,
+    metaData.width,
+    metaData.height
+  );
+
+  // compress it
+  let compressedData = zlib.deflateSync(
+    filteredData,
+    packer.getDeflateOptions()
+  );
+  filteredData = null;
+
+  if (!compressedData || !compressedData.length) {
+    throw new Error("bad png - invalid compressed data response");
+  }
+  chunks.push(packer.packIDAT(compressedData));
+
+  // End
+  chunks.push(packer.packIEND());
+
+  return Buffer.concat(chunks);
+};
+
+
+/***/ }),
+
+/***/ 1736:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+"use strict";
+
+
+let constants = __nccwpck_require__(1929);
+let CrcStream = __nccwpck_require__(2918);
+let bitPacker = __nccwpck_require__(9889);
+let filter = __nccwpck_require__(8696);
+let zlib = __nccwpck_require__(3106);
+
+let Packer = (module.exports = function (options) {
+  this._options = options;
+
+  options.deflateChunkSize = options.deflateChunkSize || 32 * 1024;
+  options.deflateLevel =
+    options.deflateLevel != null ? options.deflateLevel : 9;
+  options.deflateStrategy =
+    options.deflateStrategy != null ? options.deflateStrategy : 3;
+  options.inputHasAlpha =
+    options.inputHasAlpha != null ? options.inputHasAlpha : true;
+  options.deflateFactory = options.deflateFactory || zlib.createDeflate;
+  options.bitDepth = options.bitDepth || 8;
+  // This is outputColorType
+  options.colorType =
+    typeof options.colorType === "number"
+      ? options.colorType
+      : constants.COLORTYPE_COLOR_ALPHA;
+  options.inputColorType =
+    typeof options.inputColorType === "number"
+      ? options.inputColorType
+      : constants.COLORTYPE_COLOR_ALPHA;
+
+  if (
+    [
+      constants.COLORTYPE_GRAYSCALE,
+      constants.COLORTYPE_COLOR,
+      constants.COLORTYPE_COLOR_ALPHA,
+      constants.COLORTYPE_ALPHA,
+    ].indexOf(options.colorType) === -1
+  ) {
+    throw new Error(
+      "option color type:" + options.colorType + " is not supported at present"
+    );
+  }
+  if (
+    [
+      constants.COLORTYPE_GRAYSCALE,
+      constants.COLORTYPE_COLOR,
+      constants.COLORTYPE_COLOR_ALPHA,
+      constants.COLORTYPE_ALPHA,
+    ].indexOf(options.inputColorType) === -1
+  ) {
+    throw new Error(
+      "option input color type:" +
+        options.inputColorType +
+        " is not supported at present"
+    );
+  }
+  if (options.bitDepth !== 8 && options.bitDepth !== 16) {
+    throw new Error(
+      "option bit depth:" + options.bitDepth + " is not supported at present"
+    );
+  }
+});
+
+Packer.prototype.getDeflateOptions = function () {
+  return {
+    chunkSize: this._options.deflateChunkSize,
+    level: this._options.deflateLevel,
+    strategy: this._options.deflateStrategy,
+  };
+};
+
+Packer.prototype.createDeflate = function () {
+  return this._options.deflateFactory(this.getDeflateOptions());
+};
+
+Packer.prototype.filterData = function (data, width, height) {
+  // convert to correct format for filtering (e.g. right bpp and bit depth)
+  let packedData = bitPacker(data, width, height, this._options);
+
+  // filter pixel data
+  let bpp = constants.COLORTYPE_TO_BPP_MAP[this._options.colorType];
+  let filteredData = filter(packedData, width, height, this._options, bpp);
+  return filteredData;
+};
+
+Packer.prototype._packChunk = function (type, data) {
+  let len = data ? data.length : 0;
+  let buf = Buffer.alloc(len + 12);
+
+  buf.writeUInt32BE(len, 0);
+  buf.writeUInt32BE(type, 4);
+
+  if (data) {
+    data.copy(buf, 8);
+  }
+
+  buf.writeInt32BE(
+    CrcStream.crc32(buf.slice(4, buf.length - 4)),
+    buf.length - 4
+  );
+  return buf;
+};
+
+Packer.prototype.packGAMA = function (gamma) {
+  let buf = Buffer.alloc(4);
+  buf.writeUInt32BE(Math.floor(gamma * constants.GAMMA_DIVISION), 0);
+  return this._packChunk(constants.TYPE_gAMA, buf);
+};
+
+Packer.prototype.packIHDR = function (width, height) {
+  let buf = Buffer.alloc(13);
+  buf.writeUInt32BE(width, 0);
+  buf.writeUInt32BE(height, 4);
+  buf[8] = this._options.bitDepth; // Bit depth
+  buf[9] = this._options.colorType; // colorType
+  buf[10] = 0; // compression
+  buf[11] = 0; // filter
+  buf[12] = 0; // interlace
+
+  return this._packChunk(constants.TYPE_IHDR, buf);
+};
+
+Packer.prototype.packIDAT = function (data) {
+  return this._packChunk(constants.TYPE_IDAT, data);
+};
+
+Packer.prototype.packIEND = function () {
+  return this._packChunk(constants.TYPE_IEND, null);
+};
+
+
+/***/ }),
+
+/***/ 9635:
+/***/ ((module) => {
+
+"use strict";
+
+
+module.exports = function paethPredictor(left, above, upLeft) {
+  let paeth = left + above - upLeft;
+  let pLeft = Math.abs(paeth - left);
+  let pAbove = Math.abs(paeth - above);
+  let pUpLeft = Math.abs(paeth - upLeft);
+
+  if (pLeft <= pAbove && pLeft <= pUpLeft) {
+    return left;
+  }
+  if (pAbove <= pUpLeft) {
+    return above;
+  }
+  return upLeft;
+};
+
+
+/***/ }),
+
+/***/ 7504:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+"use strict";
+
+
+let util = __nccwpck_require__(9023);
+let zlib = __nccwpck_require__(3106);
+let ChunkStream = __nccwpck_require__(4369);
+let FilterAsync = __nccwpck_require__(8539);
+let Parser = __nccwpck_require__(6609);
+let bitmapper = __nccwpck_require__(6106);
+let formatNormaliser = __nccwpck_require__(998);
+
+let ParserAsync = (module.exports = function (options) {
+  ChunkStream.call(this);
+
+  this._parser = new Parser(options, {
+    read: this.read.bind(this),
+    error: this._handleError.bind(this),
+    metadata: this._handleMetaData.bind(this),
+    gamma: this.emit.bind(this, "gamma"),
+    palette: this._handlePalette.bind(this),
+    transColor: this._handleTransColor.bind(this),
+    finished: this._finished.bind(this),
+    inflateData: this._inflateData.bind(this),
+    simpleTransparency: this._simpleTransparency.bind(this),
+    headersFinished: this._headersFinished.bind(this),
+  });
+  this._options = options;
+  this.writable = true;
+
+  this._parser.start();
+});
+util.inherits(ParserAsync, ChunkStream);
+
+ParserAsync.prototype._handleError = function (err) {
+  this.emit("error", err);
+
+  this.writable = false;
+
+  this.destroy();
+
+  if (this._inflate && this._inflate.destroy) {
+    this._inflate.destroy();
+  }
+
+  if (this._filter) {
+    this._filter.destroy();
+    // For backward compatibility with Node 7 and below.
+    // Suppress errors due to _inflate calling write() even after
+    // it's destroy()'ed.
+    this._filter.on("error", function () {});
+  }
+
+  this.errord = true;
+};
+
+ParserAsync.prototype._inflateData = function (data) {
+  if (!this._inflate) {
+    if (this._bitmapInfo.interlace) {
+      this._inflate = zlib.createInflate();
+
+      this._inflate.on("error", this.emit.bind(this, "error"));
+      this._filter.on("complete", this._complete.bind(this));
+
+      this._inflate.pipe(this._filter);
+    } else {
+      let rowSize =
+        ((this._bitmapInfo.width *
+          this._bitmapInfo.bpp *
+          this._bitmapInfo.depth +
+          7) >>
+          3) +
+        1;
+      let imageSize = rowSize * this._bitmapInfo.height;
+      let chunkSize = Math.max(imageSize, zlib.Z_MIN_CHUNK);
+
+      this._inflate = zlib.createInflate({ chunkSize: chunkSize });
+      let leftToInflate = imageSize;
+
+      let emitError = this.emit.bind(this, "error");
+      this._inflate.on("error", function (err) {
+        if (!leftToInflate) {
+          return;
+        }
+
+        emitError(err);
+      });
+      this._filter.on("complete", this._complete.bind(this));
+
+      let filterWrite = this._filter.write.bind(this._filter);
+      this._inflate.on("data", function (chunk) {
+        if (!leftToInflate) {
+          return;
+        }
+
+        if (chunk.length > leftToInflate) {
+          chunk = chunk.slice(0, leftToInflate);
+        }
+
+        leftToInflate -= chunk.length;
+
+        filterWrite(chunk);
+      });
+
+      this._inflate.on("end", this._filter.end.bind(this._filter));
+    }
+  }
+  this._inflate.write(data);
+};
+
+ParserAsync.prototype._handleMetaData = function (metaData) {
+  this._metaData = metaData;
+  this._bitmapInfo = Object.create(metaData);
+
+  this._filter = new FilterAsync(this._bitmapInfo);
+};
+
+ParserAsync.prototype._handleTransColor = function (transColor) {
+  this._bitmapInfo.transColor = transColor;
+};
+
+ParserAsync.prototype._handlePalette = function (palette) {
+  this._bitmapInfo.palette = palette;
+};
+
+ParserAsync.prototype._simpleTransparency = function () {
+  this._metaData.alpha = true;
+};
+
+ParserAsync.prototype._headersFinished = function () {
+  // Up until this point, we don't know if we have a tRNS chunk (alpha)
+  // so we can't emit metadata any earlier
+  this.emit("metadata", this._metaData);
+};
+
+ParserAsync.prototype._finished = function () {
+  if (this.errord) {
+    return;
+  }
+
+  if (!this._inflate) {
+    this.emit("error", "No Inflate block");
+  } else {
+    // no more data to inflate
+    this._inflate.end();
+  }
+};
+
+ParserAsync.prototype._complete = function (filteredData) {
+  if (this.errord) {
+    return;
+  }
+
+  let normalisedBitmapData;
+
+  try {
+    let bitmapData = bitmapper.dataToBitMap(filteredData, this._bitmapInfo);
+
+    normalisedBitmapData = formatNormaliser(
+      bitmapData,
+      this._bitmapInfo,
+      this._options.skipRescale
+    );
+    bitmapData = null;
+  } catch (ex) {
+    this._handleError(ex);
+    return;
+  }
+
+  this.emit("parsed", normalisedBitmapData);
+};
+
+
+/***/ }),
+
+/***/ 7345:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+"use strict";
+
+
+let hasSyncZlib = true;
+let zlib = __nccwpck_require__(3106);
+let inflateSync = __nccwpck_require__(447);
+if (!zlib.deflateSync) {
+  hasSyncZlib = false;
+}
+let SyncReader = __nccwpck_require__(8613);
+let FilterSync = __nccwpck_require__(8056);
+let Parser = __nccwpck_require__(6609);
+let bitmapper = __nccwpck_require__(6106);
+let formatNormaliser = __nccwpck_require__(998);
+
+module.exports = function (buffer, options) {
+  if (!hasSyncZlib) {
+    throw new Error(
+      "To use the sync capability of this library in old node versions, please pin pngjs to v2.3.0"
+    );
+  }
+
+  let err;
+  function handleError(_err_) {
+    err = _err_;
+  }
+
+  let metaData;
+  function handleMetaData(_metaData_) {
+    metaData = _metaData_;
+  }
+
+  function handleTransColor(transColor) {
+    metaData.transColor = transColor;
+  }
+
+  function handlePalette(palette) {
+    metaData.palette = palette;
+  }
+
+  function handleSimpleTransparency() {
+    metaData.alpha = true;
+  }
+
+  let gamma;
+  function handleGamma(_gamma_) {
+    gamma = _gamma_;
+  }
+
+  let inflateDataList = [];
+  function handleInflateData(inflatedData) {
+    inflateDataList.push(inflatedData);
+  }
+
+  let reader = new SyncReader(buffer);
+
+  let parser = new Parser(options, {
+    read: reader.read.bind(reader),
+    error: handleError,
+    metadata: handleMetaData,
+    gamma: handleGamma,
+    palette: handlePalette,
+    transColor: handleTransColor,
+    inflateData: handleInflateData,
+    simpleTransparency: handleSimpleTransparency,
+  });
+
+  parser.start();
+  reader.process();
+
+  if (err) {
+    throw err;
+  }
+
+  //join together the inflate datas
+  let inflateData = Buffer.concat(inflateDataList);
+  inflateDataList.length = 0;
+
+  let inflatedData;
+  if (metaData.interlace) {
+    inflatedData = zlib.inflateSync(inflateData);
+  } else {
+    let rowSize =
+      ((metaData.width * metaData.bpp * metaData.depth + 7) >> 3) + 1;
+    let imageSize = rowSize * metaData.height;
+    inflatedData = inflateSync(inflateData, {
+      chunkSize: imageSize,
+      maxLength: imageSize,
+    });
+  }
+  inflateData = null;
+
+  if (!inflatedData || !inflatedData.length) {
+    throw new Error("bad png - invalid inflate data response");
+  }
+
+  let unfilteredData = FilterSync.process(inflatedData, metaData);
+  inflateData = null;
+
+  let bitmapData = bitmapper.dataToBitMap(unfilteredData, metaData);
+  unfilteredData = null;
+
+  let normalisedBitmapData = formatNormaliser(
+    bitmapData,
+    metaData,
+    options.skipRescale
+  );
+
+  metaData.data = normalisedBitmapData;
+  metaData.gamma = gamma || 0;
+
+  return metaData;
+};
+
+
+/***/ }),
+
+/***/ 6609:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+"use strict";
+
+
+let constants = __nccwpck_require__(1929);
+let CrcCalculator = __nccwpck_require__(2918);
+
+let Parser = (module.exports = function (options, dependencies) {
+  this._options = options;
+  options.checkCRC = options.checkCRC !== false;
+
+  this._hasIHDR = false;
+  this._hasIEND = false;
+  this._emittedHeadersFinished = false;
+
+  // input flags/metadata
+  this._palette = [];
+  this._colorType = 0;
+
+  this._chunks = {};
+  this._chunks[constants.TYPE_IHDR] = this._handleIHDR.bind(this);
+  this._chunks[constants.TYPE_IEND] = this._handleIEND.bind(this);
+  this._chunks[constants.TYPE_IDAT] = this._handleIDAT.bind(this);
+  this._chunks[constants.TYPE_PLTE] = this._handlePLTE.bind(this);
+  this._chunks[constants.TYPE_tRNS] = this._handleTRNS.bind(this);
+  this._chunks[constants.TYPE_gAMA] = this._handleGAMA.bind(this);
+
+  this.read = dependencies.read;
+  this.error = dependencies.error;
+  this.metadata = dependencies.metadata;
+  this.gamma = dependencies.gamma;
+  this.transColor = dependencies.transColor;
+  this.palette = dependencies.palette;
+  this.parsed = dependencies.parsed;
+  this.inflateData = dependencies.inflateData;
+  this.finished = dependencies.finished;
+  this.simpleTransparency = dependencies.simpleTransparency;
+  this.headersFinished = dependencies.headersFinished || function () {};
+});
+
+Parser.prototype.start = function () {
+  this.read(constants.PNG_SIGNATURE.length, this._parseSignature.bind(this));
+};
+
+Parser.prototype._parseSignature = function (data) {
+  let signature = constants.PNG_SIGNATURE;
+
+  for (let i = 0; i < signature.length; i++) {
+    if (data[i] !== signature[i]) {
+      this.error(new Error("Invalid file signature"));
+      return;
+    }
+  }
+  this.read(8, this._parseChunkBegin.bind(this));
+};
+
+Parser.prototype._parseChunkBegin = function (data) {
+  // chunk content length
+  let length = data.readUInt32BE(0);
+
+  // chunk type
+  let type = data.readUInt32BE(4);
+  let name = "";
+  for (let i = 4; i < 8; i++) {
+    name += String.fromCharCode(data[i]);
+  }
+
+  //console.log('chunk ', name, length);
+
+  // chunk flags
+  let ancillary = Boolean(data[4] & 0x20); // or critical
+  //    priv = Boolean(data[5] & 0x20), // or public
+  //    safeToCopy = Boolean(data[7] & 0x20); // or unsafe
+
+  if (!this._hasIHDR && type !== constants.TYPE_IHDR) {
+    this.error(new Error("Expected IHDR on beggining"));
+    return;
+  }
+
+  this._crc = new CrcCalculator();
+  this._crc.write(Buffer.from(name));
+
+  if (this._chunks[type]) {
+    return this._chunks[type](length);
+  }
+
+  if (!ancillary) {
+    this.error(new Error("Unsupported critical chunk type " + name));
+    return;
+  }
+
+  this.read(length + 4, this._skipChunk.bind(this));
+};
+
+Parser.prototype._skipChunk = function (/*data*/) {
+  this.read(8, this._parseChunkBegin.bind(this));
+};
+
+Parser.prototype._handleChunkEnd = function () {
+  this.read(4, this._parseChunkEnd.bind(this));
+};
+
+Parser.prototype._parseChunkEnd = function (data) {
+  let fileCrc = data.readInt32BE(0);
+  let calcCrc = this._crc.crc32();
+
+  // check CRC
+  if (this._options.checkCRC && calcCrc !== fileCrc) {
+    this.error(new Error("Crc error - " + fileCrc + " - " + calcCrc));
+    return;
+  }
+
+  if (!this._hasIEND) {
+    this.read(8, this._parseChunkBegin.bind(this));
+  }
+};
+
+Parser.prototype._handleIHDR = function (length) {
+  this.read(length, this._parseIHDR.bind(this));
+};
+Parser.prototype._parseIHDR = function (data) {
+  this._crc.write(data);
+
+  let width = data.readUInt32BE(0);
+  let height = data.readUInt32BE(4);
+  let depth = data[8];
+  let colorType = data[9]; // bits: 1 palette, 2 color, 4 alpha
+  let compr = data[10];
+  let filter = data[11];
+  let interlace = data[12];
+
+  // console.log('    width', width, 'height', height,
+  //     'depth', depth, 'colorType', colorType,
+  //     'compr', compr, 'filter', filter, 'interlace', interlace
+  // );
+
+  if (
+    depth !== 8 &&
+    depth !== 4 &&
+    depth !== 2 &&
+    depth !== 1 &&
+    depth !== 16
+  ) {
+    this.error(new Error("Unsupported bit depth " + depth));
+    return;
+  }
+  if (!(colorType in constants.COLORTYPE_TO_BPP_MAP)) {
+    this.error(new Error("Unsupported color type"));
+    return;
+  }
+  if (compr !== 0) {
+    this.error(new Error("Unsupported compression method"));
+    return;
+  }
+  if (filter !== 0) {
+    this.error(new Error("Unsupported filter method"));
+    return;
+  }
+  if (interlace !== 0 && interlace !== 1) {
+    this.error(new Error("Unsupported interlace method"));
+    return;
+  }
+
+  this._colorType = colorType;
+
+  let bpp = constants.COLORTYPE_TO_BPP_MAP[this._colorType];
+
+  this._hasIHDR = true;
+
+  this.metadata({
+    width: width,
+    height: height,
+    depth: depth,
+    interlace: Boolean(interlace),
+    palette: Boolean(colorType & constants.COLORTYPE_PALETTE),
+    color: Boolean(colorType & constants.COLORTYPE_COLOR),
+    alpha: Boolean(colorType & constants.COLORTYPE_ALPHA),
+    bpp: bpp,
+    colorType: colorType,
+  });
+
+  this._handleChunkEnd();
+};
+
+Parser.prototype._handlePLTE = function (length) {
+  this.read(length, this._parsePLTE.bind(this));
+};
+Parser.prototype._parsePLTE = function (data) {
+  this._crc.write(data);
+
+  let entries = Math.floor(data.length / 3);
+  // console.log('Palette:', entries);
+
+  for (let i = 0; i < entries; i++) {
+    this._palette.push([data[i * 3], data[i * 3 + 1], data[i * 3 + 2], 0xff]);
+  }
+
+  this.palette(this._palette);
+
+  this._handleChunkEnd();
+};
+
+Parser.prototype._handleTRNS = function (length) {
+  this.simpleTransparency();
+  this.read(length, this._parseTRNS.bind(this));
+};
+Parser.prototype._parseTRNS = function (data) {
+  this._crc.write(data);
+
+  // palette
+  if (this._colorType === constants.COLORTYPE_PALETTE_COLOR) {
+    if (this._palette.length === 0) {
+      this.error(new Error("Transparency chunk must be after palette"));
+      return;
+    }
+    if (data.length > this._palette.length) {
+      this.error(new Error("More transparent colors than palette size"));
+      return;
+    }
+    for (let i = 0; i < data.length; i++) {
+      this._palette[i][3] = data[i];
+    }
+    this.palette(this._palette);
+  }
+
+  // for colorType 0 (grayscale) and 2 (rgb)
+  // there might be one gray/color defined as transparent
+  if (this._colorType === constants.COLORTYPE_GRAYSCALE) {
+    // grey, 2 bytes
+    this.transColor([data.readUInt16BE(0)]);
+  }
+  if (this._colorType === constants.COLORTYPE_COLOR) {
+    this.transColor([
+      data.readUInt16BE(0),
+      data.readUInt16BE(2),
+      data.readUInt16BE(4),
+    ]);
+  }
+
+  this._handleChunkEnd();
+};
+
+Parser.prototype._handleGAMA = function (length) {
+  this.read(length, this._parseGAMA.bind(this));
+};
+Parser.prototype._parseGAMA = function (data) {
+  this._crc.write(data);
+  this.gamma(data.readUInt32BE(0) / constants.GAMMA_DIVISION);
+
+  this._handleChunkEnd();
+};
+
+Parser.prototype._handleIDAT = function (length) {
+  if (!this._emittedHeadersFinished) {
+    this._emittedHeadersFinished = true;
+    this.headersFinished();
+  }
+  this.read(-length, this._parseIDAT.bind(this, length));
+};
+Parser.prototype._parseIDAT = function (length, data) {
+  this._crc.write(data);
+
+  if (
+    this._colorType === constants.COLORTYPE_PALETTE_COLOR &&
+    this._palette.length === 0
+  ) {
+    throw new Error("Expected palette not found");
+  }
+
+  this.inflateData(data);
+  let leftOverLength = length - data.length;
+
+  if (leftOverLength > 0) {
+    this._handleIDAT(leftOverLength);
+  } else {
+    this._handleChunkEnd();
+  }
+};
+
+Parser.prototype._handleIEND = function (length) {
+  this.read(length, this._parseIEND.bind(this));
+};
+Parser.prototype._parseIEND = function (data) {
+  this._crc.write(data);
+
+  this._hasIEND = true;
+  this._handleChunkEnd();
+
+  if (this.finished) {
+    this.finished();
+  }
+};
+
+
+/***/ }),
+
+/***/ 3647:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+
+let parse = __nccwpck_require__(7345);
+let pack = __nccwpck_require__(8562);
+
+exports.read = function (buffer, options) {
+  return parse(buffer, options || {});
+};
+
+exports.write = function (png, options) {
+  return pack(png, options);
+};
+
+
+/***/ }),
+
+/***/ 359:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+
+let util = __nccwpck_require__(9023);
+let Stream = __nccwpck_require__(2203);
+let Parser = __nccwpck_require__(7504);
+let Packer = __nccwpck_require__(281);
+let PNGSync = __nccwpck_require__(3647);
+
+let PNG = (exports.PNG = function (options) {
+  Stream.call(this);
+
+  options = options || {}; // eslint-disable-line no-param-reassign
+
+  // coerce pixel dimensions to integers (also coerces undefined -> 0):
+  this.width = options.width | 0;
+  this.height = options.height | 0;
+
+  this.data =
+    this.width > 0 && this.height > 0
+      ? Buffer.alloc(4 * this.width * this.height)
+      : null;
+
+  if (options.fill && this.data) {
+    this.data.fill(0);
+  }
+
+  this.gamma = 0;
+  this.readable = this.writable = true;
+
+  this._parser = new Parser(options);
+
+  this._parser.on("error", this.emit.bind(this, "error"));
+  this._parser.on("close", this._handleClose.bind(this));
+  this._parser.on("metadata", this._metadata.bind(this));
+  this._parser.on("gamma", this._gamma.bind(this));
+  this._parser.on(
+    "parsed",
+    function (data) {
+      this.data = data;
+      this.emit("parsed", data);
+    }.bind(this)
+  );
+
+  this._packer = new Packer(options);
+  this._packer.on("data", this.emit.bind(this, "data"));
+  this._packer.on("end", this.emit.bind(this, "end"));
+  this._parser.on("close", this._handleClose.bind(this));
+  this._packer.on("error", this.emit.bind(this, "error"));
+});
+util.inherits(PNG, Stream);
+
+PNG.sync = PNGSync;
+
+PNG.prototype.pack = function () {
+  if (!this.data || !this.data.length) {
+    this.emit("error", "No data provided");
+    return this;
+  }
+
+  process.nextTick(
+    function () {
+      this._packer.pack(this.data, this.width, this.height, this.gamma);
+    }.bind(this)
+  );
+
+  return this;
+};
+
+PNG.prototype.parse = function (data, callback) {
+  if (callback) {
+    let onParsed, onError;
+
+    onParsed = function (parsedData) {
+      this.removeListener("error", onError);
+
+      this.data = parsedData;
+      callback(null, this);
+    }.bind(this);
+
+    onError = function (err) {
+      this.removeListener("parsed", onParsed);
+
+      callback(err, null);
+    }.bind(this);
+
+    this.once("parsed", onParsed);
+    this.once("error", onError);
+  }
+
+  this.end(data);
+  return this;
+};
+
+PNG.prototype.write = function (data) {
+  this._parser.write(data);
+  return true;
+};
+
+PNG.prototype.end = function (data) {
+  this._parser.end(data);
+};
+
+PNG.prototype._metadata = function (metadata) {
+  this.width = metadata.width;
+  this.height = metadata.height;
+
+  this.emit("metadata", metadata);
+};
+
+PNG.prototype._gamma = function (gamma) {
+  this.gamma = gamma;
+};
+
+PNG.prototype._handleClose = function () {
+  if (!this._parser.writable && !this._packer.readable) {
+    this.emit("close");
+  }
+};
+
+PNG.bitblt = function (src, dst, srcX, srcY, width, height, deltaX, deltaY) {
+  // eslint-disable-line max-params
+  // coerce pixel dimensions to integers (also coerces undefined -> 0):
+  /* eslint-disable no-param-reassign */
+  srcX |= 0;
+  srcY |= 0;
+  width |= 0;
+  height |= 0;
+  deltaX |= 0;
+  deltaY |= 0;
+  /* eslint-enable no-param-reassign */
+
+  if (
+    srcX > src.width ||
+    srcY > src.height ||
+    srcX + width > src.width ||
+    srcY + height > src.height
+  ) {
+    throw new Error("bitblt reading outside image");
+  }
+
+  if (
+    deltaX > dst.width ||
+    deltaY > dst.height ||
+    deltaX + width > dst.width ||
+    deltaY + height > dst.height
+  ) {
+    throw new Error("bitblt writing outside image");
+  }
+
+  for (let y = 0; y < height; y++) {
+    src.data.copy(
+      dst.data,
+      ((deltaY + y) * dst.width + deltaX) << 2,
+      ((srcY + y) * src.width + srcX) << 2,
+      ((srcY + y) * src.width + srcX + width) << 2
+    );
+  }
+};
+
+PNG.prototype.bitblt = function (
+  dst,
+  srcX,
+  srcY,
+  width,
+  height,
+  deltaX,
+  deltaY
+) {
+  // eslint-disable-line max-params
+
+  PNG.bitblt(this, dst, srcX, srcY, width, height, deltaX, deltaY);
+  return this;
+};
+
+PNG.adjustGamma = function (src) {
+  if (src.gamma) {
+    for (let y = 0; y < src.height; y++) {
+      for (let x = 0; x < src.width; x++) {
+        let idx = (src.width * y + x) << 2;
+
+        for (let i = 0; i < 3; i++) {
+          let sample = src.data[idx + i] / 255;
+          sample = Math.pow(sample, 1 / 2.2 / src.gamma);
+          src.data[idx + i] = Math.round(sample * 255);
+        }
+      }
+    }
+    src.gamma = 0;
+  }
+};
+
+PNG.prototype.adjustGamma = function () {
+  PNG.adjustGamma(this);
+};
+
+
+/***/ }),
+
+/***/ 447:
+/***/ ((module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+
+let assert = (__nccwpck_require__(2613).ok);
+let zlib = __nccwpck_require__(3106);
+let util = __nccwpck_require__(9023);
+
+let kMaxLength = (__nccwpck_require__(181).kMaxLength);
+
+function Inflate(opts) {
+  if (!(this instanceof Inflate)) {
+    return new Inflate(opts);
+  }
+
+  if (opts && opts.chunkSize < zlib.Z_MIN_CHUNK) {
+    opts.chunkSize = zlib.Z_MIN_CHUNK;
+  }
+
+  zlib.Inflate.call(this, opts);
+
+  // Node 8 --> 9 compatibility check
+  this._offset = this._offset === undefined ? this._outOffset : this._offset;
+  this._buffer = this._buffer || this._outBuffer;
+
+  if (opts && opts.maxLength != null) {
+    this._maxLength = opts.maxLength;
+  }
+}
+
+function createInflate(opts) {
+  return new Inflate(opts);
+}
+
+function _close(engine, callback) {
+  if (callback) {
+    process.nextTick(callback);
+  }
+
+  // Caller may invoke .close after a zlib error (which will null _handle).
+  if (!engine._handle) {
+    return;
+  }
+
+  engine._handle.close();
+  engine._handle = null;
+}
+
+Inflate.prototype._processChunk = function (chunk, flushFlag, asyncCb) {
+  if (typeof asyncCb === "function") {
+    return zlib.Inflate._processChunk.call(this, chunk, flushFlag, asyncCb);
+  }
+
+  let self = this;
+
+  let availInBefore = chunk && chunk.length;
+  let availOutBefore = this._chunkSize - this._offset;
+  let leftToInflate = this._maxLength;
+  let inOff = 0;
+
+  let buffers = [];
+  let nread = 0;
+
+  let error;
+  this.on("error", function (err) {
+    error = err;
+  });
+
+  function handleChunk(availInAfter, availOutAfter) {
+    if (self._hadError) {
+      return;
+    }
+
+    let have = availOutBefore - availOutAfter;
+    assert(have >= 0, "have should not go down");
+
+    if (have > 0) {
+      let out = self._buffer.slice(self._offset, self._offset + have);
+      self._offset += have;
+
+      if (out.length > leftToInflate) {
+        out = out.slice(0, leftToInflate);
+      }
+
+      buffers.push(out);
+      nread += out.length;
+      leftToInflate -= out.length;
+
+      if (leftToInflate === 0) {
+        return false;
+      }
+    }
+
+    if (availOutAfter === 0 || self._offset >= self._chunkSize) {
+      availOutBefore = self._chunkSize;
+      self._offset = 0;
+      self._buffer = Buffer.allocUnsafe(self._chunkSize);
+    }
+
+    if (availOutAfter === 0) {
+      inOff += availInBefore - availInAfter;
+      availInBefore = availInAfter;
+
+      return true;
+    }
+
+    return false;
+  }
+
+  assert(this._handle, "zlib binding closed");
+  let res;
+  do {
+    res = this._handle.writeSync(
+      flushFlag,
+      chunk, // in
+      inOff, // in_off
+      availInBefore, // in_len
+      this._buffer, // out
+      this._offset, //out_off
+      availOutBefore
+    ); // out_len
+    // Node 8 --> 9 compatibility check
+    res = res || this._writeState;
+  } while (!this._hadError && handleChunk(res[0], res[1]));
+
+  if (this._hadError) {
+    throw error;
+  }
+
+  if (nread >= kMaxLength) {
+    _close(this);
+    throw new RangeError(
+      "Cannot create final Buffer. It would be larger than 0x" +
+        kMaxLength.toString(16) +
+        " bytes"
+    );
+  }
+
+  let buf = Buffer.concat(buffers, nread);
+  _close(this);
+
+  return buf;
+};
+
+util.inherits(Inflate, zlib.Inflate);
+
+function zlibBufferSync(engine, buffer) {
+  if (typeof buffer === "string") {
+    buffer = Buffer.from(buffer);
+  }
+  if (!(buffer instanceof Buffer)) {
+    throw new TypeError("Not a string or buffer");
+  }
+
+  let flushFlag = engine._finishFlushFlag;
+  if (flushFlag == null) {
+    flushFlag = zlib.Z_FINISH;
+  }
+
+  return engine._processChunk(buffer, flushFlag);
+}
+
+function inflateSync(buffer, opts) {
+  return zlibBufferSync(new Inflate(opts), buffer);
+}
+
+module.exports = exports = inflateSync;
+exports.Inflate = Inflate;
+exports.createInflate = createInflate;
+exports.inflateSync = inflateSync;
+
+
+/***/ }),
+
+/***/ 8613:
+/***/ ((module) => {
+
+"use strict";
+
+
+let SyncReader = (module.exports = function (buffer) {
+  this._buffer = buffer;
+  this._reads = [];
+});
+
+SyncReader.prototype.read = function (length, callback) {
+  this._reads.push({
+    length: Math.abs(length), // if length < 0 then at most this length
+    allowLess: length < 0,
+    func: callback,
+  });
+};
+
+SyncReader.prototype.process = function () {
+  // as long as there is any data and read requests
+  while (this._reads.length > 0 && this._buffer.length) {
+    let read = this._reads[0];
+
+    if (
+      this._buffer.length &&
+      (this._buffer.length >= read.length || read.allowLess)
+    ) {
+      // ok there is any data so that we can satisfy this request
+      this._reads.shift(); // == read
+
+      let buf = this._buffer;
+
+      this._buffer = buf.slice(read.length);
+
+      read.func.call(this, buf.slice(0, read.length));
+    } else {
+      break;
+    }
+  }
+
+  if (this._reads.length > 0) {
+    throw new Error("There are some read requests waitng on finished stream");
+  }
+
+  if (this._buffer.length > 0) {
+    throw new Error("unrecognised content at end of stream");
+  }
+};
 
 
 /***/ }),
@@ -38241,6 +47918,1661 @@ module.exports = {
 
 /***/ }),
 
+/***/ 3196:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+
+
+
+
+;(function(){
+	var UTIF = {};
+	
+	// Make available for import by `require()`
+	if (true) {module.exports = UTIF;}
+	else {}
+	
+	var pako = ( true) ? __nccwpck_require__(3585) : 0;
+	
+	function log() { if (typeof process=="undefined" || process.env.NODE_ENV=="development") console.log.apply(console, arguments);  }
+	
+	(function(UTIF, pako){
+		
+	// Following lines add a JPEG decoder  to UTIF.JpegDecoder
+	(function(){"use strict";var W=function a1(){function W(p){this.message="JPEG error: "+p}W.prototype=new Error;W.prototype.name="JpegError";W.constructor=W;return W}(),ak=function ag(){var p=new Uint8Array([0,1,8,16,9,2,3,10,17,24,32,25,18,11,4,5,12,19,26,33,40,48,41,34,27,20,13,6,7,14,21,28,35,42,49,56,57,50,43,36,29,22,15,23,30,37,44,51,58,59,52,45,38,31,39,46,53,60,61,54,47,55,62,63]),t=4017,ac=799,ah=3406,ao=2276,ar=1567,ai=3784,s=5793,ad=2896;function ak(Q){if(Q==null)Q={};if(Q.w==null)Q.w=-1;this.V=Q.n;this.N=Q.w}function a5(Q,h){var f=0,G=[],n,E,a=16,F;while(a>0&&!Q[a-1]){a--}G.push({children:[],index:0});var C=G[0];for(n=0;n<a;n++)
+	{for(E=0;E<Q[n];E++){C=G.pop();C.children[C.index]=h[f];while(C.index>0){C=G.pop()}C.index++;G.push(C);while(G.length<=n){G.push(F={children:[],index:0});C.children[C.index]=F.children;C=F}f++}if(n+1<a){G.push(F={children:[],index:0});C.children[C.index]=F.children;C=F}}return G[0].children}function a2(Q,h,f){return 64*((Q.P+1)*h+f)}function a7(Q,h,f,G,n,E,a,C,F,d){if(d==null)d=!1;var T=f.m,U=f.Z,z=h,J=0,V=0,r=0,D=0,a8,q=0,X,O,_,N,e,K,x=0,k,g,R,c;function Y(){if(V>0){V--;return J>>V&1}J=Q[h++];if(J===255){var I=Q[h++];if(I){if(I===220&&d){h+=2;var l=Z(Q,h);h+=2;if(l>0&&l!==f.s){throw new DNLMarkerError("Found DNL marker (0xFFDC) while parsing scan data",l)}}else if(I===217){if(d){var M=q*8;
+	if(M>0&&M<f.s/10){throw new DNLMarkerError("Found EOI marker (0xFFD9) while parsing scan data, "+"possibly caused by incorrect `scanLines` parameter",M)}}throw new EOIMarkerError("Found EOI marker (0xFFD9) while parsing scan data")}throw new W("unexpected marker")}}V=7;return J>>>7}function u(I){var l=I;while(!0){l=l[Y()];switch(typeof l){case"number":return l;case"object":continue}throw new W("invalid huffman sequence")}}function m(I){var e=0;while(I>0){e=e<<1|Y();I--}return e}function j(I){if(I===1){return Y()===1?1:-1}var e=m(I);if(e>=1<<I-1){return e}return e+(-1<<I)+1}function v(X,I){var l=u(X.J),M=l===0?0:j(l),N=1;
+	X.D[I]=X.Q+=M;while(N<64){var S=u(X.i),i=S&15,A=S>>4;if(i===0){if(A<15){break}N+=16;continue}N+=A;var o=p[N];X.D[I+o]=j(i);N++}}function $(X,I){var l=u(X.J),M=l===0?0:j(l)<<F;X.D[I]=X.Q+=M}function b(X,I){X.D[I]|=Y()<<F}function P(X,I){if(r>0){r--;return}var N=E,l=a;while(N<=l){var M=u(X.i),S=M&15,i=M>>4;if(S===0){if(i<15){r=m(i)+(1<<i)-1;break}N+=16;continue}N+=i;var A=p[N];X.D[I+A]=j(S)*(1<<F);N++}}function a4(X,I){var N=E,l=a,M=0,S,i;while(N<=l){var A=I+p[N],o=X.D[A]<0?-1:1;switch(D){case 0:i=u(X.i);S=i&15;M=i>>4;if(S===0){if(M<15){r=m(M)+(1<<M);D=4}else{M=16;D=1}}else{if(S!==1){throw new W("invalid ACn encoding")}a8=j(S);D=M?2:3}continue;case 1:case 2:if(X.D[A]){X.D[A]+=o*(Y()<<F)}else{M--;if(M===0){D=D===2?3:0}}break;case 3:if(X.D[A]){X.D[A]+=o*(Y()<<F)}else{X.D[A]=a8<<F;
+	D=0}break;case 4:if(X.D[A]){X.D[A]+=o*(Y()<<F)}break}N++}if(D===4){r--;if(r===0){D=0}}}function H(X,I,x,l,M){var S=x/T|0,i=x%T;q=S*X.A+l;var A=i*X.h+M,o=a2(X,q,A);I(X,o)}function w(X,I,x){q=x/X.P|0;var l=x%X.P,M=a2(X,q,l);I(X,M)}var y=G.length;if(U){if(E===0){K=C===0?$:b}else{K=C===0?P:a4}}else{K=v}if(y===1){g=G[0].P*G[0].c}else{g=T*f.R}while(x<=g){var L=n?Math.min(g-x,n):g;if(L>0){for(O=0;O<y;O++){G[O].Q=0}r=0;if(y===1){X=G[0];for(e=0;e<L;e++){w(X,K,x);x++}}else{for(e=0;e<L;
+	e++){for(O=0;O<y;O++){X=G[O];R=X.h;c=X.A;for(_=0;_<c;_++){for(N=0;N<R;N++){H(X,K,x,_,N)}}}x++}}}V=0;k=an(Q,h);if(!k){break}if(k.u){var a6=L>0?"unexpected":"excessive";h=k.offset}if(k.M>=65488&&k.M<=65495){h+=2}else{break}}return h-z}function al(Q,h,f){var G=Q.$,n=Q.D,E,a,C,F,d,T,U,z,J,V,Y,u,m,j,v,$,b;if(!G){throw new W("missing required Quantization Table.")}for(var r=0;r<64;r+=8){J=n[h+r];V=n[h+r+1];Y=n[h+r+2];u=n[h+r+3];m=n[h+r+4];j=n[h+r+5];v=n[h+r+6];$=n[h+r+7];J*=G[r];if((V|Y|u|m|j|v|$)===0){b=s*J+512>>10;f[r]=b;f[r+1]=b;f[r+2]=b;f[r+3]=b;f[r+4]=b;f[r+5]=b;f[r+6]=b;f[r+7]=b;continue}V*=G[r+1];Y*=G[r+2];u*=G[r+3];m*=G[r+4];j*=G[r+5];v*=G[r+6];$*=G[r+7];E=s*J+128>>8;a=s*m+128>>8;C=Y;F=v;d=ad*(V-$)+128>>8;z=ad*(V+$)+128>>8;
+	T=u<<4;U=j<<4;E=E+a+1>>1;a=E-a;b=C*ai+F*ar+128>>8;C=C*ar-F*ai+128>>8;F=b;d=d+U+1>>1;U=d-U;z=z+T+1>>1;T=z-T;E=E+F+1>>1;F=E-F;a=a+C+1>>1;C=a-C;b=d*ao+z*ah+2048>>12;d=d*ah-z*ao+2048>>12;z=b;b=T*ac+U*t+2048>>12;T=T*t-U*ac+2048>>12;U=b;f[r]=E+z;f[r+7]=E-z;f[r+1]=a+U;f[r+6]=a-U;f[r+2]=C+T;f[r+5]=C-T;f[r+3]=F+d;f[r+4]=F-d}for(var P=0;P<8;++P){J=f[P];V=f[P+8];Y=f[P+16];u=f[P+24];m=f[P+32];j=f[P+40];v=f[P+48];$=f[P+56];if((V|Y|u|m|j|v|$)===0){b=s*J+8192>>14;if(b<-2040){b=0}else if(b>=2024){b=255}else{b=b+2056>>4}n[h+P]=b;n[h+P+8]=b;n[h+P+16]=b;n[h+P+24]=b;n[h+P+32]=b;n[h+P+40]=b;n[h+P+48]=b;n[h+P+56]=b;continue}E=s*J+2048>>12;a=s*m+2048>>12;C=Y;F=v;d=ad*(V-$)+2048>>12;z=ad*(V+$)+2048>>12;T=u;U=j;E=(E+a+1>>1)+4112;a=E-a;b=C*ai+F*ar+2048>>12;C=C*ar-F*ai+2048>>12;F=b;d=d+U+1>>1;U=d-U;z=z+T+1>>1;T=z-T;E=E+F+1>>1;F=E-F;a=a+C+1>>1;C=a-C;b=d*ao+z*ah+2048>>12;d=d*ah-z*ao+2048>>12;z=b;
+	b=T*ac+U*t+2048>>12;T=T*t-U*ac+2048>>12;U=b;J=E+z;$=E-z;V=a+U;v=a-U;Y=C+T;j=C-T;u=F+d;m=F-d;if(J<16){J=0}else if(J>=4080){J=255}else{J>>=4}if(V<16){V=0}else if(V>=4080){V=255}else{V>>=4}if(Y<16){Y=0}else if(Y>=4080){Y=255}else{Y>>=4}if(u<16){u=0}else if(u>=4080){u=255}else{u>>=4}if(m<16){m=0}else if(m>=4080){m=255}else{m>>=4}if(j<16){j=0}else if(j>=4080){j=255}else{j>>=4}if(v<16){v=0}else if(v>=4080){v=255}else{v>>=4}if($<16){$=0}else if($>=4080){$=255}else{$>>=4}n[h+P]=J;
+	n[h+P+8]=V;n[h+P+16]=Y;n[h+P+24]=u;n[h+P+32]=m;n[h+P+40]=j;n[h+P+48]=v;n[h+P+56]=$}}function a0(Q,h){var f=h.P,G=h.c,n=new Int16Array(64);for(var E=0;E<G;E++){for(var a=0;a<f;a++){var C=a2(h,E,a);al(h,C,n)}}return h.D}function an(Q,h,f){if(f==null)f=h;var G=Q.length-1,n=f<h?f:h;if(h>=G){return null}var E=Z(Q,h);if(E>=65472&&E<=65534){return{u:null,M:E,offset:h}}var a=Z(Q,n);while(!(a>=65472&&a<=65534)){if(++n>=G){return null}a=Z(Q,n)}return{u:E.toString(16),M:a,offset:n}}ak.prototype={parse(Q,h){if(h==null)h={};
+	var f=h.F,E=0,a=null,C=null,F,d,T=0;function G(){var o=Z(Q,E);E+=2;var B=E+o-2,V=an(Q,B,E);if(V&&V.u){B=V.offset}var ab=Q.subarray(E,B);E+=ab.length;return ab}function n(F){var o=Math.ceil(F.o/8/F.X),B=Math.ceil(F.s/8/F.B);for(var Y=0;Y<F.W.length;Y++){R=F.W[Y];var ab=Math.ceil(Math.ceil(F.o/8)*R.h/F.X),af=Math.ceil(Math.ceil(F.s/8)*R.A/F.B),ap=o*R.h,aq=B*R.A,ae=64*aq*(ap+1);R.D=new Int16Array(ae);R.P=ab;R.c=af}F.m=o;F.R=B}var U=[],z=[],J=[],V=Z(Q,E);E+=2;if(V!==65496){throw new W("SOI not found")}V=Z(Q,E);
+	E+=2;markerLoop:while(V!==65497){var Y,u,m;switch(V){case 65504:case 65505:case 65506:case 65507:case 65508:case 65509:case 65510:case 65511:case 65512:case 65513:case 65514:case 65515:case 65516:case 65517:case 65518:case 65519:case 65534:var j=G();if(V===65504){if(j[0]===74&&j[1]===70&&j[2]===73&&j[3]===70&&j[4]===0){a={version:{d:j[5],T:j[6]},K:j[7],j:j[8]<<8|j[9],H:j[10]<<8|j[11],S:j[12],I:j[13],C:j.subarray(14,14+3*j[12]*j[13])}}}if(V===65518){if(j[0]===65&&j[1]===100&&j[2]===111&&j[3]===98&&j[4]===101){C={version:j[5]<<8|j[6],k:j[7]<<8|j[8],q:j[9]<<8|j[10],a:j[11]}}}break;
+	case 65499:var v=Z(Q,E),b;E+=2;var $=v+E-2;while(E<$){var r=Q[E++],P=new Uint16Array(64);if(r>>4===0){for(u=0;u<64;u++){b=p[u];P[b]=Q[E++]}}else if(r>>4===1){for(u=0;u<64;u++){b=p[u];P[b]=Z(Q,E);E+=2}}else{throw new W("DQT - invalid table spec")}U[r&15]=P}break;case 65472:case 65473:case 65474:if(F){throw new W("Only single frame JPEGs supported")}E+=2;F={};F.G=V===65473;F.Z=V===65474;F.precision=Q[E++];var D=Z(Q,E),a4,q=0,H=0;E+=2;F.s=f||D;F.o=Z(Q,E);E+=2;F.W=[];F._={};var a8=Q[E++];for(Y=0;Y<a8;Y++){a4=Q[E];var w=Q[E+1]>>4,y=Q[E+1]&15;if(q<w){q=w}if(H<y){H=y}var X=Q[E+2];m=F.W.push({h:w,A:y,L:X,$:null});F._[a4]=m-1;E+=3}F.X=q;F.B=H;n(F);break;case 65476:var O=Z(Q,E);E+=2;
+	for(Y=2;Y<O;){var _=Q[E++],N=new Uint8Array(16),e=0;for(u=0;u<16;u++,E++){e+=N[u]=Q[E]}var K=new Uint8Array(e);for(u=0;u<e;u++,E++){K[u]=Q[E]}Y+=17+e;(_>>4===0?J:z)[_&15]=a5(N,K)}break;case 65501:E+=2;d=Z(Q,E);E+=2;break;case 65498:var x=++T===1&&!f,R;E+=2;var k=Q[E++],g=[];for(Y=0;Y<k;Y++){var c=Q[E++],L=F._[c];R=F.W[L];R.index=c;var a6=Q[E++];R.J=J[a6>>4];R.i=z[a6&15];g.push(R)}var I=Q[E++],l=Q[E++],M=Q[E++];try{var S=a7(Q,E,F,g,d,I,l,M>>4,M&15,x);E+=S}catch(ex){if(ex instanceof DNLMarkerError){return this.parse(Q,{F:ex.s})}else if(ex instanceof EOIMarkerError){break markerLoop}throw ex}break;case 65500:E+=4;break;case 65535:if(Q[E]!==255){E--}break;default:var i=an(Q,E-2,E-3);if(i&&i.u){E=i.offset;break}if(E>=Q.length-1){break markerLoop}throw new W("JpegImage.parse - unknown marker: "+V.toString(16))}V=Z(Q,E);E+=2}this.width=F.o;this.height=F.s;this.g=a;this.b=C;this.W=[];for(Y=0;Y<F.W.length;Y++){R=F.W[Y];
+	var A=U[R.L];if(A){R.$=A}this.W.push({index:R.index,e:a0(F,R),l:R.h/F.X,t:R.A/F.B,P:R.P,c:R.c})}this.p=this.W.length;return undefined},Y(Q,h,f){if(f==null)f=!1;var G=this.width/Q,n=this.height/h,E,a,C,F,d,T,U,z,J,V,Y=0,u,m=this.W.length,j=Q*h*m,v=new Uint8ClampedArray(j),$=new Uint32Array(Q),b=4294967288,r;for(U=0;U<m;U++){E=this.W[U];a=E.l*G;C=E.t*n;Y=U;u=E.e;F=E.P+1<<3;if(a!==r){for(d=0;d<Q;d++){z=0|d*a;$[d]=(z&b)<<3|z&7}r=a}for(T=0;T<h;T++){z=0|T*C;V=F*(z&b)|(z&7)<<3;for(d=0;d<Q;d++){v[Y]=u[V+$[d]];Y+=m}}}var P=this.V;if(!f&&m===4&&!P){P=new Int32Array([-256,255,-256,255,-256,255,-256,255])}if(P){for(U=0;U<j;){for(z=0,J=0;z<m;z++,U++,J+=2){v[U]=(v[U]*P[J]>>8)+P[J+1]}}}return v},get f(){if(this.b){return!!this.b.a}if(this.p===3){if(this.N===0){return!1}else if(this.W[0].index===82&&this.W[1].index===71&&this.W[2].index===66){return!1}return!0}if(this.N===1){return!0}return!1},z:function aj(Q){var h,f,G;
+	for(var n=0,E=Q.length;n<E;n+=3){h=Q[n];f=Q[n+1];G=Q[n+2];Q[n]=h-179.456+1.402*G;Q[n+1]=h+135.459-.344*f-.714*G;Q[n+2]=h-226.816+1.772*f}return Q},O:function aa(Q){var h,f,G,n,E=0;for(var a=0,C=Q.length;a<C;a+=4){h=Q[a];f=Q[a+1];G=Q[a+2];n=Q[a+3];Q[E++]=-122.67195406894+f*(-660635669420364e-19*f+.000437130475926232*G-54080610064599e-18*h+.00048449797120281*n-.154362151871126)+G*(-.000957964378445773*G+.000817076911346625*h-.00477271405408747*n+1.53380253221734)+h*(.000961250184130688*h-.00266257332283933*n+.48357088451265)+n*(-.000336197177618394*n+.484791561490776);
+	Q[E++]=107.268039397724+f*(219927104525741e-19*f-.000640992018297945*G+.000659397001245577*h+.000426105652938837*n-.176491792462875)+G*(-.000778269941513683*G+.00130872261408275*h+.000770482631801132*n-.151051492775562)+h*(.00126935368114843*h-.00265090189010898*n+.25802910206845)+n*(-.000318913117588328*n-.213742400323665);Q[E++]=-20.810012546947+f*(-.000570115196973677*f-263409051004589e-19*G+.0020741088115012*h-.00288260236853442*n+.814272968359295)+G*(-153496057440975e-19*G-.000132689043961446*h+.000560833691242812*n-.195152027534049)+h*(.00174418132927582*h-.00255243321439347*n+.116935020465145)+n*(-.000343531996510555*n+.24165260232407)}return Q.subarray(0,E)},r:function a3(Q){var h,f,G;
+	for(var n=0,E=Q.length;n<E;n+=4){h=Q[n];f=Q[n+1];G=Q[n+2];Q[n]=434.456-h-1.402*G;Q[n+1]=119.541-h+.344*f+.714*G;Q[n+2]=481.816-h-1.772*f}return Q},U:function as(Q){var h,f,G,n,E=0;for(var a=0,C=Q.length;a<C;a+=4){h=Q[a];f=Q[a+1];G=Q[a+2];n=Q[a+3];Q[E++]=255+h*(-6747147073602441e-20*h+.0008379262121013727*f+.0002894718188643294*G+.003264231057537806*n-1.1185611867203937)+f*(26374107616089404e-21*f-8626949158638572e-20*G-.0002748769067499491*n-.02155688794978967)+G*(-3878099212869363e-20*G-.0003267808279485286*n+.0686742238595345)-n*(.0003361971776183937*n+.7430659151342254);
+	Q[E++]=255+h*(.00013596372813588848*h+.000924537132573585*f+.00010567359618683593*G+.0004791864687436512*n-.3109689587515875)+f*(-.00023545346108370344*f+.0002702845253534714*G+.0020200308977307156*n-.7488052167015494)+G*(6834815998235662e-20*G+.00015168452363460973*n-.09751927774728933)-n*(.0003189131175883281*n+.7364883807733168);Q[E++]=255+h*(13598650411385308e-21*h+.00012423956175490851*f+.0004751985097583589*G-36729317476630424e-22*n-.05562186980264034)+f*(.00016141380598724676*f+.0009692239130725186*G+.0007782692450036253*n-.44015232367526463)+G*(5.068882914068769e-7*G+.0017778369011375071*n-.7591454649749609)-n*(.0003435319965105553*n+.7063770186160144)}return Q.subarray(0,E)},getData:function(Q){var h=Q.width,f=Q.height,G=Q.forceRGB,n=Q.isSourcePDF;
+	if(this.p>4){throw new W("Unsupported color mode")}var E=this.Y(h,f,n);if(this.p===1&&G){var a=E.length,C=new Uint8ClampedArray(a*3),F=0;for(var d=0;d<a;d++){var T=E[d];C[F++]=T;C[F++]=T;C[F++]=T}return C}else if(this.p===3&&this.f){return this.z(E)}else if(this.p===4){if(this.f){if(G){return this.O(E)}return this.r(E)}else if(G){return this.U(E)}}return E}};return ak}();function a9(p,t){return p[t]<<24>>24}function Z(p,t){return p[t]<<8|p[t+1]}function am(p,t){return(p[t]<<24|p[t+1]<<16|p[t+2]<<8|p[t+3])>>>0}UTIF.JpegDecoder=ak}());
+	
+	//UTIF.JpegDecoder = PDFJS.JpegImage;
+	
+	
+	UTIF.encodeImage = function(rgba, w, h, metadata)
+	{
+		var idf = { "t256":[w], "t257":[h], "t258":[8,8,8,8], "t259":[1], "t262":[2], "t273":[1000], // strips offset
+					"t277":[4], "t278":[h], /* rows per strip */          "t279":[w*h*4], // strip byte counts
+					"t282":[[72,1]], "t283":[[72,1]], "t284":[1], "t286":[[0,1]], "t287":[[0,1]], "t296":[1], "t305": ["Photopea (UTIF.js)"], "t338":[1]
+			};
+		if (metadata) for (var i in metadata) idf[i] = metadata[i];
+		
+		var prfx = new Uint8Array(UTIF.encode([idf]));
+		var img = new Uint8Array(rgba);
+		var data = new Uint8Array(1000+w*h*4);
+		for(var i=0; i<prfx.length; i++) data[i] = prfx[i];
+		for(var i=0; i<img .length; i++) data[1000+i] = img[i];
+		return data.buffer;
+	}
+	
+	UTIF.encode = function(ifds)
+	{
+		var LE = false;
+		var data = new Uint8Array(20000), offset = 4, bin = LE ? UTIF._binLE : UTIF._binBE;
+		data[0]=data[1]=LE?73:77;  bin.writeUshort(data,2,42);
+	
+		var ifdo = 8;
+		bin.writeUint(data, offset, ifdo);  offset+=4;
+		for(var i=0; i<ifds.length; i++)
+		{
+			var noffs = UTIF._writeIFD(bin, UTIF._types.basic, data, ifdo, ifds[i]);
+			ifdo = noffs[1];
+			if(i<ifds.length-1) {
+				if((ifdo&3)!=0) ifdo+=(4-(ifdo&3));  // make each IFD start at multiple of 4
+				bin.writeUint(data, noffs[0], ifdo);
+			}
+		}
+		return data.slice(0, ifdo).buffer;
+	}
+	
+	UTIF.decode = function(buff, prm)
+	{
+		if(prm==null) prm = {parseMN:true, debug:false};  // read MakerNote, debug
+		var data = new Uint8Array(buff), offset = 0;
+	
+		var id = UTIF._binBE.readASCII(data, offset, 2);  offset+=2;
+		var bin = id=="II" ? UTIF._binLE : UTIF._binBE;
+		var num = bin.readUshort(data, offset);  offset+=2;
+	
+		var ifdo = bin.readUint(data, offset);  offset+=4;
+		var ifds = [];
+		while(true) {
+			var cnt = bin.readUshort(data,ifdo), typ = bin.readUshort(data,ifdo+4);  if(cnt!=0) if(typ<1 || 13<typ) {  log("error in TIFF");  break  };
+			UTIF._readIFD(bin, data, ifdo, ifds, 0, prm);
+			
+			ifdo = bin.readUint(data, ifdo+2+cnt*12);
+			if(ifdo==0) break;
+		}
+		return ifds;
+	}
+	
+	UTIF.decodeImage = function(buff, img, ifds)
+	{
+		if(img.data) return;
+		var data = new Uint8Array(buff);
+		var id = UTIF._binBE.readASCII(data, 0, 2);
+	
+		if(img["t256"]==null) return;	// No width => probably not an image
+		img.isLE = id=="II";
+		img.width  = img["t256"][0];  //delete img["t256"];
+		img.height = img["t257"][0];  //delete img["t257"];
+	
+		var cmpr = img["t259"] ? img["t259"][0] : 1;  //delete img["t259"];
+		var fo   = img["t266"] ? img["t266"][0] : 1;  //delete img["t266"];
+		if(img["t284"] && img["t284"][0]==2) log("PlanarConfiguration 2 should not be used!");
+		if(cmpr==7 && img["t258"] && img["t258"].length>3)  img["t258"]=img["t258"].slice(0,3);
+	
+		var spp = img["t277"]?img["t277"][0]:1;
+		var bps = img["t258"]?img["t258"][0]:1;
+		var bipp = bps*spp;  // bits per pixel
+		/*
+		var bipp;  // bits per pixel
+		if(img["t258"]) bipp = Math.min(32,img["t258"][0])*img["t258"].length;
+		else            bipp = (img["t277"]?img["t277"][0]:1);  
+		*/
+		// Some .NEF files have t258==14, even though they use 16 bits per pixel
+		if(cmpr==1 && img["t279"]!=null && img["t278"] && img["t262"][0]==32803)  {
+			bipp = Math.round((img["t279"][0]*8)/(img.width*img["t278"][0]));
+		}
+		if(img["t50885"] && img["t50885"][0]==4) bipp = img["t258"][0]*3;  // RAW_CANON_40D_SRAW_V103.CR2
+		var bipl = Math.ceil(img.width*bipp/8)*8;
+		var soff = img["t273"];  if(soff==null || img["t322"]) soff = img["t324"];
+		var bcnt = img["t279"];  if(cmpr==1 && soff.length==1) bcnt = [img.height*(bipl>>>3)];  if(bcnt==null || img["t322"]) bcnt = img["t325"];
+		//bcnt[0] = Math.min(bcnt[0], data.length);  // Hasselblad, "RAW_HASSELBLAD_H3D39II.3FR"
+		var bytes = new Uint8Array(img.height*(bipl>>>3)), bilen = 0;
+	
+		if(img["t322"]!=null) // tiled
+		{
+			var tw = img["t322"][0], th = img["t323"][0];
+			var tx = Math.floor((img.width  + tw - 1) / tw);
+			var ty = Math.floor((img.height + th - 1) / th);
+			var tbuff = new Uint8Array(Math.ceil(tw*th*bipp/8)|0);
+			console.log("====", tx,ty);
+			for(var y=0; y<ty; y++)
+				for(var x=0; x<tx; x++)
+				{
+					var i = y*tx+x;  tbuff.fill(0);
+					UTIF.decode._decompress(img,ifds, data, soff[i], bcnt[i], cmpr, tbuff, 0, fo,tw,th);
+					// Might be required for 7 too. Need to check
+					if (cmpr==6) bytes = tbuff;
+					else UTIF._copyTile(tbuff, Math.ceil(tw*bipp/8)|0, th, bytes, Math.ceil(img.width*bipp/8)|0, img.height, Math.ceil(x*tw*bipp/8)|0, y*th);
+				}
+			bilen = bytes.length*8;
+		}
+		else	// stripped
+		{
+			if(soff==null) return;
+			var rps = img["t278"] ? img["t278"][0] : img.height;   rps = Math.min(rps, img.height);
+			//console.log("====", img.width, rps);
+			for(var i=0; i<soff.length; i++)
+			{
+				UTIF.decode._decompress(img,ifds, data, soff[i], bcnt[i], cmpr, bytes, Math.ceil(bilen/8)|0, fo,img.width,rps);
+				bilen += bipl * rps;
+			}
+			bilen = Math.min(bilen, bytes.length*8);
+		}
+		img.data = new Uint8Array(bytes.buffer, 0, Math.ceil(bilen/8)|0);
+	}
+	
+	UTIF.decode._decompress = function(img,ifds, data, off, len, cmpr, tgt, toff, fo, w, h)  // fill order
+	{
+		if(img["t271"] && img["t271"][0]=="Panasonic" && img["t45"] && img["t45"][0]==6) cmpr = 34316;
+		//console.log("compression", cmpr);
+		//var time = Date.now();
+		if(false) {}
+		else if(cmpr==1/* || (len==tgt.length && cmpr!=32767)*/) for(var j=0; j<len; j++) tgt[toff+j] = data[off+j];
+		else if(cmpr==2) UTIF.decode._decodeG2 (data, off, len, tgt, toff, w, fo);
+		else if(cmpr==3) UTIF.decode._decodeG3 (data, off, len, tgt, toff, w, fo, img["t292"]?((img["t292"][0]&1)==1):false);
+		else if(cmpr==4) UTIF.decode._decodeG4 (data, off, len, tgt, toff, w, fo);
+		else if(cmpr==5) UTIF.decode._decodeLZW(data, off, len, tgt, toff,8);
+		else if(cmpr==6) UTIF.decode._decodeOldJPEG(img, data, off, len, tgt, toff);
+		else if(cmpr==7 || cmpr==34892) UTIF.decode._decodeNewJPEG(img, data, off, len, tgt, toff);
+		else if(cmpr==8 || cmpr==32946) {  var src = new Uint8Array(data.buffer,off+2,len-6);  var bin = pako["inflateRaw"](src);  if(toff+bin.length<=tgt.length) tgt.set(bin,toff);  }
+		else if(cmpr==9) UTIF.decode._decodeVC5(data,off,len,tgt,toff,img["t33422"]);
+		else if(cmpr==32767) UTIF.decode._decodeARW(img, data, off, len, tgt, toff);
+		else if(cmpr==32773) UTIF.decode._decodePackBits(data, off, len, tgt, toff);
+		else if(cmpr==32809) UTIF.decode._decodeThunder (data, off, len, tgt, toff);
+		else if(cmpr==34316) UTIF.decode._decodePanasonic(img,data,off, len, tgt, toff);
+		else if(cmpr==34713) //for(var j=0; j<len; j++) tgt[toff+j] = data[off+j];
+			UTIF.decode._decodeNikon   (img,ifds, data, off, len, tgt, toff);
+		else if(cmpr==34676) UTIF.decode._decodeLogLuv32(img,data, off, len, tgt, toff);  
+		else log("Unknown compression", cmpr);
+		
+		//console.log(Date.now()-time);
+		
+		var bps = (img["t258"]?Math.min(32,img["t258"][0]):1);
+		var noc = (img["t277"]?img["t277"][0]:1), bpp=(bps*noc)>>>3, bpl = Math.ceil(bps*noc*w/8);
+		
+		// convert to Little Endian  /*
+		if(bps==16 && !img.isLE && img["t33422"]==null)  // not DNG
+			for(var y=0; y<h; y++) {
+				//console.log("fixing endianity");
+				var roff = toff+y*bpl;
+				for(var x=1; x<bpl; x+=2) {  var t=tgt[roff+x];  tgt[roff+x]=tgt[roff+x-1];  tgt[roff+x-1]=t;  }
+			}  //*/
+	
+		if(img["t317"] && img["t317"][0]==2)
+		{
+			for(var y=0; y<h; y++)
+			{
+				var ntoff = toff+y*bpl;
+				if(bps==16) for(var j=bpp; j<bpl; j+=2) {
+					var nv = ((tgt[ntoff+j+1]<<8)|tgt[ntoff+j])  +  ((tgt[ntoff+j-bpp+1]<<8)|tgt[ntoff+j-bpp]);
+					tgt[ntoff+j] = nv&255;  tgt[ntoff+j+1] = (nv>>>8)&255;  
+				}
+				else if(noc==3) for(var j=  3; j<bpl; j+=3)
+				{
+					tgt[ntoff+j  ] = (tgt[ntoff+j  ] + tgt[ntoff+j-3])&255;
+					tgt[ntoff+j+1] = (tgt[ntoff+j+1] + tgt[ntoff+j-2])&255;
+					tgt[ntoff+j+2] = (tgt[ntoff+j+2] + tgt[ntoff+j-1])&255;
+				}
+				else for(var j=bpp; j<bpl; j++) tgt[ntoff+j] = (tgt[ntoff+j] + tgt[ntoff+j-bpp])&255;
+			}
+		}
+	}
+	
+			UTIF.decode._decodePanasonic = function(img, data, off, len, tgt, toff) {
+	
+					var img_buffer = data.buffer;
+		
+					var rawWidth = img["t2"][0];
+					var rawHeight = img["t3"][0];
+					var bitsPerSample = img["t10"][0];
+					var RW2_Format =  img["t45"][0];
+		
+					var bidx = 0;
+					var imageIndex = 0;
+					var vpos = 0;
+					var byte = 0;
+					var arr_a, arr_b;
+					var bytes = (RW2_Format == 6 ? new Uint32Array(18) : new Uint8Array(16));
+					var i, j, sh, pred=[0,0], nonz=[0,0], isOdd, idx = 0, pixel_base;
+					var row, col, crow;
+					var buffer = new Uint8Array(0x4000);
+					var result = new Uint16Array(tgt.buffer);
+	
+					function getDataRaw(bits){
+						if (vpos == 0) {
+							var arr_a = new Uint8Array(img_buffer, off+imageIndex + 0x1ff8, 0x4000-0x1ff8);
+							var arr_b = new Uint8Array(img_buffer, off+imageIndex, 0x1ff8);
+							buffer.set(arr_a);  
+							buffer.set(arr_b, arr_a.length);
+							imageIndex += 0x4000;
+						}
+						if(RW2_Format == 5) {
+							for (i = 0; i < 16; i++){
+								bytes[i] = buffer[vpos++];
+								vpos &= 0x3FFF;
+							}
+						} else {
+							vpos = (vpos - bits) & 0x1ffff;
+							byte = vpos >> 3 ^ 0x3ff0;
+							return (buffer[byte] | buffer[byte + 1] << 8) >> (vpos & 7) & ~((-1) << bits);
+						}
+					}
+					// Raw Format 6
+					function getBufferDataRW6(i) {
+						return buffer[vpos + 15 - i];
+					}
+					function readPageRW6() {
+						bytes[0] = (getBufferDataRW6(0) << 6) | (getBufferDataRW6(1) >> 2); // 14 bit
+						bytes[1] = (((getBufferDataRW6(1) & 0x3) << 12) | (getBufferDataRW6(2) << 4) | (getBufferDataRW6(3) >> 4)) & 0x3fff;
+						bytes[2] = (getBufferDataRW6(3) >> 2) & 0x3;
+						bytes[3] = ((getBufferDataRW6(3) & 0x3) << 8) | getBufferDataRW6(4);
+						bytes[4] = (getBufferDataRW6(5) << 2) | (getBufferDataRW6(6) >> 6);
+						bytes[5] = ((getBufferDataRW6(6) & 0x3f) << 4) | (getBufferDataRW6(7) >> 4);
+						bytes[6] = (getBufferDataRW6(7) >> 2) & 0x3;
+						bytes[7] = ((getBufferDataRW6(7) & 0x3) << 8) | getBufferDataRW6(8);
+						bytes[8] = ((getBufferDataRW6(9) << 2) & 0x3fc) | (getBufferDataRW6(10) >> 6);
+						bytes[9] = ((getBufferDataRW6(10) << 4) | (getBufferDataRW6(11) >> 4)) & 0x3ff;
+						bytes[10] = (getBufferDataRW6(11) >> 2) & 0x3;
+						bytes[11] = ((getBufferDataRW6(11) & 0x3) << 8) | getBufferDataRW6(12);
+						bytes[12] = (((getBufferDataRW6(13) << 2) & 0x3fc) | getBufferDataRW6(14) >> 6) & 0x3ff;
+						bytes[13] = ((getBufferDataRW6(14) << 4) | (getBufferDataRW6(15) >> 4)) & 0x3ff;
+						vpos += 16;
+						byte = 0;
+					}
+					function readPageRw6_bps12() {
+						bytes[0] = (getBufferDataRW6(0) << 4) | (getBufferDataRW6(1) >> 4);
+						bytes[1] = (((getBufferDataRW6(1) & 0xf) << 8) | (getBufferDataRW6(2))) & 0xfff;
+						bytes[2] = (getBufferDataRW6(3) >> 6) & 0x3;
+						bytes[3] = ((getBufferDataRW6(3) & 0x3f) << 2) | (getBufferDataRW6(4) >> 6);
+						bytes[4] = ((getBufferDataRW6(4) & 0x3f) << 2) | (getBufferDataRW6(5) >> 6);
+						bytes[5] = ((getBufferDataRW6(5) & 0x3f) << 2) | (getBufferDataRW6(6) >> 6);
+						bytes[6] = (getBufferDataRW6(6) >> 4) & 0x3;
+						bytes[7] = ((getBufferDataRW6(6) & 0xf) << 4) | (getBufferDataRW6(7) >> 4);
+						bytes[8] = ((getBufferDataRW6(7) & 0xf) << 4) | (getBufferDataRW6(8) >> 4);
+						bytes[9] = ((getBufferDataRW6(8) & 0xf) << 4) | (getBufferDataRW6(9) >> 4);
+						bytes[10] = (getBufferDataRW6(9) >> 2) & 0x3;
+						bytes[11] = ((getBufferDataRW6(9) & 0x3) << 6) | (getBufferDataRW6(10) >> 2);
+						bytes[12] = ((getBufferDataRW6(10) & 0x3) << 6) | (getBufferDataRW6(11) >> 2);
+						bytes[13] = ((getBufferDataRW6(11) & 0x3) << 6) | (getBufferDataRW6(12) >> 2);
+						bytes[14] = getBufferDataRW6(12) & 0x3;
+						bytes[15] = getBufferDataRW6(13);
+						bytes[16] = getBufferDataRW6(14);
+						bytes[17] = getBufferDataRW6(15);
+	
+						vpos += 16;
+						byte = 0;                    
+					}
+					// Main loop
+					function resetPredNonzeros(){
+						pred[0]=0; pred[1]=0;
+						nonz[0]=0; nonz[1]=0;
+					}
+					if (RW2_Format == 7) {
+						throw RW2_Format;
+	
+						// Skatch of version 7 
+						/*
+						var pixels_per_block = bitsPerSample == 14 ? 9 : 10;
+							rowbytes = 0|(rawWidth / pixels_per_block * 16);
+						for (row = 0; row < rawHeight - 15; row += 16) {
+							var rowstoread = Math.min(16, rawHeight - row);
+							var readlen = rowbytes*rowstoread;
+							buffer = new Uint8Array(image.slice(bidx, bidx+readlen));
+							vpos = 0;
+							bidx += readlen; 
+							i = 0;
+							for (crow = 0; crow < rowstoread; crow++) {
+								idx = (row + crow) * rawWidth;
+								for (col = 0; col <= rawWidth - pixels_per_block; col += pixels_per_block) {
+									for(j=0; j < pixels_per_block; j++) bytes[j] = buffer[i++];
+									if (bitsPerSample == 12) {
+										result[idx ] = ((bytes[1] & 0xF) << 8) + bytes[0];
+										result[idx + 1] = 16 * bytes[2] + (bytes[1] >> 4);
+										result[idx + 2] = ((bytes[4] & 0xF) << 8) + bytes[3];
+										result[idx + 3] = 16 * bytes[5] + (bytes[4] >> 4);
+										result[idx + 4] = ((bytes[7] & 0xF) << 8) + bytes[6];
+										result[idx + 5] = 16 * bytes[8] + (bytes[7] >> 4);
+										result[idx + 6] = ((bytes[10] & 0xF) << 8) + bytes[9];
+										result[idx + 7] = 16 * bytes[11] + (bytes[10] >> 4);
+										result[idx + 8] = ((bytes[13] & 0xF) << 8) + bytes[12];
+										result[idx + 9] = 16 * bytes[14] + (bytes[13] >> 4);
+									} else if (bitsPerSample == 14) {
+										result[idx] = bytes[0] + ((bytes[1] & 0x3F) << 8);
+										result[idx + 1] = (bytes[1] >> 6) + 4 * (bytes[2]) + ((bytes[3] & 0xF) << 10);
+										result[idx + 2] = (bytes[3] >> 4) + 16 * (bytes[4]) + ((bytes[5] & 3) << 12);
+										result[idx + 3] = ((bytes[5] & 0xFC) >> 2) + (bytes[6] << 6);
+										result[idx + 4] = bytes[7] + ((bytes[8] & 0x3F) << 8);
+										result[idx + 5] = (bytes[8] >> 6) + 4 * bytes[9] + ((bytes[10] & 0xF) << 10);
+										result[idx + 6] = (bytes[10] >> 4) + 16 * bytes[11] + ((bytes[12] & 3) << 12);
+										result[idx + 7] = ((bytes[12] & 0xFC) >> 2) + (bytes[13] << 6);
+										result[idx + 8] = bytes[14] + ((bytes[15] & 0x3F) << 8);
+									}
+								}
+							}
+						}
+						*/
+					} 
+					else if(RW2_Format == 6) {
+						var is12bit = bitsPerSample == 12,
+							readPageRw6Fn = is12bit ? readPageRw6_bps12 : readPageRW6,
+							pixelsPerBlock = is12bit ? 14 : 11,
+							pixelbase0 = is12bit ? 0x80 : 0x200,
+							pixelbase_compare = is12bit ? 0x800 : 0x2000,
+							spix_compare = is12bit ? 0x3fff : 0xffff,
+							pixel_mask = is12bit ? 0xfff : 0x3fff,
+							blocksperrow = rawWidth / pixelsPerBlock, 
+							rowbytes = blocksperrow * 16,
+							bufferSize = is12bit ? 18 : 14;
+	
+						for (row = 0; row < rawHeight - 15; row += 16) {
+							var rowstoread = Math.min(16, rawHeight - row);
+							var readlen = rowbytes*rowstoread;
+							buffer = new Uint8Array(img_buffer, off+bidx, readlen);//new Uint8Array(image.slice(bidx, bidx+readlen));
+							vpos = 0;
+							bidx += readlen; 
+							for (crow = 0, col = 0; crow < rowstoread; crow++, col = 0) {
+								idx = (row + crow) * rawWidth;
+								for (var rblock = 0; rblock < blocksperrow; rblock++) {
+									readPageRw6Fn();
+									resetPredNonzeros();
+									sh=0; pixel_base=0;
+									for (i = 0; i < pixelsPerBlock; i++){
+										isOdd = i & 1;
+										if (i % 3 == 2) {
+											var base = byte < bufferSize ? bytes[byte++] : 0;
+											if (base == 3) base = 4;
+											pixel_base = pixelbase0 << base;
+											sh = 1 << base;
+										}
+										var epixel = byte < bufferSize ? bytes[byte++] : 0;
+										if (pred[isOdd]) {
+											epixel *= sh;
+											if (pixel_base < pixelbase_compare && nonz[isOdd] > pixel_base)
+												epixel += nonz[isOdd] - pixel_base;
+											nonz[isOdd] = epixel;
+										} else {
+											pred[isOdd] = epixel;
+											if (epixel)
+												nonz[isOdd] = epixel;
+											else
+												epixel = nonz[isOdd];
+										}
+										result[idx + col++] = (epixel - 0xf) <= spix_compare ? (epixel - 0xf) & spix_compare : ((epixel + 0x7ffffff1) >> 0x1f) & pixel_mask;
+									}
+								}
+							}
+						}
+					} 
+					else if (RW2_Format == 5) { 
+						var blockSize = bitsPerSample == 12 ? 10 : 9;
+						for (row = 0; row < rawHeight; row++) {
+							for (col = 0; col < rawWidth; col+=blockSize) {
+								getDataRaw(0);
+								// Tuhle podminku pouziva i RW2_Format 7 
+								if (bitsPerSample == 12) {
+									result[idx++] = ((bytes[1] & 0xF) << 8) + bytes[0];
+									result[idx++] = 16 * bytes[2] + (bytes[1] >> 4);
+									result[idx++] = ((bytes[4] & 0xF) << 8) + bytes[3];
+									result[idx++] = 16 * bytes[5] + (bytes[4] >> 4);
+									result[idx++] = ((bytes[7] & 0xF) << 8) + bytes[6];
+									result[idx++] = 16 * bytes[8] + (bytes[7] >> 4);
+									result[idx++] = ((bytes[10] & 0xF) << 8) + bytes[9];
+									result[idx++] = 16 * bytes[11] + (bytes[10] >> 4);
+									result[idx++] = ((bytes[13] & 0xF) << 8) + bytes[12];
+									result[idx++] = 16 * bytes[14] + (bytes[13] >> 4);
+								} else if (bitsPerSample == 14) {
+									result[idx++] = bytes[0] + ((bytes[1] & 0x3F) << 8);
+									result[idx++] = (bytes[1] >> 6) + 4 * (bytes[2]) + ((bytes[3] & 0xF) << 10);
+									result[idx++] = (bytes[3] >> 4) + 16 * (bytes[4]) + ((bytes[5] & 3) << 12);
+									result[idx++] = ((bytes[5] & 0xFC) >> 2) + (bytes[6] << 6);
+									result[idx++] = bytes[7] + ((bytes[8] & 0x3F) << 8);
+									result[idx++] = (bytes[8] >> 6) + 4 * bytes[9] + ((bytes[10] & 0xF) << 10);
+									result[idx++] = (bytes[10] >> 4) + 16 * bytes[11] + ((bytes[12] & 3) << 12);
+									result[idx++] = ((bytes[12] & 0xFC) >> 2) + (bytes[13] << 6);
+									result[idx++] = bytes[14] + ((bytes[15] & 0x3F) << 8);
+								}
+							}
+						}
+						//console.log(result[1000000 - 1])
+					} else if(RW2_Format == 4) {
+						for (row = 0; row < rawHeight; row++){
+							for(col = 0; col < rawWidth; col++){
+								i = col % 14;
+								isOdd = i & 1;
+								if (i==0) resetPredNonzeros();
+								if (i%3 == 2) 
+									sh = 4 >> (3 - getDataRaw(2));
+								if (nonz[isOdd]) {
+									j = getDataRaw(8);
+									if(j != 0){
+										pred[isOdd] -= 0x80 << sh;
+										if (pred[isOdd] < 0 || sh == 4) 
+											pred[isOdd] &= ~((-1) << sh);
+										pred[isOdd] += j << sh;
+									}
+								} else {
+									nonz[isOdd] = getDataRaw(8);
+									if(nonz[isOdd] || i > 11)
+										pred[isOdd] = nonz[isOdd] << 4 | getDataRaw(4);
+								}
+								result[idx++] = pred[col & 1];
+							}
+						}
+					} 
+					else throw RW2_Format;
+				}
+	
+	
+	UTIF.decode._decodeVC5 = function(){var x=[1,0,1,0,2,2,1,1,3,7,1,2,5,25,1,3,6,48,1,4,6,54,1,5,7,111,1,8,7,99,1,6,7,105,12,0,7,107,1,7,8,209,20,0,8,212,1,9,8,220,1,10,9,393,1,11,9,394,32,0,9,416,1,12,9,427,1,13,10,887,1,18,10,784,1,14,10,790,1,15,10,835,60,0,10,852,1,16,10,885,1,17,11,1571,1,19,11,1668,1,20,11,1669,100,0,11,1707,1,21,11,1772,1,22,12,3547,1,29,12,3164,1,24,12,3166,1,25,12,3140,1,23,12,3413,1,26,12,3537,1,27,12,3539,1,28,13,7093,1,35,13,6283,1,30,13,6331,1,31,13,6335,180,0,13,6824,1,32,13,7072,1,33,13,7077,320,0,13,7076,1,34,14,12565,1,36,14,12661,1,37,14,12669,1,38,14,13651,1,39,14,14184,1,40,15,28295,1,46,15,28371,1,47,15,25320,1,42,15,25336,1,43,15,25128,1,41,15,27300,1,44,15,28293,1,45,16,50259,1,48,16,50643,1,49,16,50675,1,50,16,56740,1,53,16,56584,1,51,16,56588,1,52,17,113483,1,61,17,113482,1,60,17,101285,1,55,17,101349,1,56,17,109205,1,57,17,109207,1,58,17,100516,1,54,17,113171,1,59,18,202568,1,62,18,202696,1,63,18,218408,1,64,18,218412,1,65,18,226340,1,66,18,226356,1,67,18,226358,1,68,19,402068,1,69,19,405138,1,70,19,405394,1,71,19,436818,1,72,19,436826,1,73,19,452714,1,75,19,452718,1,76,19,452682,1,74,20,804138,1,77,20,810279,1,78,20,810790,1,79,20,873638,1,80,20,873654,1,81,20,905366,1,82,20,905430,1,83,20,905438,1,84,21,1608278,1,85,21,1620557,1,86,21,1621582,1,87,21,1621583,1,88,21,1747310,1,89,21,1810734,1,90,21,1810735,1,91,21,1810863,1,92,21,1810879,1,93,22,3621725,1,99,22,3621757,1,100,22,3241112,1,94,22,3494556,1,95,22,3494557,1,96,22,3494622,1,97,22,3494623,1,98,23,6482227,1,102,23,6433117,1,101,23,6989117,1,103,23,6989119,1,105,23,6989118,1,104,23,7243449,1,106,23,7243512,1,107,24,13978233,1,111,24,12964453,1,109,24,12866232,1,108,24,14486897,1,113,24,13978232,1,110,24,14486896,1,112,24,14487026,1,114,24,14487027,1,115,25,25732598,1,225,25,25732597,1,189,25,25732596,1,188,25,25732595,1,203,25,25732594,1,202,25,25732593,1,197,25,25732592,1,207,25,25732591,1,169,25,25732590,1,223,25,25732589,1,159,25,25732522,1,235,25,25732579,1,152,25,25732575,1,192,25,25732489,1,179,25,25732573,1,201,25,25732472,1,172,25,25732576,1,149,25,25732488,1,178,25,25732566,1,120,25,25732571,1,219,25,25732577,1,150,25,25732487,1,127,25,25732506,1,211,25,25732548,1,125,25,25732588,1,158,25,25732486,1,247,25,25732467,1,238,25,25732508,1,163,25,25732552,1,228,25,25732603,1,183,25,25732513,1,217,25,25732587,1,168,25,25732520,1,122,25,25732484,1,128,25,25732562,1,249,25,25732505,1,187,25,25732504,1,186,25,25732483,1,136,25,25928905,1,181,25,25732560,1,255,25,25732500,1,230,25,25732482,1,135,25,25732555,1,233,25,25732568,1,222,25,25732583,1,145,25,25732481,1,134,25,25732586,1,167,25,25732521,1,248,25,25732518,1,209,25,25732480,1,243,25,25732512,1,216,25,25732509,1,164,25,25732547,1,140,25,25732479,1,157,25,25732544,1,239,25,25732574,1,191,25,25732564,1,251,25,25732478,1,156,25,25732546,1,139,25,25732498,1,242,25,25732557,1,133,25,25732477,1,162,25,25732515,1,213,25,25732584,1,165,25,25732514,1,212,25,25732476,1,227,25,25732494,1,198,25,25732531,1,236,25,25732530,1,234,25,25732529,1,117,25,25732528,1,215,25,25732527,1,124,25,25732526,1,123,25,25732525,1,254,25,25732524,1,253,25,25732523,1,148,25,25732570,1,218,25,25732580,1,146,25,25732581,1,147,25,25732569,1,224,25,25732533,1,143,25,25732540,1,184,25,25732541,1,185,25,25732585,1,166,25,25732556,1,132,25,25732485,1,129,25,25732563,1,250,25,25732578,1,151,25,25732501,1,119,25,25732502,1,193,25,25732536,1,176,25,25732496,1,245,25,25732553,1,229,25,25732516,1,206,25,25732582,1,144,25,25732517,1,208,25,25732558,1,137,25,25732543,1,241,25,25732466,1,237,25,25732507,1,190,25,25732542,1,240,25,25732551,1,131,25,25732554,1,232,25,25732565,1,252,25,25732475,1,171,25,25732493,1,205,25,25732492,1,204,25,25732491,1,118,25,25732490,1,214,25,25928904,1,180,25,25732549,1,126,25,25732602,1,182,25,25732539,1,175,25,25732545,1,141,25,25732559,1,138,25,25732537,1,177,25,25732534,1,153,25,25732503,1,194,25,25732606,1,160,25,25732567,1,121,25,25732538,1,174,25,25732497,1,246,25,25732550,1,130,25,25732572,1,200,25,25732474,1,170,25,25732511,1,221,25,25732601,1,196,25,25732532,1,142,25,25732519,1,210,25,25732495,1,199,25,25732605,1,155,25,25732535,1,154,25,25732499,1,244,25,25732510,1,220,25,25732600,1,195,25,25732607,1,161,25,25732604,1,231,25,25732473,1,173,25,25732599,1,226,26,51465122,1,116,26,51465123,0,1],o,C,k,P=[3,3,3,3,2,2,2,1,1,1],V=24576,ar=16384,H=8192,az=ar|H;
+	function d(t){var E=t[1],h=t[0][E>>>3]>>>7-(E&7)&1;t[1]++;return h}function ag(t,E){if(o==null){o={};
+	for(var h=0;h<x.length;h+=4)o[x[h+1]]=x.slice(h,h+4)}var L=d(t),g=o[L];while(g==null){L=L<<1|d(t);g=o[L]}var n=g[3];
+	if(n!=0)n=d(t)==0?n:-n;E[0]=g[2];E[1]=n}function m(t,E){for(var h=0;h<E;h++){if((t&1)==1)t++;t=t>>>1}return t}function A(t,E){return t>>E}function O(t,E,h,L,g,n){E[h]=A(A(11*t[g]-4*t[g+n]+t[g+n+n]+4,3)+t[L],1);
+	E[h+n]=A(A(5*t[g]+4*t[g+n]-t[g+n+n]+4,3)-t[L],1)}function J(t,E,h,L,g,n){var W=t[g-n]-t[g+n],j=t[g],$=t[L];
+	E[h]=A(A(W+4,3)+j+$,1);E[h+n]=A(A(-W+4,3)+j-$,1)}function y(t,E,h,L,g,n){E[h]=A(A(5*t[g]+4*t[g-n]-t[g-n-n]+4,3)+t[L],1);
+	E[h+n]=A(A(11*t[g]-4*t[g-n]+t[g-n-n]+4,3)-t[L],1)}function q(t){t=t<0?0:t>4095?4095:t;t=k[t]>>>2;return t}function av(t,E,h,L,g,n){L=new Uint16Array(L.buffer);
+	var W=Date.now(),j=UTIF._binBE,$=E+h,r,u,X,I,ax,a3,R,ai,aa,ap,ah,ae,aD,al,i,aE,T,B;E+=4;var a5=n[0]==1;
+	while(E<$){var S=j.readShort(t,E),s=j.readUshort(t,E+2);E+=4;if(S==12)r=s;else if(S==20)u=s;else if(S==21)X=s;
+	else if(S==48)I=s;else if(S==53)ax=s;else if(S==35)a3=s;else if(S==62)R=s;else if(S==101)ai=s;else if(S==109)aa=s;
+	else if(S==84)ap=s;else if(S==106)ah=s;else if(S==107)ae=s;else if(S==108)aD=s;else if(S==102)al=s;else if(S==104)i=s;
+	else if(S==105)aE=s;else{var F=S<0?-S:S,D=F&65280,_=0;if(F&az){if(F&H){_=s&65535;_+=(F&255)<<16}else{_=s&65535}}if((F&V)==V){if(T==null){T=[];
+	for(var M=0;M<4;M++)T[M]=new Int16Array((u>>>1)*(X>>>1));B=new Int16Array((u>>>1)*(X>>>1));C=new Int16Array(1024);
+	for(var M=0;M<1024;M++){var aG=M-512,p=Math.abs(aG),r=Math.floor(768*p*p*p/(255*255*255))+p;C[M]=Math.sign(aG)*r}k=new Uint16Array(4096);
+	var aA=(1<<16)-1;for(var M=0;M<4096;M++){var at=M,a1=aA*(Math.pow(113,at/4095)-1)/112;k[M]=Math.min(a1,aA)}}var w=T[R],v=m(u,1+P[I]),N=m(X,1+P[I]);
+	if(I==0){for(var b=0;b<N;b++)for(var G=0;G<v;G++){var c=E+(b*v+G)*2;w[b*(u>>>1)+G]=t[c]<<8|t[c+1]}}else{var a7=[t,E*8],a4=[],ay=0,aw=v*N,f=[0,0],Q=0,s=0;
+	while(ay<aw){ag(a7,f);Q=f[0];s=f[1];while(Q>0){a4[ay++]=s;Q--}}var l=(I-1)%3,aF=l!=1?v:0,a2=l!=0?N:0;
+	for(var b=0;b<N;b++){var af=(b+a2)*(u>>>1)+aF,au=b*v;for(var G=0;G<v;G++)w[af+G]=C[a4[au+G]+512]*ax}if(l==2){var i=u>>>1,an=v*2,a9=N*2;
+	for(var b=0;b<N;b++){for(var G=0;G<an;G++){var M=b*2*i+G,a=b*i+G,e=N*i+a;if(b==0)O(w,B,M,e,a,i);else if(b==N-1)y(w,B,M,e,a,i);
+	else J(w,B,M,e,a,i)}}var Z=w;w=B;B=Z;for(var b=0;b<a9;b++){for(var G=0;G<v;G++){var M=b*i+2*G,a=b*i+G,e=v+a;
+	if(G==0)O(w,B,M,e,a,1);else if(G==v-1)y(w,B,M,e,a,1);else J(w,B,M,e,a,1)}}var Z=w;w=B;B=Z;var aC=[],aB=2-~~((I-1)/3);
+	for(var K=0;K<3;K++)aC[K]=aa>>14-K*2&3;var a6=aC[aB];if(a6!=0)for(var b=0;b<a9;b++)for(var G=0;G<an;
+	G++){var M=b*i+G;w[M]=w[M]<<a6}}}if(I==9&&R==3){var a8=T[0],ab=T[1],aq=T[2],as=T[3];for(var b=0;b<X;
+	b+=2)for(var G=0;G<u;G+=2){var U=b*u+G,c=(b>>>1)*(u>>>1)+(G>>>1),z=a8[c],ao=ab[c]-2048,ak=aq[c]-2048,ad=as[c]-2048,aj=(ao<<1)+z,a0=(ak<<1)+z,aH=z+ad,am=z-ad;
+	if(a5){L[U]=q(aH);L[U+1]=q(a0);L[U+u]=q(aj);L[U+u+1]=q(am)}else{L[U]=q(aj);L[U+1]=q(aH);L[U+u]=q(am);
+	L[U+u+1]=q(a0)}}}E+=_*4}else if(F==16388){E+=_*4}else if(D==8192||D==8448||D==9216){}else throw F.toString(16)}}console.log(Date.now()-W)}return av}()
+	
+	
+	
+	UTIF.decode._decodeLogLuv32 = function(img, data, off, len, tgt, toff) {
+		var w = img.width, qw=w*4;
+		var io = 0, out = new Uint8Array(qw);
+		
+		while(io<len) {
+			var oo=0;
+			while(oo<qw) {
+				var c = data[off+io]; io++;
+				if(c<128) {       for(var j=0; j<c; j++) out[oo+j] = data[off+io+j];  oo+=c;  io+=c;  }
+				else {  c=c-126;  for(var j=0; j<c; j++) out[oo+j] = data[off+io  ];  oo+=c;  io++ ;  }
+			}
+			
+			for(var x=0; x<w; x++) {
+				tgt[toff+0] = out[x];
+				tgt[toff+1] = out[x+w];
+				tgt[toff+2] = out[x+w*2];
+				tgt[toff+4] = out[x+w*3];
+				toff+=6;
+			}
+		}
+	}
+	
+	UTIF.decode._ljpeg_diff = function(data, prm, huff) {
+		var getbithuff   = UTIF.decode._getbithuff;
+		var len, diff;
+		len  = getbithuff(data, prm, huff[0], huff);
+		diff = getbithuff(data, prm, len, 0);
+		if ((diff & (1 << (len-1))) == 0)  diff -= (1 << len) - 1;
+		return diff;
+	}
+	UTIF.decode._decodeARW = function(img, inp, off, src_length, tgt, toff) {
+		var raw_width = img["t256"][0], height=img["t257"][0], tiff_bps=img["t258"][0];
+		var bin=(img.isLE ? UTIF._binLE : UTIF._binBE);
+		//console.log(raw_width, height, tiff_bps, raw_width*height, src_length);
+		var arw2 = (raw_width*height == src_length) || (raw_width*height*1.5 == src_length);
+		//arw2 = true;
+		//console.log("ARW2: ", arw2, raw_width*height, src_length, tgt.length);
+		if(!arw2) {  //"sony_arw_load_raw"; // not arw2
+			height+=8;
+			var prm = [off,0,0,0];
+			var huff = new Uint16Array(32770);
+			var tab = [ 0xf11,0xf10,0xe0f,0xd0e,0xc0d,0xb0c,0xa0b,0x90a,0x809,
+				0x708,0x607,0x506,0x405,0x304,0x303,0x300,0x202,0x201 ];
+			var i, c, n, col, row, sum=0;
+			var ljpeg_diff = UTIF.decode._ljpeg_diff;
+	
+			huff[0] = 15;
+			for (n=i=0; i < 18; i++) {
+				var lim = 32768 >>> (tab[i] >>> 8);
+				for(var c=0; c<lim; c++) huff[++n] = tab[i];
+			}
+			for (col = raw_width; col--; )
+				for (row=0; row < height+1; row+=2) {
+					if (row == height) row = 1;
+					sum += ljpeg_diff(inp, prm, huff);
+					if (row < height) {
+						var clr =  (sum)&4095;
+						UTIF.decode._putsF(tgt, (row*raw_width+col)*tiff_bps, clr<<(16-tiff_bps));
+					}
+				}
+			return;
+		}
+		if(raw_width*height*1.5==src_length) {
+			//console.log("weird compression");
+			for(var i=0; i<src_length; i+=3) {  var b0=inp[off+i+0], b1=inp[off+i+1], b2=inp[off+i+2];  
+				tgt[toff+i]=(b1<<4)|(b0>>>4);  tgt[toff+i+1]=(b0<<4)|(b2>>>4);  tgt[toff+i+2]=(b2<<4)|(b1>>>4);  }
+			return;
+		}
+		
+		var pix = new Uint16Array(16);
+		var row, col, val, max, min, imax, imin, sh, bit, i,    dp;
+		
+		var data = new Uint8Array(raw_width+1);
+		for (row=0; row < height; row++) {
+			//fread (data, 1, raw_width, ifp);
+			for(var j=0; j<raw_width; j++) data[j]=inp[off++];
+			for (dp=0, col=0; col < raw_width-30; dp+=16) {
+				max  = 0x7ff & (val = bin.readUint(data,dp));
+				min  = 0x7ff & (val >>> 11);
+				imax = 0x0f & (val >>> 22);
+				imin = 0x0f & (val >>> 26);
+				for (sh=0; sh < 4 && 0x80 << sh <= max-min; sh++);
+				for (bit=30, i=0; i < 16; i++)
+					if      (i == imax) pix[i] = max;
+					else if (i == imin) pix[i] = min;
+					else {
+						pix[i] = ((bin.readUshort(data, dp+(bit >> 3)) >>> (bit & 7) & 0x7f) << sh) + min;
+						if (pix[i] > 0x7ff) pix[i] = 0x7ff;
+						bit += 7;
+					}
+				for (i=0; i < 16; i++, col+=2) {
+					//RAW(row,col) = curve[pix[i] << 1] >> 2;
+					var clr =  pix[i]<<1;   //clr = 0xffff;
+					UTIF.decode._putsF(tgt, (row*raw_width+col)*tiff_bps, clr<<(16-tiff_bps));
+				}
+				col -= col & 1 ? 1:31;
+			}
+		}
+	}
+	
+	UTIF.decode._decodeNikon = function(img,imgs, data, off, src_length, tgt, toff)
+	{
+		var nikon_tree = [
+		[ 0, 0,1,5,1,1,1,1,1,1,2,0,0,0,0,0,0,	/* 12-bit lossy */
+		  5,4,3,6,2,7,1,0,8,9,11,10,12 ],
+		[ 0, 0,1,5,1,1,1,1,1,1,2,0,0,0,0,0,0,	/* 12-bit lossy after split */
+		  0x39,0x5a,0x38,0x27,0x16,5,4,3,2,1,0,11,12,12 ],
+		[ 0, 0,1,4,2,3,1,2,0,0,0,0,0,0,0,0,0,  /* 12-bit lossless */
+		  5,4,6,3,7,2,8,1,9,0,10,11,12 ],
+		[ 0, 0,1,4,3,1,1,1,1,1,2,0,0,0,0,0,0,	/* 14-bit lossy */
+		  5,6,4,7,8,3,9,2,1,0,10,11,12,13,14 ],
+		[ 0, 0,1,5,1,1,1,1,1,1,1,2,0,0,0,0,0,	/* 14-bit lossy after split */
+		  8,0x5c,0x4b,0x3a,0x29,7,6,5,4,3,2,1,0,13,14 ],
+		[ 0, 0,1,4,2,2,3,1,2,0,0,0,0,0,0,0,0,	/* 14-bit lossless */
+		  7,6,8,5,9,4,10,3,11,12,2,0,1,13,14 ] ];
+		  
+		var raw_width = img["t256"][0], height=img["t257"][0], tiff_bps=img["t258"][0];
+		
+		var tree = 0, split = 0;
+		var make_decoder = UTIF.decode._make_decoder;
+		var getbithuff   = UTIF.decode._getbithuff;
+		
+		var mn = imgs[0].exifIFD.makerNote, md = mn["t150"]?mn["t150"]:mn["t140"], mdo=0;  //console.log(mn,md);
+		//console.log(md[0].toString(16), md[1].toString(16), tiff_bps);
+		var ver0 = md[mdo++], ver1 = md[mdo++];
+		if (ver0 == 0x49 || ver1 == 0x58)  mdo+=2110;
+		if (ver0 == 0x46) tree = 2;
+		if (tiff_bps == 14) tree += 3;
+		
+		var vpred = [[0,0],[0,0]], bin=(img.isLE ? UTIF._binLE : UTIF._binBE);
+		for(var i=0; i<2; i++) for(var j=0; j<2; j++) {  vpred[i][j] = bin.readShort(md,mdo);  mdo+=2;   }  // not sure here ... [i][j] or [j][i]
+		//console.log(vpred);
+		
+		
+		var max = 1 << tiff_bps & 0x7fff, step=0;
+		var csize = bin.readShort(md,mdo);  mdo+=2;
+		if (csize > 1) step = Math.floor(max / (csize-1));
+		if (ver0 == 0x44 && ver1 == 0x20 && step > 0)  split = bin.readShort(md,562);
+		
+		
+		var i;
+		var row, col;
+		var len, shl, diff;
+		var min_v = 0;
+		var hpred = [0,0];
+		var huff = make_decoder(nikon_tree[tree]);
+		
+		//var g_input_offset=0, bitbuf=0, vbits=0, reset=0;
+		var prm = [off,0,0,0];
+		//console.log(split);  split = 170;
+		
+		for (min_v=row=0; row < height; row++) {
+			if (split && row == split) {
+				//free (huff);
+				huff = make_decoder (nikon_tree[tree+1]);
+				//max_v += (min_v = 16) << 1;
+			}
+			for (col=0; col < raw_width; col++) {
+				i = getbithuff(data,prm,huff[0],huff);
+				len = i  & 15;
+				shl = i >>> 4;
+				diff = (((getbithuff(data,prm,len-shl,0) << 1) + 1) << shl) >>> 1;
+				if ((diff & (1 << (len-1))) == 0)
+					diff -= (1 << len) - (shl==0?1:0);
+				if (col < 2) hpred[col] = vpred[row & 1][col] += diff;
+				else         hpred[col & 1] += diff;
+				
+				var clr = Math.min(Math.max(hpred[col & 1],0),(1<<tiff_bps)-1);
+				var bti = (row*raw_width+col)*tiff_bps;  
+				UTIF.decode._putsF(tgt, bti, clr<<(16-tiff_bps));
+			}
+		}
+	}
+	// put 16 bits
+	UTIF.decode._putsF= function(dt, pos, val) {  val = val<<(8-(pos&7));  var o=(pos>>>3);  dt[o]|=val>>>16;  dt[o+1]|=val>>>8;  dt[o+2]|=val;  }
+	
+	
+	UTIF.decode._getbithuff = function(data,prm,nbits, huff) {
+		var zero_after_ff = 0;
+		var get_byte = UTIF.decode._get_byte;
+		var c;
+	  
+		var off=prm[0], bitbuf=prm[1], vbits=prm[2], reset=prm[3];
+	
+		//if (nbits > 25) return 0;
+		//if (nbits <  0) return bitbuf = vbits = reset = 0;
+		if (nbits == 0 || vbits < 0) return 0; 
+		while (!reset && vbits < nbits && (c = data[off++]) != -1 &&
+			!(reset = zero_after_ff && c == 0xff && data[off++])) {
+			//console.log("byte read into c");
+			bitbuf = (bitbuf << 8) + c;
+			vbits += 8;
+		} 
+		c = (bitbuf << (32-vbits)) >>> (32-nbits);
+		if (huff) {
+			vbits -= huff[c+1] >>> 8;  //console.log(c, huff[c]>>8);
+			c =  huff[c+1]&255;
+		} else
+			vbits -= nbits;
+		if (vbits < 0) throw "e";
+	  
+		prm[0]=off;  prm[1]=bitbuf;  prm[2]=vbits;  prm[3]=reset;
+	  
+		return c;
+	}
+	
+	UTIF.decode._make_decoder = function(source) {
+		var max, len, h, i, j;
+		var huff = [];
+	
+		for (max=16; max!=0 && !source[max]; max--);
+		var si=17;
+		
+		huff[0] = max;
+		for (h=len=1; len <= max; len++)
+			for (i=0; i < source[len]; i++, ++si)
+				for (j=0; j < 1 << (max-len); j++)
+					if (h <= 1 << max)
+						huff[h++] = (len << 8) | source[si];
+		return huff;
+	}
+	
+	UTIF.decode._decodeNewJPEG = function(img, data, off, len, tgt, toff)
+	{
+		len = Math.min(len, data.length-off);
+		var tables = img["t347"], tlen = tables ? tables.length : 0, buff = new Uint8Array(tlen + len);
+		
+		if (tables) {
+			var SOI = 216, EOI = 217, boff = 0;
+			for (var i=0; i<(tlen-1); i++)
+			{
+				// Skip EOI marker from JPEGTables
+				if (tables[i]==255 && tables[i+1]==EOI) break;
+				buff[boff++] = tables[i];
+			}
+	
+			// Skip SOI marker from data
+			var byte1 = data[off], byte2 = data[off + 1];
+			if (byte1!=255 || byte2!=SOI)
+			{
+				buff[boff++] = byte1;
+				buff[boff++] = byte2;
+			}
+			for (var i=2; i<len; i++) buff[boff++] = data[off+i];
+		}
+		else for (var i=0; i<len; i++) buff[i] = data[off+i];
+	
+		if(img["t262"][0]==32803 || (img["t259"][0]==7 && img["t262"][0]==34892)) // lossless JPEG (used in DNG files)
+		{
+			var bps = img["t258"][0];//, dcdr = new LosslessJpegDecoder();
+			//var time = Date.now();
+			var out = UTIF.LosslessJpegDecode(buff), olen=out.length;  //console.log(olen);
+			//var out = ULLJPG(buff), olen=out.length;  //console.log(olen);
+			//console.log(Date.now()-time);
+			
+			if(false) {}
+			else if(bps==16) {
+				if(img.isLE) for(var i=0; i<olen; i++ ) {  tgt[toff+(i<<1)] = (out[i]&255);  tgt[toff+(i<<1)+1] = (out[i]>>>8);  }
+				else         for(var i=0; i<olen; i++ ) {  tgt[toff+(i<<1)] = (out[i]>>>8);  tgt[toff+(i<<1)+1] = (out[i]&255);  }
+			}
+			else if(bps==14 || bps==12 || bps==10) {  // 4 * 14 == 56 == 7 * 8
+				var rst = 16-bps;
+				for(var i=0; i<olen; i++) UTIF.decode._putsF(tgt, i*bps, out[i]<<rst);
+			}
+			else if(bps==8) {
+				for(var i=0; i<olen; i++) tgt[toff+i]=out[i];
+			}
+			else throw new Error("unsupported bit depth "+bps);
+		}
+		else
+		{
+			var parser = new UTIF.JpegDecoder();  parser.parse(buff);
+			var decoded = parser.getData({"width":parser.width,"height":parser.height,"forceRGB":true,"isSourcePDF":false});
+			for (var i=0; i<decoded.length; i++) tgt[toff + i] = decoded[i];
+		}
+	
+		// PhotometricInterpretation is 6 (YCbCr) for JPEG, but after decoding we populate data in
+		// RGB format, so updating the tag value
+		if(img["t262"][0] == 6)  img["t262"][0] = 2;
+	}
+	
+	UTIF.decode._decodeOldJPEGInit = function(img, data, off, len)
+	{
+		var SOI = 216, EOI = 217, DQT = 219, DHT = 196, DRI = 221, SOF0 = 192, SOS = 218;
+		var joff = 0, soff = 0, tables, sosMarker, isTiled = false, i, j, k;
+		var jpgIchgFmt    = img["t513"], jifoff = jpgIchgFmt ? jpgIchgFmt[0] : 0;
+		var jpgIchgFmtLen = img["t514"], jiflen = jpgIchgFmtLen ? jpgIchgFmtLen[0] : 0;
+		var soffTag       = img["t324"] || img["t273"] || jpgIchgFmt;
+		var ycbcrss       = img["t530"], ssx = 0, ssy = 0;
+		var spp           = img["t277"]?img["t277"][0]:1;
+		var jpgresint     = img["t515"];
+	
+		if(soffTag)
+		{
+			soff = soffTag[0];
+			isTiled = (soffTag.length > 1);
+		}
+	
+		if(!isTiled)
+		{
+			if(data[off]==255 && data[off+1]==SOI) return { jpegOffset: off };
+			if(jpgIchgFmt!=null)
+			{
+				if(data[off+jifoff]==255 && data[off+jifoff+1]==SOI) joff = off+jifoff;
+				else log("JPEGInterchangeFormat does not point to SOI");
+	
+				if(jpgIchgFmtLen==null) log("JPEGInterchangeFormatLength field is missing");
+				else if(jifoff >= soff || (jifoff+jiflen) <= soff) log("JPEGInterchangeFormatLength field value is invalid");
+	
+				if(joff != null) return { jpegOffset: joff };
+			}
+		}
+	
+		if(ycbcrss!=null) {  ssx = ycbcrss[0];  ssy = ycbcrss[1];  }
+	
+		if(jpgIchgFmt!=null)
+			if(jpgIchgFmtLen!=null)
+				if(jiflen >= 2 && (jifoff+jiflen) <= soff)
+				{
+					if(data[off+jifoff+jiflen-2]==255 && data[off+jifoff+jiflen-1]==SOI) tables = new Uint8Array(jiflen-2);
+					else tables = new Uint8Array(jiflen);
+	
+					for(i=0; i<tables.length; i++) tables[i] = data[off+jifoff+i];
+					log("Incorrect JPEG interchange format: using JPEGInterchangeFormat offset to derive tables");
+				}
+				else log("JPEGInterchangeFormat+JPEGInterchangeFormatLength > offset to first strip or tile");
+	
+		if(tables == null)
+		{
+			var ooff = 0, out = [];
+			out[ooff++] = 255; out[ooff++] = SOI;
+	
+			var qtables = img["t519"];
+			if(qtables==null) throw new Error("JPEGQTables tag is missing");
+			for(i=0; i<qtables.length; i++)
+			{
+				out[ooff++] = 255; out[ooff++] = DQT; out[ooff++] = 0; out[ooff++] = 67; out[ooff++] = i;
+				for(j=0; j<64; j++) out[ooff++] = data[off+qtables[i]+j];
+			}
+	
+			for(k=0; k<2; k++)
+			{
+				var htables = img[(k == 0) ? "t520" : "t521"];
+				if(htables==null) throw new Error(((k == 0) ? "JPEGDCTables" : "JPEGACTables") + " tag is missing");
+				for(i=0; i<htables.length; i++)
+				{
+					out[ooff++] = 255; out[ooff++] = DHT;
+					//out[ooff++] = 0; out[ooff++] = 67; out[ooff++] = i;
+					var nc = 19;
+					for(j=0; j<16; j++) nc += data[off+htables[i]+j];
+	
+					out[ooff++] = (nc >>> 8); out[ooff++] = nc & 255;
+					out[ooff++] = (i | (k << 4));
+					for(j=0; j<16; j++) out[ooff++] = data[off+htables[i]+j];
+					for(j=0; j<nc; j++) out[ooff++] = data[off+htables[i]+16+j];
+				}
+			}
+	
+			out[ooff++] = 255; out[ooff++] = SOF0;
+			out[ooff++] = 0;  out[ooff++] = 8 + 3*spp;  out[ooff++] = 8;
+			out[ooff++] = (img.height >>> 8) & 255;  out[ooff++] = img.height & 255;
+			out[ooff++] = (img.width  >>> 8) & 255;  out[ooff++] = img.width  & 255;
+			out[ooff++] = spp;
+			if(spp==1) {  out[ooff++] = 1;  out[ooff++] = 17;  out[ooff++] = 0;  }
+			else for(i=0; i<3; i++)
+			{
+				out[ooff++] = i + 1;
+				out[ooff++] = (i != 0) ? 17 : (((ssx & 15) << 4) | (ssy & 15));
+				out[ooff++] = i;
+			}
+	
+			if(jpgresint!=null && jpgresint[0]!=0)
+			{
+				out[ooff++] = 255;  out[ooff++] = DRI;  out[ooff++] = 0;  out[ooff++] = 4;
+				out[ooff++] = (jpgresint[0] >>> 8) & 255;
+				out[ooff++] = jpgresint[0] & 255;
+			}
+	
+			tables = new Uint8Array(out);
+		}
+	
+		var sofpos = -1;
+		i = 0;
+		while(i < (tables.length - 1)) {
+			if(tables[i]==255 && tables[i+1]==SOF0) {  sofpos = i; break;  }
+			i++;
+		}
+	
+		if(sofpos == -1)
+		{
+			var tmptab = new Uint8Array(tables.length + 10 + 3*spp);
+			tmptab.set(tables);
+			var tmpoff = tables.length;
+			sofpos = tables.length;
+			tables = tmptab;
+	
+			tables[tmpoff++] = 255; tables[tmpoff++] = SOF0;
+			tables[tmpoff++] = 0;  tables[tmpoff++] = 8 + 3*spp;  tables[tmpoff++] = 8;
+			tables[tmpoff++] = (img.height >>> 8) & 255;  tables[tmpoff++] = img.height & 255;
+			tables[tmpoff++] = (img.width  >>> 8) & 255;  tables[tmpoff++] = img.width  & 255;
+			tables[tmpoff++] = spp;
+			if(spp==1) {  tables[tmpoff++] = 1;  tables[tmpoff++] = 17;  tables[tmpoff++] = 0;  }
+			else for(i=0; i<3; i++)
+			{
+				tables[tmpoff++] = i + 1;
+				tables[tmpoff++] = (i != 0) ? 17 : (((ssx & 15) << 4) | (ssy & 15));
+				tables[tmpoff++] = i;
+			}
+		}
+	
+		if(data[soff]==255 && data[soff+1]==SOS)
+		{
+			var soslen = (data[soff+2]<<8) | data[soff+3];
+			sosMarker = new Uint8Array(soslen+2);
+			sosMarker[0] = data[soff];  sosMarker[1] = data[soff+1]; sosMarker[2] = data[soff+2];  sosMarker[3] = data[soff+3];
+			for(i=0; i<(soslen-2); i++) sosMarker[i+4] = data[soff+i+4];
+		}
+		else
+		{
+			sosMarker = new Uint8Array(2 + 6 + 2*spp);
+			var sosoff = 0;
+			sosMarker[sosoff++] = 255;  sosMarker[sosoff++] = SOS;
+			sosMarker[sosoff++] = 0;  sosMarker[sosoff++] = 6 + 2*spp;  sosMarker[sosoff++] = spp;
+			if(spp==1) {  sosMarker[sosoff++] = 1;  sosMarker[sosoff++] = 0;  }
+			else for(i=0; i<3; i++)
+			{
+				sosMarker[sosoff++] = i+1;  sosMarker[sosoff++] = (i << 4) | i;
+			}
+			sosMarker[sosoff++] = 0;  sosMarker[sosoff++] = 63;  sosMarker[sosoff++] = 0;
+		}
+	
+		return { jpegOffset: off, tables: tables, sosMarker: sosMarker, sofPosition: sofpos };
+	}
+	
+	UTIF.decode._decodeOldJPEG = function(img, data, off, len, tgt, toff)
+	{
+		var i, dlen, tlen, buff, buffoff;
+		var jpegData = UTIF.decode._decodeOldJPEGInit(img, data, off, len);
+	
+		if(jpegData.jpegOffset!=null)
+		{
+			dlen = off+len-jpegData.jpegOffset;
+			buff = new Uint8Array(dlen);
+			for(i=0; i<dlen; i++) buff[i] = data[jpegData.jpegOffset+i];
+		}
+		else
+		{
+			tlen = jpegData.tables.length;
+			buff = new Uint8Array(tlen + jpegData.sosMarker.length + len + 2);
+			buff.set(jpegData.tables);
+			buffoff = tlen;
+	
+			buff[jpegData.sofPosition+5] = (img.height >>> 8) & 255;  buff[jpegData.sofPosition+6] = img.height & 255;
+			buff[jpegData.sofPosition+7] = (img.width  >>> 8) & 255;  buff[jpegData.sofPosition+8] = img.width  & 255;
+	
+			if(data[off]!=255 || data[off+1]!=SOS)
+			{
+				buff.set(jpegData.sosMarker, buffoff);
+				buffoff += sosMarker.length;
+			}
+			for(i=0; i<len; i++) buff[buffoff++] = data[off+i];
+			buff[buffoff++] = 255;  buff[buffoff++] = EOI;
+		}
+	
+		var parser = new UTIF.JpegDecoder();  parser.parse(buff);
+		var decoded = parser.getData({"width":parser.width,"height":parser.height,"forceRGB":true,"isSourcePDF":false});
+		for (var i=0; i<decoded.length; i++) tgt[toff + i] = decoded[i];
+	
+		// PhotometricInterpretation is 6 (YCbCr) for JPEG, but after decoding we populate data in
+		// RGB format, so updating the tag value
+		if(img["t262"] && img["t262"][0] == 6)  img["t262"][0] = 2;
+	}
+	
+	UTIF.decode._decodePackBits = function(data, off, len, tgt, toff)
+	{
+		var sa = new Int8Array(data.buffer), ta = new Int8Array(tgt.buffer), lim = off+len;
+		while(off<lim)
+		{
+			var n = sa[off];  off++;
+			if(n>=0  && n<128)    for(var i=0; i< n+1; i++) {  ta[toff]=sa[off];  toff++;  off++;   }
+			if(n>=-127 && n<0) {  for(var i=0; i<-n+1; i++) {  ta[toff]=sa[off];  toff++;           }  off++;  }
+		}
+		return toff;
+	}
+	
+	UTIF.decode._decodeThunder = function(data, off, len, tgt, toff)
+	{
+		var d2 = [ 0, 1, 0, -1 ],  d3 = [ 0, 1, 2, 3, 0, -3, -2, -1 ];
+		var lim = off+len, qoff = toff*2, px = 0;
+		while(off<lim)
+		{
+			var b = data[off], msk = (b>>>6), n = (b&63);  off++;
+			if(msk==3) { px=(n&15);  tgt[qoff>>>1] |= (px<<(4*(1-qoff&1)));  qoff++;   }
+			if(msk==0) for(var i=0; i<n; i++) {  tgt[qoff>>>1] |= (px<<(4*(1-qoff&1)));  qoff++;   }
+			if(msk==2) for(var i=0; i<2; i++) {  var d=(n>>>(3*(1-i)))&7;  if(d!=4) { px+=d3[d];  tgt[qoff>>>1] |= (px<<(4*(1-qoff&1)));  qoff++; }  }
+			if(msk==1) for(var i=0; i<3; i++) {  var d=(n>>>(2*(2-i)))&3;  if(d!=2) { px+=d2[d];  tgt[qoff>>>1] |= (px<<(4*(1-qoff&1)));  qoff++; }  }
+		}
+	}
+	
+	UTIF.decode._dmap = { "1":0,"011":1,"000011":2,"0000011":3, "010":-1,"000010":-2,"0000010":-3  };
+	UTIF.decode._lens = ( function()
+	{
+		var addKeys = function(lens, arr, i0, inc) {  for(var i=0; i<arr.length; i++) lens[arr[i]] = i0 + i*inc;  }
+	
+		var termW = "00110101,000111,0111,1000,1011,1100,1110,1111,10011,10100,00111,01000,001000,000011,110100,110101," // 15
+		+ "101010,101011,0100111,0001100,0001000,0010111,0000011,0000100,0101000,0101011,0010011,0100100,0011000,00000010,00000011,00011010," // 31
+		+ "00011011,00010010,00010011,00010100,00010101,00010110,00010111,00101000,00101001,00101010,00101011,00101100,00101101,00000100,00000101,00001010," // 47
+		+ "00001011,01010010,01010011,01010100,01010101,00100100,00100101,01011000,01011001,01011010,01011011,01001010,01001011,00110010,00110011,00110100";
+	
+		var termB = "0000110111,010,11,10,011,0011,0010,00011,000101,000100,0000100,0000101,0000111,00000100,00000111,000011000," // 15
+		+ "0000010111,0000011000,0000001000,00001100111,00001101000,00001101100,00000110111,00000101000,00000010111,00000011000,000011001010,000011001011,000011001100,000011001101,000001101000,000001101001," // 31
+		+ "000001101010,000001101011,000011010010,000011010011,000011010100,000011010101,000011010110,000011010111,000001101100,000001101101,000011011010,000011011011,000001010100,000001010101,000001010110,000001010111," // 47
+		+ "000001100100,000001100101,000001010010,000001010011,000000100100,000000110111,000000111000,000000100111,000000101000,000001011000,000001011001,000000101011,000000101100,000001011010,000001100110,000001100111";
+	
+		var makeW = "11011,10010,010111,0110111,00110110,00110111,01100100,01100101,01101000,01100111,011001100,011001101,011010010,011010011,011010100,011010101,011010110,"
+		+ "011010111,011011000,011011001,011011010,011011011,010011000,010011001,010011010,011000,010011011";
+	
+		var makeB = "0000001111,000011001000,000011001001,000001011011,000000110011,000000110100,000000110101,0000001101100,0000001101101,0000001001010,0000001001011,0000001001100,"
+		+ "0000001001101,0000001110010,0000001110011,0000001110100,0000001110101,0000001110110,0000001110111,0000001010010,0000001010011,0000001010100,0000001010101,0000001011010,"
+		+ "0000001011011,0000001100100,0000001100101";
+	
+		var makeA = "00000001000,00000001100,00000001101,000000010010,000000010011,000000010100,000000010101,000000010110,000000010111,000000011100,000000011101,000000011110,000000011111";
+	
+		termW = termW.split(",");  termB = termB.split(",");  makeW = makeW.split(",");  makeB = makeB.split(",");  makeA = makeA.split(",");
+	
+		var lensW = {}, lensB = {};
+		addKeys(lensW, termW, 0, 1);  addKeys(lensW, makeW, 64,64);  addKeys(lensW, makeA, 1792,64);
+		addKeys(lensB, termB, 0, 1);  addKeys(lensB, makeB, 64,64);  addKeys(lensB, makeA, 1792,64);
+		return [lensW, lensB];
+	} )();
+	
+	UTIF.decode._decodeG4 = function(data, off, slen, tgt, toff, w, fo)
+	{
+		var U = UTIF.decode, boff=off<<3, len=0, wrd="";	// previous starts with 1
+		var line=[], pline=[];  for(var i=0; i<w; i++) pline.push(0);  pline=U._makeDiff(pline);
+		var a0=0, a1=0, a2=0, b1=0, b2=0, clr=0;
+		var y=0, mode="", toRead=0;
+		var bipl = Math.ceil(w/8)*8;
+	
+		while((boff>>>3)<off+slen)
+		{
+			b1 = U._findDiff(pline, a0+(a0==0?0:1), 1-clr), b2 = U._findDiff(pline, b1, clr);	// could be precomputed
+			var bit =0;
+			if(fo==1) bit = (data[boff>>>3]>>>(7-(boff&7)))&1;
+			if(fo==2) bit = (data[boff>>>3]>>>(  (boff&7)))&1;
+			boff++;  wrd+=bit;
+			if(mode=="H")
+			{
+				if(U._lens[clr][wrd]!=null)
+				{
+					var dl=U._lens[clr][wrd];  wrd="";  len+=dl;
+					if(dl<64) {  U._addNtimes(line,len,clr);  a0+=len;  clr=1-clr;  len=0;  toRead--;  if(toRead==0) mode="";  }
+				}
+			}
+			else
+			{
+				if(wrd=="0001")  {  wrd="";  U._addNtimes(line,b2-a0,clr);  a0=b2;   }
+				if(wrd=="001" )  {  wrd="";  mode="H";  toRead=2;  }
+				if(U._dmap[wrd]!=null) {  a1 = b1+U._dmap[wrd];  U._addNtimes(line, a1-a0, clr);  a0=a1;  wrd="";  clr=1-clr;  }
+			}
+			if(line.length==w && mode=="")
+			{
+				U._writeBits(line, tgt, toff*8+y*bipl);
+				clr=0;  y++;  a0=0;
+				pline=U._makeDiff(line);  line=[];
+			}
+			//if(wrd.length>150) {  log(wrd);  break;  throw "e";  }
+		}
+	}
+	
+	UTIF.decode._findDiff = function(line, x, clr) {  for(var i=0; i<line.length; i+=2) if(line[i]>=x && line[i+1]==clr)  return line[i];  }
+	
+	UTIF.decode._makeDiff = function(line)
+	{
+		var out = [];  if(line[0]==1) out.push(0,1);
+		for(var i=1; i<line.length; i++) if(line[i-1]!=line[i]) out.push(i, line[i]);
+		out.push(line.length,0,line.length,1);  return out;
+	}
+	
+	UTIF.decode._decodeG2 = function(data, off, slen, tgt, toff, w, fo)
+	{
+		var U = UTIF.decode, boff=off<<3, len=0, wrd="";
+		var line=[];
+		var clr = 0;
+		var y=0;
+		var bipl = Math.ceil(w/8)*8;
+		
+		while((boff>>>3)<off+slen) {
+			var bit =0;
+			if(fo==1) bit = (data[boff>>>3]>>>(7-(boff&7)))&1;
+			if(fo==2) bit = (data[boff>>>3]>>>(  (boff&7)))&1;
+			boff++;  wrd+=bit;
+			
+			len = U._lens[clr][wrd];
+			if(len!=null) {
+				U._addNtimes(line,len,clr);  wrd="";
+				if(len<64) clr = 1-clr;  
+				if(line.length==w) {  U._writeBits(line, tgt, toff*8+y*bipl);  line=[];  y++;  clr=0;  if((boff&7)!=0) boff+=8-(boff&7);  if(len>=64) boff+=8;   }
+			}
+		}
+	}
+	
+	UTIF.decode._decodeG3 = function(data, off, slen, tgt, toff, w, fo, twoDim)
+	{
+		var U = UTIF.decode, boff=off<<3, len=0, wrd="";
+		var line=[], pline=[];  for(var i=0; i<w; i++) line.push(0);
+		var a0=0, a1=0, a2=0, b1=0, b2=0, clr=0;
+		var y=-1, mode="", toRead=0, is1D=true;
+		var bipl = Math.ceil(w/8)*8;
+		while((boff>>>3)<off+slen)
+		{
+			b1 = U._findDiff(pline, a0+(a0==0?0:1), 1-clr), b2 = U._findDiff(pline, b1, clr);	// could be precomputed
+			var bit =0;
+			if(fo==1) bit = (data[boff>>>3]>>>(7-(boff&7)))&1;
+			if(fo==2) bit = (data[boff>>>3]>>>(  (boff&7)))&1;
+			boff++;  wrd+=bit;
+	
+			if(is1D)
+			{
+				if(U._lens[clr][wrd]!=null)
+				{
+					var dl=U._lens[clr][wrd];  wrd="";  len+=dl;
+					if(dl<64) {  U._addNtimes(line,len,clr);  clr=1-clr;  len=0;  }
+				}
+			}
+			else
+			{
+				if(mode=="H")
+				{
+					if(U._lens[clr][wrd]!=null)
+					{
+						var dl=U._lens[clr][wrd];  wrd="";  len+=dl;
+						if(dl<64) {  U._addNtimes(line,len,clr);  a0+=len;  clr=1-clr;  len=0;  toRead--;  if(toRead==0) mode="";  }
+					}
+				}
+				else
+				{
+					if(wrd=="0001")  {  wrd="";  U._addNtimes(line,b2-a0,clr);  a0=b2;   }
+					if(wrd=="001" )  {  wrd="";  mode="H";  toRead=2;  }
+					if(U._dmap[wrd]!=null) {  a1 = b1+U._dmap[wrd];  U._addNtimes(line, a1-a0, clr);  a0=a1;  wrd="";  clr=1-clr;  }
+				}
+			}
+			if(wrd.endsWith("000000000001")) // needed for some files
+			{
+				if(y>=0) U._writeBits(line, tgt, toff*8+y*bipl);
+				if(twoDim) {
+					if(fo==1) is1D = ((data[boff>>>3]>>>(7-(boff&7)))&1)==1;
+					if(fo==2) is1D = ((data[boff>>>3]>>>(  (boff&7)))&1)==1;
+					boff++;
+				}
+				//log("EOL",y, "next 1D:", is1D);
+				wrd="";  clr=0;  y++;  a0=0;
+				pline=U._makeDiff(line);  line=[];
+			}
+		}
+		if(line.length==w) U._writeBits(line, tgt, toff*8+y*bipl);
+	}
+	
+	UTIF.decode._addNtimes = function(arr, n, val) {  for(var i=0; i<n; i++) arr.push(val);  }
+	
+	UTIF.decode._writeBits = function(bits, tgt, boff)
+	{
+		for(var i=0; i<bits.length; i++) tgt[(boff+i)>>>3] |= (bits[i]<<(7-((boff+i)&7)));
+	}
+	
+	UTIF.decode._decodeLZW=UTIF.decode._decodeLZW=function(){var e,U,Z,u,K=0,V=0,g=0,N=0,O=function(){var S=e>>>3,A=U[S]<<16|U[S+1]<<8|U[S+2],j=A>>>24-(e&7)-V&(1<<V)-1;
+	e+=V;return j},h=new Uint32Array(4096*4),w=0,m=function(S){if(S==w)return;w=S;g=1<<S;N=g+1;for(var A=0;
+	A<N+1;A++){h[4*A]=h[4*A+3]=A;h[4*A+1]=65535;h[4*A+2]=1}},i=function(S){V=S+1;K=N+1},D=function(S){var A=S<<2,j=h[A+2],a=u+j-1;
+	while(A!=65535){Z[a--]=h[A];A=h[A+1]}u+=j},L=function(S,A){var j=K<<2,a=S<<2;h[j]=h[(A<<2)+3];h[j+1]=a;
+	h[j+2]=h[a+2]+1;h[j+3]=h[a+3];K++;if(K+1==1<<V&&V!=12)V++},T=function(S,A,j,a,n,q){e=A<<3;U=S;Z=a;u=n;
+	var B=A+j<<3,_=0,t=0;m(q);i(q);while(e<B&&(_=O())!=N){if(_==g){i(q);_=O();if(_==N)break;D(_)}else{if(_<K){D(_);
+	L(t,_)}else{L(t,t);D(K-1)}}t=_}return u};return T}();
+	
+	UTIF.tags = {};
+	//UTIF.ttypes = {  256:3,257:3,258:3,   259:3, 262:3,  273:4,  274:3, 277:3,278:4,279:4, 282:5, 283:5, 284:3, 286:5,287:5, 296:3, 305:2, 306:2, 338:3, 513:4, 514:4, 34665:4  };
+	// start at tag 250
+	UTIF._types = function() {
+		var main = new Array(250);  main.fill(0);
+		main = main.concat([0,0,0,0,4,3,3,3,3,3,0,0,3,0,0,0,3,0,0,2,2,2,2,4,3,0,0,3,4,4,3,3,5,5,3,2,5,5,0,0,0,0,4,4,0,0,3,3,0,0,0,0,0,0,0,2,2,0,0,0,0,0,0,0,0,2,2,3,5,5,3,0,3,3,4,4,4,3,4,0,0,0,0,0,0,0,0,0,3,3,0,0,0,0,0,0,0,7,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,4,4,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,3,3,5,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,7,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]);
+		var rest = {33432: 2, 33434: 5, 33437: 5, 34665: 4, 34850: 3, 34853: 4, 34855: 3, 34864: 3, 34866: 4, 36864: 7, 36867: 2, 36868: 2, 37121: 7, 37377: 10, 37378: 5, 37380: 10, 37381: 5, 37383: 3, 37384: 3, 37385: 3, 37386: 5, 37510: 7, 37520: 2, 37521: 2, 37522: 2, 40960: 7, 40961: 3, 40962: 4, 40963: 4, 40965: 4, 41486: 5, 41487: 5, 41488: 3, 41985: 3, 41986: 3, 41987: 3, 41988: 5, 41989: 3, 41990: 3, 41993: 3, 41994: 3, 41995: 7, 41996: 3, 42032: 2, 42033: 2, 42034: 5, 42036: 2, 42037: 2, 59932: 7};
+		return {
+			basic: {
+				main: main,
+				rest: rest
+			},
+			gps: {
+				main: [1,2,5,2,5,1,5,5,0,9],
+				rest: {18:2,29:2}
+			}
+		}
+	}();
+	
+	UTIF._readIFD = function(bin, data, offset, ifds, depth, prm)
+	{
+		var cnt = bin.readUshort(data, offset);  offset+=2;
+		var ifd = {};
+	
+		if(prm.debug) log("   ".repeat(depth),ifds.length-1,">>>----------------");
+		for(var i=0; i<cnt; i++)
+		{
+			var tag  = bin.readUshort(data, offset);    offset+=2;
+			var type = bin.readUshort(data, offset);    offset+=2;
+			var num  = bin.readUint  (data, offset);    offset+=4;
+			var voff = bin.readUint  (data, offset);    offset+=4;
+			
+			var arr = [];
+			//ifd["t"+tag+"-"+UTIF.tags[tag]] = arr;
+			if(type== 1 || type==7) {  var no=(num<5 ? offset-4 : voff);  if(no+num>data.buffer.byteLength) num=data.buffer.byteLength-no;  arr = new Uint8Array(data.buffer, no, num);  }
+			if(type== 2) {  var o0 = (num<5 ? offset-4 : voff), c=data[o0], len=Math.max(0, Math.min(num-1,data.length-o0));
+							if(c<128 || len==0) arr.push( bin.readASCII(data, o0, len) );
+							else      arr = new Uint8Array(data.buffer, o0, len);  }
+			if(type== 3) {  for(var j=0; j<num; j++) arr.push(bin.readUshort(data, (num<3 ? offset-4 : voff)+2*j));  }
+			if(type== 4 
+			|| type==13) {  for(var j=0; j<num; j++) arr.push(bin.readUint  (data, (num<2 ? offset-4 : voff)+4*j));  }
+			if(type== 5 || type==10) {  
+				var ri = type==5 ? bin.readUint : bin.readInt;
+				for(var j=0; j<num; j++) arr.push([ri(data, voff+j*8), ri(data,voff+j*8+4)]);  }
+			if(type== 8) {  for(var j=0; j<num; j++) arr.push(bin.readShort (data, (num<3 ? offset-4 : voff)+2*j));  }
+			if(type== 9) {  for(var j=0; j<num; j++) arr.push(bin.readInt   (data, (num<2 ? offset-4 : voff)+4*j));  }
+			if(type==11) {  for(var j=0; j<num; j++) arr.push(bin.readFloat (data, voff+j*4));  }
+			if(type==12) {  for(var j=0; j<num; j++) arr.push(bin.readDouble(data, voff+j*8));  }
+			
+			if(num!=0 && arr.length==0) {  log(tag, "unknown TIFF tag type: ", type, "num:",num);  if(i==0)return;  continue;  }
+			if(prm.debug) log("   ".repeat(depth), tag, type, UTIF.tags[tag], arr);
+			
+			ifd["t"+tag] = arr;
+			
+			if(tag==330 && ifd["t272"] && ifd["t272"][0]=="DSLR-A100") {  } 
+			else if(tag==330 || tag==34665 || tag==34853 || (tag==50740 && bin.readUshort(data,bin.readUint(arr,0))<300  ) ||tag==61440) {
+				var oarr = tag==50740 ? [bin.readUint(arr,0)] : arr;
+				var subfd = [];
+				for(var j=0; j<oarr.length; j++) UTIF._readIFD(bin, data, oarr[j], subfd, depth+1, prm);
+				if(tag==  330) ifd.subIFD = subfd;
+				if(tag==34665) ifd.exifIFD = subfd[0];
+				if(tag==34853) ifd.gpsiIFD = subfd[0];  //console.log("gps", subfd[0]);  }
+				if(tag==50740) ifd.dngPrvt = subfd[0];
+				if(tag==61440) ifd.fujiIFD = subfd[0];
+			}
+			if(tag==37500 && prm.parseMN) {
+				var mn = arr;
+				//console.log(bin.readASCII(mn,0,mn.length), mn);
+				if(bin.readASCII(mn,0,5)=="Nikon")  ifd.makerNote = UTIF["decode"](mn.slice(10).buffer)[0];
+				else if(bin.readASCII(mn,0,5)=="OLYMP" || bin.readASCII(mn,0,9)=="OM SYSTEM") { // ???
+					var inds = [8208,8224,8240,8256,8272];
+					var subsub = [];  UTIF._readIFD(bin, mn, mn[1]==77 ? 16 : (mn[5]==85 ? 12 : 8), subsub, depth+1, prm);
+					var obj = ifd.makerNote = subsub.pop();
+					for(var j=0; j<inds.length; j++) {
+						var k="t"+inds[j];  if(obj[k]==null) continue;
+						UTIF._readIFD(bin, mn, obj[k][0], subsub, depth+1, prm);
+						obj[k] = subsub.pop();
+					}
+					if(obj["t12288"]) {
+						UTIF._readIFD(bin, obj["t12288"], 0, subsub, depth+1, prm);
+						obj["t12288"]=subsub.pop();
+					}
+				}
+				else if(bin.readUshort(data,voff)<300 && bin.readUshort(data,voff+4)<=12){
+					var subsub=[];  UTIF._readIFD(bin, data, voff, subsub, depth+1, prm);
+					ifd.makerNote = subsub[0];
+				}
+			}
+		}
+		ifds.push(ifd);
+		if(prm.debug) log("   ".repeat(depth),"<<<---------------");
+		return offset;
+	}
+	
+	UTIF._writeIFD = function(bin, types, data, offset, ifd)
+	{
+		var keys = Object.keys(ifd), knum=keys.length;  if(ifd["exifIFD"]) knum--;  if(ifd["gpsiIFD"]) knum--;
+		bin.writeUshort(data, offset, knum);  offset+=2;
+	
+		var eoff = offset + knum*12 + 4;
+	
+		for(var ki=0; ki<keys.length; ki++)
+		{
+			var key = keys[ki];  if(key=="t34665" || key=="t34853") continue;  
+			if(key=="exifIFD") key="t34665";  if(key=="gpsiIFD") key="t34853";
+			var tag = parseInt(key.slice(1)), type = types.main[tag];  if(type==null) type=types.rest[tag];		
+			if(type==null || type==0) throw new Error("unknown type of tag: "+tag);
+			//console.log(offset+":", tag, type, eoff);
+			var val = ifd[key];  
+			if(tag==34665) {
+				var outp = UTIF._writeIFD(bin, types, data, eoff, ifd["exifIFD"]);
+				val = [eoff];  eoff = outp[1];
+			}
+			if(tag==34853) {
+				var outp = UTIF._writeIFD(bin, UTIF._types.gps, data, eoff, ifd["gpsiIFD"]);
+				val = [eoff];  eoff = outp[1];
+			}
+			if(type==2) val=val[0]+"\u0000";  var num = val.length;
+			bin.writeUshort(data, offset, tag );  offset+=2;
+			bin.writeUshort(data, offset, type);  offset+=2;
+			bin.writeUint  (data, offset, num );  offset+=4;
+	
+			var dlen = [-1, 1, 1, 2, 4, 8, 0, 1, 0, 4, 8, 0, 8][type] * num;  //if(dlen<1) throw "e";
+			var toff = offset;
+			if(dlen>4) {  bin.writeUint(data, offset, eoff);  toff=eoff;  }
+	
+			if     (type== 1 || type==7) {  for(var i=0; i<num; i++) data[toff+i] = val[i];  }
+			else if(type== 2) {  bin.writeASCII(data, toff, val);   }
+			else if(type== 3) {  for(var i=0; i<num; i++) bin.writeUshort(data, toff+2*i, val[i]);    }
+			else if(type== 4) {  for(var i=0; i<num; i++) bin.writeUint  (data, toff+4*i, val[i]);    }
+			else if(type== 5 || type==10) {  
+				var wr = type==5?bin.writeUint:bin.writeInt;
+				for(var i=0; i<num; i++) {  
+				var v=val[i],nu=v[0],de=v[1];  if(nu==null) throw "e";  wr(data, toff+8*i, nu);  wr(data, toff+8*i+4, de);  }   }
+			else if(type== 9) {  for(var i=0; i<num; i++) bin.writeInt   (data, toff+4*i, val[i]);    }
+			else if(type==12) {  for(var i=0; i<num; i++) bin.writeDouble(data, toff+8*i, val[i]);    }
+			else throw type;
+	
+			if(dlen>4) {  dlen += (dlen&1);  eoff += dlen;  }
+			offset += 4;
+		}
+		return [offset, eoff];
+	}
+	
+	UTIF.toRGBA8 = function(out, scl)
+	{
+		function gamma(x) {  return x < 0.0031308 ? 12.92 * x : 1.055 * Math.pow(x, 1.0 / 2.4) - 0.055;  }
+		
+		
+		var w = out.width, h = out.height, area = w*h, qarea = area*4, data = out.data;
+		var img = new Uint8Array(area*4);
+		//console.log(out);
+		// 0: WhiteIsZero, 1: BlackIsZero, 2: RGB, 3: Palette color, 4: Transparency mask, 5: CMYK
+		var intp = (out["t262"] ? out["t262"][0]: 2), bps = (out["t258"]?Math.min(32,out["t258"][0]):1);
+		if(out["t262"]==null && bps==1) intp=0;
+		
+		var smpls = out["t277"]?out["t277"][0] : (out["t258"]?out["t258"].length : [1,1,3,1,1,4,3][intp]);
+		var sfmt  = out["t339"]?out["t339"][0] : null;  if(intp==1 && bps==32 && sfmt!=3) throw "e";  // sample format
+		var bpl = Math.ceil(smpls*bps*w/8);
+		
+		//log("interpretation: ", intp, "smpls", smpls, "bps", bps, "sample format",sfmt, out);
+		
+		if(false) {}
+		else if(intp==0)
+		{
+			scl = 1/256; // "Photopeatest.tif"
+			for(var y=0; y<h; y++) {
+				var off = y*bpl, io = y*w;
+				if(bps== 1) for(var i=0; i<w; i++) {  var qi=(io+i)<<2, px=((data[off+(i>>3)])>>(7-  (i&7)))& 1;  img[qi]=img[qi+1]=img[qi+2]=( 1-px)*255;  img[qi+3]=255;    }
+				if(bps== 4) for(var i=0; i<w; i++) {  var qi=(io+i)<<2, px=((data[off+(i>>1)])>>(4-4*(i&1)))&15;  img[qi]=img[qi+1]=img[qi+2]=(15-px)* 17;  img[qi+3]=255;    }
+				if(bps== 8) for(var i=0; i<w; i++) {  var qi=(io+i)<<2, px=data[off+i];  img[qi]=img[qi+1]=img[qi+2]=255-px;  img[qi+3]=255;    }
+				if(bps==16) for(var i=0; i<w; i++) {  var qi=(io+i)<<2, o=off+(2*i), px=(data[o+1]<<8)|data[o];  img[qi]=img[qi+1]=img[qi+2]= Math.min(255,255-(~~(px*scl)));  img[qi+3]=255;    } // ladoga.tif
+			}
+		}
+		else if(intp==1)
+		{
+			if(scl==null) scl=1/256;
+			var f32 = ((data.length&3)==0) ? new Float32Array(data.buffer) : null;
+			
+			for(var y=0; y<h; y++) {
+				var off = y*bpl, io = y*w;
+				if(bps== 1) for(var i=0; i<w; i++) {  var qi=(io+i)<<2, px=((data[off+(i>>3)])>>(7-  (i&7)))&1;   img[qi]=img[qi+1]=img[qi+2]=(px)*255;  img[qi+3]=255;    }
+				if(bps== 2) for(var i=0; i<w; i++) {  var qi=(io+i)<<2, px=((data[off+(i>>2)])>>(6-2*(i&3)))&3;   img[qi]=img[qi+1]=img[qi+2]=(px)* 85;  img[qi+3]=255;    }
+				if(bps== 8) for(var i=0; i<w; i++) {  var qi=(io+i)<<2, px=data[off+i*smpls];  img[qi]=img[qi+1]=img[qi+2]=    px;  img[qi+3]=255;    }
+				if(bps==16) for(var i=0; i<w; i++) {  var qi=(io+i)<<2, o=off+(2*i), px=(data[o+1]<<8)|data[o];  img[qi]=img[qi+1]=img[qi+2]= Math.min(255,~~(px*scl));  img[qi+3]=255;    } // ladoga.tif
+				if(bps==32) for(var i=0; i<w; i++) {  var qi=(io+i)<<2, o=(off>>>2)+i, px=f32[o];  img[qi]=img[qi+1]=img[qi+2]= ~~(0.5+255*px);  img[qi+3]=255;    }
+			}
+		}
+		else if(intp==2)
+		{
+			if(bps== 8) 
+			{
+				if(smpls==1) for(var i=0; i<area; i++) {  img[4*i]=img[4*i+1]=img[4*i+2]=data[i];  img[4*i+3]=255;  }
+				if(smpls==3) for(var i=0; i<area; i++) {  var qi=i<<2, ti=i*3    ;  img[qi]=data[ti];  img[qi+1]=data[ti+1];  img[qi+2]=data[ti+2];  img[qi+3]=255;    }
+				if(smpls>=4) for(var i=0; i<area; i++) {  var qi=i<<2, ti=i*smpls;  img[qi]=data[ti];  img[qi+1]=data[ti+1];  img[qi+2]=data[ti+2];  img[qi+3]=data[ti+3];    }
+			}
+			else if(bps==16){  // 3x 16-bit channel
+				if(smpls==4) for(var i=0; i<area; i++) {  var qi=i<<2, ti=i*8+1;  img[qi]=data[ti];  img[qi+1]=data[ti+2];  img[qi+2]=data[ti+4];  img[qi+3]=data[ti+6];    }
+				if(smpls==3) for(var i=0; i<area; i++) {  var qi=i<<2, ti=i*6+1;  img[qi]=data[ti];  img[qi+1]=data[ti+2];  img[qi+2]=data[ti+4];  img[qi+3]=255;           }
+			}
+			else if(bps==32){
+				var ndt = new Float32Array(data.buffer);  // t339 is [3,3,3]
+				// check the endianity
+				var min = 0;  for(var i=0; i<ndt.length; i++) min = Math.min(min,ndt[i]);
+				if(min<0) for(var i=0; i<data.length; i+=4) {  var t=data[i];  data[i]=data[i+3];  data[i+3]=t;  t=data[i+1];  data[i+1]=data[i+2];  data[i+2]=t;  }
+				// gamma correction
+				var pmap = [];  for(var i=0; i<65536; i++) pmap.push(gamma(i/65535));
+				for(var i=0; i<ndt.length; i++) {  var cv = Math.max(0, Math.min(1, ndt[i]));  ndt[i] = pmap[~~(0.5+cv*65535)];  }
+				
+				if(smpls==3) for(var i=0; i<area; i++) {  var qi=i<<2, ti=i*3;  
+					img[qi]=~~(0.5+ndt[ti]*255);  img[qi+1]=~~(0.5+ndt[ti+1]*255);  img[qi+2]=~~(0.5+ndt[ti+2]*255);  img[qi+3]=255;           }
+				else if(smpls==4) for(var i=0; i<area; i++) {  var qi=i<<2, ti=i*4;  
+					img[qi]=~~(0.5+ndt[ti]*255);  img[qi+1]=~~(0.5+ndt[ti+1]*255);  img[qi+2]=~~(0.5+ndt[ti+2]*255);  img[qi+3]=~~(0.5+ndt[ti+3]*255);           }
+				else throw smpls;
+			}
+			else throw bps;
+		}
+		else if(intp==3)
+		{
+			var map = out["t320"];
+			var cn = 1<<bps;
+			
+			var nexta = bps==8 && smpls>1 && out["t338"] && out["t338"][0]!=0;
+			
+			for(var y=0; y<h; y++) 
+				for(var x=0; x<w; x++) {  
+					var i = y*w+x;
+					var qi=i<<2, mi=0;
+					var dof = y*bpl;
+					if(false) {}
+					else if(bps==1) mi=(data[dof+(x>>>3)]>>>(7-  (x&7)))& 1;
+					else if(bps==2) mi=(data[dof+(x>>>2)]>>>(6-2*(x&3)))& 3;
+					else if(bps==4) mi=(data[dof+(x>>>1)]>>>(4-4*(x&1)))&15;
+					else if(bps==8) mi= data[dof+x*smpls]; 
+					else throw bps;
+					img[qi]=(map[mi]>>8);  img[qi+1]=(map[cn+mi]>>8);  img[qi+2]=(map[cn+cn+mi]>>8);  img[qi+3]=nexta ? data[dof+x*smpls+1] : 255;   
+				}
+		}
+		else if(intp==5) 
+		{
+			var gotAlpha = smpls>4 ? 1 : 0;
+			for(var i=0; i<area; i++) {
+				var qi=i<<2, si=i*smpls;  
+				
+				if(window.UDOC) {
+					var C=data[si], M=data[si+1], Y=data[si+2], K=data[si+3];
+					var c = UDOC.C.cmykToRgb([C*(1/255), M*(1/255), Y*(1/255), K*(1/255)]);
+					img[qi] = ~~(0.5+255*c[0]);  img[qi+1] = ~~(0.5+255*c[1]);  img[qi+2] = ~~(0.5+255*c[2]);
+				}
+				else {
+					var C=255-data[si], M=255-data[si+1], Y=255-data[si+2], K=(255-data[si+3])*(1/255);
+					img[qi]=~~(C*K+0.5);  img[qi+1]=~~(M*K+0.5);  img[qi+2]=~~(Y*K+0.5);
+				}
+				
+				img[qi+3]=255*(1-gotAlpha)+data[si+4]*gotAlpha;
+			}
+		}
+		else if(intp==6 && out["t278"]) {  // only for DSC_1538.TIF
+			var rps = out["t278"][0];
+			for(var y=0; y<h; y+=rps) {
+				var i=(y*w), len = rps*w;
+				
+				for(var j=0; j<len; j++) {
+					var qi = 4*(i+j), si = 3*i+4*(j>>>1);
+					var Y = data[si+(j&1)], Cb=data[si+2]-128, Cr=data[si+3]-128;
+					
+					var r = Y + ( (Cr >> 2) + (Cr >> 3) + (Cr >> 5) ) ;
+					var g = Y - ( (Cb >> 2) + (Cb >> 4) + (Cb >> 5)) - ( (Cr >> 1) + (Cr >> 3) + (Cr >> 4) + (Cr >> 5)) ;
+					var b = Y + ( Cb + (Cb >> 1) + (Cb >> 2) + (Cb >> 6)) ;
+					
+					img[qi  ]=Math.max(0,Math.min(255,r));
+					img[qi+1]=Math.max(0,Math.min(255,g));
+					img[qi+2]=Math.max(0,Math.min(255,b));
+					img[qi+3]=255;
+				}
+			}
+		}
+		else if(intp==32845) {
+			
+			for(var y=0; y<h; y++)
+				for(var x=0; x<w; x++) {
+					var si = (y*w+x)*6, qi=(y*w+x)*4;
+					var L =  (data[si+1]<<8) | data[si];
+					
+					var L = Math.pow(2, (L + 0.5) / 256 - 64);
+					var u = (data[si+3] + 0.5) / 410;
+					var v = (data[si+5] + 0.5) / 410;
+					
+					// Luv to xyY
+					var sX = (9 * u) / (6 * u - 16 * v + 12);
+					var sY = (4 * v) / (6 * u - 16 * v + 12);
+					var bY = L;  
+					
+					// xyY to XYZ
+					var X = (sX*bY)/sY, Y = bY, Z = (1-sX-sY)*bY/sY;  
+					
+					
+					var r =  2.690*X -1.276*Y -0.414*Z
+					var g = -1.022*X +1.978*Y +0.044*Z
+					var b =  0.061*X -0.224*Y +1.163*Z
+					
+					img[qi  ] = gamma(Math.min(r,1))*255;
+					img[qi+1] = gamma(Math.min(g,1))*255;
+					img[qi+2] = gamma(Math.min(b,1))*255;
+					img[qi+3] = 255;
+				}
+		}
+		else log("Unknown Photometric interpretation: "+intp);
+		return img;
+	}
+	
+	UTIF.replaceIMG = function(imgs)
+	{
+		if(imgs==null) imgs = document.getElementsByTagName("img");
+		var sufs = ["tif","tiff","dng","cr2","nef"]
+		for (var i=0; i<imgs.length; i++)
+		{
+			var img=imgs[i], src=img.getAttribute("src");  if(src==null) continue;
+			var suff=src.split(".").pop().toLowerCase();
+			if(sufs.indexOf(suff)==-1) continue;
+			var xhr = new XMLHttpRequest();  UTIF._xhrs.push(xhr);  UTIF._imgs.push(img);
+			xhr.open("GET", src);  xhr.responseType = "arraybuffer";
+			xhr.onload = UTIF._imgLoaded;   xhr.send();
+		}
+	}
+	
+	UTIF._xhrs = [];  UTIF._imgs = [];
+	UTIF._imgLoaded = function(e) {
+		var ind = UTIF._xhrs.indexOf(e.target), img = UTIF._imgs[ind];
+		UTIF._xhrs.splice(ind,1);  UTIF._imgs.splice(ind,1);
+		
+		img.setAttribute("src",UTIF.bufferToURI(e.target.response));
+	}
+	
+	UTIF.bufferToURI = function(buff) {
+		var ifds = UTIF.decode(buff);  //console.log(ifds);
+		var vsns = ifds, ma=0, page=vsns[0];  if(ifds[0].subIFD) vsns = vsns.concat(ifds[0].subIFD);
+		for(var i=0; i<vsns.length; i++) {
+			var img = vsns[i];
+			if(img["t258"]==null || img["t258"].length<3) continue;
+			var ar = img["t256"]*img["t257"];
+			if(ar>ma) {  ma=ar;  page=img;  }
+		}
+		UTIF.decodeImage(buff, page, ifds);
+		var rgba = UTIF.toRGBA8(page), w=page.width, h=page.height;
+		
+		var cnv = document.createElement("canvas");  cnv.width=w;  cnv.height=h;
+		var ctx = cnv.getContext("2d");
+		var imgd = new ImageData(new Uint8ClampedArray(rgba.buffer),w,h);
+		ctx.putImageData(imgd,0,0);
+		return cnv.toDataURL();
+	}
+	
+	
+	UTIF._binBE =
+	{
+		nextZero   : function(data, o) {  while(data[o]!=0) o++;  return o;  },
+		readUshort : function(buff, p) {  return (buff[p]<< 8) |  buff[p+1];  },
+		readShort  : function(buff, p) {  var a=UTIF._binBE.ui8;  a[0]=buff[p+1];  a[1]=buff[p+0];							        return UTIF._binBE. i16[0];  },
+		readInt    : function(buff, p) {  var a=UTIF._binBE.ui8;  a[0]=buff[p+3];  a[1]=buff[p+2];  a[2]=buff[p+1];  a[3]=buff[p+0];  return UTIF._binBE. i32[0];  },
+		readUint   : function(buff, p) {  var a=UTIF._binBE.ui8;  a[0]=buff[p+3];  a[1]=buff[p+2];  a[2]=buff[p+1];  a[3]=buff[p+0];  return UTIF._binBE.ui32[0];  },
+		readASCII  : function(buff, p, l) {  var s = "";   for(var i=0; i<l; i++) s += String.fromCharCode(buff[p+i]);   return s; },
+		readFloat  : function(buff, p) {  var a=UTIF._binBE.ui8;  for(var i=0;i<4;i++) a[i]=buff[p+3-i];  return UTIF._binBE.fl32[0];  },
+		readDouble : function(buff, p) {  var a=UTIF._binBE.ui8;  for(var i=0;i<8;i++) a[i]=buff[p+7-i];  return UTIF._binBE.fl64[0];  },
+	
+		writeUshort: function(buff, p, n) {  buff[p] = (n>> 8)&255;  buff[p+1] =  n&255;  },
+		writeInt   : function(buff, p, n) {  var a=UTIF._binBE.ui8;  UTIF._binBE.i32[0]=n;  buff[p+3]=a[0];  buff[p+2]=a[1];  buff[p+1]=a[2];  buff[p+0]=a[3];  },
+		writeUint  : function(buff, p, n) {  buff[p] = (n>>24)&255;  buff[p+1] = (n>>16)&255;  buff[p+2] = (n>>8)&255;  buff[p+3] = (n>>0)&255;  },
+		writeASCII : function(buff, p, s) {  for(var i = 0; i < s.length; i++)  buff[p+i] = s.charCodeAt(i);  },
+		writeDouble: function(buff, p, n)
+		{
+			UTIF._binBE.fl64[0] = n;
+			for (var i = 0; i < 8; i++) buff[p + i] = UTIF._binBE.ui8[7 - i];
+		}
+	}
+	UTIF._binBE.ui8  = new Uint8Array  (8);
+	UTIF._binBE.i16  = new Int16Array  (UTIF._binBE.ui8.buffer);
+	UTIF._binBE.i32  = new Int32Array  (UTIF._binBE.ui8.buffer);
+	UTIF._binBE.ui32 = new Uint32Array (UTIF._binBE.ui8.buffer);
+	UTIF._binBE.fl32 = new Float32Array(UTIF._binBE.ui8.buffer);
+	UTIF._binBE.fl64 = new Float64Array(UTIF._binBE.ui8.buffer);
+	
+	UTIF._binLE =
+	{
+		nextZero   : UTIF._binBE.nextZero,
+		readUshort : function(buff, p) {  return (buff[p+1]<< 8) |  buff[p];  },
+		readShort  : function(buff, p) {  var a=UTIF._binBE.ui8;  a[0]=buff[p+0];  a[1]=buff[p+1];							        return UTIF._binBE. i16[0];  },
+		readInt    : function(buff, p) {  var a=UTIF._binBE.ui8;  a[0]=buff[p+0];  a[1]=buff[p+1];  a[2]=buff[p+2];  a[3]=buff[p+3];  return UTIF._binBE. i32[0];  },
+		readUint   : function(buff, p) {  var a=UTIF._binBE.ui8;  a[0]=buff[p+0];  a[1]=buff[p+1];  a[2]=buff[p+2];  a[3]=buff[p+3];  return UTIF._binBE.ui32[0];  },
+		readASCII  : UTIF._binBE.readASCII,
+		readFloat  : function(buff, p) {  var a=UTIF._binBE.ui8;  for(var i=0;i<4;i++) a[i]=buff[p+  i];  return UTIF._binBE.fl32[0];  },
+		readDouble : function(buff, p) {  var a=UTIF._binBE.ui8;  for(var i=0;i<8;i++) a[i]=buff[p+  i];  return UTIF._binBE.fl64[0];  },
+		
+		writeUshort: function(buff, p, n) {  buff[p] = (n)&255;  buff[p+1] =  (n>>8)&255;  },
+		writeInt   : function(buff, p, n) {  var a=UTIF._binBE.ui8;  UTIF._binBE.i32[0]=n;  buff[p+0]=a[0];  buff[p+1]=a[1];  buff[p+2]=a[2];  buff[p+3]=a[3];  },
+		writeUint  : function(buff, p, n) {  buff[p] = (n>>>0)&255;  buff[p+1] = (n>>>8)&255;  buff[p+2] = (n>>>16)&255;  buff[p+3] = (n>>>24)&255;  },
+		writeASCII : UTIF._binBE.writeASCII
+	}
+	UTIF._copyTile = function(tb, tw, th, b, w, h, xoff, yoff)
+	{
+		//log("copyTile", tw, th,  w, h, xoff, yoff);
+		var xlim = Math.min(tw, w-xoff);
+		var ylim = Math.min(th, h-yoff);
+		for(var y=0; y<ylim; y++)
+		{
+			var tof = (yoff+y)*w+xoff;
+			var sof = y*tw;
+			for(var x=0; x<xlim; x++) b[tof+x] = tb[sof+x];
+		}
+	}
+	
+	UTIF.LosslessJpegDecode =function(){var b,O;function l(){return b[O++]}function m(){return b[O++]<<8|b[O++]}function a0(h){var V=l(),I=[0,0,0,255],f=[],G=8;
+	for(var w=0;w<16;w++)f[w]=l();for(var w=0;w<16;w++){for(var x=0;x<f[w];x++){var T=z(I,0,w+1,1);I[T+3]=l()}}var E=new Uint8Array(1<<G);
+	h[V]=[new Uint8Array(I),E];for(var w=0;w<1<<G;w++){var s=G,_=w,Y=0,F=0;while(I[Y+3]==255&&s!=0){F=_>>--s&1;
+	Y=I[Y+F]}E[w]=Y}}function z(h,V,I,f){if(h[V+3]!=255)return 0;if(I==0)return V;for(var w=0;w<2;w++){if(h[V+w]==0){h[V+w]=h.length;
+	h.push(0,0,f,255)}var x=z(h,h[V+w],I-1,f+1);if(x!=0)return x}return 0}function i(h){var V=h.b,I=h.f;
+	while(V<25&&h.a<h.d){var f=h.data[h.a++];if(f==255&&!h.c)h.a++;I=I<<8|f;V+=8}if(V<0)throw"e";h.b=V;h.f=I}function H(h,V){if(V.b<h)i(V);
+	return V.f>>(V.b-=h)&65535>>16-h}function g(h,V){var I=h[0],f=0,w=255,x=0;if(V.b<16)i(V);var T=V.f>>V.b-8&255;
+	f=h[1][T];w=I[f+3];V.b-=I[f+2];while(w==255){x=V.f>>--V.b&1;f=I[f+x];w=I[f+3]}return w}function P(h,V){if(h<32768>>16-V)h+=-(1<<V)+1;
+	return h}function a2(h,V){var I=g(h,V);if(I==0)return 0;if(I==16)return-32768;var f=H(I,V);return P(f,I)}function X(h,V,I,f,w,x){var T=0;
+	for(var G=0;G<x;G++){var s=G*V;for(var _=0;_<V;_+=w){T++;for(var Y=0;Y<w;Y++)h[s+_+Y]=a2(f[Y],I)}if(I.e!=0&&T%I.e==0&&G!=0){var F=I.a,t=I.data;
+	while(t[F]!=255||!(208<=t[F+1]&&t[F+1]<=215))F--;I.a=F+2;I.f=0;I.b=0}}}function o(h,V){return P(H(h,V),h)}function a1(h,V,I,f,w){var x=b.length-O;
+	for(var T=0;T<x;T+=4){var G=b[O+T];b[O+T]=b[O+T+3];b[O+T+3]=G;var G=b[O+T+1];b[O+T+1]=b[O+T+2];b[O+T+2]=G}for(var E=0;
+	E<w;E++){var s=32768,_=32768;for(var Y=0;Y<V;Y+=2){var F=g(f,I),t=g(f,I);if(F!=0)s+=o(F,I);if(t!=0)_+=o(t,I);
+	h[E*V+Y]=s&65535;h[E*V+Y+1]=_&65535}}}function C(h){b=h;O=0;if(m()!=65496)throw"e";var V=[],I=0,f=0,w=0,x=[],T=[],G=[],E=0,s=0,_=0;
+	while(!0){var Y=m();if(Y==65535){O--;continue}var F=m();if(Y==65475){f=l();s=m();_=m();E=l();for(var t=0;
+	t<E;t++){var a=l(),J=l(),r=l();if(r!=0)throw"e";V[a]=[t,J>>4,J&15]}}else if(Y==65476){var a3=O+F-2;while(O<a3)a0(T)}else if(Y==65498){O++;
+	for(var t=0;t<E;t++){var a5=l(),v=V[a5];G[v[0]]=T[l()>>>4];x[v[0]]=v.slice(1)}I=l();O+=2;break}else if(Y==65501){w=m()}else{O+=F-2}}var a4=f>8?Uint16Array:Uint8Array,$=new a4(s*_*E),M={b:0,f:0,c:I==8,a:O,data:b,d:b.length,e:w};
+	if(M.c)a1($,_*E,M,G[0],s);else{var c=[],p=0,D=0;for(var t=0;t<E;t++){var N=x[t],S=N[0],K=N[1];if(S>p)p=S;
+	if(K>D)D=K;c.push(S*K)}if(p!=1||D!=1){if(E!=3||c[1]!=1||c[2]!=1)throw"e";if(p!=2||D!=1&&D!=2)throw"e";
+	var u=[],Z=0;for(var t=0;t<E;t++){for(var R=0;R<c[t];R++)u.push(G[t]);Z+=c[t]}var B=_/p,e=s/D,d=B*e;
+	X($,B*Z,M,u,Z,e);j($,I,B,e,Z-2,Z,Z,f);var A=new Uint16Array(d*c[0]);if(p==2&&D==2){for(var t=0;t<d;t++){A[4*t]=$[6*t];
+	A[4*t+1]=$[6*t+1];A[4*t+2]=$[6*t+2];A[4*t+3]=$[6*t+3]}j(A,I,B*4,e,0,1,1,f);for(var t=0;t<d;t++){$[6*t]=A[4*t];
+	$[6*t+1]=A[4*t+1];$[6*t+2]=A[4*t+2];$[6*t+3]=A[4*t+3]}}if(p==2&&D==1){for(var t=0;t<d;t++){A[2*t]=$[4*t];
+	A[2*t+1]=$[4*t+1]}j(A,I,B*2,e,0,1,1,f);for(var t=0;t<d;t++){$[4*t]=A[2*t];$[4*t+1]=A[2*t+1]}}var n=$.slice(0);
+	for(var K=0;K<s;K++){if(D==2)for(var S=0;S<_;S++){var q=(K*_+S)*E,k=((K>>>1)*B+(S>>>1))*Z,y=(K&1)*2+(S&1);
+	$[q]=n[k+y];$[q+1]=n[k+4];$[q+2]=n[k+5]}else for(var S=0;S<_;S++){var q=(K*_+S)*E,k=(K*B+(S>>>1))*Z,y=S&1;
+	$[q]=n[k+y];$[q+1]=n[k+2];$[q+2]=n[k+3]}}}else{X($,_*E,M,G,E,s);if(w==0)j($,I,_,s,0,E,E,f);else{var U=Math.floor(w/_);
+	for(var K=0;K<s;K+=U){var L=$.slice(K*_*E,(K+U)*_*E);j(L,I,_,U,0,E,E,f);$.set(L,K*_*E)}}}}return $}function j(h,V,I,f,w,x,G,E){var s=I*G;
+	for(var _=w;_<x;_++)h[_]+=1<<E-1;for(var Y=G;Y<s;Y+=G)for(var _=w;_<x;_++)h[Y+_]+=h[Y+_-G];for(var F=1;
+	F<f;F++){var t=F*s;for(var _=w;_<x;_++)h[t+_]+=h[t+_-s];for(var Y=G;Y<s;Y+=G){for(var _=w;_<x;_++){var a=t+Y+_,J=a-s,r=h[a-G],Q=0;
+	if(V==0)Q=0;else if(V==1)Q=r;else if(V==2)Q=h[J];else if(V==3)Q=h[J-G];else if(V==4)Q=r+(h[J]-h[J-G]);
+	else if(V==5)Q=r+(h[J]-h[J-G]>>>1);else if(V==6)Q=h[J]+(r-h[J-G]>>>1);else if(V==7)Q=r+h[J]>>>1;else throw V;
+	h[a]+=Q}}}}return C}();
+	
+	
+	(function(){var G=0,F=1,i=2,b=3,J=4,N=5,E=6,s=7,c=8,T=9,a3=10,f=11,q=12,M=13,m=14,x=15,L=16,$=17,p=18;
+	function a5(t){var Z=UTIF._binBE.readUshort,u={b:Z(t,0),i:t[2],C:t[3],u:t[4],q:Z(t,5),k:Z(t,7),e:Z(t,9),l:Z(t,11),s:t[13],d:Z(t,14)};
+	if(u.b!=18771||u.i>1||u.q<6||u.q%6||u.e<768||u.e%24||u.l!=768||u.k<u.l||u.k%u.l||u.k-u.e>=u.l||u.s>16||u.s!=u.k/u.l||u.s!=Math.ceil(u.e/u.l)||u.d!=u.q/6||u.u!=12&&u.u!=14&&u.u!=16||u.C!=16&&u.C!=0){throw"Invalid data"}if(u.i==0){throw"Not implemented. We need this file!"}u.h=u.C==16;
+	u.m=(u.h?u.l*2/3:u.l>>>1)|0;u.A=u.m+2;u.f=64;u.g=(1<<u.u)-1;u.n=4*u.u;return u}function a7(t,Z){var u=new Array(Z.s),e=4*Z.s,Q=16+e;
+	if(e&12)Q+=16-(e&12);for(var V=0,O=16;V<Z.s;O+=4){var o=UTIF._binBE.readUint(t,O);u[V]=t.slice(Q,Q+o);u[V].j=0;u[V].a=0;
+	Q+=o;V++}if(Q!=t.length)throw"Invalid data";return u}function a6(t,Z){for(var u=-Z[4],e=0;u<=Z[4];e++,u++){t[e]=u<=-Z[3]?-4:u<=-Z[2]?-3:u<=-Z[1]?-2:u<-Z[0]?-1:u<=Z[0]?0:u<Z[1]?1:u<Z[2]?2:u<Z[3]?3:4}}function a1(t,Z,u){var e=[Z,3*Z+18,5*Z+67,7*Z+276,u];
+	t.o=Z;t.w=(e[4]+2*Z)/(2*Z+1)+1|0;t.v=Math.ceil(Math.log2(t.w));t.t=9;a6(t.c,e)}function a2(t){var Z={c:new Int8Array(2<<t.u)};
+	a1(Z,0,t.g);return Z}function D(t){var Z=[[],[],[]],u=Math.max(2,t.w+32>>>6);for(var e=0;e<3;e++){for(var Q=0;
+	Q<41;Q++){Z[e][Q]=[u,1]}}return Z}function a4(t){for(var Z=-1,u=0;!u;Z++){u=t[t.j]>>>7-t.a&1;t.a++;t.a&=7;
+	if(!t.a)t.j++}return Z}function K(t,Z){var u=0,e=8-t.a,Q=t.j,V=t.a;if(Z){if(Z>=e){do{u<<=e;Z-=e;u|=t[t.j]&(1<<e)-1;
+	t.j++;e=8}while(Z>=8)}if(Z){u<<=Z;e-=Z;u|=t[t.j]>>>e&(1<<Z)-1}t.a=8-e}return u}function a0(t,Z){var u=0;
+	if(Z<t){while(u<=14&&Z<<++u<t);}return u}function r(t,Z,u,e,Q,V,O,o){if(o==null)o=0;var X=V+1,k=X%2,j=0,I=0,a=0,l,R,w=e[Q],S=e[Q-1],H=e[Q-2][X],g=S[X-1],Y=S[X],P=S[X+1],A=w[X-1],v=w[X+1],y=Math.abs,d,C,n,h;
+	if(k){d=y(P-Y);C=y(H-Y);n=y(g-Y)}if(k){h=d>n&&C<d?H+g:d<n&&C<n?H+P:P+g;h=h+2*Y>>>2;if(o){w[X]=h;return}l=Z.t*Z.c[t.g+Y-H]+Z.c[t.g+g-Y]}else{h=Y>g&&Y>P||Y<g&&Y<P?v+A+2*Y>>>2:A+v>>>1;
+	l=Z.t*Z.c[t.g+Y-g]+Z.c[t.g+g-A]}R=y(l);var W=a4(u);if(W<t.n-Z.v-1){var z=a0(O[R][0],O[R][1]);a=K(u,z)+(W<<z)}else{a=K(u,Z.v)+1}a=a&1?-1-(a>>>1):a>>>1;
+	O[R][0]+=y(a);if(O[R][1]==t.f){O[R][0]>>>=1;O[R][1]>>>=1}O[R][1]++;h=l<0?h-a:h+a;if(t.i){if(h<0)h+=Z.w;
+	else if(h>t.g)h-=Z.w}w[X]=h>=0?Math.min(h,t.g):0}function U(t,Z,u){var e=t[0].length;for(var Q=Z;Q<=u;
+	Q++){t[Q][0]=t[Q-1][1];t[Q][e-1]=t[Q-1][e-2]}}function B(t){U(t,s,q);U(t,i,J);U(t,x,$)}function _(t,Z,u,e,Q,V,O,o,X,k,j,I,a){var l=0,R=1,w=Q<M&&Q>J;
+	while(R<t.m){if(l<t.m){r(t,Z,u,e,Q,l,O[X],t.h&&(w&&k||!w&&(j||(l&I)==a)));r(t,Z,u,e,V,l,O[X],t.h&&(!w&&k||w&&(j||(l&I)==a)));
+	l+=2}if(l>8){r(t,Z,u,e,Q,R,o[X]);r(t,Z,u,e,V,R,o[X]);R+=2}}B(e)}function a8(t,Z,u,e,Q,V){_(t,Z,u,e,i,s,Q,V,0,0,1,0,8);
+	_(t,Z,u,e,c,x,Q,V,1,0,1,0,8);_(t,Z,u,e,b,T,Q,V,2,1,0,3,0);_(t,Z,u,e,a3,L,Q,V,0,0,0,3,2);_(t,Z,u,e,J,f,Q,V,1,0,0,3,2);
+	_(t,Z,u,e,q,$,Q,V,2,1,0,3,0)}function a9(t,Z,u,e,Q,V){var O=V.length,o=t.l;if(Q+1==t.s)o=t.e-Q*t.l;var X=6*t.e*e+Q*t.l;
+	for(var k=0;k<6;k++){for(var j=0;j<o;j++){var I=V[k%O][j%O],a;if(I==0){a=i+(k>>>1)}else if(I==2){a=x+(k>>>1)}else{a=s+k}var l=t.h?(j*2/3&2147483646|j%3&1)+(j%3>>>1):j>>>1;
+	Z[X+j]=u[a][l+1]}X+=t.e}}UTIF._decompressRAF=function(t,Z){var u=a5(t),e=a7(t,u),Q=a2(u),V=new Int16Array(u.e*u.q);
+	if(Z==null){Z=u.h?[[1,1,0,1,1,2],[1,1,2,1,1,0],[2,0,1,0,2,1],[1,1,2,1,1,0],[1,1,0,1,1,2],[0,2,1,2,0,1]]:[[0,1],[3,2]]}var O=[[G,b],[F,J],[N,f],[E,q],[M,L],[m,$]],o=[];
+	for(var X=0;X<p;X++){o[X]=new Uint16Array(u.A)}for(var k=0;k<u.s;k++){var j=D(Q),I=D(Q);for(var X=0;
+	X<p;X++){for(var a=0;a<u.A;a++){o[X][a]=0}}for(var l=0;l<u.d;l++){a8(u,Q,e[k],o,j,I);for(var X=0;X<6;
+	X++){for(var a=0;a<u.A;a++){o[O[X][0]][a]=o[O[X][1]][a]}}a9(u,V,o,l,k,Z);for(var X=i;X<p;X++){if([N,E,M,m].indexOf(X)==-1){for(var a=0;
+	a<u.A;a++){o[X][a]=0}}}B(o)}}return V}}())
+	
+	
+	
+	})(UTIF, pako);
+	})();
+
+/***/ }),
+
 /***/ 9810:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
@@ -38283,23 +49615,21 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.GitHubHost = void 0;
 const core = __importStar(__nccwpck_require__(7484));
 const context_1 = __nccwpck_require__(1648);
-const mask_1 = __nccwpck_require__(1298);
+const host_base_1 = __nccwpck_require__(9984);
 const names_1 = __nccwpck_require__(2500);
-const progress_1 = __nccwpck_require__(4001);
 /**
  * GitHub Actions host: inputs from INPUT_*, outputs to GITHUB_OUTPUT, summary to GITHUB_STEP_SUMMARY, workflow
  * commands for masks, groups and annotations. Log text is also masked here, so a secret never reaches the log
  * even where the runner's own masking does not apply (e.g. a local act run).
  */
-class GitHubHost {
+class GitHubHost extends host_base_1.HostBase {
     platform = 'github';
     workspace = process.env.GITHUB_WORKSPACE ?? process.cwd();
     tempDir = process.env.RUNNER_TEMP ?? (__nccwpck_require__(8161).tmpdir)();
     env = process.env;
     run;
-    masker = new mask_1.SecretMasker();
-    throttle = new progress_1.ProgressThrottle();
     constructor() {
+        super();
         const c = new context_1.Context();
         this.run = {
             id: String(process.env.GITHUB_RUN_ID ?? c.runId),
@@ -38323,42 +49653,34 @@ class GitHubHost {
     setOutput(key, value) {
         core.setOutput((0, names_1.kebabCase)(key), value);
     }
-    setSecret(value) {
-        this.masker.add(value);
-        for (const line of value.split(/\r?\n/))
-            if (line.trim())
-                core.setSecret(line.trim());
+    registerSecretLine(line) {
+        core.setSecret(line);
     }
-    debug(message) {
-        core.debug(this.masker.mask(message));
+    emit(level, text, a) {
+        if (level === 'debug')
+            core.debug(text);
+        else if (level === 'info')
+            core.info(text);
+        else if (level === 'warning')
+            core.warning(text, annotation(a));
+        else
+            core.error(text, annotation(a));
     }
-    info(message) {
-        core.info(this.masker.mask(message));
+    emitGroupStart(title) {
+        core.startGroup(title);
     }
-    warning(message, a) {
-        core.warning(this.masker.mask(message), annotation(a));
-    }
-    error(message, a) {
-        core.error(this.masker.mask(message), annotation(a));
-    }
-    startGroup(title) {
-        core.startGroup(this.masker.mask(title));
-    }
-    endGroup() {
+    emitGroupEnd() {
         core.endGroup();
     }
-    async appendSummary(markdown) {
+    async emitSummary(markdown) {
         if (!process.env.GITHUB_STEP_SUMMARY)
             return;
-        await core.summary.addRaw(this.masker.mask(markdown), true).write();
+        await core.summary.addRaw(markdown, true).write();
     }
-    progress(report) {
-        if (this.throttle.shouldPrint(report))
-            core.info(this.masker.mask((0, progress_1.formatProgress)(report)));
+    emitFailed(message) {
+        core.setFailed(message);
     }
-    setFailed(message) {
-        core.setFailed(this.masker.mask(message));
-    }
+    /** In GITHUB_STATE, so the `post:` entry (another process) reads what the main entry kept. */
     saveState(key, value) {
         core.saveState(key, value);
     }
@@ -38441,6 +49763,423 @@ async function runOnGitHub(step) {
 
 /***/ }),
 
+/***/ 3173:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.listImages = listImages;
+exports.findMask = findMask;
+exports.segmentationAccuracy = segmentationAccuracy;
+exports.detectionAccuracy = detectionAccuracy;
+const fs = __importStar(__nccwpck_require__(3024));
+const path = __importStar(__nccwpck_require__(6760));
+const errors_1 = __nccwpck_require__(6677);
+const evaluate_1 = __nccwpck_require__(4910);
+const load_1 = __nccwpck_require__(185);
+const params_1 = __nccwpck_require__(7355);
+const evaluate_2 = __nccwpck_require__(1787);
+const overlap_1 = __nccwpck_require__(993);
+const read_1 = __nccwpck_require__(7124);
+const session_1 = __nccwpck_require__(3280);
+const tensors_1 = __nccwpck_require__(1862);
+const image_1 = __nccwpck_require__(2052);
+const sharp_loader_1 = __nccwpck_require__(9065);
+const segmentation_1 = __nccwpck_require__(2558);
+/**
+ * Accuracy on the device: the model runs on the benchmark's provider, on real images prepared by the spec the
+ * device uses, and is scored by the core metrics engine, as the cloud evaluation is.
+ */
+const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.tif', '.tiff']);
+function listImages(dir, label) {
+    let entries;
+    try {
+        entries = fs.readdirSync(dir);
+    }
+    catch (error) {
+        throw new errors_1.StepError(`${label} is ${dir}, which cannot be read: ${error.code ?? String(error)}.`, {
+            hint: `Point ${label} at a folder of PNG, JPEG or TIFF images.`,
+        });
+    }
+    const files = entries.filter((f) => IMAGE_EXTENSIONS.has(path.extname(f).toLowerCase())).sort();
+    if (files.length === 0)
+        throw new errors_1.StepError(`${label} (${dir}) holds no PNG, JPEG or TIFF images.`, { hint: `Point ${label} at a folder of images.` });
+    return files.map((f) => path.join(dir, f));
+}
+/** The mask of an image: same file stem (or stem + "_mask") in the masks folder. */
+function findMask(image, masksDir, masks) {
+    const stem = path.basename(image, path.extname(image));
+    const found = masks.find((m) => {
+        const s = path.basename(m, path.extname(m));
+        return s === stem || s === `${stem}_mask`;
+    });
+    if (!found)
+        throw new errors_1.StepError(`No mask for test image ${image} in ${masksDir} (looked for ${stem}.png/.tif or ${stem}_mask.*).`, {
+            hint: 'Each test image needs a label mask with the same file name.',
+            file: image,
+        });
+    return found;
+}
+async function predict(o, image, sharp) {
+    const prepared = await (0, image_1.preprocessImage)(image, o.spec, sharp);
+    const out = await (0, session_1.runSession)(o.session, { [o.inputName]: (0, session_1.toOrtTensor)(o.ort, prepared.tensor) }, `the model on ${image}`);
+    return { out, geometry: prepared.geometry };
+}
+function output(out, name, input) {
+    const t = out[name];
+    if (!t)
+        throw new errors_1.StepError(`The model has no output "${name}" (outputs: ${Object.keys(out).join(', ')}).`, {
+            hint: `Set ${input} to the right output name.`,
+        });
+    return t;
+}
+/**
+ * `predictionsDir`: where to write each image's predicted labels as an 8-bit PNG (labels above 255 are drawn as 255),
+ * for the prediction gallery.
+ */
+async function segmentationAccuracy(o) {
+    const sharp = (0, sharp_loader_1.loadSharp)();
+    const images = listImages(o.imagesDir, 'test-images');
+    const masks = listImages(o.masksDir, 'test-masks');
+    const names = [];
+    const counts = [];
+    const perImage = [];
+    let binary = false;
+    for (const image of images) {
+        const { out, geometry } = await predict(o, image, sharp);
+        const pred = (0, segmentation_1.labelsFromOutput)((0, session_1.fromOrtTensor)(output(out, o.outputName, 'accuracy-output')), o.mode, o.threshold);
+        const classes = pred.classes || o.classes;
+        if (!classes)
+            throw new errors_1.StepError(`Output ${o.outputName} holds class labels, so the number of classes is not known.`, {
+                hint: 'Set classes to the number of classes, background included.',
+            });
+        // Two classes: any non-zero mask value is foreground, so 0/255 masks work.
+        binary = classes <= 2;
+        const maskFile = findMask(image, o.masksDir, masks);
+        const truth = await (0, read_1.readLabelImage)(maskFile);
+        if (truth.width !== geometry.sourceWidth || truth.height !== geometry.sourceHeight) {
+            throw new errors_1.StepError(`Mask ${maskFile} is ${truth.width}x${truth.height}, but its image is ${geometry.sourceWidth}x${geometry.sourceHeight}.`, { hint: 'Each mask must have the size of its image.', file: maskFile });
+        }
+        const projected = (0, segmentation_1.projectPrediction)(pred, geometry);
+        const c = (0, overlap_1.countLabels)(truth.data, projected.data, binary);
+        if (o.predictionsDir) {
+            const stem = path.basename(image).replace(/\.[^.]+$/, '');
+            const file = path.join(o.predictionsDir, `${stem}.png`);
+            const bytes = Uint8Array.from(projected.data, (v) => Math.min(255, v));
+            await sharp(Buffer.from(bytes), { raw: { width: projected.width, height: projected.height, channels: 1 } })
+                .png()
+                .toFile(file);
+            perImage.push({ name: stem, mask: file, truth: maskFile, counts: c });
+        }
+        if (!binary) {
+            for (let label = classes; label < c.size; label++) {
+                if (c.truth[label] > 0)
+                    throw new errors_1.StepError(`Mask ${maskFile} has label ${label}, but the model predicts ${classes} classes (0..${classes - 1}).`, {
+                        hint: 'Masks hold class indices; check the mask files and the model output.',
+                        file: maskFile,
+                    });
+            }
+        }
+        names.push(path.basename(image));
+        counts.push(c);
+    }
+    const ev = (0, evaluate_2.evaluateCounts)(names, counts, { binary });
+    return {
+        kind: 'segmentation',
+        images: images.length,
+        output: o.outputName,
+        mode: o.mode,
+        classes: [...ev.classes],
+        dice: ev.dice,
+        iou: ev.iou,
+        microDice: ev.microDice,
+        microIou: ev.microIou,
+        perClass: ev.perClass,
+        ...(o.predictionsDir ? { perImage } : {}),
+    };
+}
+/**
+ * mAP of a detector whose graph outputs boxes, scores and labels (NMS inside), against COCO ground truth whose
+ * images[].file_name lie in the images folder. Boxes are mapped from tensor to image pixels through the
+ * preprocessing geometry.
+ */
+async function detectionAccuracy(o) {
+    const sharp = (0, sharp_loader_1.loadSharp)();
+    const json = (0, load_1.readJsonFile)(o.annotations, 'Test annotations');
+    const gt = (0, load_1.loadGroundTruth)(json, o.annotations, 'bbox');
+    const images = (json.images ?? []).filter((im) => gt.imgIndex.has(im.id));
+    const detections = [];
+    for (const im of images) {
+        if (!im.file_name)
+            throw new errors_1.StepError(`${o.annotations}: image ${im.id} has no file_name.`, {
+                hint: 'Each ground-truth image needs the file_name of its image in test-images.',
+                file: o.annotations,
+            });
+        const file = path.join(o.imagesDir, im.file_name);
+        if (!fs.existsSync(file))
+            throw new errors_1.StepError(`Image ${im.file_name} of ${o.annotations} (id ${im.id}) is not in ${o.imagesDir}.`, {
+                hint: 'test-images must hold the images the annotations name.',
+                file: o.annotations,
+            });
+        const { out, geometry: g } = await predict(o, file, sharp);
+        const boxes = (0, session_1.fromOrtTensor)(output(out, o.boxesOutput, 'boxes-output'));
+        const scores = (0, session_1.fromOrtTensor)(output(out, o.scoresOutput, 'scores-output'));
+        const labels = (0, session_1.fromOrtTensor)(output(out, o.labelsOutput, 'labels-output'));
+        const n = scores.dims.reduce((a, b) => a * b, 1);
+        if (boxes.dims[boxes.dims.length - 1] !== 4 || boxes.data.length !== n * 4 || labels.data.length !== n) {
+            throw new errors_1.StepError(`Detector outputs disagree: ${o.boxesOutput} [${boxes.dims.join(', ')}], ${o.scoresOutput} [${scores.dims.join(', ')}], ${o.labelsOutput} [${labels.dims.join(', ')}].`, { hint: 'Expected N boxes of 4 numbers, N scores and N labels (a leading batch axis of 1 is fine).' });
+        }
+        for (let i = 0; i < n; i++) {
+            const [a, b, c, d] = [0, 1, 2, 3].map((k) => (0, tensors_1.valueAt)(boxes, i * 4 + k));
+            let [x1, y1, x2, y2] = o.boxFormat === 'xyxy'
+                ? [a, b, c, d]
+                : o.boxFormat === 'xywh'
+                    ? [a, b, a + c, b + d]
+                    : [a - c / 2, b - d / 2, a + c / 2, b + d / 2];
+            // Tensor pixels → image pixels, clipped to the image.
+            x1 = clamp((x1 - g.offsetX) / g.scaleX, g.sourceWidth);
+            x2 = clamp((x2 - g.offsetX) / g.scaleX, g.sourceWidth);
+            y1 = clamp((y1 - g.offsetY) / g.scaleY, g.sourceHeight);
+            y2 = clamp((y2 - g.offsetY) / g.scaleY, g.sourceHeight);
+            const label = (0, tensors_1.valueAt)(labels, i);
+            const category = o.labelMapping === 'id' ? label : gt.catIds[label];
+            if (category === undefined)
+                throw new errors_1.StepError(`The model predicted label ${label}, but ${o.annotations} has ${gt.catIds.length} categories (label-mapping index).`, { hint: 'Use label-mapping id when labels are category ids.' });
+            detections.push({
+                image_id: im.id,
+                category_id: category,
+                bbox: [x1, y1, Math.max(0, x2 - x1), Math.max(0, y2 - y1)],
+                score: (0, tensors_1.valueAt)(scores, i),
+            });
+        }
+    }
+    const dt = (0, load_1.loadDetections)(detections, `detections of the model on ${o.imagesDir}`, gt, 'bbox');
+    const ev = (0, evaluate_1.evaluateCoco)(gt, dt, { iouType: 'bbox' });
+    const metrics = Object.fromEntries(params_1.STAT_NAMES.map((name, i) => [name, ev.stats[i]]));
+    return { kind: 'detection', images: images.length, detections: detections.length, metrics, map: ev.stats[0] };
+}
+function clamp(v, max) {
+    return Math.min(Math.max(v, 0), max);
+}
+
+
+/***/ }),
+
+/***/ 2558:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.labelsFromOutput = labelsFromOutput;
+exports.projectPrediction = projectPrediction;
+const errors_1 = __nccwpck_require__(6677);
+const tensors_1 = __nccwpck_require__(1862);
+const image_1 = __nccwpck_require__(2052);
+/**
+ * Per-pixel labels from a model output: [1, K, H, W] logits/probabilities (argmax, or threshold on channel
+ * K-1 when K <= 2), or [1, H, W] / [1, 1, H, W] already-labelled or single-channel outputs.
+ */
+function labelsFromOutput(out, mode, threshold) {
+    const d = out.dims;
+    let K;
+    let H;
+    let W;
+    if (d.length === 4 && d[0] === 1)
+        [K, H, W] = [d[1], d[2], d[3]];
+    else if (d.length === 3 && d[0] === 1)
+        [K, H, W] = [1, d[1], d[2]];
+    else
+        throw new errors_1.StepError(`Segmentation output has shape [${d.join(', ')}]; expected [1, classes, height, width] or [1, height, width].`, {
+            hint: 'Set accuracy-output to the per-pixel output of the model.',
+        });
+    const labels = new Int32Array(H * W);
+    const plane = H * W;
+    const integer = !out.type.startsWith('float');
+    if (integer && K === 1) {
+        for (let i = 0; i < plane; i++)
+            labels[i] = (0, tensors_1.valueAt)(out, i);
+        return { labels, width: W, height: H, classes: 0 };
+    }
+    if (mode === 'threshold' || K === 1) {
+        if (K > 2)
+            throw new errors_1.StepError(`segmentation-mode threshold needs an output with 1 or 2 channels, this one has ${K}.`, {
+                hint: 'Use segmentation-mode argmax for multi-class outputs.',
+            });
+        const channel = K - 1;
+        for (let i = 0; i < plane; i++)
+            labels[i] = (0, tensors_1.valueAt)(out, channel * plane + i) > threshold ? 1 : 0;
+        return { labels, width: W, height: H, classes: 2 };
+    }
+    for (let i = 0; i < plane; i++) {
+        let best = 0;
+        let bestValue = (0, tensors_1.valueAt)(out, i);
+        for (let k = 1; k < K; k++) {
+            const v = (0, tensors_1.valueAt)(out, k * plane + i);
+            if (v > bestValue) {
+                bestValue = v;
+                best = k;
+            }
+        }
+        labels[i] = best;
+    }
+    return { labels, width: W, height: H, classes: K };
+}
+/**
+ * The prediction as a label image of the ground-truth mask's size (the source image's), each mask pixel taking
+ * the label at its centre mapped through the preprocessing geometry; pixels cropped away by `crop` read 0.
+ */
+function projectPrediction(pred, geometry) {
+    const { sourceWidth: w, sourceHeight: h } = geometry;
+    const data = new Uint16Array(w * h);
+    for (let y = 0; y < h; y++) {
+        for (let x = 0; x < w; x++) {
+            const at = (0, image_1.tensorPixel)(geometry, x, y, pred.width, pred.height);
+            data[y * w + x] = at < 0 ? 0 : pred.labels[at];
+        }
+    }
+    return { width: w, height: h, data };
+}
+
+
+/***/ }),
+
+/***/ 1709:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.tempSibling = tempSibling;
+exports.writeFileAtomic = writeFileAtomic;
+exports.writeFileAtomicSync = writeFileAtomicSync;
+const node_crypto_1 = __nccwpck_require__(7598);
+const fs = __importStar(__nccwpck_require__(3024));
+const fsp = __importStar(__nccwpck_require__(1455));
+const path = __importStar(__nccwpck_require__(6760));
+/** A sibling temp name in the same folder, so the final rename is atomic (same filesystem). */
+function tempSibling(target) {
+    return path.join(path.dirname(target), `.${path.basename(target)}.${(0, node_crypto_1.randomUUID)()}.tmp`);
+}
+/**
+ * Writes the whole file under a temp name, flushes it, then renames: readers see the old or the new file,
+ * never half of one. `data` may come in pieces (an iterable of strings), so a large document need not be one
+ * string in memory.
+ */
+async function writeFileAtomic(target, data) {
+    await fsp.mkdir(path.dirname(target), { recursive: true });
+    const temp = tempSibling(target);
+    try {
+        const handle = await fsp.open(temp, 'w');
+        try {
+            if (typeof data === 'string' || Buffer.isBuffer(data))
+                await handle.writeFile(data);
+            else
+                for (const piece of data)
+                    await handle.write(piece);
+            await handle.sync();
+        }
+        finally {
+            await handle.close();
+        }
+        await fsp.rename(temp, target);
+    }
+    catch (error) {
+        await fsp.rm(temp, { force: true });
+        throw error;
+    }
+}
+/** The same for synchronous callers (a status file written from a timer, a report at the end of a sync run). */
+function writeFileAtomicSync(target, data) {
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    const temp = tempSibling(target);
+    try {
+        const fd = fs.openSync(temp, 'w');
+        try {
+            fs.writeFileSync(fd, data);
+            fs.fsyncSync(fd);
+        }
+        finally {
+            fs.closeSync(fd);
+        }
+        fs.renameSync(temp, target);
+    }
+    catch (error) {
+        fs.rmSync(temp, { force: true });
+        throw error;
+    }
+}
+
+
+/***/ }),
+
 /***/ 8367:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
@@ -38448,6 +50187,7 @@ async function runOnGitHub(step) {
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.createContext = createContext;
+exports.secretFromEnv = secretFromEnv;
 const summary_1 = __nccwpck_require__(6320);
 function createContext(host, signal, summary = new summary_1.Summary()) {
     return {
@@ -38483,6 +50223,18 @@ function createContext(host, signal, summary = new summary_1.Summary()) {
         getIdToken: host.getIdToken?.bind(host),
         getServiceConnection: host.getServiceConnection?.bind(host),
     };
+}
+/**
+ * A credential read from the environment (GITHUB_TOKEN, SYSTEM_ACCESSTOKEN, AWS_SECRET_ACCESS_KEY…), registered as
+ * a secret before anything can print it: an API error that echoes the request would otherwise show it in clear.
+ * Inputs of type secret are registered when parsed; this is the same rule for values that never were inputs.
+ */
+function secretFromEnv(ctx, name) {
+    const value = ctx.env[name];
+    if (!value)
+        return undefined;
+    ctx.setSecret(value);
+    return value;
 }
 
 
@@ -38537,6 +50289,100 @@ function isStepError(error) {
 /** Full text of an expected failure, hint included. */
 function describeStepError(error) {
     return error.hint ? `${error.message}\n  → ${error.hint}` : error.message;
+}
+
+
+/***/ }),
+
+/***/ 9984:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.HostBase = void 0;
+const mask_1 = __nccwpck_require__(1298);
+const progress_1 = __nccwpck_require__(4001);
+/**
+ * What every host does the same way, so each platform adapter implements only its platform calls: every text
+ * that leaves the process is masked here (also where the platform masks too: a local `act` run, a summary
+ * file); a multi-line secret (a PEM key) is registered line by line with the platform, since runners match
+ * masks per line; progress is throttled; state lives in the process unless the platform keeps it.
+ */
+class HostBase {
+    masker = new mask_1.SecretMasker();
+    throttle;
+    state = new Map();
+    /** `progressIntervalMs`: least time between two progress lines of one task (0: every report). */
+    constructor(progressIntervalMs) {
+        this.throttle = new progress_1.ProgressThrottle(progressIntervalMs);
+    }
+    /** Registers one line of a secret with the platform's own masking; nothing to do where there is none. */
+    registerSecretLine(_line) { }
+    /** A progress line that passed the throttle; by default an info line. */
+    emitProgress(report, line) {
+        this.emit('info', line);
+    }
+    // --- the shared behaviour -----------------------------------------------------------------------
+    setSecret(value) {
+        this.masker.add(value);
+        for (const line of value.split(/\r?\n/))
+            if (line.trim())
+                this.registerSecretLine(line.trim());
+    }
+    mask(text) {
+        return this.masker.mask(text);
+    }
+    debug(message) {
+        this.emit('debug', this.mask(message));
+    }
+    info(message) {
+        this.emit('info', this.mask(message));
+    }
+    warning(message, annotation) {
+        this.emit('warning', this.mask(message), annotation);
+    }
+    error(message, annotation) {
+        this.emit('error', this.mask(message), annotation);
+    }
+    startGroup(title) {
+        this.emitGroupStart(this.mask(title));
+    }
+    endGroup() {
+        this.emitGroupEnd();
+    }
+    appendSummary(markdown, summary) {
+        return this.emitSummary(this.mask(markdown), summary);
+    }
+    progress(report) {
+        if (this.throttle.shouldPrint(report))
+            this.emitProgress({ ...report, label: this.mask(report.label) }, this.mask((0, progress_1.formatProgress)(report)));
+    }
+    setFailed(message) {
+        this.emitFailed(this.mask(message));
+    }
+    saveState(key, value) {
+        this.state.set(key, value);
+    }
+    getState(key) {
+        return this.state.get(key);
+    }
+}
+exports.HostBase = HostBase;
+
+
+/***/ }),
+
+/***/ 5387:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.escapeHtml = escapeHtml;
+/** Escapes text for HTML element content and double-quoted attributes. */
+function escapeHtml(text) {
+    return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
 
@@ -38619,6 +50465,8 @@ function convert(raw, spec, label, workspace) {
     switch (spec.type) {
         case 'string':
         case 'secret':
+        // A service connection's id, as the agent fills a connectedService input; its credentials come from the host.
+        case 'connection':
             return value;
         case 'path':
             return path.resolve(workspace, value);
@@ -38669,6 +50517,349 @@ function describeRange(spec) {
 
 /***/ }),
 
+/***/ 6796:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.MAX_JSON_DEPTH = void 0;
+exports.jsonDepthViolation = jsonDepthViolation;
+exports.jsonDepthMessage = jsonDepthMessage;
+exports.parseJsonBounded = parseJsonBounded;
+/**
+ * Nesting limit for JSON read from files a user or a network gives us. JSON.parse itself copes with any depth,
+ * but every recursive walk after it (summaries, canonical serialisation, schema validators) would overflow the
+ * stack on a document nested thousands deep. No document mlship reads needs more than a dozen levels (COCO
+ * polygons are 4 deep), so 64 leaves room without a walk ever coming near the stack.
+ */
+exports.MAX_JSON_DEPTH = 64;
+/**
+ * Offset of the bracket that first goes deeper than `limit` in JSON text, or -1 when none does. One pass that
+ * follows strings, so brackets inside them do not count; it does not validate anything else.
+ */
+function jsonDepthViolation(text, limit = exports.MAX_JSON_DEPTH) {
+    let depth = 0;
+    let inString = false;
+    for (let i = 0; i < text.length; i++) {
+        const c = text.charCodeAt(i);
+        if (inString) {
+            if (c === 0x5c)
+                i++;
+            else if (c === 0x22)
+                inString = false;
+        }
+        else if (c === 0x22)
+            inString = true;
+        else if (c === 0x5b || c === 0x7b) {
+            if (++depth > limit)
+                return i;
+        }
+        else if (c === 0x5d || c === 0x7d)
+            depth--;
+    }
+    return -1;
+}
+/** The message for a too-deep document, one wording everywhere. */
+function jsonDepthMessage(limit = exports.MAX_JSON_DEPTH) {
+    return `it is nested more than ${limit} levels deep`;
+}
+/**
+ * JSON.parse behind the depth limit, for documents from files or the network. Throws a SyntaxError, as
+ * JSON.parse does, so a caller's "is not valid JSON" message covers both.
+ */
+function parseJsonBounded(text, limit = exports.MAX_JSON_DEPTH) {
+    const at = jsonDepthViolation(text, limit);
+    if (at !== -1)
+        throw new SyntaxError(`${jsonDepthMessage(limit)} (at character ${at})`);
+    return JSON.parse(text);
+}
+
+
+/***/ }),
+
+/***/ 8878:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.positionAt = positionAt;
+exports.readTextFile = readTextFile;
+exports.parseJsonText = parseJsonText;
+exports.numberOf = numberOf;
+const fs = __importStar(__nccwpck_require__(1455));
+const errors_1 = __nccwpck_require__(6677);
+const json_depth_1 = __nccwpck_require__(6796);
+/** 1-based line and column of a character offset. */
+function positionAt(text, offset) {
+    let line = 1;
+    let lineStart = 0;
+    for (let i = text.indexOf('\n'); i !== -1 && i < offset; i = text.indexOf('\n', i + 1)) {
+        line++;
+        lineStart = i + 1;
+    }
+    return { line, column: offset - lineStart + 1 };
+}
+const READ_BLOCK = 16 << 20;
+/**
+ * Reads a whole text file in blocks so a 200 MB annotation file shows progress while it loads. The buffer is
+ * allocated once at the file's size and dropped after decoding, so the peak is file + string, not a list of copies.
+ */
+async function readTextFile(file, onProgress, signal) {
+    const handle = await fs.open(file, 'r');
+    try {
+        const { size } = await handle.stat();
+        const buffer = Buffer.allocUnsafe(size);
+        let done = 0;
+        while (done < size) {
+            signal?.throwIfAborted();
+            const { bytesRead } = await handle.read(buffer, done, Math.min(READ_BLOCK, size - done), done);
+            if (bytesRead === 0)
+                break;
+            done += bytesRead;
+            onProgress?.(done, size);
+        }
+        try {
+            const text = buffer.toString('utf8', 0, done);
+            return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+        }
+        catch (error) {
+            throw new errors_1.StepError(`${file} is too large to load as one text (${(size / 1048576).toFixed(0)} MB).`, {
+                hint: 'Split the annotation file (one file per split or per shard) below 500 MB.',
+                file,
+                cause: error,
+            });
+        }
+    }
+    finally {
+        await handle.close();
+    }
+}
+/**
+ * JSON.parse with two additions annotation files need: the line and column of a syntax error (V8 does not
+ * always give a position), and Python's NaN / Infinity tokens, which json.dump writes by default. Those are
+ * turned into the strings "NaN" / "Infinity" / "-Infinity" so the geometry checks can report them by field.
+ * Documents nested deeper than MAX_JSON_DEPTH are refused before parsing, with the position of the bracket.
+ */
+function parseJsonText(text, options = {}) {
+    // Streamed sections skip this: their scanner (json-sections.ts) enforces the same limit as it reads.
+    const tooDeep = options.checkDepth === false ? -1 : (0, json_depth_1.jsonDepthViolation)(text);
+    if (tooDeep !== -1) {
+        const { line, column } = positionAt(text, tooDeep);
+        return { ok: false, message: `${(0, json_depth_1.jsonDepthMessage)()} (annotation files need far fewer)`, offset: tooDeep, line, column };
+    }
+    try {
+        return { ok: true, value: JSON.parse(text), nonFinite: 0 };
+    }
+    catch {
+        // Fall through: locate the problem with the scanner below; only runs on bad files.
+    }
+    const scan = scanJson(text);
+    if (scan.error) {
+        const { line, column } = positionAt(text, scan.error.offset);
+        return { ok: false, message: scan.error.message, offset: scan.error.offset, line, column };
+    }
+    let sanitized = '';
+    let last = 0;
+    for (const [start, length] of scan.nonFinite) {
+        sanitized += text.slice(last, start) + JSON.stringify(text.slice(start, start + length));
+        last = start + length;
+    }
+    sanitized += text.slice(last);
+    return { ok: true, value: JSON.parse(sanitized), nonFinite: scan.nonFinite.length };
+}
+/** A number, or NaN/±Infinity written as a Python token; undefined for anything else. */
+function numberOf(value) {
+    if (typeof value === 'number')
+        return value;
+    if (value === 'NaN' || value === 'Infinity' || value === '-Infinity')
+        return Number(value);
+    return undefined;
+}
+const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+const NON_FINITE = /NaN|-?Infinity/y;
+const LITERAL = /true|false|null/y;
+/** A JSON grammar walk that stops at the first error; iterative so deep nesting cannot overflow the stack. */
+function scanJson(text) {
+    const nonFinite = [];
+    const stack = [];
+    let i = 0;
+    let state = 'value';
+    const fail = (message, at = i) => ({
+        nonFinite,
+        error: { offset: at, message: at >= text.length ? 'unexpected end of file' : message },
+    });
+    const ws = () => {
+        while (i < text.length) {
+            const c = text.charCodeAt(i);
+            if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09)
+                break;
+            i++;
+        }
+    };
+    const string = () => {
+        i++;
+        while (i < text.length) {
+            const c = text.charCodeAt(i);
+            if (c === 0x22) {
+                i++;
+                return true;
+            }
+            if (c < 0x20)
+                return false;
+            if (c === 0x5c) {
+                const e = text[i + 1];
+                if (e === 'u') {
+                    if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6)))
+                        return false;
+                    i += 6;
+                    continue;
+                }
+                if (!e || !'"\\/bfnrt'.includes(e))
+                    return false;
+                i += 2;
+                continue;
+            }
+            i++;
+        }
+        return false;
+    };
+    const match = (re) => {
+        re.lastIndex = i;
+        return re.exec(text) ? re.lastIndex - i : 0;
+    };
+    for (;;) {
+        ws();
+        if (state === 'value') {
+            const c = text[i];
+            if (c === '{' || c === '[') {
+                stack.push(c);
+                i++;
+                ws();
+                if (text[i] === (c === '{' ? '}' : ']')) {
+                    stack.pop();
+                    i++;
+                    state = 'after';
+                }
+                else
+                    state = c === '{' ? 'key' : 'value';
+                continue;
+            }
+            if (c === '"') {
+                if (!string())
+                    return fail('invalid string (unescaped control character or bad escape, or missing closing quote)');
+                state = 'after';
+                continue;
+            }
+            const special = match(NON_FINITE);
+            if (special) {
+                nonFinite.push([i, special]);
+                i += special;
+                state = 'after';
+                continue;
+            }
+            const n = match(NUMBER) || match(LITERAL);
+            if (!n)
+                return fail(`unexpected character ${JSON.stringify(c)} where a value was expected`);
+            i += n;
+            state = 'after';
+            continue;
+        }
+        if (state === 'key') {
+            if (text[i] !== '"')
+                return fail(`expected a double-quoted property name, found ${JSON.stringify(text[i])}`);
+            if (!string())
+                return fail('invalid property name string');
+            ws();
+            if (text[i] !== ':')
+                return fail(`expected ':' after the property name, found ${JSON.stringify(text[i])}`);
+            i++;
+            state = 'value';
+            continue;
+        }
+        const top = stack[stack.length - 1];
+        if (!top) {
+            if (i < text.length)
+                return { nonFinite, error: { offset: i, message: `unexpected ${JSON.stringify(text[i])} after the end of the JSON document` } };
+            return { nonFinite };
+        }
+        const close = top === '{' ? '}' : ']';
+        if (text[i] === ',') {
+            i++;
+            state = top === '{' ? 'key' : 'value';
+        }
+        else if (text[i] === close) {
+            i++;
+            stack.pop();
+        }
+        else
+            return fail(`expected ',' or '${close}', found ${JSON.stringify(text[i])}`);
+    }
+}
+
+
+/***/ }),
+
+/***/ 9266:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.lazySchema = lazySchema;
+/**
+ * A JSON-schema validator compiled on first use, with ajv itself loaded then. Compiling at module load made every
+ * process that loads the step modules (the CLI's --help included) pay ~0.35 s for schemas it never checks
+ * (measured with --cpu-prof).
+ */
+function lazySchema(schema, options) {
+    let compiled;
+    return () => {
+        if (!compiled) {
+            const Ajv = (__nccwpck_require__(2463)["default"]);
+            compiled = new Ajv(options).compile(schema);
+        }
+        return compiled;
+    };
+}
+
+
+/***/ }),
+
 /***/ 1298:
 /***/ ((__unused_webpack_module, exports) => {
 
@@ -38710,9 +50901,13 @@ exports.kebabCase = kebabCase;
 exports.pascalCase = pascalCase;
 exports.camelCase = camelCase;
 exports.azureTaskFolder = azureTaskFolder;
+exports.editDistance = editDistance;
 /** `groundTruth` → `ground-truth`, `maxP95Ms` → `max-p95-ms`: GitHub Actions and CLI spelling. */
 function kebabCase(camel) {
-    return camel.replace(/([a-z0-9])([A-Z])/g, '$1-$2').replace(/([A-Z])([A-Z][a-z])/g, '$1-$2').toLowerCase();
+    return camel
+        .replace(/([a-z0-9])([A-Z])/g, '$1-$2')
+        .replace(/([A-Z])([A-Z][a-z])/g, '$1-$2')
+        .toLowerCase();
 }
 /** `gate-metrics` → `GateMetrics`: Azure DevOps task names allow only `^[A-Za-z0-9\-]+$` and read best in PascalCase. */
 function pascalCase(kebab) {
@@ -38729,6 +50924,20 @@ function camelCase(kebab) {
 /** Folder of an Azure task: one per major version, as azure-pipelines-tasks does. */
 function azureTaskFolder(stepName, major) {
     return `${pascalCase(stepName)}V${major}`;
+}
+/** Levenshtein distance, for "did you mean" suggestions on a mistyped option, field or value. */
+function editDistance(a, b) {
+    const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+    for (let i = 1; i <= a.length; i++) {
+        let previous = row[0];
+        row[0] = i;
+        for (let j = 1; j <= b.length; j++) {
+            const current = row[j];
+            row[j] = Math.min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+            previous = current;
+        }
+    }
+    return row[b.length];
 }
 
 
@@ -38783,6 +50992,101 @@ function formatProgress(report) {
 
 /***/ }),
 
+/***/ 4641:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+/**
+ * Seeded random numbers, so benchmark inputs, bootstrap resamples and demo datasets are the same on every run
+ * and every runner. The one module for them: `seededRandom` (mulberry32) for generated data, `Xoshiro128`
+ * (checked against its reference implementation) where statistics depend on the quality of the stream. Both
+ * stay: changing either generator would change every recorded demo dataset or bootstrap result.
+ */
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.Xoshiro128 = void 0;
+exports.seededRandom = seededRandom;
+exports.gaussian = gaussian;
+/** Uniform [0, 1) from a 32-bit seed (mulberry32: tiny and fast, good enough for test data, not for secrets). */
+function seededRandom(seed) {
+    let a = seed >>> 0;
+    return () => {
+        a = (a + 0x6d2b79f5) >>> 0;
+        let t = a;
+        t = Math.imul(t ^ (t >>> 15), t | 1);
+        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+}
+/** Standard normal by Box–Muller. */
+function gaussian(random) {
+    const u = Math.max(random(), 1e-12);
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
+}
+/**
+ * xoshiro128** (Blackman & Vigna, 2018): a small, fast, well-tested 32-bit generator. The 128-bit state is
+ * filled from a 32-bit seed with SplitMix32, so one integer reproduces a whole bootstrap.
+ */
+class Xoshiro128 {
+    s0;
+    s1;
+    s2;
+    s3;
+    constructor(seed) {
+        let x = seed >>> 0;
+        const next = () => {
+            // SplitMix32
+            x = (x + 0x9e3779b9) >>> 0;
+            let z = x;
+            z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+            z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+            return (z ^ (z >>> 16)) >>> 0;
+        };
+        this.s0 = next();
+        this.s1 = next();
+        this.s2 = next();
+        this.s3 = next();
+        if ((this.s0 | this.s1 | this.s2 | this.s3) === 0)
+            this.s0 = 1;
+    }
+    /** A generator in a given state (for checking against the reference implementation). */
+    static fromState(s0, s1, s2, s3) {
+        const g = new Xoshiro128(0);
+        g.s0 = s0 >>> 0;
+        g.s1 = s1 >>> 0;
+        g.s2 = s2 >>> 0;
+        g.s3 = s3 >>> 0;
+        return g;
+    }
+    /** Next 32-bit unsigned integer. */
+    nextUint32() {
+        const result = Math.imul(rotl(Math.imul(this.s1, 5), 7), 9) >>> 0;
+        const t = this.s1 << 9;
+        this.s2 ^= this.s0;
+        this.s3 ^= this.s1;
+        this.s1 ^= this.s2;
+        this.s0 ^= this.s3;
+        this.s2 ^= t;
+        this.s3 = rotl(this.s3, 11);
+        return result;
+    }
+    /** Uniform integer in [0, n), unbiased (rejection of the incomplete last block). */
+    nextBelow(n) {
+        const limit = 4294967296 - (4294967296 % n);
+        let x = this.nextUint32();
+        while (x >= limit)
+            x = this.nextUint32();
+        return x % n;
+    }
+}
+exports.Xoshiro128 = Xoshiro128;
+function rotl(x, k) {
+    return (x << k) | (x >>> (32 - k));
+}
+
+
+/***/ }),
+
 /***/ 5368:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
@@ -38790,6 +51094,7 @@ function formatProgress(report) {
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.runStep = runStep;
+exports.summaryFlavorOf = summaryFlavorOf;
 exports.cancellationSignal = cancellationSignal;
 exports.runPost = runPost;
 const context_1 = __nccwpck_require__(8367);
@@ -38809,18 +51114,20 @@ async function runStep(step, host, signal = cancellationSignal()) {
         return { ok: true, ...writeOutputs(step, host, result) };
     }
     catch (error) {
-        if ((0, errors_1.isStepError)(error) && error.outputs)
-            writeOutputs(step, host, error.outputs);
+        const written = (0, errors_1.isStepError)(error) && error.outputs ? writeOutputs(step, host, error.outputs) : { outputs: {}, values: {} };
         const message = (0, errors_1.isStepError)(error) ? (0, errors_1.describeStepError)(error) : error instanceof Error ? (error.stack ?? error.message) : String(error);
         if ((0, errors_1.isStepError)(error) && error.file)
             host.error(error.message, { file: error.file, line: error.line, column: error.column });
         host.setFailed(message);
-        return { ok: false, usage: error instanceof errors_1.InputError, message };
+        return { ok: false, usage: error instanceof errors_1.InputError, message, ...written };
     }
     finally {
         if (!summary.isEmpty)
-            await host.appendSummary(summary.toMarkdown());
+            await host.appendSummary(summary.toMarkdown(summaryFlavorOf(host)), summary);
     }
+}
+function summaryFlavorOf(host) {
+    return host.summaryFlavor ?? (host.platform === 'azure' ? 'azure-devops' : 'github');
 }
 function writeOutputs(step, host, result) {
     const outputs = {};
@@ -38922,13 +51229,94 @@ async function sha256File(file) {
 
 /***/ }),
 
+/***/ 1919:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.TEMP_NAME = exports.STALE_AFTER_MS = void 0;
+exports.sweepStaleFiles = sweepStaleFiles;
+const fsp = __importStar(__nccwpck_require__(1455));
+const path = __importStar(__nccwpck_require__(6760));
+/**
+ * Temp files a killed run leaves behind (`.tmp` of an atomic write, `.partial` of a package build or an
+ * extraction) are never renamed into place and never read; nothing removes them but a sweep. One hour is far
+ * longer than any live writer goes without touching its temp file (they are written continuously and renamed at
+ * once), and short enough that a store or output folder does not fill up with dead copies of 100 MB packages.
+ */
+exports.STALE_AFTER_MS = 60 * 60 * 1000;
+/** Names of temp files mlship writes: tempSibling's `.<name>.<uuid>.tmp`, a lock's `<lock>.<uuid>.tmp|stale`, build's `.partial`. */
+exports.TEMP_NAME = /(\.[0-9a-f-]{36}\.(tmp|stale)|\.partial(-[0-9]+-[0-9a-f]+)?)$/;
+/**
+ * Removes entries of `dir` whose name matches `isTemp` and whose last change is older than `olderThanMs`.
+ * Folders (an extraction quarantine) are removed with their contents. Returns the names removed; a folder that
+ * does not exist, or an entry another sweeper removed first, is not an error.
+ */
+async function sweepStaleFiles(dir, isTemp = (n) => exports.TEMP_NAME.test(n), olderThanMs = exports.STALE_AFTER_MS, now = Date.now()) {
+    const names = await fsp.readdir(dir).catch(() => []);
+    const removed = [];
+    for (const name of names) {
+        if (!isTemp(name))
+            continue;
+        const full = path.join(dir, name);
+        const stat = await fsp.lstat(full).catch(() => undefined);
+        if (!stat || now - stat.mtimeMs < olderThanMs)
+            continue;
+        await fsp.rm(full, { recursive: true, force: true }).catch(() => undefined);
+        removed.push(name);
+    }
+    return removed;
+}
+
+
+/***/ }),
+
 /***/ 4804:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.inputsOn = inputsOn;
 exports.defineStep = defineStep;
+/** The inputs a platform presents, in definition order. */
+function inputsOn(step, platform) {
+    return Object.entries(step.inputs).filter(([, spec]) => spec.type !== 'connection' || platform === 'azure');
+}
 /** Identity function that keeps the literal types of a definition, so `run` sees typed inputs. */
 function defineStep(def) {
     return def;
@@ -38938,13 +51326,19 @@ function defineStep(def) {
 /***/ }),
 
 /***/ 6320:
-/***/ ((__unused_webpack_module, exports) => {
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.Summary = void 0;
-exports.escapeHtml = escapeHtml;
+exports.Summary = exports.escapeHtml = void 0;
+exports.markdownTable = markdownTable;
+exports.formatBytes = formatBytes;
+/** Platform-neutral builder for a job summary (GitHub step summary, Azure uploadsummary, the HTML release report). */
+const charts_1 = __nccwpck_require__(8232);
+const html_1 = __nccwpck_require__(5387);
+var html_2 = __nccwpck_require__(5387);
+Object.defineProperty(exports, "escapeHtml", ({ enumerable: true, get: function () { return html_2.escapeHtml; } }));
 class Summary {
     parts = [];
     heading(text, level = 2) {
@@ -38961,9 +51355,12 @@ class Summary {
     }
     /** A markdown table; numbers are printed as given, so format them before. */
     table(header, rows) {
-        const line = (cells) => `| ${cells.map(formatCell).join(' | ')} |`;
-        this.parts.push([line(header), `| ${header.map(() => '---').join(' | ')} |`, ...rows.map(line)].join('\n') + '\n');
+        this.parts.push(markdownTable(header, rows));
         return this;
+    }
+    /** Two-column table of labelled values (instead of a table with an empty header row). */
+    fields(rows, header = ['field', 'value']) {
+        return this.table(header, rows.filter(([, v]) => v !== undefined && v !== null && v !== ''));
     }
     code(text, language = '') {
         this.parts.push('```' + language + '\n' + text + '\n```\n');
@@ -38971,16 +51368,17 @@ class Summary {
     }
     /** Collapsible section. */
     details(title, markdown) {
-        this.parts.push(`<details><summary>${escapeHtml(title)}</summary>\n\n${markdown}\n</details>\n`);
+        this.parts.push(`<details><summary>${(0, html_1.escapeHtml)(title)}</summary>\n\n${markdown}\n</details>\n`);
         return this;
     }
-    /**
-     * An image embedded as a data URI, so the summary needs no artifact store or external host
-     * (private repositories and offline labs render it too).
-     */
-    image(alt, content) {
-        const uri = 'svg' in content ? `data:image/svg+xml;base64,${Buffer.from(content.svg).toString('base64')}` : `data:image/png;base64,${content.png.toString('base64')}`;
-        this.parts.push(`<img alt="${escapeHtml(alt)}" src="${uri}">\n`);
+    /** A chart, drawn for the flavor the summary is rendered in (see `SummaryFlavor`). */
+    chart(chart) {
+        this.parts.push({ chart });
+        return this;
+    }
+    /** Content that differs by flavor: `html` in the HTML report (e.g. an embedded image gallery), `markdown` elsewhere. */
+    rich(html, markdown) {
+        this.parts.push({ html, markdown });
         return this;
     }
     raw(markdown) {
@@ -38990,19 +51388,2713 @@ class Summary {
     get isEmpty() {
         return this.parts.length === 0;
     }
-    toMarkdown() {
-        return this.parts.join('\n');
+    toMarkdown(flavor = 'github') {
+        return this.parts
+            .map((p) => {
+            if (typeof p === 'string')
+                return p;
+            if ('chart' in p) {
+                if (flavor === 'html')
+                    return `<figure class="chart">${(0, charts_1.chartSvg)(p.chart)}</figure>\n`;
+                return flavor === 'github' ? (0, charts_1.chartMermaid)(p.chart) : (0, charts_1.chartTable)(p.chart);
+            }
+            return flavor === 'html' ? `${p.html.replace(/\n\s*\n/g, '\n')}\n` : p.markdown;
+        })
+            .join('\n');
     }
 }
 exports.Summary = Summary;
+function markdownTable(header, rows) {
+    const line = (cells) => `| ${cells.map(formatCell).join(' | ')} |`;
+    return [line(header), `| ${header.map(() => '---').join(' | ')} |`, ...rows.map(line)].join('\n') + '\n';
+}
 function formatCell(cell) {
     if (cell === null || cell === undefined)
         return '';
     return String(cell).replace(/\|/g, '\\|').replace(/\r?\n/g, '<br>');
 }
-function escapeHtml(text) {
-    return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+/** A byte count in the unit that keeps it readable: 812 B, 19.4 KiB, 3.2 MiB, 1.05 GiB. */
+function formatBytes(n) {
+    if (n < 1024)
+        return `${n} B`;
+    const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+    let v = n / 1024;
+    let u = 0;
+    while (v >= 1024 && u < units.length - 1) {
+        v /= 1024;
+        u++;
+    }
+    return `${v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)} ${units[u]}`;
 }
+
+
+/***/ }),
+
+/***/ 2339:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.CurveScratch = void 0;
+exports.curve = curve;
+exports.fillPrecision = fillPrecision;
+exports.accumulate = accumulate;
+const numeric_1 = __nccwpck_require__(7118);
+/** Scratch buffers reused across calls, so resampling allocates nothing per resample. */
+class CurveScratch {
+    prAt = new Float64Array(0);
+    rcAt = new Float64Array(0);
+    ensure(n) {
+        if (this.prAt.length < n) {
+            this.prAt = new Float64Array(n);
+            this.rcAt = new Float64Array(n);
+        }
+    }
+}
+exports.CurveScratch = CurveScratch;
+/**
+ * One precision/recall curve (one category, area range, maxDets, threshold) from the score-ordered entries,
+ * exactly as accumulate(): cumulative tp/fp, pr = tp/(tp+fp+eps), the monotone envelope, then precision at the
+ * first point whose recall reaches each recall threshold (np.searchsorted side='left').
+ * Only true positives are recorded: recall rises only at a true positive, and a false positive never has higher
+ * precision than the point before it, so neither the envelope nor a searchsorted result can land elsewhere.
+ * Ignored entries change nothing for the same reason. With `weight`, an image counts weight[i] times (a
+ * bootstrap resample); null is weight 1 everywhere. Writes precision into q (R values, 0 where recall is never
+ * reached) and returns the final recall, or -1 when nothing counts (npig = 0).
+ */
+function curve(table, k, a, maxDet, t, npig, recThrs, q, qOffset, qStride, scratch, weight) {
+    if (npig === 0)
+        return -1;
+    const { A, T, catStart, codes, rank, img } = table;
+    const s0 = catStart[k];
+    const s1 = catStart[k + 1];
+    scratch.ensure(s1 - s0);
+    const pr = scratch.prAt;
+    const rc = scratch.rcAt;
+    let tp = 0;
+    let fp = 0;
+    let n = 0;
+    const stride = A * T;
+    let at = s0 * stride + a * T + t;
+    for (let e = s0; e < s1; e++, at += stride) {
+        if (rank[e] >= maxDet)
+            continue;
+        const code = codes[at];
+        if (code === 2)
+            continue;
+        const w = weight ? weight[img[e]] : 1;
+        if (code === 1) {
+            if (w === 0)
+                continue;
+            tp += w;
+            pr[n] = tp / (fp + tp + numeric_1.EPS);
+            rc[n] = tp / npig;
+            n++;
+        }
+        else
+            fp += w;
+    }
+    if (q)
+        fillPrecision(pr, rc, n, recThrs, q, qOffset, qStride);
+    return n ? rc[n - 1] : 0;
+}
+/** Envelope (max precision to the right) and precision at each recall threshold, from the true-positive points. */
+function fillPrecision(pr, rc, n, recThrs, q, qOffset, qStride) {
+    for (let i = n - 1; i > 0; i--)
+        if (pr[i] > pr[i - 1])
+            pr[i - 1] = pr[i];
+    const R = recThrs.length;
+    let pi = 0;
+    for (let r = 0; r < R; r++) {
+        const thr = recThrs[r];
+        while (pi < n && rc[pi] < thr)
+            pi++;
+        q[qOffset + r * qStride] = pi < n ? pr[pi] : 0;
+    }
+}
+function accumulate(table) {
+    const p = table.params;
+    const { K, A } = table;
+    const T = p.iouThrs.length;
+    const R = p.recThrs.length;
+    const M = p.maxDets.length;
+    const precision = new Float64Array(T * R * K * A * M).fill(-1);
+    const recall = new Float64Array(T * K * A * M).fill(-1);
+    const scratch = new CurveScratch();
+    for (let k = 0; k < K; k++) {
+        for (let a = 0; a < A; a++) {
+            const npig = table.npig[k * A + a];
+            if (npig === 0)
+                continue;
+            for (let m = 0; m < M; m++) {
+                for (let t = 0; t < T; t++) {
+                    // precision[t, r, k, a, m] at offset ((t*R + r)*K + k)*A*M + a*M + m
+                    const off = (t * R * K + k) * A * M + a * M + m;
+                    recall[((t * K + k) * A + a) * M + m] = curve(table, k, a, p.maxDets[m], t, npig, p.recThrs, precision, off, K * A * M, scratch, null);
+                }
+            }
+        }
+    }
+    return { T, R, K, A, M, precision, recall };
+}
+
+
+/***/ }),
+
+/***/ 4910:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.evaluateCoco = evaluateCoco;
+exports.precisionRecallCurve = precisionRecallCurve;
+const accumulate_1 = __nccwpck_require__(2339);
+const match_1 = __nccwpck_require__(1268);
+const params_1 = __nccwpck_require__(7355);
+const summarize_1 = __nccwpck_require__(226);
+/**
+ * evaluate() + accumulate() + summarize() of pycocotools COCOeval. `params` are COCOeval's Params (built and
+ * checked by cocoParams or parseCocoParams; the defaults when left out); `useCats`, when given, overrides theirs.
+ */
+function evaluateCoco(gt, dt, options) {
+    const base = options.params ?? (0, params_1.cocoParams)();
+    const params = options.useCats === undefined || options.useCats === base.useCats ? base : { ...base, useCats: options.useCats };
+    const useCats = params.useCats;
+    const table = (0, match_1.matchDetections)(gt, dt, options.iouType, params);
+    const acc = (0, accumulate_1.accumulate)(table);
+    const stats = (0, summarize_1.summarize)(acc, params);
+    const perCategory = useCats
+        ? gt.catIds.map((id, k) => {
+            const s = params_1.STAT_NAMES.map((name) => (0, summarize_1.summarizeStat)(acc, params, name, k));
+            return { id, name: gt.catNames[k], stats: s, AP: s[0], AP50: s[1], AP75: s[2], AR100: s[8] };
+        })
+        : [];
+    return {
+        iouType: options.iouType,
+        useCats,
+        stats,
+        statNames: params_1.STAT_NAMES,
+        perCategory,
+        params,
+        table,
+        accumulated: acc,
+        counts: { images: gt.imgIds.length, categories: gt.catIds.length, groundTruth: gt.n, detections: dt.n },
+    };
+}
+/**
+ * Mean precision over categories at each recall threshold (area "all", or the first range without one; the
+ * maxDets the AP50/AP75 stats read, maxDets[2]), for one IoU index or all.
+ */
+function precisionRecallCurve(ev, options = {}) {
+    const { precision, T, R, K, A, M } = ev.accumulated;
+    const m = 2;
+    const area = Math.max(0, ev.params.areaRngLbl.indexOf('all'));
+    const ts = options.iouIndex === undefined ? Array.from({ length: T }, (_, t) => t) : [options.iouIndex];
+    const ks = options.category === undefined ? Array.from({ length: K }, (_, k) => k) : [options.category];
+    const out = [];
+    for (let r = 0; r < R; r++) {
+        let sum = 0;
+        let n = 0;
+        for (const t of ts)
+            for (const k of ks) {
+                const v = precision[((t * R + r) * K + k) * A * M + area * M + m];
+                if (v > -1) {
+                    sum += v;
+                    n++;
+                }
+            }
+        out.push(n ? sum / n : -1);
+    }
+    return { recall: Array.from(ev.params.recThrs), precision: out };
+}
+
+
+/***/ }),
+
+/***/ 185:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.readJsonFile = readJsonFile;
+exports.loadGroundTruth = loadGroundTruth;
+exports.loadDetections = loadDetections;
+const fs = __importStar(__nccwpck_require__(3024));
+const errors_1 = __nccwpck_require__(6677);
+const rle_1 = __nccwpck_require__(6916);
+const json_depth_1 = __nccwpck_require__(6796);
+const json_text_1 = __nccwpck_require__(8878);
+/** Reads and parses a JSON file, failing with the file name and the parser's position. */
+function readJsonFile(file, what) {
+    let text;
+    try {
+        text = fs.readFileSync(file, 'utf8');
+    }
+    catch (error) {
+        const code = error.code;
+        throw new errors_1.StepError(`${what} file ${file} cannot be read (${code ?? String(error)}).`, {
+            hint: 'Check the path; relative paths are resolved against the workspace.',
+            file,
+        });
+    }
+    try {
+        return (0, json_depth_1.parseJsonBounded)(text);
+    }
+    catch (error) {
+        // Only bad files get here: the shared JSON reader (shared/core/json-text.ts) says where the problem is.
+        const parsed = (0, json_text_1.parseJsonText)(text);
+        if (parsed.ok && parsed.nonFinite) {
+            throw new errors_1.StepError(`${what} file ${file} holds NaN or Infinity (${parsed.nonFinite} value(s)), which JSON does not allow.`, {
+                hint: "JSON has no NaN or Infinity, which Python's json.dump writes for non-finite floats: drop or fix those values (json.dump(..., allow_nan=False) finds them).",
+                file,
+            });
+        }
+        if (!parsed.ok) {
+            throw new errors_1.StepError(`${what} file ${file} is not valid JSON: ${parsed.message} at line ${parsed.line}, column ${parsed.column}.`, {
+                hint: 'Write the file with a JSON encoder (Python: json.dump(..., allow_nan=False)) and check it is complete.',
+                file,
+                line: parsed.line,
+                column: parsed.column,
+            });
+        }
+        throw new errors_1.StepError(`${what} file ${file} is not valid JSON: ${error.message}.`, {
+            hint: 'Write the file with a JSON encoder (Python: json.dump(..., allow_nan=False)) and check it is complete.',
+            file,
+        });
+    }
+}
+function fail(file, message, hint) {
+    throw new errors_1.StepError(`${file}: ${message}`, { hint, file });
+}
+function show(value) {
+    const s = JSON.stringify(value);
+    if (s === undefined)
+        return String(value);
+    return s.length > 80 ? s.slice(0, 77) + '...' : s;
+}
+function isId(v) {
+    return (typeof v === 'number' && Number.isFinite(v)) || typeof v === 'string';
+}
+function sortIds(ids, file, what) {
+    const numeric = ids.every((i) => typeof i === 'number');
+    if (!numeric && !ids.every((i) => typeof i === 'string')) {
+        fail(file, `${what} ids mix numbers and strings (e.g. ${show(ids.find((i) => typeof i === 'string'))} and ${show(ids.find((i) => typeof i === 'number'))}).`, 'Use integer ids throughout, as COCO does.');
+    }
+    return numeric ? ids.slice().sort((a, b) => a - b) : ids.slice().sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+function lookupHint(map, value) {
+    const other = typeof value === 'number' ? String(value) : typeof value === 'string' && value.trim() !== '' ? Number(value) : undefined;
+    if (other !== undefined && map.has(other))
+        return ` The ground truth has ${show(other)} (a ${typeof other}): ids are compared by value and type.`;
+    return '';
+}
+/** A finite number, or undefined. */
+function num(v) {
+    return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+}
+/**
+ * annToRLE: polygons are rasterised per part and merged. A first part of 4 numbers or fewer is refused: pycocotools'
+ * frPyObjects sends a 4-number first part to frBbox, which raises a TypeError for a list (it wants an ndarray), and
+ * anything shorter to "input type is not supported"; faster-coco-eval scores the 4-number case a third way. With
+ * no reference to agree with, any number mlship gave would be unverifiable, and the input is ambiguous anyway
+ * (a box [x, y, w, h], or a degenerate 2-point polygon). Later parts may be any even length, as frPoly takes them.
+ * Uncompressed RLE keeps its own size.
+ */
+function segmentationToRle(seg, h, w, where, file) {
+    if (Array.isArray(seg)) {
+        if (seg.length === 0)
+            fail(file, `${where()} has an empty polygon list as segmentation.`, 'Give at least one polygon [x0, y0, x1, y1, ...] or an RLE.');
+        if (!(h > 0 && w > 0))
+            fail(file, `${where()} has a polygon segmentation but its image has no height/width.`, 'Add "height" and "width" to the image entry in the ground truth.');
+        const first = seg[0];
+        if (Array.isArray(first) && first.length <= 4) {
+            fail(file, `${where()} has a first polygon of ${first.length} numbers (${show(first)}); pycocotools refuses it (${first.length === 4 ? 'frPyObjects reads 4 numbers as a box and raises a TypeError' : '"input type is not supported"'}), so there is no reference score for it.`, 'Give polygons of at least 3 points (6 numbers); give a box as "bbox" (or as the 4-corner polygon [x, y, x, y+h, x+w, y+h, x+w, y]).');
+        }
+        const parts = [];
+        for (let p = 0; p < seg.length; p++) {
+            const part = seg[p];
+            if (!Array.isArray(part) || part.some((v) => num(v) === undefined))
+                fail(file, `${where()} has polygon ${p} = ${show(part)}, which is not a list of finite numbers.`, 'Polygons are flat lists [x0, y0, x1, y1, ...].');
+            if (part.length % 2 !== 0 || part.length < 2)
+                fail(file, `${where()} has polygon ${p} with ${part.length} numbers; a polygon needs x, y pairs.`, 'Polygons are flat lists [x0, y0, x1, y1, ...] of even length.');
+            parts.push((0, rle_1.rleFromPolygon)(part, h, w));
+        }
+        return (0, rle_1.rleMerge)(parts);
+    }
+    if (seg && typeof seg === 'object') {
+        const o = seg;
+        const size = o.size;
+        if (!Array.isArray(size) || size.length !== 2 || !size.every((v) => Number.isInteger(v) && v >= 0)) {
+            fail(file, `${where()} has an RLE segmentation with size ${show(size)}; expected [height, width].`, 'RLE masks are {"size": [height, width], "counts": ...}.');
+        }
+        const [rh, rw] = size;
+        let rle;
+        if (typeof o.counts === 'string') {
+            try {
+                rle = new rle_1.LazyRle(rh, rw, o.counts);
+            }
+            catch {
+                fail(file, `${where()} has a truncated compressed RLE string.`, 'Encode masks with pycocotools.mask.encode and keep the whole "counts" string.');
+            }
+        }
+        else if (Array.isArray(o.counts)) {
+            if (!o.counts.every((v) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff)) {
+                fail(file, `${where()} has uncompressed RLE counts that are not all non-negative integers.`, 'Counts are run lengths in column-major order, starting with background.');
+            }
+            rle = (0, rle_1.rleFromCounts)(o.counts, rh, rw);
+        }
+        else {
+            fail(file, `${where()} has an RLE segmentation whose counts is ${show(o.counts)}.`, 'Counts are a compressed string or a list of run lengths.');
+        }
+        if ((0, rle_1.rleLength)(rle) !== rh * rw) {
+            fail(file, `${where()} has RLE runs covering ${(0, rle_1.rleLength)(rle)} pixels but its size ${rh}x${rw} has ${rh * rw}.`, 'The mask is corrupt or was encoded for another image size.');
+        }
+        if (h > 0 && w > 0 && (rh !== h || rw !== w)) {
+            fail(file, `${where()} has a mask of size ${rh}x${rw} (height x width) but its image is ${h}x${w}.`, 'Encode masks at the resolution of the ground-truth image.');
+        }
+        return rle;
+    }
+    return fail(file, `${where()} has segmentation ${show(seg)}, which is neither polygons nor RLE.`, 'Use polygons [[x0, y0, ...]] or {"size": [h, w], "counts": ...}.');
+}
+function asRecordArray(value, file, what, key) {
+    if (value === undefined)
+        return [];
+    if (!Array.isArray(value))
+        fail(file, `"${key}" is ${show(value)}, not a list.`, `A COCO ${what} file has a list under "${key}".`);
+    for (let i = 0; i < value.length; i++) {
+        const v = value[i];
+        if (!v || typeof v !== 'object' || Array.isArray(v))
+            fail(file, `${key}[${i}] is ${show(v)}, not an object.`, `Each entry of "${key}" is a JSON object.`);
+    }
+    return value;
+}
+function loadGroundTruth(json, file, iouType) {
+    if (!json || typeof json !== 'object' || Array.isArray(json)) {
+        fail(file, 'is not a COCO ground-truth object (expected {"images": [...], "annotations": [...], "categories": [...]}).', 'Pass the instances JSON as ground truth and the results list as predictions.');
+    }
+    const data = json;
+    const images = asRecordArray(data.images, file, 'ground-truth', 'images');
+    const anns = asRecordArray(data.annotations, file, 'ground-truth', 'annotations');
+    const cats = asRecordArray(data.categories, file, 'ground-truth', 'categories');
+    const rawImg = new Map();
+    for (let i = 0; i < images.length; i++) {
+        const id = images[i].id;
+        if (!isId(id))
+            fail(file, `images[${i}] has id ${show(id)}; image ids are numbers.`, 'Give every image an integer "id".');
+        if (rawImg.has(id))
+            fail(file, `images[${i}] repeats image id ${show(id)}.`, 'Image ids must be unique.');
+        rawImg.set(id, images[i]);
+    }
+    const imgIds = sortIds([...rawImg.keys()], file, 'image');
+    const imgIndex = new Map();
+    const imgHeight = new Float64Array(imgIds.length);
+    const imgWidth = new Float64Array(imgIds.length);
+    imgIds.forEach((id, i) => {
+        imgIndex.set(id, i);
+        const im = rawImg.get(id);
+        imgHeight[i] = num(im.height) ?? 0;
+        imgWidth[i] = num(im.width) ?? 0;
+    });
+    const catName = new Map();
+    for (let i = 0; i < cats.length; i++) {
+        const id = cats[i].id;
+        if (!isId(id))
+            fail(file, `categories[${i}] has id ${show(id)}.`, 'Give every category an integer "id".');
+        if (catName.has(id))
+            fail(file, `categories[${i}] repeats category id ${show(id)}.`, 'Category ids must be unique.');
+        catName.set(id, typeof cats[i].name === 'string' ? cats[i].name : String(id));
+    }
+    const catIds = sortIds([...catName.keys()], file, 'category');
+    const catIndex = new Map(catIds.map((id, k) => [id, k]));
+    const catNames = catIds.map((id) => catName.get(id));
+    const n = anns.length;
+    const img = new Int32Array(n);
+    const cat = new Int32Array(n);
+    const id = new Float64Array(n);
+    const area = new Float64Array(n);
+    const crowd = new Uint8Array(n);
+    const box = new Float64Array(n * 4);
+    const rle = iouType === 'segm' ? new Array(n) : undefined;
+    const seenIds = new Set();
+    for (let i = 0; i < n; i++) {
+        const a = anns[i];
+        const where = () => `annotations[${i}] (id ${show(a.id)}, image_id ${show(a.image_id)})`;
+        const aid = num(a.id);
+        if (aid === undefined)
+            fail(file, `annotations[${i}] has id ${show(a.id)}; annotation ids are numbers.`, 'Give every annotation a unique integer "id" (pycocotools indexes annotations by it).');
+        if (seenIds.has(aid))
+            fail(file, `${where()} repeats annotation id ${aid}.`, 'Annotation ids must be unique: pycocotools keeps only the last annotation of a repeated id.');
+        seenIds.add(aid);
+        const ii = imgIndex.get(a.image_id);
+        if (ii === undefined)
+            fail(file, `${where()} refers to image_id ${show(a.image_id)}, which is not in "images".${lookupHint(imgIndex, a.image_id)}`, 'Every annotation must belong to a listed image.');
+        const k = catIndex.get(a.category_id);
+        if (k === undefined)
+            fail(file, `${where()} has category_id ${show(a.category_id)}, which is not in "categories".${lookupHint(catIndex, a.category_id)}`, 'Declare every category under "categories".');
+        const ar = num(a.area);
+        if (ar === undefined)
+            fail(file, `${where()} has area ${show(a.area)}; pycocotools needs a numeric "area" to place objects in small/medium/large.`, 'Set "area" to the mask area (or box area for box-only data).');
+        img[i] = ii;
+        cat[i] = k;
+        id[i] = aid;
+        area[i] = ar;
+        // pycocotools ignores a ground truth exactly when iscrowd is truthy; a missing iscrowd counts as 0 here.
+        crowd[i] = a.iscrowd ? 1 : 0;
+        if (iouType === 'bbox') {
+            const bb = a.bbox;
+            if (!Array.isArray(bb) || bb.length !== 4 || !bb.every((v) => num(v) !== undefined))
+                fail(file, `${where()} has bbox ${show(bb)}; expected [x, y, width, height] of finite numbers.`, 'Ground-truth boxes are [x, y, width, height] in pixels.');
+            if (bb[2] < 0 || bb[3] < 0)
+                fail(file, `${where()} has bbox ${show(bb)} with a negative size.`, 'Boxes are [x, y, width, height]; convert [x1, y1, x2, y2] boxes first.');
+            box.set(bb, i * 4);
+        }
+        else {
+            if (a.segmentation === undefined)
+                fail(file, `${where()} has no segmentation, which segm evaluation needs.`, 'Add polygons or RLE masks, or evaluate with iou-type bbox.');
+            rle[i] = segmentationToRle(a.segmentation, imgHeight[ii], imgWidth[ii], where, file);
+        }
+    }
+    return {
+        file,
+        imgIds,
+        imgIndex,
+        imgHeight,
+        imgWidth,
+        catIds,
+        catNames,
+        catIndex,
+        n,
+        img,
+        cat,
+        id,
+        area,
+        crowd,
+        box,
+        rle,
+        maskBox: rle && maskBoxes(rle),
+    };
+}
+function maskBoxes(rle) {
+    const out = new Float64Array(rle.length * 4);
+    for (let j = 0; j < rle.length; j++)
+        (0, rle_1.rleToBboxInto)(rle[j], out, j * 4);
+    return out;
+}
+/** The results list: a plain list, or a COCO-style object whose "annotations" are the results. */
+function resultsList(json, file) {
+    if (Array.isArray(json))
+        return { list: asRecordArray(json, file, 'results', ''), key: '' };
+    if (json && typeof json === 'object' && Array.isArray(json.annotations)) {
+        return { list: asRecordArray(json.annotations, file, 'results', 'annotations'), key: 'annotations' };
+    }
+    return fail(file, 'is not a list of detections (expected [{"image_id", "category_id", "bbox" or "segmentation", "score"}, ...]).', 'Pass the detector results list as predictions and the instances JSON as ground truth.');
+}
+/** A results object that lists its images must list exactly the ground truth's: else it is another test set. */
+function checkListedImages(json, file, gt) {
+    if (Array.isArray(json) || !json || typeof json !== 'object')
+        return;
+    const images = json.images;
+    if (!Array.isArray(images))
+        return;
+    const listed = new Set(images.map((im) => (im && typeof im === 'object' ? im.id : undefined)));
+    for (const id of gt.imgIds) {
+        if (!listed.has(id))
+            fail(file, `lists ${listed.size} images but not ground-truth image ${show(id)}: the predictions were made on a different test set than ${gt.file}.`, 'Run both models on the same test set as the ground truth.');
+    }
+    for (let i = 0; i < images.length; i++) {
+        const id = images[i]?.id;
+        if (!gt.imgIndex.has(id))
+            fail(file, `images[${i}] has id ${show(id)}, which is not in the ground truth ${gt.file}: the predictions were made on a different test set.`, 'Run both models on the same test set as the ground truth.');
+    }
+}
+/**
+ * Applies COCO.loadRes to a results list, with the validation pycocotools lacks: every image and category must
+ * exist in the ground truth, every score lie in [0, 1], every box be finite with a non-negative size.
+ */
+function loadDetections(json, file, gt, iouType) {
+    const { list, key } = resultsList(json, file);
+    checkListedImages(json, file, gt);
+    const n = list.length;
+    if (n === 0)
+        fail(file, 'has no detections (an empty results list).', 'Run the model on the test set and write every detection; an empty file usually means the export failed.');
+    const first = list[0];
+    const branch = 'bbox' in first && !(Array.isArray(first.bbox) && first.bbox.length === 0) ? 'bbox' : 'segm';
+    if (branch === 'segm' && !('segmentation' in first))
+        fail(file, `${key}[0] has neither "bbox" nor "segmentation".`, 'Each detection needs a bbox [x, y, w, h] or a segmentation mask.');
+    const img = new Int32Array(n);
+    const cat = new Int32Array(n);
+    const score = new Float64Array(n);
+    const area = new Float64Array(n);
+    const box = new Float64Array(n * 4);
+    const rle = iouType === 'segm' ? new Array(n) : undefined;
+    const maskBox = rle ? new Float64Array(n * 4) : undefined;
+    for (let i = 0; i < n; i++) {
+        const d = list[i];
+        const where = () => `${key}[${i}] (image_id ${show(d.image_id)}, category_id ${show(d.category_id)})`;
+        const ii = gt.imgIndex.get(d.image_id);
+        if (ii === undefined)
+            fail(file, `${where()} refers to image_id ${show(d.image_id)}, which is not in the ground truth ${gt.file}.${lookupHint(gt.imgIndex, d.image_id)}`, 'Predictions must be made on the ground-truth test set (pycocotools stops with "Results do not correspond to current coco set").');
+        const k = gt.catIndex.get(d.category_id);
+        if (k === undefined)
+            fail(file, `${where()} has category_id ${show(d.category_id)}, which is not a category of ${gt.file}.${lookupHint(gt.catIndex, d.category_id)}`, `Map the model's class indices to the ground-truth category ids (${gt.catIds.slice(0, 8).join(', ')}${gt.catIds.length > 8 ? ', ...' : ''}).`);
+        const s = d.score;
+        if (typeof s !== 'number' || !Number.isFinite(s) || s < 0 || s > 1) {
+            fail(file, `${where()} has score ${s === undefined ? 'missing' : show(s)}; scores must be numbers in [0, 1].`, 'Write the detection confidence (after sigmoid/softmax) as "score".');
+        }
+        img[i] = ii;
+        cat[i] = k;
+        score[i] = s;
+        const h = gt.imgHeight[ii];
+        const w = gt.imgWidth[ii];
+        const bb = d.bbox;
+        const hasBox = bb !== undefined;
+        if (hasBox) {
+            if (!Array.isArray(bb) || bb.length !== 4 || !bb.every((v) => num(v) !== undefined))
+                fail(file, `${where()} has bbox ${show(bb)}; expected [x, y, width, height] of finite numbers.`, 'Boxes are [x, y, width, height] in pixels; NaN or infinite values usually come from a failed export.');
+            if (bb[2] < 0 || bb[3] < 0)
+                fail(file, `${where()} has bbox ${show(bb)} with a negative width or height.`, 'Boxes are [x, y, width, height]; convert [x1, y1, x2, y2] boxes first.');
+            box.set(bb, i * 4);
+        }
+        if (branch === 'bbox') {
+            if (!hasBox)
+                fail(file, `${where()} has no bbox, but the first detection has one (pycocotools reads every result like the first).`, 'Give every detection a bbox, or none of them.');
+            area[i] = bb[2] * bb[3];
+            if (rle) {
+                if (d.segmentation === undefined) {
+                    const x1 = box[i * 4], y1 = box[i * 4 + 1], x2 = x1 + box[i * 4 + 2], y2 = y1 + box[i * 4 + 3];
+                    if (!(h > 0 && w > 0))
+                        fail(file, `${where()} has no segmentation and its image has no height/width to draw the box in.`, 'Add "height" and "width" to the ground-truth images.');
+                    rle[i] = (0, rle_1.rleFromPolygon)([x1, y1, x1, y2, x2, y2, x2, y1], h, w);
+                }
+                else {
+                    rle[i] = segmentationToRle(d.segmentation, h, w, where, file);
+                }
+                (0, rle_1.rleToBboxInto)(rle[i], maskBox, i * 4);
+            }
+        }
+        else {
+            if (d.segmentation === undefined)
+                fail(file, `${where()} has no segmentation, but the first detection has one (pycocotools reads every result like the first).`, 'Give every detection a segmentation mask.');
+            const mask = segmentationToRle(d.segmentation, h, w, where, file);
+            area[i] = (0, rle_1.rleArea)(mask);
+            if (maskBox) {
+                rle[i] = mask;
+                (0, rle_1.rleToBboxInto)(mask, maskBox, i * 4);
+                if (!hasBox)
+                    box.set(maskBox.subarray(i * 4, i * 4 + 4), i * 4);
+            }
+            else if (!hasBox)
+                (0, rle_1.rleToBboxInto)(mask, box, i * 4);
+        }
+    }
+    return { file, n, img, cat, score, area, box, rle, maskBox, branch };
+}
+
+
+/***/ }),
+
+/***/ 1268:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.IGNORED = exports.TP = exports.FP = void 0;
+exports.matchDetections = matchDetections;
+exports.stableOrderByScore = stableOrderByScore;
+const rle_1 = __nccwpck_require__(6916);
+/** Outcome of a detection at one IoU threshold and area range, as accumulate() reads dtMatches/dtIgnore. */
+exports.FP = 0;
+exports.TP = 1;
+exports.IGNORED = 2;
+/**
+ * Counting sort of annotation indices into (category, image) groups, keeping file order inside a group. With
+ * useCats off a group is one image, ordered by category first, as pycocotools concatenates them.
+ */
+function group(n, img, cat, I, K, useCats) {
+    let order;
+    if (useCats) {
+        order = new Int32Array(n);
+        for (let j = 0; j < n; j++)
+            order[j] = j;
+    }
+    else {
+        order = countingSort(n, (j) => cat[j], K, null);
+    }
+    const groups = useCats ? K * I : I;
+    const key = useCats ? (j) => cat[j] * I + img[j] : (j) => img[j];
+    const start = new Int32Array(groups + 1);
+    for (let j = 0; j < n; j++)
+        start[key(j) + 1]++;
+    for (let g = 0; g < groups; g++)
+        start[g + 1] += start[g];
+    const fill = start.slice(0, groups);
+    const items = new Int32Array(n);
+    for (let q = 0; q < n; q++) {
+        const j = order[q];
+        items[fill[key(j)]++] = j;
+    }
+    return { start, items };
+}
+function countingSort(n, key, buckets, input) {
+    const start = new Int32Array(buckets + 1);
+    for (let j = 0; j < n; j++)
+        start[key(input ? input[j] : j) + 1]++;
+    for (let b = 0; b < buckets; b++)
+        start[b + 1] += start[b];
+    const out = new Int32Array(n);
+    for (let q = 0; q < n; q++) {
+        const j = input ? input[q] : q;
+        out[start[key(j)]++] = j;
+    }
+    return out;
+}
+/** Stable sort of idx[0..n) by score descending (insertion sort for the small groups that dominate). */
+function sortByScoreDesc(idx, n, score) {
+    if (n > 64) {
+        const arr = Array.from(idx.subarray(0, n));
+        arr.sort((a, b) => score[b] - score[a]); // Array.prototype.sort is stable
+        idx.set(arr);
+        return;
+    }
+    for (let i = 1; i < n; i++) {
+        const v = idx[i];
+        const s = score[v];
+        let j = i - 1;
+        while (j >= 0 && score[idx[j]] < s) {
+            idx[j + 1] = idx[j];
+            j--;
+        }
+        idx[j + 1] = v;
+    }
+}
+function matchDetections(gt, dt, iouType, params) {
+    const useCats = params.useCats;
+    const I = gt.imgIds.length;
+    const K = useCats ? gt.catIds.length : 1;
+    const A = params.areaRng.length;
+    const T = params.iouThrs.length;
+    const maxDet = params.maxDets[params.maxDets.length - 1];
+    const thr = new Float64Array(T);
+    for (let t = 0; t < T; t++)
+        thr[t] = Math.min(params.iouThrs[t], 1 - 1e-10);
+    const areaLo = new Float64Array(A);
+    const areaHi = new Float64Array(A);
+    params.areaRng.forEach(([lo, hi], a) => {
+        areaLo[a] = lo;
+        areaHi[a] = hi;
+    });
+    const gg = group(gt.n, gt.img, gt.cat, I, gt.catIds.length, useCats);
+    const dg = group(dt.n, dt.img, dt.cat, I, gt.catIds.length, useCats);
+    // Masks are compared only where their boxes overlap (rleIou does the same through bbIou).
+    const gtMaskBox = gt.maskBox;
+    const dtMaskBox = dt.maskBox;
+    if (iouType === 'segm' && (!gtMaskBox || !dtMaskBox || !gt.rle || !dt.rle))
+        throw new Error('segm evaluation needs ground truth and detections loaded with iouType segm');
+    // Entries in category-then-image order; re-sorted per category at the end.
+    let cap = 0;
+    for (let gi = 0; gi < dg.start.length - 1; gi++)
+        cap += Math.min(dg.start[gi + 1] - dg.start[gi], maxDet);
+    const eScore = new Float64Array(cap);
+    const eImg = new Int32Array(cap);
+    const eRank = new Int32Array(cap);
+    const eCodes = new Uint8Array(cap * A * T);
+    const catStart = new Int32Array(K + 1);
+    const npig = new Float64Array(K * A);
+    const npigImg = new Int32Array(K * A * I);
+    let maxG = 0;
+    let maxD = 0;
+    for (let gi = 0; gi < gg.start.length - 1; gi++)
+        maxG = Math.max(maxG, gg.start[gi + 1] - gg.start[gi]);
+    for (let gi = 0; gi < dg.start.length - 1; gi++)
+        maxD = Math.max(maxD, dg.start[gi + 1] - dg.start[gi]);
+    const dOrder = new Int32Array(maxD);
+    const ious = new Float64Array(Math.min(maxD, maxDet) * maxG);
+    const gOrder = new Int32Array(maxG);
+    const gIgn = new Uint8Array(maxG);
+    const gCrowd = new Uint8Array(maxG);
+    const gIdSorted = new Float64Array(maxG);
+    const gMatched = new Uint8Array(maxG);
+    const ignOfGt = new Uint8Array(maxG);
+    let e = 0;
+    for (let k = 0; k < K; k++) {
+        catStart[k] = e;
+        for (let i = 0; i < I; i++) {
+            const grp = useCats ? k * I + i : i;
+            const g0 = gg.start[grp];
+            const G = gg.start[grp + 1] - g0;
+            const d0 = dg.start[grp];
+            const Dall = dg.start[grp + 1] - d0;
+            if (G === 0 && Dall === 0)
+                continue;
+            for (let q = 0; q < Dall; q++)
+                dOrder[q] = dg.items[d0 + q];
+            sortByScoreDesc(dOrder, Dall, dt.score);
+            const D = Math.min(Dall, maxDet);
+            if (D > 0 && G > 0) {
+                for (let q = 0; q < D; q++) {
+                    const dj = dOrder[q];
+                    for (let p = 0; p < G; p++) {
+                        const gj = gg.items[g0 + p];
+                        const crowd = gt.crowd[gj] === 1;
+                        let v;
+                        if (iouType === 'bbox') {
+                            v = (0, rle_1.bboxIou)(dt.box[dj * 4], dt.box[dj * 4 + 1], dt.box[dj * 4 + 2], dt.box[dj * 4 + 3], gt.box[gj * 4], gt.box[gj * 4 + 1], gt.box[gj * 4 + 2], gt.box[gj * 4 + 3], crowd);
+                        }
+                        else {
+                            const db = dtMaskBox;
+                            const gb = gtMaskBox;
+                            v = (0, rle_1.bboxIou)(db[dj * 4], db[dj * 4 + 1], db[dj * 4 + 2], db[dj * 4 + 3], gb[gj * 4], gb[gj * 4 + 1], gb[gj * 4 + 2], gb[gj * 4 + 3], crowd);
+                            if (v > 0) {
+                                const dr = dt.rle[dj];
+                                const gr = gt.rle[gj];
+                                v = dr.h !== gr.h || dr.w !== gr.w ? -1 : (0, rle_1.rleIou)(dr, gr, crowd);
+                            }
+                        }
+                        ious[q * G + p] = v;
+                    }
+                }
+            }
+            for (let q = 0; q < D; q++) {
+                const dj = dOrder[q];
+                eScore[e + q] = dt.score[dj];
+                eImg[e + q] = i;
+                eRank[e + q] = q;
+            }
+            for (let a = 0; a < A; a++) {
+                const lo = areaLo[a];
+                const hi = areaHi[a];
+                // gt sorted with ignored ones last, stable (np.argsort(..., kind='mergesort'))
+                let nIg = 0;
+                for (let p = 0; p < G; p++) {
+                    const gj = gg.items[g0 + p];
+                    const ar = gt.area[gj];
+                    ignOfGt[p] = gt.crowd[gj] || ar < lo || ar > hi ? 1 : 0;
+                    if (ignOfGt[p])
+                        nIg++;
+                }
+                let u = 0;
+                let w = G - nIg;
+                for (let p = 0; p < G; p++) {
+                    const pos = ignOfGt[p] ? w++ : u++;
+                    const gj = gg.items[g0 + p];
+                    gOrder[pos] = p;
+                    gIgn[pos] = ignOfGt[p];
+                    gCrowd[pos] = gt.crowd[gj];
+                    gIdSorted[pos] = gt.id[gj];
+                }
+                const counted = G - nIg;
+                npig[k * A + a] += counted;
+                npigImg[(k * A + a) * I + i] += counted;
+                if (G === 0) {
+                    // nothing to match: unmatched detections, ignored when outside the area range
+                    for (let q = 0; q < D; q++) {
+                        const ar = dt.area[dOrder[q]];
+                        eCodes.fill(ar < lo || ar > hi ? exports.IGNORED : exports.FP, ((e + q) * A + a) * T, ((e + q) * A + a) * T + T);
+                    }
+                    continue;
+                }
+                for (let t = 0; t < T; t++) {
+                    gMatched.fill(0, 0, G);
+                    const t0 = thr[t];
+                    for (let q = 0; q < D; q++) {
+                        let best = t0;
+                        let m = -1;
+                        if (G > 0) {
+                            const row = q * G;
+                            for (let pos = 0; pos < G; pos++) {
+                                if (gMatched[pos] && !gCrowd[pos])
+                                    continue;
+                                if (m > -1 && gIgn[m] === 0 && gIgn[pos] === 1)
+                                    break;
+                                const v = ious[row + gOrder[pos]];
+                                if (v < best)
+                                    continue;
+                                best = v;
+                                m = pos;
+                            }
+                        }
+                        const ar = dt.area[dOrder[q]];
+                        const outside = ar < lo || ar > hi;
+                        let code;
+                        if (m === -1)
+                            code = outside ? exports.IGNORED : exports.FP;
+                        else {
+                            gMatched[m] = 1;
+                            // dtm holds the matched gt id: a gt with id 0 reads as "unmatched" in pycocotools
+                            if (gIgn[m])
+                                code = exports.IGNORED;
+                            else if (gIdSorted[m] !== 0)
+                                code = exports.TP;
+                            else
+                                code = outside ? exports.IGNORED : exports.FP;
+                        }
+                        eCodes[((e + q) * A + a) * T + t] = code;
+                    }
+                }
+            }
+            e += D;
+        }
+    }
+    catStart[K] = e;
+    // Per category: stable sort by score, descending, over the image-ordered concatenation.
+    const N = e;
+    const score = new Float64Array(N);
+    const img = new Int32Array(N);
+    const rank = new Int32Array(N);
+    const AT = A * T;
+    const codes = new Uint8Array(N * AT);
+    for (let k = 0; k < K; k++) {
+        const s0 = catStart[k];
+        const n = catStart[k + 1] - s0;
+        const order = stableOrderByScore(eScore, s0, n);
+        for (let q = 0; q < n; q++) {
+            const src = s0 + order[q];
+            const dst = s0 + q;
+            score[dst] = eScore[src];
+            img[dst] = eImg[src];
+            rank[dst] = eRank[src];
+            const from = src * AT;
+            const to = dst * AT;
+            for (let j = 0; j < AT; j++)
+                codes[to + j] = eCodes[from + j];
+        }
+    }
+    return { params, K, I, A, T, catStart, score, img, rank, codes, npig, npigImg };
+}
+/**
+ * Offsets 0..n-1 of s[s0..s0+n) ordered by score descending, ties by position: what np.argsort(-s,
+ * kind='mergesort') gives. A natural merge sort: the input is already a series of descending runs (one per image),
+ * and merging takes from the left run on ties, which keeps it stable.
+ */
+function stableOrderByScore(s, s0, n) {
+    let a = new Uint32Array(n);
+    let b = new Uint32Array(n);
+    for (let q = 0; q < n; q++)
+        a[q] = q;
+    if (n < 2)
+        return a;
+    // run boundaries: a new run starts where the score rises
+    const bounds = [0];
+    for (let q = 1; q < n; q++)
+        if (s[s0 + q] > s[s0 + q - 1])
+            bounds.push(q);
+    bounds.push(n);
+    let runs = bounds;
+    while (runs.length > 2) {
+        const next = [0];
+        for (let r = 0; r + 1 < runs.length; r += 2) {
+            const lo = runs[r];
+            const mid = runs[r + 1];
+            const hi = r + 2 < runs.length ? runs[r + 2] : mid;
+            let i = lo;
+            let j = mid;
+            let o = lo;
+            while (i < mid && j < hi) {
+                // take from the right run only when strictly higher: ties keep the earlier (left) entry first
+                if (s[s0 + a[j]] > s[s0 + a[i]])
+                    b[o++] = a[j++];
+                else
+                    b[o++] = a[i++];
+            }
+            while (i < mid)
+                b[o++] = a[i++];
+            while (j < hi)
+                b[o++] = a[j++];
+            next.push(hi);
+        }
+        if (next[next.length - 1] !== n)
+            next.push(n);
+        const t = a;
+        a = b;
+        b = t;
+        runs = next;
+    }
+    return a;
+}
+
+
+/***/ }),
+
+/***/ 7118:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+/**
+ * numpy behaviours that COCOeval's numbers depend on, reproduced bit for bit: the threshold grids come from
+ * np.linspace and every summary number is an np.mean, which sums pairwise.
+ */
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.EPS = void 0;
+exports.linspace = linspace;
+exports.pairwiseSum = pairwiseSum;
+exports.meanOfValid = meanOfValid;
+/** np.linspace(start, stop, num, endpoint=True): i*step + start, with the last value set to stop exactly. */
+function linspace(start, stop, num) {
+    const out = new Float64Array(num);
+    const div = num - 1;
+    const step = (stop - start) / div;
+    for (let i = 0; i < num; i++)
+        out[i] = i * step + start;
+    if (num > 1)
+        out[num - 1] = stop;
+    return out;
+}
+/** numpy's pairwise summation (pairwise_sum_DOUBLE, block size 128, 8-way unrolled). */
+function pairwiseSum(a, start = 0, n = a.length - start) {
+    if (n < 8) {
+        let res = 0;
+        for (let i = 0; i < n; i++)
+            res += a[start + i];
+        return res;
+    }
+    if (n <= 128) {
+        let r0 = a[start], r1 = a[start + 1], r2 = a[start + 2], r3 = a[start + 3];
+        let r4 = a[start + 4], r5 = a[start + 5], r6 = a[start + 6], r7 = a[start + 7];
+        let i = 8;
+        const end = n - (n % 8);
+        for (; i < end; i += 8) {
+            const p = start + i;
+            r0 += a[p];
+            r1 += a[p + 1];
+            r2 += a[p + 2];
+            r3 += a[p + 3];
+            r4 += a[p + 4];
+            r5 += a[p + 5];
+            r6 += a[p + 6];
+            r7 += a[p + 7];
+        }
+        let res = r0 + r1 + (r2 + r3) + (r4 + r5 + (r6 + r7));
+        for (; i < n; i++)
+            res += a[start + i];
+        return res;
+    }
+    let n2 = Math.floor(n / 2);
+    n2 -= n2 % 8;
+    return pairwiseSum(a, start, n2) + pairwiseSum(a, start + n2, n - n2);
+}
+/** np.mean(values[values > -1]), or -1 when nothing is left: how summarize() averages. */
+function meanOfValid(values) {
+    const kept = new Float64Array(values.length);
+    let n = 0;
+    for (let i = 0; i < values.length; i++)
+        if (values[i] > -1)
+            kept[n++] = values[i];
+    return n === 0 ? -1 : pairwiseSum(kept, 0, n) / n;
+}
+/** np.spacing(1): the eps COCOeval adds to the precision denominator. */
+exports.EPS = 2.220446049250313e-16;
+
+
+/***/ }),
+
+/***/ 7355:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.STAT_SPECS = exports.STAT_NAMES = exports.CocoParamsError = exports.DEFAULT_AREA_LBL = exports.DEFAULT_AREA_RNG = exports.DEFAULT_MAX_DETS = void 0;
+exports.defaultParams = defaultParams;
+exports.cocoParams = cocoParams;
+exports.parseCocoParams = parseCocoParams;
+exports.describeParams = describeParams;
+exports.statSpecs = statSpecs;
+exports.thresholdIndices = thresholdIndices;
+exports.pyFixed = pyFixed;
+exports.summaryLines = summaryLines;
+const numeric_1 = __nccwpck_require__(7118);
+exports.DEFAULT_MAX_DETS = [1, 10, 100];
+exports.DEFAULT_AREA_RNG = [
+    [0 ** 2, 1e5 ** 2],
+    [0 ** 2, 32 ** 2],
+    [32 ** 2, 96 ** 2],
+    [96 ** 2, 1e5 ** 2],
+];
+exports.DEFAULT_AREA_LBL = ['all', 'small', 'medium', 'large'];
+/** A parameter set COCOeval would not run with (or would run into an IndexError with). */
+class CocoParamsError extends Error {
+    param;
+    hint;
+    constructor(param, message, hint) {
+        super(message);
+        this.param = param;
+        this.hint = hint;
+    }
+}
+exports.CocoParamsError = CocoParamsError;
+function defaultParams(useCats = true) {
+    return cocoParams({ useCats });
+}
+/** COCOeval's Params with the given overrides, checked: maxDets sorted as evaluate() does, ranges paired with labels. */
+function cocoParams(input = {}) {
+    const maxDets = [...(input.maxDets ?? exports.DEFAULT_MAX_DETS)].sort((a, b) => a - b);
+    // summarize() reads maxDets[0], [1] and [2]: fewer than three is an IndexError in pycocotools
+    if (maxDets.length < 3)
+        throw new CocoParamsError('maxDets', `maxDets has ${maxDets.length} value(s); COCOeval.summarize() reads the first three (AR1, AR10 and AR100 positions).`, 'Give at least three increasing limits, e.g. 1,10,300.');
+    for (const m of maxDets)
+        if (!Number.isInteger(m) || m < 1)
+            throw new CocoParamsError('maxDets', `maxDets value ${m} is not a positive whole number.`, 'Give detection limits per image such as 1,10,100.');
+    for (let i = 1; i < maxDets.length; i++)
+        if (maxDets[i] === maxDets[i - 1])
+            throw new CocoParamsError('maxDets', `maxDets repeats ${maxDets[i]}.`, 'Give each limit once.');
+    const iouThrs = input.iouThrs ? Float64Array.from(input.iouThrs) : (0, numeric_1.linspace)(0.5, 0.95, Math.round((0.95 - 0.5) / 0.05) + 1);
+    if (iouThrs.length === 0)
+        throw new CocoParamsError('iouThrs', 'iouThrs is empty.', 'Give IoU thresholds such as 0.5:0.95:0.05 or 0.5,0.75.');
+    for (const t of iouThrs)
+        if (!(t >= 0 && t <= 1))
+            throw new CocoParamsError('iouThrs', `IoU threshold ${t} is outside [0, 1].`, 'IoU thresholds are numbers from 0 to 1.');
+    const areaRng = input.areaRng ?? exports.DEFAULT_AREA_RNG;
+    const areaRngLbl = input.areaRngLbl ?? (input.areaRng ? undefined : exports.DEFAULT_AREA_LBL);
+    if (!areaRngLbl || areaRngLbl.length !== areaRng.length)
+        throw new CocoParamsError('areaRng', `areaRng has ${areaRng.length} range(s) but ${areaRngLbl?.length ?? 0} label(s).`, 'Name every area range, e.g. all=0:1e10,small=0:1024.');
+    if (areaRng.length === 0)
+        throw new CocoParamsError('areaRng', 'areaRng is empty.', 'Give at least the range "all", e.g. all=0:1e10.');
+    areaRng.forEach(([lo, hi], a) => {
+        if (!(lo >= 0) || !(hi >= lo))
+            throw new CocoParamsError('areaRng', `area range "${areaRngLbl[a]}" is ${lo}:${hi}; a range is low:high with 0 <= low <= high.`, 'Areas are in square pixels, e.g. small=0:1024 (32²).');
+    });
+    const seen = new Set();
+    for (const l of areaRngLbl) {
+        if (seen.has(l))
+            throw new CocoParamsError('areaRng', `area label "${l}" is used twice.`, 'summarize() selects a range by its label: give each label once.');
+        seen.add(l);
+    }
+    return {
+        iouThrs,
+        recThrs: (0, numeric_1.linspace)(0.0, 1.0, Math.round((1.0 - 0.0) / 0.01) + 1),
+        maxDets,
+        areaRng: areaRng.map(([lo, hi]) => [lo, hi]),
+        areaRngLbl: [...areaRngLbl],
+        useCats: input.useCats ?? true,
+    };
+}
+/**
+ * Parses the text form users give in a CLI option or a step input:
+ * - maxDets: "1,10,300";
+ * - iouThrs: "0.5,0.75" or "start:stop:step" = np.linspace(start, stop, round((stop-start)/step)+1), which is how
+ *   Params builds the default, so "0.5:0.95:0.05" gives the default thresholds bit for bit;
+ * - areaRng: "label=low:high,..." in square pixels, e.g. "all=0:1e10,small=0:1024,medium=1024:9216,large=9216:1e10".
+ * Throws CocoParamsError naming the parameter; callers add the option or input name.
+ */
+function parseCocoParams(text) {
+    const input = { useCats: text.useCats };
+    if (text.maxDets !== undefined && text.maxDets.trim() !== '')
+        input.maxDets = numbers(text.maxDets, 'maxDets', 'e.g. 1,10,300');
+    if (text.iouThrs !== undefined && text.iouThrs.trim() !== '') {
+        const s = text.iouThrs.trim();
+        if (s.includes(':')) {
+            const parts = numbers(s.replace(/:/g, ','), 'iouThrs', 'start:stop:step, e.g. 0.5:0.95:0.05');
+            if (parts.length !== 3 || !(parts[2] > 0) || parts[1] < parts[0])
+                throw new CocoParamsError('iouThrs', `iouThrs "${s}" is not start:stop:step with step > 0 and stop >= start.`, 'Use e.g. 0.5:0.95:0.05, or a list 0.5,0.75.');
+            input.iouThrs = (0, numeric_1.linspace)(parts[0], parts[1], Math.round((parts[1] - parts[0]) / parts[2]) + 1);
+        }
+        else
+            input.iouThrs = numbers(s, 'iouThrs', 'e.g. 0.5,0.75');
+    }
+    if (text.areaRng !== undefined && text.areaRng.trim() !== '') {
+        input.areaRng = [];
+        input.areaRngLbl = [];
+        for (const item of text.areaRng.split(',').map((x) => x.trim())) {
+            const m = /^([^=\s]+)=([^:]+):(.+)$/.exec(item);
+            const lo = m ? Number(m[2]) : NaN;
+            const hi = m ? Number(m[3]) : NaN;
+            if (!m || !Number.isFinite(lo) || !Number.isFinite(hi))
+                throw new CocoParamsError('areaRng', `area range "${item}" is not label=low:high.`, 'Use e.g. all=0:1e10,small=0:1024,medium=1024:9216,large=9216:1e10 (square pixels).');
+            input.areaRngLbl.push(m[1]);
+            input.areaRng.push([lo, hi]);
+        }
+    }
+    return cocoParams(input);
+}
+function numbers(text, param, example) {
+    return text.split(',').map((x) => {
+        const v = x.trim() === '' ? NaN : Number(x);
+        if (!Number.isFinite(v))
+            throw new CocoParamsError(param, `${param} "${text}" has "${x.trim()}", which is not a number.`, `Give comma-separated numbers, ${example}.`);
+        return v;
+    });
+}
+/** Text form of parameters (the inverse of parseCocoParams), for reports. */
+function describeParams(p) {
+    return {
+        maxDets: [...p.maxDets],
+        iouThrs: Array.from(p.iouThrs),
+        areaRng: Object.fromEntries(p.areaRngLbl.map((l, a) => [l, [p.areaRng[a][0], p.areaRng[a][1]]])),
+        useCats: p.useCats,
+    };
+}
+/** summarize()'s 12 numbers, named by their place: AR1, AR10 and AR100 read maxDets[0], [1] and [2]. */
+exports.STAT_NAMES = ['AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'AR1', 'AR10', 'AR100', 'ARs', 'ARm', 'ARl'];
+/**
+ * _summarizeDets() as pycocotools writes it: stats[0] calls _summarize(1) with the default maxDets=100 while the
+ * others read params.maxDets[0..2], so with maxDets [1, 10, 300] AP is -1 (no 100 to select) and prints
+ * "maxDets=100"; the IoU and area arguments are literals that select nothing when the thresholds or labels lack them.
+ */
+function statSpecs(p) {
+    const [m0, m1, m2] = p.maxDets;
+    return {
+        AP: { ap: true, area: 'all', maxDets: 100 },
+        AP50: { ap: true, iouThr: 0.5, area: 'all', maxDets: m2 },
+        AP75: { ap: true, iouThr: 0.75, area: 'all', maxDets: m2 },
+        APs: { ap: true, area: 'small', maxDets: m2 },
+        APm: { ap: true, area: 'medium', maxDets: m2 },
+        APl: { ap: true, area: 'large', maxDets: m2 },
+        AR1: { ap: false, area: 'all', maxDets: m0 },
+        AR10: { ap: false, area: 'all', maxDets: m1 },
+        AR100: { ap: false, area: 'all', maxDets: m2 },
+        ARs: { ap: false, area: 'small', maxDets: m2 },
+        ARm: { ap: false, area: 'medium', maxDets: m2 },
+        ARl: { ap: false, area: 'large', maxDets: m2 },
+    };
+}
+/** The specs with the default maxDets [1, 10, 100]. */
+exports.STAT_SPECS = statSpecs({ maxDets: exports.DEFAULT_MAX_DETS });
+/** Indices of the thresholds a stat averages: all, or those equal to iouThr (np.where(iouThr == p.iouThrs)). */
+function thresholdIndices(p, iouThr) {
+    const out = [];
+    for (let t = 0; t < p.iouThrs.length; t++)
+        if (iouThr === undefined || p.iouThrs[t] === iouThr)
+            out.push(t);
+    return out;
+}
+/** Python's '{:0.Nf}'.format(x): like toFixed, but an exact binary tie rounds half to even (0.0625 → "0.062"). */
+function pyFixed(x, digits) {
+    if (!Number.isFinite(x))
+        return x !== x ? 'nan' : x > 0 ? 'inf' : '-inf';
+    const scale = 2 * 10 ** digits;
+    const y = x * scale;
+    if (Number.isInteger(y) && Math.abs(y) % 2 === 1 && y / scale === x) {
+        const lo = (y - 1) / 2;
+        const n = lo % 2 === 0 ? lo : lo + 1;
+        return (n / 10 ** digits).toFixed(digits);
+    }
+    return x.toFixed(digits);
+}
+/** The 12 lines summarize() prints, character for character. */
+function summaryLines(p, stats) {
+    const specs = statSpecs(p);
+    return exports.STAT_NAMES.map((name, i) => {
+        const s = specs[name];
+        const title = (s.ap ? 'Average Precision' : 'Average Recall').padEnd(18);
+        const type = s.ap ? '(AP)' : '(AR)';
+        const iou = (s.iouThr === undefined ? `${pyFixed(p.iouThrs[0], 2)}:${pyFixed(p.iouThrs[p.iouThrs.length - 1], 2)}` : pyFixed(s.iouThr, 2)).padEnd(9);
+        return ` ${title} ${type} @[ IoU=${iou} | area=${s.area.padStart(6)} | maxDets=${String(s.maxDets).padStart(3)} ] = ${pyFixed(stats[i], 3)}`;
+    });
+}
+
+
+/***/ }),
+
+/***/ 6916:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.LazyRle = void 0;
+exports.rleFromString = rleFromString;
+exports.rleToString = rleToString;
+exports.rleFromCounts = rleFromCounts;
+exports.rleArea = rleArea;
+exports.rleLength = rleLength;
+exports.rleToBbox = rleToBbox;
+exports.rleToBboxInto = rleToBboxInto;
+exports.rleMerge = rleMerge;
+exports.rleIou = rleIou;
+exports.bboxIou = bboxIou;
+exports.rleFromPolygon = rleFromPolygon;
+exports.rleFromBbox = rleFromBbox;
+exports.rleEncode = rleEncode;
+exports.rleDecode = rleDecode;
+/** Decodes the COCO string encoding (rleFrString): LEB128-like, 6 bits a char from '0' (48), deltas from the run two back. */
+let decodeScratch = new Uint32Array(1024);
+function rleFromString(s, h, w) {
+    const m = decodeIntoScratch(s);
+    return { h, w, counts: decodeScratch.slice(0, m) };
+}
+/** Decodes into the shared scratch buffer (no allocation) and returns the number of runs. */
+function decodeIntoScratch(s) {
+    if (decodeScratch.length < s.length)
+        decodeScratch = new Uint32Array(Math.max(s.length, decodeScratch.length * 2));
+    const cnts = decodeScratch;
+    let m = 0;
+    let p = 0;
+    const n = s.length;
+    while (p < n) {
+        // up to 6 chars (30 bits) in int32 arithmetic; longer values continue in doubles
+        let x = 0;
+        let k = 0;
+        let c = 0;
+        do {
+            if (p >= n)
+                throw new RangeError('truncated RLE string');
+            c = s.charCodeAt(p++) - 48;
+            x |= (c & 0x1f) << (5 * k);
+            k++;
+        } while (c & 0x20 && k < 6);
+        if (c & 0x20) {
+            let v = x;
+            let scale = 2 ** 30;
+            do {
+                if (p >= n)
+                    throw new RangeError('truncated RLE string');
+                c = s.charCodeAt(p++) - 48;
+                v += (c & 0x1f) * scale;
+                scale *= 32;
+            } while (c & 0x20);
+            if (c & 0x10)
+                v -= scale; // sign-extend, as `x |= -1 << 5*k`
+            if (m > 2)
+                v += cnts[m - 2];
+            cnts[m++] = v >>> 0;
+            continue;
+        }
+        if (c & 0x10)
+            x |= -1 << (5 * k);
+        if (m > 2)
+            x += cnts[m - 2];
+        cnts[m++] = x >>> 0; // (uint) cast: wraps modulo 2^32
+    }
+    return m;
+}
+/**
+ * A compressed-RLE mask whose runs are decoded only when an IoU needs them. Loading needs just the area, the
+ * tight box and the pixel total of each mask, which one decode into a reused buffer gives without keeping the
+ * runs; most detections of a crowded image never overlap a ground truth of their category, so their runs are
+ * never built (no allocation, nothing for the garbage collector).
+ */
+class LazyRle {
+    h;
+    w;
+    text;
+    /** Foreground pixels (rleArea). */
+    area;
+    /** Sum of all runs (must be h*w). */
+    length;
+    /** Tight box x, y, w, h (rleToBbox). */
+    box = new Float64Array(4);
+    decoded;
+    /** Throws RangeError on a truncated string, as rleFromString does. */
+    constructor(h, w, text) {
+        this.h = h;
+        this.w = w;
+        this.text = text;
+        const m = decodeIntoScratch(text);
+        const c = decodeScratch;
+        let length = 0;
+        let area = 0;
+        for (let j = 0; j < m; j++) {
+            length += c[j];
+            if (j & 1)
+                area += c[j];
+        }
+        this.length = length;
+        this.area = area >>> 0;
+        bboxOfRuns(c, m, h, w, this.box, 0);
+    }
+    get counts() {
+        if (!this.decoded)
+            this.decoded = decodeScratch.slice(0, decodeIntoScratch(this.text));
+        return this.decoded;
+    }
+}
+exports.LazyRle = LazyRle;
+/** Encodes counts as the COCO string (rleToString). */
+function rleToString(r) {
+    const out = [];
+    const c = r.counts;
+    for (let i = 0; i < c.length; i++) {
+        let x = c[i] - (i > 2 ? c[i - 2] : 0);
+        let more = true;
+        while (more) {
+            let ch = ((x % 32) + 32) % 32;
+            x = Math.floor(x / 32);
+            more = ch & 0x10 ? x !== -1 : x !== 0;
+            if (more)
+                ch |= 0x20;
+            out.push(String.fromCharCode(ch + 48));
+        }
+    }
+    return out.join('');
+}
+function rleFromCounts(counts, h, w) {
+    return { h, w, counts: Uint32Array.from(counts) };
+}
+/** Foreground pixel count (rleArea). */
+function rleArea(r) {
+    if (r instanceof LazyRle)
+        return r.area;
+    const c = r.counts;
+    let a = 0;
+    for (let j = 1; j < c.length; j += 2)
+        a += c[j];
+    return a >>> 0;
+}
+/** Sum of all runs: must equal h*w for a well-formed mask. */
+function rleLength(r) {
+    if (r instanceof LazyRle)
+        return r.length;
+    let s = 0;
+    for (let j = 0; j < r.counts.length; j++)
+        s += r.counts[j];
+    return s;
+}
+/** Tight box [x, y, w, h] of the foreground (rleToBbox, current cocoapi version). */
+function rleToBbox(r) {
+    const out = new Float64Array(4);
+    rleToBboxInto(r, out, 0);
+    return [out[0], out[1], out[2], out[3]];
+}
+function rleToBboxInto(r, bb, at) {
+    if (r instanceof LazyRle) {
+        bb.set(r.box, at);
+        return;
+    }
+    bboxOfRuns(r.counts, r.counts.length, r.h, r.w, bb, at);
+}
+/** rleToBbox over the first `len` runs of `cnts`. */
+function bboxOfRuns(cnts, len, h, w, bb, at) {
+    const m = Math.floor(len / 2) * 2;
+    let xs = w, ys = h, xe = 0, ye = 0, cc = 0;
+    if (m === 0) {
+        bb[at] = bb[at + 1] = bb[at + 2] = bb[at + 3] = 0;
+        return;
+    }
+    for (let j = 0; j < m; j++) {
+        const start = cc;
+        cc += cnts[j];
+        if (j % 2 === 0 || cnts[j] === 0)
+            continue;
+        const yStart = start % h;
+        const xStart = (start - yStart) / h;
+        const yEnd = (cc - 1) % h;
+        const xEnd = (cc - 1 - yEnd) / h;
+        if (xStart < xs)
+            xs = xStart;
+        if (xEnd > xe)
+            xe = xEnd;
+        if (xStart < xEnd) {
+            ys = 0;
+            ye = h - 1;
+        }
+        else {
+            if (yStart < ys)
+                ys = yStart;
+            if (yEnd > ye)
+                ye = yEnd;
+        }
+    }
+    // uint arithmetic in C: an all-background mask with m>0 wraps xe-xs+1; keep the same numbers.
+    bb[at] = xs;
+    bb[at + 2] = (xe - xs + 1) >>> 0;
+    bb[at + 1] = ys;
+    bb[at + 3] = (ye - ys + 1) >>> 0;
+}
+/** Union (or intersection) of masks of one size (rleMerge). Sizes that differ give an empty 0×0 mask, as in C. */
+function rleMerge(rles, intersect = false) {
+    const n = rles.length;
+    if (n === 0)
+        return { h: 0, w: 0, counts: new Uint32Array(0) };
+    let h = rles[0].h;
+    let w = rles[0].w;
+    if (n === 1)
+        return { h, w, counts: rles[0].counts.slice() };
+    let cnts = rles[0].counts.slice();
+    let m = cnts.length;
+    for (let i = 1; i < n; i++) {
+        const B = rles[i];
+        if (B.h !== h || B.w !== w) {
+            h = w = m = 0;
+            break;
+        }
+        const A = cnts.subarray(0, m);
+        const out = new Uint32Array(A.length + B.counts.length + 1);
+        let ca = A.length ? A[0] : 0;
+        let cb = B.counts.length ? B.counts[0] : 0;
+        let v = 0, va = 0, vb = 0;
+        let a = 1, b = 1, cc = 0, ct = 1;
+        m = 0;
+        while (ct > 0) {
+            const c = ca < cb ? ca : cb;
+            cc += c;
+            ct = 0;
+            ca -= c;
+            if (!ca && a < A.length) {
+                ca = A[a++];
+                va = va ? 0 : 1;
+            }
+            ct += ca;
+            cb -= c;
+            if (!cb && b < B.counts.length) {
+                cb = B.counts[b++];
+                vb = vb ? 0 : 1;
+            }
+            ct += cb;
+            const vp = v;
+            v = intersect ? va & vb : va | vb;
+            if (v !== vp || ct === 0) {
+                out[m++] = cc;
+                cc = 0;
+            }
+        }
+        cnts = out;
+    }
+    return { h, w, counts: cnts.slice(0, m) };
+}
+/**
+ * Intersection over union of two masks of equal size, walking both run lists once (the inner loop of rleIou).
+ * For a crowd ground truth the union is the detection's area.
+ */
+function rleIou(dt, gt, crowd) {
+    const A = dt.counts;
+    const B = gt.counts;
+    const ka = A.length;
+    const kb = B.length;
+    let ca = ka ? A[0] : 0;
+    let cb = kb ? B[0] : 0;
+    let va = false, vb = false;
+    let a = 1, b = 1, i = 0, u = 0, ct = 1;
+    while (ct > 0) {
+        const c = ca < cb ? ca : cb;
+        if (va || vb) {
+            u += c;
+            if (va && vb)
+                i += c;
+        }
+        ct = 0;
+        ca -= c;
+        if (!ca && a < ka) {
+            ca = A[a++];
+            va = !va;
+        }
+        ct += ca;
+        cb -= c;
+        if (!cb && b < kb) {
+            cb = B[b++];
+            vb = !vb;
+        }
+        ct += cb;
+    }
+    if (i === 0)
+        u = 1;
+    else if (crowd)
+        u = rleArea(dt);
+    return i / u;
+}
+/** Box IoU of one pair (bbIou); a crowd ground truth divides by the detection's area. */
+function bboxIou(d0, d1, d2, d3, g0, g1, g2, g3, crowd) {
+    const w = Math.min(d2 + d0, g2 + g0) - Math.max(d0, g0);
+    if (w <= 0)
+        return 0;
+    const h = Math.min(d3 + d1, g3 + g1) - Math.max(d1, g1);
+    if (h <= 0)
+        return 0;
+    const i = w * h;
+    const da = d2 * d3;
+    const u = crowd ? da : da + g2 * g3 - i;
+    return i / u;
+}
+let polyScratch = new Int32Array(4096);
+let polyScratchV = new Int32Array(4096);
+let polyScratchX = new Int32Array(4096);
+let polyScratchY = new Int32Array(4096);
+/**
+ * Rasterises one polygon [x0,y0,x1,y1,...] exactly as rleFrPoly: boundary traced at 5× resolution, then the
+ * pixel columns it crosses are turned into run boundaries.
+ */
+function rleFromPolygon(xy, h, w) {
+    const k = Math.floor(xy.length / 2);
+    const scale = 5;
+    const x = new Int32Array(k + 1);
+    const y = new Int32Array(k + 1);
+    for (let j = 0; j < k; j++)
+        x[j] = (scale * xy[j * 2] + 0.5) | 0;
+    x[k] = x[0];
+    for (let j = 0; j < k; j++)
+        y[j] = (scale * xy[j * 2 + 1] + 0.5) | 0;
+    y[k] = y[0];
+    let m = 0;
+    for (let j = 0; j < k; j++)
+        m += Math.max(Math.abs(x[j] - x[j + 1]), Math.abs(y[j] - y[j + 1])) + 1;
+    // the traced boundary lives in reused buffers: polygons are rasterised by the thousand while loading
+    if (polyScratch.length < m)
+        polyScratch = new Int32Array(Math.max(m, polyScratch.length * 2));
+    if (polyScratchV.length < m)
+        polyScratchV = new Int32Array(polyScratch.length);
+    const u = polyScratch;
+    const v = polyScratchV;
+    m = 0;
+    for (let j = 0; j < k; j++) {
+        let xs = x[j], xe = x[j + 1], ys = y[j], ye = y[j + 1];
+        const dx = Math.abs(xe - xs);
+        const dy = Math.abs(ys - ye);
+        const flip = (dx >= dy && xs > xe) || (dx < dy && ys > ye);
+        if (flip) {
+            let t = xs;
+            xs = xe;
+            xe = t;
+            t = ys;
+            ys = ye;
+            ye = t;
+        }
+        const s = dx >= dy ? (ye - ys) / dx : (xe - xs) / dy;
+        if (dx >= dy) {
+            for (let d = 0; d <= dx; d++) {
+                const t = flip ? dx - d : d;
+                u[m] = t + xs;
+                v[m] = (ys + s * t + 0.5) | 0;
+                m++;
+            }
+        }
+        else {
+            for (let d = 0; d <= dy; d++) {
+                const t = flip ? dy - d : d;
+                v[m] = t + ys;
+                u[m] = (xs + s * t + 0.5) | 0;
+                m++;
+            }
+        }
+    }
+    // points where the boundary crosses a pixel column, downsampled back to pixel coordinates
+    const kk = m;
+    if (polyScratchX.length < kk)
+        polyScratchX = new Int32Array(polyScratch.length);
+    if (polyScratchY.length < kk)
+        polyScratchY = new Int32Array(polyScratch.length);
+    const bx = polyScratchX;
+    const by = polyScratchY;
+    m = 0;
+    for (let j = 1; j < kk; j++) {
+        if (u[j] === u[j - 1])
+            continue;
+        let xd = u[j] < u[j - 1] ? u[j] : u[j] - 1;
+        xd = (xd + 0.5) / scale - 0.5;
+        if (Math.floor(xd) !== xd || xd < 0 || xd > w - 1)
+            continue;
+        let yd = v[j] < v[j - 1] ? v[j] : v[j - 1];
+        yd = (yd + 0.5) / scale - 0.5;
+        if (yd < 0)
+            yd = 0;
+        else if (yd > h)
+            yd = h;
+        yd = Math.ceil(yd);
+        bx[m] = xd;
+        by[m] = yd;
+        m++;
+    }
+    const a = new Uint32Array(m + 1);
+    for (let j = 0; j < m; j++)
+        a[j] = (bx[j] * h + by[j]) >>> 0;
+    a[m] = (h * w) >>> 0;
+    const total = m + 1;
+    a.sort();
+    let prev = 0;
+    for (let j = 0; j < total; j++) {
+        const t = a[j];
+        a[j] -= prev;
+        prev = t;
+    }
+    const b = new Uint32Array(total);
+    let j = 0;
+    let n = 0;
+    b[n++] = a[j++];
+    while (j < total) {
+        if (a[j] > 0)
+            b[n++] = a[j++];
+        else {
+            j++;
+            if (j < total)
+                b[n - 1] += a[j++];
+        }
+    }
+    return { h, w, counts: b.slice(0, n) };
+}
+/** Box [x, y, w, h] as a mask (rleFrBbox: the box's corners as a polygon). */
+function rleFromBbox(bb, h, w) {
+    const xs = bb[0], xe = xs + bb[2], ys = bb[1], ye = ys + bb[3];
+    return rleFromPolygon([xs, ys, xs, ye, xe, ye, xe, ys], h, w);
+}
+/** Column-major binary mask to runs (rleEncode). */
+function rleEncode(mask, h, w) {
+    const a = h * w;
+    const cnts = [];
+    let p = 0;
+    let c = 0;
+    for (let j = 0; j < a; j++) {
+        const v = mask[j] ? 1 : 0;
+        if (v !== p) {
+            cnts.push(c);
+            c = 0;
+            p = v;
+        }
+        c++;
+    }
+    cnts.push(c);
+    return { h, w, counts: Uint32Array.from(cnts) };
+}
+/** Runs to a column-major 0/1 mask (rleDecode). */
+function rleDecode(r) {
+    const out = new Uint8Array(r.h * r.w);
+    let p = 0;
+    let v = 0;
+    for (let j = 0; j < r.counts.length; j++) {
+        const end = Math.min(p + r.counts[j], out.length);
+        if (v)
+            out.fill(1, p, end);
+        p += r.counts[j];
+        v = v ? 0 : 1;
+    }
+    return out;
+}
+
+
+/***/ }),
+
+/***/ 226:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.summarizeStat = summarizeStat;
+exports.summarize = summarize;
+const numeric_1 = __nccwpck_require__(7118);
+const params_1 = __nccwpck_require__(7355);
+/**
+ * One summarize() number: the mean of the selected precision (or recall) values above -1, in numpy's C order
+ * (threshold, recall threshold, category), or -1 when none is left. `k` restricts it to one category.
+ */
+function summarizeStat(acc, p, name, k) {
+    const spec = (0, params_1.statSpecs)(p)[name];
+    const a = p.areaRngLbl.indexOf(spec.area);
+    const m = p.maxDets.indexOf(spec.maxDets);
+    if (a < 0 || m < 0)
+        return -1;
+    const ts = (0, params_1.thresholdIndices)(p, spec.iouThr);
+    const { R, K, A, M } = acc;
+    const ks = k === undefined ? Array.from({ length: K }, (_, i) => i) : [k];
+    const values = [];
+    for (const t of ts) {
+        if (spec.ap) {
+            for (let r = 0; r < R; r++)
+                for (const kk of ks)
+                    values.push(acc.precision[((t * R + r) * K + kk) * A * M + a * M + m]);
+        }
+        else {
+            for (const kk of ks)
+                values.push(acc.recall[((t * K + kk) * A + a) * M + m]);
+        }
+    }
+    return (0, numeric_1.meanOfValid)(values);
+}
+/** The 12 numbers of summarize() in pycocotools order. */
+function summarize(acc, p) {
+    return params_1.STAT_NAMES.map((name) => summarizeStat(acc, p, name));
+}
+
+
+/***/ }),
+
+/***/ 1787:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.evaluateCounts = evaluateCounts;
+exports.evaluateMaskPairs = evaluateMaskPairs;
+exports.listMasks = listMasks;
+exports.pairMaskFolders = pairMaskFolders;
+exports.countMaskFiles = countMaskFiles;
+exports.evaluateMaskFolders = evaluateMaskFolders;
+const fs = __importStar(__nccwpck_require__(1455));
+const path = __importStar(__nccwpck_require__(6760));
+const errors_1 = __nccwpck_require__(6677);
+const overlap_1 = __nccwpck_require__(993);
+const read_1 = __nccwpck_require__(7124);
+const scores_1 = __nccwpck_require__(6547);
+const orNull = (v) => (Number.isNaN(v) ? null : v);
+/** Labels seen in any ground truth or prediction (label 0 only with includeBackground). */
+function presentLabels(counts, includeBackground) {
+    const seen = new Set();
+    for (const c of counts)
+        for (let l = 0; l < c.size; l++)
+            if (c.truth[l] > 0 || c.predicted[l] > 0)
+                seen.add(l);
+    if (!includeBackground)
+        seen.delete(0);
+    return [...seen].sort((a, b) => a - b);
+}
+function evaluateCounts(names, counts, options = {}) {
+    const rule = options.emptyRule ?? 'skip';
+    const includeBackground = options.includeBackground ?? false;
+    const classes = options.classes
+        ? [...options.classes]
+        : options.binary
+            ? includeBackground
+                ? [0, 1]
+                : [1]
+            : presentLabels(counts, includeBackground);
+    if (options.classes)
+        checkListed(names, counts, classes, includeBackground);
+    const table = (0, scores_1.buildCountTable)(names, counts, classes);
+    const I = names.length;
+    const C = classes.length;
+    const diceMatrix = (0, scores_1.scoreMatrix)(table, 'dice', rule);
+    const iouMatrix = (0, scores_1.scoreMatrix)(table, 'iou', rule);
+    const perClassDice = new Float64Array(C);
+    const perClassIou = new Float64Array(C);
+    const dice = (0, scores_1.macroAverage)(diceMatrix, I, C, null, perClassDice);
+    const iou = (0, scores_1.macroAverage)(iouMatrix, I, C, null, perClassIou);
+    const perClass = classes.map((label, c) => {
+        let n = 0;
+        for (let i = 0; i < I; i++)
+            if (!Number.isNaN(diceMatrix[i * C + c]))
+                n++;
+        return {
+            label,
+            dice: orNull(perClassDice[c]),
+            iou: orNull(perClassIou[c]),
+            microDice: orNull((0, scores_1.microScore)(table, 'dice', rule, c)),
+            microIou: orNull((0, scores_1.microScore)(table, 'iou', rule, c)),
+            images: n,
+        };
+    });
+    const perImage = names.map((name, i) => {
+        const mean = (m) => {
+            let s = 0, n = 0;
+            for (let c = 0; c < C; c++) {
+                const v = m[i * C + c];
+                if (!Number.isNaN(v)) {
+                    s += v;
+                    n++;
+                }
+            }
+            return n ? s / n : NaN;
+        };
+        return { name, dice: orNull(mean(diceMatrix)), iou: orNull(mean(iouMatrix)) };
+    });
+    const meanOver = (key) => {
+        const v = perImage.map((p) => p[key]).filter((x) => x !== null);
+        return v.length ? v.reduce((s, x) => s + x, 0) / v.length : null;
+    };
+    return {
+        classes,
+        images: names,
+        dice: orNull(dice),
+        iou: orNull(iou),
+        microDice: orNull((0, scores_1.microScore)(table, 'dice', rule, -1)),
+        microIou: orNull((0, scores_1.microScore)(table, 'iou', rule, -1)),
+        meanDice: meanOver('dice'),
+        meanIou: meanOver('iou'),
+        perClass,
+        perImage,
+        emptyRule: rule,
+        table,
+        diceMatrix,
+        iouMatrix,
+    };
+}
+/** A label present in a mask but missing from the given classes would silently drop out of the score: refuse it. */
+function checkListed(names, counts, classes, includeBackground) {
+    const listed = new Set(classes);
+    counts.forEach((c, i) => {
+        for (let l = includeBackground ? 0 : 1; l < c.size; l++) {
+            if ((c.truth[l] > 0 || c.predicted[l] > 0) && !listed.has(l)) {
+                throw new errors_1.StepError(`Mask "${names[i]}" (ground truth or prediction) holds label ${l}, which the classes to score (${classes.join(', ')}) do not list.`, { hint: `Add label ${l} to the classes, or check that the masks hold class indices.` });
+            }
+        }
+    });
+}
+/** Scores label images held in memory (raw arrays). */
+function evaluateMaskPairs(pairs, options = {}) {
+    const counts = pairs.map((p) => {
+        if (p.truth.width !== p.prediction.width ||
+            p.truth.height !== p.prediction.height ||
+            p.truth.data.length !== p.prediction.data.length) {
+            throw new errors_1.StepError(`Mask ${p.name}: prediction is ${p.prediction.width}x${p.prediction.height} but the ground truth is ${p.truth.width}x${p.truth.height}.`, {
+                hint: 'Predict masks at the resolution of the ground truth (resize with nearest-neighbour before saving).',
+            });
+        }
+        return countLabelsChecked(p.truth, p.prediction, options.binary ?? false, p.name);
+    });
+    return evaluateCounts(pairs.map((p) => p.name), counts, options);
+}
+function countLabelsChecked(truth, pred, binary, name) {
+    try {
+        return (0, overlap_1.countLabels)(truth.data, pred.data, binary);
+    }
+    catch (error) {
+        if (error instanceof RangeError)
+            throw new errors_1.StepError(`Mask ${name}: ${error.message}.`, {
+                hint: 'Semantic masks hold class indices; instance label images belong in COCO (segm) evaluation.',
+            });
+        throw error;
+    }
+}
+/** Mask files under `dir` (recursively), keyed by relative path without extension. */
+async function listMasks(dir) {
+    let entries;
+    try {
+        entries = (await fs.readdir(dir, { recursive: true }));
+    }
+    catch (error) {
+        throw new errors_1.StepError(`Mask folder ${dir} cannot be read (${error.code ?? String(error)}).`, {
+            hint: 'Pass a folder of PNG or TIFF label masks.',
+            file: dir,
+        });
+    }
+    const out = new Map();
+    for (const rel of entries.sort()) {
+        const ext = path.extname(rel).toLowerCase();
+        if (!read_1.MASK_EXTENSIONS.includes(ext))
+            continue;
+        const key = rel
+            .slice(0, rel.length - ext.length)
+            .split(path.sep)
+            .join('/');
+        if (out.has(key))
+            throw new errors_1.StepError(`Mask folder ${dir} has two masks for "${key}": ${path.basename(out.get(key))} and ${path.basename(rel)}.`, {
+                hint: 'Keep one mask per image.',
+                file: path.join(dir, rel),
+            });
+        out.set(key, path.join(dir, rel));
+    }
+    return out;
+}
+/**
+ * Pairs predictions with ground truth by relative path (extension ignored), so a.png may be scored against
+ * a.tif. Every ground-truth mask needs a prediction and every prediction a ground truth.
+ */
+async function pairMaskFolders(groundTruth, predictions) {
+    const gt = await listMasks(groundTruth);
+    const pred = await listMasks(predictions);
+    if (gt.size === 0)
+        throw new errors_1.StepError(`Ground-truth folder ${groundTruth} holds no masks (${read_1.MASK_EXTENSIONS.join(', ')}).`, {
+            file: groundTruth,
+            hint: 'Point ground-truth at the folder of label masks.',
+        });
+    if (pred.size === 0)
+        throw new errors_1.StepError(`Predictions folder ${predictions} holds no masks (${read_1.MASK_EXTENSIONS.join(', ')}).`, {
+            file: predictions,
+            hint: 'Write one predicted label mask per test image.',
+        });
+    for (const key of gt.keys()) {
+        if (!pred.has(key))
+            throw new errors_1.StepError(`Predictions folder ${predictions} has no mask for ground truth ${gt.get(key)} ("${key}").`, {
+                file: gt.get(key),
+                hint: 'Predict every test image; names must match the ground truth (extension may differ).',
+            });
+    }
+    for (const key of pred.keys()) {
+        if (!gt.has(key))
+            throw new errors_1.StepError(`Prediction ${pred.get(key)} ("${key}") has no ground truth in ${groundTruth}.`, {
+                file: pred.get(key),
+                hint: 'Predictions and ground truth must cover the same test images.',
+            });
+    }
+    return [...gt.keys()].map((name) => ({ name, truth: gt.get(name), prediction: pred.get(name) }));
+}
+/** Reads and counts each pair, holding at most two decoded masks at a time. */
+async function countMaskFiles(pairs, binary, onProgress) {
+    const out = [];
+    if (pairs.length === 0)
+        return out;
+    let next = readPair(pairs[0]);
+    for (let i = 0; i < pairs.length; i++) {
+        const [truth, pred] = await next;
+        // read the next pair while this one is counted
+        if (i + 1 < pairs.length)
+            next = readPair(pairs[i + 1]);
+        if (truth.width !== pred.width || truth.height !== pred.height) {
+            throw new errors_1.StepError(`Mask ${pairs[i].prediction} is ${pred.width}x${pred.height} but its ground truth ${pairs[i].truth} is ${truth.width}x${truth.height}.`, {
+                file: pairs[i].prediction,
+                hint: 'Predict masks at the resolution of the ground truth (resize with nearest-neighbour before saving).',
+            });
+        }
+        out.push(countLabelsChecked(truth, pred, binary, pairs[i].prediction));
+        onProgress?.(i + 1, pairs.length);
+    }
+    return out;
+}
+function readPair(p) {
+    return Promise.all([(0, read_1.readLabelImage)(p.truth), (0, read_1.readLabelImage)(p.prediction)]);
+}
+async function evaluateMaskFolders(options) {
+    const pairs = await pairMaskFolders(options.groundTruth, options.predictions);
+    const counts = await countMaskFiles(pairs, options.binary ?? false);
+    return evaluateCounts(pairs.map((p) => p.name), counts, options);
+}
+
+
+/***/ }),
+
+/***/ 993:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.countLabels = countLabels;
+/** The largest joint histogram allowed: 4096 labels (64 MiB of counters). */
+const MAX_JOINT = 4096 * 4096;
+function maxLabel(a) {
+    let m = 0;
+    for (let i = 0; i < a.length; i++)
+        if (a[i] > m)
+            m = a[i];
+    return m;
+}
+/**
+ * Counts labels of `truth` and `pred` (same length). With `binary`, any non-zero value is foreground (label 1).
+ * Four interleaved histograms keep long runs of one label from serialising on a single counter.
+ */
+function countLabels(truth, pred, binary = false) {
+    const n = truth.length;
+    if (binary) {
+        const h = new Float64Array(4);
+        let c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+        // Four pixels per word: background in both (most of an image) or foreground in both with equal values
+        // (object interiors) are counted without looking at single pixels.
+        const words = wordViews(truth, pred);
+        let i = 0;
+        if (words) {
+            const [t32, p32] = words;
+            const nw = t32.length;
+            for (let w = 0; w < nw; w++) {
+                const a = t32[w];
+                const b = p32[w];
+                if ((a | b) === 0) {
+                    c0 += 4;
+                    continue;
+                }
+                if (a === b && ((a - 0x01010101) & ~a & 0x80808080) === 0) {
+                    // no zero byte: all four pixels foreground in both
+                    c3 += 4;
+                    continue;
+                }
+                const base = w * 4;
+                for (let j = base; j < base + 4; j++) {
+                    const k = (pred[j] ? 2 : 0) | (truth[j] ? 1 : 0);
+                    if (k === 0)
+                        c0++;
+                    else if (k === 1)
+                        c1++;
+                    else if (k === 2)
+                        c2++;
+                    else
+                        c3++;
+                }
+            }
+            i = nw * 4;
+        }
+        for (; i < n; i++) {
+            const k = (pred[i] ? 2 : 0) | (truth[i] ? 1 : 0);
+            if (k === 0)
+                c0++;
+            else if (k === 1)
+                c1++;
+            else if (k === 2)
+                c2++;
+            else
+                c3++;
+        }
+        h[0] = c0;
+        h[1] = c1;
+        h[2] = c2;
+        h[3] = c3;
+        return fromJoint(h, 2);
+    }
+    let size;
+    if (truth instanceof Uint8Array && pred instanceof Uint8Array)
+        size = 256;
+    else
+        size = Math.max(maxLabel(truth), maxLabel(pred)) + 1;
+    if (size * size > MAX_JOINT) {
+        throw new RangeError(`label ${size - 1} is too large: semantic masks support labels 0..4095`);
+    }
+    const shift = size === 256 ? 8 : 0;
+    const joint = new Float64Array(size * size);
+    if (shift) {
+        // 8-bit fast path: index = pred << 8 | truth. Where four pixels agree in both masks (most of an image:
+        // background, object interiors) one word compare replaces four counter updates.
+        const h0 = new Uint32Array(65536), h1 = new Uint32Array(65536);
+        const words = wordViews(truth, pred);
+        let zeros = 0;
+        let i = 0;
+        if (words) {
+            const [t32, p32] = words;
+            const nw = t32.length;
+            for (let w = 0; w < nw; w++) {
+                const a = t32[w];
+                if (a === p32[w]) {
+                    if (a === 0)
+                        zeros += 4;
+                    else {
+                        h0[(a & 0xff) * 257]++;
+                        h1[((a >>> 8) & 0xff) * 257]++;
+                        h0[((a >>> 16) & 0xff) * 257]++;
+                        h1[(a >>> 24) * 257]++;
+                    }
+                    continue;
+                }
+                const j = w * 4;
+                h0[(pred[j] << 8) | truth[j]]++;
+                h1[(pred[j + 1] << 8) | truth[j + 1]]++;
+                h0[(pred[j + 2] << 8) | truth[j + 2]]++;
+                h1[(pred[j + 3] << 8) | truth[j + 3]]++;
+            }
+            i = nw * 4;
+        }
+        for (; i < n; i++)
+            h0[(pred[i] << 8) | truth[i]]++;
+        h0[0] += zeros;
+        for (let j = 0; j < 65536; j++)
+            joint[j] = h0[j] + h1[j];
+    }
+    else {
+        const h0 = new Uint32Array(size * size), h1 = new Uint32Array(size * size);
+        const end = n - (n % 2);
+        let i = 0;
+        for (; i < end; i += 2) {
+            h0[pred[i] * size + truth[i]]++;
+            h1[pred[i + 1] * size + truth[i + 1]]++;
+        }
+        for (; i < n; i++)
+            h0[pred[i] * size + truth[i]]++;
+        for (let j = 0; j < joint.length; j++)
+            joint[j] = h0[j] + h1[j];
+    }
+    return fromJoint(joint, size);
+}
+/** Uint32 views of two byte arrays when both are 4-byte aligned (they are when freshly allocated). */
+function wordViews(a, b) {
+    if (!(a instanceof Uint8Array) || !(b instanceof Uint8Array) || a.byteOffset % 4 !== 0 || b.byteOffset % 4 !== 0)
+        return null;
+    const nw = a.length >>> 2;
+    return [new Uint32Array(a.buffer, a.byteOffset, nw), new Uint32Array(b.buffer, b.byteOffset, nw)];
+}
+function fromJoint(joint, size) {
+    const intersection = new Float64Array(size);
+    const predicted = new Float64Array(size);
+    const truth = new Float64Array(size);
+    for (let p = 0; p < size; p++) {
+        for (let g = 0; g < size; g++) {
+            const c = joint[p * size + g];
+            if (c === 0)
+                continue;
+            predicted[p] += c;
+            truth[g] += c;
+            if (p === g)
+                intersection[p] += c;
+        }
+    }
+    return { size, intersection, predicted, truth };
+}
+
+
+/***/ }),
+
+/***/ 7124:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.MASK_EXTENSIONS = void 0;
+exports.readLabelImage = readLabelImage;
+exports.decodeLabelImage = decodeLabelImage;
+const fs = __importStar(__nccwpck_require__(1455));
+const path = __importStar(__nccwpck_require__(6760));
+const zlib = __importStar(__nccwpck_require__(8522));
+const pngjs_1 = __nccwpck_require__(359);
+const UTIF = __importStar(__nccwpck_require__(3196));
+const tiff_decode_1 = __nccwpck_require__(6761);
+const errors_1 = __nccwpck_require__(6677);
+const image_header_1 = __nccwpck_require__(5612);
+exports.MASK_EXTENSIONS = ['.png', '.tif', '.tiff'];
+/** Reads a PNG (8/16-bit grey or palette: the palette index is the label) or a single-channel TIFF. */
+async function readLabelImage(file) {
+    let buf;
+    try {
+        buf = await fs.readFile(file);
+    }
+    catch (error) {
+        throw new errors_1.StepError(`Mask ${file} cannot be read (${error.code ?? String(error)}).`, { file });
+    }
+    return decodeLabelImage(buf, file);
+}
+function decodeLabelImage(buf, file) {
+    const ext = path.extname(file).toLowerCase();
+    if (ext === '.png' || ext === '.tif' || ext === '.tiff') {
+        // The bounded structure walk before any decoder: utif2 follows IFD loops forever, pngjs allocates what IHDR says.
+        try {
+            (0, image_header_1.checkBufferBeforeDecode)(buf);
+        }
+        catch (error) {
+            if (!(error instanceof image_header_1.HeaderError))
+                throw error;
+            throw new errors_1.StepError(`Mask ${file} cannot be read: ${error.message}.`, {
+                file,
+                hint: 'Re-save the mask as a single-page PNG or TIFF with one integer class per pixel.',
+            });
+        }
+    }
+    if (ext === '.png')
+        return decodePng(buf, file);
+    if (ext === '.tif' || ext === '.tiff')
+        return decodeTiff(buf, file);
+    throw new errors_1.StepError(`Mask ${file} has extension "${ext}"; label masks are read from ${exports.MASK_EXTENSIONS.join(', ')}.`, {
+        file,
+        hint: 'Save label masks as PNG or TIFF with one integer class per pixel.',
+    });
+}
+function decodePng(buf, file) {
+    // pngjs returns its parse metadata too; at run time `palette` holds the RGBA entries.
+    let png;
+    try {
+        png = pngjs_1.PNG.sync.read(isPalettePng(buf) ? indexPalette(buf) : buf, { skipRescale: true });
+    }
+    catch (error) {
+        throw new errors_1.StepError(`Mask ${file} is not a readable PNG: ${error.message}.`, { file });
+    }
+    const { width, height } = png;
+    const n = width * height;
+    const rgba = png.data;
+    const colorType = png.colorType ?? 0;
+    if (colorType === 3) {
+        // decoded through indexPalette(): red holds the palette index
+        const out = new Uint8Array(n);
+        for (let i = 0, p = 0; i < n; i++, p += 4)
+            out[i] = rgba[p];
+        return { width, height, data: out };
+    }
+    if (colorType === 2 || colorType === 6) {
+        for (let i = 0, p = 0; i < n; i++, p += 4) {
+            if (rgba[p] !== rgba[p + 1] || rgba[p] !== rgba[p + 2]) {
+                throw new errors_1.StepError(`Mask ${file} is an RGB PNG with colour at pixel (${i % width}, ${Math.floor(i / width)}); label masks hold one class index per pixel.`, {
+                    file,
+                    hint: 'Save masks as 8/16-bit greyscale (or palette) PNG whose value is the class index.',
+                });
+            }
+        }
+    }
+    const out = (png.depth ?? 8) === 16 ? new Uint16Array(n) : new Uint8Array(n);
+    for (let i = 0, p = 0; i < n; i++, p += 4)
+        out[i] = rgba[p];
+    // pngjs blanks pixels of a grey tRNS colour (value and alpha 0); real label pixels keep full alpha
+    const trans = colorType === 0 ? png.transColor?.[0] : undefined;
+    if (trans !== undefined)
+        for (let i = 0, p = 3; i < n; i++, p += 4)
+            if (rgba[p] === 0)
+                out[i] = trans;
+    return { width, height, data: out };
+}
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+/** Colour type 3 in the IHDR chunk, which the PNG format requires to come first. */
+function isPalettePng(buf) {
+    return buf.length > 25 && buf.subarray(0, 8).equals(PNG_SIGNATURE) && buf.toString('latin1', 12, 16) === 'IHDR' && buf[25] === 3;
+}
+/**
+ * A copy of a palette PNG whose palette is replaced by entry i = (i, 0, 0) and whose tRNS chunk is dropped, so
+ * that the decoder's RGBA output carries each pixel's palette index in red. The label is the index, whatever
+ * colours the palette holds (repeated colours, unused entries, transparency).
+ */
+function indexPalette(buf) {
+    const parts = [buf.subarray(0, 8)];
+    let at = 8;
+    while (at + 12 <= buf.length) {
+        const len = buf.readUInt32BE(at);
+        const type = buf.toString('latin1', at + 4, at + 8);
+        const end = at + 12 + len;
+        if (end > buf.length)
+            break; // truncated: let the decoder report it
+        if (type === 'PLTE') {
+            const entries = Math.floor(len / 3);
+            const data = Buffer.alloc(entries * 3);
+            for (let i = 0; i < entries; i++)
+                data[i * 3] = i;
+            const head = Buffer.alloc(8);
+            head.writeUInt32BE(data.length, 0);
+            head.write('PLTE', 4, 'latin1');
+            const crc = Buffer.alloc(4);
+            crc.writeUInt32BE(zlib.crc32(Buffer.concat([head.subarray(4), data])) >>> 0, 0);
+            parts.push(head, data, crc);
+        }
+        else if (type !== 'tRNS')
+            parts.push(buf.subarray(at, end));
+        at = end;
+    }
+    if (at < buf.length)
+        parts.push(buf.subarray(at));
+    return Buffer.concat(parts);
+}
+function decodeTiff(buf, file) {
+    let ifd;
+    try {
+        const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
+        const ifds = (0, tiff_decode_1.decodeTiffDirectories)(ab);
+        if (ifds.length === 0)
+            throw new Error('no image directory');
+        ifd = ifds[0];
+        UTIF.decodeImage(ab, ifd);
+    }
+    catch (error) {
+        throw new errors_1.StepError(`Mask ${file} is not a readable TIFF: ${error.message}.`, { file });
+    }
+    const width = ifd.width;
+    const height = ifd.height;
+    const bps = ifd.t258?.[0] ?? 1;
+    const spp = ifd.t277?.[0] ?? 1;
+    const format = ifd.t339?.[0] ?? 1;
+    if (spp !== 1 || format === 3 || ![8, 16, 32].includes(bps)) {
+        throw new errors_1.StepError(`Mask ${file} is a TIFF with ${spp} sample(s) of ${bps}-bit ${format === 3 ? 'float' : 'integer'} per pixel; label masks need one 8, 16 or 32-bit integer sample.`, {
+            file,
+            hint: 'Save the mask as a single-channel integer TIFF (e.g. tifffile.imwrite(path, labels.astype(np.uint16))).',
+        });
+    }
+    const n = width * height;
+    const raw = ifd.data;
+    if (raw.length < (n * bps) / 8)
+        throw new errors_1.StepError(`Mask ${file} holds ${raw.length} bytes of pixels, fewer than ${width}x${height} at ${bps} bits.`, { file });
+    if (bps === 8)
+        return { width, height, data: raw.slice(0, n) };
+    const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+    if (bps === 16) {
+        const out = new Uint16Array(n);
+        for (let i = 0; i < n; i++)
+            out[i] = view.getUint16(i * 2, true); // UTIF turns 16-bit data little-endian
+        return { width, height, data: out };
+    }
+    const le = ifd.isLE;
+    const out = new Uint32Array(n);
+    for (let i = 0; i < n; i++)
+        out[i] = view.getUint32(i * 4, le);
+    return { width, height, data: out };
+}
+
+
+/***/ }),
+
+/***/ 6547:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.macroAverage = exports.EMPTY_RULES = void 0;
+exports.diceScore = diceScore;
+exports.iouScore = iouScore;
+exports.score = score;
+exports.buildCountTable = buildCountTable;
+exports.scoreMatrix = scoreMatrix;
+exports.microScore = microScore;
+exports.reduceScores = reduceScores;
+exports.EMPTY_RULES = ['skip', 'one', 'zero', 'skip-empty-truth'];
+/** Dice 2|P∩G|/(|P|+|G|); NaN means "left out" under the rule. */
+function diceScore(intersection, predicted, truth, rule) {
+    if (truth === 0) {
+        if (rule === 'skip-empty-truth')
+            return NaN;
+        if (predicted === 0)
+            return rule === 'one' ? 1 : rule === 'zero' ? 0 : NaN;
+    }
+    return (2 * intersection) / (predicted + truth);
+}
+/** IoU |P∩G|/|P∪G| with the same empty rule. */
+function iouScore(intersection, predicted, truth, rule) {
+    if (truth === 0) {
+        if (rule === 'skip-empty-truth')
+            return NaN;
+        if (predicted === 0)
+            return rule === 'one' ? 1 : rule === 'zero' ? 0 : NaN;
+    }
+    return intersection / (predicted + truth - intersection);
+}
+function score(metric, intersection, predicted, truth, rule) {
+    return metric === 'dice' ? diceScore(intersection, predicted, truth, rule) : iouScore(intersection, predicted, truth, rule);
+}
+function buildCountTable(images, perImage, classes) {
+    const C = classes.length;
+    const counts = new Float64Array(images.length * C * 3);
+    perImage.forEach((lc, i) => {
+        classes.forEach((label, c) => {
+            if (label >= lc.size)
+                return;
+            const o = (i * C + c) * 3;
+            counts[o] = lc.intersection[label];
+            counts[o + 1] = lc.predicted[label];
+            counts[o + 2] = lc.truth[label];
+        });
+    });
+    return { images, classes, counts };
+}
+/** Score of every (image, class), NaN where the empty rule leaves it out: [i*C + c]. */
+function scoreMatrix(table, metric, rule) {
+    const C = table.classes.length;
+    const n = table.images.length * C;
+    const out = new Float64Array(n);
+    for (let j = 0; j < n; j++)
+        out[j] = score(metric, table.counts[j * 3], table.counts[j * 3 + 1], table.counts[j * 3 + 2], rule);
+    return out;
+}
+var resample_kernel_1 = __nccwpck_require__(7587);
+Object.defineProperty(exports, "macroAverage", ({ enumerable: true, get: function () { return resample_kernel_1.macroAverage; } }));
+/** Pooled score of summed counts (micro average) for a class, or over all classes with c = -1. */
+function microScore(table, metric, rule, c) {
+    const C = table.classes.length;
+    let inter = 0, pred = 0, truth = 0;
+    for (let i = 0; i < table.images.length; i++) {
+        for (let cc = c < 0 ? 0 : c; cc < (c < 0 ? C : c + 1); cc++) {
+            const o = (i * C + cc) * 3;
+            inter += table.counts[o];
+            pred += table.counts[o + 1];
+            truth += table.counts[o + 2];
+        }
+    }
+    return score(metric, inter, pred, truth, rule);
+}
+/**
+ * MONAI's do_metric_reduction over a batch×class matrix with NaN for left-out entries: 'mean' averages each
+ * image over its scored classes, then the images that have any; '_batch' reduces over images per class,
+ * '_channel' over classes per image. A reduction with nothing to average gives 0, as MONAI does.
+ */
+function reduceScores(matrix, reduction) {
+    const B = matrix.length;
+    const C = B ? matrix[0].length : 0;
+    if (reduction === 'none')
+        return matrix.map((r) => r.slice());
+    const valid = (v) => !Number.isNaN(v);
+    const rowStats = matrix.map((r) => ({ sum: r.filter(valid).reduce((s, v) => s + v, 0), n: r.filter(valid).length }));
+    if (reduction === 'mean_channel')
+        return rowStats.map((s) => (s.n ? s.sum / s.n : 0));
+    if (reduction === 'sum_channel')
+        return rowStats.map((s) => s.sum);
+    const colStats = Array.from({ length: C }, (_, c) => {
+        const col = matrix.map((r) => r[c]).filter(valid);
+        return { sum: col.reduce((s, v) => s + v, 0), n: col.length };
+    });
+    if (reduction === 'mean_batch')
+        return colStats.map((s) => (s.n ? s.sum / s.n : 0));
+    if (reduction === 'sum_batch')
+        return colStats.map((s) => s.sum);
+    if (reduction === 'sum')
+        return rowStats.reduce((s, r) => s + r.sum, 0);
+    const perImage = rowStats.filter((s) => s.n > 0).map((s) => s.sum / s.n);
+    return perImage.length ? perImage.reduce((s, v) => s + v, 0) / perImage.length : 0;
+}
+
+
+/***/ }),
+
+/***/ 7587:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+/**
+ * The per-resample scoring of the paired bootstrap, in one module of self-contained functions: the worker threads
+ * run the very same functions, from their source text (RESAMPLE_WORKER_SOURCE is built with Function#toString), so
+ * there is one copy of the code and the threads compute bit for bit what this thread would. Keep these functions
+ * free of imports and of nested function definitions: a call into another module compiles to a property access
+ * that does not exist inside the worker.
+ */
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.RESAMPLE_WORKER_SOURCE = void 0;
+exports.precisionSum = precisionSum;
+exports.macroAverage = macroAverage;
+exports.weightedGroundTruth = weightedGroundTruth;
+exports.prefixCommon = prefixCommon;
+exports.curvePoints = curvePoints;
+exports.resampleValue = resampleValue;
+exports.resampleDifference = resampleDifference;
+/** Sum over recall thresholds of the interpolated precision (what fillPrecision writes), without writing it. */
+function precisionSum(pr, rc, n, recThrs) {
+    for (let i = n - 1; i > 0; i--)
+        if (pr[i] > pr[i - 1])
+            pr[i - 1] = pr[i];
+    let sum = 0;
+    let pi = 0;
+    for (let r = 0; r < recThrs.length; r++) {
+        const thr = recThrs[r];
+        while (pi < n && rc[pi] < thr)
+            pi++;
+        if (pi === n)
+            break;
+        sum += pr[pi];
+    }
+    return sum;
+}
+/**
+ * Macro average: per class, the (weighted) mean over images where it is scored; then the mean over classes that
+ * have any. `weights[i]` counts image i that many times (bootstrap); null = 1 each. NaN when nothing is scored.
+ */
+function macroAverage(matrix, images, classes, weights, perClass) {
+    let total = 0;
+    let nClasses = 0;
+    for (let c = 0; c < classes; c++) {
+        let sum = 0;
+        let wsum = 0;
+        for (let i = 0; i < images; i++) {
+            const v = matrix[i * classes + c];
+            if (v !== v)
+                continue; // NaN: left out
+            const w = weights ? weights[i] : 1;
+            sum += w * v;
+            wsum += w;
+        }
+        const mean = wsum > 0 ? sum / wsum : NaN;
+        if (perClass)
+            perClass[c] = mean;
+        if (wsum > 0) {
+            total += mean;
+            nClasses++;
+        }
+    }
+    return nClasses ? total / nClasses : NaN;
+}
+/** Weighted ground truth that counts in category kk (npig of the resample). */
+function weightedGroundTruth(d, kk, w) {
+    const gtStart = d.gtStart;
+    const gtImg = d.gtImg;
+    const gtCount = d.gtCount;
+    let npig = 0;
+    for (let j = gtStart[kk]; j < gtStart[kk + 1]; j++)
+        npig += w[gtImg[j]] * gtCount[j];
+    return npig;
+}
+/**
+ * cum[q] = weight of the category's entries before entry q that count at every threshold (the common ones): one
+ * pass over the category shared by all thresholds, instead of one walk per threshold.
+ */
+function prefixCommon(d, kk, w, cum) {
+    const ents = d.ents;
+    const e0 = d.entStart[kk];
+    const e1 = d.entStart[kk + 1];
+    let acc = 0;
+    for (let e = e0; e < e1; e++) {
+        cum[e - e0] = acc;
+        const v = ents[e];
+        if (v & 1)
+            acc += w[v >> 1];
+    }
+}
+/**
+ * The points of one precision/recall curve (category kk, threshold ti) at its true positives, written to pr/rc;
+ * returns how many. Only true positives are visited: the false-positive weight before one is (counted weight
+ * before it) − (true-positive weight before it), the counted weight being cum (common entries) plus the few
+ * entries counted at this threshold only (a match to a crowd or out-of-range ground truth ignores a detection at
+ * some thresholds and not others). With whole-number weights (bootstrap draw counts) every sum is an exact integer,
+ * so pr = tp / (fp + tp + eps) is bit for bit what a walk over every entry gives (curve() in coco/accumulate.ts).
+ */
+function curvePoints(d, kk, ti, w, npig, pr, rc, cum) {
+    const ents = d.ents;
+    const e0 = d.entStart[kk];
+    const slot = kk * d.TT + ti;
+    const tpPos = d.tpPos;
+    const varPos = d.varPos;
+    let vi = d.varStart[slot];
+    const vEnd = d.varStart[slot + 1];
+    let extra = 0;
+    let tp = 0;
+    let n = 0;
+    for (let j = d.tpStart[slot]; j < d.tpStart[slot + 1]; j++) {
+        const q = tpPos[j];
+        while (vi < vEnd && varPos[vi] < q)
+            extra += w[ents[e0 + varPos[vi++]] >> 1];
+        const x = w[ents[e0 + q] >> 1];
+        if (x === 0)
+            continue;
+        const fp = cum[q] + extra - tp;
+        tp += x;
+        pr[n] = tp / (fp + tp + 2.220446049250313e-16);
+        rc[n] = tp / npig;
+        n++;
+    }
+    return n;
+}
+/**
+ * One model's metric on one resample (weights = how often each image was drawn). COCO: per category and
+ * threshold the curve points at the true positives (curvePoints), then the mean of the interpolated precision (AP)
+ * or the final recall (AR) over categories and thresholds, -1 when nothing counts. Masks: the macro average, or
+ * one class's mean.
+ */
+function resampleValue(d, w, pr, rc, cum) {
+    if (d.kind === 'mask') {
+        if (d.classIndex < 0)
+            return macroAverage(d.matrix, d.I, d.C, w);
+        const perClass = new Float64Array(d.C);
+        macroAverage(d.matrix, d.I, d.C, w, perClass);
+        return perClass[d.classIndex];
+    }
+    const KK = d.KK;
+    const TT = d.TT;
+    const recThrs = d.recThrs;
+    const R = recThrs.length;
+    let sum = 0;
+    let count = 0;
+    for (let kk = 0; kk < KK; kk++) {
+        const npig = weightedGroundTruth(d, kk, w);
+        if (npig === 0)
+            continue;
+        if (d.ap)
+            prefixCommon(d, kk, w, cum);
+        for (let ti = 0; ti < TT; ti++) {
+            if (d.ap) {
+                const n = curvePoints(d, kk, ti, w, npig, pr, rc, cum);
+                sum += precisionSum(pr, rc, n, recThrs);
+                count += R;
+            }
+            else {
+                // recall only needs the true-positive weight
+                const ents = d.ents;
+                const e0 = d.entStart[kk];
+                const slot = kk * TT + ti;
+                let tp = 0;
+                for (let j = d.tpStart[slot]; j < d.tpStart[slot + 1]; j++)
+                    tp += w[ents[e0 + d.tpPos[j]] >> 1];
+                sum += tp / npig;
+                count++;
+            }
+        }
+    }
+    return count ? sum / count : -1;
+}
+/** A resample's difference, or NaN when either model has no defined metric on it (the resample is dropped). */
+function resampleDifference(c, p) {
+    return !Number.isFinite(c) || !Number.isFinite(p) || c < 0 || p < 0 ? NaN : c - p;
+}
+/**
+ * The worker: scores blocks of resamples for both models and posts the differences back. Plain JavaScript built
+ * from the functions above, run with `new Worker(source, { eval: true })`, so it works unchanged from TypeScript
+ * tests, esbuild-register and single-file ncc bundles (none can hand a worker a module path on disk).
+ */
+exports.RESAMPLE_WORKER_SOURCE = `'use strict';
+const { parentPort, workerData } = require('node:worker_threads');
+${precisionSum.toString()}
+${macroAverage.toString()}
+${weightedGroundTruth.toString()}
+${prefixCommon.toString()}
+${curvePoints.toString()}
+${resampleValue.toString()}
+${resampleDifference.toString()}
+const { units, candidate, production, longest, entries } = workerData;
+const pr = new Float64Array(longest);
+const rc = new Float64Array(longest);
+const cum = new Float64Array(entries);
+parentPort.on('message', (m) => {
+  const diffs = new Float64Array(m.count);
+  for (let b = 0; b < m.count; b++) {
+    const w = m.weights.subarray(b * units, (b + 1) * units);
+    diffs[b] = ${resampleDifference.name}(${resampleValue.name}(candidate, w, pr, rc, cum), ${resampleValue.name}(production, w, pr, rc, cum));
+  }
+  parentPort.postMessage({ first: m.first, diffs }, [diffs.buffer]);
+});
+`;
 
 
 /***/ }),
@@ -39283,7 +54375,16 @@ function parseOpType(r, field) {
     return op;
 }
 function parseGraph(r, graph) {
-    const info = { graphName: '', inputs: [], outputs: [], nodeCount: 0, opTypes: {}, initializerCount: 0, parameterCount: 0, externalData: [] };
+    const info = {
+        graphName: '',
+        inputs: [],
+        outputs: [],
+        nodeCount: 0,
+        opTypes: {},
+        initializerCount: 0,
+        parameterCount: 0,
+        externalData: [],
+    };
     // Maps, not object keys, while counting: an op or key named like an Object.prototype member must count as itself.
     const opTypes = new Map();
     const initializers = new Set();
@@ -39392,10 +54493,16 @@ function readOnnxModelInfo(file, label = file) {
         fd = fs.openSync(file, 'r');
     }
     catch (error) {
-        throw new errors_1.StepError(`Cannot open the ONNX model ${label}: ${error.code ?? String(error)}.`, { hint: 'Check the model path; step inputs are relative to the workspace.', cause: error });
+        throw new errors_1.StepError(`Cannot open the ONNX model ${label}: ${error.code ?? String(error)}.`, {
+            hint: 'Check the model path; step inputs are relative to the workspace.',
+            cause: error,
+        });
     }
     try {
-        const { size } = fs.fstatSync(fd);
+        const stat = fs.fstatSync(fd);
+        if (stat.isDirectory())
+            throw new errors_1.StepError(`The ONNX model ${label} is a folder, not a file.`, { hint: 'Give the path of the .onnx file.', file: label });
+        const { size } = stat;
         if (size === 0)
             throw new errors_1.StepError(`The ONNX model ${label} is empty.`, { hint: 'Export the model again.', file: label });
         return parseNamed(new positioned_reader_1.PositionedReader(fd, size), label);
@@ -39406,6 +54513,253 @@ function readOnnxModelInfo(file, label = file) {
 }
 function parseOnnxModelInfo(buffer, label = 'buffer') {
     return parseNamed(new positioned_reader_1.BufferReader(buffer), label);
+}
+
+
+/***/ }),
+
+/***/ 5718:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.findPackageDir = findPackageDir;
+exports.readManifest = readManifest;
+exports.resolveInstalledPackageDir = resolveInstalledPackageDir;
+exports.requirePackageDir = requirePackageDir;
+const fs = __importStar(__nccwpck_require__(3024));
+const node_module_1 = __nccwpck_require__(8995);
+const path = __importStar(__nccwpck_require__(6760));
+/**
+ * Native add-ons (onnxruntime-node, sharp) cannot be bundled by @vercel/ncc: they are loaded at run time from a
+ * folder found on the machine. These helpers keep every such `require` invisible to the bundler's static analysis.
+ */
+// eval keeps the bundler from seeing (and trying to bundle) what is required through it.
+const nodeRequire = eval('require');
+/**
+ * The package folder `name` at `location`: either the package folder itself, or a folder whose
+ * node_modules/<name> holds it (an `npm install --prefix` folder). Undefined when neither is there.
+ */
+function findPackageDir(location, name) {
+    for (const dir of [location, path.join(location, 'node_modules', name)]) {
+        const manifest = readManifest(dir);
+        if (manifest?.name === name)
+            return dir;
+    }
+    return undefined;
+}
+function readManifest(dir) {
+    try {
+        return JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'));
+    }
+    catch {
+        return undefined;
+    }
+}
+/** Package folder that plain `require(name)` would load from here (the repository, or the CLI's install). */
+function resolveInstalledPackageDir(name, from) {
+    let entry;
+    try {
+        // The main entry, not package.json: packages with an `exports` map (sharp) do not export their manifest.
+        entry = from ? (0, node_module_1.createRequire)(path.join(from, 'noop.js')).resolve(name) : nodeRequire.resolve(name);
+    }
+    catch {
+        return undefined;
+    }
+    for (let dir = path.dirname(entry); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+        if (readManifest(dir)?.name === name)
+            return dir;
+    }
+    return undefined;
+}
+/**
+ * Loads the package in `packageDir` through its own package.json `main`, by absolute path through the caller's
+ * own `require` (under jest that keeps typed arrays of one realm on both sides of the binding).
+ */
+function requirePackageDir(packageDir) {
+    return nodeRequire(path.resolve(packageDir));
+}
+
+
+/***/ }),
+
+/***/ 3793:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.parseNpy = parseNpy;
+exports.readNpy = readNpy;
+exports.encodeNpy = encodeNpy;
+exports.writeNpy = writeNpy;
+const fs = __importStar(__nccwpck_require__(3024));
+const errors_1 = __nccwpck_require__(6677);
+const tensors_1 = __nccwpck_require__(1862);
+const atomic_write_1 = __nccwpck_require__(1709);
+/** NumPy .npy files (format 1.0-3.0, little-endian, C order): how reference tensors travel between Python and Node. */
+const DESCR_TO_TYPE = {
+    '<f4': 'float32',
+    '<f2': 'float16',
+    '<f8': 'float64',
+    '|u1': 'uint8',
+    '<u1': 'uint8',
+    '|i1': 'int8',
+    '<i2': 'int16',
+    '<u2': 'uint16',
+    '<i4': 'int32',
+    '<i8': 'int64',
+    '|b1': 'bool',
+};
+const TYPE_TO_DESCR = {
+    float32: '<f4',
+    float16: '<f2',
+    float64: '<f8',
+    uint8: '|u1',
+    int8: '|i1',
+    int16: '<i2',
+    uint16: '<u2',
+    int32: '<i4',
+    int64: '<i8',
+    bool: '|b1',
+};
+function parseNpy(buffer, file = 'buffer') {
+    if (buffer.length < 10 || buffer.toString('latin1', 0, 6) !== '\x93NUMPY')
+        throw new errors_1.StepError(`${file} is not a .npy file (bad magic bytes).`, { hint: 'Save arrays with numpy.save.', file });
+    const major = buffer[6];
+    const headerLength = major === 1 ? buffer.readUInt16LE(8) : buffer.readUInt32LE(8);
+    const start = major === 1 ? 10 : 12;
+    const header = buffer.toString(major === 3 ? 'utf8' : 'latin1', start, start + headerLength);
+    const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
+    const fortran = /'fortran_order':\s*(True|False)/.exec(header)?.[1];
+    const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
+    if (!descr || !fortran || shapeText === undefined)
+        throw new errors_1.StepError(`${file}: unreadable .npy header ${JSON.stringify(header.trim())}.`, {
+            hint: 'Save arrays with numpy.save.',
+            file,
+        });
+    const type = DESCR_TO_TYPE[descr];
+    if (!type)
+        throw new errors_1.StepError(`${file}: .npy dtype ${descr} is not supported.`, {
+            hint: `Save one of ${Object.keys(DESCR_TO_TYPE).join(', ')} (little-endian).`,
+            file,
+        });
+    if (fortran === 'True')
+        throw new errors_1.StepError(`${file}: Fortran-ordered arrays are not supported.`, { hint: 'Save numpy.ascontiguousarray(a).', file });
+    const dims = shapeText
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '')
+        .map(Number);
+    const n = (0, tensors_1.elementCount)(dims);
+    const data = (0, tensors_1.allocate)(type, n);
+    const bytes = data.byteLength;
+    const offset = start + headerLength;
+    if (buffer.length - offset < bytes)
+        throw new errors_1.StepError(`${file}: holds ${buffer.length - offset} data bytes, shape ${JSON.stringify(dims)} ${descr} needs ${bytes}.`, {
+            hint: 'The file is truncated; save it again.',
+            file,
+        });
+    // Copy into the typed array's own (aligned) buffer.
+    new Uint8Array(data.buffer).set(buffer.subarray(offset, offset + bytes));
+    return { type, dims, data };
+}
+function readNpy(file) {
+    let buffer;
+    try {
+        buffer = fs.readFileSync(file);
+    }
+    catch (error) {
+        throw new errors_1.StepError(`Cannot read ${file}: ${error.code ?? String(error)}.`, {
+            hint: 'Check that the reference folder is complete.',
+            file,
+        });
+    }
+    return parseNpy(buffer, file);
+}
+function encodeNpy(tensor) {
+    const shape = tensor.dims.length === 1 ? `(${tensor.dims[0]},)` : `(${tensor.dims.join(', ')})`;
+    let header = `{'descr': '${TYPE_TO_DESCR[tensor.type]}', 'fortran_order': False, 'shape': ${shape}, }`;
+    // Format 1.0: data starts on a 64-byte boundary; the header ends with a newline.
+    const total = 10 + header.length + 1;
+    header += ' '.repeat((64 - (total % 64)) % 64) + '\n';
+    const head = Buffer.alloc(10);
+    head.write('\x93NUMPY', 0, 'latin1');
+    head[6] = 1;
+    head[7] = 0;
+    head.writeUInt16LE(header.length, 8);
+    const data = Buffer.from(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength);
+    return Buffer.concat([head, Buffer.from(header, 'latin1'), data]);
+}
+function writeNpy(file, tensor) {
+    (0, atomic_write_1.writeFileAtomicSync)(file, encodeNpy(tensor));
 }
 
 
@@ -39508,6 +54862,491 @@ class BufferReader {
     }
 }
 exports.BufferReader = BufferReader;
+
+
+/***/ }),
+
+/***/ 2568:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.PACKAGE = exports.ONNXRUNTIME_NODE_VERSION = void 0;
+exports.resolveOnnxRuntime = resolveOnnxRuntime;
+exports.toolCacheDir = toolCacheDir;
+exports.providerLibraryNames = providerLibraryNames;
+exports.binaryDir = binaryDir;
+exports.missingLibraries = missingLibraries;
+exports.loadOnnxRuntime = loadOnnxRuntime;
+exports.getOnnxRuntime = getOnnxRuntime;
+exports.resetLoadedOnnxRuntimeForTests = resetLoadedOnnxRuntimeForTests;
+const node_child_process_1 = __nccwpck_require__(1421);
+const fs = __importStar(__nccwpck_require__(3024));
+const path = __importStar(__nccwpck_require__(6760));
+const errors_1 = __nccwpck_require__(6677);
+const native_module_1 = __nccwpck_require__(5718);
+const session_1 = __nccwpck_require__(3280);
+/** The onnxruntime-node version mlship is built and tested with (package.json pins the same). */
+exports.ONNXRUNTIME_NODE_VERSION = '1.23.2';
+exports.PACKAGE = 'onnxruntime-node';
+/** Finds (and, when allowed, installs) the onnxruntime-node package to load. Does not load it. */
+async function resolveOnnxRuntime(options = {}) {
+    const env = options.env ?? process.env;
+    const need = options.need ?? 'cpu';
+    const platform = options.platform ?? process.platform;
+    const arch = options.arch ?? process.arch;
+    const version = options.version ?? exports.ONNXRUNTIME_NODE_VERSION;
+    const log = options.log ?? (() => undefined);
+    const notes = [];
+    const explicit = options.explicitPath
+        ? { value: options.explicitPath, source: 'input' }
+        : env.MLSHIP_ONNXRUNTIME_PATH
+            ? { value: env.MLSHIP_ONNXRUNTIME_PATH, source: 'env' }
+            : undefined;
+    if (explicit) {
+        const dir = (0, native_module_1.findPackageDir)(explicit.value, exports.PACKAGE);
+        const label = explicit.source === 'input' ? 'onnxruntime-path' : 'MLSHIP_ONNXRUNTIME_PATH';
+        if (!dir) {
+            throw new errors_1.StepError(`${label} is "${explicit.value}", but neither that folder nor its node_modules/${exports.PACKAGE} holds an ${exports.PACKAGE} package.`, {
+                hint: `Point ${label} at the ${exports.PACKAGE} package folder, or at the --prefix folder of "npm install --prefix <folder> ${exports.PACKAGE}@${version}".`,
+            });
+        }
+        return describe(dir, explicit.source, platform, arch, notes);
+    }
+    const local = (0, native_module_1.resolveInstalledPackageDir)(exports.PACKAGE, options.resolveFrom);
+    if (local) {
+        const found = describe(local, 'node_modules', platform, arch, notes);
+        const missing = missingLibraries(found, need, platform);
+        if (missing.length === 0)
+            return found;
+        notes.push(`${local} (${found.version}) lacks ${missing.join(', ')}`);
+    }
+    else {
+        notes.push(`require('${exports.PACKAGE}') does not resolve from here`);
+    }
+    const cacheRoot = env.RUNNER_TOOL_CACHE || env.AGENT_TOOLSDIRECTORY;
+    const cacheDir = cacheRoot ? toolCacheDir(cacheRoot, version, arch) : undefined;
+    if (cacheDir && fs.existsSync(`${cacheDir}.complete`)) {
+        const dir = (0, native_module_1.findPackageDir)(cacheDir, exports.PACKAGE);
+        if (dir) {
+            const found = describe(dir, 'tool-cache', platform, arch, notes);
+            const missing = missingLibraries(found, need, platform);
+            if (missing.length === 0)
+                return found;
+            notes.push(`${dir} (tool cache) lacks ${missing.join(', ')}`);
+        }
+    }
+    else if (cacheDir) {
+        notes.push(`no complete ${exports.PACKAGE} ${version} in the tool cache (${cacheDir})`);
+    }
+    else {
+        notes.push('no tool cache (neither RUNNER_TOOL_CACHE nor AGENT_TOOLSDIRECTORY is set)');
+    }
+    if (options.install) {
+        if (!cacheDir) {
+            throw new errors_1.StepError(`Cannot install ${exports.PACKAGE} ${version}: neither RUNNER_TOOL_CACHE nor AGENT_TOOLSDIRECTORY is set, so there is no tool cache to install into.`, {
+                hint: `Run on a GitHub or Azure DevOps runner, set RUNNER_TOOL_CACHE, or install it yourself and set onnxruntime-path.`,
+            });
+        }
+        const installed = await installToToolCache(cacheDir, version, need, platform, env, options.runInstall ?? runNpm, log);
+        const found = describe(installed, 'installed', platform, arch, notes);
+        const missing = missingLibraries(found, need, platform);
+        if (missing.length > 0)
+            notes.push(`the fresh install in ${installed} still lacks ${missing.join(', ')}`);
+        return found;
+    }
+    // Nothing has what was asked for: hand back the ordinary install, and let the provider check explain.
+    if (local)
+        return describe(local, 'node_modules', platform, arch, notes);
+    throw new errors_1.StepError(`No ${exports.PACKAGE} package was found: ${notes.join('; ')}.`, {
+        hint: `Set onnxruntime-path to an ${exports.PACKAGE} install, or set install-onnxruntime: true to install ${exports.PACKAGE}@${version} into the runner's tool cache.`,
+    });
+}
+/** GitHub's and Azure's tool-cache layout: <root>/<tool>/<version>/<arch>, complete when <folder>.complete exists. */
+function toolCacheDir(root, version, arch) {
+    return path.join(root, exports.PACKAGE, version, arch);
+}
+/** File names of the provider libraries a need requires on a platform. */
+function providerLibraryNames(need, platform) {
+    if (need === 'cpu')
+        return [];
+    const names = need === 'tensorrt' ? ['providers_shared', 'providers_cuda', 'providers_tensorrt'] : ['providers_shared', 'providers_cuda'];
+    return names.map((n) => (platform === 'win32' ? `onnxruntime_${n}.dll` : `libonnxruntime_${n}.so`));
+}
+function binaryDir(packageDir, platform, arch) {
+    return path.join(packageDir, 'bin', 'napi-v6', platform, arch);
+}
+function describe(packageDir, source, platform, arch, notes) {
+    const bin = binaryDir(packageDir, platform, arch);
+    let files = [];
+    try {
+        files = fs.readdirSync(bin);
+    }
+    catch {
+        // An explicit folder may hold a custom build with another layout; the provider check still tells.
+    }
+    const gpu = new Set([...providerLibraryNames('tensorrt', platform)]);
+    return {
+        packageDir,
+        version: (0, native_module_1.readManifest)(packageDir)?.version ?? 'unknown',
+        source,
+        providerLibraries: files.filter((f) => gpu.has(f)).sort(),
+        notes: [...notes],
+    };
+}
+function missingLibraries(location, need, platform) {
+    return providerLibraryNames(need, platform).filter((f) => !location.providerLibraries.includes(f));
+}
+async function installToToolCache(cacheDir, version, need, platform, env, runInstall, log) {
+    // Install beside the final folder and rename, so a cancelled install never looks complete.
+    const staging = `${cacheDir}.partial-${process.pid}`;
+    fs.rmSync(staging, { recursive: true, force: true });
+    fs.mkdirSync(staging, { recursive: true });
+    const gpu = need !== 'cpu';
+    const installEnv = {
+        ...env,
+        // 1.23 reads ONNXRUNTIME_NODE_INSTALL; releases before 1.21 only ONNXRUNTIME_NODE_INSTALL_CUDA.
+        ONNXRUNTIME_NODE_INSTALL: gpu ? 'cuda12' : 'skip',
+        ONNXRUNTIME_NODE_INSTALL_CUDA: gpu ? 'v12' : 'skip',
+    };
+    const command = {
+        command: platform === 'win32' ? 'npm.cmd' : 'npm',
+        args: ['install', '--prefix', staging, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', `${exports.PACKAGE}@${version}`],
+        env: installEnv,
+        prefix: staging,
+    };
+    log(`installing ${exports.PACKAGE}@${version}${gpu ? ' with the CUDA 12 providers' : ''} into ${cacheDir}`);
+    try {
+        await runInstall(command);
+    }
+    catch (error) {
+        fs.rmSync(staging, { recursive: true, force: true });
+        throw new errors_1.StepError(`npm install ${exports.PACKAGE}@${version} failed: ${(0, session_1.firstLine)(error)}`, {
+            hint: 'The runner needs access to the npm registry (and to api.nuget.org for the CUDA providers); or provision the package and set onnxruntime-path.',
+            cause: error,
+        });
+    }
+    if (!(0, native_module_1.findPackageDir)(staging, exports.PACKAGE)) {
+        fs.rmSync(staging, { recursive: true, force: true });
+        throw new errors_1.StepError(`npm install ${exports.PACKAGE}@${version} finished but ${path.join(staging, 'node_modules', exports.PACKAGE)} is missing.`, {
+            hint: 'Check the npm output above.',
+        });
+    }
+    fs.rmSync(cacheDir, { recursive: true, force: true });
+    fs.mkdirSync(path.dirname(cacheDir), { recursive: true });
+    fs.renameSync(staging, cacheDir);
+    fs.writeFileSync(`${cacheDir}.complete`, '');
+    return path.join(cacheDir, 'node_modules', exports.PACKAGE);
+}
+function runNpm(command) {
+    return new Promise((resolve, reject) => {
+        const child = (0, node_child_process_1.spawn)(command.command, command.args, {
+            env: command.env,
+            stdio: ['ignore', 'inherit', 'inherit'],
+            shell: process.platform === 'win32',
+        });
+        child.on('error', reject);
+        child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`exit code ${code}`))));
+    });
+}
+let loaded;
+/**
+ * Loads the resolved package. A process can hold one native ONNX Runtime only (two builds clash on their shared
+ * library), so a second, different folder is refused.
+ */
+function loadOnnxRuntime(location) {
+    if (loaded) {
+        if (path.resolve(loaded.packageDir) === path.resolve(location.packageDir))
+            return loaded;
+        throw new errors_1.StepError(`ONNX Runtime is already loaded from ${loaded.packageDir}; this process cannot also load ${location.packageDir}.`, {
+            hint: 'Run the steps that need different ONNX Runtime builds in separate processes (separate workflow steps).',
+        });
+    }
+    let ort;
+    try {
+        ort = (0, native_module_1.requirePackageDir)(location.packageDir);
+    }
+    catch (error) {
+        throw new errors_1.StepError(`Could not load ${exports.PACKAGE} from ${location.packageDir}: ${(0, session_1.firstLine)(error)}`, {
+            hint: `The package must match this platform (${process.platform}/${process.arch}) and Node ${process.versions.node}; reinstall it there.`,
+            cause: error,
+        });
+    }
+    loaded = { ...location, ort };
+    return loaded;
+}
+/** Resolves and loads in one call: what the steps use. */
+async function getOnnxRuntime(options = {}) {
+    if (loaded && !options.explicitPath && !(options.env ?? process.env).MLSHIP_ONNXRUNTIME_PATH && (options.need ?? 'cpu') === 'cpu')
+        return loaded;
+    return loadOnnxRuntime(await resolveOnnxRuntime(options));
+}
+/** Forgets the loaded module; tests only (the native library itself stays mapped). */
+function resetLoadedOnnxRuntimeForTests() {
+    loaded = undefined;
+}
+
+
+/***/ }),
+
+/***/ 3280:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.toOrtTensor = toOrtTensor;
+exports.fromOrtTensor = fromOrtTensor;
+exports.toFeeds = toFeeds;
+exports.createSession = createSession;
+exports.runSession = runSession;
+exports.firstLine = firstLine;
+const errors_1 = __nccwpck_require__(6677);
+/** Conversions between mlship's plain tensors and ONNX Runtime's, and session creation with clear errors. */
+function toOrtTensor(ort, t) {
+    return new ort.Tensor(t.type, t.data, t.dims);
+}
+function fromOrtTensor(t) {
+    return { type: t.type, dims: [...t.dims], data: t.data };
+}
+function toFeeds(ort, inputs) {
+    const feeds = {};
+    for (const [name, t] of Object.entries(inputs))
+        feeds[name] = toOrtTensor(ort, t);
+    return feeds;
+}
+async function createSession(ort, modelPath, options = {}) {
+    try {
+        return await ort.InferenceSession.create(modelPath, options);
+    }
+    catch (error) {
+        throw new errors_1.StepError(`ONNX Runtime cannot load ${modelPath}: ${firstLine(error)}`, {
+            hint: 'The graph may use an operator or opset this ONNX Runtime does not implement; compare the opset with the runtime version on the device.',
+            file: modelPath,
+            cause: error,
+        });
+    }
+}
+async function runSession(session, feeds, where) {
+    try {
+        return (await session.run(feeds));
+    }
+    catch (error) {
+        throw new errors_1.StepError(`ONNX Runtime failed to run ${where}: ${firstLine(error)}`, {
+            hint: 'An input of this shape or type is not accepted by the graph; a dynamic axis may be fixed inside the graph (look for Reshape with constant sizes).',
+            cause: error,
+        });
+    }
+}
+function firstLine(error) {
+    // Errors from the native binding may come from another realm (jest), so no instanceof.
+    const message = typeof error === 'object' && error !== null && 'message' in error ? error.message : undefined;
+    const text = typeof message === 'string' ? message : String(error);
+    return text.split('\n')[0].trim();
+}
+
+
+/***/ }),
+
+/***/ 8070:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.TASK_KINDS = void 0;
+exports.modelTask = modelTask;
+exports.TASK_KINDS = ['segmentation', 'detection'];
+/** ultralytics writes its task name into metadata_props["task"]; its instance segmentation is COCO detection. */
+const ULTRALYTICS = { detect: 'detection', segment: 'detection', obb: 'detection', pose: 'detection' };
+const BOX_OUTPUT = /^(boxes|bboxes|dets|detections|pred_boxes)$/i;
+function modelTask(info) {
+    const stamped = info.metadata['mlship.task'];
+    if (stamped === 'segmentation' || stamped === 'detection')
+        return { task: stamped, source: 'metadata mlship.task' };
+    const ultralytics = ULTRALYTICS[info.metadata.task ?? ''];
+    if (ultralytics)
+        return { task: ultralytics, source: `metadata task "${info.metadata.task}" (ultralytics)` };
+    // By name, or a [batch, N, 4] tensor; a rank-2 [batch, 4] is as likely a 4-class classifier, so it needs the name.
+    const boxes = info.outputs.find((o) => BOX_OUTPUT.test(o.name) || (o.shape?.length === 3 && o.shape[2] === 4));
+    if (boxes)
+        return { task: 'detection', source: `output ${describe(boxes)}` };
+    const input = info.inputs[0];
+    const dense = info.outputs.find((o) => o.shape?.length === 4 && input?.shape?.length === 4 && sameSpatial(o.shape, input.shape));
+    if (dense)
+        return { task: 'segmentation', source: `output ${describe(dense)} (per-pixel, the input's height and width)` };
+    return undefined;
+}
+function sameSpatial(out, inp) {
+    // NCHW on both sides: height and width are the last two axes. Sizes or symbolic names agree, or the output's is an
+    // expression of the input's (torch.export writes `4*((height//4))` for a UNet's padded output).
+    const related = (o, i) => o !== null &&
+        (o === i ||
+            (typeof o === 'string' &&
+                typeof i === 'string' &&
+                new RegExp(`(^|[^A-Za-z0-9_])${i.replace(/[^A-Za-z0-9_]/g, '\\$&')}([^A-Za-z0-9_]|$)`).test(o)));
+    return related(out[2], inp[2]) && related(out[3], inp[3]);
+}
+function describe(v) {
+    return `${v.name} [${v.shape ? v.shape.map((d) => d ?? '?').join(', ') : '?'}]`;
+}
+
+
+/***/ }),
+
+/***/ 1862:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.elementCount = elementCount;
+exports.allocate = allocate;
+exports.toFloat16Bits = toFloat16Bits;
+exports.fromFloat16Bits = fromFloat16Bits;
+exports.valueAt = valueAt;
+exports.randomTensor = randomTensor;
+const random_1 = __nccwpck_require__(4641);
+function elementCount(dims) {
+    return dims.reduce((a, b) => a * b, 1);
+}
+function allocate(type, n) {
+    switch (type) {
+        case 'float32':
+            return new Float32Array(n);
+        case 'float64':
+            return new Float64Array(n);
+        case 'float16':
+        case 'uint16':
+            return new Uint16Array(n);
+        case 'int16':
+            return new Int16Array(n);
+        case 'uint8':
+        case 'bool':
+            return new Uint8Array(n);
+        case 'int8':
+            return new Int8Array(n);
+        case 'int32':
+            return new Int32Array(n);
+        case 'int64':
+            return new BigInt64Array(n);
+    }
+}
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+/** IEEE 754 half bits of a number, rounded to nearest even, as numpy's astype(float16) does. */
+function toFloat16Bits(value) {
+    f32[0] = value;
+    const x = u32[0];
+    const sign = (x >>> 16) & 0x8000;
+    const exp = (x >>> 23) & 0xff;
+    let mant = x & 0x7fffff;
+    if (exp === 0xff)
+        return sign | 0x7c00 | (mant ? 0x200 : 0);
+    const e = exp - 127 + 15;
+    if (e >= 0x1f)
+        return sign | 0x7c00;
+    if (e <= 0) {
+        if (e < -10)
+            return sign;
+        mant |= 0x800000;
+        const shift = 14 - e;
+        const half = 1 << (shift - 1);
+        let m = mant >>> shift;
+        const rest = mant & ((1 << shift) - 1);
+        if (rest > half || (rest === half && m & 1))
+            m++;
+        return sign | m;
+    }
+    const m = mant >>> 13;
+    const rest = mant & 0x1fff;
+    let out = sign | (e << 10) | m;
+    // Rounding up may carry into the exponent, which is the correct next value (65520 and above become Infinity).
+    if (rest > 0x1000 || (rest === 0x1000 && m & 1))
+        out++;
+    return out;
+}
+function fromFloat16Bits(h) {
+    const sign = h & 0x8000 ? -1 : 1;
+    const exp = (h >>> 10) & 0x1f;
+    const mant = h & 0x3ff;
+    if (exp === 0)
+        return sign * mant * 2 ** -24;
+    if (exp === 0x1f)
+        return mant ? NaN : sign * Infinity;
+    return sign * (1 + mant / 1024) * 2 ** (exp - 15);
+}
+/** Element i as a JS number, whatever the type (int64 beyond 2^53 loses precision, which comparisons tolerate). */
+function valueAt(t, i) {
+    const v = t.data[i];
+    if (typeof v === 'bigint')
+        return Number(v);
+    return t.type === 'float16' ? fromFloat16Bits(v) : v;
+}
+/** A seeded input tensor: floats in [-1, 1), uint8 over 0..255, integers 0..9, bools. */
+function randomTensor(type, dims, seed) {
+    const n = elementCount(dims);
+    const data = allocate(type, n);
+    const rnd = (0, random_1.seededRandom)(seed);
+    for (let i = 0; i < n; i++) {
+        const r = rnd();
+        switch (type) {
+            case 'float32':
+            case 'float64':
+                data[i] = r * 2 - 1;
+                break;
+            case 'float16':
+                data[i] = toFloat16Bits(r * 2 - 1);
+                break;
+            case 'uint8':
+                data[i] = Math.floor(r * 256);
+                break;
+            case 'bool':
+                data[i] = r < 0.5 ? 0 : 1;
+                break;
+            case 'int64':
+                data[i] = BigInt(Math.floor(r * 10));
+                break;
+            default:
+                data[i] = Math.floor(r * 10);
+        }
+    }
+    return { type, dims, data };
+}
 
 
 /***/ }),
@@ -39918,14 +55757,18 @@ const node_fs_1 = __nccwpck_require__(3024);
 const path = __importStar(__nccwpck_require__(6760));
 const errors_1 = __nccwpck_require__(6677);
 const model_info_1 = __nccwpck_require__(8222);
+const spec_1 = __nccwpck_require__(2978);
 const background_hash_1 = __nccwpck_require__(7154);
 const block_gzip_1 = __nccwpck_require__(4305);
-const canonical_json_1 = __nccwpck_require__(8434);
+const stable_json_1 = __nccwpck_require__(2293);
+const cross_checks_1 = __nccwpck_require__(6591);
+const golden_1 = __nccwpck_require__(9468);
 const contents_1 = __nccwpck_require__(8475);
 const manifest_1 = __nccwpck_require__(3580);
 const sha256_1 = __nccwpck_require__(2289);
 const signing_1 = __nccwpck_require__(2118);
 const tar_format_1 = __nccwpck_require__(2028);
+const stale_files_1 = __nccwpck_require__(1919);
 const READ_CHUNK = 1 << 20;
 const SYNC_EVERY = 128 << 20;
 /**
@@ -39946,14 +55789,19 @@ async function buildPackage(options) {
         if (existing) {
             if (path.resolve(existing.source) === path.resolve(source))
                 return;
-            throw new errors_1.StepError(`Two files would be packaged as "${archivePath}": ${existing.source} and ${source}.`, { hint: 'Rename one of them.' });
+            throw new errors_1.StepError(`Two files would be packaged as "${archivePath}": ${existing.source} and ${source}.`, {
+                hint: 'Rename one of them.',
+            });
         }
         let stat;
         try {
             stat = await fs.stat(source);
         }
         catch (error) {
-            throw new errors_1.StepError(`Cannot read ${source}: ${error.message}`, { hint: 'Check the path; it is relative to the workspace.', cause: error });
+            throw new errors_1.StepError(`Cannot read ${source}: ${error.message}`, {
+                hint: 'Check the path; it is relative to the workspace.',
+                cause: error,
+            });
         }
         if (!stat.isFile())
             throw new errors_1.StepError(`${source} is not a regular file.`, { hint: 'Pass files, not folders, for models, labels and preprocessing.' });
@@ -39961,11 +55809,14 @@ async function buildPackage(options) {
             (0, tar_format_1.fileHeader)(archivePath, stat.size);
         }
         catch (error) {
-            throw new errors_1.StepError(`Cannot package ${source} as "${archivePath}": ${error.message}.`, { hint: 'Shorten the file name (at most 100 bytes) or split the file.' });
+            throw new errors_1.StepError(`Cannot package ${source} as "${archivePath}": ${error.message}.`, {
+                hint: 'Shorten the file name (at most 100 bytes) or split the file.',
+            });
         }
         files.set(archivePath, { path: archivePath, source, role, size: stat.size, mtimeMs: stat.mtimeMs });
     };
     const models = [];
+    const checked = [];
     for (const modelFile of options.models) {
         const archivePath = `models/${path.basename(modelFile)}`;
         const previous = files.get(archivePath);
@@ -39978,24 +55829,84 @@ async function buildPackage(options) {
         for (const location of info.externalData) {
             const target = `models/${location}`;
             if (path.isAbsolute(location) || location.split(/[\\/]/).includes('..')) {
-                throw new errors_1.StepError(`The model ${modelFile} keeps weights in "${location}", outside its own folder.`, { hint: 'Save the model with its external data files in the model folder (onnx.save(..., location="weights.bin")).' });
+                throw new errors_1.StepError(`The model ${modelFile} keeps weights in "${location}", outside its own folder.`, {
+                    hint: 'Save the model with its external data files in the model folder (onnx.save(..., location="weights.bin")).',
+                });
             }
             await add(target, path.resolve(path.dirname(modelFile), location), 'external-data');
             externalData.push(target);
         }
         models.push((0, manifest_1.packageModel)(archivePath, info, externalData));
+        checked.push({ archivePath, source: modelFile, info });
     }
     let preprocessing = null;
+    let spec;
     if (options.preprocessing) {
-        await (0, contents_1.readJsonObject)(options.preprocessing, 'preprocessing spec');
+        const value = await (0, contents_1.readJsonObject)(options.preprocessing, 'preprocessing spec');
         preprocessing = 'preprocessing.json';
+        spec = { spec: (0, spec_1.validatePreprocessSpec)(value, options.preprocessing), source: `the preprocessing spec ${options.preprocessing}` };
         await add(preprocessing, options.preprocessing, 'preprocessing');
     }
     let labels = null;
+    let sourcedLabels;
     if (options.labels) {
-        const parsed = await (0, contents_1.readLabels)(options.labels);
+        const { ids, ...parsed } = await (0, contents_1.readLabels)(options.labels);
         labels = { path: `labels.${parsed.format}`, ...parsed };
+        sourcedLabels = { classes: parsed.classes, ids, source: `the labels file ${options.labels}` };
         await add(labels.path, options.labels, 'labels');
+    }
+    const p = options.provenance ?? {};
+    const gateReport = await (0, contents_1.readReport)(p.gateReport, 'gate report');
+    const benchmarkReport = await (0, contents_1.readReport)(p.benchmarkReport, 'benchmark report');
+    const reports = [];
+    if (gateReport)
+        reports.push({ kind: 'gate report', file: p.gateReport, value: gateReport });
+    if (benchmarkReport)
+        reports.push({ kind: 'benchmark report', file: p.benchmarkReport, value: benchmarkReport });
+    // Cross-checks that need only the files' contents; the report-to-model binding is checked once the models are hashed.
+    const mismatches = [];
+    const task = (0, cross_checks_1.taskOf)(checked, reports);
+    for (const model of checked) {
+        if (spec)
+            mismatches.push(...(0, cross_checks_1.checkSpecAgainstMetadata)(model, spec), ...(0, cross_checks_1.checkSpecAgainstInput)(model, spec));
+        if (sourcedLabels)
+            mismatches.push(...(0, cross_checks_1.checkLabelsAgainstOutputs)(model, sourcedLabels, task));
+    }
+    mismatches.push(...(0, cross_checks_1.checkTasks)(checked, reports), ...(0, cross_checks_1.checkDataFingerprints)(p.dataFingerprint || undefined, checked, reports));
+    const allowed = options.allowMismatch ?? new Set();
+    const allowLabel = options.allowMismatchLabel ?? 'allowMismatch';
+    (0, cross_checks_1.settleMismatches)(mismatches, allowed, allowLabel);
+    let golden;
+    if (options.golden) {
+        const g = options.golden;
+        if (!spec || !preprocessing)
+            throw new errors_1.StepError(`Golden vectors (${g.label ?? 'golden images'}) need the preprocessing spec.`, {
+                hint: 'Give "preprocessing": the vectors are the tensors it makes of the sample images.',
+            });
+        const measuredAtol = referenceMaxAbs(benchmarkReport);
+        const vectors = await (0, golden_1.buildGoldenVectors)({
+            models: checked,
+            spec: spec.spec,
+            specArchivePath: preprocessing,
+            imagesDir: g.imagesDir,
+            imagesLabel: g.label ?? 'golden images',
+            count: g.count,
+            tolerance: g.tolerance,
+            measuredAtol,
+            workDir: g.workDir,
+        });
+        for (const f of vectors.files)
+            await add(f.archivePath, f.source, 'golden');
+        golden = { index: golden_1.GOLDEN_INDEX, cases: vectors.index.cases.length };
+        if (sourcedLabels && task === 'detection') {
+            for (const c of vectors.outputs) {
+                const model = checked.find((m) => m.archivePath === c.model);
+                const labelsOutput = Object.keys(c.tensors).find((n) => /^(labels|classes|class_ids)$/i.test(n));
+                if (labelsOutput)
+                    mismatches.push(...(0, cross_checks_1.checkDetectedLabels)(model, sourcedLabels, labelsOutput, Array.from(c.tensors[labelsOutput].data, Number), c.name));
+            }
+            (0, cross_checks_1.settleMismatches)(mismatches, allowed, allowLabel);
+        }
     }
     const tensorrtCaches = [];
     for (const item of options.tensorrtCaches ?? [])
@@ -40003,9 +55914,10 @@ async function buildPackage(options) {
     tensorrtCaches.sort((a, b) => (a.path < b.path ? -1 : 1));
     const clash = tensorrtCaches.find((t, i) => i > 0 && tensorrtCaches[i - 1].path === t.path);
     if (clash)
-        throw new errors_1.StepError(`Two TensorRT caches are for the same model and hardware (${clash.path}).`, { hint: 'Keep one cache per model, GPU model, compute capability and TensorRT version.' });
+        throw new errors_1.StepError(`Two TensorRT caches are for the same model and hardware (${clash.path}).`, {
+            hint: 'Keep one cache per model, GPU model, compute capability and TensorRT version.',
+        });
     const c = options.compatibility ?? {};
-    const p = options.provenance ?? {};
     const gitCommit = p.gitCommit ? p.gitCommit.toLowerCase() : null;
     if (gitCommit !== null && !/^[0-9a-f]{7,64}$/.test(gitCommit))
         throw new errors_1.StepError(`Git commit "${p.gitCommit}" is not a commit hash.`, { hint: 'Pass the full hex SHA (git rev-parse HEAD).' });
@@ -40033,13 +55945,17 @@ async function buildPackage(options) {
             workflowRun: p.workflowRun ?? null,
             trainingJob: p.trainingJob || null,
             dataFingerprint: p.dataFingerprint || null,
-            gateReport: await (0, contents_1.readReport)(p.gateReport, 'gate report'),
-            benchmarkReport: await (0, contents_1.readReport)(p.benchmarkReport, 'benchmark report'),
+            gateReport,
+            benchmarkReport,
         },
     };
     const planned = [...files.values()].sort((a, b) => (a.path < b.path ? -1 : 1));
-    await fs.mkdir(options.outputDir, { recursive: true });
+    await fs.mkdir(options.outputDir, { recursive: true }).catch((error) => {
+        throw new errors_1.StepError(`Cannot write the package into ${options.outputDir}: ${error.code === 'EEXIST' || error.code === 'ENOTDIR' ? 'it (or a folder above it) is a file, not a folder' : (error.code ?? error.message)}.`, { hint: 'Give an output-dir that is a folder (it is created when missing).' });
+    });
     const archivePath = path.join(options.outputDir, `${options.name}-${options.version}.tar.gz`);
+    // Partial archives of killed builds (up to the size of the package each) go first.
+    await (0, stale_files_1.sweepStaleFiles)(options.outputDir, (name) => name.startsWith('.') && name.endsWith('.partial'));
     const temporary = path.join(options.outputDir, `.${path.basename(archivePath)}.${process.pid}-${crypto.randomBytes(4).toString('hex')}.partial`);
     const out = await fs.open(temporary, 'wx');
     const total = planned.reduce((sum, f) => sum + f.size, 0);
@@ -40081,13 +55997,24 @@ async function buildPackage(options) {
             }
             const after = await fs.stat(file.source);
             if (read !== file.size || after.size !== file.size || after.mtimeMs !== file.mtimeMs) {
-                throw new errors_1.StepError(`${file.source} changed while it was being packaged.`, { hint: 'Package files that no other job is writing; run the step again.' });
+                throw new errors_1.StepError(`${file.source} changed while it was being packaged.`, {
+                    hint: 'Package files that no other job is writing; run the step again.',
+                });
             }
             await writer.write(Buffer.alloc((0, tar_format_1.padding)(file.size)));
             packaged.push({ path: file.path, size: file.size, sha256: hash.digest('hex'), role: file.role });
         }
-        const manifest = { ...manifestBase, files: packaged };
-        const manifestBytes = Buffer.from((0, canonical_json_1.canonicalJson)(manifest));
+        const modelHashes = packaged.filter((f) => f.role === 'model').map((f) => ({ path: f.path, sha256: f.sha256 }));
+        mismatches.push(...(0, cross_checks_1.checkReportModels)(reports, modelHashes));
+        const recorded = (0, cross_checks_1.settleMismatches)(mismatches, allowed, allowLabel);
+        // Optional fields appear only when used, so a package without them is byte-identical to one built before they existed.
+        const manifest = {
+            ...manifestBase,
+            files: packaged,
+            ...(golden ? { golden } : {}),
+            ...(recorded.length ? { allowedMismatches: recorded } : {}),
+        };
+        const manifestBytes = Buffer.from((0, stable_json_1.stableJson)(manifest));
         const signatureBytes = (0, signing_1.signManifest)(manifestBytes, privateKey);
         for (const [name, bytes] of [
             [manifest_1.MANIFEST_FILE, manifestBytes],
@@ -40114,13 +56041,27 @@ async function buildPackage(options) {
         throw error;
     }
 }
+/** Largest device-vs-reference difference per output a benchmark report measured, to widen the golden tolerances. */
+function referenceMaxAbs(report) {
+    const outputs = report?.reference?.outputs;
+    if (!outputs)
+        return undefined;
+    const out = {};
+    for (const [name, v] of Object.entries(outputs))
+        if (typeof v.maxAbs === 'number' && Number.isFinite(v.maxAbs))
+            out[name] = v.maxAbs;
+    return out;
+}
 async function planTensorRtCache(item, models, add) {
     let stat;
     try {
         stat = await fs.stat(item);
     }
     catch (error) {
-        throw new errors_1.StepError(`Cannot read the TensorRT cache ${item}: ${error.message}`, { hint: 'List engine cache folders (or engine files) that exist.', cause: error });
+        throw new errors_1.StepError(`Cannot read the TensorRT cache ${item}: ${error.message}`, {
+            hint: 'List engine cache folders (or engine files) that exist.',
+            cause: error,
+        });
     }
     const isDir = stat.isDirectory();
     const sidecarPath = isDir ? path.join(item, contents_1.TENSORRT_SIDECAR) : `${item}.${contents_1.TENSORRT_SIDECAR}`;
@@ -40141,12 +56082,19 @@ async function planTensorRtCache(item, models, add) {
     else if (models.length === 1)
         model = models[0];
     else
-        throw new errors_1.StepError(`The TensorRT cache ${item} does not say which of the ${models.length} models it was built from.`, { hint: 'Add "model": "<model file name>" to its sidecar.', file: sidecarPath });
+        throw new errors_1.StepError(`The TensorRT cache ${item} does not say which of the ${models.length} models it was built from.`, {
+            hint: 'Add "model": "<model file name>" to its sidecar.',
+            file: sidecarPath,
+        });
     const stem = path.posix.basename(model.path, '.onnx');
     const dir = `tensorrt/${(0, contents_1.slug)(stem)}/${(0, contents_1.slug)(sidecar.gpuModel)}_sm${sidecar.computeCapability.replace('.', '')}_trt${sidecar.tensorrtVersion}`;
-    const sources = isDir ? await (0, contents_1.listFiles)(item, (rel) => rel === contents_1.TENSORRT_SIDECAR) : [{ relative: path.basename(item), absolute: item, size: stat.size }];
+    const sources = isDir
+        ? await (0, contents_1.listFiles)(item, (rel) => rel === contents_1.TENSORRT_SIDECAR)
+        : [{ relative: path.basename(item), absolute: item, size: stat.size }];
     if (sources.length === 0)
-        throw new errors_1.StepError(`The TensorRT cache folder ${item} holds no engine files.`, { hint: 'Run the benchmark with the tensorrt provider and its engine cache enabled first.' });
+        throw new errors_1.StepError(`The TensorRT cache folder ${item} holds no engine files.`, {
+            hint: 'Run the benchmark with the tensorrt provider and its engine cache enabled first.',
+        });
     const files = [];
     for (const source of sources) {
         const target = `${dir}/${source.relative}`;
@@ -40163,39 +56111,6 @@ async function planTensorRtCache(item, models, add) {
         precision: sidecar.precision ?? null,
         files,
     };
-}
-
-
-/***/ }),
-
-/***/ 8434:
-/***/ ((__unused_webpack_module, exports) => {
-
-"use strict";
-
-Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.canonicalJson = canonicalJson;
-/**
- * One fixed serialisation for signed documents: keys sorted in UTF-16 code unit order (JavaScript's default sort) at every level, two-space
- * indent, a final newline. Numbers use JavaScript's shortest round-trip form. The signature covers
- * the exact bytes written, so a reader never re-serialises; this only makes builds reproducible.
- */
-function canonicalJson(value) {
-    return JSON.stringify(sortKeys(value), null, 2) + '\n';
-}
-function sortKeys(value) {
-    if (Array.isArray(value))
-        return value.map(sortKeys);
-    if (value !== null && typeof value === 'object') {
-        const out = {};
-        for (const key of Object.keys(value).sort()) {
-            const v = value[key];
-            if (v !== undefined)
-                out[key] = sortKeys(v);
-        }
-        return out;
-    }
-    return value;
 }
 
 
@@ -40246,6 +56161,7 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.TENSORRT_SIDECAR = exports.COMPUTE_CAPABILITY = exports.DOTTED_VERSION = void 0;
 exports.checkName = checkName;
 exports.checkVersion = checkVersion;
+exports.compareVersions = compareVersions;
 exports.checkPattern = checkPattern;
 exports.readJsonFile = readJsonFile;
 exports.readJsonObject = readJsonObject;
@@ -40255,12 +56171,12 @@ exports.readTensorRtSidecar = readTensorRtSidecar;
 exports.listFiles = listFiles;
 exports.checkArchivePath = checkArchivePath;
 exports.slug = slug;
-const _2020_1 = __importDefault(__nccwpck_require__(2210));
 const fs = __importStar(__nccwpck_require__(1455));
 const path = __importStar(__nccwpck_require__(6760));
 const errors_1 = __nccwpck_require__(6677);
 const tar_format_1 = __nccwpck_require__(2028);
 const tensorrt_cache_schema_json_1 = __importDefault(__nccwpck_require__(4266));
+const json_depth_1 = __nccwpck_require__(6796);
 /** Reads and checks the small files that go into a package, with messages naming the file and the fix. */
 const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -40271,14 +56187,47 @@ const MAX_REPORT_BYTES = 1 << 20;
 const MAX_SMALL_FILE_BYTES = 16 << 20;
 function checkName(name) {
     if (!NAME.test(name)) {
-        throw new errors_1.StepError(`Package name "${name}" is not allowed.`, { hint: 'Use 1-64 characters: letters, digits, ".", "_" and "-", starting with a letter or digit.' });
+        throw new errors_1.StepError(`Package name "${name}" is not allowed.`, {
+            hint: 'Use 1-64 characters: letters, digits, ".", "_" and "-", starting with a letter or digit.',
+        });
     }
 }
 function checkVersion(version) {
     if (version.length > 128 || !SEMVER.test(version)) {
         const near = /^v\d/.test(version) ? ` Drop the leading "v": ${version.slice(1)}.` : '';
-        throw new errors_1.StepError(`Version "${version}" is not a semantic version (MAJOR.MINOR.PATCH[-prerelease][+build]).${near}`, { hint: 'Use e.g. 1.4.0 or 2.0.0-rc.1; see https://semver.org.' });
+        throw new errors_1.StepError(`Version "${version}" is not a semantic version (MAJOR.MINOR.PATCH[-prerelease][+build]).${near}`, {
+            hint: 'Use e.g. 1.4.0 or 2.0.0-rc.1; see https://semver.org.',
+        });
     }
+}
+/**
+ * Semantic-version precedence (semver.org §11): MAJOR.MINOR.PATCH numerically, a pre-release below its release,
+ * pre-release identifiers numeric < alphanumeric, build metadata ignored. Negative when a < b.
+ */
+function compareVersions(a, b) {
+    const parse = (v) => {
+        const [core, pre] = v.split('+')[0].split(/-(.*)/s);
+        return { core: core.split('.').map(Number), pre: pre ? pre.split('.') : [] };
+    };
+    const x = parse(a);
+    const y = parse(b);
+    for (let i = 0; i < 3; i++)
+        if (x.core[i] !== y.core[i])
+            return (x.core[i] ?? 0) - (y.core[i] ?? 0);
+    if (!x.pre.length || !y.pre.length)
+        return y.pre.length - x.pre.length;
+    for (let i = 0; i < Math.min(x.pre.length, y.pre.length); i++) {
+        const [p, q] = [x.pre[i], y.pre[i]];
+        if (p === q)
+            continue;
+        const [pn, qn] = [/^\d+$/.test(p), /^\d+$/.test(q)];
+        if (pn && qn)
+            return Number(p) - Number(q);
+        if (pn !== qn)
+            return pn ? -1 : 1;
+        return p < q ? -1 : 1;
+    }
+    return x.pre.length - y.pre.length;
 }
 function checkPattern(value, pattern, what, example) {
     if (value === undefined || value === '')
@@ -40293,23 +56242,32 @@ async function readSmall(file, label, limit = MAX_SMALL_FILE_BYTES) {
         stat = await fs.stat(file);
     }
     catch (error) {
-        throw new errors_1.StepError(`Cannot read the ${label} ${file}: ${error.message}`, { hint: 'Check the path; it is relative to the workspace.', cause: error });
+        throw new errors_1.StepError(`Cannot read the ${label} ${file}: ${error.message}`, {
+            hint: 'Check the path; it is relative to the workspace.',
+            cause: error,
+        });
     }
     if (!stat.isFile())
         throw new errors_1.StepError(`The ${label} ${file} is not a regular file.`, { hint: 'Pass the path of the file itself.' });
     if (stat.size > limit)
-        throw new errors_1.StepError(`The ${label} ${file} is ${stat.size} bytes; at most ${limit} are allowed.`, { hint: 'Pass the summary report, not raw per-image data.' });
+        throw new errors_1.StepError(`The ${label} ${file} is ${stat.size} bytes; at most ${limit} are allowed.`, {
+            hint: 'Pass the summary report, not raw per-image data.',
+        });
     return fs.readFile(file);
 }
 async function readJsonFile(file, label, limit) {
     const text = (await readSmall(file, label, limit)).toString('utf8');
     try {
-        return JSON.parse(text);
+        return (0, json_depth_1.parseJsonBounded)(text);
     }
     catch (error) {
         const position = /position (\d+)/.exec(error.message);
         const line = position ? text.slice(0, Number(position[1])).split('\n').length : undefined;
-        throw new errors_1.StepError(`The ${label} ${file} is not valid JSON: ${error.message}`, { hint: 'Fix the JSON syntax (a JSON linter shows the spot).', file, line });
+        throw new errors_1.StepError(`The ${label} ${file} is not valid JSON: ${error.message}`, {
+            hint: 'Fix the JSON syntax (a JSON linter shows the spot).',
+            file,
+            line,
+        });
     }
 }
 async function readJsonObject(file, label, limit) {
@@ -40337,7 +56295,7 @@ async function readLabels(file) {
             throw new errors_1.StepError(`The labels file ${file} has an empty class name on line ${blank + 1}.`, { hint, file, line: blank + 1 });
         if (lines.length === 0)
             throw new errors_1.StepError(`The labels file ${file} is empty.`, { hint, file });
-        return { format: 'txt', classes: lines.length };
+        return { format: 'txt', classes: lines.length, ids: lines.map((_, i) => i) };
     }
     const value = await readJsonFile(file, 'labels file');
     const named = (v) => (typeof v === 'string' && v !== '') || (typeof v === 'object' && v !== null && typeof v.name === 'string');
@@ -40347,13 +56305,18 @@ async function readLabels(file) {
         const what = entries.length === 0 ? 'no class names' : `entry ${bad} without a name (${JSON.stringify(entries[bad])})`;
         throw new errors_1.StepError(`The labels file ${file} has ${what}.`, { hint, file });
     }
-    return { format: 'json', classes: entries.length };
+    // Class ids: COCO categories carry their own, {"1": "cell"} keys them; a plain list is indexed from 0.
+    const ids = Array.isArray(value)
+        ? value.map((v, i) => typeof v === 'object' && v !== null && Number.isInteger(v.id) ? v.id : i)
+        : Object.keys(value).map((k, i) => (/^\d+$/.test(k) ? Number(k) : i));
+    return { format: 'json', classes: entries.length, ids };
 }
 exports.TENSORRT_SIDECAR = 'tensorrt-cache.json';
 let sidecarValidator;
 async function readTensorRtSidecar(file) {
     const value = await readJsonFile(file, 'TensorRT cache description');
-    sidecarValidator ??= new _2020_1.default({ allErrors: true, strict: true }).compile(tensorrt_cache_schema_json_1.default);
+    const Ajv2020 = (__nccwpck_require__(2210)["default"]);
+    sidecarValidator ??= new Ajv2020({ allErrors: true, strict: true }).compile(tensorrt_cache_schema_json_1.default);
     if (!sidecarValidator(value)) {
         const problems = (sidecarValidator.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`).join('; ');
         throw new errors_1.StepError(`The TensorRT cache description ${file} is invalid: ${problems}.`, {
@@ -40405,13 +56368,436 @@ function slug(text) {
 
 /***/ }),
 
+/***/ 6591:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.MISMATCH_CHECKS = void 0;
+exports.parseAllowedMismatches = parseAllowedMismatches;
+exports.checkSpecAgainstMetadata = checkSpecAgainstMetadata;
+exports.checkSpecAgainstInput = checkSpecAgainstInput;
+exports.checkLabelsAgainstOutputs = checkLabelsAgainstOutputs;
+exports.checkDetectedLabels = checkDetectedLabels;
+exports.checkTasks = checkTasks;
+exports.taskOf = taskOf;
+exports.checkReportModels = checkReportModels;
+exports.checkDataFingerprints = checkDataFingerprints;
+exports.settleMismatches = settleMismatches;
+const errors_1 = __nccwpck_require__(6677);
+const task_kind_1 = __nccwpck_require__(8070);
+const spec_1 = __nccwpck_require__(2978);
+/**
+ * What build-device-package checks before it signs: that the files of one package cannot contradict each other.
+ * Each check yields mismatches naming both values and where each came from; the build fails on any of them unless
+ * the user allowed that check to mismatch (`allow-mismatch`), and then the manifest records what was let through.
+ */
+exports.MISMATCH_CHECKS = [
+    'preprocessing-metadata',
+    'preprocessing-input',
+    'labels-output',
+    'task',
+    'report-model',
+    'data-fingerprint',
+];
+function parseAllowedMismatches(values, label) {
+    const out = new Set();
+    for (const v of values) {
+        if (!exports.MISMATCH_CHECKS.includes(v)) {
+            throw new errors_1.StepError(`"${label}" names the check "${v}", which does not exist.`, {
+                hint: `Name one or more of ${exports.MISMATCH_CHECKS.join(', ')}, one per line.`,
+            });
+        }
+        out.add(v);
+    }
+    return out;
+}
+const show = (v) => (v === undefined ? '(absent)' : JSON.stringify(v));
+/** Spec fields with their documented defaults filled in, so `{}` and `{"bitDepth": "auto"}` compare equal. */
+function normalizedSpec(spec) {
+    const channels = (0, spec_1.channelsOf)(spec);
+    const perChannel = (list, fallback) => list === undefined ? Array(channels).fill(fallback) : list.length === 1 ? Array(channels).fill(list[0]) : list;
+    const resize = spec.resize && {
+        width: spec.resize.width,
+        height: spec.resize.height,
+        fit: spec.resize.fit ?? 'stretch',
+        interpolation: spec.resize.interpolation ?? 'linear',
+        padValue: spec.resize.padValue ?? 0,
+    };
+    return {
+        inputName: spec.inputName,
+        color: spec.color,
+        bitDepth: spec.bitDepth ?? 'auto',
+        resize,
+        maxValue: spec.maxValue,
+        mean: spec.dtype === 'uint8' ? undefined : perChannel(spec.mean, 0),
+        std: spec.dtype === 'uint8' ? undefined : perChannel(spec.std, 1),
+        layout: spec.layout,
+        dtype: spec.dtype,
+    };
+}
+function flatten(value, prefix, out) {
+    if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+        for (const [k, v] of Object.entries(value))
+            flatten(v, prefix ? `${prefix}.${k}` : k, out);
+    }
+    else
+        out.set(prefix, value);
+}
+/** The packaged spec against the spec export-onnx stamped into the model (metadata mlship.preprocessing). */
+function checkSpecAgainstMetadata(model, spec) {
+    const stamped = model.info.metadata['mlship.preprocessing'];
+    if (stamped === undefined)
+        return [];
+    const where = `metadata mlship.preprocessing of ${model.source}`;
+    let parsed;
+    try {
+        parsed = (0, spec_1.validatePreprocessSpec)(JSON.parse(stamped), where);
+    }
+    catch (error) {
+        return [
+            {
+                check: 'preprocessing-metadata',
+                message: `${where} is not a valid preprocessing spec (${error.message}), so it cannot be compared with ${spec.source}`,
+            },
+        ];
+    }
+    const a = new Map();
+    const b = new Map();
+    flatten(normalizedSpec(spec.spec), '', a);
+    flatten(normalizedSpec(parsed), '', b);
+    const differences = [];
+    for (const key of [...new Set([...a.keys(), ...b.keys()])].sort()) {
+        const x = a.get(key);
+        const y = b.get(key);
+        if (JSON.stringify(x) !== JSON.stringify(y))
+            differences.push(`${key} ${show(x)} vs ${show(y)}`);
+    }
+    if (differences.length === 0)
+        return [];
+    return [
+        {
+            check: 'preprocessing-metadata',
+            message: `${spec.source} differs from the spec in ${where}: ${differences.join('; ')} (packaged value first)`,
+        },
+    ];
+}
+function dims(v) {
+    return v.shape ? `[${v.shape.map((d) => d ?? '?').join(', ')}]` : '[?]';
+}
+/** Channels, layout, size and element type of the spec against the model input it feeds. */
+function checkSpecAgainstInput(model, spec) {
+    const s = spec.spec;
+    const name = s.inputName ?? model.info.inputs[0]?.name;
+    const input = model.info.inputs.find((i) => i.name === name);
+    const out = [];
+    const fail = (message) => out.push({ check: 'preprocessing-input', message });
+    if (!input) {
+        fail(`${spec.source} feeds the input "${name}", but ${model.source} has inputs ${model.info.inputs.map((i) => `"${i.name}"`).join(', ') || '(none)'}`);
+        return out;
+    }
+    const where = `input ${input.name} ${dims(input)} of ${model.source}`;
+    if (input.dtype !== null && input.dtype !== s.dtype)
+        fail(`${spec.source} makes ${s.dtype} tensors, but ${where} is ${input.dtype}`);
+    if (input.shape === null)
+        return out;
+    if (input.shape.length !== 4) {
+        fail(`${spec.source} makes a rank-4 ${s.layout} tensor, but ${where} has rank ${input.shape.length}`);
+        return out;
+    }
+    const [c, h, w] = s.layout === 'NCHW' ? [1, 2, 3] : [3, 1, 2];
+    const channels = (0, spec_1.channelsOf)(s);
+    const dim = input.shape;
+    if (typeof dim[c] === 'number' && dim[c] !== channels) {
+        fail(`${spec.source} makes ${channels}-channel tensors (color ${s.color}, layout ${s.layout}: channel axis ${c}), but ${where} takes ${dim[c]} channel(s) on that axis`);
+    }
+    if (s.resize) {
+        for (const [axis, want, what] of [
+            [h, s.resize.height, 'height'],
+            [w, s.resize.width, 'width'],
+        ]) {
+            if (typeof dim[axis] === 'number' && dim[axis] !== want)
+                fail(`${spec.source} resizes to ${what} ${want}, but ${where} has a fixed ${what} of ${dim[axis]}`);
+        }
+    }
+    return out;
+}
+/** The class map against what the model predicts. */
+function checkLabelsAgainstOutputs(model, labels, task) {
+    const out = [];
+    const fail = (message) => out.push({ check: 'labels-output', message });
+    const info = model.info;
+    const names = info.metadata.names;
+    if (names !== undefined && info.metadata.task !== undefined) {
+        // ultralytics: names is a Python dict literal, {0: 'person', 1: 'bicycle', ...}
+        const count = (names.match(/(?:^|[{,])\s*\d+\s*:/g) ?? []).length;
+        if (count > 0 && count !== labels.classes)
+            fail(`${labels.source} has ${labels.classes} classes, but metadata names of ${model.source} lists ${count}`);
+    }
+    if (task === 'segmentation') {
+        const output = info.outputs.find((o) => o.shape?.length === 4) ?? info.outputs[0];
+        const channels = output?.shape?.[1];
+        if (typeof channels === 'number') {
+            const fits = channels === labels.classes || (channels === 1 && labels.classes === 2);
+            if (!fits) {
+                const expect = channels === 1 ? '2 (background and foreground: a 1-channel output is a foreground probability)' : String(channels);
+                fail(`${labels.source} has ${labels.classes} classes, but output ${output.name} ${dims(output)} of ${model.source} has ${channels} channel(s), which fits ${expect}`);
+            }
+        }
+    }
+    return out;
+}
+/** Label ids a detector produced on the golden images must name classes of the class map. */
+function checkDetectedLabels(model, labels, output, values, caseName) {
+    const known = new Set(labels.ids);
+    const bad = new Set();
+    for (const v of values)
+        if (!known.has(v))
+            bad.add(v);
+    if (bad.size === 0)
+        return [];
+    const ids = labels.ids.length > 12 ? `${labels.ids.slice(0, 12).join(', ')}, …` : labels.ids.join(', ');
+    return [
+        {
+            check: 'labels-output',
+            message: `output ${output} of ${model.source} predicted label(s) ${[...bad]
+                .sort((a, b) => a - b)
+                .slice(0, 10)
+                .join(', ')} on golden case ${caseName}, which ${labels.source} does not define (ids ${ids})`,
+        },
+    ];
+}
+/** Task kind of each model and report, where each says: all must agree. */
+function checkTasks(models, reports) {
+    const claims = [];
+    for (const m of models) {
+        const t = (0, task_kind_1.modelTask)(m.info);
+        if (t)
+            claims.push({ task: t.task, source: `${m.source} (${t.source})` });
+    }
+    for (const r of reports) {
+        const t = r.value.task;
+        if (typeof t === 'string')
+            claims.push({ task: t, source: `the ${r.kind} ${r.file} (task)` });
+    }
+    const first = claims[0];
+    const other = claims.find((c) => c.task !== first?.task);
+    if (!first || !other)
+        return [];
+    return [{ check: 'task', message: `${first.source} is ${first.task}, but ${other.source} is ${other.task}` }];
+}
+function taskOf(models, reports) {
+    for (const m of models) {
+        const t = (0, task_kind_1.modelTask)(m.info);
+        if (t)
+            return t.task;
+    }
+    for (const r of reports)
+        if (r.value.task === 'segmentation' || r.value.task === 'detection')
+            return r.value.task;
+    return undefined;
+}
+/** Every report names the sha256 of the model it evaluated (report.model.sha256), which must be a packaged model's. */
+function checkReportModels(reports, packaged) {
+    const out = [];
+    const list = packaged.map((p) => `${p.path} ${p.sha256}`).join(', ');
+    for (const r of reports) {
+        const model = r.value.model;
+        const sha = typeof model?.sha256 === 'string' ? model.sha256 : undefined;
+        if (!sha) {
+            out.push({
+                check: 'report-model',
+                message: `the ${r.kind} ${r.file} does not name the sha256 of the model it evaluated (model.sha256), so it cannot be shown to be about the packaged model (${list})`,
+            });
+        }
+        else if (!packaged.some((p) => p.sha256 === sha)) {
+            out.push({
+                check: 'report-model',
+                message: `the ${r.kind} ${r.file} evaluated the model with sha256 ${sha}${typeof model?.path === 'string' ? ` (${model.path})` : ''}, but the package holds ${list}`,
+            });
+        }
+    }
+    return out;
+}
+/** The data fingerprint of the package provenance, the models' metadata and the reports, where each has one. */
+function checkDataFingerprints(provenance, models, reports) {
+    const claims = [];
+    if (provenance)
+        claims.push({ value: provenance, source: 'the data-fingerprint input' });
+    for (const m of models) {
+        const v = m.info.metadata['mlship.data_fingerprint'];
+        if (v)
+            claims.push({ value: v, source: `metadata mlship.data_fingerprint of ${m.source}` });
+    }
+    for (const r of reports) {
+        const v = r.value.dataFingerprint;
+        if (typeof v === 'string' && v !== '')
+            claims.push({ value: v, source: `the ${r.kind} ${r.file} (dataFingerprint)` });
+    }
+    const first = claims[0];
+    const other = claims.find((c) => c.value !== first?.value);
+    if (!first || !other)
+        return [];
+    return [{ check: 'data-fingerprint', message: `${first.source} is ${first.value}, but ${other.source} is ${other.value}` }];
+}
+/** Fails on every mismatch not allowed; returns the allowed ones for the manifest. */
+function settleMismatches(found, allowed, allowLabel) {
+    const refused = found.filter((m) => !allowed.has(m.check));
+    if (refused.length > 0) {
+        const lines = refused.map((m) => `- ${m.check}: ${m.message}`).join('\n');
+        throw new errors_1.StepError(`The package would contradict itself (${refused.length} mismatch${refused.length === 1 ? '' : 'es'}):\n${lines}`, {
+            hint: `Fix the file named on the wrong side; for a deliberate exception, list the check in "${allowLabel}" (${[...new Set(refused.map((m) => m.check))].join(', ')}) and the manifest will record it.`,
+        });
+    }
+    return found.map((m) => ({ check: m.check, message: m.message }));
+}
+
+
+/***/ }),
+
+/***/ 9468:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.INPUT_TOLERANCE = exports.GOLDEN_FORMAT = exports.GOLDEN_INDEX = exports.GOLDEN_DIR = void 0;
+exports.buildGoldenVectors = buildGoldenVectors;
+const fs = __importStar(__nccwpck_require__(3024));
+const path = __importStar(__nccwpck_require__(6760));
+const errors_1 = __nccwpck_require__(6677);
+const accuracy_1 = __nccwpck_require__(3173);
+const npy_1 = __nccwpck_require__(3793);
+const runtime_1 = __nccwpck_require__(2568);
+const session_1 = __nccwpck_require__(3280);
+const image_1 = __nccwpck_require__(2052);
+const sharp_loader_1 = __nccwpck_require__(9065);
+const stable_json_1 = __nccwpck_require__(2293);
+/**
+ * Golden test vectors: a few real sample images, the input tensors the packaged preprocessing makes of them, and
+ * the outputs ONNX Runtime (CPU, one thread) computes from those, with a tolerance per output. A device proves
+ * with them that its decoding, preprocessing and inference reproduce the pipeline the model was released with
+ * (`mlship self-test`, or the integrator's C++ check; docs/golden-vectors.md). Stored as .npy (little-endian,
+ * C order) with a JSON index, all covered by the signed manifest.
+ */
+exports.GOLDEN_DIR = 'golden';
+exports.GOLDEN_INDEX = `${exports.GOLDEN_DIR}/index.json`;
+exports.GOLDEN_FORMAT = 'mlship-golden/1';
+/** Preprocessed inputs are exact on the same decoder; this allows float rounding of another implementation. */
+exports.INPUT_TOLERANCE = { atol: 1e-5, rtol: 1e-5 };
+async function buildGoldenVectors(o) {
+    const images = (0, accuracy_1.listImages)(o.imagesDir, o.imagesLabel).slice(0, o.count);
+    const runtime = await (0, runtime_1.getOnnxRuntime)({ need: 'cpu' });
+    const sharp = (0, sharp_loader_1.loadSharp)();
+    fs.mkdirSync(o.workDir, { recursive: true });
+    const files = [];
+    const cases = [];
+    const outputs = [];
+    const write = (archivePath, bytes) => {
+        const source = path.join(o.workDir, ...archivePath.split('/'));
+        fs.mkdirSync(path.dirname(source), { recursive: true });
+        fs.writeFileSync(source, bytes);
+        files.push({ archivePath, source });
+    };
+    for (const [m, model] of o.models.entries()) {
+        // One thread: the same inputs give the same bytes, so a package rebuilt from the same inputs is identical.
+        const session = await (0, session_1.createSession)(runtime.ort, model.source, {
+            executionProviders: ['cpu'],
+            intraOpNumThreads: 1,
+            interOpNumThreads: 1,
+        });
+        try {
+            const inputName = o.spec.inputName ?? session.inputNames[0];
+            for (const [i, image] of images.entries()) {
+                const name = `${String(i).padStart(3, '0')}${o.models.length > 1 ? `-m${m}` : ''}`;
+                const dir = `${exports.GOLDEN_DIR}/${name}`;
+                const ext = path.extname(image).toLowerCase().replace('.jpeg', '.jpg').replace('.tiff', '.tif');
+                const imagePath = `${dir}/image${ext}`;
+                write(imagePath, fs.readFileSync(image));
+                const prepared = await (0, image_1.preprocessImage)(image, o.spec, sharp);
+                const got = await (0, session_1.runSession)(session, { [inputName]: (0, session_1.toOrtTensor)(runtime.ort, prepared.tensor) }, `${model.source} on golden image ${image}`);
+                const inputFile = `${dir}/input-0.npy`;
+                write(inputFile, (0, npy_1.encodeNpy)(prepared.tensor));
+                const tensors = {};
+                const outRefs = {};
+                for (const [k, outputName] of session.outputNames.entries()) {
+                    const t = (0, session_1.fromOrtTensor)(got[outputName]);
+                    tensors[outputName] = t;
+                    const file = `${dir}/output-${k}.npy`;
+                    write(file, (0, npy_1.encodeNpy)(t));
+                    const atol = Math.max(o.tolerance.atol, 2 * (o.measuredAtol?.[outputName] ?? 0));
+                    outRefs[outputName] = { file, dtype: t.type, shape: t.dims, atol, rtol: o.tolerance.rtol };
+                }
+                cases.push({
+                    name,
+                    image: imagePath,
+                    model: model.archivePath,
+                    inputs: { [inputName]: { file: inputFile, dtype: prepared.tensor.type, shape: prepared.tensor.dims, ...exports.INPUT_TOLERANCE } },
+                    outputs: outRefs,
+                });
+                outputs.push({ name, model: model.archivePath, tensors });
+            }
+        }
+        finally {
+            await session.release();
+        }
+    }
+    if (cases.length === 0)
+        throw new errors_1.StepError(`No golden vectors were made from ${o.imagesDir}.`, { hint: 'Give at least one sample image.' });
+    const index = {
+        format: exports.GOLDEN_FORMAT,
+        preprocessing: o.specArchivePath,
+        runtime: { name: 'onnxruntime', version: runtime.version, provider: 'cpu', threads: 1 },
+        cases,
+    };
+    write(exports.GOLDEN_INDEX, Buffer.from((0, stable_json_1.stableJson)(index)));
+    return { index, files, outputs };
+}
+
+
+/***/ }),
+
 /***/ 4797:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.manifestSchemaErrors = exports.signatureSchema = exports.manifestSchema = exports.SIGNATURE_FILE = exports.MANIFEST_FILE = exports.COMPRESSIONS = exports.canonicalJson = exports.readOnnxModelInfo = exports.sha256Hex = exports.keyIdOf = exports.loadPublicKey = exports.loadPrivateKey = exports.generateSigningKeyPair = exports.extractVerifiedPackage = exports.verifyPackage = exports.buildPackage = void 0;
+exports.manifestSchemaErrors = exports.signatureSchema = exports.manifestSchema = exports.SIGNATURE_FILE = exports.MANIFEST_FILE = exports.COMPRESSIONS = exports.stableJson = exports.readOnnxModelInfo = exports.sha256Hex = exports.keyIdOf = exports.loadPublicKey = exports.loadPrivateKey = exports.generateSigningKeyPair = exports.extractVerifiedPackage = exports.verifyPackage = exports.buildPackage = void 0;
 /**
  * Signed, reproducible device packages: build one, verify one, extract one safely.
  * The manifest format is specified by manifest.schema.json and signature.schema.json (see docs/build-device-package.md).
@@ -40430,8 +56816,8 @@ var sha256_1 = __nccwpck_require__(2289);
 Object.defineProperty(exports, "sha256Hex", ({ enumerable: true, get: function () { return sha256_1.sha256Hex; } }));
 var model_info_1 = __nccwpck_require__(8222);
 Object.defineProperty(exports, "readOnnxModelInfo", ({ enumerable: true, get: function () { return model_info_1.readOnnxModelInfo; } }));
-var canonical_json_1 = __nccwpck_require__(8434);
-Object.defineProperty(exports, "canonicalJson", ({ enumerable: true, get: function () { return canonical_json_1.canonicalJson; } }));
+var stable_json_1 = __nccwpck_require__(2293);
+Object.defineProperty(exports, "stableJson", ({ enumerable: true, get: function () { return stable_json_1.stableJson; } }));
 var block_gzip_1 = __nccwpck_require__(4305);
 Object.defineProperty(exports, "COMPRESSIONS", ({ enumerable: true, get: function () { return block_gzip_1.COMPRESSIONS; } }));
 var manifest_1 = __nccwpck_require__(3580);
@@ -40502,7 +56888,9 @@ function keyText(value, label, workspace) {
             return fs.readFileSync(file, 'utf8');
         // A value that reads as a file name is one: say the file is missing rather than that the "key" is malformed.
         if (/\.(pem|key|pub)$/i.test(trimmed) || /^\.{0,2}\//.test(trimmed)) {
-            throw new errors_1.StepError(`The key file "${trimmed}" given in input "${label}" does not exist (looked at ${file}).`, { hint: 'Pass the path of an existing key file, or the key itself (PEM text) from a secret.' });
+            throw new errors_1.StepError(`The key file "${trimmed}" given in input "${label}" does not exist (looked at ${file}).`, {
+                hint: 'Pass the path of an existing key file, or the key itself (PEM text) from a secret.',
+            });
         }
     }
     return value;
@@ -40530,7 +56918,6 @@ exports.signatureSchema = exports.manifestSchema = exports.SIGNATURE_FILE = expo
 exports.packageModel = packageModel;
 exports.manifestSchemaErrors = manifestSchemaErrors;
 exports.signatureSchemaErrors = signatureSchemaErrors;
-const _2020_1 = __importDefault(__nccwpck_require__(2210));
 const manifest_schema_json_1 = __importDefault(__nccwpck_require__(9017));
 exports.manifestSchema = manifest_schema_json_1.default;
 const signature_schema_json_1 = __importDefault(__nccwpck_require__(5018));
@@ -40555,7 +56942,9 @@ function packageModel(archivePath, info, externalData) {
 let validators;
 function compiled() {
     if (!validators) {
-        const ajv = new _2020_1.default({ allErrors: true, strict: true, allowUnionTypes: true });
+        // Loaded here, on first use: loading ajv is most of what an idle CLI start would otherwise spend.
+        const Ajv2020 = (__nccwpck_require__(2210)["default"]);
+        const ajv = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true });
         validators = { manifest: ajv.compile(manifest_schema_json_1.default), signature: ajv.compile(signature_schema_json_1.default) };
     }
     return validators;
@@ -40628,7 +57017,7 @@ exports.verifySignature = verifySignature;
 const crypto = __importStar(__nccwpck_require__(7598));
 const errors_1 = __nccwpck_require__(6677);
 const sha256_1 = __nccwpck_require__(2289);
-const canonical_json_1 = __nccwpck_require__(8434);
+const stable_json_1 = __nccwpck_require__(2293);
 /** Ed25519 keys and the detached manifest signature. Key material never appears in a message. */
 function generateSigningKeyPair() {
     const { privateKey, publicKey } = crypto.generateKeyPairSync('ed25519', {
@@ -40711,10 +57100,44 @@ function signManifest(manifestBytes, privateKey) {
         manifestSha256: (0, sha256_1.sha256Hex)(manifestBytes),
         signature: crypto.sign(null, manifestBytes, privateKey).toString('base64'),
     };
-    return Buffer.from((0, canonical_json_1.canonicalJson)(doc));
+    return Buffer.from((0, stable_json_1.stableJson)(doc));
 }
 function verifySignature(manifestBytes, signature, publicKey) {
     return crypto.verify(null, manifestBytes, publicKey, Buffer.from(signature, 'base64'));
+}
+
+
+/***/ }),
+
+/***/ 2293:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.stableJson = stableJson;
+/**
+ * Stable pretty JSON for the files of a device package (manifest, signature file): keys sorted in UTF-16 code
+ * unit order at every level, two-space indent, a final newline, so two builds of the same inputs are byte for
+ * byte the same. Not canonical JSON (RFC 8785, shared/core/canonical-json.ts): the package signature covers the
+ * exact bytes written, so a reader never re-serialises.
+ */
+function stableJson(value) {
+    return JSON.stringify(sortKeys(value), null, 2) + '\n';
+}
+function sortKeys(value) {
+    if (Array.isArray(value))
+        return value.map(sortKeys);
+    if (value !== null && typeof value === 'object') {
+        const out = {};
+        for (const key of Object.keys(value).sort()) {
+            const v = value[key];
+            if (v !== undefined)
+                out[key] = sortKeys(v);
+        }
+        return out;
+    }
+    return value;
 }
 
 
@@ -40792,7 +57215,14 @@ const TYPE_NAMES = {
 function decodeHeader(block) {
     if (block.every((b) => b === 0))
         return { kind: 'end' };
-    const header = new tar_1.Header(block);
+    let header;
+    try {
+        header = new tar_1.Header(block);
+    }
+    catch (error) {
+        // node-tar throws on some malformed numeric fields (a base-256 size or checksum it cannot read).
+        return { kind: 'refused', path: '', reason: `its header cannot be decoded (${error.message})` };
+    }
     const path = header.path ?? '';
     if (!header.cksumValid)
         return { kind: 'refused', path, reason: 'its header checksum is wrong (the archive is corrupt or not a tar file)' };
@@ -40849,7 +57279,7 @@ var __importStar = (this && this.__importStar) || (function () {
     };
 })();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.TarWalker = exports.RefusedEntryError = void 0;
+exports.TarWalker = exports.DEFAULT_TAR_LIMITS = exports.RefusedEntryError = void 0;
 const crypto = __importStar(__nccwpck_require__(7598));
 const tar_format_1 = __nccwpck_require__(2028);
 class RefusedEntryError extends Error {
@@ -40863,12 +57293,20 @@ class RefusedEntryError extends Error {
 }
 exports.RefusedEntryError = RefusedEntryError;
 /**
+ * Defaults for device packages: a package holds a few models, caches and metadata files (tens of entries), and
+ * its models plus TensorRT caches stay well under 16 GiB. A 1 MB gzip of 1 GiB of zeros, or an archive of
+ * 100,000 empty files, is refused at the header that crosses a cap.
+ */
+exports.DEFAULT_TAR_LIMITS = { maxEntries: 10_000, maxBytes: 16 * 1024 ** 3 };
+/**
  * Reads a tar stream strictly, hashing each entry's content as it passes. Every header is checked
  * before any byte of its entry reaches `open`: unsafe paths, links, devices, duplicates and entries
- * that would collide on a case-insensitive file system are refused on the spot.
+ * that would collide on a case-insensitive file system are refused on the spot, and so is an entry that would
+ * take the archive over its caps on entry count or unpacked bytes (TarLimits).
  */
 class TarWalker {
     open;
+    limits;
     entries = [];
     header = Buffer.alloc(tar_format_1.BLOCK);
     headerFill = 0;
@@ -40878,8 +57316,10 @@ class TarWalker {
     seenFiles = new Set();
     seenDirs = new Set();
     offset = 0;
-    constructor(open) {
+    declaredBytes = 0;
+    constructor(open, limits = exports.DEFAULT_TAR_LIMITS) {
         this.open = open;
+        this.limits = limits;
     }
     async push(chunk) {
         let at = 0;
@@ -40952,6 +57392,12 @@ class TarWalker {
         const problem = (0, tar_format_1.archivePathProblem)(path);
         if (problem)
             throw new RefusedEntryError(path, problem);
+        if (this.entries.length + 1 > this.limits.maxEntries)
+            throw new RefusedEntryError(path, `the archive holds more than ${this.limits.maxEntries} entries, the most allowed`);
+        if (this.declaredBytes + size > this.limits.maxBytes) {
+            throw new RefusedEntryError(path, `with its ${size} bytes the archive would unpack to more than the ${this.limits.maxBytes} bytes allowed`);
+        }
+        this.declaredBytes += size;
         this.checkCollisions(path);
         this.current = { path, size, hash: crypto.createHash('sha256'), sink: await this.open(path, size) };
         this.remaining = size;
@@ -40962,7 +57408,9 @@ class TarWalker {
     checkCollisions(path) {
         const key = path.toLowerCase();
         if (this.seenFiles.has(key)) {
-            throw new RefusedEntryError(path, this.entries.some((e) => e.path === path) ? 'it appears twice in the archive' : 'another entry has the same name in different letter case');
+            throw new RefusedEntryError(path, this.entries.some((e) => e.path === path)
+                ? 'it appears twice in the archive'
+                : 'another entry has the same name in different letter case');
         }
         if (this.seenDirs.has(key))
             throw new RefusedEntryError(path, 'another entry uses this name as a folder');
@@ -41029,6 +57477,8 @@ var __importStar = (this && this.__importStar) || (function () {
     };
 })();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.MAX_EXPANSION = void 0;
+exports.effectiveLimits = effectiveLimits;
 exports.verifyPackage = verifyPackage;
 exports.extractVerifiedPackage = extractVerifiedPackage;
 const crypto = __importStar(__nccwpck_require__(7598));
@@ -41042,13 +57492,27 @@ const manifest_1 = __nccwpck_require__(3580);
 const sha256_1 = __nccwpck_require__(2289);
 const signing_1 = __nccwpck_require__(2118);
 const tar_walker_1 = __nccwpck_require__(917);
+const json_depth_1 = __nccwpck_require__(6796);
+const stale_files_1 = __nccwpck_require__(1919);
 const MAX_MANIFEST_BYTES = 16 << 20;
+/**
+ * Unpacked bytes allowed per archive byte. Models and TensorRT engines compress by 1.1–3×, so 32× is far above
+ * any package, while a gzip bomb (1 MB of gzip → 1 GiB of zeros is 1000×) is refused once it has unpacked 32 MB
+ * (or EXPANSION_FLOOR, for tiny archives), long before the absolute cap.
+ */
+exports.MAX_EXPANSION = 32;
+const EXPANSION_FLOOR = 64 << 20;
 const MAX_SIGNATURE_BYTES = 4096;
 const READ_CHUNK = 1 << 20;
 const TAMPERED_HINT = 'The package was changed after it was signed. Do not install it; download it again from the release store, or rebuild it.';
 /** One pass over the archive: archive digest, decompression, strict tar walk, per-entry digests. */
-async function scanArchive(archivePath, open) {
-    const archiveHash = (0, background_hash_1.chunkHash)(await fs.stat(archivePath).then((s) => s.size, () => 0));
+async function scanArchive(archivePath, open, limits = {}) {
+    const stat = await fs.stat(archivePath).catch(() => undefined);
+    if (stat?.isDirectory())
+        throw new errors_1.StepError(`Package ${archivePath} is a folder, not a .tar.gz archive.`, {
+            hint: 'Give the path of the package file (<name>-<version>.tar.gz).',
+        });
+    const archiveHash = (0, background_hash_1.chunkHash)(stat?.size ?? 0);
     let size = 0;
     const small = new Map();
     const walker = new tar_walker_1.TarWalker(async (entryPath, entrySize) => {
@@ -41067,7 +57531,7 @@ async function scanArchive(archivePath, open) {
             },
             close: async () => sink?.close(),
         };
-    });
+    }, effectiveLimits(stat?.size ?? 0, limits));
     const source = (async function* () {
         for await (const chunk of (0, node_fs_1.createReadStream)(archivePath, { highWaterMark: READ_CHUNK })) {
             await archiveHash.update(chunk);
@@ -41083,20 +57547,35 @@ async function scanArchive(archivePath, open) {
     catch (error) {
         await archiveHash.close();
         if (error instanceof tar_walker_1.RefusedEntryError) {
-            throw new errors_1.StepError(`Package ${archivePath} is refused: ${error.message}.`, { hint: 'Packages hold only regular files at plain relative paths, each once; this archive was not made by build-device-package or was tampered with.' });
+            throw new errors_1.StepError(`Package ${archivePath} is refused: ${error.message}.`, {
+                hint: 'Packages hold only regular files at plain relative paths, each once; this archive was not made by build-device-package or was tampered with.',
+            });
         }
         if (error instanceof block_gzip_1.GzipFormatError)
-            throw new errors_1.StepError(`Package ${archivePath} is not a readable .tar.gz: ${error.message}.`, { hint: 'The download may be incomplete; fetch the package again.' });
+            throw new errors_1.StepError(`Package ${archivePath} is not a readable .tar.gz: ${error.message}.`, {
+                hint: 'The download may be incomplete; fetch the package again.',
+            });
         if (error.code === 'ENOENT')
             throw new errors_1.StepError(`Package ${archivePath} does not exist.`, { hint: 'Check the path of the archive.' });
         throw error;
     }
     const joined = (name) => (small.has(name) ? Buffer.concat(small.get(name)) : undefined);
-    return { entries: walker.entries, manifestBytes: joined(manifest_1.MANIFEST_FILE), signatureBytes: joined(manifest_1.SIGNATURE_FILE), sha256: await archiveHash.digest(), size };
+    return {
+        entries: walker.entries,
+        manifestBytes: joined(manifest_1.MANIFEST_FILE),
+        signatureBytes: joined(manifest_1.SIGNATURE_FILE),
+        sha256: await archiveHash.digest(),
+        size,
+    };
+}
+/** The caps for one archive: the given (or default) ones, with total bytes also bounded by MAX_EXPANSION × its size. */
+function effectiveLimits(archiveSize, limits = {}) {
+    const maxBytes = limits.maxBytes ?? Math.min(tar_walker_1.DEFAULT_TAR_LIMITS.maxBytes, Math.max(EXPANSION_FLOOR, exports.MAX_EXPANSION * archiveSize));
+    return { maxEntries: limits.maxEntries ?? tar_walker_1.DEFAULT_TAR_LIMITS.maxEntries, maxBytes };
 }
 function parseJson(bytes, what, archivePath) {
     try {
-        return JSON.parse(bytes.toString('utf8'));
+        return (0, json_depth_1.parseJsonBounded)(bytes.toString('utf8'));
     }
     catch (error) {
         throw new errors_1.StepError(`Package ${archivePath}: ${what} is not valid JSON (${error.message}).`, { hint: TAMPERED_HINT });
@@ -41157,7 +57636,13 @@ function checkScan(archivePath, scan, publicKey) {
         const more = mismatches.length > 10 ? `; and ${mismatches.length - 10} more` : '';
         fail(`${mismatches.length === 1 ? 'a file' : `${mismatches.length} files`} ${mismatches.length === 1 ? 'does' : 'do'} not match the signed manifest: ${mismatches.slice(0, 10).join('; ')}${more}.`);
     }
-    const referenced = [...m.models.flatMap((x) => [x.path, ...x.externalData]), ...(m.preprocessing ? [m.preprocessing] : []), ...(m.labels ? [m.labels.path] : []), ...m.tensorrtCaches.flatMap((t) => t.files)];
+    const referenced = [
+        ...m.models.flatMap((x) => [x.path, ...x.externalData]),
+        ...(m.preprocessing ? [m.preprocessing] : []),
+        ...(m.labels ? [m.labels.path] : []),
+        ...m.tensorrtCaches.flatMap((t) => t.files),
+        ...(m.golden ? [m.golden.index] : []),
+    ];
     const dangling = referenced.find((p) => !listed.has(p));
     if (dangling)
         fail(`${manifest_1.MANIFEST_FILE} refers to "${dangling}", which is not in its file list.`);
@@ -41166,12 +57651,16 @@ function checkScan(archivePath, scan, publicKey) {
 /** Verifies signature, schema and every file hash of a package without extracting it. */
 async function verifyPackage(archivePath, options) {
     const publicKey = (0, signing_1.loadPublicKey)(options.publicKey);
-    const scan = await scanArchive(archivePath, async () => undefined);
+    const scan = await scanArchive(archivePath, async () => undefined, options.limits);
     return { manifest: checkScan(archivePath, scan, publicKey), archivePath, sha256: scan.sha256, size: scan.size };
 }
 /**
- * Verifies while extracting into a sibling temporary folder, then renames it to `destDir`; nothing
- * appears at `destDir` unless every check passed. `destDir` must not exist or be an empty folder.
+ * Verifies while extracting into a sibling quarantine folder (`<destDir>.partial-…`), then renames it to `destDir`;
+ * nothing appears at `destDir` unless every check passed. The signature covers the manifest, which comes last in
+ * the archive, so entries land in the quarantine before it can be checked: the tar walker's caps on entry count
+ * and unpacked bytes (`limits`) bound what an unsigned or hostile archive can write there, and the quarantine is
+ * removed on any refusal. Quarantines a killed run left behind are swept first. `destDir` must not exist or be
+ * an empty folder.
  */
 async function extractVerifiedPackage(archivePath, destDir, options) {
     const publicKey = (0, signing_1.loadPublicKey)(options.publicKey);
@@ -41179,30 +57668,47 @@ async function extractVerifiedPackage(archivePath, destDir, options) {
     const existing = await fs.readdir(target).catch((error) => {
         if (error.code === 'ENOENT')
             return undefined;
-        throw error;
+        if (error.code === 'ENOTDIR')
+            throw new errors_1.StepError(`Cannot extract ${archivePath} into ${target}: it is a file, not a folder.`, {
+                hint: 'Give a new folder (or an empty one) to extract into.',
+            });
+        throw new errors_1.StepError(`Cannot extract ${archivePath} into ${target}: ${error.code ?? error.message}.`, {
+            hint: 'Give a new folder (or an empty one) the runner can write.',
+        });
     });
     if (existing && existing.length > 0)
-        throw new errors_1.StepError(`Cannot extract ${archivePath} into ${target}: the folder is not empty.`, { hint: 'Extract into a new folder (e.g. the inactive A/B slot after clearing it).' });
-    await fs.mkdir(path.dirname(target), { recursive: true });
+        throw new errors_1.StepError(`Cannot extract ${archivePath} into ${target}: the folder is not empty.`, {
+            hint: 'Extract into a new folder (e.g. the inactive A/B slot after clearing it).',
+        });
+    await fs.mkdir(path.dirname(target), { recursive: true }).catch((error) => {
+        throw new errors_1.StepError(`Cannot extract ${archivePath} into ${target}: its parent folder cannot be created (${error.code}: a file is in the way?).`, { hint: 'Give a folder path whose parents are folders.' });
+    });
+    const quarantine = `${path.basename(target)}.partial-`;
+    await (0, stale_files_1.sweepStaleFiles)(path.dirname(target), (name) => name.startsWith(quarantine));
     const temporary = `${target}.partial-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
     await fs.mkdir(temporary);
     let open;
+    const written = { files: 0, bytes: 0 };
     try {
         const scan = await scanArchive(archivePath, async (entryPath) => {
             const file = path.join(temporary, ...entryPath.split('/'));
             await fs.mkdir(path.dirname(file), { recursive: true });
             const handle = await fs.open(file, 'wx', 0o644);
             open = handle;
+            written.files++;
+            options.onExtracted?.(written);
             return {
                 write: async (chunk) => {
                     await handle.write(chunk);
+                    written.bytes += chunk.length;
+                    options.onExtracted?.(written);
                 },
                 close: async () => {
                     open = undefined;
                     await handle.close();
                 },
             };
-        });
+        }, options.limits);
         const manifest = checkScan(archivePath, scan, publicKey);
         if (existing)
             await fs.rmdir(target);
@@ -41214,6 +57720,852 @@ async function extractVerifiedPackage(archivePath, destDir, options) {
         await fs.rm(temporary, { recursive: true, force: true });
         throw error;
     }
+}
+
+
+/***/ }),
+
+/***/ 2052:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.preprocessImage = preprocessImage;
+exports.planGeometry = planGeometry;
+exports.tensorPixel = tensorPixel;
+const errors_1 = __nccwpck_require__(6677);
+const image_header_1 = __nccwpck_require__(5612);
+const tensors_1 = __nccwpck_require__(1862);
+const sharp_loader_1 = __nccwpck_require__(9065);
+const spec_1 = __nccwpck_require__(2978);
+const KERNELS = { nearest: 'nearest', linear: 'linear', cubic: 'cubic', lanczos3: 'lanczos3' };
+async function preprocessImage(file, spec, sharp = (0, sharp_loader_1.loadSharp)()) {
+    const t0 = process.hrtime.bigint();
+    let meta;
+    try {
+        // The bounded header/IFD walk before libvips sees the file.
+        (0, image_header_1.checkFileBeforeDecode)(file);
+        meta = await sharp(file).metadata();
+    }
+    catch (error) {
+        if (!(error instanceof image_header_1.HeaderError) && error.code === 'ENOENT')
+            throw new errors_1.StepError(`Image ${file} does not exist.`, { hint: 'Check the images input.', file });
+        throw new errors_1.StepError(`Cannot decode image ${file}: ${error.message}.`, {
+            hint: 'Images must be PNG, JPEG or TIFF (8 or 16 bits per sample).',
+            file,
+        });
+    }
+    const depth = meta.depth === 'ushort' ? 16 : meta.depth === 'uchar' ? 8 : undefined;
+    if (!depth)
+        throw new errors_1.StepError(`Image ${file} has ${meta.depth} samples; only 8- and 16-bit unsigned images are supported.`, {
+            hint: 'Convert it to 8- or 16-bit unsigned integers.',
+            file,
+        });
+    const expected = spec.bitDepth ?? 'auto';
+    if (expected !== 'auto' && expected !== depth) {
+        throw new errors_1.StepError(`Image ${file} has ${depth}-bit samples, but the preprocessing spec says bitDepth ${expected}.`, {
+            hint: `Use ${expected}-bit images, or set bitDepth to "auto" if both are valid input.`,
+            file,
+        });
+    }
+    if (spec.dtype === 'uint8' && depth === 16)
+        throw new errors_1.StepError(`Image ${file} is 16-bit, but the preprocessing spec feeds raw uint8 pixels.`, {
+            hint: 'Use dtype float32 with maxValue for 16-bit images.',
+            file,
+        });
+    const sw = meta.width ?? 0;
+    const sh = meta.height ?? 0;
+    const geometry = planGeometry(sw, sh, spec);
+    const rw = Math.round(sw * geometry.scaleX);
+    const rh = Math.round(sh * geometry.scaleY);
+    const channels = (0, spec_1.channelsOf)(spec);
+    const space = channels === 1 ? (depth === 16 ? 'grey16' : 'b-w') : depth === 16 ? 'rgb16' : 'srgb';
+    let pipeline = sharp(file);
+    if (rw !== sw || rh !== sh)
+        pipeline = pipeline.resize(rw, rh, { fit: 'fill', kernel: KERNELS[spec.resize?.interpolation ?? 'linear'] });
+    const { data, info } = await pipeline
+        .removeAlpha()
+        .toColourspace(space)
+        .raw({ depth: depth === 16 ? 'ushort' : 'uchar' })
+        .toBuffer({ resolveWithObject: true });
+    if (info.channels !== channels || info.width !== rw || info.height !== rh) {
+        throw new errors_1.StepError(`Decoding ${file} gave ${info.width}x${info.height}x${info.channels}, expected ${rw}x${rh}x${channels}.`, {
+            hint: 'The image may have an unusual colour space (CMYK, palette with alpha); convert it to RGB or grayscale.',
+            file,
+        });
+    }
+    const pixels = depth === 16
+        ? new Uint16Array(data.buffer, data.byteOffset, data.length / 2)
+        : new Uint8Array(data.buffer, data.byteOffset, data.length);
+    const t1 = process.hrtime.bigint();
+    const tensor = normalize(pixels, rw, rh, geometry, spec, depth);
+    const t2 = process.hrtime.bigint();
+    return { tensor, geometry, sourceDepth: depth, decodeMs: Number(t1 - t0) / 1e6, normalizeMs: Number(t2 - t1) / 1e6 };
+}
+/** Where the resized image sits in the tensor. */
+function planGeometry(sw, sh, spec) {
+    const r = spec.resize;
+    if (!r)
+        return { sourceWidth: sw, sourceHeight: sh, width: sw, height: sh, scaleX: 1, scaleY: 1, offsetX: 0, offsetY: 0 };
+    const fit = r.fit ?? 'stretch';
+    if (fit === 'stretch')
+        return {
+            sourceWidth: sw,
+            sourceHeight: sh,
+            width: r.width,
+            height: r.height,
+            scaleX: r.width / sw,
+            scaleY: r.height / sh,
+            offsetX: 0,
+            offsetY: 0,
+        };
+    const s = fit === 'letterbox' ? Math.min(r.width / sw, r.height / sh) : Math.max(r.width / sw, r.height / sh);
+    const rw = Math.max(1, Math.round(sw * s));
+    const rh = Math.max(1, Math.round(sh * s));
+    // Centred; a positive offset is letterbox padding, a negative one the cropped overflow.
+    return {
+        sourceWidth: sw,
+        sourceHeight: sh,
+        width: r.width,
+        height: r.height,
+        scaleX: rw / sw,
+        scaleY: rh / sh,
+        offsetX: Math.floor((r.width - rw) / 2),
+        offsetY: Math.floor((r.height - rh) / 2),
+    };
+}
+function normalize(pixels, rw, rh, g, spec, depth) {
+    const C = (0, spec_1.channelsOf)(spec);
+    const W = g.width;
+    const H = g.height;
+    const nchw = spec.layout === 'NCHW';
+    const dims = nchw ? [1, C, H, W] : [1, H, W, C];
+    const out = (0, tensors_1.allocate)(spec.dtype, C * H * W);
+    const maxValue = spec.maxValue ?? (depth === 16 ? 65535 : 255);
+    const mean = spec.mean ?? [0];
+    const std = spec.std ?? [1];
+    // Per channel: value * a + b == (value / maxValue - mean) / std.
+    const a = new Float64Array(C);
+    const b = new Float64Array(C);
+    for (let c = 0; c < C; c++) {
+        const m = mean.length === 1 ? mean[0] : mean[c];
+        const s = std.length === 1 ? std[0] : std[c];
+        a[c] = 1 / (maxValue * s);
+        b[c] = -m / s;
+    }
+    const pad = spec.resize?.padValue ?? 0;
+    const swap = spec.color === 'bgr';
+    const raw = spec.dtype === 'uint8';
+    const half = spec.dtype === 'float16';
+    for (let y = 0; y < H; y++) {
+        const sy = y - g.offsetY;
+        const rowInside = sy >= 0 && sy < rh;
+        for (let x = 0; x < W; x++) {
+            const sx = x - g.offsetX;
+            const inside = rowInside && sx >= 0 && sx < rw;
+            const base = (sy * rw + sx) * C;
+            for (let c = 0; c < C; c++) {
+                const sourceChannel = swap ? C - 1 - c : c;
+                const v = inside ? pixels[base + sourceChannel] : pad;
+                const value = raw ? v : v * a[c] + b[c];
+                const index = nchw ? (c * H + y) * W + x : (y * W + x) * C + c;
+                out[index] = half ? (0, tensors_1.toFloat16Bits)(value) : value;
+            }
+        }
+    }
+    return { type: spec.dtype, dims, data: out };
+}
+/**
+ * Image pixel → tensor pixel, nearest, for mapping a per-pixel prediction back onto a ground-truth mask of the
+ * source image's size. Returns -1 where the pixel was cropped away.
+ */
+function tensorPixel(g, x, y, outWidth, outHeight) {
+    const tx = Math.floor(((x + 0.5) * g.scaleX + g.offsetX) * (outWidth / g.width));
+    const ty = Math.floor(((y + 0.5) * g.scaleY + g.offsetY) * (outHeight / g.height));
+    if (tx < 0 || ty < 0 || tx >= outWidth || ty >= outHeight)
+        return -1;
+    return ty * outWidth + tx;
+}
+
+
+/***/ }),
+
+/***/ 9065:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.resolveSharpDir = resolveSharpDir;
+exports.loadSharp = loadSharp;
+const errors_1 = __nccwpck_require__(6677);
+const native_module_1 = __nccwpck_require__(5718);
+let cached;
+function resolveSharpDir(env = process.env, resolveFrom) {
+    if (env.MLSHIP_SHARP_PATH) {
+        const dir = (0, native_module_1.findPackageDir)(env.MLSHIP_SHARP_PATH, 'sharp');
+        if (!dir)
+            throw new errors_1.StepError(`MLSHIP_SHARP_PATH is "${env.MLSHIP_SHARP_PATH}", but neither that folder nor its node_modules/sharp holds the sharp package.`, { hint: 'Point it at an "npm install --prefix <folder> sharp" folder.' });
+        return dir;
+    }
+    const dir = (0, native_module_1.resolveInstalledPackageDir)('sharp', resolveFrom);
+    if (!dir) {
+        throw new errors_1.StepError('The image library sharp is not installed where mlship runs.', {
+            hint: 'Run "npm install --prefix <folder> sharp" on the runner and set MLSHIP_SHARP_PATH to that folder.',
+        });
+    }
+    return dir;
+}
+/** sharp, loaded on first use; any failure (missing, or a native library that will not load) is a StepError. */
+function loadSharp(env = process.env) {
+    const dir = resolveSharpDir(env);
+    if (cached?.dir === dir)
+        return cached.sharp;
+    let mod;
+    try {
+        mod = (0, native_module_1.requirePackageDir)(dir);
+    }
+    catch (error) {
+        throw new errors_1.StepError(`The image library sharp in ${dir} cannot be loaded: ${error.message.split('\n')[0]}`, {
+            hint: 'Reinstall it for this platform ("npm install --prefix <folder> sharp") and set MLSHIP_SHARP_PATH to that folder.',
+            cause: error,
+        });
+    }
+    const sharp = (typeof mod === 'function' ? mod : mod.default);
+    cached = { sharp, dir };
+    return sharp;
+}
+
+
+/***/ }),
+
+/***/ 2978:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+var __importDefault = (this && this.__importDefault) || function (mod) {
+    return (mod && mod.__esModule) ? mod : { "default": mod };
+};
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.preprocessSpecSchema = void 0;
+exports.channelsOf = channelsOf;
+exports.validatePreprocessSpec = validatePreprocessSpec;
+exports.loadPreprocessSpec = loadPreprocessSpec;
+const lazy_schema_1 = __nccwpck_require__(9266);
+const fs = __importStar(__nccwpck_require__(3024));
+const errors_1 = __nccwpck_require__(6677);
+const spec_schema_json_1 = __importDefault(__nccwpck_require__(9609));
+const json_depth_1 = __nccwpck_require__(6796);
+exports.preprocessSpecSchema = spec_schema_json_1.default;
+const schemaValidator = (0, lazy_schema_1.lazySchema)(spec_schema_json_1.default, { allErrors: true, strict: false });
+function channelsOf(spec) {
+    return spec.color === 'gray' ? 1 : 3;
+}
+/**
+ * Checks a parsed spec against the schema and the rules a schema cannot say (mean/std length per channel).
+ * `where` names the file (or input) in messages.
+ */
+function validatePreprocessSpec(value, where) {
+    const validateSchema = schemaValidator();
+    if (!validateSchema(value)) {
+        const first = validateSchema.errors?.[0];
+        const field = first?.instancePath ? first.instancePath.slice(1).replace(/\//g, '.') : '(top level)';
+        const detail = first?.params && 'allowedValues' in first.params
+            ? `${first.message}: ${first.params.allowedValues.join(', ')}`
+            : first?.params && 'additionalProperty' in first.params
+                ? `unknown field "${String(first.params.additionalProperty)}"`
+                : first?.message;
+        throw new errors_1.StepError(`Preprocessing spec ${where}: field ${field} ${detail ?? 'is invalid'} (value ${JSON.stringify(valueAt(value, first?.instancePath ?? ''))}).`, {
+            hint: 'See shared/preprocess/spec.schema.json for the fields and their allowed values.',
+            file: where,
+        });
+    }
+    const spec = value;
+    const channels = channelsOf(spec);
+    for (const key of ['mean', 'std']) {
+        const list = spec[key];
+        if (list && list.length !== 1 && list.length !== channels) {
+            throw new errors_1.StepError(`Preprocessing spec ${where}: ${key} has ${list.length} values, but color "${spec.color}" has ${channels} channel(s).`, {
+                hint: `Give one value for all channels or ${channels} values in tensor channel order.`,
+                file: where,
+            });
+        }
+    }
+    if (spec.dtype === 'uint8' && (spec.mean || spec.std || spec.maxValue !== undefined)) {
+        throw new errors_1.StepError(`Preprocessing spec ${where}: dtype uint8 feeds raw pixels, so mean, std and maxValue cannot apply.`, {
+            hint: 'Use dtype float32 to normalize, or drop mean/std/maxValue.',
+            file: where,
+        });
+    }
+    return spec;
+}
+function loadPreprocessSpec(file) {
+    let text;
+    try {
+        text = fs.readFileSync(file, 'utf8');
+    }
+    catch (error) {
+        throw new errors_1.StepError(`Cannot read preprocessing spec ${file}: ${error.code ?? String(error)}.`, {
+            hint: 'Check the path of the preprocessing input.',
+        });
+    }
+    let value;
+    try {
+        value = (0, json_depth_1.parseJsonBounded)(text);
+    }
+    catch (error) {
+        throw new errors_1.StepError(`Preprocessing spec ${file} is not valid JSON: ${error.message}.`, {
+            hint: 'Fix the JSON syntax.',
+            file,
+        });
+    }
+    return validatePreprocessSpec(value, file);
+}
+function valueAt(value, pointer) {
+    let current = value;
+    for (const part of pointer.split('/').filter(Boolean)) {
+        if (current === null || typeof current !== 'object')
+            return undefined;
+        current = current[part];
+    }
+    return current;
+}
+
+
+/***/ }),
+
+/***/ 8232:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.PALETTE = void 0;
+exports.formatNumber = formatNumber;
+exports.chartSvg = chartSvg;
+exports.chartMermaid = chartMermaid;
+exports.textBar = textBar;
+exports.chartRows = chartRows;
+exports.chartTable = chartTable;
+/**
+ * The one chart module: a chart is plain data (`Chart`), drawn three ways for the three places people read it.
+ *
+ * - `chartSvg`: inline SVG for the HTML release report (no fonts, scripts or external hosts; scales to its card).
+ * - `chartMermaid`: a Mermaid `xychart-beta` / `pie` block for GitHub job summaries. GitHub's markdown sanitiser
+ *   drops `<img>` with `data:` URIs and inline `<svg>`, but renders ```mermaid fences in job summaries.
+ * - `chartTable`: a markdown table with Unicode bars for Azure DevOps, whose build-summary markdown documents
+ *   neither Mermaid (only wiki pages have `::: mermaid`) nor inline images; a table renders everywhere.
+ */
+const html_1 = __nccwpck_require__(5387);
+/** One palette for every chart and overlay: candidate blue, production orange, ground truth green. */
+exports.PALETTE = {
+    candidate: '#1f77b4',
+    production: '#ff7f0e',
+    groundTruth: '#2ca02c',
+    series: ['#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd', '#8c564b', '#e377c2'],
+    grid: '#e4e7eb',
+    axis: '#57606a',
+    text: '#1f2328',
+};
+// ---------------------------------------------------------------------------------------------- numbers and ticks
+const r1 = (v) => (Math.round(v * 10) / 10).toString();
+/** A number as people read it on an axis: few significant digits, no trailing zeros. */
+function formatNumber(v) {
+    if (!Number.isFinite(v))
+        return String(v);
+    const a = Math.abs(v);
+    if (a === 0)
+        return '0';
+    if (a >= 100)
+        return v.toFixed(0);
+    if (a >= 10)
+        return trim(v.toFixed(1));
+    if (a >= 1)
+        return trim(v.toFixed(2));
+    if (a >= 0.01)
+        return trim(v.toFixed(3));
+    return v.toExponential(1);
+}
+const trim = (s) => (s.includes('.') ? s.replace(/0+$/, '').replace(/\.$/, '') : s);
+function linearTicks(lo, hi, target = 5) {
+    const span = hi - lo || 1;
+    const raw = span / target;
+    const mag = 10 ** Math.floor(Math.log10(raw));
+    const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => span / s <= target + 0.5) ?? 10 * mag;
+    const out = [];
+    for (let t = Math.ceil(lo / step - 1e-9) * step; t <= hi + step * 1e-9; t += step)
+        out.push(Math.round(t / step) * step);
+    return out;
+}
+function logTicks(lo, hi) {
+    // A narrow range (1.0–1.3 ms) has fewer than three 1-2-5 ticks: label it linearly instead.
+    if (hi / lo < 4)
+        return linearTicks(lo, hi, 4).filter((t) => t > 0);
+    const out = [];
+    for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
+        for (const m of [1, 2, 5]) {
+            const t = m * 10 ** e;
+            if (t >= lo * 0.999 && t <= hi * 1.001)
+                out.push(Number(t.toPrecision(3)));
+        }
+    }
+    return out;
+}
+function scale(lo, hi, log) {
+    if (log) {
+        const l = Math.log10(lo);
+        const h = Math.log10(Math.max(hi, lo * 1.0001));
+        return { lo, hi, ticks: logTicks(lo, hi), at: (v) => (Math.log10(Math.max(v, lo)) - l) / (h - l) };
+    }
+    const span = hi - lo || 1;
+    return { lo, hi, ticks: linearTicks(lo, hi), at: (v) => (v - lo) / span };
+}
+const FONT = 'font-family="Helvetica, Arial, sans-serif"';
+function svgOpen(kind, width, height, title) {
+    // width 100% with a max of the drawn size: the chart never overflows its card and never grows blurry.
+    return [
+        `<svg xmlns="http://www.w3.org/2000/svg" class="chart" data-chart="${kind}" role="img" aria-label="${(0, html_1.escapeHtml)(title)}" viewBox="0 0 ${width} ${height}" width="100%" style="max-width:${width}px" ${FONT} font-size="11" fill="${exports.PALETTE.text}">`,
+        `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
+        `<text class="chart-title" x="${width / 2}" y="18" text-anchor="middle" font-size="13" font-weight="bold">${(0, html_1.escapeHtml)(title)}</text>`,
+    ];
+}
+function axesSvg(fr, x, y, xLabel, yLabel, xFormat = formatNumber, yFormat = formatNumber) {
+    const out = [];
+    const bottom = fr.top + fr.plotH;
+    for (const t of y.ticks) {
+        const py = bottom - fr.plotH * y.at(t);
+        out.push(`<line x1="${fr.left}" y1="${r1(py)}" x2="${fr.left + fr.plotW}" y2="${r1(py)}" stroke="${exports.PALETTE.grid}"/>`);
+        out.push(`<text x="${fr.left - 6}" y="${r1(py + 4)}" text-anchor="end">${(0, html_1.escapeHtml)(yFormat(t))}</text>`);
+    }
+    for (const t of x.ticks) {
+        const px = fr.left + fr.plotW * x.at(t);
+        out.push(`<line x1="${r1(px)}" y1="${bottom}" x2="${r1(px)}" y2="${bottom + 4}" stroke="${exports.PALETTE.axis}"/>`);
+        out.push(`<text x="${r1(px)}" y="${bottom + 16}" text-anchor="middle">${(0, html_1.escapeHtml)(xFormat(t))}</text>`);
+    }
+    out.push(`<rect x="${fr.left}" y="${fr.top}" width="${fr.plotW}" height="${fr.plotH}" fill="none" stroke="${exports.PALETTE.axis}"/>`);
+    out.push(`<text class="x-label" x="${fr.left + fr.plotW / 2}" y="${bottom + 32}" text-anchor="middle" font-size="12">${(0, html_1.escapeHtml)(xLabel)}</text>`);
+    const cy = fr.top + fr.plotH / 2;
+    out.push(`<text class="y-label" x="14" y="${cy}" text-anchor="middle" font-size="12" transform="rotate(-90 14 ${cy})">${(0, html_1.escapeHtml)(yLabel)}</text>`);
+    return out;
+}
+/** Legend in its own band under the plot, so it never covers data; wraps into rows. */
+function legendSvg(items, x0, y0, width) {
+    const parts = [];
+    let x = x0;
+    let y = y0 + 10;
+    for (const it of items) {
+        const w = 34 + it.name.length * 6.2;
+        if (x > x0 && x + w > x0 + width) {
+            x = x0;
+            y += 16;
+        }
+        parts.push(it.box
+            ? `<rect x="${r1(x)}" y="${y - 9}" width="12" height="10" fill="${it.color}"/>`
+            : `<line x1="${r1(x)}" y1="${y - 4}" x2="${r1(x + 22)}" y2="${y - 4}" stroke="${it.color}" stroke-width="3"${it.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
+        parts.push(`<text class="legend" x="${r1(x + (it.box ? 16 : 28))}" y="${y}">${(0, html_1.escapeHtml)(it.name)}</text>`);
+        x += w;
+    }
+    return { parts, height: y - y0 + 8 };
+}
+const colorOf = (i, color) => color ?? exports.PALETTE.series[i % exports.PALETTE.series.length];
+function lineSvg(c) {
+    const width = 600;
+    const legendItems = c.series.map((s, i) => ({ name: s.name, color: colorOf(i, s.color), dashed: s.dashed }));
+    const legend = legendSvg(legendItems, 60, 0, width - 76);
+    const fr = { width, height: 0, left: 60, top: 30, plotW: width - 76, plotH: 260 };
+    fr.height = fr.top + fr.plotH + 44 + legend.height;
+    const all = c.series.flatMap((s) => s.points.filter(([px, py]) => Number.isFinite(px) && Number.isFinite(py)));
+    const xs = scale(c.x.min ?? Math.min(...all.map((p) => p[0])), c.x.max ?? Math.max(...all.map((p) => p[0])), !!c.x.log);
+    const ys = scale(c.y.min ?? Math.min(0, ...all.map((p) => p[1])), c.y.max ?? Math.max(...all.map((p) => p[1])), !!c.y.log);
+    const out = svgOpen('line', fr.width, fr.height, c.title);
+    out.push(...axesSvg(fr, xs, ys, c.x.label, c.y.label));
+    const clamp = (v) => Math.min(1, Math.max(0, v));
+    c.series.forEach((s, i) => {
+        const pts = s.points.filter(([px, py]) => Number.isFinite(px) && Number.isFinite(py) && py >= ys.lo && py <= ys.hi);
+        if (pts.length === 0)
+            return;
+        const d = pts
+            .map(([px, py], k) => `${k ? 'L' : 'M'}${r1(fr.left + fr.plotW * clamp(xs.at(px)))} ${r1(fr.top + fr.plotH * (1 - clamp(ys.at(py))))}`)
+            .join(' ');
+        out.push(`<path d="${d}" fill="none" stroke="${colorOf(i, s.color)}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
+    });
+    out.push(`<g transform="translate(0 ${fr.top + fr.plotH + 40})">`, ...legend.parts, '</g>', '</svg>');
+    return out.join('');
+}
+function barSvg(c) {
+    const n = c.categories.length;
+    const k = Math.max(1, c.series.length);
+    const values = c.series.flatMap((s) => s.values.filter((v) => v !== null && Number.isFinite(v)));
+    const vs = scale(c.value.min ?? 0, c.value.max ?? Math.max(1e-9, ...values), false);
+    const legendItems = c.series.map((s, i) => ({ name: s.name, color: colorOf(i, s.color), box: true }));
+    if (c.horizontal) {
+        const labelW = Math.min(160, 12 + Math.max(...c.categories.map((x) => Math.min(24, x.length))) * 6.2);
+        const width = 600;
+        const row = k * 11 + 8;
+        const fr = { width, height: 0, left: labelW + 30, top: 30, plotW: width - labelW - 70, plotH: n * row };
+        const legend = legendSvg(legendItems, fr.left, 0, fr.plotW);
+        fr.height = fr.top + fr.plotH + 44 + legend.height;
+        const out = svgOpen('bar', fr.width, fr.height, c.title);
+        // x is the value axis here; the category axis label sits at the left edge.
+        out.push(...axesSvg(fr, vs, { lo: 0, hi: 1, ticks: [], at: (v) => v }, c.value.label, c.category));
+        c.categories.forEach((cat, ci) => {
+            const y = fr.top + ci * row + 4;
+            const label = cat.length > 24 ? `${cat.slice(0, 23)}…` : cat;
+            out.push(`<text x="${fr.left - 6}" y="${r1(y + (k * 11) / 2 + 3)}" text-anchor="end">${(0, html_1.escapeHtml)(label)}</text>`);
+            c.series.forEach((s, si) => {
+                const v = s.values[ci];
+                if (v === null || v === undefined || !Number.isFinite(v))
+                    return;
+                const w = Math.max(v > 0 ? 1 : 0, fr.plotW * Math.min(1, vs.at(v)));
+                out.push(`<rect x="${fr.left}" y="${r1(y + si * 11)}" width="${r1(w)}" height="10" fill="${colorOf(si, s.color)}"/>`);
+                out.push(`<text x="${r1(fr.left + w + 3)}" y="${r1(y + si * 11 + 9)}" font-size="9">${(0, html_1.escapeHtml)(formatNumber(v))}</text>`);
+            });
+        });
+        out.push(`<g transform="translate(0 ${fr.top + fr.plotH + 40})">`, ...legend.parts, '</g>', '</svg>');
+        return out.join('');
+    }
+    const width = Math.min(900, Math.max(420, 100 + n * (18 * k + 16)));
+    const fr = { width, height: 0, left: 60, top: 30, plotW: width - 76, plotH: 220 };
+    const legend = legendSvg(legendItems, fr.left, 0, fr.plotW);
+    fr.height = fr.top + fr.plotH + 44 + legend.height;
+    const slot = fr.plotW / Math.max(1, n);
+    const out = svgOpen('bar', fr.width, fr.height, c.title);
+    const every = Math.max(1, Math.ceil((n * 40) / fr.plotW));
+    out.push(...axesSvg(fr, { lo: 0, hi: 1, ticks: [], at: (v) => v }, vs, c.category, c.value.label));
+    c.categories.forEach((cat, ci) => {
+        if (ci % every === 0) {
+            const label = cat.length > 10 ? `${cat.slice(0, 9)}…` : cat;
+            out.push(`<text x="${r1(fr.left + slot * (ci + 0.5))}" y="${fr.top + fr.plotH + 16}" text-anchor="middle">${(0, html_1.escapeHtml)(label)}</text>`);
+        }
+    });
+    const barW = (slot * 0.8) / k;
+    c.series.forEach((s, si) => {
+        s.values.forEach((v, ci) => {
+            if (v === null || !Number.isFinite(v))
+                return;
+            const h = fr.plotH * Math.min(1, Math.max(0, vs.at(v)));
+            out.push(`<rect x="${r1(fr.left + slot * ci + slot * 0.1 + barW * si)}" y="${r1(fr.top + fr.plotH - h)}" width="${r1(barW)}" height="${r1(h)}" fill="${colorOf(si, s.color)}"/>`);
+        });
+    });
+    out.push(`<g transform="translate(0 ${fr.top + fr.plotH + 40})">`, ...legend.parts, '</g>', '</svg>');
+    return out.join('');
+}
+/** Where labels of vertical markers go: rows from the top, a label moving down a row when it would overlap. */
+function placeLabels(xs, width) {
+    const rows = [];
+    return xs.map((x) => {
+        let row = rows.findIndex((end) => end + 4 < x - width / 2);
+        if (row < 0) {
+            rows.push(-Infinity);
+            row = rows.length - 1;
+        }
+        rows[row] = x + width / 2;
+        return row;
+    });
+}
+function latencySvg(c) {
+    const width = 640;
+    const series = c.series;
+    const edges = series.flatMap((s) => s.histogram?.edges ?? []);
+    const marks = series.flatMap((s) => [s.percentiles.p50, s.percentiles.p95, s.percentiles.p99]);
+    const values = [...edges, ...marks].filter((v) => Number.isFinite(v) && v > 0);
+    const lo = Math.min(...values) / 1.15;
+    const hi = Math.max(...values) * 1.15;
+    const xs = scale(lo, hi, true);
+    const shares = series.map((s) => s.histogram
+        ? s.histogram.counts.map((n) => (100 * n) /
+            Math.max(1, s.histogram.counts.reduce((a, b) => a + b, 0)))
+        : []);
+    const peak = Math.max(1, ...shares.flat());
+    const ys = scale(0, Math.max(peak, linearTicks(0, peak).at(-1) ?? peak), false);
+    // Marker labels need rows above the plot: one per overlap level.
+    const markers = series
+        .flatMap((s, si) => ['p50', 'p95', 'p99'].map((q) => ({ q, v: s.percentiles[q], si })))
+        .filter((m) => Number.isFinite(m.v) && m.v > 0)
+        .sort((a, b) => a.v - b.v);
+    const plotW = width - 76;
+    const labelRows = placeLabels(markers.map((m) => 60 + plotW * xs.at(m.v)), series.length > 1 ? 92 : 74);
+    const rowsAbove = Math.max(1, ...labelRows.map((r) => r + 1));
+    const legendItems = series.map((s, i) => ({ name: s.name, color: colorOf(i, s.color), box: true }));
+    const legend = legendSvg(legendItems, 60, 0, plotW);
+    const fr = { width, height: 0, left: 60, top: 28 + rowsAbove * 14, plotW, plotH: 200 };
+    fr.height = fr.top + fr.plotH + 44 + legend.height;
+    const out = svgOpen('latency', fr.width, fr.height, c.title);
+    out.push(...axesSvg(fr, xs, ys, `${c.unit === 'ms' ? 'latency (ms)' : c.unit}, log scale`, 'share of runs (%)'));
+    series.forEach((s, si) => {
+        const h = s.histogram;
+        if (!h)
+            return;
+        const color = colorOf(si, s.color);
+        const d = [];
+        h.counts.forEach((_, b) => {
+            const x0 = fr.left + fr.plotW * Math.max(0, xs.at(h.edges[b]));
+            const x1 = fr.left + fr.plotW * Math.min(1, xs.at(h.edges[b + 1]));
+            const y = fr.top + fr.plotH * (1 - Math.min(1, ys.at(shares[si][b])));
+            d.push(`${b ? 'L' : `M${r1(x0)} ${fr.top + fr.plotH} L`}${r1(x0)} ${r1(y)} L${r1(x1)} ${r1(y)}`);
+            if (b === h.counts.length - 1)
+                d.push(`L${r1(x1)} ${fr.top + fr.plotH} Z`);
+        });
+        out.push(`<path d="${d.join(' ')}" fill="${color}" fill-opacity="${series.length > 1 ? 0.35 : 0.6}" stroke="${color}" stroke-width="1.5"/>`);
+    });
+    markers.forEach((m, i) => {
+        const color = colorOf(m.si, series[m.si].color);
+        const px = fr.left + fr.plotW * Math.min(1, xs.at(m.v));
+        const ly = 28 + labelRows[i] * 14 + 10;
+        out.push(`<line x1="${r1(px)}" y1="${ly + 3}" x2="${r1(px)}" y2="${fr.top + fr.plotH}" stroke="${color}" stroke-width="1.2" stroke-dasharray="${m.q === 'p50' ? '' : m.q === 'p95' ? '5 3' : '2 2'}"/>`);
+        const name = series.length > 1 ? `${m.q} ${formatNumber(m.v)} (${m.si + 1})` : `${m.q} ${formatNumber(m.v)}`;
+        out.push(`<text class="marker" x="${r1(px)}" y="${ly}" text-anchor="middle" fill="${color}">${(0, html_1.escapeHtml)(name)}</text>`);
+    });
+    const legendNamed = series.length > 1 ? legendItems.map((it, i) => ({ ...it, name: `(${i + 1}) ${it.name}` })) : legendItems;
+    out.push(`<g transform="translate(0 ${fr.top + fr.plotH + 40})">`, ...legendSvg(legendNamed, 60, 0, plotW).parts, '</g>', '</svg>');
+    return out.join('');
+}
+function shareSvg(c) {
+    const width = 600;
+    const total = c.parts.reduce((a, p) => a + Math.max(0, p.value), 0) || 1;
+    const items = c.parts.map((p, i) => ({
+        name: `${p.name} ${formatNumber(p.value)} ${c.unit} (${Math.round((100 * p.value) / total)}%)`,
+        color: colorOf(i),
+        box: true,
+    }));
+    const legend = legendSvg(items, 20, 0, width - 40);
+    const height = 30 + 30 + 16 + 8 + legend.height;
+    const out = svgOpen('share', width, height, c.title);
+    let x = 20;
+    c.parts.forEach((p, i) => {
+        const w = ((width - 40) * Math.max(0, p.value)) / total;
+        out.push(`<rect x="${r1(x)}" y="30" width="${r1(w)}" height="30" fill="${colorOf(i)}"/>`);
+        x += w;
+    });
+    out.push(`<text class="x-label" x="${width / 2}" y="76" text-anchor="middle">${(0, html_1.escapeHtml)(`share of ${formatNumber(total)} ${c.unit}`)}</text>`);
+    out.push(`<text class="y-label" x="12" y="48" font-size="10" transform="rotate(-90 12 48)">time</text>`);
+    out.push(`<g transform="translate(0 84)">`, ...legend.parts, '</g>', '</svg>');
+    return out.join('');
+}
+/** The chart as inline SVG (for HTML). */
+function chartSvg(c) {
+    switch (c.kind) {
+        case 'line':
+            return lineSvg(c);
+        case 'bar':
+            return barSvg(c);
+        case 'latency':
+            return latencySvg(c);
+        case 'share':
+            return shareSvg(c);
+    }
+}
+// -------------------------------------------------------------------------------------------------- Mermaid
+/** Mermaid strings are double-quoted; a quote or bracket inside would end them early. */
+const mq = (s) => `"${s.replace(/["\n\r]/g, "'").replace(/[[\]]/g, ' ')}"`;
+const mn = (v) => (Number.isFinite(v) ? String(Number(v.toPrecision(4))) : '0');
+/** Up to `n` evenly spaced x positions with linearly interpolated y (xychart-beta spaces line points evenly). */
+function resample(points, x0, x1, n) {
+    const pts = [...points].filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)).sort((a, b) => a[0] - b[0]);
+    const out = [];
+    for (let i = 0; i < n; i++) {
+        const x = x0 + ((x1 - x0) * i) / (n - 1);
+        let k = pts.findIndex((p) => p[0] >= x);
+        if (k < 0)
+            k = pts.length - 1;
+        const b = pts[k];
+        const a = pts[Math.max(0, k - 1)];
+        if (!a || !b)
+            out.push(0);
+        else
+            out.push(b[0] === a[0] ? b[1] : a[1] + ((b[1] - a[1]) * (x - a[0])) / (b[0] - a[0]));
+    }
+    return out;
+}
+function mermaidHeader(colors) {
+    return `%%{init: {"themeVariables": {"xyChart": {"plotColorPalette": "${colors.join(', ')}"}}}}%%`;
+}
+/** The chart as a ```mermaid fence, with a one-line legend under it (xychart-beta draws no legend). */
+function chartMermaid(c) {
+    const lines = [];
+    let legend = '';
+    if (c.kind === 'share') {
+        lines.push(`pie showData title ${c.title.replace(/[\n\r]/g, ' ')}`);
+        for (const p of c.parts)
+            lines.push(`  ${mq(`${p.name} (${c.unit})`)} : ${mn(Math.max(0, p.value))}`);
+        return '```mermaid\n' + lines.join('\n') + '\n```\n';
+    }
+    if (c.kind === 'line') {
+        const all = c.series.flatMap((s) => s.points);
+        const x0 = c.x.min ?? Math.min(...all.map((p) => p[0]));
+        const x1 = c.x.max ?? Math.max(...all.map((p) => p[0]));
+        const colors = c.series.map((s, i) => colorOf(i, s.color));
+        lines.push(mermaidHeader(colors), 'xychart-beta', `  title ${mq(c.title)}`, `  x-axis ${mq(c.x.label)} ${mn(x0)} --> ${mn(x1)}`);
+        lines.push(`  y-axis ${mq(c.y.label)} ${mn(c.y.min ?? 0)} --> ${mn(c.y.max ?? Math.max(...all.map((p) => p[1])))}`);
+        for (const s of c.series)
+            lines.push(`  line [${resample(s.points, x0, x1, 21)
+                .map((v) => mn(Math.max(c.y.min ?? -Infinity, v)))
+                .join(', ')}]`);
+        legend = c.series.map((s, i) => `${colorDot(colors[i])} ${s.name}${s.dashed ? ' (dashed in the report)' : ''}`).join(' · ');
+    }
+    else if (c.kind === 'bar') {
+        const colors = c.series.map((s, i) => colorOf(i, s.color));
+        const values = c.series.flatMap((s) => s.values.filter((v) => v !== null));
+        lines.push(mermaidHeader(colors), `xychart-beta${c.horizontal ? ' horizontal' : ''}`, `  title ${mq(c.title)}`);
+        lines.push(`  x-axis ${mq(c.category)} [${c.categories.map(mq).join(', ')}]`, `  y-axis ${mq(c.value.label)} ${mn(c.value.min ?? 0)} --> ${mn(c.value.max ?? Math.max(1e-9, ...values))}`);
+        // xychart-beta overlays bar series instead of grouping them: the first series is bars, the others lines.
+        c.series.forEach((s, i) => lines.push(`  ${i === 0 ? 'bar' : 'line'} [${s.values.map((v) => mn(v ?? 0)).join(', ')}]`));
+        legend = c.series.map((s, i) => `${colorDot(colors[i])} ${s.name} (${i === 0 ? 'bars' : 'line'})`).join(' · ');
+    }
+    else {
+        // One histogram per series on shared log-spaced bins: the category labels are the bins' lower edges.
+        const colors = c.series.map((s, i) => colorOf(i, s.color));
+        const withHist = c.series.filter((s) => s.histogram);
+        const bins = commonLogBins(c.series, 16);
+        lines.push(mermaidHeader(colors), 'xychart-beta', `  title ${mq(c.title)}`, `  x-axis ${mq(`${c.unit === 'ms' ? 'latency (ms)' : c.unit}, log-spaced bins`)} [${bins
+            .slice(0, -1)
+            .map((e) => mq(formatNumber(e)))
+            .join(', ')}]`);
+        const shares = withHist.map((s) => rebin(s.histogram, bins));
+        lines.push(`  y-axis "share of runs (%)" 0 --> ${mn(Math.max(1, ...shares.flat()))}`);
+        for (const sh of shares)
+            lines.push(`  line [${sh.map(mn).join(', ')}]`);
+        legend = c.series
+            .map((s, i) => `${colorDot(colors[i])} ${s.name}: p50 ${formatNumber(s.percentiles.p50)}, p95 ${formatNumber(s.percentiles.p95)}, p99 ${formatNumber(s.percentiles.p99)} ${c.unit}`)
+            .join(' · ');
+    }
+    return '```mermaid\n' + lines.join('\n') + '\n```\n\n' + legend + '\n';
+}
+const DOTS = {
+    '#1f77b4': '🔵',
+    '#ff7f0e': '🟠',
+    '#2ca02c': '🟢',
+    '#9467bd': '🟣',
+    '#8c564b': '🟤',
+    '#e377c2': '🔴',
+};
+const colorDot = (c) => DOTS[c] ?? '⚫';
+function commonLogBins(series, n) {
+    const values = series
+        .flatMap((s) => [...(s.histogram?.edges ?? []), s.percentiles.p50, s.percentiles.p99])
+        .filter((v) => v > 0 && Number.isFinite(v));
+    const lo = Math.min(...values);
+    const hi = Math.max(...values) * 1.0001;
+    return Array.from({ length: n + 1 }, (_, i) => lo * (hi / lo) ** (i / n));
+}
+/** Shares (%) of a histogram moved onto other bins, assuming runs spread evenly (in log space) inside a bin. */
+function rebin(h, bins) {
+    const total = Math.max(1, h.counts.reduce((a, b) => a + b, 0));
+    const out = new Array(bins.length - 1).fill(0);
+    h.counts.forEach((count, b) => {
+        const a0 = Math.log(h.edges[b]);
+        const a1 = Math.log(h.edges[b + 1]);
+        for (let k = 0; k < out.length; k++) {
+            const o = Math.min(a1, Math.log(bins[k + 1])) - Math.max(a0, Math.log(bins[k]));
+            if (o > 0)
+                out[k] += (100 * count * (a1 > a0 ? o / (a1 - a0) : 1)) / total;
+        }
+    });
+    return out;
+}
+// ---------------------------------------------------------------------------------------------------- tables
+const BLOCKS = ['', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
+/** A value as a bar of Unicode blocks, `width` characters at `max`. */
+function textBar(value, max, width = 16) {
+    if (!(value > 0) || !(max > 0))
+        return '';
+    const eighths = Math.round((Math.min(value, max) / max) * width * 8);
+    return '█'.repeat(Math.floor(eighths / 8)) + BLOCKS[eighths % 8];
+}
+/** Header and rows of the data behind a chart (the Azure DevOps rendering, and the report's accessible fallback). */
+function chartRows(c) {
+    if (c.kind === 'share') {
+        const total = c.parts.reduce((a, p) => a + Math.max(0, p.value), 0) || 1;
+        return {
+            header: ['part', c.unit, 'share'],
+            rows: c.parts.map((p) => [p.name, formatNumber(p.value), `${textBar(p.value, total)} ${Math.round((100 * p.value) / total)}%`]),
+        };
+    }
+    if (c.kind === 'bar') {
+        const max = c.value.max ?? Math.max(1e-9, ...c.series.flatMap((s) => s.values.filter((v) => v !== null)));
+        return {
+            header: [c.category, ...c.series.map((s) => `${s.name} (${c.value.label})`)],
+            rows: c.categories.map((cat, i) => [
+                cat,
+                ...c.series.map((s) => s.values[i] === null || s.values[i] === undefined ? '—' : `${formatNumber(s.values[i])} ${textBar(s.values[i], max, 10)}`),
+            ]),
+        };
+    }
+    if (c.kind === 'line') {
+        const all = c.series.flatMap((s) => s.points);
+        const x0 = c.x.min ?? Math.min(...all.map((p) => p[0]));
+        const x1 = c.x.max ?? Math.max(...all.map((p) => p[0]));
+        const cols = c.series.map((s) => resample(s.points, x0, x1, 11));
+        const max = c.y.max ?? Math.max(...cols.flat());
+        return {
+            header: [c.x.label, ...c.series.map((s) => `${s.name} (${c.y.label})`)],
+            rows: Array.from({ length: 11 }, (_, i) => [
+                formatNumber(x0 + ((x1 - x0) * i) / 10),
+                ...cols.map((col) => `${formatNumber(col[i])} ${textBar(col[i], max, 8)}`),
+            ]),
+        };
+    }
+    const bins = commonLogBins(c.series, 12);
+    const shares = c.series.map((s) => (s.histogram ? rebin(s.histogram, bins) : []));
+    const max = Math.max(1, ...shares.flat());
+    const rows = bins
+        .slice(0, -1)
+        .map((e, b) => [
+        `${formatNumber(e)}–${formatNumber(bins[b + 1])}`,
+        ...shares.map((sh) => (sh.length ? `${textBar(sh[b], max, 12)} ${sh[b].toFixed(1)}%` : '')),
+    ]);
+    rows.push([
+        '**p50 / p95 / p99**',
+        ...c.series.map((s) => `${formatNumber(s.percentiles.p50)} / ${formatNumber(s.percentiles.p95)} / ${formatNumber(s.percentiles.p99)}`),
+    ]);
+    return { header: [`latency (${c.unit})`, ...c.series.map((s) => `${s.name}: share of runs`)], rows };
+}
+/** The chart as a markdown table headed by its title. */
+function chartTable(c) {
+    const { header, rows } = chartRows(c);
+    const cell = (s) => s.replace(/\|/g, '\\|');
+    return ([
+        `**${c.title}**`,
+        '',
+        `| ${header.map(cell).join(' | ')} |`,
+        `| ${header.map(() => '---').join(' | ')} |`,
+        ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`),
+    ].join('\n') + '\n');
 }
 
 
@@ -41272,7 +58624,11 @@ exports.verifyPackageStep = (0, step_1.defineStep)({
     cliPositional: 'archive',
     inputs: {
         archive: { type: 'path', required: true, description: 'The package archive (<name>-<version>.tar.gz).' },
-        publicKey: { type: 'string', required: true, description: 'Ed25519 public key: PEM text, base64 of the 32 raw bytes, or the path of a .pem file.' },
+        publicKey: {
+            type: 'string',
+            required: true,
+            description: 'Ed25519 public key: PEM text, base64 of the 32 raw bytes, or the path of a .pem file.',
+        },
         extractTo: { type: 'path', description: 'Extract the verified files into this new (or empty) folder.' },
     },
     outputs: {
@@ -41286,7 +58642,10 @@ exports.verifyPackageStep = (0, step_1.defineStep)({
     async run(inputs, ctx) {
         const publicKey = (0, key_inputs_1.publicKeyInput)(inputs.publicKey, ctx.inputLabel('publicKey'), ctx.workspace);
         const verified = inputs.extractTo
-            ? await (0, package_1.extractVerifiedPackage)(inputs.archive, inputs.extractTo, { publicKey })
+            ? await (0, package_1.extractVerifiedPackage)(inputs.archive, inputs.extractTo, {
+                publicKey,
+                onExtracted: ({ bytes }) => ctx.progress({ label: `extract ${path.basename(inputs.archive)}`, done: bytes, unit: 'bytes' }),
+            })
             : await (0, package_1.verifyPackage)(inputs.archive, { publicKey });
         const m = verified.manifest;
         ctx.log.info(`${inputs.archive}: signature, schema and ${m.files.length} file hashes verified (${m.name} ${m.version}).`);
@@ -41295,9 +58654,521 @@ exports.verifyPackageStep = (0, step_1.defineStep)({
         ctx.summary
             .heading(`Verified ${m.name} ${m.version}`)
             .table(['archive', 'sha256', 'files', 'models', 'TensorRT caches'], [[path.basename(inputs.archive), verified.sha256, m.files.length, m.models.map((x) => x.path).join(', '), m.tensorrtCaches.length]]);
-        return { name: m.name, version: m.version, sha256: verified.sha256, size: verified.size, keyId: (0, package_1.keyIdOf)(publicKey), files: m.files.length };
+        return {
+            name: m.name,
+            version: m.version,
+            sha256: verified.sha256,
+            size: verified.size,
+            keyId: (0, package_1.keyIdOf)(publicKey),
+            files: m.files.length,
+        };
     },
 });
+
+
+/***/ }),
+
+/***/ 5612:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.MAX_DECODE_PIXELS = exports.TIFF_LIMITS = exports.HeaderError = void 0;
+exports.sniffFormat = sniffFormat;
+exports.readImageHeader = readImageHeader;
+exports.headSource = headSource;
+exports.readImageHeaderFromBuffer = readImageHeaderFromBuffer;
+exports.walkPngChunks = walkPngChunks;
+exports.checkBeforeDecode = checkBeforeDecode;
+exports.checkBufferBeforeDecode = checkBufferBeforeDecode;
+exports.checkFileBeforeDecode = checkFileBeforeDecode;
+const fs = __importStar(__nccwpck_require__(3024));
+class HeaderError extends Error {
+    problem;
+    constructor(problem, message) {
+        super(message);
+        this.problem = problem;
+    }
+}
+exports.HeaderError = HeaderError;
+const OTHER_FORMATS = [
+    ['GIF', (b) => b.toString('latin1', 0, 4) === 'GIF8'],
+    ['HEIC/AVIF', (b) => b.toString('latin1', 4, 8) === 'ftyp'],
+    ['JPEG 2000', (b) => b.readUInt32BE(0) === 0x0000000c && b.toString('latin1', 4, 8) === 'jP  '],
+    [
+        'BigTIFF',
+        (b) => (b.toString('latin1', 0, 2) === 'II' && b.readUInt16LE(2) === 43) ||
+            (b.toString('latin1', 0, 2) === 'MM' && b.readUInt16BE(2) === 43),
+    ],
+    ['PDF', (b) => b.toString('latin1', 0, 4) === '%PDF'],
+];
+function sniffFormat(head) {
+    if (head.length >= 8 && head.readUInt32BE(0) === 0x89504e47 && head.readUInt32BE(4) === 0x0d0a1a0a)
+        return 'png';
+    if (head.length >= 3 && head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff)
+        return 'jpeg';
+    if (head.length >= 4 &&
+        ((head[0] === 0x49 && head[1] === 0x49 && head.readUInt16LE(2) === 42) ||
+            (head[0] === 0x4d && head[1] === 0x4d && head.readUInt16BE(2) === 42)))
+        return 'tiff';
+    if (head.length >= 2 && head[0] === 0x42 && head[1] === 0x4d)
+        return 'bmp';
+    if (head.length >= 12 && head.toString('latin1', 0, 4) === 'RIFF' && head.toString('latin1', 8, 12) === 'WEBP')
+        return 'webp';
+    return undefined;
+}
+function readImageHeader(src, hints) {
+    const head = src.read(0, 64);
+    const format = sniffFormat(head);
+    if (!format) {
+        const other = head.length >= 12 ? OTHER_FORMATS.find(([, test]) => test(head))?.[0] : undefined;
+        throw new HeaderError('unsupported', other ? `${other} is not supported (use PNG, JPEG, TIFF, BMP or WebP)` : 'not a PNG, JPEG, TIFF, BMP or WebP file');
+    }
+    switch (format) {
+        case 'png':
+            return readPng(src, hints);
+        case 'jpeg':
+            return readJpeg(src, hints);
+        case 'tiff':
+            return readTiff(src);
+        case 'bmp':
+            return readBmp(src);
+        case 'webp':
+            return readWebp(src);
+    }
+}
+const PNG_CHANNELS = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+function readPng(src, hints) {
+    const b = src.read(0, 33);
+    if (b.length < 33)
+        throw new HeaderError('truncated', 'the PNG ends inside its IHDR chunk');
+    if (b.toString('latin1', 12, 16) !== 'IHDR')
+        throw new HeaderError('corrupt', 'PNG without an IHDR chunk');
+    const width = b.readUInt32BE(16);
+    const height = b.readUInt32BE(20);
+    const bitDepth = b[24];
+    const channels = PNG_CHANNELS[b[25]];
+    if (!width || !height || channels === undefined || ![1, 2, 4, 8, 16].includes(bitDepth)) {
+        throw new HeaderError('corrupt', `PNG IHDR is invalid (${width}×${height}, bit depth ${bitDepth}, color type ${b[25]})`);
+    }
+    const header = { format: 'png', width, height, bitDepth, channels };
+    if (hints.png === 'truncated')
+        header.truncated = 'the PNG ends before its IEND chunk';
+    if (hints.png === 'corrupt')
+        throw new HeaderError('corrupt', 'PNG chunk structure is broken (invalid chunk length or type)');
+    return header;
+}
+function readJpeg(src, hints) {
+    let offset = 2;
+    for (;;) {
+        const marker = src.read(offset, 4);
+        if (marker.length < 4)
+            throw new HeaderError('truncated', 'the JPEG ends before its frame header (SOF)');
+        if (marker[0] !== 0xff)
+            throw new HeaderError('corrupt', `JPEG segment marker expected at byte ${offset}`);
+        const code = marker[1];
+        if (code === 0xff) {
+            offset++;
+            continue;
+        }
+        if (code === 0xd8 || code === 0x01 || (code >= 0xd0 && code <= 0xd7)) {
+            offset += 2;
+            continue;
+        }
+        if (code === 0xda || code === 0xd9)
+            throw new HeaderError('corrupt', 'JPEG has no frame header (SOF) before its scan');
+        const length = marker.readUInt16BE(2);
+        // SOF0–SOF15 except DHT (C4), JPG (C8) and DAC (CC) carry the frame size.
+        if (code >= 0xc0 && code <= 0xcf && code !== 0xc4 && code !== 0xc8 && code !== 0xcc) {
+            const sof = src.read(offset + 4, 6);
+            if (sof.length < 6)
+                throw new HeaderError('truncated', 'the JPEG ends inside its frame header');
+            const header = {
+                format: 'jpeg',
+                bitDepth: sof[0],
+                height: sof.readUInt16BE(1),
+                width: sof.readUInt16BE(3),
+                channels: sof[5],
+            };
+            if (!header.width || !header.height)
+                throw new HeaderError('corrupt', `JPEG frame header has size ${header.width}×${header.height}`);
+            if (!hasEoi(hints.tail))
+                header.truncated = 'the JPEG does not end with an EOI marker (FFD9)';
+            return header;
+        }
+        offset += 2 + length;
+    }
+}
+/** EOI may be followed by a little padding; FFD9 cannot occur inside entropy-coded data (FF is stuffed). */
+function hasEoi(tail) {
+    for (let i = tail.length - 2; i >= 0; i--)
+        if (tail[i] === 0xff && tail[i + 1] === 0xd9)
+            return true;
+    return false;
+}
+const TIFF_TYPE_SIZE = { 1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8 };
+/**
+ * Bounds of the TIFF structure walk. Decoders (utif2, libtiff) follow every IFD pointer they find; a chain that
+ * points back at itself, or a count of 4 billion values, makes them loop or allocate until the heap is gone.
+ * Real microscopy stacks have a few thousand pages at most; no tag we or the decoders read needs more values.
+ */
+exports.TIFF_LIMITS = { maxIfds: 4096, maxEntriesPerIfd: 1024, maxSubIfdDepth: 4, maxValuesPerTag: 1 << 20 };
+/** Tags whose values are offsets of further IFDs (SubIFDs, Exif, GPS, DNG private, Fuji), as utif2 follows them. */
+const TIFF_IFD_POINTER_TAGS = new Set([330, 34665, 34853, 61440]);
+const TIFF_HEADER_TAGS = new Set([256, 257, 258, 262, 273, 277, 279, 324, 325]);
+/**
+ * Walks every IFD a decoder would visit (the main chain and the sub-IFDs it points to) with a visited set and
+ * the bounds above, and returns the tags of the first IFD. Every entry's values must lie inside the file.
+ * Throws a HeaderError on a loop, an offset outside the file or a count over the limits: the caller reports
+ * the image as unreadable instead of handing it to a decoder.
+ */
+function walkTiff(src) {
+    const le = src.read(0, 2).toString('latin1') === 'II';
+    const u16 = (b, o) => (le ? b.readUInt16LE(o) : b.readUInt16BE(o));
+    const u32 = (b, o) => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
+    const first = u32(src.read(4, 4), 0);
+    if (first + 2 > src.size)
+        return truncatedTiff(`its first IFD offset ${first} is past the end of the file`);
+    const visited = new Set();
+    let firstTags;
+    // Explicit stack of [offset, depth, follow the next-IFD pointer]: no recursion, however the file is built.
+    const pending = [[first, 0, true]];
+    while (pending.length > 0) {
+        const [ifd, depth, chain] = pending.pop();
+        if (visited.has(ifd))
+            throw new HeaderError('corrupt', `TIFF IFD chain loops: the IFD at byte ${ifd} is reached twice`);
+        visited.add(ifd);
+        if (visited.size > exports.TIFF_LIMITS.maxIfds)
+            throw new HeaderError('corrupt', `TIFF has more than ${exports.TIFF_LIMITS.maxIfds} IFDs`);
+        if (ifd + 2 > src.size)
+            throw new HeaderError('corrupt', `TIFF IFD offset ${ifd} is past the end of the file (${src.size} bytes)`);
+        const count = u16(src.read(ifd, 2), 0);
+        if (count > exports.TIFF_LIMITS.maxEntriesPerIfd)
+            throw new HeaderError('corrupt', `TIFF IFD at byte ${ifd} claims ${count} entries (at most ${exports.TIFF_LIMITS.maxEntriesPerIfd} are read)`);
+        const entries = src.read(ifd + 2, count * 12 + 4);
+        if (entries.length < count * 12) {
+            if (firstTags === undefined)
+                return truncatedTiff('its IFD is cut off');
+            throw new HeaderError('corrupt', `TIFF IFD at byte ${ifd} is cut off`);
+        }
+        const tags = new Map();
+        for (let e = 0; e < count; e++) {
+            const o = e * 12;
+            const tag = u16(entries, o);
+            const type = u16(entries, o + 2);
+            const n = u32(entries, o + 4);
+            const size = TIFF_TYPE_SIZE[type];
+            if (!size)
+                continue;
+            if (n > exports.TIFF_LIMITS.maxValuesPerTag)
+                throw new HeaderError('corrupt', `TIFF tag ${tag} at byte ${ifd + 2 + o} claims ${n} values (at most ${exports.TIFF_LIMITS.maxValuesPerTag})`);
+            const bytes = size * n;
+            const at = bytes <= 4 ? -1 : u32(entries, o + 8);
+            if (at >= 0 && at + bytes > src.size) {
+                if (firstTags === undefined && TIFF_HEADER_TAGS.has(tag))
+                    return truncatedTiff(`tag ${tag} points past the end of the file`);
+                throw new HeaderError('corrupt', `TIFF tag ${tag} points to bytes ${at}–${at + bytes}, past the end of the file (${src.size} bytes)`);
+            }
+            const wanted = (firstTags === undefined && TIFF_HEADER_TAGS.has(tag)) || TIFF_IFD_POINTER_TAGS.has(tag);
+            if (!wanted || (size !== 1 && size !== 2 && size !== 4))
+                continue;
+            const data = at < 0 ? entries.subarray(o + 8, o + 12) : src.read(at, bytes);
+            const values = [];
+            for (let k = 0; k < n; k++)
+                values.push(size === 1 ? data[k] : size === 2 ? u16(data, k * 2) : u32(data, k * size));
+            if (TIFF_IFD_POINTER_TAGS.has(tag)) {
+                if (depth + 1 > exports.TIFF_LIMITS.maxSubIfdDepth)
+                    throw new HeaderError('corrupt', `TIFF sub-IFDs are nested more than ${exports.TIFF_LIMITS.maxSubIfdDepth} deep`);
+                for (const offset of values)
+                    pending.push([offset, depth + 1, false]);
+            }
+            tags.set(tag, values);
+        }
+        if (firstTags === undefined)
+            firstTags = tags;
+        if (chain && entries.length >= count * 12 + 4) {
+            const next = u32(entries, count * 12);
+            if (next !== 0)
+                pending.push([next, depth, true]);
+        }
+    }
+    return firstTags;
+}
+function readTiff(src) {
+    const tags = walkTiff(src);
+    const width = tags.get(256)?.[0];
+    const height = tags.get(257)?.[0];
+    if (!width || !height)
+        throw new HeaderError('corrupt', 'TIFF without ImageWidth/ImageLength');
+    const photometric = tags.get(262)?.[0];
+    const samples = tags.get(277)?.[0] ?? 1;
+    const header = {
+        format: 'tiff',
+        width,
+        height,
+        bitDepth: tags.get(258)?.[0] ?? 1,
+        channels: photometric === 3 ? 1 : samples,
+    };
+    const offsets = tags.get(273) ?? tags.get(324) ?? [];
+    const counts = tags.get(279) ?? tags.get(325) ?? [];
+    let end = 0;
+    for (let k = 0; k < Math.min(offsets.length, counts.length); k++)
+        end = Math.max(end, offsets[k] + counts[k]);
+    if (end > src.size)
+        header.truncated = `its image data ends at byte ${end} but the file has ${src.size} bytes`;
+    return header;
+}
+function truncatedTiff(why) {
+    throw new HeaderError('truncated', `the TIFF is cut off: ${why}`);
+}
+function readBmp(src) {
+    const b = src.read(0, 54);
+    if (b.length < 30)
+        throw new HeaderError('corrupt', 'BMP header is cut off');
+    const declaredSize = b.readUInt32LE(2);
+    const dataOffset = b.readUInt32LE(10);
+    const dib = b.readUInt32LE(14);
+    let width;
+    let height;
+    let bits;
+    if (dib === 12) {
+        width = b.readUInt16LE(18);
+        height = b.readUInt16LE(20);
+        bits = b.readUInt16LE(24);
+    }
+    else {
+        if (b.length < 34)
+            throw new HeaderError('corrupt', 'BMP header is cut off');
+        width = b.readInt32LE(18);
+        height = Math.abs(b.readInt32LE(22));
+        bits = b.readUInt16LE(28);
+    }
+    if (width <= 0 || !height || !bits)
+        throw new HeaderError('corrupt', `BMP header is invalid (${width}×${height}, ${bits} bits)`);
+    const channels = bits === 32 ? 4 : bits >= 16 ? 3 : 1;
+    const header = { format: 'bmp', width, height, bitDepth: bits >= 16 ? (bits === 16 ? 5 : 8) : bits, channels };
+    const compression = dib >= 40 ? b.readUInt32LE(30) : 0;
+    const pixelEnd = compression === 0 ? dataOffset + Math.ceil((width * bits) / 32) * 4 * height : declaredSize;
+    if (pixelEnd > src.size || declaredSize > src.size)
+        header.truncated = `its header says ${Math.max(pixelEnd, declaredSize)} bytes but the file has ${src.size}`;
+    return header;
+}
+function readWebp(src) {
+    const b = src.read(0, 30);
+    if (b.length < 30)
+        throw new HeaderError('corrupt', 'WebP header is cut off');
+    const chunk = b.toString('latin1', 12, 16);
+    let header;
+    if (chunk === 'VP8X') {
+        header = {
+            format: 'webp',
+            width: 1 + b.readUIntLE(24, 3),
+            height: 1 + b.readUIntLE(27, 3),
+            bitDepth: 8,
+            channels: b[20] & 0x10 ? 4 : 3,
+        };
+    }
+    else if (chunk === 'VP8L') {
+        const bits = b.readUInt32LE(21);
+        header = {
+            format: 'webp',
+            width: 1 + (bits & 0x3fff),
+            height: 1 + ((bits >> 14) & 0x3fff),
+            bitDepth: 8,
+            channels: (bits >> 28) & 1 ? 4 : 3,
+        };
+    }
+    else if (chunk === 'VP8 ') {
+        header = { format: 'webp', width: b.readUInt16LE(26) & 0x3fff, height: b.readUInt16LE(28) & 0x3fff, bitDepth: 8, channels: 3 };
+    }
+    else
+        throw new HeaderError('corrupt', `WebP with unknown first chunk "${chunk}"`);
+    const riffEnd = 8 + b.readUInt32LE(4);
+    if (riffEnd > src.size)
+        header.truncated = `its RIFF header says ${riffEnd} bytes but the file has ${src.size}`;
+    return header;
+}
+/** A ByteSource over the head bytes the probe already read, falling back to positional reads of the file. */
+function headSource(file, head, size) {
+    return {
+        size,
+        read(offset, length) {
+            if (offset + length <= head.length)
+                return head.subarray(offset, offset + length);
+            if (offset >= size)
+                return Buffer.alloc(0);
+            const fd = fs.openSync(file, 'r');
+            try {
+                const out = Buffer.alloc(Math.min(length, size - offset));
+                const n = fs.readSync(fd, out, 0, out.length, offset);
+                return out.subarray(0, n);
+            }
+            finally {
+                fs.closeSync(fd);
+            }
+        },
+    };
+}
+/** Header of a file read directly (masks, tests); the tail and PNG walk come from the same read. */
+function readImageHeaderFromBuffer(buffer) {
+    const source = { size: buffer.length, read: (o, l) => buffer.subarray(o, Math.min(buffer.length, o + l)) };
+    return readImageHeader(source, {
+        tail: buffer.subarray(Math.max(0, buffer.length - 64)),
+        png: sniffFormat(buffer) === 'png' ? walkPngChunks(buffer) : undefined,
+    });
+}
+/** Same rule as the probe worker's streaming walk, over a buffer in memory. */
+function walkPngChunks(buffer) {
+    let offset = 8;
+    while (offset + 8 <= buffer.length) {
+        const length = buffer.readUInt32BE(offset);
+        const type = buffer.toString('latin1', offset + 4, offset + 8);
+        if (length > 0x7fffffff || !/^[A-Za-z]{4}$/.test(type))
+            return 'corrupt';
+        offset += 12 + length;
+        if (type === 'IEND')
+            return offset <= buffer.length ? 'complete' : 'truncated';
+    }
+    return 'truncated';
+}
+/** The most pixels a decoder is handed: sharp's own default limitInputPixels (0x3FFF × 0x3FFF). */
+exports.MAX_DECODE_PIXELS = 0x3fff * 0x3fff;
+/**
+ * The gate in front of every decoder (pngjs, utif2, sharp): the bounded header and IFD walk above, and a pixel
+ * count a decoder can allocate. Throws a HeaderError saying what is wrong; the caller names the file.
+ */
+function checkBeforeDecode(src, hints) {
+    let header;
+    try {
+        header = readImageHeader(src, hints);
+    }
+    catch (error) {
+        // A header so short that a field read runs off the buffer.
+        // By name: Buffer's reads throw the RangeError of Node's own realm, which a sandbox (jest's vm) does not share.
+        if (error?.name === 'RangeError')
+            throw new HeaderError('corrupt', `the header is cut off or corrupt (${error.message})`);
+        throw error;
+    }
+    if (header.width * header.height > exports.MAX_DECODE_PIXELS) {
+        throw new HeaderError('corrupt', `the image says it is ${header.width}×${header.height} pixels, more than the ${exports.MAX_DECODE_PIXELS} a decoder is given`);
+    }
+    return header;
+}
+/** checkBeforeDecode over a file in memory. */
+function checkBufferBeforeDecode(buffer) {
+    const source = { size: buffer.length, read: (o, l) => buffer.subarray(o, Math.min(buffer.length, o + l)) };
+    return checkBeforeDecode(source, {
+        tail: buffer.subarray(Math.max(0, buffer.length - 64)),
+        png: sniffFormat(buffer) === 'png' ? walkPngChunks(buffer) : undefined,
+    });
+}
+/** checkBeforeDecode over a file on disk, reading only the bytes the walk needs. */
+function checkFileBeforeDecode(file) {
+    const size = fs.statSync(file).size;
+    const fd = fs.openSync(file, 'r');
+    let head;
+    let tail;
+    try {
+        head = Buffer.alloc(Math.min(size, 64 * 1024));
+        fs.readSync(fd, head, 0, head.length, 0);
+        tail = Buffer.alloc(Math.min(size, 64));
+        fs.readSync(fd, tail, 0, tail.length, Math.max(0, size - tail.length));
+    }
+    finally {
+        fs.closeSync(fd);
+    }
+    // A PNG's chunk walk needs the whole file; masks and model inputs are small enough to read for it.
+    const png = sniffFormat(head) === 'png' ? walkPngChunks(fs.readFileSync(file)) : undefined;
+    return checkBeforeDecode(headSource(file, head, size), { tail, png });
+}
+
+
+/***/ }),
+
+/***/ 6761:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.decodeTiffDirectories = decodeTiffDirectories;
+const UTIF = __importStar(__nccwpck_require__(3196));
+/**
+ * utif2's IFD reader with MakerNote parsing off: a MakerNote is a vendor blob utif2 reads as a further TIFF,
+ * outside the structure walk (image-header.ts) that has already bounded every IFD it would follow. Call
+ * checkBufferBeforeDecode first. utif2's typings omit the options argument its decode takes.
+ */
+const decode = UTIF.decode;
+function decodeTiffDirectories(buffer) {
+    return decode(buffer, { parseMN: false, debug: false });
+}
 
 
 /***/ }),
@@ -41398,6 +59269,14 @@ module.exports = require("node:buffer");
 
 /***/ }),
 
+/***/ 1421:
+/***/ ((module) => {
+
+"use strict";
+module.exports = require("node:child_process");
+
+/***/ }),
+
 /***/ 7540:
 /***/ ((module) => {
 
@@ -41467,6 +59346,14 @@ module.exports = require("node:http");
 
 "use strict";
 module.exports = require("node:http2");
+
+/***/ }),
+
+/***/ 8995:
+/***/ ((module) => {
+
+"use strict";
+module.exports = require("node:module");
 
 /***/ }),
 
@@ -41595,6 +59482,14 @@ module.exports = require("os");
 
 "use strict";
 module.exports = require("path");
+
+/***/ }),
+
+/***/ 2203:
+/***/ ((module) => {
+
+"use strict";
+module.exports = require("stream");
 
 /***/ }),
 
@@ -43528,11 +61423,19 @@ module.exports = /*#__PURE__*/JSON.parse('{"$schema":"https://json-schema.org/dr
 
 /***/ }),
 
+/***/ 2079:
+/***/ ((module) => {
+
+"use strict";
+module.exports = /*#__PURE__*/JSON.parse('{"$schema":"http://json-schema.org/draft-07/schema#","$id":"http://json-schema.org/draft-07/schema#","title":"Core schema meta-schema","definitions":{"schemaArray":{"type":"array","minItems":1,"items":{"$ref":"#"}},"nonNegativeInteger":{"type":"integer","minimum":0},"nonNegativeIntegerDefault0":{"allOf":[{"$ref":"#/definitions/nonNegativeInteger"},{"default":0}]},"simpleTypes":{"enum":["array","boolean","integer","null","number","object","string"]},"stringArray":{"type":"array","items":{"type":"string"},"uniqueItems":true,"default":[]}},"type":["object","boolean"],"properties":{"$id":{"type":"string","format":"uri-reference"},"$schema":{"type":"string","format":"uri"},"$ref":{"type":"string","format":"uri-reference"},"$comment":{"type":"string"},"title":{"type":"string"},"description":{"type":"string"},"default":true,"readOnly":{"type":"boolean","default":false},"examples":{"type":"array","items":true},"multipleOf":{"type":"number","exclusiveMinimum":0},"maximum":{"type":"number"},"exclusiveMaximum":{"type":"number"},"minimum":{"type":"number"},"exclusiveMinimum":{"type":"number"},"maxLength":{"$ref":"#/definitions/nonNegativeInteger"},"minLength":{"$ref":"#/definitions/nonNegativeIntegerDefault0"},"pattern":{"type":"string","format":"regex"},"additionalItems":{"$ref":"#"},"items":{"anyOf":[{"$ref":"#"},{"$ref":"#/definitions/schemaArray"}],"default":true},"maxItems":{"$ref":"#/definitions/nonNegativeInteger"},"minItems":{"$ref":"#/definitions/nonNegativeIntegerDefault0"},"uniqueItems":{"type":"boolean","default":false},"contains":{"$ref":"#"},"maxProperties":{"$ref":"#/definitions/nonNegativeInteger"},"minProperties":{"$ref":"#/definitions/nonNegativeIntegerDefault0"},"required":{"$ref":"#/definitions/stringArray"},"additionalProperties":{"$ref":"#"},"definitions":{"type":"object","additionalProperties":{"$ref":"#"},"default":{}},"properties":{"type":"object","additionalProperties":{"$ref":"#"},"default":{}},"patternProperties":{"type":"object","additionalProperties":{"$ref":"#"},"propertyNames":{"format":"regex"},"default":{}},"dependencies":{"type":"object","additionalProperties":{"anyOf":[{"$ref":"#"},{"$ref":"#/definitions/stringArray"}]}},"propertyNames":{"$ref":"#"},"const":true,"enum":{"type":"array","items":true,"minItems":1,"uniqueItems":true},"type":{"anyOf":[{"$ref":"#/definitions/simpleTypes"},{"type":"array","items":{"$ref":"#/definitions/simpleTypes"},"minItems":1,"uniqueItems":true}]},"format":{"type":"string"},"contentMediaType":{"type":"string"},"contentEncoding":{"type":"string"},"if":{"$ref":"#"},"then":{"$ref":"#"},"else":{"$ref":"#"},"allOf":{"$ref":"#/definitions/schemaArray"},"anyOf":{"$ref":"#/definitions/schemaArray"},"oneOf":{"$ref":"#/definitions/schemaArray"},"not":{"$ref":"#"}},"default":true}');
+
+/***/ }),
+
 /***/ 9017:
 /***/ ((module) => {
 
 "use strict";
-module.exports = /*#__PURE__*/JSON.parse('{"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://mlship.dev/schemas/device-package/manifest-v1.json","title":"mlship device package manifest, schema version 1","description":"manifest.json of a <name>-<version>.tar.gz device package. Signed by manifest.sig (see signature.schema.json) over its exact bytes. A device installs a package only when the signature verifies with a trusted key, this schema validates, every entry of the archive is listed in files with a matching size and sha256, and every listed file is present.","type":"object","additionalProperties":false,"required":["format","schemaVersion","name","version","releaseNotes","files","models","preprocessing","labels","compatibility","tensorrtCaches","provenance"],"properties":{"format":{"const":"mlship-device-package","description":"Identifies the document."},"schemaVersion":{"const":1,"description":"Raised on any change a version-1 reader could misread; readers refuse versions they do not know."},"name":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$","description":"Package name, also the archive file name prefix."},"version":{"type":"string","maxLength":128,"pattern":"^(0|[1-9]\\\\d*)\\\\.(0|[1-9]\\\\d*)\\\\.(0|[1-9]\\\\d*)(?:-((?:0|[1-9]\\\\d*|\\\\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\\\\.(?:0|[1-9]\\\\d*|\\\\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\\\\+([0-9a-zA-Z-]+(?:\\\\.[0-9a-zA-Z-]+)*))?$","description":"Semantic version 2.0.0 of the model release."},"releaseNotes":{"type":"string","maxLength":65536},"files":{"type":"array","description":"Every entry of the archive except manifest.json and manifest.sig, sorted by path. Paths are unique.","items":{"$ref":"#/$defs/file"}},"models":{"type":"array","minItems":1,"description":"The ONNX models and the signature read from each one\'s protobuf.","items":{"$ref":"#/$defs/model"}},"preprocessing":{"oneOf":[{"$ref":"#/$defs/path"},{"type":"null"}],"description":"Path of the preprocessing spec (JSON) inside the package, or null."},"labels":{"oneOf":[{"type":"object","additionalProperties":false,"required":["path","format","classes"],"properties":{"path":{"$ref":"#/$defs/path"},"format":{"enum":["json","txt"]},"classes":{"type":"integer","minimum":1,"description":"Number of classes in the class map."}}},{"type":"null"}]},"compatibility":{"type":"object","additionalProperties":false,"description":"What the instrument needs. Null means no requirement. Versions compare numerically, component by component.","required":["deviceModels","minDriverVersion","minCudaVersion","minOnnxRuntimeVersion","minComputeCapability","minGpuMemoryMb"],"properties":{"deviceModels":{"type":"array","items":{"type":"string","minLength":1,"maxLength":128},"description":"Instrument models the package is for; empty means any."},"minDriverVersion":{"$ref":"#/$defs/nullableDottedVersion","description":"Minimum NVIDIA driver version, e.g. 535.104.05."},"minCudaVersion":{"$ref":"#/$defs/nullableDottedVersion","description":"Minimum CUDA runtime version, e.g. 12.2."},"minOnnxRuntimeVersion":{"$ref":"#/$defs/nullableDottedVersion","description":"Minimum ONNX Runtime version, e.g. 1.17.0."},"minComputeCapability":{"oneOf":[{"type":"string","pattern":"^\\\\d+\\\\.\\\\d+$"},{"type":"null"}],"description":"Minimum GPU compute capability, e.g. 7.5."},"minGpuMemoryMb":{"oneOf":[{"type":"integer","minimum":0},{"type":"null"}],"description":"GPU memory the model needs, in MiB."}}},"tensorrtCaches":{"type":"array","description":"Prebuilt TensorRT engine caches. A device uses one only when gpuModel, computeCapability and tensorrtVersion all equal its own; otherwise it runs the ONNX model.","items":{"$ref":"#/$defs/tensorrtCache"}},"provenance":{"type":"object","additionalProperties":false,"required":["gitCommit","repository","workflowRun","trainingJob","dataFingerprint","gateReport","benchmarkReport"],"properties":{"gitCommit":{"oneOf":[{"type":"string","pattern":"^[0-9a-f]{7,64}$"},{"type":"null"}]},"repository":{"type":["string","null"]},"workflowRun":{"oneOf":[{"type":"object","additionalProperties":false,"required":["id","attempt","url","workflow","job"],"properties":{"id":{"type":"string"},"attempt":{"type":"integer","minimum":1},"url":{"type":["string","null"]},"workflow":{"type":["string","null"]},"job":{"type":["string","null"]}}},{"type":"null"}]},"trainingJob":{"type":["string","null"],"description":"Training job id or URL (SageMaker, Azure ML, local run)."},"dataFingerprint":{"type":["string","null"],"description":"Fingerprint of the training/evaluation data set."},"gateReport":{"type":["object","null"],"description":"The metrics gate report, as written by gate-metrics."},"benchmarkReport":{"type":["object","null"],"description":"The benchmark report, as written by benchmark-model."}}}},"$defs":{"path":{"type":"string","maxLength":255,"pattern":"^(?!\\\\.\\\\.?(/|$))(?!.*/\\\\.\\\\.?(/|$))[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$","description":"Relative POSIX path: segments of A-Z a-z 0-9 . _ -, no \'.\' or \'..\' segment, no leading \'/\'."},"sha256":{"type":"string","pattern":"^[0-9a-f]{64}$"},"nullableDottedVersion":{"oneOf":[{"type":"string","pattern":"^\\\\d+(\\\\.\\\\d+){0,3}$"},{"type":"null"}]},"file":{"type":"object","additionalProperties":false,"required":["path","size","sha256","role"],"properties":{"path":{"$ref":"#/$defs/path"},"size":{"type":"integer","minimum":0,"maximum":9007199254740991},"sha256":{"$ref":"#/$defs/sha256"},"role":{"enum":["model","external-data","preprocessing","labels","tensorrt-cache"]}}},"valueInfo":{"type":"object","additionalProperties":false,"required":["name","kind","dtype","shape"],"properties":{"name":{"type":"string"},"kind":{"enum":["tensor","sparse_tensor","sequence","map","optional","unknown"]},"dtype":{"type":["string","null"],"description":"float32, float16, uint8, int64, … (ONNX Runtime names); null for non-tensors."},"shape":{"oneOf":[{"type":"array","items":{"type":["integer","string","null"]}},{"type":"null"}],"description":"Per dimension: a size, a symbolic name, or null when open. Null when the rank is unknown."}}},"model":{"type":"object","additionalProperties":false,"required":["path","format","irVersion","producer","graphName","opsets","inputs","outputs","externalData"],"properties":{"path":{"$ref":"#/$defs/path"},"format":{"const":"onnx"},"irVersion":{"type":"integer","minimum":1},"producer":{"type":"object","additionalProperties":false,"required":["name","version"],"properties":{"name":{"type":"string"},"version":{"type":"string"}}},"graphName":{"type":"string"},"opsets":{"type":"array","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["domain","version"],"properties":{"domain":{"type":"string","description":"ai.onnx for the default domain."},"version":{"type":"integer"}}}},"inputs":{"type":"array","items":{"$ref":"#/$defs/valueInfo"},"description":"Inputs to feed (initializers excluded)."},"outputs":{"type":"array","minItems":1,"items":{"$ref":"#/$defs/valueInfo"}},"externalData":{"type":"array","items":{"$ref":"#/$defs/path"},"description":"Package paths of the model\'s external weight files."}}},"tensorrtCache":{"type":"object","additionalProperties":false,"required":["path","model","gpuModel","computeCapability","tensorrtVersion","onnxruntimeVersion","precision","files"],"properties":{"path":{"$ref":"#/$defs/path","description":"Folder of the cache inside the package; point ONNX Runtime\'s trt_engine_cache_path at it."},"model":{"$ref":"#/$defs/path","description":"The model the engines were built from."},"gpuModel":{"type":"string","minLength":1,"description":"GPU name as nvidia-smi / cudaGetDeviceProperties reports it, e.g. NVIDIA RTX A4000."},"computeCapability":{"type":"string","pattern":"^\\\\d+\\\\.\\\\d+$"},"tensorrtVersion":{"type":"string","pattern":"^\\\\d+(\\\\.\\\\d+){0,3}$"},"onnxruntimeVersion":{"$ref":"#/$defs/nullableDottedVersion"},"precision":{"type":["string","null"],"description":"fp32, fp16, int8 … as built."},"files":{"type":"array","minItems":1,"items":{"$ref":"#/$defs/path"}}}}}}');
+module.exports = /*#__PURE__*/JSON.parse('{"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://mlship.dev/schemas/device-package/manifest-v1.json","title":"mlship device package manifest, schema version 1","description":"manifest.json of a <name>-<version>.tar.gz device package. Signed by manifest.sig (see signature.schema.json) over its exact bytes. A device installs a package only when the signature verifies with a trusted key, this schema validates, every entry of the archive is listed in files with a matching size and sha256, and every listed file is present.","type":"object","additionalProperties":false,"required":["format","schemaVersion","name","version","releaseNotes","files","models","preprocessing","labels","compatibility","tensorrtCaches","provenance"],"properties":{"format":{"const":"mlship-device-package","description":"Identifies the document."},"schemaVersion":{"const":1,"description":"Raised on any change a version-1 reader could misread; readers refuse versions they do not know."},"name":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$","description":"Package name, also the archive file name prefix."},"version":{"type":"string","maxLength":128,"pattern":"^(0|[1-9]\\\\d*)\\\\.(0|[1-9]\\\\d*)\\\\.(0|[1-9]\\\\d*)(?:-((?:0|[1-9]\\\\d*|\\\\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\\\\.(?:0|[1-9]\\\\d*|\\\\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\\\\+([0-9a-zA-Z-]+(?:\\\\.[0-9a-zA-Z-]+)*))?$","description":"Semantic version 2.0.0 of the model release."},"releaseNotes":{"type":"string","maxLength":65536},"files":{"type":"array","description":"Every entry of the archive except manifest.json and manifest.sig, sorted by path. Paths are unique.","items":{"$ref":"#/$defs/file"}},"models":{"type":"array","minItems":1,"description":"The ONNX models and the signature read from each one\'s protobuf.","items":{"$ref":"#/$defs/model"}},"preprocessing":{"oneOf":[{"$ref":"#/$defs/path"},{"type":"null"}],"description":"Path of the preprocessing spec (JSON) inside the package, or null."},"labels":{"oneOf":[{"type":"object","additionalProperties":false,"required":["path","format","classes"],"properties":{"path":{"$ref":"#/$defs/path"},"format":{"enum":["json","txt"]},"classes":{"type":"integer","minimum":1,"description":"Number of classes in the class map."}}},{"type":"null"}]},"compatibility":{"type":"object","additionalProperties":false,"description":"What the instrument needs. Null means no requirement. Versions compare numerically, component by component.","required":["deviceModels","minDriverVersion","minCudaVersion","minOnnxRuntimeVersion","minComputeCapability","minGpuMemoryMb"],"properties":{"deviceModels":{"type":"array","items":{"type":"string","minLength":1,"maxLength":128},"description":"Instrument models the package is for; empty means any."},"minDriverVersion":{"$ref":"#/$defs/nullableDottedVersion","description":"Minimum NVIDIA driver version, e.g. 535.104.05."},"minCudaVersion":{"$ref":"#/$defs/nullableDottedVersion","description":"Minimum CUDA runtime version, e.g. 12.2."},"minOnnxRuntimeVersion":{"$ref":"#/$defs/nullableDottedVersion","description":"Minimum ONNX Runtime version, e.g. 1.17.0."},"minComputeCapability":{"oneOf":[{"type":"string","pattern":"^\\\\d+\\\\.\\\\d+$"},{"type":"null"}],"description":"Minimum GPU compute capability, e.g. 7.5."},"minGpuMemoryMb":{"oneOf":[{"type":"integer","minimum":0},{"type":"null"}],"description":"GPU memory the model needs, in MiB."}}},"tensorrtCaches":{"type":"array","description":"Prebuilt TensorRT engine caches. A device uses one only when gpuModel, computeCapability and tensorrtVersion all equal its own; otherwise it runs the ONNX model.","items":{"$ref":"#/$defs/tensorrtCache"}},"provenance":{"type":"object","additionalProperties":false,"required":["gitCommit","repository","workflowRun","trainingJob","dataFingerprint","gateReport","benchmarkReport"],"properties":{"gitCommit":{"oneOf":[{"type":"string","pattern":"^[0-9a-f]{7,64}$"},{"type":"null"}]},"repository":{"type":["string","null"]},"workflowRun":{"oneOf":[{"type":"object","additionalProperties":false,"required":["id","attempt","url","workflow","job"],"properties":{"id":{"type":"string"},"attempt":{"type":"integer","minimum":1},"url":{"type":["string","null"]},"workflow":{"type":["string","null"]},"job":{"type":["string","null"]}}},{"type":"null"}]},"trainingJob":{"type":["string","null"],"description":"Training job id or URL (SageMaker, Azure ML, local run)."},"dataFingerprint":{"type":["string","null"],"description":"Fingerprint of the training/evaluation data set."},"gateReport":{"type":["object","null"],"description":"The metrics gate report, as written by gate-metrics."},"benchmarkReport":{"type":["object","null"],"description":"The benchmark report, as written by benchmark-model."}}},"golden":{"type":"object","additionalProperties":false,"required":["index","cases"],"description":"Golden test vectors: sample images, their preprocessed inputs and the expected outputs (format mlship-golden/1, docs/golden-vectors.md). Absent when the package was built without sample images.","properties":{"index":{"$ref":"#/$defs/path","description":"Path of the vectors\' JSON index (golden/index.json)."},"cases":{"type":"integer","minimum":1}}},"allowedMismatches":{"type":"array","minItems":1,"description":"Build-time cross-checks that found a contradiction the builder deliberately let through (allow-mismatch), with what each found. Absent when every check agreed.","items":{"type":"object","additionalProperties":false,"required":["check","message"],"properties":{"check":{"enum":["preprocessing-metadata","preprocessing-input","labels-output","task","report-model","data-fingerprint"]},"message":{"type":"string","maxLength":4096}}}}},"$defs":{"path":{"type":"string","maxLength":255,"pattern":"^(?!\\\\.\\\\.?(/|$))(?!.*/\\\\.\\\\.?(/|$))[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$","description":"Relative POSIX path: segments of A-Z a-z 0-9 . _ -, no \'.\' or \'..\' segment, no leading \'/\'."},"sha256":{"type":"string","pattern":"^[0-9a-f]{64}$"},"nullableDottedVersion":{"oneOf":[{"type":"string","pattern":"^\\\\d+(\\\\.\\\\d+){0,3}$"},{"type":"null"}]},"file":{"type":"object","additionalProperties":false,"required":["path","size","sha256","role"],"properties":{"path":{"$ref":"#/$defs/path"},"size":{"type":"integer","minimum":0,"maximum":9007199254740991},"sha256":{"$ref":"#/$defs/sha256"},"role":{"enum":["model","external-data","preprocessing","labels","tensorrt-cache","golden"]}}},"valueInfo":{"type":"object","additionalProperties":false,"required":["name","kind","dtype","shape"],"properties":{"name":{"type":"string"},"kind":{"enum":["tensor","sparse_tensor","sequence","map","optional","unknown"]},"dtype":{"type":["string","null"],"description":"float32, float16, uint8, int64, … (ONNX Runtime names); null for non-tensors."},"shape":{"oneOf":[{"type":"array","items":{"type":["integer","string","null"]}},{"type":"null"}],"description":"Per dimension: a size, a symbolic name, or null when open. Null when the rank is unknown."}}},"model":{"type":"object","additionalProperties":false,"required":["path","format","irVersion","producer","graphName","opsets","inputs","outputs","externalData"],"properties":{"path":{"$ref":"#/$defs/path"},"format":{"const":"onnx"},"irVersion":{"type":"integer","minimum":1},"producer":{"type":"object","additionalProperties":false,"required":["name","version"],"properties":{"name":{"type":"string"},"version":{"type":"string"}}},"graphName":{"type":"string"},"opsets":{"type":"array","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["domain","version"],"properties":{"domain":{"type":"string","description":"ai.onnx for the default domain."},"version":{"type":"integer"}}}},"inputs":{"type":"array","items":{"$ref":"#/$defs/valueInfo"},"description":"Inputs to feed (initializers excluded)."},"outputs":{"type":"array","minItems":1,"items":{"$ref":"#/$defs/valueInfo"}},"externalData":{"type":"array","items":{"$ref":"#/$defs/path"},"description":"Package paths of the model\'s external weight files."}}},"tensorrtCache":{"type":"object","additionalProperties":false,"required":["path","model","gpuModel","computeCapability","tensorrtVersion","onnxruntimeVersion","precision","files"],"properties":{"path":{"$ref":"#/$defs/path","description":"Folder of the cache inside the package; point ONNX Runtime\'s trt_engine_cache_path at it."},"model":{"$ref":"#/$defs/path","description":"The model the engines were built from."},"gpuModel":{"type":"string","minLength":1,"description":"GPU name as nvidia-smi / cudaGetDeviceProperties reports it, e.g. NVIDIA RTX A4000."},"computeCapability":{"type":"string","pattern":"^\\\\d+\\\\.\\\\d+$"},"tensorrtVersion":{"type":"string","pattern":"^\\\\d+(\\\\.\\\\d+){0,3}$"},"onnxruntimeVersion":{"$ref":"#/$defs/nullableDottedVersion"},"precision":{"type":["string","null"],"description":"fp32, fp16, int8 … as built."},"files":{"type":"array","minItems":1,"items":{"$ref":"#/$defs/path"}}}}}}');
 
 /***/ }),
 
@@ -43549,6 +61452,14 @@ module.exports = /*#__PURE__*/JSON.parse('{"$schema":"https://json-schema.org/dr
 
 "use strict";
 module.exports = /*#__PURE__*/JSON.parse('{"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://mlship.dev/schemas/device-package/tensorrt-cache-v1.json","title":"TensorRT engine cache sidecar (tensorrt-cache.json)","description":"Written beside a TensorRT engine cache (ONNX Runtime\'s trt_engine_cache_path folder) by the runner that built it, so build-device-package knows which hardware the engines fit.","type":"object","additionalProperties":false,"required":["gpuModel","computeCapability","tensorrtVersion"],"properties":{"gpuModel":{"type":"string","minLength":1,"maxLength":128,"description":"GPU name as nvidia-smi reports it, e.g. NVIDIA RTX A4000."},"computeCapability":{"type":"string","pattern":"^\\\\d+\\\\.\\\\d+$","description":"e.g. 8.6"},"tensorrtVersion":{"type":"string","pattern":"^\\\\d+(\\\\.\\\\d+){0,3}$","description":"e.g. 10.3.0; engines do not load under another TensorRT version."},"model":{"type":"string","minLength":1,"description":"File name of the ONNX model the engines were built from; may be left out when the package has one model."},"onnxruntimeVersion":{"type":"string","pattern":"^\\\\d+(\\\\.\\\\d+){0,3}$"},"precision":{"type":"string","minLength":1,"maxLength":32,"description":"fp32, fp16, int8, …"}}}');
+
+/***/ }),
+
+/***/ 9609:
+/***/ ((module) => {
+
+"use strict";
+module.exports = /*#__PURE__*/JSON.parse('{"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://mlship.dev/schemas/preprocess-spec-1.json","title":"mlship preprocessing spec","description":"How an image becomes the model\'s input tensor. benchmark-model measures with it, export-onnx stamps it into the model\'s metadata, and build-device-package ships it for the instrument\'s C++ code. Steps, in order: decode; convert to `color`; resize by `resize`; divide by `maxValue`; subtract `mean` and divide by `std` per channel; lay out as `layout`; cast to `dtype`.","type":"object","additionalProperties":false,"required":["version","color","layout","dtype"],"properties":{"version":{"const":1,"description":"Format version of this spec."},"inputName":{"type":"string","minLength":1,"description":"Model input the tensor feeds; the model\'s first input when absent."},"color":{"enum":["rgb","bgr","gray"],"description":"Channels of the tensor, in order. Gray sources are replicated for rgb/bgr; colour sources are converted to luminance for gray. Alpha is dropped."},"bitDepth":{"enum":[8,16,"auto"],"default":"auto","description":"Sample depth the source images must have; \\"auto\\" accepts both. 16-bit PNG and TIFF (microscopy) keep their 16 bits."},"resize":{"type":"object","additionalProperties":false,"required":["width","height"],"description":"Target size. Absent: the image is used at its own size (models with dynamic height/width).","properties":{"width":{"type":"integer","minimum":1},"height":{"type":"integer","minimum":1},"fit":{"enum":["stretch","letterbox","crop"],"default":"stretch","description":"stretch: scale each axis to the target. letterbox: scale by min(width/w, height/h), keep the aspect ratio, centre, pad with `padValue`. crop: scale by max(width/w, height/h), centre, crop the overflow."},"interpolation":{"enum":["nearest","linear","cubic","lanczos3"],"default":"linear"},"padValue":{"type":"number","default":0,"description":"Pixel value (in source units, before normalization) of letterbox padding."}}},"maxValue":{"type":"number","exclusiveMinimum":0,"description":"Values are divided by this before mean/std. Default: 255 for 8-bit sources, 65535 for 16-bit ones (use 4095 for 12-bit data in 16-bit files). Set to 1 to keep raw values."},"mean":{"type":"array","items":{"type":"number"},"minItems":1,"maxItems":3,"description":"Per channel, in tensor channel order, after division by maxValue. One value applies to every channel."},"std":{"type":"array","items":{"type":"number","exclusiveMinimum":0},"minItems":1,"maxItems":3,"description":"Per channel, like mean."},"layout":{"enum":["NCHW","NHWC"]},"dtype":{"enum":["float32","float16","uint8"],"description":"uint8 skips normalization: the model takes raw 8-bit pixels."}}}');
 
 /***/ })
 

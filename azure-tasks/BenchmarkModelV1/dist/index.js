@@ -28585,24 +28585,37 @@ const os = __importStar(__nccwpck_require__(8161));
 const path = __importStar(__nccwpck_require__(6760));
 const internal = __importStar(__nccwpck_require__(8202));
 const tl = __importStar(__nccwpck_require__(358));
-const mask_1 = __nccwpck_require__(1298);
+const host_base_1 = __nccwpck_require__(9984);
 const progress_1 = __nccwpck_require__(4001);
 /** Endpoint data keys the steps read from AzureRM and AWS service connections. */
-const ENDPOINT_DATA_KEYS = ['subscriptionId', 'subscriptionName', 'environment', 'scopeLevel', 'resourceGroupName', 'workspaceName', 'region'];
+const ENDPOINT_DATA_KEYS = [
+    'subscriptionId',
+    'subscriptionName',
+    'environment',
+    'scopeLevel',
+    'resourceGroupName',
+    'workspaceName',
+    'region',
+];
 /**
  * Azure DevOps host: inputs through azure-pipelines-task-lib (camelCase names, as task.json declares them),
  * outputs as output variables (`isOutput=true`, read as `$(stepName.outputName)` in later jobs), logging commands
  * for masks, issues, progress and the summary.
  */
-class AzureHost {
+class AzureHost extends host_base_1.HostBase {
     platform = 'azure';
     workspace = tl.getVariable('System.DefaultWorkingDirectory') ?? process.cwd();
     tempDir = tl.getVariable('Agent.TempDirectory') ?? os.tmpdir();
     env = process.env;
     run;
-    masker = new mask_1.SecretMasker();
-    throttle = new progress_1.ProgressThrottle();
     constructor() {
+        super();
+        // task-lib fills its vault (inputs, endpoint credentials) once per process, in the first copy that loads. A
+        // bundle carries its own copy, so if another copy loaded first (TaskMockRunner.run() without noMockTask
+        // loads one) the inputs are in that copy's vault and unreachable from here: say so instead of a TypeError.
+        if (!internal._vault) {
+            throw new Error('azure-pipelines-task-lib was loaded by another module before this task, so the task cannot read its inputs. In L0 tests run the bundle with TaskMockRunner.run(true).');
+        }
         const v = (name) => tl.getVariable(name) || undefined;
         const collection = v('System.CollectionUri');
         const project = v('System.TeamProject');
@@ -28616,7 +28629,9 @@ class AzureHost {
             actor: v('Build.RequestedForEmail') ?? v('Build.RequestedFor'),
             workflow: v('Build.DefinitionName'),
             job: [v('System.StageName'), v('System.JobName'), v('System.TaskInstanceName')].filter(Boolean).join('.') || undefined,
-            url: collection && project && buildId ? `${collection.replace(/\/$/, '')}/${encodeURIComponent(project)}/_build/results?buildId=${buildId}` : undefined,
+            url: collection && project && buildId
+                ? `${collection.replace(/\/$/, '')}/${encodeURIComponent(project)}/_build/results?buildId=${buildId}`
+                : undefined,
         };
     }
     inputLabel(key) {
@@ -28630,47 +28645,39 @@ class AzureHost {
     setOutput(key, value) {
         tl.setVariable(key, value, false, true);
     }
-    setSecret(value) {
-        this.masker.add(value);
-        for (const line of value.split(/\r?\n/))
-            if (line.trim())
-                tl.setSecret(line.trim());
+    registerSecretLine(line) {
+        tl.setSecret(line);
     }
-    debug(message) {
-        tl.debug(this.masker.mask(message));
+    emit(level, text, a) {
+        if (level === 'debug')
+            tl.debug(text);
+        else if (level === 'info')
+            console.log(text);
+        else
+            tl.logIssue(level === 'warning' ? tl.IssueType.Warning : tl.IssueType.Error, text, a?.file, a?.line, a?.column);
     }
-    info(message) {
-        console.log(this.masker.mask(message));
+    emitGroupStart(title) {
+        console.log(`##[group]${title}`);
     }
-    warning(message, a) {
-        tl.logIssue(tl.IssueType.Warning, this.masker.mask(message), a?.file, a?.line, a?.column);
-    }
-    error(message, a) {
-        tl.logIssue(tl.IssueType.Error, this.masker.mask(message), a?.file, a?.line, a?.column);
-    }
-    startGroup(title) {
-        console.log(`##[group]${this.masker.mask(title)}`);
-    }
-    endGroup() {
+    emitGroupEnd() {
         console.log('##[endgroup]');
     }
-    appendSummary(markdown) {
+    emitSummary(markdown) {
         // The agent reads the file after the task ends, so it must outlive the process: Agent.TempDirectory does.
         const file = path.join(this.tempDir, `mlship-summary-${process.pid}-${Date.now()}.md`);
-        fs.writeFileSync(file, this.masker.mask(markdown));
+        fs.writeFileSync(file, markdown);
         tl.uploadSummary(file);
     }
-    progress(report) {
-        if (!this.throttle.shouldPrint(report))
-            return;
+    emitProgress(report, line) {
         const percent = (0, progress_1.percentOf)(report);
         if (percent !== undefined)
-            tl.setProgress(percent, this.masker.mask(report.label));
-        console.log(this.masker.mask((0, progress_1.formatProgress)(report)));
+            tl.setProgress(percent, report.label);
+        console.log(line);
     }
-    setFailed(message) {
-        tl.setResult(tl.TaskResult.Failed, this.masker.mask(message));
+    emitFailed(message) {
+        tl.setResult(tl.TaskResult.Failed, message);
     }
+    /** Task variables: the only state the agent keeps between a task's entries. */
     saveState(key, value) {
         tl.setTaskVariable(key, value);
     }
@@ -28711,7 +28718,16 @@ const runtime_1 = __nccwpck_require__(5368);
 const azure_host_1 = __nccwpck_require__(4217);
 /** Entry of every bundled Azure DevOps task. Azure has no `post:` entry, so cleanup runs here after a cancel. */
 async function runOnAzure(step) {
-    const host = new azure_host_1.AzureHost();
+    let host;
+    try {
+        host = new azure_host_1.AzureHost();
+    }
+    catch (error) {
+        // Without a host there is no task-lib to report through; the agent reads this command from stdout.
+        console.log(`##vso[task.complete result=Failed;]${error.message.replace(/%/g, '%AZP25').replace(/\r/g, '%0D').replace(/\n/g, '%0A')}`);
+        process.exitCode = 1;
+        return;
+    }
     const signal = (0, runtime_1.cancellationSignal)();
     await (0, runtime_1.runStep)(step, host, signal);
     if (signal.aborted)
@@ -28789,7 +28805,9 @@ function listImages(dir, label) {
         entries = fs.readdirSync(dir);
     }
     catch (error) {
-        throw new errors_1.StepError(`${label} is ${dir}, which cannot be read: ${error.code ?? String(error)}.`, { hint: `Point ${label} at a folder of PNG, JPEG or TIFF images.` });
+        throw new errors_1.StepError(`${label} is ${dir}, which cannot be read: ${error.code ?? String(error)}.`, {
+            hint: `Point ${label} at a folder of PNG, JPEG or TIFF images.`,
+        });
     }
     const files = entries.filter((f) => IMAGE_EXTENSIONS.has(path.extname(f).toLowerCase())).sort();
     if (files.length === 0)
@@ -28804,7 +28822,10 @@ function findMask(image, masksDir, masks) {
         return s === stem || s === `${stem}_mask`;
     });
     if (!found)
-        throw new errors_1.StepError(`No mask for test image ${image} in ${masksDir} (looked for ${stem}.png/.tif or ${stem}_mask.*).`, { hint: 'Each test image needs a label mask with the same file name.', file: image });
+        throw new errors_1.StepError(`No mask for test image ${image} in ${masksDir} (looked for ${stem}.png/.tif or ${stem}_mask.*).`, {
+            hint: 'Each test image needs a label mask with the same file name.',
+            file: image,
+        });
     return found;
 }
 async function predict(o, image, sharp) {
@@ -28815,22 +28836,31 @@ async function predict(o, image, sharp) {
 function output(out, name, input) {
     const t = out[name];
     if (!t)
-        throw new errors_1.StepError(`The model has no output "${name}" (outputs: ${Object.keys(out).join(', ')}).`, { hint: `Set ${input} to the right output name.` });
+        throw new errors_1.StepError(`The model has no output "${name}" (outputs: ${Object.keys(out).join(', ')}).`, {
+            hint: `Set ${input} to the right output name.`,
+        });
     return t;
 }
+/**
+ * `predictionsDir`: where to write each image's predicted labels as an 8-bit PNG (labels above 255 are drawn as 255),
+ * for the prediction gallery.
+ */
 async function segmentationAccuracy(o) {
     const sharp = (0, sharp_loader_1.loadSharp)();
     const images = listImages(o.imagesDir, 'test-images');
     const masks = listImages(o.masksDir, 'test-masks');
     const names = [];
     const counts = [];
+    const perImage = [];
     let binary = false;
     for (const image of images) {
         const { out, geometry } = await predict(o, image, sharp);
         const pred = (0, segmentation_1.labelsFromOutput)((0, session_1.fromOrtTensor)(output(out, o.outputName, 'accuracy-output')), o.mode, o.threshold);
         const classes = pred.classes || o.classes;
         if (!classes)
-            throw new errors_1.StepError(`Output ${o.outputName} holds class labels, so the number of classes is not known.`, { hint: 'Set classes to the number of classes, background included.' });
+            throw new errors_1.StepError(`Output ${o.outputName} holds class labels, so the number of classes is not known.`, {
+                hint: 'Set classes to the number of classes, background included.',
+            });
         // Two classes: any non-zero mask value is foreground, so 0/255 masks work.
         binary = classes <= 2;
         const maskFile = findMask(image, o.masksDir, masks);
@@ -28838,18 +28868,43 @@ async function segmentationAccuracy(o) {
         if (truth.width !== geometry.sourceWidth || truth.height !== geometry.sourceHeight) {
             throw new errors_1.StepError(`Mask ${maskFile} is ${truth.width}x${truth.height}, but its image is ${geometry.sourceWidth}x${geometry.sourceHeight}.`, { hint: 'Each mask must have the size of its image.', file: maskFile });
         }
-        const c = (0, overlap_1.countLabels)(truth.data, (0, segmentation_1.projectPrediction)(pred, geometry).data, binary);
+        const projected = (0, segmentation_1.projectPrediction)(pred, geometry);
+        const c = (0, overlap_1.countLabels)(truth.data, projected.data, binary);
+        if (o.predictionsDir) {
+            const stem = path.basename(image).replace(/\.[^.]+$/, '');
+            const file = path.join(o.predictionsDir, `${stem}.png`);
+            const bytes = Uint8Array.from(projected.data, (v) => Math.min(255, v));
+            await sharp(Buffer.from(bytes), { raw: { width: projected.width, height: projected.height, channels: 1 } })
+                .png()
+                .toFile(file);
+            perImage.push({ name: stem, mask: file, truth: maskFile, counts: c });
+        }
         if (!binary) {
             for (let label = classes; label < c.size; label++) {
                 if (c.truth[label] > 0)
-                    throw new errors_1.StepError(`Mask ${maskFile} has label ${label}, but the model predicts ${classes} classes (0..${classes - 1}).`, { hint: 'Masks hold class indices; check the mask files and the model output.', file: maskFile });
+                    throw new errors_1.StepError(`Mask ${maskFile} has label ${label}, but the model predicts ${classes} classes (0..${classes - 1}).`, {
+                        hint: 'Masks hold class indices; check the mask files and the model output.',
+                        file: maskFile,
+                    });
             }
         }
         names.push(path.basename(image));
         counts.push(c);
     }
     const ev = (0, evaluate_2.evaluateCounts)(names, counts, { binary });
-    return { kind: 'segmentation', images: images.length, output: o.outputName, mode: o.mode, classes: [...ev.classes], dice: ev.dice, iou: ev.iou, microDice: ev.microDice, microIou: ev.microIou, perClass: ev.perClass };
+    return {
+        kind: 'segmentation',
+        images: images.length,
+        output: o.outputName,
+        mode: o.mode,
+        classes: [...ev.classes],
+        dice: ev.dice,
+        iou: ev.iou,
+        microDice: ev.microDice,
+        microIou: ev.microIou,
+        perClass: ev.perClass,
+        ...(o.predictionsDir ? { perImage } : {}),
+    };
 }
 /**
  * mAP of a detector whose graph outputs boxes, scores and labels (NMS inside), against COCO ground truth whose
@@ -28864,10 +28919,16 @@ async function detectionAccuracy(o) {
     const detections = [];
     for (const im of images) {
         if (!im.file_name)
-            throw new errors_1.StepError(`${o.annotations}: image ${im.id} has no file_name.`, { hint: 'Each ground-truth image needs the file_name of its image in test-images.', file: o.annotations });
+            throw new errors_1.StepError(`${o.annotations}: image ${im.id} has no file_name.`, {
+                hint: 'Each ground-truth image needs the file_name of its image in test-images.',
+                file: o.annotations,
+            });
         const file = path.join(o.imagesDir, im.file_name);
         if (!fs.existsSync(file))
-            throw new errors_1.StepError(`Image ${im.file_name} of ${o.annotations} (id ${im.id}) is not in ${o.imagesDir}.`, { hint: 'test-images must hold the images the annotations name.', file: o.annotations });
+            throw new errors_1.StepError(`Image ${im.file_name} of ${o.annotations} (id ${im.id}) is not in ${o.imagesDir}.`, {
+                hint: 'test-images must hold the images the annotations name.',
+                file: o.annotations,
+            });
         const { out, geometry: g } = await predict(o, file, sharp);
         const boxes = (0, session_1.fromOrtTensor)(output(out, o.boxesOutput, 'boxes-output'));
         const scores = (0, session_1.fromOrtTensor)(output(out, o.scoresOutput, 'scores-output'));
@@ -28878,7 +28939,11 @@ async function detectionAccuracy(o) {
         }
         for (let i = 0; i < n; i++) {
             const [a, b, c, d] = [0, 1, 2, 3].map((k) => (0, tensors_1.valueAt)(boxes, i * 4 + k));
-            let [x1, y1, x2, y2] = o.boxFormat === 'xyxy' ? [a, b, c, d] : o.boxFormat === 'xywh' ? [a, b, a + c, b + d] : [a - c / 2, b - d / 2, a + c / 2, b + d / 2];
+            let [x1, y1, x2, y2] = o.boxFormat === 'xyxy'
+                ? [a, b, c, d]
+                : o.boxFormat === 'xywh'
+                    ? [a, b, a + c, b + d]
+                    : [a - c / 2, b - d / 2, a + c / 2, b + d / 2];
             // Tensor pixels → image pixels, clipped to the image.
             x1 = clamp((x1 - g.offsetX) / g.scaleX, g.sourceWidth);
             x2 = clamp((x2 - g.offsetX) / g.scaleX, g.sourceWidth);
@@ -28888,7 +28953,12 @@ async function detectionAccuracy(o) {
             const category = o.labelMapping === 'id' ? label : gt.catIds[label];
             if (category === undefined)
                 throw new errors_1.StepError(`The model predicted label ${label}, but ${o.annotations} has ${gt.catIds.length} categories (label-mapping index).`, { hint: 'Use label-mapping id when labels are category ids.' });
-            detections.push({ image_id: im.id, category_id: category, bbox: [x1, y1, Math.max(0, x2 - x1), Math.max(0, y2 - y1)], score: (0, tensors_1.valueAt)(scores, i) });
+            detections.push({
+                image_id: im.id,
+                category_id: category,
+                bbox: [x1, y1, Math.max(0, x2 - x1), Math.max(0, y2 - y1)],
+                score: (0, tensors_1.valueAt)(scores, i),
+            });
         }
     }
     const dt = (0, load_1.loadDetections)(detections, `detections of the model on ${o.imagesDir}`, gt, 'bbox');
@@ -28951,7 +29021,12 @@ async function fingerprint(runtime, provider, deviceId, nvidiaSmi) {
     const ortVersion = runtime.ort.env?.versions?.node ?? runtime.version;
     return {
         gpu: await (0, nvidia_smi_1.queryGpu)(deviceId, nvidiaSmi),
-        onnxruntime: { version: ortVersion, source: runtime.source, packageDir: runtime.packageDir, providerLibraries: runtime.providerLibraries },
+        onnxruntime: {
+            version: ortVersion,
+            source: runtime.source,
+            packageDir: runtime.packageDir,
+            providerLibraries: runtime.providerLibraries,
+        },
         provider,
         cpu: { model: cpus[0]?.model.trim() ?? 'unknown', cores: cpus.length },
         memoryGb: Math.round((os.totalmem() / 1073741824) * 10) / 10,
@@ -28962,7 +29037,10 @@ async function fingerprint(runtime, provider, deviceId, nvidiaSmi) {
 function fingerprintRows(f) {
     const rows = [];
     if (f.gpu) {
-        rows.push(['GPU', `${f.gpu.name} (${f.gpu.memoryMiB} MiB${f.gpu.computeCapability ? `, compute capability ${f.gpu.computeCapability}` : ''})`]);
+        rows.push([
+            'GPU',
+            `${f.gpu.name} (${f.gpu.memoryMiB} MiB${f.gpu.computeCapability ? `, compute capability ${f.gpu.computeCapability}` : ''})`,
+        ]);
         rows.push(['NVIDIA driver / CUDA', `${f.gpu.driver} / ${f.gpu.cuda ?? 'unknown'}`]);
     }
     else
@@ -28974,82 +29052,6 @@ function fingerprintRows(f) {
     rows.push(['OS', `${f.os.platform} ${f.os.release} ${f.os.arch}`]);
     rows.push(['Node', f.node]);
     return rows;
-}
-
-
-/***/ }),
-
-/***/ 8904:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.latencyHistogramSvg = latencyHistogramSvg;
-const summary_1 = __nccwpck_require__(6320);
-const stats_1 = __nccwpck_require__(6637);
-/** A latency histogram as a small self-contained SVG for the job summary, with p50/p95/p99 marked. */
-function latencyHistogramSvg(series, title, bins = 40) {
-    const width = 640;
-    const height = 220;
-    const left = 48;
-    const right = 16;
-    const top = 28;
-    const bottom = 36;
-    const all = series.flatMap((s) => s.samples);
-    if (all.length === 0)
-        return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="40"><text x="8" y="24" font-family="sans-serif" font-size="12">no samples</text></svg>`;
-    // Clip the axis at p99.5 of everything so one outlier does not squash the plot; the max is in the table.
-    const lo = Math.min(...all);
-    const hi = Math.max((0, stats_1.quantile)(all, 0.995), lo + 1e-6);
-    const step = (hi - lo) / bins;
-    const colors = ['#2f6fdf', '#e8742c', '#2a9d55', '#9b59b6'];
-    const counts = series.map((s) => {
-        const c = new Array(bins).fill(0);
-        for (const v of s.samples)
-            c[Math.min(bins - 1, Math.max(0, Math.floor((v - lo) / step)))]++;
-        return c.map((n) => n / s.samples.length);
-    });
-    const peak = Math.max(...counts.flat(), 1e-9);
-    const plotW = width - left - right;
-    const plotH = height - top - bottom;
-    const x = (v) => left + ((v - lo) / (hi - lo)) * plotW;
-    const parts = [];
-    parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`);
-    parts.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`);
-    parts.push(`<text x="${left}" y="16" font-size="13" font-weight="bold">${(0, summary_1.escapeHtml)(title)}</text>`);
-    counts.forEach((c, si) => {
-        const barW = plotW / bins / series.length;
-        c.forEach((f, i) => {
-            if (f === 0)
-                return;
-            const h = (f / peak) * plotH;
-            parts.push(`<rect x="${(left + (i * plotW) / bins + si * barW).toFixed(1)}" y="${(top + plotH - h).toFixed(1)}" width="${Math.max(barW - 0.5, 0.5).toFixed(1)}" height="${h.toFixed(1)}" fill="${colors[si % colors.length]}" fill-opacity="0.85"/>`);
-        });
-    });
-    parts.push(`<line x1="${left}" y1="${top + plotH}" x2="${width - right}" y2="${top + plotH}" stroke="#333"/>`);
-    for (let i = 0; i <= 4; i++) {
-        const v = lo + ((hi - lo) * i) / 4;
-        parts.push(`<text x="${x(v).toFixed(1)}" y="${top + plotH + 14}" text-anchor="middle">${v.toFixed(v < 10 ? 2 : 1)}</text>`);
-    }
-    parts.push(`<text x="${left + plotW / 2}" y="${height - 4}" text-anchor="middle">latency (ms)</text>`);
-    series.forEach((s, si) => {
-        const color = colors[si % colors.length];
-        for (const [q, dash] of [
-            [0.5, ''],
-            [0.95, '4 3'],
-            [0.99, '1 3'],
-        ]) {
-            const v = (0, stats_1.quantile)(s.samples, q);
-            if (v > hi)
-                continue;
-            parts.push(`<line x1="${x(v).toFixed(1)}" y1="${top}" x2="${x(v).toFixed(1)}" y2="${top + plotH}" stroke="${color}" stroke-width="1.5"${dash ? ` stroke-dasharray="${dash}"` : ''}/>`);
-        }
-        parts.push(`<rect x="${width - right - 150}" y="${top + 4 + si * 16}" width="10" height="10" fill="${color}"/><text x="${width - right - 136}" y="${top + 13 + si * 16}">${(0, summary_1.escapeHtml)(s.label)}</text>`);
-    });
-    parts.push(`<text x="${width - right - 150}" y="${top + 13 + series.length * 16}" fill="#555">lines: p50, p95 (dashed), p99 (dotted)</text>`);
-    parts.push('</svg>');
-    return parts.join('');
 }
 
 
@@ -29068,7 +29070,18 @@ const errors_1 = __nccwpck_require__(6677);
  * Concrete input shapes for a benchmark: fixed sizes from the model, the batch axis from the batch size,
  * other symbolic sizes from input-shape (first input) or the preprocessing spec's resize.
  */
-const SUPPORTED = { float32: 'float32', float16: 'float16', float64: 'float64', uint8: 'uint8', int8: 'int8', int32: 'int32', int64: 'int64', bool: 'bool', uint16: 'uint16', int16: 'int16' };
+const SUPPORTED = {
+    float32: 'float32',
+    float16: 'float16',
+    float64: 'float64',
+    uint8: 'uint8',
+    int8: 'int8',
+    int32: 'int32',
+    int64: 'int64',
+    bool: 'bool',
+    uint16: 'uint16',
+    int16: 'int16',
+};
 function batchIsDynamic(inputs) {
     return inputs.some((i) => typeof i.shape?.[0] === 'string');
 }
@@ -29076,10 +29089,20 @@ function planInputs(model, inputs, batch, shapeHint, spec) {
     return inputs.map((input, n) => {
         const type = SUPPORTED[input.type];
         if (!type)
-            throw new errors_1.StepError(`Input ${input.name} of ${model} has element type ${input.type}, which the benchmark cannot generate.`, { hint: 'Benchmark models whose inputs are numeric tensors.', file: model });
+            throw new errors_1.StepError(`Input ${input.name} of ${model} has element type ${input.type}, which the benchmark cannot generate.`, {
+                hint: 'Benchmark models whose inputs are numeric tensors.',
+                file: model,
+            });
         if (!input.shape)
-            throw new errors_1.StepError(`Input ${input.name} of ${model} has no shape in the model.`, { hint: 'Export the model with a shaped input.', file: model });
-        const fromSpec = spec?.resize && input.shape.length === 4 ? (spec.layout === 'NCHW' ? [undefined, undefined, spec.resize.height, spec.resize.width] : [undefined, spec.resize.height, spec.resize.width, undefined]) : [];
+            throw new errors_1.StepError(`Input ${input.name} of ${model} has no shape in the model.`, {
+                hint: 'Export the model with a shaped input.',
+                file: model,
+            });
+        const fromSpec = spec?.resize && input.shape.length === 4
+            ? spec.layout === 'NCHW'
+                ? [undefined, undefined, spec.resize.height, spec.resize.width]
+                : [undefined, spec.resize.height, spec.resize.width, undefined]
+            : [];
         const hint = n === 0 ? shapeHint : undefined;
         if (hint && hint.length !== input.shape.length) {
             throw new errors_1.StepError(`input-shape has ${hint.length} dimensions, but input ${input.name} of ${model} has ${input.shape.length} ([${input.shape.join(', ')}]).`, { hint: 'Give one size per dimension.' });
@@ -29087,9 +29110,14 @@ function planInputs(model, inputs, batch, shapeHint, spec) {
         const dims = input.shape.map((d, axis) => {
             if (typeof d === 'number') {
                 if (hint && axis > 0 && hint[axis] !== d)
-                    throw new errors_1.StepError(`input-shape sets axis ${axis} of ${input.name} to ${hint[axis]}, but the model fixes it to ${d}.`, { hint: `Use ${d} there.` });
+                    throw new errors_1.StepError(`input-shape sets axis ${axis} of ${input.name} to ${hint[axis]}, but the model fixes it to ${d}.`, {
+                        hint: `Use ${d} there.`,
+                    });
                 if (axis === 0 && d !== batch && d !== 0)
-                    throw new errors_1.StepError(`Batch size ${batch} was asked, but ${model} fixes the batch axis of ${input.name} to ${d}.`, { hint: `Use batch-sizes ${d}, or export with dynamic-axes batch.`, file: model });
+                    throw new errors_1.StepError(`Batch size ${batch} was asked, but ${model} fixes the batch axis of ${input.name} to ${d}.`, {
+                        hint: `Use batch-sizes ${d}, or export with dynamic-axes batch.`,
+                        file: model,
+                    });
                 return d;
             }
             if (axis === 0)
@@ -29102,6 +29130,73 @@ function planInputs(model, inputs, batch, shapeHint, spec) {
         });
         return { name: input.name, type, dims };
     });
+}
+
+
+/***/ }),
+
+/***/ 6287:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+/**
+ * A fixed-bin latency histogram: bin edges are log-spaced on one grid shared by every report (20 bins per decade
+ * from 1 µs), so two reports' histograms line up bin for bin and a chart can overlay them without re-binning.
+ * A bin spans ~12 %, so a percentile read back from it is within ~6 % of the exact one; the exact percentiles are
+ * stored beside it. Adding a sample is O(1) and the state is one count per occupied bin, which is what lets an
+ * hour-long soak be reported in a few kilobytes instead of every sample.
+ */
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.LatencyHistogram = exports.FIRST_EDGE_MS = exports.BINS_PER_DECADE = void 0;
+exports.binOf = binOf;
+exports.edgeOf = edgeOf;
+exports.latencyHistogram = latencyHistogram;
+exports.BINS_PER_DECADE = 20;
+/** Lower edge of bin 0, in milliseconds; faster samples count in bin 0. */
+exports.FIRST_EDGE_MS = 0.001;
+function binOf(ms) {
+    if (!(ms > exports.FIRST_EDGE_MS))
+        return 0;
+    return Math.floor(Math.log10(ms / exports.FIRST_EDGE_MS) * exports.BINS_PER_DECADE + 1e-9);
+}
+function edgeOf(bin) {
+    return Number((exports.FIRST_EDGE_MS * 10 ** (bin / exports.BINS_PER_DECADE)).toPrecision(6));
+}
+class LatencyHistogram {
+    bins = new Map();
+    add(ms) {
+        const b = binOf(ms);
+        this.bins.set(b, (this.bins.get(b) ?? 0) + 1);
+    }
+    addAll(samples) {
+        for (const s of samples)
+            this.add(s);
+        return this;
+    }
+    /** The occupied span of the grid, empty bins inside it included (so edges stay contiguous). */
+    toJSON() {
+        if (this.bins.size === 0)
+            return { scale: 'log10', binsPerDecade: exports.BINS_PER_DECADE, edgesMs: [], counts: [] };
+        let lo = Infinity;
+        let hi = -Infinity;
+        for (const b of this.bins.keys()) {
+            lo = Math.min(lo, b);
+            hi = Math.max(hi, b);
+        }
+        const counts = [];
+        const edgesMs = [];
+        for (let b = lo; b <= hi; b++) {
+            counts.push(this.bins.get(b) ?? 0);
+            edgesMs.push(edgeOf(b));
+        }
+        edgesMs.push(edgeOf(hi + 1));
+        return { scale: 'log10', binsPerDecade: exports.BINS_PER_DECADE, edgesMs, counts };
+    }
+}
+exports.LatencyHistogram = LatencyHistogram;
+function latencyHistogram(samples) {
+    return new LatencyHistogram().addAll(samples).toJSON();
 }
 
 
@@ -29230,17 +29325,36 @@ async function queryGpu(index, command = 'nvidia-smi') {
     }
     if (!out)
         return undefined;
-    const f = out.trim().split('\n')[0].split(',').map((s) => s.trim());
+    const f = out
+        .trim()
+        .split('\n')[0]
+        .split(',')
+        .map((s) => s.trim());
     const banner = await run(command, []);
     const cuda = banner ? /CUDA Version:\s*([\d.]+)/.exec(banner)?.[1] : undefined;
-    return { index: num(f[0]) ?? index, name: f[1], driver: f[2], memoryMiB: num(f[3]) ?? 0, computeCapability: withCap ? f[4] : undefined, cuda };
+    return {
+        index: num(f[0]) ?? index,
+        name: f[1],
+        driver: f[2],
+        memoryMiB: num(f[3]) ?? 0,
+        computeCapability: withCap ? f[4] : undefined,
+        cuda,
+    };
 }
 function parseSampleLine(line, t) {
     const f = line.split(',').map((s) => s.trim());
     if (f.length < 7)
         return undefined;
     const mask = f[6].startsWith('0x') ? parseInt(f[6], 16) : num(f[6]);
-    return { t, temperatureC: num(f[1]), smClockMHz: num(f[2]), memClockMHz: num(f[3]), memoryUsedMiB: num(f[4]), powerW: num(f[5]), throttleMask: Number.isNaN(mask) ? undefined : mask };
+    return {
+        t,
+        temperatureC: num(f[1]),
+        smClockMHz: num(f[2]),
+        memClockMHz: num(f[3]),
+        memoryUsedMiB: num(f[4]),
+        powerW: num(f[5]),
+        throttleMask: Number.isNaN(mask) ? undefined : mask,
+    };
 }
 /** Samples the GPU every `intervalMs` with `nvidia-smi -lms` until stopped. */
 class GpuSampler {
@@ -29259,7 +29373,9 @@ class GpuSampler {
     start(field = 'clocks_throttle_reasons.active') {
         this.started = performance.now();
         const query = `--query-gpu=timestamp,temperature.gpu,clocks.sm,clocks.mem,memory.used,power.draw,${field}`;
-        const child = (0, node_child_process_1.spawn)(this.command, [query, '--format=csv,noheader,nounits', '-i', String(this.index), '-lms', String(this.intervalMs)], { stdio: ['ignore', 'pipe', 'ignore'] });
+        const child = (0, node_child_process_1.spawn)(this.command, [query, '--format=csv,noheader,nounits', '-i', String(this.index), '-lms', String(this.intervalMs)], {
+            stdio: ['ignore', 'pipe', 'ignore'],
+        });
         child.on('error', () => undefined);
         child.stdout?.on('data', (chunk) => {
             this.buffer += chunk.toString('utf8');
@@ -29336,7 +29452,11 @@ const fs = __importStar(__nccwpck_require__(3024));
 const path = __importStar(__nccwpck_require__(6760));
 const errors_1 = __nccwpck_require__(6677);
 const session_1 = __nccwpck_require__(3280);
-exports.EP_NAMES = { cpu: 'CPUExecutionProvider', cuda: 'CUDAExecutionProvider', tensorrt: 'TensorrtExecutionProvider' };
+exports.EP_NAMES = {
+    cpu: 'CPUExecutionProvider',
+    cuda: 'CUDAExecutionProvider',
+    tensorrt: 'TensorrtExecutionProvider',
+};
 function executionProviders(provider, deviceId) {
     if (provider === 'cpu')
         return ['cpu'];
@@ -29346,7 +29466,10 @@ function executionProviders(provider, deviceId) {
     return [{ name: 'cuda', deviceId }];
 }
 function sessionOptions(provider, deviceId, threads) {
-    const options = { executionProviders: executionProviders(provider, deviceId), graphOptimizationLevel: 'all' };
+    const options = {
+        executionProviders: executionProviders(provider, deviceId),
+        graphOptimizationLevel: 'all',
+    };
     if (threads > 0)
         options.intraOpNumThreads = threads;
     return options;
@@ -29374,7 +29497,11 @@ async function openSession(runtime, model, choice, deviceId, threads, extra = {}
         catch (error) {
             const reason = (0, session_1.firstLine)(error);
             if (provider === 'cpu')
-                throw new errors_1.StepError(`ONNX Runtime cannot load ${model} on the CPU: ${reason}`, { hint: 'Check that the model is valid and its opset is supported by this ONNX Runtime.', file: model, cause: error });
+                throw new errors_1.StepError(`ONNX Runtime cannot load ${model} on the CPU: ${reason}`, {
+                    hint: 'Check that the model is valid and its opset is supported by this ONNX Runtime.',
+                    file: model,
+                    cause: error,
+                });
             if (choice !== 'auto')
                 throw providerUnavailable(provider, runtime, reason);
             skipped.push({ provider, reason });
@@ -29434,7 +29561,9 @@ async function probePlacement(runtime, model, provider, deviceId, threads, feeds
         .map((f) => path.join(dir, f))
         .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
     if (!file)
-        throw new errors_1.StepError(`ONNX Runtime wrote no profile under ${dir}; cannot tell which provider ran the model.`, { hint: 'Check that the temp folder is writable.' });
+        throw new errors_1.StepError(`ONNX Runtime wrote no profile under ${dir}; cannot tell which provider ran the model.`, {
+            hint: 'Check that the temp folder is writable.',
+        });
     return placementFromProfile(JSON.parse(fs.readFileSync(file, 'utf8')));
 }
 /**
@@ -29449,11 +29578,20 @@ function judgePlacement(provider, placement, allowPartial) {
     const elsewhere = Object.entries(placement.providers)
         .filter(([p]) => !accepted.includes(p))
         .map(([p, v]) => ({ provider: p, nodes: v.nodes, ops: v.ops }));
-    const describe = elsewhere.map((e) => `${e.nodes} on ${e.provider} (${Object.entries(e.ops).map(([op, n]) => `${op}×${n}`).join(', ')})`).join('; ');
+    const describe = elsewhere
+        .map((e) => `${e.nodes} on ${e.provider} (${Object.entries(e.ops)
+        .map(([op, n]) => `${op}×${n}`)
+        .join(', ')})`)
+        .join('; ');
     if (placement.totalNodes === 0)
         return { ok: false, share, elsewhere, message: 'the profile recorded no nodes' };
     if (on === 0) {
-        return { ok: false, share, elsewhere, message: `asked for ${provider}, but ${asked} ran none of the ${placement.totalNodes} nodes: ${describe}. ONNX Runtime silently fell back` };
+        return {
+            ok: false,
+            share,
+            elsewhere,
+            message: `asked for ${provider}, but ${asked} ran none of the ${placement.totalNodes} nodes: ${describe}. ONNX Runtime silently fell back`,
+        };
     }
     if (elsewhere.length > 0 && provider !== 'cpu') {
         const message = `${on} of ${placement.totalNodes} nodes ran on ${asked}; ${describe}`;
@@ -29471,6 +29609,7 @@ function judgePlacement(provider, placement, allowPartial) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.midRanks = midRanks;
 exports.mannWhitneyGreater = mannWhitneyGreater;
 exports.normalSf = normalSf;
 exports.erfc = erfc;
@@ -29478,26 +29617,36 @@ exports.bootstrapQuantileRatio = bootstrapQuantileRatio;
 exports.regressionVerdict = regressionVerdict;
 const random_1 = __nccwpck_require__(4641);
 const stats_1 = __nccwpck_require__(6637);
+/**
+ * Mid-ranks (1-based; tied values share the mean of their ranks) of values sorted ascending, with the tie
+ * correction term Σ(t³ − t) over groups of t equal values: what rank tests (Mann–Whitney, Wilcoxon) need.
+ */
+function midRanks(sorted) {
+    const n = sorted.length;
+    const ranks = new Float64Array(n);
+    let tieTerm = 0;
+    for (let i = 0; i < n;) {
+        let j = i;
+        while (j + 1 < n && sorted[j + 1] === sorted[i])
+            j++;
+        const t = j - i + 1;
+        tieTerm += t ** 3 - t;
+        ranks.fill((i + j) / 2 + 1, i, j + 1);
+        i = j + 1;
+    }
+    return { ranks, tieTerm };
+}
 /** Mann–Whitney U of x against y, normal approximation with tie and continuity correction (as scipy's asymptotic). */
 function mannWhitneyGreater(x, y) {
     const n1 = x.length;
     const n2 = y.length;
     const all = [...x.map((v) => ({ v, g: 0 })), ...y.map((v) => ({ v, g: 1 }))].sort((a, b) => a.v - b.v);
     const n = all.length;
+    const { ranks, tieTerm } = midRanks(all.map((a) => a.v));
     let rankSumX = 0;
-    let tieTerm = 0;
-    for (let i = 0; i < n;) {
-        let j = i;
-        while (j + 1 < n && all[j + 1].v === all[i].v)
-            j++;
-        const rank = (i + j) / 2 + 1;
-        const t = j - i + 1;
-        tieTerm += t ** 3 - t;
-        for (let k = i; k <= j; k++)
-            if (all[k].g === 0)
-                rankSumX += rank;
-        i = j + 1;
-    }
+    for (let k = 0; k < n; k++)
+        if (all[k].g === 0)
+            rankSumX += ranks[k];
     const u = rankSumX - (n1 * (n1 + 1)) / 2;
     const mu = (n1 * n2) / 2;
     const sigma = Math.sqrt(((n1 * n2) / 12) * (n + 1 - tieTerm / (n * (n - 1))));
@@ -29515,7 +29664,15 @@ function erfc(x) {
     const z = Math.abs(x);
     const t = 1 / (1 + 0.5 * z);
     const r = t *
-        Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+        Math.exp(-z * z -
+            1.26551223 +
+            t *
+                (1.00002368 +
+                    t *
+                        (0.37409196 +
+                            t *
+                                (0.09678418 +
+                                    t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
     return x >= 0 ? r : 2 - r;
 }
 /** Percentile-bootstrap interval of quantile(candidate, q) / quantile(baseline, q); seeded, so reproducible. */
@@ -29534,7 +29691,11 @@ function bootstrapQuantileRatio(candidate, baseline, q, confidence, resamples = 
     }
     ratios.sort();
     const alpha = 1 - confidence;
-    return { ratio: (0, stats_1.quantile)(candidate, q) / (0, stats_1.quantile)(baseline, q), low: sortedQuantile(ratios, alpha / 2), high: sortedQuantile(ratios, 1 - alpha / 2) };
+    return {
+        ratio: (0, stats_1.quantile)(candidate, q) / (0, stats_1.quantile)(baseline, q),
+        low: sortedQuantile(ratios, alpha / 2),
+        high: sortedQuantile(ratios, 1 - alpha / 2),
+    };
 }
 function sortedQuantile(sorted, q) {
     const pos = (sorted.length - 1) * q;
@@ -29554,7 +29715,17 @@ function regressionVerdict(candidate, baseline, margin, confidence, seed = 12345
         reasons.push(`typical latency is ${pct(p50.ratio)} slower (p50 ratio ${p50.ratio.toFixed(3)}, ${Math.round(confidence * 100)}% CI ${p50.low.toFixed(3)}–${p50.high.toFixed(3)}); Mann–Whitney p = ${mw.p.toExponential(2)} that it is within the ${(margin * 100).toFixed(1)}% margin`);
     if (p95.low > 1 + margin)
         reasons.push(`p95 is ${pct(p95.ratio)} slower (ratio ${p95.ratio.toFixed(3)}, ${Math.round(confidence * 100)}% CI ${p95.low.toFixed(3)}–${p95.high.toFixed(3)} lies above ${(1 + margin).toFixed(3)})`);
-    return { margin, confidence, baselineSamples: baseline.length, candidateSamples: candidate.length, p50, p95, pSlower: mw.p, slower: reasons.length > 0, reasons };
+    return {
+        margin,
+        confidence,
+        baselineSamples: baseline.length,
+        candidateSamples: candidate.length,
+        p50,
+        p95,
+        pSlower: mw.p,
+        slower: reasons.length > 0,
+        reasons,
+    };
 }
 
 
@@ -29585,7 +29756,9 @@ function labelsFromOutput(out, mode, threshold) {
     else if (d.length === 3 && d[0] === 1)
         [K, H, W] = [1, d[1], d[2]];
     else
-        throw new errors_1.StepError(`Segmentation output has shape [${d.join(', ')}]; expected [1, classes, height, width] or [1, height, width].`, { hint: 'Set accuracy-output to the per-pixel output of the model.' });
+        throw new errors_1.StepError(`Segmentation output has shape [${d.join(', ')}]; expected [1, classes, height, width] or [1, height, width].`, {
+            hint: 'Set accuracy-output to the per-pixel output of the model.',
+        });
     const labels = new Int32Array(H * W);
     const plane = H * W;
     const integer = !out.type.startsWith('float');
@@ -29596,7 +29769,9 @@ function labelsFromOutput(out, mode, threshold) {
     }
     if (mode === 'threshold' || K === 1) {
         if (K > 2)
-            throw new errors_1.StepError(`segmentation-mode threshold needs an output with 1 or 2 channels, this one has ${K}.`, { hint: 'Use segmentation-mode argmax for multi-class outputs.' });
+            throw new errors_1.StepError(`segmentation-mode threshold needs an output with 1 or 2 channels, this one has ${K}.`, {
+                hint: 'Use segmentation-mode argmax for multi-class outputs.',
+            });
         const channel = K - 1;
         for (let i = 0; i < plane; i++)
             labels[i] = (0, tensors_1.valueAt)(out, channel * plane + i) > threshold ? 1 : 0;
@@ -29641,15 +29816,77 @@ function projectPrediction(pred, geometry) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.SoakRecorder = void 0;
 exports.soak = soak;
 exports.analyzeSoak = analyzeSoak;
+const latency_histogram_1 = __nccwpck_require__(6287);
 const nvidia_smi_1 = __nccwpck_require__(2529);
 const stats_1 = __nccwpck_require__(6637);
+/** Takes latency samples as they come (time since the start, duration; both ms) and keeps only what the analysis needs. */
+class SoakRecorder {
+    windowMs;
+    count = 0;
+    first = [];
+    last = [];
+    lastHead = 0;
+    timeline = [];
+    bucket = [];
+    bucketIndex = 0;
+    histogram = new latency_histogram_1.LatencyHistogram();
+    constructor(windowMs) {
+        this.windowMs = windowMs;
+    }
+    add(t, ms) {
+        this.count++;
+        this.histogram.add(ms);
+        if (t <= this.windowMs)
+            this.first.push({ t, ms });
+        this.last.push({ t, ms });
+        while (this.lastHead < this.last.length && this.last[this.lastHead].t < t - this.windowMs)
+            this.lastHead++;
+        // Drop the consumed head now and then rather than shifting on every sample.
+        if (this.lastHead > 4096 && this.lastHead * 2 > this.last.length) {
+            this.last = this.last.slice(this.lastHead);
+            this.lastHead = 0;
+        }
+        const index = Math.floor(t / this.windowMs);
+        if (index !== this.bucketIndex) {
+            this.closeBucket();
+            this.bucketIndex = index;
+        }
+        this.bucket.push(ms);
+    }
+    finish() {
+        this.closeBucket();
+        return {
+            count: this.count,
+            first: this.first,
+            last: this.last.slice(this.lastHead),
+            timeline: this.timeline,
+            histogram: this.histogram.toJSON(),
+        };
+    }
+    closeBucket() {
+        if (this.bucket.length === 0)
+            return;
+        const s = (0, stats_1.latencyStats)(this.bucket);
+        this.timeline.push({
+            startS: (this.bucketIndex * this.windowMs) / 1000,
+            count: s.count,
+            p50: s.p50,
+            p95: s.p95,
+            p99: s.p99,
+            max: s.max,
+        });
+        this.bucket = [];
+    }
+}
+exports.SoakRecorder = SoakRecorder;
 async function soak(run, options) {
     const rssEvery = options.rssEveryMs ?? 1000;
     const sampler = options.gpu ? new nvidia_smi_1.GpuSampler(options.gpu.index, options.gpu.intervalMs, options.gpu.command) : undefined;
     sampler?.start();
-    const latency = [];
+    const latency = new SoakRecorder(options.windowMs);
     const rss = [];
     const start = process.hrtime.bigint();
     const end = start + BigInt(Math.round(options.durationMs * 1e6));
@@ -29660,7 +29897,7 @@ async function soak(run, options) {
             await run();
             const t1 = process.hrtime.bigint();
             const t = Number(t1 - start) / 1e6;
-            latency.push({ t, ms: Number(t1 - t0) / 1e6 });
+            latency.add(t, Number(t1 - t0) / 1e6);
             if (t >= nextRss) {
                 rss.push({ t, mb: process.memoryUsage.rss() / 1048576 });
                 nextRss = t + rssEvery;
@@ -29673,19 +29910,24 @@ async function soak(run, options) {
         sampler?.stop();
     }
     const durationMs = Number(process.hrtime.bigint() - start) / 1e6;
-    return { durationMs, windowMs: Math.min(options.windowMs, durationMs / 3), latency, rss, gpu: sampler?.samples ?? [] };
+    return { durationMs, windowMs: Math.min(options.windowMs, durationMs / 3), latency: latency.finish(), rss, gpu: sampler?.samples ?? [] };
 }
+/** Fewest samples per window for a percentile's drift to be gated: 1 in 20 (p95) or 1 in 100 (p99) beyond it, times 5. */
+const MIN_SAMPLES = { p95: 100, p99: 500 };
 function inWindow(items, from, to) {
     return items.filter((i) => i.t >= from && i.t <= to);
 }
 function analyzeSoak(raw, limits) {
     const w = raw.windowMs;
     const end = raw.durationMs;
-    const first = inWindow(raw.latency, 0, w).map((s) => s.ms);
-    const last = inWindow(raw.latency, end - w, end).map((s) => s.ms);
+    const first = inWindow(raw.latency.first, 0, w).map((s) => s.ms);
+    const last = inWindow(raw.latency.last, end - w, end).map((s) => s.ms);
     const firstStats = (0, stats_1.latencyStats)(first);
     const lastStats = (0, stats_1.latencyStats)(last);
     const driftPercent = (lastStats.p50 / firstStats.p50 - 1) * 100;
+    const fewest = Math.min(first.length, last.length);
+    const tail = (q, minSamples) => (fewest >= minSamples ? (lastStats[q] / firstStats[q] - 1) * 100 : null);
+    const tailDriftPercent = { p95: tail('p95', MIN_SAMPLES.p95), p99: tail('p99', MIN_SAMPLES.p99) };
     const rssFirst = inWindow(raw.rss, 0, w).map((s) => s.mb);
     const rssLast = inWindow(raw.rss, end - w, end).map((s) => s.mb);
     const rssStartMb = rssFirst.length ? (0, stats_1.median)(rssFirst) : (raw.rss[0]?.mb ?? 0);
@@ -29694,6 +29936,13 @@ function analyzeSoak(raw, limits) {
     const warnings = [];
     if (driftPercent > limits.maxDriftPercent)
         failures.push(`latency drifted ${driftPercent.toFixed(1)}% (median ${firstStats.p50.toFixed(3)} ms in the first ${(w / 1000).toFixed(0)} s, ${lastStats.p50.toFixed(3)} ms in the last), more than max-drift-percent ${limits.maxDriftPercent}`);
+    for (const q of ['p95', 'p99']) {
+        const drift = tailDriftPercent[q];
+        if (drift === null)
+            warnings.push(`${q} drift is not gated: a window holds ${fewest} samples, fewer than the ${MIN_SAMPLES[q]} a ${q} needs; lengthen soak-window`);
+        else if (drift > limits.maxTailDriftPercent)
+            failures.push(`${q} latency drifted ${drift.toFixed(1)}% (${firstStats[q].toFixed(3)} ms in the first ${(w / 1000).toFixed(0)} s, ${lastStats[q].toFixed(3)} ms in the last; median ${driftPercent >= 0 ? '+' : ''}${driftPercent.toFixed(1)}%), more than max-tail-drift-percent ${limits.maxTailDriftPercent}`);
+    }
     if (rssGrowthMb > limits.maxRssGrowthMb)
         failures.push(`resident memory grew ${rssGrowthMb.toFixed(1)} MB (from ${rssStartMb.toFixed(1)} MB), more than max-rss-growth-mb ${limits.maxRssGrowthMb}: a leak`);
     let gpu;
@@ -29737,11 +29986,14 @@ function analyzeSoak(raw, limits) {
     }
     return {
         durationS: raw.durationMs / 1000,
-        iterations: raw.latency.length,
+        iterations: raw.latency.count,
         windowS: w / 1000,
         first: firstStats,
         last: lastStats,
         driftPercent,
+        tailDriftPercent,
+        timeline: raw.latency.timeline,
+        histogram: raw.latency.histogram,
         rssStartMb,
         rssGrowthMb,
         gpu,
@@ -29860,7 +30112,9 @@ var __importStar = (this && this.__importStar) || (function () {
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.tempSibling = tempSibling;
 exports.writeFileAtomic = writeFileAtomic;
+exports.writeFileAtomicSync = writeFileAtomicSync;
 const node_crypto_1 = __nccwpck_require__(7598);
+const fs = __importStar(__nccwpck_require__(3024));
 const fsp = __importStar(__nccwpck_require__(1455));
 const path = __importStar(__nccwpck_require__(6760));
 /** A sibling temp name in the same folder, so the final rename is atomic (same filesystem). */
@@ -29895,6 +30149,26 @@ async function writeFileAtomic(target, data) {
         throw error;
     }
 }
+/** The same for synchronous callers (a status file written from a timer, a report at the end of a sync run). */
+function writeFileAtomicSync(target, data) {
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    const temp = tempSibling(target);
+    try {
+        const fd = fs.openSync(temp, 'w');
+        try {
+            fs.writeFileSync(fd, data);
+            fs.fsyncSync(fd);
+        }
+        finally {
+            fs.closeSync(fd);
+        }
+        fs.renameSync(temp, target);
+    }
+    catch (error) {
+        fs.rmSync(temp, { force: true });
+        throw error;
+    }
+}
 
 
 /***/ }),
@@ -29906,6 +30180,7 @@ async function writeFileAtomic(target, data) {
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.createContext = createContext;
+exports.secretFromEnv = secretFromEnv;
 const summary_1 = __nccwpck_require__(6320);
 function createContext(host, signal, summary = new summary_1.Summary()) {
     return {
@@ -29941,6 +30216,18 @@ function createContext(host, signal, summary = new summary_1.Summary()) {
         getIdToken: host.getIdToken?.bind(host),
         getServiceConnection: host.getServiceConnection?.bind(host),
     };
+}
+/**
+ * A credential read from the environment (GITHUB_TOKEN, SYSTEM_ACCESSTOKEN, AWS_SECRET_ACCESS_KEY…), registered as
+ * a secret before anything can print it: an API error that echoes the request would otherwise show it in clear.
+ * Inputs of type secret are registered when parsed; this is the same rule for values that never were inputs.
+ */
+function secretFromEnv(ctx, name) {
+    const value = ctx.env[name];
+    if (!value)
+        return undefined;
+    ctx.setSecret(value);
+    return value;
 }
 
 
@@ -29995,6 +30282,100 @@ function isStepError(error) {
 /** Full text of an expected failure, hint included. */
 function describeStepError(error) {
     return error.hint ? `${error.message}\n  → ${error.hint}` : error.message;
+}
+
+
+/***/ }),
+
+/***/ 9984:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.HostBase = void 0;
+const mask_1 = __nccwpck_require__(1298);
+const progress_1 = __nccwpck_require__(4001);
+/**
+ * What every host does the same way, so each platform adapter implements only its platform calls: every text
+ * that leaves the process is masked here (also where the platform masks too: a local `act` run, a summary
+ * file); a multi-line secret (a PEM key) is registered line by line with the platform, since runners match
+ * masks per line; progress is throttled; state lives in the process unless the platform keeps it.
+ */
+class HostBase {
+    masker = new mask_1.SecretMasker();
+    throttle;
+    state = new Map();
+    /** `progressIntervalMs`: least time between two progress lines of one task (0: every report). */
+    constructor(progressIntervalMs) {
+        this.throttle = new progress_1.ProgressThrottle(progressIntervalMs);
+    }
+    /** Registers one line of a secret with the platform's own masking; nothing to do where there is none. */
+    registerSecretLine(_line) { }
+    /** A progress line that passed the throttle; by default an info line. */
+    emitProgress(report, line) {
+        this.emit('info', line);
+    }
+    // --- the shared behaviour -----------------------------------------------------------------------
+    setSecret(value) {
+        this.masker.add(value);
+        for (const line of value.split(/\r?\n/))
+            if (line.trim())
+                this.registerSecretLine(line.trim());
+    }
+    mask(text) {
+        return this.masker.mask(text);
+    }
+    debug(message) {
+        this.emit('debug', this.mask(message));
+    }
+    info(message) {
+        this.emit('info', this.mask(message));
+    }
+    warning(message, annotation) {
+        this.emit('warning', this.mask(message), annotation);
+    }
+    error(message, annotation) {
+        this.emit('error', this.mask(message), annotation);
+    }
+    startGroup(title) {
+        this.emitGroupStart(this.mask(title));
+    }
+    endGroup() {
+        this.emitGroupEnd();
+    }
+    appendSummary(markdown, summary) {
+        return this.emitSummary(this.mask(markdown), summary);
+    }
+    progress(report) {
+        if (this.throttle.shouldPrint(report))
+            this.emitProgress({ ...report, label: this.mask(report.label) }, this.mask((0, progress_1.formatProgress)(report)));
+    }
+    setFailed(message) {
+        this.emitFailed(this.mask(message));
+    }
+    saveState(key, value) {
+        this.state.set(key, value);
+    }
+    getState(key) {
+        return this.state.get(key);
+    }
+}
+exports.HostBase = HostBase;
+
+
+/***/ }),
+
+/***/ 5387:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.escapeHtml = escapeHtml;
+/** Escapes text for HTML element content and double-quoted attributes. */
+function escapeHtml(text) {
+    return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
 
@@ -30077,6 +30458,8 @@ function convert(raw, spec, label, workspace) {
     switch (spec.type) {
         case 'string':
         case 'secret':
+        // A service connection's id, as the agent fills a connectedService input; its credentials come from the host.
+        case 'connection':
             return value;
         case 'path':
             return path.resolve(workspace, value);
@@ -30122,6 +30505,349 @@ function describeRange(spec) {
     if (spec.max !== undefined)
         return `Use ${kind} of at most ${spec.max}.`;
     return `Use ${kind}.`;
+}
+
+
+/***/ }),
+
+/***/ 6796:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.MAX_JSON_DEPTH = void 0;
+exports.jsonDepthViolation = jsonDepthViolation;
+exports.jsonDepthMessage = jsonDepthMessage;
+exports.parseJsonBounded = parseJsonBounded;
+/**
+ * Nesting limit for JSON read from files a user or a network gives us. JSON.parse itself copes with any depth,
+ * but every recursive walk after it (summaries, canonical serialisation, schema validators) would overflow the
+ * stack on a document nested thousands deep. No document mlship reads needs more than a dozen levels (COCO
+ * polygons are 4 deep), so 64 leaves room without a walk ever coming near the stack.
+ */
+exports.MAX_JSON_DEPTH = 64;
+/**
+ * Offset of the bracket that first goes deeper than `limit` in JSON text, or -1 when none does. One pass that
+ * follows strings, so brackets inside them do not count; it does not validate anything else.
+ */
+function jsonDepthViolation(text, limit = exports.MAX_JSON_DEPTH) {
+    let depth = 0;
+    let inString = false;
+    for (let i = 0; i < text.length; i++) {
+        const c = text.charCodeAt(i);
+        if (inString) {
+            if (c === 0x5c)
+                i++;
+            else if (c === 0x22)
+                inString = false;
+        }
+        else if (c === 0x22)
+            inString = true;
+        else if (c === 0x5b || c === 0x7b) {
+            if (++depth > limit)
+                return i;
+        }
+        else if (c === 0x5d || c === 0x7d)
+            depth--;
+    }
+    return -1;
+}
+/** The message for a too-deep document, one wording everywhere. */
+function jsonDepthMessage(limit = exports.MAX_JSON_DEPTH) {
+    return `it is nested more than ${limit} levels deep`;
+}
+/**
+ * JSON.parse behind the depth limit, for documents from files or the network. Throws a SyntaxError, as
+ * JSON.parse does, so a caller's "is not valid JSON" message covers both.
+ */
+function parseJsonBounded(text, limit = exports.MAX_JSON_DEPTH) {
+    const at = jsonDepthViolation(text, limit);
+    if (at !== -1)
+        throw new SyntaxError(`${jsonDepthMessage(limit)} (at character ${at})`);
+    return JSON.parse(text);
+}
+
+
+/***/ }),
+
+/***/ 8878:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.positionAt = positionAt;
+exports.readTextFile = readTextFile;
+exports.parseJsonText = parseJsonText;
+exports.numberOf = numberOf;
+const fs = __importStar(__nccwpck_require__(1455));
+const errors_1 = __nccwpck_require__(6677);
+const json_depth_1 = __nccwpck_require__(6796);
+/** 1-based line and column of a character offset. */
+function positionAt(text, offset) {
+    let line = 1;
+    let lineStart = 0;
+    for (let i = text.indexOf('\n'); i !== -1 && i < offset; i = text.indexOf('\n', i + 1)) {
+        line++;
+        lineStart = i + 1;
+    }
+    return { line, column: offset - lineStart + 1 };
+}
+const READ_BLOCK = 16 << 20;
+/**
+ * Reads a whole text file in blocks so a 200 MB annotation file shows progress while it loads. The buffer is
+ * allocated once at the file's size and dropped after decoding, so the peak is file + string, not a list of copies.
+ */
+async function readTextFile(file, onProgress, signal) {
+    const handle = await fs.open(file, 'r');
+    try {
+        const { size } = await handle.stat();
+        const buffer = Buffer.allocUnsafe(size);
+        let done = 0;
+        while (done < size) {
+            signal?.throwIfAborted();
+            const { bytesRead } = await handle.read(buffer, done, Math.min(READ_BLOCK, size - done), done);
+            if (bytesRead === 0)
+                break;
+            done += bytesRead;
+            onProgress?.(done, size);
+        }
+        try {
+            const text = buffer.toString('utf8', 0, done);
+            return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+        }
+        catch (error) {
+            throw new errors_1.StepError(`${file} is too large to load as one text (${(size / 1048576).toFixed(0)} MB).`, {
+                hint: 'Split the annotation file (one file per split or per shard) below 500 MB.',
+                file,
+                cause: error,
+            });
+        }
+    }
+    finally {
+        await handle.close();
+    }
+}
+/**
+ * JSON.parse with two additions annotation files need: the line and column of a syntax error (V8 does not
+ * always give a position), and Python's NaN / Infinity tokens, which json.dump writes by default. Those are
+ * turned into the strings "NaN" / "Infinity" / "-Infinity" so the geometry checks can report them by field.
+ * Documents nested deeper than MAX_JSON_DEPTH are refused before parsing, with the position of the bracket.
+ */
+function parseJsonText(text, options = {}) {
+    // Streamed sections skip this: their scanner (json-sections.ts) enforces the same limit as it reads.
+    const tooDeep = options.checkDepth === false ? -1 : (0, json_depth_1.jsonDepthViolation)(text);
+    if (tooDeep !== -1) {
+        const { line, column } = positionAt(text, tooDeep);
+        return { ok: false, message: `${(0, json_depth_1.jsonDepthMessage)()} (annotation files need far fewer)`, offset: tooDeep, line, column };
+    }
+    try {
+        return { ok: true, value: JSON.parse(text), nonFinite: 0 };
+    }
+    catch {
+        // Fall through: locate the problem with the scanner below; only runs on bad files.
+    }
+    const scan = scanJson(text);
+    if (scan.error) {
+        const { line, column } = positionAt(text, scan.error.offset);
+        return { ok: false, message: scan.error.message, offset: scan.error.offset, line, column };
+    }
+    let sanitized = '';
+    let last = 0;
+    for (const [start, length] of scan.nonFinite) {
+        sanitized += text.slice(last, start) + JSON.stringify(text.slice(start, start + length));
+        last = start + length;
+    }
+    sanitized += text.slice(last);
+    return { ok: true, value: JSON.parse(sanitized), nonFinite: scan.nonFinite.length };
+}
+/** A number, or NaN/±Infinity written as a Python token; undefined for anything else. */
+function numberOf(value) {
+    if (typeof value === 'number')
+        return value;
+    if (value === 'NaN' || value === 'Infinity' || value === '-Infinity')
+        return Number(value);
+    return undefined;
+}
+const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+const NON_FINITE = /NaN|-?Infinity/y;
+const LITERAL = /true|false|null/y;
+/** A JSON grammar walk that stops at the first error; iterative so deep nesting cannot overflow the stack. */
+function scanJson(text) {
+    const nonFinite = [];
+    const stack = [];
+    let i = 0;
+    let state = 'value';
+    const fail = (message, at = i) => ({
+        nonFinite,
+        error: { offset: at, message: at >= text.length ? 'unexpected end of file' : message },
+    });
+    const ws = () => {
+        while (i < text.length) {
+            const c = text.charCodeAt(i);
+            if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09)
+                break;
+            i++;
+        }
+    };
+    const string = () => {
+        i++;
+        while (i < text.length) {
+            const c = text.charCodeAt(i);
+            if (c === 0x22) {
+                i++;
+                return true;
+            }
+            if (c < 0x20)
+                return false;
+            if (c === 0x5c) {
+                const e = text[i + 1];
+                if (e === 'u') {
+                    if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6)))
+                        return false;
+                    i += 6;
+                    continue;
+                }
+                if (!e || !'"\\/bfnrt'.includes(e))
+                    return false;
+                i += 2;
+                continue;
+            }
+            i++;
+        }
+        return false;
+    };
+    const match = (re) => {
+        re.lastIndex = i;
+        return re.exec(text) ? re.lastIndex - i : 0;
+    };
+    for (;;) {
+        ws();
+        if (state === 'value') {
+            const c = text[i];
+            if (c === '{' || c === '[') {
+                stack.push(c);
+                i++;
+                ws();
+                if (text[i] === (c === '{' ? '}' : ']')) {
+                    stack.pop();
+                    i++;
+                    state = 'after';
+                }
+                else
+                    state = c === '{' ? 'key' : 'value';
+                continue;
+            }
+            if (c === '"') {
+                if (!string())
+                    return fail('invalid string (unescaped control character or bad escape, or missing closing quote)');
+                state = 'after';
+                continue;
+            }
+            const special = match(NON_FINITE);
+            if (special) {
+                nonFinite.push([i, special]);
+                i += special;
+                state = 'after';
+                continue;
+            }
+            const n = match(NUMBER) || match(LITERAL);
+            if (!n)
+                return fail(`unexpected character ${JSON.stringify(c)} where a value was expected`);
+            i += n;
+            state = 'after';
+            continue;
+        }
+        if (state === 'key') {
+            if (text[i] !== '"')
+                return fail(`expected a double-quoted property name, found ${JSON.stringify(text[i])}`);
+            if (!string())
+                return fail('invalid property name string');
+            ws();
+            if (text[i] !== ':')
+                return fail(`expected ':' after the property name, found ${JSON.stringify(text[i])}`);
+            i++;
+            state = 'value';
+            continue;
+        }
+        const top = stack[stack.length - 1];
+        if (!top) {
+            if (i < text.length)
+                return { nonFinite, error: { offset: i, message: `unexpected ${JSON.stringify(text[i])} after the end of the JSON document` } };
+            return { nonFinite };
+        }
+        const close = top === '{' ? '}' : ']';
+        if (text[i] === ',') {
+            i++;
+            state = top === '{' ? 'key' : 'value';
+        }
+        else if (text[i] === close) {
+            i++;
+            stack.pop();
+        }
+        else
+            return fail(`expected ',' or '${close}', found ${JSON.stringify(text[i])}`);
+    }
+}
+
+
+/***/ }),
+
+/***/ 9266:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.lazySchema = lazySchema;
+/**
+ * A JSON-schema validator compiled on first use, with ajv itself loaded then. Compiling at module load made every
+ * process that loads the step modules (the CLI's --help included) pay ~0.35 s for schemas it never checks
+ * (measured with --cpu-prof).
+ */
+function lazySchema(schema, options) {
+    let compiled;
+    return () => {
+        if (!compiled) {
+            const Ajv = (__nccwpck_require__(2463)["default"]);
+            compiled = new Ajv(options).compile(schema);
+        }
+        return compiled;
+    };
 }
 
 
@@ -30214,9 +30940,12 @@ function formatProgress(report) {
 
 /**
  * Seeded random numbers, so benchmark inputs, bootstrap resamples and demo datasets are the same on every run
- * and every runner.
+ * and every runner. The one module for them: `seededRandom` (mulberry32) for generated data, `Xoshiro128`
+ * (checked against its reference implementation) where statistics depend on the quality of the stream. Both
+ * stay: changing either generator would change every recorded demo dataset or bootstrap result.
  */
 Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.Xoshiro128 = void 0;
 exports.seededRandom = seededRandom;
 exports.gaussian = gaussian;
 /** Uniform [0, 1) from a 32-bit seed (mulberry32: tiny and fast, good enough for test data, not for secrets). */
@@ -30235,6 +30964,66 @@ function gaussian(random) {
     const u = Math.max(random(), 1e-12);
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
 }
+/**
+ * xoshiro128** (Blackman & Vigna, 2018): a small, fast, well-tested 32-bit generator. The 128-bit state is
+ * filled from a 32-bit seed with SplitMix32, so one integer reproduces a whole bootstrap.
+ */
+class Xoshiro128 {
+    s0;
+    s1;
+    s2;
+    s3;
+    constructor(seed) {
+        let x = seed >>> 0;
+        const next = () => {
+            // SplitMix32
+            x = (x + 0x9e3779b9) >>> 0;
+            let z = x;
+            z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+            z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+            return (z ^ (z >>> 16)) >>> 0;
+        };
+        this.s0 = next();
+        this.s1 = next();
+        this.s2 = next();
+        this.s3 = next();
+        if ((this.s0 | this.s1 | this.s2 | this.s3) === 0)
+            this.s0 = 1;
+    }
+    /** A generator in a given state (for checking against the reference implementation). */
+    static fromState(s0, s1, s2, s3) {
+        const g = new Xoshiro128(0);
+        g.s0 = s0 >>> 0;
+        g.s1 = s1 >>> 0;
+        g.s2 = s2 >>> 0;
+        g.s3 = s3 >>> 0;
+        return g;
+    }
+    /** Next 32-bit unsigned integer. */
+    nextUint32() {
+        const result = Math.imul(rotl(Math.imul(this.s1, 5), 7), 9) >>> 0;
+        const t = this.s1 << 9;
+        this.s2 ^= this.s0;
+        this.s3 ^= this.s1;
+        this.s1 ^= this.s2;
+        this.s0 ^= this.s3;
+        this.s2 ^= t;
+        this.s3 = rotl(this.s3, 11);
+        return result;
+    }
+    /** Uniform integer in [0, n), unbiased (rejection of the incomplete last block). */
+    nextBelow(n) {
+        const limit = 4294967296 - (4294967296 % n);
+        let x = this.nextUint32();
+        while (x >= limit)
+            x = this.nextUint32();
+        return x % n;
+    }
+}
+exports.Xoshiro128 = Xoshiro128;
+function rotl(x, k) {
+    return (x << k) | (x >>> (32 - k));
+}
 
 
 /***/ }),
@@ -30246,6 +31035,7 @@ function gaussian(random) {
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.runStep = runStep;
+exports.summaryFlavorOf = summaryFlavorOf;
 exports.cancellationSignal = cancellationSignal;
 exports.runPost = runPost;
 const context_1 = __nccwpck_require__(8367);
@@ -30265,18 +31055,20 @@ async function runStep(step, host, signal = cancellationSignal()) {
         return { ok: true, ...writeOutputs(step, host, result) };
     }
     catch (error) {
-        if ((0, errors_1.isStepError)(error) && error.outputs)
-            writeOutputs(step, host, error.outputs);
+        const written = (0, errors_1.isStepError)(error) && error.outputs ? writeOutputs(step, host, error.outputs) : { outputs: {}, values: {} };
         const message = (0, errors_1.isStepError)(error) ? (0, errors_1.describeStepError)(error) : error instanceof Error ? (error.stack ?? error.message) : String(error);
         if ((0, errors_1.isStepError)(error) && error.file)
             host.error(error.message, { file: error.file, line: error.line, column: error.column });
         host.setFailed(message);
-        return { ok: false, usage: error instanceof errors_1.InputError, message };
+        return { ok: false, usage: error instanceof errors_1.InputError, message, ...written };
     }
     finally {
         if (!summary.isEmpty)
-            await host.appendSummary(summary.toMarkdown());
+            await host.appendSummary(summary.toMarkdown(summaryFlavorOf(host)), summary);
     }
+}
+function summaryFlavorOf(host) {
+    return host.summaryFlavor ?? (host.platform === 'azure' ? 'azure-devops' : 'github');
 }
 function writeOutputs(step, host, result) {
     const outputs = {};
@@ -30321,13 +31113,75 @@ async function runPost(step, host, signal = new AbortController().signal) {
 
 /***/ }),
 
+/***/ 2289:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.sha256Hex = sha256Hex;
+exports.sha256File = sha256File;
+const node_crypto_1 = __nccwpck_require__(7598);
+const fs = __importStar(__nccwpck_require__(3024));
+const promises_1 = __nccwpck_require__(6466);
+function sha256Hex(data) {
+    return (0, node_crypto_1.createHash)('sha256').update(data).digest('hex');
+}
+/** Lower-case hex sha256 of a file, streamed. */
+async function sha256File(file) {
+    const hash = (0, node_crypto_1.createHash)('sha256');
+    await (0, promises_1.pipeline)(fs.createReadStream(file), hash);
+    return hash.digest('hex');
+}
+
+
+/***/ }),
+
 /***/ 4804:
 /***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.inputsOn = inputsOn;
 exports.defineStep = defineStep;
+/** The inputs a platform presents, in definition order. */
+function inputsOn(step, platform) {
+    return Object.entries(step.inputs).filter(([, spec]) => spec.type !== 'connection' || platform === 'azure');
+}
 /** Identity function that keeps the literal types of a definition, so `run` sees typed inputs. */
 function defineStep(def) {
     return def;
@@ -30337,13 +31191,19 @@ function defineStep(def) {
 /***/ }),
 
 /***/ 6320:
-/***/ ((__unused_webpack_module, exports) => {
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.Summary = void 0;
-exports.escapeHtml = escapeHtml;
+exports.Summary = exports.escapeHtml = void 0;
+exports.markdownTable = markdownTable;
+exports.formatBytes = formatBytes;
+/** Platform-neutral builder for a job summary (GitHub step summary, Azure uploadsummary, the HTML release report). */
+const charts_1 = __nccwpck_require__(8232);
+const html_1 = __nccwpck_require__(5387);
+var html_2 = __nccwpck_require__(5387);
+Object.defineProperty(exports, "escapeHtml", ({ enumerable: true, get: function () { return html_2.escapeHtml; } }));
 class Summary {
     parts = [];
     heading(text, level = 2) {
@@ -30360,9 +31220,12 @@ class Summary {
     }
     /** A markdown table; numbers are printed as given, so format them before. */
     table(header, rows) {
-        const line = (cells) => `| ${cells.map(formatCell).join(' | ')} |`;
-        this.parts.push([line(header), `| ${header.map(() => '---').join(' | ')} |`, ...rows.map(line)].join('\n') + '\n');
+        this.parts.push(markdownTable(header, rows));
         return this;
+    }
+    /** Two-column table of labelled values (instead of a table with an empty header row). */
+    fields(rows, header = ['field', 'value']) {
+        return this.table(header, rows.filter(([, v]) => v !== undefined && v !== null && v !== ''));
     }
     code(text, language = '') {
         this.parts.push('```' + language + '\n' + text + '\n```\n');
@@ -30370,16 +31233,17 @@ class Summary {
     }
     /** Collapsible section. */
     details(title, markdown) {
-        this.parts.push(`<details><summary>${escapeHtml(title)}</summary>\n\n${markdown}\n</details>\n`);
+        this.parts.push(`<details><summary>${(0, html_1.escapeHtml)(title)}</summary>\n\n${markdown}\n</details>\n`);
         return this;
     }
-    /**
-     * An image embedded as a data URI, so the summary needs no artifact store or external host
-     * (private repositories and offline labs render it too).
-     */
-    image(alt, content) {
-        const uri = 'svg' in content ? `data:image/svg+xml;base64,${Buffer.from(content.svg).toString('base64')}` : `data:image/png;base64,${content.png.toString('base64')}`;
-        this.parts.push(`<img alt="${escapeHtml(alt)}" src="${uri}">\n`);
+    /** A chart, drawn for the flavor the summary is rendered in (see `SummaryFlavor`). */
+    chart(chart) {
+        this.parts.push({ chart });
+        return this;
+    }
+    /** Content that differs by flavor: `html` in the HTML report (e.g. an embedded image gallery), `markdown` elsewhere. */
+    rich(html, markdown) {
+        this.parts.push({ html, markdown });
         return this;
     }
     raw(markdown) {
@@ -30389,18 +31253,43 @@ class Summary {
     get isEmpty() {
         return this.parts.length === 0;
     }
-    toMarkdown() {
-        return this.parts.join('\n');
+    toMarkdown(flavor = 'github') {
+        return this.parts
+            .map((p) => {
+            if (typeof p === 'string')
+                return p;
+            if ('chart' in p) {
+                if (flavor === 'html')
+                    return `<figure class="chart">${(0, charts_1.chartSvg)(p.chart)}</figure>\n`;
+                return flavor === 'github' ? (0, charts_1.chartMermaid)(p.chart) : (0, charts_1.chartTable)(p.chart);
+            }
+            return flavor === 'html' ? `${p.html.replace(/\n\s*\n/g, '\n')}\n` : p.markdown;
+        })
+            .join('\n');
     }
 }
 exports.Summary = Summary;
+function markdownTable(header, rows) {
+    const line = (cells) => `| ${cells.map(formatCell).join(' | ')} |`;
+    return [line(header), `| ${header.map(() => '---').join(' | ')} |`, ...rows.map(line)].join('\n') + '\n';
+}
 function formatCell(cell) {
     if (cell === null || cell === undefined)
         return '';
     return String(cell).replace(/\|/g, '\\|').replace(/\r?\n/g, '<br>');
 }
-function escapeHtml(text) {
-    return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+/** A byte count in the unit that keeps it readable: 812 B, 19.4 KiB, 3.2 MiB, 1.05 GiB. */
+function formatBytes(n) {
+    if (n < 1024)
+        return `${n} B`;
+    const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+    let v = n / 1024;
+    let u = 0;
+    while (v >= 1024 && u < units.length - 1) {
+        v /= 1024;
+        u++;
+    }
+    return `${v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)} ${units[u]}`;
 }
 
 
@@ -30506,7 +31395,7 @@ function accumulate(table) {
             for (let m = 0; m < M; m++) {
                 for (let t = 0; t < T; t++) {
                     // precision[t, r, k, a, m] at offset ((t*R + r)*K + k)*A*M + a*M + m
-                    const off = ((t * R) * K + k) * A * M + a * M + m;
+                    const off = (t * R * K + k) * A * M + a * M + m;
                     recall[((t * K + k) * A + a) * M + m] = curve(table, k, a, p.maxDets[m], t, npig, p.recThrs, precision, off, K * A * M, scratch, null);
                 }
             }
@@ -30530,10 +31419,14 @@ const accumulate_1 = __nccwpck_require__(2339);
 const match_1 = __nccwpck_require__(1268);
 const params_1 = __nccwpck_require__(7355);
 const summarize_1 = __nccwpck_require__(4988);
-/** evaluate() + accumulate() + summarize() of pycocotools COCOeval with default parameters. */
+/**
+ * evaluate() + accumulate() + summarize() of pycocotools COCOeval. `params` are COCOeval's Params (built and
+ * checked by cocoParams or parseCocoParams; the defaults when left out); `useCats`, when given, overrides theirs.
+ */
 function evaluateCoco(gt, dt, options) {
-    const useCats = options.useCats ?? true;
-    const params = (0, params_1.defaultParams)(useCats);
+    const base = options.params ?? (0, params_1.cocoParams)();
+    const params = options.useCats === undefined || options.useCats === base.useCats ? base : { ...base, useCats: options.useCats };
+    const useCats = params.useCats;
     const table = (0, match_1.matchDetections)(gt, dt, options.iouType, params);
     const acc = (0, accumulate_1.accumulate)(table);
     const stats = (0, summarize_1.summarize)(acc, params);
@@ -30555,10 +31448,14 @@ function evaluateCoco(gt, dt, options) {
         counts: { images: gt.imgIds.length, categories: gt.catIds.length, groundTruth: gt.n, detections: dt.n },
     };
 }
-/** Mean precision over categories at each recall threshold (area all, maxDets 100), for one IoU index or all. */
+/**
+ * Mean precision over categories at each recall threshold (area "all", or the first range without one; the
+ * maxDets the AP50/AP75 stats read, maxDets[2]), for one IoU index or all.
+ */
 function precisionRecallCurve(ev, options = {}) {
     const { precision, T, R, K, A, M } = ev.accumulated;
-    const m = ev.params.maxDets.indexOf(100);
+    const m = 2;
+    const area = Math.max(0, ev.params.areaRngLbl.indexOf('all'));
     const ts = options.iouIndex === undefined ? Array.from({ length: T }, (_, t) => t) : [options.iouIndex];
     const ks = options.category === undefined ? Array.from({ length: K }, (_, k) => k) : [options.category];
     const out = [];
@@ -30567,7 +31464,7 @@ function precisionRecallCurve(ev, options = {}) {
         let n = 0;
         for (const t of ts)
             for (const k of ks) {
-                const v = precision[((t * R + r) * K + k) * A * M + 0 * M + m];
+                const v = precision[((t * R + r) * K + k) * A * M + area * M + m];
                 if (v > -1) {
                     sum += v;
                     n++;
@@ -30626,6 +31523,8 @@ exports.loadDetections = loadDetections;
 const fs = __importStar(__nccwpck_require__(3024));
 const errors_1 = __nccwpck_require__(6677);
 const rle_1 = __nccwpck_require__(6916);
+const json_depth_1 = __nccwpck_require__(6796);
+const json_text_1 = __nccwpck_require__(8878);
 /** Reads and parses a JSON file, failing with the file name and the parser's position. */
 function readJsonFile(file, what) {
     let text;
@@ -30634,13 +31533,35 @@ function readJsonFile(file, what) {
     }
     catch (error) {
         const code = error.code;
-        throw new errors_1.StepError(`${what} file ${file} cannot be read (${code ?? String(error)}).`, { hint: 'Check the path; relative paths are resolved against the workspace.', file });
+        throw new errors_1.StepError(`${what} file ${file} cannot be read (${code ?? String(error)}).`, {
+            hint: 'Check the path; relative paths are resolved against the workspace.',
+            file,
+        });
     }
     try {
-        return JSON.parse(text);
+        return (0, json_depth_1.parseJsonBounded)(text);
     }
     catch (error) {
-        throw new errors_1.StepError(`${what} file ${file} is not valid JSON: ${error.message}.`, { hint: 'Write the file with a JSON encoder (json.dump) and check it is complete.', file });
+        // Only bad files get here: the shared JSON reader (shared/core/json-text.ts) says where the problem is.
+        const parsed = (0, json_text_1.parseJsonText)(text);
+        if (parsed.ok && parsed.nonFinite) {
+            throw new errors_1.StepError(`${what} file ${file} holds NaN or Infinity (${parsed.nonFinite} value(s)), which JSON does not allow.`, {
+                hint: "JSON has no NaN or Infinity, which Python's json.dump writes for non-finite floats: drop or fix those values (json.dump(..., allow_nan=False) finds them).",
+                file,
+            });
+        }
+        if (!parsed.ok) {
+            throw new errors_1.StepError(`${what} file ${file} is not valid JSON: ${parsed.message} at line ${parsed.line}, column ${parsed.column}.`, {
+                hint: 'Write the file with a JSON encoder (Python: json.dump(..., allow_nan=False)) and check it is complete.',
+                file,
+                line: parsed.line,
+                column: parsed.column,
+            });
+        }
+        throw new errors_1.StepError(`${what} file ${file} is not valid JSON: ${error.message}.`, {
+            hint: 'Write the file with a JSON encoder (Python: json.dump(..., allow_nan=False)) and check it is complete.',
+            file,
+        });
     }
 }
 function fail(file, message, hint) {
@@ -30673,8 +31594,12 @@ function num(v) {
     return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
 }
 /**
- * annToRLE: polygons are rasterised per part and merged; a first part of exactly 4 numbers makes pycocotools
- * read every part as a box (frPyObjects), so it is done here too. Uncompressed RLE keeps its own size.
+ * annToRLE: polygons are rasterised per part and merged. A first part of 4 numbers or fewer is refused: pycocotools'
+ * frPyObjects sends a 4-number first part to frBbox, which raises a TypeError for a list (it wants an ndarray), and
+ * anything shorter to "input type is not supported"; faster-coco-eval scores the 4-number case a third way. With
+ * no reference to agree with, any number mlship gave would be unverifiable, and the input is ambiguous anyway
+ * (a box [x, y, w, h], or a degenerate 2-point polygon). Later parts may be any even length, as frPoly takes them.
+ * Uncompressed RLE keeps its own size.
  */
 function segmentationToRle(seg, h, w, where, file) {
     if (Array.isArray(seg)) {
@@ -30682,22 +31607,18 @@ function segmentationToRle(seg, h, w, where, file) {
             fail(file, `${where()} has an empty polygon list as segmentation.`, 'Give at least one polygon [x0, y0, x1, y1, ...] or an RLE.');
         if (!(h > 0 && w > 0))
             fail(file, `${where()} has a polygon segmentation but its image has no height/width.`, 'Add "height" and "width" to the image entry in the ground truth.');
-        const asBoxes = Array.isArray(seg[0]) && seg[0].length === 4;
+        const first = seg[0];
+        if (Array.isArray(first) && first.length <= 4) {
+            fail(file, `${where()} has a first polygon of ${first.length} numbers (${show(first)}); pycocotools refuses it (${first.length === 4 ? 'frPyObjects reads 4 numbers as a box and raises a TypeError' : '"input type is not supported"'}), so there is no reference score for it.`, 'Give polygons of at least 3 points (6 numbers); give a box as "bbox" (or as the 4-corner polygon [x, y, x, y+h, x+w, y+h, x+w, y]).');
+        }
         const parts = [];
         for (let p = 0; p < seg.length; p++) {
             const part = seg[p];
             if (!Array.isArray(part) || part.some((v) => num(v) === undefined))
                 fail(file, `${where()} has polygon ${p} = ${show(part)}, which is not a list of finite numbers.`, 'Polygons are flat lists [x0, y0, x1, y1, ...].');
-            if (asBoxes) {
-                if (part.length !== 4)
-                    fail(file, `${where()} mixes a 4-number part (read as a box by pycocotools) with polygon ${p} of ${part.length} numbers.`, 'Give polygons of at least 3 points (6 numbers).');
-                parts.push((0, rle_1.rleFromBbox)(part, h, w));
-            }
-            else {
-                if (part.length % 2 !== 0 || part.length < 2)
-                    fail(file, `${where()} has polygon ${p} with ${part.length} numbers; a polygon needs x, y pairs.`, 'Polygons are flat lists [x0, y0, x1, y1, ...] of even length.');
-                parts.push((0, rle_1.rleFromPolygon)(part, h, w));
-            }
+            if (part.length % 2 !== 0 || part.length < 2)
+                fail(file, `${where()} has polygon ${p} with ${part.length} numbers; a polygon needs x, y pairs.`, 'Polygons are flat lists [x0, y0, x1, y1, ...] of even length.');
+            parts.push((0, rle_1.rleFromPolygon)(part, h, w));
         }
         return (0, rle_1.rleMerge)(parts);
     }
@@ -30711,7 +31632,7 @@ function segmentationToRle(seg, h, w, where, file) {
         let rle;
         if (typeof o.counts === 'string') {
             try {
-                rle = (0, rle_1.rleFromString)(o.counts, rh, rw);
+                rle = new rle_1.LazyRle(rh, rw, o.counts);
             }
             catch {
                 fail(file, `${where()} has a truncated compressed RLE string.`, 'Encode masks with pycocotools.mask.encode and keep the whole "counts" string.');
@@ -30834,7 +31755,25 @@ function loadGroundTruth(json, file, iouType) {
             rle[i] = segmentationToRle(a.segmentation, imgHeight[ii], imgWidth[ii], where, file);
         }
     }
-    return { file, imgIds, imgIndex, imgHeight, imgWidth, catIds, catNames, catIndex, n, img, cat, id, area, crowd, box, rle, maskBox: rle && maskBoxes(rle) };
+    return {
+        file,
+        imgIds,
+        imgIndex,
+        imgHeight,
+        imgWidth,
+        catIds,
+        catNames,
+        catIndex,
+        n,
+        img,
+        cat,
+        id,
+        area,
+        crowd,
+        box,
+        rle,
+        maskBox: rle && maskBoxes(rle),
+    };
 }
 function maskBoxes(rle) {
     const out = new Float64Array(rle.length * 4);
@@ -31327,7 +32266,7 @@ function pairwiseSum(a, start = 0, n = a.length - start) {
             r6 += a[p + 6];
             r7 += a[p + 7];
         }
-        let res = (r0 + r1 + (r2 + r3)) + (r4 + r5 + (r6 + r7));
+        let res = r0 + r1 + (r2 + r3) + (r4 + r5 + (r6 + r7));
         for (; i < n; i++)
             res += a[start + i];
         return res;
@@ -31357,40 +32296,162 @@ exports.EPS = 2.220446049250313e-16;
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.STAT_SPECS = exports.STAT_NAMES = void 0;
+exports.STAT_SPECS = exports.STAT_NAMES = exports.CocoParamsError = exports.DEFAULT_AREA_LBL = exports.DEFAULT_AREA_RNG = exports.DEFAULT_MAX_DETS = void 0;
 exports.defaultParams = defaultParams;
+exports.cocoParams = cocoParams;
+exports.parseCocoParams = parseCocoParams;
+exports.describeParams = describeParams;
+exports.statSpecs = statSpecs;
 exports.thresholdIndices = thresholdIndices;
+exports.pyFixed = pyFixed;
+exports.summaryLines = summaryLines;
 const numeric_1 = __nccwpck_require__(7118);
+exports.DEFAULT_MAX_DETS = [1, 10, 100];
+exports.DEFAULT_AREA_RNG = [
+    [0 ** 2, 1e5 ** 2],
+    [0 ** 2, 32 ** 2],
+    [32 ** 2, 96 ** 2],
+    [96 ** 2, 1e5 ** 2],
+];
+exports.DEFAULT_AREA_LBL = ['all', 'small', 'medium', 'large'];
+/** A parameter set COCOeval would not run with (or would run into an IndexError with). */
+class CocoParamsError extends Error {
+    param;
+    hint;
+    constructor(param, message, hint) {
+        super(message);
+        this.param = param;
+        this.hint = hint;
+    }
+}
+exports.CocoParamsError = CocoParamsError;
 function defaultParams(useCats = true) {
+    return cocoParams({ useCats });
+}
+/** COCOeval's Params with the given overrides, checked: maxDets sorted as evaluate() does, ranges paired with labels. */
+function cocoParams(input = {}) {
+    const maxDets = [...(input.maxDets ?? exports.DEFAULT_MAX_DETS)].sort((a, b) => a - b);
+    // summarize() reads maxDets[0], [1] and [2]: fewer than three is an IndexError in pycocotools
+    if (maxDets.length < 3)
+        throw new CocoParamsError('maxDets', `maxDets has ${maxDets.length} value(s); COCOeval.summarize() reads the first three (AR1, AR10 and AR100 positions).`, 'Give at least three increasing limits, e.g. 1,10,300.');
+    for (const m of maxDets)
+        if (!Number.isInteger(m) || m < 1)
+            throw new CocoParamsError('maxDets', `maxDets value ${m} is not a positive whole number.`, 'Give detection limits per image such as 1,10,100.');
+    for (let i = 1; i < maxDets.length; i++)
+        if (maxDets[i] === maxDets[i - 1])
+            throw new CocoParamsError('maxDets', `maxDets repeats ${maxDets[i]}.`, 'Give each limit once.');
+    const iouThrs = input.iouThrs ? Float64Array.from(input.iouThrs) : (0, numeric_1.linspace)(0.5, 0.95, Math.round((0.95 - 0.5) / 0.05) + 1);
+    if (iouThrs.length === 0)
+        throw new CocoParamsError('iouThrs', 'iouThrs is empty.', 'Give IoU thresholds such as 0.5:0.95:0.05 or 0.5,0.75.');
+    for (const t of iouThrs)
+        if (!(t >= 0 && t <= 1))
+            throw new CocoParamsError('iouThrs', `IoU threshold ${t} is outside [0, 1].`, 'IoU thresholds are numbers from 0 to 1.');
+    const areaRng = input.areaRng ?? exports.DEFAULT_AREA_RNG;
+    const areaRngLbl = input.areaRngLbl ?? (input.areaRng ? undefined : exports.DEFAULT_AREA_LBL);
+    if (!areaRngLbl || areaRngLbl.length !== areaRng.length)
+        throw new CocoParamsError('areaRng', `areaRng has ${areaRng.length} range(s) but ${areaRngLbl?.length ?? 0} label(s).`, 'Name every area range, e.g. all=0:1e10,small=0:1024.');
+    if (areaRng.length === 0)
+        throw new CocoParamsError('areaRng', 'areaRng is empty.', 'Give at least the range "all", e.g. all=0:1e10.');
+    areaRng.forEach(([lo, hi], a) => {
+        if (!(lo >= 0) || !(hi >= lo))
+            throw new CocoParamsError('areaRng', `area range "${areaRngLbl[a]}" is ${lo}:${hi}; a range is low:high with 0 <= low <= high.`, 'Areas are in square pixels, e.g. small=0:1024 (32²).');
+    });
+    const seen = new Set();
+    for (const l of areaRngLbl) {
+        if (seen.has(l))
+            throw new CocoParamsError('areaRng', `area label "${l}" is used twice.`, 'summarize() selects a range by its label: give each label once.');
+        seen.add(l);
+    }
     return {
-        iouThrs: (0, numeric_1.linspace)(0.5, 0.95, Math.round((0.95 - 0.5) / 0.05) + 1),
+        iouThrs,
         recThrs: (0, numeric_1.linspace)(0.0, 1.0, Math.round((1.0 - 0.0) / 0.01) + 1),
-        maxDets: [1, 10, 100],
-        areaRng: [
-            [0 ** 2, 1e5 ** 2],
-            [0 ** 2, 32 ** 2],
-            [32 ** 2, 96 ** 2],
-            [96 ** 2, 1e5 ** 2],
-        ],
-        areaRngLbl: ['all', 'small', 'medium', 'large'],
-        useCats,
+        maxDets,
+        areaRng: areaRng.map(([lo, hi]) => [lo, hi]),
+        areaRngLbl: [...areaRngLbl],
+        useCats: input.useCats ?? true,
     };
 }
+/**
+ * Parses the text form users give in a CLI option or a step input:
+ * - maxDets: "1,10,300";
+ * - iouThrs: "0.5,0.75" or "start:stop:step" = np.linspace(start, stop, round((stop-start)/step)+1), which is how
+ *   Params builds the default, so "0.5:0.95:0.05" gives the default thresholds bit for bit;
+ * - areaRng: "label=low:high,..." in square pixels, e.g. "all=0:1e10,small=0:1024,medium=1024:9216,large=9216:1e10".
+ * Throws CocoParamsError naming the parameter; callers add the option or input name.
+ */
+function parseCocoParams(text) {
+    const input = { useCats: text.useCats };
+    if (text.maxDets !== undefined && text.maxDets.trim() !== '')
+        input.maxDets = numbers(text.maxDets, 'maxDets', 'e.g. 1,10,300');
+    if (text.iouThrs !== undefined && text.iouThrs.trim() !== '') {
+        const s = text.iouThrs.trim();
+        if (s.includes(':')) {
+            const parts = numbers(s.replace(/:/g, ','), 'iouThrs', 'start:stop:step, e.g. 0.5:0.95:0.05');
+            if (parts.length !== 3 || !(parts[2] > 0) || parts[1] < parts[0])
+                throw new CocoParamsError('iouThrs', `iouThrs "${s}" is not start:stop:step with step > 0 and stop >= start.`, 'Use e.g. 0.5:0.95:0.05, or a list 0.5,0.75.');
+            input.iouThrs = (0, numeric_1.linspace)(parts[0], parts[1], Math.round((parts[1] - parts[0]) / parts[2]) + 1);
+        }
+        else
+            input.iouThrs = numbers(s, 'iouThrs', 'e.g. 0.5,0.75');
+    }
+    if (text.areaRng !== undefined && text.areaRng.trim() !== '') {
+        input.areaRng = [];
+        input.areaRngLbl = [];
+        for (const item of text.areaRng.split(',').map((x) => x.trim())) {
+            const m = /^([^=\s]+)=([^:]+):(.+)$/.exec(item);
+            const lo = m ? Number(m[2]) : NaN;
+            const hi = m ? Number(m[3]) : NaN;
+            if (!m || !Number.isFinite(lo) || !Number.isFinite(hi))
+                throw new CocoParamsError('areaRng', `area range "${item}" is not label=low:high.`, 'Use e.g. all=0:1e10,small=0:1024,medium=1024:9216,large=9216:1e10 (square pixels).');
+            input.areaRngLbl.push(m[1]);
+            input.areaRng.push([lo, hi]);
+        }
+    }
+    return cocoParams(input);
+}
+function numbers(text, param, example) {
+    return text.split(',').map((x) => {
+        const v = x.trim() === '' ? NaN : Number(x);
+        if (!Number.isFinite(v))
+            throw new CocoParamsError(param, `${param} "${text}" has "${x.trim()}", which is not a number.`, `Give comma-separated numbers, ${example}.`);
+        return v;
+    });
+}
+/** Text form of parameters (the inverse of parseCocoParams), for reports. */
+function describeParams(p) {
+    return {
+        maxDets: [...p.maxDets],
+        iouThrs: Array.from(p.iouThrs),
+        areaRng: Object.fromEntries(p.areaRngLbl.map((l, a) => [l, [p.areaRng[a][0], p.areaRng[a][1]]])),
+        useCats: p.useCats,
+    };
+}
+/** summarize()'s 12 numbers, named by their place: AR1, AR10 and AR100 read maxDets[0], [1] and [2]. */
 exports.STAT_NAMES = ['AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'AR1', 'AR10', 'AR100', 'ARs', 'ARm', 'ARl'];
-exports.STAT_SPECS = {
-    AP: { ap: true, area: 'all', maxDets: 100 },
-    AP50: { ap: true, iouThr: 0.5, area: 'all', maxDets: 100 },
-    AP75: { ap: true, iouThr: 0.75, area: 'all', maxDets: 100 },
-    APs: { ap: true, area: 'small', maxDets: 100 },
-    APm: { ap: true, area: 'medium', maxDets: 100 },
-    APl: { ap: true, area: 'large', maxDets: 100 },
-    AR1: { ap: false, area: 'all', maxDets: 1 },
-    AR10: { ap: false, area: 'all', maxDets: 10 },
-    AR100: { ap: false, area: 'all', maxDets: 100 },
-    ARs: { ap: false, area: 'small', maxDets: 100 },
-    ARm: { ap: false, area: 'medium', maxDets: 100 },
-    ARl: { ap: false, area: 'large', maxDets: 100 },
-};
+/**
+ * _summarizeDets() as pycocotools writes it: stats[0] calls _summarize(1) with the default maxDets=100 while the
+ * others read params.maxDets[0..2], so with maxDets [1, 10, 300] AP is -1 (no 100 to select) and prints
+ * "maxDets=100"; the IoU and area arguments are literals that select nothing when the thresholds or labels lack them.
+ */
+function statSpecs(p) {
+    const [m0, m1, m2] = p.maxDets;
+    return {
+        AP: { ap: true, area: 'all', maxDets: 100 },
+        AP50: { ap: true, iouThr: 0.5, area: 'all', maxDets: m2 },
+        AP75: { ap: true, iouThr: 0.75, area: 'all', maxDets: m2 },
+        APs: { ap: true, area: 'small', maxDets: m2 },
+        APm: { ap: true, area: 'medium', maxDets: m2 },
+        APl: { ap: true, area: 'large', maxDets: m2 },
+        AR1: { ap: false, area: 'all', maxDets: m0 },
+        AR10: { ap: false, area: 'all', maxDets: m1 },
+        AR100: { ap: false, area: 'all', maxDets: m2 },
+        ARs: { ap: false, area: 'small', maxDets: m2 },
+        ARm: { ap: false, area: 'medium', maxDets: m2 },
+        ARl: { ap: false, area: 'large', maxDets: m2 },
+    };
+}
+/** The specs with the default maxDets [1, 10, 100]. */
+exports.STAT_SPECS = statSpecs({ maxDets: exports.DEFAULT_MAX_DETS });
 /** Indices of the thresholds a stat averages: all, or those equal to iouThr (np.where(iouThr == p.iouThrs)). */
 function thresholdIndices(p, iouThr) {
     const out = [];
@@ -31398,6 +32459,30 @@ function thresholdIndices(p, iouThr) {
         if (iouThr === undefined || p.iouThrs[t] === iouThr)
             out.push(t);
     return out;
+}
+/** Python's '{:0.Nf}'.format(x): like toFixed, but an exact binary tie rounds half to even (0.0625 → "0.062"). */
+function pyFixed(x, digits) {
+    if (!Number.isFinite(x))
+        return x !== x ? 'nan' : x > 0 ? 'inf' : '-inf';
+    const scale = 2 * 10 ** digits;
+    const y = x * scale;
+    if (Number.isInteger(y) && Math.abs(y) % 2 === 1 && y / scale === x) {
+        const lo = (y - 1) / 2;
+        const n = lo % 2 === 0 ? lo : lo + 1;
+        return (n / 10 ** digits).toFixed(digits);
+    }
+    return x.toFixed(digits);
+}
+/** The 12 lines summarize() prints, character for character. */
+function summaryLines(p, stats) {
+    const specs = statSpecs(p);
+    return exports.STAT_NAMES.map((name, i) => {
+        const s = specs[name];
+        const title = (s.ap ? 'Average Precision' : 'Average Recall').padEnd(18);
+        const type = s.ap ? '(AP)' : '(AR)';
+        const iou = (s.iouThr === undefined ? `${pyFixed(p.iouThrs[0], 2)}:${pyFixed(p.iouThrs[p.iouThrs.length - 1], 2)}` : pyFixed(s.iouThr, 2)).padEnd(9);
+        return ` ${title} ${type} @[ IoU=${iou} | area=${s.area.padStart(6)} | maxDets=${String(s.maxDets).padStart(3)} ] = ${pyFixed(stats[i], 3)}`;
+    });
 }
 
 
@@ -31409,6 +32494,7 @@ function thresholdIndices(p, iouThr) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.LazyRle = void 0;
 exports.rleFromString = rleFromString;
 exports.rleToString = rleToString;
 exports.rleFromCounts = rleFromCounts;
@@ -31426,6 +32512,11 @@ exports.rleDecode = rleDecode;
 /** Decodes the COCO string encoding (rleFrString): LEB128-like, 6 bits a char from '0' (48), deltas from the run two back. */
 let decodeScratch = new Uint32Array(1024);
 function rleFromString(s, h, w) {
+    const m = decodeIntoScratch(s);
+    return { h, w, counts: decodeScratch.slice(0, m) };
+}
+/** Decodes into the shared scratch buffer (no allocation) and returns the number of runs. */
+function decodeIntoScratch(s) {
     if (decodeScratch.length < s.length)
         decodeScratch = new Uint32Array(Math.max(s.length, decodeScratch.length * 2));
     const cnts = decodeScratch;
@@ -31467,8 +32558,50 @@ function rleFromString(s, h, w) {
             x += cnts[m - 2];
         cnts[m++] = x >>> 0; // (uint) cast: wraps modulo 2^32
     }
-    return { h, w, counts: cnts.slice(0, m) };
+    return m;
 }
+/**
+ * A compressed-RLE mask whose runs are decoded only when an IoU needs them. Loading needs just the area, the
+ * tight box and the pixel total of each mask, which one decode into a reused buffer gives without keeping the
+ * runs; most detections of a crowded image never overlap a ground truth of their category, so their runs are
+ * never built (no allocation, nothing for the garbage collector).
+ */
+class LazyRle {
+    h;
+    w;
+    text;
+    /** Foreground pixels (rleArea). */
+    area;
+    /** Sum of all runs (must be h*w). */
+    length;
+    /** Tight box x, y, w, h (rleToBbox). */
+    box = new Float64Array(4);
+    decoded;
+    /** Throws RangeError on a truncated string, as rleFromString does. */
+    constructor(h, w, text) {
+        this.h = h;
+        this.w = w;
+        this.text = text;
+        const m = decodeIntoScratch(text);
+        const c = decodeScratch;
+        let length = 0;
+        let area = 0;
+        for (let j = 0; j < m; j++) {
+            length += c[j];
+            if (j & 1)
+                area += c[j];
+        }
+        this.length = length;
+        this.area = area >>> 0;
+        bboxOfRuns(c, m, h, w, this.box, 0);
+    }
+    get counts() {
+        if (!this.decoded)
+            this.decoded = decodeScratch.slice(0, decodeIntoScratch(this.text));
+        return this.decoded;
+    }
+}
+exports.LazyRle = LazyRle;
 /** Encodes counts as the COCO string (rleToString). */
 function rleToString(r) {
     const out = [];
@@ -31492,6 +32625,8 @@ function rleFromCounts(counts, h, w) {
 }
 /** Foreground pixel count (rleArea). */
 function rleArea(r) {
+    if (r instanceof LazyRle)
+        return r.area;
     const c = r.counts;
     let a = 0;
     for (let j = 1; j < c.length; j += 2)
@@ -31500,6 +32635,8 @@ function rleArea(r) {
 }
 /** Sum of all runs: must equal h*w for a well-formed mask. */
 function rleLength(r) {
+    if (r instanceof LazyRle)
+        return r.length;
     let s = 0;
     for (let j = 0; j < r.counts.length; j++)
         s += r.counts[j];
@@ -31512,10 +32649,15 @@ function rleToBbox(r) {
     return [out[0], out[1], out[2], out[3]];
 }
 function rleToBboxInto(r, bb, at) {
-    const h = r.h;
-    const w = r.w;
-    const cnts = r.counts;
-    const m = Math.floor(cnts.length / 2) * 2;
+    if (r instanceof LazyRle) {
+        bb.set(r.box, at);
+        return;
+    }
+    bboxOfRuns(r.counts, r.counts.length, r.h, r.w, bb, at);
+}
+/** rleToBbox over the first `len` runs of `cnts`. */
+function bboxOfRuns(cnts, len, h, w, bb, at) {
+    const m = Math.floor(len / 2) * 2;
     let xs = w, ys = h, xe = 0, ye = 0, cc = 0;
     if (m === 0) {
         bb[at] = bb[at + 1] = bb[at + 2] = bb[at + 3] = 0;
@@ -31655,6 +32797,10 @@ function bboxIou(d0, d1, d2, d3, g0, g1, g2, g3, crowd) {
     const u = crowd ? da : da + g2 * g3 - i;
     return i / u;
 }
+let polyScratch = new Int32Array(4096);
+let polyScratchV = new Int32Array(4096);
+let polyScratchX = new Int32Array(4096);
+let polyScratchY = new Int32Array(4096);
 /**
  * Rasterises one polygon [x0,y0,x1,y1,...] exactly as rleFrPoly: boundary traced at 5× resolution, then the
  * pixel columns it crosses are turned into run boundaries.
@@ -31673,8 +32819,13 @@ function rleFromPolygon(xy, h, w) {
     let m = 0;
     for (let j = 0; j < k; j++)
         m += Math.max(Math.abs(x[j] - x[j + 1]), Math.abs(y[j] - y[j + 1])) + 1;
-    const u = new Int32Array(m);
-    const v = new Int32Array(m);
+    // the traced boundary lives in reused buffers: polygons are rasterised by the thousand while loading
+    if (polyScratch.length < m)
+        polyScratch = new Int32Array(Math.max(m, polyScratch.length * 2));
+    if (polyScratchV.length < m)
+        polyScratchV = new Int32Array(polyScratch.length);
+    const u = polyScratch;
+    const v = polyScratchV;
     m = 0;
     for (let j = 0; j < k; j++) {
         let xs = x[j], xe = x[j + 1], ys = y[j], ye = y[j + 1];
@@ -31709,8 +32860,12 @@ function rleFromPolygon(xy, h, w) {
     }
     // points where the boundary crosses a pixel column, downsampled back to pixel coordinates
     const kk = m;
-    const bx = new Int32Array(kk);
-    const by = new Int32Array(kk);
+    if (polyScratchX.length < kk)
+        polyScratchX = new Int32Array(polyScratch.length);
+    if (polyScratchY.length < kk)
+        polyScratchY = new Int32Array(polyScratch.length);
+    const bx = polyScratchX;
+    const by = polyScratchY;
     m = 0;
     for (let j = 1; j < kk; j++) {
         if (u[j] === u[j - 1])
@@ -31813,7 +32968,7 @@ const params_1 = __nccwpck_require__(7355);
  * (threshold, recall threshold, category), or -1 when none is left. `k` restricts it to one category.
  */
 function summarizeStat(acc, p, name, k) {
-    const spec = params_1.STAT_SPECS[name];
+    const spec = (0, params_1.statSpecs)(p)[name];
     const a = p.areaRngLbl.indexOf(spec.area);
     const m = p.maxDets.indexOf(spec.maxDets);
     if (a < 0 || m < 0)
@@ -31909,7 +33064,15 @@ function presentLabels(counts, includeBackground) {
 function evaluateCounts(names, counts, options = {}) {
     const rule = options.emptyRule ?? 'skip';
     const includeBackground = options.includeBackground ?? false;
-    const classes = options.classes ? [...options.classes] : options.binary ? (includeBackground ? [0, 1] : [1]) : presentLabels(counts, includeBackground);
+    const classes = options.classes
+        ? [...options.classes]
+        : options.binary
+            ? includeBackground
+                ? [0, 1]
+                : [1]
+            : presentLabels(counts, includeBackground);
+    if (options.classes)
+        checkListed(names, counts, classes, includeBackground);
     const table = (0, scores_1.buildCountTable)(names, counts, classes);
     const I = names.length;
     const C = classes.length;
@@ -31968,10 +33131,23 @@ function evaluateCounts(names, counts, options = {}) {
         iouMatrix,
     };
 }
+/** A label present in a mask but missing from the given classes would silently drop out of the score: refuse it. */
+function checkListed(names, counts, classes, includeBackground) {
+    const listed = new Set(classes);
+    counts.forEach((c, i) => {
+        for (let l = includeBackground ? 0 : 1; l < c.size; l++) {
+            if ((c.truth[l] > 0 || c.predicted[l] > 0) && !listed.has(l)) {
+                throw new errors_1.StepError(`Mask "${names[i]}" (ground truth or prediction) holds label ${l}, which the classes to score (${classes.join(', ')}) do not list.`, { hint: `Add label ${l} to the classes, or check that the masks hold class indices.` });
+            }
+        }
+    });
+}
 /** Scores label images held in memory (raw arrays). */
 function evaluateMaskPairs(pairs, options = {}) {
     const counts = pairs.map((p) => {
-        if (p.truth.width !== p.prediction.width || p.truth.height !== p.prediction.height || p.truth.data.length !== p.prediction.data.length) {
+        if (p.truth.width !== p.prediction.width ||
+            p.truth.height !== p.prediction.height ||
+            p.truth.data.length !== p.prediction.data.length) {
             throw new errors_1.StepError(`Mask ${p.name}: prediction is ${p.prediction.width}x${p.prediction.height} but the ground truth is ${p.truth.width}x${p.truth.height}.`, {
                 hint: 'Predict masks at the resolution of the ground truth (resize with nearest-neighbour before saving).',
             });
@@ -31986,7 +33162,9 @@ function countLabelsChecked(truth, pred, binary, name) {
     }
     catch (error) {
         if (error instanceof RangeError)
-            throw new errors_1.StepError(`Mask ${name}: ${error.message}.`, { hint: 'Semantic masks hold class indices; instance label images belong in COCO (segm) evaluation.' });
+            throw new errors_1.StepError(`Mask ${name}: ${error.message}.`, {
+                hint: 'Semantic masks hold class indices; instance label images belong in COCO (segm) evaluation.',
+            });
         throw error;
     }
 }
@@ -31997,16 +33175,25 @@ async function listMasks(dir) {
         entries = (await fs.readdir(dir, { recursive: true }));
     }
     catch (error) {
-        throw new errors_1.StepError(`Mask folder ${dir} cannot be read (${error.code ?? String(error)}).`, { hint: 'Pass a folder of PNG or TIFF label masks.', file: dir });
+        throw new errors_1.StepError(`Mask folder ${dir} cannot be read (${error.code ?? String(error)}).`, {
+            hint: 'Pass a folder of PNG or TIFF label masks.',
+            file: dir,
+        });
     }
     const out = new Map();
     for (const rel of entries.sort()) {
         const ext = path.extname(rel).toLowerCase();
         if (!read_1.MASK_EXTENSIONS.includes(ext))
             continue;
-        const key = rel.slice(0, rel.length - ext.length).split(path.sep).join('/');
+        const key = rel
+            .slice(0, rel.length - ext.length)
+            .split(path.sep)
+            .join('/');
         if (out.has(key))
-            throw new errors_1.StepError(`Mask folder ${dir} has two masks for "${key}": ${path.basename(out.get(key))} and ${path.basename(rel)}.`, { hint: 'Keep one mask per image.', file: path.join(dir, rel) });
+            throw new errors_1.StepError(`Mask folder ${dir} has two masks for "${key}": ${path.basename(out.get(key))} and ${path.basename(rel)}.`, {
+                hint: 'Keep one mask per image.',
+                file: path.join(dir, rel),
+            });
         out.set(key, path.join(dir, rel));
     }
     return out;
@@ -32019,16 +33206,28 @@ async function pairMaskFolders(groundTruth, predictions) {
     const gt = await listMasks(groundTruth);
     const pred = await listMasks(predictions);
     if (gt.size === 0)
-        throw new errors_1.StepError(`Ground-truth folder ${groundTruth} holds no masks (${read_1.MASK_EXTENSIONS.join(', ')}).`, { file: groundTruth, hint: 'Point ground-truth at the folder of label masks.' });
+        throw new errors_1.StepError(`Ground-truth folder ${groundTruth} holds no masks (${read_1.MASK_EXTENSIONS.join(', ')}).`, {
+            file: groundTruth,
+            hint: 'Point ground-truth at the folder of label masks.',
+        });
     if (pred.size === 0)
-        throw new errors_1.StepError(`Predictions folder ${predictions} holds no masks (${read_1.MASK_EXTENSIONS.join(', ')}).`, { file: predictions, hint: 'Write one predicted label mask per test image.' });
+        throw new errors_1.StepError(`Predictions folder ${predictions} holds no masks (${read_1.MASK_EXTENSIONS.join(', ')}).`, {
+            file: predictions,
+            hint: 'Write one predicted label mask per test image.',
+        });
     for (const key of gt.keys()) {
         if (!pred.has(key))
-            throw new errors_1.StepError(`Predictions folder ${predictions} has no mask for ground truth ${gt.get(key)} ("${key}").`, { file: gt.get(key), hint: 'Predict every test image; names must match the ground truth (extension may differ).' });
+            throw new errors_1.StepError(`Predictions folder ${predictions} has no mask for ground truth ${gt.get(key)} ("${key}").`, {
+                file: gt.get(key),
+                hint: 'Predict every test image; names must match the ground truth (extension may differ).',
+            });
     }
     for (const key of pred.keys()) {
         if (!gt.has(key))
-            throw new errors_1.StepError(`Prediction ${pred.get(key)} ("${key}") has no ground truth in ${groundTruth}.`, { file: pred.get(key), hint: 'Predictions and ground truth must cover the same test images.' });
+            throw new errors_1.StepError(`Prediction ${pred.get(key)} ("${key}") has no ground truth in ${groundTruth}.`, {
+                file: pred.get(key),
+                hint: 'Predictions and ground truth must cover the same test images.',
+            });
     }
     return [...gt.keys()].map((name) => ({ name, truth: gt.get(name), prediction: pred.get(name) }));
 }
@@ -32276,9 +33475,12 @@ exports.readLabelImage = readLabelImage;
 exports.decodeLabelImage = decodeLabelImage;
 const fs = __importStar(__nccwpck_require__(1455));
 const path = __importStar(__nccwpck_require__(6760));
+const zlib = __importStar(__nccwpck_require__(8522));
 const pngjs_1 = __nccwpck_require__(359);
 const UTIF = __importStar(__nccwpck_require__(3196));
+const tiff_decode_1 = __nccwpck_require__(6761);
 const errors_1 = __nccwpck_require__(6677);
+const image_header_1 = __nccwpck_require__(5612);
 exports.MASK_EXTENSIONS = ['.png', '.tif', '.tiff'];
 /** Reads a PNG (8/16-bit grey or palette: the palette index is the label) or a single-channel TIFF. */
 async function readLabelImage(file) {
@@ -32293,17 +33495,34 @@ async function readLabelImage(file) {
 }
 function decodeLabelImage(buf, file) {
     const ext = path.extname(file).toLowerCase();
+    if (ext === '.png' || ext === '.tif' || ext === '.tiff') {
+        // The bounded structure walk before any decoder: utif2 follows IFD loops forever, pngjs allocates what IHDR says.
+        try {
+            (0, image_header_1.checkBufferBeforeDecode)(buf);
+        }
+        catch (error) {
+            if (!(error instanceof image_header_1.HeaderError))
+                throw error;
+            throw new errors_1.StepError(`Mask ${file} cannot be read: ${error.message}.`, {
+                file,
+                hint: 'Re-save the mask as a single-page PNG or TIFF with one integer class per pixel.',
+            });
+        }
+    }
     if (ext === '.png')
         return decodePng(buf, file);
     if (ext === '.tif' || ext === '.tiff')
         return decodeTiff(buf, file);
-    throw new errors_1.StepError(`Mask ${file} has extension "${ext}"; label masks are read from ${exports.MASK_EXTENSIONS.join(', ')}.`, { file, hint: 'Save label masks as PNG or TIFF with one integer class per pixel.' });
+    throw new errors_1.StepError(`Mask ${file} has extension "${ext}"; label masks are read from ${exports.MASK_EXTENSIONS.join(', ')}.`, {
+        file,
+        hint: 'Save label masks as PNG or TIFF with one integer class per pixel.',
+    });
 }
 function decodePng(buf, file) {
     // pngjs returns its parse metadata too; at run time `palette` holds the RGBA entries.
     let png;
     try {
-        png = pngjs_1.PNG.sync.read(buf, { skipRescale: true });
+        png = pngjs_1.PNG.sync.read(isPalettePng(buf) ? indexPalette(buf) : buf, { skipRescale: true });
     }
     catch (error) {
         throw new errors_1.StepError(`Mask ${file} is not a readable PNG: ${error.message}.`, { file });
@@ -32313,20 +33532,10 @@ function decodePng(buf, file) {
     const rgba = png.data;
     const colorType = png.colorType ?? 0;
     if (colorType === 3) {
-        // pngjs expands palette images to RGBA; map each colour back to its palette index.
-        const palette = png.palette ?? [];
-        const index = new Map();
-        palette.forEach((c, i) => {
-            const key = ((c[0] << 24) | (c[1] << 16) | (c[2] << 8) | c[3]) >>> 0;
-            if (!index.has(key))
-                index.set(key, i);
-        });
-        if (index.size !== palette.length) {
-            throw new errors_1.StepError(`Mask ${file} is a palette PNG with repeated colours, so its class indices cannot be recovered.`, { file, hint: 'Save the mask as 8-bit greyscale with the class index as the grey value.' });
-        }
+        // decoded through indexPalette(): red holds the palette index
         const out = new Uint8Array(n);
         for (let i = 0, p = 0; i < n; i++, p += 4)
-            out[i] = index.get(((rgba[p] << 24) | (rgba[p + 1] << 16) | (rgba[p + 2] << 8) | rgba[p + 3]) >>> 0);
+            out[i] = rgba[p];
         return { width, height, data: out };
     }
     if (colorType === 2 || colorType === 6) {
@@ -32350,11 +33559,50 @@ function decodePng(buf, file) {
                 out[i] = trans;
     return { width, height, data: out };
 }
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+/** Colour type 3 in the IHDR chunk, which the PNG format requires to come first. */
+function isPalettePng(buf) {
+    return buf.length > 25 && buf.subarray(0, 8).equals(PNG_SIGNATURE) && buf.toString('latin1', 12, 16) === 'IHDR' && buf[25] === 3;
+}
+/**
+ * A copy of a palette PNG whose palette is replaced by entry i = (i, 0, 0) and whose tRNS chunk is dropped, so
+ * that the decoder's RGBA output carries each pixel's palette index in red. The label is the index, whatever
+ * colours the palette holds (repeated colours, unused entries, transparency).
+ */
+function indexPalette(buf) {
+    const parts = [buf.subarray(0, 8)];
+    let at = 8;
+    while (at + 12 <= buf.length) {
+        const len = buf.readUInt32BE(at);
+        const type = buf.toString('latin1', at + 4, at + 8);
+        const end = at + 12 + len;
+        if (end > buf.length)
+            break; // truncated: let the decoder report it
+        if (type === 'PLTE') {
+            const entries = Math.floor(len / 3);
+            const data = Buffer.alloc(entries * 3);
+            for (let i = 0; i < entries; i++)
+                data[i * 3] = i;
+            const head = Buffer.alloc(8);
+            head.writeUInt32BE(data.length, 0);
+            head.write('PLTE', 4, 'latin1');
+            const crc = Buffer.alloc(4);
+            crc.writeUInt32BE(zlib.crc32(Buffer.concat([head.subarray(4), data])) >>> 0, 0);
+            parts.push(head, data, crc);
+        }
+        else if (type !== 'tRNS')
+            parts.push(buf.subarray(at, end));
+        at = end;
+    }
+    if (at < buf.length)
+        parts.push(buf.subarray(at));
+    return Buffer.concat(parts);
+}
 function decodeTiff(buf, file) {
     let ifd;
     try {
         const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
-        const ifds = UTIF.decode(ab);
+        const ifds = (0, tiff_decode_1.decodeTiffDirectories)(ab);
         if (ifds.length === 0)
             throw new Error('no image directory');
         ifd = ifds[0];
@@ -32398,18 +33646,17 @@ function decodeTiff(buf, file) {
 /***/ }),
 
 /***/ 6547:
-/***/ ((__unused_webpack_module, exports) => {
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.EMPTY_RULES = void 0;
+exports.macroAverage = exports.EMPTY_RULES = void 0;
 exports.diceScore = diceScore;
 exports.iouScore = iouScore;
 exports.score = score;
 exports.buildCountTable = buildCountTable;
 exports.scoreMatrix = scoreMatrix;
-exports.macroAverage = macroAverage;
 exports.microScore = microScore;
 exports.reduceScores = reduceScores;
 exports.EMPTY_RULES = ['skip', 'one', 'zero', 'skip-empty-truth'];
@@ -32460,34 +33707,8 @@ function scoreMatrix(table, metric, rule) {
         out[j] = score(metric, table.counts[j * 3], table.counts[j * 3 + 1], table.counts[j * 3 + 2], rule);
     return out;
 }
-/**
- * Macro average: per class, the (weighted) mean over images where it is scored; then the mean over classes that
- * have any. `weights[i]` counts image i that many times (bootstrap); null = 1 each. NaN when nothing is scored.
- */
-function macroAverage(matrix, images, classes, weights, perClass) {
-    let total = 0;
-    let nClasses = 0;
-    for (let c = 0; c < classes; c++) {
-        let sum = 0;
-        let wsum = 0;
-        for (let i = 0; i < images; i++) {
-            const v = matrix[i * classes + c];
-            if (v !== v)
-                continue; // NaN: left out
-            const w = weights ? weights[i] : 1;
-            sum += w * v;
-            wsum += w;
-        }
-        const mean = wsum > 0 ? sum / wsum : NaN;
-        if (perClass)
-            perClass[c] = mean;
-        if (wsum > 0) {
-            total += mean;
-            nClasses++;
-        }
-    }
-    return nClasses ? total / nClasses : NaN;
-}
+var resample_kernel_1 = __nccwpck_require__(7587);
+Object.defineProperty(exports, "macroAverage", ({ enumerable: true, get: function () { return resample_kernel_1.macroAverage; } }));
 /** Pooled score of summed counts (micro average) for a class, or over all classes with c = -1. */
 function microScore(table, metric, rule, c) {
     const C = table.classes.length;
@@ -32535,6 +33756,214 @@ function reduceScores(matrix, reduction) {
 
 /***/ }),
 
+/***/ 7587:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+/**
+ * The per-resample scoring of the paired bootstrap, in one module of self-contained functions: the worker threads
+ * run the very same functions, from their source text (RESAMPLE_WORKER_SOURCE is built with Function#toString), so
+ * there is one copy of the code and the threads compute bit for bit what this thread would. Keep these functions
+ * free of imports and of nested function definitions: a call into another module compiles to a property access
+ * that does not exist inside the worker.
+ */
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.RESAMPLE_WORKER_SOURCE = void 0;
+exports.precisionSum = precisionSum;
+exports.macroAverage = macroAverage;
+exports.weightedGroundTruth = weightedGroundTruth;
+exports.prefixCommon = prefixCommon;
+exports.curvePoints = curvePoints;
+exports.resampleValue = resampleValue;
+exports.resampleDifference = resampleDifference;
+/** Sum over recall thresholds of the interpolated precision (what fillPrecision writes), without writing it. */
+function precisionSum(pr, rc, n, recThrs) {
+    for (let i = n - 1; i > 0; i--)
+        if (pr[i] > pr[i - 1])
+            pr[i - 1] = pr[i];
+    let sum = 0;
+    let pi = 0;
+    for (let r = 0; r < recThrs.length; r++) {
+        const thr = recThrs[r];
+        while (pi < n && rc[pi] < thr)
+            pi++;
+        if (pi === n)
+            break;
+        sum += pr[pi];
+    }
+    return sum;
+}
+/**
+ * Macro average: per class, the (weighted) mean over images where it is scored; then the mean over classes that
+ * have any. `weights[i]` counts image i that many times (bootstrap); null = 1 each. NaN when nothing is scored.
+ */
+function macroAverage(matrix, images, classes, weights, perClass) {
+    let total = 0;
+    let nClasses = 0;
+    for (let c = 0; c < classes; c++) {
+        let sum = 0;
+        let wsum = 0;
+        for (let i = 0; i < images; i++) {
+            const v = matrix[i * classes + c];
+            if (v !== v)
+                continue; // NaN: left out
+            const w = weights ? weights[i] : 1;
+            sum += w * v;
+            wsum += w;
+        }
+        const mean = wsum > 0 ? sum / wsum : NaN;
+        if (perClass)
+            perClass[c] = mean;
+        if (wsum > 0) {
+            total += mean;
+            nClasses++;
+        }
+    }
+    return nClasses ? total / nClasses : NaN;
+}
+/** Weighted ground truth that counts in category kk (npig of the resample). */
+function weightedGroundTruth(d, kk, w) {
+    const gtStart = d.gtStart;
+    const gtImg = d.gtImg;
+    const gtCount = d.gtCount;
+    let npig = 0;
+    for (let j = gtStart[kk]; j < gtStart[kk + 1]; j++)
+        npig += w[gtImg[j]] * gtCount[j];
+    return npig;
+}
+/**
+ * cum[q] = weight of the category's entries before entry q that count at every threshold (the common ones): one
+ * pass over the category shared by all thresholds, instead of one walk per threshold.
+ */
+function prefixCommon(d, kk, w, cum) {
+    const ents = d.ents;
+    const e0 = d.entStart[kk];
+    const e1 = d.entStart[kk + 1];
+    let acc = 0;
+    for (let e = e0; e < e1; e++) {
+        cum[e - e0] = acc;
+        const v = ents[e];
+        if (v & 1)
+            acc += w[v >> 1];
+    }
+}
+/**
+ * The points of one precision/recall curve (category kk, threshold ti) at its true positives, written to pr/rc;
+ * returns how many. Only true positives are visited: the false-positive weight before one is (counted weight
+ * before it) − (true-positive weight before it), the counted weight being cum (common entries) plus the few
+ * entries counted at this threshold only (a match to a crowd or out-of-range ground truth ignores a detection at
+ * some thresholds and not others). With whole-number weights (bootstrap draw counts) every sum is an exact integer,
+ * so pr = tp / (fp + tp + eps) is bit for bit what a walk over every entry gives (curve() in coco/accumulate.ts).
+ */
+function curvePoints(d, kk, ti, w, npig, pr, rc, cum) {
+    const ents = d.ents;
+    const e0 = d.entStart[kk];
+    const slot = kk * d.TT + ti;
+    const tpPos = d.tpPos;
+    const varPos = d.varPos;
+    let vi = d.varStart[slot];
+    const vEnd = d.varStart[slot + 1];
+    let extra = 0;
+    let tp = 0;
+    let n = 0;
+    for (let j = d.tpStart[slot]; j < d.tpStart[slot + 1]; j++) {
+        const q = tpPos[j];
+        while (vi < vEnd && varPos[vi] < q)
+            extra += w[ents[e0 + varPos[vi++]] >> 1];
+        const x = w[ents[e0 + q] >> 1];
+        if (x === 0)
+            continue;
+        const fp = cum[q] + extra - tp;
+        tp += x;
+        pr[n] = tp / (fp + tp + 2.220446049250313e-16);
+        rc[n] = tp / npig;
+        n++;
+    }
+    return n;
+}
+/**
+ * One model's metric on one resample (weights = how often each image was drawn). COCO: per category and
+ * threshold the curve points at the true positives (curvePoints), then the mean of the interpolated precision (AP)
+ * or the final recall (AR) over categories and thresholds, -1 when nothing counts. Masks: the macro average, or
+ * one class's mean.
+ */
+function resampleValue(d, w, pr, rc, cum) {
+    if (d.kind === 'mask') {
+        if (d.classIndex < 0)
+            return macroAverage(d.matrix, d.I, d.C, w);
+        const perClass = new Float64Array(d.C);
+        macroAverage(d.matrix, d.I, d.C, w, perClass);
+        return perClass[d.classIndex];
+    }
+    const KK = d.KK;
+    const TT = d.TT;
+    const recThrs = d.recThrs;
+    const R = recThrs.length;
+    let sum = 0;
+    let count = 0;
+    for (let kk = 0; kk < KK; kk++) {
+        const npig = weightedGroundTruth(d, kk, w);
+        if (npig === 0)
+            continue;
+        if (d.ap)
+            prefixCommon(d, kk, w, cum);
+        for (let ti = 0; ti < TT; ti++) {
+            if (d.ap) {
+                const n = curvePoints(d, kk, ti, w, npig, pr, rc, cum);
+                sum += precisionSum(pr, rc, n, recThrs);
+                count += R;
+            }
+            else {
+                // recall only needs the true-positive weight
+                const ents = d.ents;
+                const e0 = d.entStart[kk];
+                const slot = kk * TT + ti;
+                let tp = 0;
+                for (let j = d.tpStart[slot]; j < d.tpStart[slot + 1]; j++)
+                    tp += w[ents[e0 + d.tpPos[j]] >> 1];
+                sum += tp / npig;
+                count++;
+            }
+        }
+    }
+    return count ? sum / count : -1;
+}
+/** A resample's difference, or NaN when either model has no defined metric on it (the resample is dropped). */
+function resampleDifference(c, p) {
+    return !Number.isFinite(c) || !Number.isFinite(p) || c < 0 || p < 0 ? NaN : c - p;
+}
+/**
+ * The worker: scores blocks of resamples for both models and posts the differences back. Plain JavaScript built
+ * from the functions above, run with `new Worker(source, { eval: true })`, so it works unchanged from TypeScript
+ * tests, esbuild-register and single-file ncc bundles (none can hand a worker a module path on disk).
+ */
+exports.RESAMPLE_WORKER_SOURCE = `'use strict';
+const { parentPort, workerData } = require('node:worker_threads');
+${precisionSum.toString()}
+${macroAverage.toString()}
+${weightedGroundTruth.toString()}
+${prefixCommon.toString()}
+${curvePoints.toString()}
+${resampleValue.toString()}
+${resampleDifference.toString()}
+const { units, candidate, production, longest, entries } = workerData;
+const pr = new Float64Array(longest);
+const rc = new Float64Array(longest);
+const cum = new Float64Array(entries);
+parentPort.on('message', (m) => {
+  const diffs = new Float64Array(m.count);
+  for (let b = 0; b < m.count; b++) {
+    const w = m.weights.subarray(b * units, (b + 1) * units);
+    diffs[b] = ${resampleDifference.name}(${resampleValue.name}(candidate, w, pr, rc, cum), ${resampleValue.name}(production, w, pr, rc, cum));
+  }
+  parentPort.postMessage({ first: m.first, diffs }, [diffs.buffer]);
+});
+`;
+
+
+/***/ }),
+
 /***/ 3130:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
@@ -32574,6 +34003,7 @@ var __importStar = (this && this.__importStar) || (function () {
     };
 })();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.MAX_SHAPE_ELEMENTS = void 0;
 exports.parseShape = parseShape;
 exports.parseDynamicAxes = parseDynamicAxes;
 exports.requireFile = requireFile;
@@ -32587,10 +34017,20 @@ function parseShape(text, label) {
         .filter((s) => s !== '');
     const dims = parts.map(Number);
     if (dims.length === 0 || dims.some((d) => !Number.isInteger(d) || d <= 0)) {
-        throw new errors_1.InputError(`Input "${label}" has value "${text}", which is not a shape of positive whole numbers.`, { hint: 'Write the example input shape like 1,3,256,256 (batch, channels, height, width).' });
+        throw new errors_1.InputError(`Input "${label}" has value "${text}", which is not a shape of positive whole numbers.`, {
+            hint: 'Write the example input shape like 1,3,256,256 (batch, channels, height, width).',
+        });
+    }
+    const elements = dims.reduce((a, b) => a * b, 1);
+    if (elements > exports.MAX_SHAPE_ELEMENTS) {
+        throw new errors_1.InputError(`Input "${label}" has value "${text}": ${elements.toExponential(2)} elements, more than the ${exports.MAX_SHAPE_ELEMENTS} (1 GiB of float32) an example input may have.`, {
+            hint: 'The example input is one batch of the size the model runs at, e.g. 1,3,512,512; dynamic axes cover other sizes.',
+        });
     }
     return dims;
 }
+/** Example inputs are allocated (seeded parity inputs, then PyTorch and ONNX Runtime buffers): 2^28 floats is 1 GiB. */
+exports.MAX_SHAPE_ELEMENTS = 2 ** 28;
 const AXIS_NAMES = ['batch', 'channels', 'height', 'width'];
 /** "batch,height,width" or "0,2,3" → { axis index: symbolic name }. */
 function parseDynamicAxes(text, rank, layout, label) {
@@ -32611,7 +34051,9 @@ function parseDynamicAxes(text, rank, layout, label) {
             throw new errors_1.InputError(`Input "${label}" names axis "${raw}", which is not ${rank === 4 ? AXIS_NAMES.join(', ') : 'batch'} or an axis index.`, { hint: `Use names (batch,height,width) for 4-D image inputs, or axis indices 0..${rank - 1}.` });
         }
         if (axis >= rank)
-            throw new errors_1.InputError(`Input "${label}" names axis ${raw} (index ${axis}), but the input has rank ${rank}.`, { hint: `Use axis indices 0..${rank - 1}.` });
+            throw new errors_1.InputError(`Input "${label}" names axis ${raw} (index ${axis}), but the input has rank ${rank}.`, {
+                hint: `Use axis indices 0..${rank - 1}.`,
+            });
         out[axis] = /^\d+$/.test(name) ? (axis === 0 ? 'batch' : `dim${axis}`) : name;
     }
     return out;
@@ -32620,7 +34062,9 @@ function requireFile(file, label) {
     if (!file)
         return;
     if (!fs.existsSync(file) || !fs.statSync(file).isFile())
-        throw new errors_1.StepError(`Input "${label}" points at ${file}, which is not a file.`, { hint: `Check the path of ${label}; relative paths are resolved against the workspace.` });
+        throw new errors_1.StepError(`Input "${label}" points at ${file}, which is not a file.`, {
+            hint: `Check the path of ${label}; relative paths are resolved against the workspace.`,
+        });
 }
 
 
@@ -32902,7 +34346,16 @@ function parseOpType(r, field) {
     return op;
 }
 function parseGraph(r, graph) {
-    const info = { graphName: '', inputs: [], outputs: [], nodeCount: 0, opTypes: {}, initializerCount: 0, parameterCount: 0, externalData: [] };
+    const info = {
+        graphName: '',
+        inputs: [],
+        outputs: [],
+        nodeCount: 0,
+        opTypes: {},
+        initializerCount: 0,
+        parameterCount: 0,
+        externalData: [],
+    };
     // Maps, not object keys, while counting: an op or key named like an Object.prototype member must count as itself.
     const opTypes = new Map();
     const initializers = new Set();
@@ -33011,10 +34464,16 @@ function readOnnxModelInfo(file, label = file) {
         fd = fs.openSync(file, 'r');
     }
     catch (error) {
-        throw new errors_1.StepError(`Cannot open the ONNX model ${label}: ${error.code ?? String(error)}.`, { hint: 'Check the model path; step inputs are relative to the workspace.', cause: error });
+        throw new errors_1.StepError(`Cannot open the ONNX model ${label}: ${error.code ?? String(error)}.`, {
+            hint: 'Check the model path; step inputs are relative to the workspace.',
+            cause: error,
+        });
     }
     try {
-        const { size } = fs.fstatSync(fd);
+        const stat = fs.fstatSync(fd);
+        if (stat.isDirectory())
+            throw new errors_1.StepError(`The ONNX model ${label} is a folder, not a file.`, { hint: 'Give the path of the .onnx file.', file: label });
+        const { size } = stat;
         if (size === 0)
             throw new errors_1.StepError(`The ONNX model ${label} is empty.`, { hint: 'Export the model again.', file: label });
         return parseNamed(new positioned_reader_1.PositionedReader(fd, size), label);
@@ -33175,6 +34634,7 @@ exports.writeNpy = writeNpy;
 const fs = __importStar(__nccwpck_require__(3024));
 const errors_1 = __nccwpck_require__(6677);
 const tensors_1 = __nccwpck_require__(1862);
+const atomic_write_1 = __nccwpck_require__(1709);
 /** NumPy .npy files (format 1.0-3.0, little-endian, C order): how reference tensors travel between Python and Node. */
 const DESCR_TO_TYPE = {
     '<f4': 'float32',
@@ -33212,10 +34672,16 @@ function parseNpy(buffer, file = 'buffer') {
     const fortran = /'fortran_order':\s*(True|False)/.exec(header)?.[1];
     const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
     if (!descr || !fortran || shapeText === undefined)
-        throw new errors_1.StepError(`${file}: unreadable .npy header ${JSON.stringify(header.trim())}.`, { hint: 'Save arrays with numpy.save.', file });
+        throw new errors_1.StepError(`${file}: unreadable .npy header ${JSON.stringify(header.trim())}.`, {
+            hint: 'Save arrays with numpy.save.',
+            file,
+        });
     const type = DESCR_TO_TYPE[descr];
     if (!type)
-        throw new errors_1.StepError(`${file}: .npy dtype ${descr} is not supported.`, { hint: `Save one of ${Object.keys(DESCR_TO_TYPE).join(', ')} (little-endian).`, file });
+        throw new errors_1.StepError(`${file}: .npy dtype ${descr} is not supported.`, {
+            hint: `Save one of ${Object.keys(DESCR_TO_TYPE).join(', ')} (little-endian).`,
+            file,
+        });
     if (fortran === 'True')
         throw new errors_1.StepError(`${file}: Fortran-ordered arrays are not supported.`, { hint: 'Save numpy.ascontiguousarray(a).', file });
     const dims = shapeText
@@ -33228,7 +34694,10 @@ function parseNpy(buffer, file = 'buffer') {
     const bytes = data.byteLength;
     const offset = start + headerLength;
     if (buffer.length - offset < bytes)
-        throw new errors_1.StepError(`${file}: holds ${buffer.length - offset} data bytes, shape ${JSON.stringify(dims)} ${descr} needs ${bytes}.`, { hint: 'The file is truncated; save it again.', file });
+        throw new errors_1.StepError(`${file}: holds ${buffer.length - offset} data bytes, shape ${JSON.stringify(dims)} ${descr} needs ${bytes}.`, {
+            hint: 'The file is truncated; save it again.',
+            file,
+        });
     // Copy into the typed array's own (aligned) buffer.
     new Uint8Array(data.buffer).set(buffer.subarray(offset, offset + bytes));
     return { type, dims, data };
@@ -33239,7 +34708,10 @@ function readNpy(file) {
         buffer = fs.readFileSync(file);
     }
     catch (error) {
-        throw new errors_1.StepError(`Cannot read ${file}: ${error.code ?? String(error)}.`, { hint: 'Check that the reference folder is complete.', file });
+        throw new errors_1.StepError(`Cannot read ${file}: ${error.code ?? String(error)}.`, {
+            hint: 'Check that the reference folder is complete.',
+            file,
+        });
     }
     return parseNpy(buffer, file);
 }
@@ -33258,9 +34730,7 @@ function encodeNpy(tensor) {
     return Buffer.concat([head, Buffer.from(header, 'latin1'), data]);
 }
 function writeNpy(file, tensor) {
-    const tmp = `${file}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, encodeNpy(tensor));
-    fs.renameSync(tmp, file);
+    (0, atomic_write_1.writeFileAtomicSync)(file, encodeNpy(tensor));
 }
 
 
@@ -33279,7 +34749,15 @@ exports.formatError = formatError;
 const tensors_1 = __nccwpck_require__(1862);
 function compareTensors(output, expected, actual, tol) {
     if (expected.dims.length !== actual.dims.length || expected.dims.some((d, i) => d !== actual.dims[i])) {
-        return { output, ok: false, elements: (0, tensors_1.elementCount)(expected.dims), mismatches: (0, tensors_1.elementCount)(expected.dims), maxAbs: Infinity, maxRel: Infinity, shape: { expected: expected.dims, actual: actual.dims } };
+        return {
+            output,
+            ok: false,
+            elements: (0, tensors_1.elementCount)(expected.dims),
+            mismatches: (0, tensors_1.elementCount)(expected.dims),
+            maxAbs: Infinity,
+            maxRel: Infinity,
+            shape: { expected: expected.dims, actual: actual.dims },
+        };
     }
     const n = (0, tensors_1.elementCount)(expected.dims);
     let maxAbs = 0;
@@ -33514,7 +34992,10 @@ function readReferenceIndex(dir) {
         });
     }
     if (index.format !== 'mlship-reference/1' || !Array.isArray(index.cases)) {
-        throw new errors_1.StepError(`${file} has format ${JSON.stringify(index.format)}, expected "mlship-reference/1" with a cases list.`, { hint: 'Use the reference folder written by export-onnx.', file });
+        throw new errors_1.StepError(`${file} has format ${JSON.stringify(index.format)}, expected "mlship-reference/1" with a cases list.`, {
+            hint: 'Use the reference folder written by export-onnx.',
+            file,
+        });
     }
     return index;
 }
@@ -33618,7 +35099,11 @@ async function resolveOnnxRuntime(options = {}) {
     const version = options.version ?? exports.ONNXRUNTIME_NODE_VERSION;
     const log = options.log ?? (() => undefined);
     const notes = [];
-    const explicit = options.explicitPath ? { value: options.explicitPath, source: 'input' } : env.MLSHIP_ONNXRUNTIME_PATH ? { value: env.MLSHIP_ONNXRUNTIME_PATH, source: 'env' } : undefined;
+    const explicit = options.explicitPath
+        ? { value: options.explicitPath, source: 'input' }
+        : env.MLSHIP_ONNXRUNTIME_PATH
+            ? { value: env.MLSHIP_ONNXRUNTIME_PATH, source: 'env' }
+            : undefined;
     if (explicit) {
         const dir = (0, native_module_1.findPackageDir)(explicit.value, exports.PACKAGE);
         const label = explicit.source === 'input' ? 'onnxruntime-path' : 'MLSHIP_ONNXRUNTIME_PATH';
@@ -33702,7 +35187,13 @@ function describe(packageDir, source, platform, arch, notes) {
         // An explicit folder may hold a custom build with another layout; the provider check still tells.
     }
     const gpu = new Set([...providerLibraryNames('tensorrt', platform)]);
-    return { packageDir, version: (0, native_module_1.readManifest)(packageDir)?.version ?? 'unknown', source, providerLibraries: files.filter((f) => gpu.has(f)).sort(), notes: [...notes] };
+    return {
+        packageDir,
+        version: (0, native_module_1.readManifest)(packageDir)?.version ?? 'unknown',
+        source,
+        providerLibraries: files.filter((f) => gpu.has(f)).sort(),
+        notes: [...notes],
+    };
 }
 function missingLibraries(location, need, platform) {
     return providerLibraryNames(need, platform).filter((f) => !location.providerLibraries.includes(f));
@@ -33738,7 +35229,9 @@ async function installToToolCache(cacheDir, version, need, platform, env, runIns
     }
     if (!(0, native_module_1.findPackageDir)(staging, exports.PACKAGE)) {
         fs.rmSync(staging, { recursive: true, force: true });
-        throw new errors_1.StepError(`npm install ${exports.PACKAGE}@${version} finished but ${path.join(staging, 'node_modules', exports.PACKAGE)} is missing.`, { hint: 'Check the npm output above.' });
+        throw new errors_1.StepError(`npm install ${exports.PACKAGE}@${version} finished but ${path.join(staging, 'node_modules', exports.PACKAGE)} is missing.`, {
+            hint: 'Check the npm output above.',
+        });
     }
     fs.rmSync(cacheDir, { recursive: true, force: true });
     fs.mkdirSync(path.dirname(cacheDir), { recursive: true });
@@ -33748,7 +35241,11 @@ async function installToToolCache(cacheDir, version, need, platform, env, runIns
 }
 function runNpm(command) {
     return new Promise((resolve, reject) => {
-        const child = (0, node_child_process_1.spawn)(command.command, command.args, { env: command.env, stdio: ['ignore', 'inherit', 'inherit'], shell: process.platform === 'win32' });
+        const child = (0, node_child_process_1.spawn)(command.command, command.args, {
+            env: command.env,
+            stdio: ['ignore', 'inherit', 'inherit'],
+            shell: process.platform === 'win32',
+        });
         child.on('error', reject);
         child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`exit code ${code}`))));
     });
@@ -33852,6 +35349,52 @@ function firstLine(error) {
 
 /***/ }),
 
+/***/ 8070:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.TASK_KINDS = void 0;
+exports.modelTask = modelTask;
+exports.TASK_KINDS = ['segmentation', 'detection'];
+/** ultralytics writes its task name into metadata_props["task"]; its instance segmentation is COCO detection. */
+const ULTRALYTICS = { detect: 'detection', segment: 'detection', obb: 'detection', pose: 'detection' };
+const BOX_OUTPUT = /^(boxes|bboxes|dets|detections|pred_boxes)$/i;
+function modelTask(info) {
+    const stamped = info.metadata['mlship.task'];
+    if (stamped === 'segmentation' || stamped === 'detection')
+        return { task: stamped, source: 'metadata mlship.task' };
+    const ultralytics = ULTRALYTICS[info.metadata.task ?? ''];
+    if (ultralytics)
+        return { task: ultralytics, source: `metadata task "${info.metadata.task}" (ultralytics)` };
+    // By name, or a [batch, N, 4] tensor; a rank-2 [batch, 4] is as likely a 4-class classifier, so it needs the name.
+    const boxes = info.outputs.find((o) => BOX_OUTPUT.test(o.name) || (o.shape?.length === 3 && o.shape[2] === 4));
+    if (boxes)
+        return { task: 'detection', source: `output ${describe(boxes)}` };
+    const input = info.inputs[0];
+    const dense = info.outputs.find((o) => o.shape?.length === 4 && input?.shape?.length === 4 && sameSpatial(o.shape, input.shape));
+    if (dense)
+        return { task: 'segmentation', source: `output ${describe(dense)} (per-pixel, the input's height and width)` };
+    return undefined;
+}
+function sameSpatial(out, inp) {
+    // NCHW on both sides: height and width are the last two axes. Sizes or symbolic names agree, or the output's is an
+    // expression of the input's (torch.export writes `4*((height//4))` for a UNet's padded output).
+    const related = (o, i) => o !== null &&
+        (o === i ||
+            (typeof o === 'string' &&
+                typeof i === 'string' &&
+                new RegExp(`(^|[^A-Za-z0-9_])${i.replace(/[^A-Za-z0-9_]/g, '\\$&')}([^A-Za-z0-9_]|$)`).test(o)));
+    return related(out[2], inp[2]) && related(out[3], inp[3]);
+}
+function describe(v) {
+    return `${v.name} [${v.shape ? v.shape.map((d) => d ?? '?').join(', ') : '?'}]`;
+}
+
+
+/***/ }),
+
 /***/ 1862:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
@@ -33912,7 +35455,7 @@ function toFloat16Bits(value) {
         const half = 1 << (shift - 1);
         let m = mant >>> shift;
         const rest = mant & ((1 << shift) - 1);
-        if (rest > half || (rest === half && (m & 1)))
+        if (rest > half || (rest === half && m & 1))
             m++;
         return sign | m;
     }
@@ -33920,7 +35463,7 @@ function toFloat16Bits(value) {
     const rest = mant & 0x1fff;
     let out = sign | (e << 10) | m;
     // Rounding up may carry into the exponent, which is the correct next value (65520 and above become Infinity).
-    if (rest > 0x1000 || (rest === 0x1000 && (m & 1)))
+    if (rest > 0x1000 || (rest === 0x1000 && m & 1))
         out++;
     return out;
 }
@@ -33985,6 +35528,7 @@ exports.preprocessImage = preprocessImage;
 exports.planGeometry = planGeometry;
 exports.tensorPixel = tensorPixel;
 const errors_1 = __nccwpck_require__(6677);
+const image_header_1 = __nccwpck_require__(5612);
 const tensors_1 = __nccwpck_require__(1862);
 const sharp_loader_1 = __nccwpck_require__(9065);
 const spec_1 = __nccwpck_require__(2978);
@@ -33993,20 +35537,36 @@ async function preprocessImage(file, spec, sharp = (0, sharp_loader_1.loadSharp)
     const t0 = process.hrtime.bigint();
     let meta;
     try {
+        // The bounded header/IFD walk before libvips sees the file.
+        (0, image_header_1.checkFileBeforeDecode)(file);
         meta = await sharp(file).metadata();
     }
     catch (error) {
-        throw new errors_1.StepError(`Cannot decode image ${file}: ${error.message}.`, { hint: 'Images must be PNG, JPEG or TIFF (8 or 16 bits per sample).', file });
+        if (!(error instanceof image_header_1.HeaderError) && error.code === 'ENOENT')
+            throw new errors_1.StepError(`Image ${file} does not exist.`, { hint: 'Check the images input.', file });
+        throw new errors_1.StepError(`Cannot decode image ${file}: ${error.message}.`, {
+            hint: 'Images must be PNG, JPEG or TIFF (8 or 16 bits per sample).',
+            file,
+        });
     }
     const depth = meta.depth === 'ushort' ? 16 : meta.depth === 'uchar' ? 8 : undefined;
     if (!depth)
-        throw new errors_1.StepError(`Image ${file} has ${meta.depth} samples; only 8- and 16-bit unsigned images are supported.`, { hint: 'Convert it to 8- or 16-bit unsigned integers.', file });
+        throw new errors_1.StepError(`Image ${file} has ${meta.depth} samples; only 8- and 16-bit unsigned images are supported.`, {
+            hint: 'Convert it to 8- or 16-bit unsigned integers.',
+            file,
+        });
     const expected = spec.bitDepth ?? 'auto';
     if (expected !== 'auto' && expected !== depth) {
-        throw new errors_1.StepError(`Image ${file} has ${depth}-bit samples, but the preprocessing spec says bitDepth ${expected}.`, { hint: `Use ${expected}-bit images, or set bitDepth to "auto" if both are valid input.`, file });
+        throw new errors_1.StepError(`Image ${file} has ${depth}-bit samples, but the preprocessing spec says bitDepth ${expected}.`, {
+            hint: `Use ${expected}-bit images, or set bitDepth to "auto" if both are valid input.`,
+            file,
+        });
     }
     if (spec.dtype === 'uint8' && depth === 16)
-        throw new errors_1.StepError(`Image ${file} is 16-bit, but the preprocessing spec feeds raw uint8 pixels.`, { hint: 'Use dtype float32 with maxValue for 16-bit images.', file });
+        throw new errors_1.StepError(`Image ${file} is 16-bit, but the preprocessing spec feeds raw uint8 pixels.`, {
+            hint: 'Use dtype float32 with maxValue for 16-bit images.',
+            file,
+        });
     const sw = meta.width ?? 0;
     const sh = meta.height ?? 0;
     const geometry = planGeometry(sw, sh, spec);
@@ -34023,9 +35583,14 @@ async function preprocessImage(file, spec, sharp = (0, sharp_loader_1.loadSharp)
         .raw({ depth: depth === 16 ? 'ushort' : 'uchar' })
         .toBuffer({ resolveWithObject: true });
     if (info.channels !== channels || info.width !== rw || info.height !== rh) {
-        throw new errors_1.StepError(`Decoding ${file} gave ${info.width}x${info.height}x${info.channels}, expected ${rw}x${rh}x${channels}.`, { hint: 'The image may have an unusual colour space (CMYK, palette with alpha); convert it to RGB or grayscale.', file });
+        throw new errors_1.StepError(`Decoding ${file} gave ${info.width}x${info.height}x${info.channels}, expected ${rw}x${rh}x${channels}.`, {
+            hint: 'The image may have an unusual colour space (CMYK, palette with alpha); convert it to RGB or grayscale.',
+            file,
+        });
     }
-    const pixels = depth === 16 ? new Uint16Array(data.buffer, data.byteOffset, data.length / 2) : new Uint8Array(data.buffer, data.byteOffset, data.length);
+    const pixels = depth === 16
+        ? new Uint16Array(data.buffer, data.byteOffset, data.length / 2)
+        : new Uint8Array(data.buffer, data.byteOffset, data.length);
     const t1 = process.hrtime.bigint();
     const tensor = normalize(pixels, rw, rh, geometry, spec, depth);
     const t2 = process.hrtime.bigint();
@@ -34038,12 +35603,30 @@ function planGeometry(sw, sh, spec) {
         return { sourceWidth: sw, sourceHeight: sh, width: sw, height: sh, scaleX: 1, scaleY: 1, offsetX: 0, offsetY: 0 };
     const fit = r.fit ?? 'stretch';
     if (fit === 'stretch')
-        return { sourceWidth: sw, sourceHeight: sh, width: r.width, height: r.height, scaleX: r.width / sw, scaleY: r.height / sh, offsetX: 0, offsetY: 0 };
+        return {
+            sourceWidth: sw,
+            sourceHeight: sh,
+            width: r.width,
+            height: r.height,
+            scaleX: r.width / sw,
+            scaleY: r.height / sh,
+            offsetX: 0,
+            offsetY: 0,
+        };
     const s = fit === 'letterbox' ? Math.min(r.width / sw, r.height / sh) : Math.max(r.width / sw, r.height / sh);
     const rw = Math.max(1, Math.round(sw * s));
     const rh = Math.max(1, Math.round(sh * s));
     // Centred; a positive offset is letterbox padding, a negative one the cropped overflow.
-    return { sourceWidth: sw, sourceHeight: sh, width: r.width, height: r.height, scaleX: rw / sw, scaleY: rh / sh, offsetX: Math.floor((r.width - rw) / 2), offsetY: Math.floor((r.height - rh) / 2) };
+    return {
+        sourceWidth: sw,
+        sourceHeight: sh,
+        width: r.width,
+        height: r.height,
+        scaleX: rw / sw,
+        scaleY: rh / sh,
+        offsetX: Math.floor((r.width - rw) / 2),
+        offsetY: Math.floor((r.height - rh) / 2),
+    };
 }
 function normalize(pixels, rw, rh, g, spec, depth) {
     const C = (0, spec_1.channelsOf)(spec);
@@ -34196,13 +35779,13 @@ exports.preprocessSpecSchema = void 0;
 exports.channelsOf = channelsOf;
 exports.validatePreprocessSpec = validatePreprocessSpec;
 exports.loadPreprocessSpec = loadPreprocessSpec;
-const ajv_1 = __importDefault(__nccwpck_require__(2463));
+const lazy_schema_1 = __nccwpck_require__(9266);
 const fs = __importStar(__nccwpck_require__(3024));
 const errors_1 = __nccwpck_require__(6677);
 const spec_schema_json_1 = __importDefault(__nccwpck_require__(9609));
+const json_depth_1 = __nccwpck_require__(6796);
 exports.preprocessSpecSchema = spec_schema_json_1.default;
-const ajv = new ajv_1.default({ allErrors: true, strict: false });
-const validateSchema = ajv.compile(spec_schema_json_1.default);
+const schemaValidator = (0, lazy_schema_1.lazySchema)(spec_schema_json_1.default, { allErrors: true, strict: false });
 function channelsOf(spec) {
     return spec.color === 'gray' ? 1 : 3;
 }
@@ -34211,10 +35794,15 @@ function channelsOf(spec) {
  * `where` names the file (or input) in messages.
  */
 function validatePreprocessSpec(value, where) {
+    const validateSchema = schemaValidator();
     if (!validateSchema(value)) {
         const first = validateSchema.errors?.[0];
         const field = first?.instancePath ? first.instancePath.slice(1).replace(/\//g, '.') : '(top level)';
-        const detail = first?.params && 'allowedValues' in first.params ? `${first.message}: ${first.params.allowedValues.join(', ')}` : first?.params && 'additionalProperty' in first.params ? `unknown field "${String(first.params.additionalProperty)}"` : first?.message;
+        const detail = first?.params && 'allowedValues' in first.params
+            ? `${first.message}: ${first.params.allowedValues.join(', ')}`
+            : first?.params && 'additionalProperty' in first.params
+                ? `unknown field "${String(first.params.additionalProperty)}"`
+                : first?.message;
         throw new errors_1.StepError(`Preprocessing spec ${where}: field ${field} ${detail ?? 'is invalid'} (value ${JSON.stringify(valueAt(value, first?.instancePath ?? ''))}).`, {
             hint: 'See shared/preprocess/spec.schema.json for the fields and their allowed values.',
             file: where,
@@ -34232,7 +35820,10 @@ function validatePreprocessSpec(value, where) {
         }
     }
     if (spec.dtype === 'uint8' && (spec.mean || spec.std || spec.maxValue !== undefined)) {
-        throw new errors_1.StepError(`Preprocessing spec ${where}: dtype uint8 feeds raw pixels, so mean, std and maxValue cannot apply.`, { hint: 'Use dtype float32 to normalize, or drop mean/std/maxValue.', file: where });
+        throw new errors_1.StepError(`Preprocessing spec ${where}: dtype uint8 feeds raw pixels, so mean, std and maxValue cannot apply.`, {
+            hint: 'Use dtype float32 to normalize, or drop mean/std/maxValue.',
+            file: where,
+        });
     }
     return spec;
 }
@@ -34242,14 +35833,19 @@ function loadPreprocessSpec(file) {
         text = fs.readFileSync(file, 'utf8');
     }
     catch (error) {
-        throw new errors_1.StepError(`Cannot read preprocessing spec ${file}: ${error.code ?? String(error)}.`, { hint: 'Check the path of the preprocessing input.' });
+        throw new errors_1.StepError(`Cannot read preprocessing spec ${file}: ${error.code ?? String(error)}.`, {
+            hint: 'Check the path of the preprocessing input.',
+        });
     }
     let value;
     try {
-        value = JSON.parse(text);
+        value = (0, json_depth_1.parseJsonBounded)(text);
     }
     catch (error) {
-        throw new errors_1.StepError(`Preprocessing spec ${file} is not valid JSON: ${error.message}.`, { hint: 'Fix the JSON syntax.', file });
+        throw new errors_1.StepError(`Preprocessing spec ${file} is not valid JSON: ${error.message}.`, {
+            hint: 'Fix the JSON syntax.',
+            file,
+        });
     }
     return validatePreprocessSpec(value, file);
 }
@@ -34261,6 +35857,892 @@ function valueAt(value, pointer) {
         current = current[part];
     }
     return current;
+}
+
+
+/***/ }),
+
+/***/ 8232:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.PALETTE = void 0;
+exports.formatNumber = formatNumber;
+exports.chartSvg = chartSvg;
+exports.chartMermaid = chartMermaid;
+exports.textBar = textBar;
+exports.chartRows = chartRows;
+exports.chartTable = chartTable;
+/**
+ * The one chart module: a chart is plain data (`Chart`), drawn three ways for the three places people read it.
+ *
+ * - `chartSvg`: inline SVG for the HTML release report (no fonts, scripts or external hosts; scales to its card).
+ * - `chartMermaid`: a Mermaid `xychart-beta` / `pie` block for GitHub job summaries. GitHub's markdown sanitiser
+ *   drops `<img>` with `data:` URIs and inline `<svg>`, but renders ```mermaid fences in job summaries.
+ * - `chartTable`: a markdown table with Unicode bars for Azure DevOps, whose build-summary markdown documents
+ *   neither Mermaid (only wiki pages have `::: mermaid`) nor inline images; a table renders everywhere.
+ */
+const html_1 = __nccwpck_require__(5387);
+/** One palette for every chart and overlay: candidate blue, production orange, ground truth green. */
+exports.PALETTE = {
+    candidate: '#1f77b4',
+    production: '#ff7f0e',
+    groundTruth: '#2ca02c',
+    series: ['#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd', '#8c564b', '#e377c2'],
+    grid: '#e4e7eb',
+    axis: '#57606a',
+    text: '#1f2328',
+};
+// ---------------------------------------------------------------------------------------------- numbers and ticks
+const r1 = (v) => (Math.round(v * 10) / 10).toString();
+/** A number as people read it on an axis: few significant digits, no trailing zeros. */
+function formatNumber(v) {
+    if (!Number.isFinite(v))
+        return String(v);
+    const a = Math.abs(v);
+    if (a === 0)
+        return '0';
+    if (a >= 100)
+        return v.toFixed(0);
+    if (a >= 10)
+        return trim(v.toFixed(1));
+    if (a >= 1)
+        return trim(v.toFixed(2));
+    if (a >= 0.01)
+        return trim(v.toFixed(3));
+    return v.toExponential(1);
+}
+const trim = (s) => (s.includes('.') ? s.replace(/0+$/, '').replace(/\.$/, '') : s);
+function linearTicks(lo, hi, target = 5) {
+    const span = hi - lo || 1;
+    const raw = span / target;
+    const mag = 10 ** Math.floor(Math.log10(raw));
+    const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => span / s <= target + 0.5) ?? 10 * mag;
+    const out = [];
+    for (let t = Math.ceil(lo / step - 1e-9) * step; t <= hi + step * 1e-9; t += step)
+        out.push(Math.round(t / step) * step);
+    return out;
+}
+function logTicks(lo, hi) {
+    // A narrow range (1.0–1.3 ms) has fewer than three 1-2-5 ticks: label it linearly instead.
+    if (hi / lo < 4)
+        return linearTicks(lo, hi, 4).filter((t) => t > 0);
+    const out = [];
+    for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
+        for (const m of [1, 2, 5]) {
+            const t = m * 10 ** e;
+            if (t >= lo * 0.999 && t <= hi * 1.001)
+                out.push(Number(t.toPrecision(3)));
+        }
+    }
+    return out;
+}
+function scale(lo, hi, log) {
+    if (log) {
+        const l = Math.log10(lo);
+        const h = Math.log10(Math.max(hi, lo * 1.0001));
+        return { lo, hi, ticks: logTicks(lo, hi), at: (v) => (Math.log10(Math.max(v, lo)) - l) / (h - l) };
+    }
+    const span = hi - lo || 1;
+    return { lo, hi, ticks: linearTicks(lo, hi), at: (v) => (v - lo) / span };
+}
+const FONT = 'font-family="Helvetica, Arial, sans-serif"';
+function svgOpen(kind, width, height, title) {
+    // width 100% with a max of the drawn size: the chart never overflows its card and never grows blurry.
+    return [
+        `<svg xmlns="http://www.w3.org/2000/svg" class="chart" data-chart="${kind}" role="img" aria-label="${(0, html_1.escapeHtml)(title)}" viewBox="0 0 ${width} ${height}" width="100%" style="max-width:${width}px" ${FONT} font-size="11" fill="${exports.PALETTE.text}">`,
+        `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
+        `<text class="chart-title" x="${width / 2}" y="18" text-anchor="middle" font-size="13" font-weight="bold">${(0, html_1.escapeHtml)(title)}</text>`,
+    ];
+}
+function axesSvg(fr, x, y, xLabel, yLabel, xFormat = formatNumber, yFormat = formatNumber) {
+    const out = [];
+    const bottom = fr.top + fr.plotH;
+    for (const t of y.ticks) {
+        const py = bottom - fr.plotH * y.at(t);
+        out.push(`<line x1="${fr.left}" y1="${r1(py)}" x2="${fr.left + fr.plotW}" y2="${r1(py)}" stroke="${exports.PALETTE.grid}"/>`);
+        out.push(`<text x="${fr.left - 6}" y="${r1(py + 4)}" text-anchor="end">${(0, html_1.escapeHtml)(yFormat(t))}</text>`);
+    }
+    for (const t of x.ticks) {
+        const px = fr.left + fr.plotW * x.at(t);
+        out.push(`<line x1="${r1(px)}" y1="${bottom}" x2="${r1(px)}" y2="${bottom + 4}" stroke="${exports.PALETTE.axis}"/>`);
+        out.push(`<text x="${r1(px)}" y="${bottom + 16}" text-anchor="middle">${(0, html_1.escapeHtml)(xFormat(t))}</text>`);
+    }
+    out.push(`<rect x="${fr.left}" y="${fr.top}" width="${fr.plotW}" height="${fr.plotH}" fill="none" stroke="${exports.PALETTE.axis}"/>`);
+    out.push(`<text class="x-label" x="${fr.left + fr.plotW / 2}" y="${bottom + 32}" text-anchor="middle" font-size="12">${(0, html_1.escapeHtml)(xLabel)}</text>`);
+    const cy = fr.top + fr.plotH / 2;
+    out.push(`<text class="y-label" x="14" y="${cy}" text-anchor="middle" font-size="12" transform="rotate(-90 14 ${cy})">${(0, html_1.escapeHtml)(yLabel)}</text>`);
+    return out;
+}
+/** Legend in its own band under the plot, so it never covers data; wraps into rows. */
+function legendSvg(items, x0, y0, width) {
+    const parts = [];
+    let x = x0;
+    let y = y0 + 10;
+    for (const it of items) {
+        const w = 34 + it.name.length * 6.2;
+        if (x > x0 && x + w > x0 + width) {
+            x = x0;
+            y += 16;
+        }
+        parts.push(it.box
+            ? `<rect x="${r1(x)}" y="${y - 9}" width="12" height="10" fill="${it.color}"/>`
+            : `<line x1="${r1(x)}" y1="${y - 4}" x2="${r1(x + 22)}" y2="${y - 4}" stroke="${it.color}" stroke-width="3"${it.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
+        parts.push(`<text class="legend" x="${r1(x + (it.box ? 16 : 28))}" y="${y}">${(0, html_1.escapeHtml)(it.name)}</text>`);
+        x += w;
+    }
+    return { parts, height: y - y0 + 8 };
+}
+const colorOf = (i, color) => color ?? exports.PALETTE.series[i % exports.PALETTE.series.length];
+function lineSvg(c) {
+    const width = 600;
+    const legendItems = c.series.map((s, i) => ({ name: s.name, color: colorOf(i, s.color), dashed: s.dashed }));
+    const legend = legendSvg(legendItems, 60, 0, width - 76);
+    const fr = { width, height: 0, left: 60, top: 30, plotW: width - 76, plotH: 260 };
+    fr.height = fr.top + fr.plotH + 44 + legend.height;
+    const all = c.series.flatMap((s) => s.points.filter(([px, py]) => Number.isFinite(px) && Number.isFinite(py)));
+    const xs = scale(c.x.min ?? Math.min(...all.map((p) => p[0])), c.x.max ?? Math.max(...all.map((p) => p[0])), !!c.x.log);
+    const ys = scale(c.y.min ?? Math.min(0, ...all.map((p) => p[1])), c.y.max ?? Math.max(...all.map((p) => p[1])), !!c.y.log);
+    const out = svgOpen('line', fr.width, fr.height, c.title);
+    out.push(...axesSvg(fr, xs, ys, c.x.label, c.y.label));
+    const clamp = (v) => Math.min(1, Math.max(0, v));
+    c.series.forEach((s, i) => {
+        const pts = s.points.filter(([px, py]) => Number.isFinite(px) && Number.isFinite(py) && py >= ys.lo && py <= ys.hi);
+        if (pts.length === 0)
+            return;
+        const d = pts
+            .map(([px, py], k) => `${k ? 'L' : 'M'}${r1(fr.left + fr.plotW * clamp(xs.at(px)))} ${r1(fr.top + fr.plotH * (1 - clamp(ys.at(py))))}`)
+            .join(' ');
+        out.push(`<path d="${d}" fill="none" stroke="${colorOf(i, s.color)}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
+    });
+    out.push(`<g transform="translate(0 ${fr.top + fr.plotH + 40})">`, ...legend.parts, '</g>', '</svg>');
+    return out.join('');
+}
+function barSvg(c) {
+    const n = c.categories.length;
+    const k = Math.max(1, c.series.length);
+    const values = c.series.flatMap((s) => s.values.filter((v) => v !== null && Number.isFinite(v)));
+    const vs = scale(c.value.min ?? 0, c.value.max ?? Math.max(1e-9, ...values), false);
+    const legendItems = c.series.map((s, i) => ({ name: s.name, color: colorOf(i, s.color), box: true }));
+    if (c.horizontal) {
+        const labelW = Math.min(160, 12 + Math.max(...c.categories.map((x) => Math.min(24, x.length))) * 6.2);
+        const width = 600;
+        const row = k * 11 + 8;
+        const fr = { width, height: 0, left: labelW + 30, top: 30, plotW: width - labelW - 70, plotH: n * row };
+        const legend = legendSvg(legendItems, fr.left, 0, fr.plotW);
+        fr.height = fr.top + fr.plotH + 44 + legend.height;
+        const out = svgOpen('bar', fr.width, fr.height, c.title);
+        // x is the value axis here; the category axis label sits at the left edge.
+        out.push(...axesSvg(fr, vs, { lo: 0, hi: 1, ticks: [], at: (v) => v }, c.value.label, c.category));
+        c.categories.forEach((cat, ci) => {
+            const y = fr.top + ci * row + 4;
+            const label = cat.length > 24 ? `${cat.slice(0, 23)}…` : cat;
+            out.push(`<text x="${fr.left - 6}" y="${r1(y + (k * 11) / 2 + 3)}" text-anchor="end">${(0, html_1.escapeHtml)(label)}</text>`);
+            c.series.forEach((s, si) => {
+                const v = s.values[ci];
+                if (v === null || v === undefined || !Number.isFinite(v))
+                    return;
+                const w = Math.max(v > 0 ? 1 : 0, fr.plotW * Math.min(1, vs.at(v)));
+                out.push(`<rect x="${fr.left}" y="${r1(y + si * 11)}" width="${r1(w)}" height="10" fill="${colorOf(si, s.color)}"/>`);
+                out.push(`<text x="${r1(fr.left + w + 3)}" y="${r1(y + si * 11 + 9)}" font-size="9">${(0, html_1.escapeHtml)(formatNumber(v))}</text>`);
+            });
+        });
+        out.push(`<g transform="translate(0 ${fr.top + fr.plotH + 40})">`, ...legend.parts, '</g>', '</svg>');
+        return out.join('');
+    }
+    const width = Math.min(900, Math.max(420, 100 + n * (18 * k + 16)));
+    const fr = { width, height: 0, left: 60, top: 30, plotW: width - 76, plotH: 220 };
+    const legend = legendSvg(legendItems, fr.left, 0, fr.plotW);
+    fr.height = fr.top + fr.plotH + 44 + legend.height;
+    const slot = fr.plotW / Math.max(1, n);
+    const out = svgOpen('bar', fr.width, fr.height, c.title);
+    const every = Math.max(1, Math.ceil((n * 40) / fr.plotW));
+    out.push(...axesSvg(fr, { lo: 0, hi: 1, ticks: [], at: (v) => v }, vs, c.category, c.value.label));
+    c.categories.forEach((cat, ci) => {
+        if (ci % every === 0) {
+            const label = cat.length > 10 ? `${cat.slice(0, 9)}…` : cat;
+            out.push(`<text x="${r1(fr.left + slot * (ci + 0.5))}" y="${fr.top + fr.plotH + 16}" text-anchor="middle">${(0, html_1.escapeHtml)(label)}</text>`);
+        }
+    });
+    const barW = (slot * 0.8) / k;
+    c.series.forEach((s, si) => {
+        s.values.forEach((v, ci) => {
+            if (v === null || !Number.isFinite(v))
+                return;
+            const h = fr.plotH * Math.min(1, Math.max(0, vs.at(v)));
+            out.push(`<rect x="${r1(fr.left + slot * ci + slot * 0.1 + barW * si)}" y="${r1(fr.top + fr.plotH - h)}" width="${r1(barW)}" height="${r1(h)}" fill="${colorOf(si, s.color)}"/>`);
+        });
+    });
+    out.push(`<g transform="translate(0 ${fr.top + fr.plotH + 40})">`, ...legend.parts, '</g>', '</svg>');
+    return out.join('');
+}
+/** Where labels of vertical markers go: rows from the top, a label moving down a row when it would overlap. */
+function placeLabels(xs, width) {
+    const rows = [];
+    return xs.map((x) => {
+        let row = rows.findIndex((end) => end + 4 < x - width / 2);
+        if (row < 0) {
+            rows.push(-Infinity);
+            row = rows.length - 1;
+        }
+        rows[row] = x + width / 2;
+        return row;
+    });
+}
+function latencySvg(c) {
+    const width = 640;
+    const series = c.series;
+    const edges = series.flatMap((s) => s.histogram?.edges ?? []);
+    const marks = series.flatMap((s) => [s.percentiles.p50, s.percentiles.p95, s.percentiles.p99]);
+    const values = [...edges, ...marks].filter((v) => Number.isFinite(v) && v > 0);
+    const lo = Math.min(...values) / 1.15;
+    const hi = Math.max(...values) * 1.15;
+    const xs = scale(lo, hi, true);
+    const shares = series.map((s) => s.histogram
+        ? s.histogram.counts.map((n) => (100 * n) /
+            Math.max(1, s.histogram.counts.reduce((a, b) => a + b, 0)))
+        : []);
+    const peak = Math.max(1, ...shares.flat());
+    const ys = scale(0, Math.max(peak, linearTicks(0, peak).at(-1) ?? peak), false);
+    // Marker labels need rows above the plot: one per overlap level.
+    const markers = series
+        .flatMap((s, si) => ['p50', 'p95', 'p99'].map((q) => ({ q, v: s.percentiles[q], si })))
+        .filter((m) => Number.isFinite(m.v) && m.v > 0)
+        .sort((a, b) => a.v - b.v);
+    const plotW = width - 76;
+    const labelRows = placeLabels(markers.map((m) => 60 + plotW * xs.at(m.v)), series.length > 1 ? 92 : 74);
+    const rowsAbove = Math.max(1, ...labelRows.map((r) => r + 1));
+    const legendItems = series.map((s, i) => ({ name: s.name, color: colorOf(i, s.color), box: true }));
+    const legend = legendSvg(legendItems, 60, 0, plotW);
+    const fr = { width, height: 0, left: 60, top: 28 + rowsAbove * 14, plotW, plotH: 200 };
+    fr.height = fr.top + fr.plotH + 44 + legend.height;
+    const out = svgOpen('latency', fr.width, fr.height, c.title);
+    out.push(...axesSvg(fr, xs, ys, `${c.unit === 'ms' ? 'latency (ms)' : c.unit}, log scale`, 'share of runs (%)'));
+    series.forEach((s, si) => {
+        const h = s.histogram;
+        if (!h)
+            return;
+        const color = colorOf(si, s.color);
+        const d = [];
+        h.counts.forEach((_, b) => {
+            const x0 = fr.left + fr.plotW * Math.max(0, xs.at(h.edges[b]));
+            const x1 = fr.left + fr.plotW * Math.min(1, xs.at(h.edges[b + 1]));
+            const y = fr.top + fr.plotH * (1 - Math.min(1, ys.at(shares[si][b])));
+            d.push(`${b ? 'L' : `M${r1(x0)} ${fr.top + fr.plotH} L`}${r1(x0)} ${r1(y)} L${r1(x1)} ${r1(y)}`);
+            if (b === h.counts.length - 1)
+                d.push(`L${r1(x1)} ${fr.top + fr.plotH} Z`);
+        });
+        out.push(`<path d="${d.join(' ')}" fill="${color}" fill-opacity="${series.length > 1 ? 0.35 : 0.6}" stroke="${color}" stroke-width="1.5"/>`);
+    });
+    markers.forEach((m, i) => {
+        const color = colorOf(m.si, series[m.si].color);
+        const px = fr.left + fr.plotW * Math.min(1, xs.at(m.v));
+        const ly = 28 + labelRows[i] * 14 + 10;
+        out.push(`<line x1="${r1(px)}" y1="${ly + 3}" x2="${r1(px)}" y2="${fr.top + fr.plotH}" stroke="${color}" stroke-width="1.2" stroke-dasharray="${m.q === 'p50' ? '' : m.q === 'p95' ? '5 3' : '2 2'}"/>`);
+        const name = series.length > 1 ? `${m.q} ${formatNumber(m.v)} (${m.si + 1})` : `${m.q} ${formatNumber(m.v)}`;
+        out.push(`<text class="marker" x="${r1(px)}" y="${ly}" text-anchor="middle" fill="${color}">${(0, html_1.escapeHtml)(name)}</text>`);
+    });
+    const legendNamed = series.length > 1 ? legendItems.map((it, i) => ({ ...it, name: `(${i + 1}) ${it.name}` })) : legendItems;
+    out.push(`<g transform="translate(0 ${fr.top + fr.plotH + 40})">`, ...legendSvg(legendNamed, 60, 0, plotW).parts, '</g>', '</svg>');
+    return out.join('');
+}
+function shareSvg(c) {
+    const width = 600;
+    const total = c.parts.reduce((a, p) => a + Math.max(0, p.value), 0) || 1;
+    const items = c.parts.map((p, i) => ({
+        name: `${p.name} ${formatNumber(p.value)} ${c.unit} (${Math.round((100 * p.value) / total)}%)`,
+        color: colorOf(i),
+        box: true,
+    }));
+    const legend = legendSvg(items, 20, 0, width - 40);
+    const height = 30 + 30 + 16 + 8 + legend.height;
+    const out = svgOpen('share', width, height, c.title);
+    let x = 20;
+    c.parts.forEach((p, i) => {
+        const w = ((width - 40) * Math.max(0, p.value)) / total;
+        out.push(`<rect x="${r1(x)}" y="30" width="${r1(w)}" height="30" fill="${colorOf(i)}"/>`);
+        x += w;
+    });
+    out.push(`<text class="x-label" x="${width / 2}" y="76" text-anchor="middle">${(0, html_1.escapeHtml)(`share of ${formatNumber(total)} ${c.unit}`)}</text>`);
+    out.push(`<text class="y-label" x="12" y="48" font-size="10" transform="rotate(-90 12 48)">time</text>`);
+    out.push(`<g transform="translate(0 84)">`, ...legend.parts, '</g>', '</svg>');
+    return out.join('');
+}
+/** The chart as inline SVG (for HTML). */
+function chartSvg(c) {
+    switch (c.kind) {
+        case 'line':
+            return lineSvg(c);
+        case 'bar':
+            return barSvg(c);
+        case 'latency':
+            return latencySvg(c);
+        case 'share':
+            return shareSvg(c);
+    }
+}
+// -------------------------------------------------------------------------------------------------- Mermaid
+/** Mermaid strings are double-quoted; a quote or bracket inside would end them early. */
+const mq = (s) => `"${s.replace(/["\n\r]/g, "'").replace(/[[\]]/g, ' ')}"`;
+const mn = (v) => (Number.isFinite(v) ? String(Number(v.toPrecision(4))) : '0');
+/** Up to `n` evenly spaced x positions with linearly interpolated y (xychart-beta spaces line points evenly). */
+function resample(points, x0, x1, n) {
+    const pts = [...points].filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)).sort((a, b) => a[0] - b[0]);
+    const out = [];
+    for (let i = 0; i < n; i++) {
+        const x = x0 + ((x1 - x0) * i) / (n - 1);
+        let k = pts.findIndex((p) => p[0] >= x);
+        if (k < 0)
+            k = pts.length - 1;
+        const b = pts[k];
+        const a = pts[Math.max(0, k - 1)];
+        if (!a || !b)
+            out.push(0);
+        else
+            out.push(b[0] === a[0] ? b[1] : a[1] + ((b[1] - a[1]) * (x - a[0])) / (b[0] - a[0]));
+    }
+    return out;
+}
+function mermaidHeader(colors) {
+    return `%%{init: {"themeVariables": {"xyChart": {"plotColorPalette": "${colors.join(', ')}"}}}}%%`;
+}
+/** The chart as a ```mermaid fence, with a one-line legend under it (xychart-beta draws no legend). */
+function chartMermaid(c) {
+    const lines = [];
+    let legend = '';
+    if (c.kind === 'share') {
+        lines.push(`pie showData title ${c.title.replace(/[\n\r]/g, ' ')}`);
+        for (const p of c.parts)
+            lines.push(`  ${mq(`${p.name} (${c.unit})`)} : ${mn(Math.max(0, p.value))}`);
+        return '```mermaid\n' + lines.join('\n') + '\n```\n';
+    }
+    if (c.kind === 'line') {
+        const all = c.series.flatMap((s) => s.points);
+        const x0 = c.x.min ?? Math.min(...all.map((p) => p[0]));
+        const x1 = c.x.max ?? Math.max(...all.map((p) => p[0]));
+        const colors = c.series.map((s, i) => colorOf(i, s.color));
+        lines.push(mermaidHeader(colors), 'xychart-beta', `  title ${mq(c.title)}`, `  x-axis ${mq(c.x.label)} ${mn(x0)} --> ${mn(x1)}`);
+        lines.push(`  y-axis ${mq(c.y.label)} ${mn(c.y.min ?? 0)} --> ${mn(c.y.max ?? Math.max(...all.map((p) => p[1])))}`);
+        for (const s of c.series)
+            lines.push(`  line [${resample(s.points, x0, x1, 21)
+                .map((v) => mn(Math.max(c.y.min ?? -Infinity, v)))
+                .join(', ')}]`);
+        legend = c.series.map((s, i) => `${colorDot(colors[i])} ${s.name}${s.dashed ? ' (dashed in the report)' : ''}`).join(' · ');
+    }
+    else if (c.kind === 'bar') {
+        const colors = c.series.map((s, i) => colorOf(i, s.color));
+        const values = c.series.flatMap((s) => s.values.filter((v) => v !== null));
+        lines.push(mermaidHeader(colors), `xychart-beta${c.horizontal ? ' horizontal' : ''}`, `  title ${mq(c.title)}`);
+        lines.push(`  x-axis ${mq(c.category)} [${c.categories.map(mq).join(', ')}]`, `  y-axis ${mq(c.value.label)} ${mn(c.value.min ?? 0)} --> ${mn(c.value.max ?? Math.max(1e-9, ...values))}`);
+        // xychart-beta overlays bar series instead of grouping them: the first series is bars, the others lines.
+        c.series.forEach((s, i) => lines.push(`  ${i === 0 ? 'bar' : 'line'} [${s.values.map((v) => mn(v ?? 0)).join(', ')}]`));
+        legend = c.series.map((s, i) => `${colorDot(colors[i])} ${s.name} (${i === 0 ? 'bars' : 'line'})`).join(' · ');
+    }
+    else {
+        // One histogram per series on shared log-spaced bins: the category labels are the bins' lower edges.
+        const colors = c.series.map((s, i) => colorOf(i, s.color));
+        const withHist = c.series.filter((s) => s.histogram);
+        const bins = commonLogBins(c.series, 16);
+        lines.push(mermaidHeader(colors), 'xychart-beta', `  title ${mq(c.title)}`, `  x-axis ${mq(`${c.unit === 'ms' ? 'latency (ms)' : c.unit}, log-spaced bins`)} [${bins
+            .slice(0, -1)
+            .map((e) => mq(formatNumber(e)))
+            .join(', ')}]`);
+        const shares = withHist.map((s) => rebin(s.histogram, bins));
+        lines.push(`  y-axis "share of runs (%)" 0 --> ${mn(Math.max(1, ...shares.flat()))}`);
+        for (const sh of shares)
+            lines.push(`  line [${sh.map(mn).join(', ')}]`);
+        legend = c.series
+            .map((s, i) => `${colorDot(colors[i])} ${s.name}: p50 ${formatNumber(s.percentiles.p50)}, p95 ${formatNumber(s.percentiles.p95)}, p99 ${formatNumber(s.percentiles.p99)} ${c.unit}`)
+            .join(' · ');
+    }
+    return '```mermaid\n' + lines.join('\n') + '\n```\n\n' + legend + '\n';
+}
+const DOTS = {
+    '#1f77b4': '🔵',
+    '#ff7f0e': '🟠',
+    '#2ca02c': '🟢',
+    '#9467bd': '🟣',
+    '#8c564b': '🟤',
+    '#e377c2': '🔴',
+};
+const colorDot = (c) => DOTS[c] ?? '⚫';
+function commonLogBins(series, n) {
+    const values = series
+        .flatMap((s) => [...(s.histogram?.edges ?? []), s.percentiles.p50, s.percentiles.p99])
+        .filter((v) => v > 0 && Number.isFinite(v));
+    const lo = Math.min(...values);
+    const hi = Math.max(...values) * 1.0001;
+    return Array.from({ length: n + 1 }, (_, i) => lo * (hi / lo) ** (i / n));
+}
+/** Shares (%) of a histogram moved onto other bins, assuming runs spread evenly (in log space) inside a bin. */
+function rebin(h, bins) {
+    const total = Math.max(1, h.counts.reduce((a, b) => a + b, 0));
+    const out = new Array(bins.length - 1).fill(0);
+    h.counts.forEach((count, b) => {
+        const a0 = Math.log(h.edges[b]);
+        const a1 = Math.log(h.edges[b + 1]);
+        for (let k = 0; k < out.length; k++) {
+            const o = Math.min(a1, Math.log(bins[k + 1])) - Math.max(a0, Math.log(bins[k]));
+            if (o > 0)
+                out[k] += (100 * count * (a1 > a0 ? o / (a1 - a0) : 1)) / total;
+        }
+    });
+    return out;
+}
+// ---------------------------------------------------------------------------------------------------- tables
+const BLOCKS = ['', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
+/** A value as a bar of Unicode blocks, `width` characters at `max`. */
+function textBar(value, max, width = 16) {
+    if (!(value > 0) || !(max > 0))
+        return '';
+    const eighths = Math.round((Math.min(value, max) / max) * width * 8);
+    return '█'.repeat(Math.floor(eighths / 8)) + BLOCKS[eighths % 8];
+}
+/** Header and rows of the data behind a chart (the Azure DevOps rendering, and the report's accessible fallback). */
+function chartRows(c) {
+    if (c.kind === 'share') {
+        const total = c.parts.reduce((a, p) => a + Math.max(0, p.value), 0) || 1;
+        return {
+            header: ['part', c.unit, 'share'],
+            rows: c.parts.map((p) => [p.name, formatNumber(p.value), `${textBar(p.value, total)} ${Math.round((100 * p.value) / total)}%`]),
+        };
+    }
+    if (c.kind === 'bar') {
+        const max = c.value.max ?? Math.max(1e-9, ...c.series.flatMap((s) => s.values.filter((v) => v !== null)));
+        return {
+            header: [c.category, ...c.series.map((s) => `${s.name} (${c.value.label})`)],
+            rows: c.categories.map((cat, i) => [
+                cat,
+                ...c.series.map((s) => s.values[i] === null || s.values[i] === undefined ? '—' : `${formatNumber(s.values[i])} ${textBar(s.values[i], max, 10)}`),
+            ]),
+        };
+    }
+    if (c.kind === 'line') {
+        const all = c.series.flatMap((s) => s.points);
+        const x0 = c.x.min ?? Math.min(...all.map((p) => p[0]));
+        const x1 = c.x.max ?? Math.max(...all.map((p) => p[0]));
+        const cols = c.series.map((s) => resample(s.points, x0, x1, 11));
+        const max = c.y.max ?? Math.max(...cols.flat());
+        return {
+            header: [c.x.label, ...c.series.map((s) => `${s.name} (${c.y.label})`)],
+            rows: Array.from({ length: 11 }, (_, i) => [
+                formatNumber(x0 + ((x1 - x0) * i) / 10),
+                ...cols.map((col) => `${formatNumber(col[i])} ${textBar(col[i], max, 8)}`),
+            ]),
+        };
+    }
+    const bins = commonLogBins(c.series, 12);
+    const shares = c.series.map((s) => (s.histogram ? rebin(s.histogram, bins) : []));
+    const max = Math.max(1, ...shares.flat());
+    const rows = bins
+        .slice(0, -1)
+        .map((e, b) => [
+        `${formatNumber(e)}–${formatNumber(bins[b + 1])}`,
+        ...shares.map((sh) => (sh.length ? `${textBar(sh[b], max, 12)} ${sh[b].toFixed(1)}%` : '')),
+    ]);
+    rows.push([
+        '**p50 / p95 / p99**',
+        ...c.series.map((s) => `${formatNumber(s.percentiles.p50)} / ${formatNumber(s.percentiles.p95)} / ${formatNumber(s.percentiles.p99)}`),
+    ]);
+    return { header: [`latency (${c.unit})`, ...c.series.map((s) => `${s.name}: share of runs`)], rows };
+}
+/** The chart as a markdown table headed by its title. */
+function chartTable(c) {
+    const { header, rows } = chartRows(c);
+    const cell = (s) => s.replace(/\|/g, '\\|');
+    return ([
+        `**${c.title}**`,
+        '',
+        `| ${header.map(cell).join(' | ')} |`,
+        `| ${header.map(() => '---').join(' | ')} |`,
+        ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`),
+    ].join('\n') + '\n');
+}
+
+
+/***/ }),
+
+/***/ 9463:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.GALLERY_SCORE_THRESHOLD = exports.GALLERY_IMAGE_EXTENSIONS = void 0;
+exports.imageScore = imageScore;
+exports.worstFirst = worstFirst;
+exports.writeSegmentationGallery = writeSegmentationGallery;
+exports.galleryParts = galleryParts;
+exports.detectionImageScore = detectionImageScore;
+exports.writeDetectionGallery = writeDetectionGallery;
+/**
+ * Prediction galleries: test images with ground truth, candidate and production masks overlaid (translucent fill
+ * and a solid contour, in the chart palette), worst regressions first, capped in count and pixel size. Written as
+ * PNG files and a gallery.json next to the step's report; the HTML report embeds them, job summaries link to them.
+ */
+const fs = __importStar(__nccwpck_require__(3024));
+const path = __importStar(__nccwpck_require__(6760));
+const atomic_write_1 = __nccwpck_require__(1709);
+const errors_1 = __nccwpck_require__(6677);
+const html_1 = __nccwpck_require__(5387);
+const read_1 = __nccwpck_require__(7124);
+const sharp_loader_1 = __nccwpck_require__(9065);
+const charts_1 = __nccwpck_require__(8232);
+exports.GALLERY_IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp', '.webp'];
+/** The longest side of one panel, in pixels: small tiles are enlarged to it, large images shrunk. */
+const PANEL_SIDE = 192;
+const GAP = 4;
+/** Per-image Dice (or IoU) of the foreground: all non-background labels pooled; 1 when both are empty. */
+function imageScore(c, metric, includeBackground) {
+    let inter = 0;
+    let pred = 0;
+    let truth = 0;
+    for (let l = includeBackground ? 0 : 1; l < c.size; l++) {
+        inter += c.intersection[l];
+        pred += c.predicted[l];
+        truth += c.truth[l];
+    }
+    if (pred + truth === 0)
+        return 1;
+    return metric === 'dice' ? (2 * inter) / (pred + truth) : inter / (pred + truth - inter);
+}
+/** Order of the gallery: the largest drop from production first; without production, the lowest scores first. */
+function worstFirst(items) {
+    const key = (i) => (i.production === null ? i.candidate : i.candidate - i.production);
+    return [...items].sort((a, b) => key(a) - key(b) || a.candidate - b.candidate || (a.name < b.name ? -1 : 1));
+}
+function findImage(dir, stem) {
+    for (const ext of exports.GALLERY_IMAGE_EXTENSIONS)
+        for (const e of [ext, ext.toUpperCase()])
+            if (fs.existsSync(path.join(dir, stem + e)))
+                return path.join(dir, stem + e);
+    return undefined;
+}
+const hex = (c) => [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16));
+/** Paints `mask`'s foreground on `rgb` (w×h×3): 30% fill, solid 1-pixel contour where the label changes. */
+function overlay(rgb, mask, color) {
+    const [r, g, b] = hex(color);
+    const { width: w, height: h, data } = mask;
+    for (let y = 0; y < h; y++) {
+        for (let x = 0; x < w; x++) {
+            const i = y * w + x;
+            const v = data[i];
+            if (v === 0)
+                continue;
+            const edge = x === 0 ||
+                y === 0 ||
+                x === w - 1 ||
+                y === h - 1 ||
+                data[i - 1] !== v ||
+                data[i + 1] !== v ||
+                data[i - w] !== v ||
+                data[i + w] !== v;
+            const a = edge ? 1 : 0.3;
+            rgb[i * 3] = Math.round(rgb[i * 3] * (1 - a) + r * a);
+            rgb[i * 3 + 1] = Math.round(rgb[i * 3 + 1] * (1 - a) + g * a);
+            rgb[i * 3 + 2] = Math.round(rgb[i * 3 + 2] * (1 - a) + b * a);
+        }
+    }
+}
+/**
+ * Writes `<dir>/gallery.json` and one PNG per shown image (ground truth | candidate | production side by side).
+ * `scores` come from the gate's own pixel counts, so the order matches the metric it reports.
+ */
+async function writeSegmentationGallery(options) {
+    const sharp = (0, sharp_loader_1.loadSharp)();
+    const chosen = worstFirst(options.scores).slice(0, options.max);
+    const panels = [
+        { name: 'ground truth', color: charts_1.PALETTE.groundTruth },
+        { name: options.candidateName ?? 'candidate', color: charts_1.PALETTE.candidate },
+        ...(options.production ? [{ name: 'production', color: charts_1.PALETTE.production }] : []),
+    ];
+    fs.mkdirSync(options.dir, { recursive: true });
+    const items = [];
+    for (const [k, s] of chosen.entries()) {
+        const stem = s.name; // mask names are paired without their extension
+        const imageFile = findImage(options.imagesDir, stem);
+        if (!imageFile) {
+            throw new errors_1.StepError(`The gallery needs the test image of "${s.name}", but ${options.imagesDir} has no ${stem} with any of ${exports.GALLERY_IMAGE_EXTENSIONS.join(', ')}.`, {
+                file: options.imagesDir,
+                hint: 'Point the test-images input at the folder of the images the masks were made from (same file names).',
+            });
+        }
+        const masks = await Promise.all([options.groundTruth, options.candidate, options.production]
+            .filter((m) => !!m)
+            .map((m) => (0, read_1.readLabelImage)(m.get(s.name))));
+        const { width: w, height: h } = masks[0];
+        const { data, info } = await sharp(imageFile).resize(w, h, { fit: 'fill' }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+        const panelW = w * panels.length + GAP * (panels.length - 1);
+        const canvas = new Uint8Array(panelW * h * 3).fill(255);
+        masks.forEach((mask, p) => {
+            const rgb = new Uint8Array(w * h * 3);
+            for (let i = 0; i < w * h; i++)
+                for (let c = 0; c < 3; c++)
+                    rgb[i * 3 + c] = data[i * info.channels + (info.channels >= 3 ? c : 0)];
+            if (mask.width === w && mask.height === h)
+                overlay(rgb, mask, panels[p].color);
+            for (let y = 0; y < h; y++)
+                canvas.set(rgb.subarray(y * w * 3, (y + 1) * w * 3), (y * panelW + p * (w + GAP)) * 3);
+        });
+        const factor = PANEL_SIDE / Math.max(w, h);
+        const file = `${String(k + 1).padStart(2, '0')}-${stem.replace(/[^A-Za-z0-9._-]/g, '_')}.png`;
+        const png = await sharp(Buffer.from(canvas), { raw: { width: panelW, height: h, channels: 3 } })
+            .resize(Math.max(1, Math.round(panelW * factor)), Math.max(1, Math.round(h * factor)), {
+            kernel: factor >= 1 ? 'nearest' : 'lanczos3',
+        })
+            .png({ compressionLevel: 9 })
+            .toBuffer();
+        await (0, atomic_write_1.writeFileAtomic)(path.join(options.dir, file), png);
+        items.push({
+            name: s.name,
+            file,
+            candidate: s.candidate,
+            production: s.production,
+            delta: s.production === null ? null : s.candidate - s.production,
+        });
+    }
+    const gallery = { format: 'mlship-gallery/1', metric: options.metric, panels, total: options.scores.length, items };
+    await (0, atomic_write_1.writeFileAtomic)(path.join(options.dir, 'gallery.json'), JSON.stringify(gallery, null, 2) + '\n');
+    return gallery;
+}
+const f4 = (v) => (v === null ? '—' : v.toFixed(4));
+const signed = (v) => (v === null ? '—' : `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(4)}`);
+/**
+ * The gallery for a summary: in the HTML report, the images embedded (the report is one self-contained file); in
+ * job summaries, where `data:` images are stripped, a table of the worst cases and where the PNGs are.
+ */
+function galleryParts(gallery, dir, shownDir) {
+    const title = `Prediction gallery: ${gallery.items.length} of ${gallery.total} test images, worst ${gallery.items.some((i) => i.production !== null) ? 'regressions' : 'scores'} first`;
+    const candidate = gallery.panels[1]?.name ?? 'candidate';
+    const legend = gallery.panels
+        .map((p) => `<span class="legend-swatch" style="background:${p.color}"></span>${(0, html_1.escapeHtml)(p.name)}`)
+        .join('');
+    const figures = gallery.items
+        .map((i) => {
+        const uri = `data:image/png;base64,${fs.readFileSync(path.join(dir, i.file)).toString('base64')}`;
+        const caption = `${(0, html_1.escapeHtml)(i.name)} · ${gallery.metric} ${f4(i.candidate)}${i.production !== null ? ` vs ${f4(i.production)} (Δ ${signed(i.delta)})` : ''}`;
+        return `<figure><img class="gallery-image" alt="${(0, html_1.escapeHtml)(`${i.name}: ${gallery.panels.map((p) => p.name).join(', ')}`)}" src="${uri}"><figcaption>${caption}</figcaption></figure>`;
+    })
+        .join('');
+    const html = `<h3>${(0, html_1.escapeHtml)(title)}</h3><p class="meta">Panels left to right:${legend}</p><div class="gallery">${figures}</div>`;
+    const rows = gallery.items.map((i) => `| ${i.name.replace(/\|/g, '\\|')} | ${f4(i.candidate)} | ${f4(i.production)} | ${signed(i.delta)} | \`${i.file}\` |`);
+    const markdown = [
+        `### ${title}`,
+        '',
+        `Overlays (${gallery.panels.map((p) => p.name).join(' | ')}) are PNG files in \`${shownDir}\`; upload that folder as an artifact to look at them.`,
+        '',
+        ...(gallery.panels.length > 2
+            ? [`| image | ${candidate} ${gallery.metric} | production ${gallery.metric} | Δ | file |`, '| --- | --- | --- | --- | --- |', ...rows]
+            : [
+                `| image | ${candidate} ${gallery.metric} | file |`,
+                '| --- | --- | --- |',
+                ...gallery.items.map((i) => `| ${i.name.replace(/\|/g, '\\|')} | ${f4(i.candidate)} | \`${i.file}\` |`),
+            ]),
+        '',
+    ].join('\n');
+    return { html, markdown };
+}
+/** Detections below this score are neither drawn nor counted in the per-image score. */
+exports.GALLERY_SCORE_THRESHOLD = 0.5;
+const MAX_BOXES = 100;
+const DETECTION_PANEL_SIDE = 320;
+function iou(a, b) {
+    const x0 = Math.max(a[0], b[0]);
+    const y0 = Math.max(a[1], b[1]);
+    const x1 = Math.min(a[0] + a[2], b[0] + b[2]);
+    const y1 = Math.min(a[1] + a[3], b[1] + b[3]);
+    const inter = Math.max(0, x1 - x0) * Math.max(0, y1 - y0);
+    const union = a[2] * a[3] + b[2] * b[3] - inter;
+    return union > 0 ? inter / union : 0;
+}
+/**
+ * Per-image F1 at IoU ≥ 0.5 of the detections scoring at least 0.5, matched greedily by score within a category
+ * (what a person checks by eye); 1 when the image has neither ground truth nor such detections.
+ */
+function detectionImageScore(truth, detections) {
+    const dets = detections.filter((d) => (d.score ?? 1) >= exports.GALLERY_SCORE_THRESHOLD).sort((a, b) => (b.score ?? 1) - (a.score ?? 1));
+    const used = new Set();
+    let tp = 0;
+    for (const d of dets) {
+        let best = -1;
+        let bestIou = 0.5;
+        truth.forEach((t, i) => {
+            if (used.has(i) || t.category !== d.category)
+                return;
+            const v = iou(t.bbox, d.bbox);
+            if (v >= bestIou)
+                [best, bestIou] = [i, v];
+        });
+        if (best >= 0) {
+            used.add(best);
+            tp++;
+        }
+    }
+    const denominator = dets.length + truth.length;
+    return denominator === 0 ? 1 : (2 * tp) / denominator;
+}
+function boxesSvg(width, height, scale, boxes, color, names) {
+    const parts = boxes.slice(0, MAX_BOXES).map((b) => {
+        const [x, y, w, h] = b.bbox.map((v) => v * scale);
+        const label = `${names.get(b.category) ?? String(b.category)}${b.score !== undefined ? ` ${b.score.toFixed(2)}` : ''}`;
+        const ty = y > 14 ? y - 3 : y + 12;
+        // Labels stay inside the panel: a box at the right edge gets its label moved left.
+        const lw = label.length * 6.2 + 4;
+        const lx = Math.max(0, Math.min(x, width - lw));
+        return `<rect x="${r2(x)}" y="${r2(y)}" width="${r2(w)}" height="${r2(h)}" fill="none" stroke="${color}" stroke-width="2"/><rect x="${r2(lx)}" y="${r2(ty - 11)}" width="${r2(lw)}" height="13" fill="#000000" fill-opacity="0.55"/><text x="${r2(lx + 2)}" y="${r2(ty)}" font-family="sans-serif" font-size="11" fill="${color}">${(0, html_1.escapeHtml)(label)}</text>`;
+    });
+    return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${parts.join('')}</svg>`;
+}
+const r2 = (v) => (Math.round(v * 10) / 10).toString();
+/**
+ * The detection gallery: each image with ground-truth boxes, candidate boxes and production boxes (score ≥ 0.5,
+ * labelled with class and score) in three panels, worst per-image F1 regression first.
+ */
+async function writeDetectionGallery(options) {
+    const sharp = (0, sharp_loader_1.loadSharp)();
+    const none = [];
+    const scored = options.images.map((im) => ({
+        name: im.file,
+        id: im.id,
+        candidate: detectionImageScore(options.groundTruth.get(im.id) ?? none, options.candidate.get(im.id) ?? none),
+        production: options.production
+            ? detectionImageScore(options.groundTruth.get(im.id) ?? none, options.production.get(im.id) ?? none)
+            : null,
+    }));
+    const panels = [
+        { name: 'ground truth', color: charts_1.PALETTE.groundTruth, boxes: options.groundTruth },
+        { name: 'candidate', color: charts_1.PALETTE.candidate, boxes: options.candidate },
+        ...(options.production ? [{ name: 'production', color: charts_1.PALETTE.production, boxes: options.production }] : []),
+    ];
+    fs.mkdirSync(options.dir, { recursive: true });
+    const items = [];
+    for (const [k, s] of worstFirst(scored).slice(0, options.max).entries()) {
+        const imageFile = path.join(options.imagesDir, s.name);
+        if (!fs.existsSync(imageFile)) {
+            throw new errors_1.StepError(`The gallery needs image ${s.name} (id ${s.id}) of the ground truth, but it is not in ${options.imagesDir}.`, {
+                file: options.imagesDir,
+                hint: 'Point the test-images input at the folder that holds the images[].file_name of the ground truth.',
+            });
+        }
+        const meta = await sharp(imageFile).metadata();
+        const scale = DETECTION_PANEL_SIDE / Math.max(meta.width ?? 1, meta.height ?? 1);
+        const pw = Math.max(1, Math.round((meta.width ?? 1) * scale));
+        const ph = Math.max(1, Math.round((meta.height ?? 1) * scale));
+        const tiles = await Promise.all(panels.map((p) => {
+            const boxes = (p.boxes.get(s.id) ?? none)
+                .filter((b) => (b.score ?? 1) >= exports.GALLERY_SCORE_THRESHOLD)
+                .sort((a, b) => (b.score ?? 1) - (a.score ?? 1));
+            return sharp(imageFile)
+                .resize(pw, ph, { fit: 'fill' })
+                .removeAlpha()
+                .composite([{ input: Buffer.from(boxesSvg(pw, ph, scale, boxes, p.color, options.categories)) }])
+                .png()
+                .toBuffer();
+        }));
+        const gap = GAP * 2;
+        const png = await sharp({
+            create: { width: pw * panels.length + gap * (panels.length - 1), height: ph, channels: 3, background: '#ffffff' },
+        })
+            .composite(tiles.map((input, i) => ({ input, left: i * (pw + gap), top: 0 })))
+            .png({ compressionLevel: 9 })
+            .toBuffer();
+        const file = `${String(k + 1).padStart(2, '0')}-${s.name.replace(/\.[^.]+$/, '').replace(/[^A-Za-z0-9._-]/g, '_')}.png`;
+        await (0, atomic_write_1.writeFileAtomic)(path.join(options.dir, file), png);
+        items.push({
+            name: s.name,
+            file,
+            candidate: s.candidate,
+            production: s.production,
+            delta: s.production === null ? null : s.candidate - s.production,
+        });
+    }
+    const gallery = {
+        format: 'mlship-gallery/1',
+        metric: 'F1@.5',
+        panels: panels.map(({ name, color }) => ({ name, color })),
+        total: scored.length,
+        items,
+    };
+    await (0, atomic_write_1.writeFileAtomic)(path.join(options.dir, 'gallery.json'), JSON.stringify(gallery, null, 2) + '\n');
+    return gallery;
+}
+
+
+/***/ }),
+
+/***/ 6898:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.benchmarkFailures = benchmarkFailures;
+const stats_1 = __nccwpck_require__(6637);
+const parity_1 = __nccwpck_require__(235);
+/**
+ * The step's verdict on what was measured: latency budgets (first batch size), outputs against the PyTorch
+ * reference, device against cloud metric, the latency regression gate and the soak. One line per failure, naming
+ * the figure, the limit and the input that set it.
+ */
+function benchmarkFailures(result, inputs, label) {
+    const failures = [];
+    const head = result.latency[0];
+    if (inputs.maxP95Ms !== undefined && head.stats.p95 > inputs.maxP95Ms)
+        failures.push(`p95 latency ${(0, stats_1.ms)(head.stats.p95)} ms (batch ${head.batch}) exceeds ${label('maxP95Ms')} ${inputs.maxP95Ms} ms`);
+    if (inputs.maxP99Ms !== undefined && head.stats.p99 > inputs.maxP99Ms)
+        failures.push(`p99 latency ${(0, stats_1.ms)(head.stats.p99)} ms (batch ${head.batch}) exceeds ${label('maxP99Ms')} ${inputs.maxP99Ms} ms`);
+    if (inputs.minThroughput !== undefined && head.throughput < inputs.minThroughput)
+        failures.push(`throughput ${head.throughput.toFixed(1)} items/s (batch ${head.batch}) is below ${label('minThroughput')} ${inputs.minThroughput}`);
+    const reference = result.reference;
+    const bad = reference?.filter((c) => !c.ok) ?? [];
+    if (reference && bad.length) {
+        const o = bad[0].outputs.find((x) => !x.ok);
+        failures.push(`outputs on ${result.provider} differ from the PyTorch reference in ${bad.length} of ${reference.length} cases (first: ${bad[0].name}, output ${o.output}, ${o.shape ? `shape [${o.shape.actual.join(', ')}] vs [${o.shape.expected.join(', ')}]` : `max abs ${(0, parity_1.formatError)(o.maxAbs)}, ${o.mismatches} values outside atol ${inputs.referenceAtol}/rtol ${inputs.referenceRtol}`})`);
+    }
+    const m = result.metricCheck;
+    if (m && !(Math.abs(m.difference) <= m.tolerance)) {
+        failures.push(`${m.name} on the device is ${m.device.toFixed(4)}, the cloud evaluation reported ${m.cloud.toFixed(4)}: a difference of ${m.difference.toFixed(4)}, beyond ${label('metricTolerance')} ${m.tolerance}`);
+    }
+    if (result.regression?.slower)
+        failures.push(`latency regression against ${result.regression.baseline}: ${result.regression.reasons.join('; ')}`);
+    if (result.soak)
+        failures.push(...result.soak.failures.map((f) => `soak: ${f}`));
+    return failures;
 }
 
 
@@ -34310,83 +36792,24 @@ const fs = __importStar(__nccwpck_require__(3024));
 const path = __importStar(__nccwpck_require__(6760));
 const errors_1 = __nccwpck_require__(6677);
 const step_1 = __nccwpck_require__(4804);
-const accuracy_1 = __nccwpck_require__(3173);
-const environment_1 = __nccwpck_require__(2019);
-const histogram_1 = __nccwpck_require__(8904);
 const input_shapes_1 = __nccwpck_require__(3125);
-const latency_1 = __nccwpck_require__(7136);
-const providers_1 = __nccwpck_require__(6580);
-const regression_1 = __nccwpck_require__(8545);
-const soak_1 = __nccwpck_require__(3586);
-const stats_1 = __nccwpck_require__(6637);
 const export_plan_1 = __nccwpck_require__(3130);
-const atomic_write_1 = __nccwpck_require__(1709);
 const model_info_1 = __nccwpck_require__(8222);
-const parity_1 = __nccwpck_require__(235);
-const reference_1 = __nccwpck_require__(861);
 const runtime_1 = __nccwpck_require__(2568);
-const session_1 = __nccwpck_require__(3280);
-const tensors_1 = __nccwpck_require__(1862);
-const image_1 = __nccwpck_require__(2052);
-const sharp_loader_1 = __nccwpck_require__(9065);
 const spec_1 = __nccwpck_require__(2978);
+const gates_1 = __nccwpck_require__(6898);
+const gallery_1 = __nccwpck_require__(9463);
+const inputs_1 = __nccwpck_require__(5441);
+const measure_1 = __nccwpck_require__(238);
+const report_1 = __nccwpck_require__(2410);
+/** The step: inputs (inputs.ts) → measurements (measure.ts) → verdict (gates.ts) → report and summary (report.ts). */
 exports.benchmarkModelStep = (0, step_1.defineStep)({
     name: 'benchmark-model',
     title: 'Benchmark ONNX model on the device',
     description: 'Measures an ONNX model where it will run (a self-hosted GPU runner, or the CPU in CI): proves which execution provider ran it, latency percentiles per batch size with budgets, end-to-end latency with preprocessing, a soak for drift, leaks and throttling, accuracy on a test set, and a statistical latency regression gate against a baseline.',
     azure: { id: '78c3a0ba-c266-4def-9442-11581234d6e9', major: 1, minor: 0, patch: 0, category: 'Test' },
     branding: { icon: 'activity', color: 'green' },
-    inputs: {
-        model: { type: 'path', required: true, description: 'The ONNX model to benchmark.' },
-        provider: { type: 'enum', options: ['auto', 'cuda', 'tensorrt', 'cpu'], default: 'auto', description: 'Execution provider; the step fails if ONNX Runtime falls back from it. auto: the best that loads (tensorrt, cuda, cpu).' },
-        deviceId: { type: 'number', integer: true, min: 0, default: 0, description: 'GPU index.' },
-        threads: { type: 'number', integer: true, min: 0, default: 0, description: 'Intra-op threads (0: ONNX Runtime default).' },
-        allowPartialFallback: { type: 'boolean', default: true, description: 'Accept some nodes on another provider (reported); false fails unless every node runs on the asked one.' },
-        inputShape: { type: 'string', description: 'Sizes for dynamic axes of the first input, e.g. 1,3,512,512 (the batch axis follows batch-sizes).' },
-        batchSizes: { type: 'list', description: 'Batch sizes to measure, one per line (default 1). Budgets and the regression gate use the first.' },
-        warmup: { type: 'number', integer: true, min: 0, default: 10, description: 'Untimed runs before measuring.' },
-        iterations: { type: 'number', integer: true, min: 1, default: 100, description: 'Timed runs per batch size.' },
-        duration: { type: 'number', min: 0, description: 'Seconds to measure per batch size, instead of iterations.' },
-        maxP95Ms: { type: 'number', min: 0, description: 'Fail when p95 latency (first batch size) exceeds this.' },
-        maxP99Ms: { type: 'number', min: 0, description: 'Fail when p99 latency (first batch size) exceeds this.' },
-        minThroughput: { type: 'number', min: 0, description: 'Fail when throughput (items/s, first batch size) is below this.' },
-        preprocessing: { type: 'path', description: 'Preprocessing spec (JSON) the device package carries; with images, measures end-to-end latency.' },
-        images: { type: 'path', description: 'Folder of images for end-to-end latency (decode + preprocessing + inference).' },
-        referenceDir: { type: 'path', description: 'Reference folder from export-onnx: the device\'s outputs must match PyTorch\'s.' },
-        referenceAtol: { type: 'number', min: 0, default: 1e-3, description: 'Absolute tolerance against the reference outputs.' },
-        referenceRtol: { type: 'number', min: 0, default: 1e-2, description: 'Relative tolerance against the reference outputs.' },
-        testImages: { type: 'path', description: 'Folder of test images for accuracy on the device (with test-masks or test-annotations).' },
-        testMasks: { type: 'path', description: 'Segmentation: folder of label masks (same file names as test-images).' },
-        testAnnotations: { type: 'path', description: 'Detection: COCO ground truth (JSON) whose images[].file_name are in test-images; scored as mAP.' },
-        boxesOutput: { type: 'string', default: 'boxes', description: 'Detection: output with the boxes (N×4, tensor pixels).' },
-        scoresOutput: { type: 'string', default: 'scores', description: 'Detection: output with the scores (N).' },
-        labelsOutput: { type: 'string', default: 'labels', description: 'Detection: output with the class labels (N).' },
-        boxFormat: { type: 'enum', options: ['xyxy', 'xywh', 'cxcywh'], default: 'xyxy', description: 'Detection: box layout of boxes-output.' },
-        labelMapping: { type: 'enum', options: ['index', 'id'], default: 'index', description: 'Detection: labels index the ground truth\'s categories sorted by id, or are category ids.' },
-        accuracyOutput: { type: 'string', description: 'Output holding the per-pixel prediction (default: the first output).' },
-        segmentationMode: { type: 'enum', options: ['argmax', 'threshold'], default: 'argmax', description: 'argmax over classes, or threshold on a 1- or 2-channel output.' },
-        threshold: { type: 'number', default: 0.5, description: 'Threshold for segmentation-mode threshold (0 for logits, 0.5 for probabilities).' },
-        classes: { type: 'number', integer: true, min: 2, description: 'Number of classes when the output already holds labels.' },
-        cloudMetric: { type: 'number', min: 0, max: 1, description: 'The metric the cloud evaluation reported for this model; the device must agree within metric-tolerance.' },
-        cloudMetricName: { type: 'enum', options: ['dice', 'iou', 'map'], default: 'dice', description: 'Which metric cloud-metric is: the metrics engine\'s headline dice or iou (segmentation), or COCO mAP@[.5:.95] (detection).' },
-        metricTolerance: { type: 'number', min: 0, default: 0.01, description: 'Allowed absolute difference between device and cloud metric.' },
-        baselineModel: { type: 'path', description: 'The production model: benchmarked interleaved with this one for the regression gate.' },
-        baselineReport: { type: 'path', description: 'A benchmark report (JSON) from the same runner, when the baseline model is not at hand.' },
-        regressionMargin: { type: 'number', min: 0, max: 100, default: 5, description: 'Slowdown in percent tolerated before the gate fails.' },
-        confidence: { type: 'number', min: 0.5, max: 0.9999, default: 0.95, description: 'Confidence the gate needs to call a slowdown real.' },
-        soakDuration: { type: 'number', min: 0, default: 0, description: 'Soak mode: seconds of back-to-back inference (0: off).' },
-        soakWindow: { type: 'number', min: 0.1, default: 60, description: 'Seconds of the first and last soak windows compared.' },
-        maxDriftPercent: { type: 'number', min: 0, default: 10, description: 'Soak: allowed median latency increase, first to last window.' },
-        maxRssGrowthMb: { type: 'number', min: 0, default: 64, description: 'Soak: allowed resident memory growth.' },
-        maxGpuMemoryGrowthMb: { type: 'number', min: 0, default: 64, description: 'Soak: allowed GPU memory growth (nvidia-smi).' },
-        failOnThrottle: { type: 'boolean', default: true, description: 'Soak: fail when the GPU reports thermal or hardware slowdown.' },
-        gpuSampleMs: { type: 'number', integer: true, min: 100, default: 1000, description: 'Soak: nvidia-smi sampling interval.' },
-        seed: { type: 'number', integer: true, min: 0, default: 0, description: 'Seed of the random inputs.' },
-        onnxruntimePath: { type: 'path', description: 'An onnxruntime-node install to use (e.g. a CUDA-enabled one provisioned on the runner).' },
-        installOnnxruntime: { type: 'boolean', default: false, description: 'Install onnxruntime-node (with CUDA providers for cuda/tensorrt) into the runner tool cache when none fits.' },
-        onnxruntimeVersion: { type: 'string', default: runtime_1.ONNXRUNTIME_NODE_VERSION, description: 'onnxruntime-node version for the tool cache and install.' },
-        report: { type: 'path', default: 'mlship-benchmark.json', description: 'Where to write the full report (JSON; usable as baseline-report later).' },
-    },
+    inputs: inputs_1.benchmarkInputs,
     outputs: {
         provider: { description: 'Execution provider that ran the model.' },
         p50Ms: { description: 'Median latency (first batch size).' },
@@ -34399,6 +36822,7 @@ exports.benchmarkModelStep = (0, step_1.defineStep)({
         regression: { description: 'Regression gate verdict (JSON), when a baseline was given.' },
         soak: { description: 'Soak analysis (JSON), when soak-duration > 0.' },
         report: { description: 'Path of the JSON report.' },
+        gallery: { description: 'Folder of the prediction gallery (segmentation accuracy), when one was written.' },
     },
     async run(inputs, ctx) {
         const label = (k) => ctx.inputLabel(k);
@@ -34408,168 +36832,472 @@ exports.benchmarkModelStep = (0, step_1.defineStep)({
         const shapeHint = inputs.inputShape ? (0, export_plan_1.parseShape)(inputs.inputShape, label('inputShape')) : undefined;
         const spec = inputs.preprocessing ? (0, spec_1.loadPreprocessSpec)(inputs.preprocessing) : undefined;
         if (inputs.images && !spec)
-            throw new errors_1.InputError(`"${label('images')}" needs "${label('preprocessing')}" for end-to-end latency.`, { hint: 'Give the preprocessing spec the device package carries.' });
+            throw new errors_1.InputError(`"${label('images')}" needs "${label('preprocessing')}" for end-to-end latency.`, {
+                hint: 'Give the preprocessing spec the device package carries.',
+            });
         if (inputs.testImages && (!(inputs.testMasks || inputs.testAnnotations) || !spec))
             throw new errors_1.InputError(`"${label('testImages')}" needs "${label('testMasks')}" (segmentation) or "${label('testAnnotations')}" (detection), and "${label('preprocessing')}".`, { hint: 'Give the ground truth and the preprocessing spec.' });
         if (inputs.testMasks && inputs.testAnnotations)
-            throw new errors_1.InputError(`Give "${label('testMasks')}" or "${label('testAnnotations')}", not both.`, { hint: 'A model is scored as segmentation (masks) or detection (COCO boxes).' });
+            throw new errors_1.InputError(`Give "${label('testMasks')}" or "${label('testAnnotations')}", not both.`, {
+                hint: 'A model is scored as segmentation (masks) or detection (COCO boxes).',
+            });
         if (inputs.cloudMetric !== undefined && (inputs.cloudMetricName === 'map') !== !!inputs.testAnnotations)
             throw new errors_1.InputError(`"${label('cloudMetricName')}" ${inputs.cloudMetricName} does not fit the test set (${inputs.testAnnotations ? 'detection' : 'segmentation'}).`, { hint: 'Use map with test-annotations, dice or iou with test-masks.' });
         if (inputs.cloudMetric !== undefined && !inputs.testImages)
-            throw new errors_1.InputError(`"${label('cloudMetric')}" needs a test set ("${label('testImages')}", "${label('testMasks')}").`, { hint: 'The device metric is computed on that test set.' });
+            throw new errors_1.InputError(`"${label('cloudMetric')}" needs a test set ("${label('testImages')}", "${label('testMasks')}").`, {
+                hint: 'The device metric is computed on that test set.',
+            });
         if (inputs.baselineModel && inputs.baselineReport)
-            throw new errors_1.InputError(`Give "${label('baselineModel')}" or "${label('baselineReport')}", not both.`, { hint: 'The baseline model is measured interleaved; a report is for when the model is not at hand.' });
+            throw new errors_1.InputError(`Give "${label('baselineModel')}" or "${label('baselineReport')}", not both.`, {
+                hint: 'The baseline model is measured interleaved; a report is for when the model is not at hand.',
+            });
         const info = (0, model_info_1.readOnnxModelInfo)(inputs.model);
         const signature = { inputs: info.inputs.map(model_info_1.tensorSignature), outputs: info.outputs.map(model_info_1.tensorSignature) };
         const need = inputs.provider === 'auto' ? 'cpu' : inputs.provider;
-        const runtime = await (0, runtime_1.getOnnxRuntime)({ explicitPath: inputs.onnxruntimePath, env, need, version: inputs.onnxruntimeVersion, install: inputs.installOnnxruntime, log: (m) => ctx.log.info(m) });
+        const runtime = await (0, runtime_1.getOnnxRuntime)({
+            explicitPath: inputs.onnxruntimePath,
+            env,
+            need,
+            version: inputs.onnxruntimeVersion,
+            install: inputs.installOnnxruntime,
+            log: (m) => ctx.log.info(m),
+        });
         ctx.log.info(`onnxruntime-node ${runtime.version} from ${runtime.packageDir} (${runtime.source}${runtime.providerLibraries.length ? `; ${runtime.providerLibraries.join(', ')}` : '; CPU only'})`);
         if (!(0, input_shapes_1.batchIsDynamic)(signature.inputs) && batchSizes.some((b) => b !== (signature.inputs[0]?.shape?.[0] ?? 1))) {
             throw new errors_1.InputError(`${inputs.model} has a fixed batch of ${signature.inputs[0]?.shape?.[0]}, but ${label('batchSizes')} asks for ${batchSizes.join(', ')}.`, { hint: 'Export with dynamic-axes batch, or measure the fixed batch only.' });
         }
-        const failures = [];
-        const plan = (batch) => (0, input_shapes_1.planInputs)(inputs.model, signature.inputs, batch, shapeHint, spec);
-        const feedsFor = (planned) => Object.fromEntries(planned.map((p, i) => [p.name, (0, session_1.toOrtTensor)(runtime.ort, (0, tensors_1.randomTensor)(p.type, p.dims, inputs.seed + i))]));
-        // 1. Load on the asked provider (fails here, naming the CPU fallback, if the provider cannot be enabled).
-        const opened = await (0, providers_1.openSession)(runtime, inputs.model, inputs.provider, inputs.deviceId, inputs.threads);
-        for (const s of opened.skipped)
-            ctx.log.info(`auto: ${s.provider} is not available (${s.reason})`);
-        const provider = opened.provider;
-        const session = opened.session;
-        ctx.log.info(`loaded ${path.basename(inputs.model)} on ${provider} in ${(0, stats_1.ms)(opened.loadMs, 1)} ms`);
-        try {
-            // 2. Prove where the nodes ran.
-            let placement;
-            if (provider !== 'cpu') {
-                placement = await (0, providers_1.probePlacement)(runtime, inputs.model, provider, inputs.deviceId, inputs.threads, feedsFor(plan(batchSizes[0])), path.join(ctx.tempDir, 'placement'));
-                const verdict = (0, providers_1.judgePlacement)(provider, placement, inputs.allowPartialFallback);
-                if (!verdict.ok) {
-                    throw new errors_1.StepError(`Provider check failed: ${verdict.message}.`, {
-                        hint: verdict.share === 0 ? 'The model did not run on the GPU at all: check the CUDA/cuDNN/TensorRT libraries on the runner and the model\'s data types.' : `Set ${label('allowPartialFallback')}: true to accept partial placement, or change the model so these operators run on ${provider}.`,
-                    });
-                }
-                if (verdict.message)
-                    ctx.log.warning(`Partial fallback: ${verdict.message}.`);
+        const result = await (0, measure_1.measureModel)(inputs, { runtime, batchSizes, shapeHint, spec, nvidiaSmi }, info, signature, ctx);
+        let gallery;
+        if (result.accuracy?.kind === 'segmentation' && result.accuracy.perImage) {
+            const { perImage, ...accuracy } = result.accuracy;
+            result.accuracy = accuracy;
+            const dir = inputs.report.replace(/\.json$/i, '') + '-gallery';
+            const images = inputs.testImages;
+            try {
+                const value = await ctx.group('Prediction gallery', () => (0, gallery_1.writeSegmentationGallery)({
+                    dir,
+                    imagesDir: images,
+                    groundTruth: new Map(perImage.map((p) => [p.name, p.truth])),
+                    candidate: new Map(perImage.map((p) => [p.name, p.mask])),
+                    candidateName: 'device',
+                    scores: perImage.map((p) => ({ name: p.name, candidate: (0, gallery_1.imageScore)(p.counts, 'dice', false), production: null })),
+                    metric: 'dice',
+                    max: inputs.galleryMax,
+                }));
+                gallery = { dir, value };
             }
-            const environment = await (0, environment_1.fingerprint)(runtime, provider, inputs.deviceId, nvidiaSmi);
-            // 3. Latency per batch size.
-            const latency = [];
-            for (const [i, batch] of batchSizes.entries()) {
-                const feeds = feedsFor(plan(batch));
-                const run = () => session.run(feeds);
-                const firstMs = await (0, latency_1.timeOnce)(run);
-                const samples = await (0, latency_1.measure)(run, { warmup: inputs.warmup, iterations: inputs.iterations, durationMs: inputs.duration ? inputs.duration * 1000 : undefined, signal: ctx.signal });
-                const stats = (0, stats_1.latencyStats)(samples);
-                latency.push({ batch, shapes: Object.fromEntries(Object.entries(feeds).map(([n, t]) => [n, [...t.dims]])), firstMs, cold: i === 0, stats, throughput: (batch * 1000) / stats.mean, samples });
-                ctx.log.info(`batch ${batch}: ${i === 0 ? 'cold' : 'first'} ${(0, stats_1.ms)(firstMs)} ms, p50 ${(0, stats_1.ms)(stats.p50)} ms, p95 ${(0, stats_1.ms)(stats.p95)} ms, p99 ${(0, stats_1.ms)(stats.p99)} ms over ${stats.count} runs`);
+            finally {
+                if (perImage[0])
+                    fs.rmSync(path.dirname(perImage[0].mask), { recursive: true, force: true });
             }
-            const head = latency[0];
-            if (inputs.maxP95Ms !== undefined && head.stats.p95 > inputs.maxP95Ms)
-                failures.push(`p95 latency ${(0, stats_1.ms)(head.stats.p95)} ms (batch ${head.batch}) exceeds ${label('maxP95Ms')} ${inputs.maxP95Ms} ms`);
-            if (inputs.maxP99Ms !== undefined && head.stats.p99 > inputs.maxP99Ms)
-                failures.push(`p99 latency ${(0, stats_1.ms)(head.stats.p99)} ms (batch ${head.batch}) exceeds ${label('maxP99Ms')} ${inputs.maxP99Ms} ms`);
-            if (inputs.minThroughput !== undefined && head.throughput < inputs.minThroughput)
-                failures.push(`throughput ${head.throughput.toFixed(1)} items/s (batch ${head.batch}) is below ${label('minThroughput')} ${inputs.minThroughput}`);
-            // 4. End to end with preprocessing.
-            const endToEnd = inputs.images && spec ? await measureEndToEnd(runtime, session, inputs.images, spec, info.inputs[0].name, inputs.warmup, inputs.iterations, ctx) : undefined;
-            // 5. Outputs against PyTorch's reference, on this provider.
-            let reference;
-            if (inputs.referenceDir) {
-                const index = (0, reference_1.readReferenceIndex)(inputs.referenceDir);
-                reference = await (0, reference_1.checkAgainstReference)(runtime.ort, session, inputs.referenceDir, index, { atol: inputs.referenceAtol, rtol: inputs.referenceRtol }, `the model on ${provider}`);
-                const bad = reference.filter((c) => !c.ok);
-                if (bad.length) {
-                    const o = bad[0].outputs.find((x) => !x.ok);
-                    failures.push(`outputs on ${provider} differ from the PyTorch reference in ${bad.length} of ${reference.length} cases (first: ${bad[0].name}, output ${o.output}, ${o.shape ? `shape [${o.shape.actual.join(', ')}] vs [${o.shape.expected.join(', ')}]` : `max abs ${(0, parity_1.formatError)(o.maxAbs)}, ${o.mismatches} values outside atol ${inputs.referenceAtol}/rtol ${inputs.referenceRtol}`})`);
-                }
-            }
-            // 6. Accuracy on the test set, scored by the core metrics engine.
-            let accuracy;
-            let metricCheck;
-            if (inputs.testImages && spec) {
-                const common = { ort: runtime.ort, session, inputName: spec.inputName ?? info.inputs[0].name, imagesDir: inputs.testImages, spec };
-                accuracy = await ctx.group('Accuracy on the test set', () => inputs.testAnnotations
-                    ? (0, accuracy_1.detectionAccuracy)({ ...common, annotations: inputs.testAnnotations, boxesOutput: inputs.boxesOutput, scoresOutput: inputs.scoresOutput, labelsOutput: inputs.labelsOutput, boxFormat: inputs.boxFormat, labelMapping: inputs.labelMapping })
-                    : (0, accuracy_1.segmentationAccuracy)({ ...common, masksDir: inputs.testMasks, outputName: inputs.accuracyOutput ?? info.outputs[0].name, mode: inputs.segmentationMode, threshold: inputs.threshold, classes: inputs.classes }));
-                ctx.log.info(accuracy.kind === 'detection' ? `device mAP ${accuracy.map.toFixed(4)} (${accuracy.detections} detections on ${accuracy.images} images)` : `device Dice ${fmt(accuracy.dice)}, IoU ${fmt(accuracy.iou)} on ${accuracy.images} images`);
-                if (inputs.cloudMetric !== undefined) {
-                    const device = accuracy.kind === 'detection' ? accuracy.map : (accuracy[inputs.cloudMetricName] ?? NaN);
-                    const difference = device - inputs.cloudMetric;
-                    metricCheck = { device, cloud: inputs.cloudMetric, difference, tolerance: inputs.metricTolerance, name: inputs.cloudMetricName };
-                    if (!(Math.abs(difference) <= inputs.metricTolerance)) {
-                        failures.push(`${inputs.cloudMetricName} on the device is ${device.toFixed(4)}, the cloud evaluation reported ${inputs.cloudMetric.toFixed(4)}: a difference of ${difference.toFixed(4)}, beyond ${label('metricTolerance')} ${inputs.metricTolerance}`);
-                    }
-                }
-            }
-            // 7. Latency regression gate.
-            let regression;
-            if (inputs.baselineModel || inputs.baselineReport) {
-                regression = await ctx.group('Latency regression gate', () => regressionGate(runtime, session, provider, feedsFor, plan, head, inputs, ctx));
-                if (regression.slower)
-                    failures.push(`latency regression against ${regression.baseline}: ${regression.reasons.join('; ')}`);
-            }
-            // 8. Soak.
-            let soakAnalysis;
-            if (inputs.soakDuration > 0) {
-                const feeds = feedsFor(plan(head.batch));
-                const gpu = environment.gpu ? { index: inputs.deviceId, command: nvidiaSmi, intervalMs: inputs.gpuSampleMs } : undefined;
-                ctx.log.info(`soak: ${inputs.soakDuration} s of back-to-back inference at batch ${head.batch}${gpu ? ', sampling nvidia-smi' : ''}`);
-                const raw = await (0, soak_1.soak)(() => session.run(feeds), { durationMs: inputs.soakDuration * 1000, windowMs: inputs.soakWindow * 1000, gpu, signal: ctx.signal });
-                soakAnalysis = (0, soak_1.analyzeSoak)(raw, { maxDriftPercent: inputs.maxDriftPercent, maxRssGrowthMb: inputs.maxRssGrowthMb, maxGpuMemoryGrowthMb: inputs.maxGpuMemoryGrowthMb, failOnThrottle: inputs.failOnThrottle });
-                for (const w of soakAnalysis.warnings)
-                    ctx.log.warning(`Soak: ${w}`);
-                failures.push(...soakAnalysis.failures.map((f) => `soak: ${f}`));
-            }
-            const report = {
-                format: 'mlship-benchmark/1',
-                model: { path: inputs.model, opset: (0, model_info_1.opsetVersion)(info), inputs: signature.inputs, outputs: signature.outputs, metadata: info.metadata },
-                provider,
-                loadMs: opened.loadMs,
-                placement,
-                environment,
-                latency,
-                endToEnd: endToEnd && { stats: endToEnd.stats, decodeMs: endToEnd.decodeMs, normalizeMs: endToEnd.normalizeMs, images: endToEnd.images },
-                reference: reference && { cases: reference.length, outputs: (0, parity_1.summarizeParity)(reference) },
-                accuracy: accuracy && { ...accuracy, cloud: metricCheck },
-                regression: regression && { ...regression },
-                soak: soakAnalysis,
-                failures,
-            };
-            await (0, atomic_write_1.writeFileAtomic)(inputs.report, JSON.stringify(report, null, 2) + '\n');
-            writeSummary(ctx, inputs.model, provider, opened.loadMs, environment, placement, latency, endToEnd, reference, accuracy, metricCheck, regression, soakAnalysis, failures);
-            if (failures.length) {
-                throw new errors_1.StepError(`benchmark-model failed for ${path.basename(inputs.model)} on ${provider}:\n- ${failures.join('\n- ')}`, { hint: `The full report is in ${inputs.report}.` });
-            }
-            return {
-                provider,
-                p50Ms: round(head.stats.p50),
-                p95Ms: round(head.stats.p95),
-                p99Ms: round(head.stats.p99),
-                throughput: Math.round(head.throughput * 100) / 100,
-                latency: latency.map(({ samples: _samples, ...rest }) => rest),
-                environment,
-                accuracy: report.accuracy ?? report.reference,
-                regression: report.regression,
-                soak: soakAnalysis,
-                report: inputs.report,
-            };
         }
-        finally {
-            await session.release();
+        const failures = (0, gates_1.benchmarkFailures)(result, inputs, label);
+        const samplesFile = inputs.samplesFile ?? (0, report_1.defaultSamplesFile)(inputs.report);
+        const report = (0, report_1.benchmarkReport)(result, failures, { dataFingerprint: inputs.dataFingerprint, samplesFile, report: inputs.report });
+        await (0, report_1.writeBenchmarkFiles)(inputs.report, report, samplesFile, (0, report_1.samplesDocument)(result));
+        (0, report_1.writeSummary)(ctx.summary, result, failures);
+        if (gallery) {
+            const parts = (0, gallery_1.galleryParts)(gallery.value, gallery.dir, path.relative(ctx.workspace, gallery.dir) || gallery.dir);
+            ctx.summary.rich(parts.html, parts.markdown);
         }
+        if (failures.length) {
+            throw new errors_1.StepError(`benchmark-model failed for ${path.basename(inputs.model)} on ${result.provider}:\n- ${failures.join('\n- ')}`, {
+                hint: `The full report is in ${inputs.report}.`,
+            });
+        }
+        const head = result.latency[0];
+        return {
+            provider: result.provider,
+            p50Ms: round(head.stats.p50),
+            p95Ms: round(head.stats.p95),
+            p99Ms: round(head.stats.p99),
+            throughput: Math.round(head.throughput * 100) / 100,
+            latency: report.latency.map(({ histogram: _histogram, ...rest }) => rest),
+            environment: result.environment,
+            accuracy: report.accuracy ?? report.reference,
+            regression: report.regression,
+            soak: result.soak,
+            report: inputs.report,
+            gallery: gallery?.dir,
+        };
     },
 });
 function parseBatch(text, label) {
     const n = Number(text);
     if (!Number.isInteger(n) || n < 1)
-        throw new errors_1.InputError(`Input "${label}" has entry "${text}", which is not a positive whole number.`, { hint: 'One batch size per line, e.g. 1 and 8.' });
+        throw new errors_1.InputError(`Input "${label}" has entry "${text}", which is not a positive whole number.`, {
+            hint: 'One batch size per line, e.g. 1 and 8.',
+        });
     return n;
-}
-function fmt(x) {
-    return x === null ? '—' : x.toFixed(4);
 }
 function round(x) {
     return Math.round(x * 1000) / 1000;
+}
+
+
+/***/ }),
+
+/***/ 5441:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.benchmarkInputs = void 0;
+const runtime_1 = __nccwpck_require__(2568);
+/** benchmark-model's inputs: kept apart from the definition so measure, gates and report can be typed by them. */
+exports.benchmarkInputs = {
+    model: { type: 'path', required: true, description: 'The ONNX model to benchmark.' },
+    provider: {
+        type: 'enum',
+        options: ['auto', 'cuda', 'tensorrt', 'cpu'],
+        default: 'auto',
+        description: 'Execution provider; the step fails if ONNX Runtime falls back from it. auto: the best that loads (tensorrt, cuda, cpu).',
+    },
+    deviceId: { type: 'number', integer: true, min: 0, default: 0, description: 'GPU index.' },
+    threads: { type: 'number', integer: true, min: 0, default: 0, description: 'Intra-op threads (0: ONNX Runtime default).' },
+    allowPartialFallback: {
+        type: 'boolean',
+        default: true,
+        description: 'Accept some nodes on another provider (reported); false fails unless every node runs on the asked one.',
+    },
+    inputShape: {
+        type: 'string',
+        description: 'Sizes for dynamic axes of the first input, e.g. 1,3,512,512 (the batch axis follows batch-sizes).',
+    },
+    batchSizes: {
+        type: 'list',
+        description: 'Batch sizes to measure, one per line (default 1). Budgets and the regression gate use the first.',
+    },
+    warmup: { type: 'number', integer: true, min: 0, default: 10, description: 'Untimed runs before measuring.' },
+    iterations: { type: 'number', integer: true, min: 1, default: 100, description: 'Timed runs per batch size.' },
+    duration: { type: 'number', min: 0, description: 'Seconds to measure per batch size, instead of iterations.' },
+    maxP95Ms: { type: 'number', min: 0, description: 'Fail when p95 latency (first batch size) exceeds this.' },
+    maxP99Ms: { type: 'number', min: 0, description: 'Fail when p99 latency (first batch size) exceeds this.' },
+    minThroughput: { type: 'number', min: 0, description: 'Fail when throughput (items/s, first batch size) is below this.' },
+    preprocessing: {
+        type: 'path',
+        description: 'Preprocessing spec (JSON) the device package carries; with images, measures end-to-end latency.',
+    },
+    images: { type: 'path', description: 'Folder of images for end-to-end latency (decode + preprocessing + inference).' },
+    referenceDir: { type: 'path', description: "Reference folder from export-onnx: the device's outputs must match PyTorch's." },
+    referenceAtol: { type: 'number', min: 0, default: 1e-3, description: 'Absolute tolerance against the reference outputs.' },
+    referenceRtol: { type: 'number', min: 0, default: 1e-2, description: 'Relative tolerance against the reference outputs.' },
+    testImages: { type: 'path', description: 'Folder of test images for accuracy on the device (with test-masks or test-annotations).' },
+    testMasks: { type: 'path', description: 'Segmentation: folder of label masks (same file names as test-images).' },
+    testAnnotations: {
+        type: 'path',
+        description: 'Detection: COCO ground truth (JSON) whose images[].file_name are in test-images; scored as mAP.',
+    },
+    boxesOutput: { type: 'string', default: 'boxes', description: 'Detection: output with the boxes (N×4, tensor pixels).' },
+    scoresOutput: { type: 'string', default: 'scores', description: 'Detection: output with the scores (N).' },
+    labelsOutput: { type: 'string', default: 'labels', description: 'Detection: output with the class labels (N).' },
+    boxFormat: { type: 'enum', options: ['xyxy', 'xywh', 'cxcywh'], default: 'xyxy', description: 'Detection: box layout of boxes-output.' },
+    labelMapping: {
+        type: 'enum',
+        options: ['index', 'id'],
+        default: 'index',
+        description: "Detection: labels index the ground truth's categories sorted by id, or are category ids.",
+    },
+    accuracyOutput: { type: 'string', description: 'Output holding the per-pixel prediction (default: the first output).' },
+    segmentationMode: {
+        type: 'enum',
+        options: ['argmax', 'threshold'],
+        default: 'argmax',
+        description: 'argmax over classes, or threshold on a 1- or 2-channel output.',
+    },
+    threshold: {
+        type: 'number',
+        default: 0.5,
+        description: 'Threshold for segmentation-mode threshold (0 for logits, 0.5 for probabilities).',
+    },
+    classes: { type: 'number', integer: true, min: 2, description: 'Number of classes when the output already holds labels.' },
+    cloudMetric: {
+        type: 'number',
+        min: 0,
+        max: 1,
+        description: 'The metric the cloud evaluation reported for this model; the device must agree within metric-tolerance.',
+    },
+    cloudMetricName: {
+        type: 'enum',
+        options: ['dice', 'iou', 'map'],
+        default: 'dice',
+        description: "Which metric cloud-metric is: the metrics engine's headline dice or iou (segmentation), or COCO mAP@[.5:.95] (detection).",
+    },
+    metricTolerance: { type: 'number', min: 0, default: 0.01, description: 'Allowed absolute difference between device and cloud metric.' },
+    baselineModel: { type: 'path', description: 'The production model: benchmarked interleaved with this one for the regression gate.' },
+    baselineReport: { type: 'path', description: 'A benchmark report (JSON) from the same runner, when the baseline model is not at hand.' },
+    regressionMargin: { type: 'number', min: 0, max: 100, default: 5, description: 'Slowdown in percent tolerated before the gate fails.' },
+    confidence: { type: 'number', min: 0.5, max: 0.9999, default: 0.95, description: 'Confidence the gate needs to call a slowdown real.' },
+    soakDuration: { type: 'number', min: 0, default: 0, description: 'Soak mode: seconds of back-to-back inference (0: off).' },
+    soakWindow: { type: 'number', min: 0.1, default: 60, description: 'Seconds of the first and last soak windows compared.' },
+    maxDriftPercent: { type: 'number', min: 0, default: 10, description: 'Soak: allowed median latency increase, first to last window.' },
+    maxTailDriftPercent: {
+        type: 'number',
+        min: 0,
+        default: 30,
+        description: 'Soak: allowed p95 and p99 latency increase, first to last window (gated when a window holds enough samples: 100 for p95, 500 for p99).',
+    },
+    maxRssGrowthMb: { type: 'number', min: 0, default: 64, description: 'Soak: allowed resident memory growth.' },
+    maxGpuMemoryGrowthMb: { type: 'number', min: 0, default: 64, description: 'Soak: allowed GPU memory growth (nvidia-smi).' },
+    failOnThrottle: { type: 'boolean', default: true, description: 'Soak: fail when the GPU reports thermal or hardware slowdown.' },
+    gpuSampleMs: { type: 'number', integer: true, min: 100, default: 1000, description: 'Soak: nvidia-smi sampling interval.' },
+    seed: { type: 'number', integer: true, min: 0, default: 0, description: 'Seed of the random inputs.' },
+    onnxruntimePath: { type: 'path', description: 'An onnxruntime-node install to use (e.g. a CUDA-enabled one provisioned on the runner).' },
+    installOnnxruntime: {
+        type: 'boolean',
+        default: false,
+        description: 'Install onnxruntime-node (with CUDA providers for cuda/tensorrt) into the runner tool cache when none fits.',
+    },
+    onnxruntimeVersion: {
+        type: 'string',
+        default: runtime_1.ONNXRUNTIME_NODE_VERSION,
+        description: 'onnxruntime-node version for the tool cache and install.',
+    },
+    dataFingerprint: {
+        type: 'string',
+        description: 'Fingerprint of the data the model was trained and tested on (validate-data), recorded in the report so a device package can check it matches.',
+    },
+    report: {
+        type: 'path',
+        default: 'mlship-benchmark.json',
+        description: 'Where to write the report (JSON; compact: percentiles, fixed-bin histograms, summary statistics; usable as baseline-report later).',
+    },
+    galleryMax: {
+        type: 'number',
+        integer: true,
+        min: 0,
+        max: 200,
+        default: 12,
+        description: 'Segmentation accuracy: most test images in the gallery of ground truth / device overlays written next to the report, worst first (0: no gallery).',
+    },
+    samplesFile: {
+        type: 'path',
+        description: 'Where to write every raw latency sample (JSON, not embedded in device packages; baseline-report reads it). Default: the report path with .samples.json.',
+    },
+};
+
+
+/***/ }),
+
+/***/ 238:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.measureModel = measureModel;
+exports.fmt = fmt;
+const fs = __importStar(__nccwpck_require__(3024));
+const path = __importStar(__nccwpck_require__(6760));
+const errors_1 = __nccwpck_require__(6677);
+const sha256_1 = __nccwpck_require__(2289);
+const accuracy_1 = __nccwpck_require__(3173);
+const environment_1 = __nccwpck_require__(2019);
+const input_shapes_1 = __nccwpck_require__(3125);
+const latency_1 = __nccwpck_require__(7136);
+const providers_1 = __nccwpck_require__(6580);
+const regression_1 = __nccwpck_require__(8545);
+const soak_1 = __nccwpck_require__(3586);
+const stats_1 = __nccwpck_require__(6637);
+const model_info_1 = __nccwpck_require__(8222);
+const reference_1 = __nccwpck_require__(861);
+const session_1 = __nccwpck_require__(3280);
+const task_kind_1 = __nccwpck_require__(8070);
+const tensors_1 = __nccwpck_require__(1862);
+const image_1 = __nccwpck_require__(2052);
+const sharp_loader_1 = __nccwpck_require__(9065);
+/** Runs every measurement the inputs ask for, in order: placement, latency, end to end, reference, accuracy, regression, soak. */
+async function measureModel(inputs, setup, info, signature, ctx) {
+    const { runtime, batchSizes, shapeHint, spec } = setup;
+    const label = (k) => ctx.inputLabel(k);
+    const plan = (batch) => (0, input_shapes_1.planInputs)(inputs.model, signature.inputs, batch, shapeHint, spec);
+    const feedsFor = (planned) => Object.fromEntries(planned.map((p, i) => [p.name, (0, session_1.toOrtTensor)(runtime.ort, (0, tensors_1.randomTensor)(p.type, p.dims, inputs.seed + i))]));
+    const modelSha256 = await (0, sha256_1.sha256File)(inputs.model);
+    // 1. Load on the asked provider (fails here, naming the CPU fallback, if the provider cannot be enabled).
+    const opened = await (0, providers_1.openSession)(runtime, inputs.model, inputs.provider, inputs.deviceId, inputs.threads);
+    for (const s of opened.skipped)
+        ctx.log.info(`auto: ${s.provider} is not available (${s.reason})`);
+    const provider = opened.provider;
+    const session = opened.session;
+    ctx.log.info(`loaded ${path.basename(inputs.model)} on ${provider} in ${(0, stats_1.ms)(opened.loadMs, 1)} ms`);
+    try {
+        // 2. Prove where the nodes ran.
+        let placement;
+        if (provider !== 'cpu') {
+            placement = await (0, providers_1.probePlacement)(runtime, inputs.model, provider, inputs.deviceId, inputs.threads, feedsFor(plan(batchSizes[0])), path.join(ctx.tempDir, 'placement'));
+            const verdict = (0, providers_1.judgePlacement)(provider, placement, inputs.allowPartialFallback);
+            if (!verdict.ok) {
+                throw new errors_1.StepError(`Provider check failed: ${verdict.message}.`, {
+                    hint: verdict.share === 0
+                        ? "The model did not run on the GPU at all: check the CUDA/cuDNN/TensorRT libraries on the runner and the model's data types."
+                        : `Set ${label('allowPartialFallback')}: true to accept partial placement, or change the model so these operators run on ${provider}.`,
+                });
+            }
+            if (verdict.message)
+                ctx.log.warning(`Partial fallback: ${verdict.message}.`);
+        }
+        const environment = await (0, environment_1.fingerprint)(runtime, provider, inputs.deviceId, setup.nvidiaSmi);
+        // 3. Latency per batch size.
+        const latency = [];
+        for (const [i, batch] of batchSizes.entries()) {
+            const feeds = feedsFor(plan(batch));
+            const run = () => session.run(feeds);
+            const firstMs = await (0, latency_1.timeOnce)(run);
+            const samples = await (0, latency_1.measure)(run, {
+                warmup: inputs.warmup,
+                iterations: inputs.iterations,
+                durationMs: inputs.duration ? inputs.duration * 1000 : undefined,
+                signal: ctx.signal,
+            });
+            const stats = (0, stats_1.latencyStats)(samples);
+            latency.push({
+                batch,
+                shapes: Object.fromEntries(Object.entries(feeds).map(([n, t]) => [n, [...t.dims]])),
+                firstMs,
+                cold: i === 0,
+                stats,
+                throughput: (batch * 1000) / stats.mean,
+                samples,
+            });
+            ctx.log.info(`batch ${batch}: ${i === 0 ? 'cold' : 'first'} ${(0, stats_1.ms)(firstMs)} ms, p50 ${(0, stats_1.ms)(stats.p50)} ms, p95 ${(0, stats_1.ms)(stats.p95)} ms, p99 ${(0, stats_1.ms)(stats.p99)} ms over ${stats.count} runs`);
+        }
+        const head = latency[0];
+        // 4. End to end with preprocessing.
+        const endToEnd = inputs.images && spec
+            ? await measureEndToEnd(runtime, session, inputs.images, spec, info.inputs[0].name, inputs.warmup, inputs.iterations, ctx)
+            : undefined;
+        // 5. Outputs against PyTorch's reference, on this provider.
+        let reference;
+        if (inputs.referenceDir) {
+            const index = (0, reference_1.readReferenceIndex)(inputs.referenceDir);
+            reference = await (0, reference_1.checkAgainstReference)(runtime.ort, session, inputs.referenceDir, index, { atol: inputs.referenceAtol, rtol: inputs.referenceRtol }, `the model on ${provider}`);
+        }
+        // 6. Accuracy on the test set, scored by the core metrics engine.
+        let accuracy;
+        let metricCheck;
+        if (inputs.testImages && spec) {
+            const common = { ort: runtime.ort, session, inputName: spec.inputName ?? info.inputs[0].name, imagesDir: inputs.testImages, spec };
+            accuracy = await ctx.group('Accuracy on the test set', () => inputs.testAnnotations
+                ? (0, accuracy_1.detectionAccuracy)({
+                    ...common,
+                    annotations: inputs.testAnnotations,
+                    boxesOutput: inputs.boxesOutput,
+                    scoresOutput: inputs.scoresOutput,
+                    labelsOutput: inputs.labelsOutput,
+                    boxFormat: inputs.boxFormat,
+                    labelMapping: inputs.labelMapping,
+                })
+                : (0, accuracy_1.segmentationAccuracy)({
+                    ...common,
+                    masksDir: inputs.testMasks,
+                    outputName: inputs.accuracyOutput ?? info.outputs[0].name,
+                    mode: inputs.segmentationMode,
+                    threshold: inputs.threshold,
+                    classes: inputs.classes,
+                    // The device's masks, for the prediction gallery the step draws (index.ts); removed once drawn.
+                    predictionsDir: inputs.galleryMax > 0 ? fs.mkdtempSync(path.join(ctx.tempDir, 'mlship-device-masks-')) : undefined,
+                }));
+            ctx.log.info(accuracy.kind === 'detection'
+                ? `device mAP ${accuracy.map.toFixed(4)} (${accuracy.detections} detections on ${accuracy.images} images)`
+                : `device Dice ${fmt(accuracy.dice)}, IoU ${fmt(accuracy.iou)} on ${accuracy.images} images`);
+            if (inputs.cloudMetric !== undefined) {
+                const device = accuracy.kind === 'detection' ? accuracy.map : (accuracy[inputs.cloudMetricName] ?? NaN);
+                metricCheck = {
+                    device,
+                    cloud: inputs.cloudMetric,
+                    difference: device - inputs.cloudMetric,
+                    tolerance: inputs.metricTolerance,
+                    name: inputs.cloudMetricName,
+                };
+            }
+        }
+        // 7. Latency regression against a baseline.
+        let regression;
+        if (inputs.baselineModel || inputs.baselineReport) {
+            regression = await ctx.group('Latency regression gate', () => regressionGate(runtime, session, provider, feedsFor, plan, head, inputs, ctx));
+        }
+        // 8. Soak.
+        let soakAnalysis;
+        if (inputs.soakDuration > 0) {
+            const feeds = feedsFor(plan(head.batch));
+            const gpu = environment.gpu ? { index: inputs.deviceId, command: setup.nvidiaSmi, intervalMs: inputs.gpuSampleMs } : undefined;
+            ctx.log.info(`soak: ${inputs.soakDuration} s of back-to-back inference at batch ${head.batch}${gpu ? ', sampling nvidia-smi' : ''}`);
+            const raw = await (0, soak_1.soak)(() => session.run(feeds), {
+                durationMs: inputs.soakDuration * 1000,
+                windowMs: inputs.soakWindow * 1000,
+                gpu,
+                signal: ctx.signal,
+            });
+            soakAnalysis = (0, soak_1.analyzeSoak)(raw, {
+                maxDriftPercent: inputs.maxDriftPercent,
+                maxTailDriftPercent: inputs.maxTailDriftPercent,
+                maxRssGrowthMb: inputs.maxRssGrowthMb,
+                maxGpuMemoryGrowthMb: inputs.maxGpuMemoryGrowthMb,
+                failOnThrottle: inputs.failOnThrottle,
+            });
+            for (const w of soakAnalysis.warnings)
+                ctx.log.warning(`Soak: ${w}`);
+        }
+        const task = accuracy?.kind ?? (0, task_kind_1.modelTask)(info)?.task ?? null;
+        return {
+            model: inputs.model,
+            modelSha256,
+            info,
+            signature,
+            task,
+            provider,
+            loadMs: opened.loadMs,
+            placement,
+            environment,
+            latency,
+            endToEnd,
+            reference,
+            accuracy,
+            metricCheck,
+            regression,
+            soak: soakAnalysis,
+        };
+    }
+    finally {
+        await session.release();
+    }
+}
+function fmt(x) {
+    return x === null ? '—' : x.toFixed(4);
 }
 async function measureEndToEnd(runtime, session, dir, spec, defaultInput, warmup, iterations, ctx) {
     const images = (0, accuracy_1.listImages)(dir, ctx.inputLabel('images'));
@@ -34602,90 +37330,820 @@ async function regressionGate(runtime, session, provider, feedsFor, plan, head, 
             const { a, b } = await (0, latency_1.measureInterleaved)(() => baseline.session.run(baselineFeeds), () => session.run(feeds), { warmup: inputs.warmup, iterations, durationMs: inputs.duration ? inputs.duration * 1000 : undefined, signal: ctx.signal });
             const verdict = (0, regression_1.regressionVerdict)(b, a, margin, inputs.confidence, inputs.seed + 1);
             ctx.log.info(`baseline p50 ${(0, stats_1.ms)((0, stats_1.latencyStats)(a).p50)} ms, candidate p50 ${(0, stats_1.ms)((0, stats_1.latencyStats)(b).p50)} ms over ${a.length} interleaved pairs; p50 ratio ${verdict.p50.ratio.toFixed(3)} (CI ${verdict.p50.low.toFixed(3)}–${verdict.p50.high.toFixed(3)})`);
-            return { ...verdict, baseline: inputs.baselineModel, interleaved: true, baselineStats: (0, stats_1.latencyStats)(a), candidateStats: (0, stats_1.latencyStats)(b), samples: { baseline: a, candidate: b } };
+            return {
+                ...verdict,
+                baseline: inputs.baselineModel,
+                interleaved: true,
+                baselineStats: (0, stats_1.latencyStats)(a),
+                candidateStats: (0, stats_1.latencyStats)(b),
+                samples: { baseline: a, candidate: b },
+            };
         }
         finally {
             await baseline.session.release();
         }
     }
     const file = inputs.baselineReport;
-    let stored;
+    const baselineSamples = readBaselineSamples(file, head.batch, provider);
+    ctx.log.warning(`Comparing with samples from ${path.basename(file)}, measured in another run: not interleaved, so runner load differences count as slowdown. Prefer baseline-model.`);
+    const verdict = (0, regression_1.regressionVerdict)(head.samples, baselineSamples, margin, inputs.confidence, inputs.seed + 1);
+    return { ...verdict, baseline: file, interleaved: false, baselineStats: (0, stats_1.latencyStats)(baselineSamples), candidateStats: head.stats };
+}
+/**
+ * The raw samples of a stored benchmark at one batch size: from the samples file its report names (compact
+ * reports), or from the report itself (reports written before reports became compact).
+ */
+function readBaselineSamples(file, batch, provider) {
+    const stored = readJson(file, 'baseline report');
+    if (stored.format !== 'mlship-benchmark/1')
+        throw new errors_1.StepError(`Baseline report ${file} is not a benchmark-model report (format ${JSON.stringify(stored.format)}).`, {
+            hint: 'Use the report file a previous benchmark-model run wrote.',
+            file,
+        });
+    if (stored.provider && stored.provider !== provider)
+        throw new errors_1.StepError(`Baseline report ${file} was measured on ${stored.provider}, this run is on ${provider}.`, {
+            hint: 'Compare runs on the same provider and runner.',
+            file,
+        });
+    let samples = stored.latency?.find((l) => l.batch === batch)?.samples;
+    if (!samples && stored.samplesFile) {
+        const samplesFile = path.resolve(path.dirname(file), stored.samplesFile);
+        if (!fs.existsSync(samplesFile)) {
+            throw new errors_1.StepError(`Baseline report ${file} keeps its raw samples in ${stored.samplesFile}, which does not exist (${samplesFile}).`, {
+                hint: 'Keep the .samples.json file benchmark-model wrote beside the report (it is never embedded in a package), or pass baseline-model.',
+                file,
+            });
+        }
+        const raw = readJson(samplesFile, 'baseline samples file');
+        samples = raw.latency?.find((l) => l.batch === batch)?.samples;
+    }
+    if (!samples?.length) {
+        throw new errors_1.StepError(`Baseline report ${file} has no latency samples for batch ${batch}${stored.samplesFile ? ` (nor its samples file ${stored.samplesFile})` : ''}.`, { hint: 'Use a report from benchmark-model measured at the same batch size, with its .samples.json file beside it.', file });
+    }
+    return samples;
+}
+function readJson(file, what) {
     try {
-        stored = JSON.parse(fs.readFileSync(file, 'utf8'));
+        return JSON.parse(fs.readFileSync(file, 'utf8'));
     }
     catch (error) {
-        throw new errors_1.StepError(`Cannot read baseline report ${file}: ${error instanceof SyntaxError ? error.message : (error.code ?? String(error))}.`, { hint: 'Use the report file a previous benchmark-model run wrote.', file });
+        throw new errors_1.StepError(`Cannot read ${what} ${file}: ${error instanceof SyntaxError ? error.message : (error.code ?? String(error))}.`, { hint: 'Use the report file a previous benchmark-model run wrote.', file });
     }
-    const entry = stored.latency?.find((l) => l.batch === head.batch);
-    if (stored.format !== 'mlship-benchmark/1' || !entry?.samples?.length) {
-        throw new errors_1.StepError(`Baseline report ${file} has no latency samples for batch ${head.batch}.`, { hint: 'Use a report from benchmark-model measured at the same batch size.', file });
-    }
-    if (stored.provider && stored.provider !== provider)
-        throw new errors_1.StepError(`Baseline report ${file} was measured on ${stored.provider}, this run is on ${provider}.`, { hint: 'Compare runs on the same provider and runner.', file });
-    ctx.log.warning(`Comparing with samples from ${path.basename(file)}, measured in another run: not interleaved, so runner load differences count as slowdown. Prefer baseline-model.`);
-    const verdict = (0, regression_1.regressionVerdict)(head.samples, entry.samples, margin, inputs.confidence, inputs.seed + 1);
-    return { ...verdict, baseline: file, interleaved: false, baselineStats: (0, stats_1.latencyStats)(entry.samples), candidateStats: head.stats };
 }
-function writeSummary(ctx, model, provider, loadMs, environment, placement, latency, endToEnd, reference, accuracy, metricCheck, regression, soakAnalysis, failures) {
-    const s = ctx.summary;
-    s.heading(`Benchmark: ${path.basename(model)} on ${provider} ${failures.length ? '❌' : '✅'}`);
-    s.table(['environment', ''], (0, environment_1.fingerprintRows)(environment));
-    if (placement) {
-        s.table(['execution provider', 'nodes', 'operators'], Object.entries(placement.providers).map(([p, v]) => [p, v.nodes, Object.entries(v.ops).map(([op, n]) => `${op}×${n}`).join(', ')]));
+
+
+/***/ }),
+
+/***/ 2410:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.SAMPLES_FORMAT = void 0;
+exports.defaultSamplesFile = defaultSamplesFile;
+exports.benchmarkReport = benchmarkReport;
+exports.samplesDocument = samplesDocument;
+exports.writeBenchmarkFiles = writeBenchmarkFiles;
+exports.writeSummary = writeSummary;
+const path = __importStar(__nccwpck_require__(6760));
+const atomic_write_1 = __nccwpck_require__(1709);
+const errors_1 = __nccwpck_require__(6677);
+const environment_1 = __nccwpck_require__(2019);
+const latency_histogram_1 = __nccwpck_require__(6287);
+const stats_1 = __nccwpck_require__(6637);
+const model_info_1 = __nccwpck_require__(8222);
+const parity_1 = __nccwpck_require__(235);
+const measure_1 = __nccwpck_require__(238);
+/**
+ * The report benchmark-model writes (format mlship-benchmark/1) and the job summary. The report is compact:
+ * percentiles, summary statistics and a fixed-bin histogram per series (shared/benchmark/latency-histogram.ts),
+ * never the raw samples, so it embeds in a device package whatever the run length; the raw samples go to a
+ * separate file (samplesFile) that baseline-report reads and that is never embedded.
+ */
+exports.SAMPLES_FORMAT = 'mlship-benchmark-samples/1';
+function defaultSamplesFile(report) {
+    return report.endsWith('.json') ? `${report.slice(0, -'.json'.length)}.samples.json` : `${report}.samples.json`;
+}
+function benchmarkReport(result, failures, options) {
+    const r = result;
+    const { samples: _regressionSamples, ...regression } = r.regression ?? {};
+    return {
+        format: 'mlship-benchmark/1',
+        task: r.task,
+        model: {
+            path: r.model,
+            sha256: r.modelSha256,
+            opset: (0, model_info_1.opsetVersion)(r.info),
+            inputs: r.signature.inputs,
+            outputs: r.signature.outputs,
+            metadata: r.info.metadata,
+        },
+        dataFingerprint: options.dataFingerprint ?? r.info.metadata['mlship.data_fingerprint'] ?? null,
+        provider: r.provider,
+        loadMs: r.loadMs,
+        placement: r.placement,
+        environment: r.environment,
+        latency: r.latency.map(({ samples, ...rest }) => ({ ...rest, histogram: (0, latency_histogram_1.latencyHistogram)(samples) })),
+        endToEnd: r.endToEnd && {
+            stats: r.endToEnd.stats,
+            decodeMs: r.endToEnd.decodeMs,
+            normalizeMs: r.endToEnd.normalizeMs,
+            images: r.endToEnd.images,
+            histogram: (0, latency_histogram_1.latencyHistogram)(r.endToEnd.samples),
+        },
+        reference: r.reference && { cases: r.reference.length, outputs: (0, parity_1.summarizeParity)(r.reference) },
+        accuracy: r.accuracy && { ...r.accuracy, cloud: r.metricCheck },
+        regression: r.regression && regression,
+        soak: r.soak,
+        samplesFile: path
+            .relative(path.dirname(path.resolve(options.report)), path.resolve(options.samplesFile))
+            .split(path.sep)
+            .join('/'),
+        failures,
+    };
+}
+function samplesDocument(result) {
+    return {
+        format: exports.SAMPLES_FORMAT,
+        model: { path: result.model, sha256: result.modelSha256 },
+        provider: result.provider,
+        latency: result.latency.map((l) => ({ batch: l.batch, samples: l.samples })),
+        endToEnd: result.endToEnd ? result.endToEnd.samples : null,
+        regression: result.regression?.samples ?? null,
+    };
+}
+/** Samples first, then the report that names them, each whole or not at all. */
+async function writeBenchmarkFiles(reportFile, report, samplesFile, samples) {
+    for (const [file, value] of [
+        [samplesFile, samples],
+        [reportFile, report],
+    ]) {
+        try {
+            await (0, atomic_write_1.writeFileAtomic)(file, JSON.stringify(value, null, file === reportFile ? 2 : 0) + '\n');
+        }
+        catch (error) {
+            throw new errors_1.StepError(`Cannot write ${file}: ${error.message}.`, {
+                file,
+                hint: 'Choose a writable report / samples-file path.',
+            });
+        }
+    }
+}
+/** A ratio interval as a change in percent; an interval too wide to mean anything says so instead of "0.032–66.570". */
+function ratioInterval(r) {
+    const pct = (v) => `${v >= 1 ? '+' : '−'}${Math.abs((v - 1) * 100).toFixed(1)}%`;
+    if (!(r.low > 0) || r.high / r.low > 4)
+        return `too wide to judge (${r.low.toFixed(2)}× to ${r.high.toFixed(2)}×): measure more runs`;
+    return `${pct(r.low)} to ${pct(r.high)}`;
+}
+function writeSummary(s, r, failures) {
+    s.heading(`Benchmark: ${path.basename(r.model)} on ${r.provider} ${failures.length ? '❌' : '✅'}`);
+    s.table(['environment', 'value'], (0, environment_1.fingerprintRows)(r.environment));
+    if (r.placement) {
+        s.table(['execution provider', 'nodes', 'operators'], Object.entries(r.placement.providers).map(([p, v]) => [
+            p,
+            v.nodes,
+            Object.entries(v.ops)
+                .map(([op, n]) => `${op}×${n}`)
+                .join(', '),
+        ]));
     }
     s.heading('Latency (ms)', 3);
-    s.paragraph(`Model load ${(0, stats_1.ms)(loadMs, 1)} ms.`);
-    s.table(['batch', 'first', 'mean', 'stddev', 'p50', 'p90', 'p95', 'p99', 'max', 'runs', 'items/s'], latency.map((l) => [l.batch, `${(0, stats_1.ms)(l.firstMs)}${l.cold ? ' (cold)' : ''}`, (0, stats_1.ms)(l.stats.mean), (0, stats_1.ms)(l.stats.stddev), (0, stats_1.ms)(l.stats.p50), (0, stats_1.ms)(l.stats.p90), (0, stats_1.ms)(l.stats.p95), (0, stats_1.ms)(l.stats.p99), (0, stats_1.ms)(l.stats.max), l.stats.count, l.throughput.toFixed(1)]));
-    const series = latency.map((l) => ({ label: `batch ${l.batch}`, samples: l.samples }));
-    if (endToEnd)
-        series.push({ label: 'end to end, batch 1', samples: endToEnd.samples });
-    s.image('latency histogram', { svg: (0, histogram_1.latencyHistogramSvg)(series, `${path.basename(model)} on ${provider}`) });
-    if (endToEnd) {
-        s.paragraph(`End to end (decode + preprocessing + inference, ${endToEnd.images} image(s)): p50 ${(0, stats_1.ms)(endToEnd.stats.p50)} ms, p95 ${(0, stats_1.ms)(endToEnd.stats.p95)} ms, p99 ${(0, stats_1.ms)(endToEnd.stats.p99)} ms; of which decode/resize ${(0, stats_1.ms)(endToEnd.decodeMs)} ms and normalize/layout ${(0, stats_1.ms)(endToEnd.normalizeMs)} ms on average.`);
+    s.paragraph(`Model load ${(0, stats_1.ms)(r.loadMs, 1)} ms.`);
+    s.table(['batch', 'first', 'mean', 'stddev', 'p50', 'p90', 'p95', 'p99', 'max', 'runs', 'items/s'], r.latency.map((l) => [
+        l.batch,
+        `${(0, stats_1.ms)(l.firstMs)}${l.cold ? ' (cold)' : ''}`,
+        (0, stats_1.ms)(l.stats.mean),
+        (0, stats_1.ms)(l.stats.stddev),
+        (0, stats_1.ms)(l.stats.p50),
+        (0, stats_1.ms)(l.stats.p90),
+        (0, stats_1.ms)(l.stats.p95),
+        (0, stats_1.ms)(l.stats.p99),
+        (0, stats_1.ms)(l.stats.max),
+        l.stats.count,
+        l.throughput.toFixed(1),
+    ]));
+    // The chart draws from the report's compact data (percentiles + the fixed-bin histogram), not raw samples.
+    const hist = (samples) => {
+        const h = (0, latency_histogram_1.latencyHistogram)(samples);
+        return { edges: h.edgesMs, counts: h.counts };
+    };
+    const series = r.latency.map((l) => ({ name: `batch ${l.batch}`, percentiles: l.stats, histogram: hist(l.samples) }));
+    if (r.endToEnd)
+        series.push({ name: 'end to end, batch 1', percentiles: r.endToEnd.stats, histogram: hist(r.endToEnd.samples) });
+    s.chart({ kind: 'latency', title: `Latency of ${path.basename(r.model)} on ${r.provider}`, unit: 'ms', series });
+    const e = r.endToEnd;
+    if (e) {
+        s.paragraph(`End to end (decode + preprocessing + inference, ${e.images} image(s)): p50 ${(0, stats_1.ms)(e.stats.p50)} ms, p95 ${(0, stats_1.ms)(e.stats.p95)} ms, p99 ${(0, stats_1.ms)(e.stats.p99)} ms; of which decode/resize ${(0, stats_1.ms)(e.decodeMs)} ms and normalize/layout ${(0, stats_1.ms)(e.normalizeMs)} ms on average.`);
+        const inference = Math.max(0, e.stats.mean - e.decodeMs - e.normalizeMs);
+        s.chart({
+            kind: 'share',
+            title: 'Where end-to-end time goes (mean per image)',
+            unit: 'ms',
+            parts: [
+                { name: 'decode + resize', value: e.decodeMs },
+                { name: 'normalize + layout', value: e.normalizeMs },
+                { name: 'inference', value: inference },
+            ],
+        });
     }
-    if (reference) {
-        const summary = (0, parity_1.summarizeParity)(reference);
+    if (r.reference) {
+        const summary = (0, parity_1.summarizeParity)(r.reference);
         s.heading('Outputs vs PyTorch reference', 3);
         s.table(['output', 'max abs', 'max rel', 'mismatches', ''], Object.entries(summary).map(([o, v]) => [o, (0, parity_1.formatError)(v.maxAbs), (0, parity_1.formatError)(v.maxRel), v.mismatches, v.ok ? '✅' : '❌']));
     }
-    if (accuracy) {
-        s.heading(`Accuracy on ${accuracy.images} test images`, 3);
-        if (accuracy.kind === 'segmentation') {
-            s.table(['class', 'Dice', 'IoU', 'micro Dice', 'micro IoU', 'images'], [...accuracy.perClass.map((c) => [c.label, fmt(c.dice), fmt(c.iou), fmt(c.microDice), fmt(c.microIou), c.images]), ['mean', fmt(accuracy.dice), fmt(accuracy.iou), fmt(accuracy.microDice), fmt(accuracy.microIou), '']]);
+    const a = r.accuracy;
+    if (a) {
+        s.heading(`Accuracy on ${a.images} test images`, 3);
+        if (a.kind === 'segmentation') {
+            s.table(['class', 'Dice', 'IoU', 'micro Dice', 'micro IoU', 'images'], [
+                ...a.perClass.map((c) => [c.label, (0, measure_1.fmt)(c.dice), (0, measure_1.fmt)(c.iou), (0, measure_1.fmt)(c.microDice), (0, measure_1.fmt)(c.microIou), c.images]),
+                ['mean', (0, measure_1.fmt)(a.dice), (0, measure_1.fmt)(a.iou), (0, measure_1.fmt)(a.microDice), (0, measure_1.fmt)(a.microIou), ''],
+            ]);
         }
         else {
-            s.table(['metric', 'value'], Object.entries(accuracy.metrics).map(([k, v]) => [k, v.toFixed(4)]));
+            s.table(['metric', 'value'], Object.entries(a.metrics).map(([k, v]) => [k, v.toFixed(4)]));
         }
-        if (metricCheck)
-            s.paragraph(`${metricCheck.name}: device ${metricCheck.device.toFixed(4)}, cloud ${metricCheck.cloud.toFixed(4)}, difference ${metricCheck.difference.toFixed(4)} (tolerance ${metricCheck.tolerance}) ${Math.abs(metricCheck.difference) <= metricCheck.tolerance ? '✅' : '❌'}`);
+        const m = r.metricCheck;
+        if (m)
+            s.paragraph(`${m.name}: device ${m.device.toFixed(4)}, cloud ${m.cloud.toFixed(4)}, difference ${m.difference.toFixed(4)} (tolerance ${m.tolerance}) ${Math.abs(m.difference) <= m.tolerance ? '✅' : '❌'}`);
     }
-    if (regression) {
+    const g = r.regression;
+    if (g) {
         s.heading('Latency regression gate', 3);
-        s.table(['', 'baseline', 'candidate', 'ratio', `${Math.round(regression.confidence * 100)}% CI`], [
-            ['p50 (ms)', (0, stats_1.ms)(regression.baselineStats.p50), (0, stats_1.ms)(regression.candidateStats.p50), regression.p50.ratio.toFixed(3), `${regression.p50.low.toFixed(3)}–${regression.p50.high.toFixed(3)}`],
-            ['p95 (ms)', (0, stats_1.ms)(regression.baselineStats.p95), (0, stats_1.ms)(regression.candidateStats.p95), regression.p95.ratio.toFixed(3), `${regression.p95.low.toFixed(3)}–${regression.p95.high.toFixed(3)}`],
+        s.table(['latency', 'baseline', 'candidate', 'ratio', `change, ${Math.round(g.confidence * 100)}% CI`], [
+            ['p50 (ms)', (0, stats_1.ms)(g.baselineStats.p50), (0, stats_1.ms)(g.candidateStats.p50), g.p50.ratio.toFixed(3), ratioInterval(g.p50)],
+            ['p95 (ms)', (0, stats_1.ms)(g.baselineStats.p95), (0, stats_1.ms)(g.candidateStats.p95), g.p95.ratio.toFixed(3), ratioInterval(g.p95)],
         ]);
-        s.paragraph(`Margin ${(regression.margin * 100).toFixed(1)}%, ${regression.interleaved ? 'interleaved' : 'against a stored report'}; Mann–Whitney p(slower beyond margin) = ${regression.pSlower.toExponential(2)}: ${regression.slower ? '❌ slower' : '✅ not slower'}.`);
+        s.paragraph(`Margin ${(g.margin * 100).toFixed(1)}%, ${g.interleaved ? 'interleaved' : 'against a stored report'}; Mann–Whitney p(slower beyond margin) = ${g.pSlower.toExponential(2)}: ${g.slower ? '❌ slower' : '✅ not slower'}.`);
     }
-    if (soakAnalysis) {
-        s.heading(`Soak (${soakAnalysis.durationS.toFixed(0)} s, ${soakAnalysis.iterations} runs)`, 3);
+    const k = r.soak;
+    if (k) {
+        s.heading(`Soak (${k.durationS.toFixed(0)} s, ${k.iterations} runs)`, 3);
+        const drift = (v) => (v === null ? 'not gated' : `${v >= 0 ? '+' : ''}${v.toFixed(1)}%`);
         const rows = [
-            ['median latency', `${(0, stats_1.ms)(soakAnalysis.first.p50)} ms`, `${(0, stats_1.ms)(soakAnalysis.last.p50)} ms`, `${soakAnalysis.driftPercent.toFixed(1)}%`],
-            ['resident memory', `${soakAnalysis.rssStartMb.toFixed(1)} MB`, `${(soakAnalysis.rssStartMb + soakAnalysis.rssGrowthMb).toFixed(1)} MB`, `${soakAnalysis.rssGrowthMb >= 0 ? '+' : ''}${soakAnalysis.rssGrowthMb.toFixed(1)} MB`],
+            ['median latency', `${(0, stats_1.ms)(k.first.p50)} ms`, `${(0, stats_1.ms)(k.last.p50)} ms`, drift(k.driftPercent)],
+            ['p95 latency', `${(0, stats_1.ms)(k.first.p95)} ms`, `${(0, stats_1.ms)(k.last.p95)} ms`, drift(k.tailDriftPercent.p95)],
+            ['p99 latency', `${(0, stats_1.ms)(k.first.p99)} ms`, `${(0, stats_1.ms)(k.last.p99)} ms`, drift(k.tailDriftPercent.p99)],
+            [
+                'resident memory',
+                `${k.rssStartMb.toFixed(1)} MB`,
+                `${(k.rssStartMb + k.rssGrowthMb).toFixed(1)} MB`,
+                `${k.rssGrowthMb >= 0 ? '+' : ''}${k.rssGrowthMb.toFixed(1)} MB`,
+            ],
         ];
-        const g = soakAnalysis.gpu;
-        if (g?.memoryGrowthMb !== undefined)
-            rows.push(['GPU memory', '', '', `${g.memoryGrowthMb >= 0 ? '+' : ''}${g.memoryGrowthMb.toFixed(0)} MiB`]);
-        if (g?.temperature)
-            rows.push(['GPU temperature', `${g.temperature.start} °C`, `${g.temperature.end} °C`, `max ${g.temperature.max} °C`]);
-        if (g?.smClockMHz)
-            rows.push(['SM clock', `${g.smClockMHz.first} MHz`, `${g.smClockMHz.last} MHz`, '']);
-        s.table(['', `first ${soakAnalysis.windowS.toFixed(0)} s`, `last ${soakAnalysis.windowS.toFixed(0)} s`, 'change'], rows);
-        if (g?.throttle.length)
-            s.list(g.throttle.map((t) => `${t.reason}: ${t.samples} samples${t.fails ? ' (fails)' : ''}`));
+        const gpu = k.gpu;
+        if (gpu?.memoryGrowthMb !== undefined)
+            rows.push(['GPU memory', '', '', `${gpu.memoryGrowthMb >= 0 ? '+' : ''}${gpu.memoryGrowthMb.toFixed(0)} MiB`]);
+        if (gpu?.temperature)
+            rows.push(['GPU temperature', `${gpu.temperature.start} °C`, `${gpu.temperature.end} °C`, `max ${gpu.temperature.max} °C`]);
+        if (gpu?.smClockMHz)
+            rows.push(['SM clock', `${gpu.smClockMHz.first} MHz`, `${gpu.smClockMHz.last} MHz`, '']);
+        s.table(['measure', `first ${k.windowS.toFixed(0)} s`, `last ${k.windowS.toFixed(0)} s`, 'change'], rows);
+        if (gpu?.throttle.length)
+            s.list(gpu.throttle.map((t) => `${t.reason}: ${t.samples} samples${t.fails ? ' (fails)' : ''}`));
     }
     if (failures.length)
         s.heading('Failures', 3).list(failures);
+}
+
+
+/***/ }),
+
+/***/ 5612:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.MAX_DECODE_PIXELS = exports.TIFF_LIMITS = exports.HeaderError = void 0;
+exports.sniffFormat = sniffFormat;
+exports.readImageHeader = readImageHeader;
+exports.headSource = headSource;
+exports.readImageHeaderFromBuffer = readImageHeaderFromBuffer;
+exports.walkPngChunks = walkPngChunks;
+exports.checkBeforeDecode = checkBeforeDecode;
+exports.checkBufferBeforeDecode = checkBufferBeforeDecode;
+exports.checkFileBeforeDecode = checkFileBeforeDecode;
+const fs = __importStar(__nccwpck_require__(3024));
+class HeaderError extends Error {
+    problem;
+    constructor(problem, message) {
+        super(message);
+        this.problem = problem;
+    }
+}
+exports.HeaderError = HeaderError;
+const OTHER_FORMATS = [
+    ['GIF', (b) => b.toString('latin1', 0, 4) === 'GIF8'],
+    ['HEIC/AVIF', (b) => b.toString('latin1', 4, 8) === 'ftyp'],
+    ['JPEG 2000', (b) => b.readUInt32BE(0) === 0x0000000c && b.toString('latin1', 4, 8) === 'jP  '],
+    [
+        'BigTIFF',
+        (b) => (b.toString('latin1', 0, 2) === 'II' && b.readUInt16LE(2) === 43) ||
+            (b.toString('latin1', 0, 2) === 'MM' && b.readUInt16BE(2) === 43),
+    ],
+    ['PDF', (b) => b.toString('latin1', 0, 4) === '%PDF'],
+];
+function sniffFormat(head) {
+    if (head.length >= 8 && head.readUInt32BE(0) === 0x89504e47 && head.readUInt32BE(4) === 0x0d0a1a0a)
+        return 'png';
+    if (head.length >= 3 && head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff)
+        return 'jpeg';
+    if (head.length >= 4 &&
+        ((head[0] === 0x49 && head[1] === 0x49 && head.readUInt16LE(2) === 42) ||
+            (head[0] === 0x4d && head[1] === 0x4d && head.readUInt16BE(2) === 42)))
+        return 'tiff';
+    if (head.length >= 2 && head[0] === 0x42 && head[1] === 0x4d)
+        return 'bmp';
+    if (head.length >= 12 && head.toString('latin1', 0, 4) === 'RIFF' && head.toString('latin1', 8, 12) === 'WEBP')
+        return 'webp';
+    return undefined;
+}
+function readImageHeader(src, hints) {
+    const head = src.read(0, 64);
+    const format = sniffFormat(head);
+    if (!format) {
+        const other = head.length >= 12 ? OTHER_FORMATS.find(([, test]) => test(head))?.[0] : undefined;
+        throw new HeaderError('unsupported', other ? `${other} is not supported (use PNG, JPEG, TIFF, BMP or WebP)` : 'not a PNG, JPEG, TIFF, BMP or WebP file');
+    }
+    switch (format) {
+        case 'png':
+            return readPng(src, hints);
+        case 'jpeg':
+            return readJpeg(src, hints);
+        case 'tiff':
+            return readTiff(src);
+        case 'bmp':
+            return readBmp(src);
+        case 'webp':
+            return readWebp(src);
+    }
+}
+const PNG_CHANNELS = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+function readPng(src, hints) {
+    const b = src.read(0, 33);
+    if (b.length < 33)
+        throw new HeaderError('truncated', 'the PNG ends inside its IHDR chunk');
+    if (b.toString('latin1', 12, 16) !== 'IHDR')
+        throw new HeaderError('corrupt', 'PNG without an IHDR chunk');
+    const width = b.readUInt32BE(16);
+    const height = b.readUInt32BE(20);
+    const bitDepth = b[24];
+    const channels = PNG_CHANNELS[b[25]];
+    if (!width || !height || channels === undefined || ![1, 2, 4, 8, 16].includes(bitDepth)) {
+        throw new HeaderError('corrupt', `PNG IHDR is invalid (${width}×${height}, bit depth ${bitDepth}, color type ${b[25]})`);
+    }
+    const header = { format: 'png', width, height, bitDepth, channels };
+    if (hints.png === 'truncated')
+        header.truncated = 'the PNG ends before its IEND chunk';
+    if (hints.png === 'corrupt')
+        throw new HeaderError('corrupt', 'PNG chunk structure is broken (invalid chunk length or type)');
+    return header;
+}
+function readJpeg(src, hints) {
+    let offset = 2;
+    for (;;) {
+        const marker = src.read(offset, 4);
+        if (marker.length < 4)
+            throw new HeaderError('truncated', 'the JPEG ends before its frame header (SOF)');
+        if (marker[0] !== 0xff)
+            throw new HeaderError('corrupt', `JPEG segment marker expected at byte ${offset}`);
+        const code = marker[1];
+        if (code === 0xff) {
+            offset++;
+            continue;
+        }
+        if (code === 0xd8 || code === 0x01 || (code >= 0xd0 && code <= 0xd7)) {
+            offset += 2;
+            continue;
+        }
+        if (code === 0xda || code === 0xd9)
+            throw new HeaderError('corrupt', 'JPEG has no frame header (SOF) before its scan');
+        const length = marker.readUInt16BE(2);
+        // SOF0–SOF15 except DHT (C4), JPG (C8) and DAC (CC) carry the frame size.
+        if (code >= 0xc0 && code <= 0xcf && code !== 0xc4 && code !== 0xc8 && code !== 0xcc) {
+            const sof = src.read(offset + 4, 6);
+            if (sof.length < 6)
+                throw new HeaderError('truncated', 'the JPEG ends inside its frame header');
+            const header = {
+                format: 'jpeg',
+                bitDepth: sof[0],
+                height: sof.readUInt16BE(1),
+                width: sof.readUInt16BE(3),
+                channels: sof[5],
+            };
+            if (!header.width || !header.height)
+                throw new HeaderError('corrupt', `JPEG frame header has size ${header.width}×${header.height}`);
+            if (!hasEoi(hints.tail))
+                header.truncated = 'the JPEG does not end with an EOI marker (FFD9)';
+            return header;
+        }
+        offset += 2 + length;
+    }
+}
+/** EOI may be followed by a little padding; FFD9 cannot occur inside entropy-coded data (FF is stuffed). */
+function hasEoi(tail) {
+    for (let i = tail.length - 2; i >= 0; i--)
+        if (tail[i] === 0xff && tail[i + 1] === 0xd9)
+            return true;
+    return false;
+}
+const TIFF_TYPE_SIZE = { 1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8 };
+/**
+ * Bounds of the TIFF structure walk. Decoders (utif2, libtiff) follow every IFD pointer they find; a chain that
+ * points back at itself, or a count of 4 billion values, makes them loop or allocate until the heap is gone.
+ * Real microscopy stacks have a few thousand pages at most; no tag we or the decoders read needs more values.
+ */
+exports.TIFF_LIMITS = { maxIfds: 4096, maxEntriesPerIfd: 1024, maxSubIfdDepth: 4, maxValuesPerTag: 1 << 20 };
+/** Tags whose values are offsets of further IFDs (SubIFDs, Exif, GPS, DNG private, Fuji), as utif2 follows them. */
+const TIFF_IFD_POINTER_TAGS = new Set([330, 34665, 34853, 61440]);
+const TIFF_HEADER_TAGS = new Set([256, 257, 258, 262, 273, 277, 279, 324, 325]);
+/**
+ * Walks every IFD a decoder would visit (the main chain and the sub-IFDs it points to) with a visited set and
+ * the bounds above, and returns the tags of the first IFD. Every entry's values must lie inside the file.
+ * Throws a HeaderError on a loop, an offset outside the file or a count over the limits: the caller reports
+ * the image as unreadable instead of handing it to a decoder.
+ */
+function walkTiff(src) {
+    const le = src.read(0, 2).toString('latin1') === 'II';
+    const u16 = (b, o) => (le ? b.readUInt16LE(o) : b.readUInt16BE(o));
+    const u32 = (b, o) => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
+    const first = u32(src.read(4, 4), 0);
+    if (first + 2 > src.size)
+        return truncatedTiff(`its first IFD offset ${first} is past the end of the file`);
+    const visited = new Set();
+    let firstTags;
+    // Explicit stack of [offset, depth, follow the next-IFD pointer]: no recursion, however the file is built.
+    const pending = [[first, 0, true]];
+    while (pending.length > 0) {
+        const [ifd, depth, chain] = pending.pop();
+        if (visited.has(ifd))
+            throw new HeaderError('corrupt', `TIFF IFD chain loops: the IFD at byte ${ifd} is reached twice`);
+        visited.add(ifd);
+        if (visited.size > exports.TIFF_LIMITS.maxIfds)
+            throw new HeaderError('corrupt', `TIFF has more than ${exports.TIFF_LIMITS.maxIfds} IFDs`);
+        if (ifd + 2 > src.size)
+            throw new HeaderError('corrupt', `TIFF IFD offset ${ifd} is past the end of the file (${src.size} bytes)`);
+        const count = u16(src.read(ifd, 2), 0);
+        if (count > exports.TIFF_LIMITS.maxEntriesPerIfd)
+            throw new HeaderError('corrupt', `TIFF IFD at byte ${ifd} claims ${count} entries (at most ${exports.TIFF_LIMITS.maxEntriesPerIfd} are read)`);
+        const entries = src.read(ifd + 2, count * 12 + 4);
+        if (entries.length < count * 12) {
+            if (firstTags === undefined)
+                return truncatedTiff('its IFD is cut off');
+            throw new HeaderError('corrupt', `TIFF IFD at byte ${ifd} is cut off`);
+        }
+        const tags = new Map();
+        for (let e = 0; e < count; e++) {
+            const o = e * 12;
+            const tag = u16(entries, o);
+            const type = u16(entries, o + 2);
+            const n = u32(entries, o + 4);
+            const size = TIFF_TYPE_SIZE[type];
+            if (!size)
+                continue;
+            if (n > exports.TIFF_LIMITS.maxValuesPerTag)
+                throw new HeaderError('corrupt', `TIFF tag ${tag} at byte ${ifd + 2 + o} claims ${n} values (at most ${exports.TIFF_LIMITS.maxValuesPerTag})`);
+            const bytes = size * n;
+            const at = bytes <= 4 ? -1 : u32(entries, o + 8);
+            if (at >= 0 && at + bytes > src.size) {
+                if (firstTags === undefined && TIFF_HEADER_TAGS.has(tag))
+                    return truncatedTiff(`tag ${tag} points past the end of the file`);
+                throw new HeaderError('corrupt', `TIFF tag ${tag} points to bytes ${at}–${at + bytes}, past the end of the file (${src.size} bytes)`);
+            }
+            const wanted = (firstTags === undefined && TIFF_HEADER_TAGS.has(tag)) || TIFF_IFD_POINTER_TAGS.has(tag);
+            if (!wanted || (size !== 1 && size !== 2 && size !== 4))
+                continue;
+            const data = at < 0 ? entries.subarray(o + 8, o + 12) : src.read(at, bytes);
+            const values = [];
+            for (let k = 0; k < n; k++)
+                values.push(size === 1 ? data[k] : size === 2 ? u16(data, k * 2) : u32(data, k * size));
+            if (TIFF_IFD_POINTER_TAGS.has(tag)) {
+                if (depth + 1 > exports.TIFF_LIMITS.maxSubIfdDepth)
+                    throw new HeaderError('corrupt', `TIFF sub-IFDs are nested more than ${exports.TIFF_LIMITS.maxSubIfdDepth} deep`);
+                for (const offset of values)
+                    pending.push([offset, depth + 1, false]);
+            }
+            tags.set(tag, values);
+        }
+        if (firstTags === undefined)
+            firstTags = tags;
+        if (chain && entries.length >= count * 12 + 4) {
+            const next = u32(entries, count * 12);
+            if (next !== 0)
+                pending.push([next, depth, true]);
+        }
+    }
+    return firstTags;
+}
+function readTiff(src) {
+    const tags = walkTiff(src);
+    const width = tags.get(256)?.[0];
+    const height = tags.get(257)?.[0];
+    if (!width || !height)
+        throw new HeaderError('corrupt', 'TIFF without ImageWidth/ImageLength');
+    const photometric = tags.get(262)?.[0];
+    const samples = tags.get(277)?.[0] ?? 1;
+    const header = {
+        format: 'tiff',
+        width,
+        height,
+        bitDepth: tags.get(258)?.[0] ?? 1,
+        channels: photometric === 3 ? 1 : samples,
+    };
+    const offsets = tags.get(273) ?? tags.get(324) ?? [];
+    const counts = tags.get(279) ?? tags.get(325) ?? [];
+    let end = 0;
+    for (let k = 0; k < Math.min(offsets.length, counts.length); k++)
+        end = Math.max(end, offsets[k] + counts[k]);
+    if (end > src.size)
+        header.truncated = `its image data ends at byte ${end} but the file has ${src.size} bytes`;
+    return header;
+}
+function truncatedTiff(why) {
+    throw new HeaderError('truncated', `the TIFF is cut off: ${why}`);
+}
+function readBmp(src) {
+    const b = src.read(0, 54);
+    if (b.length < 30)
+        throw new HeaderError('corrupt', 'BMP header is cut off');
+    const declaredSize = b.readUInt32LE(2);
+    const dataOffset = b.readUInt32LE(10);
+    const dib = b.readUInt32LE(14);
+    let width;
+    let height;
+    let bits;
+    if (dib === 12) {
+        width = b.readUInt16LE(18);
+        height = b.readUInt16LE(20);
+        bits = b.readUInt16LE(24);
+    }
+    else {
+        if (b.length < 34)
+            throw new HeaderError('corrupt', 'BMP header is cut off');
+        width = b.readInt32LE(18);
+        height = Math.abs(b.readInt32LE(22));
+        bits = b.readUInt16LE(28);
+    }
+    if (width <= 0 || !height || !bits)
+        throw new HeaderError('corrupt', `BMP header is invalid (${width}×${height}, ${bits} bits)`);
+    const channels = bits === 32 ? 4 : bits >= 16 ? 3 : 1;
+    const header = { format: 'bmp', width, height, bitDepth: bits >= 16 ? (bits === 16 ? 5 : 8) : bits, channels };
+    const compression = dib >= 40 ? b.readUInt32LE(30) : 0;
+    const pixelEnd = compression === 0 ? dataOffset + Math.ceil((width * bits) / 32) * 4 * height : declaredSize;
+    if (pixelEnd > src.size || declaredSize > src.size)
+        header.truncated = `its header says ${Math.max(pixelEnd, declaredSize)} bytes but the file has ${src.size}`;
+    return header;
+}
+function readWebp(src) {
+    const b = src.read(0, 30);
+    if (b.length < 30)
+        throw new HeaderError('corrupt', 'WebP header is cut off');
+    const chunk = b.toString('latin1', 12, 16);
+    let header;
+    if (chunk === 'VP8X') {
+        header = {
+            format: 'webp',
+            width: 1 + b.readUIntLE(24, 3),
+            height: 1 + b.readUIntLE(27, 3),
+            bitDepth: 8,
+            channels: b[20] & 0x10 ? 4 : 3,
+        };
+    }
+    else if (chunk === 'VP8L') {
+        const bits = b.readUInt32LE(21);
+        header = {
+            format: 'webp',
+            width: 1 + (bits & 0x3fff),
+            height: 1 + ((bits >> 14) & 0x3fff),
+            bitDepth: 8,
+            channels: (bits >> 28) & 1 ? 4 : 3,
+        };
+    }
+    else if (chunk === 'VP8 ') {
+        header = { format: 'webp', width: b.readUInt16LE(26) & 0x3fff, height: b.readUInt16LE(28) & 0x3fff, bitDepth: 8, channels: 3 };
+    }
+    else
+        throw new HeaderError('corrupt', `WebP with unknown first chunk "${chunk}"`);
+    const riffEnd = 8 + b.readUInt32LE(4);
+    if (riffEnd > src.size)
+        header.truncated = `its RIFF header says ${riffEnd} bytes but the file has ${src.size}`;
+    return header;
+}
+/** A ByteSource over the head bytes the probe already read, falling back to positional reads of the file. */
+function headSource(file, head, size) {
+    return {
+        size,
+        read(offset, length) {
+            if (offset + length <= head.length)
+                return head.subarray(offset, offset + length);
+            if (offset >= size)
+                return Buffer.alloc(0);
+            const fd = fs.openSync(file, 'r');
+            try {
+                const out = Buffer.alloc(Math.min(length, size - offset));
+                const n = fs.readSync(fd, out, 0, out.length, offset);
+                return out.subarray(0, n);
+            }
+            finally {
+                fs.closeSync(fd);
+            }
+        },
+    };
+}
+/** Header of a file read directly (masks, tests); the tail and PNG walk come from the same read. */
+function readImageHeaderFromBuffer(buffer) {
+    const source = { size: buffer.length, read: (o, l) => buffer.subarray(o, Math.min(buffer.length, o + l)) };
+    return readImageHeader(source, {
+        tail: buffer.subarray(Math.max(0, buffer.length - 64)),
+        png: sniffFormat(buffer) === 'png' ? walkPngChunks(buffer) : undefined,
+    });
+}
+/** Same rule as the probe worker's streaming walk, over a buffer in memory. */
+function walkPngChunks(buffer) {
+    let offset = 8;
+    while (offset + 8 <= buffer.length) {
+        const length = buffer.readUInt32BE(offset);
+        const type = buffer.toString('latin1', offset + 4, offset + 8);
+        if (length > 0x7fffffff || !/^[A-Za-z]{4}$/.test(type))
+            return 'corrupt';
+        offset += 12 + length;
+        if (type === 'IEND')
+            return offset <= buffer.length ? 'complete' : 'truncated';
+    }
+    return 'truncated';
+}
+/** The most pixels a decoder is handed: sharp's own default limitInputPixels (0x3FFF × 0x3FFF). */
+exports.MAX_DECODE_PIXELS = 0x3fff * 0x3fff;
+/**
+ * The gate in front of every decoder (pngjs, utif2, sharp): the bounded header and IFD walk above, and a pixel
+ * count a decoder can allocate. Throws a HeaderError saying what is wrong; the caller names the file.
+ */
+function checkBeforeDecode(src, hints) {
+    let header;
+    try {
+        header = readImageHeader(src, hints);
+    }
+    catch (error) {
+        // A header so short that a field read runs off the buffer.
+        // By name: Buffer's reads throw the RangeError of Node's own realm, which a sandbox (jest's vm) does not share.
+        if (error?.name === 'RangeError')
+            throw new HeaderError('corrupt', `the header is cut off or corrupt (${error.message})`);
+        throw error;
+    }
+    if (header.width * header.height > exports.MAX_DECODE_PIXELS) {
+        throw new HeaderError('corrupt', `the image says it is ${header.width}×${header.height} pixels, more than the ${exports.MAX_DECODE_PIXELS} a decoder is given`);
+    }
+    return header;
+}
+/** checkBeforeDecode over a file in memory. */
+function checkBufferBeforeDecode(buffer) {
+    const source = { size: buffer.length, read: (o, l) => buffer.subarray(o, Math.min(buffer.length, o + l)) };
+    return checkBeforeDecode(source, {
+        tail: buffer.subarray(Math.max(0, buffer.length - 64)),
+        png: sniffFormat(buffer) === 'png' ? walkPngChunks(buffer) : undefined,
+    });
+}
+/** checkBeforeDecode over a file on disk, reading only the bytes the walk needs. */
+function checkFileBeforeDecode(file) {
+    const size = fs.statSync(file).size;
+    const fd = fs.openSync(file, 'r');
+    let head;
+    let tail;
+    try {
+        head = Buffer.alloc(Math.min(size, 64 * 1024));
+        fs.readSync(fd, head, 0, head.length, 0);
+        tail = Buffer.alloc(Math.min(size, 64));
+        fs.readSync(fd, tail, 0, tail.length, Math.max(0, size - tail.length));
+    }
+    finally {
+        fs.closeSync(fd);
+    }
+    // A PNG's chunk walk needs the whole file; masks and model inputs are small enough to read for it.
+    const png = sniffFormat(head) === 'png' ? walkPngChunks(fs.readFileSync(file)) : undefined;
+    return checkBeforeDecode(headSource(file, head, size), { tail, png });
+}
+
+
+/***/ }),
+
+/***/ 6761:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.decodeTiffDirectories = decodeTiffDirectories;
+const UTIF = __importStar(__nccwpck_require__(3196));
+/**
+ * utif2's IFD reader with MakerNote parsing off: a MakerNote is a vendor blob utif2 reads as a further TIFF,
+ * outside the structure walk (image-header.ts) that has already bounded every IFD it would follow. Call
+ * checkBufferBeforeDecode first. utif2's typings omit the options argument its decode takes.
+ */
+const decode = UTIF.decode;
+function decodeTiffDirectories(buffer) {
+    return decode(buffer, { parseMN: false, debug: false });
 }
 
 
@@ -34792,6 +38250,22 @@ module.exports = require("node:os");
 
 "use strict";
 module.exports = require("node:path");
+
+/***/ }),
+
+/***/ 6466:
+/***/ ((module) => {
+
+"use strict";
+module.exports = require("node:stream/promises");
+
+/***/ }),
+
+/***/ 8522:
+/***/ ((module) => {
+
+"use strict";
+module.exports = require("node:zlib");
 
 /***/ }),
 

@@ -13,6 +13,7 @@ An expected failure writes error.json ({"kind", "message", "hint"}) and exits wi
 stderr so the step can show its last lines.
 """
 import importlib
+import inspect
 import json
 import os
 import re
@@ -202,28 +203,83 @@ def run_torch(model, x):
 # Export
 
 
-def export(model, cfg, example, output_names, path):
+def choose_exporter(cfg):
+    """The exporter to use and its opset: torch's own default for `auto` (dynamo from torch 2.9 on), except that a
+    TorchScript file goes through the TorchScript exporter, which is what it was made for."""
+    import torch
+
+    params = inspect.signature(torch.onnx.export).parameters
+    has_dynamo = "dynamo" in params
+    wanted = cfg.get("exporter") or "auto"
+    if wanted == "auto":
+        if cfg.get("torchscript") or not has_dynamo:
+            exporter = "torchscript"
+        else:
+            exporter = "dynamo" if params["dynamo"].default is True else "torchscript"
+    else:
+        exporter = wanted
+    if exporter == "dynamo":
+        if not has_dynamo:
+            raise ExportFailure("exporter", f"exporter is dynamo, but torch {torch.__version__} has no dynamo-based ONNX exporter (torch.onnx.export(dynamo=True) needs torch 2.5 or later).", "Set exporter to torchscript (or auto), or upgrade torch.")
+        try:
+            import onnxscript  # noqa: F401
+        except ImportError:
+            raise ExportFailure("python-environment", f"The dynamo exporter needs onnxscript, which {sys.executable} cannot import.", "pip install onnxscript for this interpreter, or set exporter to torchscript.")
+    opset = cfg.get("opset")
+    if opset is None:
+        # Dynamo translates natively at opset 18 (torchlib's opset; any other is a version conversion after the
+        # fact). The TorchScript exporter keeps 17, the highest torch 1.13 reached, so older runtimes load it.
+        opset = 18 if exporter == "dynamo" else 17
+    opset = int(opset)
+    if exporter == "dynamo" and opset < 18:
+        raise ExportFailure("opset", f"opset is {opset}, but the dynamo exporter emits opset 18 or later.", "Set opset to 18 or higher, or set exporter to torchscript for older opsets.")
+    return exporter, opset
+
+
+def export(model, cfg, example, output_names, path, exporter, opset):
     import torch
 
     spec = cfg["input"]
     dynamic = {int(k): v for k, v in (spec.get("dynamicAxes") or {}).items()}
-    opset = cfg["opset"]
-    log(f"torch.onnx.export opset {opset}, input {spec['name']} {list(example.shape)} {spec['dtype']}" + (f", dynamic axes {dynamic}" if dynamic else ""))
+    log(f"torch.onnx.export ({exporter} exporter) opset {opset}, input {spec['name']} {list(example.shape)} {spec['dtype']}" + (f", dynamic axes {dynamic}" if dynamic else ""))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            torch.onnx.export(
-                model,
-                (example,),
-                path,
-                input_names=[spec["name"]],
-                output_names=output_names,
-                opset_version=opset,
-                dynamic_axes={spec["name"]: dynamic} if dynamic else None,
-                do_constant_folding=True,
-            )
+            if exporter == "dynamo":
+                # Dim.DYNAMIC lets torch.export derive the constraints the model puts on a size (a U-Net's
+                # multiple of 32) instead of failing on a named Dim; the symbols are renamed after export.
+                shapes = ({axis: torch.export.Dim.DYNAMIC for axis in dynamic},) if dynamic else None
+                torch.onnx.export(
+                    model,
+                    (example,),
+                    path,
+                    dynamo=True,
+                    input_names=[spec["name"]],
+                    output_names=output_names,
+                    opset_version=opset,
+                    dynamic_shapes=shapes,
+                    external_data=False,
+                    verbose=False,
+                )
+            else:
+                kwargs = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
+                torch.onnx.export(
+                    model,
+                    (example,),
+                    path,
+                    input_names=[spec["name"]],
+                    output_names=output_names,
+                    opset_version=opset,
+                    dynamic_axes={spec["name"]: dynamic} if dynamic else None,
+                    do_constant_folding=True,
+                    **kwargs,
+                )
+        except ExportFailure:
+            raise
         except Exception as e:
-            raise explain_export_error(e, opset)
+            raise (explain_dynamo_error(e) if exporter == "dynamo" else explain_export_error(e, opset))
+    if exporter == "dynamo" and dynamic:
+        rename_dynamic_dims(path, spec["name"], dynamic)
     notes = []
     for w in caught:
         text = f"{w.category.__name__}: {str(w.message).strip().splitlines()[0]}"
@@ -232,11 +288,82 @@ def export(model, cfg, example, output_names, path):
     return notes
 
 
+def rename_dynamic_dims(path, input_name, dynamic):
+    """torch.export names dynamic sizes s0, s1, ...; give them the names of dynamic-axes everywhere they occur."""
+    import onnx
+
+    model = onnx.load(path)
+    graph_input = next((i for i in model.graph.input if i.name == input_name), None)
+    if graph_input is None:
+        return
+    dims = graph_input.type.tensor_type.shape.dim
+    names = {}
+    for axis, name in dynamic.items():
+        if axis < len(dims) and dims[axis].dim_param:
+            names[dims[axis].dim_param] = name
+    if not names:
+        return
+    for vi in list(model.graph.input) + list(model.graph.output) + list(model.graph.value_info):
+        if vi.type.HasField("tensor_type"):
+            for d in vi.type.tensor_type.shape.dim:
+                if d.dim_param in names:
+                    d.dim_param = names[d.dim_param]
+    tmp = path + ".tmp"
+    onnx.save(model, tmp)
+    os.replace(tmp, path)
+
+
+def error_chain(error):
+    seen = []
+    while error is not None and error not in seen:
+        seen.append(error)
+        error = error.__cause__ or error.__context__
+    return seen
+
+
+def explain_dynamo_error(error):
+    """The dynamo exporter fails in one of three steps (capture, decompose, translate); name the op or the line."""
+    chain = error_chain(error)
+    text = "\n".join(str(e) for e in chain)
+    missing = re.search(r"No ONNX function found for <OpOverload\(op='([\w.]+)', overload='(\w+)'\)>", text)
+    if missing:
+        op = missing.group(1).replace(".", "::", 1)
+        return ExportFailure(
+            "unsupported-operator",
+            f"The dynamo exporter has no ONNX translation for operator {op} ({missing.group(2)} overload).",
+            "Set exporter to torchscript (it exports the operator if torch.onnx has a symbolic for it, or one registered with "
+            "torch.onnx.register_custom_op_symbolic), or give the dynamo exporter a translation with "
+            "torch.onnx.export(..., custom_translation_table={op: onnxscript_function}).",
+        )
+    capture = next((e for e in chain if type(e).__name__ == "TorchExportError"), None)
+    if capture is not None:
+        summary = re.search(r"## Exception summary\s*\n\s*\n?(.+)", str(capture))
+        cause = summary.group(1).strip().splitlines()[0] if summary else first_line(chain[-1])
+        cause = re.sub(r"^<class '([\w.]+)'>", lambda m: m.group(1).rsplit(".", 1)[-1], cause)
+        where = re.search(r'The following call raised this error:\s*\n\s*File "([^"]+)", line (\d+), in (\w+)\s*\n\s*(.+)', str(capture))
+        caused = re.search(r"Caused by: \(([^)]+)\)", str(capture))
+        location = f" at {where.group(1)}:{where.group(2)} in {where.group(3)}: {where.group(4).strip()}" if where else f" in {caused.group(1)}" if caused else ""
+        return ExportFailure(
+            "export",
+            f"torch.export could not capture the model (dynamo exporter, step 1 of 3){location}: {cause}",
+            "Set exporter to torchscript: it traces the model with the example input, so data-dependent Python control flow "
+            "(loops over detections, int() of a tensor) is recorded for that input instead of refused. Or rewrite that line for torch.export "
+            "(torch.cond, torch._check, guard_or_false).",
+        )
+    last = chain[-1]
+    return ExportFailure(
+        "export",
+        f"The dynamo exporter failed: {type(last).__name__}: {first_line(last)}",
+        "Read the traceback above; set exporter to torchscript to try the TorchScript exporter instead.",
+    )
+
+
 def explain_export_error(error, opset):
     import torch
 
     message = str(error).strip()
     match = re.search(r"operator '([\w:.]+)'", message)
+    dynamo_note = " The dynamo exporter (exporter: dynamo) may translate it: it covers more operators." if "dynamo" in inspect.signature(torch.onnx.export).parameters else ""
     if type(error).__name__ == "UnsupportedOperatorError" or (match and "not supported" in message):
         op = match.group(1) if match else "?"
         max_opset = max_supported_opset()
@@ -248,8 +375,8 @@ def explain_export_error(error, opset):
                 f"No opset up to {max_opset} (the highest this torch {torch.__version__} exports) has {op}. Replace it in the model with "
                 f"exportable operations, or register a custom symbolic with torch.onnx.register_custom_op_symbolic."
             )
-        return ExportFailure("unsupported-operator", f"torch.onnx.export cannot export operator {op} at opset {opset}: {message.splitlines()[0]}", hint)
-    return ExportFailure("export", f"torch.onnx.export failed: {type(error).__name__}: {first_line(error)}", "Read the traceback above; data-dependent Python control flow and in-place ops on inputs are common causes.")
+        return ExportFailure("unsupported-operator", f"torch.onnx.export cannot export operator {op} at opset {opset}: {message.splitlines()[0]}", hint + dynamo_note)
+    return ExportFailure("export", f"torch.onnx.export failed: {type(error).__name__}: {first_line(error)}", "Read the traceback above; data-dependent Python control flow and in-place ops on inputs are common causes." + dynamo_note)
 
 
 def max_supported_opset():
@@ -294,141 +421,24 @@ def stamp_metadata(path, provenance):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# FP16 variant
-#
-# onnxconverter-common (the usual converter) is not in Debian. This converter casts a node to FP16 only when its
-# op type is known to compute in its float type T; every other node stays FP32, with Cast nodes at the borders.
+# FP16 variant: onnxconverter-common's converter, shared with optimize-model (optimize_model.py beside this file).
 # Graph inputs and outputs stay FP32, so the device code and the parity check feed the same tensors.
-
-# Op type -> indices of its float inputs of type T (None: every float input is T). Float inputs outside these
-# positions (Resize's roi and scales, Upsample's scales) must stay FP32.
-FP16_OPS = {
-    "Add": None, "Sub": None, "Mul": None, "Div": None, "Neg": None, "Abs": None, "Sqrt": None, "Exp": None, "Erf": None,
-    "Max": None, "Min": None, "Sum": None, "Relu": None, "LeakyRelu": None, "PRelu": None, "Elu": None, "Selu": None,
-    "Sigmoid": None, "HardSigmoid": None, "HardSwish": None, "Tanh": None, "Softmax": None, "LogSoftmax": None,
-    "Clip": None, "Conv": None, "ConvTranspose": None, "MatMul": None, "Gemm": None, "BatchNormalization": None,
-    "InstanceNormalization": None, "LayerNormalization": None, "MaxPool": None, "AveragePool": None,
-    "GlobalAveragePool": None, "GlobalMaxPool": None, "Concat": None, "Transpose": None, "Flatten": None,
-    "Identity": None, "Reshape": [0], "Squeeze": [0], "Unsqueeze": [0], "Slice": [0], "Split": [0], "Gather": [0],
-    "Pad": [0, 2], "Tile": [0], "Expand": [0], "Resize": [0], "Upsample": [0], "ReduceMean": [0], "ReduceMax": [0],
-    "ReduceSum": [0], "DepthToSpace": None, "SpaceToDepth": None,
-}
-FP16_MAX = 65504.0
-FP16_MIN_SUBNORMAL = 2.0 ** -24
 
 
 def convert_to_fp16(src_path, dst_path, provenance):
-    import numpy as np
     import onnx
-    from onnx import TensorProto, helper, numpy_helper, shape_inference
 
-    model = shape_inference.infer_shapes(onnx.load(src_path))
-    graph = model.graph
-    FLOAT = TensorProto.FLOAT
-    types = {}
-    for vi in list(graph.input) + list(graph.output) + list(graph.value_info):
-        types[vi.name] = vi.type.tensor_type.elem_type
-    initializers = {t.name: t for t in graph.initializer}
-    for name, t in initializers.items():
-        types[name] = t.data_type
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import optimize_model
 
-    stats = {"convertedNodes": 0, "keptNodes": 0, "clampedValues": 0, "flushedToZero": 0, "casts": 0}
-    alias = {}
-    new_nodes = []
-    created_casts = set()
-
-    def fresh(base):
-        stats["casts"] += 1
-        return f"{base}__mlship_fp16_{stats['casts']}"
-
-    def fp16_of(name):
-        if name in alias:
-            return alias[name]
-        if name in initializers:
-            values = numpy_helper.to_array(initializers[name]).astype(np.float64)
-            over = np.abs(values) > FP16_MAX
-            under = (values != 0) & (np.abs(values) < FP16_MIN_SUBNORMAL)
-            stats["clampedValues"] += int(over.sum())
-            stats["flushedToZero"] += int(under.sum())
-            half = np.clip(values, -FP16_MAX, FP16_MAX).astype(np.float16)
-            target = fresh(name)
-            graph.initializer.append(numpy_helper.from_array(half, target))
-        else:
-            target = fresh(name)
-            cast = helper.make_node("Cast", [name], [target], to=TensorProto.FLOAT16, name=target + "_cast")
-            new_nodes.append(cast)
-            created_casts.add(target)
-        alias[name] = target
-        return target
-
-    def convertible(node):
-        if node.domain not in ("", "ai.onnx") or node.op_type not in FP16_OPS:
-            return False
-        if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute):
-            return False
-        return any(types.get(n) == FLOAT for n in list(node.input) + list(node.output) if n)
-
-    for node in graph.node:
-        if not convertible(node):
-            new_nodes.append(node)
-            stats["keptNodes"] += 1
-            continue
-        positions = FP16_OPS[node.op_type]
-        for i, name in enumerate(node.input):
-            if name and (positions is None or i in positions) and types.get(name) == FLOAT:
-                node.input[i] = fp16_of(name)
-        restore = []
-        for j, name in enumerate(node.output):
-            if name and types.get(name) == FLOAT:
-                half = fresh(name)
-                node.output[j] = half
-                alias[name] = half
-                restore.append((half, name))
-        new_nodes.append(node)
-        stats["convertedNodes"] += 1
-        for half, name in restore:
-            back = helper.make_node("Cast", [half], [name], to=FLOAT, name=half + "_back")
-            new_nodes.append(back)
-            created_casts.add(name)
-
-    # Drop the FP32 cast-backs and initializers nothing reads any more.
-    used = set(o.name for o in graph.output)
-    for node in new_nodes:
-        used.update(n for n in node.input if n)
-        used.update(subgraph_inputs(node))
-    kept = [n for n in new_nodes if not (n.op_type == "Cast" and n.output[0] in created_casts and n.output[0] not in used)]
-    del graph.node[:]
-    graph.node.extend(kept)
-    used_inits = [t for t in graph.initializer if t.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(used_inits)
-
-    existing = {p.key: p for p in model.metadata_props}
-    for key, value in {**provenance, "mlship.variant": "fp16"}.items():
-        if value is None or value == "":
-            continue
-        entry = existing.get(key) or model.metadata_props.add()
-        entry.key = key
-        entry.value = str(value)
-    onnx.checker.check_model(model)
-    tmp = dst_path + ".tmp"
-    onnx.save(model, tmp)
-    os.replace(tmp, dst_path)
+    try:
+        half, stats = optimize_model.convert_fp16(onnx.load(src_path), keep_io_types=True)
+    except optimize_model.OptimizeFailure as f:
+        raise ExportFailure(f.kind, f.message, f.hint)
+    optimize_model.stamp(half, {**provenance, "mlship.variant": "fp16"})
+    onnx.checker.check_model(half)
+    optimize_model.save_model(half, dst_path)
     return stats
-
-
-def subgraph_inputs(node):
-    """Names a node's subgraphs (If/Loop/Scan bodies) read from the outer scope."""
-    import onnx
-
-    names = set()
-    for attr in node.attribute:
-        graphs = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs) if attr.type == onnx.AttributeProto.GRAPHS else []
-        for g in graphs:
-            for n in g.node:
-                names.update(i for i in n.input if i)
-                names.update(subgraph_inputs(n))
-    return names
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -483,13 +493,14 @@ def run(cfg):
         raise ExportFailure("output", f"output-names lists {len(output_names)} names ({', '.join(output_names)}) but the model returns {len(outputs)} tensors.", "Give one name per returned tensor, in order.")
 
     model_path = os.path.join(work, "model.onnx")
-    notes = export(model, cfg, example, output_names, model_path)
+    exporter, opset = choose_exporter(cfg)
+    notes = export(model, cfg, example, output_names, model_path, exporter, opset)
     for note in notes:
         log(f"warning: {note}")
 
     provenance = dict(cfg.get("provenance") or {})
     provenance["mlship.source"] = source
-    provenance["mlship.exporter"] = f"mlship export-onnx; torch {torch.__version__}; onnx {onnx.__version__}"
+    provenance["mlship.exporter"] = f"mlship export-onnx; torch {torch.__version__} ({exporter} exporter, opset {opset}); onnx {onnx.__version__}"
     stamp_metadata(model_path, provenance)
     log(f"wrote {model_path} ({os.path.getsize(model_path)} bytes)")
 
@@ -535,6 +546,8 @@ def run(cfg):
             "modelPath": model_path,
             "outputNames": output_names,
             "torchVersion": torch.__version__,
+            "exporter": exporter,
+            "opset": opset,
             "onnxVersion": onnx.__version__,
             "warnings": notes,
             "cases": len(cases),

@@ -17334,24 +17334,37 @@ const os = __importStar(__nccwpck_require__(8161));
 const path = __importStar(__nccwpck_require__(6760));
 const internal = __importStar(__nccwpck_require__(8202));
 const tl = __importStar(__nccwpck_require__(358));
-const mask_1 = __nccwpck_require__(1298);
+const host_base_1 = __nccwpck_require__(9984);
 const progress_1 = __nccwpck_require__(4001);
 /** Endpoint data keys the steps read from AzureRM and AWS service connections. */
-const ENDPOINT_DATA_KEYS = ['subscriptionId', 'subscriptionName', 'environment', 'scopeLevel', 'resourceGroupName', 'workspaceName', 'region'];
+const ENDPOINT_DATA_KEYS = [
+    'subscriptionId',
+    'subscriptionName',
+    'environment',
+    'scopeLevel',
+    'resourceGroupName',
+    'workspaceName',
+    'region',
+];
 /**
  * Azure DevOps host: inputs through azure-pipelines-task-lib (camelCase names, as task.json declares them),
  * outputs as output variables (`isOutput=true`, read as `$(stepName.outputName)` in later jobs), logging commands
  * for masks, issues, progress and the summary.
  */
-class AzureHost {
+class AzureHost extends host_base_1.HostBase {
     platform = 'azure';
     workspace = tl.getVariable('System.DefaultWorkingDirectory') ?? process.cwd();
     tempDir = tl.getVariable('Agent.TempDirectory') ?? os.tmpdir();
     env = process.env;
     run;
-    masker = new mask_1.SecretMasker();
-    throttle = new progress_1.ProgressThrottle();
     constructor() {
+        super();
+        // task-lib fills its vault (inputs, endpoint credentials) once per process, in the first copy that loads. A
+        // bundle carries its own copy, so if another copy loaded first (TaskMockRunner.run() without noMockTask
+        // loads one) the inputs are in that copy's vault and unreachable from here: say so instead of a TypeError.
+        if (!internal._vault) {
+            throw new Error('azure-pipelines-task-lib was loaded by another module before this task, so the task cannot read its inputs. In L0 tests run the bundle with TaskMockRunner.run(true).');
+        }
         const v = (name) => tl.getVariable(name) || undefined;
         const collection = v('System.CollectionUri');
         const project = v('System.TeamProject');
@@ -17365,7 +17378,9 @@ class AzureHost {
             actor: v('Build.RequestedForEmail') ?? v('Build.RequestedFor'),
             workflow: v('Build.DefinitionName'),
             job: [v('System.StageName'), v('System.JobName'), v('System.TaskInstanceName')].filter(Boolean).join('.') || undefined,
-            url: collection && project && buildId ? `${collection.replace(/\/$/, '')}/${encodeURIComponent(project)}/_build/results?buildId=${buildId}` : undefined,
+            url: collection && project && buildId
+                ? `${collection.replace(/\/$/, '')}/${encodeURIComponent(project)}/_build/results?buildId=${buildId}`
+                : undefined,
         };
     }
     inputLabel(key) {
@@ -17379,47 +17394,39 @@ class AzureHost {
     setOutput(key, value) {
         tl.setVariable(key, value, false, true);
     }
-    setSecret(value) {
-        this.masker.add(value);
-        for (const line of value.split(/\r?\n/))
-            if (line.trim())
-                tl.setSecret(line.trim());
+    registerSecretLine(line) {
+        tl.setSecret(line);
     }
-    debug(message) {
-        tl.debug(this.masker.mask(message));
+    emit(level, text, a) {
+        if (level === 'debug')
+            tl.debug(text);
+        else if (level === 'info')
+            console.log(text);
+        else
+            tl.logIssue(level === 'warning' ? tl.IssueType.Warning : tl.IssueType.Error, text, a?.file, a?.line, a?.column);
     }
-    info(message) {
-        console.log(this.masker.mask(message));
+    emitGroupStart(title) {
+        console.log(`##[group]${title}`);
     }
-    warning(message, a) {
-        tl.logIssue(tl.IssueType.Warning, this.masker.mask(message), a?.file, a?.line, a?.column);
-    }
-    error(message, a) {
-        tl.logIssue(tl.IssueType.Error, this.masker.mask(message), a?.file, a?.line, a?.column);
-    }
-    startGroup(title) {
-        console.log(`##[group]${this.masker.mask(title)}`);
-    }
-    endGroup() {
+    emitGroupEnd() {
         console.log('##[endgroup]');
     }
-    appendSummary(markdown) {
+    emitSummary(markdown) {
         // The agent reads the file after the task ends, so it must outlive the process: Agent.TempDirectory does.
         const file = path.join(this.tempDir, `mlship-summary-${process.pid}-${Date.now()}.md`);
-        fs.writeFileSync(file, this.masker.mask(markdown));
+        fs.writeFileSync(file, markdown);
         tl.uploadSummary(file);
     }
-    progress(report) {
-        if (!this.throttle.shouldPrint(report))
-            return;
+    emitProgress(report, line) {
         const percent = (0, progress_1.percentOf)(report);
         if (percent !== undefined)
-            tl.setProgress(percent, this.masker.mask(report.label));
-        console.log(this.masker.mask((0, progress_1.formatProgress)(report)));
+            tl.setProgress(percent, report.label);
+        console.log(line);
     }
-    setFailed(message) {
-        tl.setResult(tl.TaskResult.Failed, this.masker.mask(message));
+    emitFailed(message) {
+        tl.setResult(tl.TaskResult.Failed, message);
     }
+    /** Task variables: the only state the agent keeps between a task's entries. */
     saveState(key, value) {
         tl.setTaskVariable(key, value);
     }
@@ -17460,11 +17467,122 @@ const runtime_1 = __nccwpck_require__(5368);
 const azure_host_1 = __nccwpck_require__(4217);
 /** Entry of every bundled Azure DevOps task. Azure has no `post:` entry, so cleanup runs here after a cancel. */
 async function runOnAzure(step) {
-    const host = new azure_host_1.AzureHost();
+    let host;
+    try {
+        host = new azure_host_1.AzureHost();
+    }
+    catch (error) {
+        // Without a host there is no task-lib to report through; the agent reads this command from stdout.
+        console.log(`##vso[task.complete result=Failed;]${error.message.replace(/%/g, '%AZP25').replace(/\r/g, '%0D').replace(/\n/g, '%0A')}`);
+        process.exitCode = 1;
+        return;
+    }
     const signal = (0, runtime_1.cancellationSignal)();
     await (0, runtime_1.runStep)(step, host, signal);
     if (signal.aborted)
         await (0, runtime_1.runPost)(step, host);
+}
+
+
+/***/ }),
+
+/***/ 1709:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.tempSibling = tempSibling;
+exports.writeFileAtomic = writeFileAtomic;
+exports.writeFileAtomicSync = writeFileAtomicSync;
+const node_crypto_1 = __nccwpck_require__(7598);
+const fs = __importStar(__nccwpck_require__(3024));
+const fsp = __importStar(__nccwpck_require__(1455));
+const path = __importStar(__nccwpck_require__(6760));
+/** A sibling temp name in the same folder, so the final rename is atomic (same filesystem). */
+function tempSibling(target) {
+    return path.join(path.dirname(target), `.${path.basename(target)}.${(0, node_crypto_1.randomUUID)()}.tmp`);
+}
+/**
+ * Writes the whole file under a temp name, flushes it, then renames: readers see the old or the new file,
+ * never half of one. `data` may come in pieces (an iterable of strings), so a large document need not be one
+ * string in memory.
+ */
+async function writeFileAtomic(target, data) {
+    await fsp.mkdir(path.dirname(target), { recursive: true });
+    const temp = tempSibling(target);
+    try {
+        const handle = await fsp.open(temp, 'w');
+        try {
+            if (typeof data === 'string' || Buffer.isBuffer(data))
+                await handle.writeFile(data);
+            else
+                for (const piece of data)
+                    await handle.write(piece);
+            await handle.sync();
+        }
+        finally {
+            await handle.close();
+        }
+        await fsp.rename(temp, target);
+    }
+    catch (error) {
+        await fsp.rm(temp, { force: true });
+        throw error;
+    }
+}
+/** The same for synchronous callers (a status file written from a timer, a report at the end of a sync run). */
+function writeFileAtomicSync(target, data) {
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    const temp = tempSibling(target);
+    try {
+        const fd = fs.openSync(temp, 'w');
+        try {
+            fs.writeFileSync(fd, data);
+            fs.fsyncSync(fd);
+        }
+        finally {
+            fs.closeSync(fd);
+        }
+        fs.renameSync(temp, target);
+    }
+    catch (error) {
+        fs.rmSync(temp, { force: true });
+        throw error;
+    }
 }
 
 
@@ -17477,6 +17595,7 @@ async function runOnAzure(step) {
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.createContext = createContext;
+exports.secretFromEnv = secretFromEnv;
 const summary_1 = __nccwpck_require__(6320);
 function createContext(host, signal, summary = new summary_1.Summary()) {
     return {
@@ -17512,6 +17631,18 @@ function createContext(host, signal, summary = new summary_1.Summary()) {
         getIdToken: host.getIdToken?.bind(host),
         getServiceConnection: host.getServiceConnection?.bind(host),
     };
+}
+/**
+ * A credential read from the environment (GITHUB_TOKEN, SYSTEM_ACCESSTOKEN, AWS_SECRET_ACCESS_KEY…), registered as
+ * a secret before anything can print it: an API error that echoes the request would otherwise show it in clear.
+ * Inputs of type secret are registered when parsed; this is the same rule for values that never were inputs.
+ */
+function secretFromEnv(ctx, name) {
+    const value = ctx.env[name];
+    if (!value)
+        return undefined;
+    ctx.setSecret(value);
+    return value;
 }
 
 
@@ -17566,6 +17697,100 @@ function isStepError(error) {
 /** Full text of an expected failure, hint included. */
 function describeStepError(error) {
     return error.hint ? `${error.message}\n  → ${error.hint}` : error.message;
+}
+
+
+/***/ }),
+
+/***/ 9984:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.HostBase = void 0;
+const mask_1 = __nccwpck_require__(1298);
+const progress_1 = __nccwpck_require__(4001);
+/**
+ * What every host does the same way, so each platform adapter implements only its platform calls: every text
+ * that leaves the process is masked here (also where the platform masks too: a local `act` run, a summary
+ * file); a multi-line secret (a PEM key) is registered line by line with the platform, since runners match
+ * masks per line; progress is throttled; state lives in the process unless the platform keeps it.
+ */
+class HostBase {
+    masker = new mask_1.SecretMasker();
+    throttle;
+    state = new Map();
+    /** `progressIntervalMs`: least time between two progress lines of one task (0: every report). */
+    constructor(progressIntervalMs) {
+        this.throttle = new progress_1.ProgressThrottle(progressIntervalMs);
+    }
+    /** Registers one line of a secret with the platform's own masking; nothing to do where there is none. */
+    registerSecretLine(_line) { }
+    /** A progress line that passed the throttle; by default an info line. */
+    emitProgress(report, line) {
+        this.emit('info', line);
+    }
+    // --- the shared behaviour -----------------------------------------------------------------------
+    setSecret(value) {
+        this.masker.add(value);
+        for (const line of value.split(/\r?\n/))
+            if (line.trim())
+                this.registerSecretLine(line.trim());
+    }
+    mask(text) {
+        return this.masker.mask(text);
+    }
+    debug(message) {
+        this.emit('debug', this.mask(message));
+    }
+    info(message) {
+        this.emit('info', this.mask(message));
+    }
+    warning(message, annotation) {
+        this.emit('warning', this.mask(message), annotation);
+    }
+    error(message, annotation) {
+        this.emit('error', this.mask(message), annotation);
+    }
+    startGroup(title) {
+        this.emitGroupStart(this.mask(title));
+    }
+    endGroup() {
+        this.emitGroupEnd();
+    }
+    appendSummary(markdown, summary) {
+        return this.emitSummary(this.mask(markdown), summary);
+    }
+    progress(report) {
+        if (this.throttle.shouldPrint(report))
+            this.emitProgress({ ...report, label: this.mask(report.label) }, this.mask((0, progress_1.formatProgress)(report)));
+    }
+    setFailed(message) {
+        this.emitFailed(this.mask(message));
+    }
+    saveState(key, value) {
+        this.state.set(key, value);
+    }
+    getState(key) {
+        return this.state.get(key);
+    }
+}
+exports.HostBase = HostBase;
+
+
+/***/ }),
+
+/***/ 5387:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.escapeHtml = escapeHtml;
+/** Escapes text for HTML element content and double-quoted attributes. */
+function escapeHtml(text) {
+    return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
 
@@ -17648,6 +17873,8 @@ function convert(raw, spec, label, workspace) {
     switch (spec.type) {
         case 'string':
         case 'secret':
+        // A service connection's id, as the agent fills a connectedService input; its credentials come from the host.
+        case 'connection':
             return value;
         case 'path':
             return path.resolve(workspace, value);
@@ -17693,6 +17920,93 @@ function describeRange(spec) {
     if (spec.max !== undefined)
         return `Use ${kind} of at most ${spec.max}.`;
     return `Use ${kind}.`;
+}
+
+
+/***/ }),
+
+/***/ 6796:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.MAX_JSON_DEPTH = void 0;
+exports.jsonDepthViolation = jsonDepthViolation;
+exports.jsonDepthMessage = jsonDepthMessage;
+exports.parseJsonBounded = parseJsonBounded;
+/**
+ * Nesting limit for JSON read from files a user or a network gives us. JSON.parse itself copes with any depth,
+ * but every recursive walk after it (summaries, canonical serialisation, schema validators) would overflow the
+ * stack on a document nested thousands deep. No document mlship reads needs more than a dozen levels (COCO
+ * polygons are 4 deep), so 64 leaves room without a walk ever coming near the stack.
+ */
+exports.MAX_JSON_DEPTH = 64;
+/**
+ * Offset of the bracket that first goes deeper than `limit` in JSON text, or -1 when none does. One pass that
+ * follows strings, so brackets inside them do not count; it does not validate anything else.
+ */
+function jsonDepthViolation(text, limit = exports.MAX_JSON_DEPTH) {
+    let depth = 0;
+    let inString = false;
+    for (let i = 0; i < text.length; i++) {
+        const c = text.charCodeAt(i);
+        if (inString) {
+            if (c === 0x5c)
+                i++;
+            else if (c === 0x22)
+                inString = false;
+        }
+        else if (c === 0x22)
+            inString = true;
+        else if (c === 0x5b || c === 0x7b) {
+            if (++depth > limit)
+                return i;
+        }
+        else if (c === 0x5d || c === 0x7d)
+            depth--;
+    }
+    return -1;
+}
+/** The message for a too-deep document, one wording everywhere. */
+function jsonDepthMessage(limit = exports.MAX_JSON_DEPTH) {
+    return `it is nested more than ${limit} levels deep`;
+}
+/**
+ * JSON.parse behind the depth limit, for documents from files or the network. Throws a SyntaxError, as
+ * JSON.parse does, so a caller's "is not valid JSON" message covers both.
+ */
+function parseJsonBounded(text, limit = exports.MAX_JSON_DEPTH) {
+    const at = jsonDepthViolation(text, limit);
+    if (at !== -1)
+        throw new SyntaxError(`${jsonDepthMessage(limit)} (at character ${at})`);
+    return JSON.parse(text);
+}
+
+
+/***/ }),
+
+/***/ 9266:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.lazySchema = lazySchema;
+/**
+ * A JSON-schema validator compiled on first use, with ajv itself loaded then. Compiling at module load made every
+ * process that loads the step modules (the CLI's --help included) pay ~0.35 s for schemas it never checks
+ * (measured with --cpu-prof).
+ */
+function lazySchema(schema, options) {
+    let compiled;
+    return () => {
+        if (!compiled) {
+            const Ajv = (__nccwpck_require__(2463)["default"]);
+            compiled = new Ajv(options).compile(schema);
+        }
+        return compiled;
+    };
 }
 
 
@@ -17785,9 +18099,12 @@ function formatProgress(report) {
 
 /**
  * Seeded random numbers, so benchmark inputs, bootstrap resamples and demo datasets are the same on every run
- * and every runner.
+ * and every runner. The one module for them: `seededRandom` (mulberry32) for generated data, `Xoshiro128`
+ * (checked against its reference implementation) where statistics depend on the quality of the stream. Both
+ * stay: changing either generator would change every recorded demo dataset or bootstrap result.
  */
 Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.Xoshiro128 = void 0;
 exports.seededRandom = seededRandom;
 exports.gaussian = gaussian;
 /** Uniform [0, 1) from a 32-bit seed (mulberry32: tiny and fast, good enough for test data, not for secrets). */
@@ -17806,6 +18123,66 @@ function gaussian(random) {
     const u = Math.max(random(), 1e-12);
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
 }
+/**
+ * xoshiro128** (Blackman & Vigna, 2018): a small, fast, well-tested 32-bit generator. The 128-bit state is
+ * filled from a 32-bit seed with SplitMix32, so one integer reproduces a whole bootstrap.
+ */
+class Xoshiro128 {
+    s0;
+    s1;
+    s2;
+    s3;
+    constructor(seed) {
+        let x = seed >>> 0;
+        const next = () => {
+            // SplitMix32
+            x = (x + 0x9e3779b9) >>> 0;
+            let z = x;
+            z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+            z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+            return (z ^ (z >>> 16)) >>> 0;
+        };
+        this.s0 = next();
+        this.s1 = next();
+        this.s2 = next();
+        this.s3 = next();
+        if ((this.s0 | this.s1 | this.s2 | this.s3) === 0)
+            this.s0 = 1;
+    }
+    /** A generator in a given state (for checking against the reference implementation). */
+    static fromState(s0, s1, s2, s3) {
+        const g = new Xoshiro128(0);
+        g.s0 = s0 >>> 0;
+        g.s1 = s1 >>> 0;
+        g.s2 = s2 >>> 0;
+        g.s3 = s3 >>> 0;
+        return g;
+    }
+    /** Next 32-bit unsigned integer. */
+    nextUint32() {
+        const result = Math.imul(rotl(Math.imul(this.s1, 5), 7), 9) >>> 0;
+        const t = this.s1 << 9;
+        this.s2 ^= this.s0;
+        this.s3 ^= this.s1;
+        this.s1 ^= this.s2;
+        this.s0 ^= this.s3;
+        this.s2 ^= t;
+        this.s3 = rotl(this.s3, 11);
+        return result;
+    }
+    /** Uniform integer in [0, n), unbiased (rejection of the incomplete last block). */
+    nextBelow(n) {
+        const limit = 4294967296 - (4294967296 % n);
+        let x = this.nextUint32();
+        while (x >= limit)
+            x = this.nextUint32();
+        return x % n;
+    }
+}
+exports.Xoshiro128 = Xoshiro128;
+function rotl(x, k) {
+    return (x << k) | (x >>> (32 - k));
+}
 
 
 /***/ }),
@@ -17817,6 +18194,7 @@ function gaussian(random) {
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.runStep = runStep;
+exports.summaryFlavorOf = summaryFlavorOf;
 exports.cancellationSignal = cancellationSignal;
 exports.runPost = runPost;
 const context_1 = __nccwpck_require__(8367);
@@ -17836,18 +18214,20 @@ async function runStep(step, host, signal = cancellationSignal()) {
         return { ok: true, ...writeOutputs(step, host, result) };
     }
     catch (error) {
-        if ((0, errors_1.isStepError)(error) && error.outputs)
-            writeOutputs(step, host, error.outputs);
+        const written = (0, errors_1.isStepError)(error) && error.outputs ? writeOutputs(step, host, error.outputs) : { outputs: {}, values: {} };
         const message = (0, errors_1.isStepError)(error) ? (0, errors_1.describeStepError)(error) : error instanceof Error ? (error.stack ?? error.message) : String(error);
         if ((0, errors_1.isStepError)(error) && error.file)
             host.error(error.message, { file: error.file, line: error.line, column: error.column });
         host.setFailed(message);
-        return { ok: false, usage: error instanceof errors_1.InputError, message };
+        return { ok: false, usage: error instanceof errors_1.InputError, message, ...written };
     }
     finally {
         if (!summary.isEmpty)
-            await host.appendSummary(summary.toMarkdown());
+            await host.appendSummary(summary.toMarkdown(summaryFlavorOf(host)), summary);
     }
+}
+function summaryFlavorOf(host) {
+    return host.summaryFlavor ?? (host.platform === 'azure' ? 'azure-devops' : 'github');
 }
 function writeOutputs(step, host, result) {
     const outputs = {};
@@ -17955,7 +18335,12 @@ async function sha256File(file) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.inputsOn = inputsOn;
 exports.defineStep = defineStep;
+/** The inputs a platform presents, in definition order. */
+function inputsOn(step, platform) {
+    return Object.entries(step.inputs).filter(([, spec]) => spec.type !== 'connection' || platform === 'azure');
+}
 /** Identity function that keeps the literal types of a definition, so `run` sees typed inputs. */
 function defineStep(def) {
     return def;
@@ -17965,13 +18350,19 @@ function defineStep(def) {
 /***/ }),
 
 /***/ 6320:
-/***/ ((__unused_webpack_module, exports) => {
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.Summary = void 0;
-exports.escapeHtml = escapeHtml;
+exports.Summary = exports.escapeHtml = void 0;
+exports.markdownTable = markdownTable;
+exports.formatBytes = formatBytes;
+/** Platform-neutral builder for a job summary (GitHub step summary, Azure uploadsummary, the HTML release report). */
+const charts_1 = __nccwpck_require__(8232);
+const html_1 = __nccwpck_require__(5387);
+var html_2 = __nccwpck_require__(5387);
+Object.defineProperty(exports, "escapeHtml", ({ enumerable: true, get: function () { return html_2.escapeHtml; } }));
 class Summary {
     parts = [];
     heading(text, level = 2) {
@@ -17988,9 +18379,12 @@ class Summary {
     }
     /** A markdown table; numbers are printed as given, so format them before. */
     table(header, rows) {
-        const line = (cells) => `| ${cells.map(formatCell).join(' | ')} |`;
-        this.parts.push([line(header), `| ${header.map(() => '---').join(' | ')} |`, ...rows.map(line)].join('\n') + '\n');
+        this.parts.push(markdownTable(header, rows));
         return this;
+    }
+    /** Two-column table of labelled values (instead of a table with an empty header row). */
+    fields(rows, header = ['field', 'value']) {
+        return this.table(header, rows.filter(([, v]) => v !== undefined && v !== null && v !== ''));
     }
     code(text, language = '') {
         this.parts.push('```' + language + '\n' + text + '\n```\n');
@@ -17998,16 +18392,17 @@ class Summary {
     }
     /** Collapsible section. */
     details(title, markdown) {
-        this.parts.push(`<details><summary>${escapeHtml(title)}</summary>\n\n${markdown}\n</details>\n`);
+        this.parts.push(`<details><summary>${(0, html_1.escapeHtml)(title)}</summary>\n\n${markdown}\n</details>\n`);
         return this;
     }
-    /**
-     * An image embedded as a data URI, so the summary needs no artifact store or external host
-     * (private repositories and offline labs render it too).
-     */
-    image(alt, content) {
-        const uri = 'svg' in content ? `data:image/svg+xml;base64,${Buffer.from(content.svg).toString('base64')}` : `data:image/png;base64,${content.png.toString('base64')}`;
-        this.parts.push(`<img alt="${escapeHtml(alt)}" src="${uri}">\n`);
+    /** A chart, drawn for the flavor the summary is rendered in (see `SummaryFlavor`). */
+    chart(chart) {
+        this.parts.push({ chart });
+        return this;
+    }
+    /** Content that differs by flavor: `html` in the HTML report (e.g. an embedded image gallery), `markdown` elsewhere. */
+    rich(html, markdown) {
+        this.parts.push({ html, markdown });
         return this;
     }
     raw(markdown) {
@@ -18017,18 +18412,43 @@ class Summary {
     get isEmpty() {
         return this.parts.length === 0;
     }
-    toMarkdown() {
-        return this.parts.join('\n');
+    toMarkdown(flavor = 'github') {
+        return this.parts
+            .map((p) => {
+            if (typeof p === 'string')
+                return p;
+            if ('chart' in p) {
+                if (flavor === 'html')
+                    return `<figure class="chart">${(0, charts_1.chartSvg)(p.chart)}</figure>\n`;
+                return flavor === 'github' ? (0, charts_1.chartMermaid)(p.chart) : (0, charts_1.chartTable)(p.chart);
+            }
+            return flavor === 'html' ? `${p.html.replace(/\n\s*\n/g, '\n')}\n` : p.markdown;
+        })
+            .join('\n');
     }
 }
 exports.Summary = Summary;
+function markdownTable(header, rows) {
+    const line = (cells) => `| ${cells.map(formatCell).join(' | ')} |`;
+    return [line(header), `| ${header.map(() => '---').join(' | ')} |`, ...rows.map(line)].join('\n') + '\n';
+}
 function formatCell(cell) {
     if (cell === null || cell === undefined)
         return '';
     return String(cell).replace(/\|/g, '\\|').replace(/\r?\n/g, '<br>');
 }
-function escapeHtml(text) {
-    return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+/** A byte count in the unit that keeps it readable: 812 B, 19.4 KiB, 3.2 MiB, 1.05 GiB. */
+function formatBytes(n) {
+    if (n < 1024)
+        return `${n} B`;
+    const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+    let v = n / 1024;
+    let u = 0;
+    while (v >= 1024 && u < units.length - 1) {
+        v /= 1024;
+        u++;
+    }
+    return `${v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)} ${units[u]}`;
 }
 
 
@@ -18073,6 +18493,7 @@ var __importStar = (this && this.__importStar) || (function () {
     };
 })();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.MAX_SHAPE_ELEMENTS = void 0;
 exports.parseShape = parseShape;
 exports.parseDynamicAxes = parseDynamicAxes;
 exports.requireFile = requireFile;
@@ -18086,10 +18507,20 @@ function parseShape(text, label) {
         .filter((s) => s !== '');
     const dims = parts.map(Number);
     if (dims.length === 0 || dims.some((d) => !Number.isInteger(d) || d <= 0)) {
-        throw new errors_1.InputError(`Input "${label}" has value "${text}", which is not a shape of positive whole numbers.`, { hint: 'Write the example input shape like 1,3,256,256 (batch, channels, height, width).' });
+        throw new errors_1.InputError(`Input "${label}" has value "${text}", which is not a shape of positive whole numbers.`, {
+            hint: 'Write the example input shape like 1,3,256,256 (batch, channels, height, width).',
+        });
+    }
+    const elements = dims.reduce((a, b) => a * b, 1);
+    if (elements > exports.MAX_SHAPE_ELEMENTS) {
+        throw new errors_1.InputError(`Input "${label}" has value "${text}": ${elements.toExponential(2)} elements, more than the ${exports.MAX_SHAPE_ELEMENTS} (1 GiB of float32) an example input may have.`, {
+            hint: 'The example input is one batch of the size the model runs at, e.g. 1,3,512,512; dynamic axes cover other sizes.',
+        });
     }
     return dims;
 }
+/** Example inputs are allocated (seeded parity inputs, then PyTorch and ONNX Runtime buffers): 2^28 floats is 1 GiB. */
+exports.MAX_SHAPE_ELEMENTS = 2 ** 28;
 const AXIS_NAMES = ['batch', 'channels', 'height', 'width'];
 /** "batch,height,width" or "0,2,3" → { axis index: symbolic name }. */
 function parseDynamicAxes(text, rank, layout, label) {
@@ -18110,7 +18541,9 @@ function parseDynamicAxes(text, rank, layout, label) {
             throw new errors_1.InputError(`Input "${label}" names axis "${raw}", which is not ${rank === 4 ? AXIS_NAMES.join(', ') : 'batch'} or an axis index.`, { hint: `Use names (batch,height,width) for 4-D image inputs, or axis indices 0..${rank - 1}.` });
         }
         if (axis >= rank)
-            throw new errors_1.InputError(`Input "${label}" names axis ${raw} (index ${axis}), but the input has rank ${rank}.`, { hint: `Use axis indices 0..${rank - 1}.` });
+            throw new errors_1.InputError(`Input "${label}" names axis ${raw} (index ${axis}), but the input has rank ${rank}.`, {
+                hint: `Use axis indices 0..${rank - 1}.`,
+            });
         out[axis] = /^\d+$/.test(name) ? (axis === 0 ? 'batch' : `dim${axis}`) : name;
     }
     return out;
@@ -18119,7 +18552,9 @@ function requireFile(file, label) {
     if (!file)
         return;
     if (!fs.existsSync(file) || !fs.statSync(file).isFile())
-        throw new errors_1.StepError(`Input "${label}" points at ${file}, which is not a file.`, { hint: `Check the path of ${label}; relative paths are resolved against the workspace.` });
+        throw new errors_1.StepError(`Input "${label}" points at ${file}, which is not a file.`, {
+            hint: `Check the path of ${label}; relative paths are resolved against the workspace.`,
+        });
 }
 
 
@@ -18168,13 +18603,20 @@ exports.publishFile = publishFile;
 exports.publishDir = publishDir;
 const fs = __importStar(__nccwpck_require__(3024));
 const path = __importStar(__nccwpck_require__(6760));
+const atomic_write_1 = __nccwpck_require__(1709);
 /** Publishing export-onnx's outputs without half-written files. */
-/** Copies to `<dest>.tmp-<pid>` and renames, so readers never see a partial file. */
+/** Copies to a temp sibling and renames, so readers never see a partial file (nor a stale temp after a failure). */
 async function publishFile(source, dest) {
     fs.mkdirSync(path.dirname(dest), { recursive: true });
-    const tmp = `${dest}.tmp-${process.pid}`;
-    await fs.promises.copyFile(source, tmp);
-    await fs.promises.rename(tmp, dest);
+    const tmp = (0, atomic_write_1.tempSibling)(dest);
+    try {
+        await fs.promises.copyFile(source, tmp);
+        await fs.promises.rename(tmp, dest);
+    }
+    catch (error) {
+        await fs.promises.rm(tmp, { force: true });
+        throw error;
+    }
 }
 /** Replaces folder `dest` with a copy of `source` (copied beside it, then swapped in by rename). */
 async function publishDir(source, dest) {
@@ -18464,7 +18906,16 @@ function parseOpType(r, field) {
     return op;
 }
 function parseGraph(r, graph) {
-    const info = { graphName: '', inputs: [], outputs: [], nodeCount: 0, opTypes: {}, initializerCount: 0, parameterCount: 0, externalData: [] };
+    const info = {
+        graphName: '',
+        inputs: [],
+        outputs: [],
+        nodeCount: 0,
+        opTypes: {},
+        initializerCount: 0,
+        parameterCount: 0,
+        externalData: [],
+    };
     // Maps, not object keys, while counting: an op or key named like an Object.prototype member must count as itself.
     const opTypes = new Map();
     const initializers = new Set();
@@ -18573,10 +19024,16 @@ function readOnnxModelInfo(file, label = file) {
         fd = fs.openSync(file, 'r');
     }
     catch (error) {
-        throw new errors_1.StepError(`Cannot open the ONNX model ${label}: ${error.code ?? String(error)}.`, { hint: 'Check the model path; step inputs are relative to the workspace.', cause: error });
+        throw new errors_1.StepError(`Cannot open the ONNX model ${label}: ${error.code ?? String(error)}.`, {
+            hint: 'Check the model path; step inputs are relative to the workspace.',
+            cause: error,
+        });
     }
     try {
-        const { size } = fs.fstatSync(fd);
+        const stat = fs.fstatSync(fd);
+        if (stat.isDirectory())
+            throw new errors_1.StepError(`The ONNX model ${label} is a folder, not a file.`, { hint: 'Give the path of the .onnx file.', file: label });
+        const { size } = stat;
         if (size === 0)
             throw new errors_1.StepError(`The ONNX model ${label} is empty.`, { hint: 'Export the model again.', file: label });
         return parseNamed(new positioned_reader_1.PositionedReader(fd, size), label);
@@ -18737,6 +19194,7 @@ exports.writeNpy = writeNpy;
 const fs = __importStar(__nccwpck_require__(3024));
 const errors_1 = __nccwpck_require__(6677);
 const tensors_1 = __nccwpck_require__(1862);
+const atomic_write_1 = __nccwpck_require__(1709);
 /** NumPy .npy files (format 1.0-3.0, little-endian, C order): how reference tensors travel between Python and Node. */
 const DESCR_TO_TYPE = {
     '<f4': 'float32',
@@ -18774,10 +19232,16 @@ function parseNpy(buffer, file = 'buffer') {
     const fortran = /'fortran_order':\s*(True|False)/.exec(header)?.[1];
     const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
     if (!descr || !fortran || shapeText === undefined)
-        throw new errors_1.StepError(`${file}: unreadable .npy header ${JSON.stringify(header.trim())}.`, { hint: 'Save arrays with numpy.save.', file });
+        throw new errors_1.StepError(`${file}: unreadable .npy header ${JSON.stringify(header.trim())}.`, {
+            hint: 'Save arrays with numpy.save.',
+            file,
+        });
     const type = DESCR_TO_TYPE[descr];
     if (!type)
-        throw new errors_1.StepError(`${file}: .npy dtype ${descr} is not supported.`, { hint: `Save one of ${Object.keys(DESCR_TO_TYPE).join(', ')} (little-endian).`, file });
+        throw new errors_1.StepError(`${file}: .npy dtype ${descr} is not supported.`, {
+            hint: `Save one of ${Object.keys(DESCR_TO_TYPE).join(', ')} (little-endian).`,
+            file,
+        });
     if (fortran === 'True')
         throw new errors_1.StepError(`${file}: Fortran-ordered arrays are not supported.`, { hint: 'Save numpy.ascontiguousarray(a).', file });
     const dims = shapeText
@@ -18790,7 +19254,10 @@ function parseNpy(buffer, file = 'buffer') {
     const bytes = data.byteLength;
     const offset = start + headerLength;
     if (buffer.length - offset < bytes)
-        throw new errors_1.StepError(`${file}: holds ${buffer.length - offset} data bytes, shape ${JSON.stringify(dims)} ${descr} needs ${bytes}.`, { hint: 'The file is truncated; save it again.', file });
+        throw new errors_1.StepError(`${file}: holds ${buffer.length - offset} data bytes, shape ${JSON.stringify(dims)} ${descr} needs ${bytes}.`, {
+            hint: 'The file is truncated; save it again.',
+            file,
+        });
     // Copy into the typed array's own (aligned) buffer.
     new Uint8Array(data.buffer).set(buffer.subarray(offset, offset + bytes));
     return { type, dims, data };
@@ -18801,7 +19268,10 @@ function readNpy(file) {
         buffer = fs.readFileSync(file);
     }
     catch (error) {
-        throw new errors_1.StepError(`Cannot read ${file}: ${error.code ?? String(error)}.`, { hint: 'Check that the reference folder is complete.', file });
+        throw new errors_1.StepError(`Cannot read ${file}: ${error.code ?? String(error)}.`, {
+            hint: 'Check that the reference folder is complete.',
+            file,
+        });
     }
     return parseNpy(buffer, file);
 }
@@ -18820,9 +19290,7 @@ function encodeNpy(tensor) {
     return Buffer.concat([head, Buffer.from(header, 'latin1'), data]);
 }
 function writeNpy(file, tensor) {
-    const tmp = `${file}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, encodeNpy(tensor));
-    fs.renameSync(tmp, file);
+    (0, atomic_write_1.writeFileAtomicSync)(file, encodeNpy(tensor));
 }
 
 
@@ -18841,7 +19309,15 @@ exports.formatError = formatError;
 const tensors_1 = __nccwpck_require__(1862);
 function compareTensors(output, expected, actual, tol) {
     if (expected.dims.length !== actual.dims.length || expected.dims.some((d, i) => d !== actual.dims[i])) {
-        return { output, ok: false, elements: (0, tensors_1.elementCount)(expected.dims), mismatches: (0, tensors_1.elementCount)(expected.dims), maxAbs: Infinity, maxRel: Infinity, shape: { expected: expected.dims, actual: actual.dims } };
+        return {
+            output,
+            ok: false,
+            elements: (0, tensors_1.elementCount)(expected.dims),
+            mismatches: (0, tensors_1.elementCount)(expected.dims),
+            maxAbs: Infinity,
+            maxRel: Infinity,
+            shape: { expected: expected.dims, actual: actual.dims },
+        };
     }
     const n = (0, tensors_1.elementCount)(expected.dims);
     let maxAbs = 0;
@@ -19023,6 +19499,8 @@ exports.BufferReader = BufferReader;
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.runPython = runPython;
 exports.exportScriptPath = exportScriptPath;
+exports.optimizeScriptPath = optimizeScriptPath;
+exports.runPythonJob = runPythonJob;
 const node_child_process_1 = __nccwpck_require__(1421);
 // `import x = require()` of 'fs'/'path' (not node:fs, not import * as) is the form @vercel/ncc's asset relocator
 // follows, so the bundle ships export_onnx.py next to index.js.
@@ -19065,7 +19543,9 @@ function runPython(options) {
                 clearTimeout(timer);
             options.signal?.removeEventListener('abort', onAbort);
             if (error.code === 'ENOENT') {
-                reject(new errors_1.StepError(`Python interpreter "${options.python}" was not found.`, { hint: 'Set the python input to an interpreter with PyTorch and onnx installed (e.g. /usr/bin/python3 or .venv/bin/python).' }));
+                reject(new errors_1.StepError(`Python interpreter "${options.python}" was not found.`, {
+                    hint: 'Set the python input to an interpreter with PyTorch and onnx installed (e.g. /usr/bin/python3 or .venv/bin/python).',
+                }));
             }
             else
                 reject(error);
@@ -19081,19 +19561,59 @@ function runPython(options) {
     });
 }
 /**
- * Where the export script is: MLSHIP_EXPORT_SCRIPT, else beside this module. The literal
- * path.join(__dirname, ...) lets @vercel/ncc see the file and ship it with the bundle as an asset.
+ * Where a bundled Python script is: the MLSHIP_*_SCRIPT override, else beside this module. The literal
+ * path.join(__dirname, 'python', '<file>') calls let @vercel/ncc see each file and ship it with every bundle that
+ * uses this module (export_onnx.py imports optimize_model.py from its own folder, so both always travel together).
  */
-function exportScriptPath(env = process.env) {
-    if (env.MLSHIP_EXPORT_SCRIPT) {
-        if (!fs.existsSync(env.MLSHIP_EXPORT_SCRIPT))
-            throw new errors_1.StepError(`MLSHIP_EXPORT_SCRIPT is ${env.MLSHIP_EXPORT_SCRIPT}, which does not exist.`, { hint: 'Point it at shared/onnx/python/export_onnx.py, or unset it.' });
-        return env.MLSHIP_EXPORT_SCRIPT;
+function scriptPath(file, envName, bundled, env) {
+    const override = env[envName];
+    if (override) {
+        if (!fs.existsSync(override))
+            throw new errors_1.StepError(`${envName} is ${override}, which does not exist.`, {
+                hint: `Point it at shared/onnx/python/${file}, or unset it.`,
+            });
+        return override;
     }
-    const script = __nccwpck_require__.ab + "export_onnx.py";
-    if (!fs.existsSync(__nccwpck_require__.ab + "export_onnx.py"))
-        throw new errors_1.StepError(`The export script is missing at ${script}.`, { hint: 'Reinstall mlship, or set MLSHIP_EXPORT_SCRIPT to shared/onnx/python/export_onnx.py.' });
-    return __nccwpck_require__.ab + "export_onnx.py";
+    if (!fs.existsSync(bundled))
+        throw new errors_1.StepError(`The Python script is missing at ${bundled}.`, {
+            hint: `Reinstall mlship, or set ${envName} to shared/onnx/python/${file}.`,
+        });
+    return bundled;
+}
+function exportScriptPath(env = process.env) {
+    return scriptPath('export_onnx.py', 'MLSHIP_EXPORT_SCRIPT', __nccwpck_require__.ab + "export_onnx.py", env);
+}
+function optimizeScriptPath(env = process.env) {
+    return scriptPath('optimize_model.py', 'MLSHIP_OPTIMIZE_SCRIPT', __nccwpck_require__.ab + "optimize_model.py", env);
+}
+/**
+ * Runs one of the bundled scripts on its config file and reads result.json. An expected failure (error.json)
+ * becomes a StepError with the script's own message and hint, plus the last lines of its output.
+ */
+async function runPythonJob(job) {
+    const outcome = await runPython({
+        python: job.python,
+        script: job.script,
+        args: [job.configFile],
+        cwd: job.cwd,
+        env: job.env,
+        onLine: (line) => job.onLine(line),
+        signal: job.signal,
+        timeoutMs: job.timeoutMinutes * 60000,
+    });
+    if (outcome.code === 0)
+        return JSON.parse(fs.readFileSync(path.join(job.workDir, 'result.json'), 'utf8'));
+    const tail = outcome.stderrTail.filter((l) => l.trim() !== '').slice(-12);
+    const traceback = tail.length ? `\nLast lines of the Python output:\n  ${tail.join('\n  ')}` : '';
+    const errorFile = path.join(job.workDir, 'error.json');
+    if (fs.existsSync(errorFile)) {
+        const e = JSON.parse(fs.readFileSync(errorFile, 'utf8'));
+        throw new errors_1.StepError(`${job.what} failed (${e.kind}): ${e.message}${traceback}`, { hint: e.hint ?? undefined });
+    }
+    if (outcome.signal || outcome.code === null) {
+        throw new errors_1.StepError(`The Python ${job.what.toLowerCase()} was stopped (${outcome.signal ?? 'killed'}) before it finished.${traceback}`, { hint: `If it ran out of time, raise timeout-minutes (now ${job.timeoutMinutes}).` });
+    }
+    throw new errors_1.StepError(`The Python ${job.what.toLowerCase()} failed with exit code ${outcome.code}.${traceback}`, { hint: job.crashHint });
 }
 
 
@@ -19160,7 +19680,10 @@ function readReferenceIndex(dir) {
         });
     }
     if (index.format !== 'mlship-reference/1' || !Array.isArray(index.cases)) {
-        throw new errors_1.StepError(`${file} has format ${JSON.stringify(index.format)}, expected "mlship-reference/1" with a cases list.`, { hint: 'Use the reference folder written by export-onnx.', file });
+        throw new errors_1.StepError(`${file} has format ${JSON.stringify(index.format)}, expected "mlship-reference/1" with a cases list.`, {
+            hint: 'Use the reference folder written by export-onnx.',
+            file,
+        });
     }
     return index;
 }
@@ -19264,7 +19787,11 @@ async function resolveOnnxRuntime(options = {}) {
     const version = options.version ?? exports.ONNXRUNTIME_NODE_VERSION;
     const log = options.log ?? (() => undefined);
     const notes = [];
-    const explicit = options.explicitPath ? { value: options.explicitPath, source: 'input' } : env.MLSHIP_ONNXRUNTIME_PATH ? { value: env.MLSHIP_ONNXRUNTIME_PATH, source: 'env' } : undefined;
+    const explicit = options.explicitPath
+        ? { value: options.explicitPath, source: 'input' }
+        : env.MLSHIP_ONNXRUNTIME_PATH
+            ? { value: env.MLSHIP_ONNXRUNTIME_PATH, source: 'env' }
+            : undefined;
     if (explicit) {
         const dir = (0, native_module_1.findPackageDir)(explicit.value, exports.PACKAGE);
         const label = explicit.source === 'input' ? 'onnxruntime-path' : 'MLSHIP_ONNXRUNTIME_PATH';
@@ -19348,7 +19875,13 @@ function describe(packageDir, source, platform, arch, notes) {
         // An explicit folder may hold a custom build with another layout; the provider check still tells.
     }
     const gpu = new Set([...providerLibraryNames('tensorrt', platform)]);
-    return { packageDir, version: (0, native_module_1.readManifest)(packageDir)?.version ?? 'unknown', source, providerLibraries: files.filter((f) => gpu.has(f)).sort(), notes: [...notes] };
+    return {
+        packageDir,
+        version: (0, native_module_1.readManifest)(packageDir)?.version ?? 'unknown',
+        source,
+        providerLibraries: files.filter((f) => gpu.has(f)).sort(),
+        notes: [...notes],
+    };
 }
 function missingLibraries(location, need, platform) {
     return providerLibraryNames(need, platform).filter((f) => !location.providerLibraries.includes(f));
@@ -19384,7 +19917,9 @@ async function installToToolCache(cacheDir, version, need, platform, env, runIns
     }
     if (!(0, native_module_1.findPackageDir)(staging, exports.PACKAGE)) {
         fs.rmSync(staging, { recursive: true, force: true });
-        throw new errors_1.StepError(`npm install ${exports.PACKAGE}@${version} finished but ${path.join(staging, 'node_modules', exports.PACKAGE)} is missing.`, { hint: 'Check the npm output above.' });
+        throw new errors_1.StepError(`npm install ${exports.PACKAGE}@${version} finished but ${path.join(staging, 'node_modules', exports.PACKAGE)} is missing.`, {
+            hint: 'Check the npm output above.',
+        });
     }
     fs.rmSync(cacheDir, { recursive: true, force: true });
     fs.mkdirSync(path.dirname(cacheDir), { recursive: true });
@@ -19394,7 +19929,11 @@ async function installToToolCache(cacheDir, version, need, platform, env, runIns
 }
 function runNpm(command) {
     return new Promise((resolve, reject) => {
-        const child = (0, node_child_process_1.spawn)(command.command, command.args, { env: command.env, stdio: ['ignore', 'inherit', 'inherit'], shell: process.platform === 'win32' });
+        const child = (0, node_child_process_1.spawn)(command.command, command.args, {
+            env: command.env,
+            stdio: ['ignore', 'inherit', 'inherit'],
+            shell: process.platform === 'win32',
+        });
         child.on('error', reject);
         child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`exit code ${code}`))));
     });
@@ -19558,7 +20097,7 @@ function toFloat16Bits(value) {
         const half = 1 << (shift - 1);
         let m = mant >>> shift;
         const rest = mant & ((1 << shift) - 1);
-        if (rest > half || (rest === half && (m & 1)))
+        if (rest > half || (rest === half && m & 1))
             m++;
         return sign | m;
     }
@@ -19566,7 +20105,7 @@ function toFloat16Bits(value) {
     const rest = mant & 0x1fff;
     let out = sign | (e << 10) | m;
     // Rounding up may carry into the exponent, which is the correct next value (65520 and above become Infinity).
-    if (rest > 0x1000 || (rest === 0x1000 && (m & 1)))
+    if (rest > 0x1000 || (rest === 0x1000 && m & 1))
         out++;
     return out;
 }
@@ -19631,6 +20170,7 @@ exports.preprocessImage = preprocessImage;
 exports.planGeometry = planGeometry;
 exports.tensorPixel = tensorPixel;
 const errors_1 = __nccwpck_require__(6677);
+const image_header_1 = __nccwpck_require__(5612);
 const tensors_1 = __nccwpck_require__(1862);
 const sharp_loader_1 = __nccwpck_require__(9065);
 const spec_1 = __nccwpck_require__(2978);
@@ -19639,20 +20179,36 @@ async function preprocessImage(file, spec, sharp = (0, sharp_loader_1.loadSharp)
     const t0 = process.hrtime.bigint();
     let meta;
     try {
+        // The bounded header/IFD walk before libvips sees the file.
+        (0, image_header_1.checkFileBeforeDecode)(file);
         meta = await sharp(file).metadata();
     }
     catch (error) {
-        throw new errors_1.StepError(`Cannot decode image ${file}: ${error.message}.`, { hint: 'Images must be PNG, JPEG or TIFF (8 or 16 bits per sample).', file });
+        if (!(error instanceof image_header_1.HeaderError) && error.code === 'ENOENT')
+            throw new errors_1.StepError(`Image ${file} does not exist.`, { hint: 'Check the images input.', file });
+        throw new errors_1.StepError(`Cannot decode image ${file}: ${error.message}.`, {
+            hint: 'Images must be PNG, JPEG or TIFF (8 or 16 bits per sample).',
+            file,
+        });
     }
     const depth = meta.depth === 'ushort' ? 16 : meta.depth === 'uchar' ? 8 : undefined;
     if (!depth)
-        throw new errors_1.StepError(`Image ${file} has ${meta.depth} samples; only 8- and 16-bit unsigned images are supported.`, { hint: 'Convert it to 8- or 16-bit unsigned integers.', file });
+        throw new errors_1.StepError(`Image ${file} has ${meta.depth} samples; only 8- and 16-bit unsigned images are supported.`, {
+            hint: 'Convert it to 8- or 16-bit unsigned integers.',
+            file,
+        });
     const expected = spec.bitDepth ?? 'auto';
     if (expected !== 'auto' && expected !== depth) {
-        throw new errors_1.StepError(`Image ${file} has ${depth}-bit samples, but the preprocessing spec says bitDepth ${expected}.`, { hint: `Use ${expected}-bit images, or set bitDepth to "auto" if both are valid input.`, file });
+        throw new errors_1.StepError(`Image ${file} has ${depth}-bit samples, but the preprocessing spec says bitDepth ${expected}.`, {
+            hint: `Use ${expected}-bit images, or set bitDepth to "auto" if both are valid input.`,
+            file,
+        });
     }
     if (spec.dtype === 'uint8' && depth === 16)
-        throw new errors_1.StepError(`Image ${file} is 16-bit, but the preprocessing spec feeds raw uint8 pixels.`, { hint: 'Use dtype float32 with maxValue for 16-bit images.', file });
+        throw new errors_1.StepError(`Image ${file} is 16-bit, but the preprocessing spec feeds raw uint8 pixels.`, {
+            hint: 'Use dtype float32 with maxValue for 16-bit images.',
+            file,
+        });
     const sw = meta.width ?? 0;
     const sh = meta.height ?? 0;
     const geometry = planGeometry(sw, sh, spec);
@@ -19669,9 +20225,14 @@ async function preprocessImage(file, spec, sharp = (0, sharp_loader_1.loadSharp)
         .raw({ depth: depth === 16 ? 'ushort' : 'uchar' })
         .toBuffer({ resolveWithObject: true });
     if (info.channels !== channels || info.width !== rw || info.height !== rh) {
-        throw new errors_1.StepError(`Decoding ${file} gave ${info.width}x${info.height}x${info.channels}, expected ${rw}x${rh}x${channels}.`, { hint: 'The image may have an unusual colour space (CMYK, palette with alpha); convert it to RGB or grayscale.', file });
+        throw new errors_1.StepError(`Decoding ${file} gave ${info.width}x${info.height}x${info.channels}, expected ${rw}x${rh}x${channels}.`, {
+            hint: 'The image may have an unusual colour space (CMYK, palette with alpha); convert it to RGB or grayscale.',
+            file,
+        });
     }
-    const pixels = depth === 16 ? new Uint16Array(data.buffer, data.byteOffset, data.length / 2) : new Uint8Array(data.buffer, data.byteOffset, data.length);
+    const pixels = depth === 16
+        ? new Uint16Array(data.buffer, data.byteOffset, data.length / 2)
+        : new Uint8Array(data.buffer, data.byteOffset, data.length);
     const t1 = process.hrtime.bigint();
     const tensor = normalize(pixels, rw, rh, geometry, spec, depth);
     const t2 = process.hrtime.bigint();
@@ -19684,12 +20245,30 @@ function planGeometry(sw, sh, spec) {
         return { sourceWidth: sw, sourceHeight: sh, width: sw, height: sh, scaleX: 1, scaleY: 1, offsetX: 0, offsetY: 0 };
     const fit = r.fit ?? 'stretch';
     if (fit === 'stretch')
-        return { sourceWidth: sw, sourceHeight: sh, width: r.width, height: r.height, scaleX: r.width / sw, scaleY: r.height / sh, offsetX: 0, offsetY: 0 };
+        return {
+            sourceWidth: sw,
+            sourceHeight: sh,
+            width: r.width,
+            height: r.height,
+            scaleX: r.width / sw,
+            scaleY: r.height / sh,
+            offsetX: 0,
+            offsetY: 0,
+        };
     const s = fit === 'letterbox' ? Math.min(r.width / sw, r.height / sh) : Math.max(r.width / sw, r.height / sh);
     const rw = Math.max(1, Math.round(sw * s));
     const rh = Math.max(1, Math.round(sh * s));
     // Centred; a positive offset is letterbox padding, a negative one the cropped overflow.
-    return { sourceWidth: sw, sourceHeight: sh, width: r.width, height: r.height, scaleX: rw / sw, scaleY: rh / sh, offsetX: Math.floor((r.width - rw) / 2), offsetY: Math.floor((r.height - rh) / 2) };
+    return {
+        sourceWidth: sw,
+        sourceHeight: sh,
+        width: r.width,
+        height: r.height,
+        scaleX: rw / sw,
+        scaleY: rh / sh,
+        offsetX: Math.floor((r.width - rw) / 2),
+        offsetY: Math.floor((r.height - rh) / 2),
+    };
 }
 function normalize(pixels, rw, rh, g, spec, depth) {
     const C = (0, spec_1.channelsOf)(spec);
@@ -19842,13 +20421,13 @@ exports.preprocessSpecSchema = void 0;
 exports.channelsOf = channelsOf;
 exports.validatePreprocessSpec = validatePreprocessSpec;
 exports.loadPreprocessSpec = loadPreprocessSpec;
-const ajv_1 = __importDefault(__nccwpck_require__(2463));
+const lazy_schema_1 = __nccwpck_require__(9266);
 const fs = __importStar(__nccwpck_require__(3024));
 const errors_1 = __nccwpck_require__(6677);
 const spec_schema_json_1 = __importDefault(__nccwpck_require__(9609));
+const json_depth_1 = __nccwpck_require__(6796);
 exports.preprocessSpecSchema = spec_schema_json_1.default;
-const ajv = new ajv_1.default({ allErrors: true, strict: false });
-const validateSchema = ajv.compile(spec_schema_json_1.default);
+const schemaValidator = (0, lazy_schema_1.lazySchema)(spec_schema_json_1.default, { allErrors: true, strict: false });
 function channelsOf(spec) {
     return spec.color === 'gray' ? 1 : 3;
 }
@@ -19857,10 +20436,15 @@ function channelsOf(spec) {
  * `where` names the file (or input) in messages.
  */
 function validatePreprocessSpec(value, where) {
+    const validateSchema = schemaValidator();
     if (!validateSchema(value)) {
         const first = validateSchema.errors?.[0];
         const field = first?.instancePath ? first.instancePath.slice(1).replace(/\//g, '.') : '(top level)';
-        const detail = first?.params && 'allowedValues' in first.params ? `${first.message}: ${first.params.allowedValues.join(', ')}` : first?.params && 'additionalProperty' in first.params ? `unknown field "${String(first.params.additionalProperty)}"` : first?.message;
+        const detail = first?.params && 'allowedValues' in first.params
+            ? `${first.message}: ${first.params.allowedValues.join(', ')}`
+            : first?.params && 'additionalProperty' in first.params
+                ? `unknown field "${String(first.params.additionalProperty)}"`
+                : first?.message;
         throw new errors_1.StepError(`Preprocessing spec ${where}: field ${field} ${detail ?? 'is invalid'} (value ${JSON.stringify(valueAt(value, first?.instancePath ?? ''))}).`, {
             hint: 'See shared/preprocess/spec.schema.json for the fields and their allowed values.',
             file: where,
@@ -19878,7 +20462,10 @@ function validatePreprocessSpec(value, where) {
         }
     }
     if (spec.dtype === 'uint8' && (spec.mean || spec.std || spec.maxValue !== undefined)) {
-        throw new errors_1.StepError(`Preprocessing spec ${where}: dtype uint8 feeds raw pixels, so mean, std and maxValue cannot apply.`, { hint: 'Use dtype float32 to normalize, or drop mean/std/maxValue.', file: where });
+        throw new errors_1.StepError(`Preprocessing spec ${where}: dtype uint8 feeds raw pixels, so mean, std and maxValue cannot apply.`, {
+            hint: 'Use dtype float32 to normalize, or drop mean/std/maxValue.',
+            file: where,
+        });
     }
     return spec;
 }
@@ -19888,14 +20475,19 @@ function loadPreprocessSpec(file) {
         text = fs.readFileSync(file, 'utf8');
     }
     catch (error) {
-        throw new errors_1.StepError(`Cannot read preprocessing spec ${file}: ${error.code ?? String(error)}.`, { hint: 'Check the path of the preprocessing input.' });
+        throw new errors_1.StepError(`Cannot read preprocessing spec ${file}: ${error.code ?? String(error)}.`, {
+            hint: 'Check the path of the preprocessing input.',
+        });
     }
     let value;
     try {
-        value = JSON.parse(text);
+        value = (0, json_depth_1.parseJsonBounded)(text);
     }
     catch (error) {
-        throw new errors_1.StepError(`Preprocessing spec ${file} is not valid JSON: ${error.message}.`, { hint: 'Fix the JSON syntax.', file });
+        throw new errors_1.StepError(`Preprocessing spec ${file} is not valid JSON: ${error.message}.`, {
+            hint: 'Fix the JSON syntax.',
+            file,
+        });
     }
     return validatePreprocessSpec(value, file);
 }
@@ -19907,6 +20499,508 @@ function valueAt(value, pointer) {
         current = current[part];
     }
     return current;
+}
+
+
+/***/ }),
+
+/***/ 8232:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.PALETTE = void 0;
+exports.formatNumber = formatNumber;
+exports.chartSvg = chartSvg;
+exports.chartMermaid = chartMermaid;
+exports.textBar = textBar;
+exports.chartRows = chartRows;
+exports.chartTable = chartTable;
+/**
+ * The one chart module: a chart is plain data (`Chart`), drawn three ways for the three places people read it.
+ *
+ * - `chartSvg`: inline SVG for the HTML release report (no fonts, scripts or external hosts; scales to its card).
+ * - `chartMermaid`: a Mermaid `xychart-beta` / `pie` block for GitHub job summaries. GitHub's markdown sanitiser
+ *   drops `<img>` with `data:` URIs and inline `<svg>`, but renders ```mermaid fences in job summaries.
+ * - `chartTable`: a markdown table with Unicode bars for Azure DevOps, whose build-summary markdown documents
+ *   neither Mermaid (only wiki pages have `::: mermaid`) nor inline images; a table renders everywhere.
+ */
+const html_1 = __nccwpck_require__(5387);
+/** One palette for every chart and overlay: candidate blue, production orange, ground truth green. */
+exports.PALETTE = {
+    candidate: '#1f77b4',
+    production: '#ff7f0e',
+    groundTruth: '#2ca02c',
+    series: ['#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd', '#8c564b', '#e377c2'],
+    grid: '#e4e7eb',
+    axis: '#57606a',
+    text: '#1f2328',
+};
+// ---------------------------------------------------------------------------------------------- numbers and ticks
+const r1 = (v) => (Math.round(v * 10) / 10).toString();
+/** A number as people read it on an axis: few significant digits, no trailing zeros. */
+function formatNumber(v) {
+    if (!Number.isFinite(v))
+        return String(v);
+    const a = Math.abs(v);
+    if (a === 0)
+        return '0';
+    if (a >= 100)
+        return v.toFixed(0);
+    if (a >= 10)
+        return trim(v.toFixed(1));
+    if (a >= 1)
+        return trim(v.toFixed(2));
+    if (a >= 0.01)
+        return trim(v.toFixed(3));
+    return v.toExponential(1);
+}
+const trim = (s) => (s.includes('.') ? s.replace(/0+$/, '').replace(/\.$/, '') : s);
+function linearTicks(lo, hi, target = 5) {
+    const span = hi - lo || 1;
+    const raw = span / target;
+    const mag = 10 ** Math.floor(Math.log10(raw));
+    const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => span / s <= target + 0.5) ?? 10 * mag;
+    const out = [];
+    for (let t = Math.ceil(lo / step - 1e-9) * step; t <= hi + step * 1e-9; t += step)
+        out.push(Math.round(t / step) * step);
+    return out;
+}
+function logTicks(lo, hi) {
+    // A narrow range (1.0–1.3 ms) has fewer than three 1-2-5 ticks: label it linearly instead.
+    if (hi / lo < 4)
+        return linearTicks(lo, hi, 4).filter((t) => t > 0);
+    const out = [];
+    for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
+        for (const m of [1, 2, 5]) {
+            const t = m * 10 ** e;
+            if (t >= lo * 0.999 && t <= hi * 1.001)
+                out.push(Number(t.toPrecision(3)));
+        }
+    }
+    return out;
+}
+function scale(lo, hi, log) {
+    if (log) {
+        const l = Math.log10(lo);
+        const h = Math.log10(Math.max(hi, lo * 1.0001));
+        return { lo, hi, ticks: logTicks(lo, hi), at: (v) => (Math.log10(Math.max(v, lo)) - l) / (h - l) };
+    }
+    const span = hi - lo || 1;
+    return { lo, hi, ticks: linearTicks(lo, hi), at: (v) => (v - lo) / span };
+}
+const FONT = 'font-family="Helvetica, Arial, sans-serif"';
+function svgOpen(kind, width, height, title) {
+    // width 100% with a max of the drawn size: the chart never overflows its card and never grows blurry.
+    return [
+        `<svg xmlns="http://www.w3.org/2000/svg" class="chart" data-chart="${kind}" role="img" aria-label="${(0, html_1.escapeHtml)(title)}" viewBox="0 0 ${width} ${height}" width="100%" style="max-width:${width}px" ${FONT} font-size="11" fill="${exports.PALETTE.text}">`,
+        `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
+        `<text class="chart-title" x="${width / 2}" y="18" text-anchor="middle" font-size="13" font-weight="bold">${(0, html_1.escapeHtml)(title)}</text>`,
+    ];
+}
+function axesSvg(fr, x, y, xLabel, yLabel, xFormat = formatNumber, yFormat = formatNumber) {
+    const out = [];
+    const bottom = fr.top + fr.plotH;
+    for (const t of y.ticks) {
+        const py = bottom - fr.plotH * y.at(t);
+        out.push(`<line x1="${fr.left}" y1="${r1(py)}" x2="${fr.left + fr.plotW}" y2="${r1(py)}" stroke="${exports.PALETTE.grid}"/>`);
+        out.push(`<text x="${fr.left - 6}" y="${r1(py + 4)}" text-anchor="end">${(0, html_1.escapeHtml)(yFormat(t))}</text>`);
+    }
+    for (const t of x.ticks) {
+        const px = fr.left + fr.plotW * x.at(t);
+        out.push(`<line x1="${r1(px)}" y1="${bottom}" x2="${r1(px)}" y2="${bottom + 4}" stroke="${exports.PALETTE.axis}"/>`);
+        out.push(`<text x="${r1(px)}" y="${bottom + 16}" text-anchor="middle">${(0, html_1.escapeHtml)(xFormat(t))}</text>`);
+    }
+    out.push(`<rect x="${fr.left}" y="${fr.top}" width="${fr.plotW}" height="${fr.plotH}" fill="none" stroke="${exports.PALETTE.axis}"/>`);
+    out.push(`<text class="x-label" x="${fr.left + fr.plotW / 2}" y="${bottom + 32}" text-anchor="middle" font-size="12">${(0, html_1.escapeHtml)(xLabel)}</text>`);
+    const cy = fr.top + fr.plotH / 2;
+    out.push(`<text class="y-label" x="14" y="${cy}" text-anchor="middle" font-size="12" transform="rotate(-90 14 ${cy})">${(0, html_1.escapeHtml)(yLabel)}</text>`);
+    return out;
+}
+/** Legend in its own band under the plot, so it never covers data; wraps into rows. */
+function legendSvg(items, x0, y0, width) {
+    const parts = [];
+    let x = x0;
+    let y = y0 + 10;
+    for (const it of items) {
+        const w = 34 + it.name.length * 6.2;
+        if (x > x0 && x + w > x0 + width) {
+            x = x0;
+            y += 16;
+        }
+        parts.push(it.box
+            ? `<rect x="${r1(x)}" y="${y - 9}" width="12" height="10" fill="${it.color}"/>`
+            : `<line x1="${r1(x)}" y1="${y - 4}" x2="${r1(x + 22)}" y2="${y - 4}" stroke="${it.color}" stroke-width="3"${it.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
+        parts.push(`<text class="legend" x="${r1(x + (it.box ? 16 : 28))}" y="${y}">${(0, html_1.escapeHtml)(it.name)}</text>`);
+        x += w;
+    }
+    return { parts, height: y - y0 + 8 };
+}
+const colorOf = (i, color) => color ?? exports.PALETTE.series[i % exports.PALETTE.series.length];
+function lineSvg(c) {
+    const width = 600;
+    const legendItems = c.series.map((s, i) => ({ name: s.name, color: colorOf(i, s.color), dashed: s.dashed }));
+    const legend = legendSvg(legendItems, 60, 0, width - 76);
+    const fr = { width, height: 0, left: 60, top: 30, plotW: width - 76, plotH: 260 };
+    fr.height = fr.top + fr.plotH + 44 + legend.height;
+    const all = c.series.flatMap((s) => s.points.filter(([px, py]) => Number.isFinite(px) && Number.isFinite(py)));
+    const xs = scale(c.x.min ?? Math.min(...all.map((p) => p[0])), c.x.max ?? Math.max(...all.map((p) => p[0])), !!c.x.log);
+    const ys = scale(c.y.min ?? Math.min(0, ...all.map((p) => p[1])), c.y.max ?? Math.max(...all.map((p) => p[1])), !!c.y.log);
+    const out = svgOpen('line', fr.width, fr.height, c.title);
+    out.push(...axesSvg(fr, xs, ys, c.x.label, c.y.label));
+    const clamp = (v) => Math.min(1, Math.max(0, v));
+    c.series.forEach((s, i) => {
+        const pts = s.points.filter(([px, py]) => Number.isFinite(px) && Number.isFinite(py) && py >= ys.lo && py <= ys.hi);
+        if (pts.length === 0)
+            return;
+        const d = pts
+            .map(([px, py], k) => `${k ? 'L' : 'M'}${r1(fr.left + fr.plotW * clamp(xs.at(px)))} ${r1(fr.top + fr.plotH * (1 - clamp(ys.at(py))))}`)
+            .join(' ');
+        out.push(`<path d="${d}" fill="none" stroke="${colorOf(i, s.color)}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
+    });
+    out.push(`<g transform="translate(0 ${fr.top + fr.plotH + 40})">`, ...legend.parts, '</g>', '</svg>');
+    return out.join('');
+}
+function barSvg(c) {
+    const n = c.categories.length;
+    const k = Math.max(1, c.series.length);
+    const values = c.series.flatMap((s) => s.values.filter((v) => v !== null && Number.isFinite(v)));
+    const vs = scale(c.value.min ?? 0, c.value.max ?? Math.max(1e-9, ...values), false);
+    const legendItems = c.series.map((s, i) => ({ name: s.name, color: colorOf(i, s.color), box: true }));
+    if (c.horizontal) {
+        const labelW = Math.min(160, 12 + Math.max(...c.categories.map((x) => Math.min(24, x.length))) * 6.2);
+        const width = 600;
+        const row = k * 11 + 8;
+        const fr = { width, height: 0, left: labelW + 30, top: 30, plotW: width - labelW - 70, plotH: n * row };
+        const legend = legendSvg(legendItems, fr.left, 0, fr.plotW);
+        fr.height = fr.top + fr.plotH + 44 + legend.height;
+        const out = svgOpen('bar', fr.width, fr.height, c.title);
+        // x is the value axis here; the category axis label sits at the left edge.
+        out.push(...axesSvg(fr, vs, { lo: 0, hi: 1, ticks: [], at: (v) => v }, c.value.label, c.category));
+        c.categories.forEach((cat, ci) => {
+            const y = fr.top + ci * row + 4;
+            const label = cat.length > 24 ? `${cat.slice(0, 23)}…` : cat;
+            out.push(`<text x="${fr.left - 6}" y="${r1(y + (k * 11) / 2 + 3)}" text-anchor="end">${(0, html_1.escapeHtml)(label)}</text>`);
+            c.series.forEach((s, si) => {
+                const v = s.values[ci];
+                if (v === null || v === undefined || !Number.isFinite(v))
+                    return;
+                const w = Math.max(v > 0 ? 1 : 0, fr.plotW * Math.min(1, vs.at(v)));
+                out.push(`<rect x="${fr.left}" y="${r1(y + si * 11)}" width="${r1(w)}" height="10" fill="${colorOf(si, s.color)}"/>`);
+                out.push(`<text x="${r1(fr.left + w + 3)}" y="${r1(y + si * 11 + 9)}" font-size="9">${(0, html_1.escapeHtml)(formatNumber(v))}</text>`);
+            });
+        });
+        out.push(`<g transform="translate(0 ${fr.top + fr.plotH + 40})">`, ...legend.parts, '</g>', '</svg>');
+        return out.join('');
+    }
+    const width = Math.min(900, Math.max(420, 100 + n * (18 * k + 16)));
+    const fr = { width, height: 0, left: 60, top: 30, plotW: width - 76, plotH: 220 };
+    const legend = legendSvg(legendItems, fr.left, 0, fr.plotW);
+    fr.height = fr.top + fr.plotH + 44 + legend.height;
+    const slot = fr.plotW / Math.max(1, n);
+    const out = svgOpen('bar', fr.width, fr.height, c.title);
+    const every = Math.max(1, Math.ceil((n * 40) / fr.plotW));
+    out.push(...axesSvg(fr, { lo: 0, hi: 1, ticks: [], at: (v) => v }, vs, c.category, c.value.label));
+    c.categories.forEach((cat, ci) => {
+        if (ci % every === 0) {
+            const label = cat.length > 10 ? `${cat.slice(0, 9)}…` : cat;
+            out.push(`<text x="${r1(fr.left + slot * (ci + 0.5))}" y="${fr.top + fr.plotH + 16}" text-anchor="middle">${(0, html_1.escapeHtml)(label)}</text>`);
+        }
+    });
+    const barW = (slot * 0.8) / k;
+    c.series.forEach((s, si) => {
+        s.values.forEach((v, ci) => {
+            if (v === null || !Number.isFinite(v))
+                return;
+            const h = fr.plotH * Math.min(1, Math.max(0, vs.at(v)));
+            out.push(`<rect x="${r1(fr.left + slot * ci + slot * 0.1 + barW * si)}" y="${r1(fr.top + fr.plotH - h)}" width="${r1(barW)}" height="${r1(h)}" fill="${colorOf(si, s.color)}"/>`);
+        });
+    });
+    out.push(`<g transform="translate(0 ${fr.top + fr.plotH + 40})">`, ...legend.parts, '</g>', '</svg>');
+    return out.join('');
+}
+/** Where labels of vertical markers go: rows from the top, a label moving down a row when it would overlap. */
+function placeLabels(xs, width) {
+    const rows = [];
+    return xs.map((x) => {
+        let row = rows.findIndex((end) => end + 4 < x - width / 2);
+        if (row < 0) {
+            rows.push(-Infinity);
+            row = rows.length - 1;
+        }
+        rows[row] = x + width / 2;
+        return row;
+    });
+}
+function latencySvg(c) {
+    const width = 640;
+    const series = c.series;
+    const edges = series.flatMap((s) => s.histogram?.edges ?? []);
+    const marks = series.flatMap((s) => [s.percentiles.p50, s.percentiles.p95, s.percentiles.p99]);
+    const values = [...edges, ...marks].filter((v) => Number.isFinite(v) && v > 0);
+    const lo = Math.min(...values) / 1.15;
+    const hi = Math.max(...values) * 1.15;
+    const xs = scale(lo, hi, true);
+    const shares = series.map((s) => s.histogram
+        ? s.histogram.counts.map((n) => (100 * n) /
+            Math.max(1, s.histogram.counts.reduce((a, b) => a + b, 0)))
+        : []);
+    const peak = Math.max(1, ...shares.flat());
+    const ys = scale(0, Math.max(peak, linearTicks(0, peak).at(-1) ?? peak), false);
+    // Marker labels need rows above the plot: one per overlap level.
+    const markers = series
+        .flatMap((s, si) => ['p50', 'p95', 'p99'].map((q) => ({ q, v: s.percentiles[q], si })))
+        .filter((m) => Number.isFinite(m.v) && m.v > 0)
+        .sort((a, b) => a.v - b.v);
+    const plotW = width - 76;
+    const labelRows = placeLabels(markers.map((m) => 60 + plotW * xs.at(m.v)), series.length > 1 ? 92 : 74);
+    const rowsAbove = Math.max(1, ...labelRows.map((r) => r + 1));
+    const legendItems = series.map((s, i) => ({ name: s.name, color: colorOf(i, s.color), box: true }));
+    const legend = legendSvg(legendItems, 60, 0, plotW);
+    const fr = { width, height: 0, left: 60, top: 28 + rowsAbove * 14, plotW, plotH: 200 };
+    fr.height = fr.top + fr.plotH + 44 + legend.height;
+    const out = svgOpen('latency', fr.width, fr.height, c.title);
+    out.push(...axesSvg(fr, xs, ys, `${c.unit === 'ms' ? 'latency (ms)' : c.unit}, log scale`, 'share of runs (%)'));
+    series.forEach((s, si) => {
+        const h = s.histogram;
+        if (!h)
+            return;
+        const color = colorOf(si, s.color);
+        const d = [];
+        h.counts.forEach((_, b) => {
+            const x0 = fr.left + fr.plotW * Math.max(0, xs.at(h.edges[b]));
+            const x1 = fr.left + fr.plotW * Math.min(1, xs.at(h.edges[b + 1]));
+            const y = fr.top + fr.plotH * (1 - Math.min(1, ys.at(shares[si][b])));
+            d.push(`${b ? 'L' : `M${r1(x0)} ${fr.top + fr.plotH} L`}${r1(x0)} ${r1(y)} L${r1(x1)} ${r1(y)}`);
+            if (b === h.counts.length - 1)
+                d.push(`L${r1(x1)} ${fr.top + fr.plotH} Z`);
+        });
+        out.push(`<path d="${d.join(' ')}" fill="${color}" fill-opacity="${series.length > 1 ? 0.35 : 0.6}" stroke="${color}" stroke-width="1.5"/>`);
+    });
+    markers.forEach((m, i) => {
+        const color = colorOf(m.si, series[m.si].color);
+        const px = fr.left + fr.plotW * Math.min(1, xs.at(m.v));
+        const ly = 28 + labelRows[i] * 14 + 10;
+        out.push(`<line x1="${r1(px)}" y1="${ly + 3}" x2="${r1(px)}" y2="${fr.top + fr.plotH}" stroke="${color}" stroke-width="1.2" stroke-dasharray="${m.q === 'p50' ? '' : m.q === 'p95' ? '5 3' : '2 2'}"/>`);
+        const name = series.length > 1 ? `${m.q} ${formatNumber(m.v)} (${m.si + 1})` : `${m.q} ${formatNumber(m.v)}`;
+        out.push(`<text class="marker" x="${r1(px)}" y="${ly}" text-anchor="middle" fill="${color}">${(0, html_1.escapeHtml)(name)}</text>`);
+    });
+    const legendNamed = series.length > 1 ? legendItems.map((it, i) => ({ ...it, name: `(${i + 1}) ${it.name}` })) : legendItems;
+    out.push(`<g transform="translate(0 ${fr.top + fr.plotH + 40})">`, ...legendSvg(legendNamed, 60, 0, plotW).parts, '</g>', '</svg>');
+    return out.join('');
+}
+function shareSvg(c) {
+    const width = 600;
+    const total = c.parts.reduce((a, p) => a + Math.max(0, p.value), 0) || 1;
+    const items = c.parts.map((p, i) => ({
+        name: `${p.name} ${formatNumber(p.value)} ${c.unit} (${Math.round((100 * p.value) / total)}%)`,
+        color: colorOf(i),
+        box: true,
+    }));
+    const legend = legendSvg(items, 20, 0, width - 40);
+    const height = 30 + 30 + 16 + 8 + legend.height;
+    const out = svgOpen('share', width, height, c.title);
+    let x = 20;
+    c.parts.forEach((p, i) => {
+        const w = ((width - 40) * Math.max(0, p.value)) / total;
+        out.push(`<rect x="${r1(x)}" y="30" width="${r1(w)}" height="30" fill="${colorOf(i)}"/>`);
+        x += w;
+    });
+    out.push(`<text class="x-label" x="${width / 2}" y="76" text-anchor="middle">${(0, html_1.escapeHtml)(`share of ${formatNumber(total)} ${c.unit}`)}</text>`);
+    out.push(`<text class="y-label" x="12" y="48" font-size="10" transform="rotate(-90 12 48)">time</text>`);
+    out.push(`<g transform="translate(0 84)">`, ...legend.parts, '</g>', '</svg>');
+    return out.join('');
+}
+/** The chart as inline SVG (for HTML). */
+function chartSvg(c) {
+    switch (c.kind) {
+        case 'line':
+            return lineSvg(c);
+        case 'bar':
+            return barSvg(c);
+        case 'latency':
+            return latencySvg(c);
+        case 'share':
+            return shareSvg(c);
+    }
+}
+// -------------------------------------------------------------------------------------------------- Mermaid
+/** Mermaid strings are double-quoted; a quote or bracket inside would end them early. */
+const mq = (s) => `"${s.replace(/["\n\r]/g, "'").replace(/[[\]]/g, ' ')}"`;
+const mn = (v) => (Number.isFinite(v) ? String(Number(v.toPrecision(4))) : '0');
+/** Up to `n` evenly spaced x positions with linearly interpolated y (xychart-beta spaces line points evenly). */
+function resample(points, x0, x1, n) {
+    const pts = [...points].filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)).sort((a, b) => a[0] - b[0]);
+    const out = [];
+    for (let i = 0; i < n; i++) {
+        const x = x0 + ((x1 - x0) * i) / (n - 1);
+        let k = pts.findIndex((p) => p[0] >= x);
+        if (k < 0)
+            k = pts.length - 1;
+        const b = pts[k];
+        const a = pts[Math.max(0, k - 1)];
+        if (!a || !b)
+            out.push(0);
+        else
+            out.push(b[0] === a[0] ? b[1] : a[1] + ((b[1] - a[1]) * (x - a[0])) / (b[0] - a[0]));
+    }
+    return out;
+}
+function mermaidHeader(colors) {
+    return `%%{init: {"themeVariables": {"xyChart": {"plotColorPalette": "${colors.join(', ')}"}}}}%%`;
+}
+/** The chart as a ```mermaid fence, with a one-line legend under it (xychart-beta draws no legend). */
+function chartMermaid(c) {
+    const lines = [];
+    let legend = '';
+    if (c.kind === 'share') {
+        lines.push(`pie showData title ${c.title.replace(/[\n\r]/g, ' ')}`);
+        for (const p of c.parts)
+            lines.push(`  ${mq(`${p.name} (${c.unit})`)} : ${mn(Math.max(0, p.value))}`);
+        return '```mermaid\n' + lines.join('\n') + '\n```\n';
+    }
+    if (c.kind === 'line') {
+        const all = c.series.flatMap((s) => s.points);
+        const x0 = c.x.min ?? Math.min(...all.map((p) => p[0]));
+        const x1 = c.x.max ?? Math.max(...all.map((p) => p[0]));
+        const colors = c.series.map((s, i) => colorOf(i, s.color));
+        lines.push(mermaidHeader(colors), 'xychart-beta', `  title ${mq(c.title)}`, `  x-axis ${mq(c.x.label)} ${mn(x0)} --> ${mn(x1)}`);
+        lines.push(`  y-axis ${mq(c.y.label)} ${mn(c.y.min ?? 0)} --> ${mn(c.y.max ?? Math.max(...all.map((p) => p[1])))}`);
+        for (const s of c.series)
+            lines.push(`  line [${resample(s.points, x0, x1, 21)
+                .map((v) => mn(Math.max(c.y.min ?? -Infinity, v)))
+                .join(', ')}]`);
+        legend = c.series.map((s, i) => `${colorDot(colors[i])} ${s.name}${s.dashed ? ' (dashed in the report)' : ''}`).join(' · ');
+    }
+    else if (c.kind === 'bar') {
+        const colors = c.series.map((s, i) => colorOf(i, s.color));
+        const values = c.series.flatMap((s) => s.values.filter((v) => v !== null));
+        lines.push(mermaidHeader(colors), `xychart-beta${c.horizontal ? ' horizontal' : ''}`, `  title ${mq(c.title)}`);
+        lines.push(`  x-axis ${mq(c.category)} [${c.categories.map(mq).join(', ')}]`, `  y-axis ${mq(c.value.label)} ${mn(c.value.min ?? 0)} --> ${mn(c.value.max ?? Math.max(1e-9, ...values))}`);
+        // xychart-beta overlays bar series instead of grouping them: the first series is bars, the others lines.
+        c.series.forEach((s, i) => lines.push(`  ${i === 0 ? 'bar' : 'line'} [${s.values.map((v) => mn(v ?? 0)).join(', ')}]`));
+        legend = c.series.map((s, i) => `${colorDot(colors[i])} ${s.name} (${i === 0 ? 'bars' : 'line'})`).join(' · ');
+    }
+    else {
+        // One histogram per series on shared log-spaced bins: the category labels are the bins' lower edges.
+        const colors = c.series.map((s, i) => colorOf(i, s.color));
+        const withHist = c.series.filter((s) => s.histogram);
+        const bins = commonLogBins(c.series, 16);
+        lines.push(mermaidHeader(colors), 'xychart-beta', `  title ${mq(c.title)}`, `  x-axis ${mq(`${c.unit === 'ms' ? 'latency (ms)' : c.unit}, log-spaced bins`)} [${bins
+            .slice(0, -1)
+            .map((e) => mq(formatNumber(e)))
+            .join(', ')}]`);
+        const shares = withHist.map((s) => rebin(s.histogram, bins));
+        lines.push(`  y-axis "share of runs (%)" 0 --> ${mn(Math.max(1, ...shares.flat()))}`);
+        for (const sh of shares)
+            lines.push(`  line [${sh.map(mn).join(', ')}]`);
+        legend = c.series
+            .map((s, i) => `${colorDot(colors[i])} ${s.name}: p50 ${formatNumber(s.percentiles.p50)}, p95 ${formatNumber(s.percentiles.p95)}, p99 ${formatNumber(s.percentiles.p99)} ${c.unit}`)
+            .join(' · ');
+    }
+    return '```mermaid\n' + lines.join('\n') + '\n```\n\n' + legend + '\n';
+}
+const DOTS = {
+    '#1f77b4': '🔵',
+    '#ff7f0e': '🟠',
+    '#2ca02c': '🟢',
+    '#9467bd': '🟣',
+    '#8c564b': '🟤',
+    '#e377c2': '🔴',
+};
+const colorDot = (c) => DOTS[c] ?? '⚫';
+function commonLogBins(series, n) {
+    const values = series
+        .flatMap((s) => [...(s.histogram?.edges ?? []), s.percentiles.p50, s.percentiles.p99])
+        .filter((v) => v > 0 && Number.isFinite(v));
+    const lo = Math.min(...values);
+    const hi = Math.max(...values) * 1.0001;
+    return Array.from({ length: n + 1 }, (_, i) => lo * (hi / lo) ** (i / n));
+}
+/** Shares (%) of a histogram moved onto other bins, assuming runs spread evenly (in log space) inside a bin. */
+function rebin(h, bins) {
+    const total = Math.max(1, h.counts.reduce((a, b) => a + b, 0));
+    const out = new Array(bins.length - 1).fill(0);
+    h.counts.forEach((count, b) => {
+        const a0 = Math.log(h.edges[b]);
+        const a1 = Math.log(h.edges[b + 1]);
+        for (let k = 0; k < out.length; k++) {
+            const o = Math.min(a1, Math.log(bins[k + 1])) - Math.max(a0, Math.log(bins[k]));
+            if (o > 0)
+                out[k] += (100 * count * (a1 > a0 ? o / (a1 - a0) : 1)) / total;
+        }
+    });
+    return out;
+}
+// ---------------------------------------------------------------------------------------------------- tables
+const BLOCKS = ['', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
+/** A value as a bar of Unicode blocks, `width` characters at `max`. */
+function textBar(value, max, width = 16) {
+    if (!(value > 0) || !(max > 0))
+        return '';
+    const eighths = Math.round((Math.min(value, max) / max) * width * 8);
+    return '█'.repeat(Math.floor(eighths / 8)) + BLOCKS[eighths % 8];
+}
+/** Header and rows of the data behind a chart (the Azure DevOps rendering, and the report's accessible fallback). */
+function chartRows(c) {
+    if (c.kind === 'share') {
+        const total = c.parts.reduce((a, p) => a + Math.max(0, p.value), 0) || 1;
+        return {
+            header: ['part', c.unit, 'share'],
+            rows: c.parts.map((p) => [p.name, formatNumber(p.value), `${textBar(p.value, total)} ${Math.round((100 * p.value) / total)}%`]),
+        };
+    }
+    if (c.kind === 'bar') {
+        const max = c.value.max ?? Math.max(1e-9, ...c.series.flatMap((s) => s.values.filter((v) => v !== null)));
+        return {
+            header: [c.category, ...c.series.map((s) => `${s.name} (${c.value.label})`)],
+            rows: c.categories.map((cat, i) => [
+                cat,
+                ...c.series.map((s) => s.values[i] === null || s.values[i] === undefined ? '—' : `${formatNumber(s.values[i])} ${textBar(s.values[i], max, 10)}`),
+            ]),
+        };
+    }
+    if (c.kind === 'line') {
+        const all = c.series.flatMap((s) => s.points);
+        const x0 = c.x.min ?? Math.min(...all.map((p) => p[0]));
+        const x1 = c.x.max ?? Math.max(...all.map((p) => p[0]));
+        const cols = c.series.map((s) => resample(s.points, x0, x1, 11));
+        const max = c.y.max ?? Math.max(...cols.flat());
+        return {
+            header: [c.x.label, ...c.series.map((s) => `${s.name} (${c.y.label})`)],
+            rows: Array.from({ length: 11 }, (_, i) => [
+                formatNumber(x0 + ((x1 - x0) * i) / 10),
+                ...cols.map((col) => `${formatNumber(col[i])} ${textBar(col[i], max, 8)}`),
+            ]),
+        };
+    }
+    const bins = commonLogBins(c.series, 12);
+    const shares = c.series.map((s) => (s.histogram ? rebin(s.histogram, bins) : []));
+    const max = Math.max(1, ...shares.flat());
+    const rows = bins
+        .slice(0, -1)
+        .map((e, b) => [
+        `${formatNumber(e)}–${formatNumber(bins[b + 1])}`,
+        ...shares.map((sh) => (sh.length ? `${textBar(sh[b], max, 12)} ${sh[b].toFixed(1)}%` : '')),
+    ]);
+    rows.push([
+        '**p50 / p95 / p99**',
+        ...c.series.map((s) => `${formatNumber(s.percentiles.p50)} / ${formatNumber(s.percentiles.p95)} / ${formatNumber(s.percentiles.p99)}`),
+    ]);
+    return { header: [`latency (${c.unit})`, ...c.series.map((s) => `${s.name}: share of runs`)], rows };
+}
+/** The chart as a markdown table headed by its title. */
+function chartTable(c) {
+    const { header, rows } = chartRows(c);
+    const cell = (s) => s.replace(/\|/g, '\\|');
+    return ([
+        `**${c.title}**`,
+        '',
+        `| ${header.map(cell).join(' | ')} |`,
+        `| ${header.map(() => '---').join(' | ')} |`,
+        ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`),
+    ].join('\n') + '\n');
 }
 
 
@@ -19953,21 +21047,16 @@ var __importStar = (this && this.__importStar) || (function () {
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.exportOnnxStep = void 0;
 const fs = __importStar(__nccwpck_require__(3024));
-const path = __importStar(__nccwpck_require__(6760));
-const errors_1 = __nccwpck_require__(6677);
 const step_1 = __nccwpck_require__(4804);
-const export_plan_1 = __nccwpck_require__(3130);
 const sha256_1 = __nccwpck_require__(2289);
 const files_1 = __nccwpck_require__(8719);
 const model_info_1 = __nccwpck_require__(8222);
-const npy_1 = __nccwpck_require__(3793);
 const parity_1 = __nccwpck_require__(235);
 const python_runner_1 = __nccwpck_require__(4143);
-const reference_1 = __nccwpck_require__(861);
 const runtime_1 = __nccwpck_require__(2568);
-const session_1 = __nccwpck_require__(3280);
-const image_1 = __nccwpck_require__(2052);
-const spec_1 = __nccwpck_require__(2978);
+const plan_1 = __nccwpck_require__(3764);
+const report_1 = __nccwpck_require__(4901);
+const verify_1 = __nccwpck_require__(6254);
 exports.exportOnnxStep = (0, step_1.defineStep)({
     name: 'export-onnx',
     title: 'Export PyTorch model to ONNX (verified)',
@@ -19975,31 +21064,81 @@ exports.exportOnnxStep = (0, step_1.defineStep)({
     azure: { id: 'a7ccfa27-9fe9-4630-8f48-42c4c175be30', major: 1, minor: 0, patch: 0, category: 'Build' },
     branding: { icon: 'package', color: 'blue' },
     inputs: {
-        modelFactory: { type: 'string', description: 'Python `module:function` returning the torch.nn.Module, e.g. `models.unet:build` (importable from source-dir).' },
+        modelFactory: {
+            type: 'string',
+            description: 'Python `module:function` returning the torch.nn.Module, e.g. `models.unet:build` (importable from source-dir).',
+        },
         checkpoint: { type: 'path', description: 'State dict (torch.save) loaded into the model from model-factory.' },
         torchscript: { type: 'path', description: 'A TorchScript file to export instead of model-factory.' },
-        sourceDir: { type: 'path', default: '.', description: 'Folder added to the Python path, where model-factory\'s module lives.' },
+        sourceDir: { type: 'path', default: '.', description: "Folder added to the Python path, where model-factory's module lives." },
         inputShape: { type: 'string', required: true, description: 'Example input shape, e.g. `1,3,256,256`.' },
-        inputDtype: { type: 'enum', options: ['float32', 'float16', 'uint8', 'int64'], default: 'float32', description: 'Element type of the model input.' },
+        inputDtype: {
+            type: 'enum',
+            options: ['float32', 'float16', 'uint8', 'int64'],
+            default: 'float32',
+            description: 'Element type of the model input.',
+        },
         inputName: { type: 'string', default: 'input', description: 'Name of the ONNX input.' },
-        inputLayout: { type: 'enum', options: ['NCHW', 'NHWC'], default: 'NCHW', description: 'Layout of the input, for axis names in dynamic-axes.' },
-        outputNames: { type: 'list', description: 'Names of the ONNX outputs, one per line, in the order the model returns them (default: output, or output_0, output_1, …; dict keys for dict outputs).' },
-        dynamicAxes: { type: 'string', description: 'Axes of variable size, e.g. `batch,height,width` (or indices `0,2,3`). Each is verified at two other sizes.' },
-        opset: { type: 'number', integer: true, min: 7, max: 21, default: 17, description: 'ONNX opset to export with (torch 1.13 exports up to 17).' },
+        inputLayout: {
+            type: 'enum',
+            options: ['NCHW', 'NHWC'],
+            default: 'NCHW',
+            description: 'Layout of the input, for axis names in dynamic-axes.',
+        },
+        outputNames: {
+            type: 'list',
+            description: 'Names of the ONNX outputs, one per line, in the order the model returns them (default: output, or output_0, output_1, …; dict keys for dict outputs).',
+        },
+        dynamicAxes: {
+            type: 'string',
+            description: 'Axes of variable size, e.g. `batch,height,width` (or indices `0,2,3`). Each is verified at two other sizes.',
+        },
+        exporter: {
+            type: 'enum',
+            options: ['auto', 'dynamo', 'torchscript'],
+            default: 'auto',
+            description: 'torch.onnx exporter: dynamo (torch.export-based, torch >= 2.5, needs onnxscript), torchscript (tracing), or auto: what the installed torch defaults to (dynamo from torch 2.9 on; torchscript for a TorchScript file or an older torch).',
+        },
+        opset: {
+            type: 'number',
+            integer: true,
+            min: 7,
+            max: 23,
+            description: 'ONNX opset to export with (default: 18 with dynamo, the lowest it emits; 17 with torchscript).',
+        },
         python: { type: 'string', default: 'python3', description: 'Python interpreter with torch and onnx.' },
-        output: { type: 'path', required: true, description: 'Where to write the ONNX model; the reference folder goes beside it as <name>.reference/.' },
+        output: {
+            type: 'path',
+            required: true,
+            description: 'Where to write the ONNX model; the reference folder goes beside it as <name>.reference/.',
+        },
         atol: { type: 'number', min: 0, default: 1e-4, description: 'Absolute tolerance of the parity check.' },
         rtol: { type: 'number', min: 0, default: 1e-3, description: 'Relative tolerance of the parity check.' },
         parityInputs: { type: 'number', integer: true, min: 1, max: 100, default: 3, description: 'Seeded random inputs checked for parity.' },
         seed: { type: 'number', integer: true, min: 0, default: 0, description: 'Seed of the random inputs.' },
-        sampleImages: { type: 'list', description: 'Real images (one path per line) checked for parity too, prepared by the preprocessing spec.' },
-        preprocessing: { type: 'path', description: 'Preprocessing spec (JSON, shared/preprocess/spec.schema.json): prepares sample-images and is stamped into the model metadata.' },
-        optimize: { type: 'enum', options: ['none', 'basic', 'extended', 'all'], default: 'none', description: 'Also write an ONNX Runtime offline-optimized model at this level (`all` is specific to the CPU that built it), parity-checked.' },
-        fp16: { type: 'boolean', default: false, description: 'Also write an FP16 variant (FP32 inputs/outputs), parity-checked against PyTorch with fp16-atol/fp16-rtol.' },
+        sampleImages: {
+            type: 'list',
+            description: 'Real images (one path per line) checked for parity too, prepared by the preprocessing spec.',
+        },
+        preprocessing: {
+            type: 'path',
+            description: 'Preprocessing spec (JSON, shared/preprocess/spec.schema.json): prepares sample-images and is stamped into the model metadata.',
+        },
+        optimize: {
+            type: 'enum',
+            options: ['none', 'basic', 'extended', 'all'],
+            default: 'none',
+            description: 'Also write an ONNX Runtime offline-optimized model at this level (`all` is specific to the CPU that built it), parity-checked.',
+        },
+        fp16: {
+            type: 'boolean',
+            default: false,
+            description: "Also write an FP16 variant (onnxconverter-common's float16 conversion, FP32 inputs/outputs), parity-checked against PyTorch with fp16-atol/fp16-rtol. For FP16/INT8 variants gated on accuracy use optimize-model.",
+        },
         fp16Atol: { type: 'number', min: 0, default: 1e-2, description: 'Absolute tolerance for the FP16 variant.' },
         fp16Rtol: { type: 'number', min: 0, default: 1e-2, description: 'Relative tolerance for the FP16 variant.' },
         modelVersion: { type: 'string', description: 'Model version stamped into the metadata.' },
-        gitCommit: { type: 'string', description: 'Commit stamped into the metadata (default: the run\'s commit).' },
+        gitCommit: { type: 'string', description: "Commit stamped into the metadata (default: the run's commit)." },
         trainingJob: { type: 'string', description: 'Training job id stamped into the metadata.' },
         dataFingerprint: { type: 'string', description: 'Dataset fingerprint (validate-data) stamped into the metadata.' },
         timeoutMinutes: { type: 'number', min: 1, default: 30, description: 'Time limit of the Python export.' },
@@ -20009,6 +21148,7 @@ exports.exportOnnxStep = (0, step_1.defineStep)({
         sha256: { description: 'SHA-256 of the model file.' },
         size: { description: 'Size of the model file in bytes.' },
         opset: { description: 'Default-domain opset of the model.' },
+        exporter: { description: 'The exporter that was used: dynamo or torchscript.' },
         irVersion: { description: 'ONNX IR version.' },
         signature: { description: 'Inputs and outputs with types and shapes (JSON).' },
         metadata: { description: 'metadata_props read back from the model (JSON).' },
@@ -20018,121 +21158,55 @@ exports.exportOnnxStep = (0, step_1.defineStep)({
         fp16ModelPath: { description: 'The FP16 variant, when fp16 is set.' },
     },
     async run(inputs, ctx) {
-        const label = (k) => ctx.inputLabel(k);
-        if (!!inputs.modelFactory === !!inputs.torchscript) {
-            throw new errors_1.InputError(`Give exactly one of "${label('modelFactory')}" and "${label('torchscript')}".`, { hint: `Set ${label('modelFactory')} to module:function (with ${label('checkpoint')}), or ${label('torchscript')} to a TorchScript file.` });
-        }
-        if (inputs.modelFactory && !/^[A-Za-z_][\w.]*:[A-Za-z_]\w*$/.test(inputs.modelFactory)) {
-            throw new errors_1.InputError(`Input "${label('modelFactory')}" has value "${inputs.modelFactory}", which is not module:function.`, { hint: 'Example: models.unet:build' });
-        }
-        if (inputs.torchscript && inputs.checkpoint)
-            throw new errors_1.InputError(`"${label('checkpoint')}" applies to ${label('modelFactory')}; a TorchScript file carries its weights.`, { hint: `Remove ${label('checkpoint')}.` });
-        (0, export_plan_1.requireFile)(inputs.checkpoint, label('checkpoint'));
-        (0, export_plan_1.requireFile)(inputs.torchscript, label('torchscript'));
-        const shape = (0, export_plan_1.parseShape)(inputs.inputShape, label('inputShape'));
-        const dynamic = (0, export_plan_1.parseDynamicAxes)(inputs.dynamicAxes, shape.length, inputs.inputLayout, label('dynamicAxes'));
-        const spec = inputs.preprocessing ? (0, spec_1.loadPreprocessSpec)(inputs.preprocessing) : undefined;
-        if (inputs.sampleImages.length && !spec)
-            throw new errors_1.InputError(`"${label('sampleImages')}" needs "${label('preprocessing')}" to turn images into input tensors.`, { hint: 'Give the preprocessing spec the device uses.' });
-        if (!inputs.output.endsWith('.onnx'))
-            throw new errors_1.InputError(`Input "${label('output')}" is ${inputs.output}; it must end in .onnx.`, { hint: 'Example: dist/model.onnx' });
-        const work = fs.mkdtempSync(path.join(ctx.tempDir, 'export-'));
-        const samples = spec ? await prepareSamples(inputs.sampleImages.map((f) => path.resolve(ctx.workspace, f)), spec, shape, dynamic, work, ctx) : [];
-        const provenance = {
-            'mlship.version': inputs.modelVersion,
-            'mlship.git_commit': inputs.gitCommit ?? ctx.run.commit,
-            'mlship.training_job': inputs.trainingJob,
-            'mlship.data_fingerprint': inputs.dataFingerprint,
-            'mlship.preprocessing': spec ? JSON.stringify(spec) : undefined,
-            'mlship.run': ctx.run.url ?? ctx.run.id,
-        };
-        const config = {
-            workDir: work,
-            factory: inputs.modelFactory,
-            checkpoint: inputs.checkpoint,
-            torchscript: inputs.torchscript,
-            sourceDirs: [inputs.sourceDir],
-            input: { name: inputs.inputName, shape, dtype: inputs.inputDtype, dynamicAxes: dynamic },
-            outputNames: inputs.outputNames.length ? inputs.outputNames : null,
-            opset: inputs.opset,
-            parityInputs: inputs.parityInputs,
-            seed: inputs.seed,
-            samples,
-            fp16: inputs.fp16,
-            provenance,
-        };
-        const configFile = path.join(work, 'config.json');
-        fs.writeFileSync(configFile, JSON.stringify(config, null, 2));
-        await ctx.group(`PyTorch → ONNX (${inputs.python})`, () => exportWithPython(inputs.python, configFile, work, inputs.timeoutMinutes, ctx));
-        const result = JSON.parse(fs.readFileSync(path.join(work, 'result.json'), 'utf8'));
-        for (const w of result.warnings)
+        const plan = await (0, plan_1.planExport)(inputs, ctx);
+        const env = { ...process.env, ...ctx.env };
+        const python = await ctx.group(`PyTorch → ONNX (${inputs.python})`, () => exportWithPython(inputs.python, plan.configFile, plan.work, inputs.timeoutMinutes, ctx));
+        for (const w of python.warnings)
             if (/TracerWarning/.test(w))
                 ctx.log.warning(`PyTorch tracer: ${w.replace(/^TracerWarning: /, '')}`);
-        if (result.fp16 && result.fp16.clampedValues > 0)
-            ctx.log.warning(`FP16 variant: ${result.fp16.clampedValues} weights exceed ±65504 and were clamped; the parity check shows what that costs.`);
-        const modelFile = path.join(work, 'model.onnx');
-        const refDir = path.join(work, 'reference');
-        const info = (0, model_info_1.readOnnxModelInfo)(modelFile);
-        const runtime = await (0, runtime_1.getOnnxRuntime)({ env: { ...process.env, ...ctx.env }, need: 'cpu' });
+        if (python.fp16 && python.fp16.clampedValues > 0)
+            ctx.log.warning(`FP16 variant: ${python.fp16.clampedValues} weights exceed ±65504 and were clamped; the parity check shows what that costs.`);
+        const runtime = await (0, runtime_1.getOnnxRuntime)({ env, need: 'cpu' });
         ctx.log.info(`verifying with onnxruntime-node ${runtime.version} (${runtime.packageDir})`);
-        const problems = [];
-        checkSignature(info, inputs.inputName, dynamic, problems);
-        checkMetadata(info, provenance, problems, 'model');
-        const tol = { atol: inputs.atol, rtol: inputs.rtol };
-        const variants = [];
-        const index = (0, reference_1.readReferenceIndex)(refDir);
-        variants.push({ name: 'fp32', file: modelFile, tol, cases: await ctx.group('Parity: ONNX Runtime vs PyTorch', () => parityOf(runtime, modelFile, refDir, index, tol, 'the exported model')) });
-        let optimizedFile;
-        if (inputs.optimize !== 'none') {
-            optimizedFile = path.join(work, 'model.optimized.onnx');
-            const sess = await (0, session_1.createSession)(runtime.ort, modelFile, { executionProviders: ['cpu'], graphOptimizationLevel: inputs.optimize, optimizedModelFilePath: optimizedFile });
-            await sess.release();
-            checkMetadata((0, model_info_1.readOnnxModelInfo)(optimizedFile), provenance, problems, 'optimized model');
-            const file = optimizedFile;
-            variants.push({ name: `optimized (${inputs.optimize})`, file, tol, cases: await parityOf(runtime, file, refDir, index, tol, 'the optimized model') });
-        }
-        if (result.fp16) {
-            const fp16Tol = { atol: inputs.fp16Atol, rtol: inputs.fp16Rtol };
-            checkMetadata((0, model_info_1.readOnnxModelInfo)(result.fp16.path), provenance, problems, 'FP16 variant');
-            variants.push({ name: 'fp16', file: result.fp16.path, tol: fp16Tol, cases: await parityOf(runtime, result.fp16.path, refDir, index, fp16Tol, 'the FP16 variant') });
-        }
-        writeSummary(ctx, inputs.output, info, variants, provenance, result);
-        const failed = variants.filter((v) => v.cases.some((c) => !c.ok));
-        for (const v of failed)
-            problems.push(parityProblem(v));
-        if (problems.length) {
-            throw new errors_1.StepError(`The ONNX export of ${inputs.modelFactory ?? inputs.torchscript} is not faithful:\n- ${problems.join('\n- ')}\n(The rejected model is at ${modelFile}.)`, {
-                hint: failed.length
-                    ? 'A parity failure means the ONNX graph computes something else than PyTorch: look for operators that trace differently (data-dependent Python branches, torch.onnx.is_in_onnx_export, in-place ops), or loosen atol/rtol only if the differences are numerical noise.'
-                    : 'Fix the export inputs named above.',
-            });
-        }
+        const result = await (0, verify_1.verifyExport)(runtime, plan.work, { output: inputs.output, source: inputs.modelFactory ?? inputs.torchscript ?? '', python, provenance: plan.provenance }, {
+            inputName: inputs.inputName,
+            dynamic: plan.dynamic,
+            tol: { atol: inputs.atol, rtol: inputs.rtol },
+            fp16Tol: { atol: inputs.fp16Atol, rtol: inputs.fp16Rtol },
+            optimize: inputs.optimize,
+        }, ctx);
+        (0, report_1.writeSummary)(ctx.summary, result);
+        const failure = (0, report_1.exportFailure)(result);
+        if (failure)
+            throw failure;
         // Publish: model, variants and reference folder beside the output path.
         const stem = inputs.output.slice(0, -'.onnx'.length);
-        await (0, files_1.publishFile)(modelFile, inputs.output);
+        await (0, files_1.publishFile)(result.modelFile, inputs.output);
         const referenceDir = `${stem}.reference`;
-        await (0, files_1.publishDir)(refDir, referenceDir);
+        await (0, files_1.publishDir)(result.refDir, referenceDir);
         const outputs = {};
-        if (optimizedFile) {
+        if (result.optimizedFile) {
             outputs.optimizedModelPath = `${stem}.optimized.onnx`;
-            await (0, files_1.publishFile)(optimizedFile, outputs.optimizedModelPath);
+            await (0, files_1.publishFile)(result.optimizedFile, outputs.optimizedModelPath);
         }
-        if (result.fp16) {
+        if (python.fp16) {
             outputs.fp16ModelPath = `${stem}.fp16.onnx`;
-            await (0, files_1.publishFile)(result.fp16.path, outputs.fp16ModelPath);
+            await (0, files_1.publishFile)(python.fp16.path, outputs.fp16ModelPath);
         }
         const sha256 = await (0, sha256_1.sha256File)(inputs.output);
         const size = fs.statSync(inputs.output).size;
         ctx.log.info(`wrote ${inputs.output} (${size} bytes, sha256 ${sha256})`);
         const parity = {};
-        for (const v of variants)
+        for (const v of result.variants)
             parity[v.name] = { atol: v.tol.atol, rtol: v.tol.rtol, cases: v.cases.length, outputs: (0, parity_1.summarizeParity)(v.cases) };
+        const { info } = result;
         return {
             ...outputs,
             modelPath: inputs.output,
             sha256,
             size,
             opset: (0, model_info_1.opsetVersion)(info) ?? 0,
+            exporter: python.exporter,
             irVersion: info.irVersion,
             signature: { inputs: info.inputs.map(model_info_1.tensorSignature), outputs: info.outputs.map(model_info_1.tensorSignature) },
             metadata: info.metadata,
@@ -20141,30 +21215,137 @@ exports.exportOnnxStep = (0, step_1.defineStep)({
         };
     },
 });
-async function exportWithPython(python, configFile, work, timeoutMinutes, ctx) {
-    const outcome = await (0, python_runner_1.runPython)({
+function exportWithPython(python, configFile, work, timeoutMinutes, ctx) {
+    const env = { ...process.env, ...ctx.env };
+    return (0, python_runner_1.runPythonJob)({
         python,
-        script: (0, python_runner_1.exportScriptPath)({ ...process.env, ...ctx.env }),
-        args: [configFile],
+        script: (0, python_runner_1.exportScriptPath)(env),
+        workDir: work,
+        configFile,
         cwd: ctx.workspace,
-        env: { ...process.env, ...ctx.env },
+        env,
         onLine: (line) => ctx.log.info(line),
         signal: ctx.signal,
-        timeoutMs: timeoutMinutes * 60000,
+        timeoutMinutes,
+        what: 'Export',
+        crashHint: 'Read the traceback; a model that fails in forward() or uses unsupported Python constructs under tracing is the usual cause.',
     });
-    if (outcome.code === 0)
-        return;
-    const tail = outcome.stderrTail.filter((l) => l.trim() !== '').slice(-12);
-    const traceback = tail.length ? `\nLast lines of the Python output:\n  ${tail.join('\n  ')}` : '';
-    const errorFile = path.join(work, 'error.json');
-    if (fs.existsSync(errorFile)) {
-        const e = JSON.parse(fs.readFileSync(errorFile, 'utf8'));
-        throw new errors_1.StepError(`Export failed (${e.kind}): ${e.message}${traceback}`, { hint: e.hint ?? undefined });
+}
+
+
+/***/ }),
+
+/***/ 3764:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
     }
-    if (outcome.signal || outcome.code === null) {
-        throw new errors_1.StepError(`The Python export was stopped (${outcome.signal ?? 'killed'}) before it finished.${traceback}`, { hint: `If it ran out of time, raise timeout-minutes (now ${timeoutMinutes}).` });
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.planExport = planExport;
+const fs = __importStar(__nccwpck_require__(3024));
+const path = __importStar(__nccwpck_require__(6760));
+const errors_1 = __nccwpck_require__(6677);
+const export_plan_1 = __nccwpck_require__(3130);
+const npy_1 = __nccwpck_require__(3793);
+const image_1 = __nccwpck_require__(2052);
+const spec_1 = __nccwpck_require__(2978);
+async function planExport(inputs, ctx) {
+    const label = (k) => ctx.inputLabel(k);
+    if (!!inputs.modelFactory === !!inputs.torchscript) {
+        throw new errors_1.InputError(`Give exactly one of "${label('modelFactory')}" and "${label('torchscript')}".`, {
+            hint: `Set ${label('modelFactory')} to module:function (with ${label('checkpoint')}), or ${label('torchscript')} to a TorchScript file.`,
+        });
     }
-    throw new errors_1.StepError(`The Python export failed with exit code ${outcome.code}.${traceback}`, { hint: 'Read the traceback; a model that fails in forward() or uses unsupported Python constructs under tracing is the usual cause.' });
+    if (inputs.modelFactory && !/^[A-Za-z_][\w.]*:[A-Za-z_]\w*$/.test(inputs.modelFactory)) {
+        throw new errors_1.InputError(`Input "${label('modelFactory')}" has value "${inputs.modelFactory}", which is not module:function.`, {
+            hint: 'Example: models.unet:build',
+        });
+    }
+    if (inputs.torchscript && inputs.checkpoint)
+        throw new errors_1.InputError(`"${label('checkpoint')}" applies to ${label('modelFactory')}; a TorchScript file carries its weights.`, {
+            hint: `Remove ${label('checkpoint')}.`,
+        });
+    if (inputs.exporter === 'dynamo' && inputs.opset !== undefined && inputs.opset < 18) {
+        throw new errors_1.InputError(`Input "${label('opset')}" is ${inputs.opset}, but the dynamo exporter emits opset 18 or later.`, {
+            hint: `Set ${label('opset')} to 18 or higher, or set ${label('exporter')} to torchscript for an older opset.`,
+        });
+    }
+    (0, export_plan_1.requireFile)(inputs.checkpoint, label('checkpoint'));
+    (0, export_plan_1.requireFile)(inputs.torchscript, label('torchscript'));
+    const shape = (0, export_plan_1.parseShape)(inputs.inputShape, label('inputShape'));
+    const dynamic = (0, export_plan_1.parseDynamicAxes)(inputs.dynamicAxes, shape.length, inputs.inputLayout, label('dynamicAxes'));
+    const spec = inputs.preprocessing ? (0, spec_1.loadPreprocessSpec)(inputs.preprocessing) : undefined;
+    if (inputs.sampleImages.length && !spec)
+        throw new errors_1.InputError(`"${label('sampleImages')}" needs "${label('preprocessing')}" to turn images into input tensors.`, {
+            hint: 'Give the preprocessing spec the device uses.',
+        });
+    if (!inputs.output.endsWith('.onnx'))
+        throw new errors_1.InputError(`Input "${label('output')}" is ${inputs.output}; it must end in .onnx.`, { hint: 'Example: dist/model.onnx' });
+    const work = fs.mkdtempSync(path.join(ctx.tempDir, 'export-'));
+    const samples = spec
+        ? await prepareSamples(inputs.sampleImages.map((f) => path.resolve(ctx.workspace, f)), spec, shape, dynamic, work, ctx)
+        : [];
+    const provenance = {
+        'mlship.version': inputs.modelVersion,
+        'mlship.git_commit': inputs.gitCommit ?? ctx.run.commit,
+        'mlship.training_job': inputs.trainingJob,
+        'mlship.data_fingerprint': inputs.dataFingerprint,
+        'mlship.preprocessing': spec ? JSON.stringify(spec) : undefined,
+        'mlship.run': ctx.run.url ?? ctx.run.id,
+    };
+    const config = {
+        workDir: work,
+        factory: inputs.modelFactory,
+        checkpoint: inputs.checkpoint,
+        torchscript: inputs.torchscript,
+        sourceDirs: [inputs.sourceDir],
+        input: { name: inputs.inputName, shape, dtype: inputs.inputDtype, dynamicAxes: dynamic },
+        outputNames: inputs.outputNames.length ? inputs.outputNames : null,
+        exporter: inputs.exporter,
+        // null: the script picks the exporter's own (18 for dynamo, 17 for TorchScript).
+        opset: inputs.opset ?? null,
+        parityInputs: inputs.parityInputs,
+        seed: inputs.seed,
+        samples,
+        fp16: inputs.fp16,
+        provenance,
+    };
+    const configFile = path.join(work, 'config.json');
+    fs.writeFileSync(configFile, JSON.stringify(config, null, 2));
+    return { work, configFile, dynamic, provenance };
 }
 async function prepareSamples(files, spec, shape, dynamic, work, ctx) {
     const dir = path.join(work, 'samples');
@@ -20187,14 +21368,229 @@ async function prepareSamples(files, spec, shape, dynamic, work, ctx) {
         ctx.log.info(`prepared ${files.length} sample image(s) with the preprocessing spec`);
     return out;
 }
-async function parityOf(runtime, file, refDir, index, tol, what) {
-    const session = await (0, session_1.createSession)(runtime.ort, file, { executionProviders: ['cpu'] });
-    try {
-        return await (0, reference_1.checkAgainstReference)(runtime.ort, session, refDir, index, tol, what);
+
+
+/***/ }),
+
+/***/ 4901:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
     }
-    finally {
-        await session.release();
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.failedVariants = failedVariants;
+exports.exportFailure = exportFailure;
+exports.writeSummary = writeSummary;
+const path = __importStar(__nccwpck_require__(6760));
+const errors_1 = __nccwpck_require__(6677);
+const model_info_1 = __nccwpck_require__(8222);
+const parity_1 = __nccwpck_require__(235);
+/** The job summary of an export and, when it is not faithful, the failure. Both read one ExportResult. */
+function failedVariants(r) {
+    return r.variants.filter((v) => v.cases.some((c) => !c.ok));
+}
+function exportFailure(r) {
+    const failed = failedVariants(r);
+    const problems = [...r.problems, ...failed.map(parityProblem)];
+    if (!problems.length)
+        return undefined;
+    return new errors_1.StepError(`The ONNX export of ${r.source} is not faithful:\n- ${problems.join('\n- ')}\n(The rejected model is at ${r.modelFile}.)`, {
+        hint: failed.length
+            ? 'A parity failure means the ONNX graph computes something else than PyTorch: look for operators that trace differently (data-dependent Python branches, torch.onnx.is_in_onnx_export, in-place ops), or loosen atol/rtol only if the differences are numerical noise.'
+            : 'Fix the export inputs named above.',
+    });
+}
+function parityProblem(v) {
+    const bad = v.cases.filter((c) => !c.ok);
+    const details = bad.slice(0, 4).map((c) => {
+        const o = c.outputs.find((x) => !x.ok);
+        if (o.shape)
+            return `${c.name}: output ${o.output} has shape [${o.shape.actual.join(', ')}], PyTorch gave [${o.shape.expected.join(', ')}]`;
+        const w = o.worst;
+        return `${c.name}: output ${o.output} differs in ${o.mismatches} of ${o.elements} values (max abs ${(0, parity_1.formatError)(o.maxAbs)}, max rel ${(0, parity_1.formatError)(o.maxRel)}; at [${w.index.join(', ')}] PyTorch ${w.expected.toPrecision(6)}, ONNX Runtime ${w.actual.toPrecision(6)})`;
+    });
+    return `${v.name} parity fails (atol ${v.tol.atol}, rtol ${v.tol.rtol}) in ${bad.length} of ${v.cases.length} cases: ${details.join('; ')}`;
+}
+function writeSummary(s, r) {
+    const { info, python } = r;
+    s.heading(`ONNX export: ${path.basename(r.output)}`);
+    s.table(['property', 'value'], [
+        ['opset', info.opsets.map((o) => `${o.domain} ${o.version}`).join(', ')],
+        ['IR version', info.irVersion],
+        ['producer', `${info.producerName} ${info.producerVersion}`],
+        ['exporter', `torch ${python.torchVersion} (${python.exporter}), onnx ${python.onnxVersion}`],
+        [
+            'nodes',
+            `${info.nodeCount} (${Object.entries(info.opTypes)
+                .sort((a, b) => b[1] - a[1])
+                .slice(0, 8)
+                .map(([op, n]) => `${op}×${n}`)
+                .join(', ')})`,
+        ],
+        ['parameters', info.parameterCount],
+        ...(python.fp16
+            ? [
+                [
+                    'FP16 variant',
+                    `${python.fp16.convertedNodes} nodes FP16, ${python.fp16.keptNodes} FP32, ${python.fp16.clampedValues} weights clamped`,
+                ],
+            ]
+            : []),
+    ]);
+    s.table(['', 'signature'], [...info.inputs.map((i) => ['input', (0, model_info_1.formatSignature)(i)]), ...info.outputs.map((o) => ['output', (0, model_info_1.formatSignature)(o)])]);
+    const rows = [];
+    for (const v of r.variants) {
+        for (const c of v.cases) {
+            for (const o of c.outputs) {
+                rows.push([
+                    v.name,
+                    c.name,
+                    Object.values(c.inputShapes)
+                        .map((d) => d.join('×'))
+                        .join(', '),
+                    o.output,
+                    (0, parity_1.formatError)(o.maxAbs),
+                    (0, parity_1.formatError)(o.maxRel),
+                    o.mismatches,
+                    o.ok ? '✅' : '❌',
+                ]);
+            }
+        }
     }
+    s.heading('Parity (ONNX Runtime vs PyTorch)', 3);
+    s.table(['variant', 'case', 'input', 'output', 'max abs', 'max rel', 'mismatches', ''], rows);
+    const prov = Object.entries(r.provenance).filter(([, v]) => v);
+    if (prov.length)
+        s.details('Provenance in metadata_props', prov.map(([k, v]) => `- \`${k}\`: ${String(v).length > 120 ? `${String(v).slice(0, 117)}…` : v}`).join('\n'));
+}
+
+
+/***/ }),
+
+/***/ 6254:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.verifyExport = verifyExport;
+const path = __importStar(__nccwpck_require__(6760));
+const session_1 = __nccwpck_require__(3280);
+const model_info_1 = __nccwpck_require__(8222);
+const reference_1 = __nccwpck_require__(861);
+async function verifyExport(runtime, work, base, o, ctx) {
+    const modelFile = path.join(work, 'model.onnx');
+    const refDir = path.join(work, 'reference');
+    const info = (0, model_info_1.readOnnxModelInfo)(modelFile);
+    const problems = [];
+    checkSignature(info, o.inputName, o.dynamic, problems);
+    checkMetadata(info, base.provenance, problems, 'model');
+    const variants = [];
+    const index = (0, reference_1.readReferenceIndex)(refDir);
+    const parityOf = async (file, tol, what) => {
+        const session = await (0, session_1.createSession)(runtime.ort, file, { executionProviders: ['cpu'] });
+        try {
+            return await (0, reference_1.checkAgainstReference)(runtime.ort, session, refDir, index, tol, what);
+        }
+        finally {
+            await session.release();
+        }
+    };
+    variants.push({
+        name: 'fp32',
+        file: modelFile,
+        tol: o.tol,
+        cases: await ctx.group('Parity: ONNX Runtime vs PyTorch', () => parityOf(modelFile, o.tol, 'the exported model')),
+    });
+    let optimizedFile;
+    if (o.optimize !== 'none') {
+        optimizedFile = path.join(work, 'model.optimized.onnx');
+        const sess = await (0, session_1.createSession)(runtime.ort, modelFile, {
+            executionProviders: ['cpu'],
+            graphOptimizationLevel: o.optimize,
+            optimizedModelFilePath: optimizedFile,
+        });
+        await sess.release();
+        checkMetadata((0, model_info_1.readOnnxModelInfo)(optimizedFile), base.provenance, problems, 'optimized model');
+        variants.push({
+            name: `optimized (${o.optimize})`,
+            file: optimizedFile,
+            tol: o.tol,
+            cases: await parityOf(optimizedFile, o.tol, 'the optimized model'),
+        });
+    }
+    const fp16 = base.python.fp16;
+    if (fp16) {
+        checkMetadata((0, model_info_1.readOnnxModelInfo)(fp16.path), base.provenance, problems, 'FP16 variant');
+        variants.push({ name: 'fp16', file: fp16.path, tol: o.fp16Tol, cases: await parityOf(fp16.path, o.fp16Tol, 'the FP16 variant') });
+    }
+    return { ...base, modelFile, refDir, info, variants, optimizedFile, problems };
 }
 function checkSignature(info, inputName, dynamic, problems) {
     const input = info.inputs.find((i) => i.name === inputName);
@@ -20217,43 +21613,456 @@ function checkMetadata(info, provenance, problems, what) {
             problems.push(`${what}: metadata_props ${key} reads back as ${JSON.stringify(info.metadata[key])}, expected ${JSON.stringify(value)}`);
     }
 }
-function parityProblem(v) {
-    const bad = v.cases.filter((c) => !c.ok);
-    const details = bad.slice(0, 4).map((c) => {
-        const o = c.outputs.find((x) => !x.ok);
-        if (o.shape)
-            return `${c.name}: output ${o.output} has shape [${o.shape.actual.join(', ')}], PyTorch gave [${o.shape.expected.join(', ')}]`;
-        const w = o.worst;
-        return `${c.name}: output ${o.output} differs in ${o.mismatches} of ${o.elements} values (max abs ${(0, parity_1.formatError)(o.maxAbs)}, max rel ${(0, parity_1.formatError)(o.maxRel)}; at [${w.index.join(', ')}] PyTorch ${w.expected.toPrecision(6)}, ONNX Runtime ${w.actual.toPrecision(6)})`;
-    });
-    return `${v.name} parity fails (atol ${v.tol.atol}, rtol ${v.tol.rtol}) in ${bad.length} of ${v.cases.length} cases: ${details.join('; ')}`;
+
+
+/***/ }),
+
+/***/ 5612:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.MAX_DECODE_PIXELS = exports.TIFF_LIMITS = exports.HeaderError = void 0;
+exports.sniffFormat = sniffFormat;
+exports.readImageHeader = readImageHeader;
+exports.headSource = headSource;
+exports.readImageHeaderFromBuffer = readImageHeaderFromBuffer;
+exports.walkPngChunks = walkPngChunks;
+exports.checkBeforeDecode = checkBeforeDecode;
+exports.checkBufferBeforeDecode = checkBufferBeforeDecode;
+exports.checkFileBeforeDecode = checkFileBeforeDecode;
+const fs = __importStar(__nccwpck_require__(3024));
+class HeaderError extends Error {
+    problem;
+    constructor(problem, message) {
+        super(message);
+        this.problem = problem;
+    }
 }
-function writeSummary(ctx, output, info, variants, provenance, result) {
-    const s = ctx.summary;
-    s.heading(`ONNX export: ${path.basename(output)}`);
-    s.table(['property', 'value'], [
-        ['opset', info.opsets.map((o) => `${o.domain} ${o.version}`).join(', ')],
-        ['IR version', info.irVersion],
-        ['producer', `${info.producerName} ${info.producerVersion}`],
-        ['exporter', `torch ${result.torchVersion}, onnx ${result.onnxVersion}`],
-        ['nodes', `${info.nodeCount} (${Object.entries(info.opTypes).sort((a, b) => b[1] - a[1]).slice(0, 8).map(([op, n]) => `${op}×${n}`).join(', ')})`],
-        ['parameters', info.parameterCount],
-        ...(result.fp16 ? [['FP16 variant', `${result.fp16.convertedNodes} nodes FP16, ${result.fp16.keptNodes} FP32, ${result.fp16.clampedValues} weights clamped`]] : []),
-    ]);
-    s.table(['', 'signature'], [...info.inputs.map((i) => ['input', (0, model_info_1.formatSignature)(i)]), ...info.outputs.map((o) => ['output', (0, model_info_1.formatSignature)(o)])]);
-    const rows = [];
-    for (const v of variants) {
-        for (const c of v.cases) {
-            for (const o of c.outputs) {
-                rows.push([v.name, c.name, Object.values(c.inputShapes).map((d) => d.join('×')).join(', '), o.output, (0, parity_1.formatError)(o.maxAbs), (0, parity_1.formatError)(o.maxRel), o.mismatches, o.ok ? '✅' : '❌']);
+exports.HeaderError = HeaderError;
+const OTHER_FORMATS = [
+    ['GIF', (b) => b.toString('latin1', 0, 4) === 'GIF8'],
+    ['HEIC/AVIF', (b) => b.toString('latin1', 4, 8) === 'ftyp'],
+    ['JPEG 2000', (b) => b.readUInt32BE(0) === 0x0000000c && b.toString('latin1', 4, 8) === 'jP  '],
+    [
+        'BigTIFF',
+        (b) => (b.toString('latin1', 0, 2) === 'II' && b.readUInt16LE(2) === 43) ||
+            (b.toString('latin1', 0, 2) === 'MM' && b.readUInt16BE(2) === 43),
+    ],
+    ['PDF', (b) => b.toString('latin1', 0, 4) === '%PDF'],
+];
+function sniffFormat(head) {
+    if (head.length >= 8 && head.readUInt32BE(0) === 0x89504e47 && head.readUInt32BE(4) === 0x0d0a1a0a)
+        return 'png';
+    if (head.length >= 3 && head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff)
+        return 'jpeg';
+    if (head.length >= 4 &&
+        ((head[0] === 0x49 && head[1] === 0x49 && head.readUInt16LE(2) === 42) ||
+            (head[0] === 0x4d && head[1] === 0x4d && head.readUInt16BE(2) === 42)))
+        return 'tiff';
+    if (head.length >= 2 && head[0] === 0x42 && head[1] === 0x4d)
+        return 'bmp';
+    if (head.length >= 12 && head.toString('latin1', 0, 4) === 'RIFF' && head.toString('latin1', 8, 12) === 'WEBP')
+        return 'webp';
+    return undefined;
+}
+function readImageHeader(src, hints) {
+    const head = src.read(0, 64);
+    const format = sniffFormat(head);
+    if (!format) {
+        const other = head.length >= 12 ? OTHER_FORMATS.find(([, test]) => test(head))?.[0] : undefined;
+        throw new HeaderError('unsupported', other ? `${other} is not supported (use PNG, JPEG, TIFF, BMP or WebP)` : 'not a PNG, JPEG, TIFF, BMP or WebP file');
+    }
+    switch (format) {
+        case 'png':
+            return readPng(src, hints);
+        case 'jpeg':
+            return readJpeg(src, hints);
+        case 'tiff':
+            return readTiff(src);
+        case 'bmp':
+            return readBmp(src);
+        case 'webp':
+            return readWebp(src);
+    }
+}
+const PNG_CHANNELS = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+function readPng(src, hints) {
+    const b = src.read(0, 33);
+    if (b.length < 33)
+        throw new HeaderError('truncated', 'the PNG ends inside its IHDR chunk');
+    if (b.toString('latin1', 12, 16) !== 'IHDR')
+        throw new HeaderError('corrupt', 'PNG without an IHDR chunk');
+    const width = b.readUInt32BE(16);
+    const height = b.readUInt32BE(20);
+    const bitDepth = b[24];
+    const channels = PNG_CHANNELS[b[25]];
+    if (!width || !height || channels === undefined || ![1, 2, 4, 8, 16].includes(bitDepth)) {
+        throw new HeaderError('corrupt', `PNG IHDR is invalid (${width}×${height}, bit depth ${bitDepth}, color type ${b[25]})`);
+    }
+    const header = { format: 'png', width, height, bitDepth, channels };
+    if (hints.png === 'truncated')
+        header.truncated = 'the PNG ends before its IEND chunk';
+    if (hints.png === 'corrupt')
+        throw new HeaderError('corrupt', 'PNG chunk structure is broken (invalid chunk length or type)');
+    return header;
+}
+function readJpeg(src, hints) {
+    let offset = 2;
+    for (;;) {
+        const marker = src.read(offset, 4);
+        if (marker.length < 4)
+            throw new HeaderError('truncated', 'the JPEG ends before its frame header (SOF)');
+        if (marker[0] !== 0xff)
+            throw new HeaderError('corrupt', `JPEG segment marker expected at byte ${offset}`);
+        const code = marker[1];
+        if (code === 0xff) {
+            offset++;
+            continue;
+        }
+        if (code === 0xd8 || code === 0x01 || (code >= 0xd0 && code <= 0xd7)) {
+            offset += 2;
+            continue;
+        }
+        if (code === 0xda || code === 0xd9)
+            throw new HeaderError('corrupt', 'JPEG has no frame header (SOF) before its scan');
+        const length = marker.readUInt16BE(2);
+        // SOF0–SOF15 except DHT (C4), JPG (C8) and DAC (CC) carry the frame size.
+        if (code >= 0xc0 && code <= 0xcf && code !== 0xc4 && code !== 0xc8 && code !== 0xcc) {
+            const sof = src.read(offset + 4, 6);
+            if (sof.length < 6)
+                throw new HeaderError('truncated', 'the JPEG ends inside its frame header');
+            const header = {
+                format: 'jpeg',
+                bitDepth: sof[0],
+                height: sof.readUInt16BE(1),
+                width: sof.readUInt16BE(3),
+                channels: sof[5],
+            };
+            if (!header.width || !header.height)
+                throw new HeaderError('corrupt', `JPEG frame header has size ${header.width}×${header.height}`);
+            if (!hasEoi(hints.tail))
+                header.truncated = 'the JPEG does not end with an EOI marker (FFD9)';
+            return header;
+        }
+        offset += 2 + length;
+    }
+}
+/** EOI may be followed by a little padding; FFD9 cannot occur inside entropy-coded data (FF is stuffed). */
+function hasEoi(tail) {
+    for (let i = tail.length - 2; i >= 0; i--)
+        if (tail[i] === 0xff && tail[i + 1] === 0xd9)
+            return true;
+    return false;
+}
+const TIFF_TYPE_SIZE = { 1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8 };
+/**
+ * Bounds of the TIFF structure walk. Decoders (utif2, libtiff) follow every IFD pointer they find; a chain that
+ * points back at itself, or a count of 4 billion values, makes them loop or allocate until the heap is gone.
+ * Real microscopy stacks have a few thousand pages at most; no tag we or the decoders read needs more values.
+ */
+exports.TIFF_LIMITS = { maxIfds: 4096, maxEntriesPerIfd: 1024, maxSubIfdDepth: 4, maxValuesPerTag: 1 << 20 };
+/** Tags whose values are offsets of further IFDs (SubIFDs, Exif, GPS, DNG private, Fuji), as utif2 follows them. */
+const TIFF_IFD_POINTER_TAGS = new Set([330, 34665, 34853, 61440]);
+const TIFF_HEADER_TAGS = new Set([256, 257, 258, 262, 273, 277, 279, 324, 325]);
+/**
+ * Walks every IFD a decoder would visit (the main chain and the sub-IFDs it points to) with a visited set and
+ * the bounds above, and returns the tags of the first IFD. Every entry's values must lie inside the file.
+ * Throws a HeaderError on a loop, an offset outside the file or a count over the limits: the caller reports
+ * the image as unreadable instead of handing it to a decoder.
+ */
+function walkTiff(src) {
+    const le = src.read(0, 2).toString('latin1') === 'II';
+    const u16 = (b, o) => (le ? b.readUInt16LE(o) : b.readUInt16BE(o));
+    const u32 = (b, o) => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
+    const first = u32(src.read(4, 4), 0);
+    if (first + 2 > src.size)
+        return truncatedTiff(`its first IFD offset ${first} is past the end of the file`);
+    const visited = new Set();
+    let firstTags;
+    // Explicit stack of [offset, depth, follow the next-IFD pointer]: no recursion, however the file is built.
+    const pending = [[first, 0, true]];
+    while (pending.length > 0) {
+        const [ifd, depth, chain] = pending.pop();
+        if (visited.has(ifd))
+            throw new HeaderError('corrupt', `TIFF IFD chain loops: the IFD at byte ${ifd} is reached twice`);
+        visited.add(ifd);
+        if (visited.size > exports.TIFF_LIMITS.maxIfds)
+            throw new HeaderError('corrupt', `TIFF has more than ${exports.TIFF_LIMITS.maxIfds} IFDs`);
+        if (ifd + 2 > src.size)
+            throw new HeaderError('corrupt', `TIFF IFD offset ${ifd} is past the end of the file (${src.size} bytes)`);
+        const count = u16(src.read(ifd, 2), 0);
+        if (count > exports.TIFF_LIMITS.maxEntriesPerIfd)
+            throw new HeaderError('corrupt', `TIFF IFD at byte ${ifd} claims ${count} entries (at most ${exports.TIFF_LIMITS.maxEntriesPerIfd} are read)`);
+        const entries = src.read(ifd + 2, count * 12 + 4);
+        if (entries.length < count * 12) {
+            if (firstTags === undefined)
+                return truncatedTiff('its IFD is cut off');
+            throw new HeaderError('corrupt', `TIFF IFD at byte ${ifd} is cut off`);
+        }
+        const tags = new Map();
+        for (let e = 0; e < count; e++) {
+            const o = e * 12;
+            const tag = u16(entries, o);
+            const type = u16(entries, o + 2);
+            const n = u32(entries, o + 4);
+            const size = TIFF_TYPE_SIZE[type];
+            if (!size)
+                continue;
+            if (n > exports.TIFF_LIMITS.maxValuesPerTag)
+                throw new HeaderError('corrupt', `TIFF tag ${tag} at byte ${ifd + 2 + o} claims ${n} values (at most ${exports.TIFF_LIMITS.maxValuesPerTag})`);
+            const bytes = size * n;
+            const at = bytes <= 4 ? -1 : u32(entries, o + 8);
+            if (at >= 0 && at + bytes > src.size) {
+                if (firstTags === undefined && TIFF_HEADER_TAGS.has(tag))
+                    return truncatedTiff(`tag ${tag} points past the end of the file`);
+                throw new HeaderError('corrupt', `TIFF tag ${tag} points to bytes ${at}–${at + bytes}, past the end of the file (${src.size} bytes)`);
             }
+            const wanted = (firstTags === undefined && TIFF_HEADER_TAGS.has(tag)) || TIFF_IFD_POINTER_TAGS.has(tag);
+            if (!wanted || (size !== 1 && size !== 2 && size !== 4))
+                continue;
+            const data = at < 0 ? entries.subarray(o + 8, o + 12) : src.read(at, bytes);
+            const values = [];
+            for (let k = 0; k < n; k++)
+                values.push(size === 1 ? data[k] : size === 2 ? u16(data, k * 2) : u32(data, k * size));
+            if (TIFF_IFD_POINTER_TAGS.has(tag)) {
+                if (depth + 1 > exports.TIFF_LIMITS.maxSubIfdDepth)
+                    throw new HeaderError('corrupt', `TIFF sub-IFDs are nested more than ${exports.TIFF_LIMITS.maxSubIfdDepth} deep`);
+                for (const offset of values)
+                    pending.push([offset, depth + 1, false]);
+            }
+            tags.set(tag, values);
+        }
+        if (firstTags === undefined)
+            firstTags = tags;
+        if (chain && entries.length >= count * 12 + 4) {
+            const next = u32(entries, count * 12);
+            if (next !== 0)
+                pending.push([next, depth, true]);
         }
     }
-    s.heading('Parity (ONNX Runtime vs PyTorch)', 3);
-    s.table(['variant', 'case', 'input', 'output', 'max abs', 'max rel', 'mismatches', ''], rows);
-    const prov = Object.entries(provenance).filter(([, v]) => v);
-    if (prov.length)
-        s.details('Provenance in metadata_props', prov.map(([k, v]) => `- \`${k}\`: ${String(v).length > 120 ? `${String(v).slice(0, 117)}…` : v}`).join('\n'));
+    return firstTags;
+}
+function readTiff(src) {
+    const tags = walkTiff(src);
+    const width = tags.get(256)?.[0];
+    const height = tags.get(257)?.[0];
+    if (!width || !height)
+        throw new HeaderError('corrupt', 'TIFF without ImageWidth/ImageLength');
+    const photometric = tags.get(262)?.[0];
+    const samples = tags.get(277)?.[0] ?? 1;
+    const header = {
+        format: 'tiff',
+        width,
+        height,
+        bitDepth: tags.get(258)?.[0] ?? 1,
+        channels: photometric === 3 ? 1 : samples,
+    };
+    const offsets = tags.get(273) ?? tags.get(324) ?? [];
+    const counts = tags.get(279) ?? tags.get(325) ?? [];
+    let end = 0;
+    for (let k = 0; k < Math.min(offsets.length, counts.length); k++)
+        end = Math.max(end, offsets[k] + counts[k]);
+    if (end > src.size)
+        header.truncated = `its image data ends at byte ${end} but the file has ${src.size} bytes`;
+    return header;
+}
+function truncatedTiff(why) {
+    throw new HeaderError('truncated', `the TIFF is cut off: ${why}`);
+}
+function readBmp(src) {
+    const b = src.read(0, 54);
+    if (b.length < 30)
+        throw new HeaderError('corrupt', 'BMP header is cut off');
+    const declaredSize = b.readUInt32LE(2);
+    const dataOffset = b.readUInt32LE(10);
+    const dib = b.readUInt32LE(14);
+    let width;
+    let height;
+    let bits;
+    if (dib === 12) {
+        width = b.readUInt16LE(18);
+        height = b.readUInt16LE(20);
+        bits = b.readUInt16LE(24);
+    }
+    else {
+        if (b.length < 34)
+            throw new HeaderError('corrupt', 'BMP header is cut off');
+        width = b.readInt32LE(18);
+        height = Math.abs(b.readInt32LE(22));
+        bits = b.readUInt16LE(28);
+    }
+    if (width <= 0 || !height || !bits)
+        throw new HeaderError('corrupt', `BMP header is invalid (${width}×${height}, ${bits} bits)`);
+    const channels = bits === 32 ? 4 : bits >= 16 ? 3 : 1;
+    const header = { format: 'bmp', width, height, bitDepth: bits >= 16 ? (bits === 16 ? 5 : 8) : bits, channels };
+    const compression = dib >= 40 ? b.readUInt32LE(30) : 0;
+    const pixelEnd = compression === 0 ? dataOffset + Math.ceil((width * bits) / 32) * 4 * height : declaredSize;
+    if (pixelEnd > src.size || declaredSize > src.size)
+        header.truncated = `its header says ${Math.max(pixelEnd, declaredSize)} bytes but the file has ${src.size}`;
+    return header;
+}
+function readWebp(src) {
+    const b = src.read(0, 30);
+    if (b.length < 30)
+        throw new HeaderError('corrupt', 'WebP header is cut off');
+    const chunk = b.toString('latin1', 12, 16);
+    let header;
+    if (chunk === 'VP8X') {
+        header = {
+            format: 'webp',
+            width: 1 + b.readUIntLE(24, 3),
+            height: 1 + b.readUIntLE(27, 3),
+            bitDepth: 8,
+            channels: b[20] & 0x10 ? 4 : 3,
+        };
+    }
+    else if (chunk === 'VP8L') {
+        const bits = b.readUInt32LE(21);
+        header = {
+            format: 'webp',
+            width: 1 + (bits & 0x3fff),
+            height: 1 + ((bits >> 14) & 0x3fff),
+            bitDepth: 8,
+            channels: (bits >> 28) & 1 ? 4 : 3,
+        };
+    }
+    else if (chunk === 'VP8 ') {
+        header = { format: 'webp', width: b.readUInt16LE(26) & 0x3fff, height: b.readUInt16LE(28) & 0x3fff, bitDepth: 8, channels: 3 };
+    }
+    else
+        throw new HeaderError('corrupt', `WebP with unknown first chunk "${chunk}"`);
+    const riffEnd = 8 + b.readUInt32LE(4);
+    if (riffEnd > src.size)
+        header.truncated = `its RIFF header says ${riffEnd} bytes but the file has ${src.size}`;
+    return header;
+}
+/** A ByteSource over the head bytes the probe already read, falling back to positional reads of the file. */
+function headSource(file, head, size) {
+    return {
+        size,
+        read(offset, length) {
+            if (offset + length <= head.length)
+                return head.subarray(offset, offset + length);
+            if (offset >= size)
+                return Buffer.alloc(0);
+            const fd = fs.openSync(file, 'r');
+            try {
+                const out = Buffer.alloc(Math.min(length, size - offset));
+                const n = fs.readSync(fd, out, 0, out.length, offset);
+                return out.subarray(0, n);
+            }
+            finally {
+                fs.closeSync(fd);
+            }
+        },
+    };
+}
+/** Header of a file read directly (masks, tests); the tail and PNG walk come from the same read. */
+function readImageHeaderFromBuffer(buffer) {
+    const source = { size: buffer.length, read: (o, l) => buffer.subarray(o, Math.min(buffer.length, o + l)) };
+    return readImageHeader(source, {
+        tail: buffer.subarray(Math.max(0, buffer.length - 64)),
+        png: sniffFormat(buffer) === 'png' ? walkPngChunks(buffer) : undefined,
+    });
+}
+/** Same rule as the probe worker's streaming walk, over a buffer in memory. */
+function walkPngChunks(buffer) {
+    let offset = 8;
+    while (offset + 8 <= buffer.length) {
+        const length = buffer.readUInt32BE(offset);
+        const type = buffer.toString('latin1', offset + 4, offset + 8);
+        if (length > 0x7fffffff || !/^[A-Za-z]{4}$/.test(type))
+            return 'corrupt';
+        offset += 12 + length;
+        if (type === 'IEND')
+            return offset <= buffer.length ? 'complete' : 'truncated';
+    }
+    return 'truncated';
+}
+/** The most pixels a decoder is handed: sharp's own default limitInputPixels (0x3FFF × 0x3FFF). */
+exports.MAX_DECODE_PIXELS = 0x3fff * 0x3fff;
+/**
+ * The gate in front of every decoder (pngjs, utif2, sharp): the bounded header and IFD walk above, and a pixel
+ * count a decoder can allocate. Throws a HeaderError saying what is wrong; the caller names the file.
+ */
+function checkBeforeDecode(src, hints) {
+    let header;
+    try {
+        header = readImageHeader(src, hints);
+    }
+    catch (error) {
+        // A header so short that a field read runs off the buffer.
+        // By name: Buffer's reads throw the RangeError of Node's own realm, which a sandbox (jest's vm) does not share.
+        if (error?.name === 'RangeError')
+            throw new HeaderError('corrupt', `the header is cut off or corrupt (${error.message})`);
+        throw error;
+    }
+    if (header.width * header.height > exports.MAX_DECODE_PIXELS) {
+        throw new HeaderError('corrupt', `the image says it is ${header.width}×${header.height} pixels, more than the ${exports.MAX_DECODE_PIXELS} a decoder is given`);
+    }
+    return header;
+}
+/** checkBeforeDecode over a file in memory. */
+function checkBufferBeforeDecode(buffer) {
+    const source = { size: buffer.length, read: (o, l) => buffer.subarray(o, Math.min(buffer.length, o + l)) };
+    return checkBeforeDecode(source, {
+        tail: buffer.subarray(Math.max(0, buffer.length - 64)),
+        png: sniffFormat(buffer) === 'png' ? walkPngChunks(buffer) : undefined,
+    });
+}
+/** checkBeforeDecode over a file on disk, reading only the bytes the walk needs. */
+function checkFileBeforeDecode(file) {
+    const size = fs.statSync(file).size;
+    const fd = fs.openSync(file, 'r');
+    let head;
+    let tail;
+    try {
+        head = Buffer.alloc(Math.min(size, 64 * 1024));
+        fs.readSync(fd, head, 0, head.length, 0);
+        tail = Buffer.alloc(Math.min(size, 64));
+        fs.readSync(fd, tail, 0, tail.length, Math.max(0, size - tail.length));
+    }
+    finally {
+        fs.closeSync(fd);
+    }
+    // A PNG's chunk walk needs the whole file; masks and model inputs are small enough to read for it.
+    const png = sniffFormat(head) === 'png' ? walkPngChunks(fs.readFileSync(file)) : undefined;
+    return checkBeforeDecode(headSource(file, head, size), { tail, png });
 }
 
 
@@ -20312,6 +22121,14 @@ module.exports = require("node:crypto");
 
 "use strict";
 module.exports = require("node:fs");
+
+/***/ }),
+
+/***/ 1455:
+/***/ ((module) => {
+
+"use strict";
+module.exports = require("node:fs/promises");
 
 /***/ }),
 

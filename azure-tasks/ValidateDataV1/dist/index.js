@@ -22720,24 +22720,37 @@ const os = __importStar(__nccwpck_require__(8161));
 const path = __importStar(__nccwpck_require__(6760));
 const internal = __importStar(__nccwpck_require__(8202));
 const tl = __importStar(__nccwpck_require__(358));
-const mask_1 = __nccwpck_require__(1298);
+const host_base_1 = __nccwpck_require__(9984);
 const progress_1 = __nccwpck_require__(4001);
 /** Endpoint data keys the steps read from AzureRM and AWS service connections. */
-const ENDPOINT_DATA_KEYS = ['subscriptionId', 'subscriptionName', 'environment', 'scopeLevel', 'resourceGroupName', 'workspaceName', 'region'];
+const ENDPOINT_DATA_KEYS = [
+    'subscriptionId',
+    'subscriptionName',
+    'environment',
+    'scopeLevel',
+    'resourceGroupName',
+    'workspaceName',
+    'region',
+];
 /**
  * Azure DevOps host: inputs through azure-pipelines-task-lib (camelCase names, as task.json declares them),
  * outputs as output variables (`isOutput=true`, read as `$(stepName.outputName)` in later jobs), logging commands
  * for masks, issues, progress and the summary.
  */
-class AzureHost {
+class AzureHost extends host_base_1.HostBase {
     platform = 'azure';
     workspace = tl.getVariable('System.DefaultWorkingDirectory') ?? process.cwd();
     tempDir = tl.getVariable('Agent.TempDirectory') ?? os.tmpdir();
     env = process.env;
     run;
-    masker = new mask_1.SecretMasker();
-    throttle = new progress_1.ProgressThrottle();
     constructor() {
+        super();
+        // task-lib fills its vault (inputs, endpoint credentials) once per process, in the first copy that loads. A
+        // bundle carries its own copy, so if another copy loaded first (TaskMockRunner.run() without noMockTask
+        // loads one) the inputs are in that copy's vault and unreachable from here: say so instead of a TypeError.
+        if (!internal._vault) {
+            throw new Error('azure-pipelines-task-lib was loaded by another module before this task, so the task cannot read its inputs. In L0 tests run the bundle with TaskMockRunner.run(true).');
+        }
         const v = (name) => tl.getVariable(name) || undefined;
         const collection = v('System.CollectionUri');
         const project = v('System.TeamProject');
@@ -22751,7 +22764,9 @@ class AzureHost {
             actor: v('Build.RequestedForEmail') ?? v('Build.RequestedFor'),
             workflow: v('Build.DefinitionName'),
             job: [v('System.StageName'), v('System.JobName'), v('System.TaskInstanceName')].filter(Boolean).join('.') || undefined,
-            url: collection && project && buildId ? `${collection.replace(/\/$/, '')}/${encodeURIComponent(project)}/_build/results?buildId=${buildId}` : undefined,
+            url: collection && project && buildId
+                ? `${collection.replace(/\/$/, '')}/${encodeURIComponent(project)}/_build/results?buildId=${buildId}`
+                : undefined,
         };
     }
     inputLabel(key) {
@@ -22765,47 +22780,39 @@ class AzureHost {
     setOutput(key, value) {
         tl.setVariable(key, value, false, true);
     }
-    setSecret(value) {
-        this.masker.add(value);
-        for (const line of value.split(/\r?\n/))
-            if (line.trim())
-                tl.setSecret(line.trim());
+    registerSecretLine(line) {
+        tl.setSecret(line);
     }
-    debug(message) {
-        tl.debug(this.masker.mask(message));
+    emit(level, text, a) {
+        if (level === 'debug')
+            tl.debug(text);
+        else if (level === 'info')
+            console.log(text);
+        else
+            tl.logIssue(level === 'warning' ? tl.IssueType.Warning : tl.IssueType.Error, text, a?.file, a?.line, a?.column);
     }
-    info(message) {
-        console.log(this.masker.mask(message));
+    emitGroupStart(title) {
+        console.log(`##[group]${title}`);
     }
-    warning(message, a) {
-        tl.logIssue(tl.IssueType.Warning, this.masker.mask(message), a?.file, a?.line, a?.column);
-    }
-    error(message, a) {
-        tl.logIssue(tl.IssueType.Error, this.masker.mask(message), a?.file, a?.line, a?.column);
-    }
-    startGroup(title) {
-        console.log(`##[group]${this.masker.mask(title)}`);
-    }
-    endGroup() {
+    emitGroupEnd() {
         console.log('##[endgroup]');
     }
-    appendSummary(markdown) {
+    emitSummary(markdown) {
         // The agent reads the file after the task ends, so it must outlive the process: Agent.TempDirectory does.
         const file = path.join(this.tempDir, `mlship-summary-${process.pid}-${Date.now()}.md`);
-        fs.writeFileSync(file, this.masker.mask(markdown));
+        fs.writeFileSync(file, markdown);
         tl.uploadSummary(file);
     }
-    progress(report) {
-        if (!this.throttle.shouldPrint(report))
-            return;
+    emitProgress(report, line) {
         const percent = (0, progress_1.percentOf)(report);
         if (percent !== undefined)
-            tl.setProgress(percent, this.masker.mask(report.label));
-        console.log(this.masker.mask((0, progress_1.formatProgress)(report)));
+            tl.setProgress(percent, report.label);
+        console.log(line);
     }
-    setFailed(message) {
-        tl.setResult(tl.TaskResult.Failed, this.masker.mask(message));
+    emitFailed(message) {
+        tl.setResult(tl.TaskResult.Failed, message);
     }
+    /** Task variables: the only state the agent keeps between a task's entries. */
     saveState(key, value) {
         tl.setTaskVariable(key, value);
     }
@@ -22846,7 +22853,16 @@ const runtime_1 = __nccwpck_require__(5368);
 const azure_host_1 = __nccwpck_require__(4217);
 /** Entry of every bundled Azure DevOps task. Azure has no `post:` entry, so cleanup runs here after a cancel. */
 async function runOnAzure(step) {
-    const host = new azure_host_1.AzureHost();
+    let host;
+    try {
+        host = new azure_host_1.AzureHost();
+    }
+    catch (error) {
+        // Without a host there is no task-lib to report through; the agent reads this command from stdout.
+        console.log(`##vso[task.complete result=Failed;]${error.message.replace(/%/g, '%AZP25').replace(/\r/g, '%0D').replace(/\n/g, '%0A')}`);
+        process.exitCode = 1;
+        return;
+    }
     const signal = (0, runtime_1.cancellationSignal)();
     await (0, runtime_1.runStep)(step, host, signal);
     if (signal.aborted)
@@ -22897,7 +22913,9 @@ var __importStar = (this && this.__importStar) || (function () {
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.tempSibling = tempSibling;
 exports.writeFileAtomic = writeFileAtomic;
+exports.writeFileAtomicSync = writeFileAtomicSync;
 const node_crypto_1 = __nccwpck_require__(7598);
+const fs = __importStar(__nccwpck_require__(3024));
 const fsp = __importStar(__nccwpck_require__(1455));
 const path = __importStar(__nccwpck_require__(6760));
 /** A sibling temp name in the same folder, so the final rename is atomic (same filesystem). */
@@ -22932,6 +22950,26 @@ async function writeFileAtomic(target, data) {
         throw error;
     }
 }
+/** The same for synchronous callers (a status file written from a timer, a report at the end of a sync run). */
+function writeFileAtomicSync(target, data) {
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    const temp = tempSibling(target);
+    try {
+        const fd = fs.openSync(temp, 'w');
+        try {
+            fs.writeFileSync(fd, data);
+            fs.fsyncSync(fd);
+        }
+        finally {
+            fs.closeSync(fd);
+        }
+        fs.renameSync(temp, target);
+    }
+    catch (error) {
+        fs.rmSync(temp, { force: true });
+        throw error;
+    }
+}
 
 
 /***/ }),
@@ -22943,6 +22981,7 @@ async function writeFileAtomic(target, data) {
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.createContext = createContext;
+exports.secretFromEnv = secretFromEnv;
 const summary_1 = __nccwpck_require__(6320);
 function createContext(host, signal, summary = new summary_1.Summary()) {
     return {
@@ -22978,6 +23017,18 @@ function createContext(host, signal, summary = new summary_1.Summary()) {
         getIdToken: host.getIdToken?.bind(host),
         getServiceConnection: host.getServiceConnection?.bind(host),
     };
+}
+/**
+ * A credential read from the environment (GITHUB_TOKEN, SYSTEM_ACCESSTOKEN, AWS_SECRET_ACCESS_KEY…), registered as
+ * a secret before anything can print it: an API error that echoes the request would otherwise show it in clear.
+ * Inputs of type secret are registered when parsed; this is the same rule for values that never were inputs.
+ */
+function secretFromEnv(ctx, name) {
+    const value = ctx.env[name];
+    if (!value)
+        return undefined;
+    ctx.setSecret(value);
+    return value;
 }
 
 
@@ -23032,6 +23083,100 @@ function isStepError(error) {
 /** Full text of an expected failure, hint included. */
 function describeStepError(error) {
     return error.hint ? `${error.message}\n  → ${error.hint}` : error.message;
+}
+
+
+/***/ }),
+
+/***/ 9984:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.HostBase = void 0;
+const mask_1 = __nccwpck_require__(1298);
+const progress_1 = __nccwpck_require__(4001);
+/**
+ * What every host does the same way, so each platform adapter implements only its platform calls: every text
+ * that leaves the process is masked here (also where the platform masks too: a local `act` run, a summary
+ * file); a multi-line secret (a PEM key) is registered line by line with the platform, since runners match
+ * masks per line; progress is throttled; state lives in the process unless the platform keeps it.
+ */
+class HostBase {
+    masker = new mask_1.SecretMasker();
+    throttle;
+    state = new Map();
+    /** `progressIntervalMs`: least time between two progress lines of one task (0: every report). */
+    constructor(progressIntervalMs) {
+        this.throttle = new progress_1.ProgressThrottle(progressIntervalMs);
+    }
+    /** Registers one line of a secret with the platform's own masking; nothing to do where there is none. */
+    registerSecretLine(_line) { }
+    /** A progress line that passed the throttle; by default an info line. */
+    emitProgress(report, line) {
+        this.emit('info', line);
+    }
+    // --- the shared behaviour -----------------------------------------------------------------------
+    setSecret(value) {
+        this.masker.add(value);
+        for (const line of value.split(/\r?\n/))
+            if (line.trim())
+                this.registerSecretLine(line.trim());
+    }
+    mask(text) {
+        return this.masker.mask(text);
+    }
+    debug(message) {
+        this.emit('debug', this.mask(message));
+    }
+    info(message) {
+        this.emit('info', this.mask(message));
+    }
+    warning(message, annotation) {
+        this.emit('warning', this.mask(message), annotation);
+    }
+    error(message, annotation) {
+        this.emit('error', this.mask(message), annotation);
+    }
+    startGroup(title) {
+        this.emitGroupStart(this.mask(title));
+    }
+    endGroup() {
+        this.emitGroupEnd();
+    }
+    appendSummary(markdown, summary) {
+        return this.emitSummary(this.mask(markdown), summary);
+    }
+    progress(report) {
+        if (this.throttle.shouldPrint(report))
+            this.emitProgress({ ...report, label: this.mask(report.label) }, this.mask((0, progress_1.formatProgress)(report)));
+    }
+    setFailed(message) {
+        this.emitFailed(this.mask(message));
+    }
+    saveState(key, value) {
+        this.state.set(key, value);
+    }
+    getState(key) {
+        return this.state.get(key);
+    }
+}
+exports.HostBase = HostBase;
+
+
+/***/ }),
+
+/***/ 5387:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.escapeHtml = escapeHtml;
+/** Escapes text for HTML element content and double-quoted attributes. */
+function escapeHtml(text) {
+    return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
 
@@ -23114,6 +23259,8 @@ function convert(raw, spec, label, workspace) {
     switch (spec.type) {
         case 'string':
         case 'secret':
+        // A service connection's id, as the agent fills a connectedService input; its credentials come from the host.
+        case 'connection':
             return value;
         case 'path':
             return path.resolve(workspace, value);
@@ -23159,6 +23306,323 @@ function describeRange(spec) {
     if (spec.max !== undefined)
         return `Use ${kind} of at most ${spec.max}.`;
     return `Use ${kind}.`;
+}
+
+
+/***/ }),
+
+/***/ 6796:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.MAX_JSON_DEPTH = void 0;
+exports.jsonDepthViolation = jsonDepthViolation;
+exports.jsonDepthMessage = jsonDepthMessage;
+exports.parseJsonBounded = parseJsonBounded;
+/**
+ * Nesting limit for JSON read from files a user or a network gives us. JSON.parse itself copes with any depth,
+ * but every recursive walk after it (summaries, canonical serialisation, schema validators) would overflow the
+ * stack on a document nested thousands deep. No document mlship reads needs more than a dozen levels (COCO
+ * polygons are 4 deep), so 64 leaves room without a walk ever coming near the stack.
+ */
+exports.MAX_JSON_DEPTH = 64;
+/**
+ * Offset of the bracket that first goes deeper than `limit` in JSON text, or -1 when none does. One pass that
+ * follows strings, so brackets inside them do not count; it does not validate anything else.
+ */
+function jsonDepthViolation(text, limit = exports.MAX_JSON_DEPTH) {
+    let depth = 0;
+    let inString = false;
+    for (let i = 0; i < text.length; i++) {
+        const c = text.charCodeAt(i);
+        if (inString) {
+            if (c === 0x5c)
+                i++;
+            else if (c === 0x22)
+                inString = false;
+        }
+        else if (c === 0x22)
+            inString = true;
+        else if (c === 0x5b || c === 0x7b) {
+            if (++depth > limit)
+                return i;
+        }
+        else if (c === 0x5d || c === 0x7d)
+            depth--;
+    }
+    return -1;
+}
+/** The message for a too-deep document, one wording everywhere. */
+function jsonDepthMessage(limit = exports.MAX_JSON_DEPTH) {
+    return `it is nested more than ${limit} levels deep`;
+}
+/**
+ * JSON.parse behind the depth limit, for documents from files or the network. Throws a SyntaxError, as
+ * JSON.parse does, so a caller's "is not valid JSON" message covers both.
+ */
+function parseJsonBounded(text, limit = exports.MAX_JSON_DEPTH) {
+    const at = jsonDepthViolation(text, limit);
+    if (at !== -1)
+        throw new SyntaxError(`${jsonDepthMessage(limit)} (at character ${at})`);
+    return JSON.parse(text);
+}
+
+
+/***/ }),
+
+/***/ 8878:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.positionAt = positionAt;
+exports.readTextFile = readTextFile;
+exports.parseJsonText = parseJsonText;
+exports.numberOf = numberOf;
+const fs = __importStar(__nccwpck_require__(1455));
+const errors_1 = __nccwpck_require__(6677);
+const json_depth_1 = __nccwpck_require__(6796);
+/** 1-based line and column of a character offset. */
+function positionAt(text, offset) {
+    let line = 1;
+    let lineStart = 0;
+    for (let i = text.indexOf('\n'); i !== -1 && i < offset; i = text.indexOf('\n', i + 1)) {
+        line++;
+        lineStart = i + 1;
+    }
+    return { line, column: offset - lineStart + 1 };
+}
+const READ_BLOCK = 16 << 20;
+/**
+ * Reads a whole text file in blocks so a 200 MB annotation file shows progress while it loads. The buffer is
+ * allocated once at the file's size and dropped after decoding, so the peak is file + string, not a list of copies.
+ */
+async function readTextFile(file, onProgress, signal) {
+    const handle = await fs.open(file, 'r');
+    try {
+        const { size } = await handle.stat();
+        const buffer = Buffer.allocUnsafe(size);
+        let done = 0;
+        while (done < size) {
+            signal?.throwIfAborted();
+            const { bytesRead } = await handle.read(buffer, done, Math.min(READ_BLOCK, size - done), done);
+            if (bytesRead === 0)
+                break;
+            done += bytesRead;
+            onProgress?.(done, size);
+        }
+        try {
+            const text = buffer.toString('utf8', 0, done);
+            return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+        }
+        catch (error) {
+            throw new errors_1.StepError(`${file} is too large to load as one text (${(size / 1048576).toFixed(0)} MB).`, {
+                hint: 'Split the annotation file (one file per split or per shard) below 500 MB.',
+                file,
+                cause: error,
+            });
+        }
+    }
+    finally {
+        await handle.close();
+    }
+}
+/**
+ * JSON.parse with two additions annotation files need: the line and column of a syntax error (V8 does not
+ * always give a position), and Python's NaN / Infinity tokens, which json.dump writes by default. Those are
+ * turned into the strings "NaN" / "Infinity" / "-Infinity" so the geometry checks can report them by field.
+ * Documents nested deeper than MAX_JSON_DEPTH are refused before parsing, with the position of the bracket.
+ */
+function parseJsonText(text, options = {}) {
+    // Streamed sections skip this: their scanner (json-sections.ts) enforces the same limit as it reads.
+    const tooDeep = options.checkDepth === false ? -1 : (0, json_depth_1.jsonDepthViolation)(text);
+    if (tooDeep !== -1) {
+        const { line, column } = positionAt(text, tooDeep);
+        return { ok: false, message: `${(0, json_depth_1.jsonDepthMessage)()} (annotation files need far fewer)`, offset: tooDeep, line, column };
+    }
+    try {
+        return { ok: true, value: JSON.parse(text), nonFinite: 0 };
+    }
+    catch {
+        // Fall through: locate the problem with the scanner below; only runs on bad files.
+    }
+    const scan = scanJson(text);
+    if (scan.error) {
+        const { line, column } = positionAt(text, scan.error.offset);
+        return { ok: false, message: scan.error.message, offset: scan.error.offset, line, column };
+    }
+    let sanitized = '';
+    let last = 0;
+    for (const [start, length] of scan.nonFinite) {
+        sanitized += text.slice(last, start) + JSON.stringify(text.slice(start, start + length));
+        last = start + length;
+    }
+    sanitized += text.slice(last);
+    return { ok: true, value: JSON.parse(sanitized), nonFinite: scan.nonFinite.length };
+}
+/** A number, or NaN/±Infinity written as a Python token; undefined for anything else. */
+function numberOf(value) {
+    if (typeof value === 'number')
+        return value;
+    if (value === 'NaN' || value === 'Infinity' || value === '-Infinity')
+        return Number(value);
+    return undefined;
+}
+const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+const NON_FINITE = /NaN|-?Infinity/y;
+const LITERAL = /true|false|null/y;
+/** A JSON grammar walk that stops at the first error; iterative so deep nesting cannot overflow the stack. */
+function scanJson(text) {
+    const nonFinite = [];
+    const stack = [];
+    let i = 0;
+    let state = 'value';
+    const fail = (message, at = i) => ({
+        nonFinite,
+        error: { offset: at, message: at >= text.length ? 'unexpected end of file' : message },
+    });
+    const ws = () => {
+        while (i < text.length) {
+            const c = text.charCodeAt(i);
+            if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09)
+                break;
+            i++;
+        }
+    };
+    const string = () => {
+        i++;
+        while (i < text.length) {
+            const c = text.charCodeAt(i);
+            if (c === 0x22) {
+                i++;
+                return true;
+            }
+            if (c < 0x20)
+                return false;
+            if (c === 0x5c) {
+                const e = text[i + 1];
+                if (e === 'u') {
+                    if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6)))
+                        return false;
+                    i += 6;
+                    continue;
+                }
+                if (!e || !'"\\/bfnrt'.includes(e))
+                    return false;
+                i += 2;
+                continue;
+            }
+            i++;
+        }
+        return false;
+    };
+    const match = (re) => {
+        re.lastIndex = i;
+        return re.exec(text) ? re.lastIndex - i : 0;
+    };
+    for (;;) {
+        ws();
+        if (state === 'value') {
+            const c = text[i];
+            if (c === '{' || c === '[') {
+                stack.push(c);
+                i++;
+                ws();
+                if (text[i] === (c === '{' ? '}' : ']')) {
+                    stack.pop();
+                    i++;
+                    state = 'after';
+                }
+                else
+                    state = c === '{' ? 'key' : 'value';
+                continue;
+            }
+            if (c === '"') {
+                if (!string())
+                    return fail('invalid string (unescaped control character or bad escape, or missing closing quote)');
+                state = 'after';
+                continue;
+            }
+            const special = match(NON_FINITE);
+            if (special) {
+                nonFinite.push([i, special]);
+                i += special;
+                state = 'after';
+                continue;
+            }
+            const n = match(NUMBER) || match(LITERAL);
+            if (!n)
+                return fail(`unexpected character ${JSON.stringify(c)} where a value was expected`);
+            i += n;
+            state = 'after';
+            continue;
+        }
+        if (state === 'key') {
+            if (text[i] !== '"')
+                return fail(`expected a double-quoted property name, found ${JSON.stringify(text[i])}`);
+            if (!string())
+                return fail('invalid property name string');
+            ws();
+            if (text[i] !== ':')
+                return fail(`expected ':' after the property name, found ${JSON.stringify(text[i])}`);
+            i++;
+            state = 'value';
+            continue;
+        }
+        const top = stack[stack.length - 1];
+        if (!top) {
+            if (i < text.length)
+                return { nonFinite, error: { offset: i, message: `unexpected ${JSON.stringify(text[i])} after the end of the JSON document` } };
+            return { nonFinite };
+        }
+        const close = top === '{' ? '}' : ']';
+        if (text[i] === ',') {
+            i++;
+            state = top === '{' ? 'key' : 'value';
+        }
+        else if (text[i] === close) {
+            i++;
+            stack.pop();
+        }
+        else
+            return fail(`expected ',' or '${close}', found ${JSON.stringify(text[i])}`);
+    }
 }
 
 
@@ -23251,6 +23715,7 @@ function formatProgress(report) {
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.runStep = runStep;
+exports.summaryFlavorOf = summaryFlavorOf;
 exports.cancellationSignal = cancellationSignal;
 exports.runPost = runPost;
 const context_1 = __nccwpck_require__(8367);
@@ -23270,18 +23735,20 @@ async function runStep(step, host, signal = cancellationSignal()) {
         return { ok: true, ...writeOutputs(step, host, result) };
     }
     catch (error) {
-        if ((0, errors_1.isStepError)(error) && error.outputs)
-            writeOutputs(step, host, error.outputs);
+        const written = (0, errors_1.isStepError)(error) && error.outputs ? writeOutputs(step, host, error.outputs) : { outputs: {}, values: {} };
         const message = (0, errors_1.isStepError)(error) ? (0, errors_1.describeStepError)(error) : error instanceof Error ? (error.stack ?? error.message) : String(error);
         if ((0, errors_1.isStepError)(error) && error.file)
             host.error(error.message, { file: error.file, line: error.line, column: error.column });
         host.setFailed(message);
-        return { ok: false, usage: error instanceof errors_1.InputError, message };
+        return { ok: false, usage: error instanceof errors_1.InputError, message, ...written };
     }
     finally {
         if (!summary.isEmpty)
-            await host.appendSummary(summary.toMarkdown());
+            await host.appendSummary(summary.toMarkdown(summaryFlavorOf(host)), summary);
     }
+}
+function summaryFlavorOf(host) {
+    return host.summaryFlavor ?? (host.platform === 'azure' ? 'azure-devops' : 'github');
 }
 function writeOutputs(step, host, result) {
     const outputs = {};
@@ -23332,7 +23799,12 @@ async function runPost(step, host, signal = new AbortController().signal) {
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.inputsOn = inputsOn;
 exports.defineStep = defineStep;
+/** The inputs a platform presents, in definition order. */
+function inputsOn(step, platform) {
+    return Object.entries(step.inputs).filter(([, spec]) => spec.type !== 'connection' || platform === 'azure');
+}
 /** Identity function that keeps the literal types of a definition, so `run` sees typed inputs. */
 function defineStep(def) {
     return def;
@@ -23342,13 +23814,19 @@ function defineStep(def) {
 /***/ }),
 
 /***/ 6320:
-/***/ ((__unused_webpack_module, exports) => {
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.Summary = void 0;
-exports.escapeHtml = escapeHtml;
+exports.Summary = exports.escapeHtml = void 0;
+exports.markdownTable = markdownTable;
+exports.formatBytes = formatBytes;
+/** Platform-neutral builder for a job summary (GitHub step summary, Azure uploadsummary, the HTML release report). */
+const charts_1 = __nccwpck_require__(8232);
+const html_1 = __nccwpck_require__(5387);
+var html_2 = __nccwpck_require__(5387);
+Object.defineProperty(exports, "escapeHtml", ({ enumerable: true, get: function () { return html_2.escapeHtml; } }));
 class Summary {
     parts = [];
     heading(text, level = 2) {
@@ -23365,9 +23843,12 @@ class Summary {
     }
     /** A markdown table; numbers are printed as given, so format them before. */
     table(header, rows) {
-        const line = (cells) => `| ${cells.map(formatCell).join(' | ')} |`;
-        this.parts.push([line(header), `| ${header.map(() => '---').join(' | ')} |`, ...rows.map(line)].join('\n') + '\n');
+        this.parts.push(markdownTable(header, rows));
         return this;
+    }
+    /** Two-column table of labelled values (instead of a table with an empty header row). */
+    fields(rows, header = ['field', 'value']) {
+        return this.table(header, rows.filter(([, v]) => v !== undefined && v !== null && v !== ''));
     }
     code(text, language = '') {
         this.parts.push('```' + language + '\n' + text + '\n```\n');
@@ -23375,16 +23856,17 @@ class Summary {
     }
     /** Collapsible section. */
     details(title, markdown) {
-        this.parts.push(`<details><summary>${escapeHtml(title)}</summary>\n\n${markdown}\n</details>\n`);
+        this.parts.push(`<details><summary>${(0, html_1.escapeHtml)(title)}</summary>\n\n${markdown}\n</details>\n`);
         return this;
     }
-    /**
-     * An image embedded as a data URI, so the summary needs no artifact store or external host
-     * (private repositories and offline labs render it too).
-     */
-    image(alt, content) {
-        const uri = 'svg' in content ? `data:image/svg+xml;base64,${Buffer.from(content.svg).toString('base64')}` : `data:image/png;base64,${content.png.toString('base64')}`;
-        this.parts.push(`<img alt="${escapeHtml(alt)}" src="${uri}">\n`);
+    /** A chart, drawn for the flavor the summary is rendered in (see `SummaryFlavor`). */
+    chart(chart) {
+        this.parts.push({ chart });
+        return this;
+    }
+    /** Content that differs by flavor: `html` in the HTML report (e.g. an embedded image gallery), `markdown` elsewhere. */
+    rich(html, markdown) {
+        this.parts.push({ html, markdown });
         return this;
     }
     raw(markdown) {
@@ -23394,18 +23876,533 @@ class Summary {
     get isEmpty() {
         return this.parts.length === 0;
     }
-    toMarkdown() {
-        return this.parts.join('\n');
+    toMarkdown(flavor = 'github') {
+        return this.parts
+            .map((p) => {
+            if (typeof p === 'string')
+                return p;
+            if ('chart' in p) {
+                if (flavor === 'html')
+                    return `<figure class="chart">${(0, charts_1.chartSvg)(p.chart)}</figure>\n`;
+                return flavor === 'github' ? (0, charts_1.chartMermaid)(p.chart) : (0, charts_1.chartTable)(p.chart);
+            }
+            return flavor === 'html' ? `${p.html.replace(/\n\s*\n/g, '\n')}\n` : p.markdown;
+        })
+            .join('\n');
     }
 }
 exports.Summary = Summary;
+function markdownTable(header, rows) {
+    const line = (cells) => `| ${cells.map(formatCell).join(' | ')} |`;
+    return [line(header), `| ${header.map(() => '---').join(' | ')} |`, ...rows.map(line)].join('\n') + '\n';
+}
 function formatCell(cell) {
     if (cell === null || cell === undefined)
         return '';
     return String(cell).replace(/\|/g, '\\|').replace(/\r?\n/g, '<br>');
 }
-function escapeHtml(text) {
-    return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+/** A byte count in the unit that keeps it readable: 812 B, 19.4 KiB, 3.2 MiB, 1.05 GiB. */
+function formatBytes(n) {
+    if (n < 1024)
+        return `${n} B`;
+    const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+    let v = n / 1024;
+    let u = 0;
+    while (v >= 1024 && u < units.length - 1) {
+        v /= 1024;
+        u++;
+    }
+    return `${v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)} ${units[u]}`;
+}
+
+
+/***/ }),
+
+/***/ 4317:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.yamlValue = yamlValue;
+function yamlValue(doc) {
+    try {
+        return { ok: true, value: doc.toJS({ maxAliasCount: 100 }) };
+    }
+    catch (error) {
+        const message = error.message;
+        return {
+            ok: false,
+            message: /alias/i.test(message)
+                ? `its aliases (*name) expand too often (${message}); write the values out instead of nesting aliases`
+                : message,
+        };
+    }
+}
+
+
+/***/ }),
+
+/***/ 6916:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.LazyRle = void 0;
+exports.rleFromString = rleFromString;
+exports.rleToString = rleToString;
+exports.rleFromCounts = rleFromCounts;
+exports.rleArea = rleArea;
+exports.rleLength = rleLength;
+exports.rleToBbox = rleToBbox;
+exports.rleToBboxInto = rleToBboxInto;
+exports.rleMerge = rleMerge;
+exports.rleIou = rleIou;
+exports.bboxIou = bboxIou;
+exports.rleFromPolygon = rleFromPolygon;
+exports.rleFromBbox = rleFromBbox;
+exports.rleEncode = rleEncode;
+exports.rleDecode = rleDecode;
+/** Decodes the COCO string encoding (rleFrString): LEB128-like, 6 bits a char from '0' (48), deltas from the run two back. */
+let decodeScratch = new Uint32Array(1024);
+function rleFromString(s, h, w) {
+    const m = decodeIntoScratch(s);
+    return { h, w, counts: decodeScratch.slice(0, m) };
+}
+/** Decodes into the shared scratch buffer (no allocation) and returns the number of runs. */
+function decodeIntoScratch(s) {
+    if (decodeScratch.length < s.length)
+        decodeScratch = new Uint32Array(Math.max(s.length, decodeScratch.length * 2));
+    const cnts = decodeScratch;
+    let m = 0;
+    let p = 0;
+    const n = s.length;
+    while (p < n) {
+        // up to 6 chars (30 bits) in int32 arithmetic; longer values continue in doubles
+        let x = 0;
+        let k = 0;
+        let c = 0;
+        do {
+            if (p >= n)
+                throw new RangeError('truncated RLE string');
+            c = s.charCodeAt(p++) - 48;
+            x |= (c & 0x1f) << (5 * k);
+            k++;
+        } while (c & 0x20 && k < 6);
+        if (c & 0x20) {
+            let v = x;
+            let scale = 2 ** 30;
+            do {
+                if (p >= n)
+                    throw new RangeError('truncated RLE string');
+                c = s.charCodeAt(p++) - 48;
+                v += (c & 0x1f) * scale;
+                scale *= 32;
+            } while (c & 0x20);
+            if (c & 0x10)
+                v -= scale; // sign-extend, as `x |= -1 << 5*k`
+            if (m > 2)
+                v += cnts[m - 2];
+            cnts[m++] = v >>> 0;
+            continue;
+        }
+        if (c & 0x10)
+            x |= -1 << (5 * k);
+        if (m > 2)
+            x += cnts[m - 2];
+        cnts[m++] = x >>> 0; // (uint) cast: wraps modulo 2^32
+    }
+    return m;
+}
+/**
+ * A compressed-RLE mask whose runs are decoded only when an IoU needs them. Loading needs just the area, the
+ * tight box and the pixel total of each mask, which one decode into a reused buffer gives without keeping the
+ * runs; most detections of a crowded image never overlap a ground truth of their category, so their runs are
+ * never built (no allocation, nothing for the garbage collector).
+ */
+class LazyRle {
+    h;
+    w;
+    text;
+    /** Foreground pixels (rleArea). */
+    area;
+    /** Sum of all runs (must be h*w). */
+    length;
+    /** Tight box x, y, w, h (rleToBbox). */
+    box = new Float64Array(4);
+    decoded;
+    /** Throws RangeError on a truncated string, as rleFromString does. */
+    constructor(h, w, text) {
+        this.h = h;
+        this.w = w;
+        this.text = text;
+        const m = decodeIntoScratch(text);
+        const c = decodeScratch;
+        let length = 0;
+        let area = 0;
+        for (let j = 0; j < m; j++) {
+            length += c[j];
+            if (j & 1)
+                area += c[j];
+        }
+        this.length = length;
+        this.area = area >>> 0;
+        bboxOfRuns(c, m, h, w, this.box, 0);
+    }
+    get counts() {
+        if (!this.decoded)
+            this.decoded = decodeScratch.slice(0, decodeIntoScratch(this.text));
+        return this.decoded;
+    }
+}
+exports.LazyRle = LazyRle;
+/** Encodes counts as the COCO string (rleToString). */
+function rleToString(r) {
+    const out = [];
+    const c = r.counts;
+    for (let i = 0; i < c.length; i++) {
+        let x = c[i] - (i > 2 ? c[i - 2] : 0);
+        let more = true;
+        while (more) {
+            let ch = ((x % 32) + 32) % 32;
+            x = Math.floor(x / 32);
+            more = ch & 0x10 ? x !== -1 : x !== 0;
+            if (more)
+                ch |= 0x20;
+            out.push(String.fromCharCode(ch + 48));
+        }
+    }
+    return out.join('');
+}
+function rleFromCounts(counts, h, w) {
+    return { h, w, counts: Uint32Array.from(counts) };
+}
+/** Foreground pixel count (rleArea). */
+function rleArea(r) {
+    if (r instanceof LazyRle)
+        return r.area;
+    const c = r.counts;
+    let a = 0;
+    for (let j = 1; j < c.length; j += 2)
+        a += c[j];
+    return a >>> 0;
+}
+/** Sum of all runs: must equal h*w for a well-formed mask. */
+function rleLength(r) {
+    if (r instanceof LazyRle)
+        return r.length;
+    let s = 0;
+    for (let j = 0; j < r.counts.length; j++)
+        s += r.counts[j];
+    return s;
+}
+/** Tight box [x, y, w, h] of the foreground (rleToBbox, current cocoapi version). */
+function rleToBbox(r) {
+    const out = new Float64Array(4);
+    rleToBboxInto(r, out, 0);
+    return [out[0], out[1], out[2], out[3]];
+}
+function rleToBboxInto(r, bb, at) {
+    if (r instanceof LazyRle) {
+        bb.set(r.box, at);
+        return;
+    }
+    bboxOfRuns(r.counts, r.counts.length, r.h, r.w, bb, at);
+}
+/** rleToBbox over the first `len` runs of `cnts`. */
+function bboxOfRuns(cnts, len, h, w, bb, at) {
+    const m = Math.floor(len / 2) * 2;
+    let xs = w, ys = h, xe = 0, ye = 0, cc = 0;
+    if (m === 0) {
+        bb[at] = bb[at + 1] = bb[at + 2] = bb[at + 3] = 0;
+        return;
+    }
+    for (let j = 0; j < m; j++) {
+        const start = cc;
+        cc += cnts[j];
+        if (j % 2 === 0 || cnts[j] === 0)
+            continue;
+        const yStart = start % h;
+        const xStart = (start - yStart) / h;
+        const yEnd = (cc - 1) % h;
+        const xEnd = (cc - 1 - yEnd) / h;
+        if (xStart < xs)
+            xs = xStart;
+        if (xEnd > xe)
+            xe = xEnd;
+        if (xStart < xEnd) {
+            ys = 0;
+            ye = h - 1;
+        }
+        else {
+            if (yStart < ys)
+                ys = yStart;
+            if (yEnd > ye)
+                ye = yEnd;
+        }
+    }
+    // uint arithmetic in C: an all-background mask with m>0 wraps xe-xs+1; keep the same numbers.
+    bb[at] = xs;
+    bb[at + 2] = (xe - xs + 1) >>> 0;
+    bb[at + 1] = ys;
+    bb[at + 3] = (ye - ys + 1) >>> 0;
+}
+/** Union (or intersection) of masks of one size (rleMerge). Sizes that differ give an empty 0×0 mask, as in C. */
+function rleMerge(rles, intersect = false) {
+    const n = rles.length;
+    if (n === 0)
+        return { h: 0, w: 0, counts: new Uint32Array(0) };
+    let h = rles[0].h;
+    let w = rles[0].w;
+    if (n === 1)
+        return { h, w, counts: rles[0].counts.slice() };
+    let cnts = rles[0].counts.slice();
+    let m = cnts.length;
+    for (let i = 1; i < n; i++) {
+        const B = rles[i];
+        if (B.h !== h || B.w !== w) {
+            h = w = m = 0;
+            break;
+        }
+        const A = cnts.subarray(0, m);
+        const out = new Uint32Array(A.length + B.counts.length + 1);
+        let ca = A.length ? A[0] : 0;
+        let cb = B.counts.length ? B.counts[0] : 0;
+        let v = 0, va = 0, vb = 0;
+        let a = 1, b = 1, cc = 0, ct = 1;
+        m = 0;
+        while (ct > 0) {
+            const c = ca < cb ? ca : cb;
+            cc += c;
+            ct = 0;
+            ca -= c;
+            if (!ca && a < A.length) {
+                ca = A[a++];
+                va = va ? 0 : 1;
+            }
+            ct += ca;
+            cb -= c;
+            if (!cb && b < B.counts.length) {
+                cb = B.counts[b++];
+                vb = vb ? 0 : 1;
+            }
+            ct += cb;
+            const vp = v;
+            v = intersect ? va & vb : va | vb;
+            if (v !== vp || ct === 0) {
+                out[m++] = cc;
+                cc = 0;
+            }
+        }
+        cnts = out;
+    }
+    return { h, w, counts: cnts.slice(0, m) };
+}
+/**
+ * Intersection over union of two masks of equal size, walking both run lists once (the inner loop of rleIou).
+ * For a crowd ground truth the union is the detection's area.
+ */
+function rleIou(dt, gt, crowd) {
+    const A = dt.counts;
+    const B = gt.counts;
+    const ka = A.length;
+    const kb = B.length;
+    let ca = ka ? A[0] : 0;
+    let cb = kb ? B[0] : 0;
+    let va = false, vb = false;
+    let a = 1, b = 1, i = 0, u = 0, ct = 1;
+    while (ct > 0) {
+        const c = ca < cb ? ca : cb;
+        if (va || vb) {
+            u += c;
+            if (va && vb)
+                i += c;
+        }
+        ct = 0;
+        ca -= c;
+        if (!ca && a < ka) {
+            ca = A[a++];
+            va = !va;
+        }
+        ct += ca;
+        cb -= c;
+        if (!cb && b < kb) {
+            cb = B[b++];
+            vb = !vb;
+        }
+        ct += cb;
+    }
+    if (i === 0)
+        u = 1;
+    else if (crowd)
+        u = rleArea(dt);
+    return i / u;
+}
+/** Box IoU of one pair (bbIou); a crowd ground truth divides by the detection's area. */
+function bboxIou(d0, d1, d2, d3, g0, g1, g2, g3, crowd) {
+    const w = Math.min(d2 + d0, g2 + g0) - Math.max(d0, g0);
+    if (w <= 0)
+        return 0;
+    const h = Math.min(d3 + d1, g3 + g1) - Math.max(d1, g1);
+    if (h <= 0)
+        return 0;
+    const i = w * h;
+    const da = d2 * d3;
+    const u = crowd ? da : da + g2 * g3 - i;
+    return i / u;
+}
+let polyScratch = new Int32Array(4096);
+let polyScratchV = new Int32Array(4096);
+let polyScratchX = new Int32Array(4096);
+let polyScratchY = new Int32Array(4096);
+/**
+ * Rasterises one polygon [x0,y0,x1,y1,...] exactly as rleFrPoly: boundary traced at 5× resolution, then the
+ * pixel columns it crosses are turned into run boundaries.
+ */
+function rleFromPolygon(xy, h, w) {
+    const k = Math.floor(xy.length / 2);
+    const scale = 5;
+    const x = new Int32Array(k + 1);
+    const y = new Int32Array(k + 1);
+    for (let j = 0; j < k; j++)
+        x[j] = (scale * xy[j * 2] + 0.5) | 0;
+    x[k] = x[0];
+    for (let j = 0; j < k; j++)
+        y[j] = (scale * xy[j * 2 + 1] + 0.5) | 0;
+    y[k] = y[0];
+    let m = 0;
+    for (let j = 0; j < k; j++)
+        m += Math.max(Math.abs(x[j] - x[j + 1]), Math.abs(y[j] - y[j + 1])) + 1;
+    // the traced boundary lives in reused buffers: polygons are rasterised by the thousand while loading
+    if (polyScratch.length < m)
+        polyScratch = new Int32Array(Math.max(m, polyScratch.length * 2));
+    if (polyScratchV.length < m)
+        polyScratchV = new Int32Array(polyScratch.length);
+    const u = polyScratch;
+    const v = polyScratchV;
+    m = 0;
+    for (let j = 0; j < k; j++) {
+        let xs = x[j], xe = x[j + 1], ys = y[j], ye = y[j + 1];
+        const dx = Math.abs(xe - xs);
+        const dy = Math.abs(ys - ye);
+        const flip = (dx >= dy && xs > xe) || (dx < dy && ys > ye);
+        if (flip) {
+            let t = xs;
+            xs = xe;
+            xe = t;
+            t = ys;
+            ys = ye;
+            ye = t;
+        }
+        const s = dx >= dy ? (ye - ys) / dx : (xe - xs) / dy;
+        if (dx >= dy) {
+            for (let d = 0; d <= dx; d++) {
+                const t = flip ? dx - d : d;
+                u[m] = t + xs;
+                v[m] = (ys + s * t + 0.5) | 0;
+                m++;
+            }
+        }
+        else {
+            for (let d = 0; d <= dy; d++) {
+                const t = flip ? dy - d : d;
+                v[m] = t + ys;
+                u[m] = (xs + s * t + 0.5) | 0;
+                m++;
+            }
+        }
+    }
+    // points where the boundary crosses a pixel column, downsampled back to pixel coordinates
+    const kk = m;
+    if (polyScratchX.length < kk)
+        polyScratchX = new Int32Array(polyScratch.length);
+    if (polyScratchY.length < kk)
+        polyScratchY = new Int32Array(polyScratch.length);
+    const bx = polyScratchX;
+    const by = polyScratchY;
+    m = 0;
+    for (let j = 1; j < kk; j++) {
+        if (u[j] === u[j - 1])
+            continue;
+        let xd = u[j] < u[j - 1] ? u[j] : u[j] - 1;
+        xd = (xd + 0.5) / scale - 0.5;
+        if (Math.floor(xd) !== xd || xd < 0 || xd > w - 1)
+            continue;
+        let yd = v[j] < v[j - 1] ? v[j] : v[j - 1];
+        yd = (yd + 0.5) / scale - 0.5;
+        if (yd < 0)
+            yd = 0;
+        else if (yd > h)
+            yd = h;
+        yd = Math.ceil(yd);
+        bx[m] = xd;
+        by[m] = yd;
+        m++;
+    }
+    const a = new Uint32Array(m + 1);
+    for (let j = 0; j < m; j++)
+        a[j] = (bx[j] * h + by[j]) >>> 0;
+    a[m] = (h * w) >>> 0;
+    const total = m + 1;
+    a.sort();
+    let prev = 0;
+    for (let j = 0; j < total; j++) {
+        const t = a[j];
+        a[j] -= prev;
+        prev = t;
+    }
+    const b = new Uint32Array(total);
+    let j = 0;
+    let n = 0;
+    b[n++] = a[j++];
+    while (j < total) {
+        if (a[j] > 0)
+            b[n++] = a[j++];
+        else {
+            j++;
+            if (j < total)
+                b[n - 1] += a[j++];
+        }
+    }
+    return { h, w, counts: b.slice(0, n) };
+}
+/** Box [x, y, w, h] as a mask (rleFrBbox: the box's corners as a polygon). */
+function rleFromBbox(bb, h, w) {
+    const xs = bb[0], xe = xs + bb[2], ys = bb[1], ye = ys + bb[3];
+    return rleFromPolygon([xs, ys, xs, ye, xe, ye, xe, ys], h, w);
+}
+/** Column-major binary mask to runs (rleEncode). */
+function rleEncode(mask, h, w) {
+    const a = h * w;
+    const cnts = [];
+    let p = 0;
+    let c = 0;
+    for (let j = 0; j < a; j++) {
+        const v = mask[j] ? 1 : 0;
+        if (v !== p) {
+            cnts.push(c);
+            c = 0;
+            p = v;
+        }
+        c++;
+    }
+    cnts.push(c);
+    return { h, w, counts: Uint32Array.from(cnts) };
+}
+/** Runs to a column-major 0/1 mask (rleDecode). */
+function rleDecode(r) {
+    const out = new Uint8Array(r.h * r.w);
+    let p = 0;
+    let v = 0;
+    for (let j = 0; j < r.counts.length; j++) {
+        const end = Math.min(p + r.counts[j], out.length);
+        if (v)
+            out.fill(1, p, end);
+        p += r.counts[j];
+        v = v ? 0 : 1;
+    }
+    return out;
 }
 
 
@@ -23559,6 +24556,508 @@ function loadSharp(env = process.env) {
 
 /***/ }),
 
+/***/ 8232:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.PALETTE = void 0;
+exports.formatNumber = formatNumber;
+exports.chartSvg = chartSvg;
+exports.chartMermaid = chartMermaid;
+exports.textBar = textBar;
+exports.chartRows = chartRows;
+exports.chartTable = chartTable;
+/**
+ * The one chart module: a chart is plain data (`Chart`), drawn three ways for the three places people read it.
+ *
+ * - `chartSvg`: inline SVG for the HTML release report (no fonts, scripts or external hosts; scales to its card).
+ * - `chartMermaid`: a Mermaid `xychart-beta` / `pie` block for GitHub job summaries. GitHub's markdown sanitiser
+ *   drops `<img>` with `data:` URIs and inline `<svg>`, but renders ```mermaid fences in job summaries.
+ * - `chartTable`: a markdown table with Unicode bars for Azure DevOps, whose build-summary markdown documents
+ *   neither Mermaid (only wiki pages have `::: mermaid`) nor inline images; a table renders everywhere.
+ */
+const html_1 = __nccwpck_require__(5387);
+/** One palette for every chart and overlay: candidate blue, production orange, ground truth green. */
+exports.PALETTE = {
+    candidate: '#1f77b4',
+    production: '#ff7f0e',
+    groundTruth: '#2ca02c',
+    series: ['#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd', '#8c564b', '#e377c2'],
+    grid: '#e4e7eb',
+    axis: '#57606a',
+    text: '#1f2328',
+};
+// ---------------------------------------------------------------------------------------------- numbers and ticks
+const r1 = (v) => (Math.round(v * 10) / 10).toString();
+/** A number as people read it on an axis: few significant digits, no trailing zeros. */
+function formatNumber(v) {
+    if (!Number.isFinite(v))
+        return String(v);
+    const a = Math.abs(v);
+    if (a === 0)
+        return '0';
+    if (a >= 100)
+        return v.toFixed(0);
+    if (a >= 10)
+        return trim(v.toFixed(1));
+    if (a >= 1)
+        return trim(v.toFixed(2));
+    if (a >= 0.01)
+        return trim(v.toFixed(3));
+    return v.toExponential(1);
+}
+const trim = (s) => (s.includes('.') ? s.replace(/0+$/, '').replace(/\.$/, '') : s);
+function linearTicks(lo, hi, target = 5) {
+    const span = hi - lo || 1;
+    const raw = span / target;
+    const mag = 10 ** Math.floor(Math.log10(raw));
+    const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => span / s <= target + 0.5) ?? 10 * mag;
+    const out = [];
+    for (let t = Math.ceil(lo / step - 1e-9) * step; t <= hi + step * 1e-9; t += step)
+        out.push(Math.round(t / step) * step);
+    return out;
+}
+function logTicks(lo, hi) {
+    // A narrow range (1.0–1.3 ms) has fewer than three 1-2-5 ticks: label it linearly instead.
+    if (hi / lo < 4)
+        return linearTicks(lo, hi, 4).filter((t) => t > 0);
+    const out = [];
+    for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
+        for (const m of [1, 2, 5]) {
+            const t = m * 10 ** e;
+            if (t >= lo * 0.999 && t <= hi * 1.001)
+                out.push(Number(t.toPrecision(3)));
+        }
+    }
+    return out;
+}
+function scale(lo, hi, log) {
+    if (log) {
+        const l = Math.log10(lo);
+        const h = Math.log10(Math.max(hi, lo * 1.0001));
+        return { lo, hi, ticks: logTicks(lo, hi), at: (v) => (Math.log10(Math.max(v, lo)) - l) / (h - l) };
+    }
+    const span = hi - lo || 1;
+    return { lo, hi, ticks: linearTicks(lo, hi), at: (v) => (v - lo) / span };
+}
+const FONT = 'font-family="Helvetica, Arial, sans-serif"';
+function svgOpen(kind, width, height, title) {
+    // width 100% with a max of the drawn size: the chart never overflows its card and never grows blurry.
+    return [
+        `<svg xmlns="http://www.w3.org/2000/svg" class="chart" data-chart="${kind}" role="img" aria-label="${(0, html_1.escapeHtml)(title)}" viewBox="0 0 ${width} ${height}" width="100%" style="max-width:${width}px" ${FONT} font-size="11" fill="${exports.PALETTE.text}">`,
+        `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
+        `<text class="chart-title" x="${width / 2}" y="18" text-anchor="middle" font-size="13" font-weight="bold">${(0, html_1.escapeHtml)(title)}</text>`,
+    ];
+}
+function axesSvg(fr, x, y, xLabel, yLabel, xFormat = formatNumber, yFormat = formatNumber) {
+    const out = [];
+    const bottom = fr.top + fr.plotH;
+    for (const t of y.ticks) {
+        const py = bottom - fr.plotH * y.at(t);
+        out.push(`<line x1="${fr.left}" y1="${r1(py)}" x2="${fr.left + fr.plotW}" y2="${r1(py)}" stroke="${exports.PALETTE.grid}"/>`);
+        out.push(`<text x="${fr.left - 6}" y="${r1(py + 4)}" text-anchor="end">${(0, html_1.escapeHtml)(yFormat(t))}</text>`);
+    }
+    for (const t of x.ticks) {
+        const px = fr.left + fr.plotW * x.at(t);
+        out.push(`<line x1="${r1(px)}" y1="${bottom}" x2="${r1(px)}" y2="${bottom + 4}" stroke="${exports.PALETTE.axis}"/>`);
+        out.push(`<text x="${r1(px)}" y="${bottom + 16}" text-anchor="middle">${(0, html_1.escapeHtml)(xFormat(t))}</text>`);
+    }
+    out.push(`<rect x="${fr.left}" y="${fr.top}" width="${fr.plotW}" height="${fr.plotH}" fill="none" stroke="${exports.PALETTE.axis}"/>`);
+    out.push(`<text class="x-label" x="${fr.left + fr.plotW / 2}" y="${bottom + 32}" text-anchor="middle" font-size="12">${(0, html_1.escapeHtml)(xLabel)}</text>`);
+    const cy = fr.top + fr.plotH / 2;
+    out.push(`<text class="y-label" x="14" y="${cy}" text-anchor="middle" font-size="12" transform="rotate(-90 14 ${cy})">${(0, html_1.escapeHtml)(yLabel)}</text>`);
+    return out;
+}
+/** Legend in its own band under the plot, so it never covers data; wraps into rows. */
+function legendSvg(items, x0, y0, width) {
+    const parts = [];
+    let x = x0;
+    let y = y0 + 10;
+    for (const it of items) {
+        const w = 34 + it.name.length * 6.2;
+        if (x > x0 && x + w > x0 + width) {
+            x = x0;
+            y += 16;
+        }
+        parts.push(it.box
+            ? `<rect x="${r1(x)}" y="${y - 9}" width="12" height="10" fill="${it.color}"/>`
+            : `<line x1="${r1(x)}" y1="${y - 4}" x2="${r1(x + 22)}" y2="${y - 4}" stroke="${it.color}" stroke-width="3"${it.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
+        parts.push(`<text class="legend" x="${r1(x + (it.box ? 16 : 28))}" y="${y}">${(0, html_1.escapeHtml)(it.name)}</text>`);
+        x += w;
+    }
+    return { parts, height: y - y0 + 8 };
+}
+const colorOf = (i, color) => color ?? exports.PALETTE.series[i % exports.PALETTE.series.length];
+function lineSvg(c) {
+    const width = 600;
+    const legendItems = c.series.map((s, i) => ({ name: s.name, color: colorOf(i, s.color), dashed: s.dashed }));
+    const legend = legendSvg(legendItems, 60, 0, width - 76);
+    const fr = { width, height: 0, left: 60, top: 30, plotW: width - 76, plotH: 260 };
+    fr.height = fr.top + fr.plotH + 44 + legend.height;
+    const all = c.series.flatMap((s) => s.points.filter(([px, py]) => Number.isFinite(px) && Number.isFinite(py)));
+    const xs = scale(c.x.min ?? Math.min(...all.map((p) => p[0])), c.x.max ?? Math.max(...all.map((p) => p[0])), !!c.x.log);
+    const ys = scale(c.y.min ?? Math.min(0, ...all.map((p) => p[1])), c.y.max ?? Math.max(...all.map((p) => p[1])), !!c.y.log);
+    const out = svgOpen('line', fr.width, fr.height, c.title);
+    out.push(...axesSvg(fr, xs, ys, c.x.label, c.y.label));
+    const clamp = (v) => Math.min(1, Math.max(0, v));
+    c.series.forEach((s, i) => {
+        const pts = s.points.filter(([px, py]) => Number.isFinite(px) && Number.isFinite(py) && py >= ys.lo && py <= ys.hi);
+        if (pts.length === 0)
+            return;
+        const d = pts
+            .map(([px, py], k) => `${k ? 'L' : 'M'}${r1(fr.left + fr.plotW * clamp(xs.at(px)))} ${r1(fr.top + fr.plotH * (1 - clamp(ys.at(py))))}`)
+            .join(' ');
+        out.push(`<path d="${d}" fill="none" stroke="${colorOf(i, s.color)}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
+    });
+    out.push(`<g transform="translate(0 ${fr.top + fr.plotH + 40})">`, ...legend.parts, '</g>', '</svg>');
+    return out.join('');
+}
+function barSvg(c) {
+    const n = c.categories.length;
+    const k = Math.max(1, c.series.length);
+    const values = c.series.flatMap((s) => s.values.filter((v) => v !== null && Number.isFinite(v)));
+    const vs = scale(c.value.min ?? 0, c.value.max ?? Math.max(1e-9, ...values), false);
+    const legendItems = c.series.map((s, i) => ({ name: s.name, color: colorOf(i, s.color), box: true }));
+    if (c.horizontal) {
+        const labelW = Math.min(160, 12 + Math.max(...c.categories.map((x) => Math.min(24, x.length))) * 6.2);
+        const width = 600;
+        const row = k * 11 + 8;
+        const fr = { width, height: 0, left: labelW + 30, top: 30, plotW: width - labelW - 70, plotH: n * row };
+        const legend = legendSvg(legendItems, fr.left, 0, fr.plotW);
+        fr.height = fr.top + fr.plotH + 44 + legend.height;
+        const out = svgOpen('bar', fr.width, fr.height, c.title);
+        // x is the value axis here; the category axis label sits at the left edge.
+        out.push(...axesSvg(fr, vs, { lo: 0, hi: 1, ticks: [], at: (v) => v }, c.value.label, c.category));
+        c.categories.forEach((cat, ci) => {
+            const y = fr.top + ci * row + 4;
+            const label = cat.length > 24 ? `${cat.slice(0, 23)}…` : cat;
+            out.push(`<text x="${fr.left - 6}" y="${r1(y + (k * 11) / 2 + 3)}" text-anchor="end">${(0, html_1.escapeHtml)(label)}</text>`);
+            c.series.forEach((s, si) => {
+                const v = s.values[ci];
+                if (v === null || v === undefined || !Number.isFinite(v))
+                    return;
+                const w = Math.max(v > 0 ? 1 : 0, fr.plotW * Math.min(1, vs.at(v)));
+                out.push(`<rect x="${fr.left}" y="${r1(y + si * 11)}" width="${r1(w)}" height="10" fill="${colorOf(si, s.color)}"/>`);
+                out.push(`<text x="${r1(fr.left + w + 3)}" y="${r1(y + si * 11 + 9)}" font-size="9">${(0, html_1.escapeHtml)(formatNumber(v))}</text>`);
+            });
+        });
+        out.push(`<g transform="translate(0 ${fr.top + fr.plotH + 40})">`, ...legend.parts, '</g>', '</svg>');
+        return out.join('');
+    }
+    const width = Math.min(900, Math.max(420, 100 + n * (18 * k + 16)));
+    const fr = { width, height: 0, left: 60, top: 30, plotW: width - 76, plotH: 220 };
+    const legend = legendSvg(legendItems, fr.left, 0, fr.plotW);
+    fr.height = fr.top + fr.plotH + 44 + legend.height;
+    const slot = fr.plotW / Math.max(1, n);
+    const out = svgOpen('bar', fr.width, fr.height, c.title);
+    const every = Math.max(1, Math.ceil((n * 40) / fr.plotW));
+    out.push(...axesSvg(fr, { lo: 0, hi: 1, ticks: [], at: (v) => v }, vs, c.category, c.value.label));
+    c.categories.forEach((cat, ci) => {
+        if (ci % every === 0) {
+            const label = cat.length > 10 ? `${cat.slice(0, 9)}…` : cat;
+            out.push(`<text x="${r1(fr.left + slot * (ci + 0.5))}" y="${fr.top + fr.plotH + 16}" text-anchor="middle">${(0, html_1.escapeHtml)(label)}</text>`);
+        }
+    });
+    const barW = (slot * 0.8) / k;
+    c.series.forEach((s, si) => {
+        s.values.forEach((v, ci) => {
+            if (v === null || !Number.isFinite(v))
+                return;
+            const h = fr.plotH * Math.min(1, Math.max(0, vs.at(v)));
+            out.push(`<rect x="${r1(fr.left + slot * ci + slot * 0.1 + barW * si)}" y="${r1(fr.top + fr.plotH - h)}" width="${r1(barW)}" height="${r1(h)}" fill="${colorOf(si, s.color)}"/>`);
+        });
+    });
+    out.push(`<g transform="translate(0 ${fr.top + fr.plotH + 40})">`, ...legend.parts, '</g>', '</svg>');
+    return out.join('');
+}
+/** Where labels of vertical markers go: rows from the top, a label moving down a row when it would overlap. */
+function placeLabels(xs, width) {
+    const rows = [];
+    return xs.map((x) => {
+        let row = rows.findIndex((end) => end + 4 < x - width / 2);
+        if (row < 0) {
+            rows.push(-Infinity);
+            row = rows.length - 1;
+        }
+        rows[row] = x + width / 2;
+        return row;
+    });
+}
+function latencySvg(c) {
+    const width = 640;
+    const series = c.series;
+    const edges = series.flatMap((s) => s.histogram?.edges ?? []);
+    const marks = series.flatMap((s) => [s.percentiles.p50, s.percentiles.p95, s.percentiles.p99]);
+    const values = [...edges, ...marks].filter((v) => Number.isFinite(v) && v > 0);
+    const lo = Math.min(...values) / 1.15;
+    const hi = Math.max(...values) * 1.15;
+    const xs = scale(lo, hi, true);
+    const shares = series.map((s) => s.histogram
+        ? s.histogram.counts.map((n) => (100 * n) /
+            Math.max(1, s.histogram.counts.reduce((a, b) => a + b, 0)))
+        : []);
+    const peak = Math.max(1, ...shares.flat());
+    const ys = scale(0, Math.max(peak, linearTicks(0, peak).at(-1) ?? peak), false);
+    // Marker labels need rows above the plot: one per overlap level.
+    const markers = series
+        .flatMap((s, si) => ['p50', 'p95', 'p99'].map((q) => ({ q, v: s.percentiles[q], si })))
+        .filter((m) => Number.isFinite(m.v) && m.v > 0)
+        .sort((a, b) => a.v - b.v);
+    const plotW = width - 76;
+    const labelRows = placeLabels(markers.map((m) => 60 + plotW * xs.at(m.v)), series.length > 1 ? 92 : 74);
+    const rowsAbove = Math.max(1, ...labelRows.map((r) => r + 1));
+    const legendItems = series.map((s, i) => ({ name: s.name, color: colorOf(i, s.color), box: true }));
+    const legend = legendSvg(legendItems, 60, 0, plotW);
+    const fr = { width, height: 0, left: 60, top: 28 + rowsAbove * 14, plotW, plotH: 200 };
+    fr.height = fr.top + fr.plotH + 44 + legend.height;
+    const out = svgOpen('latency', fr.width, fr.height, c.title);
+    out.push(...axesSvg(fr, xs, ys, `${c.unit === 'ms' ? 'latency (ms)' : c.unit}, log scale`, 'share of runs (%)'));
+    series.forEach((s, si) => {
+        const h = s.histogram;
+        if (!h)
+            return;
+        const color = colorOf(si, s.color);
+        const d = [];
+        h.counts.forEach((_, b) => {
+            const x0 = fr.left + fr.plotW * Math.max(0, xs.at(h.edges[b]));
+            const x1 = fr.left + fr.plotW * Math.min(1, xs.at(h.edges[b + 1]));
+            const y = fr.top + fr.plotH * (1 - Math.min(1, ys.at(shares[si][b])));
+            d.push(`${b ? 'L' : `M${r1(x0)} ${fr.top + fr.plotH} L`}${r1(x0)} ${r1(y)} L${r1(x1)} ${r1(y)}`);
+            if (b === h.counts.length - 1)
+                d.push(`L${r1(x1)} ${fr.top + fr.plotH} Z`);
+        });
+        out.push(`<path d="${d.join(' ')}" fill="${color}" fill-opacity="${series.length > 1 ? 0.35 : 0.6}" stroke="${color}" stroke-width="1.5"/>`);
+    });
+    markers.forEach((m, i) => {
+        const color = colorOf(m.si, series[m.si].color);
+        const px = fr.left + fr.plotW * Math.min(1, xs.at(m.v));
+        const ly = 28 + labelRows[i] * 14 + 10;
+        out.push(`<line x1="${r1(px)}" y1="${ly + 3}" x2="${r1(px)}" y2="${fr.top + fr.plotH}" stroke="${color}" stroke-width="1.2" stroke-dasharray="${m.q === 'p50' ? '' : m.q === 'p95' ? '5 3' : '2 2'}"/>`);
+        const name = series.length > 1 ? `${m.q} ${formatNumber(m.v)} (${m.si + 1})` : `${m.q} ${formatNumber(m.v)}`;
+        out.push(`<text class="marker" x="${r1(px)}" y="${ly}" text-anchor="middle" fill="${color}">${(0, html_1.escapeHtml)(name)}</text>`);
+    });
+    const legendNamed = series.length > 1 ? legendItems.map((it, i) => ({ ...it, name: `(${i + 1}) ${it.name}` })) : legendItems;
+    out.push(`<g transform="translate(0 ${fr.top + fr.plotH + 40})">`, ...legendSvg(legendNamed, 60, 0, plotW).parts, '</g>', '</svg>');
+    return out.join('');
+}
+function shareSvg(c) {
+    const width = 600;
+    const total = c.parts.reduce((a, p) => a + Math.max(0, p.value), 0) || 1;
+    const items = c.parts.map((p, i) => ({
+        name: `${p.name} ${formatNumber(p.value)} ${c.unit} (${Math.round((100 * p.value) / total)}%)`,
+        color: colorOf(i),
+        box: true,
+    }));
+    const legend = legendSvg(items, 20, 0, width - 40);
+    const height = 30 + 30 + 16 + 8 + legend.height;
+    const out = svgOpen('share', width, height, c.title);
+    let x = 20;
+    c.parts.forEach((p, i) => {
+        const w = ((width - 40) * Math.max(0, p.value)) / total;
+        out.push(`<rect x="${r1(x)}" y="30" width="${r1(w)}" height="30" fill="${colorOf(i)}"/>`);
+        x += w;
+    });
+    out.push(`<text class="x-label" x="${width / 2}" y="76" text-anchor="middle">${(0, html_1.escapeHtml)(`share of ${formatNumber(total)} ${c.unit}`)}</text>`);
+    out.push(`<text class="y-label" x="12" y="48" font-size="10" transform="rotate(-90 12 48)">time</text>`);
+    out.push(`<g transform="translate(0 84)">`, ...legend.parts, '</g>', '</svg>');
+    return out.join('');
+}
+/** The chart as inline SVG (for HTML). */
+function chartSvg(c) {
+    switch (c.kind) {
+        case 'line':
+            return lineSvg(c);
+        case 'bar':
+            return barSvg(c);
+        case 'latency':
+            return latencySvg(c);
+        case 'share':
+            return shareSvg(c);
+    }
+}
+// -------------------------------------------------------------------------------------------------- Mermaid
+/** Mermaid strings are double-quoted; a quote or bracket inside would end them early. */
+const mq = (s) => `"${s.replace(/["\n\r]/g, "'").replace(/[[\]]/g, ' ')}"`;
+const mn = (v) => (Number.isFinite(v) ? String(Number(v.toPrecision(4))) : '0');
+/** Up to `n` evenly spaced x positions with linearly interpolated y (xychart-beta spaces line points evenly). */
+function resample(points, x0, x1, n) {
+    const pts = [...points].filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)).sort((a, b) => a[0] - b[0]);
+    const out = [];
+    for (let i = 0; i < n; i++) {
+        const x = x0 + ((x1 - x0) * i) / (n - 1);
+        let k = pts.findIndex((p) => p[0] >= x);
+        if (k < 0)
+            k = pts.length - 1;
+        const b = pts[k];
+        const a = pts[Math.max(0, k - 1)];
+        if (!a || !b)
+            out.push(0);
+        else
+            out.push(b[0] === a[0] ? b[1] : a[1] + ((b[1] - a[1]) * (x - a[0])) / (b[0] - a[0]));
+    }
+    return out;
+}
+function mermaidHeader(colors) {
+    return `%%{init: {"themeVariables": {"xyChart": {"plotColorPalette": "${colors.join(', ')}"}}}}%%`;
+}
+/** The chart as a ```mermaid fence, with a one-line legend under it (xychart-beta draws no legend). */
+function chartMermaid(c) {
+    const lines = [];
+    let legend = '';
+    if (c.kind === 'share') {
+        lines.push(`pie showData title ${c.title.replace(/[\n\r]/g, ' ')}`);
+        for (const p of c.parts)
+            lines.push(`  ${mq(`${p.name} (${c.unit})`)} : ${mn(Math.max(0, p.value))}`);
+        return '```mermaid\n' + lines.join('\n') + '\n```\n';
+    }
+    if (c.kind === 'line') {
+        const all = c.series.flatMap((s) => s.points);
+        const x0 = c.x.min ?? Math.min(...all.map((p) => p[0]));
+        const x1 = c.x.max ?? Math.max(...all.map((p) => p[0]));
+        const colors = c.series.map((s, i) => colorOf(i, s.color));
+        lines.push(mermaidHeader(colors), 'xychart-beta', `  title ${mq(c.title)}`, `  x-axis ${mq(c.x.label)} ${mn(x0)} --> ${mn(x1)}`);
+        lines.push(`  y-axis ${mq(c.y.label)} ${mn(c.y.min ?? 0)} --> ${mn(c.y.max ?? Math.max(...all.map((p) => p[1])))}`);
+        for (const s of c.series)
+            lines.push(`  line [${resample(s.points, x0, x1, 21)
+                .map((v) => mn(Math.max(c.y.min ?? -Infinity, v)))
+                .join(', ')}]`);
+        legend = c.series.map((s, i) => `${colorDot(colors[i])} ${s.name}${s.dashed ? ' (dashed in the report)' : ''}`).join(' · ');
+    }
+    else if (c.kind === 'bar') {
+        const colors = c.series.map((s, i) => colorOf(i, s.color));
+        const values = c.series.flatMap((s) => s.values.filter((v) => v !== null));
+        lines.push(mermaidHeader(colors), `xychart-beta${c.horizontal ? ' horizontal' : ''}`, `  title ${mq(c.title)}`);
+        lines.push(`  x-axis ${mq(c.category)} [${c.categories.map(mq).join(', ')}]`, `  y-axis ${mq(c.value.label)} ${mn(c.value.min ?? 0)} --> ${mn(c.value.max ?? Math.max(1e-9, ...values))}`);
+        // xychart-beta overlays bar series instead of grouping them: the first series is bars, the others lines.
+        c.series.forEach((s, i) => lines.push(`  ${i === 0 ? 'bar' : 'line'} [${s.values.map((v) => mn(v ?? 0)).join(', ')}]`));
+        legend = c.series.map((s, i) => `${colorDot(colors[i])} ${s.name} (${i === 0 ? 'bars' : 'line'})`).join(' · ');
+    }
+    else {
+        // One histogram per series on shared log-spaced bins: the category labels are the bins' lower edges.
+        const colors = c.series.map((s, i) => colorOf(i, s.color));
+        const withHist = c.series.filter((s) => s.histogram);
+        const bins = commonLogBins(c.series, 16);
+        lines.push(mermaidHeader(colors), 'xychart-beta', `  title ${mq(c.title)}`, `  x-axis ${mq(`${c.unit === 'ms' ? 'latency (ms)' : c.unit}, log-spaced bins`)} [${bins
+            .slice(0, -1)
+            .map((e) => mq(formatNumber(e)))
+            .join(', ')}]`);
+        const shares = withHist.map((s) => rebin(s.histogram, bins));
+        lines.push(`  y-axis "share of runs (%)" 0 --> ${mn(Math.max(1, ...shares.flat()))}`);
+        for (const sh of shares)
+            lines.push(`  line [${sh.map(mn).join(', ')}]`);
+        legend = c.series
+            .map((s, i) => `${colorDot(colors[i])} ${s.name}: p50 ${formatNumber(s.percentiles.p50)}, p95 ${formatNumber(s.percentiles.p95)}, p99 ${formatNumber(s.percentiles.p99)} ${c.unit}`)
+            .join(' · ');
+    }
+    return '```mermaid\n' + lines.join('\n') + '\n```\n\n' + legend + '\n';
+}
+const DOTS = {
+    '#1f77b4': '🔵',
+    '#ff7f0e': '🟠',
+    '#2ca02c': '🟢',
+    '#9467bd': '🟣',
+    '#8c564b': '🟤',
+    '#e377c2': '🔴',
+};
+const colorDot = (c) => DOTS[c] ?? '⚫';
+function commonLogBins(series, n) {
+    const values = series
+        .flatMap((s) => [...(s.histogram?.edges ?? []), s.percentiles.p50, s.percentiles.p99])
+        .filter((v) => v > 0 && Number.isFinite(v));
+    const lo = Math.min(...values);
+    const hi = Math.max(...values) * 1.0001;
+    return Array.from({ length: n + 1 }, (_, i) => lo * (hi / lo) ** (i / n));
+}
+/** Shares (%) of a histogram moved onto other bins, assuming runs spread evenly (in log space) inside a bin. */
+function rebin(h, bins) {
+    const total = Math.max(1, h.counts.reduce((a, b) => a + b, 0));
+    const out = new Array(bins.length - 1).fill(0);
+    h.counts.forEach((count, b) => {
+        const a0 = Math.log(h.edges[b]);
+        const a1 = Math.log(h.edges[b + 1]);
+        for (let k = 0; k < out.length; k++) {
+            const o = Math.min(a1, Math.log(bins[k + 1])) - Math.max(a0, Math.log(bins[k]));
+            if (o > 0)
+                out[k] += (100 * count * (a1 > a0 ? o / (a1 - a0) : 1)) / total;
+        }
+    });
+    return out;
+}
+// ---------------------------------------------------------------------------------------------------- tables
+const BLOCKS = ['', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
+/** A value as a bar of Unicode blocks, `width` characters at `max`. */
+function textBar(value, max, width = 16) {
+    if (!(value > 0) || !(max > 0))
+        return '';
+    const eighths = Math.round((Math.min(value, max) / max) * width * 8);
+    return '█'.repeat(Math.floor(eighths / 8)) + BLOCKS[eighths % 8];
+}
+/** Header and rows of the data behind a chart (the Azure DevOps rendering, and the report's accessible fallback). */
+function chartRows(c) {
+    if (c.kind === 'share') {
+        const total = c.parts.reduce((a, p) => a + Math.max(0, p.value), 0) || 1;
+        return {
+            header: ['part', c.unit, 'share'],
+            rows: c.parts.map((p) => [p.name, formatNumber(p.value), `${textBar(p.value, total)} ${Math.round((100 * p.value) / total)}%`]),
+        };
+    }
+    if (c.kind === 'bar') {
+        const max = c.value.max ?? Math.max(1e-9, ...c.series.flatMap((s) => s.values.filter((v) => v !== null)));
+        return {
+            header: [c.category, ...c.series.map((s) => `${s.name} (${c.value.label})`)],
+            rows: c.categories.map((cat, i) => [
+                cat,
+                ...c.series.map((s) => s.values[i] === null || s.values[i] === undefined ? '—' : `${formatNumber(s.values[i])} ${textBar(s.values[i], max, 10)}`),
+            ]),
+        };
+    }
+    if (c.kind === 'line') {
+        const all = c.series.flatMap((s) => s.points);
+        const x0 = c.x.min ?? Math.min(...all.map((p) => p[0]));
+        const x1 = c.x.max ?? Math.max(...all.map((p) => p[0]));
+        const cols = c.series.map((s) => resample(s.points, x0, x1, 11));
+        const max = c.y.max ?? Math.max(...cols.flat());
+        return {
+            header: [c.x.label, ...c.series.map((s) => `${s.name} (${c.y.label})`)],
+            rows: Array.from({ length: 11 }, (_, i) => [
+                formatNumber(x0 + ((x1 - x0) * i) / 10),
+                ...cols.map((col) => `${formatNumber(col[i])} ${textBar(col[i], max, 8)}`),
+            ]),
+        };
+    }
+    const bins = commonLogBins(c.series, 12);
+    const shares = c.series.map((s) => (s.histogram ? rebin(s.histogram, bins) : []));
+    const max = Math.max(1, ...shares.flat());
+    const rows = bins
+        .slice(0, -1)
+        .map((e, b) => [
+        `${formatNumber(e)}–${formatNumber(bins[b + 1])}`,
+        ...shares.map((sh) => (sh.length ? `${textBar(sh[b], max, 12)} ${sh[b].toFixed(1)}%` : '')),
+    ]);
+    rows.push([
+        '**p50 / p95 / p99**',
+        ...c.series.map((s) => `${formatNumber(s.percentiles.p50)} / ${formatNumber(s.percentiles.p95)} / ${formatNumber(s.percentiles.p99)}`),
+    ]);
+    return { header: [`latency (${c.unit})`, ...c.series.map((s) => `${s.name}: share of runs`)], rows };
+}
+/** The chart as a markdown table headed by its title. */
+function chartTable(c) {
+    const { header, rows } = chartRows(c);
+    const cell = (s) => s.replace(/\|/g, '\\|');
+    return ([
+        `**${c.title}**`,
+        '',
+        `| ${header.map(cell).join(' | ')} |`,
+        `| ${header.map(() => '---').join(' | ')} |`,
+        ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`),
+    ].join('\n') + '\n');
+}
+
+
+/***/ }),
+
 /***/ 3764:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
@@ -23580,27 +25079,105 @@ exports.validateDataStep = (0, step_1.defineStep)({
     azure: { id: '55b64e32-0b0d-4298-acb6-cd0a14bd5a29', major: 1, minor: 0, patch: 0, category: 'Test' },
     branding: { icon: 'check-square', color: 'green' },
     inputs: {
-        format: { type: 'enum', options: ['coco', 'yolo', 'voc', 'segmentation'], required: true, description: 'Dataset format: coco, yolo, voc or segmentation (image + label-mask folders).' },
-        train: { type: 'path', description: 'Train split: COCO JSON file, YOLO images folder or .txt list, VOC XML folder or ImageSets .txt, or a segmentation folder with images/ and masks/.' },
+        format: {
+            type: 'enum',
+            options: ['coco', 'yolo', 'voc', 'segmentation'],
+            required: true,
+            description: 'Dataset format: coco, yolo, voc or segmentation (image + label-mask folders).',
+        },
+        train: {
+            type: 'path',
+            description: 'Train split: COCO JSON file, YOLO images folder or .txt list, VOC XML folder or ImageSets .txt, or a segmentation folder with images/ and masks/.',
+        },
         val: { type: 'path', description: 'Validation split, same kind as train.' },
         test: { type: 'path', description: 'Test split, same kind as train.' },
         dataYaml: { type: 'path', description: 'YOLO data.yaml (class names, and the splits when train/val/test are not given).' },
-        imagesRoot: { type: 'path', description: 'COCO/VOC: folder image file names are relative to; "{split}" is replaced by the split name. Default: beside the annotation file (VOC: ../JPEGImages).' },
-        classes: { type: 'list', description: 'Class list, one per line: "name" (value = position) or "value: name". Required for segmentation; overrides YOLO names; VOC objects outside it are errors.' },
-        minBoxSize: { type: 'number', min: 0, default: 1, description: 'Boxes narrower or shorter than this many pixels are reported (warning). 0 turns the check off.' },
-        maxImbalance: { type: 'number', min: 1, default: 100, description: 'Largest allowed ratio between the most and least frequent class in a split.' },
-        maxUnlabeledShare: { type: 'number', min: 0, max: 1, default: 0.5, description: 'Largest allowed share of images without any label in a split.' },
-        maxEmptyMaskShare: { type: 'number', min: 0, max: 1, default: 0.5, description: 'Largest allowed share of segmentation masks holding only background (value 0).' },
-        crossSplitDuplicates: { type: 'enum', options: ['error', 'warning'], default: 'error', description: 'Severity of byte-identical images found in two splits.' },
-        baseline: { type: 'path', description: 'report.json of an earlier run: class and image-property distributions are compared with it (drift).' },
-        maxPsi: { type: 'number', min: 0, default: 0.2, description: 'Population stability index above which a distribution counts as drifted.' },
-        chiSquareAlpha: { type: 'number', min: 0, max: 1, default: 0.001, description: 'p-value below which the chi-square test flags class drift.' },
-        sampleSize: { type: 'number', integer: true, min: 0, default: 200, description: 'Images per split decoded to measure brightness and contrast (chosen by content hash, so stable across runs).' },
-        fullDecode: { type: 'boolean', default: false, description: 'Decode every image fully instead of reading headers only (slower; finds corrupt pixel data).' },
+        imagesRoot: {
+            type: 'path',
+            description: 'COCO/VOC: folder image file names are relative to; "{split}" is replaced by the split name. Default: beside the annotation file (VOC: ../JPEGImages).',
+        },
+        classes: {
+            type: 'list',
+            description: 'Class list, one per line: "name" (value = position) or "value: name". Required for segmentation; overrides YOLO names; VOC objects outside it are errors.',
+        },
+        minBoxSize: {
+            type: 'number',
+            min: 0,
+            default: 1,
+            description: 'Boxes narrower or shorter than this many pixels are reported (warning). 0 turns the check off.',
+        },
+        maxImbalance: {
+            type: 'number',
+            min: 1,
+            default: 100,
+            description: 'Largest allowed ratio between the most and least frequent class in a split.',
+        },
+        maxUnlabeledShare: {
+            type: 'number',
+            min: 0,
+            max: 1,
+            default: 0.5,
+            description: 'Largest allowed share of images without any label in a split.',
+        },
+        maxEmptyMaskShare: {
+            type: 'number',
+            min: 0,
+            max: 1,
+            default: 0.5,
+            description: 'Largest allowed share of segmentation masks holding only background (value 0).',
+        },
+        crossSplitDuplicates: {
+            type: 'enum',
+            options: ['error', 'warning'],
+            default: 'error',
+            description: 'Severity of byte-identical images found in two splits.',
+        },
+        baseline: {
+            type: 'path',
+            description: 'report.json of an earlier run: class and image-property distributions are compared with it (drift).',
+        },
+        maxPsi: {
+            type: 'number',
+            min: 0,
+            default: 0.2,
+            description: 'Population stability index above which a distribution counts as drifted.',
+        },
+        chiSquareAlpha: {
+            type: 'number',
+            min: 0,
+            max: 1,
+            default: 0.001,
+            description: 'p-value below which the chi-square test flags class drift.',
+        },
+        sampleSize: {
+            type: 'number',
+            integer: true,
+            min: 0,
+            default: 200,
+            description: 'Images per split decoded to measure brightness and contrast (chosen by content hash, so stable across runs).',
+        },
+        fullDecode: {
+            type: 'boolean',
+            default: false,
+            description: 'Decode every image fully instead of reading headers only (slower; finds corrupt pixel data).',
+        },
         threads: { type: 'number', integer: true, min: 0, default: 0, description: 'Hashing threads; 0 = one per CPU core.' },
-        failOn: { type: 'enum', options: ['error', 'warning', 'never'], default: 'error', description: 'Fail the step on any error, on any warning too, or never.' },
-        reportFile: { type: 'path', default: '.mlship/validate-data/report.json', description: 'Where to write the JSON report (also usable as a later baseline).' },
-        fingerprintFile: { type: 'path', default: '.mlship/validate-data/fingerprint.json', description: 'Where to write the dataset manifest (path, size, sha256 of every file per split) and its digest.' },
+        failOn: {
+            type: 'enum',
+            options: ['error', 'warning', 'never'],
+            default: 'error',
+            description: 'Fail the step on any error, on any warning too, or never.',
+        },
+        reportFile: {
+            type: 'path',
+            default: '.mlship/validate-data/report.json',
+            description: 'Where to write the JSON report (also usable as a later baseline).',
+        },
+        fingerprintFile: {
+            type: 'path',
+            default: '.mlship/validate-data/fingerprint.json',
+            description: 'Where to write the dataset manifest (path, size, sha256 of every file per split) and its digest.',
+        },
     },
     outputs: {
         passed: { description: '"true" when the dataset passed under fail-on.' },
@@ -23667,20 +25244,15 @@ exports.validateDataStep = (0, step_1.defineStep)({
 /***/ }),
 
 /***/ 8857:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+/***/ ((__unused_webpack_module, exports) => {
 
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.classBarChart = classBarChart;
-const summary_1 = __nccwpck_require__(6320);
-const COLORS = ['#4c78a8', '#f58518', '#54a24b', '#b279a2'];
+exports.classCountsChart = classCountsChart;
 const MAX_CLASSES = 30;
-/**
- * Horizontal grouped bar chart of counts per class, one bar per series (split). Plain SVG with no script or
- * external font, so it renders inside a job summary as a data URI.
- */
-function classBarChart(series, unit) {
+/** Counts per class of each split as one horizontal bar chart: the 30 largest classes, the rest named in the title. */
+function classCountsChart(series, unit) {
     const totals = new Map();
     for (const s of series)
         for (const [c, n] of Object.entries(s.counts))
@@ -23688,38 +25260,15 @@ function classBarChart(series, unit) {
     const ranked = [...totals].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
     const classes = ranked.slice(0, MAX_CLASSES).map(([c]) => c);
     const hidden = ranked.length - classes.length;
-    const max = Math.max(1, ...series.flatMap((s) => classes.map((c) => s.counts[c] ?? 0)));
-    const labelWidth = 150;
-    const plotWidth = 380;
-    const bar = 10;
-    const rowHeight = series.length * bar + 8;
-    const top = 36;
-    const height = top + classes.length * rowHeight + (hidden > 0 ? 24 : 8);
-    const width = labelWidth + plotWidth + 70;
-    const parts = [];
-    parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="11">`);
-    parts.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`);
-    parts.push(`<text x="8" y="16" font-size="12" font-weight="bold">${(0, summary_1.escapeHtml)(`${unit} per class`)}</text>`);
-    series.forEach((s, i) => {
-        const x = labelWidth + i * 90;
-        parts.push(`<rect x="${x}" y="8" width="10" height="10" fill="${COLORS[i % COLORS.length]}"/><text x="${x + 14}" y="17">${(0, summary_1.escapeHtml)(s.name)}</text>`);
-    });
-    classes.forEach((c, row) => {
-        const y = top + row * rowHeight;
-        const label = c.length > 22 ? `${c.slice(0, 21)}…` : c;
-        parts.push(`<text x="${labelWidth - 6}" y="${y + (series.length * bar) / 2 + 4}" text-anchor="end">${(0, summary_1.escapeHtml)(label)}</text>`);
-        series.forEach((s, i) => {
-            const n = s.counts[c] ?? 0;
-            const w = Math.max(n > 0 ? 1 : 0, Math.round((n / max) * plotWidth));
-            const by = y + i * bar;
-            parts.push(`<rect x="${labelWidth}" y="${by}" width="${w}" height="${bar - 1}" fill="${COLORS[i % COLORS.length]}"/>`);
-            parts.push(`<text x="${labelWidth + w + 4}" y="${by + bar - 2}" font-size="9" fill="#444">${n}</text>`);
-        });
-    });
-    if (hidden > 0)
-        parts.push(`<text x="8" y="${height - 8}" fill="#666">+ ${hidden} more classes (see report.json)</text>`);
-    parts.push('</svg>');
-    return parts.join('');
+    return {
+        kind: 'bar',
+        horizontal: true,
+        title: `${unit} per class${hidden > 0 ? ` (largest ${classes.length}; ${hidden} more in report.json)` : ''}`,
+        category: 'class',
+        categories: classes,
+        value: { label: unit.toLowerCase() },
+        series: series.map((s) => ({ name: s.name, values: classes.map((c) => s.counts[c] ?? 0) })),
+    };
 }
 
 
@@ -23828,7 +25377,13 @@ class Findings {
     results() {
         return Object.keys(exports.CHECKS)
             .filter((id) => this.evaluated.has(id))
-            .map((id) => ({ id, severity: this.severity(id), title: exports.CHECKS[id].title, count: this.count(id), examples: this.examples.get(id) ?? [] }));
+            .map((id) => ({
+            id,
+            severity: this.severity(id),
+            title: exports.CHECKS[id].title,
+            count: this.count(id),
+            examples: this.examples.get(id) ?? [],
+        }));
     }
 }
 exports.Findings = Findings;
@@ -23848,6 +25403,9 @@ function compactValue(value, depth) {
     if (typeof value === 'string')
         return value.length > 200 ? `${value.slice(0, 200)}…` : value;
     if (Array.isArray(value)) {
+        // Arrays count towards the depth too: a finding's value may be a slice of a hostile file nested 5,000 deep.
+        if (depth > 8)
+            return value.length ? `[…(${value.length} items)]` : [];
         const head = value.slice(0, 12).map((v) => compactValue(v, depth + 1));
         return value.length > 12 ? [...head, `…(${value.length} items)`] : head;
     }
@@ -23970,10 +25528,17 @@ function checkDistribution(loaded, classes, limits, findings) {
     const count = (s, c) => s.stats.classCounts[c] ?? 0;
     for (const c of classes) {
         if (splits.every((s) => count(s, c) === 0))
-            findings.add('structure.category-unused', { field: 'class', value: c, message: `class "${c}" is declared but has no annotation in any split` });
+            findings.add('structure.category-unused', {
+                field: 'class',
+                value: c,
+                message: `class "${c}" is declared but has no annotation in any split`,
+            });
     }
     for (const s of splits) {
-        const present = all.filter((c) => count(s, c) > 0).map((c) => [c, count(s, c)]).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+        const present = all
+            .filter((c) => count(s, c) > 0)
+            .map((c) => [c, count(s, c)])
+            .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
         if (present.length >= 2) {
             const [most, least] = [present[0], present[present.length - 1]];
             const ratio = most[1] / least[1];
@@ -23989,7 +25554,12 @@ function checkDistribution(loaded, classes, limits, findings) {
         if (limits.checkUnlabeled && s.stats.images > 0) {
             const share = s.stats.unlabeledImages / s.stats.images;
             if (share > limits.maxUnlabeledShare) {
-                findings.add('distribution.unlabeled-share', { split: s.split, field: 'unlabeledImages', value: +share.toFixed(4), message: `${s.stats.unlabeledImages} of ${s.stats.images} images (${(100 * share).toFixed(1)}%) have no label, over max-unlabeled-share ${limits.maxUnlabeledShare}` }, s.stats.unlabeledImages);
+                findings.add('distribution.unlabeled-share', {
+                    split: s.split,
+                    field: 'unlabeledImages',
+                    value: +share.toFixed(4),
+                    message: `${s.stats.unlabeledImages} of ${s.stats.images} images (${(100 * share).toFixed(1)}%) have no label, over max-unlabeled-share ${limits.maxUnlabeledShare}`,
+                }, s.stats.unlabeledImages);
             }
         }
     }
@@ -24002,10 +25572,20 @@ function checkDistribution(loaded, classes, limits, findings) {
             const inTrain = count(train, c);
             const inEval = count(s, c);
             if (inTrain > 0 && inEval === 0) {
-                findings.add('distribution.class-missing-in-split', { split: s.split, field: 'class', value: c, message: `"${c}" has ${inTrain} in train and none in ${s.split}` });
+                findings.add('distribution.class-missing-in-split', {
+                    split: s.split,
+                    field: 'class',
+                    value: c,
+                    message: `"${c}" has ${inTrain} in train and none in ${s.split}`,
+                });
             }
             if (inTrain === 0 && inEval > 0) {
-                findings.add('distribution.class-missing-in-train', { split: s.split, field: 'class', value: c, message: `"${c}" has ${inEval} in ${s.split} and none in train` });
+                findings.add('distribution.class-missing-in-train', {
+                    split: s.split,
+                    field: 'class',
+                    value: c,
+                    message: `"${c}" has ${inEval} in ${s.split} and none in train`,
+                });
             }
         }
     }
@@ -24060,6 +25640,7 @@ const fs = __importStar(__nccwpck_require__(1455));
 const errors_1 = __nccwpck_require__(6677);
 const files_1 = __nccwpck_require__(6694);
 const statistics_1 = __nccwpck_require__(3794);
+const json_depth_1 = __nccwpck_require__(6796);
 /** sharp has no BMP decoder; those images count for size but not for brightness. */
 const DECODABLE = new Set(['png', 'jpeg', 'tiff', 'webp']);
 /** `sharp` undefined: sizes only (the sample is reported as 0 images). */
@@ -24148,7 +25729,7 @@ function round(m) {
 async function readBaseline(file, shown) {
     let value;
     try {
-        value = JSON.parse(await fs.readFile(file, 'utf8'));
+        value = (0, json_depth_1.parseJsonBounded)(await fs.readFile(file, 'utf8'));
     }
     catch (error) {
         throw new errors_1.StepError(`The baseline report ${shown} cannot be read as JSON: ${error.message}`, {
@@ -24159,12 +25740,18 @@ async function readBaseline(file, shown) {
     }
     const splits = value?.splits;
     if (!splits || typeof splits !== 'object') {
-        throw new errors_1.StepError(`The baseline report ${shown} has no "splits" object.`, { hint: 'Pass the report.json a previous validate-data run wrote.', file: shown });
+        throw new errors_1.StepError(`The baseline report ${shown} has no "splits" object.`, {
+            hint: 'Pass the report.json a previous validate-data run wrote.',
+            file: shown,
+        });
     }
     for (const [split, data] of Object.entries(splits)) {
         const counts = data?.classCounts;
         if (!counts || typeof counts !== 'object') {
-            throw new errors_1.StepError(`The baseline report ${shown} has no splits.${split}.classCounts.`, { hint: 'Pass the report.json a previous validate-data run wrote.', file: shown });
+            throw new errors_1.StepError(`The baseline report ${shown} has no splits.${split}.classCounts.`, {
+                hint: 'Pass the report.json a previous validate-data run wrote.',
+                file: shown,
+            });
         }
     }
     return value;
@@ -24183,7 +25770,9 @@ function compareDrift(current, baseline, thresholds, findings) {
         const a = classes.map((c) => now.classCounts[c] ?? 0);
         if (sum(a) > 0 && sum(b) > 0) {
             result.classPsi = +(0, statistics_1.psi)(b, a).toFixed(6);
-            const shifts = classes.map((c, i) => ({ class: c, baseline: share(b, i), current: share(a, i) })).sort((x, y) => Math.abs(y.current - y.baseline) - Math.abs(x.current - x.baseline));
+            const shifts = classes
+                .map((c, i) => ({ class: c, baseline: share(b, i), current: share(a, i) }))
+                .sort((x, y) => Math.abs(y.current - y.baseline) - Math.abs(x.current - x.baseline));
             if (result.classPsi > thresholds.maxPsi) {
                 findings.add('drift.class-psi', {
                     split,
@@ -24215,7 +25804,11 @@ function compareDrift(current, baseline, thresholds, findings) {
                     findings.add('drift.image-size', {
                         split,
                         field: 'sizeBins',
-                        value: { psi: result.sizePsi, baseline: { width: q.width.mean, height: q.height.mean }, current: { width: p.width.mean, height: p.height.mean } },
+                        value: {
+                            psi: result.sizePsi,
+                            baseline: { width: q.width.mean, height: q.height.mean },
+                            current: { width: p.width.mean, height: p.height.mean },
+                        },
                         message: `image size PSI ${result.sizePsi.toFixed(3)} > ${thresholds.maxPsi}; mean size ${fmt(q.width.mean)}×${fmt(q.height.mean)} → ${fmt(p.width.mean)}×${fmt(p.height.mean)}`,
                     });
                 }
@@ -24334,7 +25927,13 @@ async function probeFiles(jobs, options, onResult) {
                 worker.on('error', reject);
                 worker.on('message', (reply) => {
                     try {
-                        const probe = { path: jobs[reply.id].path, size: reply.size, sha256: reply.sha256, error: reply.error, png: reply.png };
+                        const probe = {
+                            path: jobs[reply.id].path,
+                            size: reply.size,
+                            sha256: reply.sha256,
+                            error: reply.error,
+                            png: reply.png,
+                        };
                         if (reply.head)
                             probe.head = Buffer.from(reply.head.buffer, reply.head.byteOffset, reply.head.byteLength);
                         if (reply.tail)
@@ -24479,7 +26078,10 @@ async function pathKind(p) {
 /** Relative path without extension, '/'-separated: how an image and its mask or label are paired. */
 function stemKey(root, file) {
     const rel = path.relative(root, file);
-    return rel.slice(0, rel.length - path.extname(rel).length).split(path.sep).join('/');
+    return rel
+        .slice(0, rel.length - path.extname(rel).length)
+        .split(path.sep)
+        .join('/');
 }
 /** Path as shown in findings: relative to the workspace when inside it, '/'-separated. */
 function displayPath(workspace, file) {
@@ -24564,7 +26166,12 @@ function buildManifest(files) {
     const root = commonRoot(files);
     const splits = {};
     for (const f of files)
-        (splits[f.split] ??= []).push({ path: path.relative(root, f.path).split(path.sep).join('/'), size: f.size, sha256: f.sha256, role: f.role });
+        (splits[f.split] ??= []).push({
+            path: path.relative(root, f.path).split(path.sep).join('/'),
+            size: f.size,
+            sha256: f.sha256,
+            role: f.role,
+        });
     const sorted = {};
     let count = 0;
     let bytes = 0;
@@ -24699,11 +26306,13 @@ var __importStar = (this && this.__importStar) || (function () {
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.loadCoco = loadCoco;
 const path = __importStar(__nccwpck_require__(6760));
+const errors_1 = __nccwpck_require__(6677);
+const files_1 = __nccwpck_require__(6694);
 const geometry_1 = __nccwpck_require__(3457);
 const dataset_1 = __nccwpck_require__(8409);
 const id_sets_1 = __nccwpck_require__(3952);
 const json_sections_1 = __nccwpck_require__(4684);
-const json_text_1 = __nccwpck_require__(4175);
+const json_text_1 = __nccwpck_require__(8878);
 const isObject = (v) => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isId = (v) => (typeof v === 'number' && Number.isFinite(v)) || (typeof v === 'string' && v !== '');
 const isPositiveInt = (v) => typeof v === 'number' && Number.isInteger(v) && v > 0;
@@ -24727,17 +26336,36 @@ async function loadCoco(split, file, ctx) {
         findings.ran('geometry.box-tiny');
     const base = { split, file: shown };
     const unusable = (failure) => {
-        findings.add('structure.parse-error', { ...base, line: failure.line, column: failure.column, message: `invalid JSON at line ${failure.line}, column ${failure.column}: ${failure.message}` });
+        findings.add('structure.parse-error', {
+            ...base,
+            line: failure.line,
+            column: failure.column,
+            message: `invalid JSON at line ${failure.line}, column ${failure.column}: ${failure.message}`,
+        });
         loaded.unusable = true;
         return result;
     };
-    const scan = await (0, json_sections_1.scanSections)(file, { onProgress: (done, total) => ctx.progress(`read ${shown}`, done, total, 'bytes'), signal: ctx.signal });
+    if ((await (0, files_1.pathKind)(file)) === 'dir') {
+        throw new errors_1.StepError(`The ${split} split ${shown} is a folder; a COCO split is one annotation JSON file.`, {
+            hint: `Give the path of the ${split} annotations file, e.g. annotations/instances_${split}.json.`,
+            file: shown,
+        });
+    }
+    const scan = await (0, json_sections_1.scanSections)(file, {
+        onProgress: (done, total) => ctx.progress(`read ${shown}`, done, total, 'bytes'),
+        signal: ctx.signal,
+    });
     if (scan.kind === 'other') {
         // Not an object, so not COCO; read whole (such files are small) to tell a syntax error from a wrong shape.
         const parsed = (0, json_text_1.parseJsonText)(await (0, json_text_1.readTextFile)(file, undefined, ctx.signal));
         if (!parsed.ok)
             return unusable(parsed);
-        findings.add('structure.schema', { ...base, field: '(root)', value: Array.isArray(parsed.value) ? 'array' : typeof parsed.value, message: 'a COCO file is an object with images, annotations and categories' });
+        findings.add('structure.schema', {
+            ...base,
+            field: '(root)',
+            value: Array.isArray(parsed.value) ? 'array' : typeof parsed.value,
+            message: 'a COCO file is an object with images, annotations and categories',
+        });
         loaded.unusable = true;
         return result;
     }
@@ -24764,7 +26392,12 @@ async function loadCoco(split, file, ctx) {
                 }
             }
             if (!failure)
-                local.add('structure.schema', { ...base, field: name, value: section ? typeof value : 'missing', message: `"${name}" must be an array` });
+                local.add('structure.schema', {
+                    ...base,
+                    field: name,
+                    value: section ? typeof value : 'missing',
+                    message: `"${name}" must be an array`,
+                });
         }
         if (failure)
             return unreadable(failure);
@@ -24871,12 +26504,22 @@ class CocoWalk {
     category(c, i) {
         const { findings } = this.ctx;
         if (!isObject(c) || !isId(c.id)) {
-            findings.add('structure.schema', { ...this.base, field: `categories[${i}].id`, value: isObject(c) ? c.id : c, message: 'category needs an id (number or string)' });
+            findings.add('structure.schema', {
+                ...this.base,
+                field: `categories[${i}].id`,
+                value: isObject(c) ? c.id : c,
+                message: 'category needs an id (number or string)',
+            });
             return;
         }
         const where = this.at(c.id);
         if (this.categoryIds.has(c.id)) {
-            findings.add('coco.duplicate-category-id', { ...where, field: 'id', value: c.id, message: `category id ${c.id} is declared more than once` });
+            findings.add('coco.duplicate-category-id', {
+                ...where,
+                field: 'id',
+                value: c.id,
+                message: `category id ${c.id} is declared more than once`,
+            });
             return;
         }
         if (typeof c.name !== 'string' || c.name === '')
@@ -24891,25 +26534,48 @@ class CocoWalk {
     image(im, i) {
         const { findings } = this.ctx;
         if (!isObject(im) || !isId(im.id)) {
-            findings.add('structure.schema', { ...this.base, field: `images[${i}].id`, value: isObject(im) ? im.id : im, message: 'image needs an id (number or string)' });
+            findings.add('structure.schema', {
+                ...this.base,
+                field: `images[${i}].id`,
+                value: isObject(im) ? im.id : im,
+                message: 'image needs an id (number or string)',
+            });
             return;
         }
         const where = this.at(im.id);
         if (this.imageIds.has(im.id)) {
-            findings.add('coco.duplicate-image-id', { ...where, field: 'id', value: im.id, message: `image id ${im.id} is used by more than one image` });
+            findings.add('coco.duplicate-image-id', {
+                ...where,
+                field: 'id',
+                value: im.id,
+                message: `image id ${im.id} is used by more than one image`,
+            });
             return;
         }
         let frame;
         if (isPositiveInt(im.width) && isPositiveInt(im.height))
             frame = { width: im.width, height: im.height };
         else
-            findings.add('structure.schema', { ...where, field: isPositiveInt(im.width) ? 'height' : 'width', value: isPositiveInt(im.width) ? im.height : im.width, message: 'image width and height must be positive integers' });
+            findings.add('structure.schema', {
+                ...where,
+                field: isPositiveInt(im.width) ? 'height' : 'width',
+                value: isPositiveInt(im.width) ? im.height : im.width,
+                message: 'image width and height must be positive integers',
+            });
         this.imageIds.set(im.id, this.frames.push(frame) - 1);
         if (typeof im.file_name !== 'string' || im.file_name === '') {
             findings.add('structure.schema', { ...where, field: 'file_name', value: im.file_name, message: 'image needs a non-empty file_name' });
             return;
         }
-        this.loaded.images.push({ split: this.loaded.split, path: (0, dataset_1.resolveFile)(this.root, im.file_name), file: this.base.file, id: im.id, field: 'file_name', declared: frame, role: 'image' });
+        this.loaded.images.push({
+            split: this.loaded.split,
+            path: (0, dataset_1.resolveFile)(this.root, im.file_name),
+            file: this.base.file,
+            id: im.id,
+            field: 'file_name',
+            declared: frame,
+            role: 'image',
+        });
     }
     annotation(a, i) {
         const { findings } = this.ctx;
@@ -24921,17 +26587,32 @@ class CocoWalk {
         if (!isId(a.id))
             findings.add('structure.schema', { ...where, field: 'id', value: a.id, message: 'annotation needs an id (number or string)' });
         else if (!this.annotationIds.add(a.id))
-            findings.add('coco.duplicate-annotation-id', { ...where, field: 'id', value: a.id, message: `annotation id ${a.id} is used more than once` });
+            findings.add('coco.duplicate-annotation-id', {
+                ...where,
+                field: 'id',
+                value: a.id,
+                message: `annotation id ${a.id} is used more than once`,
+            });
         let image;
         if (!isId(a.image_id))
             findings.add('structure.schema', { ...where, field: 'image_id', value: a.image_id, message: 'annotation needs an image_id' });
         else if ((image = this.imageIds.get(a.image_id)) === undefined)
-            findings.add('coco.unknown-image', { ...where, field: 'image_id', value: a.image_id, message: `image_id ${a.image_id} is not in "images"` });
+            findings.add('coco.unknown-image', {
+                ...where,
+                field: 'image_id',
+                value: a.image_id,
+                message: `image_id ${a.image_id} is not in "images"`,
+            });
         let category;
         if (!isId(a.category_id))
             findings.add('structure.schema', { ...where, field: 'category_id', value: a.category_id, message: 'annotation needs a category_id' });
         else if ((category = this.categoryIds.get(a.category_id)) === undefined) {
-            findings.add('coco.unknown-category', { ...where, field: 'category_id', value: a.category_id, message: `category_id ${a.category_id} is not in "categories"` });
+            findings.add('coco.unknown-category', {
+                ...where,
+                field: 'category_id',
+                value: a.category_id,
+                message: `category_id ${a.category_id} is not in "categories"`,
+            });
         }
         const frame = image === undefined ? undefined : this.frames[image];
         if (a.bbox !== undefined) {
@@ -24943,8 +26624,23 @@ class CocoWalk {
         }
         if (a.segmentation !== undefined)
             checkSegmentation(this.ctx, where, a.segmentation, frame);
+        // COCO evaluation buckets annotations by area (small/medium/large): NaN or a negative area silently drops one.
+        if (a.area !== undefined) {
+            const area = (0, json_text_1.numberOf)(a.area);
+            if (area === undefined)
+                findings.add('structure.schema', { ...where, field: 'area', value: a.area, message: 'area must be a number' });
+            else if (!Number.isFinite(area))
+                findings.add('geometry.non-finite', { ...where, field: 'area', value: a.area, message: 'area is NaN or infinite' });
+            else if (area < 0)
+                findings.add('geometry.box-degenerate', { ...where, field: 'area', value: area, message: 'area is negative' });
+        }
         if (a.bbox === undefined && a.segmentation === undefined) {
-            findings.add('structure.schema', { ...where, field: 'bbox', value: 'missing', message: 'annotation has neither bbox nor segmentation' });
+            findings.add('structure.schema', {
+                ...where,
+                field: 'bbox',
+                value: 'missing',
+                message: 'annotation has neither bbox nor segmentation',
+            });
         }
         if (image !== undefined && category !== undefined) {
             this.labels[image]++;
@@ -24961,10 +26657,20 @@ function checkSegmentation(ctx, where, segmentation, frame) {
             const field = `segmentation[${k}]`;
             const coords = Array.isArray(polygon) ? polygon.map(json_text_1.numberOf) : undefined;
             if (!coords || coords.some((v) => v === undefined)) {
-                findings.add('structure.schema', { ...where, field, value: polygon, message: 'polygon must be a flat list of numbers [x0, y0, x1, y1, …]' });
+                findings.add('structure.schema', {
+                    ...where,
+                    field,
+                    value: polygon,
+                    message: 'polygon must be a flat list of numbers [x0, y0, x1, y1, …]',
+                });
             }
             else if (coords.length % 2 === 1) {
-                findings.add('structure.schema', { ...where, field, value: polygon, message: `polygon has an odd number of coordinates (${coords.length})` });
+                findings.add('structure.schema', {
+                    ...where,
+                    field,
+                    value: polygon,
+                    message: `polygon has an odd number of coordinates (${coords.length})`,
+                });
             }
             else
                 (0, geometry_1.checkPolygon)(findings, where, field, coords, frame);
@@ -24976,13 +26682,23 @@ function checkSegmentation(ctx, where, segmentation, frame) {
         const sizeOk = Array.isArray(size) && size.length === 2 && size.every((v) => Number.isInteger(v) && v >= 0);
         const countsOk = typeof counts === 'string' || (Array.isArray(counts) && counts.every((v) => Number.isInteger(v) && v >= 0));
         if (!sizeOk || !countsOk) {
-            findings.add('structure.schema', { ...where, field: sizeOk ? 'segmentation.counts' : 'segmentation.size', value: sizeOk ? counts : size, message: 'RLE needs size [height, width] and counts (integers or a compressed string)' });
+            findings.add('structure.schema', {
+                ...where,
+                field: sizeOk ? 'segmentation.counts' : 'segmentation.size',
+                value: sizeOk ? counts : size,
+                message: 'RLE needs size [height, width] and counts (integers or a compressed string)',
+            });
             return;
         }
         (0, geometry_1.checkRle)(findings, where, 'segmentation', size, counts, frame);
         return;
     }
-    findings.add('structure.schema', { ...where, field: 'segmentation', value: segmentation, message: 'segmentation must be a list of polygons or an RLE object' });
+    findings.add('structure.schema', {
+        ...where,
+        field: 'segmentation',
+        value: segmentation,
+        message: 'segmentation must be a list of polygons or an RLE object',
+    });
 }
 
 
@@ -25046,7 +26762,9 @@ async function loadSegmentation(split, source, classes, ctx) {
     findings.ran('mask.missing', 'mask.orphan', 'mask.size-mismatch', 'mask.undeclared-label', 'mask.empty-ratio');
     const imagesDir = path.join(source, 'images');
     if ((await (0, files_1.pathKind)(imagesDir)) !== 'dir') {
-        throw new errors_1.StepError(`The ${split} split ${source} has no images/ folder.`, { hint: `Lay the split out as ${split}/images/… and ${split}/masks/…, paired by file name.` });
+        throw new errors_1.StepError(`The ${split} split ${source} has no images/ folder.`, {
+            hint: `Lay the split out as ${split}/images/… and ${split}/masks/…, paired by file name.`,
+        });
     }
     let masksDir;
     for (const name of MASK_FOLDERS) {
@@ -25056,7 +26774,9 @@ async function loadSegmentation(split, source, classes, ctx) {
         }
     }
     if (!masksDir)
-        throw new errors_1.StepError(`The ${split} split ${source} has no masks folder (looked for ${MASK_FOLDERS.join(', ')}).`, { hint: `Put the label masks in ${split}/masks/, named like their images.` });
+        throw new errors_1.StepError(`The ${split} split ${source} has no masks folder (looked for ${MASK_FOLDERS.join(', ')}).`, {
+            hint: `Put the label masks in ${split}/masks/, named like their images.`,
+        });
     const stats = new dataset_1.StatsBuilder();
     const loaded = { split, images: [], files: [], stats: stats.stats };
     const images = await (0, files_1.walkFiles)(imagesDir, files_1.isImageFile);
@@ -25110,7 +26830,13 @@ async function loadSegmentation(split, source, classes, ctx) {
                 }
                 const buffer = buffers[k];
                 if (!buffer) {
-                    findings.add('image.unsupported-format', { split, file: mask.file, field: 'format', value: maskHeader.format, message: `masks must be PNG or TIFF (lossless); this one is ${maskHeader.format}` });
+                    findings.add('image.unsupported-format', {
+                        split,
+                        file: mask.file,
+                        field: 'format',
+                        value: maskHeader.format,
+                        message: `masks must be PNG or TIFF (lossless); this one is ${maskHeader.format}`,
+                    });
                     return stats.image([]);
                 }
                 let histogram;
@@ -25141,7 +26867,12 @@ async function loadSegmentation(split, source, classes, ctx) {
         }
         const share = checked > 0 ? empty / checked : 0;
         if (share > ctx.options.maxEmptyMaskShare) {
-            findings.add('mask.empty-ratio', { split, field: 'emptyMasks', value: +share.toFixed(4), message: `${empty} of ${checked} masks (${(100 * share).toFixed(1)}%) hold only background, over max-empty-mask-share ${ctx.options.maxEmptyMaskShare}` }, empty);
+            findings.add('mask.empty-ratio', {
+                split,
+                field: 'emptyMasks',
+                value: +share.toFixed(4),
+                message: `${empty} of ${checked} masks (${(100 * share).toFixed(1)}%) hold only background, over max-empty-mask-share ${ctx.options.maxEmptyMaskShare}`,
+            }, empty);
         }
     };
     return loaded;
@@ -25197,7 +26928,14 @@ const errors_1 = __nccwpck_require__(6677);
 const dataset_1 = __nccwpck_require__(8409);
 const files_1 = __nccwpck_require__(6694);
 const geometry_1 = __nccwpck_require__(3457);
-const parser = new fast_xml_parser_1.XMLParser({ isArray: (_name, jpath) => jpath === 'annotation.object', parseTagValue: false, trimValues: true, ignoreAttributes: true });
+// Built on first use, so loading this module (every CLI start) does not load the XML parser.
+let parser;
+const xmlParser = () => (parser ??= new fast_xml_parser_1.XMLParser({
+    isArray: (_name, jpath) => jpath === 'annotation.object',
+    parseTagValue: false,
+    trimValues: true,
+    ignoreAttributes: true,
+}));
 /**
  * A Pascal VOC split: a folder of XML files, or an ImageSets list (ids, one per line) whose XMLs live in
  * ../../Annotations. Images are `<imagesRoot>/<filename>`, by default the JPEGImages folder beside Annotations.
@@ -25222,7 +26960,10 @@ async function loadVoc(split, source, declared, ctx) {
     else if (kind === 'file') {
         annotationsDir = path.resolve(path.dirname(source), '../../Annotations');
         loaded.files.push({ path: source, role: 'config' });
-        const ids = (await fs.readFile(source, 'utf8')).split(/\r?\n/).map((l) => l.trim().split(/\s+/)[0]).filter((id) => id);
+        const ids = (await fs.readFile(source, 'utf8'))
+            .split(/\r?\n/)
+            .map((l) => l.trim().split(/\s+/)[0])
+            .filter((id) => id);
         xmlFiles = ids.map((id) => path.join(annotationsDir, `${id}.xml`));
     }
     else {
@@ -25241,21 +26982,51 @@ async function loadVoc(split, source, declared, ctx) {
             const shown = ctx.display(file);
             const text = texts[k];
             if (text === undefined) {
-                findings.add('structure.schema', { split, file: shown, field: 'file', value: 'missing', message: 'annotation XML listed in the split does not exist' });
+                findings.add('structure.schema', {
+                    split,
+                    file: shown,
+                    field: 'file',
+                    value: 'missing',
+                    message: 'annotation XML listed in the split does not exist',
+                });
                 return;
             }
             loaded.files.push({ path: file, role: 'annotation' });
             const valid = fast_xml_parser_1.XMLValidator.validate(text);
             if (valid !== true) {
                 const { line, col, msg } = valid.err;
-                findings.add('structure.parse-error', { split, file: shown, line, column: col, message: `invalid XML at line ${line}, column ${col}: ${msg}` });
+                findings.add('structure.parse-error', {
+                    split,
+                    file: shown,
+                    line,
+                    column: col,
+                    message: `invalid XML at line ${line}, column ${col}: ${msg}`,
+                });
                 return;
             }
-            const doc = parser.parse(text);
+            let doc;
+            try {
+                doc = xmlParser().parse(text);
+            }
+            catch (error) {
+                // fast-xml-parser refuses external entities and entities over its size limits (XXE, "billion laughs")
+                // by throwing; the file is not read further, and the finding names it.
+                findings.add('structure.parse-error', {
+                    split,
+                    file: shown,
+                    message: `XML refused: ${error.message} (VOC annotations need no DOCTYPE or entities)`,
+                });
+                return;
+            }
             const ann = doc.annotation;
             const base = { split, file: shown };
             if (!ann || typeof ann !== 'object') {
-                findings.add('structure.schema', { ...base, field: 'annotation', value: 'missing', message: 'VOC XML needs an <annotation> root element' });
+                findings.add('structure.schema', {
+                    ...base,
+                    field: 'annotation',
+                    value: 'missing',
+                    message: 'VOC XML needs an <annotation> root element',
+                });
                 return;
             }
             const filename = typeof ann.filename === 'string' ? ann.filename : '';
@@ -25267,25 +27038,45 @@ async function loadVoc(split, source, declared, ctx) {
             if (Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)
                 frame = { width, height };
             else
-                findings.add('structure.schema', { ...where, field: 'size', value: { width: size.width, height: size.height }, message: '<size> needs positive integer <width> and <height>' });
+                findings.add('structure.schema', {
+                    ...where,
+                    field: 'size',
+                    value: { width: size.width, height: size.height },
+                    message: '<size> needs positive integer <width> and <height>',
+                });
             const labels = [];
             const objects = Array.isArray(ann.object) ? ann.object : [];
             objects.forEach((object, o) => {
                 const field = `object[${o}]`;
                 const name = typeof object?.name === 'string' ? object.name : '';
                 if (!name)
-                    findings.add('structure.schema', { ...where, field: `${field}.name`, value: object?.name ?? 'missing', message: 'object needs a <name>' });
+                    findings.add('structure.schema', {
+                        ...where,
+                        field: `${field}.name`,
+                        value: object?.name ?? 'missing',
+                        message: 'object needs a <name>',
+                    });
                 else {
                     seen.add(name);
                     if (declared.length > 0 && !known.has(name))
-                        findings.add('voc.unknown-class', { ...where, field: `${field}.name`, value: name, message: `class "${name}" is not in the declared classes` });
+                        findings.add('voc.unknown-class', {
+                            ...where,
+                            field: `${field}.name`,
+                            value: name,
+                            message: `class "${name}" is not in the declared classes`,
+                        });
                     else
                         labels.push(name);
                 }
                 const bndbox = (object?.bndbox ?? {});
-                const corners = ['xmin', 'ymin', 'xmax', 'ymax'].map((key) => (typeof bndbox[key] === 'string' ? (0, geometry_1.parseNumberToken)(bndbox[key]) : undefined));
+                const corners = ['xmin', 'ymin', 'xmax', 'ymax'].map((key) => typeof bndbox[key] === 'string' ? (0, geometry_1.parseNumberToken)(bndbox[key]) : undefined);
                 if (corners.some((v) => v === undefined)) {
-                    findings.add('structure.schema', { ...where, field: `${field}.bndbox`, value: bndbox, message: '<bndbox> needs numeric <xmin>, <ymin>, <xmax>, <ymax>' });
+                    findings.add('structure.schema', {
+                        ...where,
+                        field: `${field}.bndbox`,
+                        value: bndbox,
+                        message: '<bndbox> needs numeric <xmin>, <ymin>, <xmax>, <ymax>',
+                    });
                     return;
                 }
                 const [xmin, ymin, xmax, ymax] = corners;
@@ -25293,10 +27084,23 @@ async function loadVoc(split, source, declared, ctx) {
             });
             stats.image(labels);
             if (!filename) {
-                findings.add('structure.schema', { ...where, field: 'filename', value: ann.filename ?? 'missing', message: 'annotation needs a <filename>' });
+                findings.add('structure.schema', {
+                    ...where,
+                    field: 'filename',
+                    value: ann.filename ?? 'missing',
+                    message: 'annotation needs a <filename>',
+                });
                 return;
             }
-            loaded.images.push({ split, path: path.resolve(imagesRoot, filename), file: shown, id: filename, field: 'filename', declared: frame, role: 'image' });
+            loaded.images.push({
+                split,
+                path: path.resolve(imagesRoot, filename),
+                file: shown,
+                id: filename,
+                field: 'filename',
+                declared: frame,
+                role: 'image',
+            });
         });
         ctx.progress(`read ${split} XML`, Math.min(start + 512, xmlFiles.length), xmlFiles.length, 'items');
     }
@@ -25310,7 +27114,11 @@ async function readXml(file) {
         const code = error.code;
         if (code === 'ENOENT')
             return undefined;
-        throw new errors_1.StepError(`Cannot read the annotation ${file} (${code}).`, { hint: 'Make the annotations readable by the runner user.', file, cause: error });
+        throw new errors_1.StepError(`Cannot read the annotation ${file} (${code}).`, {
+            hint: 'Make the annotations readable by the runner user.',
+            file,
+            cause: error,
+        });
     }
 }
 
@@ -25363,6 +27171,7 @@ const fs = __importStar(__nccwpck_require__(1455));
 const path = __importStar(__nccwpck_require__(6760));
 const yaml_1 = __nccwpck_require__(8815);
 const errors_1 = __nccwpck_require__(6677);
+const yaml_value_1 = __nccwpck_require__(4317);
 const geometry_1 = __nccwpck_require__(3457);
 const dataset_1 = __nccwpck_require__(8409);
 const files_1 = __nccwpck_require__(6694);
@@ -25372,21 +27181,44 @@ async function readDataYaml(file, ctx) {
     const shown = ctx.display(file);
     findings.ran('structure.parse-error', 'structure.schema');
     const lineCounter = new yaml_1.LineCounter();
-    const doc = (0, yaml_1.parseDocument)(await fs.readFile(file, 'utf8'), { lineCounter });
+    let text;
+    try {
+        text = await fs.readFile(file, 'utf8');
+    }
+    catch (error) {
+        const code = error.code;
+        throw new errors_1.StepError(`Cannot read the data.yaml ${shown} (${code === 'EISDIR' ? 'it is a folder' : code === 'ENOENT' ? 'it does not exist' : code}).`, { hint: 'Give the path of the Ultralytics data.yaml file.', file: shown, cause: error });
+    }
+    const doc = (0, yaml_1.parseDocument)(text, { lineCounter });
     if (doc.errors.length > 0) {
         const error = doc.errors[0];
         const at = error.linePos?.[0];
-        findings.add('structure.parse-error', { file: shown, line: at?.line, column: at?.col, message: `invalid YAML${at ? ` at line ${at.line}, column ${at.col}` : ''}: ${error.message.split('\n')[0]}` });
+        findings.add('structure.parse-error', {
+            file: shown,
+            line: at?.line,
+            column: at?.col,
+            message: `invalid YAML${at ? ` at line ${at.line}, column ${at.col}` : ''}: ${error.message.split('\n')[0]}`,
+        });
         return undefined;
     }
-    const value = doc.toJS();
+    const expanded = (0, yaml_value_1.yamlValue)(doc);
+    if (!expanded.ok) {
+        findings.add('structure.parse-error', { file: shown, message: `invalid YAML: ${expanded.message}` });
+        return undefined;
+    }
+    const value = expanded.value;
     const positionOf = (key) => {
         const node = doc.get(key, true);
         const pos = node?.range ? lineCounter.linePos(node.range[0]) : undefined;
         return pos ? { line: pos.line, column: pos.col } : {};
     };
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-        findings.add('structure.schema', { file: shown, field: '(root)', value: typeof value, message: 'data.yaml must be a mapping with names and train/val/test' });
+        findings.add('structure.schema', {
+            file: shown,
+            field: '(root)',
+            value: typeof value,
+            message: 'data.yaml must be a mapping with names and train/val/test',
+        });
         return undefined;
     }
     const data = value;
@@ -25401,13 +27233,31 @@ async function readDataYaml(file, ctx) {
             config.names[k] = v;
         const holes = config.names.findIndex((n) => n === undefined);
         if (holes !== -1)
-            findings.add('structure.schema', { file: shown, ...positionOf('names'), field: 'names', value: names, message: `names has no entry for class ${holes}` });
+            findings.add('structure.schema', {
+                file: shown,
+                ...positionOf('names'),
+                field: 'names',
+                value: names,
+                message: `names has no entry for class ${holes}`,
+            });
     }
     else {
-        findings.add('structure.schema', { file: shown, ...positionOf('names'), field: 'names', value: names ?? 'missing', message: 'names must be a list of class names or a map {index: name}' });
+        findings.add('structure.schema', {
+            file: shown,
+            ...positionOf('names'),
+            field: 'names',
+            value: names ?? 'missing',
+            message: 'names must be a list of class names or a map {index: name}',
+        });
     }
     if (data.nc !== undefined && config.names && data.nc !== config.names.length) {
-        findings.add('structure.schema', { file: shown, ...positionOf('nc'), field: 'nc', value: data.nc, message: `nc is ${String(data.nc)} but names lists ${config.names.length} classes` });
+        findings.add('structure.schema', {
+            file: shown,
+            ...positionOf('nc'),
+            field: 'nc',
+            value: data.nc,
+            message: `nc is ${String(data.nc)} but names lists ${config.names.length} classes`,
+        });
     }
     const root = typeof data.path === 'string' ? path.resolve(path.dirname(file), data.path) : path.dirname(file);
     for (const split of dataset_1.SPLITS) {
@@ -25416,7 +27266,13 @@ async function readDataYaml(file, ctx) {
             continue;
         const items = Array.isArray(entry) ? entry : [entry];
         if (!items.every((s) => typeof s === 'string')) {
-            findings.add('structure.schema', { file: shown, ...positionOf(split), field: split, value: entry, message: `${split} must be a path or a list of paths` });
+            findings.add('structure.schema', {
+                file: shown,
+                ...positionOf(split),
+                field: split,
+                value: entry,
+                message: `${split} must be a path or a list of paths`,
+            });
             continue;
         }
         config.splits[split] = items.map((s) => path.resolve(root, s));
@@ -25442,7 +27298,11 @@ async function readLabel(file) {
         const code = error.code;
         if (code === 'ENOENT')
             return undefined;
-        throw new errors_1.StepError(`Cannot read the label file ${file} (${code}).`, { hint: 'Make the labels folder readable by the runner user.', file, cause: error });
+        throw new errors_1.StepError(`Cannot read the label file ${file} (${code}).`, {
+            hint: 'Make the labels folder readable by the runner user.',
+            file,
+            cause: error,
+        });
     }
 }
 /** One YOLO split: image folders or .txt image lists, labels found by Ultralytics' images→labels rule. */
@@ -25466,7 +27326,14 @@ async function loadYolo(split, sources, names, ctx) {
                 const entry = line.trim();
                 if (entry === '' || entry.startsWith('#'))
                     return;
-                loaded.images.push({ split, path: path.resolve(path.dirname(source), entry), file: ctx.display(source), id: `line ${i + 1}`, field: 'path', role: 'image' });
+                loaded.images.push({
+                    split,
+                    path: path.resolve(path.dirname(source), entry),
+                    file: ctx.display(source),
+                    id: `line ${i + 1}`,
+                    field: 'path',
+                    role: 'image',
+                });
             });
         }
         else {
@@ -25500,37 +27367,72 @@ async function loadYolo(split, sources, names, ctx) {
                 const tokens = line.split(/\s+/);
                 const values = tokens.slice(1).map(geometry_1.parseNumberToken);
                 if (!/^\d+$/.test(tokens[0]) || values.some((v) => v === undefined) || values.length % 2 === 1 || values.length < 2) {
-                    findings.add('structure.schema', { ...where, field: 'line', value: line, message: 'a label line is "class x_center y_center width height" or "class x1 y1 x2 y2 …" (polygon)' });
+                    findings.add('structure.schema', {
+                        ...where,
+                        field: 'line',
+                        value: line,
+                        message: 'a label line is "class x_center y_center width height" or "class x1 y1 x2 y2 …" (polygon)',
+                    });
                     return;
                 }
                 const cls = Number(tokens[0]);
                 if (names[cls] === undefined)
-                    findings.add('yolo.unknown-class', { ...where, field: 'class', value: cls, message: `class ${cls} is not in the ${names.length} declared names` });
+                    findings.add('yolo.unknown-class', {
+                        ...where,
+                        field: 'class',
+                        value: cls,
+                        message: `class ${cls} is not in the ${names.length} declared names`,
+                    });
                 else
                     labels.push(names[cls]);
                 const coords = values;
                 if (!coords.every(Number.isFinite)) {
-                    findings.add('geometry.non-finite', { ...where, field: 'coordinates', value: line, message: 'label has a NaN or infinite coordinate' });
+                    findings.add('geometry.non-finite', {
+                        ...where,
+                        field: 'coordinates',
+                        value: line,
+                        message: 'label has a NaN or infinite coordinate',
+                    });
                     return;
                 }
                 if (coords.some((v) => v < -EPS || v > 1 + EPS)) {
-                    findings.add('geometry.yolo-out-of-range', { ...where, field: 'coordinates', value: line, message: 'normalized coordinates must lie in [0, 1]' });
+                    findings.add('geometry.yolo-out-of-range', {
+                        ...where,
+                        field: 'coordinates',
+                        value: line,
+                        message: 'normalized coordinates must lie in [0, 1]',
+                    });
                     return;
                 }
                 if (coords.length === 4) {
                     const [cx, cy, w, h] = coords;
                     if (w <= 0 || h <= 0) {
-                        findings.add('geometry.box-degenerate', { ...where, field: 'width/height', value: line, message: `box has width ${w} and height ${h}` });
+                        findings.add('geometry.box-degenerate', {
+                            ...where,
+                            field: 'width/height',
+                            value: line,
+                            message: `box has width ${w} and height ${h}`,
+                        });
                         return;
                     }
                     if (cx - w / 2 < -EPS || cy - h / 2 < -EPS || cx + w / 2 > 1 + EPS || cy + h / 2 > 1 + EPS) {
-                        findings.add('geometry.box-outside', { ...where, field: 'coordinates', value: line, message: 'box extends past the image edge' });
+                        findings.add('geometry.box-outside', {
+                            ...where,
+                            field: 'coordinates',
+                            value: line,
+                            message: 'box extends past the image edge',
+                        });
                     }
                     if (ctx.options.minBoxSize > 0)
                         tinyCandidates.push({ image, where, w, h, value: line });
                 }
                 else if (coords.length < 6) {
-                    findings.add('geometry.polygon-too-few-points', { ...where, field: 'coordinates', value: line, message: `polygon has ${coords.length / 2} point(s); at least 3 are needed` });
+                    findings.add('geometry.polygon-too-few-points', {
+                        ...where,
+                        field: 'coordinates',
+                        value: line,
+                        message: `polygon has ${coords.length / 2} point(s); at least 3 are needed`,
+                    });
                 }
             });
             stats.image(labels);
@@ -25555,7 +27457,12 @@ async function loadYolo(split, sources, names, ctx) {
                 const w = box.w * header.width;
                 const h = box.h * header.height;
                 if (w < ctx.options.minBoxSize || h < ctx.options.minBoxSize) {
-                    findings.add('geometry.box-tiny', { ...box.where, field: 'width/height', value: box.value, message: `box is ${+w.toFixed(2)}×${+h.toFixed(2)} px, below min-box-size ${ctx.options.minBoxSize}` });
+                    findings.add('geometry.box-tiny', {
+                        ...box.where,
+                        field: 'width/height',
+                        value: box.value,
+                        message: `box is ${+w.toFixed(2)}×${+h.toFixed(2)} px, below min-box-size ${ctx.options.minBoxSize}`,
+                    });
                 }
             }
         };
@@ -25568,7 +27475,7 @@ async function loadYolo(split, sources, names, ctx) {
 /***/ }),
 
 /***/ 3457:
-/***/ ((__unused_webpack_module, exports) => {
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
 
@@ -25578,6 +27485,7 @@ exports.checkPolygon = checkPolygon;
 exports.checkRle = checkRle;
 exports.decodeRleString = decodeRleString;
 exports.parseNumberToken = parseNumberToken;
+const rle_1 = __nccwpck_require__(6916);
 /** Coordinates this far outside the frame are float noise from converters, not real errors. */
 const PIXEL_TOLERANCE = 0.01;
 /**
@@ -25594,7 +27502,8 @@ function checkBox(findings, where, field, box, frame, minBoxSize) {
         findings.add('geometry.box-degenerate', { ...where, field, value: box, message: `box has width ${w} and height ${h}` });
         return false;
     }
-    if (frame && (x < -PIXEL_TOLERANCE || y < -PIXEL_TOLERANCE || x + w > frame.width + PIXEL_TOLERANCE || y + h > frame.height + PIXEL_TOLERANCE)) {
+    if (frame &&
+        (x < -PIXEL_TOLERANCE || y < -PIXEL_TOLERANCE || x + w > frame.width + PIXEL_TOLERANCE || y + h > frame.height + PIXEL_TOLERANCE)) {
         findings.add('geometry.box-outside', {
             ...where,
             field,
@@ -25614,7 +27523,12 @@ function checkPolygon(findings, where, field, coords, frame) {
         return;
     }
     if (coords.length < 6) {
-        findings.add('geometry.polygon-too-few-points', { ...where, field, value: coords, message: `polygon has ${Math.floor(coords.length / 2)} point(s); at least 3 are needed` });
+        findings.add('geometry.polygon-too-few-points', {
+            ...where,
+            field,
+            value: coords,
+            message: `polygon has ${Math.floor(coords.length / 2)} point(s); at least 3 are needed`,
+        });
         return;
     }
     if (!frame)
@@ -25637,48 +27551,53 @@ function checkPolygon(findings, where, field, coords, frame) {
 function checkRle(findings, where, field, size, counts, frame) {
     const [h, w] = size;
     if (frame && (h !== frame.height || w !== frame.width)) {
-        findings.add('geometry.rle-size-mismatch', { ...where, field: `${field}.size`, value: size, message: `RLE size is [${h}, ${w}] but the image is ${frame.height}×${frame.width} (h×w)` });
+        findings.add('geometry.rle-size-mismatch', {
+            ...where,
+            field: `${field}.size`,
+            value: size,
+            message: `RLE size is [${h}, ${w}] but the image is ${frame.height}×${frame.width} (h×w)`,
+        });
         return;
     }
     const runs = typeof counts === 'string' ? decodeRleString(counts) : counts;
     if (!runs) {
-        findings.add('structure.schema', { ...where, field: `${field}.counts`, value: counts, message: 'compressed RLE counts string is malformed' });
+        findings.add('structure.schema', {
+            ...where,
+            field: `${field}.counts`,
+            value: counts,
+            message: 'compressed RLE counts string is malformed',
+        });
         return;
     }
     let sum = 0;
     for (const run of runs)
         sum += run;
     if (sum !== h * w) {
-        findings.add('geometry.rle-size-mismatch', { ...where, field: `${field}.counts`, value: sum, message: `RLE counts sum to ${sum}, not height × width = ${h * w}` });
+        findings.add('geometry.rle-size-mismatch', {
+            ...where,
+            field: `${field}.counts`,
+            value: sum,
+            message: `RLE counts sum to ${sum}, not height × width = ${h * w}`,
+        });
     }
 }
-/** pycocotools' rleFrString: 6-bit groups, 5 data bits each, with deltas from the run two back. */
+/**
+ * The runs of a compressed RLE string, by the decoder the metrics use (shared/metrics/coco/rle.ts, pycocotools'
+ * rleFrString), or undefined when the string is malformed: a character outside '0'..'o' or a truncated value.
+ */
 function decodeRleString(s) {
-    const counts = [];
-    let p = 0;
-    while (p < s.length) {
-        let x = 0;
-        let k = 0;
-        let more = true;
-        while (more) {
-            if (p >= s.length)
-                return undefined;
-            const c = s.charCodeAt(p) - 48;
-            if (c < 0 || c > 63)
-                return undefined;
-            x |= (c & 0x1f) << (5 * k);
-            more = (c & 0x20) !== 0;
-            p++;
-            k++;
-            if (!more && c & 0x10)
-                x |= -1 << (5 * k);
-        }
-        if (counts.length > 2)
-            x += counts[counts.length - 2];
-        counts.push(x);
+    if (!RLE_CHARS.test(s))
+        return undefined;
+    try {
+        return Array.from((0, rle_1.rleFromString)(s, 0, 0).counts);
     }
-    return counts;
+    catch (error) {
+        if (error instanceof RangeError)
+            return undefined;
+        throw error;
+    }
 }
+const RLE_CHARS = /^[0-o]*$/;
 const NON_FINITE_TOKEN = /^[+-]?(nan|inf|infinity)$/i;
 /** A number from text; Python's nan/inf spellings become NaN/±Infinity so the non-finite check sees them. */
 function parseNumberToken(token) {
@@ -25781,17 +27700,29 @@ const image_header_1 = __nccwpck_require__(5612);
 function interpretProbe(probe) {
     if (probe.error) {
         const missing = probe.error.code === 'ENOENT';
-        return { problem: { check: missing ? 'image.missing' : 'image.unreadable', message: missing ? 'file not found' : `cannot read the file (${probe.error.code})` } };
+        return {
+            problem: {
+                check: missing ? 'image.missing' : 'image.unreadable',
+                message: missing ? 'file not found' : `cannot read the file (${probe.error.code})`,
+            },
+        };
     }
     const record = { size: probe.size, sha256: probe.sha256 };
     if (!probe.size)
         return { ...record, problem: { check: 'image.truncated', message: 'file is empty (0 bytes)' } };
     try {
-        record.header = (0, image_header_1.readImageHeader)((0, image_header_1.headSource)(probe.path, probe.head ?? Buffer.alloc(0), probe.size), { tail: probe.tail ?? Buffer.alloc(0), png: probe.png });
+        record.header = (0, image_header_1.readImageHeader)((0, image_header_1.headSource)(probe.path, probe.head ?? Buffer.alloc(0), probe.size), {
+            tail: probe.tail ?? Buffer.alloc(0),
+            png: probe.png,
+        });
     }
     catch (error) {
         if (error instanceof image_header_1.HeaderError) {
-            const check = error.problem === 'unsupported' ? 'image.unsupported-format' : error.problem === 'truncated' ? 'image.truncated' : 'image.unreadable';
+            const check = error.problem === 'unsupported'
+                ? 'image.unsupported-format'
+                : error.problem === 'truncated'
+                    ? 'image.truncated'
+                    : 'image.unreadable';
             return { ...record, problem: { check, message: error.message } };
         }
         // A header so short or malformed that a field read runs off the buffer.
@@ -25813,7 +27744,14 @@ function checkImages(refs, records, findings, display) {
         const shown = display(ref.path);
         if (record.problem) {
             if (record.problem.check === 'image.missing') {
-                findings.add('image.missing', { split: ref.split, file: ref.file, id: ref.id, field: ref.field, value: shown, message: `${shown}: ${record.problem.message}` });
+                findings.add('image.missing', {
+                    split: ref.split,
+                    file: ref.file,
+                    id: ref.id,
+                    field: ref.field,
+                    value: shown,
+                    message: `${shown}: ${record.problem.message}`,
+                });
             }
             else {
                 findings.add(record.problem.check, { split: ref.split, file: shown, id: ref.id, message: record.problem.message });
@@ -25896,7 +27834,10 @@ async function decodeImages(refs, records, concurrency, onProgress, signal) {
         const failure = failures[i];
         if (failure === undefined)
             return;
-        records.set(ref.path, { ...records.get(ref.path), problem: { check: 'image.unreadable', message: `decode failed: ${failure.split('\n')[0]}` } });
+        records.set(ref.path, {
+            ...records.get(ref.path),
+            problem: { check: 'image.unreadable', message: `decode failed: ${failure.split('\n')[0]}` },
+        });
     });
 }
 
@@ -25942,12 +27883,15 @@ var __importStar = (this && this.__importStar) || (function () {
     };
 })();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.HeaderError = void 0;
+exports.MAX_DECODE_PIXELS = exports.TIFF_LIMITS = exports.HeaderError = void 0;
 exports.sniffFormat = sniffFormat;
 exports.readImageHeader = readImageHeader;
 exports.headSource = headSource;
 exports.readImageHeaderFromBuffer = readImageHeaderFromBuffer;
 exports.walkPngChunks = walkPngChunks;
+exports.checkBeforeDecode = checkBeforeDecode;
+exports.checkBufferBeforeDecode = checkBufferBeforeDecode;
+exports.checkFileBeforeDecode = checkFileBeforeDecode;
 const fs = __importStar(__nccwpck_require__(3024));
 class HeaderError extends Error {
     problem;
@@ -25961,7 +27905,11 @@ const OTHER_FORMATS = [
     ['GIF', (b) => b.toString('latin1', 0, 4) === 'GIF8'],
     ['HEIC/AVIF', (b) => b.toString('latin1', 4, 8) === 'ftyp'],
     ['JPEG 2000', (b) => b.readUInt32BE(0) === 0x0000000c && b.toString('latin1', 4, 8) === 'jP  '],
-    ['BigTIFF', (b) => (b.toString('latin1', 0, 2) === 'II' && b.readUInt16LE(2) === 43) || (b.toString('latin1', 0, 2) === 'MM' && b.readUInt16BE(2) === 43)],
+    [
+        'BigTIFF',
+        (b) => (b.toString('latin1', 0, 2) === 'II' && b.readUInt16LE(2) === 43) ||
+            (b.toString('latin1', 0, 2) === 'MM' && b.readUInt16BE(2) === 43),
+    ],
     ['PDF', (b) => b.toString('latin1', 0, 4) === '%PDF'],
 ];
 function sniffFormat(head) {
@@ -25969,7 +27917,9 @@ function sniffFormat(head) {
         return 'png';
     if (head.length >= 3 && head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff)
         return 'jpeg';
-    if (head.length >= 4 && ((head[0] === 0x49 && head[1] === 0x49 && head.readUInt16LE(2) === 42) || (head[0] === 0x4d && head[1] === 0x4d && head.readUInt16BE(2) === 42)))
+    if (head.length >= 4 &&
+        ((head[0] === 0x49 && head[1] === 0x49 && head.readUInt16LE(2) === 42) ||
+            (head[0] === 0x4d && head[1] === 0x4d && head.readUInt16BE(2) === 42)))
         return 'tiff';
     if (head.length >= 2 && head[0] === 0x42 && head[1] === 0x4d)
         return 'bmp';
@@ -26043,7 +27993,13 @@ function readJpeg(src, hints) {
             const sof = src.read(offset + 4, 6);
             if (sof.length < 6)
                 throw new HeaderError('truncated', 'the JPEG ends inside its frame header');
-            const header = { format: 'jpeg', bitDepth: sof[0], height: sof.readUInt16BE(1), width: sof.readUInt16BE(3), channels: sof[5] };
+            const header = {
+                format: 'jpeg',
+                bitDepth: sof[0],
+                height: sof.readUInt16BE(1),
+                width: sof.readUInt16BE(3),
+                channels: sof[5],
+            };
             if (!header.width || !header.height)
                 throw new HeaderError('corrupt', `JPEG frame header has size ${header.width}×${header.height}`);
             if (!hasEoi(hints.tail))
@@ -26060,43 +28016,109 @@ function hasEoi(tail) {
             return true;
     return false;
 }
-const TIFF_TYPE_SIZE = { 1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 16: 8 };
-function readTiff(src) {
+const TIFF_TYPE_SIZE = { 1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8 };
+/**
+ * Bounds of the TIFF structure walk. Decoders (utif2, libtiff) follow every IFD pointer they find; a chain that
+ * points back at itself, or a count of 4 billion values, makes them loop or allocate until the heap is gone.
+ * Real microscopy stacks have a few thousand pages at most; no tag we or the decoders read needs more values.
+ */
+exports.TIFF_LIMITS = { maxIfds: 4096, maxEntriesPerIfd: 1024, maxSubIfdDepth: 4, maxValuesPerTag: 1 << 20 };
+/** Tags whose values are offsets of further IFDs (SubIFDs, Exif, GPS, DNG private, Fuji), as utif2 follows them. */
+const TIFF_IFD_POINTER_TAGS = new Set([330, 34665, 34853, 61440]);
+const TIFF_HEADER_TAGS = new Set([256, 257, 258, 262, 273, 277, 279, 324, 325]);
+/**
+ * Walks every IFD a decoder would visit (the main chain and the sub-IFDs it points to) with a visited set and
+ * the bounds above, and returns the tags of the first IFD. Every entry's values must lie inside the file.
+ * Throws a HeaderError on a loop, an offset outside the file or a count over the limits: the caller reports
+ * the image as unreadable instead of handing it to a decoder.
+ */
+function walkTiff(src) {
     const le = src.read(0, 2).toString('latin1') === 'II';
     const u16 = (b, o) => (le ? b.readUInt16LE(o) : b.readUInt16BE(o));
     const u32 = (b, o) => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
-    const ifd = u32(src.read(4, 4), 0);
-    if (ifd + 2 > src.size)
-        return truncatedTiff(`its first IFD offset ${ifd} is past the end of the file`);
-    const count = u16(src.read(ifd, 2), 0);
-    const entries = src.read(ifd + 2, count * 12);
-    if (entries.length < count * 12)
-        return truncatedTiff('its IFD is cut off');
-    const tags = new Map();
-    for (let e = 0; e < count; e++) {
-        const o = e * 12;
-        const tag = u16(entries, o);
-        const type = u16(entries, o + 2);
-        const n = u32(entries, o + 4);
-        const size = TIFF_TYPE_SIZE[type];
-        if (!size || ![256, 257, 258, 262, 273, 277, 279, 324, 325].includes(tag))
-            continue;
-        const bytes = size * n;
-        const data = bytes <= 4 ? entries.subarray(o + 8, o + 12) : src.read(u32(entries, o + 8), bytes);
-        if (data.length < bytes)
-            return truncatedTiff(`tag ${tag} points past the end of the file`);
-        const values = [];
-        for (let k = 0; k < n; k++)
-            values.push(size === 1 ? data[k] : size === 2 ? u16(data, k * 2) : u32(data, k * size));
-        tags.set(tag, values);
+    const first = u32(src.read(4, 4), 0);
+    if (first + 2 > src.size)
+        return truncatedTiff(`its first IFD offset ${first} is past the end of the file`);
+    const visited = new Set();
+    let firstTags;
+    // Explicit stack of [offset, depth, follow the next-IFD pointer]: no recursion, however the file is built.
+    const pending = [[first, 0, true]];
+    while (pending.length > 0) {
+        const [ifd, depth, chain] = pending.pop();
+        if (visited.has(ifd))
+            throw new HeaderError('corrupt', `TIFF IFD chain loops: the IFD at byte ${ifd} is reached twice`);
+        visited.add(ifd);
+        if (visited.size > exports.TIFF_LIMITS.maxIfds)
+            throw new HeaderError('corrupt', `TIFF has more than ${exports.TIFF_LIMITS.maxIfds} IFDs`);
+        if (ifd + 2 > src.size)
+            throw new HeaderError('corrupt', `TIFF IFD offset ${ifd} is past the end of the file (${src.size} bytes)`);
+        const count = u16(src.read(ifd, 2), 0);
+        if (count > exports.TIFF_LIMITS.maxEntriesPerIfd)
+            throw new HeaderError('corrupt', `TIFF IFD at byte ${ifd} claims ${count} entries (at most ${exports.TIFF_LIMITS.maxEntriesPerIfd} are read)`);
+        const entries = src.read(ifd + 2, count * 12 + 4);
+        if (entries.length < count * 12) {
+            if (firstTags === undefined)
+                return truncatedTiff('its IFD is cut off');
+            throw new HeaderError('corrupt', `TIFF IFD at byte ${ifd} is cut off`);
+        }
+        const tags = new Map();
+        for (let e = 0; e < count; e++) {
+            const o = e * 12;
+            const tag = u16(entries, o);
+            const type = u16(entries, o + 2);
+            const n = u32(entries, o + 4);
+            const size = TIFF_TYPE_SIZE[type];
+            if (!size)
+                continue;
+            if (n > exports.TIFF_LIMITS.maxValuesPerTag)
+                throw new HeaderError('corrupt', `TIFF tag ${tag} at byte ${ifd + 2 + o} claims ${n} values (at most ${exports.TIFF_LIMITS.maxValuesPerTag})`);
+            const bytes = size * n;
+            const at = bytes <= 4 ? -1 : u32(entries, o + 8);
+            if (at >= 0 && at + bytes > src.size) {
+                if (firstTags === undefined && TIFF_HEADER_TAGS.has(tag))
+                    return truncatedTiff(`tag ${tag} points past the end of the file`);
+                throw new HeaderError('corrupt', `TIFF tag ${tag} points to bytes ${at}–${at + bytes}, past the end of the file (${src.size} bytes)`);
+            }
+            const wanted = (firstTags === undefined && TIFF_HEADER_TAGS.has(tag)) || TIFF_IFD_POINTER_TAGS.has(tag);
+            if (!wanted || (size !== 1 && size !== 2 && size !== 4))
+                continue;
+            const data = at < 0 ? entries.subarray(o + 8, o + 12) : src.read(at, bytes);
+            const values = [];
+            for (let k = 0; k < n; k++)
+                values.push(size === 1 ? data[k] : size === 2 ? u16(data, k * 2) : u32(data, k * size));
+            if (TIFF_IFD_POINTER_TAGS.has(tag)) {
+                if (depth + 1 > exports.TIFF_LIMITS.maxSubIfdDepth)
+                    throw new HeaderError('corrupt', `TIFF sub-IFDs are nested more than ${exports.TIFF_LIMITS.maxSubIfdDepth} deep`);
+                for (const offset of values)
+                    pending.push([offset, depth + 1, false]);
+            }
+            tags.set(tag, values);
+        }
+        if (firstTags === undefined)
+            firstTags = tags;
+        if (chain && entries.length >= count * 12 + 4) {
+            const next = u32(entries, count * 12);
+            if (next !== 0)
+                pending.push([next, depth, true]);
+        }
     }
+    return firstTags;
+}
+function readTiff(src) {
+    const tags = walkTiff(src);
     const width = tags.get(256)?.[0];
     const height = tags.get(257)?.[0];
     if (!width || !height)
         throw new HeaderError('corrupt', 'TIFF without ImageWidth/ImageLength');
     const photometric = tags.get(262)?.[0];
     const samples = tags.get(277)?.[0] ?? 1;
-    const header = { format: 'tiff', width, height, bitDepth: tags.get(258)?.[0] ?? 1, channels: photometric === 3 ? 1 : samples };
+    const header = {
+        format: 'tiff',
+        width,
+        height,
+        bitDepth: tags.get(258)?.[0] ?? 1,
+        channels: photometric === 3 ? 1 : samples,
+    };
     const offsets = tags.get(273) ?? tags.get(324) ?? [];
     const counts = tags.get(279) ?? tags.get(325) ?? [];
     let end = 0;
@@ -26148,11 +28170,23 @@ function readWebp(src) {
     const chunk = b.toString('latin1', 12, 16);
     let header;
     if (chunk === 'VP8X') {
-        header = { format: 'webp', width: 1 + b.readUIntLE(24, 3), height: 1 + b.readUIntLE(27, 3), bitDepth: 8, channels: b[20] & 0x10 ? 4 : 3 };
+        header = {
+            format: 'webp',
+            width: 1 + b.readUIntLE(24, 3),
+            height: 1 + b.readUIntLE(27, 3),
+            bitDepth: 8,
+            channels: b[20] & 0x10 ? 4 : 3,
+        };
     }
     else if (chunk === 'VP8L') {
         const bits = b.readUInt32LE(21);
-        header = { format: 'webp', width: 1 + (bits & 0x3fff), height: 1 + ((bits >> 14) & 0x3fff), bitDepth: 8, channels: (bits >> 28) & 1 ? 4 : 3 };
+        header = {
+            format: 'webp',
+            width: 1 + (bits & 0x3fff),
+            height: 1 + ((bits >> 14) & 0x3fff),
+            bitDepth: 8,
+            channels: (bits >> 28) & 1 ? 4 : 3,
+        };
     }
     else if (chunk === 'VP8 ') {
         header = { format: 'webp', width: b.readUInt16LE(26) & 0x3fff, height: b.readUInt16LE(28) & 0x3fff, bitDepth: 8, channels: 3 };
@@ -26188,7 +28222,10 @@ function headSource(file, head, size) {
 /** Header of a file read directly (masks, tests); the tail and PNG walk come from the same read. */
 function readImageHeaderFromBuffer(buffer) {
     const source = { size: buffer.length, read: (o, l) => buffer.subarray(o, Math.min(buffer.length, o + l)) };
-    return readImageHeader(source, { tail: buffer.subarray(Math.max(0, buffer.length - 64)), png: sniffFormat(buffer) === 'png' ? walkPngChunks(buffer) : undefined });
+    return readImageHeader(source, {
+        tail: buffer.subarray(Math.max(0, buffer.length - 64)),
+        png: sniffFormat(buffer) === 'png' ? walkPngChunks(buffer) : undefined,
+    });
 }
 /** Same rule as the probe worker's streaming walk, over a buffer in memory. */
 function walkPngChunks(buffer) {
@@ -26203,6 +28240,56 @@ function walkPngChunks(buffer) {
             return offset <= buffer.length ? 'complete' : 'truncated';
     }
     return 'truncated';
+}
+/** The most pixels a decoder is handed: sharp's own default limitInputPixels (0x3FFF × 0x3FFF). */
+exports.MAX_DECODE_PIXELS = 0x3fff * 0x3fff;
+/**
+ * The gate in front of every decoder (pngjs, utif2, sharp): the bounded header and IFD walk above, and a pixel
+ * count a decoder can allocate. Throws a HeaderError saying what is wrong; the caller names the file.
+ */
+function checkBeforeDecode(src, hints) {
+    let header;
+    try {
+        header = readImageHeader(src, hints);
+    }
+    catch (error) {
+        // A header so short that a field read runs off the buffer.
+        // By name: Buffer's reads throw the RangeError of Node's own realm, which a sandbox (jest's vm) does not share.
+        if (error?.name === 'RangeError')
+            throw new HeaderError('corrupt', `the header is cut off or corrupt (${error.message})`);
+        throw error;
+    }
+    if (header.width * header.height > exports.MAX_DECODE_PIXELS) {
+        throw new HeaderError('corrupt', `the image says it is ${header.width}×${header.height} pixels, more than the ${exports.MAX_DECODE_PIXELS} a decoder is given`);
+    }
+    return header;
+}
+/** checkBeforeDecode over a file in memory. */
+function checkBufferBeforeDecode(buffer) {
+    const source = { size: buffer.length, read: (o, l) => buffer.subarray(o, Math.min(buffer.length, o + l)) };
+    return checkBeforeDecode(source, {
+        tail: buffer.subarray(Math.max(0, buffer.length - 64)),
+        png: sniffFormat(buffer) === 'png' ? walkPngChunks(buffer) : undefined,
+    });
+}
+/** checkBeforeDecode over a file on disk, reading only the bytes the walk needs. */
+function checkFileBeforeDecode(file) {
+    const size = fs.statSync(file).size;
+    const fd = fs.openSync(file, 'r');
+    let head;
+    let tail;
+    try {
+        head = Buffer.alloc(Math.min(size, 64 * 1024));
+        fs.readSync(fd, head, 0, head.length, 0);
+        tail = Buffer.alloc(Math.min(size, 64));
+        fs.readSync(fd, tail, 0, tail.length, Math.max(0, size - tail.length));
+    }
+    finally {
+        fs.closeSync(fd);
+    }
+    // A PNG's chunk walk needs the whole file; masks and model inputs are small enough to read for it.
+    const png = sniffFormat(head) === 'png' ? walkPngChunks(fs.readFileSync(file)) : undefined;
+    return checkBeforeDecode(headSource(file, head, size), { tail, png });
 }
 
 
@@ -26253,7 +28340,8 @@ exports.readSlices = readSlices;
 exports.firstError = firstError;
 const fs = __importStar(__nccwpck_require__(1455));
 const errors_1 = __nccwpck_require__(6677);
-const json_text_1 = __nccwpck_require__(4175);
+const json_depth_1 = __nccwpck_require__(6796);
+const json_text_1 = __nccwpck_require__(8878);
 /**
  * Streaming access to the top-level members of a large JSON object (a COCO file: images, annotations,
  * categories), so memory does not grow with the file.
@@ -26369,6 +28457,9 @@ class SectionScanner {
                         break;
                     case 0x5b:
                     case 0x7b:
+                        // The one depth limit of every JSON walk (core/json-depth), enforced here for streamed files.
+                        if (this.depth >= json_depth_1.MAX_JSON_DEPTH)
+                            return this.fail((0, json_depth_1.jsonDepthMessage)(), at);
                         this.openers.push(c);
                         this.depth++;
                         this.elementHasContent = true;
@@ -26559,7 +28650,13 @@ class SectionScanner {
     }
     /** Records the current slice, from its start to `end` (exclusive). */
     pushSlice(end) {
-        this.section.slices.push({ start: this.sliceStart, end, line: this.sliceLine, column: this.sliceColumn, first: this.sliceFirst });
+        this.section.slices.push({
+            start: this.sliceStart,
+            end,
+            line: this.sliceLine,
+            column: this.sliceColumn,
+            first: this.sliceFirst,
+        });
     }
     /** `atByte`: the error is a byte of the file (false at the end of the file). */
     fail(message, offset, atByte = true) {
@@ -26621,14 +28718,17 @@ async function* readSlices(file, section, signal) {
             while (done < length) {
                 const { bytesRead } = await handle.read(buffer, done, length - done, slice.start + done);
                 if (bytesRead === 0)
-                    throw new errors_1.StepError(`${file} got shorter while it was read (expected ${length} bytes at offset ${slice.start}).`, { hint: 'Keep the dataset unchanged while the step runs.', file });
+                    throw new errors_1.StepError(`${file} got shorter while it was read (expected ${length} bytes at offset ${slice.start}).`, {
+                        hint: 'Keep the dataset unchanged while the step runs.',
+                        file,
+                    });
                 done += bytesRead;
             }
             const text = buffer.toString('utf8', 0, length);
             // Parsed inside the bracket that holds it in the file ("[" for elements, the root "{" for a member
             // value), so JSON.parse's messages read as they would for the whole document.
             const prefix = section.array ? '[' : '{"":';
-            const parsed = (0, json_text_1.parseJsonText)(`${prefix}${text}${section.array ? ']' : '}'}`);
+            const parsed = (0, json_text_1.parseJsonText)(`${prefix}${text}${section.array ? ']' : '}'}`, { checkDepth: false });
             if (!parsed.ok) {
                 const line = slice.line + parsed.line - 1;
                 const column = parsed.line === 1 ? slice.column + parsed.column - 1 - prefix.length : parsed.column;
@@ -26638,7 +28738,11 @@ async function* readSlices(file, section, signal) {
                 yield { ok: false, error: { message: parsed.message, offset, line, column }, atSliceEnd: units >= text.length };
                 return;
             }
-            yield { ok: true, values: section.array ? parsed.value : [parsed.value['']], first: slice.first };
+            yield {
+                ok: true,
+                values: section.array ? parsed.value : [parsed.value['']],
+                first: slice.first,
+            };
         }
     }
     finally {
@@ -26663,251 +28767,6 @@ async function firstError(file, sections, scanError, signal) {
         }
     }
     return scanError;
-}
-
-
-/***/ }),
-
-/***/ 4175:
-/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
-
-"use strict";
-
-var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
-    if (k2 === undefined) k2 = k;
-    var desc = Object.getOwnPropertyDescriptor(m, k);
-    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
-      desc = { enumerable: true, get: function() { return m[k]; } };
-    }
-    Object.defineProperty(o, k2, desc);
-}) : (function(o, m, k, k2) {
-    if (k2 === undefined) k2 = k;
-    o[k2] = m[k];
-}));
-var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
-    Object.defineProperty(o, "default", { enumerable: true, value: v });
-}) : function(o, v) {
-    o["default"] = v;
-});
-var __importStar = (this && this.__importStar) || (function () {
-    var ownKeys = function(o) {
-        ownKeys = Object.getOwnPropertyNames || function (o) {
-            var ar = [];
-            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
-            return ar;
-        };
-        return ownKeys(o);
-    };
-    return function (mod) {
-        if (mod && mod.__esModule) return mod;
-        var result = {};
-        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
-        __setModuleDefault(result, mod);
-        return result;
-    };
-})();
-Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.positionAt = positionAt;
-exports.readTextFile = readTextFile;
-exports.parseJsonText = parseJsonText;
-exports.numberOf = numberOf;
-const fs = __importStar(__nccwpck_require__(1455));
-const errors_1 = __nccwpck_require__(6677);
-/** 1-based line and column of a character offset. */
-function positionAt(text, offset) {
-    let line = 1;
-    let lineStart = 0;
-    for (let i = text.indexOf('\n'); i !== -1 && i < offset; i = text.indexOf('\n', i + 1)) {
-        line++;
-        lineStart = i + 1;
-    }
-    return { line, column: offset - lineStart + 1 };
-}
-const READ_BLOCK = 16 << 20;
-/**
- * Reads a whole text file in blocks so a 200 MB annotation file shows progress while it loads. The buffer is
- * allocated once at the file's size and dropped after decoding, so the peak is file + string, not a list of copies.
- */
-async function readTextFile(file, onProgress, signal) {
-    const handle = await fs.open(file, 'r');
-    try {
-        const { size } = await handle.stat();
-        const buffer = Buffer.allocUnsafe(size);
-        let done = 0;
-        while (done < size) {
-            signal?.throwIfAborted();
-            const { bytesRead } = await handle.read(buffer, done, Math.min(READ_BLOCK, size - done), done);
-            if (bytesRead === 0)
-                break;
-            done += bytesRead;
-            onProgress?.(done, size);
-        }
-        try {
-            const text = buffer.toString('utf8', 0, done);
-            return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-        }
-        catch (error) {
-            throw new errors_1.StepError(`${file} is too large to load as one text (${(size / 1048576).toFixed(0)} MB).`, {
-                hint: 'Split the annotation file (one file per split or per shard) below 500 MB.',
-                file,
-                cause: error,
-            });
-        }
-    }
-    finally {
-        await handle.close();
-    }
-}
-/**
- * JSON.parse with two additions annotation files need: the line and column of a syntax error (V8 does not
- * always give a position), and Python's NaN / Infinity tokens, which json.dump writes by default. Those are
- * turned into the strings "NaN" / "Infinity" / "-Infinity" so the geometry checks can report them by field.
- */
-function parseJsonText(text) {
-    try {
-        return { ok: true, value: JSON.parse(text), nonFinite: 0 };
-    }
-    catch {
-        // Fall through: locate the problem with the scanner below; only runs on bad files.
-    }
-    const scan = scanJson(text);
-    if (scan.error) {
-        const { line, column } = positionAt(text, scan.error.offset);
-        return { ok: false, message: scan.error.message, offset: scan.error.offset, line, column };
-    }
-    let sanitized = '';
-    let last = 0;
-    for (const [start, length] of scan.nonFinite) {
-        sanitized += text.slice(last, start) + JSON.stringify(text.slice(start, start + length));
-        last = start + length;
-    }
-    sanitized += text.slice(last);
-    return { ok: true, value: JSON.parse(sanitized), nonFinite: scan.nonFinite.length };
-}
-/** A number, or NaN/±Infinity written as a Python token; undefined for anything else. */
-function numberOf(value) {
-    if (typeof value === 'number')
-        return value;
-    if (value === 'NaN' || value === 'Infinity' || value === '-Infinity')
-        return Number(value);
-    return undefined;
-}
-const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
-const NON_FINITE = /NaN|-?Infinity/y;
-const LITERAL = /true|false|null/y;
-/** A JSON grammar walk that stops at the first error; iterative so deep nesting cannot overflow the stack. */
-function scanJson(text) {
-    const nonFinite = [];
-    const stack = [];
-    let i = 0;
-    let state = 'value';
-    const fail = (message, at = i) => ({ nonFinite, error: { offset: at, message: at >= text.length ? 'unexpected end of file' : message } });
-    const ws = () => {
-        while (i < text.length) {
-            const c = text.charCodeAt(i);
-            if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09)
-                break;
-            i++;
-        }
-    };
-    const string = () => {
-        i++;
-        while (i < text.length) {
-            const c = text.charCodeAt(i);
-            if (c === 0x22) {
-                i++;
-                return true;
-            }
-            if (c < 0x20)
-                return false;
-            if (c === 0x5c) {
-                const e = text[i + 1];
-                if (e === 'u') {
-                    if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6)))
-                        return false;
-                    i += 6;
-                    continue;
-                }
-                if (!e || !'"\\/bfnrt'.includes(e))
-                    return false;
-                i += 2;
-                continue;
-            }
-            i++;
-        }
-        return false;
-    };
-    const match = (re) => {
-        re.lastIndex = i;
-        return re.exec(text) ? re.lastIndex - i : 0;
-    };
-    for (;;) {
-        ws();
-        if (state === 'value') {
-            const c = text[i];
-            if (c === '{' || c === '[') {
-                stack.push(c);
-                i++;
-                ws();
-                if (text[i] === (c === '{' ? '}' : ']')) {
-                    stack.pop();
-                    i++;
-                    state = 'after';
-                }
-                else
-                    state = c === '{' ? 'key' : 'value';
-                continue;
-            }
-            if (c === '"') {
-                if (!string())
-                    return fail('invalid string (unescaped control character or bad escape, or missing closing quote)');
-                state = 'after';
-                continue;
-            }
-            const special = match(NON_FINITE);
-            if (special) {
-                nonFinite.push([i, special]);
-                i += special;
-                state = 'after';
-                continue;
-            }
-            const n = match(NUMBER) || match(LITERAL);
-            if (!n)
-                return fail(`unexpected character ${JSON.stringify(c)} where a value was expected`);
-            i += n;
-            state = 'after';
-            continue;
-        }
-        if (state === 'key') {
-            if (text[i] !== '"')
-                return fail(`expected a double-quoted property name, found ${JSON.stringify(text[i])}`);
-            if (!string())
-                return fail('invalid property name string');
-            ws();
-            if (text[i] !== ':')
-                return fail(`expected ':' after the property name, found ${JSON.stringify(text[i])}`);
-            i++;
-            state = 'value';
-            continue;
-        }
-        const top = stack[stack.length - 1];
-        if (!top) {
-            if (i < text.length)
-                return { nonFinite, error: { offset: i, message: `unexpected ${JSON.stringify(text[i])} after the end of the JSON document` } };
-            return { nonFinite };
-        }
-        const close = top === '{' ? '}' : ']';
-        if (text[i] === ',') {
-            i++;
-            state = top === '{' ? 'key' : 'value';
-        }
-        else if (text[i] === close) {
-            i++;
-            stack.pop();
-        }
-        else
-            return fail(`expected ',' or '${close}', found ${JSON.stringify(text[i])}`);
-    }
 }
 
 
@@ -27007,11 +28866,15 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.readMaskValues = readMaskValues;
 const pngjs_1 = __nccwpck_require__(359);
 const UTIF = __importStar(__nccwpck_require__(3196));
+const tiff_decode_1 = __nccwpck_require__(6761);
+const image_header_1 = __nccwpck_require__(5612);
 /**
  * Label values of a mask, exactly as stored: 8- or 16-bit grey, or palette indices (how VOC and many
  * annotation tools save class masks). Multi-channel masks are read from their first channel.
  */
 function readMaskValues(buffer, format) {
+    // The bounded structure walk first: utif2 follows IFD loops forever and pngjs allocates whatever IHDR says.
+    (0, image_header_1.checkBufferBeforeDecode)(buffer);
     return format === 'png' ? readPngMask(buffer) : readTiffMask(buffer);
 }
 function readPngMask(buffer) {
@@ -27040,7 +28903,7 @@ function readPngMask(buffer) {
     return { width, height, histogram: toMap(counts) };
 }
 function readTiffMask(buffer) {
-    const ifds = UTIF.decode(buffer);
+    const ifds = (0, tiff_decode_1.decodeTiffDirectories)(buffer);
     if (ifds.length === 0)
         throw new Error('TIFF has no image');
     const ifd = ifds[0];
@@ -27196,6 +29059,7 @@ exports.passes = passes;
 exports.describeExample = describeExample;
 exports.failureMessage = failureMessage;
 exports.writeSummary = writeSummary;
+const summary_1 = __nccwpck_require__(6320);
 const chart_1 = __nccwpck_require__(8857);
 function totals(checks) {
     let errors = 0;
@@ -27216,17 +29080,23 @@ function passes(failOn, errors, warnings) {
 /** One line per example: "[check] file:line id field=value — message". */
 function describeExample(check, e) {
     const location = e.file ? `${e.file}${e.line ? `:${e.line}${e.column ? `:${e.column}` : ''}` : ''}` : undefined;
-    const parts = [e.split, location, e.id !== undefined ? `id ${e.id}` : undefined, e.field ? `${e.field}=${JSON.stringify(e.value)}` : undefined];
+    const parts = [
+        e.split,
+        location,
+        e.id !== undefined ? `id ${e.id}` : undefined,
+        e.field ? `${e.field}=${JSON.stringify(e.value)}` : undefined,
+    ];
     return `[${check}] ${parts.filter((p) => p !== undefined).join(' ')} — ${e.message}`;
 }
 /** The failure: counts, then the first three examples of the severity that failed the run. */
 function failureMessage(report) {
     const failing = report.errors > 0 ? 'error' : 'warning';
-    const first = report.checks.filter((c) => c.severity === failing && c.count > 0).flatMap((c) => c.examples.map((e) => describeExample(c.id, e)));
+    const first = report.checks
+        .filter((c) => c.severity === failing && c.count > 0)
+        .flatMap((c) => c.examples.map((e) => describeExample(c.id, e)));
     const head = `Dataset validation failed: ${report.errors} error(s), ${report.warnings} warning(s) (fail-on: ${report.failOn}).`;
     return [head, ...first.slice(0, 3).map((line, i) => `  ${i + 1}. ${line}`)].join('\n');
 }
-const fmtBytes = (n) => (n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(2)} GiB` : `${(n / (1 << 20)).toFixed(1)} MiB`);
 const fmtPct = (x) => `${(100 * x).toFixed(1)}%`;
 function writeSummary(summary, report, files) {
     const status = report.passed ? '✅ passed' : '❌ failed';
@@ -27234,17 +29104,28 @@ function writeSummary(summary, report, files) {
     summary.paragraph(`Format **${report.format}**, ${Object.entries(report.splits)
         .map(([s, r]) => `${s}: ${r.images} images`)
         .join(', ')}. **${report.errors}** error(s), **${report.warnings}** warning(s), fail-on \`${report.failOn}\`.`);
-    summary.paragraph(`Fingerprint \`${report.fingerprint.digest}\` over ${report.fingerprint.files} files (${fmtBytes(report.fingerprint.bytes)}). Report: \`${files.report}\`, manifest: \`${files.fingerprint}\`.`);
+    summary.paragraph(`Fingerprint \`${report.fingerprint.digest}\` over ${report.fingerprint.files} files (${(0, summary_1.formatBytes)(report.fingerprint.bytes)}). Report: \`${files.report}\`, manifest: \`${files.fingerprint}\`.`);
     const failing = report.checks.filter((c) => c.count > 0);
     if (failing.length > 0) {
-        summary.table(['check', 'severity', 'count', 'first example'], failing.map((c) => [`\`${c.id}\``, c.severity === 'error' ? '🔴 error' : '🟡 warning', c.count, c.examples[0] ? describeExample(c.id, c.examples[0]).replace(/^\[[^\]]+\] /, '') : '']));
+        summary.table(['check', 'severity', 'count', 'first example'], failing.map((c) => [
+            `\`${c.id}\``,
+            c.severity === 'error' ? '🔴 error' : '🟡 warning',
+            c.count,
+            c.examples[0] ? describeExample(c.id, c.examples[0]).replace(/^\[[^\]]+\] /, '') : '',
+        ]));
     }
     const passed = report.checks.filter((c) => c.count === 0);
     summary.paragraph(`${passed.length} check(s) passed${passed.length ? `: ${passed.map((c) => `\`${c.id}\``).join(', ')}` : ''}.`);
-    summary.table(['split', 'images', report.classCountUnit === 'images' ? 'labelled images' : 'instances', 'unlabelled', 'classes present'], Object.entries(report.splits).map(([s, r]) => [s, r.images, r.annotations, `${r.unlabeledImages} (${fmtPct(r.images ? r.unlabeledImages / r.images : 0)})`, Object.keys(r.classCounts).length]));
+    summary.table(['split', 'images', report.classCountUnit === 'images' ? 'labelled images' : 'instances', 'unlabelled', 'classes present'], Object.entries(report.splits).map(([s, r]) => [
+        s,
+        r.images,
+        r.annotations,
+        `${r.unlabeledImages} (${fmtPct(r.images ? r.unlabeledImages / r.images : 0)})`,
+        Object.keys(r.classCounts).length,
+    ]));
     const series = Object.entries(report.splits).map(([name, r]) => ({ name, counts: r.classCounts }));
     if (series.some((s) => Object.keys(s.counts).length > 0))
-        summary.image('class distribution', { svg: (0, chart_1.classBarChart)(series, report.classCountUnit === 'images' ? 'Images' : 'Instances') });
+        summary.chart((0, chart_1.classCountsChart)(series, report.classCountUnit === 'images' ? 'Images' : 'Instances'));
     if (report.drift) {
         const rows = Object.entries(report.drift.splits).map(([s, d]) => [
             s,
@@ -27258,7 +29139,11 @@ function writeSummary(summary, report, files) {
         summary.table(['split', 'class PSI', 'chi-square', 'size PSI', 'brightness PSI', 'contrast PSI'], rows);
     }
     for (const c of failing) {
-        summary.details(`${c.id}: ${c.count} (${c.severity})`, c.examples.map((e) => `- ${describeExample(c.id, e).replace(/^\[[^\]]+\] /, '').replace(/\|/g, '\\|')}`).join('\n'));
+        summary.details(`${c.id}: ${c.count} (${c.severity})`, c.examples
+            .map((e) => `- ${describeExample(c.id, e)
+            .replace(/^\[[^\]]+\] /, '')
+            .replace(/\|/g, '\\|')}`)
+            .join('\n'));
     }
 }
 
@@ -27366,7 +29251,10 @@ function gammaQ(a, x) {
     }
     return Math.exp(lnPrefix) * h;
 }
-const LANCZOS = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
+const LANCZOS = [
+    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905,
+    -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
+];
 function lnGamma(z) {
     if (z < 0.5)
         return Math.log(Math.PI / Math.sin(Math.PI * z)) - lnGamma(1 - z);
@@ -27390,6 +29278,60 @@ function histogram(values, bins, lo, hi) {
     for (const v of values)
         out[Math.min(bins - 1, Math.max(0, Math.floor(((v - lo) / (hi - lo)) * bins)))]++;
     return out;
+}
+
+
+/***/ }),
+
+/***/ 6761:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+"use strict";
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.decodeTiffDirectories = decodeTiffDirectories;
+const UTIF = __importStar(__nccwpck_require__(3196));
+/**
+ * utif2's IFD reader with MakerNote parsing off: a MakerNote is a vendor blob utif2 reads as a further TIFF,
+ * outside the structure walk (image-header.ts) that has already bounded every IFD it would follow. Call
+ * checkBufferBeforeDecode first. utif2's typings omit the options argument its decode takes.
+ */
+const decode = UTIF.decode;
+function decodeTiffDirectories(buffer) {
+    return decode(buffer, { parseMN: false, debug: false });
 }
 
 
@@ -27458,7 +29400,12 @@ async function validateDataset(options, hooks = {}) {
     const findings = new checks_1.Findings(options.maxExamples ?? 5, overrides);
     const display = (file) => (0, files_1.displayPath)(options.workspace, file);
     const threads = options.threads || (0, file_pool_1.defaultThreads)();
-    const loadOptions = { imagesRoot: options.imagesRoot, classes: options.classes, minBoxSize: options.minBoxSize, maxEmptyMaskShare: options.maxEmptyMaskShare };
+    const loadOptions = {
+        imagesRoot: options.imagesRoot,
+        classes: options.classes,
+        minBoxSize: options.minBoxSize,
+        maxEmptyMaskShare: options.maxEmptyMaskShare,
+    };
     const ctx = {
         findings,
         options: loadOptions,
@@ -27486,12 +29433,19 @@ async function validateDataset(options, hooks = {}) {
     const sharp = options.sampleSize > 0 ? optionalSharp(hooks) : undefined;
     const splits = {};
     for (const s of dataset.splits) {
-        splits[s.split] = { ...s.stats, properties: await (0, drift_1.measureProperties)(measurable(s, records), options.sampleSize, threads, sharp, hooks.signal) };
+        splits[s.split] = {
+            ...s.stats,
+            properties: await (0, drift_1.measureProperties)(measurable(s, records), options.sampleSize, threads, sharp, hooks.signal),
+        };
     }
     let drift;
     if (options.baseline) {
         const baseline = await (0, drift_1.readBaseline)(options.baseline, display(options.baseline));
-        drift = { baseline: display(options.baseline), thresholds: options.drift, splits: (0, drift_1.compareDrift)({ splits }, baseline, options.drift, findings) };
+        drift = {
+            baseline: display(options.baseline),
+            thresholds: options.drift,
+            splits: (0, drift_1.compareDrift)({ splits }, baseline, options.drift, findings),
+        };
     }
     // Walked twice by buildManifest (common root, then entries) rather than copied into a list per image.
     const hashed = {
@@ -27550,7 +29504,10 @@ async function probeDataset(dataset, refs, threads, hooks, display) {
         if (jobs[index].head)
             records.set(probe.path, (0, image_checks_1.interpretProbe)(probe));
         else if (probe.error)
-            throw new errors_1.StepError(`Cannot read ${display(probe.path)} (${probe.error.code}) while fingerprinting it.`, { hint: 'Keep the dataset unchanged while the step runs.', file: display(probe.path) });
+            throw new errors_1.StepError(`Cannot read ${display(probe.path)} (${probe.error.code}) while fingerprinting it.`, {
+                hint: 'Keep the dataset unchanged while the step runs.',
+                file: display(probe.path),
+            });
         else
             digests.set(probe.path, { size: probe.size ?? 0, sha256: probe.sha256 ?? '' });
     });
@@ -27594,7 +29551,9 @@ async function loadDataset(options, ctx) {
     const values = new Set();
     for (const c of declared) {
         if (values.has(c.value))
-            throw new errors_1.InputError(`The class list gives value ${c.value} twice (second time as "${c.name}").`, { hint: 'Give each class once, as "name" or "value: name".' });
+            throw new errors_1.InputError(`The class list gives value ${c.value} twice (second time as "${c.name}").`, {
+                hint: 'Give each class once, as "name" or "value: name".',
+            });
         values.add(c.value);
     }
     const splits = [];
@@ -27615,17 +29574,32 @@ async function loadDataset(options, ctx) {
             const config = options.dataYaml ? await (0, yolo_1.readDataYaml)(options.dataYaml, ctx) : undefined;
             const names = declared.length > 0 ? byValue(declared) : config?.names;
             if (!names || names.length === 0) {
-                throw new errors_1.StepError(options.dataYaml && !config ? `${ctx.display(options.dataYaml)} could not be read, so the YOLO class names are unknown.` : 'The YOLO class names are unknown.', {
+                // The reason data.yaml could not be read (a syntax error, an alias bomb) is its parse-error finding.
+                const reason = ctx.findings.results().find((r) => r.id === 'structure.parse-error' && r.count > 0)?.examples[0]?.message;
+                throw new errors_1.StepError(options.dataYaml && !config
+                    ? `${ctx.display(options.dataYaml)} could not be read, so the YOLO class names are unknown.${reason ? ` ${reason}.` : ''}`
+                    : 'The YOLO class names are unknown.', {
                     hint: 'Give data-yaml with a valid `names` list, or the classes input (one name per line, in class-index order).',
                     file: options.dataYaml ? ctx.display(options.dataYaml) : undefined,
                 });
             }
             const sources = dataset_1.SPLITS.map((s) => [s, options.splits[s] ? [options.splits[s]] : (config?.splits[s] ?? [])]).filter(([, list]) => list.length > 0);
+            if (sources.length === 0 && options.dataYaml) {
+                throw new errors_1.StepError(`No split to validate: ${ctx.display(options.dataYaml)} sets no usable train, val or test path, and none is given as an input.`, {
+                    hint: 'Set train/val/test in data.yaml to image folders (or .txt lists), or give train as an input.',
+                    file: ctx.display(options.dataYaml),
+                });
+            }
             if (sources.length === 0)
                 requireSplits([], 'a YOLO images folder (or set train/val/test in data.yaml)');
             for (const [split, list] of sources)
                 splits.push(await (0, yolo_1.loadYolo)(split, list, names, ctx));
-            return { format: 'yolo', classes: names.filter((n) => n !== undefined), splits, sharedFiles: options.dataYaml ? [{ path: options.dataYaml, role: 'config' }] : [] };
+            return {
+                format: 'yolo',
+                classes: names.filter((n) => n !== undefined),
+                splits,
+                sharedFiles: options.dataYaml ? [{ path: options.dataYaml, role: 'config' }] : [],
+            };
         }
         case 'voc': {
             requireSplits(given, 'a folder of VOC XML files (or an ImageSets .txt list)');
@@ -27643,7 +29617,9 @@ async function loadDataset(options, ctx) {
         case 'segmentation': {
             requireSplits(given, 'a split folder with images/ and masks/');
             if (declared.length === 0) {
-                throw new errors_1.InputError('Segmentation masks need the class list to know which label values are valid.', { hint: 'Set classes, one per line: "0: background", "1: nucleus", … (or names in value order).' });
+                throw new errors_1.InputError('Segmentation masks need the class list to know which label values are valid.', {
+                    hint: 'Set classes, one per line: "0: background", "1: nucleus", … (or names in value order).',
+                });
             }
             for (const split of given)
                 splits.push(await (0, segmentation_1.loadSegmentation)(split, options.splits[split], declared, ctx));
@@ -27661,7 +29637,9 @@ function byValue(declared) {
 function requireSplits(given, what) {
     if (given.length > 0)
         return;
-    throw new errors_1.InputError(`No split given: set at least one of train, val or test to ${what}.`, { hint: `e.g. train: ${path.join('data', 'train')}` });
+    throw new errors_1.InputError(`No split given: set at least one of train, val or test to ${what}.`, {
+        hint: `e.g. train: ${path.join('data', 'train')}`,
+    });
 }
 
 
@@ -28186,7 +30164,7 @@ exports.composeScalar = composeScalar;
 
 /***/ }),
 
-/***/ 9984:
+/***/ 7603:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 "use strict";
@@ -30448,7 +32426,7 @@ exports.prettifyError = prettifyError;
 "use strict";
 
 
-var composer = __nccwpck_require__(9984);
+var composer = __nccwpck_require__(7603);
 var Document = __nccwpck_require__(3021);
 var Schema = __nccwpck_require__(5840);
 var errors = __nccwpck_require__(1464);
@@ -33701,7 +35679,7 @@ exports.Parser = Parser;
 "use strict";
 
 
-var composer = __nccwpck_require__(9984);
+var composer = __nccwpck_require__(7603);
 var Document = __nccwpck_require__(3021);
 var errors = __nccwpck_require__(1464);
 var log = __nccwpck_require__(7249);
