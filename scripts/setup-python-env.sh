@@ -28,7 +28,9 @@ start=$(date +%s)
 rm -rf "$venv"
 "$python" -m venv "$venv"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --require-hashes -r "$root/requirements/bootstrap.txt" >&2
-"$venv/bin/uv" pip install -q --python "$venv/bin/python" --require-hashes -r "$lock" >&2
+# --system-certs: the platform's certificate store, as pip uses it; networks that inspect TLS (many labs) install
+# their CA there, and uv's own root list would refuse the PyPI connection.
+"$venv/bin/uv" pip install -q --system-certs --python "$venv/bin/python" --require-hashes -r "$lock" >&2
 echo "$want" > "$stamp"
 echo "setup-python-env: ready in $(( $(date +%s) - start )) s" >&2
 echo "$venv/bin/python"

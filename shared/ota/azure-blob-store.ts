@@ -13,6 +13,7 @@ import {
   type StoredDocument,
   type WriteCondition,
   WriteConflict,
+  isStoredAlready,
 } from './store';
 
 export interface AzureBlobStoreOptions {
@@ -63,8 +64,7 @@ export class AzureBlobStore implements OtaStore {
 
   async putBlob(key: string, file: string, options: PutBlobOptions): Promise<PutBlobResult> {
     const existing = await this.headBlob(key);
-    if (existing && existing.size === options.size && (existing.sha256 === undefined || existing.sha256 === options.sha256))
-      return { bytesUploaded: 0 };
+    if (isStoredAlready(existing, options)) return { bytesUploaded: 0 };
     const blob = this.blob(key);
     const blockSize = this.options.blockSize ?? 8 * 1024 * 1024;
     const concurrency = this.options.concurrency ?? 4;

@@ -22,6 +22,7 @@ import {
   type StoredDocument,
   type WriteCondition,
   WriteConflict,
+  isStoredAlready,
 } from './store';
 
 export interface S3StoreOptions {
@@ -84,8 +85,7 @@ export class S3Store implements OtaStore {
 
   async putBlob(key: string, file: string, options: PutBlobOptions): Promise<PutBlobResult> {
     const existing = await this.headBlob(key);
-    if (existing && existing.size === options.size && (existing.sha256 === undefined || existing.sha256 === options.sha256))
-      return { bytesUploaded: 0 };
+    if (isStoredAlready(existing, options)) return { bytesUploaded: 0 };
     if (options.size <= this.partSize) await this.putSingle(key, file, options);
     else await this.putMultipart(key, file, options);
     const stored = await this.headBlob(key);

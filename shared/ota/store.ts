@@ -27,6 +27,11 @@ export interface UploadProgress {
   total: number;
 }
 
+/** A blob already stored with this size and hash (or with no hash recorded) need not be uploaded again. */
+export function isStoredAlready(existing: BlobInfo | undefined, options: Pick<PutBlobOptions, 'size' | 'sha256'>): boolean {
+  return !!existing && existing.size === options.size && (existing.sha256 === undefined || existing.sha256 === options.sha256);
+}
+
 export interface PutBlobOptions {
   sha256: string;
   size: number;

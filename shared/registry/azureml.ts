@@ -4,7 +4,7 @@ import type { AzureAuth } from '../cloud/auth/azure';
 import { ArmClient, AzureServiceError } from '../cloud/azure-arm';
 import { AZUREML_API_VERSION, workspacePath, type AzureWorkspace } from '../cloud/azureml-workspace';
 import type { RetryPolicy } from '../core/retry';
-import type { ApprovalEvidence, ApprovalStatus, ModelRegistry, ModelStage, ModelVersion, RegisterModelInput } from './types';
+import type { ApprovalEvidence, ApprovalStatus, ModelRegistry, ModelStage, ModelVersion, RegisterModelInput, StageOptions } from './types';
 
 export interface AzureMlRegistryOptions extends AzureWorkspace {
   auth: AzureAuth;
@@ -114,12 +114,7 @@ export class AzureMlRegistry implements ModelRegistry {
     return (await this.list(name)).filter((v) => v.stage === 'production').pop();
   }
 
-  async setStage(
-    name: string,
-    version: string,
-    stage: ModelStage,
-    options: { approval?: ApprovalStatus; evidence?: ApprovalEvidence } = {},
-  ): Promise<ModelVersion> {
+  async setStage(name: string, version: string, stage: ModelStage, options: StageOptions = {}): Promise<ModelVersion> {
     const target = await this.arm.get<ArmModelVersion>(`${this.ws}/models/${name}/versions/${version}`);
     if (!target)
       throw new StepError(`Azure ML model ${name} has no version ${version} in workspace ${this.options.workspace}.`, {

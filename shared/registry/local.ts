@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { StepError } from '../core/errors';
-import type { ApprovalEvidence, ApprovalStatus, ModelRegistry, ModelStage, ModelVersion, RegisterModelInput } from './types';
+import type { ModelRegistry, ModelStage, ModelVersion, RegisterModelInput, StageOptions } from './types';
 import { writeFileAtomicSync } from '../core/atomic-write';
 import { LockTimeout, withFileLock } from '../core/file-lock';
 
@@ -69,12 +69,7 @@ export class LocalRegistry implements ModelRegistry {
     return (await this.list(name)).filter((v) => v.stage === 'production').pop();
   }
 
-  async setStage(
-    name: string,
-    version: string,
-    stage: ModelStage,
-    options: { approval?: ApprovalStatus; evidence?: ApprovalEvidence } = {},
-  ): Promise<ModelVersion> {
+  async setStage(name: string, version: string, stage: ModelStage, options: StageOptions = {}): Promise<ModelVersion> {
     checkName(name);
     return this.update(name, (file) => {
       const target = file.versions.find((v) => v.version === version);

@@ -4,7 +4,7 @@ import type { Logger } from '../core/context';
 import { StepError } from '../core/errors';
 import { isMlflowCode, MlflowClient, type MlflowAuth } from '../cloud/mlflow-client';
 import type { RetryPolicy } from '../core/retry';
-import type { ApprovalEvidence, ApprovalStatus, ModelRegistry, ModelStage, ModelVersion, RegisterModelInput } from './types';
+import type { ApprovalEvidence, ApprovalStatus, ModelRegistry, ModelStage, ModelVersion, RegisterModelInput, StageOptions } from './types';
 
 export const DEFAULT_ALIAS = 'champion';
 
@@ -186,12 +186,7 @@ export class MlflowRegistry implements ModelRegistry {
     }
   }
 
-  async setStage(
-    name: string,
-    version: string,
-    stage: ModelStage,
-    options: { approval?: ApprovalStatus; evidence?: ApprovalEvidence } = {},
-  ): Promise<ModelVersion> {
+  async setStage(name: string, version: string, stage: ModelStage, options: StageOptions = {}): Promise<ModelVersion> {
     const target = await this.getRaw(name, version);
     if (!target)
       throw new StepError(`MLflow model ${name} has no version ${version} at ${this.client.location}.`, {

@@ -15,9 +15,10 @@ import type { Logger } from '../core/context';
 import { StepError } from '../core/errors';
 import type { AwsAuth } from '../cloud/auth/aws';
 import { AwsCaller } from '../cloud/aws-call';
+import { sageMakerCaller } from '../cloud/sagemaker-caller';
 import { awsErrorName } from '../cloud/aws-errors';
 import type { RetryPolicy } from '../core/retry';
-import type { ApprovalEvidence, ApprovalStatus, ModelRegistry, ModelStage, ModelVersion, RegisterModelInput } from './types';
+import type { ApprovalEvidence, ApprovalStatus, ModelRegistry, ModelStage, ModelVersion, RegisterModelInput, StageOptions } from './types';
 
 export interface SageMakerRegistryOptions {
   region: string;
@@ -72,14 +73,7 @@ export class SageMakerRegistry implements ModelRegistry {
   private readonly groupArns = new Map<string, string>();
 
   constructor(private readonly options: SageMakerRegistryOptions) {
-    this.sm = new AwsCaller(
-      'SageMaker',
-      () =>
-        new SageMakerClient({ region: options.region, endpoint: options.endpoint, credentials: options.auth.credentials, maxAttempts: 1 }),
-      options.auth,
-      options.retry,
-      options.log,
-    );
+    this.sm = sageMakerCaller(options);
     this.s3 = new AwsCaller(
       'S3',
       () =>
@@ -191,12 +185,7 @@ export class SageMakerRegistry implements ModelRegistry {
     return arns;
   }
 
-  async setStage(
-    name: string,
-    version: string,
-    stage: ModelStage,
-    options: { approval?: ApprovalStatus; evidence?: ApprovalEvidence } = {},
-  ): Promise<ModelVersion> {
+  async setStage(name: string, version: string, stage: ModelStage, options: StageOptions = {}): Promise<ModelVersion> {
     const target = await this.get(name, version);
     if (!target)
       throw new StepError(`SageMaker model package group ${name} has no version ${version}.`, {

@@ -52,10 +52,11 @@ export interface ModelRegistry {
   /** The version currently in `production`, if any. */
   production(name: string): Promise<ModelVersion | undefined>;
   /** Moves a version to a stage; promoting to production archives the previous production version. */
-  setStage(
-    name: string,
-    version: string,
-    stage: ModelStage,
-    options?: { approval?: ApprovalStatus; evidence?: ApprovalEvidence },
-  ): Promise<ModelVersion>;
+  setStage(name: string, version: string, stage: ModelStage, options?: StageOptions): Promise<ModelVersion>;
+}
+
+/** What a stage change records besides the stage: the approval status and its evidence. */
+export interface StageOptions {
+  approval?: ApprovalStatus;
+  evidence?: ApprovalEvidence;
 }

@@ -12,6 +12,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from '../../core/context';
 import type { AwsAuth } from '../../cloud/auth/aws';
 import { AwsCaller } from '../../cloud/aws-call';
+import { sageMakerCaller } from '../../cloud/sagemaker-caller';
 import { awsErrorName } from '../../cloud/aws-errors';
 import type { RetryPolicy } from '../../core/retry';
 import type { JobOutputs, JobSpec, JobState, JobStatus, LogChunk, TrainingBackend } from '../types';
@@ -55,14 +56,7 @@ export class SageMakerBackend implements TrainingBackend {
   private logsCaller?: AwsCaller<CloudWatchLogsClient>;
 
   constructor(private readonly options: SageMakerBackendOptions) {
-    this.aws = new AwsCaller(
-      'SageMaker',
-      () =>
-        new SageMakerClient({ region: options.region, endpoint: options.endpoint, credentials: options.auth.credentials, maxAttempts: 1 }),
-      options.auth,
-      options.retry,
-      options.log,
-    );
+    this.aws = sageMakerCaller(options);
   }
 
   private s3(): AwsCaller<S3Client> {
