@@ -23,7 +23,15 @@ describe('mergeInputs', () => {
   it('pickInputs and omitInputs refuse keys the fragment does not have', () => {
     expect(() => pickInputs(cloudInputs, 'regoin' as 'region')).toThrow('pickInputs(): the fragment has no input "regoin".');
     expect(() => omitInputs(registryInputs, 'registy' as 'registry')).toThrow('omitInputs(): the fragment has no input "registy".');
-    expect(Object.keys(omitInputs(registryInputs, 'registry'))).toEqual(['registryPath', 'registryMetricsS3Prefix']);
+    expect(Object.keys(omitInputs(registryInputs, 'registry'))).toEqual([
+      'registryPath',
+      'registryMetricsS3Prefix',
+      'mlflowTrackingUri',
+      'mlflowToken',
+      'mlflowUsername',
+      'mlflowPassword',
+      'registryAlias',
+    ]);
   });
 
   it('the shared fragments of the store steps do not clash: the bucket region and the AWS region are two inputs', () => {

@@ -967,6 +967,42 @@ export async function generateCorpus(root: string, seed = 17): Promise<Corpus> {
       absent: [output],
     });
   }
+  // optimize-model: inputs refused before any model is read or Python started.
+  const optimizeSpec = file(
+    'optimize/spec.json',
+    JSON.stringify({ version: 1, color: 'gray', resize: { width: 8, height: 8 }, mean: [0], std: [1], layout: 'NCHW', dtype: 'float32' }),
+  );
+  for (const [id, args, exit, names] of [
+    ['model-missing', ['--model', path.join(root, 'optimize/none.onnx'), '--variants', 'fp16'], 1, 'none.onnx'],
+    ['model-garbage', ['--model', file('optimize/garbage.onnx', 'not a model'), '--variants', 'fp16'], 1, 'garbage.onnx'],
+    ['variant-bogus', ['--model', model, '--variants', 'int4'], 2, 'variants'],
+    ['int8-drop-range', ['--model', model, '--int8-max-drop', '2'], 2, 'int8-max-drop'],
+    ['calibration-method-bogus', ['--model', model, '--calibration-method', 'guess'], 2, 'calibration-method'],
+  ] as const) {
+    const report = path.join(root, `optimize-out/${id}.json`);
+    add({
+      id: `optimize-model/${id}`,
+      step: 'optimize-model',
+      kind: id.startsWith('model') ? 'onnx' : 'enum',
+      argv: [
+        'optimize-model',
+        '--task',
+        'segmentation',
+        '--preprocessing',
+        optimizeSpec,
+        ...args,
+        '--test-images',
+        path.join(root, 'bench'),
+        '--test-masks',
+        path.join(root, 'bench'),
+        '--report-file',
+        report,
+      ],
+      exit,
+      names,
+      absent: [report],
+    });
+  }
   void keys;
   return { root, cases };
 }

@@ -125,7 +125,7 @@ test("predictions with NaN: the hint says JSON has no NaN (which Python's json.d
   } catch (e) {
     error = e as StepError;
   }
-  expect(error?.message).toContain('pred.json is not valid JSON');
+  expect(error?.message).toContain('pred.json holds NaN or Infinity (1 value(s)), which JSON does not allow.');
   expect(error?.hint).toContain('JSON has no NaN or Infinity');
   expect(error?.hint).toContain('allow_nan=False');
 });

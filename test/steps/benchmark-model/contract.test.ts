@@ -29,7 +29,9 @@ describe('benchmark-model as a GitHub Action (ncc bundle, onnxruntime-node loade
     expect(JSON.parse(run.outputs.latency)[0]).toMatchObject({ batch: 1, shapes: { input: [1, 3, 64, 64] }, stats: { count: 15 } });
     expect(run.outputs.report).toBe(path.join(run.workspace, 'mlship-benchmark.json'));
     expect(run.summary).toContain('## Benchmark: conv.onnx on cpu ✅');
-    expect(run.summary).toContain('<img alt="latency histogram"');
+    // The latency chart as GitHub renders it in a job summary: Mermaid, no data: image (GitHub strips those).
+    expect(run.summary).toContain('```mermaid');
+    expect(run.summary).not.toContain('data:');
   });
 
   it(`provider cuda: ${CUDA.available ? 'runs on the GPU' : 'fails without a CUDA provider, naming the fallback'} (${CUDA.detail})`, async () => {

@@ -37,7 +37,9 @@ describe('gate-metrics as a GitHub Action', () => {
     expect(Number(run.outputs.difference)).toBe(0);
     expect(run.outputs['candidate-metric']).toBe(run.outputs['production-metric']);
     expect(JSON.parse(fs.readFileSync(path.join(ws, 'gate.json'), 'utf8'))).toHaveProperty('passed', true);
-    expect(run.summary).toContain('data:image/svg+xml;base64,');
+    // The PR chart as GitHub renders it in a job summary: Mermaid, no data: image (GitHub strips those).
+    expect(run.summary).toContain('```mermaid');
+    expect(run.summary).not.toContain('data:');
   });
 
   it('fails a worse candidate on non-inferiority, naming the rule and the margin', async () => {

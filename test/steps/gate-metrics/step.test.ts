@@ -219,7 +219,7 @@ describe('gate-metrics, detection', () => {
     expect(margin.host.failure).toContain('Input "margin" needs "production-predictions"');
     const drop = await run({ groundTruth: GT, candidatePredictions: DT, maxDrop: 0.01 });
     expect(drop.host.failure).toContain(
-      'Input "max-drop" compares with production, but neither "production-predictions" nor "production-metrics" is given.',
+      'Input "max-drop" compares with production, but none of "production-predictions", "production-metrics" or "production-model" is given.',
     );
     const metric = await run({ groundTruth: GT, candidatePredictions: DT, metric: 'dice' });
     expect(metric.host.failure).toContain('Input "metric" is "dice", which is not a detection metric.');
