@@ -4,28 +4,13 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Page } from 'playwright-core';
 import { runStep } from '../../shared/core/runtime';
 import { runDemo } from '../../shared/demo/pipeline';
 import { LocalHost } from '../../shared/hosts/local-host';
 import { verifyPackageStep } from '../../shared/steps/verify-package';
 import { renderReleaseReport } from '../../shared/report/release-report';
-import { launchChromium, renderPage } from '../support/chromium';
+import { launchChromium, overflowing, renderPage } from '../support/chromium';
 import { ROOT } from '../support/runners';
-
-/** Elements wider than the element that holds them (beyond a pixel of rounding), as "tag.class: width > parent". */
-async function overflowing(page: Page): Promise<string[]> {
-  return page.evaluate(`(() => {
-    const out = [];
-    for (const el of document.querySelectorAll('main *, header *')) {
-      const parent = el.parentElement;
-      if (!parent || getComputedStyle(el).display === 'inline' || getComputedStyle(parent).overflowX === 'auto') continue;
-      const w = el.getBoundingClientRect().width, pw = parent.getBoundingClientRect().width;
-      if (w > pw + 1) out.push(el.tagName.toLowerCase() + (el.className && typeof el.className === 'string' ? '.' + el.className : '') + ': ' + Math.round(w) + ' > ' + Math.round(pw));
-    }
-    return out;
-  })()`);
-}
 
 /**
  * The demo end to end, in-process: every stage passes, the simulated instruments converge on the new release, and

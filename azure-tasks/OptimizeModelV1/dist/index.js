@@ -35927,8 +35927,8 @@ exports.writeReport = writeReport;
 exports.writeSummary = writeSummary;
 const atomic_write_1 = __nccwpck_require__(1709);
 const errors_1 = __nccwpck_require__(6677);
+const summary_1 = __nccwpck_require__(6320);
 const fmt = (v) => v.toFixed(4);
-const mb = (bytes) => `${(bytes / 1e6).toFixed(2)} MB`;
 function gateFailures(r) {
     return r.variants
         .filter((v) => !v.passed)
@@ -35964,14 +35964,14 @@ async function writeReport(file, r) {
 }
 function writeSummary(s, r) {
     s.heading(`Model optimization: ${r.passed ? 'passed ✅' : 'failed ❌'}`);
-    const rows = [['fp32', mb(r.fp32.size), '1.00×', fmt(r.fp32.value), '', '', '', '']];
+    const rows = [['fp32', (0, summary_1.formatBytes)(r.fp32.size), '1.00×', fmt(r.fp32.value), '', '', '', '']];
     for (const v of r.variants) {
         const worst = Object.entries(v.agreement.outputs)
             .map(([k, a]) => `${k}: ${a.maxAbs.toExponential(2)} / ${a.maxRel.toExponential(2)}${a.shapeMismatches ? ` (${a.shapeMismatches} shape differences)` : ''}`)
             .join('; ');
         rows.push([
             v.name,
-            mb(v.size),
+            (0, summary_1.formatBytes)(v.size),
             `${(r.fp32.size / v.size).toFixed(2)}×`,
             fmt(v.value),
             `${v.drop >= 0 ? '−' : '+'}${fmt(Math.abs(v.drop))}`,

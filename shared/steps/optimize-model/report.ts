@@ -1,6 +1,6 @@
 import { writeFileAtomic } from '../../core/atomic-write';
 import { StepError } from '../../core/errors';
-import type { Summary } from '../../core/summary';
+import { formatBytes, type Summary } from '../../core/summary';
 import type { Agreement, Measured } from './measure';
 
 /** The gate over the variants, the JSON report and the job summary; all read one OptimizeResult. */
@@ -25,7 +25,6 @@ export interface OptimizeResult {
 }
 
 const fmt = (v: number) => v.toFixed(4);
-const mb = (bytes: number) => `${(bytes / 1e6).toFixed(2)} MB`;
 
 export function gateFailures(r: OptimizeResult): string[] {
   return r.variants
@@ -66,7 +65,7 @@ export async function writeReport(file: string, r: OptimizeResult): Promise<void
 
 export function writeSummary(s: Summary, r: OptimizeResult): void {
   s.heading(`Model optimization: ${r.passed ? 'passed ✅' : 'failed ❌'}`);
-  const rows: (string | number)[][] = [['fp32', mb(r.fp32.size), '1.00×', fmt(r.fp32.value), '', '', '', '']];
+  const rows: (string | number)[][] = [['fp32', formatBytes(r.fp32.size), '1.00×', fmt(r.fp32.value), '', '', '', '']];
   for (const v of r.variants) {
     const worst = Object.entries(v.agreement.outputs)
       .map(
@@ -76,7 +75,7 @@ export function writeSummary(s: Summary, r: OptimizeResult): void {
       .join('; ');
     rows.push([
       v.name,
-      mb(v.size),
+      formatBytes(v.size),
       `${(r.fp32.size / v.size).toFixed(2)}×`,
       fmt(v.value),
       `${v.drop >= 0 ? '−' : '+'}${fmt(Math.abs(v.drop))}`,

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { readOnnxModelInfo } from '../../../shared/onnx/model-info';
 import { FIXTURES, python, runExport, tempDir } from '../../onnx/torch-python';
+import { summaryRenders } from '../../support/chromium';
 
 // Exports take seconds alone, minutes on a loaded two-core runner; tests never assert on time.
 jest.setTimeout(600_000);
@@ -86,6 +87,13 @@ describe('export-onnx with PyTorch 2.x', () => {
       expect(parity.fp16.outputs.logits.maxAbs).toBeLessThan(1e-2); // … and within its tolerance
       expect(host.summary).toContain('dynamic-2x3x64x64');
       expect(host.summary).toContain('dynamic-3x3x96x96');
+      expect(await summaryRenders(`export-onnx-${exporter}`, host.summary)).toEqual({
+        step: `export-onnx-${exporter}`,
+        dataUri: false,
+        image: false,
+        axes: expect.not.arrayContaining([false]),
+        overflowing: [],
+      });
 
       // Published beside the model: reference folder, optimized and FP16 variants.
       const index = JSON.parse(fs.readFileSync(path.join(ws, `${exporter}/unet.reference/index.json`), 'utf8'));

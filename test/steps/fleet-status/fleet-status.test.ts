@@ -8,7 +8,7 @@ import { fleetStatusStep } from '../../../shared/steps/fleet-status';
 import { ChannelKit, Fleet } from '../../agent/support/fleet';
 import { KEYS, makePackage } from '../../ota/support/packages';
 import { runInMemory } from '../../ota/support/run-step';
-import { launchChromium, renderPage } from '../../support/chromium';
+import { launchChromium, renderPage, summaryRenders } from '../../support/chromium';
 
 let kit: ChannelKit;
 let out: string;
@@ -132,6 +132,16 @@ test('the job summary is GitHub-flavoured markdown with tables, within the 1 MiB
   expect(html).toContain('<details><summary>Which device runs what (12 devices)</summary>');
   expect(html).toContain('<h3>Device biodevice-0003</h3>');
   expect(host.summary).toContain('| RTX A4000 / driver 550.54.15 | 6 | 1.5 |');
+});
+
+test('the job summary renders alone in Chromium like every step summary: no data: URI, no element wider than its container', async () => {
+  expect(await summaryRenders('fleet-status', host.summary)).toEqual({
+    step: 'fleet-status',
+    dataUri: false,
+    image: false,
+    axes: expect.not.arrayContaining([false]),
+    overflowing: [],
+  });
 });
 
 test('the HTML page renders in headless Chromium without errors or external requests, and its filter works', async () => {

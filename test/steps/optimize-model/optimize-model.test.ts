@@ -16,6 +16,7 @@ import { buildDevicePackageStep } from '../../../shared/steps/build-device-packa
 import { optimizeModelStep } from '../../../shared/steps/optimize-model';
 import { FIXTURES, runExport } from '../../onnx/torch-python';
 import { requirePython } from '../../support/python-env';
+import { summaryRenders } from '../../support/chromium';
 
 /**
  * optimize-model end to end, with the real tools in the pinned Python environment (onnxconverter-common,
@@ -107,6 +108,13 @@ describe('optimize-model on a segmentation model trained in the test', () => {
     // … more for INT8 than for FP16.
     expect(byName.int8.agreement.outputs.cell_probability.maxAbs).toBeGreaterThan(byName.fp16.agreement.outputs.cell_probability.maxAbs);
     expect(host.summary).toContain('## Model optimization: passed ✅');
+    expect(await summaryRenders('optimize-model', host.summary)).toEqual({
+      step: 'optimize-model',
+      dataUri: false,
+      image: false,
+      axes: expect.not.arrayContaining([false]),
+      overflowing: [],
+    });
 
     // The variants plug into the next steps: benchmark-model scores the INT8 model on the same test set, and one
     // device package carries FP32 + FP16 + INT8.
