@@ -21,6 +21,11 @@ export interface OutputParity {
   worst?: { index: number[]; expected: number; actual: number };
   /** Set when the shapes differ; nothing else is compared then. */
   shape?: { expected: number[]; actual: number[] };
+  /**
+   * Set when the values mismatch but the rows (slices along the first axis) agree once both sides are sorted: the
+   * same rows in another order, as when detections with equal scores leave a sort in different orders.
+   */
+  reordered?: true;
 }
 
 export function compareTensors(output: string, expected: PlainTensor, actual: PlainTensor, tol: Tolerance): OutputParity {
@@ -65,7 +70,35 @@ export function compareTensors(output: string, expected: PlainTensor, actual: Pl
   const result: OutputParity = { output, ok: mismatches === 0, elements: n, mismatches, maxAbs, maxRel };
   if (worst >= 0)
     result.worst = { index: unravel(worst, expected.dims), expected: valueAt(expected, worst), actual: valueAt(actual, worst) };
+  if (mismatches > 0 && sameRowsInAnotherOrder(expected, actual, tol)) result.reordered = true;
   return result;
+}
+
+/** Whether the rows along the first axis agree within `tol` after sorting each side's rows lexicographically. */
+function sameRowsInAnotherOrder(expected: PlainTensor, actual: PlainTensor, tol: Tolerance): boolean {
+  const rows = expected.dims[0] ?? 0;
+  if (expected.dims.length < 1 || rows < 2) return false;
+  const width = elementCount(expected.dims) / rows;
+  const sorted = (t: PlainTensor) => {
+    const order = Array.from({ length: rows }, (_, i) => i);
+    return order.sort((a, b) => {
+      for (let k = 0; k < width; k++) {
+        const d = valueAt(t, a * width + k) - valueAt(t, b * width + k);
+        if (d !== 0 && !Number.isNaN(d)) return d;
+      }
+      return 0;
+    });
+  };
+  const e = sorted(expected);
+  const a = sorted(actual);
+  for (let r = 0; r < rows; r++) {
+    for (let k = 0; k < width; k++) {
+      const x = valueAt(expected, e[r] * width + k);
+      const y = valueAt(actual, a[r] * width + k);
+      if (!(x === y || Math.abs(x - y) <= tol.atol + tol.rtol * Math.abs(x) || (Number.isNaN(x) && Number.isNaN(y)))) return false;
+    }
+  }
+  return true;
 }
 
 export function unravel(flat: number, dims: readonly number[]): number[] {

@@ -55385,7 +55385,38 @@ function compareTensors(output, expected, actual, tol) {
     const result = { output, ok: mismatches === 0, elements: n, mismatches, maxAbs, maxRel };
     if (worst >= 0)
         result.worst = { index: unravel(worst, expected.dims), expected: (0, tensors_1.valueAt)(expected, worst), actual: (0, tensors_1.valueAt)(actual, worst) };
+    if (mismatches > 0 && sameRowsInAnotherOrder(expected, actual, tol))
+        result.reordered = true;
     return result;
+}
+/** Whether the rows along the first axis agree within `tol` after sorting each side's rows lexicographically. */
+function sameRowsInAnotherOrder(expected, actual, tol) {
+    const rows = expected.dims[0] ?? 0;
+    if (expected.dims.length < 1 || rows < 2)
+        return false;
+    const width = (0, tensors_1.elementCount)(expected.dims) / rows;
+    const sorted = (t) => {
+        const order = Array.from({ length: rows }, (_, i) => i);
+        return order.sort((a, b) => {
+            for (let k = 0; k < width; k++) {
+                const d = (0, tensors_1.valueAt)(t, a * width + k) - (0, tensors_1.valueAt)(t, b * width + k);
+                if (d !== 0 && !Number.isNaN(d))
+                    return d;
+            }
+            return 0;
+        });
+    };
+    const e = sorted(expected);
+    const a = sorted(actual);
+    for (let r = 0; r < rows; r++) {
+        for (let k = 0; k < width; k++) {
+            const x = (0, tensors_1.valueAt)(expected, e[r] * width + k);
+            const y = (0, tensors_1.valueAt)(actual, a[r] * width + k);
+            if (!(x === y || Math.abs(x - y) <= tol.atol + tol.rtol * Math.abs(x) || (Number.isNaN(x) && Number.isNaN(y))))
+                return false;
+        }
+    }
+    return true;
 }
 function unravel(flat, dims) {
     const index = new Array(dims.length);

@@ -19354,7 +19354,38 @@ function compareTensors(output, expected, actual, tol) {
     const result = { output, ok: mismatches === 0, elements: n, mismatches, maxAbs, maxRel };
     if (worst >= 0)
         result.worst = { index: unravel(worst, expected.dims), expected: (0, tensors_1.valueAt)(expected, worst), actual: (0, tensors_1.valueAt)(actual, worst) };
+    if (mismatches > 0 && sameRowsInAnotherOrder(expected, actual, tol))
+        result.reordered = true;
     return result;
+}
+/** Whether the rows along the first axis agree within `tol` after sorting each side's rows lexicographically. */
+function sameRowsInAnotherOrder(expected, actual, tol) {
+    const rows = expected.dims[0] ?? 0;
+    if (expected.dims.length < 1 || rows < 2)
+        return false;
+    const width = (0, tensors_1.elementCount)(expected.dims) / rows;
+    const sorted = (t) => {
+        const order = Array.from({ length: rows }, (_, i) => i);
+        return order.sort((a, b) => {
+            for (let k = 0; k < width; k++) {
+                const d = (0, tensors_1.valueAt)(t, a * width + k) - (0, tensors_1.valueAt)(t, b * width + k);
+                if (d !== 0 && !Number.isNaN(d))
+                    return d;
+            }
+            return 0;
+        });
+    };
+    const e = sorted(expected);
+    const a = sorted(actual);
+    for (let r = 0; r < rows; r++) {
+        for (let k = 0; k < width; k++) {
+            const x = (0, tensors_1.valueAt)(expected, e[r] * width + k);
+            const y = (0, tensors_1.valueAt)(actual, a[r] * width + k);
+            if (!(x === y || Math.abs(x - y) <= tol.atol + tol.rtol * Math.abs(x) || (Number.isNaN(x) && Number.isNaN(y))))
+                return false;
+        }
+    }
+    return true;
 }
 function unravel(flat, dims) {
     const index = new Array(dims.length);
@@ -21428,9 +21459,11 @@ function exportFailure(r) {
     if (!problems.length)
         return undefined;
     return new errors_1.StepError(`The ONNX export of ${r.source} is not faithful:\n- ${problems.join('\n- ')}\n(The rejected model is at ${r.modelFile}.)`, {
-        hint: failed.length
-            ? 'A parity failure means the ONNX graph computes something else than PyTorch: look for operators that trace differently (data-dependent Python branches, torch.onnx.is_in_onnx_export, in-place ops), or loosen atol/rtol only if the differences are numerical noise.'
-            : 'Fix the export inputs named above.',
+        hint: failed.some((v) => v.cases.some((c) => c.outputs.some((o) => o.reordered)))
+            ? 'Rows that agree in another order mean the model sorts by a key with ties (e.g. detection scores), and ONNX Runtime breaks ties differently from PyTorch: return the rows in an order that depends on their values only (sort by score, then by box), as docs/export-onnx.md shows; do not loosen atol/rtol for this.'
+            : failed.length
+                ? 'A parity failure means the ONNX graph computes something else than PyTorch: look for operators that trace differently (data-dependent Python branches, torch.onnx.is_in_onnx_export, in-place ops), or loosen atol/rtol only if the differences are numerical noise.'
+                : 'Fix the export inputs named above.',
     });
 }
 function parityProblem(v) {
@@ -21440,7 +21473,8 @@ function parityProblem(v) {
         if (o.shape)
             return `${c.name}: output ${o.output} has shape [${o.shape.actual.join(', ')}], PyTorch gave [${o.shape.expected.join(', ')}]`;
         const w = o.worst;
-        return `${c.name}: output ${o.output} differs in ${o.mismatches} of ${o.elements} values (max abs ${(0, parity_1.formatError)(o.maxAbs)}, max rel ${(0, parity_1.formatError)(o.maxRel)}; at [${w.index.join(', ')}] PyTorch ${w.expected.toPrecision(6)}, ONNX Runtime ${w.actual.toPrecision(6)})`;
+        const order = o.reordered ? ' — the same rows in another order (equal sort keys, e.g. detections with tied scores)' : '';
+        return `${c.name}: output ${o.output} differs in ${o.mismatches} of ${o.elements} values (max abs ${(0, parity_1.formatError)(o.maxAbs)}, max rel ${(0, parity_1.formatError)(o.maxRel)}; at [${w.index.join(', ')}] PyTorch ${w.expected.toPrecision(6)}, ONNX Runtime ${w.actual.toPrecision(6)})${order}`;
     });
     return `${v.name} parity fails (atol ${v.tol.atol}, rtol ${v.tol.rtol}) in ${bad.length} of ${v.cases.length} cases: ${details.join('; ')}`;
 }

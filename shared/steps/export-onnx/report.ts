@@ -18,9 +18,11 @@ export function exportFailure(r: ExportResult): StepError | undefined {
   return new StepError(
     `The ONNX export of ${r.source} is not faithful:\n- ${problems.join('\n- ')}\n(The rejected model is at ${r.modelFile}.)`,
     {
-      hint: failed.length
-        ? 'A parity failure means the ONNX graph computes something else than PyTorch: look for operators that trace differently (data-dependent Python branches, torch.onnx.is_in_onnx_export, in-place ops), or loosen atol/rtol only if the differences are numerical noise.'
-        : 'Fix the export inputs named above.',
+      hint: failed.some((v) => v.cases.some((c) => c.outputs.some((o) => o.reordered)))
+        ? 'Rows that agree in another order mean the model sorts by a key with ties (e.g. detection scores), and ONNX Runtime breaks ties differently from PyTorch: return the rows in an order that depends on their values only (sort by score, then by box), as docs/export-onnx.md shows; do not loosen atol/rtol for this.'
+        : failed.length
+          ? 'A parity failure means the ONNX graph computes something else than PyTorch: look for operators that trace differently (data-dependent Python branches, torch.onnx.is_in_onnx_export, in-place ops), or loosen atol/rtol only if the differences are numerical noise.'
+          : 'Fix the export inputs named above.',
     },
   );
 }
@@ -32,7 +34,8 @@ function parityProblem(v: VariantParity): string {
     if (o.shape)
       return `${c.name}: output ${o.output} has shape [${o.shape.actual.join(', ')}], PyTorch gave [${o.shape.expected.join(', ')}]`;
     const w = o.worst!;
-    return `${c.name}: output ${o.output} differs in ${o.mismatches} of ${o.elements} values (max abs ${formatError(o.maxAbs)}, max rel ${formatError(o.maxRel)}; at [${w.index.join(', ')}] PyTorch ${w.expected.toPrecision(6)}, ONNX Runtime ${w.actual.toPrecision(6)})`;
+    const order = o.reordered ? ' — the same rows in another order (equal sort keys, e.g. detections with tied scores)' : '';
+    return `${c.name}: output ${o.output} differs in ${o.mismatches} of ${o.elements} values (max abs ${formatError(o.maxAbs)}, max rel ${formatError(o.maxRel)}; at [${w.index.join(', ')}] PyTorch ${w.expected.toPrecision(6)}, ONNX Runtime ${w.actual.toPrecision(6)})${order}`;
   });
   return `${v.name} parity fails (atol ${v.tol.atol}, rtol ${v.tol.rtol}) in ${bad.length} of ${v.cases.length} cases: ${details.join('; ')}`;
 }

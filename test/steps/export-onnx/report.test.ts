@@ -1,0 +1,61 @@
+import { exportFailure } from '../../../shared/steps/export-onnx/report';
+import type { ExportResult } from '../../../shared/steps/export-onnx/verify';
+import { compareTensors } from '../../../shared/onnx/parity';
+import type { PlainTensor } from '../../../shared/onnx/tensors';
+
+/** The failure an unfaithful export ends with, from one ExportResult (plain data, no Python or ONNX Runtime). */
+
+const f32 = (dims: number[], values: number[]): PlainTensor => ({ type: 'float32', dims, data: Float32Array.from(values) });
+const tol = { atol: 1e-4, rtol: 1e-3 };
+
+function result(boxes: PlainTensor, reference: PlainTensor): ExportResult {
+  const outputs = [
+    compareTensors('boxes', reference, boxes, tol),
+    compareTensors('scores', f32([2], [0.4, 0.4]), f32([2], [0.4, 0.4]), tol),
+  ];
+  return {
+    output: 'dist/detector.onnx',
+    source: 'models.detector:build',
+    modelFile: '/tmp/work/model.onnx',
+    refDir: '/tmp/work/reference',
+    info: {} as ExportResult['info'],
+    python: {} as ExportResult['python'],
+    provenance: {},
+    variants: [
+      {
+        name: 'fp32',
+        file: '/tmp/work/model.onnx',
+        tol,
+        cases: [{ name: 'random-0', inputShapes: {}, ok: outputs.every((o) => o.ok), outputs }],
+      },
+    ],
+    problems: [],
+  };
+}
+
+describe('exportFailure', () => {
+  const reference = f32([2, 4], [0, 0.175, 14.7, 15.9, 0, 0.118, 24.6, 10.8]);
+
+  it('names tied rows that came out in another order, and asks for a value order instead of a looser tolerance', () => {
+    const error = exportFailure(result(f32([2, 4], [0, 0.118, 24.6, 10.8, 0, 0.175, 14.7, 15.9]), reference))!;
+    expect(error.message).toBe(
+      'The ONNX export of models.detector:build is not faithful:\n' +
+        '- fp32 parity fails (atol 0.0001, rtol 0.001) in 1 of 1 cases: random-0: output boxes differs in 6 of 8 values ' +
+        '(max abs 9.90e+0, max rel 6.73e-1; at [0, 2] PyTorch 14.7000, ONNX Runtime 24.6000)' +
+        ' — the same rows in another order (equal sort keys, e.g. detections with tied scores)\n' +
+        '(The rejected model is at /tmp/work/model.onnx.)',
+    );
+    expect(error.hint).toMatch(/^Rows that agree in another order mean the model sorts by a key with ties/);
+    expect(error.hint).toContain('do not loosen atol/rtol');
+  });
+
+  it('keeps the general hint when the values themselves differ', () => {
+    const error = exportFailure(result(f32([2, 4], [0, 0.175, 14.7, 15.9, 0, 0.118, 24.6, 99]), reference))!;
+    expect(error.message).not.toContain('another order');
+    expect(error.hint).toMatch(/^A parity failure means the ONNX graph computes something else than PyTorch/);
+  });
+
+  it('is undefined for a faithful export', () => {
+    expect(exportFailure(result(reference, reference))).toBeUndefined();
+  });
+});
