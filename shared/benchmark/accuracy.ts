@@ -100,15 +100,20 @@ export interface SegmentationAccuracy {
  * `predictionsDir`: where to write each image's predicted labels as an 8-bit PNG (labels above 255 are drawn as 255),
  * for the prediction gallery.
  */
+/** How a segmentation model's output becomes a label mask (the accuracy inputs of benchmark-model and optimize-model). */
+export interface SegmentationReadout {
+  outputName: string;
+  mode: SegmentationMode;
+  threshold: number;
+  classes?: number;
+}
+
 export async function segmentationAccuracy(
-  o: Common & {
-    masksDir: string;
-    outputName: string;
-    mode: SegmentationMode;
-    threshold: number;
-    classes?: number;
-    predictionsDir?: string;
-  },
+  o: Common &
+    SegmentationReadout & {
+      masksDir: string;
+      predictionsDir?: string;
+    },
 ): Promise<SegmentationAccuracy> {
   const sharp = loadSharp();
   const images = listImages(o.imagesDir, 'test-images');
@@ -185,21 +190,21 @@ export interface DetectionAccuracy {
 
 export type BoxFormat = 'xyxy' | 'xywh' | 'cxcywh';
 
+/** Which outputs of a detector hold its boxes, scores and labels, and how to read them. */
+export interface DetectionReadout {
+  boxesOutput: string;
+  scoresOutput: string;
+  labelsOutput: string;
+  boxFormat: BoxFormat;
+  labelMapping: 'index' | 'id';
+}
+
 /**
  * mAP of a detector whose graph outputs boxes, scores and labels (NMS inside), against COCO ground truth whose
  * images[].file_name lie in the images folder. Boxes are mapped from tensor to image pixels through the
  * preprocessing geometry.
  */
-export async function detectionAccuracy(
-  o: Common & {
-    annotations: string;
-    boxesOutput: string;
-    scoresOutput: string;
-    labelsOutput: string;
-    boxFormat: BoxFormat;
-    labelMapping: 'index' | 'id';
-  },
-): Promise<DetectionAccuracy> {
+export async function detectionAccuracy(o: Common & DetectionReadout & { annotations: string }): Promise<DetectionAccuracy> {
   const sharp = loadSharp();
   const json = readJsonFile(o.annotations, 'Test annotations');
   const gt = loadGroundTruth(json, o.annotations, 'bbox');

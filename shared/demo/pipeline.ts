@@ -100,20 +100,26 @@ export async function runDemo(options: DemoOptions): Promise<{ reportPath: strin
   const fingerprint = validated.outputs.fingerprint;
 
   // The release the instruments run today: a weaker model, already in production.
-  const production = await runner.run(
-    submitTrainingStep,
-    {
-      jobSpec: jobSpec('cellseg-prod', 25),
-      pollInterval: 0.2,
-      register: true,
-      modelName: MODEL,
-      registry: 'local',
-      registryPath,
-      dataFingerprint: fingerprint,
-      jobName: 'cellseg-production-baseline',
-    },
-    { label: 'train-production', title: 'Production model (baseline, trained earlier)' },
-  );
+  // Both models are trained by the local backend and registered the same way; only the training length differs.
+  const trainAndRegister = (spec: string, steps: number, jobName: string, meta: { label?: string; title: string }) =>
+    runner.run(
+      submitTrainingStep,
+      {
+        jobSpec: jobSpec(spec, steps),
+        pollInterval: 0.2,
+        register: true,
+        modelName: MODEL,
+        registry: 'local',
+        registryPath,
+        dataFingerprint: fingerprint,
+        jobName,
+      },
+      meta,
+    );
+  const production = await trainAndRegister('cellseg-prod', 25, 'cellseg-production-baseline', {
+    label: 'train-production',
+    title: 'Production model (baseline, trained earlier)',
+  });
   const registry = createRegistry('local', { root: registryPath });
   await registry.setStage(MODEL, production.outputs.modelVersion, 'production', {
     approval: 'approved',
@@ -158,20 +164,7 @@ export async function runDemo(options: DemoOptions): Promise<{ reportPath: strin
   };
   await poll();
 
-  const candidate = await runner.run(
-    submitTrainingStep,
-    {
-      jobSpec: jobSpec('cellseg', 300),
-      pollInterval: 0.2,
-      register: true,
-      modelName: MODEL,
-      registry: 'local',
-      registryPath,
-      dataFingerprint: fingerprint,
-      jobName: 'cellseg-candidate',
-    },
-    { title: 'Train the candidate (local backend)' },
-  );
+  const candidate = await trainAndRegister('cellseg', 300, 'cellseg-candidate', { title: 'Train the candidate (local backend)' });
   const candidateModel = path.join(candidate.outputs.modelUri, 'model.onnx');
   const productionModel = path.join(production.outputs.modelUri, 'model.onnx');
 
@@ -265,24 +258,20 @@ export async function runDemo(options: DemoOptions): Promise<{ reportPath: strin
     modelName: MODEL,
     modelVersion: candidate.outputs.modelVersion,
   };
-  await runner.run(
-    promoteReleaseStep,
-    { ...promoteInputs, phase: 1 },
-    { label: 'promote-10%', title: 'Promote to production: 10% of instruments' },
-  );
-  const canary = await runner.task('devices-canary', 'Instruments after the 10% phase', async () => {
-    const v = await poll();
-    return { value: v, markdown: fleetTable(v), detail: describeFleet(v) };
-  });
-  await runner.run(
-    promoteReleaseStep,
-    { ...promoteInputs, phase: 2 },
-    { label: 'promote-100%', title: 'Promote to production: all instruments' },
-  );
-  const all = await runner.task('devices-all', 'Instruments after the 100% phase', async () => {
-    const v = await poll();
-    return { value: v, markdown: fleetTable(v), detail: describeFleet(v) };
-  });
+  // Each rollout phase, then what the instruments run once they have polled the channel.
+  const promotePhase = async (phase: number, percent: string, who: string, fleetLabel: string) => {
+    await runner.run(
+      promoteReleaseStep,
+      { ...promoteInputs, phase },
+      { label: `promote-${percent}`, title: `Promote to production: ${who}` },
+    );
+    return runner.task(`devices-${fleetLabel}`, `Instruments after the ${percent} phase`, async () => {
+      const v = await poll();
+      return { value: v, markdown: fleetTable(v), detail: describeFleet(v) };
+    });
+  };
+  const canary = await promotePhase(1, '10%', '10% of instruments', 'canary');
+  const all = await promotePhase(2, '100%', 'all instruments', 'all');
 
   const reportPath = path.join(dir, 'release-report.html');
   writeReleaseReport(reportPath, {

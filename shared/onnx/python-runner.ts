@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 // `import x = require()` of 'fs'/'path' (not node:fs, not import * as) is the form @vercel/ncc's asset relocator
-// follows, so the bundle ships export_onnx.py next to index.js.
+// follows, so the bundle ships the Python scripts next to index.js.
 import fs = require('fs');
 import path = require('path');
 import { StepError } from '../core/errors';
@@ -79,8 +79,13 @@ export function runPython(options: PythonOptions): Promise<PythonRun> {
 /**
  * Where a bundled Python script is: the MLSHIP_*_SCRIPT override, else beside this module. The literal
  * path.join(__dirname, 'python', '<file>') calls let @vercel/ncc see each file and ship it with every bundle that
- * uses this module (export_onnx.py imports optimize_model.py from its own folder, so both always travel together).
+ * uses this module: both scripts import mlship_script.py from their own folder, and export_onnx.py imports
+ * optimize_model.py, so all three always travel together. A script without its helper module beside it is refused
+ * here, with the fix, rather than failing in Python with an ImportError.
  */
+const SCRIPT_HELPERS = 'mlship_script.py';
+const BUNDLED_HELPERS = path.join(__dirname, 'python', 'mlship_script.py');
+
 function scriptPath(file: string, envName: string, bundled: string, env: NodeJS.ProcessEnv): string {
   const override = env[envName];
   if (override) {
@@ -88,12 +93,18 @@ function scriptPath(file: string, envName: string, bundled: string, env: NodeJS.
       throw new StepError(`${envName} is ${override}, which does not exist.`, {
         hint: `Point it at shared/onnx/python/${file}, or unset it.`,
       });
+    if (!fs.existsSync(path.join(path.dirname(override), SCRIPT_HELPERS)))
+      throw new StepError(`${envName} is ${override}, but ${SCRIPT_HELPERS}, which it imports, is not beside it.`, {
+        hint: `Copy shared/onnx/python/${SCRIPT_HELPERS} next to it, or point ${envName} at shared/onnx/python/${file}.`,
+      });
     return override;
   }
-  if (!fs.existsSync(bundled))
-    throw new StepError(`The Python script is missing at ${bundled}.`, {
-      hint: `Reinstall mlship, or set ${envName} to shared/onnx/python/${file}.`,
-    });
+  for (const bundledFile of [bundled, BUNDLED_HELPERS]) {
+    if (!fs.existsSync(bundledFile))
+      throw new StepError(`The Python script is missing at ${bundledFile}.`, {
+        hint: `Reinstall mlship, or set ${envName} to shared/onnx/python/${file}.`,
+      });
+  }
   return bundled;
 }
 

@@ -1,17 +1,9 @@
-import type { Logger } from '../core/context';
 import { StepError } from '../core/errors';
-import type { AzureAuth } from '../cloud/auth/azure';
-import { ArmClient, AzureServiceError } from '../cloud/azure-arm';
-import { AZUREML_API_VERSION, workspacePath, type AzureWorkspace } from '../cloud/azureml-workspace';
-import type { RetryPolicy } from '../core/retry';
+import { type ArmClient, AzureServiceError } from '../cloud/azure-arm';
+import { type AzureWorkspaceConnection, workspaceArm } from '../cloud/azureml-workspace';
 import type { ApprovalEvidence, ApprovalStatus, ModelRegistry, ModelStage, ModelVersion, RegisterModelInput, StageOptions } from './types';
 
-export interface AzureMlRegistryOptions extends AzureWorkspace {
-  auth: AzureAuth;
-  armEndpoint?: string;
-  retry: RetryPolicy;
-  log?: Logger;
-}
+export type AzureMlRegistryOptions = AzureWorkspaceConnection;
 
 interface ArmModelVersion {
   name: string;
@@ -42,14 +34,7 @@ export class AzureMlRegistry implements ModelRegistry {
   private readonly ws: string;
 
   constructor(private readonly options: AzureMlRegistryOptions) {
-    this.arm = new ArmClient({
-      auth: options.auth,
-      endpoint: options.armEndpoint,
-      apiVersion: AZUREML_API_VERSION,
-      retry: options.retry,
-      onRetry: (m) => options.log?.debug(m),
-    });
-    this.ws = workspacePath(options);
+    ({ arm: this.arm, ws: this.ws } = workspaceArm(options));
   }
 
   async register(input: RegisterModelInput): Promise<ModelVersion> {

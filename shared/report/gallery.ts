@@ -145,24 +145,41 @@ export async function writeSegmentationGallery(options: {
       for (let y = 0; y < h; y++) canvas.set(rgb.subarray(y * w * 3, (y + 1) * w * 3), (y * panelW + p * (w + GAP)) * 3);
     });
     const factor = PANEL_SIDE / Math.max(w, h);
-    const file = `${String(k + 1).padStart(2, '0')}-${stem.replace(/[^A-Za-z0-9._-]/g, '_')}.png`;
     const png = await sharp(Buffer.from(canvas), { raw: { width: panelW, height: h, channels: 3 } })
       .resize(Math.max(1, Math.round(panelW * factor)), Math.max(1, Math.round(h * factor)), {
         kernel: factor >= 1 ? 'nearest' : 'lanczos3',
       })
       .png({ compressionLevel: 9 })
       .toBuffer();
-    await writeFileAtomic(path.join(options.dir, file), png);
-    items.push({
-      name: s.name,
-      file,
-      candidate: s.candidate,
-      production: s.production,
-      delta: s.production === null ? null : s.candidate - s.production,
-    });
+    items.push(await saveItem(options.dir, k, stem, png, s));
   }
-  const gallery: Gallery = { format: 'mlship-gallery/1', metric: options.metric, panels, total: options.scores.length, items };
-  await writeFileAtomic(path.join(options.dir, 'gallery.json'), JSON.stringify(gallery, null, 2) + '\n');
+  return saveGallery(options.dir, { format: 'mlship-gallery/1', metric: options.metric, panels, total: options.scores.length, items });
+}
+
+/**
+ * Writes the image of the k-th worst case, named by rank and image so that a folder listing is worst first, and
+ * the entry gallery.json keeps for it.
+ */
+async function saveItem(
+  dir: string,
+  k: number,
+  stem: string,
+  png: Buffer,
+  s: { name: string; candidate: number; production: number | null },
+): Promise<GalleryItem> {
+  const file = `${String(k + 1).padStart(2, '0')}-${stem.replace(/[^A-Za-z0-9._-]/g, '_')}.png`;
+  await writeFileAtomic(path.join(dir, file), png);
+  return {
+    name: s.name,
+    file,
+    candidate: s.candidate,
+    production: s.production,
+    delta: s.production === null ? null : s.candidate - s.production,
+  };
+}
+
+async function saveGallery(dir: string, gallery: Gallery): Promise<Gallery> {
+  await writeFileAtomic(path.join(dir, 'gallery.json'), JSON.stringify(gallery, null, 2) + '\n');
   return gallery;
 }
 
@@ -339,23 +356,13 @@ export async function writeDetectionGallery(options: {
       .composite(tiles.map((input, i) => ({ input, left: i * (pw + gap), top: 0 })))
       .png({ compressionLevel: 9 })
       .toBuffer();
-    const file = `${String(k + 1).padStart(2, '0')}-${s.name.replace(/\.[^.]+$/, '').replace(/[^A-Za-z0-9._-]/g, '_')}.png`;
-    await writeFileAtomic(path.join(options.dir, file), png);
-    items.push({
-      name: s.name,
-      file,
-      candidate: s.candidate,
-      production: s.production,
-      delta: s.production === null ? null : s.candidate - s.production,
-    });
+    items.push(await saveItem(options.dir, k, s.name.replace(/\.[^.]+$/, ''), png, s));
   }
-  const gallery: Gallery = {
+  return saveGallery(options.dir, {
     format: 'mlship-gallery/1',
     metric: 'F1@.5',
     panels: panels.map(({ name, color }) => ({ name, color })),
     total: scored.length,
     items,
-  };
-  await writeFileAtomic(path.join(options.dir, 'gallery.json'), JSON.stringify(gallery, null, 2) + '\n');
-  return gallery;
+  });
 }

@@ -235,23 +235,21 @@ export function compareDrift(
         }
       }
       if (p.sample > 0 && q.sample > 0) {
-        result.brightnessPsi = +psi(q.brightnessBins, p.brightnessBins).toFixed(6);
-        result.contrastPsi = +psi(q.contrastBins, p.contrastBins).toFixed(6);
-        if (result.brightnessPsi > thresholds.maxPsi) {
-          findings.add('drift.brightness', {
-            split,
-            field: 'brightness',
-            value: { psi: result.brightnessPsi, baseline: q.brightness, current: p.brightness },
-            message: `brightness PSI ${result.brightnessPsi.toFixed(3)} > ${thresholds.maxPsi}; mean ${q.brightness.mean.toFixed(3)} ± ${q.brightness.std.toFixed(3)} → ${p.brightness.mean.toFixed(3)} ± ${p.brightness.std.toFixed(3)}`,
-          });
-        }
-        if (result.contrastPsi > thresholds.maxPsi) {
-          findings.add('drift.contrast', {
-            split,
-            field: 'contrast',
-            value: { psi: result.contrastPsi, baseline: q.contrast, current: p.contrast },
-            message: `contrast PSI ${result.contrastPsi.toFixed(3)} > ${thresholds.maxPsi}; mean ${q.contrast.mean.toFixed(3)} ± ${q.contrast.std.toFixed(3)} → ${p.contrast.mean.toFixed(3)} ± ${p.contrast.std.toFixed(3)}`,
-          });
+        // Brightness (mean intensity) and contrast (its spread) drift the same way: one PSI over fixed bins each.
+        for (const [field, psiKey, binsKey] of [
+          ['brightness', 'brightnessPsi', 'brightnessBins'],
+          ['contrast', 'contrastPsi', 'contrastBins'],
+        ] as const) {
+          const value = +psi(q[binsKey], p[binsKey]).toFixed(6);
+          result[psiKey] = value;
+          if (value > thresholds.maxPsi) {
+            findings.add(`drift.${field}`, {
+              split,
+              field,
+              value: { psi: value, baseline: q[field], current: p[field] },
+              message: `${field} PSI ${value.toFixed(3)} > ${thresholds.maxPsi}; mean ${q[field].mean.toFixed(3)} ± ${q[field].std.toFixed(3)} → ${p[field].mean.toFixed(3)} ± ${p[field].std.toFixed(3)}`,
+            });
+          }
         }
       }
     }

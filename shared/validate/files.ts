@@ -1,5 +1,6 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import { StepError } from '../core/errors';
 
 export const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp', '.webp']);
 
@@ -37,6 +38,21 @@ export async function pathKind(p: string): Promise<'file' | 'dir' | undefined> {
     return stat.isDirectory() ? 'dir' : 'file';
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * The text of an annotation file that may be absent: undefined when it does not exist, which the loader reports its
+ * own way (a YOLO background image has no label file; a VOC split that lists a missing XML is a finding). Any other
+ * failure stops the step: a file that exists but cannot be read must not pass as one without annotations.
+ */
+export async function readOptionalText(file: string, what: string, hint: string): Promise<string | undefined> {
+  try {
+    return await fs.readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    throw new StepError(`Cannot read ${what} ${file} (${code}).`, { hint, file, cause: error });
   }
 }
 

@@ -351,13 +351,18 @@ export function headSource(file: string, head: Buffer, size: number): ByteSource
   };
 }
 
-/** Header of a file read directly (masks, tests); the tail and PNG walk come from the same read. */
-export function readImageHeaderFromBuffer(buffer: Buffer): ImageHeader {
+/** A file in memory as the header walk reads it: the bytes, and the tail and PNG walk hints from the same buffer. */
+function inMemory(buffer: Buffer): [ByteSource, HeaderHints] {
   const source: ByteSource = { size: buffer.length, read: (o, l) => buffer.subarray(o, Math.min(buffer.length, o + l)) };
-  return readImageHeader(source, {
-    tail: buffer.subarray(Math.max(0, buffer.length - 64)),
-    png: sniffFormat(buffer) === 'png' ? walkPngChunks(buffer) : undefined,
-  });
+  return [
+    source,
+    { tail: buffer.subarray(Math.max(0, buffer.length - 64)), png: sniffFormat(buffer) === 'png' ? walkPngChunks(buffer) : undefined },
+  ];
+}
+
+/** Header of a file read directly (masks, tests). */
+export function readImageHeaderFromBuffer(buffer: Buffer): ImageHeader {
+  return readImageHeader(...inMemory(buffer));
 }
 
 /** Same rule as the probe worker's streaming walk, over a buffer in memory. */
@@ -402,11 +407,7 @@ export function checkBeforeDecode(src: ByteSource, hints: HeaderHints): ImageHea
 
 /** checkBeforeDecode over a file in memory. */
 export function checkBufferBeforeDecode(buffer: Buffer): ImageHeader {
-  const source: ByteSource = { size: buffer.length, read: (o, l) => buffer.subarray(o, Math.min(buffer.length, o + l)) };
-  return checkBeforeDecode(source, {
-    tail: buffer.subarray(Math.max(0, buffer.length - 64)),
-    png: sniffFormat(buffer) === 'png' ? walkPngChunks(buffer) : undefined,
-  });
+  return checkBeforeDecode(...inMemory(buffer));
 }
 
 /** checkBeforeDecode over a file on disk, reading only the bytes the walk needs. */

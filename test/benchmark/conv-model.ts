@@ -1,39 +1,56 @@
 /**
- * A small convolutional ONNX model written in TypeScript (protobuf by hand), for tests and benches that must not
- * depend on Python: Conv(3→16) + 4 × [Conv(16→16)] with Relu, fixed 1×3×64×64 input "input", about 40 MFLOP.
+ * A small convolutional ONNX model built in TypeScript with onnx-proto (the encoder the demo's segmenter uses), for
+ * tests and benches that must not depend on Python: Conv(3→16) + 4 × [Conv(16→16)] with Relu, fixed 1×3×64×64 input
+ * "input", about 40 MFLOP. Weights are seeded, so every call returns the same bytes.
  */
+import { onnx } from 'onnx-proto';
 import { seededRandom } from '../../shared/core/random';
-import { cat, int, len } from '../support/protobuf';
 
-function tensor(name: string, dims: number[], seed: number): Buffer {
-  const n = dims.reduce((a, b) => a * b, 1);
+function tensor(name: string, dims: number[], seed: number): onnx.TensorProto {
   const rnd = seededRandom(seed);
-  const data = new Float32Array(n).map(() => (rnd() - 0.5) * 0.2);
-  return cat(...dims.map((d) => int(1, d)), int(2, 1), len(8, name), len(9, Buffer.from(data.buffer)));
+  const data = new Float32Array(dims.reduce((a, b) => a * b, 1)).map(() => (rnd() - 0.5) * 0.2);
+  return onnx.TensorProto.create({ name, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData: new Uint8Array(data.buffer) });
 }
-const ints = (name: string, values: number[]) => cat(len(1, name), ...values.map((v) => int(8, v)), int(20, 7));
-const node = (op: string, inputs: string[], outputs: string[], attrs: Buffer[] = []) =>
-  cat(...inputs.map((i) => len(1, i)), ...outputs.map((o) => len(2, o)), len(4, op), ...attrs.map((a) => len(5, a)));
+
+const ints = (name: string, values: number[]) =>
+  onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INTS, ints: values });
+
 const valueInfo = (name: string, dims: number[]) =>
-  cat(len(1, name), len(2, len(1, cat(int(1, 1), len(2, cat(...dims.map((d) => len(1, int(1, d)))))))));
+  onnx.ValueInfoProto.create({
+    name,
+    type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: dims.map((dimValue) => ({ dimValue })) } } },
+  });
 
 export function convNetOnnx(): Buffer {
-  const nodes: Buffer[] = [];
-  const inits: Buffer[] = [];
+  const node: onnx.NodeProto[] = [];
+  const initializer: onnx.TensorProto[] = [];
   let x = 'input';
   for (let i = 0; i < 5; i++) {
     const cin = i === 0 ? 3 : 16;
-    inits.push(tensor(`w${i}`, [16, cin, 3, 3], i + 1), tensor(`b${i}`, [16], i + 100));
-    nodes.push(node('Conv', [x, `w${i}`, `b${i}`], [`c${i}`], [ints('pads', [1, 1, 1, 1]), ints('kernel_shape', [3, 3])]));
-    nodes.push(node('Relu', [`c${i}`], [`r${i}`]));
+    initializer.push(tensor(`w${i}`, [16, cin, 3, 3], i + 1), tensor(`b${i}`, [16], i + 100));
+    node.push(
+      onnx.NodeProto.create({
+        opType: 'Conv',
+        input: [x, `w${i}`, `b${i}`],
+        output: [`c${i}`],
+        attribute: [ints('pads', [1, 1, 1, 1]), ints('kernel_shape', [3, 3])],
+      }),
+      onnx.NodeProto.create({ opType: 'Relu', input: [`c${i}`], output: [`r${i}`] }),
+    );
     x = `r${i}`;
   }
-  const graph = cat(
-    ...nodes.map((n) => len(1, n)),
-    len(2, 'bench'),
-    ...inits.map((t) => len(5, t)),
-    len(11, valueInfo('input', [1, 3, 64, 64])),
-    len(12, valueInfo(x, [1, 16, 64, 64])),
-  );
-  return cat(int(1, 8), len(2, 'mlship-bench'), len(7, graph), len(8, int(2, 17)));
+  const model = onnx.ModelProto.create({
+    irVersion: 8,
+    producerName: 'mlship-bench',
+    opsetImport: [{ domain: '', version: 17 }],
+    graph: onnx.GraphProto.create({
+      name: 'bench',
+      node,
+      initializer,
+      input: [valueInfo('input', [1, 3, 64, 64])],
+      output: [valueInfo(x, [1, 16, 64, 64])],
+    }),
+  });
+  const bytes = onnx.ModelProto.encode(model).finish();
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }

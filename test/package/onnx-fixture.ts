@@ -4,6 +4,11 @@ import { varint } from '../support/protobuf';
 /**
  * Writes ONNX models in protobuf wire format for tests and the benchmark, including models whose
  * weights are far larger than memory should hold: a `Big` payload is streamed when the file is written.
+ *
+ * Valid small models are built with onnx-proto (test/benchmark/conv-model.ts). This writer stays because an
+ * encoder cannot write what these tests need: onnx-proto encodes a message whole in memory, so weights larger
+ * than memory could not be streamed; it never emits fixed32 or unknown fields, which a reader must skip; and it
+ * will not write the malformed models (no graph, a weights field split from its graph tail) the reader must refuse.
  */
 
 export interface Big {

@@ -1,6 +1,7 @@
 /**
- * A minimal protobuf wire-format writer for tests that hand-build ONNX models, including ones no honest
- * exporter would write. Negative values are encoded as 64-bit two's complement, as protobuf does for int64.
+ * A minimal protobuf wire-format writer for tests that need bytes no encoder writes: malformed ONNX models
+ * (test/onnx/model-info.test.ts) and streamed ones (test/package/onnx-fixture.ts). Valid models are built with
+ * onnx-proto instead. Negative values are encoded as 64-bit two's complement, as protobuf does for int64.
  */
 export function varint(value: number | bigint): Buffer {
   let v = BigInt.asUintN(64, BigInt(value));

@@ -49867,10 +49867,6 @@ function output(out, name, input) {
         });
     return t;
 }
-/**
- * `predictionsDir`: where to write each image's predicted labels as an 8-bit PNG (labels above 255 are drawn as 255),
- * for the prediction gallery.
- */
 async function segmentationAccuracy(o) {
     const sharp = (0, sharp_loader_1.loadSharp)();
     const images = listImages(o.imagesDir, 'test-images');
@@ -51729,6 +51725,17 @@ function num(v) {
     return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
 }
 /**
+ * An annotation's or detection's bbox as [x, y, width, height] of finite numbers with no negative size; the hint for
+ * a malformed box depends on which file it is in (ground truth is hand-made, detections come from an export).
+ */
+function checkBox(bb, where, file, malformedHint) {
+    if (!Array.isArray(bb) || bb.length !== 4 || !bb.every((v) => num(v) !== undefined))
+        fail(file, `${where()} has bbox ${show(bb)}; expected [x, y, width, height] of finite numbers.`, malformedHint);
+    if (bb[2] < 0 || bb[3] < 0)
+        fail(file, `${where()} has bbox ${show(bb)} with a negative width or height.`, 'Boxes are [x, y, width, height]; convert [x1, y1, x2, y2] boxes first.');
+    return bb;
+}
+/**
  * annToRLE: polygons are rasterised per part and merged. A first part of 4 numbers or fewer is refused: pycocotools'
  * frPyObjects sends a 4-number first part to frBbox, which raises a TypeError for a list (it wants an ndarray), and
  * anything shorter to "input type is not supported"; faster-coco-eval scores the 4-number case a third way. With
@@ -51877,12 +51884,7 @@ function loadGroundTruth(json, file, iouType) {
         // pycocotools ignores a ground truth exactly when iscrowd is truthy; a missing iscrowd counts as 0 here.
         crowd[i] = a.iscrowd ? 1 : 0;
         if (iouType === 'bbox') {
-            const bb = a.bbox;
-            if (!Array.isArray(bb) || bb.length !== 4 || !bb.every((v) => num(v) !== undefined))
-                fail(file, `${where()} has bbox ${show(bb)}; expected [x, y, width, height] of finite numbers.`, 'Ground-truth boxes are [x, y, width, height] in pixels.');
-            if (bb[2] < 0 || bb[3] < 0)
-                fail(file, `${where()} has bbox ${show(bb)} with a negative size.`, 'Boxes are [x, y, width, height]; convert [x1, y1, x2, y2] boxes first.');
-            box.set(bb, i * 4);
+            box.set(checkBox(a.bbox, where, file, 'Ground-truth boxes are [x, y, width, height] in pixels.'), i * 4);
         }
         else {
             if (a.segmentation === undefined)
@@ -51985,11 +51987,7 @@ function loadDetections(json, file, gt, iouType) {
         const bb = d.bbox;
         const hasBox = bb !== undefined;
         if (hasBox) {
-            if (!Array.isArray(bb) || bb.length !== 4 || !bb.every((v) => num(v) !== undefined))
-                fail(file, `${where()} has bbox ${show(bb)}; expected [x, y, width, height] of finite numbers.`, 'Boxes are [x, y, width, height] in pixels; NaN or infinite values usually come from a failed export.');
-            if (bb[2] < 0 || bb[3] < 0)
-                fail(file, `${where()} has bbox ${show(bb)} with a negative width or height.`, 'Boxes are [x, y, width, height]; convert [x1, y1, x2, y2] boxes first.');
-            box.set(bb, i * 4);
+            box.set(checkBox(bb, where, file, 'Boxes are [x, y, width, height] in pixels; NaN or infinite values usually come from a failed export.'), i * 4);
         }
         if (branch === 'bbox') {
             if (!hasBox)
@@ -59170,13 +59168,17 @@ function headSource(file, head, size) {
         },
     };
 }
-/** Header of a file read directly (masks, tests); the tail and PNG walk come from the same read. */
-function readImageHeaderFromBuffer(buffer) {
+/** A file in memory as the header walk reads it: the bytes, and the tail and PNG walk hints from the same buffer. */
+function inMemory(buffer) {
     const source = { size: buffer.length, read: (o, l) => buffer.subarray(o, Math.min(buffer.length, o + l)) };
-    return readImageHeader(source, {
-        tail: buffer.subarray(Math.max(0, buffer.length - 64)),
-        png: sniffFormat(buffer) === 'png' ? walkPngChunks(buffer) : undefined,
-    });
+    return [
+        source,
+        { tail: buffer.subarray(Math.max(0, buffer.length - 64)), png: sniffFormat(buffer) === 'png' ? walkPngChunks(buffer) : undefined },
+    ];
+}
+/** Header of a file read directly (masks, tests). */
+function readImageHeaderFromBuffer(buffer) {
+    return readImageHeader(...inMemory(buffer));
 }
 /** Same rule as the probe worker's streaming walk, over a buffer in memory. */
 function walkPngChunks(buffer) {
@@ -59217,11 +59219,7 @@ function checkBeforeDecode(src, hints) {
 }
 /** checkBeforeDecode over a file in memory. */
 function checkBufferBeforeDecode(buffer) {
-    const source = { size: buffer.length, read: (o, l) => buffer.subarray(o, Math.min(buffer.length, o + l)) };
-    return checkBeforeDecode(source, {
-        tail: buffer.subarray(Math.max(0, buffer.length - 64)),
-        png: sniffFormat(buffer) === 'png' ? walkPngChunks(buffer) : undefined,
-    });
+    return checkBeforeDecode(...inMemory(buffer));
 }
 /** checkBeforeDecode over a file on disk, reading only the bytes the walk needs. */
 function checkFileBeforeDecode(file) {

@@ -40125,7 +40125,7 @@ exports.optimizeScriptPath = optimizeScriptPath;
 exports.runPythonJob = runPythonJob;
 const node_child_process_1 = __nccwpck_require__(1421);
 // `import x = require()` of 'fs'/'path' (not node:fs, not import * as) is the form @vercel/ncc's asset relocator
-// follows, so the bundle ships export_onnx.py next to index.js.
+// follows, so the bundle ships the Python scripts next to index.js.
 const fs = __nccwpck_require__(9896);
 const path = __nccwpck_require__(6928);
 const errors_1 = __nccwpck_require__(6677);
@@ -40185,8 +40185,12 @@ function runPython(options) {
 /**
  * Where a bundled Python script is: the MLSHIP_*_SCRIPT override, else beside this module. The literal
  * path.join(__dirname, 'python', '<file>') calls let @vercel/ncc see each file and ship it with every bundle that
- * uses this module (export_onnx.py imports optimize_model.py from its own folder, so both always travel together).
+ * uses this module: both scripts import mlship_script.py from their own folder, and export_onnx.py imports
+ * optimize_model.py, so all three always travel together. A script without its helper module beside it is refused
+ * here, with the fix, rather than failing in Python with an ImportError.
  */
+const SCRIPT_HELPERS = 'mlship_script.py';
+const BUNDLED_HELPERS = __nccwpck_require__.ab + "mlship_script.py";
 function scriptPath(file, envName, bundled, env) {
     const override = env[envName];
     if (override) {
@@ -40194,12 +40198,18 @@ function scriptPath(file, envName, bundled, env) {
             throw new errors_1.StepError(`${envName} is ${override}, which does not exist.`, {
                 hint: `Point it at shared/onnx/python/${file}, or unset it.`,
             });
+        if (!fs.existsSync(path.join(path.dirname(override), SCRIPT_HELPERS)))
+            throw new errors_1.StepError(`${envName} is ${override}, but ${SCRIPT_HELPERS}, which it imports, is not beside it.`, {
+                hint: `Copy shared/onnx/python/${SCRIPT_HELPERS} next to it, or point ${envName} at shared/onnx/python/${file}.`,
+            });
         return override;
     }
-    if (!fs.existsSync(bundled))
-        throw new errors_1.StepError(`The Python script is missing at ${bundled}.`, {
-            hint: `Reinstall mlship, or set ${envName} to shared/onnx/python/${file}.`,
-        });
+    for (const bundledFile of [bundled, __nccwpck_require__.ab + "mlship_script.py"]) {
+        if (!fs.existsSync(bundledFile))
+            throw new errors_1.StepError(`The Python script is missing at ${bundledFile}.`, {
+                hint: `Reinstall mlship, or set ${envName} to shared/onnx/python/${file}.`,
+            });
+    }
     return bundled;
 }
 function exportScriptPath(env = process.env) {
@@ -42617,13 +42627,17 @@ function headSource(file, head, size) {
         },
     };
 }
-/** Header of a file read directly (masks, tests); the tail and PNG walk come from the same read. */
-function readImageHeaderFromBuffer(buffer) {
+/** A file in memory as the header walk reads it: the bytes, and the tail and PNG walk hints from the same buffer. */
+function inMemory(buffer) {
     const source = { size: buffer.length, read: (o, l) => buffer.subarray(o, Math.min(buffer.length, o + l)) };
-    return readImageHeader(source, {
-        tail: buffer.subarray(Math.max(0, buffer.length - 64)),
-        png: sniffFormat(buffer) === 'png' ? walkPngChunks(buffer) : undefined,
-    });
+    return [
+        source,
+        { tail: buffer.subarray(Math.max(0, buffer.length - 64)), png: sniffFormat(buffer) === 'png' ? walkPngChunks(buffer) : undefined },
+    ];
+}
+/** Header of a file read directly (masks, tests). */
+function readImageHeaderFromBuffer(buffer) {
+    return readImageHeader(...inMemory(buffer));
 }
 /** Same rule as the probe worker's streaming walk, over a buffer in memory. */
 function walkPngChunks(buffer) {
@@ -42664,11 +42678,7 @@ function checkBeforeDecode(src, hints) {
 }
 /** checkBeforeDecode over a file in memory. */
 function checkBufferBeforeDecode(buffer) {
-    const source = { size: buffer.length, read: (o, l) => buffer.subarray(o, Math.min(buffer.length, o + l)) };
-    return checkBeforeDecode(source, {
-        tail: buffer.subarray(Math.max(0, buffer.length - 64)),
-        png: sniffFormat(buffer) === 'png' ? walkPngChunks(buffer) : undefined,
-    });
+    return checkBeforeDecode(...inMemory(buffer));
 }
 /** checkBeforeDecode over a file on disk, reading only the bytes the walk needs. */
 function checkFileBeforeDecode(file) {

@@ -49276,6 +49276,72 @@ async function runOnGitHub(step) {
 
 /***/ }),
 
+/***/ 471:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.accuracyInputs = void 0;
+exports.readoutsFromInputs = readoutsFromInputs;
+/**
+ * The inputs that say how a model is scored on a labelled test set: where the labels are and which outputs hold
+ * the prediction. benchmark-model (accuracy on the device) and optimize-model (accuracy of each variant) read the
+ * model the same way, through benchmark/accuracy.ts, so they declare these once; the test images themselves stay
+ * each step's own (optional for the benchmark, required for the accuracy gate).
+ */
+exports.accuracyInputs = {
+    testMasks: { type: 'path', description: 'Segmentation: folder of label masks, named like the test images.' },
+    testAnnotations: {
+        type: 'path',
+        description: 'Detection: COCO ground truth (JSON) whose images[].file_name are in test-images; scored as mAP.',
+    },
+    accuracyOutput: { type: 'string', description: 'Segmentation: the output holding the per-pixel prediction (default: the first output).' },
+    segmentationMode: {
+        type: 'enum',
+        options: ['argmax', 'threshold'],
+        default: 'argmax',
+        description: 'Segmentation: argmax over classes, or threshold on a 1- or 2-channel output.',
+    },
+    threshold: {
+        type: 'number',
+        default: 0.5,
+        description: 'Segmentation: threshold for segmentation-mode threshold and single-channel outputs (0 for logits, 0.5 for probabilities).',
+    },
+    classes: { type: 'number', integer: true, min: 2, description: 'Segmentation: number of classes, when the output already holds labels.' },
+    boxesOutput: { type: 'string', default: 'boxes', description: 'Detection: output with the boxes (N×4, in input tensor pixels).' },
+    scoresOutput: { type: 'string', default: 'scores', description: 'Detection: output with the scores (N).' },
+    labelsOutput: { type: 'string', default: 'labels', description: 'Detection: output with the class labels (N).' },
+    boxFormat: { type: 'enum', options: ['xyxy', 'xywh', 'cxcywh'], default: 'xyxy', description: 'Detection: box layout of boxes-output.' },
+    labelMapping: {
+        type: 'enum',
+        options: ['index', 'id'],
+        default: 'index',
+        description: "Detection: labels index the ground truth's categories sorted by id (index), or are category ids (id).",
+    },
+};
+/** The readouts benchmark/accuracy.ts takes, from the step's values; the first output is the default mask output. */
+function readoutsFromInputs(values, firstOutput) {
+    return {
+        segmentation: {
+            outputName: values.accuracyOutput ?? firstOutput,
+            mode: values.segmentationMode,
+            threshold: values.threshold,
+            classes: values.classes,
+        },
+        detection: {
+            boxesOutput: values.boxesOutput,
+            scoresOutput: values.scoresOutput,
+            labelsOutput: values.labelsOutput,
+            boxFormat: values.boxFormat,
+            labelMapping: values.labelMapping,
+        },
+    };
+}
+
+
+/***/ }),
+
 /***/ 3173:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
@@ -49380,10 +49446,6 @@ function output(out, name, input) {
         });
     return t;
 }
-/**
- * `predictionsDir`: where to write each image's predicted labels as an 8-bit PNG (labels above 255 are drawn as 255),
- * for the prediction gallery.
- */
 async function segmentationAccuracy(o) {
     const sharp = (0, sharp_loader_1.loadSharp)();
     const images = listImages(o.imagesDir, 'test-images');
@@ -50404,6 +50466,52 @@ exports.SecretMasker = SecretMasker;
 
 /***/ }),
 
+/***/ 7732:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.mergeInputs = mergeInputs;
+exports.pickInputs = pickInputs;
+exports.omitInputs = omitInputs;
+/**
+ * Joins input fragments (store inputs, cloud inputs, a step's own) into one `inputs` object. Object spread
+ * would let a later fragment silently replace an input of an earlier one (one `region` meaning two things);
+ * this throws when the step is defined, so the clash is found by any test that loads the step.
+ */
+function mergeInputs(...fragments) {
+    const merged = {};
+    const from = new Map();
+    fragments.forEach((fragment, index) => {
+        for (const [key, spec] of Object.entries(fragment)) {
+            if (from.has(key)) {
+                throw new Error(`Input "${key}" is defined twice: by input fragment ${from.get(key) + 1} and by fragment ${index + 1} of mergeInputs(). Rename one of them or leave it out of one fragment (pickInputs / omitInputs).`);
+            }
+            from.set(key, index);
+            merged[key] = spec;
+        }
+    });
+    return merged;
+}
+/** The inputs `keys` of a shared fragment, for a step that needs only some of them. */
+function pickInputs(fragment, ...keys) {
+    for (const key of keys)
+        if (!(key in fragment))
+            throw new Error(`pickInputs(): the fragment has no input "${key}".`);
+    return Object.fromEntries(keys.map((k) => [k, fragment[k]]));
+}
+/** A shared fragment without `keys`, for a step that defines those inputs its own way. */
+function omitInputs(fragment, ...keys) {
+    for (const key of keys)
+        if (!(key in fragment))
+            throw new Error(`omitInputs(): the fragment has no input "${key}".`);
+    return Object.fromEntries(Object.entries(fragment).filter(([k]) => !keys.includes(k)));
+}
+
+
+/***/ }),
+
 /***/ 2500:
 /***/ ((__unused_webpack_module, exports) => {
 
@@ -50451,6 +50559,32 @@ function editDistance(a, b) {
         }
     }
     return row[b.length];
+}
+
+
+/***/ }),
+
+/***/ 5298:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.writeOutputFile = writeOutputFile;
+const atomic_write_1 = __nccwpck_require__(1709);
+const errors_1 = __nccwpck_require__(6677);
+/**
+ * Writes a file a step was asked to produce (a report, a page, raw samples) whole or not at all. A failure (a
+ * folder in the way, no permission, a full disk) is the user's path, not a bug, so it becomes a StepError that
+ * names the inputs which chose it, as the platform spells them.
+ */
+async function writeOutputFile(file, data, inputs) {
+    try {
+        await (0, atomic_write_1.writeFileAtomic)(file, data);
+    }
+    catch (error) {
+        throw new errors_1.StepError(`Cannot write ${file}: ${error.message}.`, { file, hint: `Choose a writable ${inputs} path.` });
+    }
 }
 
 
@@ -51166,6 +51300,17 @@ function num(v) {
     return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
 }
 /**
+ * An annotation's or detection's bbox as [x, y, width, height] of finite numbers with no negative size; the hint for
+ * a malformed box depends on which file it is in (ground truth is hand-made, detections come from an export).
+ */
+function checkBox(bb, where, file, malformedHint) {
+    if (!Array.isArray(bb) || bb.length !== 4 || !bb.every((v) => num(v) !== undefined))
+        fail(file, `${where()} has bbox ${show(bb)}; expected [x, y, width, height] of finite numbers.`, malformedHint);
+    if (bb[2] < 0 || bb[3] < 0)
+        fail(file, `${where()} has bbox ${show(bb)} with a negative width or height.`, 'Boxes are [x, y, width, height]; convert [x1, y1, x2, y2] boxes first.');
+    return bb;
+}
+/**
  * annToRLE: polygons are rasterised per part and merged. A first part of 4 numbers or fewer is refused: pycocotools'
  * frPyObjects sends a 4-number first part to frBbox, which raises a TypeError for a list (it wants an ndarray), and
  * anything shorter to "input type is not supported"; faster-coco-eval scores the 4-number case a third way. With
@@ -51314,12 +51459,7 @@ function loadGroundTruth(json, file, iouType) {
         // pycocotools ignores a ground truth exactly when iscrowd is truthy; a missing iscrowd counts as 0 here.
         crowd[i] = a.iscrowd ? 1 : 0;
         if (iouType === 'bbox') {
-            const bb = a.bbox;
-            if (!Array.isArray(bb) || bb.length !== 4 || !bb.every((v) => num(v) !== undefined))
-                fail(file, `${where()} has bbox ${show(bb)}; expected [x, y, width, height] of finite numbers.`, 'Ground-truth boxes are [x, y, width, height] in pixels.');
-            if (bb[2] < 0 || bb[3] < 0)
-                fail(file, `${where()} has bbox ${show(bb)} with a negative size.`, 'Boxes are [x, y, width, height]; convert [x1, y1, x2, y2] boxes first.');
-            box.set(bb, i * 4);
+            box.set(checkBox(a.bbox, where, file, 'Ground-truth boxes are [x, y, width, height] in pixels.'), i * 4);
         }
         else {
             if (a.segmentation === undefined)
@@ -51422,11 +51562,7 @@ function loadDetections(json, file, gt, iouType) {
         const bb = d.bbox;
         const hasBox = bb !== undefined;
         if (hasBox) {
-            if (!Array.isArray(bb) || bb.length !== 4 || !bb.every((v) => num(v) !== undefined))
-                fail(file, `${where()} has bbox ${show(bb)}; expected [x, y, width, height] of finite numbers.`, 'Boxes are [x, y, width, height] in pixels; NaN or infinite values usually come from a failed export.');
-            if (bb[2] < 0 || bb[3] < 0)
-                fail(file, `${where()} has bbox ${show(bb)} with a negative width or height.`, 'Boxes are [x, y, width, height]; convert [x1, y1, x2, y2] boxes first.');
-            box.set(bb, i * 4);
+            box.set(checkBox(bb, where, file, 'Boxes are [x, y, width, height] in pixels; NaN or infinite values usually come from a failed export.'), i * 4);
         }
         if (branch === 'bbox') {
             if (!hasBox)
@@ -54510,7 +54646,7 @@ exports.optimizeScriptPath = optimizeScriptPath;
 exports.runPythonJob = runPythonJob;
 const node_child_process_1 = __nccwpck_require__(1421);
 // `import x = require()` of 'fs'/'path' (not node:fs, not import * as) is the form @vercel/ncc's asset relocator
-// follows, so the bundle ships export_onnx.py next to index.js.
+// follows, so the bundle ships the Python scripts next to index.js.
 const fs = __nccwpck_require__(9896);
 const path = __nccwpck_require__(6928);
 const errors_1 = __nccwpck_require__(6677);
@@ -54570,8 +54706,12 @@ function runPython(options) {
 /**
  * Where a bundled Python script is: the MLSHIP_*_SCRIPT override, else beside this module. The literal
  * path.join(__dirname, 'python', '<file>') calls let @vercel/ncc see each file and ship it with every bundle that
- * uses this module (export_onnx.py imports optimize_model.py from its own folder, so both always travel together).
+ * uses this module: both scripts import mlship_script.py from their own folder, and export_onnx.py imports
+ * optimize_model.py, so all three always travel together. A script without its helper module beside it is refused
+ * here, with the fix, rather than failing in Python with an ImportError.
  */
+const SCRIPT_HELPERS = 'mlship_script.py';
+const BUNDLED_HELPERS = __nccwpck_require__.ab + "mlship_script.py";
 function scriptPath(file, envName, bundled, env) {
     const override = env[envName];
     if (override) {
@@ -54579,12 +54719,18 @@ function scriptPath(file, envName, bundled, env) {
             throw new errors_1.StepError(`${envName} is ${override}, which does not exist.`, {
                 hint: `Point it at shared/onnx/python/${file}, or unset it.`,
             });
+        if (!fs.existsSync(path.join(path.dirname(override), SCRIPT_HELPERS)))
+            throw new errors_1.StepError(`${envName} is ${override}, but ${SCRIPT_HELPERS}, which it imports, is not beside it.`, {
+                hint: `Copy shared/onnx/python/${SCRIPT_HELPERS} next to it, or point ${envName} at shared/onnx/python/${file}.`,
+            });
         return override;
     }
-    if (!fs.existsSync(bundled))
-        throw new errors_1.StepError(`The Python script is missing at ${bundled}.`, {
-            hint: `Reinstall mlship, or set ${envName} to shared/onnx/python/${file}.`,
-        });
+    for (const bundledFile of [bundled, __nccwpck_require__.ab + "mlship_script.py"]) {
+        if (!fs.existsSync(bundledFile))
+            throw new errors_1.StepError(`The Python script is missing at ${bundledFile}.`, {
+                hint: `Reinstall mlship, or set ${envName} to shared/onnx/python/${file}.`,
+            });
+    }
     return bundled;
 }
 function exportScriptPath(env = process.env) {
@@ -56052,8 +56198,11 @@ Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.optimizeModelStep = void 0;
 const fs = __importStar(__nccwpck_require__(3024));
 const path = __importStar(__nccwpck_require__(6760));
+const output_file_1 = __nccwpck_require__(5298);
 const errors_1 = __nccwpck_require__(6677);
 const sha256_1 = __nccwpck_require__(2289);
+const accuracy_inputs_1 = __nccwpck_require__(471);
+const merge_inputs_1 = __nccwpck_require__(7732);
 const step_1 = __nccwpck_require__(4804);
 const files_1 = __nccwpck_require__(8719);
 const model_info_1 = __nccwpck_require__(8222);
@@ -56070,7 +56219,7 @@ exports.optimizeModelStep = (0, step_1.defineStep)({
     description: "Builds FP16 (onnxconverter-common) and INT8 (ONNX Runtime static QDQ quantization, per-channel, calibrated on images through the package's preprocessing spec) variants of an FP32 ONNX model, and gates each on its accuracy against FP32 on a labelled test set in ONNX Runtime (Dice/IoU or COCO mAP), reporting output agreement and size.",
     azure: { id: '943e1a64-b158-48b8-92a8-1081c4fd7c5e', major: 1, minor: 0, patch: 0, category: 'Build' },
     branding: { icon: 'minimize-2', color: 'blue' },
-    inputs: {
+    inputs: (0, merge_inputs_1.mergeInputs)({
         model: { type: 'path', required: true, description: 'The FP32 ONNX model (export-onnx output).' },
         variants: { type: 'list', default: 'fp16\nint8', description: 'Variants to build, one per line or comma-separated: fp16, int8.' },
         task: {
@@ -56125,8 +56274,6 @@ exports.optimizeModelStep = (0, step_1.defineStep)({
         },
         int8ExcludeNodes: { type: 'list', description: 'Node names left unquantized in the INT8 variant.' },
         testImages: { type: 'path', required: true, description: 'Folder of labelled test images.' },
-        testMasks: { type: 'path', description: 'Segmentation: folder of label masks named like the test images.' },
-        testAnnotations: { type: 'path', description: 'Detection: COCO JSON whose images[].file_name are in test-images.' },
         metric: {
             type: 'enum',
             options: ['dice', 'iou', 'AP', 'AP50', 'AP75'],
@@ -56140,34 +56287,6 @@ exports.optimizeModelStep = (0, step_1.defineStep)({
             description: 'Largest allowed drop of the metric from FP32 to FP16 (0.005 = half a point).',
         },
         int8MaxDrop: { type: 'number', min: 0, max: 1, default: 0.02, description: 'Largest allowed drop of the metric from FP32 to INT8.' },
-        accuracyOutput: { type: 'string', description: 'Segmentation: the per-pixel output (default: the first output).' },
-        segmentationMode: {
-            type: 'enum',
-            options: ['argmax', 'threshold'],
-            default: 'argmax',
-            description: 'Segmentation: argmax over classes, or threshold on the foreground channel.',
-        },
-        threshold: {
-            type: 'number',
-            default: 0.5,
-            description: 'Segmentation threshold (segmentation-mode threshold, or single-channel outputs).',
-        },
-        classes: { type: 'number', integer: true, min: 2, description: 'Segmentation: number of classes, when the output holds labels.' },
-        boxesOutput: { type: 'string', default: 'boxes', description: 'Detection: output with [N, 4] boxes.' },
-        scoresOutput: { type: 'string', default: 'scores', description: 'Detection: output with N scores.' },
-        labelsOutput: { type: 'string', default: 'labels', description: 'Detection: output with N labels.' },
-        boxFormat: {
-            type: 'enum',
-            options: ['xyxy', 'xywh', 'cxcywh'],
-            default: 'xyxy',
-            description: 'Detection: box layout of boxes-output, in input tensor pixels.',
-        },
-        labelMapping: {
-            type: 'enum',
-            options: ['index', 'id'],
-            default: 'index',
-            description: 'Detection: labels are indices into the sorted COCO categories (index) or category ids (id).',
-        },
         agreementImages: {
             type: 'number',
             integer: true,
@@ -56185,7 +56304,7 @@ exports.optimizeModelStep = (0, step_1.defineStep)({
             description: 'Fail when a variant drops more than its margin; false writes every variant and reports passed=false.',
         },
         timeoutMinutes: { type: 'number', min: 1, default: 30, description: 'Time limit of the Python conversion.' },
-    },
+    }, accuracy_inputs_1.accuracyInputs),
     outputs: {
         passed: { description: 'true when every variant is within its margin.' },
         fp32Metric: { description: 'The metric of the FP32 model on the test set.' },
@@ -56244,19 +56363,7 @@ exports.optimizeModelStep = (0, step_1.defineStep)({
             annotations: inputs.testAnnotations,
             spec,
             inputName: input.name,
-            segmentation: {
-                output: inputs.accuracyOutput ?? info.outputs[0].name,
-                mode: inputs.segmentationMode,
-                threshold: inputs.threshold,
-                classes: inputs.classes,
-            },
-            detection: {
-                boxes: inputs.boxesOutput,
-                scores: inputs.scoresOutput,
-                labels: inputs.labelsOutput,
-                boxFormat: inputs.boxFormat,
-                labelMapping: inputs.labelMapping,
-            },
+            ...(0, accuracy_inputs_1.readoutsFromInputs)(inputs, info.outputs[0].name),
         };
         const runtime = await (0, runtime_1.getOnnxRuntime)({ env: { ...process.env, ...ctx.env }, need: 'cpu' });
         // FP32 first: a test set the model cannot be scored on stops the step before any conversion.
@@ -56338,7 +56445,7 @@ exports.optimizeModelStep = (0, step_1.defineStep)({
             versions: python.versions,
         };
         (0, report_1.writeSummary)(ctx.summary, result);
-        await (0, report_1.writeReport)(inputs.reportFile, result);
+        await (0, output_file_1.writeOutputFile)(inputs.reportFile, JSON.stringify((0, report_1.optimizeReport)(result), null, 2) + '\n', L('reportFile'));
         const failures = (0, report_1.gateFailures)(result);
         const stem = path.join(inputs.outputDir ?? path.dirname(inputs.model), path.basename(inputs.model, '.onnx'));
         const outputs = {
@@ -56460,11 +56567,8 @@ async function measure(ort, name, file, t) {
         if (t.task === 'segmentation') {
             const s = await (0, accuracy_1.segmentationAccuracy)({
                 ...common,
+                ...t.segmentation,
                 masksDir: t.masks,
-                outputName: t.segmentation.output,
-                mode: t.segmentation.mode,
-                threshold: t.segmentation.threshold,
-                classes: t.segmentation.classes,
             });
             accuracy = s;
             value = t.metric === 'iou' ? s.iou : s.dice;
@@ -56472,12 +56576,8 @@ async function measure(ort, name, file, t) {
         else {
             const d = await (0, accuracy_1.detectionAccuracy)({
                 ...common,
+                ...t.detection,
                 annotations: t.annotations,
-                boxesOutput: t.detection.boxes,
-                scoresOutput: t.detection.scores,
-                labelsOutput: t.detection.labels,
-                boxFormat: t.detection.boxFormat,
-                labelMapping: t.detection.labelMapping,
             });
             accuracy = d;
             value = d.metrics[t.metric] ?? null;
@@ -56545,10 +56645,8 @@ async function agreement(ort, fp32, variant, name, t, limit) {
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.gateFailures = gateFailures;
-exports.writeReport = writeReport;
+exports.optimizeReport = optimizeReport;
 exports.writeSummary = writeSummary;
-const atomic_write_1 = __nccwpck_require__(1709);
-const errors_1 = __nccwpck_require__(6677);
 const summary_1 = __nccwpck_require__(6320);
 const fmt = (v) => v.toFixed(4);
 function gateFailures(r) {
@@ -56556,9 +56654,10 @@ function gateFailures(r) {
         .filter((v) => !v.passed)
         .map((v) => `the ${v.name.toUpperCase()} variant's ${r.metric} is ${fmt(v.value)} against FP32 ${fmt(r.fp32.value)}: a drop of ${fmt(v.drop)}, more than the allowed ${fmt(v.maxDrop)}.`);
 }
-async function writeReport(file, r) {
+/** The JSON report: the result without the parts only the summary needs, paths as written. */
+function optimizeReport(r) {
     const plain = (m) => ({ name: m.name, path: m.file, sha256: m.sha256, size: m.size, value: m.value, accuracy: m.accuracy });
-    const report = {
+    return {
         passed: r.passed,
         task: r.task,
         metric: r.metric,
@@ -56574,15 +56673,6 @@ async function writeReport(file, r) {
         calibration: r.calibration,
         versions: r.versions,
     };
-    try {
-        await (0, atomic_write_1.writeFileAtomic)(file, JSON.stringify(report, null, 2) + '\n');
-    }
-    catch (error) {
-        throw new errors_1.StepError(`Cannot write the report ${file}: ${error.message}.`, {
-            file,
-            hint: 'Choose a writable report-file path.',
-        });
-    }
 }
 function writeSummary(s, r) {
     s.heading(`Model optimization: ${r.passed ? 'passed ✅' : 'failed ❌'}`);
@@ -56987,13 +57077,17 @@ function headSource(file, head, size) {
         },
     };
 }
-/** Header of a file read directly (masks, tests); the tail and PNG walk come from the same read. */
-function readImageHeaderFromBuffer(buffer) {
+/** A file in memory as the header walk reads it: the bytes, and the tail and PNG walk hints from the same buffer. */
+function inMemory(buffer) {
     const source = { size: buffer.length, read: (o, l) => buffer.subarray(o, Math.min(buffer.length, o + l)) };
-    return readImageHeader(source, {
-        tail: buffer.subarray(Math.max(0, buffer.length - 64)),
-        png: sniffFormat(buffer) === 'png' ? walkPngChunks(buffer) : undefined,
-    });
+    return [
+        source,
+        { tail: buffer.subarray(Math.max(0, buffer.length - 64)), png: sniffFormat(buffer) === 'png' ? walkPngChunks(buffer) : undefined },
+    ];
+}
+/** Header of a file read directly (masks, tests). */
+function readImageHeaderFromBuffer(buffer) {
+    return readImageHeader(...inMemory(buffer));
 }
 /** Same rule as the probe worker's streaming walk, over a buffer in memory. */
 function walkPngChunks(buffer) {
@@ -57034,11 +57128,7 @@ function checkBeforeDecode(src, hints) {
 }
 /** checkBeforeDecode over a file in memory. */
 function checkBufferBeforeDecode(buffer) {
-    const source = { size: buffer.length, read: (o, l) => buffer.subarray(o, Math.min(buffer.length, o + l)) };
-    return checkBeforeDecode(source, {
-        tail: buffer.subarray(Math.max(0, buffer.length - 64)),
-        png: sniffFormat(buffer) === 'png' ? walkPngChunks(buffer) : undefined,
-    });
+    return checkBeforeDecode(...inMemory(buffer));
 }
 /** checkBeforeDecode over a file on disk, reading only the bytes the walk needs. */
 function checkFileBeforeDecode(file) {

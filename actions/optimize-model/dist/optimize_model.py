@@ -16,54 +16,20 @@ error.json ({"kind", "message", "hint"}) and exits with status 2.
 import json
 import os
 import sys
-import traceback
+
+# The module beside this script first, even under PYTHONSAFEPATH (which leaves the script's folder off sys.path).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mlship_script import ScriptFailure, first_line, log, main, save_model, stamp, write_json  # noqa: E402
 
 FP16_MAX = 65504.0
 FP16_MIN_SUBNORMAL = 2.0 ** -24
-
-
-def log(message):
-    print(message, flush=True)
-
-
-class OptimizeFailure(Exception):
-    def __init__(self, kind, message, hint=None):
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-        self.hint = hint
-
-
-def write_json(path, value):
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=2)
-    os.replace(tmp, path)
-
-
-def save_model(model, path):
-    import onnx
-
-    tmp = path + ".tmp"
-    onnx.save(model, tmp)
-    os.replace(tmp, path)
-
-
-def stamp(model, metadata):
-    existing = {p.key: p for p in model.metadata_props}
-    for key, value in metadata.items():
-        if value is None or value == "":
-            continue
-        entry = existing.get(key) or model.metadata_props.add()
-        entry.key = key
-        entry.value = str(value)
 
 
 def require(module, package):
     try:
         return __import__(module)
     except ImportError:
-        raise OptimizeFailure("python-environment", f"{sys.executable} cannot import {module}.", f"pip install {package} for this interpreter, or point the python input at one that has it.")
+        raise ScriptFailure("python-environment", f"{sys.executable} cannot import {module}.", f"pip install {package} for this interpreter, or point the python input at one that has it.")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -155,10 +121,10 @@ def quantize_int8(src_path, dst_path, cfg, work):
             op_types_to_quantize=None,
             extra_options=extra,
         )
-    except OptimizeFailure:
+    except ScriptFailure:
         raise
     except Exception as e:
-        raise OptimizeFailure("int8", f"ONNX Runtime quantization of {src_path} failed: {type(e).__name__}: {first_line(e)}", "Read the traceback above; exclude the node it names with int8-exclude-nodes, or use the FP16 variant for this model.")
+        raise ScriptFailure("int8", f"ONNX Runtime quantization of {src_path} failed: {type(e).__name__}: {first_line(e)}", "Read the traceback above; exclude the node it names with int8-exclude-nodes, or use the FP16 variant for this model.")
     os.replace(dst_path + ".tmp", dst_path)
     import onnx
 
@@ -170,11 +136,6 @@ def quantize_int8(src_path, dst_path, cfg, work):
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def first_line(error):
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
 def run(cfg):
     require("numpy", "numpy")
     onnx = require("onnx", "onnx")
@@ -184,7 +145,7 @@ def run(cfg):
     try:
         source = onnx.load(src)
     except Exception as e:
-        raise OptimizeFailure("model", f"{src} is not an ONNX model onnx can load: {first_line(e)}", "Give the FP32 model export-onnx wrote.")
+        raise ScriptFailure("model", f"{src} is not an ONNX model onnx can load: {first_line(e)}", "Give the FP32 model export-onnx wrote.")
     base = {p.key: p.value for p in source.metadata_props}
     provenance = dict(cfg.get("provenance") or {})
     result = {"versions": versions, "fp16": None, "int8": None}
@@ -214,16 +175,5 @@ def run(cfg):
     write_json(os.path.join(work, "result.json"), result)
 
 
-def main():
-    with open(sys.argv[1], encoding="utf-8") as f:
-        cfg = json.load(f)
-    try:
-        run(cfg)
-    except OptimizeFailure as failure:
-        traceback.print_exc()
-        write_json(os.path.join(cfg["workDir"], "error.json"), {"kind": failure.kind, "message": failure.message, "hint": failure.hint})
-        sys.exit(2)
-
-
 if __name__ == "__main__":
-    main()
+    main(run)

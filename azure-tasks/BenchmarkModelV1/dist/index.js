@@ -28737,6 +28737,72 @@ async function runOnAzure(step) {
 
 /***/ }),
 
+/***/ 471:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.accuracyInputs = void 0;
+exports.readoutsFromInputs = readoutsFromInputs;
+/**
+ * The inputs that say how a model is scored on a labelled test set: where the labels are and which outputs hold
+ * the prediction. benchmark-model (accuracy on the device) and optimize-model (accuracy of each variant) read the
+ * model the same way, through benchmark/accuracy.ts, so they declare these once; the test images themselves stay
+ * each step's own (optional for the benchmark, required for the accuracy gate).
+ */
+exports.accuracyInputs = {
+    testMasks: { type: 'path', description: 'Segmentation: folder of label masks, named like the test images.' },
+    testAnnotations: {
+        type: 'path',
+        description: 'Detection: COCO ground truth (JSON) whose images[].file_name are in test-images; scored as mAP.',
+    },
+    accuracyOutput: { type: 'string', description: 'Segmentation: the output holding the per-pixel prediction (default: the first output).' },
+    segmentationMode: {
+        type: 'enum',
+        options: ['argmax', 'threshold'],
+        default: 'argmax',
+        description: 'Segmentation: argmax over classes, or threshold on a 1- or 2-channel output.',
+    },
+    threshold: {
+        type: 'number',
+        default: 0.5,
+        description: 'Segmentation: threshold for segmentation-mode threshold and single-channel outputs (0 for logits, 0.5 for probabilities).',
+    },
+    classes: { type: 'number', integer: true, min: 2, description: 'Segmentation: number of classes, when the output already holds labels.' },
+    boxesOutput: { type: 'string', default: 'boxes', description: 'Detection: output with the boxes (N×4, in input tensor pixels).' },
+    scoresOutput: { type: 'string', default: 'scores', description: 'Detection: output with the scores (N).' },
+    labelsOutput: { type: 'string', default: 'labels', description: 'Detection: output with the class labels (N).' },
+    boxFormat: { type: 'enum', options: ['xyxy', 'xywh', 'cxcywh'], default: 'xyxy', description: 'Detection: box layout of boxes-output.' },
+    labelMapping: {
+        type: 'enum',
+        options: ['index', 'id'],
+        default: 'index',
+        description: "Detection: labels index the ground truth's categories sorted by id (index), or are category ids (id).",
+    },
+};
+/** The readouts benchmark/accuracy.ts takes, from the step's values; the first output is the default mask output. */
+function readoutsFromInputs(values, firstOutput) {
+    return {
+        segmentation: {
+            outputName: values.accuracyOutput ?? firstOutput,
+            mode: values.segmentationMode,
+            threshold: values.threshold,
+            classes: values.classes,
+        },
+        detection: {
+            boxesOutput: values.boxesOutput,
+            scoresOutput: values.scoresOutput,
+            labelsOutput: values.labelsOutput,
+            boxFormat: values.boxFormat,
+            labelMapping: values.labelMapping,
+        },
+    };
+}
+
+
+/***/ }),
+
 /***/ 3173:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
@@ -28841,10 +28907,6 @@ function output(out, name, input) {
         });
     return t;
 }
-/**
- * `predictionsDir`: where to write each image's predicted labels as an 8-bit PNG (labels above 255 are drawn as 255),
- * for the prediction gallery.
- */
 async function segmentationAccuracy(o) {
     const sharp = (0, sharp_loader_1.loadSharp)();
     const images = listImages(o.imagesDir, 'test-images');
@@ -30884,6 +30946,78 @@ exports.SecretMasker = SecretMasker;
 
 /***/ }),
 
+/***/ 7732:
+/***/ ((__unused_webpack_module, exports) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.mergeInputs = mergeInputs;
+exports.pickInputs = pickInputs;
+exports.omitInputs = omitInputs;
+/**
+ * Joins input fragments (store inputs, cloud inputs, a step's own) into one `inputs` object. Object spread
+ * would let a later fragment silently replace an input of an earlier one (one `region` meaning two things);
+ * this throws when the step is defined, so the clash is found by any test that loads the step.
+ */
+function mergeInputs(...fragments) {
+    const merged = {};
+    const from = new Map();
+    fragments.forEach((fragment, index) => {
+        for (const [key, spec] of Object.entries(fragment)) {
+            if (from.has(key)) {
+                throw new Error(`Input "${key}" is defined twice: by input fragment ${from.get(key) + 1} and by fragment ${index + 1} of mergeInputs(). Rename one of them or leave it out of one fragment (pickInputs / omitInputs).`);
+            }
+            from.set(key, index);
+            merged[key] = spec;
+        }
+    });
+    return merged;
+}
+/** The inputs `keys` of a shared fragment, for a step that needs only some of them. */
+function pickInputs(fragment, ...keys) {
+    for (const key of keys)
+        if (!(key in fragment))
+            throw new Error(`pickInputs(): the fragment has no input "${key}".`);
+    return Object.fromEntries(keys.map((k) => [k, fragment[k]]));
+}
+/** A shared fragment without `keys`, for a step that defines those inputs its own way. */
+function omitInputs(fragment, ...keys) {
+    for (const key of keys)
+        if (!(key in fragment))
+            throw new Error(`omitInputs(): the fragment has no input "${key}".`);
+    return Object.fromEntries(Object.entries(fragment).filter(([k]) => !keys.includes(k)));
+}
+
+
+/***/ }),
+
+/***/ 5298:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+"use strict";
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.writeOutputFile = writeOutputFile;
+const atomic_write_1 = __nccwpck_require__(1709);
+const errors_1 = __nccwpck_require__(6677);
+/**
+ * Writes a file a step was asked to produce (a report, a page, raw samples) whole or not at all. A failure (a
+ * folder in the way, no permission, a full disk) is the user's path, not a bug, so it becomes a StepError that
+ * names the inputs which chose it, as the platform spells them.
+ */
+async function writeOutputFile(file, data, inputs) {
+    try {
+        await (0, atomic_write_1.writeFileAtomic)(file, data);
+    }
+    catch (error) {
+        throw new errors_1.StepError(`Cannot write ${file}: ${error.message}.`, { file, hint: `Choose a writable ${inputs} path.` });
+    }
+}
+
+
+/***/ }),
+
 /***/ 4001:
 /***/ ((__unused_webpack_module, exports) => {
 
@@ -31594,6 +31728,17 @@ function num(v) {
     return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
 }
 /**
+ * An annotation's or detection's bbox as [x, y, width, height] of finite numbers with no negative size; the hint for
+ * a malformed box depends on which file it is in (ground truth is hand-made, detections come from an export).
+ */
+function checkBox(bb, where, file, malformedHint) {
+    if (!Array.isArray(bb) || bb.length !== 4 || !bb.every((v) => num(v) !== undefined))
+        fail(file, `${where()} has bbox ${show(bb)}; expected [x, y, width, height] of finite numbers.`, malformedHint);
+    if (bb[2] < 0 || bb[3] < 0)
+        fail(file, `${where()} has bbox ${show(bb)} with a negative width or height.`, 'Boxes are [x, y, width, height]; convert [x1, y1, x2, y2] boxes first.');
+    return bb;
+}
+/**
  * annToRLE: polygons are rasterised per part and merged. A first part of 4 numbers or fewer is refused: pycocotools'
  * frPyObjects sends a 4-number first part to frBbox, which raises a TypeError for a list (it wants an ndarray), and
  * anything shorter to "input type is not supported"; faster-coco-eval scores the 4-number case a third way. With
@@ -31742,12 +31887,7 @@ function loadGroundTruth(json, file, iouType) {
         // pycocotools ignores a ground truth exactly when iscrowd is truthy; a missing iscrowd counts as 0 here.
         crowd[i] = a.iscrowd ? 1 : 0;
         if (iouType === 'bbox') {
-            const bb = a.bbox;
-            if (!Array.isArray(bb) || bb.length !== 4 || !bb.every((v) => num(v) !== undefined))
-                fail(file, `${where()} has bbox ${show(bb)}; expected [x, y, width, height] of finite numbers.`, 'Ground-truth boxes are [x, y, width, height] in pixels.');
-            if (bb[2] < 0 || bb[3] < 0)
-                fail(file, `${where()} has bbox ${show(bb)} with a negative size.`, 'Boxes are [x, y, width, height]; convert [x1, y1, x2, y2] boxes first.');
-            box.set(bb, i * 4);
+            box.set(checkBox(a.bbox, where, file, 'Ground-truth boxes are [x, y, width, height] in pixels.'), i * 4);
         }
         else {
             if (a.segmentation === undefined)
@@ -31850,11 +31990,7 @@ function loadDetections(json, file, gt, iouType) {
         const bb = d.bbox;
         const hasBox = bb !== undefined;
         if (hasBox) {
-            if (!Array.isArray(bb) || bb.length !== 4 || !bb.every((v) => num(v) !== undefined))
-                fail(file, `${where()} has bbox ${show(bb)}; expected [x, y, width, height] of finite numbers.`, 'Boxes are [x, y, width, height] in pixels; NaN or infinite values usually come from a failed export.');
-            if (bb[2] < 0 || bb[3] < 0)
-                fail(file, `${where()} has bbox ${show(bb)} with a negative width or height.`, 'Boxes are [x, y, width, height]; convert [x1, y1, x2, y2] boxes first.');
-            box.set(bb, i * 4);
+            box.set(checkBox(bb, where, file, 'Boxes are [x, y, width, height] in pixels; NaN or infinite values usually come from a failed export.'), i * 4);
         }
         if (branch === 'bbox') {
             if (!hasBox)
@@ -36551,24 +36687,33 @@ async function writeSegmentationGallery(options) {
                 canvas.set(rgb.subarray(y * w * 3, (y + 1) * w * 3), (y * panelW + p * (w + GAP)) * 3);
         });
         const factor = PANEL_SIDE / Math.max(w, h);
-        const file = `${String(k + 1).padStart(2, '0')}-${stem.replace(/[^A-Za-z0-9._-]/g, '_')}.png`;
         const png = await sharp(Buffer.from(canvas), { raw: { width: panelW, height: h, channels: 3 } })
             .resize(Math.max(1, Math.round(panelW * factor)), Math.max(1, Math.round(h * factor)), {
             kernel: factor >= 1 ? 'nearest' : 'lanczos3',
         })
             .png({ compressionLevel: 9 })
             .toBuffer();
-        await (0, atomic_write_1.writeFileAtomic)(path.join(options.dir, file), png);
-        items.push({
-            name: s.name,
-            file,
-            candidate: s.candidate,
-            production: s.production,
-            delta: s.production === null ? null : s.candidate - s.production,
-        });
+        items.push(await saveItem(options.dir, k, stem, png, s));
     }
-    const gallery = { format: 'mlship-gallery/1', metric: options.metric, panels, total: options.scores.length, items };
-    await (0, atomic_write_1.writeFileAtomic)(path.join(options.dir, 'gallery.json'), JSON.stringify(gallery, null, 2) + '\n');
+    return saveGallery(options.dir, { format: 'mlship-gallery/1', metric: options.metric, panels, total: options.scores.length, items });
+}
+/**
+ * Writes the image of the k-th worst case, named by rank and image so that a folder listing is worst first, and
+ * the entry gallery.json keeps for it.
+ */
+async function saveItem(dir, k, stem, png, s) {
+    const file = `${String(k + 1).padStart(2, '0')}-${stem.replace(/[^A-Za-z0-9._-]/g, '_')}.png`;
+    await (0, atomic_write_1.writeFileAtomic)(path.join(dir, file), png);
+    return {
+        name: s.name,
+        file,
+        candidate: s.candidate,
+        production: s.production,
+        delta: s.production === null ? null : s.candidate - s.production,
+    };
+}
+async function saveGallery(dir, gallery) {
+    await (0, atomic_write_1.writeFileAtomic)(path.join(dir, 'gallery.json'), JSON.stringify(gallery, null, 2) + '\n');
     return gallery;
 }
 const f4 = (v) => (v === null ? '—' : v.toFixed(4));
@@ -36712,25 +36857,15 @@ async function writeDetectionGallery(options) {
             .composite(tiles.map((input, i) => ({ input, left: i * (pw + gap), top: 0 })))
             .png({ compressionLevel: 9 })
             .toBuffer();
-        const file = `${String(k + 1).padStart(2, '0')}-${s.name.replace(/\.[^.]+$/, '').replace(/[^A-Za-z0-9._-]/g, '_')}.png`;
-        await (0, atomic_write_1.writeFileAtomic)(path.join(options.dir, file), png);
-        items.push({
-            name: s.name,
-            file,
-            candidate: s.candidate,
-            production: s.production,
-            delta: s.production === null ? null : s.candidate - s.production,
-        });
+        items.push(await saveItem(options.dir, k, s.name.replace(/\.[^.]+$/, ''), png, s));
     }
-    const gallery = {
+    return saveGallery(options.dir, {
         format: 'mlship-gallery/1',
         metric: 'F1@.5',
         panels: panels.map(({ name, color }) => ({ name, color })),
         total: scored.length,
         items,
-    };
-    await (0, atomic_write_1.writeFileAtomic)(path.join(options.dir, 'gallery.json'), JSON.stringify(gallery, null, 2) + '\n');
-    return gallery;
+    });
 }
 
 
@@ -36925,7 +37060,7 @@ exports.benchmarkModelStep = (0, step_1.defineStep)({
         const failures = (0, gates_1.benchmarkFailures)(result, inputs, label);
         const samplesFile = inputs.samplesFile ?? (0, report_1.defaultSamplesFile)(inputs.report);
         const report = (0, report_1.benchmarkReport)(result, failures, { dataFingerprint: inputs.dataFingerprint, samplesFile, report: inputs.report });
-        await (0, report_1.writeBenchmarkFiles)(inputs.report, report, samplesFile, (0, report_1.samplesDocument)(result));
+        await (0, report_1.writeBenchmarkFiles)(inputs.report, report, samplesFile, (0, report_1.samplesDocument)(result), `${label('report')} / ${label('samplesFile')}`);
         (0, report_1.writeSummary)(ctx.summary, result, failures);
         if (gallery) {
             const parts = (0, gallery_1.galleryParts)(gallery.value, gallery.dir, path.relative(ctx.workspace, gallery.dir) || gallery.dir);
@@ -36975,9 +37110,11 @@ function round(x) {
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.benchmarkInputs = void 0;
+const accuracy_inputs_1 = __nccwpck_require__(471);
+const merge_inputs_1 = __nccwpck_require__(7732);
 const runtime_1 = __nccwpck_require__(2568);
 /** benchmark-model's inputs: kept apart from the definition so measure, gates and report can be typed by them. */
-exports.benchmarkInputs = {
+exports.benchmarkInputs = (0, merge_inputs_1.mergeInputs)({
     model: { type: 'path', required: true, description: 'The ONNX model to benchmark.' },
     provider: {
         type: 'enum',
@@ -37015,34 +37152,7 @@ exports.benchmarkInputs = {
     referenceAtol: { type: 'number', min: 0, default: 1e-3, description: 'Absolute tolerance against the reference outputs.' },
     referenceRtol: { type: 'number', min: 0, default: 1e-2, description: 'Relative tolerance against the reference outputs.' },
     testImages: { type: 'path', description: 'Folder of test images for accuracy on the device (with test-masks or test-annotations).' },
-    testMasks: { type: 'path', description: 'Segmentation: folder of label masks (same file names as test-images).' },
-    testAnnotations: {
-        type: 'path',
-        description: 'Detection: COCO ground truth (JSON) whose images[].file_name are in test-images; scored as mAP.',
-    },
-    boxesOutput: { type: 'string', default: 'boxes', description: 'Detection: output with the boxes (N×4, tensor pixels).' },
-    scoresOutput: { type: 'string', default: 'scores', description: 'Detection: output with the scores (N).' },
-    labelsOutput: { type: 'string', default: 'labels', description: 'Detection: output with the class labels (N).' },
-    boxFormat: { type: 'enum', options: ['xyxy', 'xywh', 'cxcywh'], default: 'xyxy', description: 'Detection: box layout of boxes-output.' },
-    labelMapping: {
-        type: 'enum',
-        options: ['index', 'id'],
-        default: 'index',
-        description: "Detection: labels index the ground truth's categories sorted by id, or are category ids.",
-    },
-    accuracyOutput: { type: 'string', description: 'Output holding the per-pixel prediction (default: the first output).' },
-    segmentationMode: {
-        type: 'enum',
-        options: ['argmax', 'threshold'],
-        default: 'argmax',
-        description: 'argmax over classes, or threshold on a 1- or 2-channel output.',
-    },
-    threshold: {
-        type: 'number',
-        default: 0.5,
-        description: 'Threshold for segmentation-mode threshold (0 for logits, 0.5 for probabilities).',
-    },
-    classes: { type: 'number', integer: true, min: 2, description: 'Number of classes when the output already holds labels.' },
+}, accuracy_inputs_1.accuracyInputs, {
     cloudMetric: {
         type: 'number',
         min: 0,
@@ -37057,7 +37167,10 @@ exports.benchmarkInputs = {
     },
     metricTolerance: { type: 'number', min: 0, default: 0.01, description: 'Allowed absolute difference between device and cloud metric.' },
     baselineModel: { type: 'path', description: 'The production model: benchmarked interleaved with this one for the regression gate.' },
-    baselineReport: { type: 'path', description: 'A benchmark report (JSON) from the same runner, when the baseline model is not at hand.' },
+    baselineReport: {
+        type: 'path',
+        description: 'A benchmark report (JSON) from the same runner, when the baseline model is not at hand.',
+    },
     regressionMargin: { type: 'number', min: 0, max: 100, default: 5, description: 'Slowdown in percent tolerated before the gate fails.' },
     confidence: { type: 'number', min: 0.5, max: 0.9999, default: 0.95, description: 'Confidence the gate needs to call a slowdown real.' },
     soakDuration: { type: 'number', min: 0, default: 0, description: 'Soak mode: seconds of back-to-back inference (0: off).' },
@@ -37074,7 +37187,10 @@ exports.benchmarkInputs = {
     failOnThrottle: { type: 'boolean', default: true, description: 'Soak: fail when the GPU reports thermal or hardware slowdown.' },
     gpuSampleMs: { type: 'number', integer: true, min: 100, default: 1000, description: 'Soak: nvidia-smi sampling interval.' },
     seed: { type: 'number', integer: true, min: 0, default: 0, description: 'Seed of the random inputs.' },
-    onnxruntimePath: { type: 'path', description: 'An onnxruntime-node install to use (e.g. a CUDA-enabled one provisioned on the runner).' },
+    onnxruntimePath: {
+        type: 'path',
+        description: 'An onnxruntime-node install to use (e.g. a CUDA-enabled one provisioned on the runner).',
+    },
     installOnnxruntime: {
         type: 'boolean',
         default: false,
@@ -37106,7 +37222,7 @@ exports.benchmarkInputs = {
         type: 'path',
         description: 'Where to write every raw latency sample (JSON, not embedded in device packages; baseline-report reads it). Default: the report path with .samples.json.',
     },
-};
+});
 
 
 /***/ }),
@@ -37157,6 +37273,7 @@ const path = __importStar(__nccwpck_require__(6760));
 const errors_1 = __nccwpck_require__(6677);
 const sha256_1 = __nccwpck_require__(2289);
 const accuracy_1 = __nccwpck_require__(3173);
+const accuracy_inputs_1 = __nccwpck_require__(471);
 const environment_1 = __nccwpck_require__(2019);
 const input_shapes_1 = __nccwpck_require__(3125);
 const latency_1 = __nccwpck_require__(7136);
@@ -37242,23 +37359,13 @@ async function measureModel(inputs, setup, info, signature, ctx) {
         let metricCheck;
         if (inputs.testImages && spec) {
             const common = { ort: runtime.ort, session, inputName: spec.inputName ?? info.inputs[0].name, imagesDir: inputs.testImages, spec };
+            const readouts = (0, accuracy_inputs_1.readoutsFromInputs)(inputs, info.outputs[0].name);
             accuracy = await ctx.group('Accuracy on the test set', () => inputs.testAnnotations
-                ? (0, accuracy_1.detectionAccuracy)({
-                    ...common,
-                    annotations: inputs.testAnnotations,
-                    boxesOutput: inputs.boxesOutput,
-                    scoresOutput: inputs.scoresOutput,
-                    labelsOutput: inputs.labelsOutput,
-                    boxFormat: inputs.boxFormat,
-                    labelMapping: inputs.labelMapping,
-                })
+                ? (0, accuracy_1.detectionAccuracy)({ ...common, ...readouts.detection, annotations: inputs.testAnnotations })
                 : (0, accuracy_1.segmentationAccuracy)({
                     ...common,
+                    ...readouts.segmentation,
                     masksDir: inputs.testMasks,
-                    outputName: inputs.accuracyOutput ?? info.outputs[0].name,
-                    mode: inputs.segmentationMode,
-                    threshold: inputs.threshold,
-                    classes: inputs.classes,
                     // The device's masks, for the prediction gallery the step draws (index.ts); removed once drawn.
                     predictionsDir: inputs.galleryMax > 0 ? fs.mkdtempSync(path.join(ctx.tempDir, 'mlship-device-masks-')) : undefined,
                 }));
@@ -37471,8 +37578,7 @@ exports.samplesDocument = samplesDocument;
 exports.writeBenchmarkFiles = writeBenchmarkFiles;
 exports.writeSummary = writeSummary;
 const path = __importStar(__nccwpck_require__(6760));
-const atomic_write_1 = __nccwpck_require__(1709);
-const errors_1 = __nccwpck_require__(6677);
+const output_file_1 = __nccwpck_require__(5298);
 const environment_1 = __nccwpck_require__(2019);
 const latency_histogram_1 = __nccwpck_require__(6287);
 const stats_1 = __nccwpck_require__(6637);
@@ -37538,21 +37644,9 @@ function samplesDocument(result) {
     };
 }
 /** Samples first, then the report that names them, each whole or not at all. */
-async function writeBenchmarkFiles(reportFile, report, samplesFile, samples) {
-    for (const [file, value] of [
-        [samplesFile, samples],
-        [reportFile, report],
-    ]) {
-        try {
-            await (0, atomic_write_1.writeFileAtomic)(file, JSON.stringify(value, null, file === reportFile ? 2 : 0) + '\n');
-        }
-        catch (error) {
-            throw new errors_1.StepError(`Cannot write ${file}: ${error.message}.`, {
-                file,
-                hint: 'Choose a writable report / samples-file path.',
-            });
-        }
-    }
+async function writeBenchmarkFiles(reportFile, report, samplesFile, samples, inputs) {
+    await (0, output_file_1.writeOutputFile)(samplesFile, JSON.stringify(samples) + '\n', inputs);
+    await (0, output_file_1.writeOutputFile)(reportFile, JSON.stringify(report, null, 2) + '\n', inputs);
 }
 /** A ratio interval as a change in percent; an interval too wide to mean anything says so instead of "0.032–66.570". */
 function ratioInterval(r) {
@@ -38050,13 +38144,17 @@ function headSource(file, head, size) {
         },
     };
 }
-/** Header of a file read directly (masks, tests); the tail and PNG walk come from the same read. */
-function readImageHeaderFromBuffer(buffer) {
+/** A file in memory as the header walk reads it: the bytes, and the tail and PNG walk hints from the same buffer. */
+function inMemory(buffer) {
     const source = { size: buffer.length, read: (o, l) => buffer.subarray(o, Math.min(buffer.length, o + l)) };
-    return readImageHeader(source, {
-        tail: buffer.subarray(Math.max(0, buffer.length - 64)),
-        png: sniffFormat(buffer) === 'png' ? walkPngChunks(buffer) : undefined,
-    });
+    return [
+        source,
+        { tail: buffer.subarray(Math.max(0, buffer.length - 64)), png: sniffFormat(buffer) === 'png' ? walkPngChunks(buffer) : undefined },
+    ];
+}
+/** Header of a file read directly (masks, tests). */
+function readImageHeaderFromBuffer(buffer) {
+    return readImageHeader(...inMemory(buffer));
 }
 /** Same rule as the probe worker's streaming walk, over a buffer in memory. */
 function walkPngChunks(buffer) {
@@ -38097,11 +38195,7 @@ function checkBeforeDecode(src, hints) {
 }
 /** checkBeforeDecode over a file in memory. */
 function checkBufferBeforeDecode(buffer) {
-    const source = { size: buffer.length, read: (o, l) => buffer.subarray(o, Math.min(buffer.length, o + l)) };
-    return checkBeforeDecode(source, {
-        tail: buffer.subarray(Math.max(0, buffer.length - 64)),
-        png: sniffFormat(buffer) === 'png' ? walkPngChunks(buffer) : undefined,
-    });
+    return checkBeforeDecode(...inMemory(buffer));
 }
 /** checkBeforeDecode over a file on disk, reading only the bytes the walk needs. */
 function checkFileBeforeDecode(file) {

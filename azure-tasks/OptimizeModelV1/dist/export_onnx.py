@@ -14,44 +14,16 @@ stderr so the step can show its last lines.
 """
 import importlib
 import inspect
-import json
 import os
 import re
 import sys
-import traceback
 import warnings
 
-
-def log(message):
-    print(message, flush=True)
-
-
-class ExportFailure(Exception):
-    def __init__(self, kind, message, hint=None):
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-        self.hint = hint
-
-
-def write_json(path, value):
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=2)
-    os.replace(tmp, path)
-
-
-def main():
-    config_path = sys.argv[1]
-    with open(config_path, encoding="utf-8") as f:
-        cfg = json.load(f)
-    work = cfg["workDir"]
-    try:
-        run(cfg)
-    except ExportFailure as failure:
-        traceback.print_exc()
-        write_json(os.path.join(work, "error.json"), {"kind": failure.kind, "message": failure.message, "hint": failure.hint})
-        sys.exit(2)
+# The modules beside this script first, even under PYTHONSAFEPATH (which leaves the script's folder off sys.path), and
+# imported before load_model puts the user's source folders in front, so a user module cannot shadow them.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mlship_script import ScriptFailure, first_line, log, main, save_model, stamp, write_json  # noqa: E402
+from optimize_model import convert_fp16  # noqa: E402
 
 
 def import_frameworks():
@@ -60,7 +32,7 @@ def import_frameworks():
         import torch  # noqa: F401
         import onnx  # noqa: F401
     except ImportError as e:
-        raise ExportFailure(
+        raise ScriptFailure(
             "python-environment",
             f"{sys.executable} cannot import {e.name}: {e}",
             "Install PyTorch, numpy and onnx for this interpreter (Debian: apt-get install python3-torch python3-onnx; "
@@ -84,7 +56,7 @@ def load_model(cfg):
         try:
             model = torch.jit.load(path, map_location="cpu")
         except Exception as e:  # torch raises RuntimeError with its own explanation
-            raise ExportFailure("load", f"Could not load TorchScript file {path}: {first_line(e)}", "Save it with torch.jit.save(torch.jit.script(model) or torch.jit.trace(model, x), path).")
+            raise ScriptFailure("load", f"Could not load TorchScript file {path}: {first_line(e)}", "Save it with torch.jit.save(torch.jit.script(model) or torch.jit.trace(model, x), path).")
         model.eval()
         return model, f"torchscript:{os.path.basename(path)}"
 
@@ -94,17 +66,17 @@ def load_model(cfg):
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:
-        raise ExportFailure(
+        raise ScriptFailure(
             "factory",
             f"Could not import module '{module_name}' of model-factory '{factory}': {e}",
             f"The module must be importable from {', '.join(cfg.get('sourceDirs') or [])}; set source-dir to the folder that holds {module_name.replace('.', '/')}.py.",
         )
     fn = getattr(module, function_name, None)
     if not callable(fn):
-        raise ExportFailure("factory", f"Module '{module_name}' has no function '{function_name}' (model-factory '{factory}').", "Use module:function, where function() returns the torch.nn.Module.")
+        raise ScriptFailure("factory", f"Module '{module_name}' has no function '{function_name}' (model-factory '{factory}').", "Use module:function, where function() returns the torch.nn.Module.")
     model = fn()
     if not isinstance(model, torch.nn.Module):
-        raise ExportFailure("factory", f"{factory}() returned {type(model).__name__}, not a torch.nn.Module.", "Return the model instance from the factory function.")
+        raise ScriptFailure("factory", f"{factory}() returned {type(model).__name__}, not a torch.nn.Module.", "Return the model instance from the factory function.")
 
     if cfg.get("checkpoint"):
         load_checkpoint(model, cfg["checkpoint"])
@@ -119,7 +91,7 @@ def load_checkpoint(model, path):
     try:
         state = torch.load(path, map_location="cpu")
     except Exception as e:
-        raise ExportFailure("checkpoint", f"Could not read checkpoint {path}: {first_line(e)}", "Save the checkpoint with torch.save(model.state_dict(), path).")
+        raise ScriptFailure("checkpoint", f"Could not read checkpoint {path}: {first_line(e)}", "Save the checkpoint with torch.save(model.state_dict(), path).")
     if isinstance(state, torch.nn.Module):
         state = state.state_dict()
     if isinstance(state, dict):
@@ -128,7 +100,7 @@ def load_checkpoint(model, path):
                 state = state[key]
                 break
     if not isinstance(state, dict):
-        raise ExportFailure("checkpoint", f"Checkpoint {path} holds a {type(state).__name__}, not a state dict.", "Save the checkpoint with torch.save(model.state_dict(), path).")
+        raise ScriptFailure("checkpoint", f"Checkpoint {path} holds a {type(state).__name__}, not a state dict.", "Save the checkpoint with torch.save(model.state_dict(), path).")
     # Checkpoints saved from DataParallel/DistributedDataParallel prefix every key with "module.".
     if state and all(k.startswith("module.") for k in state):
         state = {k[len("module."):]: v for k, v in state.items()}
@@ -139,16 +111,11 @@ def load_checkpoint(model, path):
             parts.append(f"{len(result.missing_keys)} missing (e.g. {', '.join(result.missing_keys[:3])})")
         if result.unexpected_keys:
             parts.append(f"{len(result.unexpected_keys)} unexpected (e.g. {', '.join(result.unexpected_keys[:3])})")
-        raise ExportFailure(
+        raise ScriptFailure(
             "checkpoint",
             f"Checkpoint {path} does not match the model: {'; '.join(parts)} keys.",
             "Use the checkpoint that was trained with this model definition, or the model-factory that built it.",
         )
-
-
-def first_line(error):
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -166,7 +133,7 @@ def make_input(shape, dtype, seed):
         return torch.randint(0, 256, shape, generator=g, dtype=torch.uint8)
     if dtype == "int64":
         return torch.randint(0, 10, shape, generator=g, dtype=torch.int64)
-    raise ExportFailure("input", f"Unsupported input dtype {dtype}.", "Use float32, float16, uint8 or int64.")
+    raise ScriptFailure("input", f"Unsupported input dtype {dtype}.", "Use float32, float16, uint8 or int64.")
 
 
 def flatten_outputs(out):
@@ -187,7 +154,7 @@ def flatten_outputs(out):
         for v in out:
             tensors += flatten_outputs(v)[0]
         return tensors, None
-    raise ExportFailure("output", f"The model returned {type(out).__name__}; only tensors, tuples, lists and dicts of tensors can be exported.", "Return tensors from forward().")
+    raise ScriptFailure("output", f"The model returned {type(out).__name__}; only tensors, tuples, lists and dicts of tensors can be exported.", "Return tensors from forward().")
 
 
 def run_torch(model, x):
@@ -220,11 +187,11 @@ def choose_exporter(cfg):
         exporter = wanted
     if exporter == "dynamo":
         if not has_dynamo:
-            raise ExportFailure("exporter", f"exporter is dynamo, but torch {torch.__version__} has no dynamo-based ONNX exporter (torch.onnx.export(dynamo=True) needs torch 2.5 or later).", "Set exporter to torchscript (or auto), or upgrade torch.")
+            raise ScriptFailure("exporter", f"exporter is dynamo, but torch {torch.__version__} has no dynamo-based ONNX exporter (torch.onnx.export(dynamo=True) needs torch 2.5 or later).", "Set exporter to torchscript (or auto), or upgrade torch.")
         try:
             import onnxscript  # noqa: F401
         except ImportError:
-            raise ExportFailure("python-environment", f"The dynamo exporter needs onnxscript, which {sys.executable} cannot import.", "pip install onnxscript for this interpreter, or set exporter to torchscript.")
+            raise ScriptFailure("python-environment", f"The dynamo exporter needs onnxscript, which {sys.executable} cannot import.", "pip install onnxscript for this interpreter, or set exporter to torchscript.")
     opset = cfg.get("opset")
     if opset is None:
         # Dynamo translates natively at opset 18 (torchlib's opset; any other is a version conversion after the
@@ -232,7 +199,7 @@ def choose_exporter(cfg):
         opset = 18 if exporter == "dynamo" else 17
     opset = int(opset)
     if exporter == "dynamo" and opset < 18:
-        raise ExportFailure("opset", f"opset is {opset}, but the dynamo exporter emits opset 18 or later.", "Set opset to 18 or higher, or set exporter to torchscript for older opsets.")
+        raise ScriptFailure("opset", f"opset is {opset}, but the dynamo exporter emits opset 18 or later.", "Set opset to 18 or higher, or set exporter to torchscript for older opsets.")
     return exporter, opset
 
 
@@ -274,7 +241,7 @@ def export(model, cfg, example, output_names, path, exporter, opset):
                     do_constant_folding=True,
                     **kwargs,
                 )
-        except ExportFailure:
+        except ScriptFailure:
             raise
         except Exception as e:
             raise (explain_dynamo_error(e) if exporter == "dynamo" else explain_export_error(e, opset))
@@ -328,7 +295,7 @@ def explain_dynamo_error(error):
     missing = re.search(r"No ONNX function found for <OpOverload\(op='([\w.]+)', overload='(\w+)'\)>", text)
     if missing:
         op = missing.group(1).replace(".", "::", 1)
-        return ExportFailure(
+        return ScriptFailure(
             "unsupported-operator",
             f"The dynamo exporter has no ONNX translation for operator {op} ({missing.group(2)} overload).",
             "Set exporter to torchscript (it exports the operator if torch.onnx has a symbolic for it, or one registered with "
@@ -343,7 +310,7 @@ def explain_dynamo_error(error):
         where = re.search(r'The following call raised this error:\s*\n\s*File "([^"]+)", line (\d+), in (\w+)\s*\n\s*(.+)', str(capture))
         caused = re.search(r"Caused by: \(([^)]+)\)", str(capture))
         location = f" at {where.group(1)}:{where.group(2)} in {where.group(3)}: {where.group(4).strip()}" if where else f" in {caused.group(1)}" if caused else ""
-        return ExportFailure(
+        return ScriptFailure(
             "export",
             f"torch.export could not capture the model (dynamo exporter, step 1 of 3){location}: {cause}",
             "Set exporter to torchscript: it traces the model with the example input, so data-dependent Python control flow "
@@ -351,7 +318,7 @@ def explain_dynamo_error(error):
             "(torch.cond, torch._check, guard_or_false).",
         )
     last = chain[-1]
-    return ExportFailure(
+    return ScriptFailure(
         "export",
         f"The dynamo exporter failed: {type(last).__name__}: {first_line(last)}",
         "Read the traceback above; set exporter to torchscript to try the TorchScript exporter instead.",
@@ -375,8 +342,8 @@ def explain_export_error(error, opset):
                 f"No opset up to {max_opset} (the highest this torch {torch.__version__} exports) has {op}. Replace it in the model with "
                 f"exportable operations, or register a custom symbolic with torch.onnx.register_custom_op_symbolic."
             )
-        return ExportFailure("unsupported-operator", f"torch.onnx.export cannot export operator {op} at opset {opset}: {message.splitlines()[0]}", hint + dynamo_note)
-    return ExportFailure("export", f"torch.onnx.export failed: {type(error).__name__}: {first_line(error)}", "Read the traceback above; data-dependent Python control flow and in-place ops on inputs are common causes." + dynamo_note)
+        return ScriptFailure("unsupported-operator", f"torch.onnx.export cannot export operator {op} at opset {opset}: {message.splitlines()[0]}", hint + dynamo_note)
+    return ScriptFailure("export", f"torch.onnx.export failed: {type(error).__name__}: {first_line(error)}", "Read the traceback above; data-dependent Python control flow and in-place ops on inputs are common causes." + dynamo_note)
 
 
 def max_supported_opset():
@@ -403,20 +370,12 @@ def stamp_metadata(path, provenance):
     import onnx
 
     model = onnx.load(path)
-    existing = {p.key: p for p in model.metadata_props}
-    for key, value in provenance.items():
-        if value is None or value == "":
-            continue
-        entry = existing.get(key) or model.metadata_props.add()
-        entry.key = key
-        entry.value = str(value)
+    stamp(model, provenance)
     try:
         onnx.checker.check_model(model)
     except Exception as e:
-        raise ExportFailure("invalid-model", f"The exported graph does not pass onnx.checker: {first_line(e)}", "Try another opset, or report the operator that produced the invalid node.")
-    tmp = path + ".tmp"
-    onnx.save(model, tmp)
-    os.replace(tmp, path)
+        raise ScriptFailure("invalid-model", f"The exported graph does not pass onnx.checker: {first_line(e)}", "Try another opset, or report the operator that produced the invalid node.")
+    save_model(model, path)
     return model
 
 
@@ -428,16 +387,10 @@ def stamp_metadata(path, provenance):
 def convert_to_fp16(src_path, dst_path, provenance):
     import onnx
 
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import optimize_model
-
-    try:
-        half, stats = optimize_model.convert_fp16(onnx.load(src_path), keep_io_types=True)
-    except optimize_model.OptimizeFailure as f:
-        raise ExportFailure(f.kind, f.message, f.hint)
-    optimize_model.stamp(half, {**provenance, "mlship.variant": "fp16"})
+    half, stats = convert_fp16(onnx.load(src_path), keep_io_types=True)
+    stamp(half, {**provenance, "mlship.variant": "fp16"})
     onnx.checker.check_model(half)
-    optimize_model.save_model(half, dst_path)
+    save_model(half, dst_path)
     return stats
 
 
@@ -482,15 +435,15 @@ def run(cfg):
 
     try:
         outputs = run_torch(model, example)
-    except ExportFailure:
+    except ScriptFailure:
         raise
     except Exception as e:
-        raise ExportFailure("forward", f"The model's forward pass failed on an input of shape {shape} ({spec['dtype']}): {type(e).__name__}: {first_line(e)}", "Check input-shape and input-dtype against what the model expects.")
+        raise ScriptFailure("forward", f"The model's forward pass failed on an input of shape {shape} ({spec['dtype']}): {type(e).__name__}: {first_line(e)}", "Check input-shape and input-dtype against what the model expects.")
     with torch.no_grad():
         _, dict_names = flatten_outputs(model(example))
     output_names = cfg.get("outputNames") or dict_names or (["output"] if len(outputs) == 1 else [f"output_{i}" for i in range(len(outputs))])
     if len(output_names) != len(outputs):
-        raise ExportFailure("output", f"output-names lists {len(output_names)} names ({', '.join(output_names)}) but the model returns {len(outputs)} tensors.", "Give one name per returned tensor, in order.")
+        raise ScriptFailure("output", f"output-names lists {len(output_names)} names ({', '.join(output_names)}) but the model returns {len(outputs)} tensors.", "Give one name per returned tensor, in order.")
 
     model_path = os.path.join(work, "model.onnx")
     exporter, opset = choose_exporter(cfg)
@@ -514,7 +467,7 @@ def run(cfg):
         try:
             outs = run_torch(model, x)
         except Exception as e:
-            raise ExportFailure("forward", f"The model's forward pass failed for reference case {name} (input shape {list(x.shape)}): {type(e).__name__}: {first_line(e)}", "A dynamic axis the model cannot take at other sizes should not be declared dynamic.")
+            raise ScriptFailure("forward", f"The model's forward pass failed for reference case {name} (input shape {list(x.shape)}): {type(e).__name__}: {first_line(e)}", "A dynamic axis the model cannot take at other sizes should not be declared dynamic.")
         out_files = {}
         for j, (oname, value) in enumerate(zip(output_names, outs)):
             f = f"case{idx}_output{j}.npy"
@@ -557,4 +510,4 @@ def run(cfg):
 
 
 if __name__ == "__main__":
-    main()
+    main(run)

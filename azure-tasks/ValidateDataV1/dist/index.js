@@ -25814,23 +25814,21 @@ function compareDrift(current, baseline, thresholds, findings) {
                 }
             }
             if (p.sample > 0 && q.sample > 0) {
-                result.brightnessPsi = +(0, statistics_1.psi)(q.brightnessBins, p.brightnessBins).toFixed(6);
-                result.contrastPsi = +(0, statistics_1.psi)(q.contrastBins, p.contrastBins).toFixed(6);
-                if (result.brightnessPsi > thresholds.maxPsi) {
-                    findings.add('drift.brightness', {
-                        split,
-                        field: 'brightness',
-                        value: { psi: result.brightnessPsi, baseline: q.brightness, current: p.brightness },
-                        message: `brightness PSI ${result.brightnessPsi.toFixed(3)} > ${thresholds.maxPsi}; mean ${q.brightness.mean.toFixed(3)} ± ${q.brightness.std.toFixed(3)} → ${p.brightness.mean.toFixed(3)} ± ${p.brightness.std.toFixed(3)}`,
-                    });
-                }
-                if (result.contrastPsi > thresholds.maxPsi) {
-                    findings.add('drift.contrast', {
-                        split,
-                        field: 'contrast',
-                        value: { psi: result.contrastPsi, baseline: q.contrast, current: p.contrast },
-                        message: `contrast PSI ${result.contrastPsi.toFixed(3)} > ${thresholds.maxPsi}; mean ${q.contrast.mean.toFixed(3)} ± ${q.contrast.std.toFixed(3)} → ${p.contrast.mean.toFixed(3)} ± ${p.contrast.std.toFixed(3)}`,
-                    });
+                // Brightness (mean intensity) and contrast (its spread) drift the same way: one PSI over fixed bins each.
+                for (const [field, psiKey, binsKey] of [
+                    ['brightness', 'brightnessPsi', 'brightnessBins'],
+                    ['contrast', 'contrastPsi', 'contrastBins'],
+                ]) {
+                    const value = +(0, statistics_1.psi)(q[binsKey], p[binsKey]).toFixed(6);
+                    result[psiKey] = value;
+                    if (value > thresholds.maxPsi) {
+                        findings.add(`drift.${field}`, {
+                            split,
+                            field,
+                            value: { psi: value, baseline: q[field], current: p[field] },
+                            message: `${field} PSI ${value.toFixed(3)} > ${thresholds.maxPsi}; mean ${q[field].mean.toFixed(3)} ± ${q[field].std.toFixed(3)} → ${p[field].mean.toFixed(3)} ± ${p[field].std.toFixed(3)}`,
+                        });
+                    }
                 }
             }
         }
@@ -26032,11 +26030,13 @@ exports.isImageFile = isImageFile;
 exports.walkFiles = walkFiles;
 exports.compareCodePoints = compareCodePoints;
 exports.pathKind = pathKind;
+exports.readOptionalText = readOptionalText;
 exports.stemKey = stemKey;
 exports.displayPath = displayPath;
 exports.mapLimit = mapLimit;
 const fs = __importStar(__nccwpck_require__(1455));
 const path = __importStar(__nccwpck_require__(6760));
+const errors_1 = __nccwpck_require__(6677);
 exports.IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp', '.webp']);
 function isImageFile(file) {
     return exports.IMAGE_EXTENSIONS.has(path.extname(file).toLowerCase());
@@ -26073,6 +26073,22 @@ async function pathKind(p) {
     }
     catch {
         return undefined;
+    }
+}
+/**
+ * The text of an annotation file that may be absent: undefined when it does not exist, which the loader reports its
+ * own way (a YOLO background image has no label file; a VOC split that lists a missing XML is a finding). Any other
+ * failure stops the step: a file that exists but cannot be read must not pass as one without annotations.
+ */
+async function readOptionalText(file, what, hint) {
+    try {
+        return await fs.readFile(file, 'utf8');
+    }
+    catch (error) {
+        const code = error.code;
+        if (code === 'ENOENT')
+            return undefined;
+        throw new errors_1.StepError(`Cannot read ${what} ${file} (${code}).`, { hint, file, cause: error });
     }
 }
 /** Relative path without extension, '/'-separated: how an image and its mask or label are paired. */
@@ -26501,27 +26517,37 @@ class CocoWalk {
     at(id) {
         return { split: this.base.split, file: this.base.file, id };
     }
-    category(c, i) {
+    /**
+     * A category's or image's id, when it can be used: present (number or string) and not taken by an earlier
+     * entry. Otherwise the finding is added and the entry is skipped, so nothing later refers to a bad id.
+     */
+    entryId(entry, field, what, seen, duplicate) {
         const { findings } = this.ctx;
-        if (!isObject(c) || !isId(c.id)) {
+        if (!isObject(entry) || !isId(entry.id)) {
             findings.add('structure.schema', {
                 ...this.base,
-                field: `categories[${i}].id`,
-                value: isObject(c) ? c.id : c,
-                message: 'category needs an id (number or string)',
+                field,
+                value: isObject(entry) ? entry.id : entry,
+                message: `${what} needs an id (number or string)`,
             });
-            return;
+            return undefined;
         }
-        const where = this.at(c.id);
-        if (this.categoryIds.has(c.id)) {
-            findings.add('coco.duplicate-category-id', {
-                ...where,
-                field: 'id',
-                value: c.id,
-                message: `category id ${c.id} is declared more than once`,
-            });
-            return;
+        const where = this.at(entry.id);
+        if (seen.has(entry.id)) {
+            findings.add(duplicate.rule, { ...where, field: 'id', value: entry.id, message: duplicate.message(entry.id) });
+            return undefined;
         }
+        return { entry: entry, where };
+    }
+    category(item, i) {
+        const { findings } = this.ctx;
+        const known = this.entryId(item, `categories[${i}].id`, 'category', this.categoryIds, {
+            rule: 'coco.duplicate-category-id',
+            message: (id) => `category id ${id} is declared more than once`,
+        });
+        if (!known)
+            return;
+        const { entry: c, where } = known;
         if (typeof c.name !== 'string' || c.name === '')
             findings.add('structure.schema', { ...where, field: 'name', value: c.name, message: 'category needs a non-empty name' });
         const name = typeof c.name === 'string' && c.name !== '' ? c.name : `#${c.id}`;
@@ -26531,27 +26557,15 @@ class CocoWalk {
         this.categoryIds.set(c.id, index);
         this.categoryNames.push(name);
     }
-    image(im, i) {
+    image(item, i) {
         const { findings } = this.ctx;
-        if (!isObject(im) || !isId(im.id)) {
-            findings.add('structure.schema', {
-                ...this.base,
-                field: `images[${i}].id`,
-                value: isObject(im) ? im.id : im,
-                message: 'image needs an id (number or string)',
-            });
+        const known = this.entryId(item, `images[${i}].id`, 'image', this.imageIds, {
+            rule: 'coco.duplicate-image-id',
+            message: (id) => `image id ${id} is used by more than one image`,
+        });
+        if (!known)
             return;
-        }
-        const where = this.at(im.id);
-        if (this.imageIds.has(im.id)) {
-            findings.add('coco.duplicate-image-id', {
-                ...where,
-                field: 'id',
-                value: im.id,
-                message: `image id ${im.id} is used by more than one image`,
-            });
-            return;
-        }
+        const { entry: im, where } = known;
         let frame;
         if (isPositiveInt(im.width) && isPositiveInt(im.height))
             frame = { width: im.width, height: im.height };
@@ -26977,7 +26991,7 @@ async function loadVoc(split, source, declared, ctx) {
     for (let start = 0; start < xmlFiles.length; start += 512) {
         ctx.signal?.throwIfAborted();
         const batch = xmlFiles.slice(start, start + 512);
-        const texts = await (0, files_1.mapLimit)(batch, 32, (file) => readXml(file));
+        const texts = await (0, files_1.mapLimit)(batch, 32, (file) => (0, files_1.readOptionalText)(file, 'the annotation', 'Make the annotations readable by the runner user.'));
         batch.forEach((file, k) => {
             const shown = ctx.display(file);
             const text = texts[k];
@@ -27105,21 +27119,6 @@ async function loadVoc(split, source, declared, ctx) {
         ctx.progress(`read ${split} XML`, Math.min(start + 512, xmlFiles.length), xmlFiles.length, 'items');
     }
     return { loaded, seen: [...seen] };
-}
-async function readXml(file) {
-    try {
-        return await fs.readFile(file, 'utf8');
-    }
-    catch (error) {
-        const code = error.code;
-        if (code === 'ENOENT')
-            return undefined;
-        throw new errors_1.StepError(`Cannot read the annotation ${file} (${code}).`, {
-            hint: 'Make the annotations readable by the runner user.',
-            file,
-            cause: error,
-        });
-    }
 }
 
 
@@ -27289,22 +27288,6 @@ function labelPathFor(image) {
     return swapped.slice(0, swapped.length - path.extname(swapped).length) + '.txt';
 }
 const EPS = 1e-6;
-/** Label text, or undefined when the image has no label file (a background image). */
-async function readLabel(file) {
-    try {
-        return await fs.readFile(file, 'utf8');
-    }
-    catch (error) {
-        const code = error.code;
-        if (code === 'ENOENT')
-            return undefined;
-        throw new errors_1.StepError(`Cannot read the label file ${file} (${code}).`, {
-            hint: 'Make the labels folder readable by the runner user.',
-            file,
-            cause: error,
-        });
-    }
-}
 /** One YOLO split: image folders or .txt image lists, labels found by Ultralytics' images→labels rule. */
 async function loadYolo(split, sources, names, ctx) {
     const { findings } = ctx;
@@ -27348,7 +27331,9 @@ async function loadYolo(split, sources, names, ctx) {
     for (let start = 0; start < loaded.images.length; start += 512) {
         ctx.signal?.throwIfAborted();
         const batch = loaded.images.slice(start, start + 512);
-        const texts = await (0, files_1.mapLimit)(batch, 32, (image) => readLabel(labelPathFor(image.path)));
+        const texts = await (0, files_1.mapLimit)(batch, 32, (image) => 
+        // No label file: a background image.
+        (0, files_1.readOptionalText)(labelPathFor(image.path), 'the label file', 'Make the labels folder readable by the runner user.'));
         batch.forEach((image, k) => {
             const text = texts[k];
             if (text === undefined) {
@@ -28219,13 +28204,17 @@ function headSource(file, head, size) {
         },
     };
 }
-/** Header of a file read directly (masks, tests); the tail and PNG walk come from the same read. */
-function readImageHeaderFromBuffer(buffer) {
+/** A file in memory as the header walk reads it: the bytes, and the tail and PNG walk hints from the same buffer. */
+function inMemory(buffer) {
     const source = { size: buffer.length, read: (o, l) => buffer.subarray(o, Math.min(buffer.length, o + l)) };
-    return readImageHeader(source, {
-        tail: buffer.subarray(Math.max(0, buffer.length - 64)),
-        png: sniffFormat(buffer) === 'png' ? walkPngChunks(buffer) : undefined,
-    });
+    return [
+        source,
+        { tail: buffer.subarray(Math.max(0, buffer.length - 64)), png: sniffFormat(buffer) === 'png' ? walkPngChunks(buffer) : undefined },
+    ];
+}
+/** Header of a file read directly (masks, tests). */
+function readImageHeaderFromBuffer(buffer) {
+    return readImageHeader(...inMemory(buffer));
 }
 /** Same rule as the probe worker's streaming walk, over a buffer in memory. */
 function walkPngChunks(buffer) {
@@ -28266,11 +28255,7 @@ function checkBeforeDecode(src, hints) {
 }
 /** checkBeforeDecode over a file in memory. */
 function checkBufferBeforeDecode(buffer) {
-    const source = { size: buffer.length, read: (o, l) => buffer.subarray(o, Math.min(buffer.length, o + l)) };
-    return checkBeforeDecode(source, {
-        tail: buffer.subarray(Math.max(0, buffer.length - 64)),
-        png: sniffFormat(buffer) === 'png' ? walkPngChunks(buffer) : undefined,
-    });
+    return checkBeforeDecode(...inMemory(buffer));
 }
 /** checkBeforeDecode over a file on disk, reading only the bytes the walk needs. */
 function checkFileBeforeDecode(file) {

@@ -125,6 +125,22 @@ function num(v: unknown): number | undefined {
   return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
 }
 
+/**
+ * An annotation's or detection's bbox as [x, y, width, height] of finite numbers with no negative size; the hint for
+ * a malformed box depends on which file it is in (ground truth is hand-made, detections come from an export).
+ */
+function checkBox(bb: unknown, where: () => string, file: string, malformedHint: string): number[] {
+  if (!Array.isArray(bb) || bb.length !== 4 || !bb.every((v) => num(v) !== undefined))
+    fail(file, `${where()} has bbox ${show(bb)}; expected [x, y, width, height] of finite numbers.`, malformedHint);
+  if ((bb[2] as number) < 0 || (bb[3] as number) < 0)
+    fail(
+      file,
+      `${where()} has bbox ${show(bb)} with a negative width or height.`,
+      'Boxes are [x, y, width, height]; convert [x1, y1, x2, y2] boxes first.',
+    );
+  return bb as number[];
+}
+
 type Segmentation = unknown;
 
 /**
@@ -340,20 +356,7 @@ export function loadGroundTruth(json: unknown, file: string, iouType: IouType): 
     // pycocotools ignores a ground truth exactly when iscrowd is truthy; a missing iscrowd counts as 0 here.
     crowd[i] = a.iscrowd ? 1 : 0;
     if (iouType === 'bbox') {
-      const bb = a.bbox;
-      if (!Array.isArray(bb) || bb.length !== 4 || !bb.every((v) => num(v) !== undefined))
-        fail(
-          file,
-          `${where()} has bbox ${show(bb)}; expected [x, y, width, height] of finite numbers.`,
-          'Ground-truth boxes are [x, y, width, height] in pixels.',
-        );
-      if ((bb[2] as number) < 0 || (bb[3] as number) < 0)
-        fail(
-          file,
-          `${where()} has bbox ${show(bb)} with a negative size.`,
-          'Boxes are [x, y, width, height]; convert [x1, y1, x2, y2] boxes first.',
-        );
-      box.set(bb as number[], i * 4);
+      box.set(checkBox(a.bbox, where, file, 'Ground-truth boxes are [x, y, width, height] in pixels.'), i * 4);
     } else {
       if (a.segmentation === undefined)
         fail(
@@ -487,19 +490,10 @@ export function loadDetections(json: unknown, file: string, gt: CocoGroundTruth,
     const bb = d.bbox;
     const hasBox = bb !== undefined;
     if (hasBox) {
-      if (!Array.isArray(bb) || bb.length !== 4 || !bb.every((v) => num(v) !== undefined))
-        fail(
-          file,
-          `${where()} has bbox ${show(bb)}; expected [x, y, width, height] of finite numbers.`,
-          'Boxes are [x, y, width, height] in pixels; NaN or infinite values usually come from a failed export.',
-        );
-      if ((bb[2] as number) < 0 || (bb[3] as number) < 0)
-        fail(
-          file,
-          `${where()} has bbox ${show(bb)} with a negative width or height.`,
-          'Boxes are [x, y, width, height]; convert [x1, y1, x2, y2] boxes first.',
-        );
-      box.set(bb as number[], i * 4);
+      box.set(
+        checkBox(bb, where, file, 'Boxes are [x, y, width, height] in pixels; NaN or infinite values usually come from a failed export.'),
+        i * 4,
+      );
     }
     if (branch === 'bbox') {
       if (!hasBox)

@@ -119,7 +119,7 @@ export const benchmarkModelStep = defineStep({
     const failures = benchmarkFailures(result, inputs, label);
     const samplesFile = inputs.samplesFile ?? defaultSamplesFile(inputs.report);
     const report = benchmarkReport(result, failures, { dataFingerprint: inputs.dataFingerprint, samplesFile, report: inputs.report });
-    await writeBenchmarkFiles(inputs.report, report, samplesFile, samplesDocument(result));
+    await writeBenchmarkFiles(inputs.report, report, samplesFile, samplesDocument(result), `${label('report')} / ${label('samplesFile')}`);
     writeSummary(ctx.summary, result, failures);
     if (gallery) {
       const parts = galleryParts(gallery.value, gallery.dir, path.relative(ctx.workspace, gallery.dir) || gallery.dir);

@@ -11,6 +11,7 @@ import {
   type SegmentationAccuracy,
   segmentationAccuracy,
 } from '../../benchmark/accuracy';
+import { readoutsFromInputs } from '../../benchmark/accuracy-inputs';
 import { type EnvironmentFingerprint, fingerprint } from '../../benchmark/environment';
 import { type PlannedInput, planInputs } from '../../benchmark/input-shapes';
 import { measure, measureInterleaved, timeOnce } from '../../benchmark/latency';
@@ -196,24 +197,14 @@ export async function measureModel(
     let metricCheck: MetricCheck | undefined;
     if (inputs.testImages && spec) {
       const common = { ort: runtime.ort, session, inputName: spec.inputName ?? info.inputs[0].name, imagesDir: inputs.testImages, spec };
+      const readouts = readoutsFromInputs(inputs, info.outputs[0].name);
       accuracy = await ctx.group<SegmentationAccuracy | DetectionAccuracy>('Accuracy on the test set', () =>
         inputs.testAnnotations
-          ? detectionAccuracy({
-              ...common,
-              annotations: inputs.testAnnotations,
-              boxesOutput: inputs.boxesOutput,
-              scoresOutput: inputs.scoresOutput,
-              labelsOutput: inputs.labelsOutput,
-              boxFormat: inputs.boxFormat,
-              labelMapping: inputs.labelMapping,
-            })
+          ? detectionAccuracy({ ...common, ...readouts.detection, annotations: inputs.testAnnotations })
           : segmentationAccuracy({
               ...common,
+              ...readouts.segmentation,
               masksDir: inputs.testMasks!,
-              outputName: inputs.accuracyOutput ?? info.outputs[0].name,
-              mode: inputs.segmentationMode,
-              threshold: inputs.threshold,
-              classes: inputs.classes,
               // The device's masks, for the prediction gallery the step draws (index.ts); removed once drawn.
               predictionsDir: inputs.galleryMax > 0 ? fs.mkdtempSync(path.join(ctx.tempDir, 'mlship-device-masks-')) : undefined,
             }),

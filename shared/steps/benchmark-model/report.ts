@@ -1,6 +1,5 @@
 import * as path from 'node:path';
-import { writeFileAtomic } from '../../core/atomic-write';
-import { StepError } from '../../core/errors';
+import { writeOutputFile } from '../../core/output-file';
 import type { Summary } from '../../core/summary';
 import { fingerprintRows } from '../../benchmark/environment';
 import { latencyHistogram } from '../../benchmark/latency-histogram';
@@ -84,20 +83,10 @@ export async function writeBenchmarkFiles(
   report: BenchmarkReport,
   samplesFile: string,
   samples: ReturnType<typeof samplesDocument>,
+  inputs: string,
 ): Promise<void> {
-  for (const [file, value] of [
-    [samplesFile, samples],
-    [reportFile, report],
-  ] as const) {
-    try {
-      await writeFileAtomic(file, JSON.stringify(value, null, file === reportFile ? 2 : 0) + '\n');
-    } catch (error) {
-      throw new StepError(`Cannot write ${file}: ${(error as Error).message}.`, {
-        file,
-        hint: 'Choose a writable report / samples-file path.',
-      });
-    }
-  }
+  await writeOutputFile(samplesFile, JSON.stringify(samples) + '\n', inputs);
+  await writeOutputFile(reportFile, JSON.stringify(report, null, 2) + '\n', inputs);
 }
 
 /** A ratio interval as a change in percent; an interval too wide to mean anything says so instead of "0.032–66.570". */

@@ -1,6 +1,5 @@
 import * as path from 'node:path';
-import { writeFileAtomic } from '../../core/atomic-write';
-import { StepError } from '../../core/errors';
+import { writeOutputFile } from '../../core/output-file';
 import { connectionsFromInputs } from '../../cloud/connections';
 import { mergeInputs } from '../../core/merge-inputs';
 import { defineStep } from '../../core/step';
@@ -70,16 +69,8 @@ export const fleetStatusStep = defineStep({
       ctx.log.info(
         `${device.deviceId} runs ${device.version ?? 'nothing'} (commit ${device.gitCommit ?? 'unknown'}, data ${device.dataFingerprint ?? 'unknown'}, training job ${device.trainingJob ?? 'unknown'}); last report ${device.lastSeen}: ${device.status}.`,
       );
-    for (const [file, body] of [
-      [inputs.jsonFile, JSON.stringify(status, null, 2) + '\n'],
-      [inputs.htmlFile, fleetHtml(status)],
-    ] as const) {
-      try {
-        await writeFileAtomic(file, body);
-      } catch (error) {
-        throw new StepError(`Cannot write ${file}: ${(error as Error).message}.`, { file, hint: 'Choose a writable path.' });
-      }
-    }
+    await writeOutputFile(inputs.jsonFile, JSON.stringify(status, null, 2) + '\n', ctx.inputLabel('jsonFile'));
+    await writeOutputFile(inputs.htmlFile, fleetHtml(status), ctx.inputLabel('htmlFile'));
     writeFleetSummary(ctx.summary, status, device);
     ctx.log.info(
       `${status.devices.total} devices: ${status.cohort.runs} run ${status.current?.version ?? 'the current release'}, ${status.devices.silent.length} silent, ${status.cohort.failed} failed it, ${status.cohort.incompatible} incompatible; ${status.rejected.length} reports rejected. Page: ${path.relative(ctx.workspace, inputs.htmlFile) || inputs.htmlFile}`,

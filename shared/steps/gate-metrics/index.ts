@@ -1,5 +1,6 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import { writeOutputFile } from '../../core/output-file';
 import type { StepContext } from '../../core/context';
 import { InputError, StepError } from '../../core/errors';
 import { sha256File } from '../../core/sha256';
@@ -30,7 +31,7 @@ import { cloudInputs, registryInputs } from '../../cloud/inputs';
 import type { ModelRegistry } from '../../registry/types';
 import { parseStoredMetrics } from './production-metrics';
 import { registryProductionMetrics } from './production-registry';
-import { writeReport, writeSummary } from './report';
+import { writeSummary } from './report';
 import { applyRules, fmt } from './rules';
 import { scoreDetections, scoreMasks, sharedClasses, type ModelScores } from './scores';
 
@@ -484,7 +485,7 @@ export function createGateMetricsStep(options: GateMetricsOptions = {}) {
         groundTruth: inputs.groundTruth,
         emptyRule: task === 'segmentation' ? inputs.emptyRule : undefined,
       };
-      await writeReport(reportPath, report);
+      await writeOutputFile(reportPath, JSON.stringify(report, null, 2) + '\n', ctx.inputLabel('reportFile'));
       writeSummary(ctx.summary, { metric, candidate, production, productionValue, outcome, bootstrap, task });
       if (gallery) {
         const parts = galleryParts(gallery.value, gallery.dir, path.relative(ctx.workspace, gallery.dir) || gallery.dir);

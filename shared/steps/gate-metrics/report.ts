@@ -1,22 +1,8 @@
-import { writeFileAtomic } from '../../core/atomic-write';
-import { StepError } from '../../core/errors';
 import type { Summary } from '../../core/summary';
 import type { BootstrapResult } from '../../metrics/bootstrap';
 import { type BarSeries, type LineSeries, PALETTE } from '../../report/charts';
 import { fmt, type GateOutcome } from './rules';
 import type { ModelScores } from './scores';
-
-/** Writes the report next to its final name and renames it, so a reader never sees half a file. */
-export async function writeReport(file: string, report: object): Promise<void> {
-  try {
-    await writeFileAtomic(file, JSON.stringify(report, null, 2) + '\n');
-  } catch (error) {
-    throw new StepError(`Cannot write the report ${file}: ${(error as Error).message}.`, {
-      file,
-      hint: 'Choose a writable reportFile path.',
-    });
-  }
-}
 
 const signed = (v: number | null) => (v === null ? 'n/a' : `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(4)}`);
 

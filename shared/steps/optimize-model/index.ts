@@ -1,7 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { writeOutputFile } from '../../core/output-file';
 import { InputError, StepError } from '../../core/errors';
 import { sha256File } from '../../core/sha256';
+import { accuracyInputs, readoutsFromInputs } from '../../benchmark/accuracy-inputs';
+import { mergeInputs } from '../../core/merge-inputs';
 import { defineStep } from '../../core/step';
 import { publishFile } from '../../onnx/files';
 import { readOnnxModelInfo } from '../../onnx/model-info';
@@ -10,7 +13,7 @@ import { getOnnxRuntime } from '../../onnx/runtime';
 import { loadPreprocessSpec } from '../../preprocess/spec';
 import { type CalibrationSet, prepareCalibration } from './calibration';
 import { agreement, measure, type Metric, type TestSet } from './measure';
-import { gateFailures, type OptimizeResult, type VariantResult, writeReport, writeSummary } from './report';
+import { gateFailures, optimizeReport, type OptimizeResult, type VariantResult, writeSummary } from './report';
 
 const VARIANTS = ['fp16', 'int8'] as const;
 type Variant = (typeof VARIANTS)[number];
@@ -36,124 +39,97 @@ export const optimizeModelStep = defineStep({
     "Builds FP16 (onnxconverter-common) and INT8 (ONNX Runtime static QDQ quantization, per-channel, calibrated on images through the package's preprocessing spec) variants of an FP32 ONNX model, and gates each on its accuracy against FP32 on a labelled test set in ONNX Runtime (Dice/IoU or COCO mAP), reporting output agreement and size.",
   azure: { id: '943e1a64-b158-48b8-92a8-1081c4fd7c5e', major: 1, minor: 0, patch: 0, category: 'Build' },
   branding: { icon: 'minimize-2', color: 'blue' },
-  inputs: {
-    model: { type: 'path', required: true, description: 'The FP32 ONNX model (export-onnx output).' },
-    variants: { type: 'list', default: 'fp16\nint8', description: 'Variants to build, one per line or comma-separated: fp16, int8.' },
-    task: {
-      type: 'enum',
-      options: ['segmentation', 'detection'],
-      required: true,
-      description: 'segmentation: scored by Dice/IoU of label masks; detection: by COCO mAP (boxes, scores, labels outputs).',
+  inputs: mergeInputs(
+    {
+      model: { type: 'path', required: true, description: 'The FP32 ONNX model (export-onnx output).' },
+      variants: { type: 'list', default: 'fp16\nint8', description: 'Variants to build, one per line or comma-separated: fp16, int8.' },
+      task: {
+        type: 'enum',
+        options: ['segmentation', 'detection'],
+        required: true,
+        description: 'segmentation: scored by Dice/IoU of label masks; detection: by COCO mAP (boxes, scores, labels outputs).',
+      },
+      preprocessing: {
+        type: 'path',
+        required: true,
+        description: 'Preprocessing spec (JSON) the device uses: prepares the test images and, by default, the calibration images.',
+      },
+      calibrationImages: {
+        type: 'path',
+        description: 'Folder of training/validation images for INT8 calibration (PNG, JPEG, TIFF). Required for int8.',
+      },
+      calibrationCount: {
+        type: 'number',
+        integer: true,
+        min: 1,
+        max: 10000,
+        default: 64,
+        description: 'How many calibration images to use, spread evenly over the sorted folder.',
+      },
+      calibrationMethod: {
+        type: 'enum',
+        options: ['minmax', 'entropy', 'percentile'],
+        default: 'minmax',
+        description:
+          'ONNX Runtime calibration: minmax (activation ranges), entropy (KL divergence) or percentile (clips outliers; see calibration-percentile).',
+      },
+      calibrationPercentile: {
+        type: 'number',
+        min: 90,
+        max: 100,
+        default: 99.999,
+        description: 'Percentile of activations kept by percentile calibration.',
+      },
+      calibrationPreprocessing: {
+        type: 'path',
+        description:
+          'Another preprocessing spec for the calibration images only (default: preprocessing). Calibrating with other preprocessing than the device uses ruins INT8 accuracy; the gate catches it.',
+      },
+      fp16IoTypes: {
+        type: 'enum',
+        options: ['float32', 'float16'],
+        default: 'float32',
+        description: 'FP16 variant inputs/outputs: float32 (Casts inside the graph; the device code stays the same) or float16.',
+      },
+      fp16OpBlockList: {
+        type: 'list',
+        description: "Operator types kept in FP32 in the FP16 variant, in addition to onnxconverter-common's default list.",
+      },
+      int8ExcludeNodes: { type: 'list', description: 'Node names left unquantized in the INT8 variant.' },
+      testImages: { type: 'path', required: true, description: 'Folder of labelled test images.' },
+      metric: {
+        type: 'enum',
+        options: ['dice', 'iou', 'AP', 'AP50', 'AP75'],
+        description: 'Metric gated on: dice or iou (segmentation, default dice), AP, AP50 or AP75 (detection, default AP).',
+      },
+      fp16MaxDrop: {
+        type: 'number',
+        min: 0,
+        max: 1,
+        default: 0.005,
+        description: 'Largest allowed drop of the metric from FP32 to FP16 (0.005 = half a point).',
+      },
+      int8MaxDrop: { type: 'number', min: 0, max: 1, default: 0.02, description: 'Largest allowed drop of the metric from FP32 to INT8.' },
+      agreementImages: {
+        type: 'number',
+        integer: true,
+        min: 1,
+        max: 1000,
+        default: 8,
+        description: "Test images on which each variant's outputs are compared with FP32's (max abs/rel difference).",
+      },
+      outputDir: { type: 'path', description: 'Where to write <model>.fp16.onnx and <model>.int8.onnx (default: beside the model).' },
+      python: { type: 'string', default: 'python3', description: 'Python interpreter with onnx, onnxconverter-common and onnxruntime.' },
+      reportFile: { type: 'path', default: 'optimize-model-report.json', description: 'Where to write the JSON report.' },
+      failOnGate: {
+        type: 'boolean',
+        default: true,
+        description: 'Fail when a variant drops more than its margin; false writes every variant and reports passed=false.',
+      },
+      timeoutMinutes: { type: 'number', min: 1, default: 30, description: 'Time limit of the Python conversion.' },
     },
-    preprocessing: {
-      type: 'path',
-      required: true,
-      description: 'Preprocessing spec (JSON) the device uses: prepares the test images and, by default, the calibration images.',
-    },
-    calibrationImages: {
-      type: 'path',
-      description: 'Folder of training/validation images for INT8 calibration (PNG, JPEG, TIFF). Required for int8.',
-    },
-    calibrationCount: {
-      type: 'number',
-      integer: true,
-      min: 1,
-      max: 10000,
-      default: 64,
-      description: 'How many calibration images to use, spread evenly over the sorted folder.',
-    },
-    calibrationMethod: {
-      type: 'enum',
-      options: ['minmax', 'entropy', 'percentile'],
-      default: 'minmax',
-      description:
-        'ONNX Runtime calibration: minmax (activation ranges), entropy (KL divergence) or percentile (clips outliers; see calibration-percentile).',
-    },
-    calibrationPercentile: {
-      type: 'number',
-      min: 90,
-      max: 100,
-      default: 99.999,
-      description: 'Percentile of activations kept by percentile calibration.',
-    },
-    calibrationPreprocessing: {
-      type: 'path',
-      description:
-        'Another preprocessing spec for the calibration images only (default: preprocessing). Calibrating with other preprocessing than the device uses ruins INT8 accuracy; the gate catches it.',
-    },
-    fp16IoTypes: {
-      type: 'enum',
-      options: ['float32', 'float16'],
-      default: 'float32',
-      description: 'FP16 variant inputs/outputs: float32 (Casts inside the graph; the device code stays the same) or float16.',
-    },
-    fp16OpBlockList: {
-      type: 'list',
-      description: "Operator types kept in FP32 in the FP16 variant, in addition to onnxconverter-common's default list.",
-    },
-    int8ExcludeNodes: { type: 'list', description: 'Node names left unquantized in the INT8 variant.' },
-    testImages: { type: 'path', required: true, description: 'Folder of labelled test images.' },
-    testMasks: { type: 'path', description: 'Segmentation: folder of label masks named like the test images.' },
-    testAnnotations: { type: 'path', description: 'Detection: COCO JSON whose images[].file_name are in test-images.' },
-    metric: {
-      type: 'enum',
-      options: ['dice', 'iou', 'AP', 'AP50', 'AP75'],
-      description: 'Metric gated on: dice or iou (segmentation, default dice), AP, AP50 or AP75 (detection, default AP).',
-    },
-    fp16MaxDrop: {
-      type: 'number',
-      min: 0,
-      max: 1,
-      default: 0.005,
-      description: 'Largest allowed drop of the metric from FP32 to FP16 (0.005 = half a point).',
-    },
-    int8MaxDrop: { type: 'number', min: 0, max: 1, default: 0.02, description: 'Largest allowed drop of the metric from FP32 to INT8.' },
-    accuracyOutput: { type: 'string', description: 'Segmentation: the per-pixel output (default: the first output).' },
-    segmentationMode: {
-      type: 'enum',
-      options: ['argmax', 'threshold'],
-      default: 'argmax',
-      description: 'Segmentation: argmax over classes, or threshold on the foreground channel.',
-    },
-    threshold: {
-      type: 'number',
-      default: 0.5,
-      description: 'Segmentation threshold (segmentation-mode threshold, or single-channel outputs).',
-    },
-    classes: { type: 'number', integer: true, min: 2, description: 'Segmentation: number of classes, when the output holds labels.' },
-    boxesOutput: { type: 'string', default: 'boxes', description: 'Detection: output with [N, 4] boxes.' },
-    scoresOutput: { type: 'string', default: 'scores', description: 'Detection: output with N scores.' },
-    labelsOutput: { type: 'string', default: 'labels', description: 'Detection: output with N labels.' },
-    boxFormat: {
-      type: 'enum',
-      options: ['xyxy', 'xywh', 'cxcywh'],
-      default: 'xyxy',
-      description: 'Detection: box layout of boxes-output, in input tensor pixels.',
-    },
-    labelMapping: {
-      type: 'enum',
-      options: ['index', 'id'],
-      default: 'index',
-      description: 'Detection: labels are indices into the sorted COCO categories (index) or category ids (id).',
-    },
-    agreementImages: {
-      type: 'number',
-      integer: true,
-      min: 1,
-      max: 1000,
-      default: 8,
-      description: "Test images on which each variant's outputs are compared with FP32's (max abs/rel difference).",
-    },
-    outputDir: { type: 'path', description: 'Where to write <model>.fp16.onnx and <model>.int8.onnx (default: beside the model).' },
-    python: { type: 'string', default: 'python3', description: 'Python interpreter with onnx, onnxconverter-common and onnxruntime.' },
-    reportFile: { type: 'path', default: 'optimize-model-report.json', description: 'Where to write the JSON report.' },
-    failOnGate: {
-      type: 'boolean',
-      default: true,
-      description: 'Fail when a variant drops more than its margin; false writes every variant and reports passed=false.',
-    },
-    timeoutMinutes: { type: 'number', min: 1, default: 30, description: 'Time limit of the Python conversion.' },
-  },
+    accuracyInputs,
+  ),
   outputs: {
     passed: { description: 'true when every variant is within its margin.' },
     fp32Metric: { description: 'The metric of the FP32 model on the test set.' },
@@ -217,19 +193,7 @@ export const optimizeModelStep = defineStep({
       annotations: inputs.testAnnotations,
       spec,
       inputName: input.name,
-      segmentation: {
-        output: inputs.accuracyOutput ?? info.outputs[0].name,
-        mode: inputs.segmentationMode,
-        threshold: inputs.threshold,
-        classes: inputs.classes,
-      },
-      detection: {
-        boxes: inputs.boxesOutput,
-        scores: inputs.scoresOutput,
-        labels: inputs.labelsOutput,
-        boxFormat: inputs.boxFormat,
-        labelMapping: inputs.labelMapping,
-      },
+      ...readoutsFromInputs(inputs, info.outputs[0].name),
     };
 
     const runtime = await getOnnxRuntime({ env: { ...process.env, ...ctx.env }, need: 'cpu' });
@@ -324,7 +288,7 @@ export const optimizeModelStep = defineStep({
     };
 
     writeSummary(ctx.summary, result);
-    await writeReport(inputs.reportFile, result);
+    await writeOutputFile(inputs.reportFile, JSON.stringify(optimizeReport(result), null, 2) + '\n', L('reportFile'));
     const failures = gateFailures(result);
     const stem = path.join(inputs.outputDir ?? path.dirname(inputs.model), path.basename(inputs.model, '.onnx'));
     const outputs: Record<string, string | number | boolean | object | undefined> = {

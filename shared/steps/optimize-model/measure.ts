@@ -3,14 +3,14 @@ import type { InferenceSession } from 'onnxruntime-node';
 import { StepError } from '../../core/errors';
 import { sha256File } from '../../core/sha256';
 import {
-  type BoxFormat,
   type DetectionAccuracy,
   detectionAccuracy,
+  type DetectionReadout,
   listImages,
   type SegmentationAccuracy,
   segmentationAccuracy,
+  type SegmentationReadout,
 } from '../../benchmark/accuracy';
-import type { SegmentationMode } from '../../benchmark/segmentation';
 import { compareTensors } from '../../onnx/parity';
 import type { Ort } from '../../onnx/runtime';
 import { createSession, firstLine, fromOrtTensor, runSession, toOrtTensor } from '../../onnx/session';
@@ -33,8 +33,8 @@ export interface TestSet {
   annotations?: string;
   spec: PreprocessSpec;
   inputName: string;
-  segmentation: { output: string; mode: SegmentationMode; threshold: number; classes?: number };
-  detection: { boxes: string; scores: string; labels: string; boxFormat: BoxFormat; labelMapping: 'index' | 'id' };
+  segmentation: SegmentationReadout;
+  detection: DetectionReadout;
 }
 
 export interface Agreement {
@@ -85,23 +85,16 @@ export async function measure(ort: Ort, name: string, file: string, t: TestSet):
     if (t.task === 'segmentation') {
       const s = await segmentationAccuracy({
         ...common,
+        ...t.segmentation,
         masksDir: t.masks!,
-        outputName: t.segmentation.output,
-        mode: t.segmentation.mode,
-        threshold: t.segmentation.threshold,
-        classes: t.segmentation.classes,
       });
       accuracy = s;
       value = t.metric === 'iou' ? s.iou : s.dice;
     } else {
       const d = await detectionAccuracy({
         ...common,
+        ...t.detection,
         annotations: t.annotations!,
-        boxesOutput: t.detection.boxes,
-        scoresOutput: t.detection.scores,
-        labelsOutput: t.detection.labels,
-        boxFormat: t.detection.boxFormat,
-        labelMapping: t.detection.labelMapping,
       });
       accuracy = d;
       value = d.metrics[t.metric] ?? null;

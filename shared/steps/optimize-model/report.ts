@@ -1,5 +1,3 @@
-import { writeFileAtomic } from '../../core/atomic-write';
-import { StepError } from '../../core/errors';
 import { formatBytes, type Summary } from '../../core/summary';
 import type { Agreement, Measured } from './measure';
 
@@ -35,9 +33,10 @@ export function gateFailures(r: OptimizeResult): string[] {
     );
 }
 
-export async function writeReport(file: string, r: OptimizeResult): Promise<void> {
+/** The JSON report: the result without the parts only the summary needs, paths as written. */
+export function optimizeReport(r: OptimizeResult): object {
   const plain = (m: Measured) => ({ name: m.name, path: m.file, sha256: m.sha256, size: m.size, value: m.value, accuracy: m.accuracy });
-  const report = {
+  return {
     passed: r.passed,
     task: r.task,
     metric: r.metric,
@@ -53,14 +52,6 @@ export async function writeReport(file: string, r: OptimizeResult): Promise<void
     calibration: r.calibration,
     versions: r.versions,
   };
-  try {
-    await writeFileAtomic(file, JSON.stringify(report, null, 2) + '\n');
-  } catch (error) {
-    throw new StepError(`Cannot write the report ${file}: ${(error as Error).message}.`, {
-      file,
-      hint: 'Choose a writable report-file path.',
-    });
-  }
 }
 
 export function writeSummary(s: Summary, r: OptimizeResult): void {

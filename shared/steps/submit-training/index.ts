@@ -18,7 +18,7 @@ import { attachTarget, chooseJob } from './job-target';
 import { inputForPath, overridesFrom } from './overrides';
 import { azureSettings, runTags, STATE, type SavedConnection } from './state';
 import { cancelled, stopOrphanedJob } from './stop';
-import { writeSummary } from './summary';
+import { type TrainingResult, writeSummary } from './summary';
 
 const inputs = mergeInputs(
   {
@@ -259,7 +259,8 @@ async function submitTraining(values: Inputs, ctx: StepContext, options: SubmitT
   });
   if (result.kind !== 'finished') return cancelled(backend, name, values, ctx, result.kind);
   const status = result.status;
-  if (status.state !== 'completed') {
+  // The job's summary, written on failure as well: what ran, where to look, and what it produced if it finished.
+  const summarize = (produced: Pick<TrainingResult, 'metrics' | 'history' | 'modelUri' | 'registered'> = {}) =>
     writeSummary(ctx, {
       kind,
       name,
@@ -267,7 +268,10 @@ async function submitTraining(values: Inputs, ctx: StepContext, options: SubmitT
       consoleUrl: backend.consoleUrl(name),
       logsUrl: backend.logsUrl?.(name),
       hyperparameters: spec.hyperparameters,
+      ...produced,
     });
+  if (status.state !== 'completed') {
+    summarize();
     const verb = status.state === 'stopped' ? 'was stopped' : 'failed';
     throw new StepError(`Training job ${name} ${verb} (${status.status}): ${status.failureReason ?? 'no reason given by the service'}`, {
       hint: `Logs and details: ${backend.consoleUrl(name)}. To train again in this run, re-run with ${ctx.inputLabel('rerunFailed')}: true.`,
@@ -307,18 +311,7 @@ async function submitTraining(values: Inputs, ctx: StepContext, options: SubmitT
       `Registered ${registered.name} version ${registered.version} in the ${registry.kind} registry (stage ${registered.stage}).`,
     );
   }
-  writeSummary(ctx, {
-    kind,
-    name,
-    status,
-    consoleUrl: backend.consoleUrl(name),
-    logsUrl: backend.logsUrl?.(name),
-    metrics: out.metrics,
-    history: out.history,
-    modelUri,
-    registered,
-    hyperparameters: spec.hyperparameters,
-  });
+  summarize({ metrics: out.metrics, history: out.history, modelUri, registered });
   return {
     jobName: name,
     status: status.status,

@@ -1,17 +1,12 @@
 import type { Logger } from '../../core/context';
 import { StepError } from '../../core/errors';
-import type { AzureAuth } from '../../cloud/auth/azure';
-import { ArmClient } from '../../cloud/azure-arm';
-import { AZUREML_API_VERSION, workspacePath, type AzureWorkspace } from '../../cloud/azureml-workspace';
+import type { ArmClient } from '../../cloud/azure-arm';
+import { type AzureWorkspaceConnection, workspaceArm } from '../../cloud/azureml-workspace';
 import * as path from 'node:path';
 import { uploadCodeFolder } from '../../cloud/azureml-code';
-import type { RetryPolicy } from '../../core/retry';
 import type { AzureMlSection, JobOutputs, JobSpec, JobState, JobStatus, LogChunk, TrainingBackend } from '../types';
 
-export interface AzureMlBackendOptions extends AzureWorkspace {
-  auth: AzureAuth;
-  armEndpoint?: string;
-  retry: RetryPolicy;
+export interface AzureMlBackendOptions extends AzureWorkspaceConnection {
   log: Logger;
   runTags?: Record<string, string>;
   /** Name of the job output that holds the model (spec `azureml.modelOutput`). */
@@ -61,14 +56,7 @@ export class AzureMlBackend implements TrainingBackend {
   private dataPlane?: { mlflow: string; history: string };
 
   constructor(private readonly options: AzureMlBackendOptions) {
-    this.arm = new ArmClient({
-      auth: options.auth,
-      endpoint: options.armEndpoint,
-      apiVersion: AZUREML_API_VERSION,
-      retry: options.retry,
-      onRetry: (m) => options.log.debug(m),
-    });
-    this.ws = workspacePath(options);
+    ({ arm: this.arm, ws: this.ws } = workspaceArm(options));
   }
 
   async preflight(): Promise<void> {

@@ -212,27 +212,43 @@ class CocoWalk {
     return { split: this.base.split, file: this.base.file, id };
   }
 
-  private category(c: unknown, i: number): void {
+  /**
+   * A category's or image's id, when it can be used: present (number or string) and not taken by an earlier
+   * entry. Otherwise the finding is added and the entry is skipped, so nothing later refers to a bad id.
+   */
+  private entryId(
+    entry: unknown,
+    field: string,
+    what: 'category' | 'image',
+    seen: ReadonlyMap<Id, number>,
+    duplicate: { rule: 'coco.duplicate-category-id' | 'coco.duplicate-image-id'; message: (id: Id) => string },
+  ): { entry: Json & { id: Id }; where: Where } | undefined {
     const { findings } = this.ctx;
-    if (!isObject(c) || !isId(c.id)) {
+    if (!isObject(entry) || !isId(entry.id)) {
       findings.add('structure.schema', {
         ...this.base,
-        field: `categories[${i}].id`,
-        value: isObject(c) ? c.id : c,
-        message: 'category needs an id (number or string)',
+        field,
+        value: isObject(entry) ? entry.id : entry,
+        message: `${what} needs an id (number or string)`,
       });
-      return;
+      return undefined;
     }
-    const where = this.at(c.id);
-    if (this.categoryIds.has(c.id)) {
-      findings.add('coco.duplicate-category-id', {
-        ...where,
-        field: 'id',
-        value: c.id,
-        message: `category id ${c.id} is declared more than once`,
-      });
-      return;
+    const where = this.at(entry.id);
+    if (seen.has(entry.id)) {
+      findings.add(duplicate.rule, { ...where, field: 'id', value: entry.id, message: duplicate.message(entry.id) });
+      return undefined;
     }
+    return { entry: entry as Json & { id: Id }, where };
+  }
+
+  private category(item: unknown, i: number): void {
+    const { findings } = this.ctx;
+    const known = this.entryId(item, `categories[${i}].id`, 'category', this.categoryIds, {
+      rule: 'coco.duplicate-category-id',
+      message: (id) => `category id ${id} is declared more than once`,
+    });
+    if (!known) return;
+    const { entry: c, where } = known;
     if (typeof c.name !== 'string' || c.name === '')
       findings.add('structure.schema', { ...where, field: 'name', value: c.name, message: 'category needs a non-empty name' });
     const name = typeof c.name === 'string' && c.name !== '' ? c.name : `#${c.id}`;
@@ -242,27 +258,14 @@ class CocoWalk {
     this.categoryNames.push(name);
   }
 
-  private image(im: unknown, i: number): void {
+  private image(item: unknown, i: number): void {
     const { findings } = this.ctx;
-    if (!isObject(im) || !isId(im.id)) {
-      findings.add('structure.schema', {
-        ...this.base,
-        field: `images[${i}].id`,
-        value: isObject(im) ? im.id : im,
-        message: 'image needs an id (number or string)',
-      });
-      return;
-    }
-    const where = this.at(im.id);
-    if (this.imageIds.has(im.id)) {
-      findings.add('coco.duplicate-image-id', {
-        ...where,
-        field: 'id',
-        value: im.id,
-        message: `image id ${im.id} is used by more than one image`,
-      });
-      return;
-    }
+    const known = this.entryId(item, `images[${i}].id`, 'image', this.imageIds, {
+      rule: 'coco.duplicate-image-id',
+      message: (id) => `image id ${id} is used by more than one image`,
+    });
+    if (!known) return;
+    const { entry: im, where } = known;
     let frame: Frame | undefined;
     if (isPositiveInt(im.width) && isPositiveInt(im.height)) frame = { width: im.width, height: im.height };
     else

@@ -4,7 +4,7 @@ import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { StepError } from '../../core/errors';
 import type { LoadedSplit, LoaderContext, SplitName, Where } from '../dataset';
 import { resolveImagesRoot, StatsBuilder } from '../dataset';
-import { mapLimit, pathKind, walkFiles } from '../files';
+import { mapLimit, pathKind, readOptionalText, walkFiles } from '../files';
 import type { Frame } from '../geometry';
 import { checkBox, parseNumberToken } from '../geometry';
 
@@ -64,7 +64,9 @@ export async function loadVoc(split: SplitName, source: string, declared: readon
   for (let start = 0; start < xmlFiles.length; start += 512) {
     ctx.signal?.throwIfAborted();
     const batch = xmlFiles.slice(start, start + 512);
-    const texts = await mapLimit(batch, 32, (file) => readXml(file));
+    const texts = await mapLimit(batch, 32, (file) =>
+      readOptionalText(file, 'the annotation', 'Make the annotations readable by the runner user.'),
+    );
     batch.forEach((file, k) => {
       const shown = ctx.display(file);
       const text = texts[k];
@@ -191,18 +193,4 @@ export async function loadVoc(split: SplitName, source: string, declared: readon
     ctx.progress(`read ${split} XML`, Math.min(start + 512, xmlFiles.length), xmlFiles.length, 'items');
   }
   return { loaded, seen: [...seen] };
-}
-
-async function readXml(file: string): Promise<string | undefined> {
-  try {
-    return await fs.readFile(file, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return undefined;
-    throw new StepError(`Cannot read the annotation ${file} (${code}).`, {
-      hint: 'Make the annotations readable by the runner user.',
-      file,
-      cause: error,
-    });
-  }
 }

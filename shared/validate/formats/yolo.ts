@@ -6,7 +6,7 @@ import { yamlValue } from '../../core/yaml-value';
 import { parseNumberToken } from '../geometry';
 import type { FinishContext, ImageRef, LoadedSplit, LoaderContext, SplitName, Where } from '../dataset';
 import { SPLITS, StatsBuilder } from '../dataset';
-import { isImageFile, mapLimit, pathKind, walkFiles } from '../files';
+import { isImageFile, mapLimit, pathKind, readOptionalText, walkFiles } from '../files';
 
 export interface YoloConfig {
   file: string;
@@ -129,21 +129,6 @@ export function labelPathFor(image: string): string {
 
 const EPS = 1e-6;
 
-/** Label text, or undefined when the image has no label file (a background image). */
-async function readLabel(file: string): Promise<string | undefined> {
-  try {
-    return await fs.readFile(file, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return undefined;
-    throw new StepError(`Cannot read the label file ${file} (${code}).`, {
-      hint: 'Make the labels folder readable by the runner user.',
-      file,
-      cause: error,
-    });
-  }
-}
-
 /** One YOLO split: image folders or .txt image lists, labels found by Ultralytics' images→labels rule. */
 export async function loadYolo(
   split: SplitName,
@@ -199,7 +184,10 @@ export async function loadYolo(
   for (let start = 0; start < loaded.images.length; start += 512) {
     ctx.signal?.throwIfAborted();
     const batch = loaded.images.slice(start, start + 512);
-    const texts = await mapLimit(batch, 32, (image) => readLabel(labelPathFor(image.path)));
+    const texts = await mapLimit(batch, 32, (image) =>
+      // No label file: a background image.
+      readOptionalText(labelPathFor(image.path), 'the label file', 'Make the labels folder readable by the runner user.'),
+    );
     batch.forEach((image, k) => {
       const text = texts[k];
       if (text === undefined) {

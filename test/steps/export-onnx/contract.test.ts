@@ -12,8 +12,9 @@ describe('export-onnx as a GitHub Action (ncc bundle with the Python script as a
 
   it('ships export_onnx.py next to the bundle and exports a verified model', async () => {
     expect(fs.existsSync(path.join(path.dirname(bundle), 'export_onnx.py'))).toBe(true);
-    // export_onnx.py imports its FP16 conversion from optimize_model.py beside it.
+    // export_onnx.py imports its FP16 conversion from optimize_model.py beside it, and both import mlship_script.py.
     expect(fs.existsSync(path.join(path.dirname(bundle), 'optimize_model.py'))).toBe(true);
+    expect(fs.existsSync(path.join(path.dirname(bundle), 'mlship_script.py'))).toBe(true);
     const run = await runGitHubAction(
       bundle,
       {

@@ -38,9 +38,10 @@ const kebab = (o: Record<string, string>) =>
   Object.fromEntries(Object.entries(o).map(([k, v]) => [k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`), v]));
 
 describe('optimize-model bundles and CLI', () => {
-  it('GitHub Action: ships optimize_model.py and writes a gated FP16 variant', async () => {
+  it('GitHub Action: ships optimize_model.py with the mlship_script.py it imports, and writes a gated FP16 variant', async () => {
     const bundle = shippedBundle('github', 'optimize-model');
     expect(fs.existsSync(path.join(path.dirname(bundle), 'optimize_model.py'))).toBe(true);
+    expect(fs.existsSync(path.join(path.dirname(bundle), 'mlship_script.py'))).toBe(true);
     const run = await runGitHubAction(bundle, kebab({ ...base, python, variants: 'fp16' }), { workspace: workspace() });
     expect(run.code).toBe(0);
     expect(run.outputs.passed).toBe('true');
