@@ -4,8 +4,8 @@ import * as ort from 'onnxruntime-node';
 import { StepError } from '../../shared/core/errors';
 import { parseOnnxModel, readOnnxModelInfo } from '../../shared/onnx/model-info';
 import { PositionedReader } from '../../shared/onnx/positioned-reader';
-import { tempDir } from './helpers';
-import { Message, modelMessage, segmentationModel, writeModel } from './onnx-fixture';
+import { tempDir } from '../package/helpers';
+import { Message, modelMessage, segmentationModel, writeModel } from '../package/onnx-fixture';
 
 describe('ONNX header reader', () => {
   const dir = tempDir();
