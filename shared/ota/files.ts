@@ -1,8 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
-import { tempSibling } from '../core/atomic-write';
+import { commitFileAtomic } from '../core/atomic-write';
 import * as fs from 'node:fs';
-import * as fsp from 'node:fs/promises';
-import * as path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
@@ -33,26 +31,16 @@ export async function streamToFileVerified(
   expected: { sha256?: string; size?: number },
   onBytes?: (done: number) => void,
 ): Promise<{ sha256: string; size: number }> {
-  await fsp.mkdir(path.dirname(target), { recursive: true });
-  const temp = tempSibling(target);
-  const hasher = new HashingStream(onBytes);
-  try {
-    const out = fs.createWriteStream(temp);
-    await pipeline(source, hasher, out);
+  return commitFileAtomic(target, async (temp) => {
+    const hasher = new HashingStream(onBytes);
+    await pipeline(source, hasher, fs.createWriteStream(temp));
     const sha256 = hasher.sha256.digest('hex');
     if (expected.size !== undefined && hasher.bytes !== expected.size)
       throw new IntegrityError(`size ${hasher.bytes} bytes, expected ${expected.size}`);
     if (expected.sha256 !== undefined && sha256 !== expected.sha256)
       throw new IntegrityError(`sha256 ${sha256}, expected ${expected.sha256}`);
-    const handle = await fsp.open(temp, 'r+');
-    await handle.sync();
-    await handle.close();
-    await fsp.rename(temp, target);
     return { sha256, size: hasher.bytes };
-  } catch (error) {
-    await fsp.rm(temp, { force: true });
-    throw error;
-  }
+  });
 }
 
 /** Bytes that arrived are not the bytes that were promised. */

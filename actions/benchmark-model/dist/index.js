@@ -50712,7 +50712,9 @@ var __importStar = (this && this.__importStar) || (function () {
 })();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.tempSibling = tempSibling;
+exports.commitFileAtomic = commitFileAtomic;
 exports.writeFileAtomic = writeFileAtomic;
+exports.copyFileAtomic = copyFileAtomic;
 exports.writeFileAtomicSync = writeFileAtomicSync;
 const node_crypto_1 = __nccwpck_require__(7598);
 const fs = __importStar(__nccwpck_require__(3024));
@@ -50723,14 +50725,37 @@ function tempSibling(target) {
     return path.join(path.dirname(target), `.${path.basename(target)}.${(0, node_crypto_1.randomUUID)()}.tmp`);
 }
 /**
- * Writes the whole file under a temp name, flushes it, then renames: readers see the old or the new file,
- * never half of one. `data` may come in pieces (an iterable of strings), so a large document need not be one
- * string in memory.
+ * The one way a file appears under its final name: `fill` writes the temp sibling it is given (a stream, a copy,
+ * a checked download), the temp file is flushed to disk and renamed onto `target`. If `fill` throws (a hash
+ * that does not match, a full disk) the temp file is removed and `target` is untouched: readers see the old or
+ * the new file, never half of one. Returns what `fill` returned.
  */
-async function writeFileAtomic(target, data) {
+async function commitFileAtomic(target, fill) {
     await fsp.mkdir(path.dirname(target), { recursive: true });
     const temp = tempSibling(target);
     try {
+        const result = await fill(temp);
+        const handle = await fsp.open(temp, 'r+');
+        try {
+            await handle.sync();
+        }
+        finally {
+            await handle.close();
+        }
+        await fsp.rename(temp, target);
+        return result;
+    }
+    catch (error) {
+        await fsp.rm(temp, { force: true });
+        throw error;
+    }
+}
+/**
+ * Writes the whole file atomically (see commitFileAtomic). `data` may come in pieces (an iterable of strings), so
+ * a large document need not be one string in memory.
+ */
+async function writeFileAtomic(target, data) {
+    await commitFileAtomic(target, async (temp) => {
         const handle = await fsp.open(temp, 'w');
         try {
             if (typeof data === 'string' || Buffer.isBuffer(data))
@@ -50738,17 +50763,15 @@ async function writeFileAtomic(target, data) {
             else
                 for (const piece of data)
                     await handle.write(piece);
-            await handle.sync();
         }
         finally {
             await handle.close();
         }
-        await fsp.rename(temp, target);
-    }
-    catch (error) {
-        await fsp.rm(temp, { force: true });
-        throw error;
-    }
+    });
+}
+/** Copies `source` to `target` atomically: a reader never sees a partial copy, nor a stale temp after a failure. */
+async function copyFileAtomic(source, target) {
+    await commitFileAtomic(target, (temp) => fsp.copyFile(source, temp));
 }
 /** The same for synchronous callers (a status file written from a timer, a report at the end of a sync run). */
 function writeFileAtomicSync(target, data) {

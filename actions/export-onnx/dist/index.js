@@ -38065,7 +38065,9 @@ var __importStar = (this && this.__importStar) || (function () {
 })();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.tempSibling = tempSibling;
+exports.commitFileAtomic = commitFileAtomic;
 exports.writeFileAtomic = writeFileAtomic;
+exports.copyFileAtomic = copyFileAtomic;
 exports.writeFileAtomicSync = writeFileAtomicSync;
 const node_crypto_1 = __nccwpck_require__(7598);
 const fs = __importStar(__nccwpck_require__(3024));
@@ -38076,14 +38078,37 @@ function tempSibling(target) {
     return path.join(path.dirname(target), `.${path.basename(target)}.${(0, node_crypto_1.randomUUID)()}.tmp`);
 }
 /**
- * Writes the whole file under a temp name, flushes it, then renames: readers see the old or the new file,
- * never half of one. `data` may come in pieces (an iterable of strings), so a large document need not be one
- * string in memory.
+ * The one way a file appears under its final name: `fill` writes the temp sibling it is given (a stream, a copy,
+ * a checked download), the temp file is flushed to disk and renamed onto `target`. If `fill` throws (a hash
+ * that does not match, a full disk) the temp file is removed and `target` is untouched: readers see the old or
+ * the new file, never half of one. Returns what `fill` returned.
  */
-async function writeFileAtomic(target, data) {
+async function commitFileAtomic(target, fill) {
     await fsp.mkdir(path.dirname(target), { recursive: true });
     const temp = tempSibling(target);
     try {
+        const result = await fill(temp);
+        const handle = await fsp.open(temp, 'r+');
+        try {
+            await handle.sync();
+        }
+        finally {
+            await handle.close();
+        }
+        await fsp.rename(temp, target);
+        return result;
+    }
+    catch (error) {
+        await fsp.rm(temp, { force: true });
+        throw error;
+    }
+}
+/**
+ * Writes the whole file atomically (see commitFileAtomic). `data` may come in pieces (an iterable of strings), so
+ * a large document need not be one string in memory.
+ */
+async function writeFileAtomic(target, data) {
+    await commitFileAtomic(target, async (temp) => {
         const handle = await fsp.open(temp, 'w');
         try {
             if (typeof data === 'string' || Buffer.isBuffer(data))
@@ -38091,17 +38116,15 @@ async function writeFileAtomic(target, data) {
             else
                 for (const piece of data)
                     await handle.write(piece);
-            await handle.sync();
         }
         finally {
             await handle.close();
         }
-        await fsp.rename(temp, target);
-    }
-    catch (error) {
-        await fsp.rm(temp, { force: true });
-        throw error;
-    }
+    });
+}
+/** Copies `source` to `target` atomically: a reader never sees a partial copy, nor a stale temp after a failure. */
+async function copyFileAtomic(source, target) {
+    await commitFileAtomic(target, (temp) => fsp.copyFile(source, temp));
 }
 /** The same for synchronous callers (a status file written from a timer, a report at the end of a sync run). */
 function writeFileAtomicSync(target, data) {
@@ -39190,32 +39213,24 @@ var __importStar = (this && this.__importStar) || (function () {
     };
 })();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.publishFile = publishFile;
 exports.publishDir = publishDir;
 const fs = __importStar(__nccwpck_require__(3024));
-const path = __importStar(__nccwpck_require__(6760));
 const atomic_write_1 = __nccwpck_require__(1709);
-/** Publishing export-onnx's outputs without half-written files. */
-/** Copies to a temp sibling and renames, so readers never see a partial file (nor a stale temp after a failure). */
-async function publishFile(source, dest) {
-    fs.mkdirSync(path.dirname(dest), { recursive: true });
+/**
+ * Replaces folder `dest` with a copy of `source`: copied beside it under a temp sibling name, then swapped in by
+ * rename, so a reader never sees a folder with half of the files. (Files go through core/atomic-write.)
+ */
+async function publishDir(source, dest) {
     const tmp = (0, atomic_write_1.tempSibling)(dest);
     try {
-        await fs.promises.copyFile(source, tmp);
+        await fs.promises.cp(source, tmp, { recursive: true });
+        await fs.promises.rm(dest, { recursive: true, force: true });
         await fs.promises.rename(tmp, dest);
     }
     catch (error) {
-        await fs.promises.rm(tmp, { force: true });
+        await fs.promises.rm(tmp, { recursive: true, force: true });
         throw error;
     }
-}
-/** Replaces folder `dest` with a copy of `source` (copied beside it, then swapped in by rename). */
-async function publishDir(source, dest) {
-    const tmp = `${dest}.tmp-${process.pid}`;
-    await fs.promises.rm(tmp, { recursive: true, force: true });
-    await fs.promises.cp(source, tmp, { recursive: true });
-    await fs.promises.rm(dest, { recursive: true, force: true });
-    await fs.promises.rename(tmp, dest);
 }
 
 
@@ -41681,6 +41696,7 @@ exports.exportOnnxStep = void 0;
 const fs = __importStar(__nccwpck_require__(3024));
 const step_1 = __nccwpck_require__(4804);
 const sha256_1 = __nccwpck_require__(2289);
+const atomic_write_1 = __nccwpck_require__(1709);
 const files_1 = __nccwpck_require__(8719);
 const model_info_1 = __nccwpck_require__(8222);
 const parity_1 = __nccwpck_require__(235);
@@ -41813,17 +41829,17 @@ exports.exportOnnxStep = (0, step_1.defineStep)({
             throw failure;
         // Publish: model, variants and reference folder beside the output path.
         const stem = inputs.output.slice(0, -'.onnx'.length);
-        await (0, files_1.publishFile)(result.modelFile, inputs.output);
+        await (0, atomic_write_1.copyFileAtomic)(result.modelFile, inputs.output);
         const referenceDir = `${stem}.reference`;
         await (0, files_1.publishDir)(result.refDir, referenceDir);
         const outputs = {};
         if (result.optimizedFile) {
             outputs.optimizedModelPath = `${stem}.optimized.onnx`;
-            await (0, files_1.publishFile)(result.optimizedFile, outputs.optimizedModelPath);
+            await (0, atomic_write_1.copyFileAtomic)(result.optimizedFile, outputs.optimizedModelPath);
         }
         if (python.fp16) {
             outputs.fp16ModelPath = `${stem}.fp16.onnx`;
-            await (0, files_1.publishFile)(python.fp16.path, outputs.fp16ModelPath);
+            await (0, atomic_write_1.copyFileAtomic)(python.fp16.path, outputs.fp16ModelPath);
         }
         const sha256 = await (0, sha256_1.sha256File)(inputs.output);
         const size = fs.statSync(inputs.output).size;

@@ -29154,7 +29154,9 @@ var __importStar = (this && this.__importStar) || (function () {
 })();
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.tempSibling = tempSibling;
+exports.commitFileAtomic = commitFileAtomic;
 exports.writeFileAtomic = writeFileAtomic;
+exports.copyFileAtomic = copyFileAtomic;
 exports.writeFileAtomicSync = writeFileAtomicSync;
 const node_crypto_1 = __nccwpck_require__(7598);
 const fs = __importStar(__nccwpck_require__(3024));
@@ -29165,14 +29167,37 @@ function tempSibling(target) {
     return path.join(path.dirname(target), `.${path.basename(target)}.${(0, node_crypto_1.randomUUID)()}.tmp`);
 }
 /**
- * Writes the whole file under a temp name, flushes it, then renames: readers see the old or the new file,
- * never half of one. `data` may come in pieces (an iterable of strings), so a large document need not be one
- * string in memory.
+ * The one way a file appears under its final name: `fill` writes the temp sibling it is given (a stream, a copy,
+ * a checked download), the temp file is flushed to disk and renamed onto `target`. If `fill` throws (a hash
+ * that does not match, a full disk) the temp file is removed and `target` is untouched: readers see the old or
+ * the new file, never half of one. Returns what `fill` returned.
  */
-async function writeFileAtomic(target, data) {
+async function commitFileAtomic(target, fill) {
     await fsp.mkdir(path.dirname(target), { recursive: true });
     const temp = tempSibling(target);
     try {
+        const result = await fill(temp);
+        const handle = await fsp.open(temp, 'r+');
+        try {
+            await handle.sync();
+        }
+        finally {
+            await handle.close();
+        }
+        await fsp.rename(temp, target);
+        return result;
+    }
+    catch (error) {
+        await fsp.rm(temp, { force: true });
+        throw error;
+    }
+}
+/**
+ * Writes the whole file atomically (see commitFileAtomic). `data` may come in pieces (an iterable of strings), so
+ * a large document need not be one string in memory.
+ */
+async function writeFileAtomic(target, data) {
+    await commitFileAtomic(target, async (temp) => {
         const handle = await fsp.open(temp, 'w');
         try {
             if (typeof data === 'string' || Buffer.isBuffer(data))
@@ -29180,17 +29205,15 @@ async function writeFileAtomic(target, data) {
             else
                 for (const piece of data)
                     await handle.write(piece);
-            await handle.sync();
         }
         finally {
             await handle.close();
         }
-        await fsp.rename(temp, target);
-    }
-    catch (error) {
-        await fsp.rm(temp, { force: true });
-        throw error;
-    }
+    });
+}
+/** Copies `source` to `target` atomically: a reader never sees a partial copy, nor a stale temp after a failure. */
+async function copyFileAtomic(source, target) {
+    await commitFileAtomic(target, (temp) => fsp.copyFile(source, temp));
 }
 /** The same for synchronous callers (a status file written from a timer, a report at the end of a sync run). */
 function writeFileAtomicSync(target, data) {
@@ -33081,76 +33104,6 @@ parentPort.on('message', (m) => {
 
 /***/ }),
 
-/***/ 8719:
-/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
-
-"use strict";
-
-var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
-    if (k2 === undefined) k2 = k;
-    var desc = Object.getOwnPropertyDescriptor(m, k);
-    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
-      desc = { enumerable: true, get: function() { return m[k]; } };
-    }
-    Object.defineProperty(o, k2, desc);
-}) : (function(o, m, k, k2) {
-    if (k2 === undefined) k2 = k;
-    o[k2] = m[k];
-}));
-var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
-    Object.defineProperty(o, "default", { enumerable: true, value: v });
-}) : function(o, v) {
-    o["default"] = v;
-});
-var __importStar = (this && this.__importStar) || (function () {
-    var ownKeys = function(o) {
-        ownKeys = Object.getOwnPropertyNames || function (o) {
-            var ar = [];
-            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
-            return ar;
-        };
-        return ownKeys(o);
-    };
-    return function (mod) {
-        if (mod && mod.__esModule) return mod;
-        var result = {};
-        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
-        __setModuleDefault(result, mod);
-        return result;
-    };
-})();
-Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.publishFile = publishFile;
-exports.publishDir = publishDir;
-const fs = __importStar(__nccwpck_require__(3024));
-const path = __importStar(__nccwpck_require__(6760));
-const atomic_write_1 = __nccwpck_require__(1709);
-/** Publishing export-onnx's outputs without half-written files. */
-/** Copies to a temp sibling and renames, so readers never see a partial file (nor a stale temp after a failure). */
-async function publishFile(source, dest) {
-    fs.mkdirSync(path.dirname(dest), { recursive: true });
-    const tmp = (0, atomic_write_1.tempSibling)(dest);
-    try {
-        await fs.promises.copyFile(source, tmp);
-        await fs.promises.rename(tmp, dest);
-    }
-    catch (error) {
-        await fs.promises.rm(tmp, { force: true });
-        throw error;
-    }
-}
-/** Replaces folder `dest` with a copy of `source` (copied beside it, then swapped in by rename). */
-async function publishDir(source, dest) {
-    const tmp = `${dest}.tmp-${process.pid}`;
-    await fs.promises.rm(tmp, { recursive: true, force: true });
-    await fs.promises.cp(source, tmp, { recursive: true });
-    await fs.promises.rm(dest, { recursive: true, force: true });
-    await fs.promises.rename(tmp, dest);
-}
-
-
-/***/ }),
-
 /***/ 8222:
 /***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
 
@@ -35613,7 +35566,7 @@ const sha256_1 = __nccwpck_require__(2289);
 const accuracy_inputs_1 = __nccwpck_require__(471);
 const merge_inputs_1 = __nccwpck_require__(7732);
 const step_1 = __nccwpck_require__(4804);
-const files_1 = __nccwpck_require__(8719);
+const atomic_write_1 = __nccwpck_require__(1709);
 const model_info_1 = __nccwpck_require__(8222);
 const python_runner_1 = __nccwpck_require__(4143);
 const runtime_1 = __nccwpck_require__(2568);
@@ -35875,7 +35828,7 @@ exports.optimizeModelStep = (0, step_1.defineStep)({
         const published = [];
         for (const r of results) {
             const dest = `${stem}.${r.name}.onnx`;
-            await (0, files_1.publishFile)(r.file, dest);
+            await (0, atomic_write_1.copyFileAtomic)(r.file, dest);
             outputs[`${r.name}ModelPath`] = dest;
             published.push({
                 name: r.name,

@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import type { StepContext } from '../../core/context';
 import { defineStep } from '../../core/step';
 import { sha256File } from '../../core/sha256';
-import { publishDir, publishFile } from '../../onnx/files';
+import { copyFileAtomic } from '../../core/atomic-write';
+import { publishDir } from '../../onnx/files';
 import { opsetVersion, tensorSignature } from '../../onnx/model-info';
 import { summarizeParity } from '../../onnx/parity';
 import { exportScriptPath, runPythonJob } from '../../onnx/python-runner';
@@ -150,17 +151,17 @@ export const exportOnnxStep = defineStep({
 
     // Publish: model, variants and reference folder beside the output path.
     const stem = inputs.output.slice(0, -'.onnx'.length);
-    await publishFile(result.modelFile, inputs.output);
+    await copyFileAtomic(result.modelFile, inputs.output);
     const referenceDir = `${stem}.reference`;
     await publishDir(result.refDir, referenceDir);
     const outputs: Record<string, string | number | object> = {};
     if (result.optimizedFile) {
       outputs.optimizedModelPath = `${stem}.optimized.onnx`;
-      await publishFile(result.optimizedFile, outputs.optimizedModelPath as string);
+      await copyFileAtomic(result.optimizedFile, outputs.optimizedModelPath as string);
     }
     if (python.fp16) {
       outputs.fp16ModelPath = `${stem}.fp16.onnx`;
-      await publishFile(python.fp16.path, outputs.fp16ModelPath as string);
+      await copyFileAtomic(python.fp16.path, outputs.fp16ModelPath as string);
     }
     const sha256 = await sha256File(inputs.output);
     const size = fs.statSync(inputs.output).size;

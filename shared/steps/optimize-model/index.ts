@@ -6,7 +6,7 @@ import { sha256File } from '../../core/sha256';
 import { accuracyInputs, readoutsFromInputs } from '../../benchmark/accuracy-inputs';
 import { mergeInputs } from '../../core/merge-inputs';
 import { defineStep } from '../../core/step';
-import { publishFile } from '../../onnx/files';
+import { copyFileAtomic } from '../../core/atomic-write';
 import { readOnnxModelInfo } from '../../onnx/model-info';
 import { optimizeScriptPath, runPythonJob } from '../../onnx/python-runner';
 import { getOnnxRuntime } from '../../onnx/runtime';
@@ -308,7 +308,7 @@ export const optimizeModelStep = defineStep({
     const published: Record<string, unknown>[] = [];
     for (const r of results) {
       const dest = `${stem}.${r.name}.onnx`;
-      await publishFile(r.file, dest);
+      await copyFileAtomic(r.file, dest);
       outputs[`${r.name}ModelPath`] = dest;
       published.push({
         name: r.name,
