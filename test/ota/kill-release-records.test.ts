@@ -128,17 +128,21 @@ test('50 random SIGKILLs of stage-ota and promote-release: no sequence without a
   const spawn = (i: number) => (plan[i] === 'stage' ? stager(i) : promoter(i));
   // A few processes load ahead of their turn, so start-up time is not what the test spends its time on.
   const ready = [0, 1, 2].map(spawn);
-  let killed = 0;
+  // The delay reaches 1.2 × the measured run, so some kills land after a run finished (a fast run may even have
+  // exited): those count as runs that were not interrupted. Uniform delays interrupt ~5 in 6 runs; at least 20 of
+  // 50 must have been, or the test did not test kills.
+  let interrupted = 0;
   for (let i = 0; i < KILLS; i++) {
     const child = ready.shift()!;
     if (i + 3 < KILLS) ready.push(spawn(i + 3));
     await child.waitFor('ready');
     child.send('go');
     await new Promise((r) => setTimeout(r, Math.random() * 1.2 * durations[plan[i]]));
-    if (child.process.kill('SIGKILL')) killed++;
+    const finished = child.stdout.includes(finish[plan[i]]);
+    if (child.process.kill('SIGKILL') && !finished) interrupted++;
     await child.exit();
   }
-  expect(killed).toBe(KILLS);
+  expect(interrupted).toBeGreaterThanOrEqual(20);
 
   // Time passes: whatever the killed runs left is now older than the sweep threshold.
   const old = new Date(Date.now() - 2 * STALE_AFTER_MS);
@@ -165,6 +169,6 @@ test('50 random SIGKILLs of stage-ota and promote-release: no sequence without a
   );
   expect(stale).toEqual([]);
   process.stdout.write(
-    `kill test: ${killed} kills, ${leftovers.length} leftover temp/lock files aged and swept, stage ${durations.stage} ms, promote ${durations.promote} ms per run\n`,
+    `kill test: ${KILLS} kills (${interrupted} mid-run), ${leftovers.length} leftover temp/lock files aged and swept, stage ${durations.stage} ms, promote ${durations.promote} ms per run\n`,
   );
 }, 600_000);
