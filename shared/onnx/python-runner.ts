@@ -80,26 +80,28 @@ export function runPython(options: PythonOptions): Promise<PythonRun> {
  * Where a bundled Python script is: the MLSHIP_*_SCRIPT override, else beside this module. The literal
  * path.join(__dirname, 'python', '<file>') calls let @vercel/ncc see each file and ship it with every bundle that
  * uses this module: both scripts import mlship_script.py from their own folder, and export_onnx.py imports
- * optimize_model.py, so all three always travel together. A script without its helper module beside it is refused
- * here, with the fix, rather than failing in Python with an ImportError.
+ * optimize_model.py for its FP16 variant, so all three always travel together. A script without the modules it
+ * imports beside it is refused here, with the fix, rather than failing in Python with an ImportError.
  */
-const SCRIPT_HELPERS = 'mlship_script.py';
-const BUNDLED_HELPERS = path.join(__dirname, 'python', 'mlship_script.py');
+// Referenced literally so ncc ships them (the sibling checks below build their paths from names).
+export const HELPER_MODULE = path.join(__dirname, 'python', 'mlship_script.py');
 
-function scriptPath(file: string, envName: string, bundled: string, env: NodeJS.ProcessEnv): string {
+function scriptPath(file: string, envName: string, bundled: string, env: NodeJS.ProcessEnv, siblings: readonly string[]): string {
   const override = env[envName];
   if (override) {
     if (!fs.existsSync(override))
       throw new StepError(`${envName} is ${override}, which does not exist.`, {
         hint: `Point it at shared/onnx/python/${file}, or unset it.`,
       });
-    if (!fs.existsSync(path.join(path.dirname(override), SCRIPT_HELPERS)))
-      throw new StepError(`${envName} is ${override}, but ${SCRIPT_HELPERS}, which it imports, is not beside it.`, {
-        hint: `Copy shared/onnx/python/${SCRIPT_HELPERS} next to it, or point ${envName} at shared/onnx/python/${file}.`,
-      });
+    for (const sibling of siblings) {
+      if (!fs.existsSync(path.join(path.dirname(override), sibling)))
+        throw new StepError(`${envName} is ${override}, but ${sibling}, which it imports, is not beside it.`, {
+          hint: `Copy shared/onnx/python/${sibling} next to it, or point ${envName} at shared/onnx/python/${file}.`,
+        });
+    }
     return override;
   }
-  for (const bundledFile of [bundled, BUNDLED_HELPERS]) {
+  for (const bundledFile of [bundled, ...siblings.map((sibling) => path.join(path.dirname(bundled), sibling))]) {
     if (!fs.existsSync(bundledFile))
       throw new StepError(`The Python script is missing at ${bundledFile}.`, {
         hint: `Reinstall mlship, or set ${envName} to shared/onnx/python/${file}.`,
@@ -109,11 +111,16 @@ function scriptPath(file: string, envName: string, bundled: string, env: NodeJS.
 }
 
 export function exportScriptPath(env: NodeJS.ProcessEnv = process.env): string {
-  return scriptPath('export_onnx.py', 'MLSHIP_EXPORT_SCRIPT', path.join(__dirname, 'python', 'export_onnx.py'), env);
+  return scriptPath('export_onnx.py', 'MLSHIP_EXPORT_SCRIPT', path.join(__dirname, 'python', 'export_onnx.py'), env, [
+    'mlship_script.py',
+    'optimize_model.py',
+  ]);
 }
 
 export function optimizeScriptPath(env: NodeJS.ProcessEnv = process.env): string {
-  return scriptPath('optimize_model.py', 'MLSHIP_OPTIMIZE_SCRIPT', path.join(__dirname, 'python', 'optimize_model.py'), env);
+  return scriptPath('optimize_model.py', 'MLSHIP_OPTIMIZE_SCRIPT', path.join(__dirname, 'python', 'optimize_model.py'), env, [
+    'mlship_script.py',
+  ]);
 }
 
 export interface PythonJob {

@@ -3,6 +3,7 @@ import type { PlainTensor } from '../../shared/onnx/tensors';
 
 const f32 = (dims: number[], values: number[]): PlainTensor => ({ type: 'float32', dims, data: Float32Array.from(values) });
 const tol = { atol: 1e-4, rtol: 1e-3 };
+const rowOrder = { rowOrder: true };
 
 describe('compareTensors', () => {
   it("applies numpy.allclose's rule: |actual - expected| <= atol + rtol * |expected|", () => {
@@ -35,20 +36,38 @@ describe('compareTensors', () => {
   it('says when the rows are the same in another order (detections with tied scores sorted differently)', () => {
     const expected = f32([3, 4], [10, 10, 20, 20, 0, 0.175, 14.7, 15.9, 0, 0.118, 24.6, 10.8]);
     const swapped = f32([3, 4], [10, 10, 20, 20, 0, 0.118, 24.6, 10.8, 0, 0.175, 14.7, 15.9]);
-    const r = compareTensors('boxes', expected, swapped, tol);
+    const r = compareTensors('boxes', expected, swapped, tol, rowOrder);
+    // Only asked for: the metrics' own comparisons do not pay for the question.
+    expect(compareTensors('boxes', expected, swapped, tol).reordered).toBeUndefined();
     expect(r).toMatchObject({ ok: false, reordered: true });
     // Within the tolerance after sorting counts as the same rows too.
     const noisy = f32([3, 4], [10, 10, 20, 20.00001, 0, 0.118, 24.6, 10.8, 0, 0.175, 14.7, 15.9]);
-    expect(compareTensors('boxes', expected, noisy, tol).reordered).toBe(true);
+    expect(compareTensors('boxes', expected, noisy, tol, rowOrder).reordered).toBe(true);
+  });
+
+  it('sorts NaN last, so rows holding NaN still match in another order', () => {
+    const expected = f32([2, 2], [NaN, 1, 0, 2]);
+    expect(compareTensors('y', expected, f32([2, 2], [0, 2, NaN, 1]), tol, rowOrder).reordered).toBe(true);
+    expect(compareTensors('y', expected, f32([2, 2], [0, 2, NaN, 9]), tol, rowOrder).reordered).toBeUndefined();
   });
 
   it('does not call different rows a reordering', () => {
     const expected = f32([2, 2], [1, 2, 3, 4]);
-    expect(compareTensors('y', expected, f32([2, 2], [3, 4, 1, 2.5]), tol).reordered).toBeUndefined();
+    expect(compareTensors('y', expected, f32([2, 2], [3, 4, 1, 2.5]), tol, rowOrder).reordered).toBeUndefined();
     // One row (a batch of one image) has no other order.
-    expect(compareTensors('y', f32([1, 2], [1, 2]), f32([1, 2], [2, 1]), tol).reordered).toBeUndefined();
+    expect(compareTensors('y', f32([1, 2], [1, 2]), f32([1, 2], [2, 1]), tol, rowOrder).reordered).toBeUndefined();
     // Matching tensors are not flagged either.
-    expect(compareTensors('y', expected, expected, tol).reordered).toBeUndefined();
+    expect(compareTensors('y', expected, expected, tol, rowOrder).reordered).toBeUndefined();
+    // An expected -Infinity matches only -Infinity, in the row check as in the comparison itself.
+    const masked = f32([2, 3], [1, -Infinity, 2, 3, -Infinity, 4]);
+    expect(compareTensors('y', masked, f32([2, 3], [1, -1e4, 2, 3, 5, 4]), tol, rowOrder).reordered).toBeUndefined();
+    // Large outputs (masks) are not sorted for the question.
+    const big = f32([2, 1 << 20], new Array(2 << 20).fill(0));
+    const bigSwapped = f32(
+      [2, 1 << 20],
+      new Array(2 << 20).fill(0).map((_, i) => (i < 1 << 20 ? 1 : 0)),
+    );
+    expect(compareTensors('mask', big, bigSwapped, tol, rowOrder).reordered).toBeUndefined();
   });
 });
 

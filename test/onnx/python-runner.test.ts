@@ -38,6 +38,15 @@ describe('script paths', () => {
     );
   });
 
+  it('refuses an export override without optimize_model.py, which its FP16 variant imports', () => {
+    const dir = tempDir();
+    for (const f of ['export_onnx.py', 'mlship_script.py']) fs.copyFileSync(path.join(SCRIPTS, f), path.join(dir, f));
+    const override = path.join(dir, 'export_onnx.py');
+    expect(() => exportScriptPath({ MLSHIP_EXPORT_SCRIPT: override })).toThrow(
+      `MLSHIP_EXPORT_SCRIPT is ${override}, but optimize_model.py, which it imports, is not beside it.`,
+    );
+  });
+
   it('refuses an override that does not exist', () => {
     expect(() => exportScriptPath({ MLSHIP_EXPORT_SCRIPT: '/nonexistent/export_onnx.py' })).toThrow(
       'MLSHIP_EXPORT_SCRIPT is /nonexistent/export_onnx.py, which does not exist.',

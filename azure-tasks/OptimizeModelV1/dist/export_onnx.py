@@ -23,7 +23,6 @@ import warnings
 # imported before load_model puts the user's source folders in front, so a user module cannot shadow them.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mlship_script import ScriptFailure, first_line, log, main, save_model, stamp, write_json  # noqa: E402
-from optimize_model import convert_fp16  # noqa: E402
 
 
 def import_frameworks():
@@ -386,6 +385,9 @@ def stamp_metadata(path, provenance):
 
 def convert_to_fp16(src_path, dst_path, provenance):
     import onnx
+
+    # Imported here, not at the top: an export without fp16 then needs only mlship_script.py beside this script.
+    from optimize_model import convert_fp16
 
     half, stats = convert_fp16(onnx.load(src_path), keep_io_types=True)
     stamp(half, {**provenance, "mlship.variant": "fp16"})

@@ -29177,7 +29177,8 @@ async function commitFileAtomic(target, fill) {
     const temp = tempSibling(target);
     try {
         const result = await fill(temp);
-        const handle = await fsp.open(temp, 'r+');
+        // Read-only is enough for fsync on POSIX, and a copy of a read-only file (copyFile keeps the mode) opens.
+        const handle = await fsp.open(temp, process.platform === 'win32' ? 'r+' : 'r');
         try {
             await handle.sync();
         }
@@ -33781,7 +33782,7 @@ exports.unravel = unravel;
 exports.summarizeParity = summarizeParity;
 exports.formatError = formatError;
 const tensors_1 = __nccwpck_require__(1862);
-function compareTensors(output, expected, actual, tol) {
+function compareTensors(output, expected, actual, tol, options = {}) {
     if (expected.dims.length !== actual.dims.length || expected.dims.some((d, i) => d !== actual.dims[i])) {
         return {
             output,
@@ -33801,15 +33802,8 @@ function compareTensors(output, expected, actual, tol) {
     let worst = -1;
     for (let i = 0; i < n; i++) {
         const e = (0, tensors_1.valueAt)(expected, i);
-        const a = (0, tensors_1.valueAt)(actual, i);
-        let diff;
-        if (Number.isNaN(e) || Number.isNaN(a))
-            diff = Number.isNaN(e) && Number.isNaN(a) ? 0 : Infinity;
-        else if (!Number.isFinite(e) || !Number.isFinite(a))
-            diff = e === a ? 0 : Infinity;
-        else
-            diff = Math.abs(a - e);
-        const allowed = tol.atol + tol.rtol * (Number.isFinite(e) ? Math.abs(e) : 0);
+        const diff = difference(e, (0, tensors_1.valueAt)(actual, i));
+        const allowed = allowedDifference(e, tol);
         if (diff > maxAbs)
             maxAbs = diff;
         if (Math.abs(e) > tol.atol && Number.isFinite(diff)) {
@@ -33828,34 +33822,57 @@ function compareTensors(output, expected, actual, tol) {
     const result = { output, ok: mismatches === 0, elements: n, mismatches, maxAbs, maxRel };
     if (worst >= 0)
         result.worst = { index: unravel(worst, expected.dims), expected: (0, tensors_1.valueAt)(expected, worst), actual: (0, tensors_1.valueAt)(actual, worst) };
-    if (mismatches > 0 && sameRowsInAnotherOrder(expected, actual, tol))
+    if (mismatches > 0 && options.rowOrder && sameRowsInAnotherOrder(expected, actual, tol))
         result.reordered = true;
     return result;
 }
-/** Whether the rows along the first axis agree within `tol` after sorting each side's rows lexicographically. */
+/** |actual - expected|, with NaN equal to NaN and infinities equal when their signs are (else Infinity). */
+function difference(e, a) {
+    if (Number.isNaN(e) || Number.isNaN(a))
+        return Number.isNaN(e) && Number.isNaN(a) ? 0 : Infinity;
+    if (!Number.isFinite(e) || !Number.isFinite(a))
+        return e === a ? 0 : Infinity;
+    return Math.abs(a - e);
+}
+function allowedDifference(e, tol) {
+    return tol.atol + tol.rtol * (Number.isFinite(e) ? Math.abs(e) : 0);
+}
+/**
+ * The row-order check reads every element O(log rows) times; detection outputs ([N, 4], [N]) are small, so a cap
+ * keeps a failing comparison of large masks from paying seconds for a question that does not apply to them.
+ */
+const ROW_ORDER_MAX_ELEMENTS = 1 << 20;
+/** A total order on values for sorting rows: numbers ascending, NaN last. */
+function compareValues(x, y) {
+    if (Number.isNaN(x) || Number.isNaN(y))
+        return Number.isNaN(x) ? (Number.isNaN(y) ? 0 : 1) : -1;
+    return x < y ? -1 : x > y ? 1 : 0;
+}
+/**
+ * Whether the rows along the first axis agree within `tol` after sorting each side's rows lexicographically.
+ * Rows are sorted by exact value, so noise in a nearly tied first column can hide a reordering (the check then
+ * says nothing, and the failure stands as a plain mismatch).
+ */
 function sameRowsInAnotherOrder(expected, actual, tol) {
     const rows = expected.dims[0] ?? 0;
-    if (expected.dims.length < 1 || rows < 2)
+    const n = (0, tensors_1.elementCount)(expected.dims);
+    if (expected.dims.length < 1 || rows < 2 || n > ROW_ORDER_MAX_ELEMENTS)
         return false;
-    const width = (0, tensors_1.elementCount)(expected.dims) / rows;
-    const sorted = (t) => {
-        const order = Array.from({ length: rows }, (_, i) => i);
-        return order.sort((a, b) => {
-            for (let k = 0; k < width; k++) {
-                const d = (0, tensors_1.valueAt)(t, a * width + k) - (0, tensors_1.valueAt)(t, b * width + k);
-                if (d !== 0 && !Number.isNaN(d))
-                    return d;
-            }
-            return 0;
-        });
-    };
+    const width = n / rows;
+    const sorted = (t) => Array.from({ length: rows }, (_, i) => i).sort((a, b) => {
+        for (let k = 0; k < width; k++) {
+            const c = compareValues((0, tensors_1.valueAt)(t, a * width + k), (0, tensors_1.valueAt)(t, b * width + k));
+            if (c !== 0)
+                return c;
+        }
+        return 0;
+    });
     const e = sorted(expected);
     const a = sorted(actual);
     for (let r = 0; r < rows; r++) {
         for (let k = 0; k < width; k++) {
             const x = (0, tensors_1.valueAt)(expected, e[r] * width + k);
-            const y = (0, tensors_1.valueAt)(actual, a[r] * width + k);
-            if (!(x === y || Math.abs(x - y) <= tol.atol + tol.rtol * Math.abs(x) || (Number.isNaN(x) && Number.isNaN(y))))
+            if (difference(x, (0, tensors_1.valueAt)(actual, a[r] * width + k)) > allowedDifference(x, tol))
                 return false;
         }
     }
@@ -34002,6 +34019,7 @@ exports.BufferReader = BufferReader;
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.HELPER_MODULE = void 0;
 exports.runPython = runPython;
 exports.exportScriptPath = exportScriptPath;
 exports.optimizeScriptPath = optimizeScriptPath;
@@ -34069,25 +34087,27 @@ function runPython(options) {
  * Where a bundled Python script is: the MLSHIP_*_SCRIPT override, else beside this module. The literal
  * path.join(__dirname, 'python', '<file>') calls let @vercel/ncc see each file and ship it with every bundle that
  * uses this module: both scripts import mlship_script.py from their own folder, and export_onnx.py imports
- * optimize_model.py, so all three always travel together. A script without its helper module beside it is refused
- * here, with the fix, rather than failing in Python with an ImportError.
+ * optimize_model.py for its FP16 variant, so all three always travel together. A script without the modules it
+ * imports beside it is refused here, with the fix, rather than failing in Python with an ImportError.
  */
-const SCRIPT_HELPERS = 'mlship_script.py';
-const BUNDLED_HELPERS = __nccwpck_require__.ab + "mlship_script.py";
-function scriptPath(file, envName, bundled, env) {
+// Referenced literally so ncc ships them (the sibling checks below build their paths from names).
+exports.HELPER_MODULE = __nccwpck_require__.ab + "mlship_script.py";
+function scriptPath(file, envName, bundled, env, siblings) {
     const override = env[envName];
     if (override) {
         if (!fs.existsSync(override))
             throw new errors_1.StepError(`${envName} is ${override}, which does not exist.`, {
                 hint: `Point it at shared/onnx/python/${file}, or unset it.`,
             });
-        if (!fs.existsSync(path.join(path.dirname(override), SCRIPT_HELPERS)))
-            throw new errors_1.StepError(`${envName} is ${override}, but ${SCRIPT_HELPERS}, which it imports, is not beside it.`, {
-                hint: `Copy shared/onnx/python/${SCRIPT_HELPERS} next to it, or point ${envName} at shared/onnx/python/${file}.`,
-            });
+        for (const sibling of siblings) {
+            if (!fs.existsSync(path.join(path.dirname(override), sibling)))
+                throw new errors_1.StepError(`${envName} is ${override}, but ${sibling}, which it imports, is not beside it.`, {
+                    hint: `Copy shared/onnx/python/${sibling} next to it, or point ${envName} at shared/onnx/python/${file}.`,
+                });
+        }
         return override;
     }
-    for (const bundledFile of [bundled, __nccwpck_require__.ab + "mlship_script.py"]) {
+    for (const bundledFile of [bundled, ...siblings.map((sibling) => path.join(path.dirname(bundled), sibling))]) {
         if (!fs.existsSync(bundledFile))
             throw new errors_1.StepError(`The Python script is missing at ${bundledFile}.`, {
                 hint: `Reinstall mlship, or set ${envName} to shared/onnx/python/${file}.`,
@@ -34096,10 +34116,15 @@ function scriptPath(file, envName, bundled, env) {
     return bundled;
 }
 function exportScriptPath(env = process.env) {
-    return scriptPath('export_onnx.py', 'MLSHIP_EXPORT_SCRIPT', __nccwpck_require__.ab + "export_onnx.py", env);
+    return scriptPath('export_onnx.py', 'MLSHIP_EXPORT_SCRIPT', __nccwpck_require__.ab + "export_onnx.py", env, [
+        'mlship_script.py',
+        'optimize_model.py',
+    ]);
 }
 function optimizeScriptPath(env = process.env) {
-    return scriptPath('optimize_model.py', 'MLSHIP_OPTIMIZE_SCRIPT', __nccwpck_require__.ab + "optimize_model.py", env);
+    return scriptPath('optimize_model.py', 'MLSHIP_OPTIMIZE_SCRIPT', __nccwpck_require__.ab + "optimize_model.py", env, [
+        'mlship_script.py',
+    ]);
 }
 /**
  * Runs one of the bundled scripts on its config file and reads result.json. An expected failure (error.json)

@@ -29598,7 +29598,8 @@ async function commitFileAtomic(target, fill) {
     const temp = tempSibling(target);
     try {
         const result = await fill(temp);
-        const handle = await fsp.open(temp, 'r+');
+        // Read-only is enough for fsync on POSIX, and a copy of a read-only file (copyFile keeps the mode) opens.
+        const handle = await fsp.open(temp, process.platform === 'win32' ? 'r+' : 'r');
         try {
             await handle.sync();
         }
