@@ -18,14 +18,17 @@ export function exportFailure(r: ExportResult): StepError | undefined {
   return new StepError(
     `The ONNX export of ${r.source} is not faithful:\n- ${problems.join('\n- ')}\n(The rejected model is at ${r.modelFile}.)`,
     {
-      // The tie-break hint only when every failing output is a reordering; one real difference needs the other.
-      hint: failed.every((v) => v.cases.every((c) => c.outputs.every((o) => o.ok || o.reordered)))
-        ? 'Rows that agree in another order mean the model sorts by a key with ties (e.g. detection scores), and ONNX Runtime breaks ties differently from PyTorch: return the rows in an order that depends on their values only (sort by score, then by box), as docs/export-onnx.md shows; do not loosen atol/rtol for this.'
-        : failed.length
-          ? 'A parity failure means the ONNX graph computes something else than PyTorch: look for operators that trace differently (data-dependent Python branches, torch.onnx.is_in_onnx_export, in-place ops), or loosen atol/rtol only if the differences are numerical noise.'
-          : 'Fix the export inputs named above.',
+      hint: failureHint(failed),
     },
   );
+}
+
+/** What to do: about ties when every failing output only came out in another order, else the general advice. */
+function failureHint(failed: VariantParity[]): string {
+  if (!failed.length) return 'Fix the export inputs named above.';
+  if (failed.every((v) => v.cases.every((c) => c.outputs.every((o) => o.ok || o.reordered))))
+    return 'Rows that agree in another order mean the model sorts by a key with ties (e.g. detection scores), and ONNX Runtime breaks ties differently from PyTorch: return the rows in an order that depends on their values only (sort by score, then by box), as docs/export-onnx.md shows; do not loosen atol/rtol for this.';
+  return 'A parity failure means the ONNX graph computes something else than PyTorch: look for operators that trace differently (data-dependent Python branches, torch.onnx.is_in_onnx_export, in-place ops), or loosen atol/rtol only if the differences are numerical noise.';
 }
 
 function parityProblem(v: VariantParity): string {

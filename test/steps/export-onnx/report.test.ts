@@ -63,6 +63,13 @@ describe('exportFailure', () => {
     expect(error.hint).toMatch(/^A parity failure means the ONNX graph computes something else than PyTorch/);
   });
 
+  it('asks to fix the inputs when only a check other than parity failed (no tie advice without a parity failure)', () => {
+    const problem = 'axis 2 (height) of input image was declared dynamic but the exported graph fixes it to 256';
+    const error = exportFailure({ ...result(reference, reference), problems: [problem] })!;
+    expect(error.message).toContain(`- ${problem}\n`);
+    expect(error.hint).toBe('Fix the export inputs named above.');
+  });
+
   it('is undefined for a faithful export', () => {
     expect(exportFailure(result(reference, reference))).toBeUndefined();
   });
