@@ -96,10 +96,6 @@ export interface SegmentationAccuracy {
   perImage?: { name: string; mask: string; truth: string; counts: LabelCounts }[];
 }
 
-/**
- * `predictionsDir`: where to write each image's predicted labels as an 8-bit PNG (labels above 255 are drawn as 255),
- * for the prediction gallery.
- */
 /** How a segmentation model's output becomes a label mask (the accuracy inputs of benchmark-model and optimize-model). */
 export interface SegmentationReadout {
   outputName: string;
@@ -108,6 +104,10 @@ export interface SegmentationReadout {
   classes?: number;
 }
 
+/**
+ * `predictionsDir`: where to write each image's predicted labels as an 8-bit PNG (labels above 255 are drawn as 255),
+ * for the prediction gallery.
+ */
 export async function segmentationAccuracy(
   o: Common &
     SegmentationReadout & {

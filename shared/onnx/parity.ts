@@ -112,7 +112,7 @@ function compareValues(x: number, y: number): number {
 function sameRowsInAnotherOrder(expected: PlainTensor, actual: PlainTensor, tol: Tolerance): boolean {
   const rows = expected.dims[0] ?? 0;
   const n = elementCount(expected.dims);
-  if (expected.dims.length < 1 || rows < 2 || n > ROW_ORDER_MAX_ELEMENTS) return false;
+  if (rows < 2 || n > ROW_ORDER_MAX_ELEMENTS) return false; // a scalar has no rows (dims[0] undefined)
   const width = n / rows;
   const sorted = (t: PlainTensor) =>
     Array.from({ length: rows }, (_, i) => i).sort((a, b) => {

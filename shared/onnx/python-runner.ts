@@ -83,11 +83,14 @@ export function runPython(options: PythonOptions): Promise<PythonRun> {
  * optimize_model.py for its FP16 variant, so all three always travel together. A script without the modules it
  * imports beside it is refused here, with the fix, rather than failing in Python with an ImportError.
  */
-// Referenced literally so ncc ships them (the sibling checks below build their paths from names).
-export const HELPER_MODULE = path.join(__dirname, 'python', 'mlship_script.py');
+// ncc's asset relocator sees path.join(__dirname, ...) as a call argument or an initializer, not inside an array
+// literal: measured, an array element dropped mlship_script.py from every bundle.
+const HELPERS = path.join(__dirname, 'python', 'mlship_script.py');
+const OPTIMIZE_SCRIPT = path.join(__dirname, 'python', 'optimize_model.py');
 
-function scriptPath(file: string, envName: string, bundled: string, env: NodeJS.ProcessEnv, siblings: readonly string[]): string {
+function scriptPath(file: string, envName: string, bundled: string, env: NodeJS.ProcessEnv, bundledSiblings: readonly string[]): string {
   const override = env[envName];
+  const siblings = bundledSiblings.map((f) => path.basename(f));
   if (override) {
     if (!fs.existsSync(override))
       throw new StepError(`${envName} is ${override}, which does not exist.`, {
@@ -101,7 +104,7 @@ function scriptPath(file: string, envName: string, bundled: string, env: NodeJS.
     }
     return override;
   }
-  for (const bundledFile of [bundled, ...siblings.map((sibling) => path.join(path.dirname(bundled), sibling))]) {
+  for (const bundledFile of [bundled, ...bundledSiblings]) {
     if (!fs.existsSync(bundledFile))
       throw new StepError(`The Python script is missing at ${bundledFile}.`, {
         hint: `Reinstall mlship, or set ${envName} to shared/onnx/python/${file}.`,
@@ -112,15 +115,13 @@ function scriptPath(file: string, envName: string, bundled: string, env: NodeJS.
 
 export function exportScriptPath(env: NodeJS.ProcessEnv = process.env): string {
   return scriptPath('export_onnx.py', 'MLSHIP_EXPORT_SCRIPT', path.join(__dirname, 'python', 'export_onnx.py'), env, [
-    'mlship_script.py',
-    'optimize_model.py',
+    HELPERS,
+    OPTIMIZE_SCRIPT,
   ]);
 }
 
 export function optimizeScriptPath(env: NodeJS.ProcessEnv = process.env): string {
-  return scriptPath('optimize_model.py', 'MLSHIP_OPTIMIZE_SCRIPT', path.join(__dirname, 'python', 'optimize_model.py'), env, [
-    'mlship_script.py',
-  ]);
+  return scriptPath('optimize_model.py', 'MLSHIP_OPTIMIZE_SCRIPT', OPTIMIZE_SCRIPT, env, [HELPERS]);
 }
 
 export interface PythonJob {

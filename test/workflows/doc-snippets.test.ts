@@ -1,6 +1,6 @@
 import { checkAzureSnippet, checkGithubSnippet, docSnippets, type Snippet } from './support/doc-snippets';
 import { githubContext, mutate } from './support/examples';
-import { loadStepCatalog } from './support/step-definitions';
+import { PIPELINE_STEPS, loadStepCatalog } from './support/step-definitions';
 
 /**
  * Every GitHub and Azure DevOps YAML snippet in docs/ and README.md, checked the way workflows-examples/ are:
@@ -19,16 +19,7 @@ const find = (where: string) => {
 describe('YAML snippets in docs/ and README.md', () => {
   it('are found: every step guide has a GitHub and an Azure DevOps snippet', () => {
     const platforms = (file: string) => new Set(snippets.filter((s) => s.where.startsWith(file)).map((s) => s.platform));
-    for (const step of [
-      'validate-data',
-      'submit-training',
-      'gate-metrics',
-      'export-onnx',
-      'benchmark-model',
-      'build-device-package',
-      'stage-ota',
-      'promote-release',
-    ]) {
+    for (const step of PIPELINE_STEPS) {
       expect({ step, platforms: [...platforms(`docs/${step}.md`)].sort() }).toEqual({ step, platforms: ['azure', 'github'] });
     }
     expect([...platforms('README.md')].sort()).toEqual(['azure', 'github']);

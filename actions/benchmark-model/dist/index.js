@@ -49446,6 +49446,10 @@ function output(out, name, input) {
         });
     return t;
 }
+/**
+ * `predictionsDir`: where to write each image's predicted labels as an 8-bit PNG (labels above 255 are drawn as 255),
+ * for the prediction gallery.
+ */
 async function segmentationAccuracy(o) {
     const sharp = (0, sharp_loader_1.loadSharp)();
     const images = listImages(o.imagesDir, 'test-images');
@@ -55572,8 +55576,8 @@ function compareValues(x, y) {
 function sameRowsInAnotherOrder(expected, actual, tol) {
     const rows = expected.dims[0] ?? 0;
     const n = (0, tensors_1.elementCount)(expected.dims);
-    if (expected.dims.length < 1 || rows < 2 || n > ROW_ORDER_MAX_ELEMENTS)
-        return false;
+    if (rows < 2 || n > ROW_ORDER_MAX_ELEMENTS)
+        return false; // a scalar has no rows (dims[0] undefined)
     const width = n / rows;
     const sorted = (t) => Array.from({ length: rows }, (_, i) => i).sort((a, b) => {
         for (let k = 0; k < width; k++) {

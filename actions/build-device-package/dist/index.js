@@ -49867,6 +49867,10 @@ function output(out, name, input) {
         });
     return t;
 }
+/**
+ * `predictionsDir`: where to write each image's predicted labels as an 8-bit PNG (labels above 255 are drawn as 255),
+ * for the prediction gallery.
+ */
 async function segmentationAccuracy(o) {
     const sharp = (0, sharp_loader_1.loadSharp)();
     const images = listImages(o.imagesDir, 'test-images');

@@ -49446,6 +49446,10 @@ function output(out, name, input) {
         });
     return t;
 }
+/**
+ * `predictionsDir`: where to write each image's predicted labels as an 8-bit PNG (labels above 255 are drawn as 255),
+ * for the prediction gallery.
+ */
 async function segmentationAccuracy(o) {
     const sharp = (0, sharp_loader_1.loadSharp)();
     const images = listImages(o.imagesDir, 'test-images');
@@ -54447,8 +54451,8 @@ function compareValues(x, y) {
 function sameRowsInAnotherOrder(expected, actual, tol) {
     const rows = expected.dims[0] ?? 0;
     const n = (0, tensors_1.elementCount)(expected.dims);
-    if (expected.dims.length < 1 || rows < 2 || n > ROW_ORDER_MAX_ELEMENTS)
-        return false;
+    if (rows < 2 || n > ROW_ORDER_MAX_ELEMENTS)
+        return false; // a scalar has no rows (dims[0] undefined)
     const width = n / rows;
     const sorted = (t) => Array.from({ length: rows }, (_, i) => i).sort((a, b) => {
         for (let k = 0; k < width; k++) {
@@ -54610,7 +54614,6 @@ exports.BufferReader = BufferReader;
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.HELPER_MODULE = void 0;
 exports.runPython = runPython;
 exports.exportScriptPath = exportScriptPath;
 exports.optimizeScriptPath = optimizeScriptPath;
@@ -54681,10 +54684,13 @@ function runPython(options) {
  * optimize_model.py for its FP16 variant, so all three always travel together. A script without the modules it
  * imports beside it is refused here, with the fix, rather than failing in Python with an ImportError.
  */
-// Referenced literally so ncc ships them (the sibling checks below build their paths from names).
-exports.HELPER_MODULE = __nccwpck_require__.ab + "mlship_script.py";
-function scriptPath(file, envName, bundled, env, siblings) {
+// ncc's asset relocator sees path.join(__dirname, ...) as a call argument or an initializer, not inside an array
+// literal: measured, an array element dropped mlship_script.py from every bundle.
+const HELPERS = __nccwpck_require__.ab + "mlship_script.py";
+const OPTIMIZE_SCRIPT = __nccwpck_require__.ab + "optimize_model.py";
+function scriptPath(file, envName, bundled, env, bundledSiblings) {
     const override = env[envName];
+    const siblings = bundledSiblings.map((f) => path.basename(f));
     if (override) {
         if (!fs.existsSync(override))
             throw new errors_1.StepError(`${envName} is ${override}, which does not exist.`, {
@@ -54698,7 +54704,7 @@ function scriptPath(file, envName, bundled, env, siblings) {
         }
         return override;
     }
-    for (const bundledFile of [bundled, ...siblings.map((sibling) => path.join(path.dirname(bundled), sibling))]) {
+    for (const bundledFile of [bundled, ...bundledSiblings]) {
         if (!fs.existsSync(bundledFile))
             throw new errors_1.StepError(`The Python script is missing at ${bundledFile}.`, {
                 hint: `Reinstall mlship, or set ${envName} to shared/onnx/python/${file}.`,
@@ -54708,14 +54714,12 @@ function scriptPath(file, envName, bundled, env, siblings) {
 }
 function exportScriptPath(env = process.env) {
     return scriptPath('export_onnx.py', 'MLSHIP_EXPORT_SCRIPT', __nccwpck_require__.ab + "export_onnx.py", env, [
-        'mlship_script.py',
-        'optimize_model.py',
+        HELPERS,
+        OPTIMIZE_SCRIPT,
     ]);
 }
 function optimizeScriptPath(env = process.env) {
-    return scriptPath('optimize_model.py', 'MLSHIP_OPTIMIZE_SCRIPT', __nccwpck_require__.ab + "optimize_model.py", env, [
-        'mlship_script.py',
-    ]);
+    return scriptPath('optimize_model.py', 'MLSHIP_OPTIMIZE_SCRIPT', __nccwpck_require__.ab + "optimize_model.py", env, [HELPERS]);
 }
 /**
  * Runs one of the bundled scripts on its config file and reads result.json. An expected failure (error.json)

@@ -19400,8 +19400,8 @@ function compareValues(x, y) {
 function sameRowsInAnotherOrder(expected, actual, tol) {
     const rows = expected.dims[0] ?? 0;
     const n = (0, tensors_1.elementCount)(expected.dims);
-    if (expected.dims.length < 1 || rows < 2 || n > ROW_ORDER_MAX_ELEMENTS)
-        return false;
+    if (rows < 2 || n > ROW_ORDER_MAX_ELEMENTS)
+        return false; // a scalar has no rows (dims[0] undefined)
     const width = n / rows;
     const sorted = (t) => Array.from({ length: rows }, (_, i) => i).sort((a, b) => {
         for (let k = 0; k < width; k++) {
@@ -19563,7 +19563,6 @@ exports.BufferReader = BufferReader;
 "use strict";
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
-exports.HELPER_MODULE = void 0;
 exports.runPython = runPython;
 exports.exportScriptPath = exportScriptPath;
 exports.optimizeScriptPath = optimizeScriptPath;
@@ -19634,10 +19633,13 @@ function runPython(options) {
  * optimize_model.py for its FP16 variant, so all three always travel together. A script without the modules it
  * imports beside it is refused here, with the fix, rather than failing in Python with an ImportError.
  */
-// Referenced literally so ncc ships them (the sibling checks below build their paths from names).
-exports.HELPER_MODULE = __nccwpck_require__.ab + "mlship_script.py";
-function scriptPath(file, envName, bundled, env, siblings) {
+// ncc's asset relocator sees path.join(__dirname, ...) as a call argument or an initializer, not inside an array
+// literal: measured, an array element dropped mlship_script.py from every bundle.
+const HELPERS = __nccwpck_require__.ab + "mlship_script.py";
+const OPTIMIZE_SCRIPT = __nccwpck_require__.ab + "optimize_model.py";
+function scriptPath(file, envName, bundled, env, bundledSiblings) {
     const override = env[envName];
+    const siblings = bundledSiblings.map((f) => path.basename(f));
     if (override) {
         if (!fs.existsSync(override))
             throw new errors_1.StepError(`${envName} is ${override}, which does not exist.`, {
@@ -19651,7 +19653,7 @@ function scriptPath(file, envName, bundled, env, siblings) {
         }
         return override;
     }
-    for (const bundledFile of [bundled, ...siblings.map((sibling) => path.join(path.dirname(bundled), sibling))]) {
+    for (const bundledFile of [bundled, ...bundledSiblings]) {
         if (!fs.existsSync(bundledFile))
             throw new errors_1.StepError(`The Python script is missing at ${bundledFile}.`, {
                 hint: `Reinstall mlship, or set ${envName} to shared/onnx/python/${file}.`,
@@ -19661,14 +19663,12 @@ function scriptPath(file, envName, bundled, env, siblings) {
 }
 function exportScriptPath(env = process.env) {
     return scriptPath('export_onnx.py', 'MLSHIP_EXPORT_SCRIPT', __nccwpck_require__.ab + "export_onnx.py", env, [
-        'mlship_script.py',
-        'optimize_model.py',
+        HELPERS,
+        OPTIMIZE_SCRIPT,
     ]);
 }
 function optimizeScriptPath(env = process.env) {
-    return scriptPath('optimize_model.py', 'MLSHIP_OPTIMIZE_SCRIPT', __nccwpck_require__.ab + "optimize_model.py", env, [
-        'mlship_script.py',
-    ]);
+    return scriptPath('optimize_model.py', 'MLSHIP_OPTIMIZE_SCRIPT', __nccwpck_require__.ab + "optimize_model.py", env, [HELPERS]);
 }
 /**
  * Runs one of the bundled scripts on its config file and reads result.json. An expected failure (error.json)
@@ -21514,13 +21514,16 @@ function exportFailure(r) {
     if (!problems.length)
         return undefined;
     return new errors_1.StepError(`The ONNX export of ${r.source} is not faithful:\n- ${problems.join('\n- ')}\n(The rejected model is at ${r.modelFile}.)`, {
-        // The tie-break hint only when every failing output is a reordering; one real difference needs the other.
-        hint: failed.every((v) => v.cases.every((c) => c.outputs.every((o) => o.ok || o.reordered)))
-            ? 'Rows that agree in another order mean the model sorts by a key with ties (e.g. detection scores), and ONNX Runtime breaks ties differently from PyTorch: return the rows in an order that depends on their values only (sort by score, then by box), as docs/export-onnx.md shows; do not loosen atol/rtol for this.'
-            : failed.length
-                ? 'A parity failure means the ONNX graph computes something else than PyTorch: look for operators that trace differently (data-dependent Python branches, torch.onnx.is_in_onnx_export, in-place ops), or loosen atol/rtol only if the differences are numerical noise.'
-                : 'Fix the export inputs named above.',
+        hint: failureHint(failed),
     });
+}
+/** What to do: about ties when every failing output only came out in another order, else the general advice. */
+function failureHint(failed) {
+    if (!failed.length)
+        return 'Fix the export inputs named above.';
+    if (failed.every((v) => v.cases.every((c) => c.outputs.every((o) => o.ok || o.reordered))))
+        return 'Rows that agree in another order mean the model sorts by a key with ties (e.g. detection scores), and ONNX Runtime breaks ties differently from PyTorch: return the rows in an order that depends on their values only (sort by score, then by box), as docs/export-onnx.md shows; do not loosen atol/rtol for this.';
+    return 'A parity failure means the ONNX graph computes something else than PyTorch: look for operators that trace differently (data-dependent Python branches, torch.onnx.is_in_onnx_export, in-place ops), or loosen atol/rtol only if the differences are numerical noise.';
 }
 function parityProblem(v) {
     const bad = v.cases.filter((c) => !c.ok);
